@@ -1,0 +1,196 @@
+"""Writes to the ledger: each use case is one call of `payments.ledger_write` on the caller's
+connection (one round trip), inside the caller's transaction; none of them commits.
+
+Database errors are translated here, once, into `ledger.errors` with `raise ... from`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
+
+from ledger.errors import (
+    AccountNotFound,
+    IdempotencyConflict,
+    InvalidRequest,
+    OrganizationNotFound,
+    error_from_code,
+)
+from ledger.models import WriteResult
+from ledger.requests import (
+    CloseAccount,
+    CreateHold,
+    OpenAccount,
+    PostEntry,
+    PostHold,
+    Request,
+    ReverseEntry,
+    VoidHold,
+    canonical_json,
+    fingerprint,
+)
+
+_WRITE = text("SELECT payments.ledger_write(CAST(:request AS jsonb))")
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """Turn the database's ledger errors (SQLSTATE LX001) into typed `LedgerError`s."""
+    try:
+        yield
+    except DBAPIError as exc:
+        raise _translate(exc) from exc
+
+
+def _translate(exc: DBAPIError) -> Exception:
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    diag = getattr(orig, "diag", None)
+    if sqlstate == "LX001" and diag is not None:
+        details = json.loads(diag.message_detail or "{}")
+        return error_from_code(diag.message_primary or "ledger_error", details)
+    if sqlstate == "23503" and diag is not None:
+        constraint = diag.constraint_name or ""
+        if constraint.endswith("org_id_fkey"):
+            return OrganizationNotFound(org_id=None)
+        if "account" in constraint:
+            return AccountNotFound(account_id=None)
+    if sqlstate == "42501":  # row-level security refused a row: not this organization's
+        return OrganizationNotFound(org_id=None)
+    return exc
+
+
+def _write(
+    conn: Connection, org_id: UUID, requests: Sequence[Request], *, record_failure: bool
+) -> list[WriteResult]:
+    if not requests:
+        raise InvalidRequest("nothing to write")
+    operation = requests[0].operation
+    payloads = []
+    for request in requests:
+        payload = request.payload()
+        payload["hash"] = fingerprint(payload)
+        payloads.append(payload)
+    keys = [p["key"] for p in payloads]
+    if len(set(keys)) != len(keys):
+        raise InvalidRequest("each request of a batch needs its own idempotency key")
+    refs = [p["external_ref"] for p in payloads if p.get("external_ref")]
+    if len(set(refs)) != len(refs):
+        raise InvalidRequest("each entry of a batch needs its own external reference")
+    body = {
+        "org_id": str(org_id),
+        "operation": operation,
+        "record_failure": record_failure,
+        "requests": payloads,
+    }
+    with translated_errors():
+        answer: dict[str, Any] = conn.execute(
+            _WRITE, {"request": canonical_json(body)}
+        ).scalar_one()
+    results = []
+    for item in answer["results"]:
+        if item["status"] == "failed":
+            raise error_from_code(item["code"], item["details"])
+        results.append(WriteResult(id=UUID(item["id"]), replayed=item["replayed"]))
+    return results
+
+
+def post_entry(conn: Connection, org_id: UUID, request: PostEntry | ReverseEntry) -> WriteResult:
+    """Post one balanced entry (or a reversal); a refusal is remembered under its key."""
+    return _write(conn, org_id, [request], record_failure=True)[0]
+
+
+def post_entries(
+    conn: Connection, org_id: UUID, requests: Sequence[PostEntry | ReverseEntry]
+) -> list[WriteResult]:
+    """Post many entries atomically, in order: all are posted or none is."""
+    return _write(conn, org_id, list(requests), record_failure=False)
+
+
+def reverse_entry(conn: Connection, org_id: UUID, request: ReverseEntry) -> WriteResult:
+    """Reverse an entry once, by a new entry with the sides swapped that names it."""
+    return _write(conn, org_id, [request], record_failure=True)[0]
+
+
+def create_hold(conn: Connection, org_id: UUID, request: CreateHold) -> WriteResult:
+    """Reserve an amount (pending) against the accounts' overdraft flags; returns the hold id."""
+    return _write(conn, org_id, [request], record_failure=True)[0]
+
+
+def post_hold(conn: Connection, org_id: UUID, request: PostHold) -> WriteResult:
+    """Post a hold in full or in part; returns the id of the entry it posted."""
+    return _write(conn, org_id, [request], record_failure=True)[0]
+
+
+def void_hold(conn: Connection, org_id: UUID, request: VoidHold) -> WriteResult:
+    """Void a hold, releasing its amount; returns the hold id."""
+    return _write(conn, org_id, [request], record_failure=True)[0]
+
+
+def open_account(conn: Connection, org_id: UUID, request: OpenAccount) -> WriteResult:
+    """Open an account for the organization; returns the account id."""
+    return _write(conn, org_id, [request], record_failure=True)[0]
+
+
+def close_account(conn: Connection, org_id: UUID, request: CloseAccount) -> WriteResult:
+    """Close an account: no more postings or holds on it."""
+    return _write(conn, org_id, [request], record_failure=True)[0]
+
+
+def open_organization(
+    conn: Connection, org_id: UUID, name: str, *, is_platform: bool = False
+) -> UUID:
+    """Register an organization (the platform when is_platform); idempotent by its id."""
+    if not name:
+        raise InvalidRequest("an organization needs a name")
+    with translated_errors():
+        row = conn.execute(
+            text(
+                "INSERT INTO payments.organizations (id, name, is_platform) "
+                "VALUES (:id, :name, :platform) ON CONFLICT (id) DO NOTHING RETURNING id"
+            ),
+            {"id": org_id, "name": name, "platform": is_platform},
+        ).first()
+        if row is None:
+            existing = conn.execute(
+                text("SELECT name, is_platform FROM payments.organizations WHERE id = :id"),
+                {"id": org_id},
+            ).one()
+            if (existing.name, existing.is_platform) != (name, is_platform):
+                raise IdempotencyConflict(idempotency_key=str(org_id))
+    return org_id
+
+
+def expire_holds(conn: Connection, limit: int = 1000) -> int:
+    """Expire every open hold whose expiry has passed (up to `limit`); returns how many."""
+    with translated_errors():
+        return int(
+            conn.execute(
+                text("SELECT payments.expire_holds(:limit)"), {"limit": limit}
+            ).scalar_one()
+        )
+
+
+def roll_up(conn: Connection, limit: int = 100_000) -> int:
+    """Give high-volume accounts' new lines their version and running totals; returns how many."""
+    with translated_errors():
+        return int(
+            conn.execute(text("SELECT payments.roll_up_all(:limit)"), {"limit": limit}).scalar_one()
+        )
+
+
+def act_for(conn: Connection, org_id: UUID | None) -> None:
+    """Set the organization this transaction acts for (row-level security reads it).
+
+    None means the platform acts (only a role with the platform's policies sees anything).
+    """
+    conn.execute(
+        text("SELECT set_config('liventix.org_id', :org, true)"),
+        {"org": "" if org_id is None else str(org_id)},
+    )

@@ -1,0 +1,162 @@
+"""The `liventix` command line: a registry of commands, one function each.
+
+A command is a function `(args, settings) -> exit status` registered under its words:
+
+    @command("outbox", "work", summary="Deliver pending outbox messages.", arguments=_opts)
+    def outbox_work(args: argparse.Namespace, settings: Settings) -> int: ...
+
+`arguments`, if given, adds the command's options to its parser. Group words ("db",
+"outbox") get their parser on first use; `GROUPS` gives them a help line. The command is the
+unit of work at the edge: it is the one that opens and commits transactions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeAlias
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from liventix.database import (
+    DatabaseSetupError,
+    current_revision,
+    database_exists,
+    database_url,
+    head_revision,
+    prepare,
+    server_url,
+)
+from liventix.settings import Settings
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+Arguments = Callable[[argparse.ArgumentParser], None]
+# argparse's class is generic only to type checkers.
+_SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+# Exit statuses: 1 is a command's own "no" (db status: behind); 2 is a usage or setup error.
+EXIT_OK = 0
+EXIT_NO = 1
+EXIT_ERROR = 2
+
+
+@dataclass(frozen=True)
+class Command:
+    """A registered command: its words, its help line, its function and its options."""
+
+    words: tuple[str, ...]
+    summary: str
+    handler: Handler
+    arguments: Arguments | None = None
+
+
+COMMANDS: dict[tuple[str, ...], Command] = {}
+GROUPS: dict[tuple[str, ...], str] = {
+    ("db",): "the application database: create, migrate, inspect",
+}
+
+
+def command(
+    *words: str, summary: str, arguments: Arguments | None = None
+) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the command `liventix <words...>`."""
+    if not words:
+        raise ValueError("a command needs at least one word")
+
+    def register(handler: Handler) -> Handler:
+        if words in COMMANDS:
+            raise ValueError(f"command {' '.join(words)!r} registered twice")
+        COMMANDS[words] = Command(words, summary, handler, arguments)
+        return handler
+
+    return register
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser from the registered commands."""
+    parser = argparse.ArgumentParser(
+        prog="liventix", description="Liventix payments core: ledger, escrow, tickets, outbox."
+    )
+    subparsers: dict[tuple[str, ...], _SubParsers] = {(): _subparsers(parser, ())}
+    for words in sorted(COMMANDS):
+        entry = COMMANDS[words]
+        for depth in range(1, len(words)):
+            group = words[:depth]
+            if group not in subparsers:
+                group_help = GROUPS.get(group)
+                group_parser = subparsers[group[:-1]].add_parser(
+                    group[-1], help=group_help, description=group_help
+                )
+                subparsers[group] = _subparsers(group_parser, group)
+        leaf = subparsers[words[:-1]].add_parser(
+            words[-1], help=entry.summary, description=entry.summary
+        )
+        if entry.arguments is not None:
+            entry.arguments(leaf)
+        leaf.set_defaults(handler=entry.handler)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command named by `argv` (default: the process arguments); return its status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        # argparse exits on --help and on usage errors; callers of main() get a status.
+        code = exit_.code
+        return code if isinstance(code, int) else EXIT_OK if code is None else EXIT_ERROR
+    handler: Handler = args.handler
+    try:
+        return handler(args, Settings.from_env())
+    except DatabaseSetupError as error:
+        print(f"liventix: {error}", file=sys.stderr)
+    except sa.exc.OperationalError as error:
+        print(f"liventix: cannot use the database: {error.orig}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+@command("db", "upgrade", summary="Create and migrate the database; print its revision.")
+def db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    """Bring the application database to the newest revision."""
+    url = prepare(settings)
+    print(current_revision(url) or "(no revision)")
+    return EXIT_OK
+
+
+@command("db", "url", summary="Print the URL of the database, created and migrated.")
+def db_url(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the application database's URL, ready for use."""
+    print(prepare(settings))
+    return EXIT_OK
+
+
+@command("db", "status", summary="Compare the database's revision with the newest; 1 if behind.")
+def db_status(args: argparse.Namespace, settings: Settings) -> int:
+    """Report the application database's revision without changing anything."""
+    server = server_url(settings)
+    url = database_url(server, settings.database_name)
+    exists = database_exists(server, settings.database_name)
+    current = current_revision(url) if exists else None
+    head = head_revision()
+    print(f"database  {make_url(url).render_as_string(hide_password=True)}")
+    current_text = "(database missing)" if not exists else current or "(never migrated)"
+    print(f"current   {current_text}")
+    print(f"head      {head}")
+    if current == head:
+        print("up to date")
+        return EXIT_OK
+    print("not at head: run `liventix db upgrade`", file=sys.stderr)
+    return EXIT_NO
+
+
+def _subparsers(parser: argparse.ArgumentParser, words: tuple[str, ...]) -> _SubParsers:
+    return parser.add_subparsers(
+        title="commands",
+        dest="_".join(("", *words, "command")),
+        metavar="COMMAND",
+        required=True,
+    )

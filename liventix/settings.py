@@ -1,0 +1,44 @@
+"""Application settings: the one place that reads the process environment.
+
+`Settings.from_env()` turns environment variables into a frozen value that the rest of the
+application receives explicitly; nothing below this module looks at `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DATA_DIR = ".liventix"
+DEFAULT_DATABASE_NAME = "liventix"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the application's database lives."""
+
+    # A server to use instead of the embedded one. Any database on it will do: it is only the
+    # maintenance connection; the application's own database is `database_name` on that server.
+    database_url: str | None
+    # Local state (the embedded server's data directory by default).
+    data_dir: Path
+    # The embedded PostgreSQL data directory, used when `database_url` is None.
+    pgdata: Path
+    # The application database, created on the server if missing.
+    database_name: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from `environ` (default: `os.environ`); empty values count as unset."""
+        env = os.environ if environ is None else environ
+        data_dir = Path(env.get("LIVENTIX_DATA_DIR") or DEFAULT_DATA_DIR).absolute()
+        pgdata_raw = env.get("LIVENTIX_PGDATA")
+        pgdata = Path(pgdata_raw).absolute() if pgdata_raw else data_dir / "pgdata"
+        return cls(
+            database_url=env.get("DATABASE_URL") or None,
+            data_dir=data_dir,
+            pgdata=pgdata,
+            database_name=env.get("LIVENTIX_DB_NAME") or DEFAULT_DATABASE_NAME,
+        )

@@ -1,0 +1,65 @@
+"""Fixtures for ledger tests: a platform and two organizations, and an account opener."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+import ledger
+
+PLATFORM = uuid.UUID("00000000-0000-0000-0000-000000000001")
+ORG_A = uuid.UUID("00000000-0000-0000-0000-00000000000a")
+ORG_B = uuid.UUID("00000000-0000-0000-0000-00000000000b")
+
+OpenAccountFn = Callable[..., uuid.UUID]
+
+
+@pytest.fixture
+def orgs(engine: sa.Engine) -> None:
+    """The platform and organizations A and B exist."""
+    with engine.begin() as conn:
+        ledger.open_organization(conn, PLATFORM, "Liventix", is_platform=True)
+        ledger.open_organization(conn, ORG_A, "Org A")
+        ledger.open_organization(conn, ORG_B, "Org B")
+
+
+@pytest.fixture
+def open_account(engine: sa.Engine, orgs: None) -> OpenAccountFn:
+    """Open an account (committed) and return its id: open_account(org, code, type, ...)."""
+
+    def _open(
+        org: uuid.UUID, code: str, type: str = "asset", currency: str = "USD", **flags: Any
+    ) -> uuid.UUID:
+        with engine.begin() as conn:
+            result = ledger.open_account(
+                conn,
+                org,
+                ledger.OpenAccount(
+                    idempotency_key=f"open-{org}-{code}",
+                    code=code,
+                    type=type,  # type: ignore[arg-type]
+                    currency=currency,
+                    **flags,
+                ),
+            )
+        return result.id
+
+    return _open
+
+
+def transfer(
+    key: str, debit: uuid.UUID, credit: uuid.UUID, amount: int, currency: str = "USD", **kw: Any
+) -> ledger.PostEntry:
+    """A two-line entry: debit one account, credit another."""
+    return ledger.PostEntry(
+        idempotency_key=key,
+        lines=[
+            ledger.Line(debit, "debit", amount, currency),
+            ledger.Line(credit, "credit", amount, currency),
+        ],
+        **kw,
+    )
