@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -21,15 +22,18 @@ from typing import TypeAlias
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+import ledger
 from liventix.database import (
     DatabaseSetupError,
     current_revision,
     database_exists,
     database_url,
     head_revision,
+    make_engine,
     prepare,
     server_url,
 )
+from liventix.demo import run_demo
 from liventix.settings import Settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -116,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"liventix: {error}", file=sys.stderr)
     except sa.exc.OperationalError as error:
         print(f"liventix: cannot use the database: {error.orig}", file=sys.stderr)
+    except ledger.LedgerError as error:
+        print(f"liventix: the ledger refused: {error}", file=sys.stderr)
     return EXIT_ERROR
 
 
@@ -160,3 +166,77 @@ def _subparsers(parser: argparse.ArgumentParser, words: tuple[str, ...]) -> _Sub
         metavar="COMMAND",
         required=True,
     )
+
+
+GROUPS[("ledger",)] = "the ledger's background steps and reports"
+
+
+def _engine(settings: Settings) -> sa.Engine:
+    return make_engine(prepare(settings))
+
+
+def _limit_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--limit", type=int, default=1000, help="at most this many per run")
+
+
+@command(
+    "ledger",
+    "expire-holds",
+    summary="Expire every hold whose expiry has passed.",
+    arguments=_limit_option,
+)
+def ledger_expire_holds(args: argparse.Namespace, settings: Settings) -> int:
+    """Append the expiry of every overdue hold, in batches, until none is left."""
+    engine = _engine(settings)
+    total = 0
+    while True:
+        with engine.begin() as conn:
+            done = ledger.expire_holds(conn, args.limit)
+        total += done
+        if done < args.limit:
+            break
+    print(f"expired {total} hold(s)")
+    return EXIT_OK
+
+
+@command(
+    "ledger",
+    "roll-up",
+    summary="Give high-volume accounts' new lines their version and running balance.",
+)
+def ledger_roll_up(args: argparse.Namespace, settings: Settings) -> int:
+    """Roll up every high-volume account once."""
+    with _engine(settings).begin() as conn:
+        done = ledger.roll_up(conn)
+    print(f"rolled up {done} line(s)")
+    return EXIT_OK
+
+
+@command("ledger", "trial-balance", summary="Print the trial balance of every organization.")
+def ledger_trial_balance(args: argparse.Namespace, settings: Settings) -> int:
+    """Print totals per currency; exit 1 if debits and credits differ anywhere."""
+    with _engine(settings).begin() as conn:
+        tb = ledger.trial_balance(conn)
+    for currency, (debits, credits) in sorted(tb.totals.items()):
+        print(f"{currency}  debits {debits}  credits {credits}")
+    return EXIT_OK if tb.balanced else EXIT_NO
+
+
+def _demo_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--run",
+        default=None,
+        help="run id used in the idempotency keys (default: a new one; reuse one to replay)",
+    )
+
+
+@command(
+    "demo", summary="Play a short ticket-sale story through the ledger.", arguments=_demo_options
+)
+def demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the demo on the application database (embedded PostgreSQL unless DATABASE_URL)."""
+    run = args.run or uuid.uuid4().hex[:8]
+    engine = _engine(settings)
+    print(f"database: {make_url(str(engine.url)).render_as_string(hide_password=True)}")
+    tb = run_demo(engine, run)
+    return EXIT_OK if tb.balanced else EXIT_NO
