@@ -17,12 +17,14 @@ import sys
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 import ledger
+import outbox
 from liventix.database import (
     DatabaseSetupError,
     current_revision,
@@ -240,3 +242,74 @@ def demo(args: argparse.Namespace, settings: Settings) -> int:
     print(f"database: {make_url(str(engine.url)).render_as_string(hide_password=True)}")
     tb = run_demo(engine, run)
     return EXIT_OK if tb.balanced else EXIT_NO
+
+
+GROUPS[("outbox",)] = "the outbox: deliveries of messages to webhooks and e-mail"
+
+
+def _worker_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=16, help="parallel sends per batch")
+    parser.add_argument("--poll", type=float, default=1.0, help="seconds between polls")
+    parser.add_argument("--lease", type=float, default=60.0, help="seconds a claim is held")
+    parser.add_argument("--timeout", type=float, default=10.0, help="HTTP request timeout")
+    parser.add_argument(
+        "--retry-schedule",
+        default=None,
+        help="comma-separated waits in seconds (default: 5,300,1800,7200,18000,36000,36000)",
+    )
+    parser.add_argument("--once", action="store_true", help="one round, then exit")
+
+
+@command(
+    "worker",
+    summary="Deliver the outbox (webhooks, e-mails) and handle the inbox until SIGTERM.",
+    arguments=_worker_options,
+)
+def worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the dispatcher; SIGTERM finishes what is in flight and stops."""
+    schedule = (
+        tuple(float(x) for x in args.retry_schedule.split(","))
+        if args.retry_schedule
+        else outbox.DEFAULT_SCHEDULE
+    )
+    worker_settings = outbox.WorkerSettings(
+        batch_size=args.batch_size,
+        concurrency=args.concurrency,
+        poll_interval=args.poll,
+        lease=timedelta(seconds=args.lease),
+        request_timeout=args.timeout,
+        retry=outbox.RetryPolicy(schedule=schedule),
+        smtp=outbox.SmtpSettings(host=settings.smtp_host, port=settings.smtp_port),
+    )
+    engine = _engine(settings)
+    dispatcher = outbox.Worker(engine, worker_settings)
+    if args.once:
+        done = dispatcher.run_once()
+        dispatcher.close()
+        print(f"worker {dispatcher.name}: {done} item(s)")
+        return EXIT_OK
+    dispatcher.install_signal_handlers()
+    print(f"worker {dispatcher.name}: running", flush=True)
+    dispatcher.run()
+    print(f"worker {dispatcher.name}: stopped", flush=True)
+    return EXIT_OK
+
+
+def _requeue_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--delivery", type=int, default=None, help="one delivery's id")
+    parser.add_argument("--endpoint", type=uuid.UUID, default=None, help="an endpoint's id")
+
+
+@command(
+    "outbox",
+    "requeue",
+    summary="Bring dead deliveries back (all, one, or an endpoint's).",
+    arguments=_requeue_options,
+)
+def outbox_requeue(args: argparse.Namespace, settings: Settings) -> int:
+    """Requeue dead deliveries so the workers try them again."""
+    with _engine(settings).begin() as conn:
+        count = outbox.requeue(conn, delivery_id=args.delivery, endpoint_id=args.endpoint)
+    print(f"requeued {count} delivery(ies)")
+    return EXIT_OK

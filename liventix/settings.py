@@ -17,7 +17,7 @@ DEFAULT_DATABASE_NAME = "liventix"
 
 @dataclass(frozen=True)
 class Settings:
-    """Where the application's database lives."""
+    """Where the application's database lives, and how it reaches the outside."""
 
     # A server to use instead of the embedded one. Any database on it will do: it is only the
     # maintenance connection; the application's own database is `database_name` on that server.
@@ -28,6 +28,11 @@ class Settings:
     pgdata: Path
     # The application database, created on the server if missing.
     database_name: str
+    # Where notification e-mails are sent (LIVENTIX_SMTP_HOST, LIVENTIX_SMTP_PORT).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    # The signing secret of Stripe's webhooks to us (STRIPE_WEBHOOK_SECRET).
+    stripe_webhook_secret: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -41,4 +46,7 @@ class Settings:
             data_dir=data_dir,
             pgdata=pgdata,
             database_name=env.get("LIVENTIX_DB_NAME") or DEFAULT_DATABASE_NAME,
+            smtp_host=env.get("LIVENTIX_SMTP_HOST") or "127.0.0.1",
+            smtp_port=int(env.get("LIVENTIX_SMTP_PORT") or 25),
+            stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET") or None,
         )

@@ -1,10 +1,75 @@
-"""The transactional outbox: messages written on the caller's transaction, delivered after.
+"""The transactional outbox (schema `messaging`): messages written on the caller's
+transaction, delivered at least once to organizations' webhook endpoints (signed per Standard
+Webhooks) and as e-mails; and the inbox of events from outside, stored and handled once.
 
-Will own the `messaging` schema: outbox rows enqueued in the same transaction as the change
-they announce, claimed by workers with `FOR UPDATE SKIP LOCKED`, delivered as signed webhooks
-with one attempt row per try, backoff by attempt count and a dead letter after N; and the
-inbox that stores each incoming event once under (source, event id). A foundation: imports
-neither the ledger nor anything above it.
+This is the package's public face; other packages import only from here. Publishing and
+endpoint management take the caller's SQLAlchemy `Connection` and never commit.
 """
 
 from __future__ import annotations
+
+from outbox.dispatch import Claimed, Outcome, disable_endpoint, prune, requeue
+from outbox.endpoints import (
+    Endpoint,
+    active_secrets,
+    get_endpoint,
+    list_endpoints,
+    register_endpoint,
+    rotate_secret,
+    set_enabled,
+)
+from outbox.errors import (
+    DeliveryNotFound,
+    EndpointNotFound,
+    InvalidEndpoint,
+    InvalidPayload,
+    InvalidSignature,
+    OutboxError,
+    UnknownMessageType,
+)
+from outbox.inbox import InboxEvent, handle_next, register_handler, store_event
+from outbox.message_types import Email, EndpointDisabled, message_type, register_message_type
+from outbox.publishing import publish
+from outbox.retries import DEFAULT_SCHEDULE, RetryPolicy
+from outbox.senders import SmtpSettings
+from outbox.signing import new_secret, sign, signature_header
+from outbox.worker import Worker, WorkerSettings
+
+__all__ = [
+    "DEFAULT_SCHEDULE",
+    "Claimed",
+    "DeliveryNotFound",
+    "Email",
+    "Endpoint",
+    "EndpointDisabled",
+    "EndpointNotFound",
+    "InboxEvent",
+    "InvalidEndpoint",
+    "InvalidPayload",
+    "InvalidSignature",
+    "OutboxError",
+    "Outcome",
+    "RetryPolicy",
+    "SmtpSettings",
+    "UnknownMessageType",
+    "Worker",
+    "WorkerSettings",
+    "active_secrets",
+    "disable_endpoint",
+    "get_endpoint",
+    "handle_next",
+    "list_endpoints",
+    "message_type",
+    "new_secret",
+    "prune",
+    "publish",
+    "register_endpoint",
+    "register_handler",
+    "register_message_type",
+    "requeue",
+    "rotate_secret",
+    "set_enabled",
+    "sign",
+    "signature_header",
+    "store_event",
+]

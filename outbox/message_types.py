@@ -1,0 +1,54 @@
+"""Message types and what a message is (pure): the registry of payload models, e-mails."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from outbox.errors import InvalidPayload, UnknownMessageType
+
+_MODELS: dict[str, type[BaseModel]] = {}
+
+
+def message_type(name: str) -> type[BaseModel] | None:
+    """The payload model registered for a message type, if any."""
+    return _MODELS.get(name)
+
+
+def register_message_type(name: str, model: type[BaseModel]) -> None:
+    """Declare the pydantic model whose instances are the payloads of `name` messages."""
+    existing = _MODELS.get(name)
+    if existing is not None and existing is not model:
+        raise ValueError(f"message type {name!r} is already registered to {existing.__name__}")
+    _MODELS[name] = model
+
+
+def validated_payload(name: str, payload: BaseModel) -> dict[str, object]:
+    """The payload as JSON-ready data, after checking it is of the type's registered model."""
+    model = _MODELS.get(name)
+    if model is None:
+        raise UnknownMessageType(message_type=name)
+    if not isinstance(payload, model):
+        raise InvalidPayload(message_type=name)
+    return model.model_validate(payload.model_dump()).model_dump(mode="json")
+
+
+@dataclass(frozen=True)
+class Email:
+    """A notification e-mail sent as a delivery of the message that causes it."""
+
+    to: str
+    subject: str
+    body: str
+
+
+class EndpointDisabled(BaseModel):
+    """Payload of `endpoint.disabled`: which endpoint stopped receiving, and why."""
+
+    endpoint_id: str
+    url: str
+    reason: str
+
+
+register_message_type("endpoint.disabled", EndpointDisabled)

@@ -1,0 +1,108 @@
+"""Sending one claimed delivery: a signed webhook over HTTP, or an e-mail over SMTP.
+
+Senders never raise: every result, transport errors included, becomes an `Outcome`.
+"""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+
+import httpx
+
+from outbox.dispatch import Claimed, Outcome
+from outbox.retries import parse_retry_after
+from outbox.signing import headers as webhook_headers
+
+USER_AGENT = "Liventix-Webhooks/1.0"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where notification e-mails go."""
+
+    host: str = "127.0.0.1"
+    port: int = 25
+    sender: str = "Liventix <no-reply@liventix.example>"
+    timeout: float = 10.0
+
+
+def webhook_body(delivery: Claimed) -> bytes:
+    """The JSON body: the Standard Webhooks envelope of type, timestamp and data."""
+    envelope = {
+        "type": delivery.type,
+        "timestamp": delivery.message_created_at.astimezone(UTC).isoformat(),
+        "data": delivery.payload,
+    }
+    return json.dumps(envelope, separators=(",", ":")).encode()
+
+
+def send_webhook(client: httpx.Client, delivery: Claimed, max_body: int = 2048) -> Outcome:
+    """POST the signed message to the endpoint; 2xx is success; redirects are not followed."""
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    body = webhook_body(delivery)
+    headers = webhook_headers(
+        list(delivery.secrets), str(delivery.message_id), int(time.time()), body
+    )
+    headers["content-type"] = "application/json"
+    headers["user-agent"] = USER_AGENT
+    assert delivery.url is not None
+    try:
+        response = client.post(delivery.url, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        return Outcome(
+            delivery=delivery,
+            started_at=started,
+            duration_ms=int((time.monotonic() - t0) * 1000),
+            succeeded=False,
+            error=f"{type(exc).__name__}: {exc}"[:500],
+        )
+    code = response.status_code
+    retry_after = None
+    if code in (429, 503):
+        retry_after = parse_retry_after(response.headers.get("retry-after"), time.time())
+    return Outcome(
+        delivery=delivery,
+        started_at=started,
+        duration_ms=int((time.monotonic() - t0) * 1000),
+        succeeded=200 <= code < 300,
+        status_code=code,
+        response_body=response.text[:max_body],
+        retry_after=retry_after,
+        gone=code == 410,
+    )
+
+
+def send_email(settings: SmtpSettings, delivery: Claimed) -> Outcome:
+    """Send the e-mail; its Message-ID derives from the delivery so repeats can be spotted."""
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    message = EmailMessage()
+    message["From"] = settings.sender
+    message["To"] = delivery.recipient or ""
+    message["Subject"] = delivery.subject or ""
+    message["Message-ID"] = f"<{delivery.message_id}.{delivery.id}@liventix.example>"
+    message["X-Liventix-Message-Type"] = delivery.type
+    message.set_content(delivery.body or "")
+    try:
+        with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout) as smtp:
+            smtp.send_message(message)
+    except (OSError, smtplib.SMTPException) as exc:
+        return Outcome(
+            delivery=delivery,
+            started_at=started,
+            duration_ms=int((time.monotonic() - t0) * 1000),
+            succeeded=False,
+            error=f"{type(exc).__name__}: {exc}"[:500],
+        )
+    return Outcome(
+        delivery=delivery,
+        started_at=started,
+        duration_ms=int((time.monotonic() - t0) * 1000),
+        succeeded=True,
+    )

@@ -1,0 +1,195 @@
+"""The worker loop: claim due deliveries, send them concurrently, record the outcomes;
+handle inbox events; prune old messages. Wakes at once on LISTEN/NOTIFY, polls as a fallback.
+
+Each step is its own unit of work (its own committed transaction): the claim commits before
+anything is sent (so the lease is visible to other workers), the outcomes commit after. A
+worker killed mid-batch loses nothing: its leases lapse and another worker sends again, with
+the same `webhook-id`. `stop()` (SIGTERM) lets the batch in flight finish, then returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from types import FrameType
+
+import httpx
+import psycopg
+import sqlalchemy as sa
+
+from outbox.dispatch import Claimed, Outcome, claim, prune, record
+from outbox.inbox import handle_next
+from outbox.retries import RetryPolicy
+from outbox.senders import SmtpSettings, send_email, send_webhook
+
+log = logging.getLogger(__name__)
+
+CHANNELS = ("messaging_deliveries", "messaging_inbox")
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How a worker claims, sends, retries and cleans up."""
+
+    batch_size: int = 100
+    concurrency: int = 16
+    lease: timedelta = timedelta(seconds=60)
+    request_timeout: float = 10.0
+    poll_interval: float = 1.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    disable_after: timedelta = timedelta(days=5)
+    retention: timedelta = timedelta(days=7)
+    prune_every: float = 300.0
+    max_response_body: int = 2048
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+
+
+class Worker:
+    """One dispatcher: `run()` loops until `stop()`; `run_once()` does one round."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        settings: WorkerSettings | None = None,
+        *,
+        name: str | None = None,
+        on_outcome: Callable[[Outcome], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings or WorkerSettings()
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.on_outcome = on_outcome
+        self._stopping = threading.Event()
+        self._client = httpx.Client(
+            timeout=self.settings.request_timeout,
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=self.settings.concurrency * 2),
+        )
+        self._pool = ThreadPoolExecutor(max_workers=self.settings.concurrency)
+        self._last_prune = 0.0
+
+    def stop(self) -> None:
+        """Ask the loop to finish what is in flight and return."""
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        """True once stop() was called."""
+        return self._stopping.is_set()
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT stop the worker gracefully."""
+
+        def _handler(signum: int, frame: FrameType | None) -> None:
+            log.info("worker %s: signal %s, finishing in-flight work", self.name, signum)
+            self.stop()
+
+        signal.signal(signal.SIGTERM, _handler)
+        signal.signal(signal.SIGINT, _handler)
+
+    def deliver_once(self) -> int:
+        """Claim one batch, send it, record the outcomes; returns how many were claimed."""
+        s = self.settings
+        with self.engine.begin() as conn:
+            batch = claim(conn, self.name, s.batch_size, s.lease)
+        if not batch:
+            return 0
+        outcomes = list(self._pool.map(self._send, batch))
+        delays = {
+            o.delivery.id: s.retry.delay(o.delivery.attempt, o.retry_after)
+            for o in outcomes
+            if not o.succeeded
+        }
+        with self.engine.begin() as conn:
+            disabled = record(conn, self.name, outcomes, delays, s.disable_after)
+        for endpoint_id in disabled:
+            log.warning("worker %s: endpoint %s disabled", self.name, endpoint_id)
+        if self.on_outcome is not None:
+            for o in outcomes:
+                self.on_outcome(o)
+        return len(batch)
+
+    def _send(self, delivery: Claimed) -> Outcome:
+        if delivery.channel == "email":
+            return send_email(self.settings.smtp, delivery)
+        return send_webhook(self._client, delivery, self.settings.max_response_body)
+
+    def handle_inbox_once(self, limit: int = 100) -> int:
+        """Handle up to `limit` due inbox events, one transaction each; returns how many."""
+        done = 0
+        while done < limit and not self.stopping:
+            with self.engine.begin() as conn:
+                status = handle_next(conn, self.settings.retry)
+            if status is None:
+                break
+            done += 1
+        return done
+
+    def prune_if_due(self) -> int:
+        """Prune delivered messages past retention, at most every `prune_every` seconds."""
+        now = time.monotonic()
+        if now - self._last_prune < self.settings.prune_every:
+            return 0
+        self._last_prune = now
+        with self.engine.begin() as conn:
+            return prune(conn, self.settings.retention)
+
+    def run_once(self) -> int:
+        """One round: deliveries until none is due (or a stop), inbox events, pruning."""
+        total = 0
+        while not self.stopping:
+            n = self.deliver_once()
+            total += n
+            if n < self.settings.batch_size:
+                break
+        total += self.handle_inbox_once()
+        self.prune_if_due()
+        return total
+
+    def run(self, extra: Callable[[], object] | None = None) -> None:
+        """Loop until stop(): work while there is work, else wait for a NOTIFY or the poll."""
+        with self._listener() as wait:
+            while not self.stopping:
+                busy = self.run_once()
+                if extra is not None:
+                    extra()
+                if not busy and not self.stopping:
+                    wait(self.settings.poll_interval)
+        self.close()
+
+    def close(self) -> None:
+        """Release the HTTP client and the sending threads."""
+        self._pool.shutdown(wait=True)
+        self._client.close()
+
+    @contextmanager
+    def _listener(self) -> Iterator[Callable[[float], None]]:
+        url = self.engine.url.set(drivername="postgresql")
+        dsn = url.render_as_string(hide_password=False)
+        with psycopg.connect(dsn, autocommit=True) as listen:
+            for channel in CHANNELS:
+                listen.execute(f"LISTEN {channel}")
+
+            def wait(timeout: float) -> None:
+                deadline = time.monotonic() + timeout
+                while not self.stopping:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return
+                    # Wake at the first notification, drain the rest, at most every 0.25 s
+                    # to notice a stop.
+                    got = list(listen.notifies(timeout=min(left, 0.25), stop_after=1))
+                    if got:
+                        return
+
+            yield wait

@@ -1,0 +1,1 @@
+"""Tests of the outbox and inbox on a real PostgreSQL, HTTP and SMTP."""
