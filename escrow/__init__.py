@@ -1,8 +1,100 @@
-"""Escrow: money held for an order between payment and payout, refund or dispute.
+"""Escrow: ticket revenue held per organizer and event until the event is over, then
+released, refunded or answered to a dispute, with every cent in the ledger.
 
-Will own the escrow lifecycle (held, released, refunded, disputed) in the `payments` schema:
-each transition posts its entries through the ledger's public API and writes its outbox
-messages on the caller's transaction, so that held = released + refunded + still held.
+This is the package's public face. Use cases take the caller's SQLAlchemy `Connection` and
+never commit: a transition, its ledger entries and its outbox messages commit together.
 """
 
 from __future__ import annotations
+
+from escrow import messages as _messages  # registers escrow's outbox message types
+from escrow.errors import (
+    ConcurrentTransition,
+    EscrowError,
+    EscrowNotFound,
+    InvalidAmount,
+    InvalidTransition,
+    NotYetApplicable,
+    PaymentNotFound,
+    RefundExceedsPayment,
+)
+from escrow.machine import FINAL_STATES, HOLDING_STATES, STATES, EscrowMachine, diagram
+from escrow.messages import EscrowReleased, EscrowStateChanged, TransferRequested
+from escrow.ports import ChargeFacts, RefundFacts, StripeReader
+from escrow.recipes import CHART
+from escrow.service import (
+    CapturedPayment,
+    Escrow,
+    Policy,
+    cancel_event,
+    capture_payment,
+    close_dispute,
+    dispute_funds_reinstated,
+    dispute_funds_withdrawn,
+    end_event,
+    get_escrow,
+    get_policy,
+    ledger_escrow_balance,
+    lock_escrow,
+    open_dispute,
+    open_escrow,
+    payout,
+    refund_payment,
+    release_due,
+    request_release,
+    set_policy,
+    transfer_created,
+    transfer_reversed,
+    transitions,
+)
+from escrow.stripe_events import handlers as stripe_handlers
+from escrow.stripe_events import register as register_stripe_handlers
+
+__all__ = [
+    "CHART",
+    "FINAL_STATES",
+    "HOLDING_STATES",
+    "STATES",
+    "CapturedPayment",
+    "ChargeFacts",
+    "ConcurrentTransition",
+    "Escrow",
+    "EscrowError",
+    "EscrowMachine",
+    "EscrowNotFound",
+    "EscrowReleased",
+    "EscrowStateChanged",
+    "InvalidAmount",
+    "InvalidTransition",
+    "NotYetApplicable",
+    "PaymentNotFound",
+    "Policy",
+    "RefundExceedsPayment",
+    "RefundFacts",
+    "StripeReader",
+    "TransferRequested",
+    "_messages",
+    "cancel_event",
+    "capture_payment",
+    "close_dispute",
+    "diagram",
+    "dispute_funds_reinstated",
+    "dispute_funds_withdrawn",
+    "end_event",
+    "get_escrow",
+    "get_policy",
+    "ledger_escrow_balance",
+    "lock_escrow",
+    "open_dispute",
+    "open_escrow",
+    "payout",
+    "refund_payment",
+    "register_stripe_handlers",
+    "release_due",
+    "request_release",
+    "set_policy",
+    "stripe_handlers",
+    "transfer_created",
+    "transfer_reversed",
+    "transitions",
+]

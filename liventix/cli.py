@@ -23,6 +23,7 @@ from typing import TypeAlias
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+import escrow
 import ledger
 import outbox
 from liventix.database import (
@@ -37,6 +38,8 @@ from liventix.database import (
 )
 from liventix.demo import run_demo
 from liventix.settings import Settings
+from liventix.stripe_gateway import StripeGateway, StripeSettings
+from liventix.wiring import release_step, wire
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 Arguments = Callable[[argparse.ArgumentParser], None]
@@ -283,15 +286,18 @@ def worker(args: argparse.Namespace, settings: Settings) -> int:
         smtp=outbox.SmtpSettings(host=settings.smtp_host, port=settings.smtp_port),
     )
     engine = _engine(settings)
+    wire(engine, StripeGateway(StripeSettings(settings.stripe_api_key, settings.stripe_api_base)))
     dispatcher = outbox.Worker(engine, worker_settings)
+    release = release_step(engine)
     if args.once:
+        release()
         done = dispatcher.run_once()
         dispatcher.close()
         print(f"worker {dispatcher.name}: {done} item(s)")
         return EXIT_OK
     dispatcher.install_signal_handlers()
     print(f"worker {dispatcher.name}: running", flush=True)
-    dispatcher.run()
+    dispatcher.run(extra=release)
     print(f"worker {dispatcher.name}: stopped", flush=True)
     return EXIT_OK
 
@@ -312,4 +318,24 @@ def outbox_requeue(args: argparse.Namespace, settings: Settings) -> int:
     with _engine(settings).begin() as conn:
         count = outbox.requeue(conn, delivery_id=args.delivery, endpoint_id=args.endpoint)
     print(f"requeued {count} delivery(ies)")
+    return EXIT_OK
+
+
+GROUPS[("escrow",)] = "escrows: ticket revenue held until the event is over"
+
+
+@command("escrow", "release-due", summary="Release every escrow that has become due.")
+def escrow_release_due(args: argparse.Namespace, settings: Settings) -> int:
+    """End events, end hold periods and release escrows that are due, until none is left."""
+    engine = _engine(settings)
+    steps = 0
+    while True:
+        with engine.begin() as conn:
+            done = escrow.release_due(conn)
+        for escrow_id, state in done:
+            print(f"escrow {escrow_id}: {state}")
+        steps += len(done)
+        if not done:
+            break
+    print(f"{steps} step(s)")
     return EXIT_OK

@@ -33,6 +33,9 @@ class Settings:
     smtp_port: int = 25
     # The signing secret of Stripe's webhooks to us (STRIPE_WEBHOOK_SECRET).
     stripe_webhook_secret: str | None = None
+    # Stripe's API: key and, for a local Stripe-compatible server, its base URL.
+    stripe_api_key: str = "sk_test_liventix"
+    stripe_api_base: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -49,4 +52,6 @@ class Settings:
             smtp_host=env.get("LIVENTIX_SMTP_HOST") or "127.0.0.1",
             smtp_port=int(env.get("LIVENTIX_SMTP_PORT") or 25),
             stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET") or None,
+            stripe_api_key=env.get("STRIPE_API_KEY") or "sk_test_liventix",
+            stripe_api_base=env.get("STRIPE_API_BASE") or None,
         )

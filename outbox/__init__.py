@@ -27,8 +27,16 @@ from outbox.errors import (
     OutboxError,
     UnknownMessageType,
 )
+from outbox.inbox import Handler as InboxHandler
 from outbox.inbox import InboxEvent, handle_next, register_handler, store_event
-from outbox.message_types import Email, EndpointDisabled, message_type, register_message_type
+from outbox.message_types import (
+    Email,
+    EndpointDisabled,
+    Task,
+    message_type,
+    register_message_type,
+    register_task,
+)
 from outbox.publishing import publish
 from outbox.retries import DEFAULT_SCHEDULE, RetryPolicy
 from outbox.senders import SmtpSettings
@@ -44,6 +52,7 @@ __all__ = [
     "EndpointDisabled",
     "EndpointNotFound",
     "InboxEvent",
+    "InboxHandler",
     "InvalidEndpoint",
     "InvalidPayload",
     "InvalidSignature",
@@ -51,6 +60,7 @@ __all__ = [
     "Outcome",
     "RetryPolicy",
     "SmtpSettings",
+    "Task",
     "UnknownMessageType",
     "Worker",
     "WorkerSettings",
@@ -66,6 +76,7 @@ __all__ = [
     "register_endpoint",
     "register_handler",
     "register_message_type",
+    "register_task",
     "requeue",
     "rotate_secret",
     "set_enabled",

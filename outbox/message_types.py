@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -52,3 +54,23 @@ class EndpointDisabled(BaseModel):
 
 
 register_message_type("endpoint.disabled", EndpointDisabled)
+
+
+Task = Callable[[str, dict[str, Any]], None]
+"""A task: called with the message id (use it as the idempotency key of any outbound call)
+and the message's payload; raising means failure, retried like any delivery."""
+
+_TASKS: dict[str, Task] = {}
+
+
+def register_task(name: str, task: Task) -> None:
+    """Run `task` for every task delivery of messages of type `name`."""
+    existing = _TASKS.get(name)
+    if existing is not None and existing is not task:
+        raise ValueError(f"a task for {name!r} is already registered")
+    _TASKS[name] = task
+
+
+def task_for(name: str) -> Task | None:
+    """The task registered for a message type, if any."""
+    return _TASKS.get(name)

@@ -35,6 +35,11 @@ _FAN_OUT = text("""
      ORDER BY e.id
 """)
 
+_TASK = text("""
+    INSERT INTO messaging.deliveries (message_id, org_id, channel, target, aggregate_key)
+    VALUES (:id, :org, 'task', 'task:' || :type, :aggregate_key)
+""")
+
 _EMAIL = text("""
     INSERT INTO messaging.deliveries (message_id, org_id, channel, recipient, subject, body,
                                       target, aggregate_key)
@@ -52,10 +57,14 @@ def publish(
     org_id: uuid.UUID | None,
     dedup_key: str | None = None,
     emails: Sequence[Email] = (),
+    task: bool = False,
 ) -> uuid.UUID:
     """Write a message (and its deliveries) on the caller's open transaction; return its id.
 
-    With a `dedup_key` already used, nothing is written and the first message's id returned.
+    The message fans out to the organization's endpoints that want its type, to each e-mail,
+    and, with `task`, to the task registered for its type (run by a worker, at least once,
+    with the message id as its idempotency key). With a `dedup_key` already used, nothing
+    is written and the first message's id returned.
     """
     data = validated_payload(type, payload)
     message_id = uuid.uuid4()
@@ -81,6 +90,10 @@ def publish(
         conn.execute(
             _FAN_OUT,
             {"id": message_id, "org": org_id, "type": type, "aggregate_key": aggregate_key},
+        )
+    if task:
+        conn.execute(
+            _TASK, {"id": message_id, "org": org_id, "type": type, "aggregate_key": aggregate_key}
         )
     for email in emails:
         conn.execute(

@@ -15,6 +15,7 @@ from email.message import EmailMessage
 import httpx
 
 from outbox.dispatch import Claimed, Outcome
+from outbox.message_types import task_for
 from outbox.retries import parse_retry_after
 from outbox.signing import headers as webhook_headers
 
@@ -105,4 +106,26 @@ def send_email(settings: SmtpSettings, delivery: Claimed) -> Outcome:
         started_at=started,
         duration_ms=int((time.monotonic() - t0) * 1000),
         succeeded=True,
+    )
+
+
+def run_task(delivery: Claimed) -> Outcome:
+    """Run the task registered for the message's type; an exception is a failed attempt."""
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    task = task_for(delivery.type)
+    error: str | None = None
+    if task is None:
+        error = f"no task registered for {delivery.type!r}"
+    else:
+        try:
+            task(str(delivery.message_id), delivery.payload)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+    return Outcome(
+        delivery=delivery,
+        started_at=started,
+        duration_ms=int((time.monotonic() - t0) * 1000),
+        succeeded=error is None,
+        error=error,
     )

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from outbox.dispatch import Claimed, Outcome, claim, prune, record
 from outbox.inbox import handle_next
 from outbox.retries import RetryPolicy
-from outbox.senders import SmtpSettings, send_email, send_webhook
+from outbox.senders import SmtpSettings, run_task, send_email, send_webhook
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,8 @@ class Worker:
     def _send(self, delivery: Claimed) -> Outcome:
         if delivery.channel == "email":
             return send_email(self.settings.smtp, delivery)
+        if delivery.channel == "task":
+            return run_task(delivery)
         return send_webhook(self._client, delivery, self.settings.max_response_body)
 
     def handle_inbox_once(self, limit: int = 100) -> int:

@@ -69,11 +69,15 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- Check that the calling transaction may act for p_org.
+-- An organization's role acts only for the organization set for its transaction
+-- (liventix.org_id); with none set, only a member of liventix_platform may act, for any.
 CREATE FUNCTION payments._check_org(p_org uuid) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     IF p_org IS NULL
        OR (payments.current_org_id() IS NOT NULL AND payments.current_org_id() <> p_org)
+       OR (payments.current_org_id() IS NULL
+           AND NOT pg_has_role(session_user, 'liventix_platform', 'MEMBER'))
        OR NOT EXISTS (SELECT FROM payments.organizations WHERE id = p_org) THEN
         PERFORM payments._fail('organization_not_found', jsonb_build_object('org_id', p_org));
     END IF;
@@ -118,6 +122,12 @@ BEGIN
         PERFORM payments._fail('account_not_found', jsonb_build_object('account_id', v_missing));
     END IF;
     FOR v_foreign IN SELECT * FROM unnest(v_accounts) a WHERE a.org_id <> p_org LOOP
+        -- An organization acting for itself sees neither another's nor the platform's
+        -- accounts: to it they do not exist.
+        IF payments.current_org_id() IS NOT NULL THEN
+            PERFORM payments._fail('account_not_found',
+                jsonb_build_object('account_id', v_foreign.id));
+        END IF;
         IF NOT EXISTS (SELECT FROM payments.organizations o
                         WHERE o.id = v_foreign.org_id AND o.is_platform) THEN
             PERFORM payments._fail('account_organization_mismatch',
@@ -528,7 +538,7 @@ $$;
 -- batch, all or nothing), the other operations one. Returns {results: [{status, id,
 -- replayed} | {status: 'failed', code, details, replayed}]} in request order.
 CREATE FUNCTION payments.ledger_write(p jsonb) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_org uuid := (p ->> 'org_id')::uuid;
     v_op text := p ->> 'operation';
@@ -608,10 +618,11 @@ BEGIN
                      ON t.x ->> 'key' = r.x ->> 'key';
             -- A recorded failure replays as the same refusal; in a batch it fails the batch.
             IF v_count > 1 THEN
-                SELECT * INTO v_conflict FROM jsonb_array_elements(v_results) x
+                SELECT x AS failure INTO v_conflict FROM jsonb_array_elements(v_results) x
                  WHERE x ->> 'status' = 'failed' LIMIT 1;
                 IF FOUND THEN
-                    PERFORM payments._fail(v_conflict.x ->> 'code', v_conflict.x -> 'details');
+                    PERFORM payments._fail(v_conflict.failure ->> 'code',
+                                           v_conflict.failure -> 'details');
                 END IF;
             END IF;
             PERFORM set_config('payments.writer', 'off', true);
@@ -687,11 +698,14 @@ $$;
 
 -- Expire every open hold whose expiry has passed (up to p_limit); returns how many.
 CREATE FUNCTION payments.expire_holds(p_limit int DEFAULT 1000) RETURNS int
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     h payments.holds;
     v_done int := 0;
 BEGIN
+    IF NOT pg_has_role(session_user, 'liventix_platform', 'MEMBER') THEN
+        PERFORM payments._fail('organization_not_found', jsonb_build_object('org_id', NULL));
+    END IF;
     PERFORM set_config('payments.writer', 'on', true);
     FOR h IN
         SELECT * FROM payments.holds x
@@ -716,7 +730,7 @@ $$;
 -- Give a high-volume account's new lines their version and running totals, in line order,
 -- and move them into the account row (up to p_limit lines); returns how many.
 CREATE FUNCTION payments.roll_up(p_account uuid, p_limit int DEFAULT 100000) RETURNS int
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     a payments.accounts;
     v_done int;
@@ -764,4 +778,11 @@ LANGUAGE sql AS $$
       FROM payments.accounts WHERE high_volume
 $$;
 
-GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA payments TO liventix_app, liventix_platform;
+-- The door functions run with their owner's rights (SECURITY DEFINER, fixed search_path):
+-- the application's roles cannot write the ledger's tables at all, only call these. The
+-- sweeper and the roll-up are the platform's; the internal functions are nobody's.
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA payments FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION payments.current_org_id(), payments.ledger_write(jsonb),
+    payments.recorded_error_codes() TO liventix_app, liventix_platform;
+GRANT EXECUTE ON FUNCTION payments.expire_holds(int), payments.roll_up(uuid, int),
+    payments.roll_up_all(int) TO liventix_platform;

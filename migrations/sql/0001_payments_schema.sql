@@ -216,7 +216,8 @@ BEGIN
 END
 $$;
 
--- Every entry has two or more lines and sums to zero per currency, checked at commit.
+-- Every entry has two or more lines and sums to zero per currency, checked at commit (as the
+-- owner: the check sees every line, whoever's role commits).
 CREATE FUNCTION payments.assert_entry_balanced(p_entry uuid) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -246,7 +247,7 @@ END
 $$;
 
 CREATE FUNCTION payments.check_entry_balanced() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM payments.assert_entry_balanced(NEW.id);
     RETURN NULL;
@@ -254,7 +255,7 @@ END
 $$;
 
 CREATE FUNCTION payments.check_line_entry_balanced() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM payments.assert_entry_balanced(NEW.entry_id);
     RETURN NULL;
@@ -318,7 +319,8 @@ CREATE TRIGGER lines_no_update BEFORE UPDATE ON payments.lines
     FOR EACH ROW EXECUTE FUNCTION payments.guard_line_update();
 
 -- An account's identity never changes, and its balances change only through the engine's
--- functions (which raise the transaction-local flag payments.writer while they work).
+-- functions (which raise the transaction-local flag payments.writer while they work). The
+-- application's roles cannot update accounts at all; this guards the owner's own hands.
 CREATE FUNCTION payments.guard_account_update() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -380,13 +382,6 @@ CREATE POLICY platform ON payments.lines TO liventix_platform USING (true) WITH 
 CREATE INDEX lines_entry_org ON payments.lines (entry_org_id, account_id);
 
 GRANT USAGE ON SCHEMA payments TO liventix_app, liventix_platform;
+-- Reads go through row-level security; writes only through the engine's functions.
 GRANT SELECT ON ALL TABLES IN SCHEMA payments TO liventix_app, liventix_platform;
-GRANT INSERT ON payments.accounts, payments.holds, payments.entries, payments.lines,
-    payments.hold_resolutions, payments.idempotency_keys TO liventix_app, liventix_platform;
-GRANT UPDATE ON payments.accounts TO liventix_app, liventix_platform;
--- Row locks (SELECT ... FOR UPDATE) need an UPDATE privilege; the triggers still refuse
--- every real change.
-GRANT UPDATE (id) ON payments.holds TO liventix_app, liventix_platform;
-GRANT UPDATE (account_version, account_posted_debits, account_posted_credits)
-    ON payments.lines TO liventix_platform;
 GRANT INSERT ON payments.organizations TO liventix_platform;

@@ -52,7 +52,9 @@ CREATE TABLE messaging.deliveries (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     message_id uuid NOT NULL REFERENCES messaging.messages (id) ON DELETE CASCADE,
     org_id uuid,
-    channel text NOT NULL CHECK (channel IN ('webhook', 'email')),
+    -- webhook: POST to an endpoint; email: SMTP to a recipient; task: a registered Python
+    -- task of the message's type (an outbound call such as a Stripe transfer).
+    channel text NOT NULL CHECK (channel IN ('webhook', 'email', 'task')),
     endpoint_id uuid REFERENCES messaging.endpoints (id),
     recipient text,
     subject text,

@@ -1,0 +1,79 @@
+"""Resolving a recipe's legs to ledger accounts: the chart's accounts are opened on first use
+(idempotently, by a key derived from their code) and looked up by code afterwards."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, text
+
+import ledger
+from escrow.errors import EscrowError
+from escrow.recipes import AccountSpec, Leg, Owner
+
+
+class NoPlatform(EscrowError):
+    """The platform organization is not registered."""
+
+
+def platform_org(conn: Connection) -> uuid.UUID:
+    """The platform organization's id."""
+    org: uuid.UUID | None = conn.execute(
+        text("SELECT id FROM payments.organizations WHERE is_platform")
+    ).scalar_one_or_none()
+    if org is None:
+        raise NoPlatform()
+    return org
+
+
+def ensure_accounts(
+    conn: Connection,
+    organizer: uuid.UUID,
+    currency: str,
+    specs: Sequence[AccountSpec],
+    platform: uuid.UUID | None = None,
+) -> dict[tuple[Owner, str], uuid.UUID]:
+    """Ids of the given chart accounts, opening the missing ones."""
+    platform = platform or platform_org(conn)
+    owners: dict[Owner, uuid.UUID] = {"platform": platform, "organizer": organizer}
+    wanted = {(s.owner, s.code): s for s in specs}
+    rows = conn.execute(
+        text("""SELECT org_id, code, id FROM payments.accounts
+                 WHERE (org_id, code) IN (SELECT * FROM unnest(CAST(:orgs AS uuid[]),
+                                                               CAST(:codes AS text[])))"""),
+        {
+            "orgs": [owners[o] for o, _ in wanted],
+            "codes": [c for _, c in wanted],
+        },
+    ).all()
+    by_org = {v: k for k, v in owners.items()}
+    found = {(by_org[r.org_id], r.code): r.id for r in rows}
+    for key, spec in wanted.items():
+        if key in found:
+            continue
+        org = owners[spec.owner]
+        found[key] = ledger.open_account(
+            conn,
+            org,
+            ledger.OpenAccount(
+                idempotency_key=f"chart:{spec.code}",
+                code=spec.code,
+                type=spec.type,  # type: ignore[arg-type]
+                currency=currency,
+                high_volume=spec.high_volume,
+            ),
+        ).id
+    return found
+
+
+def lines(
+    conn: Connection,
+    organizer: uuid.UUID,
+    currency: str,
+    legs: Sequence[Leg],
+    platform: uuid.UUID | None = None,
+) -> list[ledger.Line]:
+    """The ledger lines of a recipe's legs."""
+    ids = ensure_accounts(conn, organizer, currency, [leg.account for leg in legs], platform)
+    return [ledger.Line(ids[(leg.owner, leg.code)], leg.side, leg.amount, currency) for leg in legs]

@@ -1,0 +1,260 @@
+"""Handlers for Stripe's events, registered in the outbox's inbox (source `stripe`).
+
+Each handler reads the event's JSON (as Stripe sends it; this module never imports the
+stripe library), and calls an escrow use case keyed on Stripe's ids, in the transaction that
+marks the event handled. Duplicates are no-ops; an event that depends on one not yet handled
+(a refund before its payment) raises NotYetApplicable, so the inbox retries it later: any
+arrival order ends in the same ledger.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+import outbox
+from escrow import service
+from escrow.errors import NotYetApplicable
+from escrow.ports import StripeReader
+
+SOURCE = "stripe"
+
+# Metadata the checkout puts on every PaymentIntent, so a payment finds its escrow.
+META_ORG = "liventix_org_id"
+META_EVENT = "liventix_event_id"
+META_EVENT_ENDS = "liventix_event_ends_at"
+META_ESCROW = "liventix_escrow_id"
+
+
+def _obj(event: outbox.InboxEvent) -> dict[str, Any]:
+    data: dict[str, Any] = event.payload["data"]["object"]
+    return data
+
+
+def _id(value: Any) -> str | None:
+    """An id from a field that may hold the id or the expanded object."""
+    if isinstance(value, dict):
+        found = value.get("id")
+        return found if isinstance(found, str) else None
+    return value if isinstance(value, str) else None
+
+
+def _payment_of(conn: Connection, obj: dict[str, Any]) -> str:
+    payment = _id(obj.get("payment_intent"))
+    if payment:
+        return payment
+    charge = _id(obj.get("charge"))
+    if charge:
+        found = service.payment_id_for_charge(conn, charge)
+        if found:
+            return found
+    raise NotYetApplicable(reason=f"no captured payment for {obj.get('id')}")
+
+
+def payment_intent_succeeded(reader: StripeReader) -> outbox.InboxHandler:
+    """`payment_intent.succeeded`: book the payment into its event's escrow."""
+
+    def handle(conn: Connection, event: outbox.InboxEvent) -> None:
+        pi = _obj(event)
+        meta = pi.get("metadata") or {}
+        if META_ORG not in meta or META_EVENT not in meta:
+            return  # not a ticket payment of ours
+        facts = reader.charge_facts(pi["id"])
+        ends = meta.get(META_EVENT_ENDS)
+        service.capture_payment(
+            conn,
+            service.CapturedPayment(
+                payment_id=pi["id"],
+                org_id=uuid.UUID(meta[META_ORG]),
+                event_id=meta[META_EVENT],
+                currency=str(pi["currency"]).upper(),
+                gross=int(pi.get("amount_received") or pi["amount"]),
+                stripe_fee=facts.stripe_fee,
+                event_ends_at=datetime.fromisoformat(ends) if ends else datetime.now(UTC),
+                charge_id=facts.charge_id,
+                balance_transaction_id=facts.balance_transaction_id,
+            ),
+            cause=event.event_id,
+        )
+
+    return handle
+
+
+def charge_refunded(reader: StripeReader) -> outbox.InboxHandler:
+    """`charge.refunded`: book each of the charge's refunds."""
+
+    def handle(conn: Connection, event: outbox.InboxEvent) -> None:
+        charge = _obj(event)
+        listed = (charge.get("refunds") or {}).get("data")
+        if listed is None:
+            refunds = reader.refunds_of_charge(charge["id"])
+            items = [(r.refund_id, r.payment_intent_id, r.amount, r.status) for r in refunds]
+        else:
+            payment = _payment_of(conn, charge)
+            items = [(r["id"], payment, int(r["amount"]), r["status"]) for r in listed]
+        for refund_id, payment_id, amount, status in items:
+            if status in ("succeeded", "failed", "canceled"):
+                service.refund_payment(
+                    conn,
+                    refund_id,
+                    payment_id,
+                    amount,
+                    failed=status != "succeeded",
+                    cause=event.event_id,
+                )
+
+    return handle
+
+
+def refund_changed(conn: Connection, event: outbox.InboxEvent) -> None:
+    """`refund.updated` / `refund.failed`: book a succeeded refund, or a failed one's reversal."""
+    refund = _obj(event)
+    status = "failed" if event.type == "refund.failed" else refund.get("status")
+    if status not in ("succeeded", "failed", "canceled"):
+        return  # pending: nothing has moved yet
+    service.refund_payment(
+        conn,
+        refund["id"],
+        _payment_of(conn, refund),
+        int(refund["amount"]),
+        failed=status != "succeeded",
+        cause=event.event_id,
+    )
+
+
+def _dispute_fees(dispute: dict[str, Any]) -> tuple[int, int]:
+    """(fee withdrawn, fee returned) from the dispute's balance transactions."""
+    withdrawn = returned = 0
+    for txn in dispute.get("balance_transactions") or []:
+        if not isinstance(txn, dict):
+            continue
+        fee = int(txn.get("fee") or 0)
+        if int(txn.get("amount") or 0) < 0:
+            withdrawn += max(fee, 0)
+        else:
+            returned += max(-fee, 0)
+    return withdrawn, returned
+
+
+def dispute_created(conn: Connection, event: outbox.InboxEvent) -> None:
+    """`charge.dispute.created`: freeze the escrow while the dispute is open."""
+    dispute = _obj(event)
+    service.open_dispute(
+        conn,
+        dispute["id"],
+        _payment_of(conn, dispute),
+        int(dispute["amount"]),
+        cause=event.event_id,
+    )
+
+
+def dispute_funds_withdrawn(conn: Connection, event: outbox.InboxEvent) -> None:
+    """`charge.dispute.funds_withdrawn`: the amount and the dispute fee left the balance."""
+    dispute = _obj(event)
+    fee, _ = _dispute_fees(dispute)
+    service.dispute_funds_withdrawn(
+        conn,
+        dispute["id"],
+        _payment_of(conn, dispute),
+        int(dispute["amount"]),
+        fee,
+        cause=event.event_id,
+    )
+
+
+def dispute_funds_reinstated(conn: Connection, event: outbox.InboxEvent) -> None:
+    """`charge.dispute.funds_reinstated`: the funds came back."""
+    dispute = _obj(event)
+    _, returned = _dispute_fees(dispute)
+    service.dispute_funds_reinstated(
+        conn,
+        dispute["id"],
+        _payment_of(conn, dispute),
+        int(dispute["amount"]),
+        returned,
+        cause=event.event_id,
+    )
+
+
+def dispute_closed(conn: Connection, event: outbox.InboxEvent) -> None:
+    """`charge.dispute.closed`: won (or closed with a warning) or lost."""
+    dispute = _obj(event)
+    service.close_dispute(
+        conn,
+        dispute["id"],
+        _payment_of(conn, dispute),
+        int(dispute["amount"]),
+        won=dispute.get("status") != "lost",
+        cause=event.event_id,
+    )
+
+
+def transfer_created(conn: Connection, event: outbox.InboxEvent) -> None:
+    """`transfer.created`: the organizer's transfer was made; the escrow is released."""
+    transfer = _obj(event)
+    escrow_id = (transfer.get("metadata") or {}).get(META_ESCROW)
+    if not escrow_id:
+        return
+    service.transfer_created(
+        conn, transfer["id"], uuid.UUID(escrow_id), int(transfer["amount"]), cause=event.event_id
+    )
+
+
+def transfer_reversed(conn: Connection, event: outbox.InboxEvent) -> None:
+    """`transfer.reversed`: each reversal settles what the organizer owes."""
+    transfer = _obj(event)
+    if not (transfer.get("metadata") or {}).get(META_ESCROW):
+        return
+    for reversal in (transfer.get("reversals") or {}).get("data") or []:
+        service.transfer_reversed(
+            conn, reversal["id"], transfer["id"], int(reversal["amount"]), cause=event.event_id
+        )
+
+
+def payout_paid(conn: Connection, event: outbox.InboxEvent) -> None:
+    """`payout.paid`: the platform's money reached its bank."""
+    p = _obj(event)
+    service.payout(
+        conn, p["id"], str(p["currency"]).upper(), int(p["amount"]), paid=True, cause=event.event_id
+    )
+
+
+def payout_failed(conn: Connection, event: outbox.InboxEvent) -> None:
+    """`payout.failed`: a paid payout came back (a failure before payment moves nothing)."""
+    p = _obj(event)
+    service.payout(
+        conn,
+        p["id"],
+        str(p["currency"]).upper(),
+        int(p["amount"]),
+        paid=False,
+        cause=event.event_id,
+    )
+
+
+def handlers(reader: StripeReader) -> dict[str, Callable[[Connection, outbox.InboxEvent], None]]:
+    """Every Stripe event type escrow handles, with its handler."""
+    return {
+        "payment_intent.succeeded": payment_intent_succeeded(reader),
+        "charge.refunded": charge_refunded(reader),
+        "refund.updated": refund_changed,
+        "refund.failed": refund_changed,
+        "charge.dispute.created": dispute_created,
+        "charge.dispute.funds_withdrawn": dispute_funds_withdrawn,
+        "charge.dispute.funds_reinstated": dispute_funds_reinstated,
+        "charge.dispute.closed": dispute_closed,
+        "transfer.created": transfer_created,
+        "transfer.reversed": transfer_reversed,
+        "payout.paid": payout_paid,
+        "payout.failed": payout_failed,
+    }
+
+
+def register(reader: StripeReader) -> None:
+    """Register every handler in the inbox."""
+    for event_type, handler in handlers(reader).items():
+        outbox.register_handler(SOURCE, event_type, handler)

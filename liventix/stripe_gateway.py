@@ -1,0 +1,96 @@
+"""The Stripe gateway: the one place that calls Stripe's API, with the stripe library.
+
+It answers escrow's `StripeReader` (a PaymentIntent's charge and fee, a charge's refunds)
+and makes the organizer's transfers. `api_base` lets tests and the demo point it at a
+Stripe-compatible server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import stripe
+
+import escrow
+from escrow.stripe_events import META_ESCROW
+
+
+@dataclass(frozen=True)
+class StripeSettings:
+    """How to reach Stripe."""
+
+    api_key: str = "sk_test_liventix"
+    api_base: str | None = None
+    max_network_retries: int = 2
+
+
+class StripeGateway:
+    """Stripe's API as the payments core needs it."""
+
+    def __init__(self, settings: StripeSettings) -> None:
+        self.settings = settings
+        bases: Any = {"api": settings.api_base} if settings.api_base else None
+        self.client = stripe.StripeClient(
+            settings.api_key,
+            base_addresses=bases,
+            max_network_retries=settings.max_network_retries,
+        )
+
+    def charge_facts(self, payment_intent_id: str) -> escrow.ChargeFacts:
+        """The PaymentIntent's latest charge and its balance transaction's fee."""
+        intent = self.client.v1.payment_intents.retrieve(
+            payment_intent_id, params={"expand": ["latest_charge.balance_transaction"]}
+        )
+        charge: Any = intent.latest_charge
+        if charge is None:
+            raise escrow.NotYetApplicable(reason=f"{payment_intent_id} has no charge yet")
+        if isinstance(charge, str):
+            charge = self.client.v1.charges.retrieve(
+                charge, params={"expand": ["balance_transaction"]}
+            )
+        txn: Any = charge.balance_transaction
+        if isinstance(txn, str):
+            txn = self.client.v1.balance_transactions.retrieve(txn)
+        return escrow.ChargeFacts(
+            charge_id=charge.id,
+            balance_transaction_id=None if txn is None else txn.id,
+            stripe_fee=0 if txn is None else int(txn.fee),
+        )
+
+    def refunds_of_charge(self, charge_id: str) -> list[escrow.RefundFacts]:
+        """Every refund of the charge."""
+        listed = self.client.v1.refunds.list(params={"charge": charge_id, "limit": 100})
+        return [
+            escrow.RefundFacts(
+                refund_id=r.id,
+                payment_intent_id=str(
+                    r.payment_intent if isinstance(r.payment_intent, str) else r.payment_intent.id
+                )
+                if r.payment_intent
+                else "",
+                amount=int(r.amount),
+                status=str(r.status),
+            )
+            for r in listed.auto_paging_iter()
+        ]
+
+    def create_transfer(
+        self, request: escrow.TransferRequested, idempotency_key: str
+    ) -> tuple[str, int]:
+        """Transfer the released amount to the organizer's connected account; returns the
+        transfer's id and amount. The idempotency key (the outbox message id) makes retries
+        safe."""
+        if not request.destination:
+            raise ValueError(f"organizer {request.org_id} has no connected account")
+        transfer = self.client.v1.transfers.create(
+            params={
+                "amount": request.amount,
+                "currency": request.currency.lower(),
+                "destination": request.destination,
+                "transfer_group": f"escrow_{request.escrow_id}",
+                "metadata": {META_ESCROW: request.escrow_id, "liventix_event_id": request.event_id},
+            },
+            options={"idempotency_key": idempotency_key},
+        )
+        return transfer.id, int(transfer.amount)

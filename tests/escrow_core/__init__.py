@@ -1,0 +1,1 @@
+"""Tests of escrow: recipes, the machine, Stripe events, releases."""
