@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 import escrow
 import ledger
 import outbox
+from liventix import docs as generated_docs
 from liventix.database import (
     DatabaseSetupError,
     current_revision,
@@ -338,4 +339,12 @@ def escrow_release_due(args: argparse.Namespace, settings: Settings) -> int:
         if not done:
             break
     print(f"{steps} step(s)")
+    return EXIT_OK
+
+
+@command("docs", summary="Regenerate the documents generated from the code (docs/).")
+def docs(args: argparse.Namespace, settings: Settings) -> int:
+    """Write docs/ from the machines and recipes; print what changed."""
+    for path in generated_docs.write():
+        print(f"wrote {path}")
     return EXIT_OK
