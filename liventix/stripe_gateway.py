@@ -13,6 +13,7 @@ from typing import Any
 import stripe
 
 import escrow
+import ticketing_fsm
 from escrow.stripe_events import META_ESCROW
 
 
@@ -94,3 +95,30 @@ class StripeGateway:
             options={"idempotency_key": idempotency_key},
         )
         return transfer.id, int(transfer.amount)
+
+    def create_payment_intent(
+        self, amount: int, currency: str, metadata: dict[str, str], idempotency_key: str
+    ) -> ticketing_fsm.CreatedIntent:
+        """A PaymentIntent for a checkout; the same key returns the same intent."""
+        intent = self.client.v1.payment_intents.create(
+            params={
+                "amount": amount,
+                "currency": currency.lower(),
+                "metadata": metadata,
+                "automatic_payment_methods": {"enabled": True},
+            },
+            options={"idempotency_key": idempotency_key},
+        )
+        return ticketing_fsm.CreatedIntent(
+            payment_intent_id=intent.id, client_secret=str(intent.client_secret)
+        )
+
+    def create_refund(
+        self, payment_intent_id: str, amount: int, metadata: dict[str, str], idempotency_key: str
+    ) -> str:
+        """Refund part of a payment; the same key returns the same refund."""
+        refund = self.client.v1.refunds.create(
+            params={"payment_intent": payment_intent_id, "amount": amount, "metadata": metadata},
+            options={"idempotency_key": idempotency_key},
+        )
+        return refund.id

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 import escrow
 import outbox
+import ticketing_fsm
 from liventix.stripe_gateway import StripeGateway
 
 
@@ -29,10 +30,29 @@ def transfer_task(engine: sa.Engine, gateway: StripeGateway) -> outbox.Task:
     return run
 
 
-def wire(engine: sa.Engine, gateway: StripeGateway) -> None:
-    """Register the Stripe handlers and the transfer task (once per process)."""
-    escrow.register_stripe_handlers(gateway)
-    outbox.register_task("stripe.transfer.requested", transfer_task(engine, gateway))
+def refund_task(gateway: StripeGateway) -> outbox.Task:
+    """The `stripe.refund.requested` task: ask Stripe for the refund (idempotent by the
+    message id); escrow books it when Stripe's refund events arrive."""
+
+    def run(message_id: str, payload: dict[str, Any]) -> None:
+        request = ticketing_fsm.RefundRequested.model_validate(payload)
+        gateway.create_refund(
+            request.payment_intent_id,
+            request.amount,
+            {"liventix_order_id": request.order_id, "liventix_refund_id": request.refund_id},
+            idempotency_key=message_id,
+        )
+
+    return run
+
+
+def wire(
+    engine: sa.Engine, gateway: StripeGateway, handlers: outbox.InboxHandlers | None = None
+) -> None:
+    """Register the Stripe handlers (escrow's and ticketing's) and the Stripe tasks."""
+    ticketing_fsm.register_stripe_handlers(gateway, handlers)
+    outbox.register_task("stripe.transfer.requested", transfer_task(engine, gateway), replace=True)
+    outbox.register_task("stripe.refund.requested", refund_task(gateway), replace=True)
 
 
 def release_step(engine: sa.Engine) -> Callable[[], object]:

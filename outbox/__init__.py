@@ -28,6 +28,7 @@ from outbox.errors import (
     UnknownMessageType,
 )
 from outbox.inbox import Handler as InboxHandler
+from outbox.inbox import Handlers as InboxHandlers
 from outbox.inbox import InboxEvent, handle_next, register_handler, store_event
 from outbox.message_types import (
     Email,
@@ -53,6 +54,7 @@ __all__ = [
     "EndpointNotFound",
     "InboxEvent",
     "InboxHandler",
+    "InboxHandlers",
     "InvalidEndpoint",
     "InvalidPayload",
     "InvalidSignature",

@@ -33,20 +33,43 @@ class InboxEvent:
 
 
 Handler = Callable[[Connection, InboxEvent], None]
-_HANDLERS: dict[tuple[str, str], Handler] = {}
 
 
-def register_handler(source: str, event_type: str, handler: Handler) -> None:
-    """Handle events of this source and type with `handler(conn, event)`."""
-    existing = _HANDLERS.get((source, event_type))
-    if existing is not None and existing is not handler:
-        raise ValueError(f"a handler for {source} {event_type} is already registered")
-    _HANDLERS[(source, event_type)] = handler
+class Handlers:
+    """Which handler takes which (source, type): the application wires one at its edge; a
+    test may build its own and hand it to the worker."""
+
+    def __init__(self) -> None:
+        self._by_type: dict[tuple[str, str], Handler] = {}
+
+    def register(
+        self, source: str, event_type: str, handler: Handler, *, replace: bool = False
+    ) -> None:
+        """Handle events of this source and type with `handler(conn, event)`."""
+        existing = self._by_type.get((source, event_type))
+        if existing is not None and existing is not handler and not replace:
+            raise ValueError(f"a handler for {source} {event_type} is already registered")
+        self._by_type[(source, event_type)] = handler
+
+    def get(self, source: str, event_type: str) -> Handler | None:
+        """The registered handler, if any."""
+        return self._by_type.get((source, event_type))
+
+
+DEFAULT_HANDLERS = Handlers()
+"""The process's handlers, used when none are given."""
+
+
+def register_handler(
+    source: str, event_type: str, handler: Handler, *, replace: bool = False
+) -> None:
+    """Register a handler in the process's default handlers."""
+    DEFAULT_HANDLERS.register(source, event_type, handler, replace=replace)
 
 
 def handler_for(source: str, event_type: str) -> Handler | None:
-    """The registered handler, if any."""
-    return _HANDLERS.get((source, event_type))
+    """The handler registered in the process's default handlers, if any."""
+    return DEFAULT_HANDLERS.get(source, event_type)
 
 
 def store_event(
@@ -63,7 +86,9 @@ def store_event(
     return row is not None
 
 
-def handle_next(conn: Connection, policy: RetryPolicy) -> str | None:
+def handle_next(
+    conn: Connection, policy: RetryPolicy, handlers: Handlers | None = None
+) -> str | None:
     """Handle one due event on the caller's transaction; returns its status, None if idle."""
     row = conn.execute(
         text("""SELECT source, event_id, type, payload, received_at, attempts
@@ -84,7 +109,7 @@ def handle_next(conn: Connection, policy: RetryPolicy) -> str | None:
         attempts=row.attempts + 1,
     )
     key = {"source": event.source, "id": event.event_id}
-    handler = handler_for(event.source, event.type)
+    handler = (handlers or DEFAULT_HANDLERS).get(event.source, event.type)
     if handler is None:
         conn.execute(
             text("""UPDATE messaging.inbox

@@ -63,10 +63,10 @@ and the message's payload; raising means failure, retried like any delivery."""
 _TASKS: dict[str, Task] = {}
 
 
-def register_task(name: str, task: Task) -> None:
+def register_task(name: str, task: Task, *, replace: bool = False) -> None:
     """Run `task` for every task delivery of messages of type `name`."""
     existing = _TASKS.get(name)
-    if existing is not None and existing is not task:
+    if existing is not None and existing is not task and not replace:
         raise ValueError(f"a task for {name!r} is already registered")
     _TASKS[name] = task
 

@@ -28,7 +28,7 @@ import psycopg
 import sqlalchemy as sa
 
 from outbox.dispatch import Claimed, Outcome, claim, prune, record
-from outbox.inbox import handle_next
+from outbox.inbox import Handlers, handle_next
 from outbox.retries import RetryPolicy
 from outbox.senders import SmtpSettings, run_task, send_email, send_webhook
 
@@ -64,8 +64,10 @@ class Worker:
         *,
         name: str | None = None,
         on_outcome: Callable[[Outcome], None] | None = None,
+        handlers: Handlers | None = None,
     ) -> None:
         self.engine = engine
+        self.handlers = handlers
         self.settings = settings or WorkerSettings()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.on_outcome = on_outcome
@@ -131,7 +133,7 @@ class Worker:
         done = 0
         while done < limit and not self.stopping:
             with self.engine.begin() as conn:
-                status = handle_next(conn, self.settings.retry)
+                status = handle_next(conn, self.settings.retry, self.handlers)
             if status is None:
                 break
             done += 1

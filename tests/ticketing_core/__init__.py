@@ -1,0 +1,1 @@
+"""Tests of tickets and orders: checkout, payments, refunds, transfers, check-in."""

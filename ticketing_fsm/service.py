@@ -1,0 +1,828 @@
+"""Ticketing use cases: events and ticket types, checkout, the payment's outcome, hold expiry,
+refunds, transfers, check-in and event cancellation. Each takes the caller's connection and
+never commits; money moves only through escrow (and Stripe, through outbox tasks).
+
+Orders and tickets move through their machines; every move is a compare-and-set on (status,
+version) plus an audit row, and publishes its outbox messages in the same transaction.
+Capacity lives in the ticket type's `held` and `sold` counters under a CHECK: a hold is a
+conditional UPDATE, so two buyers can never get the last seat.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, text
+from statemachine import StateMachine
+from statemachine.exceptions import TransitionNotAllowed
+
+import outbox
+from ticketing_fsm.errors import (
+    AlreadyCheckedIn,
+    EventNotFound,
+    IdempotencyConflict,
+    InvalidRequest,
+    InvalidTransition,
+    NotOnSale,
+    OrderNotFound,
+    SoldOut,
+    TicketNotFound,
+    TicketTypeNotFound,
+)
+from ticketing_fsm.machines import OrderMachine, TicketMachine
+from ticketing_fsm.messages import OrderEvent, RefundRequested, TicketEvent
+from ticketing_fsm.ports import PaymentGateway
+
+DEFAULT_HOLD = timedelta(minutes=10)
+
+# PaymentIntent metadata: escrow finds its escrow by the first three, ticketing its order.
+META_ORG = "liventix_org_id"
+META_EVENT = "liventix_event_id"
+META_EVENT_ENDS = "liventix_event_ends_at"
+META_ORDER = "liventix_order_id"
+
+
+@dataclass(frozen=True)
+class CheckoutItem:
+    """So many tickets of one type."""
+
+    ticket_type_id: uuid.UUID
+    quantity: int
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    """A buyer's checkout: the tickets wanted, under the caller's idempotency key."""
+
+    idempotency_key: str
+    org_id: uuid.UUID
+    event_id: uuid.UUID
+    buyer_email: str
+    items: Sequence[CheckoutItem]
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the request without its key."""
+        body = {
+            "org": str(self.org_id),
+            "event": str(self.event_id),
+            "buyer": self.buyer_email,
+            "items": sorted((str(i.ticket_type_id), i.quantity) for i in self.items),
+        }
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """What the front end needs to take the payment."""
+
+    order_id: uuid.UUID
+    amount: int
+    currency: str
+    payment_intent_id: str
+    client_secret: str
+    hold_expires_at: datetime
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A ticket as stored."""
+
+    id: uuid.UUID
+    order_id: uuid.UUID
+    org_id: uuid.UUID
+    event_id: uuid.UUID
+    ticket_type_id: uuid.UUID
+    status: str
+    code: str
+    holder_email: str
+    price: int
+    replaces: uuid.UUID | None
+    checked_in_at: datetime | None
+    checked_in_by: str | None
+    version: int
+
+
+@dataclass(frozen=True)
+class Order:
+    """An order as stored, with what the ledger says was paid and refunded."""
+
+    id: uuid.UUID
+    org_id: uuid.UUID
+    event_id: uuid.UUID
+    buyer_email: str
+    status: str
+    currency: str
+    amount: int
+    payment_intent_id: str | None
+    hold_expires_at: datetime
+    cancel_reason: str | None
+    version: int
+    paid: int
+    refunded: int
+
+
+_TICKET_COLUMNS = (
+    "id, order_id, org_id, event_id, ticket_type_id, status, code, holder_email, price, "
+    "replaces, checked_in_at, checked_in_by, version"
+)
+_ORDER_COLUMNS = (
+    "o.id, o.org_id, o.event_id, o.buyer_email, o.status, o.currency, o.amount, "
+    "o.payment_intent_id, o.hold_expires_at, o.cancel_reason, o.version"
+)
+
+
+class _Row:
+    """The machines' view of a row: its status and the facts the guards read."""
+
+    nothing_refunded = False
+    something_refunded = False
+
+    def __init__(self, status: str, **facts: Any) -> None:
+        self.status = status
+        self.__dict__.update(facts)
+
+
+def _move(
+    conn: Connection,
+    subject: str,
+    row: Ticket | Order,
+    machine: type[StateMachine],
+    event: str,
+    *,
+    cause: str | None,
+    changes: dict[str, Any] | None = None,
+    facts: dict[str, Any] | None = None,
+) -> str:
+    """Run `event` through the machine; persist as compare-and-set plus an audit row."""
+    model = _Row(row.status, **(facts or {}))
+    try:
+        machine(model=model, state_field="status").send(event)
+    except TransitionNotAllowed as exc:
+        raise InvalidTransition(
+            subject=subject, subject_id=str(row.id), state=row.status, event=event
+        ) from exc
+    target = str(model.status)
+    changes = dict(changes or {})
+    sets = "".join(f", {k} = :{k}" for k in changes)
+    table = "ticketing.orders" if subject == "order" else "ticketing.tickets"
+    done = conn.execute(
+        text(f"""UPDATE {table} SET status = :to, version = version + 1, updated_at = now() {sets}
+                  WHERE id = :id AND status = :from AND version = :version"""),
+        {**changes, "to": target, "id": row.id, "from": row.status, "version": row.version},
+    ).rowcount
+    if done != 1:
+        raise InvalidTransition(
+            subject=subject, subject_id=str(row.id), state=row.status, event=event
+        )
+    conn.execute(
+        text("""INSERT INTO ticketing.transitions
+                    (org_id, subject, subject_id, from_state, to_state, event, cause)
+                VALUES (:org, :subject, :id, :from, :to, :event, :cause)"""),
+        {
+            "org": row.org_id,
+            "subject": subject,
+            "id": row.id,
+            "from": row.status,
+            "to": target,
+            "event": event,
+            "cause": cause,
+        },
+    )
+    return target
+
+
+# -- events ---------------------------------------------------------------------------------
+
+
+def create_event(
+    conn: Connection,
+    org_id: uuid.UUID,
+    *,
+    name: str,
+    currency: str,
+    starts_at: datetime,
+    ends_at: datetime,
+) -> uuid.UUID:
+    """Create an event of the organization."""
+    event_id: uuid.UUID = conn.execute(
+        text("""INSERT INTO ticketing.events (org_id, name, currency, starts_at, ends_at)
+                VALUES (:org, :name, :currency, :starts, :ends) RETURNING id"""),
+        {"org": org_id, "name": name, "currency": currency, "starts": starts_at, "ends": ends_at},
+    ).scalar_one()
+    return event_id
+
+
+def add_ticket_type(
+    conn: Connection,
+    org_id: uuid.UUID,
+    event_id: uuid.UUID,
+    *,
+    name: str,
+    price: int,
+    capacity: int,
+    sales_start: datetime,
+    sales_end: datetime,
+) -> uuid.UUID:
+    """Add a ticket type (price in minor units of the event's currency) to an event."""
+    if type(price) is not int or price <= 0 or type(capacity) is not int or capacity <= 0:
+        raise InvalidRequest(reason="price and capacity are positive integers")
+    event = conn.execute(
+        text("SELECT currency FROM ticketing.events WHERE id = :id AND org_id = :org"),
+        {"id": event_id, "org": org_id},
+    ).first()
+    if event is None:
+        raise EventNotFound(event_id=str(event_id))
+    type_id: uuid.UUID = conn.execute(
+        text("""INSERT INTO ticketing.ticket_types
+                    (event_id, org_id, name, price, currency, capacity, sales_start, sales_end)
+                VALUES (:event, :org, :name, :price, :currency, :capacity, :start, :end)
+                RETURNING id"""),
+        {
+            "event": event_id,
+            "org": org_id,
+            "name": name,
+            "price": price,
+            "currency": event.currency,
+            "capacity": capacity,
+            "start": sales_start,
+            "end": sales_end,
+        },
+    ).scalar_one()
+    return type_id
+
+
+# -- checkout -------------------------------------------------------------------------------
+
+
+def start_checkout(
+    conn: Connection,
+    gateway: PaymentGateway,
+    request: CheckoutRequest,
+    *,
+    hold: timedelta = DEFAULT_HOLD,
+) -> Checkout:
+    """Hold the tickets, create the order and its PaymentIntent; a retry under the same key
+    returns the same checkout and holds nothing more."""
+    if not request.items or any(
+        type(i.quantity) is not int or i.quantity <= 0 for i in request.items
+    ):
+        raise InvalidRequest(reason="a checkout asks for one or more tickets of each type")
+    if not request.idempotency_key or "@" not in request.buyer_email:
+        raise InvalidRequest(reason="a checkout needs an idempotency key and a buyer e-mail")
+    digest = request.fingerprint()
+    existing = conn.execute(
+        text("""SELECT id, amount, currency, payment_intent_id, client_secret, hold_expires_at,
+                       request_hash
+                  FROM ticketing.orders WHERE org_id = :org AND idempotency_key = :key"""),
+        {"org": request.org_id, "key": request.idempotency_key},
+    ).first()
+    if existing is not None:
+        if existing.request_hash != digest:
+            raise IdempotencyConflict(idempotency_key=request.idempotency_key)
+        return Checkout(
+            order_id=existing.id,
+            amount=existing.amount,
+            currency=existing.currency,
+            payment_intent_id=existing.payment_intent_id,
+            client_secret=existing.client_secret,
+            hold_expires_at=existing.hold_expires_at,
+            replayed=True,
+        )
+    event = conn.execute(
+        text("""SELECT id, currency, ends_at, cancelled_at FROM ticketing.events
+                 WHERE id = :id AND org_id = :org"""),
+        {"id": request.event_id, "org": request.org_id},
+    ).first()
+    if event is None:
+        raise EventNotFound(event_id=str(request.event_id))
+    amount = 0
+    held: list[tuple[uuid.UUID, int, int]] = []
+    for item in sorted(request.items, key=lambda i: i.ticket_type_id):
+        row = conn.execute(
+            text("""UPDATE ticketing.ticket_types SET held = held + :n
+                     WHERE id = :id AND event_id = :event
+                       AND now() >= sales_start AND now() < sales_end
+                       AND held + sold + :n <= capacity
+                 RETURNING price"""),
+            {"n": item.quantity, "id": item.ticket_type_id, "event": request.event_id},
+        ).first()
+        if row is None or event.cancelled_at is not None:
+            _refuse_hold(conn, request.event_id, item, event.cancelled_at is not None)
+        assert row is not None
+        amount += row.price * item.quantity
+        held.append((item.ticket_type_id, item.quantity, row.price))
+    order_id = uuid.uuid4()
+    expires: datetime = conn.execute(text("SELECT now() + :hold"), {"hold": hold}).scalar_one()
+    intent = gateway.create_payment_intent(
+        amount,
+        event.currency,
+        {
+            META_ORG: str(request.org_id),
+            META_EVENT: str(request.event_id),
+            META_EVENT_ENDS: event.ends_at.isoformat(),
+            META_ORDER: str(order_id),
+        },
+        idempotency_key=f"checkout:{request.org_id}:{request.idempotency_key}",
+    )
+    conn.execute(
+        text("""INSERT INTO ticketing.orders
+                    (id, org_id, event_id, buyer_email, currency, amount, payment_intent_id,
+                     client_secret, hold_expires_at, idempotency_key, request_hash)
+                VALUES (:id, :org, :event, :buyer, :currency, :amount, :pi, :secret, :expires,
+                        :key, :hash)"""),
+        {
+            "id": order_id,
+            "org": request.org_id,
+            "event": request.event_id,
+            "buyer": request.buyer_email,
+            "currency": event.currency,
+            "amount": amount,
+            "pi": intent.payment_intent_id,
+            "secret": intent.client_secret,
+            "expires": expires,
+            "key": request.idempotency_key,
+            "hash": digest,
+        },
+    )
+    conn.execute(
+        text("""INSERT INTO ticketing.tickets
+                    (order_id, org_id, event_id, ticket_type_id, code, holder_email, price)
+                SELECT :order, :org, :event, t.type_id, t.code, :buyer, t.price
+                  FROM unnest(CAST(:types AS uuid[]), CAST(:codes AS text[]),
+                              CAST(:prices AS bigint[])) AS t(type_id, code, price)"""),
+        {
+            "order": order_id,
+            "org": request.org_id,
+            "event": request.event_id,
+            "buyer": request.buyer_email,
+            "types": [t for t, n, _ in held for _i in range(n)],
+            "codes": [_code() for _, n, _p in held for _i in range(n)],
+            "prices": [p for _t, n, p in held for _i in range(n)],
+        },
+    )
+    return Checkout(
+        order_id=order_id,
+        amount=amount,
+        currency=event.currency,
+        payment_intent_id=intent.payment_intent_id,
+        client_secret=intent.client_secret,
+        hold_expires_at=expires,
+        replayed=False,
+    )
+
+
+def _refuse_hold(
+    conn: Connection, event_id: uuid.UUID, item: CheckoutItem, cancelled: bool
+) -> None:
+    row = conn.execute(
+        text("""SELECT capacity - held - sold AS left,
+                       now() >= sales_start AND now() < sales_end AS on_sale
+                  FROM ticketing.ticket_types WHERE id = :id AND event_id = :event"""),
+        {"id": item.ticket_type_id, "event": event_id},
+    ).first()
+    if row is None:
+        raise TicketTypeNotFound(ticket_type_id=str(item.ticket_type_id))
+    if cancelled or not row.on_sale:
+        raise NotOnSale(ticket_type_id=str(item.ticket_type_id))
+    raise SoldOut(
+        ticket_type_id=str(item.ticket_type_id), requested=item.quantity, available=row.left
+    )
+
+
+def _code() -> str:
+    return secrets.token_urlsafe(12)
+
+
+# -- reading --------------------------------------------------------------------------------
+
+
+def _ticket(row: Any) -> Ticket:
+    return Ticket(**row._asdict())
+
+
+def tickets_of(conn: Connection, order_id: uuid.UUID, *, lock: bool = False) -> list[Ticket]:
+    """The order's tickets (void ones included), oldest first."""
+    rows = conn.execute(
+        text(f"""SELECT {_TICKET_COLUMNS} FROM ticketing.tickets WHERE order_id = :id
+                  ORDER BY created_at, id {"FOR UPDATE" if lock else ""}"""),
+        {"id": order_id},
+    ).all()
+    return [_ticket(r) for r in rows]
+
+
+def get_order(conn: Connection, order_id: uuid.UUID, *, lock: bool = False) -> Order:
+    """The order, with the amounts paid and refunded as the ledger's escrow booked them."""
+    row = conn.execute(
+        text(f"""SELECT {_ORDER_COLUMNS},
+                        coalesce(p.gross, 0) AS paid,
+                        coalesce((SELECT sum(r.amount) FROM payments.card_refunds r
+                                   WHERE r.payment_id = o.payment_intent_id AND NOT r.failed), 0)
+                            AS refunded
+                   FROM ticketing.orders o
+                   LEFT JOIN payments.card_payments p ON p.id = o.payment_intent_id
+                  WHERE o.id = :id {"FOR UPDATE OF o" if lock else ""}"""),
+        {"id": order_id},
+    ).first()
+    if row is None:
+        raise OrderNotFound(order_id=str(order_id))
+    data = row._asdict()
+    data["paid"] = int(data["paid"])
+    data["refunded"] = int(data["refunded"])
+    return Order(**data)
+
+
+def order_for_payment(conn: Connection, payment_intent_id: str) -> uuid.UUID | None:
+    """The order a PaymentIntent pays for, if it is one of ours."""
+    found: uuid.UUID | None = conn.execute(
+        text("SELECT id FROM ticketing.orders WHERE payment_intent_id = :pi"),
+        {"pi": payment_intent_id},
+    ).scalar_one_or_none()
+    return found
+
+
+# -- messages -------------------------------------------------------------------------------
+
+
+def _order_message(conn: Connection, order: Order, kind: str) -> None:
+    fresh = get_order(conn, order.id)
+    outbox.publish(
+        conn,
+        type=kind,
+        payload=OrderEvent(
+            order_id=str(fresh.id),
+            event_id=str(fresh.event_id),
+            status=fresh.status,
+            amount=fresh.amount,
+            refunded=fresh.refunded,
+            currency=fresh.currency,
+        ),
+        aggregate_type="order",
+        aggregate_id=str(fresh.id),
+        org_id=fresh.org_id,
+    )
+
+
+def _ticket_message(
+    conn: Connection, ticket: Ticket, kind: str, status: str, emails: Sequence[outbox.Email] = ()
+) -> None:
+    outbox.publish(
+        conn,
+        type=kind,
+        payload=TicketEvent(
+            ticket_id=str(ticket.id),
+            order_id=str(ticket.order_id),
+            event_id=str(ticket.event_id),
+            status=status,
+            holder_email=ticket.holder_email,
+            code=ticket.code,
+        ),
+        aggregate_type="ticket",
+        aggregate_id=str(ticket.id),
+        org_id=ticket.org_id,
+        emails=emails,
+    )
+
+
+# -- the payment's outcome ------------------------------------------------------------------
+
+
+def payment_succeeded(conn: Connection, order_id: uuid.UUID, *, cause: str) -> str:
+    """The order's payment succeeded (escrow has booked it): issue the tickets; a payment
+    for an order already cancelled or expired is refunded in full. Returns what happened."""
+    order = get_order(conn, order_id, lock=True)
+    if order.status == "awaiting_payment":
+        expired: bool = conn.execute(
+            text("SELECT now() > :t"), {"t": order.hold_expires_at}
+        ).scalar_one()
+        if not expired:
+            _issue(conn, order, cause)
+            return "issued"
+        _release(conn, order, "hold expired before the payment", cause)
+        order = get_order(conn, order_id, lock=True)
+    if order.status == "cancelled":
+        refunded = conn.execute(
+            text(
+                "SELECT 1 FROM ticketing.refunds WHERE order_id = :id AND reason = 'late payment'"
+            ),
+            {"id": order.id},
+        ).first()
+        if refunded is None:
+            _request_refund(conn, order, order.amount, "late payment", f"late:{order.id}")
+            return "refunded"
+    return "unchanged"
+
+
+def _issue(conn: Connection, order: Order, cause: str) -> None:
+    _move(conn, "order", order, OrderMachine, "pay", cause=cause)
+    tickets = tickets_of(conn, order.id, lock=True)
+    counts: dict[uuid.UUID, int] = {}
+    for t in tickets:
+        _move(conn, "ticket", t, TicketMachine, "issue", cause=cause)
+        counts[t.ticket_type_id] = counts.get(t.ticket_type_id, 0) + 1
+        _ticket_message(
+            conn,
+            t,
+            "ticket.issued",
+            "issued",
+            [
+                outbox.Email(
+                    to=t.holder_email,
+                    subject="Your ticket",
+                    body=f"Your ticket code is {t.code}. Show it at the door.",
+                )
+            ],
+        )
+    for type_id, n in sorted(counts.items()):
+        conn.execute(
+            text(
+                "UPDATE ticketing.ticket_types SET held = held - :n, sold = sold + :n"
+                " WHERE id = :id"
+            ),
+            {"n": n, "id": type_id},
+        )
+    _order_message(conn, order, "order.paid")
+
+
+def _release(conn: Connection, order: Order, reason: str, cause: str) -> None:
+    _move(
+        conn, "order", order, OrderMachine, "cancel", cause=cause, changes={"cancel_reason": reason}
+    )
+    counts: dict[uuid.UUID, int] = {}
+    for t in tickets_of(conn, order.id, lock=True):
+        if t.status == "held":
+            _move(conn, "ticket", t, TicketMachine, "release", cause=cause)
+            counts[t.ticket_type_id] = counts.get(t.ticket_type_id, 0) + 1
+    for type_id, n in sorted(counts.items()):
+        conn.execute(
+            text("UPDATE ticketing.ticket_types SET held = held - :n WHERE id = :id"),
+            {"n": n, "id": type_id},
+        )
+    _order_message(conn, order, "order.cancelled")
+
+
+def payment_failed(conn: Connection, order_id: uuid.UUID, *, cause: str) -> bool:
+    """The payment failed or was cancelled: release the hold. False if nothing was held."""
+    order = get_order(conn, order_id, lock=True)
+    if order.status != "awaiting_payment":
+        return False
+    _release(conn, order, "payment failed or cancelled", cause)
+    return True
+
+
+def expire_holds(conn: Connection, limit: int = 100) -> int:
+    """Release the holds of orders whose hold expired unpaid; returns how many."""
+    due = (
+        conn.execute(
+            text("""SELECT id FROM ticketing.orders
+                 WHERE status = 'awaiting_payment' AND hold_expires_at < now()
+                 ORDER BY hold_expires_at LIMIT :limit FOR UPDATE SKIP LOCKED"""),
+            {"limit": limit},
+        )
+        .scalars()
+        .all()
+    )
+    for order_id in due:
+        _release(conn, get_order(conn, order_id, lock=True), "hold expired", "hold sweeper")
+    return len(due)
+
+
+# -- refunds, disputes ----------------------------------------------------------------------
+
+
+def _request_refund(
+    conn: Connection, order: Order, amount: int, reason: str, key: str
+) -> uuid.UUID:
+    refund_id: uuid.UUID = conn.execute(
+        text("""INSERT INTO ticketing.refunds (org_id, order_id, amount, reason, idempotency_key)
+                VALUES (:org, :order, :amount, :reason, :key) RETURNING id"""),
+        {"org": order.org_id, "order": order.id, "amount": amount, "reason": reason, "key": key},
+    ).scalar_one()
+    assert order.payment_intent_id is not None
+    outbox.publish(
+        conn,
+        type="stripe.refund.requested",
+        payload=RefundRequested(
+            refund_id=str(refund_id),
+            order_id=str(order.id),
+            payment_intent_id=order.payment_intent_id,
+            amount=amount,
+            currency=order.currency,
+            reason=reason,
+        ),
+        aggregate_type="order",
+        aggregate_id=str(order.id),
+        org_id=order.org_id,
+        task=True,
+    )
+    return refund_id
+
+
+def refund_tickets(
+    conn: Connection,
+    org_id: uuid.UUID,
+    order_id: uuid.UUID,
+    ticket_ids: Sequence[uuid.UUID] | None,
+    *,
+    idempotency_key: str,
+    reason: str = "requested by the buyer",
+) -> uuid.UUID:
+    """Refund some of an order's tickets (None: all still valid). The tickets are refunded at
+    once; Stripe is asked for the refund (an outbox task) and escrow books it when Stripe
+    confirms. A retry under the same key returns the same refund."""
+    existing = conn.execute(
+        text("SELECT id FROM ticketing.refunds WHERE org_id = :org AND idempotency_key = :key"),
+        {"org": org_id, "key": idempotency_key},
+    ).first()
+    if existing is not None:
+        found: uuid.UUID = existing.id
+        return found
+    order = get_order(conn, order_id, lock=True)
+    if order.org_id != org_id:
+        raise OrderNotFound(order_id=str(order_id))
+    tickets = [
+        t for t in tickets_of(conn, order.id, lock=True) if t.status in ("issued", "checked_in")
+    ]
+    if ticket_ids is not None:
+        wanted = set(ticket_ids)
+        chosen = [t for t in tickets if t.id in wanted]
+        if len(chosen) != len(wanted):
+            raise TicketNotFound(
+                ticket=",".join(sorted(str(i) for i in wanted - {t.id for t in chosen}))
+            )
+        tickets = chosen
+    if not tickets:
+        raise InvalidTransition(
+            subject="order", subject_id=str(order.id), state=order.status, event="refund"
+        )
+    remaining = len([t for t in tickets_of(conn, order.id) if t.status in ("issued", "checked_in")])
+    event = "refund_all" if remaining == len(tickets) else "refund_part"
+    _move(conn, "order", order, OrderMachine, event, cause=reason)
+    counts: dict[uuid.UUID, int] = {}
+    for t in tickets:
+        _move(conn, "ticket", t, TicketMachine, "refund", cause=reason)
+        counts[t.ticket_type_id] = counts.get(t.ticket_type_id, 0) + 1
+        _ticket_message(conn, t, "ticket.refunded", "refunded")
+    for type_id, n in sorted(counts.items()):
+        conn.execute(
+            text("UPDATE ticketing.ticket_types SET sold = sold - :n WHERE id = :id"),
+            {"n": n, "id": type_id},
+        )
+    refund_id = _request_refund(conn, order, sum(t.price for t in tickets), reason, idempotency_key)
+    _order_message(conn, order, "order.refunded")
+    return refund_id
+
+
+def dispute_opened(conn: Connection, order_id: uuid.UUID, *, cause: str) -> bool:
+    """A chargeback was opened on the order's payment."""
+    order = get_order(conn, order_id, lock=True)
+    if order.status not in ("paid", "partially_refunded"):
+        return False
+    _move(conn, "order", order, OrderMachine, "dispute", cause=cause)
+    _order_message(conn, order, "order.disputed")
+    return True
+
+
+def dispute_closed(conn: Connection, order_id: uuid.UUID, won: bool, *, cause: str) -> bool:
+    """The chargeback closed: won, the order is back; lost, its tickets are invalidated."""
+    order = get_order(conn, order_id, lock=True)
+    if order.status != "disputed":
+        return False
+    if won:
+        something = any(t.status == "refunded" for t in tickets_of(conn, order.id))
+        _move(
+            conn,
+            "order",
+            order,
+            OrderMachine,
+            "dispute_won",
+            cause=cause,
+            facts={"nothing_refunded": not something, "something_refunded": something},
+        )
+        return True
+    _move(conn, "order", order, OrderMachine, "dispute_lost", cause=cause)
+    for t in tickets_of(conn, order.id, lock=True):
+        if t.status in ("issued", "checked_in"):
+            _move(conn, "ticket", t, TicketMachine, "invalidate", cause=cause)
+            _ticket_message(conn, t, "ticket.invalidated", "invalidated")
+    return True
+
+
+# -- transfer, check-in, cancellation -------------------------------------------------------
+
+
+def _lock_ticket(conn: Connection, org_id: uuid.UUID, where: str, value: object) -> Ticket:
+    row = conn.execute(
+        text(
+            f"SELECT {_TICKET_COLUMNS} FROM ticketing.tickets"
+            f" WHERE {where} = :v AND org_id = :org FOR UPDATE"
+        ),
+        {"v": value, "org": org_id},
+    ).first()
+    if row is None:
+        raise TicketNotFound(ticket=str(value))
+    return _ticket(row)
+
+
+def transfer_ticket(
+    conn: Connection, org_id: uuid.UUID, ticket_id: uuid.UUID, new_holder: str, *, cause: str
+) -> Ticket:
+    """Give an issued ticket to a new holder: the old code is void, a new ticket is issued."""
+    if "@" not in new_holder:
+        raise InvalidRequest(reason="the new holder needs an e-mail address")
+    old = _lock_ticket(conn, org_id, "id", ticket_id)
+    _move(conn, "ticket", old, TicketMachine, "transfer_away", cause=cause)
+    row = conn.execute(
+        text(f"""INSERT INTO ticketing.tickets
+                     (order_id, org_id, event_id, ticket_type_id, status, code, holder_email,
+                      price, replaces)
+                 VALUES (:order, :org, :event, :type, 'issued', :code, :holder, :price, :old)
+                 RETURNING {_TICKET_COLUMNS}"""),
+        {
+            "order": old.order_id,
+            "org": old.org_id,
+            "event": old.event_id,
+            "type": old.ticket_type_id,
+            "code": _code(),
+            "holder": new_holder,
+            "price": old.price,
+            "old": old.id,
+        },
+    ).one()
+    new = _ticket(row)
+    conn.execute(
+        text("""INSERT INTO ticketing.transitions
+                    (org_id, subject, subject_id, from_state, to_state, event, cause)
+                VALUES (:org, 'ticket', :id, 'held', 'issued', 'issue', :cause)"""),
+        {"org": new.org_id, "id": new.id, "cause": f"transfer of {old.id}"},
+    )
+    _ticket_message(
+        conn,
+        new,
+        "ticket.transferred",
+        "issued",
+        [outbox.Email(to=new_holder, subject="A ticket for you", body=f"Your code is {new.code}.")],
+    )
+    return new
+
+
+def check_in(conn: Connection, org_id: uuid.UUID, code: str, scanner: str) -> Ticket:
+    """Check a ticket in at the door, once; a second scan says who scanned it and when."""
+    ticket = _lock_ticket(conn, org_id, "code", code)
+    if ticket.status == "checked_in":
+        raise AlreadyCheckedIn(
+            ticket_id=str(ticket.id),
+            checked_in_at=str(ticket.checked_in_at),
+            checked_in_by=str(ticket.checked_in_by),
+        )
+    _move(
+        conn,
+        "ticket",
+        ticket,
+        TicketMachine,
+        "check_in",
+        cause=f"scanned by {scanner}",
+        changes={"checked_in_by": scanner, "checked_in_at": datetime.now().astimezone()},
+    )
+    _ticket_message(conn, ticket, "ticket.checked_in", "checked_in")
+    return _lock_ticket(conn, org_id, "id", ticket.id)
+
+
+def cancel_event(conn: Connection, org_id: uuid.UUID, event_id: uuid.UUID) -> int:
+    """Cancel an event: sales stop, unpaid orders are cancelled, every paid order refunded.
+    Returns how many orders were refunded."""
+    done = conn.execute(
+        text("""UPDATE ticketing.events SET cancelled_at = coalesce(cancelled_at, now())
+                 WHERE id = :id AND org_id = :org"""),
+        {"id": event_id, "org": org_id},
+    ).rowcount
+    if not done:
+        raise EventNotFound(event_id=str(event_id))
+    refunded = 0
+    orders = conn.execute(
+        text(
+            "SELECT id, status FROM ticketing.orders WHERE event_id = :id ORDER BY created_at, id"
+        ),
+        {"id": event_id},
+    ).all()
+    for o in orders:
+        if o.status == "awaiting_payment":
+            _release(conn, get_order(conn, o.id, lock=True), "event cancelled", "event cancelled")
+        elif o.status in ("paid", "partially_refunded"):
+            refund_tickets(
+                conn,
+                org_id,
+                o.id,
+                None,
+                idempotency_key=f"event-cancelled:{o.id}",
+                reason="event cancelled",
+            )
+            refunded += 1
+    return refunded

@@ -1,0 +1,90 @@
+"""Ticketing's handlers for Stripe's events: escrow's, plus what the order and its tickets do.
+
+A PaymentIntent's success is booked by escrow and, in the same transaction, issues the
+order's tickets (or refunds a late payment); its failure or cancellation releases the hold;
+a dispute freezes the order and, lost, invalidates its tickets. Every other event is
+escrow's alone.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from sqlalchemy import Connection
+
+import escrow
+import outbox
+from ticketing_fsm import service
+
+Handler = Callable[[Connection, outbox.InboxEvent], None]
+
+
+def _order(
+    conn: Connection, event: outbox.InboxEvent, payment_intent: str | None
+) -> uuid.UUID | None:
+    obj = event.payload["data"]["object"]
+    meta = obj.get("metadata") or {}
+    if service.META_ORDER in meta:
+        return uuid.UUID(meta[service.META_ORDER])
+    return service.order_for_payment(conn, payment_intent) if payment_intent else None
+
+
+def _payment_intent_of(obj: dict[str, object]) -> str | None:
+    pi = obj.get("payment_intent")
+    if isinstance(pi, dict):
+        found = pi.get("id")
+        return found if isinstance(found, str) else None
+    return pi if isinstance(pi, str) else None
+
+
+def handlers(reader: escrow.StripeReader) -> dict[str, Handler]:
+    """Escrow's handlers, with the payment and dispute events extended for orders."""
+    base = escrow.stripe_handlers(reader)
+    captured = base["payment_intent.succeeded"]
+    disputed = base["charge.dispute.created"]
+    closed = base["charge.dispute.closed"]
+
+    def succeeded(conn: Connection, event: outbox.InboxEvent) -> None:
+        captured(conn, event)
+        order = _order(conn, event, event.payload["data"]["object"]["id"])
+        if order is not None:
+            service.payment_succeeded(conn, order, cause=event.event_id)
+
+    def failed(conn: Connection, event: outbox.InboxEvent) -> None:
+        order = _order(conn, event, event.payload["data"]["object"]["id"])
+        if order is not None:
+            service.payment_failed(conn, order, cause=event.event_id)
+
+    def dispute_created(conn: Connection, event: outbox.InboxEvent) -> None:
+        disputed(conn, event)
+        order = _order(conn, event, _payment_intent_of(event.payload["data"]["object"]))
+        if order is not None:
+            service.dispute_opened(conn, order, cause=event.event_id)
+
+    def dispute_closed(conn: Connection, event: outbox.InboxEvent) -> None:
+        closed(conn, event)
+        obj = event.payload["data"]["object"]
+        order = _order(conn, event, _payment_intent_of(obj))
+        if order is not None:
+            won = obj.get("status") != "lost"
+            service.dispute_opened(conn, order, cause=event.event_id)
+            service.dispute_closed(conn, order, won, cause=event.event_id)
+
+    return {
+        **base,
+        "payment_intent.succeeded": succeeded,
+        "payment_intent.payment_failed": failed,
+        "payment_intent.canceled": failed,
+        "charge.dispute.created": dispute_created,
+        "charge.dispute.closed": dispute_closed,
+    }
+
+
+def register(reader: escrow.StripeReader, into: outbox.InboxHandlers | None = None) -> None:
+    """Register every Stripe handler (escrow's and ticketing's) in the inbox."""
+    for event_type, handler in handlers(reader).items():
+        if into is None:
+            outbox.register_handler("stripe", event_type, handler, replace=True)
+        else:
+            into.register("stripe", event_type, handler, replace=True)
