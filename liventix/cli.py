@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 import escrow
 import ledger
 import outbox
+import ticketing_fsm
 from liventix import docs as generated_docs
 from liventix.database import (
     DatabaseSetupError,
@@ -40,7 +41,7 @@ from liventix.database import (
 from liventix.demo import run_demo
 from liventix.settings import Settings
 from liventix.stripe_gateway import StripeGateway, StripeSettings
-from liventix.wiring import release_step, wire
+from liventix.wiring import periodic_step, wire
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 Arguments = Callable[[argparse.ArgumentParser], None]
@@ -289,16 +290,16 @@ def worker(args: argparse.Namespace, settings: Settings) -> int:
     engine = _engine(settings)
     wire(engine, StripeGateway(StripeSettings(settings.stripe_api_key, settings.stripe_api_base)))
     dispatcher = outbox.Worker(engine, worker_settings)
-    release = release_step(engine)
+    periodic = periodic_step(engine)
     if args.once:
-        release()
+        periodic()
         done = dispatcher.run_once()
         dispatcher.close()
         print(f"worker {dispatcher.name}: {done} item(s)")
         return EXIT_OK
     dispatcher.install_signal_handlers()
     print(f"worker {dispatcher.name}: running", flush=True)
-    dispatcher.run(extra=release)
+    dispatcher.run(extra=periodic)
     print(f"worker {dispatcher.name}: stopped", flush=True)
     return EXIT_OK
 
@@ -347,4 +348,22 @@ def docs(args: argparse.Namespace, settings: Settings) -> int:
     """Write docs/ from the machines and recipes; print what changed."""
     for path in generated_docs.write():
         print(f"wrote {path}")
+    return EXIT_OK
+
+
+GROUPS[("tickets",)] = "tickets and orders"
+
+
+@command("tickets", "expire-holds", summary="Release the seat holds of unpaid, expired orders.")
+def tickets_expire_holds(args: argparse.Namespace, settings: Settings) -> int:
+    """Cancel every order whose hold expired unpaid, releasing its seats."""
+    engine = _engine(settings)
+    total = 0
+    while True:
+        with engine.begin() as conn:
+            done = ticketing_fsm.expire_holds(conn)
+        total += done
+        if not done:
+            break
+    print(f"released {total} order(s)")
     return EXIT_OK

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 import escrow
+import ledger
 import outbox
 import ticketing_fsm
 from liventix.stripe_gateway import StripeGateway
@@ -55,11 +56,17 @@ def wire(
     outbox.register_task("stripe.refund.requested", refund_task(gateway), replace=True)
 
 
-def release_step(engine: sa.Engine) -> Callable[[], object]:
-    """A worker step that releases every escrow that has become due."""
+def periodic_step(engine: sa.Engine) -> Callable[[], object]:
+    """The worker's periodic step, each part its own transaction: release the ticket holds
+    and ledger holds that expired, and the escrows that have become due."""
 
     def step() -> object:
         with engine.begin() as conn:
-            return escrow.release_due(conn)
+            orders = ticketing_fsm.expire_holds(conn)
+        with engine.begin() as conn:
+            holds = ledger.expire_holds(conn)
+        with engine.begin() as conn:
+            released = escrow.release_due(conn)
+        return orders, holds, released
 
     return step
