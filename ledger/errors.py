@@ -111,6 +111,13 @@ class OrganizationNotFound(LedgerError):
     org_id: str
 
 
+class PermissionDenied(LedgerError):
+    """This database role may not do that."""
+
+    code = "permission_denied"
+    reason: str
+
+
 class DuplicateAccountCode(LedgerError):
     """The organization already has an account with this code."""
 

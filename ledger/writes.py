@@ -20,6 +20,7 @@ from ledger.errors import (
     IdempotencyConflict,
     InvalidRequest,
     OrganizationNotFound,
+    PermissionDenied,
     error_from_code,
 )
 from ledger.models import WriteResult
@@ -61,8 +62,8 @@ def _translate(exc: DBAPIError) -> Exception:
             return OrganizationNotFound(org_id=None)
         if "account" in constraint:
             return AccountNotFound(account_id=None)
-    if sqlstate == "42501":  # row-level security refused a row: not this organization's
-        return OrganizationNotFound(org_id=None)
+    if sqlstate == "42501":  # the role lacks the privilege (writes go through the door only)
+        return PermissionDenied(reason=diag.message_primary if diag is not None else "")
     return exc
 
 

@@ -84,6 +84,18 @@ BEGIN
 END
 $$;
 
+-- Maintenance (the sweeper, the roll-up) is the platform's, acting for no organization.
+CREATE FUNCTION payments._check_platform() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF payments.current_org_id() IS NOT NULL
+       OR NOT pg_has_role(session_user, 'liventix_platform', 'MEMBER') THEN
+        PERFORM payments._fail('permission_denied', jsonb_build_object(
+            'reason', 'ledger maintenance is the platform''s, acting for no organization'));
+    END IF;
+END
+$$;
+
 -- Lock the accounts in id order (so concurrent writers never deadlock each other) and
 -- return them; high-volume accounts are read without a lock unless p_lock_high_volume.
 -- Raises account_not_found for an id this organization cannot see, and
@@ -479,7 +491,7 @@ BEGIN
 END
 $$;
 
--- Void a hold ({hold_id}) or, from the sweeper, expire it: its pending amount is released.
+-- Void a hold ({hold_id}): its pending amount is released.
 CREATE FUNCTION payments._void_hold(p_org uuid, p jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -487,7 +499,7 @@ DECLARE
 BEGIN
     PERFORM payments._release_pending(h);
     INSERT INTO payments.hold_resolutions (hold_id, org_id, kind, idempotency_key)
-    VALUES (h.id, p_org, coalesce(p ->> 'resolution', 'voided'), p ->> 'key');
+    VALUES (h.id, p_org, 'voided', p ->> 'key');
     RETURN to_jsonb(h.id);
 END
 $$;
@@ -590,6 +602,15 @@ BEGIN
              WHERE v_stored IS NULL OR NOT v_stored ? (r.x ->> 'key');
 
             IF jsonb_array_length(v_todo) > 0 THEN
+                -- A caller names what it posts, never how: an entry is standard, or a reversal
+                -- when it names what it reverses; only post_hold makes hold posts.
+                IF v_op = 'post_entries' THEN
+                    SELECT jsonb_agg((x - 'kind' - 'hold_id' - 'id' - 'ord') || jsonb_build_object(
+                               'kind', CASE WHEN x ->> 'reverses' IS NULL THEN 'standard'
+                                            ELSE 'reversal' END) ORDER BY ord)
+                      INTO v_todo
+                      FROM jsonb_array_elements(v_todo) WITH ORDINALITY t(x, ord);
+                END IF;
                 v_ids := CASE v_op
                     WHEN 'post_entries' THEN payments._post(v_org, v_todo)
                     WHEN 'create_hold' THEN jsonb_build_array(payments._create_hold(v_org, v_todo -> 0))
@@ -703,9 +724,7 @@ DECLARE
     h payments.holds;
     v_done int := 0;
 BEGIN
-    IF NOT pg_has_role(session_user, 'liventix_platform', 'MEMBER') THEN
-        PERFORM payments._fail('organization_not_found', jsonb_build_object('org_id', NULL));
-    END IF;
+    PERFORM payments._check_platform();
     PERFORM set_config('payments.writer', 'on', true);
     FOR h IN
         SELECT * FROM payments.holds x
@@ -735,6 +754,7 @@ DECLARE
     a payments.accounts;
     v_done int;
 BEGIN
+    PERFORM payments._check_platform();
     PERFORM set_config('payments.writer', 'on', true);
     SELECT * INTO a FROM payments.accounts WHERE id = p_account AND high_volume FOR NO KEY UPDATE;
     IF NOT FOUND THEN
@@ -773,9 +793,12 @@ $$;
 
 -- Roll up every high-volume account; returns the number of lines rolled up.
 CREATE FUNCTION payments.roll_up_all(p_limit int DEFAULT 100000) RETURNS int
-LANGUAGE sql AS $$
-    SELECT coalesce(sum(payments.roll_up(id, p_limit)), 0)::int
-      FROM payments.accounts WHERE high_volume
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM payments._check_platform();
+    RETURN (SELECT coalesce(sum(payments.roll_up(id, p_limit)), 0)::int
+              FROM payments.accounts WHERE high_volume);
+END
 $$;
 
 -- The door functions run with their owner's rights (SECURITY DEFINER, fixed search_path):
