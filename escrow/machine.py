@@ -58,6 +58,7 @@ class EscrowMachine(StateMachine):
     request_release = releasable.to(release_requested)
     transfer_paid = release_requested.to(released)
 
+    # Everything refunded: nothing positive is left (a shortfall becomes a receivable).
     cancel = (
         collecting.to(cancelled, cond="nothing_held")
         | holding.to(cancelled, cond="nothing_held")

@@ -19,6 +19,7 @@ from escrow.errors import InvalidAmount
 Owner = Literal["platform", "organizer"]
 Side = Literal["debit", "credit"]
 Target = Literal["escrow", "receivable"]
+Credited = Literal["escrow", "payable"]
 
 
 @dataclass(frozen=True)
@@ -139,17 +140,20 @@ def capture(
     platform: int,
     stripe: int,
     bears_stripe_fees: bool,
+    to: Credited = "escrow",
 ) -> tuple[Leg, ...]:
     """Payment captured: the net to the Stripe balance, Stripe's fee to expense (or borne by
-    the organizer), the platform's fee to revenue, the organizer's share to escrow."""
+    the organizer), the platform's fee to revenue, the organizer's share to escrow (or, for a
+    payment that arrives after the release, straight to the organizer's payable)."""
     _positive(gross, platform, stripe)
     share = organizer_share(gross, platform, stripe, bears_stripe_fees)
     if share < 0 or stripe > gross:
         raise InvalidAmount(value=share)
+    credited = escrow_account(event_id, currency) if to == "escrow" else payable(currency)
     return _legs(
         _leg(stripe_balance(currency), "debit", gross - stripe),
         _leg(stripe_fees(currency), "debit", 0 if bears_stripe_fees else stripe),
-        _leg(escrow_account(event_id, currency), "credit", share),
+        _leg(credited, "credit", share),
         _leg(platform_fees(currency), "credit", platform),
     )
 
@@ -176,6 +180,17 @@ def refund(
         _leg(charged, "debit", amount - fee_back),
         _leg(platform_fees(currency), "debit", fee_back),
         _leg(stripe_balance(currency), "credit", amount),
+    )
+
+
+def refund_returned(currency: str, amount: int, fee_back: int) -> tuple[Leg, ...]:
+    """A refund charged to the escrow failed after the escrow was released: the money comes
+    back to the Stripe balance and is the organizer's again, on their payable."""
+    _positive(amount, fee_back)
+    return _legs(
+        _leg(stripe_balance(currency), "debit", amount),
+        _leg(payable(currency), "credit", amount - fee_back),
+        _leg(platform_fees(currency), "credit", fee_back),
     )
 
 
@@ -208,8 +223,10 @@ def dispute_lost(event_id: str, currency: str, amount: int, target: Target) -> t
 
 
 def release(event_id: str, currency: str, held: int) -> tuple[Leg, ...]:
-    """Release: the escrow's balance moves to the organizer's payable; a negative balance
-    (refunds beyond the event's sales) becomes a receivable from the organizer."""
+    """Release (or the close of a cancelled event): the escrow's balance moves to the
+    organizer's payable; a negative balance (refunds beyond the event's share: fees the
+    organizer bears, a kept platform fee, sub-cent rounding of returned fees) becomes a
+    receivable from the organizer."""
     escrow = escrow_account(event_id, currency)
     if held >= 0:
         return _legs(_leg(escrow, "debit", held), _leg(payable(currency), "credit", held))

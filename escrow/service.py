@@ -114,7 +114,7 @@ class _Model:
 
     @property
     def nothing_held(self) -> bool:
-        return self.held == 0
+        return self.held <= 0
 
 
 def _escrow(row: Any) -> Escrow:
@@ -336,6 +336,7 @@ def capture_payment(conn: Connection, payment: CapturedPayment, *, cause: str) -
         return False
     policy = get_policy(conn, payment.org_id)
     fee = recipes.platform_fee(payment.gross, policy.platform_fee_bps, policy.platform_fee_fixed)
+    late = escrow.state in ("release_requested", "released")
     legs = recipes.capture(
         payment.event_id,
         payment.currency,
@@ -343,6 +344,7 @@ def capture_payment(conn: Connection, payment: CapturedPayment, *, cause: str) -
         platform=fee,
         stripe=payment.stripe_fee,
         bears_stripe_fees=policy.bears_stripe_fees,
+        to="payable" if late else "escrow",
     )
     entry = _post(
         conn,
@@ -356,14 +358,25 @@ def capture_payment(conn: Connection, payment: CapturedPayment, *, cause: str) -
     share = recipes.organizer_share(
         payment.gross, fee, payment.stripe_fee, policy.bears_stripe_fees
     )
-    _transition(
-        conn,
-        escrow,
-        "capture",
-        cause=cause,
-        entry_id=entry.id,
-        changes={"captured": escrow.captured + payment.gross, "held": escrow.held + share},
-    )
+    if late:
+        # Past release the machine is done: the share joins what was released, and another
+        # transfer is asked for it.
+        _adjust(
+            conn, escrow, "capture_after_release", cause, captured=payment.gross, released=share
+        )
+        if share > 0:
+            _request_transfer(conn, escrow, policy, share, key=payment.payment_id)
+    elif escrow.state == "cancelled":
+        _adjust(conn, escrow, "capture_after_cancel", cause, captured=payment.gross, held=share)
+    else:
+        _transition(
+            conn,
+            escrow,
+            "capture",
+            cause=cause,
+            entry_id=entry.id,
+            changes={"captured": escrow.captured + payment.gross, "held": escrow.held + share},
+        )
     conn.execute(
         text("""INSERT INTO payments.card_payments
                     (id, org_id, escrow_id, charge_id, balance_transaction_id, currency, gross,
@@ -428,7 +441,9 @@ def refund_payment(
                 refunded=payment.refunded,
                 requested=amount,
             )
-        target: recipes.Target = "escrow" if escrow.state in HOLDING_STATES else "receivable"
+        target: recipes.Target = (
+            "escrow" if escrow.state in HOLDING_STATES | {"cancelled"} else "receivable"
+        )
         fee_back = recipes.refund_fee_back(
             amount, payment.gross, payment.platform_fee, payment.refund_platform_fee
         )
@@ -442,7 +457,11 @@ def refund_payment(
             description=f"Refund {refund_id} of payment {payment_id}",
             external_ref=refund_id,
         )
-        if target == "escrow":
+        if target == "escrow" and escrow.state == "cancelled":
+            _adjust(
+                conn, escrow, "refund_after_cancel", cause, refunded=amount, held=fee_back - amount
+            )
+        elif target == "escrow":
             escrow = _transition(
                 conn,
                 escrow,
@@ -479,16 +498,31 @@ def refund_payment(
             {"id": refund_id},
         ).one()
     if failed and not row.failed:
-        # The refund came back: the money returns where it was taken from.
-        ledger.reverse_entry(
-            conn,
-            escrow.org_id,
-            ledger.ReverseEntry(
-                idempotency_key=f"stripe:refund-failed:{refund_id}",
-                entry_id=row.entry_id,
-                description=f"Refund {refund_id} failed",
-            ),
+        returned_to_payable = row.charged_to == "escrow" and escrow.state not in (
+            HOLDING_STATES | {"cancelled"}
         )
+        if returned_to_payable:
+            # The escrow was released since: the money is the organizer's again, on the payable.
+            _post(
+                conn,
+                escrow.org_id,
+                escrow.currency,
+                recipes.refund_returned(escrow.currency, row.amount, row.fee_back),
+                key=f"stripe:refund-failed:{refund_id}",
+                description=f"Refund {refund_id} failed after release",
+                external_ref=f"{refund_id}:failed",
+            )
+        else:
+            # The refund came back: the money returns where it was taken from.
+            ledger.reverse_entry(
+                conn,
+                escrow.org_id,
+                ledger.ReverseEntry(
+                    idempotency_key=f"stripe:refund-failed:{refund_id}",
+                    entry_id=row.entry_id,
+                    description=f"Refund {refund_id} failed",
+                ),
+            )
         conn.execute(
             text("UPDATE payments.card_refunds SET failed = true WHERE id = :id"), {"id": refund_id}
         )
@@ -496,7 +530,16 @@ def refund_payment(
             text("UPDATE payments.card_payments SET refunded = refunded - :a WHERE id = :id"),
             {"a": row.amount, "id": payment_id},
         )
-        if row.charged_to == "escrow":
+        if returned_to_payable:
+            _adjust(
+                conn,
+                escrow,
+                "refund_failed_after_release",
+                cause,
+                refunded=-row.amount,
+                released=row.amount - row.fee_back,
+            )
+        elif row.charged_to == "escrow":
             _adjust(
                 conn,
                 escrow,
@@ -624,7 +667,9 @@ def close_dispute(
     held = escrow.held
     charged_back = escrow.charged_back
     if not won:
-        target: recipes.Target = "escrow" if escrow.state in HOLDING_STATES else "receivable"
+        target: recipes.Target = (
+            "escrow" if escrow.state in HOLDING_STATES | {"cancelled"} else "receivable"
+        )
         entry_id = _post(
             conn,
             escrow.org_id,
@@ -739,25 +784,33 @@ def request_release(conn: Connection, escrow_id: uuid.UUID, *, cause: str = "rel
         emails=emails,
     )
     if amount > 0:
-        outbox.publish(
-            conn,
-            type="stripe.transfer.requested",
-            payload=TransferRequested(
-                escrow_id=str(escrow.id),
-                org_id=str(escrow.org_id),
-                event_id=escrow.event_id,
-                amount=amount,
-                currency=escrow.currency,
-                destination=policy.connected_account,
-            ),
-            aggregate_type="escrow",
-            aggregate_id=str(escrow.id),
-            org_id=escrow.org_id,
-            task=True,
-        )
+        _request_transfer(conn, escrow, policy, amount, key="release")
     else:
         escrow = _transition(conn, escrow, "transfer_paid", cause="nothing to transfer")
     return escrow
+
+
+def _request_transfer(
+    conn: Connection, escrow: Escrow, policy: Policy, amount: int, *, key: str
+) -> None:
+    """Publish the task that asks Stripe to transfer `amount` to the organizer."""
+    outbox.publish(
+        conn,
+        type="stripe.transfer.requested",
+        payload=TransferRequested(
+            escrow_id=str(escrow.id),
+            org_id=str(escrow.org_id),
+            event_id=escrow.event_id,
+            amount=amount,
+            currency=escrow.currency,
+            destination=policy.connected_account,
+        ),
+        aggregate_type="escrow",
+        aggregate_id=str(escrow.id),
+        org_id=escrow.org_id,
+        task=True,
+        dedup_key=f"transfer:{escrow.id}:{key}",
+    )
 
 
 def release_due(conn: Connection, limit: int = 100) -> list[tuple[uuid.UUID, str]]:
@@ -922,8 +975,24 @@ def payout(
 def cancel_event(
     conn: Connection, escrow_id: uuid.UUID, *, cause: str = "event cancelled"
 ) -> Escrow:
-    """Close the escrow of a cancelled event once everything was refunded."""
-    return _transition(conn, lock_escrow(conn, escrow_id), "cancel", cause=cause)
+    """Close the escrow of a cancelled event once everything was refunded; what the refunds
+    took beyond the event's share (fees the organizer bears, a kept fee, rounding) becomes a
+    receivable from the organizer."""
+    escrow = lock_escrow(conn, escrow_id)
+    entry_id = None
+    if escrow.held < 0 and escrow.state in ("collecting", "holding", "releasable"):
+        entry_id = _post(
+            conn,
+            escrow.org_id,
+            escrow.currency,
+            recipes.release(escrow.event_id, escrow.currency, escrow.held),
+            key=f"escrow:cancel:{escrow.id}",
+            description=f"Close of cancelled escrow {escrow.id} (event {escrow.event_id})",
+        ).id
+    # The guard judges what is held once the shortfall moved to the receivable: a positive
+    # balance (money not yet refunded) still refuses the cancellation.
+    changes = {"held": 0} if entry_id is not None else {}
+    return _transition(conn, escrow, "cancel", cause=cause, entry_id=entry_id, changes=changes)
 
 
 def ledger_escrow_balance(conn: Connection, escrow: Escrow) -> int:
