@@ -112,6 +112,19 @@ def claim(conn: Connection, worker: str, limit: int, lease: timedelta) -> list[C
     ]
 
 
+def renew_leases(
+    conn: Connection, worker: str, ids: list[int], attempts: list[int], lease: timedelta
+) -> int:
+    """Extend the leases `worker` still holds on these deliveries (at these attempts)."""
+    return conn.execute(
+        text("""UPDATE messaging.deliveries d SET lease_expires_at = now() + :lease
+                  FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS x(id, attempt)
+                 WHERE d.id = x.id AND d.attempts = x.attempt AND d.leased_by = :worker
+                   AND d.status = 'delivering'"""),
+        {"ids": ids, "attempts": attempts, "worker": worker, "lease": lease},
+    ).rowcount
+
+
 _ATTEMPT = text("""
     INSERT INTO messaging.attempts (delivery_id, attempt, worker, started_at, duration_ms,
                                     status_code, response_body, error, succeeded)

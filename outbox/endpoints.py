@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
+import httpx
+import idna
 from sqlalchemy import Connection, text
 
 from outbox.errors import EndpointNotFound, InvalidEndpoint
@@ -35,6 +37,13 @@ def _check_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidEndpoint(reason="the URL must be absolute http(s)")
+    try:
+        # What the sender will do with it: parse, and encode the host for the wire.
+        host = httpx.URL(url).raw_host.decode("ascii")
+        if host.startswith("xn--") or ".xn--" in host:
+            idna.decode(host)
+    except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
+        raise InvalidEndpoint(reason=f"the URL cannot be used: {exc}") from exc
 
 
 def register_endpoint(

@@ -44,6 +44,14 @@ class Email:
     subject: str
     body: str
 
+    def __post_init__(self) -> None:
+        for name in ("to", "subject"):
+            value = getattr(self, name)
+            if "\r" in value or "\n" in value:
+                raise InvalidPayload(f"an e-mail's {name} is one line", message_type="email")
+        if "@" not in self.to:
+            raise InvalidPayload("an e-mail needs an address", message_type="email")
+
 
 class EndpointDisabled(BaseModel):
     """Payload of `endpoint.disabled`: which endpoint stopped receiving, and why."""

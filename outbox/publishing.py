@@ -20,7 +20,8 @@ _INSERT_MESSAGE = text("""
     INSERT INTO messaging.messages (id, org_id, type, aggregate_type, aggregate_id, payload,
                                     dedup_key)
     VALUES (:id, :org, :type, :aggregate_type, :aggregate_id, CAST(:payload AS jsonb), :dedup)
-    ON CONFLICT (dedup_key) DO NOTHING
+    ON CONFLICT (coalesce(org_id, '00000000-0000-0000-0000-000000000000'::uuid), dedup_key)
+        WHERE dedup_key IS NOT NULL DO NOTHING
     RETURNING id
 """)
 
@@ -82,7 +83,9 @@ def publish(
     ).first()
     if row is None:
         existing: uuid.UUID = conn.execute(
-            text("SELECT id FROM messaging.messages WHERE dedup_key = :k"), {"k": dedup_key}
+            text("""SELECT id FROM messaging.messages
+                     WHERE dedup_key = :k AND org_id IS NOT DISTINCT FROM :org"""),
+            {"k": dedup_key, "org": org_id},
         ).scalar_one()
         return existing
     aggregate_key = f"{aggregate_type}:{aggregate_id}"

@@ -20,14 +20,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 import httpx
 import psycopg
 import sqlalchemy as sa
 
-from outbox.dispatch import Claimed, Outcome, claim, prune, record
+from outbox.dispatch import Claimed, Outcome, claim, prune, record, renew_leases
 from outbox.inbox import Handlers, handle_next
 from outbox.retries import RetryPolicy
 from outbox.senders import SmtpSettings, run_task, send_email, send_webhook
@@ -78,7 +78,7 @@ class Worker:
             limits=httpx.Limits(max_connections=self.settings.concurrency * 2),
         )
         self._pool = ThreadPoolExecutor(max_workers=self.settings.concurrency)
-        self._last_prune = 0.0
+        self._last_prune = float("-inf")
 
     def stop(self) -> None:
         """Ask the loop to finish what is in flight and return."""
@@ -106,7 +106,8 @@ class Worker:
             batch = claim(conn, self.name, s.batch_size, s.lease)
         if not batch:
             return 0
-        outcomes = list(self._pool.map(self._send, batch))
+        with self._renewing_leases(batch):
+            outcomes = list(self._pool.map(self._send, batch))
         delays = {
             o.delivery.id: s.retry.delay(o.delivery.attempt, o.retry_after)
             for o in outcomes
@@ -121,12 +122,47 @@ class Worker:
                 self.on_outcome(o)
         return len(batch)
 
+    @contextmanager
+    def _renewing_leases(self, batch: list[Claimed]) -> Iterator[None]:
+        """Keep the batch's leases alive while it is sent: every third of a lease, extend
+        the leases this worker still holds (fenced by worker and attempt), so no other
+        worker takes a delivery that is still in flight here."""
+        done = threading.Event()
+        period = max(self.settings.lease.total_seconds() / 3, 0.05)
+        ids = [d.id for d in batch]
+        attempts = [d.attempt for d in batch]
+
+        def renew() -> None:
+            while not done.wait(period):
+                with self.engine.begin() as conn:
+                    renew_leases(conn, self.name, ids, attempts, self.settings.lease)
+
+        thread = threading.Thread(target=renew, name=f"lease-{self.name}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+
     def _send(self, delivery: Claimed) -> Outcome:
-        if delivery.channel == "email":
-            return send_email(self.settings.smtp, delivery)
-        if delivery.channel == "task":
-            return run_task(delivery)
-        return send_webhook(self._client, delivery, self.settings.max_response_body)
+        started = datetime.now(UTC)
+        try:
+            if delivery.channel == "email":
+                return send_email(self.settings.smtp, delivery)
+            if delivery.channel == "task":
+                return run_task(delivery)
+            return send_webhook(self._client, delivery, self.settings.max_response_body)
+        except Exception as exc:
+            # Whatever one delivery does (a URL httpx cannot use, a header smtplib refuses),
+            # it fails alone: its attempt is recorded and it is retried, then dead.
+            return Outcome(
+                delivery=delivery,
+                started_at=started,
+                duration_ms=0,
+                succeeded=False,
+                error=f"{type(exc).__name__}: {exc}"[:500],
+            )
 
     def handle_inbox_once(self, limit: int = 100) -> int:
         """Handle up to `limit` due inbox events, one transaction each; returns how many."""

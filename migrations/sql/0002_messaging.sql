@@ -43,9 +43,13 @@ CREATE TABLE messaging.messages (
     aggregate_type text NOT NULL,
     aggregate_id text NOT NULL,
     payload jsonb NOT NULL,
-    dedup_key text UNIQUE,
+    dedup_key text,
     created_at timestamptz NOT NULL DEFAULT now()
 );
+-- A deduplication key is the organization's own (org-less messages share one space).
+CREATE UNIQUE INDEX messages_dedup_key
+    ON messaging.messages (coalesce(org_id, '00000000-0000-0000-0000-000000000000'::uuid), dedup_key)
+    WHERE dedup_key IS NOT NULL;
 CREATE INDEX messages_created ON messaging.messages (created_at);
 
 CREATE TABLE messaging.deliveries (
