@@ -5,6 +5,7 @@ Senders never raise: every result, transport errors included, becomes an `Outcom
 
 from __future__ import annotations
 
+import http.client
 import json
 import smtplib
 import time
@@ -12,9 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
-import httpx
-
 from outbox.dispatch import Claimed, Outcome
+from outbox.http_post import PostClient
 from outbox.message_types import task_for
 from outbox.retries import parse_retry_after
 from outbox.signing import headers as webhook_headers
@@ -42,7 +42,7 @@ def webhook_body(delivery: Claimed) -> bytes:
     return json.dumps(envelope, separators=(",", ":")).encode()
 
 
-def send_webhook(client: httpx.Client, delivery: Claimed, max_body: int = 2048) -> Outcome:
+def send_webhook(client: PostClient, delivery: Claimed, max_body: int = 2048) -> Outcome:
     """POST the signed message to the endpoint; 2xx is success; redirects are not followed."""
     started = datetime.now(UTC)
     t0 = time.monotonic()
@@ -54,8 +54,8 @@ def send_webhook(client: httpx.Client, delivery: Claimed, max_body: int = 2048) 
     headers["user-agent"] = USER_AGENT
     assert delivery.url is not None
     try:
-        response = client.post(delivery.url, content=body, headers=headers)
-    except httpx.HTTPError as exc:
+        response = client.post(delivery.url, body, headers)
+    except (OSError, http.client.HTTPException, ValueError) as exc:
         return Outcome(
             delivery=delivery,
             started_at=started,
@@ -63,7 +63,7 @@ def send_webhook(client: httpx.Client, delivery: Claimed, max_body: int = 2048) 
             succeeded=False,
             error=f"{type(exc).__name__}: {exc}"[:500],
         )
-    code = response.status_code
+    code = response.status
     retry_after = None
     if code in (429, 503):
         retry_after = parse_retry_after(response.headers.get("retry-after"), time.time())
@@ -73,7 +73,7 @@ def send_webhook(client: httpx.Client, delivery: Claimed, max_body: int = 2048) 
         duration_ms=int((time.monotonic() - t0) * 1000),
         succeeded=200 <= code < 300,
         status_code=code,
-        response_body=response.text[:max_body],
+        response_body=response.body[:max_body].decode("utf-8", "replace"),
         retry_after=retry_after,
         gone=code == 410,
     )

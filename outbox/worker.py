@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 
-import httpx
 import psycopg
 import sqlalchemy as sa
 
 from outbox.dispatch import Claimed, Outcome, claim, prune, record, renew_leases
+from outbox.http_post import PostClient
 from outbox.inbox import Handlers, handle_next
 from outbox.retries import RetryPolicy
 from outbox.senders import SmtpSettings, run_task, send_email, send_webhook
@@ -72,11 +72,7 @@ class Worker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.on_outcome = on_outcome
         self._stopping = threading.Event()
-        self._client = httpx.Client(
-            timeout=self.settings.request_timeout,
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=self.settings.concurrency * 2),
-        )
+        self._client = PostClient(timeout=self.settings.request_timeout)
         self._pool = ThreadPoolExecutor(max_workers=self.settings.concurrency)
         self._last_prune = float("-inf")
 

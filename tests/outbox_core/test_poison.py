@@ -21,8 +21,8 @@ from tests.outbox_core.support import (
     wait_until,
 )
 
-# Both pass register_endpoint's check and the table's CHECK, and httpx refuses both before
-# sending anything: an IDNA label that does not decode, and a control character.
+# Both pass the table's CHECK (register_endpoint refuses them), and the sender refuses both
+# before sending anything: an IDNA label that does not decode, and a control character.
 UNUSABLE_URLS = ["http://xn--a.example/hook", "http://a\x7fb.example/hook"]
 
 
