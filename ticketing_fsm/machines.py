@@ -46,9 +46,7 @@ class OrderMachine(StateMachine):
     pay = awaiting_payment.to(paid)
     cancel = awaiting_payment.to(cancelled)
     refund_part = (
-        paid.to(partially_refunded)
-        | partially_refunded.to.itself(internal=True)
-        | disputed.to.itself(internal=True)
+        paid.to(partially_refunded) | partially_refunded.to.itself() | disputed.to.itself()
     )
     refund_all = paid.to(refunded) | partially_refunded.to(refunded) | disputed.to(refunded)
     dispute = paid.to(disputed) | partially_refunded.to(disputed)

@@ -41,6 +41,7 @@ from ticketing_fsm.messages import OrderEvent, RefundRequested, TicketEvent
 from ticketing_fsm.ports import PaymentGateway
 
 DEFAULT_HOLD = timedelta(minutes=10)
+_ORDER_IDS = uuid.UUID("6f1c3e52-4a7d-4f1e-9a59-2b7c0c6a2e11")
 
 # PaymentIntent metadata: escrow finds its escrow by the first three, ticketing its order.
 META_ORG = "liventix_org_id"
@@ -278,6 +279,12 @@ def start_checkout(
     if not request.idempotency_key or "@" not in request.buyer_email:
         raise InvalidRequest(reason="a checkout needs an idempotency key and a buyer e-mail")
     digest = request.fingerprint()
+    # The same key at once from two callers: the second waits here for the first's commit,
+    # then replays it.
+    conn.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+        {"k": f"checkout:{request.org_id}:{request.idempotency_key}"},
+    )
     existing = conn.execute(
         text("""SELECT id, amount, currency, payment_intent_id, client_secret, hold_expires_at,
                        request_hash
@@ -296,30 +303,35 @@ def start_checkout(
             hold_expires_at=existing.hold_expires_at,
             replayed=True,
         )
+    # FOR SHARE: a cancellation of the event waits for this checkout (and is seen by it).
     event = conn.execute(
         text("""SELECT id, currency, ends_at, cancelled_at FROM ticketing.events
-                 WHERE id = :id AND org_id = :org"""),
+                 WHERE id = :id AND org_id = :org FOR SHARE"""),
         {"id": request.event_id, "org": request.org_id},
     ).first()
     if event is None:
         raise EventNotFound(event_id=str(request.event_id))
     amount = 0
     held: list[tuple[uuid.UUID, int, int]] = []
-    for item in sorted(request.items, key=lambda i: i.ticket_type_id):
-        row = conn.execute(
-            text("""UPDATE ticketing.ticket_types SET held = held + :n
-                     WHERE id = :id AND event_id = :event
-                       AND now() >= sales_start AND now() < sales_end
-                       AND held + sold + :n <= capacity
-                 RETURNING price"""),
-            {"n": item.quantity, "id": item.ticket_type_id, "event": request.event_id},
-        ).first()
-        if row is None or event.cancelled_at is not None:
-            _refuse_hold(conn, request.event_id, item, event.cancelled_at is not None)
-        assert row is not None
-        amount += row.price * item.quantity
-        held.append((item.ticket_type_id, item.quantity, row.price))
-    order_id = uuid.uuid4()
+    # The holds under a savepoint: a refusal of any item leaves no hold of the others.
+    with conn.begin_nested():
+        for item in sorted(request.items, key=lambda i: i.ticket_type_id):
+            row = conn.execute(
+                text("""UPDATE ticketing.ticket_types SET held = held + :n
+                         WHERE id = :id AND event_id = :event
+                           AND now() >= sales_start AND now() < sales_end
+                           AND held + sold + :n <= capacity
+                     RETURNING price"""),
+                {"n": item.quantity, "id": item.ticket_type_id, "event": request.event_id},
+            ).first()
+            if row is None or event.cancelled_at is not None:
+                _refuse_hold(conn, request.event_id, item, event.cancelled_at is not None)
+            assert row is not None
+            amount += row.price * item.quantity
+            held.append((item.ticket_type_id, item.quantity, row.price))
+    # The order's id derives from the key, so a retry after a rollback asks Stripe the very
+    # same request (same key, same metadata) and gets the same PaymentIntent back.
+    order_id = uuid.uuid5(_ORDER_IDS, f"{request.org_id}:{request.idempotency_key}")
     expires: datetime = conn.execute(text("SELECT now() + :hold"), {"hold": hold}).scalar_one()
     intent = gateway.create_payment_intent(
         amount,
@@ -499,13 +511,16 @@ def payment_succeeded(conn: Connection, order_id: uuid.UUID, *, cause: str) -> s
     for an order already cancelled or expired is refunded in full. Returns what happened."""
     order = get_order(conn, order_id, lock=True)
     if order.status == "awaiting_payment":
-        expired: bool = conn.execute(
-            text("SELECT now() > :t"), {"t": order.hold_expires_at}
-        ).scalar_one()
-        if not expired:
+        state = conn.execute(
+            text("""SELECT now() > :t AS expired, e.cancelled_at IS NOT NULL AS cancelled
+                      FROM ticketing.events e WHERE e.id = :event"""),
+            {"t": order.hold_expires_at, "event": order.event_id},
+        ).one()
+        if not state.expired and not state.cancelled:
             _issue(conn, order, cause)
             return "issued"
-        _release(conn, order, "hold expired before the payment", cause)
+        reason = "event cancelled" if state.cancelled else "hold expired before the payment"
+        _release(conn, order, reason, cause)
         order = get_order(conn, order_id, lock=True)
     if order.status == "cancelled":
         refunded = conn.execute(
@@ -515,7 +530,7 @@ def payment_succeeded(conn: Connection, order_id: uuid.UUID, *, cause: str) -> s
             {"id": order.id},
         ).first()
         if refunded is None:
-            _request_refund(conn, order, order.amount, "late payment", f"late:{order.id}")
+            _request_refund(conn, order, order.amount, "late payment", key=f"late:{order.id}")
             return "refunded"
     return "unchanged"
 
@@ -597,13 +612,32 @@ def expire_holds(conn: Connection, limit: int = 100) -> int:
 # -- refunds, disputes ----------------------------------------------------------------------
 
 
+def _refund_hash(order_id: uuid.UUID, ticket_ids: Sequence[uuid.UUID] | None, reason: str) -> str:
+    body = [str(order_id), None if ticket_ids is None else sorted(map(str, ticket_ids)), reason]
+    return hashlib.sha256(json.dumps(body).encode()).hexdigest()
+
+
 def _request_refund(
-    conn: Connection, order: Order, amount: int, reason: str, key: str
+    conn: Connection,
+    order: Order,
+    amount: int,
+    reason: str,
+    *,
+    key: str,
+    request_hash: str | None = None,
 ) -> uuid.UUID:
     refund_id: uuid.UUID = conn.execute(
-        text("""INSERT INTO ticketing.refunds (org_id, order_id, amount, reason, idempotency_key)
-                VALUES (:org, :order, :amount, :reason, :key) RETURNING id"""),
-        {"org": order.org_id, "order": order.id, "amount": amount, "reason": reason, "key": key},
+        text("""INSERT INTO ticketing.refunds
+                    (org_id, order_id, amount, reason, idempotency_key, request_hash)
+                VALUES (:org, :order, :amount, :reason, :key, :hash) RETURNING id"""),
+        {
+            "org": order.org_id,
+            "order": order.id,
+            "amount": amount,
+            "reason": reason,
+            "key": key,
+            "hash": request_hash or _refund_hash(order.id, None, reason),
+        },
     ).scalar_one()
     assert order.payment_intent_id is not None
     outbox.publish(
@@ -636,12 +670,17 @@ def refund_tickets(
 ) -> uuid.UUID:
     """Refund some of an order's tickets (None: all still valid). The tickets are refunded at
     once; Stripe is asked for the refund (an outbox task) and escrow books it when Stripe
-    confirms. A retry under the same key returns the same refund."""
+    confirms. A retry under the same key returns the same refund; the same key for another
+    refund is an IdempotencyConflict."""
+    digest = _refund_hash(order_id, ticket_ids, reason)
     existing = conn.execute(
-        text("SELECT id FROM ticketing.refunds WHERE org_id = :org AND idempotency_key = :key"),
+        text("""SELECT id, request_hash FROM ticketing.refunds
+                 WHERE org_id = :org AND idempotency_key = :key"""),
         {"org": org_id, "key": idempotency_key},
     ).first()
     if existing is not None:
+        if existing.request_hash != digest:
+            raise IdempotencyConflict(idempotency_key=idempotency_key)
         found: uuid.UUID = existing.id
         return found
     order = get_order(conn, order_id, lock=True)
@@ -675,7 +714,9 @@ def refund_tickets(
             text("UPDATE ticketing.ticket_types SET sold = sold - :n WHERE id = :id"),
             {"n": n, "id": type_id},
         )
-    refund_id = _request_refund(conn, order, sum(t.price for t in tickets), reason, idempotency_key)
+    refund_id = _request_refund(
+        conn, order, sum(t.price for t in tickets), reason, key=idempotency_key, request_hash=digest
+    )
     _order_message(conn, order, "order.refunded")
     return refund_id
 
@@ -708,10 +749,17 @@ def dispute_closed(conn: Connection, order_id: uuid.UUID, won: bool, *, cause: s
         )
         return True
     _move(conn, "order", order, OrderMachine, "dispute_lost", cause=cause)
+    counts: dict[uuid.UUID, int] = {}
     for t in tickets_of(conn, order.id, lock=True):
         if t.status in ("issued", "checked_in"):
             _move(conn, "ticket", t, TicketMachine, "invalidate", cause=cause)
+            counts[t.ticket_type_id] = counts.get(t.ticket_type_id, 0) + 1
             _ticket_message(conn, t, "ticket.invalidated", "invalidated")
+    for type_id, n in sorted(counts.items()):
+        conn.execute(
+            text("UPDATE ticketing.ticket_types SET sold = sold - :n WHERE id = :id"),
+            {"n": n, "id": type_id},
+        )
     return True
 
 
@@ -737,6 +785,15 @@ def transfer_ticket(
     """Give an issued ticket to a new holder: the old code is void, a new ticket is issued."""
     if "@" not in new_holder:
         raise InvalidRequest(reason="the new holder needs an e-mail address")
+    # The order first, then the ticket: the order every other path (refund, dispute,
+    # cancellation) locks in, so a transfer racing them waits instead of deadlocking.
+    order_id = conn.execute(
+        text("SELECT order_id FROM ticketing.tickets WHERE id = :id AND org_id = :org"),
+        {"id": ticket_id, "org": org_id},
+    ).scalar_one_or_none()
+    if order_id is None:
+        raise TicketNotFound(ticket=str(ticket_id))
+    get_order(conn, order_id, lock=True)
     old = _lock_ticket(conn, org_id, "id", ticket_id)
     _move(conn, "ticket", old, TicketMachine, "transfer_away", cause=cause)
     row = conn.execute(
@@ -789,7 +846,10 @@ def check_in(conn: Connection, org_id: uuid.UUID, code: str, scanner: str) -> Ti
         TicketMachine,
         "check_in",
         cause=f"scanned by {scanner}",
-        changes={"checked_in_by": scanner, "checked_in_at": datetime.now().astimezone()},
+        changes={
+            "checked_in_by": scanner,
+            "checked_in_at": conn.execute(text("SELECT now()")).scalar_one(),
+        },
     )
     _ticket_message(conn, ticket, "ticket.checked_in", "checked_in")
     return _lock_ticket(conn, org_id, "id", ticket.id)
@@ -815,7 +875,7 @@ def cancel_event(conn: Connection, org_id: uuid.UUID, event_id: uuid.UUID) -> in
     for o in orders:
         if o.status == "awaiting_payment":
             _release(conn, get_order(conn, o.id, lock=True), "event cancelled", "event cancelled")
-        elif o.status in ("paid", "partially_refunded"):
+        elif o.status in ("paid", "partially_refunded", "disputed"):
             refund_tickets(
                 conn,
                 org_id,

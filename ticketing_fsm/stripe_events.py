@@ -23,10 +23,15 @@ Handler = Callable[[Connection, outbox.InboxEvent], None]
 def _order(
     conn: Connection, event: outbox.InboxEvent, payment_intent: str | None
 ) -> uuid.UUID | None:
+    """The order a Stripe object concerns, found by its PaymentIntent (or, for a dispute
+    naming only the charge, by the payment escrow booked for that charge). Metadata is not
+    trusted for it: a foreign value there must not stop the event."""
     obj = event.payload["data"]["object"]
-    meta = obj.get("metadata") or {}
-    if service.META_ORDER in meta:
-        return uuid.UUID(meta[service.META_ORDER])
+    if payment_intent is None:
+        charge = obj.get("charge")
+        charge_id = charge.get("id") if isinstance(charge, dict) else charge
+        if isinstance(charge_id, str):
+            payment_intent = escrow.payment_id_for_charge(conn, charge_id)
     return service.order_for_payment(conn, payment_intent) if payment_intent else None
 
 

@@ -104,6 +104,7 @@ CREATE TABLE ticketing.refunds (
     amount bigint NOT NULL CHECK (amount > 0),
     reason text NOT NULL,
     idempotency_key text NOT NULL,
+    request_hash text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT refunds_key UNIQUE (org_id, idempotency_key)
 );

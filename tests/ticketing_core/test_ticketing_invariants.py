@@ -1,0 +1,560 @@
+"""Ticketing's invariants under random work: a hypothesis state machine on a real database.
+
+Each example runs on its own clone of the migrated template, with one organizer's event of
+two ticket types. The rules start checkouts (new keys, retried keys, keys reused for other
+requests); send Stripe's PaymentIntent events to the inbox (succeeded, in any order,
+duplicated under the same or another event id; failed; canceled) and handle them at random
+moments; pay orders directly (escrow's capture and ticketing's issue in one transaction);
+let holds expire and sweep them; transfer tickets and check them in; refund single tickets
+and whole orders (retrying under the same key); run the refund tasks against the Stripe
+stand-in and confirm its refunds (escrow.refund_payment, or `refund.updated` events); and
+cancel the event. Every rule is one committed unit of work, as the application's edge runs
+them; a refused one is checked to have left no trace.
+
+After every step: per ticket type, held + sold never exceeds capacity and equals the tickets
+held, issued or checked in; every valid ticket's order is paid in the ledger (its card
+payment and entry); every refunded ticket is covered by a refund request of its order, and
+a payment kept by a cancelled order is refunded in full; every refund Stripe confirmed is
+booked (card_refunds, its entry) and the order's refunded amount follows the ledger; no
+transition leaves a final state and every row's audit trail ends at its state; the trial
+balance balances; nothing is left in the inbox unhandled.
+
+`LIVENTIX_HYPOTHESIS_EXAMPLES` and `LIVENTIX_HYPOTHESIS_STEPS` make the run longer.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, settings
+from hypothesis import event as hypothesis_event
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+import escrow
+import ticketing_fsm as tk
+from liventix.database import create_database, database_url, drop_database, make_engine
+from tests.ticketing_core.support import (
+    Gateway,
+    ask_stripe_for_refunds,
+    book_refund,
+    captured,
+    check_audit_trail,
+    check_balanced,
+    check_capacity,
+    check_paid_in_ledger,
+    drain,
+    inbox_problems,
+    open_world,
+    payment_intent,
+    refund_object,
+    request,
+    store,
+    stripe_event,
+    ticketing_handlers,
+)
+
+SETTINGS = settings(
+    max_examples=int(os.environ.get("LIVENTIX_HYPOTHESIS_EXAMPLES", "20")),
+    stateful_step_count=int(os.environ.get("LIVENTIX_HYPOTHESIS_STEPS", "25")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+CAPACITIES = (6, 4)
+PRICES = (2_500, 8_000)
+VALID = ("issued", "checked_in")
+T = TypeVar("T")
+E = TypeVar("E", bound=tk.TicketingError)
+
+SEEN: Counter[str] = Counter()
+"""What the runs reached (printed at the end: `pytest -s`)."""
+
+
+def event(note: str) -> None:
+    """Count an outcome for the summary (and for hypothesis's statistics)."""
+    SEEN[note] += 1
+    hypothesis_event(note)
+
+
+picks = st.integers(min_value=0, max_value=10_000)
+quantities = st.tuples(st.integers(0, 2), st.integers(0, 2)).filter(lambda q: sum(q) > 0)
+
+
+@dataclass
+class OrderModel:
+    """A checkout the model knows: its request and what the front end was given."""
+
+    key: str
+    quantities: tuple[int, int]
+    checkout: tk.Checkout
+    tickets: list[uuid.UUID] = field(default_factory=list)
+    """The order's tickets in a replayable order (type, then creation; transfers last)."""
+    refund_keys: dict[str, tuple[uuid.UUID, list[uuid.UUID] | None]] = field(default_factory=dict)
+    """Refunds asked for: key -> (refund id, the tickets named, None for all)."""
+
+
+class TicketingMachine(RuleBasedStateMachine):
+    """Random checkouts, payments and their aftermath on a fresh database."""
+
+    server_url: ClassVar[str] = ""
+    template: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.db_name = f"ticketing_{uuid.uuid4().hex}"
+        create_database(self.server_url, self.db_name, template=self.template)
+        self.engine = make_engine(
+            database_url(self.server_url, self.db_name), pool_size=2, max_overflow=2
+        )
+        with self.engine.begin() as conn:
+            self.world = open_world(conn, capacities=CAPACITIES, prices=PRICES)
+        self.gateway = Gateway()
+        self.handlers = ticketing_handlers(self.gateway)
+        self.orders: list[OrderModel] = []
+        self.serial = 0
+        self.event_ids: list[str] = []
+        self.booked: dict[str, int] = {}
+        """Stripe's refunds escrow has booked: refund id -> amount."""
+        self.refunds_of: dict[str, int] = defaultdict(int)
+        """Booked refunds per PaymentIntent."""
+        self.cancelled = False
+        self.pending_events = 0
+        self.expired = False
+
+    def teardown(self) -> None:
+        self.engine.dispose()
+        drop_database(self.server_url, self.db_name)
+
+    # Helpers ---------------------------------------------------------------------------
+
+    def _next(self, prefix: str) -> str:
+        self.serial += 1
+        return f"{prefix}-{self.serial}"
+
+    def _order(self, pick: int) -> OrderModel:
+        return self.orders[pick % len(self.orders)]
+
+    def _tickets(self) -> list[tuple[OrderModel, uuid.UUID]]:
+        return [(o, t) for o in self.orders for t in o.tickets]
+
+    def _ticket(self, ticket_id: uuid.UUID) -> tk.Ticket:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.text("SELECT order_id FROM ticketing.tickets WHERE id = :id"), {"id": ticket_id}
+            ).scalar_one()
+            (found,) = [t for t in tk.tickets_of(conn, row) if t.id == ticket_id]
+        return found
+
+    def _fingerprint(self) -> tuple[int, ...]:
+        """Row counts a refused request must leave as they were, and the counters."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.text("""SELECT
+                    (SELECT count(*) FROM ticketing.orders),
+                    (SELECT count(*) FROM ticketing.tickets),
+                    (SELECT count(*) FROM ticketing.transitions),
+                    (SELECT count(*) FROM ticketing.refunds),
+                    (SELECT count(*) FROM messaging.messages),
+                    (SELECT count(*) FROM payments.entries),
+                    (SELECT coalesce(sum(held * 1000 + sold), 0) FROM ticketing.ticket_types)
+                """)
+            ).one()
+        return tuple(int(v) for v in row)
+
+    def _refused(self, fn: Callable[[sa.Connection], T], expected: type[E]) -> E:
+        """Run a unit of work that must be refused with `expected`; it left no trace."""
+        before = self._fingerprint()
+        with pytest.raises(expected) as refused, self.engine.begin() as conn:
+            fn(conn)
+        assert self._fingerprint() == before
+        return refused.value
+
+    def _available(self, type_index: int) -> int:
+        with self.engine.connect() as conn:
+            left: int = conn.execute(
+                sa.text("SELECT capacity - held - sold FROM ticketing.ticket_types WHERE id = :id"),
+                {"id": self.world.types[type_index]},
+            ).scalar_one()
+        return left
+
+    def _remember_tickets(self, order: OrderModel) -> None:
+        with self.engine.connect() as conn:
+            tickets = tk.tickets_of(conn, order.checkout.order_id)
+        # Same-type tickets of one checkout are interchangeable: sorting by type keeps the
+        # sequence replayable whatever their random ids.
+        rank = {t: i for i, t in enumerate(self.world.types)}
+        order.tickets = [t.id for t in sorted(tickets, key=lambda t: rank[t.ticket_type_id])]
+
+    # Checkout ---------------------------------------------------------------------------
+
+    @initialize(wanted=quantities)
+    def first_checkout(self, wanted: tuple[int, int]) -> None:
+        self.checkout(wanted)
+
+    @rule(wanted=quantities)
+    def checkout(self, wanted: tuple[int, int]) -> None:
+        key = self._next("checkout")
+        fits = all(self._available(i) >= n for i, n in enumerate(wanted))
+        if self.cancelled or not fits:
+            error = tk.NotOnSale if self.cancelled else tk.SoldOut
+            event(f"checkout refused: {error.__name__}")
+            self._refused(
+                lambda conn: tk.start_checkout(
+                    conn, self.gateway, request(self.world, key, wanted)
+                ),
+                error,
+            )
+            return
+        with self.engine.begin() as conn:
+            checkout = tk.start_checkout(conn, self.gateway, request(self.world, key, wanted))
+        assert not checkout.replayed
+        assert checkout.amount == sum(p * n for p, n in zip(PRICES, wanted, strict=True))
+        order = OrderModel(key, wanted, checkout)
+        self._remember_tickets(order)
+        assert len(order.tickets) == sum(wanted)
+        self.orders.append(order)
+
+    @precondition(lambda self: self.orders)
+    @rule(pick=picks, same=st.booleans())
+    def retry_checkout(self, pick: int, same: bool) -> None:
+        order = self._order(pick)
+        if same:
+            before = self._fingerprint()
+            with self.engine.begin() as conn:
+                again = tk.start_checkout(
+                    conn, self.gateway, request(self.world, order.key, order.quantities)
+                )
+            assert again.replayed and again.order_id == order.checkout.order_id
+            assert again.payment_intent_id == order.checkout.payment_intent_id
+            assert self._fingerprint() == before
+        else:
+            other = (order.quantities[0] + 1, order.quantities[1])
+            self._refused(
+                lambda conn: tk.start_checkout(
+                    conn, self.gateway, request(self.world, order.key, other)
+                ),
+                tk.IdempotencyConflict,
+            )
+
+    # Stripe's events about the payment ---------------------------------------------------
+
+    def _store(self, event: dict[str, Any], copies: int) -> None:
+        self.pending_events += 1
+        assert store(self.engine, event)
+        for _ in range(copies - 1):
+            assert not store(self.engine, event)  # the same event again: stored once
+
+    @precondition(lambda self: self.orders)
+    @rule(pick=picks, copies=st.integers(1, 3), another_id=st.booleans())
+    def payment_succeeded_event(self, pick: int, copies: int, another_id: bool) -> None:
+        order = self._order(pick)
+        intent = self.gateway.intents[order.checkout.payment_intent_id]
+        self._store(
+            stripe_event("payment_intent.succeeded", payment_intent(intent, "succeeded")), copies
+        )
+        if another_id:  # delivered again under another event id: handled again, no effect
+            self._store(
+                stripe_event("payment_intent.succeeded", payment_intent(intent, "succeeded")), 1
+            )
+
+    @precondition(lambda self: self.orders)
+    @rule(pick=picks, canceled=st.booleans())
+    def payment_failed_event(self, pick: int, canceled: bool) -> None:
+        order = self._order(pick)
+        intent = self.gateway.intents[order.checkout.payment_intent_id]
+        if canceled:
+            event = stripe_event("payment_intent.canceled", payment_intent(intent, "canceled"))
+        else:
+            event = stripe_event(
+                "payment_intent.payment_failed", payment_intent(intent, "requires_payment_method")
+            )
+        self._store(event, 1)
+
+    @precondition(lambda self: self.pending_events)
+    @rule()
+    def handle_inbox(self) -> None:
+        event(f"inbox: {len(drain(self.engine, self.handlers))} events")
+        self.pending_events = 0
+        with self.engine.connect() as conn:
+            assert inbox_problems(conn) == []
+
+    @precondition(lambda self: self.orders)
+    @rule(pick=picks)
+    def pay_directly(self, pick: int) -> None:
+        """The payment handler's work without the inbox: capture and issue, one transaction."""
+        order = self._order(pick)
+        with self.engine.connect() as conn:
+            before = tk.get_order(conn, order.checkout.order_id)
+            expired = conn.execute(
+                sa.text("SELECT now() > :t"), {"t": before.hold_expires_at}
+            ).scalar_one()
+        with self.engine.begin() as conn:
+            escrow.capture_payment(
+                conn, captured(self.world, order.checkout), cause=self._next("pay")
+            )
+            outcome = tk.payment_succeeded(conn, order.checkout.order_id, cause="direct")
+        event(f"paid directly: {outcome}")
+        if before.status == "awaiting_payment" and not expired:
+            assert outcome == "issued"
+        elif before.status in ("awaiting_payment", "cancelled") and before.paid == 0:
+            assert outcome == "refunded"
+        else:
+            assert outcome == "unchanged"
+
+    # Holds ------------------------------------------------------------------------------
+
+    @precondition(lambda self: self.orders)
+    @rule(pick=picks)
+    def let_the_hold_expire(self, pick: int) -> None:
+        order = self._order(pick)
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.text("""UPDATE ticketing.orders
+                              SET hold_expires_at = now() - interval '1 second'
+                            WHERE id = :id AND status = 'awaiting_payment'"""),
+                {"id": order.checkout.order_id},
+            )
+        self.expired = True
+
+    @precondition(lambda self: self.expired)
+    @rule()
+    def sweep(self) -> None:
+        self.expired = False
+        with self.engine.connect() as conn:
+            due = conn.execute(
+                sa.text("""SELECT count(*) FROM ticketing.orders
+                            WHERE status = 'awaiting_payment' AND hold_expires_at < now()""")
+            ).scalar_one()
+        with self.engine.begin() as conn:
+            assert tk.expire_holds(conn) == due
+
+    # Transfers and check-in ----------------------------------------------------------------
+
+    @precondition(lambda self: self.orders)
+    @rule(pick=picks)
+    def transfer(self, pick: int) -> None:
+        tickets = self._tickets()
+        order, ticket_id = tickets[pick % len(tickets)]
+        ticket = self._ticket(ticket_id)
+        holder = f"{self._next('friend')}@example.com"
+        if ticket.status != "issued":
+            error = self._refused(
+                lambda conn: tk.transfer_ticket(
+                    conn, self.world.org, ticket_id, holder, cause="gift"
+                ),
+                tk.InvalidTransition,
+            )
+            assert (error.state, error.event) == (ticket.status, "transfer_away")
+            return
+        with self.engine.begin() as conn:
+            new = tk.transfer_ticket(conn, self.world.org, ticket_id, holder, cause="gift")
+        assert (new.status, new.replaces, new.holder_email) == ("issued", ticket_id, holder)
+        order.tickets.append(new.id)
+        assert self._ticket(ticket_id).status == "void"
+
+    @precondition(lambda self: self.orders)
+    @rule(pick=picks)
+    def check_in(self, pick: int) -> None:
+        tickets = self._tickets()
+        _, ticket_id = tickets[pick % len(tickets)]
+        ticket = self._ticket(ticket_id)
+        door = self._next("door")
+        if ticket.status == "checked_in":
+            twice = self._refused(
+                lambda conn: tk.check_in(conn, self.world.org, ticket.code, door),
+                tk.AlreadyCheckedIn,
+            )
+            assert twice.checked_in_by == ticket.checked_in_by
+        elif ticket.status != "issued":
+            error = self._refused(
+                lambda conn: tk.check_in(conn, self.world.org, ticket.code, door),
+                tk.InvalidTransition,
+            )
+            assert (error.state, error.event) == (ticket.status, "check_in")
+        else:
+            with self.engine.begin() as conn:
+                scanned = tk.check_in(conn, self.world.org, ticket.code, door)
+            assert (scanned.status, scanned.checked_in_by) == ("checked_in", door)
+
+    # Refunds ----------------------------------------------------------------------------
+
+    @precondition(lambda self: self.orders)
+    @rule(pick=picks, subset=st.lists(st.integers(0, 10), max_size=3, unique=True) | st.none())
+    def refund(self, pick: int, subset: list[int] | None) -> None:
+        order = self._order(pick)
+        tickets = [self._ticket(t) for t in order.tickets]
+        valid = [t for t in tickets if t.status in VALID]
+        chosen = None if subset is None else [tickets[i % len(tickets)].id for i in subset]
+        if chosen is not None:
+            chosen = list(dict.fromkeys(chosen))
+        key = self._next("refund")
+        org, order_id = self.world.org, order.checkout.order_id
+        if chosen is not None and any(t.id in chosen and t.status not in VALID for t in tickets):
+            self._refused(
+                lambda conn: tk.refund_tickets(conn, org, order_id, chosen, idempotency_key=key),
+                tk.TicketNotFound,
+            )
+            return
+        if not valid or chosen == []:
+            error = self._refused(
+                lambda conn: tk.refund_tickets(conn, org, order_id, chosen, idempotency_key=key),
+                tk.InvalidTransition,
+            )
+            assert error.event == "refund"
+            return
+        event("refund: " + ("whole order" if chosen is None else "some tickets"))
+        with self.engine.begin() as conn:
+            refund_id = tk.refund_tickets(conn, org, order_id, chosen, idempotency_key=key)
+        order.refund_keys[key] = (refund_id, chosen)
+        after = {t.id: self._ticket(t.id).status for t in tickets}
+        refunded = chosen if chosen is not None else [t.id for t in valid]
+        assert all(after[t] == "refunded" for t in refunded)
+        with self.engine.connect() as conn:
+            status = tk.get_order(conn, order_id).status
+        left = [t for t, s in after.items() if s in VALID]
+        assert status == ("partially_refunded" if left else "refunded")
+
+    @precondition(lambda self: any(o.refund_keys for o in self.orders))
+    @rule(pick=picks)
+    def retry_refund(self, pick: int) -> None:
+        refunded = [o for o in self.orders if o.refund_keys]
+        order = refunded[pick % len(refunded)]
+        key, (refund_id, chosen) = sorted(order.refund_keys.items())[pick % len(order.refund_keys)]
+        before = self._fingerprint()
+        with self.engine.begin() as conn:
+            again = tk.refund_tickets(
+                conn, self.world.org, order.checkout.order_id, chosen, idempotency_key=key
+            )
+        assert again == refund_id
+        assert self._fingerprint() == before
+
+    def _refunds_to_confirm(self) -> bool:
+        with self.engine.connect() as conn:
+            asked: int = conn.execute(
+                sa.text("SELECT count(*) FROM ticketing.refunds")
+            ).scalar_one()
+        return asked > len(self.booked)
+
+    @precondition(lambda self: self._refunds_to_confirm())
+    @rule(by_events=st.booleans())
+    def stripe_refunds(self, by_events: bool) -> None:
+        """Run the refund tasks against Stripe, then book what Stripe refunded."""
+        with self.engine.begin() as conn:
+            refunds = ask_stripe_for_refunds(conn, self.gateway)
+        fresh = [r for r in refunds if r.id not in self.booked]
+        for refund in fresh:
+            if by_events:
+                currency = self.gateway.intents[refund.payment_intent_id].currency
+                store(self.engine, stripe_event("refund.updated", refund_object(refund, currency)))
+            else:
+                with self.engine.begin() as conn:
+                    assert book_refund(conn, refund)
+            self.booked[refund.id] = refund.amount
+            self.refunds_of[refund.payment_intent_id] += refund.amount
+        if by_events:
+            drain(self.engine, self.handlers)
+
+    # Cancellation -----------------------------------------------------------------------
+
+    @precondition(lambda self: len(self.orders) >= 3 and not self.cancelled)
+    @rule()
+    def cancel_event(self) -> None:
+        with self.engine.connect() as conn:
+            refundable = conn.execute(
+                sa.text("""SELECT count(*) FROM ticketing.orders
+                            WHERE event_id = :e AND status IN ('paid', 'partially_refunded')"""),
+                {"e": self.world.event},
+            ).scalar_one()
+        with self.engine.begin() as conn:
+            assert tk.cancel_event(conn, self.world.org, self.world.event) == refundable
+        event(f"event cancelled with {refundable} orders to refund")
+        self.cancelled = True
+        before = self._fingerprint()
+        with self.engine.begin() as conn:
+            assert tk.cancel_event(conn, self.world.org, self.world.event) == 0
+        assert self._fingerprint() == before
+
+    # Invariants -------------------------------------------------------------------------
+
+    @invariant()
+    def ticketing_agrees_with_the_ledger(self) -> None:
+        with self.engine.connect() as conn:
+            for status, n in conn.execute(
+                sa.text("SELECT status, count(*) FROM ticketing.tickets GROUP BY status")
+            ).all():
+                if n:
+                    event(f"ticket reached {status}")
+            check_capacity(conn)
+            check_paid_in_ledger(conn)
+            check_audit_trail(conn)
+            check_balanced(conn)
+            self._check_refunds(conn)
+            if self.cancelled:
+                self._check_cancelled(conn)
+
+    def _check_refunds(self, conn: sa.Connection) -> None:
+        for order in self.orders:
+            got = tk.get_order(conn, order.checkout.order_id)
+            tickets = tk.tickets_of(conn, got.id)
+            requests = conn.execute(
+                sa.text("SELECT amount, reason FROM ticketing.refunds WHERE order_id = :id"),
+                {"id": got.id},
+            ).all()
+            late = [r.amount for r in requests if r.reason == "late payment"]
+            asked = sum(r.amount for r in requests if r.reason != "late payment")
+            refunded_tickets = sum(t.price for t in tickets if t.status == "refunded")
+            # Every refunded ticket is asked back from Stripe, once, for its price.
+            assert asked == refunded_tickets, (got.status, requests, refunded_tickets)
+            # A payment the order cannot honour is refunded in full, never kept.
+            if got.status == "cancelled" and got.paid:
+                assert late == [got.amount], (got, requests)
+            else:
+                assert late == [], (got, requests)
+            assert asked + sum(late) <= got.paid
+            # The order's amounts are the ledger's.
+            assert got.paid in (0, got.amount)
+            assert got.refunded == self.refunds_of[got.payment_intent_id or ""]
+        booked: dict[str, int] = dict(
+            conn.execute(
+                sa.text("""SELECT r.id, r.amount FROM payments.card_refunds r
+                             JOIN payments.entries e ON e.id = r.entry_id
+                            WHERE NOT r.failed""")
+            ).all()
+        )
+        assert booked == self.booked
+
+    def _check_cancelled(self, conn: sa.Connection) -> None:
+        live = conn.execute(
+            sa.text("""SELECT
+                (SELECT count(*) FROM ticketing.orders
+                  WHERE status IN ('awaiting_payment', 'paid', 'partially_refunded')),
+                (SELECT count(*) FROM ticketing.tickets
+                  WHERE status IN ('held', 'issued', 'checked_in'))""")
+        ).one()
+        assert tuple(live) == (0, 0)
+
+
+@pytest.mark.slow
+def test_ticketing_invariants_hold_under_random_work(pg_server_url: str, template_db: str) -> None:
+    class Machine(TicketingMachine):
+        server_url = pg_server_url
+        template = template_db
+
+    SEEN.clear()
+    run_state_machine_as_test(Machine, settings=SETTINGS)  # type: ignore[no-untyped-call]
+    print("\nreached:", ", ".join(f"{k} x{v}" for k, v in sorted(SEEN.items())))
