@@ -58,13 +58,15 @@ def wire(
 
 def periodic_step(engine: sa.Engine) -> Callable[[], object]:
     """The worker's periodic step, each part its own transaction: release the ticket holds
-    and ledger holds that expired, and the escrows that have become due."""
+    and ledger holds that expired, roll up high-volume accounts, release due escrows."""
 
     def step() -> object:
         with engine.begin() as conn:
             orders = ticketing_fsm.expire_holds(conn)
         with engine.begin() as conn:
             holds = ledger.expire_holds(conn)
+        with engine.begin() as conn:
+            ledger.roll_up(conn)
         with engine.begin() as conn:
             released = escrow.release_due(conn)
         return orders, holds, released

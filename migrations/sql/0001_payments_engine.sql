@@ -287,8 +287,24 @@ DECLARE
     v_bad record;
     v_max constant numeric := 9223372036854775807;
 BEGIN
+    -- A high-volume account's row is exact only up to its last roll-up: its lines since then
+    -- are summed too, where the totals come near the limit (2**61), or the line or one not
+    -- yet rolled up is large (2**40; a tiny partial index answers that). Below those, the
+    -- roll-up running at least every 2**21 lines keeps the exact total under 2**63
+    -- (2**61 + 2**21 * 2**40 = 2**62).
     SELECT * INTO v_bad FROM unnest(p_run) r
-     WHERE NOT r.high_volume AND (r.posted_debits > v_max OR r.posted_credits > v_max)
+     WHERE (NOT r.high_volume AND (r.posted_debits > v_max OR r.posted_credits > v_max))
+        OR (r.high_volume
+            AND (r.posted_debits >= 2305843009213693952 OR r.posted_credits >= 2305843009213693952
+                 OR r.amount >= 1099511627776
+                 OR EXISTS (SELECT FROM payments.lines w
+                             WHERE w.account_id = r.account_id AND w.account_version IS NULL
+                               AND w.amount >= 1099511627776))
+            AND (SELECT greatest(
+                        r.posted_debits + coalesce(sum(l.amount) FILTER (WHERE l.side = 'debit'), 0),
+                        r.posted_credits + coalesce(sum(l.amount) FILTER (WHERE l.side = 'credit'), 0))
+                   FROM payments.lines l
+                  WHERE l.account_id = r.account_id AND l.account_version IS NULL) > v_max)
      ORDER BY r.entry_ord, r.line_ord LIMIT 1;
     IF FOUND THEN
         PERFORM payments._fail('balance_overflow', jsonb_build_object('account_id', v_bad.account_id));

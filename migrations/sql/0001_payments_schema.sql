@@ -157,6 +157,9 @@ CREATE TABLE payments.lines (
 CREATE INDEX lines_entry ON payments.lines (entry_id);
 CREATE INDEX lines_account ON payments.lines (account_id, id) INCLUDE (side, amount);
 CREATE INDEX lines_unrolled ON payments.lines (account_id, id) WHERE account_version IS NULL;
+-- Large lines of a high-volume account not yet rolled up (the overflow check's hint).
+CREATE INDEX lines_unrolled_large ON payments.lines (account_id)
+    WHERE account_version IS NULL AND amount >= 1099511627776;
 
 CREATE TABLE payments.hold_resolutions (
     hold_id uuid PRIMARY KEY REFERENCES payments.holds (id),
