@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection, text
 from statemachine.exceptions import TransitionNotAllowed
@@ -593,31 +593,49 @@ def open_dispute(
     return True
 
 
-def dispute_funds_withdrawn(
-    conn: Connection, dispute_id: str, payment_id: str, amount: int, fee: int, *, cause: str
+def _dispute_funds(
+    conn: Connection,
+    dispute_id: str,
+    payment_id: str,
+    amount: int,
+    *,
+    moved: Literal["withdrawn", "reinstated"],
+    legs: tuple[recipes.Leg, ...],
+    cause: str,
 ) -> bool:
-    """Stripe withdrew the disputed amount and its fee from the platform's balance."""
+    """Book Stripe's move of a dispute's funds once (withdrawn, or reinstated)."""
     open_dispute(conn, dispute_id, payment_id, amount, cause=cause)
     dispute = _dispute(conn, dispute_id)
-    if dispute.withdrawn:
+    if getattr(dispute, moved):
         return False
     payment = _payment(conn, payment_id)
     _post(
         conn,
         payment.org_id,
         payment.currency,
-        recipes.dispute_withdrawn(payment.currency, amount, fee),
-        key=f"stripe:dispute-withdrawn:{dispute_id}",
-        description=f"Dispute {dispute_id}: funds withdrawn",
-        external_ref=f"{dispute_id}:withdrawn",
+        legs,
+        key=f"stripe:dispute-{moved}:{dispute_id}",
+        description=f"Dispute {dispute_id}: funds {moved}",
+        external_ref=f"{dispute_id}:{moved}",
     )
     conn.execute(
         text(
-            "UPDATE payments.card_disputes SET withdrawn = true, updated_at = now() WHERE id = :id"
+            f"UPDATE payments.card_disputes SET {moved} = true, updated_at = now() WHERE id = :id"
         ),
         {"id": dispute_id},
     )
     return True
+
+
+def dispute_funds_withdrawn(
+    conn: Connection, dispute_id: str, payment_id: str, amount: int, fee: int, *, cause: str
+) -> bool:
+    """Stripe withdrew the disputed amount and its fee from the platform's balance."""
+    payment = _payment(conn, payment_id)
+    legs = recipes.dispute_withdrawn(payment.currency, amount, fee)
+    return _dispute_funds(
+        conn, dispute_id, payment_id, amount, moved="withdrawn", legs=legs, cause=cause
+    )
 
 
 def dispute_funds_reinstated(
@@ -630,27 +648,11 @@ def dispute_funds_reinstated(
     cause: str,
 ) -> bool:
     """Stripe gave the disputed funds back (the dispute was won)."""
-    open_dispute(conn, dispute_id, payment_id, amount, cause=cause)
-    dispute = _dispute(conn, dispute_id)
-    if dispute.reinstated:
-        return False
     payment = _payment(conn, payment_id)
-    _post(
-        conn,
-        payment.org_id,
-        payment.currency,
-        recipes.dispute_reinstated(payment.currency, amount, fee_returned),
-        key=f"stripe:dispute-reinstated:{dispute_id}",
-        description=f"Dispute {dispute_id}: funds reinstated",
-        external_ref=f"{dispute_id}:reinstated",
+    legs = recipes.dispute_reinstated(payment.currency, amount, fee_returned)
+    return _dispute_funds(
+        conn, dispute_id, payment_id, amount, moved="reinstated", legs=legs, cause=cause
     )
-    conn.execute(
-        text(
-            "UPDATE payments.card_disputes SET reinstated = true, updated_at = now() WHERE id = :id"
-        ),
-        {"id": dispute_id},
-    )
-    return True
 
 
 def close_dispute(
