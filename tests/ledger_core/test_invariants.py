@@ -1349,7 +1349,7 @@ def test_ledger_invariants_hold_under_random_work(pg_server_url: str, template_d
 
     Machine.clones = clones
     try:
-        run_state_machine_as_test(Machine, settings=SETTINGS)  # type: ignore[no-untyped-call]
+        run_state_machine_as_test(Machine, settings=SETTINGS)
     finally:
         clones.close()
 

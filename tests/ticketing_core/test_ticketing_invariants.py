@@ -556,5 +556,5 @@ def test_ticketing_invariants_hold_under_random_work(pg_server_url: str, templat
         template = template_db
 
     SEEN.clear()
-    run_state_machine_as_test(Machine, settings=SETTINGS)  # type: ignore[no-untyped-call]
+    run_state_machine_as_test(Machine, settings=SETTINGS)
     print("\nreached:", ", ".join(f"{k} x{v}" for k, v in sorted(SEEN.items())))
