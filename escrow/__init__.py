@@ -17,6 +17,7 @@ from escrow.errors import (
     NotYetApplicable,
     PaymentNotFound,
     RefundExceedsPayment,
+    ReversalExceedsTransfer,
 )
 from escrow.machine import FINAL_STATES, HOLDING_STATES, STATES, EscrowMachine, diagram
 from escrow.messages import EscrowReleased, EscrowStateChanged, TransferRequested
@@ -72,6 +73,7 @@ __all__ = [
     "Policy",
     "RefundExceedsPayment",
     "RefundFacts",
+    "ReversalExceedsTransfer",
     "StripeReader",
     "TransferRequested",
     "_messages",

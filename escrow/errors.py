@@ -54,6 +54,15 @@ class RefundExceedsPayment(EscrowError):
     requested: int
 
 
+class ReversalExceedsTransfer(EscrowError):
+    """The reversals would exceed the transfer."""
+
+    transfer_id: str
+    amount: int
+    reversed: int
+    requested: int
+
+
 class NotYetApplicable(EscrowError):
     """The event depends on another that has not been processed yet; retry later."""
 

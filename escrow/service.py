@@ -29,6 +29,7 @@ from escrow.errors import (
     InvalidTransition,
     NotYetApplicable,
     RefundExceedsPayment,
+    ReversalExceedsTransfer,
 )
 from escrow.machine import HOLDING_STATES, EscrowMachine
 from escrow.messages import EscrowReleased, EscrowStateChanged, TransferRequested
@@ -434,7 +435,9 @@ def refund_payment(
     ).first()
     changed = False
     if row is None:
-        if payment.refunded + amount > payment.gross:
+        # A refund first seen as failed moves nothing net (its refund and its return are both
+        # booked), so it is not held against what is left to refund.
+        if not failed and payment.refunded + amount > payment.gross:
             raise RefundExceedsPayment(
                 payment_id=payment_id,
                 paid=payment.gross,
@@ -457,10 +460,13 @@ def refund_payment(
             description=f"Refund {refund_id} of payment {payment_id}",
             external_ref=refund_id,
         )
-        if target == "escrow" and escrow.state == "cancelled":
+        if failed:
+            pass  # booked with its return below: the escrow's counters do not move
+        elif target == "escrow" and escrow.state == "cancelled":
             _adjust(
                 conn, escrow, "refund_after_cancel", cause, refunded=amount, held=fee_back - amount
             )
+            _settle_cancelled(conn, escrow.id, key=refund_id)
         elif target == "escrow":
             escrow = _transition(
                 conn,
@@ -475,8 +481,8 @@ def refund_payment(
             )
         conn.execute(
             text("""INSERT INTO payments.card_refunds
-                        (id, payment_id, org_id, amount, fee_back, charged_to, entry_id)
-                    VALUES (:id, :payment, :org, :amount, :fee_back, :target, :entry)"""),
+                        (id, payment_id, org_id, amount, fee_back, charged_to, failed, entry_id)
+                    VALUES (:id, :payment, :org, :amount, :fee_back, :target, :failed, :entry)"""),
             {
                 "id": refund_id,
                 "payment": payment_id,
@@ -484,9 +490,21 @@ def refund_payment(
                 "amount": amount,
                 "fee_back": fee_back,
                 "target": target,
+                "failed": failed,
                 "entry": entry.id,
             },
         )
+        if failed:
+            ledger.reverse_entry(
+                conn,
+                escrow.org_id,
+                ledger.ReverseEntry(
+                    idempotency_key=f"stripe:refund-failed:{refund_id}",
+                    entry_id=entry.id,
+                    description=f"Refund {refund_id} failed",
+                ),
+            )
+            return True
         conn.execute(
             text("UPDATE payments.card_payments SET refunded = refunded + :a WHERE id = :id"),
             {"a": amount, "id": payment_id},
@@ -539,6 +557,14 @@ def refund_payment(
                 refunded=-row.amount,
                 released=row.amount - row.fee_back,
             )
+            if row.amount > row.fee_back:
+                _request_transfer(
+                    conn,
+                    escrow,
+                    get_policy(conn, escrow.org_id),
+                    row.amount - row.fee_back,
+                    key=f"refund-failed:{refund_id}",
+                )
         elif row.charged_to == "escrow":
             _adjust(
                 conn,
@@ -550,6 +576,23 @@ def refund_payment(
             )
         changed = True
     return changed
+
+
+def _settle_cancelled(conn: Connection, escrow_id: uuid.UUID, *, key: str) -> None:
+    """A cancelled escrow keeps no debt of the organizer: a shortfall (a refund past its
+    share) moves to the organizer's receivable at once."""
+    escrow = lock_escrow(conn, escrow_id)
+    if escrow.state != "cancelled" or escrow.held >= 0:
+        return
+    _post(
+        conn,
+        escrow.org_id,
+        escrow.currency,
+        recipes.release(escrow.event_id, escrow.currency, escrow.held),
+        key=f"escrow:settle:{escrow.id}:{key}",
+        description=f"Shortfall of cancelled escrow {escrow.id} to the receivable",
+    )
+    _adjust(conn, escrow, "shortfall_to_receivable", key, held=-escrow.held)
 
 
 # -- disputes ------------------------------------------------------------------------------
@@ -908,6 +951,17 @@ def transfer_reversed(
     ).first()
     if transfer is None:
         raise NotYetApplicable(reason=f"transfer {transfer_id} is not recorded yet")
+    already = conn.execute(
+        text("SELECT 1 FROM payments.entries WHERE idempotency_key = :k"),
+        {"k": f"stripe:transfer-reversal:{reversal_id}"},
+    ).first()
+    if already is None and transfer.reversed + amount > transfer.amount:
+        raise ReversalExceedsTransfer(
+            transfer_id=transfer_id,
+            amount=transfer.amount,
+            reversed=transfer.reversed,
+            requested=amount,
+        )
     result = _post(
         conn,
         transfer.org_id,
