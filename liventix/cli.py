@@ -367,3 +367,97 @@ def tickets_expire_holds(args: argparse.Namespace, settings: Settings) -> int:
             break
     print(f"released {total} order(s)")
     return EXIT_OK
+
+
+# -- the HTTP API -----------------------------------------------------------------------------
+
+GROUPS[("keys",)] = "API keys: create and revoke (stored hashed)"
+GROUPS[("api",)] = "the HTTP API's documents"
+
+
+def _serve_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on")
+    parser.add_argument("--log-level", default="info", help="uvicorn's log level")
+
+
+@command(
+    "serve", summary="Serve the HTTP API with uvicorn until SIGTERM.", arguments=_serve_options
+)
+def serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the API (migrating the database first); Stripe's webhook secret comes from
+    STRIPE_WEBHOOK_SECRET."""
+    from liventix import api  # noqa: PLC0415 (FastAPI and uvicorn load only for this)
+
+    api.serve(settings, host=args.host, port=args.port, log_level=args.log_level)
+    return EXIT_OK
+
+
+def _key_create_options(parser: argparse.ArgumentParser) -> None:
+    owner = parser.add_mutually_exclusive_group(required=True)
+    owner.add_argument("--org", type=uuid.UUID, help="the organization the key acts for")
+    owner.add_argument("--platform", action="store_true", help="the platform's key")
+    parser.add_argument("--description", default="", help="what the key is for")
+
+
+@command(
+    "keys",
+    "create",
+    summary="Create an API key and print it (once: only its hash is kept).",
+    arguments=_key_create_options,
+)
+def keys_create(args: argparse.Namespace, settings: Settings) -> int:
+    """Create a key for an organization (which must exist) or for the platform."""
+    from liventix import api  # noqa: PLC0415
+
+    with _engine(settings).begin() as conn:
+        created = api.create_key(
+            conn, None if args.platform else args.org, description=args.description
+        )
+    owner = "the platform" if created.org_id is None else f"organization {created.org_id}"
+    print(f"key {created.id} for {owner}:", file=sys.stderr)
+    print(created.token)
+    return EXIT_OK
+
+
+def _key_revoke_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id", type=uuid.UUID, help="the key's id")
+
+
+@command("keys", "revoke", summary="Revoke an API key.", arguments=_key_revoke_options)
+def keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    """Revoke a key at once; 1 if it was already revoked, 2 if there is no such key."""
+    from liventix import api  # noqa: PLC0415
+
+    try:
+        with _engine(settings).begin() as conn:
+            revoked = api.revoke_key(conn, args.id)
+    except api.KeyNotFound as error:
+        print(f"liventix: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"key {args.id}: {'revoked' if revoked else 'already revoked'}")
+    return EXIT_OK if revoked else EXIT_NO
+
+
+def _openapi_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--output", default="docs/openapi.json", help="where to write it (default: %(default)s)"
+    )
+
+
+@command(
+    "api",
+    "openapi",
+    summary="Write the API's OpenAPI document (docs/openapi.json).",
+    arguments=_openapi_options,
+)
+def api_openapi(args: argparse.Namespace, settings: Settings) -> int:
+    """Generate the OpenAPI document from the code (no database needed)."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from liventix import api  # noqa: PLC0415
+
+    path = Path(args.output)
+    changed = api.write_openapi(path)
+    print(f"{'wrote' if changed else 'unchanged'} {path}")
+    return EXIT_OK

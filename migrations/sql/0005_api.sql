@@ -60,3 +60,12 @@ GRANT SELECT, INSERT ON payments.api_idempotency TO liventix_app, liventix_platf
 -- reset the delivery's queue columns (row-level security keeps it to its own deliveries).
 GRANT UPDATE (status, attempts, next_attempt_at, finished_at, lease_expires_at, leased_by)
     ON messaging.deliveries TO liventix_app;
+
+-- Readiness (`GET /ready`) compares the schema's revision with the code's, as the login role.
+DO $$
+BEGIN
+    IF to_regclass('alembic_version') IS NOT NULL THEN
+        GRANT SELECT ON alembic_version TO liventix_platform;
+    END IF;
+END
+$$;

@@ -1,0 +1,224 @@
+"""The FastAPI application: `create_app` assembles the routers, the metrics middleware, the
+problem-details error handlers and the OpenAPI document (whose error responses are
+`application/problem+json`, each problem type listed)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+import ticketing_fsm
+from liventix.api import problems
+from liventix.api.metrics import Metrics, MetricsMiddleware
+from liventix.api.problems import ApiProblem
+from liventix.api.routes import (
+    escrow_routes,
+    ledger_routes,
+    ops_routes,
+    report_routes,
+    stripe_routes,
+    ticketing_routes,
+    webhook_routes,
+)
+from liventix.api.unit_of_work import ApiRuntime, Runner
+from liventix.database import head_revision
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "1.0.0"
+DEFAULT_MAX_IN_FLIGHT = 32
+_HEADROOM = 2  # connections left for /ready and /metrics
+
+DESCRIPTION = """\
+The Liventix payments core over HTTP: the double-entry ledger, checkout and tickets, escrow,
+webhook endpoints and their deliveries, reports.
+
+* **Authentication**: `Authorization: Bearer lvx_<prefix>_<secret>`, an organization's key or
+  the platform's (`liventix keys create --org ID | --platform`). An organization's key sees
+  and writes only its organization's rows, enforced by PostgreSQL's row-level security: any id
+  of another organization answers 404, exactly as an id that does not exist. The platform's
+  key reads every organization's rows and writes as the platform organization.
+* **One transaction per request**: nothing is half-written on any error.
+* **Idempotency**: every POST requires `Idempotency-Key`. The same key with the same request
+  replays the first answer, status and body, with `Idempotency-Replayed: true`; with another
+  request (body, method or path) it is 409 `idempotency-key-reused`. Successes and business
+  refusals (a 4xx raised by the ledger, escrow, ticketing or the outbox) are stored under the
+  key; invalid requests (400, 422 naming the field), authentication failures and server
+  errors are not, so the key may be used again once the request is fixed.
+* **Money** is `{"amount": <integer of minor units>, "currency": "<ISO 4217>"}`; integers are
+  exact at any size.
+* **Errors** are RFC 9457 problem details (`application/problem+json`) with a stable `type`
+  per error (listed in `x-problem-types`) and the ids involved as extension members.
+"""
+
+
+def _pool_capacity(engine: sa.Engine) -> int:
+    pool = engine.pool
+    size = getattr(pool, "size", None)
+    overflow = getattr(pool, "_max_overflow", 0)
+    if not callable(size) or overflow < 0:
+        return DEFAULT_MAX_IN_FLIGHT
+    return max(1, int(size()) + int(overflow) - _HEADROOM)
+
+
+def create_app(
+    engine: sa.Engine,
+    *,
+    gateway: ticketing_fsm.PaymentGateway | None,
+    stripe_webhook_secret: str | None,
+    max_in_flight: int | None = None,
+) -> FastAPI:
+    """The API on `engine`, creating PaymentIntents through `gateway` (a
+    `ticketing_fsm.PaymentGateway`), verifying Stripe's webhooks with the secret.
+
+    `max_in_flight` bounds the requests holding a connection at once (default: what the
+    engine's pool holds, less a little headroom); the others wait their turn without holding
+    a thread.
+    """
+    metrics = Metrics(engine)
+    runtime = ApiRuntime(
+        engine=engine,
+        gateway=gateway,
+        stripe_webhook_secret=stripe_webhook_secret,
+        metrics=metrics,
+        max_in_flight=max_in_flight or _pool_capacity(engine),
+    )
+    app = FastAPI(
+        title="Liventix payments API",
+        version=API_VERSION,
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    app.state.runner = Runner(runtime)
+    app.state.head_revision = head_revision()
+    for module in (
+        ledger_routes,
+        ticketing_routes,
+        escrow_routes,
+        webhook_routes,
+        report_routes,
+        stripe_routes,
+        ops_routes,
+    ):
+        app.include_router(module.router)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    _install_error_handlers(app)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Problem details for what escapes the units of work (routing, the open routes)."""
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        kind = {404: problems.NOT_FOUND, 405: problems.METHOD_NOT_ALLOWED}.get(
+            exc.status_code,
+            problems.ProblemType(exc.status_code, "http-error", str(exc.detail)),
+        )
+        return problems.problem_response(
+            kind, str(exc.detail), instance=request.url.path, headers=exc.headers
+        )
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return problems.validation_problem(exc, request.url.path)
+
+    async def api_problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiProblem)
+        return problems.api_problem(exc, request.url.path)
+
+    async def internal(request: Request, exc: Exception) -> Response:
+        log.error("internal error in %s %s", request.method, request.url.path, exc_info=exc)
+        return problems.problem_response(problems.INTERNAL, instance=request.url.path)
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(ApiProblem, api_problem)
+    app.add_exception_handler(Exception, internal)
+
+
+def _problem_types() -> list[dict[str, Any]]:
+    kinds = {k.type: k for k in [*problems.DOMAIN_PROBLEMS.values(), *problems.API_PROBLEMS]}
+    return [
+        {"type": k.type, "status": k.status, "title": k.title}
+        for k in sorted(kinds.values(), key=lambda k: (k.status, k.slug))
+    ]
+
+
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_REPLAYED = {
+    "description": "`true` when this is the stored answer of an earlier request with the same "
+    "Idempotency-Key (absent on the first answer)",
+    "schema": {"type": "string", "enum": ["true"]},
+}
+_CHALLENGE = {"description": '`Bearer realm="liventix"`', "schema": {"type": "string"}}
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with every error response as application/problem+json."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    doc = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+        tags=None,
+    )
+    for operations in doc.get("paths", {}).values():
+        for method, operation in operations.items():
+            for status, response in operation.get("responses", {}).items():
+                if method == "post" and status.startswith("2") and "security" in operation:
+                    response["headers"] = {"Idempotency-Replayed": _REPLAYED}
+                if status == "401":
+                    response["headers"] = {"WWW-Authenticate": _CHALLENGE}
+                if status.isdigit() and int(status) >= 400:
+                    response["content"] = {problems.PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}}
+                    if status == "422":
+                        response["description"] = (
+                            "Invalid request (the problem names the field) or refused by a "
+                            "business rule"
+                        )
+    schemas = doc.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    doc["info"]["x-problem-types"] = _problem_types()
+    app.openapi_schema = doc
+    return doc
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document, built without a database (nothing connects)."""
+    engine = sa.create_engine("postgresql+psycopg://openapi@localhost/openapi")
+    try:
+        app = create_app(engine, gateway=None, stripe_webhook_secret=None, max_in_flight=1)
+        return app.openapi()
+    finally:
+        engine.dispose()
+
+
+def openapi_text() -> str:
+    """The OpenAPI document as it is kept in the repository (docs/openapi.json)."""
+    return json.dumps(openapi_document(), indent=2, ensure_ascii=False) + "\n"
+
+
+def write_openapi(path: Path) -> bool:
+    """Write the document to `path`; True if it changed."""
+    text = openapi_text()
+    if path.exists() and path.read_text() == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return True

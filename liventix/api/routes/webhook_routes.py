@@ -1,0 +1,130 @@
+"""Webhook endpoints and the outbox's deliveries over HTTP: register, list, rotate the
+signing secret, disable and enable endpoints; read deliveries and their attempts; requeue
+dead ones. The platform's key manages the platform organization's endpoints."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from fastapi import Path, Query
+
+import outbox
+from liventix.api import models as m
+from liventix.api import queries, views
+from liventix.api.routing import WRITE, authenticated_router
+from liventix.api.unit_of_work import UnitOfWork, Uow
+
+router = authenticated_router(["webhooks"])
+
+DeliveryId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+Status = Literal["pending", "delivering", "succeeded", "dead", "cancelled"]
+
+
+def _endpoint(uow: UnitOfWork, endpoint_id: uuid.UUID) -> outbox.Endpoint:
+    found = outbox.get_endpoint(uow.conn, endpoint_id)
+    if not uow.owns(found.org_id):
+        raise outbox.EndpointNotFound(endpoint_id=str(endpoint_id))
+    return found
+
+
+@router.post("/webhook-endpoints", status_code=201, dependencies=WRITE)
+def register_endpoint(body: m.CreateEndpointRequest, uow: Uow) -> m.EndpointCreatedResponse:
+    """Register an endpoint; its signing secret is in this answer only."""
+    for event_type in body.event_types:
+        if outbox.message_type(event_type) is None:
+            raise outbox.UnknownMessageType(message_type=event_type)
+    endpoint_id, secret = outbox.register_endpoint(
+        uow.conn, uow.acting_org(), body.url, body.event_types, description=body.description
+    )
+    found = views.endpoint(outbox.get_endpoint(uow.conn, endpoint_id))
+    return m.EndpointCreatedResponse(**found.model_dump(), secret=secret)
+
+
+@router.get("/webhook-endpoints")
+def list_endpoints(uow: Uow) -> m.EndpointList:
+    """The organization's endpoints, oldest first."""
+    found = outbox.list_endpoints(uow.conn, uow.acting_org())
+    return m.EndpointList(data=[views.endpoint(e) for e in found])
+
+
+@router.get("/webhook-endpoints/{endpoint_id:uuid}")
+def get_endpoint(endpoint_id: uuid.UUID, uow: Uow) -> m.EndpointResponse:
+    """One endpoint."""
+    return views.endpoint(_endpoint(uow, endpoint_id))
+
+
+@router.post("/webhook-endpoints/{endpoint_id:uuid}/rotate-secret", dependencies=WRITE)
+def rotate_secret(
+    endpoint_id: uuid.UUID, body: m.RotateSecretRequest, uow: Uow
+) -> m.SecretResponse:
+    """A new signing secret; the current ones keep signing for `grace_seconds`."""
+    _endpoint(uow, endpoint_id)
+    secret = outbox.rotate_secret(
+        uow.conn, endpoint_id, grace=timedelta(seconds=body.grace_seconds)
+    )
+    return m.SecretResponse(endpoint_id=endpoint_id, secret=secret)
+
+
+@router.post("/webhook-endpoints/{endpoint_id:uuid}/disable", dependencies=WRITE)
+def disable_endpoint(
+    endpoint_id: uuid.UUID, body: m.DisableEndpointRequest, uow: Uow
+) -> m.EndpointResponse:
+    """Disable an endpoint: it gets no new deliveries."""
+    _endpoint(uow, endpoint_id)
+    outbox.set_enabled(uow.conn, endpoint_id, False, body.reason or "disabled through the API")
+    return views.endpoint(outbox.get_endpoint(uow.conn, endpoint_id))
+
+
+@router.post("/webhook-endpoints/{endpoint_id:uuid}/enable", dependencies=WRITE)
+def enable_endpoint(endpoint_id: uuid.UUID, uow: Uow) -> m.EndpointResponse:
+    """Enable an endpoint again."""
+    _endpoint(uow, endpoint_id)
+    outbox.set_enabled(uow.conn, endpoint_id, True)
+    return views.endpoint(outbox.get_endpoint(uow.conn, endpoint_id))
+
+
+@router.post("/webhook-endpoints/{endpoint_id:uuid}/requeue", dependencies=WRITE)
+def requeue_endpoint(endpoint_id: uuid.UUID, uow: Uow) -> m.RequeueResponse:
+    """Bring the endpoint's dead (and cancelled) deliveries back."""
+    _endpoint(uow, endpoint_id)
+    return m.RequeueResponse(requeued=outbox.requeue(uow.conn, endpoint_id=endpoint_id))
+
+
+@router.get("/deliveries")
+def list_deliveries(
+    uow: Uow,
+    endpoint_id: uuid.UUID | None = None,
+    status: Status | None = None,
+    after: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="`next_cursor`")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> m.DeliveryList:
+    """Deliveries (webhooks, e-mails, tasks) this key can see, newest first."""
+    if endpoint_id is not None:
+        _endpoint(uow, endpoint_id)
+    found, cursor = queries.list_deliveries(
+        uow.conn, uow.org_id, endpoint_id=endpoint_id, status=status, after=after, limit=limit
+    )
+    return m.DeliveryList(data=[views.delivery(d) for d in found], next_cursor=cursor)
+
+
+@router.get("/deliveries/{delivery_id:int}")
+def get_delivery(delivery_id: DeliveryId, uow: Uow) -> m.DeliveryResponse:
+    """One delivery."""
+    return views.delivery(queries.get_delivery(uow.conn, delivery_id))
+
+
+@router.get("/deliveries/{delivery_id:int}/attempts")
+def delivery_attempts(delivery_id: DeliveryId, uow: Uow) -> m.AttemptList:
+    """Every attempt of a delivery, first first."""
+    return m.AttemptList(
+        data=[views.attempt(a) for a in queries.attempts_of(uow.conn, delivery_id)]
+    )
+
+
+@router.post("/deliveries/{delivery_id:int}/requeue", dependencies=WRITE)
+def requeue_delivery(delivery_id: DeliveryId, uow: Uow) -> m.RequeueResponse:
+    """Bring a dead (or cancelled) delivery back; 0 if it was neither."""
+    queries.get_delivery(uow.conn, delivery_id)
+    return m.RequeueResponse(requeued=outbox.requeue(uow.conn, delivery_id=delivery_id))

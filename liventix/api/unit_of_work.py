@@ -1,0 +1,473 @@
+"""The request as a unit of work: one transaction per request, authenticated, under the
+caller's role, with the idempotency record of a write stored in the same transaction.
+
+`UnitOfWorkRoute` wraps every authenticated route. For each request it
+
+1. checks the `Authorization: Bearer` key and, on a POST, the `Idempotency-Key` header;
+2. opens the transaction and, in one statement (`keys.authenticate`), finds the key as the
+   API's login role, assumes `liventix_app` acting for the key's organization (what
+   `SET LOCAL ROLE` and `ledger.act_for` do) or `liventix_platform` acting for none, so
+   PostgreSQL's row-level security bounds what any handler can see or write, and fetches the
+   answer stored under the request's Idempotency-Key;
+3. on a POST whose key has an answer: the same method, path and body replay it
+   (`Idempotency-Replayed: true`); anything else under the key is 409;
+4. runs the handler; on success stores the answer under the key and commits, together;
+5. on a domain refusal (a 4xx the handler's domain raised) rolls everything back, so nothing
+   of the handler's work remains, then stores the problem under the key in a transaction of
+   its own (a retry gets the same refusal, as Stripe does); on anything else (validation,
+   authentication, a reused key, a fault) rolls back and stores nothing: the key stays free.
+
+Two requests racing with one key both run; the loser's insert of the key's record meets the
+winner's (unique violation), so it rolls back and runs again, which replays the winner's
+answer. Serialization failures and deadlocks are retried the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import anyio
+import sqlalchemy as sa
+import stripe
+from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+import ledger
+import ticketing_fsm
+from liventix.api import keys, problems
+from liventix.api.metrics import Metrics
+from liventix.api.problems import ApiProblem
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotency-Replayed"
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,200}$"
+"""Visible ASCII, 1 to 200 characters: what an Idempotency-Key may be."""
+_KEY_RE = re.compile(IDEMPOTENCY_KEY_PATTERN)
+DOMAIN_KEY_PREFIX = "api:"
+"""Prefix of the domain's idempotency keys derived from the header: API keys never collide
+with the keys the domain derives itself (`stripe:capture:...`, `escrow:release:...`)."""
+MAX_ATTEMPTS = 4
+_RETRY_SQLSTATES = frozenset({"23505", "40001", "40P01"})
+
+
+@dataclass
+class ApiRuntime:
+    """What the routes share: the engine, Stripe, the webhook secret, metrics, and the
+    bound on requests in flight (each holds a pooled connection from start to commit)."""
+
+    engine: sa.Engine
+    gateway: ticketing_fsm.PaymentGateway | None
+    stripe_webhook_secret: str | None
+    metrics: Metrics
+    max_in_flight: int
+    slots: anyio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.slots = anyio.Semaphore(self.max_in_flight)
+
+
+@dataclass
+class UnitOfWork:
+    """One request's transaction, principal and idempotency key, as handlers see them."""
+
+    conn: sa.Connection
+    principal: keys.Principal
+    request: Request
+    runtime: ApiRuntime
+    idempotency_key: str | None
+    request_sha256: str
+    transaction: sa.RootTransaction
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+    _platform_org: uuid.UUID | None = None
+
+    @property
+    def org_id(self) -> uuid.UUID | None:
+        """The key's organization; None for the platform's key."""
+        return self.principal.org_id
+
+    @property
+    def is_platform(self) -> bool:
+        """True when the platform's key made the request."""
+        return self.principal.is_platform
+
+    def acting_org(self) -> uuid.UUID:
+        """The organization writes act for: the key's, or the platform organization."""
+        if self.principal.org_id is not None:
+            return self.principal.org_id
+        if self._platform_org is None:
+            found: uuid.UUID | None = self.conn.execute(
+                sa.text("SELECT id FROM payments.organizations WHERE is_platform")
+            ).scalar_one_or_none()
+            if found is None:
+                raise ApiProblem(problems.PLATFORM_NOT_REGISTERED)
+            self._platform_org = found
+        return self._platform_org
+
+    def payment_gateway(self) -> ticketing_fsm.PaymentGateway:
+        """The app's Stripe gateway (502 when the app was built without one)."""
+        if self.runtime.gateway is None:
+            raise ApiProblem(problems.PAYMENT_PROVIDER, "no payment gateway is configured")
+        return self.runtime.gateway
+
+    def domain_key(self) -> str:
+        """The domain's idempotency key for this request's write (from the header)."""
+        if self.idempotency_key is None:
+            raise RuntimeError("only writes have an idempotency key")
+        return DOMAIN_KEY_PREFIX + self.idempotency_key
+
+    def posted(self, kind: str) -> None:
+        """Count a posting of this kind once the transaction commits."""
+        self.after_commit.append(lambda: self.runtime.metrics.posted(kind))
+
+    def owns(self, org_id: uuid.UUID) -> bool:
+        """Whether a row of `org_id` is this key's to see (row-level security already hides
+        the others: this is the second belt)."""
+        return self.principal.org_id is None or self.principal.org_id == org_id
+
+
+async def current_unit_of_work(request: Request) -> UnitOfWork:
+    """The request's unit of work (a dependency for handlers)."""
+    uow: UnitOfWork = request.state.uow
+    return uow
+
+
+Uow = Annotated[UnitOfWork, Depends(current_unit_of_work)]
+
+
+_NOT_JSON = object()
+
+
+def _parse(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return _NOT_JSON
+
+
+def request_sha256(body: bytes, parsed: Any = _NOT_JSON) -> str:
+    """SHA-256 of the body as canonical JSON (key order and spacing do not count), or of the
+    raw bytes when it is not JSON."""
+    if parsed is _NOT_JSON:
+        parsed = _parse(body)
+    if parsed is _NOT_JSON:
+        return hashlib.sha256(body).hexdigest()
+    canonical = json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    orig = getattr(exc, "orig", None)
+    state: str | None = getattr(orig, "sqlstate", None)
+    return state
+
+
+def _rollback(uow: UnitOfWork) -> None:
+    if uow.transaction.is_active:
+        uow.transaction.rollback()
+
+
+def _instance(request: Request) -> str:
+    return request.url.path
+
+
+def _unauthenticated(request: Request, detail: str) -> Response:
+    return problems.problem_response(
+        problems.UNAUTHENTICATED,
+        detail,
+        instance=_instance(request),
+        headers={"WWW-Authenticate": 'Bearer realm="liventix"'},
+    )
+
+
+# What PostgreSQL's text cannot hold: NUL, and (not being UTF-8) unpaired surrogates.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _bad_text(value: str) -> bool:
+    return _UNSTORABLE.search(value) is not None
+
+
+def _first_bad_text(value: Any, path: str) -> str | None:
+    if isinstance(value, str):
+        return path if _bad_text(value) else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if _bad_text(k):
+                return path
+            found = _first_bad_text(v, f"{path}.{k}")
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _first_bad_text(v, f"{path}.{i}")
+            if found is not None:
+                return found
+    return None
+
+
+def _invalid_text(request: Request, parsed: Any) -> str | None:
+    """The first field (query or JSON body) holding text PostgreSQL cannot store."""
+    for name, value in request.query_params.multi_items():
+        if _bad_text(name) or _bad_text(value):
+            return f"query.{name}"
+    if parsed is _NOT_JSON:
+        return None  # FastAPI answers a body that is not JSON
+    return _first_bad_text(parsed, "body")
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+class Runner:
+    """Runs one request through its unit of work (see the module's docstring)."""
+
+    def __init__(self, runtime: ApiRuntime) -> None:
+        self.runtime = runtime
+
+    async def run(
+        self,
+        request: Request,
+        inner: Callable[[Request], Awaitable[Response]],
+        *,
+        idempotent: bool,
+        platform_only: bool,
+    ) -> Response:
+        """Authenticate, run `inner` in the transaction, commit or roll back; the answer."""
+        body = await request.body()
+        async with self.runtime.slots:
+            for _attempt in range(MAX_ATTEMPTS):
+                opened = await run_in_threadpool(
+                    self._open, request, body, idempotent, platform_only
+                )
+                if isinstance(opened, Response):
+                    return opened
+                request.state.uow = opened
+                try:
+                    response = await inner(request)
+                except Exception as exc:
+                    outcome = await run_in_threadpool(self._fail, opened, exc)
+                else:
+                    outcome = await run_in_threadpool(self._finish, opened, response)
+                if isinstance(outcome, Response):
+                    return outcome
+            return problems.problem_response(problems.CONFLICT_RETRY, instance=_instance(request))
+
+    # -- the steps, each run in a worker thread --------------------------------------------
+
+    def _open(
+        self, request: Request, body: bytes, idempotent: bool, platform_only: bool
+    ) -> UnitOfWork | Response:
+        token = _bearer(request)
+        if token is None:
+            return _unauthenticated(request, "an `Authorization: Bearer <API key>` is required")
+        parsed = _parse(body)
+        bad = _invalid_text(request, parsed)
+        if bad is not None:
+            return problems.problem_response(
+                problems.VALIDATION,
+                f"{bad}: text may not hold NUL characters or unpaired surrogates",
+                instance=_instance(request),
+                field=bad,
+            )
+        key: str | None = None
+        if idempotent:
+            key = request.headers.get(IDEMPOTENCY_HEADER)
+            if key is None or not _KEY_RE.match(key):
+                return problems.problem_response(
+                    problems.IDEMPOTENCY_KEY_MISSING,
+                    "Idempotency-Key: 1 to 200 visible ASCII characters, required on POST",
+                    instance=_instance(request),
+                    field=IDEMPOTENCY_HEADER,
+                )
+        try:
+            conn = self.runtime.engine.connect()
+        except sa.exc.DBAPIError:
+            log.exception("cannot connect to the database")
+            return problems.problem_response(problems.UNAVAILABLE, instance=_instance(request))
+        try:
+            transaction = conn.begin()
+            principal, stored = keys.authenticate(conn, token, key)
+            if principal is None:
+                conn.close()  # the rollback also drops the role the lookup assumed
+                return _unauthenticated(request, "the API key is unknown or revoked")
+            if platform_only and not principal.is_platform:
+                conn.close()
+                return problems.problem_response(
+                    problems.PLATFORM_ONLY, instance=_instance(request)
+                )
+            digest = request_sha256(body, parsed)
+            if stored is not None:
+                conn.close()
+                return self._replay(request, stored, key or "", digest)
+            return UnitOfWork(
+                conn=conn,
+                principal=principal,
+                request=request,
+                runtime=self.runtime,
+                idempotency_key=key,
+                request_sha256=digest,
+                transaction=transaction,
+            )
+        except sa.exc.DBAPIError:
+            conn.close()
+            log.exception("the database failed while opening a request")
+            return problems.problem_response(problems.UNAVAILABLE, instance=_instance(request))
+        except BaseException:
+            conn.close()
+            raise
+
+    def _replay(
+        self, request: Request, stored: keys.StoredAnswer, key: str, digest: str
+    ) -> Response:
+        if (stored.method, stored.path, stored.request_sha256) != (
+            request.method,
+            request.url.path,
+            digest,
+        ):
+            return problems.problem_response(
+                problems.IDEMPOTENCY_KEY_REUSED,
+                f"the key was first used for {stored.method} {stored.path} with another body",
+                instance=_instance(request),
+                idempotency_key=key,
+            )
+        self.runtime.metrics.replays.inc()
+        return Response(
+            content=stored.response.encode(),
+            status_code=stored.status,
+            media_type=stored.content_type,
+            headers={REPLAYED_HEADER: "true"},
+        )
+
+    def _store(self, conn: sa.Connection, uow: UnitOfWork, response: Response) -> None:
+        body = bytes(response.body)
+        conn.execute(
+            _STORE,
+            {
+                "scope": uow.principal.scope,
+                "key": uow.idempotency_key,
+                "method": uow.request.method,
+                "path": uow.request.url.path,
+                "digest": uow.request_sha256,
+                "status": response.status_code,
+                "ctype": response.media_type or "application/json",
+                "response": body.decode() if body else "null",
+            },
+        )
+
+    def _commit(self, uow: UnitOfWork) -> None:
+        # The ledger's deferred balance check runs at commit: its refusal is a ledger error.
+        with ledger.translated_errors():
+            uow.transaction.commit()
+        for callback in uow.after_commit:
+            callback()
+
+    def _finish(self, uow: UnitOfWork, response: Response) -> Response | None:
+        try:
+            if uow.idempotency_key is not None:
+                self._store(uow.conn, uow, response)
+            self._commit(uow)
+            return response
+        except Exception as exc:
+            return self._after_failure(uow, exc, store=False)
+        finally:
+            uow.conn.close()
+
+    def _fail(self, uow: UnitOfWork, exc: Exception) -> Response | None:
+        try:
+            return self._after_failure(uow, exc, store=True)
+        finally:
+            uow.conn.close()
+
+    def _store_refusal(self, uow: UnitOfWork, response: Response) -> Response | None:
+        """Store a refusal under the key, in a transaction of its own (the request's was
+        rolled back whole); None if a concurrent request stored its answer first."""
+        try:
+            with self.runtime.engine.begin() as conn:
+                self._store(conn, uow, response)
+        except sa.exc.DBAPIError as exc:
+            if _sqlstate(exc) in _RETRY_SQLSTATES:
+                self.runtime.metrics.retries.inc()
+                return None
+            raise
+        return response
+
+    def _after_failure(self, uow: UnitOfWork, exc: Exception, *, store: bool) -> Response | None:
+        """The answer to a failed request (None: run it again). Everything the request did is
+        rolled back; a domain refusal is then stored under the key (when `store`)."""
+        _rollback(uow)
+        request = uow.request
+        instance = _instance(request)
+        if isinstance(exc, sa.exc.DBAPIError) and _sqlstate(exc) in _RETRY_SQLSTATES:
+            self.runtime.metrics.retries.inc()
+            return None
+        if isinstance(exc, RequestValidationError):
+            return problems.validation_problem(exc, instance)
+        if isinstance(exc, sa.exc.DBAPIError) and (_sqlstate(exc) or "").startswith("22"):
+            # A value the database cannot take (out of range, malformed): the request's fault.
+            diag = getattr(exc.orig, "diag", None)
+            detail = getattr(diag, "message_primary", None) or problems.INVALID_VALUE.title
+            return problems.problem_response(problems.INVALID_VALUE, detail, instance=instance)
+        if isinstance(exc, ApiProblem):
+            return problems.api_problem(exc, instance)
+        if problems.is_domain_error(exc):
+            response = problems.domain_problem(exc, instance)
+            if store and uow.idempotency_key is not None:
+                return self._store_refusal(uow, response)
+            return response
+        if isinstance(exc, StarletteHTTPException):
+            kind = problems.ProblemType(exc.status_code, "http-error", str(exc.detail))
+            return problems.problem_response(kind, str(exc.detail), instance=instance)
+        if isinstance(exc, stripe.StripeError):
+            log.warning("Stripe failed: %s", exc)
+            return problems.problem_response(
+                problems.PAYMENT_PROVIDER, str(exc.user_message or exc), instance=instance
+            )
+        if isinstance(exc, sa.exc.OperationalError):
+            log.error("the database failed", exc_info=exc)
+            return problems.problem_response(problems.UNAVAILABLE, instance=instance)
+        log.error("internal error in %s %s", request.method, request.url.path, exc_info=exc)
+        return problems.problem_response(problems.INTERNAL, instance=instance)
+
+
+_STORE = sa.text("""
+    INSERT INTO payments.api_idempotency
+        (scope, key, method, path, request_sha256, status, content_type, response)
+    VALUES (:scope, :key, :method, :path, :digest, :status, :ctype, CAST(:response AS json))
+""")
+
+
+class UnitOfWorkRoute(APIRoute):
+    """An authenticated route: each request is a unit of work (see the module)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """FastAPI's handler, run inside the request's unit of work."""
+        inner = super().get_route_handler()
+        extra = self.openapi_extra or {}
+        platform_only = bool(extra.get("x-platform-only"))
+        idempotent = "POST" in (self.methods or ())
+
+        async def handler(request: Request) -> Response:
+            runner: Runner = request.app.state.runner
+            return await runner.run(
+                request, inner, idempotent=idempotent, platform_only=platform_only
+            )
+
+        return handler

@@ -1,0 +1,1 @@
+"""Tests of the HTTP API, through a real HTTP client against uvicorn on a real PostgreSQL."""

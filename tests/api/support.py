@@ -1,0 +1,240 @@
+"""What the API's tests share: the fake Stripe extended with PaymentIntent and refund
+creation (what a checkout calls), the API served by uvicorn on 127.0.0.1 in a thread, an HTTP
+client per organization key, and the organizer's set-up through the API itself."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+import uvicorn
+from fastapi import FastAPI
+
+import ledger
+import outbox
+from liventix.api import create_key
+from tests.fakes import stripe_objects as so
+from tests.fakes.stripe_server import FakeStripe, Recorded, StripeError, signature_header, unflatten
+
+PLATFORM = uuid.UUID("00000000-0000-0000-0000-000000000001")
+WEBHOOK_SECRET = "whsec_api_tests_0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"
+
+
+class CheckoutStripe(FakeStripe):
+    """The fake Stripe, plus `POST /v1/payment_intents` and `POST /v1/refunds` with Stripe's
+    idempotency (the same key replays the first object)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._created: dict[str, so.StripeObject] = {}
+
+    def _dispatch(
+        self, request: Recorded, query: list[tuple[str, str]], form: list[tuple[str, str]]
+    ) -> tuple[int, so.StripeObject, dict[str, str]]:
+        parts = [p for p in request.path.split("/") if p]
+        creates = {"payment_intents": self._create_intent, "refunds": self._create_refund}
+        if (
+            request.method == "POST"
+            and len(parts) == 2
+            and parts[0] == "v1"
+            and parts[1] in creates
+        ):
+            if not (request.header("authorization") or "").startswith("Bearer sk_"):
+                raise StripeError(401, "invalid_request_error", "You did not provide an API key.")
+            key = request.header("idempotency-key")
+            if key is not None and key in self._created:
+                return 200, self._created[key], {"Idempotent-Replayed": "true"}
+            created = creates[parts[1]](unflatten(form))
+            if key is not None:
+                self._created[key] = created
+            return 200, created, {}
+        return super()._dispatch(request, query, form)
+
+    def _create_intent(self, params: dict[str, Any]) -> so.StripeObject:
+        return self.add(
+            so.payment_intent(
+                amount=int(params["amount"]),
+                currency=str(params["currency"]),
+                metadata=params.get("metadata") or {},
+                status="requires_payment_method",
+            )
+        )
+
+    def _create_refund(self, params: dict[str, Any]) -> so.StripeObject:
+        intent = self.get(str(params["payment_intent"]))
+        return self.add_refund(str(intent["latest_charge"]), int(params["amount"]))
+
+    def pay(self, payment_intent_id: str, fee: int = 30) -> so.StripeObject:
+        """The buyer paid: the intent succeeds with a charge; returns the intent."""
+        intent = self.get(payment_intent_id)
+        self.add_payment(
+            amount=int(intent["amount"]),
+            fee=fee,
+            metadata=intent["metadata"],
+            currency=str(intent["currency"]),
+            id=payment_intent_id,
+        )
+        return self.get(payment_intent_id)
+
+
+@dataclass
+class Served:
+    """The API on 127.0.0.1: its URL, engine, fake Stripe, inbox handlers, platform key."""
+
+    url: str
+    engine: sa.Engine
+    stripe: CheckoutStripe
+    handlers: outbox.InboxHandlers
+    platform_key: str
+    app: FastAPI
+    secret: str = WEBHOOK_SECRET
+
+    def client(self, key: str | None) -> httpx.Client:
+        """An HTTP client that sends `key` as its bearer token."""
+        headers = {} if key is None else {"Authorization": f"Bearer {key}"}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30.0)
+
+    def handle_inbox(self) -> int:
+        """Handle every due inbox event, as the worker does."""
+        worker = outbox.Worker(self.engine, handlers=self.handlers)
+        try:
+            return worker.handle_inbox_once()
+        finally:
+            worker.close()
+
+
+@contextmanager
+def uvicorn_thread(app: FastAPI) -> Iterator[str]:
+    """Serve `app` with uvicorn on 127.0.0.1 (a free port) in a thread; yields its URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", access_log=False
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def new_org(engine: sa.Engine, name: str = "Jazz Club") -> tuple[uuid.UUID, str]:
+    """A fresh organization and an API key for it."""
+    org = uuid.uuid4()
+    with engine.begin() as conn:
+        ledger.open_organization(conn, org, name)
+        key = create_key(conn, org, description=f"tests: {name}")
+    return org, key.token
+
+
+def idem() -> dict[str, str]:
+    """A fresh Idempotency-Key header."""
+    return {"Idempotency-Key": f"test-{uuid.uuid4().hex}"}
+
+
+def post(client: httpx.Client, path: str, body: Any = None, **headers: str) -> httpx.Response:
+    """POST JSON (or nothing) with a fresh Idempotency-Key unless one is given."""
+    sent = {**idem(), **headers}
+    if body is None:
+        return client.post(path, headers=sent)
+    return client.post(path, json=body, headers=sent)
+
+
+def money(amount: int, currency: str = "USD") -> dict[str, Any]:
+    """Money as the API writes it."""
+    return {"amount": amount, "currency": currency}
+
+
+def ok(response: httpx.Response, status: int = 200) -> Any:
+    """The JSON of a response that must have this status (its problem shown otherwise)."""
+    assert response.status_code == status, (response.status_code, response.text)
+    return response.json()
+
+
+def open_account(client: httpx.Client, code: str, type: str = "asset", **extra: Any) -> str:
+    """Open an account through the API; its id."""
+    body = {"code": code, "type": type, "currency": "USD", **extra}
+    return str(ok(post(client, "/v1/accounts", body), 201)["id"])
+
+
+def transfer_body(debit: str, credit: str, amount: int, **extra: Any) -> dict[str, Any]:
+    """An entry moving `amount` from `credit` to `debit`."""
+    return {
+        "lines": [
+            {"account_id": debit, "side": "debit", "amount": money(amount)},
+            {"account_id": credit, "side": "credit", "amount": money(amount)},
+        ],
+        **extra,
+    }
+
+
+def iso(moment: datetime) -> str:
+    """A timestamp as the API takes it."""
+    return moment.isoformat()
+
+
+def on_sale_event(client: httpx.Client, *, capacity: int = 10, price: int = 2_500) -> Any:
+    """An event (ending in a month) with one ticket type on sale now; the event's JSON with
+    its ticket type."""
+    now = datetime.now(UTC)
+    event = ok(
+        post(
+            client,
+            "/v1/events",
+            {
+                "name": "Late show",
+                "currency": "USD",
+                "starts_at": iso(now + timedelta(days=29)),
+                "ends_at": iso(now + timedelta(days=30)),
+            },
+        ),
+        201,
+    )
+    ok(
+        post(
+            client,
+            f"/v1/events/{event['id']}/ticket-types",
+            {
+                "name": "Standing",
+                "price": money(price),
+                "capacity": capacity,
+                "sales_start": iso(now - timedelta(hours=1)),
+                "sales_end": iso(now + timedelta(days=28)),
+            },
+        ),
+        201,
+    )
+    return ok(client.get(f"/v1/events/{event['id']}"))
+
+
+def send_stripe_event(
+    served: Served, event_type: str, obj: so.StripeObject, *, secret: str | None = None
+) -> httpx.Response:
+    """Sign an event as Stripe does and POST it to the webhook endpoint."""
+    body = json.dumps(so.event(event_type, obj), separators=(",", ":")).encode()
+    header = signature_header(body, secret or served.secret)
+    with served.client(None) as client:
+        return client.post(
+            "/v1/stripe/webhook",
+            content=body,
+            headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+        )
