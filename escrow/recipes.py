@@ -57,8 +57,9 @@ def _cur(currency: str) -> str:
 
 # The platform's accounts, per currency.
 def stripe_balance(currency: str) -> AccountSpec:
-    """The platform's balance at Stripe (asset)."""
-    return AccountSpec("platform", f"stripe_balance:{_cur(currency)}", "asset")
+    """The platform's balance at Stripe (asset; high volume: touched by every sale, so no
+    posting locks it)."""
+    return AccountSpec("platform", f"stripe_balance:{_cur(currency)}", "asset", high_volume=True)
 
 
 def platform_fees(currency: str) -> AccountSpec:
@@ -67,8 +68,8 @@ def platform_fees(currency: str) -> AccountSpec:
 
 
 def stripe_fees(currency: str) -> AccountSpec:
-    """Stripe's processing fees the platform bears (expense)."""
-    return AccountSpec("platform", f"stripe_fees:{_cur(currency)}", "expense")
+    """Stripe's processing fees the platform bears (expense; high volume)."""
+    return AccountSpec("platform", f"stripe_fees:{_cur(currency)}", "expense", high_volume=True)
 
 
 def dispute_fees(currency: str) -> AccountSpec:
@@ -268,9 +269,9 @@ def payout_failed(currency: str, amount: int) -> tuple[Leg, ...]:
 
 
 CHART: tuple[tuple[str, str], ...] = (
-    ("stripe_balance:{cur}", "platform, asset: the platform's balance at Stripe"),
+    ("stripe_balance:{cur}", "platform, asset (high volume): the platform's balance at Stripe"),
     ("platform_fees:{cur}", "platform, revenue (high volume): the platform's fees"),
-    ("stripe_fees:{cur}", "platform, expense: Stripe's processing fees"),
+    ("stripe_fees:{cur}", "platform, expense (high volume): Stripe's processing fees"),
     ("dispute_fees:{cur}", "platform, expense: Stripe's dispute fees"),
     ("disputed_funds:{cur}", "platform, asset: funds withdrawn for open disputes"),
     ("bank:{cur}", "platform, asset: the platform's bank, where payouts land"),

@@ -7,9 +7,12 @@ pointed here) is what the tests exercise:
 - `GET /v1/payment_intents/{id}`, `GET /v1/charges/{id}`, `GET /v1/balance_transactions/{id}`
   (each honouring `expand[]`, e.g. `latest_charge.balance_transaction`);
 - `GET /v1/refunds?charge=...` (or `payment_intent=...`), a list object;
-- `POST /v1/transfers`, form-encoded, honouring `Idempotency-Key` as Stripe does: the same key
-  with the same parameters replays the first transfer (`Idempotent-Replayed: true`), with other
-  parameters it is a 400 `idempotency_error`.
+- `POST /v1/transfers`, `POST /v1/payment_intents` (created `requires_payment_method`, no
+  charge yet: `confirm_payment` makes it succeed) and `POST /v1/refunds` (of a succeeded
+  PaymentIntent's charge, `succeeded` at once, never beyond what is left of the charge),
+  form-encoded, each honouring `Idempotency-Key` as Stripe does: the same key with the same
+  parameters replays the first object (`Idempotent-Replayed: true`); with other parameters, or
+  on another endpoint, it is a 400 `idempotency_error`.
 
 Unknown ids answer Stripe's 404 `resource_missing`; a request without a bearer key answers 401.
 Every request is recorded (method, path, query, headers, form). Tests seed objects with
@@ -198,7 +201,8 @@ class FakeStripe:
         self._lock = threading.RLock()
         self._objects: dict[str, StripeObject] = {}
         self._requests: list[Recorded] = []
-        self._idempotent: dict[str, tuple[dict[str, str], StripeObject]] = {}
+        # Idempotency-Key: (path, parameters, first answer).
+        self._idempotent: dict[str, tuple[str, dict[str, str], StripeObject]] = {}
         self._lose: set[str] = set()
         self._http = _Server(("127.0.0.1", 0), _Handler)
         self._http.fake = self
@@ -357,6 +361,32 @@ class FakeStripe:
 
         self._update(charge_id, change)
 
+    def confirm_payment(self, payment_intent_id: str, fee: int) -> Payment:
+        """The buyer paid a PaymentIntent created through the API: it succeeds with a charge
+        and the charge's balance transaction carrying Stripe's processing `fee`."""
+        intent = self.get(payment_intent_id)
+        amount, currency = int(intent["amount"]), str(intent["currency"])
+        charge_id = so.new_id("ch")
+        txn = so.balance_transaction(
+            amount=amount, fee=fee, currency=currency, source=charge_id, type="charge"
+        )
+        charge = so.charge(
+            id=charge_id,
+            amount=amount,
+            currency=currency,
+            payment_intent=payment_intent_id,
+            balance_transaction=txn["id"],
+            metadata=intent["metadata"],
+        )
+
+        def succeed(pi: StripeObject) -> None:
+            pi.update(status="succeeded", latest_charge=charge_id, amount_received=amount)
+
+        with self._lock:
+            self.add(txn)
+            self.add(charge)
+            return Payment(self._update(payment_intent_id, succeed), self.get(charge_id), txn)
+
     def charge_without_refunds(self, charge_id: str) -> StripeObject:
         """The charge as newer API versions send it in events: no `refunds` list."""
         charge = self.get(charge_id)
@@ -453,7 +483,11 @@ class FakeStripe:
         if request.method == "GET" and parts[1:] == ["refunds"]:
             return 200, self._list_refunds(params), {}
         if request.method == "POST" and parts[1:] == ["transfers"]:
-            return self._create_transfer(request, dict(form), params)
+            return self._idempotently(request, form, lambda: self._create_transfer(params))
+        if request.method == "POST" and parts[1:] == ["payment_intents"]:
+            return self._idempotently(request, form, lambda: self._create_intent(params))
+        if request.method == "POST" and parts[1:] == ["refunds"]:
+            return self._idempotently(request, form, lambda: self._create_refund(params))
         raise StripeError(
             404,
             "invalid_request_error",
@@ -502,14 +536,17 @@ class FakeStripe:
             "url": "/v1/refunds",
         }
 
-    def _create_transfer(
-        self, request: Recorded, flat: dict[str, str], params: dict[str, Any]
+    def _idempotently(
+        self, request: Recorded, form: list[tuple[str, str]], create: Callable[[], StripeObject]
     ) -> tuple[int, StripeObject, dict[str, str]]:
+        """A POST that creates an object, under Stripe's idempotency rules: a key seen before
+        replays its first answer if the endpoint and parameters are the same."""
         key = request.header("idempotency-key")
+        flat = dict(form)
         with self._lock:
             if key is not None and key in self._idempotent:
-                first_params, first = self._idempotent[key]
-                if first_params != flat:
+                first_path, first_params, first = self._idempotent[key]
+                if (first_path, first_params) != (request.path, flat):
                     raise StripeError(
                         400,
                         "idempotency_error",
@@ -517,29 +554,80 @@ class FakeStripe:
                         "parameters they were first used with.",
                     )
                 return 200, copy.deepcopy(first), {"Idempotent-Replayed": "true"}
-            for name in ("amount", "currency", "destination"):
-                if not params.get(name):
-                    raise StripeError(
-                        400,
-                        "invalid_request_error",
-                        f"Missing required param: {name}.",
-                        "parameter_missing",
-                    )
-            created = self.add(
-                so.transfer(
-                    amount=int(params["amount"]),
-                    currency=str(params["currency"]),
-                    destination=str(params["destination"]),
-                    metadata=params.get("metadata") or {},
-                    transfer_group=params.get("transfer_group"),
-                )
-            )
+            created = create()
             if key is not None:
-                self._idempotent[key] = (flat, created)
+                self._idempotent[key] = (request.path, flat, created)
             if request.path in self._lose:
                 self._lose.discard(request.path)
                 raise _DropConnection()
             return 200, created, {}
+
+    @staticmethod
+    def _require(params: dict[str, Any], *names: str) -> None:
+        for name in names:
+            if not params.get(name):
+                raise StripeError(
+                    400,
+                    "invalid_request_error",
+                    f"Missing required param: {name}.",
+                    "parameter_missing",
+                )
+
+    def _create_transfer(self, params: dict[str, Any]) -> StripeObject:
+        self._require(params, "amount", "currency", "destination")
+        return self.add(
+            so.transfer(
+                amount=int(params["amount"]),
+                currency=str(params["currency"]),
+                destination=str(params["destination"]),
+                metadata=params.get("metadata") or {},
+                transfer_group=params.get("transfer_group"),
+            )
+        )
+
+    def _create_intent(self, params: dict[str, Any]) -> StripeObject:
+        self._require(params, "amount", "currency")
+        intent = so.payment_intent(
+            amount=int(params["amount"]),
+            currency=str(params["currency"]),
+            metadata=params.get("metadata") or {},
+            status="requires_payment_method",
+        )
+        methods = params.get("automatic_payment_methods") or {}
+        intent["automatic_payment_methods"] = {"enabled": methods.get("enabled") == "true"}
+        return self.add(intent)
+
+    def _create_refund(self, params: dict[str, Any]) -> StripeObject:
+        pi_id, charge_id = params.get("payment_intent"), params.get("charge")
+        if not pi_id and not charge_id:
+            self._require(params, "payment_intent")
+        if pi_id:
+            intent = self._objects.get(str(pi_id))
+            if intent is None or intent["object"] != "payment_intent":
+                raise _missing("payment_intent", str(pi_id))
+            charge_id = intent.get("latest_charge")
+            if not charge_id:
+                raise StripeError(
+                    400,
+                    "invalid_request_error",
+                    f"This PaymentIntent ({pi_id}) does not have a successful charge to refund.",
+                    "charge_not_refundable",
+                )
+        charge = self._objects.get(str(charge_id))
+        if charge is None or charge["object"] != "charge":
+            raise _missing("charge", str(charge_id))
+        left = int(charge["amount"]) - int(charge["amount_refunded"])
+        amount = int(params.get("amount") or left)
+        if amount <= 0 or amount > left:
+            raise StripeError(
+                400,
+                "invalid_request_error",
+                f"Refund amount ({amount}) is greater than unrefunded amount on charge ({left})",
+                "amount_too_large",
+            )
+        refund = self.add_refund(str(charge_id), amount)
+        metadata = params.get("metadata") or {}
+        return self._update(str(refund["id"]), lambda r: r.__setitem__("metadata", metadata))
 
 
 def signature_header(body: bytes, secret: str, timestamp: int | None = None) -> str:

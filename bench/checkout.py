@@ -1,0 +1,482 @@
+"""Completed checkouts per second (hold, pay, issue, with escrow and outbox), beside the
+ledger's bare posting rate from the same run on the same server.
+
+Run as `python -m bench.checkout [--seconds N] [--tickets 2]`. One server for the whole run:
+an embedded PostgreSQL in a temporary directory, or `DATABASE_URL`'s server if set (one
+database is created on it and dropped afterwards). Each run lasts `--seconds`:
+
+- the baseline: `ledger.post_entry`, two lines between random accounts of 1,000, each in its
+  own `with engine.begin()`, at 1 and 4 client processes (`post_N`);
+- a completed checkout, at 1 and 4 client processes (`checkout_N`), each client on an event
+  of its own organizer, and at 4 processes all on one event and ticket type (`hot_4`). A
+  checkout is two transactions, as the application runs them:
+  1. `ticketing_fsm.start_checkout` (hold `--tickets` tickets, the order, its PaymentIntent);
+  2. what the inbox handler of `payment_intent.succeeded` does: `escrow.capture_payment`
+     (the ledger entry into the event's escrow) then `ticketing_fsm.payment_succeeded` (order
+     paid, tickets issued, `order.paid` / `ticket.issued` messages with the buyer's e-mails and
+     the organizer's webhook deliveries written to the outbox).
+  The PaymentIntent comes from an in-process stand-in for Stripe (no HTTP: what is measured
+  is the database work), and the Stripe event is not stored in and claimed from the inbox
+  (two more short transactions in the application). Nothing delivers the outbox here: that
+  is `bench.outbox`'s measure.
+
+Where the time goes: CPU per checkout of the client processes, of their backends and of the
+server's other processes (read from the processes' CPU counters, as `bench.posting` does),
+the backends' wait events (sampled), and the statements per transaction (counted on one
+checkout) beside a `SELECT 1` round trip. The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import json
+import multiprocessing as mp
+import os
+import random
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from multiprocessing.pool import Pool
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+import escrow
+import ledger
+import outbox
+import ticketing_fsm as tk
+from bench.posting import Results, ServerCpu, Window, _round_trip_us, _sample_waits, _server
+from liventix.database import create_database, database_url, drop_database, make_engine, upgrade
+
+Mode = Literal["post", "checkout"]
+
+CLIENTS = 4
+ACCOUNTS = 1_000
+PRICE = 2_500
+START_MARGIN = 1.5
+"""Seconds between handing out a run's jobs and its common start: to connect and warm up."""
+LINGER = 0.5
+"""Seconds clients stay connected after the window, so their backends' CPU can be read."""
+APPLICATION = "bench.checkout"
+PLATFORM = uuid.UUID("00000000-0000-0000-0000-000000000001")
+PLAN: list[tuple[str, Mode, int, bool]] = [
+    ("post_1", "post", 1, False),
+    ("checkout_1", "checkout", 1, False),
+    ("post_4", "post", 4, False),
+    ("checkout_4", "checkout", 4, False),
+    ("hot_4", "checkout", 4, True),
+]
+
+
+def stripe_fee(amount: int) -> int:
+    """Stripe's card fee: 2.9 % + 30."""
+    return amount * 29 // 1000 + 30
+
+
+class StandInGateway:
+    """An in-process stand-in for Stripe's PaymentIntent creation (idempotent by key)."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, tk.CreatedIntent] = {}
+
+    def create_payment_intent(
+        self, amount: int, currency: str, metadata: dict[str, str], idempotency_key: str
+    ) -> tk.CreatedIntent:
+        """A new PaymentIntent, or the one created before under this key."""
+        found = self._by_key.get(idempotency_key)
+        if found is None:
+            pi = f"pi_{uuid.uuid4().hex[:24]}"
+            found = tk.CreatedIntent(pi, f"{pi}_secret_{uuid.uuid4().hex[:16]}")
+            self._by_key[idempotency_key] = found
+        return found
+
+    def create_refund(
+        self, payment_intent_id: str, amount: int, metadata: dict[str, str], idempotency_key: str
+    ) -> str:
+        """Not used by a checkout."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class World:
+    """An organizer's event on sale, with one ticket type."""
+
+    org: uuid.UUID
+    event: uuid.UUID
+    ticket_type: uuid.UUID
+    ends_at: datetime
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one client process does during one run."""
+
+    url: str
+    mode: Mode
+    start_at: float
+    seconds: float
+    tickets: int
+    worlds: tuple[World, ...]
+    book_org: uuid.UUID
+    accounts: tuple[uuid.UUID, ...]
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What one client process did inside the run's window."""
+
+    done: int
+    transactions: int
+    elapsed: float
+    cpu: float
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Run:
+    """One measured run."""
+
+    name: str
+    per_s: float
+    client_cpu_us: float
+    server_cpu_us: float
+    background_cpu_us: float
+    waits: dict[str, float]
+
+
+def checkout_once(
+    engine: sa.Engine,
+    gateway: tk.PaymentGateway,
+    world: World,
+    key: str,
+    tickets: int,
+) -> tk.Checkout:
+    """One completed checkout: hold and PaymentIntent; then payment booked and tickets
+    issued, as the `payment_intent.succeeded` handler does. Two transactions."""
+    request = tk.CheckoutRequest(
+        key,
+        world.org,
+        world.event,
+        f"{key}@example.com",
+        [tk.CheckoutItem(world.ticket_type, tickets)],
+    )
+    with engine.begin() as conn:
+        checkout = tk.start_checkout(conn, gateway, request)
+    pi = checkout.payment_intent_id
+    with engine.begin() as conn:
+        escrow.capture_payment(
+            conn,
+            escrow.CapturedPayment(
+                payment_id=pi,
+                org_id=world.org,
+                event_id=str(world.event),
+                currency=checkout.currency,
+                gross=checkout.amount,
+                stripe_fee=stripe_fee(checkout.amount),
+                event_ends_at=world.ends_at,
+                charge_id=f"ch_{pi[3:]}",
+                balance_transaction_id=f"txn_{pi[3:]}",
+            ),
+            cause=f"evt_{pi[3:]}",
+        )
+        outcome = tk.payment_succeeded(conn, checkout.order_id, cause=f"evt_{pi[3:]}")
+    if outcome != "issued":
+        raise RuntimeError(f"checkout {key}: payment_succeeded said {outcome!r}")
+    return checkout
+
+
+def client(job: Job) -> Tally:
+    """Work as fast as one process can from `job.start_at` for `job.seconds` (a pool task)."""
+    engine = make_engine(
+        job.url, pool_size=1, max_overflow=0, connect_args={"application_name": APPLICATION}
+    )
+    rng = random.Random(job.seed)
+    world = job.worlds[job.seed % len(job.worlds)]
+    gateway = StandInGateway()
+    prefix = f"{job.mode}-{job.seed}-{uuid.uuid4().hex[:8]}-"
+    keys = (f"{prefix}{n}" for n in itertools.count())
+
+    def one() -> int:
+        if job.mode == "checkout":
+            checkout_once(engine, gateway, world, next(keys), job.tickets)
+            return 2
+        debit, credit = rng.sample(job.accounts, 2)
+        amount = rng.randint(100, 10_000)
+        entry = ledger.PostEntry(
+            next(keys),
+            [
+                ledger.Line(debit, "debit", amount, "USD"),
+                ledger.Line(credit, "credit", amount, "USD"),
+            ],
+        )
+        with engine.begin() as conn:
+            ledger.post_entry(conn, job.book_org, entry)
+        return 1
+
+    done = transactions = 0
+    elapsed = cpu = 0.0
+    try:
+        one()  # connect and warm up outside the window
+        time.sleep(max(0.0, job.start_at - time.time()))
+        deadline = job.start_at + job.seconds
+        started, cpu0 = time.perf_counter(), time.process_time()
+        while time.time() < deadline:
+            transactions += one()
+            done += 1
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu0
+        time.sleep(max(0.0, deadline + LINGER - time.time()))
+    except Exception as exc:
+        return Tally(0, 0, 0.0, 0.0, f"{type(exc).__name__}: {str(exc)[:300]}")
+    finally:
+        engine.dispose()
+    return Tally(done, transactions, elapsed, cpu)
+
+
+def _ready(_: int) -> int:
+    """A no-op pool task: once every process has answered, all have imported everything."""
+    time.sleep(0.2)
+    return os.getpid()
+
+
+# ------------------------------------------------------------------------------------------
+# Set-up
+# ------------------------------------------------------------------------------------------
+
+
+def _open_world(conn: sa.Connection, name: str, capacity: int) -> World:
+    org = uuid.uuid4()
+    ledger.open_organization(conn, org, name)
+    escrow.set_policy(conn, org, escrow.Policy())
+    # A webhook endpoint, so every message also writes its webhook delivery (never sent).
+    outbox.register_endpoint(conn, org, "http://127.0.0.1:9/hooks")
+    now = datetime.now(UTC)
+    ends = now + timedelta(days=30, hours=3)
+    event = tk.create_event(
+        conn, org, name=name, currency="USD", starts_at=now + timedelta(days=30), ends_at=ends
+    )
+    ticket_type = tk.add_ticket_type(
+        conn,
+        org,
+        event,
+        name="General admission",
+        price=PRICE,
+        capacity=capacity,
+        sales_start=now - timedelta(hours=1),
+        sales_end=now + timedelta(days=30),
+    )
+    return World(org, event, ticket_type, ends)
+
+
+def _open_book(conn: sa.Connection) -> tuple[uuid.UUID, tuple[uuid.UUID, ...]]:
+    org = uuid.uuid4()
+    ledger.open_organization(conn, org, "Bench book")
+    # Plain accounts in bulk: opening them through the API is set-up, not the measure.
+    ids = conn.execute(
+        sa.text(
+            "INSERT INTO payments.accounts (org_id, code, name, type, currency)"
+            " SELECT :org, 'acct-' || g, 'acct-' || g,"
+            " CASE WHEN g % 2 = 0 THEN 'asset' ELSE 'liability' END, 'USD'"
+            " FROM generate_series(1, :n) g RETURNING id"
+        ),
+        {"org": org, "n": ACCOUNTS},
+    ).scalars()
+    return org, tuple(ids)
+
+
+def _analyze(engine: sa.Engine) -> None:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for table in (
+            "payments.accounts",
+            "payments.entries",
+            "payments.lines",
+            "payments.idempotency_keys",
+            "payments.card_payments",
+            "ticketing.orders",
+            "ticketing.tickets",
+            "messaging.messages",
+            "messaging.deliveries",
+        ):
+            conn.exec_driver_sql(f"ANALYZE {table}")
+
+
+# ------------------------------------------------------------------------------------------
+# Measuring
+# ------------------------------------------------------------------------------------------
+
+
+def _run(pool: Pool, engine: sa.Engine, job: Job, processes: int, server: ServerCpu) -> Run:
+    """Run `processes` clients doing `job` together; their throughput and CPU."""
+    jobs = [dataclasses.replace(job, seed=seed) for seed in range(processes)]
+    pending = pool.map_async(client, jobs, chunksize=1)
+    time.sleep(max(0.0, job.start_at - time.time()))
+    window = Window(server, APPLICATION)
+    waits = _sample_waits(engine, job.start_at + job.seconds)
+    span = window.close()  # while the clients linger, still connected
+    tallies: list[Tally] = pending.get(timeout=job.seconds + 120)
+    errors = [t.error for t in tallies if t.error]
+    if errors:
+        raise RuntimeError(f"a client failed: {errors[0]}")
+    done = sum(t.done for t in tallies) or 1
+    return Run(
+        name="",
+        per_s=sum(t.done / t.elapsed for t in tallies),
+        client_cpu_us=sum(t.cpu for t in tallies) / done * 1e6,
+        server_cpu_us=span.backends / done * 1e6,
+        background_cpu_us=(span.server - span.backends) / done * 1e6,
+        waits=waits,
+    )
+
+
+def _statements(url: str, world: World, tickets: int) -> list[int]:
+    """Statements sent per transaction of one checkout (each also costs a BEGIN and a COMMIT
+    round trip)."""
+    engine = make_engine(url, pool_size=1, max_overflow=0)
+    counts: list[int] = []
+
+    def count(*_: Any) -> None:
+        counts[-1] += 1
+
+    def begin(*_: Any) -> None:
+        counts.append(0)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    sa.event.listen(engine, "begin", begin)
+    try:
+        checkout_once(engine, StandInGateway(), world, f"count-{uuid.uuid4().hex}", tickets)
+    finally:
+        engine.dispose()
+    return counts
+
+
+def _check(engine: sa.Engine, expected: int) -> dict[str, Any]:
+    """The books after the runs: orders paid, tickets issued, outbox rows, trial balance."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.text("""SELECT (SELECT count(*) FROM ticketing.orders WHERE status = 'paid') AS paid,
+                              (SELECT count(*) FROM ticketing.orders
+                                WHERE status <> 'paid') AS unpaid,
+                              (SELECT count(*) FROM ticketing.tickets
+                                WHERE status = 'issued') AS issued,
+                              (SELECT count(*) FROM messaging.messages) AS messages,
+                              (SELECT count(*) FROM messaging.deliveries) AS deliveries""")
+        ).one()
+        balanced = ledger.trial_balance(conn).balanced
+        oversold = conn.execute(
+            sa.text("SELECT count(*) FROM ticketing.ticket_types WHERE held + sold > capacity")
+        ).scalar_one()
+    if row.unpaid or not balanced or oversold or row.paid < expected:
+        raise RuntimeError(f"the books are wrong after the runs: {row}, balanced={balanced}")
+    return {
+        "orders_paid": int(row.paid),
+        "tickets_issued": int(row.issued),
+        "outbox_messages_per_checkout": round(row.messages / row.paid, 2),
+        "outbox_deliveries_per_checkout": round(row.deliveries / row.paid, 2),
+        "trial_balance_balanced": balanced,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print its figures, the last line one JSON object."""
+    parser = argparse.ArgumentParser(prog="python -m bench.checkout", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each run")
+    parser.add_argument("--tickets", type=int, default=2, help="tickets per checkout")
+    args = parser.parse_args(argv)
+    seconds: float = max(2.0, args.seconds)
+    results = Results()
+    db = f"bench_checkout_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+
+    with _server() as admin:
+        try:
+            create_database(admin, db)
+            url = database_url(admin, db)
+            upgrade(url)
+            engine = make_engine(url, pool_size=2)
+            server = ServerCpu(engine)
+            with engine.begin() as conn:
+                ledger.open_organization(conn, PLATFORM, "Liventix", is_platform=True)
+                worlds = tuple(
+                    _open_world(conn, f"Organizer {i}", 10_000_000) for i in range(CLIENTS)
+                )
+                book_org, accounts = _open_book(conn)
+                version = conn.execute(sa.text("SHOW server_version")).scalar_one()
+                commit = conn.execute(sa.text("SHOW synchronous_commit")).scalar_one()
+            print(
+                f"PostgreSQL {version} (synchronous_commit={commit}); {os.cpu_count()} cores"
+                f" shared by the server and the clients; {seconds:g} s per run;"
+                f" {args.tickets} tickets per checkout; PaymentIntents from an in-process"
+                " stand-in for Stripe; server CPU "
+                + ("read from its processes" if server.postmaster else "not readable (remote)"),
+                flush=True,
+            )
+            runs: dict[str, Run] = {}
+            with mp.get_context("spawn").Pool(CLIENTS) as pool:
+                pool.map(_ready, range(CLIENTS), chunksize=1)
+                for name, mode, processes, hot in PLAN:
+                    print(f"{name}: {mode}, {processes} process(es)", flush=True)
+                    _analyze(engine)
+                    job = Job(
+                        url=url,
+                        mode=mode,
+                        start_at=time.time() + START_MARGIN,
+                        seconds=seconds,
+                        tickets=args.tickets,
+                        worlds=worlds[:1] if hot else worlds,
+                        book_org=book_org,
+                        accounts=accounts,
+                    )
+                    run = dataclasses.replace(_run(pool, engine, job, processes, server), name=name)
+                    runs[name] = run
+                    unit = "postings/s" if mode == "post" else "checkouts/s"
+                    results.put(name, run.per_s, unit)
+                    per = "per posting" if mode == "post" else "per checkout"
+                    results.put(f"{name}_client_cpu_us", run.client_cpu_us, per)
+                    results.put(f"{name}_server_cpu_us", run.server_cpu_us, per + ", backends")
+                    results.put(
+                        f"{name}_background_cpu_us", run.background_cpu_us, per + ", the rest"
+                    )
+                    results.put(f"{name}_waits", run.waits, "backends' wait events, sampled")
+
+            print("ratios", flush=True)
+            for n in (1, 4):
+                results.put(
+                    f"checkout_{n}_over_post_{n}",
+                    runs[f"checkout_{n}"].per_s / runs[f"post_{n}"].per_s,
+                    "completed checkouts per bare posting",
+                )
+            results.put("checkout_4_over_1", runs["checkout_4"].per_s / runs["checkout_1"].per_s)
+            results.put("post_4_over_1", runs["post_4"].per_s / runs["post_1"].per_s)
+            results.put("hot_4_over_checkout_4", runs["hot_4"].per_s / runs["checkout_4"].per_s)
+
+            print("where the time goes", flush=True)
+            statements = _statements(url, worlds[0], args.tickets)
+            rtt = _round_trip_us(engine)
+            results.put("statements_per_transaction", statements, "start_checkout, payment")
+            results.put(
+                "round_trips_per_checkout",
+                sum(statements) + 2 * len(statements),
+                "statements + BEGIN and COMMIT",
+            )
+            results.put("select1_round_trip_us", rtt, "SQLAlchemy+psycopg, AUTOCOMMIT")
+            results.put("latency_checkout_1_us", 1e6 / runs["checkout_1"].per_s, "one client")
+            results.put("latency_post_1_us", 1e6 / runs["post_1"].per_s, "one client")
+            done = sum(
+                round(r.per_s * seconds) for n, r in runs.items() if n.startswith(("check", "hot"))
+            )
+            for name, value in _check(engine, done // 2).items():
+                results.put(name, value)
+            engine.dispose()
+        finally:
+            drop_database(admin, db)
+
+    print(json.dumps(results.figures), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
