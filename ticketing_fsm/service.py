@@ -592,6 +592,20 @@ def payment_failed(conn: Connection, order_id: uuid.UUID, *, cause: str) -> bool
     return True
 
 
+def cancel_order(conn: Connection, org_id: uuid.UUID, order_id: uuid.UUID, *, cause: str) -> Order:
+    """The buyer gives up before paying: the hold is released at once. A payment that still
+    arrives for the order is refunded in full, like any late payment."""
+    order = get_order(conn, order_id, lock=True)
+    if order.org_id != org_id:
+        raise OrderNotFound(order_id=str(order_id))
+    if order.status != "awaiting_payment":
+        raise InvalidTransition(
+            subject="order", subject_id=str(order.id), state=order.status, event="cancel"
+        )
+    _release(conn, order, "cancelled by the buyer", cause)
+    return get_order(conn, order_id)
+
+
 def expire_holds(conn: Connection, limit: int = 100) -> int:
     """Release the holds of orders whose hold expired unpaid; returns how many."""
     due = (

@@ -114,6 +114,14 @@ def get_order(order_id: uuid.UUID, uow: Uow) -> m.OrderResponse:
     return _order(uow, order_id)
 
 
+@router.post("/orders/{order_id:uuid}/cancel", dependencies=WRITE)
+def cancel_order(order_id: uuid.UUID, uow: Uow) -> m.OrderResponse:
+    """Cancel an unpaid order: its seats are released at once; a payment that still arrives
+    for it is refunded in full."""
+    tk.cancel_order(uow.conn, uow.acting_org(), order_id, cause="cancelled over the API")
+    return _order(uow, order_id)
+
+
 @router.post("/orders/{order_id:uuid}/refunds", status_code=201, dependencies=WRITE)
 def refund(order_id: uuid.UUID, body: m.RefundRequest, uow: Uow) -> m.RefundResponse:
     """Refund some tickets of an order (all still valid ones without `ticket_ids`); Stripe is
