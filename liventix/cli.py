@@ -182,6 +182,17 @@ def _engine(settings: Settings) -> sa.Engine:
     return make_engine(prepare(settings))
 
 
+def _drain(engine: sa.Engine, step: Callable[[sa.Connection], int]) -> int:
+    """Run `step` in its own transaction until it does nothing more; return the total."""
+    total = 0
+    while True:
+        with engine.begin() as conn:
+            done = step(conn)
+        total += done
+        if not done:
+            return total
+
+
 def _limit_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=1000, help="at most this many per run")
 
@@ -194,14 +205,7 @@ def _limit_option(parser: argparse.ArgumentParser) -> None:
 )
 def ledger_expire_holds(args: argparse.Namespace, settings: Settings) -> int:
     """Append the expiry of every overdue hold, in batches, until none is left."""
-    engine = _engine(settings)
-    total = 0
-    while True:
-        with engine.begin() as conn:
-            done = ledger.expire_holds(conn, args.limit)
-        total += done
-        if done < args.limit:
-            break
+    total = _drain(_engine(settings), lambda conn: ledger.expire_holds(conn, args.limit))
     print(f"expired {total} hold(s)")
     return EXIT_OK
 
@@ -329,17 +333,14 @@ GROUPS[("escrow",)] = "escrows: ticket revenue held until the event is over"
 @command("escrow", "release-due", summary="Release every escrow that has become due.")
 def escrow_release_due(args: argparse.Namespace, settings: Settings) -> int:
     """End events, end hold periods and release escrows that are due, until none is left."""
-    engine = _engine(settings)
-    steps = 0
-    while True:
-        with engine.begin() as conn:
-            done = escrow.release_due(conn)
+
+    def step(conn: sa.Connection) -> int:
+        done = escrow.release_due(conn)
         for escrow_id, state in done:
             print(f"escrow {escrow_id}: {state}")
-        steps += len(done)
-        if not done:
-            break
-    print(f"{steps} step(s)")
+        return len(done)
+
+    print(f"{_drain(_engine(settings), step)} step(s)")
     return EXIT_OK
 
 
@@ -357,14 +358,7 @@ GROUPS[("tickets",)] = "tickets and orders"
 @command("tickets", "expire-holds", summary="Release the seat holds of unpaid, expired orders.")
 def tickets_expire_holds(args: argparse.Namespace, settings: Settings) -> int:
     """Cancel every order whose hold expired unpaid, releasing its seats."""
-    engine = _engine(settings)
-    total = 0
-    while True:
-        with engine.begin() as conn:
-            done = ticketing_fsm.expire_holds(conn)
-        total += done
-        if not done:
-            break
+    total = _drain(_engine(settings), ticketing_fsm.expire_holds)
     print(f"released {total} order(s)")
     return EXIT_OK
 
