@@ -455,3 +455,10 @@ def api_openapi(args: argparse.Namespace, settings: Settings) -> int:
     changed = api.write_openapi(path)
     print(f"{'wrote' if changed else 'unchanged'} {path}")
     return EXIT_OK
+
+
+# Commands that live in their own modules register themselves on import.
+from liventix import report_commands as _report_commands  # noqa: E402
+from liventix import season_demo as _season_demo  # noqa: E402
+
+__all__ = ["COMMANDS", "GROUPS", "_report_commands", "_season_demo", "command", "main"]
