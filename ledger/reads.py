@@ -199,6 +199,8 @@ def statement(
     posted balance after it; pass the page's `next_cursor` as `after` for the next page."""
     if not 0 < limit <= 10_000:
         raise InvalidRequest("limit is between 1 and 10000")
+    if after is not None and not 0 <= after <= 2**63 - 1:
+        raise InvalidRequest("after is a line id from a previous page")
     account = conn.execute(
         text("SELECT currency, normal_side FROM payments.accounts WHERE id = :id"),
         {"id": account_id},
@@ -221,7 +223,8 @@ def statement(
                        AS net
                   FROM payments.lines l
                  WHERE l.account_id = :id
-                   AND l.id < coalesce((SELECT min(id) FROM page), :after + 1)
+                   AND CASE WHEN EXISTS (SELECT FROM page) THEN l.id < (SELECT min(id) FROM page)
+                            ELSE l.id <= :after END
             )
             SELECT p.id, p.entry_id, p.created_at, p.effective_at, p.side, p.amount,
                    e.description, o.net AS opening,

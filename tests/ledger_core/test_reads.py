@@ -93,3 +93,15 @@ def test_conditions_that_hold_let_the_posting_through(
             ),
         )
         assert ledger.balance(conn, cash).posted == 105
+
+
+def test_a_statement_after_the_last_possible_line_is_empty(
+    engine: sa.Engine, open_account: OpenAccountFn
+) -> None:
+    cash = open_account(ORG_A, "cash", "asset")
+    sales = open_account(ORG_A, "sales", "revenue")
+    with engine.begin() as conn:
+        ledger.post_entry(conn, ORG_A, transfer("only", cash, sales, 7))
+    with engine.connect() as conn:
+        page = ledger.statement(conn, cash, after=2**63 - 1)
+        assert (page.lines, page.opening_balance, page.next_cursor) == ((), 7, None)
