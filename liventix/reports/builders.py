@@ -1,0 +1,383 @@
+"""Building the reports from the database: each function takes the caller's connection (it
+reads only) and returns a pydantic report."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+import escrow
+import ledger
+from liventix.reports.models import (
+    BalanceComparison,
+    BalancePoint,
+    EscrowPositionReport,
+    EscrowPositionRow,
+    OutboxHealthReport,
+    OutboxHealthRow,
+    ReconciliationRow,
+    StripeReconciliationReport,
+    StripeTransaction,
+    TicketTieOutReport,
+    TicketTieOutRow,
+    TrialBalanceLine,
+    TrialBalanceReport,
+    TrialBalanceTotal,
+)
+
+PLATFORM_SCOPE = "platform-wide"
+
+
+def trial_balance(conn: Connection) -> TrialBalanceReport:
+    """Each organization's trial balance per currency, and the platform-wide one (every entry
+    the connection can see). A difference is an (organization, currency) whose debits differ
+    from its credits."""
+    tb = ledger.trial_balance(conn)
+    names: dict[Any, str] = {
+        r.id: r.name for r in conn.execute(text("SELECT id, name FROM payments.organizations"))
+    }
+    lines: list[TrialBalanceLine] = []
+    per_org: dict[tuple[Any, str], list[int]] = defaultdict(lambda: [0, 0])
+    for r in tb.rows:
+        scope = str(names.get(r.org_id, r.org_id))
+        lines.append(
+            TrialBalanceLine(
+                scope=scope,
+                org_id=r.org_id,
+                currency=r.currency,
+                code=r.code,
+                type=r.type,
+                debit=r.debit,
+                credit=r.credit,
+            )
+        )
+        per_org[(r.org_id, r.currency)][0] += r.debit
+        per_org[(r.org_id, r.currency)][1] += r.credit
+    totals = [
+        TrialBalanceTotal(
+            scope=str(names.get(org, org)),
+            org_id=org,
+            currency=cur,
+            debit=d,
+            credit=c,
+            difference=d - c,
+        )
+        for (org, cur), (d, c) in sorted(per_org.items(), key=lambda kv: (str(kv[0][0]), kv[0][1]))
+    ]
+    totals += [
+        TrialBalanceTotal(
+            scope=PLATFORM_SCOPE, org_id=None, currency=cur, debit=d, credit=c, difference=d - c
+        )
+        for cur, (d, c) in sorted(tb.totals.items())
+    ]
+    return TrialBalanceReport(
+        differences=sum(1 for t in totals if t.difference),
+        lines=lines,
+        totals=totals,
+    )
+
+
+def escrow_position(conn: Connection) -> EscrowPositionReport:
+    """Every escrow's `held` beside its ledger escrow account's posted balance."""
+    rows = conn.execute(
+        text("""SELECT e.id, o.name FROM payments.escrows e
+                  JOIN payments.organizations o ON o.id = e.org_id
+                 ORDER BY o.name, e.event_id, e.currency""")
+    ).all()
+    out = []
+    for r in rows:
+        machine = escrow.get_escrow(conn, r.id)
+        in_ledger = escrow.ledger_escrow_balance(conn, machine)
+        out.append(
+            EscrowPositionRow(
+                org_id=machine.org_id,
+                organizer=r.name,
+                event_id=machine.event_id,
+                currency=machine.currency,
+                state=machine.state,
+                escrow_held=machine.held,
+                ledger_balance=in_ledger,
+                difference=machine.held - in_ledger,
+            )
+        )
+    return EscrowPositionReport(differences=sum(1 for r in out if r.difference), rows=out)
+
+
+# -- Stripe -------------------------------------------------------------------------------------
+
+# The ledger's entries on the Stripe balance: their net on it (debit positive), the fee Stripe
+# took (a capture's recorded Stripe fee; a dispute's fee, signed like Stripe's) and the
+# external reference escrow booked them under.
+_LEDGER_STRIPE_ENTRIES = text("""
+    WITH sb AS (
+        SELECT l.entry_id, l.currency,
+               sum(CASE WHEN l.side = 'debit' THEN l.amount ELSE -l.amount END) AS net
+          FROM payments.lines l JOIN payments.accounts a ON a.id = l.account_id
+         WHERE a.code LIKE 'stripe\\_balance:%'
+         GROUP BY l.entry_id, l.currency
+    )
+    SELECT sb.entry_id, sb.currency, sb.net, e.external_ref,
+           coalesce((SELECT p.stripe_fee FROM payments.card_payments p
+                      WHERE p.entry_id = sb.entry_id LIMIT 1),
+                    (SELECT sum(CASE WHEN l.side = 'debit' THEN l.amount ELSE -l.amount END)
+                       FROM payments.lines l JOIN payments.accounts a ON a.id = l.account_id
+                      WHERE l.entry_id = sb.entry_id AND a.code LIKE 'dispute\\_fees:%'),
+                    0) AS fee
+      FROM sb JOIN payments.entries e ON e.id = sb.entry_id
+     ORDER BY e.created_at, sb.entry_id
+""")
+
+_SUFFIXES_OUT = ("withdrawn", "paid")  # money leaving the balance
+_SUFFIXES_IN = ("reinstated", "failed", "lost")
+
+
+def _candidate_refs(txn: StripeTransaction) -> list[str]:
+    """The external references escrow may have booked this transaction under: the balance
+    transaction's id (captures), its source (refunds, transfers, reversals), or the source
+    with the movement's suffix (disputes, payouts, failed refunds)."""
+    refs = [txn.id]
+    if txn.source:
+        refs.append(txn.source)
+        suffixes = _SUFFIXES_OUT + _SUFFIXES_IN if txn.net < 0 else _SUFFIXES_IN + _SUFFIXES_OUT
+        refs += [f"{txn.source}:{s}" for s in suffixes]
+    return refs
+
+
+def stripe_reconciliation(
+    conn: Connection, transactions: Iterable[StripeTransaction]
+) -> StripeReconciliationReport:
+    """Match Stripe's balance transactions to the ledger's Stripe-balance entries by id.
+
+    Each side's unmatched items are missing on the other; a matched pair whose fee differs is
+    a fee mismatch, whose amount (or net) differs an amount mismatch. The ledger's Stripe
+    balance per currency is compared with the sum of Stripe's nets."""
+    ledger_items: dict[str, Any] = {}
+    unreferenced: list[Any] = []
+    for row in conn.execute(_LEDGER_STRIPE_ENTRIES).all():
+        if row.external_ref is None:
+            unreferenced.append(row)
+        else:
+            ledger_items[row.external_ref] = row
+    rows: list[ReconciliationRow] = []
+    stripe_net: dict[str, int] = defaultdict(int)
+    for txn in transactions:
+        cur = txn.currency.upper()
+        stripe_net[cur] += txn.net
+        ref = next((r for r in _candidate_refs(txn) if r in ledger_items), None)
+        item = ledger_items.pop(ref) if ref is not None else None
+        if item is None:
+            status = "missing_in_ledger"
+            l_net = l_fee = l_amount = None
+        else:
+            l_net, l_fee = int(item.net), int(item.fee)
+            l_amount = l_net + l_fee
+            # A fee off changes the net with it: that is a fee mismatch, the gross agreeing.
+            if l_amount != txn.amount:
+                status = "amount_mismatch"
+            elif l_fee != txn.fee:
+                status = "fee_mismatch"
+            elif l_net != txn.net:
+                status = "amount_mismatch"
+            else:
+                status = "matched"
+        rows.append(
+            ReconciliationRow(
+                status=status,  # type: ignore[arg-type]
+                currency=cur,
+                stripe_id=txn.id,
+                source=txn.source,
+                category=txn.reporting_category,
+                ledger_ref=ref,
+                entry_id=None if item is None else item.entry_id,
+                stripe_amount=txn.amount,
+                ledger_amount=l_amount,
+                stripe_fee=txn.fee,
+                ledger_fee=l_fee,
+                stripe_net=txn.net,
+                ledger_net=l_net,
+            )
+        )
+    for item in [*ledger_items.values(), *unreferenced]:
+        net, fee = int(item.net), int(item.fee)
+        rows.append(
+            ReconciliationRow(
+                status="missing_in_stripe",
+                currency=item.currency,
+                stripe_id=None,
+                source=None,
+                category=None,
+                ledger_ref=item.external_ref,
+                entry_id=item.entry_id,
+                stripe_amount=None,
+                ledger_amount=net + fee,
+                stripe_fee=None,
+                ledger_fee=fee,
+                stripe_net=None,
+                ledger_net=net,
+            )
+        )
+    ledger_balances: dict[str, int] = {
+        r.currency: int(r.net)
+        for r in conn.execute(
+            text("""SELECT a.currency,
+                           sum(CASE WHEN l.side = 'debit' THEN l.amount ELSE -l.amount END)
+                               AS net
+                      FROM payments.lines l JOIN payments.accounts a ON a.id = l.account_id
+                     WHERE a.code LIKE 'stripe\\_balance:%' GROUP BY a.currency""")
+        )
+    }
+    balances = [
+        BalanceComparison(
+            currency=cur,
+            ledger_balance=int(ledger_balances.get(cur, 0)),
+            stripe_balance=stripe_net.get(cur, 0),
+            difference=int(ledger_balances.get(cur, 0)) - stripe_net.get(cur, 0),
+        )
+        for cur in sorted(set(ledger_balances) | set(stripe_net))
+    ]
+    count = {
+        s: sum(1 for r in rows if r.status == s)
+        for s in (
+            "matched",
+            "missing_in_ledger",
+            "missing_in_stripe",
+            "amount_mismatch",
+            "fee_mismatch",
+        )
+    }
+    return StripeReconciliationReport(
+        differences=len(rows) - count["matched"] + sum(1 for b in balances if b.difference),
+        matched=count["matched"],
+        missing_in_ledger=count["missing_in_ledger"],
+        missing_in_stripe=count["missing_in_stripe"],
+        amount_mismatches=count["amount_mismatch"],
+        fee_mismatches=count["fee_mismatch"],
+        balances=balances,
+        rows=rows,
+    )
+
+
+def stripe_balance_history(conn: Connection) -> list[BalancePoint]:
+    """The platform's Stripe balance per currency at the end of each day with movements."""
+    rows = conn.execute(
+        text("""SELECT currency, day,
+                       sum(net) OVER (PARTITION BY currency ORDER BY day) AS balance
+                  FROM (SELECT a.currency, (l.effective_at AT TIME ZONE 'UTC')::date AS day,
+                               sum(CASE WHEN l.side = 'debit' THEN l.amount ELSE -l.amount END)
+                                   AS net
+                          FROM payments.lines l JOIN payments.accounts a ON a.id = l.account_id
+                         WHERE a.code LIKE 'stripe\\_balance:%'
+                         GROUP BY 1, 2) d
+                 ORDER BY currency, day""")
+    ).all()
+    return [BalancePoint(currency=r.currency, day=r.day, balance=int(r.balance)) for r in rows]
+
+
+# -- tickets --------------------------------------------------------------------------------------
+
+
+def ticket_tie_out(conn: Connection) -> TicketTieOutReport:
+    """Per event: tickets sold (paid: issued, checked in, refunded, invalidated), refunded and
+    checked in, their value beside the ledger's captured payments and booked refunds of the
+    event's escrow (payments.card_payments and card_refunds with their ledger entries)."""
+    rows = conn.execute(
+        text("""
+            WITH t AS (
+                SELECT event_id,
+                       count(*) FILTER (WHERE status IN ('issued', 'checked_in', 'refunded',
+                                                         'invalidated')) AS sold,
+                       count(*) FILTER (WHERE status = 'refunded') AS refunded,
+                       count(*) FILTER (WHERE status = 'checked_in') AS checked_in,
+                       coalesce(sum(price) FILTER (WHERE status IN (
+                           'issued', 'checked_in', 'refunded', 'invalidated')), 0) AS sold_value,
+                       coalesce(sum(price) FILTER (WHERE status = 'refunded'), 0) AS refunded_value
+                  FROM ticketing.tickets GROUP BY event_id
+            ), p AS (
+                SELECT e.event_id, coalesce(sum(p.gross), 0) AS sales
+                  FROM payments.card_payments p JOIN payments.escrows e ON e.id = p.escrow_id
+                 WHERE p.entry_id IS NOT NULL GROUP BY e.event_id
+            ), r AS (
+                SELECT e.event_id, coalesce(sum(r.amount), 0) AS refunds
+                  FROM payments.card_refunds r
+                  JOIN payments.card_payments p ON p.id = r.payment_id
+                  JOIN payments.escrows e ON e.id = p.escrow_id
+                 WHERE NOT r.failed AND r.entry_id IS NOT NULL GROUP BY e.event_id
+            )
+            SELECT ev.id, ev.org_id, ev.name, ev.currency,
+                   coalesce(t.sold, 0) AS sold, coalesce(t.refunded, 0) AS refunded,
+                   coalesce(t.checked_in, 0) AS checked_in,
+                   coalesce(t.sold_value, 0) AS sold_value,
+                   coalesce(t.refunded_value, 0) AS refunded_value,
+                   coalesce(p.sales, 0) AS sales, coalesce(r.refunds, 0) AS refunds
+              FROM ticketing.events ev
+              LEFT JOIN t ON t.event_id = ev.id
+              LEFT JOIN p ON p.event_id = ev.id::text
+              LEFT JOIN r ON r.event_id = ev.id::text
+             ORDER BY ev.created_at, ev.id
+        """)
+    ).all()
+    out = [
+        TicketTieOutRow(
+            org_id=r.org_id,
+            event_id=r.id,
+            event=r.name,
+            currency=r.currency,
+            tickets_sold=int(r.sold),
+            tickets_refunded=int(r.refunded),
+            tickets_checked_in=int(r.checked_in),
+            tickets_sold_value=int(r.sold_value),
+            ledger_sales=int(r.sales),
+            sales_difference=int(r.sold_value) - int(r.sales),
+            tickets_refunded_value=int(r.refunded_value),
+            ledger_refunds=int(r.refunds),
+            refunds_difference=int(r.refunded_value) - int(r.refunds),
+        )
+        for r in rows
+    ]
+    return TicketTieOutReport(
+        differences=sum(bool(r.sales_difference) + bool(r.refunds_difference) for r in out),
+        rows=out,
+    )
+
+
+# -- outbox ---------------------------------------------------------------------------------------
+
+
+def outbox_health(conn: Connection) -> OutboxHealthReport:
+    """Per channel and target (a webhook's URL, an e-mail recipient, a task): deliveries
+    pending (never tried), retrying (tried, still open) and dead, with the oldest open and
+    dead delivery's age. Dead deliveries are counted as differences."""
+    rows = conn.execute(
+        text("""
+            SELECT d.channel, coalesce(ep.url, d.target) AS target,
+                   count(*) FILTER (WHERE d.status IN ('pending', 'delivering')
+                                      AND d.attempts = 0) AS pending,
+                   count(*) FILTER (WHERE d.status IN ('pending', 'delivering')
+                                      AND d.attempts > 0) AS retrying,
+                   count(*) FILTER (WHERE d.status = 'dead') AS dead,
+                   extract(epoch FROM now() - min(d.created_at) FILTER (
+                       WHERE d.status IN ('pending', 'delivering')))::bigint AS oldest_open,
+                   extract(epoch FROM now() - min(d.created_at) FILTER (
+                       WHERE d.status = 'dead'))::bigint AS oldest_dead
+              FROM messaging.deliveries d
+              LEFT JOIN messaging.endpoints ep ON ep.id = d.endpoint_id
+             WHERE d.status IN ('pending', 'delivering', 'dead')
+             GROUP BY 1, 2 ORDER BY 1, 2
+        """)
+    ).all()
+    out = [
+        OutboxHealthRow(
+            channel=r.channel,
+            target=r.target,
+            pending=int(r.pending),
+            retrying=int(r.retrying),
+            dead=int(r.dead),
+            oldest_open_age_seconds=r.oldest_open,
+            oldest_dead_age_seconds=r.oldest_dead,
+        )
+        for r in rows
+    ]
+    return OutboxHealthReport(differences=sum(r.dead for r in out), rows=out)

@@ -1,0 +1,253 @@
+"""The reports' pydantic models: each report carries its rows, its `differences` count and
+knows how to lay itself out as tables (caption, column names, cells) for any renderer."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Cell = str | int | None
+Table = tuple[str, list[str], list[list[Cell]]]
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    def cells(self) -> list[Cell]:
+        """The row's values in field order, as text or integers."""
+        out: list[Cell] = []
+        for value in self.model_dump().values():
+            if value is None or isinstance(value, str | int):
+                out.append(value)
+            else:
+                out.append(str(value))
+        return out
+
+
+def _table(caption: str, rows: list[_Row], model: type[_Row]) -> Table:
+    return caption, list(model.model_fields), [r.cells() for r in rows]
+
+
+class Report(BaseModel):
+    """What every report has: a name (the command's), a title and its differences."""
+
+    name: str
+    title: str
+    differences: int
+
+    def tables(self) -> list[Table]:
+        """The report as (caption, columns, rows) tables."""
+        raise NotImplementedError
+
+
+# -- trial balance ----------------------------------------------------------------------------
+
+
+class TrialBalanceLine(_Row):
+    """One account's balance in one organization's (or the platform-wide) trial balance."""
+
+    scope: str
+    org_id: uuid.UUID | None
+    currency: str
+    code: str
+    type: str
+    debit: int
+    credit: int
+
+
+class TrialBalanceTotal(_Row):
+    """Debits beside credits for one organization (or the whole platform) and currency."""
+
+    scope: str
+    org_id: uuid.UUID | None
+    currency: str
+    debit: int
+    credit: int
+    difference: int
+
+
+class TrialBalanceReport(Report):
+    """Trial balance per organization and currency, and the platform-wide one."""
+
+    name: str = "trial-balance"
+    title: str = "Trial balance"
+    lines: list[TrialBalanceLine]
+    totals: list[TrialBalanceTotal]
+
+    def tables(self) -> list[Table]:
+        return [
+            _table("Totals", list(self.totals), TrialBalanceTotal),
+            _table("Accounts", list(self.lines), TrialBalanceLine),
+        ]
+
+
+# -- escrow position --------------------------------------------------------------------------
+
+
+class EscrowPositionRow(_Row):
+    """What one escrow says it holds beside its ledger account's balance."""
+
+    org_id: uuid.UUID
+    organizer: str
+    event_id: str
+    currency: str
+    state: str
+    escrow_held: int
+    ledger_balance: int
+    difference: int
+
+
+class EscrowPositionReport(Report):
+    """Per organizer and event: escrow's `held` beside the ledger's escrow liability."""
+
+    name: str = "escrow-position"
+    title: str = "Escrow position"
+    rows: list[EscrowPositionRow]
+
+    def tables(self) -> list[Table]:
+        return [_table("Escrows", list(self.rows), EscrowPositionRow)]
+
+
+# -- Stripe reconciliation --------------------------------------------------------------------
+
+MatchStatus = Literal[
+    "matched", "missing_in_ledger", "missing_in_stripe", "amount_mismatch", "fee_mismatch"
+]
+
+
+class StripeTransaction(BaseModel):
+    """One Stripe balance transaction as imported (amounts in minor units, signed)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    currency: str
+    amount: int
+    fee: int
+    net: int
+    reporting_category: str
+    source: str | None = None
+    created: datetime | None = None
+
+
+class ReconciliationRow(_Row):
+    """One Stripe transaction or ledger entry and how they matched."""
+
+    status: MatchStatus
+    currency: str
+    stripe_id: str | None
+    source: str | None
+    category: str | None
+    ledger_ref: str | None
+    entry_id: uuid.UUID | None
+    stripe_amount: int | None
+    ledger_amount: int | None
+    stripe_fee: int | None
+    ledger_fee: int | None
+    stripe_net: int | None
+    ledger_net: int | None
+
+
+class BalanceComparison(_Row):
+    """The ledger's Stripe balance beside the sum of Stripe's nets, per currency."""
+
+    currency: str
+    ledger_balance: int
+    stripe_balance: int
+    difference: int
+
+
+class StripeReconciliationReport(Report):
+    """Stripe's balance transactions matched to the ledger's entries on the Stripe balance."""
+
+    name: str = "stripe-reconciliation"
+    title: str = "Stripe reconciliation"
+    matched: int
+    missing_in_ledger: int
+    missing_in_stripe: int
+    amount_mismatches: int
+    fee_mismatches: int
+    balances: list[BalanceComparison]
+    rows: list[ReconciliationRow]
+
+    def tables(self) -> list[Table]:
+        problems = [r for r in self.rows if r.status != "matched"]
+        return [
+            _table("Balances", list(self.balances), BalanceComparison),
+            _table("Differences", list(problems), ReconciliationRow),
+            _table("Matched", [r for r in self.rows if r.status == "matched"], ReconciliationRow),
+        ]
+
+
+# -- ticket tie-out ---------------------------------------------------------------------------
+
+
+class TicketTieOutRow(_Row):
+    """One event's tickets beside the ledger's sales and refunds."""
+
+    org_id: uuid.UUID
+    event_id: uuid.UUID
+    event: str
+    currency: str
+    tickets_sold: int
+    tickets_refunded: int
+    tickets_checked_in: int
+    tickets_sold_value: int
+    ledger_sales: int
+    sales_difference: int
+    tickets_refunded_value: int
+    ledger_refunds: int
+    refunds_difference: int
+
+
+class TicketTieOutReport(Report):
+    """Per event: tickets sold, refunded and checked in beside the ledger's payments."""
+
+    name: str = "ticket-tie-out"
+    title: str = "Ticket tie-out"
+    rows: list[TicketTieOutRow]
+
+    def tables(self) -> list[Table]:
+        return [_table("Events", list(self.rows), TicketTieOutRow)]
+
+
+# -- outbox health ----------------------------------------------------------------------------
+
+
+class OutboxHealthRow(_Row):
+    """One delivery target's open and dead deliveries."""
+
+    channel: str
+    target: str
+    pending: int
+    retrying: int
+    dead: int
+    oldest_open_age_seconds: int | None
+    oldest_dead_age_seconds: int | None
+
+
+class OutboxHealthReport(Report):
+    """Pending, retrying and dead deliveries per endpoint; dead ones count as differences."""
+
+    name: str = "outbox-health"
+    title: str = "Outbox health"
+    rows: list[OutboxHealthRow]
+
+    def tables(self) -> list[Table]:
+        return [_table("Targets", list(self.rows), OutboxHealthRow)]
+
+
+# -- the chart's data ---------------------------------------------------------------------------
+
+
+class BalancePoint(BaseModel):
+    """The platform's Stripe balance at the end of one day."""
+
+    model_config = ConfigDict(frozen=True)
+
+    currency: str
+    day: date
+    balance: int

@@ -1,0 +1,185 @@
+"""Rendering reports: a terminal table, CSV (one file per table), JSON, and one
+self-contained HTML page of all reports with an inline SVG chart of the Stripe balance."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+from liventix.reports.models import BalancePoint, Cell, Report, Table
+
+
+def _text(value: Cell) -> str:
+    return "" if value is None else str(value)
+
+
+def as_table(report: Report) -> str:
+    """The report as aligned plain-text tables with its differences count."""
+    out = [f"{report.title}: {report.differences} difference(s)"]
+    for caption, columns, rows in report.tables():
+        out.append("")
+        out.append(f"{caption} ({len(rows)})")
+        if not rows:
+            out.append("  (none)")
+            continue
+        cells = [columns, *[[_text(c) for c in row] for row in rows]]
+        widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+        for n, row in enumerate(cells):
+            out.append(
+                "  ".join(
+                    c.rjust(w) if n and isinstance(rows[n - 1][i], int) else c.ljust(w)
+                    for i, (c, w) in enumerate(zip(row, widths, strict=True))
+                ).rstrip()
+            )
+            if n == 0:
+                out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def _slug(caption: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", caption.lower()).strip("-")
+
+
+def table_csv(table: Table) -> str:
+    """One table as CSV with a header row."""
+    _, columns, rows = table
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(columns)
+    writer.writerows([[_text(c) for c in row] for row in rows])
+    return buffer.getvalue()
+
+
+def as_csv(report: Report) -> str:
+    """Every table of the report as CSV, each headed by a `# caption` line."""
+    return "\n".join(
+        f"# {caption}\n{table_csv((caption, cols, rows))}"
+        for caption, cols, rows in report.tables()
+    )
+
+
+def as_json(report: Report) -> str:
+    """The report's pydantic model as JSON."""
+    return report.model_dump_json(indent=2)
+
+
+def write_files(report: Report, directory: Path) -> list[Path]:
+    """Write `<name>.json` and one `<name>-<table>.csv` per table into `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = [directory / f"{report.name}.json"]
+    written[0].write_text(as_json(report), encoding="utf-8")
+    for table in report.tables():
+        path = directory / f"{report.name}-{_slug(table[0])}.csv"
+        path.write_text(table_csv(table), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+# -- HTML -----------------------------------------------------------------------------------------
+
+_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+
+
+def balance_chart(points: Sequence[BalancePoint], width: int = 720, height: int = 260) -> str:
+    """An inline SVG line chart of the Stripe balance per currency by day (minor units)."""
+    pad = 50
+    if not points:
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="60">'
+            '<text x="10" y="30">No Stripe balance movements yet.</text></svg>'
+        )
+    days = sorted({p.day for p in points})
+    values = [p.balance for p in points] + [0]
+    low, high = min(values), max(values)
+    span = (high - low) or 1
+
+    def x(i: int) -> float:
+        return pad + (width - 2 * pad) * (i / max(len(days) - 1, 1))
+
+    def y(v: int) -> float:
+        return height - pad - (height - 2 * pad) * (v - low) / span
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'role="img" aria-label="Stripe balance over time">',
+        f'<rect width="{width}" height="{height}" fill="#fff" stroke="#ccc"/>',
+        f'<line x1="{pad}" y1="{y(0):.1f}" x2="{width - pad}" y2="{y(0):.1f}" stroke="#999"/>',
+        f'<text x="{pad}" y="20" font-size="12">max {high}</text>',
+        f'<text x="{pad}" y="{height - 8}" font-size="12">{days[0]} .. {days[-1]}</text>',
+    ]
+    by_currency: dict[str, list[BalancePoint]] = defaultdict(list)
+    for p in points:
+        by_currency[p.currency].append(p)
+    index = {d: i for i, d in enumerate(days)}
+    for n, (cur, series) in enumerate(sorted(by_currency.items())):
+        color = _COLORS[n % len(_COLORS)]
+        coords = " ".join(f"{x(index[p.day]):.1f},{y(p.balance):.1f}" for p in series)
+        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{coords}"/>')
+        parts += [
+            f'<circle cx="{x(index[p.day]):.1f}" cy="{y(p.balance):.1f}" r="3" fill="{color}"/>'
+            for p in series
+        ]
+        parts.append(
+            f'<text x="{width - pad + 4}" y="{30 + 16 * n}" font-size="12" '
+            f'fill="{color}">{html.escape(cur)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _html_table(table: Table) -> str:
+    caption, columns, rows = table
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = (
+        "".join(
+            "<tr>"
+            + "".join(
+                f'<td class="{"num" if isinstance(c, int) else ""}">{html.escape(_text(c))}</td>'
+                for c in row
+            )
+            + "</tr>"
+            for row in rows
+        )
+        or f'<tr><td colspan="{len(columns)}">(none)</td></tr>'
+    )
+    return (
+        f"<table><caption>{html.escape(caption)} ({len(rows)})</caption>"
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    )
+
+
+def as_html(reports: Sequence[Report], history: Sequence[BalancePoint], generated: str) -> str:
+    """One self-contained page (no external resources) of every report and the chart."""
+    total = sum(r.differences for r in reports)
+    sections = []
+    for r in reports:
+        cls = "bad" if r.differences else "ok"
+        tables = "".join(_html_table(t) for t in r.tables())
+        sections.append(
+            f'<section id="{html.escape(r.name)}"><h2>{html.escape(r.title)} '
+            f'<span class="{cls}">{r.differences} difference(s)</span></h2>'
+            f"{tables}</section>"
+        )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Liventix reconciliation reports</title>
+<style>
+body{{font-family:sans-serif;margin:2em;color:#222}}
+table{{border-collapse:collapse;margin:1em 0;font-size:13px}}
+caption{{text-align:left;font-weight:bold;padding:4px 0}}
+th,td{{border:1px solid #ccc;padding:3px 6px}} th{{background:#f3f3f3}}
+td.num{{text-align:right;font-variant-numeric:tabular-nums}}
+.ok{{color:#2a7d2a}} .bad{{color:#b00020}}
+</style></head><body>
+<h1>Liventix reconciliation reports</h1>
+<p>Generated {html.escape(generated)}.
+<strong class="{"bad" if total else "ok"}">{total} difference(s) in all.</strong></p>
+<section id="chart"><h2>Platform Stripe balance by day (minor units)</h2>
+{balance_chart(history)}</section>
+{"".join(sections)}
+</body></html>
+"""

@@ -1,0 +1,156 @@
+"""Reading Stripe's balance transactions from a file.
+
+Two formats are accepted (chosen by the file's first non-blank character: `[` or `{` is JSON,
+anything else CSV):
+
+- JSON: a list of BalanceTransaction objects as the API returns them (or a list object,
+  `{"object": "list", "data": [...]}`). Used: `id`, `currency`, `amount`, `fee`, `net`
+  (integers in the currency's minor unit, signed), `reporting_category` (else `type`),
+  `source` (a string or an expanded object with an `id`) and `created` (Unix seconds).
+- CSV: Stripe's itemized balance change report ("Balance change from activity", itemized).
+  Required columns: `balance_transaction_id`, `currency`, `gross`, `fee`, `net`; optional:
+  `reporting_category`, `source_id`, `created` or `created_utc` ("YYYY-MM-DD HH:MM:SS", UTC).
+  Amounts are decimal in the currency's major unit, as Stripe exports them ("25.00",
+  "-1.75"), converted exactly with the currency's exponent; other columns are ignored.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import ledger
+from liventix.reports.models import StripeTransaction
+
+CSV_REQUIRED = ("balance_transaction_id", "currency", "gross", "fee", "net")
+
+
+class StripeImportError(ValueError):
+    """The file is not balance transactions in an accepted format."""
+
+
+def _minor(value: str, currency: str) -> int:
+    exponent = ledger.CURRENCY_EXPONENTS.get(currency.upper())
+    if exponent is None:
+        raise StripeImportError(f"unknown currency {currency!r}")
+    try:
+        scaled = Decimal(value.strip().replace(",", "")) * (10**exponent)
+    except InvalidOperation as error:
+        raise StripeImportError(f"not an amount: {value!r}") from error
+    if scaled != scaled.to_integral_value():
+        raise StripeImportError(f"{value!r} has more decimals than {currency.upper()} allows")
+    return int(scaled)
+
+
+def _from_object(obj: dict[str, Any]) -> StripeTransaction:
+    source = obj.get("source")
+    if isinstance(source, dict):
+        source = source.get("id")
+    created = obj.get("created")
+    try:
+        return StripeTransaction(
+            id=obj["id"],
+            currency=str(obj["currency"]).upper(),
+            amount=int(obj["amount"]),
+            fee=int(obj.get("fee") or 0),
+            net=int(obj["net"]),
+            reporting_category=obj.get("reporting_category") or obj.get("type") or "",
+            source=source,
+            created=None if created is None else datetime.fromtimestamp(int(created), UTC),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise StripeImportError(f"not a balance transaction: {error}") from error
+
+
+def parse_json(content: str) -> list[StripeTransaction]:
+    """Balance transactions from a JSON list (or a Stripe list object)."""
+    try:
+        data = json.loads(content)
+    except json.JSONDecodeError as error:
+        raise StripeImportError(f"not JSON: {error}") from error
+    if isinstance(data, dict) and data.get("object") == "list":
+        data = data.get("data")
+    if not isinstance(data, list) or not all(isinstance(o, dict) for o in data):
+        raise StripeImportError("expected a JSON list of BalanceTransaction objects")
+    return [_from_object(o) for o in data]
+
+
+def parse_csv(content: str) -> list[StripeTransaction]:
+    """Balance transactions from Stripe's itemized balance change CSV export."""
+    reader = csv.DictReader(io.StringIO(content))
+    missing = [c for c in CSV_REQUIRED if c not in (reader.fieldnames or [])]
+    if missing:
+        raise StripeImportError(f"CSV lacks column(s): {', '.join(missing)}")
+    out = []
+    for row in reader:
+        cur = row["currency"].strip().upper()
+        created_text = (row.get("created_utc") or row.get("created") or "").strip()
+        try:
+            created = (
+                datetime.fromisoformat(created_text).replace(tzinfo=UTC) if created_text else None
+            )
+        except ValueError as error:
+            raise StripeImportError(f"not a time: {created_text!r}") from error
+        out.append(
+            StripeTransaction(
+                id=row["balance_transaction_id"].strip(),
+                currency=cur,
+                amount=_minor(row["gross"], cur),
+                fee=_minor(row["fee"], cur),
+                net=_minor(row["net"], cur),
+                reporting_category=(row.get("reporting_category") or "").strip(),
+                source=(row.get("source_id") or "").strip() or None,
+                created=created,
+            )
+        )
+    return out
+
+
+def load_balance_transactions(path: Path) -> list[StripeTransaction]:
+    """Balance transactions from a JSON or CSV file (see the module's documentation)."""
+    content = path.read_text(encoding="utf-8-sig")
+    if content.lstrip()[:1] in ("[", "{"):
+        return parse_json(content)
+    return parse_csv(content)
+
+
+def to_csv(transactions: list[StripeTransaction]) -> str:
+    """Write transactions as the itemized CSV this module reads (for tests and exports)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(
+        [
+            *CSV_REQUIRED[:1],
+            "created_utc",
+            "currency",
+            "gross",
+            "fee",
+            "net",
+            "reporting_category",
+            "source_id",
+        ]
+    )
+    for t in transactions:
+        exponent = ledger.CURRENCY_EXPONENTS[t.currency]
+
+        def major(v: int, e: int = exponent) -> str:
+            return str(Decimal(v).scaleb(-e).quantize(Decimal(1).scaleb(-e)))
+
+        writer.writerow(
+            [
+                t.id,
+                "" if t.created is None else t.created.strftime("%Y-%m-%d %H:%M:%S"),
+                t.currency.lower(),
+                major(t.amount),
+                major(t.fee),
+                major(t.net),
+                t.reporting_category,
+                t.source or "",
+            ]
+        )
+    return buffer.getvalue()

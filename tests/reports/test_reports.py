@@ -1,0 +1,339 @@
+"""Finance's reports: a clean season has zero differences and exits 0; each planted
+difference is reported, named, and makes `liventix report` exit 1."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+import escrow
+from liventix import reports
+from liventix.cli import main
+from tests.fakes import stripe_objects as so
+from tests.reports.conftest import Season
+
+
+def _all(conn: sa.Connection, season: Season) -> list[reports.Report]:
+    txns = reports.parse_json(json.dumps(season.transactions))
+    return [
+        reports.trial_balance(conn),
+        reports.escrow_position(conn),
+        reports.stripe_reconciliation(conn, txns),
+        reports.ticket_tie_out(conn),
+        reports.outbox_health(conn),
+    ]
+
+
+def test_clean_season_has_no_differences(
+    engine: sa.Engine,
+    season: Season,
+    cli_env: None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with engine.connect() as conn:
+        built = _all(conn, season)
+    assert {r.name: r.differences for r in built} == {
+        "trial-balance": 0,
+        "escrow-position": 0,
+        "stripe-reconciliation": 0,
+        "ticket-tie-out": 0,
+        "outbox-health": 0,
+    }
+    stripe = built[2]
+    assert isinstance(stripe, reports.StripeReconciliationReport)
+    assert (stripe.matched, len(stripe.rows)) == (4, 4)
+    assert [(b.currency, b.ledger_balance, b.difference) for b in stripe.balances] == [
+        ("EUR", sum(t["net"] for t in season.transactions), 0)
+    ]
+    assert len(built[3].tables()[0][2]) == 1
+    assert isinstance(built[3], reports.TicketTieOutReport)
+    row = built[3].rows[0]
+    assert (row.tickets_sold, row.tickets_refunded, row.tickets_checked_in) == (6, 1, 1)
+    assert (row.ledger_sales, row.ledger_refunds) == (15_000, 2_500)
+    (escrow_row,) = built[1].rows  # type: ignore[attr-defined]
+    assert escrow_row.escrow_held == escrow_row.ledger_balance > 0
+
+    txns = season.write_json(tmp_path / "txns.json")
+    html = tmp_path / "out" / "report.html"
+    status = main(
+        [
+            "report",
+            "all",
+            "--balance-transactions",
+            str(txns),
+            "--out",
+            str(tmp_path / "out"),
+            "--html",
+            str(html),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "Stripe reconciliation: 0 difference(s)" in out
+    assert (tmp_path / "out" / "stripe-reconciliation.json").exists()
+    assert (tmp_path / "out" / "ticket-tie-out-events.csv").read_text().startswith("org_id,")
+    page = html.read_text()
+    assert "<svg" in page and "<polyline" in page and "Escrow position" in page
+    assert not any(x in page for x in ("src=", "href=", "<link", "@import"))  # self-contained
+
+    # the itemized CSV export reconciles the same way
+    csv_file = tmp_path / "txns.csv"
+    csv_file.write_text(reports.to_csv(reports.parse_json(txns.read_text())))
+    for fmt in ("table", "csv", "json"):
+        assert (
+            main(
+                [
+                    "report",
+                    "stripe-reconciliation",
+                    "--balance-transactions",
+                    str(csv_file),
+                    "--format",
+                    fmt,
+                ]
+            )
+            == 0
+        )
+    json_out = capsys.readouterr().out.split("\n\n")[-1]
+    assert json.loads(json_out[json_out.index("{") :])["matched"] == 4
+
+
+def test_missing_stripe_transactions_on_either_side(
+    engine: sa.Engine,
+    season: Season,
+    cli_env: None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    dropped = season.transactions.pop(1)  # the ledger has it, Stripe does not
+    stray = {**season.transactions[0], "id": "txn_stray_0001", "source": "ch_stray_0001"}
+    season.transactions.append(stray)  # Stripe has it, the ledger does not
+    with engine.connect() as conn:
+        report = reports.stripe_reconciliation(
+            conn, reports.parse_json(json.dumps(season.transactions))
+        )
+    assert (report.missing_in_ledger, report.missing_in_stripe, report.matched) == (1, 1, 3)
+    (lacking,) = [r for r in report.rows if r.status == "missing_in_ledger"]
+    assert lacking.stripe_id == "txn_stray_0001"
+    (unseen,) = [r for r in report.rows if r.status == "missing_in_stripe"]
+    assert unseen.ledger_ref == dropped["id"]
+    assert report.differences == 3  # two transactions and the balance
+
+    txns = season.write_json(tmp_path / "txns.json")
+    assert main(["report", "stripe-reconciliation", "--balance-transactions", str(txns)]) == 1
+    out = capsys.readouterr().out
+    assert "missing_in_ledger" in out and "txn_stray_0001" in out
+    assert "missing_in_stripe" in out and dropped["id"] in out
+
+
+def test_fee_off_by_one_cent(
+    engine: sa.Engine,
+    season: Season,
+    cli_env: None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    txn = season.transactions[2]
+    txn["fee"] += 1
+    txn["net"] -= 1
+    csv_file = tmp_path / "itemized.csv"
+    csv_file.write_text(reports.to_csv(reports.parse_json(json.dumps(season.transactions))))
+    with engine.connect() as conn:
+        report = reports.stripe_reconciliation(conn, reports.load_balance_transactions(csv_file))
+    (wrong,) = [r for r in report.rows if r.status != "matched"]
+    assert (wrong.status, wrong.stripe_id) == ("fee_mismatch", txn["id"])
+    assert wrong.stripe_fee == (wrong.ledger_fee or 0) + 1
+    assert [b.difference for b in report.balances] == [1]
+
+    assert main(["report", "stripe-reconciliation", "--balance-transactions", str(csv_file)]) == 1
+    out = capsys.readouterr().out
+    assert "fee_mismatch" in out and txn["id"] in out
+
+
+def test_escrow_disagreeing_with_the_ledger(
+    engine: sa.Engine, season: Season, cli_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with engine.begin() as conn:  # a superuser's raw write, behind escrow's back
+        conn.execute(sa.text("UPDATE payments.escrows SET held = held + 1"))
+    with engine.connect() as conn:
+        report = reports.escrow_position(conn)
+    (row,) = report.rows
+    assert (report.differences, row.difference, row.event_id) == (
+        1,
+        1,
+        str(season.world.event),
+    )
+    assert main(["report", "escrow-position", "--format", "csv"]) == 1
+    out = capsys.readouterr().out
+    assert str(season.world.event) in out and ",1\r\n" in out
+
+
+def test_ticket_refunded_without_a_ledger_refund(
+    engine: sa.Engine, season: Season, cli_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("""UPDATE ticketing.tickets SET status = 'refunded'
+                        WHERE id = (SELECT id FROM ticketing.tickets WHERE order_id = :o
+                                     ORDER BY id LIMIT 1)"""),
+            {"o": season.orders[2]},
+        )
+    with engine.connect() as conn:
+        report = reports.ticket_tie_out(conn)
+    (row,) = report.rows
+    assert (report.differences, row.refunds_difference, row.sales_difference) == (1, 2_500, 0)
+    assert (row.tickets_refunded, row.ledger_refunds) == (2, 2_500)
+    assert main(["report", "ticket-tie-out", "--format", "json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["differences"] == 1 and data["rows"][0]["refunds_difference"] == 2_500
+
+
+def test_dead_delivery_is_reported_by_outbox_health(
+    engine: sa.Engine, season: Season, cli_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("""UPDATE messaging.deliveries SET status = 'dead', attempts = 8
+                        WHERE id = (SELECT min(id) FROM messaging.deliveries)""")
+        )
+    with engine.connect() as conn:
+        report = reports.outbox_health(conn)
+    assert report.differences == 1
+    assert sum(r.dead for r in report.rows) == 1
+    assert main(["report", "outbox-health"]) == 1
+    assert "Outbox health: 1 difference(s)" in capsys.readouterr().out
+
+
+def test_unreadable_balance_transactions_are_a_usage_error(
+    season: Season, cli_env: None, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,amount\nx,1\n")
+    assert main(["report", "stripe-reconciliation", "--balance-transactions", str(bad)]) == 2
+
+
+def test_html_report_screenshot_in_headless_chromium(
+    engine: sa.Engine, season: Season, cli_env: None, tmp_path: Path
+) -> None:
+    browser = next(
+        (shutil.which(b) for b in ("chromium", "chromium-browser") if shutil.which(b)), None
+    )
+    if browser is None:
+        # .ci/run installs Debian's chromium, so in CI its absence is a failure, not a skip.
+        if os.environ.get("CI"):
+            pytest.fail("CI runs without Chromium: .ci/run should have installed it")
+        pytest.skip("Chromium is not installed (`which chromium` finds nothing)")
+    page = tmp_path / "report.html"
+    txns = season.write_json(tmp_path / "txns.json")
+    assert main(["report", "all", "--balance-transactions", str(txns), "--html", str(page)]) == 0
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--screenshot={shot}",
+            "--window-size=1280,2000",
+            page.as_uri(),
+        ],
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
+    data = shot.read_bytes()
+    assert data.startswith(b"\x89PNG") and len(data) > 10_000
+
+
+def test_itemized_csv_amounts_are_major_units_converted_exactly() -> None:
+    content = (
+        "balance_transaction_id,created_utc,currency,gross,fee,net,reporting_category,source_id\n"
+        "txn_1,2026-01-02 03:04:05,eur,25.00,1.75,23.25,charge,ch_1\n"
+        "txn_2,,jpy,-500,0,-500,refund,re_2\n"
+    )
+    first, second = reports.parse_csv(content)
+    assert (first.currency, first.amount, first.fee, first.net, first.source) == (
+        "EUR",
+        2_500,
+        175,
+        2_325,
+        "ch_1",
+    )
+    assert first.created is not None and first.created.year == 2026
+    assert (second.currency, second.amount, second.created) == ("JPY", -500, None)
+    with pytest.raises(reports.StripeImportError, match="decimals"):
+        reports.parse_csv(content.replace("25.00", "25.001"))
+    with pytest.raises(reports.StripeImportError, match="lacks"):
+        reports.parse_csv("id,amount\n")
+    listed = reports.parse_json(
+        json.dumps(
+            {
+                "object": "list",
+                "data": [
+                    {
+                        "id": "txn_3",
+                        "currency": "usd",
+                        "amount": 100,
+                        "fee": 3,
+                        "net": 97,
+                        "type": "charge",
+                        "source": {"id": "ch_3"},
+                        "created": 1_700_000_000,
+                    }
+                ],
+            }
+        )
+    )
+    assert (listed[0].source, listed[0].reporting_category) == ("ch_3", "charge")
+
+
+def test_disputes_and_payouts_match_by_source_and_movement(
+    engine: sa.Engine, season: Season
+) -> None:
+    """Escrow books a dispute's withdrawal and reinstatement as `<dispute>:withdrawn` and
+    `:reinstated`, a payout as `<payout>:paid`; Stripe names them by source."""
+    payment = "pi_" + season.transactions[1]["id"][4:]
+    gross = season.transactions[1]["amount"]
+    with engine.begin() as conn:
+        escrow.open_dispute(conn, "du_report_1", payment, gross, cause="t")
+        escrow.dispute_funds_withdrawn(conn, "du_report_1", payment, gross, 1_500, cause="t")
+        escrow.dispute_funds_reinstated(conn, "du_report_1", payment, gross, 1_500, cause="t")
+        escrow.payout(conn, "po_report_1", "EUR", 3_000, paid=True, cause="t")
+    season.transactions += [
+        so.balance_transaction(
+            amount=-gross,
+            fee=1_500,
+            currency="eur",
+            source="du_report_1",
+            type="adjustment",
+            reporting_category="dispute",
+        ),
+        so.balance_transaction(
+            amount=gross,
+            fee=-1_500,
+            currency="eur",
+            source="du_report_1",
+            type="adjustment",
+            reporting_category="dispute_reversal",
+        ),
+        so.balance_transaction(
+            amount=-3_000, fee=0, currency="eur", source="po_report_1", type="payout"
+        ),
+    ]
+    with engine.connect() as conn:
+        report = reports.stripe_reconciliation(
+            conn, reports.parse_json(json.dumps(season.transactions))
+        )
+    assert [r for r in report.rows if r.status != "matched"] == []
+    assert (report.matched, report.differences) == (7, 0)
+    assert {r.ledger_ref for r in report.rows} >= {
+        "du_report_1:withdrawn",
+        "du_report_1:reinstated",
+        "po_report_1:paid",
+    }
