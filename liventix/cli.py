@@ -242,10 +242,14 @@ def _demo_options(parser: argparse.ArgumentParser) -> None:
 
 
 @command(
-    "demo", summary="Play a short ticket-sale story through the ledger.", arguments=_demo_options
+    "ledger",
+    "demo",
+    summary="Play a short ticket-sale story through the ledger alone.",
+    arguments=_demo_options,
 )
-def demo(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the demo on the application database (embedded PostgreSQL unless DATABASE_URL)."""
+def ledger_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the ledger's short story on the application database (embedded PostgreSQL unless
+    DATABASE_URL); the same --run twice replays it."""
     run = args.run or uuid.uuid4().hex[:8]
     engine = _engine(settings)
     print(f"database: {make_url(str(engine.url)).render_as_string(hide_password=True)}")

@@ -1,14 +1,16 @@
-"""The season demo: a whole season of sales played through the system (issue 7).
+"""The demo: a whole season of ticket sales played through the system (issue 7).
 
-`liventix season` plays, on the application database: the platform and a few organizations
+`liventix demo` plays, on a fresh database of its own: the platform and a few organizations
 (each with its escrow policy, webhook endpoint and events), a thousand checkouts whose
 Stripe events are signed with the stripe library and posted over HTTP to the API's
 `POST /v1/stripe/webhook` (served by uvicorn on 127.0.0.1, with duplicates and out of
-order), a worker that handles the inbox and delivers the organizers' webhooks to a local
+order), four workers that handle the inbox and deliver the organizers' webhooks to a local
 HTTP receiver and the buyers' e-mails to a local SMTP server; expiries, failed payments,
 ticket transfers, check-ins, refunds, a dispute won and one lost, an event cancelled; then
-the events end, escrows release and the transfers are made at the in-process Stripe
-stand-in. It ends with a summary and the trial balance per currency.
+the events end, escrows release, the transfers are made and the platform is paid out, at
+the in-process Stripe stand-in (`liventix.stripe_standin`). It ends with finance's reports,
+the Stripe reconciliation run against the stand-in's balance transactions, every
+difference zero, and writes them (JSON, CSV, one HTML page) under the output directory.
 
 Every choice comes from `random.Random(seed)`: ids are random, but the same seed gives the
 same amounts on the same accounts (see `ledger_fingerprint`).
@@ -19,18 +21,16 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import socket
-import socketserver
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
+from typing import TextIO
 
 import httpx
 import sqlalchemy as sa
@@ -41,19 +41,26 @@ import escrow
 import ledger
 import outbox
 import ticketing_fsm
-from escrow.stripe_events import META_ESCROW
-from liventix.cli import EXIT_NO, EXIT_OK, command
-from liventix.database import make_engine, prepare
+from liventix import reports
+from liventix.cli import EXIT_ERROR, EXIT_NO, EXIT_OK, command
+from liventix.database import (
+    create_database,
+    database_url,
+    drop_database,
+    make_engine,
+    server_url,
+    upgrade,
+)
+from liventix.local_servers import ApiServer, Mailbox, Receiver, smtp_server
+from liventix.progress import Progress
 from liventix.settings import Settings
-from liventix.stripe_gateway import StripeGateway, StripeSettings
+from liventix.stripe_standin import StripeObject, StripeStandIn
 from liventix.wiring import wire
 
 PLATFORM_NAME = "Liventix"
 WEBHOOK_SECRET = "whsec_liventix_season_demo"
-API_VERSION = "2024-06-20"
 CURRENCIES = ("USD", "EUR", "GBP")
 PRICES = (1_500, 2_500, 4_000, 6_500, 9_900)
-DISPUTE_FEE = 1_500
 HOOK_TYPES = (
     "order.paid",
     "order.refunded",
@@ -66,332 +73,9 @@ HOOK_TYPES = (
 WORKERS = 4
 """Workers side by side, each in its thread, as a deployment runs several."""
 FAST_RETRY = outbox.RetryPolicy(schedule=(0.05, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0), jitter=0.0)
+DEMO_DATABASE = "liventix_demo"
 
 Out = Callable[[str], None]
-StripeObject = dict[str, Any]
-
-
-def stripe_fee(amount: int) -> int:
-    """The stand-in's card fee: 2.9 % + 30."""
-    return amount * 29 // 1000 + 30
-
-
-def _new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:24]}"
-
-
-# -- Stripe, in process ---------------------------------------------------------------------
-
-
-@dataclass
-class _Intent:
-    id: str
-    amount: int
-    currency: str
-    metadata: dict[str, str]
-    client_secret: str
-
-
-@dataclass
-class _Refund:
-    id: str
-    payment_intent_id: str
-    amount: int
-    metadata: dict[str, str]
-
-
-class SeasonStripe(StripeGateway):
-    """An in-process stand-in for Stripe's API: PaymentIntents, refunds and transfers are
-    kept in memory, idempotent by key like Stripe's; it answers escrow's `StripeReader` from
-    its own records. Nothing leaves the process."""
-
-    def __init__(self) -> None:
-        super().__init__(StripeSettings(max_network_retries=0))
-        self.intents: dict[str, _Intent] = {}
-        self.refunds: dict[str, _Refund] = {}
-        self.transfers: dict[str, tuple[str, int, str]] = {}
-        self._keys: dict[str, str] = {}
-        self._lock = threading.Lock()
-
-    def _once(self, key: str, prefix: str) -> tuple[str, bool]:
-        with self._lock:
-            if key in self._keys:
-                return self._keys[key], False
-            self._keys[key] = made = _new_id(prefix)
-            return made, True
-
-    def create_payment_intent(
-        self, amount: int, currency: str, metadata: dict[str, str], idempotency_key: str
-    ) -> ticketing_fsm.CreatedIntent:
-        """A PaymentIntent awaiting payment; the same key returns the same intent."""
-        pi, new = self._once(f"pi:{idempotency_key}", "pi")
-        if new:
-            self.intents[pi] = _Intent(
-                pi, amount, currency.lower(), dict(metadata), f"{pi}_secret_{uuid.uuid4().hex}"
-            )
-        return ticketing_fsm.CreatedIntent(pi, self.intents[pi].client_secret)
-
-    def create_refund(
-        self, payment_intent_id: str, amount: int, metadata: dict[str, str], idempotency_key: str
-    ) -> str:
-        """A refund (it succeeds at once); the same key returns the same refund."""
-        refund_id, new = self._once(f"re:{idempotency_key}", "re")
-        if new:
-            with self._lock:
-                self.refunds[refund_id] = _Refund(
-                    refund_id, payment_intent_id, amount, dict(metadata)
-                )
-        return refund_id
-
-    def create_transfer(
-        self, request: escrow.TransferRequested, idempotency_key: str
-    ) -> tuple[str, int]:
-        """A transfer to the organizer's connected account."""
-        if not request.destination:
-            raise ValueError(f"organizer {request.org_id} has no connected account")
-        transfer_id, new = self._once(f"tr:{idempotency_key}", "tr")
-        if new:
-            with self._lock:
-                self.transfers[transfer_id] = (
-                    request.escrow_id,
-                    request.amount,
-                    request.destination,
-                )
-        return transfer_id, self.transfers[transfer_id][1]
-
-    def charge_facts(self, payment_intent_id: str) -> escrow.ChargeFacts:
-        """The intent's charge and its fee."""
-        intent = self.intents[payment_intent_id]
-        return escrow.ChargeFacts(
-            charge_id=_charge_of(payment_intent_id),
-            balance_transaction_id=f"txn_{payment_intent_id[3:]}",
-            stripe_fee=stripe_fee(intent.amount),
-        )
-
-    def refunds_of_charge(self, charge_id: str) -> list[escrow.RefundFacts]:
-        """Every refund of the charge (all succeeded)."""
-        with self._lock:
-            refunds = list(self.refunds.values())
-        return [
-            escrow.RefundFacts(r.id, r.payment_intent_id, r.amount, "succeeded")
-            for r in refunds
-            if _charge_of(r.payment_intent_id) == charge_id
-        ]
-
-
-def _charge_of(payment_intent_id: str) -> str:
-    return f"ch_{payment_intent_id[3:]}"
-
-
-def _event(type: str, obj: StripeObject) -> StripeObject:
-    """A Stripe Event envelope."""
-    return {
-        "id": _new_id("evt"),
-        "object": "event",
-        "api_version": API_VERSION,
-        "created": int(time.time()),
-        "data": {"object": obj},
-        "livemode": False,
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "type": type,
-    }
-
-
-def _intent_object(intent: _Intent, status: str) -> StripeObject:
-    succeeded = status == "succeeded"
-    return {
-        "id": intent.id,
-        "object": "payment_intent",
-        "amount": intent.amount,
-        "amount_received": intent.amount if succeeded else 0,
-        "currency": intent.currency,
-        "latest_charge": _charge_of(intent.id) if succeeded else None,
-        "metadata": dict(intent.metadata),
-        "status": status,
-        "last_payment_error": None if succeeded else {"code": "card_declined"},
-    }
-
-
-def _refund_object(refund: _Refund, currency: str, status: str) -> StripeObject:
-    return {
-        "id": refund.id,
-        "object": "refund",
-        "amount": refund.amount,
-        "charge": _charge_of(refund.payment_intent_id),
-        "currency": currency,
-        "metadata": dict(refund.metadata),
-        "payment_intent": refund.payment_intent_id,
-        "status": status,
-    }
-
-
-def _dispute_object(
-    intent: _Intent, dispute_id: str, status: str, txns: list[dict[str, int]]
-) -> StripeObject:
-    return {
-        "id": dispute_id,
-        "object": "dispute",
-        "amount": intent.amount,
-        "balance_transactions": txns,
-        "charge": _charge_of(intent.id),
-        "currency": intent.currency,
-        "metadata": {},
-        "payment_intent": intent.id,
-        "reason": "fraudulent",
-        "status": status,
-    }
-
-
-# -- the outside world: the API, a webhook receiver, an SMTP server -------------------------
-
-
-class _Receiver(ThreadingHTTPServer):
-    """Counts the webhooks POSTed to it."""
-
-    daemon_threads = True
-    request_queue_size = 256  # the workers connect many at once (the default backlog is 5)
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _ReceiverHandler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/hooks"
-
-
-class _ReceiverHandler(BaseHTTPRequestHandler):
-    server: _Receiver
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        with self.server.lock:
-            self.server.count += 1
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet."""
-
-
-class _Mailbox:
-    """Counts the e-mails an SMTP server accepted."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.lock = threading.Lock()
-
-    def add(self) -> None:
-        with self.lock:
-            self.count += 1
-
-
-class _SmtpHandler(socketserver.StreamRequestHandler):
-    """Just enough SMTP for smtplib (used only when aiosmtpd is not installed)."""
-
-    server: _SmtpServer
-
-    def _say(self, line: str) -> None:
-        self.wfile.write(f"{line}\r\n".encode())
-
-    def handle(self) -> None:
-        self._say("220 localhost liventix season SMTP")
-        while raw := self.rfile.readline():
-            verb = raw.decode(errors="replace").strip().split(" ", 1)[0].upper()
-            if verb == "DATA":
-                self._say("354 end with <CRLF>.<CRLF>")
-                while self.rfile.readline() not in (b".\r\n", b".\n", b""):
-                    pass
-                self.server.mailbox.add()
-                self._say("250 OK")
-            elif verb == "QUIT":
-                self._say("221 bye")
-                return
-            elif verb == "EHLO":
-                self._say("250 localhost")
-            else:
-                self._say("250 OK")
-
-
-class _SmtpServer(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    request_queue_size = 256
-    allow_reuse_address = True
-
-    def __init__(self, mailbox: _Mailbox) -> None:
-        self.mailbox = mailbox
-        super().__init__(("127.0.0.1", 0), _SmtpHandler)
-
-
-@contextmanager
-def _smtp_server(mailbox: _Mailbox) -> Iterator[tuple[int, str]]:
-    """An SMTP server on 127.0.0.1: aiosmtpd's if installed, else a minimal one; yields
-    (port, which)."""
-    try:
-        from aiosmtpd.controller import Controller  # noqa: PLC0415 (optional)
-    except ImportError:
-        server = _SmtpServer(mailbox)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield server.server_address[1], "minimal SMTP (aiosmtpd not installed)"
-        finally:
-            server.shutdown()
-            server.server_close()
-        return
-
-    class Handler:
-        async def handle_DATA(  # noqa: N802 (aiosmtpd's hook name)
-            self, server: Any, session: Any, envelope: Any
-        ) -> str:
-            mailbox.add()
-            return "250 OK"
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield port, "aiosmtpd"
-    finally:
-        controller.stop()
-
-
-class _Api:
-    """The application's HTTP API under uvicorn in a thread on 127.0.0.1."""
-
-    def __init__(self, engine: sa.Engine, gateway: StripeGateway) -> None:
-        import uvicorn  # noqa: PLC0415 (loaded only for the demo)
-
-        from liventix.api import create_app  # noqa: PLC0415
-
-        app = create_app(engine, gateway=gateway, stripe_webhook_secret=WEBHOOK_SECRET)
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    def __enter__(self) -> _Api:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the API did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
-
 
 # -- the season -----------------------------------------------------------------------------
 
@@ -420,10 +104,13 @@ class SeasonSummary:
     emails_delivered: int = 0
     email_server: str = ""
     transfers: int = 0
+    payouts: dict[str, int] = field(default_factory=dict)
     totals: dict[str, tuple[int, int]] = field(default_factory=dict)
     balanced: bool = False
     seconds: float = 0.0
     fingerprint: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    balance_transactions: list[StripeObject] = field(default_factory=list)
+    """What Stripe's account saw: every movement of its balance."""
 
 
 @dataclass
@@ -435,14 +122,17 @@ class _Sale:
 
 
 class _Season:
-    def __init__(self, engine: sa.Engine, options: SeasonOptions, out: Out) -> None:
+    def __init__(
+        self, engine: sa.Engine, options: SeasonOptions, out: Out, live: TextIO | None
+    ) -> None:
         self.engine = engine
         self.options = options
         self.out = out
+        self.live = live
         self.rng = random.Random(options.seed)
-        self.gateway = SeasonStripe()
-        self.receiver = _Receiver()
-        self.mailbox = _Mailbox()
+        self.gateway = StripeStandIn()
+        self.receiver = Receiver()
+        self.mailbox = Mailbox()
         self.http = httpx.Client(timeout=30.0, limits=httpx.Limits(max_connections=32))
         self.pool = ThreadPoolExecutor(16, thread_name_prefix="stripe")
         self.api_url = ""
@@ -452,12 +142,19 @@ class _Season:
         self.orgs: list[tuple[uuid.UUID, str, str]] = []  # (id, name, currency)
         self.events: list[tuple[uuid.UUID, uuid.UUID, str, list[uuid.UUID], bool]] = []
         self.workers: list[outbox.Worker] = []
+        self.payouts: dict[str, int] = {}
         self.worker_pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="worker")
         self.started = time.monotonic()
 
     # -- Stripe's events over HTTP --
 
-    def send(self, events: list[StripeObject], *, duplicates: float = 0.05) -> None:
+    def send(
+        self,
+        events: list[StripeObject],
+        *,
+        duplicates: float = 0.05,
+        bar: Progress | None = None,
+    ) -> None:
         """Post the events, shuffled, some twice, each signed as Stripe signs it."""
         batch = list(events)
         batch += [e for e in events if self.rng.random() < duplicates]
@@ -467,6 +164,8 @@ class _Season:
         for duplicate in self.pool.map(self._post, batch):
             self.posted += 1
             self.duplicates += duplicate
+            if bar is not None:
+                bar.advance()
 
     def _post(self, event: StripeObject) -> bool:
         body = json.dumps(event)
@@ -501,14 +200,16 @@ class _Season:
             if not busy:
                 time.sleep(0.02)
 
-    def progress(self, step: str) -> None:
-        self.out(
-            f"  {time.monotonic() - self.started:6.1f} s  {step:<34} "
-            f"stripe events {self.posted:>6}  webhooks {self.receiver.count:>6}  "
-            f"e-mails {self.mailbox.count:>6}"
-        )
+    def bar(self, label: str, total: int) -> Progress:
+        """A progress bar for one step of the season."""
+        return Progress(label, total, out=self.out, live=self.live)
 
-    # -- the story --
+    def counts(self) -> str:
+        """What went out so far."""
+        return (
+            f"stripe events {self.posted}, webhooks {self.receiver.count}, "
+            f"e-mails {self.mailbox.count}"
+        )
 
     def setup(self) -> None:
         rng = self.rng
@@ -572,6 +273,7 @@ class _Season:
     def checkouts(self) -> list[_Sale]:
         rng = self.rng
         sales: list[_Sale] = []
+        bar = self.bar("checkouts", self.options.orders)
         for n in range(self.options.orders):
             org, event, _, types, _ = rng.choice(self.events)
             items = [
@@ -592,28 +294,29 @@ class _Season:
             with self.engine.begin() as conn:
                 checkout = ticketing_fsm.start_checkout(conn, self.gateway, request, hold=hold)
             sales.append(_Sale(org, event, checkout, fate))
-            if (n + 1) % 250 == 0:
-                self.out(f"  checkouts {n + 1}/{self.options.orders}")
+            bar.advance()
+        bar.done("seats held, PaymentIntents created")
         return sales
 
     def pay(self, sales: list[_Sale]) -> None:
+        """Stripe's verdict on each checkout, posted in chunks, each chunk handled by the
+        workers before the next (a season's payments arrive over weeks, not at once)."""
         events = []
         for sale in sales:
-            intent = self.gateway.intents[sale.checkout.payment_intent_id]
             if sale.fate == "pay":
-                events.append(
-                    _event("payment_intent.succeeded", _intent_object(intent, "succeeded"))
-                )
+                events.append(self.gateway.succeed(sale.checkout.payment_intent_id))
             elif sale.fate == "fail":
-                obj = _intent_object(intent, "requires_payment_method")
-                events.append(_event("payment_intent.payment_failed", obj))
+                events.append(self.gateway.fail(sale.checkout.payment_intent_id))
+        bar = self.bar("payments (webhook, inbox)", len(events))
         chunk = 200
         for start in range(0, len(events), chunk):
-            self.send(events[start : start + chunk])
+            part = events[start : start + chunk]
+            self.send(part)
             self.settle("payments")
-            self.progress(f"payments {min(start + chunk, len(events))}/{len(events)}")
+            bar.advance(len(part))
+        bar.done(self.counts())
 
-    def send_refunds(self) -> int:
+    def send_refunds(self, bar: Progress | None = None) -> int:
         """Stripe's refund events for the refunds the worker asked for: a stale pending
         snapshot now and then, `refund.updated`, sometimes `charge.refunded` too."""
         events = []
@@ -621,30 +324,14 @@ class _Season:
             new = [r for r in self.gateway.refunds.values() if r.id not in self.refunds_sent]
         for refund in new:
             self.refunds_sent.add(refund.id)
-            currency = self.gateway.intents[refund.payment_intent_id].currency
-            if self.rng.random() < 0.2:
-                events.append(_event("refund.updated", _refund_object(refund, currency, "pending")))
-            events.append(_event("refund.updated", _refund_object(refund, currency, "succeeded")))
-            if self.rng.random() < 0.3:
-                events.append(
-                    _event(
-                        "charge.refunded",
-                        {
-                            "id": _charge_of(refund.payment_intent_id),
-                            "object": "charge",
-                            "payment_intent": refund.payment_intent_id,
-                            "currency": currency,
-                            "refunds": {
-                                "data": [
-                                    _refund_object(r, currency, "succeeded")
-                                    for r in self.gateway.refunds.values()
-                                    if r.payment_intent_id == refund.payment_intent_id
-                                ]
-                            },
-                        },
-                    )
-                )
+            events += self.gateway.refund_events(
+                refund,
+                stale_first=self.rng.random() < 0.2,
+                with_charge=self.rng.random() < 0.3,
+            )
         self.send(events)
+        if bar is not None:
+            bar.advance(len(new))
         return len(new)
 
     def aftermath(self, sales: list[_Sale]) -> None:
@@ -670,7 +357,7 @@ class _Season:
                 )
             refunded_by_cancel = ticketing_fsm.cancel_event(conn, cancelled[0], cancelled[1])
         self.out(
-            f"refunds asked: {len(refunded)} orders; event {cancelled[2]!r} cancelled "
+            f"  refunds asked: {len(refunded)} orders; event {cancelled[2]!r} cancelled "
             f"({refunded_by_cancel} orders refunded)"
         )
         # Transfers and check-ins among the orders left alone.
@@ -697,38 +384,21 @@ class _Season:
                     if roll < 0.6:
                         ticketing_fsm.check_in(conn, sale.org, code, scanner="door-1")
                         checked_in += 1
-        self.out(f"tickets transferred: {transferred}; checked in: {checked_in}")
+        self.out(f"  tickets transferred: {transferred}; checked in: {checked_in}")
+        bar = self.bar("refunds (task, Stripe)", len(refunded) + refunded_by_cancel)
         self.settle("refund tasks")
-        while self.send_refunds():
+        while self.send_refunds(bar):
             self.settle("refunds")
-        self.progress("refunds settled")
+        bar.done(self.counts())
 
-        # Disputes: one won, one lost.
+        # Disputes: one won, one lost; each event handled before Stripe sends the next.
+        bar = self.bar("disputes (won, lost)", len(disputed))
         for dispute_sale, outcome in zip(disputed, ("won", "lost"), strict=False):
-            intent = self.gateway.intents[dispute_sale.checkout.payment_intent_id]
-            dp = _new_id("dp")
-            withdrawn = [{"amount": -intent.amount, "fee": DISPUTE_FEE}]
-            steps = [
-                ("charge.dispute.created", _dispute_object(intent, dp, "needs_response", [])),
-                (
-                    "charge.dispute.funds_withdrawn",
-                    _dispute_object(intent, dp, "under_review", withdrawn),
-                ),
-            ]
-            if outcome == "won":
-                back = [*withdrawn, {"amount": intent.amount, "fee": -DISPUTE_FEE}]
-                steps.append(
-                    ("charge.dispute.funds_reinstated", _dispute_object(intent, dp, "won", back))
-                )
-                steps.append(("charge.dispute.closed", _dispute_object(intent, dp, "won", back)))
-            else:
-                steps.append(
-                    ("charge.dispute.closed", _dispute_object(intent, dp, "lost", withdrawn))
-                )
-            for type, obj in steps:
-                self.send([_event(type, obj)], duplicates=0.0)
-                self.settle(type)
-        self.progress("disputes: one won, one lost")
+            for event in self.gateway.dispute(dispute_sale.checkout.payment_intent_id, outcome):
+                self.send([event], duplicates=0.0)
+                self.settle(event["type"])
+            bar.advance()
+        bar.done()
 
     def close_season(self) -> None:
         time.sleep(1.1)  # the 1-second holds of the abandoned checkouts run out
@@ -746,31 +416,49 @@ class _Season:
             released += len(steps)
             if not steps:
                 break
-        self.out(f"expired {expired} unpaid orders; escrows moved {released} step(s)")
+        self.out(f"  expired {expired} unpaid orders; escrows moved {released} step(s)")
+        bar = self.bar("releases and transfers", len(self.events))
         self.settle("releases and transfers")
         # Stripe's `transfer.created` for each transfer the worker made: already booked by
         # the task, so the event finds nothing to do (twice for some).
-        with self.gateway._lock:
-            transfers = sorted(self.gateway.transfers.items(), key=lambda t: (t[1][1], t[1][2]))
-        self.send(
-            [
-                _event(
-                    "transfer.created",
-                    {
-                        "id": transfer_id,
-                        "object": "transfer",
-                        "amount": amount,
-                        "destination": destination,
-                        "metadata": {META_ESCROW: escrow_id},
-                    },
-                )
-                for transfer_id, (escrow_id, amount, destination) in transfers
-            ]
-        )
+        self.send(self.gateway.transfer_events())
         self.settle("transfer events")
+        bar.done(f"{len(self.gateway.transfers)} transfers")
+        self.pay_out()
+
+    def pay_out(self) -> None:
+        """The platform's own money at Stripe (its balance less what it still owes the
+        organizers) is paid out to its bank: `payout.paid`, over the webhook."""
         with self.engine.begin() as conn:
             ledger.roll_up(conn)
-        self.progress("season over")
+            rows = conn.execute(
+                sa.text("""
+                    SELECT a.currency, a.code,
+                           sum(CASE WHEN l.side = 'debit' THEN l.amount ELSE -l.amount END)
+                               AS debit_balance
+                      FROM payments.lines l JOIN payments.accounts a ON a.id = l.account_id
+                     WHERE a.code LIKE 'stripe\\_balance:%'
+                        OR a.code LIKE 'escrow:%' OR a.code LIKE 'payable:%'
+                     GROUP BY a.id, a.currency, a.code
+                """)
+            ).all()
+        own: dict[str, int] = {}
+        for r in rows:
+            balance = int(r.debit_balance)
+            # The Stripe balance (a debit balance), less each liability the platform still
+            # owes an organizer (a credit balance: negative here).
+            if r.code.startswith("stripe_balance:") or balance < 0:
+                own[r.currency] = own.get(r.currency, 0) + balance
+        payouts = {cur: amount for cur, amount in sorted(own.items()) if amount > 0}
+        bar = self.bar("payouts to the bank", len(payouts))
+        for currency, amount in payouts.items():
+            self.send([self.gateway.payout(currency, amount)])
+            self.settle("payouts")
+            bar.advance()
+        self.payouts = payouts
+        with self.engine.begin() as conn:
+            ledger.roll_up(conn)
+        bar.done(", ".join(_money(a, c) for c, a in payouts.items()))
 
     def summary(self) -> SeasonSummary:
         orgs = [o for o, _, _ in self.orgs]
@@ -780,6 +468,7 @@ class _Season:
             webhooks_delivered=self.receiver.count,
             emails_delivered=self.mailbox.count,
             transfers=len(self.gateway.transfers),
+            payouts=dict(self.payouts),
         )
         with self.engine.connect() as conn:
             params = {"orgs": orgs}
@@ -842,25 +531,30 @@ def ledger_fingerprint(
 
 
 def play_season(
-    engine: sa.Engine, options: SeasonOptions | None = None, out: Out = print
+    engine: sa.Engine,
+    options: SeasonOptions | None = None,
+    out: Out = print,
+    *,
+    live: TextIO | None = None,
 ) -> SeasonSummary:
-    """Play a season on `engine`'s (migrated) database; return what happened."""
+    """Play a season on `engine`'s (migrated) database; return what happened. Progress bars
+    are redrawn on `live` (a terminal) when given, else each step ends with one line."""
     options = options or SeasonOptions()
     started = time.monotonic()
-    season = _Season(engine, options, out)
+    season = _Season(engine, options, out, live)
     handlers = outbox.InboxHandlers()
     wire(engine, season.gateway, handlers)
     receiver_thread = threading.Thread(target=season.receiver.serve_forever, daemon=True)
     receiver_thread.start()
     try:
         with (
-            _smtp_server(season.mailbox) as (smtp_port, smtp_kind),
-            _Api(engine, season.gateway) as api,
+            smtp_server(season.mailbox) as (smtp_port, smtp_kind),
+            ApiServer(engine, season.gateway, WEBHOOK_SECRET) as api,
         ):
             season.api_url = api.url
             out(
                 f"API on {api.url}, webhook receiver on {season.receiver.url}, {smtp_kind} "
-                f"on 127.0.0.1:{smtp_port}"
+                f"on 127.0.0.1:{smtp_port}, {WORKERS} workers"
             )
             settings = outbox.WorkerSettings(
                 batch_size=200,
@@ -886,6 +580,7 @@ def play_season(
                     worker.close()
             summary = season.summary()
             summary.email_server = smtp_kind
+            summary.balance_transactions = season.gateway.balance_transactions()
     finally:
         season.pool.shutdown()
         season.worker_pool.shutdown()
@@ -914,6 +609,8 @@ def print_summary(s: SeasonSummary, out: Out = print) -> None:
     out(f"tickets     {counts(s.tickets)}")
     out(f"escrows     {counts(s.escrows)}; released but still holding: {s.released_still_holding}")
     out(f"transfers   {s.transfers} made at Stripe (stand-in)")
+    payouts = ", ".join(_money(a, c) for c, a in s.payouts.items()) or "none"
+    out(f"payouts     {payouts} to the platform's bank")
     out(
         f"stripe      {s.stripe_events_posted} events posted over HTTP "
         f"({s.stripe_duplicates} duplicates acknowledged)"
@@ -929,27 +626,121 @@ def print_summary(s: SeasonSummary, out: Out = print) -> None:
     out("balanced: debits equal credits" if s.balanced else "NOT BALANCED")
 
 
-def _season_options(parser: argparse.ArgumentParser) -> None:
+def _demo_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1, help="the same seed, the same ledger")
     parser.add_argument("--orders", type=int, default=1_000, help="checkouts (default 1000)")
     parser.add_argument("--orgs", type=int, default=3, help="organizations (default 3)")
+    parser.add_argument(
+        "--database",
+        default=DEMO_DATABASE,
+        help=f"the demo's database, dropped and created anew (default {DEMO_DATABASE})",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="where the reports go (default: <data dir>/demo)",
+    )
+
+
+def _fresh_database(settings: Settings, name: str) -> str:
+    """Drop and create the demo's database on the server (embedded unless DATABASE_URL),
+    migrate it, and return its URL."""
+    server = server_url(settings)
+    drop_database(server, name)
+    create_database(server, name)
+    url = database_url(server, name)
+    upgrade(url)
+    return url
 
 
 @command(
-    "season",
-    summary="Play a whole season of ticket sales through the system (the big demo).",
-    arguments=_season_options,
+    "demo",
+    summary="Play a whole season through the system and reconcile it (the README's demo).",
+    arguments=_demo_options,
 )
-def season(args: argparse.Namespace, settings: Settings) -> int:
-    """Play a season on the application database; exit 1 if the books do not balance."""
-    engine = make_engine(prepare(settings), pool_size=20, max_overflow=20)
-    print(f"database: {make_url(str(engine.url)).render_as_string(hide_password=True)}")
+def demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Play a season on a fresh database, then run finance's reports on it; exit 1 if a
+    report finds a difference."""
+    if args.database == settings.database_name:
+        print("liventix: the demo drops its database: pick another --database", file=sys.stderr)
+        return EXIT_ERROR
+    out_dir: Path = args.out or settings.data_dir / "demo"
+    url = _fresh_database(settings, args.database)
+    print(f"database: {make_url(url).render_as_string(hide_password=True)} (created anew)")
+    engine = make_engine(url, pool_size=20, max_overflow=20)
     try:
         summary = play_season(
-            engine, SeasonOptions(seed=args.seed, orders=args.orders, orgs=args.orgs)
+            engine,
+            SeasonOptions(seed=args.seed, orders=args.orders, orgs=args.orgs),
+            live=sys.stdout if sys.stdout.isatty() else None,
         )
+        print_summary(summary)
+        differences = finance_reports(engine, summary.balance_transactions, out_dir)
     finally:
         engine.dispose()
-    print_summary(summary)
-    ok = summary.balanced and summary.released_still_holding == 0
+    print(
+        f"\nAgain, on this database: LIVENTIX_DB_NAME={args.database} liventix report all "
+        f"--balance-transactions {out_dir / BALANCE_TRANSACTIONS}"
+    )
+    ok = summary.balanced and summary.released_still_holding == 0 and differences == 0
     return EXIT_OK if ok else EXIT_NO
+
+
+BALANCE_TRANSACTIONS = "stripe-balance-transactions.json"
+
+
+def finance_reports(
+    engine: sa.Engine, balance_transactions: list[StripeObject], out_dir: Path, out: Out = print
+) -> int:
+    """Finance's reports on the season, the Stripe reconciliation against the stand-in's
+    balance transactions (written as Stripe's JSON list and itemized CSV), all from one
+    snapshot: a line per report, every report as JSON and CSV files and one HTML page under
+    `out_dir`. Returns the number of differences found."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / BALANCE_TRANSACTIONS).write_text(
+        json.dumps(balance_transactions, indent=1), encoding="utf-8"
+    )
+    transactions = reports.load_balance_transactions(out_dir / BALANCE_TRANSACTIONS)
+    (out_dir / "stripe-balance-transactions.csv").write_text(
+        reports.to_csv(transactions), encoding="utf-8"
+    )
+    with engine.begin() as conn:
+        conn.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+        built: list[reports.Report] = [
+            reports.trial_balance(conn),
+            reports.escrow_position(conn),
+            reports.stripe_reconciliation(conn, transactions),
+            reports.ticket_tie_out(conn),
+            reports.outbox_health(conn),
+        ]
+        history = reports.stripe_balance_history(conn)
+        generated = str(conn.execute(sa.text("SELECT now()")).scalar_one())
+    out("")
+    out("Finance's reports")
+    for report in built:
+        reports.write_files(report, out_dir)
+        out(f"  {report.title:<44} differences {report.differences}{_detail(report)}")
+    html = out_dir / "report.html"
+    html.write_text(reports.as_html(built, history, generated), encoding="utf-8")
+    total = sum(r.differences for r in built)
+    out("every difference zero" if total == 0 else f"{total} DIFFERENCE(S): see the reports")
+    out(f"HTML report: {html}")
+    out(f"JSON and CSV: {out_dir}")
+    return total
+
+
+def _detail(report: reports.Report) -> str:
+    if isinstance(report, reports.StripeReconciliationReport):
+        balances = "; ".join(
+            f"{b.currency} ledger {b.ledger_balance} = Stripe {b.stripe_balance}"
+            if not b.difference
+            else f"{b.currency} ledger {b.ledger_balance} vs Stripe {b.stripe_balance}"
+            for b in report.balances
+        )
+        return f"  ({report.matched} transactions matched; {balances})"
+    if isinstance(report, reports.EscrowPositionReport):
+        return f"  ({len(report.rows)} escrows)"
+    if isinstance(report, reports.TicketTieOutReport):
+        return f"  ({sum(r.tickets_sold for r in report.rows)} tickets sold)"
+    return ""

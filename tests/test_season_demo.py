@@ -1,18 +1,29 @@
-"""The season demo (`liventix season`): a small season balances, its counts add up, and the
-same seed gives the same ledger on two fresh databases."""
+"""The demo (`liventix demo`, a season): a small season balances, its counts add up, finance's
+reports find no difference (and do find a planted one), the command plays it on a fresh
+database of its own, and the same seed gives the same ledger on two fresh databases."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 import escrow
 import outbox
+from liventix import reports
+from liventix.cli import main
 from liventix.database import create_database, database_url, drop_database, make_engine
-from liventix.season_demo import SeasonOptions, SeasonSummary, play_season
+from liventix.season_demo import (
+    BALANCE_TRANSACTIONS,
+    SeasonOptions,
+    SeasonSummary,
+    finance_reports,
+    play_season,
+)
 from outbox.message_types import task_for
 
 TASKS = ("stripe.transfer.requested", "stripe.refund.requested")
@@ -33,7 +44,7 @@ def _quiet(line: str) -> None:
     pass
 
 
-def test_a_small_season_balances_and_adds_up(engine: sa.Engine) -> None:
+def test_a_small_season_balances_and_adds_up(engine: sa.Engine, tmp_path: Path) -> None:
     summary = play_season(engine, SMALL, out=_quiet)
 
     assert summary.balanced
@@ -72,6 +83,50 @@ def test_a_small_season_balances_and_adds_up(engine: sa.Engine) -> None:
                                 WHERE status IN ('issued', 'checked_in'))""")
         ).one()
         assert sold == valid
+        # Stripe's balance (the sum of its transactions' nets) is the ledger's, per currency;
+        # what was paid out left both.
+        in_ledger = dict(
+            conn.execute(
+                sa.text("""SELECT a.currency, sum(CASE WHEN l.side = 'debit' THEN l.amount
+                                                   ELSE -l.amount END)
+                             FROM payments.lines l JOIN payments.accounts a
+                               ON a.id = l.account_id
+                            WHERE a.code LIKE 'stripe\\_balance:%' GROUP BY a.currency""")
+            ).all()
+        )
+        at_stripe: dict[str, int] = {}
+        for txn in summary.balance_transactions:
+            cur = str(txn["currency"]).upper()
+            at_stripe[cur] = at_stripe.get(cur, 0) + int(txn["amount"]) - int(txn["fee"])
+        assert at_stripe == in_ledger
+        paid_out = sum(
+            -int(t["amount"]) for t in summary.balance_transactions if t["type"] == "payout"
+        )
+        assert paid_out == sum(summary.payouts.values())
+        banked = conn.execute(
+            sa.text("""SELECT coalesce(sum(l.amount), 0) FROM payments.lines l
+                         JOIN payments.accounts a ON a.id = l.account_id
+                        WHERE a.code LIKE 'bank:%' AND l.side = 'debit'""")
+        ).scalar_one()
+        assert banked == paid_out
+
+    # Finance's reports agree with everything; one Stripe transaction fewer is a difference.
+    lines: list[str] = []
+    assert finance_reports(engine, summary.balance_transactions, tmp_path / "ok", lines.append) == 0
+    assert "every difference zero" in lines
+    for name in ("report.html", BALANCE_TRANSACTIONS, "stripe-balance-transactions.csv"):
+        assert (tmp_path / "ok" / name).stat().st_size > 0
+    from_csv = reports.load_balance_transactions(
+        tmp_path / "ok" / "stripe-balance-transactions.csv"
+    )
+    assert len(from_csv) == len(summary.balance_transactions)
+    saved = json.loads((tmp_path / "ok" / "stripe-reconciliation.json").read_text())
+    assert saved["differences"] == 0 and saved["matched"] == len(summary.balance_transactions)
+
+    missing = summary.balance_transactions[1:]
+    assert finance_reports(engine, missing, tmp_path / "planted", _quiet) >= 1
+    planted = json.loads((tmp_path / "planted" / "stripe-reconciliation.json").read_text())
+    assert planted["missing_in_stripe"] == 1
 
 
 def _released_with_money(engine: sa.Engine) -> int:
@@ -108,3 +163,36 @@ def test_the_same_seed_gives_the_same_ledger(pg_server_url: str, template_db: st
         second.escrows,
         second.totals,
     )
+
+
+def test_the_demo_command_plays_on_a_fresh_database_of_its_own(
+    pg_server_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"test_demo_{uuid.uuid4().hex}"
+    monkeypatch.setenv("DATABASE_URL", pg_server_url)
+    monkeypatch.setenv("LIVENTIX_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("LIVENTIX_DB_NAME", raising=False)
+    try:
+        args = ["demo", "--orders", "30", "--seed", "3", "--database", name]
+        assert main([*args, "--out", str(tmp_path / "first")]) == 0
+        # Played again, the database is made anew: the same season, not two of them.
+        assert main([*args, "--out", str(tmp_path / "second")]) == 0
+        first, second = (
+            json.loads((tmp_path / run / "ticket-tie-out.json").read_text())
+            for run in ("first", "second")
+        )
+        sold = {r["event"]: r["tickets_sold"] for r in first["rows"]}
+        assert len(sold) == 6 and sum(sold.values()) > 0
+        assert sold == {r["event"]: r["tickets_sold"] for r in second["rows"]}
+        assert (tmp_path / "second" / "report.html").read_text().count("<table") >= 5
+    finally:
+        drop_database(pg_server_url, name)
+
+
+def test_the_demo_refuses_to_drop_the_application_database(
+    pg_server_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", pg_server_url)
+    monkeypatch.setenv("LIVENTIX_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("LIVENTIX_DB_NAME", "some_app_db")
+    assert main(["demo", "--database", "some_app_db"]) == 2
