@@ -85,7 +85,7 @@ def test_a_small_season_balances_and_adds_up(engine: sa.Engine, tmp_path: Path) 
         assert sold == valid
         # Stripe's balance (the sum of its transactions' nets) is the ledger's, per currency;
         # what was paid out left both.
-        in_ledger = dict(
+        in_ledger: dict[str, int] = dict(
             conn.execute(
                 sa.text("""SELECT a.currency, sum(CASE WHEN l.side = 'debit' THEN l.amount
                                                    ELSE -l.amount END)
