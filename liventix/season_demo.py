@@ -169,17 +169,25 @@ class _Season:
 
     def _post(self, event: StripeObject) -> bool:
         body = json.dumps(event)
-        header = stripe.WebhookSignature.generate_signature_header(
-            body, WEBHOOK_SECRET, int(time.time())
-        )
-        response = self.http.post(
-            f"{self.api_url}/v1/stripe/webhook",
-            content=body.encode(),
-            headers={"Stripe-Signature": header, "Content-Type": "application/json"},
-        )
-        if response.status_code != 200:
-            raise RuntimeError(f"webhook refused: {response.status_code} {response.text}")
-        return bool(response.json().get("duplicate"))
+        for attempt in range(1, 4):
+            header = stripe.WebhookSignature.generate_signature_header(
+                body, WEBHOOK_SECRET, int(time.time())
+            )
+            try:
+                response = self.http.post(
+                    f"{self.api_url}/v1/stripe/webhook",
+                    content=body.encode(),
+                    headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+                )
+            except httpx.TransportError:
+                # Stripe redelivers what was not acknowledged; the inbox keeps one copy.
+                if attempt == 3:
+                    raise
+                continue
+            if response.status_code != 200:
+                raise RuntimeError(f"webhook refused: {response.status_code} {response.text}")
+            return bool(response.json().get("duplicate"))
+        raise AssertionError("unreachable")
 
     def settle(self, what: str, timeout: float = 300.0) -> None:
         """Run the worker until the inbox and the deliveries are all done."""
