@@ -25,13 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import ledger
+from liventix.reports.errors import StripeImportError
 from liventix.reports.models import StripeTransaction
 
 CSV_REQUIRED = ("balance_transaction_id", "currency", "gross", "fee", "net")
-
-
-class StripeImportError(ValueError):
-    """The file is not balance transactions in an accepted format."""
 
 
 def _minor(value: str, currency: str) -> int:
