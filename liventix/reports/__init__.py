@@ -1,6 +1,7 @@
-"""Finance's reconciliation reports: the trial balance, escrow position, Stripe
-reconciliation, ticket tie-out and outbox health, as pydantic models with a `differences`
-count each, and their renderings (table, CSV, JSON, one HTML page)."""
+"""Finance's reports: the trial balance, balance sheet, income statement, organizer
+statements, escrow position, Stripe reconciliation, ticket tie-out and outbox health, as
+pydantic models with a `differences` count each, and their renderings (table, CSV, JSON, one
+HTML page)."""
 
 from __future__ import annotations
 
@@ -12,15 +13,35 @@ from liventix.reports.builders import (
     ticket_tie_out,
     trial_balance,
 )
+from liventix.reports.errors import (
+    AmbiguousOrganization,
+    InvalidPeriod,
+    ReportError,
+    StripeImportError,
+    UnknownOrganization,
+)
 from liventix.reports.models import (
     BalanceComparison,
     BalancePoint,
+    BalanceSheetLine,
+    BalanceSheetOwner,
+    BalanceSheetReport,
+    BalanceSheetTotal,
     EscrowPositionReport,
     EscrowPositionRow,
+    IncomeStatementLine,
+    IncomeStatementOwner,
+    IncomeStatementReport,
+    IncomeStatementTotal,
+    OrganizerStatementReport,
     OutboxHealthReport,
     OutboxHealthRow,
     ReconciliationRow,
     Report,
+    StatementBalance,
+    StatementMovement,
+    StatementSales,
+    StatementTieOut,
     StripeReconciliationReport,
     StripeTransaction,
     TicketTieOutReport,
@@ -30,8 +51,16 @@ from liventix.reports.models import (
     TrialBalanceTotal,
 )
 from liventix.reports.render import as_csv, as_html, as_json, as_table, balance_chart, write_files
+from liventix.reports.statements import (
+    CATEGORIES,
+    balance_sheet,
+    category,
+    income_statement,
+    organization_id,
+    organizer_statement,
+    organizers,
+)
 from liventix.reports.stripe_import import (
-    StripeImportError,
     load_balance_transactions,
     parse_csv,
     parse_json,
@@ -39,14 +68,31 @@ from liventix.reports.stripe_import import (
 )
 
 __all__ = [
+    "CATEGORIES",
+    "AmbiguousOrganization",
     "BalanceComparison",
     "BalancePoint",
+    "BalanceSheetLine",
+    "BalanceSheetOwner",
+    "BalanceSheetReport",
+    "BalanceSheetTotal",
     "EscrowPositionReport",
     "EscrowPositionRow",
+    "IncomeStatementLine",
+    "IncomeStatementOwner",
+    "IncomeStatementReport",
+    "IncomeStatementTotal",
+    "InvalidPeriod",
+    "OrganizerStatementReport",
     "OutboxHealthReport",
     "OutboxHealthRow",
     "ReconciliationRow",
     "Report",
+    "ReportError",
+    "StatementBalance",
+    "StatementMovement",
+    "StatementSales",
+    "StatementTieOut",
     "StripeImportError",
     "StripeReconciliationReport",
     "StripeTransaction",
@@ -55,13 +101,20 @@ __all__ = [
     "TrialBalanceLine",
     "TrialBalanceReport",
     "TrialBalanceTotal",
+    "UnknownOrganization",
     "as_csv",
     "as_html",
     "as_json",
     "as_table",
     "balance_chart",
+    "balance_sheet",
+    "category",
     "escrow_position",
+    "income_statement",
     "load_balance_transactions",
+    "organization_id",
+    "organizer_statement",
+    "organizers",
     "outbox_health",
     "parse_csv",
     "parse_json",

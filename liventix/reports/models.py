@@ -251,3 +251,221 @@ class BalancePoint(BaseModel):
     currency: str
     day: date
     balance: int
+
+
+# -- balance sheet ------------------------------------------------------------------------------
+
+
+class BalanceSheetLine(_Row):
+    """One account's balance on its normal side, from its lines effective by the moment."""
+
+    scope: str
+    org_id: uuid.UUID
+    currency: str
+    code: str
+    type: str
+    balance: int
+
+
+class BalanceSheetOwner(_Row):
+    """One owner's sections in one currency. `net` = assets - liabilities - equity - retained
+    earnings of its own accounts: what entries crossing owners left on its side, not an error
+    (the platform holds the cash whose liability sits on the organizers' accounts)."""
+
+    scope: str
+    org_id: uuid.UUID
+    currency: str
+    assets: int
+    liabilities: int
+    equity: int
+    revenue: int
+    expense: int
+    retained_earnings: int
+    net: int
+
+
+class BalanceSheetTotal(_Row):
+    """Every owner together in one currency: assets beside liabilities + equity + retained
+    earnings; a nonzero `difference` is an unbalanced ledger."""
+
+    currency: str
+    assets: int
+    liabilities: int
+    equity: int
+    revenue: int
+    expense: int
+    retained_earnings: int
+    difference: int
+
+
+class BalanceSheetReport(Report):
+    """The balance sheet by effective date: per owner and currency, and platform-wide."""
+
+    name: str = "balance-sheet"
+    title: str = "Balance sheet"
+    as_of: datetime
+    totals: list[BalanceSheetTotal]
+    owners: list[BalanceSheetOwner]
+    lines: list[BalanceSheetLine]
+
+    def tables(self) -> list[Table]:
+        return [
+            _table("Platform-wide", list(self.totals), BalanceSheetTotal),
+            _table("Owners", list(self.owners), BalanceSheetOwner),
+            _table("Accounts", list(self.lines), BalanceSheetLine),
+        ]
+
+
+# -- income statement ---------------------------------------------------------------------------
+
+
+class IncomeStatementLine(_Row):
+    """One revenue or expense account's movement in the period, on its normal side."""
+
+    scope: str
+    org_id: uuid.UUID
+    currency: str
+    code: str
+    type: str
+    amount: int
+
+
+class IncomeStatementOwner(_Row):
+    """One owner's revenue, expense and net income in one currency over the period."""
+
+    scope: str
+    org_id: uuid.UUID
+    currency: str
+    revenue: int
+    expense: int
+    net_income: int
+
+
+class IncomeStatementTotal(_Row):
+    """Every owner together in one currency; `debits` and `credits` are all the period's
+    lines (every account), which differ only if something unbalanced was booked."""
+
+    currency: str
+    revenue: int
+    expense: int
+    net_income: int
+    debits: int
+    credits: int
+    difference: int
+
+
+class IncomeStatementReport(Report):
+    """Revenue and expense over [start, end) by effective date, per owner and currency."""
+
+    name: str = "income-statement"
+    title: str = "Income statement"
+    start: datetime
+    end: datetime
+    totals: list[IncomeStatementTotal]
+    owners: list[IncomeStatementOwner]
+    lines: list[IncomeStatementLine]
+
+    def tables(self) -> list[Table]:
+        return [
+            _table("Platform-wide", list(self.totals), IncomeStatementTotal),
+            _table("Owners", list(self.owners), IncomeStatementOwner),
+            _table("Accounts", list(self.lines), IncomeStatementLine),
+        ]
+
+
+# -- organizer statement ------------------------------------------------------------------------
+
+AccountKind = Literal["escrow", "payable", "receivable"]
+Category = Literal[
+    "sales",
+    "refunds",
+    "disputes",
+    "releases",
+    "transfers",
+    "transfer_reversals",
+    "cancellations",
+    "other",
+]
+CATEGORY_ORDER: tuple[Category, ...] = (
+    "sales",
+    "refunds",
+    "disputes",
+    "releases",
+    "transfers",
+    "transfer_reversals",
+    "cancellations",
+    "other",
+)
+
+
+class StatementBalance(_Row):
+    """One kind of account (or the total owed: escrow + payable - receivable) in one
+    currency: opening, the period's movements, closing."""
+
+    currency: str
+    kind: str
+    opening: int
+    movements: int
+    closing: int
+
+
+class StatementMovement(_Row):
+    """One category's entries in the period and how they moved each kind of account (each
+    on its normal side) and the total owed to the organizer."""
+
+    currency: str
+    category: Category
+    entries: int
+    escrow: int
+    payable: int
+    receivable: int
+    total: int
+
+
+class StatementSales(_Row):
+    """The period's captures: gross, the platform's fee, Stripe's fee and the part of it the
+    organizer bore, and the organizer's share (gross - platform fee - fee borne)."""
+
+    currency: str
+    captures: int
+    gross: int
+    platform_fee: int
+    stripe_fee: int
+    stripe_fee_borne: int
+    organizer_share: int
+
+
+class StatementTieOut(_Row):
+    """One account: opening + movements beside the ledger's balance as of the end."""
+
+    currency: str
+    code: str
+    kind: AccountKind
+    opening: int
+    movements: int
+    closing: int
+    ledger_closing: int
+    difference: int
+
+
+class OrganizerStatementReport(Report):
+    """What the platform owes one organizer over [start, end), by category, tied out."""
+
+    name: str = "organizer-statement"
+    title: str = "Organizer statement"
+    org_id: uuid.UUID
+    organizer: str
+    start: datetime
+    end: datetime
+    balances: list[StatementBalance]
+    movements: list[StatementMovement]
+    sales: list[StatementSales]
+    tie_out: list[StatementTieOut]
+
+    def tables(self) -> list[Table]:
+        return [
+            _table("Balances", list(self.balances), StatementBalance),
+            _table("Movements", list(self.movements), StatementMovement),
+            _table("Sales", list(self.sales), StatementSales),
+            _table("Tie-out", list(self.tie_out), StatementTieOut),
+        ]

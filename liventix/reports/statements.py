@@ -1,0 +1,511 @@
+"""Finance's statements from the ledger's lines, by effective date: the balance sheet, the
+income statement and an organizer's statement (what the platform owes them, by category,
+tied out to the ledger). Each function reads on the caller's connection and returns a report.
+
+Owners. Every account belongs to an organization (the platform's own accounts to the platform
+organization); an entry booked for an organizer also touches the platform's accounts (a sale
+debits the platform's `stripe_balance` and credits its `platform_fees` beside the organizer's
+escrow). So one owner's accounts alone do not balance: the platform holds the cash whose
+liability sits on the organizers' escrow and payable accounts. The balance sheet is therefore
+shown per account owner with each owner's `net` (assets - liabilities - equity - retained
+earnings, the cross-owner position; the owners' nets sum to zero), and the equation
+assets = liabilities + equity + retained earnings is checked for every owner together, per
+currency. It holds whenever every entry balances, so a difference is an unbalanced entry (or
+one only part of whose lines are effective by the moment).
+
+Periods are [start, end) by effective date. A balance "as of" a moment includes the lines
+effective at it (as `ledger.balance_as_of` does); the statement's opening and closing are the
+balances just before `start` and `end` (PostgreSQL's resolution is a microsecond).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+import ledger
+from liventix.reports.errors import AmbiguousOrganization, InvalidPeriod, UnknownOrganization
+from liventix.reports.models import (
+    CATEGORY_ORDER,
+    AccountKind,
+    BalanceSheetLine,
+    BalanceSheetOwner,
+    BalanceSheetReport,
+    BalanceSheetTotal,
+    Category,
+    IncomeStatementLine,
+    IncomeStatementOwner,
+    IncomeStatementReport,
+    IncomeStatementTotal,
+    OrganizerStatementReport,
+    StatementBalance,
+    StatementMovement,
+    StatementSales,
+    StatementTieOut,
+)
+
+# An entry's category in an organizer's statement, by the prefix of the idempotency key escrow
+# posts it under (escrow/service.py); the first matching prefix wins, anything else is "other".
+CATEGORIES: tuple[tuple[str, Category], ...] = (
+    ("stripe:capture:", "sales"),
+    ("stripe:refund:", "refunds"),
+    ("stripe:refund-failed:", "refunds"),  # a failed refund's money coming back
+    ("refund-failed:", "refunds"),
+    ("stripe:dispute-", "disputes"),  # -withdrawn, -reinstated, -lost
+    ("escrow:release:", "releases"),
+    ("stripe:transfer-reversal:", "transfer_reversals"),
+    ("stripe:transfer:", "transfers"),
+    ("escrow:cancel:", "cancellations"),
+    ("escrow:settle:", "cancellations"),  # a cancelled escrow's shortfall to the receivable
+)
+
+# An organizer's accounts in its statement, by code prefix (escrow/recipes.py's chart).
+KINDS: tuple[tuple[str, AccountKind], ...] = (
+    ("escrow:", "escrow"),
+    ("payable:", "payable"),
+    ("receivable:", "receivable"),
+)
+
+_TICK = timedelta(microseconds=1)
+_SIGNED = "CASE WHEN l.side = 'debit' THEN l.amount ELSE -l.amount END"
+_DEBIT_NORMAL = ("asset", "expense")
+
+
+def category(idempotency_key: str | None) -> Category:
+    """The statement category of an entry posted under this idempotency key."""
+    for prefix, name in CATEGORIES:
+        if idempotency_key is not None and idempotency_key.startswith(prefix):
+            return name
+    return "other"
+
+
+def _kind(code: str) -> AccountKind | None:
+    return next((kind for prefix, kind in KINDS if code.startswith(prefix)), None)
+
+
+def _aware(moment: datetime, name: str) -> None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise InvalidPeriod(f"{name} has no time zone", **{name: moment})
+
+
+def _period(start: datetime, end: datetime) -> None:
+    _aware(start, "start")
+    _aware(end, "end")
+    if start >= end:
+        raise InvalidPeriod(start=start, end=end)
+
+
+def _normal(account_type: str, net_debit: int) -> int:
+    """A debit-minus-credit amount on the account type's normal side."""
+    return net_debit if account_type in _DEBIT_NORMAL else -net_debit
+
+
+class _Owners:
+    """The organizations by id, and the scope each is shown under."""
+
+    def __init__(self, conn: Connection) -> None:
+        rows = conn.execute(text("SELECT id, name, is_platform FROM payments.organizations")).all()
+        self._rows: dict[uuid.UUID, Any] = {r.id: r for r in rows}
+
+    def scope(self, org_id: uuid.UUID) -> str:
+        row = self._rows.get(org_id)
+        if row is None:
+            return str(org_id)
+        return f"{row.name} (platform)" if row.is_platform else str(row.name)
+
+    def order(self, org_id: uuid.UUID) -> tuple[bool, str, str]:
+        """Sort key: the platform first, then organizations by name."""
+        row = self._rows.get(org_id)
+        return (not (row is not None and row.is_platform), self.scope(org_id), str(org_id))
+
+
+_SECTIONS = ("asset", "liability", "equity", "revenue", "expense")
+
+
+def _sections(amounts: dict[str, int]) -> dict[str, int]:
+    return {t: amounts.get(t, 0) for t in _SECTIONS}
+
+
+# -- balance sheet ------------------------------------------------------------------------------
+
+
+def balance_sheet(conn: Connection, *, as_of: datetime) -> BalanceSheetReport:
+    """The balance sheet from every line effective by `as_of`: each account's balance on its
+    normal side, per owner and currency the sections (assets, liabilities, equity, revenue,
+    expense, retained earnings = revenue - expense) and the owner's `net`; per currency, all
+    owners together, assets beside liabilities + equity + retained earnings. A difference is a
+    currency where they differ."""
+    _aware(as_of, "as_of")
+    owners = _Owners(conn)
+    rows = conn.execute(
+        text(f"""
+            SELECT a.org_id, a.code, a.type, a.currency, sum({_SIGNED}) AS net
+              FROM payments.lines l JOIN payments.accounts a ON a.id = l.account_id
+             WHERE l.effective_at <= :as_of
+             GROUP BY a.org_id, a.id, a.code, a.type, a.currency
+        """),
+        {"as_of": as_of},
+    ).all()
+    lines = sorted(
+        (
+            BalanceSheetLine(
+                scope=owners.scope(r.org_id),
+                org_id=r.org_id,
+                currency=r.currency,
+                code=r.code,
+                type=r.type,
+                balance=_normal(r.type, int(r.net)),
+            )
+            for r in rows
+        ),
+        key=lambda x: (owners.order(x.org_id), x.currency, _SECTIONS.index(x.type), x.code),
+    )
+    per_owner: dict[tuple[uuid.UUID, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    per_currency: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for line in lines:
+        per_owner[(line.org_id, line.currency)][line.type] += line.balance
+        per_currency[line.currency][line.type] += line.balance
+    owner_rows = []
+    for (org, cur), amounts in sorted(
+        per_owner.items(), key=lambda kv: (owners.order(kv[0][0]), kv[0][1])
+    ):
+        s = _sections(amounts)
+        retained = s["revenue"] - s["expense"]
+        owner_rows.append(
+            BalanceSheetOwner(
+                scope=owners.scope(org),
+                org_id=org,
+                currency=cur,
+                assets=s["asset"],
+                liabilities=s["liability"],
+                equity=s["equity"],
+                revenue=s["revenue"],
+                expense=s["expense"],
+                retained_earnings=retained,
+                net=s["asset"] - s["liability"] - s["equity"] - retained,
+            )
+        )
+    totals = []
+    for cur, amounts in sorted(per_currency.items()):
+        s = _sections(amounts)
+        retained = s["revenue"] - s["expense"]
+        totals.append(
+            BalanceSheetTotal(
+                currency=cur,
+                assets=s["asset"],
+                liabilities=s["liability"],
+                equity=s["equity"],
+                revenue=s["revenue"],
+                expense=s["expense"],
+                retained_earnings=retained,
+                difference=s["asset"] - (s["liability"] + s["equity"] + retained),
+            )
+        )
+    return BalanceSheetReport(
+        title=f"Balance sheet as of {as_of.isoformat()} (effective)",
+        differences=sum(1 for t in totals if t.difference),
+        as_of=as_of,
+        totals=totals,
+        owners=owner_rows,
+        lines=lines,
+    )
+
+
+# -- income statement ---------------------------------------------------------------------------
+
+
+def income_statement(conn: Connection, *, start: datetime, end: datetime) -> IncomeStatementReport:
+    """Revenue and expense accounts' movements effective in [start, end), on their normal
+    side, per owner and currency, with totals and net income (revenue - expense); per
+    currency, every account's debits and credits in the period beside each other. A
+    difference is a currency where they differ (something unbalanced booked in the period)."""
+    _period(start, end)
+    owners = _Owners(conn)
+    rows = conn.execute(
+        text("""
+            SELECT a.org_id, a.code, a.type, a.currency,
+                   coalesce(sum(l.amount) FILTER (WHERE l.side = 'debit'), 0) AS debits,
+                   coalesce(sum(l.amount) FILTER (WHERE l.side = 'credit'), 0) AS credits
+              FROM payments.lines l JOIN payments.accounts a ON a.id = l.account_id
+             WHERE l.effective_at >= :start AND l.effective_at < :end
+             GROUP BY a.org_id, a.id, a.code, a.type, a.currency
+        """),
+        {"start": start, "end": end},
+    ).all()
+    lines: list[IncomeStatementLine] = []
+    per_owner: dict[tuple[uuid.UUID, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    per_currency: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for r in rows:
+        debits, credits = int(r.debits), int(r.credits)
+        per_currency[r.currency]["debits"] += debits
+        per_currency[r.currency]["credits"] += credits
+        if r.type not in ("revenue", "expense"):
+            continue
+        amount = _normal(r.type, debits - credits)
+        lines.append(
+            IncomeStatementLine(
+                scope=owners.scope(r.org_id),
+                org_id=r.org_id,
+                currency=r.currency,
+                code=r.code,
+                type=r.type,
+                amount=amount,
+            )
+        )
+        per_owner[(r.org_id, r.currency)][r.type] += amount
+        per_currency[r.currency][r.type] += amount
+    lines.sort(key=lambda x: (owners.order(x.org_id), x.currency, x.type != "revenue", x.code))
+    owner_rows = [
+        IncomeStatementOwner(
+            scope=owners.scope(org),
+            org_id=org,
+            currency=cur,
+            revenue=amounts["revenue"],
+            expense=amounts["expense"],
+            net_income=amounts["revenue"] - amounts["expense"],
+        )
+        for (org, cur), amounts in sorted(
+            per_owner.items(), key=lambda kv: (owners.order(kv[0][0]), kv[0][1])
+        )
+    ]
+    totals = [
+        IncomeStatementTotal(
+            currency=cur,
+            revenue=amounts["revenue"],
+            expense=amounts["expense"],
+            net_income=amounts["revenue"] - amounts["expense"],
+            debits=amounts["debits"],
+            credits=amounts["credits"],
+            difference=amounts["debits"] - amounts["credits"],
+        )
+        for cur, amounts in sorted(per_currency.items())
+    ]
+    return IncomeStatementReport(
+        title=f"Income statement [{start.isoformat()}, {end.isoformat()}) (effective)",
+        differences=sum(1 for t in totals if t.difference),
+        start=start,
+        end=end,
+        totals=totals,
+        owners=owner_rows,
+        lines=lines,
+    )
+
+
+# -- organizer statement ------------------------------------------------------------------------
+
+
+def organization_id(conn: Connection, ref: str) -> uuid.UUID:
+    """The organization named by `ref`: its id, or its exact name if that is unique."""
+    try:
+        org_id = uuid.UUID(ref)
+    except ValueError:
+        found = (
+            conn.execute(
+                text("SELECT id FROM payments.organizations WHERE name = :name ORDER BY id"),
+                {"name": ref},
+            )
+            .scalars()
+            .all()
+        )
+        if not found:
+            raise UnknownOrganization(name=ref) from None
+        if len(found) > 1:
+            raise AmbiguousOrganization(name=ref, org_ids=[str(i) for i in found]) from None
+        return uuid.UUID(str(found[0]))
+    if (
+        conn.execute(
+            text("SELECT 1 FROM payments.organizations WHERE id = :id"), {"id": org_id}
+        ).first()
+        is None
+    ):
+        raise UnknownOrganization(org_id=org_id)
+    return org_id
+
+
+def organizers(conn: Connection) -> list[uuid.UUID]:
+    """Every organization but the platform, by name."""
+    return [
+        uuid.UUID(str(i))
+        for i in conn.execute(
+            text("SELECT id FROM payments.organizations WHERE NOT is_platform ORDER BY name, id")
+        ).scalars()
+    ]
+
+
+# Each line of the organizer's escrow, payable and receivable accounts whose entry is effective
+# in the period, summed per account and entry. The entry's date (not the line's copy of it)
+# decides, so the tie-out against the lines' balances also catches a line whose date left its
+# entry's.
+_MOVEMENTS = text(f"""
+    SELECT l.account_id, e.id AS entry_id, e.idempotency_key, sum({_SIGNED}) AS net
+      FROM payments.lines l
+      JOIN payments.entries e ON e.id = l.entry_id
+     WHERE l.account_id = ANY(:accounts)
+       AND e.effective_at >= :start AND e.effective_at < :end
+     GROUP BY l.account_id, e.id, e.idempotency_key
+""")
+
+_SALES = text("""
+    SELECT p.currency, count(*) AS captures, sum(p.gross) AS gross,
+           sum(p.platform_fee) AS platform_fee, sum(p.stripe_fee) AS stripe_fee,
+           sum(CASE WHEN p.bears_stripe_fees THEN p.stripe_fee ELSE 0 END) AS borne
+      FROM payments.card_payments p JOIN payments.entries e ON e.id = p.entry_id
+     WHERE p.org_id = :org AND e.effective_at >= :start AND e.effective_at < :end
+     GROUP BY p.currency
+""")
+
+
+def organizer_statement(
+    conn: Connection, org_id: uuid.UUID, *, start: datetime, end: datetime
+) -> OrganizerStatementReport:
+    """What the platform owes one organizer (its escrow accounts + payable - receivable), per
+    currency over [start, end) by effective date: the opening balance (just before `start`),
+    the movements by category (`CATEGORIES`), the period's sales (from card_payments), and
+    the closing balance per kind of account and in total. Each account is tied out: its
+    opening plus its movements must equal `ledger.balance_as_of` just before `end`; an account
+    where they differ is a difference."""
+    _period(start, end)
+    name = conn.execute(
+        text("SELECT name FROM payments.organizations WHERE id = :id"), {"id": org_id}
+    ).scalar_one_or_none()
+    if name is None:
+        raise UnknownOrganization(org_id=org_id)
+    accounts = [
+        (r, kind)
+        for r in conn.execute(
+            text("""SELECT id, code, type, currency FROM payments.accounts
+                     WHERE org_id = :org ORDER BY currency, code"""),
+            {"org": org_id},
+        ).all()
+        if (kind := _kind(r.code)) is not None
+    ]
+    moved: dict[uuid.UUID, list[tuple[uuid.UUID, Category, int]]] = defaultdict(list)
+    for r in conn.execute(
+        _MOVEMENTS, {"accounts": [a.id for a, _ in accounts], "start": start, "end": end}
+    ):
+        moved[r.account_id].append((r.entry_id, category(r.idempotency_key), int(r.net)))
+
+    tie_out: list[StatementTieOut] = []
+    per_category: dict[tuple[str, Category], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    entries: dict[tuple[str, Category], set[uuid.UUID]] = defaultdict(set)
+    for account, kind in accounts:
+        opening = ledger.balance_as_of(conn, account.id, start - _TICK, by="effective").posted
+        closing = ledger.balance_as_of(conn, account.id, end - _TICK, by="effective").posted
+        if not (opening or closing or moved[account.id]):
+            continue
+        movements = 0
+        for entry_id, cat, net in moved[account.id]:
+            amount = _normal(account.type, net)
+            movements += amount
+            per_category[(account.currency, cat)][kind] += amount
+            entries[(account.currency, cat)].add(entry_id)
+        tie_out.append(
+            StatementTieOut(
+                currency=account.currency,
+                code=account.code,
+                kind=kind,
+                opening=opening,
+                movements=movements,
+                closing=opening + movements,
+                ledger_closing=closing,
+                difference=opening + movements - closing,
+            )
+        )
+    currencies = sorted({t.currency for t in tie_out})
+
+    balances: list[StatementBalance] = []
+    for cur in currencies:
+        mine = [t for t in tie_out if t.currency == cur]
+        totals = [0, 0, 0]
+        for _, of_kind in KINDS:
+            sign = -1 if of_kind == "receivable" else 1
+            opening = sum(t.opening for t in mine if t.kind == of_kind)
+            movements = sum(t.movements for t in mine if t.kind == of_kind)
+            balances.append(
+                StatementBalance(
+                    currency=cur,
+                    kind=of_kind,
+                    opening=opening,
+                    movements=movements,
+                    closing=opening + movements,
+                )
+            )
+            totals[0] += sign * opening
+            totals[1] += sign * movements
+        totals[2] = totals[0] + totals[1]
+        balances.append(
+            StatementBalance(
+                currency=cur,
+                kind="total",
+                opening=totals[0],
+                movements=totals[1],
+                closing=totals[2],
+            )
+        )
+
+    movement_rows = []
+    for cur in currencies:
+        for cat in CATEGORY_ORDER:
+            amounts = per_category.get((cur, cat), {})
+            escrow_, payable_, receivable_ = (
+                amounts.get("escrow", 0),
+                amounts.get("payable", 0),
+                amounts.get("receivable", 0),
+            )
+            movement_rows.append(
+                StatementMovement(
+                    currency=cur,
+                    category=cat,
+                    entries=len(entries.get((cur, cat), ())),
+                    escrow=escrow_,
+                    payable=payable_,
+                    receivable=receivable_,
+                    total=escrow_ + payable_ - receivable_,
+                )
+            )
+
+    sold = {
+        r.currency: r
+        for r in conn.execute(_SALES, {"org": org_id, "start": start, "end": end}).all()
+    }
+    sales = []
+    for cur in sorted(set(currencies) | set(sold)):
+        got = sold.get(cur)
+        gross, platform, stripe_fee, borne, count = (
+            (0, 0, 0, 0, 0)
+            if got is None
+            else (
+                int(got.gross),
+                int(got.platform_fee),
+                int(got.stripe_fee),
+                int(got.borne),
+                int(got.captures),
+            )
+        )
+        sales.append(
+            StatementSales(
+                currency=cur,
+                captures=int(count),
+                gross=gross,
+                platform_fee=platform,
+                stripe_fee=stripe_fee,
+                stripe_fee_borne=borne,
+                organizer_share=gross - platform - borne,
+            )
+        )
+    return OrganizerStatementReport(
+        title=f"Organizer statement: {name} [{start.isoformat()}, {end.isoformat()})",
+        differences=sum(1 for t in tie_out if t.difference),
+        org_id=org_id,
+        organizer=name,
+        start=start,
+        end=end,
+        balances=balances,
+        movements=movement_rows,
+        sales=sales,
+        tie_out=tie_out,
+    )
