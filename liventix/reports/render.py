@@ -157,11 +157,15 @@ def as_html(reports: Sequence[Report], history: Sequence[BalancePoint], generate
     """One self-contained page (no external resources) of every report and the chart."""
     total = sum(r.differences for r in reports)
     sections = []
+    seen: dict[str, int] = defaultdict(int)
     for r in reports:
         cls = "bad" if r.differences else "ok"
         tables = "".join(_html_table(t) for t in r.tables())
+        # One report name may appear more than once (an organizer statement per organizer).
+        seen[r.name] += 1
+        anchor = r.name if seen[r.name] == 1 else f"{r.name}-{seen[r.name]}"
         sections.append(
-            f'<section id="{html.escape(r.name)}"><h2>{html.escape(r.title)} '
+            f'<section id="{html.escape(anchor)}"><h2>{html.escape(r.title)} '
             f'<span class="{cls}">{r.differences} difference(s)</span></h2>'
             f"{tables}</section>"
         )
