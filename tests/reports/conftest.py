@@ -1,12 +1,13 @@
 """A small season for the reports: one organizer's event, three paid orders (one refunded
-and booked, one checked in), and the Stripe balance transactions that agree with it; the CLI
-pointed at the test's database."""
+and booked, one checked in), the Stripe balance transactions that agree with it and the
+database's clock between its phases; the CLI pointed at the test's database."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,9 @@ class Season:
     world: World
     orders: list[uuid.UUID]
     transactions: list[so.StripeObject] = field(default_factory=list)
+    marks: dict[str, datetime] = field(default_factory=dict)
+    """The database's clock before the season ("start"), between the sales and the refund
+    ("sold") and after it ("end"): every entry is effective strictly between two marks."""
 
     def write_json(self, path: Path) -> Path:
         import json  # noqa: PLC0415
@@ -43,12 +47,21 @@ class Season:
         return path
 
 
+def clock(engine: sa.Engine) -> datetime:
+    """The database's clock now, read in a transaction of its own: later than every entry
+    committed before, earlier than every entry of a transaction begun after."""
+    with engine.connect() as conn:
+        now: datetime = conn.execute(sa.text("SELECT clock_timestamp()")).scalar_one()
+    return now
+
+
 @pytest.fixture
 def season(engine: sa.Engine) -> Season:
     gateway = Gateway()
+    start = clock(engine)
     with engine.begin() as conn:
         world = open_world(conn, capacities=(20,), prices=(2_500,), currency="EUR")
-    season = Season(world, [])
+    season = Season(world, [], marks={"start": start})
     for n, quantity in enumerate((2, 1, 3)):
         with engine.begin() as conn:
             checkout = tk.start_checkout(conn, gateway, request(world, f"k{n}", (quantity,)))
@@ -66,6 +79,7 @@ def season(engine: sa.Engine) -> Season:
                 type="charge",
             )
         )
+    season.marks["sold"] = clock(engine)
     with engine.begin() as conn:
         first = tk.tickets_of(conn, season.orders[0])[0]
         tk.refund_tickets(conn, world.org, season.orders[0], [first.id], idempotency_key="r1")
@@ -84,6 +98,7 @@ def season(engine: sa.Engine) -> Season:
                     type="refund",
                 )
             )
+    season.marks["end"] = clock(engine)
     return season
 
 
