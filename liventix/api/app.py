@@ -29,7 +29,7 @@ from liventix.api.routes import (
     ticketing_routes,
     webhook_routes,
 )
-from liventix.api.unit_of_work import ApiRuntime, Runner
+from liventix.api.unit_of_work import READ_ONLY_EXTENSION, ApiRuntime, Runner
 from liventix.database import head_revision
 
 log = logging.getLogger(__name__)
@@ -48,12 +48,17 @@ webhook endpoints and their deliveries, reports.
   of another organization answers 404, exactly as an id that does not exist. The platform's
   key reads every organization's rows and writes as the platform organization.
 * **One transaction per request**: nothing is half-written on any error.
-* **Idempotency**: every POST requires `Idempotency-Key`. The same key with the same request
-  replays the first answer, status and body, with `Idempotency-Replayed: true`; with another
-  request (body, method or path) it is 409 `idempotency-key-reused`. Successes and business
-  refusals (a 4xx raised by the ledger, escrow, ticketing or the outbox) are stored under the
-  key; invalid requests (400, 422 naming the field), authentication failures and server
-  errors are not, so the key may be used again once the request is fixed.
+* **Idempotency**: every POST that writes requires `Idempotency-Key`. The same key with the
+  same request replays the first answer, status and body, with `Idempotency-Replayed: true`;
+  with another request (body, method or path) it is 409 `idempotency-key-reused`. Successes
+  and business refusals (a 4xx raised by the ledger, escrow, ticketing or the outbox) are
+  stored under the key; invalid requests (400, 422 naming the field), authentication failures
+  and server errors are not, so the key may be used again once the request is fixed. A
+  read-only operation (`x-read-only`: the reports, `POST /v1/reports/stripe-reconciliation`
+  included) takes no key: it runs in one REPEATABLE READ, READ ONLY transaction and changes
+  nothing.
+* **Reports** answer 200 whatever they find, with their count of `differences` in the body
+  and in the `Report-Differences` header.
 * **Money** is `{"amount": <integer of minor units>, "currency": "<ISO 4217>"}`; integers are
   exact at any size.
 * **Errors** are RFC 9457 problem details (`application/problem+json`) with a stable `type`
@@ -180,7 +185,12 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     for operations in doc.get("paths", {}).values():
         for method, operation in operations.items():
             for status, response in operation.get("responses", {}).items():
-                if method == "post" and status.startswith("2") and "security" in operation:
+                if (
+                    method == "post"
+                    and status.startswith("2")
+                    and "security" in operation
+                    and not operation.get(READ_ONLY_EXTENSION)
+                ):
                     response["headers"] = {"Idempotency-Replayed": _REPLAYED}
                 if status == "401":
                     response["headers"] = {"WWW-Authenticate": _CHALLENGE}

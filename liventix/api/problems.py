@@ -67,6 +67,9 @@ CONFLICT_RETRY = ProblemType(
 PLATFORM_NOT_REGISTERED = ProblemType(
     409, "platform-not-registered", "The platform organization is not registered"
 )
+INVALID_BALANCE_TRANSACTIONS = ProblemType(
+    422, "invalid-balance-transactions", "The Stripe balance transactions cannot be reconciled"
+)
 INTERNAL = ProblemType(500, "internal-error", "Internal error")
 
 API_PROBLEMS = (
@@ -85,6 +88,7 @@ API_PROBLEMS = (
     NOT_READY,
     CONFLICT_RETRY,
     PLATFORM_NOT_REGISTERED,
+    INVALID_BALANCE_TRANSACTIONS,
     INTERNAL,
 )
 """The API's own problems (the domain's are in DOMAIN_PROBLEMS)."""

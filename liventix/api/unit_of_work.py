@@ -20,6 +20,12 @@ caller's role, with the idempotency record of a write stored in the same transac
 Two requests racing with one key both run; the loser's insert of the key's record meets the
 winner's (unique violation), so it rolls back and runs again, which replays the winner's
 answer. Serialization failures and deadlocks are retried the same way.
+
+A route marked read-only (`openapi_extra={"x-read-only": True}`, the reports) runs in one
+REPEATABLE READ, READ ONLY transaction: every statement of the handler reads the same
+snapshot, and the database refuses any write. Such a route needs no Idempotency-Key even on
+POST (a read with a body): it changes nothing, so a retry simply computes the answer again,
+and nothing is stored under a key.
 """
 
 from __future__ import annotations
@@ -54,6 +60,9 @@ log = logging.getLogger(__name__)
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotency-Replayed"
 IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,200}$"
+READ_ONLY_EXTENSION = "x-read-only"
+"""The OpenAPI extension marking a route read-only: one REPEATABLE READ, READ ONLY
+transaction, and no Idempotency-Key (see the module)."""
 """Visible ASCII, 1 to 200 characters: what an Idempotency-Key may be."""
 _KEY_RE = re.compile(IDEMPOTENCY_KEY_PATTERN)
 DOMAIN_KEY_PREFIX = "api:"
@@ -249,13 +258,14 @@ class Runner:
         *,
         idempotent: bool,
         platform_only: bool,
+        read_only: bool = False,
     ) -> Response:
         """Authenticate, run `inner` in the transaction, commit or roll back; the answer."""
         body = await request.body()
         async with self.runtime.slots:
             for _attempt in range(MAX_ATTEMPTS):
                 opened = await run_in_threadpool(
-                    self._open, request, body, idempotent, platform_only
+                    self._open, request, body, idempotent, platform_only, read_only
                 )
                 if isinstance(opened, Response):
                     return opened
@@ -273,7 +283,12 @@ class Runner:
     # -- the steps, each run in a worker thread --------------------------------------------
 
     def _open(
-        self, request: Request, body: bytes, idempotent: bool, platform_only: bool
+        self,
+        request: Request,
+        body: bytes,
+        idempotent: bool,
+        platform_only: bool,
+        read_only: bool = False,
     ) -> UnitOfWork | Response:
         token = _bearer(request)
         if token is None:
@@ -303,6 +318,9 @@ class Runner:
             log.exception("cannot connect to the database")
             return problems.problem_response(problems.UNAVAILABLE, instance=_instance(request))
         try:
+            if read_only:
+                # One snapshot for every statement of the handler, and no write can slip in.
+                conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
             transaction = conn.begin()
             principal, stored = keys.authenticate(conn, token, key)
             if principal is None:
@@ -462,12 +480,17 @@ class UnitOfWorkRoute(APIRoute):
         inner = super().get_route_handler()
         extra = self.openapi_extra or {}
         platform_only = bool(extra.get("x-platform-only"))
-        idempotent = "POST" in (self.methods or ())
+        read_only = bool(extra.get(READ_ONLY_EXTENSION))
+        idempotent = "POST" in (self.methods or ()) and not read_only
 
         async def handler(request: Request) -> Response:
             runner: Runner = request.app.state.runner
             return await runner.run(
-                request, inner, idempotent=idempotent, platform_only=platform_only
+                request,
+                inner,
+                idempotent=idempotent,
+                platform_only=platform_only,
+                read_only=read_only,
             )
 
         return handler

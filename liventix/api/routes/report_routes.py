@@ -1,19 +1,130 @@
-"""Reports as JSON: the trial balance now (the reconciliation reports join here once they
-exist)."""
+"""Finance's reports as JSON under /v1/reports: the trial balance, escrow position, ticket
+tie-out, outbox health, and the Stripe reconciliation of balance transactions posted in the
+body (`liventix.reports` builds them, as `liventix report` does).
+
+Each report runs in one REPEATABLE READ, READ ONLY transaction (its statements agree with
+each other), answers 200 whatever it finds, and carries its `differences` count in the body
+and in the `Report-Differences` header, for a scheduler to alert on.
+
+Tenancy: an organization's key gets its own organization's rows, bounded by row-level
+security on every table the builders read (payments, ticketing, messaging); rows that carry
+an organization are checked once more here. The platform's key gets every organization's.
+The Stripe reconciliation compares the platform's Stripe balance: the platform's key only.
+"""
 
 from __future__ import annotations
 
+import json
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Body, Response
+
 import ledger
+from liventix import reports
 from liventix.api import models as m
-from liventix.api import views
-from liventix.api.routing import authenticated_router
-from liventix.api.unit_of_work import Uow
+from liventix.api import problems, views
+from liventix.api.problems import ApiProblem
+from liventix.api.routing import authenticated_router, problem_responses
+from liventix.api.unit_of_work import READ_ONLY_EXTENSION, Uow
 
 router = authenticated_router(["reports"], writes=False)
 
+DIFFERENCES_HEADER = "Report-Differences"
+_READ_ONLY = {READ_ONLY_EXTENSION: True}
+_DIFFERENCES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "headers": {
+            DIFFERENCES_HEADER: {
+                "description": "The report's `differences` (0: everything agrees)",
+                "schema": {"type": "integer", "minimum": 0},
+            }
+        }
+    }
+}
 
-@router.get("/reports/trial-balance")
-def trial_balance_report(uow: Uow) -> m.TrialBalanceResponse:
+
+_R = TypeVar("_R", bound=reports.Report | m.TrialBalanceReportResponse)
+
+
+def _answer(report: _R, response: Response) -> _R:
+    response.headers[DIFFERENCES_HEADER] = str(report.differences)
+    return report
+
+
+def _only_own(uow: Uow, org_ids: Iterable[uuid.UUID]) -> None:
+    """The second belt: row-level security already hid other organizations' rows."""
+    foreign = {o for o in org_ids if not uow.owns(o)}
+    if foreign:
+        raise RuntimeError(f"a report let through rows of other organizations: {sorted(foreign)}")
+
+
+@router.get("/reports/trial-balance", openapi_extra=_READ_ONLY, responses=_DIFFERENCES)
+def trial_balance_report(uow: Uow, response: Response) -> m.TrialBalanceReportResponse:
     """The trial balance of the key's organization (every organization's, for the platform's
-    key): each account's posted balance, and debits and credits per currency."""
-    return views.trial_balance(ledger.trial_balance(uow.conn, uow.org_id))
+    key): each account's posted balance, debits and credits per currency and per booking
+    organization; a difference is an (organization, currency) or a currency out of balance."""
+    return _answer(views.trial_balance_report(ledger.trial_balance(uow.conn, uow.org_id)), response)
+
+
+@router.get("/reports/escrow-position", openapi_extra=_READ_ONLY, responses=_DIFFERENCES)
+def escrow_position_report(uow: Uow, response: Response) -> reports.EscrowPositionReport:
+    """Per organizer and event: each escrow's `held` beside its ledger escrow account's
+    balance; a difference is an escrow whose two figures differ."""
+    report = reports.escrow_position(uow.conn)
+    _only_own(uow, (r.org_id for r in report.rows))
+    return _answer(report, response)
+
+
+@router.get("/reports/ticket-tie-out", openapi_extra=_READ_ONLY, responses=_DIFFERENCES)
+def ticket_tie_out_report(uow: Uow, response: Response) -> reports.TicketTieOutReport:
+    """Per event: tickets sold, refunded and checked in, their value beside the captured
+    payments and booked refunds in the ledger; a difference is an event whose sales or
+    refunds differ."""
+    report = reports.ticket_tie_out(uow.conn)
+    _only_own(uow, (r.org_id for r in report.rows))
+    return _answer(report, response)
+
+
+@router.get("/reports/outbox-health", openapi_extra=_READ_ONLY, responses=_DIFFERENCES)
+def outbox_health_report(uow: Uow, response: Response) -> reports.OutboxHealthReport:
+    """Per channel and target, the key's organization's deliveries (every organization's for
+    the platform's key) pending, retrying and dead, with the oldest open and dead one's age;
+    each dead delivery is a difference."""
+    return _answer(reports.outbox_health(uow.conn), response)
+
+
+@router.post(
+    "/reports/stripe-reconciliation",
+    openapi_extra={**_READ_ONLY, "x-platform-only": True},
+    responses={**problem_responses(403), **_DIFFERENCES},
+)
+def stripe_reconciliation_report(
+    body: Annotated[
+        m.StripeReconciliationRequest,
+        Body(
+            description="Stripe's balance transactions: a JSON list of BalanceTransaction "
+            'objects, or Stripe\'s list object `{"object": "list", "data": [...]}`'
+        ),
+    ],
+    uow: Uow,
+    response: Response,
+) -> reports.StripeReconciliationReport:
+    """Match Stripe's balance transactions to the ledger's entries on the platform's Stripe
+    balance, and compare the balances per currency (platform key). A read: it writes
+    nothing, so it takes no Idempotency-Key; send it again to reconcile again."""
+    items = body if isinstance(body, list) else body.data
+    twice = [i for i, n in Counter(t.id for t in items).items() if n > 1]
+    if twice:
+        raise ApiProblem(
+            problems.INVALID_BALANCE_TRANSACTIONS,
+            f"balance transaction {twice[0]} appears more than once",
+            balance_transaction_id=twice[0],
+        )
+    try:
+        transactions = reports.parse_json(json.dumps([t.model_dump(mode="json") for t in items]))
+    except reports.StripeImportError as exc:
+        raise ApiProblem(problems.INVALID_BALANCE_TRANSACTIONS, str(exc)) from exc
+    return _answer(reports.stripe_reconciliation(uow.conn, transactions), response)
