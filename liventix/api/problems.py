@@ -3,7 +3,8 @@
 Every domain error (ledger, escrow, ticketing, outbox) has a stable problem type
 (`https://liventix.dev/problems/<slug>`), a status and a title; the error's ids travel as
 extension members. Lookup walks the exception's class hierarchy, so a new leaf inherits its
-parent's problem until it is given its own. Validation errors name the fields at fault.
+parent's problem until it is given its own. The reports' refusals (`liventix.reports`) have
+theirs too, translated by the report routes. Validation errors name the fields at fault.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import escrow
 import ledger
 import outbox
 import ticketing_fsm as tk
+from liventix import reports
 
 PROBLEM_BASE = "https://liventix.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -70,6 +72,11 @@ PLATFORM_NOT_REGISTERED = ProblemType(
 INVALID_BALANCE_TRANSACTIONS = ProblemType(
     422, "invalid-balance-transactions", "The Stripe balance transactions cannot be reconciled"
 )
+ORGANIZATION_NOT_FOUND = ProblemType(404, "organization-not-found", "No such organization")
+INVALID_PERIOD = ProblemType(
+    422, "invalid-period", "A period runs from an earlier start to a later end"
+)
+REPORT_REFUSED = ProblemType(422, "report-refused", "The report cannot be built as asked")
 INTERNAL = ProblemType(500, "internal-error", "Internal error")
 
 API_PROBLEMS = (
@@ -89,6 +96,9 @@ API_PROBLEMS = (
     CONFLICT_RETRY,
     PLATFORM_NOT_REGISTERED,
     INVALID_BALANCE_TRANSACTIONS,
+    ORGANIZATION_NOT_FOUND,
+    INVALID_PERIOD,
+    REPORT_REFUSED,
     INTERNAL,
 )
 """The API's own problems (the domain's are in DOMAIN_PROBLEMS)."""
@@ -111,7 +121,7 @@ DOMAIN_PROBLEMS: dict[type[Exception], ProblemType] = {
     ledger.AccountOrganizationMismatch: ProblemType(
         422, "account-organization-mismatch", "The account belongs to another organization"
     ),
-    ledger.OrganizationNotFound: ProblemType(404, "organization-not-found", "No such organization"),
+    ledger.OrganizationNotFound: ORGANIZATION_NOT_FOUND,
     ledger.PermissionDenied: ProblemType(403, "permission-denied", "Not permitted"),
     ledger.DuplicateAccountCode: ProblemType(
         409, "duplicate-account-code", "An account with this code exists"
@@ -201,6 +211,22 @@ class ApiProblem(Exception):
         self.detail = detail or kind.title
         self.headers = dict(headers or {})
         self.extensions = extensions
+
+
+# The reports' refusals (liventix.reports, not a domain package): translated by their routes.
+REPORT_PROBLEMS: dict[type[Exception], ProblemType] = {
+    reports.ReportError: REPORT_REFUSED,
+    reports.UnknownOrganization: ORGANIZATION_NOT_FOUND,
+    reports.InvalidPeriod: INVALID_PERIOD,
+    reports.StripeImportError: INVALID_BALANCE_TRANSACTIONS,
+}
+
+
+def report_problem(exc: reports.ReportError) -> ApiProblem:
+    """The problem of a report's refusal (by its class or nearest mapped ancestor), with
+    what it is about as extension members."""
+    kind = next(REPORT_PROBLEMS[c] for c in type(exc).__mro__ if c in REPORT_PROBLEMS)
+    return ApiProblem(kind, str(exc), **exc.details)
 
 
 def problem_type_of(exc: BaseException) -> ProblemType | None:

@@ -1,12 +1,14 @@
-"""Finance's reports over HTTP (`/v1/reports/...`), on a season of their own: a database
-cloned for this module, served like the session's API, where two organizers sell tickets
-through the API and Stripe (the fake) pays, refunds and keeps balance transactions.
+"""Finance's reports and statements over HTTP (`/v1/reports/...`), on a season of their own:
+a database cloned for this module, served like the session's API, where two organizers sell
+tickets through the API and Stripe (the fake) pays, refunds and keeps balance transactions.
 
 Each report is checked against what the season did (prices, quantities, Stripe's own
-balance transactions and fees), per organization's key and for the platform's; each
-planted difference (made behind the domain's back by a superuser, then undone) shows in the
-report's `differences` and its `Report-Differences` header of that organization only. The
-Stripe reconciliation is the platform's alone; its bad bodies are problems."""
+balance transactions and fees, the moments between its parts), per organization's key and
+for the platform's; each planted difference (made behind the domain's back by a superuser,
+then undone) shows in the report's `differences` and its `Report-Differences` header of
+that organization only. The Stripe reconciliation, balance sheet and income statement are
+the platform's alone; an organization reads its own statement only; bad bodies and moments
+are problems."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -69,6 +72,11 @@ class Season:
     a: Organizer
     b: Organizer
     platform: httpx.Client
+    start: datetime
+    """Before the first entry: Alpha's entries are effective in [start, mid), Beta's in
+    [mid, end) (the database's clock, which stamps them)."""
+    mid: datetime
+    end: datetime
 
     @property
     def transactions(self) -> list[dict[str, Any]]:
@@ -134,11 +142,17 @@ def _publish(engine: sa.Engine, org: Organizer, count: int) -> None:
             )
 
 
+def _db_now(engine: sa.Engine) -> datetime:
+    with engine.begin() as conn:
+        now: datetime = conn.execute(sa.text("SELECT now()")).scalar_one()
+    return now
+
+
 @pytest.fixture(scope="module")
 def season(pg_server_url: str, template_db: str, api_stripe: CheckoutStripe) -> Iterator[Season]:
     """Alpha sells 2 + 1 tickets at 25.00, refunds one (booked from Stripe's refund) and
-    checks one in; Beta sells 3 at 40.00. Alpha's endpoint has two pending webhooks, Beta's
-    one."""
+    checks one in; then Beta sells 3 at 40.00. Alpha's endpoint has two pending webhooks,
+    Beta's one."""
     name = f"reports_{uuid.uuid4().hex}"
     create_database(pg_server_url, name, template=template_db)
     engine = make_engine(database_url(pg_server_url, name), pool_size=10, max_overflow=10)
@@ -156,9 +170,9 @@ def season(pg_server_url: str, template_db: str, api_stripe: CheckoutStripe) -> 
             served = Served(url, engine, api_stripe, handlers, platform_key, app)
             a = _organizer(served, "Alpha Hall", 2_500)
             b = _organizer(served, "Beta Club", 4_000)
+            start = _db_now(engine)
             first = _sell(served, a, 2, stripe_fee=175)
             second = _sell(served, a, 1, stripe_fee=103)
-            _sell(served, b, 3, stripe_fee=378)
             # Alpha refunds one ticket of the first order. No worker runs its task: the test
             # plays Stripe's side, refunds the charge and says so.
             refunded = first["tickets"][0]
@@ -175,10 +189,13 @@ def season(pg_server_url: str, template_db: str, api_stripe: CheckoutStripe) -> 
             a.transactions.append(api_stripe.get(str(refund["balance_transaction"])))
             code = second["tickets"][0]["code"]
             ok(post(a.client, "/v1/tickets/check-in", {"code": code, "scanner": "door"}))
+            mid = _db_now(engine)
+            _sell(served, b, 3, stripe_fee=378)
+            end = _db_now(engine)
             _publish(engine, a, 2)
             _publish(engine, b, 1)
             with served.client(platform_key) as platform:
-                yield Season(served, a, b, platform)
+                yield Season(served, a, b, platform, start, mid, end)
             a.client.close()
             b.client.close()
     finally:
@@ -626,55 +643,64 @@ def test_reports_need_a_valid_key(season: Season, name: str) -> None:
 
 def test_every_table_the_reports_read_is_bounded_by_row_level_security(season: Season) -> None:
     """Run every report's builder in one transaction and ask PostgreSQL which tables it
-    read: each must be readable by `liventix_app` only through a policy of its own."""
+    read (beside those its SQL names, some of which a season without holds never reaches):
+    `liventix_app` may read each, only through a policy of its own."""
     # A new server process: its transaction's statistics count only what runs here.
     fresh = sa.create_engine(season.served.engine.url, poolclass=sa.NullPool)
-    with fresh.begin() as conn:
-        ledger.trial_balance(conn, season.a.id)
-        reports.trial_balance(conn)
-        reports.escrow_position(conn)
-        reports.ticket_tie_out(conn)
-        reports.outbox_health(conn)
-        reports.stripe_reconciliation(conn, reports.parse_json(json.dumps(season.transactions)))
-        read = set(
-            conn.execute(
-                sa.text("""SELECT schemaname || '.' || relname FROM pg_stat_xact_user_tables
-                            WHERE seq_scan + coalesce(idx_scan, 0) > 0""")
-            ).scalars()
-        )
-        bounded = set(
-            conn.execute(
-                sa.text("""SELECT p.schemaname || '.' || p.tablename
-                             FROM pg_policies p
-                             JOIN pg_namespace n ON n.nspname = p.schemaname
-                             JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = p.tablename
-                            WHERE c.relrowsecurity AND 'liventix_app' = ANY (p.roles)""")
-            ).scalars()
-        )
-        readable = {
-            t
-            for t in read
-            if conn.execute(
-                sa.text("SELECT has_table_privilege('liventix_app', :t, 'SELECT')"), {"t": t}
-            ).scalar_one()
-        }
-    assert {
-        "payments.lines",
-        "payments.accounts",
-        "payments.entries",
-        "payments.organizations",
-        "payments.escrows",
-        "payments.card_payments",
-        "payments.card_refunds",
-        "ticketing.events",
-        "ticketing.tickets",
-        "messaging.deliveries",
-        "messaging.endpoints",
-    } <= read
-    fresh.dispose()
-    # Every table an organization's report reads is readable and bounded by a policy.
-    assert read == readable
-    assert read <= bounded, read - bounded
+    try:
+        with fresh.begin() as conn:
+            ledger.trial_balance(conn, season.a.id)
+            reports.trial_balance(conn)
+            reports.escrow_position(conn)
+            reports.ticket_tie_out(conn)
+            reports.outbox_health(conn)
+            reports.stripe_reconciliation(conn, reports.parse_json(json.dumps(season.transactions)))
+            reports.balance_sheet(conn, as_of=season.end)
+            reports.income_statement(conn, start=season.start, end=season.end)
+            reports.organizer_statement(conn, season.a.id, start=season.start, end=season.end)
+            read = set(
+                conn.execute(
+                    sa.text("""SELECT schemaname || '.' || relname FROM pg_stat_xact_user_tables
+                                WHERE seq_scan + coalesce(idx_scan, 0) > 0""")
+                ).scalars()
+            )
+            named = {
+                "payments.lines",
+                "payments.accounts",
+                "payments.entries",
+                "payments.organizations",
+                "payments.escrows",
+                "payments.card_payments",
+                "payments.card_refunds",
+                "payments.holds",
+                "payments.hold_resolutions",
+                "ticketing.events",
+                "ticketing.tickets",
+                "messaging.deliveries",
+                "messaging.endpoints",
+            }
+            bounded = set(
+                conn.execute(
+                    sa.text("""SELECT p.schemaname || '.' || p.tablename
+                                 FROM pg_policies p
+                                 JOIN pg_namespace n ON n.nspname = p.schemaname
+                                 JOIN pg_class c
+                                   ON c.relnamespace = n.oid AND c.relname = p.tablename
+                                WHERE c.relrowsecurity AND 'liventix_app' = ANY (p.roles)""")
+                ).scalars()
+            )
+            unreadable = {
+                t
+                for t in read | named
+                if not conn.execute(
+                    sa.text("SELECT has_table_privilege('liventix_app', :t, 'SELECT')"), {"t": t}
+                ).scalar_one()
+            }
+    finally:
+        fresh.dispose()
+    assert named - {"payments.hold_resolutions"} <= read  # the statistics do see them
+    assert unreadable == set()
+    assert read | named <= bounded, (read | named) - bounded
 
 
 def test_reports_read_one_snapshot_and_write_nothing(season: Season) -> None:
@@ -718,3 +744,317 @@ def test_reports_read_one_snapshot_and_write_nothing(season: Season) -> None:
         # The connection went back to the pool as it came: the next request reads committed.
         for _ in range(3):
             assert ok(client.get("/v1/probe"))["transaction_read_only"] == "off"
+
+
+# -- the statements -------------------------------------------------------------------------
+
+
+def _params(**moments: datetime) -> dict[str, str]:
+    return {name.rstrip("_"): moment.isoformat() for name, moment in moments.items()}
+
+
+def _statement(client: httpx.Client, path: str, **moments: datetime) -> dict[str, Any]:
+    response = client.get(f"/v1/reports/{path}", params=_params(**moments))
+    body: dict[str, Any] = ok(response)
+    assert response.headers["Report-Differences"] == str(body["differences"])
+    return body
+
+
+def _sheet_owner(
+    scope: str,
+    org_id: Any,
+    *,
+    assets: int = 0,
+    liabilities: int = 0,
+    revenue: int = 0,
+    expense: int = 0,
+) -> dict[str, Any]:
+    retained = revenue - expense
+    return {
+        "scope": scope,
+        "org_id": str(org_id),
+        "currency": "USD",
+        "assets": assets,
+        "liabilities": liabilities,
+        "equity": 0,
+        "revenue": revenue,
+        "expense": expense,
+        "retained_earnings": retained,
+        "net": assets - liabilities - retained,
+    }
+
+
+def _platform_owner(*booked: dict[str, int]) -> dict[str, Any]:
+    return _sheet_owner(
+        "Liventix (platform)",
+        PLATFORM,
+        assets=sum(b["stripe_balance"] for b in booked),
+        revenue=sum(b["platform_fees"] for b in booked),
+        expense=sum(b["stripe_fees"] for b in booked),
+    )
+
+
+def test_balance_sheet_by_effective_date(season: Season) -> None:
+    a, b = _expected_ledger(season.a, 1), _expected_ledger(season.b, 0)
+    alpha = _sheet_owner(season.a.name, season.a.id, liabilities=a["escrow"])
+    beta = _sheet_owner(season.b.name, season.b.id, liabilities=b["escrow"])
+
+    now = _statement(season.platform, "balance-sheet")  # as of now: the whole season
+    assert now["owners"] == [_platform_owner(a, b), alpha, beta]
+    assert sum(o["net"] for o in now["owners"]) == 0
+    (total,) = now["totals"]
+    assert (total["assets"], total["liabilities"], total["difference"]) == (
+        a["stripe_balance"] + b["stripe_balance"],
+        a["escrow"] + b["escrow"],
+        0,
+    )
+    assert now["differences"] == 0
+    assert {(x["code"], x["balance"]) for x in now["lines"] if x["org_id"] == str(season.b.id)} == {
+        (f"escrow:{season.b.event['id']}:usd", b["escrow"])
+    }
+
+    before_beta = _statement(season.platform, "balance-sheet", as_of=season.mid)
+    assert before_beta["owners"] == [_platform_owner(a), alpha]
+    assert before_beta["differences"] == 0
+    before_all = _statement(season.platform, "balance-sheet", as_of=season.start)
+    assert (before_all["totals"], before_all["owners"], before_all["lines"]) == ([], [], [])
+
+
+def test_income_statement_by_period(season: Season) -> None:
+    a, b = _expected_ledger(season.a, 1), _expected_ledger(season.b, 0)
+    for start, end, booked, moved in (
+        # Every entry's debits: the captures' gross, and what was refunded.
+        (season.start, season.mid, [a], 3 * season.a.price + season.a.price),
+        (season.mid, season.end, [b], 3 * season.b.price),
+    ):
+        report = _statement(season.platform, "income-statement", from_=start, to=end)
+        revenue = sum(x["platform_fees"] for x in booked)
+        expense = sum(x["stripe_fees"] for x in booked)
+        assert report["owners"] == [
+            {
+                "scope": "Liventix (platform)",
+                "org_id": str(PLATFORM),
+                "currency": "USD",
+                "revenue": revenue,
+                "expense": expense,
+                "net_income": revenue - expense,
+            }
+        ]
+        assert report["totals"] == [
+            {
+                "currency": "USD",
+                "revenue": revenue,
+                "expense": expense,
+                "net_income": revenue - expense,
+                "debits": moved,
+                "credits": moved,
+                "difference": 0,
+            }
+        ]
+        assert report["differences"] == 0
+    # No period: the 30 days up to now, the whole season.
+    whole = _statement(season.platform, "income-statement")
+    assert whole["owners"][0]["revenue"] == a["platform_fees"] + b["platform_fees"]
+    assert whole["start"] < season.start.isoformat()
+
+
+def _movement(category: str, entries: int = 0, escrow: int = 0) -> dict[str, Any]:
+    return {
+        "currency": "USD",
+        "category": category,
+        "entries": entries,
+        "escrow": escrow,
+        "payable": 0,
+        "receivable": 0,
+        "total": escrow,
+    }
+
+
+def test_organizer_statement_of_alpha(season: Season) -> None:
+    price, sold, refunded = season.a.price, 3, 1
+    held = _expected_ledger(season.a, refunded)["escrow"]
+    fee = sold * price * 5 // 100
+    mine = _statement(
+        season.a.client,
+        f"organizers/{season.a.id}/statement",
+        from_=season.start,
+        to=season.end,
+    )
+    assert (mine["organizer"], mine["org_id"], mine["differences"]) == (
+        season.a.name,
+        str(season.a.id),
+        0,
+    )
+    assert mine["balances"] == [
+        {"currency": "USD", "kind": "escrow", "opening": 0, "movements": held, "closing": held},
+        {"currency": "USD", "kind": "payable", "opening": 0, "movements": 0, "closing": 0},
+        {"currency": "USD", "kind": "receivable", "opening": 0, "movements": 0, "closing": 0},
+        {"currency": "USD", "kind": "total", "opening": 0, "movements": held, "closing": held},
+    ]
+    refund_fee = refunded * price * 5 // 100  # the platform's fee goes back with the refund
+    assert mine["movements"] == [
+        _movement("sales", 2, sold * price - fee),
+        _movement("refunds", 1, -(refunded * price - refund_fee)),
+        *(
+            _movement(c)
+            for c in (
+                "disputes",
+                "releases",
+                "transfers",
+                "transfer_reversals",
+                "cancellations",
+                "other",
+            )
+        ),
+    ]
+    assert mine["sales"] == [
+        {
+            "currency": "USD",
+            "captures": 2,
+            "gross": sold * price,
+            "platform_fee": fee,
+            "stripe_fee": sum(t["fee"] for t in season.a.transactions),
+            "stripe_fee_borne": 0,  # the platform bears Stripe's fee by default
+            "organizer_share": sold * price - fee,
+        }
+    ]
+    assert mine["tie_out"] == [
+        {
+            "currency": "USD",
+            "code": f"escrow:{season.a.event['id']}:usd",
+            "kind": "escrow",
+            "opening": 0,
+            "movements": held,
+            "closing": held,
+            "ledger_closing": held,
+            "difference": 0,
+        }
+    ]
+    # The platform's key reads the same statement.
+    assert (
+        _statement(
+            season.platform,
+            f"organizers/{season.a.id}/statement",
+            from_=season.start,
+            to=season.end,
+        )
+        == mine
+    )
+
+
+def test_organizer_statement_periods_of_beta(season: Season) -> None:
+    path = f"organizers/{season.b.id}/statement"
+    before = _statement(season.b.client, path, from_=season.start, to=season.mid)
+    assert (before["balances"], before["movements"], before["sales"], before["tie_out"]) == (
+        [],
+        [],
+        [],
+        [],
+    )
+    held = _expected_ledger(season.b, 0)["escrow"]
+    for period in ({"from_": season.mid, "to": season.end}, {}):  # no period: the last 30 days
+        after = _statement(season.b.client, path, **period)
+        assert after["balances"][-1] == {
+            "currency": "USD",
+            "kind": "total",
+            "opening": 0,
+            "movements": held,
+            "closing": held,
+        }
+        assert after["movements"][0] == _movement("sales", 1, held)
+        assert after["differences"] == 0
+    later = _statement(season.b.client, path, from_=season.end, to=season.end + timedelta(days=1))
+    assert later["balances"][-1]["opening"] == later["balances"][-1]["closing"] == held
+    assert later["movements"][0] == _movement("sales")
+
+
+def test_statements_and_their_tenancy(season: Season) -> None:
+    for org in (season.a, season.b):
+        for path in ("balance-sheet", "income-statement"):
+            refused = org.client.get(f"/v1/reports/{path}")
+            assert refused.status_code == 403, path
+            assert refused.json()["type"] == PROBLEMS + "platform-key-required"
+    # An organization asks for its own statement only: another's is not found, exactly as
+    # one that does not exist.
+    theirs = season.a.client.get(f"/v1/reports/organizers/{season.b.id}/statement")
+    nobody = season.a.client.get(f"/v1/reports/organizers/{uuid.uuid4()}/statement")
+    unknown = season.platform.get(f"/v1/reports/organizers/{uuid.uuid4()}/statement")
+    for refused in (theirs, nobody, unknown):
+        assert refused.status_code == 404
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["type"] == PROBLEMS + "organization-not-found"
+    assert season.b.name not in theirs.text
+    assert ok(season.b.client.get(f"/v1/reports/organizers/{season.b.id}/statement"))
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "kind", "field"),
+    [
+        (
+            "income-statement",
+            {"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"},
+            "invalid-period",
+            None,
+        ),
+        (
+            "income-statement",
+            {"from": "2026-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"},
+            "invalid-period",
+            None,
+        ),
+        ("income-statement", {"from": "2026-01-01T00:00:00"}, "validation-error", "query.from"),
+        ("income-statement", {"to": "yesterday"}, "validation-error", "query.to"),
+        ("balance-sheet", {"as_of": "1700000000"}, "validation-error", "query.as_of"),
+        (
+            "organizers/{a}/statement",
+            {"to": "2026-01-01T00:00:00Z", "from": "2026-03-01T00:00:00+01:00"},
+            "invalid-period",
+            None,
+        ),
+        ("organizers/{a}/statement", {"from": "2026-01-01"}, "validation-error", "query.from"),
+    ],
+)
+def test_bad_moments_are_problems(
+    season: Season, path: str, params: dict[str, str], kind: str, field: str | None
+) -> None:
+    response = season.platform.get(f"/v1/reports/{path.format(a=season.a.id)}", params=params)
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["type"] == PROBLEMS + kind
+    if field is not None:
+        assert problem["field"] == field
+    else:
+        assert set(problem) >= {"start", "end"}
+
+
+def test_a_line_dated_apart_from_its_entry_is_a_difference_in_every_statement(
+    season: Season,
+) -> None:
+    """Alpha's first sale's escrow line is moved to 2999 (its entry stays in the season)."""
+    first_sale = 2 * season.a.price - 2 * season.a.price * 5 // 100
+    line = """(SELECT min(l.id) FROM payments.lines l
+                 JOIN payments.accounts a ON a.id = l.account_id WHERE a.code = :code)"""
+    with _planted(
+        season.served.engine,
+        f"UPDATE payments.lines SET effective_at = '2999-01-01Z' WHERE id = {line}",
+        f"""UPDATE payments.lines l SET effective_at = e.effective_at FROM payments.entries e
+             WHERE e.id = l.entry_id AND l.id = {line}""",
+        triggers=False,
+        code=f"escrow:{season.a.event['id']}:usd",
+    ):
+        path = f"organizers/{season.a.id}/statement"
+        alpha = _statement(season.a.client, path, from_=season.start, to=season.end)
+        assert alpha["differences"] == 1
+        (tie_out,) = alpha["tie_out"]
+        assert (tie_out["closing"] - tie_out["ledger_closing"], tie_out["difference"]) == (
+            first_sale,
+            first_sale,
+        )
+        beta = _statement(season.b.client, f"organizers/{season.b.id}/statement")
+        assert beta["differences"] == 0
+        sheet = _statement(season.platform, "balance-sheet", as_of=season.end)
+        assert (sheet["differences"], sheet["totals"][0]["difference"]) == (1, first_sale)
+        income = _statement(season.platform, "income-statement", from_=season.start, to=season.end)
+        assert (income["differences"], income["totals"][0]["difference"]) == (1, first_sale)
+    restored = _statement(season.a.client, f"organizers/{season.a.id}/statement")
+    assert restored["differences"] == 0

@@ -1,6 +1,7 @@
 """Finance's reports as JSON under /v1/reports: the trial balance, escrow position, ticket
-tie-out, outbox health, and the Stripe reconciliation of balance transactions posted in the
-body (`liventix.reports` builds them, as `liventix report` does).
+tie-out, outbox health, the Stripe reconciliation of balance transactions posted in the body,
+the balance sheet, the income statement and an organizer's statement (`liventix.reports`
+builds them, as `liventix report` does).
 
 Each report runs in one REPEATABLE READ, READ ONLY transaction (its statements agree with
 each other), answers 200 whatever it finds, and carries its `differences` count in the body
@@ -8,8 +9,12 @@ and in the `Report-Differences` header, for a scheduler to alert on.
 
 Tenancy: an organization's key gets its own organization's rows, bounded by row-level
 security on every table the builders read (payments, ticketing, messaging); rows that carry
-an organization are checked once more here. The platform's key gets every organization's.
-The Stripe reconciliation compares the platform's Stripe balance: the platform's key only.
+an organization are checked once more here (one of another organization would be a fault,
+answered 500, never shown). The platform's key gets every organization's.
+The Stripe reconciliation compares the platform's Stripe balance, and the balance sheet and
+income statement check their equation across every owner's accounts together: the platform's
+key only (403 for an organization's). An organization's key may ask for its own organizer
+statement only.
 """
 
 from __future__ import annotations
@@ -17,10 +22,13 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Body, Response
+import sqlalchemy as sa
+from fastapi import Body, Query, Response
 
 import ledger
 from liventix import reports
@@ -52,6 +60,15 @@ _R = TypeVar("_R", bound=reports.Report | m.TrialBalanceReportResponse)
 def _answer(report: _R, response: Response) -> _R:
     response.headers[DIFFERENCES_HEADER] = str(report.differences)
     return report
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """A report's refusal (an unknown organization, an empty period) as its problem."""
+    try:
+        yield
+    except reports.ReportError as exc:
+        raise problems.report_problem(exc) from exc
 
 
 def _only_own(uow: Uow, org_ids: Iterable[uuid.UUID]) -> None:
@@ -123,8 +140,89 @@ def stripe_reconciliation_report(
             f"balance transaction {twice[0]} appears more than once",
             balance_transaction_id=twice[0],
         )
-    try:
+    with _refusals():  # what the loader refuses: the invalid-balance-transactions problem
         transactions = reports.parse_json(json.dumps([t.model_dump(mode="json") for t in items]))
-    except reports.StripeImportError as exc:
-        raise ApiProblem(problems.INVALID_BALANCE_TRANSACTIONS, str(exc)) from exc
     return _answer(reports.stripe_reconciliation(uow.conn, transactions), response)
+
+
+# -- the statements ---------------------------------------------------------------------------
+
+DEFAULT_PERIOD = timedelta(days=30)
+"""A statement's period when `from` is not given: the 30 days up to its end (as the CLI's)."""
+
+AsOf = Annotated[
+    m.Timestamp | None,
+    Query(description="Balances from the lines effective by this moment (default: now)"),
+]
+From = Annotated[
+    m.Timestamp | None,
+    Query(alias="from", description="The period's start, included (default: `to` - 30 days)"),
+]
+To = Annotated[
+    m.Timestamp | None, Query(alias="to", description="The period's end, excluded (default: now)")
+]
+
+
+def _now(uow: Uow) -> datetime:
+    now: datetime = uow.conn.execute(sa.text("SELECT now()")).scalar_one()
+    return now
+
+
+def _period(uow: Uow, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    end = end or _now(uow)
+    return start or end - DEFAULT_PERIOD, end
+
+
+@router.get(
+    "/reports/balance-sheet",
+    openapi_extra={**_READ_ONLY, "x-platform-only": True},
+    responses={**problem_responses(403), **_DIFFERENCES},
+)
+def balance_sheet_report(
+    uow: Uow, response: Response, as_of: AsOf = None
+) -> reports.BalanceSheetReport:
+    """The balance sheet by effective date (platform key): each account's balance, per owner
+    and currency the sections and the owner's net; per currency, all owners together, assets
+    beside liabilities + equity + retained earnings (a difference: a currency where they
+    differ). The platform's alone: one organization's accounts do not balance on their own
+    (the platform holds the cash whose liability sits on the organizers' accounts)."""
+    with _refusals():
+        report = reports.balance_sheet(uow.conn, as_of=as_of or _now(uow))
+    return _answer(report, response)
+
+
+@router.get(
+    "/reports/income-statement",
+    openapi_extra={**_READ_ONLY, "x-platform-only": True},
+    responses={**problem_responses(403), **_DIFFERENCES},
+)
+def income_statement_report(
+    uow: Uow, response: Response, start: From = None, end: To = None
+) -> reports.IncomeStatementReport:
+    """Revenue and expense effective in [from, to), per owner and currency, and net income
+    (platform key); a difference is a currency whose period debits differ from its credits,
+    which holds only for every owner's accounts together."""
+    start, end = _period(uow, start, end)
+    with _refusals():
+        report = reports.income_statement(uow.conn, start=start, end=end)
+    return _answer(report, response)
+
+
+@router.get(
+    "/reports/organizers/{org_id:uuid}/statement",
+    openapi_extra=_READ_ONLY,
+    responses=_DIFFERENCES,
+)
+def organizer_statement_report(
+    org_id: uuid.UUID, uow: Uow, response: Response, start: From = None, end: To = None
+) -> reports.OrganizerStatementReport:
+    """What the platform owes one organizer over [from, to) by effective date: opening,
+    movements by category, the period's sales, closing, each account tied out to the ledger
+    (a difference: an account that is not). An organization's key may ask for itself only:
+    another organization answers 404, exactly as one that does not exist."""
+    start, end = _period(uow, start, end)
+    with _refusals():
+        if not uow.owns(org_id):
+            raise reports.UnknownOrganization(org_id=org_id)
+        report = reports.organizer_statement(uow.conn, org_id, start=start, end=end)
+    return _answer(report, response)
