@@ -18,6 +18,7 @@ from outbox.http_post import PostClient
 from outbox.message_types import task_for
 from outbox.retries import parse_retry_after
 from outbox.signing import headers as webhook_headers
+from outbox.smtp_send import MailClient
 
 USER_AGENT = "Liventix-Webhooks/1.0"
 
@@ -79,8 +80,9 @@ def send_webhook(client: PostClient, delivery: Claimed, max_body: int = 2048) ->
     )
 
 
-def send_email(settings: SmtpSettings, delivery: Claimed) -> Outcome:
-    """Send the e-mail; its Message-ID derives from the delivery so repeats can be spotted."""
+def send_email(client: MailClient, settings: SmtpSettings, delivery: Claimed) -> Outcome:
+    """Send the e-mail over the client's session; its Message-ID derives from the delivery
+    so repeats can be spotted."""
     started = datetime.now(UTC)
     t0 = time.monotonic()
     message = EmailMessage()
@@ -91,8 +93,7 @@ def send_email(settings: SmtpSettings, delivery: Claimed) -> Outcome:
     message["X-Liventix-Message-Type"] = delivery.type
     message.set_content(delivery.body or "")
     try:
-        with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout) as smtp:
-            smtp.send_message(message)
+        client.send(message)
     except (OSError, smtplib.SMTPException) as exc:
         return Outcome(
             delivery=delivery,

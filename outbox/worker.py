@@ -31,6 +31,7 @@ from outbox.http_post import PostClient
 from outbox.inbox import Handlers, handle_next
 from outbox.retries import RetryPolicy
 from outbox.senders import SmtpSettings, run_task, send_email, send_webhook
+from outbox.smtp_send import MailClient
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ class Worker:
         self.on_outcome = on_outcome
         self._stopping = threading.Event()
         self._client = PostClient(timeout=self.settings.request_timeout)
+        smtp = self.settings.smtp
+        self._mail = MailClient(smtp.host, smtp.port, smtp.timeout)
         self._pool = ThreadPoolExecutor(max_workers=self.settings.concurrency)
         self._last_prune = float("-inf")
 
@@ -145,7 +148,7 @@ class Worker:
         started = datetime.now(UTC)
         try:
             if delivery.channel == "email":
-                return send_email(self.settings.smtp, delivery)
+                return send_email(self._mail, self.settings.smtp, delivery)
             if delivery.channel == "task":
                 return run_task(delivery)
             return send_webhook(self._client, delivery, self.settings.max_response_body)
@@ -204,9 +207,10 @@ class Worker:
         self.close()
 
     def close(self) -> None:
-        """Release the HTTP client and the sending threads."""
+        """Release the sending threads, the HTTP connections and the SMTP sessions."""
         self._pool.shutdown(wait=True)
         self._client.close()
+        self._mail.close()
 
     @contextmanager
     def _listener(self) -> Iterator[Callable[[float], None]]:
