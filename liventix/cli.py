@@ -272,6 +272,11 @@ def _worker_options(parser: argparse.ArgumentParser) -> None:
         help="comma-separated waits in seconds (default: 5,300,1800,7200,18000,36000,36000)",
     )
     parser.add_argument("--once", action="store_true", help="one round, then exit")
+    parser.add_argument(
+        "--no-periodic",
+        action="store_true",
+        help="only deliver and handle the inbox: leave expiries and releases to another process",
+    )
 
 
 @command(
@@ -298,7 +303,7 @@ def worker(args: argparse.Namespace, settings: Settings) -> int:
     engine = _engine(settings)
     wire(engine, StripeGateway(StripeSettings(settings.stripe_api_key, settings.stripe_api_base)))
     dispatcher = outbox.Worker(engine, worker_settings)
-    periodic = periodic_step(engine)
+    periodic = (lambda: None) if args.no_periodic else periodic_step(engine)
     if args.once:
         periodic()
         done = dispatcher.run_once()

@@ -1,22 +1,16 @@
-"""The demo's local stand-ins for the outside world: the application's HTTP API under uvicorn
-in a thread, an HTTP receiver that counts the organizers' webhooks, and an SMTP server that
-counts the buyers' e-mails (aiosmtpd's when installed, else a minimal one). All listen on
-127.0.0.1 on a free port."""
+"""The demo's local stand-ins for the outside world: an HTTP receiver that counts the
+organizers' webhooks, and an SMTP server that counts the buyers' e-mails (aiosmtpd's when
+installed, else a minimal one). Both listen on 127.0.0.1 on a free port."""
 
 from __future__ import annotations
 
 import socket
 import socketserver
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-import sqlalchemy as sa
-
-from liventix.stripe_gateway import StripeGateway
 
 
 class Receiver(ThreadingHTTPServer):
@@ -37,6 +31,8 @@ class Receiver(ThreadingHTTPServer):
 
 class _ReceiverHandler(BaseHTTPRequestHandler):
     server: Receiver
+    protocol_version = "HTTP/1.1"  # keep-alive: the workers reuse their connections
+    disable_nagle_algorithm = True
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -131,41 +127,3 @@ def smtp_server(mailbox: Mailbox) -> Iterator[tuple[int, str]]:
         yield port, "aiosmtpd"
     finally:
         controller.stop()
-
-
-class ApiServer:
-    """The application's HTTP API under uvicorn in a thread on 127.0.0.1."""
-
-    def __init__(self, engine: sa.Engine, gateway: StripeGateway, webhook_secret: str) -> None:
-        import uvicorn  # noqa: PLC0415 (loaded only for the demo)
-
-        from liventix.api import create_app  # noqa: PLC0415
-
-        app = create_app(engine, gateway=gateway, stripe_webhook_secret=webhook_secret)
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        # A long keep-alive: the demo pauses between bursts of events for longer than
-        # uvicorn's 5 s default, and a connection the server closes just as the client
-        # reuses it is a reset.
-        config = uvicorn.Config(
-            app, log_level="warning", lifespan="off", access_log=False, timeout_keep_alive=600
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    def __enter__(self) -> ApiServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the API did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()

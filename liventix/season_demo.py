@@ -1,14 +1,16 @@
 """The demo: a whole season of ticket sales played through the system (issue 7).
 
-`liventix demo` plays, on a fresh database of its own: the platform and a few organizations
-(each with its escrow policy, webhook endpoint and events), a thousand checkouts whose
-Stripe events are signed with the stripe library and posted over HTTP to the API's
-`POST /v1/stripe/webhook` (served by uvicorn on 127.0.0.1, with duplicates and out of
-order), four workers that handle the inbox and deliver the organizers' webhooks to a local
-HTTP receiver and the buyers' e-mails to a local SMTP server; expiries, failed payments,
-ticket transfers, check-ins, refunds, a dispute won and one lost, an event cancelled; then
-the events end, escrows release, the transfers are made and the platform is paid out, at
-the in-process Stripe stand-in (`liventix.stripe_standin`). It ends with finance's reports,
+`liventix demo` plays, on a fresh database of its own, with the application deployed as it
+runs in production (`liventix serve` and four `liventix worker` processes) and the outside
+world stood in for on 127.0.0.1 (Stripe's API: `liventix.stripe_standin`, called through the
+stripe library; a webhook receiver and an SMTP server: `liventix.local_servers`): the
+platform and a few organizations (each with its escrow policy, webhook endpoint and
+events), a thousand checkouts whose Stripe events are signed with the stripe library and
+posted over HTTP to the API's `POST /v1/stripe/webhook` (with duplicates and out of order),
+the workers handling the inbox and delivering the organizers' webhooks and the buyers'
+e-mails; expiries, failed payments, ticket transfers, check-ins, refunds, a dispute won and
+one lost, an event cancelled; then the events end, escrows release, the transfers are made
+and the platform is paid out. It ends with finance's reports,
 the Stripe reconciliation run against the stand-in's balance transactions, every
 difference zero, and writes them (JSON, CSV, one HTML page) under the output directory.
 
@@ -20,8 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -51,11 +57,11 @@ from liventix.database import (
     server_url,
     upgrade,
 )
-from liventix.local_servers import ApiServer, Mailbox, Receiver, smtp_server
+from liventix.local_servers import Mailbox, Receiver, smtp_server
 from liventix.progress import Progress
 from liventix.settings import Settings
-from liventix.stripe_standin import StripeObject, StripeStandIn
-from liventix.wiring import wire
+from liventix.stripe_gateway import StripeGateway, StripeSettings
+from liventix.stripe_standin import StandInServer, StripeObject, StripeStandIn
 
 PLATFORM_NAME = "Liventix"
 WEBHOOK_SECRET = "whsec_liventix_season_demo"
@@ -72,7 +78,8 @@ HOOK_TYPES = (
 )
 WORKERS = 4
 """Workers side by side, each in its thread, as a deployment runs several."""
-FAST_RETRY = outbox.RetryPolicy(schedule=(0.05, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0), jitter=0.0)
+FAST_RETRY = "0.05,0.05,0.1,0.2,0.5,1,2"
+"""The workers' retry schedule in seconds: a season is minutes long, not days."""
 DEMO_DATABASE = "liventix_demo"
 
 Out = Callable[[str], None]
@@ -130,7 +137,10 @@ class _Season:
         self.out = out
         self.live = live
         self.rng = random.Random(options.seed)
-        self.gateway = StripeStandIn()
+        self.stripe = StripeStandIn()
+        self.stripe_server = StandInServer(self.stripe)
+        # Checkouts call Stripe as the application does: the stripe library, over HTTP.
+        self.gateway = StripeGateway(StripeSettings(api_base=self.stripe_server.url))
         self.receiver = Receiver()
         self.mailbox = Mailbox()
         self.http = httpx.Client(timeout=30.0, limits=httpx.Limits(max_connections=32))
@@ -141,9 +151,8 @@ class _Season:
         self.refunds_sent: set[str] = set()
         self.orgs: list[tuple[uuid.UUID, str, str]] = []  # (id, name, currency)
         self.events: list[tuple[uuid.UUID, uuid.UUID, str, list[uuid.UUID], bool]] = []
-        self.workers: list[outbox.Worker] = []
+        self.processes: _Processes | None = None
         self.payouts: dict[str, int] = {}
-        self.worker_pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="worker")
         self.started = time.monotonic()
 
     # -- Stripe's events over HTTP --
@@ -190,10 +199,9 @@ class _Season:
         raise AssertionError("unreachable")
 
     def settle(self, what: str, timeout: float = 300.0) -> None:
-        """Run the worker until the inbox and the deliveries are all done."""
+        """Wait until the workers have handled the inbox and done every delivery."""
         deadline = time.monotonic() + timeout
         while True:
-            busy = sum(self.worker_pool.map(lambda w: w.run_once(), self.workers))
             with self.engine.connect() as conn:
                 waiting = conn.execute(
                     sa.text("""SELECT (SELECT count(*) FROM messaging.inbox
@@ -201,12 +209,13 @@ class _Season:
                                     + (SELECT count(*) FROM messaging.deliveries
                                         WHERE status IN ('pending', 'delivering'))""")
                 ).scalar_one()
-            if not busy and not waiting:
+            if not waiting:
                 return
+            if self.processes is not None:
+                self.processes.check()
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{what}: still {waiting} item(s) after {timeout} s")
-            if not busy:
-                time.sleep(0.02)
+            time.sleep(0.02)
 
     def bar(self, label: str, total: int) -> Progress:
         """A progress bar for one step of the season."""
@@ -312,9 +321,9 @@ class _Season:
         events = []
         for sale in sales:
             if sale.fate == "pay":
-                events.append(self.gateway.succeed(sale.checkout.payment_intent_id))
+                events.append(self.stripe.succeed(sale.checkout.payment_intent_id))
             elif sale.fate == "fail":
-                events.append(self.gateway.fail(sale.checkout.payment_intent_id))
+                events.append(self.stripe.fail(sale.checkout.payment_intent_id))
         bar = self.bar("payments (webhook, inbox)", len(events))
         chunk = 200
         for start in range(0, len(events), chunk):
@@ -328,11 +337,11 @@ class _Season:
         """Stripe's refund events for the refunds the worker asked for: a stale pending
         snapshot now and then, `refund.updated`, sometimes `charge.refunded` too."""
         events = []
-        with self.gateway._lock:
-            new = [r for r in self.gateway.refunds.values() if r.id not in self.refunds_sent]
+        with self.stripe._lock:
+            new = [r for r in self.stripe.refunds.values() if r.id not in self.refunds_sent]
         for refund in new:
             self.refunds_sent.add(refund.id)
-            events += self.gateway.refund_events(
+            events += self.stripe.refund_events(
                 refund,
                 stale_first=self.rng.random() < 0.2,
                 with_charge=self.rng.random() < 0.3,
@@ -402,7 +411,7 @@ class _Season:
         # Disputes: one won, one lost; each event handled before Stripe sends the next.
         bar = self.bar("disputes (won, lost)", len(disputed))
         for dispute_sale, outcome in zip(disputed, ("won", "lost"), strict=False):
-            for event in self.gateway.dispute(dispute_sale.checkout.payment_intent_id, outcome):
+            for event in self.stripe.dispute(dispute_sale.checkout.payment_intent_id, outcome):
                 self.send([event], duplicates=0.0)
                 self.settle(event["type"])
             bar.advance()
@@ -429,9 +438,9 @@ class _Season:
         self.settle("releases and transfers")
         # Stripe's `transfer.created` for each transfer the worker made: already booked by
         # the task, so the event finds nothing to do (twice for some).
-        self.send(self.gateway.transfer_events())
+        self.send(self.stripe.transfer_events())
         self.settle("transfer events")
-        bar.done(f"{len(self.gateway.transfers)} transfers")
+        bar.done(f"{len(self.stripe.transfers)} transfers")
         self.pay_out()
 
     def pay_out(self) -> None:
@@ -460,7 +469,7 @@ class _Season:
         payouts = {cur: amount for cur, amount in sorted(own.items()) if amount > 0}
         bar = self.bar("payouts to the bank", len(payouts))
         for currency, amount in payouts.items():
-            self.send([self.gateway.payout(currency, amount)])
+            self.send([self.stripe.payout(currency, amount)])
             self.settle("payouts")
             bar.advance()
         self.payouts = payouts
@@ -475,7 +484,7 @@ class _Season:
             stripe_duplicates=self.duplicates,
             webhooks_delivered=self.receiver.count,
             emails_delivered=self.mailbox.count,
-            transfers=len(self.gateway.transfers),
+            transfers=len(self.stripe.transfers),
             payouts=dict(self.payouts),
         )
         with self.engine.connect() as conn:
@@ -544,59 +553,143 @@ def play_season(
     out: Out = print,
     *,
     live: TextIO | None = None,
+    log_dir: Path | None = None,
 ) -> SeasonSummary:
-    """Play a season on `engine`'s (migrated) database; return what happened. Progress bars
-    are redrawn on `live` (a terminal) when given, else each step ends with one line."""
+    """Play a season on `engine`'s (migrated) database; return what happened. The API and
+    the workers run as processes of their own (`liventix serve`, `liventix worker`), their
+    output in `log_dir` (a temporary directory by default). Progress bars are redrawn on
+    `live` (a terminal) when given, else each step ends with one line."""
     options = options or SeasonOptions()
     started = time.monotonic()
     season = _Season(engine, options, out, live)
-    handlers = outbox.InboxHandlers()
-    wire(engine, season.gateway, handlers)
-    receiver_thread = threading.Thread(target=season.receiver.serve_forever, daemon=True)
-    receiver_thread.start()
+    servers = [season.receiver, season.stripe_server]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         with (
+            tempfile.TemporaryDirectory(prefix="liventix-demo-") as scratch,
             smtp_server(season.mailbox) as (smtp_port, smtp_kind),
-            ApiServer(engine, season.gateway, WEBHOOK_SECRET) as api,
+            _Processes(
+                engine.url,
+                stripe_api=season.stripe_server.url,
+                smtp_port=smtp_port,
+                log_dir=log_dir or Path(scratch),
+            ) as processes,
         ):
-            season.api_url = api.url
+            season.processes = processes
+            season.api_url = processes.api_url
             out(
-                f"API on {api.url}, webhook receiver on {season.receiver.url}, {smtp_kind} "
-                f"on 127.0.0.1:{smtp_port}, {WORKERS} workers"
+                f"API (liventix serve) on {processes.api_url}, {WORKERS} workers "
+                f"(liventix worker), Stripe stand-in on {season.stripe_server.url}, webhook "
+                f"receiver on {season.receiver.url}, {smtp_kind} on 127.0.0.1:{smtp_port}"
             )
-            settings = outbox.WorkerSettings(
-                batch_size=200,
-                concurrency=32,
-                poll_interval=0.05,
-                retry=FAST_RETRY,
-                request_timeout=10.0,
-                prune_every=3600.0,
-                smtp=outbox.SmtpSettings(port=smtp_port),
-            )
-            season.workers = [
-                outbox.Worker(engine, settings, name=f"season-{n}", handlers=handlers)
-                for n in range(WORKERS)
-            ]
-            try:
-                season.setup()
-                sales = season.checkouts()
-                season.pay(sales)
-                season.aftermath(sales)
-                season.close_season()
-            finally:
-                for worker in season.workers:
-                    worker.close()
+            season.setup()
+            sales = season.checkouts()
+            season.pay(sales)
+            season.aftermath(sales)
+            season.close_season()
             summary = season.summary()
             summary.email_server = smtp_kind
-            summary.balance_transactions = season.gateway.balance_transactions()
+            summary.balance_transactions = season.stripe.balance_transactions()
     finally:
         season.pool.shutdown()
-        season.worker_pool.shutdown()
         season.http.close()
-        season.receiver.shutdown()
-        season.receiver.server_close()
+        for server in servers:
+            server.shutdown()
+            server.server_close()
     summary.seconds = time.monotonic() - started
     return summary
+
+
+class _Processes:
+    """The application's own processes for the season: `liventix serve` (the API, Stripe's
+    webhooks come in there) and WORKERS `liventix worker --no-periodic` (the season itself
+    expires holds and releases escrows, at the moments its story says), all on `url`'s
+    database, calling the Stripe stand-in and sending e-mails to the local SMTP server."""
+
+    def __init__(self, url: sa.URL, *, stripe_api: str, smtp_port: int, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        self.api_url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": url.render_as_string(hide_password=False),
+            "LIVENTIX_DB_NAME": str(url.database),
+            "STRIPE_API_BASE": stripe_api,
+            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "LIVENTIX_SMTP_HOST": "127.0.0.1",
+            "LIVENTIX_SMTP_PORT": str(smtp_port),
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.running: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def _start(self, name: str, *args: str) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with (self.log_dir / f"{name}.log").open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "liventix", *args],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        self.running.append((name, process))
+
+    def __enter__(self) -> _Processes:
+        try:
+            self._start("api", "serve", "--port", str(self.port), "--log-level", "warning")
+            for n in range(WORKERS):
+                self._start(
+                    f"worker-{n + 1}",
+                    "worker",
+                    "--no-periodic",
+                    "--batch-size",
+                    "200",
+                    "--concurrency",
+                    "32",
+                    "--poll",
+                    "0.05",
+                    "--retry-schedule",
+                    FAST_RETRY,
+                )
+            self._wait_for_api()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _wait_for_api(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            self.check()
+            try:
+                if httpx.get(f"{self.api_url}/health", timeout=1.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the API did not answer within {timeout} s")
+            time.sleep(0.1)
+
+    def check(self) -> None:
+        """Raise if a process died (its log says why)."""
+        for name, process in self.running:
+            if process.poll() is not None:
+                log = (self.log_dir / f"{name}.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"{name} exited with {process.returncode}:\n{log}")
+
+    def __exit__(self, *exc: object) -> None:
+        for _, process in self.running:
+            if process.poll() is None:
+                process.terminate()  # SIGTERM: each finishes what it has in flight
+        for _, process in self.running:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def _money(amount: int, currency: str) -> str:

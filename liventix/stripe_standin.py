@@ -1,8 +1,10 @@
 """An in-process stand-in for the platform's Stripe account, for the demo.
 
-It answers the `StripeGateway` calls the application makes (PaymentIntents, refunds,
-transfers, and escrow's `StripeReader` questions) from memory, idempotent by key like Stripe,
-and keeps what a Stripe account keeps: a balance transaction for every movement of the
+`StandInServer` serves, on 127.0.0.1 in Stripe's wire format, the part of Stripe's API the
+application calls through the stripe library (`StripeGateway` with `api_base` pointed at it):
+PaymentIntents, refunds, transfers, and what escrow's `StripeReader` asks. `StripeStandIn`
+holds the account in memory, idempotent by key like Stripe, and keeps what a Stripe account
+keeps: a balance transaction for every movement of the
 balance (charges, refunds, disputes, transfers, payouts). It builds the events Stripe would
 send about them, in Stripe's shapes (`../shared/stripe/fixtures3.json` is the reference), and
 exports the balance transactions as the API lists them, for finance's reconciliation.
@@ -11,16 +13,14 @@ Nothing leaves the process.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-import escrow
-import ticketing_fsm
-from escrow.stripe_events import META_ESCROW
-from liventix.stripe_gateway import StripeGateway, StripeSettings
+from urllib.parse import parse_qsl, urlsplit
 
 API_VERSION = "2024-06-20"
 DISPUTE_FEE = 1_500
@@ -69,6 +69,31 @@ class Refund:
     amount: int
     currency: str
     metadata: dict[str, str]
+
+
+@dataclass
+class Transfer:
+    """A transfer to an organizer's connected account."""
+
+    id: str
+    amount: int
+    currency: str
+    destination: str
+    metadata: dict[str, str]
+
+
+def transfer_object(transfer: Transfer) -> StripeObject:
+    """A Transfer object."""
+    return {
+        "id": transfer.id,
+        "object": "transfer",
+        "amount": transfer.amount,
+        "amount_reversed": 0,
+        "currency": transfer.currency,
+        "destination": transfer.destination,
+        "metadata": dict(transfer.metadata),
+        "reversed": False,
+    }
 
 
 def event(type: str, obj: StripeObject) -> StripeObject:
@@ -134,14 +159,15 @@ def dispute_object(
     }
 
 
-class StripeStandIn(StripeGateway):
-    """The platform's Stripe account, in memory (thread-safe: the workers call it)."""
+class StripeStandIn:
+    """The platform's Stripe account, in memory (thread-safe: its HTTP server answers from
+    many threads)."""
 
     def __init__(self) -> None:
-        super().__init__(StripeSettings(max_network_retries=0))
         self.intents: dict[str, Intent] = {}
+        self.succeeded: set[str] = set()
         self.refunds: dict[str, Refund] = {}
-        self.transfers: dict[str, tuple[str, int, str, str]] = {}
+        self.transfers: dict[str, Transfer] = {}
         self._balance: list[StripeObject] = []
         self._keys: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -194,30 +220,32 @@ class StripeStandIn(StripeGateway):
         with self._lock:
             return [dict(t) for t in self._balance]
 
-    def balance(self) -> dict[str, int]:
-        """The balance per currency (upper case): the sum of the movements' nets."""
-        out: dict[str, int] = {}
-        for txn in self.balance_transactions():
-            cur = str(txn["currency"]).upper()
-            out[cur] = out.get(cur, 0) + int(txn["net"])
-        return out
+    def balance_transaction(self, txn_id: str) -> StripeObject | None:
+        """One balance transaction by id."""
+        with self._lock:
+            return next((dict(t) for t in self._balance if t["id"] == txn_id), None)
 
-    # -- the gateway's calls --
+    # -- the API's calls (see StandInServer) --
 
     def create_payment_intent(
         self, amount: int, currency: str, metadata: dict[str, str], idempotency_key: str
-    ) -> ticketing_fsm.CreatedIntent:
+    ) -> Intent:
         """A PaymentIntent awaiting payment; the same key returns the same intent."""
         pi, new = self._once(f"pi:{idempotency_key}", "pi")
         if new:
-            self.intents[pi] = Intent(
-                pi, amount, currency.lower(), dict(metadata), f"{pi}_secret_{uuid.uuid4().hex}"
-            )
-        return ticketing_fsm.CreatedIntent(pi, self.intents[pi].client_secret)
+            with self._lock:
+                self.intents[pi] = Intent(
+                    pi,
+                    amount,
+                    currency.lower(),
+                    dict(metadata),
+                    f"{pi}_secret_{uuid.uuid4().hex}",
+                )
+        return self.intents[pi]
 
     def create_refund(
         self, payment_intent_id: str, amount: int, metadata: dict[str, str], idempotency_key: str
-    ) -> str:
+    ) -> Refund:
         """A refund (it succeeds at once and leaves the balance); the same key returns the
         same refund."""
         refund_id, new = self._once(f"re:{idempotency_key}", "re")
@@ -235,57 +263,73 @@ class StripeStandIn(StripeGateway):
                 category="refund",
                 description=f"REFUND FOR CHARGE {charge_of(payment_intent_id)}",
             )
-        return refund_id
+        return self.refunds[refund_id]
 
     def create_transfer(
-        self, request: escrow.TransferRequested, idempotency_key: str
-    ) -> tuple[str, int]:
-        """A transfer to the organizer's connected account (it leaves the balance)."""
-        if not request.destination:
-            raise ValueError(f"organizer {request.org_id} has no connected account")
+        self,
+        *,
+        amount: int,
+        currency: str,
+        destination: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> Transfer:
+        """A transfer to a connected account (it leaves the balance)."""
         transfer_id, new = self._once(f"tr:{idempotency_key}", "tr")
         if new:
             with self._lock:
-                self.transfers[transfer_id] = (
-                    request.escrow_id,
-                    request.amount,
-                    request.destination,
-                    request.currency.lower(),
+                self.transfers[transfer_id] = Transfer(
+                    transfer_id, amount, currency.lower(), destination, dict(metadata)
                 )
             self._move(
                 source=transfer_id,
-                currency=request.currency,
-                amount=-request.amount,
+                currency=currency,
+                amount=-amount,
                 fee=0,
                 category="transfer",
-                description=f"Transfer to {request.destination}",
+                description=f"Transfer to {destination}",
             )
-        return transfer_id, self.transfers[transfer_id][1]
+        return self.transfers[transfer_id]
 
-    def charge_facts(self, payment_intent_id: str) -> escrow.ChargeFacts:
-        """The intent's charge and its fee."""
+    def intent_json(self, payment_intent_id: str, *, expand_charge: bool) -> StripeObject:
+        """The PaymentIntent as `GET /v1/payment_intents/{id}` answers it; its charge (and
+        the charge's balance transaction) expanded when asked."""
         intent = self.intents[payment_intent_id]
-        return escrow.ChargeFacts(
-            charge_id=charge_of(payment_intent_id),
-            balance_transaction_id=balance_transaction_of(payment_intent_id),
-            stripe_fee=stripe_fee(intent.amount),
-        )
+        paid = payment_intent_id in self.succeeded
+        obj = intent_object(intent, "succeeded" if paid else "requires_payment_method")
+        obj["client_secret"] = intent.client_secret
+        obj["last_payment_error"] = None
+        if paid and expand_charge:
+            obj["latest_charge"] = {
+                "id": charge_of(intent.id),
+                "object": "charge",
+                "amount": intent.amount,
+                "currency": intent.currency,
+                "payment_intent": intent.id,
+                "balance_transaction": self.balance_transaction(balance_transaction_of(intent.id)),
+            }
+        return obj
 
-    def refunds_of_charge(self, charge_id: str) -> list[escrow.RefundFacts]:
-        """Every refund of the charge (all succeeded)."""
+    def refunds_json(self, charge_id: str) -> StripeObject:
+        """The charge's refunds as `GET /v1/refunds?charge=` lists them."""
         with self._lock:
-            refunds = list(self.refunds.values())
-        return [
-            escrow.RefundFacts(r.id, r.payment_intent_id, r.amount, "succeeded")
-            for r in refunds
-            if charge_of(r.payment_intent_id) == charge_id
-        ]
+            refunds = [
+                r for r in self.refunds.values() if charge_of(r.payment_intent_id) == charge_id
+            ]
+        return {
+            "object": "list",
+            "data": [refund_object(r, "succeeded") for r in refunds],
+            "has_more": False,
+            "url": "/v1/refunds",
+        }
 
     # -- what happens at Stripe, and the events it sends about it --
 
     def succeed(self, payment_intent_id: str) -> StripeObject:
         """The buyer pays: the charge lands on the balance, less Stripe's fee."""
         intent = self.intents[payment_intent_id]
+        with self._lock:
+            self.succeeded.add(intent.id)
         self._move(
             txn_id=balance_transaction_of(intent.id),
             source=charge_of(intent.id),
@@ -402,18 +446,122 @@ class StripeStandIn(StripeGateway):
     def transfer_events(self) -> list[StripeObject]:
         """`transfer.created` for every transfer made, in a stable order."""
         with self._lock:
-            transfers = sorted(self.transfers.items(), key=lambda t: (t[1][1], t[1][2], t[1][3]))
-        return [
-            event(
-                "transfer.created",
-                {
-                    "id": transfer_id,
-                    "object": "transfer",
-                    "amount": amount,
-                    "currency": currency,
-                    "destination": destination,
-                    "metadata": {META_ESCROW: escrow_id},
-                },
+            transfers = sorted(
+                self.transfers.values(), key=lambda t: (t.amount, t.destination, t.currency)
             )
-            for transfer_id, (escrow_id, amount, destination, currency) in transfers
-        ]
+        return [event("transfer.created", transfer_object(t)) for t in transfers]
+
+
+# -- Stripe's API over HTTP, for the stripe library ----------------------------------------
+
+
+def _form(body: bytes) -> tuple[dict[str, str], dict[str, str]]:
+    """Stripe's form encoding: plain fields, and `metadata[key]` ones apart."""
+    fields: dict[str, str] = {}
+    metadata: dict[str, str] = {}
+    for key, value in parse_qsl(body.decode(), keep_blank_values=True):
+        if key.startswith("metadata[") and key.endswith("]"):
+            metadata[key[len("metadata[") : -1]] = value
+        else:
+            fields[key] = value
+    return fields, metadata
+
+
+class StandInServer(ThreadingHTTPServer):
+    """The stand-in's API on 127.0.0.1, in Stripe's wire format: what `StripeGateway` (the
+    stripe library) calls. `POST /v1/payment_intents`, `/v1/refunds`, `/v1/transfers`
+    (idempotent by `Idempotency-Key`), `GET /v1/payment_intents/{id}` (with
+    `expand[]=latest_charge.balance_transaction`), `GET /v1/refunds?charge=`,
+    `GET /v1/balance_transactions/{id}`. Unknown ids answer 404 `resource_missing`."""
+
+    daemon_threads = True
+    request_queue_size = 256
+
+    def __init__(self, account: StripeStandIn) -> None:
+        self.account = account
+        super().__init__(("127.0.0.1", 0), _StandInHandler)
+
+    @property
+    def url(self) -> str:
+        """The base URL to give the stripe library as its API base."""
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _StandInHandler(BaseHTTPRequestHandler):
+    server: StandInServer
+    protocol_version = "HTTP/1.1"  # keep-alive, as Stripe's API
+    # Headers and body go out in two writes: with Nagle's algorithm the body waits for the
+    # client's delayed ACK of the headers (40 ms a request).
+    disable_nagle_algorithm = True
+
+    def _answer(self, status: int, body: StripeObject) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Request-Id", new_id("req"))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _missing(self, what: str) -> None:
+        self._answer(
+            404,
+            {
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": "resource_missing",
+                    "message": f"No such {what}",
+                }
+            },
+        )
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        query = dict(parse_qsl(parts.query))
+        account = self.server.account
+        path = parts.path.rstrip("/").split("/")
+        if len(path) == 4 and path[2] == "payment_intents":
+            if path[3] not in account.intents:
+                return self._missing(f"payment_intent: '{path[3]}'")
+            expand = any(v.startswith("latest_charge") for k, v in query.items() if "expand" in k)
+            return self._answer(200, account.intent_json(path[3], expand_charge=expand))
+        if len(path) == 4 and path[2] == "balance_transactions":
+            txn = account.balance_transaction(path[3])
+            return (
+                self._answer(200, txn) if txn else self._missing(f"balance transaction: {path[3]}")
+            )
+        if parts.path == "/v1/refunds" and "charge" in query:
+            return self._answer(200, account.refunds_json(query["charge"]))
+        return self._missing(f"route: GET {parts.path}")
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        fields, metadata = _form(body)
+        key = self.headers.get("Idempotency-Key") or new_id("key")
+        account = self.server.account
+        path = urlsplit(self.path).path
+        if path == "/v1/payment_intents":
+            intent = account.create_payment_intent(
+                int(fields["amount"]), fields["currency"], metadata, key
+            )
+            return self._answer(200, account.intent_json(intent.id, expand_charge=False))
+        if path == "/v1/refunds":
+            if fields.get("payment_intent") not in account.intents:
+                return self._missing(f"payment_intent: '{fields.get('payment_intent')}'")
+            refund = account.create_refund(
+                fields["payment_intent"], int(fields["amount"]), metadata, key
+            )
+            return self._answer(200, refund_object(refund, "succeeded"))
+        if path == "/v1/transfers":
+            transfer = account.create_transfer(
+                amount=int(fields["amount"]),
+                currency=fields["currency"],
+                destination=fields["destination"],
+                metadata=metadata,
+                idempotency_key=key,
+            )
+            return self._answer(200, transfer_object(transfer))
+        return self._missing(f"route: POST {path}")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 import escrow
-import outbox
 from liventix import reports
 from liventix.cli import main
 from liventix.database import create_database, database_url, drop_database, make_engine
@@ -24,20 +22,8 @@ from liventix.season_demo import (
     finance_reports,
     play_season,
 )
-from outbox.message_types import task_for
 
-TASKS = ("stripe.transfer.requested", "stripe.refund.requested")
 SMALL = SeasonOptions(seed=7, orders=60)
-
-
-@pytest.fixture(autouse=True)
-def _restore_tasks() -> Iterator[None]:
-    """The season wires the outbox's (process-wide) Stripe tasks: put back the session's."""
-    before = {name: task_for(name) for name in TASKS}
-    yield
-    for name, task in before.items():
-        if task is not None:
-            outbox.register_task(name, task, replace=True)
 
 
 def _quiet(line: str) -> None:
