@@ -771,13 +771,16 @@ def demo(args: argparse.Namespace, settings: Settings) -> int:
     print(f"database: {make_url(url).render_as_string(hide_password=True)} (created anew)")
     engine = make_engine(url, pool_size=20, max_overflow=20)
     try:
+        with engine.connect() as conn:
+            since: datetime = conn.execute(sa.text("SELECT now()")).scalar_one()
         summary = play_season(
             engine,
             SeasonOptions(seed=args.seed, orders=args.orders, orgs=args.orgs),
             live=sys.stdout if sys.stdout.isatty() else None,
+            log_dir=out_dir / "logs",
         )
         print_summary(summary)
-        differences = finance_reports(engine, summary.balance_transactions, out_dir)
+        differences = finance_reports(engine, summary.balance_transactions, out_dir, since=since)
     finally:
         engine.dispose()
     print(
@@ -792,12 +795,19 @@ BALANCE_TRANSACTIONS = "stripe-balance-transactions.json"
 
 
 def finance_reports(
-    engine: sa.Engine, balance_transactions: list[StripeObject], out_dir: Path, out: Out = print
+    engine: sa.Engine,
+    balance_transactions: list[StripeObject],
+    out_dir: Path,
+    out: Out = print,
+    *,
+    since: datetime | None = None,
 ) -> int:
-    """Finance's reports on the season, the Stripe reconciliation against the stand-in's
-    balance transactions (written as Stripe's JSON list and itemized CSV), all from one
-    snapshot: a line per report, every report as JSON and CSV files and one HTML page under
-    `out_dir`. Returns the number of differences found."""
+    """Finance's reports on the season, from one snapshot: the trial balance, the balance
+    sheet now, the income statement and every organizer's statement for the season (from
+    `since`, default the last 30 days), the escrow position, the Stripe reconciliation
+    against the stand-in's balance transactions (written as Stripe's JSON list and itemized
+    CSV), the ticket tie-out and the outbox's health. A line per report; every report as JSON
+    and CSV files, and one HTML page, under `out_dir`. Returns the number of differences."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / BALANCE_TRANSACTIONS).write_text(
         json.dumps(balance_transactions, indent=1), encoding="utf-8"
@@ -808,27 +818,45 @@ def finance_reports(
     )
     with engine.begin() as conn:
         conn.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+        now: datetime = conn.execute(sa.text("SELECT now()")).scalar_one()
+        start = since or now - timedelta(days=30)
         built: list[reports.Report] = [
             reports.trial_balance(conn),
+            reports.balance_sheet(conn, as_of=now),
+            reports.income_statement(conn, start=start, end=now),
             reports.escrow_position(conn),
             reports.stripe_reconciliation(conn, transactions),
             reports.ticket_tie_out(conn),
             reports.outbox_health(conn),
         ]
+        statements = [
+            reports.organizer_statement(conn, org, start=start, end=now)
+            for org in reports.organizers(conn)
+        ]
         history = reports.stripe_balance_history(conn)
-        generated = str(conn.execute(sa.text("SELECT now()")).scalar_one())
     out("")
-    out("Finance's reports")
+    out(f"Finance's reports (the season: {start:%Y-%m-%d %H:%M:%S} to {now:%H:%M:%S} UTC)")
     for report in built:
         reports.write_files(report, out_dir)
         out(f"  {report.title:<44} differences {report.differences}{_detail(report)}")
+    for statement in statements:
+        reports.write_files(statement, out_dir / "organizers" / _slug(statement.organizer))
+        out(
+            f"  {'Statement: ' + statement.organizer:<44} differences "
+            f"{statement.differences}{_detail(statement)}"
+        )
+    page = [*built, *statements]
     html = out_dir / "report.html"
-    html.write_text(reports.as_html(built, history, generated), encoding="utf-8")
-    total = sum(r.differences for r in built)
+    html.write_text(reports.as_html(page, history, str(now)), encoding="utf-8")
+    total = sum(r.differences for r in page)
     out("every difference zero" if total == 0 else f"{total} DIFFERENCE(S): see the reports")
     out(f"HTML report: {html}")
     out(f"JSON and CSV: {out_dir}")
     return total
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
 
 
 def _detail(report: reports.Report) -> str:
@@ -840,6 +868,26 @@ def _detail(report: reports.Report) -> str:
             for b in report.balances
         )
         return f"  ({report.matched} transactions matched; {balances})"
+    if isinstance(report, reports.BalanceSheetReport):
+        return (
+            "  ("
+            + "; ".join(
+                f"{t.currency} assets {_money(t.assets, t.currency)}" for t in report.totals
+            )
+            + ")"
+        )
+    if isinstance(report, reports.IncomeStatementReport):
+        return (
+            "  (net income "
+            + ", ".join(_money(t.net_income, t.currency) for t in report.totals)
+            + ")"
+        )
+    if isinstance(report, reports.OrganizerStatementReport):
+        sales = ", ".join(f"{_money(s.gross, s.currency)} gross" for s in report.sales)
+        owed = ", ".join(
+            _money(b.closing, b.currency) for b in report.balances if b.kind == "total"
+        )
+        return f"  ({sales or 'no sales'}; owed at the end {owed or 'nothing'})"
     if isinstance(report, reports.EscrowPositionReport):
         return f"  ({len(report.rows)} escrows)"
     if isinstance(report, reports.TicketTieOutReport):
