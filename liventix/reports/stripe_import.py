@@ -44,24 +44,54 @@ def _minor(value: str, currency: str) -> int:
     return int(scaled)
 
 
+def _integer(obj: dict[str, Any], name: str, default: int | None = None) -> int:
+    value = obj.get(name, default)
+    # JSON's numbers are exact here only as integers: 1.9 or "1" is a malformed file, not 1.
+    if type(value) is not int:
+        raise StripeImportError(
+            f"balance transaction {obj.get('id')!r}: {name} must be an integer, not {value!r}"
+        )
+    return value
+
+
 def _from_object(obj: dict[str, Any]) -> StripeTransaction:
     source = obj.get("source")
     if isinstance(source, dict):
         source = source.get("id")
+    txn_id = obj.get("id")
+    if not isinstance(txn_id, str) or not txn_id:
+        raise StripeImportError(f"not a balance transaction (no id): {str(obj)[:200]}")
+    currency = str(obj.get("currency") or "").upper()
+    if currency not in ledger.CURRENCY_EXPONENTS:
+        raise StripeImportError(f"balance transaction {txn_id!r}: unknown currency {currency!r}")
     created = obj.get("created")
+    if created is not None and type(created) is not int:
+        raise StripeImportError(f"balance transaction {txn_id!r}: bad created {created!r}")
     try:
-        return StripeTransaction(
-            id=obj["id"],
-            currency=str(obj["currency"]).upper(),
-            amount=int(obj["amount"]),
-            fee=int(obj.get("fee") or 0),
-            net=int(obj["net"]),
-            reporting_category=obj.get("reporting_category") or obj.get("type") or "",
-            source=source,
-            created=None if created is None else datetime.fromtimestamp(int(created), UTC),
-        )
-    except (KeyError, TypeError, ValueError) as error:
-        raise StripeImportError(f"not a balance transaction: {error}") from error
+        moment = None if created is None else datetime.fromtimestamp(created, UTC)
+    except (ValueError, OverflowError, OSError) as error:
+        raise StripeImportError(
+            f"balance transaction {txn_id!r}: bad created {created!r}"
+        ) from error
+    return StripeTransaction(
+        id=txn_id,
+        currency=currency,
+        amount=_integer(obj, "amount"),
+        fee=_integer(obj, "fee", 0),
+        net=_integer(obj, "net"),
+        reporting_category=str(obj.get("reporting_category") or obj.get("type") or ""),
+        source=None if source is None else str(source),
+        created=moment,
+    )
+
+
+def _unique(transactions: list[StripeTransaction]) -> list[StripeTransaction]:
+    seen: set[str] = set()
+    for txn in transactions:
+        if txn.id in seen:
+            raise StripeImportError(f"balance transaction {txn.id!r} appears twice")
+        seen.add(txn.id)
+    return transactions
 
 
 def parse_json(content: str) -> list[StripeTransaction]:
@@ -74,7 +104,7 @@ def parse_json(content: str) -> list[StripeTransaction]:
         data = data.get("data")
     if not isinstance(data, list) or not all(isinstance(o, dict) for o in data):
         raise StripeImportError("expected a JSON list of BalanceTransaction objects")
-    return [_from_object(o) for o in data]
+    return _unique([_from_object(o) for o in data])
 
 
 def parse_csv(content: str) -> list[StripeTransaction]:
@@ -85,7 +115,7 @@ def parse_csv(content: str) -> list[StripeTransaction]:
         raise StripeImportError(f"CSV lacks column(s): {', '.join(missing)}")
     out = []
     for row in reader:
-        cur = row["currency"].strip().upper()
+        cur = (row["currency"] or "").strip().upper()
         created_text = (row.get("created_utc") or row.get("created") or "").strip()
         try:
             created = (
@@ -105,7 +135,7 @@ def parse_csv(content: str) -> list[StripeTransaction]:
                 created=created,
             )
         )
-    return out
+    return _unique(out)
 
 
 def load_balance_transactions(path: Path) -> list[StripeTransaction]:

@@ -293,6 +293,37 @@ def test_itemized_csv_amounts_are_major_units_converted_exactly() -> None:
     assert (listed[0].source, listed[0].reporting_category) == ("ch_3", "charge")
 
 
+_GOOD = {"id": "txn_9", "currency": "usd", "amount": 100, "fee": 3, "net": 97, "created": 1}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"amount": 100.9}, "amount must be an integer"),
+        ({"fee": "3"}, "fee must be an integer"),
+        ({"net": True}, "net must be an integer"),
+        ({"currency": "xyz"}, "unknown currency"),
+        ({"id": ""}, "no id"),
+        ({"created": 10**30}, "bad created"),
+        ({"created": "2026-01-01"}, "bad created"),
+    ],
+)
+def test_malformed_json_balance_transactions_are_refused(
+    change: dict[str, object], message: str
+) -> None:
+    assert reports.parse_json(json.dumps([_GOOD]))[0].amount == 100
+    with pytest.raises(reports.StripeImportError, match=message):
+        reports.parse_json(json.dumps([{**_GOOD, **change}]))
+
+
+def test_a_balance_transaction_listed_twice_is_refused() -> None:
+    with pytest.raises(reports.StripeImportError, match="appears twice"):
+        reports.parse_json(json.dumps([_GOOD, _GOOD]))
+    row = "txn_1,usd,1.00,0.03,0.97\n"
+    with pytest.raises(reports.StripeImportError, match="appears twice"):
+        reports.parse_csv("balance_transaction_id,currency,gross,fee,net\n" + row + row)
+
+
 def test_disputes_and_payouts_match_by_source_and_movement(
     engine: sa.Engine, season: Season
 ) -> None:
