@@ -10,7 +10,7 @@ zone is UTC; the balance sheet defaults to now, a period to the 30 days up to no
 database's clock). The report prints to stdout in the chosen format; --out DIR also writes
 `<name>.json` and one CSV per table there; --html FILE writes one self-contained page of all
 reports (the Stripe reconciliation only when a file of balance transactions is given, an
-organizer statement for every organizer) with a chart of the platform's Stripe balance by day.
+organizer statement for every organizer) with a chart of the platform's Stripe balance over time.
 Exit status 1 when a report shown finds a difference, 2 on a usage error (an unreadable file,
 an unknown organization, an empty period).
 """

@@ -260,20 +260,36 @@ def stripe_reconciliation(
     )
 
 
+_BUCKETS = (("second", 1), ("minute", 60), ("hour", 3_600), ("day", 86_400))
+"""The chart's steps, finest first: the finest that gives at most CHART_POINTS steps."""
+CHART_POINTS = 240
+
+
 def stripe_balance_history(conn: Connection) -> list[BalancePoint]:
-    """The platform's Stripe balance per currency at the end of each day with movements."""
+    """The platform's Stripe balance per currency at the end of each step with movements (by
+    effective date): a step of a second, minute, hour or day, the finest that keeps the
+    span of the movements within CHART_POINTS steps (a demo season of a minute is drawn by
+    the second, a year by the day)."""
+    span = conn.execute(
+        text("""SELECT extract(epoch FROM max(l.effective_at) - min(l.effective_at))
+                  FROM payments.lines l JOIN payments.accounts a ON a.id = l.account_id
+                 WHERE a.code LIKE 'stripe\\_balance:%'""")
+    ).scalar_one()
+    seconds = float(span or 0)
+    unit = next((u for u, size in _BUCKETS if seconds / size <= CHART_POINTS), "day")
     rows = conn.execute(
-        text("""SELECT currency, day,
-                       sum(net) OVER (PARTITION BY currency ORDER BY day) AS balance
-                  FROM (SELECT a.currency, (l.effective_at AT TIME ZONE 'UTC')::date AS day,
+        text("""SELECT currency, step + CAST('1 ' || :unit AS interval) AS at,
+                       sum(net) OVER (PARTITION BY currency ORDER BY step) AS balance
+                  FROM (SELECT a.currency, date_trunc(:unit, l.effective_at, 'UTC') AS step,
                                sum(CASE WHEN l.side = 'debit' THEN l.amount ELSE -l.amount END)
                                    AS net
                           FROM payments.lines l JOIN payments.accounts a ON a.id = l.account_id
                          WHERE a.code LIKE 'stripe\\_balance:%'
                          GROUP BY 1, 2) d
-                 ORDER BY currency, day""")
+                 ORDER BY currency, step"""),
+        {"unit": unit},
     ).all()
-    return [BalancePoint(currency=r.currency, day=r.day, balance=int(r.balance)) for r in rows]
+    return [BalancePoint(currency=r.currency, at=r.at, balance=int(r.balance)) for r in rows]
 
 
 # -- tickets --------------------------------------------------------------------------------------

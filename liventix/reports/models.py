@@ -4,7 +4,7 @@ knows how to lay itself out as tables (caption, column names, cells) for any ren
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -244,12 +244,12 @@ class OutboxHealthReport(Report):
 
 
 class BalancePoint(BaseModel):
-    """The platform's Stripe balance at the end of one day."""
+    """The platform's Stripe balance in one currency at a moment (the end of a step)."""
 
     model_config = ConfigDict(frozen=True)
 
     currency: str
-    day: date
+    at: datetime
     balance: int
 
 

@@ -9,6 +9,7 @@ import io
 import re
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from liventix.reports.models import BalancePoint, Cell, Report, Table
@@ -85,47 +86,66 @@ def write_files(report: Report, directory: Path) -> list[Path]:
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 
 
-def balance_chart(points: Sequence[BalancePoint], width: int = 720, height: int = 260) -> str:
-    """An inline SVG line chart of the Stripe balance per currency by day (minor units)."""
-    pad = 50
+def balance_chart(points: Sequence[BalancePoint], width: int = 720, height: int = 280) -> str:
+    """An inline SVG chart of the Stripe balance per currency over time (minor units): a
+    step line per currency (a balance holds until its next movement), time across, the
+    lowest and highest balance and zero marked."""
+    pad, right = 70, 60
     if not points:
         return (
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="60">'
             '<text x="10" y="30">No Stripe balance movements yet.</text></svg>'
         )
-    days = sorted({p.day for p in points})
+    first = min(p.at for p in points)
+    last = max(p.at for p in points)
+    seconds = (last - first).total_seconds() or 1.0
     values = [p.balance for p in points] + [0]
     low, high = min(values), max(values)
     span = (high - low) or 1
 
-    def x(i: int) -> float:
-        return pad + (width - 2 * pad) * (i / max(len(days) - 1, 1))
+    def x(moment: datetime) -> float:
+        return pad + (width - pad - right) * (moment - first).total_seconds() / seconds
 
     def y(v: int) -> float:
-        return height - pad - (height - 2 * pad) * (v - low) / span
+        return height - 40 - (height - 70) * (v - low) / span
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'role="img" aria-label="Stripe balance over time">',
         f'<rect width="{width}" height="{height}" fill="#fff" stroke="#ccc"/>',
-        f'<line x1="{pad}" y1="{y(0):.1f}" x2="{width - pad}" y2="{y(0):.1f}" stroke="#999"/>',
-        f'<text x="{pad}" y="20" font-size="12">max {high}</text>',
-        f'<text x="{pad}" y="{height - 8}" font-size="12">{days[0]} .. {days[-1]}</text>',
+        f'<line x1="{pad}" y1="{y(0):.1f}" x2="{width - right}" y2="{y(0):.1f}" stroke="#999"/>',
+    ]
+    marked: list[float] = []
+    for v in (low, high, 0):  # zero last: it gives way to an extreme it would overlap
+        if all(abs(y(v) - other) >= 12 for other in marked):
+            marked.append(y(v))
+            parts.append(
+                f'<text x="{pad - 6}" y="{y(v) + 4:.1f}" font-size="11" '
+                f'text-anchor="end">{v}</text>'
+            )
+    parts += [
+        f'<text x="{pad}" y="{height - 12}" font-size="11">{first:%Y-%m-%d %H:%M:%S}</text>',
+        f'<text x="{width - right}" y="{height - 12}" font-size="11" text-anchor="end">'
+        f"{last:%Y-%m-%d %H:%M:%S} UTC</text>",
     ]
     by_currency: dict[str, list[BalancePoint]] = defaultdict(list)
     for p in points:
         by_currency[p.currency].append(p)
-    index = {d: i for i, d in enumerate(days)}
-    for n, (cur, series) in enumerate(sorted(by_currency.items())):
+    for n, (cur, unsorted) in enumerate(sorted(by_currency.items())):
         color = _COLORS[n % len(_COLORS)]
-        coords = " ".join(f"{x(index[p.day]):.1f},{y(p.balance):.1f}" for p in series)
-        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{coords}"/>')
-        parts += [
-            f'<circle cx="{x(index[p.day]):.1f}" cy="{y(p.balance):.1f}" r="3" fill="{color}"/>'
-            for p in series
-        ]
+        series = sorted(unsorted, key=lambda p: p.at)
+        coords = [f"{x(first):.1f},{y(0):.1f}"]
+        level = 0
+        for p in series:
+            coords.append(f"{x(p.at):.1f},{y(level):.1f}")
+            coords.append(f"{x(p.at):.1f},{y(p.balance):.1f}")
+            level = p.balance
+        coords.append(f"{x(last):.1f},{y(level):.1f}")
         parts.append(
-            f'<text x="{width - pad + 4}" y="{30 + 16 * n}" font-size="12" '
+            f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{" ".join(coords)}"/>'
+        )
+        parts.append(
+            f'<text x="{width - right + 6}" y="{30 + 16 * n}" font-size="12" '
             f'fill="{color}">{html.escape(cur)}</text>'
         )
     parts.append("</svg>")
@@ -182,7 +202,7 @@ td.num{{text-align:right;font-variant-numeric:tabular-nums}}
 <h1>Liventix reconciliation reports</h1>
 <p>Generated {html.escape(generated)}.
 <strong class="{"bad" if total else "ok"}">{total} difference(s) in all.</strong></p>
-<section id="chart"><h2>Platform Stripe balance by day (minor units)</h2>
+<section id="chart"><h2>The platform's Stripe balance over time (minor units)</h2>
 {balance_chart(history)}</section>
 {"".join(sections)}
 </body></html>

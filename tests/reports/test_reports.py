@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -368,3 +369,38 @@ def test_disputes_and_payouts_match_by_source_and_movement(
         "du_report_1:reinstated",
         "po_report_1:paid",
     }
+
+
+def test_the_balance_history_steps_by_the_second_and_ends_at_the_ledgers_balance(
+    engine: sa.Engine, season: Season
+) -> None:
+    with engine.connect() as conn:
+        history = reports.stripe_balance_history(conn)
+        in_ledger = conn.execute(
+            sa.text("""SELECT sum(CASE WHEN l.side = 'debit' THEN l.amount ELSE -l.amount END)
+                         FROM payments.lines l JOIN payments.accounts a ON a.id = l.account_id
+                        WHERE a.code = 'stripe_balance:eur'""")
+        ).scalar_one()
+    assert history and {p.currency for p in history} == {"EUR"}
+    # The season takes seconds: drawn by the second (a step ends on a whole second).
+    assert all(p.at.microsecond == 0 for p in history)
+    assert len({p.at for p in history}) == len(history)
+    assert history[-1].balance == in_ledger
+    # Each step's balance is the running sum: the first step is a sale's net, positive.
+    assert history[0].balance > 0
+    chart = reports.balance_chart(history)
+    assert chart.count("<polyline") == 1 and ">EUR<" in chart
+
+
+def test_the_chart_spans_the_history_with_its_extremes_and_zero_marked() -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    points = [
+        reports.BalancePoint(currency=c, at=start + timedelta(days=d), balance=b)
+        for c, d, b in (("USD", 0, 100), ("USD", 30, -50), ("EUR", 10, 7))
+    ]
+    chart = reports.balance_chart(points)
+    assert chart.count("<polyline") == 2
+    # The lowest and highest balances and zero are marked on the axis.
+    for label in (">-50<", ">0<", ">100<"):
+        assert label in chart
+    assert "2026-01-01 00:00:00" in chart and "2026-01-31 00:00:00 UTC" in chart
