@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import struct
 import subprocess
+import zlib
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -248,8 +251,56 @@ def test_html_report_screenshot_in_headless_chromium(
         timeout=120,
         capture_output=True,
     )
-    data = shot.read_bytes()
-    assert data.startswith(b"\x89PNG") and len(data) > 10_000
+    colors = _png_colors(shot.read_bytes())
+    # What the eye would check, by colour: the tables (their header background and borders),
+    # the chart's EUR line (the first series colour), the "0 difference(s)" in green.
+    assert colors[(0xF3, 0xF3, 0xF3)] > 5_000, "no table headers in the screenshot"
+    assert colors[(0xCC, 0xCC, 0xCC)] > 2_000, "no table borders in the screenshot"
+    assert colors[(0x1F, 0x77, 0xB4)] > 100, "no chart line in the screenshot"
+    assert colors[(0x2A, 0x7D, 0x2A)] > 50, "no green zero-difference mark in the screenshot"
+
+
+def _png_colors(data: bytes) -> Counter[tuple[int, int, int]]:
+    """Count the RGB colours of an 8-bit, non-interlaced RGB or RGBA PNG (what Chromium's
+    screenshots are), decoded with the standard library."""
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    pos, idat, header = 8, b"", b""
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            header = body
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    width, height, depth, color_type, _, _, interlace = struct.unpack(">IIBBBBB", header)
+    assert depth == 8 and color_type in (2, 6) and interlace == 0
+    bpp = 3 if color_type == 2 else 4
+    raw = zlib.decompress(idat)
+    stride = width * bpp
+    previous = bytearray(stride)
+    counts: Counter[tuple[int, int, int]] = Counter()
+    for row in range(height):
+        start = row * (stride + 1)
+        kind, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
+        for i in range(stride):
+            left = line[i - bpp] if i >= bpp else 0
+            up = previous[i]
+            up_left = previous[i - bpp] if i >= bpp else 0
+            if kind == 1:
+                line[i] = (line[i] + left) & 0xFF
+            elif kind == 2:
+                line[i] = (line[i] + up) & 0xFF
+            elif kind == 3:
+                line[i] = (line[i] + (left + up) // 2) & 0xFF
+            elif kind == 4:
+                p = left + up - up_left
+                pa, pb, pc = abs(p - left), abs(p - up), abs(p - up_left)
+                pred = left if pa <= pb and pa <= pc else up if pb <= pc else up_left
+                line[i] = (line[i] + pred) & 0xFF
+        counts.update(zip(line[0::bpp], line[1::bpp], line[2::bpp], strict=True))
+        previous = line
+    return counts
 
 
 def test_itemized_csv_amounts_are_major_units_converted_exactly() -> None:
