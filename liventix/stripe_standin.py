@@ -49,6 +49,16 @@ def balance_transaction_of(payment_intent_id: str) -> str:
     return f"txn_{payment_intent_id[3:]}"
 
 
+class IdempotencyError(Exception):
+    """Stripe's `idempotency_error`: a key reused with other parameters."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"Keys for idempotent requests can only be used with the same parameters ({key})"
+        )
+        self.key = key
+
+
 @dataclass
 class Intent:
     """A PaymentIntent as the stand-in keeps it."""
@@ -169,14 +179,20 @@ class StripeStandIn:
         self.refunds: dict[str, Refund] = {}
         self.transfers: dict[str, Transfer] = {}
         self._balance: list[StripeObject] = []
-        self._keys: dict[str, str] = {}
+        self._keys: dict[str, tuple[str, object]] = {}
         self._lock = threading.Lock()
 
-    def _once(self, key: str, prefix: str) -> tuple[str, bool]:
+    def _once(self, key: str, prefix: str, params: object) -> tuple[str, bool]:
+        """The object made under `key` (and False), or a new id for one (and True); the same
+        key with other parameters is Stripe's idempotency error."""
         with self._lock:
             if key in self._keys:
-                return self._keys[key], False
-            self._keys[key] = made = new_id(prefix)
+                made, first = self._keys[key]
+                if first != params:
+                    raise IdempotencyError(key)
+                return made, False
+            made = new_id(prefix)
+            self._keys[key] = (made, params)
             return made, True
 
     def _move(
@@ -220,6 +236,14 @@ class StripeStandIn:
         with self._lock:
             return [dict(t) for t in self._balance]
 
+    def balance(self) -> dict[str, int]:
+        """The balance per currency (upper case): the sum of the movements' nets."""
+        out: dict[str, int] = {}
+        for txn in self.balance_transactions():
+            cur = str(txn["currency"]).upper()
+            out[cur] = out.get(cur, 0) + int(txn["net"])
+        return out
+
     def balance_transaction(self, txn_id: str) -> StripeObject | None:
         """One balance transaction by id."""
         with self._lock:
@@ -231,7 +255,9 @@ class StripeStandIn:
         self, amount: int, currency: str, metadata: dict[str, str], idempotency_key: str
     ) -> Intent:
         """A PaymentIntent awaiting payment; the same key returns the same intent."""
-        pi, new = self._once(f"pi:{idempotency_key}", "pi")
+        pi, new = self._once(
+            f"pi:{idempotency_key}", "pi", (amount, currency.lower(), sorted(metadata.items()))
+        )
         if new:
             with self._lock:
                 self.intents[pi] = Intent(
@@ -248,7 +274,9 @@ class StripeStandIn:
     ) -> Refund:
         """A refund (it succeeds at once and leaves the balance); the same key returns the
         same refund."""
-        refund_id, new = self._once(f"re:{idempotency_key}", "re")
+        refund_id, new = self._once(
+            f"re:{idempotency_key}", "re", (payment_intent_id, amount, sorted(metadata.items()))
+        )
         if new:
             currency = self.intents[payment_intent_id].currency
             with self._lock:
@@ -275,7 +303,11 @@ class StripeStandIn:
         idempotency_key: str,
     ) -> Transfer:
         """A transfer to a connected account (it leaves the balance)."""
-        transfer_id, new = self._once(f"tr:{idempotency_key}", "tr")
+        transfer_id, new = self._once(
+            f"tr:{idempotency_key}",
+            "tr",
+            (amount, currency.lower(), destination, sorted(metadata.items())),
+        )
         if new:
             with self._lock:
                 self.transfers[transfer_id] = Transfer(
@@ -535,6 +567,15 @@ class _StandInHandler(BaseHTTPRequestHandler):
         return self._missing(f"route: GET {parts.path}")
 
     def do_POST(self) -> None:
+        try:
+            self._post()
+        except IdempotencyError as error:
+            self._answer(
+                400,
+                {"error": {"type": "idempotency_error", "message": str(error)}},
+            )
+
+    def _post(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         fields, metadata = _form(body)
         key = self.headers.get("Idempotency-Key") or new_id("key")
