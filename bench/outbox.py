@@ -13,7 +13,13 @@ One run, one PostgreSQL server (an embedded one in a temporary directory, or DAT
   Content-Length bodies) and answers 200 at once, far cheaper per request than the worker;
 - latency: one idle worker polling every 5 s, so only a NOTIFY explains a fast wake-up; single
   messages ~50 ms apart, each published in its own transaction, time from the moment the
-  publisher sends COMMIT to the receiver's receipt (both `time.time()` on this machine).
+  publisher sends COMMIT to the receiver's receipt (both `time.time()` on this machine);
+- e-mail (bench/smtp_sink.py): an aiosmtpd server in its own process; with the worker's 16
+  sending threads, the same e-mails sent over a new `smtplib.SMTP` session each (the baseline:
+  the sender before `MailClient`) and by `MailClient.send` over kept sessions, in alternating
+  rounds; then end to end, messages published with one e-mail each (no webhook) and delivered
+  by one `outbox.Worker` process until all 'succeeded', once as the worker is (kept sessions)
+  and once with the per-message-session sender put in its place.
 
 Each phase also reports where the time went: the worker's claim / send / record split (timed
 around the outbox's own functions), the CPU of the receiver, the workers and PostgreSQL over
@@ -23,7 +29,7 @@ printed is one JSON object with every figure.
 
 Run as `python -m bench.outbox [--seconds N]`; `--profile DIR` writes cProfile files of each
 worker (its loop thread and its sending threads) and prints the top of worker 0's; `--plans`
-prints the claim's plans in full.
+prints the claim's plans in full; `--emails N` sets the e-mail section's size.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from multiprocessing.connection import Connection as Pipe
@@ -55,8 +61,9 @@ from multiprocessing.context import SpawnContext, SpawnProcess
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
+import aiosmtpd
 import psycopg
 import sqlalchemy as sa
 from pydantic import BaseModel
@@ -66,6 +73,8 @@ from sqlalchemy.pool import NullPool
 import outbox
 import outbox.dispatch as outbox_dispatch
 import outbox.worker as outbox_worker
+from bench.smtp_sink import BODY as EMAIL_BODY
+from bench.smtp_sink import NewSessionMailer, SmtpSink, recipient, sender_phase
 from liventix.database import (
     create_database,
     database_url,
@@ -86,6 +95,8 @@ BARE_INSERT_BATCH = 1000
 LATENCY_POLL_S = 5.0
 LATENCY_SPACING_S = 0.05
 PHASE_TIMEOUT_S = 300.0
+EMAILS = 2000  # e-mails per sender round and per end-to-end phase (--emails)
+EMAIL_ROUNDS = 2  # alternating rounds of each sender
 
 
 class TicketIssued(BaseModel):
@@ -329,6 +340,7 @@ class CpuWindow:
     machine_busy: float
     machine_cores: int
     actors: str = "workers"
+    server: str = "receiver"
 
     @property
     def outside(self) -> float:
@@ -342,15 +354,23 @@ class CpuWindow:
         return (
             f"CPU over {self.wall_s:.1f} s, % of one core ({self.machine_cores} cores = "
             f"{100 * self.machine_cores}%): PostgreSQL {pg}, {self.actors} {self.workers:.0f}%, "
-            f"receiver {self.receiver:.0f}%, bench driver {self.driver:.0f}%, outside the "
+            f"{self.server} {self.receiver:.0f}%, bench driver {self.driver:.0f}%, outside the "
             f"bench {self.outside:.0f}%; machine busy {self.machine_busy:.0f}%"
         )
+
+
+class CpuReporter(Protocol):
+    """A server in a process of its own that reports its CPU seconds (as "cpu")."""
+
+    def stats(self) -> dict[str, float]:
+        """Its counters, "cpu" among them."""
+        ...
 
 
 class CpuMeter:
     """Snapshots at the start of a window, the window's CPU split at its end."""
 
-    def __init__(self, pg: PostgresCpu, receiver: ReceiverClient | None) -> None:
+    def __init__(self, pg: PostgresCpu, receiver: CpuReporter | None) -> None:
         self.pg = pg
         self.receiver = receiver
         self.t0 = time.perf_counter()
@@ -423,6 +443,8 @@ class WorkerJob:
     index: int
     poll_interval: float
     profile_dir: str | None
+    smtp_port: int | None = None
+    mail_per_message: bool = False
 
 
 class _TimedPool:
@@ -527,13 +549,23 @@ def _worker_main(job: WorkerJob, go: Event, stop: Event, results: Queue[Any]) ->
         pass  # open the pool's first connection before the clock starts
     timings = Timings()
     _instrument(timings)
+    settings = outbox.WorkerSettings(poll_interval=job.poll_interval)
+    if job.smtp_port is not None:
+        settings = outbox.WorkerSettings(
+            poll_interval=job.poll_interval,
+            smtp=outbox.SmtpSettings(host="127.0.0.1", port=job.smtp_port),
+        )
     worker = TimedWorker(
         engine,
-        outbox.WorkerSettings(poll_interval=job.poll_interval),
+        settings,
         name=f"bench-{job.index}",
         timings=timings,
         profile=job.profile_dir is not None,
     )
+    if job.mail_per_message:
+        # The sender before MailClient, in the worker's own seat.
+        smtp = settings.smtp
+        worker._mail = NewSessionMailer(smtp.host, smtp.port, smtp.timeout)
     results.put(("ready", job.index))
     go.wait()
 
@@ -818,6 +850,8 @@ class OutboxResult:
     explains: list[Explained]
     duplicates: int
     failures: list[str]
+    request: str = "HTTP request"
+    sessions: int | None = None  # SMTP sessions the server saw (e-mail phases)
 
     @property
     def worker_cpu_us(self) -> float:
@@ -858,12 +892,33 @@ class OutboxResult:
             f"{t.claimed / max(t.batches, 1):.0f}, {per_batch:.0f} ms each "
             f"(claim {t.claim_s / max(t.batches, 1) * 1000:.1f}, send "
             f"{t.send_s / max(t.batches, 1) * 1000:.1f}, record "
-            f"{t.record_s / max(t.batches, 1) * 1000:.1f}); one HTTP request "
+            f"{t.record_s / max(t.batches, 1) * 1000:.1f}); one {self.request} "
             f"{t.request_s / max(t.requests, 1) * 1000:.2f} ms as the sender sees it; "
             f"worker CPU per delivery {per(t.cpu_s):.0f} us (sending threads "
             f"{per(t.send_cpu_s):.0f}, loop thread's claim/record {per(t.loop_cpu_s):.0f}, "
             f"rest {per(t.cpu_s - t.send_cpu_s - t.loop_cpu_s):.0f})"
         )
+
+
+def _attempts(engine: sa.Engine) -> tuple[int, int, list[str]]:
+    """Deliveries succeeded, attempts made, and the failed attempts grouped by error."""
+    with engine.connect() as conn:
+        succeeded, attempts = conn.execute(
+            sa.text(
+                "SELECT (SELECT count(*) FROM messaging.deliveries WHERE status = 'succeeded'),"
+                "       (SELECT count(*) FROM messaging.attempts)"
+            )
+        ).one()
+        failures = [
+            f"{n} x {code or ''} {error or ''}".strip()
+            for code, error, n in conn.execute(
+                sa.text(
+                    "SELECT status_code, left(error, 120), count(*) FROM messaging.attempts "
+                    "WHERE NOT succeeded GROUP BY 1, 2 ORDER BY 3 DESC"
+                )
+            )
+        ]
+    return int(succeeded), int(attempts), failures
 
 
 def _open_deliveries(engine: sa.Engine) -> int:
@@ -878,7 +933,14 @@ def _open_deliveries(engine: sa.Engine) -> int:
 
 
 def _start_workers(
-    bench: Bench, url: str, label: str, count: int, poll_interval: float
+    bench: Bench,
+    url: str,
+    label: str,
+    count: int,
+    poll_interval: float,
+    *,
+    smtp_port: int | None = None,
+    mail_per_message: bool = False,
 ) -> tuple[list[SpawnProcess], Event, Event, Queue[Any]]:
     ctx = bench.ctx
     go, stop = ctx.Event(), ctx.Event()
@@ -886,7 +948,14 @@ def _start_workers(
     processes = [
         ctx.Process(
             target=_worker_main,
-            args=(WorkerJob(url, label, k, poll_interval, bench.profile_dir), go, stop, results),
+            args=(
+                WorkerJob(
+                    url, label, k, poll_interval, bench.profile_dir, smtp_port, mail_per_message
+                ),
+                go,
+                stop,
+                results,
+            ),
             name=f"outbox-worker-{k}",
         )
         for k in range(count)
@@ -956,22 +1025,7 @@ def outbox_phase(bench: Bench, workers: int) -> OutboxResult:
     cpu = meter.window(timings.cpu_s)
     stats = bench.receiver.stats()
     explains.append(explain_claim(engine, "empty queue"))
-    with engine.connect() as conn:
-        succeeded, attempts = conn.execute(
-            sa.text(
-                "SELECT (SELECT count(*) FROM messaging.deliveries WHERE status = 'succeeded'),"
-                "       (SELECT count(*) FROM messaging.attempts)"
-            )
-        ).one()
-        failures = [
-            f"{n} x {code or ''} {error or ''}".strip()
-            for code, error, n in conn.execute(
-                sa.text(
-                    "SELECT status_code, left(error, 120), count(*) FROM messaging.attempts "
-                    "WHERE NOT succeeded GROUP BY 1, 2 ORDER BY 3 DESC"
-                )
-            )
-        ]
+    succeeded, attempts, failures = _attempts(engine)
     engine.dispose()
     if succeeded != bench.messages:
         raise RuntimeError(f"outbox: {succeeded} succeeded of {bench.messages}")
@@ -1060,6 +1114,95 @@ def latency_phase(bench: Bench) -> LatencyResult:
     )
 
 
+# ---- (d) e-mail end to end -------------------------------------------------------------------
+
+
+def _publish_emails(engine: sa.Engine, org: uuid.UUID, count: int) -> None:
+    aggregates = max(1, count // MESSAGES_PER_AGGREGATE)
+    for start in range(0, count, PUBLISH_TX):
+        with engine.begin() as conn:
+            for i in range(start, min(start + PUBLISH_TX, count)):
+                aggregate = i % aggregates
+                # One address per aggregate: its e-mails keep their order, as a buyer's would.
+                email = outbox.Email(
+                    to=recipient(aggregate), subject=f"Your ticket tkt_{i:08d}", body=EMAIL_BODY
+                )
+                outbox.publish(
+                    conn,
+                    type=MESSAGE_TYPE,
+                    payload=_payload(i),
+                    aggregate_type="ticket",
+                    aggregate_id=f"tkt_{aggregate:08d}",
+                    org_id=org,
+                    emails=[email],
+                )
+
+
+def email_phase(bench: Bench, sink: SmtpSink, emails: int, *, per_message: bool) -> OutboxResult:
+    """Publish `emails` messages with one e-mail each (the organization has no endpoint),
+    then time one worker process delivering them; `per_message` puts the sender before
+    MailClient (a new SMTP session per e-mail) in the worker's place."""
+    label = "email_new_session" if per_message else "email"
+    url = bench.database(label, migrated=True)
+    engine = make_engine(url, pool_size=4)
+    org = uuid.UUID(int=0xBE0C_E3A1)
+    t0 = time.perf_counter()
+    _publish_emails(engine, org, emails)
+    publish_s = time.perf_counter() - t0
+    with engine.begin() as conn:
+        conn.execute(sa.text("ANALYZE messaging.messages, messaging.deliveries"))
+    sink.reset()
+
+    processes, go, stop, results = _start_workers(
+        bench,
+        url,
+        label,
+        1,
+        poll_interval=1.0,
+        smtp_port=sink.port,
+        mail_per_message=per_message,
+    )
+    meter = CpuMeter(bench.postgres_cpu(engine), sink)
+    t0 = time.perf_counter()
+    go.set()
+    deadline = t0 + PHASE_TIMEOUT_S
+    while True:
+        received = sink.stats()["unique"]
+        if received >= emails and _open_deliveries(engine) == 0:
+            break
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"{label}: {received} of {emails} after {PHASE_TIMEOUT_S} s")
+        time.sleep(0.05 if received < emails else 0.005)
+    elapsed = time.perf_counter() - t0
+    meter.end()
+    stop.set()
+    done = _collect(results, 1)
+    _join(processes)
+    timings = Timings()
+    for d in done:
+        timings.add(Timings(**d))
+    cpu = meter.window(timings.cpu_s)
+    cpu.server = "SMTP server"
+    stats = sink.stats()
+    succeeded, attempts, failures = _attempts(engine)
+    engine.dispose()
+    if succeeded != emails:
+        raise RuntimeError(f"{label}: {succeeded} succeeded of {emails}")
+    return OutboxResult(
+        workers=1,
+        messages=emails,
+        per_s=emails / elapsed,
+        publish_per_s=emails / publish_s,
+        timings=timings,
+        cpu=cpu,
+        explains=[],
+        duplicates=int(stats["duplicates"]) + attempts - emails,
+        failures=failures,
+        request="e-mail",
+        sessions=int(stats["sessions"]),
+    )
+
+
 # ---- the run ---------------------------------------------------------------------------------
 
 
@@ -1136,6 +1279,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--profile", metavar="DIR", help="write cProfile files of each worker")
     parser.add_argument("--plans", action="store_true", help="print the claim's full plans")
     parser.add_argument(
+        "--emails",
+        type=int,
+        default=EMAILS,
+        help=f"e-mails per sender round and per end-to-end e-mail phase; default {EMAILS}",
+    )
+    parser.add_argument(
         "--receiver-delay-ms",
         type=float,
         default=0.0,
@@ -1148,9 +1297,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
 
     ctx = multiprocessing.get_context("spawn")
+    email_threads = outbox.WorkerSettings().concurrency
     with (
         _server() as (server_url, where),
         _receiver(ctx, args.receiver_delay_ms / 1000) as receiver,
+        closing(SmtpSink.start(ctx)) as sink,
     ):
         bench = Bench(server_url, ctx, receiver, messages, probes, args.profile)
         try:
@@ -1214,6 +1365,36 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"starts when COMMIT is sent, the COMMIT itself took {lat.commit_p50_ms:.1f} ms "
                 f"at p50)"
             )
+
+            email_t0 = time.perf_counter()
+            print(
+                f"e-mail: aiosmtpd {aiosmtpd.__version__} in its own process on "
+                f"127.0.0.1:{sink.port}, accepting every message; {email_threads} sending "
+                f"threads (WorkerSettings' concurrency)"
+            )
+            senders = sender_phase(sink, args.emails, email_threads, EMAIL_ROUNDS)
+            print("email_new_session (baseline, a new smtplib.SMTP session per message):")
+            print(f"  {senders.describe('new')}")
+            print("email_kept_session (MailClient.send, one kept session per thread):")
+            print(f"  {senders.describe('kept')}")
+            mail = {
+                per_message: email_phase(bench, sink, args.emails, per_message=per_message)
+                for per_message in (False, True)
+            }
+            for per_message, m in mail.items():
+                how = "a new session per e-mail" if per_message else "MailClient, kept sessions"
+                print(
+                    f"email_deliveries{'_new_session' if per_message else ''} ({how}): "
+                    f"{m.per_s:,.0f} deliveries/s ({m.messages:,} messages with one e-mail each "
+                    f"published at {m.publish_per_s:,.0f}/s beforehand, delivered by 1 worker "
+                    f"process until all 'succeeded'; SMTP sessions: {m.sessions}; repeats: "
+                    f"{m.duplicates})"
+                )
+                if m.failures:
+                    print(f"  failed attempts: {'; '.join(m.failures)}")
+                print(f"  {m.describe_timings()}")
+                print(f"  {m.cpu.describe()}")
+            print(f"e-mail section: {time.perf_counter() - email_t0:.1f} s of wall time")
         finally:
             bench.drop_all()
 
@@ -1221,6 +1402,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     ratio_4 = out[4].per_s / bare[4].per_s
     print(f"ratio_1 (outbox_1 / bare_1): {ratio_1:.3f}")
     print(f"ratio_4 (outbox_4 / bare_4): {ratio_4:.3f}")
+    email_new, email_kept = senders.per_s("new"), senders.per_s("kept")
+    session_ratio = email_kept / email_new
+    deliveries_ratio = mail[False].per_s / mail[True].per_s
+    email_outbox_ratio = mail[False].per_s / email_kept
+    print(f"email_session_ratio (email_kept_session / email_new_session): {session_ratio:.3f}")
+    print(
+        f"email_deliveries_ratio (email_deliveries / email_deliveries_new_session): "
+        f"{deliveries_ratio:.3f}"
+    )
+    print(
+        f"email_outbox_ratio (email_deliveries / email_kept_session, the outbox's cost over "
+        f"the bare sender): {email_outbox_ratio:.3f}"
+    )
     print(
         f"aims: >= 2,000 deliveries/s with 4 workers: {out[4].per_s:,.0f} "
         f"({'met' if out[4].per_s >= 2000 else 'NOT met'}); p99 < 100 ms idle: "
@@ -1244,6 +1438,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         "worker_cpu_us_per_delivery_4": round(out[4].worker_cpu_us, 1),
         "postgres_cpu_us_per_delivery_4": out[4].postgres_cpu_us,
         "outbox_4_cpu_ceiling": None if out[4].cpu_ceiling is None else round(out[4].cpu_ceiling),
+        "emails": args.emails,
+        "email_threads": email_threads,
+        "email_new_session_per_s": round(email_new, 1),
+        "email_kept_session_per_s": round(email_kept, 1),
+        "email_session_ratio": round(session_ratio, 4),
+        "email_deliveries_per_s": round(mail[False].per_s, 1),
+        "email_deliveries_new_session_per_s": round(mail[True].per_s, 1),
+        "email_deliveries_ratio": round(deliveries_ratio, 4),
+        "email_outbox_ratio": round(email_outbox_ratio, 4),
+        "email_worker_cpu_us_per_delivery": round(mail[False].worker_cpu_us, 1),
+        "email_worker_cpu_us_per_delivery_new_session": round(mail[True].worker_cpu_us, 1),
+        # Other processes' CPU during each end-to-end e-mail phase: load that skews it.
+        "email_deliveries_outside_cpu_pct": round(mail[False].cpu.outside, 1),
+        "email_deliveries_new_session_outside_cpu_pct": round(mail[True].cpu.outside, 1),
     }
     print(json.dumps(summary))
 
