@@ -241,6 +241,78 @@ def test_balanced_entry_by_hand_commits(engine: sa.Engine, books: Books) -> None
         ]
 
 
+# Since 0006 only the lines' trigger judges balance and the entries' trigger refuses an entry
+# without lines: a line inserted after its entry was judged must still be judged, and every
+# entry of a transaction on its own.
+
+
+@pytest.mark.parametrize("mode", ["DEFERRED", "IMMEDIATE"])
+def test_line_added_after_the_entry_was_judged_is_judged_too(
+    engine: sa.Engine, books: Books, mode: str
+) -> None:
+    before = full_snapshot(engine)
+    with owner(engine) as conn:
+        entry = insert_entry(conn)
+        insert_line(conn, entry, books.cash, "debit", 100)
+        insert_line(conn, entry, books.sales, "credit", 100)
+        conn.execute(sa.text("SET CONSTRAINTS ALL IMMEDIATE"))  # judged now: balanced
+        conn.execute(sa.text(f"SET CONSTRAINTS ALL {mode}"))
+        with pytest.raises(ledger.UnbalancedEntry) as info, ledger.translated_errors():
+            insert_line(conn, entry, books.cash, "debit", 5)
+            conn.commit()
+    assert (info.value.debits, info.value.credits) == (105, 100)
+    assert full_snapshot(engine) == before
+
+
+def test_each_entry_of_a_transaction_is_judged(engine: sa.Engine, books: Books) -> None:
+    before = full_snapshot(engine)
+    with owner(engine) as conn:
+        good, bad = insert_entry(conn), insert_entry(conn)
+        insert_line(conn, good, books.cash, "debit", 40)
+        insert_line(conn, bad, books.cash, "debit", 40)
+        insert_line(conn, good, books.sales, "credit", 40)
+        insert_line(conn, bad, books.sales, "credit", 30)
+        with pytest.raises(ledger.UnbalancedEntry) as info, ledger.translated_errors():
+            conn.commit()
+    assert info.value.details["entry_id"] == str(bad)
+    assert full_snapshot(engine) == before
+    with owner(engine) as conn:
+        good, empty = insert_entry(conn), insert_entry(conn)
+        insert_line(conn, good, books.cash, "debit", 40)
+        insert_line(conn, good, books.sales, "credit", 40)
+        with pytest.raises(ledger.TooFewLines) as short, ledger.translated_errors():
+            conn.commit()
+    assert (short.value.count, short.value.details["entry_id"]) == (0, str(empty))
+    assert full_snapshot(engine) == before
+
+
+def test_the_door_names_the_first_entry_with_too_few_lines(engine: sa.Engine, books: Books) -> None:
+    """Python refuses such a batch before any I/O; the door judges it too, in request order."""
+
+    def entry(key: str, n_lines: int) -> dict[str, object]:
+        lines = [
+            {"account_id": str(books.cash), "side": "debit", "amount": 10, "currency": "USD"},
+            {"account_id": str(books.sales), "side": "credit", "amount": 10, "currency": "USD"},
+        ]
+        return {"key": key, "hash": key, "lines": lines[:n_lines]}
+
+    request = {
+        "org_id": str(ORG_A),
+        "operation": "post_entries",
+        "requests": [entry("fine", 2), entry("short", 1), entry("empty", 0)],
+    }
+    before = full_snapshot(engine)
+    with owner(engine) as conn:
+        with pytest.raises(ledger.TooFewLines) as info, ledger.translated_errors():
+            conn.execute(
+                sa.text("SELECT payments.ledger_write(CAST(:p AS jsonb))"),
+                {"p": json.dumps(request)},
+            )
+        conn.rollback()
+    assert info.value.details["entry"] == 2
+    assert full_snapshot(engine) == before
+
+
 # --- append-only (the owner's hands) ----------------------------------------------------------
 
 # The owner has every privilege: the triggers refuse (LX002).
