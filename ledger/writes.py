@@ -1,6 +1,12 @@
 """Writes to the ledger: each use case is one call of `payments.ledger_write` on the caller's
 connection (one round trip), inside the caller's transaction; none of them commits.
 
+The call goes through the connection's psycopg cursor, not SQLAlchemy's execution (whose
+statement handling and result wrapping cost more client CPU than the call's own driver work:
+about 40 us of a posting's 500). What SQLAlchemy's execution would do around it is kept: the
+transaction begins as it would have, driver errors are wrapped in its exception classes, and
+a lost connection is invalidated.
+
 Database errors are translated here, once, into `ledger.errors` with `raise ... from`.
 """
 
@@ -9,9 +15,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
+import psycopg
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
@@ -37,7 +44,7 @@ from ledger.requests import (
     fingerprint,
 )
 
-_WRITE = text("SELECT payments.ledger_write(CAST(:request AS jsonb))")
+_WRITE = "SELECT payments.ledger_write(%s::jsonb)"
 
 
 @contextmanager
@@ -91,15 +98,39 @@ def _write(
         "requests": payloads,
     }
     with translated_errors():
-        answer: dict[str, Any] = conn.execute(
-            _WRITE, {"request": canonical_json(body)}
-        ).scalar_one()
+        answer = _call_door(conn, canonical_json(body))
     results = []
     for item in answer["results"]:
         if item["status"] == "failed":
             raise error_from_code(item["code"], item["details"])
         results.append(WriteResult(id=UUID(item["id"]), replayed=item["replayed"]))
     return results
+
+
+def _call_door(conn: Connection, request: str) -> dict[str, Any]:
+    """`payments.ledger_write(request)` on the connection's driver cursor."""
+    if not conn.in_transaction():
+        conn.begin()  # as conn.execute() would: the caller's commit() then commits the call
+    proxied = conn.connection
+    driver = proxied.driver_connection
+    if not isinstance(driver, psycopg.Connection):  # another driver: SQLAlchemy's way
+        row = conn.exec_driver_sql(_WRITE, (request,)).one()
+        return dict(row[0])
+    try:
+        with driver.cursor() as cursor:
+            cursor.execute(_WRITE, (request,))
+            found = cursor.fetchone()
+    except psycopg.Error as exc:
+        lost = conn.dialect.is_disconnect(cast(Any, exc), proxied, None)
+        if lost:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(
+            _WRITE, (request,), exc, psycopg.Error, connection_invalidated=lost
+        ) from exc
+    if found is None:  # the function returns a row, always
+        raise RuntimeError("payments.ledger_write returned no row")
+    answer: dict[str, Any] = found[0]
+    return answer
 
 
 def post_entry(conn: Connection, org_id: UUID, request: PostEntry | ReverseEntry) -> WriteResult:
