@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -36,12 +37,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from types import FrameType
+from typing import Literal, TextIO
 
 import httpx
 import sqlalchemy as sa
 import stripe
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 import escrow
 import ledger
@@ -77,12 +80,44 @@ HOOK_TYPES = (
     "escrow.released",
 )
 WORKERS = 4
-"""Workers side by side, each in its thread, as a deployment runs several."""
+"""`liventix worker` processes side by side, as a deployment runs several."""
 FAST_RETRY = "0.05,0.05,0.1,0.2,0.5,1,2"
 """The workers' retry schedule in seconds: a season is minutes long, not days."""
 DEMO_DATABASE = "liventix_demo"
 
+WEBHOOK_ATTEMPTS = 6
 Out = Callable[[str], None]
+
+
+class DemoError(Exception):
+    """The demo could not play its season."""
+
+
+class WebhookRefused(DemoError):
+    """The API refused one of Stripe's events (or never acknowledged it)."""
+
+    def __init__(self, event_id: str, status: int | None, body: str) -> None:
+        super().__init__(f"the webhook refused {event_id}: {status} {body[:500]}")
+        self.event_id = event_id
+        self.status = status
+
+
+class NotSettled(DemoError):
+    """The workers did not finish the inbox and the deliveries in time."""
+
+    def __init__(self, what: str, waiting: int, timeout: float) -> None:
+        super().__init__(f"{what}: still {waiting} item(s) after {timeout} s")
+        self.what = what
+        self.waiting = waiting
+
+
+class ProcessFailed(DemoError):
+    """One of the application's processes (the API, a worker) died or never came up."""
+
+    def __init__(self, name: str, detail: str) -> None:
+        super().__init__(f"{name}: {detail}")
+        self.name = name
+
 
 # -- the season -----------------------------------------------------------------------------
 
@@ -148,6 +183,7 @@ class _Season:
         self.api_url = ""
         self.posted = 0
         self.duplicates = 0
+        self.retries = 0
         self.refunds_sent: set[str] = set()
         self.orgs: list[tuple[uuid.UUID, str, str]] = []  # (id, name, currency)
         self.events: list[tuple[uuid.UUID, uuid.UUID, str, list[uuid.UUID], bool]] = []
@@ -170,15 +206,21 @@ class _Season:
         self.rng.shuffle(batch)
         # Posted 16 at a time, as Stripe's deliveries overlap: the arrival order is not the
         # order above either.
-        for duplicate in self.pool.map(self._post, batch):
+        for duplicate, retries in self.pool.map(self._post, batch):
             self.posted += 1
             self.duplicates += duplicate
+            self.retries += retries
             if bar is not None:
                 bar.advance()
 
-    def _post(self, event: StripeObject) -> bool:
+    def _post(self, event: StripeObject) -> tuple[bool, int]:
+        """POST one event as Stripe does, retrying (with a short backoff, where Stripe waits
+        hours) what was not acknowledged: a transport error, 429 or 5xx. Returns whether the
+        API said it had the event already, and how many retries it took."""
         body = json.dumps(event)
-        for attempt in range(1, 4):
+        for attempt in range(WEBHOOK_ATTEMPTS):
+            if attempt:
+                time.sleep(0.05 * 2**attempt)
             header = stripe.WebhookSignature.generate_signature_header(
                 body, WEBHOOK_SECRET, int(time.time())
             )
@@ -189,14 +231,15 @@ class _Season:
                     headers={"Stripe-Signature": header, "Content-Type": "application/json"},
                 )
             except httpx.TransportError:
-                # Stripe redelivers what was not acknowledged; the inbox keeps one copy.
-                if attempt == 3:
-                    raise
+                continue
+            if response.status_code == 429 or response.status_code >= 500:
                 continue
             if response.status_code != 200:
-                raise RuntimeError(f"webhook refused: {response.status_code} {response.text}")
-            return bool(response.json().get("duplicate"))
-        raise AssertionError("unreachable")
+                raise WebhookRefused(event["id"], response.status_code, response.text)
+            # After a retry the API may well have the event from the lost attempt: that is
+            # not one of Stripe's duplicates.
+            return bool(response.json().get("duplicate")) and not attempt, attempt
+        raise WebhookRefused(event["id"], None, f"no answer after {WEBHOOK_ATTEMPTS} attempts")
 
     def settle(self, what: str, timeout: float = 300.0) -> None:
         """Wait until the workers have handled the inbox and done every delivery."""
@@ -214,7 +257,7 @@ class _Season:
             if self.processes is not None:
                 self.processes.check()
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{what}: still {waiting} item(s) after {timeout} s")
+                raise NotSettled(what, waiting, timeout)
             time.sleep(0.02)
 
     def bar(self, label: str, total: int) -> Progress:
@@ -246,8 +289,12 @@ class _Season:
                     conn,
                     org,
                     escrow.Policy(
-                        platform_fee_bps=rng.choice((300, 500, 700)),
-                        platform_fee_fixed=rng.choice((0, 25, 50)),
+                        # Above Stripe's 2.9 % + 30, so the platform earns on a sale; the
+                        # second organizer bears Stripe's fees (its event is cancelled: the
+                        # fees Stripe keeps on the refunds become its receivable).
+                        platform_fee_bps=rng.choice((500, 700, 900)),
+                        platform_fee_fixed=rng.choice((30, 50)),
+                        bears_stripe_fees=i % 2 == 1,
                         hold_period=timedelta(0),
                         connected_account=f"acct_season_{i + 1}",
                         payout_email=f"payouts{i + 1}@organizer.example",
@@ -337,8 +384,7 @@ class _Season:
         """Stripe's refund events for the refunds the worker asked for: a stale pending
         snapshot now and then, `refund.updated`, sometimes `charge.refunded` too."""
         events = []
-        with self.stripe._lock:
-            new = [r for r in self.stripe.refunds.values() if r.id not in self.refunds_sent]
+        new = self.stripe.refunds_since(self.refunds_sent)
         for refund in new:
             self.refunds_sent.add(refund.id)
             events += self.stripe.refund_events(
@@ -410,7 +456,8 @@ class _Season:
 
         # Disputes: one won, one lost; each event handled before Stripe sends the next.
         bar = self.bar("disputes (won, lost)", len(disputed))
-        for dispute_sale, outcome in zip(disputed, ("won", "lost"), strict=False):
+        outcomes: tuple[Literal["won", "lost"], ...] = ("won", "lost")
+        for dispute_sale, outcome in zip(disputed, outcomes, strict=False):
             for event in self.stripe.dispute(dispute_sale.checkout.payment_intent_id, outcome):
                 self.send([event], duplicates=0.0)
                 self.settle(event["type"])
@@ -592,7 +639,7 @@ def play_season(
             summary.email_server = smtp_kind
             summary.balance_transactions = season.stripe.balance_transactions()
     finally:
-        season.pool.shutdown()
+        season.pool.shutdown(cancel_futures=True)
         season.http.close()
         for server in servers:
             server.shutdown()
@@ -670,7 +717,7 @@ class _Processes:
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the API did not answer within {timeout} s")
+                raise ProcessFailed("api", f"no answer on /health within {timeout} s")
             time.sleep(0.1)
 
     def check(self) -> None:
@@ -678,7 +725,7 @@ class _Processes:
         for name, process in self.running:
             if process.poll() is not None:
                 log = (self.log_dir / f"{name}.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"{name} exited with {process.returncode}:\n{log}")
+                raise ProcessFailed(name, f"exited with {process.returncode}:\n{log}")
 
     def __exit__(self, *exc: object) -> None:
         for _, process in self.running:
@@ -695,7 +742,8 @@ class _Processes:
 def _money(amount: int, currency: str) -> str:
     exponent = ledger.CURRENCY_EXPONENTS[currency]
     whole, cents = divmod(abs(amount), 10**exponent)
-    return f"{'-' if amount < 0 else ''}{whole:,}.{cents:0{exponent}d} {currency}"
+    fraction = f".{cents:0{exponent}d}" if exponent else ""
+    return f"{'-' if amount < 0 else ''}{whole:,}{fraction} {currency}"
 
 
 def print_summary(s: SeasonSummary, out: Out = print) -> None:
@@ -727,14 +775,29 @@ def print_summary(s: SeasonSummary, out: Out = print) -> None:
     out("balanced: debits equal credits" if s.balanced else "NOT BALANCED")
 
 
+def _at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"at least {minimum}")
+        return value
+
+    return parse
+
+
 def _demo_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1, help="the same seed, the same ledger")
-    parser.add_argument("--orders", type=int, default=1_000, help="checkouts (default 1000)")
-    parser.add_argument("--orgs", type=int, default=3, help="organizations (default 3)")
+    parser.add_argument(
+        "--orders", type=_at_least(20), default=1_000, help="checkouts (default 1000)"
+    )
+    parser.add_argument(
+        "--orgs", type=_at_least(2), default=3, help="organizations (default 3, at least 2)"
+    )
     parser.add_argument(
         "--database",
         default=DEMO_DATABASE,
-        help=f"the demo's database, dropped and created anew (default {DEMO_DATABASE})",
+        help=f"the demo's database, dropped and created anew (default {DEMO_DATABASE}); an "
+        "existing database is dropped only if an earlier demo made it",
     )
     parser.add_argument(
         "--out",
@@ -744,15 +807,51 @@ def _demo_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+DEMO_MARK = "made by liventix demo: dropped and made anew by the next one"
+"""The comment the demo puts on its database: it drops no database without it."""
+
+
+class NotADemoDatabase(DemoError):
+    """The database named for the demo exists and is not one an earlier demo made."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"database {name!r} exists and was not made by liventix demo: pick another "
+            "--database (the demo drops and recreates its database)"
+        )
+        self.name = name
+
+
 def _fresh_database(settings: Settings, name: str) -> str:
-    """Drop and create the demo's database on the server (embedded unless DATABASE_URL),
-    migrate it, and return its URL."""
+    """Drop (if an earlier demo made it) and create the demo's database on the server
+    (embedded unless DATABASE_URL), mark it, migrate it, and return its URL."""
     server = server_url(settings)
-    drop_database(server, name)
-    create_database(server, name)
+    maintenance = sa.create_engine(server, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with maintenance.connect() as conn:
+            found = conn.execute(
+                sa.text("""SELECT coalesce(shobj_description(oid, 'pg_database'), '')
+                             FROM pg_database WHERE datname = :name"""),
+                {"name": name},
+            ).first()
+        if found is not None and found[0] != DEMO_MARK:
+            raise NotADemoDatabase(name)
+        drop_database(server, name)
+        create_database(server, name)
+        with maintenance.connect() as conn:
+            quoted = conn.dialect.identifier_preparer.quote(name)
+            conn.exec_driver_sql(f"COMMENT ON DATABASE {quoted} IS '{DEMO_MARK}'")
+    finally:
+        maintenance.dispose()
     url = database_url(server, name)
     upgrade(url)
     return url
+
+
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM (kill, timeout, CI) unwinds like Ctrl-C, so the API and the workers are
+    # stopped on the way out instead of being left running.
+    raise SystemExit(128 + signum)
 
 
 @command(
@@ -762,11 +861,25 @@ def _fresh_database(settings: Settings, name: str) -> str:
 )
 def demo(args: argparse.Namespace, settings: Settings) -> int:
     """Play a season on a fresh database, then run finance's reports on it; exit 1 if a
-    report finds a difference."""
+    report finds a difference, 2 if the season could not be played, 130 on Ctrl-C."""
     if args.database == settings.database_name:
         print("liventix: the demo drops its database: pick another --database", file=sys.stderr)
         return EXIT_ERROR
-    out_dir: Path = args.out or settings.data_dir / "demo"
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        return _demo(args, settings)
+    except DemoError as error:
+        print(f"liventix: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("\nliventix: interrupted; the API and the workers were stopped", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    out_dir: Path = (args.out or settings.data_dir / "demo").absolute()
     url = _fresh_database(settings, args.database)
     print(f"database: {make_url(url).render_as_string(hide_password=True)} (created anew)")
     engine = make_engine(url, pool_size=20, max_overflow=20)
@@ -783,9 +896,10 @@ def demo(args: argparse.Namespace, settings: Settings) -> int:
         differences = finance_reports(engine, summary.balance_transactions, out_dir, since=since)
     finally:
         engine.dispose()
+    where = "" if settings.database_url else f"LIVENTIX_DATA_DIR={settings.data_dir.absolute()} "
     print(
-        f"\nAgain, on this database: LIVENTIX_DB_NAME={args.database} liventix report all "
-        f"--balance-transactions {out_dir / BALANCE_TRANSACTIONS}"
+        f"\nAgain, on this database: {where}LIVENTIX_DB_NAME={args.database} liventix report "
+        f"all --balance-transactions {out_dir / BALANCE_TRANSACTIONS}"
     )
     ok = summary.balanced and summary.released_still_holding == 0 and differences == 0
     return EXIT_OK if ok else EXIT_NO

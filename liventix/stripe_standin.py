@@ -19,7 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 API_VERSION = "2024-06-20"
@@ -49,12 +49,27 @@ def balance_transaction_of(payment_intent_id: str) -> str:
     return f"txn_{payment_intent_id[3:]}"
 
 
-class IdempotencyError(Exception):
+class StripeRefusal(Exception):
+    """A request Stripe refuses: answered 400 with Stripe's error object."""
+
+    def __init__(self, message: str, *, type: str = "invalid_request_error", code: str) -> None:
+        super().__init__(message)
+        self.type = type
+        self.code = code
+
+    def as_json(self) -> StripeObject:
+        """Stripe's error object."""
+        return {"error": {"type": self.type, "code": self.code, "message": str(self)}}
+
+
+class IdempotencyError(StripeRefusal):
     """Stripe's `idempotency_error`: a key reused with other parameters."""
 
     def __init__(self, key: str) -> None:
         super().__init__(
-            f"Keys for idempotent requests can only be used with the same parameters ({key})"
+            f"Keys for idempotent requests can only be used with the same parameters ({key})",
+            type="idempotency_error",
+            code="idempotency_key_in_use",
         )
         self.key = key
 
@@ -180,7 +195,9 @@ class StripeStandIn:
         self.transfers: dict[str, Transfer] = {}
         self._balance: list[StripeObject] = []
         self._keys: dict[str, tuple[str, object]] = {}
-        self._lock = threading.Lock()
+        # Re-entrant: a request's whole effect (key, object, balance movement) is one
+        # critical section, so a concurrent request with the same key sees all or nothing.
+        self._lock = threading.RLock()
 
     def _once(self, key: str, prefix: str, params: object) -> tuple[str, bool]:
         """The object made under `key` (and False), or a new id for one (and True); the same
@@ -205,8 +222,10 @@ class StripeStandIn:
         fee: int,
         category: str,
         description: str,
+        type: str | None = None,
     ) -> None:
-        """Record one movement of the balance, as a BalanceTransaction object."""
+        """Record one movement of the balance, as a BalanceTransaction object (its `type`
+        is the category unless given: a dispute's is an `adjustment`)."""
         now = int(time.time())
         txn: StripeObject = {
             "id": txn_id or new_id("txn"),
@@ -225,7 +244,7 @@ class StripeStandIn:
             "reporting_category": category,
             "source": source,
             "status": "available",
-            "type": category,
+            "type": type or category,
         }
         with self._lock:
             self._balance.append(txn)
@@ -235,6 +254,11 @@ class StripeStandIn:
         lists them, but in chronological order)."""
         with self._lock:
             return [dict(t) for t in self._balance]
+
+    def refunds_since(self, seen: set[str]) -> list[Refund]:
+        """The refunds made whose ids are not in `seen`, in the order they were made."""
+        with self._lock:
+            return [r for r in self.refunds.values() if r.id not in seen]
 
     def balance(self) -> dict[str, int]:
         """The balance per currency (upper case): the sum of the movements' nets."""
@@ -252,46 +276,65 @@ class StripeStandIn:
     # -- the API's calls (see StandInServer) --
 
     def create_payment_intent(
-        self, amount: int, currency: str, metadata: dict[str, str], idempotency_key: str
+        self, *, amount: int, currency: str, metadata: dict[str, str], idempotency_key: str
     ) -> Intent:
         """A PaymentIntent awaiting payment; the same key returns the same intent."""
-        pi, new = self._once(
-            f"pi:{idempotency_key}", "pi", (amount, currency.lower(), sorted(metadata.items()))
-        )
-        if new:
-            with self._lock:
+        params = (amount, currency.lower(), sorted(metadata.items()))
+        with self._lock:
+            pi, new = self._once(f"pi:{idempotency_key}", "pi", params)
+            if new:
                 self.intents[pi] = Intent(
-                    pi,
-                    amount,
-                    currency.lower(),
-                    dict(metadata),
-                    f"{pi}_secret_{uuid.uuid4().hex}",
+                    pi, amount, currency.lower(), dict(metadata), f"{pi}_secret_{uuid.uuid4().hex}"
                 )
-        return self.intents[pi]
+            return self.intents[pi]
 
     def create_refund(
-        self, payment_intent_id: str, amount: int, metadata: dict[str, str], idempotency_key: str
+        self,
+        *,
+        payment_intent_id: str,
+        amount: int,
+        metadata: dict[str, str],
+        idempotency_key: str,
     ) -> Refund:
-        """A refund (it succeeds at once and leaves the balance); the same key returns the
-        same refund."""
-        refund_id, new = self._once(
-            f"re:{idempotency_key}", "re", (payment_intent_id, amount, sorted(metadata.items()))
-        )
-        if new:
-            currency = self.intents[payment_intent_id].currency
-            with self._lock:
-                self.refunds[refund_id] = Refund(
-                    refund_id, payment_intent_id, amount, currency, dict(metadata)
+        """A refund of a paid intent's charge, never beyond what is left of it (it succeeds
+        at once and leaves the balance); the same key returns the same refund."""
+        params = (payment_intent_id, amount, sorted(metadata.items()))
+        with self._lock:
+            intent = self.intents.get(payment_intent_id)
+            if intent is None:
+                raise StripeRefusal(
+                    f"No such payment_intent: '{payment_intent_id}'", code="resource_missing"
                 )
-            self._move(
-                source=refund_id,
-                currency=currency,
-                amount=-amount,
-                fee=0,
-                category="refund",
-                description=f"REFUND FOR CHARGE {charge_of(payment_intent_id)}",
-            )
-        return self.refunds[refund_id]
+            key = f"re:{idempotency_key}"
+            if key not in self._keys:
+                if payment_intent_id not in self.succeeded:
+                    raise StripeRefusal(
+                        f"PaymentIntent {payment_intent_id} has no successful charge to refund",
+                        code="charge_not_refundable",
+                    )
+                refunded = sum(
+                    r.amount for r in self.refunds.values() if r.payment_intent_id == intent.id
+                )
+                if amount <= 0 or amount > intent.amount - refunded:
+                    raise StripeRefusal(
+                        f"Refund amount ({amount}) is greater than the unrefunded amount on "
+                        f"the charge ({intent.amount - refunded})",
+                        code="amount_too_large",
+                    )
+            refund_id, new = self._once(key, "re", params)
+            if new:
+                self.refunds[refund_id] = Refund(
+                    refund_id, payment_intent_id, amount, intent.currency, dict(metadata)
+                )
+                self._move(
+                    source=refund_id,
+                    currency=intent.currency,
+                    amount=-amount,
+                    fee=0,
+                    category="refund",
+                    description=f"REFUND FOR CHARGE {charge_of(payment_intent_id)}",
+                )
+            return self.refunds[refund_id]
 
     def create_transfer(
         self,
@@ -303,25 +346,22 @@ class StripeStandIn:
         idempotency_key: str,
     ) -> Transfer:
         """A transfer to a connected account (it leaves the balance)."""
-        transfer_id, new = self._once(
-            f"tr:{idempotency_key}",
-            "tr",
-            (amount, currency.lower(), destination, sorted(metadata.items())),
-        )
-        if new:
-            with self._lock:
+        params = (amount, currency.lower(), destination, sorted(metadata.items()))
+        with self._lock:
+            transfer_id, new = self._once(f"tr:{idempotency_key}", "tr", params)
+            if new:
                 self.transfers[transfer_id] = Transfer(
                     transfer_id, amount, currency.lower(), destination, dict(metadata)
                 )
-            self._move(
-                source=transfer_id,
-                currency=currency,
-                amount=-amount,
-                fee=0,
-                category="transfer",
-                description=f"Transfer to {destination}",
-            )
-        return self.transfers[transfer_id]
+                self._move(
+                    source=transfer_id,
+                    currency=currency,
+                    amount=-amount,
+                    fee=0,
+                    category="transfer",
+                    description=f"Transfer to {destination}",
+                )
+            return self.transfers[transfer_id]
 
     def intent_json(self, payment_intent_id: str, *, expand_charge: bool) -> StripeObject:
         """The PaymentIntent as `GET /v1/payment_intents/{id}` answers it; its charge (and
@@ -378,7 +418,9 @@ class StripeStandIn:
         obj = intent_object(self.intents[payment_intent_id], "requires_payment_method")
         return event("payment_intent.payment_failed", obj)
 
-    def dispute(self, payment_intent_id: str, outcome: str) -> list[StripeObject]:
+    def dispute(
+        self, payment_intent_id: str, outcome: Literal["won", "lost"]
+    ) -> list[StripeObject]:
         """A dispute of the intent's charge, to its close as `outcome` ('won' or 'lost'): the
         amount and the dispute fee leave the balance; winning brings both back."""
         intent = self.intents[payment_intent_id]
@@ -390,6 +432,7 @@ class StripeStandIn:
             amount=-intent.amount,
             fee=DISPUTE_FEE,
             category="dispute",
+            type="adjustment",
             description=f"Chargeback withdrawal for {charge_of(intent.id)}",
         )
         events = [
@@ -407,6 +450,7 @@ class StripeStandIn:
                 amount=intent.amount,
                 fee=-DISPUTE_FEE,
                 category="dispute_reversal",
+                type="adjustment",
                 description=f"Chargeback reversal for {charge_of(intent.id)}",
             )
             events.append(
@@ -569,10 +613,18 @@ class _StandInHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         try:
             self._post()
-        except IdempotencyError as error:
+        except StripeRefusal as error:
+            self._answer(400, error.as_json())
+        except KeyError as error:
             self._answer(
                 400,
-                {"error": {"type": "idempotency_error", "message": str(error)}},
+                StripeRefusal(
+                    f"Missing required param: {error.args[0]}.", code="parameter_missing"
+                ).as_json(),
+            )
+        except ValueError as error:
+            self._answer(
+                400, StripeRefusal(f"Invalid param: {error}", code="parameter_invalid").as_json()
             )
 
     def _post(self) -> None:
@@ -583,14 +635,18 @@ class _StandInHandler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path == "/v1/payment_intents":
             intent = account.create_payment_intent(
-                int(fields["amount"]), fields["currency"], metadata, key
+                amount=int(fields["amount"]),
+                currency=fields["currency"],
+                metadata=metadata,
+                idempotency_key=key,
             )
             return self._answer(200, account.intent_json(intent.id, expand_charge=False))
         if path == "/v1/refunds":
-            if fields.get("payment_intent") not in account.intents:
-                return self._missing(f"payment_intent: '{fields.get('payment_intent')}'")
             refund = account.create_refund(
-                fields["payment_intent"], int(fields["amount"]), metadata, key
+                payment_intent_id=fields["payment_intent"],
+                amount=int(fields["amount"]),
+                metadata=metadata,
+                idempotency_key=key,
             )
             return self._answer(200, refund_object(refund, "succeeded"))
         if path == "/v1/transfers":

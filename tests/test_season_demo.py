@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
 
 import escrow
 from liventix import reports
@@ -182,3 +183,22 @@ def test_the_demo_refuses_to_drop_the_application_database(
     monkeypatch.setenv("LIVENTIX_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("LIVENTIX_DB_NAME", "some_app_db")
     assert main(["demo", "--database", "some_app_db"]) == 2
+
+
+def test_the_demo_drops_no_database_an_earlier_demo_did_not_make(
+    pg_server_url: str, template_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"test_not_demo_{uuid.uuid4().hex}"
+    create_database(pg_server_url, name, template=template_db)
+    monkeypatch.setenv("DATABASE_URL", pg_server_url)
+    monkeypatch.setenv("LIVENTIX_DATA_DIR", str(tmp_path / "data"))
+    try:
+        engine = make_engine(database_url(pg_server_url, name), poolclass=NullPool)
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE TABLE public.precious (x int)"))
+        assert main(["demo", "--orders", "20", "--database", name]) == 2
+        with engine.connect() as conn:  # still there, table and all
+            assert conn.execute(sa.text("SELECT count(*) FROM public.precious")).scalar() == 0
+        engine.dispose()
+    finally:
+        drop_database(pg_server_url, name)

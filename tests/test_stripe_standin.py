@@ -9,6 +9,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import pytest
 import stripe
 
@@ -88,7 +89,7 @@ def test_a_payment_refund_and_transfer_through_the_stripe_library(
         ("charge", 5_000, stripe_fee(5_000)),
         ("refund", -1_200, 0),
         ("transfer", -3_000, 0),
-        ("dispute", -5_000, DISPUTE_FEE),
+        ("adjustment", -5_000, DISPUTE_FEE),
         ("payout", -100, 0),
     ]
     expected = 5_000 - stripe_fee(5_000) - 1_200 - 3_000 - 5_000 - DISPUTE_FEE - 100
@@ -105,3 +106,27 @@ def test_unknown_objects_answer_resource_missing(
     assert raised.value.code == "resource_missing"
     with pytest.raises(stripe.InvalidRequestError):
         gateway.create_refund("pi_nothing", 100, {}, "refund-x")
+
+
+def test_refunds_stripe_would_refuse_are_refused(
+    standin: tuple[StripeStandIn, StripeGateway],
+) -> None:
+    account, gateway = standin
+    pi = gateway.create_payment_intent(1_000, "USD", {}, "key-r").payment_intent_id
+    with pytest.raises(stripe.InvalidRequestError) as unpaid:
+        gateway.create_refund(pi, 100, {}, "refund-early")
+    assert unpaid.value.code == "charge_not_refundable"
+    account.succeed(pi)
+    gateway.create_refund(pi, 600, {}, "refund-1")
+    with pytest.raises(stripe.InvalidRequestError) as too_much:
+        gateway.create_refund(pi, 401, {}, "refund-2")
+    assert too_much.value.code == "amount_too_large"
+    gateway.create_refund(pi, 400, {}, "refund-3")
+    assert sum(r.amount for r in gateway.refunds_of_charge(charge_of(pi))) == 1_000
+    # A request without a parameter Stripe requires is a 400, not a dropped connection.
+    url = gateway.settings.api_base
+    answer = httpx.post(
+        f"{url}/v1/refunds", data={"amount": "5"}, headers={"Authorization": "Bearer sk"}
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "parameter_missing"
