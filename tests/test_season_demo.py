@@ -5,9 +5,15 @@ database of its own, and the same seed gives the same ledger on two fresh databa
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from pathlib import Path
 
+import psutil  # type: ignore[import-untyped]
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
@@ -201,4 +207,40 @@ def test_the_demo_drops_no_database_an_earlier_demo_did_not_make(
             assert conn.execute(sa.text("SELECT count(*) FROM public.precious")).scalar() == 0
         engine.dispose()
     finally:
+        drop_database(pg_server_url, name)
+
+
+def test_sigterm_stops_the_demo_and_its_api_and_workers(pg_server_url: str, tmp_path: Path) -> None:
+    name = f"test_demo_term_{uuid.uuid4().hex}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": pg_server_url,
+        "LIVENTIX_DATA_DIR": str(tmp_path / "data"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("LIVENTIX_DB_NAME", None)
+    log = (tmp_path / "demo.log").open("w+")
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "liventix", "demo", "--orders", "2000", "--database", name],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        children: list[psutil.Process] = []
+        # Wait until the API and the four workers are up and the checkouts have begun.
+        while len(children) < 5 or "platform, " not in (tmp_path / "demo.log").read_text():
+            assert demo.poll() is None, (tmp_path / "demo.log").read_text()
+            assert time.monotonic() < deadline, "the demo's processes did not start"
+            children = psutil.Process(demo.pid).children(recursive=True)
+            time.sleep(0.2)
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(timeout=60) == 128 + signal.SIGTERM
+        _, alive = psutil.wait_procs(children, timeout=30)
+        assert alive == [], f"left running: {[p.cmdline() for p in alive]}"
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+        log.close()
         drop_database(pg_server_url, name)
