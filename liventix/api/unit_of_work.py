@@ -60,10 +60,10 @@ log = logging.getLogger(__name__)
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotency-Replayed"
 IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,200}$"
+"""Visible ASCII, 1 to 200 characters: what an Idempotency-Key may be."""
 READ_ONLY_EXTENSION = "x-read-only"
 """The OpenAPI extension marking a route read-only: one REPEATABLE READ, READ ONLY
 transaction, and no Idempotency-Key (see the module)."""
-"""Visible ASCII, 1 to 200 characters: what an Idempotency-Key may be."""
 _KEY_RE = re.compile(IDEMPOTENCY_KEY_PATTERN)
 DOMAIN_KEY_PREFIX = "api:"
 """Prefix of the domain's idempotency keys derived from the header: API keys never collide
