@@ -31,16 +31,33 @@ from liventix.reports.models import StripeTransaction
 CSV_REQUIRED = ("balance_transaction_id", "currency", "gross", "fee", "net")
 
 
-def _minor(value: str, currency: str) -> int:
+def _minor(value: str | None, currency: str) -> int:
+    """A CSV amount in the currency's major unit ("25.00") in minor units, exactly."""
     exponent = ledger.CURRENCY_EXPONENTS.get(currency.upper())
     if exponent is None:
         raise StripeImportError(f"unknown currency {currency!r}")
     try:
-        scaled = Decimal(value.strip().replace(",", "")) * (10**exponent)
+        # A short row leaves the cell None; Decimal reads "" as an error below.
+        amount = Decimal((value or "").strip().replace(",", ""))
     except InvalidOperation as error:
         raise StripeImportError(f"not an amount: {value!r}") from error
+    # Decimal reads "Infinity" and "NaN": no amount, and int() of them would raise.
+    if not amount.is_finite():
+        raise StripeImportError(f"not a finite amount: {value!r}")
+    # "1e999999999" is finite, but scaling it overflows the decimal context (and its int()
+    # would take the process's memory): refuse what no ledger amount reaches, first.
+    # Likewise a nonzero amount below the minor unit ("1e-99999999" would round to 0).
+    beyond = StripeImportError(f"{value!r} is beyond any amount the ledger keeps")
+    decimals = StripeImportError(f"{value!r} has more decimals than {currency.upper()} allows")
+    if amount and amount.adjusted() + exponent > len(str(ledger.MAX_AMOUNT)):
+        raise beyond
+    if amount and amount.adjusted() + exponent < 0:
+        raise decimals
+    scaled = amount.scaleb(exponent)
     if scaled != scaled.to_integral_value():
-        raise StripeImportError(f"{value!r} has more decimals than {currency.upper()} allows")
+        raise decimals
+    if abs(scaled) > ledger.MAX_AMOUNT:
+        raise beyond
     return int(scaled)
 
 
@@ -114,7 +131,10 @@ def parse_csv(content: str) -> list[StripeTransaction]:
     if missing:
         raise StripeImportError(f"CSV lacks column(s): {', '.join(missing)}")
     out = []
-    for row in reader:
+    for line, row in enumerate(reader, start=2):
+        txn_id = (row["balance_transaction_id"] or "").strip()
+        if not txn_id:
+            raise StripeImportError(f"CSV line {line}: no balance_transaction_id")
         cur = (row["currency"] or "").strip().upper()
         created_text = (row.get("created_utc") or row.get("created") or "").strip()
         try:
@@ -125,7 +145,7 @@ def parse_csv(content: str) -> list[StripeTransaction]:
             raise StripeImportError(f"not a time: {created_text!r}") from error
         out.append(
             StripeTransaction(
-                id=row["balance_transaction_id"].strip(),
+                id=txn_id,
                 currency=cur,
                 amount=_minor(row["gross"], cur),
                 fee=_minor(row["fee"], cur),

@@ -455,3 +455,44 @@ def test_the_chart_spans_the_history_with_its_extremes_and_zero_marked() -> None
     for label in (">-50<", ">0<", ">100<"):
         assert label in chart
     assert "2026-01-01 00:00:00" in chart and "2026-01-31 00:00:00 UTC" in chart
+
+
+@pytest.mark.parametrize(
+    ("gross", "message"),
+    [
+        ("Infinity", "not a finite amount"),
+        ("-inf", "not a finite amount"),
+        ("NaN", "not a finite amount"),
+        ("sNaN", "not a finite amount"),
+        ("1e999999999", "beyond any amount"),
+        ("1e-99999999", "more decimals"),
+        ("", "not an amount"),
+    ],
+)
+def test_csv_amounts_that_are_no_amounts_are_refused(gross: str, message: str) -> None:
+    head = "balance_transaction_id,currency,gross,fee,net\n"
+    assert reports.parse_csv(head + "txn_1,eur,1.00,0.03,0.97\n")[0].amount == 100
+    with pytest.raises(reports.StripeImportError, match=message):
+        reports.parse_csv(head + f"txn_1,eur,{gross},0.03,0.97\n")
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("  ,eur,1.00,0.03,0.97", "line 2: no balance_transaction_id"),
+        (",eur,1.00,0.03,0.97", "line 2: no balance_transaction_id"),
+        ("txn_1,eur,1.00", "not an amount: None"),  # a short row: no fee, no net
+    ],
+)
+def test_csv_rows_without_an_id_or_amounts_are_refused(row: str, message: str) -> None:
+    with pytest.raises(reports.StripeImportError, match=message):
+        reports.parse_csv(f"balance_transaction_id,currency,gross,fee,net\n{row}\n")
+
+
+def test_an_unreadable_amount_in_the_csv_is_a_usage_error(
+    season: Season, cli_env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("balance_transaction_id,currency,gross,fee,net\ntxn_1,eur,Infinity,0,0\n")
+    assert main(["report", "stripe-reconciliation", "--balance-transactions", str(bad)]) == 2
+    assert "not a finite amount" in capsys.readouterr().err
