@@ -3,7 +3,7 @@ reads only) and returns a pydantic report."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,6 +16,7 @@ from liventix.reports.models import (
     BalancePoint,
     EscrowPositionReport,
     EscrowPositionRow,
+    MatchStatus,
     OutboxHealthReport,
     OutboxHealthRow,
     ReconciliationRow,
@@ -119,7 +120,8 @@ _LEDGER_STRIPE_ENTRIES = text("""
          WHERE a.code LIKE 'stripe\\_balance:%'
          GROUP BY l.entry_id, l.currency
     )
-    SELECT sb.entry_id, sb.currency, sb.net, e.external_ref,
+    SELECT row_number() OVER (ORDER BY e.created_at, sb.entry_id, sb.currency) AS position,
+           sb.entry_id, sb.currency, sb.net, e.external_ref,
            coalesce((SELECT p.stripe_fee FROM payments.card_payments p
                       WHERE p.entry_id = sb.entry_id LIMIT 1),
                     (SELECT sum(CASE WHEN l.side = 'debit' THEN l.amount ELSE -l.amount END)
@@ -127,7 +129,7 @@ _LEDGER_STRIPE_ENTRIES = text("""
                       WHERE l.entry_id = sb.entry_id AND a.code LIKE 'dispute\\_fees:%'),
                     0) AS fee
       FROM sb JOIN payments.entries e ON e.id = sb.entry_id
-     ORDER BY e.created_at, sb.entry_id
+     ORDER BY e.created_at, sb.entry_id, sb.currency
 """)
 
 _SUFFIXES_OUT = ("withdrawn", "paid")  # money leaving the balance
@@ -146,28 +148,47 @@ def _candidate_refs(txn: StripeTransaction) -> list[str]:
     return refs
 
 
+def _take(
+    candidates: dict[str, list[Any]], refs: list[str], currency: str
+) -> tuple[str | None, Any, bool]:
+    """The first unmatched ledger entry booked under one of `refs` (in order) in `currency`;
+    failing that, the first in another currency (a currency mismatch). Returns its reference,
+    the entry (removed from `candidates`) and whether the currency agrees; (None, None, False)
+    when there is none."""
+    for same in (True, False):
+        for ref in refs:
+            for n, item in enumerate(candidates.get(ref, ())):
+                if (item.currency.upper() == currency) is same:
+                    return ref, candidates[ref].pop(n), same
+    return None, None, False
+
+
 def stripe_reconciliation(
     conn: Connection, transactions: Iterable[StripeTransaction]
 ) -> StripeReconciliationReport:
     """Match Stripe's balance transactions to the ledger's Stripe-balance entries by id.
 
-    Each side's unmatched items are missing on the other; a matched pair whose fee differs is
-    a fee mismatch, whose amount (or net) differs an amount mismatch. The ledger's Stripe
-    balance per currency is compared with the sum of Stripe's nets."""
-    ledger_items: dict[str, Any] = {}
+    An external reference is unique per booking organization only, so several entries may
+    share one: each is matched at most once, and those left are missing in Stripe. A
+    transaction matches an entry of its own currency; an entry found under its references in
+    another currency only is paired with it as a currency mismatch. Each side's unmatched
+    items are missing on the other; a matched pair whose fee differs is a fee mismatch, whose
+    amount (or net) differs an amount mismatch. The ledger's Stripe balance per currency is
+    compared with the sum of Stripe's nets."""
+    ledger_items: dict[str, list[Any]] = defaultdict(list)
     unreferenced: list[Any] = []
     for row in conn.execute(_LEDGER_STRIPE_ENTRIES).all():
         if row.external_ref is None:
             unreferenced.append(row)
         else:
-            ledger_items[row.external_ref] = row
+            ledger_items[row.external_ref].append(row)
     rows: list[ReconciliationRow] = []
     stripe_net: dict[str, int] = defaultdict(int)
     for txn in transactions:
         cur = txn.currency.upper()
         stripe_net[cur] += txn.net
-        ref = next((r for r in _candidate_refs(txn) if r in ledger_items), None)
-        item = ledger_items.pop(ref) if ref is not None else None
+        ref, item, same_currency = _take(ledger_items, _candidate_refs(txn), cur)
+        status: MatchStatus
         if item is None:
             status = "missing_in_ledger"
             l_net = l_fee = l_amount = None
@@ -175,7 +196,9 @@ def stripe_reconciliation(
             l_net, l_fee = int(item.net), int(item.fee)
             l_amount = l_net + l_fee
             # A fee off changes the net with it: that is a fee mismatch, the gross agreeing.
-            if l_amount != txn.amount:
+            if not same_currency:
+                status = "currency_mismatch"
+            elif l_amount != txn.amount:
                 status = "amount_mismatch"
             elif l_fee != txn.fee:
                 status = "fee_mismatch"
@@ -185,8 +208,9 @@ def stripe_reconciliation(
                 status = "matched"
         rows.append(
             ReconciliationRow(
-                status=status,  # type: ignore[arg-type]
+                status=status,
                 currency=cur,
+                ledger_currency=None if item is None else item.currency,
                 stripe_id=txn.id,
                 source=txn.source,
                 category=txn.reporting_category,
@@ -200,12 +224,14 @@ def stripe_reconciliation(
                 ledger_net=l_net,
             )
         )
-    for item in [*ledger_items.values(), *unreferenced]:
+    left = [item for items in ledger_items.values() for item in items]
+    for item in sorted([*left, *unreferenced], key=lambda i: i.position):
         net, fee = int(item.net), int(item.fee)
         rows.append(
             ReconciliationRow(
                 status="missing_in_stripe",
                 currency=item.currency,
+                ledger_currency=item.currency,
                 stripe_id=None,
                 source=None,
                 category=None,
@@ -238,16 +264,7 @@ def stripe_reconciliation(
         )
         for cur in sorted(set(ledger_balances) | set(stripe_net))
     ]
-    count = {
-        s: sum(1 for r in rows if r.status == s)
-        for s in (
-            "matched",
-            "missing_in_ledger",
-            "missing_in_stripe",
-            "amount_mismatch",
-            "fee_mismatch",
-        )
-    }
+    count = Counter(r.status for r in rows)
     return StripeReconciliationReport(
         differences=len(rows) - count["matched"] + sum(1 for b in balances if b.difference),
         matched=count["matched"],
@@ -255,6 +272,7 @@ def stripe_reconciliation(
         missing_in_stripe=count["missing_in_stripe"],
         amount_mismatches=count["amount_mismatch"],
         fee_mismatches=count["fee_mismatch"],
+        currency_mismatches=count["currency_mismatch"],
         balances=balances,
         rows=rows,
     )

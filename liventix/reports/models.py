@@ -114,7 +114,12 @@ class EscrowPositionReport(Report):
 # -- Stripe reconciliation --------------------------------------------------------------------
 
 MatchStatus = Literal[
-    "matched", "missing_in_ledger", "missing_in_stripe", "amount_mismatch", "fee_mismatch"
+    "matched",
+    "missing_in_ledger",
+    "missing_in_stripe",
+    "amount_mismatch",
+    "fee_mismatch",
+    "currency_mismatch",
 ]
 
 
@@ -134,10 +139,13 @@ class StripeTransaction(BaseModel):
 
 
 class ReconciliationRow(_Row):
-    """One Stripe transaction or ledger entry and how they matched."""
+    """One Stripe transaction or ledger entry and how they matched. `currency` is Stripe's
+    (the ledger's for an entry missing in Stripe); `ledger_currency` the matched entry's,
+    which differs only in a currency mismatch."""
 
     status: MatchStatus
     currency: str
+    ledger_currency: str | None
     stripe_id: str | None
     source: str | None
     category: str | None
@@ -170,6 +178,7 @@ class StripeReconciliationReport(Report):
     missing_in_stripe: int
     amount_mismatches: int
     fee_mismatches: int
+    currency_mismatches: int
     balances: list[BalanceComparison]
     rows: list[ReconciliationRow]
 

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 import escrow
 from liventix import reports
 from liventix.cli import main
+from tests.escrow_core.support import future, new_organizer
 from tests.fakes import stripe_objects as so
 from tests.reports.conftest import Season
 
@@ -455,6 +456,111 @@ def test_the_chart_spans_the_history_with_its_extremes_and_zero_marked() -> None
     for label in (">-50<", ">0<", ">100<"):
         assert label in chart
     assert "2026-01-01 00:00:00" in chart and "2026-01-31 00:00:00 UTC" in chart
+
+
+def test_an_external_reference_two_organizations_booked_is_matched_once(
+    engine: sa.Engine, season: Season
+) -> None:
+    """External references are unique per booking organization only: two organizers' captures
+    under one balance transaction id are two ledger entries; Stripe's one transaction matches
+    one of them, and the other is missing in Stripe (not hidden behind the first)."""
+    with engine.begin() as conn:
+        for n in range(2):
+            org = new_organizer(conn, name=f"Shared reference {n}")
+            payment = escrow.CapturedPayment(
+                payment_id=f"pi_shared_{n}",
+                org_id=org,
+                event_id="ev-shared",
+                currency="EUR",
+                gross=1_000,
+                stripe_fee=59,
+                event_ends_at=future(),
+                charge_id=f"ch_shared_{n}",
+                balance_transaction_id="txn_shared",
+            )
+            assert escrow.capture_payment(conn, payment, cause="t")
+    season.transactions.append(
+        so.balance_transaction(
+            id="txn_shared", amount=1_000, fee=59, currency="eur", source="ch_shared_0"
+        )
+    )
+    with engine.connect() as conn:
+        report = reports.stripe_reconciliation(
+            conn, reports.parse_json(json.dumps(season.transactions))
+        )
+    assert (report.matched, report.missing_in_stripe, report.missing_in_ledger) == (5, 1, 0)
+    shared = [r for r in report.rows if r.ledger_ref == "txn_shared"]
+    assert sorted(r.status for r in shared) == ["matched", "missing_in_stripe"]
+    assert len({r.entry_id for r in shared}) == 2
+    (unmatched,) = [r for r in shared if r.status == "missing_in_stripe"]
+    assert (unmatched.ledger_net, unmatched.ledger_currency) == (1_000 - 59, "EUR")
+    assert [b.difference for b in report.balances] == [1_000 - 59]
+    assert report.differences == 2  # the entry and the balance
+
+
+def test_a_transaction_in_another_currency_is_a_currency_mismatch(
+    engine: sa.Engine,
+    season: Season,
+    cli_env: None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Stripe says USD where the ledger booked the capture (same reference) in EUR: not a
+    match, however equal the amounts."""
+    txn = season.transactions[0]
+    txn["currency"] = "usd"
+    with engine.connect() as conn:
+        report = reports.stripe_reconciliation(
+            conn, reports.parse_json(json.dumps(season.transactions))
+        )
+    (wrong,) = [r for r in report.rows if r.status != "matched"]
+    assert (wrong.status, wrong.stripe_id, wrong.currency, wrong.ledger_currency) == (
+        "currency_mismatch",
+        txn["id"],
+        "USD",
+        "EUR",
+    )
+    assert (wrong.stripe_amount, wrong.ledger_amount) == (txn["amount"], txn["amount"])
+    assert wrong.entry_id is not None and wrong.ledger_ref == txn["id"]
+    assert (report.matched, report.currency_mismatches, report.missing_in_stripe) == (3, 1, 0)
+    # the mismatch, and both currencies' balances
+    assert report.differences == 3
+
+    txns = season.write_json(tmp_path / "txns.json")
+    assert main(["report", "stripe-reconciliation", "--balance-transactions", str(txns)]) == 1
+    assert "currency_mismatch" in capsys.readouterr().out
+
+
+def test_a_same_currency_entry_is_preferred_to_an_earlier_one_in_another(
+    engine: sa.Engine, season: Season
+) -> None:
+    """Two organizers' entries under one reference, the first in USD, the second in EUR:
+    Stripe's EUR transaction matches the EUR one, and the USD one is missing in Stripe."""
+    with engine.begin() as conn:
+        for n, currency in enumerate(("USD", "EUR")):
+            org = new_organizer(conn, name=f"Two currencies {n}")
+            payment = escrow.CapturedPayment(
+                payment_id=f"pi_twocur_{n}",
+                org_id=org,
+                event_id="ev-twocur",
+                currency=currency,
+                gross=1_000,
+                stripe_fee=59,
+                event_ends_at=future(),
+                charge_id=f"ch_twocur_{n}",
+                balance_transaction_id="txn_twocur",
+            )
+            assert escrow.capture_payment(conn, payment, cause="t")
+    season.transactions.append(
+        so.balance_transaction(id="txn_twocur", amount=1_000, fee=59, currency="eur")
+    )
+    with engine.connect() as conn:
+        report = reports.stripe_reconciliation(
+            conn, reports.parse_json(json.dumps(season.transactions))
+        )
+    shared = {(r.status, r.ledger_currency) for r in report.rows if r.ledger_ref == "txn_twocur"}
+    assert shared == {("matched", "EUR"), ("missing_in_stripe", "USD")}
+    assert report.currency_mismatches == 0
 
 
 @pytest.mark.parametrize(
