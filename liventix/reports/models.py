@@ -433,7 +433,9 @@ class StatementMovement(_Row):
 
 class StatementSales(_Row):
     """The period's captures: gross, the platform's fee, Stripe's fee and the part of it the
-    organizer bore, and the organizer's share (gross - platform fee - fee borne)."""
+    organizer bore, and the organizer's share (gross - platform fee - fee borne), tied out to
+    `ledger_sales`, what the sales entries moved on the organizer's accounts (the sales
+    movement's total): a nonzero `difference` is a capture booked other than recorded."""
 
     currency: str
     captures: int
@@ -442,6 +444,8 @@ class StatementSales(_Row):
     stripe_fee: int
     stripe_fee_borne: int
     organizer_share: int
+    ledger_sales: int
+    difference: int
 
 
 class StatementTieOut(_Row):

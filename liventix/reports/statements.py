@@ -367,7 +367,10 @@ def organizer_statement(
     the movements by category (`CATEGORIES`), the period's sales (from card_payments), and
     the closing balance per kind of account and in total. Each account is tied out: its
     opening plus its movements must equal `ledger.balance_as_of` just before `end`; an account
-    where they differ is a difference."""
+    where they differ is a difference. So are the sales, per currency: the captures'
+    organizer share (card_payments) must equal what the sales entries moved on the
+    organizer's accounts (the sales movement's total); a currency where they differ is a
+    difference."""
     _period(start, end)
     name = conn.execute(
         text("SELECT name FROM payments.organizations WHERE id = :id"), {"id": org_id}
@@ -486,6 +489,10 @@ def organizer_statement(
                 int(got.captures),
             )
         )
+        share = gross - platform - borne
+        in_ledger = next(
+            (m.total for m in movement_rows if m.currency == cur and m.category == "sales"), 0
+        )
         sales.append(
             StatementSales(
                 currency=cur,
@@ -494,12 +501,14 @@ def organizer_statement(
                 platform_fee=platform,
                 stripe_fee=stripe_fee,
                 stripe_fee_borne=borne,
-                organizer_share=gross - platform - borne,
+                organizer_share=share,
+                ledger_sales=in_ledger,
+                difference=share - in_ledger,
             )
         )
     return OrganizerStatementReport(
         title=f"Organizer statement: {name} [{start.isoformat()}, {end.isoformat()})",
-        differences=sum(1 for t in tie_out if t.difference),
+        differences=sum(1 for t in tie_out if t.difference) + sum(1 for s in sales if s.difference),
         org_id=org_id,
         organizer=name,
         start=start,

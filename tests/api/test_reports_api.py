@@ -916,6 +916,8 @@ def test_organizer_statement_of_alpha(season: Season) -> None:
             "stripe_fee": sum(t["fee"] for t in season.a.transactions),
             "stripe_fee_borne": 0,  # the platform bears Stripe's fee by default
             "organizer_share": sold * price - fee,
+            "ledger_sales": sold * price - fee,  # what the sales moved: tied out
+            "difference": 0,
         }
     ]
     assert mine["tie_out"] == [

@@ -151,6 +151,7 @@ def test_organizer_statement_of_a_season(
         sales.stripe_fee_borne,
         sales.organizer_share,
     ) == (3, sum(GROSS), sum(PLATFORM_FEES), EXPENSE, 0, SOLD_ESCROW)
+    assert (sales.ledger_sales, sales.difference) == (SOLD_ESCROW, 0)
     (account,) = whole.tie_out
     assert account.code == f"escrow:{season.world.event}:eur"
     assert (account.closing, account.ledger_closing, account.difference) == (ESCROW, ESCROW, 0)
@@ -289,7 +290,8 @@ def test_organizer_statement_through_every_category(
         525,
         525,
     )
-    assert sales.organizer_share == SHARE_1 + SHARE_2 + SHARE_3
+    assert sales.organizer_share == sales.ledger_sales == SHARE_1 + SHARE_2 + SHARE_3
+    assert sales.difference == 0
     assert {(t.code, t.closing, t.ledger_closing) for t in whole.tie_out} == {
         ("escrow:ev1:usd", 0, 0),
         ("escrow:ev2:usd", 0, 0),
@@ -409,6 +411,54 @@ def test_planted_tie_out_failure_is_a_difference(
     html = page.read_text()
     assert 'id="organizer-statement"' in html and "Balance sheet as of" in html
     assert "Income statement [" in html
+
+
+def test_a_capture_booked_other_than_recorded_is_a_sales_difference(
+    engine: sa.Engine, season: Season, cli_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first sale's entry written with a cent moved from the organizer's escrow line to
+    the platform's fee line (the entry still balances, every account still ties out to its
+    lines): the payment's recorded share and what the sales moved disagree. Only the
+    organizer's statement sees it."""
+    with engine.begin() as conn:  # a superuser's raw write, the ledger's triggers off
+        conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
+        entry = conn.execute(
+            sa.text("SELECT entry_id FROM payments.card_payments WHERE id = :id"),
+            {"id": f"pi_{season.transactions[0]['id'][4:]}"},
+        ).scalar_one()
+        changed = conn.execute(
+            sa.text("""UPDATE payments.lines l
+                          SET amount = l.amount + CASE WHEN a.code LIKE 'escrow:%' THEN -1
+                                                       ELSE 1 END
+                         FROM payments.accounts a
+                        WHERE a.id = l.account_id AND l.entry_id = :entry
+                          AND (a.code LIKE 'escrow:%' OR a.code LIKE 'platform\\_fees:%')
+                    RETURNING a.code"""),
+            {"entry": entry},
+        ).all()
+    assert len(changed) == 2
+    start, end = season.marks["start"], season.marks["end"]
+    with engine.connect() as conn:
+        statement = reports.organizer_statement(conn, season.world.org, start=start, end=end)
+        others = [
+            reports.trial_balance(conn),
+            reports.balance_sheet(conn, as_of=end),
+            reports.income_statement(conn, start=start, end=end),
+            reports.ticket_tie_out(conn),
+        ]
+    (sales,) = statement.sales
+    assert (sales.organizer_share, sales.ledger_sales, sales.difference) == (
+        SOLD_ESCROW,
+        SOLD_ESCROW - 1,
+        1,
+    )
+    assert [t.difference for t in statement.tie_out] == [0]
+    assert statement.differences == 1
+    assert [r.differences for r in others] == [0, 0, 0, 0]
+
+    org = str(season.world.org)
+    period = ["--from", start.isoformat(), "--to", end.isoformat()]
+    assert main(["report", "organizer-statement", "--org", org, *period]) == 1
 
 
 def test_unknown_organizer_and_bad_periods_are_typed_errors(
