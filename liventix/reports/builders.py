@@ -16,6 +16,7 @@ from liventix.reports.models import (
     BalancePoint,
     EscrowPositionReport,
     EscrowPositionRow,
+    InboxHealthRow,
     MatchStatus,
     OutboxHealthReport,
     OutboxHealthRow,
@@ -380,10 +381,15 @@ def ticket_tie_out(conn: Connection) -> TicketTieOutReport:
 # -- outbox ---------------------------------------------------------------------------------------
 
 
-def outbox_health(conn: Connection) -> OutboxHealthReport:
+def outbox_health(conn: Connection, *, inbox: bool = True) -> OutboxHealthReport:
     """Per channel and target (a webhook's URL, an e-mail recipient, a task): deliveries
     pending (never tried), retrying (tried, still open) and dead, with the oldest open and
-    dead delivery's age. Dead deliveries are counted as differences."""
+    dead delivery's age; with `inbox`, the same per source and event type for the events
+    received from outside (Stripe's webhooks, `messaging.inbox`). Dead deliveries and dead
+    inbox events are counted as differences.
+
+    The inbox is the platform's (it carries no organization, and no row-level security bounds
+    it): callers acting for one organization pass `inbox=False`."""
     rows = conn.execute(
         text("""
             SELECT d.channel, coalesce(ep.url, d.target) AS target,
@@ -414,4 +420,41 @@ def outbox_health(conn: Connection) -> OutboxHealthReport:
         )
         for r in rows
     ]
-    return OutboxHealthReport(differences=sum(r.dead for r in out), rows=out)
+    events = (
+        [
+            InboxHealthRow(
+                source=r.source,
+                event_type=r.type,
+                pending=int(r.pending),
+                retrying=int(r.retrying),
+                dead=int(r.dead),
+                oldest_open_age_seconds=r.oldest_open,
+                oldest_dead_age_seconds=r.oldest_dead,
+            )
+            for r in conn.execute(_INBOX_HEALTH)
+        ]
+        if inbox
+        else []
+    )
+    return OutboxHealthReport(
+        differences=sum(r.dead for r in out) + sum(r.dead for r in events),
+        rows=out,
+        inbox=events,
+    )
+
+
+# The inbox's open and dead events per source and type: pending is never tried, retrying
+# tried and due again (its handler failed, attempts left).
+_INBOX_HEALTH = text("""
+    SELECT source, type,
+           count(*) FILTER (WHERE status = 'pending' AND attempts = 0) AS pending,
+           count(*) FILTER (WHERE status = 'pending' AND attempts > 0) AS retrying,
+           count(*) FILTER (WHERE status = 'dead') AS dead,
+           extract(epoch FROM now() - min(received_at) FILTER (
+               WHERE status = 'pending'))::bigint AS oldest_open,
+           extract(epoch FROM now() - min(received_at) FILTER (
+               WHERE status = 'dead'))::bigint AS oldest_dead
+      FROM messaging.inbox
+     WHERE status IN ('pending', 'dead')
+     GROUP BY 1, 2 ORDER BY 1, 2
+""")

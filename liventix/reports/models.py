@@ -238,15 +238,32 @@ class OutboxHealthRow(_Row):
     oldest_dead_age_seconds: int | None
 
 
+class InboxHealthRow(_Row):
+    """One source's and event type's open and dead events received from outside."""
+
+    source: str
+    event_type: str
+    pending: int
+    retrying: int
+    dead: int
+    oldest_open_age_seconds: int | None
+    oldest_dead_age_seconds: int | None
+
+
 class OutboxHealthReport(Report):
-    """Pending, retrying and dead deliveries per endpoint; dead ones count as differences."""
+    """Pending, retrying and dead deliveries per endpoint, and inbox events per source and
+    type (the platform's: empty for an organization); dead ones count as differences."""
 
     name: str = "outbox-health"
     title: str = "Outbox health"
     rows: list[OutboxHealthRow]
+    inbox: list[InboxHealthRow]
 
     def tables(self) -> list[Table]:
-        return [_table("Targets", list(self.rows), OutboxHealthRow)]
+        return [
+            _table("Targets", list(self.rows), OutboxHealthRow),
+            _table("Inbox", list(self.inbox), InboxHealthRow),
+        ]
 
 
 # -- the chart's data ---------------------------------------------------------------------------

@@ -458,9 +458,41 @@ def test_outbox_health_shows_each_organization_its_own_deliveries(season: Season
         assert found[("webhook", hook)] == (webhooks, 0, 0)
         assert all(retrying == dead == 0 for _p, retrying, dead in found.values())
         assert report["differences"] == 0
+        assert report["inbox"] == []  # Stripe's events are the platform's
         reports[org.id] = found
     everyone = _report(season.platform, "outbox-health")
     assert _targets(everyone) == {**reports[season.a.id], **reports[season.b.id]}
+
+
+def test_dead_and_pending_inbox_events_are_the_platforms_to_see(season: Season) -> None:
+    """Stripe's events that the inbox could not handle: the platform's key sees them per
+    source and type (a dead one is a difference); an organization's key sees no inbox."""
+    with _planted(
+        season.served.engine,
+        """INSERT INTO messaging.inbox (source, event_id, type, payload, status, attempts)
+           VALUES ('stripe', 'evt_dead_report', 'charge.dispute.created', '{}', 'dead', 8),
+                  ('stripe', 'evt_retry_report', 'charge.dispute.created', '{}', 'pending', 2),
+                  ('stripe', 'evt_new_report', 'refund.updated', '{}', 'pending', 0)""",
+        """DELETE FROM messaging.inbox
+            WHERE event_id IN ('evt_dead_report', 'evt_retry_report', 'evt_new_report')""",
+    ):
+        everyone = _report(season.platform, "outbox-health")
+        assert everyone["differences"] == 1
+        found = {
+            (r["source"], r["event_type"]): (r["pending"], r["retrying"], r["dead"])
+            for r in everyone["inbox"]
+        }
+        assert found == {
+            ("stripe", "charge.dispute.created"): (0, 1, 1),
+            ("stripe", "refund.updated"): (1, 0, 0),
+        }
+        (dead,) = [r for r in everyone["inbox"] if r["dead"]]
+        assert dead["oldest_dead_age_seconds"] is not None
+        assert dead["oldest_open_age_seconds"] is not None  # the retrying one
+        for org in (season.a, season.b):
+            mine = _report(org.client, "outbox-health")
+            assert (mine["differences"], mine["inbox"]) == (0, [])
+    assert _report(season.platform, "outbox-health")["differences"] == 0
 
 
 def test_a_dead_delivery_is_a_difference_of_its_organization_only(season: Season) -> None:
@@ -653,7 +685,8 @@ def test_every_table_the_reports_read_is_bounded_by_row_level_security(season: S
             reports.trial_balance(conn)
             reports.escrow_position(conn)
             reports.ticket_tie_out(conn)
-            reports.outbox_health(conn)
+            # What an organization's key gets: the inbox (the platform's) is not read for it.
+            reports.outbox_health(conn, inbox=False)
             reports.stripe_reconciliation(conn, reports.parse_json(json.dumps(season.transactions)))
             reports.balance_sheet(conn, as_of=season.end)
             reports.income_statement(conn, start=season.start, end=season.end)

@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 import escrow
+import outbox
 from liventix import reports
 from liventix.cli import main
 from tests.escrow_core.support import future, new_organizer
@@ -602,3 +603,35 @@ def test_an_unreadable_amount_in_the_csv_is_a_usage_error(
     bad.write_text("balance_transaction_id,currency,gross,fee,net\ntxn_1,eur,Infinity,0,0\n")
     assert main(["report", "stripe-reconciliation", "--balance-transactions", str(bad)]) == 2
     assert "not a finite amount" in capsys.readouterr().err
+
+
+def test_dead_and_pending_inbox_events_are_reported_by_outbox_health(
+    engine: sa.Engine, season: Season, cli_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Stripe's events the inbox could not handle: a dead one is a difference."""
+    with engine.begin() as conn:
+        for n, (status, attempts) in enumerate((("dead", 8), ("pending", 0), ("pending", 3))):
+            outbox.store_event(conn, "stripe", f"evt_{n}", "charge.dispute.created", {})
+            conn.execute(
+                sa.text("""UPDATE messaging.inbox SET status = :status, attempts = :attempts
+                            WHERE event_id = :id"""),
+                {"status": status, "attempts": attempts, "id": f"evt_{n}"},
+            )
+    with engine.connect() as conn:
+        report = reports.outbox_health(conn)
+        for_an_organization = reports.outbox_health(conn, inbox=False)
+    (row,) = report.inbox
+    assert (row.source, row.event_type, row.pending, row.retrying, row.dead) == (
+        "stripe",
+        "charge.dispute.created",
+        1,
+        1,
+        1,
+    )
+    assert row.oldest_dead_age_seconds is not None and row.oldest_open_age_seconds is not None
+    assert report.differences == 1
+    assert (for_an_organization.inbox, for_an_organization.differences) == ([], 0)
+    assert main(["report", "outbox-health"]) == 1
+    out = capsys.readouterr().out
+    assert "Outbox health: 1 difference(s)" in out
+    assert "Inbox (1)" in out and "charge.dispute.created" in out

@@ -8,9 +8,11 @@ each other), answers 200 whatever it finds, and carries its `differences` count 
 and in the `Report-Differences` header, for a scheduler to alert on.
 
 Tenancy: an organization's key gets its own organization's rows, bounded by row-level
-security on every table the builders read (payments, ticketing, messaging); rows that carry
-an organization are checked once more here (one of another organization would be a fault,
-answered 500, never shown). The platform's key gets every organization's.
+security on every table the builders read for it (payments, ticketing, messaging); rows that
+carry an organization are checked once more here (one of another organization would be a
+fault, answered 500, never shown). The platform's key gets every organization's, and the
+outbox health's inbox (Stripe's events: the platform's, with no organization and no
+row-level security, so never read for an organization's key).
 The Stripe reconciliation compares the platform's Stripe balance, and the balance sheet and
 income statement check their equation across every owner's accounts together: the platform's
 key only (403 for an organization's). An organization's key may ask for its own organizer
@@ -109,8 +111,12 @@ def ticket_tie_out_report(uow: Uow, response: Response) -> reports.TicketTieOutR
 def outbox_health_report(uow: Uow, response: Response) -> reports.OutboxHealthReport:
     """Per channel and target, the key's organization's deliveries (every organization's for
     the platform's key) pending, retrying and dead, with the oldest open and dead one's age;
-    each dead delivery is a difference."""
-    return _answer(reports.outbox_health(uow.conn), response)
+    for the platform's key also the inbox of events received from Stripe, per source and
+    event type (the platform's own: an organization's key gets an empty `inbox`). Each dead
+    delivery and each dead inbox event is a difference."""
+    # The inbox carries no organization and no row-level security bounds it: only the
+    # platform's key may read it.
+    return _answer(reports.outbox_health(uow.conn, inbox=uow.is_platform), response)
 
 
 @router.post(
