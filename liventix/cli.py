@@ -33,6 +33,7 @@ from liventix.database import (
     current_revision,
     database_exists,
     database_url,
+    existing_database_url,
     head_revision,
     make_engine,
     prepare,
@@ -179,7 +180,16 @@ GROUPS[("ledger",)] = "the ledger's background steps and reports"
 
 
 def _engine(settings: Settings) -> sa.Engine:
+    """The application database's engine, created and migrated as needed (commands that
+    write)."""
     return make_engine(prepare(settings))
+
+
+def _existing_engine(settings: Settings) -> sa.Engine:
+    """The engine of the application database as it is, for commands that only read: a
+    missing or unmigrated database is a setup error (`DatabaseNotReadyError`, exit 2), never
+    created nor migrated, so a mistyped name cannot read as an empty, balanced ledger."""
+    return make_engine(existing_database_url(settings))
 
 
 def _drain(engine: sa.Engine, step: Callable[[sa.Connection], int]) -> int:
@@ -225,8 +235,9 @@ def ledger_roll_up(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("ledger", "trial-balance", summary="Print the trial balance of every organization.")
 def ledger_trial_balance(args: argparse.Namespace, settings: Settings) -> int:
-    """Print totals per currency; exit 1 if debits and credits differ anywhere."""
-    with _engine(settings).begin() as conn:
+    """Print totals per currency; exit 1 if debits and credits differ anywhere, 2 if the
+    database is missing or not migrated (it reads the database as it is)."""
+    with _existing_engine(settings).begin() as conn:
         tb = ledger.trial_balance(conn)
     for currency, (debits, credits) in sorted(tb.totals.items()):
         print(f"{currency}  debits {debits}  credits {credits}")

@@ -3,6 +3,8 @@
 Owns the embedded PostgreSQL server (used when `DATABASE_URL` is unset), creating the
 application database, driving the Alembic migrations in the top-level `migrations` package,
 and building engines. `prepare()` chains them: a migrated database with no setup.
+`existing_database_url()` is its read-only twin: the database as it is, refused (typed
+errors) when it is missing or not at the head revision, never created nor migrated.
 
 URLs cross this module's boundary as strings in SQLAlchemy form (`postgresql+psycopg://`),
 passwords included, so callers can hand them to `make_engine` or print them.
@@ -59,6 +61,48 @@ class NoMigrationsError(DatabaseSetupError):
     def __init__(self, location: Path) -> None:
         self.location = location
         super().__init__(f"no revision in {location}")
+
+
+class DatabaseNotReadyError(DatabaseSetupError):
+    """The application database is missing or not migrated; read-only commands leave it so."""
+
+
+class NoEmbeddedServerError(DatabaseNotReadyError):
+    """No embedded PostgreSQL server has been set up in the data directory."""
+
+    def __init__(self, pgdata: Path) -> None:
+        self.pgdata = pgdata
+        super().__init__(
+            f"no embedded PostgreSQL server in {pgdata} (nothing created): set LIVENTIX_DATA_DIR "
+            "or DATABASE_URL to the server to read, or run `liventix db upgrade` to set one up"
+        )
+
+
+class DatabaseMissingError(DatabaseNotReadyError):
+    """The application database does not exist on the server."""
+
+    def __init__(self, name: str, server: str) -> None:
+        self.name = name
+        self.server = server
+        super().__init__(
+            f"database {name!r} does not exist on server {server} (nothing created): check "
+            "LIVENTIX_DB_NAME and DATABASE_URL, or run `liventix db upgrade` to create it"
+        )
+
+
+class DatabaseNotAtHeadError(DatabaseNotReadyError):
+    """The application database is not at the newest revision of the migrations."""
+
+    def __init__(self, name: str, server: str, current: str | None, head: str) -> None:
+        self.name = name
+        self.server = server
+        self.current = current
+        self.head = head
+        super().__init__(
+            f"database {name!r} on server {server} is at revision "
+            f"{current or '(never migrated)'}, not at this code's head {head} (nothing "
+            "migrated): run `liventix db upgrade` first"
+        )
 
 
 class EmbeddedServer(Protocol):
@@ -238,6 +282,35 @@ def prepare(settings: Settings) -> str:
     url = database_url(server, settings.database_name)
     upgrade(url)
     return url
+
+
+def existing_database_url(settings: Settings) -> str:
+    """Return the URL of the application database as it is: never create, migrate or set up.
+
+    For read-only commands (reports): a typo in LIVENTIX_DB_NAME, or a run from a directory
+    whose data directory holds no server, must not read a new, empty database and report
+    that all is well. Raises `NoEmbeddedServerError` (no DATABASE_URL and no initialised data
+    directory), `DatabaseMissingError`, or `DatabaseNotAtHeadError`; each names the database
+    and the server, password hidden.
+    """
+    if settings.database_url is None and not (settings.pgdata / "PG_VERSION").exists():
+        # Starting the embedded server would initialise a new cluster there.
+        raise NoEmbeddedServerError(settings.pgdata)
+    server = server_url(settings)
+    shown = hidden_password(server)
+    name = settings.database_name
+    if not database_exists(server, name):
+        raise DatabaseMissingError(name, shown)
+    url = database_url(server, name)
+    current, head = current_revision(url), head_revision()
+    if current != head:
+        raise DatabaseNotAtHeadError(name, shown, current, head)
+    return url
+
+
+def hidden_password(url: str) -> str:
+    """Return `url` for display: its password, if any, shown as `***`."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def app_database_url(settings: Settings) -> str:

@@ -5,15 +5,19 @@
 Names: trial-balance, balance-sheet [--as-of ISO], income-statement [--from ISO] [--to ISO],
 organizer-statement --org UUID|NAME [--from ISO] [--to ISO], escrow-position,
 stripe-reconciliation (with --balance-transactions FILE, JSON or CSV: see
-liventix.reports.stripe_import), ticket-tie-out, outbox-health, all. A moment without a time
-zone is UTC; the balance sheet defaults to now, a period to the 30 days up to now (the
-database's clock). The report prints to stdout in the chosen format; --out DIR also writes
-`<name>.json` and one CSV per table there; --html FILE writes one self-contained page of all
-reports (the Stripe reconciliation only when a file of balance transactions is given, an
-organizer statement for every organizer) with a chart of the platform's Stripe balance over time.
-Exit status 1 when a report shown finds a difference, 2 on a usage error (an unreadable file,
-an unknown organization, an empty period).
-"""
+liventix.reports.stripe_import), ticket-tie-out, outbox-health, all (every report and every
+organizer's statement; the Stripe reconciliation only with --balance-transactions, a note on
+stderr says when it was skipped). A moment without a time zone is UTC; the balance sheet
+defaults to now, a period to the 30 days up to now (the database's clock). The report prints
+to stdout in the chosen format; --out DIR also writes `<name>.json` and one CSV per table
+there; --html FILE writes one self-contained page of all reports (the Stripe reconciliation
+only when a file of balance transactions is given, an organizer statement for every
+organizer) with a chart of the platform's Stripe balance over time.
+
+Reports read the database as it is: a missing database, or one not at the head revision, is
+a setup error (never created nor migrated here). Exit status 1 when a report shown finds a
+difference, 2 on a usage or setup error (an unreadable file, no such database, an unknown
+organization, an empty period)."""
 
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from liventix import reports
-from liventix.cli import EXIT_ERROR, EXIT_NO, EXIT_OK, GROUPS, _engine, command
+from liventix.cli import EXIT_ERROR, EXIT_NO, EXIT_OK, GROUPS, _existing_engine, command
 from liventix.settings import Settings
 
 GROUPS[("report",)] = "finance's reports and statements: table, CSV, JSON, HTML"
@@ -128,52 +132,85 @@ def _print(report: reports.Report, fmt: str) -> None:
 
 
 def _run(names: list[str] | None, args: argparse.Namespace, settings: Settings) -> int:
+    """Run the named reports (None: `all`, every report and every organizer's statement) on
+    the database as it is (never created nor migrated), print them, write the files asked
+    for; the exit status counts the differences of the reports shown."""
     try:
         transactions = _transactions(args)
     except (OSError, reports.StripeImportError) as error:
         print(f"liventix: cannot read the balance transactions: {error}", file=sys.stderr)
         return EXIT_ERROR
+    engine = _existing_engine(settings)
     try:
-        with _engine(settings).begin() as conn:
+        with engine.begin() as conn:
             now = _snapshot(conn)
             builders = _builders(args, transactions, now)
-            wanted = [n for n in builders if n != "organizer-statement"] if names is None else names
-            shown = [builders[name](conn) for name in wanted]
-            page: list[reports.Report] = []
-            if args.html is not None:
-                # The page: every report (one organizer statement per organizer).
-                built = dict(zip(wanted, shown, strict=True))
-                page = [
-                    built[n] if n in built else builders[n](conn)
-                    for n in builders
-                    if n != "organizer-statement"
-                ]
-                start, end = _period(args, now)
-                page += [
+            start, end = _period(args, now)
+
+            def statements() -> list[reports.Report]:
+                return [
                     reports.organizer_statement(conn, org, start=start, end=end)
                     for org in reports.organizers(conn)
                 ]
+
+            if names is None:
+                shown = [b(conn) for n, b in builders.items() if n != "organizer-statement"]
+                shown += statements()
+            else:
+                shown = [builders[name](conn) for name in names]
+            page: list[reports.Report] = []
+            if args.html is not None:
+                # The page: every report, one organizer statement per organizer (what `all`
+                # shows already; a single report's page builds the others beside it).
+                if names is None:
+                    page = shown
+                else:
+                    built = {r.name: r for r in shown if r.name != "organizer-statement"}
+                    page = [
+                        built[n] if n in built else builders[n](conn)
+                        for n in builders
+                        if n != "organizer-statement"
+                    ]
+                    page += statements()
                 history = reports.stripe_balance_history(conn)
     except reports.ReportError as error:
         print(f"liventix: {error}", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        engine.dispose()
     for n, report in enumerate(shown):
         if n:
             print()
         _print(report, args.format)
         if args.out is not None:
-            reports.write_files(report, args.out)
+            reports.write_files(report, _out_dir(args.out, report, several=names is None))
     total = sum(r.differences for r in shown)
+    if names is None and transactions is None:
+        print(
+            "liventix: the Stripe reconciliation was skipped (no --balance-transactions): "
+            "its differences are not counted",
+            file=sys.stderr,
+        )
     if args.html is not None:
         args.html.parent.mkdir(parents=True, exist_ok=True)
         args.html.write_text(reports.as_html(page, history, str(now)), encoding="utf-8")
         print(f"HTML report: {args.html}", file=sys.stderr)
-        others = sum(r.differences for r in page) - sum(r.differences for r in shown if r in page)
+        others = sum(r.differences for r in page) - sum(
+            r.differences for r in shown if any(r is p for p in page)
+        )
         if others:
             print(f"liventix: the HTML page shows {others} more difference(s)", file=sys.stderr)
     if total:
         print(f"liventix: {total} difference(s) found", file=sys.stderr)
     return EXIT_NO if total else EXIT_OK
+
+
+def _out_dir(out: Path, report: reports.Report, *, several: bool) -> Path:
+    """Where a report's files go: `out`, or for one of several organizer statements (`all`)
+    `out/organizers/<org id>/`, so that each organizer's files are kept."""
+    if several and isinstance(report, reports.OrganizerStatementReport):
+        return out / "organizers" / str(report.org_id)
+    return out
 
 
 def _single(name: str) -> Callable[[argparse.Namespace, Settings], int]:
@@ -236,9 +273,11 @@ command(
 @command(
     "report",
     "all",
-    summary="Every report (Stripe's with --balance-transactions); 1 on any difference.",
+    summary="Every report and every organizer's statement (Stripe's with "
+    "--balance-transactions); 1 on any difference.",
     arguments=_options("optional", as_of=True, period=True),
 )
 def report_all(args: argparse.Namespace, settings: Settings) -> int:
-    """Run every report."""
+    """Run every report and every organizer's statement; without --balance-transactions
+    the Stripe reconciliation is skipped (a note on stderr says so)."""
     return _run(None, args, settings)

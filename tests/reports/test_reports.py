@@ -80,9 +80,16 @@ def test_clean_season_has_no_differences(
             str(html),
         ]
     )
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert status == 0, out
     assert "Stripe reconciliation: 0 difference(s)" in out
+    # `all` shows every organizer's statement, and writes each one's files apart
+    assert out.count("Organizer statement: ") == 1
+    org = season.world.org
+    statement = tmp_path / "out" / "organizers" / str(org) / "organizer-statement.json"
+    assert json.loads(statement.read_text())["org_id"] == str(org)
+    assert "skipped" not in captured.err
     assert (tmp_path / "out" / "stripe-reconciliation.json").exists()
     assert (tmp_path / "out" / "ticket-tie-out-events.csv").read_text().startswith("org_id,")
     page = html.read_text()
@@ -457,6 +464,15 @@ def test_the_chart_spans_the_history_with_its_extremes_and_zero_marked() -> None
     for label in (">-50<", ">0<", ">100<"):
         assert label in chart
     assert "2026-01-01 00:00:00" in chart and "2026-01-31 00:00:00 UTC" in chart
+
+
+def test_report_all_without_balance_transactions_says_stripe_was_skipped(
+    season: Season, cli_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", "all"]) == 0
+    captured = capsys.readouterr()
+    assert "Stripe reconciliation" not in captured.out
+    assert "the Stripe reconciliation was skipped (no --balance-transactions)" in captured.err
 
 
 def test_an_external_reference_two_organizations_booked_is_matched_once(

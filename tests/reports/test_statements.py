@@ -419,7 +419,7 @@ def test_a_capture_booked_other_than_recorded_is_a_sales_difference(
     """The first sale's entry written with a cent moved from the organizer's escrow line to
     the platform's fee line (the entry still balances, every account still ties out to its
     lines): the payment's recorded share and what the sales moved disagree. Only the
-    organizer's statement sees it."""
+    organizer's statement sees it, and `report all` counts it."""
     with engine.begin() as conn:  # a superuser's raw write, the ledger's triggers off
         conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
         entry = conn.execute(
@@ -459,6 +459,12 @@ def test_a_capture_booked_other_than_recorded_is_a_sales_difference(
     org = str(season.world.org)
     period = ["--from", start.isoformat(), "--to", end.isoformat()]
     assert main(["report", "organizer-statement", "--org", org, *period]) == 1
+    capsys.readouterr()
+    # `report all` shows every organizer's statement and counts its differences
+    assert main(["report", "all", *period]) == 1
+    captured = capsys.readouterr()
+    assert "Organizer statement: " in captured.out
+    assert "1 difference(s) found" in captured.err
 
 
 def test_unknown_organizer_and_bad_periods_are_typed_errors(
