@@ -34,9 +34,11 @@ PLATFORM_SCOPE = "platform-wide"
 
 
 def trial_balance(conn: Connection) -> TrialBalanceReport:
-    """Each organization's trial balance per currency, and the platform-wide one (every entry
-    the connection can see). A difference is an (organization, currency) whose debits differ
-    from its credits."""
+    """Each booking organization's trial balance per currency, and the platform-wide one
+    (every entry the connection can see). Lines are grouped by the organization that booked
+    the entry (`booked_by`), not by the account's owner: an organizer's sale touches the
+    platform's accounts, and each organization's own entries balance. A difference is an
+    (organization, currency) whose debits differ from its credits."""
     tb = ledger.trial_balance(conn)
     names: dict[Any, str] = {
         r.id: r.name for r in conn.execute(text("SELECT id, name FROM payments.organizations"))
@@ -44,11 +46,10 @@ def trial_balance(conn: Connection) -> TrialBalanceReport:
     lines: list[TrialBalanceLine] = []
     per_org: dict[tuple[Any, str], list[int]] = defaultdict(lambda: [0, 0])
     for r in tb.rows:
-        scope = str(names.get(r.org_id, r.org_id))
         lines.append(
             TrialBalanceLine(
-                scope=scope,
-                org_id=r.org_id,
+                booked_by=str(names.get(r.org_id, r.org_id)),
+                booked_by_id=r.org_id,
                 currency=r.currency,
                 code=r.code,
                 type=r.type,
@@ -60,8 +61,8 @@ def trial_balance(conn: Connection) -> TrialBalanceReport:
         per_org[(r.org_id, r.currency)][1] += r.credit
     totals = [
         TrialBalanceTotal(
-            scope=str(names.get(org, org)),
-            org_id=org,
+            booked_by=str(names.get(org, org)),
+            booked_by_id=org,
             currency=cur,
             debit=d,
             credit=c,
@@ -71,7 +72,12 @@ def trial_balance(conn: Connection) -> TrialBalanceReport:
     ]
     totals += [
         TrialBalanceTotal(
-            scope=PLATFORM_SCOPE, org_id=None, currency=cur, debit=d, credit=c, difference=d - c
+            booked_by=PLATFORM_SCOPE,
+            booked_by_id=None,
+            currency=cur,
+            debit=d,
+            credit=c,
+            difference=d - c,
         )
         for cur, (d, c) in sorted(tb.totals.items())
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -34,6 +34,9 @@ def _table(caption: str, rows: list[_Row], model: type[_Row]) -> Table:
 class Report(BaseModel):
     """What every report has: a name (the command's), a title and its differences."""
 
+    in_minor_units: ClassVar[bool] = True
+    """Whether the report's amounts are in minor units (cents), as every money report's are."""
+
     name: str
     title: str
     differences: int
@@ -47,10 +50,13 @@ class Report(BaseModel):
 
 
 class TrialBalanceLine(_Row):
-    """One account's balance in one organization's (or the platform-wide) trial balance."""
+    """One account's balance from the entries one organization booked. `booked_by` (and
+    `booked_by_id`) is that booking organization, not the account's owner: an organizer's
+    sale books the platform's `stripe_balance` too, so the platform's accounts appear under
+    each organizer whose entries touched them."""
 
-    scope: str
-    org_id: uuid.UUID | None
+    booked_by: str
+    booked_by_id: uuid.UUID | None
     currency: str
     code: str
     type: str
@@ -59,10 +65,11 @@ class TrialBalanceLine(_Row):
 
 
 class TrialBalanceTotal(_Row):
-    """Debits beside credits for one organization (or the whole platform) and currency."""
+    """Debits beside credits of the entries one organization booked (`booked_by`), or of
+    every entry (`platform-wide`, no id), in one currency."""
 
-    scope: str
-    org_id: uuid.UUID | None
+    booked_by: str
+    booked_by_id: uuid.UUID | None
     currency: str
     debit: int
     credit: int
@@ -70,7 +77,7 @@ class TrialBalanceTotal(_Row):
 
 
 class TrialBalanceReport(Report):
-    """Trial balance per organization and currency, and the platform-wide one."""
+    """Trial balance per booking organization and currency, and the platform-wide one."""
 
     name: str = "trial-balance"
     title: str = "Trial balance"
@@ -253,6 +260,8 @@ class InboxHealthRow(_Row):
 class OutboxHealthReport(Report):
     """Pending, retrying and dead deliveries per endpoint, and inbox events per source and
     type (the platform's: empty for an organization); dead ones count as differences."""
+
+    in_minor_units: ClassVar[bool] = False  # counts and ages: no amounts
 
     name: str = "outbox-health"
     title: str = "Outbox health"

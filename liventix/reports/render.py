@@ -20,8 +20,10 @@ def _text(value: Cell) -> str:
 
 
 def as_table(report: Report) -> str:
-    """The report as aligned plain-text tables with its differences count."""
-    out = [f"{report.title}: {report.differences} difference(s)"]
+    """The report as aligned plain-text tables under a title line with its differences
+    count (and, for money, that amounts are in minor units)."""
+    units = " (amounts in minor units)" if report.in_minor_units else ""
+    out = [f"{report.title}: {report.differences} difference(s){units}"]
     for caption, columns, rows in report.tables():
         out.append("")
         out.append(f"{caption} ({len(rows)})")
@@ -199,7 +201,7 @@ th,td{{border:1px solid #ccc;padding:3px 6px}} th{{background:#f3f3f3}}
 td.num{{text-align:right;font-variant-numeric:tabular-nums}}
 .ok{{color:#2a7d2a}} .bad{{color:#b00020}}
 </style></head><body>
-<h1>Liventix reconciliation reports</h1>
+<h1>Liventix reconciliation reports (amounts in minor units)</h1>
 <p>Generated {html.escape(generated)}.
 <strong class="{"bad" if total else "ok"}">{total} difference(s) in all.</strong></p>
 <section id="chart"><h2>The platform's Stripe balance over time (minor units)</h2>

@@ -83,7 +83,8 @@ def test_clean_season_has_no_differences(
     captured = capsys.readouterr()
     out = captured.out
     assert status == 0, out
-    assert "Stripe reconciliation: 0 difference(s)" in out
+    assert "Stripe reconciliation: 0 difference(s) (amounts in minor units)" in out
+    assert "Outbox health: 0 difference(s)\n" in out  # counts and ages, no amounts
     # `all` shows every organizer's statement, and writes each one's files apart
     assert out.count("Organizer statement: ") == 1
     org = season.world.org
@@ -94,6 +95,7 @@ def test_clean_season_has_no_differences(
     assert (tmp_path / "out" / "ticket-tie-out-events.csv").read_text().startswith("org_id,")
     page = html.read_text()
     assert "<svg" in page and "<polyline" in page and "Escrow position" in page
+    assert "<h1>Liventix reconciliation reports (amounts in minor units)</h1>" in page
     assert not any(x in page for x in ("src=", "href=", "<link", "@import"))  # self-contained
 
     # the itemized CSV export reconciles the same way
@@ -651,3 +653,23 @@ def test_dead_and_pending_inbox_events_are_reported_by_outbox_health(
     out = capsys.readouterr().out
     assert "Outbox health: 1 difference(s)" in out
     assert "Inbox (1)" in out and "charge.dispute.created" in out
+
+
+def test_the_trial_balance_names_the_booking_organization(
+    engine: sa.Engine, season: Season, cli_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The platform's Stripe balance appears under the organizer whose sales booked it: the
+    column says who booked, not whose account it is."""
+    with engine.connect() as conn:
+        report = reports.trial_balance(conn)
+        name = conn.execute(
+            sa.text("SELECT name FROM payments.organizations WHERE id = :id"),
+            {"id": season.world.org},
+        ).scalar_one()
+    (stripe_line,) = [x for x in report.lines if x.code == "stripe_balance:eur"]
+    assert (stripe_line.booked_by, stripe_line.booked_by_id) == (name, season.world.org)
+    assert {t.booked_by for t in report.totals} == {name, "platform-wide"}
+    assert main(["report", "trial-balance", "--format", "csv"]) == 0
+    out = capsys.readouterr().out
+    assert "booked_by,booked_by_id,currency,code,type,debit,credit" in out
+    assert "scope" not in out
