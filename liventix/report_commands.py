@@ -154,8 +154,13 @@ def _run(names: list[str] | None, args: argparse.Namespace, settings: Settings) 
                 ]
 
             if names is None:
-                shown = [b(conn) for n, b in builders.items() if n != "organizer-statement"]
-                shown += statements()
+                shown = reports.every_report(
+                    conn,
+                    transactions=transactions,
+                    as_of=getattr(args, "as_of", None) or now,
+                    start=start,
+                    end=end,
+                )
             else:
                 shown = [builders[name](conn) for name in names]
             page: list[reports.Report] = []

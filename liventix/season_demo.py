@@ -934,32 +934,21 @@ def finance_reports(
         conn.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
         now: datetime = conn.execute(sa.text("SELECT now()")).scalar_one()
         start = since or now - timedelta(days=30)
-        built: list[reports.Report] = [
-            reports.trial_balance(conn),
-            reports.balance_sheet(conn, as_of=now),
-            reports.income_statement(conn, start=start, end=now),
-            reports.escrow_position(conn),
-            reports.stripe_reconciliation(conn, transactions),
-            reports.ticket_tie_out(conn),
-            reports.outbox_health(conn),
-        ]
-        statements = [
-            reports.organizer_statement(conn, org, start=start, end=now)
-            for org in reports.organizers(conn)
-        ]
+        built = reports.every_report(
+            conn, transactions=transactions, as_of=now, start=start, end=now
+        )
         history = reports.stripe_balance_history(conn)
     out("")
     out(f"Finance's reports (the season: {start:%Y-%m-%d %H:%M:%S} to {now:%H:%M:%S} UTC)")
     for report in built:
-        reports.write_files(report, out_dir)
-        out(f"  {report.title:<44} differences {report.differences}{_detail(report)}")
-    for statement in statements:
-        reports.write_files(statement, out_dir / "organizers" / _slug(statement.organizer))
-        out(
-            f"  {'Statement: ' + statement.organizer:<44} differences "
-            f"{statement.differences}{_detail(statement)}"
-        )
-    page = [*built, *statements]
+        if isinstance(report, reports.OrganizerStatementReport):
+            reports.write_files(report, out_dir / "organizers" / _slug(report.organizer))
+            title = f"Statement: {report.organizer}"
+        else:
+            reports.write_files(report, out_dir)
+            title = report.title
+        out(f"  {title:<44} differences {report.differences}{_detail(report)}")
+    page = built
     html = out_dir / "report.html"
     html.write_text(reports.as_html(page, history, str(now)), encoding="utf-8")
     total = sum(r.differences for r in page)

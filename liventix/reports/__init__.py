@@ -67,6 +67,7 @@ from liventix.reports.stripe_import import (
     parse_json,
     to_csv,
 )
+from liventix.reports.suite import every_report
 
 __all__ = [
     "CATEGORIES",
@@ -112,6 +113,7 @@ __all__ = [
     "balance_sheet",
     "category",
     "escrow_position",
+    "every_report",
     "income_statement",
     "load_balance_transactions",
     "organization_id",
