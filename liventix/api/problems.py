@@ -61,6 +61,10 @@ WEBHOOKS_NOT_CONFIGURED = ProblemType(
     503, "stripe-webhooks-not-configured", "No Stripe webhook secret is configured"
 )
 PAYMENT_PROVIDER = ProblemType(502, "payment-provider-error", "Stripe refused or failed")
+PAYMENT_PROVIDER_UNAVAILABLE = ProblemType(
+    503, "payment-provider-unavailable", "Stripe did not answer in time; retry with the same key"
+)
+PAYLOAD_TOO_LARGE = ProblemType(413, "payload-too-large", "The request body is too large")
 UNAVAILABLE = ProblemType(503, "service-unavailable", "The database is unavailable")
 NOT_READY = ProblemType(503, "not-ready", "The service is not ready")
 CONFLICT_RETRY = ProblemType(
@@ -91,6 +95,8 @@ API_PROBLEMS = (
     INVALID_SIGNATURE,
     WEBHOOKS_NOT_CONFIGURED,
     PAYMENT_PROVIDER,
+    PAYMENT_PROVIDER_UNAVAILABLE,
+    PAYLOAD_TOO_LARGE,
     UNAVAILABLE,
     NOT_READY,
     CONFLICT_RETRY,
