@@ -5,12 +5,16 @@ stripe library), and calls an escrow use case keyed on Stripe's ids, in the tran
 marks the event handled. Duplicates are no-ops; an event that depends on one not yet handled
 (a refund before its payment) raises NotYetApplicable, so the inbox retries it later: any
 arrival order ends in the same ledger.
+
+A handler that must ask Stripe what the event does not carry (a payment's fee, a charge's
+refunds) is two steps (`outbox.InboxTwoStepHandler`): its `prepare` asks the `StripeReader`
+with no transaction open, its `handle` books what it was told. No lock is held while Stripe
+answers.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +23,7 @@ from sqlalchemy import Connection
 import outbox
 from escrow import service
 from escrow.errors import NotYetApplicable
-from escrow.ports import StripeReader
+from escrow.ports import ChargeFacts, RefundFacts, StripeReader
 
 SOURCE = "stripe"
 
@@ -55,15 +59,26 @@ def _payment_of(conn: Connection, obj: dict[str, Any]) -> str:
     raise NotYetApplicable(reason=f"no captured payment for {obj.get('id')}")
 
 
-def payment_intent_succeeded(reader: StripeReader) -> outbox.InboxHandler:
-    """`payment_intent.succeeded`: book the payment into its event's escrow."""
+def _is_ticket_payment(pi: dict[str, Any]) -> bool:
+    meta = pi.get("metadata") or {}
+    return META_ORG in meta and META_EVENT in meta
 
-    def handle(conn: Connection, event: outbox.InboxEvent) -> None:
+
+def payment_intent_succeeded(
+    reader: StripeReader,
+) -> outbox.InboxTwoStepHandler[ChargeFacts | None]:
+    """`payment_intent.succeeded`: ask Stripe for the charge and its fee (no transaction
+    open), then book the payment into its event's escrow."""
+
+    def prepare(event: outbox.InboxEvent) -> ChargeFacts | None:
         pi = _obj(event)
-        meta = pi.get("metadata") or {}
-        if META_ORG not in meta or META_EVENT not in meta:
-            return  # not a ticket payment of ours
-        facts = reader.charge_facts(pi["id"])
+        return reader.charge_facts(pi["id"]) if _is_ticket_payment(pi) else None
+
+    def handle(conn: Connection, event: outbox.InboxEvent, facts: ChargeFacts | None) -> None:
+        if facts is None:
+            return  # not a ticket payment of ours: prepare asked nothing
+        pi = _obj(event)
+        meta = pi["metadata"]
         ends = meta.get(META_EVENT_ENDS)
         service.capture_payment(
             conn,
@@ -81,20 +96,30 @@ def payment_intent_succeeded(reader: StripeReader) -> outbox.InboxHandler:
             cause=event.event_id,
         )
 
-    return handle
+    return outbox.InboxTwoStepHandler(prepare=prepare, handle=handle)
 
 
-def charge_refunded(reader: StripeReader) -> outbox.InboxHandler:
-    """`charge.refunded`: book each of the charge's refunds."""
+def charge_refunded(
+    reader: StripeReader,
+) -> outbox.InboxTwoStepHandler[list[RefundFacts] | None]:
+    """`charge.refunded`: book each of the charge's refunds (asking Stripe for them, with no
+    transaction open, when the event does not list them)."""
 
-    def handle(conn: Connection, event: outbox.InboxEvent) -> None:
+    def prepare(event: outbox.InboxEvent) -> list[RefundFacts] | None:
         charge = _obj(event)
-        listed = (charge.get("refunds") or {}).get("data")
-        if listed is None:
-            refunds = reader.refunds_of_charge(charge["id"])
-            items = [(r.refund_id, r.payment_intent_id, r.amount, r.status) for r in refunds]
+        if (charge.get("refunds") or {}).get("data") is not None:
+            return None  # listed in the event: nothing to ask
+        return reader.refunds_of_charge(charge["id"])
+
+    def handle(
+        conn: Connection, event: outbox.InboxEvent, fetched: list[RefundFacts] | None
+    ) -> None:
+        charge = _obj(event)
+        if fetched is not None:
+            items = [(r.refund_id, r.payment_intent_id, r.amount, r.status) for r in fetched]
         else:
             payment = _payment_of(conn, charge)
+            listed = (charge.get("refunds") or {}).get("data") or []
             items = [(r["id"], payment, int(r["amount"]), r["status"]) for r in listed]
         for refund_id, payment_id, amount, status in items:
             if status in ("succeeded", "failed", "canceled"):
@@ -107,7 +132,7 @@ def charge_refunded(reader: StripeReader) -> outbox.InboxHandler:
                     cause=event.event_id,
                 )
 
-    return handle
+    return outbox.InboxTwoStepHandler(prepare=prepare, handle=handle)
 
 
 def refund_changed(conn: Connection, event: outbox.InboxEvent) -> None:
@@ -236,8 +261,9 @@ def payout_failed(conn: Connection, event: outbox.InboxEvent) -> None:
     )
 
 
-def handlers(reader: StripeReader) -> dict[str, Callable[[Connection, outbox.InboxEvent], None]]:
-    """Every Stripe event type escrow handles, with its handler."""
+def handlers(reader: StripeReader) -> dict[str, outbox.AnyInboxHandler]:
+    """Every Stripe event type escrow handles, with its handler (one step, or two when it
+    asks Stripe first)."""
     return {
         "payment_intent.succeeded": payment_intent_succeeded(reader),
         "charge.refunded": charge_refunded(reader),

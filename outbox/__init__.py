@@ -27,9 +27,11 @@ from outbox.errors import (
     OutboxError,
     UnknownMessageType,
 )
+from outbox.inbox import AnyHandler as AnyInboxHandler
 from outbox.inbox import Handler as InboxHandler
 from outbox.inbox import Handlers as InboxHandlers
 from outbox.inbox import InboxEvent, handle_next, register_handler, store_event
+from outbox.inbox import TwoStepHandler as InboxTwoStepHandler
 from outbox.message_types import (
     Email,
     EndpointDisabled,
@@ -46,6 +48,7 @@ from outbox.worker import Worker, WorkerSettings
 
 __all__ = [
     "DEFAULT_SCHEDULE",
+    "AnyInboxHandler",
     "Claimed",
     "DeliveryNotFound",
     "Email",
@@ -55,6 +58,7 @@ __all__ = [
     "InboxEvent",
     "InboxHandler",
     "InboxHandlers",
+    "InboxTwoStepHandler",
     "InvalidEndpoint",
     "InvalidPayload",
     "InvalidSignature",

@@ -1,23 +1,104 @@
 """The inbox: events from outside (Stripe's webhooks), stored once and handled once.
 
 `store_event` runs on the caller's transaction: a duplicate (same source and event id) is
-acknowledged and ignored. `handle_next` takes one due event under a row lock and runs its
-registered handler in the same transaction, then marks it handled; a failing handler's
-effects are rolled back to a savepoint and the event retried with backoff, dead after the
-last attempt. Handlers must tolerate any arrival order (Stripe guarantees none).
+acknowledged and ignored. Handlers must tolerate any arrival order (Stripe guarantees none).
+
+A handler is either one step, `handler(conn, event)`, run in the transaction that marks the
+event handled, or two (`TwoStepHandler`): `prepare(event)` fetches what the event does not
+carry (from Stripe) with no transaction open and returns plain data, then
+`handle(conn, event, data)` runs in the transaction that marks the event handled. No lock and
+no transaction is held across the network (promise 8).
+
+The worker handles an event in at most three short transactions:
+1. `begin_next` locks the next due event (`FOR UPDATE SKIP LOCKED`). No handler: ignored. A
+   one-step handler runs there and then (no network, so no reason to split). A two-step
+   handler's event is claimed instead: its `next_attempt_at` moves one lease ahead, so other
+   workers skip it, and the transaction commits.
+2. With no transaction open, the worker runs `prepare` (extending the lease while it runs).
+3. `finish_claimed` locks the row again (`FOR UPDATE`), checks it is still pending and still
+   under this claim (its `next_attempt_at` is the claim's: a fencing token, since a later claim
+   can only set a later one), runs `handle` with the prepared data and marks it handled;
+   `fail_claimed` records a failed prepare. A failure is rolled back to a savepoint and the
+   event retried with backoff, dead after the last attempt.
+A worker that dies between the steps leaves a lapsing lease: another worker claims the event
+again and its own finish wins; the dead one's, if it ever comes, finds the claim gone ("lost").
+
+`handle_next` does the whole of it on the caller's connection and transaction, the prepare
+included: for tests and tools whose prepares do no I/O, never for the worker.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Row, text
 
 from outbox.retries import RetryPolicy
+
+T = TypeVar("T")
+
+_STORE = text("""
+    INSERT INTO messaging.inbox (source, event_id, type, payload)
+    VALUES (:source, :id, :type, CAST(:payload AS jsonb))
+    ON CONFLICT (source, event_id) DO NOTHING
+    RETURNING event_id
+""")
+
+_NEXT_DUE = text("""
+    SELECT source, event_id, type, payload, received_at, attempts
+      FROM messaging.inbox
+     WHERE status = 'pending' AND next_attempt_at <= now()
+     ORDER BY next_attempt_at, received_at
+     LIMIT 1
+       FOR UPDATE SKIP LOCKED
+""")
+
+# The claim's lease is its next_attempt_at: due again (to anyone) once it lapses.
+_CLAIM = text("""
+    UPDATE messaging.inbox SET next_attempt_at = now() + :lease
+     WHERE source = :source AND event_id = :id
+    RETURNING next_attempt_at
+""")
+
+_RENEW = text("""
+    UPDATE messaging.inbox SET next_attempt_at = now() + :lease
+     WHERE source = :source AND event_id = :id
+       AND status = 'pending' AND next_attempt_at = :until
+    RETURNING next_attempt_at
+""")
+
+_RELOCK = text("""
+    SELECT attempts FROM messaging.inbox
+     WHERE source = :source AND event_id = :id
+       AND status = 'pending' AND next_attempt_at = :until
+       FOR UPDATE
+""")
+
+_IGNORED = text("""
+    UPDATE messaging.inbox
+       SET status = 'ignored', handled_at = now(), attempts = attempts + 1,
+           last_error = 'no handler registered for this type'
+     WHERE source = :source AND event_id = :id
+""")
+
+_FAILED = text("""
+    UPDATE messaging.inbox
+       SET status = CASE WHEN CAST(:delay AS float8) IS NULL THEN 'dead' ELSE 'pending' END,
+           attempts = attempts + 1,
+           next_attempt_at = now() + make_interval(secs => coalesce(CAST(:delay AS float8), 0)),
+           last_error = :error
+     WHERE source = :source AND event_id = :id
+""")
+
+_HANDLED = text("""
+    UPDATE messaging.inbox
+       SET status = 'handled', handled_at = now(), attempts = attempts + 1, last_error = NULL
+     WHERE source = :source AND event_id = :id
+""")
 
 
 @dataclass(frozen=True)
@@ -35,23 +116,36 @@ class InboxEvent:
 Handler = Callable[[Connection, InboxEvent], None]
 
 
+@dataclass(frozen=True)
+class TwoStepHandler(Generic[T]):
+    """A handler that needs the network: `prepare(event)` runs with no transaction open and
+    returns plain data; `handle(conn, event, data)` runs in the transaction that marks the
+    event handled. Either may raise to have the event retried."""
+
+    prepare: Callable[[InboxEvent], T]
+    handle: Callable[[Connection, InboxEvent, T], None]
+
+
+AnyHandler = Handler | TwoStepHandler[Any]
+
+
 class Handlers:
     """Which handler takes which (source, type): the application wires one at its edge; a
     test may build its own and hand it to the worker."""
 
     def __init__(self) -> None:
-        self._by_type: dict[tuple[str, str], Handler] = {}
+        self._by_type: dict[tuple[str, str], AnyHandler] = {}
 
     def register(
-        self, source: str, event_type: str, handler: Handler, *, replace: bool = False
+        self, source: str, event_type: str, handler: AnyHandler, *, replace: bool = False
     ) -> None:
-        """Handle events of this source and type with `handler(conn, event)`."""
+        """Handle events of this source and type with `handler` (one step or two)."""
         existing = self._by_type.get((source, event_type))
         if existing is not None and existing is not handler and not replace:
             raise ValueError(f"a handler for {source} {event_type} is already registered")
         self._by_type[(source, event_type)] = handler
 
-    def get(self, source: str, event_type: str) -> Handler | None:
+    def get(self, source: str, event_type: str) -> AnyHandler | None:
         """The registered handler, if any."""
         return self._by_type.get((source, event_type))
 
@@ -61,13 +155,13 @@ DEFAULT_HANDLERS = Handlers()
 
 
 def register_handler(
-    source: str, event_type: str, handler: Handler, *, replace: bool = False
+    source: str, event_type: str, handler: AnyHandler, *, replace: bool = False
 ) -> None:
     """Register a handler in the process's default handlers."""
     DEFAULT_HANDLERS.register(source, event_type, handler, replace=replace)
 
 
-def handler_for(source: str, event_type: str) -> Handler | None:
+def handler_for(source: str, event_type: str) -> AnyHandler | None:
     """The handler registered in the process's default handlers, if any."""
     return DEFAULT_HANDLERS.get(source, event_type)
 
@@ -77,72 +171,136 @@ def store_event(
 ) -> bool:
     """Store an event on the caller's transaction; False if it was already stored."""
     row = conn.execute(
-        text("""INSERT INTO messaging.inbox (source, event_id, type, payload)
-                VALUES (:source, :id, :type, CAST(:payload AS jsonb))
-                ON CONFLICT (source, event_id) DO NOTHING
-                RETURNING event_id"""),
+        _STORE,
         {"source": source, "id": event_id, "type": event_type, "payload": json.dumps(payload)},
     ).first()
     return row is not None
 
 
-def handle_next(
-    conn: Connection, policy: RetryPolicy, handlers: Handlers | None = None
-) -> str | None:
-    """Handle one due event on the caller's transaction; returns its status, None if idle."""
-    row = conn.execute(
-        text("""SELECT source, event_id, type, payload, received_at, attempts
-                  FROM messaging.inbox
-                 WHERE status = 'pending' AND next_attempt_at <= now()
-                 ORDER BY next_attempt_at, received_at
-                 LIMIT 1
-                   FOR UPDATE SKIP LOCKED""")
-    ).first()
-    if row is None:
-        return None
-    event = InboxEvent(
+@dataclass(frozen=True)
+class Claim:
+    """An event a worker holds under lease while its handler's prepare runs."""
+
+    event: InboxEvent
+    handler: TwoStepHandler[Any]
+    until: datetime
+    """The lease's end, as stored in `next_attempt_at`: the claim's fencing token."""
+
+
+def _key(event: InboxEvent) -> dict[str, str]:
+    return {"source": event.source, "id": event.event_id}
+
+
+def _event(row: Row[Any], attempts: int) -> InboxEvent:
+    return InboxEvent(
         source=row.source,
         event_id=row.event_id,
         type=row.type,
         payload=row.payload,
         received_at=row.received_at,
-        attempts=row.attempts + 1,
+        attempts=attempts,
     )
-    key = {"source": event.source, "id": event.event_id}
-    handler = (handlers or DEFAULT_HANDLERS).get(event.source, event.type)
-    if handler is None:
-        conn.execute(
-            text("""UPDATE messaging.inbox
-                       SET status = 'ignored', handled_at = now(), attempts = attempts + 1,
-                           last_error = 'no handler registered for this type'
-                     WHERE source = :source AND event_id = :id"""),
-            key,
-        )
-        return "ignored"
+
+
+def _next_due(conn: Connection) -> InboxEvent | None:
+    row = conn.execute(_NEXT_DUE).first()
+    return None if row is None else _event(row, row.attempts + 1)
+
+
+def _failed(conn: Connection, policy: RetryPolicy, event: InboxEvent, exc: Exception) -> str:
+    delay = policy.delay(event.attempts)
+    error = f"{type(exc).__name__}: {exc}"[:1000]
+    conn.execute(_FAILED, {**_key(event), "delay": delay, "error": error})
+    return "dead" if delay is None else "retrying"
+
+
+def _run(
+    conn: Connection, policy: RetryPolicy, event: InboxEvent, apply: Callable[[], None]
+) -> str:
+    """Run a handler's transactional step under a savepoint and mark the outcome."""
     savepoint = conn.begin_nested()
     try:
-        handler(conn, event)
+        apply()
     except Exception as exc:
         savepoint.rollback()
-        delay = policy.delay(event.attempts)
-        conn.execute(
-            text("""UPDATE messaging.inbox
-                       SET status = CASE WHEN CAST(:delay AS float8) IS NULL
-                                         THEN 'dead' ELSE 'pending' END,
-                           attempts = attempts + 1,
-                           next_attempt_at = now()
-                               + make_interval(secs => coalesce(CAST(:delay AS float8), 0)),
-                           last_error = :error
-                     WHERE source = :source AND event_id = :id"""),
-            {**key, "delay": delay, "error": f"{type(exc).__name__}: {exc}"[:1000]},
-        )
-        return "dead" if delay is None else "retrying"
+        return _failed(conn, policy, event, exc)
     savepoint.commit()
-    conn.execute(
-        text("""UPDATE messaging.inbox
-                   SET status = 'handled', handled_at = now(), attempts = attempts + 1,
-                       last_error = NULL
-                 WHERE source = :source AND event_id = :id"""),
-        key,
-    )
+    conn.execute(_HANDLED, _key(event))
     return "handled"
+
+
+def _run_one_step(
+    conn: Connection, policy: RetryPolicy, event: InboxEvent, handler: Handler | None
+) -> str:
+    if handler is None:
+        conn.execute(_IGNORED, _key(event))
+        return "ignored"
+    return _run(conn, policy, event, lambda: handler(conn, event))
+
+
+def handle_next(
+    conn: Connection, policy: RetryPolicy, handlers: Handlers | None = None
+) -> str | None:
+    """Handle one due event on the caller's transaction; returns its status, None if idle.
+
+    A two-step handler's prepare runs here too, under the row's lock: for tests and tools
+    whose prepares do no I/O. The worker uses `begin_next` and `finish_claimed` instead."""
+    event = _next_due(conn)
+    if event is None:
+        return None
+    handler = (handlers or DEFAULT_HANDLERS).get(event.source, event.type)
+    if not isinstance(handler, TwoStepHandler):
+        return _run_one_step(conn, policy, event, handler)
+    two_step: TwoStepHandler[Any] = handler
+    try:
+        data = two_step.prepare(event)
+    except Exception as exc:
+        return _failed(conn, policy, event, exc)
+    return _run(conn, policy, event, lambda: two_step.handle(conn, event, data))
+
+
+def begin_next(
+    conn: Connection, policy: RetryPolicy, handlers: Handlers | None, lease: timedelta
+) -> str | Claim | None:
+    """Take the next due event on the caller's transaction: handle it at once if its handler
+    is one step (its status), claim it for `lease` if two (the caller commits, prepares with
+    no transaction open, then calls `finish_claimed`), None if nothing is due."""
+    event = _next_due(conn)
+    if event is None:
+        return None
+    handler = (handlers or DEFAULT_HANDLERS).get(event.source, event.type)
+    if not isinstance(handler, TwoStepHandler):
+        return _run_one_step(conn, policy, event, handler)
+    until = conn.execute(_CLAIM, {**_key(event), "lease": lease}).scalar_one()
+    return Claim(event=event, handler=handler, until=until)
+
+
+def renew_claim(conn: Connection, claim: Claim, lease: timedelta) -> Claim | None:
+    """Extend a claim still held (same token) by `lease`; None if it was lost."""
+    until = conn.execute(
+        _RENEW, {**_key(claim.event), "until": claim.until, "lease": lease}
+    ).scalar_one_or_none()
+    return None if until is None else replace(claim, until=until)
+
+
+def _relock(conn: Connection, claim: Claim) -> bool:
+    """Lock the claimed row again; False if the claim lapsed and another took the event."""
+    row = conn.execute(_RELOCK, {**_key(claim.event), "until": claim.until}).first()
+    return row is not None
+
+
+def finish_claimed(conn: Connection, policy: RetryPolicy, claim: Claim, data: Any) -> str:
+    """Run a claimed event's transactional step with its prepared data, on the caller's
+    transaction; its status, or "lost" (nothing written) if the claim is no longer held."""
+    if not _relock(conn, claim):
+        return "lost"
+    event, handler = claim.event, claim.handler
+    return _run(conn, policy, event, lambda: handler.handle(conn, event, data))
+
+
+def fail_claimed(conn: Connection, policy: RetryPolicy, claim: Claim, exc: Exception) -> str:
+    """Record a claimed event's failed prepare (retry with backoff, or dead); "lost" if the
+    claim is no longer held."""
+    if not _relock(conn, claim):
+        return "lost"
+    return _failed(conn, policy, claim.event, exc)

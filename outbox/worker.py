@@ -4,7 +4,10 @@ handle inbox events; prune old messages. Wakes at once on LISTEN/NOTIFY, polls a
 Each step is its own unit of work (its own committed transaction): the claim commits before
 anything is sent (so the lease is visible to other workers), the outcomes commit after. A
 worker killed mid-batch loses nothing: its leases lapse and another worker sends again, with
-the same `webhook-id`. `stop()` (SIGTERM) lets the batch in flight finish, then returns.
+the same `webhook-id`. An inbox event whose handler must ask Stripe first is handled the same
+way: claimed under a lease (commit), prepared with no transaction open, then finished in a
+transaction of its own (see `outbox.inbox`). `stop()` (SIGTERM) lets the batch in flight
+finish, then returns.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import sqlalchemy as sa
 
 from outbox.dispatch import Claimed, Outcome, claim, prune, record, renew_leases
 from outbox.http_post import PostClient
-from outbox.inbox import Handlers, handle_next
+from outbox.inbox import Claim, Handlers, begin_next, fail_claimed, finish_claimed, renew_claim
 from outbox.retries import RetryPolicy
 from outbox.senders import SmtpSettings, run_task, send_email, send_webhook
 from outbox.smtp_send import MailClient
@@ -53,6 +56,13 @@ class WorkerSettings:
     prune_every: float = 300.0
     max_response_body: int = 2048
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+
+
+@dataclass
+class _Held:
+    """An inbox claim as its renewing thread last left it (None once lost)."""
+
+    claim: Claim | None
 
 
 class Worker:
@@ -164,15 +174,68 @@ class Worker:
             )
 
     def handle_inbox_once(self, limit: int = 100) -> int:
-        """Handle up to `limit` due inbox events, one transaction each; returns how many."""
+        """Handle up to `limit` due inbox events; returns how many were taken. An event whose
+        handler is one step is one transaction; a two-step handler's event is claimed in one,
+        prepared with no transaction open (Stripe), and finished in another."""
         done = 0
         while done < limit and not self.stopping:
             with self.engine.begin() as conn:
-                status = handle_next(conn, self.settings.retry, self.handlers)
-            if status is None:
+                step = begin_next(conn, self.settings.retry, self.handlers, self.settings.lease)
+            if step is None:
                 break
+            if isinstance(step, Claim):
+                self._prepare_and_finish(step)
             done += 1
         return done
+
+    def _prepare_and_finish(self, claim: Claim) -> str:
+        """Run a claimed event's prepare outside any transaction, then its handler."""
+        retry = self.settings.retry
+        with self._renewing_claim(claim) as held:
+            try:
+                data = claim.handler.prepare(claim.event)
+            except Exception as exc:
+                failure: Exception | None = exc
+            else:
+                failure = None
+        if held.claim is None:
+            status = "lost"
+        elif failure is not None:
+            with self.engine.begin() as conn:
+                status = fail_claimed(conn, retry, held.claim, failure)
+        else:
+            with self.engine.begin() as conn:
+                status = finish_claimed(conn, retry, held.claim, data)
+        if status == "lost":
+            log.warning(
+                "worker %s: lost the lease on inbox event %s %s while preparing it",
+                self.name,
+                claim.event.source,
+                claim.event.event_id,
+            )
+        return status
+
+    @contextmanager
+    def _renewing_claim(self, claim: Claim) -> Iterator[_Held]:
+        """Keep an inbox claim's lease alive while its prepare runs; the renewing stops
+        before the body's caller finishes, so `held.claim` is the claim's latest token (None
+        once lost)."""
+        held = _Held(claim)
+        done = threading.Event()
+        period = max(self.settings.lease.total_seconds() / 3, 0.05)
+
+        def renew() -> None:
+            while held.claim is not None and not done.wait(period):
+                with self.engine.begin() as conn:
+                    held.claim = renew_claim(conn, held.claim, self.settings.lease)
+
+        thread = threading.Thread(target=renew, name=f"inbox-lease-{self.name}", daemon=True)
+        thread.start()
+        try:
+            yield held
+        finally:
+            done.set()
+            thread.join()
 
     def prune_if_due(self) -> int:
         """Prune delivered messages past retention, at most every `prune_every` seconds."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -43,15 +44,26 @@ def _payment_intent_of(obj: dict[str, object]) -> str | None:
     return pi if isinstance(pi, str) else None
 
 
-def handlers(reader: escrow.StripeReader) -> dict[str, Handler]:
-    """Escrow's handlers, with the payment and dispute events extended for orders."""
+def _one_step(handler: outbox.AnyInboxHandler) -> Handler:
+    if isinstance(handler, outbox.InboxTwoStepHandler):
+        raise TypeError("expected a one-step handler")
+    return handler
+
+
+def handlers(reader: escrow.StripeReader) -> dict[str, outbox.AnyInboxHandler]:
+    """Escrow's handlers, with the payment and dispute events extended for orders. The
+    payment's success asks Stripe for its fee first (escrow's prepare, no transaction open),
+    then books it and issues the order's tickets in one transaction."""
     base = escrow.stripe_handlers(reader)
     captured = base["payment_intent.succeeded"]
-    disputed = base["charge.dispute.created"]
-    closed = base["charge.dispute.closed"]
+    if not isinstance(captured, outbox.InboxTwoStepHandler):
+        raise TypeError("escrow's payment_intent.succeeded handler should be two steps")
+    capture: outbox.InboxTwoStepHandler[Any] = captured
+    disputed = _one_step(base["charge.dispute.created"])
+    closed = _one_step(base["charge.dispute.closed"])
 
-    def succeeded(conn: Connection, event: outbox.InboxEvent) -> None:
-        captured(conn, event)
+    def succeeded(conn: Connection, event: outbox.InboxEvent, facts: Any) -> None:
+        capture.handle(conn, event, facts)
         order = _order(conn, event, event.payload["data"]["object"]["id"])
         if order is not None:
             service.payment_succeeded(conn, order, cause=event.event_id)
@@ -78,7 +90,9 @@ def handlers(reader: escrow.StripeReader) -> dict[str, Handler]:
 
     return {
         **base,
-        "payment_intent.succeeded": succeeded,
+        "payment_intent.succeeded": outbox.InboxTwoStepHandler(
+            prepare=capture.prepare, handle=succeeded
+        ),
         "payment_intent.payment_failed": failed,
         "payment_intent.canceled": failed,
         "charge.dispute.created": dispute_created,
