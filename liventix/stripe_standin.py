@@ -1,4 +1,4 @@
-"""An in-process stand-in for the platform's Stripe account, for the demo.
+"""An in-process stand-in for the platform's Stripe account, for the demo, tests and benches.
 
 `StandInServer` serves, on 127.0.0.1 in Stripe's wire format, the part of Stripe's API the
 application calls through the stripe library (`StripeGateway` with `api_base` pointed at it):
@@ -9,15 +9,29 @@ balance (charges, refunds, disputes, transfers, payouts). It builds the events S
 send about them, in Stripe's shapes (`../shared/stripe/fixtures3.json` is the reference), and
 exports the balance transactions as the API lists them, for finance's reconciliation.
 Nothing leaves the process.
+
+Stripe's own weather can be set, at construction or at any moment (`Faults`, the account's
+`latency_ms`, `fail_rate`, `hang_rate`): every answer comes after `latency_ms` (slept outside
+the account's lock, so concurrent requests overlap as at Stripe); a share of PaymentIntent
+creations answers as Stripe does in an outage (500 `api_error`, nothing created, so a retry
+under the same key creates it), another share does the work and then hangs past the client's
+timeout (the intent exists; the answer is lost). Which request fails is drawn from the seed,
+the idempotency key and the attempt's number under that key: the same on every run, whatever
+the threads' order. Run as `python -m liventix.stripe_standin` it serves on its own, set by
+options or `STRIPE_STANDIN_*` environment variables.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import random
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
@@ -27,6 +41,13 @@ DISPUTE_FEE = 1_500
 """Stripe's dispute fee, in the currency's minor units."""
 
 StripeObject = dict[str, Any]
+Answer = tuple[int, StripeObject]
+
+CANCELABLE = ("requires_payment_method", "requires_confirmation", "requires_action", "processing")
+"""The PaymentIntent statuses Stripe lets `POST /v1/payment_intents/{id}/cancel` cancel."""
+CANCELLATION_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "abandoned")
+HANG_SECONDS = 30.0
+"""How long a hanging request hangs: beyond any client's timeout (the gateway's is shorter)."""
 
 
 def stripe_fee(amount: int) -> int:
@@ -50,12 +71,16 @@ def balance_transaction_of(payment_intent_id: str) -> str:
 
 
 class StripeRefusal(Exception):
-    """A request Stripe refuses: answered 400 with Stripe's error object."""
+    """A request Stripe refuses: answered 400 (404 for a missing object) with Stripe's error
+    object."""
 
-    def __init__(self, message: str, *, type: str = "invalid_request_error", code: str) -> None:
+    def __init__(
+        self, message: str, *, type: str = "invalid_request_error", code: str, status: int = 400
+    ) -> None:
         super().__init__(message)
         self.type = type
         self.code = code
+        self.status = status
 
     def as_json(self) -> StripeObject:
         """Stripe's error object."""
@@ -83,6 +108,13 @@ class Intent:
     currency: str
     metadata: dict[str, str]
     client_secret: str
+    created: int = field(default_factory=lambda: int(time.time()))
+    status: str = "requires_payment_method"
+    """requires_payment_method (awaiting the buyer), succeeded or canceled."""
+    canceled_at: int | None = None
+    cancellation_reason: str | None = None
+    declined: bool = False
+    """The buyer's last attempt was declined (`last_payment_error`)."""
 
 
 @dataclass
@@ -136,19 +168,35 @@ def event(type: str, obj: StripeObject) -> StripeObject:
     }
 
 
-def intent_object(intent: Intent, status: str) -> StripeObject:
-    """A PaymentIntent object in `status`."""
+def intent_object(intent: Intent, status: str | None = None) -> StripeObject:
+    """A PaymentIntent object, in its own status unless `status` is given (an event's
+    snapshot of an earlier moment)."""
+    status = status or intent.status
     succeeded = status == "succeeded"
+    canceled = status == "canceled"
     return {
         "id": intent.id,
         "object": "payment_intent",
         "amount": intent.amount,
+        "amount_capturable": 0,
         "amount_received": intent.amount if succeeded else 0,
+        "automatic_payment_methods": {"enabled": True},
+        "canceled_at": intent.canceled_at if canceled else None,
+        "cancellation_reason": intent.cancellation_reason if canceled else None,
+        "capture_method": "automatic",
+        "client_secret": intent.client_secret,
+        "confirmation_method": "automatic",
+        "created": intent.created,
         "currency": intent.currency,
         "latest_charge": charge_of(intent.id) if succeeded else None,
+        "livemode": False,
         "metadata": dict(intent.metadata),
         "status": status,
-        "last_payment_error": None if succeeded else {"code": "card_declined"},
+        "last_payment_error": (
+            {"type": "card_error", "code": "card_declined"}
+            if status == "requires_payment_method" and intent.declined
+            else None
+        ),
     }
 
 
@@ -188,16 +236,77 @@ class StripeStandIn:
     """The platform's Stripe account, in memory (thread-safe: its HTTP server answers from
     many threads)."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        latency_ms: float = 0.0,
+        fail_rate: float = 0.0,
+        hang_rate: float = 0.0,
+        hang_seconds: float = HANG_SECONDS,
+        seed: int = 0,
+    ) -> None:
         self.intents: dict[str, Intent] = {}
-        self.succeeded: set[str] = set()
         self.refunds: dict[str, Refund] = {}
         self.transfers: dict[str, Transfer] = {}
         self._balance: list[StripeObject] = []
         self._keys: dict[str, tuple[str, object]] = {}
+        self._canceled: list[str] = []
         # Re-entrant: a request's whole effect (key, object, balance movement) is one
         # critical section, so a concurrent request with the same key sees all or nothing.
         self._lock = threading.RLock()
+        # Stripe's weather: read by the HTTP server on every request, settable at any time.
+        self.latency_ms = latency_ms
+        """Every answer over HTTP comes this many milliseconds after the request."""
+        self.fail_rate = fail_rate
+        """The share of PaymentIntent creations answered 500 `api_error`, creating nothing."""
+        self.hang_rate = hang_rate
+        """The share of PaymentIntent creations that create and then hang `hang_seconds`."""
+        self.hang_seconds = hang_seconds
+        self.seed = seed
+        self._attempts: dict[str, int] = {}
+        # What the HTTP server is doing: requests inside it now, and the most at once.
+        self._flight = threading.Lock()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.requests = 0
+        self.injected: dict[str, int] = {"fail": 0, "hang": 0}
+
+    @property
+    def succeeded(self) -> set[str]:
+        """The ids of the intents paid so far."""
+        with self._lock:
+            return {i.id for i in self.intents.values() if i.status == "succeeded"}
+
+    def entered(self) -> None:
+        """A request came in (counted for `in_flight` and `max_in_flight`)."""
+        with self._flight:
+            self.requests += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def left(self) -> None:
+        """A request was answered (or given up)."""
+        with self._flight:
+            self.in_flight -= 1
+
+    def fault(self, idempotency_key: str) -> Literal["fail", "hang"] | None:
+        """Whether this attempt at creating a PaymentIntent under `idempotency_key` fails,
+        hangs, or goes through: drawn from (seed, key, attempt number), so the same run of
+        requests meets the same faults whatever the order its threads run in."""
+        with self._flight:
+            attempt = self._attempts.get(idempotency_key, 0) + 1
+            self._attempts[idempotency_key] = attempt
+        fail, hang = self.fail_rate, self.hang_rate
+        if fail <= 0 and hang <= 0:
+            return None
+        roll = random.Random(f"{self.seed}:{idempotency_key}:{attempt}").random()
+        verdict: Literal["fail", "hang"] | None = (
+            "fail" if roll < fail else "hang" if roll < fail + hang else None
+        )
+        if verdict is not None:
+            with self._flight:
+                self.injected[verdict] += 1
+        return verdict
 
     def _once(self, key: str, prefix: str, params: object) -> tuple[str, bool]:
         """The object made under `key` (and False), or a new id for one (and True); the same
@@ -303,11 +412,13 @@ class StripeStandIn:
             intent = self.intents.get(payment_intent_id)
             if intent is None:
                 raise StripeRefusal(
-                    f"No such payment_intent: '{payment_intent_id}'", code="resource_missing"
+                    f"No such payment_intent: '{payment_intent_id}'",
+                    code="resource_missing",
+                    status=404,
                 )
             key = f"re:{idempotency_key}"
             if key not in self._keys:
-                if payment_intent_id not in self.succeeded:
+                if intent.status != "succeeded":
                     raise StripeRefusal(
                         f"PaymentIntent {payment_intent_id} has no successful charge to refund",
                         code="charge_not_refundable",
@@ -366,12 +477,10 @@ class StripeStandIn:
     def intent_json(self, payment_intent_id: str, *, expand_charge: bool) -> StripeObject:
         """The PaymentIntent as `GET /v1/payment_intents/{id}` answers it; its charge (and
         the charge's balance transaction) expanded when asked."""
-        intent = self.intents[payment_intent_id]
-        paid = payment_intent_id in self.succeeded
-        obj = intent_object(intent, "succeeded" if paid else "requires_payment_method")
-        obj["client_secret"] = intent.client_secret
-        obj["last_payment_error"] = None
-        if paid and expand_charge:
+        with self._lock:
+            intent = self.intents[payment_intent_id]
+            obj = intent_object(intent)
+        if intent.status == "succeeded" and expand_charge:
             obj["latest_charge"] = {
                 "id": charge_of(intent.id),
                 "object": "charge",
@@ -397,26 +506,86 @@ class StripeStandIn:
 
     # -- what happens at Stripe, and the events it sends about it --
 
-    def succeed(self, payment_intent_id: str) -> StripeObject:
-        """The buyer pays: the charge lands on the balance, less Stripe's fee."""
-        intent = self.intents[payment_intent_id]
+    def cancel_payment_intent(
+        self, payment_intent_id: str, *, reason: str | None, idempotency_key: str
+    ) -> Intent:
+        """Cancel an intent awaiting payment (`canceled`, with the reason); the same key
+        replays the same answer. An intent paid or canceled already is Stripe's
+        `payment_intent_unexpected_state`."""
+        if reason is not None and reason not in CANCELLATION_REASONS:
+            raise ValueError(
+                f"cancellation_reason must be one of {', '.join(CANCELLATION_REASONS)}"
+            )
         with self._lock:
-            self.succeeded.add(intent.id)
-        self._move(
-            txn_id=balance_transaction_of(intent.id),
-            source=charge_of(intent.id),
-            currency=intent.currency,
-            amount=intent.amount,
-            fee=stripe_fee(intent.amount),
-            category="charge",
-            description=f"Payment {intent.id}",
-        )
-        return event("payment_intent.succeeded", intent_object(intent, "succeeded"))
+            intent = self.intents.get(payment_intent_id)
+            if intent is None:
+                raise StripeRefusal(
+                    f"No such payment_intent: '{payment_intent_id}'",
+                    code="resource_missing",
+                    status=404,
+                )
+            key = f"cancel:{idempotency_key}"
+            if key in self._keys:
+                self._once(key, "cancel", (payment_intent_id, reason))
+                return intent
+            if intent.status not in CANCELABLE:
+                raise StripeRefusal(
+                    "You cannot cancel this PaymentIntent because it has a status of "
+                    f"{intent.status}. Only a PaymentIntent with one of the following statuses "
+                    f"may be canceled: {', '.join(CANCELABLE)}.",
+                    code="payment_intent_unexpected_state",
+                )
+            self._once(key, "cancel", (payment_intent_id, reason))
+            intent.status = "canceled"
+            intent.canceled_at = int(time.time())
+            intent.cancellation_reason = reason
+            self._canceled.append(intent.id)
+            return intent
+
+    def canceled_events(self, seen: set[str]) -> list[StripeObject]:
+        """`payment_intent.canceled` for every intent canceled over the API whose id is not
+        in `seen`, in the order they were canceled (Stripe sends them on its own)."""
+        with self._lock:
+            return [
+                event("payment_intent.canceled", intent_object(self.intents[pi]))
+                for pi in self._canceled
+                if pi not in seen
+            ]
+
+    def succeed(self, payment_intent_id: str) -> StripeObject:
+        """The buyer pays: the charge lands on the balance, less Stripe's fee. An intent
+        canceled or paid already cannot be paid (`payment_intent_unexpected_state`)."""
+        with self._lock:
+            intent = self.intents[payment_intent_id]
+            if intent.status not in CANCELABLE:
+                raise StripeRefusal(
+                    f"This PaymentIntent's status is {intent.status}: it cannot be paid",
+                    code="payment_intent_unexpected_state",
+                )
+            intent.status = "succeeded"
+            intent.declined = False
+            self._move(
+                txn_id=balance_transaction_of(intent.id),
+                source=charge_of(intent.id),
+                currency=intent.currency,
+                amount=intent.amount,
+                fee=stripe_fee(intent.amount),
+                category="charge",
+                description=f"Payment {intent.id}",
+            )
+            return event("payment_intent.succeeded", intent_object(intent))
 
     def fail(self, payment_intent_id: str) -> StripeObject:
-        """The card is declined: nothing moves."""
-        obj = intent_object(self.intents[payment_intent_id], "requires_payment_method")
-        return event("payment_intent.payment_failed", obj)
+        """The card is declined: nothing moves, the intent still awaits a payment method."""
+        with self._lock:
+            intent = self.intents[payment_intent_id]
+            if intent.status not in CANCELABLE:
+                raise StripeRefusal(
+                    f"This PaymentIntent's status is {intent.status}: it cannot be paid",
+                    code="payment_intent_unexpected_state",
+                )
+            intent.declined = True
+            return event("payment_intent.payment_failed", intent_object(intent))
 
     def dispute(
         self, payment_intent_id: str, outcome: Literal["won", "lost"]
@@ -545,22 +714,39 @@ def _form(body: bytes) -> tuple[dict[str, str], dict[str, str]]:
 
 class StandInServer(ThreadingHTTPServer):
     """The stand-in's API on 127.0.0.1, in Stripe's wire format: what `StripeGateway` (the
-    stripe library) calls. `POST /v1/payment_intents`, `/v1/refunds`, `/v1/transfers`
-    (idempotent by `Idempotency-Key`), `GET /v1/payment_intents/{id}` (with
-    `expand[]=latest_charge.balance_transaction`), `GET /v1/refunds?charge=`,
-    `GET /v1/balance_transactions/{id}`. Unknown ids answer 404 `resource_missing`."""
+    stripe library) calls. `POST /v1/payment_intents`, `/v1/payment_intents/{id}/cancel`,
+    `/v1/refunds`, `/v1/transfers` (idempotent by `Idempotency-Key`),
+    `GET /v1/payment_intents/{id}` (with `expand[]=latest_charge.balance_transaction`),
+    `GET /v1/refunds?charge=`, `GET /v1/balance_transactions/{id}`. Unknown ids answer 404
+    `resource_missing`. Each request's effect is one critical section of the account; the
+    account's latency (and a hang) is waited out after it, outside the lock, on the
+    request's own thread."""
 
     daemon_threads = True
-    request_queue_size = 256
+    request_queue_size = 1024
 
-    def __init__(self, account: StripeStandIn) -> None:
+    def __init__(self, account: StripeStandIn, port: int = 0) -> None:
         self.account = account
-        super().__init__(("127.0.0.1", 0), _StandInHandler)
+        self._closing = threading.Event()
+        super().__init__(("127.0.0.1", port), _StandInHandler)
 
     @property
     def url(self) -> str:
         """The base URL to give the stripe library as its API base."""
         return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def pause(self, seconds: float) -> None:
+        """Wait `seconds` (cut short by `stop_waiting`)."""
+        self._closing.wait(seconds)
+
+    def stop_waiting(self) -> None:
+        """From now on no answer waits: those waiting out a latency or a hang go now."""
+        self._closing.set()
+
+    def server_close(self) -> None:
+        """Close the socket; requests still waiting out a latency or a hang end now."""
+        self.stop_waiting()
+        super().server_close()
 
 
 class _StandInHandler(BaseHTTPRequestHandler):
@@ -569,6 +755,24 @@ class _StandInHandler(BaseHTTPRequestHandler):
     # Headers and body go out in two writes: with Nagle's algorithm the body waits for the
     # client's delayed ACK of the headers (40 ms a request).
     disable_nagle_algorithm = True
+    _hang = False
+
+    def _serve(self, route: Callable[[], Answer]) -> None:
+        """Answer what `route` decides, after the account's latency (or its hang)."""
+        account = self.server.account
+        account.entered()
+        try:
+            self._hang = False
+            status, body = route()
+            wait = account.hang_seconds if self._hang else account.latency_ms / 1000
+            if wait > 0:
+                self.server.pause(wait)
+            try:
+                self._answer(status, body)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client gave up (after a hang, say)
+        finally:
+            account.left()
 
     def _answer(self, status: int, body: StripeObject) -> None:
         data = json.dumps(body).encode()
@@ -579,19 +783,20 @@ class _StandInHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _missing(self, what: str) -> None:
-        self._answer(
-            404,
-            {
-                "error": {
-                    "type": "invalid_request_error",
-                    "code": "resource_missing",
-                    "message": f"No such {what}",
-                }
-            },
-        )
+    @staticmethod
+    def _missing(what: str) -> Answer:
+        return 404, {
+            "error": {
+                "type": "invalid_request_error",
+                "code": "resource_missing",
+                "message": f"No such {what}",
+            }
+        }
 
     def do_GET(self) -> None:
+        self._serve(self._get)
+
+    def _get(self) -> Answer:
         parts = urlsplit(self.path)
         query = dict(parse_qsl(parts.query))
         account = self.server.account
@@ -600,47 +805,57 @@ class _StandInHandler(BaseHTTPRequestHandler):
             if path[3] not in account.intents:
                 return self._missing(f"payment_intent: '{path[3]}'")
             expand = any(v.startswith("latest_charge") for k, v in query.items() if "expand" in k)
-            return self._answer(200, account.intent_json(path[3], expand_charge=expand))
+            return 200, account.intent_json(path[3], expand_charge=expand)
         if len(path) == 4 and path[2] == "balance_transactions":
             txn = account.balance_transaction(path[3])
-            return (
-                self._answer(200, txn) if txn else self._missing(f"balance transaction: {path[3]}")
-            )
+            return (200, txn) if txn else self._missing(f"balance transaction: {path[3]}")
         if parts.path == "/v1/refunds" and "charge" in query:
-            return self._answer(200, account.refunds_json(query["charge"]))
+            return 200, account.refunds_json(query["charge"])
         return self._missing(f"route: GET {parts.path}")
 
     def do_POST(self) -> None:
-        try:
-            self._post()
-        except StripeRefusal as error:
-            self._answer(400, error.as_json())
-        except KeyError as error:
-            self._answer(
-                400,
-                StripeRefusal(
-                    f"Missing required param: {error.args[0]}.", code="parameter_missing"
-                ).as_json(),
-            )
-        except ValueError as error:
-            self._answer(
-                400, StripeRefusal(f"Invalid param: {error}", code="parameter_invalid").as_json()
-            )
+        self._serve(self._post_answer)
 
-    def _post(self) -> None:
+    def _post_answer(self) -> Answer:
+        try:
+            return self._post()
+        except StripeRefusal as error:
+            return error.status, error.as_json()
+        except KeyError as error:
+            return 400, StripeRefusal(
+                f"Missing required param: {error.args[0]}.", code="parameter_missing"
+            ).as_json()
+        except ValueError as error:
+            return 400, StripeRefusal(f"Invalid param: {error}", code="parameter_invalid").as_json()
+
+    def _post(self) -> Answer:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         fields, metadata = _form(body)
         key = self.headers.get("Idempotency-Key") or new_id("key")
         account = self.server.account
-        path = urlsplit(self.path).path
+        path = urlsplit(self.path).path.rstrip("/")
+        parts = path.split("/")
         if path == "/v1/payment_intents":
+            amount, currency = int(fields["amount"]), fields["currency"]
+            fault = account.fault(key)
+            if fault == "fail":
+                # Stripe's outage: nothing is created, nothing is kept under the key.
+                return 500, {
+                    "error": {
+                        "type": "api_error",
+                        "message": "An unknown error occurred (the stand-in's injected outage)",
+                    }
+                }
+            self._hang = fault == "hang"
             intent = account.create_payment_intent(
-                amount=int(fields["amount"]),
-                currency=fields["currency"],
-                metadata=metadata,
-                idempotency_key=key,
+                amount=amount, currency=currency, metadata=metadata, idempotency_key=key
             )
-            return self._answer(200, account.intent_json(intent.id, expand_charge=False))
+            return 200, account.intent_json(intent.id, expand_charge=False)
+        if len(parts) == 5 and parts[2] == "payment_intents" and parts[4] == "cancel":
+            intent = account.cancel_payment_intent(
+                parts[3], reason=fields.get("cancellation_reason"), idempotency_key=key
+            )
+            return 200, account.intent_json(intent.id, expand_charge=False)
         if path == "/v1/refunds":
             refund = account.create_refund(
                 payment_intent_id=fields["payment_intent"],
@@ -648,7 +863,7 @@ class _StandInHandler(BaseHTTPRequestHandler):
                 metadata=metadata,
                 idempotency_key=key,
             )
-            return self._answer(200, refund_object(refund, "succeeded"))
+            return 200, refund_object(refund, "succeeded")
         if path == "/v1/transfers":
             transfer = account.create_transfer(
                 amount=int(fields["amount"]),
@@ -657,8 +872,64 @@ class _StandInHandler(BaseHTTPRequestHandler):
                 metadata=metadata,
                 idempotency_key=key,
             )
-            return self._answer(200, transfer_object(transfer))
+            return 200, transfer_object(transfer)
         return self._missing(f"route: POST {path}")
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet."""
+
+
+# -- on its own: python -m liventix.stripe_standin -------------------------------------------
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve the stand-in on 127.0.0.1 until interrupted; print its URL first."""
+    parser = argparse.ArgumentParser(
+        prog="python -m liventix.stripe_standin",
+        description="A Stripe stand-in on 127.0.0.1 (its options default to the "
+        "STRIPE_STANDIN_* environment variables).",
+    )
+    parser.add_argument(
+        "--port", type=int, default=int(_env_float("STRIPE_STANDIN_PORT", 0)), help="0: any"
+    )
+    parser.add_argument(
+        "--latency-ms", type=float, default=_env_float("STRIPE_STANDIN_LATENCY_MS", 0.0)
+    )
+    parser.add_argument(
+        "--fail-rate", type=float, default=_env_float("STRIPE_STANDIN_FAIL_RATE", 0.0)
+    )
+    parser.add_argument(
+        "--hang-rate", type=float, default=_env_float("STRIPE_STANDIN_HANG_RATE", 0.0)
+    )
+    parser.add_argument(
+        "--hang-seconds",
+        type=float,
+        default=_env_float("STRIPE_STANDIN_HANG_SECONDS", HANG_SECONDS),
+    )
+    parser.add_argument("--seed", type=int, default=int(_env_float("STRIPE_STANDIN_SEED", 0)))
+    args = parser.parse_args(argv)
+    account = StripeStandIn(
+        latency_ms=args.latency_ms,
+        fail_rate=args.fail_rate,
+        hang_rate=args.hang_rate,
+        hang_seconds=args.hang_seconds,
+        seed=args.seed,
+    )
+    server = StandInServer(account, port=args.port)
+    print(server.url, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
