@@ -1,6 +1,7 @@
-"""The FastAPI application: `create_app` assembles the routers, the metrics middleware, the
-problem-details error handlers and the OpenAPI document (whose error responses are
-`application/problem+json`, each problem type listed)."""
+"""The FastAPI application: `create_app` assembles the routers, the request limits (body size
+and JSON depth, checked before anything reads the body: `liventix.api.limits`), the metrics
+middleware, the problem-details error handlers and the OpenAPI document (whose error responses
+are `application/problem+json`, each problem type listed, each operation's limits written)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Route
 
 import ticketing_fsm
-from liventix.api import problems
+from liventix.api import limits, problems
 from liventix.api.metrics import Metrics, MetricsMiddleware
 from liventix.api.problems import ApiProblem
 from liventix.api.routes import (
@@ -117,6 +119,8 @@ def create_app(
         ops_routes,
     ):
         app.include_router(module.router)
+    # Starlette wraps the last added outermost: the metrics count the limits' refusals too.
+    app.add_middleware(limits.RequestLimits, routes=app.router.routes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     _install_error_handlers(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
@@ -132,8 +136,12 @@ def _install_error_handlers(app: FastAPI) -> None:
             exc.status_code,
             problems.ProblemType(exc.status_code, "http-error", str(exc.detail)),
         )
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route on the path only.
+            headers["Allow"] = ", ".join(_allowed_methods(app.router.routes, request))
         return problems.problem_response(
-            kind, str(exc.detail), instance=request.url.path, headers=exc.headers
+            kind, str(exc.detail), instance=request.url.path, headers=headers
         )
 
     async def validation_error(request: Request, exc: Exception) -> Response:
@@ -154,8 +162,27 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, internal)
 
 
+def _allowed_methods(routes: list[BaseRoute], request: Request) -> list[str]:
+    """Every method some route serves on the request's path."""
+    methods: set[str] = set()
+    for route in routes:
+        if isinstance(route, Route) and route.methods:
+            match, _child = route.matches(request.scope)
+            if match is not Match.NONE:
+                methods |= route.methods
+    return sorted(methods)
+
+
 def _problem_types() -> list[dict[str, Any]]:
-    kinds = {k.type: k for k in [*problems.DOMAIN_PROBLEMS.values(), *problems.API_PROBLEMS]}
+    kinds = {
+        k.type: k
+        for k in [
+            *problems.DOMAIN_PROBLEMS.values(),
+            *problems.API_PROBLEMS,
+            *limits.LIMIT_PROBLEMS,
+            *stripe_routes.STRIPE_WEBHOOK_PROBLEMS,
+        ]
+    }
     return [
         {"type": k.type, "status": k.status, "title": k.title}
         for k in sorted(kinds.values(), key=lambda k: (k.status, k.slug))
@@ -182,8 +209,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         routes=app.routes,
         tags=None,
     )
-    for operations in doc.get("paths", {}).values():
+    for path, operations in doc.get("paths", {}).items():
         for method, operation in operations.items():
+            _document_limits(path, method, operation)
             for status, response in operation.get("responses", {}).items():
                 if (
                     method == "post"
@@ -207,6 +235,35 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     doc["info"]["x-problem-types"] = _problem_types()
     app.openapi_schema = doc
     return doc
+
+
+_TOO_LARGE = {
+    "description": "The body is larger than the operation takes (`x-max-body-bytes`); "
+    "refused before it is read",
+}
+
+
+def _document_limits(path: str, method: str, operation: dict[str, Any]) -> None:
+    """Write the body limits of an operation that takes a body into its document."""
+    if method != "post":
+        return
+    limit = limits.body_limit(method, path, operation)
+    operation[limits.BODY_LIMIT_EXTENSION] = limit.max_bytes
+    depth = limit.max_depth if limit.max_depth is not None else limits.MAX_JSON_DEPTH
+    operation[limits.DEPTH_LIMIT_EXTENSION] = depth
+    responses = operation.setdefault("responses", {})
+    if responses.get("413", {}).get("description") in (None, "Problem"):
+        responses["413"] = {**responses.get("413", {}), **_TOO_LARGE}
+    body = operation.get("requestBody")
+    if isinstance(body, dict):
+        said = str(body.get("description") or "").rstrip()
+        rule = (
+            f"At most {limit.max_bytes:,} bytes, arrays and objects nested at most {depth} "
+            "deep: a larger body is refused with 413 before it is read, a deeper one with "
+            + ("400" if limit.max_depth is None else "422 `json-too-deep`")
+            + " before it is parsed."
+        )
+        body["description"] = f"{said}\n\n{rule}" if said else rule
 
 
 def openapi_document() -> dict[str, Any]:

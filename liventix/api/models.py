@@ -7,6 +7,7 @@ floats where integers are due, and naive timestamps; responses carry ids as UUID
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import datetime
@@ -49,23 +50,68 @@ Currency = Annotated[
 _ISO_8601 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 
 
+MAX_TIMESTAMP_LENGTH = 64
+
+
 def _iso_8601(value: object) -> object:
     # Pydantic would read a bare number as seconds since the epoch: the API takes only the
     # documented form.
+    if isinstance(value, str) and len(value) > MAX_TIMESTAMP_LENGTH:
+        raise ValueError(f"a date-time of at most {MAX_TIMESTAMP_LENGTH} characters")
     if isinstance(value, datetime) or (isinstance(value, str) and _ISO_8601.match(value)):
         return value
     raise ValueError("an ISO 8601 date-time with its UTC offset, e.g. 2026-01-31T20:00:00+01:00")
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_8601)]
+Timestamp = Annotated[
+    AwareDatetime,
+    BeforeValidator(_iso_8601),
+    Field(json_schema_extra={"maxLength": MAX_TIMESTAMP_LENGTH}),
+]
 """A moment: ISO 8601 with its offset (a naive time is refused)."""
 PositiveAmount = Annotated[
     StrictInt,
     Field(ge=1, le=ledger.MAX_AMOUNT, description="Minor units, a positive 64-bit integer"),
 ]
+MAX_METADATA_KEYS = 50
+MAX_METADATA_KEY_LENGTH = 40
+MAX_METADATA_VALUE_LENGTH = 500
+"""Stripe's metadata limits: 50 keys, keys of 40 characters, values of 500."""
+
+
+def _few_keys(value: object) -> object:
+    # Before the keys are validated one by one: 100,000 keys are refused at once.
+    if isinstance(value, dict) and len(value) > MAX_METADATA_KEYS:
+        raise ValueError(f"at most {MAX_METADATA_KEYS} keys, not {len(value)}")
+    return value
+
+
+def _short_values(value: dict[str, Any]) -> dict[str, Any]:
+    for key, item in value.items():
+        text = item if isinstance(item, str) else json.dumps(item, separators=(",", ":"))
+        if len(text) > MAX_METADATA_VALUE_LENGTH:
+            raise ValueError(
+                f"the value of {key!r} is longer than {MAX_METADATA_VALUE_LENGTH} characters"
+                + ("" if isinstance(item, str) else " as JSON")
+            )
+    return value
+
+
+MetadataKey = Annotated[str, Field(min_length=1, max_length=MAX_METADATA_KEY_LENGTH)]
 Metadata = Annotated[
-    dict[str, Any],
-    Field(description="JSON object of strings, integers, booleans, null, objects and arrays"),
+    dict[MetadataKey, Any],
+    BeforeValidator(_few_keys),
+    AfterValidator(_short_values),
+    Field(
+        description="JSON object of strings, integers, booleans, null, objects and arrays: "
+        f"at most {MAX_METADATA_KEYS} keys of 1 to {MAX_METADATA_KEY_LENGTH} characters, each "
+        f"value at most {MAX_METADATA_VALUE_LENGTH} characters (a string's length, any other "
+        "value's compact JSON), as Stripe's metadata",
+        json_schema_extra={
+            "maxProperties": MAX_METADATA_KEYS,
+            "additionalProperties": {"maxLength": MAX_METADATA_VALUE_LENGTH},
+        },
+    ),
 ]
 Text = Annotated[str, Field(max_length=1000)]
 Name = Annotated[str, Field(min_length=1, max_length=255)]

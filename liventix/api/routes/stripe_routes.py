@@ -1,7 +1,13 @@
 """Stripe's webhooks in: `POST /v1/stripe/webhook` takes the raw body and its
 `Stripe-Signature`, verifies it and stores the event in the inbox (once per event id), and
 answers 200 as soon as it is stored; the worker handles it later. No API key: Stripe's
-signature is the authentication. A bad, stale or missing signature is 400 and stores nothing.
+signature is the authentication.
+
+Refused before the body is read: a body over 256 KB (413; the request limits cut it off,
+`liventix.api.limits`). Refused before anything is stored, with 400: a bad, stale, future or
+missing signature (`invalid-signature`), and a signed body that is no usable event
+(`invalid-stripe-event`: see `liventix.stripe_events`). No body ever answers 5xx; only an
+unconfigured secret or an unavailable database does (503).
 """
 
 from __future__ import annotations
@@ -18,29 +24,64 @@ from liventix.api import problems
 from liventix.api.problems import ApiProblem
 from liventix.api.routing import problem_responses
 from liventix.api.unit_of_work import ApiRuntime
-from liventix.stripe_events import receive_stripe_webhook
+from liventix.stripe_events import (
+    EventTooLarge,
+    UnusableEvent,
+    VerifiedEvent,
+    store_verified_event,
+    verify_stripe_webhook,
+)
 
 router = APIRouter(tags=["stripe"])
 
+INVALID_STRIPE_EVENT = problems.ProblemType(
+    400, "invalid-stripe-event", "The signed body is not a Stripe event this API can take"
+)
+STRIPE_WEBHOOK_PROBLEMS = (INVALID_STRIPE_EVENT,)
+"""The problems of this route that are not the API's own (see `problems.API_PROBLEMS`)."""
 
-def _store(runtime: ApiRuntime, body: bytes, signature: str | None) -> tuple[str, bool]:
+
+def _verify(runtime: ApiRuntime, body: bytes, signature: str | None) -> VerifiedEvent:
     secret = runtime.stripe_webhook_secret
     if not secret:
         raise ApiProblem(problems.WEBHOOKS_NOT_CONFIGURED)
     try:
+        return verify_stripe_webhook(body, signature, secret)
+    except EventTooLarge as exc:
+        raise ApiProblem(problems.PAYLOAD_TOO_LARGE, exc.reason) from exc
+    except UnusableEvent as exc:
+        raise ApiProblem(INVALID_STRIPE_EVENT, exc.reason) from exc
+    except outbox.InvalidSignature as exc:
+        raise ApiProblem(problems.INVALID_SIGNATURE, exc.reason) from exc
+
+
+def _store(runtime: ApiRuntime, body: bytes, signature: str | None) -> tuple[str, bool]:
+    # Verified before any connection is taken: a refusal costs the database nothing.
+    event = _verify(runtime, body, signature)
+    try:
         with runtime.engine.begin() as conn:
             # The inbox needs no organization: the least role that may write it.
             conn.exec_driver_sql("SET LOCAL ROLE liventix_app")
-            return receive_stripe_webhook(conn, body, signature, secret)
-    except outbox.InvalidSignature as exc:
-        raise ApiProblem(problems.INVALID_SIGNATURE, exc.reason) from exc
+            return event.id, store_verified_event(conn, event)
     except sa.exc.OperationalError as exc:
         raise ApiProblem(problems.UNAVAILABLE) from exc
 
 
 @router.post(
     "/v1/stripe/webhook",
-    responses=problem_responses(400, 503),
+    responses={
+        **problem_responses(503),
+        400: {
+            "model": m.Problem,
+            "description": "The signature is missing, wrong, stale or timestamped in the "
+            "future (`invalid-signature`), or the signed body is not a usable event "
+            "(`invalid-stripe-event`); nothing was stored",
+        },
+        413: {
+            "model": m.Problem,
+            "description": "The body is larger than 256 KB; refused before it is read",
+        },
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -57,7 +98,7 @@ async def stripe_webhook(
     ] = None,
 ) -> m.StripeWebhookResponse:
     """Verify and store one Stripe event."""
-    body = await request.body()
+    body = await request.body()  # at most 256 KB: the request limits saw to it
     runtime: ApiRuntime = request.app.state.runtime
     event_id, new = await run_in_threadpool(_store, runtime, body, stripe_signature)
     return m.StripeWebhookResponse(received=True, event_id=event_id, duplicate=not new)
