@@ -167,8 +167,7 @@ def checkout_once(
         f"{key}@example.com",
         [tk.CheckoutItem(world.ticket_type, tickets)],
     )
-    with engine.begin() as conn:
-        checkout = tk.start_checkout(conn, gateway, request)
+    checkout = tk.start_checkout(engine, gateway, request)
     pi = checkout.payment_intent_id
     with engine.begin() as conn:
         escrow.capture_payment(

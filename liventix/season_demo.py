@@ -355,8 +355,7 @@ class _Season:
                 items=items,
             )
             hold = timedelta(seconds=1) if fate == "expire" else ticketing_fsm.DEFAULT_HOLD
-            with self.engine.begin() as conn:
-                checkout = ticketing_fsm.start_checkout(conn, self.gateway, request, hold=hold)
+            checkout = ticketing_fsm.start_checkout(self.engine, self.gateway, request, hold=hold)
             sales.append(_Sale(org, event, checkout, fate))
             bar.advance()
         bar.done("seats held, PaymentIntents created")

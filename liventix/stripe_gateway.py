@@ -23,7 +23,9 @@ class StripeSettings:
 
     api_key: str = "sk_test_liventix"
     api_base: str | None = None
-    max_network_retries: int = 2
+    max_network_retries: int = 1
+    timeout_s: float = 5.0
+    """Bound on each call (connect and read): a buyer is told 503 rather than kept waiting."""
 
 
 class StripeGateway:
@@ -36,6 +38,7 @@ class StripeGateway:
             settings.api_key,
             base_addresses=bases,
             max_network_retries=settings.max_network_retries,
+            http_client=stripe.new_default_http_client(timeout=settings.timeout_s),
         )
 
     def charge_facts(self, payment_intent_id: str) -> escrow.ChargeFacts:
@@ -112,6 +115,22 @@ class StripeGateway:
         return ticketing_fsm.CreatedIntent(
             payment_intent_id=intent.id, client_secret=str(intent.client_secret)
         )
+
+    def cancel_payment_intent(self, payment_intent_id: str, idempotency_key: str) -> str:
+        """Cancel an unpaid PaymentIntent; returns the status it ends in (`canceled`, or
+        `succeeded` when the buyer paid first: that payment is refunded as a late one)."""
+        try:
+            intent = self.client.v1.payment_intents.cancel(
+                payment_intent_id,
+                params={"cancellation_reason": "abandoned"},
+                options={"idempotency_key": idempotency_key},
+            )
+        except stripe.InvalidRequestError as exc:
+            if exc.code != "payment_intent_unexpected_state":
+                raise
+            # Already canceled, or paid: look at what it is.
+            return str(self.client.v1.payment_intents.retrieve(payment_intent_id).status)
+        return str(intent.status)
 
     def create_refund(
         self, payment_intent_id: str, amount: int, metadata: dict[str, str], idempotency_key: str

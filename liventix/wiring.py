@@ -47,6 +47,26 @@ def refund_task(gateway: StripeGateway) -> outbox.Task:
     return run
 
 
+def cancel_intent_task(gateway: StripeGateway) -> outbox.Task:
+    """The `stripe.payment_intent.cancel.requested` task: cancel the PaymentIntent of an
+    order released unpaid. An intent the checkout never recorded is found again by its
+    creation request (Stripe answers the same key and parameters with the same intent)."""
+
+    def run(message_id: str, payload: dict[str, Any]) -> None:
+        request = ticketing_fsm.IntentCancelRequested.model_validate(payload)
+        intent_id = request.payment_intent_id
+        if intent_id is None:
+            intent_id = gateway.create_payment_intent(
+                request.intent_amount,
+                request.intent_currency,
+                request.intent_metadata,
+                idempotency_key=request.intent_idempotency_key,
+            ).payment_intent_id
+        gateway.cancel_payment_intent(intent_id, idempotency_key=message_id)
+
+    return run
+
+
 def wire(
     engine: sa.Engine, gateway: StripeGateway, handlers: outbox.InboxHandlers | None = None
 ) -> None:
@@ -54,6 +74,9 @@ def wire(
     ticketing_fsm.register_stripe_handlers(gateway, handlers)
     outbox.register_task("stripe.transfer.requested", transfer_task(engine, gateway), replace=True)
     outbox.register_task("stripe.refund.requested", refund_task(gateway), replace=True)
+    outbox.register_task(
+        "stripe.payment_intent.cancel.requested", cancel_intent_task(gateway), replace=True
+    )
 
 
 def periodic_step(engine: sa.Engine) -> Callable[[], object]:

@@ -8,8 +8,21 @@ never commit: a transition, its escrow postings and its outbox messages commit t
 from __future__ import annotations
 
 from ticketing_fsm import messages as _messages  # registers ticketing's outbox message types
+from ticketing_fsm.checkout import (
+    DEFAULT_HOLD,
+    Checkout,
+    CheckoutItem,
+    CheckoutRequest,
+    IntentRequest,
+    PendingCheckout,
+    ask_for_intent,
+    record_payment_intent,
+    reserve_checkout,
+    start_checkout,
+)
 from ticketing_fsm.errors import (
     AlreadyCheckedIn,
+    CheckoutExpired,
     EventNotFound,
     IdempotencyConflict,
     InvalidRequest,
@@ -30,13 +43,9 @@ from ticketing_fsm.machines import (
     TicketMachine,
     diagrams,
 )
-from ticketing_fsm.messages import OrderEvent, RefundRequested, TicketEvent
+from ticketing_fsm.messages import IntentCancelRequested, OrderEvent, RefundRequested, TicketEvent
 from ticketing_fsm.ports import CreatedIntent, PaymentGateway
 from ticketing_fsm.service import (
-    DEFAULT_HOLD,
-    Checkout,
-    CheckoutItem,
-    CheckoutRequest,
     Order,
     Ticket,
     add_ticket_type,
@@ -52,7 +61,6 @@ from ticketing_fsm.service import (
     payment_failed,
     payment_succeeded,
     refund_tickets,
-    start_checkout,
     tickets_of,
     transfer_ticket,
 )
@@ -67,11 +75,14 @@ __all__ = [
     "TICKET_STATES",
     "AlreadyCheckedIn",
     "Checkout",
+    "CheckoutExpired",
     "CheckoutItem",
     "CheckoutRequest",
     "CreatedIntent",
     "EventNotFound",
     "IdempotencyConflict",
+    "IntentCancelRequested",
+    "IntentRequest",
     "InvalidRequest",
     "InvalidTransition",
     "NotOnSale",
@@ -80,6 +91,7 @@ __all__ = [
     "OrderMachine",
     "OrderNotFound",
     "PaymentGateway",
+    "PendingCheckout",
     "RefundRequested",
     "SoldOut",
     "Ticket",
@@ -90,6 +102,7 @@ __all__ = [
     "TicketingError",
     "_messages",
     "add_ticket_type",
+    "ask_for_intent",
     "cancel_event",
     "cancel_order",
     "check_in",
@@ -102,8 +115,10 @@ __all__ = [
     "order_for_payment",
     "payment_failed",
     "payment_succeeded",
+    "record_payment_intent",
     "refund_tickets",
     "register_stripe_handlers",
+    "reserve_checkout",
     "start_checkout",
     "stripe_handlers",
     "tickets_of",

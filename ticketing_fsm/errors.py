@@ -50,6 +50,14 @@ class SoldOut(TicketingError):
     available: int
 
 
+class CheckoutExpired(TicketingError):
+    """The checkout's hold expired (or its order was cancelled) before its payment was set
+    up: start a new checkout under a new key."""
+
+    order_id: str
+    status: str
+
+
 class OrderNotFound(TicketingError):
     """No such order is visible to this organization."""
 

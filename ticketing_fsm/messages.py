@@ -40,6 +40,20 @@ class RefundRequested(BaseModel):
     reason: str
 
 
+class IntentCancelRequested(BaseModel):
+    """`stripe.payment_intent.cancel.requested`: the task that asks Stripe to cancel the
+    PaymentIntent of an order released unpaid. An intent never recorded on its order is found
+    again by its creation request (`intent_*`, the same key and parameters)."""
+
+    order_id: str
+    payment_intent_id: str | None
+    intent_amount: int
+    intent_currency: str
+    intent_metadata: dict[str, str]
+    intent_idempotency_key: str
+    reason: str
+
+
 for _name in ("order.paid", "order.cancelled", "order.refunded", "order.disputed"):
     outbox.register_message_type(_name, OrderEvent)
 for _name in (
@@ -52,3 +66,4 @@ for _name in (
 ):
     outbox.register_message_type(_name, TicketEvent)
 outbox.register_message_type("stripe.refund.requested", RefundRequested)
+outbox.register_message_type("stripe.payment_intent.cancel.requested", IntentCancelRequested)

@@ -1,6 +1,7 @@
-"""Ticketing use cases: events and ticket types, checkout, the payment's outcome, hold expiry,
-refunds, transfers, check-in and event cancellation. Each takes the caller's connection and
-never commits; money moves only through escrow (and Stripe, through outbox tasks).
+"""Ticketing use cases: events and ticket types, the payment's outcome, hold expiry,
+refunds, transfers, check-in and event cancellation (the checkout is `ticketing_fsm.checkout`).
+Each takes the caller's connection and never commits; money moves only through escrow (and
+Stripe, through outbox tasks).
 
 Orders and tickets move through their machines; every move is a compare-and-set on (status,
 version) plus an audit row, and publishes its outbox messages in the same transaction.
@@ -12,11 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -24,72 +24,18 @@ from statemachine import StateMachine
 from statemachine.exceptions import TransitionNotAllowed
 
 import outbox
+from ticketing_fsm.checkout import META_ORDER, META_ORG, intent_request, new_ticket_code
 from ticketing_fsm.errors import (
     AlreadyCheckedIn,
     EventNotFound,
     IdempotencyConflict,
     InvalidRequest,
     InvalidTransition,
-    NotOnSale,
     OrderNotFound,
-    SoldOut,
     TicketNotFound,
-    TicketTypeNotFound,
 )
 from ticketing_fsm.machines import OrderMachine, TicketMachine
-from ticketing_fsm.messages import OrderEvent, RefundRequested, TicketEvent
-from ticketing_fsm.ports import PaymentGateway
-
-DEFAULT_HOLD = timedelta(minutes=10)
-_ORDER_IDS = uuid.UUID("6f1c3e52-4a7d-4f1e-9a59-2b7c0c6a2e11")
-
-# PaymentIntent metadata: escrow finds its escrow by the first three, ticketing its order.
-META_ORG = "liventix_org_id"
-META_EVENT = "liventix_event_id"
-META_EVENT_ENDS = "liventix_event_ends_at"
-META_ORDER = "liventix_order_id"
-
-
-@dataclass(frozen=True)
-class CheckoutItem:
-    """So many tickets of one type."""
-
-    ticket_type_id: uuid.UUID
-    quantity: int
-
-
-@dataclass(frozen=True)
-class CheckoutRequest:
-    """A buyer's checkout: the tickets wanted, under the caller's idempotency key."""
-
-    idempotency_key: str
-    org_id: uuid.UUID
-    event_id: uuid.UUID
-    buyer_email: str
-    items: Sequence[CheckoutItem]
-
-    def fingerprint(self) -> str:
-        """SHA-256 of the request without its key."""
-        body = {
-            "org": str(self.org_id),
-            "event": str(self.event_id),
-            "buyer": self.buyer_email,
-            "items": sorted((str(i.ticket_type_id), i.quantity) for i in self.items),
-        }
-        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Checkout:
-    """What the front end needs to take the payment."""
-
-    order_id: uuid.UUID
-    amount: int
-    currency: str
-    payment_intent_id: str
-    client_secret: str
-    hold_expires_at: datetime
-    replayed: bool
+from ticketing_fsm.messages import IntentCancelRequested, OrderEvent, RefundRequested, TicketEvent
 
 
 @dataclass(frozen=True)
@@ -260,159 +206,6 @@ def add_ticket_type(
     return type_id
 
 
-# -- checkout -------------------------------------------------------------------------------
-
-
-def start_checkout(
-    conn: Connection,
-    gateway: PaymentGateway,
-    request: CheckoutRequest,
-    *,
-    hold: timedelta = DEFAULT_HOLD,
-) -> Checkout:
-    """Hold the tickets, create the order and its PaymentIntent; a retry under the same key
-    returns the same checkout and holds nothing more."""
-    if not request.items or any(
-        type(i.quantity) is not int or i.quantity <= 0 for i in request.items
-    ):
-        raise InvalidRequest(reason="a checkout asks for one or more tickets of each type")
-    if not request.idempotency_key or "@" not in request.buyer_email:
-        raise InvalidRequest(reason="a checkout needs an idempotency key and a buyer e-mail")
-    digest = request.fingerprint()
-    # The same key at once from two callers: the second waits here for the first's commit,
-    # then replays it.
-    conn.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
-        {"k": f"checkout:{request.org_id}:{request.idempotency_key}"},
-    )
-    existing = conn.execute(
-        text("""SELECT id, amount, currency, payment_intent_id, client_secret, hold_expires_at,
-                       request_hash
-                  FROM ticketing.orders WHERE org_id = :org AND idempotency_key = :key"""),
-        {"org": request.org_id, "key": request.idempotency_key},
-    ).first()
-    if existing is not None:
-        if existing.request_hash != digest:
-            raise IdempotencyConflict(idempotency_key=request.idempotency_key)
-        return Checkout(
-            order_id=existing.id,
-            amount=existing.amount,
-            currency=existing.currency,
-            payment_intent_id=existing.payment_intent_id,
-            client_secret=existing.client_secret,
-            hold_expires_at=existing.hold_expires_at,
-            replayed=True,
-        )
-    # FOR SHARE: a cancellation of the event waits for this checkout (and is seen by it).
-    event = conn.execute(
-        text("""SELECT id, currency, ends_at, cancelled_at FROM ticketing.events
-                 WHERE id = :id AND org_id = :org FOR SHARE"""),
-        {"id": request.event_id, "org": request.org_id},
-    ).first()
-    if event is None:
-        raise EventNotFound(event_id=str(request.event_id))
-    amount = 0
-    held: list[tuple[uuid.UUID, int, int]] = []
-    # The holds under a savepoint: a refusal of any item leaves no hold of the others.
-    with conn.begin_nested():
-        for item in sorted(request.items, key=lambda i: i.ticket_type_id):
-            row = conn.execute(
-                text("""UPDATE ticketing.ticket_types SET held = held + :n
-                         WHERE id = :id AND event_id = :event
-                           AND now() >= sales_start AND now() < sales_end
-                           AND held + sold + :n <= capacity
-                     RETURNING price"""),
-                {"n": item.quantity, "id": item.ticket_type_id, "event": request.event_id},
-            ).first()
-            if row is None or event.cancelled_at is not None:
-                _refuse_hold(conn, request.event_id, item, event.cancelled_at is not None)
-            assert row is not None
-            amount += row.price * item.quantity
-            held.append((item.ticket_type_id, item.quantity, row.price))
-    # The order's id derives from the key, so a retry after a rollback asks Stripe the very
-    # same request (same key, same metadata) and gets the same PaymentIntent back.
-    order_id = uuid.uuid5(_ORDER_IDS, f"{request.org_id}:{request.idempotency_key}")
-    expires: datetime = conn.execute(text("SELECT now() + :hold"), {"hold": hold}).scalar_one()
-    intent = gateway.create_payment_intent(
-        amount,
-        event.currency,
-        {
-            META_ORG: str(request.org_id),
-            META_EVENT: str(request.event_id),
-            META_EVENT_ENDS: event.ends_at.isoformat(),
-            META_ORDER: str(order_id),
-        },
-        idempotency_key=f"checkout:{request.org_id}:{request.idempotency_key}",
-    )
-    conn.execute(
-        text("""INSERT INTO ticketing.orders
-                    (id, org_id, event_id, buyer_email, currency, amount, payment_intent_id,
-                     client_secret, hold_expires_at, idempotency_key, request_hash)
-                VALUES (:id, :org, :event, :buyer, :currency, :amount, :pi, :secret, :expires,
-                        :key, :hash)"""),
-        {
-            "id": order_id,
-            "org": request.org_id,
-            "event": request.event_id,
-            "buyer": request.buyer_email,
-            "currency": event.currency,
-            "amount": amount,
-            "pi": intent.payment_intent_id,
-            "secret": intent.client_secret,
-            "expires": expires,
-            "key": request.idempotency_key,
-            "hash": digest,
-        },
-    )
-    conn.execute(
-        text("""INSERT INTO ticketing.tickets
-                    (order_id, org_id, event_id, ticket_type_id, code, holder_email, price)
-                SELECT :order, :org, :event, t.type_id, t.code, :buyer, t.price
-                  FROM unnest(CAST(:types AS uuid[]), CAST(:codes AS text[]),
-                              CAST(:prices AS bigint[])) AS t(type_id, code, price)"""),
-        {
-            "order": order_id,
-            "org": request.org_id,
-            "event": request.event_id,
-            "buyer": request.buyer_email,
-            "types": [t for t, n, _ in held for _i in range(n)],
-            "codes": [_code() for _, n, _p in held for _i in range(n)],
-            "prices": [p for _t, n, p in held for _i in range(n)],
-        },
-    )
-    return Checkout(
-        order_id=order_id,
-        amount=amount,
-        currency=event.currency,
-        payment_intent_id=intent.payment_intent_id,
-        client_secret=intent.client_secret,
-        hold_expires_at=expires,
-        replayed=False,
-    )
-
-
-def _refuse_hold(
-    conn: Connection, event_id: uuid.UUID, item: CheckoutItem, cancelled: bool
-) -> None:
-    row = conn.execute(
-        text("""SELECT capacity - held - sold AS left,
-                       now() >= sales_start AND now() < sales_end AS on_sale
-                  FROM ticketing.ticket_types WHERE id = :id AND event_id = :event"""),
-        {"id": item.ticket_type_id, "event": event_id},
-    ).first()
-    if row is None:
-        raise TicketTypeNotFound(ticket_type_id=str(item.ticket_type_id))
-    if cancelled or not row.on_sale:
-        raise NotOnSale(ticket_type_id=str(item.ticket_type_id))
-    raise SoldOut(
-        ticket_type_id=str(item.ticket_type_id), requested=item.quantity, available=row.left
-    )
-
-
-def _code() -> str:
-    return secrets.token_urlsafe(12)
-
-
 # -- reading --------------------------------------------------------------------------------
 
 
@@ -451,13 +244,35 @@ def get_order(conn: Connection, order_id: uuid.UUID, *, lock: bool = False) -> O
     return Order(**data)
 
 
-def order_for_payment(conn: Connection, payment_intent_id: str) -> uuid.UUID | None:
-    """The order a PaymentIntent pays for, if it is one of ours."""
+def order_for_payment(
+    conn: Connection,
+    payment_intent_id: str,
+    metadata: Mapping[str, object] | None = None,
+    amount: int | None = None,
+) -> uuid.UUID | None:
+    """The order a PaymentIntent pays for, if it is one of ours. An intent the checkout never
+    recorded (it crashed, or the hold expired, between Stripe's answer and the record) is
+    found by its metadata's order, which must still be waiting for an intent of exactly this
+    amount; it is then recorded on the order, so its payment issues or is refunded."""
     found: uuid.UUID | None = conn.execute(
         text("SELECT id FROM ticketing.orders WHERE payment_intent_id = :pi"),
         {"pi": payment_intent_id},
     ).scalar_one_or_none()
-    return found
+    if found is not None or not metadata or amount is None:
+        return found
+    try:
+        claimed = uuid.UUID(str(metadata.get(META_ORDER)))
+        org = uuid.UUID(str(metadata.get(META_ORG)))
+    except ValueError:
+        return None  # not an order of ours: metadata is not trusted further
+    recorded: uuid.UUID | None = conn.execute(
+        text("""UPDATE ticketing.orders SET payment_intent_id = :pi, updated_at = now()
+                 WHERE id = :id AND org_id = :org AND amount = :amount
+                   AND payment_intent_id IS NULL
+                RETURNING id"""),
+        {"pi": payment_intent_id, "id": claimed, "org": org, "amount": amount},
+    ).scalar_one_or_none()
+    return recorded
 
 
 # -- messages -------------------------------------------------------------------------------
@@ -566,7 +381,14 @@ def _issue(conn: Connection, order: Order, cause: str) -> None:
     _order_message(conn, order, "order.paid")
 
 
-def _release(conn: Connection, order: Order, reason: str, cause: str) -> None:
+def _release(
+    conn: Connection,
+    order: Order,
+    reason: str,
+    cause: str,
+    *,
+    cancel_intent: bool = False,
+) -> None:
     _move(
         conn, "order", order, OrderMachine, "cancel", cause=cause, changes={"cancel_reason": reason}
     )
@@ -581,6 +403,44 @@ def _release(conn: Connection, order: Order, reason: str, cause: str) -> None:
             {"n": n, "id": type_id},
         )
     _order_message(conn, order, "order.cancelled")
+    if cancel_intent:
+        _cancel_intent(conn, order, reason)
+
+
+def _cancel_intent(conn: Connection, order: Order, reason: str) -> None:
+    """Ask Stripe (an outbox task) to cancel the unpaid order's PaymentIntent, so the buyer
+    cannot pay for seats no longer held; an intent never recorded is found by its request."""
+    row = conn.execute(
+        text("""SELECT o.idempotency_key, e.ends_at FROM ticketing.orders o
+                  JOIN ticketing.events e ON e.id = o.event_id WHERE o.id = :id"""),
+        {"id": order.id},
+    ).one()
+    asked = intent_request(
+        org_id=order.org_id,
+        event_id=order.event_id,
+        event_ends_at=row.ends_at,
+        order_id=order.id,
+        idempotency_key=row.idempotency_key,
+        amount=order.amount,
+        currency=order.currency,
+    )
+    outbox.publish(
+        conn,
+        type="stripe.payment_intent.cancel.requested",
+        payload=IntentCancelRequested(
+            order_id=str(order.id),
+            payment_intent_id=order.payment_intent_id,
+            intent_amount=asked.amount,
+            intent_currency=asked.currency,
+            intent_metadata=asked.metadata,
+            intent_idempotency_key=asked.idempotency_key,
+            reason=reason,
+        ),
+        aggregate_type="order",
+        aggregate_id=str(order.id),
+        org_id=order.org_id,
+        task=True,
+    )
 
 
 def payment_failed(conn: Connection, order_id: uuid.UUID, *, cause: str) -> bool:
@@ -602,7 +462,7 @@ def cancel_order(conn: Connection, org_id: uuid.UUID, order_id: uuid.UUID, *, ca
         raise InvalidTransition(
             subject="order", subject_id=str(order.id), state=order.status, event="cancel"
         )
-    _release(conn, order, "cancelled by the buyer", cause)
+    _release(conn, order, "cancelled by the buyer", cause, cancel_intent=True)
     return get_order(conn, order_id)
 
 
@@ -619,7 +479,13 @@ def expire_holds(conn: Connection, limit: int = 100) -> int:
         .all()
     )
     for order_id in due:
-        _release(conn, get_order(conn, order_id, lock=True), "hold expired", "hold sweeper")
+        _release(
+            conn,
+            get_order(conn, order_id, lock=True),
+            "hold expired",
+            "hold sweeper",
+            cancel_intent=True,
+        )
     return len(due)
 
 
@@ -821,7 +687,7 @@ def transfer_ticket(
             "org": old.org_id,
             "event": old.event_id,
             "type": old.ticket_type_id,
-            "code": _code(),
+            "code": new_ticket_code(),
             "holder": new_holder,
             "price": old.price,
             "old": old.id,
@@ -888,7 +754,13 @@ def cancel_event(conn: Connection, org_id: uuid.UUID, event_id: uuid.UUID) -> in
     ).all()
     for o in orders:
         if o.status == "awaiting_payment":
-            _release(conn, get_order(conn, o.id, lock=True), "event cancelled", "event cancelled")
+            _release(
+                conn,
+                get_order(conn, o.id, lock=True),
+                "event cancelled",
+                "event cancelled",
+                cancel_intent=True,
+            )
         elif o.status in ("paid", "partially_refunded", "disputed"):
             refund_tickets(
                 conn,

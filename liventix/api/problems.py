@@ -181,6 +181,9 @@ DOMAIN_PROBLEMS: dict[type[Exception], ProblemType] = {
     tk.TicketTypeNotFound: ProblemType(404, "ticket-type-not-found", "No such ticket type"),
     tk.NotOnSale: ProblemType(409, "not-on-sale", "The ticket type is not on sale"),
     tk.SoldOut: ProblemType(409, "sold-out", "Not enough tickets left"),
+    tk.CheckoutExpired: ProblemType(
+        409, "checkout-expired", "The checkout's hold expired before its payment was set up"
+    ),
     tk.OrderNotFound: ProblemType(404, "order-not-found", "No such order"),
     tk.TicketNotFound: ProblemType(404, "ticket-not-found", "No such ticket"),
     tk.InvalidTransition: ProblemType(

@@ -37,7 +37,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import anyio
 import sqlalchemy as sa
@@ -69,7 +69,21 @@ DOMAIN_KEY_PREFIX = "api:"
 """Prefix of the domain's idempotency keys derived from the header: API keys never collide
 with the keys the domain derives itself (`stripe:capture:...`, `escrow:release:...`)."""
 MAX_ATTEMPTS = 4
+RETRY_AFTER_SECONDS = 1
+"""What a 503 for an unavailable Stripe tells the client to wait before retrying."""
+_STRIPE_UNAVAILABLE = (
+    stripe.APIConnectionError,  # a timeout or a refused connection
+    stripe.APIError,  # Stripe's own failure (5xx)
+    stripe.RateLimitError,
+    stripe.IdempotencyError,  # the same key in flight in a concurrent request
+)
+THREADS = 256
+"""Worker threads for the handlers: a handler waiting on Stripe holds one (but no
+connection and no slot), so an on-sale needs many more than anyio's default 40."""
 _RETRY_SQLSTATES = frozenset({"23505", "40001", "40P01"})
+
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -87,6 +101,15 @@ class ApiRuntime:
     def __post_init__(self) -> None:
         self.slots = anyio.Semaphore(self.max_in_flight)
 
+    def commit(self, uow: UnitOfWork) -> None:
+        """Commit the request's transaction, then run its after-commit callbacks."""
+        # The ledger's deferred balance check runs at commit: its refusal is a ledger error.
+        with ledger.translated_errors():
+            uow.transaction.commit()
+        callbacks, uow.after_commit = uow.after_commit, []
+        for callback in callbacks:
+            callback()
+
 
 @dataclass
 class UnitOfWork:
@@ -99,6 +122,7 @@ class UnitOfWork:
     idempotency_key: str | None
     request_sha256: str
     transaction: sa.RootTransaction
+    token: str = field(repr=False, default="")
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     _platform_org: uuid.UUID | None = None
 
@@ -140,6 +164,34 @@ class UnitOfWork:
     def posted(self, kind: str) -> None:
         """Count a posting of this kind once the transaction commits."""
         self.after_commit.append(lambda: self.runtime.metrics.posted(kind))
+
+    def outside_transaction(self, call: Callable[[], T]) -> T:
+        """Commit what the request has done so far, give the connection and the request's
+        slot back, run `call` (a network call: Stripe) with no transaction open and no lock
+        held, then open the request's next transaction as the same principal. The request's
+        answer is stored under its Idempotency-Key by that last transaction, so a retry
+        before it runs the handler again (its use cases find their own work by key)."""
+        self.runtime.commit(self)
+        self.conn.close()
+        anyio.from_thread.run_sync(self.runtime.slots.release)
+        try:
+            return call()
+        finally:
+            anyio.from_thread.run(self.runtime.slots.acquire)
+            self._reopen()
+
+    def _reopen(self) -> None:
+        conn = self.runtime.engine.connect()
+        try:
+            transaction = conn.begin()
+            principal, _stored = keys.authenticate(conn, self.token)
+        except BaseException:
+            conn.close()
+            raise
+        self.conn, self.transaction = conn, transaction
+        if principal != self.principal:
+            # The key was revoked while Stripe answered: nothing more is done under it.
+            raise ApiProblem(problems.UNAUTHENTICATED, "the API key was revoked")
 
     def owns(self, org_id: uuid.UUID) -> bool:
         """Whether a row of `org_id` is this key's to see (row-level security already hides
@@ -261,6 +313,8 @@ class Runner:
         read_only: bool = False,
     ) -> Response:
         """Authenticate, run `inner` in the transaction, commit or roll back; the answer."""
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = max(limiter.total_tokens, THREADS)
         body = await request.body()
         async with self.runtime.slots:
             for _attempt in range(MAX_ATTEMPTS):
@@ -343,6 +397,7 @@ class Runner:
                 idempotency_key=key,
                 request_sha256=digest,
                 transaction=transaction,
+                token=token,
             )
         except sa.exc.DBAPIError:
             conn.close()
@@ -390,18 +445,11 @@ class Runner:
             },
         )
 
-    def _commit(self, uow: UnitOfWork) -> None:
-        # The ledger's deferred balance check runs at commit: its refusal is a ledger error.
-        with ledger.translated_errors():
-            uow.transaction.commit()
-        for callback in uow.after_commit:
-            callback()
-
     def _finish(self, uow: UnitOfWork, response: Response) -> Response | None:
         try:
             if uow.idempotency_key is not None:
                 self._store(uow.conn, uow, response)
-            self._commit(uow)
+            self.runtime.commit(uow)
             return response
         except Exception as exc:
             return self._after_failure(uow, exc, store=False)
@@ -453,6 +501,16 @@ class Runner:
         if isinstance(exc, StarletteHTTPException):
             kind = problems.ProblemType(exc.status_code, "http-error", str(exc.detail))
             return problems.problem_response(kind, str(exc.detail), instance=instance)
+        if isinstance(exc, _STRIPE_UNAVAILABLE):
+            # Stripe timed out, was unreachable or failed: nothing is stored under the key,
+            # so a retry with the same key continues the same work.
+            log.warning("Stripe unavailable: %s", exc)
+            return problems.problem_response(
+                problems.PAYMENT_PROVIDER_UNAVAILABLE,
+                "Stripe did not answer; retry with the same Idempotency-Key",
+                instance=instance,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
         if isinstance(exc, stripe.StripeError):
             log.warning("Stripe failed: %s", exc)
             return problems.problem_response(

@@ -63,8 +63,8 @@ def season(engine: sa.Engine) -> Season:
         world = open_world(conn, capacities=(20,), prices=(2_500,), currency="EUR")
     season = Season(world, [], marks={"start": start})
     for n, quantity in enumerate((2, 1, 3)):
+        checkout = tk.start_checkout(engine, gateway, request(world, f"k{n}", (quantity,)))
         with engine.begin() as conn:
-            checkout = tk.start_checkout(conn, gateway, request(world, f"k{n}", (quantity,)))
             pay(conn, world, checkout)
         season.orders.append(checkout.order_id)
         pi = checkout.payment_intent_id

@@ -143,10 +143,9 @@ def _buyer(job: Buyer, barrier: Any, results: Any) -> None:
         started = time.monotonic()
         for key, quantity in job.wants:
             try:
-                with engine.begin() as conn:
-                    checkout = tk.start_checkout(
-                        conn, gateway, request(world, key, (quantity,), buyer=f"{key}@example.com")
-                    )
+                checkout = tk.start_checkout(
+                    engine, gateway, request(world, key, (quantity,), buyer=f"{key}@example.com")
+                )
                 report.won.append(
                     (key, quantity, checkout.order_id, checkout.payment_intent_id, checkout.amount)
                 )
@@ -327,7 +326,8 @@ def test_two_scanners_check_the_same_ticket_in_at_once(engine: sa.Engine, db_url
     gateway = Gateway()
     with engine.begin() as conn:
         world = open_world(conn, capacities=(SCANNED,))
-        checkout = tk.start_checkout(conn, gateway, request(world, "scan", (SCANNED,)))
+    checkout = tk.start_checkout(engine, gateway, request(world, "scan", (SCANNED,)))
+    with engine.begin() as conn:
         assert pay(conn, world, checkout) == "issued"
         tickets = tk.tickets_of(conn, checkout.order_id)
     codes = [t.code for t in tickets]
@@ -374,8 +374,7 @@ def _same_checkout(db_url: str, world: World, key: str, barrier: Any, results: A
     try:
         engine.connect().close()
         barrier.wait(timeout=WAIT_SECONDS)
-        with engine.begin() as conn:
-            checkout = tk.start_checkout(conn, Gateway(delay=0.5), request(world, key, (2,)))
+        checkout = tk.start_checkout(engine, Gateway(delay=0.5), request(world, key, (2,)))
         answer = ("ok", str(checkout.order_id))
     except Exception as exc:
         answer = ("error", _describe(exc))
@@ -412,14 +411,17 @@ def test_an_event_cancelled_during_a_checkout_never_issues_its_tickets(
     engine: sa.Engine,
 ) -> None:
     """The checkout has read the event (not cancelled) and holds its seats; the organizer
-    cancels the event meanwhile; then the checkout commits and the buyer pays. The payment
-    must be refunded in full, not turned into tickets for a cancelled event."""
+    cancels the event meanwhile; then the hold commits, Stripe creates the PaymentIntent and
+    the checkout is told it expired; the buyer pays all the same (the intent was never
+    recorded). The payment finds its order by the intent's metadata and must be refunded in
+    full, not turned into tickets for a cancelled event."""
     gateway = Gateway()
     with engine.begin() as conn:
         world = open_world(conn, capacities=(10,))
     buyer = engine.connect()
     in_flight = buyer.begin()
-    checkout = tk.start_checkout(buyer, gateway, request(world, "in-flight", (2,)))
+    pending = tk.reserve_checkout(buyer, request(world, "in-flight", (2,)))
+    assert isinstance(pending, tk.PendingCheckout)
 
     refunded: list[int] = []
     errors: list[str] = []
@@ -439,7 +441,22 @@ def test_an_event_cancelled_during_a_checkout_never_issues_its_tickets(
     cancelling.join(timeout=WAIT_SECONDS)
     assert not cancelling.is_alive() and errors == []
 
+    intent = tk.ask_for_intent(gateway, pending)
+    with pytest.raises(tk.CheckoutExpired), engine.begin() as conn:
+        tk.record_payment_intent(conn, pending, intent)
+    checkout = tk.Checkout(
+        order_id=pending.order_id,
+        amount=pending.amount,
+        currency=pending.currency,
+        payment_intent_id=intent.payment_intent_id,
+        client_secret=intent.client_secret,
+        hold_expires_at=pending.hold_expires_at,
+        replayed=False,
+    )
     with engine.begin() as conn:
+        metadata = gateway.intents[intent.payment_intent_id].metadata
+        found = tk.order_for_payment(conn, intent.payment_intent_id, metadata, pending.amount)
+        assert found == pending.order_id
         outcome = pay(conn, world, checkout, cause="evt-late")
     with engine.connect() as conn:
         order = tk.get_order(conn, checkout.order_id)
@@ -499,8 +516,9 @@ def test_a_transfer_racing_a_refund_of_its_order_is_serialised(
     rounds = []
     with engine.begin() as conn:
         world = open_world(conn, capacities=(RACES,))
-        for i in range(RACES):
-            checkout = tk.start_checkout(conn, gateway, request(world, f"race-{i}", (1,)))
+    for i in range(RACES):
+        checkout = tk.start_checkout(engine, gateway, request(world, f"race-{i}", (1,)))
+        with engine.begin() as conn:
             assert pay(conn, world, checkout) == "issued"
             (ticket,) = tk.tickets_of(conn, checkout.order_id)
             rounds.append((world.org, checkout.order_id, ticket.id))

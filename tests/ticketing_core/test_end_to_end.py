@@ -39,7 +39,7 @@ from tests.fakes import stripe_objects as so
 from tests.fakes.stripe_server import FakeStripe, deliver_event
 from tests.outbox_core.support import Mailbox, Receiver, free_port
 from tests.ticketing_core.support import ensure_platform
-from ticketing_fsm.service import META_ORDER, META_ORG
+from ticketing_fsm.checkout import META_ORDER, META_ORG
 
 STRIPE_SECRET = "whsec_ticketing_e2e_0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 BUYER = "ann@example.com"
@@ -179,15 +179,15 @@ def test_checkout_pay_issue_refund_through_the_inbox(app: App) -> None:
     request = tk.CheckoutRequest("cart-1", app.org, event_id, BUYER, [tk.CheckoutItem(ga, 2)])
 
     # -- checkout: the PaymentIntent is created at Stripe, idempotently -----------------------
-    # A first attempt whose transaction rolls back after Stripe answered: the retry under the
-    # same key asks Stripe the very same request and gets the same PaymentIntent back.
-    with app.engine.connect() as conn:
-        lost = tk.start_checkout(conn, app.gateway, request)
-        conn.rollback()
+    # A first attempt that dies after Stripe answered, before the PaymentIntent is recorded:
+    # its hold is committed, and the retry under the same key finds the pending order and
+    # asks Stripe the very same request, getting the same PaymentIntent back.
     with app.engine.begin() as conn:
-        checkout = tk.start_checkout(conn, app.gateway, request)
-    with app.engine.begin() as conn:
-        replay = tk.start_checkout(conn, app.gateway, request)
+        pending = tk.reserve_checkout(conn, request)
+    assert isinstance(pending, tk.PendingCheckout)
+    lost = tk.ask_for_intent(app.gateway, pending)
+    checkout = tk.start_checkout(app.engine, app.gateway, request)
+    replay = tk.start_checkout(app.engine, app.gateway, request)
     assert (checkout.amount, checkout.currency, checkout.replayed) == (5_000, "USD", False)
     assert replay.replayed and replay.order_id == checkout.order_id
     assert lost.payment_intent_id == checkout.payment_intent_id == replay.payment_intent_id

@@ -44,7 +44,7 @@ from tests.ticketing_core.support import (
     stripe_event,
     ticketing_handlers,
 )
-from ticketing_fsm.service import META_EVENT, META_EVENT_ENDS, META_ORDER, META_ORG
+from ticketing_fsm.checkout import META_EVENT, META_EVENT_ENDS, META_ORDER, META_ORG
 
 
 @pytest.fixture
@@ -69,10 +69,9 @@ def _checkout(
     buyer: str = "ann@example.com",
     hold: timedelta = tk.DEFAULT_HOLD,
 ) -> tk.Checkout:
-    with engine.begin() as conn:
-        return tk.start_checkout(
-            conn, gateway, request(world, key, quantities, buyer=buyer), hold=hold
-        )
+    return tk.start_checkout(
+        engine, gateway, request(world, key, quantities, buyer=buyer), hold=hold
+    )
 
 
 def _paid(
@@ -187,7 +186,7 @@ def test_the_same_key_for_another_request_is_a_conflict(
     ]
     for other in others:
         with engine.begin() as conn, pytest.raises(tk.IdempotencyConflict) as conflict:
-            tk.start_checkout(conn, gateway, other)
+            tk.reserve_checkout(conn, other)
         assert conflict.value.idempotency_key == "k1"
     with engine.connect() as conn:
         assert counters(conn, world.ga).held == 2
@@ -205,11 +204,13 @@ def test_a_checkout_retried_after_its_transaction_rolled_back_succeeds(
     (a lost connection, a failure later in the unit of work). The retry under the same key
     reaches Stripe with the same idempotency key: Stripe answers with the first intent only
     if the parameters are the same, and the buyer's payment must find the order."""
-    with engine.connect() as conn:
-        conn.begin()
-        tk.start_checkout(conn, gateway, request(world, "k1", (2,)))
-        conn.rollback()  # nothing of the first attempt is left but the intent at Stripe
+    with engine.begin() as conn:
+        pending = tk.reserve_checkout(conn, request(world, "k1", (2,)))
+    assert isinstance(pending, tk.PendingCheckout)
+    # Stripe created the intent, then the checkout died before recording it.
+    lost = tk.ask_for_intent(gateway, pending)
     retry = _checkout(engine, gateway, world, "k1", (2,))
+    assert retry.payment_intent_id == lost.payment_intent_id
     intent = gateway.intents[retry.payment_intent_id]
     assert intent.metadata[META_ORDER] == str(retry.order_id)
 
@@ -223,7 +224,7 @@ def test_no_checkout_outside_the_sales_window(engine: sa.Engine, gateway: Gatewa
         )
     for world in (early, late):
         with engine.begin() as conn, pytest.raises(tk.NotOnSale) as refused:
-            tk.start_checkout(conn, gateway, request(world, "k1"))
+            tk.reserve_checkout(conn, request(world, "k1"))
         assert refused.value.ticket_type_id == str(world.ga)
         with engine.connect() as conn:
             assert counters(conn, world.ga).held == 0
@@ -236,7 +237,7 @@ def test_no_checkout_for_a_cancelled_event(
     with engine.begin() as conn:
         assert tk.cancel_event(conn, world.org, world.event) == 0
     with engine.begin() as conn, pytest.raises(tk.NotOnSale) as refused:
-        tk.start_checkout(conn, gateway, request(world, "k1", (1, 1)))
+        tk.reserve_checkout(conn, request(world, "k1", (1, 1)))
     assert refused.value.ticket_type_id in {str(t) for t in world.types}
     assert gateway.intents == {}
 
@@ -250,14 +251,14 @@ def test_unknown_ticket_types_and_events(engine: sa.Engine, gateway: Gateway, wo
             "k1", world.org, world.event, "ann@example.com", [tk.CheckoutItem(type_id, 1)]
         )
         with engine.begin() as conn, pytest.raises(tk.TicketTypeNotFound) as missing:
-            tk.start_checkout(conn, gateway, bad)
+            tk.reserve_checkout(conn, bad)
         assert missing.value.ticket_type_id == str(type_id)
     for org, event in ((world.org, uuid.uuid4()), (world.org, elsewhere.event)):
         bad = tk.CheckoutRequest(
             "k2", org, event, "ann@example.com", [tk.CheckoutItem(world.ga, 1)]
         )
         with engine.begin() as conn, pytest.raises(tk.EventNotFound) as no_event:
-            tk.start_checkout(conn, gateway, bad)
+            tk.reserve_checkout(conn, bad)
         assert no_event.value.event_id == str(event)
     with engine.begin() as conn, pytest.raises(tk.EventNotFound):
         tk.add_ticket_type(
@@ -279,15 +280,14 @@ def test_unknown_ticket_types_and_events(engine: sa.Engine, gateway: Gateway, wo
 def test_malformed_checkouts_are_invalid_requests(
     engine: sa.Engine, world: World, key: str, buyer: str, quantities: tuple[int, ...]
 ) -> None:
-    gateway = Gateway()
     with engine.begin() as conn, pytest.raises(tk.InvalidRequest):
-        tk.start_checkout(conn, gateway, request(world, key, quantities, buyer=buyer))
+        tk.reserve_checkout(conn, request(world, key, quantities, buyer=buyer))
     for quantity in (0, -1):
         bad = tk.CheckoutRequest(
             "k9", world.org, world.event, "ann@example.com", [tk.CheckoutItem(world.ga, quantity)]
         )
         with engine.begin() as conn, pytest.raises(tk.InvalidRequest):
-            tk.start_checkout(conn, gateway, bad)
+            tk.reserve_checkout(conn, bad)
     with engine.begin() as conn, pytest.raises(tk.InvalidRequest):
         tk.add_ticket_type(
             conn,
@@ -304,7 +304,7 @@ def test_malformed_checkouts_are_invalid_requests(
 def test_sold_out_names_what_is_left(engine: sa.Engine, gateway: Gateway, world: World) -> None:
     _checkout(engine, gateway, world, "k1", (4,))
     with engine.begin() as conn, pytest.raises(tk.SoldOut) as sold_out:
-        tk.start_checkout(conn, gateway, request(world, "k2", (2,)))
+        tk.reserve_checkout(conn, request(world, "k2", (2,)))
     assert (sold_out.value.ticket_type_id, sold_out.value.requested) == (str(world.ga), 2)
     assert sold_out.value.available == 1
     assert _checkout(engine, gateway, world, "k3", (1,)).amount == 2_500
@@ -324,7 +324,7 @@ def test_a_refused_checkout_leaves_no_hold_behind(engine: sa.Engine, gateway: Ga
     with engine.connect() as conn:
         assert counters(conn, second).held == 2
     with engine.begin() as conn, pytest.raises(tk.SoldOut) as sold_out:
-        tk.start_checkout(conn, gateway, request(world, "k2", (1, 1)))
+        tk.reserve_checkout(conn, request(world, "k2", (1, 1)))
     # the caller handled the refusal inside its unit of work, which then committed
     assert sold_out.value.ticket_type_id == str(second)
     with engine.connect() as conn:
@@ -333,7 +333,7 @@ def test_a_refused_checkout_leaves_no_hold_behind(engine: sa.Engine, gateway: Ga
     with engine.begin() as conn:
         tk.cancel_event(conn, world.org, world.event)
     with engine.begin() as conn, pytest.raises(tk.NotOnSale):
-        tk.start_checkout(conn, gateway, request(world, "k3", (1, 1)))
+        tk.reserve_checkout(conn, request(world, "k3", (1, 1)))
     with engine.connect() as conn:
         held = [(counters(conn, t).held, counters(conn, t).held_tickets) for t in world.types]
         assert held == [(0, 0), (0, 0)], "a hold with no ticket after NotOnSale"

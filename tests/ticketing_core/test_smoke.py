@@ -61,15 +61,13 @@ def test_checkout_to_check_in(engine: sa.Engine) -> None:
             sales_end=now + timedelta(days=1),
         )
     request = tk.CheckoutRequest("k1", ORG, event, "ann@example.com", [tk.CheckoutItem(ga, 2)])
-    with engine.begin() as conn:
-        checkout = tk.start_checkout(conn, gateway, request)
+    checkout = tk.start_checkout(engine, gateway, request)
     assert checkout.amount == 5_000 and not checkout.replayed
-    with engine.begin() as conn:
-        again = tk.start_checkout(conn, gateway, request)
+    again = tk.start_checkout(engine, gateway, request)
     assert again.replayed and again.order_id == checkout.order_id
-    with engine.begin() as conn, pytest.raises(tk.SoldOut) as sold_out:
+    with pytest.raises(tk.SoldOut) as sold_out:
         tk.start_checkout(
-            conn,
+            engine,
             gateway,
             tk.CheckoutRequest("k2", ORG, event, "bob@example.com", [tk.CheckoutItem(ga, 2)]),
         )

@@ -214,14 +214,11 @@ class TicketingMachine(RuleBasedStateMachine):
             error = tk.NotOnSale if self.cancelled else tk.SoldOut
             event(f"checkout refused: {error.__name__}")
             self._refused(
-                lambda conn: tk.start_checkout(
-                    conn, self.gateway, request(self.world, key, wanted)
-                ),
+                lambda conn: tk.reserve_checkout(conn, request(self.world, key, wanted)),
                 error,
             )
             return
-        with self.engine.begin() as conn:
-            checkout = tk.start_checkout(conn, self.gateway, request(self.world, key, wanted))
+        checkout = tk.start_checkout(self.engine, self.gateway, request(self.world, key, wanted))
         assert not checkout.replayed
         assert checkout.amount == sum(p * n for p, n in zip(PRICES, wanted, strict=True))
         order = OrderModel(key, wanted, checkout)
@@ -235,19 +232,16 @@ class TicketingMachine(RuleBasedStateMachine):
         order = self._order(pick)
         if same:
             before = self._fingerprint()
-            with self.engine.begin() as conn:
-                again = tk.start_checkout(
-                    conn, self.gateway, request(self.world, order.key, order.quantities)
-                )
+            again = tk.start_checkout(
+                self.engine, self.gateway, request(self.world, order.key, order.quantities)
+            )
             assert again.replayed and again.order_id == order.checkout.order_id
             assert again.payment_intent_id == order.checkout.payment_intent_id
             assert self._fingerprint() == before
         else:
             other = (order.quantities[0] + 1, order.quantities[1])
             self._refused(
-                lambda conn: tk.start_checkout(
-                    conn, self.gateway, request(self.world, order.key, other)
-                ),
+                lambda conn: tk.reserve_checkout(conn, request(self.world, order.key, other)),
                 tk.IdempotencyConflict,
             )
 

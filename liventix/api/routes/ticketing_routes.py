@@ -93,10 +93,14 @@ def cancel_event(event_id: uuid.UUID, uow: Uow) -> m.CancelEventResponse:
 
 @router.post("/checkouts", status_code=201, dependencies=WRITE)
 def start_checkout(body: m.CheckoutRequest, uow: Uow) -> m.CheckoutResponse:
-    """Hold the tickets, create the order and its PaymentIntent (pay with `client_secret`)."""
-    checkout = tk.start_checkout(
+    """Hold the tickets, create the order and its PaymentIntent (pay with `client_secret`).
+
+    Three steps, so that nothing is locked while Stripe answers: the hold commits with its
+    expiry; Stripe is asked with no transaction open; the PaymentIntent is recorded. Stripe
+    failing or timing out answers 503 with `Retry-After`: retry with the same key."""
+    gateway = uow.payment_gateway()
+    reserved = tk.reserve_checkout(
         uow.conn,
-        uow.payment_gateway(),
         tk.CheckoutRequest(
             idempotency_key=uow.domain_key(),
             org_id=uow.acting_org(),
@@ -105,7 +109,11 @@ def start_checkout(body: m.CheckoutRequest, uow: Uow) -> m.CheckoutResponse:
             items=[tk.CheckoutItem(i.ticket_type_id, i.quantity) for i in body.items],
         ),
     )
-    return views.checkout(checkout)
+    if isinstance(reserved, tk.Checkout):
+        return views.checkout(reserved)  # the key's checkout, its PaymentIntent recorded
+    pending = reserved
+    intent = uow.outside_transaction(lambda: tk.ask_for_intent(gateway, pending))
+    return views.checkout(tk.record_payment_intent(uow.conn, pending, intent))
 
 
 @router.get("/orders/{order_id:uuid}")
