@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match, Route
+from starlette.routing import BaseRoute, Match
 
 import ticketing_fsm
 from liventix.api import limits, problems
@@ -120,7 +120,7 @@ def create_app(
     ):
         app.include_router(module.router)
     # Starlette wraps the last added outermost: the metrics count the limits' refusals too.
-    app.add_middleware(limits.RequestLimits, routes=app.router.routes)
+    app.add_middleware(limits.RequestLimits)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     _install_error_handlers(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
@@ -162,15 +162,19 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, internal)
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
 def _allowed_methods(routes: list[BaseRoute], request: Request) -> list[str]:
-    """Every method some route serves on the request's path."""
-    methods: set[str] = set()
-    for route in routes:
-        if isinstance(route, Route) and route.methods:
-            match, _child = route.matches(request.scope)
-            if match is not Match.NONE:
-                methods |= route.methods
-    return sorted(methods)
+    """Every method some route serves on the request's path (each asked whether it would
+    take the request with that method: included routers answer for their routes)."""
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
 
 
 def _problem_types() -> list[dict[str, Any]]:
@@ -247,7 +251,7 @@ def _document_limits(path: str, method: str, operation: dict[str, Any]) -> None:
     """Write the body limits of an operation that takes a body into its document."""
     if method != "post":
         return
-    limit = limits.body_limit(method, path, operation)
+    limit = limits.body_limit(method, path)
     operation[limits.BODY_LIMIT_EXTENSION] = limit.max_bytes
     depth = limit.max_depth if limit.max_depth is not None else limits.MAX_JSON_DEPTH
     operation[limits.DEPTH_LIMIT_EXTENSION] = depth

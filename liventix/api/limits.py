@@ -20,14 +20,14 @@ Each limit is written in the OpenAPI document on the operations that take a body
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
 import anyio.to_thread
 from starlette.datastructures import Headers
-from starlette.routing import BaseRoute, Match
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from liventix.api import problems
@@ -48,6 +48,7 @@ __all__ = [
     "BodyLimit",
     "RequestLimits",
     "body_limit",
+    "request_limit",
 ]
 
 DEFAULT_MAX_BODY_BYTES = 64 * KIB
@@ -87,39 +88,34 @@ class BodyLimit:
     max_depth: int | None  # None: the route checks the depth itself
 
 
-def body_limit(method: str, path: str, openapi_extra: dict[str, Any] | None = None) -> BodyLimit:
-    """The limit of a route, by its method and path template (`/v1/entries/{entry_id}`);
-    a route's own `x-max-body-bytes` wins over the table."""
+def body_limit(method: str, path: str) -> BodyLimit:
+    """The limit of a route, by its method and path template (`/v1/entries/{entry_id}`)."""
     key = (method.upper(), path)
-    declared = (openapi_extra or {}).get(BODY_LIMIT_EXTENSION)
-    max_bytes = (
-        int(declared)
-        if isinstance(declared, int)
-        else ROUTE_BODY_LIMITS.get(key, DEFAULT_MAX_BODY_BYTES)
-    )
+    max_bytes = ROUTE_BODY_LIMITS.get(key, DEFAULT_MAX_BODY_BYTES)
     return BodyLimit(max_bytes, None if key in OWN_DEPTH_CHECK else MAX_JSON_DEPTH)
+
+
+_TEMPLATES = [
+    (method, re.compile(compile_path(template)[0].pattern), template)
+    for method, template in sorted({*ROUTE_BODY_LIMITS, *OWN_DEPTH_CHECK})
+]
+
+
+def request_limit(method: str, path: str) -> BodyLimit:
+    """The limit of a request, by its method and path (matched to the templates above; any
+    other request has the default)."""
+    for template_method, pattern, template in _TEMPLATES:
+        if template_method == method.upper() and pattern.match(path):
+            return body_limit(method, template)
+    return body_limit(method, "")
 
 
 class RequestLimits:
     """The ASGI middleware enforcing the body size and depth limits of each route (see the
-    module). `routes` is the application's route list, read at each request (so routes
-    added after the middleware are covered)."""
+    module)."""
 
-    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.routes = routes
-
-    def _limit(self, scope: Scope) -> BodyLimit:
-        method = str(scope.get("method", "GET"))
-        for route in self.routes:
-            match, child = route.matches(scope)
-            if match is Match.FULL:
-                # The router sets it again; set now, the metrics name the refused route too.
-                scope["route"] = child.get("route", route)
-                path = str(getattr(route, "path_format", None) or getattr(route, "path", ""))
-                extra = getattr(route, "openapi_extra", None)
-                return body_limit(method, path, extra if isinstance(extra, dict) else None)
-        return body_limit(method, "")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Refuse an oversized or too deeply nested body; hand on the others whole."""
@@ -132,7 +128,7 @@ class RequestLimits:
         if length is None and not chunked:
             await self.app(scope, receive, send)  # no body
             return
-        limit = self._limit(scope)
+        limit = request_limit(str(scope.get("method", "")), str(scope.get("path", "")))
         if length is not None and length.strip().isdigit() and int(length) > limit.max_bytes:
             await self._refuse(
                 scope,
