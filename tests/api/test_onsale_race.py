@@ -1,0 +1,249 @@
+"""The on-sale over HTTP (issue 11): 200 buyers race for the last 50 seats through
+`POST /v1/checkouts`, against the product's Stripe stand-in answering after 200 ms and
+sometimes failing (500) or hanging past the gateway's timeout.
+
+The API is a real uvicorn server on 127.0.0.1 with a database of its own; the buyers are 200
+concurrent HTTP clients. A buyer told 503 retries under the same Idempotency-Key after
+`Retry-After`, as a real client does; every tenth gives up instead, and its hold expires (the
+clock is moved on in the database). The hold sweeper frees those seats and asks Stripe,
+through the outbox, to cancel their PaymentIntents; a second wave of buyers takes the freed
+seats. Every sold order is paid through signed Stripe events. Then:
+- exactly 50 seats are sold and none twice;
+- no buyer is charged without tickets: every PaymentIntent at Stripe is paid for an order
+  with issued tickets, or cancelled;
+- the trial balance, the escrow position and the ticket tie-out report zero differences.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+import ledger
+import outbox
+import ticketing_fsm as tk
+from liventix import reports
+from liventix.api import create_app
+from liventix.database import create_database, database_url, drop_database, make_engine
+from liventix.stripe_gateway import StripeGateway, StripeSettings
+from liventix.stripe_standin import StandInServer, StripeStandIn
+from liventix.wiring import wire
+from tests.api.support import PLATFORM, WEBHOOK_SECRET, new_org, on_sale_event, uvicorn_thread
+from tests.fakes.stripe_server import signature_header
+
+pytestmark = pytest.mark.slow
+
+SEATS = 50
+BUYERS = 200
+LATENCY_MS = 200
+MAX_ATTEMPTS = 15
+GIVES_UP = 10
+"""Every tenth buyer told 503 gives up instead of retrying."""
+
+
+@dataclass
+class Race:
+    """The race's server side."""
+
+    url: str
+    engine: sa.Engine
+    stripe: StripeStandIn
+    handlers: outbox.InboxHandlers
+    key: str
+    ticket_type: str
+    event: str
+
+
+@dataclass
+class Outcome:
+    """What the buyers saw."""
+
+    sold: dict[str, dict[str, object]] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)
+    gave_up: list[str] = field(default_factory=list)
+    unavailable: int = 0
+
+
+@pytest.fixture
+def race(pg_server_url: str, template_db: str) -> Iterator[Race]:
+    """An API of its own, wired to a slow and faulty stand-in, with one event of 50 seats."""
+    name = f"onsale_{uuid.uuid4().hex}"
+    create_database(pg_server_url, name, template=template_db)
+    engine = make_engine(database_url(pg_server_url, name), pool_size=20, max_overflow=10)
+    stripe = StripeStandIn(
+        latency_ms=LATENCY_MS, fail_rate=0.15, hang_rate=0.05, hang_seconds=5.0, seed=11
+    )
+    server = StandInServer(stripe)
+    threading.Thread(target=server.serve_forever, name="stripe", daemon=True).start()
+    gateway = StripeGateway(StripeSettings(api_base=server.url, max_network_retries=0, timeout_s=1))
+    handlers = outbox.InboxHandlers()
+    wire(engine, gateway, handlers)
+    with engine.begin() as conn:
+        ledger.open_organization(conn, PLATFORM, "Liventix", is_platform=True)
+    _org, key = new_org(engine, "Stadium")
+    app = create_app(engine, gateway=gateway, stripe_webhook_secret=WEBHOOK_SECRET)
+    try:
+        with uvicorn_thread(app) as url:
+            with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as c:
+                event = on_sale_event(c, capacity=SEATS)
+            yield Race(
+                url=url,
+                engine=engine,
+                stripe=stripe,
+                handlers=handlers,
+                key=key,
+                ticket_type=event["ticket_types"][0]["id"],
+                event=event["id"],
+            )
+    finally:
+        server.stop_waiting()
+        server.shutdown()
+        server.server_close()
+        engine.dispose()
+        drop_database(pg_server_url, name)
+
+
+async def _buyer(
+    client: httpx.AsyncClient, race: Race, n: int, outcome: Outcome, *, patient: bool
+) -> None:
+    key = f"buyer-{n}"
+    body = {
+        "event_id": race.event,
+        "buyer_email": f"{key}@example.com",
+        "items": [{"ticket_type_id": race.ticket_type, "quantity": 1}],
+    }
+    for _attempt in range(MAX_ATTEMPTS):
+        response = await client.post("/v1/checkouts", json=body, headers={"Idempotency-Key": key})
+        if response.status_code == 201:
+            outcome.sold[key] = response.json()
+            return
+        if response.status_code == 409:
+            assert response.json()["type"].endswith("/sold-out"), response.text
+            outcome.refused.append(key)
+            return
+        assert response.status_code == 503, response.text
+        assert response.json()["type"].endswith("/payment-provider-unavailable")
+        outcome.unavailable += 1
+        if not patient:
+            outcome.gave_up.append(key)
+            return
+        await asyncio.sleep(float(response.headers["Retry-After"]) / 4)
+    raise AssertionError(f"{key}: still unavailable after {MAX_ATTEMPTS} attempts")
+
+
+async def _wave(race: Race, numbers: range, outcome: Outcome, *, faults: bool) -> None:
+    limits = httpx.Limits(max_connections=len(numbers), max_keepalive_connections=len(numbers))
+    async with httpx.AsyncClient(
+        base_url=race.url,
+        headers={"Authorization": f"Bearer {race.key}"},
+        timeout=60.0,
+        limits=limits,
+    ) as client:
+        await asyncio.gather(
+            *(
+                _buyer(client, race, n, outcome, patient=not faults or n % GIVES_UP != 0)
+                for n in numbers
+            )
+        )
+
+
+def _drain(race: Race) -> None:
+    """Run the worker until the inbox and the outbox's tasks are done."""
+    worker = outbox.Worker(race.engine, handlers=race.handlers)
+    try:
+        for _round in range(200):
+            if worker.run_once() == 0:
+                return
+        raise AssertionError("the worker did not drain")
+    finally:
+        worker.close()
+
+
+def _pay(race: Race, payment_intent_id: str) -> None:
+    event = race.stripe.succeed(payment_intent_id)
+    body = json.dumps(event, separators=(",", ":")).encode()
+    with httpx.Client(base_url=race.url) as client:
+        response = client.post(
+            "/v1/stripe/webhook",
+            content=body,
+            headers={
+                "Stripe-Signature": signature_header(body, WEBHOOK_SECRET),
+                "Content-Type": "application/json",
+            },
+        )
+    assert response.status_code == 200, response.text
+
+
+def test_200_buyers_race_for_50_seats_with_a_slow_failing_stripe(race: Race) -> None:
+    first = Outcome()
+    asyncio.run(_wave(race, range(BUYERS), first, faults=True))
+    assert first.unavailable > 0, "the stand-in's faults never reached a buyer"
+    assert first.gave_up, "no buyer gave up: the expiry path was not exercised"
+    assert len(first.sold) + len(first.gave_up) <= SEATS
+    assert len(first.sold) + len(first.refused) + len(first.gave_up) == BUYERS
+
+    # Stripe recovers; the abandoned holds expire: the clock moves on (in the database,
+    # whose time every session shares).
+    race.stripe.fail_rate = race.stripe.hang_rate = 0.0
+    with race.engine.begin() as conn:
+        expired = conn.execute(
+            sa.text("""UPDATE ticketing.orders SET hold_expires_at = now() - interval '1 second'
+                        WHERE idempotency_key = ANY(:keys) AND status = 'awaiting_payment'"""),
+            {"keys": [f"api:{k}" for k in first.gave_up]},
+        ).rowcount
+        assert tk.expire_holds(conn, limit=1_000) == expired
+    _drain(race)  # the cancel tasks reach Stripe
+
+    # The freed seats sell to a second wave.
+    second = Outcome()
+    asyncio.run(_wave(race, range(BUYERS, BUYERS + 2 * SEATS), second, faults=False))
+    sold = {**first.sold, **second.sold}
+    assert len(sold) == SEATS
+
+    for checkout in sold.values():
+        _pay(race, str(checkout["payment_intent_id"]))
+    _drain(race)
+
+    with race.engine.connect() as conn:
+        counters = conn.execute(
+            sa.text("SELECT capacity, held, sold FROM ticketing.ticket_types WHERE id = :id"),
+            {"id": race.ticket_type},
+        ).one()
+        assert (counters.capacity, counters.held, counters.sold) == (SEATS, 0, SEATS)
+        tickets = conn.execute(
+            sa.text("""SELECT t.code, o.idempotency_key, o.payment_intent_id, o.status
+                         FROM ticketing.tickets t JOIN ticketing.orders o ON o.id = t.order_id
+                        WHERE t.status = 'issued'""")
+        ).all()
+        assert len(tickets) == SEATS
+        assert len({t.code for t in tickets}) == SEATS, "a seat sold twice"
+        assert {t.idempotency_key for t in tickets} == {f"api:{k}" for k in sold}
+        paid_orders = {t.payment_intent_id for t in tickets}
+        orders = conn.execute(
+            sa.text("SELECT idempotency_key, status, payment_intent_id FROM ticketing.orders")
+        ).all()
+        for report in (
+            reports.trial_balance(conn),
+            reports.escrow_position(conn),
+            reports.ticket_tie_out(conn),
+        ):
+            assert report.differences == 0, report.model_dump_json(indent=1)
+
+    # No buyer charged without tickets: every intent at Stripe is paid for an order whose
+    # tickets were issued, or cancelled (those of the holds that expired).
+    intents = dict(race.stripe.intents)
+    assert {i for i, x in intents.items() if x.status == "succeeded"} == paid_orders
+    unpaid = {i: x.status for i, x in intents.items() if i not in paid_orders}
+    assert set(unpaid.values()) <= {"canceled"}, unpaid
+    # Refused buyers never reached Stripe; those who gave up have their order cancelled.
+    keys = {o.idempotency_key: o for o in orders}
+    assert not any(f"api:{k}" in keys for k in first.refused + second.refused)
+    assert {keys[f"api:{k}"].status for k in first.gave_up} == {"cancelled"}
