@@ -714,7 +714,13 @@ def _stripe_currency(value: str) -> str:
 
 StripeCurrency = Annotated[
     str,
-    Field(pattern=r"^[A-Za-z]{3}$", examples=["usd"], description="ISO 4217, any case"),
+    Field(
+        pattern=r"^[A-Za-z]{3}$",
+        min_length=3,
+        max_length=3,
+        examples=["usd"],
+        description="ISO 4217, any case",
+    ),
     AfterValidator(_stripe_currency),
 ]
 SignedAmount = Annotated[
