@@ -226,8 +226,14 @@ class Worker:
 
         def renew() -> None:
             while held.claim is not None and not done.wait(period):
-                with self.engine.begin() as conn:
-                    held.claim = renew_claim(conn, held.claim, self.settings.lease)
+                try:
+                    with self.engine.begin() as conn:
+                        renewed = renew_claim(conn, held.claim, self.settings.lease)
+                    held.claim = renewed  # once committed: the token the finish fences on
+                except Exception:
+                    # A database hiccup: try again next period; the lease has room for it,
+                    # and a lapsed one only means the finish says "lost".
+                    log.exception("worker %s: renewing an inbox lease failed", self.name)
 
         thread = threading.Thread(target=renew, name=f"inbox-lease-{self.name}", daemon=True)
         thread.start()
