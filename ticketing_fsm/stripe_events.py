@@ -64,7 +64,15 @@ def handlers(reader: escrow.StripeReader) -> dict[str, outbox.AnyInboxHandler]:
 
     def succeeded(conn: Connection, event: outbox.InboxEvent, facts: Any) -> None:
         capture.handle(conn, event, facts)
-        order = _order(conn, event, event.payload["data"]["object"]["id"])
+        intent = event.payload["data"]["object"]
+        order = _order(conn, event, intent["id"])
+        if order is None and isinstance(intent.get("metadata"), dict):
+            # An intent the checkout never recorded (it died, or the hold expired, between
+            # Stripe's answer and the record): its order, if still waiting for exactly it.
+            amount = intent.get("amount")
+            order = service.order_for_payment(
+                conn, intent["id"], intent["metadata"], amount if type(amount) is int else None
+            )
         if order is not None:
             service.payment_succeeded(conn, order, cause=event.event_id)
 

@@ -168,7 +168,10 @@ def _drain(race: Race) -> None:
 
 
 def _pay(race: Race, payment_intent_id: str) -> None:
-    event = race.stripe.succeed(payment_intent_id)
+    _post_event(race, race.stripe.succeed(payment_intent_id))
+
+
+def _post_event(race: Race, event: dict[str, object]) -> None:
     body = json.dumps(event, separators=(",", ":")).encode()
     with httpx.Client(base_url=race.url) as client:
         response = client.post(
@@ -247,3 +250,57 @@ def test_200_buyers_race_for_50_seats_with_a_slow_failing_stripe(race: Race) -> 
     keys = {o.idempotency_key: o for o in orders}
     assert not any(f"api:{k}" in keys for k in first.refused + second.refused)
     assert {keys[f"api:{k}"].status for k in first.gave_up} == {"cancelled"}
+
+
+def test_a_payment_for_an_intent_never_recorded_finds_its_order(race: Race) -> None:
+    """The checkout died between Stripe's answer and the record (a crash, a deploy): the
+    PaymentIntent exists at Stripe, the order does not name it. Paid within the hold, the
+    payment issues the order's tickets; paid after the hold expired, it is refunded in full."""
+    with race.engine.connect() as conn:
+        org = conn.execute(
+            sa.text("SELECT org_id FROM ticketing.events WHERE id = :id"), {"id": race.event}
+        ).scalar_one()
+    pendings = []
+    for key in ("api:crashed-1", "api:crashed-2"):
+        request = tk.CheckoutRequest(
+            key,
+            org,
+            uuid.UUID(race.event),
+            "crash@example.com",
+            [tk.CheckoutItem(uuid.UUID(race.ticket_type), 2)],
+        )
+        with race.engine.begin() as conn:
+            pending = tk.reserve_checkout(conn, request)
+        assert isinstance(pending, tk.PendingCheckout)
+        created = race.stripe.create_payment_intent(
+            amount=pending.intent.amount,
+            currency=pending.intent.currency,
+            metadata=pending.intent.metadata,
+            idempotency_key=pending.intent.idempotency_key,
+        )
+        pendings.append((pending, created.id))
+    (within, within_pi), (late, late_pi) = pendings
+    with race.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE ticketing.orders SET hold_expires_at = now() - interval '1 second'"
+                " WHERE id = :id"
+            ),
+            {"id": late.order_id},
+        )
+    for pi in (within_pi, late_pi):
+        _pay(race, pi)
+    _drain(race)  # the late payment's refund is asked of Stripe
+    (refund,) = race.stripe.refunds.values()
+    for event in race.stripe.refund_events(refund, stale_first=False, with_charge=False):
+        _post_event(race, event)
+    _drain(race)
+    with race.engine.connect() as conn:
+        paid = tk.get_order(conn, within.order_id)
+        assert (paid.status, paid.payment_intent_id, paid.paid) == ("paid", within_pi, paid.amount)
+        assert [t.status for t in tk.tickets_of(conn, within.order_id)] == ["issued", "issued"]
+        refunded = tk.get_order(conn, late.order_id)
+        assert (refunded.status, refunded.payment_intent_id) == ("cancelled", late_pi)
+        assert refunded.refunded == refunded.amount
+        position = reports.escrow_position(conn)
+        assert position.differences == 0, position.model_dump_json(indent=1)
