@@ -422,6 +422,22 @@ def payment_id_for_charge(conn: Connection, charge_id: str) -> str | None:
     return found
 
 
+def dispute_outcome(conn: Connection, payment_id: str) -> str | None:
+    """What the payment's disputes come to, from what escrow recorded (whatever order
+    Stripe's events came in): 'lost' if one was lost, else 'open' if one is open, else
+    'won' (every one closed in the platform's favour), None if it has none."""
+    statuses = set(
+        conn.execute(
+            text("SELECT status FROM payments.card_disputes WHERE payment_id = :id"),
+            {"id": payment_id},
+        ).scalars()
+    )
+    for outcome in ("lost", "open", "won"):
+        if outcome in statuses:
+            return outcome
+    return None
+
+
 def refund_payment(
     conn: Connection, refund_id: str, payment_id: str, amount: int, *, failed: bool, cause: str
 ) -> bool:
