@@ -2,7 +2,8 @@
 
 `StandInServer` serves, on 127.0.0.1 in Stripe's wire format, the part of Stripe's API the
 application calls through the stripe library (`StripeGateway` with `api_base` pointed at it):
-PaymentIntents, refunds, transfers, and what escrow's `StripeReader` asks. `StripeStandIn`
+PaymentIntents, refunds (and their failure), transfers and their reversals (Connect), and
+what escrow's `StripeReader` asks. `StripeStandIn`
 holds the account in memory, idempotent by key like Stripe, and keeps what a Stripe account
 keeps: a balance transaction for every movement of the
 balance (charges, refunds, disputes, transfers, payouts). It builds the events Stripe would
@@ -119,37 +120,85 @@ class Intent:
 
 @dataclass
 class Refund:
-    """A refund as the stand-in keeps it (they all succeed)."""
+    """A refund as the stand-in keeps it: it succeeds at once, and may fail later
+    (`fail_refund`: the money comes back as a `refund_failure` balance transaction)."""
 
     id: str
     payment_intent_id: str
     amount: int
     currency: str
     metadata: dict[str, str]
+    status: str = "succeeded"
+
+
+@dataclass
+class TransferReversal:
+    """A reversal of (part of) a transfer: the money comes back from the connected
+    account."""
+
+    id: str
+    transfer_id: str
+    amount: int
+    currency: str
+    metadata: dict[str, str]
+    balance_transaction: str
 
 
 @dataclass
 class Transfer:
-    """A transfer to an organizer's connected account."""
+    """A transfer to an organizer's connected account (funded by one charge when it names
+    its `source_transaction`)."""
 
     id: str
     amount: int
     currency: str
     destination: str
     metadata: dict[str, str]
+    source_transaction: str | None = None
+    transfer_group: str | None = None
+    reversals: list[TransferReversal] = field(default_factory=list)
+
+    @property
+    def amount_reversed(self) -> int:
+        """What its reversals brought back so far."""
+        return sum(r.amount for r in self.reversals)
+
+
+def reversal_object(reversal: TransferReversal) -> StripeObject:
+    """A TransferReversal object."""
+    return {
+        "id": reversal.id,
+        "object": "transfer_reversal",
+        "amount": reversal.amount,
+        "balance_transaction": reversal.balance_transaction,
+        "created": int(time.time()),
+        "currency": reversal.currency,
+        "destination_payment_refund": None,
+        "metadata": dict(reversal.metadata),
+        "source_refund": None,
+        "transfer": reversal.transfer_id,
+    }
 
 
 def transfer_object(transfer: Transfer) -> StripeObject:
-    """A Transfer object."""
+    """A Transfer object, with its reversals."""
     return {
         "id": transfer.id,
         "object": "transfer",
         "amount": transfer.amount,
-        "amount_reversed": 0,
+        "amount_reversed": transfer.amount_reversed,
         "currency": transfer.currency,
         "destination": transfer.destination,
         "metadata": dict(transfer.metadata),
-        "reversed": False,
+        "reversals": {
+            "object": "list",
+            "data": [reversal_object(r) for r in transfer.reversals],
+            "has_more": False,
+            "url": f"/v1/transfers/{transfer.id}/reversals",
+        },
+        "reversed": transfer.amount_reversed >= transfer.amount,
+        "source_transaction": transfer.source_transaction,
+        "transfer_group": transfer.transfer_group,
     }
 
 
@@ -447,6 +496,26 @@ class StripeStandIn:
                 )
             return self.refunds[refund_id]
 
+    def fail_refund(self, refund_id: str) -> list[StripeObject]:
+        """The refund fails (the buyer's card is closed, say): its money comes back to the
+        balance as a `refund_failure` balance transaction whose source is the refund; Stripe
+        sends `refund.failed` and `refund.updated` (status `failed`)."""
+        with self._lock:
+            refund = self.refunds[refund_id]
+            if refund.status != "failed":
+                refund.status = "failed"
+                self._move(
+                    source=refund.id,
+                    currency=refund.currency,
+                    amount=refund.amount,
+                    fee=0,
+                    category="refund_failure",
+                    type="refund_failure",
+                    description=f"REFUND FAILURE FOR CHARGE {charge_of(refund.payment_intent_id)}",
+                )
+            failed = refund_object(refund, "failed")
+        return [event("refund.failed", failed), event("refund.updated", dict(failed))]
+
     def create_transfer(
         self,
         *,
@@ -455,14 +524,47 @@ class StripeStandIn:
         destination: str,
         metadata: dict[str, str],
         idempotency_key: str,
+        source_transaction: str | None = None,
+        transfer_group: str | None = None,
     ) -> Transfer:
-        """A transfer to a connected account (it leaves the balance)."""
-        params = (amount, currency.lower(), destination, sorted(metadata.items()))
+        """A transfer to a connected account (it leaves the balance). One naming its
+        `source_transaction` (a charge of this account) is funded by that charge, so it can
+        never be more than the charge's amount."""
+        params = (
+            amount,
+            currency.lower(),
+            destination,
+            sorted(metadata.items()),
+            source_transaction,
+            transfer_group,
+        )
         with self._lock:
-            transfer_id, new = self._once(f"tr:{idempotency_key}", "tr", params)
+            key = f"tr:{idempotency_key}"
+            if key not in self._keys and source_transaction is not None:
+                charged = {charge_of(i.id): i for i in self.intents.values()}
+                intent = charged.get(source_transaction)
+                if intent is None or intent.status != "succeeded":
+                    raise StripeRefusal(
+                        f"No such charge: '{source_transaction}'",
+                        code="resource_missing",
+                        status=404,
+                    )
+                if amount > intent.amount:
+                    raise StripeRefusal(
+                        f"The transfer amount ({amount}) exceeds the source transaction's "
+                        f"amount ({intent.amount})",
+                        code="amount_too_large",
+                    )
+            transfer_id, new = self._once(key, "tr", params)
             if new:
                 self.transfers[transfer_id] = Transfer(
-                    transfer_id, amount, currency.lower(), destination, dict(metadata)
+                    transfer_id,
+                    amount,
+                    currency.lower(),
+                    destination,
+                    dict(metadata),
+                    source_transaction,
+                    transfer_group,
                 )
                 self._move(
                     source=transfer_id,
@@ -473,6 +575,51 @@ class StripeStandIn:
                     description=f"Transfer to {destination}",
                 )
             return self.transfers[transfer_id]
+
+    def create_transfer_reversal(
+        self, transfer_id: str, *, amount: int, metadata: dict[str, str], idempotency_key: str
+    ) -> TransferReversal:
+        """Reverse `amount` of a transfer (never more than is left of it): the money comes
+        back to the balance (a `transfer_refund` balance transaction, reporting category
+        `transfer_reversal`, whose source is the reversal); the same key returns the same
+        reversal."""
+        params = (transfer_id, amount, sorted(metadata.items()))
+        with self._lock:
+            transfer = self.transfers.get(transfer_id)
+            if transfer is None:
+                raise StripeRefusal(
+                    f"No such transfer: '{transfer_id}'", code="resource_missing", status=404
+                )
+            key = f"trr:{idempotency_key}"
+            if key not in self._keys:
+                left = transfer.amount - transfer.amount_reversed
+                if amount <= 0 or amount > left:
+                    raise StripeRefusal(
+                        f"Reversal amount ({amount}) is greater than the amount left on the "
+                        f"transfer ({left})",
+                        code="amount_too_large",
+                    )
+            reversal_id, new = self._once(key, "trr", params)
+            if new:
+                txn = new_id("txn")
+                transfer.reversals.append(
+                    TransferReversal(
+                        reversal_id, transfer.id, amount, transfer.currency, dict(metadata), txn
+                    )
+                )
+                self._move(
+                    txn_id=txn,
+                    source=reversal_id,
+                    currency=transfer.currency,
+                    amount=amount,
+                    fee=0,
+                    category="transfer_reversal",
+                    type="transfer_refund",
+                    description=f"Reversal of transfer {transfer.id}",
+                )
+            return next(
+                r for t in self.transfers.values() for r in t.reversals if r.id == reversal_id
+            )
 
     def intent_json(self, payment_intent_id: str, *, expand_charge: bool) -> StripeObject:
         """The PaymentIntent as `GET /v1/payment_intents/{id}` answers it; its charge (and
@@ -499,7 +646,7 @@ class StripeStandIn:
             ]
         return {
             "object": "list",
-            "data": [refund_object(r, "succeeded") for r in refunds],
+            "data": [refund_object(r, r.status) for r in refunds],
             "has_more": False,
             "url": "/v1/refunds",
         }
@@ -666,7 +813,7 @@ class StripeStandIn:
         out = []
         if stale_first:
             out.append(event("refund.updated", refund_object(refund, "pending")))
-        out.append(event("refund.updated", refund_object(refund, "succeeded")))
+        out.append(event("refund.updated", refund_object(refund, refund.status)))
         if with_charge:
             with self._lock:
                 siblings = [
@@ -682,11 +829,21 @@ class StripeStandIn:
                         "object": "charge",
                         "payment_intent": refund.payment_intent_id,
                         "currency": refund.currency,
-                        "refunds": {"data": [refund_object(r, "succeeded") for r in siblings]},
+                        "refunds": {"data": [refund_object(r, r.status) for r in siblings]},
                     },
                 )
             )
         return out
+
+    def reversal_events(self, seen: set[str]) -> list[StripeObject]:
+        """`transfer.reversed` for every transfer with a reversal whose id is not in `seen`
+        (the transfer as it is now, its reversals listed), in a stable order."""
+        with self._lock:
+            transfers = sorted(
+                (t for t in self.transfers.values() if any(r.id not in seen for r in t.reversals)),
+                key=lambda t: (t.amount, t.destination, t.currency, t.id),
+            )
+            return [event("transfer.reversed", transfer_object(t)) for t in transfers]
 
     def transfer_events(self) -> list[StripeObject]:
         """`transfer.created` for every transfer made, in a stable order."""
@@ -715,7 +872,8 @@ def _form(body: bytes) -> tuple[dict[str, str], dict[str, str]]:
 class StandInServer(ThreadingHTTPServer):
     """The stand-in's API on 127.0.0.1, in Stripe's wire format: what `StripeGateway` (the
     stripe library) calls. `POST /v1/payment_intents`, `/v1/payment_intents/{id}/cancel`,
-    `/v1/refunds`, `/v1/transfers` (idempotent by `Idempotency-Key`),
+    `/v1/refunds`, `/v1/transfers` (with `source_transaction`),
+    `/v1/transfers/{id}/reversals` (idempotent by `Idempotency-Key`),
     `GET /v1/payment_intents/{id}` (with `expand[]=latest_charge.balance_transaction`),
     `GET /v1/refunds?charge=`, `GET /v1/balance_transactions/{id}`. Unknown ids answer 404
     `resource_missing`. Each request's effect is one critical section of the account; the
@@ -871,8 +1029,15 @@ class _StandInHandler(BaseHTTPRequestHandler):
                 destination=fields["destination"],
                 metadata=metadata,
                 idempotency_key=key,
+                source_transaction=fields.get("source_transaction"),
+                transfer_group=fields.get("transfer_group"),
             )
             return 200, transfer_object(transfer)
+        if len(parts) == 5 and parts[2] == "transfers" and parts[4] == "reversals":
+            reversal = account.create_transfer_reversal(
+                parts[3], amount=int(fields["amount"]), metadata=metadata, idempotency_key=key
+            )
+            return 200, reversal_object(reversal)
         return self._missing(f"route: POST {path}")
 
     def log_message(self, format: str, *args: Any) -> None:
