@@ -6,10 +6,15 @@ them) run in an `outbox.Worker` whose `StripeGateway` calls a Stripe-compatible 
 127.0.0.1 through the stripe library. While each request is in flight, the server looks from
 a session of its own at what the worker's sessions hold: no transaction, no lock, and every
 inbox row can be locked `FOR UPDATE NOWAIT`. The bookings are then checked as usual.
+
+A `liventix worker` process killed while Stripe has not answered loses nothing: its lease
+lapses and another worker process books the payment, once.
 """
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,6 +22,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 import escrow
 import outbox
@@ -27,6 +33,7 @@ from tests.escrow_core.support import future, new_organizer
 from tests.fakes import stripe_objects as so
 from tests.fakes.stripe_server import FakeStripe, Recorded, deliver
 from tests.outbox_core.no_transaction import Probe, Seen
+from tests.outbox_core.support import WorkerProcess, wait_until, worker_env
 
 SECRET = "whsec_outside_transactions_5e3c1d2b4a69788796a5b4"
 
@@ -133,3 +140,92 @@ def test_the_handlers_ask_stripe_with_no_transaction_open_and_no_lock_held(
         booked = escrow.get_escrow(conn, escrow_id)
         assert escrow.payment_id_for_charge(conn, payment.charge_id) == payment.id
     assert (booked.captured, booked.refunded) == (10_000, 2_000)
+
+
+class HangingStripe(FakeStripe):
+    """The fake Stripe whose answers about PaymentIntents hang until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = threading.Event()
+        self.release = threading.Event()
+
+    def _dispatch(
+        self, request: Recorded, query: list[tuple[str, str]], form: list[tuple[str, str]]
+    ) -> tuple[int, so.StripeObject, dict[str, str]]:
+        if request.path.startswith("/v1/payment_intents/"):
+            self.asked.set()
+            self.release.wait(60)
+        return super()._dispatch(request, query, form)
+
+
+def test_a_worker_killed_while_stripe_answers_loses_nothing(
+    engine: sa.Engine, pg_server_url: str, db_url: str
+) -> None:
+    with engine.begin() as conn:
+        org = new_organizer(conn, escrow.Policy(hold_period=timedelta(0)))
+    event_id = f"ev_{uuid.uuid4().hex[:8]}"
+    metadata = {META_ORG: str(org), META_EVENT: event_id, META_EVENT_ENDS: future().isoformat()}
+    stripe_server = HangingStripe()
+    stripe_server.start()
+    workers: list[WorkerProcess] = []
+    try:
+        payment = stripe_server.add_payment(amount=7_000, fee=233, metadata=metadata)
+        [sent] = deliver(
+            engine, so.event("payment_intent.succeeded", payment.intent), secret=SECRET
+        )
+        database = make_url(db_url).database
+        assert database is not None
+        env = worker_env(pg_server_url, database, STRIPE_API_BASE=stripe_server.url)
+        args = ("--no-periodic", "--poll", "0.05", "--lease", "1", "--retry-schedule", "0.1")
+
+        first = WorkerProcess(env, args)
+        workers.append(first)
+        first.wait_ready()
+        assert stripe_server.asked.wait(30), first.text()
+        # The worker waits on Stripe: nothing of its own is open in the database.
+        with engine.connect() as conn:
+            open_elsewhere = conn.execute(
+                sa.text("""SELECT count(*) FROM pg_stat_activity
+                            WHERE datname = current_database() AND pid <> pg_backend_pid()
+                              AND xact_start IS NOT NULL""")
+            ).scalar_one()
+            assert open_elsewhere == 0
+            conn.execute(sa.text("SELECT 1 FROM messaging.inbox FOR UPDATE NOWAIT")).all()
+            conn.rollback()
+        first.signal(signal.SIGKILL)
+        assert first.wait(10) == -signal.SIGKILL
+        stripe_server.release.set()
+
+        second = WorkerProcess(env, args)
+        workers.append(second)
+        second.wait_ready()
+
+        def handled() -> bool:
+            with engine.connect() as conn:
+                status = conn.execute(
+                    sa.text("SELECT status FROM messaging.inbox WHERE event_id = :id"),
+                    {"id": sent.event_id},
+                ).scalar_one()
+            assert status in ("pending", "handled"), second.text()
+            return bool(status == "handled")
+
+        wait_until(handled, 30, "the second worker to book the payment")
+        with engine.connect() as conn:
+            attempts = conn.execute(
+                sa.text("SELECT attempts FROM messaging.inbox WHERE event_id = :id"),
+                {"id": sent.event_id},
+            ).scalar_one()
+            escrow_id = conn.execute(
+                sa.text("SELECT id FROM payments.escrows WHERE org_id = :org"), {"org": org}
+            ).scalar_one()
+            booked = escrow.get_escrow(conn, escrow_id)
+        # The killed worker's attempt wrote nothing; the second one booked it, once.
+        assert attempts == 1
+        assert booked.captured == 7_000
+        assert len(stripe_server.requests("GET", f"/v1/payment_intents/{payment.id}")) >= 2
+    finally:
+        stripe_server.release.set()
+        for worker in workers:
+            worker.close()
+        stripe_server.close()
