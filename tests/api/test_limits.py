@@ -171,7 +171,7 @@ def test_metadata_is_limited_as_stripe_limits_it(client: httpx.Client, case: str
 
 
 def test_metadata_at_the_limits_is_taken(client: httpx.Client) -> None:
-    metadata = {f"{i:02d}" + "k" * 38: "v" * 500 for i in range(50)}
+    metadata: dict[str, Any] = {f"{i:02d}" + "k" * 38: "v" * 500 for i in range(50)}
     metadata["00" + "k" * 38] = {"n": "v" * 492}  # 500 characters as JSON
     opened = ok(
         post(

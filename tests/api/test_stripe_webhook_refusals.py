@@ -171,9 +171,7 @@ def test_a_signed_event_over_256_kb_is_413_and_stored_nowhere(served: Served) ->
 
 
 def test_an_unsigned_50_mb_body_is_refused_before_a_byte_is_read(served: Served) -> None:
-    answer = raw_http.request(
-        served.url, "POST", PATH, {"Content-Length": str(50 * 1024 * 1024)}
-    )
+    answer = raw_http.request(served.url, "POST", PATH, {"Content-Length": str(50 * 1024 * 1024)})
     assert answer.status == 413
     assert answer.json()["max_bytes"] == MAX_EVENT_BYTES
 
