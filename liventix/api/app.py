@@ -61,6 +61,12 @@ webhook endpoints and their deliveries, reports.
   nothing.
 * **Reports** answer 200 whatever they find, with their count of `differences` in the body
   and in the `Report-Differences` header.
+* **Limits**, checked before a body is read, authenticated or parsed: a request body is at
+  most 64 KB unless its operation says otherwise (`x-max-body-bytes`: 1 MB for
+  `POST /v1/entries`, 32 MB for the Stripe reconciliation, 256 KB for Stripe's webhook);
+  a larger one is 413 `payload-too-large`, answered without reading the rest. JSON nests at
+  most 32 arrays and objects deep (`x-max-json-depth`); a deeper body is 422
+  `json-too-deep`. Metadata, as Stripe's: at most 50 keys of 40 characters, values of 500.
 * **Money** is `{"amount": <integer of minor units>, "currency": "<ISO 4217>"}`; integers are
   exact at any size.
 * **Errors** are RFC 9457 problem details (`application/problem+json`) with a stable `type`
