@@ -797,7 +797,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 db_url, stripe_api=stand_in.url, smtp_port=smtp_port, log_dir=Path(scratch)
             ) as deployment:
                 print(
-                    f"API {deployment.api_url} ({WORKERS} workers), Stripe stand-in "
+                    f"API {deployment.api_url} (pid {deployment.pid('api')}, {WORKERS} "
+                    f"workers), Stripe stand-in "
                     f"{stand_in.url}, {args.buyers} buyers",
                     flush=True,
                 )
