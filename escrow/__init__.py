@@ -20,7 +20,12 @@ from escrow.errors import (
     ReversalExceedsTransfer,
 )
 from escrow.machine import FINAL_STATES, HOLDING_STATES, STATES, EscrowMachine, diagram
-from escrow.messages import EscrowReleased, EscrowStateChanged, TransferRequested
+from escrow.messages import (
+    EscrowReleased,
+    EscrowStateChanged,
+    TransferRequested,
+    TransferReversalRequested,
+)
 from escrow.ports import ChargeFacts, RefundFacts, StripeReader
 from escrow.recipes import CHART
 from escrow.service import (
@@ -77,6 +82,7 @@ __all__ = [
     "ReversalExceedsTransfer",
     "StripeReader",
     "TransferRequested",
+    "TransferReversalRequested",
     "_messages",
     "cancel_event",
     "capture_payment",

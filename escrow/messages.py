@@ -37,8 +37,23 @@ class TransferRequested(BaseModel):
     amount: int
     currency: str
     destination: str | None
+    source_transaction: str | None = None
+    """The charge that funds the transfer, when one does (a payment captured after the
+    release): Stripe then makes the transfer once that charge's funds are available."""
+
+
+class TransferReversalRequested(BaseModel):
+    """`stripe.transfer_reversal.requested`: the task that asks Stripe to reverse part of a
+    transfer, recovering what the organizer owes after release."""
+
+    request_id: str
+    org_id: str
+    transfer_id: str
+    amount: int
+    currency: str
 
 
 outbox.register_message_type("escrow.state_changed", EscrowStateChanged)
 outbox.register_message_type("escrow.released", EscrowReleased)
 outbox.register_message_type("stripe.transfer.requested", TransferRequested)
+outbox.register_message_type("stripe.transfer_reversal.requested", TransferReversalRequested)

@@ -242,6 +242,15 @@ def transfer(currency: str, amount: int) -> tuple[Leg, ...]:
     )
 
 
+def net_receivable(currency: str, amount: int) -> tuple[Leg, ...]:
+    """What the organizer owes (its receivable) netted against what is released to it (its
+    payable): the next transfer is that much smaller."""
+    _positive(amount)
+    return _legs(
+        _leg(payable(currency), "debit", amount), _leg(receivable(currency), "credit", amount)
+    )
+
+
 def transfer_reversal(currency: str, amount: int) -> tuple[Leg, ...]:
     """Transfer reversed (a clawback): money back to the Stripe balance, settling what the
     organizer owes."""

@@ -32,7 +32,12 @@ from escrow.errors import (
     ReversalExceedsTransfer,
 )
 from escrow.machine import HOLDING_STATES, EscrowMachine
-from escrow.messages import EscrowReleased, EscrowStateChanged, TransferRequested
+from escrow.messages import (
+    EscrowReleased,
+    EscrowStateChanged,
+    TransferRequested,
+    TransferReversalRequested,
+)
 
 
 @dataclass(frozen=True)
@@ -366,7 +371,16 @@ def capture_payment(conn: Connection, payment: CapturedPayment, *, cause: str) -
             conn, escrow, "capture_after_release", cause, captured=payment.gross, released=share
         )
         if share > 0:
-            _request_transfer(conn, escrow, policy, share, key=payment.payment_id)
+            # One charge funds this transfer: naming it lets Stripe make the transfer once
+            # that charge's funds are available, instead of refusing it meanwhile.
+            _request_transfer(
+                conn,
+                escrow,
+                policy,
+                share,
+                key=payment.payment_id,
+                source_transaction=payment.charge_id,
+            )
     elif escrow.state == "cancelled":
         _adjust(conn, escrow, "capture_after_cancel", cause, captured=payment.gross, held=share)
     else:
@@ -463,6 +477,8 @@ def refund_payment(
         target: recipes.Target = (
             "escrow" if escrow.state in HOLDING_STATES | {"cancelled"} else "receivable"
         )
+        if target == "receivable" or escrow.state == "cancelled":
+            _lock_debts(conn, escrow.org_id, escrow.currency)
         fee_back = recipes.refund_fee_back(
             amount, payment.gross, payment.platform_fee, payment.refund_platform_fee
         )
@@ -511,20 +527,17 @@ def refund_payment(
             },
         )
         if failed:
-            ledger.reverse_entry(
-                conn,
-                escrow.org_id,
-                ledger.ReverseEntry(
-                    idempotency_key=f"stripe:refund-failed:{refund_id}",
-                    entry_id=entry.id,
-                    description=f"Refund {refund_id} failed",
-                ),
-            )
+            _reverse_failed_refund(conn, escrow.org_id, refund_id, entry.id)
             return True
         conn.execute(
             text("UPDATE payments.card_payments SET refunded = refunded + :a WHERE id = :id"),
             {"a": amount, "id": payment_id},
         )
+        if target == "receivable":
+            # Refunded after release: the organizer owes it, recovered from its transfers.
+            _recover(
+                conn, escrow.org_id, escrow.currency, key=f"refund:{refund_id}", escrow_id=escrow.id
+            )
         changed = True
         row = conn.execute(
             text("""SELECT amount, fee_back, charged_to, failed, entry_id
@@ -548,15 +561,7 @@ def refund_payment(
             )
         else:
             # The refund came back: the money returns where it was taken from.
-            ledger.reverse_entry(
-                conn,
-                escrow.org_id,
-                ledger.ReverseEntry(
-                    idempotency_key=f"stripe:refund-failed:{refund_id}",
-                    entry_id=row.entry_id,
-                    description=f"Refund {refund_id} failed",
-                ),
-            )
+            _reverse_failed_refund(conn, escrow.org_id, refund_id, row.entry_id)
         conn.execute(
             text("UPDATE payments.card_refunds SET failed = true WHERE id = :id"), {"id": refund_id}
         )
@@ -594,6 +599,37 @@ def refund_payment(
     return changed
 
 
+@dataclass(frozen=True)
+class _ReferencedReversal(ledger.ReverseEntry):
+    """A reversal booked under an external reference: the ledger's door takes one on any
+    entry, but `ledger.ReverseEntry` has no field for it yet."""
+
+    external_ref: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        """The reversal's payload with its external reference."""
+        payload = super().payload()
+        payload["external_ref"] = self.external_ref
+        return payload
+
+
+def _reverse_failed_refund(
+    conn: Connection, org_id: uuid.UUID, refund_id: str, entry_id: uuid.UUID
+) -> None:
+    """Reverse a failed refund's entry under `re_...:failed`, the reference Stripe's
+    `refund_failure` balance transaction is matched by (its source is the refund)."""
+    ledger.reverse_entry(
+        conn,
+        org_id,
+        _ReferencedReversal(
+            idempotency_key=f"stripe:refund-failed:{refund_id}",
+            entry_id=entry_id,
+            description=f"Refund {refund_id} failed",
+            external_ref=f"{refund_id}:failed",
+        ),
+    )
+
+
 def _settle_cancelled(conn: Connection, escrow_id: uuid.UUID, *, key: str) -> None:
     """A cancelled escrow keeps no debt of the organizer: a shortfall (a refund past its
     share) moves to the organizer's receivable at once."""
@@ -609,6 +645,9 @@ def _settle_cancelled(conn: Connection, escrow_id: uuid.UUID, *, key: str) -> No
         description=f"Shortfall of cancelled escrow {escrow.id} to the receivable",
     )
     _adjust(conn, escrow, "shortfall_to_receivable", key, held=-escrow.held)
+    _recover(
+        conn, escrow.org_id, escrow.currency, key=f"settle:{escrow.id}:{key}", escrow_id=escrow.id
+    )
 
 
 # -- disputes ------------------------------------------------------------------------------
@@ -731,6 +770,8 @@ def close_dispute(
         target: recipes.Target = (
             "escrow" if escrow.state in HOLDING_STATES | {"cancelled"} else "receivable"
         )
+        if target == "receivable":
+            _lock_debts(conn, escrow.org_id, escrow.currency)
         entry_id = _post(
             conn,
             escrow.org_id,
@@ -743,6 +784,14 @@ def close_dispute(
         if target == "escrow":
             held -= dispute.amount
             charged_back += dispute.amount
+        else:
+            _recover(
+                conn,
+                escrow.org_id,
+                escrow.currency,
+                key=f"dispute:{dispute_id}",
+                escrow_id=escrow.id,
+            )
     conn.execute(
         text("""UPDATE payments.card_disputes SET status = :status, updated_at = now()
                  WHERE id = :id"""),
@@ -797,8 +846,10 @@ def request_release(conn: Connection, escrow_id: uuid.UUID, *, cause: str = "rel
     """Release a releasable escrow: its balance moves to the organizer's payable, and the
     transfer request, the `escrow.released` webhook and the payout e-mail are published."""
     escrow = lock_escrow(conn, escrow_id)
+    _lock_debts(conn, escrow.org_id, escrow.currency)
     policy = get_policy(conn, escrow.org_id)
     amount = max(escrow.held, 0)
+    short = escrow.held < 0
     entry_id = None
     legs = recipes.release(escrow.event_id, escrow.currency, escrow.held)
     if legs:
@@ -844,17 +895,41 @@ def request_release(conn: Connection, escrow_id: uuid.UUID, *, cause: str = "rel
         org_id=escrow.org_id,
         emails=emails,
     )
-    if amount > 0:
-        _request_transfer(conn, escrow, policy, amount, key="release")
+    # What the organizer owes and no reversal was asked for is netted against the release:
+    # the transfer is that much smaller.
+    owed = owed_after_reversals(conn, escrow.org_id, escrow.currency)
+    netted = min(owed, amount) if owed > 0 else 0
+    if netted > 0:
+        _post(
+            conn,
+            escrow.org_id,
+            escrow.currency,
+            recipes.net_receivable(escrow.currency, netted),
+            key=f"escrow:net:{escrow.id}",
+            description=f"Owed by the organizer, netted against the release of escrow {escrow.id}",
+        )
+    if amount > netted:
+        _request_transfer(conn, escrow, policy, amount - netted, key="release")
     else:
-        escrow = _transition(conn, escrow, "transfer_paid", cause="nothing to transfer")
+        cause = "nothing to transfer" if amount == 0 else "netted against what is owed"
+        escrow = _transition(conn, escrow, "transfer_paid", cause=cause)
+    if short:
+        # The escrow's shortfall went to the receivable: asked back from earlier transfers.
+        _recover(conn, escrow.org_id, escrow.currency, key=f"release:{escrow.id}")
     return escrow
 
 
 def _request_transfer(
-    conn: Connection, escrow: Escrow, policy: Policy, amount: int, *, key: str
+    conn: Connection,
+    escrow: Escrow,
+    policy: Policy,
+    amount: int,
+    *,
+    key: str,
+    source_transaction: str | None = None,
 ) -> None:
-    """Publish the task that asks Stripe to transfer `amount` to the organizer."""
+    """Publish the task that asks Stripe to transfer `amount` to the organizer (funded by
+    `source_transaction`, the one charge that pays for it, when there is one)."""
     outbox.publish(
         conn,
         type="stripe.transfer.requested",
@@ -865,6 +940,7 @@ def _request_transfer(
             amount=amount,
             currency=escrow.currency,
             destination=policy.connected_account,
+            source_transaction=source_transaction,
         ),
         aggregate_type="escrow",
         aggregate_id=str(escrow.id),
@@ -926,8 +1002,10 @@ def transfer_created(
     cause: str,
 ) -> bool:
     """Stripe made the organizer's transfer: the payable is paid from the Stripe balance and
-    the escrow is released."""
+    the escrow is released. Debts the organizer ran up while the transfer was on its way
+    are asked back from it."""
     escrow = lock_escrow(conn, escrow_id)
+    _lock_debts(conn, escrow.org_id, escrow.currency)
     row = conn.execute(
         text("""INSERT INTO payments.organizer_transfers (id, org_id, escrow_id, currency, amount)
                 VALUES (:id, :org, :escrow, :currency, :amount)
@@ -953,13 +1031,21 @@ def transfer_created(
     )
     if escrow.state == "release_requested":
         _transition(conn, escrow, "transfer_paid", cause=cause, entry_id=entry.id)
+    _recover(conn, escrow.org_id, escrow.currency, key=f"transfer:{transfer_id}")
     return True
 
 
 def transfer_reversed(
-    conn: Connection, reversal_id: str, transfer_id: str, amount: int, *, cause: str
+    conn: Connection,
+    reversal_id: str,
+    transfer_id: str,
+    amount: int,
+    *,
+    cause: str,
+    request_id: str | None = None,
 ) -> bool:
-    """A transfer (part) came back from the organizer: it settles what the organizer owes."""
+    """A transfer (part) came back from the organizer: it settles what the organizer owes.
+    `request_id` names the reversal request it answers (escrow's own), which is then done."""
     transfer = conn.execute(
         text("""SELECT org_id, currency, amount, reversed FROM payments.organizer_transfers
                  WHERE id = :id FOR UPDATE"""),
@@ -987,6 +1073,13 @@ def transfer_reversed(
         description=f"Transfer {transfer_id} reversed ({reversal_id})",
         external_ref=reversal_id,
     )
+    if request_id is not None:
+        conn.execute(
+            text("""UPDATE payments.transfer_reversal_requests
+                       SET reversal_id = :reversal, booked_at = now()
+                     WHERE id = :id AND reversal_id IS NULL"""),
+            {"reversal": reversal_id, "id": request_id},
+        )
     if result.replayed:
         return False
     conn.execute(
@@ -1051,6 +1144,7 @@ def cancel_event(
     took beyond the event's share (fees the organizer bears, a kept fee, rounding) becomes a
     receivable from the organizer."""
     escrow = lock_escrow(conn, escrow_id)
+    _lock_debts(conn, escrow.org_id, escrow.currency)
     entry_id = None
     if escrow.held < 0 and escrow.state in ("collecting", "holding", "releasable"):
         entry_id = _post(
@@ -1064,7 +1158,10 @@ def cancel_event(
     # The guard judges what is held once the shortfall moved to the receivable: a positive
     # balance (money not yet refunded) still refuses the cancellation.
     changes = {"held": 0} if entry_id is not None else {}
-    return _transition(conn, escrow, "cancel", cause=cause, entry_id=entry_id, changes=changes)
+    escrow = _transition(conn, escrow, "cancel", cause=cause, entry_id=entry_id, changes=changes)
+    if entry_id is not None:
+        _recover(conn, escrow.org_id, escrow.currency, key=f"cancel:{escrow.id}")
+    return escrow
 
 
 def ledger_escrow_balance(conn: Connection, escrow: Escrow) -> int:
@@ -1073,3 +1170,99 @@ def ledger_escrow_balance(conn: Connection, escrow: Escrow) -> int:
         conn, escrow.org_id, recipes.escrow_account(escrow.event_id, escrow.currency).code
     )
     return 0 if account is None else ledger.balance(conn, account).posted
+
+
+# -- what an organizer owes after release: netted, or asked back from its transfers --------
+
+
+def _lock_debts(conn: Connection, org_id: uuid.UUID, currency: str) -> None:
+    """Serialise, per organizer and currency, the decisions on what it owes (netting at a
+    release, reversals asked of Stripe). Taken before anything is posted to the organizer's
+    receivable or payable in the same transaction, so that no transaction holding it ever
+    waits for an account lock held by one waiting for it."""
+    conn.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+        {"k": f"liventix:debts:{org_id}:{currency}"},
+    )
+
+
+def owed_after_reversals(conn: Connection, org_id: uuid.UUID, currency: str) -> int:
+    """What the organizer owes (its receivable's balance) less the transfer reversals asked
+    of Stripe and not yet booked: what is left to net or to ask back."""
+    account = ledger.find_account(conn, org_id, recipes.receivable(currency).code)
+    balance = 0 if account is None else ledger.balance(conn, account).posted
+    pending: int = conn.execute(
+        text("""SELECT coalesce(sum(amount), 0) FROM payments.transfer_reversal_requests
+                 WHERE org_id = :org AND currency = :currency AND reversal_id IS NULL"""),
+        {"org": org_id, "currency": currency},
+    ).scalar_one()
+    return balance - int(pending)
+
+
+def _recover(
+    conn: Connection,
+    org_id: uuid.UUID,
+    currency: str,
+    *,
+    key: str,
+    escrow_id: uuid.UUID | None = None,
+) -> int:
+    """Ask Stripe to reverse the organizer's transfers (the escrow's own first, then the
+    newest) for what it owes, up to what is left of them: one request and one outbox task
+    per transfer, keyed on `key` (the cause) and the transfer. What no transfer covers stays
+    on the receivable, netted against the next release. Returns the amount asked for. The
+    caller holds `_lock_debts`."""
+    owed = owed_after_reversals(conn, org_id, currency)
+    if owed <= 0:
+        return 0
+    transfers = conn.execute(
+        text("""SELECT t.id, t.amount - t.reversed - coalesce((
+                           SELECT sum(r.amount) FROM payments.transfer_reversal_requests r
+                            WHERE r.transfer_id = t.id AND r.reversal_id IS NULL), 0) AS room
+                  FROM payments.organizer_transfers t
+                 WHERE t.org_id = :org AND t.currency = :currency
+                 ORDER BY t.escrow_id IS NOT DISTINCT FROM :escrow DESC, t.created_at DESC, t.id
+                   FOR UPDATE OF t"""),
+        {"org": org_id, "currency": currency, "escrow": escrow_id},
+    ).all()
+    asked = 0
+    for transfer in transfers:
+        take = min(int(transfer.room), owed - asked)
+        if take <= 0:
+            continue
+        request_id = f"{key}:{transfer.id}"
+        made = conn.execute(
+            text("""INSERT INTO payments.transfer_reversal_requests
+                        (id, org_id, transfer_id, currency, amount)
+                    VALUES (:id, :org, :transfer, :currency, :amount)
+                    ON CONFLICT (id) DO NOTHING RETURNING id"""),
+            {
+                "id": request_id,
+                "org": org_id,
+                "transfer": transfer.id,
+                "currency": currency,
+                "amount": take,
+            },
+        ).first()
+        if made is None:
+            continue
+        outbox.publish(
+            conn,
+            type="stripe.transfer_reversal.requested",
+            payload=TransferReversalRequested(
+                request_id=request_id,
+                org_id=str(org_id),
+                transfer_id=transfer.id,
+                amount=take,
+                currency=currency,
+            ),
+            aggregate_type="transfer",
+            aggregate_id=transfer.id,
+            org_id=org_id,
+            task=True,
+            dedup_key=f"transfer-reversal:{request_id}",
+        )
+        asked += take
+        if asked >= owed:
+            break
+    return asked

@@ -32,6 +32,8 @@ META_ORG = "liventix_org_id"
 META_EVENT = "liventix_event_id"
 META_EVENT_ENDS = "liventix_event_ends_at"
 META_ESCROW = "liventix_escrow_id"
+# Metadata escrow puts on each transfer reversal it asks for: the request it answers.
+META_REVERSAL_REQUEST = "liventix_reversal_request"
 
 
 def _obj(event: outbox.InboxEvent) -> dict[str, Any]:
@@ -230,13 +232,20 @@ def transfer_created(conn: Connection, event: outbox.InboxEvent) -> None:
 
 
 def transfer_reversed(conn: Connection, event: outbox.InboxEvent) -> None:
-    """`transfer.reversed`: each reversal settles what the organizer owes."""
+    """`transfer.reversed`: each reversal settles what the organizer owes (one escrow asked
+    for is marked done; one made in Stripe's Dashboard is booked all the same)."""
     transfer = _obj(event)
     if not (transfer.get("metadata") or {}).get(META_ESCROW):
         return
     for reversal in (transfer.get("reversals") or {}).get("data") or []:
+        request_id = (reversal.get("metadata") or {}).get(META_REVERSAL_REQUEST)
         service.transfer_reversed(
-            conn, reversal["id"], transfer["id"], int(reversal["amount"]), cause=event.event_id
+            conn,
+            reversal["id"],
+            transfer["id"],
+            int(reversal["amount"]),
+            cause=event.event_id,
+            request_id=request_id if isinstance(request_id, str) else None,
         )
 
 

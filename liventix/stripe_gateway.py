@@ -14,7 +14,7 @@ import stripe
 
 import escrow
 import ticketing_fsm
-from escrow.stripe_events import META_ESCROW
+from escrow.stripe_events import META_ESCROW, META_REVERSAL_REQUEST
 
 
 @dataclass(frozen=True)
@@ -83,21 +83,39 @@ class StripeGateway:
         self, request: escrow.TransferRequested, idempotency_key: str
     ) -> tuple[str, int]:
         """Transfer the released amount to the organizer's connected account; returns the
-        transfer's id and amount. The idempotency key (the outbox message id) makes retries
-        safe."""
+        transfer's id and amount. A transfer one charge funds names it (`source_transaction`:
+        Stripe makes it once that charge's funds are available). The idempotency key (the
+        outbox message id) makes retries safe."""
         if not request.destination:
             raise ValueError(f"organizer {request.org_id} has no connected account")
+        params: Any = {
+            "amount": request.amount,
+            "currency": request.currency.lower(),
+            "destination": request.destination,
+            "transfer_group": f"escrow_{request.escrow_id}",
+            "metadata": {META_ESCROW: request.escrow_id, "liventix_event_id": request.event_id},
+        }
+        if request.source_transaction:
+            params["source_transaction"] = request.source_transaction
         transfer = self.client.v1.transfers.create(
+            params=params, options={"idempotency_key": idempotency_key}
+        )
+        return transfer.id, int(transfer.amount)
+
+    def create_transfer_reversal(
+        self, request: escrow.TransferReversalRequested, idempotency_key: str
+    ) -> tuple[str, int]:
+        """Reverse part of a transfer (what the organizer owes after release); returns the
+        reversal's id and amount. The same key returns the same reversal."""
+        reversal = self.client.v1.transfers.reversals.create(
+            request.transfer_id,
             params={
                 "amount": request.amount,
-                "currency": request.currency.lower(),
-                "destination": request.destination,
-                "transfer_group": f"escrow_{request.escrow_id}",
-                "metadata": {META_ESCROW: request.escrow_id, "liventix_event_id": request.event_id},
+                "metadata": {META_REVERSAL_REQUEST: request.request_id},
             },
             options={"idempotency_key": idempotency_key},
         )
-        return transfer.id, int(transfer.amount)
+        return reversal.id, int(reversal.amount)
 
     def create_payment_intent(
         self, amount: int, currency: str, metadata: dict[str, str], idempotency_key: str

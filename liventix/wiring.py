@@ -1,5 +1,6 @@
 """Wiring the packages together at the application's edge: Stripe's event handlers in the
-inbox, the transfer task in the outbox, and the periodic escrow release in the worker."""
+inbox, the transfer and transfer reversal tasks in the outbox, and the periodic escrow
+release in the worker."""
 
 from __future__ import annotations
 
@@ -26,6 +27,27 @@ def transfer_task(engine: sa.Engine, gateway: StripeGateway) -> outbox.Task:
         with engine.begin() as conn:
             escrow.transfer_created(
                 conn, transfer_id, uuid.UUID(request.escrow_id), amount, cause=f"task {message_id}"
+            )
+
+    return run
+
+
+def transfer_reversal_task(engine: sa.Engine, gateway: StripeGateway) -> outbox.Task:
+    """The `stripe.transfer_reversal.requested` task: ask Stripe to reverse part of a transfer
+    (idempotent by the message id; no transaction open meanwhile), then book the reversal in
+    a short transaction; Stripe's `transfer.reversed` event finds it booked."""
+
+    def run(message_id: str, payload: dict[str, Any]) -> None:
+        request = escrow.TransferReversalRequested.model_validate(payload)
+        reversal_id, amount = gateway.create_transfer_reversal(request, idempotency_key=message_id)
+        with engine.begin() as conn:
+            escrow.transfer_reversed(
+                conn,
+                reversal_id,
+                request.transfer_id,
+                amount,
+                cause=f"task {message_id}",
+                request_id=request.request_id,
             )
 
     return run
@@ -73,6 +95,11 @@ def wire(
     """Register the Stripe handlers (escrow's and ticketing's) and the Stripe tasks."""
     ticketing_fsm.register_stripe_handlers(gateway, handlers)
     outbox.register_task("stripe.transfer.requested", transfer_task(engine, gateway), replace=True)
+    outbox.register_task(
+        "stripe.transfer_reversal.requested",
+        transfer_reversal_task(engine, gateway),
+        replace=True,
+    )
     outbox.register_task("stripe.refund.requested", refund_task(gateway), replace=True)
     outbox.register_task(
         "stripe.payment_intent.cancel.requested", cancel_intent_task(gateway), replace=True

@@ -156,17 +156,23 @@ def _candidate_refs(txn: StripeTransaction) -> list[str]:
 
 
 def _take(
-    candidates: dict[str, list[Any]], refs: list[str], currency: str
+    candidates: dict[str, list[Any]], refs: list[str], currency: str, net: int
 ) -> tuple[str | None, Any, bool]:
-    """The first unmatched ledger entry booked under one of `refs` (in order) in `currency`;
-    failing that, the first in another currency (a currency mismatch). Returns its reference,
-    the entry (removed from `candidates`) and whether the currency agrees; (None, None, False)
-    when there is none."""
-    for same in (True, False):
+    """The first unmatched ledger entry booked under one of `refs` (in order) in `currency`
+    that moved the balance the same way as the transaction (`net`'s sign: a refund and its
+    failure share the refund as their source); failing that, the first in `currency` either
+    way (an amount mismatch), then the first in another currency (a currency mismatch).
+    Returns its reference, the entry (removed from `candidates`) and whether the currency
+    agrees; (None, None, False) when there is none."""
+    tiers: tuple[tuple[bool, bool], ...] = ((True, True), (True, False), (False, False))
+    for same_currency, same_way in tiers:
         for ref in refs:
             for n, item in enumerate(candidates.get(ref, ())):
-                if (item.currency.upper() == currency) is same:
-                    return ref, candidates[ref].pop(n), same
+                if (item.currency.upper() == currency) is not same_currency:
+                    continue
+                if same_way and (int(item.net) > 0) != (net > 0):
+                    continue
+                return ref, candidates[ref].pop(n), same_currency
     return None, None, False
 
 
@@ -194,7 +200,7 @@ def stripe_reconciliation(
     for txn in transactions:
         cur = txn.currency.upper()
         stripe_net[cur] += txn.net
-        ref, item, same_currency = _take(ledger_items, _candidate_refs(txn), cur)
+        ref, item, same_currency = _take(ledger_items, _candidate_refs(txn), cur, txn.net)
         status: MatchStatus
         if item is None:
             status = "missing_in_ledger"
@@ -323,7 +329,10 @@ def stripe_balance_history(conn: Connection) -> list[BalancePoint]:
 def ticket_tie_out(conn: Connection) -> TicketTieOutReport:
     """Per event: tickets sold (paid: issued, checked in, refunded, invalidated), refunded and
     checked in, their value beside the ledger's captured payments and booked refunds of the
-    event's escrow (payments.card_payments and card_refunds with their ledger entries)."""
+    event's escrow (payments.card_payments and card_refunds with their ledger entries). A
+    late payment (its order cancelled before it was paid: no ticket) is neither a sale nor
+    a refund once refunded in full; what is not yet refunded of it counts as a sale, so a
+    payment kept without a ticket is a sales difference."""
     rows = conn.execute(
         text("""
             WITH t AS (
@@ -336,27 +345,38 @@ def ticket_tie_out(conn: Connection) -> TicketTieOutReport:
                            'issued', 'checked_in', 'refunded', 'invalidated')), 0) AS sold_value,
                        coalesce(sum(price) FILTER (WHERE status = 'refunded'), 0) AS refunded_value
                   FROM ticketing.tickets GROUP BY event_id
-            ), p AS (
-                SELECT e.event_id, coalesce(sum(p.gross), 0) AS sales
-                  FROM payments.card_payments p JOIN payments.escrows e ON e.id = p.escrow_id
-                 WHERE p.entry_id IS NOT NULL GROUP BY e.event_id
-            ), r AS (
-                SELECT e.event_id, coalesce(sum(r.amount), 0) AS refunds
+            ), rp AS (
+                SELECT r.payment_id, sum(r.amount) AS refunded
                   FROM payments.card_refunds r
-                  JOIN payments.card_payments p ON p.id = r.payment_id
+                 WHERE NOT r.failed AND r.entry_id IS NOT NULL GROUP BY r.payment_id
+            ), pp AS (
+                -- A late payment: its order was cancelled (the hold ran out, the checkout
+                -- was abandoned) before it was paid, so it sold no ticket and is refunded
+                -- in full. What is not refunded of it yet counts as a sale without tickets.
+                SELECT e.event_id, p.gross, coalesce(rp.refunded, 0) AS refunded,
+                       EXISTS (SELECT 1 FROM ticketing.orders o
+                                WHERE o.payment_intent_id = p.id
+                                  AND o.status = 'cancelled') AS late
+                  FROM payments.card_payments p
                   JOIN payments.escrows e ON e.id = p.escrow_id
-                 WHERE NOT r.failed AND r.entry_id IS NOT NULL GROUP BY e.event_id
+                  LEFT JOIN rp ON rp.payment_id = p.id
+                 WHERE p.entry_id IS NOT NULL
+            ), p AS (
+                SELECT event_id,
+                       coalesce(sum(CASE WHEN late THEN gross - refunded ELSE gross END), 0)
+                           AS sales,
+                       coalesce(sum(refunded) FILTER (WHERE NOT late), 0) AS refunds
+                  FROM pp GROUP BY event_id
             )
             SELECT ev.id, ev.org_id, ev.name, ev.currency,
                    coalesce(t.sold, 0) AS sold, coalesce(t.refunded, 0) AS refunded,
                    coalesce(t.checked_in, 0) AS checked_in,
                    coalesce(t.sold_value, 0) AS sold_value,
                    coalesce(t.refunded_value, 0) AS refunded_value,
-                   coalesce(p.sales, 0) AS sales, coalesce(r.refunds, 0) AS refunds
+                   coalesce(p.sales, 0) AS sales, coalesce(p.refunds, 0) AS refunds
               FROM ticketing.events ev
               LEFT JOIN t ON t.event_id = ev.id
               LEFT JOIN p ON p.event_id = ev.id::text
-              LEFT JOIN r ON r.event_id = ev.id::text
              ORDER BY ev.created_at, ev.id
         """)
     ).all()

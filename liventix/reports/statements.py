@@ -57,6 +57,7 @@ CATEGORIES: tuple[tuple[str, Category], ...] = (
     ("refund-failed:", "refunds"),
     ("stripe:dispute-", "disputes"),  # -withdrawn, -reinstated, -lost
     ("escrow:release:", "releases"),
+    ("escrow:net:", "releases"),  # what the organizer owed, netted against a release
     ("stripe:transfer-reversal:", "transfer_reversals"),
     ("stripe:transfer:", "transfers"),
     ("escrow:cancel:", "cancellations"),
