@@ -23,6 +23,7 @@ from sqlalchemy import Connection, text
 from statemachine import StateMachine
 from statemachine.exceptions import TransitionNotAllowed
 
+import escrow
 import outbox
 from ticketing_fsm.checkout import META_ORDER, META_ORG, intent_request, new_ticket_code
 from ticketing_fsm.errors import (
@@ -601,23 +602,34 @@ def refund_tickets(
     return refund_id
 
 
-def dispute_opened(conn: Connection, order_id: uuid.UUID, *, cause: str) -> bool:
-    """A chargeback was opened on the order's payment."""
-    order = get_order(conn, order_id, lock=True)
-    if order.status not in ("paid", "partially_refunded"):
-        return False
-    _move(conn, "order", order, OrderMachine, "dispute", cause=cause)
-    _order_message(conn, order, "order.disputed")
-    return True
+def settle_order(conn: Connection, order_id: uuid.UUID, *, cause: str) -> str:
+    """Bring a paid order to the state its payment's facts imply, whatever order Stripe's
+    events came in: the facts are escrow's (what was captured and refunded, what the
+    payment's disputes came to) and ticketing's own (the refunds the platform asked for).
 
+    - a dispute lost: the order is refunded and its valid tickets invalidated;
+    - a dispute open: the order is disputed;
+    - otherwise a disputed order is back: paid, or partially refunded if money went back;
+    - refunds nobody asked of the platform (Stripe's Dashboard, another integration): a
+      full refund refunds the order and voids its valid tickets, a partial one leaves them
+      valid and the order partially refunded; the organizer is told by webhook and e-mail.
 
-def dispute_closed(conn: Connection, order_id: uuid.UUID, won: bool, *, cause: str) -> bool:
-    """The chargeback closed: won, the order is back; lost, its tickets are invalidated."""
+    Returns the order's status. Orders not yet paid, or cancelled, are left alone."""
     order = get_order(conn, order_id, lock=True)
-    if order.status != "disputed":
-        return False
-    if won:
-        something = any(t.status == "refunded" for t in tickets_of(conn, order.id))
+    if order.payment_intent_id is None or order.status in ("awaiting_payment", "cancelled"):
+        return order.status
+    outcome = escrow.dispute_outcome(conn, order.payment_intent_id)
+    if outcome in ("open", "lost") and order.status in ("paid", "partially_refunded"):
+        _move(conn, "order", order, OrderMachine, "dispute", cause=cause)
+        _order_message(conn, order, "order.disputed")
+        order = get_order(conn, order_id, lock=True)
+    if outcome == "lost" and order.status == "disputed":
+        _lose_dispute(conn, order, cause)
+        return "refunded"
+    if outcome != "open" and order.status == "disputed":
+        something = order.refunded > 0 or any(
+            t.status == "refunded" for t in tickets_of(conn, order.id)
+        )
         _move(
             conn,
             "order",
@@ -627,7 +639,14 @@ def dispute_closed(conn: Connection, order_id: uuid.UUID, won: bool, *, cause: s
             cause=cause,
             facts={"nothing_refunded": not something, "something_refunded": something},
         )
-        return True
+        order = get_order(conn, order_id, lock=True)
+    if order.status in ("paid", "partially_refunded"):
+        _refunded_elsewhere(conn, order, cause)
+        order = get_order(conn, order_id)
+    return order.status
+
+
+def _lose_dispute(conn: Connection, order: Order, cause: str) -> None:
     _move(conn, "order", order, OrderMachine, "dispute_lost", cause=cause)
     counts: dict[uuid.UUID, int] = {}
     for t in tickets_of(conn, order.id, lock=True):
@@ -640,7 +659,85 @@ def dispute_closed(conn: Connection, order_id: uuid.UUID, won: bool, *, cause: s
             text("UPDATE ticketing.ticket_types SET sold = sold - :n WHERE id = :id"),
             {"n": n, "id": type_id},
         )
-    return True
+
+
+def _refunded_elsewhere(conn: Connection, order: Order, cause: str) -> None:
+    """Refunds made outside the platform reach the order: the money refunded beyond what
+    the platform asked for (its own refunds moved the order when asked)."""
+    asked: int = conn.execute(
+        text("SELECT coalesce(sum(amount), 0) FROM ticketing.refunds WHERE order_id = :id"),
+        {"id": order.id},
+    ).scalar_one()
+    if order.refunded <= asked or order.paid <= 0:
+        return
+    valid = [
+        t for t in tickets_of(conn, order.id, lock=True) if t.status in ("issued", "checked_in")
+    ]
+    full = order.refunded >= order.paid
+    if not full and order.status == "partially_refunded":
+        return  # already explained by the state; the amounts come from the ledger
+    _move(conn, "order", order, OrderMachine, "refund_all" if full else "refund_part", cause=cause)
+    if full:
+        counts: dict[uuid.UUID, int] = {}
+        for t in valid:
+            _move(conn, "ticket", t, TicketMachine, "refund", cause=cause)
+            counts[t.ticket_type_id] = counts.get(t.ticket_type_id, 0) + 1
+            _ticket_message(conn, t, "ticket.refunded", "refunded")
+        for type_id, n in sorted(counts.items()):
+            conn.execute(
+                text("UPDATE ticketing.ticket_types SET sold = sold - :n WHERE id = :id"),
+                {"n": n, "id": type_id},
+            )
+    fresh = get_order(conn, order.id)
+    policy = escrow.get_policy(conn, order.org_id)
+    emails = (
+        [
+            outbox.Email(
+                to=policy.payout_email,
+                subject="A refund was made outside Liventix",
+                body=(
+                    f"Order {order.id} was refunded {fresh.refunded} of {fresh.paid} "
+                    f"(minor units of {fresh.currency}) outside the platform; "
+                    + ("its tickets are void." if full else "its tickets stay valid.")
+                ),
+            )
+        ]
+        if policy.payout_email
+        else []
+    )
+    outbox.publish(
+        conn,
+        type="order.refunded",
+        payload=OrderEvent(
+            order_id=str(fresh.id),
+            event_id=str(fresh.event_id),
+            status=fresh.status,
+            amount=fresh.amount,
+            refunded=fresh.refunded,
+            currency=fresh.currency,
+        ),
+        aggregate_type="order",
+        aggregate_id=str(fresh.id),
+        org_id=fresh.org_id,
+        emails=emails,
+        # Told once per amount refunded, however often and in whatever order Stripe's
+        # events about it arrive.
+        dedup_key=f"order.refunded-elsewhere:{fresh.id}:{fresh.refunded}",
+    )
+
+
+def dispute_opened(conn: Connection, order_id: uuid.UUID, *, cause: str) -> bool:
+    """A chargeback was opened on the order's payment (escrow has recorded it): the order
+    follows what the payment's disputes come to. True if the order is now disputed."""
+    return settle_order(conn, order_id, cause=cause) == "disputed"
+
+
+def dispute_closed(conn: Connection, order_id: uuid.UUID, won: bool, *, cause: str) -> bool:
+    """A chargeback closed (escrow has recorded it): the order follows what the payment's
+    disputes come to; won, the order is back; lost, its tickets are invalidated. True if
+    the order left `disputed`."""
+    del won  # the outcome is escrow's fact, not this event's
+    return settle_order(conn, order_id, cause=cause) != "disputed"
 
 
 # -- transfer, check-in, cancellation -------------------------------------------------------

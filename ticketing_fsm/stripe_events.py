@@ -1,9 +1,11 @@
 """Ticketing's handlers for Stripe's events: escrow's, plus what the order and its tickets do.
 
 A PaymentIntent's success is booked by escrow and, in the same transaction, issues the
-order's tickets (or refunds a late payment); its failure or cancellation releases the hold;
-a dispute freezes the order and, lost, invalidates its tickets. Every other event is
-escrow's alone.
+order's tickets (or refunds a late payment); its failure or cancellation releases the hold.
+Refunds (whoever made them) and disputes are booked by escrow, then the order is settled
+from the facts (`service.settle_order`), not from which event came last: any order of
+arrival, with any duplicates, ends in the same order and ticket states. Every other event
+is escrow's alone.
 """
 
 from __future__ import annotations
@@ -59,8 +61,6 @@ def handlers(reader: escrow.StripeReader) -> dict[str, outbox.AnyInboxHandler]:
     if not isinstance(captured, outbox.InboxTwoStepHandler):
         raise TypeError("escrow's payment_intent.succeeded handler should be two steps")
     capture: outbox.InboxTwoStepHandler[Any] = captured
-    disputed = _one_step(base["charge.dispute.created"])
-    closed = _one_step(base["charge.dispute.closed"])
 
     def succeeded(conn: Connection, event: outbox.InboxEvent, facts: Any) -> None:
         capture.handle(conn, event, facts)
@@ -81,21 +81,30 @@ def handlers(reader: escrow.StripeReader) -> dict[str, outbox.AnyInboxHandler]:
         if order is not None:
             service.payment_failed(conn, order, cause=event.event_id)
 
-    def dispute_created(conn: Connection, event: outbox.InboxEvent) -> None:
-        disputed(conn, event)
-        order = _order(conn, event, _payment_intent_of(event.payload["data"]["object"]))
-        if order is not None:
-            service.dispute_opened(conn, order, cause=event.event_id)
-
-    def dispute_closed(conn: Connection, event: outbox.InboxEvent) -> None:
-        closed(conn, event)
+    def settle(conn: Connection, event: outbox.InboxEvent) -> None:
+        """The order of the event's payment follows its facts (escrow's, just booked)."""
         obj = event.payload["data"]["object"]
         order = _order(conn, event, _payment_intent_of(obj))
         if order is not None:
-            won = obj.get("status") != "lost"
-            service.dispute_opened(conn, order, cause=event.event_id)
-            service.dispute_closed(conn, order, won, cause=event.event_id)
+            service.settle_order(conn, order, cause=event.event_id)
 
+    def then_settle(booked: Handler) -> Handler:
+        def handle(conn: Connection, event: outbox.InboxEvent) -> None:
+            booked(conn, event)
+            settle(conn, event)
+
+        return handle
+
+    charge_refunded = base["charge.refunded"]
+    if not isinstance(charge_refunded, outbox.InboxTwoStepHandler):
+        raise TypeError("escrow's charge.refunded handler should be two steps")
+    refunds_of: outbox.InboxTwoStepHandler[Any] = charge_refunded
+
+    def refunded(conn: Connection, event: outbox.InboxEvent, facts: Any) -> None:
+        refunds_of.handle(conn, event, facts)
+        settle(conn, event)
+
+    refund_changed = _one_step(base["refund.updated"])
     return {
         **base,
         "payment_intent.succeeded": outbox.InboxTwoStepHandler(
@@ -103,8 +112,16 @@ def handlers(reader: escrow.StripeReader) -> dict[str, outbox.AnyInboxHandler]:
         ),
         "payment_intent.payment_failed": failed,
         "payment_intent.canceled": failed,
-        "charge.dispute.created": dispute_created,
-        "charge.dispute.closed": dispute_closed,
+        # Every refund reaches the order, whoever made it (the platform, Stripe's Dashboard,
+        # another integration): escrow books it, then the order follows the facts.
+        "refund.created": then_settle(refund_changed),
+        "refund.updated": then_settle(refund_changed),
+        "refund.failed": then_settle(_one_step(base["refund.failed"])),
+        "charge.refunded": outbox.InboxTwoStepHandler(prepare=refunds_of.prepare, handle=refunded),
+        # Disputes: escrow records the dispute (a closed one as opened too), then the order
+        # follows what the payment's disputes come to, so any order of arrival ends alike.
+        "charge.dispute.created": then_settle(_one_step(base["charge.dispute.created"])),
+        "charge.dispute.closed": then_settle(_one_step(base["charge.dispute.closed"])),
     }
 
 
