@@ -214,7 +214,7 @@ _NOT_JSON = object()
 def _parse(body: bytes) -> Any:
     try:
         return json.loads(body) if body else None
-    except ValueError:
+    except (ValueError, RecursionError):  # the depth limit (api.limits) comes first
         return _NOT_JSON
 
 
