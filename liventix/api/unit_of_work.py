@@ -175,10 +175,12 @@ class UnitOfWork:
         self.conn.close()
         anyio.from_thread.run_sync(self.runtime.slots.release)
         try:
-            return call()
+            result = call()
         finally:
             anyio.from_thread.run(self.runtime.slots.acquire)
-            self._reopen()
+        # Only on success: a failed call ends the request, whose work so far stays committed.
+        self._reopen()
+        return result
 
     def _reopen(self) -> None:
         conn = self.runtime.engine.connect()
