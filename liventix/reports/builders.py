@@ -332,7 +332,8 @@ def ticket_tie_out(conn: Connection) -> TicketTieOutReport:
     event's escrow (payments.card_payments and card_refunds with their ledger entries). A
     late payment (its order cancelled before it was paid: no ticket) is neither a sale nor
     a refund once refunded in full; what is not yet refunded of it counts as a sale, so a
-    payment kept without a ticket is a sales difference."""
+    payment kept without a ticket is a sales difference. Money refunded outside the platform
+    from an order that kept its tickets (partially refunded) is shown apart and explained."""
     rows = conn.execute(
         text("""
             WITH t AS (
@@ -367,16 +368,32 @@ def ticket_tie_out(conn: Connection) -> TicketTieOutReport:
                            AS sales,
                        coalesce(sum(refunded) FILTER (WHERE NOT late), 0) AS refunds
                   FROM pp GROUP BY event_id
+            ), w AS (
+                -- Money refunded outside the platform (Stripe's Dashboard, another
+                -- integration) that refunded no ticket: the order kept its tickets and is
+                -- partially refunded (ticketing's settle_order), which explains it.
+                SELECT o.event_id,
+                       sum(greatest(coalesce(rp.refunded, 0) - coalesce(tv.value, 0), 0))
+                           AS without_tickets
+                  FROM ticketing.orders o
+                  LEFT JOIN rp ON rp.payment_id = o.payment_intent_id
+                  LEFT JOIN (SELECT order_id, sum(price) AS value FROM ticketing.tickets
+                              WHERE status = 'refunded' GROUP BY order_id) tv
+                         ON tv.order_id = o.id
+                 WHERE o.status = 'partially_refunded'
+                 GROUP BY o.event_id
             )
             SELECT ev.id, ev.org_id, ev.name, ev.currency,
                    coalesce(t.sold, 0) AS sold, coalesce(t.refunded, 0) AS refunded,
                    coalesce(t.checked_in, 0) AS checked_in,
                    coalesce(t.sold_value, 0) AS sold_value,
                    coalesce(t.refunded_value, 0) AS refunded_value,
-                   coalesce(p.sales, 0) AS sales, coalesce(p.refunds, 0) AS refunds
+                   coalesce(p.sales, 0) AS sales, coalesce(p.refunds, 0) AS refunds,
+                   coalesce(w.without_tickets, 0) AS without_tickets
               FROM ticketing.events ev
               LEFT JOIN t ON t.event_id = ev.id
               LEFT JOIN p ON p.event_id = ev.id::text
+              LEFT JOIN w ON w.event_id = ev.id
              ORDER BY ev.created_at, ev.id
         """)
     ).all()
@@ -394,7 +411,9 @@ def ticket_tie_out(conn: Connection) -> TicketTieOutReport:
             sales_difference=int(r.sold_value) - int(r.sales),
             tickets_refunded_value=int(r.refunded_value),
             ledger_refunds=int(r.refunds),
-            refunds_difference=int(r.refunded_value) - int(r.refunds),
+            ledger_refunds_without_tickets=int(r.without_tickets),
+            refunds_difference=int(r.refunded_value)
+            - (int(r.refunds) - int(r.without_tickets)),
         )
         for r in rows
     ]

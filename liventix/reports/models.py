@@ -216,6 +216,9 @@ class TicketTieOutRow(_Row):
     sales_difference: int
     tickets_refunded_value: int
     ledger_refunds: int
+    ledger_refunds_without_tickets: int = 0
+    """Refunded outside the platform from orders that kept their tickets (partially
+    refunded): not a ticket refund, so left out of the refunds' comparison."""
     refunds_difference: int
 
 

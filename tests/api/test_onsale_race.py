@@ -17,8 +17,6 @@ seats. Every sold order is paid through signed Stripe events. Then:
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,17 +25,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-import ledger
-import outbox
 import ticketing_fsm as tk
 from liventix import reports
-from liventix.api import create_app
-from liventix.database import create_database, database_url, drop_database, make_engine
-from liventix.stripe_gateway import StripeGateway, StripeSettings
-from liventix.stripe_standin import StandInServer, StripeStandIn
-from liventix.wiring import wire
-from tests.api.support import PLATFORM, WEBHOOK_SECRET, new_org, on_sale_event, uvicorn_thread
-from tests.fakes.stripe_server import signature_header
+from tests.api.standin_api import StandInApi, standin_api
 
 pytestmark = pytest.mark.slow
 
@@ -48,18 +38,7 @@ MAX_ATTEMPTS = 15
 GIVES_UP = 10
 """Every tenth buyer told 503 gives up instead of retrying."""
 
-
-@dataclass
-class Race:
-    """The race's server side."""
-
-    url: str
-    engine: sa.Engine
-    stripe: StripeStandIn
-    handlers: outbox.InboxHandlers
-    key: str
-    ticket_type: str
-    event: str
+Race = StandInApi
 
 
 @dataclass
@@ -75,40 +54,17 @@ class Outcome:
 @pytest.fixture
 def race(pg_server_url: str, template_db: str) -> Iterator[Race]:
     """An API of its own, wired to a slow and faulty stand-in, with one event of 50 seats."""
-    name = f"onsale_{uuid.uuid4().hex}"
-    create_database(pg_server_url, name, template=template_db)
-    engine = make_engine(database_url(pg_server_url, name), pool_size=20, max_overflow=10)
-    stripe = StripeStandIn(
-        latency_ms=LATENCY_MS, fail_rate=0.15, hang_rate=0.05, hang_seconds=5.0, seed=11
-    )
-    server = StandInServer(stripe)
-    threading.Thread(target=server.serve_forever, name="stripe", daemon=True).start()
-    gateway = StripeGateway(StripeSettings(api_base=server.url, max_network_retries=0, timeout_s=1))
-    handlers = outbox.InboxHandlers()
-    wire(engine, gateway, handlers)
-    with engine.begin() as conn:
-        ledger.open_organization(conn, PLATFORM, "Liventix", is_platform=True)
-    _org, key = new_org(engine, "Stadium")
-    app = create_app(engine, gateway=gateway, stripe_webhook_secret=WEBHOOK_SECRET)
-    try:
-        with uvicorn_thread(app) as url:
-            with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as c:
-                event = on_sale_event(c, capacity=SEATS)
-            yield Race(
-                url=url,
-                engine=engine,
-                stripe=stripe,
-                handlers=handlers,
-                key=key,
-                ticket_type=event["ticket_types"][0]["id"],
-                event=event["id"],
-            )
-    finally:
-        server.stop_waiting()
-        server.shutdown()
-        server.server_close()
-        engine.dispose()
-        drop_database(pg_server_url, name)
+    with standin_api(
+        pg_server_url,
+        template_db,
+        capacity=SEATS,
+        latency_ms=LATENCY_MS,
+        fail_rate=0.15,
+        hang_rate=0.05,
+        hang_seconds=5.0,
+        seed=11,
+    ) as api:
+        yield api
 
 
 async def _buyer(
@@ -155,36 +111,6 @@ async def _wave(race: Race, numbers: range, outcome: Outcome, *, faults: bool) -
         )
 
 
-def _drain(race: Race) -> None:
-    """Run the worker until the inbox and the outbox's tasks are done."""
-    worker = outbox.Worker(race.engine, handlers=race.handlers)
-    try:
-        for _round in range(200):
-            if worker.run_once() == 0:
-                return
-        raise AssertionError("the worker did not drain")
-    finally:
-        worker.close()
-
-
-def _pay(race: Race, payment_intent_id: str) -> None:
-    _post_event(race, race.stripe.succeed(payment_intent_id))
-
-
-def _post_event(race: Race, event: dict[str, object]) -> None:
-    body = json.dumps(event, separators=(",", ":")).encode()
-    with httpx.Client(base_url=race.url) as client:
-        response = client.post(
-            "/v1/stripe/webhook",
-            content=body,
-            headers={
-                "Stripe-Signature": signature_header(body, WEBHOOK_SECRET),
-                "Content-Type": "application/json",
-            },
-        )
-    assert response.status_code == 200, response.text
-
-
 def test_200_buyers_race_for_50_seats_with_a_slow_failing_stripe(race: Race) -> None:
     first = Outcome()
     asyncio.run(_wave(race, range(BUYERS), first, faults=True))
@@ -203,7 +129,7 @@ def test_200_buyers_race_for_50_seats_with_a_slow_failing_stripe(race: Race) -> 
             {"keys": [f"api:{k}" for k in first.gave_up]},
         ).rowcount
         assert tk.expire_holds(conn, limit=1_000) == expired
-    _drain(race)  # the cancel tasks reach Stripe
+    race.drain()  # the cancel tasks reach Stripe
 
     # The freed seats sell to a second wave.
     second = Outcome()
@@ -212,8 +138,8 @@ def test_200_buyers_race_for_50_seats_with_a_slow_failing_stripe(race: Race) -> 
     assert len(sold) == SEATS
 
     for checkout in sold.values():
-        _pay(race, str(checkout["payment_intent_id"]))
-    _drain(race)
+        race.pay(str(checkout["payment_intent_id"]))
+    race.drain()
 
     with race.engine.connect() as conn:
         counters = conn.execute(
@@ -233,13 +159,9 @@ def test_200_buyers_race_for_50_seats_with_a_slow_failing_stripe(race: Race) -> 
         orders = conn.execute(
             sa.text("SELECT idempotency_key, status, payment_intent_id FROM ticketing.orders")
         ).all()
-        for report in (
-            reports.trial_balance(conn),
-            reports.escrow_position(conn),
-            reports.ticket_tie_out(conn),
-        ):
-            assert report.differences == 0, report.model_dump_json(indent=1)
 
+    # Every finance report, the Stripe reconciliation against the stand-in's balance.
+    assert race.differences() == {}
     # No buyer charged without tickets: every intent at Stripe is paid for an order whose
     # tickets were issued, or cancelled (those of the holds that expired).
     intents = dict(race.stripe.intents)
@@ -289,12 +211,12 @@ def test_a_payment_for_an_intent_never_recorded_finds_its_order(race: Race) -> N
             {"id": late.order_id},
         )
     for pi in (within_pi, late_pi):
-        _pay(race, pi)
-    _drain(race)  # the late payment's refund is asked of Stripe
+        race.pay(pi)
+    race.drain()  # the late payment's refund is asked of Stripe
     (refund,) = race.stripe.refunds.values()
     for event in race.stripe.refund_events(refund, stale_first=False, with_charge=False):
-        _post_event(race, event)
-    _drain(race)
+        race.post_event(event)
+    race.drain()
     with race.engine.connect() as conn:
         paid = tk.get_order(conn, within.order_id)
         assert (paid.status, paid.payment_intent_id, paid.paid) == ("paid", within_pi, paid.amount)

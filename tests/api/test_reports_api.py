@@ -393,6 +393,7 @@ def _tie_out_row(
         - sum(t["amount"] for t in org.transactions if t["amount"] > 0),
         "tickets_refunded_value": refunded * org.price,
         "ledger_refunds": ledger_refunds,
+        "ledger_refunds_without_tickets": 0,
         "refunds_difference": refunded * org.price - ledger_refunds,
     }
 
