@@ -254,7 +254,9 @@ def _open_world(conn: sa.Connection, name: str, capacity: int) -> World:
     ledger.open_organization(conn, org, name)
     escrow.set_policy(conn, org, escrow.Policy())
     # A webhook endpoint, so every message also writes its webhook delivery (never sent).
-    outbox.register_endpoint(conn, org, "http://127.0.0.1:9/hooks")
+    outbox.register_endpoint(
+        conn, org, "http://127.0.0.1:9/hooks", allow=outbox.parse_allow("127.0.0.1/32")
+    )
     now = datetime.now(UTC)
     ends = now + timedelta(days=30, hours=3)
     event = tk.create_event(

@@ -89,6 +89,7 @@ MESSAGE_TYPE = "bench.ticket_issued"
 ORGS = 4  # one endpoint each, so a message fans out to exactly one delivery
 MESSAGES_PER_AGGREGATE = 4  # real per-aggregate ordering, interleaved so it never serialises
 BATCH = 100  # the bare consumers' batch: WorkerSettings' default batch_size
+LOCAL = outbox.parse_allow("127.0.0.1/32")  # webhooks may reach the receiver on 127.0.0.1
 PUBLISH_TX = 200  # messages per publishing transaction when pre-publishing
 BARE_PRODUCERS = 2
 BARE_INSERT_BATCH = 1000
@@ -549,11 +550,12 @@ def _worker_main(job: WorkerJob, go: Event, stop: Event, results: Queue[Any]) ->
         pass  # open the pool's first connection before the clock starts
     timings = Timings()
     _instrument(timings)
-    settings = outbox.WorkerSettings(poll_interval=job.poll_interval)
+    settings = outbox.WorkerSettings(poll_interval=job.poll_interval, webhook_allow=LOCAL)
     if job.smtp_port is not None:
         settings = outbox.WorkerSettings(
             poll_interval=job.poll_interval,
             smtp=outbox.SmtpSettings(host="127.0.0.1", port=job.smtp_port),
+            webhook_allow=LOCAL,
         )
     worker = TimedWorker(
         engine,
@@ -777,7 +779,7 @@ def _setup_endpoints(engine: sa.Engine, receiver: ReceiverClient) -> list[uuid.U
     orgs = [uuid.UUID(int=0xBE0C_0000 + k) for k in range(ORGS)]
     with engine.begin() as conn:
         for k, org in enumerate(orgs):
-            outbox.register_endpoint(conn, org, receiver.url(k), [MESSAGE_TYPE])
+            outbox.register_endpoint(conn, org, receiver.url(k), [MESSAGE_TYPE], allow=LOCAL)
     return orgs
 
 

@@ -275,7 +275,12 @@ def _worker_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=16, help="parallel sends per batch")
     parser.add_argument("--poll", type=float, default=1.0, help="seconds between polls")
-    parser.add_argument("--lease", type=float, default=60.0, help="seconds a claim is held")
+    parser.add_argument(
+        "--lease",
+        type=float,
+        default=10.0,
+        help="seconds a claim holds without renewal (renewed every third of it while sending)",
+    )
     parser.add_argument("--timeout", type=float, default=10.0, help="HTTP request timeout")
     parser.add_argument(
         "--retry-schedule",
@@ -310,6 +315,7 @@ def worker(args: argparse.Namespace, settings: Settings) -> int:
         request_timeout=args.timeout,
         retry=outbox.RetryPolicy(schedule=schedule),
         smtp=outbox.SmtpSettings(host=settings.smtp_host, port=settings.smtp_port),
+        webhook_allow=settings.webhook_allow,
     )
     engine = _engine(settings)
     wire(engine, StripeGateway(StripeSettings(settings.stripe_api_key, settings.stripe_api_base)))

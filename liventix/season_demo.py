@@ -84,6 +84,8 @@ WORKERS = 4
 FAST_RETRY = "0.05,0.05,0.1,0.2,0.5,1,2"
 """The workers' retry schedule in seconds: a season is minutes long, not days."""
 DEMO_DATABASE = "liventix_demo"
+LOCAL = "127.0.0.1/32"
+"""What webhooks may reach here although not public (LIVENTIX_WEBHOOK_ALLOW): the receiver."""
 
 WEBHOOK_ATTEMPTS = 6
 Out = Callable[[str], None]
@@ -300,7 +302,9 @@ class _Season:
                         payout_email=f"payouts{i + 1}@organizer.example",
                     ),
                 )
-                outbox.register_endpoint(conn, org, self.receiver.url, HOOK_TYPES)
+                outbox.register_endpoint(
+                    conn, org, self.receiver.url, HOOK_TYPES, allow=outbox.parse_allow(LOCAL)
+                )
                 self.orgs.append((org, name, currency))
                 for j in range(self.options.events_per_org):
                     # Most events ended a moment ago; the last one of the first organizer
@@ -667,6 +671,7 @@ class _Processes:
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "LIVENTIX_SMTP_HOST": "127.0.0.1",
             "LIVENTIX_SMTP_PORT": str(smtp_port),
+            "LIVENTIX_WEBHOOK_ALLOW": LOCAL,
             "PYTHONUNBUFFERED": "1",
         }
         self.running: list[tuple[str, subprocess.Popen[bytes]]] = []

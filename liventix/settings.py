@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import outbox
+
 DEFAULT_DATA_DIR = ".liventix"
 DEFAULT_DATABASE_NAME = "liventix"
 
@@ -36,6 +38,10 @@ class Settings:
     # Stripe's API: key and, for a local Stripe-compatible server, its base URL.
     stripe_api_key: str = "sk_test_liventix"
     stripe_api_base: str | None = None
+    # Networks webhooks may reach although not public (LIVENTIX_WEBHOOK_ALLOW: CIDRs,
+    # comma-separated, e.g. `127.0.0.1/32` for a local receiver). Empty, the default: webhook
+    # endpoints must be public addresses or names (checked at registration and at connect).
+    webhook_allow: outbox.AllowList = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -54,4 +60,12 @@ class Settings:
             stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET") or None,
             stripe_api_key=env.get("STRIPE_API_KEY") or "sk_test_liventix",
             stripe_api_base=env.get("STRIPE_API_BASE") or None,
+            webhook_allow=_allow(env.get("LIVENTIX_WEBHOOK_ALLOW") or ""),
         )
+
+
+def _allow(spec: str) -> outbox.AllowList:
+    try:
+        return outbox.parse_allow(spec)
+    except ValueError as exc:
+        raise ValueError(f"LIVENTIX_WEBHOOK_ALLOW must be CIDRs, comma-separated: {exc}") from exc

@@ -8,6 +8,7 @@ endpoint management take the caller's SQLAlchemy `Connection` and never commit.
 
 from __future__ import annotations
 
+from outbox.addresses import AllowList, Resolver, parse_allow
 from outbox.dispatch import Claimed, Outcome, disable_endpoint, prune, requeue
 from outbox.endpoints import (
     Endpoint,
@@ -25,6 +26,7 @@ from outbox.errors import (
     InvalidPayload,
     InvalidSignature,
     OutboxError,
+    TargetRefused,
     UnknownMessageType,
 )
 from outbox.inbox import AnyHandler as AnyInboxHandler
@@ -48,6 +50,7 @@ from outbox.worker import Worker, WorkerSettings
 
 __all__ = [
     "DEFAULT_SCHEDULE",
+    "AllowList",
     "AnyInboxHandler",
     "Claimed",
     "DeliveryNotFound",
@@ -64,8 +67,10 @@ __all__ = [
     "InvalidSignature",
     "OutboxError",
     "Outcome",
+    "Resolver",
     "RetryPolicy",
     "SmtpSettings",
+    "TargetRefused",
     "Task",
     "UnknownMessageType",
     "Worker",
@@ -77,6 +82,7 @@ __all__ = [
     "list_endpoints",
     "message_type",
     "new_secret",
+    "parse_allow",
     "prune",
     "publish",
     "register_endpoint",

@@ -9,13 +9,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
-import httpx
-import idna
 from sqlalchemy import Connection, text
 
-from outbox.errors import EndpointNotFound, InvalidEndpoint
+from outbox.addresses import NO_ALLOW, AllowList, check_url
+from outbox.errors import EndpointNotFound
 from outbox.signing import new_secret
 
 
@@ -33,19 +31,6 @@ class Endpoint:
     created_at: datetime
 
 
-def _check_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidEndpoint(reason="the URL must be absolute http(s)")
-    try:
-        # What the sender will do with it: parse, and encode the host for the wire.
-        host = httpx.URL(url).raw_host.decode("ascii")
-        if host.startswith("xn--") or ".xn--" in host:
-            idna.decode(host)
-    except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
-        raise InvalidEndpoint(reason=f"the URL cannot be used: {exc}") from exc
-
-
 def register_endpoint(
     conn: Connection,
     org_id: uuid.UUID,
@@ -54,9 +39,14 @@ def register_endpoint(
     *,
     secret: str | None = None,
     description: str = "",
+    allow: AllowList = NO_ALLOW,
 ) -> tuple[uuid.UUID, str]:
-    """Register an endpoint; return its id and its signing secret (shown once)."""
-    _check_url(url)
+    """Register an endpoint; return its id and its signing secret (shown once).
+
+    The URL must be http(s) to a public address or a name not internal by its form
+    (`outbox.addresses`); `allow` lists the networks let through anyway (loopback for a
+    demo or a test). Raises InvalidEndpoint, or its leaf TargetRefused naming the reason."""
+    check_url(url, allow)
     secret = secret or new_secret()
     endpoint_id: uuid.UUID = conn.execute(
         text("""INSERT INTO messaging.endpoints (org_id, url, event_types, description)

@@ -52,3 +52,10 @@ class InvalidSignature(OutboxError):
     """The event's signature did not verify; nothing was stored."""
 
     reason: str
+
+
+class TargetRefused(InvalidEndpoint):
+    """The endpoint's host is, or resolves to, an address webhooks may not reach."""
+
+    reason: str
+    host: str

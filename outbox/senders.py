@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 
 from outbox.dispatch import Claimed, Outcome
+from outbox.errors import OutboxError
 from outbox.http_post import PostClient
 from outbox.message_types import task_for
 from outbox.retries import parse_retry_after
@@ -56,7 +57,7 @@ def send_webhook(client: PostClient, delivery: Claimed, max_body: int = 2048) ->
     assert delivery.url is not None
     try:
         response = client.post(delivery.url, body, headers)
-    except (OSError, http.client.HTTPException, ValueError) as exc:
+    except (OSError, http.client.HTTPException, ValueError, OutboxError) as exc:
         return Outcome(
             delivery=delivery,
             started_at=started,

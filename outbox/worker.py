@@ -4,10 +4,13 @@ handle inbox events; prune old messages. Wakes at once on LISTEN/NOTIFY, polls a
 Each step is its own unit of work (its own committed transaction): the claim commits before
 anything is sent (so the lease is visible to other workers), the outcomes commit after. A
 worker killed mid-batch loses nothing: its leases lapse and another worker sends again, with
-the same `webhook-id`. An inbox event whose handler must ask Stripe first is handled the same
-way: claimed under a lease (commit), prepared with no transaction open, then finished in a
-transaction of its own (see `outbox.inbox`). `stop()` (SIGTERM) lets the batch in flight
-finish, then returns.
+the same `webhook-id`. Leases are short (10 s) and a live worker extends them every third of
+a lease while it sends (a heartbeat, as pgqueuer and River do), so a killed worker's
+deliveries, and the later messages of their aggregates queued behind them, are taken over
+within about one lease, however long a batch takes to send. An inbox event whose handler must
+ask Stripe first is handled the same way: claimed under a lease (commit), prepared with no
+transaction open, then finished in a transaction of its own (see `outbox.inbox`). `stop()`
+(SIGTERM) lets the batch in flight finish, then returns.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from types import FrameType
 import psycopg
 import sqlalchemy as sa
 
+from outbox.addresses import NO_ALLOW, AllowList, Resolver, system_resolver
 from outbox.dispatch import Claimed, Outcome, claim, prune, record, renew_leases
 from outbox.http_post import PostClient
 from outbox.inbox import Claim, Handlers, begin_next, fail_claimed, finish_claimed, renew_claim
@@ -47,7 +51,8 @@ class WorkerSettings:
 
     batch_size: int = 100
     concurrency: int = 16
-    lease: timedelta = timedelta(seconds=60)
+    # How long a claim holds without a heartbeat; a live worker renews it every third of it.
+    lease: timedelta = timedelta(seconds=10)
     request_timeout: float = 10.0
     poll_interval: float = 1.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -56,6 +61,14 @@ class WorkerSettings:
     prune_every: float = 300.0
     max_response_body: int = 2048
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    # Networks webhooks may reach although not public (loopback for a demo or a test);
+    # empty: only public addresses (`outbox.addresses`).
+    webhook_allow: AllowList = NO_ALLOW
+
+    @property
+    def heartbeat(self) -> float:
+        """Seconds between two renewals of a claim's lease: a third of the lease."""
+        return max(self.lease.total_seconds() / 3, 0.05)
 
 
 @dataclass
@@ -76,6 +89,7 @@ class Worker:
         name: str | None = None,
         on_outcome: Callable[[Outcome], None] | None = None,
         handlers: Handlers | None = None,
+        resolver: Resolver = system_resolver,
     ) -> None:
         self.engine = engine
         self.handlers = handlers
@@ -83,7 +97,11 @@ class Worker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.on_outcome = on_outcome
         self._stopping = threading.Event()
-        self._client = PostClient(timeout=self.settings.request_timeout)
+        self._client = PostClient(
+            timeout=self.settings.request_timeout,
+            allow=self.settings.webhook_allow,
+            resolver=resolver,
+        )
         smtp = self.settings.smtp
         self._mail = MailClient(smtp.host, smtp.port, smtp.timeout)
         self._pool = ThreadPoolExecutor(max_workers=self.settings.concurrency)
@@ -137,14 +155,27 @@ class Worker:
         the leases this worker still holds (fenced by worker and attempt), so no other
         worker takes a delivery that is still in flight here."""
         done = threading.Event()
-        period = max(self.settings.lease.total_seconds() / 3, 0.05)
         ids = [d.id for d in batch]
         attempts = [d.attempt for d in batch]
 
         def renew() -> None:
-            while not done.wait(period):
-                with self.engine.begin() as conn:
-                    renew_leases(conn, self.name, ids, attempts, self.settings.lease)
+            while not done.wait(self.settings.heartbeat):
+                try:
+                    with self.engine.begin() as conn:
+                        held = renew_leases(conn, self.name, ids, attempts, self.settings.lease)
+                except Exception:
+                    # A database hiccup: try again next beat; two more fit in the lease.
+                    log.exception("worker %s: renewing delivery leases failed", self.name)
+                    continue
+                if held < len(ids):
+                    # Lapsed (this process stalled for a whole lease) and taken over: the
+                    # outcome of such a delivery is fenced off when it is recorded.
+                    log.warning(
+                        "worker %s: %d of %d delivery leases lost",
+                        self.name,
+                        len(ids) - held,
+                        len(ids),
+                    )
 
         thread = threading.Thread(target=renew, name=f"lease-{self.name}", daemon=True)
         thread.start()
@@ -222,10 +253,9 @@ class Worker:
         once lost)."""
         held = _Held(claim)
         done = threading.Event()
-        period = max(self.settings.lease.total_seconds() / 3, 0.05)
 
         def renew() -> None:
-            while held.claim is not None and not done.wait(period):
+            while held.claim is not None and not done.wait(self.settings.heartbeat):
                 try:
                     with self.engine.begin() as conn:
                         renewed = renew_claim(conn, held.claim, self.settings.lease)

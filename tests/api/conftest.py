@@ -16,6 +16,7 @@ import sqlalchemy as sa
 import ledger
 import outbox
 from liventix.api import create_app, create_key
+from liventix.api.routes import webhook_routes
 from liventix.database import create_database, database_url, drop_database, make_engine
 from liventix.stripe_gateway import StripeGateway, StripeSettings
 from liventix.wiring import wire
@@ -46,6 +47,8 @@ def served(pg_server_url: str, template_db: str, api_stripe: CheckoutStripe) -> 
         ledger.open_organization(conn, PLATFORM, "Liventix", is_platform=True)
         platform_key = create_key(conn, None, description="tests: platform").token
     app = create_app(engine, gateway=gateway, stripe_webhook_secret=WEBHOOK_SECRET)
+    # The stand-in's hooks and the tests' receivers listen on 127.0.0.1.
+    webhook_routes.allow_targets(app, outbox.parse_allow("127.0.0.1/32"))
     try:
         with uvicorn_thread(app) as url:
             yield Served(url, engine, api_stripe, handlers, platform_key, app)

@@ -74,7 +74,11 @@ def test_endpoints_and_their_deliveries(served: Served) -> None:
             )
         worker = outbox.Worker(
             served.engine,
-            outbox.WorkerSettings(retry=outbox.RetryPolicy(schedule=()), request_timeout=2.0),
+            outbox.WorkerSettings(
+                retry=outbox.RetryPolicy(schedule=()),
+                request_timeout=2.0,
+                webhook_allow=outbox.parse_allow("127.0.0.1/32"),
+            ),
             handlers=served.handlers,
         )
         try:

@@ -50,8 +50,13 @@ class Step(BaseModel):
 outbox.register_message_type("test.ticket_issued", TicketIssued)
 outbox.register_message_type("test.step", Step)
 
+# The tests' receivers listen on 127.0.0.1, which webhooks may reach only when allowed.
+LOOPBACK = outbox.parse_allow("127.0.0.1/32")
+LOOPBACK_ENV = "127.0.0.1/32"
+
 # Fast retries so a test sees a whole schedule in well under a second.
 FAST = outbox.WorkerSettings(
+    webhook_allow=LOOPBACK,
     poll_interval=0.05,
     retry=outbox.RetryPolicy(schedule=(0.05, 0.05, 0.05)),
     request_timeout=5.0,
@@ -428,6 +433,7 @@ def worker_env(server_url: str, database: str, **extra: str) -> dict[str, str]:
     env.update(
         DATABASE_URL=server_url,
         LIVENTIX_DB_NAME=database,
+        LIVENTIX_WEBHOOK_ALLOW=LOOPBACK_ENV,
         PYTHONUNBUFFERED="1",
         **extra,
     )

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 import outbox
 from tests.outbox_core.support import (
+    LOOPBACK,
     ORG,
     MakeWorker,
     Receiver,
@@ -40,8 +41,12 @@ def test_410_disables_the_endpoint_cancels_its_deliveries_and_tells_the_org(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker
 ) -> None:
     with engine.begin() as conn:
-        gone, _ = outbox.register_endpoint(conn, ORG, receiver.url("/gone"), ["test.step"])
-        outbox.register_endpoint(conn, ORG, receiver.url("/ops"), ["endpoint.disabled"])
+        gone, _ = outbox.register_endpoint(
+            conn, ORG, receiver.url("/gone"), ["test.step"], allow=LOOPBACK
+        )
+        outbox.register_endpoint(
+            conn, ORG, receiver.url("/ops"), ["endpoint.disabled"], allow=LOOPBACK
+        )
         publish_step(conn, "a", 1)
         publish_step(conn, "a", 2)  # waits behind a:1
         publish_step(conn, "b", 1)
@@ -85,8 +90,12 @@ def test_failing_without_success_for_the_period_disables_the_endpoint(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker
 ) -> None:
     with engine.begin() as conn:
-        failing, _ = outbox.register_endpoint(conn, ORG, receiver.url("/down"), ["test.step"])
-        outbox.register_endpoint(conn, ORG, receiver.url("/ops"), ["endpoint.disabled"])
+        failing, _ = outbox.register_endpoint(
+            conn, ORG, receiver.url("/down"), ["test.step"], allow=LOOPBACK
+        )
+        outbox.register_endpoint(
+            conn, ORG, receiver.url("/ops"), ["endpoint.disabled"], allow=LOOPBACK
+        )
         publish_step(conn, "a", 1)
     receiver.policy = lambda path, webhook_id, try_no: Reply(500 if path == "/down" else 200)
     worker = make_worker(retry=fast_retry(*[0.05] * 40), disable_after=timedelta(milliseconds=300))
@@ -108,7 +117,9 @@ def test_a_success_resets_the_failing_period(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker
 ) -> None:
     with engine.begin() as conn:
-        flaky, _ = outbox.register_endpoint(conn, ORG, receiver.url("/flaky"), ["test.step"])
+        flaky, _ = outbox.register_endpoint(
+            conn, ORG, receiver.url("/flaky"), ["test.step"], allow=LOOPBACK
+        )
         publish_step(conn, "a", 1)
     receiver.policy = lambda path, webhook_id, try_no: Reply(500 if try_no == 1 else 200)
     worker = make_worker(retry=fast_retry(0.05), disable_after=timedelta(hours=1))
@@ -128,7 +139,9 @@ def test_re_enabling_an_endpoint_lets_new_messages_through(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker
 ) -> None:
     with engine.begin() as conn:
-        endpoint_id, _ = outbox.register_endpoint(conn, ORG, receiver.url(), ["test.step"])
+        endpoint_id, _ = outbox.register_endpoint(
+            conn, ORG, receiver.url(), ["test.step"], allow=LOOPBACK
+        )
         outbox.set_enabled(conn, endpoint_id, False, "maintenance")
         publish_step(conn, "a", 1)
         outbox.set_enabled(conn, endpoint_id, True)
@@ -142,8 +155,8 @@ def test_a_failing_endpoint_does_not_hold_back_another_endpoints_deliveries(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker
 ) -> None:
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, receiver.url("/down"), ["test.step"])
-        outbox.register_endpoint(conn, ORG, receiver.url("/up"), ["test.step"])
+        outbox.register_endpoint(conn, ORG, receiver.url("/down"), ["test.step"], allow=LOOPBACK)
+        outbox.register_endpoint(conn, ORG, receiver.url("/up"), ["test.step"], allow=LOOPBACK)
         for seq in range(3):
             publish_step(conn, "a", seq)
     receiver.policy = lambda path, webhook_id, try_no: Reply(500 if path == "/down" else 200)
@@ -165,7 +178,7 @@ def test_a_dead_delivery_no_longer_holds_back_the_next_one_of_its_aggregate(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker
 ) -> None:
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, receiver.url())
+        outbox.register_endpoint(conn, ORG, receiver.url(), allow=LOOPBACK)
         first = str(publish_step(conn, "a", 0))
         publish_step(conn, "a", 1)
     receiver.policy = lambda path, webhook_id, try_no: Reply(500 if webhook_id == first else 200)

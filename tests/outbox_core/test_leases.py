@@ -12,6 +12,7 @@ import sqlalchemy as sa
 import outbox
 from outbox.dispatch import claim, record
 from tests.outbox_core.support import (
+    LOOPBACK,
     ORG,
     MakeWorker,
     Receiver,
@@ -26,7 +27,7 @@ from tests.outbox_core.support import (
 
 def _setup(engine: sa.Engine, receiver: Receiver, count: int) -> None:
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, receiver.url())
+        outbox.register_endpoint(conn, ORG, receiver.url(), allow=LOOPBACK)
         for i in range(count):
             publish_step(conn, f"agg-{i}", 1)
 

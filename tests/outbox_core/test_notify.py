@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 import outbox
 from tests.outbox_core.support import (
+    LOOPBACK,
     ORG,
     MakeWorker,
     Receiver,
@@ -57,7 +58,7 @@ def test_a_committed_message_wakes_a_waiting_worker(
     engine: sa.Engine, receiver: Receiver, running: outbox.Worker
 ) -> None:
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, receiver.url())
+        outbox.register_endpoint(conn, ORG, receiver.url(), allow=LOOPBACK)
     # Let the worker settle into its wait (the endpoint's commit sent no notification).
     time.sleep(0.2)
     with engine.begin() as conn:
@@ -85,7 +86,7 @@ def test_a_requeue_wakes_a_waiting_worker(
     engine: sa.Engine, receiver: Receiver, running: outbox.Worker
 ) -> None:
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, receiver.url())
+        outbox.register_endpoint(conn, ORG, receiver.url(), allow=LOOPBACK)
     receiver.policy = always(500)
     with engine.begin() as conn:
         publish_step(conn, "a", 1)

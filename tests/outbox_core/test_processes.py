@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 import outbox
 from tests.outbox_core.support import (
+    LOOPBACK,
     ORG,
     MakeWorker,
     Receiver,
@@ -37,7 +38,7 @@ def test_at_least_once_when_a_worker_is_killed_mid_batch(
 ) -> None:
     total = 200
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, receiver.url())
+        outbox.register_endpoint(conn, ORG, receiver.url(), allow=LOOPBACK)
         published = {str(publish_step(conn, f"agg-{i}", 1)): i for i in range(total)}
     receiver.policy = always(200, delay=0.05)  # slow: a batch takes a while to send
     args = ("--poll", "0.1", "--lease", "2", "--batch-size", "100", "--concurrency", "8")
@@ -86,8 +87,8 @@ def test_four_worker_processes_keep_each_aggregate_in_order(
 ) -> None:
     aggregates, per_aggregate = 20, 5
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, receiver.url("/one"), ["test.step"])
-        outbox.register_endpoint(conn, ORG, receiver.url("/two"), ["test.step"])
+        outbox.register_endpoint(conn, ORG, receiver.url("/one"), ["test.step"], allow=LOOPBACK)
+        outbox.register_endpoint(conn, ORG, receiver.url("/two"), ["test.step"], allow=LOOPBACK)
 
     def policy(path: str, webhook_id: str, try_no: int) -> Reply:
         # About one first try in ten fails, differently on each endpoint.
@@ -153,7 +154,7 @@ def test_sigterm_finishes_the_batch_in_flight_and_exits_cleanly(
 ) -> None:
     batch, total = 20, 60
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, receiver.url())
+        outbox.register_endpoint(conn, ORG, receiver.url(), allow=LOOPBACK)
         for i in range(total):
             publish_step(conn, f"agg-{i}", 1)
     receiver.policy = always(200, delay=0.1)  # 20 at 2 at a time: ~1 s per batch
@@ -184,8 +185,8 @@ def test_the_requeue_command_brings_dead_deliveries_back(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker, cli_env: dict[str, str]
 ) -> None:
     with engine.begin() as conn:
-        first, _ = outbox.register_endpoint(conn, ORG, receiver.url("/first"))
-        second, _ = outbox.register_endpoint(conn, ORG, receiver.url("/second"))
+        first, _ = outbox.register_endpoint(conn, ORG, receiver.url("/first"), allow=LOOPBACK)
+        second, _ = outbox.register_endpoint(conn, ORG, receiver.url("/second"), allow=LOOPBACK)
         publish_step(conn, "a", 1)
         publish_step(conn, "b", 1)
     receiver.policy = always(500)

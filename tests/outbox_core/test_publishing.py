@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 import outbox
 from tests.outbox_core.support import (
+    LOOPBACK,
     ORG,
     OTHER_ORG,
     MakeWorker,
@@ -29,7 +30,7 @@ def test_nothing_is_sent_before_commit(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker
 ) -> None:
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, receiver.url())
+        outbox.register_endpoint(conn, ORG, receiver.url(), allow=LOOPBACK)
     worker = make_worker()
     with engine.connect() as conn:
         message_id = publish_step(conn, "a", 1)
@@ -45,12 +46,16 @@ def test_fan_out_reaches_the_enabled_endpoints_of_the_org_that_want_the_type(
     engine: sa.Engine,
 ) -> None:
     with engine.begin() as conn:
-        wants_it, _ = outbox.register_endpoint(conn, ORG, "http://127.0.0.1:9/a", ["test.step"])
-        wants_all, _ = outbox.register_endpoint(conn, ORG, "http://127.0.0.1:9/b")
-        outbox.register_endpoint(conn, ORG, "http://127.0.0.1:9/c", ["test.ticket_issued"])
-        disabled, _ = outbox.register_endpoint(conn, ORG, "http://127.0.0.1:9/d")
+        wants_it, _ = outbox.register_endpoint(
+            conn, ORG, "http://127.0.0.1:9/a", ["test.step"], allow=LOOPBACK
+        )
+        wants_all, _ = outbox.register_endpoint(conn, ORG, "http://127.0.0.1:9/b", allow=LOOPBACK)
+        outbox.register_endpoint(
+            conn, ORG, "http://127.0.0.1:9/c", ["test.ticket_issued"], allow=LOOPBACK
+        )
+        disabled, _ = outbox.register_endpoint(conn, ORG, "http://127.0.0.1:9/d", allow=LOOPBACK)
         outbox.set_enabled(conn, disabled, False, "paused")
-        outbox.register_endpoint(conn, OTHER_ORG, "http://127.0.0.1:9/e")
+        outbox.register_endpoint(conn, OTHER_ORG, "http://127.0.0.1:9/e", allow=LOOPBACK)
     with engine.begin() as conn:
         message_id = publish_step(conn, "a", 1)
     got = rows(engine, "SELECT message_id, endpoint_id, channel FROM messaging.deliveries")
@@ -60,7 +65,7 @@ def test_fan_out_reaches_the_enabled_endpoints_of_the_org_that_want_the_type(
 
 def test_a_message_without_an_org_has_no_webhook_deliveries(engine: sa.Engine) -> None:
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, "http://127.0.0.1:9/a")
+        outbox.register_endpoint(conn, ORG, "http://127.0.0.1:9/a", allow=LOOPBACK)
         publish_step(conn, "a", 1, org_id=None)
     assert scalar(engine, "SELECT count(*) FROM messaging.messages") == 1
     assert scalar(engine, "SELECT count(*) FROM messaging.deliveries") == 0
@@ -68,7 +73,7 @@ def test_a_message_without_an_org_has_no_webhook_deliveries(engine: sa.Engine) -
 
 def test_publishing_twice_with_one_dedup_key_writes_one_message(engine: sa.Engine) -> None:
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, "http://127.0.0.1:9/a")
+        outbox.register_endpoint(conn, ORG, "http://127.0.0.1:9/a", allow=LOOPBACK)
     with engine.begin() as conn:
         first = publish_step(conn, "a", 1, dedup_key="order-7:paid")
     with engine.begin() as conn:
@@ -100,8 +105,10 @@ def test_a_dedup_key_is_scoped_to_its_organization(engine: sa.Engine) -> None:
     # Two organizations may well use the same key ("order-1:paid"): one's message must not
     # swallow the other's, nor hand it the other organization's message id.
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, "http://127.0.0.1:9/a")
-        other_endpoint, _ = outbox.register_endpoint(conn, OTHER_ORG, "http://127.0.0.1:9/b")
+        outbox.register_endpoint(conn, ORG, "http://127.0.0.1:9/a", allow=LOOPBACK)
+        other_endpoint, _ = outbox.register_endpoint(
+            conn, OTHER_ORG, "http://127.0.0.1:9/b", allow=LOOPBACK
+        )
         mine = publish_step(conn, "a", 1, dedup_key="order-1:paid")
     with engine.begin() as conn:
         theirs = publish_step(conn, "a", 1, org_id=OTHER_ORG, dedup_key="order-1:paid")
@@ -164,8 +171,10 @@ def test_prune_removes_old_delivered_messages_and_keeps_dead_and_open_ones(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker
 ) -> None:
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, receiver.url("/ok"), ["test.step"])
-        fails, _ = outbox.register_endpoint(conn, OTHER_ORG, receiver.url("/fails"), ["test.step"])
+        outbox.register_endpoint(conn, ORG, receiver.url("/ok"), ["test.step"], allow=LOOPBACK)
+        fails, _ = outbox.register_endpoint(
+            conn, OTHER_ORG, receiver.url("/fails"), ["test.step"], allow=LOOPBACK
+        )
         old_delivered = publish_step(conn, "delivered", 1)
         old_dead = publish_step(conn, "dead", 1, org_id=OTHER_ORG)
         recent_delivered = publish_step(conn, "recent", 1)
@@ -197,7 +206,7 @@ def test_a_fresh_worker_prunes_in_its_first_round_then_waits_prune_every(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker
 ) -> None:
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, receiver.url())
+        outbox.register_endpoint(conn, ORG, receiver.url(), allow=LOOPBACK)
         ids = [publish_step(conn, f"a{i}", 1) for i in range(3)]
     # A long period: the first prune must not depend on how long the machine has been up.
     worker = make_worker(retention=timedelta(hours=1), prune_every=10 * 365 * 86400.0)

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 import outbox
 from tests.outbox_core.support import (
+    LOOPBACK,
     ORG,
     MakeWorker,
     Receiver,
@@ -28,7 +29,7 @@ from tests.outbox_core.support import (
 
 def _endpoint(engine: sa.Engine, url: str) -> None:
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, url)
+        outbox.register_endpoint(conn, ORG, url, allow=LOOPBACK)
 
 
 def _publish(engine: sa.Engine, aggregate: str = "a", seq: int = 1) -> str:

@@ -129,6 +129,7 @@ def app(engine: sa.Engine) -> Iterator[App]:
         request_timeout=5.0,
         prune_every=3600.0,
         smtp=outbox.SmtpSettings(port=smtp_port),
+        webhook_allow=outbox.parse_allow("127.0.0.1/32"),  # the receiver
     )
     worker = outbox.Worker(engine, settings, name="e2e", handlers=handlers)
     org = uuid.uuid4()
@@ -136,7 +137,9 @@ def app(engine: sa.Engine) -> Iterator[App]:
         ensure_platform(conn)
         ledger.open_organization(conn, org, "Globe Theatre")
         escrow.set_policy(conn, org, escrow.Policy())
-        _, hook_secret = outbox.register_endpoint(conn, org, receiver.url(), HOOK_TYPES)
+        _, hook_secret = outbox.register_endpoint(
+            conn, org, receiver.url(), HOOK_TYPES, allow=outbox.parse_allow("127.0.0.1/32")
+        )
     try:
         yield App(engine, stripe_server, gateway, receiver, mailbox, worker, org, hook_secret)
     finally:

@@ -1,6 +1,11 @@
 """Webhook endpoints and the outbox's deliveries over HTTP: register, list, rotate the
 signing secret, disable and enable endpoints; read deliveries and their attempts; requeue
-dead ones. The platform's key manages the platform organization's endpoints."""
+dead ones. The platform's key manages the platform organization's endpoints.
+
+An endpoint's URL must reach a public address (`outbox.addresses`: no loopback, private,
+link-local, multicast, reserved or unspecified address in any spelling, no internal name):
+422 `invalid-endpoint` with the reason otherwise. The networks let through anyway
+(`Settings.webhook_allow`, off by default) are given to the app with `allow_targets`."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import uuid
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from fastapi import Path, Query
+from fastapi import FastAPI, Path, Query
 
 import outbox
 from liventix.api import models as m
@@ -20,6 +25,17 @@ router = authenticated_router(["webhooks"])
 
 DeliveryId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Status = Literal["pending", "delivering", "succeeded", "dead", "cancelled"]
+
+
+def allow_targets(app: FastAPI, allow: outbox.AllowList) -> None:
+    """Let `app` register webhook endpoints on these networks although they are not public
+    (a receiver on 127.0.0.1 for the demo or a test); by default none is."""
+    app.state.webhook_allow = tuple(allow)
+
+
+def _allowed(uow: UnitOfWork) -> outbox.AllowList:
+    allow: outbox.AllowList = getattr(uow.request.app.state, "webhook_allow", ())
+    return allow
 
 
 def _endpoint(uow: UnitOfWork, endpoint_id: uuid.UUID) -> outbox.Endpoint:
@@ -36,7 +52,12 @@ def register_endpoint(body: m.CreateEndpointRequest, uow: Uow) -> m.EndpointCrea
         if outbox.message_type(event_type) is None:
             raise outbox.UnknownMessageType(message_type=event_type)
     endpoint_id, secret = outbox.register_endpoint(
-        uow.conn, uow.acting_org(), body.url, body.event_types, description=body.description
+        uow.conn,
+        uow.acting_org(),
+        body.url,
+        body.event_types,
+        description=body.description,
+        allow=_allowed(uow),
     )
     found = views.endpoint(outbox.get_endpoint(uow.conn, endpoint_id))
     return m.EndpointCreatedResponse(**found.model_dump(), secret=secret)
