@@ -1,18 +1,24 @@
 """Webhook endpoints and deliveries over HTTP: register (the secret shown once), list, read,
 rotate the secret (both sign during the grace period), disable and enable; deliveries and
 their attempts after a real worker round (one endpoint answers, one is unreachable and its
-delivery dies); requeue by delivery and by endpoint."""
+delivery dies); requeue by delivery and by endpoint. Internal targets in every spelling are
+refused with their reason (422 invalid-endpoint), and the allow-list lets only its networks
+through."""
 
 from __future__ import annotations
 
 import socket
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 
+import httpx
+import pytest
 import sqlalchemy as sa
 
 import outbox
-from tests.api.support import Served, new_org, ok, post
+from liventix.api import create_app
+from tests.api.support import Served, new_org, ok, post, uvicorn_thread
 
 
 def _closed_port() -> int:
@@ -137,3 +143,65 @@ def test_rotation_grace_is_bounded(served: Served) -> None:
         )
         assert too_long.status_code == 422
         assert too_long.json()["field"] == "body.grace_seconds"
+
+
+# Every spelling of issue 13's finding, and the malformed URL that answered 500.
+REFUSED = [
+    "http://169.254.169.254/latest/meta-data/",
+    "http://10.0.0.1/hook",
+    "http://192.168.1.1/hook",
+    "http://[::1]/hook",
+    "http://localhost/hook",
+    "http://2130706433/hook",
+    "http://0x7f000001/hook",
+    "http://0177.0.0.1/hook",
+    "http://127.1/hook",
+    "http://127.0.0.1:8080/hook",
+    "http://[::ffff:127.0.0.1]/hook",
+    "http://metadata.google.internal/computeMetadata/v1/",
+]
+
+
+@pytest.fixture(scope="module")
+def guarded(served: Served) -> Iterator[str]:
+    """The API as deployed by default (no LIVENTIX_WEBHOOK_ALLOW), on the tests' database."""
+    app = create_app(served.engine, gateway=None, stripe_webhook_secret=None)
+    with uvicorn_thread(app) as url:
+        yield url
+
+
+def _endpoint_count(served: Served) -> int:
+    with served.engine.connect() as conn:
+        return int(conn.execute(sa.text("SELECT count(*) FROM messaging.endpoints")).scalar_one())
+
+
+def test_internal_targets_are_refused_with_their_reason(served: Served, guarded: str) -> None:
+    _org, key = new_org(served.engine, "Inside")
+    before = _endpoint_count(served)
+    with httpx.Client(base_url=guarded, headers={"Authorization": f"Bearer {key}"}) as client:
+        for url in REFUSED:
+            answer = post(client, "/v1/webhook-endpoints", {"url": url})
+            assert answer.status_code == 422, (url, answer.text)
+            problem = answer.json()
+            assert problem["type"].endswith("/invalid-endpoint"), problem
+            assert problem["reason"], problem
+        malformed = post(client, "/v1/webhook-endpoints", {"url": "http://[::1/"})
+        assert malformed.status_code == 422, malformed.text
+        assert "cannot be parsed" in malformed.json()["reason"]
+        loopback = post(client, "/v1/webhook-endpoints", {"url": "http://2130706433/hook"})
+        assert loopback.json()["reason"] == "the host is 127.0.0.1, a loopback address"
+        # A public target is registered as before.
+        ok(post(client, "/v1/webhook-endpoints", {"url": "https://example.com/hook"}), 201)
+    assert _endpoint_count(served) == before + 1
+
+
+def test_the_allow_list_lets_only_its_networks_through(served: Served) -> None:
+    # The tests' API allows 127.0.0.1/32 (tests/api/conftest.py): 127.0.0.1 in any spelling
+    # is registered, every other internal target is still refused.
+    _org, key = new_org(served.engine, "Allowed")
+    with served.client(key) as client:
+        for url in ["http://127.0.0.1:9/hook", "http://2130706433:9/hook", "http://127.1:9/"]:
+            ok(post(client, "/v1/webhook-endpoints", {"url": url}), 201)
+        for url in ["http://[::1]/hook", "http://10.0.0.1/", "http://localhost:9/hook"]:
+            answer = post(client, "/v1/webhook-endpoints", {"url": url})
+            assert answer.status_code == 422, (url, answer.text)
