@@ -42,7 +42,7 @@ from outbox.message_types import (
     register_message_type,
     register_task,
 )
-from outbox.publishing import publish
+from outbox.publishing import Message, publish, publish_many
 from outbox.retries import DEFAULT_SCHEDULE, RetryPolicy
 from outbox.senders import SmtpSettings
 from outbox.signing import new_secret, sign, signature_header
@@ -65,6 +65,7 @@ __all__ = [
     "InvalidEndpoint",
     "InvalidPayload",
     "InvalidSignature",
+    "Message",
     "OutboxError",
     "Outcome",
     "Resolver",
@@ -85,6 +86,7 @@ __all__ = [
     "parse_allow",
     "prune",
     "publish",
+    "publish_many",
     "register_endpoint",
     "register_handler",
     "register_message_type",

@@ -3,6 +3,11 @@ matching webhook endpoints, and its e-mails, in the same transaction as what cau
 
 If the caller's transaction rolls back, the message never existed; if it commits, workers
 will deliver it (the insert trigger's NOTIFY reaches them at commit, never before).
+
+`publish_many` writes several messages and all their deliveries in one statement (one round
+trip), as publishing them one by one with `publish` would, in the same order: a use case
+that tells of several things at once (an order paid and its tickets issued) pays one round
+trip, not three or four per message.
 """
 
 from __future__ import annotations
@@ -10,42 +15,147 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from pydantic import BaseModel
 from sqlalchemy import Connection, text
 
 from outbox.message_types import Email, validated_payload
 
-_INSERT_MESSAGE = text("""
-    INSERT INTO messaging.messages (id, org_id, type, aggregate_type, aggregate_id, payload,
-                                    dedup_key)
-    VALUES (:id, :org, :type, :aggregate_type, :aggregate_id, CAST(:payload AS jsonb), :dedup)
-    ON CONFLICT (coalesce(org_id, '00000000-0000-0000-0000-000000000000'::uuid), dedup_key)
-        WHERE dedup_key IS NOT NULL DO NOTHING
-    RETURNING id
+# The messages, then their deliveries in one INSERT, ordered as `publish` called once per
+# message would order them (the delivery's id orders each target's queue): per message,
+# its webhook deliveries by endpoint, its task, its e-mails. A message whose deduplication
+# key was used before is not written, nor are its deliveries.
+_PUBLISH = text("""
+    WITH input AS (
+        SELECT m.*
+          FROM unnest(CAST(:ids AS uuid[]), CAST(:orgs AS uuid[]), CAST(:types AS text[]),
+                      CAST(:aggregate_types AS text[]), CAST(:aggregate_ids AS text[]),
+                      CAST(:payloads AS jsonb[]), CAST(:dedups AS text[]),
+                      CAST(:tasks AS boolean[]))
+               WITH ORDINALITY AS m(id, org_id, type, aggregate_type, aggregate_id, payload,
+                                    dedup_key, task, n)
+    ), written AS (
+        INSERT INTO messaging.messages (id, org_id, type, aggregate_type, aggregate_id,
+                                        payload, dedup_key)
+        SELECT id, org_id, type, aggregate_type, aggregate_id, payload, dedup_key
+          FROM input ORDER BY n
+        ON CONFLICT (coalesce(org_id, '00000000-0000-0000-0000-000000000000'::uuid), dedup_key)
+            WHERE dedup_key IS NOT NULL DO NOTHING
+        RETURNING id
+    ), fresh AS (
+        SELECT i.*, i.aggregate_type || ':' || i.aggregate_id AS aggregate_key
+          FROM input i JOIN written w ON w.id = i.id
+    ), mails AS (
+        SELECT e.*
+          FROM unnest(CAST(:mail_of AS bigint[]), CAST(:mail_to AS text[]),
+                      CAST(:mail_subject AS text[]), CAST(:mail_body AS text[]))
+               WITH ORDINALITY AS e(n, recipient, subject, body, k)
+    ), planned AS (
+        SELECT f.n, 1 AS part, 0::bigint AS k, f.id AS message_id, e.org_id,
+               'webhook' AS channel, e.id AS endpoint_id, NULL AS recipient, NULL AS subject,
+               NULL AS body, 'endpoint:' || e.id AS target, f.aggregate_key
+          FROM fresh f
+          JOIN messaging.endpoints e
+            ON e.org_id = f.org_id AND e.enabled
+           AND (cardinality(e.event_types) = 0 OR f.type = ANY (e.event_types))
+        UNION ALL
+        SELECT f.n, 2, 0, f.id, f.org_id, 'task', NULL, NULL, NULL, NULL, 'task:' || f.type,
+               f.aggregate_key
+          FROM fresh f WHERE f.task
+        UNION ALL
+        SELECT f.n, 3, m.k, f.id, f.org_id, 'email', NULL, m.recipient,
+               m.subject, m.body, 'email:' || lower(m.recipient), f.aggregate_key
+          FROM fresh f JOIN mails m ON m.n = f.n
+    ), delivered AS (
+        INSERT INTO messaging.deliveries (message_id, org_id, channel, endpoint_id, recipient,
+                                          subject, body, target, aggregate_key)
+        SELECT message_id, org_id, channel, endpoint_id, recipient, subject, body, target,
+               aggregate_key
+          FROM planned ORDER BY n, part, endpoint_id, k
+    )
+    SELECT id FROM written
 """)
 
-# One webhook delivery per enabled endpoint of the organization that wants this type.
-_FAN_OUT = text("""
-    INSERT INTO messaging.deliveries (message_id, org_id, channel, endpoint_id, target,
-                                      aggregate_key)
-    SELECT :id, e.org_id, 'webhook', e.id, 'endpoint:' || e.id, :aggregate_key
-      FROM messaging.endpoints e
-     WHERE e.org_id = :org AND e.enabled
-       AND (cardinality(e.event_types) = 0 OR :type = ANY (e.event_types))
-     ORDER BY e.id
+_EXISTING = text("""
+    SELECT i.n, m.id
+      FROM unnest(CAST(:orgs AS uuid[]), CAST(:dedups AS text[])) WITH ORDINALITY
+           AS i(org_id, dedup_key, n)
+      JOIN messaging.messages m
+        ON m.dedup_key = i.dedup_key AND m.org_id IS NOT DISTINCT FROM i.org_id
 """)
 
-_TASK = text("""
-    INSERT INTO messaging.deliveries (message_id, org_id, channel, target, aggregate_key)
-    VALUES (:id, :org, 'task', 'task:' || :type, :aggregate_key)
-""")
 
-_EMAIL = text("""
-    INSERT INTO messaging.deliveries (message_id, org_id, channel, recipient, subject, body,
-                                      target, aggregate_key)
-    VALUES (:id, :org, 'email', :to, :subject, :body, 'email:' || lower(:to), :aggregate_key)
-""")
+@dataclass(frozen=True)
+class Message:
+    """One message to publish with `publish_many` (the arguments `publish` takes)."""
+
+    type: str
+    payload: BaseModel
+    aggregate_type: str
+    aggregate_id: str
+    org_id: uuid.UUID | None
+    dedup_key: str | None = None
+    emails: Sequence[Email] = ()
+    task: bool = False
+
+
+def publish_many(conn: Connection, messages: Sequence[Message]) -> list[uuid.UUID]:
+    """Write several messages and their deliveries on the caller's open transaction, in one
+    round trip; return their ids, in order. The same as `publish` called for each message
+    in turn: a `dedup_key` used before (earlier in the batch included) writes nothing and
+    gives the first message's id. Every payload is checked before anything is written."""
+    if not messages:
+        return []
+    payloads = [
+        json.dumps(validated_payload(m.type, m.payload), separators=(",", ":")) for m in messages
+    ]
+    ids = [uuid.uuid4() for _ in messages]
+    mail_of: list[int] = []
+    mail_to: list[str] = []
+    mail_subject: list[str] = []
+    mail_body: list[str] = []
+    for n, m in enumerate(messages, start=1):
+        for email in m.emails:
+            mail_of.append(n)
+            mail_to.append(email.to)
+            mail_subject.append(email.subject)
+            mail_body.append(email.body)
+    written = set(
+        conn.execute(
+            _PUBLISH,
+            {
+                "ids": ids,
+                "orgs": [m.org_id for m in messages],
+                "types": [m.type for m in messages],
+                "aggregate_types": [m.aggregate_type for m in messages],
+                "aggregate_ids": [m.aggregate_id for m in messages],
+                "payloads": payloads,
+                "dedups": [m.dedup_key for m in messages],
+                "tasks": [m.task for m in messages],
+                "mail_of": mail_of,
+                "mail_to": mail_to,
+                "mail_subject": mail_subject,
+                "mail_body": mail_body,
+            },
+        ).scalars()
+    )
+    if len(written) == len(ids):
+        return ids
+    # Deduplicated: each such message is the one first written under its key (now visible,
+    # in this transaction or committed before it).
+    skipped = [n for n, i in enumerate(ids) if i not in written]
+    found = {
+        skipped[int(r.n) - 1]: r.id
+        for r in conn.execute(
+            _EXISTING,
+            {
+                "orgs": [messages[n].org_id for n in skipped],
+                "dedups": [messages[n].dedup_key for n in skipped],
+            },
+        )
+    }
+    return [i if i in written else found[n] for n, i in enumerate(ids)]
 
 
 def publish(
@@ -67,47 +177,19 @@ def publish(
     with the message id as its idempotency key). With a `dedup_key` already used, nothing
     is written and the first message's id returned.
     """
-    data = validated_payload(type, payload)
-    message_id = uuid.uuid4()
-    row = conn.execute(
-        _INSERT_MESSAGE,
-        {
-            "id": message_id,
-            "org": org_id,
-            "type": type,
-            "aggregate_type": aggregate_type,
-            "aggregate_id": aggregate_id,
-            "payload": json.dumps(data, separators=(",", ":")),
-            "dedup": dedup_key,
-        },
-    ).first()
-    if row is None:
-        existing: uuid.UUID = conn.execute(
-            text("""SELECT id FROM messaging.messages
-                     WHERE dedup_key = :k AND org_id IS NOT DISTINCT FROM :org"""),
-            {"k": dedup_key, "org": org_id},
-        ).scalar_one()
-        return existing
-    aggregate_key = f"{aggregate_type}:{aggregate_id}"
-    if org_id is not None:
-        conn.execute(
-            _FAN_OUT,
-            {"id": message_id, "org": org_id, "type": type, "aggregate_key": aggregate_key},
-        )
-    if task:
-        conn.execute(
-            _TASK, {"id": message_id, "org": org_id, "type": type, "aggregate_key": aggregate_key}
-        )
-    for email in emails:
-        conn.execute(
-            _EMAIL,
-            {
-                "id": message_id,
-                "org": org_id,
-                "to": email.to,
-                "subject": email.subject,
-                "body": email.body,
-                "aggregate_key": aggregate_key,
-            },
-        )
+    (message_id,) = publish_many(
+        conn,
+        [
+            Message(
+                type=type,
+                payload=payload,
+                aggregate_type=aggregate_type,
+                aggregate_id=aggregate_id,
+                org_id=org_id,
+                dedup_key=dedup_key,
+                emails=emails,
+                task=task,
+            )
+        ],
+    )
     return message_id

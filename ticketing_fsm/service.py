@@ -11,6 +11,7 @@ conditional UPDATE, so two buyers can never get the last seat.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import uuid
@@ -98,6 +99,37 @@ class _Row:
         self.__dict__.update(facts)
 
 
+@functools.lru_cache(maxsize=512)
+def _decide(
+    machine: type[StateMachine], state: str, event: str, facts: tuple[tuple[str, Any], ...]
+) -> str | None:
+    """Where `event` takes a row in `state`, by the machine (None: not allowed). The machines
+    are pure, their guards read only the facts given: the answer is the same every time,
+    so it is asked once per (state, event, facts) and remembered."""
+    model = _Row(state, **dict(facts))
+    try:
+        machine(model=model, state_field="status").send(event)
+    except TransitionNotAllowed:
+        return None
+    return str(model.status)
+
+
+def _target(
+    subject: str,
+    row: Ticket | Order,
+    machine: type[StateMachine],
+    event: str,
+    facts: dict[str, Any] | None = None,
+) -> str:
+    """The state `event` takes the row to, or InvalidTransition."""
+    target = _decide(machine, row.status, event, tuple(sorted((facts or {}).items())))
+    if target is None:
+        raise InvalidTransition(
+            subject=subject, subject_id=str(row.id), state=row.status, event=event
+        )
+    return target
+
+
 def _move(
     conn: Connection,
     subject: str,
@@ -109,41 +141,37 @@ def _move(
     changes: dict[str, Any] | None = None,
     facts: dict[str, Any] | None = None,
 ) -> str:
-    """Run `event` through the machine; persist as compare-and-set plus an audit row."""
-    model = _Row(row.status, **(facts or {}))
-    try:
-        machine(model=model, state_field="status").send(event)
-    except TransitionNotAllowed as exc:
-        raise InvalidTransition(
-            subject=subject, subject_id=str(row.id), state=row.status, event=event
-        ) from exc
-    target = str(model.status)
+    """Run `event` through the machine; persist as compare-and-set plus an audit row (one
+    statement: the audit row is written only if the compare-and-set matched)."""
+    target = _target(subject, row, machine, event, facts)
     changes = dict(changes or {})
     sets = "".join(f", {k} = :{k}" for k in changes)
     table = "ticketing.orders" if subject == "order" else "ticketing.tickets"
     done = conn.execute(
-        text(f"""UPDATE {table} SET status = :to, version = version + 1, updated_at = now() {sets}
-                  WHERE id = :id AND status = :from AND version = :version"""),
-        {**changes, "to": target, "id": row.id, "from": row.status, "version": row.version},
+        text(f"""WITH moved AS (
+                     UPDATE {table}
+                        SET status = :to, version = version + 1, updated_at = now() {sets}
+                      WHERE id = :id AND status = :from AND version = :version
+                     RETURNING id)
+                 INSERT INTO ticketing.transitions
+                     (org_id, subject, subject_id, from_state, to_state, event, cause)
+                 SELECT :org, :subject, id, :from, :to, :event, :cause FROM moved"""),
+        {
+            **changes,
+            "to": target,
+            "id": row.id,
+            "from": row.status,
+            "version": row.version,
+            "org": row.org_id,
+            "subject": subject,
+            "event": event,
+            "cause": cause,
+        },
     ).rowcount
     if done != 1:
         raise InvalidTransition(
             subject=subject, subject_id=str(row.id), state=row.status, event=event
         )
-    conn.execute(
-        text("""INSERT INTO ticketing.transitions
-                    (org_id, subject, subject_id, from_state, to_state, event, cause)
-                VALUES (:org, :subject, :id, :from, :to, :event, :cause)"""),
-        {
-            "org": row.org_id,
-            "subject": subject,
-            "id": row.id,
-            "from": row.status,
-            "to": target,
-            "event": event,
-            "cause": cause,
-        },
-    )
     return target
 
 
@@ -279,30 +307,29 @@ def order_for_payment(
 # -- messages -------------------------------------------------------------------------------
 
 
-def _order_message(conn: Connection, order: Order, kind: str) -> None:
-    fresh = get_order(conn, order.id)
-    outbox.publish(
-        conn,
+def _order_note(order: Order, kind: str, status: str | None = None) -> outbox.Message:
+    """The `kind` message about the order as given (its status `status` if given)."""
+    return outbox.Message(
         type=kind,
         payload=OrderEvent(
-            order_id=str(fresh.id),
-            event_id=str(fresh.event_id),
-            status=fresh.status,
-            amount=fresh.amount,
-            refunded=fresh.refunded,
-            currency=fresh.currency,
+            order_id=str(order.id),
+            event_id=str(order.event_id),
+            status=status or order.status,
+            amount=order.amount,
+            refunded=order.refunded,
+            currency=order.currency,
         ),
         aggregate_type="order",
-        aggregate_id=str(fresh.id),
-        org_id=fresh.org_id,
+        aggregate_id=str(order.id),
+        org_id=order.org_id,
     )
 
 
-def _ticket_message(
-    conn: Connection, ticket: Ticket, kind: str, status: str, emails: Sequence[outbox.Email] = ()
-) -> None:
-    outbox.publish(
-        conn,
+def _ticket_note(
+    ticket: Ticket, kind: str, status: str, emails: Sequence[outbox.Email] = ()
+) -> outbox.Message:
+    """The `kind` message about the ticket, now `status`."""
+    return outbox.Message(
         type=kind,
         payload=TicketEvent(
             ticket_id=str(ticket.id),
@@ -319,23 +346,87 @@ def _ticket_message(
     )
 
 
+def _order_message(conn: Connection, order: Order, kind: str) -> None:
+    outbox.publish_many(conn, [_order_note(get_order(conn, order.id), kind)])
+
+
+def _ticket_message(
+    conn: Connection, ticket: Ticket, kind: str, status: str, emails: Sequence[outbox.Email] = ()
+) -> None:
+    outbox.publish_many(conn, [_ticket_note(ticket, kind, status, emails)])
+
+
 # -- the payment's outcome ------------------------------------------------------------------
+
+
+# The order, locked, with what decides the payment's outcome: whether its hold expired and
+# its event was cancelled (one round trip).
+_PAYING_ORDER = text(f"""
+    SELECT {_ORDER_COLUMNS},
+           coalesce(p.gross, 0) AS paid,
+           coalesce((SELECT sum(r.amount) FROM payments.card_refunds r
+                      WHERE r.payment_id = o.payment_intent_id AND NOT r.failed), 0) AS refunded,
+           now() > o.hold_expires_at AS expired,
+           EXISTS (SELECT 1 FROM ticketing.events e
+                    WHERE e.id = o.event_id AND e.cancelled_at IS NOT NULL) AS cancelled
+      FROM ticketing.orders o
+      LEFT JOIN payments.card_payments p ON p.id = o.payment_intent_id
+     WHERE o.id = :id
+       FOR UPDATE OF o""")
+
+# An order's held tickets issued together, in one statement: each is a compare-and-set on
+# its status (the machine decided the move once for that status), with its audit row, and
+# the ticket types' counters move the seats from held to sold (their rows locked in id
+# order, as the checkout's holds lock them, so two payments never deadlock). The guard
+# refuses the whole set if any ticket of the order is not held; `total` counts the order's
+# tickets, so the caller also sees a ticket a concurrent change took out of the set.
+_ISSUE_ORDER_TICKETS = text(f"""
+    WITH moved AS (
+        UPDATE ticketing.tickets
+           SET status = :to, version = version + 1, updated_at = now()
+         WHERE order_id = :order AND status = :from
+           AND NOT EXISTS (SELECT 1 FROM ticketing.tickets x
+                            WHERE x.order_id = :order AND x.status <> :from)
+        RETURNING {_TICKET_COLUMNS}, created_at
+    ), audit AS (
+        INSERT INTO ticketing.transitions
+            (org_id, subject, subject_id, from_state, to_state, event, cause)
+        SELECT org_id, 'ticket', id, :from, :to, :event, :cause
+          FROM moved ORDER BY created_at, id
+    ), types AS (
+        SELECT tt.id, m.n
+          FROM ticketing.ticket_types tt
+          JOIN (SELECT ticket_type_id, count(*) AS n FROM moved GROUP BY ticket_type_id) m
+            ON m.ticket_type_id = tt.id
+         ORDER BY tt.id
+           FOR UPDATE OF tt
+    ), counted AS (
+        UPDATE ticketing.ticket_types tt
+           SET held = tt.held - t.n, sold = tt.sold + t.n
+          FROM types t
+         WHERE tt.id = t.id
+    )
+    SELECT m.*, c.total
+      FROM (SELECT count(*) AS total FROM ticketing.tickets WHERE order_id = :order) c
+      LEFT JOIN moved m ON true
+     ORDER BY m.created_at, m.id""")
 
 
 def payment_succeeded(conn: Connection, order_id: uuid.UUID, *, cause: str) -> str:
     """The order's payment succeeded (escrow has booked it): issue the tickets; a payment
     for an order already cancelled or expired is refunded in full. Returns what happened."""
-    order = get_order(conn, order_id, lock=True)
+    row = conn.execute(_PAYING_ORDER, {"id": order_id}).first()
+    if row is None:
+        raise OrderNotFound(order_id=str(order_id))
+    data = row._asdict()
+    expired, cancelled = data.pop("expired"), data.pop("cancelled")
+    data["paid"], data["refunded"] = int(data["paid"]), int(data["refunded"])
+    order = Order(**data)
     if order.status == "awaiting_payment":
-        state = conn.execute(
-            text("""SELECT now() > :t AS expired, e.cancelled_at IS NOT NULL AS cancelled
-                      FROM ticketing.events e WHERE e.id = :event"""),
-            {"t": order.hold_expires_at, "event": order.event_id},
-        ).one()
-        if not state.expired and not state.cancelled:
+        if not expired and not cancelled:
             _issue(conn, order, cause)
             return "issued"
-        reason = "event cancelled" if state.cancelled else "hold expired before the payment"
+        reason = "event cancelled" if cancelled else "hold expired before the payment"
         _release(conn, order, reason, cause)
         order = get_order(conn, order_id, lock=True)
     if order.status == "cancelled":
@@ -352,34 +443,64 @@ def payment_succeeded(conn: Connection, order_id: uuid.UUID, *, cause: str) -> s
 
 
 def _issue(conn: Connection, order: Order, cause: str) -> None:
-    _move(conn, "order", order, OrderMachine, "pay", cause=cause)
-    tickets = tickets_of(conn, order.id, lock=True)
-    counts: dict[uuid.UUID, int] = {}
-    for t in tickets:
-        _move(conn, "ticket", t, TicketMachine, "issue", cause=cause)
-        counts[t.ticket_type_id] = counts.get(t.ticket_type_id, 0) + 1
-        _ticket_message(
-            conn,
-            t,
-            "ticket.issued",
-            "issued",
-            [
-                outbox.Email(
-                    to=t.holder_email,
-                    subject="Your ticket",
-                    body=f"Your ticket code is {t.code}. Show it at the door.",
+    """Order paid, all its tickets issued, and the messages telling so: three statements,
+    however many tickets."""
+    status = _move(conn, "order", order, OrderMachine, "pay", cause=cause)
+    issued = _issue_tickets(conn, order, cause=cause)
+    outbox.publish_many(
+        conn,
+        [
+            *(
+                _ticket_note(
+                    t,
+                    "ticket.issued",
+                    t.status,
+                    [
+                        outbox.Email(
+                            to=t.holder_email,
+                            subject="Your ticket",
+                            body=f"Your ticket code is {t.code}. Show it at the door.",
+                        )
+                    ],
                 )
-            ],
-        )
-    for type_id, n in sorted(counts.items()):
-        conn.execute(
-            text(
-                "UPDATE ticketing.ticket_types SET held = held - :n, sold = sold + :n"
-                " WHERE id = :id"
+                for t in issued
             ),
-            {"n": n, "id": type_id},
+            _order_note(order, "order.paid", status),
+        ],
+    )
+
+
+def _issue_tickets(conn: Connection, order: Order, *, cause: str) -> list[Ticket]:
+    """Issue every ticket of the order, all held, in one statement (with their audit rows and
+    the counters); the tickets as issued, oldest first. A ticket not held (moved by a
+    concurrent change, say) refuses the move with InvalidTransition, as `_move` refuses a
+    lost race: the caller's transaction rolls back, no ticket is issued alone."""
+    status, event = "held", "issue"
+    target = _decide(TicketMachine, status, event, ())
+    assert target is not None, "the ticket machine issues a held ticket"
+    rows = conn.execute(
+        _ISSUE_ORDER_TICKETS,
+        {"order": order.id, "from": status, "to": target, "event": event, "cause": cause},
+    ).all()
+    moved = [r for r in rows if r.id is not None]
+    if not moved or len(moved) != rows[0].total:
+        # The ticket the issue could not move (as it is now): the culprit to name.
+        other = conn.execute(
+            text("""SELECT id, status FROM ticketing.tickets
+                     WHERE order_id = :order AND NOT (id = ANY(CAST(:moved AS uuid[])))
+                     ORDER BY status = :from, created_at, id"""),
+            {"order": order.id, "moved": [r.id for r in moved], "from": status},
+        ).first()
+        raise InvalidTransition(
+            subject="ticket" if other else "order",
+            subject_id=str(other.id if other else order.id),
+            state=other.status if other else order.status,
+            event=event,
         )
-    _order_message(conn, order, "order.paid")
+    return [
+        Ticket(**{k: v for k, v in r._asdict().items() if k not in ("created_at", "total")})
+        for r in moved
+    ]
 
 
 def _release(
