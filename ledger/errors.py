@@ -75,6 +75,22 @@ class CurrencyMismatch(InvalidRequest):
     line_currency: str
 
 
+class AccountsMustBeDifferent(InvalidRequest):
+    """The entry's lines cancel out on each account they name: it would move no money (as
+    TigerBeetle's accounts_must_be_different)."""
+
+    code = "accounts_must_be_different"
+    account_ids: list[str]
+
+
+class HoldExpiryNotInFuture(InvalidRequest):
+    """A hold's expiry must lie in the future (by the database's clock)."""
+
+    code = "hold_expiry_not_in_future"
+    expires_at: str
+    now: str
+
+
 class InvalidCondition(InvalidRequest):
     """A condition names no account of the entry or no bound."""
 

@@ -18,6 +18,7 @@ from uuid import UUID
 
 from ledger.currencies import is_currency
 from ledger.errors import (
+    AccountsMustBeDifferent,
     InvalidAccount,
     InvalidAmount,
     InvalidCondition,
@@ -205,6 +206,12 @@ class PostEntry:
         for currency, (debits, credits) in sorted(sums.items()):
             if debits != credits:
                 raise UnbalancedEntry(currency=currency, debits=debits, credits=credits)
+        net: dict[tuple[str, str], int] = defaultdict(int)
+        for line in lines:
+            signed = line["amount"] if line["side"] == "debit" else -line["amount"]
+            net[(line["account_id"], line["currency"])] += signed
+        if not any(net.values()):
+            raise AccountsMustBeDifferent(account_ids=sorted({a for a, _ in net}))
         conditions = [c.payload() for c in self.conditions]
         accounts = {line["account_id"] for line in lines}
         for c in conditions:

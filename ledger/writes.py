@@ -219,11 +219,16 @@ def roll_up(conn: Connection, limit: int = 100_000) -> int:
 
 
 def act_for(conn: Connection, org_id: UUID | None) -> None:
-    """Set the organization this transaction acts for (row-level security reads it).
+    """Act for `org_id` (None: the platform) for the rest of this transaction.
 
-    None means the platform acts (only a role with the platform's policies sees anything).
+    For trusted callers only (the schema's owner: the worker, the inbox's handlers, the CLI):
+    `payments.act_for` marks the transaction with a proof that row-level security and the
+    ledger's door verify. The application's roles may not call it; they act for an
+    organization only by presenting its API key (`payments.authenticate`). Raises
+    PermissionDenied for them.
     """
-    conn.execute(
-        text("SELECT set_config('liventix.org_id', :org, true)"),
-        {"org": "" if org_id is None else str(org_id)},
-    )
+    with translated_errors():
+        conn.execute(
+            text("SELECT payments.act_for(CAST(:org AS uuid))"),
+            {"org": None if org_id is None else str(org_id)},
+        )

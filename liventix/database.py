@@ -28,6 +28,7 @@ from sqlalchemy.pool import NullPool
 
 import migrations
 from liventix.settings import Settings
+from outbox import sealing
 
 DRIVERNAME = "postgresql+psycopg"
 MAINTENANCE_DATABASE = "postgres"
@@ -276,7 +277,11 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
 
 
 def prepare(settings: Settings) -> str:
-    """Return the URL of the application database, creating and migrating it as needed."""
+    """Return the URL of the application database, creating and migrating it as needed.
+
+    Also makes this process seal and open webhook secrets with the settings' key (every
+    command that serves, works or migrates passes here first)."""
+    sealing.use_key(settings.secret_key)
     server = server_url(settings)
     ensure_database(server, settings.database_name)
     url = database_url(server, settings.database_name)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import outbox
@@ -42,6 +42,10 @@ class Settings:
     # comma-separated, e.g. `127.0.0.1/32` for a local receiver). Empty, the default: webhook
     # endpoints must be public addresses or names (checked at registration and at connect).
     webhook_allow: outbox.AllowList = ()
+    # The key that seals webhook signing secrets at rest (LIVENTIX_SECRET_KEY: a long random
+    # string, the same for the API and every worker). Unset: a development key that protects
+    # nothing (outbox.sealing); set it wherever the data is real.
+    secret_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -61,6 +65,7 @@ class Settings:
             stripe_api_key=env.get("STRIPE_API_KEY") or "sk_test_liventix",
             stripe_api_base=env.get("STRIPE_API_BASE") or None,
             webhook_allow=_allow(env.get("LIVENTIX_WEBHOOK_ALLOW") or ""),
+            secret_key=env.get("LIVENTIX_SECRET_KEY") or None,
         )
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, text
 
 from outbox.addresses import NO_ALLOW, AllowList, check_url
 from outbox.errors import EndpointNotFound
+from outbox.sealing import seal, unseal
 from outbox.signing import new_secret
 
 
@@ -56,7 +57,7 @@ def register_endpoint(
     conn.execute(
         text("""INSERT INTO messaging.endpoint_secrets (endpoint_id, org_id, secret)
                 VALUES (:id, :org, :secret)"""),
-        {"id": endpoint_id, "org": org_id, "secret": secret},
+        {"id": endpoint_id, "org": org_id, "secret": seal(secret)},
     )
     return endpoint_id, secret
 
@@ -111,21 +112,23 @@ def rotate_secret(
     conn.execute(
         text("""INSERT INTO messaging.endpoint_secrets (endpoint_id, org_id, secret)
                 VALUES (:id, :org, :secret)"""),
-        {"id": endpoint_id, "org": endpoint.org_id, "secret": secret},
+        {"id": endpoint_id, "org": endpoint.org_id, "secret": seal(secret)},
     )
     return secret
 
 
 def active_secrets(conn: Connection, endpoint_id: uuid.UUID) -> list[str]:
-    """The secrets that sign now: the current one and those still in their grace period."""
-    return list(
-        conn.execute(
+    """The secrets that sign now: the current one and those still in their grace period
+    (stored sealed; the owner's connection reads them, the application's roles cannot)."""
+    return [
+        unseal(s)
+        for s in conn.execute(
             text("""SELECT secret FROM messaging.endpoint_secrets
                      WHERE endpoint_id = :id AND (expires_at IS NULL OR expires_at > now())
                      ORDER BY id DESC"""),
             {"id": endpoint_id},
         ).scalars()
-    )
+    ]
 
 
 def set_enabled(

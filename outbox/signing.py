@@ -1,7 +1,9 @@
 """Standard Webhooks signatures (pure): secrets, the signed content, the header values.
 
 `webhook-signature` is `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`, one per active
-secret, separated by spaces; secrets are `whsec_` + base64 of 24 random bytes or more.
+secret, separated by spaces; secrets are `whsec_` + base64 of 24 random bytes or more. A
+secret may be given sealed (as stored: `outbox.sealing`); it is opened here, just before it
+signs.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import base64
 import hashlib
 import hmac
 import secrets
+
+from outbox.sealing import is_sealed, unseal
 
 SECRET_PREFIX = "whsec_"
 
@@ -20,6 +24,8 @@ def new_secret() -> str:
 
 
 def _key(secret: str) -> bytes:
+    if is_sealed(secret):
+        secret = unseal(secret)
     if not secret.startswith(SECRET_PREFIX):
         raise ValueError("a signing secret starts with 'whsec_'")
     return base64.b64decode(secret[len(SECRET_PREFIX) :])

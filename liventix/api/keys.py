@@ -1,15 +1,15 @@
 """API keys: their format, creation and revocation (the CLI's), and authentication (the API's).
 
 A key reads `lvx_<prefix>_<secret>`: twelve hex digits that find the row, then 48 hex digits
-of secret. Only the secret's SHA-256 is stored (a fast hash is enough for 192 random bits) and
-it is compared in constant time. A key belongs to one organization, or (org_id NULL) is the
-platform's. Revoking stamps `revoked_at`; a revoked key authenticates no more.
+of secret. Only the secret's SHA-256 is stored (a fast hash is enough for 192 random bits);
+the database compares it (`payments.authenticate`: digests, never secrets). A key belongs to
+one organization, or (org_id NULL) is the platform's. Revoking stamps `revoked_at`; a revoked
+key authenticates no more.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 import secrets
 import uuid
@@ -115,22 +115,18 @@ class StoredAnswer:
     response: str
 
 
-# One round trip opens a request: find the key, assume its role and organization for the
-# rest of the transaction (set_config(..., true) is SET LOCAL), and fetch what is stored under
-# the request's Idempotency-Key in the key's scope. Tables are checked and planned as the
-# login role when the statement starts, so the lookup is not affected by the role it assumes.
-# A wrong secret or a revoked key is refused right after, by closing the transaction.
+# One round trip opens a request: `payments.authenticate` (run with its owner's rights: the
+# application's roles cannot read the key table) checks the secret against the key's hash,
+# marks the transaction as acting for the key's organization, or the platform, with a proof
+# only it and the owner can issue (row-level security verifies it), and answers what is stored
+# under the request's Idempotency-Key in the key's scope. The role is assumed here, after the
+# function ran (set_config(..., true) is SET LOCAL). No row: unknown, wrong or revoked key.
 _OPEN = text("""
-    SELECT k.id, k.org_id, k.secret_sha256, k.revoked_at,
-           set_config('role', CASE WHEN k.org_id IS NULL THEN 'liventix_platform'
-                                   ELSE 'liventix_app' END, true) AS role,
-           set_config('liventix.org_id', coalesce(k.org_id::text, ''), true) AS acting_for,
-           i.method, i.path, i.request_sha256, i.status, i.content_type,
-           i.response::text AS response
-      FROM payments.api_keys k
-      LEFT JOIN payments.api_idempotency i
-             ON i.scope = coalesce(k.org_id::text, 'platform') AND i.key = :key
-     WHERE k.prefix = :prefix
+    SELECT a.key_id, a.org_id, a.method, a.path, a.request_sha256, a.status, a.content_type,
+           a.response,
+           set_config('role', CASE WHEN a.org_id IS NULL THEN 'liventix_platform'
+                                   ELSE 'liventix_app' END, true) AS role
+      FROM payments.authenticate(:prefix, :secret, :key) a
 """)
 
 
@@ -138,17 +134,17 @@ def authenticate(
     conn: Connection, token: str, idempotency_key: str | None = None
 ) -> tuple[Principal | None, StoredAnswer | None]:
     """Authenticate `token` and act as its principal for the rest of the transaction:
-    `liventix_app` with `liventix.org_id` set (as `ledger.act_for`) for an organization's key,
-    `liventix_platform` acting for no organization for the platform's. Returns the principal
-    (None: refuse with 401 and roll back) and the answer stored under `idempotency_key`."""
+    `liventix_app` acting for the key's organization, `liventix_platform` acting for the
+    platform for the platform's key (docs/tenancy.md). Returns the principal (None: refuse
+    with 401 and roll back) and the answer stored under `idempotency_key`."""
     parsed = parse_token(token)
     if parsed is None:
         return None, None
     prefix, secret = parsed
-    row = conn.execute(_OPEN, {"prefix": prefix, "key": idempotency_key}).first()
-    if row is None or row.revoked_at is not None:
-        return None, None
-    if not hmac.compare_digest(row.secret_sha256, _digest(secret)):
+    row = conn.execute(
+        _OPEN, {"prefix": prefix, "secret": secret, "key": idempotency_key}
+    ).first()
+    if row is None:
         return None, None
     stored = None
     if row.method is not None:
@@ -160,4 +156,4 @@ def authenticate(
             content_type=row.content_type,
             response=row.response,
         )
-    return Principal(key_id=row.id, org_id=row.org_id), stored
+    return Principal(key_id=row.key_id, org_id=row.org_id), stored

@@ -17,7 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import op
 
-from outbox import secrets as sealed_secrets
+from outbox import sealing
 
 revision = "0008_tenancy"
 down_revision = "0007_transfer_reversals"
@@ -36,7 +36,7 @@ def upgrade() -> None:
     for row in rows:
         bind.execute(
             sa.text("UPDATE messaging.endpoint_secrets SET secret = :sealed WHERE id = :id"),
-            {"id": row.id, "sealed": sealed_secrets.seal(row.secret)},
+            {"id": row.id, "sealed": sealing.seal(row.secret)},
         )
     driver = bind.connection.driver_connection
     driver.execute((_SQL / "0008_tenancy.sql").read_text())  # type: ignore[union-attr]

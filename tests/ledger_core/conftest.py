@@ -1,7 +1,9 @@
-"""Fixtures for ledger tests: a platform and two organizations, and an account opener."""
+"""Fixtures for ledger tests: a platform and two organizations (each with an API key), and an
+account opener."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +27,36 @@ def orgs(engine: sa.Engine) -> None:
         ledger.open_organization(conn, PLATFORM, "Liventix", is_platform=True)
         ledger.open_organization(conn, ORG_A, "Org A")
         ledger.open_organization(conn, ORG_B, "Org B")
+        for org in (ORG_A, ORG_B, None):
+            prefix, secret = key_of(org)
+            conn.execute(
+                sa.text(
+                    "INSERT INTO payments.api_keys (org_id, prefix, secret_sha256)"
+                    " VALUES (:org, :prefix, :digest)"
+                ),
+                {
+                    "org": org,
+                    "prefix": prefix,
+                    "digest": hashlib.sha256(secret.encode()).hexdigest(),
+                },
+            )
+
+
+def key_of(org: uuid.UUID | None) -> tuple[str, str]:
+    """The (prefix, secret) of the test API key of `org` (None: the platform's key)."""
+    digest = hashlib.sha256(f"test key of {org}".encode()).hexdigest()
+    return digest[:12], digest[12:60]
+
+
+def present_key(conn: sa.Connection, org: uuid.UUID | None) -> None:
+    """Act for `org` (None: the platform) as the application's roles can: by presenting its
+    API key to `payments.authenticate`, as the API does for a request."""
+    prefix, secret = key_of(org)
+    found = conn.execute(
+        sa.text("SELECT count(*) FROM payments.authenticate(:prefix, :secret, NULL)"),
+        {"prefix": prefix, "secret": secret},
+    ).scalar_one()
+    assert found == 1
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ import pytest
 import sqlalchemy as sa
 
 import ledger
-from tests.ledger_core.conftest import ORG_A, ORG_B, OpenAccountFn, transfer
+from tests.ledger_core.conftest import ORG_A, ORG_B, OpenAccountFn, present_key, transfer
 from tests.ledger_core.test_errors import db_moment_from_now, snapshot, wait_until_past
 from tests.ledger_core.test_tenancy import (
     assert_permission_denied,
@@ -93,7 +93,7 @@ def owner(engine: sa.Engine) -> sa.Connection:
 def as_role(role: Role) -> sa.Connection:
     """A connection of `role`, in a transaction, acting for its organization (if any)."""
     conn = role.engine.connect()
-    ledger.act_for(conn, role.acts_for)
+    present_key(conn, role.acts_for)
     return conn
 
 
@@ -519,7 +519,7 @@ def test_app_role_cannot_create_an_organization(
         app.connect() as conn,
         pytest.raises(sa.exc.DBAPIError) as info,
     ):
-        ledger.act_for(conn, ORG_A)
+        present_key(conn, ORG_A)
         conn.execute(
             sa.text("INSERT INTO payments.organizations (id, name) VALUES (:id, 'Org C')"),
             {"id": uuid.uuid4()},
@@ -668,7 +668,7 @@ def test_app_role_cannot_run_the_sweeper_or_the_roll_up(
         app.connect() as conn,
         pytest.raises(sa.exc.DBAPIError) as info,
     ):
-        ledger.act_for(conn, ORG_A)
+        present_key(conn, ORG_A)
         conn.execute(sa.text(call), {"volume": due})
         conn.commit()
     assert_permission_denied(info.value, "function", function)
@@ -678,10 +678,16 @@ def test_app_role_cannot_run_the_sweeper_or_the_roll_up(
 def test_platform_role_runs_the_sweeper_and_the_roll_up(
     engine: sa.Engine, db_url: str, due: uuid.UUID
 ) -> None:
-    """The control for the test above: the same calls do their work for a platform role."""
-    with role_engine(engine, db_url, "liventix_platform") as platform, platform.begin() as conn:
-        assert ledger.expire_holds(conn) == 1
-        assert ledger.roll_up(conn) == 1
+    """The control for the test above: the same calls do their work for a platform role
+    with the platform's key, and refuse it without."""
+    with role_engine(engine, db_url, "liventix_platform") as platform:
+        for call in (ledger.expire_holds, ledger.roll_up):
+            with platform.begin() as conn, pytest.raises(ledger.PermissionDenied):
+                call(conn)
+        with platform.begin() as conn:
+            present_key(conn, None)
+            assert ledger.expire_holds(conn) == 1
+            assert ledger.roll_up(conn) == 1
     with engine.connect() as conn:
         assert snapshot(engine).counts["hold_resolutions"] == 1
         unrolled = conn.execute(

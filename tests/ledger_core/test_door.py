@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 import ledger
-from tests.ledger_core.conftest import ORG_A, ORG_B, OpenAccountFn, transfer
+from tests.ledger_core.conftest import ORG_A, ORG_B, OpenAccountFn, present_key, transfer
 from tests.ledger_core.test_tenancy import role_engine
 
 
@@ -40,7 +40,7 @@ def test_a_caller_cannot_post_an_entry_as_another_organizations_hold_post(
             conn, ORG_B, ledger.CreateHold("b-hold", b_wallet, b_merchant, 300, "USD")
         ).id
     with app_engine.begin() as conn:
-        ledger.act_for(conn, ORG_A)
+        present_key(conn, ORG_A)
         result = _raw_write(
             conn,
             {

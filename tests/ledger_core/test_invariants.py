@@ -220,6 +220,13 @@ def _validate(request: Request) -> None:
             sums[line.currency] += line.amount if line.side == "debit" else -line.amount
         if any(sums.values()):
             raise Refusal(ledger.UnbalancedEntry)
+        net: dict[tuple[UUID, str], int] = defaultdict(int)
+        for line in request.lines:
+            net[(line.account_id, line.currency)] += (
+                line.amount if line.side == "debit" else -line.amount
+            )
+        if not any(net.values()):
+            raise Refusal(ledger.AccountsMustBeDifferent)
     elif isinstance(request, ledger.CreateHold):
         if request.debit_account_id == request.credit_account_id:
             raise Refusal(ledger.InvalidRequest)
@@ -306,7 +313,7 @@ class LedgerModel:
             return self._post_entries(org, entries, new_id)
         (request,) = requests
         if isinstance(request, ledger.CreateHold):
-            return [self._create_hold(org, request, new_id)]
+            return [self._create_hold(org, request, now, new_id)]
         if isinstance(request, ledger.PostHold):
             return [self._post_hold(org, request, now, new_id)]
         if isinstance(request, ledger.VoidHold):
@@ -411,9 +418,11 @@ class LedgerModel:
     # Holds -----------------------------------------------------------------------------
 
     def _create_hold(
-        self, org: UUID, request: ledger.CreateHold, new_id: Callable[[], UUID]
+        self, org: UUID, request: ledger.CreateHold, now: datetime, new_id: Callable[[], UUID]
     ) -> UUID:
         debit, credit, amount = request.debit_account_id, request.credit_account_id, request.amount
+        if request.expires_at is not None and request.expires_at <= now:
+            raise Refusal(ledger.HoldExpiryNotInFuture)
         if debit not in self.accounts or credit not in self.accounts:
             raise Refusal(ledger.AccountNotFound)
         pair = sorted((self.accounts[debit], self.accounts[credit]), key=lambda a: a.id)

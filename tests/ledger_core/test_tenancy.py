@@ -1,15 +1,18 @@
-"""Tenancy with real non-superuser roles.
+"""Tenancy with real non-superuser roles, acting for an organization only by its API key.
 
 Reads go through row-level security: an organization's role (a member of liventix_app) sees
-only the rows of the organization it acts for (`ledger.act_for`), nothing when it acts for
-none; a member of liventix_platform sees everything.
+only the rows of the organization whose key it presented (`payments.authenticate`), nothing
+when it presented none, and nothing more when it sets `liventix.org_id` by hand; a member of
+liventix_platform sees everything with the platform's key, and nothing without it.
 
 Writes go only through the ledger's door (`payments.ledger_write`, run with its owner's
-rights): an organization's role acts only for the organization it acts for and sees neither
-another's nor the platform's accounts; without `act_for` it cannot write at all. A platform
-role without `act_for` acts for any organization and may use the platform's accounts in its
-entries; with `act_for` it is scoped like an organization's role. Neither role may write a
-table by hand (test_database_rules checks every table; here, the cross-organization cases).
+rights): an organization's role acts only for the organization whose key it presented and
+sees neither another's nor the platform's accounts; without a key it cannot write at all. A
+platform role with the platform's key acts for any organization and may use the platform's
+accounts in its entries; with an organization's key it is scoped like that organization's
+role; without a key it acts for no one. Neither role may write a table by hand
+(test_database_rules checks every table; here, the cross-organization cases), nor call
+`payments.act_for` (`ledger.act_for`), the owner's way to act for anyone.
 """
 
 from __future__ import annotations
@@ -25,7 +28,15 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 import ledger
-from tests.ledger_core.conftest import ORG_A, ORG_B, PLATFORM, OpenAccountFn, transfer
+from tests.ledger_core.conftest import (
+    ORG_A,
+    ORG_B,
+    PLATFORM,
+    OpenAccountFn,
+    key_of,
+    present_key,
+    transfer,
+)
 from tests.ledger_core.test_errors import State, snapshot
 
 TABLES = (
@@ -172,14 +183,20 @@ def world(engine: sa.Engine, open_account: OpenAccountFn) -> World:
 def visible_counts(
     engine: sa.Engine, org: uuid.UUID | None = None, *, act: bool = True
 ) -> dict[str, int]:
-    """Rows of each payments table the engine's role sees, acting for `org` (or not at all)."""
+    """Rows of each payments table the engine's role sees, having presented the key of `org`
+    (None: the platform's) or no key at all."""
     with engine.connect() as conn:
         if act:
-            ledger.act_for(conn, org)
-        return {
-            t: int(conn.execute(sa.text(f"SELECT count(*) FROM payments.{t}")).scalar_one())
-            for t in TABLES
-        }
+            present_key(conn, org)
+        return visible_counts_on(conn)
+
+
+def visible_counts_on(conn: sa.Connection) -> dict[str, int]:
+    """Rows of each payments table the connection sees now."""
+    return {
+        t: int(conn.execute(sa.text(f"SELECT count(*) FROM payments.{t}")).scalar_one())
+        for t in TABLES
+    }
 
 
 def owned_counts(engine: sa.Engine, org: uuid.UUID) -> dict[str, int]:
@@ -259,7 +276,7 @@ def test_app_role_sees_only_its_organizations_rows(
     assert seen == VISIBLE[org]
     assert seen == owned_counts(engine, org)
     with app_engine.connect() as conn:
-        ledger.act_for(conn, org)
+        present_key(conn, org)
         orgs = conn.execute(sa.text("SELECT id FROM payments.organizations")).scalars().all()
         account_orgs = set(
             conn.execute(sa.text("SELECT org_id FROM payments.accounts")).scalars().all()
@@ -268,21 +285,83 @@ def test_app_role_sees_only_its_organizations_rows(
     assert account_orgs == {org}
 
 
-def test_app_role_without_act_for_sees_nothing(app_engine: sa.Engine, world: World) -> None:
+def test_app_role_without_a_key_sees_nothing(app_engine: sa.Engine, world: World) -> None:
     assert visible_counts(app_engine, act=False) == dict.fromkeys(TABLES, 0)
-    assert visible_counts(app_engine, None) == dict.fromkeys(TABLES, 0)
     with app_engine.connect() as conn, pytest.raises(ledger.AccountNotFound):
         ledger.balance(conn, world.a_cash)
 
 
-@pytest.mark.parametrize("org", [None, ORG_A], ids=["platform", "A"])
-def test_platform_role_sees_everything(
-    platform_engine: sa.Engine, world: World, org: uuid.UUID | None
+@pytest.mark.parametrize("engine_name", ["app_engine", "platform_engine"])
+def test_setting_the_organization_by_hand_gives_nothing(
+    request: pytest.FixtureRequest, world: World, engine_name: str
 ) -> None:
-    """Acting for an organization narrows what a platform role may write, not what it reads."""
-    assert visible_counts(platform_engine, org) == TOTAL
+    """`set_config('liventix.org_id', B)`, with or without a proof copied from another
+    transaction, or A's key then B's id set over it: the role sees none of B's rows."""
+    role: sa.Engine = request.getfixturevalue(engine_name)
+    with role.connect() as conn:
+        conn.execute(sa.text("SELECT set_config('liventix.org_id', :o, false)"), {"o": str(ORG_B)})
+        assert visible_counts_on(conn) == dict.fromkeys(TABLES, 0)
+        conn.rollback()
+        present_key(conn, ORG_A)
+        proof = conn.execute(sa.text("SELECT current_setting('liventix.actor_proof')")).scalar()
+        conn.execute(sa.text("SELECT set_config('liventix.org_id', :o, true)"), {"o": str(ORG_B)})
+        assert visible_counts_on(conn) == dict.fromkeys(TABLES, 0)
+        conn.rollback()
+        # A's proof, replayed in a later transaction, proves nothing (not even A).
+        conn.execute(sa.text("SELECT set_config('liventix.org_id', :o, true)"), {"o": str(ORG_A)})
+        conn.execute(sa.text("SELECT set_config('liventix.actor_proof', :p, true)"), {"p": proof})
+        assert visible_counts_on(conn) == dict.fromkeys(TABLES, 0)
+        conn.rollback()
+        conn.execute(sa.text("SELECT set_config('liventix.org_id', '', true)"))
+        assert visible_counts_on(conn) == dict.fromkeys(TABLES, 0)
+        with pytest.raises(ledger.AccountNotFound):
+            ledger.balance(conn, world.b_cash)
+
+
+def test_the_owners_act_for_is_not_the_application_roles(
+    app_engine: sa.Engine, platform_engine: sa.Engine, world: World
+) -> None:
+    for role in (app_engine, platform_engine):
+        with role.connect() as conn, pytest.raises(ledger.PermissionDenied):
+            ledger.act_for(conn, ORG_B)
+
+
+def test_a_wrong_or_revoked_key_acts_for_no_one(
+    engine: sa.Engine, app_engine: sa.Engine, world: World
+) -> None:
+    prefix, secret = key_of(ORG_B)
+    with app_engine.connect() as conn:
+        for wrong in (secret[:-1] + ("0" if secret[-1] != "0" else "1"), "", secret.upper()):
+            found = conn.execute(
+                sa.text("SELECT count(*) FROM payments.authenticate(:p, :s, NULL)"),
+                {"p": prefix, "s": wrong},
+            ).scalar_one()
+            assert found == 0
+            assert visible_counts_on(conn) == dict.fromkeys(TABLES, 0)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE payments.api_keys SET revoked_at = now() WHERE prefix = :p"),
+            {"p": prefix},
+        )
+    with app_engine.connect() as conn:
+        found = conn.execute(
+            sa.text("SELECT count(*) FROM payments.authenticate(:p, :s, NULL)"),
+            {"p": prefix, "s": secret},
+        ).scalar_one()
+        assert found == 0
+        assert visible_counts_on(conn) == dict.fromkeys(TABLES, 0)
+
+
+def test_platform_role_sees_everything_with_the_platforms_key_only(
+    platform_engine: sa.Engine, world: World
+) -> None:
+    """The membership alone gives nothing: the platform's key does (an organization's key
+    gives a platform role nothing to read either: its policies are the platform's)."""
+    assert visible_counts(platform_engine, act=False) == dict.fromkeys(TABLES, 0)
+    assert visible_counts(platform_engine, ORG_A) == dict.fromkeys(TABLES, 0)
+    assert visible_counts(platform_engine, None) == TOTAL
     with platform_engine.connect() as conn:
-        ledger.act_for(conn, org)
+        present_key(conn, None)
         assert ledger.balance(conn, world.b_cash).posted == 300
         assert ledger.balance(conn, world.fees).posted == 80
         assert ledger.get_entry(conn, world.b_entry).org_id == ORG_B
@@ -293,7 +372,7 @@ def test_app_role_cannot_read_another_organizations_rows_through_the_api(
     app_engine: sa.Engine, world: World
 ) -> None:
     with app_engine.connect() as conn:
-        ledger.act_for(conn, ORG_A)
+        present_key(conn, ORG_A)
         own = ledger.balance(conn, world.a_cash)
         assert (own.posted, own.pending, own.available) == (540, 610, 540)
         with pytest.raises(ledger.AccountNotFound) as missing:
@@ -317,11 +396,13 @@ def test_app_role_cannot_read_another_organizations_rows_through_the_api(
 # --- writing through the ledger's door: organization's role -----------------------------------
 
 
-def test_app_role_without_act_for_cannot_write(
-    engine: sa.Engine, app_engine: sa.Engine, world: World
+@pytest.mark.parametrize("engine_name", ["app_engine", "platform_engine"])
+def test_a_role_without_a_key_cannot_write(
+    request: pytest.FixtureRequest, engine: sa.Engine, world: World, engine_name: str
 ) -> None:
-    """With no organization set, only a platform role may act: the door refuses an
-    organization's role every operation, for its own organization or any other."""
+    """With no key presented (nothing set, or an organization set by hand), the door
+    refuses either role every operation, for any organization."""
+    app_engine: sa.Engine = request.getfixturevalue(engine_name)
     writes: list[tuple[Callable[..., ledger.WriteResult], uuid.UUID, object]] = [
         (ledger.post_entry, ORG_A, transfer("x", world.a_cash, world.a_sales, 1)),
         (
@@ -335,12 +416,15 @@ def test_app_role_without_act_for_cannot_write(
         (ledger.post_entry, ORG_B, transfer("y", world.b_cash, world.b_sales, 1)),
     ]
     before = full_snapshot(engine)
-    for act in (False, True):  # nothing set at all, or set to none
-        for write, org, request in writes:
+    for forged in (None, ""):  # nothing set at all, or set by hand to the target
+        for write, org, payload in writes:
             with pytest.raises(ledger.OrganizationNotFound) as info, app_engine.begin() as conn:
-                if act:
-                    ledger.act_for(conn, None)
-                write(conn, org, request)
+                if forged is not None:
+                    conn.execute(
+                        sa.text("SELECT set_config('liventix.org_id', :o, true)"),
+                        {"o": str(org)},
+                    )
+                write(conn, org, payload)
             assert info.value.org_id == str(org)
     assert full_snapshot(engine) == before
 
@@ -350,20 +434,20 @@ def test_app_role_cannot_post_to_another_organizations_account(
 ) -> None:
     before = full_snapshot(engine)
     with pytest.raises(ledger.AccountNotFound) as info, app_engine.begin() as conn:
-        ledger.act_for(conn, ORG_A)
+        present_key(conn, ORG_A)
         ledger.post_entry(conn, ORG_A, transfer("steal", world.b_cash, world.a_sales, 100))
     assert info.value.account_id == str(world.b_cash)
     with pytest.raises(ledger.AccountNotFound) as info, app_engine.begin() as conn:
-        ledger.act_for(conn, ORG_A)
+        present_key(conn, ORG_A)
         ledger.create_hold(
             conn, ORG_A, ledger.CreateHold("steal-hold", world.b_cash, world.a_sales, 1, "USD")
         )
     assert info.value.account_id == str(world.b_cash)
     with pytest.raises(ledger.HoldNotFound), app_engine.begin() as conn:
-        ledger.act_for(conn, ORG_A)
+        present_key(conn, ORG_A)
         ledger.void_hold(conn, ORG_A, ledger.VoidHold("void-b", world.b_hold))
     with pytest.raises(ledger.AccountNotFound) as info, app_engine.begin() as conn:
-        ledger.act_for(conn, ORG_A)
+        present_key(conn, ORG_A)
         ledger.close_account(conn, ORG_A, ledger.CloseAccount("close-b", world.b_cash))
     assert info.value.account_id == str(world.b_cash)
     assert full_snapshot(engine) == before
@@ -374,11 +458,11 @@ def test_app_role_cannot_post_for_another_organization(
 ) -> None:
     before = full_snapshot(engine)
     with pytest.raises(ledger.OrganizationNotFound) as info, app_engine.begin() as conn:
-        ledger.act_for(conn, ORG_A)
+        present_key(conn, ORG_A)
         ledger.post_entry(conn, ORG_B, transfer("for-b", world.b_cash, world.b_sales, 100))
     assert info.value.org_id == str(ORG_B)
     with pytest.raises(ledger.OrganizationNotFound) as info, app_engine.begin() as conn:
-        ledger.act_for(conn, ORG_A)
+        present_key(conn, ORG_A)
         ledger.open_account(conn, ORG_B, ledger.OpenAccount("open-b", "new", "asset", "USD"))
     assert info.value.org_id == str(ORG_B)
     assert full_snapshot(engine) == before
@@ -389,7 +473,7 @@ def test_app_role_cannot_post_to_a_platform_account(
 ) -> None:
     before = full_snapshot(engine)
     with pytest.raises(ledger.AccountNotFound) as info, app_engine.begin() as conn:
-        ledger.act_for(conn, ORG_A)
+        present_key(conn, ORG_A)
         ledger.post_entry(conn, ORG_A, transfer("fee", world.a_sales, world.fees, 10))
     assert info.value.account_id == str(world.fees)
     assert full_snapshot(engine) == before
@@ -399,7 +483,7 @@ def test_app_role_posts_within_its_own_accounts(
     engine: sa.Engine, app_engine: sa.Engine, world: World
 ) -> None:
     with app_engine.begin() as conn:
-        ledger.act_for(conn, ORG_A)
+        present_key(conn, ORG_A)
         sale = ledger.post_entry(
             conn, ORG_A, transfer("app-sale", world.a_cash, world.a_sales, 250)
         )
@@ -431,10 +515,11 @@ def test_app_role_posts_within_its_own_accounts(
 # --- writing through the ledger's door: platform role -----------------------------------------
 
 
-def test_platform_role_without_act_for_books_for_an_organization_with_a_platform_account(
+def test_platform_role_with_the_platforms_key_books_for_an_organization_with_a_platform_account(
     engine: sa.Engine, platform_engine: sa.Engine, world: World
 ) -> None:
     with platform_engine.begin() as conn:
+        present_key(conn, None)
         fee = ledger.post_entry(conn, ORG_A, transfer("p-fee", world.a_sales, world.fees, 5))
         opened = ledger.open_account(
             conn, ORG_B, ledger.OpenAccount("p-open-b", "deposits", "liability", "USD")
@@ -458,16 +543,18 @@ def test_platform_role_without_act_for_books_for_an_organization_with_a_platform
     ]
 
 
-def test_platform_role_without_act_for_cannot_mix_organizations(
+def test_platform_role_with_the_platforms_key_cannot_mix_organizations(
     engine: sa.Engine, platform_engine: sa.Engine, world: World
 ) -> None:
     """The platform's accounts may join any organization's entry; another organization's
     may not, whoever books."""
     before = full_snapshot(engine)
     with pytest.raises(ledger.AccountOrganizationMismatch) as info, platform_engine.begin() as c:
+        present_key(c, None)
         ledger.post_entry(c, ORG_A, transfer("p-mix", world.b_cash, world.a_sales, 10))
     assert (info.value.account_id, info.value.org_id) == (str(world.b_cash), str(ORG_A))
     with pytest.raises(ledger.AccountOrganizationMismatch) as info, platform_engine.begin() as c:
+        present_key(c, None)
         ledger.create_hold(
             c, ORG_B, ledger.CreateHold("p-mix-hold", world.b_cash, world.a_cash, 1, "USD")
         )
@@ -478,7 +565,7 @@ def test_platform_role_without_act_for_cannot_mix_organizations(
 def test_platform_role_acting_for_an_organization_is_scoped_to_it(
     engine: sa.Engine, platform_engine: sa.Engine, world: World
 ) -> None:
-    """With act_for(A) a platform role writes as A would: the platform's and B's accounts
+    """With A's key a platform role writes as A would: the platform's and B's accounts
     do not exist for it, nor does B."""
     before = full_snapshot(engine)
     refusals: list[
@@ -512,18 +599,18 @@ def test_platform_role_acting_for_an_organization_is_scoped_to_it(
     ]
     for error, write, request, named in refusals:
         with pytest.raises(error) as info, platform_engine.begin() as conn:
-            ledger.act_for(conn, ORG_A)
+            present_key(conn, ORG_A)
             write(conn, ORG_A, request)
         assert type(info.value) is error
         assert str(getattr(world, named)) in info.value.details.values()
     with pytest.raises(ledger.OrganizationNotFound) as no_org, platform_engine.begin() as conn:
-        ledger.act_for(conn, ORG_A)
+        present_key(conn, ORG_A)
         ledger.post_entry(conn, ORG_B, transfer("for-b", world.b_cash, world.b_sales, 5))
     assert no_org.value.org_id == str(ORG_B)
     assert full_snapshot(engine) == before
     # the control: acting for A, it books within A's own accounts
     with platform_engine.begin() as conn:
-        ledger.act_for(conn, ORG_A)
+        present_key(conn, ORG_A)
         sale = ledger.post_entry(conn, ORG_A, transfer("p-sale", world.a_cash, world.a_sales, 7))
     with engine.connect() as conn:
         assert ledger.get_entry(conn, sale.id).org_id == ORG_A
@@ -550,7 +637,7 @@ def test_app_role_cannot_change_or_delete_posted_rows(
 ) -> None:
     before = full_snapshot(engine)
     with app_engine.connect() as conn:
-        ledger.act_for(conn, ORG_A)
+        present_key(conn, ORG_A)
         with pytest.raises(sa.exc.DBAPIError) as info:
             conn.exec_driver_sql(statement)
     assert_permission_denied(info.value, "table", table)
@@ -565,7 +652,7 @@ def test_app_role_cannot_book_rows_by_hand_for_any_organization(
     own either (the deferred balance trigger used to be all that stood in the way)."""
     before = full_snapshot(engine)
     with app_engine.connect() as conn:
-        ledger.act_for(conn, ORG_A)
+        present_key(conn, ORG_A)
         with pytest.raises(sa.exc.DBAPIError) as info:
             conn.execute(
                 sa.text("INSERT INTO payments.entries (org_id) VALUES (:org)"), {"org": org}
@@ -594,7 +681,7 @@ def test_app_role_cannot_add_a_line_by_hand(
     before = full_snapshot(engine)
     account_id: uuid.UUID = getattr(world, account)
     with app_engine.connect() as conn:
-        ledger.act_for(conn, ORG_A)
+        present_key(conn, ORG_A)
         with pytest.raises(sa.exc.DBAPIError) as info:
             conn.execute(
                 _RAW_LINE,
