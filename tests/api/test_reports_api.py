@@ -30,6 +30,7 @@ import outbox
 import ticketing_fsm
 from liventix import reports
 from liventix.api import create_app, create_key
+from liventix.api.routes import webhook_routes
 from liventix.api.unit_of_work import UnitOfWorkRoute, Uow
 from liventix.database import create_database, database_url, drop_database, make_engine
 from liventix.stripe_gateway import StripeGateway, StripeSettings
@@ -166,6 +167,7 @@ def season(pg_server_url: str, template_db: str, api_stripe: CheckoutStripe) -> 
             ledger.open_organization(conn, PLATFORM, "Liventix", is_platform=True)
             platform_key = create_key(conn, None, description="tests: platform").token
         app = create_app(engine, gateway=gateway, stripe_webhook_secret=WEBHOOK_SECRET)
+        webhook_routes.allow_targets(app, outbox.parse_allow("127.0.0.1/32"))  # the stand-in
         with uvicorn_thread(app) as url:
             served = Served(url, engine, api_stripe, handlers, platform_key, app)
             a = _organizer(served, "Alpha Hall", 2_500)
