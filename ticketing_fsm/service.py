@@ -11,6 +11,7 @@ conditional UPDATE, so two buyers can never get the last seat.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -82,6 +83,7 @@ _TICKET_COLUMNS = (
     "id, order_id, org_id, event_id, ticket_type_id, status, code, holder_email, price, "
     "replaces, checked_in_at, checked_in_by, version"
 )
+_TICKET_FIELDS = tuple(c.strip() for c in _TICKET_COLUMNS.split(","))
 _ORDER_COLUMNS = (
     "o.id, o.org_id, o.event_id, o.buyer_email, o.status, o.currency, o.amount, "
     "o.payment_intent_id, o.hold_expires_at, o.cancel_reason, o.version"
@@ -374,24 +376,25 @@ _PAYING_ORDER = text(f"""
      WHERE o.id = :id
        FOR UPDATE OF o""")
 
-# An order's held tickets issued together, in one statement: each is a compare-and-set on
-# its status (the machine decided the move once for that status), with its audit row, and
-# the ticket types' counters move the seats from held to sold (their rows locked in id
-# order, as the checkout's holds lock them, so two payments never deadlock). The guard
-# refuses the whole set if any ticket of the order is not held; `total` counts the order's
-# tickets, so the caller also sees a ticket a concurrent change took out of the set.
-_ISSUE_ORDER_TICKETS = text(f"""
-    WITH moved AS (
+# An order's held tickets issued together (a part of `_PAY_AND_ISSUE`): each is a
+# compare-and-set on its status (the machine decided the move once for that status), with
+# its audit row, and the ticket types' counters move the seats from held to sold (their
+# rows locked in id order, as the checkout's holds lock them, so two payments never
+# deadlock). The guard refuses the whole set if any ticket of the order is not held;
+# `total` counts the order's tickets, so the caller also sees a ticket a concurrent change
+# took out of the set.
+_ISSUE_CTES = f"""
+    moved AS (
         UPDATE ticketing.tickets
-           SET status = :to, version = version + 1, updated_at = now()
-         WHERE order_id = :order AND status = :from
+           SET status = :ticket_to, version = version + 1, updated_at = now()
+         WHERE order_id = :order AND status = :ticket_from {{guard}}
            AND NOT EXISTS (SELECT 1 FROM ticketing.tickets x
-                            WHERE x.order_id = :order AND x.status <> :from)
+                            WHERE x.order_id = :order AND x.status <> :ticket_from)
         RETURNING {_TICKET_COLUMNS}, created_at
     ), audit AS (
         INSERT INTO ticketing.transitions
             (org_id, subject, subject_id, from_state, to_state, event, cause)
-        SELECT org_id, 'ticket', id, :from, :to, :event, :cause
+        SELECT org_id, 'ticket', id, :ticket_from, :ticket_to, :ticket_event, :cause
           FROM moved ORDER BY created_at, id
     ), types AS (
         SELECT tt.id, m.n
@@ -405,9 +408,36 @@ _ISSUE_ORDER_TICKETS = text(f"""
            SET held = tt.held - t.n, sold = tt.sold + t.n
           FROM types t
          WHERE tt.id = t.id
-    )
-    SELECT m.*, c.total
-      FROM (SELECT count(*) AS total FROM ticketing.tickets WHERE order_id = :order) c
+    )"""
+
+_ORDER_FIELDS = [c.strip().removeprefix("o.") for c in _ORDER_COLUMNS.split(",")]
+
+# The payment's usual case in one statement: the order, awaiting payment within its hold
+# and its event not cancelled, is paid (compare-and-set on its status, the machine having
+# decided `pay` for that status; its audit row), and its tickets issued as above. No row:
+# the order is in another case (or not there), decided the long way.
+_PAY_AND_ISSUE = text(f"""
+    WITH paid AS (
+        UPDATE ticketing.orders o
+           SET status = :order_to, version = o.version + 1, updated_at = now()
+         WHERE o.id = :order AND o.status = :order_from AND now() <= o.hold_expires_at
+           AND NOT EXISTS (SELECT 1 FROM ticketing.events e
+                            WHERE e.id = o.event_id AND e.cancelled_at IS NOT NULL)
+        RETURNING {_ORDER_COLUMNS}
+    ), paid_audit AS (
+        INSERT INTO ticketing.transitions
+            (org_id, subject, subject_id, from_state, to_state, event, cause)
+        SELECT org_id, 'order', id, :order_from, :order_to, :order_event, :cause FROM paid
+    ), {_ISSUE_CTES.format(guard="AND EXISTS (SELECT 1 FROM paid)")}
+    SELECT {", ".join(f"p.{f} AS o_{f}" for f in _ORDER_FIELDS)},
+           coalesce((SELECT cp.gross FROM payments.card_payments cp
+                      WHERE cp.id = p.payment_intent_id), 0) AS o_paid,
+           coalesce((SELECT sum(r.amount) FROM payments.card_refunds r
+                      WHERE r.payment_id = p.payment_intent_id AND NOT r.failed), 0)
+               AS o_refunded,
+           c.total, m.*
+      FROM paid p
+     CROSS JOIN (SELECT count(*) AS total FROM ticketing.tickets WHERE order_id = :order) c
       LEFT JOIN moved m ON true
      ORDER BY m.created_at, m.id""")
 
@@ -415,6 +445,8 @@ _ISSUE_ORDER_TICKETS = text(f"""
 def payment_succeeded(conn: Connection, order_id: uuid.UUID, *, cause: str) -> str:
     """The order's payment succeeded (escrow has booked it): issue the tickets; a payment
     for an order already cancelled or expired is refunded in full. Returns what happened."""
+    if _pay_and_issue(conn, order_id, cause):
+        return "issued"
     row = conn.execute(_PAYING_ORDER, {"id": order_id}).first()
     if row is None:
         raise OrderNotFound(order_id=str(order_id))
@@ -424,7 +456,12 @@ def payment_succeeded(conn: Connection, order_id: uuid.UUID, *, cause: str) -> s
     order = Order(**data)
     if order.status == "awaiting_payment":
         if not expired and not cancelled:
-            _issue(conn, order, cause)
+            # The order changed between the two statements (a concurrent change rolled
+            # back, say): it is locked now, so paying it again cannot miss.
+            if not _pay_and_issue(conn, order_id, cause):
+                raise InvalidTransition(
+                    subject="order", subject_id=str(order.id), state=order.status, event="pay"
+                )
             return "issued"
         reason = "event cancelled" if cancelled else "hold expired before the payment"
         _release(conn, order, reason, cause)
@@ -442,11 +479,59 @@ def payment_succeeded(conn: Connection, order_id: uuid.UUID, *, cause: str) -> s
     return "unchanged"
 
 
-def _issue(conn: Connection, order: Order, cause: str) -> None:
-    """Order paid, all its tickets issued, and the messages telling so: three statements,
-    however many tickets."""
-    status = _move(conn, "order", order, OrderMachine, "pay", cause=cause)
-    issued = _issue_tickets(conn, order, cause=cause)
+def _pay_and_issue(conn: Connection, order_id: uuid.UUID, cause: str) -> bool:
+    """The usual case in two statements: the order awaiting payment within its hold, its
+    event not cancelled, is paid, its tickets issued and the messages written. False if the
+    order is in another case (nothing written)."""
+    order_to = _decide(OrderMachine, "awaiting_payment", "pay", ())
+    ticket_to = _decide(TicketMachine, "held", "issue", ())
+    assert order_to is not None and ticket_to is not None, "paying issues held tickets"
+    rows = conn.execute(
+        _PAY_AND_ISSUE,
+        {
+            "order": order_id,
+            "order_from": "awaiting_payment",
+            "order_to": order_to,
+            "order_event": "pay",
+            "ticket_from": "held",
+            "ticket_to": ticket_to,
+            "ticket_event": "issue",
+            "cause": cause,
+        },
+    ).all()
+    if not rows:
+        return False
+    first = rows[0]._asdict()
+    order = Order(**{f: first[f"o_{f}"] for f in (*_ORDER_FIELDS, "paid", "refunded")})
+    order = dataclasses.replace(order, paid=int(order.paid), refunded=int(order.refunded))
+    _publish_issued(conn, order, _issued_tickets(conn, order, rows))
+    return True
+
+
+def _issued_tickets(conn: Connection, order: Order, rows: Sequence[Any]) -> list[Ticket]:
+    """The tickets an issue statement moved, oldest first. A ticket not held (moved by a
+    concurrent change, say) refuses the issue with InvalidTransition naming it, as `_move`
+    refuses a lost race: the caller's transaction rolls back, no ticket is issued alone."""
+    moved = [r for r in rows if r.id is not None]
+    if not moved or len(moved) != rows[0].total:
+        # The ticket the issue could not move (as it is now): the culprit to name.
+        other = conn.execute(
+            text("""SELECT id, status FROM ticketing.tickets
+                     WHERE order_id = :order AND NOT (id = ANY(CAST(:moved AS uuid[])))
+                     ORDER BY status = 'held', created_at, id"""),
+            {"order": order.id, "moved": [r.id for r in moved]},
+        ).first()
+        raise InvalidTransition(
+            subject="ticket" if other else "order",
+            subject_id=str(other.id if other else order.id),
+            state=other.status if other else order.status,
+            event="issue",
+        )
+    return [Ticket(**{f: getattr(r, f) for f in _TICKET_FIELDS}) for r in moved]
+
+
+def _publish_issued(conn: Connection, order: Order, tickets: Sequence[Ticket]) -> None:
+    """`ticket.issued` for each ticket (with its e-mail), then `order.paid`: one statement."""
     outbox.publish_many(
         conn,
         [
@@ -463,44 +548,11 @@ def _issue(conn: Connection, order: Order, cause: str) -> None:
                         )
                     ],
                 )
-                for t in issued
+                for t in tickets
             ),
-            _order_note(order, "order.paid", status),
+            _order_note(order, "order.paid"),
         ],
     )
-
-
-def _issue_tickets(conn: Connection, order: Order, *, cause: str) -> list[Ticket]:
-    """Issue every ticket of the order, all held, in one statement (with their audit rows and
-    the counters); the tickets as issued, oldest first. A ticket not held (moved by a
-    concurrent change, say) refuses the move with InvalidTransition, as `_move` refuses a
-    lost race: the caller's transaction rolls back, no ticket is issued alone."""
-    status, event = "held", "issue"
-    target = _decide(TicketMachine, status, event, ())
-    assert target is not None, "the ticket machine issues a held ticket"
-    rows = conn.execute(
-        _ISSUE_ORDER_TICKETS,
-        {"order": order.id, "from": status, "to": target, "event": event, "cause": cause},
-    ).all()
-    moved = [r for r in rows if r.id is not None]
-    if not moved or len(moved) != rows[0].total:
-        # The ticket the issue could not move (as it is now): the culprit to name.
-        other = conn.execute(
-            text("""SELECT id, status FROM ticketing.tickets
-                     WHERE order_id = :order AND NOT (id = ANY(CAST(:moved AS uuid[])))
-                     ORDER BY status = :from, created_at, id"""),
-            {"order": order.id, "moved": [r.id for r in moved], "from": status},
-        ).first()
-        raise InvalidTransition(
-            subject="ticket" if other else "order",
-            subject_id=str(other.id if other else order.id),
-            state=other.status if other else order.status,
-            event=event,
-        )
-    return [
-        Ticket(**{k: v for k, v in r._asdict().items() if k not in ("created_at", "total")})
-        for r in moved
-    ]
 
 
 def _release(
