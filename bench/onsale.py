@@ -1,11 +1,12 @@
 """The on-sale (issue 11): checkouts per second over HTTP while Stripe takes its time.
 
 Run as `python -m bench.onsale [--buyers 64] [--seconds 10] [--sellout-seats 10000]
-[--latency-ms 250] [--quick]`. Everything on 127.0.0.1: an embedded PostgreSQL in a temporary
-directory (or `DATABASE_URL`'s server), a fresh database, the application deployed as it runs
-(`liventix serve` and `liventix worker --no-periodic` processes), the Stripe stand-in
-(`liventix.stripe_standin`, in this process, called by the API through the stripe library)
-answering after a set latency, and an SMTP server for the buyers' e-mails.
+[--latency-ms 250] [--processes N] [--quick]`. Everything on 127.0.0.1: an embedded
+PostgreSQL in a temporary directory (or `DATABASE_URL`'s server), a fresh database, the
+application deployed as it runs (`liventix serve --processes N`, default one per CPU, and
+`liventix worker --no-periodic` processes), the Stripe stand-in (`liventix.stripe_standin`,
+in this process, called by the API through the stripe library) answering after a set
+latency, and an SMTP server for the buyers' e-mails.
 
 The buyers are `--buyers` async HTTP clients (in a process of their own, each on its own
 keep-alive connection, on asyncio streams: httpx cost more CPU than the API) posting
@@ -353,7 +354,10 @@ class _Deployment:
     """`liventix serve` and WORKERS `liventix worker --no-periodic` on the database, calling
     the Stripe stand-in and the local SMTP server (as `liventix.season_demo` runs them)."""
 
-    def __init__(self, url: str, *, stripe_api: str, smtp_port: int, log_dir: Path) -> None:
+    def __init__(
+        self, url: str, *, stripe_api: str, smtp_port: int, log_dir: Path, processes: int
+    ) -> None:
+        self.processes = processes
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = int(s.getsockname()[1])
@@ -385,7 +389,11 @@ class _Deployment:
 
     def __enter__(self) -> _Deployment:
         try:
-            self._start("api", "serve", "--port", str(self.port), "--log-level", "warning")
+            self._start(
+                "api",
+                *("serve", "--port", str(self.port), "--log-level", "warning"),
+                *("--processes", str(self.processes)),
+            )
             for n in range(WORKERS):
                 self._start(
                     f"worker-{n + 1}",
@@ -418,6 +426,16 @@ class _Deployment:
     def pid(self, name: str) -> int:
         """The process id of `name` ('api', 'worker-1', ...)."""
         return next(p.pid for n, p in self.running if n == name)
+
+    def api_pids(self) -> list[int]:
+        """The API's server processes: `liventix serve`'s children when it runs several."""
+        parent = psutil.Process(self.pid("api"))
+        children = [
+            c.pid
+            for c in parent.children()
+            if "resource_tracker" not in " ".join(c.cmdline())  # multiprocessing's own
+        ]
+        return children if self.processes > 1 and children else [parent.pid]
 
     def __exit__(self, *exc: object) -> None:
         for _, process in self.running:
@@ -522,10 +540,13 @@ class _Cpu:
         ours = {p.pid for _, p in self.deployment.running} | set(groups["postgres"])
         me = psutil.Process()
         procs = [("stand-in", me)]
-        procs += [
-            ("api" if name == "api" else "workers", psutil.Process(p.pid))
-            for name, p in self.deployment.running
-        ]
+        for name, p in self.deployment.running:
+            group = "api" if name == "api" else "workers"
+            try:
+                parent = psutil.Process(p.pid)
+                procs += [(group, parent), *((group, c) for c in parent.children(recursive=True))]
+            except psutil.Error:
+                continue
         procs += [("buyers", c) for c in me.children() if c.pid not in ours]
         for group, proc in procs:
             try:
@@ -765,6 +786,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="share of PaymentIntent creations the stand-in answers 500 (default 0)",
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="`liventix serve --processes`: API server processes (default: one per CPU)",
+    )
     parser.add_argument("--quick", action="store_true", help="16 buyers, 3 s, 500 seats")
     args = parser.parse_args(argv)
     if args.quick:
@@ -778,6 +805,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "latency_ms": latency,
         "sellout_seats": args.sellout_seats,
         "fail_rate": args.fail_rate,
+        "api_processes": args.processes,
     }
     account = StripeStandIn(seed=args.seed)
     stand_in = StandInServer(account)
@@ -794,12 +822,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             _, token = _organizer(engine)
             with _Deployment(
-                db_url, stripe_api=stand_in.url, smtp_port=smtp_port, log_dir=Path(scratch)
+                db_url,
+                stripe_api=stand_in.url,
+                smtp_port=smtp_port,
+                log_dir=Path(scratch),
+                processes=args.processes,
             ) as deployment:
+                api_pids = " ".join(str(pid) for pid in deployment.api_pids())
                 print(
-                    f"API {deployment.api_url} (pid {deployment.pid('api')}, {WORKERS} "
-                    f"workers), Stripe stand-in "
-                    f"{stand_in.url}, {args.buyers} buyers",
+                    f"API {deployment.api_url} ({args.processes} processes, pid {api_pids}; "
+                    f"{WORKERS} workers), Stripe stand-in {stand_in.url}, {args.buyers} buyers",
                     flush=True,
                 )
                 http = httpx.Client(

@@ -395,10 +395,25 @@ GROUPS[("keys",)] = "API keys: create and revoke (stored hashed)"
 GROUPS[("api",)] = "the HTTP API's documents"
 
 
+def _at_least_one(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"at least 1, not {number}")
+    return number
+
+
 def _serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on")
     parser.add_argument("--log-level", default="info", help="uvicorn's log level")
+    parser.add_argument(
+        "--processes",
+        type=_at_least_one,
+        default=None,
+        metavar="N",
+        help="server processes sharing the port (default: one per CPU); each has its own "
+        "share of the database connections",
+    )
 
 
 @command(
@@ -409,8 +424,13 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     STRIPE_WEBHOOK_SECRET."""
     from liventix import api  # noqa: PLC0415 (FastAPI and uvicorn load only for this)
 
-    api.serve(settings, host=args.host, port=args.port, log_level=args.log_level)
-    return EXIT_OK
+    return api.serve(
+        settings,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        processes=args.processes,
+    )
 
 
 def _key_create_options(parser: argparse.ArgumentParser) -> None:

@@ -1,24 +1,278 @@
 """Serving the API with uvicorn: the application database, the Stripe gateway and the
-webhook secret from the settings, one process (scale out with more processes)."""
+webhook secret from the settings, in one process or in several.
+
+One Python process serves with one GIL: on a two-core machine the API's own CPU (parsing,
+routing, the stripe library, SQL round trips) is what caps an on-sale, not PostgreSQL. With
+`processes` above one the parent migrates the database, binds the listening socket once and
+starts that many children (spawned: nothing of the parent's state is shared but the socket);
+each runs its own uvicorn server on the shared socket, with its own engine and Stripe client
+created in the child, and the kernel hands each new connection to one of them. The parent
+only supervises:
+
+- SIGTERM or SIGINT makes it send SIGTERM to every child, which finishes its requests in
+  flight (uvicorn's graceful shutdown); a child still running after `STOP_TIMEOUT` is killed;
+- a child that exits on its own is reported (its pid and exit status, on the log) and started
+  again; one that dies within `EARLY_DEATH_S` of its start `EARLY_DEATHS` times in a row
+  (a setup error, say) stops the server with exit status 1 rather than loop.
+
+The database's connections are shared out: the processes together keep the pool one process
+has (`POOL_SIZE` + `MAX_OVERFLOW`), at least `MIN_POOL` each, and never more than half of
+what the server accepts (`max_connections` less its reserved slots), so the workers, the CLI
+and the operators keep theirs.
+"""
 
 from __future__ import annotations
 
+import logging
+import logging.config
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from types import FrameType
+
+import sqlalchemy as sa
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
 from liventix.api.app import create_app
 from liventix.database import make_engine, prepare
 from liventix.settings import Settings
 from liventix.stripe_gateway import StripeGateway, StripeSettings
 
+log = logging.getLogger("liventix.serve")
+
+POOL_SIZE = 10
+MAX_OVERFLOW = 20
+"""The API's connections in one process: the pool kept, and what it may open beyond."""
+MIN_POOL = 4
+"""Connections each process keeps at least (its request slots are the pool less two)."""
+STOP_TIMEOUT = 30.0
+"""Seconds the children have to finish their requests once told to stop."""
+EARLY_DEATH_S = 5.0
+EARLY_DEATHS = 3
+_POLL_S = 0.5
+
+
+class ServeError(Exception):
+    """The API could not be served as asked."""
+
+
+def default_processes() -> int:
+    """The CPUs this process may run on (what `--processes` defaults to)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class _Child:
+    """What a child process needs to serve (picklable: it crosses the spawn)."""
+
+    url: str
+    stripe: StripeSettings
+    stripe_webhook_secret: str | None
+    log_level: str
+    pool_size: int
+    max_overflow: int
+
 
 def serve(
-    settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info"
-) -> None:
-    """Serve until interrupted (SIGINT or SIGTERM finish the requests in flight)."""
-    engine = make_engine(prepare(settings))
-    gateway = StripeGateway(StripeSettings(settings.stripe_api_key, settings.stripe_api_base))
-    app = create_app(engine, gateway=gateway, stripe_webhook_secret=settings.stripe_webhook_secret)
+    settings: Settings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_level: str = "info",
+    processes: int | None = 1,
+) -> int:
+    """Serve until SIGINT or SIGTERM (which finish the requests in flight); return the exit
+    status (2: could not serve as asked, said on stderr). With `processes` > 1 (None: one
+    per CPU), that many server processes share one listening socket."""
+    count = default_processes() if processes is None else processes
+    url = prepare(settings)
+    stripe = StripeSettings(settings.stripe_api_key, settings.stripe_api_base)
+    secret = settings.stripe_webhook_secret
+    if count <= 1:
+        _serve_here(_Child(url, stripe, secret, log_level, POOL_SIZE, MAX_OVERFLOW), host, port)
+        return 0
     try:
-        uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=False)
+        pool_size, max_overflow = _pool_share(url, count)
+        sock = _listen(host, port)
+    except ServeError as error:
+        print(f"liventix serve: {error}", file=sys.stderr)
+        return 2
+    child = _Child(url, stripe, secret, log_level, pool_size, max_overflow)
+    return _Supervisor(child, count, sock, log_level).run()
+
+
+def _app(child: _Child) -> tuple[sa.Engine, object]:
+    engine = make_engine(child.url, pool_size=child.pool_size, max_overflow=child.max_overflow)
+    app = create_app(
+        engine,
+        gateway=StripeGateway(child.stripe),
+        stripe_webhook_secret=child.stripe_webhook_secret,
+    )
+    return engine, app
+
+
+def _serve_here(child: _Child, host: str, port: int) -> None:
+    engine, app = _app(child)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=child.log_level, proxy_headers=False)  # type: ignore[arg-type]
     finally:
         engine.dispose()
+
+
+def _serve_child(child: _Child, sock: socket.socket) -> None:
+    """A child's life: its own engine and Stripe client, a uvicorn server on the shared
+    socket until SIGTERM or SIGINT."""
+    engine, app = _app(child)
+    config = uvicorn.Config(app, log_level=child.log_level, proxy_headers=False)  # type: ignore[arg-type]
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        engine.dispose()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound once here and shared by the children."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise ServeError(f"cannot listen on {host}:{port}: {error}") from error
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _pool_share(url: str, processes: int) -> tuple[int, int]:
+    """(pool_size, max_overflow) per process: one process's pool shared out, at least
+    MIN_POOL each, and the whole within half of the server's connection slots."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            limit = int(conn.execute(sa.text("SHOW max_connections")).scalar_one())
+            reserved = int(
+                conn.execute(sa.text("SHOW superuser_reserved_connections")).scalar_one()
+            )
+    finally:
+        engine.dispose()
+    room = (limit - reserved) // 2
+    each = max(MIN_POOL, -(-(POOL_SIZE + MAX_OVERFLOW) // processes))
+    if processes * each > room:
+        each = room // processes
+        if each < MIN_POOL:
+            raise ServeError(
+                f"{processes} processes need {processes * MIN_POOL} database connections at "
+                f"least; the server takes {limit - reserved}, and half of them is the API's "
+                "share: serve with fewer processes or raise max_connections"
+            )
+        log.warning("%d connections per process: half of max_connections=%d", each, limit)
+    pool_size = max(2, each // 3)
+    return pool_size, each - pool_size
+
+
+class _Supervisor:
+    """The parent of the server processes (see the module)."""
+
+    def __init__(self, child: _Child, processes: int, sock: socket.socket, log_level: str):
+        self.child = child
+        self.processes = processes
+        self.sock = sock
+        self.context = multiprocessing.get_context("spawn")
+        self.running: dict[int, tuple[multiprocessing.process.BaseProcess, float]] = {}
+        self.stopping: int | None = None  # the signal that asked to stop
+        self.early_deaths = 0
+        config = {**LOGGING_CONFIG, "disable_existing_loggers": False}
+        config["loggers"] = {
+            **LOGGING_CONFIG["loggers"],
+            "liventix.serve": {"handlers": ["default"], "level": "INFO", "propagate": False},
+        }
+        logging.config.dictConfig(config)
+        log.setLevel(log_level.upper() if isinstance(log_level, str) else log_level)
+
+    def _start(self, slot: int) -> None:
+        process = self.context.Process(
+            target=_serve_child,
+            args=(self.child, self.sock),
+            name=f"liventix-serve-{slot}",
+            daemon=False,
+        )
+        process.start()
+        self.running[slot] = (process, time.monotonic())
+        log.info("API process %d started (pid %s)", slot, process.pid)
+
+    def _signalled(self, sig: int, _frame: FrameType | None) -> None:
+        if self.stopping is None:
+            self.stopping = sig
+
+    def run(self) -> int:
+        """Start the children, keep them running until told to stop; the exit status."""
+        previous = {s: signal.signal(s, self._signalled) for s in (signal.SIGTERM, signal.SIGINT)}
+        status = 0
+        try:
+            host, port = self.sock.getsockname()[:2]
+            log.info("serving on http://%s:%s with %d processes", host, port, self.processes)
+            for slot in range(self.processes):
+                self._start(slot)
+            while self.stopping is None:
+                sentinels = [p.sentinel for p, _ in self.running.values()]
+                multiprocessing.connection.wait(sentinels, timeout=_POLL_S)
+                if self.stopping is not None:
+                    break
+                if not self._replace_the_dead():
+                    status = 1
+                    break
+        finally:
+            self._stop_all()
+            self.sock.close()
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        return status
+
+    def _replace_the_dead(self) -> bool:
+        """Report and restart the children that exited; False when they keep dying early."""
+        for slot, (process, started) in list(self.running.items()):
+            if process.is_alive():
+                continue
+            process.join()
+            lived = time.monotonic() - started
+            log.error(
+                "API process %d (pid %s) exited with status %s after %.1f s; starting another",
+                slot,
+                process.pid,
+                process.exitcode,
+                lived,
+            )
+            self.early_deaths = self.early_deaths + 1 if lived < EARLY_DEATH_S else 0
+            if self.early_deaths >= EARLY_DEATHS:
+                log.error("API processes die as they start; stopping (see the errors above)")
+                return False
+            self._start(slot)
+        return True
+
+    def _stop_all(self) -> None:
+        # SIGTERM whatever the parent got: a terminal's Ctrl-C has already sent the children
+        # SIGINT too, and a second SIGINT would make uvicorn drop its requests in flight.
+        for process, _ in self.running.values():
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for slot, (process, _) in self.running.items():
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                log.warning("API process %d (pid %s) did not stop: killed", slot, process.pid)
+                process.kill()
+                process.join()
+        log.info("stopped %d processes", len(self.running))
+        self.running.clear()
+        sys.stderr.flush()
