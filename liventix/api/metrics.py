@@ -31,6 +31,8 @@ _INBOX = sa.text("""
       FROM messaging.inbox WHERE status = 'pending'
 """)
 CHANNELS = ("webhook", "email", "task")
+_MAX_CACHED = 4096
+"""Label sets whose instruments the middleware keeps at hand (methods x routes x statuses)."""
 
 
 class OutboxCollector(Collector):
@@ -133,6 +135,7 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Time the request and record its status once the response starts."""
@@ -154,8 +157,22 @@ class MetricsMiddleware:
             template = str(
                 getattr(route, "path_format", None) or getattr(route, "path", "unmatched")
             )
-            method = str(scope.get("method", ""))
-            self.metrics.requests.labels(method=method, route=template, status=str(status[0])).inc()
-            self.metrics.latency.labels(method=method, route=template).observe(
-                time.perf_counter() - started
+            count, latency = self._instruments(str(scope.get("method", "")), template, status[0])
+            count.inc()
+            latency.observe(time.perf_counter() - started)
+
+    def _instruments(self, method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+        """The request counter's and the latency histogram's children for these labels,
+        looked up once (`labels()` takes a lock and builds its key on every call). Routes
+        are templates and methods and statuses few, so the cache stays small; unmatched
+        paths all count as one route."""
+        key = (method, route, status)
+        found = self._children.get(key)
+        if found is None:
+            found = (
+                self.metrics.requests.labels(method=method, route=route, status=str(status)),
+                self.metrics.latency.labels(method=method, route=route),
             )
+            if len(self._children) < _MAX_CACHED:
+                self._children[key] = found
+        return found
