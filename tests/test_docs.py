@@ -16,4 +16,4 @@ def test_escrow_doc_draws_every_state_and_recipe() -> None:
     (content,) = [c for p, c in generate().items() if p.name == "escrow.md"]
     for state in ("collecting", "holding", "releasable", "release_requested", "released", "frozen"):
         assert f" as {state}" in content
-    assert content.count("| account | owner | debit | credit |") == 14
+    assert content.count("| account | owner | debit | credit |") == 15
