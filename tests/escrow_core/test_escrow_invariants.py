@@ -8,26 +8,39 @@ transaction as the unit of work at the edge would: captures (before and after re
 cancellation) and their replays; refunds (partial, full, beyond the payment, failed at once
 or later, replayed, of unknown payments); disputes (opened, funds withdrawn, reinstated,
 closed won or lost, in any order, replayed); event endings; holds elapsing; clock advances;
-`release_due` and `request_release`; transfers, their replays and reversals; payouts paid
-and failed; cancellations (with or without refunding everything first); policy changes.
+`release_due` and `request_release`; transfers, their replays and reversals (made in Stripe's
+Dashboard, or asked for by escrow and booked against the request); payouts paid and failed;
+cancellations (with or without refunding everything first); policy changes.
+
+What an organizer owes after release (a refund or lost dispute charged to its receivable, a
+cancelled or released escrow's shortfall) is modelled as escrow decides it: asked back from
+its transfers by reversal requests (this escrow's transfers first, then the newest), up to
+what is left of each; what no transfer covers is netted against the next release (a
+payable-to-receivable entry, the transfer asked for the rest, the escrow released at once
+when nothing is left).
 
 A plain Python model predicts each outcome: the use case's result or the class of its
 refusal (InvalidTransition, RefundExceedsPayment, NotYetApplicable). A refusal must leave no
 trace (every table of `payments` and `messaging` counted, escrows and balances compared,
 before and after). After every step the database is checked against the model: each
 escrow's state and counters; each account's balance (escrows, payables, receivables and the
-platform's accounts: what the recipes imply); every transfer asked of Stripe. And against
-rules that need no model: each escrow holds what its ledger account says; released +
-refunded + charged back never exceeds captured; no transition left a final state; the audit
-trail is a chain of the machine's transitions ending in the current state; each state change
-published its message; the trial balance balances per currency and per organization; each
-account's balance is the sum of its lines; a released escrow holds nothing and a cancelled
-one never keeps a debt of the organizer (money is not stranded in a closed escrow).
+platform's accounts: what the recipes imply); every transfer asked of Stripe; every transfer
+reversal asked of Stripe (its request row, booked or not, and its one outbox task) and what
+each organizer owes after them. And against rules that need no model: each escrow holds
+what its ledger account says; released + refunded + charged back never exceeds captured;
+no transition left a final state; the audit trail is a chain of the machine's transitions
+ending in the current state; each state change published its message; the trial balance
+balances per currency and per organization; each account's balance is the sum of its lines;
+a released escrow holds nothing and a cancelled one never keeps a debt of the organizer
+(money is not stranded in a closed escrow).
 
 The database's clock cannot be moved, so a clock advance moves every stored instant of the
 escrows (event end, end, hold until) ten days back, as if ten days had passed.
 
-`LIVENTIX_HYPOTHESIS_EXAMPLES` and `LIVENTIX_HYPOTHESIS_STEPS` make the run longer.
+Four rules fire only when they have something to do (`release_due` when an escrow is due,
+the clock when one waits for it, Stripe making a transfer or a reversal asked of it), so that
+histories reach releases, transfers and the debts after them. `LIVENTIX_HYPOTHESIS_EXAMPLES`
+and `LIVENTIX_HYPOTHESIS_STEPS` make the run longer.
 """
 
 from __future__ import annotations
@@ -50,6 +63,7 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
+    precondition,
     rule,
     run_state_machine_as_test,
 )
@@ -212,6 +226,18 @@ class MTransfer:
 
 
 @dataclass
+class MRequest:
+    """A transfer reversal escrow asked Stripe for, booked once `reversal` is set."""
+
+    id: str
+    org: UUID
+    currency: str
+    transfer: str
+    amount: int
+    reversal: str | None = None
+
+
+@dataclass
 class MPayout:
     id: str
     currency: str
@@ -253,7 +279,8 @@ class Model:
         self.payments: dict[str, MPayment] = {}
         self.refunds: dict[str, MRefund] = {}
         self.disputes: dict[str, MDispute] = {}
-        self.transfers: dict[str, MTransfer] = {}
+        self.transfers: dict[str, MTransfer] = {}  # in the order Stripe made them
+        self.requests: dict[str, MRequest] = {}  # transfer reversals asked of Stripe
         self.payouts: dict[str, MPayout] = {}
         self.balances: Counter[tuple[UUID, str]] = Counter()
         self.serial = 0
@@ -302,7 +329,9 @@ class Model:
             e.requested.append(amount)
             e.outstanding.append(amount)
 
-    def refund(self, refund_id: str, payment_id: str, amount: int) -> MRefund:
+    def refund(
+        self, refund_id: str, payment_id: str, amount: int, *, failed_at_once: bool = False
+    ) -> MRefund:
         p = self.payments[payment_id]
         e = self.escrows[p.key]
         c = _codes(e.currency)
@@ -318,10 +347,16 @@ class Model:
         if charged_escrow:
             e.held -= amount - fee_back
             e.refunded += amount
-            if e.state == "cancelled" and e.held < 0:
-                # A cancelled escrow keeps no debt: the shortfall moves to the receivable.
+            if e.state == "cancelled" and e.held < 0 and not failed_at_once:
+                # A cancelled escrow keeps no debt: the shortfall moves to the receivable,
+                # asked back from the organizer's transfers (this escrow's first). A refund
+                # first seen failed moves nothing net, so it settles nothing.
                 self.post([(e.org, c["receivable"], -e.held), (e.org, _escrow_code(e), e.held)])
                 e.held = 0
+                self.recover(e.org, e.currency, f"settle:{e.id}:{refund_id}", own=p.key)
+        elif not failed_at_once:
+            # Refunded after release: the organizer owes it, asked back from its transfers.
+            self.recover(e.org, e.currency, f"refund:{refund_id}", own=p.key)
         p.refunded += amount
         r = MRefund(refund_id, payment_id, amount, legs, charged_escrow, fee_back)
         self.refunds[refund_id] = r
@@ -405,6 +440,8 @@ class Model:
             if to_escrow:
                 e.held -= d.amount
                 e.charged_back += d.amount
+            else:
+                self.recover(e.org, e.currency, f"dispute:{d.id}", own=(e.org, e.event_id))
         d.status = "won" if d.won else "lost"
         if e.state == "frozen":
             e.open_disputes -= 1
@@ -424,18 +461,88 @@ class Model:
         elif e.held < 0:
             self.post([(e.org, c["receivable"], -e.held), (e.org, _escrow_code(e), e.held)])
         amount = max(e.held, 0)
+        short = e.held < 0
         e.released += amount
         e.held = 0
-        e.state = "release_requested" if amount > 0 else "released"
-        self.request_transfer(e, amount)
+        # What the organizer owes, less the reversals asked and not yet booked, is netted
+        # against the release: the transfer is that much smaller, and a release netted
+        # whole (or of nothing) completes at once.
+        owed = self.owed(e.org, e.currency)
+        netted = min(owed, amount) if owed > 0 else 0
+        if netted > 0:
+            self.post([(e.org, c["payable"], netted), (e.org, c["receivable"], -netted)])
+        e.state = "release_requested" if amount > netted else "released"
+        self.request_transfer(e, amount - netted)
+        if short:
+            # The shortfall went to the receivable: asked back from the newest transfers.
+            self.recover(e.org, e.currency, f"release:{e.id}")
 
     def cancel(self, e: MEscrow) -> None:
-        # What the refunds took beyond the event's share becomes a receivable.
-        if e.held < 0:
+        # What the refunds took beyond the event's share becomes a receivable, asked back
+        # from the organizer's newest transfers.
+        short = e.held < 0
+        if short:
             c = _codes(e.currency)
             self.post([(e.org, c["receivable"], -e.held), (e.org, _escrow_code(e), e.held)])
         e.held = 0
         e.state = "cancelled"
+        if short:
+            self.recover(e.org, e.currency, f"cancel:{e.id}")
+
+    def owed(self, org: UUID, currency: str) -> int:
+        """The organizer's receivable less the reversals asked of Stripe and not booked."""
+        pending = sum(
+            r.amount
+            for r in self.requests.values()
+            if (r.org, r.currency, r.reversal) == (org, currency, None)
+        )
+        return self.balances[(org, _codes(currency)["receivable"])] - pending
+
+    def recover(self, org: UUID, currency: str, key: str, own: Key | None = None) -> None:
+        """Ask Stripe to reverse what the organizer owes from its transfers (the escrow
+        `own`'s first, then the newest), up to what is left of each (less what is already
+        asked of it): one request per (cause, transfer). What no transfer covers stays owed."""
+        owed = self.owed(org, currency)
+        if owed <= 0:
+            return
+        newest_first = [
+            t
+            for t in reversed(self.transfers.values())
+            if (t.key[0], self.escrows[t.key].currency) == (org, currency)
+        ]
+        ordered = sorted(newest_first, key=lambda t: t.key != own)  # stable: own first
+        asked = 0
+        for t in ordered:
+            pending = sum(
+                r.amount
+                for r in self.requests.values()
+                if r.transfer == t.id and r.reversal is None
+            )
+            take = min(t.amount - t.reversed - pending, owed - asked)
+            request_id = f"{key}:{t.id}"
+            if take <= 0 or request_id in self.requests:
+                continue
+            self.requests[request_id] = MRequest(request_id, org, currency, t.id, take)
+            asked += take
+            if asked >= owed:
+                break
+
+    def anything_due(self) -> bool:
+        """Whether `release_due` would move an escrow now."""
+        return any(
+            (e.state == "collecting" and e.ends_passed(self.day))
+            or (e.state == "holding" and e.hold_passed(self.day) and e.open_disputes == 0)
+            or e.state == "releasable"
+            for e in self.created()
+        )
+
+    def waiting_for_time(self) -> bool:
+        """Whether an escrow waits for its event's end or its hold, and the clock can move."""
+        return self.day < 3 * CLOCK_STEP_DAYS and any(
+            (e.state == "collecting" and not e.ends_passed(self.day))
+            or (e.state == "holding" and not e.hold_passed(self.day))
+            for e in self.created()
+        )
 
     def release_due(self) -> dict[UUID, list[str]]:
         steps: dict[UUID, list[str]] = {}
@@ -461,13 +568,19 @@ class Model:
         e.outstanding.remove(amount)
         if e.state == "release_requested":
             e.state = "released"
+        # What the organizer ran up while the transfer was on its way is asked back from it.
+        self.recover(e.org, e.currency, f"transfer:{transfer_id}")
 
-    def reverse(self, t: MTransfer, reversal_id: str, amount: int) -> None:
+    def reverse(
+        self, t: MTransfer, reversal_id: str, amount: int, request: MRequest | None = None
+    ) -> None:
         e = self.escrows[t.key]
         c = _codes(e.currency)
         self.post([(PLATFORM, c["stripe_balance"], amount), (e.org, c["receivable"], -amount)])
         t.reversed += amount
         t.reversals.append((reversal_id, amount))
+        if request is not None:
+            request.reversal = reversal_id
 
     def payout(self, p: MPayout, paid: bool) -> bool:
         if (paid and p.paid) or (not paid and p.failed):
@@ -726,7 +839,7 @@ class EscrowMachineTest(RuleBasedStateMachine):
                 conn, refund_id, p.id, amount, failed=failed_at_once, cause="refund"
             )
         )
-        r = m.refund(refund_id, p.id, amount)
+        r = m.refund(refund_id, p.id, amount, failed_at_once=failed_at_once)
         if failed_at_once:
             m.refund_failed(r)
 
@@ -892,6 +1005,7 @@ class EscrowMachineTest(RuleBasedStateMachine):
         m = self.model
         due = [e for e in m.created() if e.outstanding]
         reversible = sorted(t.id for t in m.transfers.values() if t.reversed < t.amount)
+        asked = sorted(r.id for r in m.requests.values() if r.reversal is None)
         kinds = []
         if due:
             kinds += ["created", "created", "created"]
@@ -899,6 +1013,8 @@ class EscrowMachineTest(RuleBasedStateMachine):
             kinds.append("replay")
         if reversible:
             kinds.append("reversed")
+        if asked:
+            kinds += ["asked reversal made", "asked reversal made"]
         if any(t.reversals for t in m.transfers.values()):
             kinds.append("reversal replay")
         kinds.append("reversal of an unknown transfer")
@@ -909,16 +1025,7 @@ class EscrowMachineTest(RuleBasedStateMachine):
                 lambda conn: escrow.transfer_reversed(conn, "trr_x", "tr_unknown", 1, cause="x"),
             )
         elif kind == "created":
-            e = data.draw(st.sampled_from(due), label="escrow")
-            assert e.id is not None
-            escrow_id, transfer_id = e.id, m.new_id("tr")
-            amount = data.draw(st.sampled_from(e.outstanding), label="amount")
-            assert self.run(
-                lambda conn: escrow.transfer_created(
-                    conn, transfer_id, escrow_id, amount, cause="transfer.created"
-                )
-            )
-            m.transfer(e, transfer_id, amount)
+            self._transfer_made(data)
         elif kind == "replay":
             t = m.transfers[data.draw(st.sampled_from(sorted(m.transfers)), label="transfer id")]
             paid_from = m.escrows[t.key].id
@@ -934,14 +1041,81 @@ class EscrowMachineTest(RuleBasedStateMachine):
                 lambda conn: escrow.transfer_reversed(conn, reversal_id, t.id, amount, cause="x")
             )
             m.reverse(t, reversal_id, amount)
+        elif kind == "asked reversal made":
+            self._asked_reversal_made(data)
         else:
             t = data.draw(
                 st.sampled_from([t for t in m.transfers.values() if t.reversals]), label="transfer"
             )
             reversal_id, amount = data.draw(st.sampled_from(t.reversals), label="reversal")
+            answered = [r.id for r in m.requests.values() if r.reversal == reversal_id]
+            request_id = answered[0] if answered else None
             assert not self.run(
-                lambda conn: escrow.transfer_reversed(conn, reversal_id, t.id, amount, cause="x")
+                lambda conn: escrow.transfer_reversed(
+                    conn, reversal_id, t.id, amount, cause="x", request_id=request_id
+                )
             )
+
+    # Releases, transfers and the debts after them need several steps in a row: these
+    # rules, enabled only when they have something to do, make that history common.
+
+    @precondition(lambda self: self.model.anything_due())
+    @rule()
+    def releases_due(self) -> None:
+        """`release_due` when an escrow is due to move."""
+        self.release_due()
+
+    @precondition(lambda self: self.model.waiting_for_time())
+    @rule()
+    def days_pass(self) -> None:
+        """The clock advances while an escrow waits for its event's end or its hold."""
+        self.advance_clock()
+
+    @precondition(lambda self: any(e.outstanding for e in self.model.escrows.values()))
+    @rule(data=st.data())
+    def transfer_due(self, data: st.DataObject) -> None:
+        """Stripe makes one of the transfers asked of it."""
+        self._transfer_made(data)
+
+    @precondition(lambda self: any(r.reversal is None for r in self.model.requests.values()))
+    @rule(data=st.data())
+    def reversal_asked(self, data: st.DataObject) -> None:
+        """Stripe makes one of the transfer reversals escrow asked for."""
+        self._asked_reversal_made(data)
+
+    def _transfer_made(self, data: st.DataObject) -> None:
+        m = self.model
+        e = data.draw(st.sampled_from([e for e in m.created() if e.outstanding]), label="escrow")
+        assert e.id is not None
+        escrow_id, transfer_id = e.id, m.new_id("tr")
+        amount = data.draw(st.sampled_from(e.outstanding), label="amount")
+        assert self.run(
+            lambda conn: escrow.transfer_created(
+                conn, transfer_id, escrow_id, amount, cause="transfer.created"
+            )
+        )
+        m.transfer(e, transfer_id, amount)
+
+    def _asked_reversal_made(self, data: st.DataObject) -> None:
+        """The reversal task: Stripe reversed what escrow asked for, booked against the
+        request. A reversal made meanwhile in Stripe's Dashboard may have left too little of
+        the transfer: then it is refused, leaves no trace, and the request stays open."""
+        m = self.model
+        asked = sorted(r.id for r in m.requests.values() if r.reversal is None)
+        request = m.requests[data.draw(st.sampled_from(asked), label="request")]
+        t = m.transfers[request.transfer]
+        reversal_id = m.new_id("trr")
+
+        def book(conn: sa.Connection) -> bool:
+            return escrow.transfer_reversed(
+                conn, reversal_id, t.id, request.amount, cause="task", request_id=request.id
+            )
+
+        if t.reversed + request.amount > t.amount:
+            self.refused(escrow.ReversalExceedsTransfer, book)
+            return
+        assert self.run(book)
+        m.reverse(t, reversal_id, request.amount, request)
 
     @rule(data=st.data())
     def platform(self, data: st.DataObject) -> None:
@@ -1031,7 +1205,33 @@ class EscrowMachineTest(RuleBasedStateMachine):
             )
             assert requested == Counter(
                 (e.id, amount) for e in expected.values() for amount in e.requested
-            ), "the transfers asked of Stripe are not what was released"
+            ), "the transfers asked of Stripe are not what was released, less what was netted"
+            # Every transfer reversal asked of Stripe: its request and its outbox task.
+            stored_requests = {
+                r.id: (r.org_id, r.currency, r.transfer_id, r.amount, r.reversal_id)
+                for r in conn.execute(
+                    sa.text("""SELECT id, org_id, currency, transfer_id, amount, reversal_id
+                                 FROM payments.transfer_reversal_requests""")
+                )
+            }
+            assert stored_requests == {
+                r.id: (r.org, r.currency, r.transfer, r.amount, r.reversal)
+                for r in self.model.requests.values()
+            }, "the transfer reversals asked of Stripe are not what the organizers owe"
+            tasks = Counter(
+                (r.payload["request_id"], r.payload["transfer_id"], r.payload["amount"])
+                for r in conn.execute(
+                    sa.text("""SELECT payload FROM messaging.messages
+                                WHERE type = 'stripe.transfer_reversal.requested'""")
+                )
+            )
+            assert tasks == Counter(
+                (r.id, r.transfer, r.amount) for r in self.model.requests.values()
+            ), "each reversal request is not one task"
+            for org, _, currency in EVENTS:
+                assert escrow.owed_after_reversals(conn, org, currency) == self.model.owed(
+                    org, currency
+                ), (org, currency)
             # The ledger: every account's balance is what the recipes imply.
             want_balances = Counter({k: v for k, v in self.model.balances.items() if v != 0})
             assert _balances(conn) == want_balances
@@ -1117,13 +1317,21 @@ def _organizer(engine: sa.Engine, policy: escrow.Policy) -> Iterator[sa.Connecti
         yield conn
 
 
-def _capture(conn: sa.Connection, payment_id: str, gross: int, fee: int, ends: datetime) -> UUID:
+def _capture(
+    conn: sa.Connection,
+    payment_id: str,
+    gross: int,
+    fee: int,
+    ends: datetime,
+    *,
+    event: str = "ev1",
+) -> UUID:
     assert escrow.capture_payment(
         conn,
         escrow.CapturedPayment(
             payment_id,
             ORG_A,
-            "ev1",
+            event,
             "USD",
             gross,
             fee,
@@ -1133,7 +1341,7 @@ def _capture(conn: sa.Connection, payment_id: str, gross: int, fee: int, ends: d
         ),
         cause="test",
     )
-    return escrow.open_escrow(conn, ORG_A, "ev1", "USD", ends)
+    return escrow.open_escrow(conn, ORG_A, event, "USD", ends)
 
 
 def _balance(conn: sa.Connection, code: str) -> int:
@@ -1220,3 +1428,93 @@ def test_a_reversal_beyond_its_transfer_is_refused_with_a_typed_error(engine: sa
         assert escrow.transfer_reversed(conn, "trr_1", "tr_1", 9_000, cause="reversed")
     with pytest.raises(escrow.EscrowError), engine.begin() as conn:
         escrow.transfer_reversed(conn, "trr_2", "tr_1", 1_000, cause="reversed")
+
+
+# --------------------------------------------------------------------------------------
+# What an organizer owes after release, one example each (the machine's rarer histories)
+# --------------------------------------------------------------------------------------
+
+
+def _reversals_requested(conn: sa.Connection) -> dict[str, tuple[str, int, str | None]]:
+    """Each reversal request: (transfer, amount, the reversal that answered it)."""
+    rows = conn.execute(
+        sa.text("""SELECT id, transfer_id, amount, reversal_id
+                     FROM payments.transfer_reversal_requests""")
+    )
+    return {r.id: (r.transfer_id, r.amount, r.reversal_id) for r in rows}
+
+
+def test_what_an_organizer_owes_is_asked_of_its_transfers_then_netted(engine: sa.Engine) -> None:
+    past = datetime.now(UTC) - timedelta(minutes=1)
+    with _organizer(engine, escrow.Policy(hold_period=timedelta(0))) as conn:
+        ev1 = _capture(conn, "pi_1", 10_000, 320, past)  # 9_500 held
+        escrow.release_due(conn)
+        assert escrow.transfer_created(conn, "tr_1", ev1, 9_500, cause="transfer.created")
+        _capture(conn, "pi_2", 10_000, 320, past)  # after release: a transfer of its own
+        # Refunded after release: 9_500 owed, asked back from the escrow's transfer.
+        assert escrow.refund_payment(conn, "re_1", "pi_1", 10_000, failed=False, cause="r")
+        assert _reversals_requested(conn) == {"refund:re_1:tr_1": ("tr_1", 9_500, None)}
+        # Lost after release: 10_000 more owed, and nothing left of tr_1 to ask.
+        assert escrow.close_dispute(conn, "dp_1", "pi_2", 10_000, False, cause="lost")
+        assert len(_reversals_requested(conn)) == 1
+        assert escrow.owed_after_reversals(conn, ORG_A, "USD") == 10_000
+        # The next release (3_800) is netted whole: no transfer, released at once.
+        ev2 = _capture(conn, "pi_3", 4_000, 146, past, event="ev2")
+        escrow.release_due(conn)
+        e = escrow.get_escrow(conn, ev2)
+        assert (e.state, e.held, e.released) == ("released", 0, 3_800)
+        assert escrow.owed_after_reversals(conn, ORG_A, "USD") == 6_200
+        assert _transfers_requested(conn) == [9_500, 9_500]
+        assert _balance(conn, "payable:usd") == 9_500  # pi_2's share, not transferred yet
+        # pi_2's transfer names its charge; once made, the rest is asked back from it.
+        (source,) = conn.execute(
+            sa.text("""SELECT payload ->> 'source_transaction' FROM messaging.messages
+                        WHERE type = 'stripe.transfer.requested'
+                          AND payload ->> 'source_transaction' IS NOT NULL""")
+        ).scalars()
+        assert source == "ch_pi_2"
+        assert escrow.transfer_created(conn, "tr_2", ev1, 9_500, cause="transfer.created")
+        assert _reversals_requested(conn) == {
+            "refund:re_1:tr_1": ("tr_1", 9_500, None),
+            "transfer:tr_2:tr_2": ("tr_2", 6_200, None),
+        }
+        assert escrow.owed_after_reversals(conn, ORG_A, "USD") == 0
+        # The reversal task books Stripe's answer against its request, once.
+        for _ in range(2):
+            escrow.transfer_reversed(
+                conn, "trr_1", "tr_1", 9_500, cause="task", request_id="refund:re_1:tr_1"
+            )
+        assert _reversals_requested(conn)["refund:re_1:tr_1"] == ("tr_1", 9_500, "trr_1")
+        assert _balance(conn, "receivable:usd") == 6_200
+        assert escrow.owed_after_reversals(conn, ORG_A, "USD") == 0
+        tasks = conn.execute(
+            sa.text("""SELECT count(*) FROM messaging.messages
+                        WHERE type = 'stripe.transfer_reversal.requested'""")
+        ).scalar_one()
+        assert tasks == 2
+
+
+def test_a_refund_after_release_is_asked_of_its_own_escrows_transfer_first(
+    engine: sa.Engine,
+) -> None:
+    past = datetime.now(UTC) - timedelta(minutes=1)
+    with _organizer(engine, escrow.Policy(hold_period=timedelta(0))) as conn:
+        ev1 = _capture(conn, "pi_1", 10_000, 320, past)
+        ev2 = _capture(conn, "pi_2", 10_000, 320, past, event="ev2")
+        escrow.release_due(conn)
+    for transfer_id, escrow_id in (("tr_1", ev1), ("tr_2", ev2)):  # tr_2 is the newest
+        with engine.begin() as conn:
+            assert escrow.transfer_created(conn, transfer_id, escrow_id, 9_500, cause="t")
+    with engine.begin() as conn:
+        # 3_800 owed for ev1: asked of its own transfer, though tr_2 is newer.
+        assert escrow.refund_payment(conn, "re_1", "pi_1", 4_000, failed=False, cause="r")
+        assert _reversals_requested(conn) == {"refund:re_1:tr_1": ("tr_1", 3_800, None)}
+    with engine.begin() as conn:
+        # 6_000 more: what is left of its own transfer (5_700), then the newest (300).
+        assert escrow.close_dispute(conn, "dp_1", "pi_1", 6_000, False, cause="lost")
+        assert _reversals_requested(conn) == {
+            "refund:re_1:tr_1": ("tr_1", 3_800, None),
+            "dispute:dp_1:tr_1": ("tr_1", 5_700, None),
+            "dispute:dp_1:tr_2": ("tr_2", 300, None),
+        }
+        assert escrow.owed_after_reversals(conn, ORG_A, "USD") == 0
