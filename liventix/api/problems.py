@@ -114,6 +114,12 @@ DOMAIN_PROBLEMS: dict[type[Exception], ProblemType] = {
     # ledger
     ledger.LedgerError: ProblemType(400, "ledger-error", "The ledger refused the request"),
     ledger.InvalidRequest: ProblemType(422, "invalid-request", "The request is malformed"),
+    ledger.AccountsMustBeDifferent: ProblemType(
+        422, "accounts-must-be-different", "The entry's lines cancel out on every account"
+    ),
+    ledger.HoldExpiryNotInFuture: ProblemType(
+        422, "hold-expiry-not-in-future", "A hold's expiry must lie in the future"
+    ),
     ledger.InvalidAmount: ProblemType(422, "invalid-amount", "Invalid amount"),
     ledger.UnknownCurrency: ProblemType(422, "unknown-currency", "Unknown currency"),
     ledger.TooFewLines: ProblemType(422, "too-few-lines", "An entry needs at least two lines"),

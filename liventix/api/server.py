@@ -32,17 +32,20 @@ import signal
 import socket
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
 
 import sqlalchemy as sa
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
+import outbox
 from liventix.api.app import create_app
+from liventix.api.routes import webhook_routes
 from liventix.database import make_engine, prepare
 from liventix.settings import Settings
 from liventix.stripe_gateway import StripeGateway, StripeSettings
+from outbox import sealing
 
 log = logging.getLogger("liventix.serve")
 
@@ -80,6 +83,8 @@ class _Child:
     log_level: str
     pool_size: int
     max_overflow: int
+    webhook_allow: tuple[str, ...] = ()
+    secret_key: str | None = field(default=None, repr=False)
 
 
 def serve(
@@ -97,8 +102,12 @@ def serve(
     url = prepare(settings)
     stripe = StripeSettings(settings.stripe_api_key, settings.stripe_api_base)
     secret = settings.stripe_webhook_secret
+    allow = tuple(str(net) for net in settings.webhook_allow)
+    key = settings.secret_key
     if count <= 1:
-        _serve_here(_Child(url, stripe, secret, log_level, POOL_SIZE, MAX_OVERFLOW), host, port)
+        _serve_here(
+            _Child(url, stripe, secret, log_level, POOL_SIZE, MAX_OVERFLOW, allow, key), host, port
+        )
         return 0
     try:
         pool_size, max_overflow = _pool_share(url, count)
@@ -106,17 +115,21 @@ def serve(
     except ServeError as error:
         print(f"liventix serve: {error}", file=sys.stderr)
         return 2
-    child = _Child(url, stripe, secret, log_level, pool_size, max_overflow)
+    child = _Child(url, stripe, secret, log_level, pool_size, max_overflow, allow, key)
     return _Supervisor(child, count, sock, log_level).run()
 
 
 def _app(child: _Child) -> tuple[sa.Engine, object]:
+    # A spawned child shares nothing with the parent: the key webhook secrets are sealed
+    # with, and the webhook targets allowed inside, come with it.
+    sealing.use_key(child.secret_key)
     engine = make_engine(child.url, pool_size=child.pool_size, max_overflow=child.max_overflow)
     app = create_app(
         engine,
         gateway=StripeGateway(child.stripe),
         stripe_webhook_secret=child.stripe_webhook_secret,
     )
+    webhook_routes.allow_targets(app, outbox.parse_allow(",".join(child.webhook_allow)))
     return engine, app
 
 

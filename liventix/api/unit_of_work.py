@@ -469,6 +469,10 @@ class Runner:
         rolled back whole); None if a concurrent request stored its answer first."""
         try:
             with self.runtime.engine.begin() as conn:
+                # As the request's principal again: the idempotency table is under RLS.
+                principal, _stored = keys.authenticate(conn, uow.token)
+                if principal != uow.principal:
+                    return response  # the key was revoked meanwhile: store nothing
                 self._store(conn, uow, response)
         except sa.exc.DBAPIError as exc:
             if _sqlstate(exc) in _RETRY_SQLSTATES:

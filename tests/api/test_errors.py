@@ -5,6 +5,7 @@ with type, title, status and detail, and the ids involved; nothing is half-writt
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -166,13 +167,20 @@ def _hold_voided_twice(c: Ctx) -> httpx.Response:
     return post(c.client, f"/v1/holds/{hold}/void")
 
 
+def _expired_hold(c: Ctx) -> str:
+    """A hold whose expiry (which must lie in the future when it is made) has passed."""
+    hold = c.hold(expires_at=iso(datetime.now(UTC) + timedelta(seconds=1)))
+    time.sleep(1.2)
+    return hold
+
+
 def _hold_past_expiry(c: Ctx) -> httpx.Response:
-    hold = c.hold(expires_at=iso(datetime.now(UTC) - timedelta(seconds=1)))
+    hold = _expired_hold(c)
     return post(c.client, f"/v1/holds/{hold}/post", {})
 
 
 def _hold_swept(c: Ctx) -> httpx.Response:
-    hold = c.hold(expires_at=iso(datetime.now(UTC) - timedelta(seconds=1)))
+    hold = _expired_hold(c)
     with c.served.engine.begin() as conn:
         ledger.expire_holds(conn)
     return post(c.client, f"/v1/holds/{hold}/post", {})

@@ -40,7 +40,7 @@ def test_a_hold_expiring_in_the_past_is_refused(client: httpx.Client, ago: timed
     refused = post(client, "/v1/holds", body)
     assert refused.status_code == 422, refused.text
     problem = refused.json()
-    assert problem["type"].endswith("/invalid-request")
+    assert problem["type"].endswith("/hold-expiry-not-in-future")
     assert problem["detail"].startswith("A hold's expiry must lie in the future")
     assert datetime.fromisoformat(problem["expires_at"]) < datetime.fromisoformat(problem["now"])
     assert _state(client, cash, sales) == before
@@ -68,7 +68,7 @@ def test_an_entry_debiting_and_crediting_the_same_account_is_refused(
         refused = post(client, "/v1/entries", body)
         assert refused.status_code == 422, refused.text
         problem = refused.json()
-        assert problem["type"].endswith("/invalid-request")
+        assert problem["type"].endswith("/accounts-must-be-different")
         assert problem["detail"].startswith("The entry's lines cancel out on each account")
         assert problem["account_ids"] == [cash]
     assert _state(client, cash, sales) == before

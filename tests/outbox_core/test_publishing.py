@@ -131,10 +131,9 @@ def test_a_dedup_key_used_by_another_org_does_not_break_publishing_under_rls(
     # The tenant's own role, as the application runs: row-level security hides the other
     # organization's message.
     with engine.begin() as conn:
+        # Proven as the owner does for a worker (payments.act_for), then as the app's role.
+        conn.execute(sa.text("SELECT payments.act_for(CAST(:org AS uuid))"), {"org": OTHER_ORG})
         conn.execute(sa.text("SET LOCAL ROLE liventix_app"))
-        conn.execute(
-            sa.text("SELECT set_config('liventix.org_id', :org, true)"), {"org": str(OTHER_ORG)}
-        )
         theirs = publish_step(conn, "a", 1, org_id=OTHER_ORG, dedup_key="order-1:paid")
         again = publish_step(conn, "a", 1, org_id=OTHER_ORG, dedup_key="order-1:paid")
     assert theirs == again
