@@ -758,16 +758,7 @@ def refund_tickets(
     remaining = len([t for t in tickets_of(conn, order.id) if t.status in ("issued", "checked_in")])
     event = "refund_all" if remaining == len(tickets) else "refund_part"
     _move(conn, "order", order, OrderMachine, event, cause=reason)
-    counts: dict[uuid.UUID, int] = {}
-    for t in tickets:
-        _move(conn, "ticket", t, TicketMachine, "refund", cause=reason)
-        counts[t.ticket_type_id] = counts.get(t.ticket_type_id, 0) + 1
-        _ticket_message(conn, t, "ticket.refunded", "refunded")
-    for type_id, n in sorted(counts.items()):
-        conn.execute(
-            text("UPDATE ticketing.ticket_types SET sold = sold - :n WHERE id = :id"),
-            {"n": n, "id": type_id},
-        )
+    _refund_tickets(conn, tickets, reason)
     refund_id = _request_refund(
         conn, order, sum(t.price for t in tickets), reason, key=idempotency_key, request_hash=digest
     )
@@ -834,6 +825,20 @@ def _lose_dispute(conn: Connection, order: Order, cause: str) -> None:
         )
 
 
+def _refund_tickets(conn: Connection, tickets: Sequence[Ticket], cause: str) -> None:
+    """Refund these valid tickets: each moves and is announced, their seats are free again."""
+    counts: dict[uuid.UUID, int] = {}
+    for t in tickets:
+        _move(conn, "ticket", t, TicketMachine, "refund", cause=cause)
+        counts[t.ticket_type_id] = counts.get(t.ticket_type_id, 0) + 1
+        _ticket_message(conn, t, "ticket.refunded", "refunded")
+    for type_id, n in sorted(counts.items()):
+        conn.execute(
+            text("UPDATE ticketing.ticket_types SET sold = sold - :n WHERE id = :id"),
+            {"n": n, "id": type_id},
+        )
+
+
 def _refunded_elsewhere(conn: Connection, order: Order, cause: str) -> None:
     """Refunds made outside the platform reach the order: the money refunded beyond what
     the platform asked for (its own refunds moved the order when asked)."""
@@ -843,24 +848,17 @@ def _refunded_elsewhere(conn: Connection, order: Order, cause: str) -> None:
     ).scalar_one()
     if order.refunded <= asked or order.paid <= 0:
         return
-    valid = [
-        t for t in tickets_of(conn, order.id, lock=True) if t.status in ("issued", "checked_in")
-    ]
     full = order.refunded >= order.paid
-    if not full and order.status == "partially_refunded":
-        return  # already explained by the state; the amounts come from the ledger
-    _move(conn, "order", order, OrderMachine, "refund_all" if full else "refund_part", cause=cause)
+    # A partial refund of an order already partially refunded moves no state (its amounts
+    # come from the ledger), but the organizer is still told of it below.
+    if full or order.status == "paid":
+        event = "refund_all" if full else "refund_part"
+        _move(conn, "order", order, OrderMachine, event, cause=cause)
     if full:
-        counts: dict[uuid.UUID, int] = {}
-        for t in valid:
-            _move(conn, "ticket", t, TicketMachine, "refund", cause=cause)
-            counts[t.ticket_type_id] = counts.get(t.ticket_type_id, 0) + 1
-            _ticket_message(conn, t, "ticket.refunded", "refunded")
-        for type_id, n in sorted(counts.items()):
-            conn.execute(
-                text("UPDATE ticketing.ticket_types SET sold = sold - :n WHERE id = :id"),
-                {"n": n, "id": type_id},
-            )
+        valid = [
+            t for t in tickets_of(conn, order.id, lock=True) if t.status in ("issued", "checked_in")
+        ]
+        _refund_tickets(conn, valid, cause)
     fresh = get_order(conn, order.id)
     policy = escrow.get_policy(conn, order.org_id)
     emails = (

@@ -141,9 +141,7 @@ def authenticate(
     if parsed is None:
         return None, None
     prefix, secret = parsed
-    row = conn.execute(
-        _OPEN, {"prefix": prefix, "secret": secret, "key": idempotency_key}
-    ).first()
+    row = conn.execute(_OPEN, {"prefix": prefix, "secret": secret, "key": idempotency_key}).first()
     if row is None:
         return None, None
     stored = None

@@ -412,8 +412,7 @@ def ticket_tie_out(conn: Connection) -> TicketTieOutReport:
             tickets_refunded_value=int(r.refunded_value),
             ledger_refunds=int(r.refunds),
             ledger_refunds_without_tickets=int(r.without_tickets),
-            refunds_difference=int(r.refunded_value)
-            - (int(r.refunds) - int(r.without_tickets)),
+            refunds_difference=int(r.refunded_value) - (int(r.refunds) - int(r.without_tickets)),
         )
         for r in rows
     ]

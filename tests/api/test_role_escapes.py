@@ -238,8 +238,9 @@ def test_no_webhook_secret_is_readable_in_plain_text(
         with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
             conn.execute(sa.text("SELECT secret FROM messaging.endpoint_secrets"))
     with served.engine.connect() as conn:
-        stored = conn.execute(sa.text("SELECT secret FROM messaging.endpoint_secrets")).scalars()
-        stored = list(stored)
+        stored = list(
+            conn.execute(sa.text("SELECT secret FROM messaging.endpoint_secrets")).scalars()
+        )
     assert stored
     assert all(s.startswith("lxs1:") for s in stored)
     key_part = shown.removeprefix("whsec_")

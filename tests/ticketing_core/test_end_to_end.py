@@ -186,9 +186,9 @@ def test_checkout_pay_issue_refund_through_the_inbox(app: App) -> None:
     # its hold is committed, and the retry under the same key finds the pending order and
     # asks Stripe the very same request, getting the same PaymentIntent back.
     with app.engine.begin() as conn:
-        pending = tk.reserve_checkout(conn, request)
-    assert isinstance(pending, tk.PendingCheckout)
-    lost = tk.ask_for_intent(app.gateway, pending)
+        reserved = tk.reserve_checkout(conn, request)
+    assert isinstance(reserved, tk.PendingCheckout)
+    lost = tk.ask_for_intent(app.gateway, reserved)
     checkout = tk.start_checkout(app.engine, app.gateway, request)
     replay = tk.start_checkout(app.engine, app.gateway, request)
     assert (checkout.amount, checkout.currency, checkout.replayed) == (5_000, "USD", False)
