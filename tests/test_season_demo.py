@@ -148,7 +148,13 @@ def test_the_same_seed_gives_the_same_ledger(pg_server_url: str, template_db: st
     first = _season_on_fresh_database(pg_server_url, template_db)
     second = _season_on_fresh_database(pg_server_url, template_db)
     assert first.balanced and second.balanced
-    assert first.fingerprint == second.fingerprint
+    # Every account ends with the same balance. Turnover may differ by a movement in and out
+    # of the platform's Stripe balance: an organizer's debt after release is recovered by a
+    # transfer reversal or netted against the next release, whichever the worker processes'
+    # timing gives (issue 12, item 5), and both end in the same balances.
+    assert {k: d - c for k, (d, c) in first.fingerprint.items()} == {
+        k: d - c for k, (d, c) in second.fingerprint.items()
+    }
     assert any(d or c for d, c in first.fingerprint.values())
     assert (first.orders, first.tickets, first.escrows, first.totals) == (
         second.orders,
