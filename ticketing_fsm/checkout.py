@@ -415,22 +415,13 @@ def _first_intent(conn: Connection, pending: PendingCheckout, stray: CreatedInte
     two racing attempts apart): the first recorded stays the order's, as a replay; the stray
     one is cancelled at Stripe (an outbox task), so it can never be paid."""
     row = conn.execute(_RECORDED, {"id": pending.order_id}).one()
-    outbox.publish(
+    publish_intent_cancel(
         conn,
-        type="stripe.payment_intent.cancel.requested",
-        payload=IntentCancelRequested(
-            order_id=str(pending.order_id),
-            payment_intent_id=stray.payment_intent_id,
-            intent_amount=pending.intent.amount,
-            intent_currency=pending.intent.currency,
-            intent_metadata=pending.intent.metadata,
-            intent_idempotency_key=pending.intent.idempotency_key,
-            reason="a second PaymentIntent for one order",
-        ),
-        aggregate_type="order",
-        aggregate_id=str(pending.order_id),
+        order_id=pending.order_id,
         org_id=row.org_id,
-        task=True,
+        payment_intent_id=stray.payment_intent_id,
+        intent=pending.intent,
+        reason="a second PaymentIntent for one order",
     )
     if row.status != "awaiting_payment":
         raise CheckoutExpired(order_id=str(pending.order_id), status=row.status)
@@ -442,6 +433,37 @@ def _first_intent(conn: Connection, pending: PendingCheckout, stray: CreatedInte
         client_secret=row.client_secret,
         hold_expires_at=row.hold_expires_at,
         replayed=True,
+    )
+
+
+def publish_intent_cancel(
+    conn: Connection,
+    *,
+    order_id: uuid.UUID,
+    org_id: uuid.UUID,
+    payment_intent_id: str | None,
+    intent: IntentRequest,
+    reason: str,
+) -> None:
+    """Ask Stripe, through an outbox task on the caller's transaction, to cancel an order's
+    PaymentIntent; one never recorded (`payment_intent_id` None) is found again by `intent`,
+    its creation request."""
+    outbox.publish(
+        conn,
+        type="stripe.payment_intent.cancel.requested",
+        payload=IntentCancelRequested(
+            order_id=str(order_id),
+            payment_intent_id=payment_intent_id,
+            intent_amount=intent.amount,
+            intent_currency=intent.currency,
+            intent_metadata=intent.metadata,
+            intent_idempotency_key=intent.idempotency_key,
+            reason=reason,
+        ),
+        aggregate_type="order",
+        aggregate_id=str(order_id),
+        org_id=org_id,
+        task=True,
     )
 
 

@@ -27,7 +27,13 @@ from statemachine.exceptions import TransitionNotAllowed
 
 import escrow
 import outbox
-from ticketing_fsm.checkout import META_ORDER, META_ORG, intent_request, new_ticket_code
+from ticketing_fsm.checkout import (
+    META_ORDER,
+    META_ORG,
+    intent_request,
+    new_ticket_code,
+    publish_intent_cancel,
+)
 from ticketing_fsm.errors import (
     AlreadyCheckedIn,
     EventNotFound,
@@ -38,7 +44,7 @@ from ticketing_fsm.errors import (
     TicketNotFound,
 )
 from ticketing_fsm.machines import OrderMachine, TicketMachine
-from ticketing_fsm.messages import IntentCancelRequested, OrderEvent, RefundRequested, TicketEvent
+from ticketing_fsm.messages import OrderEvent, RefundRequested, TicketEvent
 
 
 @dataclass(frozen=True)
@@ -589,31 +595,21 @@ def _cancel_intent(conn: Connection, order: Order, reason: str) -> None:
                   JOIN ticketing.events e ON e.id = o.event_id WHERE o.id = :id"""),
         {"id": order.id},
     ).one()
-    asked = intent_request(
-        org_id=order.org_id,
-        event_id=order.event_id,
-        event_ends_at=row.ends_at,
-        order_id=order.id,
-        idempotency_key=row.idempotency_key,
-        amount=order.amount,
-        currency=order.currency,
-    )
-    outbox.publish(
+    publish_intent_cancel(
         conn,
-        type="stripe.payment_intent.cancel.requested",
-        payload=IntentCancelRequested(
-            order_id=str(order.id),
-            payment_intent_id=order.payment_intent_id,
-            intent_amount=asked.amount,
-            intent_currency=asked.currency,
-            intent_metadata=asked.metadata,
-            intent_idempotency_key=asked.idempotency_key,
-            reason=reason,
-        ),
-        aggregate_type="order",
-        aggregate_id=str(order.id),
+        order_id=order.id,
         org_id=order.org_id,
-        task=True,
+        payment_intent_id=order.payment_intent_id,
+        intent=intent_request(
+            org_id=order.org_id,
+            event_id=order.event_id,
+            event_ends_at=row.ends_at,
+            order_id=order.id,
+            idempotency_key=row.idempotency_key,
+            amount=order.amount,
+            currency=order.currency,
+        ),
+        reason=reason,
     )
 
 
