@@ -167,6 +167,7 @@ class MEscrow:
     hold_days: int = 0
     requested: list[int] = field(default_factory=list)  # every transfer asked of Stripe
     outstanding: list[int] = field(default_factory=list)  # those not yet made
+    seq: int = 0  # the order in which the database created it (with its end, how it sorts)
 
     def ends_passed(self, day: int) -> bool:
         return self.ends_day < day
@@ -546,7 +547,9 @@ class Model:
 
     def release_due(self) -> dict[UUID, list[str]]:
         steps: dict[UUID, list[str]] = {}
-        for e in self.created():
+        # As the database takes them: by the event's end, then (ends equal to the day) by
+        # creation, each created at `now() + ends_day`, a moment later than the one before.
+        for e in sorted(self.created(), key=lambda e: (e.ends_day, e.seq)):
             assert e.id is not None
             while True:
                 if e.state == "collecting" and e.ends_passed(self.day):
@@ -697,6 +700,8 @@ class EscrowMachineTest(RuleBasedStateMachine):
                                     WHERE org_id = :o AND event_id = :e AND currency = :c"""),
                         {"o": e.org, "e": e.event_id, "c": e.currency},
                     ).scalar_one_or_none()
+                    if e.id is not None:
+                        e.seq = 1 + max(x.seq for x in self.model.escrows.values())
 
     def _ends_at(self, e: MEscrow) -> datetime:
         # The database's now is the example's day `self.model.day` (see the module docstring).
