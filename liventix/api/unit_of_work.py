@@ -26,26 +26,39 @@ REPEATABLE READ, READ ONLY transaction: every statement of the handler reads the
 snapshot, and the database refuses any write. Such a route needs no Idempotency-Key even on
 POST (a read with a body): it changes nothing, so a retry simply computes the answer again,
 and nothing is stored under a key.
+
+Threads: the event loop reads the body and checks what needs no database (the bearer's
+form, text PostgreSQL cannot store, the Idempotency-Key's form); FastAPI validates the
+parameters; then the request makes one hop to a worker thread, where everything else runs:
+a request slot (a thread-level semaphore bounding the connections in use), the steps above,
+the endpoint, the answer's serialization, and a network call between two transactions
+(`UnitOfWork.outside_transaction`, which gives the slot back while it waits). A request
+FastAPI refuses (422) is still authenticated and checked against its key's stored answer
+first, as before validation.
 """
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import hashlib
 import json
 import logging
 import re
+import threading
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 import anyio
+import anyio.to_thread
 import sqlalchemy as sa
 import stripe
 from fastapi import Depends, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError, ResponseValidationError
 from fastapi.routing import APIRoute
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -81,6 +94,8 @@ THREADS = 256
 """Worker threads for the handlers: a handler waiting on Stripe holds one (but no
 connection and no slot), so an on-sale needs many more than anyio's default 40."""
 _RETRY_SQLSTATES = frozenset({"23505", "40001", "40P01"})
+_CHECK_IN_LOOP = 64 * 1024
+"""Bodies up to this size are parsed and checked on the event loop; larger ones in a thread."""
 
 
 T = TypeVar("T")
@@ -96,10 +111,11 @@ class ApiRuntime:
     stripe_webhook_secret: str | None
     metrics: Metrics
     max_in_flight: int
-    slots: anyio.Semaphore = field(init=False)
+    slots: threading.BoundedSemaphore = field(init=False)
 
     def __post_init__(self) -> None:
-        self.slots = anyio.Semaphore(self.max_in_flight)
+        # Taken and given back in the request's worker thread (its one hop off the loop).
+        self.slots = threading.BoundedSemaphore(self.max_in_flight)
 
     def commit(self, uow: UnitOfWork) -> None:
         """Commit the request's transaction, then run its after-commit callbacks."""
@@ -173,11 +189,11 @@ class UnitOfWork:
         before it runs the handler again (its use cases find their own work by key)."""
         self.runtime.commit(self)
         self.conn.close()
-        anyio.from_thread.run_sync(self.runtime.slots.release)
+        self.runtime.slots.release()
         try:
             result = call()
         finally:
-            anyio.from_thread.run(self.runtime.slots.acquire)
+            self.runtime.slots.acquire()
         # Only on success: a failed call ends the request, whose work so far stays committed.
         self._reopen()
         return result
@@ -201,10 +217,20 @@ class UnitOfWork:
         return self.principal.org_id is None or self.principal.org_id == org_id
 
 
+class _Deferred:
+    """What FastAPI's resolution passes for a `Uow` parameter: the route puts the request's
+    unit of work in its place once the parameters are valid, in the worker thread."""
+
+    __slots__ = ()
+
+
+_DEFERRED = _Deferred()
+
+
 async def current_unit_of_work(request: Request) -> UnitOfWork:
-    """The request's unit of work (a dependency for handlers)."""
-    uow: UnitOfWork = request.state.uow
-    return uow
+    """The request's unit of work (a dependency for handlers; opened by the route in the
+    worker thread that runs the handler, after FastAPI validated the parameters)."""
+    return cast(UnitOfWork, _DEFERRED)
 
 
 Uow = Annotated[UnitOfWork, Depends(current_unit_of_work)]
@@ -299,8 +325,39 @@ def _bearer(request: Request) -> str | None:
     return token.strip()
 
 
+@dataclass
+class _Prepared:
+    """What the event loop checked of a request before FastAPI validates it (nothing that
+    needs the database): the key, the body parsed once, the route's flags."""
+
+    request: Request
+    runner: Runner
+    token: str
+    key: str | None
+    body: bytes
+    parsed: Any
+    platform_only: bool
+    read_only: bool
+    started: bool = False
+    """The endpoint was called: what it raises is its unit of work's to answer."""
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """The body's SHA-256 (see `request_sha256`)."""
+        return request_sha256(self.body, self.parsed)
+
+
+_PREPARED: contextvars.ContextVar[_Prepared] = contextvars.ContextVar("liventix_request")
+"""The request being served, from the route's handler to its endpoint (one task)."""
+
+
 class Runner:
-    """Runs one request through its unit of work (see the module's docstring)."""
+    """Runs one request through its unit of work (see the module's docstring).
+
+    The event loop reads the body and checks what needs no database; FastAPI validates the
+    parameters; then one hop to a worker thread runs the whole unit of work there: a request
+    slot (a thread-level semaphore), authentication, the handler, the answer's serialization,
+    the idempotency record and the commit, and a network call between two transactions."""
 
     def __init__(self, runtime: ApiRuntime) -> None:
         self.runtime = runtime
@@ -314,38 +371,42 @@ class Runner:
         platform_only: bool,
         read_only: bool = False,
     ) -> Response:
-        """Authenticate, run `inner` in the transaction, commit or roll back; the answer."""
+        """Check what needs no database, then let FastAPI validate and call the endpoint
+        (which runs the unit of work: `serve`); the answer."""
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = max(limiter.total_tokens, THREADS)
         body = await request.body()
-        async with self.runtime.slots:
-            for _attempt in range(MAX_ATTEMPTS):
-                opened = await run_in_threadpool(
-                    self._open, request, body, idempotent, platform_only, read_only
-                )
-                if isinstance(opened, Response):
-                    return opened
-                request.state.uow = opened
-                try:
-                    response = await inner(request)
-                except Exception as exc:
-                    outcome = await run_in_threadpool(self._fail, opened, exc)
-                else:
-                    outcome = await run_in_threadpool(self._finish, opened, response)
-                if isinstance(outcome, Response):
-                    return outcome
-            return problems.problem_response(problems.CONFLICT_RETRY, instance=_instance(request))
+        if len(body) > _CHECK_IN_LOOP:
+            prepared = await anyio.to_thread.run_sync(
+                self._prepare, request, body, idempotent, platform_only, read_only
+            )
+        else:
+            prepared = self._prepare(request, body, idempotent, platform_only, read_only)
+        if isinstance(prepared, Response):
+            return prepared
+        if prepared.parsed is not _NOT_JSON:
+            # FastAPI reads a JSON body through Request.json(): it is parsed once.
+            request._json = prepared.parsed
+        token = _PREPARED.set(prepared)
+        try:
+            return await inner(request)
+        except Exception as exc:
+            if prepared.started:
+                raise
+            # Refused before the endpoint ran (validation, a body that is not JSON): the key
+            # and its stored answer are still checked first, as for any request.
+            return await anyio.to_thread.run_sync(self._refuse, prepared, exc)
+        finally:
+            _PREPARED.reset(token)
 
-    # -- the steps, each run in a worker thread --------------------------------------------
-
-    def _open(
+    def _prepare(
         self,
         request: Request,
         body: bytes,
         idempotent: bool,
         platform_only: bool,
-        read_only: bool = False,
-    ) -> UnitOfWork | Response:
+        read_only: bool,
+    ) -> _Prepared | Response:
         token = _bearer(request)
         if token is None:
             return _unauthenticated(request, "an `Authorization: Bearer <API key>` is required")
@@ -368,38 +429,88 @@ class Runner:
                     instance=_instance(request),
                     field=IDEMPOTENCY_HEADER,
                 )
+        return _Prepared(
+            request=request,
+            runner=self,
+            token=token,
+            key=key,
+            body=body,
+            parsed=parsed,
+            platform_only=platform_only,
+            read_only=read_only,
+        )
+
+    def _refuse(self, prepared: _Prepared, exc: Exception) -> Response:
+        """The answer to a request FastAPI refused: whatever opening it answers first (the
+        key, its stored answer), else the refusal."""
+        with self.runtime.slots:
+            opened = self._open(prepared)
+            if isinstance(opened, Response):
+                return opened
+            try:
+                return self._after_failure(opened, exc, store=False) or (
+                    problems.problem_response(
+                        problems.CONFLICT_RETRY, instance=_instance(prepared.request)
+                    )
+                )
+            finally:
+                opened.conn.close()
+
+    # -- in the request's worker thread ----------------------------------------------------
+
+    def serve(self, prepared: _Prepared, handler: Callable[[UnitOfWork], Response]) -> Response:
+        """The whole unit of work, in the calling (worker) thread: a request slot, then open,
+        run `handler`, store and commit (a lost race runs it again); the answer."""
+        with self.runtime.slots:
+            for _attempt in range(MAX_ATTEMPTS):
+                opened = self._open(prepared)
+                if isinstance(opened, Response):
+                    return opened
+                try:
+                    response = handler(opened)
+                except Exception as exc:
+                    outcome = self._fail(opened, exc)
+                else:
+                    outcome = self._finish(opened, response)
+                if isinstance(outcome, Response):
+                    return outcome
+            return problems.problem_response(
+                problems.CONFLICT_RETRY, instance=_instance(prepared.request)
+            )
+
+    def _open(self, prepared: _Prepared) -> UnitOfWork | Response:
+        request = prepared.request
         try:
             conn = self.runtime.engine.connect()
         except sa.exc.DBAPIError:
             log.exception("cannot connect to the database")
             return problems.problem_response(problems.UNAVAILABLE, instance=_instance(request))
         try:
-            if read_only:
+            if prepared.read_only:
                 # One snapshot for every statement of the handler, and no write can slip in.
                 conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
             transaction = conn.begin()
-            principal, stored = keys.authenticate(conn, token, key)
+            principal, stored = keys.authenticate(conn, prepared.token, prepared.key)
             if principal is None:
                 conn.close()  # the rollback also drops the role the lookup assumed
                 return _unauthenticated(request, "the API key is unknown or revoked")
-            if platform_only and not principal.is_platform:
+            if prepared.platform_only and not principal.is_platform:
                 conn.close()
                 return problems.problem_response(
                     problems.PLATFORM_ONLY, instance=_instance(request)
                 )
-            digest = request_sha256(body, parsed)
             if stored is not None:
                 conn.close()
-                return self._replay(request, stored, key or "", digest)
+                return self._replay(request, stored, prepared.key or "", prepared.digest)
             return UnitOfWork(
                 conn=conn,
                 principal=principal,
                 request=request,
                 runtime=self.runtime,
-                idempotency_key=key,
-                request_sha256=digest,
+                idempotency_key=prepared.key,
+                request_sha256=prepared.digest if prepared.key is not None else "",
                 transaction=transaction,
-                token=token,
+                token=prepared.token,
             )
         except sa.exc.DBAPIError:
             conn.close()
@@ -537,7 +648,57 @@ _STORE = sa.text("""
 
 
 class UnitOfWorkRoute(APIRoute):
-    """An authenticated route: each request is a unit of work (see the module)."""
+    """An authenticated route: each request is a unit of work (see the module).
+
+    The endpoint (a plain function) is called by a coroutine standing in for it, so FastAPI
+    validates the parameters on the event loop and then awaits one hop to a worker thread
+    (`Runner.serve`) in which the unit of work opens, the endpoint runs, its answer is
+    serialized, stored under the key and committed."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        route = self
+
+        @functools.wraps(endpoint)
+        async def in_unit_of_work(**values: Any) -> Response:
+            prepared = _PREPARED.get()
+            prepared.started = True
+            handler = functools.partial(route._respond, endpoint, values)
+            return await anyio.to_thread.run_sync(prepared.runner.serve, prepared, handler)
+
+        super().__init__(path, in_unit_of_work, **kwargs)
+
+    def _respond(
+        self, endpoint: Callable[..., Any], values: dict[str, Any], uow: UnitOfWork
+    ) -> Response:
+        """Run the endpoint in the unit of work and serialize its answer as FastAPI would."""
+        arguments = {name: uow if v is _DEFERRED else v for name, v in values.items()}
+        result = endpoint(**arguments)
+        if isinstance(result, Response):
+            return result
+        if self.response_field is not None:
+            value, errors = self.response_field.validate(result, {}, loc=("response",))
+            if errors:
+                raise ResponseValidationError(errors=errors, body=result)
+            content = self.response_field.serialize_json(
+                value,
+                include=self.response_model_include,
+                exclude=self.response_model_exclude,
+                by_alias=self.response_model_by_alias,
+                exclude_unset=self.response_model_exclude_unset,
+                exclude_defaults=self.response_model_exclude_defaults,
+                exclude_none=self.response_model_exclude_none,
+            )
+        else:
+            content = json.dumps(jsonable_encoder(result)).encode()
+        response = Response(
+            content=content, status_code=self.status_code or 200, media_type="application/json"
+        )
+        for given in arguments.values():
+            if isinstance(given, Response):  # FastAPI's sub-response: headers, a status
+                response.headers.raw.extend(given.headers.raw)
+                if given.status_code:
+                    response.status_code = given.status_code
+        return response
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         """FastAPI's handler, run inside the request's unit of work."""
