@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from liventix.cli import main
 from liventix.database import (
     UnsupportedDatabaseURLError,
     create_database,
@@ -21,6 +20,7 @@ from liventix.database import (
     normalize_url,
 )
 from liventix.settings import Settings
+from tests.cli.runner import liventix
 
 
 def test_settings_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -126,42 +126,44 @@ def cli_database(
         drop_database(pg_server_url, name)
 
 
-def test_cli_db_url_creates_and_migrates(
-    cli_database: str, pg_server_url: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["db", "url"]) == 0
-    url = capsys.readouterr().out.strip()
+def test_cli_db_url_creates_and_migrates(cli_database: str, pg_server_url: str) -> None:
+    result = liventix("db", "url")
+    assert result.exit_code == 0, result.output
+    url = result.stdout.strip()
     assert url == database_url(pg_server_url, cli_database)
     assert current_revision(url) == head_revision()
 
     # A second run finds the database ready and changes nothing.
-    assert main(["db", "url"]) == 0
-    assert capsys.readouterr().out.strip() == url
+    result = liventix("db", "url")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == url
 
 
-def test_cli_db_status_and_upgrade(
-    cli_database: str, pg_server_url: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["db", "status"]) == 1
-    out = capsys.readouterr().out
+def test_cli_db_status_and_upgrade(cli_database: str, pg_server_url: str) -> None:
+    result = liventix("db", "status")
+    assert result.exit_code == 1, result.output
+    out = result.stdout
     assert "(database missing)" in out
     assert not database_exists(pg_server_url, cli_database)
 
     create_database(pg_server_url, cli_database)
-    assert main(["db", "status"]) == 1
-    assert "(never migrated)" in capsys.readouterr().out
+    result = liventix("db", "status")
+    assert result.exit_code == 1, result.output
+    assert "(never migrated)" in result.stdout
 
-    assert main(["db", "upgrade"]) == 0
-    assert capsys.readouterr().out.strip() == head_revision()
+    result = liventix("db", "upgrade")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == head_revision()
 
-    assert main(["db", "status"]) == 0
-    out = capsys.readouterr().out
+    result = liventix("db", "status")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
     assert f"head      {head_revision()}" in out
     assert "up to date" in out
 
 
 @pytest.mark.parametrize(("argv", "status"), [([], 2), (["db"], 2), (["--help"], 0)])
-def test_cli_usage(argv: list[str], status: int, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(argv) == status
-    captured = capsys.readouterr()
-    assert "usage: liventix" in captured.out + captured.err
+def test_cli_usage(argv: list[str], status: int) -> None:
+    result = liventix(*argv)
+    assert result.exit_code == status
+    assert "Usage: liventix" in result.output

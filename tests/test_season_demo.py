@@ -20,15 +20,15 @@ from sqlalchemy.pool import NullPool
 
 import escrow
 from liventix import reports
-from liventix.cli import main
 from liventix.database import create_database, database_url, drop_database, make_engine
-from liventix.season_demo import (
+from liventix.demo import (
     BALANCE_TRANSACTIONS,
     SeasonOptions,
     SeasonSummary,
     finance_reports,
     play_season,
 )
+from tests.cli.runner import liventix
 
 SMALL = SeasonOptions(seed=7, orders=60)
 
@@ -173,9 +173,12 @@ def test_the_demo_command_plays_on_a_fresh_database_of_its_own(
     monkeypatch.delenv("LIVENTIX_DB_NAME", raising=False)
     try:
         args = ["demo", "--orders", "30", "--seed", "3", "--database", name]
-        assert main([*args, "--out", str(tmp_path / "first")]) == 0
+        first_run = liventix(*args, "--out", str(tmp_path / "first"))
+        assert first_run.exit_code == 0, first_run.output
+        assert "every difference zero" in first_run.stdout
         # Played again, the database is made anew: the same season, not two of them.
-        assert main([*args, "--out", str(tmp_path / "second")]) == 0
+        second_run = liventix(*args, "--out", str(tmp_path / "second"))
+        assert second_run.exit_code == 0, second_run.output
         first, second = (
             json.loads((tmp_path / run / "ticket-tie-out.json").read_text())
             for run in ("first", "second")
@@ -194,7 +197,9 @@ def test_the_demo_refuses_to_drop_the_application_database(
     monkeypatch.setenv("DATABASE_URL", pg_server_url)
     monkeypatch.setenv("LIVENTIX_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("LIVENTIX_DB_NAME", "some_app_db")
-    assert main(["demo", "--database", "some_app_db"]) == 2
+    refused = liventix("demo", "--database", "some_app_db")
+    assert refused.exit_code == 2
+    assert refused.stderr == "liventix demo: the demo drops its database: pick another --database\n"
 
 
 def test_the_demo_drops_no_database_an_earlier_demo_did_not_make(
@@ -208,7 +213,9 @@ def test_the_demo_drops_no_database_an_earlier_demo_did_not_make(
         engine = make_engine(database_url(pg_server_url, name), poolclass=NullPool)
         with engine.begin() as conn:
             conn.execute(sa.text("CREATE TABLE public.precious (x int)"))
-        assert main(["demo", "--orders", "20", "--database", name]) == 2
+        refused = liventix("demo", "--orders", "20", "--database", name)
+        assert refused.exit_code == 2
+        assert refused.stderr.startswith(f"liventix demo: database {name} exists and was not made")
         with engine.connect() as conn:  # still there, table and all
             assert conn.execute(sa.text("SELECT count(*) FROM public.precious")).scalar() == 0
         engine.dispose()

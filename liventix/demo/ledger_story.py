@@ -1,4 +1,5 @@
-"""The demo a newcomer runs first: a small ticket-sale story told through the ledger.
+"""The ledger's short story (`liventix ledger demo`): a small ticket sale told through the
+ledger alone.
 
 It opens the platform's and an organizer's accounts, posts a ticket sale with the platform's
 fee and Stripe's fee, places a card hold for two tickets and captures one, refunds the first
@@ -10,28 +11,15 @@ same run id replays the first run's results instead of posting again.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 import ledger
+from liventix.demo.progress import Out, money
 
 PLATFORM_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")
 ORGANIZER_ID = uuid.UUID("00000000-0000-4000-8000-00000000000a")
-
-Out = Callable[[str], None]
-
-
-def _money(amount: int, currency: str) -> str:
-    exponent = ledger.CURRENCY_EXPONENTS[currency]
-    sign = "-" if amount < 0 else ""
-    whole, cents = divmod(abs(amount), 10**exponent)
-    return (
-        f"{sign}{whole:,}.{cents:0{exponent}d} {currency}"
-        if exponent
-        else f"{sign}{whole:,} {currency}"
-    )
 
 
 def run_demo(engine: sa.Engine, run: str, out: Out = print) -> ledger.TrialBalance:
@@ -107,14 +95,14 @@ def run_demo(engine: sa.Engine, run: str, out: Out = print) -> ledger.TrialBalan
         )
         pending = ledger.balance(conn, acc["escrow"])
     out(
-        f"2. Hold {hold.id} for {_money(9_000, usd)}{mark(hold)}; escrow pending balance "
-        f"{_money(pending.pending, usd)}."
+        f"2. Hold {hold.id} for {money(9_000, usd)}{mark(hold)}; escrow pending balance "
+        f"{money(pending.pending, usd)}."
     )
     with engine.begin() as conn:
         capture = ledger.post_hold(
             conn, ORGANIZER_ID, ledger.PostHold(key("hold-1-capture"), hold.id, amount=4_500)
         )
-    out(f"   Captured {_money(4_500, usd)} of it as entry {capture.id}{mark(capture)}.")
+    out(f"   Captured {money(4_500, usd)} of it as entry {capture.id}{mark(capture)}.")
 
     # 3. The first buyer is refunded in full: escrow and the platform's fee go back to the
     #    card; Stripe keeps its processing fee, so that stays the platform's expense.
@@ -167,8 +155,8 @@ def run_demo(engine: sa.Engine, run: str, out: Out = print) -> ledger.TrialBalan
         for code, account_id in acc.items():
             b = ledger.balance(conn, account_id)
             out(
-                f"{code:<34}{_money(b.posted, usd):>16}{_money(b.pending, usd):>16}"
-                f"{_money(b.available, usd):>16}"
+                f"{code:<34}{money(b.posted, usd):>16}{money(b.pending, usd):>16}"
+                f"{money(b.available, usd):>16}"
             )
         views: tuple[tuple[str, uuid.UUID | None], ...] = (
             ("Riverside Jazz Club", ORGANIZER_ID),
@@ -186,11 +174,10 @@ def run_demo(engine: sa.Engine, run: str, out: Out = print) -> ledger.TrialBalan
                 if account_id in net:
                     value = net[account_id]
                     out(
-                        f"{code:<34}{_money(max(value, 0), usd):>16}"
-                        f"{_money(max(-value, 0), usd):>16}"
+                        f"{code:<34}{money(max(value, 0), usd):>16}{money(max(-value, 0), usd):>16}"
                     )
             for currency, (debits, credits) in tb.totals.items():
-                out(f"{'total':<34}{_money(debits, currency):>16}{_money(credits, currency):>16}")
+                out(f"{'total':<34}{money(debits, currency):>16}{money(credits, currency):>16}")
             out("balanced: debits equal credits" if tb.balanced else "NOT BALANCED")
         return ledger.trial_balance(conn)
 

@@ -1,5 +1,5 @@
-"""Progress bars for the command line: redrawn in place on a terminal, one line when done
-elsewhere (logs and CI keep a line per step, not a stream of carriage returns)."""
+"""What the demo prints: progress bars (redrawn in place on a terminal, one line when done
+elsewhere: logs and CI keep a line per step, not a stream of carriage returns) and amounts."""
 
 from __future__ import annotations
 
@@ -7,7 +7,18 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+import ledger
+
 Out = Callable[[str], None]
+"""Where the demo's lines go (`print`, `click.echo`, a list's `append`)."""
+
+
+def money(amount: int, currency: str) -> str:
+    """An amount of minor units in major units with its currency: `-1,234.50 USD`."""
+    exponent = ledger.CURRENCY_EXPONENTS[currency]
+    whole, cents = divmod(abs(amount), 10**exponent)
+    fraction = f".{cents:0{exponent}d}" if exponent else ""
+    return f"{'-' if amount < 0 else ''}{whole:,}{fraction} {currency}"
 
 
 class Progress:

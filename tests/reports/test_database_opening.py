@@ -12,7 +12,6 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
-from liventix.cli import main
 from liventix.database import (
     DatabaseMissingError,
     DatabaseNotAtHeadError,
@@ -28,6 +27,7 @@ from liventix.database import (
     upgrade,
 )
 from liventix.settings import Settings
+from tests.cli.runner import liventix
 
 PASSWORD = "s3cret-not-shown"
 
@@ -70,13 +70,14 @@ def test_a_database_that_does_not_exist_is_refused_not_created(
     name: str,
     settings_for: Settings,
     pg_server_url: str,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert main(argv) == 2
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert f"database {name!r} does not exist on server " in captured.err
-    assert "***" in captured.err and PASSWORD not in captured.err
+    captured = liventix(*argv)
+    assert captured.exit_code == 2, captured.output
+    assert captured.stdout == ""
+    assert captured.stderr.startswith(f"liventix {' '.join(argv)}: ")  # one line, no traceback
+    assert captured.stderr.count("\n") == 1
+    assert f"database {name!r} does not exist on server " in captured.stderr
+    assert "***" in captured.stderr and PASSWORD not in captured.stderr
     assert not database_exists(pg_server_url, name)
 
 
@@ -92,12 +93,13 @@ def test_the_helper_raises_a_typed_error_naming_database_and_server(
 
 
 def test_a_database_not_at_head_is_refused_not_migrated(
-    name: str, settings_for: Settings, pg_server_url: str, capsys: pytest.CaptureFixture[str]
+    name: str, settings_for: Settings, pg_server_url: str
 ) -> None:
     create_database(pg_server_url, name)
     url = database_url(pg_server_url, name)
-    assert main(["report", "all"]) == 2
-    err = capsys.readouterr().err
+    result = liventix("report", "all")
+    assert result.exit_code == 2, result.output
+    err = result.stderr
     assert f"database {name!r} on server " in err and "(never migrated)" in err
     assert PASSWORD not in err
     assert current_revision(url) is None  # still never migrated
@@ -110,8 +112,9 @@ def test_a_database_not_at_head_is_refused_not_migrated(
     with pytest.raises(DatabaseNotAtHeadError) as not_at_head:
         existing_database_url(settings_for)
     assert (not_at_head.value.current, not_at_head.value.head) == (behind, head_revision())
-    assert main(["ledger", "trial-balance"]) == 2
-    assert f"at revision {behind}, not at this code's head" in capsys.readouterr().err
+    result = liventix("ledger", "trial-balance")
+    assert result.exit_code == 2, result.output
+    assert f"at revision {behind}, not at this code's head" in result.stderr
     assert current_revision(url) == behind
 
 
@@ -121,11 +124,12 @@ def test_the_database_at_head_is_opened(
     create_database(pg_server_url, name, template=template_db)
     url = existing_database_url(settings_for)
     assert make_url(url).database == name
-    assert main(["report", "trial-balance"]) == 0
+    result = liventix("report", "trial-balance")
+    assert result.exit_code == 0, result.output
 
 
 def test_a_data_directory_without_a_server_is_refused_and_left_empty(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Run from another directory: no DATABASE_URL, and no embedded server under the data
     directory. Starting one would initialise a new, empty cluster there."""
@@ -136,6 +140,7 @@ def test_a_data_directory_without_a_server_is_refused_and_left_empty(
     with pytest.raises(NoEmbeddedServerError):
         existing_database_url(Settings.from_env())
     for argv in (["report", "all"], ["ledger", "trial-balance"]):
-        assert main(argv) == 2
-        assert "no embedded PostgreSQL server in " in capsys.readouterr().err
+        result = liventix(*argv)
+        assert result.exit_code == 2, result.output
+        assert "no embedded PostgreSQL server in " in result.stderr
     assert list(tmp_path.iterdir()) == []

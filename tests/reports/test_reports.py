@@ -19,7 +19,7 @@ import sqlalchemy as sa
 import escrow
 import outbox
 from liventix import reports
-from liventix.cli import main
+from tests.cli.runner import liventix
 from tests.escrow_core.support import future, new_organizer
 from tests.fakes import stripe_objects as so
 from tests.reports.conftest import Season
@@ -41,7 +41,6 @@ def test_clean_season_has_no_differences(
     season: Season,
     cli_env: None,
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     with engine.connect() as conn:
         built = _all(conn, season)
@@ -68,21 +67,18 @@ def test_clean_season_has_no_differences(
 
     txns = season.write_json(tmp_path / "txns.json")
     html = tmp_path / "out" / "report.html"
-    status = main(
-        [
-            "report",
-            "all",
-            "--balance-transactions",
-            str(txns),
-            "--out",
-            str(tmp_path / "out"),
-            "--html",
-            str(html),
-        ]
+    captured = liventix(
+        "report",
+        "all",
+        "--balance-transactions",
+        str(txns),
+        "--out",
+        str(tmp_path / "out"),
+        "--html",
+        str(html),
     )
-    captured = capsys.readouterr()
-    out = captured.out
-    assert status == 0, out
+    out = captured.stdout
+    assert captured.exit_code == 0, captured.output
     assert "Stripe reconciliation: 0 difference(s) (amounts in minor units)" in out
     assert "Outbox health: 0 difference(s)\n" in out  # counts and ages, no amounts
     # `all` shows every organizer's statement, and writes each one's files apart
@@ -90,7 +86,7 @@ def test_clean_season_has_no_differences(
     org = season.world.org
     statement = tmp_path / "out" / "organizers" / str(org) / "organizer-statement.json"
     assert json.loads(statement.read_text())["org_id"] == str(org)
-    assert "skipped" not in captured.err
+    assert "skipped" not in captured.stderr
     assert (tmp_path / "out" / "stripe-reconciliation.json").exists()
     assert (tmp_path / "out" / "ticket-tie-out-events.csv").read_text().startswith("org_id,")
     page = html.read_text()
@@ -102,21 +98,16 @@ def test_clean_season_has_no_differences(
     csv_file = tmp_path / "txns.csv"
     csv_file.write_text(reports.to_csv(reports.parse_json(txns.read_text())))
     for fmt in ("table", "csv", "json"):
-        assert (
-            main(
-                [
-                    "report",
-                    "stripe-reconciliation",
-                    "--balance-transactions",
-                    str(csv_file),
-                    "--format",
-                    fmt,
-                ]
-            )
-            == 0
+        result = liventix(
+            "report",
+            "stripe-reconciliation",
+            "--balance-transactions",
+            str(csv_file),
+            "--format",
+            fmt,
         )
-    json_out = capsys.readouterr().out.split("\n\n")[-1]
-    assert json.loads(json_out[json_out.index("{") :])["matched"] == 4
+        assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["matched"] == 4
 
 
 def test_missing_stripe_transactions_on_either_side(
@@ -124,7 +115,6 @@ def test_missing_stripe_transactions_on_either_side(
     season: Season,
     cli_env: None,
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     dropped = season.transactions.pop(1)  # the ledger has it, Stripe does not
     stray = {**season.transactions[0], "id": "txn_stray_0001", "source": "ch_stray_0001"}
@@ -141,8 +131,9 @@ def test_missing_stripe_transactions_on_either_side(
     assert report.differences == 3  # two transactions and the balance
 
     txns = season.write_json(tmp_path / "txns.json")
-    assert main(["report", "stripe-reconciliation", "--balance-transactions", str(txns)]) == 1
-    out = capsys.readouterr().out
+    result = liventix("report", "stripe-reconciliation", "--balance-transactions", str(txns))
+    assert result.exit_code == 1, result.output
+    out = result.stdout
     assert "missing_in_ledger" in out and "txn_stray_0001" in out
     assert "missing_in_stripe" in out and dropped["id"] in out
 
@@ -152,7 +143,6 @@ def test_fee_off_by_one_cent(
     season: Season,
     cli_env: None,
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     txn = season.transactions[2]
     txn["fee"] += 1
@@ -166,13 +156,14 @@ def test_fee_off_by_one_cent(
     assert wrong.stripe_fee == (wrong.ledger_fee or 0) + 1
     assert [b.difference for b in report.balances] == [1]
 
-    assert main(["report", "stripe-reconciliation", "--balance-transactions", str(csv_file)]) == 1
-    out = capsys.readouterr().out
+    result = liventix("report", "stripe-reconciliation", "--balance-transactions", str(csv_file))
+    assert result.exit_code == 1, result.output
+    out = result.stdout
     assert "fee_mismatch" in out and txn["id"] in out
 
 
 def test_escrow_disagreeing_with_the_ledger(
-    engine: sa.Engine, season: Season, cli_env: None, capsys: pytest.CaptureFixture[str]
+    engine: sa.Engine, season: Season, cli_env: None
 ) -> None:
     with engine.begin() as conn:  # a superuser's raw write, behind escrow's back
         conn.execute(sa.text("UPDATE payments.escrows SET held = held + 1"))
@@ -184,13 +175,14 @@ def test_escrow_disagreeing_with_the_ledger(
         1,
         str(season.world.event),
     )
-    assert main(["report", "escrow-position", "--format", "csv"]) == 1
-    out = capsys.readouterr().out
+    result = liventix("report", "escrow-position", "--format", "csv")
+    assert result.exit_code == 1, result.output
+    out = result.stdout
     assert str(season.world.event) in out and ",1\r\n" in out
 
 
 def test_ticket_refunded_without_a_ledger_refund(
-    engine: sa.Engine, season: Season, cli_env: None, capsys: pytest.CaptureFixture[str]
+    engine: sa.Engine, season: Season, cli_env: None
 ) -> None:
     with engine.begin() as conn:
         conn.execute(
@@ -204,13 +196,14 @@ def test_ticket_refunded_without_a_ledger_refund(
     (row,) = report.rows
     assert (report.differences, row.refunds_difference, row.sales_difference) == (1, 2_500, 0)
     assert (row.tickets_refunded, row.ledger_refunds) == (2, 2_500)
-    assert main(["report", "ticket-tie-out", "--format", "json"]) == 1
-    data = json.loads(capsys.readouterr().out)
+    result = liventix("report", "ticket-tie-out", "--format", "json")
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
     assert data["differences"] == 1 and data["rows"][0]["refunds_difference"] == 2_500
 
 
 def test_dead_delivery_is_reported_by_outbox_health(
-    engine: sa.Engine, season: Season, cli_env: None, capsys: pytest.CaptureFixture[str]
+    engine: sa.Engine, season: Season, cli_env: None
 ) -> None:
     with engine.begin() as conn:
         conn.execute(
@@ -221,8 +214,9 @@ def test_dead_delivery_is_reported_by_outbox_health(
         report = reports.outbox_health(conn)
     assert report.differences == 1
     assert sum(r.dead for r in report.rows) == 1
-    assert main(["report", "outbox-health"]) == 1
-    assert "Outbox health: 1 difference(s)" in capsys.readouterr().out
+    result = liventix("report", "outbox-health")
+    assert result.exit_code == 1, result.output
+    assert "Outbox health: 1 difference(s)" in result.stdout
 
 
 def test_unreadable_balance_transactions_are_a_usage_error(
@@ -230,7 +224,8 @@ def test_unreadable_balance_transactions_are_a_usage_error(
 ) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("id,amount\nx,1\n")
-    assert main(["report", "stripe-reconciliation", "--balance-transactions", str(bad)]) == 2
+    result = liventix("report", "stripe-reconciliation", "--balance-transactions", str(bad))
+    assert result.exit_code == 2, result.output
 
 
 def test_html_report_screenshot_in_headless_chromium(
@@ -246,7 +241,8 @@ def test_html_report_screenshot_in_headless_chromium(
         pytest.skip("Chromium is not installed (`which chromium` finds nothing)")
     page = tmp_path / "report.html"
     txns = season.write_json(tmp_path / "txns.json")
-    assert main(["report", "all", "--balance-transactions", str(txns), "--html", str(page)]) == 0
+    result = liventix("report", "all", "--balance-transactions", str(txns), "--html", str(page))
+    assert result.exit_code == 0, result.output
     shot = tmp_path / "shot.png"
     subprocess.run(
         [
@@ -469,12 +465,13 @@ def test_the_chart_spans_the_history_with_its_extremes_and_zero_marked() -> None
 
 
 def test_report_all_without_balance_transactions_says_stripe_was_skipped(
-    season: Season, cli_env: None, capsys: pytest.CaptureFixture[str]
+    season: Season, cli_env: None
 ) -> None:
-    assert main(["report", "all"]) == 0
-    captured = capsys.readouterr()
-    assert "Stripe reconciliation" not in captured.out
-    assert "the Stripe reconciliation was skipped (no --balance-transactions)" in captured.err
+    result = liventix("report", "all")
+    assert result.exit_code == 0, result.output
+    captured = result
+    assert "Stripe reconciliation" not in captured.stdout
+    assert "the Stripe reconciliation was skipped (no --balance-transactions)" in captured.stderr
 
 
 def test_an_external_reference_two_organizations_booked_is_matched_once(
@@ -522,7 +519,6 @@ def test_a_transaction_in_another_currency_is_a_currency_mismatch(
     season: Season,
     cli_env: None,
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Stripe says USD where the ledger booked the capture (same reference) in EUR: not a
     match, however equal the amounts."""
@@ -546,8 +542,9 @@ def test_a_transaction_in_another_currency_is_a_currency_mismatch(
     assert report.differences == 3
 
     txns = season.write_json(tmp_path / "txns.json")
-    assert main(["report", "stripe-reconciliation", "--balance-transactions", str(txns)]) == 1
-    assert "currency_mismatch" in capsys.readouterr().out
+    result = liventix("report", "stripe-reconciliation", "--balance-transactions", str(txns))
+    assert result.exit_code == 1, result.output
+    assert "currency_mismatch" in result.stdout
 
 
 def test_a_same_currency_entry_is_preferred_to_an_earlier_one_in_another(
@@ -615,16 +612,17 @@ def test_csv_rows_without_an_id_or_amounts_are_refused(row: str, message: str) -
 
 
 def test_an_unreadable_amount_in_the_csv_is_a_usage_error(
-    season: Season, cli_env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    season: Season, cli_env: None, tmp_path: Path
 ) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("balance_transaction_id,currency,gross,fee,net\ntxn_1,eur,Infinity,0,0\n")
-    assert main(["report", "stripe-reconciliation", "--balance-transactions", str(bad)]) == 2
-    assert "not a finite amount" in capsys.readouterr().err
+    result = liventix("report", "stripe-reconciliation", "--balance-transactions", str(bad))
+    assert result.exit_code == 2, result.output
+    assert "not a finite amount" in result.stderr
 
 
 def test_dead_and_pending_inbox_events_are_reported_by_outbox_health(
-    engine: sa.Engine, season: Season, cli_env: None, capsys: pytest.CaptureFixture[str]
+    engine: sa.Engine, season: Season, cli_env: None
 ) -> None:
     """Stripe's events the inbox could not handle: a dead one is a difference."""
     with engine.begin() as conn:
@@ -649,14 +647,15 @@ def test_dead_and_pending_inbox_events_are_reported_by_outbox_health(
     assert row.oldest_dead_age_seconds is not None and row.oldest_open_age_seconds is not None
     assert report.differences == 1
     assert (for_an_organization.inbox, for_an_organization.differences) == ([], 0)
-    assert main(["report", "outbox-health"]) == 1
-    out = capsys.readouterr().out
+    result = liventix("report", "outbox-health")
+    assert result.exit_code == 1, result.output
+    out = result.stdout
     assert "Outbox health: 1 difference(s)" in out
     assert "Inbox (1)" in out and "charge.dispute.created" in out
 
 
 def test_the_trial_balance_names_the_booking_organization(
-    engine: sa.Engine, season: Season, cli_env: None, capsys: pytest.CaptureFixture[str]
+    engine: sa.Engine, season: Season, cli_env: None
 ) -> None:
     """The platform's Stripe balance appears under the organizer whose sales booked it: the
     column says who booked, not whose account it is."""
@@ -669,7 +668,8 @@ def test_the_trial_balance_names_the_booking_organization(
     (stripe_line,) = [x for x in report.lines if x.code == "stripe_balance:eur"]
     assert (stripe_line.booked_by, stripe_line.booked_by_id) == (name, season.world.org)
     assert {t.booked_by for t in report.totals} == {name, "platform-wide"}
-    assert main(["report", "trial-balance", "--format", "csv"]) == 0
-    out = capsys.readouterr().out
+    result = liventix("report", "trial-balance", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
     assert "booked_by,booked_by_id,currency,code,type,debit,credit" in out
     assert "scope" not in out

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 import escrow
 from liventix import reports
-from liventix.cli import main
+from tests.cli.runner import liventix
 from tests.escrow_core.support import captured, future, new_organizer, past
 from tests.reports.conftest import Season, clock
 
@@ -46,9 +46,7 @@ def _totals(report: reports.BalanceSheetReport) -> list[tuple[str, int, int, int
     ]
 
 
-def test_balance_sheet_of_a_season(
-    engine: sa.Engine, season: Season, cli_env: None, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_balance_sheet_of_a_season(engine: sa.Engine, season: Season, cli_env: None) -> None:
     with engine.connect() as conn:
         now = reports.balance_sheet(conn, as_of=season.marks["end"])
         sold = reports.balance_sheet(conn, as_of=season.marks["sold"])
@@ -84,17 +82,17 @@ def test_balance_sheet_of_a_season(
     ]
     assert (before.totals, before.lines, before.differences) == ([], [], 0)
 
-    assert main(["report", "balance-sheet", "--format", "json"]) == 0
-    data = json.loads(capsys.readouterr().out)
+    result = liventix("report", "balance-sheet", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
     assert data["differences"] == 0 and data["totals"][0]["assets"] == STRIPE_BALANCE
     as_of = season.marks["sold"].isoformat()
-    assert main(["report", "balance-sheet", "--as-of", as_of, "--format", "json"]) == 0
-    assert json.loads(capsys.readouterr().out)["totals"][0]["assets"] == SOLD_STRIPE_BALANCE
+    result = liventix("report", "balance-sheet", "--as-of", as_of, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["totals"][0]["assets"] == SOLD_STRIPE_BALANCE
 
 
-def test_income_statement_over_periods(
-    engine: sa.Engine, season: Season, cli_env: None, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_income_statement_over_periods(engine: sa.Engine, season: Season, cli_env: None) -> None:
     start, sold, end = season.marks["start"], season.marks["sold"], season.marks["end"]
     with engine.connect() as conn:
         whole = reports.income_statement(conn, start=start, end=end)
@@ -120,8 +118,9 @@ def test_income_statement_over_periods(
     assert sum(r.differences for r in (whole, sales, refund, earlier)) == 0
 
     args = ["report", "income-statement", "--from", sold.isoformat(), "--to", end.isoformat()]
-    assert main([*args, "--format", "csv"]) == 0
-    out = capsys.readouterr().out
+    result = liventix(*args, "--format", "csv")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
     assert f"platform_fees:eur,revenue,{-FEE_BACK}" in out
 
 
@@ -163,21 +162,19 @@ def test_organizer_statement_of_a_season(
     assert (opening.opening, opening.closing) == (SOLD_ESCROW, ESCROW)
     assert [s.captures for s in after_sales.sales] == [0]
 
-    status = main(
-        [
-            "report",
-            "organizer-statement",
-            "--org",
-            str(org),
-            "--from",
-            start.isoformat(),
-            "--to",
-            end.isoformat(),
-            "--out",
-            str(tmp_path),
-        ]
+    result = liventix(
+        "report",
+        "organizer-statement",
+        "--org",
+        str(org),
+        "--from",
+        start.isoformat(),
+        "--to",
+        end.isoformat(),
+        "--out",
+        str(tmp_path),
     )
-    assert status == 0
+    assert result.exit_code == 0, result.output
     tie_out = (tmp_path / "organizer-statement-tie-out.csv").read_text()
     assert f"escrow:{season.world.event}:eur,escrow,0,{ESCROW},{ESCROW},{ESCROW},0" in tie_out
 
@@ -249,9 +246,7 @@ RELEASED = SHARE_1 + SHARE_2 - 2_000 - 1_500  # 9334 (re_2 came back; the lost d
 SHORTFALL = 1_000 - SHARE_3  # 109: ev2 refunded in full, no platform fee given back
 
 
-def test_organizer_statement_through_every_category(
-    engine: sa.Engine, cli_env: None, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_organizer_statement_through_every_category(engine: sa.Engine, cli_env: None) -> None:
     life = _life(engine)
     first, _, before_release, _, last = life.marks
     with engine.connect() as conn:
@@ -316,13 +311,14 @@ def test_organizer_statement_through_every_category(
 
     # by name on the command line
     args = ["--from", first.isoformat(), "--to", last.isoformat(), "--format", "json"]
-    assert main(["report", "organizer-statement", "--org", "Jazz Club", *args]) == 0
-    data = json.loads(capsys.readouterr().out)
+    result = liventix("report", "organizer-statement", "--org", "Jazz Club", *args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
     assert data["organizer"] == "Jazz Club" and data["differences"] == 0
 
 
 def test_planted_unbalanced_entry_is_a_difference(
-    engine: sa.Engine, season: Season, cli_env: None, capsys: pytest.CaptureFixture[str]
+    engine: sa.Engine, season: Season, cli_env: None
 ) -> None:
     with engine.begin() as conn:  # a superuser's raw write, the balance trigger switched off
         conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
@@ -361,11 +357,14 @@ def test_planted_unbalanced_entry_is_a_difference(
     (other,) = [m for m in statement.movements if m.category == "other"]
     assert (other.entries, other.escrow, statement.differences) == (1, 100, 0)
 
-    assert main(["report", "balance-sheet"]) == 1
-    assert "Balance sheet as of" in capsys.readouterr().out
-    assert main(["report", "income-statement", "--from", season.marks["start"].isoformat()]) == 1
-    assert main(["report", "all"]) == 1
-    out = capsys.readouterr().out
+    result = liventix("report", "balance-sheet")
+    assert result.exit_code == 1, result.output
+    assert "Balance sheet as of" in result.stdout
+    result = liventix("report", "income-statement", "--from", season.marks["start"].isoformat())
+    assert result.exit_code == 1, result.output
+    result = liventix("report", "all")
+    assert result.exit_code == 1, result.output
+    out = result.stdout
     assert "Income statement [" in out and "Balance sheet as of" in out
 
 
@@ -374,7 +373,6 @@ def test_planted_tie_out_failure_is_a_difference(
     season: Season,
     cli_env: None,
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The refund's escrow line dated a year after its entry: the period's movements (by
     entry) and the ledger's balance at its end (by line) no longer agree."""
@@ -402,19 +400,21 @@ def test_planted_tie_out_failure_is_a_difference(
 
     org = str(season.world.org)
     period = ["--from", start.isoformat(), "--to", end.isoformat()]
-    assert main(["report", "organizer-statement", "--org", org, *period, "--format", "csv"]) == 1
+    result = liventix("report", "organizer-statement", "--org", org, *period, "--format", "csv")
+    assert result.exit_code == 1, result.output
     row = f"escrow:{season.world.event}:eur,escrow,0,{ESCROW},{ESCROW},{SOLD_ESCROW},-2375"
-    assert row in capsys.readouterr().out
+    assert row in result.stdout
     # the HTML page carries every organizer's statement
     page = tmp_path / "page.html"
-    assert main(["report", "organizer-statement", "--org", org, *period, "--html", str(page)]) == 1
+    result = liventix("report", "organizer-statement", "--org", org, *period, "--html", str(page))
+    assert result.exit_code == 1, result.output
     html = page.read_text()
     assert 'id="organizer-statement"' in html and "Balance sheet as of" in html
     assert "Income statement [" in html
 
 
 def test_a_capture_booked_other_than_recorded_is_a_sales_difference(
-    engine: sa.Engine, season: Season, cli_env: None, capsys: pytest.CaptureFixture[str]
+    engine: sa.Engine, season: Season, cli_env: None
 ) -> None:
     """The first sale's entry written with a cent moved from the organizer's escrow line to
     the platform's fee line (the entry still balances, every account still ties out to its
@@ -458,17 +458,18 @@ def test_a_capture_booked_other_than_recorded_is_a_sales_difference(
 
     org = str(season.world.org)
     period = ["--from", start.isoformat(), "--to", end.isoformat()]
-    assert main(["report", "organizer-statement", "--org", org, *period]) == 1
-    capsys.readouterr()
+    result = liventix("report", "organizer-statement", "--org", org, *period)
+    assert result.exit_code == 1, result.output
     # `report all` shows every organizer's statement and counts its differences
-    assert main(["report", "all", *period]) == 1
-    captured = capsys.readouterr()
-    assert "Organizer statement: " in captured.out
-    assert "1 difference(s) found" in captured.err
+    result = liventix("report", "all", *period)
+    assert result.exit_code == 1, result.output
+    captured = result
+    assert "Organizer statement: " in captured.stdout
+    assert "1 difference(s) found" in captured.stderr
 
 
 def test_unknown_organizer_and_bad_periods_are_typed_errors(
-    engine: sa.Engine, season: Season, cli_env: None, capsys: pytest.CaptureFixture[str]
+    engine: sa.Engine, season: Season, cli_env: None
 ) -> None:
     start, end = season.marks["start"], season.marks["end"]
     stranger = uuid.uuid4()
@@ -489,13 +490,18 @@ def test_unknown_organizer_and_bad_periods_are_typed_errors(
         assert reports.organization_id(conn, str(season.world.org)) == season.world.org
     assert issubclass(reports.StripeImportError, reports.ReportError)
 
-    assert main(["report", "organizer-statement", "--org", str(stranger)]) == 2
-    assert "No organization has this id" in capsys.readouterr().err
+    result = liventix("report", "organizer-statement", "--org", str(stranger))
+    assert result.exit_code == 2, result.output
+    assert "No organization has this id" in result.stderr
     at = ["--from", "2026-03-01", "--to", "2026-02-01"]
-    assert main(["report", "organizer-statement", "--org", str(season.world.org), *at]) == 2
-    assert main(["report", "income-statement", *at]) == 2
-    assert "period" in capsys.readouterr().err
-    assert main(["report", "balance-sheet", "--as-of", "yesterday"]) == 2
+    result = liventix("report", "organizer-statement", "--org", str(season.world.org), *at)
+    assert result.exit_code == 2, result.output
+    assert "period" in result.stderr
+    result = liventix("report", "income-statement", *at)
+    assert result.exit_code == 2, result.output
+    assert "period" in result.stderr
+    result = liventix("report", "balance-sheet", "--as-of", "yesterday")
+    assert result.exit_code == 2, result.output
 
 
 def test_two_organizers_of_one_name_must_be_named_by_id(
@@ -506,7 +512,8 @@ def test_two_organizers_of_one_name_must_be_named_by_id(
         new_organizer(conn, name="Twin")
     with engine.connect() as conn, pytest.raises(reports.AmbiguousOrganization):
         reports.organization_id(conn, "Twin")
-    assert main(["report", "organizer-statement", "--org", "Twin"]) == 2
+    result = liventix("report", "organizer-statement", "--org", "Twin")
+    assert result.exit_code == 2, result.output
 
 
 def test_categories_by_escrow_key() -> None:
@@ -541,15 +548,17 @@ def test_categories_by_escrow_key() -> None:
 
 
 def test_default_period_is_the_last_thirty_days(
-    engine: sa.Engine, season: Season, cli_env: None, capsys: pytest.CaptureFixture[str]
+    engine: sa.Engine, season: Season, cli_env: None
 ) -> None:
-    assert main(["report", "income-statement", "--format", "json"]) == 0
-    data = json.loads(capsys.readouterr().out)
+    result = liventix("report", "income-statement", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
     start, end = datetime.fromisoformat(data["start"]), datetime.fromisoformat(data["end"])
     assert end - start == timedelta(days=30) and end >= season.marks["end"]
     assert data["totals"][0]["net_income"] == REVENUE - EXPENSE
     # a --to without a time zone is UTC; a period before the season is empty
-    assert main(["report", "income-statement", "--to", "2000-01-01", "--format", "json"]) == 0
-    data = json.loads(capsys.readouterr().out)
+    result = liventix("report", "income-statement", "--to", "2000-01-01", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
     assert datetime.fromisoformat(data["end"]) == datetime(2000, 1, 1, tzinfo=UTC)
     assert data["totals"] == []

@@ -1,0 +1,156 @@
+"""What every `liventix` command shares: exit statuses, the command and group classes that turn
+the application's errors into one line on stderr, the settings a command reads, and the
+engines it opens.
+
+A command is the unit of work at the edge: it opens and commits its transactions. It returns
+its exit status (0, or 1 for its own "no": differences found, not at head, already revoked);
+a usage or setup error is exit 2 with one line `liventix <command>: <what>` on stderr. The
+group modules beside this one import it and nothing above it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import click
+import sqlalchemy as sa
+
+import ledger
+from liventix.database import DatabaseSetupError, existing_database_url, make_engine, prepare
+from liventix.settings import Settings
+
+EXIT_OK = 0
+EXIT_NO = 1
+"""A command's own "no": a report found differences, the database is behind, a key was
+already revoked."""
+EXIT_ERROR = 2
+"""A usage or setup error (Click's usage errors are 2 as well)."""
+EXIT_CLOSED_PIPE = 128 + 13
+"""The reader of the output went away (`liventix report all | head -1`): the status of a
+process that SIGPIPE ended, without its traceback."""
+
+SETTINGS: dict[str, str] = {
+    "DATABASE_URL": "a PostgreSQL server to use instead of the embedded one",
+    "LIVENTIX_DB_NAME": "the application's database on the server (default liventix)",
+    "LIVENTIX_DATA_DIR": "local state: the embedded server lives under it (default .liventix)",
+    "LIVENTIX_PGDATA": "the embedded server's data directory (default <data dir>/pgdata)",
+    "LIVENTIX_SECRET_KEY": "the key that seals webhook signing secrets at rest",
+    "STRIPE_WEBHOOK_SECRET": "the signing secret of Stripe's webhooks to us",
+    "STRIPE_API_KEY": "Stripe's secret key (default sk_test_liventix)",
+    "STRIPE_API_BASE": "a Stripe-compatible server to call instead of Stripe's",
+    "LIVENTIX_SMTP_HOST": "where e-mails are sent (default 127.0.0.1)",
+    "LIVENTIX_SMTP_PORT": "its port (default 25)",
+    "LIVENTIX_WEBHOOK_ALLOW": "CIDRs webhooks may reach although not public (default none)",
+}
+"""Every environment variable the application reads (through `Settings.from_env`)."""
+
+DATABASE = ("DATABASE_URL", "LIVENTIX_DB_NAME", "LIVENTIX_DATA_DIR", "LIVENTIX_PGDATA")
+"""What finds the application's database."""
+PREPARED = (*DATABASE, "LIVENTIX_SECRET_KEY", "STRIPE_WEBHOOK_SECRET")
+"""What a command that creates and migrates the database reads (`prepare` configures the
+sealing key and Stripe's webhook secret in it)."""
+STRIPE_CALLS = ("STRIPE_API_KEY", "STRIPE_API_BASE")
+"""What a command that calls Stripe reads."""
+
+
+def settings_epilog(names: Iterable[str]) -> str:
+    """A help epilog listing the environment variables a command reads."""
+    names = list(names)
+    width = max(len(n) for n in names)
+    lines = [f"  {name:<{width}}  {SETTINGS[name]}" for name in names]
+    # "\b" keeps Click from rewrapping the paragraph.
+    return "\b\nEnvironment:\n" + "\n".join(lines)
+
+
+class Failed(click.ClickException):
+    """A command could not do its work: `liventix <command>: <what>` on stderr, exit 2."""
+
+    exit_code = EXIT_ERROR
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        ctx = click.get_current_context(silent=True)
+        self.command_path = ctx.command_path if ctx is not None else "liventix"
+
+    def show(self, file: Any = None) -> None:
+        """Print the one line on stderr."""
+        click.echo(f"{self.command_path}: {self.format_message()}", err=True)
+
+
+class SettingsError(Exception):
+    """An environment variable holds a value the application cannot use."""
+
+
+class Command(click.Command):
+    """A `liventix` command: its return value is its exit status, and the application's
+    setup errors become one line on stderr (exit 2) instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command and exit with the status it returned."""
+        try:
+            status = super().invoke(ctx)
+        except (DatabaseSetupError, SettingsError) as error:
+            raise Failed(str(error)) from error
+        except sa.exc.OperationalError as error:
+            raise Failed(f"cannot use the database: {str(error.orig).strip()}") from error
+        except ledger.LedgerError as error:
+            raise Failed(f"the ledger refused: {error}") from error
+        except OSError as error:
+            if error.errno == errno.EPIPE:
+                raise click.exceptions.Exit(closed_pipe()) from None
+            raise
+        ctx.exit(status if isinstance(status, int) else EXIT_OK)
+
+
+class Group(click.Group):
+    """A group of `liventix` commands (their class is `Command`, their subgroups' `Group`)."""
+
+    command_class = Command
+    group_class = type
+
+
+def closed_pipe() -> int:
+    """The reader of stdout went away: send the rest of stdout nowhere (so that the flush at
+    exit raises nothing either) and return EXIT_CLOSED_PIPE, the status to exit with."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # stdout without a file descriptor (a test's capture): nothing to flush there
+    return EXIT_CLOSED_PIPE
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; a value that cannot be used is a SettingsError."""
+    try:
+        return Settings.from_env()
+    except ValueError as error:
+        raise SettingsError(f"a setting in the environment cannot be used: {error}") from error
+
+
+def engine() -> sa.Engine:
+    """The application database's engine, created and migrated as needed (commands that
+    write)."""
+    return make_engine(prepare(load_settings()))
+
+
+def existing_engine() -> sa.Engine:
+    """The engine of the application database as it is, for commands that only read: a
+    missing or unmigrated database is a setup error (exit 2), never created nor migrated, so a
+    mistyped name cannot read as an empty, balanced ledger."""
+    return make_engine(existing_database_url(load_settings()))
+
+
+def drain(engine: sa.Engine, step: Callable[[sa.Connection], int]) -> int:
+    """Run `step` in its own transaction until it does nothing more; return the total."""
+    total = 0
+    while True:
+        with engine.begin() as conn:
+            done = step(conn)
+        total += done
+        if not done:
+            return total

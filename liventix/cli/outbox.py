@@ -1,0 +1,158 @@
+"""`liventix worker` and `liventix outbox ...`: delivering the outbox and handling the inbox,
+and bringing dead deliveries back."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import click
+
+import outbox
+from liventix.cli.common import (
+    EXIT_OK,
+    PREPARED,
+    STRIPE_CALLS,
+    Command,
+    Group,
+    engine,
+    load_settings,
+    settings_epilog,
+)
+from liventix.database import make_engine, prepare
+from liventix.stripe_gateway import StripeGateway, StripeSettings
+from liventix.wiring import periodic_step, wire
+
+WORKER_READS = (
+    *PREPARED,
+    *STRIPE_CALLS,
+    "LIVENTIX_SMTP_HOST",
+    "LIVENTIX_SMTP_PORT",
+    "LIVENTIX_WEBHOOK_ALLOW",
+)
+
+
+class RetrySchedule(click.ParamType[tuple[float, ...]]):
+    """Comma-separated waits in seconds."""
+
+    name = "SECONDS,..."
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[float, ...]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            waits = tuple(float(part) for part in str(value).split(","))
+        except ValueError:
+            self.fail(f"not a comma-separated list of seconds: {value}", param, ctx)
+        if not waits or any(not 0 <= w < float("inf") for w in waits):
+            self.fail(f"every wait must be a number of seconds, 0 or more: {value}", param, ctx)
+        return waits
+
+
+@click.command("worker", cls=Command, epilog=settings_epilog(WORKER_READS))
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="deliveries claimed at once",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="parallel sends per batch",
+)
+@click.option(
+    "--poll",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="seconds between polls",
+)
+@click.option(
+    "--lease",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="seconds a claim holds without renewal (renewed every third of it while sending)",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="HTTP request timeout in seconds",
+)
+@click.option(
+    "--retry-schedule",
+    type=RetrySchedule(),
+    default=None,
+    help="comma-separated waits in seconds (default: 5,300,1800,7200,18000,36000,36000)",
+)
+@click.option("--once", is_flag=True, help="one round, then exit")
+@click.option(
+    "--no-periodic",
+    is_flag=True,
+    help="only deliver and handle the inbox: leave expiries and releases to another process",
+)
+def worker(
+    *,
+    batch_size: int,
+    concurrency: int,
+    poll: float,
+    lease: float,
+    timeout: float,
+    retry_schedule: tuple[float, ...] | None,
+    once: bool,
+    no_periodic: bool,
+) -> int:
+    """Deliver the outbox (webhooks, e-mails) and handle the inbox until SIGTERM.
+
+    SIGTERM finishes what is in flight and stops. Unless --no-periodic, the worker also
+    expires holds and releases the escrows that are due."""
+    settings = load_settings()
+    worker_settings = outbox.WorkerSettings(
+        batch_size=batch_size,
+        concurrency=concurrency,
+        poll_interval=poll,
+        lease=timedelta(seconds=lease),
+        request_timeout=timeout,
+        retry=outbox.RetryPolicy(schedule=retry_schedule or outbox.DEFAULT_SCHEDULE),
+        smtp=outbox.SmtpSettings(host=settings.smtp_host, port=settings.smtp_port),
+        webhook_allow=settings.webhook_allow,
+    )
+    app = make_engine(prepare(settings))
+    wire(app, StripeGateway(StripeSettings(settings.stripe_api_key, settings.stripe_api_base)))
+    dispatcher = outbox.Worker(app, worker_settings)
+    periodic = (lambda: None) if no_periodic else periodic_step(app)
+    if once:
+        periodic()
+        done = dispatcher.run_once()
+        dispatcher.close()
+        click.echo(f"worker {dispatcher.name}: {done} item(s)")
+        return EXIT_OK
+    dispatcher.install_signal_handlers()
+    click.echo(f"worker {dispatcher.name}: running")
+    dispatcher.run(extra=periodic)
+    click.echo(f"worker {dispatcher.name}: stopped")
+    return EXIT_OK
+
+
+@click.group("outbox", cls=Group)
+def group() -> None:
+    """The outbox: deliveries of messages to webhooks and e-mail."""
+
+
+@group.command("requeue", epilog=settings_epilog(PREPARED))
+@click.option("--delivery", type=int, default=None, metavar="ID", help="one delivery's id")
+@click.option("--endpoint", type=click.UUID, default=None, metavar="ID", help="an endpoint's id")
+def requeue(delivery: int | None, endpoint: uuid.UUID | None) -> int:
+    """Bring dead deliveries back (all, one, or an endpoint's)."""
+    with engine().begin() as conn:
+        count = outbox.requeue(conn, delivery_id=delivery, endpoint_id=endpoint)
+    click.echo(f"requeued {count} delivery(ies)")
+    return EXIT_OK

@@ -1,0 +1,335 @@
+"""`liventix report ...`: finance's reports on the command line.
+
+    liventix report <name> [--format table|csv|json] [--out DIR] [--html FILE]
+
+Names: trial-balance, balance-sheet [--as-of ISO], income-statement [--from ISO] [--to ISO],
+organizer-statement --org UUID|NAME [--from ISO] [--to ISO], escrow-position,
+stripe-reconciliation (with --balance-transactions FILE, JSON or CSV: see
+liventix.reports.stripe_import), ticket-tie-out, outbox-health, all (every report and every
+organizer's statement; the Stripe reconciliation only with --balance-transactions, a note on
+stderr says when it was skipped). A moment without a time zone is UTC; the balance sheet
+defaults to now, a period to the 30 days up to now (the database's clock). The report prints
+to stdout in the chosen format; --out DIR also writes `<name>.json` and one CSV per table
+there; --html FILE writes one self-contained page of all reports (the Stripe reconciliation
+only when a file of balance transactions is given, an organizer statement for every
+organizer) with a chart of the platform's Stripe balance over time.
+
+Reports read the database as it is: a missing database, or one not at the head revision, is
+a setup error (never created nor migrated here). Exit status 1 when a report shown finds a
+difference, 2 on a usage or setup error (an unreadable file, no such database, an unknown
+organization, an empty period)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import click
+import sqlalchemy as sa
+
+from liventix import reports
+from liventix.cli.common import (
+    DATABASE,
+    EXIT_NO,
+    EXIT_OK,
+    Failed,
+    Group,
+    existing_engine,
+    settings_epilog,
+)
+
+Builder = Callable[[sa.Connection], reports.Report]
+Format = Literal["table", "csv", "json"]
+
+DEFAULT_PERIOD = timedelta(days=30)
+"""A statement's period when --from is not given: the 30 days up to its end."""
+
+
+class Moment(click.ParamType[datetime]):
+    """An ISO 8601 date or time; one without a time zone is taken as UTC."""
+
+    name = "ISO-8601"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"not an ISO 8601 date or time: {value}", param, ctx)
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What a report command was asked for."""
+
+    format: Format = "table"
+    out: Path | None = None
+    html: Path | None = None
+    balance_transactions: Path | None = None
+    org: str | None = None
+    as_of: datetime | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+@click.group("report", cls=Group)
+def group() -> None:
+    """Finance's reports and statements: table, CSV, JSON, HTML.
+
+    Each reads the database as it is (never creating nor migrating it). Exit 1 when a report
+    shown finds a difference, 2 on a usage or setup error."""
+
+
+def _snapshot(conn: sa.Connection) -> datetime:
+    """Every report of one run sees the same committed state; returns the database's now."""
+    conn.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+    now: datetime = conn.execute(sa.text("SELECT now()")).scalar_one()
+    return now
+
+
+def _period(options: Options, now: datetime) -> tuple[datetime, datetime]:
+    end = options.end or now
+    start = options.start or end - DEFAULT_PERIOD
+    return start, end
+
+
+def _builders(
+    options: Options,
+    transactions: list[reports.StripeTransaction] | None,
+    now: datetime,
+) -> dict[str, Builder]:
+    as_of = options.as_of or now
+    start, end = _period(options, now)
+    out: dict[str, Builder] = {
+        "trial-balance": reports.trial_balance,
+        "balance-sheet": lambda c: reports.balance_sheet(c, as_of=as_of),
+        "income-statement": lambda c: reports.income_statement(c, start=start, end=end),
+        "escrow-position": reports.escrow_position,
+    }
+    if transactions is not None:
+        out["stripe-reconciliation"] = lambda c: reports.stripe_reconciliation(c, transactions)
+    out["ticket-tie-out"] = reports.ticket_tie_out
+    out["outbox-health"] = reports.outbox_health
+    org = options.org
+    if org is not None:
+        out["organizer-statement"] = lambda c: reports.organizer_statement(
+            c, reports.organization_id(c, org), start=start, end=end
+        )
+    return out
+
+
+def _render(report: reports.Report, fmt: Format) -> str:
+    render = {"table": reports.as_table, "csv": reports.as_csv, "json": reports.as_json}[fmt]
+    return render(report)
+
+
+def run(names: list[str] | None, options: Options) -> int:
+    """Run the named reports (None: `all`, every report and every organizer's statement) on
+    the database as it is (never created nor migrated), print them, write the files asked
+    for; the exit status counts the differences of the reports shown."""
+    try:
+        transactions = (
+            None
+            if options.balance_transactions is None
+            else reports.load_balance_transactions(options.balance_transactions)
+        )
+    except (OSError, reports.StripeImportError) as error:
+        raise Failed(f"cannot read the balance transactions: {error}") from error
+    engine = existing_engine()
+    try:
+        with engine.begin() as conn:
+            now = _snapshot(conn)
+            builders = _builders(options, transactions, now)
+            start, end = _period(options, now)
+            if names is None:
+                shown = reports.every_report(
+                    conn,
+                    transactions=transactions,
+                    as_of=options.as_of or now,
+                    start=start,
+                    end=end,
+                )
+            else:
+                shown = [builders[name](conn) for name in names]
+            page: list[reports.Report] = []
+            if options.html is not None:
+                # The page: every report, one organizer statement per organizer (what `all`
+                # shows already; a single report's page builds the others beside it).
+                if names is None:
+                    page = shown
+                else:
+                    built = {r.name: r for r in shown if r.name != "organizer-statement"}
+                    page = [
+                        built[n] if n in built else builders[n](conn)
+                        for n in builders
+                        if n != "organizer-statement"
+                    ]
+                    page += [
+                        reports.organizer_statement(conn, org, start=start, end=end)
+                        for org in reports.organizers(conn)
+                    ]
+                history = reports.stripe_balance_history(conn)
+    except reports.ReportError as error:
+        raise Failed(str(error)) from error
+    finally:
+        engine.dispose()
+    for n, report in enumerate(shown):
+        if n:
+            click.echo()
+        click.echo(_render(report, options.format))
+        if options.out is not None:
+            reports.write_files(report, _out_dir(options.out, report, several=names is None))
+    total = sum(r.differences for r in shown)
+    prefix = click.get_current_context().command_path
+    if names is None and transactions is None:
+        click.echo(
+            f"{prefix}: the Stripe reconciliation was skipped (no --balance-transactions): "
+            "its differences are not counted",
+            err=True,
+        )
+    if options.html is not None:
+        options.html.parent.mkdir(parents=True, exist_ok=True)
+        options.html.write_text(reports.as_html(page, history, str(now)), encoding="utf-8")
+        click.echo(f"HTML report: {options.html}", err=True)
+        others = sum(r.differences for r in page) - sum(
+            r.differences for r in shown if any(r is p for p in page)
+        )
+        if others:
+            click.echo(f"{prefix}: the HTML page shows {others} more difference(s)", err=True)
+    if total:
+        click.echo(f"{prefix}: {total} difference(s) found", err=True)
+    return EXIT_NO if total else EXIT_OK
+
+
+def _out_dir(out: Path, report: reports.Report, *, several: bool) -> Path:
+    """Where a report's files go: `out`, or for one of several organizer statements (`all`)
+    `out/organizers/<org id>/`, so that each organizer's files are kept."""
+    if several and isinstance(report, reports.OrganizerStatementReport):
+        return out / "organizers" / str(report.org_id)
+    return out
+
+
+_PATH = click.Path(path_type=Path)
+_EPILOG = settings_epilog(DATABASE)
+
+
+def _common(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every report takes."""
+    for option in reversed(
+        (
+            click.option(
+                "--format",
+                "fmt",
+                type=click.Choice(("table", "csv", "json")),
+                default="table",
+                show_default=True,
+                help="how the report prints on stdout",
+            ),
+            click.option(
+                "--out", type=_PATH, metavar="DIR", help="also write JSON and CSV files here"
+            ),
+            click.option(
+                "--html", type=_PATH, metavar="FILE", help="write an HTML page of all reports"
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
+def _balance_transactions(*, required: bool) -> Callable[[Callable[..., Any]], Any]:
+    return click.option(
+        "--balance-transactions",
+        type=_PATH,
+        required=required,
+        metavar="FILE",
+        help="Stripe balance transactions: a JSON list or the itemized CSV export",
+    )
+
+
+_AS_OF = click.option(
+    "--as-of", type=Moment(), default=None, help="the balance sheet's moment (default: now)"
+)
+_FROM = click.option(
+    "--from", "start", type=Moment(), default=None, help="period start (default: --to - 30 days)"
+)
+_TO = click.option(
+    "--to", "end", type=Moment(), default=None, help="period end, excluded (default: now)"
+)
+_ORG = click.option(
+    "--org", required=True, metavar="ID|NAME", help="the organizer: its id or its (unique) name"
+)
+
+
+def _single(name: str, summary: str, *extra: Callable[[Callable[..., Any]], Any]) -> None:
+    """Register `liventix report <name>`, taking the common options and `extra`."""
+
+    def command(fmt: Format, **given: Any) -> int:
+        return run([name], Options(format=fmt, **given))
+
+    command.__doc__ = summary
+    for option in reversed(extra):
+        command = option(command)
+    group.command(name, epilog=_EPILOG)(_common(command))
+
+
+_single(
+    "trial-balance",
+    "Trial balance per organization and currency, and the platform-wide one.",
+)
+_single(
+    "balance-sheet",
+    "Balance sheet per owner and currency by effective date; 1 if A != L + E + RE.",
+    _AS_OF,
+)
+_single(
+    "income-statement",
+    "Revenue, expense and net income over a period; 1 if the period is unbalanced.",
+    _FROM,
+    _TO,
+)
+_single(
+    "organizer-statement",
+    "What the platform owes one organizer, by category, tied out; 1 on a difference.",
+    _ORG,
+    _FROM,
+    _TO,
+)
+_single(
+    "escrow-position",
+    "Each escrow's held amount beside the ledger's escrow account; 1 if they differ.",
+)
+_single(
+    "stripe-reconciliation",
+    "Match Stripe's balance transactions to the ledger; 1 on any difference.",
+    _balance_transactions(required=True),
+)
+_single(
+    "ticket-tie-out",
+    "Tickets sold, refunded, checked in per event beside the ledger's sales/refunds.",
+)
+_single(
+    "outbox-health",
+    "Pending, retrying and dead deliveries per endpoint; 1 if any is dead.",
+)
+
+
+@group.command("all", epilog=_EPILOG)
+@_common
+@_balance_transactions(required=False)
+@_AS_OF
+@_FROM
+@_TO
+def report_all(fmt: Format, **given: Any) -> int:
+    """Every report and every organizer's statement; 1 on any difference.
+
+    Stripe's reconciliation only with --balance-transactions: without it, it is skipped (a
+    note on stderr says so)."""
+    return run(None, Options(format=fmt, **given))

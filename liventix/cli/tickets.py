@@ -1,0 +1,21 @@
+"""`liventix tickets ...`: tickets and orders."""
+
+from __future__ import annotations
+
+import click
+
+import ticketing_fsm
+from liventix.cli.common import EXIT_OK, PREPARED, Group, drain, engine, settings_epilog
+
+
+@click.group("tickets", cls=Group)
+def group() -> None:
+    """Tickets and orders."""
+
+
+@group.command("expire-holds", epilog=settings_epilog(PREPARED))
+def expire_holds() -> int:
+    """Release the seat holds of unpaid, expired orders."""
+    total = drain(engine(), ticketing_fsm.expire_holds)
+    click.echo(f"released {total} order(s)")
+    return EXIT_OK
