@@ -159,6 +159,16 @@ def capture(
     )
 
 
+def capture_accounts(event_id: str, currency: str) -> tuple[AccountSpec, ...]:
+    """Every account `capture` to the escrow may post to, whatever the policy."""
+    return (
+        stripe_balance(currency),
+        stripe_fees(currency),
+        escrow_account(event_id, currency),
+        platform_fees(currency),
+    )
+
+
 def refund_fee_back(refund: int, gross: int, platform: int, return_fee: bool) -> int:
     """The part of the platform's fee a refund gives back: proportional, rounded down, so
     each refund's share depends on that refund alone (any order gives the same entries)."""

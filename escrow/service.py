@@ -10,6 +10,7 @@ duplicates and any arrival order give the same ledger.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -96,11 +97,11 @@ _COLUMNS = ", ".join(f.name for f in fields(Escrow))
 class _Model:
     """The machine's view of an escrow: its state field and the guards' facts."""
 
-    def __init__(self, escrow: Escrow, changes: dict[str, Any]) -> None:
-        self.state = escrow.state
-        self.open_disputes = int(changes.get("open_disputes", escrow.open_disputes))
-        self.held = int(changes.get("held", escrow.held))
-        self.ended = (changes.get("ended_at") or escrow.ended_at) is not None
+    def __init__(self, state: str, open_disputes: int, nothing_held: bool, ended: bool) -> None:
+        self.state = state
+        self.open_disputes = open_disputes
+        self.nothing_held = nothing_held
+        self.ended = ended
 
     @property
     def no_open_dispute(self) -> bool:
@@ -118,9 +119,31 @@ class _Model:
     def event_has_ended(self) -> bool:
         return self.open_disputes == 0 and self.ended
 
-    @property
-    def nothing_held(self) -> bool:
-        return self.held <= 0
+
+@functools.lru_cache(maxsize=256)
+def _decide(
+    state: str, event: str, open_disputes: bool, nothing_held: bool, ended: bool
+) -> str | None:
+    """Where `event` takes an escrow in `state` with these facts, by the machine (None: not
+    allowed). The machine is pure and its guards read only these facts, so each answer is
+    asked once and remembered: building a machine costs more than the rest of a capture."""
+    model = _Model(state, 1 if open_disputes else 0, nothing_held, ended)
+    try:
+        EscrowMachine(model=model, state_field="state").send(event)
+    except TransitionNotAllowed:
+        return None
+    return str(model.state)
+
+
+def _target(escrow: Escrow, event: str, changes: dict[str, Any]) -> str:
+    """The state `event` takes the escrow to, with `changes` applied, or InvalidTransition."""
+    open_disputes = int(changes.get("open_disputes", escrow.open_disputes))
+    held = int(changes.get("held", escrow.held))
+    ended = (changes.get("ended_at") or escrow.ended_at) is not None
+    target = _decide(escrow.state, event, open_disputes > 0, held <= 0, ended)
+    if target is None:
+        raise InvalidTransition(escrow_id=str(escrow.id), state=escrow.state, event=event)
+    return target
 
 
 def _escrow(row: Any) -> Escrow:
@@ -229,13 +252,7 @@ def _transition(
     """Run `event` through the machine and persist it as compare-and-set plus an audit row;
     `changes` are the column values the transition sets with it."""
     changes = dict(changes or {})
-    model = _Model(escrow, changes)
-    machine = EscrowMachine(model=model, state_field="state")
-    try:
-        machine.send(event)
-    except TransitionNotAllowed as exc:
-        raise InvalidTransition(escrow_id=str(escrow.id), state=escrow.state, event=event) from exc
-    target = model.state
+    target = _target(escrow, event, changes)
     assignments = ", ".join(f"{name} = :{name}" for name in changes)
     row = conn.execute(
         text(f"""UPDATE payments.escrows
@@ -329,8 +346,161 @@ def _post(
 # -- payments ------------------------------------------------------------------------------
 
 
+# What a capture decides on, in one round trip: the escrow (locked first, as every escrow
+# use case locks it before the ledger locks accounts, so none waits for another in a
+# cycle), the organizer's policy, whether the payment was booked, and the ids of the chart
+# accounts the capture may post to (the platform's or the organizer's; NULL if not open).
+_CAPTURE_FACTS = text(f"""
+    SELECT {", ".join(f"e.{f.name}" for f in fields(Escrow))},
+           pol.platform_fee_bps, pol.platform_fee_fixed, pol.bears_stripe_fees,
+           pol.refund_platform_fee,
+           EXISTS (SELECT 1 FROM payments.card_payments c WHERE c.id = :payment) AS booked,
+           ARRAY(SELECT a.id
+                   FROM unnest(CAST(:owners AS text[]), CAST(:codes AS text[]))
+                        WITH ORDINALITY AS u(owner, code, n)
+                   LEFT JOIN payments.accounts a
+                     ON a.code = u.code
+                    AND a.org_id = CASE u.owner WHEN 'organizer' THEN e.org_id
+                                   ELSE (SELECT o.id FROM payments.organizations o
+                                          WHERE o.is_platform) END
+                  ORDER BY u.n) AS accounts
+      FROM payments.escrows e
+      LEFT JOIN payments.organizer_policies pol ON pol.org_id = e.org_id
+     WHERE e.org_id = :org AND e.event_id = :event AND e.currency = :currency
+       FOR UPDATE OF e""")
+
+# The capture's transition (compare-and-set on state and version, with the counters), its
+# audit row and the payment's record, in one statement, once the entry is posted.
+_CAPTURED = text("""
+    WITH moved AS (
+        UPDATE payments.escrows
+           SET captured = captured + :gross, held = held + :share, version = version + 1,
+               updated_at = now()
+         WHERE id = :escrow AND state = :from AND version = :version
+        RETURNING id, org_id
+    ), audit AS (
+        INSERT INTO payments.escrow_transitions
+            (escrow_id, org_id, from_state, to_state, event, cause, entry_id)
+        SELECT id, org_id, :from, :to, 'capture', :cause, :entry FROM moved
+    ), recorded AS (
+        INSERT INTO payments.card_payments
+            (id, org_id, escrow_id, charge_id, balance_transaction_id, currency, gross,
+             platform_fee, stripe_fee, bears_stripe_fees, refund_platform_fee, entry_id)
+        SELECT :payment, org_id, id, :charge, :txn, :currency, :gross, :fee, :stripe_fee,
+               :bears, :refund_fee, :entry
+          FROM moved
+    )
+    SELECT count(*) FROM moved""")
+
+
 def capture_payment(conn: Connection, payment: CapturedPayment, *, cause: str) -> bool:
-    """Book a captured payment into its event's escrow; False if it was booked before."""
+    """Book a captured payment into its event's escrow; False if it was booked before.
+
+    The usual case (the escrow exists and collects, holds or is frozen or releasable, the
+    chart's accounts are open) is three statements: the facts with the escrow locked, the
+    ledger entry, the transition with its audit row and the payment's record. Any other
+    case (the event's first payment, a payment after release or cancellation) is decided
+    the long way."""
+    specs = recipes.capture_accounts(payment.event_id, payment.currency)
+    row = conn.execute(
+        _CAPTURE_FACTS,
+        {
+            "org": payment.org_id,
+            "event": payment.event_id,
+            "currency": payment.currency,
+            "payment": payment.payment_id,
+            "owners": [spec.owner for spec in specs],
+            "codes": [spec.code for spec in specs],
+        },
+    ).first()
+    if row is None:
+        return _capture(conn, payment, cause=cause)
+    escrow = _escrow(row)
+    if row.booked:
+        return False
+    target = _decide(
+        escrow.state,
+        "capture",
+        escrow.open_disputes > 0,
+        escrow.held <= 0,
+        escrow.ended_at is not None,
+    )
+    if target != escrow.state:  # past release, cancelled: not the machine's capture
+        return _capture(conn, payment, cause=cause)
+    policy = (
+        Policy()
+        if row.platform_fee_bps is None
+        else Policy(
+            platform_fee_bps=row.platform_fee_bps,
+            platform_fee_fixed=row.platform_fee_fixed,
+            bears_stripe_fees=row.bears_stripe_fees,
+            refund_platform_fee=row.refund_platform_fee,
+        )
+    )
+    fee = recipes.platform_fee(payment.gross, policy.platform_fee_bps, policy.platform_fee_fixed)
+    legs = recipes.capture(
+        payment.event_id,
+        payment.currency,
+        gross=payment.gross,
+        platform=fee,
+        stripe=payment.stripe_fee,
+        bears_stripe_fees=policy.bears_stripe_fees,
+    )
+    ids = {(spec.owner, spec.code): found for spec, found in zip(specs, row.accounts, strict=True)}
+    if all(ids[(leg.owner, leg.code)] is not None for leg in legs):
+        entry_lines = [
+            ledger.Line(ids[(leg.owner, leg.code)], leg.side, leg.amount, payment.currency)
+            for leg in legs
+        ]
+    else:
+        entry_lines = lines(conn, payment.org_id, payment.currency, legs)
+    entry = ledger.post_entry(
+        conn,
+        payment.org_id,
+        ledger.PostEntry(
+            idempotency_key=f"stripe:capture:{payment.payment_id}",
+            lines=entry_lines,
+            description=f"Payment {payment.payment_id} captured",
+            external_ref=payment.balance_transaction_id or payment.payment_id,
+        ),
+    )
+    if entry.replayed:
+        # Booked by a transaction that committed while this one waited for the escrow's lock
+        # (its record was not yet visible to the facts' snapshot): nothing is new.
+        return False
+    share = recipes.organizer_share(
+        payment.gross, fee, payment.stripe_fee, policy.bears_stripe_fees
+    )
+    moved = conn.execute(
+        _CAPTURED,
+        {
+            "escrow": escrow.id,
+            "from": escrow.state,
+            "to": target,
+            "version": escrow.version,
+            "gross": payment.gross,
+            "share": share,
+            "cause": cause,
+            "entry": entry.id,
+            "payment": payment.payment_id,
+            "charge": payment.charge_id,
+            "txn": payment.balance_transaction_id,
+            "currency": payment.currency,
+            "fee": fee,
+            "stripe_fee": payment.stripe_fee,
+            "bears": policy.bears_stripe_fees,
+            "refund_fee": policy.refund_platform_fee,
+        },
+    ).scalar_one()
+    if moved != 1:  # the escrow is locked: it cannot have moved (kept as a guard)
+        raise ConcurrentTransition(escrow_id=str(escrow.id), expected_state=escrow.state)
+    return True
+
+
+def _capture(conn: Connection, payment: CapturedPayment, *, cause: str) -> bool:
+    """The capture the long way: the escrow opened if needed, then the machine's capture,
+    or a capture after release (to the payable, with a transfer of its own) or after
+    cancellation (counted, no machine event)."""
     escrow_id = open_escrow(
         conn, payment.org_id, payment.event_id, payment.currency, payment.event_ends_at
     )
