@@ -177,7 +177,7 @@ def test_escrow_disagreeing_with_the_ledger(
     )
     result = liventix("report", "escrow-position", "--format", "csv")
     assert result.exit_code == 1, result.output
-    out = result.stdout
+    out = result.stdout_bytes.decode()  # as written: CSV lines end in CRLF
     assert str(season.world.event) in out and ",1\r\n" in out
 
 
