@@ -17,7 +17,7 @@ from liventix.demo.errors import (
 )
 from liventix.demo.finance import BALANCE_TRANSACTIONS, finance_reports
 from liventix.demo.ledger_story import ORGANIZER_ID, PLATFORM_ID, run_demo
-from liventix.demo.scenes import SeasonOptions, SeasonSummary, ledger_fingerprint
+from liventix.demo.scenes import SeasonOptions
 from liventix.demo.season import (
     DEMO_DATABASE,
     Outcome,
@@ -26,6 +26,7 @@ from liventix.demo.season import (
     play_season,
     print_summary,
 )
+from liventix.demo.summary import SeasonSummary, ledger_fingerprint
 
 __all__ = [
     "BALANCE_TRANSACTIONS",

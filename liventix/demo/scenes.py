@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, TextIO
 
@@ -26,6 +26,7 @@ from liventix.demo.errors import NotSettled
 from liventix.demo.posting import EventPoster
 from liventix.demo.processes import LOCAL, AppProcesses
 from liventix.demo.progress import Out, Progress, money
+from liventix.demo.summary import SeasonSummary, count_from_database
 from liventix.local_servers import Mailbox, Receiver
 from liventix.stripe_gateway import StripeGateway, StripeSettings
 from liventix.stripe_standin import StandInServer, StripeObject, StripeStandIn
@@ -52,29 +53,6 @@ class SeasonOptions:
     orders: int = 1_000
     orgs: int = 3
     events_per_org: int = 2
-
-
-@dataclass
-class SeasonSummary:
-    """What happened, counted from the database and the local servers."""
-
-    orders: dict[str, int] = field(default_factory=dict)
-    tickets: dict[str, int] = field(default_factory=dict)
-    escrows: dict[str, int] = field(default_factory=dict)
-    released_still_holding: int = 0
-    stripe_events_posted: int = 0
-    stripe_duplicates: int = 0
-    webhooks_delivered: int = 0
-    emails_delivered: int = 0
-    email_server: str = ""
-    transfers: int = 0
-    payouts: dict[str, int] = field(default_factory=dict)
-    totals: dict[str, tuple[int, int]] = field(default_factory=dict)
-    balanced: bool = False
-    seconds: float = 0.0
-    fingerprint: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
-    balance_transactions: list[StripeObject] = field(default_factory=list)
-    """What Stripe's account saw: every movement of its balance."""
 
 
 @dataclass
@@ -303,7 +281,7 @@ class Season:
                 )
             refunded_by_cancel = ticketing_fsm.cancel_event(conn, cancelled[0], cancelled[1])
         self.out(
-            f"  refunds asked: {len(refunded)} orders; event {cancelled[2]!r} cancelled "
+            f"  refunds asked: {len(refunded)} orders; event '{cancelled[2]}' cancelled "
             f"({refunded_by_cancel} orders refunded)"
         )
         # Transfers and check-ins among the orders left alone.
@@ -417,61 +395,5 @@ class Season:
             transfers=len(self.stripe.transfers),
             payouts=dict(self.payouts),
         )
-        with self.engine.connect() as conn:
-            params = {"orgs": orgs}
-            for table, target in (("orders", s.orders), ("tickets", s.tickets)):
-                for status, n in conn.execute(
-                    sa.text(f"""SELECT status, count(*) FROM ticketing.{table}
-                                 WHERE org_id = ANY(:orgs) GROUP BY status ORDER BY status"""),
-                    params,
-                ).all():
-                    target[status] = int(n)
-            for state, n in conn.execute(
-                sa.text("""SELECT state, count(*) FROM payments.escrows
-                            WHERE org_id = ANY(:orgs) GROUP BY state ORDER BY state"""),
-                params,
-            ).all():
-                s.escrows[state] = int(n)
-            released = conn.execute(
-                sa.text("""SELECT id FROM payments.escrows
-                            WHERE org_id = ANY(:orgs) AND released > 0"""),
-                params,
-            ).scalars()
-            s.released_still_holding = sum(
-                1 for e in released if escrow.get_escrow(conn, e).held != 0
-            )
-            tb = ledger.trial_balance(conn)
-            s.totals = dict(sorted(tb.totals.items()))
-            s.balanced = tb.balanced
-            s.fingerprint = ledger_fingerprint(conn, orgs)
+        count_from_database(self.engine, orgs, s)
         return s
-
-
-def ledger_fingerprint(
-    conn: sa.Connection, orgs: list[uuid.UUID]
-) -> dict[tuple[str, str], tuple[int, int]]:
-    """Posted (debits, credits) per (organization's name, account code) for the season's
-    organizations and the platform, event ids in codes replaced by the events' names: equal
-    for two runs of the same seed on fresh databases."""
-    names = {
-        str(r.id): r.name
-        for r in conn.execute(
-            sa.text("SELECT id, name FROM ticketing.events WHERE org_id = ANY(:orgs)"),
-            {"orgs": orgs},
-        ).all()
-    }
-    rows = conn.execute(
-        sa.text("""SELECT a.id, a.code, o.name, o.is_platform FROM payments.accounts a
-                     JOIN payments.organizations o ON o.id = a.org_id
-                    WHERE a.org_id = ANY(:orgs) OR o.is_platform"""),
-        {"orgs": orgs},
-    ).all()
-    found: dict[tuple[str, str], tuple[int, int]] = {}
-    for r in rows:
-        code = r.code
-        for event_id, name in names.items():
-            code = code.replace(event_id, name)
-        b = ledger.balance(conn, r.id)
-        owner = "(platform)" if r.is_platform else r.name
-        found[(owner, code)] = (b.posted_debits, b.posted_credits)
-    return found

@@ -42,7 +42,8 @@ from liventix.demo.errors import NotADemoDatabase
 from liventix.demo.finance import BALANCE_TRANSACTIONS, finance_reports
 from liventix.demo.processes import WORKERS, AppProcesses
 from liventix.demo.progress import Out, money
-from liventix.demo.scenes import Season, SeasonOptions, SeasonSummary
+from liventix.demo.scenes import Season, SeasonOptions
+from liventix.demo.summary import SeasonSummary
 from liventix.local_servers import smtp_server
 from liventix.settings import Settings
 
