@@ -9,14 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from alembic.script import ScriptDirectory
+import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from liventix.database import (
     DatabaseMissingError,
     DatabaseNotAtHeadError,
     NoEmbeddedServerError,
-    alembic_config,
     create_database,
     current_revision,
     database_exists,
@@ -105,11 +105,16 @@ def test_a_database_not_at_head_is_refused_not_migrated(
     assert PASSWORD not in err
     assert current_revision(url) is None  # still never migrated
 
-    # One revision behind the head: refused as well, and left there.
-    script = ScriptDirectory.from_config(alembic_config())
-    behind = script.get_revision(head_revision()).down_revision
-    assert isinstance(behind, str)
-    upgrade(url, behind)
+    # At a revision this code does not have (a database an older code migrated): refused as
+    # well, and left there.
+    upgrade(url)
+    behind = "0000_an_older_revision"
+    engine = sa.create_engine(url, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = :v"), {"v": behind})
+    finally:
+        engine.dispose()
     with pytest.raises(DatabaseNotAtHeadError) as not_at_head:
         existing_database_url(settings_for)
     assert (not_at_head.value.current, not_at_head.value.head) == (behind, head_revision())

@@ -1,0 +1,172 @@
+-- Escrow (schema payments): organizer policies, one escrow per organizer, event and currency,
+-- its audit trail of transitions, and what Stripe told us about payments, refunds, disputes,
+-- transfers and payouts (so events can arrive in any order, any number of times).
+
+CREATE TABLE payments.organizer_policies (
+    org_id uuid PRIMARY KEY REFERENCES payments.organizations (id),
+    platform_fee_bps int NOT NULL DEFAULT 500 CHECK (platform_fee_bps BETWEEN 0 AND 10000),
+    platform_fee_fixed bigint NOT NULL DEFAULT 0 CHECK (platform_fee_fixed >= 0),
+    bears_stripe_fees boolean NOT NULL DEFAULT false,
+    refund_platform_fee boolean NOT NULL DEFAULT true,
+    hold_period interval NOT NULL DEFAULT '3 days' CHECK (hold_period >= '0'::interval),
+    connected_account text,
+    payout_email text
+);
+
+CREATE TABLE payments.escrows (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    org_id uuid NOT NULL REFERENCES payments.organizations (id),
+    event_id text NOT NULL,
+    currency text NOT NULL REFERENCES payments.currencies (code),
+    state text NOT NULL DEFAULT 'collecting' CHECK (state IN (
+        'collecting', 'holding', 'releasable', 'release_requested', 'released', 'frozen',
+        'cancelled')),
+    event_ends_at timestamptz NOT NULL,
+    ended_at timestamptz,
+    hold_until timestamptz,
+    open_disputes int NOT NULL DEFAULT 0 CHECK (open_disputes >= 0),
+    -- Gross amounts captured, refunded and charged back; the organizer's share held now (the
+    -- escrow account's balance, negative when refunds took more than the event's share) and
+    -- what was released to the payable.
+    captured bigint NOT NULL DEFAULT 0 CHECK (captured >= 0),
+    refunded bigint NOT NULL DEFAULT 0 CHECK (refunded >= 0),
+    charged_back bigint NOT NULL DEFAULT 0 CHECK (charged_back >= 0),
+    held bigint NOT NULL DEFAULT 0,
+    released bigint NOT NULL DEFAULT 0 CHECK (released >= 0),
+    version int NOT NULL DEFAULT 0,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT escrows_one_per_event UNIQUE (org_id, event_id, currency)
+);
+CREATE INDEX escrows_due ON payments.escrows (state, event_ends_at, hold_until);
+
+CREATE TABLE payments.escrow_transitions (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    escrow_id uuid NOT NULL REFERENCES payments.escrows (id),
+    org_id uuid NOT NULL,
+    from_state text NOT NULL,
+    to_state text NOT NULL,
+    event text NOT NULL,
+    cause text,
+    entry_id uuid REFERENCES payments.entries (id),
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX escrow_transitions_escrow ON payments.escrow_transitions (escrow_id, id);
+CREATE TRIGGER escrow_transitions_no_update BEFORE UPDATE OR DELETE ON payments.escrow_transitions
+    FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
+
+CREATE TABLE payments.card_payments (
+    id text PRIMARY KEY,
+    org_id uuid NOT NULL REFERENCES payments.organizations (id),
+    escrow_id uuid NOT NULL REFERENCES payments.escrows (id),
+    charge_id text,
+    balance_transaction_id text,
+    currency text NOT NULL,
+    gross bigint NOT NULL CHECK (gross > 0),
+    platform_fee bigint NOT NULL CHECK (platform_fee >= 0),
+    stripe_fee bigint NOT NULL CHECK (stripe_fee >= 0),
+    bears_stripe_fees boolean NOT NULL,
+    refund_platform_fee boolean NOT NULL,
+    refunded bigint NOT NULL DEFAULT 0 CHECK (refunded >= 0),
+    entry_id uuid REFERENCES payments.entries (id),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT card_payments_refunds_within_gross CHECK (refunded <= gross)
+);
+CREATE INDEX card_payments_charge ON payments.card_payments (charge_id);
+
+CREATE TABLE payments.card_refunds (
+    id text PRIMARY KEY,
+    payment_id text NOT NULL REFERENCES payments.card_payments (id),
+    org_id uuid NOT NULL,
+    amount bigint NOT NULL CHECK (amount > 0),
+    fee_back bigint NOT NULL CHECK (fee_back >= 0),
+    charged_to text NOT NULL CHECK (charged_to IN ('escrow', 'receivable')),
+    failed boolean NOT NULL DEFAULT false,
+    entry_id uuid REFERENCES payments.entries (id),
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE payments.card_disputes (
+    id text PRIMARY KEY,
+    payment_id text NOT NULL REFERENCES payments.card_payments (id),
+    org_id uuid NOT NULL,
+    escrow_id uuid NOT NULL REFERENCES payments.escrows (id),
+    amount bigint NOT NULL CHECK (amount > 0),
+    status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'won', 'lost')),
+    withdrawn boolean NOT NULL DEFAULT false,
+    reinstated boolean NOT NULL DEFAULT false,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE payments.organizer_transfers (
+    id text PRIMARY KEY,
+    org_id uuid NOT NULL REFERENCES payments.organizations (id),
+    escrow_id uuid REFERENCES payments.escrows (id),
+    currency text NOT NULL,
+    amount bigint NOT NULL CHECK (amount > 0),
+    reversed bigint NOT NULL DEFAULT 0 CHECK (reversed >= 0),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT organizer_transfers_reversal_within_amount CHECK (reversed <= amount)
+);
+
+CREATE TABLE payments.platform_payouts (
+    id text PRIMARY KEY,
+    currency text NOT NULL,
+    amount bigint NOT NULL CHECK (amount > 0),
+    paid boolean NOT NULL DEFAULT false,
+    failed boolean NOT NULL DEFAULT false,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['organizer_policies', 'escrows', 'escrow_transitions',
+                             'card_payments', 'card_refunds', 'card_disputes',
+                             'organizer_transfers']
+    LOOP
+        EXECUTE format('ALTER TABLE payments.%I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('CREATE POLICY tenant ON payments.%I TO liventix_app
+                        USING (org_id = (SELECT payments.current_org_id()))
+                        WITH CHECK (org_id = (SELECT payments.current_org_id()))', t);
+        EXECUTE format('CREATE POLICY platform ON payments.%I TO liventix_platform
+                        USING ((SELECT payments.acting_as_platform()))
+                        WITH CHECK ((SELECT payments.acting_as_platform()))', t);
+        EXECUTE format('GRANT SELECT ON payments.%I TO liventix_app', t);
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE ON payments.%I TO liventix_platform', t);
+    END LOOP;
+END
+$$;
+ALTER TABLE payments.platform_payouts ENABLE ROW LEVEL SECURITY;
+CREATE POLICY platform ON payments.platform_payouts TO liventix_platform
+    USING ((SELECT payments.acting_as_platform())) WITH CHECK ((SELECT payments.acting_as_platform()));
+GRANT SELECT, INSERT, UPDATE ON payments.platform_payouts TO liventix_platform;
+
+-- transfer_reversal_requests: what escrow asked Stripe to reverse of a transfer to recover
+--    what an organizer owes after release, one row per (cause, transfer), until Stripe's
+--    reversal is booked (reversal_id). What is asked and not yet booked is not netted again.
+
+CREATE TABLE payments.transfer_reversal_requests (
+    id text PRIMARY KEY,
+    org_id uuid NOT NULL REFERENCES payments.organizations (id),
+    transfer_id text NOT NULL REFERENCES payments.organizer_transfers (id),
+    currency text NOT NULL,
+    amount bigint NOT NULL CHECK (amount > 0),
+    reversal_id text UNIQUE,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    booked_at timestamptz,
+    CONSTRAINT transfer_reversal_requests_booked CHECK ((reversal_id IS NULL) = (booked_at IS NULL))
+);
+CREATE INDEX transfer_reversal_requests_open
+    ON payments.transfer_reversal_requests (org_id, currency) WHERE reversal_id IS NULL;
+
+ALTER TABLE payments.transfer_reversal_requests ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant ON payments.transfer_reversal_requests TO liventix_app
+    USING (org_id = (SELECT payments.current_org_id()))
+    WITH CHECK (org_id = (SELECT payments.current_org_id()));
+CREATE POLICY platform ON payments.transfer_reversal_requests TO liventix_platform
+    USING ((SELECT payments.acting_as_platform())) WITH CHECK ((SELECT payments.acting_as_platform()));
+GRANT SELECT ON payments.transfer_reversal_requests TO liventix_app;
+GRANT SELECT, INSERT, UPDATE ON payments.transfer_reversal_requests TO liventix_platform;

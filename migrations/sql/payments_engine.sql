@@ -1,0 +1,856 @@
+-- The posting engine: every write to the ledger goes through payments.ledger_write(request),
+-- one round trip per call, the work done in the server.
+--
+-- ledger_write owns idempotency and retries: it looks the request's keys up, runs the
+-- operation in a subtransaction, retries a deadlock or serialization failure there, and
+-- stores each key with its result. An operation refused for a business reason (funds,
+-- holds, reversals, conditions) is stored as failed when the caller asks for it, so a retry
+-- under the same key keeps being refused.
+--
+-- Errors are raised as SQLSTATE LX001 with the error's code as message and its ids as a
+-- JSON detail; the Python side turns them into ledger.errors classes.
+
+CREATE TYPE payments._line AS (
+    entry_ord int,
+    line_ord int,
+    entry_id uuid,
+    account_id uuid,
+    side text,
+    amount bigint,
+    currency text,
+    effective_at timestamptz
+);
+
+CREATE TYPE payments._account AS (
+    id uuid,
+    org_id uuid,
+    currency text,
+    normal_side text,
+    debits_must_not_exceed_credits boolean,
+    credits_must_not_exceed_debits boolean,
+    high_volume boolean,
+    closed boolean,
+    posted_debits bigint,
+    posted_credits bigint,
+    pending_debits bigint,
+    pending_credits bigint,
+    version bigint
+);
+
+CREATE TYPE payments._run AS (
+    entry_ord int,
+    line_ord int,
+    entry_id uuid,
+    account_id uuid,
+    side text,
+    amount bigint,
+    currency text,
+    effective_at timestamptz,
+    org_id uuid,
+    high_volume boolean,
+    normal_side text,
+    dmnec boolean,
+    cmned boolean,
+    pending_debits bigint,
+    pending_credits bigint,
+    posted_debits numeric,
+    posted_credits numeric,
+    version bigint,
+    last_of_entry boolean,
+    first_of_entry boolean
+);
+
+-- The codes of refusals that depend on the ledger's state and are remembered under a key.
+CREATE FUNCTION payments.recorded_error_codes() RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT ARRAY['account_closed', 'insufficient_funds', 'balance_overflow', 'condition_failed',
+                 'entry_already_reversed', 'hold_already_posted', 'hold_already_voided',
+                 'hold_already_expired', 'hold_expired', 'hold_amount_exceeded']
+$$;
+
+-- Check that the calling transaction may act for p_org: the organization it proved it acts
+-- for, or any organization for the platform's proof or the schema's owner.
+CREATE FUNCTION payments._check_org(p_org uuid) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_acting uuid := payments.current_org_id();
+BEGIN
+    IF p_org IS NULL
+       OR (v_acting IS NOT NULL AND v_acting <> p_org)
+       OR (v_acting IS NULL AND NOT payments.acting_as_platform()
+           AND NOT payments._trusted_caller())
+       OR NOT EXISTS (SELECT FROM payments.organizations WHERE id = p_org) THEN
+        PERFORM payments._fail('organization_not_found', jsonb_build_object('org_id', p_org));
+    END IF;
+END
+$$;
+
+-- Maintenance (the sweeper, the roll-up) is the platform's, acting for no organization.
+CREATE FUNCTION payments._check_platform() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF payments.current_org_id() IS NOT NULL
+       OR NOT (payments.acting_as_platform() OR payments._trusted_caller()) THEN
+        PERFORM payments._fail('permission_denied', jsonb_build_object(
+            'reason', 'ledger maintenance is the platform''s, acting for no organization'));
+    END IF;
+END
+$$;
+
+-- Lock the accounts in id order (so concurrent writers never deadlock each other) and
+-- return them; high-volume accounts are read without a lock unless p_lock_high_volume.
+-- Raises account_not_found for an id this organization cannot see, and
+-- account_organization_mismatch for another organization's account; the platform's
+-- accounts may be used in any organization's entries.
+CREATE FUNCTION payments._lock_accounts(p_org uuid, p_ids uuid[], p_lock_high_volume boolean)
+RETURNS payments._account[]
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_accounts payments._account[];
+    v_missing uuid;
+    v_foreign payments._account;
+BEGIN
+    SELECT array_agg(ROW(a.id, a.org_id, a.currency, a.normal_side,
+                         a.debits_must_not_exceed_credits, a.credits_must_not_exceed_debits,
+                         a.high_volume, a.closed, a.posted_debits, a.posted_credits,
+                         a.pending_debits, a.pending_credits, a.version)::payments._account)
+      INTO v_accounts
+      FROM (SELECT * FROM payments.accounts
+             WHERE id = ANY (p_ids) AND (p_lock_high_volume OR NOT high_volume)
+             ORDER BY id
+               FOR NO KEY UPDATE) a;
+    IF NOT p_lock_high_volume THEN
+        SELECT coalesce(v_accounts, '{}') || coalesce(array_agg(ROW(a.id, a.org_id, a.currency,
+                         a.normal_side, a.debits_must_not_exceed_credits,
+                         a.credits_must_not_exceed_debits, a.high_volume, a.closed,
+                         a.posted_debits, a.posted_credits, a.pending_debits,
+                         a.pending_credits, a.version)::payments._account), '{}')
+          INTO v_accounts
+          FROM payments.accounts a
+         WHERE a.id = ANY (p_ids) AND a.high_volume;
+    END IF;
+    SELECT i INTO v_missing FROM unnest(p_ids) i
+     WHERE NOT EXISTS (SELECT FROM unnest(v_accounts) a WHERE a.id = i) LIMIT 1;
+    IF FOUND THEN
+        PERFORM payments._fail('account_not_found', jsonb_build_object('account_id', v_missing));
+    END IF;
+    FOR v_foreign IN SELECT * FROM unnest(v_accounts) a WHERE a.org_id <> p_org LOOP
+        -- An organization acting for itself sees neither another's nor the platform's
+        -- accounts: to it they do not exist.
+        IF payments.current_org_id() IS NOT NULL THEN
+            PERFORM payments._fail('account_not_found',
+                jsonb_build_object('account_id', v_foreign.id));
+        END IF;
+        IF NOT EXISTS (SELECT FROM payments.organizations o
+                        WHERE o.id = v_foreign.org_id AND o.is_platform) THEN
+            PERFORM payments._fail('account_organization_mismatch',
+                jsonb_build_object('account_id', v_foreign.id, 'org_id', p_org));
+        END IF;
+    END LOOP;
+    RETURN v_accounts;
+END
+$$;
+
+-- Post balanced entries (standard, reversal or hold_post) for p_org; all or nothing.
+-- p_entries is a JSON array of {kind, description, metadata, effective_at, external_ref,
+-- reverses, hold_id, key, lines: [{account_id, side, amount, currency}],
+-- conditions: [{account_id, version, balance, gte, lte}]}. Returns the new entry ids.
+CREATE FUNCTION payments._post(p_org uuid, p_entries jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_now timestamptz := now();
+    v_entries jsonb;
+    v_lines payments._line[];
+    v_accounts payments._account[];
+    v_ids uuid[];
+    v_rev record;
+    v_bad record;
+    v_run payments._run[];
+BEGIN
+    SELECT jsonb_agg(e.x || jsonb_build_object('id', gen_random_uuid(), 'ord', e.ord)
+                     ORDER BY e.ord)
+      INTO v_entries
+      FROM jsonb_array_elements(p_entries) WITH ORDINALITY AS e(x, ord);
+
+    -- A reversal names an entry of this organization that was never reversed.
+    FOR v_rev IN
+        SELECT (e.x ->> 'reverses')::uuid AS original, o.id AS found, r.id AS reversal
+          FROM jsonb_array_elements(v_entries) e(x)
+          LEFT JOIN payments.entries o ON o.id = (e.x ->> 'reverses')::uuid AND o.org_id = p_org
+          LEFT JOIN payments.entries r ON r.reverses_entry_id = o.id
+         WHERE e.x ->> 'reverses' IS NOT NULL
+    LOOP
+        IF v_rev.found IS NULL THEN
+            PERFORM payments._fail('entry_not_found', jsonb_build_object('entry_id', v_rev.original));
+        ELSIF v_rev.reversal IS NOT NULL THEN
+            PERFORM payments._fail('entry_already_reversed', jsonb_build_object(
+                'entry_id', v_rev.original, 'reversal_entry_id', v_rev.reversal));
+        END IF;
+    END LOOP;
+
+    -- The lines: as given, or for a reversal the original's with the sides swapped.
+    SELECT array_agg(ROW(e.ord, l.ord, (e.x ->> 'id')::uuid, l.account_id, l.side, l.amount,
+                         l.currency,
+                         coalesce((e.x ->> 'effective_at')::timestamptz, v_now))::payments._line
+                     ORDER BY e.ord, l.ord)
+      INTO v_lines
+      FROM (SELECT (x ->> 'ord')::int AS ord, x FROM jsonb_array_elements(v_entries) x) e
+     CROSS JOIN LATERAL (
+            SELECT g.ord::int AS ord, (g.x ->> 'account_id')::uuid AS account_id,
+                   g.x ->> 'side' AS side, (g.x ->> 'amount')::bigint AS amount,
+                   g.x ->> 'currency' AS currency
+              FROM jsonb_array_elements(coalesce(e.x -> 'lines', '[]')) WITH ORDINALITY g(x, ord)
+             WHERE e.x ->> 'reverses' IS NULL
+            UNION ALL
+            SELECT row_number() OVER (ORDER BY o.id)::int, o.account_id,
+                   CASE o.side WHEN 'debit' THEN 'credit' ELSE 'debit' END, o.amount, o.currency
+              FROM payments.lines o
+             WHERE e.x ->> 'reverses' IS NOT NULL AND o.entry_id = (e.x ->> 'reverses')::uuid
+     ) l;
+
+    -- Lines counted once per entry (a count per entry over every line was quadratic: a third
+    -- of a 500-entry batch's server time).
+    SELECT e.ord INTO v_bad
+      FROM (SELECT (x ->> 'ord')::int AS ord FROM jsonb_array_elements(v_entries) x) e
+      LEFT JOIN (SELECT l.entry_ord, count(*) AS n FROM unnest(v_lines) l GROUP BY l.entry_ord) c
+             ON c.entry_ord = e.ord
+     WHERE coalesce(c.n, 0) < 2
+     ORDER BY e.ord
+     LIMIT 1;
+    IF FOUND THEN
+        PERFORM payments._fail('too_few_lines', jsonb_build_object('entry', v_bad.ord));
+    END IF;
+    SELECT array_agg(DISTINCT l.account_id) INTO v_ids FROM unnest(v_lines) l;
+    v_accounts := payments._lock_accounts(p_org, v_ids, false);
+
+    -- Currency and closed accounts, first offending line first.
+    SELECT l.entry_ord, l.account_id, l.currency AS line_currency, a.currency AS account_currency,
+           a.closed
+      INTO v_bad
+      FROM unnest(v_lines) l JOIN unnest(v_accounts) a ON a.id = l.account_id
+     WHERE a.currency <> l.currency OR a.closed
+     ORDER BY l.entry_ord, l.line_ord
+     LIMIT 1;
+    IF FOUND THEN
+        IF v_bad.line_currency <> v_bad.account_currency THEN
+            PERFORM payments._fail('currency_mismatch', jsonb_build_object(
+                'account_id', v_bad.account_id, 'account_currency', v_bad.account_currency,
+                'line_currency', v_bad.line_currency));
+        END IF;
+        PERFORM payments._fail('account_closed', jsonb_build_object('account_id', v_bad.account_id));
+    END IF;
+
+    -- Running positions of the accounts, line by line in request order.
+    SELECT array_agg(r.x ORDER BY r.entry_ord, r.line_ord) INTO v_run
+      FROM (SELECT l.entry_ord, l.line_ord, ROW(
+                   l.entry_ord, l.line_ord, l.entry_id, l.account_id, l.side, l.amount,
+                   l.currency, l.effective_at, a.org_id, a.high_volume, a.normal_side,
+                   a.debits_must_not_exceed_credits, a.credits_must_not_exceed_debits,
+                   a.pending_debits, a.pending_credits,
+                   a.posted_debits + sum(CASE WHEN l.side = 'debit' THEN l.amount ELSE 0 END) OVER w,
+                   a.posted_credits + sum(CASE WHEN l.side = 'credit' THEN l.amount ELSE 0 END) OVER w,
+                   a.version + row_number() OVER w,
+                   row_number() OVER (PARTITION BY l.entry_ord, l.account_id ORDER BY l.line_ord DESC) = 1,
+                   row_number() OVER (PARTITION BY l.entry_ord, l.account_id ORDER BY l.line_ord) = 1
+                   )::payments._run AS x
+              FROM unnest(v_lines) l JOIN unnest(v_accounts) a ON a.id = l.account_id
+            WINDOW w AS (PARTITION BY l.account_id ORDER BY l.entry_ord, l.line_ord)) r;
+
+    PERFORM payments._check_positions(v_entries, v_run);
+
+    INSERT INTO payments.entries (id, org_id, kind, description, metadata, effective_at,
+                                  external_ref, reverses_entry_id, hold_id, idempotency_key)
+    SELECT (x ->> 'id')::uuid, p_org, coalesce(x ->> 'kind', 'standard'),
+           coalesce(x ->> 'description', ''), coalesce(x -> 'metadata', '{}'::jsonb),
+           coalesce((x ->> 'effective_at')::timestamptz, v_now), x ->> 'external_ref',
+           (x ->> 'reverses')::uuid, (x ->> 'hold_id')::uuid, x ->> 'key'
+      FROM jsonb_array_elements(v_entries) x
+     ORDER BY (x ->> 'ord')::int;
+
+    INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side, amount,
+                                currency, effective_at, account_version, account_posted_debits,
+                                account_posted_credits)
+    SELECT entry_id, p_org, org_id, account_id, side, amount, currency, effective_at,
+           CASE WHEN high_volume THEN NULL ELSE version END,
+           CASE WHEN high_volume THEN NULL ELSE posted_debits::bigint END,
+           CASE WHEN high_volume THEN NULL ELSE posted_credits::bigint END
+      FROM unnest(v_run)
+     ORDER BY entry_ord, line_ord;
+
+    UPDATE payments.accounts a
+       SET posted_debits = a.posted_debits + d.debits,
+           posted_credits = a.posted_credits + d.credits,
+           version = a.version + d.n
+      FROM (SELECT account_id,
+                   sum(CASE WHEN side = 'debit' THEN amount ELSE 0 END)::bigint AS debits,
+                   sum(CASE WHEN side = 'credit' THEN amount ELSE 0 END)::bigint AS credits,
+                   count(*) AS n
+              FROM unnest(v_run) WHERE NOT high_volume GROUP BY account_id) d
+     WHERE a.id = d.account_id;
+
+    RETURN (SELECT jsonb_agg(x -> 'id' ORDER BY (x ->> 'ord')::int)
+              FROM jsonb_array_elements(v_entries) x);
+END
+$$;
+
+-- Overdraft flags, 64-bit limits and the request's conditions, against the running positions.
+CREATE FUNCTION payments._check_positions(p_entries jsonb, p_run payments._run[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_bad record;
+    v_max constant numeric := 9223372036854775807;
+BEGIN
+    -- A high-volume account's row is exact only up to its last roll-up: its lines since then
+    -- are summed too, where the totals come near the limit (2**61), or the line or one not
+    -- yet rolled up is large (2**40; a tiny partial index answers that). Below those, the
+    -- roll-up running at least every 2**21 lines keeps the exact total under 2**63
+    -- (2**61 + 2**21 * 2**40 = 2**62).
+    SELECT * INTO v_bad FROM unnest(p_run) r
+     WHERE (NOT r.high_volume AND (r.posted_debits > v_max OR r.posted_credits > v_max))
+        OR (r.high_volume
+            AND (r.posted_debits >= 2305843009213693952 OR r.posted_credits >= 2305843009213693952
+                 OR r.amount >= 1099511627776
+                 OR EXISTS (SELECT FROM payments.lines w
+                             WHERE w.account_id = r.account_id AND w.account_version IS NULL
+                               AND w.amount >= 1099511627776))
+            AND (SELECT greatest(
+                        r.posted_debits + coalesce(sum(l.amount) FILTER (WHERE l.side = 'debit'), 0),
+                        r.posted_credits + coalesce(sum(l.amount) FILTER (WHERE l.side = 'credit'), 0))
+                   FROM payments.lines l
+                  WHERE l.account_id = r.account_id AND l.account_version IS NULL) > v_max)
+     ORDER BY r.entry_ord, r.line_ord LIMIT 1;
+    IF FOUND THEN
+        PERFORM payments._fail('balance_overflow', jsonb_build_object('account_id', v_bad.account_id));
+    END IF;
+
+    -- Checked where each entry leaves each account, so an entry is judged as a whole.
+    SELECT r.*,
+           CASE WHEN r.dmnec
+                THEN r.posted_credits - r.posted_debits - r.pending_debits
+                ELSE r.posted_debits - r.posted_credits - r.pending_credits END AS after
+      INTO v_bad FROM unnest(p_run) r
+     WHERE r.last_of_entry AND (
+           (r.dmnec AND r.posted_debits + r.pending_debits > r.posted_credits)
+        OR (r.cmned AND r.posted_credits + r.pending_credits > r.posted_debits))
+     ORDER BY r.entry_ord, r.line_ord LIMIT 1;
+    IF FOUND THEN
+        -- balance: what was available before this entry; shortfall: what it lacked.
+        PERFORM payments._fail('insufficient_funds', jsonb_build_object(
+            'account_id', v_bad.account_id, 'currency', v_bad.currency,
+            'balance', v_bad.after + (SELECT coalesce(sum(CASE
+                    WHEN (v_bad.dmnec AND s.side = 'debit') OR (v_bad.cmned AND s.side = 'credit')
+                    THEN s.amount ELSE -s.amount END), 0)
+                FROM unnest(p_run) s
+               WHERE s.entry_ord = v_bad.entry_ord AND s.account_id = v_bad.account_id),
+            'shortfall', -v_bad.after));
+    END IF;
+
+    IF p_entries @? '$[*].conditions[*]' THEN
+        FOR v_bad IN
+            WITH c AS (
+                SELECT (e.x ->> 'ord')::int AS entry_ord, (c.x ->> 'account_id')::uuid AS account_id,
+                       (c.x ->> 'version')::bigint AS version, coalesce(c.x ->> 'balance', 'posted') AS kind,
+                       (c.x ->> 'gte')::bigint AS gte, (c.x ->> 'lte')::bigint AS lte
+                  FROM jsonb_array_elements(p_entries) e(x)
+                 CROSS JOIN LATERAL jsonb_array_elements(coalesce(e.x -> 'conditions', '[]')) c(x)
+            )
+            SELECT c.*, f.version - 1 AS version_before, l.high_volume,
+                   CASE c.kind
+                       WHEN 'posted' THEN l.posted_debits - l.posted_credits
+                       WHEN 'pending' THEN l.posted_debits + l.pending_debits
+                                         - l.posted_credits - l.pending_credits
+                       ELSE l.posted_debits - l.posted_credits - (CASE WHEN l.normal_side = 'debit'
+                                         THEN l.pending_credits ELSE -l.pending_debits END)
+                   END * (CASE WHEN l.normal_side = 'debit' THEN 1 ELSE -1 END) AS balance_after
+              FROM c
+              LEFT JOIN unnest(p_run) f ON f.entry_ord = c.entry_ord AND f.account_id = c.account_id
+                                      AND f.first_of_entry
+              LEFT JOIN unnest(p_run) l ON l.entry_ord = c.entry_ord AND l.account_id = c.account_id
+                                      AND l.last_of_entry
+        LOOP
+            IF v_bad.version_before IS NULL OR v_bad.high_volume THEN
+                PERFORM payments._fail('invalid_condition', jsonb_build_object(
+                    'account_id', v_bad.account_id,
+                    'reason', 'a condition must name a regular (not high-volume) account of its entry'));
+            END IF;
+            IF v_bad.version IS NOT NULL AND v_bad.version <> v_bad.version_before THEN
+                PERFORM payments._fail('condition_failed', jsonb_build_object(
+                    'account_id', v_bad.account_id, 'condition', 'version',
+                    'expected', v_bad.version, 'actual', v_bad.version_before));
+            END IF;
+            IF v_bad.gte IS NOT NULL AND v_bad.balance_after < v_bad.gte THEN
+                PERFORM payments._fail('condition_failed', jsonb_build_object(
+                    'account_id', v_bad.account_id, 'condition', v_bad.kind || '_balance_gte',
+                    'expected', v_bad.gte, 'actual', v_bad.balance_after));
+            END IF;
+            IF v_bad.lte IS NOT NULL AND v_bad.balance_after > v_bad.lte THEN
+                PERFORM payments._fail('condition_failed', jsonb_build_object(
+                    'account_id', v_bad.account_id, 'condition', v_bad.kind || '_balance_lte',
+                    'expected', v_bad.lte, 'actual', v_bad.balance_after));
+            END IF;
+        END LOOP;
+    END IF;
+END
+$$;
+
+-- Take a hold's amount off its accounts' pending columns (accounts locked in id order).
+CREATE FUNCTION payments._release_pending(p_hold payments.holds) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM payments.accounts
+     WHERE id IN (p_hold.debit_account_id, p_hold.credit_account_id)
+     ORDER BY id FOR NO KEY UPDATE;
+    UPDATE payments.accounts
+       SET pending_debits = pending_debits - p_hold.amount,
+           version = version + CASE WHEN high_volume THEN 0 ELSE 1 END
+     WHERE id = p_hold.debit_account_id;
+    UPDATE payments.accounts
+       SET pending_credits = pending_credits - p_hold.amount,
+           version = version + CASE WHEN high_volume THEN 0 ELSE 1 END
+     WHERE id = p_hold.credit_account_id;
+END
+$$;
+
+-- Reserve an amount: {debit_account_id, credit_account_id, amount, currency, expires_at,
+-- description, metadata, key}. Its pending amounts count against the overdraft flags at once.
+CREATE FUNCTION payments._create_hold(p_org uuid, p jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_debit uuid := (p ->> 'debit_account_id')::uuid;
+    v_credit uuid := (p ->> 'credit_account_id')::uuid;
+    v_amount bigint := (p ->> 'amount')::bigint;
+    v_currency text := p ->> 'currency';
+    v_expires timestamptz := (p ->> 'expires_at')::timestamptz;
+    v_accounts payments._account[];
+    a payments._account;
+    v_id uuid := gen_random_uuid();
+    v_available numeric;
+BEGIN
+    IF v_expires IS NOT NULL AND v_expires <= now() THEN
+        PERFORM payments._fail('hold_expiry_not_in_future',
+            jsonb_build_object('expires_at', v_expires, 'now', now()));
+    END IF;
+    v_accounts := payments._lock_accounts(p_org, ARRAY[v_debit, v_credit], true);
+    FOREACH a IN ARRAY v_accounts LOOP
+        IF a.currency <> v_currency THEN
+            PERFORM payments._fail('currency_mismatch', jsonb_build_object('account_id', a.id,
+                'account_currency', a.currency, 'line_currency', v_currency));
+        END IF;
+    END LOOP;
+    FOREACH a IN ARRAY v_accounts LOOP
+        IF a.closed THEN
+            PERFORM payments._fail('account_closed', jsonb_build_object('account_id', a.id));
+        END IF;
+        v_available := CASE
+            WHEN a.id = v_debit AND a.debits_must_not_exceed_credits
+                THEN a.posted_credits - a.posted_debits - a.pending_debits
+            WHEN a.id = v_credit AND a.credits_must_not_exceed_debits
+                THEN a.posted_debits - a.posted_credits - a.pending_credits
+        END;
+        IF v_available < v_amount THEN
+            PERFORM payments._fail('insufficient_funds', jsonb_build_object('account_id', a.id,
+                'currency', a.currency, 'balance', v_available, 'shortfall', v_amount - v_available));
+        END IF;
+        IF (CASE WHEN a.id = v_debit THEN a.pending_debits ELSE a.pending_credits END)::numeric
+           + v_amount > 9223372036854775807 THEN
+            PERFORM payments._fail('balance_overflow', jsonb_build_object('account_id', a.id));
+        END IF;
+    END LOOP;
+    UPDATE payments.accounts
+       SET pending_debits = pending_debits + CASE WHEN id = v_debit THEN v_amount ELSE 0 END,
+           pending_credits = pending_credits + CASE WHEN id = v_credit THEN v_amount ELSE 0 END,
+           version = version + CASE WHEN high_volume THEN 0 ELSE 1 END
+     WHERE id IN (v_debit, v_credit);
+    INSERT INTO payments.holds (id, org_id, debit_account_id, credit_account_id, amount, currency,
+                                expires_at, description, metadata, idempotency_key)
+    VALUES (v_id, p_org, v_debit, v_credit, v_amount, v_currency,
+            v_expires, coalesce(p ->> 'description', ''),
+            coalesce(p -> 'metadata', '{}'::jsonb), p ->> 'key');
+    RETURN to_jsonb(v_id);
+END
+$$;
+
+-- Lock a hold of this organization that is still open; refuse one already resolved.
+CREATE FUNCTION payments._open_hold(p_org uuid, p_hold uuid) RETURNS payments.holds
+LANGUAGE plpgsql AS $$
+DECLARE
+    h payments.holds;
+    v_kind text;
+BEGIN
+    SELECT * INTO h FROM payments.holds WHERE id = p_hold AND org_id = p_org FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM payments._fail('hold_not_found', jsonb_build_object('hold_id', p_hold));
+    END IF;
+    SELECT kind INTO v_kind FROM payments.hold_resolutions WHERE hold_id = p_hold;
+    IF FOUND THEN
+        PERFORM payments._fail('hold_already_' || v_kind,
+            jsonb_build_object('hold_id', p_hold, 'resolution', v_kind));
+    END IF;
+    RETURN h;
+END
+$$;
+
+-- Post a hold, in full or for less ({hold_id, amount, description, metadata, effective_at}):
+-- the pending amount is released and the posted amount becomes an entry naming the hold.
+CREATE FUNCTION payments._post_hold(p_org uuid, p jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    h payments.holds := payments._open_hold(p_org, (p ->> 'hold_id')::uuid);
+    v_amount bigint := coalesce((p ->> 'amount')::bigint, h.amount);
+    v_entry jsonb;
+BEGIN
+    IF h.expires_at IS NOT NULL AND h.expires_at <= now() THEN
+        PERFORM payments._fail('hold_expired',
+            jsonb_build_object('hold_id', h.id, 'expires_at', h.expires_at));
+    END IF;
+    IF v_amount > h.amount THEN
+        PERFORM payments._fail('hold_amount_exceeded',
+            jsonb_build_object('hold_id', h.id, 'held', h.amount, 'requested', v_amount));
+    END IF;
+    PERFORM payments._release_pending(h);
+    v_entry := payments._post(p_org, jsonb_build_array(jsonb_build_object(
+        'kind', 'hold_post', 'hold_id', h.id, 'key', p ->> 'key',
+        'description', coalesce(p ->> 'description', h.description),
+        'metadata', coalesce(p -> 'metadata', h.metadata),
+        'effective_at', p ->> 'effective_at',
+        'lines', jsonb_build_array(
+            jsonb_build_object('account_id', h.debit_account_id, 'side', 'debit',
+                               'amount', v_amount, 'currency', h.currency),
+            jsonb_build_object('account_id', h.credit_account_id, 'side', 'credit',
+                               'amount', v_amount, 'currency', h.currency)))));
+    INSERT INTO payments.hold_resolutions (hold_id, org_id, kind, posted_amount, entry_id,
+                                           idempotency_key)
+    VALUES (h.id, p_org, 'posted', v_amount, (v_entry ->> 0)::uuid, p ->> 'key');
+    RETURN v_entry -> 0;
+END
+$$;
+
+-- Void a hold ({hold_id}): its pending amount is released.
+CREATE FUNCTION payments._void_hold(p_org uuid, p jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    h payments.holds := payments._open_hold(p_org, (p ->> 'hold_id')::uuid);
+BEGIN
+    PERFORM payments._release_pending(h);
+    INSERT INTO payments.hold_resolutions (hold_id, org_id, kind, idempotency_key)
+    VALUES (h.id, p_org, 'voided', p ->> 'key');
+    RETURN to_jsonb(h.id);
+END
+$$;
+
+-- Open an account: {code, name, type, currency, debits_must_not_exceed_credits,
+-- credits_must_not_exceed_debits, high_volume, metadata, key}.
+CREATE FUNCTION payments._open_account(p_org uuid, p jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_id uuid;
+BEGIN
+    IF NOT EXISTS (SELECT FROM payments.currencies WHERE code = p ->> 'currency') THEN
+        PERFORM payments._fail('unknown_currency', jsonb_build_object('currency', p ->> 'currency'));
+    END IF;
+    INSERT INTO payments.accounts (org_id, code, name, type, currency,
+                                   debits_must_not_exceed_credits, credits_must_not_exceed_debits,
+                                   high_volume, metadata, idempotency_key)
+    VALUES (p_org, p ->> 'code', coalesce(p ->> 'name', p ->> 'code'), p ->> 'type',
+            p ->> 'currency',
+            coalesce((p ->> 'debits_must_not_exceed_credits')::boolean, false),
+            coalesce((p ->> 'credits_must_not_exceed_debits')::boolean, false),
+            coalesce((p ->> 'high_volume')::boolean, false),
+            coalesce(p -> 'metadata', '{}'::jsonb), p ->> 'key')
+    RETURNING id INTO v_id;
+    RETURN to_jsonb(v_id);
+END
+$$;
+
+-- Close an account ({account_id}): it takes no more postings or holds; open holds may
+-- still be voided.
+CREATE FUNCTION payments._close_account(p_org uuid, p jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    a payments._account;
+BEGIN
+    a := (payments._lock_accounts(p_org, ARRAY[(p ->> 'account_id')::uuid], true))[1];
+    IF a.org_id <> p_org THEN
+        PERFORM payments._fail('account_organization_mismatch',
+            jsonb_build_object('account_id', a.id, 'org_id', p_org));
+    END IF;
+    UPDATE payments.accounts SET closed = true WHERE id = a.id;
+    RETURN to_jsonb(a.id);
+END
+$$;
+
+-- The one door for writes. p = {org_id, operation, record_failure,
+-- requests: [{key, hash, ...operation's payload}]}; post_entries takes many requests (a
+-- batch, all or nothing), the other operations one. Returns {results: [{status, id,
+-- replayed} | {status: 'failed', code, details, replayed}]} in request order.
+CREATE FUNCTION payments.ledger_write(p jsonb) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_org uuid := (p ->> 'org_id')::uuid;
+    v_op text := p ->> 'operation';
+    v_record boolean := coalesce((p ->> 'record_failure')::boolean, false);
+    v_requests jsonb := p -> 'requests';
+    v_count int := jsonb_array_length(v_requests);
+    v_stored jsonb;
+    v_todo jsonb;
+    v_ids jsonb;
+    v_results jsonb;
+    v_conflict record;
+    v_state text;
+    v_code text;
+    v_detail text;
+    v_constraint text;
+    v_existing uuid;
+BEGIN
+    IF v_op NOT IN ('post_entries', 'create_hold', 'post_hold', 'void_hold', 'open_account',
+                    'close_account') THEN
+        PERFORM payments._fail('invalid_request', jsonb_build_object('operation', v_op));
+    END IF;
+    IF v_count = 0 OR (v_op <> 'post_entries' AND v_count <> 1) THEN
+        PERFORM payments._fail('invalid_request', jsonb_build_object('requests', v_count));
+    END IF;
+    FOR v_attempt IN 1..20 LOOP
+        BEGIN
+            PERFORM set_config('payments.writer', 'on', true);
+            PERFORM payments._check_org(v_org);
+
+            -- Keys seen before: the same request replays its stored result, another conflicts.
+            -- Probed by key (an index lookup per key, whatever the table's statistics say).
+            SELECT jsonb_object_agg(k.key, jsonb_build_object('status', k.status, 'result', k.result))
+              INTO v_stored
+              FROM payments.idempotency_keys k
+             WHERE k.org_id = v_org
+               AND k.key = ANY (ARRAY(SELECT r.x ->> 'key' FROM jsonb_array_elements(v_requests) r(x)));
+            IF v_stored IS NOT NULL THEN
+                SELECT r.x ->> 'key' AS key INTO v_conflict
+                  FROM jsonb_array_elements(v_requests) r(x)
+                  JOIN payments.idempotency_keys k ON k.org_id = v_org AND k.key = r.x ->> 'key'
+                 WHERE k.request_hash <> r.x ->> 'hash' OR k.operation <> v_op
+                 LIMIT 1;
+                IF FOUND THEN
+                    PERFORM payments._fail('idempotency_conflict',
+                        jsonb_build_object('idempotency_key', v_conflict.key));
+                END IF;
+            END IF;
+            SELECT coalesce(jsonb_agg(r.x ORDER BY r.ord), '[]'::jsonb) INTO v_todo
+              FROM jsonb_array_elements(v_requests) WITH ORDINALITY r(x, ord)
+             WHERE v_stored IS NULL OR NOT v_stored ? (r.x ->> 'key');
+
+            IF jsonb_array_length(v_todo) > 0 THEN
+                -- A caller names what it posts, never how: an entry is standard, or a reversal
+                -- when it names what it reverses; only post_hold makes hold posts.
+                IF v_op = 'post_entries' THEN
+                    SELECT jsonb_agg((x - 'kind' - 'hold_id' - 'id' - 'ord') || jsonb_build_object(
+                               'kind', CASE WHEN x ->> 'reverses' IS NULL THEN 'standard'
+                                            ELSE 'reversal' END) ORDER BY ord)
+                      INTO v_todo
+                      FROM jsonb_array_elements(v_todo) WITH ORDINALITY t(x, ord);
+                END IF;
+                v_ids := CASE v_op
+                    WHEN 'post_entries' THEN payments._post(v_org, v_todo)
+                    WHEN 'create_hold' THEN jsonb_build_array(payments._create_hold(v_org, v_todo -> 0))
+                    WHEN 'post_hold' THEN jsonb_build_array(payments._post_hold(v_org, v_todo -> 0))
+                    WHEN 'void_hold' THEN jsonb_build_array(payments._void_hold(v_org, v_todo -> 0))
+                    WHEN 'open_account' THEN jsonb_build_array(payments._open_account(v_org, v_todo -> 0))
+                    WHEN 'close_account' THEN jsonb_build_array(payments._close_account(v_org, v_todo -> 0))
+                END;
+                INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status, result)
+                SELECT v_org, t.x ->> 'key', v_op, t.x ->> 'hash', 'succeeded', jsonb_build_object('id', i.id)
+                  FROM jsonb_array_elements(v_todo) WITH ORDINALITY t(x, ord)
+                  JOIN jsonb_array_elements(v_ids) WITH ORDINALITY i(id, ord) USING (ord);
+            END IF;
+
+            SELECT jsonb_agg(CASE
+                       WHEN v_stored ? (r.x ->> 'key') THEN
+                           (v_stored -> (r.x ->> 'key') -> 'result')
+                           || jsonb_build_object('status', v_stored -> (r.x ->> 'key') ->> 'status',
+                                                 'replayed', true)
+                       ELSE jsonb_build_object('status', 'succeeded', 'replayed', false,
+                                               'id', v_ids -> (t.ord::int - 1))
+                   END ORDER BY r.ord)
+              INTO v_results
+              FROM jsonb_array_elements(v_requests) WITH ORDINALITY r(x, ord)
+              LEFT JOIN jsonb_array_elements(v_todo) WITH ORDINALITY t(x, ord)
+                     ON t.x ->> 'key' = r.x ->> 'key';
+            -- A recorded failure replays as the same refusal; in a batch it fails the batch.
+            IF v_count > 1 THEN
+                SELECT x AS failure INTO v_conflict FROM jsonb_array_elements(v_results) x
+                 WHERE x ->> 'status' = 'failed' LIMIT 1;
+                IF FOUND THEN
+                    PERFORM payments._fail(v_conflict.failure ->> 'code',
+                                           v_conflict.failure -> 'details');
+                END IF;
+            END IF;
+            PERFORM set_config('payments.writer', 'off', true);
+            RETURN jsonb_build_object('results', v_results);
+        EXCEPTION
+            WHEN deadlock_detected OR serialization_failure OR lock_not_available THEN
+                IF v_attempt = 20 THEN
+                    RAISE;
+                END IF;
+                PERFORM pg_sleep(0.001 * v_attempt * random());
+            WHEN unique_violation THEN
+                GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
+                IF v_constraint = 'idempotency_keys_pkey' THEN
+                    CONTINUE;  -- a concurrent request with the same key won: replay it
+                ELSIF v_constraint = 'entries_org_external_ref_key' THEN
+                    SELECT e.id, e.external_ref INTO v_conflict
+                      FROM payments.entries e
+                      JOIN jsonb_array_elements(v_requests) r(x)
+                        ON e.org_id = v_org AND e.external_ref = r.x ->> 'external_ref'
+                     LIMIT 1;
+                    PERFORM payments._fail('duplicate_external_reference', jsonb_build_object(
+                        'external_ref', v_conflict.external_ref, 'entry_id', v_conflict.id));
+                ELSIF v_constraint = 'accounts_org_code_key' THEN
+                    PERFORM payments._fail('duplicate_account_code', jsonb_build_object(
+                        'org_id', v_org, 'account_code', v_requests -> 0 ->> 'code'));
+                ELSIF v_constraint = 'entries_reversed_once' THEN
+                    SELECT e.id, e.reverses_entry_id INTO v_conflict
+                      FROM payments.entries e
+                      JOIN jsonb_array_elements(v_requests) r(x)
+                        ON e.reverses_entry_id = (r.x ->> 'reverses')::uuid
+                     LIMIT 1;
+                    IF FOUND THEN
+                        v_code := 'entry_already_reversed';
+                        v_detail := jsonb_build_object('entry_id', v_conflict.reverses_entry_id,
+                                                       'reversal_entry_id', v_conflict.id)::text;
+                    ELSE
+                        -- the same entry reversed twice within one batch
+                        PERFORM payments._fail('invalid_request', jsonb_build_object(
+                            'reason', 'the batch reverses one entry twice'));
+                    END IF;
+                ELSE
+                    RAISE;
+                END IF;
+            WHEN SQLSTATE 'LX001' THEN
+                GET STACKED DIAGNOSTICS v_code = MESSAGE_TEXT, v_detail = PG_EXCEPTION_DETAIL;
+            WHEN check_violation THEN
+                GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
+                IF v_constraint LIKE 'accounts_%' THEN
+                    PERFORM payments._fail('invalid_account', jsonb_build_object('reason', v_constraint));
+                END IF;
+                RAISE;
+            WHEN invalid_text_representation OR numeric_value_out_of_range
+                 OR invalid_datetime_format OR datetime_field_overflow THEN
+                GET STACKED DIAGNOSTICS v_detail = MESSAGE_TEXT;
+                PERFORM payments._fail('invalid_request', jsonb_build_object('reason', v_detail));
+        END;
+        -- Here only after a refusal (v_code): store it when it is a recorded one.
+        IF v_code IS NOT NULL THEN
+            IF v_record AND v_count = 1 AND v_code = ANY (payments.recorded_error_codes()) THEN
+                INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status, result)
+                VALUES (v_org, v_requests -> 0 ->> 'key', v_op, v_requests -> 0 ->> 'hash', 'failed',
+                        jsonb_build_object('code', v_code, 'details', v_detail::jsonb));
+                RETURN jsonb_build_object('results', jsonb_build_array(jsonb_build_object(
+                    'status', 'failed', 'replayed', false, 'code', v_code,
+                    'details', v_detail::jsonb)));
+            END IF;
+            PERFORM payments._fail(v_code, v_detail::jsonb);
+        END IF;
+    END LOOP;
+    RAISE EXCEPTION 'ledger_write: too many retries';
+END
+$$;
+
+-- Expire every open hold whose expiry has passed (up to p_limit); returns how many.
+CREATE FUNCTION payments.expire_holds(p_limit int DEFAULT 1000) RETURNS int
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    h payments.holds;
+    v_done int := 0;
+BEGIN
+    PERFORM payments._check_platform();
+    PERFORM set_config('payments.writer', 'on', true);
+    FOR h IN
+        SELECT * FROM payments.holds x
+         WHERE x.expires_at <= now()
+           AND NOT EXISTS (SELECT FROM payments.hold_resolutions r WHERE r.hold_id = x.id)
+         ORDER BY x.expires_at, x.id
+         LIMIT p_limit
+           FOR UPDATE SKIP LOCKED
+    LOOP
+        -- resolved meanwhile by a writer that held the lock: skip it
+        CONTINUE WHEN EXISTS (SELECT FROM payments.hold_resolutions r WHERE r.hold_id = h.id);
+        PERFORM payments._release_pending(h);
+        INSERT INTO payments.hold_resolutions (hold_id, org_id, kind)
+        VALUES (h.id, h.org_id, 'expired');
+        v_done := v_done + 1;
+    END LOOP;
+    PERFORM set_config('payments.writer', 'off', true);
+    RETURN v_done;
+END
+$$;
+
+-- Give a high-volume account's new lines their version and running totals, in line order,
+-- and move them into the account row (up to p_limit lines); returns how many.
+CREATE FUNCTION payments.roll_up(p_account uuid, p_limit int DEFAULT 100000) RETURNS int
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    a payments.accounts;
+    v_done int;
+BEGIN
+    PERFORM payments._check_platform();
+    PERFORM set_config('payments.writer', 'on', true);
+    SELECT * INTO a FROM payments.accounts WHERE id = p_account AND high_volume FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+    WITH todo AS (
+        SELECT l.id, l.side, l.amount FROM payments.lines l
+         WHERE l.account_id = p_account AND l.account_version IS NULL
+         ORDER BY l.id LIMIT p_limit FOR UPDATE
+    ), run AS (
+        SELECT id,
+               a.version + row_number() OVER w AS version,
+               a.posted_debits + sum(CASE WHEN side = 'debit' THEN amount ELSE 0 END) OVER w AS debits,
+               a.posted_credits + sum(CASE WHEN side = 'credit' THEN amount ELSE 0 END) OVER w AS credits
+          FROM todo WINDOW w AS (ORDER BY id)
+    ), moved AS (
+        UPDATE payments.lines l
+           SET account_version = run.version, account_posted_debits = run.debits,
+               account_posted_credits = run.credits
+          FROM run WHERE l.id = run.id
+        RETURNING run.version, run.debits, run.credits
+    )
+    UPDATE payments.accounts x
+       SET version = m.version, posted_debits = m.debits, posted_credits = m.credits
+      FROM (SELECT version, debits, credits FROM moved ORDER BY version DESC LIMIT 1) m
+     WHERE x.id = p_account;
+    GET DIAGNOSTICS v_done = ROW_COUNT;
+    IF v_done > 0 THEN
+        SELECT count(*) INTO v_done FROM payments.lines
+         WHERE account_id = p_account AND account_version > a.version;
+    END IF;
+    PERFORM set_config('payments.writer', 'off', true);
+    RETURN v_done;
+END
+$$;
+
+-- Roll up every high-volume account; returns the number of lines rolled up.
+CREATE FUNCTION payments.roll_up_all(p_limit int DEFAULT 100000) RETURNS int
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM payments._check_platform();
+    RETURN (SELECT coalesce(sum(payments.roll_up(id, p_limit)), 0)::int
+              FROM payments.accounts WHERE high_volume);
+END
+$$;
+
+-- Their statements take array parameters, for which PostgreSQL keeps re-planning a custom
+-- plan on every call (measured: a third of a posting's server time); the generic plan is as
+-- good for them; _post too, since it counts an entry's lines in one pass.
+ALTER FUNCTION payments._lock_accounts(uuid, uuid[], boolean) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION payments._check_positions(jsonb, payments._run[]) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION payments._post(uuid, jsonb) SET plan_cache_mode = force_generic_plan;
+
+-- The door functions run with their owner's rights (SECURITY DEFINER, fixed search_path):
+-- the application's roles cannot write the ledger's tables at all, only call these. The
+-- sweeper and the roll-up are the platform's; the internal functions are nobody's.
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA payments FROM PUBLIC;
+-- Who acts, and whether the caller is the owner, are anyone's to ask (the proof is the secret).
+GRANT EXECUTE ON FUNCTION payments.current_actor(), payments.acting_as_platform(),
+    payments._trusted_caller() TO PUBLIC;
+GRANT EXECUTE ON FUNCTION payments.current_org_id(), payments.ledger_write(jsonb),
+    payments.recorded_error_codes() TO liventix_app, liventix_platform;
+GRANT EXECUTE ON FUNCTION payments.expire_holds(int), payments.roll_up(uuid, int),
+    payments.roll_up_all(int) TO liventix_platform;

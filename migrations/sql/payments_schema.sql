@@ -1,0 +1,480 @@
+-- The payments schema: tables, the rules PostgreSQL enforces itself, row-level security.
+-- The posting engine (functions) lives in payments_engine.sql.
+
+CREATE SCHEMA payments;
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'liventix_app') THEN
+        CREATE ROLE liventix_app NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'liventix_platform') THEN
+        CREATE ROLE liventix_platform NOLOGIN;
+    END IF;
+END
+$$;
+
+-- Who a transaction acts for: see docs/tenancy.md.
+-- The secret that signs actors, as the two HMAC pads of a 64-byte key from the server's strong
+-- random source (gen_random_uuid). Nobody but the owner reads it.
+CREATE TABLE payments.tenancy_secret (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    inner_pad bytea NOT NULL CHECK (length(inner_pad) = 64),
+    outer_pad bytea NOT NULL CHECK (length(outer_pad) = 64)
+);
+REVOKE ALL ON payments.tenancy_secret FROM PUBLIC;
+
+DO $$
+DECLARE
+    k bytea := decode(replace(gen_random_uuid()::text || gen_random_uuid()::text
+                              || gen_random_uuid()::text || gen_random_uuid()::text, '-', ''),
+                      'hex');
+    ipad bytea := k;
+    opad bytea := k;
+BEGIN
+    FOR i IN 0..63 LOOP
+        ipad := set_byte(ipad, i, get_byte(k, i) # 54);  -- 0x36
+        opad := set_byte(opad, i, get_byte(k, i) # 92);  -- 0x5c
+    END LOOP;
+    INSERT INTO payments.tenancy_secret (inner_pad, outer_pad) VALUES (ipad, opad);
+END
+$$;
+
+-- The proof of `p_actor` for the current transaction of this backend.
+CREATE FUNCTION payments._actor_proof(p_actor text) RETURNS text
+LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT encode(sha256(s.outer_pad || sha256(s.inner_pad || convert_to(
+               p_actor || '|' || pg_backend_pid()::text || '|'
+               || (extract(epoch FROM transaction_timestamp()) * 1000000)::bigint::text,
+               'UTF8'))), 'hex')
+      FROM payments.tenancy_secret s
+$$;
+REVOKE ALL ON FUNCTION payments._actor_proof(text) FROM PUBLIC;
+
+-- Mark the current transaction as acting for `p_actor` (an organization's id as text, or
+-- 'platform'); transaction-local, as SET LOCAL.
+CREATE FUNCTION payments._act_as(p_actor text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM set_config('liventix.org_id', CASE WHEN p_actor = 'platform' THEN '' ELSE p_actor END,
+                       true);
+    PERFORM set_config('liventix.actor_proof', payments._actor_proof(p_actor), true);
+END
+$$;
+REVOKE ALL ON FUNCTION payments._act_as(text) FROM PUBLIC;
+
+-- The actor the current transaction proved ('platform' or an organization's id), or NULL.
+CREATE FUNCTION payments.current_actor() RETURNS text
+LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT a.actor
+      FROM (SELECT coalesce(nullif(current_setting('liventix.org_id', true), ''), 'platform')
+                   AS actor) a
+     WHERE current_setting('liventix.actor_proof', true) = payments._actor_proof(a.actor)
+$$;
+
+-- The organization the current transaction proved it acts for; NULL otherwise (the platform,
+-- or nobody).
+CREATE FUNCTION payments.current_org_id() RETURNS uuid
+LANGUAGE sql STABLE PARALLEL RESTRICTED AS
+$$ SELECT CASE WHEN a <> 'platform' THEN a::uuid END FROM payments.current_actor() a $$;
+
+-- Whether the current transaction presented the platform's key (or the owner acted for it).
+CREATE FUNCTION payments.acting_as_platform() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL RESTRICTED AS
+$$ SELECT coalesce(payments.current_actor() = 'platform', false) $$;
+
+-- Whether the caller is the schema's owner (or has its rights): the worker, the CLI, the
+-- demo. The role in force counts (SET ROLE liventix_app by the owner is no longer the owner);
+-- only a member of a role can set it, so no application role can pass for the owner.
+CREATE FUNCTION payments._trusted_caller() RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT pg_has_role(
+        CASE WHEN current_setting('role') = 'none' THEN session_user::text
+             ELSE current_setting('role') END::name,
+        (SELECT nspowner FROM pg_namespace WHERE nspname = 'payments'),
+        'USAGE')
+$$;
+
+CREATE TABLE payments.currencies (
+    code text PRIMARY KEY CHECK (code ~ '^[A-Z]{3}$'),
+    exponent smallint NOT NULL CHECK (exponent BETWEEN 0 AND 4)
+);
+
+-- ISO 4217 active codes and their minor-unit exponents (the same table as ledger/currencies.py).
+INSERT INTO payments.currencies (code, exponent) VALUES
+    ('AED', 2), ('AFN', 2), ('ALL', 2), ('AMD', 2), ('AOA', 2), ('ARS', 2), ('AUD', 2),
+    ('AWG', 2), ('AZN', 2), ('BAM', 2), ('BBD', 2), ('BDT', 2), ('BGN', 2), ('BHD', 3),
+    ('BIF', 0), ('BMD', 2), ('BND', 2), ('BOB', 2), ('BOV', 2), ('BRL', 2), ('BSD', 2),
+    ('BTN', 2), ('BWP', 2), ('BYN', 2), ('BZD', 2), ('CAD', 2), ('CDF', 2), ('CHE', 2),
+    ('CHF', 2), ('CHW', 2), ('CLF', 4), ('CLP', 0), ('CNY', 2), ('COP', 2), ('COU', 2),
+    ('CRC', 2), ('CUP', 2), ('CVE', 2), ('CZK', 2), ('DJF', 0), ('DKK', 2), ('DOP', 2),
+    ('DZD', 2), ('EGP', 2), ('ERN', 2), ('ETB', 2), ('EUR', 2), ('FJD', 2), ('FKP', 2),
+    ('GBP', 2), ('GEL', 2), ('GHS', 2), ('GIP', 2), ('GMD', 2), ('GNF', 0), ('GTQ', 2),
+    ('GYD', 2), ('HKD', 2), ('HNL', 2), ('HTG', 2), ('HUF', 2), ('IDR', 2), ('ILS', 2),
+    ('INR', 2), ('IQD', 3), ('IRR', 2), ('ISK', 0), ('JMD', 2), ('JOD', 3), ('JPY', 0),
+    ('KES', 2), ('KGS', 2), ('KHR', 2), ('KMF', 0), ('KPW', 2), ('KRW', 0), ('KWD', 3),
+    ('KYD', 2), ('KZT', 2), ('LAK', 2), ('LBP', 2), ('LKR', 2), ('LRD', 2), ('LSL', 2),
+    ('LYD', 3), ('MAD', 2), ('MDL', 2), ('MGA', 2), ('MKD', 2), ('MMK', 2), ('MNT', 2),
+    ('MOP', 2), ('MRU', 2), ('MUR', 2), ('MVR', 2), ('MWK', 2), ('MXN', 2), ('MXV', 2),
+    ('MYR', 2), ('MZN', 2), ('NAD', 2), ('NGN', 2), ('NIO', 2), ('NOK', 2), ('NPR', 2),
+    ('NZD', 2), ('OMR', 3), ('PAB', 2), ('PEN', 2), ('PGK', 2), ('PHP', 2), ('PKR', 2),
+    ('PLN', 2), ('PYG', 0), ('QAR', 2), ('RON', 2), ('RSD', 2), ('RUB', 2), ('RWF', 0),
+    ('SAR', 2), ('SBD', 2), ('SCR', 2), ('SDG', 2), ('SEK', 2), ('SGD', 2), ('SHP', 2),
+    ('SLE', 2), ('SOS', 2), ('SRD', 2), ('SSP', 2), ('STN', 2), ('SVC', 2), ('SYP', 2),
+    ('SZL', 2), ('THB', 2), ('TJS', 2), ('TMT', 2), ('TND', 3), ('TOP', 2), ('TRY', 2),
+    ('TTD', 2), ('TWD', 2), ('TZS', 2), ('UAH', 2), ('UGX', 0), ('USD', 2), ('USN', 2),
+    ('UYI', 0), ('UYU', 2), ('UYW', 4), ('UZS', 2), ('VED', 2), ('VES', 2), ('VND', 0),
+    ('VUV', 0), ('WST', 2), ('XAF', 0), ('XCD', 2), ('XCG', 2), ('XOF', 0), ('XPF', 0),
+    ('YER', 2), ('ZAR', 2), ('ZMW', 2), ('ZWG', 2);
+
+CREATE TABLE payments.organizations (
+    id uuid PRIMARY KEY,
+    name text NOT NULL CHECK (name <> ''),
+    is_platform boolean NOT NULL DEFAULT false,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX organizations_one_platform ON payments.organizations (is_platform)
+    WHERE is_platform;
+
+CREATE TABLE payments.accounts (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    org_id uuid NOT NULL REFERENCES payments.organizations (id),
+    code text NOT NULL CHECK (code <> ''),
+    name text NOT NULL,
+    type text NOT NULL CHECK (type IN ('asset', 'liability', 'equity', 'revenue', 'expense')),
+    normal_side text NOT NULL GENERATED ALWAYS AS (
+        CASE WHEN type IN ('asset', 'expense') THEN 'debit' ELSE 'credit' END
+    ) STORED,
+    currency text NOT NULL REFERENCES payments.currencies (code),
+    debits_must_not_exceed_credits boolean NOT NULL DEFAULT false,
+    credits_must_not_exceed_debits boolean NOT NULL DEFAULT false,
+    high_volume boolean NOT NULL DEFAULT false,
+    closed boolean NOT NULL DEFAULT false,
+    metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
+    posted_debits bigint NOT NULL DEFAULT 0 CHECK (posted_debits >= 0),
+    posted_credits bigint NOT NULL DEFAULT 0 CHECK (posted_credits >= 0),
+    pending_debits bigint NOT NULL DEFAULT 0 CHECK (pending_debits >= 0),
+    pending_credits bigint NOT NULL DEFAULT 0 CHECK (pending_credits >= 0),
+    version bigint NOT NULL DEFAULT 0 CHECK (version >= 0),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    idempotency_key text,
+    CONSTRAINT accounts_org_code_key UNIQUE (org_id, code),
+    CONSTRAINT accounts_id_org_currency_key UNIQUE (id, org_id, currency),
+    CONSTRAINT accounts_one_overdraft_flag
+        CHECK (NOT (debits_must_not_exceed_credits AND credits_must_not_exceed_debits)),
+    CONSTRAINT accounts_high_volume_without_flags CHECK (
+        NOT high_volume OR NOT (debits_must_not_exceed_credits OR credits_must_not_exceed_debits)
+    )
+);
+
+CREATE TABLE payments.holds (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    org_id uuid NOT NULL REFERENCES payments.organizations (id),
+    debit_account_id uuid NOT NULL REFERENCES payments.accounts (id),
+    credit_account_id uuid NOT NULL REFERENCES payments.accounts (id),
+    amount bigint NOT NULL CHECK (amount > 0),
+    currency text NOT NULL REFERENCES payments.currencies (code),
+    expires_at timestamptz,
+    description text NOT NULL DEFAULT '',
+    metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    idempotency_key text,
+    CONSTRAINT holds_two_accounts CHECK (debit_account_id <> credit_account_id)
+);
+CREATE INDEX holds_expiry ON payments.holds (expires_at) WHERE expires_at IS NOT NULL;
+
+CREATE TABLE payments.entries (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    org_id uuid NOT NULL REFERENCES payments.organizations (id),
+    kind text NOT NULL DEFAULT 'standard' CHECK (kind IN ('standard', 'hold_post', 'reversal')),
+    description text NOT NULL DEFAULT '',
+    metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
+    effective_at timestamptz NOT NULL DEFAULT now(),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    external_ref text,
+    reverses_entry_id uuid REFERENCES payments.entries (id),
+    hold_id uuid REFERENCES payments.holds (id),
+    idempotency_key text,
+    CONSTRAINT entries_org_external_ref_key UNIQUE (org_id, external_ref),
+    CONSTRAINT entries_reversed_once UNIQUE (reverses_entry_id),
+    CONSTRAINT entries_hold_posted_once UNIQUE (hold_id),
+    CONSTRAINT entries_reversal_names_entry CHECK ((kind = 'reversal') = (reverses_entry_id IS NOT NULL)),
+    CONSTRAINT entries_hold_post_names_hold CHECK ((kind = 'hold_post') = (hold_id IS NOT NULL))
+);
+CREATE INDEX entries_org_created ON payments.entries (org_id, created_at);
+
+CREATE TABLE payments.lines (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    entry_id uuid NOT NULL REFERENCES payments.entries (id),
+    -- The organization the entry is booked for (a trial balance per organization groups by
+    -- it) beside the organization owning the account (the platform's, in a shared entry).
+    entry_org_id uuid NOT NULL REFERENCES payments.organizations (id),
+    org_id uuid NOT NULL,
+    account_id uuid NOT NULL,
+    side text NOT NULL CHECK (side IN ('debit', 'credit')),
+    amount bigint NOT NULL CHECK (amount > 0),
+    currency text NOT NULL,
+    effective_at timestamptz NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    -- The account's version and posted totals this line produced. NULL on a high-volume
+    -- account's line until the roll-up step assigns them (shortly after commit).
+    account_version bigint,
+    account_posted_debits bigint,
+    account_posted_credits bigint,
+    -- The account, its organization and its currency in one key: a line can name neither
+    -- another organization's copy of an account nor another currency.
+    CONSTRAINT lines_account_fkey FOREIGN KEY (account_id, org_id, currency)
+        REFERENCES payments.accounts (id, org_id, currency),
+    CONSTRAINT lines_position_complete CHECK (
+        (account_version IS NULL) = (account_posted_debits IS NULL)
+        AND (account_version IS NULL) = (account_posted_credits IS NULL)
+    )
+);
+CREATE INDEX lines_entry ON payments.lines (entry_id);
+CREATE INDEX lines_account ON payments.lines (account_id, id) INCLUDE (side, amount);
+CREATE INDEX lines_unrolled ON payments.lines (account_id, id) WHERE account_version IS NULL;
+-- Large lines of a high-volume account not yet rolled up (the overflow check's hint).
+CREATE INDEX lines_unrolled_large ON payments.lines (account_id)
+    WHERE account_version IS NULL AND amount >= 1099511627776;
+
+CREATE TABLE payments.hold_resolutions (
+    hold_id uuid PRIMARY KEY REFERENCES payments.holds (id),
+    org_id uuid NOT NULL REFERENCES payments.organizations (id),
+    kind text NOT NULL CHECK (kind IN ('posted', 'voided', 'expired')),
+    posted_amount bigint NOT NULL DEFAULT 0 CHECK (posted_amount >= 0),
+    entry_id uuid REFERENCES payments.entries (id),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    idempotency_key text,
+    CONSTRAINT hold_resolutions_posted_has_entry CHECK ((kind = 'posted') = (entry_id IS NOT NULL)),
+    CONSTRAINT hold_resolutions_amount_only_when_posted
+        CHECK ((kind = 'posted') = (posted_amount > 0))
+);
+
+CREATE TABLE payments.idempotency_keys (
+    org_id uuid NOT NULL REFERENCES payments.organizations (id),
+    key text NOT NULL CHECK (key <> ''),
+    operation text NOT NULL,
+    request_hash text NOT NULL,
+    status text NOT NULL CHECK (status IN ('succeeded', 'failed')),
+    result jsonb NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT idempotency_keys_pkey PRIMARY KEY (org_id, key)
+);
+
+-- Balances as they are now: a high-volume account's row is exact up to its last roll-up;
+-- its lines not yet rolled up are added here, so reads are exact at once.
+CREATE VIEW payments.account_balances WITH (security_invoker = true) AS
+SELECT
+    a.id AS account_id,
+    a.org_id,
+    a.currency,
+    a.normal_side,
+    (a.posted_debits + coalesce(u.debits, 0))::bigint AS posted_debits,
+    (a.posted_credits + coalesce(u.credits, 0))::bigint AS posted_credits,
+    a.pending_debits,
+    a.pending_credits,
+    a.version
+FROM payments.accounts a
+LEFT JOIN LATERAL (
+    SELECT
+        sum(l.amount) FILTER (WHERE l.side = 'debit') AS debits,
+        sum(l.amount) FILTER (WHERE l.side = 'credit') AS credits
+    FROM payments.lines l
+    WHERE a.high_volume AND l.account_id = a.id AND l.account_version IS NULL
+) u ON true;
+
+------------------------------------------------------------------------------------------
+-- Rules PostgreSQL enforces by itself
+------------------------------------------------------------------------------------------
+
+-- Raise a ledger error: the message is the error's code, the detail its ids as JSON.
+CREATE FUNCTION payments._fail(p_code text, p_details jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'LX001', MESSAGE = p_code, DETAIL = p_details::text;
+END
+$$;
+
+-- Every entry has two or more lines and sums to zero per currency, checked at commit (as the
+-- owner: the check sees every line, whoever's role commits). One pass over the entry's lines
+-- (it was two: a count, then the sums per currency); an unbalanced currency sorts first.
+CREATE FUNCTION payments.assert_entry_balanced(p_entry uuid) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v record;
+BEGIN
+    SELECT sum(g.n) OVER () AS n, g.currency, g.debits, g.credits
+      INTO v
+      FROM (SELECT currency, count(*) AS n,
+                   coalesce(sum(amount) FILTER (WHERE side = 'debit'), 0) AS debits,
+                   coalesce(sum(amount) FILTER (WHERE side = 'credit'), 0) AS credits
+              FROM payments.lines WHERE entry_id = p_entry
+             GROUP BY currency) g
+     ORDER BY g.debits = g.credits, g.currency
+     LIMIT 1;
+    IF coalesce(v.n, 0) < 2 THEN
+        PERFORM payments._fail('too_few_lines',
+            jsonb_build_object('entry_id', p_entry, 'count', coalesce(v.n, 0)));
+    END IF;
+    IF v.debits <> v.credits THEN
+        PERFORM payments._fail('unbalanced_entry', jsonb_build_object(
+            'entry_id', p_entry, 'currency', v.currency,
+            'debits', v.debits, 'credits', v.credits));
+    END IF;
+END
+$$;
+
+-- The entries trigger judges an entry only when it has no line at all. An entry with lines is
+-- judged by its lines' own trigger: every line inserted queues a check of its entry that runs
+-- after the line was inserted, and lines are never deleted nor moved to another entry, so the
+-- check of the entry's last line sees the entry whole. The entry's own full check was a third
+-- of the work repeated.
+CREATE FUNCTION payments.check_entry_balanced() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM payments.lines WHERE entry_id = NEW.id) THEN
+        PERFORM payments._fail('too_few_lines',
+            jsonb_build_object('entry_id', NEW.id, 'count', 0));
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION payments.check_line_entry_balanced() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM payments.assert_entry_balanced(NEW.entry_id);
+    RETURN NULL;
+END
+$$;
+
+CREATE CONSTRAINT TRIGGER entries_balanced
+    AFTER INSERT ON payments.entries DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION payments.check_entry_balanced();
+CREATE CONSTRAINT TRIGGER lines_balanced
+    AFTER INSERT ON payments.lines DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION payments.check_line_entry_balanced();
+
+-- Append-only: posted facts are never changed or removed; corrections are new entries.
+CREATE FUNCTION payments.refuse_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'LX002',
+        MESSAGE = format('%s on payments.%s is refused: the ledger is append-only',
+                         TG_OP, TG_TABLE_NAME);
+END
+$$;
+
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['entries', 'holds', 'hold_resolutions', 'idempotency_keys', 'lines']
+    LOOP
+        EXECUTE format('CREATE TRIGGER %I_no_delete BEFORE DELETE ON payments.%I
+                        FOR EACH ROW EXECUTE FUNCTION payments.refuse_change()', t, t);
+        EXECUTE format('CREATE TRIGGER %I_no_truncate BEFORE TRUNCATE ON payments.%I
+                        FOR EACH STATEMENT EXECUTE FUNCTION payments.refuse_change()', t, t);
+        IF t <> 'lines' THEN
+            EXECUTE format('CREATE TRIGGER %I_no_update BEFORE UPDATE ON payments.%I
+                            FOR EACH ROW EXECUTE FUNCTION payments.refuse_change()', t, t);
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- A line may be updated once, and only to receive the position the roll-up computes for a
+-- high-volume account; every other change is refused.
+CREATE FUNCTION payments.guard_line_update() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.account_version IS NULL AND NEW.account_version IS NOT NULL
+       AND (NEW.id, NEW.entry_id, NEW.entry_org_id, NEW.org_id, NEW.account_id, NEW.side, NEW.amount,
+            NEW.currency, NEW.effective_at, NEW.created_at)
+           IS NOT DISTINCT FROM
+           (OLD.id, OLD.entry_id, OLD.entry_org_id, OLD.org_id, OLD.account_id, OLD.side, OLD.amount,
+            OLD.currency, OLD.effective_at, OLD.created_at)
+    THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION USING ERRCODE = 'LX002',
+        MESSAGE = 'UPDATE on payments.lines is refused: the ledger is append-only';
+END
+$$;
+CREATE TRIGGER lines_no_update BEFORE UPDATE ON payments.lines
+    FOR EACH ROW EXECUTE FUNCTION payments.guard_line_update();
+
+-- An account's identity never changes, and its balances change only through the engine's
+-- functions (which raise the transaction-local flag payments.writer while they work). The
+-- application's roles cannot update accounts at all; this guards the owner's own hands.
+CREATE FUNCTION payments.guard_account_update() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF (NEW.id, NEW.org_id, NEW.code, NEW.type, NEW.currency, NEW.high_volume, NEW.created_at)
+       IS DISTINCT FROM
+       (OLD.id, OLD.org_id, OLD.code, OLD.type, OLD.currency, OLD.high_volume, OLD.created_at)
+    THEN
+        RAISE EXCEPTION USING ERRCODE = 'LX002',
+            MESSAGE = 'an account''s identity, type, currency and volume class cannot change';
+    END IF;
+    IF (NEW.posted_debits, NEW.posted_credits, NEW.pending_debits, NEW.pending_credits,
+        NEW.version, NEW.closed)
+       IS DISTINCT FROM
+       (OLD.posted_debits, OLD.posted_credits, OLD.pending_debits, OLD.pending_credits,
+        OLD.version, OLD.closed)
+       AND current_setting('payments.writer', true) IS DISTINCT FROM 'on'
+    THEN
+        RAISE EXCEPTION USING ERRCODE = 'LX002',
+            MESSAGE = 'account balances change only by posting through the ledger';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER accounts_guard BEFORE UPDATE ON payments.accounts
+    FOR EACH ROW EXECUTE FUNCTION payments.guard_account_update();
+CREATE TRIGGER accounts_no_delete BEFORE DELETE ON payments.accounts
+    FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
+
+------------------------------------------------------------------------------------------
+-- Row-level security: an organization's role sees and writes only its own rows
+------------------------------------------------------------------------------------------
+
+DO $$
+DECLARE
+    t text;
+    c text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['organizations', 'accounts', 'holds', 'entries',
+                             'hold_resolutions', 'idempotency_keys']
+    LOOP
+        c := CASE t WHEN 'organizations' THEN 'id' ELSE 'org_id' END;
+        EXECUTE format('ALTER TABLE payments.%I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('CREATE POLICY tenant ON payments.%I TO liventix_app
+                        USING (%I = (SELECT payments.current_org_id()))
+                        WITH CHECK (%I = (SELECT payments.current_org_id()))', t, c, c);
+        EXECUTE format('CREATE POLICY platform ON payments.%I TO liventix_platform
+                        USING ((SELECT payments.acting_as_platform()))
+                        WITH CHECK ((SELECT payments.acting_as_platform()))', t);
+    END LOOP;
+END
+$$;
+
+-- An organization sees the lines of its own accounts and every line of the entries booked
+-- for it (the platform's side of its own sales, say); it books only for itself.
+ALTER TABLE payments.lines ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant ON payments.lines TO liventix_app
+    USING (org_id = (SELECT payments.current_org_id())
+           OR entry_org_id = (SELECT payments.current_org_id()))
+    WITH CHECK (entry_org_id = (SELECT payments.current_org_id()));
+CREATE POLICY platform ON payments.lines TO liventix_platform
+    USING ((SELECT payments.acting_as_platform())) WITH CHECK ((SELECT payments.acting_as_platform()));
+CREATE INDEX lines_entry_org ON payments.lines (entry_org_id, account_id);
+
+GRANT USAGE ON SCHEMA payments TO liventix_app, liventix_platform;
+-- Reads go through row-level security; writes only through the engine's functions.
+GRANT SELECT ON ALL TABLES IN SCHEMA payments TO liventix_app, liventix_platform;
+-- ...but the tenancy secret, which only the owner reads.
+REVOKE ALL ON payments.tenancy_secret FROM liventix_app, liventix_platform;
+GRANT INSERT ON payments.organizations TO liventix_platform;

@@ -1,0 +1,129 @@
+-- The ticketing schema: events and their ticket types, orders and tickets with their state
+-- machines' stored states, and the audit trail of every transition. Capacity is enforced by
+-- the ticket type's counters under a CHECK, so two buyers can never get the last seat.
+
+CREATE SCHEMA ticketing;
+
+CREATE FUNCTION ticketing.current_org_id() RETURNS uuid
+LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$ SELECT payments.current_org_id() $$;
+
+CREATE TABLE ticketing.events (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    org_id uuid NOT NULL REFERENCES payments.organizations (id),
+    name text NOT NULL CHECK (name <> ''),
+    currency text NOT NULL REFERENCES payments.currencies (code),
+    starts_at timestamptz NOT NULL,
+    ends_at timestamptz NOT NULL,
+    cancelled_at timestamptz,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT events_end_after_start CHECK (ends_at >= starts_at)
+);
+
+CREATE TABLE ticketing.ticket_types (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    event_id uuid NOT NULL REFERENCES ticketing.events (id),
+    org_id uuid NOT NULL,
+    name text NOT NULL CHECK (name <> ''),
+    price bigint NOT NULL CHECK (price > 0),
+    currency text NOT NULL REFERENCES payments.currencies (code),
+    capacity int NOT NULL CHECK (capacity > 0),
+    sales_start timestamptz NOT NULL,
+    sales_end timestamptz NOT NULL,
+    held int NOT NULL DEFAULT 0 CHECK (held >= 0),
+    sold int NOT NULL DEFAULT 0 CHECK (sold >= 0),
+    CONSTRAINT ticket_types_within_capacity CHECK (held + sold <= capacity),
+    CONSTRAINT ticket_types_window CHECK (sales_end > sales_start)
+);
+CREATE INDEX ticket_types_event ON ticketing.ticket_types (event_id);
+
+CREATE TABLE ticketing.orders (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    org_id uuid NOT NULL REFERENCES payments.organizations (id),
+    event_id uuid NOT NULL REFERENCES ticketing.events (id),
+    buyer_email text NOT NULL,
+    status text NOT NULL DEFAULT 'awaiting_payment' CHECK (status IN (
+        'awaiting_payment', 'paid', 'partially_refunded', 'refunded', 'cancelled', 'disputed')),
+    currency text NOT NULL,
+    amount bigint NOT NULL CHECK (amount > 0),
+    payment_intent_id text UNIQUE,
+    client_secret text,
+    hold_expires_at timestamptz NOT NULL,
+    cancel_reason text,
+    idempotency_key text NOT NULL,
+    request_hash text NOT NULL,
+    version int NOT NULL DEFAULT 0,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT orders_key UNIQUE (org_id, idempotency_key)
+);
+CREATE INDEX orders_expiry ON ticketing.orders (hold_expires_at) WHERE status = 'awaiting_payment';
+CREATE INDEX orders_event ON ticketing.orders (event_id);
+
+CREATE TABLE ticketing.tickets (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    order_id uuid NOT NULL REFERENCES ticketing.orders (id),
+    org_id uuid NOT NULL,
+    event_id uuid NOT NULL REFERENCES ticketing.events (id),
+    ticket_type_id uuid NOT NULL REFERENCES ticketing.ticket_types (id),
+    status text NOT NULL DEFAULT 'held' CHECK (status IN (
+        'held', 'issued', 'checked_in', 'void', 'released', 'cancelled', 'refunded',
+        'invalidated')),
+    code text NOT NULL UNIQUE,
+    holder_email text NOT NULL,
+    price bigint NOT NULL CHECK (price > 0),
+    replaces uuid REFERENCES ticketing.tickets (id),
+    checked_in_at timestamptz,
+    checked_in_by text,
+    version int NOT NULL DEFAULT 0,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX tickets_order ON ticketing.tickets (order_id);
+CREATE INDEX tickets_type ON ticketing.tickets (ticket_type_id, status);
+
+CREATE TABLE ticketing.transitions (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    org_id uuid NOT NULL,
+    subject text NOT NULL CHECK (subject IN ('order', 'ticket')),
+    subject_id uuid NOT NULL,
+    from_state text NOT NULL,
+    to_state text NOT NULL,
+    event text NOT NULL,
+    cause text,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX transitions_subject ON ticketing.transitions (subject_id, id);
+CREATE TRIGGER transitions_append_only BEFORE UPDATE OR DELETE ON ticketing.transitions
+    FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
+
+CREATE TABLE ticketing.refunds (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    org_id uuid NOT NULL,
+    order_id uuid NOT NULL REFERENCES ticketing.orders (id),
+    amount bigint NOT NULL CHECK (amount > 0),
+    reason text NOT NULL,
+    idempotency_key text NOT NULL,
+    request_hash text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT refunds_key UNIQUE (org_id, idempotency_key)
+);
+
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['events', 'ticket_types', 'orders', 'tickets', 'transitions', 'refunds']
+    LOOP
+        EXECUTE format('ALTER TABLE ticketing.%I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('CREATE POLICY tenant ON ticketing.%I TO liventix_app
+                        USING (org_id = (SELECT ticketing.current_org_id()))
+                        WITH CHECK (org_id = (SELECT ticketing.current_org_id()))', t);
+        EXECUTE format('CREATE POLICY platform ON ticketing.%I TO liventix_platform
+                        USING ((SELECT payments.acting_as_platform()))
+                        WITH CHECK ((SELECT payments.acting_as_platform()))', t);
+    END LOOP;
+END
+$$;
+GRANT USAGE ON SCHEMA ticketing TO liventix_app, liventix_platform;
+GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA ticketing TO liventix_app, liventix_platform;
+REVOKE UPDATE ON ticketing.transitions FROM liventix_app, liventix_platform;
