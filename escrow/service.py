@@ -24,6 +24,7 @@ import ledger
 import outbox
 from escrow import recipes
 from escrow.accounts import lines, platform_org
+from escrow.driver import fetch
 from escrow.errors import (
     ConcurrentTransition,
     EscrowNotFound,
@@ -350,13 +351,13 @@ def _post(
 # use case locks it before the ledger locks accounts, so none waits for another in a
 # cycle), the organizer's policy, whether the payment was booked, and the ids of the chart
 # accounts the capture may post to (the platform's or the organizer's; NULL if not open).
-_CAPTURE_FACTS = text(f"""
+_CAPTURE_FACTS = f"""
     SELECT {", ".join(f"e.{f.name}" for f in fields(Escrow))},
            pol.platform_fee_bps, pol.platform_fee_fixed, pol.bears_stripe_fees,
            pol.refund_platform_fee,
-           EXISTS (SELECT 1 FROM payments.card_payments c WHERE c.id = :payment) AS booked,
+           EXISTS (SELECT 1 FROM payments.card_payments c WHERE c.id = %(payment)s) AS booked,
            ARRAY(SELECT a.id
-                   FROM unnest(CAST(:owners AS text[]), CAST(:codes AS text[]))
+                   FROM unnest(CAST(%(owners)s AS text[]), CAST(%(codes)s AS text[]))
                         WITH ORDINALITY AS u(owner, code, n)
                    LEFT JOIN payments.accounts a
                      ON a.code = u.code
@@ -366,31 +367,31 @@ _CAPTURE_FACTS = text(f"""
                   ORDER BY u.n) AS accounts
       FROM payments.escrows e
       LEFT JOIN payments.organizer_policies pol ON pol.org_id = e.org_id
-     WHERE e.org_id = :org AND e.event_id = :event AND e.currency = :currency
-       FOR UPDATE OF e""")
+     WHERE e.org_id = %(org)s AND e.event_id = %(event)s AND e.currency = %(currency)s
+       FOR UPDATE OF e"""
 
 # The capture's transition (compare-and-set on state and version, with the counters), its
 # audit row and the payment's record, in one statement, once the entry is posted.
-_CAPTURED = text("""
+_CAPTURED = """
     WITH moved AS (
         UPDATE payments.escrows
-           SET captured = captured + :gross, held = held + :share, version = version + 1,
+           SET captured = captured + %(gross)s, held = held + %(share)s, version = version + 1,
                updated_at = now()
-         WHERE id = :escrow AND state = :from AND version = :version
+         WHERE id = %(escrow)s AND state = %(from)s AND version = %(version)s
         RETURNING id, org_id
     ), audit AS (
         INSERT INTO payments.escrow_transitions
             (escrow_id, org_id, from_state, to_state, event, cause, entry_id)
-        SELECT id, org_id, :from, :to, 'capture', :cause, :entry FROM moved
+        SELECT id, org_id, %(from)s, %(to)s, 'capture', %(cause)s, %(entry)s FROM moved
     ), recorded AS (
         INSERT INTO payments.card_payments
             (id, org_id, escrow_id, charge_id, balance_transaction_id, currency, gross,
              platform_fee, stripe_fee, bears_stripe_fees, refund_platform_fee, entry_id)
-        SELECT :payment, org_id, id, :charge, :txn, :currency, :gross, :fee, :stripe_fee,
-               :bears, :refund_fee, :entry
+        SELECT %(payment)s, org_id, id, %(charge)s, %(txn)s, %(currency)s, %(gross)s,
+               %(fee)s, %(stripe_fee)s, %(bears)s, %(refund_fee)s, %(entry)s
           FROM moved
     )
-    SELECT count(*) FROM moved""")
+    SELECT count(*) AS moved FROM moved"""
 
 
 def capture_payment(conn: Connection, payment: CapturedPayment, *, cause: str) -> bool:
@@ -402,7 +403,8 @@ def capture_payment(conn: Connection, payment: CapturedPayment, *, cause: str) -
     case (the event's first payment, a payment after release or cancellation) is decided
     the long way."""
     specs = recipes.capture_accounts(payment.event_id, payment.currency)
-    row = conn.execute(
+    found = fetch(
+        conn,
         _CAPTURE_FACTS,
         {
             "org": payment.org_id,
@@ -412,9 +414,10 @@ def capture_payment(conn: Connection, payment: CapturedPayment, *, cause: str) -
             "owners": [spec.owner for spec in specs],
             "codes": [spec.code for spec in specs],
         },
-    ).first()
-    if row is None:
+    )
+    if not found:
         return _capture(conn, payment, cause=cause)
+    row = found[0]
     escrow = _escrow(row)
     if row.booked:
         return False
@@ -471,7 +474,8 @@ def capture_payment(conn: Connection, payment: CapturedPayment, *, cause: str) -
     share = recipes.organizer_share(
         payment.gross, fee, payment.stripe_fee, policy.bears_stripe_fees
     )
-    moved = conn.execute(
+    (done,) = fetch(
+        conn,
         _CAPTURED,
         {
             "escrow": escrow.id,
@@ -491,8 +495,8 @@ def capture_payment(conn: Connection, payment: CapturedPayment, *, cause: str) -
             "bears": policy.bears_stripe_fees,
             "refund_fee": policy.refund_platform_fee,
         },
-    ).scalar_one()
-    if moved != 1:  # the escrow is locked: it cannot have moved (kept as a guard)
+    )
+    if done.moved != 1:  # the escrow is locked: it cannot have moved (kept as a guard)
         raise ConcurrentTransition(escrow_id=str(escrow.id), expected_state=escrow.state)
     return True
 

@@ -34,6 +34,7 @@ from ticketing_fsm.checkout import (
     new_ticket_code,
     publish_intent_cancel,
 )
+from ticketing_fsm.driver import fetch
 from ticketing_fsm.errors import (
     AlreadyCheckedIn,
     EventNotFound,
@@ -392,15 +393,15 @@ _PAYING_ORDER = text(f"""
 _ISSUE_CTES = f"""
     moved AS (
         UPDATE ticketing.tickets
-           SET status = :ticket_to, version = version + 1, updated_at = now()
-         WHERE order_id = :order AND status = :ticket_from {{guard}}
+           SET status = %(ticket_to)s, version = version + 1, updated_at = now()
+         WHERE order_id = %(order)s AND status = %(ticket_from)s {{guard}}
            AND NOT EXISTS (SELECT 1 FROM ticketing.tickets x
-                            WHERE x.order_id = :order AND x.status <> :ticket_from)
+                            WHERE x.order_id = %(order)s AND x.status <> %(ticket_from)s)
         RETURNING {_TICKET_COLUMNS}, created_at
     ), audit AS (
         INSERT INTO ticketing.transitions
             (org_id, subject, subject_id, from_state, to_state, event, cause)
-        SELECT org_id, 'ticket', id, :ticket_from, :ticket_to, :ticket_event, :cause
+        SELECT org_id, 'ticket', id, %(ticket_from)s, %(ticket_to)s, %(ticket_event)s, %(cause)s
           FROM moved ORDER BY created_at, id
     ), types AS (
         SELECT tt.id, m.n
@@ -422,18 +423,19 @@ _ORDER_FIELDS = [c.strip().removeprefix("o.") for c in _ORDER_COLUMNS.split(",")
 # and its event not cancelled, is paid (compare-and-set on its status, the machine having
 # decided `pay` for that status; its audit row), and its tickets issued as above. No row:
 # the order is in another case (or not there), decided the long way.
-_PAY_AND_ISSUE = text(f"""
+_PAY_AND_ISSUE = f"""
     WITH paid AS (
         UPDATE ticketing.orders o
-           SET status = :order_to, version = o.version + 1, updated_at = now()
-         WHERE o.id = :order AND o.status = :order_from AND now() <= o.hold_expires_at
+           SET status = %(order_to)s, version = o.version + 1, updated_at = now()
+         WHERE o.id = %(order)s AND o.status = %(order_from)s AND now() <= o.hold_expires_at
            AND NOT EXISTS (SELECT 1 FROM ticketing.events e
                             WHERE e.id = o.event_id AND e.cancelled_at IS NOT NULL)
         RETURNING {_ORDER_COLUMNS}
     ), paid_audit AS (
         INSERT INTO ticketing.transitions
             (org_id, subject, subject_id, from_state, to_state, event, cause)
-        SELECT org_id, 'order', id, :order_from, :order_to, :order_event, :cause FROM paid
+        SELECT org_id, 'order', id, %(order_from)s, %(order_to)s, %(order_event)s, %(cause)s
+          FROM paid
     ), {_ISSUE_CTES.format(guard="AND EXISTS (SELECT 1 FROM paid)")}
     SELECT {", ".join(f"p.{f} AS o_{f}" for f in _ORDER_FIELDS)},
            coalesce((SELECT cp.gross FROM payments.card_payments cp
@@ -443,9 +445,9 @@ _PAY_AND_ISSUE = text(f"""
                AS o_refunded,
            c.total, m.*
       FROM paid p
-     CROSS JOIN (SELECT count(*) AS total FROM ticketing.tickets WHERE order_id = :order) c
+     CROSS JOIN (SELECT count(*) AS total FROM ticketing.tickets WHERE order_id = %(order)s) c
       LEFT JOIN moved m ON true
-     ORDER BY m.created_at, m.id""")
+     ORDER BY m.created_at, m.id"""
 
 
 def payment_succeeded(conn: Connection, order_id: uuid.UUID, *, cause: str) -> str:
@@ -492,7 +494,8 @@ def _pay_and_issue(conn: Connection, order_id: uuid.UUID, cause: str) -> bool:
     order_to = _decide(OrderMachine, "awaiting_payment", "pay", ())
     ticket_to = _decide(TicketMachine, "held", "issue", ())
     assert order_to is not None and ticket_to is not None, "paying issues held tickets"
-    rows = conn.execute(
+    rows = fetch(
+        conn,
         _PAY_AND_ISSUE,
         {
             "order": order_id,
@@ -504,7 +507,7 @@ def _pay_and_issue(conn: Connection, order_id: uuid.UUID, cause: str) -> bool:
             "ticket_event": "issue",
             "cause": cause,
         },
-    ).all()
+    )
     if not rows:
         return False
     first = rows[0]._asdict()

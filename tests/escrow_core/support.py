@@ -4,9 +4,12 @@ reading the ledger back line by line (account code, side, amount) and per accoun
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 
 import escrow
@@ -159,3 +162,22 @@ def audit(conn: sa.Connection, escrow_id: uuid.UUID) -> list[tuple[str, str, str
 def row(conn: sa.Connection, sql: str, **params: Any) -> Any:
     """One row of a query."""
     return conn.execute(sa.text(sql), params).one()
+
+
+@contextmanager
+def driver_statements() -> Iterator[list[str]]:
+    """Every statement sent through psycopg's cursors meanwhile, in this process: counted
+    at the driver, because the ledger's door and the payment's hot path run on the driver
+    cursor, where SQLAlchemy's events do not see them (BEGIN and COMMIT are not counted)."""
+    seen: list[str] = []
+    original = psycopg.Cursor.execute
+
+    def counting(self: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(str(query))
+        return original(self, query, *args, **kwargs)
+
+    setattr(psycopg.Cursor, "execute", counting)  # noqa: B010 (a measuring instrument, undone)
+    try:
+        yield seen
+    finally:
+        setattr(psycopg.Cursor, "execute", original)  # noqa: B010
