@@ -96,7 +96,11 @@ class Command(click.Command):
         except (DatabaseSetupError, SettingsError) as error:
             raise Failed(str(error)) from error
         except sa.exc.OperationalError as error:
-            raise Failed(f"cannot use the database: {str(error.orig).strip()}") from error
+            raise Failed(f"cannot use the database: {_one_line(error.orig)}") from error
+        except sa.exc.DBAPIError as error:
+            # A constraint the database keeps and no typed error caught first: its own words
+            # (psycopg's message and DETAIL), not a traceback with the statement's parameters.
+            raise Failed(f"the database refused: {_one_line(error.orig)}") from error
         except ledger.LedgerError as error:
             raise Failed(f"the ledger refused: {error}") from error
         except OSError as error:
@@ -111,6 +115,10 @@ class Group(click.Group):
 
     command_class = Command
     group_class = type
+
+
+def _one_line(error: BaseException | None) -> str:
+    return "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
 
 
 def closed_pipe() -> int:

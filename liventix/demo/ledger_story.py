@@ -33,14 +33,17 @@ def run_demo(engine: sa.Engine, run: str, out: Out = print) -> ledger.TrialBalan
 
     usd = "USD"
     with engine.begin() as conn:
-        ledger.open_organization(conn, PLATFORM_ID, "Liventix", is_platform=True)
+        # A database has one platform: the one there is (a season's), or the story's.
+        platform = _platform(conn) or ledger.open_organization(
+            conn, PLATFORM_ID, "Liventix", is_platform=True
+        )
         ledger.open_organization(conn, ORGANIZER_ID, "Riverside Jazz Club")
 
     specs = {
-        "stripe_balance": (PLATFORM_ID, "asset", {}),
-        "card_receivable": (PLATFORM_ID, "asset", {}),
-        "platform_fees": (PLATFORM_ID, "revenue", {"high_volume": True}),
-        "stripe_fees": (PLATFORM_ID, "expense", {}),
+        "stripe_balance": (platform, "asset", {}),
+        "card_receivable": (platform, "asset", {}),
+        "platform_fees": (platform, "revenue", {"high_volume": True}),
+        "stripe_fees": (platform, "expense", {}),
         "escrow": (ORGANIZER_ID, "liability", {"debits_must_not_exceed_credits": True}),
     }
     acc: dict[str, uuid.UUID] = {}
@@ -189,3 +192,10 @@ def _opened_at(conn: sa.Connection, account_id: uuid.UUID) -> datetime:
         sa.text("SELECT created_at FROM payments.accounts WHERE id = :id"), {"id": account_id}
     ).scalar_one()
     return opened
+
+
+def _platform(conn: sa.Connection) -> uuid.UUID | None:
+    found: uuid.UUID | None = conn.execute(
+        sa.text("SELECT id FROM payments.organizations WHERE is_platform")
+    ).scalar_one_or_none()
+    return found

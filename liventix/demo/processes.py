@@ -86,7 +86,7 @@ class AppProcesses:
             raise
         return self
 
-    def _wait_for_api(self, timeout: float = 60.0) -> None:
+    def _wait_for_api(self, timeout: float = 180.0) -> None:
         deadline = time.monotonic() + timeout
         while True:
             self.check()
