@@ -29,11 +29,16 @@ import hashlib
 import json
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
+import psycopg
+from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 
 import outbox
 from ticketing_fsm.errors import (
@@ -156,46 +161,68 @@ def new_ticket_code() -> str:
     return secrets.token_urlsafe(12)
 
 
-_FIND = text("""
-    SELECT o.id, o.amount, o.currency, o.payment_intent_id, o.client_secret,
-           o.hold_expires_at, o.request_hash, o.status, o.event_id, e.ends_at
-      FROM ticketing.orders o JOIN ticketing.events e ON e.id = o.event_id
-     WHERE o.org_id = :org AND o.idempotency_key = :key""")
+# The checkout's own statements run on the connection's driver cursor (`_cursor`): for
+# statements this short, SQLAlchemy's compilation and result set-up cost more CPU than the
+# round trip. psycopg's placeholders; psycopg prepares each after its fifth use.
 
-# FOR SHARE: a cancellation of the event waits for this checkout (and is seen by it).
-_EVENT = text("""
-    SELECT id, currency, ends_at, cancelled_at FROM ticketing.events
-     WHERE id = :id AND org_id = :org FOR SHARE""")
+# The same key at once from two callers: the second waits here for the first's commit, then
+# (its next statement taking a new snapshot) finds its order.
+_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%(lock)s, 0))"
 
-_PRICES = text("""
-    SELECT id, price FROM ticketing.ticket_types
-     WHERE id = ANY(CAST(:ids AS uuid[])) AND event_id = :event""")
+# In one statement: the order stored under the key (with its event's end), and for a new
+# one the event, locked FOR SHARE (a cancellation of the event waits for this checkout and
+# is seen by it), and the prices of the ticket types asked for, in id order.
+_OPENING = """
+    WITH e AS (
+        SELECT id, currency, ends_at, cancelled_at FROM ticketing.events
+         WHERE id = %(event)s AND org_id = %(org)s FOR SHARE
+    ), o AS (
+        SELECT o.id, o.amount, o.currency, o.payment_intent_id, o.client_secret,
+               o.hold_expires_at, o.request_hash, o.status, o.event_id, oe.ends_at
+          FROM ticketing.orders o JOIN ticketing.events oe ON oe.id = o.event_id
+         WHERE o.org_id = %(org)s AND o.idempotency_key = %(key)s
+    )
+    SELECT o.id AS order_id, o.amount AS order_amount, o.currency AS order_currency,
+           o.payment_intent_id, o.client_secret, o.hold_expires_at, o.request_hash,
+           o.status, o.event_id AS order_event_id, o.ends_at AS order_ends_at,
+           e.id AS event_id, e.currency, e.ends_at, e.cancelled_at,
+           p.type_ids, p.prices
+      FROM (VALUES (1)) AS one (x)
+      LEFT JOIN o ON true
+      LEFT JOIN e ON true
+      LEFT JOIN LATERAL (
+          SELECT array_agg(t.id ORDER BY t.id) AS type_ids,
+                 array_agg(t.price ORDER BY t.id) AS prices
+            FROM ticketing.ticket_types t
+           WHERE t.id = ANY(%(ids)s::uuid[]) AND t.event_id = %(event)s
+      ) p ON true"""
 
 # The order and its tickets in one statement, once the seats are held.
-_INSERT_ORDER = text("""
+_INSERT_ORDER = """
     WITH o AS (
         INSERT INTO ticketing.orders
             (id, org_id, event_id, buyer_email, currency, amount, hold_expires_at,
              idempotency_key, request_hash)
-        VALUES (:id, :org, :event, :buyer, :currency, :amount, now() + :hold, :key, :hash)
+        VALUES (%(id)s, %(org)s, %(event)s, %(buyer)s, %(currency)s, %(amount)s,
+                now() + %(hold)s, %(key)s, %(hash)s)
         RETURNING id, hold_expires_at
     ), t AS (
         INSERT INTO ticketing.tickets
             (order_id, org_id, event_id, ticket_type_id, code, holder_email, price)
-        SELECT o.id, :org, :event, t.type_id, t.code, :buyer, t.price
-          FROM o, unnest(CAST(:types AS uuid[]), CAST(:codes AS text[]),
-                         CAST(:prices AS bigint[])) AS t(type_id, code, price)
+        SELECT o.id, %(org)s, %(event)s, t.type_id, t.code, %(buyer)s, t.price
+          FROM o, unnest(%(types)s::uuid[], %(codes)s::text[], %(prices)s::bigint[])
+               AS t(type_id, code, price)
     )
-    SELECT hold_expires_at FROM o""")
+    SELECT hold_expires_at FROM o"""
 
 # The hot row: the seats are held by a conditional UPDATE, followed only by the order's
 # insert and the commit. The price is checked again so a changed price cannot slip between
 # read and hold.
-_HOLD = text("""
-    UPDATE ticketing.ticket_types SET held = held + :n
-     WHERE id = :id AND event_id = :event AND price = :price
+_HOLD = """
+    UPDATE ticketing.ticket_types SET held = held + %(n)s
+     WHERE id = %(id)s AND event_id = %(event)s AND price = %(price)s
        AND now() >= sales_start AND now() < sales_end
-       AND held + sold + :n <= capacity""")
+       AND held + sold + %(n)s <= capacity"""
 
 _UNHOLD = text("UPDATE ticketing.ticket_types SET held = held - :n WHERE id = :id")
 
@@ -208,11 +235,33 @@ _DIAGNOSE = text("""
            now() >= sales_start AND now() < sales_end AS on_sale
       FROM ticketing.ticket_types WHERE id = :id AND event_id = :event""")
 
-_RECORD = text("""
+_RECORD = """
     UPDATE ticketing.orders
-       SET payment_intent_id = :pi, client_secret = :secret, updated_at = now()
-     WHERE id = :id AND (payment_intent_id IS NULL OR payment_intent_id = :pi)
-    RETURNING status, hold_expires_at""")
+       SET payment_intent_id = %(pi)s, client_secret = %(secret)s, updated_at = now()
+     WHERE id = %(id)s AND (payment_intent_id IS NULL OR payment_intent_id = %(pi)s)
+    RETURNING status, hold_expires_at"""
+
+
+@contextmanager
+def _cursor(conn: Connection) -> Iterator[psycopg.Cursor[Any]]:
+    """The connection's driver cursor (rows with named fields) in the caller's transaction,
+    begun as `conn.execute` would begin it; psycopg's errors raised as SQLAlchemy's."""
+    if not conn.in_transaction():
+        conn.begin()
+    proxied = conn.connection
+    driver = proxied.driver_connection
+    if not isinstance(driver, psycopg.Connection):
+        raise TypeError("the checkout runs on psycopg connections")
+    try:
+        with driver.cursor(row_factory=namedtuple_row) as cursor:
+            yield cursor
+    except psycopg.Error as exc:
+        lost = conn.dialect.is_disconnect(cast(Any, exc), proxied, None)
+        if lost:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(
+            None, None, exc, psycopg.Error, connection_invalidated=lost
+        ) from exc
 
 
 def _validate(request: CheckoutRequest) -> None:
@@ -226,39 +275,35 @@ def _validate(request: CheckoutRequest) -> None:
         raise InvalidRequest(reason="a checkout needs an idempotency key and a buyer e-mail")
 
 
-def _existing(
-    conn: Connection, request: CheckoutRequest, digest: str
-) -> Checkout | PendingCheckout | None:
-    row = conn.execute(_FIND, {"org": request.org_id, "key": request.idempotency_key}).first()
-    if row is None:
-        return None
+def _existing(request: CheckoutRequest, digest: str, row: Any) -> Checkout | PendingCheckout:
+    """The checkout already stored under the request's key (`row`: `_OPENING`'s)."""
     if row.request_hash != digest:
         raise IdempotencyConflict(idempotency_key=request.idempotency_key)
     if row.payment_intent_id is not None:
         return Checkout(
-            order_id=row.id,
-            amount=row.amount,
-            currency=row.currency,
+            order_id=row.order_id,
+            amount=row.order_amount,
+            currency=row.order_currency,
             payment_intent_id=row.payment_intent_id,
             client_secret=row.client_secret,
             hold_expires_at=row.hold_expires_at,
             replayed=True,
         )
     if row.status != "awaiting_payment":
-        raise CheckoutExpired(order_id=str(row.id), status=row.status)
+        raise CheckoutExpired(order_id=str(row.order_id), status=row.status)
     return PendingCheckout(
-        order_id=row.id,
-        amount=row.amount,
-        currency=row.currency,
+        order_id=row.order_id,
+        amount=row.order_amount,
+        currency=row.order_currency,
         hold_expires_at=row.hold_expires_at,
         intent=intent_request(
             org_id=request.org_id,
-            event_id=row.event_id,
-            event_ends_at=row.ends_at,
-            order_id=row.id,
+            event_id=row.order_event_id,
+            event_ends_at=row.order_ends_at,
+            order_id=row.order_id,
             idempotency_key=request.idempotency_key,
-            amount=row.amount,
-            currency=row.currency,
+            amount=row.order_amount,
+            currency=row.order_currency,
         ),
     )
 
@@ -269,32 +314,38 @@ def reserve_checkout(
     """Step 1: store the order and its tickets and hold the seats until the hold expires.
     The caller commits at once. A key seen before returns its checkout (its PaymentIntent
     recorded) or its pending checkout (not yet: go on to step 2); a refusal (sold out, not
-    on sale) raises and the caller's transaction must roll back."""
+    on sale) raises and the caller's transaction must roll back.
+
+    Four statements: the key's lock, the order's and the event's reads in one, the hold,
+    the order's insert; then the caller's commit."""
     _validate(request)
     digest = request.fingerprint()
-    # The same key at once from two callers: the second waits here for the first's commit,
-    # then finds its order.
-    conn.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
-        {"k": f"checkout:{request.org_id}:{request.idempotency_key}"},
-    )
-    found = _existing(conn, request, digest)
-    if found is not None:
-        return found
-    event = conn.execute(_EVENT, {"id": request.event_id, "org": request.org_id}).first()
-    if event is None:
-        raise EventNotFound(event_id=str(request.event_id))
     items = sorted(request.items, key=lambda i: i.ticket_type_id)
-    prices = {
-        r.id: r.price
-        for r in conn.execute(
-            _PRICES, {"ids": [i.ticket_type_id for i in items], "event": request.event_id}
+    with _cursor(conn) as cursor:
+        cursor.execute(_LOCK, {"lock": f"checkout:{request.org_id}:{request.idempotency_key}"})
+        cursor.execute(
+            _OPENING,
+            {
+                "org": request.org_id,
+                "event": request.event_id,
+                "key": request.idempotency_key,
+                "ids": [i.ticket_type_id for i in items],
+            },
         )
-    }
+        opening = cursor.fetchone()
+    if opening is None:  # one row, always
+        raise RuntimeError("the checkout's opening read returned no row")
+    if opening.order_id is not None:
+        return _existing(request, digest, opening)
+    if opening.event_id is None:
+        raise EventNotFound(event_id=str(request.event_id))
+    prices: dict[uuid.UUID, int] = dict(
+        zip(opening.type_ids or (), opening.prices or (), strict=True)
+    )
     for item in items:
         if item.ticket_type_id not in prices:
             raise TicketTypeNotFound(ticket_type_id=str(item.ticket_type_id))
-        if event.cancelled_at is not None:
+        if opening.cancelled_at is not None:
             raise NotOnSale(ticket_type_id=str(item.ticket_type_id))
     amount = sum(prices[i.ticket_type_id] * i.quantity for i in items)
     order_id = order_id_for(request.org_id, request.idempotency_key)
@@ -303,7 +354,7 @@ def reserve_checkout(
         "org": request.org_id,
         "event": request.event_id,
         "buyer": request.buyer_email,
-        "currency": event.currency,
+        "currency": opening.currency,
         "amount": amount,
         "hold": hold,
         "key": request.idempotency_key,
@@ -313,20 +364,25 @@ def reserve_checkout(
         "prices": [prices[i.ticket_type_id] for i in items for _n in range(i.quantity)],
     }
     _hold_seats(conn, request.event_id, items, prices)
-    expires: datetime = conn.execute(_INSERT_ORDER, order).scalar_one()
+    with _cursor(conn) as cursor:
+        cursor.execute(_INSERT_ORDER, order)
+        inserted = cursor.fetchone()
+    if inserted is None:
+        raise RuntimeError("the order's insert returned no row")
+    expires: datetime = inserted.hold_expires_at
     return PendingCheckout(
         order_id=order_id,
         amount=amount,
-        currency=event.currency,
+        currency=opening.currency,
         hold_expires_at=expires,
         intent=intent_request(
             org_id=request.org_id,
             event_id=request.event_id,
-            event_ends_at=event.ends_at,
+            event_ends_at=opening.ends_at,
             order_id=order_id,
             idempotency_key=request.idempotency_key,
             amount=amount,
-            currency=event.currency,
+            currency=opening.currency,
         ),
     )
 
@@ -341,15 +397,17 @@ def _hold_seats(
     refusal the holds already taken are given back before the refusal is raised."""
     taken: list[CheckoutItem] = []
     for item in items:
-        held = conn.execute(
-            _HOLD,
-            {
-                "n": item.quantity,
-                "id": item.ticket_type_id,
-                "event": event_id,
-                "price": prices[item.ticket_type_id],
-            },
-        ).rowcount
+        with _cursor(conn) as cursor:
+            cursor.execute(
+                _HOLD,
+                {
+                    "n": item.quantity,
+                    "id": item.ticket_type_id,
+                    "event": event_id,
+                    "price": prices[item.ticket_type_id],
+                },
+            )
+            held = cursor.rowcount
         if held != 1:
             for done in taken:
                 conn.execute(_UNHOLD, {"n": done.quantity, "id": done.ticket_type_id})
@@ -387,14 +445,16 @@ def record_payment_intent(
     buyer is told with CheckoutExpired: the expiry has asked Stripe to cancel the intent
     (found again by its key), and a payment that still comes finds its order by metadata and
     is refunded in full."""
-    row = conn.execute(
-        _RECORD,
-        {
-            "id": pending.order_id,
-            "pi": intent.payment_intent_id,
-            "secret": intent.client_secret,
-        },
-    ).first()
+    with _cursor(conn) as cursor:
+        cursor.execute(
+            _RECORD,
+            {
+                "id": pending.order_id,
+                "pi": intent.payment_intent_id,
+                "secret": intent.client_secret,
+            },
+        )
+        row = cursor.fetchone()
     if row is None:
         return _first_intent(conn, pending, intent)
     if row.status != "awaiting_payment":

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 
 import ledger
+from liventix.api import driver
 
 KEY_PREFIX = "lvx_"
 _KEY = re.compile(r"^lvx_([0-9a-f]{12})_([0-9a-f]{48})$")
@@ -121,13 +122,13 @@ class StoredAnswer:
 # only it and the owner can issue (row-level security verifies it), and answers what is stored
 # under the request's Idempotency-Key in the key's scope. The role is assumed here, after the
 # function ran (set_config(..., true) is SET LOCAL). No row: unknown, wrong or revoked key.
-_OPEN = text("""
+_OPEN = """
     SELECT a.key_id, a.org_id, a.method, a.path, a.request_sha256, a.status, a.content_type,
            a.response,
            set_config('role', CASE WHEN a.org_id IS NULL THEN 'liventix_platform'
                                    ELSE 'liventix_app' END, true) AS role
-      FROM payments.authenticate(:prefix, :secret, :key) a
-""")
+      FROM payments.authenticate(%(prefix)s, %(secret)s, %(key)s) a
+"""
 
 
 def authenticate(
@@ -141,7 +142,7 @@ def authenticate(
     if parsed is None:
         return None, None
     prefix, secret = parsed
-    row = conn.execute(_OPEN, {"prefix": prefix, "secret": secret, "key": idempotency_key}).first()
+    row = driver.first(conn, _OPEN, {"prefix": prefix, "secret": secret, "key": idempotency_key})
     if row is None:
         return None, None
     stored = None

@@ -64,7 +64,7 @@ from starlette.responses import Response
 
 import ledger
 import ticketing_fsm
-from liventix.api import keys, problems
+from liventix.api import driver, keys, problems
 from liventix.api.metrics import Metrics
 from liventix.api.problems import ApiProblem
 
@@ -544,7 +544,8 @@ class Runner:
 
     def _store(self, conn: sa.Connection, uow: UnitOfWork, response: Response) -> None:
         body = bytes(response.body)
-        conn.execute(
+        driver.execute(
+            conn,
             _STORE,
             {
                 "scope": uow.principal.scope,
@@ -640,11 +641,12 @@ class Runner:
         return problems.problem_response(problems.INTERNAL, instance=instance)
 
 
-_STORE = sa.text("""
+_STORE = """
     INSERT INTO payments.api_idempotency
         (scope, key, method, path, request_sha256, status, content_type, response)
-    VALUES (:scope, :key, :method, :path, :digest, :status, :ctype, CAST(:response AS json))
-""")
+    VALUES (%(scope)s, %(key)s, %(method)s, %(path)s, %(digest)s, %(status)s, %(ctype)s,
+            %(response)s::json)
+"""
 
 
 class UnitOfWorkRoute(APIRoute):
