@@ -21,8 +21,8 @@ from sqlalchemy.exc import DBAPIError
 
 
 def fetch(conn: Connection, statement: str, params: Mapping[str, Any]) -> list[Any]:
-    """The rows `statement` returns (named tuples), run on the connection's driver cursor
-    inside the caller's transaction (begun if none is)."""
+    """The rows `statement` (one that returns rows) returns, as named tuples, run on the
+    connection's driver cursor inside the caller's transaction (begun if none is)."""
     if not conn.in_transaction():
         conn.begin()  # as conn.execute() would: the caller's commit() then commits it
     proxied = conn.connection
@@ -32,7 +32,7 @@ def fetch(conn: Connection, statement: str, params: Mapping[str, Any]) -> list[A
     try:
         with driver.cursor(row_factory=namedtuple_row) as cursor:
             cursor.execute(statement, params)
-            return cursor.fetchall() if cursor.description is not None else []
+            return cursor.fetchall()  # every statement here returns rows
     except psycopg.Error as exc:
         lost = conn.dialect.is_disconnect(cast(Any, exc), proxied, None)
         if lost:
