@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 
 import click
 from click.utils import PacifyFlushWrapper
@@ -35,13 +34,6 @@ from liventix.cli.common import (
 PROG = "liventix"
 
 
-def _version() -> str:
-    try:
-        return version("liventix-payments")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown"
-
-
 @click.group(
     PROG,
     cls=Group,
@@ -50,7 +42,9 @@ def _version() -> str:
     "zsh_source, fish_source).",
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
-@click.version_option(_version(), "--version", prog_name=PROG, message="%(prog)s %(version)s")
+@click.version_option(
+    package_name="liventix-payments", prog_name=PROG, message="%(prog)s %(version)s"
+)
 def cli() -> None:
     """Liventix payments core: ledger, escrow, tickets, outbox."""
 
