@@ -12,9 +12,10 @@ database is created on it and dropped afterwards). Each run lasts `--seconds`:
   checkout is two transactions, as the application runs them:
   1. `ticketing_fsm.start_checkout` (hold `--tickets` tickets, the order, its PaymentIntent);
   2. what the inbox handler of `payment_intent.succeeded` does: `escrow.capture_payment`
-     (the ledger entry into the event's escrow) then `ticketing_fsm.payment_succeeded` (order
-     paid, tickets issued, `order.paid` / `ticket.issued` messages with the buyer's e-mails and
-     the organizer's webhook deliveries written to the outbox).
+     (the ledger entry into the event's escrow) then
+     `ticketing_fsm.payment_succeeded_for_intent` (the order found by its PaymentIntent,
+     paid, tickets issued, `order.paid` / `ticket.issued` messages with the buyer's e-mails
+     and the organizer's webhook deliveries written to the outbox).
   The PaymentIntent comes from an in-process stand-in for Stripe (no HTTP: what is measured
   is the database work), and the Stripe event is not stored in and claimed from the inbox
   (two more short transactions in the application). Nothing delivers the outbox here: that
@@ -187,9 +188,9 @@ def checkout_once(
             ),
             cause=f"evt_{pi[3:]}",
         )
-        outcome = tk.payment_succeeded(conn, checkout.order_id, cause=f"evt_{pi[3:]}")
+        outcome = tk.payment_succeeded_for_intent(conn, pi, cause=f"evt_{pi[3:]}")
     if outcome != "issued":
-        raise RuntimeError(f"checkout {key}: payment_succeeded said {outcome!r}")
+        raise RuntimeError(f"checkout {key}: payment_succeeded_for_intent said {outcome!r}")
     return checkout
 
 
@@ -344,13 +345,13 @@ def _statements(url: str, world: World, tickets: int) -> list[int]:
     engine = make_engine(url, pool_size=1, max_overflow=0)
     counts: list[int] = []
     original = psycopg.Cursor.execute
-    paying = tk.payment_succeeded
+    paying = tk.payment_succeeded_for_intent
 
-    def marked(conn: sa.Connection, order_id: uuid.UUID, *, cause: str) -> str:
+    def marked(conn: sa.Connection, payment_intent_id: str, *, cause: str) -> str | None:
         # Where escrow's part of the payment ends and ticketing's begins.
         counts.append(-1)
         counts.append(0)
-        return paying(conn, order_id, cause=cause)
+        return paying(conn, payment_intent_id, cause=cause)
 
     def counting(self: psycopg.Cursor[Any], *args: Any, **kwargs: Any) -> Any:
         if counts:
@@ -362,12 +363,12 @@ def _statements(url: str, world: World, tickets: int) -> list[int]:
 
     sa.event.listen(engine, "begin", begin)
     setattr(psycopg.Cursor, "execute", counting)  # noqa: B010 (a measuring instrument, undone below)
-    setattr(tk, "payment_succeeded", marked)  # noqa: B010 (the same)
+    setattr(tk, "payment_succeeded_for_intent", marked)  # noqa: B010 (the same)
     try:
         checkout_once(engine, StandInGateway(), world, f"count-{uuid.uuid4().hex}", tickets)
     finally:
         setattr(psycopg.Cursor, "execute", original)  # noqa: B010
-        setattr(tk, "payment_succeeded", paying)  # noqa: B010
+        setattr(tk, "payment_succeeded_for_intent", paying)  # noqa: B010
         engine.dispose()
     return counts
 
@@ -493,7 +494,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             results.put(
                 "payment_statements_escrow_ticketing",
                 [escrow_part, ticketing_part],
-                "capture_payment, payment_succeeded",
+                "capture_payment, payment_succeeded_for_intent",
             )
             results.put(
                 "round_trips_per_checkout",

@@ -383,7 +383,8 @@ _PAYING_ORDER = text(f"""
      WHERE o.id = :id
        FOR UPDATE OF o""")
 
-# An order's held tickets issued together (a part of `_PAY_AND_ISSUE`): each is a
+# An order's held tickets issued together (a part of `_PAY_AND_ISSUE`; `{order}`, the
+# order the statement paid): each is a
 # compare-and-set on its status (the machine decided the move once for that status), with
 # its audit row, and the ticket types' counters move the seats from held to sold (their
 # rows locked in id order, as the checkout's holds lock them, so two payments never
@@ -394,9 +395,9 @@ _ISSUE_CTES = f"""
     moved AS (
         UPDATE ticketing.tickets
            SET status = %(ticket_to)s, version = version + 1, updated_at = now()
-         WHERE order_id = %(order)s AND status = %(ticket_from)s {{guard}}
+         WHERE order_id = {{order}} AND status = %(ticket_from)s
            AND NOT EXISTS (SELECT 1 FROM ticketing.tickets x
-                            WHERE x.order_id = %(order)s AND x.status <> %(ticket_from)s)
+                            WHERE x.order_id = {{order}} AND x.status <> %(ticket_from)s)
         RETURNING {_TICKET_COLUMNS}, created_at
     ), audit AS (
         INSERT INTO ticketing.transitions
@@ -419,15 +420,19 @@ _ISSUE_CTES = f"""
 
 _ORDER_FIELDS = [c.strip().removeprefix("o.") for c in _ORDER_COLUMNS.split(",")]
 
+
 # The payment's usual case in one statement: the order, awaiting payment within its hold
 # and its event not cancelled, is paid (compare-and-set on its status, the machine having
 # decided `pay` for that status; its audit row), and its tickets issued as above. No row:
-# the order is in another case (or not there), decided the long way.
-_PAY_AND_ISSUE = f"""
+# the order is in another case (or not there), decided the long way. The order is named by
+# its id or (`_PAY_AND_ISSUE_FOR_INTENT`) by the PaymentIntent recorded on it, as Stripe's
+# event names it: the lookup of the order is then part of the same statement.
+def _pay_and_issue_sql(order: str) -> str:
+    return f"""
     WITH paid AS (
         UPDATE ticketing.orders o
            SET status = %(order_to)s, version = o.version + 1, updated_at = now()
-         WHERE o.id = %(order)s AND o.status = %(order_from)s AND now() <= o.hold_expires_at
+         WHERE {order} AND o.status = %(order_from)s AND now() <= o.hold_expires_at
            AND NOT EXISTS (SELECT 1 FROM ticketing.events e
                             WHERE e.id = o.event_id AND e.cancelled_at IS NOT NULL)
         RETURNING {_ORDER_COLUMNS}
@@ -436,7 +441,7 @@ _PAY_AND_ISSUE = f"""
             (org_id, subject, subject_id, from_state, to_state, event, cause)
         SELECT org_id, 'order', id, %(order_from)s, %(order_to)s, %(order_event)s, %(cause)s
           FROM paid
-    ), {_ISSUE_CTES.format(guard="AND EXISTS (SELECT 1 FROM paid)")}
+    ), {_ISSUE_CTES.format(order="(SELECT id FROM paid)")}
     SELECT {", ".join(f"p.{f} AS o_{f}" for f in _ORDER_FIELDS)},
            coalesce((SELECT cp.gross FROM payments.card_payments cp
                       WHERE cp.id = p.payment_intent_id), 0) AS o_paid,
@@ -445,9 +450,14 @@ _PAY_AND_ISSUE = f"""
                AS o_refunded,
            c.total, m.*
       FROM paid p
-     CROSS JOIN (SELECT count(*) AS total FROM ticketing.tickets WHERE order_id = %(order)s) c
+     CROSS JOIN LATERAL (SELECT count(*) AS total FROM ticketing.tickets t
+                          WHERE t.order_id = p.id) c
       LEFT JOIN moved m ON true
      ORDER BY m.created_at, m.id"""
+
+
+_PAY_AND_ISSUE = _pay_and_issue_sql("o.id = %(order)s")
+_PAY_AND_ISSUE_FOR_INTENT = _pay_and_issue_sql("o.payment_intent_id = %(intent)s")
 
 
 def payment_succeeded(conn: Connection, order_id: uuid.UUID, *, cause: str) -> str:
@@ -487,18 +497,22 @@ def payment_succeeded(conn: Connection, order_id: uuid.UUID, *, cause: str) -> s
     return "unchanged"
 
 
-def _pay_and_issue(conn: Connection, order_id: uuid.UUID, cause: str) -> bool:
-    """The usual case in two statements: the order awaiting payment within its hold, its
-    event not cancelled, is paid, its tickets issued and the messages written. False if the
-    order is in another case (nothing written)."""
+def _pay_and_issue(
+    conn: Connection, order_id: uuid.UUID | None, cause: str, *, intent: str | None = None
+) -> bool:
+    """The usual case in two statements: the order (named by its id, or by the PaymentIntent
+    recorded on it) awaiting payment within its hold, its event not cancelled, is paid, its
+    tickets issued and the messages written. False if there is no such order, or it is in
+    another case (nothing written)."""
     order_to = _decide(OrderMachine, "awaiting_payment", "pay", ())
     ticket_to = _decide(TicketMachine, "held", "issue", ())
     assert order_to is not None and ticket_to is not None, "paying issues held tickets"
     rows = fetch(
         conn,
-        _PAY_AND_ISSUE,
+        _PAY_AND_ISSUE if intent is None else _PAY_AND_ISSUE_FOR_INTENT,
         {
             "order": order_id,
+            "intent": intent,
             "order_from": "awaiting_payment",
             "order_to": order_to,
             "order_event": "pay",
@@ -515,6 +529,26 @@ def _pay_and_issue(conn: Connection, order_id: uuid.UUID, cause: str) -> bool:
     order = dataclasses.replace(order, paid=int(order.paid), refunded=int(order.refunded))
     _publish_issued(conn, order, _issued_tickets(conn, order, rows))
     return True
+
+
+def payment_succeeded_for_intent(
+    conn: Connection,
+    payment_intent_id: str,
+    *,
+    cause: str,
+    metadata: Mapping[str, object] | None = None,
+    amount: int | None = None,
+) -> str | None:
+    """A PaymentIntent succeeded (escrow has booked it): `payment_succeeded` for the order it
+    pays for, found as `order_for_payment` finds it; None if it pays for no order of ours.
+    The usual case (the intent recorded on an order awaiting payment within its hold) finds
+    the order in the statement that pays it: two statements in all."""
+    if _pay_and_issue(conn, None, cause, intent=payment_intent_id):
+        return "issued"
+    order = order_for_payment(conn, payment_intent_id, metadata, amount)
+    if order is None:
+        return None
+    return payment_succeeded(conn, order, cause=cause)
 
 
 def _issued_tickets(conn: Connection, order: Order, rows: Sequence[Any]) -> list[Ticket]:

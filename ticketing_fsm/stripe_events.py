@@ -65,16 +65,18 @@ def handlers(reader: escrow.StripeReader) -> dict[str, outbox.AnyInboxHandler]:
     def succeeded(conn: Connection, event: outbox.InboxEvent, facts: Any) -> None:
         capture.handle(conn, event, facts)
         intent = event.payload["data"]["object"]
-        order = _order(conn, event, intent["id"])
-        if order is None and isinstance(intent.get("metadata"), dict):
-            # An intent the checkout never recorded (it died, or the hold expired, between
-            # Stripe's answer and the record): its order, if still waiting for exactly it.
-            amount = intent.get("amount")
-            order = service.order_for_payment(
-                conn, intent["id"], intent["metadata"], amount if type(amount) is int else None
-            )
-        if order is not None:
-            service.payment_succeeded(conn, order, cause=event.event_id)
+        metadata = intent.get("metadata")
+        amount = intent.get("amount")
+        # The order the intent is recorded on or, for an intent the checkout never recorded
+        # (it died, or the hold expired, between Stripe's answer and the record), the order
+        # its metadata names, if still waiting for exactly it.
+        service.payment_succeeded_for_intent(
+            conn,
+            intent["id"],
+            cause=event.event_id,
+            metadata=metadata if isinstance(metadata, dict) else None,
+            amount=amount if type(amount) is int else None,
+        )
 
     def failed(conn: Connection, event: outbox.InboxEvent) -> None:
         order = _order(conn, event, event.payload["data"]["object"]["id"])

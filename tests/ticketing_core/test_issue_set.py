@@ -100,6 +100,31 @@ def test_the_statements_do_not_grow_with_the_tickets(engine: sa.Engine, world: W
     assert statements_to_issue((1,)) == statements_to_issue((4, 3)) == 2
 
 
+def test_paying_by_the_intent_finds_the_order_in_the_statement_that_pays_it(
+    engine: sa.Engine, world: World
+) -> None:
+    checkout = _checkout(engine, world, (2, 1))
+    with engine.begin() as conn:
+        escrow.capture_payment(conn, captured(world, checkout), cause="evt")
+        with driver_statements() as seen:
+            outcome = tk.payment_succeeded_for_intent(conn, checkout.payment_intent_id, cause="evt")
+    assert (outcome, len(seen)) == ("issued", 2)
+    with engine.connect() as conn:
+        assert statuses(conn, checkout.order_id) == ["issued"] * 3
+        assert audit(conn, checkout.order_id) == [("awaiting_payment", "paid", "pay")]
+        check_capacity(conn)
+        check_audit_trail(conn)
+    # Again (a duplicate event): nothing more is issued, the long way says so.
+    with engine.begin() as conn:
+        again = tk.payment_succeeded_for_intent(conn, checkout.payment_intent_id, cause="evt")
+    assert again == "unchanged"
+    with engine.connect() as conn:
+        assert len(messages(conn, "order.paid", str(checkout.order_id))) == 1
+    # An intent that pays for no order of ours.
+    with engine.begin() as conn:
+        assert tk.payment_succeeded_for_intent(conn, "pi_not_ours", cause="evt") is None
+
+
 @pytest.mark.parametrize("change", ["released", "issued"])
 def test_a_ticket_moved_before_the_payment_refuses_the_issue(
     engine: sa.Engine, world: World, change: str
