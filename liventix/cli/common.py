@@ -116,6 +116,18 @@ class Group(click.Group):
     command_class = Command
     group_class = type
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the commands with their whole first sentence, wrapped (Click cuts it to the
+        terminal's width with "...")."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=200)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
 
 def _one_line(error: BaseException | None) -> str:
     return "; ".join(line.strip() for line in str(error).splitlines() if line.strip())

@@ -86,6 +86,8 @@ def test_every_command_answers_help_with_the_settings_it_reads(command: str) -> 
 def test_every_group_answers_help_and_lists_its_commands(group: str) -> None:
     result = liventix(group, "--help")
     assert result.exit_code == 0, result.output
+    listed = result.stdout.split("Commands:")[1]
+    assert "..." not in listed  # every summary whole, wrapped
     for command in COMMANDS:
         words = command.split()
         if words[0] == group:
