@@ -83,6 +83,9 @@ WEBHOOK_SECRET = "whsec_liventix_bench_onsale"
 WORKERS = 2
 """`liventix worker` processes: they matter only once the payments come in (2 cores)."""
 FAST_RETRY = "0.05,0.05,0.1,0.2,0.5,1,2"
+WORKER_POLL_S = 0.5
+"""The workers wake at once on NOTIFY; the poll only finds retries come due. Polled every
+50 ms, two idle workers cost about 2 ms of CPU per checkout (a tenth of the whole on-sale)."""
 PRICE = 2_500
 CURRENCY = "EUR"
 SPREAD_TYPES = 20
@@ -398,7 +401,7 @@ class _Deployment:
                 self._start(
                     f"worker-{n + 1}",
                     *("worker", "--no-periodic", "--batch-size", "200", "--concurrency", "32"),
-                    *("--poll", "0.05", "--retry-schedule", FAST_RETRY),
+                    *("--poll", str(WORKER_POLL_S), "--retry-schedule", FAST_RETRY),
                 )
             deadline = time.monotonic() + 60
             while True:

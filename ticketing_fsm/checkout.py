@@ -2,8 +2,8 @@
 
 1. `reserve_checkout` (a short transaction of its own): the seats are held and the order and
    its tickets stored, with the hold's expiry. The ticket type's counter row, the one row
-   every buyer of a hot ticket type writes, is locked by the last statements only: its
-   conditional UPDATE, the order's insert (one statement), and the commit.
+   every buyer of a hot ticket type writes, is locked by the last statement and the commit
+   only: its conditional UPDATE with the order's insert (one statement), then the commit.
 2. `ask_for_intent` (no transaction open): Stripe creates the PaymentIntent, under an
    idempotency key derived from the checkout's key, with metadata naming the order.
 3. `record_payment_intent` (a second short transaction): the PaymentIntent is recorded on
@@ -215,6 +215,33 @@ _INSERT_ORDER = """
     )
     SELECT hold_expires_at FROM o"""
 
+# A checkout of one ticket type (nearly every one): the hold, the order and its tickets in one
+# statement, so the hot row is locked by that statement and the commit only. Nothing is
+# inserted when the hold is refused (no row).
+_HOLD_AND_INSERT = """
+    WITH h AS (
+        UPDATE ticketing.ticket_types SET held = held + %(n)s
+         WHERE id = %(type)s AND event_id = %(event)s AND price = %(price)s
+           AND now() >= sales_start AND now() < sales_end
+           AND held + sold + %(n)s <= capacity
+        RETURNING id
+    ), o AS (
+        INSERT INTO ticketing.orders
+            (id, org_id, event_id, buyer_email, currency, amount, hold_expires_at,
+             idempotency_key, request_hash)
+        SELECT %(id)s::uuid, %(org)s::uuid, %(event)s::uuid, %(buyer)s::text,
+               %(currency)s::text, %(amount)s::bigint, now() + %(hold)s::interval,
+               %(key)s::text, %(hash)s::text
+          FROM h
+        RETURNING id, hold_expires_at
+    ), t AS (
+        INSERT INTO ticketing.tickets
+            (order_id, org_id, event_id, ticket_type_id, code, holder_email, price)
+        SELECT o.id, %(org)s, %(event)s, %(type)s, t.code, %(buyer)s, %(price)s
+          FROM o, unnest(%(codes)s::text[]) AS t(code)
+    )
+    SELECT hold_expires_at FROM o"""
+
 # The hot row: the seats are held by a conditional UPDATE, followed only by the order's
 # insert and the commit. The price is checked again so a changed price cannot slip between
 # read and hold.
@@ -316,8 +343,10 @@ def reserve_checkout(
     recorded) or its pending checkout (not yet: go on to step 2); a refusal (sold out, not
     on sale) raises and the caller's transaction must roll back.
 
-    Four statements: the key's lock, the order's and the event's reads in one, the hold,
-    the order's insert; then the caller's commit."""
+    Three statements for one ticket type: the key's lock, the order's and the event's reads
+    in one, the hold with the order's insert in one; then the caller's commit. Several
+    ticket types are held one by one, in id order (two checkouts never deadlock), then the
+    order is inserted."""
     _validate(request)
     digest = request.fingerprint()
     items = sorted(request.items, key=lambda i: i.ticket_type_id)
@@ -363,10 +392,26 @@ def reserve_checkout(
         "codes": [new_ticket_code() for i in items for _n in range(i.quantity)],
         "prices": [prices[i.ticket_type_id] for i in items for _n in range(i.quantity)],
     }
-    _hold_seats(conn, request.event_id, items, prices)
-    with _cursor(conn) as cursor:
-        cursor.execute(_INSERT_ORDER, order)
-        inserted = cursor.fetchone()
+    if len(items) == 1:
+        item = items[0]
+        with _cursor(conn) as cursor:
+            cursor.execute(
+                _HOLD_AND_INSERT,
+                {
+                    **order,
+                    "n": item.quantity,
+                    "type": item.ticket_type_id,
+                    "price": prices[item.ticket_type_id],
+                },
+            )
+            inserted = cursor.fetchone()
+        if inserted is None:
+            _refuse(conn, request.event_id, item)
+    else:
+        _hold_seats(conn, request.event_id, items, prices)
+        with _cursor(conn) as cursor:
+            cursor.execute(_INSERT_ORDER, order)
+            inserted = cursor.fetchone()
     if inserted is None:
         raise RuntimeError("the order's insert returned no row")
     expires: datetime = inserted.hold_expires_at

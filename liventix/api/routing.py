@@ -15,6 +15,7 @@ from liventix.api.unit_of_work import (
     IDEMPOTENCY_HEADER,
     IDEMPOTENCY_KEY_PATTERN,
     UnitOfWorkRoute,
+    documentation_only,
 )
 
 bearer = HTTPBearer(
@@ -25,12 +26,14 @@ bearer = HTTPBearer(
 )
 
 
+@documentation_only
 async def _documented_bearer(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> None:
     """Documents the bearer key; the unit of work checks it before anything runs."""
 
 
+@documentation_only
 async def _documented_idempotency_key(
     idempotency_key: Annotated[
         str,

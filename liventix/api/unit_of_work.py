@@ -56,9 +56,11 @@ import anyio.to_thread
 import sqlalchemy as sa
 import stripe
 from fastapi import Depends, Request
+from fastapi._compat import ModelField
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError, ResponseValidationError
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -217,6 +219,17 @@ class UnitOfWork:
         return self.principal.org_id is None or self.principal.org_id == org_id
 
 
+DOCUMENTATION_ONLY: set[Callable[..., Any]] = set()
+"""Dependencies that only document a route (the bearer, the Idempotency-Key header: the
+unit of work checks both itself); a request whose parameters are simple skips them."""
+
+
+def documentation_only(call: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a dependency as documenting a route only (see `DOCUMENTATION_ONLY`)."""
+    DOCUMENTATION_ONLY.add(call)
+    return call
+
+
 class _Deferred:
     """What FastAPI's resolution passes for a `Uow` parameter: the route puts the request's
     unit of work in its place once the parameters are valid, in the worker thread."""
@@ -370,9 +383,12 @@ class Runner:
         idempotent: bool,
         platform_only: bool,
         read_only: bool = False,
+        lean: Callable[[_Prepared], Callable[[UnitOfWork], Response] | None] | None = None,
     ) -> Response:
         """Check what needs no database, then let FastAPI validate and call the endpoint
-        (which runs the unit of work: `serve`); the answer."""
+        (which runs the unit of work: `serve`); the answer. A route with simple parameters
+        (`lean`) validates them itself when they are valid, and leaves FastAPI to answer
+        those that are not."""
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = max(limiter.total_tokens, THREADS)
         body = await request.body()
@@ -384,6 +400,10 @@ class Runner:
             prepared = self._prepare(request, body, idempotent, platform_only, read_only)
         if isinstance(prepared, Response):
             return prepared
+        handler = lean(prepared) if lean is not None else None
+        if handler is not None:
+            prepared.started = True
+            return await anyio.to_thread.run_sync(self.serve, prepared, handler)
         if prepared.parsed is not _NOT_JSON:
             # FastAPI reads a JSON body through Request.json(): it is parsed once.
             request._json = prepared.parsed
@@ -649,6 +669,22 @@ _STORE = """
 """
 
 
+@dataclass(frozen=True)
+class _LeanPlan:
+    """A route's simple parameters (see `UnitOfWorkRoute._lean_plan`)."""
+
+    path: tuple[tuple[str, str], ...]
+    body: ModelField | None
+    uow_names: tuple[str, ...]
+
+
+def _json_content(request: Request) -> bool:
+    """Whether the body is declared JSON, as FastAPI requires to parse it as JSON."""
+    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    main, _, sub = kind.partition("/")
+    return main == "application" and (sub == "json" or sub.endswith("+json"))
+
+
 class UnitOfWorkRoute(APIRoute):
     """An authenticated route: each request is a unit of work (see the module).
 
@@ -668,6 +704,69 @@ class UnitOfWorkRoute(APIRoute):
             return await anyio.to_thread.run_sync(prepared.runner.serve, prepared, handler)
 
         super().__init__(path, in_unit_of_work, **kwargs)
+        self._endpoint = endpoint
+        self._plan = self._lean_plan()
+
+    def _lean_plan(self) -> _LeanPlan | None:
+        """How to call the endpoint without FastAPI's resolution, when its parameters are
+        simple: path parameters that are UUIDs, at most one JSON body (a model), the `Uow`,
+        and dependencies that only document. None: FastAPI's way."""
+        dependant = self.dependant
+        if (
+            dependant.query_params
+            or dependant.header_params
+            or dependant.cookie_params
+            or len(dependant.body_params) > 1
+            or self._embed_body_fields
+            or dependant.request_param_name
+            or dependant.websocket_param_name
+            or dependant.http_connection_param_name
+            or dependant.response_param_name
+            or dependant.background_tasks_param_name
+            or dependant.security_scopes_param_name
+        ):
+            return None
+        uow_names: list[str] = []
+        for sub in dependant.dependencies:
+            if sub.call is current_unit_of_work and sub.name:
+                uow_names.append(sub.name)
+            elif sub.call not in DOCUMENTATION_ONLY or sub.name:
+                return None
+        if any(f.field_info.annotation is not uuid.UUID for f in dependant.path_params):
+            return None
+        body = dependant.body_params[0] if dependant.body_params else None
+        if body is not None and not (
+            isinstance(body.field_info.annotation, type)
+            and issubclass(body.field_info.annotation, BaseModel)
+        ):
+            return None
+        return _LeanPlan(
+            path=tuple((f.name, f.alias) for f in dependant.path_params),
+            body=body,
+            uow_names=tuple(uow_names),
+        )
+
+    def _lean(self, prepared: _Prepared) -> Callable[[UnitOfWork], Response] | None:
+        """The endpoint's call with its parameters validated here; None when they are not
+        all valid, or not simple (FastAPI then validates, and answers the refusal)."""
+        plan = self._plan
+        if plan is None:
+            return None
+        request = prepared.request
+        values: dict[str, Any] = dict.fromkeys(plan.uow_names, _DEFERRED)
+        for name, alias in plan.path:
+            value = request.path_params.get(alias)
+            if not isinstance(value, uuid.UUID):
+                return None
+            values[name] = value
+        if plan.body is not None:
+            if not _json_content(request) or prepared.parsed is _NOT_JSON:
+                return None
+            value, errors = plan.body.validate(prepared.parsed, {}, loc=("body",))
+            if errors:
+                return None
+            values[plan.body.name] = value
+        return functools.partial(self._respond, self._endpoint, values)
 
     def _respond(
         self, endpoint: Callable[..., Any], values: dict[str, Any], uow: UnitOfWork
@@ -710,6 +809,8 @@ class UnitOfWorkRoute(APIRoute):
         read_only = bool(extra.get(READ_ONLY_EXTENSION))
         idempotent = "POST" in (self.methods or ()) and not read_only
 
+        lean = self._lean if getattr(self, "_plan", None) is not None else None
+
         async def handler(request: Request) -> Response:
             runner: Runner = request.app.state.runner
             return await runner.run(
@@ -718,6 +819,7 @@ class UnitOfWorkRoute(APIRoute):
                 idempotent=idempotent,
                 platform_only=platform_only,
                 read_only=read_only,
+                lean=lean,
             )
 
         return handler

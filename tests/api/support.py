@@ -119,8 +119,17 @@ def uvicorn_thread(app: FastAPI) -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
+    # Connections kept alive longer than any test runs: a client reusing a pooled connection
+    # the server is closing at that very moment (after uvicorn's 5 s) reads nothing, a race
+    # of HTTP/1.1 keep-alive that a loaded machine made frequent in the 200-buyer race.
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", access_log=False
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        timeout_keep_alive=120,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
