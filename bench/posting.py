@@ -12,6 +12,9 @@ server if set (two databases are created on it and dropped afterwards). Each run
   account (three lines) (`hot_16`), and its ratio to the spread case;
 - batches (`post_entries`, `--batch` two-line entries per transaction): entries per second
   at 1 and 4 processes (`batch_N`);
+- batches of independent entries (`post_batch`, `--independent-batch` two-line entries, each
+  standing alone) and linked batches (`post_batch`, `--batch` entries linked in one chain):
+  entries per second from 1 process (`independent_batch_1`, `linked_batch_1`);
 - single postings on an AUTOCOMMIT connection, no BEGIN/COMMIT round trips (`auto_N`).
 
 The client processes are spawned once (a pool of 16) and start each run together at an
@@ -69,7 +72,7 @@ from liventix.database import (
     upgrade,
 )
 
-Mode = Literal["post", "hot", "batch", "autocommit"]
+Mode = Literal["post", "hot", "batch", "independent", "linked", "autocommit"]
 
 CLIENTS = 16
 PGBENCH_SCALE = 16
@@ -86,6 +89,8 @@ PLAN: list[tuple[str, Mode, int]] = [
     ("hot_16", "hot", 16),
     ("batch_1", "batch", 1),
     ("batch_4", "batch", 4),
+    ("independent_batch_1", "independent", 1),
+    ("linked_batch_1", "linked", 1),
     ("auto_1", "autocommit", 1),
     ("auto_16", "autocommit", 16),
 ]
@@ -104,6 +109,7 @@ class Job:
     fee: uuid.UUID
     batch: int
     seed: int
+    independent: int = 100
 
 
 @dataclass(frozen=True)
@@ -195,6 +201,16 @@ def client(job: Job) -> Tally:
                 batch = [_entry(job, rng, next(keys)) for _ in range(job.batch)]
                 ledger.post_entries(conn, job.org, batch)
             return job.batch
+        if job.mode in ("independent", "linked"):
+            size = job.independent if job.mode == "independent" else job.batch
+            links = [job.mode == "linked"] * (size - 1) + [False]
+            with engine.begin() as conn:
+                batch = [_entry(job, rng, next(keys)) for _ in range(size)]
+                results = ledger.post_batch(conn, job.org, batch, links=links)
+            refused = [r.error for r in results if r.error is not None]
+            if refused:
+                raise RuntimeError(f"a batch entry was refused: {refused[0]}")
+            return size
         if auto is not None:  # one statement, one transaction: no BEGIN, no COMMIT
             ledger.post_entry(auto, job.org, _entry(job, rng, next(keys)))
             return 1
@@ -433,9 +449,20 @@ class Book:
     accounts: tuple[uuid.UUID, ...]
     fee: uuid.UUID
 
-    def job(self, url: str, mode: Mode, start_at: float, seconds: float, batch: int) -> Job:
+    def job(
+        self,
+        url: str,
+        mode: Mode,
+        start_at: float,
+        seconds: float,
+        batch: int,
+        *,
+        independent: int = 100,
+    ) -> Job:
         """A client's job on these accounts (its seed is set per process)."""
-        return Job(url, mode, start_at, seconds, self.org, self.accounts, self.fee, batch, 0)
+        return Job(
+            url, mode, start_at, seconds, self.org, self.accounts, self.fee, batch, 0, independent
+        )
 
 
 def _open_book(engine: sa.Engine, n: int) -> Book:
@@ -585,11 +612,12 @@ def _function_profile(
 
 
 def _report(run: Run, results: Results, baseline: float | None) -> None:
-    unit = "entries/s" if run.name.startswith("batch") else "transactions/s"
+    batch = "batch" in run.name
+    unit = "entries/s" if batch else "transactions/s"
     results.put(run.name, run.entries_per_s, unit)
     if baseline is not None:
         results.put(f"{run.name}_ratio", run.transactions_per_s / baseline, "÷ pgbench tps")
-    per = "per transaction" + (" (batch)" if run.name.startswith("batch") else "")
+    per = "per transaction" + (" (batch)" if batch else "")
     results.put(f"{run.name}_client_cpu_us", run.client_cpu_us, per)
     results.put(f"{run.name}_server_cpu_us", run.server_cpu_us, per + ", their backends")
     results.put(f"{run.name}_background_cpu_us", run.background_cpu_us, per + ", the rest")
@@ -603,7 +631,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.posting", description=__doc__)
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each run")
     parser.add_argument("--accounts", type=int, default=10_000, help="accounts to spread over")
-    parser.add_argument("--batch", type=int, default=500, help="entries per batch")
+    parser.add_argument("--batch", type=int, default=500, help="entries per (linked) batch")
+    parser.add_argument(
+        "--independent-batch", type=int, default=100, help="entries per independent batch"
+    )
     args = parser.parse_args(argv)
     seconds: float = max(4.0, args.seconds)
     results = Results()
@@ -646,7 +677,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for name, mode, processes in PLAN:
                     print(f"{name}: {mode}, {processes} process(es)", flush=True)
                     _analyze(engine)
-                    job = book.job(url, mode, time.time() + START_MARGIN, seconds, args.batch)
+                    job = book.job(
+                        url,
+                        mode,
+                        time.time() + START_MARGIN,
+                        seconds,
+                        args.batch,
+                        independent=args.independent_batch,
+                    )
                     runs[name] = _run(pool, engine, job, processes, server=server, name=name)
                     _report(runs[name], results, base.transactions_per_s)
 
@@ -692,6 +730,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             results.put(
                 "target_batch_above_10000",
                 max(runs["batch_1"].entries_per_s, runs["batch_4"].entries_per_s) > 10_000,
+            )
+            results.put(
+                "target_independent_batch_1_15000",
+                runs["independent_batch_1"].entries_per_s >= 15_000,
+            )
+            results.put(
+                "target_linked_batch_1_15000", runs["linked_batch_1"].entries_per_s >= 15_000
+            )
+            results.put(
+                "target_post_16_ratio_0_6",
+                post_16.transactions_per_s >= 0.6 * base.transactions_per_s,
+            )
+            results.put(
+                "target_hot_over_spread_0_8",
+                hot.transactions_per_s >= 0.8 * post_16.transactions_per_s,
+            )
+            results.put(
+                "target_post_16_cpu_1300_us",
+                post_16.client_cpu_us + post_16.server_cpu_us <= 1300,
             )
             engine.dispose()
         finally:

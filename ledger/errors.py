@@ -211,6 +211,13 @@ class EntryAlreadyReversed(LedgerError):
     reversal_entry_id: str
 
 
+class LinkedEntryFailed(LedgerError):
+    """An entry linked to this one in its batch was refused, so this one was not posted."""
+
+    code = "linked_entry_failed"
+    index: int
+
+
 class HoldNotFound(LedgerError):
     """No such hold is visible to this organization."""
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
+
+from ledger.errors import LedgerError
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,24 @@ class WriteResult:
 
     id: UUID
     replayed: bool
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """One request's outcome in a batch (`post_batch`): posted, replayed, or refused with its
+    typed error; an entry linked to a refused one is refused with `LinkedEntryFailed`."""
+
+    index: int
+    id: UUID | None = None
+    replayed: bool = False
+    error: LedgerError | None = None
+
+    @property
+    def status(self) -> Literal["posted", "replayed", "refused"]:
+        """What became of the request (a stored refusal replayed is `refused`)."""
+        if self.error is not None:
+            return "refused"
+        return "replayed" if self.replayed else "posted"
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,10 @@
-"""Writes to the ledger: each use case is one call of `payments.ledger_write` on the caller's
+"""Writes to the ledger: each use case is one call of the ledger's door on the caller's
 connection (one round trip), inside the caller's transaction; none of them commits.
+
+A single standard entry without conditions (the usual posting) goes through the fast door,
+`payments.post_entry`, with typed arguments; every other write through
+`payments.ledger_write(jsonb)`. Both store the same fingerprint under the key, so a request
+replays the same whichever door first took it.
 
 The call goes through the connection's psycopg cursor, not SQLAlchemy's execution (whose
 statement handling and result wrapping cost more client CPU than the call's own driver work:
@@ -25,13 +30,16 @@ from sqlalchemy.exc import DBAPIError
 
 from ledger.errors import (
     AccountNotFound,
+    DuplicateExternalReference,
     IdempotencyConflict,
     InvalidRequest,
+    LedgerError,
+    LinkedEntryFailed,
     OrganizationNotFound,
     PermissionDenied,
     error_from_code,
 )
-from ledger.models import WriteResult
+from ledger.models import BatchResult, WriteResult
 from ledger.requests import (
     CloseAccount,
     CreateHold,
@@ -46,6 +54,11 @@ from ledger.requests import (
 )
 
 _WRITE = "SELECT payments.ledger_write(%s::jsonb)"
+_BATCH = "SELECT payments.post_batch(%s::jsonb)"
+_POST_ONE = (
+    "SELECT status, id, replayed, code, details FROM payments.post_entry(%s::uuid, %s, %s,"
+    " %s::uuid[], %s::text[], %s::bigint[], %s::text[], %s, %s::jsonb, %s::timestamptz, %s)"
+)
 
 
 @contextmanager
@@ -110,32 +123,76 @@ def _write(
 
 def _call_door(conn: Connection, request: str) -> dict[str, Any]:
     """`payments.ledger_write(request)` on the connection's driver cursor."""
+    answer: dict[str, Any] = _one_row(conn, _WRITE, (request,))[0]
+    return answer
+
+
+def _one_row(conn: Connection, statement: str, params: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The one row `statement` returns, run on the connection's driver cursor."""
     if not conn.in_transaction():
         conn.begin()  # as conn.execute() would: the caller's commit() then commits the call
     proxied = conn.connection
     driver = proxied.driver_connection
     if not isinstance(driver, psycopg.Connection):  # another driver: SQLAlchemy's way
-        row = conn.exec_driver_sql(_WRITE, (request,)).one()
-        return dict(row[0])
+        return tuple(conn.exec_driver_sql(statement, params).one())
     try:
         with driver.cursor() as cursor:
-            cursor.execute(_WRITE, (request,))
+            cursor.execute(statement, params)
             found = cursor.fetchone()
     except psycopg.Error as exc:
         lost = conn.dialect.is_disconnect(cast(Any, exc), proxied, None)
         if lost:
             conn.invalidate(exc)
         raise DBAPIError.instance(
-            _WRITE, (request,), exc, psycopg.Error, connection_invalidated=lost
+            statement, params, exc, psycopg.Error, connection_invalidated=lost
         ) from exc
-    if found is None:  # the function returns a row, always
-        raise RuntimeError("payments.ledger_write returned no row")
-    answer: dict[str, Any] = found[0]
-    return answer
+    if found is None:  # the door's functions return a row, always
+        raise RuntimeError("the ledger's door returned no row")
+    return tuple(found)
+
+
+def _post_one(conn: Connection, org_id: UUID, request: PostEntry) -> WriteResult:
+    """One standard entry without conditions through the fast door."""
+    payload = request.payload()
+    digest = fingerprint(payload)
+    lines = payload["lines"]
+    params = (
+        str(org_id),
+        payload["key"],
+        digest,
+        [line["account_id"] for line in lines],
+        [line["side"] for line in lines],
+        [line["amount"] for line in lines],
+        [line["currency"] for line in lines],
+        payload["description"],
+        canonical_json(payload["metadata"]) if payload["metadata"] else None,
+        payload["effective_at"],
+        payload["external_ref"],
+    )
+    try:
+        with translated_errors():
+            status, entry_id, replayed, code, details = _one_row(conn, _POST_ONE, params)
+    except DBAPIError as exc:
+        if _constraint_of(exc) == "entries_org_external_ref_key":
+            # A concurrent entry took the reference between the door's check and its insert.
+            raise DuplicateExternalReference(
+                external_ref=payload["external_ref"], entry_id=None
+            ) from exc
+        raise
+    if status == "failed":
+        raise error_from_code(code, details)
+    return WriteResult(id=UUID(str(entry_id)), replayed=bool(replayed))
+
+
+def _constraint_of(exc: DBAPIError) -> str | None:
+    diag = getattr(exc.orig, "diag", None)
+    return None if diag is None else diag.constraint_name
 
 
 def post_entry(conn: Connection, org_id: UUID, request: PostEntry | ReverseEntry) -> WriteResult:
     """Post one balanced entry (or a reversal); a refusal is remembered under its key."""
+    if isinstance(request, PostEntry) and not request.conditions:
+        return _post_one(conn, org_id, request)
     return _write(conn, org_id, [request], record_failure=True)[0]
 
 
@@ -144,6 +201,98 @@ def post_entries(
 ) -> list[WriteResult]:
     """Post many entries atomically, in order: all are posted or none is."""
     return _write(conn, org_id, list(requests), record_failure=False)
+
+
+def post_batch(
+    conn: Connection,
+    org_id: UUID,
+    requests: Sequence[PostEntry | ReverseEntry],
+    *,
+    links: Sequence[bool] | None = None,
+) -> list[BatchResult]:
+    """Post many entries in one call, each standing alone unless linked; one result each.
+
+    TigerBeetle's `create_transfers`: `links[i]` true links request i to request i + 1, and a
+    chain of linked requests is posted together or not at all (the last request may not be
+    linked). A request is posted, replayed (its key was seen with the same request), or
+    refused with its typed error without failing the others; the other requests of a refused
+    chain are refused with `LinkedEntryFailed` naming it. An independent request's recorded
+    refusal is remembered under its key, as `post_entry`'s. `post_entries` is the batch that
+    is one chain.
+    """
+    if not requests:
+        raise InvalidRequest("nothing to write")
+    flags = [False] * len(requests) if links is None else [bool(x) for x in links]
+    if len(flags) != len(requests):
+        raise InvalidRequest("links has one flag per request")
+    if flags[-1]:
+        raise InvalidRequest("the last request of a batch cannot be linked to a next one")
+    chains: list[list[int]] = []
+    current: list[int] = []
+    for index, linked in enumerate(flags):
+        current.append(index)
+        if not linked:
+            chains.append(current)
+            current = []
+
+    results: dict[int, BatchResult] = {}
+    payloads: dict[int, dict[str, Any]] = {}
+    keys: set[str] = set()
+    refs: set[str] = set()
+    for chain in chains:
+        refused: dict[int, LedgerError] = {}
+        for index in chain:
+            try:
+                payloads[index] = _batch_payload(requests[index], keys, refs)
+            except LedgerError as exc:
+                refused[index] = exc
+        if refused:
+            first = min(refused)
+            for index in chain:
+                payloads.pop(index, None)
+                error = refused.get(index) or LinkedEntryFailed(index=first)
+                results[index] = BatchResult(index=index, error=error)
+
+    sent = sorted(payloads)
+    if sent:
+        position = {index: n for n, index in enumerate(sent)}
+        body = {
+            "org_id": str(org_id),
+            "requests": [payloads[index] for index in sent],
+            "chains": [[position[i] for i in c] for c in chains if c[0] in payloads],
+        }
+        with translated_errors():
+            row = _one_row(conn, _BATCH, (canonical_json(body),))
+        for index, item in zip(sent, row[0]["results"], strict=True):
+            if item["status"] == "failed":
+                details = dict(item["details"] or {})
+                if item["code"] == LinkedEntryFailed.code:
+                    details["index"] = sent[int(details["index"])]
+                error = error_from_code(item["code"], details)
+                results[index] = BatchResult(index, replayed=item["replayed"], error=error)
+            else:
+                results[index] = BatchResult(index, UUID(item["id"]), replayed=item["replayed"])
+    return [results[index] for index in range(len(requests))]
+
+
+def _batch_payload(
+    request: PostEntry | ReverseEntry, keys: set[str], refs: set[str]
+) -> dict[str, Any]:
+    """A batch request's validated payload with its fingerprint; keys and external
+    references must be unique within the batch."""
+    if not isinstance(request, PostEntry | ReverseEntry):
+        raise InvalidRequest("a batch holds entries and reversals only")
+    payload = request.payload()
+    payload["hash"] = fingerprint(payload)
+    if payload["key"] in keys:
+        raise InvalidRequest("each request of a batch needs its own idempotency key")
+    ref = payload.get("external_ref")
+    if ref and ref in refs:
+        raise InvalidRequest("each entry of a batch needs its own external reference")
+    keys.add(payload["key"])
+    if ref:
+        refs.add(ref)
+    return payload
 
 
 def reverse_entry(conn: Connection, org_id: UUID, request: ReverseEntry) -> WriteResult:

@@ -258,15 +258,17 @@ BEGIN
 
     PERFORM payments._check_positions(v_entries, v_run);
 
-    INSERT INTO payments.entries (id, org_id, kind, description, metadata, effective_at,
-                                  external_ref, reverses_entry_id, hold_id, idempotency_key)
-    SELECT (x ->> 'id')::uuid, p_org, coalesce(x ->> 'kind', 'standard'),
-           coalesce(x ->> 'description', ''), coalesce(x -> 'metadata', '{}'::jsonb),
-           coalesce((x ->> 'effective_at')::timestamptz, v_now), x ->> 'external_ref',
-           (x ->> 'reverses')::uuid, (x ->> 'hold_id')::uuid, x ->> 'key'
-      FROM jsonb_array_elements(v_entries) x
-     ORDER BY (x ->> 'ord')::int;
-
+    -- The entries and their lines in one statement: the balance rule judges them there.
+    WITH e AS (
+        INSERT INTO payments.entries (id, org_id, kind, description, metadata, effective_at,
+                                      external_ref, reverses_entry_id, hold_id, idempotency_key)
+        SELECT (x ->> 'id')::uuid, p_org, coalesce(x ->> 'kind', 'standard'),
+               coalesce(x ->> 'description', ''), coalesce(x -> 'metadata', '{}'::jsonb),
+               coalesce((x ->> 'effective_at')::timestamptz, v_now), x ->> 'external_ref',
+               (x ->> 'reverses')::uuid, (x ->> 'hold_id')::uuid, x ->> 'key'
+          FROM jsonb_array_elements(v_entries) x
+         ORDER BY (x ->> 'ord')::int
+    )
     INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side, amount,
                                 currency, effective_at, account_version, account_posted_debits,
                                 account_posted_credits)
@@ -752,6 +754,323 @@ BEGIN
 END
 $$;
 
+------------------------------------------------------------------------------------------
+-- The fast path: one entry with typed arguments, as its own request
+------------------------------------------------------------------------------------------
+
+-- Post one standard entry (no reversal, no conditions) for p_org under idempotency key
+-- p_key (p_hash: the request's fingerprint, as ledger_write stores it). The usual case is a
+-- handful of statements and no subtransaction:
+--   1. who acts (the proof, the organization, the platform's id);
+--   2. the key looked up (a replay or a conflict ends here);
+--   3. one UPDATE of the touched regular accounts, locked in id order, guarded by every rule
+--      that can refuse the entry (currency, closed, organization, overflow, overdraft flags),
+--      returning their positions before; high-volume accounts are read, not locked;
+--   4. one INSERT of the key (ON CONFLICT DO NOTHING), the entry and its lines.
+-- Anything unusual (a guard that held an account back, a high-volume account near its limits,
+-- a duplicate external reference, a concurrent request under the same key) undoes step 3
+-- with a compensating UPDATE (the rows get back their values exactly) and hands the request
+-- to ledger_write, which judges it the long way: the same refusals, details and recorded
+-- failures as before. The balance rule and every trigger still hold at commit.
+CREATE FUNCTION payments.post_entry(
+    p_org uuid, p_key text, p_hash text, p_accounts uuid[], p_sides text[],
+    p_amounts bigint[], p_currencies text[], p_description text, p_metadata jsonb,
+    p_effective_at timestamptz, p_external_ref text,
+    OUT status text, OUT id uuid, OUT replayed boolean, OUT code text, OUT details jsonb)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET payments.writer = 'on' AS $$
+#variable_conflict use_column
+DECLARE
+    v_acting uuid := payments.current_org_id();
+    v_known boolean;
+    v_platform uuid;
+    v_key record;
+    v_id uuid := gen_random_uuid();
+    v_n int := cardinality(p_accounts);
+    v_distinct int;
+    v_ids uuid[];
+    v_orgs uuid[];
+    v_versions bigint[];
+    v_debits bigint[];
+    v_credits bigint[];
+    v_hv_ids uuid[];
+    v_hv_orgs uuid[];
+    v_done int;
+    v_answer jsonb;
+BEGIN
+    -- 1. Who acts: as _check_org. An organization acting for itself sees none of the
+    -- platform's accounts; the platform's proof and the owner may use them.
+    SELECT EXISTS (SELECT FROM payments.organizations o WHERE o.id = p_org),
+           (SELECT o.id FROM payments.organizations o WHERE o.is_platform)
+      INTO v_known, v_platform;
+    IF p_org IS NULL OR NOT v_known
+       OR (v_acting IS NOT NULL AND v_acting <> p_org)
+       OR (v_acting IS NULL AND NOT payments.acting_as_platform()
+           AND NOT payments._trusted_caller()) THEN
+        PERFORM payments._fail('organization_not_found', jsonb_build_object('org_id', p_org));
+    END IF;
+    IF v_acting IS NOT NULL THEN
+        v_platform := NULL;
+    END IF;
+
+    -- 2. The key: a replay answers what was stored, another request under it conflicts.
+    SELECT k.status, k.result, k.request_hash, k.operation INTO v_key
+      FROM payments.idempotency_keys k WHERE k.org_id = p_org AND k.key = p_key;
+    IF FOUND THEN
+        IF v_key.request_hash <> p_hash OR v_key.operation <> 'post_entries' THEN
+            PERFORM payments._fail('idempotency_conflict',
+                jsonb_build_object('idempotency_key', p_key));
+        END IF;
+        status := v_key.status;
+        id := (v_key.result ->> 'id')::uuid;
+        code := v_key.result ->> 'code';
+        details := v_key.result -> 'details';
+        replayed := true;
+        RETURN;
+    END IF;
+
+    -- 3. The regular accounts: locked in id order, then moved where every rule allows.
+    WITH l AS (
+        SELECT x.account_id, x.side, x.amount, x.currency
+          FROM unnest(p_accounts, p_sides, p_amounts, p_currencies)
+               AS x(account_id, side, amount, currency)
+    ), d AS (
+        SELECT l.account_id,
+               count(DISTINCT l.currency) AS currencies, min(l.currency) AS currency,
+               coalesce(sum(l.amount) FILTER (WHERE l.side = 'debit'), 0) AS debits,
+               coalesce(sum(l.amount) FILTER (WHERE l.side = 'credit'), 0) AS credits,
+               count(*) AS n
+          FROM l GROUP BY l.account_id
+    ), valid AS (
+        SELECT v_n >= 2 AND cardinality(p_sides) = v_n AND cardinality(p_amounts) = v_n
+               AND cardinality(p_currencies) = v_n
+               AND coalesce(bool_and(l.account_id IS NOT NULL AND l.side IN ('debit', 'credit')
+                                     AND l.amount > 0 AND l.currency IS NOT NULL), false) AS ok
+          FROM l
+    ), locked AS (
+        SELECT a.id FROM payments.accounts a
+         WHERE a.id = ANY (p_accounts) AND NOT a.high_volume
+         ORDER BY a.id
+           FOR NO KEY UPDATE
+    ), moved AS (
+        UPDATE payments.accounts a
+           SET posted_debits = a.posted_debits + d.debits,
+               posted_credits = a.posted_credits + d.credits,
+               version = a.version + d.n
+          FROM d JOIN locked ON locked.id = d.account_id
+         WHERE a.id = locked.id AND (SELECT valid.ok FROM valid)
+           AND d.currencies = 1 AND a.currency = d.currency AND NOT a.closed
+           AND (a.org_id = p_org OR a.org_id = v_platform)
+           AND a.posted_debits + d.debits <= 9223372036854775807
+           AND a.posted_credits + d.credits <= 9223372036854775807
+           AND (NOT a.debits_must_not_exceed_credits
+                OR a.posted_debits + d.debits + a.pending_debits <= a.posted_credits + d.credits)
+           AND (NOT a.credits_must_not_exceed_debits
+                OR a.posted_credits + d.credits + a.pending_credits <= a.posted_debits + d.debits)
+        RETURNING a.id, a.org_id, old.version, old.posted_debits, old.posted_credits
+    )
+    SELECT array_agg(m.id), array_agg(m.org_id), array_agg(m.version),
+           array_agg(m.posted_debits), array_agg(m.posted_credits),
+           (SELECT count(*) FROM d)
+      INTO v_ids, v_orgs, v_versions, v_debits, v_credits, v_distinct
+      FROM moved m;
+    v_done := coalesce(cardinality(v_ids), 0);
+
+    -- High-volume accounts are not locked (their lines are rolled up later); they take the
+    -- fast path while far from the overflow limits (as _check_positions judges them).
+    IF v_done < v_distinct THEN
+        SELECT array_agg(h.id), array_agg(h.org_id) INTO v_hv_ids, v_hv_orgs
+          FROM (SELECT a.id, a.org_id
+                  FROM payments.accounts a
+                  JOIN unnest(p_accounts, p_amounts, p_currencies) x(account_id, amount, currency)
+                    ON a.id = x.account_id
+                 WHERE a.id = ANY (p_accounts) AND a.high_volume
+                 GROUP BY a.id, a.org_id
+                HAVING bool_and(a.currency = x.currency AND NOT a.closed
+                                AND (a.org_id = p_org OR a.org_id = v_platform)
+                                AND a.posted_debits < 2305843009213693952
+                                AND a.posted_credits < 2305843009213693952
+                                AND x.amount < 1099511627776)
+                   AND NOT EXISTS (SELECT FROM payments.lines w
+                                    WHERE w.account_id = a.id AND w.account_version IS NULL
+                                      AND w.amount >= 1099511627776)) h;
+        v_done := v_done + coalesce(cardinality(v_hv_ids), 0);
+    END IF;
+
+    -- 4. The key, the entry and its lines, in one statement; nothing if the key was taken
+    -- meanwhile (ON CONFLICT waited for that request's commit) or the reference is used.
+    IF v_done = v_distinct AND (p_external_ref IS NULL OR NOT EXISTS (
+            SELECT FROM payments.entries e
+             WHERE e.org_id = p_org AND e.external_ref = p_external_ref)) THEN
+        WITH k AS (
+            INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status,
+                                                   result)
+            VALUES (p_org, p_key, 'post_entries', p_hash, 'succeeded',
+                    jsonb_build_object('id', v_id))
+            ON CONFLICT DO NOTHING
+            RETURNING 1
+        ), e AS (
+            INSERT INTO payments.entries (id, org_id, kind, description, metadata, effective_at,
+                                          external_ref, idempotency_key)
+            SELECT v_id, p_org, 'standard', coalesce(p_description, ''),
+                   coalesce(p_metadata, '{}'::jsonb), coalesce(p_effective_at, now()),
+                   p_external_ref, p_key
+             WHERE EXISTS (SELECT FROM k)
+            RETURNING entries.id, entries.effective_at
+        ), a AS (
+            SELECT r.id, r.org_id, r.version, r.debits, r.credits
+              FROM unnest(v_ids, v_orgs, v_versions, v_debits, v_credits)
+                   AS r(id, org_id, version, debits, credits)
+            UNION ALL
+            SELECT h.id, h.org_id, NULL, NULL, NULL
+              FROM unnest(v_hv_ids, v_hv_orgs) AS h(id, org_id)
+        )
+        INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side, amount,
+                                    currency, effective_at, account_version,
+                                    account_posted_debits, account_posted_credits)
+        SELECT e.id, p_org, a.org_id, x.account_id, x.side, x.amount, x.currency, e.effective_at,
+               a.version + row_number() OVER w,
+               a.debits + sum(CASE WHEN x.side = 'debit' THEN x.amount ELSE 0 END) OVER w,
+               a.credits + sum(CASE WHEN x.side = 'credit' THEN x.amount ELSE 0 END) OVER w
+          FROM e
+         CROSS JOIN unnest(p_accounts, p_sides, p_amounts, p_currencies) WITH ORDINALITY
+               AS x(account_id, side, amount, currency, ord)
+          JOIN a ON a.id = x.account_id
+        WINDOW w AS (PARTITION BY x.account_id ORDER BY x.ord)
+         ORDER BY x.ord;
+        GET DIAGNOSTICS v_done = ROW_COUNT;
+        IF v_done = v_n THEN
+            status := 'succeeded';
+            id := v_id;
+            replayed := false;
+            RETURN;
+        END IF;
+    END IF;
+
+    -- The long way: give the regular accounts back their values, then ask ledger_write.
+    UPDATE payments.accounts a
+       SET version = r.version, posted_debits = r.debits, posted_credits = r.credits
+      FROM unnest(v_ids, v_versions, v_debits, v_credits) AS r(id, version, debits, credits)
+     WHERE a.id = r.id;
+    v_answer := payments.ledger_write(jsonb_build_object(
+        'org_id', p_org, 'operation', 'post_entries', 'record_failure', true,
+        'requests', jsonb_build_array(jsonb_build_object(
+            'key', p_key, 'hash', p_hash, 'kind', 'standard',
+            'lines', (SELECT jsonb_agg(jsonb_build_object('account_id', x.account_id,
+                                                          'side', x.side, 'amount', x.amount,
+                                                          'currency', x.currency)
+                                       ORDER BY x.ord)
+                        FROM unnest(p_accounts, p_sides, p_amounts, p_currencies)
+                             WITH ORDINALITY AS x(account_id, side, amount, currency, ord)),
+            'description', coalesce(p_description, ''),
+            'metadata', coalesce(p_metadata, '{}'::jsonb),
+            'effective_at', p_effective_at, 'external_ref', p_external_ref,
+            'conditions', '[]'::jsonb)))) -> 'results' -> 0;
+    status := v_answer ->> 'status';
+    id := (v_answer ->> 'id')::uuid;
+    replayed := (v_answer ->> 'replayed')::boolean;
+    code := v_answer ->> 'code';
+    details := v_answer -> 'details';
+END
+$$;
+
+ALTER FUNCTION payments.post_entry(uuid, text, text, uuid[], text[], bigint[], text[], text,
+    jsonb, timestamptz, text) SET plan_cache_mode = force_generic_plan;
+
+------------------------------------------------------------------------------------------
+-- Batches of independent entries (TigerBeetle's create_transfers)
+------------------------------------------------------------------------------------------
+
+-- Post many entries, each standing alone unless linked: p = {org_id, requests: [as
+-- ledger_write's post_entries takes them], chains: [[request index, ...], ...]}, every
+-- request in exactly one chain (a chain of one is an independent entry). A chain's entries
+-- are posted together or not at all. Returns {results: [...]} in request order, as
+-- ledger_write does: posted, replayed, or failed with its code; the entries of a refused
+-- chain other than the one refused fail with linked_entry_failed naming it.
+--
+-- The usual case is one all-or-nothing call of ledger_write for the whole batch (one
+-- subtransaction). When it is refused, every chain is judged on its own, in order, each in
+-- its own subtransaction: an independent entry's recorded refusal is stored under its key as
+-- a single posting's is (a retry keeps being refused); a linked chain stores no refusal (its
+-- retry is judged again), and the entry that refused it is found by posting its prefixes.
+CREATE FUNCTION payments.post_batch(p jsonb) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_org uuid := (p ->> 'org_id')::uuid;
+    v_requests jsonb := p -> 'requests';
+    v_n int := jsonb_array_length(p -> 'requests');
+    v_results jsonb[] := array_fill(NULL::jsonb, ARRAY[jsonb_array_length(p -> 'requests')]);
+    v_chain jsonb;
+    v_len int;
+    v_answer jsonb;
+    v_code text;
+    v_detail text;
+    v_culprit int;
+BEGIN
+    IF v_n = 0 OR (SELECT count(*) FROM jsonb_array_elements(p -> 'chains') c,
+                                         jsonb_array_elements_text(c) i) <> v_n THEN
+        PERFORM payments._fail('invalid_request',
+            jsonb_build_object('reason', 'every request belongs to exactly one chain'));
+    END IF;
+    PERFORM payments._check_org(v_org);
+    BEGIN
+        RETURN payments.ledger_write(jsonb_build_object(
+            'org_id', v_org, 'operation', 'post_entries', 'record_failure', false,
+            'requests', v_requests));
+    EXCEPTION WHEN SQLSTATE 'LX001' THEN
+        NULL;  -- something was refused: judged chain by chain below
+    END;
+    FOR v_chain IN SELECT c FROM jsonb_array_elements(p -> 'chains') c LOOP
+        v_len := jsonb_array_length(v_chain);
+        BEGIN
+            v_answer := payments.ledger_write(jsonb_build_object(
+                'org_id', v_org, 'operation', 'post_entries', 'record_failure', v_len = 1,
+                'requests', (SELECT jsonb_agg(v_requests -> (i.x::int) ORDER BY i.o)
+                               FROM jsonb_array_elements_text(v_chain) WITH ORDINALITY i(x, o))));
+            FOR k IN 0 .. v_len - 1 LOOP
+                v_results[(v_chain ->> k)::int + 1] := v_answer -> 'results' -> k;
+            END LOOP;
+        EXCEPTION WHEN SQLSTATE 'LX001' THEN
+            GET STACKED DIAGNOSTICS v_code = MESSAGE_TEXT, v_detail = PG_EXCEPTION_DETAIL;
+            v_culprit := 0;
+            IF v_len > 1 THEN
+                FOR k IN 1 .. v_len LOOP
+                    BEGIN
+                        PERFORM payments.ledger_write(jsonb_build_object(
+                            'org_id', v_org, 'operation', 'post_entries', 'record_failure', false,
+                            'requests', (SELECT jsonb_agg(v_requests -> (i.x::int) ORDER BY i.o)
+                                           FROM jsonb_array_elements_text(v_chain)
+                                                WITH ORDINALITY i(x, o)
+                                          WHERE i.o <= k)));
+                        RAISE SQLSTATE 'LX003';  -- this prefix posts: undo it, try a longer one
+                    EXCEPTION
+                        WHEN SQLSTATE 'LX003' THEN
+                            NULL;
+                        WHEN SQLSTATE 'LX001' THEN
+                            GET STACKED DIAGNOSTICS v_code = MESSAGE_TEXT,
+                                                    v_detail = PG_EXCEPTION_DETAIL;
+                            v_culprit := k - 1;
+                            EXIT;
+                    END;
+                END LOOP;
+            END IF;
+            FOR k IN 0 .. v_len - 1 LOOP
+                v_results[(v_chain ->> k)::int + 1] := CASE
+                    WHEN k = v_culprit THEN jsonb_build_object(
+                        'status', 'failed', 'replayed', false, 'code', v_code,
+                        'details', v_detail::jsonb)
+                    ELSE jsonb_build_object(
+                        'status', 'failed', 'replayed', false, 'code', 'linked_entry_failed',
+                        'details', jsonb_build_object('index', (v_chain ->> v_culprit)::int))
+                END;
+            END LOOP;
+        END;
+    END LOOP;
+    RETURN jsonb_build_object('results', to_jsonb(v_results));
+END
+$$;
+
 -- Expire every open hold whose expiry has passed (up to p_limit); returns how many.
 CREATE FUNCTION payments.expire_holds(p_limit int DEFAULT 1000) RETURNS int
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -851,6 +1170,9 @@ REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA payments FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION payments.current_actor(), payments.acting_as_platform(),
     payments._trusted_caller() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION payments.current_org_id(), payments.ledger_write(jsonb),
+    payments.post_batch(jsonb),
     payments.recorded_error_codes() TO liventix_app, liventix_platform;
+GRANT EXECUTE ON FUNCTION payments.post_entry(uuid, text, text, uuid[], text[], bigint[], text[],
+    text, jsonb, timestamptz, text) TO liventix_app, liventix_platform;
 GRANT EXECUTE ON FUNCTION payments.expire_holds(int), payments.roll_up(uuid, int),
     payments.roll_up_all(int) TO liventix_platform;

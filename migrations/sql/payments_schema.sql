@@ -326,36 +326,60 @@ BEGIN
 END
 $$;
 
--- The entries trigger judges an entry only when it has no line at all. An entry with lines is
--- judged by its lines' own trigger: every line inserted queues a check of its entry that runs
--- after the line was inserted, and lines are never deleted nor moved to another entry, so the
--- check of the entry's last line sees the entry whole. The entry's own full check was a third
--- of the work repeated.
-CREATE FUNCTION payments.check_entry_balanced() RETURNS trigger
+-- The balance rule is judged once per statement, not once per line: a statement's new lines
+-- of an entry that balance by themselves per currency (two or more of them) keep the entry
+-- balanced whatever its other lines are, if those balance too. Any other group of lines, and
+-- an entry inserted with no line yet, queues its entry for the full check at commit
+-- (entries_to_check, a deferred constraint trigger: raw SQL by the owner, one line per
+-- statement, is judged as before, at commit or at SET CONSTRAINTS ... IMMEDIATE). The engine
+-- inserts an entry and all its lines in one statement, so it queues nothing.
+CREATE UNLOGGED TABLE payments.entries_to_check (
+    entry_id uuid NOT NULL
+);
+
+CREATE FUNCTION payments.check_new_lines() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF NOT EXISTS (SELECT FROM payments.lines WHERE entry_id = NEW.id) THEN
-        PERFORM payments._fail('too_few_lines',
-            jsonb_build_object('entry_id', NEW.id, 'count', 0));
-    END IF;
+    INSERT INTO payments.entries_to_check (entry_id)
+    SELECT g.entry_id
+      FROM (SELECT n.entry_id, count(*) AS n,
+                   sum(CASE WHEN n.side = 'debit' THEN n.amount ELSE -n.amount END) AS net
+              FROM new_lines n
+             GROUP BY n.entry_id, n.currency) g
+     GROUP BY g.entry_id
+    HAVING bool_or(g.net <> 0) OR sum(g.n) < 2;
     RETURN NULL;
 END
 $$;
 
-CREATE FUNCTION payments.check_line_entry_balanced() RETURNS trigger
+CREATE FUNCTION payments.check_new_entries() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO payments.entries_to_check (entry_id)
+    SELECT n.id FROM new_entries n
+     WHERE NOT EXISTS (SELECT FROM payments.lines l WHERE l.entry_id = n.id);
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION payments.check_queued_entry() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM payments.assert_entry_balanced(NEW.entry_id);
+    DELETE FROM payments.entries_to_check WHERE entry_id = NEW.entry_id;
     RETURN NULL;
 END
 $$;
 
+CREATE TRIGGER lines_balanced AFTER INSERT ON payments.lines
+    REFERENCING NEW TABLE AS new_lines
+    FOR EACH STATEMENT EXECUTE FUNCTION payments.check_new_lines();
+CREATE TRIGGER entries_have_lines AFTER INSERT ON payments.entries
+    REFERENCING NEW TABLE AS new_entries
+    FOR EACH STATEMENT EXECUTE FUNCTION payments.check_new_entries();
 CREATE CONSTRAINT TRIGGER entries_balanced
-    AFTER INSERT ON payments.entries DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION payments.check_entry_balanced();
-CREATE CONSTRAINT TRIGGER lines_balanced
-    AFTER INSERT ON payments.lines DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION payments.check_line_entry_balanced();
+    AFTER INSERT ON payments.entries_to_check DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION payments.check_queued_entry();
 
 -- Append-only: posted facts are never changed or removed; corrections are new entries.
 CREATE FUNCTION payments.refuse_change() RETURNS trigger
@@ -432,8 +456,20 @@ BEGIN
     RETURN NEW;
 END
 $$;
+-- The function runs only when it will refuse (the WHEN clause is the same test, evaluated
+-- without a PL/pgSQL call: two account updates per posting).
 CREATE TRIGGER accounts_guard BEFORE UPDATE ON payments.accounts
-    FOR EACH ROW EXECUTE FUNCTION payments.guard_account_update();
+    FOR EACH ROW
+    WHEN ((NEW.id, NEW.org_id, NEW.code, NEW.type, NEW.currency, NEW.high_volume, NEW.created_at)
+          IS DISTINCT FROM
+          (OLD.id, OLD.org_id, OLD.code, OLD.type, OLD.currency, OLD.high_volume, OLD.created_at)
+          OR ((NEW.posted_debits, NEW.posted_credits, NEW.pending_debits, NEW.pending_credits,
+               NEW.version, NEW.closed)
+              IS DISTINCT FROM
+              (OLD.posted_debits, OLD.posted_credits, OLD.pending_debits, OLD.pending_credits,
+               OLD.version, OLD.closed)
+              AND current_setting('payments.writer', true) IS DISTINCT FROM 'on'))
+    EXECUTE FUNCTION payments.guard_account_update();
 CREATE TRIGGER accounts_no_delete BEFORE DELETE ON payments.accounts
     FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
 
@@ -475,6 +511,6 @@ CREATE INDEX lines_entry_org ON payments.lines (entry_org_id, account_id);
 GRANT USAGE ON SCHEMA payments TO liventix_app, liventix_platform;
 -- Reads go through row-level security; writes only through the engine's functions.
 GRANT SELECT ON ALL TABLES IN SCHEMA payments TO liventix_app, liventix_platform;
--- ...but the tenancy secret, which only the owner reads.
-REVOKE ALL ON payments.tenancy_secret FROM liventix_app, liventix_platform;
+-- ...but the tenancy secret, which only the owner reads, and the engine's queue of checks.
+REVOKE ALL ON payments.tenancy_secret, payments.entries_to_check FROM liventix_app, liventix_platform;
 GRANT INSERT ON payments.organizations TO liventix_platform;

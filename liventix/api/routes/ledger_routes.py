@@ -12,8 +12,8 @@ from typing import Annotated, Literal
 from fastapi import Query
 
 import ledger
+from liventix.api import ledger_batch, problems, queries, views
 from liventix.api import models as m
-from liventix.api import problems, queries, views
 from liventix.api.problems import ApiProblem
 from liventix.api.routing import WRITE, authenticated_router
 from liventix.api.unit_of_work import Uow
@@ -151,6 +151,21 @@ def post_entry(body: m.PostEntryRequest, uow: Uow) -> m.EntryResponse:
     if not result.replayed:
         uow.posted("entry")
     return views.entry(ledger.get_entry(uow.conn, result.id))
+
+
+@router.post("/entries/batch", dependencies=WRITE)
+def post_entry_batch(
+    body: ledger_batch.EntryBatchRequest, uow: Uow
+) -> ledger_batch.EntryBatchResponse:
+    """Post many entries, each on its own unless linked to the next; one result per entry
+    (posted, replayed, or refused with the problem `POST /entries` would give)."""
+    requests = ledger_batch.to_requests(body, uow.domain_key())
+    links = [entry.linked for entry in body.entries]
+    results = ledger.post_batch(uow.conn, uow.acting_org(), requests, links=links)
+    posted = sum(1 for r in results if r.status == "posted")
+    for _ in range(posted):
+        uow.posted("entry")
+    return ledger_batch.EntryBatchResponse(results=[ledger_batch.item_response(r) for r in results])
 
 
 @router.get("/entries")
