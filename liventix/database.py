@@ -28,6 +28,7 @@ from sqlalchemy.pool import NullPool
 
 import migrations
 from liventix.settings import Settings
+from liventix.stripe_events import register_webhook_secret
 from outbox import sealing
 
 DRIVERNAME = "postgresql+psycopg"
@@ -279,14 +280,27 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
 def prepare(settings: Settings) -> str:
     """Return the URL of the application database, creating and migrating it as needed.
 
-    Also makes this process seal and open webhook secrets with the settings' key (every
-    command that serves, works or migrates passes here first)."""
+    Also makes this process seal and open webhook secrets with the settings' key, and
+    registers Stripe's webhook secret in the database, which checks every event the API
+    stores against it (every command that serves, works or migrates passes here first)."""
     sealing.use_key(settings.secret_key)
     server = server_url(settings)
     ensure_database(server, settings.database_name)
     url = database_url(server, settings.database_name)
     upgrade(url)
+    if settings.stripe_webhook_secret:
+        register_stripe_webhook_secret(url, settings.stripe_webhook_secret)
     return url
+
+
+def register_stripe_webhook_secret(url: str, secret: str) -> None:
+    """Register Stripe's webhook signing secret in the database at `url` (as its owner)."""
+    engine = sa.create_engine(normalize_url(url), poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            register_webhook_secret(conn, secret)
+    finally:
+        engine.dispose()
 
 
 def existing_database_url(settings: Settings) -> str:

@@ -62,6 +62,10 @@ class VerifiedEvent:
     id: str
     type: str
     payload: dict[str, Any]
+    body: str
+    """The raw body as Stripe sent it (what the signature covers)."""
+    signature: str
+    """The `Stripe-Signature` header it came with."""
 
 
 def _signature_timestamp(header: str) -> int:
@@ -158,13 +162,29 @@ def verify_stripe_webhook(
     data = event.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
         raise UnusableEvent(reason="the event's data.object is not an object")
-    return VerifiedEvent(event_id, event_type, event)
+    return VerifiedEvent(event_id, event_type, event, text, signature_header)
 
 
 def store_verified_event(conn: Connection, event: VerifiedEvent) -> bool:
     """Store a verified event in the inbox on the caller's transaction; False if it was
-    already there."""
+    already there. For the schema's owner (tools, tests); the API uses
+    `receive_verified_event`."""
     return outbox.store_event(conn, SOURCE, event.id, event.type, event.payload)
+
+
+def receive_verified_event(conn: Connection, event: VerifiedEvent) -> bool:
+    """Store a verified event through the database's own check of its signature (the way the
+    application's roles add to the inbox); False if it was already there. Raises
+    `outbox.InboxNotConfigured` when no secret is registered (`register_webhook_secret`)."""
+    received = outbox.receive_signed_event(conn, SOURCE, event.body, event.signature)
+    return received.stored
+
+
+def register_webhook_secret(conn: Connection, secret: str | None) -> None:
+    """Register Stripe's webhook signing secret in the database (None: forget it), so that
+    it checks every event the API stores. The schema's owner only (`liventix serve` does it
+    at start-up, through `liventix.database.prepare`)."""
+    outbox.set_inbox_secret(conn, SOURCE, secret, tolerance_s=TOLERANCE_SECONDS)
 
 
 def receive_stripe_webhook(

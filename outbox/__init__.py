@@ -22,6 +22,7 @@ from outbox.endpoints import (
 from outbox.errors import (
     DeliveryNotFound,
     EndpointNotFound,
+    InboxNotConfigured,
     InvalidEndpoint,
     InvalidPayload,
     InvalidSignature,
@@ -32,7 +33,15 @@ from outbox.errors import (
 from outbox.inbox import AnyHandler as AnyInboxHandler
 from outbox.inbox import Handler as InboxHandler
 from outbox.inbox import Handlers as InboxHandlers
-from outbox.inbox import InboxEvent, handle_next, register_handler, store_event
+from outbox.inbox import (
+    InboxEvent,
+    Received,
+    handle_next,
+    receive_signed_event,
+    register_handler,
+    set_inbox_secret,
+    store_event,
+)
 from outbox.inbox import TwoStepHandler as InboxTwoStepHandler
 from outbox.message_types import (
     Email,
@@ -61,6 +70,7 @@ __all__ = [
     "InboxEvent",
     "InboxHandler",
     "InboxHandlers",
+    "InboxNotConfigured",
     "InboxTwoStepHandler",
     "InvalidEndpoint",
     "InvalidPayload",
@@ -68,6 +78,7 @@ __all__ = [
     "Message",
     "OutboxError",
     "Outcome",
+    "Received",
     "Resolver",
     "RetryPolicy",
     "SmtpSettings",
@@ -87,6 +98,7 @@ __all__ = [
     "prune",
     "publish",
     "publish_many",
+    "receive_signed_event",
     "register_endpoint",
     "register_handler",
     "register_message_type",
@@ -94,6 +106,7 @@ __all__ = [
     "requeue",
     "rotate_secret",
     "set_enabled",
+    "set_inbox_secret",
     "sign",
     "signature_header",
     "store_event",

@@ -54,6 +54,12 @@ class InvalidSignature(OutboxError):
     reason: str
 
 
+class InboxNotConfigured(OutboxError):
+    """No signing secret is registered in the database for this inbox source."""
+
+    source: str
+
+
 class TargetRefused(InvalidEndpoint):
     """The endpoint's host is, or resolves to, an address webhooks may not reach."""
 

@@ -1,7 +1,12 @@
 """The inbox: events from outside (Stripe's webhooks), stored once and handled once.
 
 `store_event` runs on the caller's transaction: a duplicate (same source and event id) is
-acknowledged and ignored. Handlers must tolerate any arrival order (Stripe guarantees none).
+acknowledged and ignored. It is for the schema's owner (the worker, tools, tests): the
+application's roles may not add to the inbox by hand. They present the raw body and its
+signature to `receive_signed_event`, which the database checks against the source's signing
+secret (registered by the owner with `set_inbox_secret`, readable by no other role) before it
+stores the event: a compromised application connection cannot forge an event. Handlers
+must tolerate any arrival order (Stripe guarantees none).
 
 A handler is either one step, `handler(conn, event)`, run in the transaction that marks the
 event handled, or two (`TwoStepHandler`): `prepare(event)` fetches what the event does not
@@ -36,7 +41,9 @@ from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Row, text
+from sqlalchemy.exc import DBAPIError
 
+from outbox.errors import InboxNotConfigured, InvalidSignature
 from outbox.retries import RetryPolicy
 
 T = TypeVar("T")
@@ -47,6 +54,13 @@ _STORE = text("""
     ON CONFLICT (source, event_id) DO NOTHING
     RETURNING event_id
 """)
+
+_RECEIVE_SIGNED = text("""
+    SELECT event_id, event_type, stored
+      FROM messaging.receive_signed_event(:source, :body, :signature)
+""")
+
+_SET_SECRET = text("SELECT messaging.set_inbox_secret(:source, :secret, :tolerance)")
 
 _NEXT_DUE = text("""
     SELECT source, event_id, type, payload, received_at, attempts
@@ -175,6 +189,46 @@ def store_event(
         {"source": source, "id": event_id, "type": event_type, "payload": json.dumps(payload)},
     ).first()
     return row is not None
+
+
+@dataclass(frozen=True)
+class Received:
+    """What the database stored of a signed event."""
+
+    event_id: str
+    event_type: str
+    stored: bool
+    """False for a duplicate (already in the inbox)."""
+
+
+def receive_signed_event(conn: Connection, source: str, body: str, signature: str) -> Received:
+    """Store an event once the database has checked its signature (Stripe's scheme: `t=...,
+    v1=...`, HMAC-SHA256 of `t.body`) against the source's registered secret.
+
+    For the application's roles, on the caller's transaction. Raises `InboxNotConfigured`
+    (no secret registered) or `InvalidSignature` (a missing, wrong, stale or future signature,
+    or a body that is no event); nothing is stored then."""
+    try:
+        row = conn.execute(
+            _RECEIVE_SIGNED, {"source": source, "body": body, "signature": signature}
+        ).one()
+    except DBAPIError as exc:
+        diag = getattr(exc.orig, "diag", None)
+        if getattr(exc.orig, "sqlstate", None) != "LXI01" or diag is None:
+            raise
+        detail = diag.message_detail or ""
+        if diag.message_primary == "inbox_not_configured":
+            raise InboxNotConfigured(source=source) from exc
+        raise InvalidSignature(reason=f"the database refused the event: {detail}") from exc
+    return Received(event_id=row.event_id, event_type=row.event_type, stored=row.stored)
+
+
+def set_inbox_secret(
+    conn: Connection, source: str, secret: str | None, *, tolerance_s: int = 300
+) -> None:
+    """Register (None: forget) the secret the database checks `source`'s signatures with.
+    The schema's owner only; on the caller's transaction."""
+    conn.execute(_SET_SECRET, {"source": source, "secret": secret, "tolerance": tolerance_s})
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from liventix.api.routes import (
 )
 from liventix.api.unit_of_work import READ_ONLY_EXTENSION, ApiRuntime, Runner
 from liventix.database import head_revision
+from liventix.stripe_events import register_webhook_secret
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,8 @@ def create_app(
     a thread.
     """
     metrics = Metrics(engine)
+    if stripe_webhook_secret:
+        _register_webhook_secret(engine, stripe_webhook_secret)
     runtime = ApiRuntime(
         engine=engine,
         gateway=gateway,
@@ -131,6 +134,21 @@ def create_app(
     _install_error_handlers(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _register_webhook_secret(engine: sa.Engine, secret: str) -> None:
+    """Register Stripe's webhook secret in the database, which checks every event the API
+    stores against it, when this engine has the owner's rights (the embedded server, the
+    demo, the tests). Under a login role that may not, the owner registers it
+    (`liventix.database.prepare`, which `liventix serve` and `db migrate` run)."""
+    try:
+        with engine.begin() as conn:
+            register_webhook_secret(conn, secret)
+    except sa.exc.DBAPIError as exc:
+        log.info(
+            "Stripe's webhook secret not registered by the API (%s): the owner's is used",
+            type(exc.orig).__name__,
+        )
 
 
 def _install_error_handlers(app: FastAPI) -> None:

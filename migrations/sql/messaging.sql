@@ -172,22 +172,158 @@ GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA messaging TO liventix_app, liventix
 GRANT UPDATE ON messaging.endpoints, messaging.endpoint_secrets TO liventix_app, liventix_platform;
 GRANT UPDATE, DELETE ON ALL TABLES IN SCHEMA messaging TO liventix_platform;
 
--- The inbox of Stripe's events: Stripe's webhook route (liventix_app acting for no one) adds
--- an event and sees what its own transaction added (INSERT ... RETURNING), nothing else; the
--- platform's key sees it all; the worker handles it as the owner.
+-- The inbox of Stripe's events: the application's roles add an event only through
+-- messaging.receive_signed_event (below), which checks its signature; they read none of it.
+-- The platform's key sees it all; the worker handles it as the owner.
 ALTER TABLE messaging.inbox ENABLE ROW LEVEL SECURITY;
-CREATE POLICY receive ON messaging.inbox FOR INSERT TO liventix_app
-    WITH CHECK (status = 'pending' AND attempts = 0 AND received_at = now()
-                AND handled_at IS NULL AND last_error IS NULL);
-CREATE POLICY received ON messaging.inbox FOR SELECT TO liventix_app
-    USING (received_at = now() AND status = 'pending' AND attempts = 0);
 CREATE POLICY platform ON messaging.inbox TO liventix_platform
     USING ((SELECT payments.acting_as_platform()))
     WITH CHECK ((SELECT payments.acting_as_platform()));
-REVOKE UPDATE, DELETE ON messaging.inbox FROM liventix_app;
+REVOKE INSERT, UPDATE, DELETE ON messaging.inbox FROM liventix_app;
 
 -- Webhook secrets: stored sealed (the application's key), and not readable by the
 -- application's roles at all (signing is the worker's, as the owner).
 REVOKE SELECT, UPDATE ON messaging.endpoint_secrets FROM liventix_app, liventix_platform;
 GRANT SELECT (id, endpoint_id, org_id, created_at, expires_at), UPDATE (expires_at)
     ON messaging.endpoint_secrets TO liventix_app, liventix_platform;
+
+------------------------------------------------------------------------------------------
+-- Stripe's events in, checked by the database (issue 13): the application's role may no
+-- longer add an event to the inbox by hand; it presents the raw body and its signature to
+-- messaging.receive_signed_event, which checks them against the source's signing secret
+-- (readable by the owner only) before it stores the event. A compromised application
+-- connection cannot forge an event.
+------------------------------------------------------------------------------------------
+
+-- The signing secret of each source, as the two HMAC-SHA256 pads of its key (Stripe signs
+-- with the whole `whsec_...` string as the key). The owner's alone.
+CREATE TABLE messaging.inbox_secrets (
+    source text PRIMARY KEY,
+    inner_pad bytea NOT NULL CHECK (length(inner_pad) = 64),
+    outer_pad bytea NOT NULL CHECK (length(outer_pad) = 64),
+    tolerance_s int NOT NULL DEFAULT 300 CHECK (tolerance_s BETWEEN 1 AND 86400)
+);
+REVOKE ALL ON messaging.inbox_secrets FROM PUBLIC, liventix_app, liventix_platform;
+
+-- Register (or replace) a source's signing secret; NULL forgets it. The owner only.
+CREATE FUNCTION messaging.set_inbox_secret(p_source text, p_secret text, p_tolerance_s int DEFAULT 300)
+RETURNS void LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k bytea;
+    ipad bytea;
+    opad bytea;
+BEGIN
+    IF p_secret IS NULL OR p_secret = '' THEN
+        DELETE FROM messaging.inbox_secrets WHERE source = p_source;
+        RETURN;
+    END IF;
+    k := convert_to(p_secret, 'UTF8');
+    IF length(k) > 64 THEN
+        k := sha256(k);  -- as HMAC does with a key longer than the block
+    END IF;
+    k := k || decode(repeat('00', 64 - length(k)), 'hex');
+    ipad := k;
+    opad := k;
+    FOR i IN 0..63 LOOP
+        ipad := set_byte(ipad, i, get_byte(k, i) # 54);  -- 0x36
+        opad := set_byte(opad, i, get_byte(k, i) # 92);  -- 0x5c
+    END LOOP;
+    INSERT INTO messaging.inbox_secrets (source, inner_pad, outer_pad, tolerance_s)
+    VALUES (p_source, ipad, opad, p_tolerance_s)
+    ON CONFLICT (source) DO UPDATE
+        SET inner_pad = EXCLUDED.inner_pad, outer_pad = EXCLUDED.outer_pad,
+            tolerance_s = EXCLUDED.tolerance_s;
+END
+$$;
+REVOKE ALL ON FUNCTION messaging.set_inbox_secret(text, text, int) FROM PUBLIC;
+
+-- Check a signed event as Stripe signs it (header `t=<unix time>,v1=<hex HMAC-SHA256 of
+-- "t.body">`, any of several v1), within the source's tolerance either way of the database's
+-- clock, then store it once by (source, its id). Answers the event's id and type and whether
+-- it was new. Refusals, SQLSTATE LXI01 with the reason as the message: no secret registered
+-- (`inbox_not_configured`), a missing, malformed, stale, future or wrong signature
+-- (`invalid_signature`), a body that is no event (`unusable_event`).
+CREATE FUNCTION messaging.receive_signed_event(p_source text, p_body text, p_signature text)
+RETURNS TABLE (event_id text, event_type text, stored boolean)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    s messaging.inbox_secrets;
+    item text;
+    stamp text;
+    given text[] := '{}';
+    expected text;
+    doc jsonb;
+BEGIN
+    SELECT * INTO s FROM messaging.inbox_secrets WHERE source = p_source;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'LXI01', MESSAGE = 'inbox_not_configured',
+            DETAIL = format('no signing secret is registered for source %s', p_source);
+    END IF;
+    FOREACH item IN ARRAY string_to_array(coalesce(p_signature, ''), ',') LOOP
+        IF item LIKE 't=%' AND stamp IS NULL THEN
+            stamp := substr(item, 3);
+        ELSIF item LIKE 'v1=%' THEN
+            given := given || substr(item, 4);
+        END IF;
+    END LOOP;
+    IF stamp IS NULL OR stamp !~ '^[0-9]{1,12}$' OR cardinality(given) = 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'LXI01', MESSAGE = 'invalid_signature',
+            DETAIL = 'the signature header has no timestamp or no v1 signature';
+    END IF;
+    IF abs(extract(epoch FROM clock_timestamp()) - stamp::bigint) > s.tolerance_s THEN
+        RAISE EXCEPTION USING ERRCODE = 'LXI01', MESSAGE = 'invalid_signature',
+            DETAIL = format('the signature''s timestamp is more than %s s from now', s.tolerance_s);
+    END IF;
+    expected := encode(sha256(s.outer_pad || sha256(s.inner_pad
+                    || convert_to(stamp || '.' || p_body, 'UTF8'))), 'hex');
+    IF NOT expected = ANY (given) THEN
+        RAISE EXCEPTION USING ERRCODE = 'LXI01', MESSAGE = 'invalid_signature',
+            DETAIL = 'no signature matches the body';
+    END IF;
+    BEGIN
+        doc := p_body::jsonb;
+    EXCEPTION WHEN others THEN
+        RAISE EXCEPTION USING ERRCODE = 'LXI01', MESSAGE = 'unusable_event',
+            DETAIL = 'the signed body is not JSON PostgreSQL can store';
+    END;
+    IF jsonb_typeof(doc) <> 'object' OR jsonb_typeof(doc -> 'id') IS DISTINCT FROM 'string'
+       OR jsonb_typeof(doc -> 'type') IS DISTINCT FROM 'string' THEN
+        RAISE EXCEPTION USING ERRCODE = 'LXI01', MESSAGE = 'unusable_event',
+            DETAIL = 'the signed body is not an object with a string id and type';
+    END IF;
+    event_id := doc ->> 'id';
+    event_type := doc ->> 'type';
+    INSERT INTO messaging.inbox AS i (source, event_id, type, payload)
+    VALUES (p_source, event_id, event_type, doc)
+    ON CONFLICT ON CONSTRAINT inbox_pkey DO NOTHING;
+    stored := FOUND;
+    RETURN NEXT;
+END
+$$;
+REVOKE ALL ON FUNCTION messaging.receive_signed_event(text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION messaging.receive_signed_event(text, text, text)
+    TO liventix_app, liventix_platform;
+
+------------------------------------------------------------------------------------------
+-- The metrics' backlog counts (issue 13): the API's login role sees no tenant's deliveries
+-- and no inbox row, so the counts come from a function with the owner's rights that
+-- answers counts and ages only, never a row.
+------------------------------------------------------------------------------------------
+CREATE FUNCTION messaging.backlog()
+RETURNS TABLE (queue text, channel text, pending bigint, oldest_age_s double precision)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT 'outbox', d.channel, count(*),
+           coalesce(extract(epoch FROM now() - min(d.created_at)), 0)::double precision
+      FROM messaging.deliveries d
+     WHERE d.status IN ('pending', 'delivering')
+     GROUP BY d.channel
+    UNION ALL
+    SELECT 'inbox', i.source, count(*),
+           coalesce(extract(epoch FROM now() - min(i.received_at)), 0)::double precision
+      FROM messaging.inbox i
+     WHERE i.status = 'pending'
+     GROUP BY i.source
+$$;
+REVOKE ALL ON FUNCTION messaging.backlog() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION messaging.backlog() TO liventix_app, liventix_platform;

@@ -1,11 +1,12 @@
 """The API logged in as production logs in: a LOGIN role that is neither superuser nor
 exempt from row-level security, granted membership in liventix_app and liventix_platform
-(as migrations/sql/0005_api.sql says). Writes, refusals stored under their key, replays,
+(as docs/tenancy.md says). Writes, refusals stored under their key, replays,
 readiness, metrics, Stripe's webhook and the platform's key all work with those grants, and
 an organization's key still sees only its own rows."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 
@@ -27,6 +28,7 @@ from tests.api.support import (
     transfer_body,
     uvicorn_thread,
 )
+from tests.fakes.stripe_server import signature_header
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +82,21 @@ def test_the_api_works_with_the_documented_grants(served: Served, login_role_url
         assert "liventix_metrics_database_up 1.0" in a.get("/metrics").text
         bad = a.post("/v1/stripe/webhook", content=b"{}", headers={"Stripe-Signature": "t=1"})
         assert bad.status_code == 400
+        # A signed event goes in through the database's own check (the login role may not
+        # insert into the inbox), and the metrics count it though the role reads no row.
+        body = json.dumps({"id": f"evt_{uuid.uuid4().hex}", "type": "ping", "data": {"object": {}}})
+        stored = a.post(
+            "/v1/stripe/webhook",
+            content=body.encode(),
+            headers={"Stripe-Signature": signature_header(body.encode(), WEBHOOK_SECRET)},
+        )
+        assert ok(stored)["duplicate"] is False
+        backlog = [
+            line
+            for line in a.get("/metrics").text.splitlines()
+            if line.startswith("liventix_inbox_backlog ")
+        ]
+        assert backlog and float(backlog[0].split()[1]) >= 1
     with httpx.Client(
         base_url=login_role_url, headers={"Authorization": f"Bearer {served.platform_key}"}
     ) as platform:

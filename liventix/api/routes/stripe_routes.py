@@ -28,7 +28,7 @@ from liventix.stripe_events import (
     EventTooLarge,
     UnusableEvent,
     VerifiedEvent,
-    store_verified_event,
+    receive_verified_event,
     verify_stripe_webhook,
 )
 
@@ -60,9 +60,15 @@ def _store(runtime: ApiRuntime, body: bytes, signature: str | None) -> tuple[str
     event = _verify(runtime, body, signature)
     try:
         with runtime.engine.begin() as conn:
-            # The inbox needs no organization: the least role that may write it.
+            # The inbox needs no organization: the least role that may write it, and only
+            # through the database's own check of the signature (a forged event is refused
+            # even to a compromised connection).
             conn.exec_driver_sql("SET LOCAL ROLE liventix_app")
-            return event.id, store_verified_event(conn, event)
+            return event.id, receive_verified_event(conn, event)
+    except outbox.InboxNotConfigured as exc:
+        raise ApiProblem(problems.WEBHOOKS_NOT_CONFIGURED) from exc
+    except outbox.InvalidSignature as exc:  # the database's secret is not the API's
+        raise ApiProblem(problems.INVALID_SIGNATURE, exc.reason) from exc
     except sa.exc.OperationalError as exc:
         raise ApiProblem(problems.UNAVAILABLE) from exc
 
