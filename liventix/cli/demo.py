@@ -18,10 +18,18 @@ DEMO_READS = ("DATABASE_URL", "LIVENTIX_DATA_DIR", "LIVENTIX_PGDATA", "LIVENTIX_
 EXIT_INTERRUPTED = 130
 
 
-def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    # SIGTERM (kill, timeout, CI) unwinds like Ctrl-C, so the API and the workers are
-    # stopped on the way out instead of being left running.
-    raise SystemExit(128 + signum)
+class _Sigterm:
+    """SIGTERM (kill, timeout, CI) unwinds like Ctrl-C, so the API and the workers are stopped
+    on the way out instead of being left running; the demo then exits 128 + SIGTERM, whatever
+    the unwinding raised on the way (a database connection cut in the middle of a statement
+    fails its rollback)."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.received = signum
+        raise SystemExit(128 + signum)
 
 
 @click.command(
@@ -72,7 +80,8 @@ def demo(seed: int, orders: int, orgs: int, database: str, out: Path | None) -> 
     settings = load_settings()
     if database == settings.database_name:
         raise Failed("the demo drops its database: pick another --database")
-    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    sigterm = _Sigterm()
+    previous = signal.signal(signal.SIGTERM, sigterm)
     try:
         outcome = season_demo.play_and_reconcile(
             settings,
@@ -82,11 +91,17 @@ def demo(seed: int, orders: int, orgs: int, database: str, out: Path | None) -> 
             out=click.echo,
             live=sys.stdout if sys.stdout.isatty() else None,
         )
-    except season_demo.DemoError as error:
-        raise Failed(str(error)) from error
-    except KeyboardInterrupt:
-        click.echo("\nliventix demo: interrupted; the API and the workers were stopped", err=True)
-        return EXIT_INTERRUPTED
+    except BaseException as error:
+        if sigterm.received is not None:
+            raise SystemExit(128 + sigterm.received) from None
+        if isinstance(error, season_demo.DemoError):
+            raise Failed(str(error)) from error
+        if isinstance(error, KeyboardInterrupt):
+            click.echo(
+                "\nliventix demo: interrupted; the API and the workers were stopped", err=True
+            )
+            return EXIT_INTERRUPTED
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
     return EXIT_OK if outcome.ok else EXIT_NO

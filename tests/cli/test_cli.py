@@ -6,6 +6,7 @@ console script exits with; as a real process, shell completion and a closed pipe
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -15,8 +16,10 @@ from pathlib import Path
 
 import click
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from liventix import demo as season_demo
 from liventix.cli import cli, main
 from liventix.cli.common import EXIT_CLOSED_PIPE, SETTINGS
 from tests.cli.runner import liventix
@@ -275,3 +278,24 @@ def test_no_python_repr_in_a_setup_error(
     )
     for text in ("UUID(", "Traceback", "object at 0x", "Error(", "<"):
         assert text not in result.stderr
+
+
+def test_sigterm_stops_the_demo_with_its_status_whatever_the_unwinding_raised(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A SIGTERM that lands in the middle of a statement leaves its connection broken: the
+    rollback on the way out raises a database error in place of the signal's SystemExit. The
+    demo still exits 128 + SIGTERM, not as a failed season (2)."""
+
+    def season_cut_by_sigterm(*args: object, **kwargs: object) -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)  # the demo's handler raises SystemExit here
+        finally:
+            raise sa.exc.OperationalError("ROLLBACK", {}, Exception("connection is lost"))
+
+    monkeypatch.setattr(season_demo, "play_and_reconcile", season_cut_by_sigterm)
+    monkeypatch.setenv("LIVENTIX_DATA_DIR", str(tmp_path))
+    before = signal.getsignal(signal.SIGTERM)
+    result = liventix("demo", "--database", "not_the_app_db")
+    assert result.exit_code == 128 + signal.SIGTERM, result.output
+    assert signal.getsignal(signal.SIGTERM) is before  # the demo's handler is gone again
