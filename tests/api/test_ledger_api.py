@@ -195,6 +195,17 @@ def test_balances_as_of_recording_time_and_effective_date(client: httpx.Client) 
     assert as_of(between, "recorded") == 100
     assert as_of(between, "effective") == 150
     assert as_of(between - timedelta(days=5), "effective") == 50
+
+    def effective(moment: datetime) -> int:
+        params = {"effective_at": moment.isoformat()}
+        found = ok(client.get(f"/v1/accounts/{cash}/balance", params=params))
+        assert found["by"] == "effective"
+        return int(found["posted"]["amount"])
+
+    assert effective(between) == 150
+    assert effective(between - timedelta(days=5)) == 50
+    both = {"effective_at": between.isoformat(), "as_of": between.isoformat()}
+    assert client.get(f"/v1/accounts/{cash}/balance", params=both).status_code == 422
     assert ok(client.get(f"/v1/accounts/{cash}/balance"))["posted"] == money(150)
     naive = quote(datetime.now().replace(tzinfo=None).isoformat())
     refused = client.get(f"/v1/accounts/{cash}/balance?as_of={naive}")

@@ -85,8 +85,21 @@ def get_balance(
         Literal["recorded", "effective"],
         Query(description="`as_of` compares with the recording time, or the effective date"),
     ] = "recorded",
+    effective_at: Annotated[
+        m.Timestamp | None,
+        Query(description="Balance with every line effective by this moment (backdated ones too)"),
+    ] = None,
 ) -> m.BalanceResponse:
-    """The account's posted, pending and available balances, now or as of a moment."""
+    """The account's posted, pending and available balances, now, as recorded by `as_of`, or
+    with every line effective by `effective_at` (the same as `as_of` with `by=effective`)."""
+    if effective_at is not None:
+        if as_of is not None:
+            raise ApiProblem(
+                problems.VALIDATION,
+                "query: give as_of or effective_at, not both",
+                field="query.effective_at",
+            )
+        as_of, by = effective_at, "effective"
     if as_of is None:
         return views.balance(ledger.balance(uow.conn, account_id))
     found = ledger.balance_as_of(uow.conn, account_id, as_of, by=by)
