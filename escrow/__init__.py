@@ -8,6 +8,7 @@ never commit: a transition, its ledger entries and its outbox messages commit to
 from __future__ import annotations
 
 from escrow import messages as _messages  # registers escrow's outbox message types
+from escrow import recipes
 from escrow.errors import (
     ConcurrentTransition,
     EscrowError,
@@ -56,6 +57,7 @@ from escrow.service import (
     transfer_reversed,
     transitions,
 )
+from escrow.stripe_events import META_ESCROW, META_REVERSAL_REQUEST
 from escrow.stripe_events import handlers as stripe_handlers
 from escrow.stripe_events import register as register_stripe_handlers
 
@@ -63,6 +65,8 @@ __all__ = [
     "CHART",
     "FINAL_STATES",
     "HOLDING_STATES",
+    "META_ESCROW",
+    "META_REVERSAL_REQUEST",
     "STATES",
     "CapturedPayment",
     "ChargeFacts",
@@ -102,6 +106,7 @@ __all__ = [
     "owed_after_reversals",
     "payment_id_for_charge",
     "payout",
+    "recipes",
     "refund_payment",
     "register_stripe_handlers",
     "release_due",

@@ -24,7 +24,6 @@ import ledger
 import outbox
 from escrow import recipes
 from escrow.accounts import lines, platform_org
-from escrow.driver import fetch
 from escrow.errors import (
     ConcurrentTransition,
     EscrowNotFound,
@@ -40,6 +39,7 @@ from escrow.messages import (
     TransferRequested,
     TransferReversalRequested,
 )
+from pgdriver import fetch
 
 
 @dataclass(frozen=True)

@@ -21,18 +21,21 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, text
 
 from outbox.message_types import Email, validated_payload
+from pgdriver import fetch
 
 # The messages, then their deliveries in one INSERT, ordered as `publish` called once per
 # message would order them (the delivery's id orders each target's queue): per message,
 # its webhook deliveries by endpoint, its task, its e-mails. A message whose deduplication
 # key was used before is not written, nor are its deliveries.
-_PUBLISH = text("""
+# On the driver cursor (`pgdriver`): SQLAlchemy's statement handling cost a third of the
+# publishing's client CPU on the payment's path.
+_PUBLISH = """
     WITH input AS (
         SELECT m.*
-          FROM unnest(CAST(:ids AS uuid[]), CAST(:orgs AS uuid[]), CAST(:types AS text[]),
-                      CAST(:aggregate_types AS text[]), CAST(:aggregate_ids AS text[]),
-                      CAST(:payloads AS jsonb[]), CAST(:dedups AS text[]),
-                      CAST(:tasks AS boolean[]))
+          FROM unnest(CAST(%(ids)s AS uuid[]), CAST(%(orgs)s AS uuid[]), CAST(%(types)s AS text[]),
+                      CAST(%(aggregate_types)s AS text[]), CAST(%(aggregate_ids)s AS text[]),
+                      CAST(%(payloads)s AS jsonb[]), CAST(%(dedups)s AS text[]),
+                      CAST(%(tasks)s AS boolean[]))
                WITH ORDINALITY AS m(id, org_id, type, aggregate_type, aggregate_id, payload,
                                     dedup_key, task, n)
     ), written AS (
@@ -48,8 +51,8 @@ _PUBLISH = text("""
           FROM input i JOIN written w ON w.id = i.id
     ), mails AS (
         SELECT e.*
-          FROM unnest(CAST(:mail_of AS bigint[]), CAST(:mail_to AS text[]),
-                      CAST(:mail_subject AS text[]), CAST(:mail_body AS text[]))
+          FROM unnest(CAST(%(mail_of)s AS bigint[]), CAST(%(mail_to)s AS text[]),
+                      CAST(%(mail_subject)s AS text[]), CAST(%(mail_body)s AS text[]))
                WITH ORDINALITY AS e(n, recipient, subject, body, k)
     ), planned AS (
         SELECT f.n, 1 AS part, 0::bigint AS k, f.id AS message_id, e.org_id,
@@ -75,7 +78,7 @@ _PUBLISH = text("""
           FROM planned ORDER BY n, part, endpoint_id, k
     )
     SELECT id FROM written
-""")
+"""
 
 _EXISTING = text("""
     SELECT i.n, m.id
@@ -121,8 +124,10 @@ def publish_many(conn: Connection, messages: Sequence[Message]) -> list[uuid.UUI
             mail_to.append(email.to)
             mail_subject.append(email.subject)
             mail_body.append(email.body)
-    written = set(
-        conn.execute(
+    written = {
+        row.id
+        for row in fetch(
+            conn,
             _PUBLISH,
             {
                 "ids": ids,
@@ -138,8 +143,8 @@ def publish_many(conn: Connection, messages: Sequence[Message]) -> list[uuid.UUI
                 "mail_subject": mail_subject,
                 "mail_body": mail_body,
             },
-        ).scalars()
-    )
+        )
+    }
     if len(written) == len(ids):
         return ids
     # Deduplicated: each such message is the one first written under its key (now visible,

@@ -27,6 +27,7 @@ from statemachine.exceptions import TransitionNotAllowed
 
 import escrow
 import outbox
+from pgdriver import fetch
 from ticketing_fsm.checkout import (
     META_ORDER,
     META_ORG,
@@ -34,7 +35,6 @@ from ticketing_fsm.checkout import (
     new_ticket_code,
     publish_intent_cancel,
 )
-from ticketing_fsm.driver import fetch
 from ticketing_fsm.errors import (
     AlreadyCheckedIn,
     EventNotFound,

@@ -53,10 +53,12 @@ def test_a_killed_workers_deliveries_are_taken_over_within_one_lease(
     # The first worker's requests hang (it is killed meanwhile); once it is, requests answer.
     hanging = {"on": True}
     receiver.policy = lambda path, webhook_id, try_no: Reply(
-        200, delay=30.0 if hanging["on"] else 0.0
+        200, delay=60.0 if hanging["on"] else 0.0
     )
     args = ("--poll", "0.1")  # the default lease
-    first = spawn_worker(*args)
+    # The hanging requests must outlast the steps below (a second worker's start-up took
+    # over 10 s on a loaded machine, and a timed-out request gives its claim back early).
+    first = spawn_worker(*args, "--timeout", "90")
     first.wait_ready()
     wait_until(lambda: receiver.count() == aggregates, 30, "the first worker's requests")
     held = rows(

@@ -151,7 +151,7 @@ def test_the_backlog_counts_reach_the_application_role(registered: sa.Engine) ->
 
 
 _texts = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40
+    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=40
 )
 
 
