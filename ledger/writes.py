@@ -21,13 +21,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
-import psycopg
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
+import pgdriver
 from ledger.errors import (
     AccountNotFound,
     DuplicateExternalReference,
@@ -128,24 +128,8 @@ def _call_door(conn: Connection, request: str) -> dict[str, Any]:
 
 
 def _one_row(conn: Connection, statement: str, params: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The one row `statement` returns, run on the connection's driver cursor."""
-    if not conn.in_transaction():
-        conn.begin()  # as conn.execute() would: the caller's commit() then commits the call
-    proxied = conn.connection
-    driver = proxied.driver_connection
-    if not isinstance(driver, psycopg.Connection):  # another driver: SQLAlchemy's way
-        return tuple(conn.exec_driver_sql(statement, params).one())
-    try:
-        with driver.cursor() as cursor:
-            cursor.execute(statement, params)
-            found = cursor.fetchone()
-    except psycopg.Error as exc:
-        lost = conn.dialect.is_disconnect(cast(Any, exc), proxied, None)
-        if lost:
-            conn.invalidate(exc)
-        raise DBAPIError.instance(
-            statement, params, exc, psycopg.Error, connection_invalidated=lost
-        ) from exc
+    """The one row `statement` returns, run on the connection's driver cursor (`pgdriver`)."""
+    found = pgdriver.first(conn, statement, params)
     if found is None:  # the door's functions return a row, always
         raise RuntimeError("the ledger's door returned no row")
     return tuple(found)

@@ -27,9 +27,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
 import migrations
+import outbox
 from liventix.settings import Settings
 from liventix.stripe_events import register_webhook_secret
-from outbox import sealing
 
 DRIVERNAME = "postgresql+psycopg"
 MAINTENANCE_DATABASE = "postgres"
@@ -283,7 +283,7 @@ def prepare(settings: Settings) -> str:
     Also makes this process seal and open webhook secrets with the settings' key, and
     registers Stripe's webhook secret in the database, which checks every event the API
     stores against it (every command that serves, works or migrates passes here first)."""
-    sealing.use_key(settings.secret_key)
+    outbox.use_sealing_key(settings.secret_key)
     server = server_url(settings)
     ensure_database(server, settings.database_name)
     url = database_url(server, settings.database_name)

@@ -24,7 +24,6 @@ import stripe
 
 import escrow
 import ticketing_fsm
-from escrow.stripe_events import META_ESCROW, META_REVERSAL_REQUEST
 
 
 @dataclass(frozen=True)
@@ -249,7 +248,10 @@ class StripeGateway:
             "currency": request.currency.lower(),
             "destination": request.destination,
             "transfer_group": f"escrow_{request.escrow_id}",
-            "metadata": {META_ESCROW: request.escrow_id, "liventix_event_id": request.event_id},
+            "metadata": {
+                escrow.META_ESCROW: request.escrow_id,
+                "liventix_event_id": request.event_id,
+            },
         }
         if request.source_transaction:
             params["source_transaction"] = request.source_transaction
@@ -267,7 +269,7 @@ class StripeGateway:
             request.transfer_id,
             params={
                 "amount": request.amount,
-                "metadata": {META_REVERSAL_REQUEST: request.request_id},
+                "metadata": {escrow.META_REVERSAL_REQUEST: request.request_id},
             },
             options={"idempotency_key": idempotency_key},
         )

@@ -53,6 +53,7 @@ from outbox.message_types import (
 )
 from outbox.publishing import Message, publish, publish_many
 from outbox.retries import DEFAULT_SCHEDULE, RetryPolicy
+from outbox.sealing import use_key as use_sealing_key
 from outbox.senders import SmtpSettings
 from outbox.signing import new_secret, sign, signature_header
 from outbox.worker import Worker, WorkerSettings
@@ -110,4 +111,5 @@ __all__ = [
     "sign",
     "signature_header",
     "store_event",
+    "use_sealing_key",
 ]

@@ -29,18 +29,15 @@ import hashlib
 import json
 import secrets
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-import psycopg
-from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import DBAPIError
 
 import outbox
+import pgdriver
 from ticketing_fsm.errors import (
     CheckoutExpired,
     EventNotFound,
@@ -161,7 +158,7 @@ def new_ticket_code() -> str:
     return secrets.token_urlsafe(12)
 
 
-# The checkout's own statements run on the connection's driver cursor (`_cursor`): for
+# The checkout's own statements run on the connection's driver cursor (`pgdriver.cursor`): for
 # statements this short, SQLAlchemy's compilation and result set-up cost more CPU than the
 # round trip. psycopg's placeholders; psycopg prepares each after its fifth use.
 
@@ -269,28 +266,6 @@ _RECORD = """
     RETURNING status, hold_expires_at"""
 
 
-@contextmanager
-def _cursor(conn: Connection) -> Iterator[psycopg.Cursor[Any]]:
-    """The connection's driver cursor (rows with named fields) in the caller's transaction,
-    begun as `conn.execute` would begin it; psycopg's errors raised as SQLAlchemy's."""
-    if not conn.in_transaction():
-        conn.begin()
-    proxied = conn.connection
-    driver = proxied.driver_connection
-    if not isinstance(driver, psycopg.Connection):
-        raise TypeError("the checkout runs on psycopg connections")
-    try:
-        with driver.cursor(row_factory=namedtuple_row) as cursor:
-            yield cursor
-    except psycopg.Error as exc:
-        lost = conn.dialect.is_disconnect(cast(Any, exc), proxied, None)
-        if lost:
-            conn.invalidate(exc)
-        raise DBAPIError.instance(
-            None, None, exc, psycopg.Error, connection_invalidated=lost
-        ) from exc
-
-
 def _validate(request: CheckoutRequest) -> None:
     if not request.items or any(
         type(i.quantity) is not int or i.quantity <= 0 for i in request.items
@@ -350,7 +325,7 @@ def reserve_checkout(
     _validate(request)
     digest = request.fingerprint()
     items = sorted(request.items, key=lambda i: i.ticket_type_id)
-    with _cursor(conn) as cursor:
+    with pgdriver.cursor(conn) as cursor:
         cursor.execute(_LOCK, {"lock": f"checkout:{request.org_id}:{request.idempotency_key}"})
         cursor.execute(
             _OPENING,
@@ -394,7 +369,7 @@ def reserve_checkout(
     }
     if len(items) == 1:
         item = items[0]
-        with _cursor(conn) as cursor:
+        with pgdriver.cursor(conn) as cursor:
             cursor.execute(
                 _HOLD_AND_INSERT,
                 {
@@ -409,7 +384,7 @@ def reserve_checkout(
             _refuse(conn, request.event_id, item)
     else:
         _hold_seats(conn, request.event_id, items, prices)
-        with _cursor(conn) as cursor:
+        with pgdriver.cursor(conn) as cursor:
             cursor.execute(_INSERT_ORDER, order)
             inserted = cursor.fetchone()
     if inserted is None:
@@ -442,7 +417,7 @@ def _hold_seats(
     refusal the holds already taken are given back before the refusal is raised."""
     taken: list[CheckoutItem] = []
     for item in items:
-        with _cursor(conn) as cursor:
+        with pgdriver.cursor(conn) as cursor:
             cursor.execute(
                 _HOLD,
                 {
@@ -490,7 +465,7 @@ def record_payment_intent(
     buyer is told with CheckoutExpired: the expiry has asked Stripe to cancel the intent
     (found again by its key), and a payment that still comes finds its order by metadata and
     is refunded in full."""
-    with _cursor(conn) as cursor:
+    with pgdriver.cursor(conn) as cursor:
         cursor.execute(
             _RECORD,
             {

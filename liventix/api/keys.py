@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 
 import ledger
-from liventix.api import driver
+import pgdriver
 
 KEY_PREFIX = "lvx_"
 _KEY = re.compile(r"^lvx_([0-9a-f]{12})_([0-9a-f]{48})$")
@@ -142,7 +142,7 @@ def authenticate(
     if parsed is None:
         return None, None
     prefix, secret = parsed
-    row = driver.first(conn, _OPEN, {"prefix": prefix, "secret": secret, "key": idempotency_key})
+    row = pgdriver.first(conn, _OPEN, {"prefix": prefix, "secret": secret, "key": idempotency_key})
     if row is None:
         return None, None
     stored = None

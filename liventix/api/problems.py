@@ -114,6 +114,9 @@ DOMAIN_PROBLEMS: dict[type[Exception], ProblemType] = {
     # ledger
     ledger.LedgerError: ProblemType(400, "ledger-error", "The ledger refused the request"),
     ledger.InvalidRequest: ProblemType(422, "invalid-request", "The request is malformed"),
+    ledger.LinkedEntryFailed: ProblemType(
+        422, "linked-entry-failed", "An entry linked to this one was refused"
+    ),
     ledger.AccountsMustBeDifferent: ProblemType(
         422, "accounts-must-be-different", "The entry's lines cancel out on every account"
     ),

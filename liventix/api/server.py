@@ -45,7 +45,6 @@ from liventix.api.routes import webhook_routes
 from liventix.database import make_engine, prepare
 from liventix.settings import Settings
 from liventix.stripe_gateway import StripeGateway, StripeSettings
-from outbox import sealing
 
 log = logging.getLogger("liventix.serve")
 
@@ -122,7 +121,7 @@ def serve(
 def _app(child: _Child) -> tuple[sa.Engine, object]:
     # A spawned child shares nothing with the parent: the key webhook secrets are sealed
     # with, and the webhook targets allowed inside, come with it.
-    sealing.use_key(child.secret_key)
+    outbox.use_sealing_key(child.secret_key)
     engine = make_engine(child.url, pool_size=child.pool_size, max_overflow=child.max_overflow)
     app = create_app(
         engine,

@@ -65,8 +65,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 import ledger
+import pgdriver
 import ticketing_fsm
-from liventix.api import driver, keys, problems
+from liventix.api import keys, problems
 from liventix.api.metrics import Metrics
 from liventix.api.problems import ApiProblem
 
@@ -564,7 +565,7 @@ class Runner:
 
     def _store(self, conn: sa.Connection, uow: UnitOfWork, response: Response) -> None:
         body = bytes(response.body)
-        driver.execute(
+        pgdriver.execute(
             conn,
             _STORE,
             {
