@@ -76,8 +76,8 @@ from bench.posting import ServerCpu, _server
 from liventix.api import create_key
 from liventix.database import create_database, database_url, drop_database, make_engine, upgrade
 from liventix.demo import finance_reports
-from liventix.local_servers import Mailbox, smtp_server
-from liventix.stripe_standin import StandInServer, StripeObject, StripeRefusal, StripeStandIn
+from liventix.testing.servers import Mailbox, smtp_server
+from liventix.testing.stripe import StandInServer, StripeObject, StripeRefusal, StripeStandIn
 
 WEBHOOK_SECRET = "whsec_liventix_bench_onsale"
 WORKERS = 2

@@ -15,7 +15,7 @@ import stripe
 
 import escrow
 from liventix.stripe_gateway import StripeGateway, StripeSettings
-from liventix.stripe_standin import (
+from liventix.testing.stripe import (
     DISPUTE_FEE,
     StandInServer,
     StripeStandIn,

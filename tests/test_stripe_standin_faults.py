@@ -17,7 +17,7 @@ import stripe
 
 import escrow
 from liventix.stripe_gateway import StripeGateway, StripeSettings
-from liventix.stripe_standin import StandInServer, StripeRefusal, StripeStandIn
+from liventix.testing.stripe import StandInServer, StripeRefusal, StripeStandIn
 
 WAIT = 30.0
 """Deadline of the polls below (never reached unless something is broken)."""

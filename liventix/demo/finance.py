@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from liventix import reports
 from liventix.demo.progress import Out, money
-from liventix.stripe_standin import StripeObject
+from liventix.testing.stripe import StripeObject
 
 BALANCE_TRANSACTIONS = "stripe-balance-transactions.json"
 

@@ -15,7 +15,7 @@ import stripe
 from liventix.demo.errors import WebhookRefused
 from liventix.demo.processes import WEBHOOK_SECRET
 from liventix.demo.progress import Progress
-from liventix.stripe_standin import StripeObject
+from liventix.testing.stripe import StripeObject
 
 WEBHOOK_ATTEMPTS = 6
 

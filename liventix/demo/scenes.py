@@ -27,9 +27,9 @@ from liventix.demo.posting import EventPoster
 from liventix.demo.processes import LOCAL, AppProcesses
 from liventix.demo.progress import Out, Progress, money
 from liventix.demo.summary import SeasonSummary, count_from_database
-from liventix.local_servers import Mailbox, Receiver
+from liventix.testing.servers import Mailbox, Receiver
 from liventix.stripe_gateway import StripeGateway, StripeSettings
-from liventix.stripe_standin import StandInServer, StripeObject, StripeStandIn
+from liventix.testing.stripe import StandInServer, StripeObject, StripeStandIn
 
 PLATFORM_NAME = "Liventix"
 CURRENCIES = ("USD", "EUR", "GBP")

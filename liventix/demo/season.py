@@ -44,7 +44,7 @@ from liventix.demo.processes import WORKERS, AppProcesses
 from liventix.demo.progress import Out, money
 from liventix.demo.scenes import Season, SeasonOptions
 from liventix.demo.summary import SeasonSummary
-from liventix.local_servers import smtp_server
+from liventix.testing.servers import smtp_server
 from liventix.settings import Settings
 
 DEMO_DATABASE = "liventix_demo"

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 import escrow
 import ledger
-from liventix.stripe_standin import StripeObject
+from liventix.testing.stripe import StripeObject
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """An API of its own for a test, wired to the product's Stripe stand-in over HTTP (the real
-stripe library, `liventix.stripe_standin`), with helpers to pay, post Stripe's events signed,
+stripe library, `liventix.testing.stripe`), with helpers to pay, post Stripe's events signed,
 drain the worker and build every finance report against the stand-in's balance transactions.
 """
 
@@ -23,7 +23,7 @@ from liventix import reports
 from liventix.api import create_app
 from liventix.database import create_database, database_url, drop_database, make_engine
 from liventix.stripe_gateway import StripeGateway, StripeSettings
-from liventix.stripe_standin import StandInServer, StripeStandIn
+from liventix.testing.stripe import StandInServer, StripeStandIn
 from liventix.wiring import wire
 from tests.api.support import PLATFORM, WEBHOOK_SECRET, new_org, on_sale_event, uvicorn_thread
 from tests.fakes.stripe_server import signature_header

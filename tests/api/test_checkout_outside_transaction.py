@@ -25,7 +25,7 @@ import ticketing_fsm as tk
 from liventix.api import create_app
 from liventix.database import create_database, database_url, drop_database, make_engine
 from liventix.stripe_gateway import StripeGateway, StripeSettings
-from liventix.stripe_standin import StandInServer, StripeStandIn
+from liventix.testing.stripe import StandInServer, StripeStandIn
 from liventix.wiring import wire
 from tests.api.support import PLATFORM, WEBHOOK_SECRET, new_org, on_sale_event, uvicorn_thread
 from tests.outbox_core.no_transaction import Probe, Seen

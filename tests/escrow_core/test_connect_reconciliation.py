@@ -36,7 +36,7 @@ import ticketing_fsm as tk
 from liventix import reports
 from liventix.stripe_events import receive_stripe_webhook
 from liventix.stripe_gateway import StripeGateway, StripeSettings
-from liventix.stripe_standin import StandInServer, StripeObject, StripeStandIn, charge_of
+from liventix.testing.stripe import StandInServer, StripeObject, StripeStandIn, charge_of
 from liventix.wiring import wire
 from outbox.message_types import task_for
 from tests.escrow_core.conftest import Smtp

@@ -1,0 +1,7 @@
+"""`python -m liventix.testing.stripe`: serve the Stripe stand-in on its own."""
+
+from __future__ import annotations
+
+from liventix.testing.stripe.server import main
+
+raise SystemExit(main())

@@ -1,0 +1,112 @@
+"""The state of a stand-in Stripe account: its intents, refunds and transfers, the keys of
+the idempotent requests it answered, and its balance as Stripe keeps it (one balance
+transaction per movement). The operations on it live in `account.py` and `connect.py`."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from liventix.testing.stripe.objects import (
+    IdempotencyError,
+    Intent,
+    Refund,
+    StripeObject,
+    Transfer,
+    new_id,
+)
+
+
+class AccountBase:
+    """What the account holds, behind one re-entrant lock."""
+
+    def __init__(self) -> None:
+        self.intents: dict[str, Intent] = {}
+        self.refunds: dict[str, Refund] = {}
+        self.transfers: dict[str, Transfer] = {}
+        self._balance: list[StripeObject] = []
+        self._keys: dict[str, tuple[str, object]] = {}
+        self._canceled: list[str] = []
+        # Re-entrant: a request's whole effect (key, object, balance movement) is one
+        # critical section, so a concurrent request with the same key sees all or nothing.
+        self._lock = threading.RLock()
+
+    @property
+    def succeeded(self) -> set[str]:
+        """The ids of the intents paid so far."""
+        with self._lock:
+            return {i.id for i in self.intents.values() if i.status == "succeeded"}
+
+    def _once(self, key: str, prefix: str, params: object) -> tuple[str, bool]:
+        """The object made under `key` (and False), or a new id for one (and True); the same
+        key with other parameters is Stripe's idempotency error."""
+        with self._lock:
+            if key in self._keys:
+                made, first = self._keys[key]
+                if first != params:
+                    raise IdempotencyError(key)
+                return made, False
+            made = new_id(prefix)
+            self._keys[key] = (made, params)
+            return made, True
+
+    def _move(
+        self,
+        *,
+        txn_id: str | None = None,
+        source: str,
+        currency: str,
+        amount: int,
+        fee: int,
+        category: str,
+        description: str,
+        type: str | None = None,
+    ) -> None:
+        """Record one movement of the balance, as a BalanceTransaction object (its `type`
+        is the category unless given: a dispute's is an `adjustment`)."""
+        now = int(time.time())
+        txn: StripeObject = {
+            "id": txn_id or new_id("txn"),
+            "object": "balance_transaction",
+            "amount": amount,
+            "available_on": now,
+            "created": now,
+            "currency": currency.lower(),
+            "description": description,
+            "exchange_rate": None,
+            "fee": fee,
+            "fee_details": (
+                [{"amount": fee, "currency": currency.lower(), "type": "stripe_fee"}] if fee else []
+            ),
+            "net": amount - fee,
+            "reporting_category": category,
+            "source": source,
+            "status": "available",
+            "type": type or category,
+        }
+        with self._lock:
+            self._balance.append(txn)
+
+    def balance_transactions(self) -> list[StripeObject]:
+        """Every movement of the balance so far, oldest first (as `/v1/balance_transactions`
+        lists them, but in chronological order)."""
+        with self._lock:
+            return [dict(t) for t in self._balance]
+
+    def refunds_since(self, seen: set[str]) -> list[Refund]:
+        """The refunds made whose ids are not in `seen`, in the order they were made."""
+        with self._lock:
+            return [r for r in self.refunds.values() if r.id not in seen]
+
+    def balance(self) -> dict[str, int]:
+        """The balance per currency (upper case): the sum of the movements' nets."""
+        out: dict[str, int] = {}
+        for txn in self.balance_transactions():
+            cur = str(txn["currency"]).upper()
+            out[cur] = out.get(cur, 0) + int(txn["net"])
+        return out
+
+    def balance_transaction(self, txn_id: str) -> StripeObject | None:
+        """One balance transaction by id."""
+        with self._lock:
+            return next((dict(t) for t in self._balance if t["id"] == txn_id), None)
