@@ -57,6 +57,7 @@ from escrow.service import (
     transfer_reversed,
     transitions,
 )
+from escrow.store import PaymentAmounts, paid_sql, payment_amounts, refunded_sql
 from escrow.stripe_events import META_ESCROW, META_REVERSAL_REQUEST
 from escrow.stripe_events import handlers as stripe_handlers
 from escrow.stripe_events import register as register_stripe_handlers
@@ -80,6 +81,7 @@ __all__ = [
     "InvalidAmount",
     "InvalidTransition",
     "NotYetApplicable",
+    "PaymentAmounts",
     "PaymentNotFound",
     "Policy",
     "RefundExceedsPayment",
@@ -104,10 +106,13 @@ __all__ = [
     "open_dispute",
     "open_escrow",
     "owed_after_reversals",
+    "paid_sql",
+    "payment_amounts",
     "payment_id_for_charge",
     "payout",
     "recipes",
     "refund_payment",
+    "refunded_sql",
     "register_stripe_handlers",
     "release_due",
     "request_release",
