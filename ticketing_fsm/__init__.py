@@ -3,6 +3,16 @@ from seat hold to check-in, without overselling. Money moves only through escrow
 
 This is the package's public face. Use cases take the caller's SQLAlchemy `Connection` and
 never commit: a transition, its escrow postings and its outbox messages commit together.
+
+Inside, by business event over one store and pure decisions:
+- `checkout`: the seats held, the PaymentIntent asked for and recorded;
+- `outcomes`: the payment succeeded or failed, the buyer gave up, the hold expired;
+- `refunds`: the platform's refunds, and an order settled from its payment's refunds and
+  disputes;
+- `tickets`: events and ticket types, transfer, check-in, the event's cancellation;
+- `stripe_events`: Stripe's events, escrow's booking followed by ticketing's follow-up;
+- `lifecycle`: what they share (reading an order, a machine's move, messages, a hold's
+  release); `decisions`: the pure decisions; `store/`: every SQL statement on `ticketing`.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ from ticketing_fsm.errors import (
     TicketNotFound,
     TicketTypeNotFound,
 )
+from ticketing_fsm.lifecycle import get_order, tickets_of
 from ticketing_fsm.machines import (
     ORDER_FINAL,
     ORDER_STATES,
@@ -44,29 +55,26 @@ from ticketing_fsm.machines import (
     diagrams,
 )
 from ticketing_fsm.messages import IntentCancelRequested, OrderEvent, RefundRequested, TicketEvent
-from ticketing_fsm.ports import CreatedIntent, PaymentGateway
-from ticketing_fsm.service import (
-    Order,
-    Ticket,
-    add_ticket_type,
-    cancel_event,
+from ticketing_fsm.models import Order, Ticket
+from ticketing_fsm.outcomes import (
     cancel_order,
-    check_in,
-    create_event,
-    dispute_closed,
-    dispute_opened,
     expire_holds,
-    get_order,
     order_for_payment,
     payment_failed,
     payment_succeeded,
     payment_succeeded_for_intent,
-    refund_tickets,
-    tickets_of,
-    transfer_ticket,
 )
+from ticketing_fsm.ports import CreatedIntent, PaymentGateway
+from ticketing_fsm.refunds import dispute_closed, dispute_opened, refund_tickets
 from ticketing_fsm.stripe_events import handlers as stripe_handlers
 from ticketing_fsm.stripe_events import register as register_stripe_handlers
+from ticketing_fsm.tickets import (
+    add_ticket_type,
+    cancel_event,
+    check_in,
+    create_event,
+    transfer_ticket,
+)
 
 __all__ = [
     "DEFAULT_HOLD",

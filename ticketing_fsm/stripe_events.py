@@ -1,11 +1,16 @@
-"""Ticketing's handlers for Stripe's events: escrow's, plus what the order and its tickets do.
+"""Ticketing's handlers for Stripe's events: escrow books each event, then ticketing follows up
+in the same transaction.
 
-A PaymentIntent's success is booked by escrow and, in the same transaction, issues the
-order's tickets (or refunds a late payment); its failure or cancellation releases the hold.
-Refunds (whoever made them) and disputes are booked by escrow, then the order is settled
-from the facts (`service.settle_order`), not from which event came last: any order of
-arrival, with any duplicates, ends in the same order and ticket states. Every other event
-is escrow's alone.
+Ticketing does not pick escrow's handlers apart: for each event type it names only its own
+follow-up (`_follow_ups`), and every one is composed the same way with escrow's handler for
+that type, whatever its shape (a two-step handler keeps its `prepare`, run with no
+transaction open). Event types escrow does not handle get ticketing's follow-up alone.
+
+A PaymentIntent's success (booked by escrow) issues the order's tickets (or refunds a late
+payment); its failure or cancellation releases the hold. Refunds (whoever made them) and
+disputes are booked by escrow, then the order is settled from the facts
+(`refunds.settle_order`), not from which event came last: any order of arrival, with any
+duplicates, ends in the same order and ticket states. Every other event is escrow's alone.
 """
 
 from __future__ import annotations
@@ -18,9 +23,15 @@ from sqlalchemy import Connection
 
 import escrow
 import outbox
-from ticketing_fsm import service
+from ticketing_fsm.outcomes import order_for_payment, payment_failed, payment_succeeded_for_intent
+from ticketing_fsm.refunds import settle_order
 
-Handler = Callable[[Connection, outbox.InboxEvent], None]
+FollowUp = Callable[[Connection, outbox.InboxEvent], None]
+
+# Stripe's `refund.created` is booked by escrow as its `refund.updated` (escrow registers no
+# handler of its own for it): the one place ticketing names an escrow handler. To go when
+# escrow's `stripe_handlers` registers `refund.created` itself.
+_BOOKED_AS = {"refund.created": "refund.updated"}
 
 
 def _order(
@@ -35,7 +46,7 @@ def _order(
         charge_id = charge.get("id") if isinstance(charge, dict) else charge
         if isinstance(charge_id, str):
             payment_intent = escrow.payment_id_for_charge(conn, charge_id)
-    return service.order_for_payment(conn, payment_intent) if payment_intent else None
+    return order_for_payment(conn, payment_intent) if payment_intent else None
 
 
 def _payment_intent_of(obj: dict[str, object]) -> str | None:
@@ -46,85 +57,87 @@ def _payment_intent_of(obj: dict[str, object]) -> str | None:
     return pi if isinstance(pi, str) else None
 
 
-def _one_step(handler: outbox.AnyInboxHandler) -> Handler:
-    if isinstance(handler, outbox.InboxTwoStepHandler):
-        raise TypeError("expected a one-step handler")
-    return handler
+def _succeeded(conn: Connection, event: outbox.InboxEvent) -> None:
+    """The order the intent is recorded on or, for an intent the checkout never recorded (it
+    died, or the hold expired, between Stripe's answer and the record), the order its
+    metadata names, if still waiting for exactly it: its tickets are issued."""
+    intent = event.payload["data"]["object"]
+    metadata = intent.get("metadata")
+    amount = intent.get("amount")
+    payment_succeeded_for_intent(
+        conn,
+        intent["id"],
+        cause=event.event_id,
+        metadata=metadata if isinstance(metadata, dict) else None,
+        amount=amount if type(amount) is int else None,
+    )
+
+
+def _failed(conn: Connection, event: outbox.InboxEvent) -> None:
+    """The payment failed or was cancelled: its order's hold is released."""
+    order = _order(conn, event, event.payload["data"]["object"]["id"])
+    if order is not None:
+        payment_failed(conn, order, cause=event.event_id)
+
+
+def _settle(conn: Connection, event: outbox.InboxEvent) -> None:
+    """The order of the event's payment follows its facts (escrow's, just booked)."""
+    order = _order(conn, event, _payment_intent_of(event.payload["data"]["object"]))
+    if order is not None:
+        settle_order(conn, order, cause=event.event_id)
+
+
+def _follow_ups() -> dict[str, FollowUp]:
+    """What ticketing does after escrow has booked each event type."""
+    return {
+        "payment_intent.succeeded": _succeeded,
+        "payment_intent.payment_failed": _failed,
+        "payment_intent.canceled": _failed,
+        # Every refund reaches the order, whoever made it (the platform, Stripe's Dashboard,
+        # another integration): escrow books it, then the order follows the facts.
+        "refund.created": _settle,
+        "refund.updated": _settle,
+        "refund.failed": _settle,
+        "charge.refunded": _settle,
+        # Disputes: escrow records the dispute (a closed one as opened too), then the order
+        # follows what the payment's disputes come to, so any order of arrival ends alike.
+        "charge.dispute.created": _settle,
+        "charge.dispute.closed": _settle,
+    }
+
+
+def _then(booked: outbox.AnyInboxHandler | None, follow: FollowUp) -> outbox.AnyInboxHandler:
+    """Escrow's handler (None: escrow has none), then ticketing's follow-up, in one
+    transaction; a two-step handler keeps its prepare."""
+    if booked is None:
+        return follow
+    if isinstance(booked, outbox.InboxTwoStepHandler):
+        two: outbox.InboxTwoStepHandler[Any] = booked
+
+        def handle(conn: Connection, event: outbox.InboxEvent, facts: Any) -> None:
+            two.handle(conn, event, facts)
+            follow(conn, event)
+
+        return outbox.InboxTwoStepHandler(prepare=two.prepare, handle=handle)
+    one: FollowUp = booked
+
+    def handle_one(conn: Connection, event: outbox.InboxEvent) -> None:
+        one(conn, event)
+        follow(conn, event)
+
+    return handle_one
 
 
 def handlers(reader: escrow.StripeReader) -> dict[str, outbox.AnyInboxHandler]:
-    """Escrow's handlers, with the payment and dispute events extended for orders. The
-    payment's success asks Stripe for its fee first (escrow's prepare, no transaction open),
-    then books it and issues the order's tickets in one transaction."""
+    """Escrow's handlers, each followed by ticketing's follow-up for its type. The payment's
+    success asks Stripe for its fee first (escrow's prepare, no transaction open), then books
+    it and issues the order's tickets in one transaction."""
     base = escrow.stripe_handlers(reader)
-    captured = base["payment_intent.succeeded"]
-    if not isinstance(captured, outbox.InboxTwoStepHandler):
-        raise TypeError("escrow's payment_intent.succeeded handler should be two steps")
-    capture: outbox.InboxTwoStepHandler[Any] = captured
-
-    def succeeded(conn: Connection, event: outbox.InboxEvent, facts: Any) -> None:
-        capture.handle(conn, event, facts)
-        intent = event.payload["data"]["object"]
-        metadata = intent.get("metadata")
-        amount = intent.get("amount")
-        # The order the intent is recorded on or, for an intent the checkout never recorded
-        # (it died, or the hold expired, between Stripe's answer and the record), the order
-        # its metadata names, if still waiting for exactly it.
-        service.payment_succeeded_for_intent(
-            conn,
-            intent["id"],
-            cause=event.event_id,
-            metadata=metadata if isinstance(metadata, dict) else None,
-            amount=amount if type(amount) is int else None,
-        )
-
-    def failed(conn: Connection, event: outbox.InboxEvent) -> None:
-        order = _order(conn, event, event.payload["data"]["object"]["id"])
-        if order is not None:
-            service.payment_failed(conn, order, cause=event.event_id)
-
-    def settle(conn: Connection, event: outbox.InboxEvent) -> None:
-        """The order of the event's payment follows its facts (escrow's, just booked)."""
-        obj = event.payload["data"]["object"]
-        order = _order(conn, event, _payment_intent_of(obj))
-        if order is not None:
-            service.settle_order(conn, order, cause=event.event_id)
-
-    def then_settle(booked: Handler) -> Handler:
-        def handle(conn: Connection, event: outbox.InboxEvent) -> None:
-            booked(conn, event)
-            settle(conn, event)
-
-        return handle
-
-    charge_refunded = base["charge.refunded"]
-    if not isinstance(charge_refunded, outbox.InboxTwoStepHandler):
-        raise TypeError("escrow's charge.refunded handler should be two steps")
-    refunds_of: outbox.InboxTwoStepHandler[Any] = charge_refunded
-
-    def refunded(conn: Connection, event: outbox.InboxEvent, facts: Any) -> None:
-        refunds_of.handle(conn, event, facts)
-        settle(conn, event)
-
-    refund_changed = _one_step(base["refund.updated"])
-    return {
-        **base,
-        "payment_intent.succeeded": outbox.InboxTwoStepHandler(
-            prepare=capture.prepare, handle=succeeded
-        ),
-        "payment_intent.payment_failed": failed,
-        "payment_intent.canceled": failed,
-        # Every refund reaches the order, whoever made it (the platform, Stripe's Dashboard,
-        # another integration): escrow books it, then the order follows the facts.
-        "refund.created": then_settle(refund_changed),
-        "refund.updated": then_settle(refund_changed),
-        "refund.failed": then_settle(_one_step(base["refund.failed"])),
-        "charge.refunded": outbox.InboxTwoStepHandler(prepare=refunds_of.prepare, handle=refunded),
-        # Disputes: escrow records the dispute (a closed one as opened too), then the order
-        # follows what the payment's disputes come to, so any order of arrival ends alike.
-        "charge.dispute.created": then_settle(_one_step(base["charge.dispute.created"])),
-        "charge.dispute.closed": then_settle(_one_step(base["charge.dispute.closed"])),
-    }
+    combined = dict(base)
+    for event_type, follow in _follow_ups().items():
+        booked = base.get(event_type) or base.get(_BOOKED_AS.get(event_type, ""))
+        combined[event_type] = _then(booked, follow)
+    return combined
 
 
 def register(reader: escrow.StripeReader, into: outbox.InboxHandlers | None = None) -> None:

@@ -1,0 +1,207 @@
+"""A checkout's outcome: the payment succeeded (the tickets are issued, or a late payment is
+refunded), failed or was cancelled (the hold is released), the buyer gave up, or the hold
+expired unpaid. Each takes the caller's connection and never commits; escrow has booked the
+money before (the Stripe handlers in `stripe_events` run both in one transaction).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection
+
+import outbox
+from ticketing_fsm import decisions, store
+from ticketing_fsm.errors import InvalidTransition, OrderNotFound
+from ticketing_fsm.lifecycle import (
+    get_order,
+    order_note,
+    release,
+    ticket_note,
+    with_amounts,
+)
+from ticketing_fsm.machines import OrderMachine, TicketMachine
+from ticketing_fsm.models import ORDER_FIELDS, Order, Ticket
+from ticketing_fsm.refunds import request_refund
+from ticketing_fsm.store.tickets import ticket
+
+LATE = "late payment"
+
+
+def order_for_payment(
+    conn: Connection,
+    payment_intent_id: str,
+    metadata: Mapping[str, object] | None = None,
+    amount: int | None = None,
+) -> uuid.UUID | None:
+    """The order a PaymentIntent pays for, if it is one of ours. An intent the checkout never
+    recorded (it crashed, or the hold expired, between Stripe's answer and the record) is
+    found by its metadata's order, which must still be waiting for an intent of exactly this
+    amount; it is then recorded on the order, so its payment issues or is refunded."""
+    found = store.orders.order_for_intent(conn, payment_intent_id)
+    if found is not None or not metadata or amount is None:
+        return found
+    claimed = decisions.claimed_order(metadata)
+    if claimed is None:
+        return None
+    order_id, org_id = claimed
+    return store.orders.claim_intent(conn, order_id, org_id, amount, payment_intent_id)
+
+
+def _moves() -> dict[str, str]:
+    """The machines' moves for a payment: the order paid, its held tickets issued."""
+    order_to = decisions.decide(OrderMachine, "awaiting_payment", "pay")
+    ticket_to = decisions.decide(TicketMachine, "held", "issue")
+    assert order_to is not None and ticket_to is not None, "paying issues held tickets"
+    return {
+        "order_from": "awaiting_payment",
+        "order_to": order_to,
+        "order_event": "pay",
+        "ticket_from": "held",
+        "ticket_to": ticket_to,
+        "ticket_event": "issue",
+    }
+
+
+def _pay_and_issue(
+    conn: Connection, order_id: uuid.UUID | None, cause: str, *, intent: str | None = None
+) -> bool:
+    """The usual case in two statements: the order (named by its id, or by the PaymentIntent
+    recorded on it) awaiting payment within its hold, its event not cancelled, is paid, its
+    tickets issued and the messages written. False if there is no such order, or it is in
+    another case (nothing written)."""
+    rows = store.paying.pay_and_issue(conn, order_id, intent, _moves(), cause)
+    if not rows:
+        return False
+    first = rows[0]._asdict()
+    order = Order(
+        **{f: first[f"o_{f}"] for f in ORDER_FIELDS},
+        paid=int(first["o_paid"]),
+        refunded=int(first["o_refunded"]),
+    )
+    _publish_issued(conn, order, _issued_tickets(conn, order, rows))
+    return True
+
+
+def _issued_tickets(conn: Connection, order: Order, rows: Sequence[Any]) -> list[Ticket]:
+    """The tickets an issue statement moved, oldest first. A ticket not held (moved by a
+    concurrent change, say) refuses the issue with InvalidTransition naming it, as a lost
+    compare-and-set refuses any move: the caller's transaction rolls back, no ticket is issued
+    alone."""
+    moved = [r for r in rows if r.id is not None]
+    if not moved or len(moved) != rows[0].total:
+        # The ticket the issue could not move (as it is now): the culprit to name.
+        other = store.tickets.unmoved(conn, order.id, [r.id for r in moved])
+        raise InvalidTransition(
+            subject="ticket" if other else "order",
+            subject_id=str(other.id if other else order.id),
+            state=other.status if other else order.status,
+            event="issue",
+        )
+    return [ticket(r) for r in moved]
+
+
+def _publish_issued(conn: Connection, order: Order, tickets: Sequence[Ticket]) -> None:
+    """`ticket.issued` for each ticket (with its e-mail), then `order.paid`: one statement."""
+    outbox.publish_many(
+        conn,
+        [
+            *(
+                ticket_note(
+                    t,
+                    "ticket.issued",
+                    t.status,
+                    [
+                        outbox.Email(
+                            to=t.holder_email,
+                            subject="Your ticket",
+                            body=f"Your ticket code is {t.code}. Show it at the door.",
+                        )
+                    ],
+                )
+                for t in tickets
+            ),
+            order_note(order, "order.paid"),
+        ],
+    )
+
+
+def payment_succeeded(conn: Connection, order_id: uuid.UUID, *, cause: str) -> str:
+    """The order's payment succeeded (escrow has booked it): issue the tickets; a payment
+    for an order already cancelled or expired is refunded in full. Returns what happened."""
+    if _pay_and_issue(conn, order_id, cause):
+        return "issued"
+    fields = store.orders.paying_order(conn, order_id)
+    if fields is None:
+        raise OrderNotFound(order_id=str(order_id))
+    late = decisions.late_payment(expired=fields.pop("expired"), cancelled=fields.pop("cancelled"))
+    order = with_amounts(conn, fields)
+    if order.status == "awaiting_payment":
+        if late is None:
+            # The order changed between the two statements (a concurrent change rolled
+            # back, say): it is locked now, so paying it again cannot miss.
+            if not _pay_and_issue(conn, order_id, cause):
+                raise InvalidTransition(
+                    subject="order", subject_id=str(order.id), state=order.status, event="pay"
+                )
+            return "issued"
+        release(conn, order, late, cause)
+        order = get_order(conn, order_id, lock=True)
+    if order.status == "cancelled" and not store.orders.refund_asked_for(conn, order.id, LATE):
+        request_refund(conn, order, order.amount, LATE, key=f"late:{order.id}")
+        return "refunded"
+    return "unchanged"
+
+
+def payment_succeeded_for_intent(
+    conn: Connection,
+    payment_intent_id: str,
+    *,
+    cause: str,
+    metadata: Mapping[str, object] | None = None,
+    amount: int | None = None,
+) -> str | None:
+    """A PaymentIntent succeeded (escrow has booked it): `payment_succeeded` for the order it
+    pays for, found as `order_for_payment` finds it; None if it pays for no order of ours.
+    The usual case (the intent recorded on an order awaiting payment within its hold) finds
+    the order in the statement that pays it: two statements in all."""
+    if _pay_and_issue(conn, None, cause, intent=payment_intent_id):
+        return "issued"
+    order = order_for_payment(conn, payment_intent_id, metadata, amount)
+    if order is None:
+        return None
+    return payment_succeeded(conn, order, cause=cause)
+
+
+def payment_failed(conn: Connection, order_id: uuid.UUID, *, cause: str) -> bool:
+    """The payment failed or was cancelled: release the hold. False if nothing was held."""
+    order = get_order(conn, order_id, lock=True)
+    if order.status != "awaiting_payment":
+        return False
+    release(conn, order, "payment failed or cancelled", cause)
+    return True
+
+
+def cancel_order(conn: Connection, org_id: uuid.UUID, order_id: uuid.UUID, *, cause: str) -> Order:
+    """The buyer gives up before paying: the hold is released at once. A payment that still
+    arrives for the order is refunded in full, like any late payment."""
+    order = get_order(conn, order_id, lock=True)
+    if order.org_id != org_id:
+        raise OrderNotFound(order_id=str(order_id))
+    if order.status != "awaiting_payment":
+        raise InvalidTransition(
+            subject="order", subject_id=str(order.id), state=order.status, event="cancel"
+        )
+    release(conn, order, "cancelled by the buyer", cause, cancel_intent=True)
+    return get_order(conn, order_id)
+
+
+def expire_holds(conn: Connection, limit: int = 100) -> int:
+    """Release the holds of orders whose hold expired unpaid; returns how many."""
+    due = store.orders.due_holds(conn, limit)
+    for order_id in due:
+        order = get_order(conn, order_id, lock=True)
+        release(conn, order, "hold expired", "hold sweeper", cancel_intent=True)
+    return len(due)

@@ -1,0 +1,174 @@
+"""The checkout's statements on `ticketing`'s tables (the hold, the order and its tickets, the
+PaymentIntent's record), on the connection's driver cursor (`pgdriver`): for statements this
+short, SQLAlchemy's compilation and result set-up cost more CPU than the round trip.
+psycopg's placeholders; psycopg prepares each after its fifth use.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection
+
+import pgdriver
+
+# The same key at once from two callers: the second waits here for the first's commit, then
+# (its next statement taking a new snapshot) finds its order.
+LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%(lock)s, 0))"
+
+# In one statement: the order stored under the key (with its event's end), and for a new
+# one the event, locked FOR SHARE (a cancellation of the event waits for this checkout and
+# is seen by it), and the prices of the ticket types asked for, in id order.
+OPENING = """
+    WITH e AS (
+        SELECT id, currency, ends_at, cancelled_at FROM ticketing.events
+         WHERE id = %(event)s AND org_id = %(org)s FOR SHARE
+    ), o AS (
+        SELECT o.id, o.amount, o.currency, o.payment_intent_id, o.client_secret,
+               o.hold_expires_at, o.request_hash, o.status, o.event_id, oe.ends_at
+          FROM ticketing.orders o JOIN ticketing.events oe ON oe.id = o.event_id
+         WHERE o.org_id = %(org)s AND o.idempotency_key = %(key)s
+    )
+    SELECT o.id AS order_id, o.amount AS order_amount, o.currency AS order_currency,
+           o.payment_intent_id, o.client_secret, o.hold_expires_at, o.request_hash,
+           o.status, o.event_id AS order_event_id, o.ends_at AS order_ends_at,
+           e.id AS event_id, e.currency, e.ends_at, e.cancelled_at,
+           p.type_ids, p.prices
+      FROM (VALUES (1)) AS one (x)
+      LEFT JOIN o ON true
+      LEFT JOIN e ON true
+      LEFT JOIN LATERAL (
+          SELECT array_agg(t.id ORDER BY t.id) AS type_ids,
+                 array_agg(t.price ORDER BY t.id) AS prices
+            FROM ticketing.ticket_types t
+           WHERE t.id = ANY(%(ids)s::uuid[]) AND t.event_id = %(event)s
+      ) p ON true"""
+
+# The order and its tickets in one statement, once the seats are held.
+INSERT_ORDER = """
+    WITH o AS (
+        INSERT INTO ticketing.orders
+            (id, org_id, event_id, buyer_email, currency, amount, hold_expires_at,
+             idempotency_key, request_hash)
+        VALUES (%(id)s, %(org)s, %(event)s, %(buyer)s, %(currency)s, %(amount)s,
+                now() + %(hold)s, %(key)s, %(hash)s)
+        RETURNING id, hold_expires_at
+    ), t AS (
+        INSERT INTO ticketing.tickets
+            (order_id, org_id, event_id, ticket_type_id, code, holder_email, price)
+        SELECT o.id, %(org)s, %(event)s, t.type_id, t.code, %(buyer)s, t.price
+          FROM o, unnest(%(types)s::uuid[], %(codes)s::text[], %(prices)s::bigint[])
+               AS t(type_id, code, price)
+    )
+    SELECT hold_expires_at FROM o"""
+
+# A checkout of one ticket type (nearly every one): the hold, the order and its tickets in one
+# statement, so the hot row is locked by that statement and the commit only. Nothing is
+# inserted when the hold is refused (no row).
+HOLD_AND_INSERT = """
+    WITH h AS (
+        UPDATE ticketing.ticket_types SET held = held + %(n)s
+         WHERE id = %(type)s AND event_id = %(event)s AND price = %(price)s
+           AND now() >= sales_start AND now() < sales_end
+           AND held + sold + %(n)s <= capacity
+        RETURNING id
+    ), o AS (
+        INSERT INTO ticketing.orders
+            (id, org_id, event_id, buyer_email, currency, amount, hold_expires_at,
+             idempotency_key, request_hash)
+        SELECT %(id)s::uuid, %(org)s::uuid, %(event)s::uuid, %(buyer)s::text,
+               %(currency)s::text, %(amount)s::bigint, now() + %(hold)s::interval,
+               %(key)s::text, %(hash)s::text
+          FROM h
+        RETURNING id, hold_expires_at
+    ), t AS (
+        INSERT INTO ticketing.tickets
+            (order_id, org_id, event_id, ticket_type_id, code, holder_email, price)
+        SELECT o.id, %(org)s, %(event)s, %(type)s, t.code, %(buyer)s, %(price)s
+          FROM o, unnest(%(codes)s::text[]) AS t(code)
+    )
+    SELECT hold_expires_at FROM o"""
+
+# The hot row: the seats are held by a conditional UPDATE, followed only by the order's
+# insert and the commit. The price is checked again so a changed price cannot slip between
+# read and hold.
+HOLD = """
+    UPDATE ticketing.ticket_types SET held = held + %(n)s
+     WHERE id = %(id)s AND event_id = %(event)s AND price = %(price)s
+       AND now() >= sales_start AND now() < sales_end
+       AND held + sold + %(n)s <= capacity"""
+
+UNHOLD = "UPDATE ticketing.ticket_types SET held = held - %(n)s WHERE id = %(id)s"
+
+RECORDED = """
+    SELECT org_id, status, payment_intent_id, client_secret, hold_expires_at
+      FROM ticketing.orders WHERE id = %(id)s"""
+
+DIAGNOSE = """
+    SELECT capacity - held - sold AS left,
+           now() >= sales_start AND now() < sales_end AS on_sale
+      FROM ticketing.ticket_types WHERE id = %(id)s AND event_id = %(event)s"""
+
+RECORD = """
+    UPDATE ticketing.orders
+       SET payment_intent_id = %(pi)s, client_secret = %(secret)s, updated_at = now()
+     WHERE id = %(id)s AND (payment_intent_id IS NULL OR payment_intent_id = %(pi)s)
+    RETURNING status, hold_expires_at"""
+
+
+def open_checkout(
+    conn: Connection, org_id: uuid.UUID, event_id: uuid.UUID, key: str, type_ids: list[uuid.UUID]
+) -> Any:
+    """The key's lock, then (one statement) the order stored under the key, the event (FOR
+    SHARE) and the asked ticket types' prices: two round trips, one row."""
+    with pgdriver.cursor(conn) as cursor:
+        cursor.execute(LOCK, {"lock": f"checkout:{org_id}:{key}"})
+        cursor.execute(OPENING, {"org": org_id, "event": event_id, "key": key, "ids": type_ids})
+        row = cursor.fetchone()
+    if row is None:  # one row, always
+        raise RuntimeError("the checkout's opening read returned no row")
+    return row
+
+
+def hold_and_insert(conn: Connection, order: Mapping[str, Any]) -> Any:
+    """One ticket type's hold with the order and its tickets (`order` as INSERT_ORDER's plus
+    `n`, `type`, `price`): its row, or None when the hold is refused (nothing written)."""
+    return pgdriver.first(conn, HOLD_AND_INSERT, order)
+
+
+def insert_order(conn: Connection, order: Mapping[str, Any]) -> Any:
+    """The order and its tickets (seats already held); its row (`hold_expires_at`)."""
+    return pgdriver.first(conn, INSERT_ORDER, order)
+
+
+def hold(conn: Connection, event_id: uuid.UUID, type_id: uuid.UUID, n: int, price: int) -> bool:
+    """Hold `n` seats of the type at `price`, if on sale and left; False if refused."""
+    params = {"n": n, "id": type_id, "event": event_id, "price": price}
+    return pgdriver.execute(conn, HOLD, params) == 1
+
+
+def unhold(conn: Connection, type_id: uuid.UUID, n: int) -> None:
+    """Give back `n` held seats of the type."""
+    pgdriver.execute(conn, UNHOLD, {"n": n, "id": type_id})
+
+
+def diagnose(conn: Connection, event_id: uuid.UUID, type_id: uuid.UUID) -> Any:
+    """The ticket type's seats left and whether it is on sale now (None: not of the event)."""
+    return pgdriver.first(conn, DIAGNOSE, {"id": type_id, "event": event_id})
+
+
+def record_intent(conn: Connection, order_id: uuid.UUID, intent_id: str, secret: str) -> Any:
+    """Record the PaymentIntent on the order (unless another is recorded): the order's status
+    and hold's expiry, or None if another intent was recorded first."""
+    params = {"id": order_id, "pi": intent_id, "secret": secret}
+    return pgdriver.first(conn, RECORD, params)
+
+
+def recorded(conn: Connection, order_id: uuid.UUID) -> Any:
+    """The order's status and the PaymentIntent recorded on it."""
+    row = pgdriver.first(conn, RECORDED, {"id": order_id})
+    if row is None:
+        raise RuntimeError(f"order {order_id} vanished")
+    return row

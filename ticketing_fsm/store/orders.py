@@ -1,0 +1,264 @@
+"""Statements on `ticketing`'s events, ticket types, orders, refunds and transitions (the
+checkout's and the payment's hot statements are in `store.checkout` and `store.paying`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from ticketing_fsm.models import ORDER_FIELDS
+
+ORDER_COLUMNS = ", ".join(f"o.{f}" for f in ORDER_FIELDS)
+
+INSERT_EVENT = text("""
+    INSERT INTO ticketing.events (org_id, name, currency, starts_at, ends_at)
+    VALUES (:org, :name, :currency, :starts, :ends) RETURNING id""")
+
+EVENT_CURRENCY = text("SELECT currency FROM ticketing.events WHERE id = :id AND org_id = :org")
+
+INSERT_TICKET_TYPE = text("""
+    INSERT INTO ticketing.ticket_types
+        (event_id, org_id, name, price, currency, capacity, sales_start, sales_end)
+    VALUES (:event, :org, :name, :price, :currency, :capacity, :start, :end)
+    RETURNING id""")
+
+CANCEL_EVENT = text("""
+    UPDATE ticketing.events SET cancelled_at = coalesce(cancelled_at, now())
+     WHERE id = :id AND org_id = :org""")
+
+ORDERS_OF_EVENT = text(
+    "SELECT id, status FROM ticketing.orders WHERE event_id = :id ORDER BY created_at, id"
+)
+
+ORDER = f"SELECT {ORDER_COLUMNS} FROM ticketing.orders o WHERE o.id = :id"
+
+# The order, locked, with what decides a payment's outcome: whether its hold expired and its
+# event was cancelled (one round trip).
+PAYING_ORDER = text(f"""
+    SELECT {ORDER_COLUMNS},
+           now() > o.hold_expires_at AS expired,
+           EXISTS (SELECT 1 FROM ticketing.events e
+                    WHERE e.id = o.event_id AND e.cancelled_at IS NOT NULL) AS cancelled
+      FROM ticketing.orders o
+     WHERE o.id = :id
+       FOR UPDATE OF o""")
+
+ORDER_FOR_INTENT = text("SELECT id FROM ticketing.orders WHERE payment_intent_id = :pi")
+
+CLAIM_INTENT = text("""
+    UPDATE ticketing.orders SET payment_intent_id = :pi, updated_at = now()
+     WHERE id = :id AND org_id = :org AND amount = :amount AND payment_intent_id IS NULL
+    RETURNING id""")
+
+INTENT_FACTS = text("""
+    SELECT o.idempotency_key, e.ends_at FROM ticketing.orders o
+      JOIN ticketing.events e ON e.id = o.event_id WHERE o.id = :id""")
+
+DUE_HOLDS = text("""
+    SELECT id FROM ticketing.orders
+     WHERE status = 'awaiting_payment' AND hold_expires_at < now()
+     ORDER BY hold_expires_at LIMIT :limit FOR UPDATE SKIP LOCKED""")
+
+# A transition as compare-and-set on (status, version) plus its audit row, in one statement:
+# the audit row is written only if the compare-and-set matched. `{table}` and `{sets}` come
+# from `_TABLES` and `_CHANGEABLE` only.
+MOVE = """
+    WITH moved AS (
+        UPDATE {table}
+           SET status = :to, version = version + 1, updated_at = now() {sets}
+         WHERE id = :id AND status = :from AND version = :version
+        RETURNING id)
+    INSERT INTO ticketing.transitions
+        (org_id, subject, subject_id, from_state, to_state, event, cause)
+    SELECT :org, :subject, id, :from, :to, :event, :cause FROM moved"""
+_TABLES = {"order": "ticketing.orders", "ticket": "ticketing.tickets"}
+_CHANGEABLE = frozenset({"cancel_reason", "checked_in_by", "checked_in_at"})
+
+AUDIT = text("""
+    INSERT INTO ticketing.transitions
+        (org_id, subject, subject_id, from_state, to_state, event, cause)
+    VALUES (:org, :subject, :id, :from, :to, :event, :cause)""")
+
+REFUND_BY_KEY = text("""
+    SELECT id, request_hash FROM ticketing.refunds
+     WHERE org_id = :org AND idempotency_key = :key""")
+
+INSERT_REFUND = text("""
+    INSERT INTO ticketing.refunds (org_id, order_id, amount, reason, idempotency_key, request_hash)
+    VALUES (:org, :order, :amount, :reason, :key, :hash) RETURNING id""")
+
+REFUNDS_ASKED = text("SELECT coalesce(sum(amount), 0) FROM ticketing.refunds WHERE order_id = :id")
+
+REFUND_FOR_REASON = text(
+    "SELECT 1 FROM ticketing.refunds WHERE order_id = :id AND reason = :reason"
+)
+
+NOW = text("SELECT now()")
+
+
+def insert_event(
+    conn: Connection,
+    org_id: uuid.UUID,
+    *,
+    name: str,
+    currency: str,
+    starts_at: datetime,
+    ends_at: datetime,
+) -> uuid.UUID:
+    """A new event's id."""
+    params = {"org": org_id, "name": name, "currency": currency, "starts": starts_at}
+    event_id: uuid.UUID = conn.execute(INSERT_EVENT, {**params, "ends": ends_at}).scalar_one()
+    return event_id
+
+
+def event_currency(conn: Connection, org_id: uuid.UUID, event_id: uuid.UUID) -> str | None:
+    """The organization's event's currency (None: no such event of the organization)."""
+    found: str | None = conn.execute(
+        EVENT_CURRENCY, {"id": event_id, "org": org_id}
+    ).scalar_one_or_none()
+    return found
+
+
+def insert_ticket_type(conn: Connection, params: Mapping[str, Any]) -> uuid.UUID:
+    """A new ticket type's id (`params` as INSERT_TICKET_TYPE's)."""
+    type_id: uuid.UUID = conn.execute(INSERT_TICKET_TYPE, dict(params)).scalar_one()
+    return type_id
+
+
+def cancel_event(conn: Connection, org_id: uuid.UUID, event_id: uuid.UUID) -> bool:
+    """Mark the event cancelled (once); False if the organization has no such event."""
+    return bool(conn.execute(CANCEL_EVENT, {"id": event_id, "org": org_id}).rowcount)
+
+
+def orders_of_event(conn: Connection, event_id: uuid.UUID) -> list[Any]:
+    """The event's orders' ids and statuses, oldest first."""
+    return list(conn.execute(ORDERS_OF_EVENT, {"id": event_id}).all())
+
+
+def order(conn: Connection, order_id: uuid.UUID, *, lock: bool = False) -> dict[str, Any] | None:
+    """The order's stored fields (locked if asked), or None."""
+    row = conn.execute(text(ORDER + (" FOR UPDATE OF o" if lock else "")), {"id": order_id}).first()
+    return None if row is None else row._asdict()
+
+
+def paying_order(conn: Connection, order_id: uuid.UUID) -> dict[str, Any] | None:
+    """The order locked, with `expired` (its hold) and `cancelled` (its event), or None."""
+    row = conn.execute(PAYING_ORDER, {"id": order_id}).first()
+    return None if row is None else row._asdict()
+
+
+def order_for_intent(conn: Connection, payment_intent_id: str) -> uuid.UUID | None:
+    """The order the PaymentIntent is recorded on."""
+    found: uuid.UUID | None = conn.execute(
+        ORDER_FOR_INTENT, {"pi": payment_intent_id}
+    ).scalar_one_or_none()
+    return found
+
+
+def claim_intent(
+    conn: Connection, order_id: uuid.UUID, org_id: uuid.UUID, amount: int, payment_intent_id: str
+) -> uuid.UUID | None:
+    """Record the PaymentIntent on the order if it waits for an intent of this amount."""
+    params = {"pi": payment_intent_id, "id": order_id, "org": org_id, "amount": amount}
+    found: uuid.UUID | None = conn.execute(CLAIM_INTENT, params).scalar_one_or_none()
+    return found
+
+
+def intent_facts(conn: Connection, order_id: uuid.UUID) -> Any:
+    """The order's checkout key and its event's end (what its PaymentIntent request names)."""
+    return conn.execute(INTENT_FACTS, {"id": order_id}).one()
+
+
+def due_holds(conn: Connection, limit: int) -> list[uuid.UUID]:
+    """Orders whose hold expired unpaid, locked (skipping those another session holds)."""
+    return list(conn.execute(DUE_HOLDS, {"limit": limit}).scalars().all())
+
+
+def move(
+    conn: Connection,
+    subject: str,
+    row: Any,
+    to: str,
+    event: str,
+    *,
+    cause: str | None,
+    changes: Mapping[str, Any] | None = None,
+) -> bool:
+    """Persist `row`'s move to `to` as compare-and-set plus its audit row; False if the row
+    is no longer as read (a lost race)."""
+    changes = dict(changes or {})
+    if not _CHANGEABLE.issuperset(changes):
+        raise ValueError(f"not a changeable column: {sorted(set(changes) - _CHANGEABLE)}")
+    sets = "".join(f", {k} = :{k}" for k in changes)
+    done = conn.execute(
+        text(MOVE.format(table=_TABLES[subject], sets=sets)),
+        {
+            **changes,
+            "to": to,
+            "id": row.id,
+            "from": row.status,
+            "version": row.version,
+            "org": row.org_id,
+            "subject": subject,
+            "event": event,
+            "cause": cause,
+        },
+    ).rowcount
+    return bool(done == 1)
+
+
+def audit(
+    conn: Connection,
+    org_id: uuid.UUID,
+    subject: str,
+    subject_id: uuid.UUID,
+    *,
+    moved: tuple[str, str, str],
+    cause: str | None,
+) -> None:
+    """An audit row for a move done otherwise (`moved`: from, to, event)."""
+    source, to, event = moved
+    conn.execute(
+        AUDIT,
+        {
+            "org": org_id,
+            "subject": subject,
+            "id": subject_id,
+            "from": source,
+            "to": to,
+            "event": event,
+            "cause": cause,
+        },
+    )
+
+
+def refund_by_key(conn: Connection, org_id: uuid.UUID, key: str) -> Any:
+    """The refund stored under the key (its id and request hash), or None."""
+    return conn.execute(REFUND_BY_KEY, {"org": org_id, "key": key}).first()
+
+
+def insert_refund(conn: Connection, params: Mapping[str, Any]) -> uuid.UUID:
+    """A new refund's id (`params` as INSERT_REFUND's)."""
+    refund_id: uuid.UUID = conn.execute(INSERT_REFUND, dict(params)).scalar_one()
+    return refund_id
+
+
+def refunds_asked(conn: Connection, order_id: uuid.UUID) -> int:
+    """What the platform asked Stripe to refund of the order."""
+    return int(conn.execute(REFUNDS_ASKED, {"id": order_id}).scalar_one())
+
+
+def refund_asked_for(conn: Connection, order_id: uuid.UUID, reason: str) -> bool:
+    """Whether a refund for this reason was asked for the order."""
+    return conn.execute(REFUND_FOR_REASON, {"id": order_id, "reason": reason}).first() is not None
+
+
+def now(conn: Connection) -> datetime:
+    """The database's time (the transaction's start)."""
+    found: datetime = conn.execute(NOW).scalar_one()
+    return found
