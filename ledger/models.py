@@ -189,3 +189,23 @@ class TrialBalance:
     def balanced(self) -> bool:
         """True when debits equal credits in every currency."""
         return all(d == c for d, c in self.totals.values())
+
+
+PageKey = tuple[datetime, UUID]
+"""A keyset position in a list: the last row's (created_at, id)."""
+
+
+@dataclass(frozen=True)
+class AccountPage:
+    """A page of accounts, oldest first; `next_after` continues it (None at the end)."""
+
+    accounts: tuple[Account, ...]
+    next_after: PageKey | None
+
+
+@dataclass(frozen=True)
+class EntryPage:
+    """A page of entries with their lines, oldest first; `next_after` continues it."""
+
+    entries: tuple[Entry, ...]
+    next_after: PageKey | None
