@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import Connection
 from statemachine import StateMachine
 
-import escrow
 import outbox
 from ticketing_fsm import decisions, store
 from ticketing_fsm.decisions import IntentRequest
@@ -30,16 +29,10 @@ def new_ticket_code() -> str:
 
 def get_order(conn: Connection, order_id: uuid.UUID, *, lock: bool = False) -> Order:
     """The order, with the amounts paid and refunded as the ledger's escrow booked them."""
-    fields = store.orders.order(conn, order_id, lock=lock)
-    if fields is None:
+    found = store.orders.order(conn, order_id, lock=lock)
+    if found is None:
         raise OrderNotFound(order_id=str(order_id))
-    return with_amounts(conn, fields)
-
-
-def with_amounts(conn: Connection, fields: Mapping[str, Any]) -> Order:
-    """The order of its stored fields, with its payment's amounts as escrow booked them."""
-    amounts = escrow.payment_amounts(conn, fields["payment_intent_id"])
-    return Order(**fields, paid=amounts.paid, refunded=amounts.refunded)
+    return found
 
 
 def tickets_of(conn: Connection, order_id: uuid.UUID, *, lock: bool = False) -> list[Ticket]:

@@ -20,7 +20,6 @@ from ticketing_fsm.lifecycle import (
     order_note,
     release,
     ticket_note,
-    with_amounts,
 )
 from ticketing_fsm.machines import OrderMachine, TicketMachine
 from ticketing_fsm.models import ORDER_FIELDS, Order, Ticket
@@ -133,11 +132,11 @@ def payment_succeeded(conn: Connection, order_id: uuid.UUID, *, cause: str) -> s
     for an order already cancelled or expired is refunded in full. Returns what happened."""
     if _pay_and_issue(conn, order_id, cause):
         return "issued"
-    fields = store.orders.paying_order(conn, order_id)
-    if fields is None:
+    found = store.orders.paying_order(conn, order_id)
+    if found is None:
         raise OrderNotFound(order_id=str(order_id))
-    late = decisions.late_payment(expired=fields.pop("expired"), cancelled=fields.pop("cancelled"))
-    order = with_amounts(conn, fields)
+    order, expired, cancelled = found
+    late = decisions.late_payment(expired=expired, cancelled=cancelled)
     if order.status == "awaiting_payment":
         if late is None:
             # The order changed between the two statements (a concurrent change rolled

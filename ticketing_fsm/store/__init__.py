@@ -7,8 +7,9 @@ use cases (`checkout`, `outcomes`, `refunds`, `tickets`) call these on the calle
 - `store.orders`: events, ticket types, orders, refunds, transitions;
 - `store.tickets`: tickets and the ticket types' seat counters.
 
-Ticketing reads escrow's tables only through escrow's public face (`escrow.payment_amounts`,
-and `escrow.paid_sql` / `escrow.refunded_sql` inside the payment's one statement).
+Ticketing reads escrow's tables only through escrow's public face: an order's amounts paid
+and refunded are escrow's SQL expressions (`escrow.paid_sql`, `escrow.refunded_sql`) inside
+ticketing's statement, so reading an order stays one round trip.
 """
 
 from __future__ import annotations
