@@ -9,6 +9,13 @@ from __future__ import annotations
 
 from escrow import messages as _messages  # registers escrow's outbox message types
 from escrow import recipes
+from escrow.disputes import (
+    close_dispute,
+    dispute_funds_reinstated,
+    dispute_funds_withdrawn,
+    dispute_outcome,
+    open_dispute,
+)
 from escrow.errors import (
     ConcurrentTransition,
     EscrowError,
@@ -20,6 +27,7 @@ from escrow.errors import (
     RefundExceedsPayment,
     ReversalExceedsTransfer,
 )
+from escrow.lifecycle import open_escrow
 from escrow.machine import FINAL_STATES, HOLDING_STATES, STATES, EscrowMachine, diagram
 from escrow.messages import (
     EscrowReleased,
@@ -27,40 +35,29 @@ from escrow.messages import (
     TransferRequested,
     TransferReversalRequested,
 )
+from escrow.models import CapturedPayment, Escrow, Policy
+from escrow.payments import capture_payment
 from escrow.ports import ChargeFacts, RefundFacts, StripeReader
 from escrow.recipes import CHART
-from escrow.service import (
-    CapturedPayment,
-    Escrow,
-    Policy,
-    cancel_event,
-    capture_payment,
-    close_dispute,
-    dispute_funds_reinstated,
-    dispute_funds_withdrawn,
-    dispute_outcome,
-    end_event,
+from escrow.refunds import refund_payment
+from escrow.release import cancel_event, end_event, release_due, request_release
+from escrow.settlement import ledger_escrow_balance, owed_after_reversals
+from escrow.store import (
+    PaymentAmounts,
     get_escrow,
     get_policy,
-    ledger_escrow_balance,
     lock_escrow,
-    open_dispute,
-    open_escrow,
-    owed_after_reversals,
+    paid_sql,
+    payment_amounts,
     payment_id_for_charge,
-    payout,
-    refund_payment,
-    release_due,
-    request_release,
+    refunded_sql,
     set_policy,
-    transfer_created,
-    transfer_reversed,
     transitions,
 )
-from escrow.store import PaymentAmounts, paid_sql, payment_amounts, refunded_sql
 from escrow.stripe_events import META_ESCROW, META_REVERSAL_REQUEST
 from escrow.stripe_events import handlers as stripe_handlers
 from escrow.stripe_events import register as register_stripe_handlers
+from escrow.transfers import payout, transfer_created, transfer_reversed
 
 __all__ = [
     "CHART",

@@ -1,12 +1,13 @@
 """Resolving a recipe's legs to ledger accounts: the chart's accounts are opened on first use
-(idempotently, by a key derived from their code) and looked up by code afterwards."""
+(idempotently, by a key derived from their code) and looked up by code afterwards, through
+the ledger's public face."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 import ledger
 from escrow.errors import EscrowError
@@ -19,9 +20,7 @@ class NoPlatform(EscrowError):
 
 def platform_org(conn: Connection) -> uuid.UUID:
     """The platform organization's id."""
-    org: uuid.UUID | None = conn.execute(
-        text("SELECT id FROM payments.organizations WHERE is_platform")
-    ).scalar_one_or_none()
+    org = ledger.platform_org(conn)
     if org is None:
         raise NoPlatform()
     return org
@@ -38,17 +37,9 @@ def ensure_accounts(
     platform = platform or platform_org(conn)
     owners: dict[Owner, uuid.UUID] = {"platform": platform, "organizer": organizer}
     wanted = {(s.owner, s.code): s for s in specs}
-    rows = conn.execute(
-        text("""SELECT org_id, code, id FROM payments.accounts
-                 WHERE (org_id, code) IN (SELECT * FROM unnest(CAST(:orgs AS uuid[]),
-                                                               CAST(:codes AS text[])))"""),
-        {
-            "orgs": [owners[o] for o, _ in wanted],
-            "codes": [c for _, c in wanted],
-        },
-    ).all()
+    ids = ledger.find_accounts(conn, [(owners[o], c) for o, c in wanted])
     by_org = {v: k for k, v in owners.items()}
-    found = {(by_org[r.org_id], r.code): r.id for r in rows}
+    found = {(by_org[org], code): account_id for (org, code), account_id in ids.items()}
     for key, spec in wanted.items():
         if key in found:
             continue

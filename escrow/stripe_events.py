@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 import outbox
-from escrow import service
+from escrow import disputes, models, payments, refunds, store, transfers
 from escrow.errors import NotYetApplicable
 from escrow.ports import ChargeFacts, RefundFacts, StripeReader
 
@@ -55,7 +55,7 @@ def _payment_of(conn: Connection, obj: dict[str, Any]) -> str:
         return payment
     charge = _id(obj.get("charge"))
     if charge:
-        found = service.payment_id_for_charge(conn, charge)
+        found = store.payment_id_for_charge(conn, charge)
         if found:
             return found
     raise NotYetApplicable(reason=f"no captured payment for {obj.get('id')}")
@@ -82,9 +82,9 @@ def payment_intent_succeeded(
         pi = _obj(event)
         meta = pi["metadata"]
         ends = meta.get(META_EVENT_ENDS)
-        service.capture_payment(
+        payments.capture_payment(
             conn,
-            service.CapturedPayment(
+            models.CapturedPayment(
                 payment_id=pi["id"],
                 org_id=uuid.UUID(meta[META_ORG]),
                 event_id=meta[META_EVENT],
@@ -125,7 +125,7 @@ def charge_refunded(
             items = [(r["id"], payment, int(r["amount"]), r["status"]) for r in listed]
         for refund_id, payment_id, amount, status in items:
             if status in ("succeeded", "failed", "canceled"):
-                service.refund_payment(
+                refunds.refund_payment(
                     conn,
                     refund_id,
                     payment_id,
@@ -143,7 +143,7 @@ def refund_changed(conn: Connection, event: outbox.InboxEvent) -> None:
     status = "failed" if event.type == "refund.failed" else refund.get("status")
     if status not in ("succeeded", "failed", "canceled"):
         return  # pending: nothing has moved yet
-    service.refund_payment(
+    refunds.refund_payment(
         conn,
         refund["id"],
         _payment_of(conn, refund),
@@ -170,7 +170,7 @@ def _dispute_fees(dispute: dict[str, Any]) -> tuple[int, int]:
 def dispute_created(conn: Connection, event: outbox.InboxEvent) -> None:
     """`charge.dispute.created`: freeze the escrow while the dispute is open."""
     dispute = _obj(event)
-    service.open_dispute(
+    disputes.open_dispute(
         conn,
         dispute["id"],
         _payment_of(conn, dispute),
@@ -183,7 +183,7 @@ def dispute_funds_withdrawn(conn: Connection, event: outbox.InboxEvent) -> None:
     """`charge.dispute.funds_withdrawn`: the amount and the dispute fee left the balance."""
     dispute = _obj(event)
     fee, _ = _dispute_fees(dispute)
-    service.dispute_funds_withdrawn(
+    disputes.dispute_funds_withdrawn(
         conn,
         dispute["id"],
         _payment_of(conn, dispute),
@@ -197,7 +197,7 @@ def dispute_funds_reinstated(conn: Connection, event: outbox.InboxEvent) -> None
     """`charge.dispute.funds_reinstated`: the funds came back."""
     dispute = _obj(event)
     _, returned = _dispute_fees(dispute)
-    service.dispute_funds_reinstated(
+    disputes.dispute_funds_reinstated(
         conn,
         dispute["id"],
         _payment_of(conn, dispute),
@@ -210,7 +210,7 @@ def dispute_funds_reinstated(conn: Connection, event: outbox.InboxEvent) -> None
 def dispute_closed(conn: Connection, event: outbox.InboxEvent) -> None:
     """`charge.dispute.closed`: won (or closed with a warning) or lost."""
     dispute = _obj(event)
-    service.close_dispute(
+    disputes.close_dispute(
         conn,
         dispute["id"],
         _payment_of(conn, dispute),
@@ -226,7 +226,7 @@ def transfer_created(conn: Connection, event: outbox.InboxEvent) -> None:
     escrow_id = (transfer.get("metadata") or {}).get(META_ESCROW)
     if not escrow_id:
         return
-    service.transfer_created(
+    transfers.transfer_created(
         conn, transfer["id"], uuid.UUID(escrow_id), int(transfer["amount"]), cause=event.event_id
     )
 
@@ -239,7 +239,7 @@ def transfer_reversed(conn: Connection, event: outbox.InboxEvent) -> None:
         return
     for reversal in (transfer.get("reversals") or {}).get("data") or []:
         request_id = (reversal.get("metadata") or {}).get(META_REVERSAL_REQUEST)
-        service.transfer_reversed(
+        transfers.transfer_reversed(
             conn,
             reversal["id"],
             transfer["id"],
@@ -252,7 +252,7 @@ def transfer_reversed(conn: Connection, event: outbox.InboxEvent) -> None:
 def payout_paid(conn: Connection, event: outbox.InboxEvent) -> None:
     """`payout.paid`: the platform's money reached its bank."""
     p = _obj(event)
-    service.payout(
+    transfers.payout(
         conn, p["id"], str(p["currency"]).upper(), int(p["amount"]), paid=True, cause=event.event_id
     )
 
@@ -260,7 +260,7 @@ def payout_paid(conn: Connection, event: outbox.InboxEvent) -> None:
 def payout_failed(conn: Connection, event: outbox.InboxEvent) -> None:
     """`payout.failed`: a paid payout came back (a failure before payment moves nothing)."""
     p = _obj(event)
-    service.payout(
+    transfers.payout(
         conn,
         p["id"],
         str(p["currency"]).upper(),

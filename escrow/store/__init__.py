@@ -3,10 +3,113 @@
 `card_disputes`, `organizer_transfers`, `transfer_reversal_requests`, `platform_payouts`),
 as named statements at the top of each module and small functions below them. Nothing here
 decides: the use cases call these on the caller's connection and never commit.
+
+- `escrows`: the escrows, their audit trail, the organizers' terms, the capture's two
+  statements (on the driver cursor: the payment's hot path);
+- `card`: payments, refunds and disputes (and what other packages read of them);
+- `connect`: transfers to organizers, the reversals asked of them, the platform's payouts.
 """
 
 from __future__ import annotations
 
-from escrow.store.card import PaymentAmounts, paid_sql, payment_amounts, refunded_sql
+from escrow.store.card import (
+    CardDispute,
+    CardPayment,
+    CardRefund,
+    FundsMove,
+    PaymentAmounts,
+    add_refunded,
+    close_dispute_row,
+    dispute_statuses,
+    get_refund,
+    lock_dispute,
+    lock_payment,
+    mark_funds_moved,
+    mark_refund_failed,
+    paid_sql,
+    payment_amounts,
+    payment_exists,
+    payment_id_for_charge,
+    record_dispute,
+    record_payment,
+    record_refund,
+    refunded_sql,
+)
+from escrow.store.connect import (
+    Transfer,
+    add_reversed,
+    lock_debts,
+    lock_payout,
+    lock_transfer,
+    pending_reversals,
+    record_transfer,
+    request_reversal,
+    reversal_booked,
+    set_payout,
+    transfer_room,
+)
+from escrow.store.escrows import (
+    CaptureFacts,
+    add_to_escrow,
+    audit,
+    capture_facts,
+    due_escrows,
+    get_escrow,
+    get_policy,
+    lock_escrow,
+    move_escrow,
+    now,
+    open_escrow_row,
+    record_capture,
+    set_policy,
+    transitions,
+)
 
-__all__ = ["PaymentAmounts", "paid_sql", "payment_amounts", "refunded_sql"]
+__all__ = [
+    "CaptureFacts",
+    "CardDispute",
+    "CardPayment",
+    "CardRefund",
+    "FundsMove",
+    "PaymentAmounts",
+    "Transfer",
+    "add_refunded",
+    "add_reversed",
+    "add_to_escrow",
+    "audit",
+    "capture_facts",
+    "close_dispute_row",
+    "dispute_statuses",
+    "due_escrows",
+    "get_escrow",
+    "get_policy",
+    "get_refund",
+    "lock_debts",
+    "lock_dispute",
+    "lock_escrow",
+    "lock_payment",
+    "lock_payout",
+    "lock_transfer",
+    "mark_funds_moved",
+    "mark_refund_failed",
+    "move_escrow",
+    "now",
+    "open_escrow_row",
+    "paid_sql",
+    "payment_amounts",
+    "payment_exists",
+    "payment_id_for_charge",
+    "pending_reversals",
+    "record_capture",
+    "record_dispute",
+    "record_payment",
+    "record_refund",
+    "record_transfer",
+    "refunded_sql",
+    "request_reversal",
+    "reversal_booked",
+    "set_payout",
+    "set_policy",
+    "transfer_room",
+    "transitions",
+]

@@ -70,7 +70,7 @@ from hypothesis.stateful import (
 
 import escrow
 import ledger
-from escrow import service
+from escrow.lifecycle import transition
 from escrow.machine import EscrowMachine
 from liventix.database import create_database, database_url, drop_database, make_engine
 
@@ -956,7 +956,7 @@ class EscrowMachineTest(RuleBasedStateMachine):
 
         def elapse(conn: sa.Connection) -> escrow.Escrow:
             locked = escrow.lock_escrow(conn, escrow_id)
-            return service._transition(conn, locked, "hold_elapsed", cause="hold period over")
+            return transition(conn, locked, "hold_elapsed", cause="hold period over")
 
         if e.state != "holding" or e.open_disputes:
             self.refused(escrow.InvalidTransition, elapse)

@@ -1,0 +1,124 @@
+"""What goes to an organizer and what it owes: the transfer asked of Stripe for its money,
+and, after release, its debts (refunds, lost disputes, shortfalls charged to its receivable)
+netted or asked back from its transfers. Each takes the caller's connection and never
+commits."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import Connection
+
+import ledger
+import outbox
+from escrow import recipes, store
+from escrow.decisions import reversal_take
+from escrow.messages import TransferRequested, TransferReversalRequested
+from escrow.models import Escrow, Policy
+
+
+def lock_debts(conn: Connection, org_id: uuid.UUID, currency: str) -> None:
+    """Serialise, per organizer and currency, the decisions on what it owes (netting at a
+    release, reversals asked of Stripe). Taken before anything is posted to the organizer's
+    receivable or payable in the same transaction, so that no transaction holding it ever
+    waits for an account lock held by one waiting for it."""
+    store.lock_debts(conn, org_id, currency)
+
+
+def ledger_balance(conn: Connection, org_id: uuid.UUID, spec: recipes.AccountSpec) -> int:
+    """The posted balance of a chart account in the ledger (0 if it was never opened)."""
+    account = ledger.find_account(conn, org_id, spec.code)
+    return 0 if account is None else ledger.balance(conn, account).posted
+
+
+def ledger_escrow_balance(conn: Connection, escrow: Escrow) -> int:
+    """The escrow account's posted balance in the ledger (0 if it was never opened)."""
+    return ledger_balance(
+        conn, escrow.org_id, recipes.escrow_account(escrow.event_id, escrow.currency)
+    )
+
+
+def owed_after_reversals(conn: Connection, org_id: uuid.UUID, currency: str) -> int:
+    """What the organizer owes (its receivable's balance) less the transfer reversals asked
+    of Stripe and not yet booked: what is left to net or to ask back."""
+    balance = ledger_balance(conn, org_id, recipes.receivable(currency))
+    return balance - store.pending_reversals(conn, org_id, currency)
+
+
+def request_transfer(
+    conn: Connection,
+    escrow: Escrow,
+    policy: Policy,
+    amount: int,
+    *,
+    key: str,
+    source_transaction: str | None = None,
+) -> None:
+    """Publish the task that asks Stripe to transfer `amount` to the organizer (funded by
+    `source_transaction`, the one charge that pays for it, when there is one)."""
+    outbox.publish(
+        conn,
+        type="stripe.transfer.requested",
+        payload=TransferRequested(
+            escrow_id=str(escrow.id),
+            org_id=str(escrow.org_id),
+            event_id=escrow.event_id,
+            amount=amount,
+            currency=escrow.currency,
+            destination=policy.connected_account,
+            source_transaction=source_transaction,
+        ),
+        aggregate_type="escrow",
+        aggregate_id=str(escrow.id),
+        org_id=escrow.org_id,
+        task=True,
+        dedup_key=f"transfer:{escrow.id}:{key}",
+    )
+
+
+def recover(
+    conn: Connection,
+    org_id: uuid.UUID,
+    currency: str,
+    *,
+    key: str,
+    escrow_id: uuid.UUID | None = None,
+) -> int:
+    """Ask Stripe to reverse the organizer's transfers (the escrow's own first, then the
+    newest) for what it owes, up to what is left of them: one request and one outbox task
+    per transfer, keyed on `key` (the cause) and the transfer. What no transfer covers stays
+    on the receivable, netted against the next release. Returns the amount asked for. The
+    caller holds `lock_debts`."""
+    owed = owed_after_reversals(conn, org_id, currency)
+    if owed <= 0:
+        return 0
+    asked = 0
+    for transfer_id, room in store.transfer_room(conn, org_id, currency, escrow_id):
+        take = reversal_take(room, owed, asked)
+        if take <= 0:
+            continue
+        request_id = f"{key}:{transfer_id}"
+        if not store.request_reversal(
+            conn, request_id, org_id=org_id, transfer_id=transfer_id, currency=currency, amount=take
+        ):
+            continue
+        outbox.publish(
+            conn,
+            type="stripe.transfer_reversal.requested",
+            payload=TransferReversalRequested(
+                request_id=request_id,
+                org_id=str(org_id),
+                transfer_id=transfer_id,
+                amount=take,
+                currency=currency,
+            ),
+            aggregate_type="transfer",
+            aggregate_id=transfer_id,
+            org_id=org_id,
+            task=True,
+            dedup_key=f"transfer-reversal:{request_id}",
+        )
+        asked += take
+        if asked >= owed:
+            break
+    return asked
