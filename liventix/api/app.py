@@ -20,18 +20,18 @@ from starlette.routing import BaseRoute, Match
 
 import ticketing_fsm
 from liventix.api import limits, problems
+from liventix.api.escrow import routes as escrow_routes
+from liventix.api.ledger import routes as ledger_routes
 from liventix.api.metrics import Metrics, MetricsMiddleware
+from liventix.api.ops import routes as ops_routes
+from liventix.api.pipeline import Runner
 from liventix.api.problems import ApiProblem
-from liventix.api.routes import (
-    escrow_routes,
-    ledger_routes,
-    ops_routes,
-    report_routes,
-    stripe_routes,
-    ticketing_routes,
-    webhook_routes,
-)
-from liventix.api.unit_of_work import READ_ONLY_EXTENSION, ApiRuntime, Runner
+from liventix.api.reports import routes as report_routes
+from liventix.api.routing import READ_ONLY_EXTENSION
+from liventix.api.stripe_webhook import routes as stripe_routes
+from liventix.api.tickets import routes as ticketing_routes
+from liventix.api.unit_of_work import ApiRuntime
+from liventix.api.webhooks import routes as webhook_routes
 from liventix.database import head_revision
 from liventix.stripe_events import register_webhook_secret
 

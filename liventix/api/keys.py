@@ -71,12 +71,8 @@ def parse_token(token: str) -> tuple[str, str] | None:
 
 def create_key(conn: Connection, org_id: uuid.UUID | None, *, description: str = "") -> CreatedKey:
     """Create a key for an organization (which must exist) or, with None, for the platform."""
-    if org_id is not None:
-        exists = conn.execute(
-            text("SELECT 1 FROM payments.organizations WHERE id = :id"), {"id": org_id}
-        ).first()
-        if exists is None:
-            raise ledger.OrganizationNotFound(org_id=str(org_id))
+    if org_id is not None and not ledger.organization_exists(conn, org_id):
+        raise ledger.OrganizationNotFound(org_id=str(org_id))
     prefix = secrets.token_hex(6)
     secret = secrets.token_hex(24)
     key_id: uuid.UUID = conn.execute(

@@ -1,22 +1,238 @@
-"""Building blocks of the API's routers: authenticated routers whose routes are units of work,
-the documented `Idempotency-Key` header of writes, and the problem responses each documents.
+"""Building blocks of the API's routers: the authenticated route (its handler gets a unit of
+work it opens itself: `with uow:`), the documented `Authorization` and `Idempotency-Key`
+headers, and the problem responses each route documents.
+
+`UnitOfWorkRoute` runs a request through `liventix.api.pipeline`: the event loop checks what
+needs no database; the parameters are validated (by the route when they are simple: UUID
+path parameters and one JSON body model; else by FastAPI); the handler runs in a worker
+thread with a `UnitOfWork`, and its answer is serialized as the route declares it. A write's
+answer is the one its handler committed (`return uow.commit(answer)`), stored under its key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextvars
+import functools
+import json
+import uuid
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Security
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Header, Request, Security
+from fastapi._compat import ModelField
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import ResponseValidationError
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+from starlette.responses import Response
 
-from liventix.api.models import Problem
+from liventix.api.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_PATTERN, NOT_JSON
+from liventix.api.pipeline import Handler, Runner
+from liventix.api.schemas import Problem
 from liventix.api.unit_of_work import (
-    IDEMPOTENCY_HEADER,
-    IDEMPOTENCY_KEY_PATTERN,
-    UnitOfWorkRoute,
+    DEFERRED,
+    DOCUMENTATION_ONLY,
+    Facts,
+    UnitOfWork,
+    current_unit_of_work,
     documentation_only,
 )
+
+READ_ONLY_EXTENSION = "x-read-only"
+"""The OpenAPI extension marking a route read-only: one REPEATABLE READ, READ ONLY
+transaction, and no Idempotency-Key (see `liventix.api.unit_of_work`)."""
+PLATFORM_ONLY_EXTENSION = "x-platform-only"
+
+_SERVING: contextvars.ContextVar[tuple[Runner, Facts]] = contextvars.ContextVar("liventix_request")
+"""The request being served and its runner, from the route's handler to its endpoint (one
+task)."""
+
+
+@dataclass(frozen=True)
+class _LeanPlan:
+    """A route's simple parameters (see `UnitOfWorkRoute._lean_plan`)."""
+
+    path: tuple[tuple[str, str], ...]
+    body: ModelField | None
+    uow_names: tuple[str, ...]
+
+
+def _json_content(request: Request) -> bool:
+    """Whether the body is declared JSON, as FastAPI requires to parse it as JSON."""
+    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    main, _, sub = kind.partition("/")
+    return main == "application" and (sub == "json" or sub.endswith("+json"))
+
+
+_REFUSING = (  # what FastAPI resolves that the lean path does not
+    "query_params",
+    "header_params",
+    "cookie_params",
+    "request_param_name",
+    "websocket_param_name",
+    "http_connection_param_name",
+    "response_param_name",
+    "background_tasks_param_name",
+    "security_scopes_param_name",
+)
+
+
+class UnitOfWorkRoute(APIRoute):
+    """An authenticated route whose handler opens its unit of work (see the module)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        route = self
+
+        @functools.wraps(endpoint)
+        async def in_worker_thread(**values: Any) -> Response:
+            runner, facts = _SERVING.get()
+            facts.started = True
+            call = functools.partial(route._call, endpoint, values)
+            return await runner.run(facts, call, route._serialize)
+
+        super().__init__(path, in_worker_thread, **kwargs)
+        self._endpoint = endpoint
+        self._plan = self._lean_plan()
+
+    def _lean_plan(self) -> _LeanPlan | None:
+        """How to call the endpoint without FastAPI's resolution, when its parameters are
+        simple: path parameters that are UUIDs, at most one JSON body (a model), the `Uow`,
+        and dependencies that only document. None: FastAPI's way."""
+        dependant = self.dependant
+        if (
+            any(getattr(dependant, name) for name in _REFUSING)
+            or len(dependant.body_params) > 1
+            or self._embed_body_fields
+        ):
+            return None
+        uow_names: list[str] = []
+        for sub in dependant.dependencies:
+            if sub.call is current_unit_of_work and sub.name:
+                uow_names.append(sub.name)
+            elif sub.call not in DOCUMENTATION_ONLY or sub.name:
+                return None
+        if any(f.field_info.annotation is not uuid.UUID for f in dependant.path_params):
+            return None
+        body = dependant.body_params[0] if dependant.body_params else None
+        if body is not None and not (
+            isinstance(body.field_info.annotation, type)
+            and issubclass(body.field_info.annotation, BaseModel)
+        ):
+            return None
+        return _LeanPlan(
+            path=tuple((f.name, f.alias) for f in dependant.path_params),
+            body=body,
+            uow_names=tuple(uow_names),
+        )
+
+    def _lean(self, facts: Facts) -> Handler | None:
+        """The endpoint's call with its parameters validated here; None when they are not
+        all valid, or not simple (FastAPI then validates, and answers the refusal)."""
+        plan = self._plan
+        if plan is None:
+            return None
+        request = facts.request
+        values: dict[str, Any] = dict.fromkeys(plan.uow_names, DEFERRED)
+        for name, alias in plan.path:
+            value = request.path_params.get(alias)
+            if not isinstance(value, uuid.UUID):
+                return None
+            values[name] = value
+        if plan.body is not None:
+            if not _json_content(request) or facts.parsed is NOT_JSON:
+                return None
+            value, errors = plan.body.validate(facts.parsed, {}, loc=("body",))
+            if errors:
+                return None
+            values[plan.body.name] = value
+        return functools.partial(self._call, self._endpoint, values)
+
+    def _serialize(self, result: Any) -> Response:
+        """The endpoint's answer as FastAPI would serialize it."""
+        if isinstance(result, Response):
+            return result
+        if self.response_field is not None:
+            value, errors = self.response_field.validate(result, {}, loc=("response",))
+            if errors:
+                raise ResponseValidationError(errors=errors, body=result)
+            content = self.response_field.serialize_json(
+                value,
+                include=self.response_model_include,
+                exclude=self.response_model_exclude,
+                by_alias=self.response_model_by_alias,
+                exclude_unset=self.response_model_exclude_unset,
+                exclude_defaults=self.response_model_exclude_defaults,
+                exclude_none=self.response_model_exclude_none,
+            )
+        else:
+            content = json.dumps(jsonable_encoder(result)).encode()
+        return Response(
+            content=content, status_code=self.status_code or 200, media_type="application/json"
+        )
+
+    def _call(
+        self, endpoint: Callable[..., Any], values: dict[str, Any], uow: UnitOfWork
+    ) -> Response:
+        """Run the endpoint with `uow`; its answer (a write's: the one it committed)."""
+        arguments = {name: uow if v is DEFERRED else v for name, v in values.items()}
+        result = endpoint(**arguments)
+        if uow.answer is not None:
+            response = uow.answer
+        elif uow.idempotency_key is not None and not isinstance(result, Response):
+            raise RuntimeError(
+                f"{self.path}: a write answers what it committed (`return uow.commit(...)`)"
+            )
+        else:
+            response = self._serialize(result)
+        for given in arguments.values():
+            if isinstance(given, Response):  # FastAPI's sub-response: headers, a status
+                response.headers.raw.extend(given.headers.raw)
+                if given.status_code:
+                    response.status_code = given.status_code
+        return response
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """FastAPI's handler, after the checks that need no database."""
+        inner = super().get_route_handler()
+        extra = self.openapi_extra or {}
+        platform_only = bool(extra.get(PLATFORM_ONLY_EXTENSION))
+        read_only = bool(extra.get(READ_ONLY_EXTENSION))
+        idempotent = "POST" in (self.methods or ()) and not read_only
+        lean = self._lean if getattr(self, "_plan", None) is not None else None
+        route = self
+
+        async def handler(request: Request) -> Response:
+            runner: Runner = request.app.state.runner
+            facts = await runner.facts(
+                request, idempotent=idempotent, platform_only=platform_only, read_only=read_only
+            )
+            if isinstance(facts, Response):
+                return facts
+            call = lean(facts) if lean is not None else None
+            if call is not None:
+                return await runner.run(facts, call, route._serialize)
+            if facts.parsed is not NOT_JSON:
+                # FastAPI reads a JSON body through Request.json(): it is parsed once.
+                request._json = facts.parsed
+            token = _SERVING.set((runner, facts))
+            try:
+                return await inner(request)
+            except Exception as exc:
+                if facts.started:
+                    raise
+                # Refused before the endpoint ran (validation, a body that is not JSON): the
+                # key and its stored answer are still checked first, as for any request.
+                return await anyio.to_thread.run_sync(runner.refuse, facts, exc)
+            finally:
+                _SERVING.reset(token)
+
+        return handler
+
+
+# -- documentation of the routes -------------------------------------------------------------
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -30,7 +246,7 @@ bearer = HTTPBearer(
 async def _documented_bearer(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> None:
-    """Documents the bearer key; the unit of work checks it before anything runs."""
+    """Documents the bearer key; the route checks it before anything runs."""
 
 
 @documentation_only
@@ -47,7 +263,7 @@ async def _documented_idempotency_key(
         ),
     ],
 ) -> None:
-    """Documents the header; the unit of work checks it before anything runs."""
+    """Documents the header; the route checks it before anything runs."""
 
 
 WRITE = [Depends(_documented_idempotency_key)]
@@ -75,7 +291,7 @@ WRITE_PROBLEMS = (400, 401, 404, 409, 422, 503)
 
 
 def authenticated_router(tags: Sequence[str], *, writes: bool = True) -> APIRouter:
-    """A router under /v1 whose routes need an API key and run as units of work."""
+    """A router under /v1 whose routes need an API key and open their units of work."""
     statuses = WRITE_PROBLEMS if writes else READ_PROBLEMS
     return APIRouter(
         prefix="/v1",

@@ -41,7 +41,7 @@ from uvicorn.config import LOGGING_CONFIG
 
 import outbox
 from liventix.api.app import create_app
-from liventix.api.routes import webhook_routes
+from liventix.api.webhooks import routes as webhook_routes
 from liventix.database import make_engine, prepare
 from liventix.settings import Settings
 from liventix.stripe_gateway import StripeGateway, StripeSettings

@@ -30,8 +30,9 @@ import outbox
 import ticketing_fsm
 from liventix import reports
 from liventix.api import create_app, create_key
-from liventix.api.routes import webhook_routes
-from liventix.api.unit_of_work import UnitOfWorkRoute, Uow
+from liventix.api.routing import UnitOfWorkRoute
+from liventix.api.unit_of_work import Uow
+from liventix.api.webhooks import routes as webhook_routes
 from liventix.database import create_database, database_url, drop_database, make_engine
 from liventix.stripe_gateway import StripeGateway, StripeSettings
 from tests.api.support import (
@@ -745,10 +746,11 @@ def test_reports_read_one_snapshot_and_write_nothing(season: Season) -> None:
     router = APIRouter(prefix="/v1", route_class=UnitOfWorkRoute)
 
     def settings(uow: Uow) -> dict[str, str]:
-        return {
-            name: str(uow.conn.execute(sa.text(f"SHOW {name}")).scalar_one())
-            for name in ("transaction_isolation", "transaction_read_only", "role")
-        }
+        with uow:
+            return {
+                name: str(uow.conn.execute(sa.text(f"SHOW {name}")).scalar_one())
+                for name in ("transaction_isolation", "transaction_read_only", "role")
+            }
 
     router.add_api_route("/probe", settings, methods=["GET"])
     router.add_api_route(
@@ -757,8 +759,9 @@ def test_reports_read_one_snapshot_and_write_nothing(season: Season) -> None:
 
     @router.post("/probe/write", openapi_extra={"x-read-only": True})
     def write(uow: Uow) -> dict[str, str]:
-        uow.conn.execute(sa.text("CREATE TEMPORARY TABLE scratch (i int)"))
-        return {}
+        with uow:
+            uow.conn.execute(sa.text("CREATE TEMPORARY TABLE scratch (i int)"))
+            return {}
 
     app = create_app(season.served.engine, gateway=None, stripe_webhook_secret=None)
     app.include_router(router)

@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from fastapi import APIRouter
 
 from liventix.api import create_app, create_key, revoke_key
-from liventix.api.unit_of_work import UnitOfWorkRoute, Uow
+from liventix.api.routing import UnitOfWorkRoute
+from liventix.api.unit_of_work import Uow
 from tests.api.support import (
     Served,
     money,
@@ -282,16 +283,18 @@ def test_a_handler_without_a_where_clause_sees_only_its_organization(
     @router.get("/careless")
     def careless(uow: Uow) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
-        for table in tables:
-            orgs = uow.conn.execute(
-                sa.text(
-                    f"SELECT DISTINCT {'scope' if 'api_' in table else 'org_id'}::text FROM {table}"
-                    if table != "messaging.attempts"
-                    else "SELECT DISTINCT d.org_id::text FROM messaging.attempts x "
-                    "JOIN messaging.deliveries d ON d.id = x.delivery_id"
-                )
-            ).scalars()
-            found[table] = sorted(o for o in orgs if o is not None)
+        with uow:
+            for table in tables:
+                orgs = uow.conn.execute(
+                    sa.text(
+                        f"SELECT DISTINCT {'scope' if 'api_' in table else 'org_id'}::text "
+                        f"FROM {table}"
+                        if table != "messaging.attempts"
+                        else "SELECT DISTINCT d.org_id::text FROM messaging.attempts x "
+                        "JOIN messaging.deliveries d ON d.id = x.delivery_id"
+                    )
+                ).scalars()
+                found[table] = sorted(o for o in orgs if o is not None)
         return found
 
     app = create_app(served.engine, gateway=None, stripe_webhook_secret=None)

@@ -16,10 +16,10 @@ from typing import Annotated, Literal
 from fastapi import FastAPI, Path, Query
 
 import outbox
-from liventix.api import models as m
-from liventix.api import queries, views
 from liventix.api.routing import WRITE, authenticated_router
 from liventix.api.unit_of_work import UnitOfWork, Uow
+from liventix.api.webhooks import read_side, views
+from liventix.api.webhooks import schemas as m
 
 router = authenticated_router(["webhooks"])
 
@@ -48,32 +48,35 @@ def _endpoint(uow: UnitOfWork, endpoint_id: uuid.UUID) -> outbox.Endpoint:
 @router.post("/webhook-endpoints", status_code=201, dependencies=WRITE)
 def register_endpoint(body: m.CreateEndpointRequest, uow: Uow) -> m.EndpointCreatedResponse:
     """Register an endpoint; its signing secret is in this answer only."""
-    for event_type in body.event_types:
-        if outbox.message_type(event_type) is None:
-            raise outbox.UnknownMessageType(message_type=event_type)
-    endpoint_id, secret = outbox.register_endpoint(
-        uow.conn,
-        uow.acting_org(),
-        body.url,
-        body.event_types,
-        description=body.description,
-        allow=_allowed(uow),
-    )
-    found = views.endpoint(outbox.get_endpoint(uow.conn, endpoint_id))
-    return m.EndpointCreatedResponse(**found.model_dump(), secret=secret)
+    with uow:
+        for event_type in body.event_types:
+            if outbox.message_type(event_type) is None:
+                raise outbox.UnknownMessageType(message_type=event_type)
+        endpoint_id, secret = outbox.register_endpoint(
+            uow.conn,
+            uow.acting_org(),
+            body.url,
+            body.event_types,
+            description=body.description,
+            allow=_allowed(uow),
+        )
+        found = views.endpoint(outbox.get_endpoint(uow.conn, endpoint_id))
+        return uow.commit(m.EndpointCreatedResponse(**found.model_dump(), secret=secret))
 
 
 @router.get("/webhook-endpoints")
 def list_endpoints(uow: Uow) -> m.EndpointList:
     """The organization's endpoints, oldest first."""
-    found = outbox.list_endpoints(uow.conn, uow.acting_org())
-    return m.EndpointList(data=[views.endpoint(e) for e in found])
+    with uow:
+        found = outbox.list_endpoints(uow.conn, uow.acting_org())
+        return m.EndpointList(data=[views.endpoint(e) for e in found])
 
 
 @router.get("/webhook-endpoints/{endpoint_id:uuid}")
 def get_endpoint(endpoint_id: uuid.UUID, uow: Uow) -> m.EndpointResponse:
     """One endpoint."""
-    return views.endpoint(_endpoint(uow, endpoint_id))
+    with uow:
+        return views.endpoint(_endpoint(uow, endpoint_id))
 
 
 @router.post("/webhook-endpoints/{endpoint_id:uuid}/rotate-secret", dependencies=WRITE)
@@ -81,11 +84,12 @@ def rotate_secret(
     endpoint_id: uuid.UUID, body: m.RotateSecretRequest, uow: Uow
 ) -> m.SecretResponse:
     """A new signing secret; the current ones keep signing for `grace_seconds`."""
-    _endpoint(uow, endpoint_id)
-    secret = outbox.rotate_secret(
-        uow.conn, endpoint_id, grace=timedelta(seconds=body.grace_seconds)
-    )
-    return m.SecretResponse(endpoint_id=endpoint_id, secret=secret)
+    with uow:
+        _endpoint(uow, endpoint_id)
+        secret = outbox.rotate_secret(
+            uow.conn, endpoint_id, grace=timedelta(seconds=body.grace_seconds)
+        )
+        return uow.commit(m.SecretResponse(endpoint_id=endpoint_id, secret=secret))
 
 
 @router.post("/webhook-endpoints/{endpoint_id:uuid}/disable", dependencies=WRITE)
@@ -93,24 +97,29 @@ def disable_endpoint(
     endpoint_id: uuid.UUID, body: m.DisableEndpointRequest, uow: Uow
 ) -> m.EndpointResponse:
     """Disable an endpoint: it gets no new deliveries."""
-    _endpoint(uow, endpoint_id)
-    outbox.set_enabled(uow.conn, endpoint_id, False, body.reason or "disabled through the API")
-    return views.endpoint(outbox.get_endpoint(uow.conn, endpoint_id))
+    with uow:
+        _endpoint(uow, endpoint_id)
+        outbox.set_enabled(uow.conn, endpoint_id, False, body.reason or "disabled through the API")
+        return uow.commit(views.endpoint(outbox.get_endpoint(uow.conn, endpoint_id)))
 
 
 @router.post("/webhook-endpoints/{endpoint_id:uuid}/enable", dependencies=WRITE)
 def enable_endpoint(endpoint_id: uuid.UUID, uow: Uow) -> m.EndpointResponse:
     """Enable an endpoint again."""
-    _endpoint(uow, endpoint_id)
-    outbox.set_enabled(uow.conn, endpoint_id, True)
-    return views.endpoint(outbox.get_endpoint(uow.conn, endpoint_id))
+    with uow:
+        _endpoint(uow, endpoint_id)
+        outbox.set_enabled(uow.conn, endpoint_id, True)
+        return uow.commit(views.endpoint(outbox.get_endpoint(uow.conn, endpoint_id)))
 
 
 @router.post("/webhook-endpoints/{endpoint_id:uuid}/requeue", dependencies=WRITE)
 def requeue_endpoint(endpoint_id: uuid.UUID, uow: Uow) -> m.RequeueResponse:
     """Bring the endpoint's dead (and cancelled) deliveries back."""
-    _endpoint(uow, endpoint_id)
-    return m.RequeueResponse(requeued=outbox.requeue(uow.conn, endpoint_id=endpoint_id))
+    with uow:
+        _endpoint(uow, endpoint_id)
+        return uow.commit(
+            m.RequeueResponse(requeued=outbox.requeue(uow.conn, endpoint_id=endpoint_id))
+        )
 
 
 @router.get("/deliveries")
@@ -122,30 +131,36 @@ def list_deliveries(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> m.DeliveryList:
     """Deliveries (webhooks, e-mails, tasks) this key can see, newest first."""
-    if endpoint_id is not None:
-        _endpoint(uow, endpoint_id)
-    found, cursor = queries.list_deliveries(
-        uow.conn, uow.org_id, endpoint_id=endpoint_id, status=status, after=after, limit=limit
-    )
-    return m.DeliveryList(data=[views.delivery(d) for d in found], next_cursor=cursor)
+    with uow:
+        if endpoint_id is not None:
+            _endpoint(uow, endpoint_id)
+        found, cursor = read_side.list_deliveries(
+            uow.conn, uow.org_id, endpoint_id=endpoint_id, status=status, after=after, limit=limit
+        )
+        return m.DeliveryList(data=[views.delivery(d) for d in found], next_cursor=cursor)
 
 
 @router.get("/deliveries/{delivery_id:int}")
 def get_delivery(delivery_id: DeliveryId, uow: Uow) -> m.DeliveryResponse:
     """One delivery."""
-    return views.delivery(queries.get_delivery(uow.conn, delivery_id))
+    with uow:
+        return views.delivery(read_side.get_delivery(uow.conn, delivery_id))
 
 
 @router.get("/deliveries/{delivery_id:int}/attempts")
 def delivery_attempts(delivery_id: DeliveryId, uow: Uow) -> m.AttemptList:
     """Every attempt of a delivery, first first."""
-    return m.AttemptList(
-        data=[views.attempt(a) for a in queries.attempts_of(uow.conn, delivery_id)]
-    )
+    with uow:
+        return m.AttemptList(
+            data=[views.attempt(a) for a in read_side.attempts_of(uow.conn, delivery_id)]
+        )
 
 
 @router.post("/deliveries/{delivery_id:int}/requeue", dependencies=WRITE)
 def requeue_delivery(delivery_id: DeliveryId, uow: Uow) -> m.RequeueResponse:
     """Bring a dead (or cancelled) delivery back; 0 if it was neither."""
-    queries.get_delivery(uow.conn, delivery_id)
-    return m.RequeueResponse(requeued=outbox.requeue(uow.conn, delivery_id=delivery_id))
+    with uow:
+        read_side.get_delivery(uow.conn, delivery_id)
+        return uow.commit(
+            m.RequeueResponse(requeued=outbox.requeue(uow.conn, delivery_id=delivery_id))
+        )

@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import Query
 
 import escrow
-from liventix.api import models as m
-from liventix.api import queries, views
+from liventix.api.escrow import read_side, views
+from liventix.api.escrow import schemas as m
 from liventix.api.routing import WRITE, authenticated_router, problem_responses
 from liventix.api.unit_of_work import Uow
 
@@ -25,23 +25,28 @@ def list_escrows(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> m.EscrowList:
     """The escrows this key can see, oldest first, keyset-paginated."""
-    found, cursor = queries.list_escrows(uow.conn, uow.org_id, event_id, after, limit)
-    return m.EscrowList(data=[views.escrow_(x) for x in found], next_cursor=cursor)
+    with uow:
+        found, cursor = read_side.list_escrows(uow.conn, uow.org_id, event_id, after, limit)
+        return m.EscrowList(data=[views.escrow_(x) for x in found], next_cursor=cursor)
 
 
 @router.get("/escrows/{escrow_id:uuid}")
 def get_escrow(escrow_id: uuid.UUID, uow: Uow) -> m.EscrowResponse:
     """One escrow: what was captured, refunded, charged back, is held and was released."""
-    return views.escrow_(escrow.get_escrow(uow.conn, escrow_id))
+    with uow:
+        return views.escrow_(escrow.get_escrow(uow.conn, escrow_id))
 
 
 @router.get("/escrows/{escrow_id:uuid}/transitions")
 def escrow_transitions(escrow_id: uuid.UUID, uow: Uow) -> m.EscrowTransitionList:
     """The escrow's audit trail, oldest first."""
-    escrow.get_escrow(uow.conn, escrow_id)
-    return m.EscrowTransitionList(
-        data=[m.EscrowTransitionResponse(**row) for row in escrow.transitions(uow.conn, escrow_id)]
-    )
+    with uow:
+        escrow.get_escrow(uow.conn, escrow_id)
+        return m.EscrowTransitionList(
+            data=[
+                m.EscrowTransitionResponse(**row) for row in escrow.transitions(uow.conn, escrow_id)
+            ]
+        )
 
 
 @router.post(
@@ -54,5 +59,8 @@ def release_due(
     uow: Uow, limit: Annotated[int, Query(ge=1, le=1000, description="Escrows per call")] = 100
 ) -> m.ReleaseDueResponse:
     """End events, end hold periods and release the escrows that are due (platform key)."""
-    steps = escrow.release_due(uow.conn, limit)
-    return m.ReleaseDueResponse(steps=[m.ReleaseStep(escrow_id=i, state=s) for i, s in steps])
+    with uow:
+        steps = escrow.release_due(uow.conn, limit)
+        return uow.commit(
+            m.ReleaseDueResponse(steps=[m.ReleaseStep(escrow_id=i, state=s) for i, s in steps])
+        )

@@ -16,8 +16,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 import ledger
-from liventix.api import models as m
 from liventix.api import problems
+from liventix.api.ledger import schemas as m
+from liventix.api.schemas import RequestModel
 
 MAX_BATCH = 1000
 """Entries per batch request."""
@@ -29,7 +30,7 @@ class BatchEntryRequest(m.PostEntryRequest):
     linked: bool = False
 
 
-class EntryBatchRequest(m.RequestModel):
+class EntryBatchRequest(RequestModel):
     """Entries to post, each on its own unless linked."""
 
     entries: Annotated[list[BatchEntryRequest], Field(min_length=1, max_length=MAX_BATCH)]

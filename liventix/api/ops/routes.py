@@ -9,8 +9,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from liventix.api import models as m
 from liventix.api import problems
+from liventix.api.ops import schemas as m
 from liventix.api.problems import ApiProblem
 from liventix.api.routing import problem_responses
 from liventix.api.unit_of_work import ApiRuntime

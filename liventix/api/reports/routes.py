@@ -34,11 +34,13 @@ from fastapi import Body, Query, Response
 
 import ledger
 from liventix import reports
-from liventix.api import models as m
-from liventix.api import problems, views
+from liventix.api import problems
 from liventix.api.problems import ApiProblem
-from liventix.api.routing import authenticated_router, problem_responses
-from liventix.api.unit_of_work import READ_ONLY_EXTENSION, Uow
+from liventix.api.reports import schemas as m
+from liventix.api.reports import views
+from liventix.api.routing import READ_ONLY_EXTENSION, authenticated_router, problem_responses
+from liventix.api.schemas import Timestamp
+from liventix.api.unit_of_work import Uow
 
 router = authenticated_router(["reports"], writes=False)
 
@@ -85,16 +87,20 @@ def trial_balance_report(uow: Uow, response: Response) -> m.TrialBalanceReportRe
     """The trial balance of the key's organization (every organization's, for the platform's
     key): each account's posted balance, debits and credits per currency and per booking
     organization; a difference is an (organization, currency) or a currency out of balance."""
-    return _answer(views.trial_balance_report(ledger.trial_balance(uow.conn, uow.org_id)), response)
+    with uow:
+        return _answer(
+            views.trial_balance_report(ledger.trial_balance(uow.conn, uow.org_id)), response
+        )
 
 
 @router.get("/reports/escrow-position", openapi_extra=_READ_ONLY, responses=_DIFFERENCES)
 def escrow_position_report(uow: Uow, response: Response) -> reports.EscrowPositionReport:
     """Per organizer and event: each escrow's `held` beside its ledger escrow account's
     balance; a difference is an escrow whose two figures differ."""
-    report = reports.escrow_position(uow.conn)
-    _only_own(uow, (r.org_id for r in report.rows))
-    return _answer(report, response)
+    with uow:
+        report = reports.escrow_position(uow.conn)
+        _only_own(uow, (r.org_id for r in report.rows))
+        return _answer(report, response)
 
 
 @router.get("/reports/ticket-tie-out", openapi_extra=_READ_ONLY, responses=_DIFFERENCES)
@@ -102,9 +108,10 @@ def ticket_tie_out_report(uow: Uow, response: Response) -> reports.TicketTieOutR
     """Per event: tickets sold, refunded and checked in, their value beside the captured
     payments and booked refunds in the ledger; a difference is an event whose sales or
     refunds differ."""
-    report = reports.ticket_tie_out(uow.conn)
-    _only_own(uow, (r.org_id for r in report.rows))
-    return _answer(report, response)
+    with uow:
+        report = reports.ticket_tie_out(uow.conn)
+        _only_own(uow, (r.org_id for r in report.rows))
+        return _answer(report, response)
 
 
 @router.get("/reports/outbox-health", openapi_extra=_READ_ONLY, responses=_DIFFERENCES)
@@ -116,7 +123,8 @@ def outbox_health_report(uow: Uow, response: Response) -> reports.OutboxHealthRe
     delivery and each dead inbox event is a difference."""
     # The inbox carries no organization and no row-level security bounds it: only the
     # platform's key may read it.
-    return _answer(reports.outbox_health(uow.conn, inbox=uow.is_platform), response)
+    with uow:
+        return _answer(reports.outbox_health(uow.conn, inbox=uow.is_platform), response)
 
 
 @router.post(
@@ -138,17 +146,20 @@ def stripe_reconciliation_report(
     """Match Stripe's balance transactions to the ledger's entries on the platform's Stripe
     balance, and compare the balances per currency (platform key). A read: it writes
     nothing, so it takes no Idempotency-Key; send it again to reconcile again."""
-    items = body if isinstance(body, list) else body.data
-    twice = [i for i, n in Counter(t.id for t in items).items() if n > 1]
-    if twice:
-        raise ApiProblem(
-            problems.INVALID_BALANCE_TRANSACTIONS,
-            f"balance transaction {twice[0]} appears more than once",
-            balance_transaction_id=twice[0],
-        )
-    with _refusals():  # what the loader refuses: the invalid-balance-transactions problem
-        transactions = reports.parse_json(json.dumps([t.model_dump(mode="json") for t in items]))
-    return _answer(reports.stripe_reconciliation(uow.conn, transactions), response)
+    with uow:
+        items = body if isinstance(body, list) else body.data
+        twice = [i for i, n in Counter(t.id for t in items).items() if n > 1]
+        if twice:
+            raise ApiProblem(
+                problems.INVALID_BALANCE_TRANSACTIONS,
+                f"balance transaction {twice[0]} appears more than once",
+                balance_transaction_id=twice[0],
+            )
+        with _refusals():  # what the loader refuses: the invalid-balance-transactions problem
+            transactions = reports.parse_json(
+                json.dumps([t.model_dump(mode="json") for t in items])
+            )
+        return _answer(reports.stripe_reconciliation(uow.conn, transactions), response)
 
 
 # -- the statements ---------------------------------------------------------------------------
@@ -157,15 +168,15 @@ DEFAULT_PERIOD = timedelta(days=30)
 """A statement's period when `from` is not given: the 30 days up to its end (as the CLI's)."""
 
 AsOf = Annotated[
-    m.Timestamp | None,
+    Timestamp | None,
     Query(description="Balances from the lines effective by this moment (default: now)"),
 ]
 From = Annotated[
-    m.Timestamp | None,
+    Timestamp | None,
     Query(alias="from", description="The period's start, included (default: `to` - 30 days)"),
 ]
 To = Annotated[
-    m.Timestamp | None, Query(alias="to", description="The period's end, excluded (default: now)")
+    Timestamp | None, Query(alias="to", description="The period's end, excluded (default: now)")
 ]
 
 
@@ -192,9 +203,10 @@ def balance_sheet_report(
     beside liabilities + equity + retained earnings (a difference: a currency where they
     differ). The platform's alone: one organization's accounts do not balance on their own
     (the platform holds the cash whose liability sits on the organizers' accounts)."""
-    with _refusals():
-        report = reports.balance_sheet(uow.conn, as_of=as_of or _now(uow))
-    return _answer(report, response)
+    with uow:
+        with _refusals():
+            report = reports.balance_sheet(uow.conn, as_of=as_of or _now(uow))
+        return _answer(report, response)
 
 
 @router.get(
@@ -208,10 +220,11 @@ def income_statement_report(
     """Revenue and expense effective in [from, to), per owner and currency, and net income
     (platform key); a difference is a currency whose period debits differ from its credits,
     which holds only for every owner's accounts together."""
-    start, end = _period(uow, start, end)
-    with _refusals():
-        report = reports.income_statement(uow.conn, start=start, end=end)
-    return _answer(report, response)
+    with uow:
+        start, end = _period(uow, start, end)
+        with _refusals():
+            report = reports.income_statement(uow.conn, start=start, end=end)
+        return _answer(report, response)
 
 
 @router.get(
@@ -226,9 +239,10 @@ def organizer_statement_report(
     movements by category, the period's sales, closing, each account tied out to the ledger
     (a difference: an account that is not). An organization's key may ask for itself only:
     another organization answers 404, exactly as one that does not exist."""
-    start, end = _period(uow, start, end)
-    with _refusals():
-        if not uow.owns(org_id):
-            raise reports.UnknownOrganization(org_id=org_id)
-        report = reports.organizer_statement(uow.conn, org_id, start=start, end=end)
-    return _answer(report, response)
+    with uow:
+        start, end = _period(uow, start, end)
+        with _refusals():
+            if not uow.owns(org_id):
+                raise reports.UnknownOrganization(org_id=org_id)
+            report = reports.organizer_statement(uow.conn, org_id, start=start, end=end)
+        return _answer(report, response)

@@ -19,10 +19,11 @@ from fastapi import APIRouter, Header, Request
 from starlette.concurrency import run_in_threadpool
 
 import outbox
-from liventix.api import models as m
 from liventix.api import problems
 from liventix.api.problems import ApiProblem
 from liventix.api.routing import problem_responses
+from liventix.api.schemas import Problem
+from liventix.api.stripe_webhook import schemas as m
 from liventix.api.unit_of_work import ApiRuntime
 from liventix.stripe_events import (
     EventTooLarge,
@@ -78,13 +79,13 @@ def _store(runtime: ApiRuntime, body: bytes, signature: str | None) -> tuple[str
     responses={
         **problem_responses(503),
         400: {
-            "model": m.Problem,
+            "model": Problem,
             "description": "The signature is missing, wrong, stale or timestamped in the "
             "future (`invalid-signature`), or the signed body is not a usable event "
             "(`invalid-stripe-event`); nothing was stored",
         },
         413: {
-            "model": m.Problem,
+            "model": Problem,
             "description": "The body is larger than 256 KB; refused before it is read",
         },
     },

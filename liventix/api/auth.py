@@ -1,0 +1,54 @@
+"""Authentication of a request: the `Authorization: Bearer` key's form (checked on the event
+loop, before anything touches the database), and the database's verdict on it.
+
+The verdict comes from `keys.authenticate`, run first in each of a request's transactions
+(`UnitOfWork.__enter__`): PostgreSQL checks the secret's hash and makes the transaction act
+for the key's organization (`liventix_app`) or the platform (`liventix_platform`), so
+row-level security bounds every statement after it. A transaction opened again after a
+network call authenticates again: a key revoked meanwhile does nothing more.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+from starlette.requests import Request
+from starlette.responses import Response
+
+from liventix.api import keys, problems
+
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="liventix"'}
+
+
+def bearer(request: Request) -> str | None:
+    """The token of `Authorization: Bearer <token>`, else None."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def unauthenticated(request: Request, detail: str) -> Response:
+    """401 with the bearer challenge."""
+    return problems.problem_response(
+        problems.UNAUTHENTICATED, detail, instance=request.url.path, headers=CHALLENGE
+    )
+
+
+def no_bearer(request: Request) -> Response:
+    """401 for a request without a bearer token."""
+    return unauthenticated(request, "an `Authorization: Bearer <API key>` is required")
+
+
+def act_as(
+    conn: Connection, token: str, idempotency_key: str | None
+) -> tuple[keys.Principal | None, keys.StoredAnswer | None]:
+    """Authenticate `token` as the first statement of the caller's transaction, which then
+    acts as the key's principal; the principal (None: unknown or revoked) and the answer
+    stored under `idempotency_key` in its scope."""
+    return keys.authenticate(conn, token, idempotency_key)
+
+
+def platform_only(request: Request) -> Response:
+    """403: the route is the platform key's."""
+    return problems.problem_response(problems.PLATFORM_ONLY, instance=request.url.path)

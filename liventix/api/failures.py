@@ -1,0 +1,129 @@
+"""What a request that failed is answered, once its unit of work rolled back.
+
+- a lost race (unique violation on the key's record, serialization failure, deadlock): None,
+  and the route runs the request again (it then replays the winner's answer);
+- invalid parameters (422), a value the database cannot store (422), an API refusal;
+- a domain refusal (a 4xx of the ledger, escrow, ticketing or the outbox): its problem,
+  stored under the Idempotency-Key in a transaction of its own (a retry gets the same
+  refusal, as Stripe does);
+- Stripe unavailable (timeout, unreachable, its 5xx, rate limit): 503 with `Retry-After`,
+  nothing stored, so a retry under the same key continues the same work; Stripe refusing:
+  502; the database unavailable: 503; anything else: 500, logged.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+import stripe
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from liventix.api import auth, idempotency, problems
+from liventix.api.problems import ApiProblem
+from liventix.api.unit_of_work import ApiRuntime, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 1
+"""What a 503 for an unavailable Stripe tells the client to wait before retrying."""
+STRIPE_UNAVAILABLE = (
+    stripe.APIConnectionError,  # a timeout or a refused connection
+    stripe.APIError,  # Stripe's own failure (5xx)
+    stripe.RateLimitError,
+    stripe.IdempotencyError,  # the same key in flight in a concurrent request
+)
+RETRY_SQLSTATES = frozenset({"23505", "40001", "40P01"})
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a driver error wrapped by SQLAlchemy, else None."""
+    state: str | None = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return state
+
+
+def lost_race(exc: BaseException) -> bool:
+    """Whether running the request again may succeed (see the module)."""
+    return isinstance(exc, sa.exc.DBAPIError) and sqlstate(exc) in RETRY_SQLSTATES
+
+
+def answer(runtime: ApiRuntime, uow: UnitOfWork | None, exc: Exception) -> Response | None:
+    """The answer to a request whose work failed with `exc` and rolled back; None: run it
+    again. A domain refusal is stored under the key when `uow` authenticated a write."""
+    instance = (uow.request.url.path) if uow is not None else None
+    if lost_race(exc):
+        runtime.metrics.retries.inc()
+        return None
+    if problems.is_domain_error(exc):
+        response = problems.domain_problem(exc, instance)
+        if uow is not None and uow.idempotency_key is not None and uow.principal is not None:
+            return _store_refusal(runtime, uow, response)
+        return response
+    return translate(exc, instance)
+
+
+def translate(exc: Exception, instance: str | None) -> Response:
+    """The problem answering a failure that is not a lost race nor a domain refusal."""
+    if isinstance(exc, RequestValidationError):
+        return problems.validation_problem(exc, instance)
+    if isinstance(exc, ApiProblem):
+        return problems.api_problem(exc, instance)
+    if isinstance(exc, sa.exc.DBAPIError) and (sqlstate(exc) or "").startswith("22"):
+        # A value the database cannot take (out of range, malformed): the request's fault.
+        diag = getattr(exc.orig, "diag", None)
+        detail = getattr(diag, "message_primary", None) or problems.INVALID_VALUE.title
+        return problems.problem_response(problems.INVALID_VALUE, detail, instance=instance)
+    if isinstance(exc, StarletteHTTPException):
+        kind = problems.ProblemType(exc.status_code, "http-error", str(exc.detail))
+        return problems.problem_response(kind, str(exc.detail), instance=instance)
+    if isinstance(exc, stripe.StripeError):
+        return _stripe_failed(exc, instance)
+    if isinstance(exc, sa.exc.OperationalError):
+        log.error("the database failed", exc_info=exc)
+        return problems.problem_response(problems.UNAVAILABLE, instance=instance)
+    log.error("internal error in %s", instance, exc_info=exc)
+    return problems.problem_response(problems.INTERNAL, instance=instance)
+
+
+def _stripe_failed(exc: stripe.StripeError, instance: str | None) -> Response:
+    if isinstance(exc, STRIPE_UNAVAILABLE):
+        # Nothing is stored under the key: a retry with it continues the same work.
+        log.warning("Stripe unavailable: %s", exc)
+        return problems.problem_response(
+            problems.PAYMENT_PROVIDER_UNAVAILABLE,
+            "Stripe did not answer; retry with the same Idempotency-Key",
+            instance=instance,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    log.warning("Stripe failed: %s", exc)
+    return problems.problem_response(
+        problems.PAYMENT_PROVIDER, str(exc.user_message or exc), instance=instance
+    )
+
+
+def _store_refusal(runtime: ApiRuntime, uow: UnitOfWork, response: Response) -> Response | None:
+    """Store a refusal under the key, in a transaction of its own (the request's was rolled
+    back whole); None if a concurrent request stored its answer first."""
+    assert uow.principal is not None and uow.idempotency_key is not None
+    try:
+        with runtime.engine.begin() as conn:
+            # As the request's principal again: the idempotency table is under RLS.
+            principal, _stored = auth.act_as(conn, uow.facts.token, None)
+            if principal != uow.principal:
+                return response  # the key was revoked meanwhile: store nothing
+            idempotency.store(
+                conn,
+                principal=principal,
+                key=uow.idempotency_key,
+                request=uow.request,
+                digest=uow.facts.digest,
+                response=response,
+            )
+    except sa.exc.DBAPIError as exc:
+        if lost_race(exc):
+            runtime.metrics.retries.inc()
+            return None
+        raise
+    return response

@@ -1,0 +1,138 @@
+"""HTTP idempotency: the `Idempotency-Key` of a write, the request's fingerprint, the answer
+stored under the key, and what a request finds there (a replay, or 409).
+
+A write's key is checked before anything touches the database (visible ASCII, 1 to 200
+characters). The answer stored under it is fetched by the same statement that authenticates
+the request (`keys.authenticate`: one round trip), in the key's scope (its organization, or
+the platform). The same method, path and body replay the stored answer with
+`Idempotency-Replayed: true`; anything else under the key is 409 `idempotency-key-reused`.
+
+The answer is stored by the unit of work's commit, in the transaction of the work it answers
+(`UnitOfWork.commit`), so both are there or neither; a domain refusal is stored in a
+transaction of its own after the work rolled back (`liventix.api.failures`). The table,
+`payments.api_idempotency`, is the API's own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from sqlalchemy import Connection
+from starlette.requests import Request
+from starlette.responses import Response
+
+import pgdriver
+from liventix.api import keys, problems
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotency-Replayed"
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,200}$"
+"""Visible ASCII, 1 to 200 characters: what an Idempotency-Key may be."""
+_KEY_RE = re.compile(IDEMPOTENCY_KEY_PATTERN)
+DOMAIN_KEY_PREFIX = "api:"
+"""Prefix of the domain's idempotency keys derived from the header: API keys never collide
+with the keys the domain derives itself (`stripe:capture:...`, `escrow:release:...`)."""
+
+NOT_JSON: Any = object()
+"""What `parse` answers for a body that is not JSON."""
+
+
+def parse(body: bytes) -> Any:
+    """The body as JSON (None when empty), or NOT_JSON."""
+    try:
+        return json.loads(body) if body else None
+    except (ValueError, RecursionError):  # the depth limit (api.limits) comes first
+        return NOT_JSON
+
+
+def request_sha256(body: bytes, parsed: Any = NOT_JSON) -> str:
+    """SHA-256 of the body as canonical JSON (key order and spacing do not count), or of the
+    raw bytes when it is not JSON."""
+    if parsed is NOT_JSON:
+        parsed = parse(body)
+    if parsed is NOT_JSON:
+        return hashlib.sha256(body).hexdigest()
+    canonical = json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def key_of(request: Request) -> str | None:
+    """The request's Idempotency-Key when it has a valid one, else None."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    return key if key is not None and _KEY_RE.match(key) else None
+
+
+def missing_key(request: Request) -> Response:
+    """400: a write without a valid Idempotency-Key."""
+    return problems.problem_response(
+        problems.IDEMPOTENCY_KEY_MISSING,
+        "Idempotency-Key: 1 to 200 visible ASCII characters, required on POST",
+        instance=request.url.path,
+        field=IDEMPOTENCY_HEADER,
+    )
+
+
+def answer_stored(
+    request: Request, stored: keys.StoredAnswer, key: str, digest: str
+) -> tuple[Response, bool]:
+    """What a request finds under its key: (the stored answer to replay, True), or (409 for
+    a key first used for another request, False)."""
+    if (stored.method, stored.path, stored.request_sha256) != (
+        request.method,
+        request.url.path,
+        digest,
+    ):
+        conflict = problems.problem_response(
+            problems.IDEMPOTENCY_KEY_REUSED,
+            f"the key was first used for {stored.method} {stored.path} with another body",
+            instance=request.url.path,
+            idempotency_key=key,
+        )
+        return conflict, False
+    replay = Response(
+        content=stored.response.encode(),
+        status_code=stored.status,
+        media_type=stored.content_type,
+        headers={REPLAYED_HEADER: "true"},
+    )
+    return replay, True
+
+
+_STORE = """
+    INSERT INTO payments.api_idempotency
+        (scope, key, method, path, request_sha256, status, content_type, response)
+    VALUES (%(scope)s, %(key)s, %(method)s, %(path)s, %(digest)s, %(status)s, %(ctype)s,
+            %(response)s::json)
+"""
+
+
+def store(
+    conn: Connection,
+    *,
+    principal: keys.Principal,
+    key: str,
+    request: Request,
+    digest: str,
+    response: Response,
+) -> None:
+    """Store `response` under the key, on the caller's transaction (a concurrent request
+    that stored first makes this a unique violation: the caller runs the request again and
+    replays it)."""
+    body = bytes(response.body)
+    pgdriver.execute(
+        conn,
+        _STORE,
+        {
+            "scope": principal.scope,
+            "key": key,
+            "method": request.method,
+            "path": request.url.path,
+            "digest": digest,
+            "status": response.status_code,
+            "ctype": response.media_type or "application/json",
+            "response": body.decode() if body else "null",
+        },
+    )

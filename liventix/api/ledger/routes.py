@@ -1,0 +1,315 @@
+"""The ledger over HTTP: accounts, entries, holds, balances, statements, the trial balance.
+
+Writes act for the key's organization (the platform organization for the platform's key) and
+carry the request's Idempotency-Key into the ledger's own idempotency (prefixed `api:`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import Query
+
+import ledger
+from liventix.api import problems
+from liventix.api.ledger import batch as ledger_batch
+from liventix.api.ledger import queries, views
+from liventix.api.ledger import schemas as m
+from liventix.api.problems import ApiProblem
+from liventix.api.routing import WRITE, authenticated_router
+from liventix.api.schemas import Money, Timestamp
+from liventix.api.unit_of_work import Uow
+
+router = authenticated_router(["ledger"])
+
+Limit = Annotated[int, Query(ge=1, le=100, description="Page size")]
+After = Annotated[
+    str | None, Query(max_length=200, description="`next_cursor` of the previous page")
+]
+
+
+# -- accounts -------------------------------------------------------------------------------
+
+
+@router.post("/accounts", status_code=201, dependencies=WRITE)
+def open_account(body: m.OpenAccountRequest, uow: Uow) -> m.AccountResponse:
+    """Open an account for the key's organization."""
+    with uow:
+        result = ledger.open_account(
+            uow.conn,
+            uow.acting_org(),
+            ledger.OpenAccount(
+                idempotency_key=uow.domain_key(),
+                code=body.code,
+                type=body.type,
+                currency=body.currency,
+                name=body.name,
+                debits_must_not_exceed_credits=body.debits_must_not_exceed_credits,
+                credits_must_not_exceed_debits=body.credits_must_not_exceed_debits,
+                high_volume=body.high_volume,
+                metadata=body.metadata,
+            ),
+        )
+        return uow.commit(views.account(ledger.get_account(uow.conn, result.id)))
+
+
+@router.get("/accounts")
+def list_accounts(uow: Uow, after: After = None, limit: Limit = 50) -> m.AccountList:
+    """The accounts this key can see, oldest first, keyset-paginated."""
+    with uow:
+        found, cursor = queries.list_accounts(uow.conn, uow.org_id, after, limit)
+        return m.AccountList(data=[views.account(a) for a in found], next_cursor=cursor)
+
+
+@router.get("/accounts/{account_id:uuid}")
+def get_account(account_id: uuid.UUID, uow: Uow) -> m.AccountResponse:
+    """One account and its balance now."""
+    with uow:
+        return views.account(ledger.get_account(uow.conn, account_id))
+
+
+@router.post("/accounts/{account_id:uuid}/close", dependencies=WRITE)
+def close_account(account_id: uuid.UUID, uow: Uow) -> m.AccountResponse:
+    """Close an account: it takes no more postings or holds."""
+    with uow:
+        ledger.close_account(
+            uow.conn,
+            uow.acting_org(),
+            ledger.CloseAccount(idempotency_key=uow.domain_key(), account_id=account_id),
+        )
+        return uow.commit(views.account(ledger.get_account(uow.conn, account_id)))
+
+
+@router.get("/accounts/{account_id:uuid}/balance")
+def get_balance(
+    account_id: uuid.UUID,
+    uow: Uow,
+    as_of: Annotated[
+        Timestamp | None, Query(description="Balance as of this moment (default: now)")
+    ] = None,
+    by: Annotated[
+        Literal["recorded", "effective"],
+        Query(description="`as_of` compares with the recording time, or the effective date"),
+    ] = "recorded",
+    effective_at: Annotated[
+        Timestamp | None,
+        Query(description="Balance with every line effective by this moment (backdated ones too)"),
+    ] = None,
+) -> m.BalanceResponse:
+    """The account's posted, pending and available balances, now, as recorded by `as_of`, or
+    with every line effective by `effective_at` (the same as `as_of` with `by=effective`)."""
+    with uow:
+        if effective_at is not None:
+            if as_of is not None:
+                raise ApiProblem(
+                    problems.VALIDATION,
+                    "query: give as_of or effective_at, not both",
+                    field="query.effective_at",
+                )
+            as_of, by = effective_at, "effective"
+        if as_of is None:
+            return views.balance(ledger.balance(uow.conn, account_id))
+        found = ledger.balance_as_of(uow.conn, account_id, as_of, by=by)
+        return views.balance(found, as_of=as_of, by=by)
+
+
+@router.get("/accounts/{account_id:uuid}/statement")
+def get_statement(
+    account_id: uuid.UUID,
+    uow: Uow,
+    after: Annotated[
+        int | None,
+        # The ledger computes after + 1 in bigint: the top value would overflow.
+        Query(ge=0, le=ledger.MAX_AMOUNT - 1, description="`next_cursor` of the previous page"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> m.StatementResponse:
+    """A page of the account's lines in posting order, each with the balance after it."""
+    with uow:
+        return views.statement(ledger.statement(uow.conn, account_id, after=after, limit=limit))
+
+
+# -- entries --------------------------------------------------------------------------------
+
+
+def _money(value: Money, expected: str | None, field: str) -> None:
+    if expected is not None and value.currency != expected:
+        raise ApiProblem(
+            problems.VALIDATION,
+            f"{field}: the currency must be {expected}",
+            field=field,
+        )
+
+
+@router.post("/entries", status_code=201, dependencies=WRITE)
+def post_entry(body: m.PostEntryRequest, uow: Uow) -> m.EntryResponse:
+    """Post a balanced entry (two or more lines; debits equal credits per currency)."""
+    with uow:
+        result = ledger.post_entry(
+            uow.conn,
+            uow.acting_org(),
+            ledger.PostEntry(
+                idempotency_key=uow.domain_key(),
+                lines=[
+                    ledger.Line(x.account_id, x.side, x.amount.amount, x.amount.currency)
+                    for x in body.lines
+                ],
+                description=body.description,
+                metadata=body.metadata,
+                effective_at=body.effective_at,
+                external_ref=body.external_ref,
+                conditions=[
+                    ledger.Condition(
+                        account_id=c.account_id,
+                        version=c.version,
+                        balance=c.balance,
+                        gte=c.gte,
+                        lte=c.lte,
+                    )
+                    for c in body.conditions
+                ],
+            ),
+        )
+        if not result.replayed:
+            uow.posted("entry")
+        return uow.commit(views.entry(ledger.get_entry(uow.conn, result.id)))
+
+
+@router.post("/entries/batch", dependencies=WRITE)
+def post_entry_batch(
+    body: ledger_batch.EntryBatchRequest, uow: Uow
+) -> ledger_batch.EntryBatchResponse:
+    """Post many entries, each on its own unless linked to the next; one result per entry
+    (posted, replayed, or refused with the problem `POST /entries` would give)."""
+    with uow:
+        requests = ledger_batch.to_requests(body, uow.domain_key())
+        links = [entry.linked for entry in body.entries]
+        results = ledger.post_batch(uow.conn, uow.acting_org(), requests, links=links)
+        posted = sum(1 for r in results if r.status == "posted")
+        for _ in range(posted):
+            uow.posted("entry")
+        return uow.commit(
+            ledger_batch.EntryBatchResponse(
+                results=[ledger_batch.item_response(r) for r in results]
+            )
+        )
+
+
+@router.get("/entries")
+def list_entries(
+    uow: Uow,
+    account_id: Annotated[uuid.UUID | None, Query(description="Only entries touching it")] = None,
+    after: After = None,
+    limit: Limit = 50,
+) -> m.EntryList:
+    """The entries this key can see, oldest first, keyset-paginated."""
+    with uow:
+        found, cursor = queries.list_entries(uow.conn, uow.org_id, account_id, after, limit)
+        return m.EntryList(data=[views.entry(e) for e in found], next_cursor=cursor)
+
+
+@router.get("/entries/{entry_id:uuid}")
+def get_entry(entry_id: uuid.UUID, uow: Uow) -> m.EntryResponse:
+    """One entry and its lines."""
+    with uow:
+        return views.entry(ledger.get_entry(uow.conn, entry_id))
+
+
+@router.post("/entries/{entry_id:uuid}/reverse", status_code=201, dependencies=WRITE)
+def reverse_entry(entry_id: uuid.UUID, body: m.ReverseEntryRequest, uow: Uow) -> m.EntryResponse:
+    """Reverse an entry once: a new entry with the sides swapped that names it."""
+    with uow:
+        ledger.get_entry(uow.conn, entry_id)  # 404 before anything, for an entry not visible
+        result = ledger.reverse_entry(
+            uow.conn,
+            uow.acting_org(),
+            ledger.ReverseEntry(
+                idempotency_key=uow.domain_key(),
+                entry_id=entry_id,
+                description=body.description,
+                metadata=body.metadata,
+                effective_at=body.effective_at,
+            ),
+        )
+        if not result.replayed:
+            uow.posted("reversal")
+        return uow.commit(views.entry(ledger.get_entry(uow.conn, result.id)))
+
+
+# -- holds ----------------------------------------------------------------------------------
+
+
+@router.post("/holds", status_code=201, dependencies=WRITE)
+def create_hold(body: m.CreateHoldRequest, uow: Uow) -> m.HoldResponse:
+    """Reserve an amount (pending, counted against the overdraft flags at once)."""
+    with uow:
+        result = ledger.create_hold(
+            uow.conn,
+            uow.acting_org(),
+            ledger.CreateHold(
+                idempotency_key=uow.domain_key(),
+                debit_account_id=body.debit_account_id,
+                credit_account_id=body.credit_account_id,
+                amount=body.amount.amount,
+                currency=body.amount.currency,
+                expires_at=body.expires_at,
+                description=body.description,
+                metadata=body.metadata,
+            ),
+        )
+        return uow.commit(views.hold(ledger.get_hold(uow.conn, result.id)))
+
+
+@router.get("/holds/{hold_id:uuid}")
+def get_hold(hold_id: uuid.UUID, uow: Uow) -> m.HoldResponse:
+    """One hold and its resolution."""
+    with uow:
+        return views.hold(ledger.get_hold(uow.conn, hold_id))
+
+
+@router.post("/holds/{hold_id:uuid}/post", dependencies=WRITE)
+def post_hold(hold_id: uuid.UUID, body: m.PostHoldRequest, uow: Uow) -> m.HoldResponse:
+    """Post a hold in full, or for less (the rest is released)."""
+    with uow:
+        held = ledger.get_hold(uow.conn, hold_id)
+        if body.amount is not None:
+            _money(body.amount, held.currency, "body.amount.currency")
+        result = ledger.post_hold(
+            uow.conn,
+            uow.acting_org(),
+            ledger.PostHold(
+                idempotency_key=uow.domain_key(),
+                hold_id=hold_id,
+                amount=None if body.amount is None else body.amount.amount,
+                description=body.description,
+                effective_at=body.effective_at,
+            ),
+        )
+        if not result.replayed:
+            uow.posted("hold_post")
+        return uow.commit(views.hold(ledger.get_hold(uow.conn, hold_id)))
+
+
+@router.post("/holds/{hold_id:uuid}/void", dependencies=WRITE)
+def void_hold(hold_id: uuid.UUID, uow: Uow) -> m.HoldResponse:
+    """Void a hold: its whole amount is released."""
+    with uow:
+        ledger.get_hold(uow.conn, hold_id)
+        ledger.void_hold(
+            uow.conn,
+            uow.acting_org(),
+            ledger.VoidHold(idempotency_key=uow.domain_key(), hold_id=hold_id),
+        )
+        return uow.commit(views.hold(ledger.get_hold(uow.conn, hold_id)))
+
+
+# -- the trial balance ----------------------------------------------------------------------
+
+
+@router.get("/trial-balance")
+def trial_balance(uow: Uow) -> m.TrialBalanceResponse:
+    """Each account's posted balance per currency, from the entries booked for the key's
+    organization (every organization's, for the platform's key)."""
+    with uow:
+        return views.trial_balance(ledger.trial_balance(uow.conn, uow.org_id))

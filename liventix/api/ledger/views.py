@@ -1,0 +1,137 @@
+"""From the ledger's values to the ledger slice's response models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import ledger
+from liventix.api.ledger import schemas as m
+from liventix.api.schemas import amount
+
+
+def balance(
+    b: ledger.Balance, *, as_of: datetime | None = None, by: str | None = None
+) -> m.BalanceResponse:
+    """A balance response."""
+    return m.BalanceResponse(
+        account_id=b.account_id,
+        currency=b.currency,
+        normal_side=b.normal_side,  # type: ignore[arg-type]
+        posted=amount(b.posted, b.currency),
+        pending=amount(b.pending, b.currency),
+        available=amount(b.available, b.currency),
+        posted_debits=b.posted_debits,
+        posted_credits=b.posted_credits,
+        pending_debits=b.pending_debits,
+        pending_credits=b.pending_credits,
+        version=b.version,
+        as_of=as_of,
+        by=by,  # type: ignore[arg-type]
+    )
+
+
+def account(a: ledger.Account) -> m.AccountResponse:
+    """An account response."""
+    return m.AccountResponse(
+        id=a.id,
+        org_id=a.org_id,
+        code=a.code,
+        name=a.name,
+        type=a.type,
+        currency=a.currency,
+        debits_must_not_exceed_credits=a.debits_must_not_exceed_credits,
+        credits_must_not_exceed_debits=a.credits_must_not_exceed_debits,
+        high_volume=a.high_volume,
+        closed=a.closed,
+        metadata=a.metadata,
+        balance=balance(a.balance),
+    )
+
+
+def entry(e: ledger.Entry) -> m.EntryResponse:
+    """An entry response."""
+    return m.EntryResponse(
+        id=e.id,
+        org_id=e.org_id,
+        kind=e.kind,  # type: ignore[arg-type]
+        description=e.description,
+        metadata=e.metadata,
+        effective_at=e.effective_at,
+        created_at=e.created_at,
+        external_ref=e.external_ref,
+        reverses_entry_id=e.reverses_entry_id,
+        hold_id=e.hold_id,
+        lines=[
+            m.EntryLineResponse(
+                id=x.id,
+                account_id=x.account_id,
+                side=x.side,  # type: ignore[arg-type]
+                amount=amount(x.amount, x.currency),
+                account_version=x.account_version,
+            )
+            for x in e.lines
+        ],
+    )
+
+
+def hold(h: ledger.Hold) -> m.HoldResponse:
+    """A hold response."""
+    return m.HoldResponse(
+        id=h.id,
+        org_id=h.org_id,
+        debit_account_id=h.debit_account_id,
+        credit_account_id=h.credit_account_id,
+        amount=amount(h.amount, h.currency),
+        expires_at=h.expires_at,
+        created_at=h.created_at,
+        status=h.status,  # type: ignore[arg-type]
+        posted_amount=amount(h.posted_amount, h.currency),
+        entry_id=h.entry_id,
+    )
+
+
+def statement(page: ledger.StatementPage) -> m.StatementResponse:
+    """A statement page response."""
+    c = page.currency
+    return m.StatementResponse(
+        account_id=page.account_id,
+        currency=c,
+        opening_balance=amount(page.opening_balance, c),
+        lines=[
+            m.StatementLineResponse(
+                line_id=x.line_id,
+                entry_id=x.entry_id,
+                created_at=x.created_at,
+                effective_at=x.effective_at,
+                side=x.side,  # type: ignore[arg-type]
+                amount=amount(x.amount, c),
+                balance_after=amount(x.balance_after, c),
+                description=x.description,
+            )
+            for x in page.lines
+        ],
+        next_cursor=page.next_cursor,
+    )
+
+
+def trial_balance(tb: ledger.TrialBalance) -> m.TrialBalanceResponse:
+    """A trial balance response."""
+    return m.TrialBalanceResponse(
+        rows=[
+            m.TrialBalanceRowResponse(
+                org_id=r.org_id,
+                account_id=r.account_id,
+                code=r.code,
+                type=r.type,
+                currency=r.currency,
+                debit=r.debit,
+                credit=r.credit,
+            )
+            for r in tb.rows
+        ],
+        totals=[
+            m.TrialBalanceTotal(currency=c, debits=d, credits=k)
+            for c, (d, k) in sorted(tb.totals.items())
+        ],
+        balanced=tb.balanced,
+    )

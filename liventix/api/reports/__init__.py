@@ -1,0 +1,1 @@
+"""Finance's reports as JSON under /v1/reports: `routes`, `schemas`, `views`."""

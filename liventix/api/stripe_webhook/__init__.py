@@ -1,0 +1,1 @@
+"""Stripe's webhooks in (`POST /v1/stripe/webhook`): `routes`, `schemas`."""

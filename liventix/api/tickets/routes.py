@@ -1,0 +1,194 @@
+"""Events, checkout, orders, tickets, refunds and event cancellation over HTTP.
+
+The checkout creates the order and its PaymentIntent through the app's Stripe gateway; its
+Idempotency-Key becomes the order's key (prefixed `api:`), so a retried checkout returns the
+same order and PaymentIntent. Refunds are asked of Stripe through the outbox.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import ticketing_fsm as tk
+from liventix.api import problems
+from liventix.api.problems import ApiProblem
+from liventix.api.routing import WRITE, authenticated_router
+from liventix.api.tickets import read_side, views
+from liventix.api.tickets import schemas as m
+from liventix.api.unit_of_work import UnitOfWork, Uow
+
+router = authenticated_router(["checkout and tickets"])
+
+
+def _cause(uow: UnitOfWork) -> str:
+    return f"api key {uow.key_id}"
+
+
+def _order(uow: UnitOfWork, order_id: uuid.UUID) -> m.OrderResponse:
+    found = tk.get_order(uow.conn, order_id)
+    if not uow.owns(found.org_id):
+        raise tk.OrderNotFound(order_id=str(order_id))
+    return views.order(found, tk.tickets_of(uow.conn, order_id))
+
+
+# -- events ---------------------------------------------------------------------------------
+
+
+@router.post("/events", status_code=201, dependencies=WRITE)
+def create_event(body: m.CreateEventRequest, uow: Uow) -> m.EventResponse:
+    """Create an event of the key's organization."""
+    with uow:
+        event_id = tk.create_event(
+            uow.conn,
+            uow.acting_org(),
+            name=body.name,
+            currency=body.currency,
+            starts_at=body.starts_at,
+            ends_at=body.ends_at,
+        )
+        return uow.commit(views.event(read_side.get_event(uow.conn, event_id)))
+
+
+@router.get("/events/{event_id:uuid}")
+def get_event(event_id: uuid.UUID, uow: Uow) -> m.EventResponse:
+    """An event and its ticket types."""
+    with uow:
+        return views.event(read_side.get_event(uow.conn, event_id))
+
+
+@router.post("/events/{event_id:uuid}/ticket-types", status_code=201, dependencies=WRITE)
+def add_ticket_type(
+    event_id: uuid.UUID, body: m.TicketTypeRequest, uow: Uow
+) -> m.TicketTypeResponse:
+    """Add a ticket type to an event; its price is in the event's currency."""
+    with uow:
+        event = read_side.get_event(uow.conn, event_id)
+        if body.price.currency != event.currency:
+            raise ApiProblem(
+                problems.VALIDATION,
+                f"body.price.currency: the event sells in {event.currency}",
+                field="body.price.currency",
+            )
+        type_id = tk.add_ticket_type(
+            uow.conn,
+            uow.acting_org(),
+            event_id,
+            name=body.name,
+            price=body.price.amount,
+            capacity=body.capacity,
+            sales_start=body.sales_start,
+            sales_end=body.sales_end,
+        )
+        found = read_side.get_event(uow.conn, event_id)
+        return uow.commit(views.ticket_type(next(t for t in found.ticket_types if t.id == type_id)))
+
+
+@router.post("/events/{event_id:uuid}/cancel", dependencies=WRITE)
+def cancel_event(event_id: uuid.UUID, uow: Uow) -> m.CancelEventResponse:
+    """Cancel an event: sales stop, unpaid orders are released, paid ones refunded."""
+    with uow:
+        refunded = tk.cancel_event(uow.conn, uow.acting_org(), event_id)
+        return uow.commit(
+            m.CancelEventResponse(
+                event=views.event(read_side.get_event(uow.conn, event_id)), refunded_orders=refunded
+            )
+        )
+
+
+# -- checkout and orders --------------------------------------------------------------------
+
+
+@router.post("/checkouts", status_code=201, dependencies=WRITE)
+def start_checkout(body: m.CheckoutRequest, uow: Uow) -> m.CheckoutResponse:
+    """Hold the tickets, create the order and its PaymentIntent (pay with `client_secret`).
+
+    Two transactions, so that nothing is locked while Stripe answers: the hold commits with
+    its expiry; Stripe is asked with no transaction open; the PaymentIntent is recorded and
+    the answer stored under the key. Stripe failing or timing out answers 503 with
+    `Retry-After`: retry with the same key (the hold is found again by it)."""
+    with uow:
+        gateway = uow.payment_gateway()
+        reserved = tk.reserve_checkout(
+            uow.conn,
+            tk.CheckoutRequest(
+                idempotency_key=uow.domain_key(),
+                org_id=uow.acting_org(),
+                event_id=body.event_id,
+                buyer_email=body.buyer_email,
+                items=[tk.CheckoutItem(i.ticket_type_id, i.quantity) for i in body.items],
+            ),
+        )
+        if isinstance(reserved, tk.Checkout):  # the key's checkout, its PaymentIntent recorded
+            return uow.commit(views.checkout(reserved))
+        uow.commit()  # the hold, with its expiry: nothing is stored under the key yet
+    intent = tk.ask_for_intent(gateway, reserved)  # no transaction open, no lock held
+    with uow:  # authenticated again: a key revoked meanwhile records nothing
+        recorded = tk.record_payment_intent(uow.conn, reserved, intent)
+        return uow.commit(views.checkout(recorded))
+
+
+@router.get("/orders/{order_id:uuid}")
+def get_order(order_id: uuid.UUID, uow: Uow) -> m.OrderResponse:
+    """An order, what was paid and refunded, and its tickets."""
+    with uow:
+        return _order(uow, order_id)
+
+
+@router.post("/orders/{order_id:uuid}/cancel", dependencies=WRITE)
+def cancel_order(order_id: uuid.UUID, uow: Uow) -> m.OrderResponse:
+    """Cancel an unpaid order: its seats are released at once; a payment that still arrives
+    for it is refunded in full."""
+    with uow:
+        tk.cancel_order(uow.conn, uow.acting_org(), order_id, cause="cancelled over the API")
+        return uow.commit(_order(uow, order_id))
+
+
+@router.post("/orders/{order_id:uuid}/refunds", status_code=201, dependencies=WRITE)
+def refund(order_id: uuid.UUID, body: m.RefundRequest, uow: Uow) -> m.RefundResponse:
+    """Refund some tickets of an order (all still valid ones without `ticket_ids`); Stripe is
+    asked through the outbox and the ledger books it when Stripe confirms."""
+    with uow:
+        refund_id = tk.refund_tickets(
+            uow.conn,
+            uow.acting_org(),
+            order_id,
+            body.ticket_ids,
+            idempotency_key=uow.domain_key(),
+            reason=body.reason,
+        )
+        return uow.commit(m.RefundResponse(refund_id=refund_id, order=_order(uow, order_id)))
+
+
+# -- tickets --------------------------------------------------------------------------------
+
+
+def _ticket(uow: UnitOfWork, ticket: tk.Ticket) -> m.TicketResponse:
+    return views.ticket(ticket, read_side.ticket_currency(uow.conn, ticket.ticket_type_id))
+
+
+@router.get("/tickets/{ticket_id:uuid}")
+def get_ticket(ticket_id: uuid.UUID, uow: Uow) -> m.TicketResponse:
+    """One ticket."""
+    with uow:
+        return _ticket(uow, read_side.get_ticket(uow.conn, ticket_id))
+
+
+@router.post("/tickets/{ticket_id:uuid}/transfer", status_code=201, dependencies=WRITE)
+def transfer_ticket(
+    ticket_id: uuid.UUID, body: m.TransferTicketRequest, uow: Uow
+) -> m.TicketResponse:
+    """Give an issued ticket to a new holder: its code is void, a new ticket is issued."""
+    with uow:
+        new = tk.transfer_ticket(
+            uow.conn, uow.acting_org(), ticket_id, body.new_holder_email, cause=_cause(uow)
+        )
+        return uow.commit(_ticket(uow, new))
+
+
+@router.post("/tickets/check-in", dependencies=WRITE)
+def check_in(body: m.CheckInRequest, uow: Uow) -> m.TicketResponse:
+    """Check a ticket in at the door by its code, once."""
+    with uow:
+        return uow.commit(
+            _ticket(uow, tk.check_in(uow.conn, uow.acting_org(), body.code, body.scanner))
+        )
