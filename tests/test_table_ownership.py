@@ -55,10 +55,6 @@ READ_SIDE = {
 KNOWN_VIOLATIONS: dict[tuple[str, str, str], str] = {
     ("escrow/store/escrows.py", "payments.accounts", "read"): "Escrow: ledger's read face",
     ("escrow/store/escrows.py", "payments.organizations", "read"): "Escrow: ledger.platform_org",
-    ("liventix/api/keys.py", "payments.organizations", "read"): ("API: ledger.organization_exists"),
-    ("liventix/api/unit_of_work.py", "payments.organizations", "read"): (
-        "API: ledger.platform_org"
-    ),
     ("liventix/demo/ledger_story.py", "payments.accounts", "read"): (
         "lead (demo): ledger.list_accounts"
     ),
