@@ -10,11 +10,14 @@ At each size, after the tables are analysed:
 - single postings (`post_entry`, each in its own transaction, random pairs of the spread
   accounts) at 1 and 16 client processes, as `bench.posting` measures them (`post_N_at_1eK`);
 - `ledger.balance` and `ledger.balance_as_of` (by recorded time, a moment in the middle of
-  the big account's history) of the big account: median and 95th percentile of 50 calls.
+  the big account's history; and by effective time, the same moment) of the big account:
+  median and 95th percentile of 50 calls. One fill entry in 1,000 is backdated (effective
+  2026-01-01), so the balance by effective time has dated lines to correct by.
 
 The baseline is the first size: `growth_ratio` is the posting rate at the last size over the
-rate at the first (1 client). `--quick` fills to 10^3, 10^4 and 10^5 lines instead. The last
-line printed is one JSON object holding every figure.
+rate at the first (1 client). `--quick` fills to 10^3, 10^4 and 10^5 lines instead, `--sizes
+4,6` to the powers of ten given. The last line printed is one JSON object holding every
+figure.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
@@ -52,6 +55,8 @@ FULL_SIZES = (10**4, 10**6, 10**7)
 QUICK_SIZES = (10**3, 10**4, 10**5)
 FILL_BATCH = 500
 READS = 50
+BACKDATED = 1000
+BACKDATE = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _tag(lines: int) -> str:
@@ -84,6 +89,9 @@ def _fill(engine: sa.Engine, book: Book, big: uuid.UUID, target: int, rng: rando
                         ledger.Line(debit, "debit", amount, "USD"),
                         ledger.Line(credit, "credit", amount, "USD"),
                     ],
+                    # one entry in BACKDATED is booked a day back: the dated lines that the
+                    # balance by effective time reads besides its probe
+                    effective_at=BACKDATE if n % BACKDATED == 0 else None,
                 )
             )
         with engine.begin() as conn:
@@ -94,8 +102,11 @@ def _fill(engine: sa.Engine, book: Book, big: uuid.UUID, target: int, rng: rando
         missing -= 2 * size
 
 
-def _latencies_ms(engine: sa.Engine, big: uuid.UUID) -> tuple[list[float], list[float]]:
-    """`balance` and `balance_as_of` (recorded, mid-history) of the big account, in ms."""
+def _latencies_ms(
+    engine: sa.Engine, big: uuid.UUID
+) -> tuple[list[float], list[float], list[float]]:
+    """`balance` and `balance_as_of` (recorded, and effective, mid-history) of the big
+    account, in ms."""
     with engine.connect() as conn:
         first, last = conn.execute(
             sa.text(
@@ -104,7 +115,9 @@ def _latencies_ms(engine: sa.Engine, big: uuid.UUID) -> tuple[list[float], list[
             {"a": big},
         ).one()
         middle: datetime = first + (last - first) / 2
-        now_ms, as_of_ms = [], []
+        now_ms: list[float] = []
+        as_of_ms: list[float] = []
+        effective_ms: list[float] = []
         for _ in range(READS):
             started = time.perf_counter()
             ledger.balance(conn, big)
@@ -112,8 +125,11 @@ def _latencies_ms(engine: sa.Engine, big: uuid.UUID) -> tuple[list[float], list[
             started = time.perf_counter()
             ledger.balance_as_of(conn, big, middle)
             as_of_ms.append((time.perf_counter() - started) * 1e3)
+            started = time.perf_counter()
+            ledger.balance_as_of(conn, big, middle, by="effective")
+            effective_ms.append((time.perf_counter() - started) * 1e3)
         conn.rollback()
-    return now_ms, as_of_ms
+    return now_ms, as_of_ms, effective_ms
 
 
 def _p95(values: Sequence[float]) -> float:
@@ -126,8 +142,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each posting run")
     parser.add_argument("--accounts", type=int, default=10_000, help="accounts to spread over")
     parser.add_argument("--quick", action="store_true", help="fill to 10^3, 10^4, 10^5 lines")
+    parser.add_argument(
+        "--sizes", help="powers of ten to fill to, comma-separated (default 4,6,7; --quick 3,4,5)"
+    )
     args = parser.parse_args(argv)
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
+    if args.sizes:
+        sizes = tuple(10 ** int(x) for x in args.sizes.split(","))
     seconds = max(2.0, args.seconds)
     results = Results()
     name = f"bench_growth_{uuid.uuid4().hex[:8]}"
@@ -169,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             run.client_cpu_us + run.server_cpu_us,
                             "client + server CPU per posting",
                         )
-                    now_ms, as_of_ms = _latencies_ms(engine, big)
+                    now_ms, as_of_ms, effective_ms = _latencies_ms(engine, big)
                     with engine.connect() as conn:
                         big_lines = int(
                             conn.execute(
@@ -184,6 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     results.put(f"balance_p95_ms_at_{tag}", _p95(now_ms))
                     results.put(f"balance_as_of_p50_ms_at_{tag}", statistics.median(as_of_ms))
                     results.put(f"balance_as_of_p95_ms_at_{tag}", _p95(as_of_ms))
+                    results.put(
+                        f"balance_as_of_effective_p50_ms_at_{tag}", statistics.median(effective_ms)
+                    )
             print("ratios", flush=True)
             first, last = _tag(sizes[0]), _tag(sizes[-1])
             results.put(

@@ -32,12 +32,17 @@ _BALANCE_NOW = text("""
       FROM payments.account_balances WHERE account_id = :id
 """)
 
-# Posted totals from the lines recorded (or effective) up to a time; pending from the holds
-# created by then and not yet resolved by then.
-_BALANCE_AS_OF = """
+# Posted totals as recorded by a time: a regular account's last line recorded by then (its
+# lines are recorded in version order, each carrying the totals it produced): one probe of
+# lines_account_recorded. By effective time, that corrected by the account's dated lines
+# (effective at another time than recorded) on the other side of the time: a probe of
+# lines_account_dated, empty unless entries were backdated or future-dated. A high-volume
+# account's lines are rolled up after commit, in no time order: its lines are summed.
+# Pending: the holds created by then and not yet resolved by then.
+_BALANCE_AS_OF = text("""
     SELECT a.id AS account_id, a.currency, a.normal_side,
-           coalesce(sum(l.amount) FILTER (WHERE l.side = 'debit'), 0) AS posted_debits,
-           coalesce(sum(l.amount) FILTER (WHERE l.side = 'credit'), 0) AS posted_credits,
+           coalesce(p.debits, s.debits, 0) + coalesce(c.debits, 0) AS posted_debits,
+           coalesce(p.credits, s.credits, 0) + coalesce(c.credits, 0) AS posted_credits,
            (SELECT coalesce(sum(h.amount), 0) FROM payments.holds h
              WHERE h.debit_account_id = a.id AND h.created_at <= :at
                AND NOT EXISTS (SELECT FROM payments.hold_resolutions r
@@ -47,10 +52,32 @@ _BALANCE_AS_OF = """
                AND NOT EXISTS (SELECT FROM payments.hold_resolutions r
                                 WHERE r.hold_id = h.id AND r.created_at <= :at)) AS pending_credits
       FROM payments.accounts a
-      LEFT JOIN payments.lines l ON l.account_id = a.id AND l.{column} <= :at
+      LEFT JOIN LATERAL (
+            SELECT l.account_posted_debits AS debits, l.account_posted_credits AS credits
+              FROM payments.lines l
+             WHERE NOT a.high_volume AND l.account_id = a.id AND l.created_at <= :at
+               AND l.account_version IS NOT NULL
+             ORDER BY l.created_at DESC, l.account_version DESC
+             LIMIT 1) p ON true
+      LEFT JOIN LATERAL (
+            SELECT sum(l.amount) FILTER (WHERE l.side = 'debit') AS debits,
+                   sum(l.amount) FILTER (WHERE l.side = 'credit') AS credits
+              FROM payments.lines l
+             WHERE a.high_volume AND l.account_id = a.id
+               AND CASE WHEN CAST(:effective AS boolean) THEN l.effective_at
+                        ELSE l.created_at END <= :at) s ON true
+      LEFT JOIN LATERAL (
+            SELECT sum(CASE WHEN l.effective_at <= :at THEN l.amount ELSE -l.amount END)
+                       FILTER (WHERE l.side = 'debit') AS debits,
+                   sum(CASE WHEN l.effective_at <= :at THEN l.amount ELSE -l.amount END)
+                       FILTER (WHERE l.side = 'credit') AS credits
+              FROM payments.lines l
+             WHERE CAST(:effective AS boolean) AND NOT a.high_volume AND l.account_id = a.id
+               AND l.dated
+               AND (l.effective_at <= :at) <> (l.created_at <= :at)
+               AND l.account_version IS NOT NULL) c ON true
      WHERE a.id = :id
-     GROUP BY a.id
-"""
+""")
 
 
 def _balance(row: object) -> Balance:
@@ -84,11 +111,10 @@ def balance_as_of(
     """The account's balances as recorded by `at`, or with every line effective by `at`."""
     if at.tzinfo is None:
         raise InvalidRequest("`at` must be timezone-aware")
-    column = {"recorded": "created_at", "effective": "effective_at"}.get(by)
-    if column is None:
+    if by not in ("recorded", "effective"):
         raise InvalidRequest("by is 'recorded' or 'effective'")
     row = conn.execute(
-        text(_BALANCE_AS_OF.format(column=column)), {"id": account_id, "at": at}
+        _BALANCE_AS_OF, {"id": account_id, "at": at, "effective": by == "effective"}
     ).first()
     if row is None:
         raise AccountNotFound(account_id=str(account_id))
@@ -202,7 +228,7 @@ def statement(
     if after is not None and not 0 <= after <= 2**63 - 1:
         raise InvalidRequest("after is a line id from a previous page")
     account = conn.execute(
-        text("SELECT currency, normal_side FROM payments.accounts WHERE id = :id"),
+        text("SELECT currency, normal_side, high_volume FROM payments.accounts WHERE id = :id"),
         {"id": account_id},
     ).first()
     if account is None:
@@ -218,13 +244,24 @@ def statement(
                    AND (CAST(:end AS timestamptz) IS NULL OR l.created_at < :end)
                  ORDER BY l.id
                  LIMIT :limit
+            ), bound AS (
+                SELECT coalesce((SELECT min(id) FROM page) - 1, :after) AS id
             ), opening AS (
-                SELECT coalesce(sum(CASE WHEN l.side = 'debit' THEN l.amount ELSE -l.amount END), 0)
-                       AS net
-                  FROM payments.lines l
-                 WHERE l.account_id = :id
-                   AND CASE WHEN EXISTS (SELECT FROM page) THEN l.id < (SELECT min(id) FROM page)
-                            ELSE l.id <= :after END
+                -- A regular account's lines carry the totals they produced, in id order: the
+                -- last one before the page is the opening balance. A high-volume account's
+                -- are rolled up after commit, in no fixed order: summed.
+                SELECT CASE WHEN CAST(:high_volume AS boolean) THEN
+                    (SELECT coalesce(sum(CASE WHEN l.side = 'debit' THEN l.amount
+                                              ELSE -l.amount END), 0)
+                       FROM payments.lines l
+                      WHERE l.account_id = :id AND l.id <= (SELECT id FROM bound))
+                ELSE coalesce(
+                    (SELECT l.account_posted_debits - l.account_posted_credits
+                       FROM payments.lines l
+                      WHERE l.account_id = :id AND l.id <= (SELECT id FROM bound)
+                      ORDER BY l.id DESC
+                      LIMIT 1), 0)
+                END AS net
             )
             SELECT p.id, p.entry_id, p.created_at, p.effective_at, p.side, p.amount,
                    e.description, o.net AS opening,
@@ -233,7 +270,14 @@ def statement(
               FROM page p JOIN payments.entries e ON e.id = p.entry_id CROSS JOIN opening o
              ORDER BY p.id
         """),
-        {"id": account_id, "after": after or 0, "start": start, "end": end, "limit": limit},
+        {
+            "id": account_id,
+            "after": after or 0,
+            "start": start,
+            "end": end,
+            "limit": limit,
+            "high_volume": account.high_volume,
+        },
     ).all()
     opening = int(rows[0].opening) * sign if rows else balance(conn, account_id).posted
     lines = tuple(

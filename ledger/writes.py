@@ -33,13 +33,11 @@ from ledger.errors import (
     DuplicateExternalReference,
     IdempotencyConflict,
     InvalidRequest,
-    LedgerError,
-    LinkedEntryFailed,
     OrganizationNotFound,
     PermissionDenied,
     error_from_code,
 )
-from ledger.models import BatchResult, WriteResult
+from ledger.models import WriteResult
 from ledger.requests import (
     CloseAccount,
     CreateHold,
@@ -185,98 +183,6 @@ def post_entries(
 ) -> list[WriteResult]:
     """Post many entries atomically, in order: all are posted or none is."""
     return _write(conn, org_id, list(requests), record_failure=False)
-
-
-def post_batch(
-    conn: Connection,
-    org_id: UUID,
-    requests: Sequence[PostEntry | ReverseEntry],
-    *,
-    links: Sequence[bool] | None = None,
-) -> list[BatchResult]:
-    """Post many entries in one call, each standing alone unless linked; one result each.
-
-    TigerBeetle's `create_transfers`: `links[i]` true links request i to request i + 1, and a
-    chain of linked requests is posted together or not at all (the last request may not be
-    linked). A request is posted, replayed (its key was seen with the same request), or
-    refused with its typed error without failing the others; the other requests of a refused
-    chain are refused with `LinkedEntryFailed` naming it. An independent request's recorded
-    refusal is remembered under its key, as `post_entry`'s. `post_entries` is the batch that
-    is one chain.
-    """
-    if not requests:
-        raise InvalidRequest("nothing to write")
-    flags = [False] * len(requests) if links is None else [bool(x) for x in links]
-    if len(flags) != len(requests):
-        raise InvalidRequest("links has one flag per request")
-    if flags[-1]:
-        raise InvalidRequest("the last request of a batch cannot be linked to a next one")
-    chains: list[list[int]] = []
-    current: list[int] = []
-    for index, linked in enumerate(flags):
-        current.append(index)
-        if not linked:
-            chains.append(current)
-            current = []
-
-    results: dict[int, BatchResult] = {}
-    payloads: dict[int, dict[str, Any]] = {}
-    keys: set[str] = set()
-    refs: set[str] = set()
-    for chain in chains:
-        refused: dict[int, LedgerError] = {}
-        for index in chain:
-            try:
-                payloads[index] = _batch_payload(requests[index], keys, refs)
-            except LedgerError as exc:
-                refused[index] = exc
-        if refused:
-            first = min(refused)
-            for index in chain:
-                payloads.pop(index, None)
-                error = refused.get(index) or LinkedEntryFailed(index=first)
-                results[index] = BatchResult(index=index, error=error)
-
-    sent = sorted(payloads)
-    if sent:
-        position = {index: n for n, index in enumerate(sent)}
-        body = {
-            "org_id": str(org_id),
-            "requests": [payloads[index] for index in sent],
-            "chains": [[position[i] for i in c] for c in chains if c[0] in payloads],
-        }
-        with translated_errors():
-            row = _one_row(conn, _BATCH, (canonical_json(body),))
-        for index, item in zip(sent, row[0]["results"], strict=True):
-            if item["status"] == "failed":
-                details = dict(item["details"] or {})
-                if item["code"] == LinkedEntryFailed.code:
-                    details["index"] = sent[int(details["index"])]
-                error = error_from_code(item["code"], details)
-                results[index] = BatchResult(index, replayed=item["replayed"], error=error)
-            else:
-                results[index] = BatchResult(index, UUID(item["id"]), replayed=item["replayed"])
-    return [results[index] for index in range(len(requests))]
-
-
-def _batch_payload(
-    request: PostEntry | ReverseEntry, keys: set[str], refs: set[str]
-) -> dict[str, Any]:
-    """A batch request's validated payload with its fingerprint; keys and external
-    references must be unique within the batch."""
-    if not isinstance(request, PostEntry | ReverseEntry):
-        raise InvalidRequest("a batch holds entries and reversals only")
-    payload = request.payload()
-    payload["hash"] = fingerprint(payload)
-    if payload["key"] in keys:
-        raise InvalidRequest("each request of a batch needs its own idempotency key")
-    ref = payload.get("external_ref")
-    if ref and ref in refs:
-        raise InvalidRequest("each entry of a batch needs its own external reference")
-    keys.add(payload["key"])
-    if ref:
-        refs.add(ref)
-    return payload
 
 
 def reverse_entry(conn: Connection, org_id: UUID, request: ReverseEntry) -> WriteResult:

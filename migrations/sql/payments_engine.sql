@@ -158,7 +158,7 @@ $$;
 CREATE FUNCTION payments._post(p_org uuid, p_entries jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_now timestamptz := now();
+    v_now timestamptz;
     v_entries jsonb;
     v_lines payments._line[];
     v_accounts payments._account[];
@@ -191,7 +191,7 @@ BEGIN
     -- The lines: as given, or for a reversal the original's with the sides swapped.
     SELECT array_agg(ROW(e.ord, l.ord, (e.x ->> 'id')::uuid, l.account_id, l.side, l.amount,
                          l.currency,
-                         coalesce((e.x ->> 'effective_at')::timestamptz, v_now))::payments._line
+                         (e.x ->> 'effective_at')::timestamptz)::payments._line
                      ORDER BY e.ord, l.ord)
       INTO v_lines
       FROM (SELECT (x ->> 'ord')::int AS ord, x FROM jsonb_array_elements(v_entries) x) e
@@ -222,6 +222,10 @@ BEGIN
     END IF;
     SELECT array_agg(DISTINCT l.account_id) INTO v_ids FROM unnest(v_lines) l;
     v_accounts := payments._lock_accounts(p_org, v_ids, false);
+    -- The time the entries are recorded at, read once their accounts are locked: a later
+    -- writer of an account waits for this transaction, so each regular account's lines are
+    -- recorded in version order, and "as of t" is one index probe (balance_as_of).
+    v_now := clock_timestamp();
 
     -- Currency and closed accounts, first offending line first.
     SELECT l.entry_ord, l.account_id, l.currency AS line_currency, a.currency AS account_currency,
@@ -261,18 +265,20 @@ BEGIN
     -- The entries and their lines in one statement: the balance rule judges them there.
     WITH e AS (
         INSERT INTO payments.entries (id, org_id, kind, description, metadata, effective_at,
-                                      external_ref, reverses_entry_id, hold_id, idempotency_key)
+                                      created_at, external_ref, reverses_entry_id, hold_id,
+                                      idempotency_key)
         SELECT (x ->> 'id')::uuid, p_org, coalesce(x ->> 'kind', 'standard'),
                coalesce(x ->> 'description', ''), coalesce(x -> 'metadata', '{}'::jsonb),
-               coalesce((x ->> 'effective_at')::timestamptz, v_now), x ->> 'external_ref',
+               coalesce((x ->> 'effective_at')::timestamptz, v_now), v_now, x ->> 'external_ref',
                (x ->> 'reverses')::uuid, (x ->> 'hold_id')::uuid, x ->> 'key'
           FROM jsonb_array_elements(v_entries) x
          ORDER BY (x ->> 'ord')::int
     )
     INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side, amount,
-                                currency, effective_at, account_version, account_posted_debits,
-                                account_posted_credits)
-    SELECT entry_id, p_org, org_id, account_id, side, amount, currency, effective_at,
+                                currency, effective_at, created_at, account_version,
+                                account_posted_debits, account_posted_credits)
+    SELECT entry_id, p_org, org_id, account_id, side, amount, currency,
+           coalesce(effective_at, v_now), v_now,
            CASE WHEN high_volume THEN NULL ELSE version END,
            CASE WHEN high_volume THEN NULL ELSE posted_debits::bigint END,
            CASE WHEN high_volume THEN NULL ELSE posted_credits::bigint END
@@ -798,6 +804,7 @@ DECLARE
     v_hv_orgs uuid[];
     v_done int;
     v_answer jsonb;
+    v_at timestamptz;
 BEGIN
     -- 1. Who acts: as _check_org. An organization acting for itself sees none of the
     -- platform's accounts; the platform's proof and the owner may use them.
@@ -900,6 +907,8 @@ BEGIN
 
     -- 4. The key, the entry and its lines, in one statement; nothing if the key was taken
     -- meanwhile (ON CONFLICT waited for that request's commit) or the reference is used.
+    -- Recorded at the time read now that the regular accounts are locked (as _post does).
+    v_at := clock_timestamp();
     IF v_done = v_distinct AND (p_external_ref IS NULL OR NOT EXISTS (
             SELECT FROM payments.entries e
              WHERE e.org_id = p_org AND e.external_ref = p_external_ref)) THEN
@@ -912,12 +921,12 @@ BEGIN
             RETURNING 1
         ), e AS (
             INSERT INTO payments.entries (id, org_id, kind, description, metadata, effective_at,
-                                          external_ref, idempotency_key)
+                                          created_at, external_ref, idempotency_key)
             SELECT v_id, p_org, 'standard', coalesce(p_description, ''),
-                   coalesce(p_metadata, '{}'::jsonb), coalesce(p_effective_at, now()),
+                   coalesce(p_metadata, '{}'::jsonb), coalesce(p_effective_at, v_at), v_at,
                    p_external_ref, p_key
              WHERE EXISTS (SELECT FROM k)
-            RETURNING entries.id, entries.effective_at
+            RETURNING entries.id, entries.effective_at, entries.created_at
         ), a AS (
             SELECT r.id, r.org_id, r.version, r.debits, r.credits
               FROM unnest(v_ids, v_orgs, v_versions, v_debits, v_credits)
@@ -927,10 +936,10 @@ BEGIN
               FROM unnest(v_hv_ids, v_hv_orgs) AS h(id, org_id)
         )
         INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side, amount,
-                                    currency, effective_at, account_version,
+                                    currency, effective_at, created_at, account_version,
                                     account_posted_debits, account_posted_credits)
         SELECT e.id, p_org, a.org_id, x.account_id, x.side, x.amount, x.currency, e.effective_at,
-               a.version + row_number() OVER w,
+               e.created_at, a.version + row_number() OVER w,
                a.debits + sum(CASE WHEN x.side = 'debit' THEN x.amount ELSE 0 END) OVER w,
                a.credits + sum(CASE WHEN x.side = 'credit' THEN x.amount ELSE 0 END) OVER w
           FROM e
@@ -1071,6 +1080,183 @@ BEGIN
 END
 $$;
 
+-- The batch's fast path: standard entries without conditions in a few set-based statements,
+-- typed arrays rather than jsonb, when nothing in the batch is unusual (every entry posts,
+-- no key or external reference was seen before). One element per entry (p_keys ...
+-- p_external_refs) and one per line (p_entry_of: the line's entry, 1-based; lines in request
+-- order). Returns the new entries' ids in request order, or NULL when the batch must be
+-- judged the long way (payments.post_batch: replays, conflicts, refusals, linked chains,
+-- high-volume accounts, anything malformed), having written nothing. The accounts are locked
+-- in id order, as everywhere; every rule _post applies is applied here, to the same running
+-- positions (overdraft flags where each entry leaves each account, 64-bit totals).
+CREATE FUNCTION payments.post_batch_fast(
+    p_org uuid, p_keys text[], p_hashes text[], p_descriptions text[], p_metadata jsonb[],
+    p_effective_at timestamptz[], p_external_refs text[], p_entry_of int[], p_accounts uuid[],
+    p_sides text[], p_amounts bigint[], p_currencies text[])
+RETURNS uuid[]
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET payments.writer = 'on' AS $$
+DECLARE
+    v_acting uuid := payments.current_org_id();
+    v_known boolean;
+    v_platform uuid;
+    v_n int := coalesce(cardinality(p_keys), 0);
+    v_m int := coalesce(cardinality(p_accounts), 0);
+    v_ok boolean;
+    v_orgs uuid[];
+    v_versions bigint[];
+    v_debits bigint[];
+    v_credits bigint[];
+    v_ids uuid[];
+    v_at timestamptz;
+BEGIN
+    -- Who acts: as post_entry.
+    SELECT EXISTS (SELECT FROM payments.organizations o WHERE o.id = p_org),
+           (SELECT o.id FROM payments.organizations o WHERE o.is_platform)
+      INTO v_known, v_platform;
+    IF p_org IS NULL OR NOT v_known
+       OR (v_acting IS NOT NULL AND v_acting <> p_org)
+       OR (v_acting IS NULL AND NOT payments.acting_as_platform()
+           AND NOT payments._trusted_caller()) THEN
+        PERFORM payments._fail('organization_not_found', jsonb_build_object('org_id', p_org));
+    END IF;
+    IF v_acting IS NOT NULL THEN
+        v_platform := NULL;
+    END IF;
+
+    -- The shape: arrays of matching lengths, unique keys, entries 1..n each of two or more
+    -- valid lines balancing per currency; no key or external reference seen before.
+    WITH l AS (
+        SELECT * FROM unnest(p_entry_of, p_accounts, p_sides, p_amounts, p_currencies)
+                      AS x(e, account_id, side, amount, currency)
+    ), g AS (
+        SELECT l.e, count(*) AS n,
+               sum(CASE l.side WHEN 'debit' THEN l.amount WHEN 'credit' THEN -l.amount END) AS net,
+               bool_and(l.account_id IS NOT NULL AND l.amount > 0) AS fine
+          FROM l GROUP BY l.e, l.currency
+    ), ent AS (
+        SELECT g.e, sum(g.n) AS n, bool_and(g.net = 0 AND g.fine) AS ok FROM g GROUP BY g.e
+    )
+    SELECT count(*) = v_n AND min(ent.e) = 1 AND max(ent.e) = v_n
+           AND bool_and(ent.ok AND ent.n >= 2)
+      INTO v_ok FROM ent;
+    IF v_ok IS NOT TRUE OR v_n > 10000
+       OR cardinality(p_hashes) IS DISTINCT FROM v_n
+       OR cardinality(p_descriptions) IS DISTINCT FROM v_n
+       OR cardinality(p_metadata) IS DISTINCT FROM v_n
+       OR cardinality(p_effective_at) IS DISTINCT FROM v_n
+       OR cardinality(p_external_refs) IS DISTINCT FROM v_n
+       OR cardinality(p_entry_of) IS DISTINCT FROM v_m
+       OR cardinality(p_sides) IS DISTINCT FROM v_m
+       OR cardinality(p_amounts) IS DISTINCT FROM v_m
+       OR cardinality(p_currencies) IS DISTINCT FROM v_m
+       OR (SELECT count(DISTINCT k) <> v_n OR bool_or(k IS NULL OR k = '' OR h IS NULL)
+             FROM unnest(p_keys, p_hashes) AS x(k, h))
+       OR EXISTS (SELECT FROM payments.idempotency_keys k
+                   WHERE k.org_id = p_org AND k.key = ANY (p_keys))
+       OR EXISTS (SELECT FROM payments.entries e
+                   WHERE e.org_id = p_org AND e.external_ref = ANY (p_external_refs))
+       OR (SELECT count(r) <> count(DISTINCT r) FROM unnest(p_external_refs) r) THEN
+        RETURN NULL;
+    END IF;
+
+    BEGIN
+        -- The regular accounts, locked in id order, and every line's running position; a
+        -- high-volume, missing, foreign, closed or other-currency account, an overflow or an
+        -- overdraft sends the batch the long way.
+        WITH locked AS (
+            SELECT a.id, a.org_id, a.currency, a.closed, a.posted_debits, a.posted_credits,
+                   a.pending_debits, a.pending_credits, a.version,
+                   a.debits_must_not_exceed_credits AS dm, a.credits_must_not_exceed_debits AS cm
+              FROM payments.accounts a
+             WHERE a.id = ANY (p_accounts) AND NOT a.high_volume
+             ORDER BY a.id
+               FOR NO KEY UPDATE
+        ), run AS (
+            SELECT x.ord, a.id IS NOT NULL AND a.currency = x.currency AND NOT a.closed
+                          AND (a.org_id = p_org OR a.org_id = v_platform) AS fine,
+                   a.org_id, a.dm, a.cm, a.pending_debits, a.pending_credits,
+                   a.version + row_number() OVER w AS version,
+                   a.posted_debits
+                     + sum(CASE WHEN x.side = 'debit' THEN x.amount ELSE 0 END) OVER w AS debits,
+                   a.posted_credits
+                     + sum(CASE WHEN x.side = 'credit' THEN x.amount ELSE 0 END) OVER w AS credits,
+                   row_number() OVER (PARTITION BY x.account_id, x.e ORDER BY x.ord DESC) = 1
+                       AS last_of_entry
+              FROM unnest(p_entry_of, p_accounts, p_sides, p_amounts, p_currencies)
+                   WITH ORDINALITY AS x(e, account_id, side, amount, currency, ord)
+              LEFT JOIN locked a ON a.id = x.account_id
+            WINDOW w AS (PARTITION BY x.account_id ORDER BY x.ord)
+        )
+        SELECT bool_and(r.fine AND r.debits <= 9223372036854775807
+                        AND r.credits <= 9223372036854775807
+                        AND (NOT r.last_of_entry
+                             OR ((NOT r.dm OR r.debits + r.pending_debits <= r.credits)
+                                 AND (NOT r.cm OR r.credits + r.pending_credits <= r.debits)))),
+               array_agg(r.org_id ORDER BY r.ord), array_agg(r.version ORDER BY r.ord),
+               array_agg(CASE WHEN r.debits <= 9223372036854775807 THEN r.debits END
+                         ORDER BY r.ord),
+               array_agg(CASE WHEN r.credits <= 9223372036854775807 THEN r.credits END
+                         ORDER BY r.ord)
+          INTO v_ok, v_orgs, v_versions, v_debits, v_credits
+          FROM run r;
+        IF v_ok IS NOT TRUE THEN
+            RETURN NULL;
+        END IF;
+
+        -- The keys, the entries, their lines and the accounts, in one statement; recorded at
+        -- the time read now that the accounts are locked (as _post does).
+        v_at := clock_timestamp();
+        WITH ids AS (
+            SELECT i, gen_random_uuid() AS id FROM generate_series(1, v_n) i
+        ), k AS (
+            INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status,
+                                                   result)
+            SELECT p_org, p_keys[ids.i], 'post_entries', p_hashes[ids.i], 'succeeded',
+                   jsonb_build_object('id', ids.id)
+              FROM ids
+        ), e AS (
+            INSERT INTO payments.entries (id, org_id, kind, description, metadata, effective_at,
+                                          created_at, external_ref, idempotency_key)
+            SELECT ids.id, p_org, 'standard', coalesce(p_descriptions[ids.i], ''),
+                   coalesce(p_metadata[ids.i], '{}'::jsonb),
+                   coalesce(p_effective_at[ids.i], v_at), v_at, p_external_refs[ids.i],
+                   p_keys[ids.i]
+              FROM ids ORDER BY ids.i
+        ), u AS (
+            UPDATE payments.accounts a
+               SET posted_debits = d.debits, posted_credits = d.credits, version = d.version
+              FROM (SELECT DISTINCT ON (x.account_id) x.account_id, x.version, x.debits,
+                           x.credits
+                      FROM unnest(p_accounts, v_versions, v_debits, v_credits)
+                           AS x(account_id, version, debits, credits)
+                     ORDER BY x.account_id, x.version DESC) d
+             WHERE a.id = d.account_id
+        ), ins AS (
+            INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side, amount,
+                                        currency, effective_at, created_at, account_version,
+                                        account_posted_debits, account_posted_credits)
+            SELECT ids.id, p_org, x.org_id, x.account_id, x.side, x.amount, x.currency,
+                   coalesce(p_effective_at[x.e], v_at), v_at, x.version, x.debits, x.credits
+              FROM unnest(p_entry_of, p_accounts, p_sides, p_amounts, p_currencies, v_orgs,
+                          v_versions, v_debits, v_credits)
+                   WITH ORDINALITY AS x(e, account_id, side, amount, currency, org_id, version,
+                                        debits, credits, ord)
+              JOIN ids ON ids.i = x.e
+             ORDER BY x.ord
+        )
+        SELECT array_agg(ids.id ORDER BY ids.i) INTO v_ids FROM ids;
+    EXCEPTION WHEN unique_violation THEN
+        RETURN NULL;  -- a key or reference taken meanwhile by a concurrent request
+    END;
+    RETURN v_ids;
+END
+$$;
+
+ALTER FUNCTION payments.post_batch_fast(uuid, text[], text[], text[], jsonb[], timestamptz[],
+    text[], int[], uuid[], text[], bigint[], text[]) SET plan_cache_mode = force_generic_plan;
+
 -- Expire every open hold whose expiry has passed (up to p_limit); returns how many.
 CREATE FUNCTION payments.expire_holds(p_limit int DEFAULT 1000) RETURNS int
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -1174,5 +1360,7 @@ GRANT EXECUTE ON FUNCTION payments.current_org_id(), payments.ledger_write(jsonb
     payments.recorded_error_codes() TO liventix_app, liventix_platform;
 GRANT EXECUTE ON FUNCTION payments.post_entry(uuid, text, text, uuid[], text[], bigint[], text[],
     text, jsonb, timestamptz, text) TO liventix_app, liventix_platform;
+GRANT EXECUTE ON FUNCTION payments.post_batch_fast(uuid, text[], text[], text[], jsonb[],
+    timestamptz[], text[], int[], uuid[], text[], bigint[], text[]) TO liventix_app, liventix_platform;
 GRANT EXECUTE ON FUNCTION payments.expire_holds(int), payments.roll_up(uuid, int),
     payments.roll_up_all(int) TO liventix_platform;

@@ -184,6 +184,9 @@ CREATE TABLE payments.holds (
     CONSTRAINT holds_two_accounts CHECK (debit_account_id <> credit_account_id)
 );
 CREATE INDEX holds_expiry ON payments.holds (expires_at) WHERE expires_at IS NOT NULL;
+-- An account's holds, for its pending balance as of a time.
+CREATE INDEX holds_debit_account ON payments.holds (debit_account_id, created_at);
+CREATE INDEX holds_credit_account ON payments.holds (credit_account_id, created_at);
 
 CREATE TABLE payments.entries (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -223,6 +226,9 @@ CREATE TABLE payments.lines (
     account_version bigint,
     account_posted_debits bigint,
     account_posted_credits bigint,
+    -- Effective at another time than recorded (backdated or future-dated): few lines are, and
+    -- a column of its own gives the planner their count (balance_as_of by effective time).
+    dated boolean NOT NULL GENERATED ALWAYS AS (effective_at <> created_at) STORED,
     -- The account, its organization and its currency in one key: a line can name neither
     -- another organization's copy of an account nor another currency.
     CONSTRAINT lines_account_fkey FOREIGN KEY (account_id, org_id, currency)
@@ -235,6 +241,17 @@ CREATE TABLE payments.lines (
 CREATE INDEX lines_entry ON payments.lines (entry_id);
 CREATE INDEX lines_account ON payments.lines (account_id, id) INCLUDE (side, amount);
 CREATE INDEX lines_unrolled ON payments.lines (account_id, id) WHERE account_version IS NULL;
+-- Point-in-time balances (ledger.balance_as_of) in one probe: the engine reads the time a
+-- regular account's lines are recorded at once the account is locked, so they are recorded
+-- in version order, each carrying the posted totals it produced; "as recorded by t" is the
+-- last line recorded by t (ties, an entry's or a batch's lines, by version).
+CREATE INDEX lines_account_recorded ON payments.lines (account_id, created_at, account_version)
+    INCLUDE (account_posted_debits, account_posted_credits);
+-- Lines effective at another time than recorded (backdated or future-dated; an entry given no
+-- effective time is effective when recorded): "effective by t" is "recorded by t" corrected
+-- by those of them on the other side of t. Empty for the usual posting.
+CREATE INDEX lines_account_dated ON payments.lines (account_id, effective_at)
+    INCLUDE (created_at, side, amount) WHERE dated;
 -- Large lines of a high-volume account not yet rolled up (the overflow check's hint).
 CREATE INDEX lines_unrolled_large ON payments.lines (account_id)
     WHERE account_version IS NULL AND amount >= 1099511627776;
