@@ -16,10 +16,10 @@ database is created on it and dropped afterwards). Each run lasts `--seconds`:
      `ticketing_fsm.payment_succeeded_for_intent` (the order found by its PaymentIntent,
      paid, tickets issued, `order.paid` / `ticket.issued` messages with the buyer's e-mails
      and the organizer's webhook deliveries written to the outbox).
-  The PaymentIntent comes from an in-process stand-in for Stripe (no HTTP: what is measured
-  is the database work), and the Stripe event is not stored in and claimed from the inbox
-  (two more short transactions in the application). Nothing delivers the outbox here: that
-  is `bench.outbox`'s measure.
+  The PaymentIntent comes from the Stripe stand-in's account, called in process (no HTTP:
+  what is measured is the database work), and the Stripe event is not stored in and claimed
+  from the inbox (two more short transactions in the application). Nothing delivers the
+  outbox here: that is `bench.outbox`'s measure.
 
 Where the time goes: CPU per checkout of the client processes, of their backends and of the
 server's other processes (read from the processes' CPU counters, as `bench.posting` does),
@@ -56,6 +56,7 @@ import outbox
 import ticketing_fsm as tk
 from bench.posting import Results, ServerCpu, Window, _round_trip_us, _sample_waits, _server
 from liventix.database import create_database, database_url, drop_database, make_engine, upgrade
+from liventix.testing.stripe import StripeStandIn, stripe_fee
 
 Mode = Literal["post", "checkout"]
 
@@ -77,33 +78,33 @@ PLAN: list[tuple[str, Mode, int, bool]] = [
 ]
 
 
-def stripe_fee(amount: int) -> int:
-    """Stripe's card fee: 2.9 % + 30."""
-    return amount * 29 // 1000 + 30
-
-
 class StandInGateway:
-    """An in-process stand-in for Stripe's PaymentIntent creation (idempotent by key)."""
+    """The checkout's gateway on the Stripe stand-in's account (`liventix.testing.stripe`),
+    called in process: no HTTP, so what is measured is the database work."""
 
     def __init__(self) -> None:
-        self._by_key: dict[str, tk.CreatedIntent] = {}
+        self.account = StripeStandIn()
 
     def create_payment_intent(
         self, amount: int, currency: str, metadata: dict[str, str], idempotency_key: str
     ) -> tk.CreatedIntent:
         """A new PaymentIntent, or the one created before under this key."""
-        found = self._by_key.get(idempotency_key)
-        if found is None:
-            pi = f"pi_{uuid.uuid4().hex[:24]}"
-            found = tk.CreatedIntent(pi, f"{pi}_secret_{uuid.uuid4().hex[:16]}")
-            self._by_key[idempotency_key] = found
-        return found
+        intent = self.account.create_payment_intent(
+            amount=amount, currency=currency, metadata=metadata, idempotency_key=idempotency_key
+        )
+        return tk.CreatedIntent(intent.id, intent.client_secret)
 
     def create_refund(
         self, payment_intent_id: str, amount: int, metadata: dict[str, str], idempotency_key: str
     ) -> str:
-        """Not used by a checkout."""
-        raise NotImplementedError
+        """A refund of a paid intent (not used by a checkout)."""
+        refund = self.account.create_refund(
+            payment_intent_id=payment_intent_id,
+            amount=amount,
+            metadata=metadata,
+            idempotency_key=idempotency_key,
+        )
+        return refund.id
 
 
 @dataclass(frozen=True)

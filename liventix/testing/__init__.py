@@ -4,32 +4,34 @@ Liventix talks to three outside parties: Stripe's API, the organizers' webhook e
 a mail server. This package serves each on 127.0.0.1, in its own wire format, so a test drives
 the real clients (the stripe library, httpx, smtplib) rather than mocks:
 
-- `StripeStandIn` is one Stripe account in memory: PaymentIntents (paid, declined, canceled),
-  refunds (and their failure), disputes, Connect transfers and their reversals, payouts, a
-  balance transaction for every movement of the balance, Stripe's idempotency by key, the
-  events Stripe would send about it all, and Stripe's weather (latency, outages, hangs, lost
-  answers: `Weather`). Objects can also be seeded as Stripe's side of a story (`seed_payment`,
-  `seed_refund`, `seed_dispute`, ...). `StandInServer` serves it over HTTP for the stripe
-  library; `stand_in()` runs one for the length of a block. Every request is recorded.
-- `Receiver` records the webhooks POSTed to it; `Mailbox` with `smtp_server()` is an SMTP sink.
-- `signature_header` signs an event's body as Stripe does, for `POST /v1/stripe/webhook`.
+- `StripeStandIn` (`liventix.testing.stripe`) is one Stripe account in memory: PaymentIntents
+  (paid, declined, canceled), refunds (and their failure), disputes, Connect transfers and
+  their reversals, payouts, a balance transaction for every movement of the balance, Stripe's
+  idempotency by key, the events Stripe would send about it all, and Stripe's weather
+  (latency, outages, hangs, answers lost on the way back). Objects can also be seeded as
+  Stripe's side of a test's story (`add_payment`, `add_refund`, `add_dispute`, ...).
+  `start()` serves it over HTTP for the stripe library (or give it to a `StandInServer`);
+  every request is recorded (`requests()`). `signature_header` and `deliver` send Stripe's
+  events to the application signed, as Stripe does.
+- `Receiver` (or `receiver()`) records the webhooks POSTed to it; `smtp_server(Mailbox())` is
+  an SMTP sink.
 
-Use it in your own tests (pytest shown)::
+In your own tests (pytest)::
 
-    import pytest
     from liventix.stripe_gateway import StripeGateway, StripeSettings
-    from liventix.testing import StandIn, stand_in
+    from liventix.testing import StripeStandIn
 
     @pytest.fixture
-    def stripe_account() -> Iterator[StandIn]:
-        with stand_in() as served:
-            yield served
+    def stripe_account() -> Iterator[StripeStandIn]:
+        account = StripeStandIn().start()
+        yield account
+        account.close()
 
-    def test_checkout(stripe_account: StandIn) -> None:
+    def test_checkout(stripe_account: StripeStandIn) -> None:
         gateway = StripeGateway(StripeSettings(api_base=stripe_account.url))
-        ...  # start a checkout with `gateway`, then
-        event = stripe_account.account.succeed(payment_intent_id)  # the buyer pays
-        # post `event` signed (signature_header) to the API's webhook, as Stripe would
+        ...  # start a checkout with `gateway`; then the buyer pays:
+        event = stripe_account.succeed(payment_intent_id)
+        # POST `event` to the API's webhook with `signature_header(body, secret)`
 
 `python -m liventix.testing.stripe` serves the Stripe stand-in on its own (see `--help`).
 """
@@ -44,6 +46,8 @@ from liventix.testing.stripe import (
     StripeStandIn,
     Weather,
     charge_of,
+    deliver,
+    signature_header,
     stripe_fee,
 )
 
@@ -57,7 +61,9 @@ __all__ = [
     "StripeStandIn",
     "Weather",
     "charge_of",
+    "deliver",
     "receiver",
+    "signature_header",
     "smtp_server",
     "stripe_fee",
 ]

@@ -1,5 +1,6 @@
 """Fixtures for the API's tests: the API served by uvicorn on 127.0.0.1 for the whole session,
-on a database of its own (cloned from the migrated template), wired to the fake Stripe as the
+on a database of its own (cloned from the migrated template), wired to the Stripe stand-in
+(`liventix.testing.stripe`) as the
 application is (`liventix.wiring.wire`), with the platform organization and its key.
 
 Tests keep apart by creating their own organizations (`new_org`), events and accounts.
@@ -16,18 +17,18 @@ import sqlalchemy as sa
 import ledger
 import outbox
 from liventix.api import create_app, create_key
-from liventix.api.routes import webhook_routes
+from liventix.api.webhooks import routes as webhook_routes
 from liventix.database import create_database, database_url, drop_database, make_engine
 from liventix.stripe_gateway import StripeGateway, StripeSettings
+from liventix.testing.stripe import StripeStandIn
 from liventix.wiring import wire
-from tests.api.support import PLATFORM, WEBHOOK_SECRET, CheckoutStripe, Served, uvicorn_thread
+from tests.api.support import PLATFORM, WEBHOOK_SECRET, Served, uvicorn_thread
 
 
 @pytest.fixture(scope="session")
-def api_stripe() -> Iterator[CheckoutStripe]:
-    """The session's Stripe-compatible server (PaymentIntents and refunds included)."""
-    server = CheckoutStripe()
-    server.start()
+def api_stripe() -> Iterator[StripeStandIn]:
+    """The session's Stripe stand-in, served on 127.0.0.1."""
+    server = StripeStandIn().start()
     try:
         yield server
     finally:
@@ -35,7 +36,7 @@ def api_stripe() -> Iterator[CheckoutStripe]:
 
 
 @pytest.fixture(scope="session")
-def served(pg_server_url: str, template_db: str, api_stripe: CheckoutStripe) -> Iterator[Served]:
+def served(pg_server_url: str, template_db: str, api_stripe: StripeStandIn) -> Iterator[Served]:
     """The API served over HTTP for the session."""
     name = f"api_{uuid.uuid4().hex}"
     create_database(pg_server_url, name, template=template_db)

@@ -23,10 +23,9 @@ from liventix import reports
 from liventix.api import create_app
 from liventix.database import create_database, database_url, drop_database, make_engine
 from liventix.stripe_gateway import StripeGateway, StripeSettings
-from liventix.testing.stripe import StandInServer, StripeStandIn
+from liventix.testing.stripe import StandInServer, StripeStandIn, signature_header
 from liventix.wiring import wire
 from tests.api.support import PLATFORM, WEBHOOK_SECRET, new_org, on_sale_event, uvicorn_thread
-from tests.fakes.stripe_server import signature_header
 
 
 @dataclass

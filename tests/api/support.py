@@ -1,5 +1,4 @@
-"""What the API's tests share: the fake Stripe extended with PaymentIntent and refund
-creation (what a checkout calls), the API served by uvicorn on 127.0.0.1 in a thread, an HTTP
+"""What the API's tests share: the API served by uvicorn on 127.0.0.1 in a thread, an HTTP
 client per organization key, and the organizer's set-up through the API itself."""
 
 from __future__ import annotations
@@ -23,68 +22,15 @@ from fastapi import FastAPI
 import ledger
 import outbox
 from liventix.api import create_key
-from tests.fakes import stripe_objects as so
-from tests.fakes.stripe_server import FakeStripe, Recorded, StripeError, signature_header, unflatten
+from liventix.testing.stripe import StripeStandIn, signature_header
+from liventix.testing.stripe import shapes as so
+
+CheckoutStripe = StripeStandIn
+"""The name tests/api/test_reports_api.py still imports (the checkout's fake Stripe is gone: the
+one stand-in serves PaymentIntents and refunds)."""
 
 PLATFORM = uuid.UUID("00000000-0000-0000-0000-000000000001")
 WEBHOOK_SECRET = "whsec_api_tests_0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"
-
-
-class CheckoutStripe(FakeStripe):
-    """The fake Stripe, plus `POST /v1/payment_intents` and `POST /v1/refunds` with Stripe's
-    idempotency (the same key replays the first object)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._created: dict[str, so.StripeObject] = {}
-
-    def _dispatch(
-        self, request: Recorded, query: list[tuple[str, str]], form: list[tuple[str, str]]
-    ) -> tuple[int, so.StripeObject, dict[str, str]]:
-        parts = [p for p in request.path.split("/") if p]
-        creates = {"payment_intents": self._create_intent, "refunds": self._create_refund}
-        if (
-            request.method == "POST"
-            and len(parts) == 2
-            and parts[0] == "v1"
-            and parts[1] in creates
-        ):
-            if not (request.header("authorization") or "").startswith("Bearer sk_"):
-                raise StripeError(401, "invalid_request_error", "You did not provide an API key.")
-            key = request.header("idempotency-key")
-            if key is not None and key in self._created:
-                return 200, self._created[key], {"Idempotent-Replayed": "true"}
-            created = creates[parts[1]](unflatten(form))
-            if key is not None:
-                self._created[key] = created
-            return 200, created, {}
-        return super()._dispatch(request, query, form)
-
-    def _create_intent(self, params: dict[str, Any]) -> so.StripeObject:
-        return self.add(
-            so.payment_intent(
-                amount=int(params["amount"]),
-                currency=str(params["currency"]),
-                metadata=params.get("metadata") or {},
-                status="requires_payment_method",
-            )
-        )
-
-    def _create_refund(self, params: dict[str, Any]) -> so.StripeObject:
-        intent = self.get(str(params["payment_intent"]))
-        return self.add_refund(str(intent["latest_charge"]), int(params["amount"]))
-
-    def pay(self, payment_intent_id: str, fee: int = 30) -> so.StripeObject:
-        """The buyer paid: the intent succeeds with a charge; returns the intent."""
-        intent = self.get(payment_intent_id)
-        self.add_payment(
-            amount=int(intent["amount"]),
-            fee=fee,
-            metadata=intent["metadata"],
-            currency=str(intent["currency"]),
-            id=payment_intent_id,
-        )
-        return self.get(payment_intent_id)
 
 
 @dataclass
@@ -93,7 +39,7 @@ class Served:
 
     url: str
     engine: sa.Engine
-    stripe: CheckoutStripe
+    stripe: StripeStandIn
     handlers: outbox.InboxHandlers
     platform_key: str
     app: FastAPI

@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
 
 from liventix.api import create_app
+from liventix.testing.stripe import signature_header
 from tests.api.support import (
     WEBHOOK_SECRET,
     Served,
@@ -28,7 +29,6 @@ from tests.api.support import (
     transfer_body,
     uvicorn_thread,
 )
-from tests.fakes.stripe_server import signature_header
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,9 @@ import pytest
 import sqlalchemy as sa
 
 from liventix.stripe_events import MAX_EVENT_BYTES
+from liventix.testing.stripe import shapes as so
 from tests.api import raw_http
 from tests.api.support import Served
-from tests.fakes import stripe_objects as so
 
 PROBLEMS = "https://liventix.dev/problems/"
 PATH = "/v1/stripe/webhook"

@@ -36,12 +36,17 @@ import ticketing_fsm as tk
 from liventix import reports
 from liventix.stripe_events import receive_stripe_webhook
 from liventix.stripe_gateway import StripeGateway, StripeSettings
-from liventix.testing.stripe import StandInServer, StripeObject, StripeStandIn, charge_of
+from liventix.testing.stripe import (
+    StandInServer,
+    StripeObject,
+    StripeStandIn,
+    charge_of,
+    signature_header,
+)
 from liventix.wiring import wire
 from outbox.message_types import task_for
 from tests.escrow_core.conftest import Smtp
 from tests.escrow_core.support import new_organizer
-from tests.fakes.stripe_server import signature_header
 
 SECRET = "whsec_connect_reconciliation_0123456789abcdef"
 TASKS = (

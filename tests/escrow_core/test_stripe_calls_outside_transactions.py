@@ -29,9 +29,10 @@ import outbox
 import ticketing_fsm
 from escrow.stripe_events import META_EVENT, META_EVENT_ENDS, META_ORG
 from liventix.stripe_gateway import StripeGateway, StripeSettings
+from liventix.testing.stripe import Recorded, deliver
+from liventix.testing.stripe import StripeStandIn as FakeStripe
+from liventix.testing.stripe import shapes as so
 from tests.escrow_core.support import future, new_organizer
-from tests.fakes import stripe_objects as so
-from tests.fakes.stripe_server import FakeStripe, Recorded, deliver
 from tests.outbox_core.no_transaction import Probe, Seen
 from tests.outbox_core.support import WorkerProcess, wait_until, worker_env
 

@@ -15,17 +15,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 import ticketing_fsm as tk
-from tests.fakes import stripe_objects as so
+from liventix.testing.stripe import charge_of, stripe_fee
+from liventix.testing.stripe import shapes as so
 from tests.ticketing_core.support import (
     Gateway,
     World,
     ask_stripe_for_refunds,
     book_refund,
-    charge_of,
     open_world,
     pay,
     request,
-    stripe_fee,
 )
 
 

@@ -19,9 +19,9 @@ import sqlalchemy as sa
 import escrow
 import outbox
 from liventix import reports
+from liventix.testing.stripe import shapes as so
 from tests.cli.runner import liventix
 from tests.escrow_core.support import future, new_organizer
-from tests.fakes import stripe_objects as so
 from tests.reports.conftest import Season
 
 

@@ -1,5 +1,6 @@
-"""What ticketing's tests share: an in-process stand-in for Stripe (PaymentIntents, refunds,
-the charge facts escrow reads), Stripe-shaped events for the inbox, the organizer's event
+"""What ticketing's tests share: the application's Stripe gateway on the Stripe stand-in
+(`liventix.testing.stripe`, served on 127.0.0.1: PaymentIntents, refunds, the charge facts
+escrow reads), Stripe-shaped events for the inbox, the organizer's event
 and ticket types, paying an order as the payment handler does, and the checks every test
 makes of the `ticketing` schema against the ledger.
 
@@ -8,9 +9,10 @@ Importable from spawned worker processes: nothing here depends on pytest's fixtu
 
 from __future__ import annotations
 
-import threading
+import contextlib
 import time
 import uuid
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,143 +24,94 @@ import escrow
 import ledger
 import outbox
 import ticketing_fsm as tk
+from liventix.stripe_gateway import StripeGateway, StripeSettings
+from liventix.testing.stripe import API_VERSION, Intent, StripeObject, StripeRefusal, StripeStandIn
+from liventix.testing.stripe import Refund as StripeRefund
+
+# What the tests import from here, the stand-in's own (explicit re-exports).
+from liventix.testing.stripe import charge_of as charge_of  # noqa: PLC0414
+from liventix.testing.stripe import new_id as new_id  # noqa: PLC0414
+from liventix.testing.stripe import stripe_fee as stripe_fee  # noqa: PLC0414
 
 PLATFORM = uuid.UUID("00000000-0000-0000-0000-000000000001")
-API_VERSION = "2024-06-20"
+
 FAST_RETRIES = outbox.RetryPolicy(schedule=(0,) * 10, jitter=0)
 """Inbox retries at once: an event that waits for another is tried again after it."""
 
-StripeObject = dict[str, Any]
-
-
-def new_id(prefix: str) -> str:
-    """A Stripe-like id: `prefix_` and 24 characters, unique across processes."""
-    return f"{prefix}_{uuid.uuid4().hex[:24]}"
-
-
-def stripe_fee(amount: int) -> int:
-    """Stripe's card fee in these tests: 2.9% + 30."""
-    return amount * 29 // 1000 + 30
-
-
-# -- Stripe, in process ---------------------------------------------------------------------
-
-
-class StripeIdempotencyError(Exception):
-    """Stripe's `idempotency_error`: a key reused with other parameters."""
-
-
-@dataclass
-class Intent:
-    """A PaymentIntent as the stand-in keeps it."""
-
-    id: str
-    amount: int
-    currency: str
-    metadata: dict[str, str]
-    client_secret: str
-
-
-@dataclass
-class Refund:
-    """A refund as the stand-in keeps it."""
-
-    id: str
-    payment_intent_id: str
-    amount: int
-    metadata: dict[str, str]
+# -- Stripe: the one stand-in, served on 127.0.0.1 --------------------------------------------
 
 
 class Gateway:
-    """An in-process stand-in for Stripe's PaymentIntent and refund creation.
+    """The application's own gateway (`StripeGateway`: the stripe library over HTTP) on a
+    Stripe stand-in of its own (`liventix.testing.stripe.StripeStandIn`, served on 127.0.0.1
+    until the gateway is garbage-collected), so each test sees only its own intents and
+    refunds.
 
     Idempotent like Stripe: a key seen before with the same parameters returns the first
-    object; with other parameters it is refused (Stripe answers 400 `idempotency_error`).
-    `delay` seconds are slept in every call, to widen race windows.
+    object; with other parameters Stripe answers 400 `idempotency_error`. `delay` seconds
+    pass before every answer, to widen race windows. What these tests book as paid (with
+    `pay`, straight into escrow) is paid at the stand-in once Stripe is first asked about it
+    (its charge, or a refund of it): the buyer paid before Stripe sent the event.
     """
 
     def __init__(self, delay: float = 0.0) -> None:
-        self.delay = delay
-        self.intents: dict[str, Intent] = {}
-        self.refunds: dict[str, Refund] = {}
-        self._keys: dict[str, tuple[tuple[Any, ...], str]] = {}
-        self._lock = threading.Lock()
+        self.account = StripeStandIn(latency_ms=delay * 1000).start()
+        weakref.finalize(self, self.account.close)
+        self.stripe = StripeGateway(
+            StripeSettings(api_base=self.account.url, max_network_retries=0)
+        )
 
-    def _idempotent(self, key: str, params: tuple[Any, ...], prefix: str) -> tuple[str, bool]:
-        with self._lock:
-            seen = self._keys.get(key)
-            if seen is not None:
-                if seen[0] != params:
-                    raise StripeIdempotencyError(
-                        f"Keys for idempotent requests can only be used with the same "
-                        f"parameters they were first used with ({key})"
-                    )
-                return seen[1], False
-            created = new_id(prefix)
-            self._keys[key] = (params, created)
-            return created, True
+    @property
+    def intents(self) -> dict[str, Intent]:
+        """The stand-in's PaymentIntents by id."""
+        return self.account.intents
+
+    @property
+    def refunds(self) -> dict[str, StripeRefund]:
+        """The stand-in's refunds by id."""
+        return self.account.refunds
+
+    def paid(self, payment_intent_id: str) -> None:
+        """The buyer has paid the intent at Stripe (a no-op once paid)."""
+        if payment_intent_id in self.intents and payment_intent_id not in self.account.succeeded:
+            with contextlib.suppress(StripeRefusal):  # paid by another thread meanwhile
+                self.account.succeed(payment_intent_id)
 
     def create_payment_intent(
         self, amount: int, currency: str, metadata: dict[str, str], idempotency_key: str
     ) -> tk.CreatedIntent:
         """Create (or, for a key seen before, return) a PaymentIntent."""
-        if self.delay:
-            time.sleep(self.delay)
-        params = (amount, currency.lower(), tuple(sorted(metadata.items())))
-        pi, new = self._idempotent(idempotency_key, params, "pi")
-        if new:
-            self.intents[pi] = Intent(
-                pi, amount, currency.lower(), dict(metadata), f"{pi}_secret_{uuid.uuid4().hex}"
-            )
-        intent = self.intents[pi]
-        return tk.CreatedIntent(payment_intent_id=intent.id, client_secret=intent.client_secret)
+        return self.stripe.create_payment_intent(amount, currency, metadata, idempotency_key)
+
+    def cancel_payment_intent(self, payment_intent_id: str, idempotency_key: str) -> str:
+        """Cancel an unpaid PaymentIntent; the status it ends in."""
+        return self.stripe.cancel_payment_intent(payment_intent_id, idempotency_key)
 
     def create_refund(
         self, payment_intent_id: str, amount: int, metadata: dict[str, str], idempotency_key: str
     ) -> str:
         """Refund part of a payment; returns the refund's id."""
-        if self.delay:
-            time.sleep(self.delay)
-        params = (payment_intent_id, amount, tuple(sorted(metadata.items())))
-        refund_id, new = self._idempotent(idempotency_key, params, "re")
-        if new:
-            intent = self.intents.get(payment_intent_id)
-            refunded = sum(
-                r.amount for r in self.refunds.values() if r.payment_intent_id == payment_intent_id
-            )
-            if intent is not None and refunded + amount > intent.amount:
-                raise ValueError(f"refund of {amount} exceeds what is left of {payment_intent_id}")
-            self.refunds[refund_id] = Refund(refund_id, payment_intent_id, amount, dict(metadata))
-        return refund_id
-
-
-class Reader:
-    """escrow.StripeReader over the stand-in: a PaymentIntent's charge and its fee."""
-
-    def __init__(self, gateway: Gateway) -> None:
-        self.gateway = gateway
+        self.paid(payment_intent_id)
+        return self.stripe.create_refund(payment_intent_id, amount, metadata, idempotency_key)
 
     def charge_facts(self, payment_intent_id: str) -> escrow.ChargeFacts:
         """The charge of a PaymentIntent and Stripe's fee on it."""
-        intent = self.gateway.intents[payment_intent_id]
-        return escrow.ChargeFacts(
-            charge_id=charge_of(payment_intent_id),
-            balance_transaction_id=f"txn_{payment_intent_id[3:]}",
-            stripe_fee=stripe_fee(intent.amount),
-        )
+        self.paid(payment_intent_id)
+        return self.stripe.charge_facts(payment_intent_id)
 
     def refunds_of_charge(self, charge_id: str) -> list[escrow.RefundFacts]:
-        """Every refund of the charge (all succeeded)."""
-        return [
-            escrow.RefundFacts(r.id, r.payment_intent_id, r.amount, "succeeded")
-            for r in self.gateway.refunds.values()
-            if charge_of(r.payment_intent_id) == charge_id
-        ]
+        """Every refund of the charge."""
+        return self.stripe.refunds_of_charge(charge_id)
 
 
-def charge_of(payment_intent_id: str) -> str:
-    """The stand-in's charge id of a PaymentIntent."""
-    return f"ch_{payment_intent_id[3:]}"
+@dataclass
+class Refund:
+    """A refund as a test tells Stripe's story of it (the stand-in's own are `StripeRefund`)."""
+
+    id: str
+    payment_intent_id: str
+    amount: int
+    metadata: dict[str, str]
 
 
 # -- Stripe's events ------------------------------------------------------------------------
@@ -212,7 +165,9 @@ def payment_intent(intent: Intent, status: str) -> StripeObject:
     }
 
 
-def refund_object(refund: Refund, currency: str, status: str = "succeeded") -> StripeObject:
+def refund_object(
+    refund: Refund | StripeRefund, currency: str, status: str = "succeeded"
+) -> StripeObject:
     """A Refund object of a PaymentIntent's charge."""
     return {
         "id": refund.id,
@@ -285,7 +240,7 @@ def inbox_problems(conn: sa.Connection) -> list[tuple[str, str, str | None]]:
 def ticketing_handlers(gateway: Gateway) -> outbox.InboxHandlers:
     """A fresh inbox registry with escrow's and ticketing's Stripe handlers."""
     registry = outbox.InboxHandlers()
-    tk.register_stripe_handlers(Reader(gateway), into=registry)
+    tk.register_stripe_handlers(gateway, into=registry)
     return registry
 
 
@@ -479,7 +434,7 @@ def statuses(conn: sa.Connection, order_id: uuid.UUID) -> list[str]:
 # -- checks ---------------------------------------------------------------------------------
 
 
-def ask_stripe_for_refunds(conn: sa.Connection, gateway: Gateway) -> list[Refund]:
+def ask_stripe_for_refunds(conn: sa.Connection, gateway: Gateway) -> list[StripeRefund]:
     """Run every `stripe.refund.requested` task as the application's task does (the message
     id is the idempotency key, so running it again asks for nothing new); Stripe's refunds."""
     refunds = []
@@ -494,7 +449,7 @@ def ask_stripe_for_refunds(conn: sa.Connection, gateway: Gateway) -> list[Refund
     return refunds
 
 
-def book_refund(conn: sa.Connection, refund: Refund) -> bool:
+def book_refund(conn: sa.Connection, refund: Refund | StripeRefund) -> bool:
     """Escrow books Stripe's succeeded refund (what `refund.updated` does)."""
     return escrow.refund_payment(
         conn, refund.id, refund.payment_intent_id, refund.amount, failed=False, cause="test"

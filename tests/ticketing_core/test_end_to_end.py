@@ -32,11 +32,12 @@ import ledger
 import outbox
 import ticketing_fsm as tk
 from liventix.stripe_gateway import StripeGateway, StripeSettings
+from liventix.testing.stripe import StripeStandIn as FakeStripe
+from liventix.testing.stripe import deliver_event
+from liventix.testing.stripe import shapes as so
 from liventix.wiring import wire
 from outbox.message_types import task_for
 from tests.escrow_core.support import Line, entries_count, lines_by_ref
-from tests.fakes import stripe_objects as so
-from tests.fakes.stripe_server import FakeStripe, deliver_event
 from tests.outbox_core.support import Mailbox, Receiver, free_port
 from tests.ticketing_core.support import ensure_platform
 from ticketing_fsm.checkout import META_ORDER, META_ORG

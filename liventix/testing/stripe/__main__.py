@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from liventix.testing.stripe.server import main
+from liventix.testing.stripe.cli import main
 
 raise SystemExit(main())

@@ -1,7 +1,7 @@
-"""The stand-in's Stripe account (`StripeStandIn`): PaymentIntents from creation to payment,
-decline or cancellation, refunds (and their failure), disputes, Connect (`connect.py`),
-idempotent by key like Stripe, with a balance transaction for every movement of the balance,
-the events Stripe would send, and Stripe's weather (`faults.py`)."""
+"""The stand-in's payments (`Payments`, the heart of `StripeStandIn`): PaymentIntents from
+creation to payment, decline or cancellation, refunds (and their failure), disputes, Connect
+(`connect.py`), idempotent by key like Stripe, with a balance transaction for every movement
+of the balance, the events Stripe would send, and Stripe's weather (`faults.py`)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 import uuid
 from typing import Literal
 
+from liventix.testing.stripe import shapes
 from liventix.testing.stripe.connect import Connect
 from liventix.testing.stripe.faults import HANG_SECONDS, Weather
 from liventix.testing.stripe.objects import (
@@ -30,9 +31,9 @@ from liventix.testing.stripe.objects import (
 )
 
 
-class StripeStandIn(Connect, Weather):
-    """The platform's Stripe account, in memory (thread-safe: its HTTP server answers from
-    many threads)."""
+class Payments(Connect, Weather):
+    """The account's payments: PaymentIntents, refunds and disputes (thread-safe: its HTTP
+    server answers from many threads)."""
 
     def __init__(
         self,
@@ -108,7 +109,7 @@ class StripeStandIn(Connect, Weather):
                 self.refunds[refund_id] = Refund(
                     refund_id, payment_intent_id, amount, intent.currency, dict(metadata)
                 )
-                self._move(
+                self.refunds[refund_id].balance_transaction = self._move(
                     source=refund_id,
                     currency=intent.currency,
                     amount=-amount,
@@ -145,15 +146,40 @@ class StripeStandIn(Connect, Weather):
             intent = self.intents[payment_intent_id]
             obj = intent_object(intent)
         if intent.status == "succeeded" and expand_charge:
-            obj["latest_charge"] = {
-                "id": charge_of(intent.id),
-                "object": "charge",
-                "amount": intent.amount,
-                "currency": intent.currency,
-                "payment_intent": intent.id,
-                "balance_transaction": self.balance_transaction(balance_transaction_of(intent.id)),
-            }
+            obj["latest_charge"] = self.charge_json(charge_of(intent.id), expand_txn=True)
         return obj
+
+    def intent_of_charge(self, charge_id: str) -> Intent | None:
+        """The paid intent whose charge `charge_id` is, if any."""
+        with self._lock:
+            intent = self.intents.get(f"pi_{charge_id[3:]}") if charge_id[:3] == "ch_" else None
+        return intent if intent is not None and intent.status == "succeeded" else None
+
+    def charge_json(
+        self, charge_id: str, *, expand_txn: bool = False, with_refunds: bool = True
+    ) -> StripeObject:
+        """The Charge of a paid intent (its refunds listed unless `with_refunds` is False, as
+        newer API versions send it), its balance transaction expanded when asked."""
+        intent = self.intent_of_charge(charge_id)
+        if intent is None:
+            raise KeyError(charge_id)
+        txn_id = balance_transaction_of(intent.id)
+        with self._lock:
+            refunds = [
+                refund_object(r, r.status)
+                for r in self.refunds.values()
+                if r.payment_intent_id == intent.id
+            ]
+        return shapes.charge(
+            id=charge_id,
+            amount=intent.amount,
+            currency=intent.currency,
+            payment_intent=intent.id,
+            balance_transaction=self.balance_transaction(txn_id) if expand_txn else txn_id,
+            refunds=refunds,
+            include_refunds=with_refunds,
+            metadata=intent.metadata,
+        )
 
     def refunds_json(self, charge_id: str) -> StripeObject:
         """The charge's refunds as `GET /v1/refunds?charge=` lists them."""
@@ -216,9 +242,10 @@ class StripeStandIn(Connect, Weather):
                 if pi not in seen
             ]
 
-    def succeed(self, payment_intent_id: str) -> StripeObject:
-        """The buyer pays: the charge lands on the balance, less Stripe's fee. An intent
-        canceled or paid already cannot be paid (`payment_intent_unexpected_state`)."""
+    def succeed(self, payment_intent_id: str, *, fee: int | None = None) -> StripeObject:
+        """The buyer pays: the charge lands on the balance, less Stripe's fee (`fee`, else
+        the stand-in's card fee). An intent canceled or paid already cannot be paid
+        (`payment_intent_unexpected_state`)."""
         with self._lock:
             intent = self.intents[payment_intent_id]
             if intent.status not in CANCELABLE:
@@ -233,7 +260,7 @@ class StripeStandIn(Connect, Weather):
                 source=charge_of(intent.id),
                 currency=intent.currency,
                 amount=intent.amount,
-                fee=stripe_fee(intent.amount),
+                fee=stripe_fee(intent.amount) if fee is None else fee,
                 category="charge",
                 description=f"Payment {intent.id}",
             )

@@ -15,6 +15,7 @@ from liventix.testing.stripe.objects import (
     Transfer,
     new_id,
 )
+from liventix.testing.stripe.wire import Recorded
 
 
 class AccountBase:
@@ -27,9 +28,29 @@ class AccountBase:
         self._balance: list[StripeObject] = []
         self._keys: dict[str, tuple[str, object]] = {}
         self._canceled: list[str] = []
+        # Objects seeded as Stripe's side of a test's story (`seeded.py`), by id.
+        self._objects: dict[str, StripeObject] = {}
+        # Idempotency-Key: (path, parameters, first answer), for the seeded objects' POSTs.
+        self._idempotent: dict[str, tuple[str, dict[str, str], StripeObject]] = {}
+        self._recorded: list[Recorded] = []
         # Re-entrant: a request's whole effect (key, object, balance movement) is one
         # critical section, so a concurrent request with the same key sees all or nothing.
         self._lock = threading.RLock()
+
+    def record(self, request: Recorded) -> None:
+        """Keep a request the HTTP server received."""
+        with self._lock:
+            self._recorded.append(request)
+
+    def requests(self, method: str | None = None, path: str | None = None) -> list[Recorded]:
+        """Recorded requests, optionally of one method and starting with a path."""
+        with self._lock:
+            return [
+                r
+                for r in self._recorded
+                if (method is None or r.method == method)
+                and (path is None or r.path.startswith(path))
+            ]
 
     @property
     def succeeded(self) -> set[str]:
@@ -61,9 +82,9 @@ class AccountBase:
         category: str,
         description: str,
         type: str | None = None,
-    ) -> None:
+    ) -> str:
         """Record one movement of the balance, as a BalanceTransaction object (its `type`
-        is the category unless given: a dispute's is an `adjustment`)."""
+        is the category unless given: a dispute's is an `adjustment`); returns its id."""
         now = int(time.time())
         txn: StripeObject = {
             "id": txn_id or new_id("txn"),
@@ -86,6 +107,7 @@ class AccountBase:
         }
         with self._lock:
             self._balance.append(txn)
+        return str(txn["id"])
 
     def balance_transactions(self) -> list[StripeObject]:
         """Every movement of the balance so far, oldest first (as `/v1/balance_transactions`

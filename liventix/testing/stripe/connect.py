@@ -47,20 +47,7 @@ class Connect(AccountBase):
         with self._lock:
             key = f"tr:{idempotency_key}"
             if key not in self._keys and source_transaction is not None:
-                charged = {charge_of(i.id): i for i in self.intents.values()}
-                intent = charged.get(source_transaction)
-                if intent is None or intent.status != "succeeded":
-                    raise StripeRefusal(
-                        f"No such charge: '{source_transaction}'",
-                        code="resource_missing",
-                        status=404,
-                    )
-                if amount > intent.amount:
-                    raise StripeRefusal(
-                        f"The transfer amount ({amount}) exceeds the source transaction's "
-                        f"amount ({intent.amount})",
-                        code="amount_too_large",
-                    )
+                self._check_source(source_transaction, amount)
             transfer_id, new = self._once(key, "tr", params)
             if new:
                 self.transfers[transfer_id] = Transfer(
@@ -81,6 +68,31 @@ class Connect(AccountBase):
                     description=f"Transfer to {destination}",
                 )
             return self.transfers[transfer_id]
+
+    def _charged(self, charge_id: str) -> int | None:
+        """The amount of a succeeded charge of this account (its own or a seeded one)."""
+        charged = {charge_of(i.id): i for i in self.intents.values()}
+        intent = charged.get(charge_id)
+        if intent is not None:
+            return intent.amount if intent.status == "succeeded" else None
+        seeded = self._objects.get(charge_id)
+        if seeded is None or seeded.get("object") != "charge" or seeded["status"] != "succeeded":
+            return None
+        return int(seeded["amount"])
+
+    def _check_source(self, source_transaction: str, amount: int) -> None:
+        """A transfer funded by a charge needs the charge, and no more than its amount."""
+        charged = self._charged(source_transaction)
+        if charged is None:
+            raise StripeRefusal(
+                f"No such charge: '{source_transaction}'", code="resource_missing", status=404
+            )
+        if amount > charged:
+            raise StripeRefusal(
+                f"The transfer amount ({amount}) exceeds the source transaction's "
+                f"amount ({charged})",
+                code="amount_too_large",
+            )
 
     def create_transfer_reversal(
         self, transfer_id: str, *, amount: int, metadata: dict[str, str], idempotency_key: str

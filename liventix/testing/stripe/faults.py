@@ -42,13 +42,13 @@ class Weather:
         self._flight = threading.Lock()
         self.in_flight = 0
         self.max_in_flight = 0
-        self.requests = 0
+        self.request_count = 0
         self.injected: dict[str, int] = {"fail": 0, "hang": 0}
 
     def entered(self) -> None:
         """A request came in (counted for `in_flight` and `max_in_flight`)."""
         with self._flight:
-            self.requests += 1
+            self.request_count += 1
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
 

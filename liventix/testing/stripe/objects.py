@@ -46,7 +46,12 @@ class StripeRefusal(Exception):
     object."""
 
     def __init__(
-        self, message: str, *, type: str = "invalid_request_error", code: str, status: int = 400
+        self,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        status: int = 400,
     ) -> None:
         super().__init__(message)
         self.type = type
@@ -55,7 +60,10 @@ class StripeRefusal(Exception):
 
     def as_json(self) -> StripeObject:
         """Stripe's error object."""
-        return {"error": {"type": self.type, "code": self.code, "message": str(self)}}
+        doc = f"https://stripe.com/docs/error-codes/{self.code}" if self.code else None
+        return {
+            "error": {"type": self.type, "code": self.code, "message": str(self), "doc_url": doc}
+        }
 
 
 class IdempotencyError(StripeRefusal):
@@ -99,6 +107,8 @@ class Refund:
     currency: str
     metadata: dict[str, str]
     status: str = "succeeded"
+    balance_transaction: str | None = None
+    created: int = field(default_factory=lambda: int(time.time()))
 
 
 @dataclass
@@ -172,10 +182,10 @@ def transfer_object(transfer: Transfer) -> StripeObject:
     }
 
 
-def event(type: str, obj: StripeObject) -> StripeObject:
-    """A Stripe Event envelope around `obj`."""
+def event(type: str, obj: StripeObject, *, id: str | None = None) -> StripeObject:
+    """A Stripe Event envelope around `obj`, as Stripe posts it to a webhook."""
     return {
-        "id": new_id("evt"),
+        "id": id or new_id("evt"),
         "object": "event",
         "api_version": API_VERSION,
         "created": int(time.time()),
@@ -225,7 +235,9 @@ def refund_object(refund: Refund, status: str) -> StripeObject:
         "id": refund.id,
         "object": "refund",
         "amount": refund.amount,
+        "balance_transaction": refund.balance_transaction,
         "charge": charge_of(refund.payment_intent_id),
+        "created": refund.created,
         "currency": refund.currency,
         "metadata": dict(refund.metadata),
         "payment_intent": refund.payment_intent_id,

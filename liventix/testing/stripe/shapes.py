@@ -1,6 +1,7 @@
-"""Builders of Stripe's API objects and event envelopes, shaped after Stripe's own examples
-(stripe/openapi `fixtures3.json`: `payment_intent`, `charge`, `balance_transaction`,
-`refund`, `dispute`, `transfer`, `transfer_reversal`, `payout`, `event`).
+"""Builders of Stripe's API objects, shaped after Stripe's own examples (stripe/openapi
+`fixtures3.json`: `payment_intent`, `charge`, `balance_transaction`, `refund`, `dispute`,
+`transfer`, `transfer_reversal`, `payout`; the `event` envelope is `objects.event`), for the
+objects a test seeds at the stand-in (`seeded.py`) and for Stripe's side of a test's story.
 
 Each builder returns a fresh JSON-ready dict with the fields the project reads and the
 neighbouring fields Stripe sends with them; ids are generated with Stripe's prefixes unless
@@ -12,16 +13,26 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-StripeObject = dict[str, Any]
+from liventix.testing.stripe.objects import API_VERSION, StripeObject, event, new_id
 
-API_VERSION = "2024-06-20"
-
-
-def new_id(prefix: str) -> str:
-    """A Stripe-like id: `prefix_` and 24 characters."""
-    return f"{prefix}_{uuid.uuid4().hex[:24]}"
+__all__ = [
+    "API_VERSION",
+    "StripeObject",
+    "balance_transaction",
+    "charge",
+    "dispute",
+    "dispute_reinstatement",
+    "dispute_withdrawal",
+    "event",
+    "new_id",
+    "now",
+    "payment_intent",
+    "payout",
+    "refund",
+    "transfer",
+    "transfer_reversal",
+]
 
 
 def now() -> int:
@@ -400,19 +411,4 @@ def payout(
         "status": status,
         "trace_id": {"status": "supported", "value": None},
         "type": "bank_account",
-    }
-
-
-def event(type: str, obj: StripeObject, *, id: str | None = None) -> StripeObject:
-    """An Event envelope around a snapshot of `obj`, as Stripe posts it to a webhook."""
-    return {
-        "id": id or new_id("evt"),
-        "object": "event",
-        "api_version": API_VERSION,
-        "created": now(),
-        "data": {"object": obj},
-        "livemode": False,
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "type": type,
     }
