@@ -3,6 +3,13 @@ released, refunded or answered to a dispute, with every cent in the ledger.
 
 This is the package's public face. Use cases take the caller's SQLAlchemy `Connection` and
 never commit: a transition, its ledger entries and its outbox messages commit together.
+
+Inside, by business event: `payments` (a capture), `refunds`, `disputes`, `release` (the
+event's end, the release, the due sweep, a cancellation), `transfers` (Stripe Connect's
+transfers, reversals and payouts); what they share: `lifecycle` (transitions, postings) and
+`settlement` (transfers asked, an organizer's debts). They decide with the pure functions of
+`decisions`, `recipes` and `machine`, and read and write escrow's tables only through
+`store`. `stripe_events` turns Stripe's events into these use cases.
 """
 
 from __future__ import annotations

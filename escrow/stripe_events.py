@@ -138,7 +138,9 @@ def charge_refunded(
 
 
 def refund_changed(conn: Connection, event: outbox.InboxEvent) -> None:
-    """`refund.updated` / `refund.failed`: book a succeeded refund, or a failed one's reversal."""
+    """`refund.created` / `refund.updated` / `refund.failed`: book a succeeded refund, or a
+    failed one's reversal (a refund made anywhere: the platform, Stripe's Dashboard, another
+    integration)."""
     refund = _obj(event)
     status = "failed" if event.type == "refund.failed" else refund.get("status")
     if status not in ("succeeded", "failed", "canceled"):
@@ -276,6 +278,7 @@ def handlers(reader: StripeReader) -> dict[str, outbox.AnyInboxHandler]:
     return {
         "payment_intent.succeeded": payment_intent_succeeded(reader),
         "charge.refunded": charge_refunded(reader),
+        "refund.created": refund_changed,
         "refund.updated": refund_changed,
         "refund.failed": refund_changed,
         "charge.dispute.created": dispute_created,
