@@ -28,11 +28,6 @@ from ticketing_fsm.refunds import settle_order
 
 FollowUp = Callable[[Connection, outbox.InboxEvent], None]
 
-# Stripe's `refund.created` is booked by escrow as its `refund.updated` (escrow registers no
-# handler of its own for it): the one place ticketing names an escrow handler. To go when
-# escrow's `stripe_handlers` registers `refund.created` itself.
-_BOOKED_AS = {"refund.created": "refund.updated"}
-
 
 def _order(
     conn: Connection, event: outbox.InboxEvent, payment_intent: str | None
@@ -135,8 +130,7 @@ def handlers(reader: escrow.StripeReader) -> dict[str, outbox.AnyInboxHandler]:
     base = escrow.stripe_handlers(reader)
     combined = dict(base)
     for event_type, follow in _follow_ups().items():
-        booked = base.get(event_type) or base.get(_BOOKED_AS.get(event_type, ""))
-        combined[event_type] = _then(booked, follow)
+        combined[event_type] = _then(base.get(event_type), follow)
     return combined
 
 
