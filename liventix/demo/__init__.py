@@ -2,8 +2,8 @@
 (`liventix ledger demo`: `run_demo`) and a whole season played through the deployed system
 (`liventix demo`: `play_and_reconcile`, or `play_season` then `finance_reports`).
 
-The demo uses the stand-ins for the outside world (`liventix.stripe_standin`,
-`liventix.local_servers`); nothing in the product imports this package but the CLI.
+The demo uses the stand-ins for the outside world (`liventix.testing.stripe`,
+`liventix.testing.servers`); nothing in the product imports this package but the CLI.
 """
 
 from __future__ import annotations

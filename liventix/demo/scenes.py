@@ -27,8 +27,8 @@ from liventix.demo.posting import EventPoster
 from liventix.demo.processes import LOCAL, AppProcesses
 from liventix.demo.progress import Out, Progress, money
 from liventix.demo.summary import SeasonSummary, count_from_database
-from liventix.testing.servers import Mailbox, Receiver
 from liventix.stripe_gateway import StripeGateway, StripeSettings
+from liventix.testing.servers import Mailbox, Receiver
 from liventix.testing.stripe import StandInServer, StripeObject, StripeStandIn
 
 PLATFORM_NAME = "Liventix"

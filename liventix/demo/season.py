@@ -2,8 +2,8 @@
 
 `liventix demo` plays, on a fresh database of its own, with the application deployed as it
 runs in production (`liventix serve` and four `liventix worker` processes) and the outside
-world stood in for on 127.0.0.1 (Stripe's API: `liventix.stripe_standin`, called through the
-stripe library; a webhook receiver and an SMTP server: `liventix.local_servers`): the
+world stood in for on 127.0.0.1 (Stripe's API: `liventix.testing.stripe`, called through the
+stripe library; a webhook receiver and an SMTP server: `liventix.testing.servers`): the
 platform and a few organizations (each with its escrow policy, webhook endpoint and
 events), a thousand checkouts whose Stripe events are signed with the stripe library and
 posted over HTTP to the API's `POST /v1/stripe/webhook` (with duplicates and out of order),
@@ -44,8 +44,8 @@ from liventix.demo.processes import WORKERS, AppProcesses
 from liventix.demo.progress import Out, money
 from liventix.demo.scenes import Season, SeasonOptions
 from liventix.demo.summary import SeasonSummary
-from liventix.testing.servers import smtp_server
 from liventix.settings import Settings
+from liventix.testing.servers import smtp_server
 
 DEMO_DATABASE = "liventix_demo"
 DEMO_MARK = "made by liventix demo: dropped and made anew by the next one"

@@ -49,7 +49,8 @@ from liventix.reports.models import (
 )
 
 # An entry's category in an organizer's statement, by the prefix of the idempotency key escrow
-# posts it under (escrow/service.py); the first matching prefix wins, anything else is "other".
+# posts it under (escrow's use cases: escrow/payments.py, refunds.py, disputes.py, release.py,
+# transfers.py); the first matching prefix wins, anything else is "other".
 CATEGORIES: tuple[tuple[str, Category], ...] = (
     ("stripe:capture:", "sales"),
     ("stripe:refund:", "refunds"),

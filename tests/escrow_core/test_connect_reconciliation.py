@@ -1,4 +1,4 @@
-"""Issue 12, items 2, 3 and 5, against the Stripe stand-in (`liventix.stripe_standin`) as the
+"""Issue 12, items 2, 3 and 5, against the Stripe stand-in (`liventix.testing.stripe`) as the
 demo plays a season: checkouts through ticketing with the stripe library over HTTP, Stripe's
 events signed and received into the inbox, an `outbox.Worker` running the handlers and the
 tasks `liventix.wiring.wire` registers (refunds, transfers, transfer reversals). After each
