@@ -7,7 +7,7 @@ caller's SQLAlchemy `Connection` and never commit: the caller's unit of work doe
 
 from __future__ import annotations
 
-from ledger.batches import post_batch
+from ledger.batches import post_batch, post_entries
 from ledger.currencies import CURRENCY_EXPONENTS, is_currency
 from ledger.errors import (
     AccountClosed,
@@ -98,7 +98,6 @@ from ledger.writes import (
     expire_holds,
     open_account,
     open_organization,
-    post_entries,
     post_entry,
     post_hold,
     reverse_entry,

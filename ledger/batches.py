@@ -1,7 +1,8 @@
 """Batches of entries with TigerBeetle's `create_transfers` semantics (`post_batch`): each
 entry stands alone unless linked to the next, and gets its own result.
 
-A batch of standard entries without conditions first tries the fast door,
+`post_entries` (the batch that is one chain, all or nothing) is here too. A batch of standard
+entries without conditions first tries the fast door,
 `payments.post_batch_fast`: typed arrays, a few set-based statements for the whole batch,
 taken only when every entry posts and no key was seen before. Anything else (a replay, a
 conflict, a refusal, a high-volume account, reversals, conditions) goes through
@@ -19,9 +20,9 @@ from uuid import UUID
 from sqlalchemy import Connection
 
 from ledger.errors import InvalidRequest, LedgerError, LinkedEntryFailed, error_from_code
-from ledger.models import BatchResult
+from ledger.models import BatchResult, WriteResult
 from ledger.requests import PostEntry, ReverseEntry, canonical_json, fingerprint
-from ledger.writes import _one_row, translated_errors
+from ledger.writes import _one_row, _write, translated_errors
 
 _BATCH = "SELECT payments.post_batch(%s::jsonb)"
 _FAST = (
@@ -29,6 +30,24 @@ _FAST = (
     " %s::jsonb[], %s::timestamptz[], %s::text[], %s::int[], %s::uuid[], %s::text[],"
     " %s::bigint[], %s::text[])"
 )
+
+
+def post_entries(
+    conn: Connection, org_id: UUID, requests: Sequence[PostEntry | ReverseEntry]
+) -> list[WriteResult]:
+    """Post many entries atomically, in order: all are posted or none is."""
+    if requests and all(isinstance(r, PostEntry) and not r.conditions for r in requests):
+        payloads = []
+        for request in requests:
+            payload = request.payload()
+            payload["hash"] = fingerprint(payload)
+            payloads.append(payload)
+        ids = _fast(conn, org_id, payloads)
+        if ids is not None:
+            return [WriteResult(id=entry, replayed=False) for entry in ids]
+    # Anything unusual (a replay, a refusal, a reversal, a condition) the long way, which
+    # judges it as before: the fast door wrote nothing.
+    return _write(conn, org_id, list(requests), record_failure=False)
 
 
 def post_batch(

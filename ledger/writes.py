@@ -4,7 +4,8 @@ connection (one round trip), inside the caller's transaction; none of them commi
 A single standard entry without conditions (the usual posting) goes through the fast door,
 `payments.post_entry`, with typed arguments; every other write through
 `payments.ledger_write(jsonb)`. Both store the same fingerprint under the key, so a request
-replays the same whichever door first took it.
+replays the same whichever door first took it. Batches (`post_batch`, `post_entries`) are in
+`ledger.batches`.
 
 The call goes through the connection's psycopg cursor, not SQLAlchemy's execution (whose
 statement handling and result wrapping cost more client CPU than the call's own driver work:
@@ -176,13 +177,6 @@ def post_entry(conn: Connection, org_id: UUID, request: PostEntry | ReverseEntry
     if isinstance(request, PostEntry) and not request.conditions:
         return _post_one(conn, org_id, request)
     return _write(conn, org_id, [request], record_failure=True)[0]
-
-
-def post_entries(
-    conn: Connection, org_id: UUID, requests: Sequence[PostEntry | ReverseEntry]
-) -> list[WriteResult]:
-    """Post many entries atomically, in order: all are posted or none is."""
-    return _write(conn, org_id, list(requests), record_failure=False)
 
 
 def reverse_entry(conn: Connection, org_id: UUID, request: ReverseEntry) -> WriteResult:

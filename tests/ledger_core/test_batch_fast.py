@@ -215,3 +215,25 @@ def test_the_fast_door_checks_who_acts_and_malformed_arrays(
         (ids,) = conn.execute(call, good).one()
         assert len(ids) == 1
         assert ledger.get_entry(conn, ids[0]).lines[0].amount == 5
+
+
+def test_post_entries_takes_the_fast_door_all_or_nothing(
+    engine: sa.Engine, open_account: OpenAccountFn, doors: Doors
+) -> None:
+    cash = open_account(ORG_A, "cash", "asset")
+    wallet = open_account(ORG_A, "wallet", "liability", debits_must_not_exceed_credits=True)
+    batch = [transfer(f"e{i}", cash, wallet, 5) for i in range(20)]
+    with engine.begin() as conn:
+        first = ledger.post_entries(conn, ORG_A, batch)
+    assert doors.fast_taken == 1 and not any(r.replayed for r in first)
+    with engine.begin() as conn:
+        again = ledger.post_entries(conn, ORG_A, batch)
+    assert doors.fast_taken == 1  # the replay went the long way
+    assert [r.id for r in again] == [r.id for r in first] and all(r.replayed for r in again)
+    overdraws = [transfer("ok", wallet, cash, 60), transfer("too-much", wallet, cash, 60)]
+    with pytest.raises(ledger.InsufficientFunds), engine.begin() as conn:
+        ledger.post_entries(conn, ORG_A, overdraws)
+    assert doors.fast_taken == 1
+    with engine.connect() as conn:
+        assert ledger.balance(conn, wallet).posted == 100  # nothing of the refused batch
+        assert ledger.entry_by_key(conn, ORG_A, "ok") is None
