@@ -352,6 +352,7 @@ class Window:
 
     def __init__(self, server: ServerCpu, application: str) -> None:
         self.server = server
+        self.application = application
         self.backends = server.backends(application)
         self.wall, self.busy = time.perf_counter(), _busy_seconds()
         self.own, self.server_cpu = time.process_time(), server.snapshot()
@@ -359,11 +360,14 @@ class Window:
     def close(self) -> Span:
         """What was spent since the window opened."""
         after = self.server.snapshot()
+        # Clients that connected after the window opened (a loaded machine) count too: their
+        # backends are found again at its end (a run's server CPU read 0 without them).
+        backends = self.backends | self.server.backends(self.application)
         return Span(
             wall=time.perf_counter() - self.wall,
             busy=_busy_seconds() - self.busy,
             server=ServerCpu.used(self.server_cpu, after),
-            backends=ServerCpu.used(self.server_cpu, after, self.backends),
+            backends=ServerCpu.used(self.server_cpu, after, backends),
             own=time.process_time() - self.own,
         )
 
