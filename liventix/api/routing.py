@@ -131,7 +131,7 @@ class UnitOfWorkRoute(APIRoute):
     def _lean(self, facts: Facts) -> Handler | None:
         """The endpoint's call with its parameters validated here; None when they are not
         all valid, or not simple (FastAPI then validates, and answers the refusal)."""
-        plan = self._plan
+        plan = getattr(self, "_plan", None)  # FastAPI builds the handler before __init__ ends
         if plan is None:
             return None
         request = facts.request
@@ -201,7 +201,6 @@ class UnitOfWorkRoute(APIRoute):
         platform_only = bool(extra.get(PLATFORM_ONLY_EXTENSION))
         read_only = bool(extra.get(READ_ONLY_EXTENSION))
         idempotent = "POST" in (self.methods or ()) and not read_only
-        lean = self._lean if getattr(self, "_plan", None) is not None else None
         route = self
 
         async def handler(request: Request) -> Response:
@@ -211,7 +210,7 @@ class UnitOfWorkRoute(APIRoute):
             )
             if isinstance(facts, Response):
                 return facts
-            call = lean(facts) if lean is not None else None
+            call = route._lean(facts)
             if call is not None:
                 return await runner.run(facts, call, route._serialize)
             if facts.parsed is not NOT_JSON:

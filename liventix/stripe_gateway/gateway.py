@@ -1,0 +1,165 @@
+"""The Stripe gateway: the one place that calls Stripe's API, with the stripe library (and,
+for the checkout's PaymentIntent, directly on the same pooled connections)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import stripe
+
+import escrow
+import ticketing_fsm
+from liventix.stripe_gateway.intents import DirectIntents
+from liventix.stripe_gateway.pool import PooledHTTPClient, StripeSettings, http_client
+
+
+class StripeGateway:
+    """Stripe's API as the payments core needs it."""
+
+    def __init__(self, settings: StripeSettings) -> None:
+        self.settings = settings
+        bases: Any = {"api": settings.api_base} if settings.api_base else None
+        http = http_client(settings)
+        self.client = stripe.StripeClient(
+            settings.api_key,
+            base_addresses=bases,
+            max_network_retries=settings.max_network_retries,
+            http_client=http,
+        )
+        self.intents = (
+            DirectIntents(http, settings, DirectIntents.library_headers(self.client))
+            if isinstance(http, PooledHTTPClient)
+            else None
+        )
+
+    def charge_facts(self, payment_intent_id: str) -> escrow.ChargeFacts:
+        """The PaymentIntent's latest charge and its balance transaction's fee."""
+        intent = self.client.v1.payment_intents.retrieve(
+            payment_intent_id, params={"expand": ["latest_charge.balance_transaction"]}
+        )
+        charge: Any = intent.latest_charge
+        if charge is None:
+            raise escrow.NotYetApplicable(reason=f"{payment_intent_id} has no charge yet")
+        if isinstance(charge, str):
+            charge = self.client.v1.charges.retrieve(
+                charge, params={"expand": ["balance_transaction"]}
+            )
+        txn: Any = charge.balance_transaction
+        if isinstance(txn, str):
+            txn = self.client.v1.balance_transactions.retrieve(txn)
+        return escrow.ChargeFacts(
+            charge_id=charge.id,
+            balance_transaction_id=None if txn is None else txn.id,
+            stripe_fee=0 if txn is None else int(txn.fee),
+        )
+
+    def refunds_of_charge(self, charge_id: str) -> list[escrow.RefundFacts]:
+        """Every refund of the charge."""
+        listed = self.client.v1.refunds.list(params={"charge": charge_id, "limit": 100})
+        return [
+            escrow.RefundFacts(
+                refund_id=r.id,
+                payment_intent_id=str(
+                    r.payment_intent if isinstance(r.payment_intent, str) else r.payment_intent.id
+                )
+                if r.payment_intent
+                else "",
+                amount=int(r.amount),
+                status=str(r.status),
+            )
+            for r in listed.auto_paging_iter()
+        ]
+
+    def create_transfer(
+        self, request: escrow.TransferRequested, idempotency_key: str
+    ) -> tuple[str, int]:
+        """Transfer the released amount to the organizer's connected account; returns the
+        transfer's id and amount. A transfer one charge funds names it (`source_transaction`:
+        Stripe makes it once that charge's funds are available). The idempotency key (the
+        outbox message id) makes retries safe."""
+        if not request.destination:
+            raise ValueError(f"organizer {request.org_id} has no connected account")
+        params: Any = {
+            "amount": request.amount,
+            "currency": request.currency.lower(),
+            "destination": request.destination,
+            "transfer_group": f"escrow_{request.escrow_id}",
+            "metadata": {
+                escrow.META_ESCROW: request.escrow_id,
+                "liventix_event_id": request.event_id,
+            },
+        }
+        if request.source_transaction:
+            params["source_transaction"] = request.source_transaction
+        transfer = self.client.v1.transfers.create(
+            params=params, options={"idempotency_key": idempotency_key}
+        )
+        return transfer.id, int(transfer.amount)
+
+    def create_transfer_reversal(
+        self, request: escrow.TransferReversalRequested, idempotency_key: str
+    ) -> tuple[str, int]:
+        """Reverse part of a transfer (what the organizer owes after release); returns the
+        reversal's id and amount. The same key returns the same reversal."""
+        reversal = self.client.v1.transfers.reversals.create(
+            request.transfer_id,
+            params={
+                "amount": request.amount,
+                "metadata": {escrow.META_REVERSAL_REQUEST: request.request_id},
+            },
+            options={"idempotency_key": idempotency_key},
+        )
+        return reversal.id, int(reversal.amount)
+
+    def create_payment_intent(
+        self, amount: int, currency: str, metadata: dict[str, str], idempotency_key: str
+    ) -> ticketing_fsm.CreatedIntent:
+        """A PaymentIntent for a checkout; the same key returns the same intent.
+
+        The checkout's hot call: sent directly (`DirectIntents`); what that does not take
+        (an error, a lost connection) is sent again with the library's `raw_request` (its
+        retries, errors and timeout as for any call). Only the two fields the checkout needs
+        are read from the answer, without building the library's objects from it."""
+        if self.intents is not None:
+            created = self.intents.create(amount, currency, metadata, idempotency_key)
+            if created is not None:
+                return created
+        answer = self.client.raw_request(
+            "post",
+            "/v1/payment_intents",
+            amount=amount,
+            currency=currency.lower(),
+            metadata=metadata,
+            automatic_payment_methods={"enabled": True},
+            idempotency_key=idempotency_key,
+        )
+        data: Any = answer.data
+        return ticketing_fsm.CreatedIntent(
+            payment_intent_id=str(data["id"]), client_secret=str(data["client_secret"])
+        )
+
+    def cancel_payment_intent(self, payment_intent_id: str, idempotency_key: str) -> str:
+        """Cancel an unpaid PaymentIntent; returns the status it ends in (`canceled`, or
+        `succeeded` when the buyer paid first: that payment is refunded as a late one)."""
+        try:
+            intent = self.client.v1.payment_intents.cancel(
+                payment_intent_id,
+                params={"cancellation_reason": "abandoned"},
+                options={"idempotency_key": idempotency_key},
+            )
+        except stripe.InvalidRequestError as exc:
+            if exc.code != "payment_intent_unexpected_state":
+                raise
+            # Already canceled, or paid: look at what it is.
+            return str(self.client.v1.payment_intents.retrieve(payment_intent_id).status)
+        return str(intent.status)
+
+    def create_refund(
+        self, payment_intent_id: str, amount: int, metadata: dict[str, str], idempotency_key: str
+    ) -> str:
+        """Refund part of a payment; the same key returns the same refund."""
+        refund = self.client.v1.refunds.create(
+            params={"payment_intent": payment_intent_id, "amount": amount, "metadata": metadata},
+            options={"idempotency_key": idempotency_key},
+        )
+        return refund.id
