@@ -44,6 +44,7 @@ from ledger.errors import (
     UnknownCurrency,
 )
 from ledger.listing import (
+    account_id_sql,
     accounts_by_code,
     entry_by_key,
     find_accounts,
@@ -52,6 +53,7 @@ from ledger.listing import (
     list_entries,
     organization_exists,
     platform_org,
+    platform_org_sql,
 )
 from ledger.models import (
     Account,
@@ -164,6 +166,7 @@ __all__ = [
     "UnknownCurrency",
     "VoidHold",
     "WriteResult",
+    "account_id_sql",
     "accounts_by_code",
     "act_for",
     "balance",
@@ -185,6 +188,7 @@ __all__ = [
     "open_organization",
     "organization_exists",
     "platform_org",
+    "platform_org_sql",
     "post_batch",
     "post_entries",
     "post_entry",

@@ -256,6 +256,22 @@ def entry_by_key(conn: Connection, org_id: UUID, idempotency_key: str) -> UUID |
     return found
 
 
+def account_id_sql(org_sql: str, code_sql: str) -> str:
+    """A scalar SQL expression: the id of the account with code `code_sql` of organization
+    `org_sql` (both SQL expressions of the caller's statement, e.g. a column or a
+    placeholder), NULL if none; for a statement that must stay one round trip. It holds no
+    placeholder and no colon, so it fits either paramstyle."""
+    return (
+        f"(SELECT a.id FROM payments.accounts a WHERE a.org_id = ({org_sql})"
+        f" AND a.code = ({code_sql}))"
+    )
+
+
+def platform_org_sql() -> str:
+    """A scalar SQL expression: the platform organization's id (NULL if not registered)."""
+    return "(SELECT o.id FROM payments.organizations o WHERE o.is_platform)"
+
+
 def platform_org(conn: Connection) -> UUID | None:
     """The platform organization's id, if it is registered (and the caller may see it)."""
     found: UUID | None = conn.execute(_PLATFORM).scalar_one_or_none()

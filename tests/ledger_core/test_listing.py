@@ -208,3 +208,22 @@ def test_a_bad_page_request_is_refused(engine: sa.Engine, orgs: None, limit: int
             ledger.list_entries(conn, ORG_A, limit=limit)
         with pytest.raises(ledger.InvalidRequest):
             ledger.list_entries(conn, ORG_A, after=(datetime(2026, 1, 1), uuid.uuid4()))
+
+
+def test_the_sql_expressions_agree_with_the_functions(
+    engine: sa.Engine, open_account: OpenAccountFn
+) -> None:
+    cash = open_account(ORG_A, "cash")
+    fees = open_account(PLATFORM, "fees", "revenue")
+    platform_sql = ledger.platform_org_sql()
+    org = f"CASE u.owner WHEN 'organizer' THEN CAST(:org AS uuid) ELSE {platform_sql} END"
+    statement = sa.text(f"""
+        SELECT u.code, {ledger.account_id_sql(org, "u.code")} AS id
+          FROM (VALUES ('organizer', 'cash'), ('platform', 'fees'), ('platform', 'cash'),
+                       ('organizer', 'nope')) AS u(owner, code)
+    """)
+    with engine.connect() as conn:
+        rows = conn.execute(statement, {"org": ORG_A}).all()
+        assert [r.id for r in rows] == [cash, fees, None, None]
+        platform = conn.execute(sa.text(f"SELECT {ledger.platform_org_sql()}")).scalar_one()
+        assert platform == ledger.platform_org(conn) == PLATFORM
