@@ -53,8 +53,6 @@ READ_SIDE = {
 
 # Still in the code: (module, table, "read" or "write") -> whose it is to fix, and how.
 KNOWN_VIOLATIONS: dict[tuple[str, str, str], str] = {
-    ("escrow/store/escrows.py", "payments.accounts", "read"): "Escrow: ledger's read face",
-    ("escrow/store/escrows.py", "payments.organizations", "read"): "Escrow: ledger.platform_org",
     ("liventix/demo/ledger_story.py", "payments.accounts", "read"): (
         "lead (demo): ledger.list_accounts"
     ),

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+import ledger
 from escrow import recipes
 from escrow.decisions import policy_of
 from escrow.errors import EscrowNotFound
@@ -71,25 +72,22 @@ _GET_POLICY = text("""
 # ids of the chart accounts the capture may post to (the platform's or the organizer's; NULL
 # if not open). One (order, owner, code) row per chart account: scalar parameters, cheaper
 # for the driver to send than arrays of text.
-# TODO(ledger read): the chart accounts' ids are read from the ledger's `payments.accounts`
-# and `payments.organizations` here, in the same round trip; the ledger's public face has
-# no expression for it yet.
+# The ids come from the ledger's public face as SQL expressions (ledger.account_id_sql,
+# ledger.platform_org_sql), so reading them stays in the same round trip.
 _SLOTS = ", ".join(
     f"({n}, %(owner_{n})s, %(code_{n})s)"
     for n in range(len(recipes.capture_accounts("event", "USD")))
+)
+_ACCOUNT_ID = ledger.account_id_sql(
+    f"CASE u.owner WHEN 'organizer' THEN e.org_id ELSE {ledger.platform_org_sql()} END", "u.code"
 )
 _CAPTURE_FACTS = f"""
     SELECT {", ".join(f"e.{name}" for name in ESCROW_FIELDS)},
            pol.platform_fee_bps, pol.platform_fee_fixed, pol.bears_stripe_fees,
            pol.refund_platform_fee,
            EXISTS (SELECT 1 FROM payments.card_payments c WHERE c.id = %(payment)s) AS booked,
-           ARRAY(SELECT a.id
+           ARRAY(SELECT {_ACCOUNT_ID}
                    FROM (VALUES {_SLOTS}) AS u(n, owner, code)
-                   LEFT JOIN payments.accounts a
-                     ON a.code = u.code
-                    AND a.org_id = CASE u.owner WHEN 'organizer' THEN e.org_id
-                                   ELSE (SELECT o.id FROM payments.organizations o
-                                          WHERE o.is_platform) END
                   ORDER BY u.n) AS accounts
       FROM payments.escrows e
       LEFT JOIN payments.organizer_policies pol ON pol.org_id = e.org_id
