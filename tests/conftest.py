@@ -2,9 +2,12 @@
 
 `pg_server_url` is the server: `DATABASE_URL`'s if set (any database on it that we may
 connect to as a superuser), else an embedded server in a fresh temporary directory, deleted
-at the end. `template_db` is migrated to head once; `db_url` clones it for each test
+at the end, that never waits on the disk (`fsync`, `synchronous_commit` and
+`full_page_writes` off: nothing it holds outlives the session; commits stay atomic and
+visible as before). `template_db` is migrated to head once; `db_url` clones it for each test
 (`CREATE DATABASE ... TEMPLATE`, a file copy: much faster than migrating), so tests may
-commit freely; `engine` is an engine on that clone.
+commit freely; `engine` is an engine on that clone. Under pytest-xdist (`scripts/check` runs
+`-n`), each worker process is a session of its own: its own server, template and clones.
 """
 
 from __future__ import annotations
@@ -42,11 +45,25 @@ def pg_server_url() -> Iterator[str]:
     # which must traverse the mkdtemp directory (created 0700) to reach its data directory.
     tmp.chmod(0o755)
     server = start_embedded_server(tmp / "pgdata", cleanup_mode="delete")
+    url = normalize_url(server.get_uri("postgres"))
+    _no_disk_flushes(url)
     try:
-        yield normalize_url(server.get_uri("postgres"))
+        yield url
     finally:
         server.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _no_disk_flushes(url: str) -> None:
+    """A throwaway server need not wait on the disk (each is reloadable without a restart)."""
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+                conn.exec_driver_sql(f"ALTER SYSTEM SET {setting} = off")
+            conn.exec_driver_sql("SELECT pg_reload_conf()")
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")
