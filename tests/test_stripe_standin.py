@@ -126,7 +126,9 @@ def test_refunds_stripe_would_refuse_are_refused(
     # A request without a parameter Stripe requires is a 400, not a dropped connection.
     url = gateway.settings.api_base
     answer = httpx.post(
-        f"{url}/v1/refunds", data={"amount": "5"}, headers={"Authorization": "Bearer sk_test_standin"}
+        f"{url}/v1/refunds",
+        data={"amount": "5"},
+        headers={"Authorization": "Bearer sk_test_standin"},
     )
     assert answer.status_code == 400
     assert answer.json()["error"]["code"] == "parameter_missing"
