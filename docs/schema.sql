@@ -1,0 +1,4682 @@
+-- The current schema: `pg_dump --schema-only` of a database migrated to head, written by
+-- `liventix docs` (liventix/docs.py) and kept current by tests/test_docs.py. Read it to see
+-- every table, function, trigger, policy and grant as they are now; change them with a
+-- migration (migrations/), never here.
+
+--
+-- PostgreSQL database dump
+--
+
+--
+-- Name: messaging; Type: SCHEMA; Schema: -; Owner: -
+--
+
+CREATE SCHEMA messaging;
+
+--
+-- Name: payments; Type: SCHEMA; Schema: -; Owner: -
+--
+
+CREATE SCHEMA payments;
+
+--
+-- Name: ticketing; Type: SCHEMA; Schema: -; Owner: -
+--
+
+CREATE SCHEMA ticketing;
+
+--
+-- Name: _account; Type: TYPE; Schema: payments; Owner: -
+--
+
+CREATE TYPE payments._account AS (
+	id uuid,
+	org_id uuid,
+	currency text,
+	normal_side text,
+	debits_must_not_exceed_credits boolean,
+	credits_must_not_exceed_debits boolean,
+	high_volume boolean,
+	closed boolean,
+	posted_debits bigint,
+	posted_credits bigint,
+	pending_debits bigint,
+	pending_credits bigint,
+	version bigint
+);
+
+--
+-- Name: _line; Type: TYPE; Schema: payments; Owner: -
+--
+
+CREATE TYPE payments._line AS (
+	entry_ord integer,
+	line_ord integer,
+	entry_id uuid,
+	account_id uuid,
+	side text,
+	amount bigint,
+	currency text,
+	effective_at timestamp with time zone
+);
+
+--
+-- Name: _run; Type: TYPE; Schema: payments; Owner: -
+--
+
+CREATE TYPE payments._run AS (
+	entry_ord integer,
+	line_ord integer,
+	entry_id uuid,
+	account_id uuid,
+	side text,
+	amount bigint,
+	currency text,
+	effective_at timestamp with time zone,
+	org_id uuid,
+	high_volume boolean,
+	normal_side text,
+	dmnec boolean,
+	cmned boolean,
+	pending_debits bigint,
+	pending_credits bigint,
+	posted_debits numeric,
+	posted_credits numeric,
+	version bigint,
+	last_of_entry boolean,
+	first_of_entry boolean
+);
+
+--
+-- Name: backlog(); Type: FUNCTION; Schema: messaging; Owner: -
+--
+
+CREATE FUNCTION messaging.backlog() RETURNS TABLE(queue text, channel text, pending bigint, oldest_age_s double precision)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    SELECT 'outbox', d.channel, count(*),
+           coalesce(extract(epoch FROM now() - min(d.created_at)), 0)::double precision
+      FROM messaging.deliveries d
+     WHERE d.status IN ('pending', 'delivering')
+     GROUP BY d.channel
+    UNION ALL
+    SELECT 'inbox', i.source, count(*),
+           coalesce(extract(epoch FROM now() - min(i.received_at)), 0)::double precision
+      FROM messaging.inbox i
+     WHERE i.status = 'pending'
+     GROUP BY i.source
+$$;
+
+--
+-- Name: current_org_id(); Type: FUNCTION; Schema: messaging; Owner: -
+--
+
+CREATE FUNCTION messaging.current_org_id() RETURNS uuid
+    LANGUAGE sql STABLE PARALLEL RESTRICTED
+    AS $$ SELECT payments.current_org_id() $$;
+
+--
+-- Name: notify_deliveries(); Type: FUNCTION; Schema: messaging; Owner: -
+--
+
+CREATE FUNCTION messaging.notify_deliveries() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM pg_notify('messaging_deliveries', '');
+    RETURN NULL;
+END
+$$;
+
+--
+-- Name: notify_inbox(); Type: FUNCTION; Schema: messaging; Owner: -
+--
+
+CREATE FUNCTION messaging.notify_inbox() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM pg_notify('messaging_inbox', '');
+    RETURN NULL;
+END
+$$;
+
+--
+-- Name: receive_signed_event(text, text, text); Type: FUNCTION; Schema: messaging; Owner: -
+--
+
+CREATE FUNCTION messaging.receive_signed_event(p_source text, p_body text, p_signature text) RETURNS TABLE(event_id text, event_type text, stored boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+#variable_conflict use_column
+DECLARE
+    s messaging.inbox_secrets;
+    item text;
+    stamp text;
+    given text[] := '{}';
+    expected text;
+    doc jsonb;
+BEGIN
+    SELECT * INTO s FROM messaging.inbox_secrets WHERE source = p_source;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'LXI01', MESSAGE = 'inbox_not_configured',
+            DETAIL = format('no signing secret is registered for source %s', p_source);
+    END IF;
+    FOREACH item IN ARRAY string_to_array(coalesce(p_signature, ''), ',') LOOP
+        IF item LIKE 't=%' AND stamp IS NULL THEN
+            stamp := substr(item, 3);
+        ELSIF item LIKE 'v1=%' THEN
+            given := given || substr(item, 4);
+        END IF;
+    END LOOP;
+    IF stamp IS NULL OR stamp !~ '^[0-9]{1,12}$' OR cardinality(given) = 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'LXI01', MESSAGE = 'invalid_signature',
+            DETAIL = 'the signature header has no timestamp or no v1 signature';
+    END IF;
+    IF abs(extract(epoch FROM clock_timestamp()) - stamp::bigint) > s.tolerance_s THEN
+        RAISE EXCEPTION USING ERRCODE = 'LXI01', MESSAGE = 'invalid_signature',
+            DETAIL = format('the signature''s timestamp is more than %s s from now', s.tolerance_s);
+    END IF;
+    expected := encode(sha256(s.outer_pad || sha256(s.inner_pad
+                    || convert_to(stamp || '.' || p_body, 'UTF8'))), 'hex');
+    IF NOT expected = ANY (given) THEN
+        RAISE EXCEPTION USING ERRCODE = 'LXI01', MESSAGE = 'invalid_signature',
+            DETAIL = 'no signature matches the body';
+    END IF;
+    BEGIN
+        doc := p_body::jsonb;
+    EXCEPTION WHEN others THEN
+        RAISE EXCEPTION USING ERRCODE = 'LXI01', MESSAGE = 'unusable_event',
+            DETAIL = 'the signed body is not JSON PostgreSQL can store';
+    END;
+    IF jsonb_typeof(doc) <> 'object' OR jsonb_typeof(doc -> 'id') IS DISTINCT FROM 'string'
+       OR jsonb_typeof(doc -> 'type') IS DISTINCT FROM 'string' THEN
+        RAISE EXCEPTION USING ERRCODE = 'LXI01', MESSAGE = 'unusable_event',
+            DETAIL = 'the signed body is not an object with a string id and type';
+    END IF;
+    event_id := doc ->> 'id';
+    event_type := doc ->> 'type';
+    INSERT INTO messaging.inbox AS i (source, event_id, type, payload)
+    VALUES (p_source, event_id, event_type, doc)
+    ON CONFLICT ON CONSTRAINT inbox_pkey DO NOTHING;
+    stored := FOUND;
+    RETURN NEXT;
+END
+$_$;
+
+--
+-- Name: set_inbox_secret(text, text, integer); Type: FUNCTION; Schema: messaging; Owner: -
+--
+
+CREATE FUNCTION messaging.set_inbox_secret(p_source text, p_secret text, p_tolerance_s integer DEFAULT 300) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    k bytea;
+    ipad bytea;
+    opad bytea;
+BEGIN
+    IF p_secret IS NULL OR p_secret = '' THEN
+        DELETE FROM messaging.inbox_secrets WHERE source = p_source;
+        RETURN;
+    END IF;
+    k := convert_to(p_secret, 'UTF8');
+    IF length(k) > 64 THEN
+        k := sha256(k);  -- as HMAC does with a key longer than the block
+    END IF;
+    k := k || decode(repeat('00', 64 - length(k)), 'hex');
+    ipad := k;
+    opad := k;
+    FOR i IN 0..63 LOOP
+        ipad := set_byte(ipad, i, get_byte(k, i) # 54);  -- 0x36
+        opad := set_byte(opad, i, get_byte(k, i) # 92);  -- 0x5c
+    END LOOP;
+    INSERT INTO messaging.inbox_secrets (source, inner_pad, outer_pad, tolerance_s)
+    VALUES (p_source, ipad, opad, p_tolerance_s)
+    ON CONFLICT (source) DO UPDATE
+        SET inner_pad = EXCLUDED.inner_pad, outer_pad = EXCLUDED.outer_pad,
+            tolerance_s = EXCLUDED.tolerance_s;
+END
+$$;
+
+--
+-- Name: _act_as(text); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._act_as(p_actor text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM set_config('liventix.org_id', CASE WHEN p_actor = 'platform' THEN '' ELSE p_actor END,
+                       true);
+    PERFORM set_config('liventix.actor_proof', payments._actor_proof(p_actor), true);
+END
+$$;
+
+--
+-- Name: _actor_proof(text); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._actor_proof(p_actor text) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    SELECT encode(sha256(s.outer_pad || sha256(s.inner_pad || convert_to(
+               p_actor || '|' || pg_backend_pid()::text || '|'
+               || (extract(epoch FROM transaction_timestamp()) * 1000000)::bigint::text,
+               'UTF8'))), 'hex')
+      FROM payments.tenancy_secret s
+$$;
+
+--
+-- Name: _check_org(uuid); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._check_org(p_org uuid) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_acting uuid := payments.current_org_id();
+BEGIN
+    IF p_org IS NULL
+       OR (v_acting IS NOT NULL AND v_acting <> p_org)
+       OR (v_acting IS NULL AND NOT payments.acting_as_platform()
+           AND NOT payments._trusted_caller())
+       OR NOT EXISTS (SELECT FROM payments.organizations WHERE id = p_org) THEN
+        PERFORM payments._fail('organization_not_found', jsonb_build_object('org_id', p_org));
+    END IF;
+END
+$$;
+
+--
+-- Name: _check_platform(); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._check_platform() RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF payments.current_org_id() IS NOT NULL
+       OR NOT (payments.acting_as_platform() OR payments._trusted_caller()) THEN
+        PERFORM payments._fail('permission_denied', jsonb_build_object(
+            'reason', 'ledger maintenance is the platform''s, acting for no organization'));
+    END IF;
+END
+$$;
+
+--
+-- Name: _check_positions(jsonb, payments._run[]); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._check_positions(p_entries jsonb, p_run payments._run[]) RETURNS void
+    LANGUAGE plpgsql
+    SET plan_cache_mode TO 'force_generic_plan'
+    AS $_$
+DECLARE
+    v_bad record;
+    v_max constant numeric := 9223372036854775807;
+BEGIN
+    -- A high-volume account's row is exact only up to its last roll-up: its lines since then
+    -- are summed too, where the totals come near the limit (2**61), or the line or one not
+    -- yet rolled up is large (2**40; a tiny partial index answers that). Below those, the
+    -- roll-up running at least every 2**21 lines keeps the exact total under 2**63
+    -- (2**61 + 2**21 * 2**40 = 2**62).
+    SELECT * INTO v_bad FROM unnest(p_run) r
+     WHERE (NOT r.high_volume AND (r.posted_debits > v_max OR r.posted_credits > v_max))
+        OR (r.high_volume
+            AND (r.posted_debits >= 2305843009213693952 OR r.posted_credits >= 2305843009213693952
+                 OR r.amount >= 1099511627776
+                 OR EXISTS (SELECT FROM payments.lines w
+                             WHERE w.account_id = r.account_id AND w.account_version IS NULL
+                               AND w.amount >= 1099511627776))
+            AND (SELECT greatest(
+                        r.posted_debits + coalesce(sum(l.amount) FILTER (WHERE l.side = 'debit'), 0),
+                        r.posted_credits + coalesce(sum(l.amount) FILTER (WHERE l.side = 'credit'), 0))
+                   FROM payments.lines l
+                  WHERE l.account_id = r.account_id AND l.account_version IS NULL) > v_max)
+     ORDER BY r.entry_ord, r.line_ord LIMIT 1;
+    IF FOUND THEN
+        PERFORM payments._fail('balance_overflow', jsonb_build_object('account_id', v_bad.account_id));
+    END IF;
+
+    -- Checked where each entry leaves each account, so an entry is judged as a whole.
+    SELECT r.*,
+           CASE WHEN r.dmnec
+                THEN r.posted_credits - r.posted_debits - r.pending_debits
+                ELSE r.posted_debits - r.posted_credits - r.pending_credits END AS after
+      INTO v_bad FROM unnest(p_run) r
+     WHERE r.last_of_entry AND (
+           (r.dmnec AND r.posted_debits + r.pending_debits > r.posted_credits)
+        OR (r.cmned AND r.posted_credits + r.pending_credits > r.posted_debits))
+     ORDER BY r.entry_ord, r.line_ord LIMIT 1;
+    IF FOUND THEN
+        -- balance: what was available before this entry; shortfall: what it lacked.
+        PERFORM payments._fail('insufficient_funds', jsonb_build_object(
+            'account_id', v_bad.account_id, 'currency', v_bad.currency,
+            'balance', v_bad.after + (SELECT coalesce(sum(CASE
+                    WHEN (v_bad.dmnec AND s.side = 'debit') OR (v_bad.cmned AND s.side = 'credit')
+                    THEN s.amount ELSE -s.amount END), 0)
+                FROM unnest(p_run) s
+               WHERE s.entry_ord = v_bad.entry_ord AND s.account_id = v_bad.account_id),
+            'shortfall', -v_bad.after));
+    END IF;
+
+    IF p_entries @? '$[*].conditions[*]' THEN
+        FOR v_bad IN
+            WITH c AS (
+                SELECT (e.x ->> 'ord')::int AS entry_ord, (c.x ->> 'account_id')::uuid AS account_id,
+                       (c.x ->> 'version')::bigint AS version, coalesce(c.x ->> 'balance', 'posted') AS kind,
+                       (c.x ->> 'gte')::bigint AS gte, (c.x ->> 'lte')::bigint AS lte
+                  FROM jsonb_array_elements(p_entries) e(x)
+                 CROSS JOIN LATERAL jsonb_array_elements(coalesce(e.x -> 'conditions', '[]')) c(x)
+            )
+            SELECT c.*, f.version - 1 AS version_before, l.high_volume,
+                   CASE c.kind
+                       WHEN 'posted' THEN l.posted_debits - l.posted_credits
+                       WHEN 'pending' THEN l.posted_debits + l.pending_debits
+                                         - l.posted_credits - l.pending_credits
+                       ELSE l.posted_debits - l.posted_credits - (CASE WHEN l.normal_side = 'debit'
+                                         THEN l.pending_credits ELSE -l.pending_debits END)
+                   END * (CASE WHEN l.normal_side = 'debit' THEN 1 ELSE -1 END) AS balance_after
+              FROM c
+              LEFT JOIN unnest(p_run) f ON f.entry_ord = c.entry_ord AND f.account_id = c.account_id
+                                      AND f.first_of_entry
+              LEFT JOIN unnest(p_run) l ON l.entry_ord = c.entry_ord AND l.account_id = c.account_id
+                                      AND l.last_of_entry
+        LOOP
+            IF v_bad.version_before IS NULL OR v_bad.high_volume THEN
+                PERFORM payments._fail('invalid_condition', jsonb_build_object(
+                    'account_id', v_bad.account_id,
+                    'reason', 'a condition must name a regular (not high-volume) account of its entry'));
+            END IF;
+            IF v_bad.version IS NOT NULL AND v_bad.version <> v_bad.version_before THEN
+                PERFORM payments._fail('condition_failed', jsonb_build_object(
+                    'account_id', v_bad.account_id, 'condition', 'version',
+                    'expected', v_bad.version, 'actual', v_bad.version_before));
+            END IF;
+            IF v_bad.gte IS NOT NULL AND v_bad.balance_after < v_bad.gte THEN
+                PERFORM payments._fail('condition_failed', jsonb_build_object(
+                    'account_id', v_bad.account_id, 'condition', v_bad.kind || '_balance_gte',
+                    'expected', v_bad.gte, 'actual', v_bad.balance_after));
+            END IF;
+            IF v_bad.lte IS NOT NULL AND v_bad.balance_after > v_bad.lte THEN
+                PERFORM payments._fail('condition_failed', jsonb_build_object(
+                    'account_id', v_bad.account_id, 'condition', v_bad.kind || '_balance_lte',
+                    'expected', v_bad.lte, 'actual', v_bad.balance_after));
+            END IF;
+        END LOOP;
+    END IF;
+END
+$_$;
+
+--
+-- Name: _close_account(uuid, jsonb); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._close_account(p_org uuid, p jsonb) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    a payments._account;
+BEGIN
+    a := (payments._lock_accounts(p_org, ARRAY[(p ->> 'account_id')::uuid], true))[1];
+    IF a.org_id <> p_org THEN
+        PERFORM payments._fail('account_organization_mismatch',
+            jsonb_build_object('account_id', a.id, 'org_id', p_org));
+    END IF;
+    UPDATE payments.accounts SET closed = true WHERE id = a.id;
+    RETURN to_jsonb(a.id);
+END
+$$;
+
+--
+-- Name: _create_hold(uuid, jsonb); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._create_hold(p_org uuid, p jsonb) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_debit uuid := (p ->> 'debit_account_id')::uuid;
+    v_credit uuid := (p ->> 'credit_account_id')::uuid;
+    v_amount bigint := (p ->> 'amount')::bigint;
+    v_currency text := p ->> 'currency';
+    v_expires timestamptz := (p ->> 'expires_at')::timestamptz;
+    v_accounts payments._account[];
+    a payments._account;
+    v_id uuid := gen_random_uuid();
+    v_available numeric;
+BEGIN
+    IF v_expires IS NOT NULL AND v_expires <= now() THEN
+        PERFORM payments._fail('hold_expiry_not_in_future',
+            jsonb_build_object('expires_at', v_expires, 'now', now()));
+    END IF;
+    v_accounts := payments._lock_accounts(p_org, ARRAY[v_debit, v_credit], true);
+    FOREACH a IN ARRAY v_accounts LOOP
+        IF a.currency <> v_currency THEN
+            PERFORM payments._fail('currency_mismatch', jsonb_build_object('account_id', a.id,
+                'account_currency', a.currency, 'line_currency', v_currency));
+        END IF;
+    END LOOP;
+    FOREACH a IN ARRAY v_accounts LOOP
+        IF a.closed THEN
+            PERFORM payments._fail('account_closed', jsonb_build_object('account_id', a.id));
+        END IF;
+        v_available := CASE
+            WHEN a.id = v_debit AND a.debits_must_not_exceed_credits
+                THEN a.posted_credits - a.posted_debits - a.pending_debits
+            WHEN a.id = v_credit AND a.credits_must_not_exceed_debits
+                THEN a.posted_debits - a.posted_credits - a.pending_credits
+        END;
+        IF v_available < v_amount THEN
+            PERFORM payments._fail('insufficient_funds', jsonb_build_object('account_id', a.id,
+                'currency', a.currency, 'balance', v_available, 'shortfall', v_amount - v_available));
+        END IF;
+        IF (CASE WHEN a.id = v_debit THEN a.pending_debits ELSE a.pending_credits END)::numeric
+           + v_amount > 9223372036854775807 THEN
+            PERFORM payments._fail('balance_overflow', jsonb_build_object('account_id', a.id));
+        END IF;
+    END LOOP;
+    UPDATE payments.accounts
+       SET pending_debits = pending_debits + CASE WHEN id = v_debit THEN v_amount ELSE 0 END,
+           pending_credits = pending_credits + CASE WHEN id = v_credit THEN v_amount ELSE 0 END,
+           version = version + CASE WHEN high_volume THEN 0 ELSE 1 END
+     WHERE id IN (v_debit, v_credit);
+    INSERT INTO payments.holds (id, org_id, debit_account_id, credit_account_id, amount, currency,
+                                expires_at, description, metadata, idempotency_key)
+    VALUES (v_id, p_org, v_debit, v_credit, v_amount, v_currency,
+            v_expires, coalesce(p ->> 'description', ''),
+            coalesce(p -> 'metadata', '{}'::jsonb), p ->> 'key');
+    RETURN to_jsonb(v_id);
+END
+$$;
+
+--
+-- Name: _fail(text, jsonb); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._fail(p_code text, p_details jsonb) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'LX001', MESSAGE = p_code, DETAIL = p_details::text;
+END
+$$;
+
+--
+-- Name: _lock_accounts(uuid, uuid[], boolean); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._lock_accounts(p_org uuid, p_ids uuid[], p_lock_high_volume boolean) RETURNS payments._account[]
+    LANGUAGE plpgsql
+    SET plan_cache_mode TO 'force_generic_plan'
+    AS $$
+DECLARE
+    v_accounts payments._account[];
+    v_missing uuid;
+    v_foreign payments._account;
+BEGIN
+    SELECT array_agg(ROW(a.id, a.org_id, a.currency, a.normal_side,
+                         a.debits_must_not_exceed_credits, a.credits_must_not_exceed_debits,
+                         a.high_volume, a.closed, a.posted_debits, a.posted_credits,
+                         a.pending_debits, a.pending_credits, a.version)::payments._account)
+      INTO v_accounts
+      FROM (SELECT * FROM payments.accounts
+             WHERE id = ANY (p_ids) AND (p_lock_high_volume OR NOT high_volume)
+             ORDER BY id
+               FOR NO KEY UPDATE) a;
+    IF NOT p_lock_high_volume THEN
+        SELECT coalesce(v_accounts, '{}') || coalesce(array_agg(ROW(a.id, a.org_id, a.currency,
+                         a.normal_side, a.debits_must_not_exceed_credits,
+                         a.credits_must_not_exceed_debits, a.high_volume, a.closed,
+                         a.posted_debits, a.posted_credits, a.pending_debits,
+                         a.pending_credits, a.version)::payments._account), '{}')
+          INTO v_accounts
+          FROM payments.accounts a
+         WHERE a.id = ANY (p_ids) AND a.high_volume;
+    END IF;
+    SELECT i INTO v_missing FROM unnest(p_ids) i
+     WHERE NOT EXISTS (SELECT FROM unnest(v_accounts) a WHERE a.id = i) LIMIT 1;
+    IF FOUND THEN
+        PERFORM payments._fail('account_not_found', jsonb_build_object('account_id', v_missing));
+    END IF;
+    FOR v_foreign IN SELECT * FROM unnest(v_accounts) a WHERE a.org_id <> p_org LOOP
+        -- An organization acting for itself sees neither another's nor the platform's
+        -- accounts: to it they do not exist.
+        IF payments.current_org_id() IS NOT NULL THEN
+            PERFORM payments._fail('account_not_found',
+                jsonb_build_object('account_id', v_foreign.id));
+        END IF;
+        IF NOT EXISTS (SELECT FROM payments.organizations o
+                        WHERE o.id = v_foreign.org_id AND o.is_platform) THEN
+            PERFORM payments._fail('account_organization_mismatch',
+                jsonb_build_object('account_id', v_foreign.id, 'org_id', p_org));
+        END IF;
+    END LOOP;
+    RETURN v_accounts;
+END
+$$;
+
+--
+-- Name: _open_account(uuid, jsonb); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._open_account(p_org uuid, p jsonb) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_id uuid;
+BEGIN
+    IF NOT EXISTS (SELECT FROM payments.currencies WHERE code = p ->> 'currency') THEN
+        PERFORM payments._fail('unknown_currency', jsonb_build_object('currency', p ->> 'currency'));
+    END IF;
+    INSERT INTO payments.accounts (org_id, code, name, type, currency,
+                                   debits_must_not_exceed_credits, credits_must_not_exceed_debits,
+                                   high_volume, metadata, idempotency_key)
+    VALUES (p_org, p ->> 'code', coalesce(p ->> 'name', p ->> 'code'), p ->> 'type',
+            p ->> 'currency',
+            coalesce((p ->> 'debits_must_not_exceed_credits')::boolean, false),
+            coalesce((p ->> 'credits_must_not_exceed_debits')::boolean, false),
+            coalesce((p ->> 'high_volume')::boolean, false),
+            coalesce(p -> 'metadata', '{}'::jsonb), p ->> 'key')
+    RETURNING id INTO v_id;
+    RETURN to_jsonb(v_id);
+END
+$$;
+
+--
+-- Name: holds; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.holds (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    org_id uuid NOT NULL,
+    debit_account_id uuid NOT NULL,
+    credit_account_id uuid NOT NULL,
+    amount bigint NOT NULL,
+    currency text NOT NULL,
+    expires_at timestamp with time zone,
+    description text DEFAULT ''::text NOT NULL,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    idempotency_key text,
+    CONSTRAINT holds_amount_check CHECK ((amount > 0)),
+    CONSTRAINT holds_two_accounts CHECK ((debit_account_id <> credit_account_id))
+);
+
+--
+-- Name: _open_hold(uuid, uuid); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._open_hold(p_org uuid, p_hold uuid) RETURNS payments.holds
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    h payments.holds;
+    v_kind text;
+BEGIN
+    SELECT * INTO h FROM payments.holds WHERE id = p_hold AND org_id = p_org FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM payments._fail('hold_not_found', jsonb_build_object('hold_id', p_hold));
+    END IF;
+    SELECT kind INTO v_kind FROM payments.hold_resolutions WHERE hold_id = p_hold;
+    IF FOUND THEN
+        PERFORM payments._fail('hold_already_' || v_kind,
+            jsonb_build_object('hold_id', p_hold, 'resolution', v_kind));
+    END IF;
+    RETURN h;
+END
+$$;
+
+--
+-- Name: _post(uuid, jsonb); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._post(p_org uuid, p_entries jsonb) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET plan_cache_mode TO 'force_generic_plan'
+    AS $$
+DECLARE
+    v_now timestamptz;
+    v_entries jsonb;
+    v_lines payments._line[];
+    v_accounts payments._account[];
+    v_ids uuid[];
+    v_rev record;
+    v_bad record;
+    v_run payments._run[];
+BEGIN
+    SELECT jsonb_agg(e.x || jsonb_build_object('id', gen_random_uuid(), 'ord', e.ord)
+                     ORDER BY e.ord)
+      INTO v_entries
+      FROM jsonb_array_elements(p_entries) WITH ORDINALITY AS e(x, ord);
+
+    -- A reversal names an entry of this organization that was never reversed.
+    FOR v_rev IN
+        SELECT (e.x ->> 'reverses')::uuid AS original, o.id AS found, r.id AS reversal
+          FROM jsonb_array_elements(v_entries) e(x)
+          LEFT JOIN payments.entries o ON o.id = (e.x ->> 'reverses')::uuid AND o.org_id = p_org
+          LEFT JOIN payments.entries r ON r.reverses_entry_id = o.id
+         WHERE e.x ->> 'reverses' IS NOT NULL
+    LOOP
+        IF v_rev.found IS NULL THEN
+            PERFORM payments._fail('entry_not_found', jsonb_build_object('entry_id', v_rev.original));
+        ELSIF v_rev.reversal IS NOT NULL THEN
+            PERFORM payments._fail('entry_already_reversed', jsonb_build_object(
+                'entry_id', v_rev.original, 'reversal_entry_id', v_rev.reversal));
+        END IF;
+    END LOOP;
+
+    -- The lines: as given, or for a reversal the original's with the sides swapped.
+    SELECT array_agg(ROW(e.ord, l.ord, (e.x ->> 'id')::uuid, l.account_id, l.side, l.amount,
+                         l.currency,
+                         (e.x ->> 'effective_at')::timestamptz)::payments._line
+                     ORDER BY e.ord, l.ord)
+      INTO v_lines
+      FROM (SELECT (x ->> 'ord')::int AS ord, x FROM jsonb_array_elements(v_entries) x) e
+     CROSS JOIN LATERAL (
+            SELECT g.ord::int AS ord, (g.x ->> 'account_id')::uuid AS account_id,
+                   g.x ->> 'side' AS side, (g.x ->> 'amount')::bigint AS amount,
+                   g.x ->> 'currency' AS currency
+              FROM jsonb_array_elements(coalesce(e.x -> 'lines', '[]')) WITH ORDINALITY g(x, ord)
+             WHERE e.x ->> 'reverses' IS NULL
+            UNION ALL
+            SELECT row_number() OVER (ORDER BY o.id)::int, o.account_id,
+                   CASE o.side WHEN 'debit' THEN 'credit' ELSE 'debit' END, o.amount, o.currency
+              FROM payments.lines o
+             WHERE e.x ->> 'reverses' IS NOT NULL AND o.entry_id = (e.x ->> 'reverses')::uuid
+     ) l;
+
+    -- Lines counted once per entry (a count per entry over every line was quadratic: a third
+    -- of a 500-entry batch's server time).
+    SELECT e.ord INTO v_bad
+      FROM (SELECT (x ->> 'ord')::int AS ord FROM jsonb_array_elements(v_entries) x) e
+      LEFT JOIN (SELECT l.entry_ord, count(*) AS n FROM unnest(v_lines) l GROUP BY l.entry_ord) c
+             ON c.entry_ord = e.ord
+     WHERE coalesce(c.n, 0) < 2
+     ORDER BY e.ord
+     LIMIT 1;
+    IF FOUND THEN
+        PERFORM payments._fail('too_few_lines', jsonb_build_object('entry', v_bad.ord));
+    END IF;
+    SELECT array_agg(DISTINCT l.account_id) INTO v_ids FROM unnest(v_lines) l;
+    v_accounts := payments._lock_accounts(p_org, v_ids, false);
+    -- The time the entries are recorded at, read once their accounts are locked: a later
+    -- writer of an account waits for this transaction, so each regular account's lines are
+    -- recorded in version order, and "as of t" is one index probe (balance_as_of).
+    v_now := clock_timestamp();
+
+    -- Currency and closed accounts, first offending line first.
+    SELECT l.entry_ord, l.account_id, l.currency AS line_currency, a.currency AS account_currency,
+           a.closed
+      INTO v_bad
+      FROM unnest(v_lines) l JOIN unnest(v_accounts) a ON a.id = l.account_id
+     WHERE a.currency <> l.currency OR a.closed
+     ORDER BY l.entry_ord, l.line_ord
+     LIMIT 1;
+    IF FOUND THEN
+        IF v_bad.line_currency <> v_bad.account_currency THEN
+            PERFORM payments._fail('currency_mismatch', jsonb_build_object(
+                'account_id', v_bad.account_id, 'account_currency', v_bad.account_currency,
+                'line_currency', v_bad.line_currency));
+        END IF;
+        PERFORM payments._fail('account_closed', jsonb_build_object('account_id', v_bad.account_id));
+    END IF;
+
+    -- Running positions of the accounts, line by line in request order.
+    SELECT array_agg(r.x ORDER BY r.entry_ord, r.line_ord) INTO v_run
+      FROM (SELECT l.entry_ord, l.line_ord, ROW(
+                   l.entry_ord, l.line_ord, l.entry_id, l.account_id, l.side, l.amount,
+                   l.currency, l.effective_at, a.org_id, a.high_volume, a.normal_side,
+                   a.debits_must_not_exceed_credits, a.credits_must_not_exceed_debits,
+                   a.pending_debits, a.pending_credits,
+                   a.posted_debits + sum(CASE WHEN l.side = 'debit' THEN l.amount ELSE 0 END) OVER w,
+                   a.posted_credits + sum(CASE WHEN l.side = 'credit' THEN l.amount ELSE 0 END) OVER w,
+                   a.version + row_number() OVER w,
+                   row_number() OVER (PARTITION BY l.entry_ord, l.account_id ORDER BY l.line_ord DESC) = 1,
+                   row_number() OVER (PARTITION BY l.entry_ord, l.account_id ORDER BY l.line_ord) = 1
+                   )::payments._run AS x
+              FROM unnest(v_lines) l JOIN unnest(v_accounts) a ON a.id = l.account_id
+            WINDOW w AS (PARTITION BY l.account_id ORDER BY l.entry_ord, l.line_ord)) r;
+
+    PERFORM payments._check_positions(v_entries, v_run);
+
+    -- The entries and their lines in one statement: the balance rule judges them there.
+    WITH e AS (
+        INSERT INTO payments.entries (id, org_id, kind, description, metadata, effective_at,
+                                      created_at, external_ref, reverses_entry_id, hold_id,
+                                      idempotency_key)
+        SELECT (x ->> 'id')::uuid, p_org, coalesce(x ->> 'kind', 'standard'),
+               coalesce(x ->> 'description', ''), coalesce(x -> 'metadata', '{}'::jsonb),
+               coalesce((x ->> 'effective_at')::timestamptz, v_now), v_now, x ->> 'external_ref',
+               (x ->> 'reverses')::uuid, (x ->> 'hold_id')::uuid, x ->> 'key'
+          FROM jsonb_array_elements(v_entries) x
+         ORDER BY (x ->> 'ord')::int
+    )
+    INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side, amount,
+                                currency, effective_at, created_at, account_version,
+                                account_posted_debits, account_posted_credits)
+    SELECT entry_id, p_org, org_id, account_id, side, amount, currency,
+           coalesce(effective_at, v_now), v_now,
+           CASE WHEN high_volume THEN NULL ELSE version END,
+           CASE WHEN high_volume THEN NULL ELSE posted_debits::bigint END,
+           CASE WHEN high_volume THEN NULL ELSE posted_credits::bigint END
+      FROM unnest(v_run)
+     ORDER BY entry_ord, line_ord;
+
+    UPDATE payments.accounts a
+       SET posted_debits = a.posted_debits + d.debits,
+           posted_credits = a.posted_credits + d.credits,
+           version = a.version + d.n
+      FROM (SELECT account_id,
+                   sum(CASE WHEN side = 'debit' THEN amount ELSE 0 END)::bigint AS debits,
+                   sum(CASE WHEN side = 'credit' THEN amount ELSE 0 END)::bigint AS credits,
+                   count(*) AS n
+              FROM unnest(v_run) WHERE NOT high_volume GROUP BY account_id) d
+     WHERE a.id = d.account_id;
+
+    RETURN (SELECT jsonb_agg(x -> 'id' ORDER BY (x ->> 'ord')::int)
+              FROM jsonb_array_elements(v_entries) x);
+END
+$$;
+
+--
+-- Name: _post_hold(uuid, jsonb); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._post_hold(p_org uuid, p jsonb) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    h payments.holds := payments._open_hold(p_org, (p ->> 'hold_id')::uuid);
+    v_amount bigint := coalesce((p ->> 'amount')::bigint, h.amount);
+    v_entry jsonb;
+BEGIN
+    IF h.expires_at IS NOT NULL AND h.expires_at <= now() THEN
+        PERFORM payments._fail('hold_expired',
+            jsonb_build_object('hold_id', h.id, 'expires_at', h.expires_at));
+    END IF;
+    IF v_amount > h.amount THEN
+        PERFORM payments._fail('hold_amount_exceeded',
+            jsonb_build_object('hold_id', h.id, 'held', h.amount, 'requested', v_amount));
+    END IF;
+    PERFORM payments._release_pending(h);
+    v_entry := payments._post(p_org, jsonb_build_array(jsonb_build_object(
+        'kind', 'hold_post', 'hold_id', h.id, 'key', p ->> 'key',
+        'description', coalesce(p ->> 'description', h.description),
+        'metadata', coalesce(p -> 'metadata', h.metadata),
+        'effective_at', p ->> 'effective_at',
+        'lines', jsonb_build_array(
+            jsonb_build_object('account_id', h.debit_account_id, 'side', 'debit',
+                               'amount', v_amount, 'currency', h.currency),
+            jsonb_build_object('account_id', h.credit_account_id, 'side', 'credit',
+                               'amount', v_amount, 'currency', h.currency)))));
+    INSERT INTO payments.hold_resolutions (hold_id, org_id, kind, posted_amount, entry_id,
+                                           idempotency_key)
+    VALUES (h.id, p_org, 'posted', v_amount, (v_entry ->> 0)::uuid, p ->> 'key');
+    RETURN v_entry -> 0;
+END
+$$;
+
+--
+-- Name: _release_pending(payments.holds); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._release_pending(p_hold payments.holds) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM 1 FROM payments.accounts
+     WHERE id IN (p_hold.debit_account_id, p_hold.credit_account_id)
+     ORDER BY id FOR NO KEY UPDATE;
+    UPDATE payments.accounts
+       SET pending_debits = pending_debits - p_hold.amount,
+           version = version + CASE WHEN high_volume THEN 0 ELSE 1 END
+     WHERE id = p_hold.debit_account_id;
+    UPDATE payments.accounts
+       SET pending_credits = pending_credits - p_hold.amount,
+           version = version + CASE WHEN high_volume THEN 0 ELSE 1 END
+     WHERE id = p_hold.credit_account_id;
+END
+$$;
+
+--
+-- Name: _trusted_caller(); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._trusted_caller() RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT pg_has_role(
+        CASE WHEN current_setting('role') = 'none' THEN session_user::text
+             ELSE current_setting('role') END::name,
+        (SELECT nspowner FROM pg_namespace WHERE nspname = 'payments'),
+        'USAGE')
+$$;
+
+--
+-- Name: _void_hold(uuid, jsonb); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._void_hold(p_org uuid, p jsonb) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    h payments.holds := payments._open_hold(p_org, (p ->> 'hold_id')::uuid);
+BEGIN
+    PERFORM payments._release_pending(h);
+    INSERT INTO payments.hold_resolutions (hold_id, org_id, kind, idempotency_key)
+    VALUES (h.id, p_org, 'voided', p ->> 'key');
+    RETURN to_jsonb(h.id);
+END
+$$;
+
+--
+-- Name: act_for(uuid); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.act_for(p_org uuid) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM payments._act_as(coalesce(p_org::text, 'platform'));
+END
+$$;
+
+--
+-- Name: acting_as_platform(); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.acting_as_platform() RETURNS boolean
+    LANGUAGE sql STABLE PARALLEL RESTRICTED
+    AS $$ SELECT coalesce(payments.current_actor() = 'platform', false) $$;
+
+--
+-- Name: assert_entry_balanced(uuid); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.assert_entry_balanced(p_entry uuid) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v record;
+BEGIN
+    SELECT sum(g.n) OVER () AS n, g.currency, g.debits, g.credits
+      INTO v
+      FROM (SELECT currency, count(*) AS n,
+                   coalesce(sum(amount) FILTER (WHERE side = 'debit'), 0) AS debits,
+                   coalesce(sum(amount) FILTER (WHERE side = 'credit'), 0) AS credits
+              FROM payments.lines WHERE entry_id = p_entry
+             GROUP BY currency) g
+     ORDER BY g.debits = g.credits, g.currency
+     LIMIT 1;
+    IF coalesce(v.n, 0) < 2 THEN
+        PERFORM payments._fail('too_few_lines',
+            jsonb_build_object('entry_id', p_entry, 'count', coalesce(v.n, 0)));
+    END IF;
+    IF v.debits <> v.credits THEN
+        PERFORM payments._fail('unbalanced_entry', jsonb_build_object(
+            'entry_id', p_entry, 'currency', v.currency,
+            'debits', v.debits, 'credits', v.credits));
+    END IF;
+END
+$$;
+
+--
+-- Name: authenticate(text, text, text); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.authenticate(p_prefix text, p_secret text, p_idempotency_key text) RETURNS TABLE(key_id uuid, org_id uuid, method text, path text, request_sha256 text, status integer, content_type text, response text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_id uuid;
+    v_org uuid;
+BEGIN
+    SELECT k.id, k.org_id INTO v_id, v_org
+      FROM payments.api_keys k
+     WHERE k.prefix = p_prefix AND k.revoked_at IS NULL
+       AND k.secret_sha256 = encode(sha256(convert_to(p_secret, 'UTF8')), 'hex');
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    PERFORM payments._act_as(coalesce(v_org::text, 'platform'));
+    RETURN QUERY
+        SELECT v_id, v_org, i.method, i.path, i.request_sha256, i.status, i.content_type,
+               i.response::text
+          FROM (SELECT 1) one
+          LEFT JOIN payments.api_idempotency i
+                 ON i.scope = coalesce(v_org::text, 'platform') AND i.key = p_idempotency_key;
+END
+$$;
+
+--
+-- Name: check_new_entries(); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.check_new_entries() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    INSERT INTO payments.entries_to_check (entry_id)
+    SELECT n.id FROM new_entries n
+     WHERE NOT EXISTS (SELECT FROM payments.lines l WHERE l.entry_id = n.id);
+    RETURN NULL;
+END
+$$;
+
+--
+-- Name: check_new_lines(); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.check_new_lines() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    INSERT INTO payments.entries_to_check (entry_id)
+    SELECT g.entry_id
+      FROM (SELECT n.entry_id, count(*) AS n,
+                   sum(CASE WHEN n.side = 'debit' THEN n.amount ELSE -n.amount END) AS net
+              FROM new_lines n
+             GROUP BY n.entry_id, n.currency) g
+     GROUP BY g.entry_id
+    HAVING bool_or(g.net <> 0) OR sum(g.n) < 2;
+    RETURN NULL;
+END
+$$;
+
+--
+-- Name: check_queued_entry(); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.check_queued_entry() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM payments.assert_entry_balanced(NEW.entry_id);
+    DELETE FROM payments.entries_to_check WHERE entry_id = NEW.entry_id;
+    RETURN NULL;
+END
+$$;
+
+--
+-- Name: current_actor(); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.current_actor() RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    SELECT a.actor
+      FROM (SELECT coalesce(nullif(current_setting('liventix.org_id', true), ''), 'platform')
+                   AS actor) a
+     WHERE current_setting('liventix.actor_proof', true) = payments._actor_proof(a.actor)
+$$;
+
+--
+-- Name: current_org_id(); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.current_org_id() RETURNS uuid
+    LANGUAGE sql STABLE PARALLEL RESTRICTED
+    AS $$ SELECT CASE WHEN a <> 'platform' THEN a::uuid END FROM payments.current_actor() a $$;
+
+--
+-- Name: expire_holds(integer); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.expire_holds(p_limit integer DEFAULT 1000) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    h payments.holds;
+    v_done int := 0;
+BEGIN
+    PERFORM payments._check_platform();
+    PERFORM set_config('payments.writer', 'on', true);
+    FOR h IN
+        SELECT * FROM payments.holds x
+         WHERE x.expires_at <= now()
+           AND NOT EXISTS (SELECT FROM payments.hold_resolutions r WHERE r.hold_id = x.id)
+         ORDER BY x.expires_at, x.id
+         LIMIT p_limit
+           FOR UPDATE SKIP LOCKED
+    LOOP
+        -- resolved meanwhile by a writer that held the lock: skip it
+        CONTINUE WHEN EXISTS (SELECT FROM payments.hold_resolutions r WHERE r.hold_id = h.id);
+        PERFORM payments._release_pending(h);
+        INSERT INTO payments.hold_resolutions (hold_id, org_id, kind)
+        VALUES (h.id, h.org_id, 'expired');
+        v_done := v_done + 1;
+    END LOOP;
+    PERFORM set_config('payments.writer', 'off', true);
+    RETURN v_done;
+END
+$$;
+
+--
+-- Name: guard_account_update(); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.guard_account_update() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF (NEW.id, NEW.org_id, NEW.code, NEW.type, NEW.currency, NEW.high_volume, NEW.created_at)
+       IS DISTINCT FROM
+       (OLD.id, OLD.org_id, OLD.code, OLD.type, OLD.currency, OLD.high_volume, OLD.created_at)
+    THEN
+        RAISE EXCEPTION USING ERRCODE = 'LX002',
+            MESSAGE = 'an account''s identity, type, currency and volume class cannot change';
+    END IF;
+    IF (NEW.posted_debits, NEW.posted_credits, NEW.pending_debits, NEW.pending_credits,
+        NEW.version, NEW.closed)
+       IS DISTINCT FROM
+       (OLD.posted_debits, OLD.posted_credits, OLD.pending_debits, OLD.pending_credits,
+        OLD.version, OLD.closed)
+       AND current_setting('payments.writer', true) IS DISTINCT FROM 'on'
+    THEN
+        RAISE EXCEPTION USING ERRCODE = 'LX002',
+            MESSAGE = 'account balances change only by posting through the ledger';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+--
+-- Name: guard_line_update(); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.guard_line_update() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF OLD.account_version IS NULL AND NEW.account_version IS NOT NULL
+       AND (NEW.id, NEW.entry_id, NEW.entry_org_id, NEW.org_id, NEW.account_id, NEW.side, NEW.amount,
+            NEW.currency, NEW.effective_at, NEW.created_at)
+           IS NOT DISTINCT FROM
+           (OLD.id, OLD.entry_id, OLD.entry_org_id, OLD.org_id, OLD.account_id, OLD.side, OLD.amount,
+            OLD.currency, OLD.effective_at, OLD.created_at)
+    THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION USING ERRCODE = 'LX002',
+        MESSAGE = 'UPDATE on payments.lines is refused: the ledger is append-only';
+END
+$$;
+
+--
+-- Name: ledger_write(jsonb); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.ledger_write(p jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    v_org uuid := (p ->> 'org_id')::uuid;
+    v_op text := p ->> 'operation';
+    v_record boolean := coalesce((p ->> 'record_failure')::boolean, false);
+    v_requests jsonb := p -> 'requests';
+    v_count int := jsonb_array_length(v_requests);
+    v_stored jsonb;
+    v_todo jsonb;
+    v_ids jsonb;
+    v_results jsonb;
+    v_conflict record;
+    v_state text;
+    v_code text;
+    v_detail text;
+    v_constraint text;
+    v_existing uuid;
+BEGIN
+    IF v_op NOT IN ('post_entries', 'create_hold', 'post_hold', 'void_hold', 'open_account',
+                    'close_account') THEN
+        PERFORM payments._fail('invalid_request', jsonb_build_object('operation', v_op));
+    END IF;
+    IF v_count = 0 OR (v_op <> 'post_entries' AND v_count <> 1) THEN
+        PERFORM payments._fail('invalid_request', jsonb_build_object('requests', v_count));
+    END IF;
+    FOR v_attempt IN 1..20 LOOP
+        BEGIN
+            PERFORM set_config('payments.writer', 'on', true);
+            PERFORM payments._check_org(v_org);
+
+            -- Keys seen before: the same request replays its stored result, another conflicts.
+            -- Probed by key (an index lookup per key, whatever the table's statistics say).
+            SELECT jsonb_object_agg(k.key, jsonb_build_object('status', k.status, 'result', k.result))
+              INTO v_stored
+              FROM payments.idempotency_keys k
+             WHERE k.org_id = v_org
+               AND k.key = ANY (ARRAY(SELECT r.x ->> 'key' FROM jsonb_array_elements(v_requests) r(x)));
+            IF v_stored IS NOT NULL THEN
+                SELECT r.x ->> 'key' AS key INTO v_conflict
+                  FROM jsonb_array_elements(v_requests) r(x)
+                  JOIN payments.idempotency_keys k ON k.org_id = v_org AND k.key = r.x ->> 'key'
+                 WHERE k.request_hash <> r.x ->> 'hash' OR k.operation <> v_op
+                 LIMIT 1;
+                IF FOUND THEN
+                    PERFORM payments._fail('idempotency_conflict',
+                        jsonb_build_object('idempotency_key', v_conflict.key));
+                END IF;
+            END IF;
+            SELECT coalesce(jsonb_agg(r.x ORDER BY r.ord), '[]'::jsonb) INTO v_todo
+              FROM jsonb_array_elements(v_requests) WITH ORDINALITY r(x, ord)
+             WHERE v_stored IS NULL OR NOT v_stored ? (r.x ->> 'key');
+
+            IF jsonb_array_length(v_todo) > 0 THEN
+                -- A caller names what it posts, never how: an entry is standard, or a reversal
+                -- when it names what it reverses; only post_hold makes hold posts.
+                IF v_op = 'post_entries' THEN
+                    SELECT jsonb_agg((x - 'kind' - 'hold_id' - 'id' - 'ord') || jsonb_build_object(
+                               'kind', CASE WHEN x ->> 'reverses' IS NULL THEN 'standard'
+                                            ELSE 'reversal' END) ORDER BY ord)
+                      INTO v_todo
+                      FROM jsonb_array_elements(v_todo) WITH ORDINALITY t(x, ord);
+                END IF;
+                v_ids := CASE v_op
+                    WHEN 'post_entries' THEN payments._post(v_org, v_todo)
+                    WHEN 'create_hold' THEN jsonb_build_array(payments._create_hold(v_org, v_todo -> 0))
+                    WHEN 'post_hold' THEN jsonb_build_array(payments._post_hold(v_org, v_todo -> 0))
+                    WHEN 'void_hold' THEN jsonb_build_array(payments._void_hold(v_org, v_todo -> 0))
+                    WHEN 'open_account' THEN jsonb_build_array(payments._open_account(v_org, v_todo -> 0))
+                    WHEN 'close_account' THEN jsonb_build_array(payments._close_account(v_org, v_todo -> 0))
+                END;
+                INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status, result)
+                SELECT v_org, t.x ->> 'key', v_op, t.x ->> 'hash', 'succeeded', jsonb_build_object('id', i.id)
+                  FROM jsonb_array_elements(v_todo) WITH ORDINALITY t(x, ord)
+                  JOIN jsonb_array_elements(v_ids) WITH ORDINALITY i(id, ord) USING (ord);
+            END IF;
+
+            SELECT jsonb_agg(CASE
+                       WHEN v_stored ? (r.x ->> 'key') THEN
+                           (v_stored -> (r.x ->> 'key') -> 'result')
+                           || jsonb_build_object('status', v_stored -> (r.x ->> 'key') ->> 'status',
+                                                 'replayed', true)
+                       ELSE jsonb_build_object('status', 'succeeded', 'replayed', false,
+                                               'id', v_ids -> (t.ord::int - 1))
+                   END ORDER BY r.ord)
+              INTO v_results
+              FROM jsonb_array_elements(v_requests) WITH ORDINALITY r(x, ord)
+              LEFT JOIN jsonb_array_elements(v_todo) WITH ORDINALITY t(x, ord)
+                     ON t.x ->> 'key' = r.x ->> 'key';
+            -- A recorded failure replays as the same refusal; in a batch it fails the batch.
+            IF v_count > 1 THEN
+                SELECT x AS failure INTO v_conflict FROM jsonb_array_elements(v_results) x
+                 WHERE x ->> 'status' = 'failed' LIMIT 1;
+                IF FOUND THEN
+                    PERFORM payments._fail(v_conflict.failure ->> 'code',
+                                           v_conflict.failure -> 'details');
+                END IF;
+            END IF;
+            PERFORM set_config('payments.writer', 'off', true);
+            RETURN jsonb_build_object('results', v_results);
+        EXCEPTION
+            WHEN deadlock_detected OR serialization_failure OR lock_not_available THEN
+                IF v_attempt = 20 THEN
+                    RAISE;
+                END IF;
+                PERFORM pg_sleep(0.001 * v_attempt * random());
+            WHEN unique_violation THEN
+                GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
+                IF v_constraint = 'idempotency_keys_pkey' THEN
+                    CONTINUE;  -- a concurrent request with the same key won: replay it
+                ELSIF v_constraint = 'entries_org_external_ref_key' THEN
+                    SELECT e.id, e.external_ref INTO v_conflict
+                      FROM payments.entries e
+                      JOIN jsonb_array_elements(v_requests) r(x)
+                        ON e.org_id = v_org AND e.external_ref = r.x ->> 'external_ref'
+                     LIMIT 1;
+                    PERFORM payments._fail('duplicate_external_reference', jsonb_build_object(
+                        'external_ref', v_conflict.external_ref, 'entry_id', v_conflict.id));
+                ELSIF v_constraint = 'accounts_org_code_key' THEN
+                    PERFORM payments._fail('duplicate_account_code', jsonb_build_object(
+                        'org_id', v_org, 'account_code', v_requests -> 0 ->> 'code'));
+                ELSIF v_constraint = 'entries_reversed_once' THEN
+                    SELECT e.id, e.reverses_entry_id INTO v_conflict
+                      FROM payments.entries e
+                      JOIN jsonb_array_elements(v_requests) r(x)
+                        ON e.reverses_entry_id = (r.x ->> 'reverses')::uuid
+                     LIMIT 1;
+                    IF FOUND THEN
+                        v_code := 'entry_already_reversed';
+                        v_detail := jsonb_build_object('entry_id', v_conflict.reverses_entry_id,
+                                                       'reversal_entry_id', v_conflict.id)::text;
+                    ELSE
+                        -- the same entry reversed twice within one batch
+                        PERFORM payments._fail('invalid_request', jsonb_build_object(
+                            'reason', 'the batch reverses one entry twice'));
+                    END IF;
+                ELSE
+                    RAISE;
+                END IF;
+            WHEN SQLSTATE 'LX001' THEN
+                GET STACKED DIAGNOSTICS v_code = MESSAGE_TEXT, v_detail = PG_EXCEPTION_DETAIL;
+            WHEN check_violation THEN
+                GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
+                IF v_constraint LIKE 'accounts_%' THEN
+                    PERFORM payments._fail('invalid_account', jsonb_build_object('reason', v_constraint));
+                END IF;
+                RAISE;
+            WHEN invalid_text_representation OR numeric_value_out_of_range
+                 OR invalid_datetime_format OR datetime_field_overflow THEN
+                GET STACKED DIAGNOSTICS v_detail = MESSAGE_TEXT;
+                PERFORM payments._fail('invalid_request', jsonb_build_object('reason', v_detail));
+        END;
+        -- Here only after a refusal (v_code): store it when it is a recorded one.
+        IF v_code IS NOT NULL THEN
+            IF v_record AND v_count = 1 AND v_code = ANY (payments.recorded_error_codes()) THEN
+                INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status, result)
+                VALUES (v_org, v_requests -> 0 ->> 'key', v_op, v_requests -> 0 ->> 'hash', 'failed',
+                        jsonb_build_object('code', v_code, 'details', v_detail::jsonb));
+                RETURN jsonb_build_object('results', jsonb_build_array(jsonb_build_object(
+                    'status', 'failed', 'replayed', false, 'code', v_code,
+                    'details', v_detail::jsonb)));
+            END IF;
+            PERFORM payments._fail(v_code, v_detail::jsonb);
+        END IF;
+    END LOOP;
+    RAISE EXCEPTION 'ledger_write: too many retries';
+END
+$$;
+
+--
+-- Name: post_batch(jsonb); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.post_batch(p jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    v_org uuid := (p ->> 'org_id')::uuid;
+    v_requests jsonb := p -> 'requests';
+    v_n int := jsonb_array_length(p -> 'requests');
+    v_results jsonb[] := array_fill(NULL::jsonb, ARRAY[jsonb_array_length(p -> 'requests')]);
+    v_chain jsonb;
+    v_len int;
+    v_answer jsonb;
+    v_code text;
+    v_detail text;
+    v_culprit int;
+BEGIN
+    IF v_n = 0 OR (SELECT count(*) FROM jsonb_array_elements(p -> 'chains') c,
+                                         jsonb_array_elements_text(c) i) <> v_n THEN
+        PERFORM payments._fail('invalid_request',
+            jsonb_build_object('reason', 'every request belongs to exactly one chain'));
+    END IF;
+    PERFORM payments._check_org(v_org);
+    BEGIN
+        RETURN payments.ledger_write(jsonb_build_object(
+            'org_id', v_org, 'operation', 'post_entries', 'record_failure', false,
+            'requests', v_requests));
+    EXCEPTION WHEN SQLSTATE 'LX001' THEN
+        NULL;  -- something was refused: judged chain by chain below
+    END;
+    FOR v_chain IN SELECT c FROM jsonb_array_elements(p -> 'chains') c LOOP
+        v_len := jsonb_array_length(v_chain);
+        BEGIN
+            v_answer := payments.ledger_write(jsonb_build_object(
+                'org_id', v_org, 'operation', 'post_entries', 'record_failure', v_len = 1,
+                'requests', (SELECT jsonb_agg(v_requests -> (i.x::int) ORDER BY i.o)
+                               FROM jsonb_array_elements_text(v_chain) WITH ORDINALITY i(x, o))));
+            FOR k IN 0 .. v_len - 1 LOOP
+                v_results[(v_chain ->> k)::int + 1] := v_answer -> 'results' -> k;
+            END LOOP;
+        EXCEPTION WHEN SQLSTATE 'LX001' THEN
+            GET STACKED DIAGNOSTICS v_code = MESSAGE_TEXT, v_detail = PG_EXCEPTION_DETAIL;
+            v_culprit := 0;
+            IF v_len > 1 THEN
+                FOR k IN 1 .. v_len LOOP
+                    BEGIN
+                        PERFORM payments.ledger_write(jsonb_build_object(
+                            'org_id', v_org, 'operation', 'post_entries', 'record_failure', false,
+                            'requests', (SELECT jsonb_agg(v_requests -> (i.x::int) ORDER BY i.o)
+                                           FROM jsonb_array_elements_text(v_chain)
+                                                WITH ORDINALITY i(x, o)
+                                          WHERE i.o <= k)));
+                        RAISE SQLSTATE 'LX003';  -- this prefix posts: undo it, try a longer one
+                    EXCEPTION
+                        WHEN SQLSTATE 'LX003' THEN
+                            NULL;
+                        WHEN SQLSTATE 'LX001' THEN
+                            GET STACKED DIAGNOSTICS v_code = MESSAGE_TEXT,
+                                                    v_detail = PG_EXCEPTION_DETAIL;
+                            v_culprit := k - 1;
+                            EXIT;
+                    END;
+                END LOOP;
+            END IF;
+            FOR k IN 0 .. v_len - 1 LOOP
+                v_results[(v_chain ->> k)::int + 1] := CASE
+                    WHEN k = v_culprit THEN jsonb_build_object(
+                        'status', 'failed', 'replayed', false, 'code', v_code,
+                        'details', v_detail::jsonb)
+                    ELSE jsonb_build_object(
+                        'status', 'failed', 'replayed', false, 'code', 'linked_entry_failed',
+                        'details', jsonb_build_object('index', (v_chain ->> v_culprit)::int))
+                END;
+            END LOOP;
+        END;
+    END LOOP;
+    RETURN jsonb_build_object('results', to_jsonb(v_results));
+END
+$$;
+
+--
+-- Name: post_batch_fast(uuid, text[], text[], text[], jsonb[], timestamp with time zone[], text[], integer[], uuid[], text[], bigint[], text[]); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.post_batch_fast(p_org uuid, p_keys text[], p_hashes text[], p_descriptions text[], p_metadata jsonb[], p_effective_at timestamp with time zone[], p_external_refs text[], p_entry_of integer[], p_accounts uuid[], p_sides text[], p_amounts bigint[], p_currencies text[]) RETURNS uuid[]
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET "payments.writer" TO 'on'
+    SET plan_cache_mode TO 'force_generic_plan'
+    AS $$
+DECLARE
+    v_acting uuid := payments.current_org_id();
+    v_known boolean;
+    v_platform uuid;
+    v_n int := coalesce(cardinality(p_keys), 0);
+    v_m int := coalesce(cardinality(p_accounts), 0);
+    v_ok boolean;
+    v_orgs uuid[];
+    v_versions bigint[];
+    v_debits bigint[];
+    v_credits bigint[];
+    v_ids uuid[];
+    v_at timestamptz;
+BEGIN
+    -- Who acts: as post_entry.
+    SELECT EXISTS (SELECT FROM payments.organizations o WHERE o.id = p_org),
+           (SELECT o.id FROM payments.organizations o WHERE o.is_platform)
+      INTO v_known, v_platform;
+    IF p_org IS NULL OR NOT v_known
+       OR (v_acting IS NOT NULL AND v_acting <> p_org)
+       OR (v_acting IS NULL AND NOT payments.acting_as_platform()
+           AND NOT payments._trusted_caller()) THEN
+        PERFORM payments._fail('organization_not_found', jsonb_build_object('org_id', p_org));
+    END IF;
+    IF v_acting IS NOT NULL THEN
+        v_platform := NULL;
+    END IF;
+
+    -- The shape: arrays of matching lengths, unique keys, entries 1..n each of two or more
+    -- valid lines balancing per currency; no key or external reference seen before.
+    WITH l AS (
+        SELECT * FROM unnest(p_entry_of, p_accounts, p_sides, p_amounts, p_currencies)
+                      AS x(e, account_id, side, amount, currency)
+    ), g AS (
+        SELECT l.e, count(*) AS n,
+               sum(CASE l.side WHEN 'debit' THEN l.amount WHEN 'credit' THEN -l.amount END) AS net,
+               bool_and(l.account_id IS NOT NULL AND l.amount > 0) AS fine
+          FROM l GROUP BY l.e, l.currency
+    ), ent AS (
+        SELECT g.e, sum(g.n) AS n, bool_and(g.net = 0 AND g.fine) AS ok FROM g GROUP BY g.e
+    )
+    SELECT count(*) = v_n AND min(ent.e) = 1 AND max(ent.e) = v_n
+           AND bool_and(ent.ok AND ent.n >= 2)
+      INTO v_ok FROM ent;
+    IF v_ok IS NOT TRUE OR v_n > 10000
+       OR cardinality(p_hashes) IS DISTINCT FROM v_n
+       OR cardinality(p_descriptions) IS DISTINCT FROM v_n
+       OR cardinality(p_metadata) IS DISTINCT FROM v_n
+       OR cardinality(p_effective_at) IS DISTINCT FROM v_n
+       OR cardinality(p_external_refs) IS DISTINCT FROM v_n
+       OR cardinality(p_entry_of) IS DISTINCT FROM v_m
+       OR cardinality(p_sides) IS DISTINCT FROM v_m
+       OR cardinality(p_amounts) IS DISTINCT FROM v_m
+       OR cardinality(p_currencies) IS DISTINCT FROM v_m
+       OR (SELECT count(DISTINCT k) <> v_n OR bool_or(k IS NULL OR k = '' OR h IS NULL)
+             FROM unnest(p_keys, p_hashes) AS x(k, h))
+       OR EXISTS (SELECT FROM payments.idempotency_keys k
+                   WHERE k.org_id = p_org AND k.key = ANY (p_keys))
+       OR EXISTS (SELECT FROM payments.entries e
+                   WHERE e.org_id = p_org AND e.external_ref = ANY (p_external_refs))
+       OR (SELECT count(r) <> count(DISTINCT r) FROM unnest(p_external_refs) r) THEN
+        RETURN NULL;
+    END IF;
+
+    BEGIN
+        -- The regular accounts, locked in id order, and every line's running position; a
+        -- high-volume, missing, foreign, closed or other-currency account, an overflow or an
+        -- overdraft sends the batch the long way.
+        WITH locked AS (
+            SELECT a.id, a.org_id, a.currency, a.closed, a.posted_debits, a.posted_credits,
+                   a.pending_debits, a.pending_credits, a.version,
+                   a.debits_must_not_exceed_credits AS dm, a.credits_must_not_exceed_debits AS cm
+              FROM payments.accounts a
+             WHERE a.id = ANY (p_accounts) AND NOT a.high_volume
+             ORDER BY a.id
+               FOR NO KEY UPDATE
+        ), run AS (
+            SELECT x.ord, a.id IS NOT NULL AND a.currency = x.currency AND NOT a.closed
+                          AND (a.org_id = p_org OR a.org_id = v_platform) AS fine,
+                   a.org_id, a.dm, a.cm, a.pending_debits, a.pending_credits,
+                   a.version + row_number() OVER w AS version,
+                   a.posted_debits
+                     + sum(CASE WHEN x.side = 'debit' THEN x.amount ELSE 0 END) OVER w AS debits,
+                   a.posted_credits
+                     + sum(CASE WHEN x.side = 'credit' THEN x.amount ELSE 0 END) OVER w AS credits,
+                   row_number() OVER (PARTITION BY x.account_id, x.e ORDER BY x.ord DESC) = 1
+                       AS last_of_entry
+              FROM unnest(p_entry_of, p_accounts, p_sides, p_amounts, p_currencies)
+                   WITH ORDINALITY AS x(e, account_id, side, amount, currency, ord)
+              LEFT JOIN locked a ON a.id = x.account_id
+            WINDOW w AS (PARTITION BY x.account_id ORDER BY x.ord)
+        )
+        SELECT bool_and(r.fine AND r.debits <= 9223372036854775807
+                        AND r.credits <= 9223372036854775807
+                        AND (NOT r.last_of_entry
+                             OR ((NOT r.dm OR r.debits + r.pending_debits <= r.credits)
+                                 AND (NOT r.cm OR r.credits + r.pending_credits <= r.debits)))),
+               array_agg(r.org_id ORDER BY r.ord), array_agg(r.version ORDER BY r.ord),
+               array_agg(CASE WHEN r.debits <= 9223372036854775807 THEN r.debits END
+                         ORDER BY r.ord),
+               array_agg(CASE WHEN r.credits <= 9223372036854775807 THEN r.credits END
+                         ORDER BY r.ord)
+          INTO v_ok, v_orgs, v_versions, v_debits, v_credits
+          FROM run r;
+        IF v_ok IS NOT TRUE THEN
+            RETURN NULL;
+        END IF;
+
+        -- The keys, the entries, their lines and the accounts, in one statement; recorded at
+        -- the time read now that the accounts are locked (as _post does).
+        v_at := clock_timestamp();
+        WITH ids AS (
+            SELECT i, gen_random_uuid() AS id FROM generate_series(1, v_n) i
+        ), k AS (
+            INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status,
+                                                   result)
+            SELECT p_org, p_keys[ids.i], 'post_entries', p_hashes[ids.i], 'succeeded',
+                   jsonb_build_object('id', ids.id)
+              FROM ids
+        ), e AS (
+            INSERT INTO payments.entries (id, org_id, kind, description, metadata, effective_at,
+                                          created_at, external_ref, idempotency_key)
+            SELECT ids.id, p_org, 'standard', coalesce(p_descriptions[ids.i], ''),
+                   coalesce(p_metadata[ids.i], '{}'::jsonb),
+                   coalesce(p_effective_at[ids.i], v_at), v_at, p_external_refs[ids.i],
+                   p_keys[ids.i]
+              FROM ids ORDER BY ids.i
+        ), u AS (
+            UPDATE payments.accounts a
+               SET posted_debits = d.debits, posted_credits = d.credits, version = d.version
+              FROM (SELECT DISTINCT ON (x.account_id) x.account_id, x.version, x.debits,
+                           x.credits
+                      FROM unnest(p_accounts, v_versions, v_debits, v_credits)
+                           AS x(account_id, version, debits, credits)
+                     ORDER BY x.account_id, x.version DESC) d
+             WHERE a.id = d.account_id
+        ), ins AS (
+            INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side, amount,
+                                        currency, effective_at, created_at, account_version,
+                                        account_posted_debits, account_posted_credits)
+            SELECT ids.id, p_org, x.org_id, x.account_id, x.side, x.amount, x.currency,
+                   coalesce(p_effective_at[x.e], v_at), v_at, x.version, x.debits, x.credits
+              FROM unnest(p_entry_of, p_accounts, p_sides, p_amounts, p_currencies, v_orgs,
+                          v_versions, v_debits, v_credits)
+                   WITH ORDINALITY AS x(e, account_id, side, amount, currency, org_id, version,
+                                        debits, credits, ord)
+              JOIN ids ON ids.i = x.e
+             ORDER BY x.ord
+        )
+        SELECT array_agg(ids.id ORDER BY ids.i) INTO v_ids FROM ids;
+    EXCEPTION WHEN unique_violation THEN
+        RETURN NULL;  -- a key or reference taken meanwhile by a concurrent request
+    END;
+    RETURN v_ids;
+END
+$$;
+
+--
+-- Name: post_entry(uuid, text, text, uuid[], text[], bigint[], text[], text, jsonb, timestamp with time zone, text); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.post_entry(p_org uuid, p_key text, p_hash text, p_accounts uuid[], p_sides text[], p_amounts bigint[], p_currencies text[], p_description text, p_metadata jsonb, p_effective_at timestamp with time zone, p_external_ref text, OUT status text, OUT id uuid, OUT replayed boolean, OUT code text, OUT details jsonb) RETURNS record
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET "payments.writer" TO 'on'
+    SET plan_cache_mode TO 'force_generic_plan'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_acting uuid := payments.current_org_id();
+    v_known boolean;
+    v_platform uuid;
+    v_key record;
+    v_id uuid := gen_random_uuid();
+    v_n int := cardinality(p_accounts);
+    v_distinct int;
+    v_ids uuid[];
+    v_orgs uuid[];
+    v_versions bigint[];
+    v_debits bigint[];
+    v_credits bigint[];
+    v_hv_ids uuid[];
+    v_hv_orgs uuid[];
+    v_done int;
+    v_answer jsonb;
+    v_at timestamptz;
+BEGIN
+    -- 1. Who acts: as _check_org. An organization acting for itself sees none of the
+    -- platform's accounts; the platform's proof and the owner may use them.
+    SELECT EXISTS (SELECT FROM payments.organizations o WHERE o.id = p_org),
+           (SELECT o.id FROM payments.organizations o WHERE o.is_platform)
+      INTO v_known, v_platform;
+    IF p_org IS NULL OR NOT v_known
+       OR (v_acting IS NOT NULL AND v_acting <> p_org)
+       OR (v_acting IS NULL AND NOT payments.acting_as_platform()
+           AND NOT payments._trusted_caller()) THEN
+        PERFORM payments._fail('organization_not_found', jsonb_build_object('org_id', p_org));
+    END IF;
+    IF v_acting IS NOT NULL THEN
+        v_platform := NULL;
+    END IF;
+
+    -- 2. The key: a replay answers what was stored, another request under it conflicts.
+    SELECT k.status, k.result, k.request_hash, k.operation INTO v_key
+      FROM payments.idempotency_keys k WHERE k.org_id = p_org AND k.key = p_key;
+    IF FOUND THEN
+        IF v_key.request_hash <> p_hash OR v_key.operation <> 'post_entries' THEN
+            PERFORM payments._fail('idempotency_conflict',
+                jsonb_build_object('idempotency_key', p_key));
+        END IF;
+        status := v_key.status;
+        id := (v_key.result ->> 'id')::uuid;
+        code := v_key.result ->> 'code';
+        details := v_key.result -> 'details';
+        replayed := true;
+        RETURN;
+    END IF;
+
+    -- 3. The regular accounts: locked in id order, then moved where every rule allows.
+    WITH l AS (
+        SELECT x.account_id, x.side, x.amount, x.currency
+          FROM unnest(p_accounts, p_sides, p_amounts, p_currencies)
+               AS x(account_id, side, amount, currency)
+    ), d AS (
+        SELECT l.account_id,
+               count(DISTINCT l.currency) AS currencies, min(l.currency) AS currency,
+               coalesce(sum(l.amount) FILTER (WHERE l.side = 'debit'), 0) AS debits,
+               coalesce(sum(l.amount) FILTER (WHERE l.side = 'credit'), 0) AS credits,
+               count(*) AS n
+          FROM l GROUP BY l.account_id
+    ), valid AS (
+        SELECT v_n >= 2 AND cardinality(p_sides) = v_n AND cardinality(p_amounts) = v_n
+               AND cardinality(p_currencies) = v_n
+               AND coalesce(bool_and(l.account_id IS NOT NULL AND l.side IN ('debit', 'credit')
+                                     AND l.amount > 0 AND l.currency IS NOT NULL), false) AS ok
+          FROM l
+    ), locked AS (
+        SELECT a.id FROM payments.accounts a
+         WHERE a.id = ANY (p_accounts) AND NOT a.high_volume
+         ORDER BY a.id
+           FOR NO KEY UPDATE
+    ), moved AS (
+        UPDATE payments.accounts a
+           SET posted_debits = a.posted_debits + d.debits,
+               posted_credits = a.posted_credits + d.credits,
+               version = a.version + d.n
+          FROM d JOIN locked ON locked.id = d.account_id
+         WHERE a.id = locked.id AND (SELECT valid.ok FROM valid)
+           AND d.currencies = 1 AND a.currency = d.currency AND NOT a.closed
+           AND (a.org_id = p_org OR a.org_id = v_platform)
+           AND a.posted_debits + d.debits <= 9223372036854775807
+           AND a.posted_credits + d.credits <= 9223372036854775807
+           AND (NOT a.debits_must_not_exceed_credits
+                OR a.posted_debits + d.debits + a.pending_debits <= a.posted_credits + d.credits)
+           AND (NOT a.credits_must_not_exceed_debits
+                OR a.posted_credits + d.credits + a.pending_credits <= a.posted_debits + d.debits)
+        RETURNING a.id, a.org_id, old.version, old.posted_debits, old.posted_credits
+    )
+    SELECT array_agg(m.id), array_agg(m.org_id), array_agg(m.version),
+           array_agg(m.posted_debits), array_agg(m.posted_credits),
+           (SELECT count(*) FROM d)
+      INTO v_ids, v_orgs, v_versions, v_debits, v_credits, v_distinct
+      FROM moved m;
+    v_done := coalesce(cardinality(v_ids), 0);
+
+    -- High-volume accounts are not locked (their lines are rolled up later); they take the
+    -- fast path while far from the overflow limits (as _check_positions judges them).
+    IF v_done < v_distinct THEN
+        SELECT array_agg(h.id), array_agg(h.org_id) INTO v_hv_ids, v_hv_orgs
+          FROM (SELECT a.id, a.org_id
+                  FROM payments.accounts a
+                  JOIN unnest(p_accounts, p_amounts, p_currencies) x(account_id, amount, currency)
+                    ON a.id = x.account_id
+                 WHERE a.id = ANY (p_accounts) AND a.high_volume
+                 GROUP BY a.id, a.org_id
+                HAVING bool_and(a.currency = x.currency AND NOT a.closed
+                                AND (a.org_id = p_org OR a.org_id = v_platform)
+                                AND a.posted_debits < 2305843009213693952
+                                AND a.posted_credits < 2305843009213693952
+                                AND x.amount < 1099511627776)
+                   AND NOT EXISTS (SELECT FROM payments.lines w
+                                    WHERE w.account_id = a.id AND w.account_version IS NULL
+                                      AND w.amount >= 1099511627776)) h;
+        v_done := v_done + coalesce(cardinality(v_hv_ids), 0);
+    END IF;
+
+    -- 4. The key, the entry and its lines, in one statement; nothing if the key was taken
+    -- meanwhile (ON CONFLICT waited for that request's commit) or the reference is used.
+    -- Recorded at the time read now that the regular accounts are locked (as _post does).
+    v_at := clock_timestamp();
+    IF v_done = v_distinct AND (p_external_ref IS NULL OR NOT EXISTS (
+            SELECT FROM payments.entries e
+             WHERE e.org_id = p_org AND e.external_ref = p_external_ref)) THEN
+        WITH k AS (
+            INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status,
+                                                   result)
+            VALUES (p_org, p_key, 'post_entries', p_hash, 'succeeded',
+                    jsonb_build_object('id', v_id))
+            ON CONFLICT DO NOTHING
+            RETURNING 1
+        ), e AS (
+            INSERT INTO payments.entries (id, org_id, kind, description, metadata, effective_at,
+                                          created_at, external_ref, idempotency_key)
+            SELECT v_id, p_org, 'standard', coalesce(p_description, ''),
+                   coalesce(p_metadata, '{}'::jsonb), coalesce(p_effective_at, v_at), v_at,
+                   p_external_ref, p_key
+             WHERE EXISTS (SELECT FROM k)
+            RETURNING entries.id, entries.effective_at, entries.created_at
+        ), a AS (
+            SELECT r.id, r.org_id, r.version, r.debits, r.credits
+              FROM unnest(v_ids, v_orgs, v_versions, v_debits, v_credits)
+                   AS r(id, org_id, version, debits, credits)
+            UNION ALL
+            SELECT h.id, h.org_id, NULL, NULL, NULL
+              FROM unnest(v_hv_ids, v_hv_orgs) AS h(id, org_id)
+        )
+        INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side, amount,
+                                    currency, effective_at, created_at, account_version,
+                                    account_posted_debits, account_posted_credits)
+        SELECT e.id, p_org, a.org_id, x.account_id, x.side, x.amount, x.currency, e.effective_at,
+               e.created_at, a.version + row_number() OVER w,
+               a.debits + sum(CASE WHEN x.side = 'debit' THEN x.amount ELSE 0 END) OVER w,
+               a.credits + sum(CASE WHEN x.side = 'credit' THEN x.amount ELSE 0 END) OVER w
+          FROM e
+         CROSS JOIN unnest(p_accounts, p_sides, p_amounts, p_currencies) WITH ORDINALITY
+               AS x(account_id, side, amount, currency, ord)
+          JOIN a ON a.id = x.account_id
+        WINDOW w AS (PARTITION BY x.account_id ORDER BY x.ord)
+         ORDER BY x.ord;
+        GET DIAGNOSTICS v_done = ROW_COUNT;
+        IF v_done = v_n THEN
+            status := 'succeeded';
+            id := v_id;
+            replayed := false;
+            RETURN;
+        END IF;
+    END IF;
+
+    -- The long way: give the regular accounts back their values, then ask ledger_write.
+    UPDATE payments.accounts a
+       SET version = r.version, posted_debits = r.debits, posted_credits = r.credits
+      FROM unnest(v_ids, v_versions, v_debits, v_credits) AS r(id, version, debits, credits)
+     WHERE a.id = r.id;
+    v_answer := payments.ledger_write(jsonb_build_object(
+        'org_id', p_org, 'operation', 'post_entries', 'record_failure', true,
+        'requests', jsonb_build_array(jsonb_build_object(
+            'key', p_key, 'hash', p_hash, 'kind', 'standard',
+            'lines', (SELECT jsonb_agg(jsonb_build_object('account_id', x.account_id,
+                                                          'side', x.side, 'amount', x.amount,
+                                                          'currency', x.currency)
+                                       ORDER BY x.ord)
+                        FROM unnest(p_accounts, p_sides, p_amounts, p_currencies)
+                             WITH ORDINALITY AS x(account_id, side, amount, currency, ord)),
+            'description', coalesce(p_description, ''),
+            'metadata', coalesce(p_metadata, '{}'::jsonb),
+            'effective_at', p_effective_at, 'external_ref', p_external_ref,
+            'conditions', '[]'::jsonb)))) -> 'results' -> 0;
+    status := v_answer ->> 'status';
+    id := (v_answer ->> 'id')::uuid;
+    replayed := (v_answer ->> 'replayed')::boolean;
+    code := v_answer ->> 'code';
+    details := v_answer -> 'details';
+END
+$$;
+
+--
+-- Name: recorded_error_codes(); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.recorded_error_codes() RETURNS text[]
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT ARRAY['account_closed', 'insufficient_funds', 'balance_overflow', 'condition_failed',
+                 'entry_already_reversed', 'hold_already_posted', 'hold_already_voided',
+                 'hold_already_expired', 'hold_expired', 'hold_amount_exceeded']
+$$;
+
+--
+-- Name: refuse_change(); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.refuse_change() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'LX002',
+        MESSAGE = format('%s on payments.%s is refused: the ledger is append-only',
+                         TG_OP, TG_TABLE_NAME);
+END
+$$;
+
+--
+-- Name: roll_up(uuid, integer); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.roll_up(p_account uuid, p_limit integer DEFAULT 100000) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    a payments.accounts;
+    v_done int;
+BEGIN
+    PERFORM payments._check_platform();
+    PERFORM set_config('payments.writer', 'on', true);
+    SELECT * INTO a FROM payments.accounts WHERE id = p_account AND high_volume FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+    WITH todo AS (
+        SELECT l.id, l.side, l.amount FROM payments.lines l
+         WHERE l.account_id = p_account AND l.account_version IS NULL
+         ORDER BY l.id LIMIT p_limit FOR UPDATE
+    ), run AS (
+        SELECT id,
+               a.version + row_number() OVER w AS version,
+               a.posted_debits + sum(CASE WHEN side = 'debit' THEN amount ELSE 0 END) OVER w AS debits,
+               a.posted_credits + sum(CASE WHEN side = 'credit' THEN amount ELSE 0 END) OVER w AS credits
+          FROM todo WINDOW w AS (ORDER BY id)
+    ), moved AS (
+        UPDATE payments.lines l
+           SET account_version = run.version, account_posted_debits = run.debits,
+               account_posted_credits = run.credits
+          FROM run WHERE l.id = run.id
+        RETURNING run.version, run.debits, run.credits
+    )
+    UPDATE payments.accounts x
+       SET version = m.version, posted_debits = m.debits, posted_credits = m.credits
+      FROM (SELECT version, debits, credits FROM moved ORDER BY version DESC LIMIT 1) m
+     WHERE x.id = p_account;
+    GET DIAGNOSTICS v_done = ROW_COUNT;
+    IF v_done > 0 THEN
+        SELECT count(*) INTO v_done FROM payments.lines
+         WHERE account_id = p_account AND account_version > a.version;
+    END IF;
+    PERFORM set_config('payments.writer', 'off', true);
+    RETURN v_done;
+END
+$$;
+
+--
+-- Name: roll_up_all(integer); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.roll_up_all(p_limit integer DEFAULT 100000) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM payments._check_platform();
+    RETURN (SELECT coalesce(sum(payments.roll_up(id, p_limit)), 0)::int
+              FROM payments.accounts WHERE high_volume);
+END
+$$;
+
+--
+-- Name: current_org_id(); Type: FUNCTION; Schema: ticketing; Owner: -
+--
+
+CREATE FUNCTION ticketing.current_org_id() RETURNS uuid
+    LANGUAGE sql STABLE PARALLEL RESTRICTED
+    AS $$ SELECT payments.current_org_id() $$;
+
+--
+-- Name: attempts; Type: TABLE; Schema: messaging; Owner: -
+--
+
+CREATE TABLE messaging.attempts (
+    id bigint NOT NULL,
+    delivery_id bigint NOT NULL,
+    attempt integer NOT NULL,
+    worker text NOT NULL,
+    started_at timestamp with time zone NOT NULL,
+    duration_ms integer NOT NULL,
+    status_code integer,
+    response_body text,
+    error text,
+    succeeded boolean NOT NULL
+);
+
+--
+-- Name: attempts_id_seq; Type: SEQUENCE; Schema: messaging; Owner: -
+--
+
+ALTER TABLE messaging.attempts ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME messaging.attempts_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: deliveries; Type: TABLE; Schema: messaging; Owner: -
+--
+
+CREATE TABLE messaging.deliveries (
+    id bigint NOT NULL,
+    message_id uuid NOT NULL,
+    org_id uuid,
+    channel text NOT NULL,
+    endpoint_id uuid,
+    recipient text,
+    subject text,
+    body text,
+    target text NOT NULL,
+    aggregate_key text NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    lease_expires_at timestamp with time zone,
+    leased_by text,
+    last_error text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    finished_at timestamp with time zone,
+    CONSTRAINT deliveries_channel_check CHECK ((channel = ANY (ARRAY['webhook'::text, 'email'::text, 'task'::text]))),
+    CONSTRAINT deliveries_email_has_recipient CHECK (((channel = 'email'::text) = (recipient IS NOT NULL))),
+    CONSTRAINT deliveries_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'delivering'::text, 'succeeded'::text, 'dead'::text, 'cancelled'::text]))),
+    CONSTRAINT deliveries_webhook_has_endpoint CHECK (((channel = 'webhook'::text) = (endpoint_id IS NOT NULL)))
+);
+
+--
+-- Name: deliveries_id_seq; Type: SEQUENCE; Schema: messaging; Owner: -
+--
+
+ALTER TABLE messaging.deliveries ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME messaging.deliveries_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: endpoint_secrets; Type: TABLE; Schema: messaging; Owner: -
+--
+
+CREATE TABLE messaging.endpoint_secrets (
+    id bigint NOT NULL,
+    endpoint_id uuid NOT NULL,
+    org_id uuid NOT NULL,
+    secret text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone,
+    CONSTRAINT endpoint_secrets_sealed CHECK ((secret ~~ 'lxs1:%'::text))
+);
+
+--
+-- Name: endpoint_secrets_id_seq; Type: SEQUENCE; Schema: messaging; Owner: -
+--
+
+ALTER TABLE messaging.endpoint_secrets ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME messaging.endpoint_secrets_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: endpoints; Type: TABLE; Schema: messaging; Owner: -
+--
+
+CREATE TABLE messaging.endpoints (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    org_id uuid NOT NULL,
+    url text NOT NULL,
+    event_types text[] DEFAULT '{}'::text[] NOT NULL,
+    enabled boolean DEFAULT true NOT NULL,
+    disabled_reason text,
+    description text DEFAULT ''::text NOT NULL,
+    failing_since timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT endpoints_url_check CHECK ((url ~ '^https?://'::text))
+);
+
+--
+-- Name: inbox; Type: TABLE; Schema: messaging; Owner: -
+--
+
+CREATE TABLE messaging.inbox (
+    source text NOT NULL,
+    event_id text NOT NULL,
+    type text NOT NULL,
+    payload jsonb NOT NULL,
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_error text,
+    handled_at timestamp with time zone,
+    CONSTRAINT inbox_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'handled'::text, 'ignored'::text, 'dead'::text])))
+);
+
+--
+-- Name: inbox_secrets; Type: TABLE; Schema: messaging; Owner: -
+--
+
+CREATE TABLE messaging.inbox_secrets (
+    source text NOT NULL,
+    inner_pad bytea NOT NULL,
+    outer_pad bytea NOT NULL,
+    tolerance_s integer DEFAULT 300 NOT NULL,
+    CONSTRAINT inbox_secrets_inner_pad_check CHECK ((length(inner_pad) = 64)),
+    CONSTRAINT inbox_secrets_outer_pad_check CHECK ((length(outer_pad) = 64)),
+    CONSTRAINT inbox_secrets_tolerance_s_check CHECK (((tolerance_s >= 1) AND (tolerance_s <= 86400)))
+);
+
+--
+-- Name: messages; Type: TABLE; Schema: messaging; Owner: -
+--
+
+CREATE TABLE messaging.messages (
+    id uuid NOT NULL,
+    org_id uuid,
+    type text NOT NULL,
+    aggregate_type text NOT NULL,
+    aggregate_id text NOT NULL,
+    payload jsonb NOT NULL,
+    dedup_key text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT messages_type_check CHECK ((type ~ '^[a-z0-9_]+(\.[a-z0-9_]+)+$'::text))
+);
+
+--
+-- Name: accounts; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.accounts (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    org_id uuid NOT NULL,
+    code text NOT NULL,
+    name text NOT NULL,
+    type text NOT NULL,
+    normal_side text GENERATED ALWAYS AS (
+CASE
+    WHEN (type = ANY (ARRAY['asset'::text, 'expense'::text])) THEN 'debit'::text
+    ELSE 'credit'::text
+END) STORED NOT NULL,
+    currency text NOT NULL,
+    debits_must_not_exceed_credits boolean DEFAULT false NOT NULL,
+    credits_must_not_exceed_debits boolean DEFAULT false NOT NULL,
+    high_volume boolean DEFAULT false NOT NULL,
+    closed boolean DEFAULT false NOT NULL,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    posted_debits bigint DEFAULT 0 NOT NULL,
+    posted_credits bigint DEFAULT 0 NOT NULL,
+    pending_debits bigint DEFAULT 0 NOT NULL,
+    pending_credits bigint DEFAULT 0 NOT NULL,
+    version bigint DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    idempotency_key text,
+    CONSTRAINT accounts_code_check CHECK ((code <> ''::text)),
+    CONSTRAINT accounts_high_volume_without_flags CHECK (((NOT high_volume) OR (NOT (debits_must_not_exceed_credits OR credits_must_not_exceed_debits)))),
+    CONSTRAINT accounts_one_overdraft_flag CHECK ((NOT (debits_must_not_exceed_credits AND credits_must_not_exceed_debits))),
+    CONSTRAINT accounts_pending_credits_check CHECK ((pending_credits >= 0)),
+    CONSTRAINT accounts_pending_debits_check CHECK ((pending_debits >= 0)),
+    CONSTRAINT accounts_posted_credits_check CHECK ((posted_credits >= 0)),
+    CONSTRAINT accounts_posted_debits_check CHECK ((posted_debits >= 0)),
+    CONSTRAINT accounts_type_check CHECK ((type = ANY (ARRAY['asset'::text, 'liability'::text, 'equity'::text, 'revenue'::text, 'expense'::text]))),
+    CONSTRAINT accounts_version_check CHECK ((version >= 0))
+);
+
+--
+-- Name: lines; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.lines (
+    id bigint NOT NULL,
+    entry_id uuid NOT NULL,
+    entry_org_id uuid NOT NULL,
+    org_id uuid NOT NULL,
+    account_id uuid NOT NULL,
+    side text NOT NULL,
+    amount bigint NOT NULL,
+    currency text NOT NULL,
+    effective_at timestamp with time zone NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    account_version bigint,
+    account_posted_debits bigint,
+    account_posted_credits bigint,
+    dated boolean GENERATED ALWAYS AS ((effective_at <> created_at)) STORED NOT NULL,
+    CONSTRAINT lines_amount_check CHECK ((amount > 0)),
+    CONSTRAINT lines_position_complete CHECK ((((account_version IS NULL) = (account_posted_debits IS NULL)) AND ((account_version IS NULL) = (account_posted_credits IS NULL)))),
+    CONSTRAINT lines_side_check CHECK ((side = ANY (ARRAY['debit'::text, 'credit'::text])))
+);
+
+--
+-- Name: account_balances; Type: VIEW; Schema: payments; Owner: -
+--
+
+CREATE VIEW payments.account_balances WITH (security_invoker='true') AS
+ SELECT a.id AS account_id,
+    a.org_id,
+    a.currency,
+    a.normal_side,
+    (((a.posted_debits)::numeric + COALESCE(u.debits, (0)::numeric)))::bigint AS posted_debits,
+    (((a.posted_credits)::numeric + COALESCE(u.credits, (0)::numeric)))::bigint AS posted_credits,
+    a.pending_debits,
+    a.pending_credits,
+    a.version
+   FROM (payments.accounts a
+     LEFT JOIN LATERAL ( SELECT sum(l.amount) FILTER (WHERE (l.side = 'debit'::text)) AS debits,
+            sum(l.amount) FILTER (WHERE (l.side = 'credit'::text)) AS credits
+           FROM payments.lines l
+          WHERE (a.high_volume AND (l.account_id = a.id) AND (l.account_version IS NULL))) u ON (true));
+
+--
+-- Name: api_idempotency; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.api_idempotency (
+    scope text NOT NULL,
+    key text NOT NULL,
+    method text NOT NULL,
+    path text NOT NULL,
+    request_sha256 text NOT NULL,
+    status integer NOT NULL,
+    content_type text NOT NULL,
+    response json NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT api_idempotency_key_check CHECK ((key <> ''::text)),
+    CONSTRAINT api_idempotency_status_check CHECK (((status >= 200) AND (status <= 599)))
+);
+
+--
+-- Name: api_keys; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.api_keys (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    org_id uuid,
+    prefix text NOT NULL,
+    secret_sha256 text NOT NULL,
+    description text DEFAULT ''::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    revoked_at timestamp with time zone,
+    CONSTRAINT api_keys_prefix_check CHECK ((prefix ~ '^[0-9a-f]{12}$'::text)),
+    CONSTRAINT api_keys_secret_sha256_check CHECK ((secret_sha256 ~ '^[0-9a-f]{64}$'::text))
+);
+
+--
+-- Name: card_disputes; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.card_disputes (
+    id text NOT NULL,
+    payment_id text NOT NULL,
+    org_id uuid NOT NULL,
+    escrow_id uuid NOT NULL,
+    amount bigint NOT NULL,
+    status text DEFAULT 'open'::text NOT NULL,
+    withdrawn boolean DEFAULT false NOT NULL,
+    reinstated boolean DEFAULT false NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT card_disputes_amount_check CHECK ((amount > 0)),
+    CONSTRAINT card_disputes_status_check CHECK ((status = ANY (ARRAY['open'::text, 'won'::text, 'lost'::text])))
+);
+
+--
+-- Name: card_payments; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.card_payments (
+    id text NOT NULL,
+    org_id uuid NOT NULL,
+    escrow_id uuid NOT NULL,
+    charge_id text,
+    balance_transaction_id text,
+    currency text NOT NULL,
+    gross bigint NOT NULL,
+    platform_fee bigint NOT NULL,
+    stripe_fee bigint NOT NULL,
+    bears_stripe_fees boolean NOT NULL,
+    refund_platform_fee boolean NOT NULL,
+    refunded bigint DEFAULT 0 NOT NULL,
+    entry_id uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT card_payments_gross_check CHECK ((gross > 0)),
+    CONSTRAINT card_payments_platform_fee_check CHECK ((platform_fee >= 0)),
+    CONSTRAINT card_payments_refunded_check CHECK ((refunded >= 0)),
+    CONSTRAINT card_payments_refunds_within_gross CHECK ((refunded <= gross)),
+    CONSTRAINT card_payments_stripe_fee_check CHECK ((stripe_fee >= 0))
+);
+
+--
+-- Name: card_refunds; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.card_refunds (
+    id text NOT NULL,
+    payment_id text NOT NULL,
+    org_id uuid NOT NULL,
+    amount bigint NOT NULL,
+    fee_back bigint NOT NULL,
+    charged_to text NOT NULL,
+    failed boolean DEFAULT false NOT NULL,
+    entry_id uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT card_refunds_amount_check CHECK ((amount > 0)),
+    CONSTRAINT card_refunds_charged_to_check CHECK ((charged_to = ANY (ARRAY['escrow'::text, 'receivable'::text]))),
+    CONSTRAINT card_refunds_fee_back_check CHECK ((fee_back >= 0))
+);
+
+--
+-- Name: currencies; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.currencies (
+    code text NOT NULL,
+    exponent smallint NOT NULL,
+    CONSTRAINT currencies_code_check CHECK ((code ~ '^[A-Z]{3}$'::text)),
+    CONSTRAINT currencies_exponent_check CHECK (((exponent >= 0) AND (exponent <= 4)))
+);
+
+--
+-- Name: entries; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.entries (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    org_id uuid NOT NULL,
+    kind text DEFAULT 'standard'::text NOT NULL,
+    description text DEFAULT ''::text NOT NULL,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    effective_at timestamp with time zone DEFAULT now() NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    external_ref text,
+    reverses_entry_id uuid,
+    hold_id uuid,
+    idempotency_key text,
+    CONSTRAINT entries_hold_post_names_hold CHECK (((kind = 'hold_post'::text) = (hold_id IS NOT NULL))),
+    CONSTRAINT entries_kind_check CHECK ((kind = ANY (ARRAY['standard'::text, 'hold_post'::text, 'reversal'::text]))),
+    CONSTRAINT entries_reversal_names_entry CHECK (((kind = 'reversal'::text) = (reverses_entry_id IS NOT NULL)))
+);
+
+--
+-- Name: entries_to_check; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE UNLOGGED TABLE payments.entries_to_check (
+    entry_id uuid NOT NULL
+);
+
+--
+-- Name: escrow_transitions; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.escrow_transitions (
+    id bigint NOT NULL,
+    escrow_id uuid NOT NULL,
+    org_id uuid NOT NULL,
+    from_state text NOT NULL,
+    to_state text NOT NULL,
+    event text NOT NULL,
+    cause text,
+    entry_id uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: escrow_transitions_id_seq; Type: SEQUENCE; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.escrow_transitions ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME payments.escrow_transitions_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: escrows; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.escrows (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    org_id uuid NOT NULL,
+    event_id text NOT NULL,
+    currency text NOT NULL,
+    state text DEFAULT 'collecting'::text NOT NULL,
+    event_ends_at timestamp with time zone NOT NULL,
+    ended_at timestamp with time zone,
+    hold_until timestamp with time zone,
+    open_disputes integer DEFAULT 0 NOT NULL,
+    captured bigint DEFAULT 0 NOT NULL,
+    refunded bigint DEFAULT 0 NOT NULL,
+    charged_back bigint DEFAULT 0 NOT NULL,
+    held bigint DEFAULT 0 NOT NULL,
+    released bigint DEFAULT 0 NOT NULL,
+    version integer DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT escrows_captured_check CHECK ((captured >= 0)),
+    CONSTRAINT escrows_charged_back_check CHECK ((charged_back >= 0)),
+    CONSTRAINT escrows_open_disputes_check CHECK ((open_disputes >= 0)),
+    CONSTRAINT escrows_refunded_check CHECK ((refunded >= 0)),
+    CONSTRAINT escrows_released_check CHECK ((released >= 0)),
+    CONSTRAINT escrows_state_check CHECK ((state = ANY (ARRAY['collecting'::text, 'holding'::text, 'releasable'::text, 'release_requested'::text, 'released'::text, 'frozen'::text, 'cancelled'::text])))
+);
+
+--
+-- Name: hold_resolutions; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.hold_resolutions (
+    hold_id uuid NOT NULL,
+    org_id uuid NOT NULL,
+    kind text NOT NULL,
+    posted_amount bigint DEFAULT 0 NOT NULL,
+    entry_id uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    idempotency_key text,
+    CONSTRAINT hold_resolutions_amount_only_when_posted CHECK (((kind = 'posted'::text) = (posted_amount > 0))),
+    CONSTRAINT hold_resolutions_kind_check CHECK ((kind = ANY (ARRAY['posted'::text, 'voided'::text, 'expired'::text]))),
+    CONSTRAINT hold_resolutions_posted_amount_check CHECK ((posted_amount >= 0)),
+    CONSTRAINT hold_resolutions_posted_has_entry CHECK (((kind = 'posted'::text) = (entry_id IS NOT NULL)))
+);
+
+--
+-- Name: idempotency_keys; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.idempotency_keys (
+    org_id uuid NOT NULL,
+    key text NOT NULL,
+    operation text NOT NULL,
+    request_hash text NOT NULL,
+    status text NOT NULL,
+    result jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT idempotency_keys_key_check CHECK ((key <> ''::text)),
+    CONSTRAINT idempotency_keys_status_check CHECK ((status = ANY (ARRAY['succeeded'::text, 'failed'::text])))
+);
+
+--
+-- Name: lines_id_seq; Type: SEQUENCE; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.lines ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME payments.lines_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: organizations; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.organizations (
+    id uuid NOT NULL,
+    name text NOT NULL,
+    is_platform boolean DEFAULT false NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT organizations_name_check CHECK ((name <> ''::text))
+);
+
+--
+-- Name: organizer_policies; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.organizer_policies (
+    org_id uuid NOT NULL,
+    platform_fee_bps integer DEFAULT 500 NOT NULL,
+    platform_fee_fixed bigint DEFAULT 0 NOT NULL,
+    bears_stripe_fees boolean DEFAULT false NOT NULL,
+    refund_platform_fee boolean DEFAULT true NOT NULL,
+    hold_period interval DEFAULT '3 days'::interval NOT NULL,
+    connected_account text,
+    payout_email text,
+    CONSTRAINT organizer_policies_hold_period_check CHECK ((hold_period >= '00:00:00'::interval)),
+    CONSTRAINT organizer_policies_platform_fee_bps_check CHECK (((platform_fee_bps >= 0) AND (platform_fee_bps <= 10000))),
+    CONSTRAINT organizer_policies_platform_fee_fixed_check CHECK ((platform_fee_fixed >= 0))
+);
+
+--
+-- Name: organizer_transfers; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.organizer_transfers (
+    id text NOT NULL,
+    org_id uuid NOT NULL,
+    escrow_id uuid,
+    currency text NOT NULL,
+    amount bigint NOT NULL,
+    reversed bigint DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT organizer_transfers_amount_check CHECK ((amount > 0)),
+    CONSTRAINT organizer_transfers_reversal_within_amount CHECK ((reversed <= amount)),
+    CONSTRAINT organizer_transfers_reversed_check CHECK ((reversed >= 0))
+);
+
+--
+-- Name: platform_payouts; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.platform_payouts (
+    id text NOT NULL,
+    currency text NOT NULL,
+    amount bigint NOT NULL,
+    paid boolean DEFAULT false NOT NULL,
+    failed boolean DEFAULT false NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT platform_payouts_amount_check CHECK ((amount > 0))
+);
+
+--
+-- Name: tenancy_secret; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.tenancy_secret (
+    singleton boolean DEFAULT true NOT NULL,
+    inner_pad bytea NOT NULL,
+    outer_pad bytea NOT NULL,
+    CONSTRAINT tenancy_secret_inner_pad_check CHECK ((length(inner_pad) = 64)),
+    CONSTRAINT tenancy_secret_outer_pad_check CHECK ((length(outer_pad) = 64)),
+    CONSTRAINT tenancy_secret_singleton_check CHECK (singleton)
+);
+
+--
+-- Name: transfer_reversal_requests; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.transfer_reversal_requests (
+    id text NOT NULL,
+    org_id uuid NOT NULL,
+    transfer_id text NOT NULL,
+    currency text NOT NULL,
+    amount bigint NOT NULL,
+    reversal_id text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    booked_at timestamp with time zone,
+    CONSTRAINT transfer_reversal_requests_amount_check CHECK ((amount > 0)),
+    CONSTRAINT transfer_reversal_requests_booked CHECK (((reversal_id IS NULL) = (booked_at IS NULL)))
+);
+
+--
+-- Name: alembic_version; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.alembic_version (
+    version_num character varying(32) NOT NULL
+);
+
+--
+-- Name: events; Type: TABLE; Schema: ticketing; Owner: -
+--
+
+CREATE TABLE ticketing.events (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    org_id uuid NOT NULL,
+    name text NOT NULL,
+    currency text NOT NULL,
+    starts_at timestamp with time zone NOT NULL,
+    ends_at timestamp with time zone NOT NULL,
+    cancelled_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT events_end_after_start CHECK ((ends_at >= starts_at)),
+    CONSTRAINT events_name_check CHECK ((name <> ''::text))
+);
+
+--
+-- Name: orders; Type: TABLE; Schema: ticketing; Owner: -
+--
+
+CREATE TABLE ticketing.orders (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    org_id uuid NOT NULL,
+    event_id uuid NOT NULL,
+    buyer_email text NOT NULL,
+    status text DEFAULT 'awaiting_payment'::text NOT NULL,
+    currency text NOT NULL,
+    amount bigint NOT NULL,
+    payment_intent_id text,
+    client_secret text,
+    hold_expires_at timestamp with time zone NOT NULL,
+    cancel_reason text,
+    idempotency_key text NOT NULL,
+    request_hash text NOT NULL,
+    version integer DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT orders_amount_check CHECK ((amount > 0)),
+    CONSTRAINT orders_status_check CHECK ((status = ANY (ARRAY['awaiting_payment'::text, 'paid'::text, 'partially_refunded'::text, 'refunded'::text, 'cancelled'::text, 'disputed'::text])))
+);
+
+--
+-- Name: refunds; Type: TABLE; Schema: ticketing; Owner: -
+--
+
+CREATE TABLE ticketing.refunds (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    org_id uuid NOT NULL,
+    order_id uuid NOT NULL,
+    amount bigint NOT NULL,
+    reason text NOT NULL,
+    idempotency_key text NOT NULL,
+    request_hash text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT refunds_amount_check CHECK ((amount > 0))
+);
+
+--
+-- Name: ticket_types; Type: TABLE; Schema: ticketing; Owner: -
+--
+
+CREATE TABLE ticketing.ticket_types (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    event_id uuid NOT NULL,
+    org_id uuid NOT NULL,
+    name text NOT NULL,
+    price bigint NOT NULL,
+    currency text NOT NULL,
+    capacity integer NOT NULL,
+    sales_start timestamp with time zone NOT NULL,
+    sales_end timestamp with time zone NOT NULL,
+    held integer DEFAULT 0 NOT NULL,
+    sold integer DEFAULT 0 NOT NULL,
+    CONSTRAINT ticket_types_capacity_check CHECK ((capacity > 0)),
+    CONSTRAINT ticket_types_held_check CHECK ((held >= 0)),
+    CONSTRAINT ticket_types_name_check CHECK ((name <> ''::text)),
+    CONSTRAINT ticket_types_price_check CHECK ((price > 0)),
+    CONSTRAINT ticket_types_sold_check CHECK ((sold >= 0)),
+    CONSTRAINT ticket_types_window CHECK ((sales_end > sales_start)),
+    CONSTRAINT ticket_types_within_capacity CHECK (((held + sold) <= capacity))
+);
+
+--
+-- Name: tickets; Type: TABLE; Schema: ticketing; Owner: -
+--
+
+CREATE TABLE ticketing.tickets (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    order_id uuid NOT NULL,
+    org_id uuid NOT NULL,
+    event_id uuid NOT NULL,
+    ticket_type_id uuid NOT NULL,
+    status text DEFAULT 'held'::text NOT NULL,
+    code text NOT NULL,
+    holder_email text NOT NULL,
+    price bigint NOT NULL,
+    replaces uuid,
+    checked_in_at timestamp with time zone,
+    checked_in_by text,
+    version integer DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT tickets_price_check CHECK ((price > 0)),
+    CONSTRAINT tickets_status_check CHECK ((status = ANY (ARRAY['held'::text, 'issued'::text, 'checked_in'::text, 'void'::text, 'released'::text, 'cancelled'::text, 'refunded'::text, 'invalidated'::text])))
+);
+
+--
+-- Name: transitions; Type: TABLE; Schema: ticketing; Owner: -
+--
+
+CREATE TABLE ticketing.transitions (
+    id bigint NOT NULL,
+    org_id uuid NOT NULL,
+    subject text NOT NULL,
+    subject_id uuid NOT NULL,
+    from_state text NOT NULL,
+    to_state text NOT NULL,
+    event text NOT NULL,
+    cause text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT transitions_subject_check CHECK ((subject = ANY (ARRAY['order'::text, 'ticket'::text])))
+);
+
+--
+-- Name: transitions_id_seq; Type: SEQUENCE; Schema: ticketing; Owner: -
+--
+
+ALTER TABLE ticketing.transitions ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME ticketing.transitions_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: attempts attempts_pkey; Type: CONSTRAINT; Schema: messaging; Owner: -
+--
+
+ALTER TABLE ONLY messaging.attempts
+    ADD CONSTRAINT attempts_pkey PRIMARY KEY (id);
+
+--
+-- Name: deliveries deliveries_pkey; Type: CONSTRAINT; Schema: messaging; Owner: -
+--
+
+ALTER TABLE ONLY messaging.deliveries
+    ADD CONSTRAINT deliveries_pkey PRIMARY KEY (id);
+
+--
+-- Name: endpoint_secrets endpoint_secrets_pkey; Type: CONSTRAINT; Schema: messaging; Owner: -
+--
+
+ALTER TABLE ONLY messaging.endpoint_secrets
+    ADD CONSTRAINT endpoint_secrets_pkey PRIMARY KEY (id);
+
+--
+-- Name: endpoints endpoints_pkey; Type: CONSTRAINT; Schema: messaging; Owner: -
+--
+
+ALTER TABLE ONLY messaging.endpoints
+    ADD CONSTRAINT endpoints_pkey PRIMARY KEY (id);
+
+--
+-- Name: inbox inbox_pkey; Type: CONSTRAINT; Schema: messaging; Owner: -
+--
+
+ALTER TABLE ONLY messaging.inbox
+    ADD CONSTRAINT inbox_pkey PRIMARY KEY (source, event_id);
+
+--
+-- Name: inbox_secrets inbox_secrets_pkey; Type: CONSTRAINT; Schema: messaging; Owner: -
+--
+
+ALTER TABLE ONLY messaging.inbox_secrets
+    ADD CONSTRAINT inbox_secrets_pkey PRIMARY KEY (source);
+
+--
+-- Name: messages messages_pkey; Type: CONSTRAINT; Schema: messaging; Owner: -
+--
+
+ALTER TABLE ONLY messaging.messages
+    ADD CONSTRAINT messages_pkey PRIMARY KEY (id);
+
+--
+-- Name: accounts accounts_id_org_currency_key; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.accounts
+    ADD CONSTRAINT accounts_id_org_currency_key UNIQUE (id, org_id, currency);
+
+--
+-- Name: accounts accounts_org_code_key; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.accounts
+    ADD CONSTRAINT accounts_org_code_key UNIQUE (org_id, code);
+
+--
+-- Name: accounts accounts_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.accounts
+    ADD CONSTRAINT accounts_pkey PRIMARY KEY (id);
+
+--
+-- Name: api_idempotency api_idempotency_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.api_idempotency
+    ADD CONSTRAINT api_idempotency_pkey PRIMARY KEY (scope, key);
+
+--
+-- Name: api_keys api_keys_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.api_keys
+    ADD CONSTRAINT api_keys_pkey PRIMARY KEY (id);
+
+--
+-- Name: api_keys api_keys_prefix_key; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.api_keys
+    ADD CONSTRAINT api_keys_prefix_key UNIQUE (prefix);
+
+--
+-- Name: card_disputes card_disputes_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.card_disputes
+    ADD CONSTRAINT card_disputes_pkey PRIMARY KEY (id);
+
+--
+-- Name: card_payments card_payments_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.card_payments
+    ADD CONSTRAINT card_payments_pkey PRIMARY KEY (id);
+
+--
+-- Name: card_refunds card_refunds_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.card_refunds
+    ADD CONSTRAINT card_refunds_pkey PRIMARY KEY (id);
+
+--
+-- Name: currencies currencies_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.currencies
+    ADD CONSTRAINT currencies_pkey PRIMARY KEY (code);
+
+--
+-- Name: entries entries_hold_posted_once; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.entries
+    ADD CONSTRAINT entries_hold_posted_once UNIQUE (hold_id);
+
+--
+-- Name: entries entries_org_external_ref_key; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.entries
+    ADD CONSTRAINT entries_org_external_ref_key UNIQUE (org_id, external_ref);
+
+--
+-- Name: entries entries_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.entries
+    ADD CONSTRAINT entries_pkey PRIMARY KEY (id);
+
+--
+-- Name: entries entries_reversed_once; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.entries
+    ADD CONSTRAINT entries_reversed_once UNIQUE (reverses_entry_id);
+
+--
+-- Name: escrow_transitions escrow_transitions_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.escrow_transitions
+    ADD CONSTRAINT escrow_transitions_pkey PRIMARY KEY (id);
+
+--
+-- Name: escrows escrows_one_per_event; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.escrows
+    ADD CONSTRAINT escrows_one_per_event UNIQUE (org_id, event_id, currency);
+
+--
+-- Name: escrows escrows_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.escrows
+    ADD CONSTRAINT escrows_pkey PRIMARY KEY (id);
+
+--
+-- Name: hold_resolutions hold_resolutions_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.hold_resolutions
+    ADD CONSTRAINT hold_resolutions_pkey PRIMARY KEY (hold_id);
+
+--
+-- Name: holds holds_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.holds
+    ADD CONSTRAINT holds_pkey PRIMARY KEY (id);
+
+--
+-- Name: idempotency_keys idempotency_keys_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.idempotency_keys
+    ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (org_id, key);
+
+--
+-- Name: lines lines_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.lines
+    ADD CONSTRAINT lines_pkey PRIMARY KEY (id);
+
+--
+-- Name: organizations organizations_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.organizations
+    ADD CONSTRAINT organizations_pkey PRIMARY KEY (id);
+
+--
+-- Name: organizer_policies organizer_policies_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.organizer_policies
+    ADD CONSTRAINT organizer_policies_pkey PRIMARY KEY (org_id);
+
+--
+-- Name: organizer_transfers organizer_transfers_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.organizer_transfers
+    ADD CONSTRAINT organizer_transfers_pkey PRIMARY KEY (id);
+
+--
+-- Name: platform_payouts platform_payouts_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.platform_payouts
+    ADD CONSTRAINT platform_payouts_pkey PRIMARY KEY (id);
+
+--
+-- Name: tenancy_secret tenancy_secret_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.tenancy_secret
+    ADD CONSTRAINT tenancy_secret_pkey PRIMARY KEY (singleton);
+
+--
+-- Name: transfer_reversal_requests transfer_reversal_requests_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.transfer_reversal_requests
+    ADD CONSTRAINT transfer_reversal_requests_pkey PRIMARY KEY (id);
+
+--
+-- Name: transfer_reversal_requests transfer_reversal_requests_reversal_id_key; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.transfer_reversal_requests
+    ADD CONSTRAINT transfer_reversal_requests_reversal_id_key UNIQUE (reversal_id);
+
+--
+-- Name: alembic_version alembic_version_pkc; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.alembic_version
+    ADD CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num);
+
+--
+-- Name: events events_pkey; Type: CONSTRAINT; Schema: ticketing; Owner: -
+--
+
+ALTER TABLE ONLY ticketing.events
+    ADD CONSTRAINT events_pkey PRIMARY KEY (id);
+
+--
+-- Name: orders orders_key; Type: CONSTRAINT; Schema: ticketing; Owner: -
+--
+
+ALTER TABLE ONLY ticketing.orders
+    ADD CONSTRAINT orders_key UNIQUE (org_id, idempotency_key);
+
+--
+-- Name: orders orders_payment_intent_id_key; Type: CONSTRAINT; Schema: ticketing; Owner: -
+--
+
+ALTER TABLE ONLY ticketing.orders
+    ADD CONSTRAINT orders_payment_intent_id_key UNIQUE (payment_intent_id);
+
+--
+-- Name: orders orders_pkey; Type: CONSTRAINT; Schema: ticketing; Owner: -
+--
+
+ALTER TABLE ONLY ticketing.orders
+    ADD CONSTRAINT orders_pkey PRIMARY KEY (id);
+
+--
+-- Name: refunds refunds_key; Type: CONSTRAINT; Schema: ticketing; Owner: -
+--
+
+ALTER TABLE ONLY ticketing.refunds
+    ADD CONSTRAINT refunds_key UNIQUE (org_id, idempotency_key);
+
+--
+-- Name: refunds refunds_pkey; Type: CONSTRAINT; Schema: ticketing; Owner: -
+--
+
+ALTER TABLE ONLY ticketing.refunds
+    ADD CONSTRAINT refunds_pkey PRIMARY KEY (id);
+
+--
+-- Name: ticket_types ticket_types_pkey; Type: CONSTRAINT; Schema: ticketing; Owner: -
+--
+
+ALTER TABLE ONLY ticketing.ticket_types
+    ADD CONSTRAINT ticket_types_pkey PRIMARY KEY (id);
+
+--
+-- Name: tickets tickets_code_key; Type: CONSTRAINT; Schema: ticketing; Owner: -
+--
+
+ALTER TABLE ONLY ticketing.tickets
+    ADD CONSTRAINT tickets_code_key UNIQUE (code);
+
+--
+-- Name: tickets tickets_pkey; Type: CONSTRAINT; Schema: ticketing; Owner: -
+--
+
+ALTER TABLE ONLY ticketing.tickets
+    ADD CONSTRAINT tickets_pkey PRIMARY KEY (id);
+
+--
+-- Name: transitions transitions_pkey; Type: CONSTRAINT; Schema: ticketing; Owner: -
+--
+
+ALTER TABLE ONLY ticketing.transitions
+    ADD CONSTRAINT transitions_pkey PRIMARY KEY (id);
+
+--
+-- Name: attempts_delivery; Type: INDEX; Schema: messaging; Owner: -
+--
+
+CREATE INDEX attempts_delivery ON messaging.attempts USING btree (delivery_id, attempt);
+
+--
+-- Name: deliveries_due; Type: INDEX; Schema: messaging; Owner: -
+--
+
+CREATE INDEX deliveries_due ON messaging.deliveries USING btree (next_attempt_at, id) WHERE (status = ANY (ARRAY['pending'::text, 'delivering'::text]));
+
+--
+-- Name: deliveries_endpoint; Type: INDEX; Schema: messaging; Owner: -
+--
+
+CREATE INDEX deliveries_endpoint ON messaging.deliveries USING btree (endpoint_id, id);
+
+--
+-- Name: deliveries_message; Type: INDEX; Schema: messaging; Owner: -
+--
+
+CREATE INDEX deliveries_message ON messaging.deliveries USING btree (message_id);
+
+--
+-- Name: deliveries_queue; Type: INDEX; Schema: messaging; Owner: -
+--
+
+CREATE INDEX deliveries_queue ON messaging.deliveries USING btree (target, aggregate_key, id) WHERE (status = ANY (ARRAY['pending'::text, 'delivering'::text]));
+
+--
+-- Name: endpoint_secrets_endpoint; Type: INDEX; Schema: messaging; Owner: -
+--
+
+CREATE INDEX endpoint_secrets_endpoint ON messaging.endpoint_secrets USING btree (endpoint_id);
+
+--
+-- Name: endpoints_org; Type: INDEX; Schema: messaging; Owner: -
+--
+
+CREATE INDEX endpoints_org ON messaging.endpoints USING btree (org_id) WHERE enabled;
+
+--
+-- Name: inbox_due; Type: INDEX; Schema: messaging; Owner: -
+--
+
+CREATE INDEX inbox_due ON messaging.inbox USING btree (next_attempt_at) WHERE (status = 'pending'::text);
+
+--
+-- Name: messages_created; Type: INDEX; Schema: messaging; Owner: -
+--
+
+CREATE INDEX messages_created ON messaging.messages USING btree (created_at);
+
+--
+-- Name: messages_dedup_key; Type: INDEX; Schema: messaging; Owner: -
+--
+
+CREATE UNIQUE INDEX messages_dedup_key ON messaging.messages USING btree (COALESCE(org_id, '00000000-0000-0000-0000-000000000000'::uuid), dedup_key) WHERE (dedup_key IS NOT NULL);
+
+--
+-- Name: api_idempotency_created; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX api_idempotency_created ON payments.api_idempotency USING btree (created_at);
+
+--
+-- Name: api_keys_org; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX api_keys_org ON payments.api_keys USING btree (org_id);
+
+--
+-- Name: card_payments_charge; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX card_payments_charge ON payments.card_payments USING btree (charge_id);
+
+--
+-- Name: entries_org_created; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX entries_org_created ON payments.entries USING btree (org_id, created_at);
+
+--
+-- Name: escrow_transitions_escrow; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX escrow_transitions_escrow ON payments.escrow_transitions USING btree (escrow_id, id);
+
+--
+-- Name: escrows_due; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX escrows_due ON payments.escrows USING btree (state, event_ends_at, hold_until);
+
+--
+-- Name: holds_credit_account; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX holds_credit_account ON payments.holds USING btree (credit_account_id, created_at);
+
+--
+-- Name: holds_debit_account; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX holds_debit_account ON payments.holds USING btree (debit_account_id, created_at);
+
+--
+-- Name: holds_expiry; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX holds_expiry ON payments.holds USING btree (expires_at) WHERE (expires_at IS NOT NULL);
+
+--
+-- Name: lines_account; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX lines_account ON payments.lines USING btree (account_id, id) INCLUDE (side, amount);
+
+--
+-- Name: lines_account_dated; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX lines_account_dated ON payments.lines USING btree (account_id, effective_at) INCLUDE (created_at, side, amount) WHERE dated;
+
+--
+-- Name: lines_account_recorded; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX lines_account_recorded ON payments.lines USING btree (account_id, created_at, account_version) INCLUDE (account_posted_debits, account_posted_credits);
+
+--
+-- Name: lines_entry; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX lines_entry ON payments.lines USING btree (entry_id);
+
+--
+-- Name: lines_entry_org; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX lines_entry_org ON payments.lines USING btree (entry_org_id, account_id);
+
+--
+-- Name: lines_unrolled; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX lines_unrolled ON payments.lines USING btree (account_id, id) WHERE (account_version IS NULL);
+
+--
+-- Name: lines_unrolled_large; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX lines_unrolled_large ON payments.lines USING btree (account_id) WHERE ((account_version IS NULL) AND (amount >= '1099511627776'::bigint));
+
+--
+-- Name: organizations_one_platform; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE UNIQUE INDEX organizations_one_platform ON payments.organizations USING btree (is_platform) WHERE is_platform;
+
+--
+-- Name: transfer_reversal_requests_open; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX transfer_reversal_requests_open ON payments.transfer_reversal_requests USING btree (org_id, currency) WHERE (reversal_id IS NULL);
+
+--
+-- Name: orders_event; Type: INDEX; Schema: ticketing; Owner: -
+--
+
+CREATE INDEX orders_event ON ticketing.orders USING btree (event_id);
+
+--
+-- Name: orders_expiry; Type: INDEX; Schema: ticketing; Owner: -
+--
+
+CREATE INDEX orders_expiry ON ticketing.orders USING btree (hold_expires_at) WHERE (status = 'awaiting_payment'::text);
+
+--
+-- Name: ticket_types_event; Type: INDEX; Schema: ticketing; Owner: -
+--
+
+CREATE INDEX ticket_types_event ON ticketing.ticket_types USING btree (event_id);
+
+--
+-- Name: tickets_order; Type: INDEX; Schema: ticketing; Owner: -
+--
+
+CREATE INDEX tickets_order ON ticketing.tickets USING btree (order_id);
+
+--
+-- Name: tickets_type; Type: INDEX; Schema: ticketing; Owner: -
+--
+
+CREATE INDEX tickets_type ON ticketing.tickets USING btree (ticket_type_id, status);
+
+--
+-- Name: transitions_subject; Type: INDEX; Schema: ticketing; Owner: -
+--
+
+CREATE INDEX transitions_subject ON ticketing.transitions USING btree (subject_id, id);
+
+--
+-- Name: deliveries deliveries_notify; Type: TRIGGER; Schema: messaging; Owner: -
+--
+
+CREATE TRIGGER deliveries_notify AFTER INSERT ON messaging.deliveries FOR EACH STATEMENT EXECUTE FUNCTION messaging.notify_deliveries();
+
+--
+-- Name: inbox inbox_notify; Type: TRIGGER; Schema: messaging; Owner: -
+--
+
+CREATE TRIGGER inbox_notify AFTER INSERT ON messaging.inbox FOR EACH STATEMENT EXECUTE FUNCTION messaging.notify_inbox();
+
+--
+-- Name: accounts accounts_guard; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER accounts_guard BEFORE UPDATE ON payments.accounts FOR EACH ROW WHEN (((((((((new.id IS DISTINCT FROM old.id) OR (new.org_id IS DISTINCT FROM old.org_id)) OR (new.code IS DISTINCT FROM old.code)) OR (new.type IS DISTINCT FROM old.type)) OR (new.currency IS DISTINCT FROM old.currency)) OR (new.high_volume IS DISTINCT FROM old.high_volume)) OR (new.created_at IS DISTINCT FROM old.created_at)) OR (((((((new.posted_debits IS DISTINCT FROM old.posted_debits) OR (new.posted_credits IS DISTINCT FROM old.posted_credits)) OR (new.pending_debits IS DISTINCT FROM old.pending_debits)) OR (new.pending_credits IS DISTINCT FROM old.pending_credits)) OR (new.version IS DISTINCT FROM old.version)) OR (new.closed IS DISTINCT FROM old.closed)) AND (current_setting('payments.writer'::text, true) IS DISTINCT FROM 'on'::text)))) EXECUTE FUNCTION payments.guard_account_update();
+
+--
+-- Name: accounts accounts_no_delete; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER accounts_no_delete BEFORE DELETE ON payments.accounts FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: entries_to_check entries_balanced; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE CONSTRAINT TRIGGER entries_balanced AFTER INSERT ON payments.entries_to_check DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION payments.check_queued_entry();
+
+--
+-- Name: entries entries_have_lines; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER entries_have_lines AFTER INSERT ON payments.entries REFERENCING NEW TABLE AS new_entries FOR EACH STATEMENT EXECUTE FUNCTION payments.check_new_entries();
+
+--
+-- Name: entries entries_no_delete; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER entries_no_delete BEFORE DELETE ON payments.entries FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: entries entries_no_truncate; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER entries_no_truncate BEFORE TRUNCATE ON payments.entries FOR EACH STATEMENT EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: entries entries_no_update; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER entries_no_update BEFORE UPDATE ON payments.entries FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: escrow_transitions escrow_transitions_no_update; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER escrow_transitions_no_update BEFORE DELETE OR UPDATE ON payments.escrow_transitions FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: hold_resolutions hold_resolutions_no_delete; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER hold_resolutions_no_delete BEFORE DELETE ON payments.hold_resolutions FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: hold_resolutions hold_resolutions_no_truncate; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER hold_resolutions_no_truncate BEFORE TRUNCATE ON payments.hold_resolutions FOR EACH STATEMENT EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: hold_resolutions hold_resolutions_no_update; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER hold_resolutions_no_update BEFORE UPDATE ON payments.hold_resolutions FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: holds holds_no_delete; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER holds_no_delete BEFORE DELETE ON payments.holds FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: holds holds_no_truncate; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER holds_no_truncate BEFORE TRUNCATE ON payments.holds FOR EACH STATEMENT EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: holds holds_no_update; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER holds_no_update BEFORE UPDATE ON payments.holds FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: idempotency_keys idempotency_keys_no_delete; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER idempotency_keys_no_delete BEFORE DELETE ON payments.idempotency_keys FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: idempotency_keys idempotency_keys_no_truncate; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER idempotency_keys_no_truncate BEFORE TRUNCATE ON payments.idempotency_keys FOR EACH STATEMENT EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: idempotency_keys idempotency_keys_no_update; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER idempotency_keys_no_update BEFORE UPDATE ON payments.idempotency_keys FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: lines lines_balanced; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER lines_balanced AFTER INSERT ON payments.lines REFERENCING NEW TABLE AS new_lines FOR EACH STATEMENT EXECUTE FUNCTION payments.check_new_lines();
+
+--
+-- Name: lines lines_no_delete; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER lines_no_delete BEFORE DELETE ON payments.lines FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: lines lines_no_truncate; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER lines_no_truncate BEFORE TRUNCATE ON payments.lines FOR EACH STATEMENT EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: lines lines_no_update; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER lines_no_update BEFORE UPDATE ON payments.lines FOR EACH ROW EXECUTE FUNCTION payments.guard_line_update();
+
+--
+-- Name: transitions transitions_append_only; Type: TRIGGER; Schema: ticketing; Owner: -
+--
+
+CREATE TRIGGER transitions_append_only BEFORE DELETE OR UPDATE ON ticketing.transitions FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: attempts attempts_delivery_id_fkey; Type: FK CONSTRAINT; Schema: messaging; Owner: -
+--
+
+ALTER TABLE ONLY messaging.attempts
+    ADD CONSTRAINT attempts_delivery_id_fkey FOREIGN KEY (delivery_id) REFERENCES messaging.deliveries(id) ON DELETE CASCADE;
+
+--
+-- Name: deliveries deliveries_endpoint_id_fkey; Type: FK CONSTRAINT; Schema: messaging; Owner: -
+--
+
+ALTER TABLE ONLY messaging.deliveries
+    ADD CONSTRAINT deliveries_endpoint_id_fkey FOREIGN KEY (endpoint_id) REFERENCES messaging.endpoints(id);
+
+--
+-- Name: deliveries deliveries_message_id_fkey; Type: FK CONSTRAINT; Schema: messaging; Owner: -
+--
+
+ALTER TABLE ONLY messaging.deliveries
+    ADD CONSTRAINT deliveries_message_id_fkey FOREIGN KEY (message_id) REFERENCES messaging.messages(id) ON DELETE CASCADE;
+
+--
+-- Name: endpoint_secrets endpoint_secrets_endpoint_id_fkey; Type: FK CONSTRAINT; Schema: messaging; Owner: -
+--
+
+ALTER TABLE ONLY messaging.endpoint_secrets
+    ADD CONSTRAINT endpoint_secrets_endpoint_id_fkey FOREIGN KEY (endpoint_id) REFERENCES messaging.endpoints(id) ON DELETE CASCADE;
+
+--
+-- Name: accounts accounts_currency_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.accounts
+    ADD CONSTRAINT accounts_currency_fkey FOREIGN KEY (currency) REFERENCES payments.currencies(code);
+
+--
+-- Name: accounts accounts_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.accounts
+    ADD CONSTRAINT accounts_org_id_fkey FOREIGN KEY (org_id) REFERENCES payments.organizations(id);
+
+--
+-- Name: api_keys api_keys_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.api_keys
+    ADD CONSTRAINT api_keys_org_id_fkey FOREIGN KEY (org_id) REFERENCES payments.organizations(id);
+
+--
+-- Name: card_disputes card_disputes_escrow_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.card_disputes
+    ADD CONSTRAINT card_disputes_escrow_id_fkey FOREIGN KEY (escrow_id) REFERENCES payments.escrows(id);
+
+--
+-- Name: card_disputes card_disputes_payment_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.card_disputes
+    ADD CONSTRAINT card_disputes_payment_id_fkey FOREIGN KEY (payment_id) REFERENCES payments.card_payments(id);
+
+--
+-- Name: card_payments card_payments_entry_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.card_payments
+    ADD CONSTRAINT card_payments_entry_id_fkey FOREIGN KEY (entry_id) REFERENCES payments.entries(id);
+
+--
+-- Name: card_payments card_payments_escrow_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.card_payments
+    ADD CONSTRAINT card_payments_escrow_id_fkey FOREIGN KEY (escrow_id) REFERENCES payments.escrows(id);
+
+--
+-- Name: card_payments card_payments_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.card_payments
+    ADD CONSTRAINT card_payments_org_id_fkey FOREIGN KEY (org_id) REFERENCES payments.organizations(id);
+
+--
+-- Name: card_refunds card_refunds_entry_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.card_refunds
+    ADD CONSTRAINT card_refunds_entry_id_fkey FOREIGN KEY (entry_id) REFERENCES payments.entries(id);
+
+--
+-- Name: card_refunds card_refunds_payment_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.card_refunds
+    ADD CONSTRAINT card_refunds_payment_id_fkey FOREIGN KEY (payment_id) REFERENCES payments.card_payments(id);
+
+--
+-- Name: entries entries_hold_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.entries
+    ADD CONSTRAINT entries_hold_id_fkey FOREIGN KEY (hold_id) REFERENCES payments.holds(id);
+
+--
+-- Name: entries entries_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.entries
+    ADD CONSTRAINT entries_org_id_fkey FOREIGN KEY (org_id) REFERENCES payments.organizations(id);
+
+--
+-- Name: entries entries_reverses_entry_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.entries
+    ADD CONSTRAINT entries_reverses_entry_id_fkey FOREIGN KEY (reverses_entry_id) REFERENCES payments.entries(id);
+
+--
+-- Name: escrow_transitions escrow_transitions_entry_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.escrow_transitions
+    ADD CONSTRAINT escrow_transitions_entry_id_fkey FOREIGN KEY (entry_id) REFERENCES payments.entries(id);
+
+--
+-- Name: escrow_transitions escrow_transitions_escrow_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.escrow_transitions
+    ADD CONSTRAINT escrow_transitions_escrow_id_fkey FOREIGN KEY (escrow_id) REFERENCES payments.escrows(id);
+
+--
+-- Name: escrows escrows_currency_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.escrows
+    ADD CONSTRAINT escrows_currency_fkey FOREIGN KEY (currency) REFERENCES payments.currencies(code);
+
+--
+-- Name: escrows escrows_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.escrows
+    ADD CONSTRAINT escrows_org_id_fkey FOREIGN KEY (org_id) REFERENCES payments.organizations(id);
+
+--
+-- Name: hold_resolutions hold_resolutions_entry_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.hold_resolutions
+    ADD CONSTRAINT hold_resolutions_entry_id_fkey FOREIGN KEY (entry_id) REFERENCES payments.entries(id);
+
+--
+-- Name: hold_resolutions hold_resolutions_hold_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.hold_resolutions
+    ADD CONSTRAINT hold_resolutions_hold_id_fkey FOREIGN KEY (hold_id) REFERENCES payments.holds(id);
+
+--
+-- Name: hold_resolutions hold_resolutions_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.hold_resolutions
+    ADD CONSTRAINT hold_resolutions_org_id_fkey FOREIGN KEY (org_id) REFERENCES payments.organizations(id);
+
+--
+-- Name: holds holds_credit_account_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.holds
+    ADD CONSTRAINT holds_credit_account_id_fkey FOREIGN KEY (credit_account_id) REFERENCES payments.accounts(id);
+
+--
+-- Name: holds holds_currency_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.holds
+    ADD CONSTRAINT holds_currency_fkey FOREIGN KEY (currency) REFERENCES payments.currencies(code);
+
+--
+-- Name: holds holds_debit_account_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.holds
+    ADD CONSTRAINT holds_debit_account_id_fkey FOREIGN KEY (debit_account_id) REFERENCES payments.accounts(id);
+
+--
+-- Name: holds holds_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.holds
+    ADD CONSTRAINT holds_org_id_fkey FOREIGN KEY (org_id) REFERENCES payments.organizations(id);
+
+--
+-- Name: idempotency_keys idempotency_keys_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.idempotency_keys
+    ADD CONSTRAINT idempotency_keys_org_id_fkey FOREIGN KEY (org_id) REFERENCES payments.organizations(id);
+
+--
+-- Name: lines lines_account_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.lines
+    ADD CONSTRAINT lines_account_fkey FOREIGN KEY (account_id, org_id, currency) REFERENCES payments.accounts(id, org_id, currency);
+
+--
+-- Name: lines lines_entry_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.lines
+    ADD CONSTRAINT lines_entry_id_fkey FOREIGN KEY (entry_id) REFERENCES payments.entries(id);
+
+--
+-- Name: lines lines_entry_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.lines
+    ADD CONSTRAINT lines_entry_org_id_fkey FOREIGN KEY (entry_org_id) REFERENCES payments.organizations(id);
+
+--
+-- Name: organizer_policies organizer_policies_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.organizer_policies
+    ADD CONSTRAINT organizer_policies_org_id_fkey FOREIGN KEY (org_id) REFERENCES payments.organizations(id);
+
+--
+-- Name: organizer_transfers organizer_transfers_escrow_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.organizer_transfers
+    ADD CONSTRAINT organizer_transfers_escrow_id_fkey FOREIGN KEY (escrow_id) REFERENCES payments.escrows(id);
+
+--
+-- Name: organizer_transfers organizer_transfers_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.organizer_transfers
+    ADD CONSTRAINT organizer_transfers_org_id_fkey FOREIGN KEY (org_id) REFERENCES payments.organizations(id);
+
+--
+-- Name: transfer_reversal_requests transfer_reversal_requests_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.transfer_reversal_requests
+    ADD CONSTRAINT transfer_reversal_requests_org_id_fkey FOREIGN KEY (org_id) REFERENCES payments.organizations(id);
+
+--
+-- Name: transfer_reversal_requests transfer_reversal_requests_transfer_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.transfer_reversal_requests
+    ADD CONSTRAINT transfer_reversal_requests_transfer_id_fkey FOREIGN KEY (transfer_id) REFERENCES payments.organizer_transfers(id);
+
+--
+-- Name: events events_currency_fkey; Type: FK CONSTRAINT; Schema: ticketing; Owner: -
+--
+
+ALTER TABLE ONLY ticketing.events
+    ADD CONSTRAINT events_currency_fkey FOREIGN KEY (currency) REFERENCES payments.currencies(code);
+
+--
+-- Name: events events_org_id_fkey; Type: FK CONSTRAINT; Schema: ticketing; Owner: -
+--
+
+ALTER TABLE ONLY ticketing.events
+    ADD CONSTRAINT events_org_id_fkey FOREIGN KEY (org_id) REFERENCES payments.organizations(id);
+
+--
+-- Name: orders orders_event_id_fkey; Type: FK CONSTRAINT; Schema: ticketing; Owner: -
+--
+
+ALTER TABLE ONLY ticketing.orders
+    ADD CONSTRAINT orders_event_id_fkey FOREIGN KEY (event_id) REFERENCES ticketing.events(id);
+
+--
+-- Name: orders orders_org_id_fkey; Type: FK CONSTRAINT; Schema: ticketing; Owner: -
+--
+
+ALTER TABLE ONLY ticketing.orders
+    ADD CONSTRAINT orders_org_id_fkey FOREIGN KEY (org_id) REFERENCES payments.organizations(id);
+
+--
+-- Name: refunds refunds_order_id_fkey; Type: FK CONSTRAINT; Schema: ticketing; Owner: -
+--
+
+ALTER TABLE ONLY ticketing.refunds
+    ADD CONSTRAINT refunds_order_id_fkey FOREIGN KEY (order_id) REFERENCES ticketing.orders(id);
+
+--
+-- Name: ticket_types ticket_types_currency_fkey; Type: FK CONSTRAINT; Schema: ticketing; Owner: -
+--
+
+ALTER TABLE ONLY ticketing.ticket_types
+    ADD CONSTRAINT ticket_types_currency_fkey FOREIGN KEY (currency) REFERENCES payments.currencies(code);
+
+--
+-- Name: ticket_types ticket_types_event_id_fkey; Type: FK CONSTRAINT; Schema: ticketing; Owner: -
+--
+
+ALTER TABLE ONLY ticketing.ticket_types
+    ADD CONSTRAINT ticket_types_event_id_fkey FOREIGN KEY (event_id) REFERENCES ticketing.events(id);
+
+--
+-- Name: tickets tickets_event_id_fkey; Type: FK CONSTRAINT; Schema: ticketing; Owner: -
+--
+
+ALTER TABLE ONLY ticketing.tickets
+    ADD CONSTRAINT tickets_event_id_fkey FOREIGN KEY (event_id) REFERENCES ticketing.events(id);
+
+--
+-- Name: tickets tickets_order_id_fkey; Type: FK CONSTRAINT; Schema: ticketing; Owner: -
+--
+
+ALTER TABLE ONLY ticketing.tickets
+    ADD CONSTRAINT tickets_order_id_fkey FOREIGN KEY (order_id) REFERENCES ticketing.orders(id);
+
+--
+-- Name: tickets tickets_replaces_fkey; Type: FK CONSTRAINT; Schema: ticketing; Owner: -
+--
+
+ALTER TABLE ONLY ticketing.tickets
+    ADD CONSTRAINT tickets_replaces_fkey FOREIGN KEY (replaces) REFERENCES ticketing.tickets(id);
+
+--
+-- Name: tickets tickets_ticket_type_id_fkey; Type: FK CONSTRAINT; Schema: ticketing; Owner: -
+--
+
+ALTER TABLE ONLY ticketing.tickets
+    ADD CONSTRAINT tickets_ticket_type_id_fkey FOREIGN KEY (ticket_type_id) REFERENCES ticketing.ticket_types(id);
+
+--
+-- Name: attempts; Type: ROW SECURITY; Schema: messaging; Owner: -
+--
+
+ALTER TABLE messaging.attempts ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: deliveries; Type: ROW SECURITY; Schema: messaging; Owner: -
+--
+
+ALTER TABLE messaging.deliveries ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: endpoint_secrets; Type: ROW SECURITY; Schema: messaging; Owner: -
+--
+
+ALTER TABLE messaging.endpoint_secrets ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: endpoints; Type: ROW SECURITY; Schema: messaging; Owner: -
+--
+
+ALTER TABLE messaging.endpoints ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: inbox; Type: ROW SECURITY; Schema: messaging; Owner: -
+--
+
+ALTER TABLE messaging.inbox ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: messages; Type: ROW SECURITY; Schema: messaging; Owner: -
+--
+
+ALTER TABLE messaging.messages ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: attempts platform; Type: POLICY; Schema: messaging; Owner: -
+--
+
+CREATE POLICY platform ON messaging.attempts TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: deliveries platform; Type: POLICY; Schema: messaging; Owner: -
+--
+
+CREATE POLICY platform ON messaging.deliveries TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: endpoint_secrets platform; Type: POLICY; Schema: messaging; Owner: -
+--
+
+CREATE POLICY platform ON messaging.endpoint_secrets TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: endpoints platform; Type: POLICY; Schema: messaging; Owner: -
+--
+
+CREATE POLICY platform ON messaging.endpoints TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: inbox platform; Type: POLICY; Schema: messaging; Owner: -
+--
+
+CREATE POLICY platform ON messaging.inbox TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: messages platform; Type: POLICY; Schema: messaging; Owner: -
+--
+
+CREATE POLICY platform ON messaging.messages TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: attempts tenant; Type: POLICY; Schema: messaging; Owner: -
+--
+
+CREATE POLICY tenant ON messaging.attempts TO liventix_app USING ((EXISTS ( SELECT
+   FROM messaging.deliveries d
+  WHERE (d.id = attempts.delivery_id))));
+
+--
+-- Name: deliveries tenant; Type: POLICY; Schema: messaging; Owner: -
+--
+
+CREATE POLICY tenant ON messaging.deliveries TO liventix_app USING ((org_id = ( SELECT messaging.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT messaging.current_org_id() AS current_org_id)));
+
+--
+-- Name: endpoint_secrets tenant; Type: POLICY; Schema: messaging; Owner: -
+--
+
+CREATE POLICY tenant ON messaging.endpoint_secrets TO liventix_app USING ((org_id = ( SELECT messaging.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT messaging.current_org_id() AS current_org_id)));
+
+--
+-- Name: endpoints tenant; Type: POLICY; Schema: messaging; Owner: -
+--
+
+CREATE POLICY tenant ON messaging.endpoints TO liventix_app USING ((org_id = ( SELECT messaging.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT messaging.current_org_id() AS current_org_id)));
+
+--
+-- Name: messages tenant; Type: POLICY; Schema: messaging; Owner: -
+--
+
+CREATE POLICY tenant ON messaging.messages TO liventix_app USING ((org_id = ( SELECT messaging.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT messaging.current_org_id() AS current_org_id)));
+
+--
+-- Name: accounts; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.accounts ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: api_idempotency; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.api_idempotency ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: api_keys; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.api_keys ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: card_disputes; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.card_disputes ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: card_payments; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.card_payments ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: card_refunds; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.card_refunds ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: entries; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.entries ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: escrow_transitions; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.escrow_transitions ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: escrows; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.escrows ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: hold_resolutions; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.hold_resolutions ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: holds; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.holds ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: idempotency_keys; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.idempotency_keys ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: lines; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.lines ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: organizations; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.organizations ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: organizer_policies; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.organizer_policies ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: organizer_transfers; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.organizer_transfers ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: accounts platform; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY platform ON payments.accounts TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: api_idempotency platform; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY platform ON payments.api_idempotency TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: card_disputes platform; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY platform ON payments.card_disputes TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: card_payments platform; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY platform ON payments.card_payments TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: card_refunds platform; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY platform ON payments.card_refunds TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: entries platform; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY platform ON payments.entries TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: escrow_transitions platform; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY platform ON payments.escrow_transitions TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: escrows platform; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY platform ON payments.escrows TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: hold_resolutions platform; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY platform ON payments.hold_resolutions TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: holds platform; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY platform ON payments.holds TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: idempotency_keys platform; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY platform ON payments.idempotency_keys TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: lines platform; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY platform ON payments.lines TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: organizations platform; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY platform ON payments.organizations TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: organizer_policies platform; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY platform ON payments.organizer_policies TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: organizer_transfers platform; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY platform ON payments.organizer_transfers TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: platform_payouts platform; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY platform ON payments.platform_payouts TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: transfer_reversal_requests platform; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY platform ON payments.transfer_reversal_requests TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: platform_payouts; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.platform_payouts ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: accounts tenant; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY tenant ON payments.accounts TO liventix_app USING ((org_id = ( SELECT payments.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT payments.current_org_id() AS current_org_id)));
+
+--
+-- Name: api_idempotency tenant; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY tenant ON payments.api_idempotency TO liventix_app USING ((scope = (( SELECT payments.current_org_id() AS current_org_id))::text)) WITH CHECK ((scope = (( SELECT payments.current_org_id() AS current_org_id))::text));
+
+--
+-- Name: card_disputes tenant; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY tenant ON payments.card_disputes TO liventix_app USING ((org_id = ( SELECT payments.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT payments.current_org_id() AS current_org_id)));
+
+--
+-- Name: card_payments tenant; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY tenant ON payments.card_payments TO liventix_app USING ((org_id = ( SELECT payments.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT payments.current_org_id() AS current_org_id)));
+
+--
+-- Name: card_refunds tenant; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY tenant ON payments.card_refunds TO liventix_app USING ((org_id = ( SELECT payments.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT payments.current_org_id() AS current_org_id)));
+
+--
+-- Name: entries tenant; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY tenant ON payments.entries TO liventix_app USING ((org_id = ( SELECT payments.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT payments.current_org_id() AS current_org_id)));
+
+--
+-- Name: escrow_transitions tenant; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY tenant ON payments.escrow_transitions TO liventix_app USING ((org_id = ( SELECT payments.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT payments.current_org_id() AS current_org_id)));
+
+--
+-- Name: escrows tenant; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY tenant ON payments.escrows TO liventix_app USING ((org_id = ( SELECT payments.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT payments.current_org_id() AS current_org_id)));
+
+--
+-- Name: hold_resolutions tenant; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY tenant ON payments.hold_resolutions TO liventix_app USING ((org_id = ( SELECT payments.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT payments.current_org_id() AS current_org_id)));
+
+--
+-- Name: holds tenant; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY tenant ON payments.holds TO liventix_app USING ((org_id = ( SELECT payments.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT payments.current_org_id() AS current_org_id)));
+
+--
+-- Name: idempotency_keys tenant; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY tenant ON payments.idempotency_keys TO liventix_app USING ((org_id = ( SELECT payments.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT payments.current_org_id() AS current_org_id)));
+
+--
+-- Name: lines tenant; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY tenant ON payments.lines TO liventix_app USING (((org_id = ( SELECT payments.current_org_id() AS current_org_id)) OR (entry_org_id = ( SELECT payments.current_org_id() AS current_org_id)))) WITH CHECK ((entry_org_id = ( SELECT payments.current_org_id() AS current_org_id)));
+
+--
+-- Name: organizations tenant; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY tenant ON payments.organizations TO liventix_app USING ((id = ( SELECT payments.current_org_id() AS current_org_id))) WITH CHECK ((id = ( SELECT payments.current_org_id() AS current_org_id)));
+
+--
+-- Name: organizer_policies tenant; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY tenant ON payments.organizer_policies TO liventix_app USING ((org_id = ( SELECT payments.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT payments.current_org_id() AS current_org_id)));
+
+--
+-- Name: organizer_transfers tenant; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY tenant ON payments.organizer_transfers TO liventix_app USING ((org_id = ( SELECT payments.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT payments.current_org_id() AS current_org_id)));
+
+--
+-- Name: transfer_reversal_requests tenant; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY tenant ON payments.transfer_reversal_requests TO liventix_app USING ((org_id = ( SELECT payments.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT payments.current_org_id() AS current_org_id)));
+
+--
+-- Name: transfer_reversal_requests; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.transfer_reversal_requests ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: events; Type: ROW SECURITY; Schema: ticketing; Owner: -
+--
+
+ALTER TABLE ticketing.events ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: orders; Type: ROW SECURITY; Schema: ticketing; Owner: -
+--
+
+ALTER TABLE ticketing.orders ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: events platform; Type: POLICY; Schema: ticketing; Owner: -
+--
+
+CREATE POLICY platform ON ticketing.events TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: orders platform; Type: POLICY; Schema: ticketing; Owner: -
+--
+
+CREATE POLICY platform ON ticketing.orders TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: refunds platform; Type: POLICY; Schema: ticketing; Owner: -
+--
+
+CREATE POLICY platform ON ticketing.refunds TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: ticket_types platform; Type: POLICY; Schema: ticketing; Owner: -
+--
+
+CREATE POLICY platform ON ticketing.ticket_types TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: tickets platform; Type: POLICY; Schema: ticketing; Owner: -
+--
+
+CREATE POLICY platform ON ticketing.tickets TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: transitions platform; Type: POLICY; Schema: ticketing; Owner: -
+--
+
+CREATE POLICY platform ON ticketing.transitions TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: refunds; Type: ROW SECURITY; Schema: ticketing; Owner: -
+--
+
+ALTER TABLE ticketing.refunds ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: events tenant; Type: POLICY; Schema: ticketing; Owner: -
+--
+
+CREATE POLICY tenant ON ticketing.events TO liventix_app USING ((org_id = ( SELECT ticketing.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT ticketing.current_org_id() AS current_org_id)));
+
+--
+-- Name: orders tenant; Type: POLICY; Schema: ticketing; Owner: -
+--
+
+CREATE POLICY tenant ON ticketing.orders TO liventix_app USING ((org_id = ( SELECT ticketing.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT ticketing.current_org_id() AS current_org_id)));
+
+--
+-- Name: refunds tenant; Type: POLICY; Schema: ticketing; Owner: -
+--
+
+CREATE POLICY tenant ON ticketing.refunds TO liventix_app USING ((org_id = ( SELECT ticketing.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT ticketing.current_org_id() AS current_org_id)));
+
+--
+-- Name: ticket_types tenant; Type: POLICY; Schema: ticketing; Owner: -
+--
+
+CREATE POLICY tenant ON ticketing.ticket_types TO liventix_app USING ((org_id = ( SELECT ticketing.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT ticketing.current_org_id() AS current_org_id)));
+
+--
+-- Name: tickets tenant; Type: POLICY; Schema: ticketing; Owner: -
+--
+
+CREATE POLICY tenant ON ticketing.tickets TO liventix_app USING ((org_id = ( SELECT ticketing.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT ticketing.current_org_id() AS current_org_id)));
+
+--
+-- Name: transitions tenant; Type: POLICY; Schema: ticketing; Owner: -
+--
+
+CREATE POLICY tenant ON ticketing.transitions TO liventix_app USING ((org_id = ( SELECT ticketing.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT ticketing.current_org_id() AS current_org_id)));
+
+--
+-- Name: ticket_types; Type: ROW SECURITY; Schema: ticketing; Owner: -
+--
+
+ALTER TABLE ticketing.ticket_types ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: tickets; Type: ROW SECURITY; Schema: ticketing; Owner: -
+--
+
+ALTER TABLE ticketing.tickets ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: transitions; Type: ROW SECURITY; Schema: ticketing; Owner: -
+--
+
+ALTER TABLE ticketing.transitions ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: SCHEMA messaging; Type: ACL; Schema: -; Owner: -
+--
+
+GRANT USAGE ON SCHEMA messaging TO liventix_app;
+GRANT USAGE ON SCHEMA messaging TO liventix_platform;
+
+--
+-- Name: SCHEMA payments; Type: ACL; Schema: -; Owner: -
+--
+
+GRANT USAGE ON SCHEMA payments TO liventix_app;
+GRANT USAGE ON SCHEMA payments TO liventix_platform;
+
+--
+-- Name: SCHEMA ticketing; Type: ACL; Schema: -; Owner: -
+--
+
+GRANT USAGE ON SCHEMA ticketing TO liventix_app;
+GRANT USAGE ON SCHEMA ticketing TO liventix_platform;
+
+--
+-- Name: FUNCTION backlog(); Type: ACL; Schema: messaging; Owner: -
+--
+
+REVOKE ALL ON FUNCTION messaging.backlog() FROM PUBLIC;
+GRANT ALL ON FUNCTION messaging.backlog() TO liventix_app;
+GRANT ALL ON FUNCTION messaging.backlog() TO liventix_platform;
+
+--
+-- Name: FUNCTION current_org_id(); Type: ACL; Schema: messaging; Owner: -
+--
+
+GRANT ALL ON FUNCTION messaging.current_org_id() TO liventix_app;
+GRANT ALL ON FUNCTION messaging.current_org_id() TO liventix_platform;
+
+--
+-- Name: FUNCTION receive_signed_event(p_source text, p_body text, p_signature text); Type: ACL; Schema: messaging; Owner: -
+--
+
+REVOKE ALL ON FUNCTION messaging.receive_signed_event(p_source text, p_body text, p_signature text) FROM PUBLIC;
+GRANT ALL ON FUNCTION messaging.receive_signed_event(p_source text, p_body text, p_signature text) TO liventix_app;
+GRANT ALL ON FUNCTION messaging.receive_signed_event(p_source text, p_body text, p_signature text) TO liventix_platform;
+
+--
+-- Name: FUNCTION set_inbox_secret(p_source text, p_secret text, p_tolerance_s integer); Type: ACL; Schema: messaging; Owner: -
+--
+
+REVOKE ALL ON FUNCTION messaging.set_inbox_secret(p_source text, p_secret text, p_tolerance_s integer) FROM PUBLIC;
+
+--
+-- Name: FUNCTION _act_as(p_actor text); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._act_as(p_actor text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION _actor_proof(p_actor text); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._actor_proof(p_actor text) FROM PUBLIC;
+
+--
+-- Name: FUNCTION _check_org(p_org uuid); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._check_org(p_org uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION _check_platform(); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._check_platform() FROM PUBLIC;
+
+--
+-- Name: FUNCTION _check_positions(p_entries jsonb, p_run payments._run[]); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._check_positions(p_entries jsonb, p_run payments._run[]) FROM PUBLIC;
+
+--
+-- Name: FUNCTION _close_account(p_org uuid, p jsonb); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._close_account(p_org uuid, p jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION _create_hold(p_org uuid, p jsonb); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._create_hold(p_org uuid, p jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION _fail(p_code text, p_details jsonb); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._fail(p_code text, p_details jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION _lock_accounts(p_org uuid, p_ids uuid[], p_lock_high_volume boolean); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._lock_accounts(p_org uuid, p_ids uuid[], p_lock_high_volume boolean) FROM PUBLIC;
+
+--
+-- Name: FUNCTION _open_account(p_org uuid, p jsonb); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._open_account(p_org uuid, p jsonb) FROM PUBLIC;
+
+--
+-- Name: TABLE holds; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.holds TO liventix_app;
+GRANT SELECT ON TABLE payments.holds TO liventix_platform;
+
+--
+-- Name: FUNCTION _open_hold(p_org uuid, p_hold uuid); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._open_hold(p_org uuid, p_hold uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION _post(p_org uuid, p_entries jsonb); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._post(p_org uuid, p_entries jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION _post_hold(p_org uuid, p jsonb); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._post_hold(p_org uuid, p jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION _release_pending(p_hold payments.holds); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._release_pending(p_hold payments.holds) FROM PUBLIC;
+
+--
+-- Name: FUNCTION _void_hold(p_org uuid, p jsonb); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._void_hold(p_org uuid, p jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION act_for(p_org uuid); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.act_for(p_org uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION acting_as_platform(); Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT ALL ON FUNCTION payments.acting_as_platform() TO liventix_app;
+GRANT ALL ON FUNCTION payments.acting_as_platform() TO liventix_platform;
+
+--
+-- Name: FUNCTION assert_entry_balanced(p_entry uuid); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.assert_entry_balanced(p_entry uuid) FROM PUBLIC;
+
+--
+-- Name: FUNCTION authenticate(p_prefix text, p_secret text, p_idempotency_key text); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.authenticate(p_prefix text, p_secret text, p_idempotency_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION payments.authenticate(p_prefix text, p_secret text, p_idempotency_key text) TO liventix_app;
+GRANT ALL ON FUNCTION payments.authenticate(p_prefix text, p_secret text, p_idempotency_key text) TO liventix_platform;
+
+--
+-- Name: FUNCTION check_new_entries(); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.check_new_entries() FROM PUBLIC;
+
+--
+-- Name: FUNCTION check_new_lines(); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.check_new_lines() FROM PUBLIC;
+
+--
+-- Name: FUNCTION check_queued_entry(); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.check_queued_entry() FROM PUBLIC;
+
+--
+-- Name: FUNCTION current_actor(); Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT ALL ON FUNCTION payments.current_actor() TO liventix_app;
+GRANT ALL ON FUNCTION payments.current_actor() TO liventix_platform;
+
+--
+-- Name: FUNCTION current_org_id(); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.current_org_id() FROM PUBLIC;
+GRANT ALL ON FUNCTION payments.current_org_id() TO liventix_app;
+GRANT ALL ON FUNCTION payments.current_org_id() TO liventix_platform;
+
+--
+-- Name: FUNCTION expire_holds(p_limit integer); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.expire_holds(p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION payments.expire_holds(p_limit integer) TO liventix_platform;
+
+--
+-- Name: FUNCTION guard_account_update(); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.guard_account_update() FROM PUBLIC;
+
+--
+-- Name: FUNCTION guard_line_update(); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.guard_line_update() FROM PUBLIC;
+
+--
+-- Name: FUNCTION ledger_write(p jsonb); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.ledger_write(p jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION payments.ledger_write(p jsonb) TO liventix_app;
+GRANT ALL ON FUNCTION payments.ledger_write(p jsonb) TO liventix_platform;
+
+--
+-- Name: FUNCTION post_batch(p jsonb); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.post_batch(p jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION payments.post_batch(p jsonb) TO liventix_app;
+GRANT ALL ON FUNCTION payments.post_batch(p jsonb) TO liventix_platform;
+
+--
+-- Name: FUNCTION post_batch_fast(p_org uuid, p_keys text[], p_hashes text[], p_descriptions text[], p_metadata jsonb[], p_effective_at timestamp with time zone[], p_external_refs text[], p_entry_of integer[], p_accounts uuid[], p_sides text[], p_amounts bigint[], p_currencies text[]); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.post_batch_fast(p_org uuid, p_keys text[], p_hashes text[], p_descriptions text[], p_metadata jsonb[], p_effective_at timestamp with time zone[], p_external_refs text[], p_entry_of integer[], p_accounts uuid[], p_sides text[], p_amounts bigint[], p_currencies text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION payments.post_batch_fast(p_org uuid, p_keys text[], p_hashes text[], p_descriptions text[], p_metadata jsonb[], p_effective_at timestamp with time zone[], p_external_refs text[], p_entry_of integer[], p_accounts uuid[], p_sides text[], p_amounts bigint[], p_currencies text[]) TO liventix_app;
+GRANT ALL ON FUNCTION payments.post_batch_fast(p_org uuid, p_keys text[], p_hashes text[], p_descriptions text[], p_metadata jsonb[], p_effective_at timestamp with time zone[], p_external_refs text[], p_entry_of integer[], p_accounts uuid[], p_sides text[], p_amounts bigint[], p_currencies text[]) TO liventix_platform;
+
+--
+-- Name: FUNCTION post_entry(p_org uuid, p_key text, p_hash text, p_accounts uuid[], p_sides text[], p_amounts bigint[], p_currencies text[], p_description text, p_metadata jsonb, p_effective_at timestamp with time zone, p_external_ref text, OUT status text, OUT id uuid, OUT replayed boolean, OUT code text, OUT details jsonb); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.post_entry(p_org uuid, p_key text, p_hash text, p_accounts uuid[], p_sides text[], p_amounts bigint[], p_currencies text[], p_description text, p_metadata jsonb, p_effective_at timestamp with time zone, p_external_ref text, OUT status text, OUT id uuid, OUT replayed boolean, OUT code text, OUT details jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION payments.post_entry(p_org uuid, p_key text, p_hash text, p_accounts uuid[], p_sides text[], p_amounts bigint[], p_currencies text[], p_description text, p_metadata jsonb, p_effective_at timestamp with time zone, p_external_ref text, OUT status text, OUT id uuid, OUT replayed boolean, OUT code text, OUT details jsonb) TO liventix_app;
+GRANT ALL ON FUNCTION payments.post_entry(p_org uuid, p_key text, p_hash text, p_accounts uuid[], p_sides text[], p_amounts bigint[], p_currencies text[], p_description text, p_metadata jsonb, p_effective_at timestamp with time zone, p_external_ref text, OUT status text, OUT id uuid, OUT replayed boolean, OUT code text, OUT details jsonb) TO liventix_platform;
+
+--
+-- Name: FUNCTION recorded_error_codes(); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.recorded_error_codes() FROM PUBLIC;
+GRANT ALL ON FUNCTION payments.recorded_error_codes() TO liventix_app;
+GRANT ALL ON FUNCTION payments.recorded_error_codes() TO liventix_platform;
+
+--
+-- Name: FUNCTION refuse_change(); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.refuse_change() FROM PUBLIC;
+
+--
+-- Name: FUNCTION roll_up(p_account uuid, p_limit integer); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.roll_up(p_account uuid, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION payments.roll_up(p_account uuid, p_limit integer) TO liventix_platform;
+
+--
+-- Name: FUNCTION roll_up_all(p_limit integer); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.roll_up_all(p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION payments.roll_up_all(p_limit integer) TO liventix_platform;
+
+--
+-- Name: FUNCTION current_org_id(); Type: ACL; Schema: ticketing; Owner: -
+--
+
+GRANT ALL ON FUNCTION ticketing.current_org_id() TO liventix_app;
+GRANT ALL ON FUNCTION ticketing.current_org_id() TO liventix_platform;
+
+--
+-- Name: TABLE attempts; Type: ACL; Schema: messaging; Owner: -
+--
+
+GRANT SELECT,INSERT ON TABLE messaging.attempts TO liventix_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE messaging.attempts TO liventix_platform;
+
+--
+-- Name: TABLE deliveries; Type: ACL; Schema: messaging; Owner: -
+--
+
+GRANT SELECT,INSERT ON TABLE messaging.deliveries TO liventix_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE messaging.deliveries TO liventix_platform;
+
+--
+-- Name: COLUMN deliveries.status; Type: ACL; Schema: messaging; Owner: -
+--
+
+GRANT UPDATE(status) ON TABLE messaging.deliveries TO liventix_app;
+
+--
+-- Name: COLUMN deliveries.attempts; Type: ACL; Schema: messaging; Owner: -
+--
+
+GRANT UPDATE(attempts) ON TABLE messaging.deliveries TO liventix_app;
+
+--
+-- Name: COLUMN deliveries.next_attempt_at; Type: ACL; Schema: messaging; Owner: -
+--
+
+GRANT UPDATE(next_attempt_at) ON TABLE messaging.deliveries TO liventix_app;
+
+--
+-- Name: COLUMN deliveries.lease_expires_at; Type: ACL; Schema: messaging; Owner: -
+--
+
+GRANT UPDATE(lease_expires_at) ON TABLE messaging.deliveries TO liventix_app;
+
+--
+-- Name: COLUMN deliveries.leased_by; Type: ACL; Schema: messaging; Owner: -
+--
+
+GRANT UPDATE(leased_by) ON TABLE messaging.deliveries TO liventix_app;
+
+--
+-- Name: COLUMN deliveries.finished_at; Type: ACL; Schema: messaging; Owner: -
+--
+
+GRANT UPDATE(finished_at) ON TABLE messaging.deliveries TO liventix_app;
+
+--
+-- Name: TABLE endpoint_secrets; Type: ACL; Schema: messaging; Owner: -
+--
+
+GRANT INSERT ON TABLE messaging.endpoint_secrets TO liventix_app;
+GRANT INSERT,DELETE ON TABLE messaging.endpoint_secrets TO liventix_platform;
+
+--
+-- Name: COLUMN endpoint_secrets.id; Type: ACL; Schema: messaging; Owner: -
+--
+
+GRANT SELECT(id) ON TABLE messaging.endpoint_secrets TO liventix_app;
+GRANT SELECT(id) ON TABLE messaging.endpoint_secrets TO liventix_platform;
+
+--
+-- Name: COLUMN endpoint_secrets.endpoint_id; Type: ACL; Schema: messaging; Owner: -
+--
+
+GRANT SELECT(endpoint_id) ON TABLE messaging.endpoint_secrets TO liventix_app;
+GRANT SELECT(endpoint_id) ON TABLE messaging.endpoint_secrets TO liventix_platform;
+
+--
+-- Name: COLUMN endpoint_secrets.org_id; Type: ACL; Schema: messaging; Owner: -
+--
+
+GRANT SELECT(org_id) ON TABLE messaging.endpoint_secrets TO liventix_app;
+GRANT SELECT(org_id) ON TABLE messaging.endpoint_secrets TO liventix_platform;
+
+--
+-- Name: COLUMN endpoint_secrets.created_at; Type: ACL; Schema: messaging; Owner: -
+--
+
+GRANT SELECT(created_at) ON TABLE messaging.endpoint_secrets TO liventix_app;
+GRANT SELECT(created_at) ON TABLE messaging.endpoint_secrets TO liventix_platform;
+
+--
+-- Name: COLUMN endpoint_secrets.expires_at; Type: ACL; Schema: messaging; Owner: -
+--
+
+GRANT SELECT(expires_at),UPDATE(expires_at) ON TABLE messaging.endpoint_secrets TO liventix_app;
+GRANT SELECT(expires_at),UPDATE(expires_at) ON TABLE messaging.endpoint_secrets TO liventix_platform;
+
+--
+-- Name: TABLE endpoints; Type: ACL; Schema: messaging; Owner: -
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE messaging.endpoints TO liventix_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE messaging.endpoints TO liventix_platform;
+
+--
+-- Name: TABLE inbox; Type: ACL; Schema: messaging; Owner: -
+--
+
+GRANT SELECT ON TABLE messaging.inbox TO liventix_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE messaging.inbox TO liventix_platform;
+
+--
+-- Name: TABLE messages; Type: ACL; Schema: messaging; Owner: -
+--
+
+GRANT SELECT,INSERT ON TABLE messaging.messages TO liventix_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE messaging.messages TO liventix_platform;
+
+--
+-- Name: TABLE accounts; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.accounts TO liventix_app;
+GRANT SELECT ON TABLE payments.accounts TO liventix_platform;
+
+--
+-- Name: TABLE lines; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.lines TO liventix_app;
+GRANT SELECT ON TABLE payments.lines TO liventix_platform;
+
+--
+-- Name: TABLE account_balances; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.account_balances TO liventix_app;
+GRANT SELECT ON TABLE payments.account_balances TO liventix_platform;
+
+--
+-- Name: TABLE api_idempotency; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT,INSERT ON TABLE payments.api_idempotency TO liventix_app;
+GRANT SELECT,INSERT ON TABLE payments.api_idempotency TO liventix_platform;
+
+--
+-- Name: TABLE card_disputes; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.card_disputes TO liventix_app;
+GRANT SELECT,INSERT,UPDATE ON TABLE payments.card_disputes TO liventix_platform;
+
+--
+-- Name: TABLE card_payments; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.card_payments TO liventix_app;
+GRANT SELECT,INSERT,UPDATE ON TABLE payments.card_payments TO liventix_platform;
+
+--
+-- Name: TABLE card_refunds; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.card_refunds TO liventix_app;
+GRANT SELECT,INSERT,UPDATE ON TABLE payments.card_refunds TO liventix_platform;
+
+--
+-- Name: TABLE currencies; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.currencies TO liventix_app;
+GRANT SELECT ON TABLE payments.currencies TO liventix_platform;
+
+--
+-- Name: TABLE entries; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.entries TO liventix_app;
+GRANT SELECT ON TABLE payments.entries TO liventix_platform;
+
+--
+-- Name: TABLE escrow_transitions; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.escrow_transitions TO liventix_app;
+GRANT SELECT,INSERT,UPDATE ON TABLE payments.escrow_transitions TO liventix_platform;
+
+--
+-- Name: TABLE escrows; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.escrows TO liventix_app;
+GRANT SELECT,INSERT,UPDATE ON TABLE payments.escrows TO liventix_platform;
+
+--
+-- Name: TABLE hold_resolutions; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.hold_resolutions TO liventix_app;
+GRANT SELECT ON TABLE payments.hold_resolutions TO liventix_platform;
+
+--
+-- Name: TABLE idempotency_keys; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.idempotency_keys TO liventix_app;
+GRANT SELECT ON TABLE payments.idempotency_keys TO liventix_platform;
+
+--
+-- Name: TABLE organizations; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.organizations TO liventix_app;
+GRANT SELECT,INSERT ON TABLE payments.organizations TO liventix_platform;
+
+--
+-- Name: TABLE organizer_policies; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.organizer_policies TO liventix_app;
+GRANT SELECT,INSERT,UPDATE ON TABLE payments.organizer_policies TO liventix_platform;
+
+--
+-- Name: TABLE organizer_transfers; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.organizer_transfers TO liventix_app;
+GRANT SELECT,INSERT,UPDATE ON TABLE payments.organizer_transfers TO liventix_platform;
+
+--
+-- Name: TABLE platform_payouts; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE payments.platform_payouts TO liventix_platform;
+
+--
+-- Name: TABLE transfer_reversal_requests; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.transfer_reversal_requests TO liventix_app;
+GRANT SELECT,INSERT,UPDATE ON TABLE payments.transfer_reversal_requests TO liventix_platform;
+
+--
+-- Name: TABLE alembic_version; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.alembic_version TO liventix_platform;
+
+--
+-- Name: TABLE events; Type: ACL; Schema: ticketing; Owner: -
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE ticketing.events TO liventix_app;
+GRANT SELECT,INSERT,UPDATE ON TABLE ticketing.events TO liventix_platform;
+
+--
+-- Name: TABLE orders; Type: ACL; Schema: ticketing; Owner: -
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE ticketing.orders TO liventix_app;
+GRANT SELECT,INSERT,UPDATE ON TABLE ticketing.orders TO liventix_platform;
+
+--
+-- Name: TABLE refunds; Type: ACL; Schema: ticketing; Owner: -
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE ticketing.refunds TO liventix_app;
+GRANT SELECT,INSERT,UPDATE ON TABLE ticketing.refunds TO liventix_platform;
+
+--
+-- Name: TABLE ticket_types; Type: ACL; Schema: ticketing; Owner: -
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE ticketing.ticket_types TO liventix_app;
+GRANT SELECT,INSERT,UPDATE ON TABLE ticketing.ticket_types TO liventix_platform;
+
+--
+-- Name: TABLE tickets; Type: ACL; Schema: ticketing; Owner: -
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE ticketing.tickets TO liventix_app;
+GRANT SELECT,INSERT,UPDATE ON TABLE ticketing.tickets TO liventix_platform;
+
+--
+-- Name: TABLE transitions; Type: ACL; Schema: ticketing; Owner: -
+--
+
+GRANT SELECT,INSERT ON TABLE ticketing.transitions TO liventix_app;
+GRANT SELECT,INSERT ON TABLE ticketing.transitions TO liventix_platform;
+
+--
+-- PostgreSQL database dump complete
+--
