@@ -9,6 +9,7 @@ endpoint management take the caller's SQLAlchemy `Connection` and never commit.
 from __future__ import annotations
 
 from outbox.addresses import AllowList, Resolver, parse_allow
+from outbox.backlog import Backlog, backlog, waiting
 from outbox.dispatch import Claimed, Outcome, disable_endpoint, prune, requeue
 from outbox.endpoints import (
     Endpoint,
@@ -62,6 +63,7 @@ __all__ = [
     "DEFAULT_SCHEDULE",
     "AllowList",
     "AnyInboxHandler",
+    "Backlog",
     "Claimed",
     "DeliveryNotFound",
     "Email",
@@ -89,6 +91,7 @@ __all__ = [
     "Worker",
     "WorkerSettings",
     "active_secrets",
+    "backlog",
     "disable_endpoint",
     "get_endpoint",
     "handle_next",
@@ -112,4 +115,5 @@ __all__ = [
     "signature_header",
     "store_event",
     "use_sealing_key",
+    "waiting",
 ]

@@ -34,7 +34,7 @@ def run_demo(engine: sa.Engine, run: str, out: Out = print) -> ledger.TrialBalan
     usd = "USD"
     with engine.begin() as conn:
         # A database has one platform: the one there is (a season's), or the story's.
-        platform = _platform(conn) or ledger.open_organization(
+        platform = ledger.platform_org(conn) or ledger.open_organization(
             conn, PLATFORM_ID, "Liventix", is_platform=True
         )
         ledger.open_organization(conn, ORGANIZER_ID, "Riverside Jazz Club")
@@ -192,10 +192,3 @@ def _opened_at(conn: sa.Connection, account_id: uuid.UUID) -> datetime:
         sa.text("SELECT created_at FROM payments.accounts WHERE id = :id"), {"id": account_id}
     ).scalar_one()
     return opened
-
-
-def _platform(conn: sa.Connection) -> uuid.UUID | None:
-    found: uuid.UUID | None = conn.execute(
-        sa.text("SELECT id FROM payments.organizations WHERE is_platform")
-    ).scalar_one_or_none()
-    return found

@@ -106,12 +106,7 @@ class Season:
         deadline = time.monotonic() + timeout
         while True:
             with self.engine.connect() as conn:
-                waiting = conn.execute(
-                    sa.text("""SELECT (SELECT count(*) FROM messaging.inbox
-                                        WHERE status = 'pending')
-                                    + (SELECT count(*) FROM messaging.deliveries
-                                        WHERE status IN ('pending', 'delivering'))""")
-                ).scalar_one()
+                waiting = outbox.waiting(conn)
             if not waiting:
                 return
             if self.processes is not None:
@@ -135,9 +130,7 @@ class Season:
         rng = self.rng
         with self.engine.begin() as conn:
             now: datetime = conn.execute(sa.text("SELECT now()")).scalar_one()
-            if not conn.execute(
-                sa.text("SELECT 1 FROM payments.organizations WHERE is_platform")
-            ).first():
+            if ledger.platform_org(conn) is None:
                 ledger.open_organization(conn, uuid.uuid4(), PLATFORM_NAME, is_platform=True)
             per_type = max(10, self.options.orders * 4 // max(1, self.options.orgs))
             for i in range(self.options.orgs):
@@ -356,24 +349,16 @@ class Season:
         organizers) is paid out to its bank: `payout.paid`, over the webhook."""
         with self.engine.begin() as conn:
             ledger.roll_up(conn)
-            rows = conn.execute(
-                sa.text("""
-                    SELECT a.currency, a.code,
-                           sum(CASE WHEN l.side = 'debit' THEN l.amount ELSE -l.amount END)
-                               AS debit_balance
-                      FROM payments.lines l JOIN payments.accounts a ON a.id = l.account_id
-                     WHERE a.code LIKE 'stripe\\_balance:%'
-                        OR a.code LIKE 'escrow:%' OR a.code LIKE 'payable:%'
-                     GROUP BY a.id, a.currency, a.code
-                """)
-            ).all()
+            accounts = _all_accounts(conn)
         own: dict[str, int] = {}
-        for r in rows:
-            balance = int(r.debit_balance)
+        for a in accounts:
+            if not a.code.startswith(("stripe_balance:", "escrow:", "payable:")):
+                continue
+            balance = a.balance.posted_debits - a.balance.posted_credits
             # The Stripe balance (a debit balance), less each liability the platform still
             # owes an organizer (a credit balance: negative here).
-            if r.code.startswith("stripe_balance:") or balance < 0:
-                own[r.currency] = own.get(r.currency, 0) + balance
+            if a.code.startswith("stripe_balance:") or balance < 0:
+                own[a.currency] = own.get(a.currency, 0) + balance
         payouts = {cur: amount for cur, amount in sorted(own.items()) if amount > 0}
         bar = self.bar("payouts to the bank", len(payouts))
         for currency, amount in payouts.items():
@@ -397,3 +382,15 @@ class Season:
         )
         count_from_database(self.engine, orgs, s)
         return s
+
+
+def _all_accounts(conn: sa.Connection) -> list[ledger.Account]:
+    """Every account the connection sees, with its stored balance (after a roll-up: the sum
+    of its lines)."""
+    found: list[ledger.Account] = []
+    page = ledger.list_accounts(conn, limit=1000)
+    found.extend(page.accounts)
+    while page.next_after is not None:
+        page = ledger.list_accounts(conn, after=page.next_after, limit=1000)
+        found.extend(page.accounts)
+    return found

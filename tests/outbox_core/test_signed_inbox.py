@@ -144,10 +144,11 @@ def test_the_backlog_counts_reach_the_application_role(registered: sa.Engine) ->
     with registered.begin() as conn:
         conn.exec_driver_sql("SET LOCAL ROLE liventix_app")
         hidden = conn.execute(sa.text("SELECT count(*) FROM messaging.inbox")).scalar_one()
-        counts = conn.execute(sa.text("SELECT queue, channel, pending FROM messaging.backlog()"))
-        backlog = {(row.queue, row.channel): row.pending for row in counts}
+        backlog = {(b.queue, b.channel): b.pending for b in outbox.backlog(conn)}
+        waiting = outbox.waiting(conn)
     assert hidden == 0  # the rows stay unreadable
     assert backlog == {("inbox", "stripe"): 3}
+    assert waiting == 3
 
 
 _texts = st.text(
