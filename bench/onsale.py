@@ -27,11 +27,15 @@ the same key after its `Retry-After`, as a real client does. Cases, in one run:
 
 Each prints checkouts per second, p50 and p99 latency (a checkout's whole time, its 503
 retries included), the seats held and sold against capacity (read from the database), and
-the CPU per checkout of each process group (API, workers, PostgreSQL, stand-in, buyers).
-Then a sample of the orders (`--pay`) is paid at the stand-in and Stripe's signed events are
-posted to `/v1/stripe/webhook`, the workers drain the inbox (the refunds and cancellations
-Stripe makes meanwhile are sent back as Stripe's events), and finance's reports run as the
-demo runs them (`liventix.season_demo.finance_reports`): every difference must be zero.
+the CPU per checkout of each process group (API, workers, PostgreSQL, stand-in, buyers; the
+buyers stand for clients on other machines, and are counted apart), their sum, the rate that
+sum allows on this machine's cores when the run has them alone (`*_cpu_bound_per_s`), and the
+share of the machine the run had (`*_machine_share`: well under 1 when other work shared the
+cores, so the latencies measured are not the deployment's own). Then a sample of the orders
+(`--pay`) is paid at the stand-in and Stripe's signed events are posted to
+`/v1/stripe/webhook`, the workers drain the inbox (the refunds and cancellations Stripe makes
+meanwhile are sent back as Stripe's events), and finance's reports run as the demo runs them
+(`liventix.season_demo.finance_reports`): every difference must be zero.
 Read as the platform from the database: `oversold` (per ticket type, seats held and sold,
 or live tickets, beyond capacity) and `charged_without_ticket` (intents paid at the stand-in
 whose order has no issued ticket and that were not refunded in full).
@@ -95,6 +99,7 @@ REQUEST_TIMEOUT = 60.0
 RETRIES = 20
 """At most this many answers of 503 (or a lost connection) under one key, then a failure."""
 SETTLE_TIMEOUT = 300.0
+CORES = len(os.sched_getaffinity(0))
 GOALS = {
     "latency_ratio": (">=", 0.8),
     "hot_over_spread": (">=", 0.8),
@@ -910,6 +915,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     figures[f"{key}_p99_ms"] = round(_percentile(result.latencies_ms, 0.99), 1)
                     figures[f"{key}_failed"] = sum(result.failed.values())
                     figures[f"{key}_retried_503"] = result.retried
+                    # What bounds the rate when the machine is the run's alone: every process
+                    # group's CPU per checkout against the cores; and how much of the machine
+                    # the run had (well under 1: other work shared the cores).
+                    total = sum(spent.values())
+                    figures[f"{key}_cpu_total_ms"] = round(total, 2)
+                    figures[f"{key}_cpu_bound_per_s"] = (
+                        round(CORES * 1000 / total, 1) if total else 0
+                    )
+                    figures[f"{key}_machine_share"] = round(rate * total / 1000 / CORES, 2)
                     _print_case(
                         name,
                         result,
@@ -917,7 +931,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"seats held {held} sold {sold} of {capacity} "
                         f"({rate / base_rate:.1%} of baseline)",
                     )
-                    print(f"            cpu ms per checkout {spent}", flush=True)
+                    print(
+                        f"            cpu ms per checkout {spent}, {total:.2f} in all: "
+                        f"{figures[f'{key}_cpu_bound_per_s']}/s on {CORES} idle cores; "
+                        f"the run had {figures[f'{key}_machine_share']:.0%} of the machine",
+                        flush=True,
+                    )
 
                 account.latency_ms, account.fail_rate = latency, args.fail_rate
                 sellout = buyers.submit(
