@@ -132,3 +132,31 @@ def test_refunds_stripe_would_refuse_are_refused(
     )
     assert answer.status_code == 400
     assert answer.json()["error"]["code"] == "parameter_missing"
+
+
+def test_requests_without_a_secret_key_are_refused_and_every_request_is_recorded() -> None:
+    account = StripeStandIn().start()
+    try:
+        created = httpx.post(
+            f"{account.url}/v1/payment_intents",
+            data={"amount": "700", "currency": "eur", "metadata[order]": "o7"},
+            headers={"Authorization": "Bearer sk_test_standin", "Idempotency-Key": "k-7"},
+        )
+        assert created.status_code == 200, created.text
+        pi = created.json()["id"]
+        # Stripe takes the key as HTTP Basic's user name too (`curl -u sk_...:`).
+        assert httpx.get(f"{account.url}/v1/payment_intents/{pi}", auth=("sk_test_x", "")).json()[
+            "metadata"
+        ] == {"order": "o7"}
+        for headers in ({}, {"Authorization": "Bearer pk_test_publishable"}):
+            refused = httpx.get(f"{account.url}/v1/payment_intents/{pi}", headers=headers)
+            assert refused.status_code == 401
+            assert refused.json()["error"]["type"] == "invalid_request_error"
+        assert [(r.method, r.path) for r in account.requests()] == [
+            ("POST", "/v1/payment_intents"),
+            *[("GET", f"/v1/payment_intents/{pi}")] * 3,
+        ]
+        assert account.requests("POST")[0].form["metadata[order]"] == "o7"
+        assert account.requests("POST")[0].header("Idempotency-Key") == "k-7"
+    finally:
+        account.close()

@@ -5,6 +5,8 @@ from the objects seeded for a test (`seeded.py`). The HTTP server (`server.py`) 
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import copy
 from collections.abc import Callable
 from typing import Any
@@ -34,6 +36,16 @@ _KINDS = {
 }
 
 
+def _secret_key(authorization: str) -> bool:
+    """Whether the request names a secret key, as Stripe takes it: `Bearer sk_...`, or HTTP
+    Basic with the key as the user name (`curl -u sk_...:`)."""
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme == "Basic":
+        with contextlib.suppress(ValueError):
+            credentials = base64.b64decode(credentials).decode().partition(":")[0]
+    return scheme in ("Bearer", "Basic") and credentials.startswith("sk_")
+
+
 class Routes(Payments, Seeded):
     """The routing of Stripe's API over the account."""
 
@@ -44,7 +56,7 @@ class Routes(Payments, Seeded):
         parts = [p for p in request.path.split("/") if p]
         if parts[:1] == ["_hooks"]:
             return 200, {"received": True}, {}
-        if not (request.header("authorization") or "").startswith("Bearer sk_"):
+        if not _secret_key(request.header("authorization") or ""):
             raise StripeRefusal("You did not provide an API key.", status=401)
         if parts[:1] != ["v1"] or len(parts) not in (2, 3, 4):
             raise StripeRefusal(f"Unrecognized request URL ({request.path}).", status=404)
