@@ -37,12 +37,17 @@ _BALANCE_NOW = text("""
 # lines_account_recorded. By effective time, that corrected by the account's dated lines
 # (effective at another time than recorded) on the other side of the time: a probe of
 # lines_account_dated, empty unless entries were backdated or future-dated. A high-volume
-# account's lines are rolled up after commit, in no time order: its lines are summed.
+# account's lines are rolled up after commit, in no time order: its lines are summed. A line
+# of a regular account without a position (written by hand by the owner, bypassing the engine:
+# none otherwise; lines_unrolled finds them) is added by its own time, so the answer is always
+# the sum of the lines.
 # Pending: the holds created by then and not yet resolved by then.
 _BALANCE_AS_OF = text("""
     SELECT a.id AS account_id, a.currency, a.normal_side,
-           coalesce(p.debits, s.debits, 0) + coalesce(c.debits, 0) AS posted_debits,
-           coalesce(p.credits, s.credits, 0) + coalesce(c.credits, 0) AS posted_credits,
+           coalesce(p.debits, s.debits, 0) + coalesce(c.debits, 0) + coalesce(u.debits, 0)
+               AS posted_debits,
+           coalesce(p.credits, s.credits, 0) + coalesce(c.credits, 0) + coalesce(u.credits, 0)
+               AS posted_credits,
            (SELECT coalesce(sum(h.amount), 0) FROM payments.holds h
              WHERE h.debit_account_id = a.id AND h.created_at <= :at
                AND NOT EXISTS (SELECT FROM payments.hold_resolutions r
@@ -76,6 +81,13 @@ _BALANCE_AS_OF = text("""
                AND l.dated
                AND (l.effective_at <= :at) <> (l.created_at <= :at)
                AND l.account_version IS NOT NULL) c ON true
+      LEFT JOIN LATERAL (
+            SELECT sum(l.amount) FILTER (WHERE l.side = 'debit') AS debits,
+                   sum(l.amount) FILTER (WHERE l.side = 'credit') AS credits
+              FROM payments.lines l
+             WHERE NOT a.high_volume AND l.account_id = a.id AND l.account_version IS NULL
+               AND CASE WHEN CAST(:effective AS boolean) THEN l.effective_at
+                        ELSE l.created_at END <= :at) u ON true
      WHERE a.id = :id
 """)
 
@@ -259,8 +271,14 @@ def statement(
                     (SELECT l.account_posted_debits - l.account_posted_credits
                        FROM payments.lines l
                       WHERE l.account_id = :id AND l.id <= (SELECT id FROM bound)
+                        AND l.account_version IS NOT NULL
                       ORDER BY l.id DESC
                       LIMIT 1), 0)
+                  + (SELECT coalesce(sum(CASE WHEN l.side = 'debit' THEN l.amount
+                                              ELSE -l.amount END), 0)
+                       FROM payments.lines l
+                      WHERE l.account_id = :id AND l.id <= (SELECT id FROM bound)
+                        AND l.account_version IS NULL)
                 END AS net
             )
             SELECT p.id, p.entry_id, p.created_at, p.effective_at, p.side, p.amount,

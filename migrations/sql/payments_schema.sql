@@ -200,6 +200,8 @@ CREATE TABLE payments.entries (
     reverses_entry_id uuid REFERENCES payments.entries (id),
     hold_id uuid REFERENCES payments.holds (id),
     idempotency_key text,
+    -- The key a line names its entry and the entry's organization by (lines_entry_fkey).
+    CONSTRAINT entries_id_org_key UNIQUE (id, org_id),
     CONSTRAINT entries_org_external_ref_key UNIQUE (org_id, external_ref),
     CONSTRAINT entries_reversed_once UNIQUE (reverses_entry_id),
     CONSTRAINT entries_hold_posted_once UNIQUE (hold_id),
@@ -210,10 +212,11 @@ CREATE INDEX entries_org_created ON payments.entries (org_id, created_at);
 
 CREATE TABLE payments.lines (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    entry_id uuid NOT NULL REFERENCES payments.entries (id),
+    entry_id uuid NOT NULL,
     -- The organization the entry is booked for (a trial balance per organization groups by
-    -- it) beside the organization owning the account (the platform's, in a shared entry).
-    entry_org_id uuid NOT NULL REFERENCES payments.organizations (id),
+    -- it, row-level security shows the line to it) beside the organization owning the account
+    -- (the platform's, in a shared entry): the entry's own, by lines_entry_fkey.
+    entry_org_id uuid NOT NULL,
     org_id uuid NOT NULL,
     account_id uuid NOT NULL,
     side text NOT NULL CHECK (side IN ('debit', 'credit')),
@@ -233,6 +236,11 @@ CREATE TABLE payments.lines (
     -- another organization's copy of an account nor another currency.
     CONSTRAINT lines_account_fkey FOREIGN KEY (account_id, org_id, currency)
         REFERENCES payments.accounts (id, org_id, currency),
+    -- The entry and the organization it is booked for in one key: one check per line where
+    -- the entry's and the organization's were two, and a line cannot name another
+    -- organization than its entry's.
+    CONSTRAINT lines_entry_fkey FOREIGN KEY (entry_id, entry_org_id)
+        REFERENCES payments.entries (id, org_id),
     CONSTRAINT lines_position_complete CHECK (
         (account_version IS NULL) = (account_posted_debits IS NULL)
         AND (account_version IS NULL) = (account_posted_credits IS NULL)

@@ -272,3 +272,36 @@ def test_statement_pages_open_at_the_stored_running_total(
             assert pages == 6  # 28 lines, 5 a page
             last = ledger.statement(conn, account, after=2**63 - 1)
             assert last.lines == () and last.opening_balance == ledger.balance(conn, account).posted
+
+
+def test_a_line_written_by_hand_without_a_position_is_still_counted(
+    engine: sa.Engine, open_account: OpenAccountFn
+) -> None:
+    """The owner's raw lines (no stored position: they bypass the engine) are added by their
+    own time, so the lookup and the statement still equal the sum of the lines."""
+    cash = open_account(ORG_A, "cash", "asset")
+    sales = open_account(ORG_A, "sales", "revenue")
+    with engine.begin() as conn:
+        ledger.post_entry(conn, ORG_A, transfer("before", cash, sales, 10))
+    with engine.begin() as conn:
+        entry = conn.execute(
+            sa.text("INSERT INTO payments.entries (org_id) VALUES (:org) RETURNING id"),
+            {"org": ORG_A},
+        ).scalar_one()
+        conn.execute(
+            sa.text(
+                "INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side,"
+                " amount, currency, effective_at) VALUES"
+                " (:e, :org, :org, :cash, 'debit', 7, 'USD', now()),"
+                " (:e, :org, :org, :sales, 'credit', 7, 'USD', now())"
+            ),
+            {"e": entry, "org": ORG_A, "cash": cash, "sales": sales},
+        )
+    with engine.begin() as conn:
+        ledger.post_entry(conn, ORG_A, transfer("after", cash, sales, 100))
+    assert _assert_agree(engine, [cash, sales], [_clock(engine)]) > 0
+    with engine.connect() as conn:
+        page = ledger.statement(conn, cash, limit=2)
+        last = ledger.statement(conn, cash, after=page.next_cursor)
+        assert [x.balance_after for x in page.lines + last.lines] == [10, 17, 117]
+        assert last.opening_balance == 17
