@@ -2701,6 +2701,13 @@ ALTER TABLE ONLY payments.entries
     ADD CONSTRAINT entries_hold_posted_once UNIQUE (hold_id);
 
 --
+-- Name: entries entries_id_org_key; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.entries
+    ADD CONSTRAINT entries_id_org_key UNIQUE (id, org_id);
+
+--
 -- Name: entries entries_org_external_ref_key; Type: CONSTRAINT; Schema: payments; Owner: -
 --
 
@@ -3455,18 +3462,11 @@ ALTER TABLE ONLY payments.lines
     ADD CONSTRAINT lines_account_fkey FOREIGN KEY (account_id, org_id, currency) REFERENCES payments.accounts(id, org_id, currency);
 
 --
--- Name: lines lines_entry_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+-- Name: lines lines_entry_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.lines
-    ADD CONSTRAINT lines_entry_id_fkey FOREIGN KEY (entry_id) REFERENCES payments.entries(id);
-
---
--- Name: lines lines_entry_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
---
-
-ALTER TABLE ONLY payments.lines
-    ADD CONSTRAINT lines_entry_org_id_fkey FOREIGN KEY (entry_org_id) REFERENCES payments.organizations(id);
+    ADD CONSTRAINT lines_entry_fkey FOREIGN KEY (entry_id, entry_org_id) REFERENCES payments.entries(id, org_id);
 
 --
 -- Name: organizer_policies organizer_policies_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
