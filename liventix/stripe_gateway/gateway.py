@@ -27,7 +27,7 @@ class StripeGateway:
             http_client=http,
         )
         self.intents = (
-            DirectIntents(http, settings, DirectIntents.library_headers(self.client))
+            DirectIntents(http, settings, self.client)
             if isinstance(http, PooledHTTPClient)
             else None
         )
@@ -116,9 +116,9 @@ class StripeGateway:
     ) -> ticketing_fsm.CreatedIntent:
         """A PaymentIntent for a checkout; the same key returns the same intent.
 
-        The checkout's hot call: sent directly (`DirectIntents`); what that does not take
-        (an error, a lost connection) is sent again with the library's `raw_request` (its
-        retries, errors and timeout as for any call). Only the two fields the checkout needs
+        The checkout's hot call: sent directly (`DirectIntents`; Stripe's error answer raises
+        the library's typed error, sent once); a connection lost before any answer is sent
+        again with the library's `raw_request` (its retries and timeout as for any call). Only the two fields the checkout needs
         are read from the answer, without building the library's objects from it."""
         if self.intents is not None:
             created = self.intents.create(amount, currency, metadata, idempotency_key)

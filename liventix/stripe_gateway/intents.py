@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -32,19 +31,23 @@ class DirectIntents:
     """`POST /v1/payment_intents` straight on the pooled client, as the stripe library sends
     it (the same headers, form encoding, API version, idempotency key and timeout), without
     the library's per-call work (options, headers and telemetry rebuilt on every call,
-    logging, objects): about half of its client CPU. Only a 2xx answer is read here; any
-    other answer, and a connection lost before one (not a timeout), go back to the library
-    (`None`), which sends the call again under the same key with its retries and turns
-    Stripe's answer into its typed errors."""
+    logging, objects): about half of its client CPU. A 2xx answer is read here; any other
+    answer is turned into the library's typed error by the library's own reading of it
+    (`_interpret_response`), without sending the call again (a failed creation reaches
+    Stripe once; the buyer's retry under the same key is the retry). A connection lost
+    before any answer (not a timeout) goes back to the library (`None`), which sends the
+    call again under the same key with its retries."""
 
     def __init__(
-        self, http: PooledHTTPClient, settings: StripeSettings, headers: Mapping[str, str]
+        self, http: PooledHTTPClient, settings: StripeSettings, client: stripe.StripeClient
     ) -> None:
         self.http = http
         self.url = (
             f"{(settings.api_base or stripe.DEFAULT_API_BASE).rstrip('/')}/v1/payment_intents"
         )
+        headers = self.library_headers(client)
         self.headers = {k: v for k, v in headers.items() if k != "Idempotency-Key"}
+        self.requestor: Any = client._requestor  # reads an error answer as the library does
 
     @staticmethod
     def library_headers(client: stripe.StripeClient) -> dict[str, str]:
@@ -75,7 +78,10 @@ class DirectIntents:
                 raise  # waited the bound already: the buyer retries under the same key
             return None
         if not 200 <= status < 300:
-            return None
+            # Raises the typed error the library raises for this answer (CardError,
+            # APIError, IdempotencyError ...), with its status and Stripe's error object.
+            self.requestor._interpret_response(body.decode("utf-8", "replace"), status, {}, "V1")
+            return None  # not reached: a non-2xx answer always raises there
         data = json.loads(body)
         return ticketing_fsm.CreatedIntent(
             payment_intent_id=str(data["id"]), client_secret=str(data["client_secret"])
