@@ -130,6 +130,32 @@ def _render(report: reports.Report, fmt: Format) -> str:
     return render(report)
 
 
+def _page(
+    conn: sa.Connection,
+    names: list[str] | None,
+    shown: list[reports.Report],
+    builders: dict[str, Builder],
+    *,
+    start: datetime,
+    end: datetime,
+) -> list[reports.Report]:
+    """The HTML page's reports: every report and one organizer statement per organizer (what
+    `all` shows already; a single report's page builds the others beside it)."""
+    if names is None:
+        return shown
+    built = {r.name: r for r in shown if r.name != "organizer-statement"}
+    page = [
+        built[n] if n in built else builders[n](conn)
+        for n in builders
+        if n != "organizer-statement"
+    ]
+    page += [
+        reports.organizer_statement(conn, org, start=start, end=end)
+        for org in reports.organizers(conn)
+    ]
+    return page
+
+
 def run(names: list[str] | None, options: Options) -> int:
     """Run the named reports (None: `all`, every report and every organizer's statement) on
     the database as it is (never created nor migrated), print them, write the files asked
@@ -160,21 +186,7 @@ def run(names: list[str] | None, options: Options) -> int:
                 shown = [builders[name](conn) for name in names]
             page: list[reports.Report] = []
             if options.html is not None:
-                # The page: every report, one organizer statement per organizer (what `all`
-                # shows already; a single report's page builds the others beside it).
-                if names is None:
-                    page = shown
-                else:
-                    built = {r.name: r for r in shown if r.name != "organizer-statement"}
-                    page = [
-                        built[n] if n in built else builders[n](conn)
-                        for n in builders
-                        if n != "organizer-statement"
-                    ]
-                    page += [
-                        reports.organizer_statement(conn, org, start=start, end=end)
-                        for org in reports.organizers(conn)
-                    ]
+                page = _page(conn, names, shown, builders, start=start, end=end)
                 history = reports.stripe_balance_history(conn)
     except reports.ReportError as error:
         raise Failed(str(error)) from error

@@ -118,8 +118,9 @@ class StripeGateway:
 
         The checkout's hot call: sent directly (`DirectIntents`; Stripe's error answer raises
         the library's typed error, sent once); a connection lost before any answer is sent
-        again with the library's `raw_request` (its retries and timeout as for any call). Only the two fields the checkout needs
-        are read from the answer, without building the library's objects from it."""
+        again with the library's `raw_request` (its retries and timeout as for any call). Only
+        the two fields the checkout needs are read from the answer, without building the
+        library's objects from it."""
         if self.intents is not None:
             created = self.intents.create(amount, currency, metadata, idempotency_key)
             if created is not None:
