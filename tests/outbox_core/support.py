@@ -377,8 +377,10 @@ class WorkerProcess:
             self.output.append(line)
             self._lines.put(line)
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        """Return once the worker said it is running (its signal handlers are installed)."""
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Return once the worker said it is running (its signal handlers are installed).
+        Generous: on two shared cores with the suite's other process busy, a worker's start-up
+        (Python, imports, its connections) took over 30 s."""
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
