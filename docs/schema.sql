@@ -1420,10 +1420,15 @@ BEGIN
     ), g AS (
         SELECT l.e, count(*) AS n,
                sum(CASE l.side WHEN 'debit' THEN l.amount WHEN 'credit' THEN -l.amount END) AS net,
-               bool_and(l.account_id IS NOT NULL AND l.amount > 0) AS fine
+               -- coalesce: bool_and and sum skip NULLs, so a line with no amount or a side
+               -- that is neither would otherwise pass as balanced and fail later, untyped.
+               bool_and(coalesce(l.account_id IS NOT NULL AND l.amount > 0
+                                 AND l.side IN ('debit', 'credit') AND l.currency IS NOT NULL,
+                                 false)) AS fine
           FROM l GROUP BY l.e, l.currency
     ), ent AS (
-        SELECT g.e, sum(g.n) AS n, bool_and(g.net = 0 AND g.fine) AS ok FROM g GROUP BY g.e
+        SELECT g.e, sum(g.n) AS n, bool_and(coalesce(g.net = 0 AND g.fine, false)) AS ok
+          FROM g GROUP BY g.e
     )
     SELECT count(*) = v_n AND min(ent.e) = 1 AND max(ent.e) = v_n
            AND bool_and(ent.ok AND ent.n >= 2)
@@ -1458,6 +1463,10 @@ BEGIN
                    a.debits_must_not_exceed_credits AS dm, a.credits_must_not_exceed_debits AS cm
               FROM payments.accounts a
              WHERE a.id = ANY (p_accounts) AND NOT a.high_volume
+               -- Only accounts this organization may post to are locked: the function runs
+               -- with its owner's rights, and a NULL answer leaves the caller's transaction
+               -- open, so another organization's rows must never be locked here.
+               AND (a.org_id = p_org OR a.org_id = v_platform)
              ORDER BY a.id
                FOR NO KEY UPDATE
         ), run AS (

@@ -204,6 +204,21 @@ def test_the_fast_door_checks_who_acts_and_malformed_arrays(
         {"curr": ["EUR", "EUR"]},  # not the accounts' currency
         {"org": uuid.UUID("00000000-0000-0000-0000-00000000000b")},  # not its accounts
         {"amounts": [-5, -5]},
+        # a third line with a side that is neither, or no amount: sums skip NULLs
+        {
+            "entry_of": [1, 1, 1],
+            "accounts": [cash, sales, sales],
+            "sides": ["debit", "credit", "x"],
+            "amounts": [5, 5, 7],
+            "curr": ["USD"] * 3,
+        },
+        {
+            "entry_of": [1, 1, 1],
+            "accounts": [cash, sales, sales],
+            "sides": ["debit", "credit", "debit"],
+            "amounts": [5, 5, None],
+            "curr": ["USD"] * 3,
+        },
     ]
     with engine.begin() as conn:
         for change in bad:
@@ -237,3 +252,29 @@ def test_post_entries_takes_the_fast_door_all_or_nothing(
     with engine.connect() as conn:
         assert ledger.balance(conn, wallet).posted == 100  # nothing of the refused batch
         assert ledger.entry_by_key(conn, ORG_A, "ok") is None
+
+
+def test_the_fast_door_never_locks_another_organizations_accounts(
+    engine: sa.Engine, open_account: OpenAccountFn
+) -> None:
+    """Declined for naming another organization's accounts, the door has locked none of them:
+    its NULL leaves the caller's transaction open, and the owner's rights bypass row-level
+    security, so a lock taken there would stall the other organization's postings."""
+    cash = open_account(ORG_A, "cash", "asset")
+    sales = open_account(ORG_A, "sales", "revenue")
+    other = uuid.UUID("00000000-0000-0000-0000-00000000000b")
+    call = sa.text(
+        "SELECT payments.post_batch_fast(:org, ARRAY['k'], ARRAY['h'], ARRAY[''],"
+        " CAST(ARRAY[NULL] AS jsonb[]), CAST(ARRAY[NULL] AS timestamptz[]),"
+        " CAST(ARRAY[NULL] AS text[]), ARRAY[1, 1], :accounts, ARRAY['debit', 'credit'],"
+        " CAST(ARRAY[5, 5] AS bigint[]), ARRAY['USD', 'USD'])"
+    )
+    with engine.connect() as caller, engine.connect() as owner, caller.begin():
+        assert caller.execute(call, {"org": other, "accounts": [cash, sales]}).scalar() is None
+        with owner.begin():
+            owner.execute(sa.text("SET LOCAL lock_timeout = '2s'"))
+            locked = owner.execute(
+                sa.text("SELECT id FROM payments.accounts WHERE id = ANY(:ids) FOR UPDATE NOWAIT"),
+                {"ids": [cash, sales]},
+            ).all()
+            assert len(locked) == 2  # NOWAIT: a lock held by the caller raises instead
