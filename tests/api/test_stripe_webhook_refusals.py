@@ -140,7 +140,9 @@ def test_the_limits_are_boundaries_not_refusals_of_real_events(served: Served) -
 
 def test_a_signature_from_the_future_is_refused(served: Served) -> None:
     before = _inbox(served.engine)
-    for ahead in (24 * 3600, 301):
+    # Just past the 300 s tolerance, with room for the truncated second and the time the
+    # request takes to reach the database's check on a loaded machine (301 was accepted so).
+    for ahead in (24 * 3600, 330):
         answer = _send(served, _dumps(_event()), timestamp=int(time.time()) + ahead)
         assert answer.status_code == 400, answer.text
         assert answer.json()["type"] == PROBLEMS + "invalid-signature"
