@@ -4,7 +4,7 @@ Run as `python -m bench.onsale [--buyers 64] [--seconds 10] [--sellout-seats 100
 [--latency-ms 250] [--processes N] [--quick]`. Everything on 127.0.0.1: an embedded
 PostgreSQL in a temporary directory (or `DATABASE_URL`'s server), a fresh database, the
 application deployed as it runs (`liventix serve --processes N`, default one per CPU, and
-`liventix worker --no-periodic` processes), the Stripe stand-in (`liventix.stripe_standin`,
+`liventix worker --no-periodic` processes), the Stripe stand-in (`liventix.testing.stripe`,
 in this process, called by the API through the stripe library) answering after a set
 latency, and an SMTP server for the buyers' e-mails.
 
