@@ -59,30 +59,7 @@ def item_key(batch_key: str, index: int) -> str:
 
 def to_requests(body: EntryBatchRequest, batch_key: str) -> list[ledger.PostEntry]:
     """The ledger's requests for the batch's entries (validated by the ledger, one by one)."""
-    return [
-        ledger.PostEntry(
-            idempotency_key=item_key(batch_key, i),
-            lines=[
-                ledger.Line(x.account_id, x.side, x.amount.amount, x.amount.currency)
-                for x in entry.lines
-            ],
-            description=entry.description,
-            metadata=entry.metadata,
-            effective_at=entry.effective_at,
-            external_ref=entry.external_ref,
-            conditions=[
-                ledger.Condition(
-                    account_id=c.account_id,
-                    version=c.version,
-                    balance=c.balance,
-                    gte=c.gte,
-                    lte=c.lte,
-                )
-                for c in entry.conditions
-            ],
-        )
-        for i, entry in enumerate(body.entries)
-    ]
+    return [entry.to_ledger(item_key(batch_key, i)) for i, entry in enumerate(body.entries)]
 
 
 def item_response(result: ledger.BatchResult) -> BatchItemResponse:

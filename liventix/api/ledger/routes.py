@@ -146,31 +146,7 @@ def _money(value: Money, expected: str | None, field: str) -> None:
 def post_entry(body: m.PostEntryRequest, uow: Uow) -> m.EntryResponse:
     """Post a balanced entry (two or more lines; debits equal credits per currency)."""
     with uow:
-        result = ledger.post_entry(
-            uow.conn,
-            uow.acting_org(),
-            ledger.PostEntry(
-                idempotency_key=uow.domain_key(),
-                lines=[
-                    ledger.Line(x.account_id, x.side, x.amount.amount, x.amount.currency)
-                    for x in body.lines
-                ],
-                description=body.description,
-                metadata=body.metadata,
-                effective_at=body.effective_at,
-                external_ref=body.external_ref,
-                conditions=[
-                    ledger.Condition(
-                        account_id=c.account_id,
-                        version=c.version,
-                        balance=c.balance,
-                        gte=c.gte,
-                        lte=c.lte,
-                    )
-                    for c in body.conditions
-                ],
-            ),
-        )
+        result = ledger.post_entry(uow.conn, uow.acting_org(), body.to_ledger(uow.domain_key()))
         if not result.replayed:
             uow.posted("entry")
         return uow.commit(views.entry(ledger.get_entry(uow.conn, result.id)))

@@ -111,6 +111,31 @@ class PostEntryRequest(RequestModel):
         default_factory=list
     )
 
+    def to_ledger(self, idempotency_key: str) -> ledger.PostEntry:
+        """The ledger's request for this entry, under `idempotency_key` (the ledger
+        validates it)."""
+        return ledger.PostEntry(
+            idempotency_key=idempotency_key,
+            lines=[
+                ledger.Line(x.account_id, x.side, x.amount.amount, x.amount.currency)
+                for x in self.lines
+            ],
+            description=self.description,
+            metadata=self.metadata,
+            effective_at=self.effective_at,
+            external_ref=self.external_ref,
+            conditions=[
+                ledger.Condition(
+                    account_id=c.account_id,
+                    version=c.version,
+                    balance=c.balance,
+                    gte=c.gte,
+                    lte=c.lte,
+                )
+                for c in self.conditions
+            ],
+        )
+
 
 class EntryLineResponse(BaseModel):
     """A posted line."""
