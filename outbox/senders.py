@@ -9,7 +9,7 @@ import http.client
 import json
 import smtplib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
@@ -19,19 +19,36 @@ from outbox.http_post import PostClient
 from outbox.message_types import task_for
 from outbox.retries import parse_retry_after
 from outbox.signing import headers as webhook_headers
-from outbox.smtp_send import MailClient
+from outbox.smtp_send import MailClient, Security, SmtpServer
 
 USER_AGENT = "Liventix-Webhooks/1.0"
 
 
 @dataclass(frozen=True)
 class SmtpSettings:
-    """Where notification e-mails go."""
+    """Where notification e-mails go, how the session is secured and logged in (see
+    `outbox.smtp_send`), and the sender they are from."""
 
     host: str = "127.0.0.1"
     port: int = 25
     sender: str = "Liventix <no-reply@liventix.example>"
     timeout: float = 10.0
+    security: Security = "none"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ca_file: str | None = None
+
+    def server(self) -> SmtpServer:
+        """The server a mail client opens its sessions on."""
+        return SmtpServer(
+            host=self.host,
+            port=self.port,
+            timeout=self.timeout,
+            security=self.security,
+            username=self.username,
+            password=self.password,
+            ca_file=self.ca_file,
+        )
 
 
 def webhook_body(delivery: Claimed) -> bytes:

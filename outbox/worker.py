@@ -103,7 +103,7 @@ class Worker:
             resolver=resolver,
         )
         smtp = self.settings.smtp
-        self._mail = MailClient(smtp.host, smtp.port, smtp.timeout)
+        self._mail = MailClient(smtp.server())
         self._pool = ThreadPoolExecutor(max_workers=self.settings.concurrency)
         self._last_prune = float("-inf")
 
