@@ -2434,8 +2434,11 @@ CREATE TABLE payments.transfer_reversal_requests (
     reversal_id text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     booked_at timestamp with time zone,
+    sent_at timestamp with time zone,
+    canceled_at timestamp with time zone,
     CONSTRAINT transfer_reversal_requests_amount_check CHECK ((amount > 0)),
-    CONSTRAINT transfer_reversal_requests_booked CHECK (((reversal_id IS NULL) = (booked_at IS NULL)))
+    CONSTRAINT transfer_reversal_requests_booked CHECK (((reversal_id IS NULL) = (booked_at IS NULL))),
+    CONSTRAINT transfer_reversal_requests_canceled CHECK (((canceled_at IS NULL) OR ((reversal_id IS NULL) AND (sent_at IS NULL))))
 );
 
 --
@@ -3078,7 +3081,7 @@ CREATE UNIQUE INDEX organizations_one_platform ON payments.organizations USING b
 -- Name: transfer_reversal_requests_open; Type: INDEX; Schema: payments; Owner: -
 --
 
-CREATE INDEX transfer_reversal_requests_open ON payments.transfer_reversal_requests USING btree (org_id, currency) WHERE (reversal_id IS NULL);
+CREATE INDEX transfer_reversal_requests_open ON payments.transfer_reversal_requests USING btree (org_id, currency) WHERE ((reversal_id IS NULL) AND (canceled_at IS NULL));
 
 --
 -- Name: orders_event; Type: INDEX; Schema: ticketing; Owner: -

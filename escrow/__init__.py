@@ -33,6 +33,7 @@ from escrow.errors import (
     PaymentNotFound,
     RefundExceedsPayment,
     ReversalExceedsTransfer,
+    ReversalRequestNotFound,
 )
 from escrow.lifecycle import open_escrow
 from escrow.machine import FINAL_STATES, HOLDING_STATES, STATES, EscrowMachine, diagram
@@ -48,7 +49,7 @@ from escrow.ports import ChargeFacts, RefundFacts, StripeReader
 from escrow.recipes import CHART
 from escrow.refunds import refund_payment
 from escrow.release import cancel_event, end_event, release_due, request_release
-from escrow.settlement import ledger_escrow_balance, owed_after_reversals
+from escrow.settlement import confirm_reversal, ledger_escrow_balance, owed_after_reversals
 from escrow.store import (
     PaymentAmounts,
     get_escrow,
@@ -91,6 +92,7 @@ __all__ = [
     "RefundExceedsPayment",
     "RefundFacts",
     "ReversalExceedsTransfer",
+    "ReversalRequestNotFound",
     "StripeReader",
     "TransferRequested",
     "TransferReversalRequested",
@@ -98,6 +100,7 @@ __all__ = [
     "cancel_event",
     "capture_payment",
     "close_dispute",
+    "confirm_reversal",
     "diagram",
     "dispute_funds_reinstated",
     "dispute_funds_withdrawn",

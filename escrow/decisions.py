@@ -235,6 +235,13 @@ def reversal_take(room: int, owed: int, asked: int) -> int:
     return min(room, owed - asked)
 
 
+def reversal_to_send(amount: int, owed: int, others_pending: int) -> int:
+    """What a reversal asked for `amount` asks of Stripe when its task sends it: no more
+    than the organizer still owes less what its other requests not yet booked ask
+    (nothing if not positive: the debt was settled meanwhile, the request is dropped)."""
+    return max(0, min(amount, owed - others_pending))
+
+
 # -- payouts -------------------------------------------------------------------------------
 
 

@@ -63,6 +63,12 @@ class ReversalExceedsTransfer(EscrowError):
     requested: int
 
 
+class ReversalRequestNotFound(EscrowError):
+    """No transfer reversal was asked under this id."""
+
+    request_id: str
+
+
 class NotYetApplicable(EscrowError):
     """The event depends on another that has not been processed yet; retry later."""
 

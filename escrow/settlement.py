@@ -12,7 +12,8 @@ from sqlalchemy import Connection
 import ledger
 import outbox
 from escrow import recipes, store
-from escrow.decisions import reversal_take
+from escrow.decisions import reversal_take, reversal_to_send
+from escrow.errors import ReversalRequestNotFound
 from escrow.messages import TransferRequested, TransferReversalRequested
 from escrow.models import Escrow, Policy
 
@@ -122,3 +123,31 @@ def recover(
         if asked >= owed:
             break
     return asked
+
+
+def confirm_reversal(conn: Connection, request: TransferReversalRequested) -> int:
+    """Just before its task calls Stripe: the amount the reversal request asks now (0 if
+    nothing: it was booked already, or the debt was settled meanwhile, by a reversal made
+    in Stripe's Dashboard say, and the request is dropped). The first confirmation fixes
+    the amount (shrunk to what is still owed); a retry after it asks the same, so Stripe's
+    idempotency key always meets the same parameters. Takes the organizer's debts lock,
+    then the request's row (the order `recover` and the reversal's booking keep)."""
+    org_id = uuid.UUID(request.org_id)
+    lock_debts(conn, org_id, request.currency)
+    row = store.lock_reversal_request(conn, request.request_id)
+    if row is None:
+        raise ReversalRequestNotFound(request_id=request.request_id)
+    if row.booked or row.canceled:
+        return 0
+    if row.sent:
+        return row.amount
+    owed = ledger_balance(conn, org_id, recipes.receivable(request.currency))
+    others = store.pending_reversals(
+        conn, org_id, request.currency, except_request=request.request_id
+    )
+    amount = reversal_to_send(row.amount, owed, others)
+    if amount == 0:
+        store.cancel_reversal(conn, request.request_id)
+    else:
+        store.reversal_sent(conn, request.request_id, amount)
+    return amount

@@ -33,12 +33,19 @@ def transfer_task(engine: sa.Engine, gateway: StripeGateway) -> outbox.Task:
 
 
 def transfer_reversal_task(engine: sa.Engine, gateway: StripeGateway) -> outbox.Task:
-    """The `stripe.transfer_reversal.requested` task: ask Stripe to reverse part of a transfer
-    (idempotent by the message id; no transaction open meanwhile), then book the reversal in
-    a short transaction; Stripe's `transfer.reversed` event finds it booked."""
+    """The `stripe.transfer_reversal.requested` task: confirm what is still owed in a short
+    transaction (a debt settled meanwhile, by a reversal made in Stripe's Dashboard say, is
+    not asked twice), ask Stripe to reverse that part of the transfer (idempotent by the
+    message id; no transaction open meanwhile), then book the reversal in a short
+    transaction; Stripe's `transfer.reversed` event finds it booked."""
 
     def run(message_id: str, payload: dict[str, Any]) -> None:
         request = escrow.TransferReversalRequested.model_validate(payload)
+        with engine.begin() as conn:
+            amount = escrow.confirm_reversal(conn, request)
+        if amount == 0:
+            return
+        request = request.model_copy(update={"amount": amount})
         reversal_id, amount = gateway.create_transfer_reversal(request, idempotency_key=message_id)
         with engine.begin() as conn:
             escrow.transfer_reversed(

@@ -25,7 +25,8 @@ _ADD_REVERSED = text(
 _TRANSFER_ROOM = text("""
     SELECT t.id, t.amount - t.reversed - coalesce((
                SELECT sum(r.amount) FROM payments.transfer_reversal_requests r
-                WHERE r.transfer_id = t.id AND r.reversal_id IS NULL), 0) AS room
+                WHERE r.transfer_id = t.id AND r.reversal_id IS NULL
+                  AND r.canceled_at IS NULL), 0) AS room
       FROM payments.organizer_transfers t
      WHERE t.org_id = :org AND t.currency = :currency
      ORDER BY t.escrow_id IS NOT DISTINCT FROM :escrow DESC, t.created_at DESC, t.id
@@ -33,7 +34,18 @@ _TRANSFER_ROOM = text("""
 
 _PENDING_REVERSALS = text("""
     SELECT coalesce(sum(amount), 0) FROM payments.transfer_reversal_requests
-     WHERE org_id = :org AND currency = :currency AND reversal_id IS NULL""")
+     WHERE org_id = :org AND currency = :currency AND reversal_id IS NULL
+       AND canceled_at IS NULL AND id IS DISTINCT FROM :except""")
+_LOCK_REQUEST = text("""
+    SELECT org_id, currency, amount, sent_at IS NOT NULL AS sent,
+           reversal_id IS NOT NULL AS booked, canceled_at IS NOT NULL AS canceled
+      FROM payments.transfer_reversal_requests WHERE id = :id FOR UPDATE""")
+_SEND_REQUEST = text("""
+    UPDATE payments.transfer_reversal_requests SET amount = :amount, sent_at = now()
+     WHERE id = :id AND sent_at IS NULL AND reversal_id IS NULL AND canceled_at IS NULL""")
+_CANCEL_REQUEST = text("""
+    UPDATE payments.transfer_reversal_requests SET canceled_at = now()
+     WHERE id = :id AND sent_at IS NULL AND reversal_id IS NULL AND canceled_at IS NULL""")
 _REQUEST_REVERSAL = text("""
     INSERT INTO payments.transfer_reversal_requests (id, org_id, transfer_id, currency, amount)
     VALUES (:id, :org, :transfer, :currency, :amount)
@@ -113,12 +125,44 @@ def transfer_room(
 # -- reversals asked of transfers ----------------------------------------------------------
 
 
-def pending_reversals(conn: Connection, org_id: uuid.UUID, currency: str) -> int:
-    """The transfer reversals asked of Stripe for the organizer and not yet booked."""
+def pending_reversals(
+    conn: Connection, org_id: uuid.UUID, currency: str, *, except_request: str | None = None
+) -> int:
+    """The transfer reversals asked of Stripe for the organizer and not yet booked (nor
+    canceled), but for `except_request`."""
     pending: int = conn.execute(
-        _PENDING_REVERSALS, {"org": org_id, "currency": currency}
+        _PENDING_REVERSALS, {"org": org_id, "currency": currency, "except": except_request}
     ).scalar_one()
     return int(pending)
+
+
+@dataclass(frozen=True)
+class ReversalRequest:
+    """A reversal escrow asked of a transfer: its amount and how far it went."""
+
+    org_id: uuid.UUID
+    currency: str
+    amount: int
+    sent: bool
+    booked: bool
+    canceled: bool
+
+
+def lock_reversal_request(conn: Connection, request_id: str) -> ReversalRequest | None:
+    """The reversal request, locked, or None if there is none under this id."""
+    row = conn.execute(_LOCK_REQUEST, {"id": request_id}).first()
+    return None if row is None else ReversalRequest(**row._asdict())
+
+
+def reversal_sent(conn: Connection, request_id: str, amount: int) -> None:
+    """The request is about to be sent to Stripe for `amount`: from now on it never
+    changes."""
+    conn.execute(_SEND_REQUEST, {"id": request_id, "amount": amount})
+
+
+def cancel_reversal(conn: Connection, request_id: str) -> None:
+    """The request is dropped before it was sent: nothing is owed any more."""
+    conn.execute(_CANCEL_REQUEST, {"id": request_id})
 
 
 def request_reversal(

@@ -147,6 +147,9 @@ GRANT SELECT, INSERT, UPDATE ON payments.platform_payouts TO liventix_platform;
 -- transfer_reversal_requests: what escrow asked Stripe to reverse of a transfer to recover
 --    what an organizer owes after release, one row per (cause, transfer), until Stripe's
 --    reversal is booked (reversal_id). What is asked and not yet booked is not netted again.
+--    Just before its task calls Stripe the request is confirmed (sent_at): shrunk to what is
+--    still owed, or canceled (canceled_at) when the debt was settled meanwhile (a reversal
+--    made in Stripe's Dashboard, say); once sent, its amount never changes.
 
 CREATE TABLE payments.transfer_reversal_requests (
     id text PRIMARY KEY,
@@ -157,10 +160,15 @@ CREATE TABLE payments.transfer_reversal_requests (
     reversal_id text UNIQUE,
     created_at timestamptz NOT NULL DEFAULT now(),
     booked_at timestamptz,
-    CONSTRAINT transfer_reversal_requests_booked CHECK ((reversal_id IS NULL) = (booked_at IS NULL))
+    sent_at timestamptz,
+    canceled_at timestamptz,
+    CONSTRAINT transfer_reversal_requests_booked CHECK ((reversal_id IS NULL) = (booked_at IS NULL)),
+    CONSTRAINT transfer_reversal_requests_canceled CHECK (
+        canceled_at IS NULL OR (reversal_id IS NULL AND sent_at IS NULL))
 );
 CREATE INDEX transfer_reversal_requests_open
-    ON payments.transfer_reversal_requests (org_id, currency) WHERE reversal_id IS NULL;
+    ON payments.transfer_reversal_requests (org_id, currency)
+    WHERE reversal_id IS NULL AND canceled_at IS NULL;
 
 ALTER TABLE payments.transfer_reversal_requests ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant ON payments.transfer_reversal_requests TO liventix_app
