@@ -67,13 +67,14 @@ def test_account_list_is_keyset_paginated(client: httpx.Client) -> None:
     while True:
         params: dict[str, str | int] = {"limit": 2}
         if cursor is not None:
-            params["after"] = cursor
+            params["starting_after"] = cursor
         page = ok(client.get("/v1/accounts", params=params))
+        assert page["object"] == "list"
         seen += [a["id"] for a in page["data"]]
         pages += 1
-        cursor = page["next_cursor"]
-        if cursor is None:
+        if not page["has_more"]:
             break
+        cursor = page["data"][-1]["id"]
     assert seen == ids
     assert pages == 3
 
@@ -118,9 +119,10 @@ def test_entries_post_read_list_reverse(client: httpx.Client) -> None:
 
     listed = ok(client.get("/v1/entries", params={"limit": 2}))
     assert [e["id"] for e in listed["data"]] == [first["id"], second["id"]]
-    rest = ok(client.get("/v1/entries", params={"after": listed["next_cursor"]}))
+    assert listed["has_more"] is True
+    rest = ok(client.get("/v1/entries", params={"starting_after": listed["data"][-1]["id"]}))
     assert [e["id"] for e in rest["data"]] == [reversal["id"]]
-    assert rest["next_cursor"] is None
+    assert rest["has_more"] is False
     only = ok(client.get("/v1/entries", params={"account_id": sales, "limit": 10}))
     assert len(only["data"]) == 3
 

@@ -11,6 +11,7 @@ from fastapi import Query
 import escrow
 from liventix.api.escrow import read_side, views
 from liventix.api.escrow import schemas as m
+from liventix.api.pages import DEFAULT_LIMIT, Limit, StartingAfter, keyset, page_of, uuid_cursor
 from liventix.api.routing import WRITE, authenticated_router, problem_responses
 from liventix.api.unit_of_work import Uow
 
@@ -21,13 +22,16 @@ router = authenticated_router(["escrow"])
 def list_escrows(
     uow: Uow,
     event_id: Annotated[str | None, Query(max_length=200, description="Only this event's")] = None,
-    after: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    starting_after: StartingAfter = None,
+    limit: Limit = DEFAULT_LIMIT,
 ) -> m.EscrowList:
-    """The escrows this key can see, oldest first, keyset-paginated."""
+    """The escrows this key can see, oldest first."""
     with uow:
-        found, cursor = read_side.list_escrows(uow.conn, uow.org_id, event_id, after, limit)
-        return m.EscrowList(data=[views.escrow_(x) for x in found], next_cursor=cursor)
+        cursor = uuid_cursor(starting_after)
+        after = None if cursor is None else keyset(read_side.escrow_position(uow.conn, cursor))
+        rows = read_side.list_escrows(uow.conn, uow.org_id, event_id, after, limit + 1)
+        found, more = page_of(rows, limit)
+        return m.EscrowList(data=[views.escrow_(x) for x in found], has_more=more)
 
 
 @router.get("/escrows/{escrow_id:uuid}")
@@ -45,7 +49,8 @@ def escrow_transitions(escrow_id: uuid.UUID, uow: Uow) -> m.EscrowTransitionList
         return m.EscrowTransitionList(
             data=[
                 m.EscrowTransitionResponse(**row) for row in escrow.transitions(uow.conn, escrow_id)
-            ]
+            ],
+            has_more=False,
         )
 
 

@@ -9,10 +9,8 @@ from pydantic import (
     BaseModel,
 )
 
-from liventix.api.schemas import (
-    Amount,
-    Page,
-)
+from liventix.api.pages import ListObject
+from liventix.api.schemas import Amount
 
 
 class EscrowResponse(BaseModel):
@@ -35,10 +33,8 @@ class EscrowResponse(BaseModel):
     version: int
 
 
-class EscrowList(Page):
+class EscrowList(ListObject[EscrowResponse]):
     """A page of escrows, oldest first."""
-
-    data: list[EscrowResponse]
 
 
 class EscrowTransitionResponse(BaseModel):
@@ -52,10 +48,8 @@ class EscrowTransitionResponse(BaseModel):
     created_at: datetime
 
 
-class EscrowTransitionList(BaseModel):
-    """An escrow's audit trail, oldest first."""
-
-    data: list[EscrowTransitionResponse]
+class EscrowTransitionList(ListObject[EscrowTransitionResponse]):
+    """An escrow's audit trail, oldest first (whole: `has_more` is false)."""
 
 
 class ReleaseStep(BaseModel):

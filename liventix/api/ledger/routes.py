@@ -16,6 +16,8 @@ from liventix.api import problems
 from liventix.api.ledger import batch as ledger_batch
 from liventix.api.ledger import queries, views
 from liventix.api.ledger import schemas as m
+from liventix.api.ledger.read_side import EntryFilter
+from liventix.api.pages import DEFAULT_LIMIT, Limit, StartingAfter, bad_filter, created
 from liventix.api.problems import ApiProblem
 from liventix.api.routing import WRITE, authenticated_router
 from liventix.api.schemas import Money, Timestamp
@@ -23,9 +25,17 @@ from liventix.api.unit_of_work import Uow
 
 router = authenticated_router(["ledger"])
 
-Limit = Annotated[int, Query(ge=1, le=100, description="Page size")]
-After = Annotated[
-    str | None, Query(max_length=200, description="`next_cursor` of the previous page")
+MetadataKey = Annotated[
+    str | None,
+    Query(min_length=1, max_length=40, description="Only entries whose metadata has this key"),
+]
+MetadataValue = Annotated[
+    str | None,
+    Query(
+        max_length=500,
+        description="With `metadata_key`: only entries whose value under it is this (a "
+        "string as itself, another value as its JSON: `42`, `true`)",
+    ),
 ]
 
 
@@ -51,15 +61,23 @@ def open_account(body: m.OpenAccountRequest, uow: Uow) -> m.AccountResponse:
                 metadata=body.metadata,
             ),
         )
-        return uow.commit(views.account(ledger.get_account(uow.conn, result.id)))
+        answer = uow.commit(views.account(ledger.get_account(uow.conn, result.id)))
+        return created(uow, f"/v1/accounts/{answer.id}", answer)
 
 
 @router.get("/accounts")
-def list_accounts(uow: Uow, after: After = None, limit: Limit = 50) -> m.AccountList:
-    """The accounts this key can see, oldest first, keyset-paginated."""
+def list_accounts(
+    uow: Uow,
+    code: Annotated[
+        str | None, Query(min_length=1, max_length=255, description="Only the account(s) with it")
+    ] = None,
+    starting_after: StartingAfter = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> m.AccountList:
+    """The accounts this key can see, oldest first."""
     with uow:
-        found, cursor = queries.list_accounts(uow.conn, uow.org_id, after, limit)
-        return m.AccountList(data=[views.account(a) for a in found], next_cursor=cursor)
+        found, more = queries.list_accounts(uow.conn, uow.org_id, code, starting_after, limit)
+        return m.AccountList(data=[views.account(a) for a in found], has_more=more)
 
 
 @router.get("/accounts/{account_id:uuid}")
@@ -149,7 +167,8 @@ def post_entry(body: m.PostEntryRequest, uow: Uow) -> m.EntryResponse:
         result = ledger.post_entry(uow.conn, uow.acting_org(), body.to_ledger(uow.domain_key()))
         if not result.replayed:
             uow.posted("entry")
-        return uow.commit(views.entry(ledger.get_entry(uow.conn, result.id)))
+        answer = uow.commit(views.entry(ledger.get_entry(uow.conn, result.id)))
+        return created(uow, f"/v1/entries/{answer.id}", answer)
 
 
 @router.post("/entries/batch", dependencies=WRITE)
@@ -175,14 +194,42 @@ def post_entry_batch(
 @router.get("/entries")
 def list_entries(
     uow: Uow,
+    *,
     account_id: Annotated[uuid.UUID | None, Query(description="Only entries touching it")] = None,
-    after: After = None,
-    limit: Limit = 50,
+    effective_gte: Annotated[
+        Timestamp | None,
+        Query(alias="effective_at[gte]", description="Only entries effective at or after it"),
+    ] = None,
+    effective_lt: Annotated[
+        Timestamp | None,
+        Query(alias="effective_at[lt]", description="Only entries effective before it"),
+    ] = None,
+    external_ref: Annotated[
+        str | None, Query(min_length=1, max_length=255, description="Only the entry with it")
+    ] = None,
+    metadata_key: MetadataKey = None,
+    metadata_value: MetadataValue = None,
+    starting_after: StartingAfter = None,
+    limit: Limit = DEFAULT_LIMIT,
 ) -> m.EntryList:
-    """The entries this key can see, oldest first, keyset-paginated."""
+    """The entries this key can see, oldest first (by recording), filtered by the account
+    they touch, their effective date (`effective_at[gte]` <= effective_at <
+    `effective_at[lt]`), their external reference and a metadata key (and value)."""
     with uow:
-        found, cursor = queries.list_entries(uow.conn, uow.org_id, account_id, after, limit)
-        return m.EntryList(data=[views.entry(e) for e in found], next_cursor=cursor)
+        if metadata_value is not None and metadata_key is None:
+            raise bad_filter("metadata_value", "give metadata_key with it")
+        if effective_gte is not None and effective_lt is not None and effective_lt <= effective_gte:
+            raise bad_filter("effective_at[lt]", "must be later than effective_at[gte]")
+        f = EntryFilter(
+            account_id=account_id,
+            effective_gte=effective_gte,
+            effective_lt=effective_lt,
+            external_ref=external_ref,
+            metadata_key=metadata_key,
+            metadata_value=metadata_value,
+        )
+        found, more = queries.list_entries(uow.conn, uow.org_id, f, starting_after, limit)
+        return m.EntryList(data=[views.entry(e) for e in found], has_more=more)
 
 
 @router.get("/entries/{entry_id:uuid}")
@@ -210,7 +257,8 @@ def reverse_entry(entry_id: uuid.UUID, body: m.ReverseEntryRequest, uow: Uow) ->
         )
         if not result.replayed:
             uow.posted("reversal")
-        return uow.commit(views.entry(ledger.get_entry(uow.conn, result.id)))
+        answer = uow.commit(views.entry(ledger.get_entry(uow.conn, result.id)))
+        return created(uow, f"/v1/entries/{answer.id}", answer)
 
 
 # -- holds ----------------------------------------------------------------------------------
@@ -234,7 +282,8 @@ def create_hold(body: m.CreateHoldRequest, uow: Uow) -> m.HoldResponse:
                 metadata=body.metadata,
             ),
         )
-        return uow.commit(views.hold(ledger.get_hold(uow.conn, result.id)))
+        answer = uow.commit(views.hold(ledger.get_hold(uow.conn, result.id)))
+        return created(uow, f"/v1/holds/{answer.id}", answer)
 
 
 @router.get("/holds/{hold_id:uuid}")

@@ -14,13 +14,13 @@ from pydantic import (
 )
 
 import ledger
+from liventix.api.pages import ListObject
 from liventix.api.schemas import (
     Amount,
     Currency,
     Metadata,
     Money,
     Name,
-    Page,
     RequestModel,
     Text,
     Timestamp,
@@ -75,10 +75,8 @@ class AccountResponse(BaseModel):
     balance: BalanceResponse
 
 
-class AccountList(Page):
+class AccountList(ListObject[AccountResponse]):
     """A page of accounts, oldest first."""
-
-    data: list[AccountResponse]
 
 
 class LineRequest(RequestModel):
@@ -163,10 +161,8 @@ class EntryResponse(BaseModel):
     lines: list[EntryLineResponse]
 
 
-class EntryList(Page):
+class EntryList(ListObject[EntryResponse]):
     """A page of entries, oldest first."""
-
-    data: list[EntryResponse]
 
 
 class ReverseEntryRequest(RequestModel):

@@ -55,8 +55,8 @@ def list_deliveries(
     status: str | None,
     after: int | None,
     limit: int,
-) -> tuple[list[Delivery], str | None]:
-    """A page of deliveries, newest first; the cursor is the last id."""
+) -> list[Delivery]:
+    """Up to `limit` deliveries, newest first, after (below) the id `after`."""
     where = ["true"]
     params: dict[str, Any] = {"limit": limit}
     if org_id is not None:
@@ -74,8 +74,7 @@ def list_deliveries(
     rows = conn.execute(
         text(f"{_DELIVERY} WHERE {' AND '.join(where)} ORDER BY d.id DESC LIMIT :limit"), params
     ).all()
-    found = [Delivery(**r._asdict()) for r in rows]
-    return found, (str(rows[-1].id) if len(rows) == limit else None)
+    return [Delivery(**r._asdict()) for r in rows]
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,19 @@ import uuid
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from fastapi import FastAPI, Path, Query
+from fastapi import FastAPI, Path
 
 import outbox
+from liventix.api.pages import (
+    DEFAULT_LIMIT,
+    Limit,
+    StartingAfter,
+    bad_cursor,
+    created,
+    int_cursor,
+    page_of,
+    uuid_cursor,
+)
 from liventix.api.routing import WRITE, authenticated_router
 from liventix.api.unit_of_work import UnitOfWork, Uow
 from liventix.api.webhooks import read_side, views
@@ -61,15 +71,32 @@ def register_endpoint(body: m.CreateEndpointRequest, uow: Uow) -> m.EndpointCrea
             allow=_allowed(uow),
         )
         found = views.endpoint(outbox.get_endpoint(uow.conn, endpoint_id))
-        return uow.commit(m.EndpointCreatedResponse(**found.model_dump(), secret=secret))
+        answer = uow.commit(m.EndpointCreatedResponse(**found.model_dump(), secret=secret))
+        return created(uow, f"/v1/webhook-endpoints/{endpoint_id}", answer)
+
+
+def _after(endpoints: list[outbox.Endpoint], cursor: uuid.UUID | None) -> list[outbox.Endpoint]:
+    """The endpoints after the cursor's (an organization has few: they are paged here)."""
+    if cursor is None:
+        return endpoints
+    for n, endpoint in enumerate(endpoints):
+        if endpoint.id == cursor:
+            return endpoints[n + 1 :]
+    raise bad_cursor("no object of this list with this id is visible to this key")
 
 
 @router.get("/webhook-endpoints")
-def list_endpoints(uow: Uow) -> m.EndpointList:
+def list_endpoints(
+    uow: Uow, starting_after: StartingAfter = None, limit: Limit = DEFAULT_LIMIT
+) -> m.EndpointList:
     """The organization's endpoints, oldest first."""
     with uow:
-        found = outbox.list_endpoints(uow.conn, uow.acting_org())
-        return m.EndpointList(data=[views.endpoint(e) for e in found])
+        cursor = uuid_cursor(starting_after)
+        every = sorted(
+            outbox.list_endpoints(uow.conn, uow.acting_org()), key=lambda e: (e.created_at, e.id)
+        )
+        found, more = page_of(_after(every, cursor), limit)
+        return m.EndpointList(data=[views.endpoint(e) for e in found], has_more=more)
 
 
 @router.get("/webhook-endpoints/{endpoint_id:uuid}")
@@ -127,17 +154,24 @@ def list_deliveries(
     uow: Uow,
     endpoint_id: uuid.UUID | None = None,
     status: Status | None = None,
-    after: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="`next_cursor`")] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    starting_after: StartingAfter = None,
+    limit: Limit = DEFAULT_LIMIT,
 ) -> m.DeliveryList:
     """Deliveries (webhooks, e-mails, tasks) this key can see, newest first."""
     with uow:
+        after = int_cursor(starting_after)
         if endpoint_id is not None:
             _endpoint(uow, endpoint_id)
-        found, cursor = read_side.list_deliveries(
-            uow.conn, uow.org_id, endpoint_id=endpoint_id, status=status, after=after, limit=limit
+        rows = read_side.list_deliveries(
+            uow.conn,
+            uow.org_id,
+            endpoint_id=endpoint_id,
+            status=status,
+            after=after,
+            limit=limit + 1,
         )
-        return m.DeliveryList(data=[views.delivery(d) for d in found], next_cursor=cursor)
+        found, more = page_of(rows, limit)
+        return m.DeliveryList(data=[views.delivery(d) for d in found], has_more=more)
 
 
 @router.get("/deliveries/{delivery_id:int}")
@@ -152,7 +186,8 @@ def delivery_attempts(delivery_id: DeliveryId, uow: Uow) -> m.AttemptList:
     """Every attempt of a delivery, first first."""
     with uow:
         return m.AttemptList(
-            data=[views.attempt(a) for a in read_side.attempts_of(uow.conn, delivery_id)]
+            data=[views.attempt(a) for a in read_side.attempts_of(uow.conn, delivery_id)],
+            has_more=False,
         )
 
 

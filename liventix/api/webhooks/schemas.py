@@ -12,10 +12,8 @@ from pydantic import (
     StrictInt,
 )
 
-from liventix.api.schemas import (
-    Page,
-    RequestModel,
-)
+from liventix.api.pages import ListObject
+from liventix.api.schemas import RequestModel
 
 EventType = Annotated[str, Field(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)+$", max_length=100)]
 
@@ -47,10 +45,8 @@ class EndpointCreatedResponse(EndpointResponse):
     secret: str
 
 
-class EndpointList(BaseModel):
-    """The organization's endpoints, oldest first."""
-
-    data: list[EndpointResponse]
+class EndpointList(ListObject[EndpointResponse]):
+    """A page of the organization's endpoints, oldest first."""
 
 
 class RotateSecretRequest(RequestModel):
@@ -88,10 +84,8 @@ class DeliveryResponse(BaseModel):
     finished_at: datetime | None
 
 
-class DeliveryList(Page):
+class DeliveryList(ListObject[DeliveryResponse]):
     """A page of deliveries, newest first."""
-
-    data: list[DeliveryResponse]
 
 
 class AttemptResponse(BaseModel):
@@ -106,10 +100,8 @@ class AttemptResponse(BaseModel):
     succeeded: bool
 
 
-class AttemptList(BaseModel):
-    """A delivery's attempts, first first."""
-
-    data: list[AttemptResponse]
+class AttemptList(ListObject[AttemptResponse]):
+    """A delivery's attempts, first first (whole: `has_more` is false)."""
 
 
 class RequeueResponse(BaseModel):
