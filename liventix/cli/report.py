@@ -1,23 +1,30 @@
 """`liventix report ...`: finance's reports on the command line.
 
-    liventix report <name> [--format table|csv|json] [--out DIR] [--html FILE]
+    liventix report <name> [--format table|csv|json] [--detail] [--differences-only]
+                           [--out DIR] [--html FILE]
 
 Names: trial-balance, balance-sheet [--as-of ISO], income-statement [--from ISO] [--to ISO],
 organizer-statement --org UUID|NAME [--from ISO] [--to ISO], escrow-position,
 stripe-reconciliation (with --balance-transactions FILE, JSON or CSV: see
 liventix.reports.stripe_import), ticket-tie-out, outbox-health, all (every report and every
 organizer's statement; the Stripe reconciliation only with --balance-transactions, a note on
-stderr says when it was skipped). A moment without a time zone is UTC; the balance sheet
-defaults to now, a period to the 30 days up to now (the database's clock). The report prints
-to stdout in the chosen format; --out DIR also writes `<name>.json` and one CSV per table
-there; --html FILE writes one self-contained page of all reports (the Stripe reconciliation
-only when a file of balance transactions is given, an organizer statement for every
-organizer) with a chart of the platform's Stripe balance over time.
+stderr says when it was skipped), and the exports journal [--from ISO] [--to ISO] and
+account-balances [--as-of ISO] (`--format csv` loads elsewhere). A moment without a time
+zone is UTC; the balance sheet defaults to now, a period to the 30 days up to now (the
+database's clock). The report prints to stdout in the chosen format; --out DIR also writes
+`<name>.json` and one CSV per table there; --html FILE writes one self-contained page of all
+reports (the Stripe reconciliation only when a file of balance transactions is given, an
+organizer statement for every organizer) with a chart per currency of the Stripe balance.
 
 Reports read the database as it is: a missing database, or one not at the head revision, is
 a setup error (never created nor migrated here). Exit status 1 when a report shown finds a
 difference, 2 on a usage or setup error (an unreadable file, no such database, an unknown
-organization, an empty period)."""
+organization, an empty period).
+
+The table format opens each report with its differences and summary, amounts in each
+currency's major unit and names for ids; --detail adds the matched rows and every account,
+--differences-only shows the differences alone. `all` prints one screen: every difference
+first, then a line per report (--detail: every report in full)."""
 
 from __future__ import annotations
 
@@ -70,6 +77,8 @@ class Options:
     """What a report command was asked for."""
 
     format: Format = "table"
+    detail: bool = False
+    differences_only: bool = False
     out: Path | None = None
     html: Path | None = None
     balance_transactions: Path | None = None
@@ -117,6 +126,8 @@ def _builders(
         out["stripe-reconciliation"] = lambda c: reports.stripe_reconciliation(c, transactions)
     out["ticket-tie-out"] = reports.ticket_tie_out
     out["outbox-health"] = reports.outbox_health
+    out["journal"] = lambda c: reports.journal(c, start=start, end=end)
+    out["account-balances"] = lambda c: reports.account_balances(c, as_of=as_of)
     org = options.org
     if org is not None:
         out["organizer-statement"] = lambda c: reports.organizer_statement(
@@ -125,9 +136,32 @@ def _builders(
     return out
 
 
-def _render(report: reports.Report, fmt: Format) -> str:
-    render = {"table": reports.as_table, "csv": reports.as_csv, "json": reports.as_json}[fmt]
-    return render(report)
+EXPORTS = ("journal", "account-balances")
+"""Reports that are exports: not on the HTML page nor in `all`."""
+
+
+def _render(report: reports.Report, options: Options) -> str:
+    if options.format == "table":
+        return reports.as_table(
+            report, detail=options.detail, differences_only=options.differences_only
+        )
+    return {"csv": reports.as_csv, "json": reports.as_json}[options.format](report)
+
+
+def _print(shown: list[reports.Report], options: Options, *, every: bool, context: str) -> None:
+    """The reports on stdout: `all` in the table format is one screen (the differences and
+    a line per report) unless --detail; --differences-only shows the reports that differ."""
+    if every and options.format == "table" and not options.detail:
+        if not options.differences_only:
+            click.echo(reports.summary_screen(shown, context=context))
+            return
+        shown = [r for r in shown if r.differences] or shown[:0]
+        if not shown:
+            click.echo("No differences.")
+    for n, report in enumerate(shown):
+        if n:
+            click.echo()
+        click.echo(_render(report, options))
 
 
 def _page(
@@ -147,7 +181,7 @@ def _page(
     page = [
         built[n] if n in built else builders[n](conn)
         for n in builders
-        if n != "organizer-statement"
+        if n != "organizer-statement" and n not in EXPORTS
     ]
     page += [
         reports.organizer_statement(conn, org, start=start, end=end)
@@ -192,11 +226,10 @@ def run(names: list[str] | None, options: Options) -> int:
         raise Failed(str(error)) from error
     finally:
         engine.dispose()
-    for n, report in enumerate(shown):
-        if n:
-            click.echo()
-        click.echo(_render(report, options.format))
-        if options.out is not None:
+    context = _context(options, now, skipped=names is None and transactions is None)
+    _print(shown, options, every=names is None, context=context)
+    if options.out is not None:
+        for report in shown:
             reports.write_files(report, _out_dir(options.out, report, several=names is None))
     total = sum(r.differences for r in shown)
     prefix = click.get_current_context().command_path
@@ -208,7 +241,16 @@ def run(names: list[str] | None, options: Options) -> int:
         )
     if options.html is not None:
         options.html.parent.mkdir(parents=True, exist_ok=True)
-        options.html.write_text(reports.as_html(page, history, str(now)), encoding="utf-8")
+        options.html.write_text(
+            reports.as_html(
+                page,
+                history,
+                f"{now:%Y-%m-%d %H:%M:%S %Z}",
+                transactions=transactions,
+                context=context,
+            ),
+            encoding="utf-8",
+        )
         click.echo(f"HTML report: {options.html}", err=True)
         others = sum(r.differences for r in page) - sum(
             r.differences for r in shown if any(r is p for p in page)
@@ -218,6 +260,17 @@ def run(names: list[str] | None, options: Options) -> int:
     if total:
         click.echo(f"{prefix}: {total} difference(s) found", err=True)
     return EXIT_NO if total else EXIT_OK
+
+
+def _context(options: Options, now: datetime, *, skipped: bool) -> str:
+    """What the reports cover, in one line."""
+    start, end = _period(options, now)
+    as_of = options.as_of or now
+    line = (
+        f"Snapshot {now:%Y-%m-%d %H:%M:%S} UTC; balances as of {as_of:%Y-%m-%d %H:%M:%S}; "
+        f"period [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M})"
+    )
+    return line + ("; Stripe not reconciled (no --balance-transactions)" if skipped else "")
 
 
 def _out_dir(out: Path, report: reports.Report, *, several: bool) -> Path:
@@ -243,6 +296,16 @@ def _common(command: Callable[..., Any]) -> Callable[..., Any]:
                 default="table",
                 show_default=True,
                 help="how the report prints on stdout",
+            ),
+            click.option(
+                "--detail",
+                is_flag=True,
+                help="table: show the matched rows and every account too (folded otherwise)",
+            ),
+            click.option(
+                "--differences-only",
+                is_flag=True,
+                help="table: show only the differences",
             ),
             click.option(
                 "--out", type=_PATH, metavar="DIR", help="also write JSON and CSV files here"
@@ -330,6 +393,19 @@ _single(
 _single(
     "outbox-health",
     "Pending, retrying and dead deliveries per endpoint; 1 if any is dead.",
+)
+
+
+_single(
+    "journal",
+    "Every entry effective in a period with its lines (CSV: the export); 1 if one is unbalanced.",
+    _FROM,
+    _TO,
+)
+_single(
+    "account-balances",
+    "The trial balance by account as of a moment (CSV: the export); 1 if a currency is off.",
+    _AS_OF,
 )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from liventix import reports
-from liventix.demo.progress import Out, money
+from liventix.demo.progress import Out
 from liventix.testing.stripe import StripeObject
 
 BALANCE_TRANSACTIONS = "stripe-balance-transactions.json"
@@ -46,19 +46,28 @@ def finance_reports(
             conn, transactions=transactions, as_of=now, start=start, end=now
         )
         history = reports.stripe_balance_history(conn)
-    out("")
-    out(f"Finance's reports (the season: {start:%Y-%m-%d %H:%M:%S} to {now:%H:%M:%S} UTC)")
     for report in built:
         if isinstance(report, reports.OrganizerStatementReport):
             reports.write_files(report, out_dir / "organizers" / _slug(report.organizer))
-            title = f"Statement: {report.organizer}"
         else:
             reports.write_files(report, out_dir)
-            title = report.title
-        out(f"  {title:<44} differences {report.differences}{_detail(report)}")
+    context = f"The season: {start:%Y-%m-%d %H:%M:%S} to {now:%H:%M:%S} UTC"
+    out("")
+    out("Finance's reports")
+    for line in reports.summary_screen(built, context=context).splitlines():
+        out(line)
     page = built
     html = out_dir / "report.html"
-    html.write_text(reports.as_html(page, history, str(now)), encoding="utf-8")
+    html.write_text(
+        reports.as_html(
+            page,
+            history,
+            f"{now:%Y-%m-%d %H:%M:%S %Z}",
+            transactions=transactions,
+            context=context,
+        ),
+        encoding="utf-8",
+    )
     total = sum(r.differences for r in page)
     out("every difference zero" if total == 0 else f"{total} DIFFERENCE(S): see the reports")
     out(f"HTML report: {html}")
@@ -68,35 +77,3 @@ def finance_reports(
 
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
-
-
-def _detail(report: reports.Report) -> str:
-    if isinstance(report, reports.StripeReconciliationReport):
-        balances = "; ".join(
-            f"{b.currency} ledger {b.ledger_balance} = Stripe {b.stripe_balance}"
-            if not b.difference
-            else f"{b.currency} ledger {b.ledger_balance} vs Stripe {b.stripe_balance}"
-            for b in report.balances
-        )
-        return f"  ({report.matched} transactions matched; {balances})"
-    if isinstance(report, reports.BalanceSheetReport):
-        return (
-            "  ("
-            + "; ".join(f"{t.currency} assets {money(t.assets, t.currency)}" for t in report.totals)
-            + ")"
-        )
-    if isinstance(report, reports.IncomeStatementReport):
-        return (
-            "  (net income "
-            + ", ".join(money(t.net_income, t.currency) for t in report.totals)
-            + ")"
-        )
-    if isinstance(report, reports.OrganizerStatementReport):
-        sales = ", ".join(f"{money(s.gross, s.currency)} gross" for s in report.sales)
-        owed = ", ".join(money(b.closing, b.currency) for b in report.balances if b.kind == "total")
-        return f"  ({sales or 'no sales'}; owed at the end {owed or 'nothing'})"
-    if isinstance(report, reports.EscrowPositionReport):
-        return f"  ({len(report.rows)} escrows)"
-    if isinstance(report, reports.TicketTieOutReport):
-        return f"  ({sum(r.tickets_sold for r in report.rows)} tickets sold)"
-    return ""

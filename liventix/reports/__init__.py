@@ -13,6 +13,7 @@ from liventix.reports.builders import (
     ticket_tie_out,
     trial_balance,
 )
+from liventix.reports.charts import charts, stripe_history
 from liventix.reports.errors import (
     AmbiguousOrganization,
     InvalidPeriod,
@@ -20,6 +21,15 @@ from liventix.reports.errors import (
     StripeImportError,
     UnknownOrganization,
 )
+from liventix.reports.exports import (
+    AccountBalance,
+    AccountBalancesReport,
+    JournalLine,
+    JournalReport,
+    account_balances,
+    journal,
+)
+from liventix.reports.layout import headline, sections
 from liventix.reports.models import (
     BalanceComparison,
     BalancePoint,
@@ -40,8 +50,10 @@ from liventix.reports.models import (
     ReconciliationRow,
     Report,
     StatementBalance,
+    StatementEvent,
     StatementMovement,
     StatementSales,
+    StatementTicketType,
     StatementTieOut,
     StripeReconciliationReport,
     StripeTransaction,
@@ -51,7 +63,16 @@ from liventix.reports.models import (
     TrialBalanceReport,
     TrialBalanceTotal,
 )
-from liventix.reports.render import as_csv, as_html, as_json, as_table, balance_chart, write_files
+from liventix.reports.money import money, ticks
+from liventix.reports.page import as_html
+from liventix.reports.render import (
+    as_csv,
+    as_json,
+    as_table,
+    differences,
+    summary_screen,
+    write_files,
+)
 from liventix.reports.statements import (
     CATEGORIES,
     balance_sheet,
@@ -71,6 +92,8 @@ from liventix.reports.suite import every_report
 
 __all__ = [
     "CATEGORIES",
+    "AccountBalance",
+    "AccountBalancesReport",
     "AmbiguousOrganization",
     "BalanceComparison",
     "BalancePoint",
@@ -86,6 +109,8 @@ __all__ = [
     "IncomeStatementReport",
     "IncomeStatementTotal",
     "InvalidPeriod",
+    "JournalLine",
+    "JournalReport",
     "OrganizerStatementReport",
     "OutboxHealthReport",
     "OutboxHealthRow",
@@ -93,8 +118,10 @@ __all__ = [
     "Report",
     "ReportError",
     "StatementBalance",
+    "StatementEvent",
     "StatementMovement",
     "StatementSales",
+    "StatementTicketType",
     "StatementTieOut",
     "StripeImportError",
     "StripeReconciliationReport",
@@ -105,26 +132,35 @@ __all__ = [
     "TrialBalanceReport",
     "TrialBalanceTotal",
     "UnknownOrganization",
+    "account_balances",
     "as_csv",
     "as_html",
     "as_json",
     "as_table",
-    "balance_chart",
     "balance_sheet",
     "category",
+    "charts",
+    "differences",
     "escrow_position",
     "every_report",
+    "headline",
     "income_statement",
+    "journal",
     "load_balance_transactions",
+    "money",
     "organization_id",
     "organizer_statement",
     "organizers",
     "outbox_health",
     "parse_csv",
     "parse_json",
+    "sections",
     "stripe_balance_history",
+    "stripe_history",
     "stripe_reconciliation",
+    "summary_screen",
     "ticket_tie_out",
+    "ticks",
     "to_csv",
     "trial_balance",
     "write_files",

@@ -111,7 +111,14 @@ def escrow_position(conn: Connection) -> EscrowPositionReport:
                 difference=machine.held - in_ledger,
             )
         )
-    return EscrowPositionReport(differences=sum(1 for r in out if r.difference), rows=out)
+    return EscrowPositionReport(
+        differences=sum(1 for r in out if r.difference), rows=out, labels=_event_names(conn)
+    )
+
+
+def _event_names(conn: Connection) -> dict[str, str]:
+    """The events' names by id (escrows name their event by id), for people."""
+    return {str(r.id): r.name for r in conn.execute(text("SELECT id, name FROM ticketing.events"))}
 
 
 # -- Stripe -------------------------------------------------------------------------------------
@@ -416,9 +423,13 @@ def ticket_tie_out(conn: Connection) -> TicketTieOutReport:
         )
         for r in rows
     ]
+    names = {
+        str(r.id): r.name for r in conn.execute(text("SELECT id, name FROM payments.organizations"))
+    }
     return TicketTieOutReport(
         differences=sum(bool(r.sales_difference) + bool(r.refunds_difference) for r in out),
         rows=out,
+        labels=names,
     )
 
 

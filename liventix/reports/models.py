@@ -1,5 +1,6 @@
 """The reports' pydantic models: each report carries its rows, its `differences` count and
-knows how to lay itself out as tables (caption, column names, cells) for any renderer."""
+knows how to lay itself out as tables (caption, column names, cells) for any renderer. The
+statements' models are in `statement_models` (re-exported here)."""
 
 from __future__ import annotations
 
@@ -9,42 +10,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-Cell = str | int | None
-Table = tuple[str, list[str], list[list[Cell]]]
-
-
-class _Row(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    def cells(self) -> list[Cell]:
-        """The row's values in field order, as text or integers."""
-        out: list[Cell] = []
-        for value in self.model_dump().values():
-            if value is None or isinstance(value, str | int):
-                out.append(value)
-            else:
-                out.append(str(value))
-        return out
-
-
-def _table(caption: str, rows: list[_Row], model: type[_Row]) -> Table:
-    return caption, list(model.model_fields), [r.cells() for r in rows]
-
-
-class Report(BaseModel):
-    """What every report has: a name (the command's), a title and its differences."""
-
-    in_minor_units: ClassVar[bool] = True
-    """Whether the report's amounts are in minor units (cents), as every money report's are."""
-
-    name: str
-    title: str
-    differences: int
-
-    def tables(self) -> list[Table]:
-        """The report as (caption, columns, rows) tables."""
-        raise NotImplementedError
-
+from liventix.reports.base import Cell, Report, Table, _Row, _table
 
 # -- trial balance ----------------------------------------------------------------------------
 
@@ -54,6 +20,9 @@ class TrialBalanceLine(_Row):
     `booked_by_id`) is that booking organization, not the account's owner: an organizer's
     sale books the platform's `stripe_balance` too, so the platform's accounts appear under
     each organizer whose entries touched them."""
+
+    money: ClassVar[tuple[str, ...]] = ("debit", "credit")
+    ids: ClassVar[dict[str, str]] = {"booked_by_id": "booked_by"}
 
     booked_by: str
     booked_by_id: uuid.UUID | None
@@ -67,6 +36,10 @@ class TrialBalanceLine(_Row):
 class TrialBalanceTotal(_Row):
     """Debits beside credits of the entries one organization booked (`booked_by`), or of
     every entry (`platform-wide`, no id), in one currency."""
+
+    money: ClassVar[tuple[str, ...]] = ("debit", "credit", "difference")
+    ids: ClassVar[dict[str, str]] = {"booked_by_id": "booked_by"}
+    checks: ClassVar[tuple[str, ...]] = ("difference",)
 
     booked_by: str
     booked_by_id: uuid.UUID | None
@@ -96,6 +69,10 @@ class TrialBalanceReport(Report):
 
 class EscrowPositionRow(_Row):
     """What one escrow says it holds beside its ledger account's balance."""
+
+    money: ClassVar[tuple[str, ...]] = ("escrow_held", "ledger_balance", "difference")
+    ids: ClassVar[dict[str, str]] = {"org_id": "organizer", "event_id": "event"}
+    checks: ClassVar[tuple[str, ...]] = ("difference",)
 
     org_id: uuid.UUID
     organizer: str
@@ -150,6 +127,16 @@ class ReconciliationRow(_Row):
     (the ledger's for an entry missing in Stripe); `ledger_currency` the matched entry's,
     which differs only in a currency mismatch."""
 
+    money: ClassVar[tuple[str, ...]] = (
+        "stripe_amount",
+        "ledger_amount",
+        "stripe_fee",
+        "ledger_fee",
+        "stripe_net",
+        "ledger_net",
+    )
+    ids: ClassVar[dict[str, str]] = {"entry_id": "ledger_ref"}
+
     status: MatchStatus
     currency: str
     ledger_currency: str | None
@@ -165,9 +152,22 @@ class ReconciliationRow(_Row):
     stripe_net: int | None
     ledger_net: int | None
 
+    def currency_of(self, field: str) -> str | None:
+        """Stripe's amounts are in Stripe's currency, the ledger's in the entry's."""
+        if field.startswith("ledger_"):
+            return self.ledger_currency or self.currency
+        return self.currency
+
+    def is_difference(self) -> bool:
+        """Anything but a match is a difference."""
+        return self.status != "matched"
+
 
 class BalanceComparison(_Row):
     """The ledger's Stripe balance beside the sum of Stripe's nets, per currency."""
+
+    money: ClassVar[tuple[str, ...]] = ("ledger_balance", "stripe_balance", "difference")
+    checks: ClassVar[tuple[str, ...]] = ("difference",)
 
     currency: str
     ledger_balance: int
@@ -204,6 +204,18 @@ class StripeReconciliationReport(Report):
 class TicketTieOutRow(_Row):
     """One event's tickets beside the ledger's sales and refunds."""
 
+    money: ClassVar[tuple[str, ...]] = (
+        "tickets_sold_value",
+        "ledger_sales",
+        "sales_difference",
+        "tickets_refunded_value",
+        "ledger_refunds",
+        "ledger_refunds_without_tickets",
+        "refunds_difference",
+    )
+    ids: ClassVar[dict[str, str]] = {"org_id": "organizer", "event_id": "event"}
+    checks: ClassVar[tuple[str, ...]] = ("sales_difference", "refunds_difference")
+
     org_id: uuid.UUID
     event_id: uuid.UUID
     event: str
@@ -239,6 +251,8 @@ class TicketTieOutReport(Report):
 class OutboxHealthRow(_Row):
     """One delivery target's open and dead deliveries."""
 
+    checks: ClassVar[tuple[str, ...]] = ("dead",)
+
     channel: str
     target: str
     pending: int
@@ -250,6 +264,8 @@ class OutboxHealthRow(_Row):
 
 class InboxHealthRow(_Row):
     """One source's and event type's open and dead events received from outside."""
+
+    checks: ClassVar[tuple[str, ...]] = ("dead",)
 
     source: str
     event_type: str
@@ -291,223 +307,63 @@ class BalancePoint(BaseModel):
     balance: int
 
 
-# -- balance sheet ------------------------------------------------------------------------------
-
-
-class BalanceSheetLine(_Row):
-    """One account's balance on its normal side, from its lines effective by the moment."""
-
-    scope: str
-    org_id: uuid.UUID
-    currency: str
-    code: str
-    type: str
-    balance: int
-
-
-class BalanceSheetOwner(_Row):
-    """One owner's sections in one currency. `net` = assets - liabilities - equity - retained
-    earnings of its own accounts: what entries crossing owners left on its side, not an error
-    (the platform holds the cash whose liability sits on the organizers' accounts)."""
-
-    scope: str
-    org_id: uuid.UUID
-    currency: str
-    assets: int
-    liabilities: int
-    equity: int
-    revenue: int
-    expense: int
-    retained_earnings: int
-    net: int
-
-
-class BalanceSheetTotal(_Row):
-    """Every owner together in one currency: assets beside liabilities + equity + retained
-    earnings; a nonzero `difference` is an unbalanced ledger."""
-
-    currency: str
-    assets: int
-    liabilities: int
-    equity: int
-    revenue: int
-    expense: int
-    retained_earnings: int
-    difference: int
-
-
-class BalanceSheetReport(Report):
-    """The balance sheet by effective date: per owner and currency, and platform-wide."""
-
-    name: str = "balance-sheet"
-    title: str = "Balance sheet"
-    as_of: datetime
-    totals: list[BalanceSheetTotal]
-    owners: list[BalanceSheetOwner]
-    lines: list[BalanceSheetLine]
-
-    def tables(self) -> list[Table]:
-        return [
-            _table("Platform-wide", list(self.totals), BalanceSheetTotal),
-            _table("Owners", list(self.owners), BalanceSheetOwner),
-            _table("Accounts", list(self.lines), BalanceSheetLine),
-        ]
-
-
-# -- income statement ---------------------------------------------------------------------------
-
-
-class IncomeStatementLine(_Row):
-    """One revenue or expense account's movement in the period, on its normal side."""
-
-    scope: str
-    org_id: uuid.UUID
-    currency: str
-    code: str
-    type: str
-    amount: int
-
-
-class IncomeStatementOwner(_Row):
-    """One owner's revenue, expense and net income in one currency over the period."""
-
-    scope: str
-    org_id: uuid.UUID
-    currency: str
-    revenue: int
-    expense: int
-    net_income: int
-
-
-class IncomeStatementTotal(_Row):
-    """Every owner together in one currency; `debits` and `credits` are all the period's
-    lines (every account), which differ only if something unbalanced was booked."""
-
-    currency: str
-    revenue: int
-    expense: int
-    net_income: int
-    debits: int
-    credits: int
-    difference: int
-
-
-class IncomeStatementReport(Report):
-    """Revenue and expense over [start, end) by effective date, per owner and currency."""
-
-    name: str = "income-statement"
-    title: str = "Income statement"
-    start: datetime
-    end: datetime
-    totals: list[IncomeStatementTotal]
-    owners: list[IncomeStatementOwner]
-    lines: list[IncomeStatementLine]
-
-    def tables(self) -> list[Table]:
-        return [
-            _table("Platform-wide", list(self.totals), IncomeStatementTotal),
-            _table("Owners", list(self.owners), IncomeStatementOwner),
-            _table("Accounts", list(self.lines), IncomeStatementLine),
-        ]
-
-
-# -- organizer statement ------------------------------------------------------------------------
-
-AccountKind = Literal["escrow", "payable", "receivable"]
-Category = Literal[
-    "sales",
-    "refunds",
-    "disputes",
-    "releases",
-    "transfers",
-    "transfer_reversals",
-    "cancellations",
-    "other",
-]
-CATEGORY_ORDER: tuple[Category, ...] = (
-    "sales",
-    "refunds",
-    "disputes",
-    "releases",
-    "transfers",
-    "transfer_reversals",
-    "cancellations",
-    "other",
+from liventix.reports.statement_models import (  # noqa: E402
+    CATEGORY_ORDER,
+    AccountKind,
+    BalanceSheetLine,
+    BalanceSheetOwner,
+    BalanceSheetReport,
+    BalanceSheetTotal,
+    Category,
+    IncomeStatementLine,
+    IncomeStatementOwner,
+    IncomeStatementReport,
+    IncomeStatementTotal,
+    OrganizerStatementReport,
+    StatementBalance,
+    StatementEvent,
+    StatementMovement,
+    StatementSales,
+    StatementTicketType,
+    StatementTieOut,
 )
 
-
-class StatementBalance(_Row):
-    """One kind of account (or the total owed: escrow + payable - receivable) in one
-    currency: opening, the period's movements, closing."""
-
-    currency: str
-    kind: str
-    opening: int
-    movements: int
-    closing: int
-
-
-class StatementMovement(_Row):
-    """One category's entries in the period and how they moved each kind of account (each
-    on its normal side) and the total owed to the organizer."""
-
-    currency: str
-    category: Category
-    entries: int
-    escrow: int
-    payable: int
-    receivable: int
-    total: int
-
-
-class StatementSales(_Row):
-    """The period's captures: gross, the platform's fee, Stripe's fee and the part of it the
-    organizer bore, and the organizer's share (gross - platform fee - fee borne), tied out to
-    `ledger_sales`, what the sales entries moved on the organizer's accounts (the sales
-    movement's total): a nonzero `difference` is a capture booked other than recorded."""
-
-    currency: str
-    captures: int
-    gross: int
-    platform_fee: int
-    stripe_fee: int
-    stripe_fee_borne: int
-    organizer_share: int
-    ledger_sales: int
-    difference: int
-
-
-class StatementTieOut(_Row):
-    """One account: opening + movements beside the ledger's balance as of the end."""
-
-    currency: str
-    code: str
-    kind: AccountKind
-    opening: int
-    movements: int
-    closing: int
-    ledger_closing: int
-    difference: int
-
-
-class OrganizerStatementReport(Report):
-    """What the platform owes one organizer over [start, end), by category, tied out."""
-
-    name: str = "organizer-statement"
-    title: str = "Organizer statement"
-    org_id: uuid.UUID
-    organizer: str
-    start: datetime
-    end: datetime
-    balances: list[StatementBalance]
-    movements: list[StatementMovement]
-    sales: list[StatementSales]
-    tie_out: list[StatementTieOut]
-
-    def tables(self) -> list[Table]:
-        return [
-            _table("Balances", list(self.balances), StatementBalance),
-            _table("Movements", list(self.movements), StatementMovement),
-            _table("Sales", list(self.sales), StatementSales),
-            _table("Tie-out", list(self.tie_out), StatementTieOut),
-        ]
+__all__ = [
+    "CATEGORY_ORDER",
+    "AccountKind",
+    "BalanceComparison",
+    "BalancePoint",
+    "BalanceSheetLine",
+    "BalanceSheetOwner",
+    "BalanceSheetReport",
+    "BalanceSheetTotal",
+    "Category",
+    "Cell",
+    "EscrowPositionReport",
+    "EscrowPositionRow",
+    "InboxHealthRow",
+    "IncomeStatementLine",
+    "IncomeStatementOwner",
+    "IncomeStatementReport",
+    "IncomeStatementTotal",
+    "MatchStatus",
+    "OrganizerStatementReport",
+    "OutboxHealthReport",
+    "OutboxHealthRow",
+    "ReconciliationRow",
+    "Report",
+    "StatementBalance",
+    "StatementEvent",
+    "StatementMovement",
+    "StatementSales",
+    "StatementTicketType",
+    "StatementTieOut",
+    "StripeReconciliationReport",
+    "StripeTransaction",
+    "Table",
+    "TicketTieOutReport",
+    "TicketTieOutRow",
+    "TrialBalanceLine",
+    "TrialBalanceReport",
+    "TrialBalanceTotal",
+]

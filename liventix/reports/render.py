@@ -1,47 +1,145 @@
-"""Rendering reports: a terminal table, CSV (one file per table), JSON, and one
-self-contained HTML page of all reports with an inline SVG chart of the Stripe balance."""
+"""Rendering reports as text: a terminal table (the differences first, then the summary, the
+detail folded unless asked for), the one-screen summary of many reports, CSV (one file per
+table, each amount beside its formatted twin) and JSON (integer minor units and currency).
+The HTML page is `liventix.reports.page`."""
 
 from __future__ import annotations
 
 import csv
-import html
 import io
 import re
-from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 
-from liventix.reports.models import BalancePoint, Cell, Report, Table
+from liventix.reports.base import Cell, Report, Table
+from liventix.reports.layout import Section, Shown, headline, sections, short_title
+
+WIDTH = 118
+"""The widest line of the one-screen summary (a difference's line is cut to it)."""
+LISTED = 12
+"""The one-screen summary lists at most this many differences (then says how many more)."""
+ORGANIZERS_LISTED = 8
+"""Beyond this many organizers, the summary folds the statements without differences."""
 
 
 def _text(value: Cell) -> str:
     return "" if value is None else str(value)
 
 
-def as_table(report: Report) -> str:
-    """The report as aligned plain-text tables under a title line with its differences
-    count (and, for money, that amounts are in minor units)."""
-    units = " (amounts in minor units)" if report.in_minor_units else ""
-    out = [f"{report.title}: {report.differences} difference(s){units}"]
-    for caption, columns, rows in report.tables():
-        out.append("")
-        out.append(f"{caption} ({len(rows)})")
-        if not rows:
-            out.append("  (none)")
-            continue
-        cells = [columns, *[[_text(c) for c in row] for row in rows]]
-        widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
-        for n, row in enumerate(cells):
-            out.append(
-                "  ".join(
-                    c.rjust(w) if n and isinstance(rows[n - 1][i], int) else c.ljust(w)
-                    for i, (c, w) in enumerate(zip(row, widths, strict=True))
-                ).rstrip()
-            )
-            if n == 0:
-                out.append("  ".join("-" * w for w in widths))
+def _grid(columns: list[str], rows: list[list[Shown]], indent: str = "  ") -> list[str]:
+    texts = [columns, *[[c.text for c in row] for row in rows]]
+    widths = [max(len(r[i]) for r in texts) for i in range(len(columns))]
+    out = []
+    for n, row in enumerate(texts):
+        cells = [
+            c.rjust(w) if n and rows[n - 1][i].numeric else c.ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        out.append((indent + "  ".join(cells)).rstrip())
+        if n == 0:
+            out.append(indent + "  ".join("-" * w for w in widths))
+    return out
+
+
+def _section_lines(section: Section) -> list[str]:
+    out = ["", f"{section.caption} ({len(section.rows):,})"]
+    if not section.rows:
+        return [*out, "  (none)"]
+    return out + _grid(section.columns, section.rows)
+
+
+def title_line(report: Report) -> str:
+    """`<title>: <n> difference(s)`."""
+    return f"{report.title}: {report.differences} difference(s)"
+
+
+def as_table(report: Report, *, detail: bool = False, differences_only: bool = False) -> str:
+    """The report as text: its title with its differences count and key figures, its
+    differences first, then its summary; the detail (matched rows, every account) only with
+    `detail`, a line naming what was folded otherwise. `differences_only` shows the
+    differences alone. Amounts in major units with their currency, names for ids."""
+    out = [title_line(report), f"  {headline(report)}"]
+    shown = sections(report)
+    folded = []
+    for section in shown:
+        if section.role == "differences" or (
+            not differences_only and (detail or section.role == "summary")
+        ):
+            out += _section_lines(section)
+        elif section.role == "detail" and section.rows:
+            folded.append(f"{section.caption} ({len(section.rows):,})")
+    if differences_only and not report.differences:
+        out.append("  (no differences)")
+    if folded and not differences_only:
+        out += ["", f"Folded: {', '.join(folded)}; --detail shows them"]
     return "\n".join(out)
+
+
+# -- the one-screen summary -------------------------------------------------------------------
+
+
+def describe(section: Section, row: list[Shown]) -> str:
+    """A differing row in words: its text cells, then its nonzero differences (or, when it
+    has none, such as a transaction missing on one side, its first amount)."""
+    pairs = list(zip(row, section.columns, strict=True))
+    words = [c.text for c, _ in pairs if c.text and not c.numeric]
+    figures = [f"{h.lower()} {c.text}" for c, h in pairs if c.bad]
+    if not figures:
+        figures = [f"{h.lower()} {c.text}" for c, h in pairs if c.numeric and c.text][:1]
+    return " ".join(words) + (f" | {', '.join(figures)}" if figures else "")
+
+
+def _difference_line(report: Report, section: Section, row: list[Shown]) -> str:
+    line = f"  {short_title(report)} | {section.caption}: {describe(section, row)}"
+    return line if len(line) <= WIDTH else line[: WIDTH - 3] + "..."
+
+
+def differences(reports: Sequence[Report]) -> list[str]:
+    """Every difference of the reports, one line each, in the reports' order."""
+    return [
+        _difference_line(r, s, row)
+        for r in reports
+        for s in sections(r)
+        if s.role == "differences"
+        for row in s.rows
+    ]
+
+
+def _listed(reports: Sequence[Report]) -> list[tuple[str, int, str]]:
+    statements = [r for r in reports if r.name == "organizer-statement"]
+    fold = len(statements) > ORGANIZERS_LISTED
+    out = [
+        (short_title(r), r.differences, headline(r))
+        for r in reports
+        if not (fold and r.name == "organizer-statement" and not r.differences)
+    ]
+    if fold:
+        clean = sum(1 for r in statements if not r.differences)
+        out.append((f"Statements: {clean:,} more organizers", 0, "every account tied out"))
+    return out
+
+
+def summary_screen(reports: Sequence[Report], *, context: str) -> str:
+    """Many reports on one screen: the total, every difference first (the first LISTED, then
+    how many more), then a line per report with its differences and key figures."""
+    total = sum(r.differences for r in reports)
+    out = [f"Liventix reports: {total} difference(s) in all", f"  {context}", ""]
+    found = differences(reports)
+    if found:
+        out.append("Differences first:")
+        out += found[:LISTED]
+        if len(found) > LISTED:
+            out.append(f"  ... and {len(found) - LISTED:,} more: --differences-only lists them")
+        out.append("")
+    listed = _listed(reports)
+    width = max(len(t) for t, _, _ in listed)
+    out.append(f"{'Report':<{width}}  Differences  Key figures")
+    out += [f"{t:<{width}}  {n:>11}  {h}"[:WIDTH] for t, n, h in listed]
+    out += ["", "--detail: every report in full; --differences-only: only the differences"]
+    return "\n".join(out)
+
+
+# -- files ----------------------------------------------------------------------------------------
 
 
 def _slug(caption: str) -> str:
@@ -67,7 +165,7 @@ def as_csv(report: Report) -> str:
 
 
 def as_json(report: Report) -> str:
-    """The report's pydantic model as JSON."""
+    """The report's pydantic model as JSON (amounts in integer minor units)."""
     return report.model_dump_json(indent=2)
 
 
@@ -81,131 +179,3 @@ def write_files(report: Report, directory: Path) -> list[Path]:
         path.write_text(table_csv(table), encoding="utf-8")
         written.append(path)
     return written
-
-
-# -- HTML -----------------------------------------------------------------------------------------
-
-_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
-
-
-def balance_chart(points: Sequence[BalancePoint], width: int = 720, height: int = 280) -> str:
-    """An inline SVG chart of the Stripe balance per currency over time (minor units): a
-    step line per currency (a balance holds until its next movement), time across, the
-    lowest and highest balance and zero marked."""
-    pad, right = 70, 60
-    if not points:
-        return (
-            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="60">'
-            '<text x="10" y="30">No Stripe balance movements yet.</text></svg>'
-        )
-    first = min(p.at for p in points)
-    last = max(p.at for p in points)
-    seconds = (last - first).total_seconds() or 1.0
-    values = [p.balance for p in points] + [0]
-    low, high = min(values), max(values)
-    span = (high - low) or 1
-
-    def x(moment: datetime) -> float:
-        return pad + (width - pad - right) * (moment - first).total_seconds() / seconds
-
-    def y(v: int) -> float:
-        return height - 40 - (height - 70) * (v - low) / span
-
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'role="img" aria-label="Stripe balance over time">',
-        f'<rect width="{width}" height="{height}" fill="#fff" stroke="#ccc"/>',
-        f'<line x1="{pad}" y1="{y(0):.1f}" x2="{width - right}" y2="{y(0):.1f}" stroke="#999"/>',
-    ]
-    marked: list[float] = []
-    for v in (low, high, 0):  # zero last: it gives way to an extreme it would overlap
-        if all(abs(y(v) - other) >= 12 for other in marked):
-            marked.append(y(v))
-            parts.append(
-                f'<text x="{pad - 6}" y="{y(v) + 4:.1f}" font-size="11" '
-                f'text-anchor="end">{v}</text>'
-            )
-    parts += [
-        f'<text x="{pad}" y="{height - 12}" font-size="11">{first:%Y-%m-%d %H:%M:%S}</text>',
-        f'<text x="{width - right}" y="{height - 12}" font-size="11" text-anchor="end">'
-        f"{last:%Y-%m-%d %H:%M:%S} UTC</text>",
-    ]
-    by_currency: dict[str, list[BalancePoint]] = defaultdict(list)
-    for p in points:
-        by_currency[p.currency].append(p)
-    for n, (cur, unsorted) in enumerate(sorted(by_currency.items())):
-        color = _COLORS[n % len(_COLORS)]
-        series = sorted(unsorted, key=lambda p: p.at)
-        coords = [f"{x(first):.1f},{y(0):.1f}"]
-        level = 0
-        for p in series:
-            coords.append(f"{x(p.at):.1f},{y(level):.1f}")
-            coords.append(f"{x(p.at):.1f},{y(p.balance):.1f}")
-            level = p.balance
-        coords.append(f"{x(last):.1f},{y(level):.1f}")
-        parts.append(
-            f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{" ".join(coords)}"/>'
-        )
-        parts.append(
-            f'<text x="{width - right + 6}" y="{30 + 16 * n}" font-size="12" '
-            f'fill="{color}">{html.escape(cur)}</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _html_table(table: Table) -> str:
-    caption, columns, rows = table
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = (
-        "".join(
-            "<tr>"
-            + "".join(
-                f'<td class="{"num" if isinstance(c, int) else ""}">{html.escape(_text(c))}</td>'
-                for c in row
-            )
-            + "</tr>"
-            for row in rows
-        )
-        or f'<tr><td colspan="{len(columns)}">(none)</td></tr>'
-    )
-    return (
-        f"<table><caption>{html.escape(caption)} ({len(rows)})</caption>"
-        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-    )
-
-
-def as_html(reports: Sequence[Report], history: Sequence[BalancePoint], generated: str) -> str:
-    """One self-contained page (no external resources) of every report and the chart."""
-    total = sum(r.differences for r in reports)
-    sections = []
-    seen: dict[str, int] = defaultdict(int)
-    for r in reports:
-        cls = "bad" if r.differences else "ok"
-        tables = "".join(_html_table(t) for t in r.tables())
-        # One report name may appear more than once (an organizer statement per organizer).
-        seen[r.name] += 1
-        anchor = r.name if seen[r.name] == 1 else f"{r.name}-{seen[r.name]}"
-        sections.append(
-            f'<section id="{html.escape(anchor)}"><h2>{html.escape(r.title)} '
-            f'<span class="{cls}">{r.differences} difference(s)</span></h2>'
-            f"{tables}</section>"
-        )
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Liventix reconciliation reports</title>
-<style>
-body{{font-family:sans-serif;margin:2em;color:#222}}
-table{{border-collapse:collapse;margin:1em 0;font-size:13px}}
-caption{{text-align:left;font-weight:bold;padding:4px 0}}
-th,td{{border:1px solid #ccc;padding:3px 6px}} th{{background:#f3f3f3}}
-td.num{{text-align:right;font-variant-numeric:tabular-nums}}
-.ok{{color:#2a7d2a}} .bad{{color:#b00020}}
-</style></head><body>
-<h1>Liventix reconciliation reports (amounts in minor units)</h1>
-<p>Generated {html.escape(generated)}.
-<strong class="{"bad" if total else "ok"}">{total} difference(s) in all.</strong></p>
-<section id="chart"><h2>The platform's Stripe balance over time (minor units)</h2>
-{balance_chart(history)}</section>
-{"".join(sections)}
-</body></html>
-"""

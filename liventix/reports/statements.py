@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 import ledger
+from liventix.reports import breakdown
 from liventix.reports.errors import AmbiguousOrganization, InvalidPeriod, UnknownOrganization
 from liventix.reports.models import (
     CATEGORY_ORDER,
@@ -519,4 +520,6 @@ def organizer_statement(
         movements=movement_rows,
         sales=sales,
         tie_out=tie_out,
+        events=breakdown.events(conn, org_id, start=start, end=end, category=category),
+        ticket_types=breakdown.ticket_types(conn, org_id, start=start, end=end),
     )

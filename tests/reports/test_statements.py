@@ -365,7 +365,10 @@ def test_planted_unbalanced_entry_is_a_difference(
     result = liventix("report", "all")
     assert result.exit_code == 1, result.output
     out = result.stdout
-    assert "Income statement [" in out and "Balance sheet as of" in out
+    # the one-screen summary names both, among the differences listed first
+    differences = out[out.index("Differences first:") : out.index("\nReport ")]
+    assert "Balance sheet | Currencies out of balance: EUR | difference " in differences
+    assert "Income statement | Currencies out of balance: EUR | difference " in differences
 
 
 def test_planted_tie_out_failure_is_a_difference(
@@ -455,6 +458,14 @@ def test_a_capture_booked_other_than_recorded_is_a_sales_difference(
         1,
     )
     assert [t.difference for t in statement.tie_out] == [-1]
+    # the breakdown ties the sales out per event too: the event's share is a cent off
+    (event,) = statement.events
+    assert (event.event, event.gross - event.fees, event.ledger_sales, event.difference) == (
+        "Hamlet",
+        SOLD_ESCROW,
+        SOLD_ESCROW - 1,
+        1,
+    )
     assert statement.differences == 2
     assert [r.differences for r in others] == [0, 0, 0, 0]
 
@@ -466,7 +477,9 @@ def test_a_capture_booked_other_than_recorded_is_a_sales_difference(
     result = liventix("report", "all", *period)
     assert result.exit_code == 1, result.output
     captured = result
-    assert "Organizer statement: " in captured.stdout
+    name = f"Statement: Organizer {season.world.org.hex[:6]}"
+    assert f"{name} | Accounts that do not tie out: EUR " in captured.stdout
+    assert f"{name} | Sales that do not tie out: EUR " in captured.stdout
     assert "2 difference(s) found" in captured.stderr
 
 
