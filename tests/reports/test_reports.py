@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -18,11 +19,13 @@ import sqlalchemy as sa
 
 import escrow
 import outbox
+import ticketing_fsm as tk
 from liventix import reports
 from liventix.testing.stripe import shapes as so
 from tests.cli.runner import liventix
 from tests.escrow_core.support import future, new_organizer
 from tests.reports.conftest import Season
+from tests.ticketing_core.support import Gateway, open_world, pay, request
 
 
 def _all(conn: sa.Connection, season: Season) -> list[reports.Report]:
@@ -79,10 +82,15 @@ def test_clean_season_has_no_differences(
     )
     out = captured.stdout
     assert captured.exit_code == 0, captured.output
-    assert "Stripe reconciliation: 0 difference(s) (amounts in minor units)" in out
-    assert "Outbox health: 0 difference(s)\n" in out  # counts and ages, no amounts
+    # `all` prints one screen: the total, then a line per report with its key figures in money
+    assert out.startswith("Liventix reports: 0 difference(s) in all\n")
+    assert "Differences first" not in out
+    lines = {line.split("  ")[0]: line for line in out.splitlines()}
+    assert lines["Stripe reconciliation"].split()[2:5] == ["0", "4", "matched"]
+    assert lines["Outbox health"].split()[2] == "0"
+    assert "150.00 EUR" in lines[f"Statement: Organizer {season.world.org.hex[:6]}"]
     # `all` shows every organizer's statement, and writes each one's files apart
-    assert out.count("Organizer statement: ") == 1
+    assert out.count("Statement: ") == 1
     org = season.world.org
     statement = tmp_path / "out" / "organizers" / str(org) / "organizer-statement.json"
     assert json.loads(statement.read_text())["org_id"] == str(org)
@@ -91,8 +99,10 @@ def test_clean_season_has_no_differences(
     assert (tmp_path / "out" / "ticket-tie-out-events.csv").read_text().startswith("org_id,")
     page = html.read_text()
     assert "<svg" in page and "<polyline" in page and "Escrow position" in page
-    assert "<h1>Liventix reconciliation reports (amounts in minor units)</h1>" in page
-    assert not any(x in page for x in ("src=", "href=", "<link", "@import"))  # self-contained
+    assert "<h1>Liventix finance reports</h1>" in page
+    # self-contained: no script, no resource, and every link within the page
+    assert not any(x in page for x in ("src=", "<link", "@import", "<script", "url("))
+    assert page.count("href=") == page.count('href="#') > 5
 
     # the itemized CSV export reconciles the same way
     csv_file = tmp_path / "txns.csv"
@@ -178,7 +188,12 @@ def test_escrow_disagreeing_with_the_ledger(
     result = liventix("report", "escrow-position", "--format", "csv")
     assert result.exit_code == 1, result.output
     out = result.stdout_bytes.decode()  # as written: CSV lines end in CRLF
-    assert str(season.world.event) in out and ",1\r\n" in out
+    # the id, the difference in minor units, and each amount formatted after the row's fields
+    assert str(season.world.event) in out and ",1,118.76 EUR,118.75 EUR,0.01 EUR\r\n" in out
+    table = liventix("report", "escrow-position").stdout
+    # people see the event's name and the amounts in euros, the difference first
+    assert table.index("Escrows off the ledger (1)") < table.index("Totals (1)")
+    assert "Hamlet" in table and "0.01 EUR" in table and str(season.world.event) not in table
 
 
 def test_ticket_refunded_without_a_ledger_refund(
@@ -228,9 +243,7 @@ def test_unreadable_balance_transactions_are_a_usage_error(
     assert result.exit_code == 2, result.output
 
 
-def test_html_report_screenshot_in_headless_chromium(
-    engine: sa.Engine, season: Season, cli_env: None, tmp_path: Path
-) -> None:
+def _chromium() -> str:
     browser = next(
         (shutil.which(b) for b in ("chromium", "chromium-browser") if shutil.which(b)), None
     )
@@ -239,37 +252,88 @@ def test_html_report_screenshot_in_headless_chromium(
         if os.environ.get("CI"):
             pytest.fail("CI runs without Chromium: .ci/run should have installed it")
         pytest.skip("Chromium is not installed (`which chromium` finds nothing)")
-    page = tmp_path / "report.html"
-    txns = season.write_json(tmp_path / "txns.json")
-    result = liventix("report", "all", "--balance-transactions", str(txns), "--html", str(page))
-    assert result.exit_code == 0, result.output
-    shot = tmp_path / "shot.png"
-    subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            f"--screenshot={shot}",
-            "--window-size=1280,2000",
-            page.as_uri(),
-        ],
+    return browser
+
+
+def _headless(browser: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", *args],
         check=True,
         timeout=120,
         capture_output=True,
     )
+
+
+def test_html_report_screenshot_in_headless_chromium(
+    engine: sa.Engine, season: Season, cli_env: None, tmp_path: Path
+) -> None:
+    """The page as Chromium reads and draws it: a planted difference (an escrow a cent off
+    its ledger account) at the top, the table of contents, a chart panel per currency (EUR,
+    JPY, KWD) with labelled money ticks, the event's name with its id on hover."""
+    browser = _chromium()
+    with engine.begin() as conn:  # a superuser's raw write, behind escrow's back
+        conn.execute(
+            sa.text("UPDATE payments.escrows SET held = held + 1 WHERE org_id = :o"),
+            {"o": season.world.org},
+        )
+    for currency, price in (("JPY", 2_500), ("KWD", 12_500)):
+        _sell(engine, currency, price)
+    page = tmp_path / "report.html"
+    txns = season.write_json(tmp_path / "txns.json")
+    result = liventix("report", "all", "--balance-transactions", str(txns), "--html", str(page))
+    assert result.exit_code == 1, result.output  # the planted difference
+
+    # The structure as the browser parsed it.
+    dom = _headless(browser, "--dump-dom", page.as_uri()).stdout.decode()
+    top = [dom.index(x) for x in ('id="differences"', 'id="contents"', 'id="charts"')]
+    assert top == sorted(top), "the differences come first, then the contents, then the charts"
+    differences = re.findall(r'<li class="difference">(.*?)</li>', dom, re.S)
+    assert differences, "no difference listed at the top"
+    assert 'href="#escrow-position"' in differences[0] and "0.01 EUR" in differences[0]
+    contents = dom[dom.index('id="contents"') : dom.index("</nav>")]
+    for anchor in ("trial-balance", "escrow-position", "stripe-reconciliation", "organizers"):
+        assert f'href="#{anchor}"' in contents and f'id="{anchor}"' in dom
+    panels = re.findall(
+        r'<figure class="chart" id="chart-\w+" data-currency="(\w+)">(.*?)</figure>', dom, re.S
+    )
+    assert [c for c, _ in panels] == ["EUR", "JPY", "KWD"]
+    for currency, panel in panels:
+        ticks = re.findall(r'<text class="y-tick"[^>]*>([^<]+)</text>', panel)
+        assert len(ticks) >= 3 and all(t.endswith(f" {currency}") for t in ticks), ticks
+        assert len(re.findall(r'<text class="x-tick"', panel)) >= 2
+        assert '<polyline class="ledger"' in panel and '<polyline class="stripe"' in panel
+    # ticks in each currency's own exponent: cents, whole yen, thousandths of a dinar
+    places = {"EUR": r"(\.\d{2})?", "JPY": "", "KWD": r"(\.\d{3})?"}
+    for currency, panel in panels:
+        for tick in re.findall(r'<text class="y-tick"[^>]*>([^<]+)</text>', panel):
+            assert re.fullmatch(rf"-?\d{{1,3}}(,\d{{3}})*{places[currency]} {currency}", tick)
+    assert f'title="{season.world.event}">Hamlet</td>' in dom  # the id on hover
+    assert dom.count("<details>") >= 5 and "<details open" not in dom  # the detail folded
+
+    # The pixels: the red box of differences at the top, tables, the charts' two lines.
+    shot = tmp_path / "shot.png"
+    _headless(browser, f"--screenshot={shot}", "--window-size=1280,2400", page.as_uri())
     colors = _png_colors(shot.read_bytes())
-    # What the eye would check, by colour: the tables (their header background and borders),
-    # the chart's EUR line (the first series colour), the "0 difference(s)" in green.
+    top_colors = _png_colors(shot.read_bytes(), rows=300)
+    assert top_colors[(0xB0, 0x00, 0x20)] > 500, "no red difference box at the top"
     assert colors[(0xF3, 0xF3, 0xF3)] > 5_000, "no table headers in the screenshot"
-    assert colors[(0xCC, 0xCC, 0xCC)] > 2_000, "no table borders in the screenshot"
-    assert colors[(0x1F, 0x77, 0xB4)] > 100, "no chart line in the screenshot"
+    assert colors[(0x1F, 0x77, 0xB4)] > 300, "no ledger line in the charts"
+    assert colors[(0xFF, 0x7F, 0x0E)] > 100, "no Stripe line in the charts"
     assert colors[(0x2A, 0x7D, 0x2A)] > 50, "no green zero-difference mark in the screenshot"
 
 
-def _png_colors(data: bytes) -> Counter[tuple[int, int, int]]:
+def _sell(engine: sa.Engine, currency: str, price: int) -> None:
+    """A new organizer's event in `currency`, one ticket paid."""
+    with engine.begin() as conn:
+        world = open_world(conn, capacities=(5,), prices=(price,), currency=currency)
+    checkout = tk.start_checkout(engine, Gateway(), request(world, currency, (1,)))
+    with engine.begin() as conn:
+        pay(conn, world, checkout)
+
+
+def _png_colors(data: bytes, rows: int | None = None) -> Counter[tuple[int, int, int]]:
     """Count the RGB colours of an 8-bit, non-interlaced RGB or RGBA PNG (what Chromium's
-    screenshots are), decoded with the standard library."""
+    screenshots are), decoded with the standard library; of its top `rows` only if given."""
     assert data.startswith(b"\x89PNG\r\n\x1a\n")
     pos, idat, header = 8, b"", b""
     while pos < len(data):
@@ -287,7 +351,7 @@ def _png_colors(data: bytes) -> Counter[tuple[int, int, int]]:
     stride = width * bpp
     previous = bytearray(stride)
     counts: Counter[tuple[int, int, int]] = Counter()
-    for row in range(height):
+    for row in range(height if rows is None else min(rows, height)):
         start = row * (stride + 1)
         kind, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
         for i in range(stride):
@@ -446,22 +510,38 @@ def test_the_balance_history_steps_by_the_second_and_ends_at_the_ledgers_balance
     assert history[-1].balance == in_ledger
     # Each step's balance is the running sum: the first step is a sale's net, positive.
     assert history[0].balance > 0
-    chart = reports.balance_chart(history)
-    assert chart.count("<polyline") == 1 and ">EUR<" in chart
+    (chart,) = reports.charts(history)
+    assert chart.currency == "EUR" and [s.name for s in chart.series] == ["ledger"]
+    assert chart.series[0].last == reports.money(int(in_ledger), "EUR")
 
 
-def test_the_chart_spans_the_history_with_its_extremes_and_zero_marked() -> None:
+def test_a_panel_per_currency_on_one_time_axis_with_ticks_in_money() -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     points = [
         reports.BalancePoint(currency=c, at=start + timedelta(days=d), balance=b)
-        for c, d, b in (("USD", 0, 100), ("USD", 30, -50), ("EUR", 10, 7))
+        for c, d, b in (("USD", 0, 100), ("USD", 30, -50), ("JPY", 10, 7_000), ("KWD", 5, 1_500))
     ]
-    chart = reports.balance_chart(points)
-    assert chart.count("<polyline") == 2
-    # The lowest and highest balances and zero are marked on the axis.
-    for label in (">-50<", ">0<", ">100<"):
-        assert label in chart
-    assert "2026-01-01 00:00:00" in chart and "2026-01-31 00:00:00 UTC" in chart
+    stripe = [reports.BalancePoint(currency="USD", at=start + timedelta(days=31), balance=-50)]
+    panels = reports.charts(points, stripe)
+    assert [p.currency for p in panels] == ["JPY", "KWD", "USD"]
+    # one time axis: every panel's first and last time tick are the same moments
+    assert len({(p.x_ticks[0].label, p.x_ticks[-1].label) for p in panels}) == 1
+    assert (
+        panels[0].x_ticks[0].label == "2026-01-01 00:00"
+        and panels[0].x_ticks[-1].label == "2026-02-01 00:00"
+    )
+    jpy, kwd, usd = panels
+    # round ticks in each currency's own money, spanning the lowest and highest balance and 0
+    assert [t.label for t in usd.y_ticks] == ["-0.50 USD", "0.00 USD", "0.50 USD", "1.00 USD"]
+    assert [t.label for t in jpy.y_ticks] == [f"{n:,} JPY" for n in range(0, 8_001, 2_000)]
+    assert [t.label for t in kwd.y_ticks] == ["0.000 KWD", "0.500 KWD", "1.000 KWD", "1.500 KWD"]
+    # higher money is higher up the panel (a smaller y)
+    assert [t.at for t in usd.y_ticks] == sorted((t.at for t in usd.y_ticks), reverse=True)
+    assert [(s.name, s.last, s.dashed) for s in usd.series] == [
+        ("ledger", "-0.50 USD", False),
+        ("stripe", "-0.50 USD", True),
+    ]
+    assert [s.name for s in jpy.series] == ["ledger", "stripe"]  # Stripe has none: flat at 0
 
 
 def test_report_all_without_balance_transactions_says_stripe_was_skipped(
