@@ -15,12 +15,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
 import ticketing_fsm as tk
 from liventix import reports
+from liventix.api import create_app, create_key
+from liventix.stripe_gateway import StripeGateway, StripeSettings
+from tests.api.support import WEBHOOK_SECRET, uvicorn_thread
 from tests.cli.runner import liventix
+from tests.escrow_core.support import new_organizer
 from tests.reports.conftest import Season
 from tests.ticketing_core.support import Gateway, World, open_world, pay, request
 
@@ -273,3 +278,33 @@ def test_report_all_piped_to_head_ends_cleanly(
         assert "Traceback" not in done.stderr and "Error" not in done.stderr, done.stderr
         status = done.stderr.strip().splitlines()[-1]
         assert status in ("status 0", "status 141"), done.stderr
+
+
+def test_the_statement_downloads_as_csv_over_http(engine: sa.Engine, season: Season) -> None:
+    """GET /v1/reports/organizers/{id}/statement.csv on a real server: the statement's CSV as
+    the CLI prints it, a download, for the organization's own key only."""
+    start, end = season.marks["start"], season.marks["end"]
+    with engine.begin() as conn:
+        key = create_key(conn, season.world.org, description="tests: organizer").token
+        stranger = new_organizer(conn, name="Somebody else")
+    gateway = StripeGateway(StripeSettings(api_base="http://127.0.0.1:9", max_network_retries=0))
+    app = create_app(engine, gateway=gateway, stripe_webhook_secret=WEBHOOK_SECRET)
+    period = {"from": start.isoformat(), "to": end.isoformat()}
+    with (
+        uvicorn_thread(app) as url,
+        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as client,
+    ):
+        mine = client.get(f"/v1/reports/organizers/{season.world.org}/statement.csv", params=period)
+        theirs = client.get(f"/v1/reports/organizers/{stranger}/statement.csv", params=period)
+    assert mine.status_code == 200, mine.text
+    assert mine.headers["content-type"] == "text/csv; charset=utf-8"
+    assert mine.headers["report-differences"] == "0"
+    assert mine.headers["content-disposition"] == (
+        f'attachment; filename="statement-{season.world.org}-{start:%Y%m%d}-{end:%Y%m%d}.csv"'
+    )
+    with engine.connect() as conn:
+        built = reports.organizer_statement(conn, season.world.org, start=start, end=end)
+    assert mine.text == reports.as_csv(built)
+    assert "# Events\r\n" in mine.text or "# Events\n" in mine.text
+    assert "118.75 EUR" in mine.text
+    assert theirs.status_code == 404, theirs.text  # another organization's: as if unknown
