@@ -1,5 +1,6 @@
 """Fixtures for ledger tests: a platform and two organizations (each with an API key), and an
-account opener."""
+account opener. Both follow the test's tier (`transactions`: the rolled-back `db` when the test
+uses it, else the committing `engine`; see tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 import ledger
+from liventix.testing.rollback import Transactions
 
 PLATFORM = uuid.UUID("00000000-0000-0000-0000-000000000001")
 ORG_A = uuid.UUID("00000000-0000-0000-0000-00000000000a")
@@ -21,9 +23,9 @@ OpenAccountFn = Callable[..., uuid.UUID]
 
 
 @pytest.fixture
-def orgs(engine: sa.Engine) -> None:
+def orgs(transactions: Transactions) -> None:
     """The platform and organizations A and B exist."""
-    with engine.begin() as conn:
+    with transactions.begin() as conn:
         ledger.open_organization(conn, PLATFORM, "Liventix", is_platform=True)
         ledger.open_organization(conn, ORG_A, "Org A")
         ledger.open_organization(conn, ORG_B, "Org B")
@@ -60,13 +62,13 @@ def present_key(conn: sa.Connection, org: uuid.UUID | None) -> None:
 
 
 @pytest.fixture
-def open_account(engine: sa.Engine, orgs: None) -> OpenAccountFn:
+def open_account(transactions: Transactions, orgs: None) -> OpenAccountFn:
     """Open an account (committed) and return its id: open_account(org, code, type, ...)."""
 
     def _open(
         org: uuid.UUID, code: str, type: str = "asset", currency: str = "USD", **flags: Any
     ) -> uuid.UUID:
-        with engine.begin() as conn:
+        with transactions.begin() as conn:
             result = ledger.open_account(
                 conn,
                 org,

@@ -2,7 +2,9 @@
 request leaves no trace (no entry, line, hold or resolution, no key, balances unchanged).
 
 A refusal that depends on the ledger's state is remembered under its idempotency key once the
-caller's transaction commits (TigerBeetle's `id_already_failed`): those tests commit on purpose.
+caller's transaction commits (TigerBeetle's `id_already_failed`): the test that commits its own
+connection, and the one that waits for the database's clock to pass a hold's expiry, run on the
+committing tier (`engine`); every other test on the rolled-back tier (`db`, tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 import ledger
+from liventix.testing.rollback import RolledBack, Transactions
 from tests.ledger_core.conftest import ORG_A, ORG_B, PLATFORM, OpenAccountFn, transfer
 
 E = TypeVar("E", bound=ledger.LedgerError)
@@ -35,9 +38,9 @@ class State:
     accounts: tuple[tuple[Any, ...], ...]
 
 
-def snapshot(engine: sa.Engine) -> State:
+def snapshot(db: Transactions) -> State:
     """The ledger's state, read by the superuser (row-level security does not hide rows)."""
-    with engine.connect() as conn:
+    with db.connect() as conn:
         counts = {
             t: int(conn.execute(sa.text(f"SELECT count(*) FROM payments.{t}")).scalar_one())
             for t in COUNTED_TABLES
@@ -51,19 +54,19 @@ def snapshot(engine: sa.Engine) -> State:
     return State(counts=counts, accounts=tuple(tuple(r) for r in rows))
 
 
-def refused(engine: sa.Engine, error: type[E], write: Callable[[sa.Connection], object]) -> E:
+def refused(db: Transactions, error: type[E], write: Callable[[sa.Connection], object]) -> E:
     """Run `write` in a unit of work; assert it raises exactly `error` and wrote nothing."""
-    before = snapshot(engine)
-    with pytest.raises(error) as info, engine.begin() as conn:
+    before = snapshot(db)
+    with pytest.raises(error) as info, db.begin() as conn:
         write(conn)
     assert type(info.value) is error
-    assert snapshot(engine) == before
+    assert snapshot(db) == before
     return info.value
 
 
-def db_moment_from_now(engine: sa.Engine, milliseconds: int) -> datetime:
+def db_moment_from_now(db: Transactions, milliseconds: int) -> datetime:
     """The database clock plus `milliseconds`."""
-    with engine.connect() as conn:
+    with db.connect() as conn:
         moment: datetime = conn.execute(
             sa.text("SELECT clock_timestamp() + make_interval(secs => :ms / 1000.0)"),
             {"ms": milliseconds},
@@ -71,9 +74,9 @@ def db_moment_from_now(engine: sa.Engine, milliseconds: int) -> datetime:
     return moment
 
 
-def wait_until_past(engine: sa.Engine, moment: datetime) -> None:
+def wait_until_past(db: Transactions, moment: datetime) -> None:
     """Sleep until the database clock is past `moment`."""
-    with engine.connect() as conn:
+    with db.connect() as conn:
         while conn.execute(sa.text("SELECT clock_timestamp() <= :t"), {"t": moment}).scalar_one():
             time.sleep(0.02)
 
@@ -91,7 +94,7 @@ class Books:
 
 
 @pytest.fixture
-def books(engine: sa.Engine, open_account: OpenAccountFn) -> Books:
+def books(transactions: Transactions, open_account: OpenAccountFn) -> Books:
     """Organization A's accounts with the wallet and the card funded with 1_000 each."""
     b = Books(
         funding=open_account(ORG_A, "funding", "equity"),
@@ -101,26 +104,26 @@ def books(engine: sa.Engine, open_account: OpenAccountFn) -> Books:
         b_cash=open_account(ORG_B, "cash", "asset"),
         fees=open_account(PLATFORM, "fees", "revenue"),
     )
-    with engine.begin() as conn:
+    with transactions.begin() as conn:
         ledger.post_entry(conn, ORG_A, transfer("fund-wallet", b.funding, b.wallet, 1_000))
         ledger.post_entry(conn, ORG_A, transfer("fund-card", b.card, b.funding, 1_000))
     return b
 
 
-def posted(engine: sa.Engine, account: uuid.UUID) -> int:
+def posted(db: Transactions, account: uuid.UUID) -> int:
     """The account's posted balance on its normal side."""
-    with engine.connect() as conn:
+    with db.connect() as conn:
         return ledger.balance(conn, account).posted
 
 
-def available(engine: sa.Engine, account: uuid.UUID) -> int:
+def available(db: Transactions, account: uuid.UUID) -> int:
     """The account's available balance on its normal side."""
-    with engine.connect() as conn:
+    with db.connect() as conn:
         return ledger.balance(conn, account).available
 
 
 def make_hold(
-    engine: sa.Engine,
+    db: Transactions,
     key: str,
     debit: uuid.UUID,
     credit: uuid.UUID,
@@ -129,7 +132,7 @@ def make_hold(
     expires_at: datetime | None = None,
 ) -> uuid.UUID:
     """Create a hold for organization A (committed) and return its id."""
-    with engine.begin() as conn:
+    with db.begin() as conn:
         return ledger.create_hold(
             conn, ORG_A, ledger.CreateHold(key, debit, credit, amount, "USD", expires_at)
         ).id
@@ -138,7 +141,7 @@ def make_hold(
 # --- malformed requests: refused before any I/O -----------------------------------------------
 
 
-def test_unbalanced_entry_names_the_currency_and_both_sums(engine: sa.Engine, books: Books) -> None:
+def test_unbalanced_entry_names_the_currency_and_both_sums(db: RolledBack, books: Books) -> None:
     request = ledger.PostEntry(
         idempotency_key="unbalanced",
         lines=[
@@ -149,31 +152,31 @@ def test_unbalanced_entry_names_the_currency_and_both_sums(engine: sa.Engine, bo
             ledger.Line(books.merchant, "credit", 25, "EUR"),
         ],
     )
-    err = refused(engine, ledger.UnbalancedEntry, lambda c: ledger.post_entry(c, ORG_A, request))
+    err = refused(db, ledger.UnbalancedEntry, lambda c: ledger.post_entry(c, ORG_A, request))
     assert (err.currency, err.debits, err.credits) == ("EUR", 70, 55)
 
 
 @pytest.mark.parametrize("n_lines", [0, 1])
-def test_too_few_lines(engine: sa.Engine, books: Books, n_lines: int) -> None:
+def test_too_few_lines(db: RolledBack, books: Books, n_lines: int) -> None:
     lines = [ledger.Line(books.card, "debit", 100, "USD")][:n_lines]
     request = ledger.PostEntry(idempotency_key="short", lines=lines)
-    err = refused(engine, ledger.TooFewLines, lambda c: ledger.post_entry(c, ORG_A, request))
+    err = refused(db, ledger.TooFewLines, lambda c: ledger.post_entry(c, ORG_A, request))
     assert err.count == n_lines
 
 
 @pytest.mark.parametrize("currency", ["XYZ", "usd", "", "EURO"])
-def test_unknown_currency_on_a_line(engine: sa.Engine, books: Books, currency: str) -> None:
+def test_unknown_currency_on_a_line(db: RolledBack, books: Books, currency: str) -> None:
     request = transfer("bad-ccy", books.card, books.merchant, 100, currency)
-    err = refused(engine, ledger.UnknownCurrency, lambda c: ledger.post_entry(c, ORG_A, request))
+    err = refused(db, ledger.UnknownCurrency, lambda c: ledger.post_entry(c, ORG_A, request))
     assert err.currency == currency
 
 
-def test_unknown_currency_on_an_account_and_a_hold(engine: sa.Engine, books: Books) -> None:
+def test_unknown_currency_on_an_account_and_a_hold(db: RolledBack, books: Books) -> None:
     account = ledger.OpenAccount("open-xyz", "xyz", "asset", "XYZ")
-    err = refused(engine, ledger.UnknownCurrency, lambda c: ledger.open_account(c, ORG_A, account))
+    err = refused(db, ledger.UnknownCurrency, lambda c: ledger.open_account(c, ORG_A, account))
     assert err.currency == "XYZ"
     hold = ledger.CreateHold("hold-xyz", books.wallet, books.merchant, 10, "ABC")
-    err = refused(engine, ledger.UnknownCurrency, lambda c: ledger.create_hold(c, ORG_A, hold))
+    err = refused(db, ledger.UnknownCurrency, lambda c: ledger.create_hold(c, ORG_A, hold))
     assert err.currency == "ABC"
 
 
@@ -194,52 +197,52 @@ BAD_AMOUNTS: list[object] = [
 
 
 @pytest.mark.parametrize("amount", BAD_AMOUNTS, ids=repr)
-def test_invalid_amount_on_a_line(engine: sa.Engine, books: Books, amount: object) -> None:
+def test_invalid_amount_on_a_line(db: RolledBack, books: Books, amount: object) -> None:
     request = transfer("bad-amount", books.card, books.merchant, cast(int, amount))
-    err = refused(engine, ledger.InvalidAmount, lambda c: ledger.post_entry(c, ORG_A, request))
+    err = refused(db, ledger.InvalidAmount, lambda c: ledger.post_entry(c, ORG_A, request))
     assert type(err.value) is type(amount)
     assert err.value == amount
     assert err.field == "amount"
 
 
 @pytest.mark.parametrize("amount", [0, -5, 2**63, 2.5, False], ids=repr)
-def test_invalid_amount_on_holds(engine: sa.Engine, books: Books, amount: object) -> None:
-    hold_id = make_hold(engine, "h", books.wallet, books.merchant, 100)
+def test_invalid_amount_on_holds(db: RolledBack, books: Books, amount: object) -> None:
+    hold_id = make_hold(db, "h", books.wallet, books.merchant, 100)
     bad = cast(int, amount)
     create = ledger.CreateHold("h-bad", books.wallet, books.merchant, bad, "USD")
-    err = refused(engine, ledger.InvalidAmount, lambda c: ledger.create_hold(c, ORG_A, create))
+    err = refused(db, ledger.InvalidAmount, lambda c: ledger.create_hold(c, ORG_A, create))
     assert (err.value, err.field) == (amount, "amount")
     post = ledger.PostHold("h-post-bad", hold_id, bad)
-    err = refused(engine, ledger.InvalidAmount, lambda c: ledger.post_hold(c, ORG_A, post))
+    err = refused(db, ledger.InvalidAmount, lambda c: ledger.post_hold(c, ORG_A, post))
     assert (err.value, err.field) == (amount, "amount")
 
 
 @pytest.mark.parametrize("bound", ["gte", "lte", "version"])
-def test_invalid_amount_in_a_condition(engine: sa.Engine, books: Books, bound: str) -> None:
+def test_invalid_amount_in_a_condition(db: RolledBack, books: Books, bound: str) -> None:
     bounds: dict[str, Any] = {bound: 1.5}
     condition = ledger.Condition(books.card, **bounds)
     request = transfer("cond-bad", books.card, books.merchant, 10, conditions=[condition])
-    err = refused(engine, ledger.InvalidAmount, lambda c: ledger.post_entry(c, ORG_A, request))
+    err = refused(db, ledger.InvalidAmount, lambda c: ledger.post_entry(c, ORG_A, request))
     assert (err.value, err.field) == (1.5, f"conditions.{bound}")
 
 
 def test_largest_amount_is_accepted_and_one_more_overflows(
-    engine: sa.Engine, open_account: OpenAccountFn
+    db: RolledBack, open_account: OpenAccountFn
 ) -> None:
     big = open_account(ORG_A, "big", "asset")
     source = open_account(ORG_A, "source", "equity")
-    with engine.begin() as conn:
+    with db.begin() as conn:
         ledger.post_entry(conn, ORG_A, transfer("max", big, source, ledger.MAX_AMOUNT))
-    assert posted(engine, big) == 2**63 - 1
+    assert posted(db, big) == 2**63 - 1
     err = refused(
-        engine,
+        db,
         ledger.BalanceOverflow,
         lambda c: ledger.post_entry(c, ORG_A, transfer("one-more", big, source, 1)),
     )
     assert err.account_id == str(big)
 
 
-def test_invalid_condition(engine: sa.Engine, books: Books, open_account: OpenAccountFn) -> None:
+def test_invalid_condition(db: RolledBack, books: Books, open_account: OpenAccountFn) -> None:
     # a condition on an account that is not in the entry
     request = transfer(
         "cond-elsewhere",
@@ -248,24 +251,24 @@ def test_invalid_condition(engine: sa.Engine, books: Books, open_account: OpenAc
         10,
         conditions=[ledger.Condition(books.wallet, gte=0)],
     )
-    err = refused(engine, ledger.InvalidCondition, lambda c: ledger.post_entry(c, ORG_A, request))
+    err = refused(db, ledger.InvalidCondition, lambda c: ledger.post_entry(c, ORG_A, request))
     assert err.account_id == str(books.wallet)
     # a condition with no bound
     request = transfer(
         "cond-empty", books.card, books.merchant, 10, conditions=[ledger.Condition(books.card)]
     )
-    err = refused(engine, ledger.InvalidCondition, lambda c: ledger.post_entry(c, ORG_A, request))
+    err = refused(db, ledger.InvalidCondition, lambda c: ledger.post_entry(c, ORG_A, request))
     assert err.account_id == str(books.card)
     # the database refuses a condition on a high-volume account (no exact version there)
     busy = open_account(ORG_A, "busy", "revenue", high_volume=True)
     request = transfer(
         "cond-hv", books.card, busy, 10, conditions=[ledger.Condition(busy, lte=1_000)]
     )
-    err = refused(engine, ledger.InvalidCondition, lambda c: ledger.post_entry(c, ORG_A, request))
+    err = refused(db, ledger.InvalidCondition, lambda c: ledger.post_entry(c, ORG_A, request))
     assert err.account_id == str(busy)
 
 
-def test_invalid_account_definitions(engine: sa.Engine, orgs: None) -> None:
+def test_invalid_account_definitions(db: RolledBack, orgs: None) -> None:
     both_flags = ledger.OpenAccount(
         "open-both",
         "both",
@@ -274,129 +277,123 @@ def test_invalid_account_definitions(engine: sa.Engine, orgs: None) -> None:
         debits_must_not_exceed_credits=True,
         credits_must_not_exceed_debits=True,
     )
-    err = refused(
-        engine, ledger.InvalidAccount, lambda c: ledger.open_account(c, ORG_A, both_flags)
-    )
+    err = refused(db, ledger.InvalidAccount, lambda c: ledger.open_account(c, ORG_A, both_flags))
     assert err.reason == "an account takes at most one overdraft flag"
     no_code = ledger.OpenAccount("open-empty", "", "asset", "USD")
-    refused(engine, ledger.InvalidAccount, lambda c: ledger.open_account(c, ORG_A, no_code))
+    refused(db, ledger.InvalidAccount, lambda c: ledger.open_account(c, ORG_A, no_code))
 
 
-def test_invalid_request_keys(engine: sa.Engine, books: Books) -> None:
+def test_invalid_request_keys(db: RolledBack, books: Books) -> None:
     empty_key = transfer("", books.card, books.merchant, 10)
-    refused(engine, ledger.InvalidRequest, lambda c: ledger.post_entry(c, ORG_A, empty_key))
+    refused(db, ledger.InvalidRequest, lambda c: ledger.post_entry(c, ORG_A, empty_key))
     same_keys = [transfer("k", books.card, books.merchant, 10)] * 2
-    refused(engine, ledger.InvalidRequest, lambda c: ledger.post_entries(c, ORG_A, same_keys))
-    refused(engine, ledger.InvalidRequest, lambda c: ledger.post_entries(c, ORG_A, []))
+    refused(db, ledger.InvalidRequest, lambda c: ledger.post_entries(c, ORG_A, same_keys))
+    refused(db, ledger.InvalidRequest, lambda c: ledger.post_entries(c, ORG_A, []))
 
 
 # --- accounts, organizations ------------------------------------------------------------------
 
 
 def test_currency_mismatch_names_the_first_offending_account(
-    engine: sa.Engine, books: Books, open_account: OpenAccountFn
+    db: RolledBack, books: Books, open_account: OpenAccountFn
 ) -> None:
     euros = open_account(ORG_A, "euros", "liability", currency="EUR")
     request = transfer("ccy", books.card, euros, 100, "USD")
-    err = refused(engine, ledger.CurrencyMismatch, lambda c: ledger.post_entry(c, ORG_A, request))
+    err = refused(db, ledger.CurrencyMismatch, lambda c: ledger.post_entry(c, ORG_A, request))
     assert (err.account_id, err.account_currency, err.line_currency) == (str(euros), "EUR", "USD")
     # every line in EUR: the first line's USD account is named
     request = transfer("ccy-2", books.card, euros, 100, "EUR")
-    err = refused(engine, ledger.CurrencyMismatch, lambda c: ledger.post_entry(c, ORG_A, request))
+    err = refused(db, ledger.CurrencyMismatch, lambda c: ledger.post_entry(c, ORG_A, request))
     assert (err.account_id, err.account_currency, err.line_currency) == (
         str(books.card),
         "USD",
         "EUR",
     )
     hold = ledger.CreateHold("ccy-hold", books.wallet, books.merchant, 10, "EUR")
-    err = refused(engine, ledger.CurrencyMismatch, lambda c: ledger.create_hold(c, ORG_A, hold))
+    err = refused(db, ledger.CurrencyMismatch, lambda c: ledger.create_hold(c, ORG_A, hold))
     assert (err.account_currency, err.line_currency) == ("USD", "EUR")
     assert err.account_id in {str(books.wallet), str(books.merchant)}
 
 
-def test_unknown_account(engine: sa.Engine, books: Books) -> None:
+def test_unknown_account(db: RolledBack, books: Books) -> None:
     ghost = uuid.uuid4()
     request = transfer("ghost", books.card, ghost, 100)
-    err = refused(engine, ledger.AccountNotFound, lambda c: ledger.post_entry(c, ORG_A, request))
+    err = refused(db, ledger.AccountNotFound, lambda c: ledger.post_entry(c, ORG_A, request))
     assert err.account_id == str(ghost)
     hold = ledger.CreateHold("ghost-hold", ghost, books.merchant, 10, "USD")
-    err = refused(engine, ledger.AccountNotFound, lambda c: ledger.create_hold(c, ORG_A, hold))
+    err = refused(db, ledger.AccountNotFound, lambda c: ledger.create_hold(c, ORG_A, hold))
     assert err.account_id == str(ghost)
 
 
-def test_closed_account_takes_no_posting_and_no_hold(engine: sa.Engine, books: Books) -> None:
-    with engine.begin() as conn:
+def test_closed_account_takes_no_posting_and_no_hold(db: RolledBack, books: Books) -> None:
+    with db.begin() as conn:
         ledger.close_account(conn, ORG_A, ledger.CloseAccount("close-merchant", books.merchant))
     request = transfer("to-closed", books.card, books.merchant, 100)
-    err = refused(engine, ledger.AccountClosed, lambda c: ledger.post_entry(c, ORG_A, request))
+    err = refused(db, ledger.AccountClosed, lambda c: ledger.post_entry(c, ORG_A, request))
     assert err.account_id == str(books.merchant)
     hold = ledger.CreateHold("hold-closed", books.wallet, books.merchant, 10, "USD")
-    err = refused(engine, ledger.AccountClosed, lambda c: ledger.create_hold(c, ORG_A, hold))
+    err = refused(db, ledger.AccountClosed, lambda c: ledger.create_hold(c, ORG_A, hold))
     assert err.account_id == str(books.merchant)
     # the other accounts still work
-    with engine.begin() as conn:
+    with db.begin() as conn:
         ledger.post_entry(conn, ORG_A, transfer("open-ok", books.card, books.wallet, 100))
-    assert posted(engine, books.wallet) == 1_100
+    assert posted(db, books.wallet) == 1_100
 
 
 def test_another_organizations_account_is_refused_but_the_platforms_is_not(
-    engine: sa.Engine, books: Books
+    db: RolledBack, books: Books
 ) -> None:
     request = transfer("cross", books.b_cash, books.merchant, 100)
     err = refused(
-        engine,
+        db,
         ledger.AccountOrganizationMismatch,
         lambda c: ledger.post_entry(c, ORG_A, request),
     )
     assert (err.account_id, err.org_id) == (str(books.b_cash), str(ORG_A))
     hold = ledger.CreateHold("cross-hold", books.b_cash, books.merchant, 10, "USD")
     err = refused(
-        engine, ledger.AccountOrganizationMismatch, lambda c: ledger.create_hold(c, ORG_A, hold)
+        db, ledger.AccountOrganizationMismatch, lambda c: ledger.create_hold(c, ORG_A, hold)
     )
     assert (err.account_id, err.org_id) == (str(books.b_cash), str(ORG_A))
     close = ledger.CloseAccount("cross-close", books.b_cash)
     err = refused(
-        engine, ledger.AccountOrganizationMismatch, lambda c: ledger.close_account(c, ORG_A, close)
+        db, ledger.AccountOrganizationMismatch, lambda c: ledger.close_account(c, ORG_A, close)
     )
     assert (err.account_id, err.org_id) == (str(books.b_cash), str(ORG_A))
-    with engine.begin() as conn:
+    with db.begin() as conn:
         ledger.post_entry(conn, ORG_A, transfer("fee", books.card, books.fees, 50))
-    assert posted(engine, books.fees) == 50
+    assert posted(db, books.fees) == 50
 
 
-def test_organization_not_found(engine: sa.Engine, books: Books) -> None:
+def test_organization_not_found(db: RolledBack, books: Books) -> None:
     nobody = uuid.uuid4()
     request = transfer("nobody", books.card, books.merchant, 100)
-    err = refused(
-        engine, ledger.OrganizationNotFound, lambda c: ledger.post_entry(c, nobody, request)
-    )
+    err = refused(db, ledger.OrganizationNotFound, lambda c: ledger.post_entry(c, nobody, request))
     assert err.org_id == str(nobody)
     account = ledger.OpenAccount("open-nobody", "cash", "asset", "USD")
     err = refused(
-        engine, ledger.OrganizationNotFound, lambda c: ledger.open_account(c, nobody, account)
+        db, ledger.OrganizationNotFound, lambda c: ledger.open_account(c, nobody, account)
     )
     assert err.org_id == str(nobody)
 
 
-def test_duplicate_account_code(engine: sa.Engine, books: Books) -> None:
+def test_duplicate_account_code(db: RolledBack, books: Books) -> None:
     again = ledger.OpenAccount("open-wallet-again", "wallet", "liability", "USD")
-    err = refused(
-        engine, ledger.DuplicateAccountCode, lambda c: ledger.open_account(c, ORG_A, again)
-    )
+    err = refused(db, ledger.DuplicateAccountCode, lambda c: ledger.open_account(c, ORG_A, again))
     assert (err.org_id, err.account_code) == (str(ORG_A), "wallet")
     # the same code in another organization is fine
-    with engine.begin() as conn:
+    with db.begin() as conn:
         ledger.open_account(conn, ORG_B, again)
 
 
-def test_duplicate_external_reference(engine: sa.Engine, books: Books) -> None:
-    with engine.begin() as conn:
+def test_duplicate_external_reference(db: RolledBack, books: Books) -> None:
+    with db.begin() as conn:
         first = ledger.post_entry(
             conn, ORG_A, transfer("ref-1", books.card, books.merchant, 100, external_ref="ch_1")
         )
     request = transfer("ref-2", books.card, books.merchant, 200, external_ref="ch_1")
     err = refused(
-        engine, ledger.DuplicateExternalReference, lambda c: ledger.post_entry(c, ORG_A, request)
+        db, ledger.DuplicateExternalReference, lambda c: ledger.post_entry(c, ORG_A, request)
     )
     assert (err.external_ref, err.entry_id) == ("ch_1", str(first.id))
     # inside a batch the whole batch is refused
@@ -405,7 +402,7 @@ def test_duplicate_external_reference(engine: sa.Engine, books: Books) -> None:
         transfer("ref-4", books.card, books.merchant, 7, external_ref="ch_1"),
     ]
     err = refused(
-        engine, ledger.DuplicateExternalReference, lambda c: ledger.post_entries(c, ORG_A, batch)
+        db, ledger.DuplicateExternalReference, lambda c: ledger.post_entries(c, ORG_A, batch)
     )
     assert (err.external_ref, err.entry_id) == ("ch_1", str(first.id))
 
@@ -413,9 +410,9 @@ def test_duplicate_external_reference(engine: sa.Engine, books: Books) -> None:
 # --- funds ------------------------------------------------------------------------------------
 
 
-def test_insufficient_funds_debits_must_not_exceed_credits(engine: sa.Engine, books: Books) -> None:
+def test_insufficient_funds_debits_must_not_exceed_credits(db: RolledBack, books: Books) -> None:
     request = transfer("overdraw", books.wallet, books.merchant, 1_500)
-    err = refused(engine, ledger.InsufficientFunds, lambda c: ledger.post_entry(c, ORG_A, request))
+    err = refused(db, ledger.InsufficientFunds, lambda c: ledger.post_entry(c, ORG_A, request))
     assert (err.account_id, err.currency, err.balance, err.shortfall) == (
         str(books.wallet),
         "USD",
@@ -431,123 +428,123 @@ def test_insufficient_funds_debits_must_not_exceed_credits(engine: sa.Engine, bo
             ledger.Line(books.merchant, "credit", 1_200, "USD"),
         ],
     )
-    err = refused(engine, ledger.InsufficientFunds, lambda c: ledger.post_entry(c, ORG_A, request))
+    err = refused(db, ledger.InsufficientFunds, lambda c: ledger.post_entry(c, ORG_A, request))
     assert (err.account_id, err.balance, err.shortfall) == (str(books.wallet), 1_000, 200)
-    with engine.begin() as conn:
+    with db.begin() as conn:
         ledger.post_entry(conn, ORG_A, transfer("exact", books.wallet, books.merchant, 1_000))
-    assert posted(engine, books.wallet) == 0
+    assert posted(db, books.wallet) == 0
 
 
-def test_insufficient_funds_credits_must_not_exceed_debits(engine: sa.Engine, books: Books) -> None:
+def test_insufficient_funds_credits_must_not_exceed_debits(db: RolledBack, books: Books) -> None:
     request = transfer("overcredit", books.merchant, books.card, 1_200)
-    err = refused(engine, ledger.InsufficientFunds, lambda c: ledger.post_entry(c, ORG_A, request))
+    err = refused(db, ledger.InsufficientFunds, lambda c: ledger.post_entry(c, ORG_A, request))
     assert (err.account_id, err.currency, err.balance, err.shortfall) == (
         str(books.card),
         "USD",
         1_000,
         200,
     )
-    with engine.begin() as conn:
+    with db.begin() as conn:
         ledger.post_entry(conn, ORG_A, transfer("exact", books.merchant, books.card, 1_000))
-    assert posted(engine, books.card) == 0
+    assert posted(db, books.card) == 0
 
 
-def test_pending_holds_reduce_what_debits_may_take(engine: sa.Engine, books: Books) -> None:
-    make_hold(engine, "hold-800", books.wallet, books.merchant, 800)
-    assert available(engine, books.wallet) == 200
+def test_pending_holds_reduce_what_debits_may_take(db: RolledBack, books: Books) -> None:
+    make_hold(db, "hold-800", books.wallet, books.merchant, 800)
+    assert available(db, books.wallet) == 200
     request = transfer("after-hold", books.wallet, books.merchant, 300)
-    err = refused(engine, ledger.InsufficientFunds, lambda c: ledger.post_entry(c, ORG_A, request))
+    err = refused(db, ledger.InsufficientFunds, lambda c: ledger.post_entry(c, ORG_A, request))
     assert (err.account_id, err.balance, err.shortfall) == (str(books.wallet), 200, 100)
     hold = ledger.CreateHold("hold-300", books.wallet, books.merchant, 300, "USD")
-    err = refused(engine, ledger.InsufficientFunds, lambda c: ledger.create_hold(c, ORG_A, hold))
+    err = refused(db, ledger.InsufficientFunds, lambda c: ledger.create_hold(c, ORG_A, hold))
     assert (err.account_id, err.currency, err.balance, err.shortfall) == (
         str(books.wallet),
         "USD",
         200,
         100,
     )
-    with engine.begin() as conn:
+    with db.begin() as conn:
         ledger.post_entry(conn, ORG_A, transfer("rest", books.wallet, books.merchant, 200))
-    assert available(engine, books.wallet) == 0
+    assert available(db, books.wallet) == 0
 
 
-def test_pending_holds_reduce_what_credits_may_take(engine: sa.Engine, books: Books) -> None:
-    make_hold(engine, "hold-700", books.merchant, books.card, 700)
-    assert available(engine, books.card) == 300
+def test_pending_holds_reduce_what_credits_may_take(db: RolledBack, books: Books) -> None:
+    make_hold(db, "hold-700", books.merchant, books.card, 700)
+    assert available(db, books.card) == 300
     request = transfer("after-hold", books.merchant, books.card, 500)
-    err = refused(engine, ledger.InsufficientFunds, lambda c: ledger.post_entry(c, ORG_A, request))
+    err = refused(db, ledger.InsufficientFunds, lambda c: ledger.post_entry(c, ORG_A, request))
     assert (err.account_id, err.balance, err.shortfall) == (str(books.card), 300, 200)
     hold = ledger.CreateHold("hold-301", books.merchant, books.card, 301, "USD")
-    err = refused(engine, ledger.InsufficientFunds, lambda c: ledger.create_hold(c, ORG_A, hold))
+    err = refused(db, ledger.InsufficientFunds, lambda c: ledger.create_hold(c, ORG_A, hold))
     assert (err.account_id, err.balance, err.shortfall) == (str(books.card), 300, 1)
-    with engine.begin() as conn:
+    with db.begin() as conn:
         ledger.post_entry(conn, ORG_A, transfer("rest", books.merchant, books.card, 300))
-    assert available(engine, books.card) == 0
+    assert available(db, books.card) == 0
 
 
 # --- holds ------------------------------------------------------------------------------------
 
 
-def test_hold_not_found(engine: sa.Engine, books: Books) -> None:
+def test_hold_not_found(db: RolledBack, books: Books) -> None:
     ghost = uuid.uuid4()
     err = refused(
-        engine,
+        db,
         ledger.HoldNotFound,
         lambda c: ledger.post_hold(c, ORG_A, ledger.PostHold("post-ghost", ghost)),
     )
     assert err.hold_id == str(ghost)
     err = refused(
-        engine,
+        db,
         ledger.HoldNotFound,
         lambda c: ledger.void_hold(c, ORG_A, ledger.VoidHold("void-ghost", ghost)),
     )
     assert err.hold_id == str(ghost)
     # another organization's hold is not found either
-    hold_id = make_hold(engine, "h", books.wallet, books.merchant, 100)
+    hold_id = make_hold(db, "h", books.wallet, books.merchant, 100)
     err = refused(
-        engine,
+        db,
         ledger.HoldNotFound,
         lambda c: ledger.post_hold(c, ORG_B, ledger.PostHold("post-other", hold_id)),
     )
     assert err.hold_id == str(hold_id)
 
 
-def test_hold_already_posted(engine: sa.Engine, books: Books) -> None:
-    hold_id = make_hold(engine, "h", books.wallet, books.merchant, 400)
-    with engine.begin() as conn:
+def test_hold_already_posted(db: RolledBack, books: Books) -> None:
+    hold_id = make_hold(db, "h", books.wallet, books.merchant, 400)
+    with db.begin() as conn:
         ledger.post_hold(conn, ORG_A, ledger.PostHold("h-post", hold_id, 150))
     err = refused(
-        engine,
+        db,
         ledger.HoldAlreadyPosted,
         lambda c: ledger.post_hold(c, ORG_A, ledger.PostHold("h-post-2", hold_id)),
     )
     assert (err.hold_id, err.resolution) == (str(hold_id), "posted")
     err = refused(
-        engine,
+        db,
         ledger.HoldAlreadyPosted,
         lambda c: ledger.void_hold(c, ORG_A, ledger.VoidHold("h-void", hold_id)),
     )
     assert (err.hold_id, err.resolution) == (str(hold_id), "posted")
-    assert (posted(engine, books.wallet), available(engine, books.wallet)) == (850, 850)
+    assert (posted(db, books.wallet), available(db, books.wallet)) == (850, 850)
 
 
-def test_hold_already_voided(engine: sa.Engine, books: Books) -> None:
-    hold_id = make_hold(engine, "h", books.wallet, books.merchant, 400)
-    with engine.begin() as conn:
+def test_hold_already_voided(db: RolledBack, books: Books) -> None:
+    hold_id = make_hold(db, "h", books.wallet, books.merchant, 400)
+    with db.begin() as conn:
         ledger.void_hold(conn, ORG_A, ledger.VoidHold("h-void", hold_id))
     err = refused(
-        engine,
+        db,
         ledger.HoldAlreadyVoided,
         lambda c: ledger.post_hold(c, ORG_A, ledger.PostHold("h-post", hold_id)),
     )
     assert (err.hold_id, err.resolution) == (str(hold_id), "voided")
     err = refused(
-        engine,
+        db,
         ledger.HoldAlreadyVoided,
         lambda c: ledger.void_hold(c, ORG_A, ledger.VoidHold("h-void-2", hold_id)),
     )
     assert (err.hold_id, err.resolution) == (str(hold_id), "voided")
-    assert (posted(engine, books.wallet), available(engine, books.wallet)) == (1_000, 1_000)
+    assert (posted(db, books.wallet), available(db, books.wallet)) == (1_000, 1_000)
 
 
 def test_expired_hold_cannot_be_posted_before_or_after_the_sweep(
@@ -588,55 +585,55 @@ def test_expired_hold_cannot_be_posted_before_or_after_the_sweep(
     assert (gone.hold_id, gone.resolution) == (str(hold_id), "expired")
 
 
-def test_hold_amount_exceeded(engine: sa.Engine, books: Books) -> None:
-    hold_id = make_hold(engine, "h", books.wallet, books.merchant, 800)
+def test_hold_amount_exceeded(db: RolledBack, books: Books) -> None:
+    hold_id = make_hold(db, "h", books.wallet, books.merchant, 800)
     err = refused(
-        engine,
+        db,
         ledger.HoldAmountExceeded,
         lambda c: ledger.post_hold(c, ORG_A, ledger.PostHold("h-post", hold_id, 801)),
     )
     assert (err.hold_id, err.held, err.requested) == (str(hold_id), 800, 801)
-    with engine.begin() as conn:
+    with db.begin() as conn:
         ledger.post_hold(conn, ORG_A, ledger.PostHold("h-post-all", hold_id, 800))
-    assert posted(engine, books.merchant) == 800
+    assert posted(db, books.merchant) == 800
 
 
 # --- reversals, conditions --------------------------------------------------------------------
 
 
-def test_entry_not_found(engine: sa.Engine, books: Books) -> None:
+def test_entry_not_found(db: RolledBack, books: Books) -> None:
     ghost = uuid.uuid4()
     request = ledger.ReverseEntry("rev-ghost", ghost)
-    err = refused(engine, ledger.EntryNotFound, lambda c: ledger.reverse_entry(c, ORG_A, request))
+    err = refused(db, ledger.EntryNotFound, lambda c: ledger.reverse_entry(c, ORG_A, request))
     assert err.entry_id == str(ghost)
     # another organization's entry is not found either
-    with engine.begin() as conn:
+    with db.begin() as conn:
         first = ledger.post_entry(conn, ORG_A, transfer("t", books.card, books.merchant, 10))
     request = ledger.ReverseEntry("rev-other", first.id)
-    err = refused(engine, ledger.EntryNotFound, lambda c: ledger.reverse_entry(c, ORG_B, request))
+    err = refused(db, ledger.EntryNotFound, lambda c: ledger.reverse_entry(c, ORG_B, request))
     assert err.entry_id == str(first.id)
 
 
-def test_entry_already_reversed(engine: sa.Engine, books: Books) -> None:
-    with engine.begin() as conn:
+def test_entry_already_reversed(db: RolledBack, books: Books) -> None:
+    with db.begin() as conn:
         first = ledger.post_entry(conn, ORG_A, transfer("t", books.card, books.merchant, 250))
         reversal = ledger.reverse_entry(conn, ORG_A, ledger.ReverseEntry("t-rev", first.id))
     request = ledger.ReverseEntry("t-rev-2", first.id)
     err = refused(
-        engine, ledger.EntryAlreadyReversed, lambda c: ledger.reverse_entry(c, ORG_A, request)
+        db, ledger.EntryAlreadyReversed, lambda c: ledger.reverse_entry(c, ORG_A, request)
     )
     assert (err.entry_id, err.reversal_entry_id) == (str(first.id), str(reversal.id))
-    assert posted(engine, books.merchant) == 0
+    assert posted(db, books.merchant) == 0
 
 
-def test_condition_failed_on_version(engine: sa.Engine, books: Books) -> None:
-    with engine.connect() as conn:
+def test_condition_failed_on_version(db: RolledBack, books: Books) -> None:
+    with db.connect() as conn:
         version = ledger.balance(conn, books.card).version
     assert version == 1
     request = transfer(
         "v", books.card, books.merchant, 10, conditions=[ledger.Condition(books.card, version=7)]
     )
-    err = refused(engine, ledger.ConditionFailed, lambda c: ledger.post_entry(c, ORG_A, request))
+    err = refused(db, ledger.ConditionFailed, lambda c: ledger.post_entry(c, ORG_A, request))
     assert (err.account_id, err.condition, err.expected, err.actual) == (
         str(books.card),
         "version",
@@ -657,14 +654,14 @@ def test_condition_failed_on_version(engine: sa.Engine, books: Books) -> None:
             conditions=[ledger.Condition(books.card, version=1)],
         ),
     ]
-    err = refused(engine, ledger.ConditionFailed, lambda c: ledger.post_entries(c, ORG_A, batch))
+    err = refused(db, ledger.ConditionFailed, lambda c: ledger.post_entries(c, ORG_A, batch))
     assert (err.condition, err.expected, err.actual) == ("version", 1, 2)
-    with engine.begin() as conn:
+    with db.begin() as conn:
         ledger.post_entry(conn, ORG_A, ok)
-    assert posted(engine, books.card) == 1_010
+    assert posted(db, books.card) == 1_010
 
 
-def test_condition_failed_on_balance_bounds(engine: sa.Engine, books: Books) -> None:
+def test_condition_failed_on_balance_bounds(db: RolledBack, books: Books) -> None:
     # the merchant (a liability) would hold 400 after the entry
     gte = transfer(
         "gte",
@@ -673,7 +670,7 @@ def test_condition_failed_on_balance_bounds(engine: sa.Engine, books: Books) -> 
         400,
         conditions=[ledger.Condition(books.merchant, gte=401)],
     )
-    err = refused(engine, ledger.ConditionFailed, lambda c: ledger.post_entry(c, ORG_A, gte))
+    err = refused(db, ledger.ConditionFailed, lambda c: ledger.post_entry(c, ORG_A, gte))
     assert (err.account_id, err.condition, err.expected, err.actual) == (
         str(books.merchant),
         "posted_balance_gte",
@@ -687,7 +684,7 @@ def test_condition_failed_on_balance_bounds(engine: sa.Engine, books: Books) -> 
         400,
         conditions=[ledger.Condition(books.merchant, lte=399)],
     )
-    err = refused(engine, ledger.ConditionFailed, lambda c: ledger.post_entry(c, ORG_A, lte))
+    err = refused(db, ledger.ConditionFailed, lambda c: ledger.post_entry(c, ORG_A, lte))
     assert (err.account_id, err.condition, err.expected, err.actual) == (
         str(books.merchant),
         "posted_balance_lte",
@@ -695,7 +692,7 @@ def test_condition_failed_on_balance_bounds(engine: sa.Engine, books: Books) -> 
         400,
     )
     # available counts holds: 1_000 posted - 300 held - 500 posted now = 200
-    make_hold(engine, "h", books.wallet, books.merchant, 300)
+    make_hold(db, "h", books.wallet, books.merchant, 300)
     avail = transfer(
         "avail",
         books.wallet,
@@ -703,7 +700,7 @@ def test_condition_failed_on_balance_bounds(engine: sa.Engine, books: Books) -> 
         500,
         conditions=[ledger.Condition(books.wallet, balance="available", gte=201)],
     )
-    err = refused(engine, ledger.ConditionFailed, lambda c: ledger.post_entry(c, ORG_A, avail))
+    err = refused(db, ledger.ConditionFailed, lambda c: ledger.post_entry(c, ORG_A, avail))
     assert (err.account_id, err.condition, err.expected, err.actual) == (
         str(books.wallet),
         "available_balance_gte",
@@ -718,7 +715,7 @@ def test_condition_failed_on_balance_bounds(engine: sa.Engine, books: Books) -> 
         500,
         conditions=[ledger.Condition(books.merchant, balance="pending", lte=799)],
     )
-    err = refused(engine, ledger.ConditionFailed, lambda c: ledger.post_entry(c, ORG_A, pending))
+    err = refused(db, ledger.ConditionFailed, lambda c: ledger.post_entry(c, ORG_A, pending))
     assert (err.account_id, err.condition, err.expected, err.actual) == (
         str(books.merchant),
         "pending_balance_lte",
@@ -735,58 +732,54 @@ def test_condition_failed_on_balance_bounds(engine: sa.Engine, books: Books) -> 
             ledger.Condition(books.merchant, gte=500, lte=500),
         ],
     )
-    with engine.begin() as conn:
+    with db.begin() as conn:
         ledger.post_entry(conn, ORG_A, ok)
-    assert posted(engine, books.merchant) == 500
+    assert posted(db, books.merchant) == 500
 
 
 # --- idempotency ------------------------------------------------------------------------------
 
 
-def test_idempotency_conflict(engine: sa.Engine, books: Books) -> None:
-    with engine.begin() as conn:
+def test_idempotency_conflict(db: RolledBack, books: Books) -> None:
+    with db.begin() as conn:
         ledger.post_entry(conn, ORG_A, transfer("pay-1", books.card, books.merchant, 100))
     request = transfer("pay-1", books.card, books.merchant, 101)
-    err = refused(
-        engine, ledger.IdempotencyConflict, lambda c: ledger.post_entry(c, ORG_A, request)
-    )
+    err = refused(db, ledger.IdempotencyConflict, lambda c: ledger.post_entry(c, ORG_A, request))
     assert err.idempotency_key == "pay-1"
     # the same key for another operation
     hold = ledger.CreateHold("pay-1", books.wallet, books.merchant, 100, "USD")
-    err = refused(engine, ledger.IdempotencyConflict, lambda c: ledger.create_hold(c, ORG_A, hold))
+    err = refused(db, ledger.IdempotencyConflict, lambda c: ledger.create_hold(c, ORG_A, hold))
     assert err.idempotency_key == "pay-1"
     # the same key and code, another account definition
     account = ledger.OpenAccount(f"open-{ORG_A}-wallet", "wallet", "asset", "USD")
-    err = refused(
-        engine, ledger.IdempotencyConflict, lambda c: ledger.open_account(c, ORG_A, account)
-    )
+    err = refused(db, ledger.IdempotencyConflict, lambda c: ledger.open_account(c, ORG_A, account))
     assert err.idempotency_key == f"open-{ORG_A}-wallet"
 
 
 def test_idempotent_replay_returns_the_first_result_and_writes_nothing(
-    engine: sa.Engine, books: Books
+    db: RolledBack, books: Books
 ) -> None:
     request = transfer("pay-1", books.card, books.merchant, 100, external_ref="ch_1")
-    with engine.begin() as conn:
+    with db.begin() as conn:
         first = ledger.post_entry(conn, ORG_A, request)
     assert not first.replayed
-    before = snapshot(engine)
-    with engine.begin() as conn:
+    before = snapshot(db)
+    with db.begin() as conn:
         again = ledger.post_entry(conn, ORG_A, request)
         batch = ledger.post_entries(conn, ORG_A, [request])
     assert again == ledger.WriteResult(id=first.id, replayed=True)
     assert batch == [ledger.WriteResult(id=first.id, replayed=True)]
-    assert snapshot(engine) == before
-    assert posted(engine, books.merchant) == 100
+    assert snapshot(db) == before
+    assert posted(db, books.merchant) == 100
 
     hold = ledger.CreateHold("hold-1", books.wallet, books.merchant, 300, "USD")
-    with engine.begin() as conn:
+    with db.begin() as conn:
         created = ledger.create_hold(conn, ORG_A, hold)
-    before = snapshot(engine)
-    with engine.begin() as conn:
+    before = snapshot(db)
+    with db.begin() as conn:
         assert ledger.create_hold(conn, ORG_A, hold) == ledger.WriteResult(created.id, True)
-    assert snapshot(engine) == before
-    assert available(engine, books.wallet) == 700
+    assert snapshot(db) == before
+    assert available(db, books.wallet) == 700
 
 
 def test_refusal_is_remembered_under_its_key_after_funds_arrive(
@@ -834,12 +827,12 @@ def test_refusal_is_remembered_under_its_key_after_funds_arrive(
 
 
 def test_refused_condition_is_remembered_when_the_unit_of_work_commits(
-    engine: sa.Engine, books: Books
+    db: RolledBack, books: Books
 ) -> None:
     request = transfer(
         "v", books.card, books.merchant, 10, conditions=[ledger.Condition(books.card, version=2)]
     )
-    with engine.begin() as conn:
+    with db.begin() as conn:
         with pytest.raises(ledger.ConditionFailed) as info:
             ledger.post_entry(conn, ORG_A, request)
         # the transaction is still usable: the failure came back as a result, not an error
@@ -847,27 +840,27 @@ def test_refused_condition_is_remembered_when_the_unit_of_work_commits(
     assert (info.value.expected, info.value.actual) == (2, 1)
 
     # now the card's version is 2, so the condition would hold; the key keeps the refusal
-    with engine.begin() as conn:
+    with db.begin() as conn:
         ledger.post_entry(conn, ORG_A, transfer("bump", books.card, books.merchant, 1))
         assert ledger.balance(conn, books.card).version == 2
-    again = refused(engine, ledger.ConditionFailed, lambda c: ledger.post_entry(c, ORG_A, request))
+    again = refused(db, ledger.ConditionFailed, lambda c: ledger.post_entry(c, ORG_A, request))
     assert (again.condition, again.expected, again.actual) == ("version", 2, 1)
     fresh = transfer(
         "v-2", books.card, books.merchant, 10, conditions=[ledger.Condition(books.card, version=2)]
     )
-    with engine.begin() as conn:
+    with db.begin() as conn:
         ledger.post_entry(conn, ORG_A, fresh)
-    assert posted(engine, books.merchant) == 11
+    assert posted(db, books.merchant) == 11
 
 
-def test_rolled_back_refusal_is_not_remembered(engine: sa.Engine, books: Books) -> None:
+def test_rolled_back_refusal_is_not_remembered(db: RolledBack, books: Books) -> None:
     request = transfer("pay-1", books.wallet, books.merchant, 1_500)
-    refused(engine, ledger.InsufficientFunds, lambda c: ledger.post_entry(c, ORG_A, request))
-    with engine.begin() as c:
+    refused(db, ledger.InsufficientFunds, lambda c: ledger.post_entry(c, ORG_A, request))
+    with db.begin() as c:
         ledger.post_entry(c, ORG_A, transfer("top-up", books.funding, books.wallet, 1_000))
         result = ledger.post_entry(c, ORG_A, request)
     assert not result.replayed
-    assert posted(engine, books.wallet) == 500
+    assert posted(db, books.wallet) == 500
 
 
 # --- batches ----------------------------------------------------------------------------------
@@ -882,7 +875,7 @@ def _batch(books: Books, bad: ledger.PostEntry | None) -> list[ledger.PostEntry]
 
 @pytest.mark.parametrize("reason", ["funds", "account", "closed", "replayed-refusal"])
 def test_a_batch_with_one_bad_entry_writes_nothing(
-    engine: sa.Engine, books: Books, reason: str
+    db: RolledBack, books: Books, reason: str
 ) -> None:
     ghost = uuid.uuid4()
     # 37 entries of 10 came before: 630 of the wallet's 1_000 are left for the 38th
@@ -893,11 +886,11 @@ def test_a_batch_with_one_bad_entry_writes_nothing(
         "replayed-refusal": transfer("bad", books.wallet, books.merchant, 5_000),
     }[reason]
     if reason == "closed":
-        with engine.begin() as conn:
+        with db.begin() as conn:
             ledger.close_account(conn, PLATFORM, ledger.CloseAccount("close-fees", books.fees))
     if reason == "replayed-refusal":
         # the bad entry's key already holds a remembered refusal
-        with engine.begin() as conn, pytest.raises(ledger.InsufficientFunds):
+        with db.begin() as conn, pytest.raises(ledger.InsufficientFunds):
             ledger.post_entry(conn, ORG_A, bad)
     batch = _batch(books, bad)
     assert len(batch) == 50
@@ -907,7 +900,7 @@ def test_a_batch_with_one_bad_entry_writes_nothing(
         "closed": ledger.AccountClosed,
         "replayed-refusal": ledger.InsufficientFunds,
     }[reason]
-    err = refused(engine, expected, lambda c: ledger.post_entries(c, ORG_A, batch))
+    err = refused(db, expected, lambda c: ledger.post_entries(c, ORG_A, batch))
     if reason == "funds":
         assert isinstance(err, ledger.InsufficientFunds)
         assert (err.account_id, err.balance, err.shortfall) == (str(books.wallet), 630, 70)
@@ -922,14 +915,14 @@ def test_a_batch_with_one_bad_entry_writes_nothing(
         assert (err.balance, err.shortfall) == (1_000, 4_000)
 
     # the good 49 under the same keys: nothing of them was kept, so they all post now
-    before = snapshot(engine)
-    with engine.begin() as conn:
+    before = snapshot(db)
+    with db.begin() as conn:
         results = ledger.post_entries(conn, ORG_A, _batch(books, None))
     assert [r.replayed for r in results] == [False] * 49
-    after = snapshot(engine)
+    after = snapshot(db)
     assert after.counts["entries"] == before.counts["entries"] + 49
     assert after.counts["lines"] == before.counts["lines"] + 98
-    assert posted(engine, books.wallet) == 510
+    assert posted(db, books.wallet) == 510
 
 
 # --- the error catalogue ----------------------------------------------------------------------
@@ -941,8 +934,8 @@ def _subclasses(cls: type[ledger.LedgerError]) -> Iterator[type[ledger.LedgerErr
         yield from _subclasses(sub)
 
 
-def test_recorded_error_codes_match_the_python_errors(engine: sa.Engine) -> None:
-    with engine.connect() as conn:
+def test_recorded_error_codes_match_the_python_errors(db: RolledBack) -> None:
+    with db.connect() as conn:
         in_database: list[str] = conn.execute(
             sa.text("SELECT payments.recorded_error_codes()")
         ).scalar_one()
