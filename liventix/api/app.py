@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 
 import ticketing_fsm
-from liventix.api import limits, problems
+from liventix.api import limits, problems, static
 from liventix.api.escrow import routes as escrow_routes
 from liventix.api.ledger import routes as ledger_routes
 from liventix.api.metrics import Metrics, MetricsMiddleware
@@ -31,6 +31,7 @@ from liventix.api.routing import READ_ONLY_EXTENSION
 from liventix.api.stripe_webhook import routes as stripe_routes
 from liventix.api.tickets import routes as ticketing_routes
 from liventix.api.unit_of_work import ApiRuntime
+from liventix.api.webhooks import catalog as webhook_catalog
 from liventix.api.webhooks import routes as webhook_routes
 from liventix.database import head_revision
 from liventix.stripe_events import register_webhook_secret
@@ -138,6 +139,8 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     _install_error_handlers(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    static.install(app)
+    webhook_catalog.install(app)
     return app
 
 

@@ -289,6 +289,24 @@ READ_PROBLEMS = (401, 404, 422, 503)
 WRITE_PROBLEMS = (400, 401, 404, 409, 422, 503)
 
 
+_AREA_NAMES = {"stripe_webhook": "stripe"}
+
+
+def operation_id(route: APIRoute) -> str:
+    """A route's operationId, `<area>.<handler>` (`ledger.post_entry`,
+    `tickets.start_checkout`, `stripe.webhook`): the area is the slice, the package of the
+    handler's module (`liventix.api.<slice>.routes`), and a leading `<area>_` of the handler's
+    name is dropped. Stable while the handler keeps its name and slice (the generated
+    clients name their methods after it; `tests/api/test_conventions_docs.py` lists them)."""
+    parts = str(getattr(route.endpoint, "__module__", "")).split(".")
+    area = parts[-2] if len(parts) >= 2 and parts[-1] == "routes" else parts[-1]
+    area = _AREA_NAMES.get(area, area)
+    name = route.name
+    if name.startswith(f"{area}_"):
+        name = name[len(area) + 1 :]
+    return f"{area}.{name}"
+
+
 def authenticated_router(tags: Sequence[str], *, writes: bool = True) -> APIRouter:
     """A router under /v1 whose routes need an API key and open their units of work."""
     statuses = WRITE_PROBLEMS if writes else READ_PROBLEMS
@@ -296,6 +314,7 @@ def authenticated_router(tags: Sequence[str], *, writes: bool = True) -> APIRout
         prefix="/v1",
         tags=list(tags),
         route_class=UnitOfWorkRoute,
+        generate_unique_id_function=operation_id,
         dependencies=[Depends(_documented_bearer)],
         responses=problem_responses(*statuses),
     )
