@@ -140,30 +140,6 @@ EXPORTS = ("journal", "account-balances")
 """Reports that are exports: not on the HTML page nor in `all`."""
 
 
-def _render(report: reports.Report, options: Options) -> str:
-    if options.format == "table":
-        return reports.as_table(
-            report, detail=options.detail, differences_only=options.differences_only
-        )
-    return {"csv": reports.as_csv, "json": reports.as_json}[options.format](report)
-
-
-def _print(shown: list[reports.Report], options: Options, *, every: bool, context: str) -> None:
-    """The reports on stdout: `all` in the table format is one screen (the differences and
-    a line per report) unless --detail; --differences-only shows the reports that differ."""
-    if every and options.format == "table" and not options.detail:
-        if not options.differences_only:
-            click.echo(reports.summary_screen(shown, context=context))
-            return
-        shown = [r for r in shown if r.differences] or shown[:0]
-        if not shown:
-            click.echo("No differences.")
-    for n, report in enumerate(shown):
-        if n:
-            click.echo()
-        click.echo(_render(report, options))
-
-
 def _page(
     conn: sa.Connection,
     names: list[str] | None,
@@ -226,8 +202,19 @@ def run(names: list[str] | None, options: Options) -> int:
         raise Failed(str(error)) from error
     finally:
         engine.dispose()
-    context = _context(options, now, skipped=names is None and transactions is None)
-    _print(shown, options, every=names is None, context=context)
+    context = reports.context_line(
+        now, options.as_of or now, start, end, skipped=names is None and transactions is None
+    )
+    click.echo(
+        reports.show(
+            shown,
+            options.format,
+            detail=options.detail,
+            differences_only=options.differences_only,
+            every=names is None,
+            context=context,
+        )
+    )
     if options.out is not None:
         for report in shown:
             reports.write_files(report, _out_dir(options.out, report, several=names is None))
@@ -260,17 +247,6 @@ def run(names: list[str] | None, options: Options) -> int:
     if total:
         click.echo(f"{prefix}: {total} difference(s) found", err=True)
     return EXIT_NO if total else EXIT_OK
-
-
-def _context(options: Options, now: datetime, *, skipped: bool) -> str:
-    """What the reports cover, in one line."""
-    start, end = _period(options, now)
-    as_of = options.as_of or now
-    line = (
-        f"Snapshot {now:%Y-%m-%d %H:%M:%S} UTC; balances as of {as_of:%Y-%m-%d %H:%M:%S}; "
-        f"period [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M})"
-    )
-    return line + ("; Stripe not reconciled (no --balance-transactions)" if skipped else "")
 
 
 def _out_dir(out: Path, report: reports.Report, *, several: bool) -> Path:

@@ -269,31 +269,29 @@ def sections(report: Report) -> list[Section]:
 
 
 def _join(parts: Sequence[str], empty: str = "nothing booked") -> str:
-    return "; ".join(parts) or empty
+    return ", ".join(parts) or empty
 
 
 def _headline_trial_balance(r: m.TrialBalanceReport) -> str:
-    return _join(
-        [
-            f"{t.currency} debits {money(t.debit, t.currency)} "
-            f"{'=' if not t.difference else '!='} credits {money(t.credit, t.currency)}"
-            for t in r.totals
-            if t.booked_by_id is None
-        ]
-    )
+    wide = [t for t in r.totals if t.booked_by_id is None]
+    off = [t for t in wide if t.difference]
+    if off:
+        return _join(
+            [
+                f"{t.currency} debits {money(t.debit, t.currency)} != "
+                f"credits {money(t.credit, t.currency)}"
+                for t in off
+            ]
+        )
+    return "debits = credits: " + _join([money(t.debit, t.currency) for t in wide], "none")
 
 
 def _headline_balance_sheet(r: m.BalanceSheetReport) -> str:
-    return _join(
-        [
-            f"assets {money(t.assets, t.currency)}, liabilities {money(t.liabilities, t.currency)}"
-            for t in r.totals
-        ]
-    )
+    return "assets " + _join([money(t.assets, t.currency) for t in r.totals], "none")
 
 
 def _headline_income(r: m.IncomeStatementReport) -> str:
-    return _join([f"net income {money(t.net_income, t.currency)}" for t in r.totals])
+    return "net income " + _join([money(t.net_income, t.currency) for t in r.totals], "none")
 
 
 def _headline_escrow(r: m.EscrowPositionReport) -> str:

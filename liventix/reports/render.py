@@ -9,13 +9,14 @@ import csv
 import io
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from liventix.reports.base import Cell, Report, Table
 from liventix.reports.layout import Section, Shown, headline, sections, short_title
 
-WIDTH = 118
-"""The widest line of the one-screen summary (a difference's line is cut to it)."""
+WIDTH = 150
+"""The widest line of the one-screen summary (a longer line is cut)."""
 LISTED = 12
 """The one-screen summary lists at most this many differences (then says how many more)."""
 ORGANIZERS_LISTED = 8
@@ -79,14 +80,26 @@ def as_table(report: Report, *, detail: bool = False, differences_only: bool = F
 
 
 def describe(section: Section, row: list[Shown]) -> str:
-    """A differing row in words: its text cells, then its nonzero differences (or, when it
-    has none, such as a transaction missing on one side, its first amount)."""
+    """A differing row in words: its first three distinct text cells, then its nonzero
+    differences, or the amounts where Stripe and the ledger disagree, or its first amount
+    (a transaction missing on one side)."""
     pairs = list(zip(row, section.columns, strict=True))
-    words = [c.text for c, _ in pairs if c.text and not c.numeric]
-    figures = [f"{h.lower()} {c.text}" for c, h in pairs if c.bad]
+    words = list(dict.fromkeys(c.text for c, _ in pairs if c.text and not c.numeric))[:3]
+    figures = [f"{h.lower()} {c.text}" for c, h in pairs if c.bad] or _disagreeing(pairs)[:2]
     if not figures:
         figures = [f"{h.lower()} {c.text}" for c, h in pairs if c.numeric and c.text][:1]
     return " ".join(words) + (f" | {', '.join(figures)}" if figures else "")
+
+
+def _disagreeing(pairs: list[tuple[Shown, str]]) -> list[str]:
+    """`Stripe x` beside `Ledger x` where both are shown and differ."""
+    texts = {h.lower(): c.text for c, h in pairs if c.numeric and c.text}
+    out = []
+    for heading, text in texts.items():
+        ours = texts.get("ledger " + heading.removeprefix("stripe "))
+        if heading.startswith("stripe ") and ours is not None and ours != text:
+            out += [f"{heading} {text}", f"ledger {heading.removeprefix('stripe ')} {ours}"]
+    return out
 
 
 def _difference_line(report: Report, section: Section, row: list[Shown]) -> str:
@@ -137,6 +150,43 @@ def summary_screen(reports: Sequence[Report], *, context: str) -> str:
     out += [f"{t:<{width}}  {n:>11}  {h}"[:WIDTH] for t, n, h in listed]
     out += ["", "--detail: every report in full; --differences-only: only the differences"]
     return "\n".join(out)
+
+
+def show(
+    reports: Sequence[Report],
+    fmt: str,
+    *,
+    detail: bool = False,
+    differences_only: bool = False,
+    every: bool = False,
+    context: str = "",
+) -> str:
+    """What `liventix report` prints: each report in the format (`table`, `csv`, `json`);
+    `every` (`all`) in the table format is one screen unless `detail`, and with
+    `differences_only` the reports that differ, their differences only."""
+    if fmt != "table":
+        render = as_csv if fmt == "csv" else as_json
+        return "\n\n".join(render(r) for r in reports)
+    if every and not detail and not differences_only:
+        return summary_screen(reports, context=context)
+    if every and differences_only:
+        reports = [r for r in reports if r.differences]
+        if not reports:
+            return "No differences."
+    return "\n\n".join(
+        as_table(r, detail=detail, differences_only=differences_only) for r in reports
+    )
+
+
+def context_line(
+    now: datetime, as_of: datetime, start: datetime, end: datetime, *, skipped: bool
+) -> str:
+    """What a run of the reports covers, in one line."""
+    line = (
+        f"Snapshot {now:%Y-%m-%d %H:%M:%S} UTC; balances as of {as_of:%Y-%m-%d %H:%M:%S}; "
+        f"period [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M})"
+    )
+    return line + ("; Stripe not reconciled (no --balance-transactions)" if skipped else "")
 
 
 # -- files ----------------------------------------------------------------------------------------

@@ -141,7 +141,9 @@ def test_a_planted_difference_comes_first(
         "  Stripe reconciliation | Balances that differ: EUR | difference 0.01 EUR"
     )
     assert lines[first + 2].startswith(
-        f"  Stripe reconciliation | Transactions that differ: fee_mismatch EUR EUR {planted['id']}"
+        "  Stripe reconciliation | Transactions that differ: fee_mismatch EUR "
+        f"{planted['id']} | stripe fee {reports.money(planted['fee'], 'EUR')}, "
+        f"ledger fee {reports.money(planted['fee'] - 1, 'EUR')}"
     )
     assert first < lines.index(next(x for x in lines if x.startswith("Report ")))
     assert len(lines) <= 24  # one screen
