@@ -24,6 +24,7 @@ from liventix.api.escrow import routes as escrow_routes
 from liventix.api.ledger import routes as ledger_routes
 from liventix.api.metrics import Metrics, MetricsMiddleware
 from liventix.api.ops import routes as ops_routes
+from liventix.api.organizations import routes as organization_routes
 from liventix.api.pipeline import Runner
 from liventix.api.problems import ApiProblem
 from liventix.api.reports import routes as report_routes
@@ -127,6 +128,7 @@ def create_app(
         report_routes,
         stripe_routes,
         ops_routes,
+        organization_routes,
     ):
         # The slices' routes join the application's own list (their routers already carry
         # the prefix, tags, dependencies and responses): FastAPI's included routers match a

@@ -6,6 +6,11 @@ The verdict comes from `keys.authenticate`, run first in each of a request's tra
 for the key's organization (`liventix_app`) or the platform (`liventix_platform`), so
 row-level security bounds every statement after it. A transaction opened again after a
 network call authenticates again: a key revoked meanwhile does nothing more.
+
+A read-only key (`keys.Principal.read_only`) is refused every write (every request with an
+Idempotency-Key: each write takes one) with 403 `read-only-key` before anything is looked up
+under the key, and the transactions of its reads are READ ONLY, so PostgreSQL itself refuses
+any write one of them might attempt.
 """
 
 from __future__ import annotations
@@ -15,8 +20,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from liventix.api import keys, problems
+from liventix.api.problems import ApiProblem
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="liventix"'}
+
+READ_ONLY_KEY = problems.ProblemType(403, "read-only-key", "A read-only API key may not write")
+AUTH_PROBLEMS = (READ_ONLY_KEY,)
+"""The problems of authentication that are not the API's own list (`problems.API_PROBLEMS`)."""
 
 
 def bearer(request: Request) -> str | None:
@@ -46,7 +56,12 @@ def act_as(
     """Authenticate `token` as the first statement of the caller's transaction, which then
     acts as the key's principal; the principal (None: unknown or revoked) and the answer
     stored under `idempotency_key` in its scope."""
-    return keys.authenticate(conn, token, idempotency_key)
+    principal, stored = keys.authenticate(conn, token, idempotency_key)
+    if principal is not None and principal.read_only:
+        if idempotency_key is not None:
+            raise ApiProblem(READ_ONLY_KEY, "this API key is read-only: it may not write")
+        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+    return principal, stored
 
 
 def platform_only(request: Request) -> Response:

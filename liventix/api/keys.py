@@ -1,10 +1,18 @@
-"""API keys: their format, creation and revocation (the CLI's), and authentication (the API's).
+"""API keys: their format, creation, listing and revocation (the CLI's), and authentication
+(the API's).
 
 A key reads `lvx_<prefix>_<secret>`: twelve hex digits that find the row, then 48 hex digits
 of secret. Only the secret's SHA-256 is stored (a fast hash is enough for 192 random bits);
 the database compares it (`payments.authenticate`: digests, never secrets). A key belongs to
 one organization, or (org_id NULL) is the platform's. Revoking stamps `revoked_at`; a revoked
 key authenticates no more.
+
+A key has a scope: `full`, or `read_only` (finance: reads everything its organization may,
+writes nothing). The scope is written in the stored prefix, which the server draws and the
+database checks together with the secret: a read-only key's prefix starts with `0`, a full
+key's never does. A token cannot change its scope, since another prefix finds no row (or
+another key's, whose secret it lacks). (Until `payments.api_keys` has a `scope` column of its
+own; see the operators' notes.)
 """
 
 from __future__ import annotations
@@ -14,6 +22,8 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import Connection, text
 
@@ -22,6 +32,12 @@ import pgdriver
 
 KEY_PREFIX = "lvx_"
 _KEY = re.compile(r"^lvx_([0-9a-f]{12})_([0-9a-f]{48})$")
+
+Scope = Literal["full", "read_only"]
+SCOPES: tuple[Scope, ...] = ("full", "read_only")
+_READ_ONLY_MARK = "0"
+"""The first hex digit of a read-only key's prefix (and never of a full key's)."""
+_FULL_FIRST = "123456789abcdef"
 
 
 class KeyNotFound(Exception):
@@ -38,6 +54,12 @@ class Principal:
 
     key_id: uuid.UUID
     org_id: uuid.UUID | None
+    key_scope: Scope = "full"
+
+    @property
+    def read_only(self) -> bool:
+        """True for a read-only key (refused every write)."""
+        return self.key_scope == "read_only"
 
     @property
     def is_platform(self) -> bool:
@@ -57,6 +79,32 @@ class CreatedKey:
     id: uuid.UUID
     org_id: uuid.UUID | None
     token: str
+    scope: Scope = "full"
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """A key as `liventix keys list` shows it (never its secret)."""
+
+    id: uuid.UUID
+    org_id: uuid.UUID | None
+    org_name: str | None
+    prefix: str
+    scope: Scope
+    description: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def scope_of(prefix: str) -> Scope:
+    """The scope a stored prefix gives its key."""
+    return "read_only" if prefix.startswith(_READ_ONLY_MARK) else "full"
+
+
+def _new_prefix(scope: Scope) -> str:
+    rest = secrets.token_hex(6)[1:]
+    first = _READ_ONLY_MARK if scope == "read_only" else secrets.choice(_FULL_FIRST)
+    return first + rest
 
 
 def _digest(secret: str) -> str:
@@ -69,18 +117,65 @@ def parse_token(token: str) -> tuple[str, str] | None:
     return (match.group(1), match.group(2)) if match else None
 
 
-def create_key(conn: Connection, org_id: uuid.UUID | None, *, description: str = "") -> CreatedKey:
-    """Create a key for an organization (which must exist) or, with None, for the platform."""
+def create_key(
+    conn: Connection,
+    org_id: uuid.UUID | None,
+    *,
+    description: str = "",
+    scope: Scope = "full",
+) -> CreatedKey:
+    """Create a key for an organization (which must exist) or, with None, for the platform;
+    `scope` is `full` or `read_only`."""
+    if scope not in SCOPES:
+        raise ValueError(f"a key's scope is one of {', '.join(SCOPES)}, not {scope}")
     if org_id is not None and not ledger.organization_exists(conn, org_id):
         raise ledger.OrganizationNotFound(org_id=str(org_id))
-    prefix = secrets.token_hex(6)
+    prefix = _new_prefix(scope)
     secret = secrets.token_hex(24)
     key_id: uuid.UUID = conn.execute(
         text("""INSERT INTO payments.api_keys (org_id, prefix, secret_sha256, description)
                 VALUES (:org, :prefix, :digest, :description) RETURNING id"""),
         {"org": org_id, "prefix": prefix, "digest": _digest(secret), "description": description},
     ).scalar_one()
-    return CreatedKey(key_id, org_id, f"{KEY_PREFIX}{prefix}_{secret}")
+    return CreatedKey(key_id, org_id, f"{KEY_PREFIX}{prefix}_{secret}", scope)
+
+
+# The owner's read of the key table (the CLI's), with each key's organization's name.
+_LIST = text("""
+    SELECT k.id, k.org_id, o.name AS org_name, k.prefix, k.description, k.created_at,
+           k.revoked_at
+      FROM payments.api_keys k
+      LEFT JOIN payments.organizations o ON o.id = k.org_id
+     WHERE (CAST(:org AS uuid) IS NULL OR k.org_id = :org)
+       AND (NOT :platform OR k.org_id IS NULL)
+       AND (:revoked OR k.revoked_at IS NULL)
+     ORDER BY k.created_at, k.id
+""")
+
+
+def list_keys(
+    conn: Connection,
+    *,
+    org_id: uuid.UUID | None = None,
+    platform: bool = False,
+    revoked: bool = False,
+) -> list[KeyInfo]:
+    """The keys, oldest first: every organization's and the platform's, or one
+    organization's (`org_id`), or the platform's (`platform`); revoked ones with `revoked`."""
+    rows = conn.execute(_LIST, {"org": org_id, "platform": platform, "revoked": revoked})
+    return [
+        KeyInfo(
+            id=r.id,
+            org_id=r.org_id,
+            org_name=r.org_name,
+            prefix=r.prefix,
+            scope=scope_of(r.prefix),
+            description=r.description,
+            created_at=r.created_at,
+            revoked_at=r.revoked_at,
+        )
+        for r in rows
+    ]
 
 
 def revoke_key(conn: Connection, key_id: uuid.UUID) -> bool:
@@ -151,4 +246,4 @@ def authenticate(
             content_type=row.content_type,
             response=row.response,
         )
-    return Principal(key_id=row.key_id, org_id=row.org_id), stored
+    return Principal(key_id=row.key_id, org_id=row.org_id, key_scope=scope_of(prefix)), stored

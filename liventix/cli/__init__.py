@@ -18,7 +18,19 @@ from collections.abc import Sequence
 import click
 from click.utils import PacifyFlushWrapper
 
-from liventix.cli import api, db, demo, docs, escrow, keys, ledger, outbox, report, tickets
+from liventix.cli import (
+    api,
+    db,
+    demo,
+    docs,
+    escrow,
+    keys,
+    ledger,
+    orgs,
+    outbox,
+    report,
+    tickets,
+)
 from liventix.cli.common import (
     EXIT_ERROR,
     EXIT_NO,
@@ -58,6 +70,7 @@ for _command in (
     tickets.group,
     docs.docs,
     api.serve,
+    orgs.group,
     keys.group,
     api.group,
     report.group,

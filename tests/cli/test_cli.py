@@ -38,7 +38,11 @@ COMMANDS = [
     "tickets expire-holds",
     "docs",
     "serve",
+    "orgs create",
+    "orgs list",
+    "orgs show",
     "keys create",
+    "keys list",
     "keys revoke",
     "api openapi",
     "report trial-balance",
@@ -49,6 +53,8 @@ COMMANDS = [
     "report stripe-reconciliation",
     "report ticket-tie-out",
     "report outbox-health",
+    "report journal",
+    "report account-balances",
     "report all",
     "demo",
 ]
@@ -84,7 +90,7 @@ def test_every_command_answers_help_with_the_settings_it_reads(command: str) -> 
 
 
 @pytest.mark.parametrize(
-    "group", ["db", "ledger", "outbox", "escrow", "tickets", "keys", "api", "report"]
+    "group", ["db", "ledger", "outbox", "escrow", "tickets", "orgs", "keys", "api", "report"]
 )
 def test_every_group_answers_help_and_lists_its_commands(group: str) -> None:
     result = liventix(group, "--help")
@@ -117,8 +123,8 @@ def test_version() -> None:
         ([], "Usage: liventix [OPTIONS] COMMAND"),
         (["db"], "Usage: liventix db [OPTIONS] COMMAND"),
         (["nope"], "No such command 'nope'"),
-        (["keys", "create"], "give one of --org ID and --platform"),
-        (["keys", "create", "--org", "acme"], "'acme' is not a valid UUID"),
+        (["keys", "create"], "give one of --org ID|NAME and --platform"),
+        (["keys", "create", "--org", "acme", "--scope", "all"], "'all' is not one of"),
         (["keys", "revoke", "12"], "'12' is not a valid UUID"),
         (["report", "balance-sheet", "--as-of", "yesterday"], "not an ISO 8601 date or time"),
         (["report", "organizer-statement"], "Missing option '--org'"),
