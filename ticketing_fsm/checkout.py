@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from ticketing_fsm import decisions, store
 from ticketing_fsm.decisions import (
@@ -49,6 +50,7 @@ from ticketing_fsm.ports import CreatedIntent, PaymentGateway
 
 __all__ = [
     "DEFAULT_HOLD",
+    "KEY_TAKEN",
     "META_EVENT",
     "META_EVENT_ENDS",
     "META_ORDER",
@@ -59,12 +61,16 @@ __all__ = [
     "IntentRequest",
     "PendingCheckout",
     "ask_for_intent",
+    "key_taken",
     "record_payment_intent",
     "reserve_checkout",
     "start_checkout",
 ]
 
 DEFAULT_HOLD = timedelta(minutes=10)
+KEY_TAKEN = frozenset({"orders_pkey", "orders_key"})
+"""The unique constraints a checkout's order meets when the same key's order was inserted
+by a concurrent checkout first (its id is derived from the key: either may be met first)."""
 
 
 @dataclass(frozen=True)
@@ -158,10 +164,12 @@ def reserve_checkout(
     recorded) or its pending checkout (not yet: go on to step 2); a refusal (sold out, not
     on sale) raises and the caller's transaction must roll back.
 
-    Three statements for one ticket type: the key's lock, the order's and the event's reads
-    in one, the hold with the order's insert in one; then the caller's commit. Several
-    ticket types are held one by one, in id order (two checkouts never deadlock), then the
-    order is inserted."""
+    Two statements for one ticket type: the order's and the event's reads in one, the hold
+    with the order's insert in one; then the caller's commit. Several ticket types are held
+    one by one, in id order (two checkouts never deadlock), then the order is inserted. The
+    same key at once from two callers: the second's insert fails on the key's unique
+    constraint (`KEY_TAKEN`, `key_taken`), its transaction rolls back with its hold, and run
+    again it finds the first's order."""
     decisions.validate_checkout(request)
     items = sorted(request.items, key=lambda i: i.ticket_type_id)
     opening = store.checkout.open_checkout(
@@ -301,10 +309,34 @@ def start_checkout(
     """The whole checkout as three units of work: hold (commit), ask Stripe with no
     transaction open, record (commit). A retry under the same key returns the same order
     and PaymentIntent and holds nothing more."""
-    with engine.begin() as conn:
-        reserved = reserve_checkout(conn, request, hold=hold)
+    reserved = _reserve(engine, request, hold)
     if isinstance(reserved, Checkout):
         return reserved
     intent = ask_for_intent(gateway, reserved)
     with engine.begin() as conn:
         return record_payment_intent(conn, reserved, intent)
+
+
+def key_taken(exc: BaseException) -> bool:
+    """Whether `exc` is the lost race of two checkouts under one key (the order's insert met
+    `KEY_TAKEN`): run the checkout again, it finds the winner's order."""
+    orig = getattr(exc, "orig", None)
+    diag = getattr(orig, "diag", None)
+    return (
+        getattr(orig, "sqlstate", None) == "23505"
+        and getattr(diag, "constraint_name", None) in KEY_TAKEN
+    )
+
+
+def _reserve(
+    engine: Engine, request: CheckoutRequest, hold: timedelta
+) -> Checkout | PendingCheckout:
+    """Step 1 as its own unit of work, run again after losing the key's race once."""
+    try:
+        with engine.begin() as conn:
+            return reserve_checkout(conn, request, hold=hold)
+    except DBAPIError as exc:
+        if not key_taken(exc):
+            raise
+    with engine.begin() as conn:
+        return reserve_checkout(conn, request, hold=hold)

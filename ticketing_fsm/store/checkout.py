@@ -14,13 +14,13 @@ from sqlalchemy import Connection
 
 import pgdriver
 
-# The same key at once from two callers: the second waits here for the first's commit, then
-# (its next statement taking a new snapshot) finds its order.
-LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%(lock)s, 0))"
-
-# In one statement: the order stored under the key (with its event's end), and for a new
-# one the event, locked FOR SHARE (a cancellation of the event waits for this checkout and
-# is seen by it), and the prices of the ticket types asked for, in id order.
+# In one statement, the checkout's first: the order stored under the key (with its event's
+# end), and for a new one the event, locked FOR SHARE (a cancellation of the event waits for
+# this checkout and is seen by it), and the prices of the ticket types asked for, in id order.
+# No lock on the key: the same key at once from two callers both find no order, and the
+# second's insert of the order waits for the first's commit and fails on `orders_key` (a
+# unique violation: its hold is undone with its transaction, and the caller runs it again,
+# which then finds the first's order).
 OPENING = """
     WITH e AS (
         SELECT id, currency, ends_at, cancelled_at FROM ticketing.events
@@ -121,12 +121,10 @@ RECORD = """
 def open_checkout(
     conn: Connection, org_id: uuid.UUID, event_id: uuid.UUID, key: str, type_ids: list[uuid.UUID]
 ) -> Any:
-    """The key's lock, then (one statement) the order stored under the key, the event (FOR
-    SHARE) and the asked ticket types' prices: two round trips, one row."""
-    with pgdriver.cursor(conn) as cursor:
-        cursor.execute(LOCK, {"lock": f"checkout:{org_id}:{key}"})
-        cursor.execute(OPENING, {"org": org_id, "event": event_id, "key": key, "ids": type_ids})
-        row = cursor.fetchone()
+    """The order stored under the key, the event (FOR SHARE) and the asked ticket types'
+    prices: one statement, one row."""
+    params = {"org": org_id, "event": event_id, "key": key, "ids": type_ids}
+    row = pgdriver.first(conn, OPENING, params)
     if row is None:  # one row, always
         raise RuntimeError("the checkout's opening read returned no row")
     return row
