@@ -16,6 +16,7 @@ from liventix.cli.common import (
     load_settings,
     settings_epilog,
 )
+from liventix.clientgen import client as client_command
 
 SERVE_READS = (*PREPARED, *STRIPE_CALLS, "LIVENTIX_WEBHOOK_ALLOW")
 
@@ -71,3 +72,6 @@ def openapi(output: Path) -> int:
     changed = api.write_openapi(output)
     click.echo(f"{'wrote' if changed else 'unchanged'} {output}")
     return EXIT_OK
+
+
+group.add_command(client_command)

@@ -1,0 +1,229 @@
+from http import HTTPStatus
+from typing import Any
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.problem import Problem
+from ...models.release_due_response import ReleaseDueResponse
+from ...types import UNSET, Response, Unset
+
+
+def _get_kwargs(
+    *,
+    limit: int | Unset = 100,
+    idempotency_key: str,
+) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+    headers["Idempotency-Key"] = idempotency_key
+
+    params: dict[str, Any] = {}
+
+    params["limit"] = limit
+
+    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
+
+    _kwargs: dict[str, Any] = {
+        "method": "post",
+        "url": "/v1/escrows/release-due",
+        "params": params,
+    }
+
+    _kwargs["headers"] = headers
+    return _kwargs
+
+
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Problem | ReleaseDueResponse | None:
+    if response.status_code == 200:
+        response_200 = ReleaseDueResponse.from_dict(response.json())
+
+        return response_200
+
+    if response.status_code == 400:
+        response_400 = Problem.from_dict(response.json())
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = Problem.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = Problem.from_dict(response.json())
+
+        return response_403
+
+    if response.status_code == 404:
+        response_404 = Problem.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 409:
+        response_409 = Problem.from_dict(response.json())
+
+        return response_409
+
+    if response.status_code == 413:
+        response_413 = Problem.from_dict(response.json())
+
+        return response_413
+
+    if response.status_code == 422:
+        response_422 = Problem.from_dict(response.json())
+
+        return response_422
+
+    if response.status_code == 503:
+        response_503 = Problem.from_dict(response.json())
+
+        return response_503
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[Problem | ReleaseDueResponse]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    *,
+    client: AuthenticatedClient,
+    limit: int | Unset = 100,
+    idempotency_key: str,
+) -> Response[Problem | ReleaseDueResponse]:
+    """Release Due
+
+     End events, end hold periods and release the escrows that are due (platform key).
+
+    Args:
+        limit (int | Unset): Escrows per call Default: 100.
+        idempotency_key (str): Required on every POST. The same key with the same request replays
+            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Problem | ReleaseDueResponse]
+    """
+
+    kwargs = _get_kwargs(
+        limit=limit,
+        idempotency_key=idempotency_key,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    *,
+    client: AuthenticatedClient,
+    limit: int | Unset = 100,
+    idempotency_key: str,
+) -> Problem | ReleaseDueResponse | None:
+    """Release Due
+
+     End events, end hold periods and release the escrows that are due (platform key).
+
+    Args:
+        limit (int | Unset): Escrows per call Default: 100.
+        idempotency_key (str): Required on every POST. The same key with the same request replays
+            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Problem | ReleaseDueResponse
+    """
+
+    return sync_detailed(
+        client=client,
+        limit=limit,
+        idempotency_key=idempotency_key,
+    ).parsed
+
+
+async def asyncio_detailed(
+    *,
+    client: AuthenticatedClient,
+    limit: int | Unset = 100,
+    idempotency_key: str,
+) -> Response[Problem | ReleaseDueResponse]:
+    """Release Due
+
+     End events, end hold periods and release the escrows that are due (platform key).
+
+    Args:
+        limit (int | Unset): Escrows per call Default: 100.
+        idempotency_key (str): Required on every POST. The same key with the same request replays
+            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Problem | ReleaseDueResponse]
+    """
+
+    kwargs = _get_kwargs(
+        limit=limit,
+        idempotency_key=idempotency_key,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    *,
+    client: AuthenticatedClient,
+    limit: int | Unset = 100,
+    idempotency_key: str,
+) -> Problem | ReleaseDueResponse | None:
+    """Release Due
+
+     End events, end hold periods and release the escrows that are due (platform key).
+
+    Args:
+        limit (int | Unset): Escrows per call Default: 100.
+        idempotency_key (str): Required on every POST. The same key with the same request replays
+            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Problem | ReleaseDueResponse
+    """
+
+    return (
+        await asyncio_detailed(
+            client=client,
+            limit=limit,
+            idempotency_key=idempotency_key,
+        )
+    ).parsed

@@ -1,0 +1,173 @@
+from http import HTTPStatus
+from typing import Any
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.outbox_health_report import OutboxHealthReport
+from ...models.problem import Problem
+from ...types import Response
+
+
+def _get_kwargs() -> dict[str, Any]:
+
+    _kwargs: dict[str, Any] = {
+        "method": "get",
+        "url": "/v1/reports/outbox-health",
+    }
+
+    return _kwargs
+
+
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> OutboxHealthReport | Problem | None:
+    if response.status_code == 200:
+        response_200 = OutboxHealthReport.from_dict(response.json())
+
+        return response_200
+
+    if response.status_code == 401:
+        response_401 = Problem.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 404:
+        response_404 = Problem.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 422:
+        response_422 = Problem.from_dict(response.json())
+
+        return response_422
+
+    if response.status_code == 503:
+        response_503 = Problem.from_dict(response.json())
+
+        return response_503
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[OutboxHealthReport | Problem]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    *,
+    client: AuthenticatedClient,
+) -> Response[OutboxHealthReport | Problem]:
+    """Outbox Health Report
+
+     Per channel and target, the key's organization's deliveries (every organization's for
+    the platform's key) pending, retrying and dead, with the oldest open and dead one's age;
+    for the platform's key also the inbox of events received from Stripe, per source and
+    event type (the platform's own: an organization's key gets an empty `inbox`). Each dead
+    delivery and each dead inbox event is a difference.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[OutboxHealthReport | Problem]
+    """
+
+    kwargs = _get_kwargs()
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    *,
+    client: AuthenticatedClient,
+) -> OutboxHealthReport | Problem | None:
+    """Outbox Health Report
+
+     Per channel and target, the key's organization's deliveries (every organization's for
+    the platform's key) pending, retrying and dead, with the oldest open and dead one's age;
+    for the platform's key also the inbox of events received from Stripe, per source and
+    event type (the platform's own: an organization's key gets an empty `inbox`). Each dead
+    delivery and each dead inbox event is a difference.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        OutboxHealthReport | Problem
+    """
+
+    return sync_detailed(
+        client=client,
+    ).parsed
+
+
+async def asyncio_detailed(
+    *,
+    client: AuthenticatedClient,
+) -> Response[OutboxHealthReport | Problem]:
+    """Outbox Health Report
+
+     Per channel and target, the key's organization's deliveries (every organization's for
+    the platform's key) pending, retrying and dead, with the oldest open and dead one's age;
+    for the platform's key also the inbox of events received from Stripe, per source and
+    event type (the platform's own: an organization's key gets an empty `inbox`). Each dead
+    delivery and each dead inbox event is a difference.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[OutboxHealthReport | Problem]
+    """
+
+    kwargs = _get_kwargs()
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    *,
+    client: AuthenticatedClient,
+) -> OutboxHealthReport | Problem | None:
+    """Outbox Health Report
+
+     Per channel and target, the key's organization's deliveries (every organization's for
+    the platform's key) pending, retrying and dead, with the oldest open and dead one's age;
+    for the platform's key also the inbox of events received from Stripe, per source and
+    event type (the platform's own: an organization's key gets an empty `inbox`). Each dead
+    delivery and each dead inbox event is a difference.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        OutboxHealthReport | Problem
+    """
+
+    return (
+        await asyncio_detailed(
+            client=client,
+        )
+    ).parsed

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+T = TypeVar("T", bound="EndpointDisabled")
+
+
+@_attrs_define
+class EndpointDisabled:
+    """Payload of `endpoint.disabled`: which endpoint stopped receiving, and why.
+
+    Attributes:
+        endpoint_id (str):
+        url (str):
+        reason (str):
+    """
+
+    endpoint_id: str
+    url: str
+    reason: str
+    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        endpoint_id = self.endpoint_id
+
+        url = self.url
+
+        reason = self.reason
+
+        field_dict: dict[str, Any] = {}
+        field_dict.update(self.additional_properties)
+        field_dict.update(
+            {
+                "endpoint_id": endpoint_id,
+                "url": url,
+                "reason": reason,
+            }
+        )
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        d = dict(src_dict)
+        endpoint_id = d.pop("endpoint_id")
+
+        url = d.pop("url")
+
+        reason = d.pop("reason")
+
+        endpoint_disabled = cls(
+            endpoint_id=endpoint_id,
+            url=url,
+            reason=reason,
+        )
+
+        endpoint_disabled.additional_properties = d
+        return endpoint_disabled
+
+    @property
+    def additional_keys(self) -> list[str]:
+        return list(self.additional_properties.keys())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.additional_properties[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.additional_properties[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.additional_properties[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.additional_properties

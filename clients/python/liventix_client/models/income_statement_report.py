@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.income_statement_line import IncomeStatementLine
+    from ..models.income_statement_owner import IncomeStatementOwner
+    from ..models.income_statement_total import IncomeStatementTotal
+
+
+T = TypeVar("T", bound="IncomeStatementReport")
+
+
+@_attrs_define
+class IncomeStatementReport:
+    """Revenue and expense over [start, end) by effective date, per owner and currency.
+
+    Attributes:
+        differences (int):
+        start (datetime.datetime):
+        end (datetime.datetime):
+        totals (list[IncomeStatementTotal]):
+        owners (list[IncomeStatementOwner]):
+        lines (list[IncomeStatementLine]):
+        name (str | Unset):  Default: 'income-statement'.
+        title (str | Unset):  Default: 'Income statement'.
+    """
+
+    differences: int
+    start: datetime.datetime
+    end: datetime.datetime
+    totals: list[IncomeStatementTotal]
+    owners: list[IncomeStatementOwner]
+    lines: list[IncomeStatementLine]
+    name: str | Unset = "income-statement"
+    title: str | Unset = "Income statement"
+    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        differences = self.differences
+
+        start = self.start.isoformat()
+
+        end = self.end.isoformat()
+
+        totals = []
+        for totals_item_data in self.totals:
+            totals_item = totals_item_data.to_dict()
+            totals.append(totals_item)
+
+        owners = []
+        for owners_item_data in self.owners:
+            owners_item = owners_item_data.to_dict()
+            owners.append(owners_item)
+
+        lines = []
+        for lines_item_data in self.lines:
+            lines_item = lines_item_data.to_dict()
+            lines.append(lines_item)
+
+        name = self.name
+
+        title = self.title
+
+        field_dict: dict[str, Any] = {}
+        field_dict.update(self.additional_properties)
+        field_dict.update(
+            {
+                "differences": differences,
+                "start": start,
+                "end": end,
+                "totals": totals,
+                "owners": owners,
+                "lines": lines,
+            }
+        )
+        if name is not UNSET:
+            field_dict["name"] = name
+        if title is not UNSET:
+            field_dict["title"] = title
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.income_statement_line import IncomeStatementLine  # noqa: PLC0415
+        from ..models.income_statement_owner import IncomeStatementOwner  # noqa: PLC0415
+        from ..models.income_statement_total import IncomeStatementTotal  # noqa: PLC0415
+
+        d = dict(src_dict)
+        differences = d.pop("differences")
+
+        start = datetime.datetime.fromisoformat(d.pop("start"))
+
+        end = datetime.datetime.fromisoformat(d.pop("end"))
+
+        totals = []
+        _totals = d.pop("totals")
+        for totals_item_data in _totals:
+            totals_item = IncomeStatementTotal.from_dict(totals_item_data)
+
+            totals.append(totals_item)
+
+        owners = []
+        _owners = d.pop("owners")
+        for owners_item_data in _owners:
+            owners_item = IncomeStatementOwner.from_dict(owners_item_data)
+
+            owners.append(owners_item)
+
+        lines = []
+        _lines = d.pop("lines")
+        for lines_item_data in _lines:
+            lines_item = IncomeStatementLine.from_dict(lines_item_data)
+
+            lines.append(lines_item)
+
+        name = d.pop("name", UNSET)
+
+        title = d.pop("title", UNSET)
+
+        income_statement_report = cls(
+            differences=differences,
+            start=start,
+            end=end,
+            totals=totals,
+            owners=owners,
+            lines=lines,
+            name=name,
+            title=title,
+        )
+
+        income_statement_report.additional_properties = d
+        return income_statement_report
+
+    @property
+    def additional_keys(self) -> list[str]:
+        return list(self.additional_properties.keys())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.additional_properties[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.additional_properties[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.additional_properties[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.additional_properties

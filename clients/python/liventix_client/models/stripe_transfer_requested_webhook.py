@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+if TYPE_CHECKING:
+    from ..models.transfer_requested import TransferRequested
+
+
+T = TypeVar("T", bound="StripeTransferRequestedWebhook")
+
+
+@_attrs_define
+class StripeTransferRequestedWebhook:
+    """The `stripe.transfer.requested` webhook's body.
+
+    Attributes:
+        type_ (Literal['stripe.transfer.requested']):
+        timestamp (datetime.datetime): When the event happened (the message was written)
+        data (TransferRequested): `stripe.transfer.requested`: the task that asks Stripe for the organizer's transfer.
+    """
+
+    type_: Literal["stripe.transfer.requested"]
+    timestamp: datetime.datetime
+    data: TransferRequested
+    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        type_ = self.type_
+
+        timestamp = self.timestamp.isoformat()
+
+        data = self.data.to_dict()
+
+        field_dict: dict[str, Any] = {}
+        field_dict.update(self.additional_properties)
+        field_dict.update(
+            {
+                "type": type_,
+                "timestamp": timestamp,
+                "data": data,
+            }
+        )
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.transfer_requested import TransferRequested  # noqa: PLC0415
+
+        d = dict(src_dict)
+        type_ = cast(Literal["stripe.transfer.requested"], d.pop("type"))
+        if type_ != "stripe.transfer.requested":
+            raise ValueError(f"type must match const 'stripe.transfer.requested', got '{type_}'")
+
+        timestamp = datetime.datetime.fromisoformat(d.pop("timestamp"))
+
+        data = TransferRequested.from_dict(d.pop("data"))
+
+        stripe_transfer_requested_webhook = cls(
+            type_=type_,
+            timestamp=timestamp,
+            data=data,
+        )
+
+        stripe_transfer_requested_webhook.additional_properties = d
+        return stripe_transfer_requested_webhook
+
+    @property
+    def additional_keys(self) -> list[str]:
+        return list(self.additional_properties.keys())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.additional_properties[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.additional_properties[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.additional_properties[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.additional_properties

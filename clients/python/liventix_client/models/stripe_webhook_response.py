@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+T = TypeVar("T", bound="StripeWebhookResponse")
+
+
+@_attrs_define
+class StripeWebhookResponse:
+    """The event was stored (or had been: `duplicate`).
+
+    Attributes:
+        received (bool):
+        event_id (str):
+        duplicate (bool):
+    """
+
+    received: bool
+    event_id: str
+    duplicate: bool
+    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        received = self.received
+
+        event_id = self.event_id
+
+        duplicate = self.duplicate
+
+        field_dict: dict[str, Any] = {}
+        field_dict.update(self.additional_properties)
+        field_dict.update(
+            {
+                "received": received,
+                "event_id": event_id,
+                "duplicate": duplicate,
+            }
+        )
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        d = dict(src_dict)
+        received = d.pop("received")
+
+        event_id = d.pop("event_id")
+
+        duplicate = d.pop("duplicate")
+
+        stripe_webhook_response = cls(
+            received=received,
+            event_id=event_id,
+            duplicate=duplicate,
+        )
+
+        stripe_webhook_response.additional_properties = d
+        return stripe_webhook_response
+
+    @property
+    def additional_keys(self) -> list[str]:
+        return list(self.additional_properties.keys())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.additional_properties[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.additional_properties[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.additional_properties[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.additional_properties
