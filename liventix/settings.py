@@ -1,76 +1,324 @@
-"""Application settings: the one place that reads the process environment.
+"""Application settings: the one place that reads the process environment (and `.env`).
 
-`Settings.from_env()` turns environment variables into a frozen value that the rest of the
-application receives explicitly; nothing below this module looks at `os.environ`.
+`Settings` is one pydantic-settings model holding every variable the application reads, each
+field read from its environment variable, typed, defaulted and described: the source of
+`liventix --help`'s list, `liventix config show` and docs/configuration.md (`liventix docs`).
+`Settings.from_env()` reads the process environment, then a `.env` file in the working
+directory for what the environment leaves unset; empty values count as unset. A value that
+cannot be used raises `SettingsInvalid`, one line naming each variable at fault. The value is
+frozen; the rest of the application receives it explicitly and never looks at `os.environ`.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 import outbox
 
 DEFAULT_DATA_DIR = ".liventix"
 DEFAULT_DATABASE_NAME = "liventix"
+ENV_FILE = ".env"
+MASK = "********"
+
+SmtpSecurity = Literal["none", "starttls", "tls"]
+LogFormat = Literal["auto", "json", "console"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+Port = Annotated[int, Field(ge=1, le=65535)]
 
 
-@dataclass(frozen=True)
-class Settings:
+_ONLY_GIVEN: ContextVar[bool] = ContextVar("settings_only_given", default=False)
+"""While set, the model reads only what it is given (`Settings.from_env(mapping)`)."""
+
+
+class SettingsInvalid(ValueError):
+    """A setting holds a value the application cannot use (one line, naming the variables)."""
+
+
+def _allow(spec: object) -> object:
+    if isinstance(spec, str):
+        try:
+            return outbox.parse_allow(spec)
+        except ValueError as exc:
+            raise ValueError(f"CIDRs, comma-separated: {exc}") from exc
+    return spec
+
+
+def _var(name: str, default: Any, description: str, *, secret: bool = False) -> Any:
+    """A field read from the environment variable `name`; a secret is masked by `config
+    show` and left out of every repr."""
+    return Field(
+        default,
+        validation_alias=name,
+        description=description,
+        repr=not secret,
+        json_schema_extra={"secret": True} if secret else None,
+    )
+
+
+class Settings(BaseSettings):
     """Where the application's database lives, and how it reaches the outside."""
 
-    # A server to use instead of the embedded one. Any database on it will do: it is only the
-    # maintenance connection; the application's own database is `database_name` on that server.
-    database_url: str | None
-    # Local state (the embedded server's data directory by default).
-    data_dir: Path
-    # The embedded PostgreSQL data directory, used when `database_url` is None.
-    pgdata: Path
-    # The application database, created on the server if missing.
-    database_name: str
-    # Where notification e-mails are sent (LIVENTIX_SMTP_HOST, LIVENTIX_SMTP_PORT).
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 25
-    # The signing secret of Stripe's webhooks to us (STRIPE_WEBHOOK_SECRET).
-    stripe_webhook_secret: str | None = None
-    # Stripe's API: key and, for a local Stripe-compatible server, its base URL.
-    stripe_api_key: str = "sk_test_liventix"
-    stripe_api_base: str | None = None
-    # Networks webhooks may reach although not public (LIVENTIX_WEBHOOK_ALLOW: CIDRs,
-    # comma-separated, e.g. `127.0.0.1/32` for a local receiver). Empty, the default: webhook
-    # endpoints must be public addresses or names (checked at registration and at connect).
-    webhook_allow: outbox.AllowList = ()
-    # The key that seals webhook signing secrets at rest (LIVENTIX_SECRET_KEY: a long random
-    # string, the same for the API and every worker). Unset: a development key that protects
-    # nothing (outbox.sealing); set it wherever the data is real.
-    secret_key: str | None = field(default=None, repr=False)
+    model_config = SettingsConfigDict(
+        env_file=ENV_FILE,
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
+        frozen=True,
+        case_sensitive=True,
+    )
+
+    database_url: str | None = _var(
+        "DATABASE_URL",
+        None,
+        "a PostgreSQL server to use instead of the embedded one (any database on it: the "
+        "application's own is LIVENTIX_DB_NAME there)",
+        secret=True,  # it may hold a password: `config show` masks that part only
+    )
+    database_name: Annotated[str, Field(min_length=1, max_length=63)] = _var(
+        "LIVENTIX_DB_NAME",
+        DEFAULT_DATABASE_NAME,
+        "the application's database on the server (created if missing)",
+    )
+    data_dir: Path = _var(
+        "LIVENTIX_DATA_DIR",
+        Path(DEFAULT_DATA_DIR),
+        "local state: the embedded server lives under it",
+    )
+    pgdata: Path = _var(
+        "LIVENTIX_PGDATA",
+        Path(DEFAULT_DATA_DIR) / "pgdata",
+        "the embedded server's data directory (default <data dir>/pgdata)",
+    )
+    secret_key: str | None = _var(
+        "LIVENTIX_SECRET_KEY",
+        None,
+        "the key that seals webhook signing secrets at rest (a long random string, the same "
+        "for the API and every worker; unset: a development key that protects nothing)",
+        secret=True,
+    )
+    stripe_webhook_secret: str | None = _var(
+        "STRIPE_WEBHOOK_SECRET", None, "the signing secret of Stripe's webhooks to us", secret=True
+    )
+    stripe_api_key: str = _var(
+        "STRIPE_API_KEY", "sk_test_liventix", "Stripe's secret key", secret=True
+    )
+    stripe_api_base: str | None = _var(
+        "STRIPE_API_BASE", None, "a Stripe-compatible server to call instead of Stripe's"
+    )
+    smtp_host: str = _var("LIVENTIX_SMTP_HOST", "127.0.0.1", "where e-mails are sent")
+    smtp_port: Port = _var(
+        "LIVENTIX_SMTP_PORT", 25, "its port (587 for STARTTLS, 465 for implicit TLS)"
+    )
+    smtp_security: SmtpSecurity = _var(
+        "LIVENTIX_SMTP_SECURITY",
+        "none",
+        "how SMTP sessions are secured: none, starttls or tls (starttls is refused when the "
+        "server does not offer it, never sent in the clear; tls is implicit TLS)",
+    )
+    smtp_username: str | None = _var("LIVENTIX_SMTP_USERNAME", None, "the SMTP login, if any")
+    smtp_password: str | None = _var(
+        "LIVENTIX_SMTP_PASSWORD", None, "the SMTP login's password", secret=True
+    )
+    smtp_sender: str = _var(
+        "LIVENTIX_SMTP_SENDER", "Liventix <no-reply@liventix.example>", "the From of every e-mail"
+    )
+    smtp_ca_file: Path | None = _var(
+        "LIVENTIX_SMTP_CA_FILE",
+        None,
+        "a CA bundle to verify the SMTP server's certificate with (PEM; default the system's)",
+    )
+    webhook_allow: Annotated[outbox.AllowList, NoDecode, BeforeValidator(_allow)] = _var(
+        "LIVENTIX_WEBHOOK_ALLOW",
+        (),
+        "CIDRs webhooks may reach although not public, comma-separated (default none: "
+        "endpoints must be public addresses)",
+    )
+    log_format: LogFormat = _var(
+        "LIVENTIX_LOG_FORMAT",
+        "auto",
+        "the logs' format: json, console or auto (console on a terminal, else json)",
+    )
+    log_level: LogLevel = _var("LIVENTIX_LOG_LEVEL", "INFO", "the least severe level logged")
+    metrics_port: Port | None = _var(
+        "LIVENTIX_METRICS_PORT", None, "where a worker serves its Prometheus metrics (unset: none)"
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The environment, then `.env`; or only what `from_env` was given."""
+        if _ONLY_GIVEN.get():
+            return (init_settings,)
+        return (init_settings, env_settings, dotenv_settings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pgdata_under_data_dir(cls, values: Any) -> Any:
+        if isinstance(values, dict) and not values.get("LIVENTIX_PGDATA"):
+            data_dir = values.get("LIVENTIX_DATA_DIR") or DEFAULT_DATA_DIR
+            values = {**values, "LIVENTIX_PGDATA": str(Path(data_dir) / "pgdata")}
+        return values
+
+    @model_validator(mode="after")
+    def _absolute(self) -> Settings:
+        # Frozen: the paths are made absolute once, when read.
+        object.__setattr__(self, "data_dir", self.data_dir.absolute())
+        object.__setattr__(self, "pgdata", self.pgdata.absolute())
+        if self.smtp_ca_file is not None:
+            if not self.smtp_ca_file.is_file():
+                raise ValueError(f"LIVENTIX_SMTP_CA_FILE: no file {self.smtp_ca_file}")
+            object.__setattr__(self, "smtp_ca_file", self.smtp_ca_file.absolute())
+        if self.smtp_password is not None and self.smtp_username is None:
+            raise ValueError("LIVENTIX_SMTP_PASSWORD is set without LIVENTIX_SMTP_USERNAME")
+        return self
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read settings from `environ` (default: `os.environ`); empty values count as unset."""
-        env = os.environ if environ is None else environ
-        data_dir = Path(env.get("LIVENTIX_DATA_DIR") or DEFAULT_DATA_DIR).absolute()
-        pgdata_raw = env.get("LIVENTIX_PGDATA")
-        pgdata = Path(pgdata_raw).absolute() if pgdata_raw else data_dir / "pgdata"
-        return cls(
-            database_url=env.get("DATABASE_URL") or None,
-            data_dir=data_dir,
-            pgdata=pgdata,
-            database_name=env.get("LIVENTIX_DB_NAME") or DEFAULT_DATABASE_NAME,
-            smtp_host=env.get("LIVENTIX_SMTP_HOST") or "127.0.0.1",
-            smtp_port=int(env.get("LIVENTIX_SMTP_PORT") or 25),
-            stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET") or None,
-            stripe_api_key=env.get("STRIPE_API_KEY") or "sk_test_liventix",
-            stripe_api_base=env.get("STRIPE_API_BASE") or None,
-            webhook_allow=_allow(env.get("LIVENTIX_WEBHOOK_ALLOW") or ""),
-            secret_key=env.get("LIVENTIX_SECRET_KEY") or None,
+        """Read settings from `environ` (default: the process environment, then `.env`);
+        empty values count as unset. Raises SettingsInvalid."""
+        try:
+            if environ is None:
+                return cls()
+            known = {v.name for v in variables()}
+            token = _ONLY_GIVEN.set(True)
+            try:
+                return cls.model_validate({k: v for k, v in environ.items() if k in known and v})
+            finally:
+                _ONLY_GIVEN.reset(token)
+        except ValidationError as error:
+            raise SettingsInvalid(_one_line(error)) from None
+
+    def smtp(self) -> outbox.SmtpSettings:
+        """What the outbox's worker needs to send e-mail."""
+        return outbox.SmtpSettings(
+            host=self.smtp_host,
+            port=self.smtp_port,
+            sender=self.smtp_sender,
+            security=self.smtp_security,
+            username=self.smtp_username,
+            password=self.smtp_password,
+            ca_file=None if self.smtp_ca_file is None else str(self.smtp_ca_file),
         )
 
+    def shown(self, environ: Mapping[str, str]) -> Iterator[tuple[str, str, str]]:
+        """(variable, value, source) for every setting, secrets masked, as `config show`
+        prints; the source is `environment`, `.env` or `default`, given the environment."""
+        from_file = _env_file_values()
+        for variable in variables():
+            value = variable.show(getattr(self, variable.field))
+            if environ.get(variable.name):
+                source = "environment"
+            elif from_file.get(variable.name):
+                source = ENV_FILE
+            else:
+                source = "default"
+            yield variable.name, value, source
 
-def _allow(spec: str) -> outbox.AllowList:
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable: its name, the field it fills, its default, its text."""
+
+    name: str
+    field: str
+    default: str
+    kind: str
+    description: str
+    secret: bool
+
+    @property
+    def masking(self) -> str:
+        """What `config show` hides of it, said in words (empty: nothing)."""
+        if self.name == "DATABASE_URL":
+            return "its password is masked by `config show`"
+        return "masked by `config show`" if self.secret else ""
+
+    def show(self, value: object) -> str:
+        """The value as `config show` prints it: a secret masked (a URL's password only)."""
+        if value is None or value == ():
+            return "(unset)"
+        if self.name == "DATABASE_URL":
+            return _without_password(str(value))
+        if self.secret:
+            return MASK
+        if isinstance(value, tuple):
+            return ",".join(str(v) for v in value)
+        return str(value)
+
+
+def variables() -> list[Variable]:
+    """Every environment variable the application reads, in the model's order."""
+    found = []
+    for field, info in Settings.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        default = info.default
+        found.append(
+            Variable(
+                name=str(info.validation_alias),
+                field=field,
+                default="" if default in (None, ()) else str(default),
+                kind=_kind(info.annotation),
+                description=info.description or "",
+                secret=bool(extra.get("secret")),
+            )
+        )
+    return found
+
+
+def _kind(annotation: Any) -> str:
+    text = str(annotation).replace("typing.", "").replace("pathlib.", "")
+    if "Literal" in text:
+        return " | ".join(text.split("[", 1)[1].rstrip("]").replace("'", "").split(", "))
+    for word, kind in (("Network", "CIDRs"), ("Path", "path"), ("int", "integer")):
+        if word in text:
+            return kind
+    return "text"
+
+
+def _env_file_values() -> dict[str, str | None]:
+    from dotenv import dotenv_values  # noqa: PLC0415 (pydantic-settings' own reader)
+
+    return dict(dotenv_values(ENV_FILE)) if Path(ENV_FILE).is_file() else {}
+
+
+def _without_password(url: str) -> str:
+    from sqlalchemy.engine import make_url  # noqa: PLC0415 (only `config show` needs it)
+    from sqlalchemy.exc import ArgumentError  # noqa: PLC0415
+
     try:
-        return outbox.parse_allow(spec)
-    except ValueError as exc:
-        raise ValueError(f"LIVENTIX_WEBHOOK_ALLOW must be CIDRs, comma-separated: {exc}") from exc
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return MASK
+
+
+def _one_line(error: ValidationError) -> str:
+    parts = []
+    for problem in error.errors(include_url=False):
+        where = ".".join(str(p) for p in problem["loc"])
+        message = problem["msg"].removeprefix("Value error, ")
+        given = problem.get("input")
+        shown = f" (got {given!r})" if isinstance(given, str) and not _secret_at(where) else ""
+        parts.append(f"{where}: {message}{shown}" if where else f"{message}")
+    return "; ".join(parts)
+
+
+def _secret_at(name: str) -> bool:
+    return any(v.secret for v in variables() if v.name == name)

@@ -20,6 +20,7 @@ from click.utils import PacifyFlushWrapper
 
 from liventix.cli import (
     api,
+    config,
     db,
     demo,
     docs,
@@ -74,6 +75,7 @@ for _command in (
     keys.group,
     api.group,
     report.group,
+    config.group,
     demo.demo,
 ):
     cli.add_command(_command)

@@ -22,7 +22,15 @@ import sqlalchemy as sa
 
 import ledger
 from liventix.database import DatabaseSetupError, existing_database_url, make_engine, prepare
-from liventix.settings import Settings
+from liventix.settings import Settings, variables
+
+
+def _short(description: str, default: str, secret: bool) -> str:
+    """A help line: the description's first part (before its first parenthesis) and the
+    default, unless secret."""
+    short = description.split(" (", 1)[0]
+    return f"{short} (default {default})" if default and not secret else short
+
 
 EXIT_OK = 0
 EXIT_NO = 1
@@ -34,20 +42,9 @@ EXIT_CLOSED_PIPE = 128 + 13
 """The reader of the output went away (`liventix report all | head -1`): the status of a
 process that SIGPIPE ended, without its traceback."""
 
-SETTINGS: dict[str, str] = {
-    "DATABASE_URL": "a PostgreSQL server to use instead of the embedded one",
-    "LIVENTIX_DB_NAME": "the application's database on the server (default liventix)",
-    "LIVENTIX_DATA_DIR": "local state: the embedded server lives under it (default .liventix)",
-    "LIVENTIX_PGDATA": "the embedded server's data directory (default <data dir>/pgdata)",
-    "LIVENTIX_SECRET_KEY": "the key that seals webhook signing secrets at rest",
-    "STRIPE_WEBHOOK_SECRET": "the signing secret of Stripe's webhooks to us",
-    "STRIPE_API_KEY": "Stripe's secret key (default sk_test_liventix)",
-    "STRIPE_API_BASE": "a Stripe-compatible server to call instead of Stripe's",
-    "LIVENTIX_SMTP_HOST": "where e-mails are sent (default 127.0.0.1)",
-    "LIVENTIX_SMTP_PORT": "its port (default 25)",
-    "LIVENTIX_WEBHOOK_ALLOW": "CIDRs webhooks may reach although not public (default none)",
-}
-"""Every environment variable the application reads (through `Settings.from_env`)."""
+SETTINGS: dict[str, str] = {v.name: _short(v.description, v.default, v.secret) for v in variables()}
+"""Every environment variable the application reads (the settings model's), with the first
+part of its description."""
 
 DATABASE = ("DATABASE_URL", "LIVENTIX_DB_NAME", "LIVENTIX_DATA_DIR", "LIVENTIX_PGDATA")
 """What finds the application's database."""
@@ -146,7 +143,8 @@ def closed_pipe() -> int:
 
 
 def load_settings() -> Settings:
-    """The settings from the environment; a value that cannot be used is a SettingsError."""
+    """The settings from the environment and `.env`; a value that cannot be used is a
+    SettingsError (one line naming the variables at fault)."""
     try:
         return Settings.from_env()
     except ValueError as error:

@@ -122,7 +122,7 @@ def worker(
         lease=timedelta(seconds=lease),
         request_timeout=timeout,
         retry=outbox.RetryPolicy(schedule=retry_schedule or outbox.DEFAULT_SCHEDULE),
-        smtp=outbox.SmtpSettings(host=settings.smtp_host, port=settings.smtp_port),
+        smtp=settings.smtp(),
         webhook_allow=settings.webhook_allow,
     )
     app = make_engine(prepare(settings))

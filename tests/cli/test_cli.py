@@ -45,6 +45,8 @@ COMMANDS = [
     "keys list",
     "keys revoke",
     "api openapi",
+    "api client",
+    "config show",
     "report trial-balance",
     "report balance-sheet",
     "report income-statement",
@@ -60,7 +62,7 @@ COMMANDS = [
 ]
 """Every command the README and docs/ describe."""
 
-NO_SETTINGS = {"docs", "api openapi"}
+NO_SETTINGS = {"docs", "api openapi", "api client"}
 """Commands that read no setting: they need no database."""
 
 
@@ -90,7 +92,8 @@ def test_every_command_answers_help_with_the_settings_it_reads(command: str) -> 
 
 
 @pytest.mark.parametrize(
-    "group", ["db", "ledger", "outbox", "escrow", "tickets", "orgs", "keys", "api", "report"]
+    "group",
+    ["db", "ledger", "outbox", "escrow", "tickets", "orgs", "keys", "api", "report", "config"],
 )
 def test_every_group_answers_help_and_lists_its_commands(group: str) -> None:
     result = liventix(group, "--help")
