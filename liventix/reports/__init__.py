@@ -8,8 +8,6 @@ from __future__ import annotations
 from liventix.reports.builders import (
     escrow_position,
     outbox_health,
-    stripe_balance_history,
-    stripe_reconciliation,
     ticket_tie_out,
     trial_balance,
 )
@@ -64,7 +62,9 @@ from liventix.reports.models import (
     TrialBalanceTotal,
 )
 from liventix.reports.money import money, ticks
+from liventix.reports.organizer import organization_id, organizer_statement, organizers
 from liventix.reports.page import as_html
+from liventix.reports.reconciliation import stripe_balance_history, stripe_reconciliation
 from liventix.reports.render import (
     as_csv,
     as_json,
@@ -75,15 +75,7 @@ from liventix.reports.render import (
     summary_screen,
     write_files,
 )
-from liventix.reports.statements import (
-    CATEGORIES,
-    balance_sheet,
-    category,
-    income_statement,
-    organization_id,
-    organizer_statement,
-    organizers,
-)
+from liventix.reports.statements import CATEGORIES, balance_sheet, category, income_statement
 from liventix.reports.stripe_import import (
     load_balance_transactions,
     parse_csv,

@@ -8,20 +8,11 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from liventix.reports.builders import (
-    escrow_position,
-    outbox_health,
-    stripe_reconciliation,
-    ticket_tie_out,
-    trial_balance,
-)
+from liventix.reports.builders import escrow_position, outbox_health, ticket_tie_out, trial_balance
 from liventix.reports.models import Report, StripeTransaction
-from liventix.reports.statements import (
-    balance_sheet,
-    income_statement,
-    organizer_statement,
-    organizers,
-)
+from liventix.reports.organizer import organizer_statement, organizers
+from liventix.reports.reconciliation import stripe_reconciliation
+from liventix.reports.statements import balance_sheet, income_statement
 
 
 def every_report(
