@@ -107,7 +107,8 @@ def _moved(
     conn: Connection, params: dict[str, Any], category: Any
 ) -> dict[tuple[str, str | None], dict[str, int]]:
     """Per (currency, event): the organizer's total by category, and `released` (what the
-    releases moved to payable) and `transferred` (what transfers, less reversals, took)."""
+    releases moved to payable) and `transferred` (what transfers took from the organizer's
+    total, less what reversals gave back)."""
     out: dict[tuple[str, str | None], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for r in conn.execute(_MOVED, params):
         kind = r.code.split(":", 1)[0]
@@ -117,8 +118,8 @@ def _moved(
         sums[cat] += _SIGN[kind] * amount
         if kind == "payable" and cat == "releases":
             sums["released"] += amount
-        if kind == "payable" and cat in ("transfers", "transfer_reversals"):
-            sums["transferred"] -= amount
+        if cat in ("transfers", "transfer_reversals"):
+            sums["transferred"] -= _SIGN[kind] * amount
     return out
 
 

@@ -294,6 +294,39 @@ def test_organizer_statement_through_every_category(engine: sa.Engine, cli_env: 
         ("receivable:usd", SHORTFALL, SHORTFALL),
     }
 
+    # Per event: ev1's captures, refunds (re_3 past release, on the receivable), the lost
+    # dispute, its release and transfer; ev2 sold, refunded and cancelled; the reversal
+    # Stripe made on its own (no request names its transfer) belongs to no event.
+    events = {
+        e.event: (e.captures, e.gross, e.fees, e.ledger_sales, e.refunds, e.disputes, e.net)
+        for e in whole.events
+    }
+    assert events == {
+        "ev1": (2, 14_000, 700 + 466, SHARE_1 + SHARE_2, -2_500, -1_500, RELEASED - 500),
+        "ev2": (1, 1_000, 50 + 59, SHARE_3, -1_000, 0, -SHORTFALL),
+        "(no event)": (0, 0, 0, 0, 0, 0, 0),
+    }
+    paid = {e.event: (e.released, e.transferred, e.difference) for e in whole.events}
+    assert paid == {"ev1": (RELEASED, RELEASED, 0), "ev2": (0, 0, 0), "(no event)": (0, -500, 0)}
+    # tied out per currency: the events' ledger columns sum to the statement's movements
+    totals: dict[str, reports.StatementMovement] = {m.category: m for m in whole.movements}
+    checked: tuple[tuple[str, tuple[str, ...]], ...] = (
+        ("ledger_sales", ("sales",)),
+        ("refunds", ("refunds",)),
+        ("disputes", ("disputes",)),
+        ("transferred", ("transfers", "transfer_reversals")),
+    )
+    for column, categories in checked:
+        expected = (
+            -sum(totals[c].total for c in categories)
+            if column == "transferred"
+            else (sum(totals[c].total for c in categories))
+        )
+        assert sum(getattr(e, column) for e in whole.events) == expected, column
+    assert sum(e.released for e in whole.events) == totals["releases"].payable
+    # its tickets are none: escrow was told of the payments directly
+    assert whole.ticket_types == []
+
     # From the release on: the escrow opens with what was released.
     assert tail.differences == 0
     ends = {b.kind: (b.opening, b.closing) for b in tail.balances}
