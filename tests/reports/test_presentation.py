@@ -164,6 +164,14 @@ def test_a_planted_difference_comes_first(
         "report", "stripe-reconciliation", "--balance-transactions", str(txns), "--differences-only"
     ).stdout
     assert "fee_mismatch" in only and "Matched" not in only and "Balances (1)" not in only
+    # every report that differs, its differences only; a clean run says so
+    every = liventix(
+        "report", "all", "--balance-transactions", str(txns), "--differences-only"
+    ).stdout
+    assert every.startswith("Stripe reconciliation: 2 difference(s)\n")
+    assert "Trial balance" not in every and "Folded" not in every
+    clean = liventix("report", "all", "--differences-only")  # Stripe not reconciled: clean
+    assert (clean.exit_code, clean.stdout) == (0, "No differences.\n")
 
 
 def test_the_organizer_statement_per_event_and_ticket_type(
