@@ -41,6 +41,14 @@ class Shown:
     folded: list[Section]
 
 
+OPEN_ON_THE_PAGE = ("Ticket types",)
+"""Detail the page shows open (the terminal folds it): an organizer's ticket types."""
+
+
+def _open(section: Section) -> bool:
+    return section.role != "detail" or section.caption in OPEN_ON_THE_PAGE
+
+
 def _shown(reports: Sequence[Report]) -> list[Shown]:
     seen: dict[str, int] = defaultdict(int)
     out = []
@@ -57,8 +65,8 @@ def _shown(reports: Sequence[Report]) -> list[Shown]:
                 differences=r.differences,
                 headline=headline(r),
                 organizer=r.name == "organizer-statement",
-                open=[s for s in parts if s.role != "detail"],
-                folded=[s for s in parts if s.role == "detail"],
+                open=[s for s in parts if _open(s)],
+                folded=[s for s in parts if not _open(s)],
             )
         )
     return out
