@@ -508,6 +508,21 @@ END
 $$;
 
 --
+-- Name: _inserted_by_this_transaction(xid); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._inserted_by_this_transaction(p_xmin xid) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT p_xmin = xid(pg_current_xact_id())
+        OR coalesce(pg_xact_status(greatest(c + d - CASE WHEN d >= 2147483648 THEN 4294967296
+                                                          ELSE 0 END, 0)::text::xid8)
+                    = 'in progress', false)
+      FROM (SELECT c, (p_xmin::text::bigint - (c & 4294967295) + 4294967296) % 4294967296 AS d
+              FROM (SELECT pg_current_xact_id()::text::bigint AS c) t) s
+$$;
+
+--
 -- Name: _lock_accounts(uuid, uuid[], boolean); Type: FUNCTION; Schema: payments; Owner: -
 --
 
@@ -558,6 +573,22 @@ BEGIN
         END IF;
     END LOOP;
     RETURN v_accounts;
+END
+$$;
+
+--
+-- Name: _missing_reference(text, text, text); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._missing_reference(p_table text, p_constraint text, p_key text) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', SCHEMA = 'payments',
+        TABLE = p_table, CONSTRAINT = p_constraint,
+        MESSAGE = format('insert on table "%s" violates foreign key constraint "%s"',
+                         p_table, p_constraint),
+        DETAIL = format('Key %s is not present.', p_key);
 END
 $$;
 
@@ -965,10 +996,39 @@ CREATE FUNCTION payments.check_new_entries() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
+DECLARE
+    v_org uuid;
 BEGIN
+    SELECT n.org_id INTO v_org FROM (SELECT DISTINCT org_id FROM new_entries) n
+     WHERE NOT EXISTS (SELECT FROM payments.organizations o WHERE o.id = n.org_id) LIMIT 1;
+    IF FOUND THEN
+        PERFORM payments._missing_reference('entries', 'entries_org_id_fkey',
+                                            format('(org_id)=(%s)', v_org));
+    END IF;
     INSERT INTO payments.entries_to_check (entry_id)
     SELECT n.id FROM new_entries n
      WHERE NOT EXISTS (SELECT FROM payments.lines l WHERE l.entry_id = n.id);
+    RETURN NULL;
+END
+$$;
+
+--
+-- Name: check_new_keys(); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.check_new_keys() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    v_org uuid;
+BEGIN
+    SELECT n.org_id INTO v_org FROM (SELECT DISTINCT org_id FROM new_keys) n
+     WHERE NOT EXISTS (SELECT FROM payments.organizations o WHERE o.id = n.org_id) LIMIT 1;
+    IF FOUND THEN
+        PERFORM payments._missing_reference('idempotency_keys', 'idempotency_keys_org_id_fkey',
+                                            format('(org_id)=(%s)', v_org));
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -981,15 +1041,47 @@ CREATE FUNCTION payments.check_new_lines() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
+DECLARE
+    v_bad record;
+    -- The top transaction's xid: an entry inserted outside a subtransaction carries it, and
+    -- is told from an earlier transaction's without a function call per entry.
+    v_top xid := xid(pg_current_xact_id());
 BEGIN
-    INSERT INTO payments.entries_to_check (entry_id)
-    SELECT g.entry_id
-      FROM (SELECT n.entry_id, count(*) AS n,
-                   sum(CASE WHEN n.side = 'debit' THEN n.amount ELSE -n.amount END) AS net
-              FROM new_lines n
-             GROUP BY n.entry_id, n.currency) g
-     GROUP BY g.entry_id
-    HAVING bool_or(g.net <> 0) OR sum(g.n) < 2;
+    SELECT n.account_id, n.org_id, n.currency INTO v_bad
+      FROM (SELECT DISTINCT account_id, org_id, currency FROM new_lines) n
+     WHERE NOT EXISTS (SELECT FROM payments.accounts a
+                        WHERE a.id = n.account_id AND a.org_id = n.org_id
+                          AND a.currency = n.currency)
+     LIMIT 1;
+    IF FOUND THEN
+        PERFORM payments._missing_reference('lines', 'lines_account_fkey', format(
+            '(account_id, org_id, currency)=(%s, %s, %s)', v_bad.account_id, v_bad.org_id,
+            v_bad.currency));
+    END IF;
+    WITH g AS (
+        SELECT n.entry_id, n.entry_org_id, count(*) AS n,
+               sum(CASE WHEN n.side = 'debit' THEN n.amount ELSE -n.amount END) AS net
+          FROM new_lines n
+         GROUP BY n.entry_id, n.entry_org_id, n.currency
+    ), per_entry AS (
+        SELECT g.entry_id, g.entry_org_id, bool_or(g.net <> 0) OR sum(g.n) < 2 AS partial
+          FROM g GROUP BY g.entry_id, g.entry_org_id
+    ), judged AS (
+        SELECT p.entry_id, p.entry_org_id, p.partial, e.org_id,
+               e.id IS NOT NULL AND e.xmin <> v_top
+                   AND NOT payments._inserted_by_this_transaction(e.xmin) AS posted_before
+          FROM per_entry p LEFT JOIN payments.entries e ON e.id = p.entry_id
+    ), queued AS (
+        INSERT INTO payments.entries_to_check (entry_id, posted_before)
+        SELECT j.entry_id, j.posted_before FROM judged j
+         WHERE j.org_id = j.entry_org_id AND (j.partial OR j.posted_before)
+    )
+    SELECT j.entry_id, j.entry_org_id INTO v_bad
+      FROM judged j WHERE j.org_id IS DISTINCT FROM j.entry_org_id LIMIT 1;
+    IF FOUND THEN
+        PERFORM payments._missing_reference('lines', 'lines_entry_fkey', format(
+            '(entry_id, entry_org_id)=(%s, %s)', v_bad.entry_id, v_bad.entry_org_id));
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -1004,6 +1096,11 @@ CREATE FUNCTION payments.check_queued_entry() RETURNS trigger
     AS $$
 BEGIN
     PERFORM payments.assert_entry_balanced(NEW.entry_id);
+    IF NEW.posted_before THEN
+        RAISE EXCEPTION USING ERRCODE = 'LX002',
+            MESSAGE = format('lines cannot be added to entry %s: it was posted by an earlier'
+                             ' transaction, and the ledger is append-only', NEW.entry_id);
+    END IF;
     DELETE FROM payments.entries_to_check WHERE entry_id = NEW.entry_id;
     RETURN NULL;
 END
@@ -1454,9 +1551,11 @@ BEGIN
     END IF;
 
     BEGIN
-        -- The regular accounts, locked in id order, and every line's running position; a
-        -- high-volume, missing, foreign, closed or other-currency account, an overflow or an
-        -- overdraft sends the batch the long way.
+        -- The regular accounts, locked in id order, and every line's running position; the
+        -- high-volume ones read, not locked (their lines are rolled up later, as post_entry
+        -- posts them), while far from the overflow limits (as _check_positions judges them).
+        -- A missing, foreign, closed or other-currency account, an overflow, a high-volume
+        -- account near its limits or an overdraft sends the batch the long way.
         WITH locked AS (
             SELECT a.id, a.org_id, a.currency, a.closed, a.posted_debits, a.posted_credits,
                    a.pending_debits, a.pending_credits, a.version,
@@ -1469,10 +1568,26 @@ BEGIN
                AND (a.org_id = p_org OR a.org_id = v_platform)
              ORDER BY a.id
                FOR NO KEY UPDATE
+        ), hv AS (
+            SELECT a.id, a.org_id, a.currency, a.closed
+              FROM payments.accounts a
+             WHERE a.id = ANY (p_accounts) AND a.high_volume
+               AND (a.org_id = p_org OR a.org_id = v_platform)
+               AND a.posted_debits < 2305843009213693952
+               AND a.posted_credits < 2305843009213693952
+               AND NOT EXISTS (SELECT FROM payments.lines w
+                                WHERE w.account_id = a.id AND w.account_version IS NULL
+                                  AND w.amount >= 1099511627776)
         ), run AS (
-            SELECT x.ord, a.id IS NOT NULL AND a.currency = x.currency AND NOT a.closed
-                          AND (a.org_id = p_org OR a.org_id = v_platform) AS fine,
-                   a.org_id, a.dm, a.cm, a.pending_debits, a.pending_credits,
+            SELECT x.ord,
+                   CASE WHEN a.id IS NOT NULL
+                        THEN a.currency = x.currency AND NOT a.closed
+                             AND (a.org_id = p_org OR a.org_id = v_platform)
+                        ELSE h.id IS NOT NULL AND h.currency = x.currency AND NOT h.closed
+                             AND x.amount < 1099511627776 END AS fine,
+                   h.id IS NOT NULL AS high_volume,
+                   coalesce(a.org_id, h.org_id) AS org_id, a.dm, a.cm, a.pending_debits,
+                   a.pending_credits,
                    a.version + row_number() OVER w AS version,
                    a.posted_debits
                      + sum(CASE WHEN x.side = 'debit' THEN x.amount ELSE 0 END) OVER w AS debits,
@@ -1483,13 +1598,18 @@ BEGIN
               FROM unnest(p_entry_of, p_accounts, p_sides, p_amounts, p_currencies)
                    WITH ORDINALITY AS x(e, account_id, side, amount, currency, ord)
               LEFT JOIN locked a ON a.id = x.account_id
+              LEFT JOIN hv h ON h.id = x.account_id
             WINDOW w AS (PARTITION BY x.account_id ORDER BY x.ord)
         )
-        SELECT bool_and(r.fine AND r.debits <= 9223372036854775807
-                        AND r.credits <= 9223372036854775807
-                        AND (NOT r.last_of_entry
-                             OR ((NOT r.dm OR r.debits + r.pending_debits <= r.credits)
-                                 AND (NOT r.cm OR r.credits + r.pending_credits <= r.debits)))),
+        SELECT bool_and(coalesce(r.fine, false)
+                        AND (r.high_volume
+                             OR (r.debits <= 9223372036854775807
+                                 AND r.credits <= 9223372036854775807
+                                 AND (NOT r.last_of_entry
+                                      OR ((NOT r.dm OR r.debits + r.pending_debits <= r.credits)
+                                          AND (NOT r.cm
+                                               OR r.credits + r.pending_credits <= r.debits)))))),
+               -- A high-volume account's lines carry no position until the roll-up.
                array_agg(r.org_id ORDER BY r.ord), array_agg(r.version ORDER BY r.ord),
                array_agg(CASE WHEN r.debits <= 9223372036854775807 THEN r.debits END
                          ORDER BY r.ord),
@@ -1527,6 +1647,7 @@ BEGIN
                            x.credits
                       FROM unnest(p_accounts, v_versions, v_debits, v_credits)
                            AS x(account_id, version, debits, credits)
+                     WHERE x.version IS NOT NULL
                      ORDER BY x.account_id, x.version DESC) d
              WHERE a.id = d.account_id
         ), ins AS (
@@ -2238,7 +2359,8 @@ CREATE TABLE payments.entries (
 --
 
 CREATE UNLOGGED TABLE payments.entries_to_check (
-    entry_id uuid NOT NULL
+    entry_id uuid NOT NULL,
+    posted_before boolean DEFAULT false NOT NULL
 );
 
 --
@@ -2713,13 +2835,6 @@ ALTER TABLE ONLY payments.entries
     ADD CONSTRAINT entries_hold_posted_once UNIQUE (hold_id);
 
 --
--- Name: entries entries_id_org_key; Type: CONSTRAINT; Schema: payments; Owner: -
---
-
-ALTER TABLE ONLY payments.entries
-    ADD CONSTRAINT entries_id_org_key UNIQUE (id, org_id);
-
---
 -- Name: entries entries_org_external_ref_key; Type: CONSTRAINT; Schema: payments; Owner: -
 --
 
@@ -3144,6 +3259,12 @@ CREATE TRIGGER accounts_guard BEFORE UPDATE ON payments.accounts FOR EACH ROW WH
 CREATE TRIGGER accounts_no_delete BEFORE DELETE ON payments.accounts FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
 
 --
+-- Name: accounts accounts_no_truncate; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER accounts_no_truncate BEFORE TRUNCATE ON payments.accounts FOR EACH STATEMENT EXECUTE FUNCTION payments.refuse_change();
+
+--
 -- Name: entries_to_check entries_balanced; Type: TRIGGER; Schema: payments; Owner: -
 --
 
@@ -3234,6 +3355,12 @@ CREATE TRIGGER idempotency_keys_no_truncate BEFORE TRUNCATE ON payments.idempote
 CREATE TRIGGER idempotency_keys_no_update BEFORE UPDATE ON payments.idempotency_keys FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
 
 --
+-- Name: idempotency_keys idempotency_keys_org; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER idempotency_keys_org AFTER INSERT ON payments.idempotency_keys REFERENCING NEW TABLE AS new_keys FOR EACH STATEMENT EXECUTE FUNCTION payments.check_new_keys();
+
+--
 -- Name: lines lines_balanced; Type: TRIGGER; Schema: payments; Owner: -
 --
 
@@ -3256,6 +3383,24 @@ CREATE TRIGGER lines_no_truncate BEFORE TRUNCATE ON payments.lines FOR EACH STAT
 --
 
 CREATE TRIGGER lines_no_update BEFORE UPDATE ON payments.lines FOR EACH ROW EXECUTE FUNCTION payments.guard_line_update();
+
+--
+-- Name: organizations organizations_no_delete; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER organizations_no_delete BEFORE DELETE ON payments.organizations FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: organizations organizations_no_new_id; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER organizations_no_new_id BEFORE UPDATE ON payments.organizations FOR EACH ROW WHEN ((new.id IS DISTINCT FROM old.id)) EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: organizations organizations_no_truncate; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER organizations_no_truncate BEFORE TRUNCATE ON payments.organizations FOR EACH STATEMENT EXECUTE FUNCTION payments.refuse_change();
 
 --
 -- Name: transitions transitions_append_only; Type: TRIGGER; Schema: ticketing; Owner: -
@@ -3369,13 +3514,6 @@ ALTER TABLE ONLY payments.entries
     ADD CONSTRAINT entries_hold_id_fkey FOREIGN KEY (hold_id) REFERENCES payments.holds(id);
 
 --
--- Name: entries entries_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
---
-
-ALTER TABLE ONLY payments.entries
-    ADD CONSTRAINT entries_org_id_fkey FOREIGN KEY (org_id) REFERENCES payments.organizations(id);
-
---
 -- Name: entries entries_reverses_entry_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
 --
 
@@ -3458,27 +3596,6 @@ ALTER TABLE ONLY payments.holds
 
 ALTER TABLE ONLY payments.holds
     ADD CONSTRAINT holds_org_id_fkey FOREIGN KEY (org_id) REFERENCES payments.organizations(id);
-
---
--- Name: idempotency_keys idempotency_keys_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
---
-
-ALTER TABLE ONLY payments.idempotency_keys
-    ADD CONSTRAINT idempotency_keys_org_id_fkey FOREIGN KEY (org_id) REFERENCES payments.organizations(id);
-
---
--- Name: lines lines_account_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
---
-
-ALTER TABLE ONLY payments.lines
-    ADD CONSTRAINT lines_account_fkey FOREIGN KEY (account_id, org_id, currency) REFERENCES payments.accounts(id, org_id, currency);
-
---
--- Name: lines lines_entry_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
---
-
-ALTER TABLE ONLY payments.lines
-    ADD CONSTRAINT lines_entry_fkey FOREIGN KEY (entry_id, entry_org_id) REFERENCES payments.entries(id, org_id);
 
 --
 -- Name: organizer_policies organizer_policies_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
@@ -4209,10 +4326,22 @@ REVOKE ALL ON FUNCTION payments._create_hold(p_org uuid, p jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION payments._fail(p_code text, p_details jsonb) FROM PUBLIC;
 
 --
+-- Name: FUNCTION _inserted_by_this_transaction(p_xmin xid); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._inserted_by_this_transaction(p_xmin xid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION _lock_accounts(p_org uuid, p_ids uuid[], p_lock_high_volume boolean); Type: ACL; Schema: payments; Owner: -
 --
 
 REVOKE ALL ON FUNCTION payments._lock_accounts(p_org uuid, p_ids uuid[], p_lock_high_volume boolean) FROM PUBLIC;
+
+--
+-- Name: FUNCTION _missing_reference(p_table text, p_constraint text, p_key text); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._missing_reference(p_table text, p_constraint text, p_key text) FROM PUBLIC;
 
 --
 -- Name: FUNCTION _open_account(p_org uuid, p jsonb); Type: ACL; Schema: payments; Owner: -
@@ -4289,6 +4418,12 @@ GRANT ALL ON FUNCTION payments.authenticate(p_prefix text, p_secret text, p_idem
 --
 
 REVOKE ALL ON FUNCTION payments.check_new_entries() FROM PUBLIC;
+
+--
+-- Name: FUNCTION check_new_keys(); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.check_new_keys() FROM PUBLIC;
 
 --
 -- Name: FUNCTION check_new_lines(); Type: ACL; Schema: payments; Owner: -

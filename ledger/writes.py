@@ -56,7 +56,8 @@ _WRITE = "SELECT payments.ledger_write(%s::jsonb)"
 _BATCH = "SELECT payments.post_batch(%s::jsonb)"
 _POST_ONE = (
     "SELECT status, id, replayed, code, details FROM payments.post_entry(%s::uuid, %s, %s,"
-    " %s::uuid[], %s::text[], %s::bigint[], %s::text[], %s, %s::jsonb, %s::timestamptz, %s)"
+    " %b::text[]::uuid[], %b::text[], %b::bigint[], %b::text[], %s, %s::jsonb, %s::timestamptz,"
+    " %s)"
 )
 
 

@@ -1085,10 +1085,11 @@ $$;
 -- no key or external reference was seen before). One element per entry (p_keys ...
 -- p_external_refs) and one per line (p_entry_of: the line's entry, 1-based; lines in request
 -- order). Returns the new entries' ids in request order, or NULL when the batch must be
--- judged the long way (payments.post_batch: replays, conflicts, refusals, linked chains,
--- high-volume accounts, anything malformed), having written nothing. The accounts are locked
--- in id order, as everywhere; every rule _post applies is applied here, to the same running
--- positions (overdraft flags where each entry leaves each account, 64-bit totals).
+-- judged the long way (payments.post_batch: replays, conflicts, refusals, a high-volume
+-- account near its limits, anything malformed), having written nothing. The regular accounts
+-- are locked in id order, as everywhere; every rule _post applies is applied here, to the
+-- same running positions (overdraft flags where each entry leaves each account, 64-bit
+-- totals). High-volume accounts are read, not locked, as post_entry reads them.
 CREATE FUNCTION payments.post_batch_fast(
     p_org uuid, p_keys text[], p_hashes text[], p_descriptions text[], p_metadata jsonb[],
     p_effective_at timestamptz[], p_external_refs text[], p_entry_of int[], p_accounts uuid[],
@@ -1167,9 +1168,11 @@ BEGIN
     END IF;
 
     BEGIN
-        -- The regular accounts, locked in id order, and every line's running position; a
-        -- high-volume, missing, foreign, closed or other-currency account, an overflow or an
-        -- overdraft sends the batch the long way.
+        -- The regular accounts, locked in id order, and every line's running position; the
+        -- high-volume ones read, not locked (their lines are rolled up later, as post_entry
+        -- posts them), while far from the overflow limits (as _check_positions judges them).
+        -- A missing, foreign, closed or other-currency account, an overflow, a high-volume
+        -- account near its limits or an overdraft sends the batch the long way.
         WITH locked AS (
             SELECT a.id, a.org_id, a.currency, a.closed, a.posted_debits, a.posted_credits,
                    a.pending_debits, a.pending_credits, a.version,
@@ -1182,10 +1185,26 @@ BEGIN
                AND (a.org_id = p_org OR a.org_id = v_platform)
              ORDER BY a.id
                FOR NO KEY UPDATE
+        ), hv AS (
+            SELECT a.id, a.org_id, a.currency, a.closed
+              FROM payments.accounts a
+             WHERE a.id = ANY (p_accounts) AND a.high_volume
+               AND (a.org_id = p_org OR a.org_id = v_platform)
+               AND a.posted_debits < 2305843009213693952
+               AND a.posted_credits < 2305843009213693952
+               AND NOT EXISTS (SELECT FROM payments.lines w
+                                WHERE w.account_id = a.id AND w.account_version IS NULL
+                                  AND w.amount >= 1099511627776)
         ), run AS (
-            SELECT x.ord, a.id IS NOT NULL AND a.currency = x.currency AND NOT a.closed
-                          AND (a.org_id = p_org OR a.org_id = v_platform) AS fine,
-                   a.org_id, a.dm, a.cm, a.pending_debits, a.pending_credits,
+            SELECT x.ord,
+                   CASE WHEN a.id IS NOT NULL
+                        THEN a.currency = x.currency AND NOT a.closed
+                             AND (a.org_id = p_org OR a.org_id = v_platform)
+                        ELSE h.id IS NOT NULL AND h.currency = x.currency AND NOT h.closed
+                             AND x.amount < 1099511627776 END AS fine,
+                   h.id IS NOT NULL AS high_volume,
+                   coalesce(a.org_id, h.org_id) AS org_id, a.dm, a.cm, a.pending_debits,
+                   a.pending_credits,
                    a.version + row_number() OVER w AS version,
                    a.posted_debits
                      + sum(CASE WHEN x.side = 'debit' THEN x.amount ELSE 0 END) OVER w AS debits,
@@ -1196,13 +1215,18 @@ BEGIN
               FROM unnest(p_entry_of, p_accounts, p_sides, p_amounts, p_currencies)
                    WITH ORDINALITY AS x(e, account_id, side, amount, currency, ord)
               LEFT JOIN locked a ON a.id = x.account_id
+              LEFT JOIN hv h ON h.id = x.account_id
             WINDOW w AS (PARTITION BY x.account_id ORDER BY x.ord)
         )
-        SELECT bool_and(r.fine AND r.debits <= 9223372036854775807
-                        AND r.credits <= 9223372036854775807
-                        AND (NOT r.last_of_entry
-                             OR ((NOT r.dm OR r.debits + r.pending_debits <= r.credits)
-                                 AND (NOT r.cm OR r.credits + r.pending_credits <= r.debits)))),
+        SELECT bool_and(coalesce(r.fine, false)
+                        AND (r.high_volume
+                             OR (r.debits <= 9223372036854775807
+                                 AND r.credits <= 9223372036854775807
+                                 AND (NOT r.last_of_entry
+                                      OR ((NOT r.dm OR r.debits + r.pending_debits <= r.credits)
+                                          AND (NOT r.cm
+                                               OR r.credits + r.pending_credits <= r.debits)))))),
+               -- A high-volume account's lines carry no position until the roll-up.
                array_agg(r.org_id ORDER BY r.ord), array_agg(r.version ORDER BY r.ord),
                array_agg(CASE WHEN r.debits <= 9223372036854775807 THEN r.debits END
                          ORDER BY r.ord),
@@ -1240,6 +1264,7 @@ BEGIN
                            x.credits
                       FROM unnest(p_accounts, v_versions, v_debits, v_credits)
                            AS x(account_id, version, debits, credits)
+                     WHERE x.version IS NOT NULL
                      ORDER BY x.account_id, x.version DESC) d
              WHERE a.id = d.account_id
         ), ins AS (

@@ -188,9 +188,16 @@ CREATE INDEX holds_expiry ON payments.holds (expires_at) WHERE expires_at IS NOT
 CREATE INDEX holds_debit_account ON payments.holds (debit_account_id, created_at);
 CREATE INDEX holds_credit_account ON payments.holds (credit_account_id, created_at);
 
+-- The ledger's hottest rows (entries, their lines, idempotency keys) name their organization,
+-- account and entry without foreign-key constraints: a foreign key is checked row by row (one
+-- query per row: six per two-line entry, most of a batch's server time), and the rows they
+-- name can never go away (organizations, accounts and entries refuse DELETE, TRUNCATE and a
+-- change of identity). The same references are checked once per statement instead, from the
+-- statement's new rows (check_new_entries, check_new_lines, check_new_keys below), with the
+-- foreign keys' error (23503) and constraint names.
 CREATE TABLE payments.entries (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    org_id uuid NOT NULL REFERENCES payments.organizations (id),
+    org_id uuid NOT NULL,
     kind text NOT NULL DEFAULT 'standard' CHECK (kind IN ('standard', 'hold_post', 'reversal')),
     description text NOT NULL DEFAULT '',
     metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
@@ -200,8 +207,6 @@ CREATE TABLE payments.entries (
     reverses_entry_id uuid REFERENCES payments.entries (id),
     hold_id uuid REFERENCES payments.holds (id),
     idempotency_key text,
-    -- The key a line names its entry and the entry's organization by (lines_entry_fkey).
-    CONSTRAINT entries_id_org_key UNIQUE (id, org_id),
     CONSTRAINT entries_org_external_ref_key UNIQUE (org_id, external_ref),
     CONSTRAINT entries_reversed_once UNIQUE (reverses_entry_id),
     CONSTRAINT entries_hold_posted_once UNIQUE (hold_id),
@@ -215,7 +220,7 @@ CREATE TABLE payments.lines (
     entry_id uuid NOT NULL,
     -- The organization the entry is booked for (a trial balance per organization groups by
     -- it, row-level security shows the line to it) beside the organization owning the account
-    -- (the platform's, in a shared entry): the entry's own, by lines_entry_fkey.
+    -- (the platform's, in a shared entry): the entry's own (check_new_lines).
     entry_org_id uuid NOT NULL,
     org_id uuid NOT NULL,
     account_id uuid NOT NULL,
@@ -232,15 +237,10 @@ CREATE TABLE payments.lines (
     -- Effective at another time than recorded (backdated or future-dated): few lines are, and
     -- a column of its own gives the planner their count (balance_as_of by effective time).
     dated boolean NOT NULL GENERATED ALWAYS AS (effective_at <> created_at) STORED,
-    -- The account, its organization and its currency in one key: a line can name neither
-    -- another organization's copy of an account nor another currency.
-    CONSTRAINT lines_account_fkey FOREIGN KEY (account_id, org_id, currency)
-        REFERENCES payments.accounts (id, org_id, currency),
-    -- The entry and the organization it is booked for in one key: one check per line where
-    -- the entry's and the organization's were two, and a line cannot name another
-    -- organization than its entry's.
-    CONSTRAINT lines_entry_fkey FOREIGN KEY (entry_id, entry_org_id)
-        REFERENCES payments.entries (id, org_id),
+    -- The account, its organization and its currency must be an account's (a line can name
+    -- neither another organization's copy of an account nor another currency), and the entry
+    -- and its organization an entry's: checked per statement by check_new_lines, reported as
+    -- lines_account_fkey and lines_entry_fkey.
     CONSTRAINT lines_position_complete CHECK (
         (account_version IS NULL) = (account_posted_debits IS NULL)
         AND (account_version IS NULL) = (account_posted_credits IS NULL)
@@ -278,7 +278,7 @@ CREATE TABLE payments.hold_resolutions (
 );
 
 CREATE TABLE payments.idempotency_keys (
-    org_id uuid NOT NULL REFERENCES payments.organizations (id),
+    org_id uuid NOT NULL,  -- an organization's: check_new_keys
     key text NOT NULL CHECK (key <> ''),
     operation text NOT NULL,
     request_hash text NOT NULL,
@@ -358,31 +358,122 @@ $$;
 -- (entries_to_check, a deferred constraint trigger: raw SQL by the owner, one line per
 -- statement, is judged as before, at commit or at SET CONSTRAINTS ... IMMEDIATE). The engine
 -- inserts an entry and all its lines in one statement, so it queues nothing.
+-- A line added to an entry an earlier transaction posted queues that entry marked
+-- posted_before, refused at commit even when the lines balance: a posted entry is final.
 CREATE UNLOGGED TABLE payments.entries_to_check (
-    entry_id uuid NOT NULL
+    entry_id uuid NOT NULL,
+    posted_before boolean NOT NULL DEFAULT false
 );
 
+-- Whether a row's xmin is this transaction's own (it or one of its subtransactions): the
+-- row is visible to the caller and its transaction is still in progress. The 32-bit xid is
+-- widened to the 64-bit one nearest the current transaction's (as xids compare, modulo 2**32).
+CREATE FUNCTION payments._inserted_by_this_transaction(p_xmin xid) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT p_xmin = xid(pg_current_xact_id())
+        OR coalesce(pg_xact_status(greatest(c + d - CASE WHEN d >= 2147483648 THEN 4294967296
+                                                          ELSE 0 END, 0)::text::xid8)
+                    = 'in progress', false)
+      FROM (SELECT c, (p_xmin::text::bigint - (c & 4294967295) + 4294967296) % 4294967296 AS d
+              FROM (SELECT pg_current_xact_id()::text::bigint AS c) t) s
+$$;
+
+-- Raise a foreign key's error (23503) for a reference checked by a statement's trigger.
+CREATE FUNCTION payments._missing_reference(p_table text, p_constraint text, p_key text)
+RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', SCHEMA = 'payments',
+        TABLE = p_table, CONSTRAINT = p_constraint,
+        MESSAGE = format('insert on table "%s" violates foreign key constraint "%s"',
+                         p_table, p_constraint),
+        DETAIL = format('Key %s is not present.', p_key);
+END
+$$;
+
+-- A statement's new lines, judged together: each names an account with its organization and
+-- currency (lines_account_fkey) and an entry with its organization (lines_entry_fkey); the
+-- entries whose new lines do not balance by themselves, or that an earlier transaction
+-- posted, are queued for the check at commit.
 CREATE FUNCTION payments.check_new_lines() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_bad record;
+    -- The top transaction's xid: an entry inserted outside a subtransaction carries it, and
+    -- is told from an earlier transaction's without a function call per entry.
+    v_top xid := xid(pg_current_xact_id());
 BEGIN
-    INSERT INTO payments.entries_to_check (entry_id)
-    SELECT g.entry_id
-      FROM (SELECT n.entry_id, count(*) AS n,
-                   sum(CASE WHEN n.side = 'debit' THEN n.amount ELSE -n.amount END) AS net
-              FROM new_lines n
-             GROUP BY n.entry_id, n.currency) g
-     GROUP BY g.entry_id
-    HAVING bool_or(g.net <> 0) OR sum(g.n) < 2;
+    SELECT n.account_id, n.org_id, n.currency INTO v_bad
+      FROM (SELECT DISTINCT account_id, org_id, currency FROM new_lines) n
+     WHERE NOT EXISTS (SELECT FROM payments.accounts a
+                        WHERE a.id = n.account_id AND a.org_id = n.org_id
+                          AND a.currency = n.currency)
+     LIMIT 1;
+    IF FOUND THEN
+        PERFORM payments._missing_reference('lines', 'lines_account_fkey', format(
+            '(account_id, org_id, currency)=(%s, %s, %s)', v_bad.account_id, v_bad.org_id,
+            v_bad.currency));
+    END IF;
+    WITH g AS (
+        SELECT n.entry_id, n.entry_org_id, count(*) AS n,
+               sum(CASE WHEN n.side = 'debit' THEN n.amount ELSE -n.amount END) AS net
+          FROM new_lines n
+         GROUP BY n.entry_id, n.entry_org_id, n.currency
+    ), per_entry AS (
+        SELECT g.entry_id, g.entry_org_id, bool_or(g.net <> 0) OR sum(g.n) < 2 AS partial
+          FROM g GROUP BY g.entry_id, g.entry_org_id
+    ), judged AS (
+        SELECT p.entry_id, p.entry_org_id, p.partial, e.org_id,
+               e.id IS NOT NULL AND e.xmin <> v_top
+                   AND NOT payments._inserted_by_this_transaction(e.xmin) AS posted_before
+          FROM per_entry p LEFT JOIN payments.entries e ON e.id = p.entry_id
+    ), queued AS (
+        INSERT INTO payments.entries_to_check (entry_id, posted_before)
+        SELECT j.entry_id, j.posted_before FROM judged j
+         WHERE j.org_id = j.entry_org_id AND (j.partial OR j.posted_before)
+    )
+    SELECT j.entry_id, j.entry_org_id INTO v_bad
+      FROM judged j WHERE j.org_id IS DISTINCT FROM j.entry_org_id LIMIT 1;
+    IF FOUND THEN
+        PERFORM payments._missing_reference('lines', 'lines_entry_fkey', format(
+            '(entry_id, entry_org_id)=(%s, %s)', v_bad.entry_id, v_bad.entry_org_id));
+    END IF;
     RETURN NULL;
 END
 $$;
 
+-- A statement's new entries: each names an organization (entries_org_id_fkey); those with no
+-- line yet are queued for the check at commit.
 CREATE FUNCTION payments.check_new_entries() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_org uuid;
 BEGIN
+    SELECT n.org_id INTO v_org FROM (SELECT DISTINCT org_id FROM new_entries) n
+     WHERE NOT EXISTS (SELECT FROM payments.organizations o WHERE o.id = n.org_id) LIMIT 1;
+    IF FOUND THEN
+        PERFORM payments._missing_reference('entries', 'entries_org_id_fkey',
+                                            format('(org_id)=(%s)', v_org));
+    END IF;
     INSERT INTO payments.entries_to_check (entry_id)
     SELECT n.id FROM new_entries n
      WHERE NOT EXISTS (SELECT FROM payments.lines l WHERE l.entry_id = n.id);
+    RETURN NULL;
+END
+$$;
+
+-- A statement's new idempotency keys each name an organization (idempotency_keys_org_id_fkey).
+CREATE FUNCTION payments.check_new_keys() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_org uuid;
+BEGIN
+    SELECT n.org_id INTO v_org FROM (SELECT DISTINCT org_id FROM new_keys) n
+     WHERE NOT EXISTS (SELECT FROM payments.organizations o WHERE o.id = n.org_id) LIMIT 1;
+    IF FOUND THEN
+        PERFORM payments._missing_reference('idempotency_keys', 'idempotency_keys_org_id_fkey',
+                                            format('(org_id)=(%s)', v_org));
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -391,6 +482,11 @@ CREATE FUNCTION payments.check_queued_entry() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM payments.assert_entry_balanced(NEW.entry_id);
+    IF NEW.posted_before THEN
+        RAISE EXCEPTION USING ERRCODE = 'LX002',
+            MESSAGE = format('lines cannot be added to entry %s: it was posted by an earlier'
+                             ' transaction, and the ledger is append-only', NEW.entry_id);
+    END IF;
     DELETE FROM payments.entries_to_check WHERE entry_id = NEW.entry_id;
     RETURN NULL;
 END
@@ -402,6 +498,9 @@ CREATE TRIGGER lines_balanced AFTER INSERT ON payments.lines
 CREATE TRIGGER entries_have_lines AFTER INSERT ON payments.entries
     REFERENCING NEW TABLE AS new_entries
     FOR EACH STATEMENT EXECUTE FUNCTION payments.check_new_entries();
+CREATE TRIGGER idempotency_keys_org AFTER INSERT ON payments.idempotency_keys
+    REFERENCING NEW TABLE AS new_keys
+    FOR EACH STATEMENT EXECUTE FUNCTION payments.check_new_keys();
 CREATE CONSTRAINT TRIGGER entries_balanced
     AFTER INSERT ON payments.entries_to_check DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION payments.check_queued_entry();
@@ -433,6 +532,19 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- The organizations and accounts the ledger's rows name (without foreign keys, see
+-- payments.entries) are never removed, and an organization's id never changes (an account's
+-- identity is guarded below, accounts_guard).
+CREATE TRIGGER organizations_no_delete BEFORE DELETE ON payments.organizations
+    FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
+CREATE TRIGGER organizations_no_truncate BEFORE TRUNCATE ON payments.organizations
+    FOR EACH STATEMENT EXECUTE FUNCTION payments.refuse_change();
+CREATE TRIGGER organizations_no_new_id BEFORE UPDATE ON payments.organizations
+    FOR EACH ROW WHEN (NEW.id IS DISTINCT FROM OLD.id)
+    EXECUTE FUNCTION payments.refuse_change();
+CREATE TRIGGER accounts_no_truncate BEFORE TRUNCATE ON payments.accounts
+    FOR EACH STATEMENT EXECUTE FUNCTION payments.refuse_change();
 
 -- A line may be updated once, and only to receive the position the roll-up computes for a
 -- high-volume account; every other change is refused.

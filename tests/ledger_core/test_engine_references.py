@@ -1,0 +1,258 @@
+"""The references the ledger's rows make, checked once per statement instead of by foreign keys.
+
+Entries, lines and idempotency keys name their organization, account and entry without
+foreign-key constraints (one query per row was most of a batch's server time); statement
+triggers check the same references from each statement's new rows and raise the foreign keys'
+error (23503) under their old constraint names. The rows they name can never go away. A line
+added to an entry an earlier transaction posted is refused at commit even when it balances.
+Each case is raw SQL by the tables' owner (the superuser, who bypasses row-level security),
+and leaves every table as it was.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import pytest
+import sqlalchemy as sa
+
+import ledger
+from tests.ledger_core.conftest import ORG_A, ORG_B, OpenAccountFn, transfer
+
+NOWHERE = uuid.UUID("00000000-0000-0000-0000-0000000000ff")
+TABLES = ("organizations", "accounts", "entries", "lines", "idempotency_keys")
+
+
+@dataclass(frozen=True)
+class Books:
+    """A's accounts and B's, and one entry posted through the ledger (cash 100 / sales)."""
+
+    cash: uuid.UUID
+    sales: uuid.UUID
+    b_cash: uuid.UUID
+    entry: uuid.UUID
+
+
+@pytest.fixture
+def books(engine: sa.Engine, open_account: OpenAccountFn) -> Books:
+    """A's and B's accounts, and one committed entry."""
+    cash = open_account(ORG_A, "cash", "asset")
+    sales = open_account(ORG_A, "sales", "revenue")
+    b_cash = open_account(ORG_B, "cash", "asset")
+    with engine.begin() as conn:
+        entry = ledger.post_entry(conn, ORG_A, transfer("sale", cash, sales, 100)).id
+    return Books(cash=cash, sales=sales, b_cash=b_cash, entry=entry)
+
+
+def snapshot(engine: sa.Engine) -> dict[str, object]:
+    """Every row of the tables the references join, as text, in order."""
+    with engine.connect() as conn:
+        return {
+            t: conn.execute(
+                sa.text(f"SELECT array_agg(x::text ORDER BY x::text) FROM payments.{t} x")
+            ).scalar_one()
+            for t in TABLES
+        }
+
+
+def owner(engine: sa.Engine) -> sa.Connection:
+    """A connection of the tables' owner (the superuser), in a transaction."""
+    return engine.connect()
+
+
+def insert_entry(conn: sa.Connection) -> uuid.UUID:
+    """An entry row for A, by hand (no lines)."""
+    entry: uuid.UUID = conn.execute(
+        sa.text("INSERT INTO payments.entries (org_id) VALUES (:org) RETURNING id"), {"org": ORG_A}
+    ).scalar_one()
+    return entry
+
+
+def insert_line(
+    conn: sa.Connection, entry: uuid.UUID, account: uuid.UUID, side: str, amount: int
+) -> None:
+    """A USD line booked for A on one of A's accounts, by hand."""
+    conn.execute(
+        sa.text(
+            "INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side,"
+            " amount, currency, effective_at)"
+            " VALUES (:entry, :org, :org, :account, :side, :amount, 'USD', now())"
+        ),
+        {"entry": entry, "org": ORG_A, "account": account, "side": side, "amount": amount},
+    )
+
+
+def lines_of(conn: sa.Connection, entry: uuid.UUID) -> int:
+    """How many lines the entry has, as this connection sees them."""
+    return int(
+        conn.execute(
+            sa.text("SELECT count(*) FROM payments.lines WHERE entry_id = :e"), {"e": entry}
+        ).scalar_one()
+    )
+
+
+def sqlstate(error: sa.exc.DBAPIError) -> str | None:
+    """The SQLSTATE of a driver error."""
+    state: str | None = getattr(error.orig, "sqlstate", None)
+    return state
+
+
+def constraint(error: sa.exc.DBAPIError) -> str | None:
+    """The name of the constraint a driver error reports."""
+    name: str | None = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
+    return name
+
+
+def test_a_balanced_pair_added_to_a_posted_entry_is_refused_at_commit(
+    engine: sa.Engine, books: Books
+) -> None:
+    """Balance alone would let it through: the entry was posted by an earlier transaction."""
+    before = snapshot(engine)
+    with owner(engine) as conn:
+        insert_line(conn, books.entry, books.cash, "debit", 10)
+        insert_line(conn, books.entry, books.sales, "credit", 10)
+        assert lines_of(conn, books.entry) == 4  # the inserts went through
+        with pytest.raises(sa.exc.DBAPIError) as info:
+            conn.commit()
+    assert sqlstate(info.value) == "LX002"
+    assert "append-only" in str(info.value.orig)
+    assert snapshot(engine) == before
+    with engine.connect() as conn:
+        assert len(ledger.get_entry(conn, books.entry).lines) == 2
+
+
+def test_a_balanced_pair_in_one_statement_on_a_posted_entry_is_refused(
+    engine: sa.Engine, books: Books
+) -> None:
+    """Lines that balance among themselves are not judged at commit for balance; the entry's
+    age still queues them."""
+    before = snapshot(engine)
+    with owner(engine) as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side,"
+                " amount, currency, effective_at) VALUES"
+                " (:e, :org, :org, :cash, 'debit', 5, 'USD', now()),"
+                " (:e, :org, :org, :sales, 'credit', 5, 'USD', now())"
+            ),
+            {"e": books.entry, "org": ORG_A, "cash": books.cash, "sales": books.sales},
+        )
+        with pytest.raises(sa.exc.DBAPIError) as info:
+            conn.commit()
+    assert sqlstate(info.value) == "LX002"
+    assert snapshot(engine) == before
+
+
+def test_an_entry_and_its_lines_in_separate_statements_of_one_transaction_commit(
+    engine: sa.Engine, books: Books
+) -> None:
+    """The control: lines of an entry this transaction inserted (in a savepoint too) pass."""
+    with owner(engine) as conn:
+        with conn.begin_nested():  # the entry's row carries the savepoint's own xid
+            entry = insert_entry(conn)
+        with conn.begin_nested():
+            insert_line(conn, entry, books.cash, "debit", 7)
+        insert_line(conn, entry, books.sales, "credit", 7)
+        conn.commit()
+    with engine.connect() as conn:
+        assert [(x.side, x.amount) for x in ledger.get_entry(conn, entry).lines] == [
+            ("debit", 7),
+            ("credit", 7),
+        ]
+
+
+def test_a_line_naming_no_entry_is_refused(engine: sa.Engine, books: Books) -> None:
+    before = snapshot(engine)
+    with owner(engine) as conn, pytest.raises(sa.exc.DBAPIError) as info:
+        insert_line(conn, uuid.uuid4(), books.cash, "debit", 100)
+    assert sqlstate(info.value) == "23503"
+    assert constraint(info.value) == "lines_entry_fkey"
+    assert snapshot(engine) == before
+
+
+def test_a_line_claiming_another_organization_for_its_entry_is_refused(
+    engine: sa.Engine, books: Books
+) -> None:
+    before = snapshot(engine)
+    with owner(engine) as conn:
+        entry = insert_entry(conn)  # A's
+        with pytest.raises(sa.exc.DBAPIError) as info:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id,"
+                    " side, amount, currency, effective_at)"
+                    " VALUES (:e, :b, :b, :b_cash, 'debit', 1, 'USD', now())"
+                ),
+                {"e": entry, "b": ORG_B, "b_cash": books.b_cash},
+            )
+    assert sqlstate(info.value) == "23503"
+    assert constraint(info.value) == "lines_entry_fkey"
+    assert snapshot(engine) == before
+
+
+def test_a_line_naming_no_account_is_refused(engine: sa.Engine, books: Books) -> None:
+    before = snapshot(engine)
+    with owner(engine) as conn:
+        entry = insert_entry(conn)
+        with pytest.raises(sa.exc.DBAPIError) as info:
+            insert_line(conn, entry, uuid.uuid4(), "debit", 100)
+    assert sqlstate(info.value) == "23503"
+    assert constraint(info.value) == "lines_account_fkey"
+    assert snapshot(engine) == before
+
+
+@pytest.mark.parametrize(
+    ("statement", "name"),
+    [
+        ("INSERT INTO payments.entries (org_id) VALUES (:nowhere)", "entries_org_id_fkey"),
+        (
+            "INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash,"
+            " status, result) VALUES (:nowhere, 'k', 'post_entries', 'h', 'succeeded', '{}')",
+            "idempotency_keys_org_id_fkey",
+        ),
+    ],
+)
+def test_rows_naming_no_organization_are_refused(
+    engine: sa.Engine, books: Books, statement: str, name: str
+) -> None:
+    before = snapshot(engine)
+    with owner(engine) as conn, pytest.raises(sa.exc.DBAPIError) as info:
+        conn.execute(sa.text(statement), {"nowhere": NOWHERE})
+    assert sqlstate(info.value) == "23503"
+    assert constraint(info.value) == name
+    assert snapshot(engine) == before
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DELETE FROM payments.organizations WHERE id = :org",
+        "TRUNCATE payments.organizations CASCADE",
+        "UPDATE payments.organizations SET id = :nowhere WHERE id = :org",
+        "TRUNCATE payments.accounts CASCADE",
+    ],
+)
+def test_what_the_rows_name_never_goes_away(
+    engine: sa.Engine, books: Books, statement: str
+) -> None:
+    before = snapshot(engine)
+    with owner(engine) as conn, pytest.raises(sa.exc.DBAPIError) as info:
+        conn.execute(sa.text(statement), {"org": ORG_A, "nowhere": NOWHERE})
+    assert sqlstate(info.value) == "LX002"
+    assert snapshot(engine) == before
+
+
+def test_an_organization_can_still_be_renamed(engine: sa.Engine, books: Books) -> None:
+    """The control: only its id is fixed."""
+    with owner(engine) as conn:
+        conn.execute(
+            sa.text("UPDATE payments.organizations SET name = 'Org A2' WHERE id = :org"),
+            {"org": ORG_A},
+        )
+        conn.commit()
+    with engine.connect() as conn:
+        name = conn.execute(
+            sa.text("SELECT name FROM payments.organizations WHERE id = :org"), {"org": ORG_A}
+        ).scalar_one()
+    assert name == "Org A2"
