@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 
 import ticketing_fsm
-from liventix.api import limits, problems, static
+from liventix.api import auth, limits, problems, static
 from liventix.api.escrow import routes as escrow_routes
 from liventix.api.ledger import routes as ledger_routes
 from liventix.api.metrics import Metrics, MetricsMiddleware
@@ -28,7 +28,7 @@ from liventix.api.organizations import routes as organization_routes
 from liventix.api.pipeline import Runner
 from liventix.api.problems import ApiProblem
 from liventix.api.reports import routes as report_routes
-from liventix.api.routing import READ_ONLY_EXTENSION
+from liventix.api.routing import READ_ONLY_EXTENSION, DirectRoutes
 from liventix.api.stripe_webhook import routes as stripe_routes
 from liventix.api.tickets import routes as ticketing_routes
 from liventix.api.unit_of_work import ApiRuntime
@@ -136,7 +136,9 @@ def create_app(
         # in the API (measured with yappi on bench.onsale), where a route of the list
         # matches once, by its regular expression.
         app.router.routes.extend(module.router.routes)
-    # Starlette wraps the last added outermost: the metrics count the limits' refusals too.
+    # Starlette wraps the last added outermost: the metrics count the limits' refusals too,
+    # and the fixed-path routes served directly pass both first.
+    app.add_middleware(DirectRoutes)
     app.add_middleware(limits.RequestLimits)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     _install_error_handlers(app)
@@ -218,6 +220,7 @@ def _problem_types() -> list[dict[str, Any]]:
             *problems.DOMAIN_PROBLEMS.values(),
             *problems.API_PROBLEMS,
             *limits.LIMIT_PROBLEMS,
+            *auth.AUTH_PROBLEMS,
             *stripe_routes.STRIPE_WEBHOOK_PROBLEMS,
         ]
     }
