@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from liventix.api import problems
 from liventix.api.problems import ApiProblem
@@ -48,6 +48,9 @@ StartingAfter = Annotated[
 class ListObject(BaseModel, Generic[T]):
     """A page of a list: `has_more` says whether another page follows (ask for it with
     `starting_after` set to the `id` of the last object of `data`)."""
+
+    # Every answer carries `object`: required in the document, as in Stripe's.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
     object: Literal["list"] = "list"
     data: list[T]

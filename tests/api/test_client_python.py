@@ -130,6 +130,8 @@ def count(client: AuthenticatedClient) -> int:
 
 
 def test_the_client_and_code_using_it_pass_mypy_strict(tmp_path: Path) -> None:
+    config = tmp_path / "mypy.ini"
+    config.write_text("[mypy]\nstrict = True\n")
     usage = tmp_path / "usage.py"
     usage.write_text(USAGE)
     wrong = tmp_path / "wrong.py"
@@ -141,7 +143,7 @@ def test_the_client_and_code_using_it_pass_mypy_strict(tmp_path: Path) -> None:
             "mypy",
             "--strict",
             "--config-file",
-            "/dev/null",
+            str(config),
             "--cache-dir",
             str(tmp_path / "cache"),
             str(CLIENT / "liventix_client"),
@@ -161,7 +163,7 @@ def test_the_client_and_code_using_it_pass_mypy_strict(tmp_path: Path) -> None:
             "mypy",
             "--strict",
             "--config-file",
-            "/dev/null",
+            str(config),
             "--cache-dir",
             str(tmp_path / "cache"),
             str(wrong),

@@ -33,6 +33,7 @@ from .create_event_request import CreateEventRequest
 from .create_event_request_currency import CreateEventRequestCurrency
 from .create_hold_request import CreateHoldRequest
 from .create_hold_request_metadata import CreateHoldRequestMetadata
+from .create_organization_request import CreateOrganizationRequest
 from .delivery_list import DeliveryList
 from .delivery_response import DeliveryResponse
 from .delivery_response_channel import DeliveryResponseChannel
@@ -88,6 +89,8 @@ from .order_event import OrderEvent
 from .order_paid_webhook import OrderPaidWebhook
 from .order_refunded_webhook import OrderRefundedWebhook
 from .order_response import OrderResponse
+from .organization_list import OrganizationList
+from .organization_response import OrganizationResponse
 from .organizer_statement_report import OrganizerStatementReport
 from .outbox_health_report import OutboxHealthReport
 from .outbox_health_row import OutboxHealthRow
@@ -182,6 +185,7 @@ __all__ = (
     "CreateEventRequestCurrency",
     "CreateHoldRequest",
     "CreateHoldRequestMetadata",
+    "CreateOrganizationRequest",
     "DeliveryList",
     "DeliveryResponse",
     "DeliveryResponseChannel",
@@ -237,6 +241,8 @@ __all__ = (
     "OrderPaidWebhook",
     "OrderRefundedWebhook",
     "OrderResponse",
+    "OrganizationList",
+    "OrganizationResponse",
     "OrganizerStatementReport",
     "OutboxHealthReport",
     "OutboxHealthRow",

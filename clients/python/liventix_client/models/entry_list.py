@@ -6,8 +6,6 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..types import UNSET, Unset
-
 if TYPE_CHECKING:
     from ..models.entry_response import EntryResponse
 
@@ -20,17 +18,19 @@ class EntryList:
     """A page of entries, oldest first.
 
     Attributes:
+        object_ (Literal['list']):  Default: 'list'.
         data (list[EntryResponse]):
         has_more (bool): Whether more objects follow this page
-        object_ (Literal['list'] | Unset):  Default: 'list'.
     """
 
     data: list[EntryResponse]
     has_more: bool
-    object_: Literal["list"] | Unset = "list"
+    object_: Literal["list"] = "list"
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        object_ = self.object_
+
         data = []
         for data_item_data in self.data:
             data_item = data_item_data.to_dict()
@@ -38,18 +38,15 @@ class EntryList:
 
         has_more = self.has_more
 
-        object_ = self.object_
-
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
             {
+                "object": object_,
                 "data": data,
                 "has_more": has_more,
             }
         )
-        if object_ is not UNSET:
-            field_dict["object"] = object_
 
         return field_dict
 
@@ -58,6 +55,10 @@ class EntryList:
         from ..models.entry_response import EntryResponse  # noqa: PLC0415
 
         d = dict(src_dict)
+        object_ = cast(Literal["list"], d.pop("object"))
+        if object_ != "list":
+            raise ValueError(f"object must match const 'list', got '{object_}'")
+
         data = []
         _data = d.pop("data")
         for data_item_data in _data:
@@ -67,14 +68,10 @@ class EntryList:
 
         has_more = d.pop("has_more")
 
-        object_ = cast(Literal["list"] | Unset, d.pop("object", UNSET))
-        if object_ != "list" and not isinstance(object_, Unset):
-            raise ValueError(f"object must match const 'list', got '{object_}'")
-
         entry_list = cls(
+            object_=object_,
             data=data,
             has_more=has_more,
-            object_=object_,
         )
 
         entry_list.additional_properties = d
