@@ -206,11 +206,15 @@ def test_every_operation_of_the_client_is_still_the_apis() -> None:
 GENERATOR = importlib.util.find_spec("openapi_python_client") is not None
 
 
+CACHES = {"__pycache__", ".ruff_cache", ".mypy_cache", ".pytest_cache"}
+"""What tools leave in the client's directory (ignored by git): not the client."""
+
+
 def _tree(root: Path) -> dict[str, bytes]:
     return {
         p.relative_to(root).as_posix(): p.read_bytes()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and "__pycache__" not in p.parts
+        if p.is_file() and not CACHES & set(p.relative_to(root).parts)
     }
 
 
