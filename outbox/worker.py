@@ -88,6 +88,7 @@ class Worker:
         *,
         name: str | None = None,
         on_outcome: Callable[[Outcome], None] | None = None,
+        on_claim: Callable[[str, int, float], None] | None = None,
         handlers: Handlers | None = None,
         resolver: Resolver = system_resolver,
     ) -> None:
@@ -96,6 +97,9 @@ class Worker:
         self.settings = settings or WorkerSettings()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.on_outcome = on_outcome
+        # Told of every claim: the queue ("outbox" or "inbox"), how many it took, and how
+        # long its transaction took (seconds), for the worker's metrics.
+        self.on_claim = on_claim
         self._stopping = threading.Event()
         self._client = PostClient(
             timeout=self.settings.request_timeout,
@@ -129,8 +133,11 @@ class Worker:
     def deliver_once(self) -> int:
         """Claim one batch, send it, record the outcomes; returns how many were claimed."""
         s = self.settings
+        started = time.perf_counter()
         with self.engine.begin() as conn:
             batch = claim(conn, self.name, s.batch_size, s.lease)
+        if self.on_claim is not None:
+            self.on_claim("outbox", len(batch), time.perf_counter() - started)
         if not batch:
             return 0
         with self._renewing_leases(batch):
@@ -210,8 +217,11 @@ class Worker:
         prepared with no transaction open (Stripe), and finished in another."""
         done = 0
         while done < limit and not self.stopping:
+            started = time.perf_counter()
             with self.engine.begin() as conn:
                 step = begin_next(conn, self.settings.retry, self.handlers, self.settings.lease)
+            if self.on_claim is not None:
+                self.on_claim("inbox", int(step is not None), time.perf_counter() - started)
             if step is None:
                 break
             if isinstance(step, Claim):

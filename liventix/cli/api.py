@@ -18,7 +18,13 @@ from liventix.cli.common import (
 )
 from liventix.clientgen import client as client_command
 
-SERVE_READS = (*PREPARED, *STRIPE_CALLS, "LIVENTIX_WEBHOOK_ALLOW")
+SERVE_READS = (
+    *PREPARED,
+    *STRIPE_CALLS,
+    "LIVENTIX_WEBHOOK_ALLOW",
+    "LIVENTIX_LOG_FORMAT",
+    "LIVENTIX_LOG_LEVEL",
+)
 
 
 @click.command("serve", cls=Command, epilog=settings_epilog(SERVE_READS))
@@ -43,11 +49,11 @@ def serve(host: str, port: int, log_level: str, processes: int | None) -> int:
     """Serve the HTTP API with uvicorn until SIGTERM.
 
     Migrates the database first; Stripe's webhook secret comes from STRIPE_WEBHOOK_SECRET."""
-    from liventix import api  # noqa: PLC0415
+    from liventix import api, logs  # noqa: PLC0415
 
-    return api.serve(
-        load_settings(), host=host, port=port, log_level=log_level, processes=processes
-    )
+    settings = load_settings()
+    logs.configure(settings.log_format, settings.log_level)
+    return api.serve(settings, host=host, port=port, log_level=log_level, processes=processes)
 
 
 @click.group("api", cls=Group)

@@ -7,8 +7,10 @@ import uuid
 from datetime import timedelta
 
 import click
+import sqlalchemy as sa
 
 import outbox
+from liventix import logs
 from liventix.cli.common import (
     EXIT_OK,
     PREPARED,
@@ -22,13 +24,22 @@ from liventix.cli.common import (
 from liventix.database import make_engine, prepare
 from liventix.stripe_gateway import StripeGateway, StripeSettings
 from liventix.wiring import periodic_step, wire
+from liventix.worker_metrics import WorkerMetrics
 
 WORKER_READS = (
     *PREPARED,
     *STRIPE_CALLS,
     "LIVENTIX_SMTP_HOST",
     "LIVENTIX_SMTP_PORT",
+    "LIVENTIX_SMTP_SECURITY",
+    "LIVENTIX_SMTP_USERNAME",
+    "LIVENTIX_SMTP_PASSWORD",
+    "LIVENTIX_SMTP_SENDER",
+    "LIVENTIX_SMTP_CA_FILE",
     "LIVENTIX_WEBHOOK_ALLOW",
+    "LIVENTIX_LOG_FORMAT",
+    "LIVENTIX_LOG_LEVEL",
+    "LIVENTIX_METRICS_PORT",
 )
 
 
@@ -93,6 +104,15 @@ class RetrySchedule(click.ParamType[tuple[float, ...]]):
     default=None,
     help="comma-separated waits in seconds (default: 5,300,1800,7200,18000,36000,36000)",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    metavar="PORT",
+    help="serve the worker's Prometheus metrics on this port, /metrics (default "
+    "LIVENTIX_METRICS_PORT; unset: none; 0: any free port)",
+)
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="the metrics' address")
 @click.option("--once", is_flag=True, help="one round, then exit")
 @click.option(
     "--no-periodic",
@@ -107,6 +127,8 @@ def worker(
     lease: float,
     timeout: float,
     retry_schedule: tuple[float, ...] | None,
+    metrics_port: int | None,
+    metrics_host: str,
     once: bool,
     no_periodic: bool,
 ) -> int:
@@ -115,6 +137,7 @@ def worker(
     SIGTERM finishes what is in flight and stops. Unless --no-periodic, the worker also
     expires holds and releases the escrows that are due."""
     settings = load_settings()
+    logs.configure(settings.log_format, settings.log_level)
     worker_settings = outbox.WorkerSettings(
         batch_size=batch_size,
         concurrency=concurrency,
@@ -127,7 +150,13 @@ def worker(
     )
     app = make_engine(prepare(settings))
     wire(app, StripeGateway(StripeSettings(settings.stripe_api_key, settings.stripe_api_base)))
-    dispatcher = outbox.Worker(app, worker_settings)
+    metrics = _metrics(app, metrics_port, settings.metrics_port, metrics_host)
+    dispatcher = outbox.Worker(
+        app,
+        worker_settings,
+        on_outcome=None if metrics is None else metrics.on_outcome,
+        on_claim=None if metrics is None else metrics.on_claim,
+    )
     periodic = (lambda: None) if no_periodic else periodic_step(app)
     if once:
         periodic()
@@ -140,6 +169,19 @@ def worker(
     dispatcher.run(extra=periodic)
     click.echo(f"worker {dispatcher.name}: stopped")
     return EXIT_OK
+
+
+def _metrics(
+    engine: sa.Engine, port: int | None, configured: int | None, host: str
+) -> WorkerMetrics | None:
+    """The worker's metrics, served on `port` (else the configured one), or None."""
+    port = configured if port is None else port
+    if port is None:
+        return None
+    metrics = WorkerMetrics(engine)
+    bound = metrics.serve(port, host)
+    click.echo(f"worker metrics: http://{host}:{bound}/metrics")
+    return metrics
 
 
 @click.group("outbox", cls=Group)

@@ -1,0 +1,139 @@
+"""The request id: every API request carries one, as the `Request-Id` header.
+
+A pure ASGI middleware, installed outermost: it takes the request's `Request-Id` when it is a
+sane token (1 to 64 letters, digits, `-`, `_`, `.`, `:`), else makes one (32 hex digits);
+sets it for the request's context (`liventix.logs.REQUEST_ID`: every record logged while the
+request is served carries it, in the handler's worker thread too, since anyio copies the
+context there); answers it in the response's `Request-Id` header; adds it as the
+`request_id` member of a problem (`application/problem+json`: only those bodies are read,
+the rest streams through untouched); and logs one line per request (`liventix.api.access`:
+method, path, status, duration). With OpenTelemetry installed, each request is a span.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+from liventix.logs import REQUEST_ID
+
+HEADER = "Request-Id"
+_HEADER_KEY = b"request-id"
+_VALID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
+_PROBLEM = b"application/problem+json"
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+access = logging.getLogger("liventix.api.access")
+
+
+def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
+    """The request's own id when it is a sane token, else a new one."""
+    for name, value in headers:
+        if name == _HEADER_KEY and _VALID.match(value):
+            return value.decode("ascii")
+    return uuid.uuid4().hex
+
+
+def _span(scope: Scope) -> AbstractContextManager[Any]:
+    """An OpenTelemetry span for the request, when the package is installed."""
+    trace = sys.modules.get("opentelemetry.trace")
+    if trace is None:
+        return nullcontext()
+    name = f"{scope.get('method', 'HTTP')} {scope.get('path', '')}"
+    span: AbstractContextManager[Any] = trace.get_tracer("liventix.api").start_as_current_span(
+        name, kind=trace.SpanKind.SERVER
+    )
+    return span
+
+
+class RequestIdMiddleware:
+    """Gives every HTTP request an id: in its context, its logs, its answer (see module)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the request under its id."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_of(scope.get("headers") or [])
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = REQUEST_ID.set(request_id)
+        started = time.perf_counter()
+        answer = _Answer(send, request_id)
+        try:
+            with _span(scope):
+                await self.app(scope, receive, answer.send)
+        finally:
+            if access.isEnabledFor(logging.INFO):
+                access.info(
+                    "%s %s %s",
+                    scope.get("method"),
+                    scope.get("path"),
+                    answer.status,
+                    extra={
+                        "method": scope.get("method"),
+                        "path": scope.get("path"),
+                        "status": answer.status,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                    },
+                )
+            REQUEST_ID.reset(token)
+
+
+class _Answer:
+    """The response on its way out: the header added, a problem's body given the id."""
+
+    def __init__(self, send: Send, request_id: str) -> None:
+        self._send = send
+        self.request_id = request_id
+        self.status: int | None = None
+        self._start: Message | None = None
+        self._body: list[bytes] = []
+
+    async def send(self, message: Message) -> None:
+        """Pass the message on, holding a problem's start and body until it is whole."""
+        if message["type"] == "http.response.start":
+            self.status = int(message["status"])
+            headers = [*message.get("headers", []), (_HEADER_KEY, self.request_id.encode())]
+            message = {**message, "headers": headers}
+            if any(n.lower() == b"content-type" and v.startswith(_PROBLEM) for n, v in headers):
+                self._start = message
+                return
+        elif message["type"] == "http.response.body" and self._start is not None:
+            self._body.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            await self._send_problem()
+            return
+        await self._send(message)
+
+    async def _send_problem(self) -> None:
+        assert self._start is not None
+        body = b"".join(self._body)
+        try:
+            problem = json.loads(body)
+        except ValueError:
+            problem = None
+        if isinstance(problem, dict):
+            problem["request_id"] = self.request_id
+            body = json.dumps(problem, separators=(",", ":")).encode()
+        headers = [
+            (n, str(len(body)).encode() if n.lower() == b"content-length" else v)
+            for n, v in self._start["headers"]
+        ]
+        await self._send({**self._start, "headers": headers})
+        await self._send({"type": "http.response.body", "body": body, "more_body": False})

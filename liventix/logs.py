@@ -1,0 +1,108 @@
+"""Structured logs for the API and the workers: stdlib logging, one JSON object per line (or
+a console line on a terminal), each record carrying the request id of the API request it was
+logged in (`REQUEST_ID`, set by `liventix.api.request_id`) and, when OpenTelemetry is
+installed and a span is recording, its trace and span ids.
+
+`configure(format, level)` installs one handler on the root logger, once per process: the
+API's server processes and the workers call it at start (`LIVENTIX_LOG_FORMAT`,
+`LIVENTIX_LOG_LEVEL`); uvicorn's own loggers propagate to it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("liventix_request_id", default=None)
+"""The id of the API request being served in this context (None outside a request)."""
+
+# What every LogRecord has: the rest of a record's attributes are the `extra` given to it.
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+
+
+def _trace_ids() -> dict[str, str]:
+    """The current OpenTelemetry span's ids, when the package is there and a span records."""
+    trace = sys.modules.get("opentelemetry.trace")
+    if trace is None:
+        return {}
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return {}
+    return {"trace_id": f"{context.trace_id:032x}", "span_id": f"{context.span_id:016x}"}
+
+
+class ContextFilter(logging.Filter):
+    """Gives every record the request id (and trace ids) of the context it is logged in."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Annotate the record; never drops one."""
+        if not hasattr(record, "request_id"):
+            record.request_id = REQUEST_ID.get()
+        for key, value in _trace_ids().items():
+            setattr(record, key, value)
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, message, request id, the extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON."""
+        body: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and value is not None:
+                body[key] = value if isinstance(value, str | int | float | bool) else str(value)
+        if record.exc_info:
+            body["exception"] = self.formatException(record.exc_info)
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+class ConsoleFormatter(logging.Formatter):
+    """A line for a person at a terminal, the request id in brackets when there is one."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as one line (and its traceback)."""
+        line = super().format(record)
+        request_id = getattr(record, "request_id", None)
+        return f"{line} [{request_id}]" if request_id else line
+
+
+def _formatter(fmt: str, stream: TextIO) -> logging.Formatter:
+    if fmt == "console" or (fmt == "auto" and stream.isatty()):
+        return ConsoleFormatter()
+    return JsonFormatter()
+
+
+_HANDLER_NAME = "liventix"
+
+
+def configure(fmt: str = "auto", level: str = "INFO", stream: TextIO | None = None) -> None:
+    """Log to `stream` (stderr) in `fmt` (json, console, or auto: console on a terminal)
+    from `level` up; uvicorn's loggers go the same way. Configuring again replaces it."""
+    stream = stream if stream is not None else sys.stderr
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if handler.get_name() == _HANDLER_NAME:
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(stream)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(_formatter(fmt, stream))
+    handler.addFilter(ContextFilter())
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers.clear()
+        uvicorn_logger.propagate = True

@@ -1,0 +1,143 @@
+"""Request ids and structured logs: every API request carries a `Request-Id` (its own when
+sane, else a new one), echoed in the response, in problems (`request_id`) and in every log
+record of the request, the handler's worker thread included; logs are one JSON object per
+line (a console line on a terminal). Served by uvicorn on 127.0.0.1 through the middleware
+(`liventix.api.request_id`, installed here around the app as `create_app` is asked to)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from liventix import logs
+from liventix.api import create_app
+from liventix.api.request_id import RequestIdMiddleware
+from tests.api.support import Served, idem, uvicorn_thread
+
+HEX32 = re.compile(r"^[0-9a-f]{32}$")
+
+
+@pytest.fixture
+def captured() -> Iterator[io.StringIO]:
+    """The process's logs as JSON lines in a buffer, the logging set-up restored after."""
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    stream = io.StringIO()
+    logs.configure("json", "INFO", stream=stream)
+    try:
+        yield stream
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+
+
+def _records(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines() if line]
+
+
+@pytest.fixture
+def url(served: Served) -> Iterator[str]:
+    """The API (on the session's database) behind the request id middleware, with one more
+    route that logs from its worker thread."""
+    app = create_app(served.engine, gateway=None, stripe_webhook_secret=None, max_in_flight=4)
+
+    def logs_in_a_thread() -> dict[str, str]:
+        logging.getLogger("tests.handler").warning("inside the handler", extra={"step": 1})
+        return {"ok": "yes"}
+
+    extra = FastAPI()
+    extra.add_api_route("/logs-in-a-thread", logs_in_a_thread)
+    app.mount("/test", extra)
+    with uvicorn_thread(RequestIdMiddleware(app)) as served_url:  # type: ignore[arg-type]
+        yield served_url
+
+
+def test_a_request_gets_an_id_or_keeps_its_own(served: Served, url: str) -> None:
+    with served.client(served.platform_key) as client:
+        client.base_url = url
+        made = client.get("/v1/accounts")
+        kept = client.get("/v1/accounts", headers={"Request-Id": "ops-4711.retry:2"})
+        for bad in (b"x" * 65, b"two words", "é".encode(), b""):
+            replaced = client.get("/health", headers=[(b"Request-Id", bad)])
+            assert HEX32.match(replaced.headers["request-id"])
+    assert made.status_code == 200 and HEX32.match(made.headers["request-id"])
+    assert kept.headers["request-id"] == "ops-4711.retry:2"
+
+
+def test_a_problem_carries_the_request_id(served: Served, url: str) -> None:
+    with served.client(None) as anonymous:
+        anonymous.base_url = url
+        refused = anonymous.get("/v1/accounts", headers={"Request-Id": "req-401"})
+    assert refused.status_code == 401
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.headers["request-id"] == "req-401"
+    assert refused.json()["request_id"] == "req-401"
+    assert refused.json()["type"].endswith("/unauthenticated")
+    assert int(refused.headers["content-length"]) == len(refused.content)
+    with served.client(served.platform_key) as client:
+        client.base_url = url
+        invalid = client.post("/v1/accounts", json={"code": ""}, headers=idem())
+    assert invalid.status_code == 422
+    assert invalid.json()["request_id"] == invalid.headers["request-id"]
+
+
+def test_the_logs_of_a_request_carry_its_id_in_json(
+    served: Served, url: str, captured: io.StringIO
+) -> None:
+    with served.client(served.platform_key) as client:
+        client.base_url = url
+        answered = client.get("/test/logs-in-a-thread", headers={"Request-Id": "req-logs"})
+        client.get("/v1/accounts", headers={"Request-Id": "req-access"})
+    assert answered.status_code == 200
+    records = _records(captured)
+    [inside] = [r for r in records if r["logger"] == "tests.handler"]
+    assert inside["request_id"] == "req-logs"
+    assert (inside["level"], inside["message"], inside["step"]) == (
+        "warning",
+        "inside the handler",
+        1,
+    )
+    access = {r["request_id"]: r for r in records if r["logger"] == "liventix.api.access"}
+    assert access["req-access"]["status"] == 200
+    assert access["req-access"]["path"] == "/v1/accounts"
+    assert access["req-access"]["method"] == "GET"
+    assert access["req-access"]["duration_ms"] >= 0
+    # Outside a request, no request id.
+    logging.getLogger("tests.outside").error("no request here")
+    [outside] = [r for r in _records(captured) if r["logger"] == "tests.outside"]
+    assert "request_id" not in outside
+
+
+def test_json_and_console_formats(captured: io.StringIO) -> None:
+    log = logging.getLogger("tests.formats")
+    try:
+        raise ValueError("broken")
+    except ValueError:
+        log.exception("failed", extra={"delivery_id": 7, "channel": "email"})
+    [record] = [r for r in _records(captured) if r["logger"] == "tests.formats"]
+    assert (record["level"], record["delivery_id"], record["channel"]) == ("error", 7, "email")
+    assert "ValueError: broken" in record["exception"]
+    assert record["time"].endswith("+00:00")
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    logs.configure("auto", "INFO", stream=terminal)
+    token = logs.REQUEST_ID.set("req-tty")
+    try:
+        log.warning("on a terminal")
+    finally:
+        logs.REQUEST_ID.reset(token)
+    line = terminal.getvalue().strip()
+    assert line.endswith("WARNING tests.formats: on a terminal [req-tty]"), line
+    assert not line.startswith("{")
+    assert captured.getvalue().count("on a terminal") == 0  # configured again: replaced
