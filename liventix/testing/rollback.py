@@ -29,6 +29,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
 import sqlalchemy as sa
+from psycopg.pq import TransactionStatus
 
 
 class Transactions(Protocol):
@@ -64,11 +65,21 @@ class RolledBack:
     @contextmanager
     def begin(self) -> Iterator[sa.Connection]:
         """A savepoint released as a COMMIT would end a transaction: deferred rules judged
-        first; on an exception (theirs or the block's), rolled back."""
-        with self.conn.begin_nested():
+        first; on an exception (theirs or the block's), rolled back. A block that caught a
+        failed statement's error ends as COMMIT ends an aborted transaction: rolled back."""
+        savepoint = self.conn.begin_nested()
+        try:
             fresh_settings(self.conn)
             yield self.conn
+            if _aborted(self.conn):
+                savepoint.rollback()
+                return
             check_deferred(self.conn)
+        except BaseException:
+            if savepoint.is_active:
+                savepoint.rollback()
+            raise
+        savepoint.commit()
 
     @contextmanager
     def connect(self) -> Iterator[sa.Connection]:
@@ -81,6 +92,12 @@ class RolledBack:
         finally:
             if savepoint.is_active:
                 savepoint.rollback()
+
+
+def _aborted(conn: sa.Connection) -> bool:
+    """Whether a statement failed in the connection's transaction (only ROLLBACK works now)."""
+    driver = conn.connection.dbapi_connection
+    return driver is not None and driver.info.transaction_status == TransactionStatus.INERROR
 
 
 def fresh_settings(conn: sa.Connection) -> None:

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import ledger
 from ledger.reads import _BALANCE_AS_OF
 from liventix.database import make_engine
+from liventix.testing.rollback import RolledBack, Transactions
 from tests.ledger_core.conftest import ORG_A, PLATFORM, OpenAccountFn, transfer
 
 By = Literal["recorded", "effective"]
@@ -43,8 +44,8 @@ def _looked_up(conn: sa.Connection, account: uuid.UUID, at: datetime, by: By) ->
     return found.posted_debits, found.posted_credits
 
 
-def _clock(engine: sa.Engine) -> datetime:
-    with engine.connect() as conn:
+def _clock(db: Transactions) -> datetime:
+    with db.connect() as conn:
         now: datetime = conn.execute(sa.text("SELECT clock_timestamp()")).scalar_one()
     return now
 
@@ -63,9 +64,9 @@ def _probe_times(conn: sa.Connection, accounts: list[uuid.UUID], marks: list[dat
     return {t + d for t in times for d in (-US, timedelta(0), US)}
 
 
-def _assert_agree(engine: sa.Engine, accounts: list[uuid.UUID], marks: list[datetime]) -> int:
+def _assert_agree(db: Transactions, accounts: list[uuid.UUID], marks: list[datetime]) -> int:
     checked = 0
-    with engine.connect() as conn:
+    with db.connect() as conn:
         for at in sorted(_probe_times(conn, accounts, marks)):
             for account in accounts:
                 for by in ("recorded", "effective"):
@@ -99,7 +100,7 @@ _STEP = st.tuples(
 )
 @given(steps=st.lists(_STEP, min_size=1, max_size=7))
 def test_the_lookup_agrees_with_the_sum_of_lines(
-    engine: sa.Engine, open_account: OpenAccountFn, steps: list[Any]
+    transactions: RolledBack, open_account: OpenAccountFn, steps: list[Any]
 ) -> None:
     tag = uuid.uuid4().hex[:8]
     accounts = {
@@ -108,7 +109,7 @@ def test_the_lookup_agrees_with_the_sum_of_lines(
         "wallet": open_account(ORG_A, f"wallet-{tag}", "liability"),
         "fees": open_account(PLATFORM, f"fees-{tag}", "revenue", high_volume=True),
     }
-    marks = [_clock(engine)]
+    marks = [_clock(transactions)]
     for n, (route, amount, when, how) in enumerate(steps):
         debit, credit = (accounts[x] for x in route.split(">"))
         effective_at = None
@@ -117,7 +118,7 @@ def test_the_lookup_agrees_with_the_sum_of_lines(
         elif when is not None:
             effective_at = marks[when[1] % len(marks)]
         entry = transfer(f"{tag}-{n}", debit, credit, amount, effective_at=effective_at)
-        with engine.begin() as conn:
+        with transactions.begin() as conn:
             if how == "batch":
                 again = transfer(f"{tag}-{n}-b", debit, credit, amount + 1)
                 results = ledger.post_batch(conn, ORG_A, [entry, again])
@@ -128,11 +129,11 @@ def test_the_lookup_agrees_with_the_sum_of_lines(
                 later = transfer(f"{tag}-{n}-t", credit, debit, amount, effective_at=marks[0])
                 ledger.post_entry(conn, ORG_A, later)
         if how == "roll_up":
-            with engine.begin() as conn:
+            with transactions.begin() as conn:
                 ledger.roll_up(conn)
-        marks.append(_clock(engine))
-    assert _assert_agree(engine, list(accounts.values()), marks) > 0
-    with engine.connect() as conn:  # and at the end, the lookup is the balance now
+        marks.append(_clock(transactions))
+    assert _assert_agree(transactions, list(accounts.values()), marks) > 0
+    with transactions.connect() as conn:  # and at the end, the lookup is the balance now
         for account in accounts.values():
             now, then = (
                 ledger.balance(conn, account),
@@ -202,19 +203,19 @@ def test_an_entry_that_waited_for_the_account_is_recorded_after_the_one_it_waite
 
 
 def test_balance_as_of_is_one_probe_whatever_the_history(
-    engine: sa.Engine, open_account: OpenAccountFn
+    db: RolledBack, open_account: OpenAccountFn
 ) -> None:
     """The plan reads one index entry for the recorded balance, and only the dated lines for
     the effective one: no scan of the account's lines."""
     cash = open_account(ORG_A, "cash", "asset")
     sales = open_account(ORG_A, "sales", "revenue")
-    with engine.begin() as conn:
+    with db.begin() as conn:
         ledger.post_batch(conn, ORG_A, [transfer(f"p{i}", cash, sales, 1 + i) for i in range(300)])
-    middle = _clock(engine)
-    with engine.begin() as conn:
+    middle = _clock(db)
+    with db.begin() as conn:
         ledger.post_entry(conn, ORG_A, transfer("late", cash, sales, 5, effective_at=middle))
         conn.execute(sa.text("ANALYZE payments.lines"))
-    with engine.connect() as conn:
+    with db.connect() as conn:
         for effective in (False, True):
             plan = conn.execute(
                 sa.text(f"EXPLAIN (ANALYZE, FORMAT JSON) {_BALANCE_AS_OF.text}"),
@@ -235,26 +236,26 @@ def _rows_read_from_lines(node: dict[str, Any]) -> int:
 
 
 def test_statement_pages_open_at_the_stored_running_total(
-    engine: sa.Engine, open_account: OpenAccountFn
+    db: RolledBack, open_account: OpenAccountFn
 ) -> None:
     """Each page's opening balance (a regular account: the last line's stored total; a
     high-volume one, rolled up in part: summed) equals the sum of the lines before it."""
     cash = open_account(ORG_A, "cash", "asset")
     fees = open_account(PLATFORM, "fees", "revenue", high_volume=True)
     for i in range(4):
-        with engine.begin() as conn:
+        with db.begin() as conn:
             ledger.post_batch(
                 conn, ORG_A, [transfer(f"s{i}-{j}", cash, fees, 1 + i * 10 + j) for j in range(6)]
             )
             ledger.post_entry(conn, ORG_A, transfer(f"back{i}", fees, cash, 3))
         if i == 1:
-            with engine.begin() as conn:
+            with db.begin() as conn:
                 ledger.roll_up(conn)
     signed = sa.text(
         "SELECT coalesce(sum(CASE WHEN side = 'debit' THEN amount ELSE -amount END), 0)"
         " FROM payments.lines WHERE account_id = :a AND id < :before"
     )
-    with engine.connect() as conn:
+    with db.connect() as conn:
         for account, sign in ((cash, 1), (fees, -1)):
             after, pages = None, 0
             while True:
@@ -275,15 +276,15 @@ def test_statement_pages_open_at_the_stored_running_total(
 
 
 def test_a_line_written_by_hand_without_a_position_is_still_counted(
-    engine: sa.Engine, open_account: OpenAccountFn
+    db: RolledBack, open_account: OpenAccountFn
 ) -> None:
-    """The owner's raw lines (no stored position: they bypass the engine) are added by their
+    """The owner's raw lines (no stored position: they bypass the db) are added by their
     own time, so the lookup and the statement still equal the sum of the lines."""
     cash = open_account(ORG_A, "cash", "asset")
     sales = open_account(ORG_A, "sales", "revenue")
-    with engine.begin() as conn:
+    with db.begin() as conn:
         ledger.post_entry(conn, ORG_A, transfer("before", cash, sales, 10))
-    with engine.begin() as conn:
+    with db.begin() as conn:
         entry = conn.execute(
             sa.text("INSERT INTO payments.entries (org_id) VALUES (:org) RETURNING id"),
             {"org": ORG_A},
@@ -297,10 +298,10 @@ def test_a_line_written_by_hand_without_a_position_is_still_counted(
             ),
             {"e": entry, "org": ORG_A, "cash": cash, "sales": sales},
         )
-    with engine.begin() as conn:
+    with db.begin() as conn:
         ledger.post_entry(conn, ORG_A, transfer("after", cash, sales, 100))
-    assert _assert_agree(engine, [cash, sales], [_clock(engine)]) > 0
-    with engine.connect() as conn:
+    assert _assert_agree(db, [cash, sales], [_clock(db)]) > 0
+    with db.connect() as conn:
         page = ledger.statement(conn, cash, limit=2)
         last = ledger.statement(conn, cash, after=page.next_cursor)
         assert [x.balance_after for x in page.lines + last.lines] == [10, 17, 117]

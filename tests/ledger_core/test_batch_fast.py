@@ -15,12 +15,13 @@ from hypothesis import strategies as st
 
 import ledger
 from ledger import batches
+from liventix.testing.rollback import RolledBack, Transactions
 from tests.ledger_core.conftest import ORG_A, PLATFORM, OpenAccountFn, transfer
 
 NAMES = ("cash", "sales", "wallet", "closed", "euro", "fees")
 
 
-def _book(engine: sa.Engine, open_account: OpenAccountFn, tag: str) -> dict[str, uuid.UUID]:
+def _book(db: Transactions, open_account: OpenAccountFn, tag: str) -> dict[str, uuid.UUID]:
     book = {
         "cash": open_account(ORG_A, f"cash-{tag}", "asset"),
         "sales": open_account(ORG_A, f"sales-{tag}", "revenue"),
@@ -31,7 +32,7 @@ def _book(engine: sa.Engine, open_account: OpenAccountFn, tag: str) -> dict[str,
         "euro": open_account(ORG_A, f"euro-{tag}", "asset", currency="EUR"),
         "fees": open_account(PLATFORM, f"fees-{tag}", "revenue", high_volume=True),
     }
-    with engine.begin() as conn:
+    with db.begin() as conn:
         ledger.close_account(conn, ORG_A, ledger.CloseAccount(f"close-{tag}", book["closed"]))
     return book
 
@@ -63,8 +64,8 @@ def _outcome(results: list[ledger.BatchResult]) -> list[tuple[str, str | None, b
     return [(r.status, type(r.error).__name__ if r.error else None, r.replayed) for r in results]
 
 
-def _state(engine: sa.Engine, book: dict[str, uuid.UUID]) -> dict[str, tuple[int, ...]]:
-    with engine.connect() as conn:
+def _state(db: Transactions, book: dict[str, uuid.UUID]) -> dict[str, tuple[int, ...]]:
+    with db.connect() as conn:
         out: dict[str, tuple[int, ...]] = {}
         for name, account in book.items():
             b = ledger.balance(conn, account)
@@ -92,22 +93,22 @@ _REQUEST = st.tuples(
 )
 @given(batches_=st.lists(st.lists(_REQUEST, min_size=1, max_size=6), min_size=1, max_size=4))
 def test_both_doors_give_the_same_results(
-    engine: sa.Engine, open_account: OpenAccountFn, doors: Doors, batches_: list[Any]
+    transactions: RolledBack, open_account: OpenAccountFn, doors: Doors, batches_: list[Any]
 ) -> None:
     tag = uuid.uuid4().hex[:8]
-    fast_book = _book(engine, open_account, f"f{tag}")
-    long_book = _book(engine, open_account, f"l{tag}")
-    fast = _play(engine, fast_book, batches_, f"f{tag}")
+    fast_book = _book(transactions, open_account, f"f{tag}")
+    long_book = _book(transactions, open_account, f"l{tag}")
+    fast = _play(transactions, fast_book, batches_, f"f{tag}")
     doors.long_only = True
     try:
-        assert _play(engine, long_book, batches_, f"l{tag}") == fast
+        assert _play(transactions, long_book, batches_, f"l{tag}") == fast
     finally:
         doors.long_only = False
-    assert _state(engine, long_book) == _state(engine, fast_book)
+    assert _state(transactions, long_book) == _state(transactions, fast_book)
 
 
 def _play(
-    engine: sa.Engine, book: dict[str, uuid.UUID], batches_: list[Any], prefix: str
+    db: Transactions, book: dict[str, uuid.UUID], batches_: list[Any], prefix: str
 ) -> list[list[tuple[str, str | None, bool]]]:
     """Post the batches (each in its own transaction) on this book; their outcomes."""
     outcomes = []
@@ -119,7 +120,7 @@ def _play(
             links.append(linked)
         links[-1] = False
         try:
-            with engine.begin() as conn:
+            with db.begin() as conn:
                 outcomes.append(_outcome(ledger.post_batch(conn, ORG_A, requests, links=links)))
         except ledger.LedgerError as exc:  # the whole call refused (an invalid request)
             outcomes.append([(type(exc).__name__, None, False)])
@@ -127,22 +128,22 @@ def _play(
 
 
 def test_a_plain_batch_takes_the_fast_door_and_replays_the_long_way(
-    engine: sa.Engine, open_account: OpenAccountFn, doors: Doors
+    db: RolledBack, open_account: OpenAccountFn, doors: Doors
 ) -> None:
     cash = open_account(ORG_A, "cash", "asset")
     sales = open_account(ORG_A, "sales", "revenue")
     batch = [transfer(f"k{i}", cash, sales, 10 + i, description=f"d{i}") for i in range(50)]
-    with engine.begin() as conn:
+    with db.begin() as conn:
         first = ledger.post_batch(conn, ORG_A, batch, links=[True] * 49 + [False])
     assert doors.fast_taken == 1
     assert all(r.status == "posted" for r in first)
-    with engine.begin() as conn:
+    with db.begin() as conn:
         again = ledger.post_batch(conn, ORG_A, batch)
         single = ledger.post_entry(conn, ORG_A, batch[7])
     assert doors.fast_taken == 1  # a replay goes the long way
     assert [r.id for r in again] == [r.id for r in first] and all(r.replayed for r in again)
     assert single.replayed and single.id == first[7].id  # the fingerprint is the same
-    with engine.connect() as conn:
+    with db.connect() as conn:
         entry = ledger.get_entry(conn, uuid.UUID(str(first[3].id)))
         assert (entry.description, [x.amount for x in entry.lines]) == ("d3", [13, 13])
         assert [x.account_version for x in entry.lines] == [4, 4]
@@ -151,7 +152,7 @@ def test_a_plain_batch_takes_the_fast_door_and_replays_the_long_way(
 
 
 def test_an_overdraft_in_the_middle_is_judged_entry_by_entry(
-    engine: sa.Engine, open_account: OpenAccountFn, doors: Doors
+    db: RolledBack, open_account: OpenAccountFn, doors: Doors
 ) -> None:
     """The wallet ends the batch in funds, but the second entry would overdraw it where it
     leaves it: the fast door declines and the long door refuses that entry alone."""
@@ -162,18 +163,18 @@ def test_an_overdraft_in_the_middle_is_judged_entry_by_entry(
         transfer("spend", wallet, cash, 15),
         transfer("refill", cash, wallet, 100),
     ]
-    with engine.begin() as conn:
+    with db.begin() as conn:
         results = ledger.post_batch(conn, ORG_A, batch)
     assert doors.fast_taken == 0
     assert [r.status for r in results] == ["posted", "refused", "posted"]
     assert isinstance(results[1].error, ledger.InsufficientFunds)
-    with engine.connect() as conn:
+    with db.connect() as conn:
         assert ledger.balance(conn, wallet).posted == 110
         assert ledger.balance(conn, wallet).version == 2
 
 
 def test_the_fast_door_checks_who_acts_and_malformed_arrays(
-    engine: sa.Engine, open_account: OpenAccountFn
+    db: RolledBack, open_account: OpenAccountFn
 ) -> None:
     """Raw calls of the door: another organization's accounts, unbalanced or ragged arrays
     are declined (NULL), never posted; an unknown organization is refused."""
@@ -220,36 +221,36 @@ def test_the_fast_door_checks_who_acts_and_malformed_arrays(
             "curr": ["USD"] * 3,
         },
     ]
-    with engine.begin() as conn:
+    with db.begin() as conn:
         for change in bad:
             assert conn.execute(call, {**good, **change}).scalar_one() is None, change
         assert conn.execute(sa.text("SELECT count(*) FROM payments.entries")).scalar_one() == 0
         with pytest.raises(ledger.OrganizationNotFound), ledger.translated_errors():
             conn.execute(call, {**good, "org": uuid.uuid4()})
-    with engine.begin() as conn:
+    with db.begin() as conn:
         (ids,) = conn.execute(call, good).one()
         assert len(ids) == 1
         assert ledger.get_entry(conn, ids[0]).lines[0].amount == 5
 
 
 def test_post_entries_takes_the_fast_door_all_or_nothing(
-    engine: sa.Engine, open_account: OpenAccountFn, doors: Doors
+    db: RolledBack, open_account: OpenAccountFn, doors: Doors
 ) -> None:
     cash = open_account(ORG_A, "cash", "asset")
     wallet = open_account(ORG_A, "wallet", "liability", debits_must_not_exceed_credits=True)
     batch = [transfer(f"e{i}", cash, wallet, 5) for i in range(20)]
-    with engine.begin() as conn:
+    with db.begin() as conn:
         first = ledger.post_entries(conn, ORG_A, batch)
     assert doors.fast_taken == 1 and not any(r.replayed for r in first)
-    with engine.begin() as conn:
+    with db.begin() as conn:
         again = ledger.post_entries(conn, ORG_A, batch)
     assert doors.fast_taken == 1  # the replay went the long way
     assert [r.id for r in again] == [r.id for r in first] and all(r.replayed for r in again)
     overdraws = [transfer("ok", wallet, cash, 60), transfer("too-much", wallet, cash, 60)]
-    with pytest.raises(ledger.InsufficientFunds), engine.begin() as conn:
+    with pytest.raises(ledger.InsufficientFunds), db.begin() as conn:
         ledger.post_entries(conn, ORG_A, overdraws)
     assert doors.fast_taken == 1
-    with engine.connect() as conn:
+    with db.connect() as conn:
         assert ledger.balance(conn, wallet).posted == 100  # nothing of the refused batch
         assert ledger.entry_by_key(conn, ORG_A, "ok") is None
 

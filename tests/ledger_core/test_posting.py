@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
 import ledger
+from liventix.testing.rollback import RolledBack
 from tests.ledger_core.conftest import ORG_A, PLATFORM, OpenAccountFn, transfer
 
 
 def test_a_ticket_sale_with_a_platform_fee_balances(
-    engine: sa.Engine, open_account: OpenAccountFn
+    db: RolledBack, open_account: OpenAccountFn
 ) -> None:
     cash = open_account(PLATFORM, "stripe-balance", "asset")
     fees = open_account(PLATFORM, "fee-revenue", "revenue", high_volume=True)
     escrow = open_account(ORG_A, "escrow", "liability")
-    with engine.begin() as conn:
+    with db.begin() as conn:
         result = ledger.post_entry(
             conn,
             ORG_A,
@@ -29,7 +28,7 @@ def test_a_ticket_sale_with_a_platform_fee_balances(
             ),
         )
     assert not result.replayed
-    with engine.begin() as conn:
+    with db.begin() as conn:
         assert ledger.balance(conn, cash).posted == 10_000
         assert ledger.balance(conn, escrow).posted == 9_500
         assert ledger.balance(conn, fees).posted == 500
@@ -50,13 +49,11 @@ def test_a_ticket_sale_with_a_platform_fee_balances(
         assert tb.totals == {"USD": (10_000, 10_000)}
 
 
-def test_hold_partial_post_releases_the_rest(
-    engine: sa.Engine, open_account: OpenAccountFn
-) -> None:
+def test_hold_partial_post_releases_the_rest(db: RolledBack, open_account: OpenAccountFn) -> None:
     funding = open_account(ORG_A, "funding", "equity")
     wallet = open_account(ORG_A, "wallet", "liability", debits_must_not_exceed_credits=True)
     merchant = open_account(ORG_A, "merchant", "liability")
-    with engine.begin() as conn:
+    with db.begin() as conn:
         ledger.post_entry(conn, ORG_A, transfer("fund", funding, wallet, 1_000))
         hold = ledger.create_hold(
             conn, ORG_A, ledger.CreateHold("hold-1", wallet, merchant, 800, "USD")
@@ -71,10 +68,10 @@ def test_hold_partial_post_releases_the_rest(
         assert ledger.balance(conn, merchant).posted == 600
 
 
-def test_reversal_restores_balances(engine: sa.Engine, open_account: OpenAccountFn) -> None:
+def test_reversal_restores_balances(db: RolledBack, open_account: OpenAccountFn) -> None:
     a = open_account(ORG_A, "a", "asset")
     b = open_account(ORG_A, "b", "liability")
-    with engine.begin() as conn:
+    with db.begin() as conn:
         first = ledger.post_entry(conn, ORG_A, transfer("t1", a, b, 250))
         rev = ledger.reverse_entry(conn, ORG_A, ledger.ReverseEntry("t1-rev", first.id))
         assert ledger.balance(conn, a).posted == 0

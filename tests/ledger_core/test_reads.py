@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 import ledger
+from liventix.testing.rollback import RolledBack, Transactions
 from tests.ledger_core.conftest import ORG_A, OpenAccountFn, transfer
 
 
-def _now(engine: sa.Engine) -> datetime:
-    with engine.connect() as conn:
+def _now(db: Transactions) -> datetime:
+    with db.connect() as conn:
         now: datetime = conn.execute(sa.text("SELECT clock_timestamp()")).scalar_one()
     return now
 
@@ -48,16 +49,16 @@ def test_balances_as_of_a_recorded_time_and_an_effective_date(
 
 
 def test_statement_pages_carry_running_balances(
-    engine: sa.Engine, open_account: OpenAccountFn
+    db: RolledBack, open_account: OpenAccountFn
 ) -> None:
     cash = open_account(ORG_A, "cash", "asset")
     sales = open_account(ORG_A, "sales", "revenue")
     amounts = [10, 20, 30, 40, 50]
-    with engine.begin() as conn:
+    with db.begin() as conn:
         for i, amount in enumerate(amounts):
             ledger.post_entry(conn, ORG_A, transfer(f"s{i}", cash, sales, amount))
         ledger.post_entry(conn, ORG_A, transfer("back", sales, cash, 15))
-    with engine.connect() as conn:
+    with db.connect() as conn:
         first = ledger.statement(conn, cash, limit=4)
         assert [line.amount for line in first.lines] == [10, 20, 30, 40]
         assert [line.balance_after for line in first.lines] == [10, 30, 60, 100]
@@ -72,11 +73,11 @@ def test_statement_pages_carry_running_balances(
 
 
 def test_conditions_that_hold_let_the_posting_through(
-    engine: sa.Engine, open_account: OpenAccountFn
+    db: RolledBack, open_account: OpenAccountFn
 ) -> None:
     cash = open_account(ORG_A, "cash", "asset")
     sales = open_account(ORG_A, "sales", "revenue")
-    with engine.begin() as conn:
+    with db.begin() as conn:
         ledger.post_entry(conn, ORG_A, transfer("c1", cash, sales, 100))
         version = ledger.balance(conn, cash).version
         ledger.post_entry(
@@ -96,12 +97,12 @@ def test_conditions_that_hold_let_the_posting_through(
 
 
 def test_a_statement_after_the_last_possible_line_is_empty(
-    engine: sa.Engine, open_account: OpenAccountFn
+    db: RolledBack, open_account: OpenAccountFn
 ) -> None:
     cash = open_account(ORG_A, "cash", "asset")
     sales = open_account(ORG_A, "sales", "revenue")
-    with engine.begin() as conn:
+    with db.begin() as conn:
         ledger.post_entry(conn, ORG_A, transfer("only", cash, sales, 7))
-    with engine.connect() as conn:
+    with db.connect() as conn:
         page = ledger.statement(conn, cash, after=2**63 - 1)
         assert (page.lines, page.opening_balance, page.next_cursor) == ((), 7, None)

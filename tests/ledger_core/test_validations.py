@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 import ledger
+from liventix.testing.rollback import RolledBack
 from tests.ledger_core.conftest import ORG_A, OpenAccountFn, transfer
 from tests.ledger_core.test_errors import db_moment_from_now, snapshot
 
@@ -40,11 +41,11 @@ def test_a_hold_expiring_now_or_before_is_refused(
 
 
 def test_an_entry_that_cancels_out_on_the_same_account_is_refused(
-    engine: sa.Engine, open_account: OpenAccountFn
+    db: RolledBack, open_account: OpenAccountFn
 ) -> None:
     cash = open_account(ORG_A, "cash", "asset")
     sales = open_account(ORG_A, "sales", "revenue")
-    before = snapshot(engine)
+    before = snapshot(db)
     same = transfer("same", cash, cash, 100)
     split = ledger.PostEntry(
         idempotency_key="split",
@@ -56,13 +57,13 @@ def test_an_entry_that_cancels_out_on_the_same_account_is_refused(
         ],
     )
     for request in (same, split):
-        with pytest.raises(ledger.AccountsMustBeDifferent) as info, engine.begin() as conn:
+        with pytest.raises(ledger.AccountsMustBeDifferent) as info, db.begin() as conn:
             ledger.post_entry(conn, ORG_A, request)
         assert info.value.code == "accounts_must_be_different"
         assert set(info.value.account_ids) == {str(line.account_id) for line in request.lines}
-    with pytest.raises(ledger.AccountsMustBeDifferent), engine.begin() as conn:
+    with pytest.raises(ledger.AccountsMustBeDifferent), db.begin() as conn:
         ledger.post_entries(conn, ORG_A, [transfer("ok-1", cash, sales, 5), same])
-    assert snapshot(engine) == before
+    assert snapshot(db) == before
     # The control: an entry that moves money, a self-cancelling pair among its lines, is taken.
     mixed = ledger.PostEntry(
         idempotency_key="mixed",
@@ -73,7 +74,7 @@ def test_an_entry_that_cancels_out_on_the_same_account_is_refused(
             ledger.Line(sales, "credit", 7, "USD"),
         ],
     )
-    with engine.begin() as conn:
+    with db.begin() as conn:
         entry = ledger.post_entry(conn, ORG_A, mixed)
         assert ledger.balance(conn, cash).posted == 7
         assert ledger.get_entry(conn, entry.id).org_id == ORG_A
