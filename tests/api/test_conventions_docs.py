@@ -7,7 +7,10 @@ covering every message type the product registers and publishes."""
 from __future__ import annotations
 
 import ast
+import os
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -151,6 +154,49 @@ def test_the_documentation_pages_work_offline(served: Served, page: str, kinds: 
         # Only the vendored files are served, not the module beside them.
         assert client.get("/docs/assets/swagger-ui/../__init__.py").status_code == 404
         assert client.get("/docs/assets/redoc/../README.md").status_code == 404
+
+
+def _chromium() -> str:
+    names = ("chromium", "chromium-browser")
+    browser = next((shutil.which(b) for b in names if shutil.which(b)), None)
+    if browser is None:
+        # .ci/run installs Debian's chromium, so in CI its absence is a failure, not a skip.
+        if os.environ.get("CI"):
+            pytest.fail("CI runs without Chromium: .ci/run should have installed it")
+        pytest.skip("Chromium is not installed (`which chromium` finds nothing)")
+    return browser
+
+
+@pytest.mark.parametrize(
+    ("page", "drawn"),
+    [
+        ("/docs", ['class="opblock', "ledger.post_entry", "order.paid", "Post Entry"]),
+        ("/redoc", ["api-content", "ledger.post_entry", "order.paid", "Post Entry"]),
+    ],
+)
+def test_the_documentation_pages_draw_in_a_browser_with_no_other_host(
+    served: Served, page: str, drawn: list[str]
+) -> None:
+    """Chromium with every host but 127.0.0.1 unresolvable draws the whole reference: the
+    operations by name and the webhook events."""
+    offline = "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"
+    shown = subprocess.run(
+        [
+            _chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            offline,
+            "--virtual-time-budget=20000",
+            "--dump-dom",
+            served.url + page,
+        ],
+        check=True,
+        timeout=180,
+        capture_output=True,
+    ).stdout.decode()
+    for text in drawn:
+        assert text in shown, (page, text)
 
 
 def test_the_vendored_assets_carry_their_licences() -> None:
