@@ -20,6 +20,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -387,38 +388,47 @@ def test_account_identity_cannot_change(engine: sa.Engine, books: Books, assignm
 # --- CHECKs and foreign keys (the owner's hands) ----------------------------------------------
 
 
-@pytest.mark.parametrize("amount", [0, -1, -(2**63)])
-def test_line_amount_must_be_positive(engine: sa.Engine, books: Books, amount: int) -> None:
+@dataclass(frozen=True)
+class BadLine:
+    """A line the table's rules refuse: its account (a `Books` field), amount, other
+    arguments of `insert_line`, and the SQLSTATE and constraint of the refusal."""
+
+    account: str
+    amount: int
+    extra: dict[str, Any]
+    state: str
+    constraint: str
+
+
+BAD_LINES = [
+    *[
+        pytest.param(BadLine("cash", a, {}, "23514", "lines_amount_check"), id=f"amount={a}")
+        for a in (0, -1, -(2**63))
+    ],
+    # a line's currency must be its account's
+    pytest.param(
+        BadLine("cash", 100, {"currency": "EUR"}, "23503", "lines_account_fkey"), id="currency"
+    ),
+    # a line names its account together with the account's organization and currency
+    pytest.param(
+        BadLine("b_cash", 100, {"org": ORG_A}, "23503", "lines_account_fkey"), id="other-owner"
+    ),
+]
+
+
+@pytest.mark.parametrize("bad", BAD_LINES)
+def test_a_line_breaking_a_table_rule_is_refused(
+    engine: sa.Engine, books: Books, bad: BadLine
+) -> None:
+    """Non-positive amounts (check_violation), another currency than the account's, another
+    owner than the account's (foreign_key_violation): refused, nothing written."""
     before = full_snapshot(engine)
     with owner(engine) as conn:
         entry = insert_entry(conn)
         with pytest.raises(sa.exc.DBAPIError) as info:
-            insert_line(conn, entry, books.cash, "debit", amount)
-    assert sqlstate(info.value) == "23514"  # check_violation
-    assert constraint(info.value) == "lines_amount_check"
-    assert full_snapshot(engine) == before
-
-
-def test_line_currency_must_be_its_accounts(engine: sa.Engine, books: Books) -> None:
-    before = full_snapshot(engine)
-    with owner(engine) as conn:
-        entry = insert_entry(conn)
-        with pytest.raises(sa.exc.DBAPIError) as info:
-            insert_line(conn, entry, books.cash, "debit", 100, currency="EUR")
-    assert sqlstate(info.value) == "23503"  # foreign_key_violation
-    assert constraint(info.value) == "lines_account_fkey"
-    assert full_snapshot(engine) == before
-
-
-def test_line_cannot_claim_another_owner_for_an_account(engine: sa.Engine, books: Books) -> None:
-    """A line names its account together with the account's organization and currency."""
-    before = full_snapshot(engine)
-    with owner(engine) as conn:
-        entry = insert_entry(conn)
-        with pytest.raises(sa.exc.DBAPIError) as info:
-            insert_line(conn, entry, books.b_cash, "debit", 100, org=ORG_A)
-    assert sqlstate(info.value) == "23503"
-    assert constraint(info.value) == "lines_account_fkey"
+            insert_line(conn, entry, getattr(books, bad.account), "debit", bad.amount, **bad.extra)
+    assert sqlstate(info.value) == bad.state
+    assert constraint(info.value) == bad.constraint
     assert full_snapshot(engine) == before
 
 
