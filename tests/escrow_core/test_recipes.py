@@ -25,6 +25,7 @@ from statemachine.exceptions import TransitionNotAllowed
 import escrow
 import ledger
 from liventix.database import create_database, database_url, drop_database, make_engine
+from liventix.testing.rollback import RolledBack, Transactions
 from tests.escrow_core.support import (
     PLATFORM,
     Line,
@@ -73,7 +74,7 @@ class Sale:
 
 
 def sell(
-    engine: sa.Engine,
+    db: Transactions,
     policy: escrow.Policy | None = None,
     *,
     gross: int = 10_000,
@@ -81,16 +82,16 @@ def sell(
     ended: bool = False,
 ) -> Sale:
     """Register an organizer with `policy` and capture one payment (committed)."""
-    with engine.begin() as conn:
+    with db.begin() as conn:
         org = new_organizer(conn, policy)
         payment = captured(org, gross=gross, stripe_fee=stripe_fee, ends=past() if ended else None)
         assert escrow.capture_payment(conn, payment, cause="evt_capture")
         return Sale(org, payment, escrow_of(conn, payment).id)
 
 
-def state(engine: sa.Engine, escrow_id: uuid.UUID) -> escrow.Escrow:
+def state(db: Transactions, escrow_id: uuid.UUID) -> escrow.Escrow:
     """The escrow as committed."""
-    with engine.connect() as conn:
+    with db.connect() as conn:
         return escrow.get_escrow(conn, escrow_id)
 
 
@@ -102,10 +103,10 @@ def assert_escrow_matches_ledger(conn: sa.Connection, escrow_id: uuid.UUID) -> N
     assert ledger.trial_balance(conn).balanced
 
 
-def released_sale(engine: sa.Engine, policy: escrow.Policy = NOW_RELEASABLE) -> Sale:
+def released_sale(db: Transactions, policy: escrow.Policy = NOW_RELEASABLE) -> Sale:
     """A sale whose event is over and whose escrow has been released (transfer pending)."""
-    sale = sell(engine, policy, ended=True)
-    with engine.begin() as conn:
+    sale = sell(db, policy, ended=True)
+    with db.begin() as conn:
         assert release(conn, sale.escrow_id).state == "release_requested"
     return sale
 
@@ -113,9 +114,9 @@ def released_sale(engine: sa.Engine, policy: escrow.Policy = NOW_RELEASABLE) -> 
 # -- capture -------------------------------------------------------------------------------
 
 
-def test_capture_platform_bears_stripe_fee(engine: sa.Engine) -> None:
-    sale = sell(engine)
-    with engine.connect() as conn:
+def test_capture_platform_bears_stripe_fee(db: RolledBack) -> None:
+    sale = sell(db)
+    with db.connect() as conn:
         assert lines_by_ref(conn, sale.org, sale.payment.balance_transaction_id or "") == lines(
             (STRIPE_BALANCE, "debit", 9_680),
             (STRIPE_FEES, "debit", 320),
@@ -140,11 +141,11 @@ def test_capture_platform_bears_stripe_fee(engine: sa.Engine) -> None:
         assert_escrow_matches_ledger(conn, sale.escrow_id)
 
 
-def test_capture_organizer_bears_fees_with_a_fixed_platform_fee(engine: sa.Engine) -> None:
+def test_capture_organizer_bears_fees_with_a_fixed_platform_fee(db: RolledBack) -> None:
     # 2.5 % of 43.21 is 1.08025, rounded down to 1.08, plus 0.99 fixed: 2.07.
     policy = escrow.Policy(platform_fee_bps=250, platform_fee_fixed=99, bears_stripe_fees=True)
-    sale = sell(engine, policy, gross=4_321, stripe_fee=155)
-    with engine.connect() as conn:
+    sale = sell(db, policy, gross=4_321, stripe_fee=155)
+    with db.connect() as conn:
         assert lines_by_ref(conn, sale.org, sale.payment.balance_transaction_id or "") == lines(
             (STRIPE_BALANCE, "debit", 4_166),
             (ESCROW, "credit", 3_959),
@@ -156,9 +157,9 @@ def test_capture_organizer_bears_fees_with_a_fixed_platform_fee(engine: sa.Engin
         assert_escrow_matches_ledger(conn, sale.escrow_id)
 
 
-def test_capture_twice_books_once(engine: sa.Engine) -> None:
-    sale = sell(engine)
-    with engine.begin() as conn:
+def test_capture_twice_books_once(db: RolledBack) -> None:
+    sale = sell(db)
+    with db.begin() as conn:
         before = entries_count(conn, sale.org)
         assert not escrow.capture_payment(conn, sale.payment, cause="evt_again")
         assert entries_count(conn, sale.org) == before
@@ -169,15 +170,15 @@ def test_capture_twice_books_once(engine: sa.Engine) -> None:
 
 
 def test_partial_refund_returns_the_platform_fee_proportionally_rounded_down(
-    engine: sa.Engine,
+    db: RolledBack,
 ) -> None:
-    sale = sell(engine)
-    with engine.begin() as conn:
+    sale = sell(db)
+    with db.begin() as conn:
         # 500 * 3,333 / 10,000 = 166.65: 166 of the platform's fee comes back.
         assert escrow.refund_payment(
             conn, "re_a", sale.payment.payment_id, 3_333, failed=False, cause="evt_r"
         )
-    with engine.connect() as conn:
+    with db.connect() as conn:
         assert lines_by_ref(conn, sale.org, "re_a") == lines(
             (ESCROW, "debit", 3_167),
             (PLATFORM_FEES, "debit", 166),
@@ -194,11 +195,11 @@ def test_partial_refund_returns_the_platform_fee_proportionally_rounded_down(
         assert_escrow_matches_ledger(conn, sale.escrow_id)
 
 
-def test_partial_refund_keeping_the_platform_fee(engine: sa.Engine) -> None:
-    sale = sell(engine, escrow.Policy(refund_platform_fee=False))
-    with engine.begin() as conn:
+def test_partial_refund_keeping_the_platform_fee(db: RolledBack) -> None:
+    sale = sell(db, escrow.Policy(refund_platform_fee=False))
+    with db.begin() as conn:
         escrow.refund_payment(conn, "re_k", sale.payment.payment_id, 3_333, failed=False, cause="e")
-    with engine.connect() as conn:
+    with db.connect() as conn:
         assert lines_by_ref(conn, sale.org, "re_k") == lines(
             (ESCROW, "debit", 3_333), (STRIPE_BALANCE, "credit", 3_333)
         )
@@ -213,21 +214,19 @@ def test_partial_refund_keeping_the_platform_fee(engine: sa.Engine) -> None:
     [(10_000,), (2_500, 2_500, 5_000), (3_333, 6_667), (6_667, 3_333)],
     ids=["one-full", "quarters", "thirds", "thirds-reversed"],
 )
-def test_partial_refunds_summing_to_a_full_refund(
-    engine: sa.Engine, parts: tuple[int, ...]
-) -> None:
+def test_partial_refunds_summing_to_a_full_refund(db: RolledBack, parts: tuple[int, ...]) -> None:
     """However a payment is refunded in full, the buyer gets everything back and Stripe keeps
     its fee. Each refund returns its own share of the platform's fee, rounded down, so any
     order of refunds gives the same entries; what the rounding kept (under a cent per refund)
     is the organizer's to bear: the escrow owes it, and closing the cancelled event's escrow
     moves it to the organizer's receivable."""
-    sale = sell(engine)
-    with engine.begin() as conn:
+    sale = sell(db)
+    with db.begin() as conn:
         for i, amount in enumerate(parts):
             escrow.refund_payment(
                 conn, f"re_{i}", sale.payment.payment_id, amount, failed=False, cause=f"e{i}"
             )
-    with engine.connect() as conn:
+    with db.connect() as conn:
         # Each refund's own share of the fee is proportional, rounded down.
         for i, amount in enumerate(parts):
             fee_back = 500 * amount // 10_000
@@ -244,13 +243,13 @@ def test_partial_refunds_summing_to_a_full_refund(
         assert e.held == -residue
         assert escrow.ledger_escrow_balance(conn, e) == -residue
         assert_escrow_matches_ledger(conn, sale.escrow_id)
-    with engine.begin() as conn:
+    with db.begin() as conn:
         with pytest.raises(escrow.RefundExceedsPayment) as exc:
             escrow.refund_payment(
                 conn, "re_more", sale.payment.payment_id, 1, failed=False, cause="x"
             )
         assert (exc.value.paid, exc.value.refunded, exc.value.requested) == (10_000, 10_000, 1)
-    with engine.begin() as conn:
+    with db.begin() as conn:
         # Everything was refunded: the cancelled event's escrow can close.
         closed = escrow.cancel_event(conn, sale.escrow_id)
         assert (closed.state, closed.held) == ("cancelled", 0)
@@ -259,13 +258,13 @@ def test_partial_refunds_summing_to_a_full_refund(
         assert net.get(RECEIVABLE, 0) == residue
 
 
-def test_refund_after_release_is_charged_to_the_receivable(engine: sa.Engine) -> None:
-    sale = released_sale(engine)
-    with engine.begin() as conn:
+def test_refund_after_release_is_charged_to_the_receivable(db: RolledBack) -> None:
+    sale = released_sale(db)
+    with db.begin() as conn:
         escrow.refund_payment(
             conn, "re_late", sale.payment.payment_id, 2_000, failed=False, cause="e"
         )
-    with engine.connect() as conn:
+    with db.connect() as conn:
         assert lines_by_ref(conn, sale.org, "re_late") == lines(
             (RECEIVABLE, "debit", 1_900),
             (PLATFORM_FEES, "debit", 100),
@@ -283,9 +282,9 @@ def test_refund_after_release_is_charged_to_the_receivable(engine: sa.Engine) ->
         assert_escrow_matches_ledger(conn, sale.escrow_id)
 
 
-def test_failed_refund_is_reversed_and_the_escrow_holds_it_again(engine: sa.Engine) -> None:
-    sale = sell(engine)
-    with engine.begin() as conn:
+def test_failed_refund_is_reversed_and_the_escrow_holds_it_again(db: RolledBack) -> None:
+    sale = sell(db)
+    with db.begin() as conn:
         escrow.refund_payment(conn, "re_f", sale.payment.payment_id, 3_333, failed=False, cause="a")
         assert escrow.refund_payment(
             conn, "re_f", sale.payment.payment_id, 3_333, failed=True, cause="b"
@@ -293,7 +292,7 @@ def test_failed_refund_is_reversed_and_the_escrow_holds_it_again(engine: sa.Engi
         assert not escrow.refund_payment(
             conn, "re_f", sale.payment.payment_id, 3_333, failed=True, cause="c"
         )
-    with engine.connect() as conn:
+    with db.connect() as conn:
         reversal = row(
             conn,
             "SELECT id FROM payments.entries WHERE reverses_entry_id = :e",
@@ -310,19 +309,19 @@ def test_failed_refund_is_reversed_and_the_escrow_holds_it_again(engine: sa.Engi
 
 
 def test_a_refund_failing_after_release_leaves_nothing_in_the_released_escrow(
-    engine: sa.Engine,
+    db: RolledBack,
 ) -> None:
     """A refund charged to the escrow before release, failing after it: the money comes back
     to the organizer (not into an escrow that will never be released again)."""
-    sale = sell(engine, NOW_RELEASABLE, ended=True)
-    with engine.begin() as conn:
+    sale = sell(db, NOW_RELEASABLE, ended=True)
+    with db.begin() as conn:
         escrow.refund_payment(conn, "re_1", sale.payment.payment_id, 2_000, failed=False, cause="r")
         assert release(conn, sale.escrow_id).released == 7_600
         escrow.transfer_created(conn, "tr_1", sale.escrow_id, 7_600, cause="t")
         assert escrow.get_escrow(conn, sale.escrow_id).state == "released"
-    with engine.begin() as conn:
+    with db.begin() as conn:
         escrow.refund_payment(conn, "re_1", sale.payment.payment_id, 2_000, failed=True, cause="f")
-    with engine.connect() as conn:
+    with db.connect() as conn:
         e = escrow.get_escrow(conn, sale.escrow_id)
         assert_escrow_matches_ledger(conn, sale.escrow_id)
         net = net_by_code(conn, sale.org)
@@ -337,19 +336,19 @@ def test_a_refund_failing_after_release_leaves_nothing_in_the_released_escrow(
 # -- disputes ------------------------------------------------------------------------------
 
 
-def withdraw(engine: sa.Engine, sale: Sale, dispute: str = "dp_1") -> None:
+def withdraw(db: Transactions, sale: Sale, dispute: str = "dp_1") -> None:
     """Open a 40.00 dispute and have Stripe withdraw it with a 15.00 dispute fee."""
-    with engine.begin() as conn:
+    with db.begin() as conn:
         escrow.open_dispute(conn, dispute, sale.payment.payment_id, 4_000, cause="evt_open")
         assert escrow.dispute_funds_withdrawn(
             conn, dispute, sale.payment.payment_id, 4_000, 1_500, cause="evt_withdrawn"
         )
 
 
-def test_dispute_funds_withdrawn_with_the_dispute_fee(engine: sa.Engine) -> None:
-    sale = sell(engine)
-    withdraw(engine, sale)
-    with engine.connect() as conn:
+def test_dispute_funds_withdrawn_with_the_dispute_fee(db: RolledBack) -> None:
+    sale = sell(db)
+    withdraw(db, sale)
+    with db.connect() as conn:
         assert lines_by_ref(conn, sale.org, "dp_1:withdrawn") == lines(
             (DISPUTED, "debit", 4_000),
             (DISPUTE_FEES, "debit", 1_500),
@@ -358,23 +357,23 @@ def test_dispute_funds_withdrawn_with_the_dispute_fee(engine: sa.Engine) -> None
         e = escrow.get_escrow(conn, sale.escrow_id)
         assert (e.state, e.open_disputes, e.held) == ("frozen", 1, 9_500)
         assert_escrow_matches_ledger(conn, sale.escrow_id)
-    with engine.begin() as conn:
+    with db.begin() as conn:
         assert not escrow.dispute_funds_withdrawn(
             conn, "dp_1", sale.payment.payment_id, 4_000, 1_500, cause="evt_again"
         )
 
 
-def test_dispute_reinstated_when_won(engine: sa.Engine) -> None:
-    sale = sell(engine)
-    withdraw(engine, sale)
-    with engine.begin() as conn:
+def test_dispute_reinstated_when_won(db: RolledBack) -> None:
+    sale = sell(db)
+    withdraw(db, sale)
+    with db.begin() as conn:
         assert escrow.dispute_funds_reinstated(
             conn, "dp_1", sale.payment.payment_id, 4_000, 1_500, cause="evt_reinstated"
         )
         assert escrow.close_dispute(
             conn, "dp_1", sale.payment.payment_id, 4_000, won=True, cause="evt_closed"
         )
-    with engine.connect() as conn:
+    with db.connect() as conn:
         assert lines_by_ref(conn, sale.org, "dp_1:reinstated") == lines(
             (STRIPE_BALANCE, "debit", 5_500),
             (DISPUTED, "credit", 4_000),
@@ -392,16 +391,16 @@ def test_dispute_reinstated_when_won(engine: sa.Engine) -> None:
         assert_escrow_matches_ledger(conn, sale.escrow_id)
 
 
-def test_dispute_lost_while_the_escrow_holds_the_money(engine: sa.Engine) -> None:
-    sale = sell(engine, NOW_RELEASABLE)
-    with engine.begin() as conn:
+def test_dispute_lost_while_the_escrow_holds_the_money(db: RolledBack) -> None:
+    sale = sell(db, NOW_RELEASABLE)
+    with db.begin() as conn:
         escrow.end_event(conn, sale.escrow_id)
-    withdraw(engine, sale)
-    with engine.begin() as conn:
+    withdraw(db, sale)
+    with db.begin() as conn:
         assert escrow.close_dispute(
             conn, "dp_1", sale.payment.payment_id, 4_000, won=False, cause="evt_lost"
         )
-    with engine.connect() as conn:
+    with db.connect() as conn:
         assert lines_by_ref(conn, sale.org, "dp_1:lost") == lines(
             (ESCROW, "debit", 4_000), (DISPUTED, "credit", 4_000)
         )
@@ -427,14 +426,14 @@ def entry_by_lost(conn: sa.Connection, sale: Sale) -> uuid.UUID:
     return found
 
 
-def test_dispute_lost_after_release_is_charged_to_the_receivable(engine: sa.Engine) -> None:
-    sale = released_sale(engine)
-    withdraw(engine, sale)
-    with engine.begin() as conn:
+def test_dispute_lost_after_release_is_charged_to_the_receivable(db: RolledBack) -> None:
+    sale = released_sale(db)
+    withdraw(db, sale)
+    with db.begin() as conn:
         # Released: the dispute does not freeze anything.
         assert escrow.get_escrow(conn, sale.escrow_id).state == "release_requested"
         escrow.close_dispute(conn, "dp_1", sale.payment.payment_id, 4_000, won=False, cause="l")
-    with engine.connect() as conn:
+    with db.connect() as conn:
         assert lines_by_ref(conn, sale.org, "dp_1:lost") == lines(
             (RECEIVABLE, "debit", 4_000), (DISPUTED, "credit", 4_000)
         )
@@ -460,9 +459,9 @@ def messages(conn: sa.Connection, escrow_id: uuid.UUID, type: str) -> list[Any]:
     )
 
 
-def test_release_of_a_positive_balance(engine: sa.Engine) -> None:
-    sale = sell(engine, NOW_RELEASABLE, ended=True)
-    with engine.begin() as conn:
+def test_release_of_a_positive_balance(db: RolledBack) -> None:
+    sale = sell(db, NOW_RELEASABLE, ended=True)
+    with db.begin() as conn:
         escrow.refund_payment(conn, "re_1", sale.payment.payment_id, 2_000, failed=False, cause="r")
         steps = escrow.release_due(conn)
         assert [s for e, s in steps if e == sale.escrow_id] == [
@@ -470,7 +469,7 @@ def test_release_of_a_positive_balance(engine: sa.Engine) -> None:
             "releasable",
             "release_requested",
         ]
-    with engine.connect() as conn:
+    with db.connect() as conn:
         entry = release_entry(conn, sale.escrow_id)
         assert entry is not None
         assert entry_lines(conn, entry) == lines(
@@ -491,16 +490,16 @@ def test_release_of_a_positive_balance(engine: sa.Engine) -> None:
         assert_escrow_matches_ledger(conn, sale.escrow_id)
 
 
-def test_release_of_a_negative_balance_makes_a_receivable(engine: sa.Engine) -> None:
+def test_release_of_a_negative_balance_makes_a_receivable(db: RolledBack) -> None:
     policy = escrow.Policy(hold_period=timedelta(0), refund_platform_fee=False)
-    sale = sell(engine, policy, ended=True)
-    with engine.begin() as conn:
+    sale = sell(db, policy, ended=True)
+    with db.begin() as conn:
         escrow.refund_payment(
             conn, "re_all", sale.payment.payment_id, 10_000, failed=False, cause="r"
         )
         assert escrow.get_escrow(conn, sale.escrow_id).held == -500
         assert release(conn, sale.escrow_id).state == "released"  # nothing to transfer
-    with engine.connect() as conn:
+    with db.connect() as conn:
         entry = release_entry(conn, sale.escrow_id)
         assert entry is not None
         assert entry_lines(conn, entry) == lines(
@@ -516,12 +515,12 @@ def test_release_of_a_negative_balance_makes_a_receivable(engine: sa.Engine) -> 
         assert_escrow_matches_ledger(conn, sale.escrow_id)
 
 
-def test_transfer_pays_the_payable_and_releases_the_escrow(engine: sa.Engine) -> None:
-    sale = released_sale(engine)
-    with engine.begin() as conn:
+def test_transfer_pays_the_payable_and_releases_the_escrow(db: RolledBack) -> None:
+    sale = released_sale(db)
+    with db.begin() as conn:
         assert escrow.transfer_created(conn, "tr_1", sale.escrow_id, 9_500, cause="evt_tr")
         assert not escrow.transfer_created(conn, "tr_1", sale.escrow_id, 9_500, cause="evt_tr2")
-    with engine.connect() as conn:
+    with db.connect() as conn:
         assert lines_by_ref(conn, sale.org, "tr_1") == lines(
             (PAYABLE, "debit", 9_500), (STRIPE_BALANCE, "credit", 9_500)
         )
@@ -532,16 +531,16 @@ def test_transfer_pays_the_payable_and_releases_the_escrow(engine: sa.Engine) ->
         assert_escrow_matches_ledger(conn, sale.escrow_id)
 
 
-def test_transfer_reversal_settles_the_receivable(engine: sa.Engine) -> None:
-    sale = released_sale(engine)
-    with engine.begin() as conn, pytest.raises(escrow.NotYetApplicable):
+def test_transfer_reversal_settles_the_receivable(db: RolledBack) -> None:
+    sale = released_sale(db)
+    with db.begin() as conn, pytest.raises(escrow.NotYetApplicable):
         escrow.transfer_reversed(conn, "trr_1", "tr_1", 1_900, cause="too early")
-    with engine.begin() as conn:
+    with db.begin() as conn:
         escrow.transfer_created(conn, "tr_1", sale.escrow_id, 9_500, cause="t")
         escrow.refund_payment(conn, "re_1", sale.payment.payment_id, 2_000, failed=False, cause="r")
         assert escrow.transfer_reversed(conn, "trr_1", "tr_1", 1_900, cause="evt_rev")
         assert not escrow.transfer_reversed(conn, "trr_1", "tr_1", 1_900, cause="evt_rev2")
-    with engine.connect() as conn:
+    with db.connect() as conn:
         assert lines_by_ref(conn, sale.org, "trr_1") == lines(
             (STRIPE_BALANCE, "debit", 1_900), (RECEIVABLE, "credit", 1_900)
         )
@@ -551,19 +550,19 @@ def test_transfer_reversal_settles_the_receivable(engine: sa.Engine) -> None:
         assert_escrow_matches_ledger(conn, sale.escrow_id)
 
 
-def test_payout_paid_then_failed(engine: sa.Engine) -> None:
-    with engine.begin() as conn:
+def test_payout_paid_then_failed(db: RolledBack) -> None:
+    with db.begin() as conn:
         new_organizer(conn)
         assert escrow.payout(conn, "po_1", "USD", 50_000, paid=True, cause="evt_paid")
         assert not escrow.payout(conn, "po_1", "USD", 50_000, paid=True, cause="evt_paid2")
-    with engine.connect() as conn:
+    with db.connect() as conn:
         assert lines_by_ref(conn, PLATFORM, "po_1:paid") == lines(
             (BANK, "debit", 50_000), (STRIPE_BALANCE, "credit", 50_000)
         )
-    with engine.begin() as conn:
+    with db.begin() as conn:
         assert escrow.payout(conn, "po_1", "USD", 50_000, paid=False, cause="evt_failed")
         assert not escrow.payout(conn, "po_1", "USD", 50_000, paid=False, cause="evt_failed2")
-    with engine.connect() as conn:
+    with db.connect() as conn:
         assert lines_by_ref(conn, PLATFORM, "po_1:failed") == lines(
             (STRIPE_BALANCE, "debit", 50_000), (BANK, "credit", 50_000)
         )
@@ -571,8 +570,8 @@ def test_payout_paid_then_failed(engine: sa.Engine) -> None:
         assert ledger.trial_balance(conn, PLATFORM).balanced
 
 
-def test_payout_failed_before_it_was_paid_moves_nothing(engine: sa.Engine) -> None:
-    with engine.begin() as conn:
+def test_payout_failed_before_it_was_paid_moves_nothing(db: RolledBack) -> None:
+    with db.begin() as conn:
         new_organizer(conn)
         escrow.payout(conn, "po_2", "USD", 7_000, paid=False, cause="evt_failed")
         assert entries_count(conn, PLATFORM) == 0
@@ -645,25 +644,25 @@ INVALID = [
 ]
 
 
-def sale_in(engine: sa.Engine, wanted: str) -> Sale:
+def sale_in(db: Transactions, wanted: str) -> Sale:
     """A sale whose escrow is in state `wanted`."""
     if wanted == "collecting":
-        return sell(engine)
+        return sell(db)
     if wanted == "holding":
-        sale = sell(engine, ended=True)
-        with engine.begin() as conn:
+        sale = sell(db, ended=True)
+        with db.begin() as conn:
             escrow.end_event(conn, sale.escrow_id)
         return sale
     if wanted == "frozen":
-        sale = sell(engine)
-        with engine.begin() as conn:
+        sale = sell(db)
+        with db.begin() as conn:
             escrow.open_dispute(
                 conn, f"dp_{sale.org.hex}", sale.payment.payment_id, 1_000, cause="d"
             )
         return sale
-    sale = released_sale(engine)
+    sale = released_sale(db)
     if wanted == "released":
-        with engine.begin() as conn:
+        with db.begin() as conn:
             escrow.transfer_created(conn, f"tr_{sale.org.hex}", sale.escrow_id, 9_500, cause="t")
     return sale
 
@@ -674,11 +673,11 @@ def shared_engine(pg_server_url: str, template_db: str) -> Iterator[sa.Engine]:
     none leaves an escrow that another's release could pick up, so they need no clone each."""
     name = f"test_escrow_invalid_{uuid.uuid4().hex}"
     create_database(pg_server_url, name, template=template_db)
-    engine = make_engine(database_url(pg_server_url, name), pool_size=5, max_overflow=5)
+    transactions = make_engine(database_url(pg_server_url, name), pool_size=5, max_overflow=5)
     try:
-        yield engine
+        yield transactions
     finally:
-        engine.dispose()
+        transactions.dispose()
         drop_database(pg_server_url, name)
 
 
@@ -686,22 +685,22 @@ def shared_engine(pg_server_url: str, template_db: str) -> Iterator[sa.Engine]:
 def test_invalid_transition_is_a_typed_error_and_leaves_no_trace(
     shared_engine: sa.Engine, case: Invalid
 ) -> None:
-    engine = shared_engine
-    sale = sale_in(engine, case.start)
-    before = state(engine, sale.escrow_id)
+    db = shared_engine
+    sale = sale_in(db, case.start)
+    before = state(db, sale.escrow_id)
     assert before.state == case.start
-    with engine.connect() as conn:
+    with db.connect() as conn:
         trail = audit(conn, sale.escrow_id)
         entries = entries_count(conn, sale.org)
-    with pytest.raises(escrow.InvalidTransition) as exc, engine.begin() as conn:
+    with pytest.raises(escrow.InvalidTransition) as exc, db.begin() as conn:
         case.call(conn, sale)
     err = exc.value
     assert (err.escrow_id, err.state, err.event) == (str(sale.escrow_id), case.start, case.event)
     assert f"state={case.start!r}" in str(err)
     assert f"event={case.event!r}" in str(err)
     assert isinstance(err, escrow.EscrowError)
-    assert state(engine, sale.escrow_id) == before
-    with engine.connect() as conn:
+    assert state(db, sale.escrow_id) == before
+    with db.connect() as conn:
         assert audit(conn, sale.escrow_id) == trail
         assert entries_count(conn, sale.org) == entries
 
@@ -788,9 +787,9 @@ def test_no_transition_leaves_a_final_state() -> None:
             assert facts.state == value
 
 
-def test_a_cancelled_escrow_stays_cancelled(engine: sa.Engine) -> None:
-    sale = sell(engine)
-    with engine.begin() as conn:
+def test_a_cancelled_escrow_stays_cancelled(db: RolledBack) -> None:
+    sale = sell(db)
+    with db.begin() as conn:
         escrow.refund_payment(
             conn, "re_all", sale.payment.payment_id, 10_000, failed=False, cause="r"
         )
@@ -801,10 +800,10 @@ def test_a_cancelled_escrow_stays_cancelled(engine: sa.Engine) -> None:
         lambda c: escrow.request_release(c, sale.escrow_id),
     ]
     for call in calls:
-        with pytest.raises(escrow.InvalidTransition) as exc, engine.begin() as conn:
+        with pytest.raises(escrow.InvalidTransition) as exc, db.begin() as conn:
             call(conn)
         assert exc.value.state == "cancelled"
-    assert state(engine, sale.escrow_id).state == "cancelled"
+    assert state(db, sale.escrow_id).state == "cancelled"
 
 
 def test_a_payment_captured_after_release_goes_to_the_payable_and_asks_a_transfer(
