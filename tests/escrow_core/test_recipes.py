@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -24,7 +24,6 @@ from statemachine.exceptions import TransitionNotAllowed
 
 import escrow
 import ledger
-from liventix.database import create_database, database_url, drop_database, make_engine
 from liventix.testing.rollback import RolledBack, Transactions
 from tests.escrow_core.support import (
     PLATFORM,
@@ -667,25 +666,10 @@ def sale_in(db: Transactions, wanted: str) -> Sale:
     return sale
 
 
-@pytest.fixture(scope="module")
-def shared_engine(pg_server_url: str, template_db: str) -> Iterator[sa.Engine]:
-    """One database for the cases below: each has its own organizer and Stripe ids, and
-    none leaves an escrow that another's release could pick up, so they need no clone each."""
-    name = f"test_escrow_invalid_{uuid.uuid4().hex}"
-    create_database(pg_server_url, name, template=template_db)
-    transactions = make_engine(database_url(pg_server_url, name), pool_size=5, max_overflow=5)
-    try:
-        yield transactions
-    finally:
-        transactions.dispose()
-        drop_database(pg_server_url, name)
-
-
 @pytest.mark.parametrize("case", INVALID, ids=str)
 def test_invalid_transition_is_a_typed_error_and_leaves_no_trace(
-    shared_engine: sa.Engine, case: Invalid
+    db: RolledBack, case: Invalid
 ) -> None:
-    db = shared_engine
     sale = sale_in(db, case.start)
     before = state(db, sale.escrow_id)
     assert before.state == case.start
