@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
@@ -29,8 +30,7 @@ import outbox
 import ticketing_fsm
 from escrow.stripe_events import META_EVENT, META_EVENT_ENDS, META_ORG
 from liventix.stripe_gateway import StripeGateway, StripeSettings
-from liventix.testing.stripe import Recorded, deliver
-from liventix.testing.stripe import StripeStandIn as FakeStripe
+from liventix.testing.stripe import Recorded, StripeStandIn, deliver
 from liventix.testing.stripe import shapes as so
 from tests.escrow_core.support import future, new_organizer
 from tests.outbox_core.no_transaction import Probe, Seen
@@ -39,20 +39,18 @@ from tests.outbox_core.support import WorkerProcess, wait_until, worker_env
 SECRET = "whsec_outside_transactions_5e3c1d2b4a69788796a5b4"
 
 
-class ProbingStripe(FakeStripe):
-    """The fake Stripe, looking at the worker's sessions while it answers each API call."""
+@dataclass
+class Probing:
+    """The Stripe stand-in, looking at the worker's sessions while it answers each API call."""
 
-    def __init__(self, probe: Probe) -> None:
-        super().__init__()
-        self.probe = probe
-        self.seen: list[tuple[str, str, Seen]] = []
+    stripe: StripeStandIn
+    probe: Probe
+    seen: list[tuple[str, str, Seen]] = field(default_factory=list)
 
-    def _dispatch(
-        self, request: Recorded, query: list[tuple[str, str]], form: list[tuple[str, str]]
-    ) -> tuple[int, so.StripeObject, dict[str, str]]:
+    def look(self, request: Recorded) -> None:
+        """Note what the worker's sessions hold while Stripe is asked `request`."""
         if request.path.startswith("/v1/"):
             self.seen.append((request.method, request.path, self.probe.look()))
-        return super()._dispatch(request, query, form)
 
 
 @pytest.fixture
@@ -66,19 +64,21 @@ def probe(db_url: str) -> Iterator[Probe]:
 
 
 @pytest.fixture
-def stripe_server(probe: Probe) -> Iterator[ProbingStripe]:
+def probing(probe: Probe) -> Iterator[Probing]:
     """This test's own probing Stripe on 127.0.0.1."""
-    server = ProbingStripe(probe)
-    server.start()
+    probing = Probing(StripeStandIn(), probe)
+    probing.stripe.watch(probing.look)
+    probing.stripe.start()
     try:
-        yield server
+        yield probing
     finally:
-        server.close()
+        probing.stripe.close()
 
 
 def test_the_handlers_ask_stripe_with_no_transaction_open_and_no_lock_held(
-    engine: sa.Engine, db_url: str, probe: Probe, stripe_server: ProbingStripe
+    engine: sa.Engine, db_url: str, probe: Probe, probing: Probing
 ) -> None:
+    stripe_server = probing.stripe
     with engine.begin() as conn:
         org = new_organizer(conn, escrow.Policy(hold_period=timedelta(0)))
     event_id = f"ev_{uuid.uuid4().hex[:8]}"
@@ -124,10 +124,10 @@ def test_the_handlers_ask_stripe_with_no_transaction_open_and_no_lock_held(
         worker.close()
         worker_engine.dispose()
 
-    calls = [(method, path) for method, path, _ in stripe_server.seen]
+    calls = [(method, path) for method, path, _ in probing.seen]
     assert ("GET", f"/v1/payment_intents/{payment.id}") in calls
     assert ("GET", "/v1/refunds") in calls
-    for method, path, seen in stripe_server.seen:
+    for method, path, seen in probing.seen:
         assert seen.sessions > 0, f"{method} {path}: the probe found no session of the worker"
         assert seen.in_transaction == (), f"{method} {path}: a transaction was open"
         assert seen.locks == (), f"{method} {path}: locks were held"
@@ -143,21 +143,18 @@ def test_the_handlers_ask_stripe_with_no_transaction_open_and_no_lock_held(
     assert (booked.captured, booked.refunded) == (10_000, 2_000)
 
 
-class HangingStripe(FakeStripe):
-    """The fake Stripe whose answers about PaymentIntents hang until released."""
+@dataclass
+class Hanging:
+    """Stripe's answers about PaymentIntents hang until released."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.asked = threading.Event()
-        self.release = threading.Event()
+    asked: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
 
-    def _dispatch(
-        self, request: Recorded, query: list[tuple[str, str]], form: list[tuple[str, str]]
-    ) -> tuple[int, so.StripeObject, dict[str, str]]:
+    def hang(self, request: Recorded) -> None:
+        """Hold a PaymentIntent request until `release` (at most 60 s)."""
         if request.path.startswith("/v1/payment_intents/"):
             self.asked.set()
             self.release.wait(60)
-        return super()._dispatch(request, query, form)
 
 
 def test_a_worker_killed_while_stripe_answers_loses_nothing(
@@ -167,7 +164,9 @@ def test_a_worker_killed_while_stripe_answers_loses_nothing(
         org = new_organizer(conn, escrow.Policy(hold_period=timedelta(0)))
     event_id = f"ev_{uuid.uuid4().hex[:8]}"
     metadata = {META_ORG: str(org), META_EVENT: event_id, META_EVENT_ENDS: future().isoformat()}
-    stripe_server = HangingStripe()
+    hanging = Hanging()
+    stripe_server = StripeStandIn()
+    stripe_server.watch(hanging.hang)
     stripe_server.start()
     workers: list[WorkerProcess] = []
     try:
@@ -183,7 +182,7 @@ def test_a_worker_killed_while_stripe_answers_loses_nothing(
         first = WorkerProcess(env, args)
         workers.append(first)
         first.wait_ready()
-        assert stripe_server.asked.wait(30), first.text()
+        assert hanging.asked.wait(30), first.text()
         # The worker waits on Stripe: nothing of its own is open in the database.
         with engine.connect() as conn:
             open_elsewhere = conn.execute(
@@ -196,7 +195,7 @@ def test_a_worker_killed_while_stripe_answers_loses_nothing(
             conn.rollback()
         first.signal(signal.SIGKILL)
         assert first.wait(10) == -signal.SIGKILL
-        stripe_server.release.set()
+        hanging.release.set()
 
         second = WorkerProcess(env, args)
         workers.append(second)
@@ -226,7 +225,7 @@ def test_a_worker_killed_while_stripe_answers_loses_nothing(
         assert booked.captured == 7_000
         assert len(stripe_server.requests("GET", f"/v1/payment_intents/{payment.id}")) >= 2
     finally:
-        stripe_server.release.set()
+        hanging.release.set()
         for worker in workers:
             worker.close()
         stripe_server.close()

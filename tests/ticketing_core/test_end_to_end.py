@@ -1,7 +1,7 @@
 """The whole checkout flow through the inbox, with nothing stubbed inside the process:
 
 - the real stripe library (`liventix.stripe_gateway.StripeGateway`) against the Stripe-compatible
-  server on 127.0.0.1 (`tests.fakes.stripe_server.FakeStripe`): the PaymentIntent is created
+  server on 127.0.0.1 (`liventix.testing.StripeStandIn`): the PaymentIntent is created
   there (idempotently), the refund is asked there (the outbox message id as Idempotency-Key);
 - Stripe's events signed with the stripe library's helper and received through
   `liventix.stripe_events.receive_stripe_webhook` into the inbox (a duplicate, and refund
@@ -32,8 +32,7 @@ import ledger
 import outbox
 import ticketing_fsm as tk
 from liventix.stripe_gateway import StripeGateway, StripeSettings
-from liventix.testing.stripe import StripeStandIn as FakeStripe
-from liventix.testing.stripe import deliver_event
+from liventix.testing.stripe import StripeStandIn, deliver_event
 from liventix.testing.stripe import shapes as so
 from liventix.wiring import wire
 from outbox.message_types import task_for
@@ -56,7 +55,7 @@ class App:
     """The wired application and the outside world it talks to."""
 
     engine: sa.Engine
-    stripe: FakeStripe
+    stripe: StripeStandIn
     gateway: StripeGateway
     receiver: Receiver
     mailbox: Mailbox
@@ -112,7 +111,7 @@ class App:
 def app(engine: sa.Engine) -> Iterator[App]:
     """Fake Stripe, HTTP receiver and SMTP server on 127.0.0.1; the application wired on the
     test's database; an organizer with its webhook endpoint."""
-    stripe_server = FakeStripe().start()
+    stripe_server = StripeStandIn().start()
     receiver = Receiver()
     receiver.start()
     mailbox = Mailbox()

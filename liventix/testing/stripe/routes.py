@@ -1,7 +1,7 @@
 """Stripe's API as the stand-in routes it: one request (`Recorded`) to one answer, from the
 account's own model (PaymentIntents, refunds, transfers: `account.py`, `connect.py`) or else
 from the objects seeded for a test (`seeded.py`). The HTTP server (`server.py`) calls
-`_dispatch`; a test may subclass `StripeStandIn` and override it to look at each request."""
+`_dispatch`; a test looks at each request with `StripeStandIn.watch`."""
 
 from __future__ import annotations
 

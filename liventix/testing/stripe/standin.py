@@ -6,12 +6,14 @@ every request it receives."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from liventix.testing.stripe.faults import HANG_SECONDS
 from liventix.testing.stripe.objects import StripeObject, new_id, transfer_object
 from liventix.testing.stripe.routes import Routes
 from liventix.testing.stripe.seeded import Payment
 from liventix.testing.stripe.server import StandInServer
+from liventix.testing.stripe.wire import Answer, Recorded
 
 
 class StripeStandIn(Routes):
@@ -36,6 +38,19 @@ class StripeStandIn(Routes):
         )
         self._server: StandInServer | None = None
         self._thread: threading.Thread | None = None
+        self._watchers: list[Callable[[Recorded], None]] = []
+
+    def watch(self, watcher: Callable[[Recorded], None]) -> None:
+        """Call `watcher(request)` for every request, before it is answered (in the serving
+        thread): a test looks at the world while Stripe is being asked, or makes it wait."""
+        self._watchers.append(watcher)
+
+    def _dispatch(
+        self, request: Recorded, query: list[tuple[str, str]], form: list[tuple[str, str]]
+    ) -> Answer:
+        for watcher in self._watchers:
+            watcher(request)
+        return super()._dispatch(request, query, form)
 
     # -- serving -----------------------------------------------------------------------------
 
