@@ -399,9 +399,6 @@ CREATE FUNCTION payments.check_new_lines() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_bad record;
-    -- The top transaction's xid: an entry inserted outside a subtransaction carries it, and
-    -- is told from an earlier transaction's without a function call per entry.
-    v_top xid := xid(pg_current_xact_id());
 BEGIN
     SELECT n.account_id, n.org_id, n.currency INTO v_bad
       FROM (SELECT DISTINCT account_id, org_id, currency FROM new_lines) n
@@ -422,11 +419,18 @@ BEGIN
     ), per_entry AS (
         SELECT g.entry_id, g.entry_org_id, bool_or(g.net <> 0) OR sum(g.n) < 2 AS partial
           FROM g GROUP BY g.entry_id, g.entry_org_id
-    ), judged AS (
-        SELECT p.entry_id, p.entry_org_id, p.partial, e.org_id,
-               e.id IS NOT NULL AND e.xmin <> v_top
-                   AND NOT payments._inserted_by_this_transaction(e.xmin) AS posted_before
+    ), found AS (
+        SELECT p.entry_id, p.entry_org_id, p.partial, e.org_id, e.xmin AS x
           FROM per_entry p LEFT JOIN payments.entries e ON e.id = p.entry_id
+    ), xids AS (
+        -- One question per inserting (sub)transaction, not per entry: a batch's entries
+        -- share one.
+        SELECT d.x, payments._inserted_by_this_transaction(d.x) AS mine
+          FROM (SELECT DISTINCT f.x FROM found f WHERE f.x IS NOT NULL) d
+    ), judged AS (
+        SELECT f.entry_id, f.entry_org_id, f.partial, f.org_id,
+               f.org_id IS NOT NULL AND NOT coalesce(x.mine, false) AS posted_before
+          FROM found f LEFT JOIN xids x ON x.x = f.x
     ), queued AS (
         INSERT INTO payments.entries_to_check (entry_id, posted_before)
         SELECT j.entry_id, j.posted_before FROM judged j
