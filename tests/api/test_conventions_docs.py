@@ -7,10 +7,12 @@ covering every message type the product registers and publishes."""
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -20,15 +22,16 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import pytest
 
-import escrow  # noqa: F401  (registers escrow's message types)
+import escrow
 import outbox
-import ticketing_fsm  # noqa: F401  (registers ticketing's message types)
+import ticketing_fsm
 from liventix.api import openapi_document
 from liventix.api.webhooks import catalog
 from outbox import message_types
-from tests.api.support import Served
+from tests.api.support import Served, new_org, ok, post
 
 ROOT = Path(__file__).resolve().parents[2]
+_SCHEMAS = "#/components/schemas/"
 PRODUCT = ("ledger", "outbox", "escrow", "ticketing_fsm", "liventix")
 
 # The names clients are generated with: changing one breaks every client's code.
@@ -286,3 +289,61 @@ def test_every_type_the_product_publishes_is_in_the_catalog() -> None:
     assert {"escrow.released", "stripe.refund.requested", "endpoint.disabled"} <= published
     assert {"order.paid", "ticket.issued"} <= published
     assert published <= set(catalog.EVENT_TYPES), published - set(catalog.EVENT_TYPES)
+
+
+def test_the_webhooks_sent_are_the_ones_documented(served: Served, doc: dict[str, Any]) -> None:
+    """What an endpoint receives is what the catalog says: the envelope's keys, the type, the
+    payload's fields, the signature's headers."""
+    org, key = new_org(served.engine, "Catalog")
+    hook = f"catalog-{uuid.uuid4().hex[:8]}"
+    with served.client(key) as client:
+        ok(post(client, "/v1/webhook-endpoints", {"url": served.stripe.hook_url(hook)}), 201)
+    sent = {
+        "order.paid": ticketing_fsm.OrderEvent(
+            order_id="o", event_id="e", status="paid", amount=100, refunded=0, currency="USD"
+        ),
+        "escrow.released": escrow.EscrowReleased(
+            escrow_id="x", event_id="e", currency="USD", amount=100
+        ),
+        "endpoint.disabled": outbox.EndpointDisabled(endpoint_id="x", url="https://x", reason="r"),
+    }
+    with served.engine.begin() as conn:
+        for name, payload in sent.items():
+            outbox.publish(
+                conn,
+                type=name,
+                payload=payload,
+                aggregate_type="test",
+                aggregate_id=name,
+                org_id=org,
+            )
+    worker = outbox.Worker(
+        served.engine,
+        outbox.WorkerSettings(
+            retry=outbox.RetryPolicy(schedule=()),
+            request_timeout=5.0,
+            webhook_allow=outbox.parse_allow("127.0.0.1/32"),
+        ),
+        handlers=served.handlers,
+    )
+    try:
+        worker.deliver_once()
+    finally:
+        worker.close()
+    received = served.stripe.requests("POST", f"/_hooks/{hook}")
+    schemas = doc["components"]["schemas"]
+    types = []
+    for request in received:
+        body = json.loads(request.body)
+        operation = doc["webhooks"][body["type"]]["post"]
+        for header in operation["parameters"]:
+            assert request.header(header["name"]), header["name"]
+        ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        envelope = schemas[ref.removeprefix("#/components/schemas/")]
+        assert set(body) == set(envelope["properties"]) == set(envelope["required"])
+        assert body["type"] == envelope["properties"]["type"]["const"]
+        payload = schemas[envelope["properties"]["data"]["$ref"].removeprefix(_SCHEMAS)]
+        assert set(body["data"]) == set(payload["properties"])
+        assert body["data"] == sent[body["type"]].model_dump(mode="json")
+        types.append(body["type"])
+    assert sorted(types) == sorted(sent)
