@@ -88,9 +88,19 @@ def _formatter(fmt: str, stream: TextIO) -> logging.Formatter:
 _HANDLER_NAME = "liventix"
 
 
-def configure(fmt: str = "auto", level: str = "INFO", stream: TextIO | None = None) -> None:
+ACCESS_LOGGER = "liventix.api.access"
+
+
+def configure(
+    fmt: str = "auto",
+    level: str = "INFO",
+    stream: TextIO | None = None,
+    *,
+    access_log: bool = True,
+) -> None:
     """Log to `stream` (stderr) in `fmt` (json, console, or auto: console on a terminal)
-    from `level` up; uvicorn's loggers go the same way. Configuring again replaces it."""
+    from `level` up, the API's access lines unless `access_log` is false; uvicorn's loggers
+    go the same way. Configuring again replaces it."""
     stream = stream if stream is not None else sys.stderr
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -102,6 +112,8 @@ def configure(fmt: str = "auto", level: str = "INFO", stream: TextIO | None = No
     handler.addFilter(ContextFilter())
     root.addHandler(handler)
     root.setLevel(level)
+    # Off, the access logger is not even asked to build a record (a request's cheapest way).
+    logging.getLogger(ACCESS_LOGGER).setLevel(logging.NOTSET if access_log else logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()

@@ -151,6 +151,12 @@ class Settings(BaseSettings):
         "the logs' format: json, console or auto (console on a terminal, else json)",
     )
     log_level: LogLevel = _var("LIVENTIX_LOG_LEVEL", "INFO", "the least severe level logged")
+    access_log: bool = _var(
+        "LIVENTIX_ACCESS_LOG",
+        True,
+        "one log line per API request (method, path, status, duration, request id; false: "
+        "none, a few tens of microseconds less per request)",
+    )
     metrics_port: Port | None = _var(
         "LIVENTIX_METRICS_PORT", None, "where a worker serves its Prometheus metrics (unset: none)"
     )
@@ -287,7 +293,8 @@ def _kind(annotation: Any) -> str:
     text = str(annotation).replace("typing.", "").replace("pathlib.", "")
     if "Literal" in text:
         return " | ".join(text.split("[", 1)[1].rstrip("]").replace("'", "").split(", "))
-    for word, kind in (("Network", "CIDRs"), ("Path", "path"), ("int", "integer")):
+    kinds = (("Network", "CIDRs"), ("Path", "path"), ("bool", "true or false"), ("int", "integer"))
+    for word, kind in kinds:
         if word in text:
             return kind
     return "text"

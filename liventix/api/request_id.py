@@ -7,22 +7,23 @@ request is served carries it, in the handler's worker thread too, since anyio co
 context there); answers it in the response's `Request-Id` header; adds it as the
 `request_id` member of a problem (`application/problem+json`: only those bodies are read,
 the rest streams through untouched); and logs one line per request (`liventix.api.access`:
-method, path, status, duration). With OpenTelemetry installed, each request is a span.
+method, path, status, duration; off with `LIVENTIX_ACCESS_LOG=false`). With OpenTelemetry's
+SDK installed and configured (e.g. by `opentelemetry-instrument`), each request is a span.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from liventix.logs import REQUEST_ID
+from liventix.logs import ACCESS_LOGGER, REQUEST_ID
 
 HEADER = "Request-Id"
 _HEADER_KEY = b"request-id"
@@ -35,7 +36,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-access = logging.getLogger("liventix.api.access")
+access = logging.getLogger(ACCESS_LOGGER)
 
 
 def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
@@ -43,16 +44,30 @@ def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
     for name, value in headers:
         if name == _HEADER_KEY and _VALID.match(value):
             return value.decode("ascii")
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
-def _span(scope: Scope) -> AbstractContextManager[Any]:
-    """An OpenTelemetry span for the request, when the package is installed."""
+def tracer() -> Any:
+    """An OpenTelemetry tracer when the package is installed and a tracer provider is
+    configured (e.g. by `opentelemetry-instrument`), else None. FastAPI brings the API
+    alone, whose default provider records nothing: asked per request, it would cost tens of
+    microseconds for nothing, so the middleware asks once, when it is built."""
     trace = sys.modules.get("opentelemetry.trace")
     if trace is None:
+        return None
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
+        return None
+    return provider.get_tracer("liventix.api")
+
+
+def _span(tracer: Any, scope: Scope) -> AbstractContextManager[Any]:
+    """The request's server span (none without a tracer)."""
+    if tracer is None:
         return nullcontext()
+    trace = sys.modules["opentelemetry.trace"]
     name = f"{scope.get('method', 'HTTP')} {scope.get('path', '')}"
-    span: AbstractContextManager[Any] = trace.get_tracer("liventix.api").start_as_current_span(
+    span: AbstractContextManager[Any] = tracer.start_as_current_span(
         name, kind=trace.SpanKind.SERVER
     )
     return span
@@ -63,6 +78,7 @@ class RequestIdMiddleware:
 
     def __init__(self, app: App) -> None:
         self.app = app
+        self.tracer = tracer()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve the request under its id."""
@@ -75,7 +91,7 @@ class RequestIdMiddleware:
         started = time.perf_counter()
         answer = _Answer(send, request_id)
         try:
-            with _span(scope):
+            with _span(self.tracer, scope):
                 await self.app(scope, receive, answer.send)
         finally:
             if access.isEnabledFor(logging.INFO):

@@ -24,6 +24,7 @@ SERVE_READS = (
     "LIVENTIX_WEBHOOK_ALLOW",
     "LIVENTIX_LOG_FORMAT",
     "LIVENTIX_LOG_LEVEL",
+    "LIVENTIX_ACCESS_LOG",
 )
 
 
@@ -52,7 +53,7 @@ def serve(host: str, port: int, log_level: str, processes: int | None) -> int:
     from liventix import api, logs  # noqa: PLC0415
 
     settings = load_settings()
-    logs.configure(settings.log_format, settings.log_level)
+    logs.configure(settings.log_format, settings.log_level, access_log=settings.access_log)
     return api.serve(settings, host=host, port=port, log_level=log_level, processes=processes)
 
 

@@ -6,6 +6,7 @@ line (a console line on a terminal). Served by uvicorn on 127.0.0.1 through the 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -13,6 +14,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 
@@ -141,3 +143,55 @@ def test_json_and_console_formats(captured: io.StringIO) -> None:
     assert line.endswith("WARNING tests.formats: on a terminal [req-tty]"), line
     assert not line.startswith("{")
     assert captured.getvalue().count("on a terminal") == 0  # configured again: replaced
+
+
+def test_with_an_opentelemetry_provider_each_request_is_a_span(
+    monkeypatch: pytest.MonkeyPatch, captured: io.StringIO
+) -> None:
+    """FastAPI brings OpenTelemetry's API; a provider configured (as the SDK or
+    `opentelemetry-instrument` would) makes each request a server span, whose ids the
+    request's log records carry. Without one, no tracer is asked for (its cost is nil)."""
+    from opentelemetry import trace  # noqa: PLC0415
+
+    from liventix.api import request_id  # noqa: PLC0415
+
+    assert request_id.tracer() is None  # the API's default provider records nothing
+    spans: list[tuple[str, object]] = []
+    context = trace.SpanContext(
+        trace_id=0x0AF7651916CD43DD8448EB211C80319C,
+        span_id=0x00F067AA0BA902B7,
+        is_remote=False,
+        trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED),
+    )
+
+    class Tracer(trace.NoOpTracer):
+        @contextlib.contextmanager
+        def start_as_current_span(  # type: ignore[override]
+            self, name: str, kind: object = None, **kwargs: object
+        ) -> Iterator[trace.Span]:
+            spans.append((name, kind))
+            with trace.use_span(trace.NonRecordingSpan(context)) as span:
+                yield span
+
+    class Provider(trace.TracerProvider):
+        def get_tracer(self, *args: object, **kwargs: object) -> trace.Tracer:
+            return Tracer()
+
+    monkeypatch.setattr(trace, "get_tracer_provider", Provider)
+
+    def traced() -> dict[str, str]:
+        logging.getLogger("tests.traced").warning("inside a span")
+        return {}
+
+    app = FastAPI()
+    app.add_api_route("/traced", traced)
+    with uvicorn_thread(RequestIdMiddleware(app)) as url:  # type: ignore[arg-type]
+        assert httpx.get(f"{url}/traced", headers={"Request-Id": "req-span"}).status_code == 200
+    # FastAPI makes spans of its own inside (dependencies, the route): ours is the server's.
+    servers = [s for s in spans if s[1] == trace.SpanKind.SERVER]
+    assert servers == [("GET /traced", trace.SpanKind.SERVER)]
+    assert spans[0] == servers[0]  # the outermost
+    [inside] = [r for r in _records(captured) if r["logger"] == "tests.traced"]
+    assert inside["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
+    assert inside["span_id"] == "00f067aa0ba902b7"
+    assert inside["request_id"] == "req-span"
