@@ -20,6 +20,7 @@ import json
 import re
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection
 from starlette.requests import Request
 from starlette.responses import Response
@@ -107,6 +108,48 @@ _STORE = """
     VALUES (%(scope)s, %(key)s, %(method)s, %(path)s, %(digest)s, %(status)s, %(ctype)s,
             %(response)s::json)
 """
+
+
+_STORE_AND_COMMIT = (
+    b"INSERT INTO payments.api_idempotency"
+    b" (scope, key, method, path, request_sha256, status, content_type, response)"
+    b" VALUES (%b, %b, %b, %b, %b, %d, %b, %b::json); COMMIT"
+)
+
+
+def store_and_commit(
+    conn: Connection,
+    *,
+    principal: keys.Principal,
+    key: str,
+    request: Request,
+    digest: str,
+    response: Response,
+) -> bool:
+    """Store `response` under the key and commit the caller's transaction, in one round trip
+    (the two statements as one simple query, the values as literals escaped by the driver
+    for this connection): a write's last round trip is its commit. If the insert fails the
+    commit is not run, and the error is raised as `store`'s is; the ledger's deferred
+    checks raise theirs at the commit. False (nothing done) on another driver than
+    psycopg: `store`, then the caller's commit."""
+    driver = conn.connection.driver_connection
+    if not isinstance(driver, psycopg.Connection) or not conn.in_transaction():
+        return False
+    escape = psycopg.pq.Escaping(driver.pgconn).escape_literal
+    body = bytes(response.body)
+    statement = _STORE_AND_COMMIT % (
+        escape(principal.scope.encode()),
+        escape(key.encode()),
+        escape(request.method.encode()),
+        escape(request.url.path.encode()),
+        escape(digest.encode()),
+        response.status_code,
+        escape((response.media_type or "application/json").encode()),
+        escape(body if body else b"null"),
+    )
+    with pgdriver.cursor(conn) as cursor:
+        cursor.execute(statement)
+    return True
 
 
 def store(

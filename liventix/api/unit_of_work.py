@@ -169,8 +169,25 @@ class UnitOfWork:
         if answer is not _NOTHING:
             response = self._respond(answer)
             if self.idempotency_key is not None:
-                assert self.principal is not None
-                idempotency.store(
+                self._store(response)
+            self.answer = response
+        # The ledger's deferred balance check runs at commit: its refusal is a ledger error.
+        # (After `_store` committed, the driver has nothing left to commit.)
+        with ledger.translated_errors():
+            transaction.commit()
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
+        return answer
+
+    def _store(self, response: Response) -> None:
+        """Store the answer under the key and commit, in one round trip where the driver
+        allows (`idempotency.store_and_commit`)."""
+        assert self.principal is not None and self.idempotency_key is not None
+        both = idempotency.store_and_commit
+        for step in (both, idempotency.store):
+            with ledger.translated_errors():
+                done = step(
                     self.conn,
                     principal=self.principal,
                     key=self.idempotency_key,
@@ -178,14 +195,8 @@ class UnitOfWork:
                     digest=self.facts.digest,
                     response=response,
                 )
-            self.answer = response
-        # The ledger's deferred balance check runs at commit: its refusal is a ledger error.
-        with ledger.translated_errors():
-            transaction.commit()
-        callbacks, self._after_commit = self._after_commit, []
-        for callback in callbacks:
-            callback()
-        return answer
+            if done is not False:
+                return
 
     def __exit__(self, *exc: object) -> None:
         self._close()
