@@ -1069,7 +1069,8 @@ BEGIN
     ), xids AS (
         -- One question per inserting (sub)transaction, not per entry: a batch's entries
         -- share one.
-        SELECT d.x, payments._inserted_by_this_transaction(d.x) AS mine
+        SELECT d.x, d.x = xid(pg_current_xact_id())
+                    OR payments._inserted_by_this_transaction(d.x) AS mine
           FROM (SELECT DISTINCT f.x FROM found f WHERE f.x IS NOT NULL) d
     ), judged AS (
         SELECT f.entry_id, f.entry_org_id, f.partial, f.org_id,
