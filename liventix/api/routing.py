@@ -259,17 +259,13 @@ class UnitOfWorkRoute(APIRoute):
 
 
 class DirectRoutes:
-    """The innermost middleware: a request for an authenticated route of a fixed path (no
-    path parameters: `POST /v1/checkouts`, `POST /v1/entries` ...) goes straight to its
-    route's handler, past Starlette's exception middleware, the router's search of every
-    route and FastAPI's per-request exit stacks (a tenth of a checkout's CPU in the API,
-    measured with py-spy on bench.onsale). The handler answers what it raises itself (the
-    pipeline); what still escapes is answered as the exception handlers would
-    (`failures.translate`). A request whose parameters the route does not validate itself
-    goes FastAPI's way, its body handed on as read. The outer middlewares (metrics, limits)
-    see every request as before; the table is built on the first request, from the routes
-    as the application then lists them: a path goes direct only when its route is the one
-    the router would pick."""
+    """The innermost middleware: an authenticated route of a fixed path (`POST /v1/checkouts`)
+    is served straight by its handler, past Starlette's exception middleware, the router's
+    search and FastAPI's exit stacks (a tenth of a checkout's API CPU, py-spy on
+    bench.onsale). Metrics and limits still see every request; what escapes the handler is
+    answered as the exception handlers would; parameters the route does not validate itself
+    go FastAPI's way, the body replayed. Built on the first request: a path goes direct only
+    when the router would pick its route."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
