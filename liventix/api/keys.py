@@ -88,7 +88,6 @@ class KeyInfo:
 
     id: uuid.UUID
     org_id: uuid.UUID | None
-    org_name: str | None
     prefix: str
     scope: Scope
     description: str
@@ -140,12 +139,10 @@ def create_key(
     return CreatedKey(key_id, org_id, f"{KEY_PREFIX}{prefix}_{secret}", scope)
 
 
-# The owner's read of the key table (the CLI's), with each key's organization's name.
+# The owner's read of the key table (the CLI's).
 _LIST = text("""
-    SELECT k.id, k.org_id, o.name AS org_name, k.prefix, k.description, k.created_at,
-           k.revoked_at
+    SELECT k.id, k.org_id, k.prefix, k.description, k.created_at, k.revoked_at
       FROM payments.api_keys k
-      LEFT JOIN payments.organizations o ON o.id = k.org_id
      WHERE (CAST(:org AS uuid) IS NULL OR k.org_id = :org)
        AND (NOT :platform OR k.org_id IS NULL)
        AND (:revoked OR k.revoked_at IS NULL)
@@ -167,7 +164,6 @@ def list_keys(
         KeyInfo(
             id=r.id,
             org_id=r.org_id,
-            org_name=r.org_name,
             prefix=r.prefix,
             scope=scope_of(r.prefix),
             description=r.description,

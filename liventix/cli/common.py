@@ -175,30 +175,27 @@ def drain(engine: sa.Engine, step: Callable[[sa.Connection], int]) -> int:
             return total
 
 
-# The organizations' read side, as the owner: the ledger owns the table and writes it
-# (`ledger.open_organization`); the commands find an organization by its id or its name.
-_ORG_BY_ID = sa.text("SELECT id, name FROM payments.organizations WHERE id = :id")
-_ORGS_NAMED = sa.text("SELECT id, name FROM payments.organizations WHERE name = :name ORDER BY id")
-
-
 def find_organization(conn: sa.Connection, id_or_name: str) -> tuple[uuid.UUID, str]:
     """The organization (id, name) named by its id or its name; an unknown or ambiguous one
     is a setup error (Failed)."""
+    from liventix.api.organizations import read_side  # noqa: PLC0415 (loads FastAPI)
+
     try:
         org_id = uuid.UUID(id_or_name)
     except ValueError:
-        rows = conn.execute(_ORGS_NAMED, {"name": id_or_name}).all()
+        found = read_side.named(conn, id_or_name)
     else:
-        rows = conn.execute(_ORG_BY_ID, {"id": org_id}).all()
-    if not rows:
+        one = read_side.get(conn, org_id)
+        found = [] if one is None else [one]
+    if not found:
         raise Failed(f"no organization {id_or_name}")
-    if len(rows) > 1:
-        ids = ", ".join(str(r.id) for r in rows)
-        raise Failed(f"{len(rows)} organizations are named {id_or_name}: give its id ({ids})")
-    return rows[0].id, rows[0].name
+    if len(found) > 1:
+        ids = ", ".join(str(o.id) for o in found)
+        raise Failed(f"{len(found)} organizations are named {id_or_name}: give its id ({ids})")
+    return found[0].id, found[0].name
 
 
-def table(headers: tuple[str, ...], rows: Iterable[tuple[object, ...]]) -> str:
+def aligned(headers: tuple[str, ...], rows: Iterable[tuple[object, ...]]) -> str:
     """Rows as a plain text table, columns padded to their widest cell (None shows as -)."""
     cells = [headers, *(tuple("-" if c is None else str(c) for c in row) for row in rows)]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]

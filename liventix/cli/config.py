@@ -7,7 +7,7 @@ import os
 
 import click
 
-from liventix.cli.common import EXIT_OK, SETTINGS, Group, load_settings, settings_epilog, table
+from liventix.cli.common import EXIT_OK, SETTINGS, Group, aligned, load_settings, settings_epilog
 
 
 @click.group("config", cls=Group)
@@ -26,5 +26,5 @@ def show(as_json: bool) -> int:
     if as_json:
         click.echo(json.dumps({name: {"value": v, "source": s} for name, v, s in shown}))
         return EXIT_OK
-    click.echo(table(("VARIABLE", "VALUE", "SOURCE"), shown))
+    click.echo(aligned(("VARIABLE", "VALUE", "SOURCE"), shown))
     return EXIT_OK

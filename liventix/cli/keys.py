@@ -15,10 +15,10 @@ from liventix.cli.common import (
     PREPARED,
     Failed,
     Group,
+    aligned,
     engine,
     find_organization,
     settings_epilog,
-    table,
 )
 
 if TYPE_CHECKING:
@@ -78,23 +78,25 @@ def list_(org: str | None, platform: bool, revoked: bool, as_json: bool) -> int:
     if org is not None and platform:
         raise click.UsageError("give at most one of --org ID|NAME and --platform")
     from liventix.api import keys  # noqa: PLC0415
+    from liventix.api.organizations import read_side  # noqa: PLC0415
 
     with engine().begin() as conn:
         org_id = None if org is None else find_organization(conn, org)[0]
         found = keys.list_keys(conn, org_id=org_id, platform=platform, revoked=revoked)
+        names = {s.org.id: s.org.name for s in read_side.summaries(conn)}
     if as_json:
         for k in found:
-            click.echo(json.dumps(_json(k)))
+            click.echo(json.dumps(_json(k, names)))
         return EXIT_OK
     click.echo(
-        table(
+        aligned(
             ("ID", "PREFIX", "SCOPE", "ORGANIZATION", "CREATED", "REVOKED", "DESCRIPTION"),
             (
                 (
                     k.id,
                     k.prefix,
                     k.scope,
-                    "(platform)" if k.org_id is None else k.org_name,
+                    "(platform)" if k.org_id is None else names.get(k.org_id),
                     k.created_at.isoformat(timespec="seconds"),
                     None if k.revoked_at is None else k.revoked_at.isoformat(timespec="seconds"),
                     k.description or None,
@@ -106,11 +108,11 @@ def list_(org: str | None, platform: bool, revoked: bool, as_json: bool) -> int:
     return EXIT_OK
 
 
-def _json(key: KeyInfo) -> dict[str, object]:
+def _json(key: KeyInfo, names: dict[uuid.UUID, str]) -> dict[str, object]:
     return {
         "id": str(key.id),
         "org_id": None if key.org_id is None else str(key.org_id),
-        "organization": key.org_name,
+        "organization": None if key.org_id is None else names.get(key.org_id),
         "prefix": key.prefix,
         "scope": key.scope,
         "description": key.description,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import TYPE_CHECKING
 
 import click
-import sqlalchemy as sa
 
 import ledger
 from liventix.cli.common import (
@@ -14,26 +14,14 @@ from liventix.cli.common import (
     PREPARED,
     Failed,
     Group,
+    aligned,
     engine,
     find_organization,
     settings_epilog,
-    table,
 )
 
-_LIST = sa.text("""
-    SELECT o.id, o.name, o.is_platform, o.created_at,
-           (SELECT count(*) FROM payments.api_keys k
-             WHERE k.org_id = o.id AND k.revoked_at IS NULL) AS keys
-      FROM payments.organizations o
-     ORDER BY o.created_at, o.id
-""")
-_ONE = sa.text("""
-    SELECT o.id, o.name, o.is_platform, o.created_at,
-           (SELECT count(*) FROM payments.api_keys k
-             WHERE k.org_id = o.id AND k.revoked_at IS NULL) AS keys,
-           (SELECT count(*) FROM payments.accounts a WHERE a.org_id = o.id) AS accounts
-      FROM payments.organizations o WHERE o.id = :id
-""")
+if TYPE_CHECKING:
+    from liventix.api.organizations.read_side import Summary
 
 
 @click.group("orgs", cls=Group)
@@ -75,18 +63,19 @@ def create(name: str, platform: bool, org_id: uuid.UUID | None) -> int:
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
 def list_(as_json: bool) -> int:
     """List the organizations, oldest first, with their active keys."""
+    from liventix.api.organizations import read_side  # noqa: PLC0415 (loads FastAPI)
+
     with engine().begin() as conn:
-        rows = conn.execute(_LIST).all()
+        found = read_side.summaries(conn)
     if as_json:
-        for r in rows:
-            click.echo(json.dumps(_json(r)))
+        for summary in found:
+            click.echo(json.dumps(_json(summary)))
         return EXIT_OK
-    click.echo(
-        table(
-            ("ID", "NAME", "KIND", "KEYS", "CREATED"),
-            ((r.id, r.name, _kind(r.is_platform), r.keys, r.created_at.isoformat()) for r in rows),
-        )
+    rows = (
+        (s.org.id, s.org.name, _kind(s.org.is_platform), s.keys, s.org.created_at.isoformat())
+        for s in found
     )
+    click.echo(aligned(("ID", "NAME", "KIND", "KEYS", "CREATED"), rows))
     return EXIT_OK
 
 
@@ -95,19 +84,21 @@ def list_(as_json: bool) -> int:
 @click.option("--json", "as_json", is_flag=True, help="as one JSON object")
 def show(org: str, as_json: bool) -> int:
     """Show one organization (by its id or its name)."""
+    from liventix.api.organizations import read_side  # noqa: PLC0415
+
     with engine().begin() as conn:
         org_id, _ = find_organization(conn, org)
-        row = conn.execute(_ONE, {"id": org_id}).one()
+        [summary] = read_side.summaries(conn, org_id)
     if as_json:
-        click.echo(json.dumps({**_json(row), "accounts": row.accounts}))
+        click.echo(json.dumps(_json(summary)))
         return EXIT_OK
     for label, value in (
-        ("id", row.id),
-        ("name", row.name),
-        ("kind", _kind(row.is_platform)),
-        ("created", row.created_at.isoformat()),
-        ("active keys", row.keys),
-        ("accounts", row.accounts),
+        ("id", summary.org.id),
+        ("name", summary.org.name),
+        ("kind", _kind(summary.org.is_platform)),
+        ("created", summary.org.created_at.isoformat()),
+        ("active keys", summary.keys),
+        ("accounts", summary.accounts),
     ):
         click.echo(f"{label:<12} {value}")
     return EXIT_OK
@@ -117,11 +108,12 @@ def _kind(is_platform: bool) -> str:
     return "platform" if is_platform else "organizer"
 
 
-def _json(row: sa.Row[object]) -> dict[str, object]:
+def _json(summary: Summary) -> dict[str, object]:
     return {
-        "id": str(row.id),
-        "name": row.name,
-        "is_platform": row.is_platform,
-        "created_at": row.created_at.isoformat(),
-        "keys": row.keys,
+        "id": str(summary.org.id),
+        "name": summary.org.name,
+        "is_platform": summary.org.is_platform,
+        "created_at": summary.org.created_at.isoformat(),
+        "keys": summary.keys,
+        "accounts": summary.accounts,
     }
