@@ -400,18 +400,16 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_bad record;
 BEGIN
-    SELECT n.account_id, n.org_id, n.currency INTO v_bad
-      FROM (SELECT DISTINCT account_id, org_id, currency FROM new_lines) n
-     WHERE NOT EXISTS (SELECT FROM payments.accounts a
-                        WHERE a.id = n.account_id AND a.org_id = n.org_id
-                          AND a.currency = n.currency)
-     LIMIT 1;
-    IF FOUND THEN
-        PERFORM payments._missing_reference('lines', 'lines_account_fkey', format(
-            '(account_id, org_id, currency)=(%s, %s, %s)', v_bad.account_id, v_bad.org_id,
-            v_bad.currency));
-    END IF;
-    WITH g AS (
+    -- One statement (a posting's trigger runs once per posting): the first line naming no
+    -- such account, the first naming no such entry, and the entries queued.
+    WITH account_missing AS (
+        SELECT n.account_id, n.org_id, n.currency
+          FROM (SELECT DISTINCT account_id, org_id, currency FROM new_lines) n
+         WHERE NOT EXISTS (SELECT FROM payments.accounts a
+                            WHERE a.id = n.account_id AND a.org_id = n.org_id
+                              AND a.currency = n.currency)
+         LIMIT 1
+    ), g AS (
         SELECT n.entry_id, n.entry_org_id, count(*) AS n,
                sum(CASE WHEN n.side = 'debit' THEN n.amount ELSE -n.amount END) AS net
           FROM new_lines n
@@ -432,14 +430,24 @@ BEGIN
         SELECT f.entry_id, f.entry_org_id, f.partial, f.org_id,
                f.org_id IS NOT NULL AND NOT coalesce(x.mine, false) AS posted_before
           FROM found f LEFT JOIN xids x ON x.x = f.x
+    ), entry_missing AS (
+        SELECT j.entry_id, j.entry_org_id FROM judged j
+         WHERE j.org_id IS DISTINCT FROM j.entry_org_id LIMIT 1
     ), queued AS (
         INSERT INTO payments.entries_to_check (entry_id, posted_before)
         SELECT j.entry_id, j.posted_before FROM judged j
          WHERE j.org_id = j.entry_org_id AND (j.partial OR j.posted_before)
     )
-    SELECT j.entry_id, j.entry_org_id INTO v_bad
-      FROM judged j WHERE j.org_id IS DISTINCT FROM j.entry_org_id LIMIT 1;
-    IF FOUND THEN
+    SELECT a.account_id, a.org_id, a.currency, e.entry_id, e.entry_org_id INTO v_bad
+      FROM (SELECT) one
+      LEFT JOIN account_missing a ON true
+      LEFT JOIN entry_missing e ON true;
+    IF v_bad.account_id IS NOT NULL THEN
+        PERFORM payments._missing_reference('lines', 'lines_account_fkey', format(
+            '(account_id, org_id, currency)=(%s, %s, %s)', v_bad.account_id, v_bad.org_id,
+            v_bad.currency));
+    END IF;
+    IF v_bad.entry_id IS NOT NULL THEN
         PERFORM payments._missing_reference('lines', 'lines_entry_fkey', format(
             '(entry_id, entry_org_id)=(%s, %s)', v_bad.entry_id, v_bad.entry_org_id));
     END IF;
@@ -454,15 +462,20 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_org uuid;
 BEGIN
-    SELECT n.org_id INTO v_org FROM (SELECT DISTINCT org_id FROM new_entries) n
-     WHERE NOT EXISTS (SELECT FROM payments.organizations o WHERE o.id = n.org_id) LIMIT 1;
+    WITH missing AS (
+        SELECT n.org_id FROM (SELECT DISTINCT org_id FROM new_entries) n
+         WHERE NOT EXISTS (SELECT FROM payments.organizations o WHERE o.id = n.org_id)
+         LIMIT 1
+    ), queued AS (
+        INSERT INTO payments.entries_to_check (entry_id)
+        SELECT n.id FROM new_entries n
+         WHERE NOT EXISTS (SELECT FROM payments.lines l WHERE l.entry_id = n.id)
+    )
+    SELECT m.org_id INTO v_org FROM missing m;
     IF FOUND THEN
         PERFORM payments._missing_reference('entries', 'entries_org_id_fkey',
                                             format('(org_id)=(%s)', v_org));
     END IF;
-    INSERT INTO payments.entries_to_check (entry_id)
-    SELECT n.id FROM new_entries n
-     WHERE NOT EXISTS (SELECT FROM payments.lines l WHERE l.entry_id = n.id);
     RETURN NULL;
 END
 $$;
