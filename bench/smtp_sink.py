@@ -1,13 +1,12 @@
-"""The outbox bench's SMTP side: an aiosmtpd server in its own process that accepts every
-message (counting messages, sessions and repeated Message-IDs, and reporting its own CPU), and
-the sender comparison, with the same threads and messages: a new `smtplib.SMTP` session per
-message (the sender before `MailClient`) against `MailClient.send` over kept sessions.
+"""The outbox bench's SMTP side: the SMTP sink of `liventix.testing` (aiosmtpd) in its own
+process, accepting every message (counting messages, sessions and repeated Message-IDs, and
+reporting its own CPU), and the sender comparison, with the same threads and messages: a new
+`smtplib.SMTP` session per message (the sender before `MailClient`) against `MailClient.send`
+over kept sessions.
 """
 
 from __future__ import annotations
 
-import asyncio
-import re
 import smtplib
 import time
 from collections.abc import Callable
@@ -19,8 +18,7 @@ from multiprocessing.connection import Connection as Pipe
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import cast
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
-
+from liventix.testing.servers import Mailbox, smtp_server
 from outbox.smtp_send import MailClient
 
 SENDER = "Liventix <no-reply@liventix.example>"
@@ -30,82 +28,32 @@ BODY = (
     "to your account. Show its QR code at the door.\n"
 ) * 3
 
-_MESSAGE_ID = re.compile(rb"^Message-ID:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
 
-
-class _SinkHandler:
-    """Accepts every message; counts messages, sessions (one EHLO each, as smtplib sends)
-    and Message-IDs seen before."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.sessions = 0
-        self.duplicates = 0
-        self.seen: set[bytes] = set()
-
-    # aiosmtpd looks the hooks up by these exact names.
-    async def handle_EHLO(  # noqa: N802
-        self,
-        server: SMTP,
-        session: Session,
-        envelope: Envelope,
-        hostname: str,
-        responses: list[str],
-    ) -> list[str]:
-        """Count the session; answer what aiosmtpd would."""
-        self.sessions += 1
-        session.host_name = hostname
-        return responses
-
-    async def handle_DATA(  # noqa: N802
-        self, server: SMTP, session: Session, envelope: Envelope
-    ) -> str:
-        """Count the message and whether its Message-ID came before."""
-        self.count += 1
-        content = envelope.content
-        raw = content if isinstance(content, bytes) else str(content).encode()
-        found = _MESSAGE_ID.search(raw)
-        if found is not None:
-            if found.group(1) in self.seen:
-                self.duplicates += 1
-            else:
-                self.seen.add(found.group(1))
-        return "250 Message accepted for delivery"
-
-    def stats(self) -> dict[str, float]:
+def _stats(box: Mailbox) -> dict[str, float]:
+    """Messages accepted, unique Message-IDs, repeats, sessions, the server process's CPU s."""
+    with box.lock:
         return {
-            "count": self.count,
-            "unique": len(self.seen),
-            "duplicates": self.duplicates,
-            "sessions": self.sessions,
+            "count": box.count,
+            "unique": len(box.seen_ids),
+            "duplicates": box.duplicates,
+            "sessions": box.sessions,
             "cpu": time.process_time(),
         }
 
 
 def _sink_main(pipe: Pipe) -> None:
-    async def serve() -> None:
-        handler = _SinkHandler()
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(
-            lambda: SMTP(handler, enable_SMTPUTF8=True), "127.0.0.1", 0, backlog=1024
-        )
-        stopped = asyncio.Event()
-
-        def command() -> None:
+    """The server process: `liventix.testing`'s SMTP sink, answering the bench's commands
+    ("stats", "reset", "stop") on the pipe until told to stop."""
+    box = Mailbox(keep=False, message_ids=True)
+    with smtp_server(box) as (port, _):
+        pipe.send(port)
+        while True:
             what = pipe.recv()
             if what == "reset":
-                handler.count = handler.sessions = handler.duplicates = 0
-                handler.seen.clear()
-            elif what == "stop":
-                stopped.set()
-            pipe.send(handler.stats())
-
-        loop.add_reader(pipe.fileno(), command)
-        pipe.send(server.sockets[0].getsockname()[1])
-        await stopped.wait()
-        server.close()
-
-    asyncio.run(serve())
+                box.reset()
+            pipe.send(_stats(box))
+            if what == "stop":
+                return
 
 
 class SmtpSink:

@@ -13,8 +13,12 @@ the real clients (the stripe library, httpx, smtplib) rather than mocks:
   `start()` serves it over HTTP for the stripe library (or give it to a `StandInServer`);
   every request is recorded (`requests()`). `signature_header` and `deliver` send Stripe's
   events to the application signed, as Stripe does.
-- `Receiver` (or `receiver()`) records the webhooks POSTed to it; `smtp_server(Mailbox())` is
-  an SMTP sink.
+- `Receiver` (or `receiver()`) records the webhooks POSTed to it (`Hook`s) and answers as its
+  `policy` says (`always(status)`, or any function of path, webhook-id and try number giving
+  a `Reply`: a status, headers, a body, a delay); `smtp_server(Mailbox())` is an SMTP sink
+  that counts sessions, keeps the messages and can refuse recipients.
+- `liventix.testing.rollback.RolledBack`: a test inside one transaction that is rolled back,
+  handed out as savepoints (the rolled-back test tier; see its docstring).
 
 In your own tests (pytest)::
 
@@ -38,7 +42,16 @@ In your own tests (pytest)::
 
 from __future__ import annotations
 
-from liventix.testing.servers import Hook, Mailbox, Receiver, receiver, smtp_server
+from liventix.testing.servers import (
+    Hook,
+    Mailbox,
+    Policy,
+    Receiver,
+    Reply,
+    always,
+    receiver,
+    smtp_server,
+)
 from liventix.testing.stripe import (
     StandInServer,
     StripeObject,
@@ -54,12 +67,15 @@ from liventix.testing.stripe import (
 __all__ = [
     "Hook",
     "Mailbox",
+    "Policy",
     "Receiver",
+    "Reply",
     "StandInServer",
     "StripeObject",
     "StripeRefusal",
     "StripeStandIn",
     "Weather",
+    "always",
     "charge_of",
     "deliver",
     "receiver",

@@ -585,7 +585,7 @@ def test_release_transfers_through_stripe_with_the_message_id_as_idempotency_key
     assert received.header("webhook-id")
     assert b'"escrow.released"' in received.body
     assert b'"amount":9500' in received.body.replace(b" ", b"")
-    mails = [m for to, m in flow.wired.smtp.mailbox.messages() if flow.event_id in m["Subject"]]
+    mails = [m for to, m in flow.wired.smtp.mailbox.messages if flow.event_id in m["Subject"]]
     assert [m["To"] for m in mails] == ["payouts@jazz.example"]
 
     # Stripe's own `transfer.created` finds the transfer booked.

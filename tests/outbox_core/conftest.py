@@ -1,6 +1,6 @@
-"""Fixtures for the outbox's tests: a recording HTTP receiver, an SMTP server, in-process
-workers, worker processes and the CLI's environment. Every process and thread they start is
-stopped at the end of the test, whatever happened."""
+"""Fixtures for the outbox's tests: the webhook receiver and the SMTP sink of
+`liventix.testing`, in-process workers, worker processes and the CLI's environment. Every
+process and thread they start is stopped at the end of the test, whatever happened."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 from sqlalchemy.engine import make_url
 
 import outbox
+from liventix.testing.servers import smtp_server
 from tests.outbox_core.support import (
     FAST,
     Mailbox,
@@ -21,15 +21,17 @@ from tests.outbox_core.support import (
     Receiver,
     SpawnWorker,
     WorkerProcess,
-    free_port,
+    always,
     worker_env,
 )
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    """An HTTP receiver on 127.0.0.1 answering 200 until told otherwise."""
+    """The webhook receiver (`liventix.testing.Receiver`) on 127.0.0.1, answering 200 "ok"
+    until told otherwise."""
     server = Receiver()
+    server.policy = always(200, body=b"ok")
     server.start()
     try:
         yield server
@@ -39,14 +41,11 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    """A real SMTP server (aiosmtpd) on 127.0.0.1: its mailbox and its port."""
+    """A real SMTP server on 127.0.0.1 (`liventix.testing.smtp_server`): its mailbox, keeping
+    every message, and its port."""
     box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield box, controller.port
-    finally:
-        controller.stop()
+    with smtp_server(box) as (port, _):
+        yield box, port
 
 
 @pytest.fixture

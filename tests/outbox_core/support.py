@@ -1,12 +1,10 @@
-"""What the outbox's tests share: the payload models they publish, a recording HTTP receiver
-on 127.0.0.1, an SMTP mailbox, worker processes started through the CLI, and waiting helpers
-that are always bounded in time.
+"""What the outbox's tests share: the payload models they publish, the webhook receiver
+(`liventix.testing.Receiver`, with its reply policies), an SMTP mailbox, worker processes
+started through the CLI, and waiting helpers that are always bounded in time.
 """
 
 from __future__ import annotations
 
-import email
-import json
 import os
 import queue
 import signal
@@ -18,16 +16,20 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import sqlalchemy as sa
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from pydantic import BaseModel
 
 import outbox
+from liventix.testing.servers import Hook
+
+# What the tests import from here, the receiver's own (explicit re-exports).
+from liventix.testing.servers import Mailbox as Mailbox  # noqa: PLC0414
+from liventix.testing.servers import Policy as Policy  # noqa: PLC0414
+from liventix.testing.servers import Receiver as Receiver  # noqa: PLC0414
+from liventix.testing.servers import Reply as Reply  # noqa: PLC0414
+from liventix.testing.servers import always as always  # noqa: PLC0414
 
 ORG = uuid.UUID("00000000-0000-0000-0000-0000000000aa")
 OTHER_ORG = uuid.UUID("00000000-0000-0000-0000-0000000000bb")
@@ -153,196 +155,13 @@ def all_succeeded(engine: sa.Engine, expected: int) -> Callable[[], bool]:
     return check
 
 
-# --- the HTTP receiver ---------------------------------------------------------------------
+# --- the HTTP receiver: liventix.testing's one webhook receiver ---------------------------------
+
+Request = Hook
+"""One request as the receiver saw it (`liventix.testing.Hook`)."""
 
 
-@dataclass(frozen=True)
-class Reply:
-    """How the receiver answers one request."""
-
-    status: int = 200
-    headers: Mapping[str, str] = field(default_factory=dict)
-    body: bytes = b"ok"
-    delay: float = 0.0
-
-
-@dataclass(frozen=True)
-class Request:
-    """One request as the receiver saw it. `seq` is its arrival tick on the receiver's clock
-    (arrivals and completions share one counter); `try_no` counts requests with the same
-    path and webhook-id, this one included."""
-
-    seq: int
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    status: int
-    try_no: int
-
-    @property
-    def webhook_id(self) -> str:
-        """The `webhook-id` header."""
-        return self.headers["webhook-id"]
-
-    def envelope(self) -> dict[str, Any]:
-        """The JSON body."""
-        data: dict[str, Any] = json.loads(self.body)
-        return data
-
-
-Policy = Callable[[str, str, int], Reply]
-"""Chooses the reply from (path, webhook-id, try number). It runs under the receiver's lock:
-it must not call the receiver."""
-
-
-def always(status: int = 200, **kwargs: Any) -> Policy:
-    """A policy answering every request the same way."""
-    reply = Reply(status=status, **kwargs)
-    return lambda path, webhook_id, try_no: reply
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # Workers open many connections at once; the default backlog of 5 drops SYNs.
-    request_queue_size = 256
-    receiver: Receiver
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A killed worker leaves half-finished connections behind: not the test's failure.
-        pass
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def do_POST(self) -> None:
-        receiver = self.server.receiver
-        body = self.rfile.read(int(self.headers.get("content-length") or 0))
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        request, reply = receiver._arrive(self.path, headers, body)
-        try:
-            if reply.delay:
-                time.sleep(reply.delay)
-            # Noted before the reply is written, so strictly before the worker can read it.
-            receiver._replying(request)
-            self.send_response(reply.status)
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            self.send_header("content-length", str(len(reply.body)))
-            self.end_headers()
-            self.wfile.write(reply.body)
-            self.wfile.flush()
-        finally:
-            receiver._leave(request)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-class Receiver:
-    """A threaded HTTP server on 127.0.0.1 that records every request and answers as its
-    `policy` says. It also notes any moment when two requests with the same path and
-    webhook-id were in flight at once (`overlaps`)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._tick = 0
-        self._requests: list[Request] = []
-        self._tries: Counter[tuple[str, str]] = Counter()
-        self._in_flight: Counter[tuple[str, str]] = Counter()
-        self._finished: dict[int, int] = {}
-        self.overlaps: list[tuple[str, str]] = []
-        self.policy: Policy = always(200)
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.receiver = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def port(self) -> int:
-        """The port it listens on."""
-        return int(self._server.server_address[1])
-
-    def url(self, path: str = "/hook") -> str:
-        """An endpoint URL on this receiver."""
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def start(self) -> None:
-        """Serve in a background thread."""
-        self._thread.start()
-
-    def close(self) -> None:
-        """Stop serving and release the port."""
-        self._server.shutdown()
-        self._server.server_close()
-
-    @property
-    def requests(self) -> list[Request]:
-        """Every request so far, in arrival order."""
-        with self._lock:
-            return list(self._requests)
-
-    def count(self) -> int:
-        """How many requests arrived so far."""
-        with self._lock:
-            return len(self._requests)
-
-    def finished_at(self, request: Request) -> int | None:
-        """The tick just before the reply to `request` was written, if it was."""
-        with self._lock:
-            return self._finished.get(request.seq)
-
-    def _arrive(self, path: str, headers: dict[str, str], body: bytes) -> tuple[Request, Reply]:
-        key = (path, headers.get("webhook-id", ""))
-        with self._lock:
-            self._tick += 1
-            self._tries[key] += 1
-            try_no = self._tries[key]
-            reply = self.policy(path, key[1], try_no)
-            request = Request(self._tick, path, headers, body, reply.status, try_no)
-            self._requests.append(request)
-            self._in_flight[key] += 1
-            if self._in_flight[key] > 1:
-                self.overlaps.append(key)
-        return request, reply
-
-    def _replying(self, request: Request) -> None:
-        with self._lock:
-            self._tick += 1
-            self._finished[request.seq] = self._tick
-
-    def _leave(self, request: Request) -> None:
-        with self._lock:
-            self._in_flight[(request.path, request.headers.get("webhook-id", ""))] -= 1
-
-
-# --- the SMTP mailbox ----------------------------------------------------------------------
-
-
-class Mailbox:
-    """An aiosmtpd handler that keeps every message it accepts."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._messages: list[tuple[list[str], Message]] = []
-
-    # aiosmtpd looks the hook up by this exact name.
-    async def handle_DATA(  # noqa: N802
-        self, server: SMTP, session: Session, envelope: Envelope
-    ) -> str:
-        """Accept and keep the message."""
-        content = envelope.content
-        raw = content if isinstance(content, bytes) else str(content).encode()
-        with self._lock:
-            self._messages.append((list(envelope.rcpt_tos), email.message_from_bytes(raw)))
-        return "250 Message accepted for delivery"
-
-    @property
-    def messages(self) -> list[tuple[list[str], Message]]:
-        """(recipients, message) for every accepted message, in arrival order."""
-        with self._lock:
-            return list(self._messages)
+# --- ports --------------------------------------------------------------------------------------
 
 
 def free_port() -> int:

@@ -42,10 +42,10 @@ def test_410_disables_the_endpoint_cancels_its_deliveries_and_tells_the_org(
 ) -> None:
     with engine.begin() as conn:
         gone, _ = outbox.register_endpoint(
-            conn, ORG, receiver.url("/gone"), ["test.step"], allow=LOOPBACK
+            conn, ORG, receiver.url_for("/gone"), ["test.step"], allow=LOOPBACK
         )
         outbox.register_endpoint(
-            conn, ORG, receiver.url("/ops"), ["endpoint.disabled"], allow=LOOPBACK
+            conn, ORG, receiver.url_for("/ops"), ["endpoint.disabled"], allow=LOOPBACK
         )
         publish_step(conn, "a", 1)
         publish_step(conn, "a", 2)  # waits behind a:1
@@ -74,7 +74,7 @@ def test_410_disables_the_endpoint_cancels_its_deliveries_and_tells_the_org(
     assert (notice[0].org_id, notice[0].aggregate_type) == (ORG, "endpoint")
     assert notice[0].aggregate_id == str(gone)
     assert notice[0].payload["endpoint_id"] == str(gone)
-    assert notice[0].payload["url"] == receiver.url("/gone")
+    assert notice[0].payload["url"] == receiver.url_for("/gone")
 
     drain(worker, lambda: len(_disabled_notices(receiver)) == 1, 10, "the notice")
     [envelope] = _disabled_notices(receiver)
@@ -91,10 +91,10 @@ def test_failing_without_success_for_the_period_disables_the_endpoint(
 ) -> None:
     with engine.begin() as conn:
         failing, _ = outbox.register_endpoint(
-            conn, ORG, receiver.url("/down"), ["test.step"], allow=LOOPBACK
+            conn, ORG, receiver.url_for("/down"), ["test.step"], allow=LOOPBACK
         )
         outbox.register_endpoint(
-            conn, ORG, receiver.url("/ops"), ["endpoint.disabled"], allow=LOOPBACK
+            conn, ORG, receiver.url_for("/ops"), ["endpoint.disabled"], allow=LOOPBACK
         )
         publish_step(conn, "a", 1)
     receiver.policy = lambda path, webhook_id, try_no: Reply(500 if path == "/down" else 200)
@@ -118,7 +118,7 @@ def test_a_success_resets_the_failing_period(
 ) -> None:
     with engine.begin() as conn:
         flaky, _ = outbox.register_endpoint(
-            conn, ORG, receiver.url("/flaky"), ["test.step"], allow=LOOPBACK
+            conn, ORG, receiver.url_for("/flaky"), ["test.step"], allow=LOOPBACK
         )
         publish_step(conn, "a", 1)
     receiver.policy = lambda path, webhook_id, try_no: Reply(500 if try_no == 1 else 200)
@@ -140,14 +140,14 @@ def test_re_enabling_an_endpoint_lets_new_messages_through(
 ) -> None:
     with engine.begin() as conn:
         endpoint_id, _ = outbox.register_endpoint(
-            conn, ORG, receiver.url(), ["test.step"], allow=LOOPBACK
+            conn, ORG, receiver.url_for(), ["test.step"], allow=LOOPBACK
         )
         outbox.set_enabled(conn, endpoint_id, False, "maintenance")
         publish_step(conn, "a", 1)
         outbox.set_enabled(conn, endpoint_id, True)
         publish_step(conn, "a", 2)
     worker = make_worker()
-    drain(worker, lambda: receiver.count() == 1, 10, "the delivery")
+    drain(worker, lambda: receiver.count == 1, 10, "the delivery")
     assert receiver.requests[0].envelope()["data"] == {"aggregate": "a", "seq": 2}
 
 
@@ -155,8 +155,10 @@ def test_a_failing_endpoint_does_not_hold_back_another_endpoints_deliveries(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker
 ) -> None:
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, receiver.url("/down"), ["test.step"], allow=LOOPBACK)
-        outbox.register_endpoint(conn, ORG, receiver.url("/up"), ["test.step"], allow=LOOPBACK)
+        outbox.register_endpoint(
+            conn, ORG, receiver.url_for("/down"), ["test.step"], allow=LOOPBACK
+        )
+        outbox.register_endpoint(conn, ORG, receiver.url_for("/up"), ["test.step"], allow=LOOPBACK)
         for seq in range(3):
             publish_step(conn, "a", seq)
     receiver.policy = lambda path, webhook_id, try_no: Reply(500 if path == "/down" else 200)
@@ -178,12 +180,12 @@ def test_a_dead_delivery_no_longer_holds_back_the_next_one_of_its_aggregate(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker
 ) -> None:
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, receiver.url(), allow=LOOPBACK)
+        outbox.register_endpoint(conn, ORG, receiver.url_for(), allow=LOOPBACK)
         first = str(publish_step(conn, "a", 0))
         publish_step(conn, "a", 1)
     receiver.policy = lambda path, webhook_id, try_no: Reply(500 if webhook_id == first else 200)
     worker = make_worker(retry=fast_retry(0.05))
-    drain(worker, lambda: receiver.count() == 3, 10, "the second message")
+    drain(worker, lambda: receiver.count == 3, 10, "the second message")
     assert [r.envelope()["data"]["seq"] for r in receiver.requests] == [0, 0, 1]
     got = rows(engine, "SELECT status FROM messaging.deliveries ORDER BY id")
     assert [r.status for r in got] == ["dead", "succeeded"]

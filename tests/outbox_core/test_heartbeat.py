@@ -45,7 +45,7 @@ def test_a_killed_workers_deliveries_are_taken_over_within_one_lease(
 ) -> None:
     aggregates = 5
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, receiver.url(), allow=LOOPBACK)
+        outbox.register_endpoint(conn, ORG, receiver.url_for(), allow=LOOPBACK)
         for a in range(aggregates):
             publish_step(conn, f"agg-{a}", 1)
             publish_step(conn, f"agg-{a}", 2)  # waits behind message 1 of its aggregate
@@ -60,7 +60,7 @@ def test_a_killed_workers_deliveries_are_taken_over_within_one_lease(
     # over 10 s on a loaded machine, and a timed-out request gives its claim back early).
     first = spawn_worker(*args, "--timeout", "90")
     first.wait_ready()
-    wait_until(lambda: receiver.count() == aggregates, 30, "the first worker's requests")
+    wait_until(lambda: receiver.count == aggregates, 30, "the first worker's requests")
     held = rows(
         engine,
         """SELECT id, leased_by, attempts FROM messaging.deliveries

@@ -27,7 +27,7 @@ from tests.outbox_core.support import (
 
 def _setup(engine: sa.Engine, receiver: Receiver, count: int) -> None:
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, receiver.url(), allow=LOOPBACK)
+        outbox.register_endpoint(conn, ORG, receiver.url_for(), allow=LOOPBACK)
         for i in range(count):
             publish_step(conn, f"agg-{i}", 1)
 
@@ -42,13 +42,13 @@ def test_a_leased_delivery_is_not_claimed_by_another_worker(
     thread = threading.Thread(target=slow.deliver_once)
     thread.start()
     try:
-        wait_until(lambda: receiver.count() == 4, 10, "the slow worker's requests")
+        wait_until(lambda: receiver.count == 4, 10, "the slow worker's requests")
         # Everything is leased to the slow worker: nothing for the other one.
         assert other.deliver_once() == 0
     finally:
         thread.join(10)
     assert statuses(engine) == {"succeeded": 4}
-    assert receiver.count() == 4
+    assert receiver.count == 4
     assert {r.worker for r in rows(engine, "SELECT worker FROM messaging.attempts")} == {"slow"}
 
 
@@ -124,7 +124,7 @@ def test_a_batch_that_outlasts_its_lease_is_not_sent_twice_at_once(
     thread = threading.Thread(target=first.deliver_once)
     thread.start()
     try:
-        wait_until(lambda: receiver.count() >= 1, 10, "the first worker's request")
+        wait_until(lambda: receiver.count >= 1, 10, "the first worker's request")
         wait_until(
             lambda: (
                 scalar(

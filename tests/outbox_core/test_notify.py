@@ -58,13 +58,13 @@ def test_a_committed_message_wakes_a_waiting_worker(
     engine: sa.Engine, receiver: Receiver, running: outbox.Worker
 ) -> None:
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, receiver.url(), allow=LOOPBACK)
+        outbox.register_endpoint(conn, ORG, receiver.url_for(), allow=LOOPBACK)
     # Let the worker settle into its wait (the endpoint's commit sent no notification).
     time.sleep(0.2)
     with engine.begin() as conn:
         publish_step(conn, "a", 1)
     committed = time.monotonic()
-    wait_until(lambda: receiver.count() == 1, WOKEN_WITHIN, "the woken worker's delivery")
+    wait_until(lambda: receiver.count == 1, WOKEN_WITHIN, "the woken worker's delivery")
     assert time.monotonic() - committed < POLL
     wait_until(lambda: statuses(engine) == {"succeeded": 1}, WOKEN_WITHIN, "its outcome")
 
@@ -86,7 +86,7 @@ def test_a_requeue_wakes_a_waiting_worker(
     engine: sa.Engine, receiver: Receiver, running: outbox.Worker
 ) -> None:
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, receiver.url(), allow=LOOPBACK)
+        outbox.register_endpoint(conn, ORG, receiver.url_for(), allow=LOOPBACK)
     receiver.policy = always(500)
     with engine.begin() as conn:
         publish_step(conn, "a", 1)

@@ -32,8 +32,8 @@ def test_an_endpoint_url_the_http_client_refuses_is_a_failed_attempt(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker, url: str
 ) -> None:
     with engine.begin() as conn:
-        bad, _ = outbox.register_endpoint(conn, ORG, receiver.url("/bad"), allow=LOOPBACK)
-        good, _ = outbox.register_endpoint(conn, ORG, receiver.url("/good"), allow=LOOPBACK)
+        bad, _ = outbox.register_endpoint(conn, ORG, receiver.url_for("/bad"), allow=LOOPBACK)
+        good, _ = outbox.register_endpoint(conn, ORG, receiver.url_for("/good"), allow=LOOPBACK)
         # However the URL got there (an older row, an operator's fix gone wrong), the worker
         # reads it from the table.
         conn.execute(

@@ -38,7 +38,7 @@ def test_at_least_once_when_a_worker_is_killed_mid_batch(
 ) -> None:
     total = 200
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, receiver.url(), allow=LOOPBACK)
+        outbox.register_endpoint(conn, ORG, receiver.url_for(), allow=LOOPBACK)
         published = {str(publish_step(conn, f"agg-{i}", 1)): i for i in range(total)}
     receiver.policy = always(200, delay=0.05)  # slow: a batch takes a while to send
     args = ("--poll", "0.1", "--lease", "2", "--batch-size", "100", "--concurrency", "8")
@@ -46,10 +46,10 @@ def test_at_least_once_when_a_worker_is_killed_mid_batch(
     first = spawn_worker(*args)
     first.wait_ready()
     # A batch of 100 at 8 at a time takes ~0.65 s; the first 10 requests are well inside it.
-    wait_until(lambda: receiver.count() >= 10, 20, "the first worker's requests")
+    wait_until(lambda: receiver.count >= 10, 20, "the first worker's requests")
     first.signal(signal.SIGKILL)
     assert first.wait(10) == -signal.SIGKILL
-    assert receiver.count() < total
+    assert receiver.count < total
     # The killed worker's claims are still leased: nothing it held is lost, only late.
     assert statuses(engine)["delivering"] > 0
 
@@ -87,8 +87,8 @@ def test_four_worker_processes_keep_each_aggregate_in_order(
 ) -> None:
     aggregates, per_aggregate = 20, 5
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, receiver.url("/one"), ["test.step"], allow=LOOPBACK)
-        outbox.register_endpoint(conn, ORG, receiver.url("/two"), ["test.step"], allow=LOOPBACK)
+        outbox.register_endpoint(conn, ORG, receiver.url_for("/one"), ["test.step"], allow=LOOPBACK)
+        outbox.register_endpoint(conn, ORG, receiver.url_for("/two"), ["test.step"], allow=LOOPBACK)
 
     def policy(path: str, webhook_id: str, try_no: int) -> Reply:
         # About one first try in ten fails, differently on each endpoint.
@@ -154,13 +154,13 @@ def test_sigterm_finishes_the_batch_in_flight_and_exits_cleanly(
 ) -> None:
     batch, total = 20, 60
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, receiver.url(), allow=LOOPBACK)
+        outbox.register_endpoint(conn, ORG, receiver.url_for(), allow=LOOPBACK)
         for i in range(total):
             publish_step(conn, f"agg-{i}", 1)
     receiver.policy = always(200, delay=0.1)  # 20 at 2 at a time: ~1 s per batch
     worker = spawn_worker("--batch-size", str(batch), "--concurrency", "2", "--poll", "0.1")
     worker.wait_ready()
-    wait_until(lambda: receiver.count() >= 2, 20, "the batch to be in flight")
+    wait_until(lambda: receiver.count >= 2, 20, "the batch to be in flight")
     worker.signal(signal.SIGTERM)
     assert worker.wait(20) == 0, worker.text()
     assert "stopped" in worker.text()
@@ -176,7 +176,7 @@ def test_sigterm_finishes_the_batch_in_flight_and_exits_cleanly(
         "SELECT count(*) FROM messaging.deliveries WHERE status = 'pending' AND attempts = 0"
     )
     assert scalar(engine, untouched) == total - done["succeeded"]
-    assert receiver.count() == done["succeeded"]
+    assert receiver.count == done["succeeded"]
     assert len({r.webhook_id for r in receiver.requests}) == done["succeeded"]
     assert scalar(engine, "SELECT count(*) FROM messaging.attempts") == done["succeeded"]
 
@@ -185,8 +185,8 @@ def test_the_requeue_command_brings_dead_deliveries_back(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker, cli_env: dict[str, str]
 ) -> None:
     with engine.begin() as conn:
-        first, _ = outbox.register_endpoint(conn, ORG, receiver.url("/first"), allow=LOOPBACK)
-        second, _ = outbox.register_endpoint(conn, ORG, receiver.url("/second"), allow=LOOPBACK)
+        first, _ = outbox.register_endpoint(conn, ORG, receiver.url_for("/first"), allow=LOOPBACK)
+        second, _ = outbox.register_endpoint(conn, ORG, receiver.url_for("/second"), allow=LOOPBACK)
         publish_step(conn, "a", 1)
         publish_step(conn, "b", 1)
     receiver.policy = always(500)

@@ -30,7 +30,7 @@ def test_nothing_is_sent_before_commit(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker
 ) -> None:
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, receiver.url(), allow=LOOPBACK)
+        outbox.register_endpoint(conn, ORG, receiver.url_for(), allow=LOOPBACK)
     worker = make_worker()
     with engine.connect() as conn:
         message_id = publish_step(conn, "a", 1)
@@ -170,9 +170,9 @@ def test_prune_removes_old_delivered_messages_and_keeps_dead_and_open_ones(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker
 ) -> None:
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, receiver.url("/ok"), ["test.step"], allow=LOOPBACK)
+        outbox.register_endpoint(conn, ORG, receiver.url_for("/ok"), ["test.step"], allow=LOOPBACK)
         fails, _ = outbox.register_endpoint(
-            conn, OTHER_ORG, receiver.url("/fails"), ["test.step"], allow=LOOPBACK
+            conn, OTHER_ORG, receiver.url_for("/fails"), ["test.step"], allow=LOOPBACK
         )
         old_delivered = publish_step(conn, "delivered", 1)
         old_dead = publish_step(conn, "dead", 1, org_id=OTHER_ORG)
@@ -205,7 +205,7 @@ def test_a_fresh_worker_prunes_in_its_first_round_then_waits_prune_every(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker
 ) -> None:
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, receiver.url(), allow=LOOPBACK)
+        outbox.register_endpoint(conn, ORG, receiver.url_for(), allow=LOOPBACK)
         ids = [publish_step(conn, f"a{i}", 1) for i in range(3)]
     # A long period: the first prune must not depend on how long the machine has been up.
     worker = make_worker(retention=timedelta(hours=1), prune_every=10 * 365 * 86400.0)

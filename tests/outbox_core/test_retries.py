@@ -41,7 +41,7 @@ def test_a_receiver_failing_n_times_then_succeeding_gets_n_plus_one_attempts(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker
 ) -> None:
     failures = 3
-    _endpoint(engine, receiver.url())
+    _endpoint(engine, receiver.url_for())
     message_id = _publish(engine)
     receiver.policy = lambda path, webhook_id, try_no: Reply(
         500 if try_no <= failures else 200, body=f"try {try_no}".encode()
@@ -74,7 +74,7 @@ def test_a_receiver_failing_n_times_then_succeeding_gets_n_plus_one_attempts(
 def test_dead_after_the_last_attempt_then_requeue_delivers_it(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker
 ) -> None:
-    _endpoint(engine, receiver.url())
+    _endpoint(engine, receiver.url_for())
     message_id = _publish(engine)
     receiver.policy = always(503)
     worker = make_worker(retry=fast_retry(0.05, 0.05))
@@ -84,7 +84,7 @@ def test_dead_after_the_last_attempt_then_requeue_delivers_it(
     assert dead[0].finished_at is not None
     # Dead is final: more rounds send nothing.
     worker.run_once()
-    assert receiver.count() == 3
+    assert receiver.count == 3
 
     receiver.policy = always(204)
     with engine.begin() as conn:
@@ -103,7 +103,7 @@ def test_dead_after_the_last_attempt_then_requeue_delivers_it(
 def test_requeue_without_arguments_brings_back_every_dead_delivery_only(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker
 ) -> None:
-    _endpoint(engine, receiver.url())
+    _endpoint(engine, receiver.url_for())
     for i in range(3):
         _publish(engine, f"a{i}")
     receiver.policy = always(500)
@@ -119,7 +119,7 @@ def test_requeue_without_arguments_brings_back_every_dead_delivery_only(
 def test_retry_after_on_429_pushes_the_next_attempt_back(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker
 ) -> None:
-    _endpoint(engine, receiver.url())
+    _endpoint(engine, receiver.url_for())
     _publish(engine)
     receiver.policy = always(429, headers={"Retry-After": "30"})
     worker = make_worker(retry=fast_retry(0.05, 0.05))
@@ -134,13 +134,13 @@ def test_retry_after_on_429_pushes_the_next_attempt_back(
     assert scalar(engine, "SELECT status_code FROM messaging.attempts") == 429
     # Not due: the next rounds leave it alone.
     assert worker.run_once() == 0
-    assert receiver.count() == 1
+    assert receiver.count == 1
 
 
 def test_retry_after_as_an_http_date_on_503_is_honoured(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker
 ) -> None:
-    _endpoint(engine, receiver.url())
+    _endpoint(engine, receiver.url_for())
     _publish(engine)
     when = datetime.now(UTC) + timedelta(seconds=120)
     receiver.policy = always(503, headers={"Retry-After": format_datetime(when, usegmt=True)})
@@ -154,7 +154,7 @@ def test_retry_after_as_an_http_date_on_503_is_honoured(
 def test_retry_after_is_capped_and_ignored_on_other_statuses(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker
 ) -> None:
-    _endpoint(engine, receiver.url())
+    _endpoint(engine, receiver.url_for())
     capped = _publish(engine, "capped")
     ignored = _publish(engine, "ignored")
 
@@ -181,10 +181,10 @@ def test_retry_after_is_capped_and_ignored_on_other_statuses(
 def test_redirects_are_not_followed(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker
 ) -> None:
-    _endpoint(engine, receiver.url("/moved"))
+    _endpoint(engine, receiver.url_for("/moved"))
     _publish(engine)
     receiver.policy = lambda path, webhook_id, try_no: (
-        Reply(301, headers={"Location": receiver.url("/new")}) if path == "/moved" else Reply()
+        Reply(301, headers={"Location": receiver.url_for("/new")}) if path == "/moved" else Reply()
     )
     worker = make_worker(retry=fast_retry())
     assert worker.deliver_once() == 1
@@ -196,7 +196,7 @@ def test_redirects_are_not_followed(
 def test_a_timeout_is_an_attempt_with_an_error(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker
 ) -> None:
-    _endpoint(engine, receiver.url())
+    _endpoint(engine, receiver.url_for())
     _publish(engine)
     receiver.policy = always(200, delay=1.0)
     worker = make_worker(request_timeout=0.2, retry=fast_retry(60))
@@ -224,7 +224,7 @@ def test_a_refused_connection_is_an_attempt_with_an_error(
 def test_the_response_body_is_kept_truncated(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker
 ) -> None:
-    _endpoint(engine, receiver.url())
+    _endpoint(engine, receiver.url_for())
     _publish(engine)
     receiver.policy = always(400, body=b"x" * 5000)
     worker = make_worker(max_response_body=100, retry=fast_retry())

@@ -27,9 +27,9 @@ from tests.outbox_core.support import (
 def _deliver_one(engine: sa.Engine, receiver: Receiver, worker: outbox.Worker, seq: int) -> Request:
     with engine.begin() as conn:
         message_id = publish_step(conn, "a", seq)
-    before = receiver.count()
+    before = receiver.count
     assert worker.deliver_once() == 1
-    assert receiver.count() == before + 1
+    assert receiver.count == before + 1
     request = receiver.requests[-1]
     assert request.webhook_id == str(message_id)
     return request
@@ -39,7 +39,7 @@ def test_headers_and_signature_follow_standard_webhooks(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker
 ) -> None:
     with engine.begin() as conn:
-        _, secret = outbox.register_endpoint(conn, ORG, receiver.url(), allow=LOOPBACK)
+        _, secret = outbox.register_endpoint(conn, ORG, receiver.url_for(), allow=LOOPBACK)
     assert secret.startswith("whsec_")
     request = _deliver_one(engine, receiver, make_worker(), 1)
     assert abs(int(request.headers["webhook-timestamp"]) - time.time()) < 60
@@ -70,7 +70,7 @@ def test_both_secrets_verify_during_rotation_and_only_the_new_one_after(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker
 ) -> None:
     with engine.begin() as conn:
-        endpoint_id, old = outbox.register_endpoint(conn, ORG, receiver.url(), allow=LOOPBACK)
+        endpoint_id, old = outbox.register_endpoint(conn, ORG, receiver.url_for(), allow=LOOPBACK)
     worker = make_worker()
     grace = timedelta(seconds=1)
     with engine.begin() as conn:
@@ -108,8 +108,8 @@ def test_every_fanned_out_request_is_signed_with_its_own_endpoint_secret(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker
 ) -> None:
     with engine.begin() as conn:
-        _, secret_a = outbox.register_endpoint(conn, ORG, receiver.url("/a"), allow=LOOPBACK)
-        _, secret_b = outbox.register_endpoint(conn, ORG, receiver.url("/b"), allow=LOOPBACK)
+        _, secret_a = outbox.register_endpoint(conn, ORG, receiver.url_for("/a"), allow=LOOPBACK)
+        _, secret_b = outbox.register_endpoint(conn, ORG, receiver.url_for("/b"), allow=LOOPBACK)
         publish_step(conn, "a", 1)
     assert make_worker().deliver_once() == 2
     by_path = {r.path: r for r in receiver.requests}

@@ -15,7 +15,7 @@ def test_published_message_is_delivered_signed(
 ) -> None:
     with engine.begin() as conn:
         _, secret = outbox.register_endpoint(
-            conn, ORG, receiver.url(), ["test.ticket_issued"], allow=LOOPBACK
+            conn, ORG, receiver.url_for(), ["test.ticket_issued"], allow=LOOPBACK
         )
         message_id = outbox.publish(
             conn,
@@ -39,7 +39,7 @@ def test_rolled_back_transaction_publishes_nothing(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker
 ) -> None:
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, receiver.url(), allow=LOOPBACK)
+        outbox.register_endpoint(conn, ORG, receiver.url_for(), allow=LOOPBACK)
     with engine.connect() as conn:
         outbox.publish(
             conn,

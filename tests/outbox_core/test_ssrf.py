@@ -228,7 +228,7 @@ def test_a_name_that_resolves_to_loopback_is_refused_at_connect_time(
     assert not attempt.succeeded and attempt.status_code is None and attempt.response_body is None
     assert "TargetRefused" in attempt.error
     assert f"'{name}' resolves to 127.0.0.1, a loopback address" in attempt.error
-    assert receiver.count() == 0
+    assert receiver.count == 0
 
 
 def test_localhost_by_the_system_resolver_is_refused_at_connect_time(
@@ -251,7 +251,7 @@ def test_localhost_by_the_system_resolver_is_refused_at_connect_time(
     attempt = _attempt(engine)
     assert not attempt.succeeded
     assert "'localhost' resolves to" in attempt.error and "loopback address" in attempt.error
-    assert receiver.count() == 0
+    assert receiver.count == 0
 
 
 def test_the_allow_list_lets_the_receiver_through_at_the_checked_address(
@@ -278,9 +278,9 @@ def test_redirects_are_not_followed(
     engine: sa.Engine, receiver: Receiver, make_worker: MakeWorker
 ) -> None:
     with engine.begin() as conn:
-        outbox.register_endpoint(conn, ORG, receiver.url("/hook"), allow=LOOPBACK)
+        outbox.register_endpoint(conn, ORG, receiver.url_for("/hook"), allow=LOOPBACK)
         publish_step(conn, "a", 1)
-    inside = receiver.url("/inside")
+    inside = receiver.url_for("/inside")
     receiver.policy = lambda path, webhook_id, try_no: (
         Reply(302, headers={"location": inside}) if path == "/hook" else Reply(200)
     )

@@ -18,13 +18,13 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 from standardwebhooks.webhooks import Webhook
 
 import escrow
@@ -32,12 +32,12 @@ import ledger
 import outbox
 import ticketing_fsm as tk
 from liventix.stripe_gateway import StripeGateway, StripeSettings
+from liventix.testing.servers import Mailbox, Receiver, smtp_server
 from liventix.testing.stripe import StripeStandIn, deliver_event
 from liventix.testing.stripe import shapes as so
 from liventix.wiring import wire
 from outbox.message_types import task_for
 from tests.escrow_core.support import Line, entries_count, lines_by_ref
-from tests.outbox_core.support import Mailbox, Receiver, free_port
 from tests.ticketing_core.support import ensure_platform
 from ticketing_fsm.checkout import META_ORDER, META_ORG
 
@@ -109,15 +109,14 @@ class App:
 
 @pytest.fixture
 def app(engine: sa.Engine) -> Iterator[App]:
-    """Fake Stripe, HTTP receiver and SMTP server on 127.0.0.1; the application wired on the
-    test's database; an organizer with its webhook endpoint."""
+    """The Stripe stand-in, the webhook receiver and the SMTP sink on 127.0.0.1; the
+    application wired on the test's database; an organizer with its webhook endpoint."""
     stripe_server = StripeStandIn().start()
     receiver = Receiver()
     receiver.start()
     mailbox = Mailbox()
-    smtp_port = free_port()
-    smtp = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
-    smtp.start()
+    smtp = ExitStack()
+    smtp_port, _ = smtp.enter_context(smtp_server(mailbox))
     # The outbox's tasks are process-wide: put back whatever the session had wired before.
     before = {name: task_for(name) for name in TASKS}
     gateway = StripeGateway(StripeSettings(api_base=stripe_server.url, max_network_retries=0))
@@ -138,13 +137,13 @@ def app(engine: sa.Engine) -> Iterator[App]:
         ledger.open_organization(conn, org, "Globe Theatre")
         escrow.set_policy(conn, org, escrow.Policy())
         _, hook_secret = outbox.register_endpoint(
-            conn, org, receiver.url(), HOOK_TYPES, allow=outbox.parse_allow("127.0.0.1/32")
+            conn, org, receiver.url_for(), HOOK_TYPES, allow=outbox.parse_allow("127.0.0.1/32")
         )
     try:
         yield App(engine, stripe_server, gateway, receiver, mailbox, worker, org, hook_secret)
     finally:
         worker.close()
-        smtp.stop()
+        smtp.close()
         receiver.close()
         stripe_server.close()
         for name, task in before.items():
