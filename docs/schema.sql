@@ -962,7 +962,7 @@ $$;
 -- Name: authenticate(text, text, text); Type: FUNCTION; Schema: payments; Owner: -
 --
 
-CREATE FUNCTION payments.authenticate(p_prefix text, p_secret text, p_idempotency_key text) RETURNS TABLE(key_id uuid, org_id uuid, method text, path text, request_sha256 text, status integer, content_type text, response text)
+CREATE FUNCTION payments.authenticate(p_prefix text, p_secret text, p_idempotency_key text) RETURNS TABLE(key_id uuid, org_id uuid, key_scope text, method text, path text, request_sha256 text, status integer, content_type text, response text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
@@ -970,8 +970,9 @@ CREATE FUNCTION payments.authenticate(p_prefix text, p_secret text, p_idempotenc
 DECLARE
     v_id uuid;
     v_org uuid;
+    v_scope text;
 BEGIN
-    SELECT k.id, k.org_id INTO v_id, v_org
+    SELECT k.id, k.org_id, k.scope INTO v_id, v_org, v_scope
       FROM payments.api_keys k
      WHERE k.prefix = p_prefix AND k.revoked_at IS NULL
        AND k.secret_sha256 = encode(sha256(convert_to(p_secret, 'UTF8')), 'hex');
@@ -980,8 +981,8 @@ BEGIN
     END IF;
     PERFORM payments._act_as(coalesce(v_org::text, 'platform'));
     RETURN QUERY
-        SELECT v_id, v_org, i.method, i.path, i.request_sha256, i.status, i.content_type,
-               i.response::text
+        SELECT v_id, v_org, v_scope, i.method, i.path, i.request_sha256, i.status,
+               i.content_type, i.response::text
           FROM (SELECT 1) one
           LEFT JOIN payments.api_idempotency i
                  ON i.scope = coalesce(v_org::text, 'platform') AND i.key = p_idempotency_key;
@@ -1988,6 +1989,20 @@ END
 $$;
 
 --
+-- Name: touch_api_key(text, text); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.touch_api_key(p_prefix text, p_secret text) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    UPDATE payments.api_keys k SET last_used_at = now()
+     WHERE k.prefix = p_prefix AND k.revoked_at IS NULL
+       AND k.secret_sha256 = encode(sha256(convert_to(p_secret, 'UTF8')), 'hex')
+       AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute');
+$$;
+
+--
 -- Name: current_org_id(); Type: FUNCTION; Schema: ticketing; Owner: -
 --
 
@@ -2270,9 +2285,12 @@ CREATE TABLE payments.api_keys (
     prefix text NOT NULL,
     secret_sha256 text NOT NULL,
     description text DEFAULT ''::text NOT NULL,
+    scope text DEFAULT 'full'::text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_used_at timestamp with time zone,
     revoked_at timestamp with time zone,
     CONSTRAINT api_keys_prefix_check CHECK ((prefix ~ '^[0-9a-f]{12}$'::text)),
+    CONSTRAINT api_keys_scope_check CHECK ((scope = ANY (ARRAY['full'::text, 'read_only'::text]))),
     CONSTRAINT api_keys_secret_sha256_check CHECK ((secret_sha256 ~ '^[0-9a-f]{64}$'::text))
 );
 
@@ -4548,6 +4566,14 @@ GRANT ALL ON FUNCTION payments.roll_up(p_account uuid, p_limit integer) TO liven
 
 REVOKE ALL ON FUNCTION payments.roll_up_all(p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION payments.roll_up_all(p_limit integer) TO liventix_platform;
+
+--
+-- Name: FUNCTION touch_api_key(p_prefix text, p_secret text); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.touch_api_key(p_prefix text, p_secret text) FROM PUBLIC;
+GRANT ALL ON FUNCTION payments.touch_api_key(p_prefix text, p_secret text) TO liventix_app;
+GRANT ALL ON FUNCTION payments.touch_api_key(p_prefix text, p_secret text) TO liventix_platform;
 
 --
 -- Name: FUNCTION current_org_id(); Type: ACL; Schema: ticketing; Owner: -

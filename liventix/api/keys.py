@@ -7,25 +7,29 @@ the database compares it (`payments.authenticate`: digests, never secrets). A ke
 one organization, or (org_id NULL) is the platform's. Revoking stamps `revoked_at`; a revoked
 key authenticates no more.
 
-A key has a scope: `full`, or `read_only` (finance: reads everything its organization may,
-writes nothing). The scope is written in the stored prefix, which the server draws and the
-database checks together with the secret: a read-only key's prefix starts with `0`, a full
-key's never does. A token cannot change its scope, since another prefix finds no row (or
-another key's, whose secret it lacks). (Until `payments.api_keys` has a `scope` column of its
-own; see the operators' notes.)
+A key has a scope (`payments.api_keys.scope`): `full`, or `read_only` (finance: reads
+everything its organization may, writes nothing); `payments.authenticate` answers it with the
+key. A key's use is recorded to the minute (`last_used_at`): the first request a process
+authenticates with a key in a minute records it by `payments.touch_api_key`, on a connection
+of its own and outside the request's transaction (a read's transaction rolls back), so no
+other request waits on it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import secrets
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 import ledger
 import pgdriver
@@ -35,9 +39,11 @@ _KEY = re.compile(r"^lvx_([0-9a-f]{12})_([0-9a-f]{48})$")
 
 Scope = Literal["full", "read_only"]
 SCOPES: tuple[Scope, ...] = ("full", "read_only")
-_READ_ONLY_MARK = "0"
-"""The first hex digit of a read-only key's prefix (and never of a full key's)."""
-_FULL_FIRST = "123456789abcdef"
+TOUCH_EVERY = 60.0
+"""Seconds between two records of a key's use by one process (the database keeps a minute
+too, whatever the number of processes)."""
+
+_log = logging.getLogger(__name__)
 
 
 class KeyNotFound(Exception):
@@ -92,18 +98,12 @@ class KeyInfo:
     scope: Scope
     description: str
     created_at: datetime
+    last_used_at: datetime | None
     revoked_at: datetime | None
 
 
-def scope_of(prefix: str) -> Scope:
-    """The scope a stored prefix gives its key."""
-    return "read_only" if prefix.startswith(_READ_ONLY_MARK) else "full"
-
-
-def _new_prefix(scope: Scope) -> str:
-    rest = secrets.token_hex(6)[1:]
-    first = _READ_ONLY_MARK if scope == "read_only" else secrets.choice(_FULL_FIRST)
-    return first + rest
+def _scope(value: str) -> Scope:
+    return "read_only" if value == "read_only" else "full"
 
 
 def _digest(secret: str) -> str:
@@ -129,19 +129,26 @@ def create_key(
         raise ValueError(f"a key's scope is one of {', '.join(SCOPES)}, not {scope}")
     if org_id is not None and not ledger.organization_exists(conn, org_id):
         raise ledger.OrganizationNotFound(org_id=str(org_id))
-    prefix = _new_prefix(scope)
+    prefix = secrets.token_hex(6)
     secret = secrets.token_hex(24)
     key_id: uuid.UUID = conn.execute(
-        text("""INSERT INTO payments.api_keys (org_id, prefix, secret_sha256, description)
-                VALUES (:org, :prefix, :digest, :description) RETURNING id"""),
-        {"org": org_id, "prefix": prefix, "digest": _digest(secret), "description": description},
+        text("""INSERT INTO payments.api_keys (org_id, prefix, secret_sha256, description, scope)
+                VALUES (:org, :prefix, :digest, :description, :scope) RETURNING id"""),
+        {
+            "org": org_id,
+            "prefix": prefix,
+            "digest": _digest(secret),
+            "description": description,
+            "scope": scope,
+        },
     ).scalar_one()
     return CreatedKey(key_id, org_id, f"{KEY_PREFIX}{prefix}_{secret}", scope)
 
 
 # The owner's read of the key table (the CLI's).
 _LIST = text("""
-    SELECT k.id, k.org_id, k.prefix, k.description, k.created_at, k.revoked_at
+    SELECT k.id, k.org_id, k.prefix, k.scope, k.description, k.created_at, k.last_used_at,
+           k.revoked_at
       FROM payments.api_keys k
      WHERE (CAST(:org AS uuid) IS NULL OR k.org_id = :org)
        AND (NOT :platform OR k.org_id IS NULL)
@@ -165,9 +172,10 @@ def list_keys(
             id=r.id,
             org_id=r.org_id,
             prefix=r.prefix,
-            scope=scope_of(r.prefix),
+            scope=_scope(r.scope),
             description=r.description,
             created_at=r.created_at,
+            last_used_at=r.last_used_at,
             revoked_at=r.revoked_at,
         )
         for r in rows
@@ -210,8 +218,8 @@ class StoredAnswer:
 # under the request's Idempotency-Key in the key's scope. The role is assumed here, after the
 # function ran (set_config(..., true) is SET LOCAL). No row: unknown, wrong or revoked key.
 _OPEN = """
-    SELECT a.key_id, a.org_id, a.method, a.path, a.request_sha256, a.status, a.content_type,
-           a.response,
+    SELECT a.key_id, a.org_id, a.key_scope, a.method, a.path, a.request_sha256, a.status,
+           a.content_type, a.response,
            set_config('role', CASE WHEN a.org_id IS NULL THEN 'liventix_platform'
                                    ELSE 'liventix_app' END, true) AS role
       FROM payments.authenticate(%(prefix)s, %(secret)s, %(key)s) a
@@ -242,4 +250,34 @@ def authenticate(
             content_type=row.content_type,
             response=row.response,
         )
-    return Principal(key_id=row.key_id, org_id=row.org_id, key_scope=scope_of(prefix)), stored
+    _USES.note(conn.engine, row.key_id, prefix, secret)
+    return Principal(key_id=row.key_id, org_id=row.org_id, key_scope=_scope(row.key_scope)), stored
+
+
+class _Uses:
+    """When this process last recorded each key's use (monotonic seconds)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: dict[uuid.UUID, float] = {}
+
+    def note(self, engine: Engine, key_id: uuid.UUID, prefix: str, secret: str) -> None:
+        """Record the key's use unless this process did within `TOUCH_EVERY` seconds: on a
+        connection of its own, committed at once; a failure is logged, never the request's."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last.get(key_id, -TOUCH_EVERY) < TOUCH_EVERY:
+                return
+            self._last[key_id] = now
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql(
+                    "SELECT payments.touch_api_key(%(prefix)s, %(secret)s)",
+                    {"prefix": prefix, "secret": secret},
+                )
+                conn.commit()
+        except SQLAlchemyError:
+            _log.warning("could not record the use of API key %s", key_id, exc_info=True)
+
+
+_USES = _Uses()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import click
@@ -90,7 +91,16 @@ def list_(org: str | None, platform: bool, revoked: bool, as_json: bool) -> int:
         return EXIT_OK
     click.echo(
         aligned(
-            ("ID", "PREFIX", "SCOPE", "ORGANIZATION", "CREATED", "REVOKED", "DESCRIPTION"),
+            (
+                "ID",
+                "PREFIX",
+                "SCOPE",
+                "ORGANIZATION",
+                "CREATED",
+                "LAST USED",
+                "REVOKED",
+                "DESCRIPTION",
+            ),
             (
                 (
                     k.id,
@@ -98,6 +108,9 @@ def list_(org: str | None, platform: bool, revoked: bool, as_json: bool) -> int:
                     k.scope,
                     "(platform)" if k.org_id is None else names.get(k.org_id),
                     k.created_at.isoformat(timespec="seconds"),
+                    None
+                    if k.last_used_at is None
+                    else k.last_used_at.isoformat(timespec="seconds"),
                     None if k.revoked_at is None else k.revoked_at.isoformat(timespec="seconds"),
                     k.description or None,
                 )
@@ -106,6 +119,10 @@ def list_(org: str | None, platform: bool, revoked: bool, as_json: bool) -> int:
         )
     )
     return EXIT_OK
+
+
+def _when(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="seconds")
 
 
 def _json(key: KeyInfo, names: dict[uuid.UUID, str]) -> dict[str, object]:
@@ -117,6 +134,7 @@ def _json(key: KeyInfo, names: dict[uuid.UUID, str]) -> dict[str, object]:
         "scope": key.scope,
         "description": key.description,
         "created_at": key.created_at.isoformat(),
+        "last_used_at": None if key.last_used_at is None else key.last_used_at.isoformat(),
         "revoked_at": None if key.revoked_at is None else key.revoked_at.isoformat(),
     }
 

@@ -18,7 +18,12 @@ CREATE TABLE payments.api_keys (
     prefix text NOT NULL CHECK (prefix ~ '^[0-9a-f]{12}$'),
     secret_sha256 text NOT NULL CHECK (secret_sha256 ~ '^[0-9a-f]{64}$'),
     description text NOT NULL DEFAULT '',
+    -- full: every request its organization (or the platform) may make; read_only (finance):
+    -- every read, no write (refused with 403 before anything is looked up, reads READ ONLY).
+    scope text NOT NULL DEFAULT 'full' CHECK (scope IN ('full', 'read_only')),
     created_at timestamptz NOT NULL DEFAULT now(),
+    -- When the key last authenticated a request, to the minute (payments.touch_api_key).
+    last_used_at timestamptz,
     revoked_at timestamptz,
     CONSTRAINT api_keys_prefix_key UNIQUE (prefix)
 );
@@ -77,15 +82,16 @@ GRANT EXECUTE ON FUNCTION payments.current_actor(), payments.current_org_id(),
 -- the platform's key) and answers what is stored under the request's Idempotency-Key in the
 -- key's scope. No row: unknown key, wrong secret, or revoked.
 CREATE FUNCTION payments.authenticate(p_prefix text, p_secret text, p_idempotency_key text)
-RETURNS TABLE (key_id uuid, org_id uuid, method text, path text, request_sha256 text,
-               status int, content_type text, response text)
+RETURNS TABLE (key_id uuid, org_id uuid, key_scope text, method text, path text,
+               request_sha256 text, status int, content_type text, response text)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     v_id uuid;
     v_org uuid;
+    v_scope text;
 BEGIN
-    SELECT k.id, k.org_id INTO v_id, v_org
+    SELECT k.id, k.org_id, k.scope INTO v_id, v_org, v_scope
       FROM payments.api_keys k
      WHERE k.prefix = p_prefix AND k.revoked_at IS NULL
        AND k.secret_sha256 = encode(sha256(convert_to(p_secret, 'UTF8')), 'hex');
@@ -94,8 +100,8 @@ BEGIN
     END IF;
     PERFORM payments._act_as(coalesce(v_org::text, 'platform'));
     RETURN QUERY
-        SELECT v_id, v_org, i.method, i.path, i.request_sha256, i.status, i.content_type,
-               i.response::text
+        SELECT v_id, v_org, v_scope, i.method, i.path, i.request_sha256, i.status,
+               i.content_type, i.response::text
           FROM (SELECT 1) one
           LEFT JOIN payments.api_idempotency i
                  ON i.scope = coalesce(v_org::text, 'platform') AND i.key = p_idempotency_key;
@@ -104,6 +110,19 @@ $$;
 REVOKE ALL ON FUNCTION payments.authenticate(text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION payments.authenticate(text, text, text)
     TO liventix_app, liventix_platform;
+
+-- A key's holder records that the key was used (its secret proves it, as for authenticate),
+-- at most once a minute: the API calls it outside the request's transaction (a read's
+-- transaction rolls back), once a minute per key and process, so no request waits on it.
+CREATE FUNCTION payments.touch_api_key(p_prefix text, p_secret text) RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    UPDATE payments.api_keys k SET last_used_at = now()
+     WHERE k.prefix = p_prefix AND k.revoked_at IS NULL
+       AND k.secret_sha256 = encode(sha256(convert_to(p_secret, 'UTF8')), 'hex')
+       AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute');
+$$;
+REVOKE ALL ON FUNCTION payments.touch_api_key(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION payments.touch_api_key(text, text) TO liventix_app, liventix_platform;
 
 -- The owner's way to act for an organization (NULL: the platform) without its key: the
 -- worker, the inbox's handlers, the CLI. Not granted to any application role.

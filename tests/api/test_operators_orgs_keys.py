@@ -151,18 +151,65 @@ def test_a_read_only_key_is_refused_even_a_replay_of_its_organizations_write(
     assert refused.json()["type"].endswith("/read-only-key")
 
 
-def test_keys_scopes_are_written_in_their_stored_prefix(served: Served) -> None:
+def test_a_keys_scope_is_stored_with_it_and_authenticated_with_it(served: Served) -> None:
     org, _ = new_org(served.engine, "Scopes")
     with served.engine.begin() as conn:
-        made = [keys.create_key(conn, org, scope="read_only") for _ in range(20)]
-        made += [keys.create_key(conn, org) for _ in range(20)]
+        made = [keys.create_key(conn, org, scope="read_only") for _ in range(3)]
+        made += [keys.create_key(conn, org) for _ in range(3)]
         listed = {k.id: k for k in keys.list_keys(conn, org_id=org)}
     for created in made:
         assert listed[created.id].scope == created.scope
-        prefix = created.token.split("_")[1]
-        assert keys.scope_of(prefix) == created.scope
+        with served.engine.begin() as conn:
+            principal, _ = keys.authenticate(conn, created.token)
+            assert principal is not None and principal.key_scope == created.scope
+            conn.rollback()
     with pytest.raises(ValueError, match="scope"), served.engine.begin() as conn:
         keys.create_key(conn, org, scope="admin")  # type: ignore[arg-type]
+    # The database holds the scope to its two values, whoever writes it.
+    with pytest.raises(sa.exc.IntegrityError), served.engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE payments.api_keys SET scope = 'admin' WHERE id = :id"),
+            {"id": made[0].id},
+        )
+
+
+def _last_used(engine: sa.Engine, key_id: uuid.UUID) -> object:
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.text("SELECT last_used_at FROM payments.api_keys WHERE id = :id"), {"id": key_id}
+        ).scalar_one()
+
+
+def test_a_keys_use_is_recorded_to_the_minute_even_by_a_read(served: Served) -> None:
+    org, _ = new_org(served.engine, "Used")
+    with served.engine.begin() as conn:
+        used, unused = keys.create_key(conn, org), keys.create_key(conn, org)
+    with served.client(used.token) as client:
+        ok(client.get("/v1/accounts"))  # a read: its own transaction rolls back
+    first = _last_used(served.engine, used.id)
+    assert first is not None
+    assert _last_used(served.engine, unused.id) is None
+    with served.engine.begin() as conn:
+        listed = {k.id: k for k in keys.list_keys(conn, org_id=org)}
+    assert listed[used.id].last_used_at == first and listed[unused.id].last_used_at is None
+
+    prefix, secret = used.token.split("_")[1:]
+    touch = sa.text("SELECT payments.touch_api_key(:prefix, :secret)")
+    with served.engine.begin() as conn:  # within the minute: kept
+        conn.execute(touch, {"prefix": prefix, "secret": secret})
+    assert _last_used(served.engine, used.id) == first
+    with served.engine.begin() as conn:
+        conn.execute(
+            sa.text("""UPDATE payments.api_keys SET last_used_at = last_used_at - interval '2 min'
+                        WHERE id = :id"""),
+            {"id": used.id},
+        )
+        conn.execute(touch, {"prefix": prefix, "secret": "0" * 48})  # a wrong secret: nothing
+    aged = _last_used(served.engine, used.id)
+    assert aged != first
+    with served.engine.begin() as conn:
+        conn.execute(touch, {"prefix": prefix, "secret": secret})
+    assert _last_used(served.engine, used.id) != aged
 
 
 def test_the_openapi_document_lists_the_read_only_problem_and_the_organizations() -> None:
