@@ -28,6 +28,7 @@ from liventix.api.organizations import routes as organization_routes
 from liventix.api.pipeline import Runner
 from liventix.api.problems import ApiProblem
 from liventix.api.reports import routes as report_routes
+from liventix.api.request_id import RequestIdMiddleware
 from liventix.api.routing import READ_ONLY_EXTENSION, DirectRoutes
 from liventix.api.stripe_webhook import routes as stripe_routes
 from liventix.api.tickets import routes as ticketing_routes
@@ -137,10 +138,12 @@ def create_app(
         # matches once, by its regular expression.
         app.router.routes.extend(module.router.routes)
     # Starlette wraps the last added outermost: the metrics count the limits' refusals too,
-    # and the fixed-path routes served directly pass both first.
+    # and the fixed-path routes served directly pass both first; the request id is outermost.
     app.add_middleware(DirectRoutes)
     app.add_middleware(limits.RequestLimits)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    # Outermost: every answer carries its request's id, problems and logs too.
+    app.add_middleware(RequestIdMiddleware)
     _install_error_handlers(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     static.install(app)

@@ -24,7 +24,6 @@ and the operators keep theirs.
 from __future__ import annotations
 
 import logging
-import logging.config
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -37,9 +36,9 @@ from types import FrameType
 
 import sqlalchemy as sa
 import uvicorn
-from uvicorn.config import LOGGING_CONFIG
 
 import outbox
+from liventix import logs
 from liventix.api.app import create_app
 from liventix.api.webhooks import routes as webhook_routes
 from liventix.database import make_engine, prepare
@@ -84,6 +83,9 @@ class _Child:
     max_overflow: int
     webhook_allow: tuple[str, ...] = ()
     secret_key: str | None = field(default=None, repr=False)
+    log_format: str = "auto"
+    app_log_level: str = "INFO"
+    access_log: bool = True
 
 
 def serve(
@@ -114,7 +116,19 @@ def serve(
     except ServeError as error:
         print(f"liventix serve: {error}", file=sys.stderr)
         return 2
-    child = _Child(url, stripe, secret, log_level, pool_size, max_overflow, allow, key)
+    child = _Child(
+        url,
+        stripe,
+        secret,
+        log_level,
+        pool_size,
+        max_overflow,
+        allow,
+        key,
+        log_format=settings.log_format,
+        app_log_level=settings.log_level,
+        access_log=settings.access_log,
+    )
     return _Supervisor(child, count, sock, log_level).run()
 
 
@@ -135,7 +149,14 @@ def _app(child: _Child) -> tuple[sa.Engine, object]:
 def _serve_here(child: _Child, host: str, port: int) -> None:
     engine, app = _app(child)
     try:
-        uvicorn.run(app, host=host, port=port, log_level=child.log_level, proxy_headers=False)  # type: ignore[arg-type]
+        uvicorn.run(
+            app,  # type: ignore[arg-type]
+            host=host,
+            port=port,
+            log_level=child.log_level,
+            log_config=None,  # uvicorn's lines go through liventix.logs, as configured
+            proxy_headers=False,
+        )
     finally:
         engine.dispose()
 
@@ -143,8 +164,15 @@ def _serve_here(child: _Child, host: str, port: int) -> None:
 def _serve_child(child: _Child, sock: socket.socket) -> None:
     """A child's life: its own engine and Stripe client, a uvicorn server on the shared
     socket until SIGTERM or SIGINT."""
+    # A spawned child starts with no logging configured: the parent's choice, in JSON too.
+    logs.configure(child.log_format, child.app_log_level, access_log=child.access_log)
     engine, app = _app(child)
-    config = uvicorn.Config(app, log_level=child.log_level, proxy_headers=False)  # type: ignore[arg-type]
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        log_level=child.log_level,
+        log_config=None,
+        proxy_headers=False,
+    )
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
@@ -204,12 +232,8 @@ class _Supervisor:
         self.running: dict[int, tuple[multiprocessing.process.BaseProcess, float]] = {}
         self.stopping: int | None = None  # the signal that asked to stop
         self.early_deaths = 0
-        config = {**LOGGING_CONFIG, "disable_existing_loggers": False}
-        config["loggers"] = {
-            **LOGGING_CONFIG["loggers"],
-            "liventix.serve": {"handlers": ["default"], "level": "INFO", "propagate": False},
-        }
-        logging.config.dictConfig(config)
+        if not logging.getLogger().handlers:  # `liventix serve` configured it already
+            logs.configure(child.log_format, child.app_log_level, access_log=child.access_log)
         log.setLevel(log_level.upper() if isinstance(log_level, str) else log_level)
 
     def _start(self, slot: int) -> None:

@@ -179,6 +179,8 @@ def _over_http(url: str, org_id: str, platform_key: str, full_key: str, finance_
         assert refused.status_code == 403
         assert refused.headers["content-type"] == "application/problem+json"
         assert refused.json()["type"] == "https://liventix.dev/problems/read-only-key"
+        # `liventix serve` answers every request with its id, in problems too.
+        assert refused.json()["request_id"] == refused.headers["request-id"]
         assert finance.get(f"/v1/accounts/{cash}/balance").json()["posted"]["amount"] == 2_500
     with httpx.Client(base_url=url, headers=_bearer(platform_key), timeout=30) as platform:
         names = {o["name"] for o in _made(platform.get("/v1/organizations"), 200)["data"]}

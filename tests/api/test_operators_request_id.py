@@ -1,8 +1,8 @@
 """Request ids and structured logs: every API request carries a `Request-Id` (its own when
 sane, else a new one), echoed in the response, in problems (`request_id`) and in every log
 record of the request, the handler's worker thread included; logs are one JSON object per
-line (a console line on a terminal). Served by uvicorn on 127.0.0.1 through the middleware
-(`liventix.api.request_id`, installed here around the app as `create_app` is asked to)."""
+line (a console line on a terminal). Served by uvicorn on 127.0.0.1 as `create_app` builds the
+API (the middleware, `liventix.api.request_id`, outermost)."""
 
 from __future__ import annotations
 
@@ -46,8 +46,8 @@ def _records(stream: io.StringIO) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def url(served: Served) -> Iterator[str]:
-    """The API (on the session's database) behind the request id middleware, with one more
-    route that logs from its worker thread."""
+    """The API (on the session's database), with one more route that logs from its worker
+    thread."""
     app = create_app(served.engine, gateway=None, stripe_webhook_secret=None, max_in_flight=4)
 
     def logs_in_a_thread() -> dict[str, str]:
@@ -57,7 +57,8 @@ def url(served: Served) -> Iterator[str]:
     extra = FastAPI()
     extra.add_api_route("/logs-in-a-thread", logs_in_a_thread)
     app.mount("/test", extra)
-    with uvicorn_thread(RequestIdMiddleware(app)) as served_url:  # type: ignore[arg-type]
+    assert any(getattr(m, "cls", None) is RequestIdMiddleware for m in app.user_middleware)
+    with uvicorn_thread(app) as served_url:
         yield served_url
 
 

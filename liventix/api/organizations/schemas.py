@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from liventix.api.pages import ListObject
 from liventix.api.schemas import RequestModel
 
 
@@ -28,8 +29,5 @@ class OrganizationResponse(BaseModel):
     created_at: datetime
 
 
-class OrganizationList(BaseModel):
+class OrganizationList(ListObject[OrganizationResponse]):
     """Organizations, oldest first; `has_more` when the page was cut at `limit`."""
-
-    data: list[OrganizationResponse]
-    has_more: bool

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -18,15 +18,19 @@ class OrganizationList:
     """Organizations, oldest first; `has_more` when the page was cut at `limit`.
 
     Attributes:
+        object_ (Literal['list']):  Default: 'list'.
         data (list[OrganizationResponse]):
-        has_more (bool):
+        has_more (bool): Whether more objects follow this page
     """
 
     data: list[OrganizationResponse]
     has_more: bool
+    object_: Literal["list"] = "list"
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        object_ = self.object_
+
         data = []
         for data_item_data in self.data:
             data_item = data_item_data.to_dict()
@@ -38,6 +42,7 @@ class OrganizationList:
         field_dict.update(self.additional_properties)
         field_dict.update(
             {
+                "object": object_,
                 "data": data,
                 "has_more": has_more,
             }
@@ -50,6 +55,10 @@ class OrganizationList:
         from ..models.organization_response import OrganizationResponse  # noqa: PLC0415
 
         d = dict(src_dict)
+        object_ = cast(Literal["list"], d.pop("object"))
+        if object_ != "list":
+            raise ValueError(f"object must match const 'list', got '{object_}'")
+
         data = []
         _data = d.pop("data")
         for data_item_data in _data:
@@ -60,6 +69,7 @@ class OrganizationList:
         has_more = d.pop("has_more")
 
         organization_list = cls(
+            object_=object_,
             data=data,
             has_more=has_more,
         )

@@ -17,10 +17,10 @@ class StatementEvent:
     accounts in the ledger (escrow + payable - receivable, each on its normal side):
     `ledger_sales`, `refunds` and `disputes` (negative: money back to buyers), `net` (their
     sum: what the event earned the organizer), `released` (moved to payable) and
-    `transferred` (paid out by transfers, less reversals). `difference` = gross - fees -
-    ledger_sales (the sales tie-out per event). Entries no event is found for (a payout, an
-    entry booked by hand) are the row with no `event_id`: the rows' ledger columns sum to
-    the statement's movements per currency.
+    `transferred` (paid out by transfers, less what reversals recovered). `difference` =
+    gross - fees - ledger_sales (the sales tie-out per event). Entries no event is found
+    for (a payout, an entry booked by hand) are the row with no `event_id`: the rows' ledger
+    columns sum to the statement's movements per currency.
 
         Attributes:
             currency (str):
