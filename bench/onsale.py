@@ -826,7 +826,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="liventix-onsale-") as scratch,
         _server() as server_url,
         _database(server_url) as db_url,
-        smtp_server(Mailbox()) as (smtp_port, _),
+        smtp_server(Mailbox(keep=False)) as (smtp_port, _),
         ProcessPoolExecutor(1, mp_context=spawn) as buyers,
     ):
         engine = make_engine(db_url)
