@@ -962,7 +962,7 @@ $$;
 -- Name: authenticate(text, text, text); Type: FUNCTION; Schema: payments; Owner: -
 --
 
-CREATE FUNCTION payments.authenticate(p_prefix text, p_secret text, p_idempotency_key text) RETURNS TABLE(key_id uuid, org_id uuid, key_scope text, method text, path text, request_sha256 text, status integer, content_type text, response text)
+CREATE FUNCTION payments.authenticate(p_prefix text, p_secret text, p_idempotency_key text) RETURNS TABLE(key_id uuid, org_id uuid, key_scope text, method text, path text, request_sha256 text, status integer, content_type text, response text, location text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
@@ -982,7 +982,7 @@ BEGIN
     PERFORM payments._act_as(coalesce(v_org::text, 'platform'));
     RETURN QUERY
         SELECT v_id, v_org, v_scope, i.method, i.path, i.request_sha256, i.status,
-               i.content_type, i.response::text
+               i.content_type, i.response::text, i.location
           FROM (SELECT 1) one
           LEFT JOIN payments.api_idempotency i
                  ON i.scope = coalesce(v_org::text, 'platform') AND i.key = p_idempotency_key;
@@ -2270,8 +2270,10 @@ CREATE TABLE payments.api_idempotency (
     status integer NOT NULL,
     content_type text NOT NULL,
     response json NOT NULL,
+    location text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT api_idempotency_key_check CHECK ((key <> ''::text)),
+    CONSTRAINT api_idempotency_location_check CHECK ((location <> ''::text)),
     CONSTRAINT api_idempotency_status_check CHECK (((status >= 200) AND (status <= 599)))
 );
 

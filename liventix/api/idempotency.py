@@ -5,7 +5,8 @@ A write's key is checked before anything touches the database (visible ASCII, 1 
 characters). The answer stored under it is fetched by the same statement that authenticates
 the request (`keys.authenticate`: one round trip), in the key's scope (its organization, or
 the platform). The same method, path and body replay the stored answer with
-`Idempotency-Replayed: true`; anything else under the key is 409 `idempotency-key-reused`.
+`Idempotency-Replayed: true` (and, for a 201, the `Location` first answered); anything else
+under the key is 409 `idempotency-key-reused`.
 
 The answer is stored by the unit of work's commit, in the transaction of the work it answers
 (`UnitOfWork.commit`), so both are there or neither; a domain refusal is stored in a
@@ -30,6 +31,7 @@ from liventix.api import keys, problems
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotency-Replayed"
+LOCATION_HEADER = "Location"
 IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,200}$"
 """Visible ASCII, 1 to 200 characters: what an Idempotency-Key may be."""
 _KEY_RE = re.compile(IDEMPOTENCY_KEY_PATTERN)
@@ -93,27 +95,35 @@ def answer_stored(
             idempotency_key=key,
         )
         return conflict, False
+    headers = {REPLAYED_HEADER: "true"}
+    if stored.location is not None:
+        headers[LOCATION_HEADER] = stored.location
     replay = Response(
         content=stored.response.encode(),
         status_code=stored.status,
         media_type=stored.content_type,
-        headers={REPLAYED_HEADER: "true"},
+        headers=headers,
     )
     return replay, True
 
 
+def location_of(response: Response) -> str | None:
+    """The `Location` a 201 answers (stored with it, so that its replay answers it too)."""
+    return response.headers.get(LOCATION_HEADER)
+
+
 _STORE = """
     INSERT INTO payments.api_idempotency
-        (scope, key, method, path, request_sha256, status, content_type, response)
+        (scope, key, method, path, request_sha256, status, content_type, response, location)
     VALUES (%(scope)s, %(key)s, %(method)s, %(path)s, %(digest)s, %(status)s, %(ctype)s,
-            %(response)s::json)
+            %(response)s::json, %(location)s)
 """
 
 
 _STORE_AND_COMMIT = (
     b"INSERT INTO payments.api_idempotency"
-    b" (scope, key, method, path, request_sha256, status, content_type, response)"
-    b" VALUES (%b, %b, %b, %b, %b, %d, %b, %b::json); COMMIT"
+    b" (scope, key, method, path, request_sha256, status, content_type, response, location)"
+    b" VALUES (%b, %b, %b, %b, %b, %d, %b, %b::json, %b); COMMIT"
 )
 
 
@@ -137,6 +147,7 @@ def store_and_commit(
         return False
     escape = psycopg.pq.Escaping(driver.pgconn).escape_literal
     body = bytes(response.body)
+    location = location_of(response)
     statement = _STORE_AND_COMMIT % (
         escape(principal.scope.encode()),
         escape(key.encode()),
@@ -146,6 +157,7 @@ def store_and_commit(
         response.status_code,
         escape((response.media_type or "application/json").encode()),
         escape(body if body else b"null"),
+        b"NULL" if location is None else escape(location.encode()),
     )
     with pgdriver.cursor(conn) as cursor:
         cursor.execute(statement)
@@ -177,5 +189,6 @@ def store(
             "status": response.status_code,
             "ctype": response.media_type or "application/json",
             "response": body.decode() if body else "null",
+            "location": location_of(response),
         },
     )

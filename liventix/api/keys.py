@@ -209,6 +209,8 @@ class StoredAnswer:
     status: int
     content_type: str
     response: str
+    location: str | None = None
+    """The `Location` header of a 201 (None for any other answer)."""
 
 
 # One round trip opens a request: `payments.authenticate` (run with its owner's rights: the
@@ -219,7 +221,7 @@ class StoredAnswer:
 # function ran (set_config(..., true) is SET LOCAL). No row: unknown, wrong or revoked key.
 _OPEN = """
     SELECT a.key_id, a.org_id, a.key_scope, a.method, a.path, a.request_sha256, a.status,
-           a.content_type, a.response,
+           a.content_type, a.response, a.location,
            set_config('role', CASE WHEN a.org_id IS NULL THEN 'liventix_platform'
                                    ELSE 'liventix_app' END, true) AS role
       FROM payments.authenticate(%(prefix)s, %(secret)s, %(key)s) a
@@ -249,6 +251,7 @@ def authenticate(
             status=row.status,
             content_type=row.content_type,
             response=row.response,
+            location=row.location,
         )
     _USES.note(conn.engine, row.key_id, prefix, secret)
     return Principal(key_id=row.key_id, org_id=row.org_id, key_scope=_scope(row.key_scope)), stored

@@ -8,7 +8,8 @@ position. A cursor that is not an id of the list's objects, or names none the ke
 is a 422 naming `query.starting_after`: a typed refusal, never a 5xx and never an empty page
 that looks like the end.
 
-A 201 names what it created in `Location` (`created`)."""
+A 201 names what it created in `Location`: `uow.commit(answer, location=...)` stores it with
+the answer, so a replay names it too (`created` sets it after the commit: not replayed)."""
 
 from __future__ import annotations
 
@@ -121,7 +122,9 @@ def org_filter(alias: str, org_id: uuid.UUID | None) -> tuple[str, dict[str, Any
 
 def created(uow: UnitOfWork, location: str, answer: A) -> A:
     """`answer`, committed by `uow` as a 201, with `Location` naming the object created
-    (the path of its GET)."""
-    if uow.answer is not None:
+    (the path of its GET), set after the commit: the answer stored under the key has none,
+    so a replay answers without it. Prefer `uow.commit(answer, location=...)`, which
+    stores it with the answer (a replay answers it too)."""
+    if uow.answer is not None and "Location" not in uow.answer.headers:
         uow.answer.headers["Location"] = location
     return answer

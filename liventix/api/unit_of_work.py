@@ -16,9 +16,10 @@ A handler shows where its transaction begins and commits (cosmicpython's `with u
   (`Answered`: its replay, or 409 for another request under the key), as does an unknown or
   revoked key (401) or an organization's key on a platform route (403).
 - `uow.commit(answer)` serializes the answer as the route declares it, stores it under the
-  key (a write) and commits; `uow.commit()` commits the work so far with nothing stored (a
-  step before a network call: the checkout's hold). Leaving the block without committing
-  rolls back: a read, or any exception.
+  key (a write) and commits (`uow.commit(answer, location=...)`: a 201 names what it
+  created, stored with the answer so that a replay names it too); `uow.commit()` commits
+  the work so far with nothing stored (a step before a network call: the checkout's hold).
+  Leaving the block without committing rolls back: a read, or any exception.
 - A network call (Stripe) is made between two `with uow:` blocks: no transaction is open and
   no lock held while it waits; the second block authenticates again.
 
@@ -162,12 +163,16 @@ class UnitOfWork:
                 self.runtime.metrics.replays.inc()
             raise Answered(response)
 
-    def commit(self, answer: T = _NOTHING) -> T:
+    def commit(self, answer: T = _NOTHING, *, location: str | None = None) -> T:
         """Commit the work; with `answer`, serialize it as the route declares and store it
-        under the Idempotency-Key in the same transaction. Returns `answer`."""
+        under the Idempotency-Key in the same transaction, with `location` (a 201's
+        `Location`: the path of the GET that reads what was created, answered by its
+        replays too). Returns `answer`."""
         transaction = self._open_transaction()
         if answer is not _NOTHING:
             response = self._respond(answer)
+            if location is not None:
+                response.headers[idempotency.LOCATION_HEADER] = location
             if self.idempotency_key is not None:
                 self._store(response)
             self.answer = response

@@ -31,7 +31,8 @@ CREATE INDEX api_keys_org ON payments.api_keys (org_id);
 
 -- One row per (scope, key): the scope is the organization's id, or 'platform'. The request's
 -- method, path and body hash tell a replay from a reuse; status and response (the exact JSON
--- text first answered, `json` keeps it byte for byte) are what a replay answers.
+-- text first answered, `json` keeps it byte for byte) are what a replay answers, with the
+-- `Location` header of a 201 (NULL for any other answer).
 CREATE TABLE payments.api_idempotency (
     scope text NOT NULL,
     key text NOT NULL CHECK (key <> ''),
@@ -41,6 +42,7 @@ CREATE TABLE payments.api_idempotency (
     status int NOT NULL CHECK (status BETWEEN 200 AND 599),
     content_type text NOT NULL,
     response json NOT NULL,
+    location text CHECK (location <> ''),
     created_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT api_idempotency_pkey PRIMARY KEY (scope, key)
 );
@@ -83,7 +85,8 @@ GRANT EXECUTE ON FUNCTION payments.current_actor(), payments.current_org_id(),
 -- key's scope. No row: unknown key, wrong secret, or revoked.
 CREATE FUNCTION payments.authenticate(p_prefix text, p_secret text, p_idempotency_key text)
 RETURNS TABLE (key_id uuid, org_id uuid, key_scope text, method text, path text,
-               request_sha256 text, status int, content_type text, response text)
+               request_sha256 text, status int, content_type text, response text,
+               location text)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
@@ -101,7 +104,7 @@ BEGIN
     PERFORM payments._act_as(coalesce(v_org::text, 'platform'));
     RETURN QUERY
         SELECT v_id, v_org, v_scope, i.method, i.path, i.request_sha256, i.status,
-               i.content_type, i.response::text
+               i.content_type, i.response::text, i.location
           FROM (SELECT 1) one
           LEFT JOIN payments.api_idempotency i
                  ON i.scope = coalesce(v_org::text, 'platform') AND i.key = p_idempotency_key;

@@ -31,6 +31,11 @@ def _order(uow: UnitOfWork, order_id: uuid.UUID) -> m.OrderResponse:
     return views.order(found, tk.tickets_of(uow.conn, order_id))
 
 
+def _order_path(order_id: uuid.UUID) -> str:
+    """The `Location` of what a checkout or a refund created: its order."""
+    return f"/v1/orders/{order_id}"
+
+
 # -- events ---------------------------------------------------------------------------------
 
 
@@ -46,7 +51,10 @@ def create_event(body: m.CreateEventRequest, uow: Uow) -> m.EventResponse:
             starts_at=body.starts_at,
             ends_at=body.ends_at,
         )
-        return uow.commit(views.event(read_side.get_event(uow.conn, event_id)))
+        return uow.commit(
+            views.event(read_side.get_event(uow.conn, event_id)),
+            location=f"/v1/events/{event_id}",
+        )
 
 
 @router.get("/events/{event_id:uuid}")
@@ -80,7 +88,11 @@ def add_ticket_type(
             sales_end=body.sales_end,
         )
         found = read_side.get_event(uow.conn, event_id)
-        return uow.commit(views.ticket_type(next(t for t in found.ticket_types if t.id == type_id)))
+        # A ticket type is read with its event.
+        return uow.commit(
+            views.ticket_type(next(t for t in found.ticket_types if t.id == type_id)),
+            location=f"/v1/events/{event_id}",
+        )
 
 
 @router.post("/events/{event_id:uuid}/cancel", dependencies=WRITE)
@@ -119,12 +131,12 @@ def start_checkout(body: m.CheckoutRequest, uow: Uow) -> m.CheckoutResponse:
             ),
         )
         if isinstance(reserved, tk.Checkout):  # the key's checkout, its PaymentIntent recorded
-            return uow.commit(views.checkout(reserved))
+            return uow.commit(views.checkout(reserved), location=_order_path(reserved.order_id))
         uow.commit()  # the hold, with its expiry: nothing is stored under the key yet
     intent = tk.ask_for_intent(gateway, reserved)  # no transaction open, no lock held
     with uow:  # authenticated again: a key revoked meanwhile records nothing
         recorded = tk.record_payment_intent(uow.conn, reserved, intent)
-        return uow.commit(views.checkout(recorded))
+        return uow.commit(views.checkout(recorded), location=_order_path(recorded.order_id))
 
 
 @router.get("/orders/{order_id:uuid}")
@@ -156,7 +168,11 @@ def refund(order_id: uuid.UUID, body: m.RefundRequest, uow: Uow) -> m.RefundResp
             idempotency_key=uow.domain_key(),
             reason=body.reason,
         )
-        return uow.commit(m.RefundResponse(refund_id=refund_id, order=_order(uow, order_id)))
+        # A refund is read with its order.
+        return uow.commit(
+            m.RefundResponse(refund_id=refund_id, order=_order(uow, order_id)),
+            location=_order_path(order_id),
+        )
 
 
 # -- tickets --------------------------------------------------------------------------------
@@ -182,7 +198,7 @@ def transfer_ticket(
         new = tk.transfer_ticket(
             uow.conn, uow.acting_org(), ticket_id, body.new_holder_email, cause=_cause(uow)
         )
-        return uow.commit(_ticket(uow, new))
+        return uow.commit(_ticket(uow, new), location=f"/v1/tickets/{new.id}")
 
 
 @router.post("/tickets/check-in", dependencies=WRITE)
