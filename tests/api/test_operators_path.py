@@ -6,12 +6,14 @@ and migrates the database); `liventix keys create` makes the platform's key and 
 organizer's keys (full, found by the organizer's name, and read-only for finance);
 `liventix keys list` shows them; `liventix serve` serves the API, where
 the read-only key reads and is refused a write, the full key registers a webhook endpoint,
-opens accounts and posts an entry (plain HTTP: the generated client is the conventions'
-work), and the platform's key lists the organizations; `liventix keys revoke` ends a key.
+opens accounts and posts an entry through the generated client (`liventix_client`,
+imported from clients/python/ as committed) and reads it back there, and the platform's key
+lists the organizations; `liventix keys revoke` ends a key.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -32,6 +34,17 @@ from liventix.database import drop_database
 
 START_TIMEOUT = 120.0
 ORGANIZER = "Riverside Jazz Club"
+CLIENT = Path(__file__).resolve().parents[2] / "clients" / "python"
+
+
+@pytest.fixture
+def lc() -> Iterator[Any]:
+    """The generated package `liventix_client`, imported from clients/python/."""
+    sys.path.insert(0, str(CLIENT))
+    try:
+        yield importlib.import_module("liventix_client")
+    finally:
+        sys.path.remove(str(CLIENT))
 
 
 def _free_port() -> int:
@@ -102,7 +115,7 @@ def _made(response: httpx.Response, status: int = 201) -> Any:
 
 
 def test_the_operator_path_without_python_or_sql(
-    operator_env: dict[str, str], tmp_path: Path
+    operator_env: dict[str, str], tmp_path: Path, lc: Any
 ) -> None:
     env = operator_env
     assert _ok(env, "--version") == f"liventix {version('liventix-payments')}\n"
@@ -133,7 +146,14 @@ def test_the_operator_path_without_python_or_sql(
         )
     try:
         _wait_until_healthy(url, server)
-        _over_http(url, org_id, platform_key, full_key, finance_key)
+        _over_http(
+            lc,
+            url,
+            org_id,
+            platform_key=platform_key,
+            full_key=full_key,
+            finance_key=finance_key,
+        )
         finance_id = listed[2]["id"]
         assert _ok(env, "keys", "revoke", finance_id) == f"key {finance_id}: revoked\n"
         with httpx.Client(base_url=url, headers=_bearer(finance_key)) as finance:
@@ -150,7 +170,36 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _over_http(url: str, org_id: str, platform_key: str, full_key: str, finance_key: str) -> None:
+def _post_entry(lc: Any, url: str, key: str, cash: str, sales: str) -> None:
+    """The organizer posts a sale through the generated client and reads it back there."""
+    m = importlib.import_module("liventix_client.models")
+    post_entry = importlib.import_module("liventix_client.api.ledger.ledger_post_entry")
+    get_entry = importlib.import_module("liventix_client.api.ledger.ledger_get_entry")
+    usd = m.Money(amount=2_500, currency=m.MoneyCurrency.USD)
+    body = m.PostEntryRequest(
+        lines=[
+            m.LineRequest(account_id=uuid.UUID(cash), side=m.LineRequestSide.DEBIT, amount=usd),
+            m.LineRequest(account_id=uuid.UUID(sales), side=m.LineRequestSide.CREDIT, amount=usd),
+        ],
+        external_ref="first-sale",
+    )
+    with lc.AuthenticatedClient(base_url=url, token=key) as client:
+        answer = post_entry.sync_detailed(client=client, body=body, idempotency_key="first-sale")
+        assert answer.status_code == 201, answer.content
+        entry = answer.parsed
+        assert isinstance(entry, m.EntryResponse), entry
+        assert answer.headers["location"] == f"/v1/entries/{entry.id}"
+        found = get_entry.sync(entry.id, client=client)
+        assert isinstance(found, m.EntryResponse), found
+        assert (found.id, found.external_ref) == (entry.id, "first-sale")
+        assert sorted((str(x.account_id), x.amount.amount) for x in found.lines) == sorted(
+            [(cash, 2_500), (sales, 2_500)]
+        )
+
+
+def _over_http(
+    lc: Any, url: str, org_id: str, *, platform_key: str, full_key: str, finance_key: str
+) -> None:
     with httpx.Client(base_url=url, headers=_bearer(full_key), timeout=30) as organizer:
         endpoint = _made(
             _post(
@@ -169,8 +218,7 @@ def _over_http(url: str, org_id: str, platform_key: str, full_key: str, finance_
             {"account_id": cash, "side": "debit", "amount": {"amount": 2_500, "currency": "USD"}},
             {"account_id": sales, "side": "credit", "amount": {"amount": 2_500, "currency": "USD"}},
         ]
-        entry = _made(_post(organizer, "/v1/entries", {"lines": lines}))
-        assert entry["id"]
+    _post_entry(lc, url, full_key, cash, sales)
     with httpx.Client(base_url=url, headers=_bearer(finance_key), timeout=30) as finance:
         balance = finance.get(f"/v1/accounts/{cash}/balance")
         assert balance.status_code == 200, balance.text
