@@ -9,7 +9,7 @@ is a 422 naming `query.starting_after`: a typed refusal, never a 5xx and never a
 that looks like the end.
 
 A 201 names what it created in `Location`: `uow.commit(answer, location=...)` stores it with
-the answer, so a replay names it too (`created` sets it after the commit: not replayed)."""
+the answer, so a replay names it too."""
 
 from __future__ import annotations
 
@@ -23,10 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from liventix.api import problems
 from liventix.api.problems import ApiProblem
-from liventix.api.unit_of_work import UnitOfWork
 
 T = TypeVar("T")
-A = TypeVar("A")
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 50
@@ -118,13 +116,3 @@ def org_filter(alias: str, org_id: uuid.UUID | None) -> tuple[str, dict[str, Any
     if org_id is None:
         return "", {}
     return f" AND {alias}.org_id = :org", {"org": org_id}
-
-
-def created(uow: UnitOfWork, location: str, answer: A) -> A:
-    """`answer`, committed by `uow` as a 201, with `Location` naming the object created
-    (the path of its GET), set after the commit: the answer stored under the key has none,
-    so a replay answers without it. Prefer `uow.commit(answer, location=...)`, which
-    stores it with the answer (a replay answers it too)."""
-    if uow.answer is not None and "Location" not in uow.answer.headers:
-        uow.answer.headers["Location"] = location
-    return answer

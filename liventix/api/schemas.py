@@ -142,12 +142,6 @@ def amount(value: int, currency: str) -> Amount:
     return Amount(amount=value, currency=currency)
 
 
-class Page(BaseModel):
-    """A page of a list; pass `next_cursor` as `after` for the next one (null at the end)."""
-
-    next_cursor: str | None
-
-
 class Problem(BaseModel):
     """RFC 9457 problem details; extension members carry the ids involved."""
 

@@ -135,7 +135,7 @@ def test_every_ticketing_201_names_its_get_and_replays_it(served: Served) -> Non
         assert where == f"/v1/orders/{paid['id']}"
 
 
-def test_the_ledger_and_webhook_201s_name_their_get(served: Served) -> None:
+def test_the_ledger_and_webhook_201s_name_their_get_and_replay_it(served: Served) -> None:
     _org, key = new_org(served.engine, "Location Books")
     with served.client(key) as client:
         cash = open_account(client, "cash")
@@ -145,15 +145,15 @@ def test_the_ledger_and_webhook_201s_name_their_get(served: Served) -> None:
             "/v1/accounts",
             {"code": "fees", "type": "expense", "currency": "USD"},
             _same_id(),
-            replayed=False,
+            replayed=True,
         )
         assert where == f"/v1/accounts/{account['id']}"
         entry, where = created(
-            client, "/v1/entries", transfer_body(cash, sales, 700), _same_id(), replayed=False
+            client, "/v1/entries", transfer_body(cash, sales, 700), _same_id(), replayed=True
         )
         assert where == f"/v1/entries/{entry['id']}"
         reversal, where = created(
-            client, f"/v1/entries/{entry['id']}/reverse", {}, _same_id(), replayed=False
+            client, f"/v1/entries/{entry['id']}/reverse", {}, _same_id(), replayed=True
         )
         assert where == f"/v1/entries/{reversal['id']}" and reversal["id"] != entry["id"]
         hold, where = created(
@@ -161,11 +161,19 @@ def test_the_ledger_and_webhook_201s_name_their_get(served: Served) -> None:
             "/v1/holds",
             {"debit_account_id": cash, "credit_account_id": sales, "amount": money(300)},
             _same_id(),
-            replayed=False,
+            replayed=True,
         )
         assert where == f"/v1/holds/{hold['id']}"
         hook = served.stripe.hook_url(f"location-{uuid.uuid4().hex}")
         endpoint, where = created(
-            client, "/v1/webhook-endpoints", {"url": hook}, _same_id(), replayed=False
+            client, "/v1/webhook-endpoints", {"url": hook}, _same_id(), replayed=True
         )
         assert where == f"/v1/webhook-endpoints/{endpoint['id']}"
+
+
+def test_an_organizations_201_names_its_get_and_replays_it(served: Served) -> None:
+    with served.client(served.platform_key) as platform:
+        org, where = created(
+            platform, "/v1/organizations", {"name": "Location Hall"}, _same_id(), replayed=True
+        )
+    assert where == f"/v1/organizations/{org['id']}"

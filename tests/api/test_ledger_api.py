@@ -224,10 +224,15 @@ def test_statement_pages_carry_the_running_balance(client: httpx.Client) -> None
     first = ok(client.get(f"/v1/accounts/{cash}/statement", params={"limit": 3}))
     assert first["opening_balance"] == money(0)
     assert [x["balance_after"]["amount"] for x in first["lines"]] == [100, 300, 600]
-    rest = ok(client.get(f"/v1/accounts/{cash}/statement", params={"after": first["next_cursor"]}))
+    assert first["has_more"] is True
+    after = first["lines"][-1]["line_id"]
+    rest = ok(client.get(f"/v1/accounts/{cash}/statement", params={"starting_after": after}))
     assert rest["opening_balance"] == money(600)
     assert [(x["side"], x["balance_after"]["amount"]) for x in rest["lines"]] == [("credit", 550)]
-    assert rest["next_cursor"] is None
+    assert rest["has_more"] is False
+    # A full last page says so: nothing follows it.
+    exact = ok(client.get(f"/v1/accounts/{cash}/statement", params={"limit": 4}))
+    assert len(exact["lines"]) == 4 and exact["has_more"] is False
 
 
 def test_trial_balance_of_the_organization(client: httpx.Client, served: Served) -> None:

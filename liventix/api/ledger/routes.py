@@ -17,7 +17,7 @@ from liventix.api.ledger import batch as ledger_batch
 from liventix.api.ledger import queries, views
 from liventix.api.ledger import schemas as m
 from liventix.api.ledger.read_side import EntryFilter
-from liventix.api.pages import DEFAULT_LIMIT, Limit, StartingAfter, bad_filter, created
+from liventix.api.pages import DEFAULT_LIMIT, Limit, StartingAfter, bad_filter
 from liventix.api.problems import ApiProblem
 from liventix.api.routing import WRITE, authenticated_router
 from liventix.api.schemas import Money, Timestamp
@@ -61,8 +61,8 @@ def open_account(body: m.OpenAccountRequest, uow: Uow) -> m.AccountResponse:
                 metadata=body.metadata,
             ),
         )
-        answer = uow.commit(views.account(ledger.get_account(uow.conn, result.id)))
-        return created(uow, f"/v1/accounts/{answer.id}", answer)
+        answer = views.account(ledger.get_account(uow.conn, result.id))
+        return uow.commit(answer, location=f"/v1/accounts/{answer.id}")
 
 
 @router.get("/accounts")
@@ -136,16 +136,23 @@ def get_balance(
 def get_statement(
     account_id: uuid.UUID,
     uow: Uow,
-    after: Annotated[
+    starting_after: Annotated[
         int | None,
         # The ledger computes after + 1 in bigint: the top value would overflow.
-        Query(ge=0, le=ledger.MAX_AMOUNT - 1, description="`next_cursor` of the previous page"),
+        Query(
+            ge=0,
+            le=ledger.MAX_AMOUNT - 1,
+            description="the `line_id` of the last line of the previous page",
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> m.StatementResponse:
-    """A page of the account's lines in posting order, each with the balance after it."""
+    """A page of the account's lines in posting order, each with the balance after it;
+    `has_more` when another page follows (ask for it with `starting_after`)."""
     with uow:
-        return views.statement(ledger.statement(uow.conn, account_id, after=after, limit=limit))
+        # One line more than asked tells whether another page follows.
+        page = ledger.statement(uow.conn, account_id, after=starting_after, limit=limit + 1)
+        return views.statement(page, limit)
 
 
 # -- entries --------------------------------------------------------------------------------
@@ -167,8 +174,8 @@ def post_entry(body: m.PostEntryRequest, uow: Uow) -> m.EntryResponse:
         result = ledger.post_entry(uow.conn, uow.acting_org(), body.to_ledger(uow.domain_key()))
         if not result.replayed:
             uow.posted("entry")
-        answer = uow.commit(views.entry(ledger.get_entry(uow.conn, result.id)))
-        return created(uow, f"/v1/entries/{answer.id}", answer)
+        answer = views.entry(ledger.get_entry(uow.conn, result.id))
+        return uow.commit(answer, location=f"/v1/entries/{answer.id}")
 
 
 @router.post("/entries/batch", dependencies=WRITE)
@@ -257,8 +264,8 @@ def reverse_entry(entry_id: uuid.UUID, body: m.ReverseEntryRequest, uow: Uow) ->
         )
         if not result.replayed:
             uow.posted("reversal")
-        answer = uow.commit(views.entry(ledger.get_entry(uow.conn, result.id)))
-        return created(uow, f"/v1/entries/{answer.id}", answer)
+        answer = views.entry(ledger.get_entry(uow.conn, result.id))
+        return uow.commit(answer, location=f"/v1/entries/{answer.id}")
 
 
 # -- holds ----------------------------------------------------------------------------------
@@ -282,8 +289,8 @@ def create_hold(body: m.CreateHoldRequest, uow: Uow) -> m.HoldResponse:
                 metadata=body.metadata,
             ),
         )
-        answer = uow.commit(views.hold(ledger.get_hold(uow.conn, result.id)))
-        return created(uow, f"/v1/holds/{answer.id}", answer)
+        answer = views.hold(ledger.get_hold(uow.conn, result.id))
+        return uow.commit(answer, location=f"/v1/holds/{answer.id}")
 
 
 @router.get("/holds/{hold_id:uuid}")

@@ -221,13 +221,14 @@ class StatementLineResponse(BaseModel):
 
 
 class StatementResponse(BaseModel):
-    """A page of an account's statement; `next_cursor` (a line id) continues it."""
+    """A page of an account's statement: its opening balance and lines; `has_more` when
+    another page follows (`starting_after` the last line's `line_id`)."""
 
     account_id: uuid.UUID
     currency: str
     opening_balance: Amount
     lines: list[StatementLineResponse]
-    next_cursor: int | None
+    has_more: bool
 
 
 class TrialBalanceRowResponse(BaseModel):

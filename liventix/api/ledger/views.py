@@ -90,8 +90,9 @@ def hold(h: ledger.Hold) -> m.HoldResponse:
     )
 
 
-def statement(page: ledger.StatementPage) -> m.StatementResponse:
-    """A statement page response."""
+def statement(page: ledger.StatementPage, limit: int) -> m.StatementResponse:
+    """A statement page response: the first `limit` lines of `page` (read one more, to
+    tell whether another page follows)."""
     c = page.currency
     return m.StatementResponse(
         account_id=page.account_id,
@@ -108,9 +109,9 @@ def statement(page: ledger.StatementPage) -> m.StatementResponse:
                 balance_after=amount(x.balance_after, c),
                 description=x.description,
             )
-            for x in page.lines
+            for x in page.lines[:limit]
         ],
-        next_cursor=page.next_cursor,
+        has_more=len(page.lines) > limit,
     )
 
 

@@ -47,7 +47,7 @@ def create_organization(body: m.CreateOrganizationRequest, uow: Uow) -> m.Organi
         org_id = ledger.open_organization(uow.conn, uuid.uuid4(), body.name)
         found = read_side.get(uow.conn, org_id)
         assert found is not None  # written just now, in this transaction
-        return uow.commit(_view(found))
+        return uow.commit(_view(found), location=f"/v1/organizations/{org_id}")
 
 
 @router.get("/organizations", openapi_extra=_PLATFORM_ONLY, responses=_FORBIDDEN)

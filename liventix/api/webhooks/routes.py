@@ -21,7 +21,6 @@ from liventix.api.pages import (
     Limit,
     StartingAfter,
     bad_cursor,
-    created,
     int_cursor,
     page_of,
     uuid_cursor,
@@ -71,8 +70,8 @@ def register_endpoint(body: m.CreateEndpointRequest, uow: Uow) -> m.EndpointCrea
             allow=_allowed(uow),
         )
         found = views.endpoint(outbox.get_endpoint(uow.conn, endpoint_id))
-        answer = uow.commit(m.EndpointCreatedResponse(**found.model_dump(), secret=secret))
-        return created(uow, f"/v1/webhook-endpoints/{endpoint_id}", answer)
+        answer = m.EndpointCreatedResponse(**found.model_dump(), secret=secret)
+        return uow.commit(answer, location=f"/v1/webhook-endpoints/{endpoint_id}")
 
 
 def _after(endpoints: list[outbox.Endpoint], cursor: uuid.UUID | None) -> list[outbox.Endpoint]:

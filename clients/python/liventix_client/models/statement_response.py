@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from attrs import define as _attrs_define
@@ -17,21 +17,22 @@ T = TypeVar("T", bound="StatementResponse")
 
 @_attrs_define
 class StatementResponse:
-    """A page of an account's statement; `next_cursor` (a line id) continues it.
+    """A page of an account's statement: its opening balance and lines; `has_more` when
+    another page follows (`starting_after` the last line's `line_id`).
 
-    Attributes:
-        account_id (UUID):
-        currency (str):
-        opening_balance (Amount): An amount of minor units in a currency (a balance: zero or negative too).
-        lines (list[StatementLineResponse]):
-        next_cursor (int | None):
+        Attributes:
+            account_id (UUID):
+            currency (str):
+            opening_balance (Amount): An amount of minor units in a currency (a balance: zero or negative too).
+            lines (list[StatementLineResponse]):
+            has_more (bool):
     """
 
     account_id: UUID
     currency: str
     opening_balance: Amount
     lines: list[StatementLineResponse]
-    next_cursor: int | None
+    has_more: bool
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -46,8 +47,7 @@ class StatementResponse:
             lines_item = lines_item_data.to_dict()
             lines.append(lines_item)
 
-        next_cursor: int | None
-        next_cursor = self.next_cursor
+        has_more = self.has_more
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -57,7 +57,7 @@ class StatementResponse:
                 "currency": currency,
                 "opening_balance": opening_balance,
                 "lines": lines,
-                "next_cursor": next_cursor,
+                "has_more": has_more,
             }
         )
 
@@ -82,19 +82,14 @@ class StatementResponse:
 
             lines.append(lines_item)
 
-        def _parse_next_cursor(data: object) -> int | None:
-            if data is None:
-                return data
-            return cast(int | None, data)
-
-        next_cursor = _parse_next_cursor(d.pop("next_cursor"))
+        has_more = d.pop("has_more")
 
         statement_response = cls(
             account_id=account_id,
             currency=currency,
             opening_balance=opening_balance,
             lines=lines,
-            next_cursor=next_cursor,
+            has_more=has_more,
         )
 
         statement_response.additional_properties = d

@@ -15,18 +15,18 @@ from ...types import UNSET, Response, Unset
 def _get_kwargs(
     account_id: UUID,
     *,
-    after: int | None | Unset = UNSET,
+    starting_after: int | None | Unset = UNSET,
     limit: int | Unset = 100,
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
 
-    json_after: int | None | Unset
-    if isinstance(after, Unset):
-        json_after = UNSET
+    json_starting_after: int | None | Unset
+    if isinstance(starting_after, Unset):
+        json_starting_after = UNSET
     else:
-        json_after = after
-    params["after"] = json_after
+        json_starting_after = starting_after
+    params["starting_after"] = json_starting_after
 
     params["limit"] = limit
 
@@ -102,16 +102,17 @@ def sync_detailed(
     account_id: UUID,
     *,
     client: AuthenticatedClient,
-    after: int | None | Unset = UNSET,
+    starting_after: int | None | Unset = UNSET,
     limit: int | Unset = 100,
 ) -> Response[Problem | StatementResponse]:
     """Get Statement
 
-     A page of the account's lines in posting order, each with the balance after it.
+     A page of the account's lines in posting order, each with the balance after it;
+    `has_more` when another page follows (ask for it with `starting_after`).
 
     Args:
         account_id (UUID):
-        after (int | None | Unset): `next_cursor` of the previous page
+        starting_after (int | None | Unset): the `line_id` of the last line of the previous page
         limit (int | Unset):  Default: 100.
 
     Raises:
@@ -124,7 +125,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         account_id=account_id,
-        after=after,
+        starting_after=starting_after,
         limit=limit,
     )
 
@@ -139,16 +140,17 @@ def sync(
     account_id: UUID,
     *,
     client: AuthenticatedClient,
-    after: int | None | Unset = UNSET,
+    starting_after: int | None | Unset = UNSET,
     limit: int | Unset = 100,
 ) -> Problem | StatementResponse | None:
     """Get Statement
 
-     A page of the account's lines in posting order, each with the balance after it.
+     A page of the account's lines in posting order, each with the balance after it;
+    `has_more` when another page follows (ask for it with `starting_after`).
 
     Args:
         account_id (UUID):
-        after (int | None | Unset): `next_cursor` of the previous page
+        starting_after (int | None | Unset): the `line_id` of the last line of the previous page
         limit (int | Unset):  Default: 100.
 
     Raises:
@@ -162,7 +164,7 @@ def sync(
     return sync_detailed(
         account_id=account_id,
         client=client,
-        after=after,
+        starting_after=starting_after,
         limit=limit,
     ).parsed
 
@@ -171,16 +173,17 @@ async def asyncio_detailed(
     account_id: UUID,
     *,
     client: AuthenticatedClient,
-    after: int | None | Unset = UNSET,
+    starting_after: int | None | Unset = UNSET,
     limit: int | Unset = 100,
 ) -> Response[Problem | StatementResponse]:
     """Get Statement
 
-     A page of the account's lines in posting order, each with the balance after it.
+     A page of the account's lines in posting order, each with the balance after it;
+    `has_more` when another page follows (ask for it with `starting_after`).
 
     Args:
         account_id (UUID):
-        after (int | None | Unset): `next_cursor` of the previous page
+        starting_after (int | None | Unset): the `line_id` of the last line of the previous page
         limit (int | Unset):  Default: 100.
 
     Raises:
@@ -193,7 +196,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         account_id=account_id,
-        after=after,
+        starting_after=starting_after,
         limit=limit,
     )
 
@@ -206,16 +209,17 @@ async def asyncio(
     account_id: UUID,
     *,
     client: AuthenticatedClient,
-    after: int | None | Unset = UNSET,
+    starting_after: int | None | Unset = UNSET,
     limit: int | Unset = 100,
 ) -> Problem | StatementResponse | None:
     """Get Statement
 
-     A page of the account's lines in posting order, each with the balance after it.
+     A page of the account's lines in posting order, each with the balance after it;
+    `has_more` when another page follows (ask for it with `starting_after`).
 
     Args:
         account_id (UUID):
-        after (int | None | Unset): `next_cursor` of the previous page
+        starting_after (int | None | Unset): the `line_id` of the last line of the previous page
         limit (int | Unset):  Default: 100.
 
     Raises:
@@ -230,7 +234,7 @@ async def asyncio(
         await asyncio_detailed(
             account_id=account_id,
             client=client,
-            after=after,
+            starting_after=starting_after,
             limit=limit,
         )
     ).parsed
