@@ -164,7 +164,12 @@ class _ReceiverHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
 
     def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        if len(body) < length:
+            # The sender went away mid-request (a killed worker): nothing was received.
+            self.close_connection = True
+            return
         headers = {k.lower(): v for k, v in self.headers.items()}
         hook, reply = self.server._arrive(self.path, headers, body)
         try:
