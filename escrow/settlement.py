@@ -131,7 +131,9 @@ def confirm_reversal(conn: Connection, request: TransferReversalRequested) -> in
     in Stripe's Dashboard say, and the request is dropped). The first confirmation fixes
     the amount (shrunk to what is still owed); a retry after it asks the same, so Stripe's
     idempotency key always meets the same parameters. Takes the organizer's debts lock,
-    then the request's row (the order `recover` and the reversal's booking keep)."""
+    then the request's row; a reversal's booking (`transfer_reversed`, a Dashboard's too)
+    takes the debts lock first as well, so what is owed is read after it or before it,
+    never beside it."""
     org_id = uuid.UUID(request.org_id)
     lock_debts(conn, org_id, request.currency)
     row = store.lock_reversal_request(conn, request.request_id)

@@ -66,7 +66,13 @@ def transfer_reversed(
     request_id: str | None = None,
 ) -> bool:
     """A transfer (part) came back from the organizer: it settles what the organizer owes.
-    `request_id` names the reversal request it answers (escrow's own), which is then done."""
+    `request_id` names the reversal request it answers (escrow's own), which is then done.
+    Booked under the organizer's debts lock (then the transfer's row, as `recover` takes
+    them), so a reversal task confirming what is still owed sees it or waits for it."""
+    known = store.get_transfer(conn, transfer_id)
+    if known is None:
+        raise NotYetApplicable(reason=f"transfer {transfer_id} is not recorded yet")
+    lock_debts(conn, known.org_id, known.currency)
     transfer = store.lock_transfer(conn, transfer_id)
     if transfer is None:
         raise NotYetApplicable(reason=f"transfer {transfer_id} is not recorded yet")

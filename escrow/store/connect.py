@@ -17,6 +17,9 @@ _RECORD_TRANSFER = text("""
 _LOCK_TRANSFER = text("""
     SELECT org_id, currency, amount, reversed FROM payments.organizer_transfers
      WHERE id = :id FOR UPDATE""")
+_GET_TRANSFER = text("""
+    SELECT org_id, currency, amount, reversed FROM payments.organizer_transfers
+     WHERE id = :id""")
 _ADD_REVERSED = text(
     "UPDATE payments.organizer_transfers SET reversed = reversed + :a WHERE id = :id"
 )
@@ -103,6 +106,13 @@ def record_transfer(
 def lock_transfer(conn: Connection, transfer_id: str) -> Transfer | None:
     """The transfer, locked, or None if it is not recorded (yet)."""
     row = conn.execute(_LOCK_TRANSFER, {"id": transfer_id}).first()
+    return None if row is None else Transfer(**row._asdict())
+
+
+def get_transfer(conn: Connection, transfer_id: str) -> Transfer | None:
+    """The transfer as recorded (not locked: its organizer and currency never change), or
+    None if it is not recorded (yet)."""
+    row = conn.execute(_GET_TRANSFER, {"id": transfer_id}).first()
     return None if row is None else Transfer(**row._asdict())
 
 

@@ -10,9 +10,9 @@ key authenticates no more.
 A key has a scope (`payments.api_keys.scope`): `full`, or `read_only` (finance: reads
 everything its organization may, writes nothing); `payments.authenticate` answers it with the
 key. A key's use is recorded to the minute (`last_used_at`): the first request a process
-authenticates with a key in a minute records it by `payments.touch_api_key`, on a connection
-of its own and outside the request's transaction (a read's transaction rolls back), so no
-other request waits on it.
+authenticates with a key in a minute records it by `payments.touch_api_key`, in a thread and
+on a connection of its own, outside the request's transaction (a read's transaction rolls
+back): no request waits for it, nor for a connection for it.
 """
 
 from __future__ import annotations
@@ -265,22 +265,33 @@ class _Uses:
         self._last: dict[uuid.UUID, float] = {}
 
     def note(self, engine: Engine, key_id: uuid.UUID, prefix: str, secret: str) -> None:
-        """Record the key's use unless this process did within `TOUCH_EVERY` seconds: on a
-        connection of its own, committed at once; a failure is logged, never the request's."""
+        """Record the key's use unless this process did within `TOUCH_EVERY` seconds, in a
+        thread of its own: the request, its transaction open, never waits for the pool."""
         now = time.monotonic()
         with self._lock:
             if now - self._last.get(key_id, -TOUCH_EVERY) < TOUCH_EVERY:
                 return
             self._last[key_id] = now
-        try:
-            with engine.connect() as conn:
-                conn.exec_driver_sql(
-                    "SELECT payments.touch_api_key(%(prefix)s, %(secret)s)",
-                    {"prefix": prefix, "secret": secret},
-                )
-                conn.commit()
-        except SQLAlchemyError:
-            _log.warning("could not record the use of API key %s", key_id, exc_info=True)
+        threading.Thread(
+            target=_touch,
+            args=(engine, key_id, prefix, secret),
+            name="liventix-key-use",
+            daemon=True,
+        ).start()
+
+
+def _touch(engine: Engine, key_id: uuid.UUID, prefix: str, secret: str) -> None:
+    """`payments.touch_api_key` on a connection of its own, committed at once; a failure is
+    logged, never a request's."""
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(
+                "SELECT payments.touch_api_key(%(prefix)s, %(secret)s)",
+                {"prefix": prefix, "secret": secret},
+            )
+            conn.commit()
+    except SQLAlchemyError:
+        _log.warning("could not record the use of API key %s", key_id, exc_info=True)
 
 
 _USES = _Uses()

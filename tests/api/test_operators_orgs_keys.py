@@ -4,6 +4,7 @@ reads what its organization may and is refused every write with 403 `read-only-k
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -186,6 +187,10 @@ def test_a_keys_use_is_recorded_to_the_minute_even_by_a_read(served: Served) -> 
         used, unused = keys.create_key(conn, org), keys.create_key(conn, org)
     with served.client(used.token) as client:
         ok(client.get("/v1/accounts"))  # a read: its own transaction rolls back
+    # Recorded beside the request, by a thread of the API's own: wait for it (bounded).
+    deadline = time.monotonic() + 30
+    while _last_used(served.engine, used.id) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
     first = _last_used(served.engine, used.id)
     assert first is not None
     assert _last_used(served.engine, unused.id) is None
