@@ -7,8 +7,18 @@ caller's SQLAlchemy `Connection` and never commit: the caller's unit of work doe
 
 from __future__ import annotations
 
-from ledger.batches import post_batch, post_entries
 from ledger.currencies import CURRENCY_EXPONENTS, is_currency
+from ledger.dry_run import (
+    DryRun,
+    create_hold,
+    create_settlement,
+    post_batch,
+    post_entries,
+    post_entry,
+    post_hold,
+    reverse_entry,
+    void_hold,
+)
 from ledger.errors import (
     AccountClosed,
     AccountNotFound,
@@ -93,19 +103,29 @@ from ledger.requests import (
     ReverseEntry,
     VoidHold,
 )
+from ledger.settlements import (
+    CreateSettlement,
+    EntryAlreadySettled,
+    EntryNotSettleable,
+    NothingToSettle,
+    Settlement,
+    SettlementError,
+    SettlementNotFound,
+    SettlementPage,
+    get_settlement,
+    list_settlements,
+    settlement_entries,
+    settlement_of,
+    unsettled_entries,
+)
 from ledger.writes import (
     act_for,
     close_account,
-    create_hold,
     expire_holds,
     open_account,
     open_organization,
-    post_entry,
-    post_hold,
-    reverse_entry,
     roll_up,
     translated_errors,
-    void_hold,
 )
 
 __all__ = [
@@ -124,13 +144,17 @@ __all__ = [
     "Condition",
     "ConditionFailed",
     "CreateHold",
+    "CreateSettlement",
     "CurrencyMismatch",
+    "DryRun",
     "DuplicateAccountCode",
     "DuplicateExternalReference",
     "Entry",
     "EntryAlreadyReversed",
+    "EntryAlreadySettled",
     "EntryLine",
     "EntryNotFound",
+    "EntryNotSettleable",
     "EntryPage",
     "Hold",
     "HoldAlreadyExpired",
@@ -150,6 +174,7 @@ __all__ = [
     "LedgerError",
     "Line",
     "LinkedEntryFailed",
+    "NothingToSettle",
     "OpenAccount",
     "OrganizationNotFound",
     "PageKey",
@@ -157,6 +182,10 @@ __all__ = [
     "PostEntry",
     "PostHold",
     "ReverseEntry",
+    "Settlement",
+    "SettlementError",
+    "SettlementNotFound",
+    "SettlementPage",
     "StatementLine",
     "StatementPage",
     "TooFewLines",
@@ -173,6 +202,7 @@ __all__ = [
     "balance_as_of",
     "close_account",
     "create_hold",
+    "create_settlement",
     "entry_by_key",
     "expire_holds",
     "find_account",
@@ -181,9 +211,11 @@ __all__ = [
     "get_entries",
     "get_entry",
     "get_hold",
+    "get_settlement",
     "is_currency",
     "list_accounts",
     "list_entries",
+    "list_settlements",
     "open_account",
     "open_organization",
     "organization_exists",
@@ -195,8 +227,11 @@ __all__ = [
     "post_hold",
     "reverse_entry",
     "roll_up",
+    "settlement_entries",
+    "settlement_of",
     "statement",
     "translated_errors",
     "trial_balance",
+    "unsettled_entries",
     "void_hold",
 ]

@@ -32,6 +32,7 @@ FILES = (
     "escrow.sql",
     "ticketing.sql",
     "api_tenancy.sql",
+    "payments_settlements.sql",
 )
 
 # The application's roles are cluster-wide (other databases may hold grants to them): the
