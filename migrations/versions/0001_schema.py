@@ -28,6 +28,7 @@ _SQL = Path(__file__).resolve().parent.parent / "sql"
 FILES = (
     "payments_schema.sql",
     "payments_engine.sql",
+    "payments_categories.sql",
     "messaging.sql",
     "escrow.sql",
     "ticketing.sql",

@@ -1,0 +1,434 @@
+"""Account categories (Modern Treasury's ledger account categories): named groups of one
+organization's accounts of one currency, which may nest. A category's posted, pending and
+available balances are the sums of the accounts it reaches (through nested categories too,
+each account counted once however often it is reached), now or as of a time, read in one
+set-based query.
+
+Tables `payments.account_categories` and `payments.category_members`
+(migrations/sql/payments_categories.sql). Writes go through the categories' door,
+`payments.category_write(jsonb)`, idempotent by key in the ledger's own key space: the same
+request replays its first result, another request under the key is `IdempotencyConflict`.
+PostgreSQL refuses a member of another currency or organization (composite foreign keys) and
+a cycle (a trigger, serialized per organization). Membership is configuration, not money: it
+may change, and a balance as of a past time sums today's members at that time.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
+
+from ledger.errors import InvalidRequest, LedgerError
+from ledger.reads import _BALANCE_AS_OF
+from ledger.requests import canonical_json, check_key, check_metadata, fingerprint
+from ledger.writes import translated_errors
+
+NormalSide = Literal["debit", "credit"]
+
+
+class CategoryNotFound(LedgerError):
+    """No such account category (or not one the caller may see)."""
+
+    code = "category_not_found"
+    category_id: str
+
+
+class DuplicateCategoryCode(LedgerError):
+    """The organization already has a category with this code."""
+
+    code = "duplicate_category_code"
+    org_id: str
+    category_code: str
+
+
+class CategoryCycle(InvalidRequest):
+    """The category would contain itself through its members."""
+
+    code = "category_cycle"
+    category_id: str
+    member_category_id: str
+
+
+class CategoryCurrencyMismatch(InvalidRequest):
+    """A member's currency differs from its category's: a category has one currency."""
+
+    code = "category_currency_mismatch"
+    category_id: str
+    member_id: str
+
+
+_ERRORS: dict[str, type[LedgerError]] = {
+    c.code: c
+    for c in (CategoryNotFound, DuplicateCategoryCode, CategoryCycle, CategoryCurrencyMismatch)
+}
+
+
+@dataclass(frozen=True)
+class CategoryBalance:
+    """A category's balances: its accounts' raw totals summed, signed on its normal side."""
+
+    category_id: uuid.UUID
+    currency: str
+    normal_side: str
+    posted_debits: int
+    posted_credits: int
+    pending_debits: int
+    pending_credits: int
+    accounts: int
+    """How many distinct accounts the category reaches."""
+
+    def _signed(self, debits: int, credits: int) -> int:
+        return debits - credits if self.normal_side == "debit" else credits - debits
+
+    @property
+    def posted(self) -> int:
+        """Posted balance on the normal side."""
+        return self._signed(self.posted_debits, self.posted_credits)
+
+    @property
+    def pending(self) -> int:
+        """Posted balance with every open hold applied, on the normal side."""
+        return self._signed(
+            self.posted_debits + self.pending_debits, self.posted_credits + self.pending_credits
+        )
+
+    @property
+    def available(self) -> int:
+        """Posted balance less the holds that draw on it, on the normal side."""
+        if self.normal_side == "debit":
+            return self.posted_debits - self.posted_credits - self.pending_credits
+        return self.posted_credits - self.posted_debits - self.pending_debits
+
+
+@dataclass(frozen=True)
+class Category:
+    """A category, its direct members and (when read with them) its balances."""
+
+    id: uuid.UUID
+    org_id: uuid.UUID
+    code: str
+    name: str
+    currency: str
+    normal_side: str
+    metadata: dict[str, Any]
+    created_at: datetime
+    account_ids: tuple[uuid.UUID, ...]
+    category_ids: tuple[uuid.UUID, ...]
+    balance: CategoryBalance
+
+
+@dataclass(frozen=True)
+class CreateCategory:
+    """Create a category of one currency; `normal_side` is the side its balances are shown
+    on (credit for liabilities and revenue, debit for assets and expenses)."""
+
+    idempotency_key: str
+    code: str
+    currency: str
+    normal_side: NormalSide
+    name: str = ""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def payload(self) -> dict[str, Any]:
+        """Validate and render as JSON."""
+        if not isinstance(self.code, str) or not 0 < len(self.code) <= 255:
+            raise InvalidRequest("code is a non-empty string of at most 255 characters")
+        if self.normal_side not in ("debit", "credit"):
+            raise InvalidRequest("normal_side is 'debit' or 'credit'", field="normal_side")
+        if not isinstance(self.currency, str):
+            raise InvalidRequest("currency is an ISO 4217 code", field="currency")
+        if not isinstance(self.name, str) or len(self.name) > 255:
+            raise InvalidRequest("name is a string of at most 255 characters", field="name")
+        return {
+            "key": check_key(self.idempotency_key),
+            "code": self.code,
+            "name": self.name or self.code,
+            "currency": self.currency,
+            "normal_side": self.normal_side,
+            "metadata": check_metadata(self.metadata),
+        }
+
+
+@dataclass(frozen=True)
+class CategoryMembers:
+    """Accounts and categories to add to (or remove from) a category."""
+
+    idempotency_key: str
+    category_id: uuid.UUID
+    account_ids: Sequence[uuid.UUID] = ()
+    category_ids: Sequence[uuid.UUID] = ()
+
+    def payload(self) -> dict[str, Any]:
+        """Validate and render as JSON (members sorted: their order means nothing)."""
+        ids = [self.category_id, *self.account_ids, *self.category_ids]
+        if not all(isinstance(i, uuid.UUID) for i in ids):
+            raise InvalidRequest("category and member ids are UUIDs")
+        if not self.account_ids and not self.category_ids:
+            raise InvalidRequest("name at least one account or category")
+        if len(self.account_ids) + len(self.category_ids) > 1000:
+            raise InvalidRequest("at most 1000 members at once")
+        if self.category_id in self.category_ids:
+            raise CategoryCycle(
+                category_id=str(self.category_id), member_category_id=str(self.category_id)
+            )
+        return {
+            "key": check_key(self.idempotency_key),
+            "category_id": str(self.category_id),
+            "account_ids": sorted({str(i) for i in self.account_ids}),
+            "category_ids": sorted({str(i) for i in self.category_ids}),
+        }
+
+
+@dataclass(frozen=True)
+class CategoryWrite:
+    """A category write's outcome: the category's id and whether it was a replay."""
+
+    id: uuid.UUID
+    replayed: bool
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """The ledger's translation, then this module's own codes (unknown to `ledger.errors`)."""
+    try:
+        with translated_errors():
+            yield
+    except LedgerError as exc:
+        cause = exc.__cause__
+        diag = getattr(getattr(cause, "orig", None), "diag", None)
+        code = getattr(diag, "message_primary", None)
+        if isinstance(cause, DBAPIError) and code in _ERRORS:
+            raise _ERRORS[code](**exc.details) from cause
+        raise
+
+
+def _write(conn: Connection, org_id: uuid.UUID, operation: str, payload: dict[str, Any]) -> Any:
+    body = {**payload, "hash": fingerprint(payload), "org_id": str(org_id), "operation": operation}
+    with _translated():
+        answer = conn.execute(
+            text("SELECT payments.category_write(CAST(:p AS jsonb))"), {"p": canonical_json(body)}
+        ).scalar_one()
+    found = answer if isinstance(answer, dict) else json.loads(answer)
+    return CategoryWrite(id=uuid.UUID(found["id"]), replayed=bool(found["replayed"]))
+
+
+def create_category(conn: Connection, org_id: uuid.UUID, request: CreateCategory) -> CategoryWrite:
+    """Create a category for the organization (idempotent by the request's key)."""
+    result: CategoryWrite = _write(conn, org_id, "create_category", request.payload())
+    return result
+
+
+def add_category_members(
+    conn: Connection, org_id: uuid.UUID, request: CategoryMembers
+) -> CategoryWrite:
+    """Add accounts and categories to a category: of its organization and currency, and no
+    cycle (`CategoryCycle`); a member already there stays once."""
+    result: CategoryWrite = _write(conn, org_id, "add_category_members", request.payload())
+    return result
+
+
+def remove_category_members(
+    conn: Connection, org_id: uuid.UUID, request: CategoryMembers
+) -> CategoryWrite:
+    """Remove accounts and categories from a category (absent ones are ignored)."""
+    result: CategoryWrite = _write(conn, org_id, "remove_category_members", request.payload())
+    return result
+
+
+# -- reads ----------------------------------------------------------------------------------
+
+# The accounts each root category reaches, each once: nested categories followed with UNION
+# (which also ends the walk should a cycle ever be written by hand).
+_REACHED = """
+    WITH RECURSIVE tree(root, id) AS (
+        SELECT c.id, c.id FROM payments.account_categories c
+         WHERE c.id = ANY (CAST(:ids AS uuid[]))
+        UNION
+        SELECT t.root, m.member_category_id FROM tree t
+          JOIN payments.category_members m ON m.category_id = t.id
+         WHERE m.member_category_id IS NOT NULL
+    ), reached AS (
+        SELECT DISTINCT t.root, m.account_id FROM tree t
+          JOIN payments.category_members m ON m.category_id = t.id
+         WHERE m.account_id IS NOT NULL
+    )"""
+
+_NOW = """
+    SELECT account_id, posted_debits, posted_credits, pending_debits, pending_credits
+      FROM payments.account_balances
+     WHERE account_id IN (SELECT account_id FROM reached)"""
+
+# The ledger's point-in-time read (ledger.reads), for every reached account at once: its SQL
+# function (payments.balance_as_of) per reached account in one statement, or, where the read is
+# still a query on one account, that query on all of them.
+_ONE_ACCOUNT = "WHERE a.id = :id"
+_AS_OF_FUNCTION = """
+    SELECT b.* FROM reached x
+     CROSS JOIN LATERAL payments.balance_as_of(x.account_id, :at, :effective) b"""
+
+
+def _as_of_sql() -> str:
+    sql = _BALANCE_AS_OF.text
+    if "payments.balance_as_of(" in sql:
+        return _AS_OF_FUNCTION
+    if sql.count(_ONE_ACCOUNT) != 1:  # the ledger's read changed shape: say so, loudly
+        raise RuntimeError("ledger.reads' balance_as_of query no longer ends with its account")
+    return sql.replace(_ONE_ACCOUNT, "WHERE a.id IN (SELECT account_id FROM reached)")
+
+
+def _balances_sql(as_of: bool) -> str:
+    balances = _as_of_sql() if as_of else _NOW
+    return f"""{_REACHED}
+        SELECT c.id, c.currency, c.normal_side, count(b.account_id) AS accounts,
+               coalesce(sum(b.posted_debits), 0) AS posted_debits,
+               coalesce(sum(b.posted_credits), 0) AS posted_credits,
+               coalesce(sum(b.pending_debits), 0) AS pending_debits,
+               coalesce(sum(b.pending_credits), 0) AS pending_credits
+          FROM payments.account_categories c
+          LEFT JOIN reached r ON r.root = c.id
+          LEFT JOIN ({balances}) b ON b.account_id = r.account_id
+         WHERE c.id = ANY (CAST(:ids AS uuid[]))
+         GROUP BY c.id, c.currency, c.normal_side"""
+
+
+def category_balances(
+    conn: Connection,
+    category_ids: Sequence[uuid.UUID],
+    *,
+    at: datetime | None = None,
+    by: Literal["recorded", "effective"] = "recorded",
+) -> dict[uuid.UUID, CategoryBalance]:
+    """The balances of these categories (those the caller sees), now or as of `at` (as
+    recorded by then, or with every line effective by then), in one query."""
+    if at is not None and at.tzinfo is None:
+        raise InvalidRequest("`at` must be timezone-aware")
+    if by not in ("recorded", "effective"):
+        raise InvalidRequest("by is 'recorded' or 'effective'")
+    if not category_ids:
+        return {}
+    params: dict[str, Any] = {"ids": list(dict.fromkeys(category_ids))}
+    if at is not None:
+        params |= {"at": at, "effective": by == "effective"}
+    rows = conn.execute(text(_balances_sql(at is not None)), params).all()
+    return {
+        r.id: CategoryBalance(
+            category_id=r.id,
+            currency=r.currency,
+            normal_side=r.normal_side,
+            posted_debits=int(r.posted_debits),
+            posted_credits=int(r.posted_credits),
+            pending_debits=int(r.pending_debits),
+            pending_credits=int(r.pending_credits),
+            accounts=int(r.accounts),
+        )
+        for r in rows
+    }
+
+
+def category_accounts(conn: Connection, category_id: uuid.UUID) -> frozenset[uuid.UUID]:
+    """Every account the category reaches, through nested categories too."""
+    rows = conn.execute(
+        text(f"{_REACHED} SELECT account_id FROM reached"), {"ids": [category_id]}
+    ).scalars()
+    return frozenset(rows)
+
+
+_CATEGORIES = """
+    SELECT c.id, c.org_id, c.code, c.name, c.currency, c.normal_side, c.metadata, c.created_at,
+           coalesce(array_agg(m.account_id ORDER BY m.id) FILTER (WHERE m.account_id IS NOT NULL),
+                    ARRAY[]::uuid[]) AS account_ids,
+           coalesce(array_agg(m.member_category_id ORDER BY m.id)
+                        FILTER (WHERE m.member_category_id IS NOT NULL),
+                    ARRAY[]::uuid[]) AS category_ids
+      FROM payments.account_categories c
+      LEFT JOIN payments.category_members m ON m.category_id = c.id
+     WHERE {where}
+     GROUP BY c.id
+     ORDER BY c.created_at, c.id
+     LIMIT :limit"""
+
+
+def _categories(
+    conn: Connection,
+    where: str,
+    params: dict[str, Any],
+    *,
+    limit: int,
+    at: datetime | None,
+    by: Literal["recorded", "effective"],
+) -> list[Category]:
+    rows = conn.execute(text(_CATEGORIES.format(where=where)), {**params, "limit": limit}).all()
+    balances = category_balances(conn, [r.id for r in rows], at=at, by=by)
+    return [
+        Category(
+            id=r.id,
+            org_id=r.org_id,
+            code=r.code,
+            name=r.name,
+            currency=r.currency,
+            normal_side=r.normal_side,
+            metadata=r.metadata,
+            created_at=r.created_at,
+            account_ids=tuple(r.account_ids),
+            category_ids=tuple(r.category_ids),
+            balance=balances[r.id],
+        )
+        for r in rows
+    ]
+
+
+def get_category(
+    conn: Connection,
+    category_id: uuid.UUID,
+    *,
+    at: datetime | None = None,
+    by: Literal["recorded", "effective"] = "recorded",
+) -> Category:
+    """The category, its direct members and its balances now (or as of `at`)."""
+    found = _categories(conn, "c.id = :id", {"id": category_id}, limit=1, at=at, by=by)
+    if not found:
+        raise CategoryNotFound(category_id=str(category_id))
+    return found[0]
+
+
+def find_category(conn: Connection, org_id: uuid.UUID, code: str) -> uuid.UUID | None:
+    """The id of the organization's category with this code, if any (and visible)."""
+    found: uuid.UUID | None = conn.execute(
+        text("SELECT id FROM payments.account_categories WHERE org_id = :org AND code = :code"),
+        {"org": org_id, "code": code},
+    ).scalar_one_or_none()
+    return found
+
+
+def list_categories(
+    conn: Connection,
+    org_id: uuid.UUID | None = None,
+    *,
+    currency: str | None = None,
+    starting_after: uuid.UUID | None = None,
+    limit: int = 100,
+    at: datetime | None = None,
+) -> tuple[list[Category], bool]:
+    """A page of the categories the caller sees (of one organization, or all), oldest first,
+    with their balances; and whether more follow. `starting_after` is the last id of the
+    previous page."""
+    if not 0 < limit <= 1000:
+        raise InvalidRequest("limit is between 1 and 1000")
+    where = ["(CAST(:org AS uuid) IS NULL OR c.org_id = :org)"]
+    where.append("(CAST(:currency AS text) IS NULL OR c.currency = :currency)")
+    if starting_after is not None:
+        where.append(
+            "(c.created_at, c.id) > (SELECT x.created_at, x.id FROM payments.account_categories x"
+            " WHERE x.id = :after)"
+        )
+    params = {"org": org_id, "currency": currency, "after": starting_after}
+    found = _categories(conn, " AND ".join(where), params, limit=limit + 1, at=at, by="recorded")
+    return found[:limit], len(found) > limit

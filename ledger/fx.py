@@ -1,0 +1,458 @@
+"""Currency conversion through the platform's FX liquidity accounts (TigerBeetle's and
+Formance's recipe): `convert` posts two entries together (`post_entries`, all or nothing):
+
+    source account  --amount (source currency)-->  fx_liquidity:<source>   (the platform's)
+    fx_liquidity:<target>  --target amount (target currency)-->  target account
+
+The source account is debited and the target credited, as a TigerBeetle transfer debits its
+debit account. Each entry balances in its own currency. The liquidity accounts are the
+platform's equity accounts (credit normal, high volume), one per currency: their balances are
+the platform's FX position (positive: the platform received that currency).
+
+Rates are exact: a `Fraction`, a `Decimal`, an int, or a string ("1.0843", "1000/921"), in
+target major units per source major unit; floats are refused. The target amount is the exact
+conversion (minor-unit exponents differ: JPY 0, USD 2, KWD 3) rounded DOWN to the target's
+minor unit: the customer never gets more than the exact conversion, and the rounding (below
+one target minor unit) stays with the platform (the liquidity account keeps the whole source
+amount but pays only the rounded target). Nothing is booked to a rounding account: the
+remainder is not a whole minor unit. The rate, both amounts and both entries are recorded in
+`payments.conversions` (PostgreSQL checks the rounding and that the entries carry the
+amounts) and returned. Idempotent by key: a replay returns the first conversion; the same key
+with another request is `IdempotencyConflict`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from fractions import Fraction
+from math import floor
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from ledger.batches import post_entries
+from ledger.currencies import CURRENCY_EXPONENTS
+from ledger.errors import (
+    AccountNotFound,
+    AccountOrganizationMismatch,
+    AccountsMustBeDifferent,
+    IdempotencyConflict,
+    InvalidAmount,
+    InvalidRequest,
+    LedgerError,
+    UnknownCurrency,
+)
+from ledger.listing import platform_org
+from ledger.requests import MAX_AMOUNT, Line, OpenAccount, PostEntry, check_key, check_metadata
+from ledger.requests import fingerprint as _fingerprint
+from ledger.writes import open_account
+
+RateLike = Fraction | Decimal | int | str
+MAX_RATE_TERM = 10**18
+"""A rate's reduced numerator and denominator stay below this."""
+
+
+class InvalidRate(InvalidRequest):
+    """A rate is an exact positive number (Fraction, Decimal, int or decimal/fraction string),
+    never a float."""
+
+    code = "invalid_rate"
+    value: str
+
+
+class SameCurrency(InvalidRequest):
+    """A conversion is between two currencies; these accounts have the same one."""
+
+    code = "same_currency"
+    currency: str
+
+
+class ConversionTooSmall(InvalidRequest):
+    """The amount converts to less than one minor unit of the target currency."""
+
+    code = "conversion_too_small"
+    amount: int
+    target_currency: str
+
+
+class FxLiquidityMissing(LedgerError):
+    """The platform has no FX liquidity account in this currency yet (the platform opens it:
+    `ledger.open_fx_liquidity`, `liventix ledger fx open-liquidity`)."""
+
+    code = "fx_liquidity_missing"
+    currency: str
+
+
+class ConversionNotFound(LedgerError):
+    """No such conversion (or not one the caller may see)."""
+
+    code = "conversion_not_found"
+    conversion_id: str
+
+
+def parse_rate(value: object) -> Fraction:
+    """The rate as an exact positive fraction with bounded terms; `InvalidRate` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, Fraction | Decimal | int | str):
+        raise InvalidRate(value=repr(value))
+    try:
+        rate = Fraction(value.strip() if isinstance(value, str) else value)
+    except (ValueError, ZeroDivisionError, OverflowError, ArithmeticError) as exc:
+        raise InvalidRate(value=repr(value)) from exc
+    if rate <= 0 or max(rate.numerator, rate.denominator) >= MAX_RATE_TERM:
+        raise InvalidRate(value=repr(value))
+    return rate
+
+
+def rate_text(rate: Fraction) -> str:
+    """A rate as people write it: a decimal when it has a finite one (up to 18 places), else
+    numerator/denominator."""
+    for places in range(19):
+        scaled = rate * 10**places
+        if scaled.denominator == 1:
+            digits = str(scaled.numerator).rjust(places + 1, "0")
+            return digits if places == 0 else f"{digits[:-places]}.{digits[-places:]}"
+    return f"{rate.numerator}/{rate.denominator}"
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A conversion's arithmetic: the target amount (rounded down) and the rounding the
+    platform keeps, in target minor units (0 <= rounding < 1)."""
+
+    source_currency: str
+    target_currency: str
+    source_amount: int
+    target_amount: int
+    rate: Fraction
+    rounding: Fraction
+
+
+def quote(source_amount: int, source_currency: str, target_currency: str, rate: RateLike) -> Quote:
+    """Convert `source_amount` minor units at `rate` (target major units per source major
+    unit), rounding down to the target's minor unit. Pure."""
+    if type(source_amount) is not int or not 0 < source_amount <= MAX_AMOUNT:
+        raise InvalidAmount(value=source_amount, field="amount")
+    for currency in (source_currency, target_currency):
+        if currency not in CURRENCY_EXPONENTS:
+            raise UnknownCurrency(currency=currency)
+    if source_currency == target_currency:
+        raise SameCurrency(currency=source_currency)
+    exact_rate = parse_rate(rate)
+    shift = CURRENCY_EXPONENTS[target_currency] - CURRENCY_EXPONENTS[source_currency]
+    exact = source_amount * exact_rate * Fraction(10) ** shift
+    target = floor(exact)
+    if target < 1:
+        raise ConversionTooSmall(amount=source_amount, target_currency=target_currency)
+    if target > MAX_AMOUNT:
+        raise InvalidAmount(value=target, field="target_amount")
+    return Quote(
+        source_currency=source_currency,
+        target_currency=target_currency,
+        source_amount=source_amount,
+        target_amount=target,
+        rate=exact_rate,
+        rounding=exact - target,
+    )
+
+
+@dataclass(frozen=True)
+class Convert:
+    """Convert `amount` minor units from the source account into the target account's
+    currency at `rate` (target major units per source major unit)."""
+
+    idempotency_key: str
+    source_account_id: uuid.UUID
+    target_account_id: uuid.UUID
+    amount: int
+    rate: RateLike
+    description: str = ""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def payload(self) -> dict[str, Any]:
+        """Validate (but the currencies, which are the accounts') and render as JSON."""
+        for name in ("source_account_id", "target_account_id"):
+            if not isinstance(getattr(self, name), uuid.UUID):
+                raise InvalidRequest(f"{name} must be a UUID", field=name)
+        if self.source_account_id == self.target_account_id:
+            raise AccountsMustBeDifferent(account_ids=[str(self.source_account_id)])
+        if type(self.amount) is not int or not 0 < self.amount <= MAX_AMOUNT:
+            raise InvalidAmount(value=self.amount, field="amount")
+        rate = parse_rate(self.rate)
+        if not isinstance(self.description, str) or len(self.description) > 1000:
+            raise InvalidRequest("description is a string of at most 1000 characters")
+        return {
+            "key": check_key(self.idempotency_key),
+            "source_account_id": str(self.source_account_id),
+            "target_account_id": str(self.target_account_id),
+            "amount": self.amount,
+            "rate": f"{rate.numerator}/{rate.denominator}",
+            "description": self.description,
+            "metadata": check_metadata(self.metadata),
+        }
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """A recorded conversion: its amounts, exact rate, rounding kept by the platform, the two
+    entries it posted, and whether this answer is a replay."""
+
+    id: uuid.UUID
+    org_id: uuid.UUID
+    source_account_id: uuid.UUID
+    target_account_id: uuid.UUID
+    source_currency: str
+    target_currency: str
+    source_amount: int
+    target_amount: int
+    rate: Fraction
+    rounding: Fraction
+    source_entry_id: uuid.UUID
+    target_entry_id: uuid.UUID
+    created_at: datetime
+    replayed: bool = False
+
+    @property
+    def rate_text(self) -> str:
+        """The rate as a decimal when finite, else numerator/denominator."""
+        return rate_text(self.rate)
+
+
+def liquidity_code(currency: str) -> str:
+    """The code of the platform's FX liquidity account in this currency."""
+    return f"fx_liquidity:{currency.lower()}"
+
+
+_COLUMNS = """id, org_id, source_account_id, target_account_id, source_currency, target_currency,
+    source_exponent, target_exponent, source_amount, target_amount, rate_numerator,
+    rate_denominator, source_entry_id, target_entry_id, created_at, request_hash"""
+
+
+def _conversion(row: Any, replayed: bool) -> Conversion:
+    rate = Fraction(int(row.rate_numerator), int(row.rate_denominator))
+    shift = row.target_exponent - row.source_exponent
+    exact = row.source_amount * rate * Fraction(10) ** shift
+    return Conversion(
+        id=row.id,
+        org_id=row.org_id,
+        source_account_id=row.source_account_id,
+        target_account_id=row.target_account_id,
+        source_currency=row.source_currency,
+        target_currency=row.target_currency,
+        source_amount=row.source_amount,
+        target_amount=row.target_amount,
+        rate=rate,
+        rounding=exact - row.target_amount,
+        source_entry_id=row.source_entry_id,
+        target_entry_id=row.target_entry_id,
+        created_at=row.created_at,
+        replayed=replayed,
+    )
+
+
+def _stored(conn: Connection, org_id: uuid.UUID, key: str, digest: str) -> Conversion | None:
+    row = conn.execute(
+        text(
+            f"SELECT {_COLUMNS} FROM payments.conversions"
+            " WHERE org_id = :org AND idempotency_key = :key"
+        ),
+        {"org": org_id, "key": key},
+    ).first()
+    if row is None:
+        return None
+    if row.request_hash != digest:
+        raise IdempotencyConflict(idempotency_key=key)
+    return _conversion(row, replayed=True)
+
+
+def _accounts(conn: Connection, org_id: uuid.UUID, request: Convert) -> tuple[str, str]:
+    """The source's and target's currencies, once both are the organization's accounts."""
+    found = {
+        r.id: r
+        for r in conn.execute(
+            text("SELECT id, org_id, currency FROM payments.accounts WHERE id IN (:s, :t)"),
+            {"s": request.source_account_id, "t": request.target_account_id},
+        )
+    }
+    for account_id in (request.source_account_id, request.target_account_id):
+        row = found.get(account_id)
+        if row is None:
+            raise AccountNotFound(account_id=str(account_id))
+        if row.org_id != org_id:
+            raise AccountOrganizationMismatch(account_id=str(account_id), org_id=str(org_id))
+    return found[request.source_account_id].currency, found[request.target_account_id].currency
+
+
+def _acts_for_platform(conn: Connection) -> bool:
+    return bool(
+        conn.execute(
+            text(
+                "SELECT coalesce(payments.current_actor() = 'platform', payments._trusted_caller())"
+            )
+        ).scalar()
+    )
+
+
+def fx_liquidity_accounts(conn: Connection, currencies: Iterable[str]) -> dict[str, uuid.UUID]:
+    """The platform's FX liquidity accounts of these currencies that exist (any organization
+    may ask: only their ids are told)."""
+    rows = conn.execute(
+        text("SELECT currency, account_id FROM payments.fx_liquidity_accounts(:c)"),
+        {"c": sorted(set(currencies))},
+    ).all()
+    return {r.currency: r.account_id for r in rows}
+
+
+def open_fx_liquidity(conn: Connection, currency: str) -> uuid.UUID:
+    """Open the platform's FX liquidity account in this currency (the platform's or the
+    owner's to do; idempotent)."""
+    if currency not in CURRENCY_EXPONENTS:
+        raise UnknownCurrency(currency=currency)
+    platform = platform_org(conn)
+    if platform is None:
+        raise FxLiquidityMissing(currency=currency)
+    code = liquidity_code(currency)
+    return open_account(
+        conn,
+        platform,
+        OpenAccount(
+            idempotency_key=f"chart:{code}",
+            code=code,
+            name=f"FX liquidity ({currency})",
+            type="equity",
+            currency=currency,
+            high_volume=True,
+        ),
+    ).id
+
+
+def _liquidity(conn: Connection, currencies: tuple[str, str]) -> dict[str, uuid.UUID]:
+    found = fx_liquidity_accounts(conn, currencies)
+    for currency in currencies:
+        if currency not in found:
+            if not _acts_for_platform(conn):
+                raise FxLiquidityMissing(currency=currency)
+            found[currency] = open_fx_liquidity(conn, currency)
+    return found
+
+
+def convert(conn: Connection, org_id: uuid.UUID, request: Convert) -> Conversion:
+    """Convert between two of the organization's accounts through the platform's FX liquidity
+    accounts: two entries posted together, the conversion recorded and returned (a replay
+    returns the first one)."""
+    payload = request.payload()
+    key, digest = payload["key"], _fingerprint(payload)
+    stored = _stored(conn, org_id, key, digest)
+    if stored is not None:
+        return stored
+    source_currency, target_currency = _accounts(conn, org_id, request)
+    q = quote(request.amount, source_currency, target_currency, request.rate)
+    liquidity = _liquidity(conn, (source_currency, target_currency))
+    meta = {
+        **payload["metadata"],
+        "conversion": {
+            "key": key,
+            "rate": payload["rate"],
+            "source_amount": q.source_amount,
+            "target_amount": q.target_amount,
+        },
+    }
+    source_entry, target_entry = post_entries(
+        conn,
+        org_id,
+        [
+            PostEntry(
+                idempotency_key=f"fx:{key}:source",
+                lines=[
+                    Line(request.source_account_id, "debit", q.source_amount, source_currency),
+                    Line(liquidity[source_currency], "credit", q.source_amount, source_currency),
+                ],
+                description=request.description or f"Conversion to {target_currency}",
+                metadata=meta,
+            ),
+            PostEntry(
+                idempotency_key=f"fx:{key}:target",
+                lines=[
+                    Line(liquidity[target_currency], "debit", q.target_amount, target_currency),
+                    Line(request.target_account_id, "credit", q.target_amount, target_currency),
+                ],
+                description=request.description or f"Conversion from {source_currency}",
+                metadata=meta,
+            ),
+        ],
+    )
+    row = conn.execute(
+        text(f"""
+            INSERT INTO payments.conversions (org_id, idempotency_key, request_hash,
+                source_account_id, target_account_id, source_currency, target_currency,
+                source_exponent, target_exponent, source_amount, target_amount, rate_numerator,
+                rate_denominator, rate, source_entry_id, target_entry_id)
+            VALUES (:org, :key, :hash, :src, :tgt, :scur, :tcur, :sexp, :texp, :samt, :tamt,
+                    :num, :den, :rate, :sentry, :tentry)
+            ON CONFLICT (org_id, idempotency_key) DO NOTHING
+            RETURNING {_COLUMNS}"""),
+        {
+            "org": org_id,
+            "key": key,
+            "hash": digest,
+            "src": request.source_account_id,
+            "tgt": request.target_account_id,
+            "scur": source_currency,
+            "tcur": target_currency,
+            "sexp": CURRENCY_EXPONENTS[source_currency],
+            "texp": CURRENCY_EXPONENTS[target_currency],
+            "samt": q.source_amount,
+            "tamt": q.target_amount,
+            "num": q.rate.numerator,
+            "den": q.rate.denominator,
+            "rate": rate_text(q.rate),
+            "sentry": source_entry.id,
+            "tentry": target_entry.id,
+        },
+    ).first()
+    if row is None:  # a concurrent request under the same key recorded it first
+        found = _stored(conn, org_id, key, digest)
+        if found is None:
+            raise IdempotencyConflict(idempotency_key=key)
+        return found
+    return _conversion(row, replayed=False)
+
+
+def get_conversion(conn: Connection, conversion_id: uuid.UUID) -> Conversion:
+    """One conversion (as the caller may see it)."""
+    row = conn.execute(
+        text(f"SELECT {_COLUMNS} FROM payments.conversions WHERE id = :id"), {"id": conversion_id}
+    ).first()
+    if row is None:
+        raise ConversionNotFound(conversion_id=str(conversion_id))
+    return _conversion(row, replayed=False)
+
+
+def list_conversions(
+    conn: Connection,
+    org_id: uuid.UUID | None = None,
+    *,
+    starting_after: uuid.UUID | None = None,
+    limit: int = 100,
+) -> tuple[list[Conversion], bool]:
+    """A page of the conversions the caller sees (of one organization or all), oldest first;
+    and whether more follow."""
+    if not 0 < limit <= 1000:
+        raise InvalidRequest("limit is between 1 and 1000")
+    after = (
+        " AND (created_at, id) > (SELECT x.created_at, x.id FROM payments.conversions x"
+        " WHERE x.id = :after)"
+        if starting_after is not None
+        else ""
+    )
+    rows = conn.execute(
+        text(f"""SELECT {_COLUMNS} FROM payments.conversions
+                  WHERE (CAST(:org AS uuid) IS NULL OR org_id = :org){after}
+                  ORDER BY created_at, id LIMIT :limit"""),
+        {"org": org_id, "after": starting_after, "limit": limit + 1},
+    ).all()
+    found = [_conversion(r, replayed=False) for r in rows]
+    return found[:limit], len(found) > limit

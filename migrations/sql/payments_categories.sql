@@ -1,0 +1,316 @@
+-- Account categories (named, nestable groups of one organization's accounts of one currency)
+-- and currency conversions through the platform's FX liquidity accounts (ledger/categories.py,
+-- ledger/fx.py). Loaded after payments_engine.sql: it calls the engine's _check_org and _fail
+-- and stores its idempotency keys in payments.idempotency_keys, beside the ledger's own.
+
+------------------------------------------------------------------------------------------
+-- Categories
+------------------------------------------------------------------------------------------
+
+CREATE TABLE payments.account_categories (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    org_id uuid NOT NULL REFERENCES payments.organizations (id),
+    code text NOT NULL CHECK (code <> '' AND length(code) <= 255),
+    name text NOT NULL,
+    currency text NOT NULL REFERENCES payments.currencies (code),
+    -- The side its balances are shown on (members of either side are summed as raw debits
+    -- and credits, then signed once: an organizer's receivable lowers what is owed to it).
+    normal_side text NOT NULL CHECK (normal_side IN ('debit', 'credit')),
+    metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT account_categories_org_code_key UNIQUE (org_id, code),
+    CONSTRAINT account_categories_id_org_currency_key UNIQUE (id, org_id, currency)
+);
+CREATE INDEX account_categories_org_created ON payments.account_categories (org_id, created_at, id);
+
+-- A member is an account or a category, of the category's organization and currency (the
+-- composite foreign keys say so: PostgreSQL refuses another organization's account or another
+-- currency). Membership is configuration, not money: it may be removed; balances as of a time
+-- are those of today's members.
+CREATE TABLE payments.category_members (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    category_id uuid NOT NULL,
+    org_id uuid NOT NULL,
+    currency text NOT NULL,
+    account_id uuid,
+    member_category_id uuid,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT category_members_one_member CHECK ((account_id IS NULL) <> (member_category_id IS NULL)),
+    CONSTRAINT category_members_not_itself CHECK (member_category_id <> category_id),
+    CONSTRAINT category_members_category_fkey FOREIGN KEY (category_id, org_id, currency)
+        REFERENCES payments.account_categories (id, org_id, currency),
+    CONSTRAINT category_members_account_fkey FOREIGN KEY (account_id, org_id, currency)
+        REFERENCES payments.accounts (id, org_id, currency),
+    CONSTRAINT category_members_member_fkey FOREIGN KEY (member_category_id, org_id, currency)
+        REFERENCES payments.account_categories (id, org_id, currency),
+    CONSTRAINT category_members_account_once UNIQUE (category_id, account_id),
+    CONSTRAINT category_members_category_once UNIQUE (category_id, member_category_id)
+);
+CREATE INDEX category_members_account ON payments.category_members (account_id)
+    WHERE account_id IS NOT NULL;
+
+-- No cycles: a category may not contain itself through its members. Changes of one
+-- organization's nesting are serialized by an advisory lock (two concurrent additions A in B
+-- and B in A would each pass alone); the check reads after taking it, so it sees the other's
+-- committed row.
+CREATE FUNCTION payments.check_category_cycle() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('payments.category_members:' || NEW.org_id, 0));
+    IF EXISTS (
+        WITH RECURSIVE down(id) AS (
+            SELECT NEW.member_category_id
+            UNION
+            SELECT m.member_category_id FROM payments.category_members m JOIN down ON m.category_id = down.id
+             WHERE m.member_category_id IS NOT NULL)
+        SELECT FROM down WHERE id = NEW.category_id)
+    THEN
+        PERFORM payments._fail('category_cycle', jsonb_build_object(
+            'category_id', NEW.category_id, 'member_category_id', NEW.member_category_id));
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER category_members_no_cycle BEFORE INSERT ON payments.category_members
+    FOR EACH ROW WHEN (NEW.member_category_id IS NOT NULL)
+    EXECUTE FUNCTION payments.check_category_cycle();
+
+CREATE FUNCTION payments._create_category(p_org uuid, p jsonb) RETURNS uuid
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_id uuid;
+BEGIN
+    IF NOT EXISTS (SELECT FROM payments.currencies WHERE code = p ->> 'currency') THEN
+        PERFORM payments._fail('unknown_currency', jsonb_build_object('currency', p ->> 'currency'));
+    END IF;
+    INSERT INTO payments.account_categories (org_id, code, name, currency, normal_side, metadata)
+    VALUES (p_org, p ->> 'code', coalesce(p ->> 'name', p ->> 'code'), p ->> 'currency',
+            p ->> 'normal_side', coalesce(p -> 'metadata', '{}'::jsonb))
+    RETURNING id INTO v_id;
+    RETURN v_id;
+END
+$$;
+
+-- Add or remove members ({category_id, account_ids, category_ids}); adding one twice or
+-- removing one that is not there changes nothing.
+CREATE FUNCTION payments._change_members(p_org uuid, p jsonb, p_add boolean) RETURNS uuid
+LANGUAGE plpgsql AS $$
+DECLARE
+    c payments.account_categories;
+    v_accounts uuid[] := ARRAY(SELECT jsonb_array_elements_text(coalesce(p -> 'account_ids', '[]'))::uuid);
+    v_categories uuid[] := ARRAY(SELECT jsonb_array_elements_text(coalesce(p -> 'category_ids', '[]'))::uuid);
+    v_bad record;
+BEGIN
+    SELECT * INTO c FROM payments.account_categories
+     WHERE id = (p ->> 'category_id')::uuid AND org_id = p_org;
+    IF NOT FOUND THEN
+        PERFORM payments._fail('category_not_found', jsonb_build_object('category_id', p ->> 'category_id'));
+    END IF;
+    IF NOT p_add THEN
+        DELETE FROM payments.category_members
+         WHERE category_id = c.id
+           AND (account_id = ANY (v_accounts) OR member_category_id = ANY (v_categories));
+        RETURN c.id;
+    END IF;
+    SELECT x.id, a.currency INTO v_bad FROM unnest(v_accounts) x(id)
+      LEFT JOIN payments.accounts a ON a.id = x.id AND a.org_id = p_org
+     WHERE a.currency IS DISTINCT FROM c.currency ORDER BY a.currency NULLS FIRST LIMIT 1;
+    IF FOUND AND v_bad.currency IS NULL THEN
+        PERFORM payments._fail('account_not_found', jsonb_build_object('account_id', v_bad.id));
+    ELSIF FOUND THEN
+        PERFORM payments._fail('category_currency_mismatch', jsonb_build_object(
+            'category_id', c.id, 'category_currency', c.currency, 'member_id', v_bad.id,
+            'member_currency', v_bad.currency));
+    END IF;
+    SELECT x.id, m.currency INTO v_bad FROM unnest(v_categories) x(id)
+      LEFT JOIN payments.account_categories m ON m.id = x.id AND m.org_id = p_org
+     WHERE m.currency IS DISTINCT FROM c.currency ORDER BY m.currency NULLS FIRST LIMIT 1;
+    IF FOUND AND v_bad.currency IS NULL THEN
+        PERFORM payments._fail('category_not_found', jsonb_build_object('category_id', v_bad.id));
+    ELSIF FOUND THEN
+        PERFORM payments._fail('category_currency_mismatch', jsonb_build_object(
+            'category_id', c.id, 'category_currency', c.currency, 'member_id', v_bad.id,
+            'member_currency', v_bad.currency));
+    END IF;
+    INSERT INTO payments.category_members (category_id, org_id, currency, account_id)
+    SELECT DISTINCT c.id, p_org, c.currency, x FROM unnest(v_accounts) x
+    ON CONFLICT DO NOTHING;
+    INSERT INTO payments.category_members (category_id, org_id, currency, member_category_id)
+    SELECT DISTINCT c.id, p_org, c.currency, x FROM unnest(v_categories) x
+    ON CONFLICT DO NOTHING;
+    RETURN c.id;
+END
+$$;
+
+-- The categories' door: p = {org_id, operation, key, hash, ...the operation's payload}, the
+-- operation one of create_category, add_category_members, remove_category_members. The key
+-- is the ledger's (payments.idempotency_keys): the same request replays its result, another
+-- request under it is a conflict. Returns {id, replayed}.
+CREATE FUNCTION payments.category_write(p jsonb) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_org uuid := (p ->> 'org_id')::uuid;
+    v_op text := p ->> 'operation';
+    v_key text := p ->> 'key';
+    v_stored payments.idempotency_keys;
+    v_id uuid;
+    v_constraint text;
+BEGIN
+    IF v_op NOT IN ('create_category', 'add_category_members', 'remove_category_members')
+       OR coalesce(v_key, '') = '' OR coalesce(p ->> 'hash', '') = '' THEN
+        PERFORM payments._fail('invalid_request', jsonb_build_object('operation', v_op));
+    END IF;
+    PERFORM payments._check_org(v_org);
+    FOR v_attempt IN 1..5 LOOP
+        SELECT * INTO v_stored FROM payments.idempotency_keys WHERE org_id = v_org AND key = v_key;
+        IF FOUND THEN
+            IF v_stored.operation <> v_op OR v_stored.request_hash <> p ->> 'hash' THEN
+                PERFORM payments._fail('idempotency_conflict', jsonb_build_object('idempotency_key', v_key));
+            END IF;
+            RETURN v_stored.result || jsonb_build_object('replayed', true);
+        END IF;
+        BEGIN
+            v_id := CASE v_op
+                WHEN 'create_category' THEN payments._create_category(v_org, p)
+                WHEN 'add_category_members' THEN payments._change_members(v_org, p, true)
+                ELSE payments._change_members(v_org, p, false)
+            END;
+            INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status, result)
+            VALUES (v_org, v_key, v_op, p ->> 'hash', 'succeeded', jsonb_build_object('id', v_id));
+            RETURN jsonb_build_object('id', v_id, 'replayed', false);
+        EXCEPTION
+            WHEN unique_violation THEN
+                GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
+                IF v_constraint = 'idempotency_keys_pkey' THEN
+                    CONTINUE;  -- a concurrent request under the same key won: replay it
+                ELSIF v_constraint = 'account_categories_org_code_key' THEN
+                    PERFORM payments._fail('duplicate_category_code', jsonb_build_object(
+                        'org_id', v_org, 'category_code', p ->> 'code'));
+                END IF;
+                RAISE;
+            WHEN invalid_text_representation THEN
+                PERFORM payments._fail('invalid_request', jsonb_build_object('reason', SQLERRM));
+        END;
+    END LOOP;
+    RAISE EXCEPTION 'category_write: too many retries';
+END
+$$;
+
+------------------------------------------------------------------------------------------
+-- Currency conversions
+------------------------------------------------------------------------------------------
+
+-- One conversion: source_amount of the source account's currency moved to the platform's FX
+-- liquidity account of that currency (source_entry_id), target_amount of the liquidity
+-- account of the target currency moved to the target account (target_entry_id), both posted
+-- together (ledger.post_entries). The rate is exact (a reduced fraction: target major units
+-- per source major unit); target_amount is the exact conversion rounded down to the target's
+-- minor unit, and the rounding (exact - target_amount, in target minor units, below one)
+-- stays with the platform. PostgreSQL checks the arithmetic.
+CREATE TABLE payments.conversions (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    org_id uuid NOT NULL REFERENCES payments.organizations (id),
+    idempotency_key text NOT NULL CHECK (idempotency_key <> ''),
+    request_hash text NOT NULL,
+    source_account_id uuid NOT NULL REFERENCES payments.accounts (id),
+    target_account_id uuid NOT NULL REFERENCES payments.accounts (id),
+    source_currency text NOT NULL REFERENCES payments.currencies (code),
+    target_currency text NOT NULL REFERENCES payments.currencies (code),
+    source_exponent smallint NOT NULL,
+    target_exponent smallint NOT NULL,
+    source_amount bigint NOT NULL CHECK (source_amount > 0),
+    target_amount bigint NOT NULL CHECK (target_amount > 0),
+    rate_numerator numeric NOT NULL CHECK (rate_numerator > 0 AND rate_numerator = trunc(rate_numerator)),
+    rate_denominator numeric NOT NULL CHECK (rate_denominator > 0 AND rate_denominator = trunc(rate_denominator)),
+    rate text NOT NULL,
+    source_entry_id uuid NOT NULL REFERENCES payments.entries (id),
+    target_entry_id uuid NOT NULL REFERENCES payments.entries (id),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT conversions_org_key UNIQUE (org_id, idempotency_key),
+    CONSTRAINT conversions_two_currencies CHECK (source_currency <> target_currency),
+    -- target_amount <= exact < target_amount + 1, exact = source * rate * 10^(te - se), in
+    -- integers (numeric's powers of ten with integer exponents are exact).
+    CONSTRAINT conversions_rounded_down CHECK (
+        target_amount::numeric * rate_denominator * power(10::numeric, source_exponent)
+            <= source_amount::numeric * rate_numerator * power(10::numeric, target_exponent)
+        AND source_amount::numeric * rate_numerator * power(10::numeric, target_exponent)
+            < (target_amount::numeric + 1) * rate_denominator * power(10::numeric, source_exponent))
+);
+CREATE INDEX conversions_org_created ON payments.conversions (org_id, created_at, id);
+
+-- A conversion names its currencies' true exponents and the two entries it posted, whose lines
+-- carry its amounts: checked as the row is written (as the owner: it sees every line).
+CREATE FUNCTION payments.check_conversion() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        RAISE EXCEPTION USING ERRCODE = 'LX002',
+            MESSAGE = format('%s on payments.conversions is refused: conversions are append-only', TG_OP);
+    END IF;
+    IF (SELECT exponent FROM payments.currencies WHERE code = NEW.source_currency) <> NEW.source_exponent
+       OR (SELECT exponent FROM payments.currencies WHERE code = NEW.target_currency) <> NEW.target_exponent
+       OR NOT EXISTS (SELECT FROM payments.lines l WHERE l.entry_id = NEW.source_entry_id
+                         AND l.entry_org_id = NEW.org_id AND l.account_id = NEW.source_account_id
+                         AND l.side = 'debit' AND l.amount = NEW.source_amount
+                         AND l.currency = NEW.source_currency)
+       OR NOT EXISTS (SELECT FROM payments.lines l WHERE l.entry_id = NEW.target_entry_id
+                         AND l.entry_org_id = NEW.org_id AND l.account_id = NEW.target_account_id
+                         AND l.side = 'credit' AND l.amount = NEW.target_amount
+                         AND l.currency = NEW.target_currency)
+    THEN
+        PERFORM payments._fail('invalid_request', jsonb_build_object(
+            'reason', 'the conversion does not match its currencies or entries'));
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER conversions_check BEFORE INSERT OR UPDATE OR DELETE ON payments.conversions
+    FOR EACH ROW EXECUTE FUNCTION payments.check_conversion();
+CREATE TRIGGER conversions_no_truncate BEFORE TRUNCATE ON payments.conversions
+    FOR EACH STATEMENT EXECUTE FUNCTION payments.check_conversion();
+
+-- The platform's FX liquidity accounts of these currencies (code fx_liquidity:<currency>), for
+-- any organization converting through them: an organization sees none of the platform's
+-- accounts, yet may name them in its entries (the engine allows the platform's accounts in any
+-- organization's entries). Only these ids are told.
+CREATE FUNCTION payments.fx_liquidity_accounts(p_currencies text[])
+RETURNS TABLE (currency text, account_id uuid)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT a.currency, a.id FROM payments.accounts a
+      JOIN payments.organizations o ON o.id = a.org_id AND o.is_platform
+     WHERE a.code = 'fx_liquidity:' || lower(a.currency) AND a.currency = ANY (p_currencies)
+       AND (payments.current_actor() IS NOT NULL OR payments._trusted_caller())
+$$;
+
+------------------------------------------------------------------------------------------
+-- Row-level security and grants
+------------------------------------------------------------------------------------------
+
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['account_categories', 'category_members', 'conversions']
+    LOOP
+        EXECUTE format('ALTER TABLE payments.%I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('CREATE POLICY tenant ON payments.%I TO liventix_app
+                        USING (org_id = (SELECT payments.current_org_id()))
+                        WITH CHECK (org_id = (SELECT payments.current_org_id()))', t);
+        EXECUTE format('CREATE POLICY platform ON payments.%I TO liventix_platform
+                        USING ((SELECT payments.acting_as_platform()))
+                        WITH CHECK ((SELECT payments.acting_as_platform()))', t);
+    END LOOP;
+END
+$$;
+
+GRANT SELECT ON payments.account_categories, payments.category_members, payments.conversions
+    TO liventix_app, liventix_platform;
+-- A conversion's row is written by the caller, after its entries went through the ledger's
+-- door: the policy keeps it to the caller's organization, the trigger to its entries.
+GRANT INSERT ON payments.conversions TO liventix_app, liventix_platform;
+REVOKE EXECUTE ON FUNCTION payments.check_category_cycle(), payments._create_category(uuid, jsonb),
+    payments._change_members(uuid, jsonb, boolean), payments.check_conversion() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION payments.category_write(jsonb), payments.fx_liquidity_accounts(text[])
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION payments.category_write(jsonb), payments.fx_liquidity_accounts(text[])
+    TO liventix_app, liventix_platform;
