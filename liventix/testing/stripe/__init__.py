@@ -3,10 +3,11 @@ over HTTP in Stripe's wire format (`start()`, or `StandInServer`), for the demo,
 the benchmarks, and for a user's own tests (see `liventix.testing`).
 
 The modules: `objects` (ids, errors, the account's records and their JSON), `shapes`
-(Stripe's full objects, after its fixtures, for seeding), `base` (the account's state),
-`faults` (Stripe's weather), `account` (payments, refunds, disputes), `connect` (transfers,
-reversals, payouts), `seeded` (objects seeded for a test's story), `routes` (the API),
-`server` (HTTP), `webhooks` (Stripe's events signed into the application), `cli`."""
+(Stripe's full objects, after its fixtures, for seeding; Connect's in `connect_shapes`),
+`base` (the account's state), `faults` (Stripe's weather), `account` (payments, refunds,
+disputes), `connect` (transfers, reversals, payouts), `seeded` (objects seeded for a test's
+story), `routes` (the API), `server` (HTTP), `webhooks` (Stripe's events signed into the
+application), `cli`."""
 
 from __future__ import annotations
 

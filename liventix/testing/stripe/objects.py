@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,16 @@ CANCELLATION_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "aba
 def stripe_fee(amount: int) -> int:
     """The stand-in's card fee: 2.9 % + 30."""
     return amount * 29 // 1000 + 30
+
+
+def now() -> int:
+    """Stripe's timestamps: seconds since the epoch."""
+    return int(time.time())
+
+
+def list_object(url: str, data: Sequence[StripeObject] = ()) -> StripeObject:
+    """A Stripe list of `data`, all of it on this page."""
+    return {"object": "list", "data": list(data), "has_more": False, "url": url}
 
 
 def new_id(prefix: str) -> str:
@@ -170,12 +181,10 @@ def transfer_object(transfer: Transfer) -> StripeObject:
         "currency": transfer.currency,
         "destination": transfer.destination,
         "metadata": dict(transfer.metadata),
-        "reversals": {
-            "object": "list",
-            "data": [reversal_object(r) for r in transfer.reversals],
-            "has_more": False,
-            "url": f"/v1/transfers/{transfer.id}/reversals",
-        },
+        "reversals": list_object(
+            f"/v1/transfers/{transfer.id}/reversals",
+            [reversal_object(r) for r in transfer.reversals],
+        ),
         "reversed": transfer.amount_reversed >= transfer.amount,
         "source_transaction": transfer.source_transaction,
         "transfer_group": transfer.transfer_group,

@@ -10,11 +10,18 @@ given. Amounts are integers of minor units; currencies are lower case, as Stripe
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 
-from liventix.testing.stripe.objects import API_VERSION, StripeObject, event, new_id
+from liventix.testing.stripe.connect_shapes import payout, transfer, transfer_reversal
+from liventix.testing.stripe.objects import (
+    API_VERSION,
+    StripeObject,
+    event,
+    list_object,
+    new_id,
+    now,
+)
 
 __all__ = [
     "API_VERSION",
@@ -33,15 +40,6 @@ __all__ = [
     "transfer",
     "transfer_reversal",
 ]
-
-
-def now() -> int:
-    """Stripe's timestamps: seconds since the epoch."""
-    return int(time.time())
-
-
-def _list(url: str, data: Sequence[StripeObject] = ()) -> StripeObject:
-    return {"object": "list", "data": list(data), "has_more": False, "url": url}
 
 
 def balance_transaction(
@@ -169,7 +167,7 @@ def charge(
         "transfer_group": None,
     }
     if include_refunds:
-        obj["refunds"] = _list(f"/v1/charges/{charge_id}/refunds", refunds)
+        obj["refunds"] = list_object(f"/v1/charges/{charge_id}/refunds", refunds)
     return obj
 
 
@@ -325,90 +323,3 @@ def dispute_reinstatement(
         type="adjustment",
         reporting_category="dispute_reversal",
     )
-
-
-def transfer_reversal(
-    *, amount: int, transfer: str, currency: str = "usd", id: str | None = None
-) -> StripeObject:
-    """A TransferReversal: part (or all) of a transfer back from the connected account."""
-    return {
-        "id": id or new_id("trr"),
-        "object": "transfer_reversal",
-        "amount": amount,
-        "balance_transaction": new_id("txn"),
-        "created": now(),
-        "currency": currency,
-        "destination_payment_refund": new_id("pyr"),
-        "metadata": {},
-        "source_refund": None,
-        "transfer": transfer,
-    }
-
-
-def transfer(
-    *,
-    amount: int,
-    destination: str,
-    currency: str = "usd",
-    metadata: Mapping[str, str] | None = None,
-    transfer_group: str | None = None,
-    reversals: Sequence[StripeObject] = (),
-    id: str | None = None,
-) -> StripeObject:
-    """A Transfer to a connected account, with its reversals list."""
-    transfer_id = id or new_id("tr")
-    reversed_amount = sum(int(r["amount"]) for r in reversals)
-    return {
-        "id": transfer_id,
-        "object": "transfer",
-        "amount": amount,
-        "amount_reversed": reversed_amount,
-        "balance_transaction": new_id("txn"),
-        "created": now(),
-        "currency": currency,
-        "description": None,
-        "destination": destination,
-        "destination_payment": new_id("py"),
-        "livemode": False,
-        "metadata": dict(metadata or {}),
-        "reversals": _list(f"/v1/transfers/{transfer_id}/reversals", reversals),
-        "reversed": reversed_amount >= amount,
-        "source_transaction": None,
-        "source_type": "card",
-        "transfer_group": transfer_group,
-    }
-
-
-def payout(
-    *, amount: int, currency: str = "usd", status: str = "paid", id: str | None = None
-) -> StripeObject:
-    """A Payout of the platform's balance to its bank: in_transit, paid or failed."""
-    failed = status == "failed"
-    return {
-        "id": id or new_id("po"),
-        "object": "payout",
-        "amount": amount,
-        "application_fee": None,
-        "application_fee_amount": None,
-        "arrival_date": now() + 86_400,
-        "automatic": True,
-        "balance_transaction": new_id("txn"),
-        "created": now(),
-        "currency": currency,
-        "description": "STRIPE PAYOUT",
-        "destination": new_id("ba"),
-        "failure_balance_transaction": new_id("txn") if failed else None,
-        "failure_code": "account_closed" if failed else None,
-        "failure_message": "The bank account has been closed." if failed else None,
-        "livemode": False,
-        "metadata": {},
-        "method": "standard",
-        "original_payout": None,
-        "reconciliation_status": "not_applicable",
-        "reversed_by": None,
-        "source_type": "card",
-        "statement_descriptor": None,
-        "status": status,
-        "trace_id": {"status": "supported", "value": None},
-        "type": "bank_account",
-    }
