@@ -21,7 +21,9 @@ from starlette.routing import BaseRoute, Match
 import ticketing_fsm
 from liventix.api import auth, limits, problems, static
 from liventix.api.escrow import routes as escrow_routes
+from liventix.api.ledger import monitors as ledger_monitors
 from liventix.api.ledger import routes as ledger_routes
+from liventix.api.ledger import seals as ledger_seals
 from liventix.api.metrics import Metrics, MetricsMiddleware
 from liventix.api.ops import routes as ops_routes
 from liventix.api.organizations import routes as organization_routes
@@ -123,6 +125,8 @@ def create_app(
     app.state.head_revision = head_revision()
     for module in (
         ledger_routes,
+        ledger_monitors,
+        ledger_seals,
         ticketing_routes,
         escrow_routes,
         webhook_routes,

@@ -27,6 +27,7 @@ from liventix.cli import (
     escrow,
     keys,
     ledger,
+    ledger_seals,
     orgs,
     outbox,
     report,
@@ -79,6 +80,8 @@ for _command in (
     demo.demo,
 ):
     cli.add_command(_command)
+ledger.group.add_command(ledger_seals.seal)
+ledger.group.add_command(ledger_seals.verify)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -327,3 +327,43 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 $$;
 REVOKE ALL ON FUNCTION messaging.backlog() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION messaging.backlog() TO liventix_app, liventix_platform;
+
+------------------------------------------------------------------------------------------
+-- The outbox's SQL face (issue 16): publish one message and its fan-out to the
+-- organization's webhook endpoints that want its type, on the caller's transaction, as
+-- outbox.publish does from Python (no e-mail, no task). The ledger's triggers (hold events,
+-- balance monitors, checkpoints: payments_monitors.sql, payments_seals.sql) call it: the one
+-- arrow from `payments` into `messaging`, in SQL. A deduplication key used before (by this
+-- organization) writes nothing and answers the first message's id.
+------------------------------------------------------------------------------------------
+CREATE FUNCTION messaging.publish(p_org uuid, p_type text, p_aggregate_type text,
+                                  p_aggregate_id text, p_payload jsonb,
+                                  p_dedup_key text DEFAULT NULL)
+RETURNS uuid
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_id uuid := gen_random_uuid();
+BEGIN
+    INSERT INTO messaging.messages (id, org_id, type, aggregate_type, aggregate_id, payload,
+                                    dedup_key)
+    VALUES (v_id, p_org, p_type, p_aggregate_type, p_aggregate_id, p_payload, p_dedup_key)
+    ON CONFLICT (coalesce(org_id, '00000000-0000-0000-0000-000000000000'::uuid), dedup_key)
+        WHERE dedup_key IS NOT NULL DO NOTHING;
+    IF NOT FOUND THEN
+        SELECT m.id INTO v_id FROM messaging.messages m
+         WHERE m.dedup_key = p_dedup_key AND m.org_id IS NOT DISTINCT FROM p_org;
+        RETURN v_id;
+    END IF;
+    INSERT INTO messaging.deliveries (message_id, org_id, channel, endpoint_id, target,
+                                      aggregate_key)
+    SELECT v_id, e.org_id, 'webhook', e.id, 'endpoint:' || e.id,
+           p_aggregate_type || ':' || p_aggregate_id
+      FROM messaging.endpoints e
+     WHERE e.org_id = p_org AND e.enabled
+       AND (cardinality(e.event_types) = 0 OR p_type = ANY (e.event_types))
+     ORDER BY e.id;
+    RETURN v_id;
+END
+$$;
+-- The owner's (and its SECURITY DEFINER triggers'): no application role publishes by hand.
+REVOKE ALL ON FUNCTION messaging.publish(uuid, text, text, text, jsonb, text) FROM PUBLIC;

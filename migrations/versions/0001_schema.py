@@ -33,6 +33,8 @@ FILES = (
     "escrow.sql",
     "ticketing.sql",
     "api_tenancy.sql",
+    "payments_monitors.sql",
+    "payments_seals.sql",
     "payments_settlements.sql",
 )
 

@@ -18,7 +18,13 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+import ledger
 import outbox
+
+# The ledger publishes its events in SQL (it does not import the outbox): its payload models
+# are registered here, where the application meets both.
+for _name, _model in ledger.EVENT_MODELS.items():
+    outbox.register_message_type(_name, _model)
 
 EVENT_TYPES = (
     "order.paid",
@@ -38,6 +44,13 @@ EVENT_TYPES = (
     "stripe.transfer_reversal.requested",
     "stripe.refund.requested",
     "stripe.payment_intent.cancel.requested",
+    "ledger.hold.created",
+    "ledger.hold.posted",
+    "ledger.hold.voided",
+    "ledger.hold.expired",
+    "ledger.balance_monitor.triggered",
+    "ledger.balance_monitor.recovered",
+    "ledger.checkpoint.sealed",
 )
 """Every message type the product publishes (a test checks it against the outbox's
 registry: a type registered and not listed here fails it)."""
