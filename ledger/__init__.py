@@ -76,18 +76,20 @@ from ledger.events import EVENT_MODELS, BalanceMonitorEvent, CheckpointSealed, H
 from ledger.fx import (
     Conversion,
     ConversionNotFound,
-    ConversionTooSmall,
     Convert,
     FxLiquidityMissing,
-    InvalidRate,
-    Quote,
-    SameCurrency,
     convert,
     fx_liquidity_accounts,
     get_conversion,
     liquidity_code,
     list_conversions,
     open_fx_liquidity,
+)
+from ledger.fx_quote import (
+    ConversionTooSmall,
+    InvalidRate,
+    Quote,
+    SameCurrency,
     parse_rate,
     quote,
 )

@@ -196,8 +196,9 @@ class CategoryWrite:
 
 
 @contextmanager
-def _translated() -> Iterator[None]:
-    """The ledger's translation, then this module's own codes (unknown to `ledger.errors`)."""
+def translated_codes(errors: Mapping[str, type[LedgerError]]) -> Iterator[None]:
+    """The ledger's translation (`translated_errors`), then the codes of errors defined beside
+    the engine (categories, conversions: unknown to `ledger.errors`) into their types."""
     try:
         with translated_errors():
             yield
@@ -205,14 +206,14 @@ def _translated() -> Iterator[None]:
         cause = exc.__cause__
         diag = getattr(getattr(cause, "orig", None), "diag", None)
         code = getattr(diag, "message_primary", None)
-        if isinstance(cause, DBAPIError) and code in _ERRORS:
-            raise _ERRORS[code](**exc.details) from cause
+        if isinstance(cause, DBAPIError) and isinstance(code, str) and code in errors:
+            raise errors[code](**exc.details) from cause
         raise
 
 
 def _write(conn: Connection, org_id: uuid.UUID, operation: str, payload: dict[str, Any]) -> Any:
     body = {**payload, "hash": fingerprint(payload), "org_id": str(org_id), "operation": operation}
-    with _translated():
+    with translated_codes(_ERRORS):
         answer = conn.execute(
             text("SELECT payments.category_write(CAST(:p AS jsonb))"), {"p": canonical_json(body)}
         ).scalar_one()

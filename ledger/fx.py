@@ -27,14 +27,12 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from fractions import Fraction
-from math import floor
 from typing import Any
 
 from sqlalchemy import Connection, text
 
-from ledger.batches import post_entries
+from ledger.categories import translated_codes
 from ledger.currencies import CURRENCY_EXPONENTS
 from ledger.errors import (
     AccountNotFound,
@@ -46,37 +44,19 @@ from ledger.errors import (
     LedgerError,
     UnknownCurrency,
 )
+from ledger.fx_quote import (
+    ConversionTooSmall,
+    InvalidRate,
+    RateLike,
+    SameCurrency,
+    parse_rate,
+    quote,
+    rate_text,
+)
 from ledger.listing import platform_org
-from ledger.requests import MAX_AMOUNT, Line, OpenAccount, PostEntry, check_key, check_metadata
+from ledger.requests import MAX_AMOUNT, OpenAccount, canonical_json, check_key, check_metadata
 from ledger.requests import fingerprint as _fingerprint
 from ledger.writes import open_account
-
-RateLike = Fraction | Decimal | int | str
-MAX_RATE_TERM = 10**18
-"""A rate's reduced numerator and denominator stay below this."""
-
-
-class InvalidRate(InvalidRequest):
-    """A rate is an exact positive number (Fraction, Decimal, int or decimal/fraction string),
-    never a float."""
-
-    code = "invalid_rate"
-    value: str
-
-
-class SameCurrency(InvalidRequest):
-    """A conversion is between two currencies; these accounts have the same one."""
-
-    code = "same_currency"
-    currency: str
-
-
-class ConversionTooSmall(InvalidRequest):
-    """The amount converts to less than one minor unit of the target currency."""
-
-    code = "conversion_too_small"
-    amount: int
-    target_currency: str
 
 
 class FxLiquidityMissing(LedgerError):
@@ -94,69 +74,10 @@ class ConversionNotFound(LedgerError):
     conversion_id: str
 
 
-def parse_rate(value: object) -> Fraction:
-    """The rate as an exact positive fraction with bounded terms; `InvalidRate` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, Fraction | Decimal | int | str):
-        raise InvalidRate(value=repr(value))
-    try:
-        rate = Fraction(value.strip() if isinstance(value, str) else value)
-    except (ValueError, ZeroDivisionError, OverflowError, ArithmeticError) as exc:
-        raise InvalidRate(value=repr(value)) from exc
-    if rate <= 0 or max(rate.numerator, rate.denominator) >= MAX_RATE_TERM:
-        raise InvalidRate(value=repr(value))
-    return rate
-
-
-def rate_text(rate: Fraction) -> str:
-    """A rate as people write it: a decimal when it has a finite one (up to 18 places), else
-    numerator/denominator."""
-    for places in range(19):
-        scaled = rate * 10**places
-        if scaled.denominator == 1:
-            digits = str(scaled.numerator).rjust(places + 1, "0")
-            return digits if places == 0 else f"{digits[:-places]}.{digits[-places:]}"
-    return f"{rate.numerator}/{rate.denominator}"
-
-
-@dataclass(frozen=True)
-class Quote:
-    """A conversion's arithmetic: the target amount (rounded down) and the rounding the
-    platform keeps, in target minor units (0 <= rounding < 1)."""
-
-    source_currency: str
-    target_currency: str
-    source_amount: int
-    target_amount: int
-    rate: Fraction
-    rounding: Fraction
-
-
-def quote(source_amount: int, source_currency: str, target_currency: str, rate: RateLike) -> Quote:
-    """Convert `source_amount` minor units at `rate` (target major units per source major
-    unit), rounding down to the target's minor unit. Pure."""
-    if type(source_amount) is not int or not 0 < source_amount <= MAX_AMOUNT:
-        raise InvalidAmount(value=source_amount, field="amount")
-    for currency in (source_currency, target_currency):
-        if currency not in CURRENCY_EXPONENTS:
-            raise UnknownCurrency(currency=currency)
-    if source_currency == target_currency:
-        raise SameCurrency(currency=source_currency)
-    exact_rate = parse_rate(rate)
-    shift = CURRENCY_EXPONENTS[target_currency] - CURRENCY_EXPONENTS[source_currency]
-    exact = source_amount * exact_rate * Fraction(10) ** shift
-    target = floor(exact)
-    if target < 1:
-        raise ConversionTooSmall(amount=source_amount, target_currency=target_currency)
-    if target > MAX_AMOUNT:
-        raise InvalidAmount(value=target, field="target_amount")
-    return Quote(
-        source_currency=source_currency,
-        target_currency=target_currency,
-        source_amount=source_amount,
-        target_amount=target,
-        rate=exact_rate,
-        rounding=exact - target,
-    )
+_ERRORS: dict[str, type[LedgerError]] = {
+    c.code: c
+    for c in (InvalidRate, SameCurrency, ConversionTooSmall, FxLiquidityMissing, ConversionNotFound)
+}
 
 
 @dataclass(frozen=True)
@@ -342,7 +263,8 @@ def _liquidity(conn: Connection, currencies: tuple[str, str]) -> dict[str, uuid.
 def convert(conn: Connection, org_id: uuid.UUID, request: Convert) -> Conversion:
     """Convert between two of the organization's accounts through the platform's FX liquidity
     accounts: two entries posted together, the conversion recorded and returned (a replay
-    returns the first one)."""
+    returns the first one). The platform (or the owner) opens a missing liquidity account on
+    the way; an organization is refused with `FxLiquidityMissing`."""
     payload = request.payload()
     key, digest = payload["key"], _fingerprint(payload)
     stored = _stored(conn, org_id, key, digest)
@@ -350,75 +272,29 @@ def convert(conn: Connection, org_id: uuid.UUID, request: Convert) -> Conversion
         return stored
     source_currency, target_currency = _accounts(conn, org_id, request)
     q = quote(request.amount, source_currency, target_currency, request.rate)
-    liquidity = _liquidity(conn, (source_currency, target_currency))
-    meta = {
-        **payload["metadata"],
-        "conversion": {
-            "key": key,
-            "rate": payload["rate"],
-            "source_amount": q.source_amount,
-            "target_amount": q.target_amount,
-        },
+    _liquidity(conn, (source_currency, target_currency))
+    body = {
+        "org_id": str(org_id),
+        "key": key,
+        "hash": digest,
+        "source_account_id": payload["source_account_id"],
+        "target_account_id": payload["target_account_id"],
+        "source_amount": q.source_amount,
+        "target_amount": q.target_amount,
+        "rate_numerator": str(q.rate.numerator),
+        "rate_denominator": str(q.rate.denominator),
+        "rate": rate_text(q.rate),
+        "description": payload["description"],
+        "metadata": payload["metadata"],
     }
-    source_entry, target_entry = post_entries(
-        conn,
-        org_id,
-        [
-            PostEntry(
-                idempotency_key=f"fx:{key}:source",
-                lines=[
-                    Line(request.source_account_id, "debit", q.source_amount, source_currency),
-                    Line(liquidity[source_currency], "credit", q.source_amount, source_currency),
-                ],
-                description=request.description or f"Conversion to {target_currency}",
-                metadata=meta,
-            ),
-            PostEntry(
-                idempotency_key=f"fx:{key}:target",
-                lines=[
-                    Line(liquidity[target_currency], "debit", q.target_amount, target_currency),
-                    Line(request.target_account_id, "credit", q.target_amount, target_currency),
-                ],
-                description=request.description or f"Conversion from {source_currency}",
-                metadata=meta,
-            ),
-        ],
-    )
-    row = conn.execute(
-        text(f"""
-            INSERT INTO payments.conversions (org_id, idempotency_key, request_hash,
-                source_account_id, target_account_id, source_currency, target_currency,
-                source_exponent, target_exponent, source_amount, target_amount, rate_numerator,
-                rate_denominator, rate, source_entry_id, target_entry_id)
-            VALUES (:org, :key, :hash, :src, :tgt, :scur, :tcur, :sexp, :texp, :samt, :tamt,
-                    :num, :den, :rate, :sentry, :tentry)
-            ON CONFLICT (org_id, idempotency_key) DO NOTHING
-            RETURNING {_COLUMNS}"""),
-        {
-            "org": org_id,
-            "key": key,
-            "hash": digest,
-            "src": request.source_account_id,
-            "tgt": request.target_account_id,
-            "scur": source_currency,
-            "tcur": target_currency,
-            "sexp": CURRENCY_EXPONENTS[source_currency],
-            "texp": CURRENCY_EXPONENTS[target_currency],
-            "samt": q.source_amount,
-            "tamt": q.target_amount,
-            "num": q.rate.numerator,
-            "den": q.rate.denominator,
-            "rate": rate_text(q.rate),
-            "sentry": source_entry.id,
-            "tentry": target_entry.id,
-        },
-    ).first()
-    if row is None:  # a concurrent request under the same key recorded it first
-        found = _stored(conn, org_id, key, digest)
-        if found is None:
-            raise IdempotencyConflict(idempotency_key=key)
-        return found
-    return _conversion(row, replayed=False)
+    with translated_codes(_ERRORS):
+        row = conn.execute(
+            text("SELECT payments.convert(CAST(:p AS jsonb))"), {"p": canonical_json(body)}
+        ).scalar_one()
+    stored_row = conn.execute(
+        text(f"SELECT {_COLUMNS} FROM payments.conversions WHERE id = :id"), {"id": row["id"]}
+    ).one()
+    return _conversion(stored_row, replayed=bool(row["replayed"]))
 
 
 def get_conversion(conn: Connection, conversion_id: uuid.UUID) -> Conversion:

@@ -282,6 +282,125 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
        AND (payments.current_actor() IS NOT NULL OR payments._trusted_caller())
 $$;
 
+-- The conversions' door: p = {org_id, key, hash, source_account_id, target_account_id,
+-- source_amount, target_amount, rate_numerator, rate_denominator, rate, description,
+-- metadata}. Checks who acts (as every door), replays or refuses a key seen before, checks
+-- both accounts are the organization's and of two currencies and that the target amount is
+-- the exact conversion rounded down, then posts the pair of entries through the ledger's door
+-- (payments.ledger_write, all or nothing) and records the conversion. The entries touch the
+-- platform's liquidity accounts, which an organization acting for itself may not name
+-- (_lock_accounts): the door builds those two entries itself, from the checked request, and
+-- posts them acting for the platform, then gives the transaction back its caller's actor.
+-- Returns the conversion's row as JSON, with replayed.
+CREATE FUNCTION payments.convert(p jsonb) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_org uuid := (p ->> 'org_id')::uuid;
+    v_key text := p ->> 'key';
+    v_acting uuid := payments.current_org_id();
+    v_row payments.conversions;
+    v_source payments.accounts;
+    v_target payments.accounts;
+    v_liq_source uuid;
+    v_liq_target uuid;
+    v_se smallint;
+    v_te smallint;
+    v_amount bigint := (p ->> 'source_amount')::bigint;
+    v_target_amount bigint := (p ->> 'target_amount')::bigint;
+    v_num numeric := (p ->> 'rate_numerator')::numeric;
+    v_den numeric := (p ->> 'rate_denominator')::numeric;
+    v_meta jsonb := coalesce(p -> 'metadata', '{}'::jsonb);
+    v_result jsonb;
+BEGIN
+    PERFORM payments._check_org(v_org);
+    IF coalesce(v_key, '') = '' OR coalesce(p ->> 'hash', '') = '' OR v_amount IS NULL
+       OR v_amount <= 0 OR v_num IS NULL OR v_num <= 0 OR v_den IS NULL OR v_den <= 0 THEN
+        PERFORM payments._fail('invalid_request', jsonb_build_object('reason', 'incomplete conversion'));
+    END IF;
+    SELECT * INTO v_row FROM payments.conversions WHERE org_id = v_org AND idempotency_key = v_key;
+    IF FOUND THEN
+        IF v_row.request_hash <> p ->> 'hash' THEN
+            PERFORM payments._fail('idempotency_conflict', jsonb_build_object('idempotency_key', v_key));
+        END IF;
+        RETURN to_jsonb(v_row) || jsonb_build_object('replayed', true);
+    END IF;
+    SELECT * INTO v_source FROM payments.accounts WHERE id = (p ->> 'source_account_id')::uuid;
+    SELECT * INTO v_target FROM payments.accounts WHERE id = (p ->> 'target_account_id')::uuid;
+    IF v_source.id IS NULL OR (v_source.org_id <> v_org AND v_acting IS NOT NULL) THEN
+        PERFORM payments._fail('account_not_found', jsonb_build_object('account_id', p ->> 'source_account_id'));
+    ELSIF v_target.id IS NULL OR (v_target.org_id <> v_org AND v_acting IS NOT NULL) THEN
+        PERFORM payments._fail('account_not_found', jsonb_build_object('account_id', p ->> 'target_account_id'));
+    ELSIF v_source.org_id <> v_org OR v_target.org_id <> v_org THEN
+        PERFORM payments._fail('account_organization_mismatch', jsonb_build_object(
+            'account_id', CASE WHEN v_source.org_id <> v_org THEN v_source.id ELSE v_target.id END,
+            'org_id', v_org));
+    ELSIF v_source.id = v_target.id THEN
+        PERFORM payments._fail('accounts_must_be_different', jsonb_build_object(
+            'account_ids', jsonb_build_array(v_source.id)));
+    ELSIF v_source.currency = v_target.currency THEN
+        PERFORM payments._fail('same_currency', jsonb_build_object('currency', v_source.currency));
+    END IF;
+    SELECT exponent INTO v_se FROM payments.currencies WHERE code = v_source.currency;
+    SELECT exponent INTO v_te FROM payments.currencies WHERE code = v_target.currency;
+    IF v_target_amount IS DISTINCT FROM
+       floor(v_amount * v_num * power(10::numeric, v_te) / (v_den * power(10::numeric, v_se)))
+    THEN
+        PERFORM payments._fail('invalid_request', jsonb_build_object(
+            'reason', 'target_amount is not the conversion rounded down'));
+    END IF;
+    SELECT account_id INTO v_liq_source FROM payments.fx_liquidity_accounts(ARRAY[v_source.currency]);
+    SELECT account_id INTO v_liq_target FROM payments.fx_liquidity_accounts(ARRAY[v_target.currency]);
+    IF v_liq_source IS NULL OR v_liq_target IS NULL THEN
+        PERFORM payments._fail('fx_liquidity_missing', jsonb_build_object('currency',
+            CASE WHEN v_liq_source IS NULL THEN v_source.currency ELSE v_target.currency END));
+    END IF;
+    v_meta := v_meta || jsonb_build_object('conversion', jsonb_build_object(
+        'key', v_key, 'rate', p ->> 'rate', 'source_amount', v_amount,
+        'target_amount', v_target_amount));
+    IF v_acting IS NOT NULL THEN
+        PERFORM payments._act_as('platform');
+    END IF;
+    v_result := payments.ledger_write(jsonb_build_object(
+        'org_id', v_org, 'operation', 'post_entries', 'record_failure', false,
+        'requests', jsonb_build_array(
+            jsonb_build_object(
+                'key', 'fx:' || v_key || ':source', 'hash', (p ->> 'hash') || ':source',
+                'kind', 'standard', 'description',
+                coalesce(nullif(p ->> 'description', ''), 'Conversion to ' || v_target.currency),
+                'metadata', v_meta, 'effective_at', NULL, 'external_ref', NULL,
+                'conditions', '[]'::jsonb,
+                'lines', jsonb_build_array(
+                    jsonb_build_object('account_id', v_source.id, 'side', 'debit',
+                                       'amount', v_amount, 'currency', v_source.currency),
+                    jsonb_build_object('account_id', v_liq_source, 'side', 'credit',
+                                       'amount', v_amount, 'currency', v_source.currency))),
+            jsonb_build_object(
+                'key', 'fx:' || v_key || ':target', 'hash', (p ->> 'hash') || ':target',
+                'kind', 'standard', 'description',
+                coalesce(nullif(p ->> 'description', ''), 'Conversion from ' || v_source.currency),
+                'metadata', v_meta, 'effective_at', NULL, 'external_ref', NULL,
+                'conditions', '[]'::jsonb,
+                'lines', jsonb_build_array(
+                    jsonb_build_object('account_id', v_liq_target, 'side', 'debit',
+                                       'amount', v_target_amount, 'currency', v_target.currency),
+                    jsonb_build_object('account_id', v_target.id, 'side', 'credit',
+                                       'amount', v_target_amount, 'currency', v_target.currency))))));
+    IF v_acting IS NOT NULL THEN
+        PERFORM payments._act_as(v_acting::text);
+    END IF;
+    INSERT INTO payments.conversions (org_id, idempotency_key, request_hash, source_account_id,
+        target_account_id, source_currency, target_currency, source_exponent, target_exponent,
+        source_amount, target_amount, rate_numerator, rate_denominator, rate, source_entry_id,
+        target_entry_id)
+    VALUES (v_org, v_key, p ->> 'hash', v_source.id, v_target.id, v_source.currency,
+            v_target.currency, v_se, v_te, v_amount, v_target_amount, v_num, v_den,
+            coalesce(p ->> 'rate', v_num || '/' || v_den),
+            (v_result -> 'results' -> 0 ->> 'id')::uuid, (v_result -> 'results' -> 1 ->> 'id')::uuid)
+    RETURNING * INTO v_row;
+    RETURN to_jsonb(v_row) || jsonb_build_object('replayed', false);
+END
+$$;
+
 ------------------------------------------------------------------------------------------
 -- Row-level security and grants
 ------------------------------------------------------------------------------------------
@@ -305,12 +424,9 @@ $$;
 
 GRANT SELECT ON payments.account_categories, payments.category_members, payments.conversions
     TO liventix_app, liventix_platform;
--- A conversion's row is written by the caller, after its entries went through the ledger's
--- door: the policy keeps it to the caller's organization, the trigger to its entries.
-GRANT INSERT ON payments.conversions TO liventix_app, liventix_platform;
 REVOKE EXECUTE ON FUNCTION payments.check_category_cycle(), payments._create_category(uuid, jsonb),
     payments._change_members(uuid, jsonb, boolean), payments.check_conversion() FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION payments.category_write(jsonb), payments.fx_liquidity_accounts(text[])
-    FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION payments.category_write(jsonb), payments.fx_liquidity_accounts(text[])
-    TO liventix_app, liventix_platform;
+REVOKE EXECUTE ON FUNCTION payments.category_write(jsonb), payments.fx_liquidity_accounts(text[]),
+    payments.convert(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION payments.category_write(jsonb), payments.fx_liquidity_accounts(text[]),
+    payments.convert(jsonb) TO liventix_app, liventix_platform;
