@@ -35,7 +35,9 @@ from ledger.dry_run import (
     post_entries,
     post_entry,
     post_hold,
+    rehearse,
     reverse_entry,
+    touched_accounts,
     void_hold,
 )
 from ledger.errors import (
@@ -335,6 +337,7 @@ __all__ = [
     "post_entry",
     "post_hold",
     "quote",
+    "rehearse",
     "remove_category_members",
     "reverse_entry",
     "roll_up",
@@ -342,6 +345,7 @@ __all__ = [
     "settlement_entries",
     "settlement_of",
     "statement",
+    "touched_accounts",
     "translated_errors",
     "trial_balance",
     "unsettled_entries",

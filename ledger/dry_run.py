@@ -102,8 +102,9 @@ def _hold_accounts(conn: Connection, hold_id: UUID) -> list[UUID]:
     return [hold.debit_account_id, hold.credit_account_id]
 
 
-def _touched(conn: Connection, request: object) -> list[UUID]:
-    """The accounts a request names (through the entry or hold it names, too)."""
+def touched_accounts(conn: Connection, request: object) -> list[UUID]:
+    """The accounts a write request touches (through the entry or hold it names, too): those
+    whose balances a dry run of it answers."""
     if isinstance(request, PostEntry):
         return [line.account_id for line in request.lines]
     if isinstance(request, ReverseEntry):
@@ -120,7 +121,7 @@ def _touched(conn: Connection, request: object) -> list[UUID]:
 def _all_touched(conn: Connection, requests: Sequence[object]) -> list[UUID]:
     found: list[UUID] = []
     for request in requests:
-        found.extend(_touched(conn, request))
+        found.extend(touched_accounts(conn, request))
     return found
 
 
@@ -150,7 +151,9 @@ def post_entry(
     `dry_run`: answer what it would do, writing nothing (`DryRun`)."""
     if not dry_run:
         return writes.post_entry(conn, org_id, request)
-    return rehearse(conn, lambda: writes.post_entry(conn, org_id, request), _touched(conn, request))
+    return rehearse(
+        conn, lambda: writes.post_entry(conn, org_id, request), touched_accounts(conn, request)
+    )
 
 
 @overload
@@ -173,7 +176,7 @@ def reverse_entry(
     if not dry_run:
         return writes.reverse_entry(conn, org_id, request)
     return rehearse(
-        conn, lambda: writes.reverse_entry(conn, org_id, request), _touched(conn, request)
+        conn, lambda: writes.reverse_entry(conn, org_id, request), touched_accounts(conn, request)
     )
 
 
@@ -197,7 +200,7 @@ def create_hold(
     if not dry_run:
         return writes.create_hold(conn, org_id, request)
     return rehearse(
-        conn, lambda: writes.create_hold(conn, org_id, request), _touched(conn, request)
+        conn, lambda: writes.create_hold(conn, org_id, request), touched_accounts(conn, request)
     )
 
 
@@ -220,7 +223,9 @@ def post_hold(
     `dry_run`: answer what it would do, writing nothing (`DryRun`)."""
     if not dry_run:
         return writes.post_hold(conn, org_id, request)
-    return rehearse(conn, lambda: writes.post_hold(conn, org_id, request), _touched(conn, request))
+    return rehearse(
+        conn, lambda: writes.post_hold(conn, org_id, request), touched_accounts(conn, request)
+    )
 
 
 @overload
@@ -242,7 +247,9 @@ def void_hold(
     `dry_run`: answer what it would do, writing nothing (`DryRun`)."""
     if not dry_run:
         return writes.void_hold(conn, org_id, request)
-    return rehearse(conn, lambda: writes.void_hold(conn, org_id, request), _touched(conn, request))
+    return rehearse(
+        conn, lambda: writes.void_hold(conn, org_id, request), touched_accounts(conn, request)
+    )
 
 
 @overload
@@ -372,5 +379,5 @@ def create_settlement(
     return rehearse(
         conn,
         lambda: settlements.create_settlement(conn, org_id, request),
-        _touched(conn, request),
+        touched_accounts(conn, request),
     )

@@ -226,6 +226,6 @@ def test_the_deferred_balance_rule_is_judged_in_a_dry_run(
 
     with db.begin() as conn:
         before = snapshot(conn)
-        found = ledger.dry_run.rehearse(conn, unbalanced, [cash])
+        found = ledger.rehearse(conn, unbalanced, [cash])
         assert isinstance(found.error, ledger.TooFewLines | ledger.UnbalancedEntry)
         assert snapshot(conn) == before

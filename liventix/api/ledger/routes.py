@@ -10,6 +10,7 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import Query
+from starlette.responses import Response
 
 import ledger
 from liventix.api import problems
@@ -24,6 +25,8 @@ from liventix.api.schemas import Money, Timestamp
 from liventix.api.unit_of_work import Uow
 
 router = authenticated_router(["ledger"])
+
+DRY_RUN = views.DRY_RUN_PARAMETER
 
 MetadataKey = Annotated[
     str | None,
@@ -167,35 +170,59 @@ def _money(value: Money, expected: str | None, field: str) -> None:
         )
 
 
-@router.post("/entries", status_code=201, dependencies=WRITE)
-def post_entry(body: m.PostEntryRequest, uow: Uow) -> m.EntryResponse:
+@router.post(
+    "/entries",
+    status_code=201,
+    dependencies=WRITE,
+    response_model=m.EntryResponse,
+    openapi_extra=DRY_RUN,
+)
+def post_entry(body: m.PostEntryRequest, uow: Uow) -> m.EntryResponse | Response:
     """Post a balanced entry (two or more lines; debits equal credits per currency)."""
     with uow:
-        result = ledger.post_entry(uow.conn, uow.acting_org(), body.to_ledger(uow.domain_key()))
+        request = body.to_ledger(uow.domain_key())
+
+        def write() -> tuple[ledger.WriteResult, m.EntryResponse]:
+            result = ledger.post_entry(uow.conn, uow.acting_org(), request)
+            return result, views.entry(ledger.get_entry(uow.conn, result.id))
+
+        if views.dry_run_asked(uow):
+            accounts = ledger.touched_accounts(uow.conn, request)
+            return views.dry_run_answer(uow, lambda: write()[1], accounts, 201)
+        result, answer = write()
         if not result.replayed:
             uow.posted("entry")
-        answer = views.entry(ledger.get_entry(uow.conn, result.id))
         return uow.commit(answer, location=f"/v1/entries/{answer.id}")
 
 
-@router.post("/entries/batch", dependencies=WRITE)
+@router.post(
+    "/entries/batch",
+    dependencies=WRITE,
+    response_model=ledger_batch.EntryBatchResponse,
+    openapi_extra=DRY_RUN,
+)
 def post_entry_batch(
     body: ledger_batch.EntryBatchRequest, uow: Uow
-) -> ledger_batch.EntryBatchResponse:
+) -> ledger_batch.EntryBatchResponse | Response:
     """Post many entries, each on its own unless linked to the next; one result per entry
     (posted, replayed, or refused with the problem `POST /entries` would give)."""
     with uow:
         requests = ledger_batch.to_requests(body, uow.domain_key())
         links = [entry.linked for entry in body.entries]
-        results = ledger.post_batch(uow.conn, uow.acting_org(), requests, links=links)
+
+        def write() -> tuple[list[ledger.BatchResult], ledger_batch.EntryBatchResponse]:
+            results = ledger.post_batch(uow.conn, uow.acting_org(), requests, links=links)
+            answer = [ledger_batch.item_response(r) for r in results]
+            return results, ledger_batch.EntryBatchResponse(results=answer)
+
+        if views.dry_run_asked(uow):
+            accounts = [a for r in requests for a in ledger.touched_accounts(uow.conn, r)]
+            return views.dry_run_answer(uow, lambda: write()[1], accounts, 200)
+        results, answer = write()
         posted = sum(1 for r in results if r.status == "posted")
         for _ in range(posted):
             uow.posted("entry")
-        return uow.commit(
-            ledger_batch.EntryBatchResponse(
-                results=[ledger_batch.item_response(r) for r in results]
-            )
-        )
+        return uow.commit(answer)
 
 
 @router.get("/entries")
@@ -246,50 +273,72 @@ def get_entry(entry_id: uuid.UUID, uow: Uow) -> m.EntryResponse:
         return views.entry(ledger.get_entry(uow.conn, entry_id))
 
 
-@router.post("/entries/{entry_id:uuid}/reverse", status_code=201, dependencies=WRITE)
-def reverse_entry(entry_id: uuid.UUID, body: m.ReverseEntryRequest, uow: Uow) -> m.EntryResponse:
+@router.post(
+    "/entries/{entry_id:uuid}/reverse",
+    status_code=201,
+    dependencies=WRITE,
+    response_model=m.EntryResponse,
+    openapi_extra=DRY_RUN,
+)
+def reverse_entry(
+    entry_id: uuid.UUID, body: m.ReverseEntryRequest, uow: Uow
+) -> m.EntryResponse | Response:
     """Reverse an entry once: a new entry with the sides swapped that names it."""
     with uow:
-        ledger.get_entry(uow.conn, entry_id)  # 404 before anything, for an entry not visible
-        result = ledger.reverse_entry(
-            uow.conn,
-            uow.acting_org(),
-            ledger.ReverseEntry(
-                idempotency_key=uow.domain_key(),
-                entry_id=entry_id,
-                description=body.description,
-                metadata=body.metadata,
-                effective_at=body.effective_at,
-            ),
+        request = ledger.ReverseEntry(
+            idempotency_key=uow.domain_key(),
+            entry_id=entry_id,
+            description=body.description,
+            metadata=body.metadata,
+            effective_at=body.effective_at,
         )
+
+        def write() -> tuple[ledger.WriteResult, m.EntryResponse]:
+            ledger.get_entry(uow.conn, entry_id)  # 404 before anything, for an entry not visible
+            result = ledger.reverse_entry(uow.conn, uow.acting_org(), request)
+            return result, views.entry(ledger.get_entry(uow.conn, result.id))
+
+        if views.dry_run_asked(uow):
+            accounts = ledger.touched_accounts(uow.conn, request)
+            return views.dry_run_answer(uow, lambda: write()[1], accounts, 201)
+        result, answer = write()
         if not result.replayed:
             uow.posted("reversal")
-        answer = views.entry(ledger.get_entry(uow.conn, result.id))
         return uow.commit(answer, location=f"/v1/entries/{answer.id}")
 
 
 # -- holds ----------------------------------------------------------------------------------
 
 
-@router.post("/holds", status_code=201, dependencies=WRITE)
-def create_hold(body: m.CreateHoldRequest, uow: Uow) -> m.HoldResponse:
+@router.post(
+    "/holds",
+    status_code=201,
+    dependencies=WRITE,
+    response_model=m.HoldResponse,
+    openapi_extra=DRY_RUN,
+)
+def create_hold(body: m.CreateHoldRequest, uow: Uow) -> m.HoldResponse | Response:
     """Reserve an amount (pending, counted against the overdraft flags at once)."""
     with uow:
-        result = ledger.create_hold(
-            uow.conn,
-            uow.acting_org(),
-            ledger.CreateHold(
-                idempotency_key=uow.domain_key(),
-                debit_account_id=body.debit_account_id,
-                credit_account_id=body.credit_account_id,
-                amount=body.amount.amount,
-                currency=body.amount.currency,
-                expires_at=body.expires_at,
-                description=body.description,
-                metadata=body.metadata,
-            ),
+        request = ledger.CreateHold(
+            idempotency_key=uow.domain_key(),
+            debit_account_id=body.debit_account_id,
+            credit_account_id=body.credit_account_id,
+            amount=body.amount.amount,
+            currency=body.amount.currency,
+            expires_at=body.expires_at,
+            description=body.description,
+            metadata=body.metadata,
         )
-        answer = views.hold(ledger.get_hold(uow.conn, result.id))
+
+        def write() -> m.HoldResponse:
+            result = ledger.create_hold(uow.conn, uow.acting_org(), request)
+            return views.hold(ledger.get_hold(uow.conn, result.id))
+
+        if views.dry_run_asked(uow):
+            accounts = ledger.touched_accounts(uow.conn, request)
+            return views.dry_run_answer(uow, write, accounts, 201)
+        answer = write()
         return uow.commit(answer, location=f"/v1/holds/{answer.id}")
 
 
@@ -300,40 +349,59 @@ def get_hold(hold_id: uuid.UUID, uow: Uow) -> m.HoldResponse:
         return views.hold(ledger.get_hold(uow.conn, hold_id))
 
 
-@router.post("/holds/{hold_id:uuid}/post", dependencies=WRITE)
-def post_hold(hold_id: uuid.UUID, body: m.PostHoldRequest, uow: Uow) -> m.HoldResponse:
+@router.post(
+    "/holds/{hold_id:uuid}/post",
+    dependencies=WRITE,
+    response_model=m.HoldResponse,
+    openapi_extra=DRY_RUN,
+)
+def post_hold(hold_id: uuid.UUID, body: m.PostHoldRequest, uow: Uow) -> m.HoldResponse | Response:
     """Post a hold in full, or for less (the rest is released)."""
     with uow:
-        held = ledger.get_hold(uow.conn, hold_id)
-        if body.amount is not None:
-            _money(body.amount, held.currency, "body.amount.currency")
-        result = ledger.post_hold(
-            uow.conn,
-            uow.acting_org(),
-            ledger.PostHold(
-                idempotency_key=uow.domain_key(),
-                hold_id=hold_id,
-                amount=None if body.amount is None else body.amount.amount,
-                description=body.description,
-                effective_at=body.effective_at,
-            ),
+        request = ledger.PostHold(
+            idempotency_key=uow.domain_key(),
+            hold_id=hold_id,
+            amount=None if body.amount is None else body.amount.amount,
+            description=body.description,
+            effective_at=body.effective_at,
         )
+
+        def write() -> tuple[ledger.WriteResult, m.HoldResponse]:
+            held = ledger.get_hold(uow.conn, hold_id)
+            if body.amount is not None:
+                _money(body.amount, held.currency, "body.amount.currency")
+            result = ledger.post_hold(uow.conn, uow.acting_org(), request)
+            return result, views.hold(ledger.get_hold(uow.conn, hold_id))
+
+        if views.dry_run_asked(uow):
+            accounts = ledger.touched_accounts(uow.conn, request)
+            return views.dry_run_answer(uow, lambda: write()[1], accounts, 200)
+        result, answer = write()
         if not result.replayed:
             uow.posted("hold_post")
-        return uow.commit(views.hold(ledger.get_hold(uow.conn, hold_id)))
+        return uow.commit(answer)
 
 
-@router.post("/holds/{hold_id:uuid}/void", dependencies=WRITE)
-def void_hold(hold_id: uuid.UUID, uow: Uow) -> m.HoldResponse:
+@router.post(
+    "/holds/{hold_id:uuid}/void",
+    dependencies=WRITE,
+    response_model=m.HoldResponse,
+    openapi_extra=DRY_RUN,
+)
+def void_hold(hold_id: uuid.UUID, uow: Uow) -> m.HoldResponse | Response:
     """Void a hold: its whole amount is released."""
     with uow:
-        ledger.get_hold(uow.conn, hold_id)
-        ledger.void_hold(
-            uow.conn,
-            uow.acting_org(),
-            ledger.VoidHold(idempotency_key=uow.domain_key(), hold_id=hold_id),
-        )
-        return uow.commit(views.hold(ledger.get_hold(uow.conn, hold_id)))
+        request = ledger.VoidHold(idempotency_key=uow.domain_key(), hold_id=hold_id)
+
+        def write() -> m.HoldResponse:
+            ledger.get_hold(uow.conn, hold_id)
+            ledger.void_hold(uow.conn, uow.acting_org(), request)
+            return views.hold(ledger.get_hold(uow.conn, hold_id))
+
+        if views.dry_run_asked(uow):
+            accounts = ledger.touched_accounts(uow.conn, request)
+            return views.dry_run_answer(uow, write, accounts, 200)
+        return uow.commit(write())
 
 
 # -- the trial balance ----------------------------------------------------------------------

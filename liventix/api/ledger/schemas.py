@@ -257,3 +257,16 @@ class TrialBalanceResponse(BaseModel):
     rows: list[TrialBalanceRowResponse]
     totals: list[TrialBalanceTotal]
     balanced: bool
+
+
+class DryRunResponse(BaseModel):
+    """What a write asked with `?dry_run=true` would do (it wrote nothing)."""
+
+    object: Literal["dry_run"] = "dry_run"
+    dry_run: Literal[True] = True
+    status: int
+    """The status the call would answer (201 for a creation)."""
+    result: dict[str, Any]
+    """The body the call would answer (its new ids are the ones it would have had then)."""
+    balances: list[BalanceResponse]
+    """The balances of the accounts it touches, after it."""

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel
+from starlette.responses import Response
 
 import ledger
+from liventix.api import problems
 from liventix.api.ledger import schemas as m
+from liventix.api.problems import ApiProblem
 from liventix.api.schemas import amount
+from liventix.api.unit_of_work import UnitOfWork
 
 
 def balance(
@@ -136,3 +145,63 @@ def trial_balance(tb: ledger.TrialBalance) -> m.TrialBalanceResponse:
         ],
         balanced=tb.balanced,
     )
+
+
+# -- dry runs -------------------------------------------------------------------------------
+
+DRY_RUN_PARAMETER: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "dry_run",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "boolean", "default": False},
+            "description": "Answer what the call would do, writing nothing: 200 with the "
+            "answer it would give and the balances of the accounts it touches after it, or "
+            "its problem (with `dry_run` and `balances` members). No Idempotency-Key is "
+            "consumed (an answer already stored under it is replayed, as the call would).",
+        }
+    ]
+}
+"""The `dry_run` query parameter as OpenAPI shows it (read by `dry_run_asked`, so the
+route keeps its lean path)."""
+
+
+def dry_run_asked(uow: UnitOfWork) -> bool:
+    """Whether the request asks `?dry_run=true` (422 for a value that is not a boolean)."""
+    value = uow.request.query_params.get("dry_run")
+    if value is None or value.lower() in ("false", "0"):
+        return False
+    if value.lower() in ("true", "1"):
+        return True
+    raise ApiProblem(
+        problems.VALIDATION, "query.dry_run: must be true or false", field="query.dry_run"
+    )
+
+
+def dry_run_answer(
+    uow: UnitOfWork, call: Callable[[], BaseModel], accounts: Iterable[UUID], status: int
+) -> Response:
+    """Run `call` (the route's write and the read of its answer) as a dry run: the answer
+    it gives (`status`: the one the route would answer) with the balances after it, or its
+    refusal's problem with the balances as they stand. Nothing is stored or committed: the
+    unit of work rolls back."""
+    found = ledger.rehearse(uow.conn, call, accounts)
+    balances = [balance(b) for b in found.balances]
+    if found.error is not None:
+        kind = problems.problem_type_of(found.error) or problems.INTERNAL
+        return problems.problem_response(
+            kind,
+            str(found.error),
+            instance=uow.request.url.path,
+            **{
+                **found.error.details,
+                "dry_run": True,
+                "balances": [b.model_dump(mode="json") for b in balances],
+            },
+        )
+    assert found.result is not None
+    body = m.DryRunResponse(
+        status=status, result=found.result.model_dump(mode="json"), balances=balances
+    )
+    return Response(content=body.model_dump_json(), media_type="application/json")
