@@ -48,6 +48,7 @@ from bench.posting import (
     _ready,
     _run,
     _server,
+    per,
 )
 from liventix.database import create_database, database_url, drop_database, make_engine, upgrade
 
@@ -212,15 +213,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             first, last = _tag(sizes[0]), _tag(sizes[-1])
             results.put(
                 "growth_ratio",
-                results.figures[f"post_1_at_{last}"] / results.figures[f"post_1_at_{first}"],
+                per(results.figures[f"post_1_at_{last}"], results.figures[f"post_1_at_{first}"]),
                 f"post_1 at {last} / at {first}",
             )
             results.put(
                 "growth_ratio_16",
-                results.figures[f"post_16_at_{last}"] / results.figures[f"post_16_at_{first}"],
+                per(results.figures[f"post_16_at_{last}"], results.figures[f"post_16_at_{first}"]),
             )
             print("targets", flush=True)
-            results.put("target_growth_ratio_0_9", results.figures["growth_ratio"] >= 0.9)
+            results.put("target_growth_ratio_0_9", (results.figures["growth_ratio"] or 0.0) >= 0.9)
             results.put(
                 f"target_balance_as_of_p50_2ms_at_{last}",
                 results.figures[f"balance_as_of_p50_ms_at_{last}"] <= 2.0,

@@ -37,6 +37,7 @@ import argparse
 import dataclasses
 import itertools
 import json
+import math
 import multiprocessing as mp
 import os
 import random
@@ -150,9 +151,16 @@ class Results:
     def put(self, name: str, value: Any, note: str = "") -> None:
         """Record and print a figure."""
         if isinstance(value, float):
-            value = round(value, 3 if abs(value) < 10 else 1)
+            # NaN (a figure over a run that completed nothing) is printed and kept as None.
+            value = None if math.isnan(value) else round(value, 3 if abs(value) < 10 else 1)
         self.figures[name] = value
         print(f"  {name:<32} {value!s:>10}  {note}".rstrip(), flush=True)
+
+
+def per(value: float, count: float) -> float:
+    """`value / count`, or NaN when `count` is 0 (a starved run that completed nothing: its
+    figures are reported as None, not as a ZeroDivisionError that loses the whole run)."""
+    return value / count if count else math.nan
 
 
 # ------------------------------------------------------------------------------------------
@@ -433,9 +441,9 @@ def _pgbench(url: str, seconds: float, server: ServerCpu) -> Run:
         "pgbench_tps_16",
         tps,
         tps,
-        client / done * 1e6,
-        span.backends / done * 1e6,
-        (span.server - span.backends) / done * 1e6,
+        per(client, done) * 1e6,
+        per(span.backends, done) * 1e6,
+        per(span.server - span.backends, done) * 1e6,
         span.other(client),
     )
 
@@ -538,11 +546,11 @@ def _run(
     done = sum(t.transactions for t in tallies)
     return Run(
         name,
-        sum(t.entries / t.elapsed for t in tallies),
-        sum(t.transactions / t.elapsed for t in tallies),
-        clients_cpu / done * 1e6,
-        span.backends / done * 1e6,
-        (span.server - span.backends) / done * 1e6,
+        sum(per(t.entries, t.elapsed) for t in tallies),
+        sum(per(t.transactions, t.elapsed) for t in tallies),
+        per(clients_cpu, done) * 1e6,
+        per(span.backends, done) * 1e6,
+        per(span.server - span.backends, done) * 1e6,
         span.other(clients_cpu),
         waits,
     )
@@ -620,11 +628,11 @@ def _report(run: Run, results: Results, baseline: float | None) -> None:
     unit = "entries/s" if batch else "transactions/s"
     results.put(run.name, run.entries_per_s, unit)
     if baseline is not None:
-        results.put(f"{run.name}_ratio", run.transactions_per_s / baseline, "÷ pgbench tps")
-    per = "per transaction" + (" (batch)" if batch else "")
-    results.put(f"{run.name}_client_cpu_us", run.client_cpu_us, per)
-    results.put(f"{run.name}_server_cpu_us", run.server_cpu_us, per + ", their backends")
-    results.put(f"{run.name}_background_cpu_us", run.background_cpu_us, per + ", the rest")
+        results.put(f"{run.name}_ratio", per(run.transactions_per_s, baseline), "÷ pgbench tps")
+    each = "per transaction" + (" (batch)" if batch else "")
+    results.put(f"{run.name}_client_cpu_us", run.client_cpu_us, each)
+    results.put(f"{run.name}_server_cpu_us", run.server_cpu_us, each + ", their backends")
+    results.put(f"{run.name}_background_cpu_us", run.background_cpu_us, each + ", the rest")
     results.put(f"{run.name}_other_cpu", run.other_cpu, "share of cores busy with other work")
     if run.waits:
         results.put(f"{run.name}_waits", run.waits, "backends' wait events, sampled")
@@ -695,19 +703,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("ratios", flush=True)
                 post_1, post_16 = runs["post_1"], runs["post_16"]
                 hot = runs["hot_16"]
-                results.put("hot_over_spread", hot.transactions_per_s / post_16.transactions_per_s)
+                results.put(
+                    "hot_over_spread", per(hot.transactions_per_s, post_16.transactions_per_s)
+                )
                 results.put(
                     "auto_1_over_post_1",
-                    runs["auto_1"].transactions_per_s / post_1.transactions_per_s,
+                    per(runs["auto_1"].transactions_per_s, post_1.transactions_per_s),
                 )
                 results.put(
                     "auto_16_over_post_16",
-                    runs["auto_16"].transactions_per_s / post_16.transactions_per_s,
+                    per(runs["auto_16"].transactions_per_s, post_16.transactions_per_s),
                 )
 
                 print("where the time goes", flush=True)
-                results.put("latency_post_1_us", 1e6 / post_1.transactions_per_s, "one client")
-                results.put("latency_auto_1_us", 1e6 / runs["auto_1"].transactions_per_s)
+                results.put("latency_post_1_us", per(1e6, post_1.transactions_per_s), "one client")
+                results.put("latency_auto_1_us", per(1e6, runs["auto_1"].transactions_per_s))
                 results.put("select1_round_trip_us", _round_trip_us(engine), "SQLAlchemy+psycopg")
                 results.put("python_request_us", _python_request_us(book), "build+hash+json")
                 for mode, unit in (("post", "posting"), ("batch", f"batch of {args.batch}")):

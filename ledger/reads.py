@@ -32,63 +32,12 @@ _BALANCE_NOW = text("""
       FROM payments.account_balances WHERE account_id = :id
 """)
 
-# Posted totals as recorded by a time: a regular account's last line recorded by then (its
-# lines are recorded in version order, each carrying the totals it produced): one probe of
-# lines_account_recorded. By effective time, that corrected by the account's dated lines
-# (effective at another time than recorded) on the other side of the time: a probe of
-# lines_account_dated, empty unless entries were backdated or future-dated. A high-volume
-# account's lines are rolled up after commit, in no time order: its lines are summed. A line
-# of a regular account without a position (written by hand by the owner, bypassing the engine:
-# none otherwise; lines_unrolled finds them) is added by its own time, so the answer is always
-# the sum of the lines.
-# Pending: the holds created by then and not yet resolved by then.
+# The account's balances as recorded by a time, or effective by it: payments.balance_as_of
+# (payments_engine.sql), one index probe of the account's lines whatever their number.
 _BALANCE_AS_OF = text("""
-    SELECT a.id AS account_id, a.currency, a.normal_side,
-           coalesce(p.debits, s.debits, 0) + coalesce(c.debits, 0) + coalesce(u.debits, 0)
-               AS posted_debits,
-           coalesce(p.credits, s.credits, 0) + coalesce(c.credits, 0) + coalesce(u.credits, 0)
-               AS posted_credits,
-           (SELECT coalesce(sum(h.amount), 0) FROM payments.holds h
-             WHERE h.debit_account_id = a.id AND h.created_at <= :at
-               AND NOT EXISTS (SELECT FROM payments.hold_resolutions r
-                                WHERE r.hold_id = h.id AND r.created_at <= :at)) AS pending_debits,
-           (SELECT coalesce(sum(h.amount), 0) FROM payments.holds h
-             WHERE h.credit_account_id = a.id AND h.created_at <= :at
-               AND NOT EXISTS (SELECT FROM payments.hold_resolutions r
-                                WHERE r.hold_id = h.id AND r.created_at <= :at)) AS pending_credits
-      FROM payments.accounts a
-      LEFT JOIN LATERAL (
-            SELECT l.account_posted_debits AS debits, l.account_posted_credits AS credits
-              FROM payments.lines l
-             WHERE NOT a.high_volume AND l.account_id = a.id AND l.created_at <= :at
-               AND l.account_version IS NOT NULL
-             ORDER BY l.created_at DESC, l.account_version DESC
-             LIMIT 1) p ON true
-      LEFT JOIN LATERAL (
-            SELECT sum(l.amount) FILTER (WHERE l.side = 'debit') AS debits,
-                   sum(l.amount) FILTER (WHERE l.side = 'credit') AS credits
-              FROM payments.lines l
-             WHERE a.high_volume AND l.account_id = a.id
-               AND CASE WHEN CAST(:effective AS boolean) THEN l.effective_at
-                        ELSE l.created_at END <= :at) s ON true
-      LEFT JOIN LATERAL (
-            SELECT sum(CASE WHEN l.effective_at <= :at THEN l.amount ELSE -l.amount END)
-                       FILTER (WHERE l.side = 'debit') AS debits,
-                   sum(CASE WHEN l.effective_at <= :at THEN l.amount ELSE -l.amount END)
-                       FILTER (WHERE l.side = 'credit') AS credits
-              FROM payments.lines l
-             WHERE CAST(:effective AS boolean) AND NOT a.high_volume AND l.account_id = a.id
-               AND l.dated
-               AND (l.effective_at <= :at) <> (l.created_at <= :at)
-               AND l.account_version IS NOT NULL) c ON true
-      LEFT JOIN LATERAL (
-            SELECT sum(l.amount) FILTER (WHERE l.side = 'debit') AS debits,
-                   sum(l.amount) FILTER (WHERE l.side = 'credit') AS credits
-              FROM payments.lines l
-             WHERE NOT a.high_volume AND l.account_id = a.id AND l.account_version IS NULL
-               AND CASE WHEN CAST(:effective AS boolean) THEN l.effective_at
-                        ELSE l.created_at END <= :at) u ON true
-     WHERE a.id = :id
+    SELECT account_id, currency, normal_side, posted_debits, posted_credits, pending_debits,
+           pending_credits
+      FROM payments.balance_as_of(:id, :at, :effective)
 """)
 
 

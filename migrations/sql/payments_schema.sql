@@ -207,6 +207,11 @@ CREATE TABLE payments.entries (
     reverses_entry_id uuid REFERENCES payments.entries (id),
     hold_id uuid REFERENCES payments.holds (id),
     idempotency_key text,
+    -- The (top-level) transaction that posted the entry, as a 64-bit id: a line added by any
+    -- other transaction is refused at commit (check_new_lines). The row's xmin, 32 bits
+    -- wide, names another transaction again after 2**32 of them and could be mistaken for
+    -- this one's (a posted entry then taking new lines); an xid8 is never reused.
+    created_xact xid8 NOT NULL DEFAULT pg_current_xact_id(),
     CONSTRAINT entries_org_external_ref_key UNIQUE (org_id, external_ref),
     CONSTRAINT entries_reversed_once UNIQUE (reverses_entry_id),
     CONSTRAINT entries_hold_posted_once UNIQUE (hold_id),
@@ -365,19 +370,6 @@ CREATE UNLOGGED TABLE payments.entries_to_check (
     posted_before boolean NOT NULL DEFAULT false
 );
 
--- Whether a row's xmin is this transaction's own (it or one of its subtransactions): the
--- row is visible to the caller and its transaction is still in progress. The 32-bit xid is
--- widened to the 64-bit one nearest the current transaction's (as xids compare, modulo 2**32).
-CREATE FUNCTION payments._inserted_by_this_transaction(p_xmin xid) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-    SELECT p_xmin = xid(pg_current_xact_id())
-        OR coalesce(pg_xact_status(greatest(c + d - CASE WHEN d >= 2147483648 THEN 4294967296
-                                                          ELSE 0 END, 0)::text::xid8)
-                    = 'in progress', false)
-      FROM (SELECT c, (p_xmin::text::bigint - (c & 4294967295) + 4294967296) % 4294967296 AS d
-              FROM (SELECT pg_current_xact_id()::text::bigint AS c) t) s
-$$;
-
 -- Raise a foreign key's error (23503) for a reference checked by a statement's trigger.
 CREATE FUNCTION payments._missing_reference(p_table text, p_constraint text, p_key text)
 RETURNS void
@@ -417,19 +409,13 @@ BEGIN
     ), per_entry AS (
         SELECT g.entry_id, g.entry_org_id, bool_or(g.net <> 0) OR sum(g.n) < 2 AS partial
           FROM g GROUP BY g.entry_id, g.entry_org_id
-    ), found AS (
-        SELECT p.entry_id, p.entry_org_id, p.partial, e.org_id, e.xmin AS x
-          FROM per_entry p LEFT JOIN payments.entries e ON e.id = p.entry_id
-    ), xids AS (
-        -- One question per inserting (sub)transaction, not per entry: a batch's entries
-        -- share one.
-        SELECT d.x, d.x = xid(pg_current_xact_id())
-                    OR payments._inserted_by_this_transaction(d.x) AS mine
-          FROM (SELECT DISTINCT f.x FROM found f WHERE f.x IS NOT NULL) d
     ), judged AS (
-        SELECT f.entry_id, f.entry_org_id, f.partial, f.org_id,
-               f.org_id IS NOT NULL AND NOT coalesce(x.mine, false) AS posted_before
-          FROM found f LEFT JOIN xids x ON x.x = f.x
+        -- An entry this transaction can see was posted by it (in it or one of its
+        -- subtransactions: created_xact is the top-level id) or by an earlier one.
+        SELECT p.entry_id, p.entry_org_id, p.partial, e.org_id,
+               e.created_xact IS DISTINCT FROM pg_current_xact_id() AND e.org_id IS NOT NULL
+                   AS posted_before
+          FROM per_entry p LEFT JOIN payments.entries e ON e.id = p.entry_id
     ), entry_missing AS (
         SELECT j.entry_id, j.entry_org_id FROM judged j
          WHERE j.org_id IS DISTINCT FROM j.entry_org_id LIMIT 1
