@@ -21,6 +21,8 @@ from starlette.routing import BaseRoute, Match
 import ticketing_fsm
 from liventix.api import auth, limits, problems, static
 from liventix.api.escrow import routes as escrow_routes
+from liventix.api.ledger import categories as ledger_categories
+from liventix.api.ledger import fx as ledger_fx
 from liventix.api.ledger import monitors as ledger_monitors
 from liventix.api.ledger import routes as ledger_routes
 from liventix.api.ledger import seals as ledger_seals
@@ -127,6 +129,8 @@ def create_app(
         ledger_routes,
         ledger_monitors,
         ledger_seals,
+        ledger_categories,
+        ledger_fx,
         ticketing_routes,
         escrow_routes,
         webhook_routes,
