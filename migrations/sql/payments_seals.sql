@@ -170,12 +170,12 @@ BEGIN
     )
     INSERT INTO payments.entry_seals (entry_id, org_id, checkpoint_seq, platform_seq,
                                       header_hash, line_ids, line_hashes, hash)
-    SELECT t.id, t.org_id, coalesce(c.seq, 0) + 1, v_pseq, t.header,
+    SELECT t.id, t.org_id, coalesce(ch.seq, 0) + 1, v_pseq, t.header,
            coalesce(p.ids, '{}'), coalesce(p.hs, '{}'),
            sha256(t.header || coalesce(p.joined, ''::bytea))
       FROM todo t
       LEFT JOIN per_entry p ON p.entry_id = t.id
-      LEFT JOIN chain c ON c.org_id = t.org_id;
+      LEFT JOIN chain ch ON ch.org_id = t.org_id;
     GET DIAGNOSTICS v_sealed = ROW_COUNT;
     IF v_sealed = 0 THEN
         RETURN jsonb_build_object('busy', false, 'sealed', 0, 'checkpoints', '[]'::jsonb);
@@ -345,7 +345,8 @@ BEGIN
           LEFT JOIN published p ON p.dedup_key = format('ledger.checkpoint.sealed:%s:%s',
                                                         coalesce(k.org_id::text, 'platform'), k.seq)
     ), everything AS (
-        SELECT 1 AS part, p.o1, p.o2::text AS o2, p.kind, p.entry_id, p.line_id, p.org_id,
+        SELECT 1 AS part, p.o1, p.o2::text AS o2, p.kind, p.entry_id,
+               CASE WHEN p.kind LIKE 'line%' THEN p.line_id END AS line_id, p.org_id,
                p.seq, NULL::text AS detail
           FROM entry_problems p WHERE p.kind IS NOT NULL
         UNION ALL
@@ -357,7 +358,7 @@ BEGIN
                o.org_id, NULL, NULL
           FROM orphans o
         UNION ALL
-        SELECT 4, c.seq, coalesce(c.org_id::text, ''), c.kind, NULL, NULL, c.org_id, c.seq,
+        SELECT 4, c.seq, coalesce(c.org_id::text, '~'), c.kind, NULL, NULL, c.org_id, c.seq,
                CASE WHEN c.org_id IS NULL THEN 'the platform''s chain' END
           FROM chain_problems c WHERE c.kind IS NOT NULL
     )
