@@ -73,11 +73,12 @@ $$;
 CREATE FUNCTION payments._check_org(p_org uuid) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_acting uuid := payments.current_org_id();
+    v_actor text := payments.current_actor();
+    v_acting uuid := CASE WHEN v_actor <> 'platform' THEN v_actor::uuid END;
 BEGIN
     IF p_org IS NULL
        OR (v_acting IS NOT NULL AND v_acting <> p_org)
-       OR (v_acting IS NULL AND NOT payments.acting_as_platform()
+       OR (v_acting IS NULL AND v_actor IS DISTINCT FROM 'platform'
            AND NOT payments._trusted_caller())
        OR NOT EXISTS (SELECT FROM payments.organizations WHERE id = p_org) THEN
         PERFORM payments._fail('organization_not_found', jsonb_build_object('org_id', p_org));
@@ -788,7 +789,9 @@ SET search_path = pg_catalog, pg_temp
 SET payments.writer = 'on' AS $$
 #variable_conflict use_column
 DECLARE
-    v_acting uuid := payments.current_org_id();
+    -- Who acts, asked once (each question computes the actor's proof again).
+    v_actor text := payments.current_actor();
+    v_acting uuid := CASE WHEN v_actor <> 'platform' THEN v_actor::uuid END;
     v_known boolean;
     v_platform uuid;
     v_key record;
@@ -813,7 +816,7 @@ BEGIN
       INTO v_known, v_platform;
     IF p_org IS NULL OR NOT v_known
        OR (v_acting IS NOT NULL AND v_acting <> p_org)
-       OR (v_acting IS NULL AND NOT payments.acting_as_platform()
+       OR (v_acting IS NULL AND v_actor IS DISTINCT FROM 'platform'
            AND NOT payments._trusted_caller()) THEN
         PERFORM payments._fail('organization_not_found', jsonb_build_object('org_id', p_org));
     END IF;
@@ -1099,7 +1102,9 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET payments.writer = 'on' AS $$
 DECLARE
-    v_acting uuid := payments.current_org_id();
+    -- Who acts, asked once (each question computes the actor's proof again).
+    v_actor text := payments.current_actor();
+    v_acting uuid := CASE WHEN v_actor <> 'platform' THEN v_actor::uuid END;
     v_known boolean;
     v_platform uuid;
     v_n int := coalesce(cardinality(p_keys), 0);
@@ -1118,7 +1123,7 @@ BEGIN
       INTO v_known, v_platform;
     IF p_org IS NULL OR NOT v_known
        OR (v_acting IS NOT NULL AND v_acting <> p_org)
-       OR (v_acting IS NULL AND NOT payments.acting_as_platform()
+       OR (v_acting IS NULL AND v_actor IS DISTINCT FROM 'platform'
            AND NOT payments._trusted_caller()) THEN
         PERFORM payments._fail('organization_not_found', jsonb_build_object('org_id', p_org));
     END IF;
