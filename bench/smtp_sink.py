@@ -34,7 +34,7 @@ def _stats(box: Mailbox) -> dict[str, float]:
     with box.lock:
         return {
             "count": box.count,
-            "unique": len(box.seen_ids),
+            "unique": box.unique,
             "duplicates": box.duplicates,
             "sessions": box.sessions,
             "cpu": time.process_time(),

@@ -16,7 +16,9 @@ the real clients (the stripe library, httpx, smtplib) rather than mocks:
 - `Receiver` (or `receiver()`) records the webhooks POSTed to it (`Hook`s) and answers as its
   `policy` says (`always(status)`, or any function of path, webhook-id and try number giving
   a `Reply`: a status, headers, a body, a delay); `smtp_server(Mailbox())` is an SMTP sink
-  that counts sessions, keeps the messages and can refuse recipients.
+  (`liventix.testing.smtp`) that counts sessions, keeps the messages (`Mail`s) and can refuse
+  recipients; with `security="starttls"` or `"tls"` and a certificate
+  (`self_signed_certificate`) it speaks TLS, and a mailbox with `users` requires AUTH.
 - `liventix.testing.rollback.RolledBack`: a test inside one transaction that is rolled back,
   handed out as savepoints (the rolled-back test tier; see its docstring).
 
@@ -42,16 +44,8 @@ In your own tests (pytest)::
 
 from __future__ import annotations
 
-from liventix.testing.servers import (
-    Hook,
-    Mailbox,
-    Policy,
-    Receiver,
-    Reply,
-    always,
-    receiver,
-    smtp_server,
-)
+from liventix.testing.servers import Hook, Policy, Receiver, Reply, always, receiver
+from liventix.testing.smtp import Mail, Mailbox, self_signed_certificate, smtp_server
 from liventix.testing.stripe import (
     StandInServer,
     StripeObject,
@@ -66,6 +60,7 @@ from liventix.testing.stripe import (
 
 __all__ = [
     "Hook",
+    "Mail",
     "Mailbox",
     "Policy",
     "Receiver",
@@ -79,6 +74,7 @@ __all__ = [
     "charge_of",
     "deliver",
     "receiver",
+    "self_signed_certificate",
     "signature_header",
     "smtp_server",
     "stripe_fee",

@@ -16,14 +16,14 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 from prometheus_client import generate_latest
 from sqlalchemy.engine import make_url
 
 import outbox
 from liventix.database import make_engine
+from liventix.testing.smtp import Mailbox, smtp_server
 from liventix.worker_metrics import WorkerMetrics
-from tests.outbox_core.support import Mailbox, free_port, publish_step
+from tests.outbox_core.support import publish_step
 
 WAIT = 120.0
 
@@ -31,12 +31,8 @@ WAIT = 120.0
 @pytest.fixture
 def mailbox() -> Iterator[tuple[Mailbox, int]]:
     box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield box, controller.port
-    finally:
-        controller.stop()
+    with smtp_server(box) as (port, _):
+        yield box, port
 
 
 @pytest.fixture
