@@ -18,6 +18,87 @@ from escrow.messages import TransferRequested, TransferReversalRequested
 from escrow.models import Escrow, Policy
 
 
+def settle_transfer(
+    conn: Connection, escrow: Escrow, transfer_id: str, amount: int
+) -> uuid.UUID | None:
+    """Close, in the ledger, exactly the entries a transfer pays (a settlement keyed on the
+    transfer: a replayed event finds it, never settles twice), derived from what is posted,
+    whatever order Stripe's events came in:
+
+    - the release's transfer (its amount is the release's less what was netted against
+      debts) pays the escrow's sales, refunds and lost disputes: every entry on the escrow's
+      account but the release itself (nothing posts there after it);
+    - any other (a payment captured after the release, a refund that failed after it) pays
+      one entry on the payable: the oldest unsettled one with a reference that credits it
+      with exactly the transfer's amount.
+
+    Returns the settlement's id (None when nothing is left to cover)."""
+    spec = recipes.escrow_account(escrow.event_id, escrow.currency)
+    account = ledger.find_account(conn, escrow.org_id, spec.code)
+    covered = [] if account is None else _paid_by_release(conn, escrow, account, amount)
+    if not covered:
+        account = ledger.find_account(conn, escrow.org_id, recipes.payable(escrow.currency).code)
+        covered = [] if account is None else _paid_on_payable(conn, account, amount)
+    if account is None or not covered:
+        return None
+    result = ledger.create_settlement(
+        conn,
+        escrow.org_id,
+        ledger.CreateSettlement(
+            idempotency_key=f"escrow:transfer:{transfer_id}",
+            account_id=account,
+            entry_ids=covered,
+            description=f"Paid by transfer {transfer_id}",
+            metadata={"transfer_id": transfer_id, "escrow_id": str(escrow.id)},
+        ),
+    )
+    return result.id
+
+
+def _net_on(conn: Connection, entry_id: uuid.UUID | None, account: uuid.UUID, side: str) -> int:
+    """What the entry moved on the account, on `side` (0 for no entry)."""
+    if entry_id is None:
+        return 0
+    lines = ledger.get_entry(conn, entry_id).lines
+    return sum(x.amount if x.side == side else -x.amount for x in lines if x.account_id == account)
+
+
+def _paid_by_release(
+    conn: Connection, escrow: Escrow, account: uuid.UUID, amount: int
+) -> list[uuid.UUID]:
+    """The escrow account's unsettled entries but the release, if `amount` is what the
+    release's transfer carries (the release less what was netted); else none."""
+    released = ledger.entry_by_key(conn, escrow.org_id, f"escrow:release:{escrow.id}")
+    if released is None:
+        return []
+    covered = [e for e in ledger.unsettled_entries(conn, account) if e != released]
+    if not covered:
+        return []
+    payable = ledger.find_account(conn, escrow.org_id, recipes.payable(escrow.currency).code)
+    netted = ledger.entry_by_key(conn, escrow.org_id, f"escrow:net:{escrow.id}")
+    expected = _net_on(conn, released, account, "debit")
+    if payable is not None:
+        expected -= _net_on(conn, netted, payable, "debit")
+    return covered if amount == expected else []
+
+
+def _paid_on_payable(conn: Connection, account: uuid.UUID, amount: int) -> list[uuid.UUID]:
+    """The oldest unsettled entry with an external reference that credits the payable with
+    `amount` (a capture after the release, a failed refund's return), as a list."""
+    for entry_id in ledger.unsettled_entries(conn, account):
+        entry = ledger.get_entry(conn, entry_id)
+        if entry.external_ref is None:
+            continue
+        net = sum(
+            x.amount if x.side == "credit" else -x.amount
+            for x in entry.lines
+            if x.account_id == account
+        )
+        if net == amount:
+            return [entry_id]
+    return []
+
+
 def lock_debts(conn: Connection, org_id: uuid.UUID, currency: str) -> None:
     """Serialise, per organizer and currency, the decisions on what it owes (netting at a
     release, reversals asked of Stripe). Taken before anything is posted to the organizer's

@@ -15,7 +15,7 @@ from escrow.accounts import platform_org
 from escrow.decisions import payout_moves
 from escrow.errors import NotYetApplicable, ReversalExceedsTransfer
 from escrow.lifecycle import post, transition
-from escrow.settlement import lock_debts, recover
+from escrow.settlement import lock_debts, recover, settle_transfer
 
 
 def transfer_created(
@@ -27,8 +27,9 @@ def transfer_created(
     cause: str,
 ) -> bool:
     """Stripe made the organizer's transfer: the payable is paid from the Stripe balance and
-    the escrow is released. Debts the organizer ran up while the transfer was on its way
-    are asked back from it."""
+    the escrow is released. A ledger settlement closes exactly the entries it pays (its id
+    recorded on the transfer: `settle_transfer`). Debts the organizer ran up while the
+    transfer was on its way are asked back from it."""
     escrow = store.lock_escrow(conn, escrow_id)
     lock_debts(conn, escrow.org_id, escrow.currency)
     recorded = store.record_transfer(
@@ -50,6 +51,9 @@ def transfer_created(
         description=f"Transfer {transfer_id} to the organizer",
         external_ref=transfer_id,
     )
+    settlement = settle_transfer(conn, escrow, transfer_id, amount)
+    if settlement is not None:
+        store.set_transfer_settlement(conn, transfer_id, settlement)
     if escrow.state == "release_requested":
         transition(conn, escrow, "transfer_paid", cause=cause, entry_id=entry.id)
     recover(conn, escrow.org_id, escrow.currency, key=f"transfer:{transfer_id}")

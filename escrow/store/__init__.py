@@ -51,7 +51,9 @@ from escrow.store.connect import (
     reversal_booked,
     reversal_sent,
     set_payout,
+    set_transfer_settlement,
     transfer_room,
+    transfer_settlement,
 )
 from escrow.store.escrows import (
     CaptureFacts,
@@ -120,6 +122,8 @@ __all__ = [
     "reversal_sent",
     "set_payout",
     "set_policy",
+    "set_transfer_settlement",
     "transfer_room",
+    "transfer_settlement",
     "transitions",
 ]

@@ -20,6 +20,10 @@ _LOCK_TRANSFER = text("""
 _GET_TRANSFER = text("""
     SELECT org_id, currency, amount, reversed FROM payments.organizer_transfers
      WHERE id = :id""")
+_SET_SETTLEMENT = text("""
+    UPDATE payments.organizer_transfers SET settlement_id = :settlement
+     WHERE id = :id AND settlement_id IS NULL""")
+_TRANSFER_SETTLEMENT = text("SELECT settlement_id FROM payments.organizer_transfers WHERE id = :id")
 _ADD_REVERSED = text(
     "UPDATE payments.organizer_transfers SET reversed = reversed + :a WHERE id = :id"
 )
@@ -114,6 +118,19 @@ def get_transfer(conn: Connection, transfer_id: str) -> Transfer | None:
     None if it is not recorded (yet)."""
     row = conn.execute(_GET_TRANSFER, {"id": transfer_id}).first()
     return None if row is None else Transfer(**row._asdict())
+
+
+def set_transfer_settlement(conn: Connection, transfer_id: str, settlement_id: uuid.UUID) -> None:
+    """Record the ledger settlement that closed what the transfer paid (once)."""
+    conn.execute(_SET_SETTLEMENT, {"settlement": settlement_id, "id": transfer_id})
+
+
+def transfer_settlement(conn: Connection, transfer_id: str) -> uuid.UUID | None:
+    """The ledger settlement of what the transfer paid, if one was recorded."""
+    found: uuid.UUID | None = conn.execute(
+        _TRANSFER_SETTLEMENT, {"id": transfer_id}
+    ).scalar_one_or_none()
+    return found
 
 
 def add_reversed(conn: Connection, transfer_id: str, amount: int) -> None:

@@ -26,6 +26,7 @@ from liventix.api.ledger import fx as ledger_fx
 from liventix.api.ledger import monitors as ledger_monitors
 from liventix.api.ledger import routes as ledger_routes
 from liventix.api.ledger import seals as ledger_seals
+from liventix.api.ledger import settlements as ledger_settlements
 from liventix.api.metrics import Metrics, MetricsMiddleware
 from liventix.api.ops import routes as ops_routes
 from liventix.api.organizations import routes as organization_routes
@@ -129,6 +130,7 @@ def create_app(
         ledger_routes,
         ledger_monitors,
         ledger_seals,
+        ledger_settlements,
         ledger_categories,
         ledger_fx,
         ticketing_routes,

@@ -9,11 +9,12 @@ import uuid
 from collections import defaultdict
 from datetime import datetime
 
+from pydantic import BaseModel
 from sqlalchemy import Connection, text
 
 import ledger
 from liventix.reports import breakdown
-from liventix.reports.errors import AmbiguousOrganization, UnknownOrganization
+from liventix.reports.errors import AmbiguousOrganization, ReportError, UnknownOrganization
 from liventix.reports.models import (
     CATEGORY_ORDER,
     Category,
@@ -23,6 +24,7 @@ from liventix.reports.models import (
     StatementSales,
     StatementTieOut,
 )
+from liventix.reports.statement_models import StatementTransfer
 from liventix.reports.statements import (
     _SIGNED,
     _TICK,
@@ -257,4 +259,120 @@ def organizer_statement(
         tie_out=tie_out,
         events=breakdown.events(conn, org_id, start=start, end=end, category=category),
         ticket_types=breakdown.ticket_types(conn, org_id, start=start, end=end),
+        transfers=transfers(conn, org_id, start=start, end=end),
+    )
+
+
+# -- transfers and what they paid -------------------------------------------------------------
+
+# The organizer's transfers recorded in the period, with the settlement each one's entries
+# were closed by (escrow.transfers: a settlement per transfer, keyed on it).
+_TRANSFERS = text("""
+    SELECT t.currency, t.id AS transfer_id, t.created_at, t.amount, t.reversed,
+           t.settlement_id, coalesce(s.amount, 0) AS settled, coalesce(s.entry_count, 0) AS entries
+      FROM payments.organizer_transfers t
+      LEFT JOIN payments.settlements s ON s.id = t.settlement_id
+     WHERE t.org_id = :org AND t.created_at >= :start AND t.created_at < :end
+     ORDER BY t.created_at, t.id""")
+
+# A settlement's entries, each with its net on the settled account, and what it was for: the
+# captured payment (card_payments.entry_id) or the refund (card_refunds.entry_id) that booked
+# it, the order paid by that payment (ticketing.orders.payment_intent_id) and its tickets.
+_COVERED = text("""
+    SELECT e.id AS entry_id, e.external_ref, e.description,
+           sum(CASE WHEN l.side = a.normal_side THEN l.amount ELSE -l.amount END) AS amount,
+           coalesce(p.id, r.payment_id) AS payment_id,
+           CASE WHEN p.id IS NOT NULL THEN 'sale' WHEN r.id IS NOT NULL THEN 'refund'
+                ELSE 'other' END AS kind,
+           o.id AS order_id,
+           coalesce((SELECT array_agg(t.id ORDER BY t.id) FROM ticketing.tickets t
+                      WHERE t.order_id = o.id), '{}') AS ticket_ids
+      FROM payments.settlement_entries se
+      JOIN payments.entries e ON e.id = se.entry_id
+      JOIN payments.lines l ON l.entry_id = e.id AND l.account_id = se.account_id
+      JOIN payments.accounts a ON a.id = se.account_id
+      LEFT JOIN payments.card_payments p ON p.entry_id = e.id
+      LEFT JOIN payments.card_refunds r ON r.entry_id = e.id
+      LEFT JOIN ticketing.orders o ON o.payment_intent_id = coalesce(p.id, r.payment_id)
+     WHERE se.settlement_id = :settlement
+     GROUP BY e.id, e.external_ref, e.description, e.created_at, p.id, r.id, r.payment_id, o.id
+     ORDER BY e.created_at, e.id""")
+
+
+def transfers(
+    conn: Connection, org_id: uuid.UUID, *, start: datetime, end: datetime
+) -> list[StatementTransfer]:
+    """The organizer's transfers recorded in [start, end), each with its settlement."""
+    rows = conn.execute(_TRANSFERS, {"org": org_id, "start": start, "end": end})
+    return [
+        StatementTransfer(**{**r._asdict(), "settled": int(r.settled), "entries": int(r.entries)})
+        for r in rows
+    ]
+
+
+class TransferNotFound(ReportError):
+    """No such transfer (or not this organization's)."""
+
+
+class CoveredEntry(BaseModel):
+    """An entry a transfer's settlement covered: its net on the settled account, and what it
+    was for (a sale, a refund, something else), with the payment, order and tickets."""
+
+    entry_id: uuid.UUID
+    kind: str
+    amount: int
+    external_ref: str | None
+    description: str
+    payment_id: str | None
+    order_id: uuid.UUID | None
+    ticket_ids: list[uuid.UUID]
+
+
+class TransferCoverage(BaseModel):
+    """Which tickets a transfer paid for: transfer -> settlement -> entries -> orders."""
+
+    transfer_id: str
+    org_id: uuid.UUID
+    currency: str
+    amount: int
+    reversed: int
+    settlement_id: uuid.UUID | None
+    settled: int
+    entries: list[CoveredEntry]
+    order_ids: list[uuid.UUID]
+    ticket_ids: list[uuid.UUID]
+
+
+def transfer_coverage(conn: Connection, transfer_id: str) -> TransferCoverage:
+    """What the transfer paid for, from the ledger settlement it recorded: the covered
+    entries, the orders their payments paid, and those orders' tickets (row-level security:
+    only the caller's own transfer)."""
+    row = conn.execute(
+        text("""SELECT t.id, t.org_id, t.currency, t.amount, t.reversed, t.settlement_id,
+                       coalesce(s.amount, 0) AS settled
+                  FROM payments.organizer_transfers t
+                  LEFT JOIN payments.settlements s ON s.id = t.settlement_id
+                 WHERE t.id = :id"""),
+        {"id": transfer_id},
+    ).first()
+    if row is None:
+        raise TransferNotFound(transfer_id=transfer_id)
+    covered = []
+    if row.settlement_id is not None:
+        for r in conn.execute(_COVERED, {"settlement": row.settlement_id}):
+            values = {**r._asdict(), "amount": int(r.amount), "ticket_ids": list(r.ticket_ids)}
+            covered.append(CoveredEntry(**values))
+    orders = sorted({c.order_id for c in covered if c.order_id is not None})
+    tickets = sorted({t for c in covered if c.kind == "sale" for t in c.ticket_ids})
+    return TransferCoverage(
+        transfer_id=row.id,
+        org_id=row.org_id,
+        currency=row.currency,
+        amount=row.amount,
+        reversed=row.reversed,
+        settlement_id=row.settlement_id,
+        settled=int(row.settled),
+        entries=covered,
+        order_ids=orders,
+        ticket_ids=tickets,
     )

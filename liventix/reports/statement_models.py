@@ -336,6 +336,24 @@ class StatementTicketType(_Row):
     refunded_value: int
 
 
+class StatementTransfer(_Row):
+    """One transfer to the organizer recorded in the period: its amount, what reversals
+    brought back, and the ledger settlement that closed the entries it paid (`settled`: their
+    net on the settled account, `entries`: how many; the release's transfer settles the
+    event's escrow account, so `settled` - `amount` is what was netted against debts)."""
+
+    money: ClassVar[tuple[str, ...]] = ("amount", "reversed", "settled")
+
+    currency: str
+    transfer_id: str
+    created_at: datetime
+    amount: int
+    reversed: int
+    settlement_id: uuid.UUID | None
+    settled: int
+    entries: int
+
+
 class OrganizerStatementReport(Report):
     """What the platform owes one organizer over [start, end), by category, tied out."""
 
@@ -351,6 +369,7 @@ class OrganizerStatementReport(Report):
     tie_out: list[StatementTieOut]
     events: list[StatementEvent] = []
     ticket_types: list[StatementTicketType] = []
+    transfers: list[StatementTransfer] = []
 
     def tables(self) -> list[Table]:
         return [
@@ -360,4 +379,5 @@ class OrganizerStatementReport(Report):
             _table("Tie-out", list(self.tie_out), StatementTieOut),
             _table("Events", list(self.events), StatementEvent),
             _table("Ticket types", list(self.ticket_types), StatementTicketType),
+            _table("Transfers", list(self.transfers), StatementTransfer),
         ]
