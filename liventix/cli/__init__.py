@@ -28,6 +28,7 @@ from liventix.cli import (
     keys,
     ledger,
     ledger_seals,
+    ledger_settlements,
     orgs,
     outbox,
     report,
@@ -82,6 +83,8 @@ for _command in (
     cli.add_command(_command)
 ledger.group.add_command(ledger_seals.seal)
 ledger.group.add_command(ledger_seals.verify)
+ledger.group.add_command(ledger_settlements.settlements)
+ledger.group.add_command(ledger_settlements.transfer_coverage)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

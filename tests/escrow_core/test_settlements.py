@@ -6,15 +6,20 @@ nothing twice."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 import escrow
 import ledger
 import ticketing_fsm as tk
 from liventix.reports import organizer
+from tests.cli.runner import liventix
 from tests.ticketing_core.support import Gateway, World, open_world, pay, request
 
 
@@ -41,7 +46,9 @@ def _escrow_id(conn: sa.Connection, world: World) -> uuid.UUID:
     return found
 
 
-def test_a_season_transfer_pays_exactly_its_tickets(engine: sa.Engine) -> None:
+def test_a_season_transfer_pays_exactly_its_tickets(
+    engine: sa.Engine, pg_server_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     gateway = Gateway()
     with engine.begin() as conn:
         policy = escrow.Policy(hold_period=timedelta(0), connected_account="acct_1")
@@ -123,6 +130,20 @@ def test_a_season_transfer_pays_exactly_its_tickets(engine: sa.Engine) -> None:
             "tr_2": (late_share, found2.settlement_id, late_share),
         }
         assert any(table[0] == "Transfers" for table in statement.tables())
+
+    # The operator asks the same from the command line.
+    monkeypatch.setenv("DATABASE_URL", pg_server_url)
+    monkeypatch.setenv("LIVENTIX_DB_NAME", str(make_url(str(engine.url)).database))
+    monkeypatch.setenv("LIVENTIX_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("LIVENTIX_PGDATA", raising=False)
+    shown_cli = liventix("ledger", "transfer-coverage", "tr_1", "--json")
+    assert shown_cli.exit_code == 0, shown_cli.output
+    assert json.loads(shown_cli.stdout)["ticket_ids"] == [str(t) for t in found.ticket_ids]
+    listed = liventix("ledger", "settlements", "--org", str(world.org))
+    assert listed.exit_code == 0, listed.output
+    assert str(found.settlement_id) in listed.stdout and str(found2.settlement_id) in listed.stdout
+    missing = liventix("ledger", "transfer-coverage", "tr_missing")
+    assert missing.exit_code == 2 and "no transfer tr_missing" in missing.stderr
 
 
 def test_transfers_in_any_order_settle_what_each_paid(engine: sa.Engine) -> None:
