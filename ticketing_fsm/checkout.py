@@ -157,10 +157,17 @@ def _order_params(
 
 
 def reserve_checkout(
-    conn: Connection, request: CheckoutRequest, *, hold: timedelta = DEFAULT_HOLD
+    conn: Connection,
+    request: CheckoutRequest,
+    *,
+    hold: timedelta = DEFAULT_HOLD,
+    commit: bool = False,
 ) -> Checkout | PendingCheckout:
     """Step 1: store the order and its tickets and hold the seats until the hold expires.
-    The caller commits at once. A key seen before returns its checkout (its PaymentIntent
+    The caller commits at once; with `commit`, the hold of one ticket type commits the
+    caller's transaction itself, in the same round trip (the hot row is then locked on the
+    server alone: `store.checkout.hold_insert_and_commit`), refused or not, and the caller's
+    commit finds nothing left to commit. A key seen before returns its checkout (its PaymentIntent
     recorded) or its pending checkout (not yet: go on to step 2); a refusal (sold out, not
     on sale) raises and the caller's transaction must roll back.
 
@@ -190,9 +197,7 @@ def reserve_checkout(
         (item,) = items
         price = prices[item.ticket_type_id]
         args = {**order, "n": item.quantity, "type": item.ticket_type_id, "price": price}
-        inserted = store.checkout.hold_and_insert(conn, args)
-        if inserted is None:
-            _refuse(conn, request.event_id, item)
+        inserted = _hold_one(conn, request.event_id, item, args, commit=commit)
     else:
         _hold_seats(conn, request.event_id, items, prices)
         inserted = store.checkout.insert_order(conn, order)
@@ -215,6 +220,29 @@ def reserve_checkout(
     )
 
 
+def _hold_one(
+    conn: Connection,
+    event_id: uuid.UUID,
+    item: CheckoutItem,
+    args: dict[str, Any],
+    *,
+    commit: bool,
+) -> Any:
+    """One ticket type's hold with the order's insert (committed too with `commit`, where the
+    driver allows): the order's row; a refusal raises why."""
+    if commit:
+        both = store.checkout.hold_insert_and_commit(conn, args)
+        if both is not None:
+            inserted, diagnosis = both
+            if inserted is None:
+                raise _refusal(item, diagnosis)
+            return inserted
+    inserted = store.checkout.hold_and_insert(conn, args)
+    if inserted is None:
+        _refuse(conn, event_id, item)
+    return inserted
+
+
 def _hold_seats(
     conn: Connection,
     event_id: uuid.UUID,
@@ -235,8 +263,12 @@ def _hold_seats(
 
 def _refuse(conn: Connection, event_id: uuid.UUID, item: CheckoutItem) -> NoReturn:
     """Raise why the item's hold was refused (the ticket type as it is now decides)."""
-    row = store.checkout.diagnose(conn, event_id, item.ticket_type_id)
-    raise decisions.refusal(item, None if row is None else row.left, bool(row and row.on_sale))
+    raise _refusal(item, store.checkout.diagnose(conn, event_id, item.ticket_type_id))
+
+
+def _refusal(item: CheckoutItem, row: Any) -> Exception:
+    """Why the item's hold was refused, from `diagnose`'s row (None: not of the event)."""
+    return decisions.refusal(item, None if row is None else row.left, bool(row and row.on_sale))
 
 
 def ask_for_intent(gateway: PaymentGateway, pending: PendingCheckout) -> CreatedIntent:

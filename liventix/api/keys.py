@@ -26,8 +26,12 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
+import psycopg
+import psycopg.errors
+import psycopg.generators
+from psycopg import pq
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -228,6 +232,94 @@ _OPEN = """
 """
 
 
+# _OPEN sent with the transaction's BEGIN, as one simple query (the values as literals escaped
+# by the driver for this connection): a request's first round trip both begins and
+# authenticates (`_open_with_begin`).
+_BEGIN_AND_OPEN = (
+    b"BEGIN; "
+    + _OPEN.replace("%(prefix)s", "%b")
+    .replace("%(secret)s", "%b")
+    .replace("%(key)s", "%b::text")
+    .encode()
+)
+
+
+@dataclass(frozen=True)
+class _Opened:
+    """`_OPEN`'s row, read from its text."""
+
+    key_id: uuid.UUID
+    org_id: uuid.UUID | None
+    key_scope: str
+    method: str | None
+    path: str | None
+    request_sha256: str | None
+    status: int | None
+    content_type: str | None
+    response: str | None
+    location: str | None
+
+
+def _text(result: pq.abc.PGresult, column: int) -> str | None:
+    value = result.get_value(0, column)
+    return None if value is None else bytes(value).decode()
+
+
+def _opened(result: pq.abc.PGresult) -> _Opened | None:
+    if result.ntuples == 0:
+        return None
+    t = [_text(result, n) for n in range(10)]
+    if t[0] is None or t[2] is None:
+        raise RuntimeError("payments.authenticate answered a key without its id or scope")
+    return _Opened(
+        key_id=uuid.UUID(t[0]),
+        org_id=None if t[1] is None else uuid.UUID(t[1]),
+        key_scope=t[2],
+        method=t[3],
+        path=t[4],
+        request_sha256=t[5],
+        status=None if t[6] is None else int(t[6]),
+        content_type=t[7],
+        response=t[8],
+        location=t[9],
+    )
+
+
+_NOT_SENT: Any = object()
+
+
+def _open_with_begin(
+    conn: Connection, prefix: str, secret: str, idempotency_key: str | None
+) -> Any:
+    """`_OPEN` as the transaction's first statement, sent with its BEGIN in one round trip;
+    `_NOT_SENT` (nothing done) when psycopg would begin the transaction otherwise (another
+    driver, a transaction already begun, autocommit, an isolation level or a read-only
+    transaction asked of the driver): `_OPEN` then goes the usual way."""
+    if not conn.in_transaction():
+        conn.begin()  # SQLAlchemy's side of it (sends nothing): the caller commits it
+    driver = conn.connection.driver_connection
+    if not isinstance(driver, psycopg.Connection) or (
+        driver.autocommit
+        or driver.pgconn.transaction_status != pq.TransactionStatus.IDLE
+        or driver.isolation_level is not None
+        or driver.read_only is not None
+        or driver.deferrable is not None
+    ):
+        return _NOT_SENT
+    pgconn = driver.pgconn
+    escape = pq.Escaping(pgconn).escape_literal
+    key = b"NULL" if idempotency_key is None else escape(idempotency_key.encode())
+    statement = _BEGIN_AND_OPEN % (escape(prefix.encode()), escape(secret.encode()), key)
+    with pgdriver.cursor(conn):  # the driver's errors raised as SQLAlchemy's, as for any
+        with driver.lock:
+            pgconn.send_query(statement)
+            results = driver.wait(psycopg.generators.execute(pgconn))
+        for result in results:
+            if result.status == pq.ExecStatus.FATAL_ERROR:
+                raise psycopg.errors.error_from_result(result, encoding=driver.info.encoding)
+    return _opened(results[-1])
+
+
 def authenticate(
     conn: Connection, token: str, idempotency_key: str | None = None
 ) -> tuple[Principal | None, StoredAnswer | None]:
@@ -239,7 +331,10 @@ def authenticate(
     if parsed is None:
         return None, None
     prefix, secret = parsed
-    row = pgdriver.first(conn, _OPEN, {"prefix": prefix, "secret": secret, "key": idempotency_key})
+    row = _open_with_begin(conn, prefix, secret, idempotency_key)
+    if row is _NOT_SENT:
+        params = {"prefix": prefix, "secret": secret, "key": idempotency_key}
+        row = pgdriver.first(conn, _OPEN, params)
     if row is None:
         return None, None
     stored = None

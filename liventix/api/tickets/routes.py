@@ -129,6 +129,7 @@ def start_checkout(body: m.CheckoutRequest, uow: Uow) -> m.CheckoutResponse:
                 buyer_email=body.buyer_email,
                 items=[tk.CheckoutItem(i.ticket_type_id, i.quantity) for i in body.items],
             ),
+            commit=True,  # the hold's statement commits: the hot row is locked server-side only
         )
         if isinstance(reserved, tk.Checkout):  # the key's checkout, its PaymentIntent recorded
             return uow.commit(views.checkout(reserved), location=_order_path(reserved.order_id))
