@@ -171,7 +171,8 @@ def settlement_entries(settlement_id: uuid.UUID, uow: Uow) -> SettlementEntries:
 
 @router.get("/transfers/{transfer_id}/coverage")
 def transfer_coverage(
-    transfer_id: Annotated[str, Path(min_length=1, max_length=255)], uow: Uow
+    transfer_id: Annotated[str, Path(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:-]+$")],
+    uow: Uow,
 ) -> organizer.TransferCoverage:
     """Which tickets a transfer to the organizer paid for: its settlement's entries, each
     with the payment or refund that booked it, the order and its tickets."""
