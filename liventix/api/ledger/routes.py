@@ -7,7 +7,7 @@ carry the request's Idempotency-Key into the ledger's own idempotency (prefixed 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Query
 from starlette.responses import Response
@@ -27,6 +27,9 @@ from liventix.api.unit_of_work import Uow
 router = authenticated_router(["ledger"])
 
 DRY_RUN = views.DRY_RUN_PARAMETER
+DRY_RUN_ANSWER: dict[int | str, dict[str, Any]] = {
+    200: {"model": m.DryRunResponse, "description": "With `dry_run=true`: what it would do"}
+}
 
 MetadataKey = Annotated[
     str | None,
@@ -176,6 +179,7 @@ def _money(value: Money, expected: str | None, field: str) -> None:
     dependencies=WRITE,
     response_model=m.EntryResponse,
     openapi_extra=DRY_RUN,
+    responses=DRY_RUN_ANSWER,
 )
 def post_entry(body: m.PostEntryRequest, uow: Uow) -> m.EntryResponse | Response:
     """Post a balanced entry (two or more lines; debits equal credits per currency)."""
@@ -198,7 +202,7 @@ def post_entry(body: m.PostEntryRequest, uow: Uow) -> m.EntryResponse | Response
 @router.post(
     "/entries/batch",
     dependencies=WRITE,
-    response_model=ledger_batch.EntryBatchResponse,
+    response_model=ledger_batch.EntryBatchResponse | m.DryRunResponse,
     openapi_extra=DRY_RUN,
 )
 def post_entry_batch(
@@ -279,6 +283,7 @@ def get_entry(entry_id: uuid.UUID, uow: Uow) -> m.EntryResponse:
     dependencies=WRITE,
     response_model=m.EntryResponse,
     openapi_extra=DRY_RUN,
+    responses=DRY_RUN_ANSWER,
 )
 def reverse_entry(
     entry_id: uuid.UUID, body: m.ReverseEntryRequest, uow: Uow
@@ -316,6 +321,7 @@ def reverse_entry(
     dependencies=WRITE,
     response_model=m.HoldResponse,
     openapi_extra=DRY_RUN,
+    responses=DRY_RUN_ANSWER,
 )
 def create_hold(body: m.CreateHoldRequest, uow: Uow) -> m.HoldResponse | Response:
     """Reserve an amount (pending, counted against the overdraft flags at once)."""
@@ -352,7 +358,7 @@ def get_hold(hold_id: uuid.UUID, uow: Uow) -> m.HoldResponse:
 @router.post(
     "/holds/{hold_id:uuid}/post",
     dependencies=WRITE,
-    response_model=m.HoldResponse,
+    response_model=m.HoldResponse | m.DryRunResponse,
     openapi_extra=DRY_RUN,
 )
 def post_hold(hold_id: uuid.UUID, body: m.PostHoldRequest, uow: Uow) -> m.HoldResponse | Response:
@@ -385,7 +391,7 @@ def post_hold(hold_id: uuid.UUID, body: m.PostHoldRequest, uow: Uow) -> m.HoldRe
 @router.post(
     "/holds/{hold_id:uuid}/void",
     dependencies=WRITE,
-    response_model=m.HoldResponse,
+    response_model=m.HoldResponse | m.DryRunResponse,
     openapi_extra=DRY_RUN,
 )
 def void_hold(hold_id: uuid.UUID, uow: Uow) -> m.HoldResponse | Response:

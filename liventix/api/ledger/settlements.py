@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 import ledger
 from liventix.api import problems
+from liventix.api.ledger import schemas as m
 from liventix.api.ledger import views
 from liventix.api.pages import DEFAULT_LIMIT, Limit, ListObject
 from liventix.api.problems import ApiProblem, ProblemType
@@ -113,6 +114,7 @@ def _view(s: ledger.Settlement) -> SettlementResponse:
     dependencies=WRITE,
     response_model=SettlementResponse,
     openapi_extra=views.DRY_RUN_PARAMETER,
+    responses={200: {"model": m.DryRunResponse, "description": "With `dry_run=true`"}},
 )
 def create_settlement(body: CreateSettlementRequest, uow: Uow) -> SettlementResponse | Response:
     """Settle an account's entries up to a moment (or the ones named): each entry is settled
