@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from escrow import messages as _messages  # registers escrow's outbox message types
 from escrow import recipes
+from escrow.accounts import CHART_CATEGORIES, ChartCategory, chart_category, seed_categories
 from escrow.disputes import (
     close_dispute,
     dispute_funds_reinstated,
@@ -69,6 +70,7 @@ from escrow.transfers import payout, transfer_created, transfer_reversed
 
 __all__ = [
     "CHART",
+    "CHART_CATEGORIES",
     "FINAL_STATES",
     "HOLDING_STATES",
     "META_ESCROW",
@@ -76,6 +78,7 @@ __all__ = [
     "STATES",
     "CapturedPayment",
     "ChargeFacts",
+    "ChartCategory",
     "ConcurrentTransition",
     "Escrow",
     "EscrowError",
@@ -99,6 +102,7 @@ __all__ = [
     "_messages",
     "cancel_event",
     "capture_payment",
+    "chart_category",
     "close_dispute",
     "confirm_reversal",
     "diagram",
@@ -123,6 +127,7 @@ __all__ = [
     "register_stripe_handlers",
     "release_due",
     "request_release",
+    "seed_categories",
     "set_policy",
     "stripe_handlers",
     "transfer_created",

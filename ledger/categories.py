@@ -272,7 +272,7 @@ _NOW = """
 # still a query on one account, that query on all of them.
 _ONE_ACCOUNT = "WHERE a.id = :id"
 _AS_OF_FUNCTION = """
-    SELECT b.* FROM reached x
+    SELECT b.* FROM (SELECT DISTINCT account_id FROM reached) x
      CROSS JOIN LATERAL payments.balance_as_of(x.account_id, :at, :effective) b"""
 
 

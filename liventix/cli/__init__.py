@@ -27,6 +27,7 @@ from liventix.cli import (
     escrow,
     keys,
     ledger,
+    ledger_books,
     ledger_seals,
     ledger_settlements,
     orgs,
@@ -85,6 +86,9 @@ ledger.group.add_command(ledger_seals.seal)
 ledger.group.add_command(ledger_seals.verify)
 ledger.group.add_command(ledger_settlements.settlements)
 ledger.group.add_command(ledger_settlements.transfer_coverage)
+ledger.group.add_command(ledger_books.categories)
+ledger.group.add_command(ledger_books.seed_categories)
+ledger.group.add_command(ledger_books.open_fx_liquidity)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

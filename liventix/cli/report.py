@@ -121,6 +121,8 @@ def _builders(
         "balance-sheet": lambda c: reports.balance_sheet(c, as_of=as_of),
         "income-statement": lambda c: reports.income_statement(c, start=start, end=end),
         "escrow-position": reports.escrow_position,
+        "category-balances": lambda c: reports.category_balances(c, as_of=as_of),
+        "fx-positions": reports.fx_positions,
     }
     if transactions is not None:
         out["stripe-reconciliation"] = lambda c: reports.stripe_reconciliation(c, transactions)
@@ -356,6 +358,15 @@ _single(
 _single(
     "escrow-position",
     "Each escrow's held amount beside the ledger's escrow account; 1 if they differ.",
+)
+_single(
+    "category-balances",
+    "Every account category's balances and the escrow tie-out by category; 1 if off.",
+    _AS_OF,
+)
+_single(
+    "fx-positions",
+    "The platform's FX liquidity balance per currency beside its conversions; 1 if off.",
 )
 _single(
     "stripe-reconciliation",

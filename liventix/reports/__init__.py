@@ -11,6 +11,12 @@ from liventix.reports.builders import (
     ticket_tie_out,
     trial_balance,
 )
+from liventix.reports.categories import (
+    CategoryBalanceRow,
+    CategoryBalancesReport,
+    EscrowCategoryRow,
+    category_balances,
+)
 from liventix.reports.charts import charts, stripe_history
 from liventix.reports.errors import (
     AmbiguousOrganization,
@@ -27,6 +33,7 @@ from liventix.reports.exports import (
     account_balances,
     journal,
 )
+from liventix.reports.fx import FxPositionRow, FxPositionsReport, fx_positions
 from liventix.reports.layout import headline, sections
 from liventix.reports.models import (
     BalanceComparison,
@@ -95,8 +102,13 @@ __all__ = [
     "BalanceSheetOwner",
     "BalanceSheetReport",
     "BalanceSheetTotal",
+    "CategoryBalanceRow",
+    "CategoryBalancesReport",
+    "EscrowCategoryRow",
     "EscrowPositionReport",
     "EscrowPositionRow",
+    "FxPositionRow",
+    "FxPositionsReport",
     "InboxHealthRow",
     "IncomeStatementLine",
     "IncomeStatementOwner",
@@ -133,11 +145,13 @@ __all__ = [
     "as_table",
     "balance_sheet",
     "category",
+    "category_balances",
     "charts",
     "context_line",
     "differences",
     "escrow_position",
     "every_report",
+    "fx_positions",
     "headline",
     "income_statement",
     "journal",

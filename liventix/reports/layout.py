@@ -11,7 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from liventix.reports import categories as cat
 from liventix.reports import exports as x
+from liventix.reports import fx
 from liventix.reports import models as m
 from liventix.reports.base import Report, Row
 from liventix.reports.money import money
@@ -246,7 +248,24 @@ def _journal(r: x.JournalReport) -> list[Section]:
     ]
 
 
+def _category_balances(r: cat.CategoryBalancesReport) -> list[Section]:
+    return [
+        *_differing(r, "Escrow off its category", cat.EscrowCategoryRow, r.escrow),
+        _section(r, "Categories", "summary", cat.CategoryBalanceRow, r.rows),
+        _agreeing(r, "Escrow by category", cat.EscrowCategoryRow, r.escrow),
+    ]
+
+
+def _fx_positions(r: fx.FxPositionsReport) -> list[Section]:
+    return [
+        *_differing(r, "Liquidity off its conversions", fx.FxPositionRow, r.rows),
+        _section(r, "Positions", "summary", fx.FxPositionRow, r.rows),
+    ]
+
+
 _LAYOUTS: dict[type[Report], Callable[[Any], list[Section]]] = {
+    cat.CategoryBalancesReport: _category_balances,
+    fx.FxPositionsReport: _fx_positions,
     x.AccountBalancesReport: _account_balances,
     x.JournalReport: _journal,
     m.TrialBalanceReport: _trial_balance,
@@ -347,6 +366,10 @@ def _headline_totals(rows: Sequence[Any]) -> str:
 
 
 _HEADLINES: dict[type[Report], Callable[[Any], str]] = {
+    cat.CategoryBalancesReport: lambda r: f"{len(r.rows):,} categories",
+    fx.FxPositionsReport: lambda r: (
+        "positions " + _join([money(x.position, x.currency) for x in r.rows], "none")
+    ),
     x.AccountBalancesReport: lambda r: (
         f"{len(r.accounts):,} accounts; " + _headline_totals(r.accounts)
     ),

@@ -111,6 +111,14 @@ def test_balance_as_of_a_time_uses_the_point_in_time_read(
     expected = sum(ledger.balance_as_of(conn, a, middle, by="effective").posted for a in (cash, hv))
     assert by_effective.posted == expected
     assert ledger.get_category(conn, cat).balance.posted == 145
+    # two roots reaching the same accounts, read together: each counts them once
+    parent = _create(conn, ORG_A, "parent")
+    _add(conn, ORG_A, parent, "p", categories=(cat,))
+    both = ledger.category_balances(conn, [cat, parent], at=middle, by="effective")
+    assert [both[c].posted for c in (cat, parent)] == [105, 105]
+    assert [both[c].accounts for c in (cat, parent)] == [2, 2]
+    now = ledger.category_balances(conn, [cat, parent])
+    assert [now[c].posted for c in (cat, parent)] == [145, 145]
 
 
 def test_one_currency_no_cycles_typed_refusals(
