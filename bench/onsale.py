@@ -472,6 +472,16 @@ def _database(server_url: str) -> Iterator[str]:
         drop_database(server_url, name)
 
 
+def _sessions(engine: sa.Engine) -> int:
+    """Sessions PostgreSQL has started on the bench's database so far."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.text("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+            ).scalar_one()
+        )
+
+
 def _organizer(engine: sa.Engine) -> tuple[uuid.UUID, str]:
     """The platform and one organizer (its terms and API key); returns its id and key."""
     org = uuid.uuid4()
@@ -903,11 +913,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ):
                     account.latency_ms, account.fail_rate = wait, args.fail_rate
                     deployment.check()
-                    before = cpu.snapshot()
+                    before, sessions = cpu.snapshot(), _sessions(engine)
                     result = buyers.submit(
                         run_case, job(name, "checkout", event_key, args.seconds)
                     ).result()
                     spent = cpu.per_unit(before, cpu.snapshot(), result.done)
+                    opened = _sessions(engine) - sessions
                     figures[f"{name.replace(label, '250')}_cpu_ms"] = spent
                     sales += result.sales
                     rate = result.done / result.elapsed
@@ -917,6 +928,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     figures[f"{key}_p50_ms"] = round(statistics.median(result.latencies_ms), 1)
                     figures[f"{key}_p99_ms"] = round(_percentile(result.latencies_ms, 0.99), 1)
                     figures[f"{key}_failed"] = sum(result.failed.values())
+                    # PostgreSQL backends started per 1,000 checkouts: a pool that closes what
+                    # it opened beyond its kept size forks one for many checkouts (their CPU
+                    # escapes the figures above: those processes are gone at the snapshot).
+                    figures[f"{key}_sessions_per_1k"] = (
+                        round(opened * 1000 / result.done, 1) if result.done else None
+                    )
                     figures[f"{key}_retried_503"] = result.retried
                     # What bounds the rate when the machine is the run's alone: every process
                     # group's CPU per checkout against the cores; and how much of the machine

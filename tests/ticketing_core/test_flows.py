@@ -6,6 +6,7 @@ check-in, refunds, event cancellation, disputes, the audit trail and the diagram
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -44,7 +45,7 @@ from tests.ticketing_core.support import (
     stripe_event,
     ticketing_handlers,
 )
-from ticketing_fsm.checkout import META_EVENT, META_EVENT_ENDS, META_ORDER, META_ORG
+from ticketing_fsm.checkout import META_EVENT, META_EVENT_ENDS, META_ORDER, META_ORG, key_taken
 
 
 @pytest.fixture
@@ -1209,3 +1210,96 @@ def test_the_diagrams_draw_every_transition() -> None:
                 if f"{t.source.id} --> {t.target.id}" not in drawn:
                     missing.append(f"{name}: {t.source.id} --> {t.target.id} ({t.event})")
     assert missing == []
+
+
+def test_a_hold_that_commits_itself_as_the_api_runs_it(engine: sa.Engine, world: World) -> None:
+    """`reserve_checkout(commit=True)`: one ticket type's hold is committed by its own round
+    trip (the hot row is never locked while the client takes the answer); a refused hold
+    commits nothing written and says why; the caller's commit then has nothing to do."""
+    with engine.connect() as conn:
+        pending = tk.reserve_checkout(conn, request(world, "c1", (2,)), commit=True)
+        assert isinstance(pending, tk.PendingCheckout)
+        with engine.connect() as other:  # committed: seen before the caller commits
+            assert counters(other, world.ga).held == 2
+            assert (
+                other.execute(
+                    sa.text("SELECT status FROM ticketing.orders WHERE id = :id"),
+                    {"id": pending.order_id},
+                ).scalar_one()
+                == "awaiting_payment"
+            )
+        conn.commit()
+        with pytest.raises(tk.SoldOut) as refused:  # 5 seats, 2 held
+            tk.reserve_checkout(conn, request(world, "c2", (4,)), commit=True)
+        assert refused.value.available == 3
+        conn.rollback()
+        with pytest.raises(tk.TicketTypeNotFound):
+            tk.reserve_checkout(
+                conn,
+                tk.CheckoutRequest(
+                    "c3",
+                    world.org,
+                    world.event,
+                    "ann@example.com",
+                    [tk.CheckoutItem(uuid.uuid4(), 1)],
+                ),
+                commit=True,
+            )
+        conn.rollback()
+        # The same key again: the first checkout, holding nothing more.
+        again = tk.reserve_checkout(conn, request(world, "c1", (2,)), commit=True)
+        assert isinstance(again, tk.PendingCheckout) and again.order_id == pending.order_id
+        conn.commit()
+    with engine.connect() as conn:
+        assert counters(conn, world.ga).held == 2
+
+
+def test_a_hold_that_failed_is_prepared_again_on_its_connection(
+    engine: sa.Engine, world: World
+) -> None:
+    """The hold's statements are prepared once per session, by its first hold: one that fails
+    (the same key's order committed meanwhile by another session) rolls back, but its
+    PREPARE stays (PostgreSQL does not undo one), and the next hold on that session runs."""
+    fresh = sa.create_engine(engine.url, poolclass=sa.pool.NullPool)
+    first = engine.connect()
+    racer = fresh.connect()  # a new session: nothing prepared yet
+    try:
+        # The first session holds under the key, not yet committed ...
+        tk.reserve_checkout(first, request(world, "k1", (1,)))
+        pid = racer.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        racer.commit()
+        outcome: list[BaseException | object] = []
+
+        def race() -> None:
+            try:
+                outcome.append(tk.reserve_checkout(racer, request(world, "k1", (1,)), commit=True))
+            except BaseException as exc:  # the outcome is checked below
+                outcome.append(exc)
+
+        thread = threading.Thread(target=race)
+        thread.start()
+        # ... the racer's insert waits for the first's commit (a lock wait, seen as such) ...
+        with engine.connect() as watch:
+            while (
+                thread.is_alive()
+                and not watch.execute(
+                    sa.text("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = :p"),
+                    {"p": pid},
+                ).scalar_one()
+            ):
+                watch.rollback()
+        first.commit()
+        thread.join()
+        # ... and fails on the key: its transaction rolled back, its statements still prepared.
+        assert len(outcome) == 1 and isinstance(outcome[0], sa.exc.IntegrityError)
+        assert key_taken(outcome[0])
+        racer.rollback()
+        again = tk.reserve_checkout(racer, request(world, "k2", (1,)), commit=True)
+        assert isinstance(again, tk.PendingCheckout)
+        racer.commit()
+    finally:
+        first.close()
+        racer.close()
+        fresh.dispose()
+    with engine.connect() as conn:
+        assert counters(conn, world.ga).held == 2

@@ -197,18 +197,15 @@ def hold_insert_and_commit(conn: Connection, order: Mapping[str, Any]) -> tuple[
     if not isinstance(conn.connection.driver_connection, psycopg.Connection):
         return None
     info = conn.connection.info
-    prepare = not info.get(_PREPARED)
     with pgdriver.cursor(conn) as cursor:
-        statement = _hold_statement(cursor.connection, order)
-        # A PREPARE is undone by a rollback: the statements are prepared in the query that
-        # commits, and known prepared once it did.
-        cursor.execute(PREPARE_HOLD.encode() + b"; " + statement if prepare else statement)
-        for _prepared in range(2 if prepare else 0):
-            cursor.nextset()
+        if not info.get(_PREPARED):
+            # Once per session (a rollback does not undo a PREPARE: measured).
+            cursor.execute(PREPARE_HOLD.encode())
+            info[_PREPARED] = True
+        cursor.execute(_hold_statement(cursor.connection, order))
         inserted = cursor.fetchone()
         cursor.nextset()
         diagnosis = cursor.fetchone()
-    info[_PREPARED] = True
     return inserted, diagnosis
 
 
