@@ -7,7 +7,8 @@ carry the request's Idempotency-Key into the ledger's own idempotency (prefixed 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Query
 from starlette.responses import Response
@@ -26,10 +27,32 @@ from liventix.api.unit_of_work import Uow
 
 router = authenticated_router(["ledger"])
 
-DRY_RUN = views.DRY_RUN_PARAMETER
+_F = TypeVar("_F", bound=Callable[..., Any])
+
 DRY_RUN_ANSWER: dict[int | str, dict[str, Any]] = {
     200: {"model": m.DryRunResponse, "description": "With `dry_run=true`: what it would do"}
 }
+
+
+def _write(path: str, model: Any, *, created: bool = False) -> Callable[[_F], _F]:
+    """A ledger write's route: its Idempotency-Key, and `?dry_run` (read by the handler,
+    documented here) with its 200 answer beside the route's own."""
+    if created:
+        return router.post(
+            path,
+            status_code=201,
+            dependencies=WRITE,
+            response_model=model,
+            openapi_extra=views.DRY_RUN_PARAMETER,
+            responses=DRY_RUN_ANSWER,
+        )
+    return router.post(
+        path,
+        dependencies=WRITE,
+        response_model=model,
+        openapi_extra=views.DRY_RUN_PARAMETER,
+    )
+
 
 MetadataKey = Annotated[
     str | None,
@@ -173,14 +196,7 @@ def _money(value: Money, expected: str | None, field: str) -> None:
         )
 
 
-@router.post(
-    "/entries",
-    status_code=201,
-    dependencies=WRITE,
-    response_model=m.EntryResponse,
-    openapi_extra=DRY_RUN,
-    responses=DRY_RUN_ANSWER,
-)
+@_write("/entries", m.EntryResponse, created=True)
 def post_entry(body: m.PostEntryRequest, uow: Uow) -> m.EntryResponse | Response:
     """Post a balanced entry (two or more lines; debits equal credits per currency)."""
     with uow:
@@ -199,12 +215,7 @@ def post_entry(body: m.PostEntryRequest, uow: Uow) -> m.EntryResponse | Response
         return uow.commit(answer, location=f"/v1/entries/{answer.id}")
 
 
-@router.post(
-    "/entries/batch",
-    dependencies=WRITE,
-    response_model=ledger_batch.EntryBatchResponse | m.DryRunResponse,
-    openapi_extra=DRY_RUN,
-)
+@_write("/entries/batch", ledger_batch.EntryBatchResponse | m.DryRunResponse)
 def post_entry_batch(
     body: ledger_batch.EntryBatchRequest, uow: Uow
 ) -> ledger_batch.EntryBatchResponse | Response:
@@ -277,14 +288,7 @@ def get_entry(entry_id: uuid.UUID, uow: Uow) -> m.EntryResponse:
         return views.entry(ledger.get_entry(uow.conn, entry_id))
 
 
-@router.post(
-    "/entries/{entry_id:uuid}/reverse",
-    status_code=201,
-    dependencies=WRITE,
-    response_model=m.EntryResponse,
-    openapi_extra=DRY_RUN,
-    responses=DRY_RUN_ANSWER,
-)
+@_write("/entries/{entry_id:uuid}/reverse", m.EntryResponse, created=True)
 def reverse_entry(
     entry_id: uuid.UUID, body: m.ReverseEntryRequest, uow: Uow
 ) -> m.EntryResponse | Response:
@@ -315,14 +319,7 @@ def reverse_entry(
 # -- holds ----------------------------------------------------------------------------------
 
 
-@router.post(
-    "/holds",
-    status_code=201,
-    dependencies=WRITE,
-    response_model=m.HoldResponse,
-    openapi_extra=DRY_RUN,
-    responses=DRY_RUN_ANSWER,
-)
+@_write("/holds", m.HoldResponse, created=True)
 def create_hold(body: m.CreateHoldRequest, uow: Uow) -> m.HoldResponse | Response:
     """Reserve an amount (pending, counted against the overdraft flags at once)."""
     with uow:
@@ -355,12 +352,7 @@ def get_hold(hold_id: uuid.UUID, uow: Uow) -> m.HoldResponse:
         return views.hold(ledger.get_hold(uow.conn, hold_id))
 
 
-@router.post(
-    "/holds/{hold_id:uuid}/post",
-    dependencies=WRITE,
-    response_model=m.HoldResponse | m.DryRunResponse,
-    openapi_extra=DRY_RUN,
-)
+@_write("/holds/{hold_id:uuid}/post", m.HoldResponse | m.DryRunResponse)
 def post_hold(hold_id: uuid.UUID, body: m.PostHoldRequest, uow: Uow) -> m.HoldResponse | Response:
     """Post a hold in full, or for less (the rest is released)."""
     with uow:
@@ -388,12 +380,7 @@ def post_hold(hold_id: uuid.UUID, body: m.PostHoldRequest, uow: Uow) -> m.HoldRe
         return uow.commit(answer)
 
 
-@router.post(
-    "/holds/{hold_id:uuid}/void",
-    dependencies=WRITE,
-    response_model=m.HoldResponse | m.DryRunResponse,
-    openapi_extra=DRY_RUN,
-)
+@_write("/holds/{hold_id:uuid}/void", m.HoldResponse | m.DryRunResponse)
 def void_hold(hold_id: uuid.UUID, uow: Uow) -> m.HoldResponse | Response:
     """Void a hold: its whole amount is released."""
     with uow:
