@@ -121,7 +121,7 @@ DECLARE
     v_bound timestamptz;
     v_prev_cut timestamptz;
     v_pseq bigint;
-    v_sealed bigint;
+    v_sealed bigint := 0;
     v_members text;
     v_prev payments.checkpoints;
     c payments.checkpoints;
@@ -153,41 +153,37 @@ BEGIN
         HAVING count(*) >= p_limit;
         v_cut := coalesce(v_bound, v_cut);
     END IF;
-    WITH todo AS (
-        SELECT e.id, e.org_id, payments.entry_header_hash(e) AS header FROM payments.entries e
-         WHERE e.created_at >= v_prev_cut AND e.created_at < v_cut
-           AND NOT EXISTS (SELECT FROM payments.entry_seals s WHERE s.entry_id = e.id)
-    ), hashed AS (
-        SELECT l.entry_id, l.id, payments.line_hash(l) AS h
-          FROM payments.lines l JOIN todo t ON t.id = l.entry_id
-    ), per_entry AS (
-        SELECT entry_id, array_agg(id ORDER BY id) AS ids, array_agg(h ORDER BY id) AS hs,
-               string_agg(h, ''::bytea ORDER BY id) AS joined
-          FROM hashed GROUP BY entry_id
-    ), chain AS (
-        SELECT org_id, max(seq) AS seq FROM payments.checkpoints
-         WHERE org_id IS NOT NULL GROUP BY org_id
-    )
-    INSERT INTO payments.entry_seals (entry_id, org_id, checkpoint_seq, platform_seq,
-                                      header_hash, line_ids, line_hashes, hash)
-    SELECT t.id, t.org_id, coalesce(ch.seq, 0) + 1, v_pseq, t.header,
-           coalesce(p.ids, '{}'), coalesce(p.hs, '{}'),
-           sha256(t.header || coalesce(p.joined, ''::bytea))
-      FROM todo t
-      LEFT JOIN per_entry p ON p.entry_id = t.id
-      LEFT JOIN chain ch ON ch.org_id = t.org_id;
-    GET DIAGNOSTICS v_sealed = ROW_COUNT;
-    IF v_sealed = 0 THEN
-        RETURN jsonb_build_object('busy', false, 'sealed', 0, 'checkpoints', '[]'::jsonb);
-    END IF;
-    -- The organizations' checkpoints of this run, each chained to its previous one.
+    -- The entries, each hashed with its lines (found by the lines' entry index, one entry at
+    -- a time: the run's size is unknown to the planner), then one checkpoint per
+    -- organization over the rows just inserted, each chained to its previous one.
     FOR c IN
-        WITH runs AS (
-            SELECT s.org_id, min(s.checkpoint_seq) AS seq, count(*) AS n,
-                   string_agg(s.entry_id::text || ':' || encode(s.hash, 'hex'), ','
-                              ORDER BY s.entry_id) AS members
-              FROM payments.entry_seals s WHERE s.platform_seq = v_pseq
-             GROUP BY s.org_id
+        WITH todo AS (
+            SELECT e.id, e.org_id, payments.entry_header_hash(e) AS header
+              FROM payments.entries e
+             WHERE e.created_at >= v_prev_cut AND e.created_at < v_cut
+               AND NOT EXISTS (SELECT FROM payments.entry_seals s WHERE s.entry_id = e.id)
+        ), chain AS (
+            SELECT k.org_id, max(k.seq) AS seq FROM payments.checkpoints k
+             WHERE k.org_id IS NOT NULL GROUP BY k.org_id
+        ), sealed AS (
+            INSERT INTO payments.entry_seals (entry_id, org_id, checkpoint_seq, platform_seq,
+                                              header_hash, line_ids, line_hashes, hash)
+            SELECT t.id, t.org_id, coalesce(ch.seq, 0) + 1, v_pseq, t.header,
+                   coalesce(x.ids, '{}'), coalesce(x.hs, '{}'),
+                   sha256(t.header || coalesce(x.joined, ''::bytea))
+              FROM todo t
+              CROSS JOIN LATERAL (
+                  SELECT array_agg(q.id ORDER BY q.id) AS ids, array_agg(q.h ORDER BY q.id) AS hs,
+                         string_agg(q.h, ''::bytea ORDER BY q.id) AS joined
+                    FROM (SELECT l.id, payments.line_hash(l) AS h FROM payments.lines l
+                           WHERE l.entry_id = t.id) q) x
+              LEFT JOIN chain ch ON ch.org_id = t.org_id
+            RETURNING entry_id, org_id, checkpoint_seq, hash
+        ), runs AS (
+            SELECT r.org_id, min(r.checkpoint_seq) AS seq, count(*) AS n,
+                   string_agg(r.entry_id::text || ':' || encode(r.hash, 'hex'), ','
+                              ORDER BY r.entry_id) AS members
+              FROM sealed r GROUP BY r.org_id
         ), made AS (
             INSERT INTO payments.checkpoints (org_id, seq, previous_hash, hash, entry_count,
                                               cut_at, platform_seq)
@@ -201,11 +197,15 @@ BEGIN
         )
         SELECT * FROM made ORDER BY org_id
     LOOP
+        v_sealed := v_sealed + c.entry_count;
         v_made := v_made || payments._checkpoint_event(c);
         PERFORM messaging.publish(c.org_id, 'ledger.checkpoint.sealed', 'checkpoint',
             c.org_id::text || ':' || c.seq, payments._checkpoint_event(c),
             format('ledger.checkpoint.sealed:%s:%s', c.org_id, c.seq));
     END LOOP;
+    IF v_sealed = 0 THEN
+        RETURN jsonb_build_object('busy', false, 'sealed', 0, 'checkpoints', '[]'::jsonb);
+    END IF;
     SELECT string_agg(x ->> 'org_id' || ':' || (x ->> 'seq') || ':' || (x ->> 'hash'), ','
                       ORDER BY x ->> 'org_id')
       INTO v_members FROM jsonb_array_elements(v_made) x;
@@ -306,26 +306,30 @@ BEGIN
           FROM payments.lines l
          WHERE (p_org IS NULL OR l.entry_org_id = p_org)
            AND NOT EXISTS (SELECT FROM payments.entries e WHERE e.id = l.entry_id)
+    ), org_members AS (
+        SELECT s.org_id, s.checkpoint_seq AS seq, count(*) AS n,
+               string_agg(s.entry_id::text || ':' || encode(s.hash, 'hex'), ','
+                          ORDER BY s.entry_id) AS members
+          FROM payments.entry_seals s
+         WHERE p_org IS NULL OR s.org_id = p_org
+         GROUP BY s.org_id, s.checkpoint_seq
+    ), platform_counts AS (
+        SELECT s.platform_seq AS seq, count(*) AS n FROM payments.entry_seals s
+         WHERE p_org IS NULL GROUP BY s.platform_seq
+    ), platform_members AS (
+        SELECT o.platform_seq AS seq,
+               string_agg(o.org_id::text || ':' || o.seq || ':' || encode(o.hash, 'hex'), ','
+                          ORDER BY o.org_id) AS members
+          FROM payments.checkpoints o
+         WHERE p_org IS NULL AND o.org_id IS NOT NULL GROUP BY o.platform_seq
     ), chains AS (
         SELECT k.*, lag(k.hash) OVER w AS before_hash, lag(k.seq) OVER w AS before_seq,
-               CASE WHEN k.org_id IS NULL THEN (
-                   SELECT string_agg(o.org_id::text || ':' || o.seq || ':'
-                                     || encode(o.hash, 'hex'), ',' ORDER BY o.org_id)
-                     FROM payments.checkpoints o
-                    WHERE o.org_id IS NOT NULL AND o.platform_seq = k.seq)
-               ELSE (
-                   SELECT string_agg(s.entry_id::text || ':' || encode(s.hash, 'hex'), ','
-                                     ORDER BY s.entry_id)
-                     FROM payments.entry_seals s
-                    WHERE s.org_id = k.org_id AND s.checkpoint_seq = k.seq)
-               END AS members,
-               CASE WHEN k.org_id IS NULL THEN (
-                   SELECT count(*) FROM payments.entry_seals s WHERE s.platform_seq = k.seq)
-               ELSE (
-                   SELECT count(*) FROM payments.entry_seals s
-                    WHERE s.org_id = k.org_id AND s.checkpoint_seq = k.seq)
-               END AS members_count
+               CASE WHEN k.org_id IS NULL THEN pm.members ELSE om.members END AS members,
+               coalesce(CASE WHEN k.org_id IS NULL THEN pc.n ELSE om.n END, 0) AS members_count
           FROM payments.checkpoints k
+          LEFT JOIN org_members om ON om.org_id = k.org_id AND om.seq = k.seq
+          LEFT JOIN platform_members pm ON k.org_id IS NULL AND pm.seq = k.seq
+          LEFT JOIN platform_counts pc ON k.org_id IS NULL AND pc.seq = k.seq
          WHERE (p_org IS NULL OR k.org_id = p_org)
         WINDOW w AS (PARTITION BY k.org_id ORDER BY k.seq)
     ), published AS (
@@ -369,6 +373,10 @@ BEGIN
      LIMIT p_limit;
 END
 $$;
+
+-- verify_seals reads whole tables: hash joins, never a nested loop over an aggregate whose
+-- size the planner cannot know.
+ALTER FUNCTION payments.verify_seals(uuid, int) SET enable_nestloop = off;
 
 -- Counts of what verify_seals covered (for its report).
 CREATE FUNCTION payments.seal_counts(p_org uuid DEFAULT NULL)
