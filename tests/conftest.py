@@ -24,7 +24,8 @@ The two tiers, named for what a test may do:
   (`CREATE DATABASE ... TEMPLATE ... STRATEGY FILE_COPY`), dropped after it, so the test may
   commit freely. For concurrency (two sessions, threads, real processes), LISTEN/NOTIFY,
   login roles, `now()` moving on between transactions, and product code given an `Engine`
-  (workers, the API, the CLI).
+  (workers, the API, the CLI). `scratch` is this tier for the examples of property-based
+  tests: one database per process, emptied before each example (`Scratch.empty()`).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from liventix.database import (
     upgrade,
 )
 from liventix.testing.rollback import RolledBack, Transactions
+from liventix.testing.scratch import Scratch
 
 
 @pytest.fixture(scope="session")
@@ -150,6 +152,30 @@ def committing_engine(committing_db_url: str) -> Iterator[sa.Engine]:
 def engine(committing_engine: sa.Engine) -> sa.Engine:
     """The committing tier's engine (the older name of `committing_engine`)."""
     return committing_engine
+
+
+@pytest.fixture(scope="session")
+def scratch(pg_server_url: str, template_db: str) -> Iterator[Scratch]:
+    """A committing database of this process's own (cloned from the template once) for the
+    examples of property-based tests: each example begins with `scratch.empty()` (every row
+    the template did not have deleted) instead of a clone of its own."""
+    name = f"liventix_scratch_{os.getpid()}"
+    drop_database(pg_server_url, name)
+    _clone(pg_server_url, name, template_db)
+    maintenance = sa.create_engine(pg_server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with maintenance.connect() as conn:
+            # Every step commits; durability is not what these tests test (an external
+            # DATABASE_URL's server keeps its own setting for other databases).
+            conn.exec_driver_sql(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+    finally:
+        maintenance.dispose()
+    eng = make_engine(database_url(pg_server_url, name), pool_size=4, max_overflow=4)
+    try:
+        yield Scratch(eng)
+    finally:
+        eng.dispose()
+        drop_database(pg_server_url, name)
 
 
 # -- the rolled-back tier: one transaction on a shared database, rolled back -----------------

@@ -1,16 +1,16 @@
 """Escrow's invariants under random work: a hypothesis state machine on a real database.
 
-Each example runs on its own clone of the migrated template: the platform, two organizers
-with drawn policies (platform fee, who bears Stripe's fee, whether a refund returns the
-platform's fee, a hold period of none or a day) and four events (one in EUR) whose end lies a
-day in the past or in the future. The rules call escrow's use cases directly, each in its own
-transaction as the unit of work at the edge would: captures (before and after release or
-cancellation) and their replays; refunds (partial, full, beyond the payment, failed at once
-or later, replayed, of unknown payments); disputes (opened, funds withdrawn, reinstated,
-closed won or lost, in any order, replayed); event endings; holds elapsing; clock advances;
-`release_due` and `request_release`; transfers, their replays and reversals (made in Stripe's
-Dashboard, or asked for by escrow and booked against the request); payouts paid and failed;
-cancellations (with or without refunding everything first); policy changes.
+Each example runs on a database emptied back to the migrated template (`scratch`): the
+platform, two organizers with drawn policies (platform fee, who bears Stripe's fee, whether a
+refund returns the platform's fee, a hold period of none or a day) and four events (one in EUR)
+whose end lies a day in the past or in the future. The rules call escrow's use cases directly,
+each in its own transaction as the unit of work at the edge would: captures (before and after
+release or cancellation) and their replays; refunds (partial, full, beyond the payment, failed
+at once or later, replayed, of unknown payments); disputes (opened, funds withdrawn,
+reinstated, closed won or lost, in any order, replayed); event endings; holds elapsing; clock
+advances; `release_due` and `request_release`; transfers, their replays and reversals (made in
+Stripe's Dashboard, or asked for by escrow and booked against the request); payouts paid and
+failed; cancellations (with or without refunding everything first); policy changes.
 
 What an organizer owes after release (a refund or lost dispute charged to its receivable, a
 cancelled or released escrow's shortfall) is modelled as escrow decides it: asked back from
@@ -72,7 +72,7 @@ import escrow
 import ledger
 from escrow.lifecycle import transition
 from escrow.machine import EscrowMachine
-from liventix.database import create_database, database_url, drop_database, make_engine
+from liventix.testing.scratch import Scratch
 
 PLATFORM = uuid.UUID("00000000-0000-0000-0000-000000000001")
 ORG_A = uuid.UUID("00000000-0000-0000-0000-0000000000a1")
@@ -619,31 +619,14 @@ def _balances(conn: sa.Connection) -> Counter[tuple[UUID, str]]:
     return Counter({(r.org_id, r.code): int(r.net) for r in rows if int(r.net) != 0})
 
 
-def _no_commit_flush(server_url: str, name: str) -> None:
-    """Commits on this throwaway database do not wait for the disk (durability is not what
-    is tested here; every step commits, and the flush would be most of the run's time)."""
-    engine = make_engine(server_url)
-    try:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(sa.text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
-    finally:
-        engine.dispose()
-
-
 class EscrowMachineTest(RuleBasedStateMachine):
-    """Random escrow work on a fresh database, checked against Model after each step."""
+    """Random escrow work on an emptied database, checked against Model after each step."""
 
-    server_url: ClassVar[str] = ""
-    template: ClassVar[str] = ""
+    scratch: ClassVar[Scratch]
 
     def __init__(self) -> None:
         super().__init__()
-        self.db_name = f"escrow_inv_{uuid.uuid4().hex}"
-        create_database(self.server_url, self.db_name, template=self.template)
-        _no_commit_flush(self.server_url, self.db_name)
-        self.engine = make_engine(
-            database_url(self.server_url, self.db_name), pool_size=2, max_overflow=2
-        )
+        self.engine = self.scratch.empty()
         with self.engine.begin() as conn:
             ledger.open_organization(conn, PLATFORM, "Liventix", is_platform=True)
             ledger.open_organization(conn, ORG_A, "Jazz Club")
@@ -657,10 +640,6 @@ class EscrowMachineTest(RuleBasedStateMachine):
             )
         self.model = Model({(o, e): -1 for o, e, _ in EVENTS}, {})
         self.unchanged = False
-
-    def teardown(self) -> None:
-        self.engine.dispose()
-        drop_database(self.server_url, self.db_name)
 
     # Running use cases -----------------------------------------------------------------
 
@@ -1300,10 +1279,11 @@ class EscrowMachineTest(RuleBasedStateMachine):
         assert drift == 0, "an account's balance is not the sum of its lines"
 
 
-def test_escrow_invariants_hold_under_random_work(pg_server_url: str, template_db: str) -> None:
+def test_escrow_invariants_hold_under_random_work(scratch: Scratch) -> None:
     class Machine(EscrowMachineTest):
-        server_url = pg_server_url
-        template = template_db
+        pass
+
+    Machine.scratch = scratch
 
     run_state_machine_as_test(Machine, settings=SETTINGS)
 

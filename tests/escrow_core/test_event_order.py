@@ -10,13 +10,13 @@ examples (stripe/openapi `fixtures3.json`). Every event's end lies a month ahead
 is released while the stream plays.
 
 The stream is played through the inbox (`outbox.store_event`, `outbox.handle_next` with
-escrow's handlers on a reader built from the example) twice, each on a fresh database: in
-Stripe's order, handling each event as it arrives; then permuted, with duplicates mixed in
-(the same event delivered again, and the same object in a second event), handling a few
-events after each arrival and every pending one at the end. Events that arrive before what
-they depend on are retried. Both runs must end with every event handled, the same entries
-(external reference, kind, description and lines), the same balances, the same escrow
-counters and the same Stripe facts.
+escrow's handlers on a reader built from the example) twice, each on a database emptied back to
+the template (`scratch`): in Stripe's order, handling each event as it arrives; then permuted,
+with duplicates mixed in (the same event delivered again, and the same object in a second
+event), handling a few events after each arrival and every pending one at the end. Events that
+arrive before what they depend on are retried. Both runs must end with every event handled, the
+same entries (external reference, kind, description and lines), the same balances, the same
+escrow counters and the same Stripe facts.
 
 `LIVENTIX_HYPOTHESIS_EXAMPLES` makes the run longer.
 """
@@ -26,8 +26,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,7 +38,7 @@ from hypothesis import strategies as st
 import escrow
 import ledger
 import outbox
-from liventix.database import create_database, database_url, drop_database, make_engine
+from liventix.testing.scratch import Scratch
 
 PLATFORM = uuid.UUID("00000000-0000-0000-0000-000000000001")
 ORG = uuid.UUID("00000000-0000-0000-0000-0000000000c3")
@@ -379,26 +377,6 @@ def _handlers(story: Story) -> outbox.InboxHandlers:
 # --------------------------------------------------------------------------------------
 
 
-@contextmanager
-def _fresh_database(server_url: str, template: str) -> Iterator[sa.Engine]:
-    name = f"event_order_{uuid.uuid4().hex}"
-    create_database(server_url, name, template=template)
-    maintenance = make_engine(server_url)
-    try:
-        # Commits on this throwaway database need not wait for the disk: durability is not
-        # what is tested, and every delivery and every handling commits.
-        with maintenance.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(sa.text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
-    finally:
-        maintenance.dispose()
-    engine = make_engine(database_url(server_url, name), pool_size=1, max_overflow=1)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        drop_database(server_url, name)
-
-
 def _setup(engine: sa.Engine, policy: escrow.Policy) -> None:
     with engine.begin() as conn:
         ledger.open_organization(conn, PLATFORM, "Liventix", is_platform=True)
@@ -541,43 +519,43 @@ SETTINGS = settings(
 
 # Every event of the run ends a month after the module was loaded (nothing is released),
 # so that a story always makes the same stream and its in-order outcome can be reused while
-# hypothesis tries other deliveries of it (each run costs a fresh database).
+# hypothesis tries other deliveries of it (each run costs an emptied database).
 ENDS_AT = datetime.now(UTC) + timedelta(days=30)
 _IN_ORDER: dict[Story, dict[str, object]] = {}
 
 
-def _in_order(server_url: str, template: str, story: Story) -> dict[str, object]:
+def _in_order(scratch: Scratch, story: Story) -> dict[str, object]:
     """The outcome of the story's stream in Stripe's order, each event handled on arrival."""
     if story not in _IN_ORDER:
         stream = stripe_stream(story, ENDS_AT)
         handlers = _handlers(story)
-        with _fresh_database(server_url, template) as engine:
-            _setup(engine, story.policy)
-            for event in stream:
-                _store(engine, event)
-                _handle(engine, handlers, limit=10)
-            inbox = _inbox(engine)
-            assert [(r.status, r.attempts) for r in inbox] == [("handled", 1)] * len(stream)
-            _IN_ORDER[story] = _outcome(engine)
+        engine = scratch.empty()
+        _setup(engine, story.policy)
+        for event in stream:
+            _store(engine, event)
+            _handle(engine, handlers, limit=10)
+        inbox = _inbox(engine)
+        assert [(r.status, r.attempts) for r in inbox] == [("handled", 1)] * len(stream)
+        _IN_ORDER[story] = _outcome(engine)
     return _IN_ORDER[story]
 
 
 @SETTINGS
 @given(story=stories(), data=st.data())
 def test_any_order_of_stripe_events_gives_the_same_ledger(
-    pg_server_url: str, template_db: str, story: Story, data: st.DataObject
+    scratch: Scratch, story: Story, data: st.DataObject
 ) -> None:
-    in_order = _in_order(pg_server_url, template_db, story)
+    in_order = _in_order(scratch, story)
     shuffled, handled = data.draw(deliveries(stripe_stream(story, ENDS_AT)), label="deliveries")
     handlers = _handlers(story)
-    with _fresh_database(pg_server_url, template_db) as engine:
-        _setup(engine, story.policy)
-        for event, count in zip(shuffled, handled, strict=True):
-            _store(engine, event)
-            _handle(engine, handlers, limit=count)
-        _handle(engine, handlers, limit=50 * len(shuffled) + 50)
-        _all_handled(engine)
-        permuted = _outcome(engine)
+    engine = scratch.empty()
+    _setup(engine, story.policy)
+    for event, count in zip(shuffled, handled, strict=True):
+        _store(engine, event)
+        _handle(engine, handlers, limit=count)
+    _handle(engine, handlers, limit=50 * len(shuffled) + 50)
+    _all_handled(engine)
+    permuted = _outcome(engine)
     for part, expected in in_order.items():
         assert permuted[part] == expected, part
 

@@ -1,10 +1,10 @@
 """The ledger's invariants under random work: a hypothesis state machine on a real database.
 
-Each example runs on its own clone of the migrated template. The rules open accounts; post
-valid and deliberately broken entries, alone and in all-or-nothing batches; create, post
-(in full or in part), void and expire holds; reverse entries; replay requests and reuse
-their keys for other payloads; roll up high-volume accounts; close accounts. Every rule is
-one committed transaction, as a unit of work at the edge would run it.
+Each example runs on a database emptied back to the migrated template (`scratch`). The rules
+open accounts; post valid and deliberately broken entries, alone and in all-or-nothing batches;
+create, post (in full or in part), void and expire holds; reverse entries; replay requests and
+reuse their keys for other payloads; roll up high-volume accounts; close accounts. Every rule
+is one committed transaction, as a unit of work at the edge would run it.
 
 A plain Python model predicts each outcome: the results (ids, replayed flags) or the class
 of the refusal. After every step the database is checked against the model and against the
@@ -24,7 +24,6 @@ import os
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import ClassVar, Literal, TypeVar
@@ -44,7 +43,7 @@ from hypothesis.stateful import (
 )
 
 import ledger
-from liventix.database import create_database, database_url, drop_database, make_engine
+from liventix.testing.scratch import Scratch
 from tests.ledger_core.conftest import ORG_A, ORG_B, PLATFORM, OpenAccountFn, transfer
 
 MAX = ledger.MAX_AMOUNT
@@ -625,52 +624,14 @@ def _by_kind(items: Sequence[T], kind: Callable[[T], str]) -> st.SearchStrategy[
     return st.sampled_from(sorted(groups)).flatmap(lambda k: st.sampled_from(groups[k]))
 
 
-class Clones:
-    """Fresh clones of the template, one made ahead and the used ones dropped behind, in a
-    background thread: an example never waits for CREATE or DROP DATABASE."""
-
-    def __init__(self, server_url: str, template: str) -> None:
-        self.server_url, self.template = server_url, template
-        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clones")
-        self.drops: list[Future[None]] = []
-        self.ready = self.worker.submit(self._create)
-
-    def _create(self) -> str:
-        name = f"invariants_{uuid.uuid4().hex}"
-        create_database(self.server_url, name, template=self.template)
-        return name
-
-    def take(self) -> str:
-        """A database nobody used yet; the next one starts being made."""
-        name = self.ready.result()
-        self.ready = self.worker.submit(self._create)
-        return name
-
-    def give_back(self, name: str) -> None:
-        """Drop a used database (later)."""
-        self.drops.append(self.worker.submit(drop_database, self.server_url, name))
-
-    def close(self) -> None:
-        """Drop every database made; raise what the background work raised."""
-        try:
-            self.give_back(self.ready.result())
-        finally:
-            self.worker.shutdown(wait=True)
-        for drop in self.drops:
-            drop.result()
-
-
 class LedgerMachine(RuleBasedStateMachine):
-    """Random ledger work on a fresh database, checked against LedgerModel after each step."""
+    """Random ledger work on an emptied database, checked against LedgerModel after each step."""
 
-    clones: ClassVar[Clones]
+    scratch: ClassVar[Scratch]
 
     def __init__(self) -> None:
         super().__init__()
-        self.db_name = self.clones.take()
-        self.engine = make_engine(
-            database_url(self.clones.server_url, self.db_name), pool_size=2, max_overflow=2
-        )
+        self.engine = self.scratch.empty()
         with self.engine.begin() as conn:
             ledger.open_organization(conn, PLATFORM, "Liventix", is_platform=True)
             ledger.open_organization(conn, ORG_A, "Org A")
@@ -681,10 +642,6 @@ class LedgerMachine(RuleBasedStateMachine):
         self.whales = 0
         self.checks = 0
         self.balances_read: dict[UUID, tuple[object, ...]] = {}
-
-    def teardown(self) -> None:
-        self.engine.dispose()
-        self.clones.give_back(self.db_name)
 
     # Helpers ---------------------------------------------------------------------------
 
@@ -1350,17 +1307,12 @@ class LedgerMachine(RuleBasedStateMachine):
 
 
 @pytest.mark.slow
-def test_ledger_invariants_hold_under_random_work(pg_server_url: str, template_db: str) -> None:
-    clones = Clones(pg_server_url, template_db)
-
+def test_ledger_invariants_hold_under_random_work(scratch: Scratch) -> None:
     class Machine(LedgerMachine):
         pass
 
-    Machine.clones = clones
-    try:
-        run_state_machine_as_test(Machine, settings=SETTINGS)
-    finally:
-        clones.close()
+    Machine.scratch = scratch
+    run_state_machine_as_test(Machine, settings=SETTINGS)
 
 
 def test_a_high_volume_balance_stays_within_64_bits(

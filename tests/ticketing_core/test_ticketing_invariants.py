@@ -1,14 +1,14 @@
 """Ticketing's invariants under random work: a hypothesis state machine on a real database.
 
-Each example runs on its own clone of the migrated template, with one organizer's event of
-two ticket types. The rules start checkouts (new keys, retried keys, keys reused for other
-requests); send Stripe's PaymentIntent events to the inbox (succeeded, in any order,
-duplicated under the same or another event id; failed; canceled) and handle them at random
-moments; pay orders directly (escrow's capture and ticketing's issue in one transaction);
-let holds expire and sweep them; transfer tickets and check them in; refund single tickets
-and whole orders (retrying under the same key); run the refund tasks against the Stripe
-stand-in and confirm its refunds (escrow.refund_payment, or `refund.updated` events); and
-cancel the event. Every rule is one committed unit of work, as the application's edge runs
+Each example runs on a database emptied back to the migrated template (`scratch`), with one
+organizer's event of two ticket types. The rules start checkouts (new keys, retried keys, keys
+reused for other requests); send Stripe's PaymentIntent events to the inbox (succeeded, in any
+order, duplicated under the same or another event id; failed; canceled) and handle them at
+random moments; pay orders directly (escrow's capture and ticketing's issue in one
+transaction); let holds expire and sweep them; transfer tickets and check them in; refund
+single tickets and whole orders (retrying under the same key); run the refund tasks against the
+Stripe stand-in and confirm its refunds (escrow.refund_payment, or `refund.updated` events);
+and cancel the event. Every rule is one committed unit of work, as the application's edge runs
 them; a refused one is checked to have left no trace.
 
 After every step: per ticket type, held + sold never exceeds capacity and equals the tickets
@@ -47,7 +47,7 @@ from hypothesis.stateful import (
 
 import escrow
 import ticketing_fsm as tk
-from liventix.database import create_database, database_url, drop_database, make_engine
+from liventix.testing.scratch import Scratch
 from tests.ticketing_core.support import (
     Gateway,
     ask_stripe_for_refunds,
@@ -109,18 +109,13 @@ class OrderModel:
 
 
 class TicketingMachine(RuleBasedStateMachine):
-    """Random checkouts, payments and their aftermath on a fresh database."""
+    """Random checkouts, payments and their aftermath on an emptied database (`scratch`)."""
 
-    server_url: ClassVar[str] = ""
-    template: ClassVar[str] = ""
+    scratch: ClassVar[Scratch]
 
     def __init__(self) -> None:
         super().__init__()
-        self.db_name = f"ticketing_{uuid.uuid4().hex}"
-        create_database(self.server_url, self.db_name, template=self.template)
-        self.engine = make_engine(
-            database_url(self.server_url, self.db_name), pool_size=2, max_overflow=2
-        )
+        self.engine = self.scratch.empty()
         with self.engine.begin() as conn:
             self.world = open_world(conn, capacities=CAPACITIES, prices=PRICES)
         self.gateway = Gateway()
@@ -135,10 +130,6 @@ class TicketingMachine(RuleBasedStateMachine):
         self.cancelled = False
         self.pending_events = 0
         self.expired = False
-
-    def teardown(self) -> None:
-        self.engine.dispose()
-        drop_database(self.server_url, self.db_name)
 
     # Helpers ---------------------------------------------------------------------------
 
@@ -544,10 +535,11 @@ class TicketingMachine(RuleBasedStateMachine):
 
 
 @pytest.mark.slow
-def test_ticketing_invariants_hold_under_random_work(pg_server_url: str, template_db: str) -> None:
+def test_ticketing_invariants_hold_under_random_work(scratch: Scratch) -> None:
     class Machine(TicketingMachine):
-        server_url = pg_server_url
-        template = template_db
+        pass
+
+    Machine.scratch = scratch
 
     SEEN.clear()
     run_state_machine_as_test(Machine, settings=SETTINGS)
