@@ -85,17 +85,9 @@ def _paid_by_release(
 def _paid_on_payable(conn: Connection, account: uuid.UUID, amount: int) -> list[uuid.UUID]:
     """The oldest unsettled entry with an external reference that credits the payable with
     `amount` (a capture after the release, a failed refund's return), as a list."""
-    for entry_id in ledger.unsettled_entries(conn, account):
-        entry = ledger.get_entry(conn, entry_id)
-        if entry.external_ref is None:
-            continue
-        net = sum(
-            x.amount if x.side == "credit" else -x.amount
-            for x in entry.lines
-            if x.account_id == account
-        )
-        if net == amount:
-            return [entry_id]
+    for found in ledger.unsettled_nets(conn, account):
+        if found.external_ref is not None and found.net == amount:
+            return [found.entry_id]
     return []
 
 

@@ -174,11 +174,13 @@ from ledger.settlements import (
     SettlementError,
     SettlementNotFound,
     SettlementPage,
+    UnsettledEntry,
     get_settlement,
     list_settlements,
     settlement_entries,
     settlement_of,
     unsettled_entries,
+    unsettled_nets,
 )
 from ledger.writes import (
     act_for,
@@ -284,6 +286,7 @@ __all__ = [
     "TrialBalanceRow",
     "UnbalancedEntry",
     "UnknownCurrency",
+    "UnsettledEntry",
     "Verification",
     "VoidHold",
     "WriteResult",
@@ -349,6 +352,7 @@ __all__ = [
     "translated_errors",
     "trial_balance",
     "unsettled_entries",
+    "unsettled_nets",
     "verify",
     "void_hold",
 ]

@@ -166,6 +166,17 @@ _UNSETTLED = text("""
        AND NOT EXISTS (SELECT FROM payments.settlement_entries se
                         WHERE se.account_id = l.account_id AND se.entry_id = l.entry_id)
      ORDER BY e.created_at, l.entry_id""")
+_UNSETTLED_NETS = text("""
+    SELECT l.entry_id, e.external_ref,
+           sum(CASE WHEN l.side = a.normal_side THEN l.amount ELSE -l.amount END) AS net
+      FROM payments.lines l
+      JOIN payments.entries e ON e.id = l.entry_id
+      JOIN payments.accounts a ON a.id = l.account_id
+     WHERE l.account_id = :account
+       AND NOT EXISTS (SELECT FROM payments.settlement_entries se
+                        WHERE se.account_id = l.account_id AND se.entry_id = l.entry_id)
+     GROUP BY l.entry_id, e.external_ref, e.created_at
+     ORDER BY e.created_at, l.entry_id""")
 _OF_ENTRY = text("""
     SELECT settlement_id FROM payments.settlement_entries
      WHERE entry_id = :entry AND account_id = :account""")
@@ -246,6 +257,23 @@ def settlement_entries(conn: Connection, settlement_id: UUID) -> list[UUID]:
 def unsettled_entries(conn: Connection, account_id: UUID) -> list[UUID]:
     """The ids of the entries with a line on the account not settled on it, oldest first."""
     return [r.entry_id for r in conn.execute(_UNSETTLED, {"account": account_id})]
+
+
+@dataclass(frozen=True)
+class UnsettledEntry:
+    """An entry not settled on an account yet: its net there (on the account's normal
+    side) and its external reference."""
+
+    entry_id: UUID
+    net: int
+    external_ref: str | None
+
+
+def unsettled_nets(conn: Connection, account_id: UUID) -> list[UnsettledEntry]:
+    """The entries with a line on the account not settled on it, oldest first, each with
+    its net on the account (one query)."""
+    rows = conn.execute(_UNSETTLED_NETS, {"account": account_id})
+    return [UnsettledEntry(r.entry_id, int(r.net), r.external_ref) for r in rows]
 
 
 def settlement_of(conn: Connection, entry_id: UUID, account_id: UUID) -> UUID | None:

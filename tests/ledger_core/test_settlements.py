@@ -69,6 +69,12 @@ def test_chosen_entries_only_each_once(db: RolledBack, open_account: OpenAccount
         with pytest.raises(ledger.EntryNotSettleable), conn.begin_nested():
             ledger.create_settlement(conn, ORG_A, _settle("k3", other, entry_ids=[e1]))
         assert ledger.unsettled_entries(conn, payable) == [e1]
+        assert ledger.unsettled_nets(conn, payable) == [ledger.UnsettledEntry(e1, 100, None)]
+        # On the asset side, both entries debit cash: +100 and +200 on its normal side.
+        assert [(u.entry_id, u.net) for u in ledger.unsettled_nets(conn, cash)] == [
+            (e1, 100),
+            (e2, 200),
+        ]
 
 
 def test_replay_returns_the_first_and_another_payload_conflicts(
