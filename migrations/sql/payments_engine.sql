@@ -593,7 +593,8 @@ $$;
 -- batch, all or nothing), the other operations one. Returns {results: [{status, id,
 -- replayed} | {status: 'failed', code, details, replayed}]} in request order.
 CREATE FUNCTION payments.ledger_write(p jsonb) RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET payments.engine_checked = 'off' AS $$
 DECLARE
     v_org uuid := (p ->> 'org_id')::uuid;
     v_op text := p ->> 'operation';
@@ -778,7 +779,10 @@ $$;
 -- a duplicate external reference, a concurrent request under the same key) undoes step 3
 -- with a compensating UPDATE (the rows get back their values exactly) and hands the request
 -- to ledger_write, which judges it the long way: the same refusals, details and recorded
--- failures as before. The balance rule and every trigger still hold at commit.
+-- failures as before. The statement triggers lines_balanced and entries_have_lines are
+-- skipped for this door's insert (payments.engine_checked): it checks what they check itself
+-- (each line's account, organization and currency; the entry balanced per currency, all its
+-- lines inserted with it). Every other trigger and rule holds.
 CREATE FUNCTION payments.post_entry(
     p_org uuid, p_key text, p_hash text, p_accounts uuid[], p_sides text[],
     p_amounts bigint[], p_currencies text[], p_description text, p_metadata jsonb,
@@ -786,7 +790,8 @@ CREATE FUNCTION payments.post_entry(
     OUT status text, OUT id uuid, OUT replayed boolean, OUT code text, OUT details jsonb)
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET payments.writer = 'on' AS $$
+SET payments.writer = 'on'
+SET payments.engine_checked = 'on' AS $$
 #variable_conflict use_column
 DECLARE
     -- Who acts, asked once (each question computes the actor's proof again).
@@ -856,7 +861,12 @@ BEGIN
         SELECT v_n >= 2 AND cardinality(p_sides) = v_n AND cardinality(p_amounts) = v_n
                AND cardinality(p_currencies) = v_n
                AND coalesce(bool_and(l.account_id IS NOT NULL AND l.side IN ('debit', 'credit')
-                                     AND l.amount > 0 AND l.currency IS NOT NULL), false) AS ok
+                                     AND l.amount > 0 AND l.currency IS NOT NULL), false)
+               -- balanced per currency (the statement triggers are skipped in this door)
+               AND coalesce((SELECT bool_and(b.net = 0)
+                               FROM (SELECT sum(CASE x.side WHEN 'debit' THEN x.amount
+                                                            ELSE -x.amount END) AS net
+                                       FROM l x GROUP BY x.currency) b), false) AS ok
           FROM l
     ), locked AS (
         SELECT a.id FROM payments.accounts a
@@ -957,6 +967,10 @@ BEGIN
             id := v_id;
             replayed := false;
             RETURN;
+        ELSIF v_done <> 0 THEN
+            -- Cannot happen (every line's account was moved or read above); never leave an
+            -- entry with some of its lines, unchecked: abort.
+            RAISE EXCEPTION 'post_entry: % of % lines inserted', v_done, v_n;
         END IF;
     END IF;
 
@@ -1007,7 +1021,8 @@ ALTER FUNCTION payments.post_entry(uuid, text, text, uuid[], text[], bigint[], t
 -- a single posting's is (a retry keeps being refused); a linked chain stores no refusal (its
 -- retry is judged again), and the entry that refused it is found by posting its prefixes.
 CREATE FUNCTION payments.post_batch(p jsonb) RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET payments.engine_checked = 'off' AS $$
 DECLARE
     v_org uuid := (p ->> 'org_id')::uuid;
     v_requests jsonb := p -> 'requests';
@@ -1093,6 +1108,9 @@ $$;
 -- are locked in id order, as everywhere; every rule _post applies is applied here, to the
 -- same running positions (overdraft flags where each entry leaves each account, 64-bit
 -- totals). High-volume accounts are read, not locked, as post_entry reads them.
+-- As post_entry, it checks itself what the statement triggers lines_balanced and
+-- entries_have_lines check (each entry balanced per currency, of two or more lines, on
+-- accounts of its organization and currency), and skips them (payments.engine_checked).
 CREATE FUNCTION payments.post_batch_fast(
     p_org uuid, p_keys text[], p_hashes text[], p_descriptions text[], p_metadata jsonb[],
     p_effective_at timestamptz[], p_external_refs text[], p_entry_of int[], p_accounts uuid[],
@@ -1100,7 +1118,8 @@ CREATE FUNCTION payments.post_batch_fast(
 RETURNS uuid[]
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET payments.writer = 'on' AS $$
+SET payments.writer = 'on'
+SET payments.engine_checked = 'on' AS $$
 DECLARE
     -- Who acts, asked once (each question computes the actor's proof again).
     v_actor text := payments.current_actor();

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 
@@ -159,3 +160,89 @@ def test_an_entry_posted_in_this_transaction_takes_its_lines(
         conn.commit()
     with engine.connect() as conn:
         assert len(ledger.get_entry(conn, entry).lines) == 2
+
+
+_POST_ONE = sa.text("""
+    SELECT status, id, code FROM payments.post_entry(
+        :org, :key, 'hash', CAST(:accounts AS uuid[]), CAST(:sides AS text[]),
+        CAST(:amounts AS bigint[]), CAST(:currencies AS text[]), '', NULL, NULL, NULL)
+""")
+
+
+def _count_entries(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.text("SELECT count(*) FROM payments.entries")).scalar_one())
+
+
+def test_the_fast_door_refuses_an_unbalanced_entry_itself(
+    engine: sa.Engine, open_account: OpenAccountFn
+) -> None:
+    """payments.post_entry skips the statement triggers: an entry that does not balance per
+    currency, called by hand past the Python checks, is still refused, and nothing stays."""
+    cash = open_account(ORG_A, "cash", "asset")
+    sales = open_account(ORG_A, "sales", "revenue")
+    before = _count_entries(engine)
+    for sides, amounts in ((["debit", "credit"], [10, 9]), (["debit", "debit"], [5, 5])):
+        with engine.connect() as conn:
+            try:
+                conn.execute(
+                    _POST_ONE,
+                    {
+                        "org": ORG_A,
+                        "key": f"unbalanced-{amounts}",
+                        "accounts": [str(cash), str(sales)],
+                        "sides": sides,
+                        "amounts": amounts,
+                        "currencies": ["USD", "USD"],
+                    },
+                )
+                conn.commit()
+            except sa.exc.DBAPIError as exc:
+                assert getattr(exc.orig, "sqlstate", None) in ("LX001", "LX002"), exc
+            else:
+                raise AssertionError(f"an unbalanced entry was posted: {sides} {amounts}")
+    assert _count_entries(engine) == before
+
+
+def test_a_caller_setting_the_engines_flag_still_gets_the_checks(
+    engine: sa.Engine, open_account: OpenAccountFn
+) -> None:
+    """The flag that skips the statement triggers is the fast doors' own: a caller that sets
+    it and asks ledger_write for an unbalanced entry is refused at commit."""
+    cash = open_account(ORG_A, "cash", "asset")
+    sales = open_account(ORG_A, "sales", "revenue")
+    before = _count_entries(engine)
+    request = {
+        "org_id": str(ORG_A),
+        "operation": "post_entries",
+        "record_failure": False,
+        "requests": [
+            {
+                "key": "forged-flag",
+                "hash": "h",
+                "kind": "standard",
+                "lines": [
+                    {"account_id": str(cash), "side": "debit", "amount": 10, "currency": "USD"},
+                    {"account_id": str(sales), "side": "credit", "amount": 7, "currency": "USD"},
+                ],
+                "description": "",
+                "metadata": {},
+                "effective_at": None,
+                "external_ref": None,
+                "conditions": [],
+            }
+        ],
+    }
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT set_config('payments.engine_checked', 'on', true)"))
+        try:
+            conn.execute(
+                sa.text("SELECT payments.ledger_write(CAST(:p AS jsonb))"),
+                {"p": json.dumps(request)},
+            )
+            conn.commit()
+        except sa.exc.DBAPIError as exc:
+            assert getattr(exc.orig, "sqlstate", None) in ("LX001", "LX002"), exc
+        else:
+            raise AssertionError("an unbalanced entry was posted with the flag forged")
+    assert _count_entries(engine) == before
