@@ -18,13 +18,15 @@ from ledger.categories import (
     CreateCategory,
     DuplicateCategoryCode,
     add_category_members,
+    create_category,
+    remove_category_members,
+)
+from ledger.category_reads import (
     category_accounts,
     category_balances,
-    create_category,
     find_category,
     get_category,
     list_categories,
-    remove_category_members,
 )
 from ledger.currencies import CURRENCY_EXPONENTS, is_currency
 from ledger.dry_run import (

@@ -7,8 +7,8 @@
 --
 -- Canonical forms (stable across versions, sessions and time zones; times as integer
 -- microseconds since the epoch, UTC; JSON as PostgreSQL's jsonb text, keys sorted):
---   line hash   = sha256(jsonb text of [id, entry_id, entry_org_id, org_id, account_id, side,
---                                       amount, currency, effective_at_us, created_at_us])
+--   line hash   = sha256(id|entry_id|entry_org_id|org_id|account_id|side|amount|currency|
+--                        effective_at_us|created_at_us)  (text, fields joined by '|')
 --   header hash = sha256(jsonb text of [id, org_id, kind, description, metadata,
 --                                       effective_at_us, created_at_us, external_ref,
 --                                       reverses_entry_id, hold_id, idempotency_key])
@@ -20,31 +20,39 @@
 --                        for the platform's `org_id:seq:hash hex` of the organizations'
 --                        checkpoints of the same run by org id, joined by ','.
 
+-- STABLE, not IMMUTABLE: these are inlined into the sealer's and verify's queries only if
+-- nothing in their bodies is more volatile than declared (a function called per line
+-- instead cost ~0.3 ms per entry).
 CREATE FUNCTION payments._epoch_us(p timestamptz) RETURNS bigint
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT (extract(epoch FROM p) * 1000000)::bigint
 $$;
 
+-- A line's fields are fixed-format (ids, numbers, `debit`/`credit`, a currency code), so
+-- '|' separates them unambiguously.
 CREATE FUNCTION payments.line_hash(l payments.lines) RETURNS bytea
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT sha256(convert_to(jsonb_build_array(
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT sha256(convert_to(concat_ws('|',
         l.id, l.entry_id, l.entry_org_id, l.org_id, l.account_id, l.side, l.amount, l.currency,
-        payments._epoch_us(l.effective_at), payments._epoch_us(l.created_at))::text, 'UTF8'))
+        (extract(epoch FROM l.effective_at) * 1000000)::bigint,
+        (extract(epoch FROM l.created_at) * 1000000)::bigint), 'UTF8'))
 $$;
 
+-- An entry's free text (description, metadata, references) as JSON, which quotes it.
 CREATE FUNCTION payments.entry_header_hash(e payments.entries) RETURNS bytea
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT sha256(convert_to(jsonb_build_array(
-        e.id, e.org_id, e.kind, e.description, e.metadata, payments._epoch_us(e.effective_at),
-        payments._epoch_us(e.created_at), e.external_ref, e.reverses_entry_id, e.hold_id,
-        e.idempotency_key)::text, 'UTF8'))
+        e.id, e.org_id, e.kind, e.description, e.metadata,
+        (extract(epoch FROM e.effective_at) * 1000000)::bigint,
+        (extract(epoch FROM e.created_at) * 1000000)::bigint, e.external_ref,
+        e.reverses_entry_id, e.hold_id, e.idempotency_key)::text, 'UTF8'))
 $$;
 
 -- The members of a checkpoint, hashed with its chain position.
 CREATE FUNCTION payments._checkpoint_hash(p_org uuid, p_seq bigint, p_previous bytea,
                                           p_cut timestamptz, p_members text)
 RETURNS bytea
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql STABLE AS $$
     SELECT sha256(convert_to(concat_ws('|', 'liventix-checkpoint',
         CASE WHEN p_org IS NULL THEN 'platform' ELSE 'organization' END,
         coalesce(p_org::text, ''), p_seq::text, coalesce(encode(p_previous, 'hex'), ''),
