@@ -200,7 +200,7 @@ def _money(value: Money, expected: str | None, field: str) -> None:
 def post_entry(body: m.PostEntryRequest, uow: Uow) -> m.EntryResponse | Response:
     """Post a balanced entry (two or more lines; debits equal credits per currency)."""
     with uow:
-        request = body.to_ledger(uow.domain_key())
+        request = body.to_ledger(views.write_key(uow))
 
         def write() -> tuple[ledger.WriteResult, m.EntryResponse]:
             result = ledger.post_entry(uow.conn, uow.acting_org(), request)
@@ -222,7 +222,7 @@ def post_entry_batch(
     """Post many entries, each on its own unless linked to the next; one result per entry
     (posted, replayed, or refused with the problem `POST /entries` would give)."""
     with uow:
-        requests = ledger_batch.to_requests(body, uow.domain_key())
+        requests = ledger_batch.to_requests(body, views.write_key(uow))
         links = [entry.linked for entry in body.entries]
 
         def write() -> tuple[list[ledger.BatchResult], ledger_batch.EntryBatchResponse]:
@@ -295,7 +295,7 @@ def reverse_entry(
     """Reverse an entry once: a new entry with the sides swapped that names it."""
     with uow:
         request = ledger.ReverseEntry(
-            idempotency_key=uow.domain_key(),
+            idempotency_key=views.write_key(uow),
             entry_id=entry_id,
             description=body.description,
             metadata=body.metadata,
@@ -324,7 +324,7 @@ def create_hold(body: m.CreateHoldRequest, uow: Uow) -> m.HoldResponse | Respons
     """Reserve an amount (pending, counted against the overdraft flags at once)."""
     with uow:
         request = ledger.CreateHold(
-            idempotency_key=uow.domain_key(),
+            idempotency_key=views.write_key(uow),
             debit_account_id=body.debit_account_id,
             credit_account_id=body.credit_account_id,
             amount=body.amount.amount,
@@ -357,7 +357,7 @@ def post_hold(hold_id: uuid.UUID, body: m.PostHoldRequest, uow: Uow) -> m.HoldRe
     """Post a hold in full, or for less (the rest is released)."""
     with uow:
         request = ledger.PostHold(
-            idempotency_key=uow.domain_key(),
+            idempotency_key=views.write_key(uow),
             hold_id=hold_id,
             amount=None if body.amount is None else body.amount.amount,
             description=body.description,
@@ -384,7 +384,7 @@ def post_hold(hold_id: uuid.UUID, body: m.PostHoldRequest, uow: Uow) -> m.HoldRe
 def void_hold(hold_id: uuid.UUID, uow: Uow) -> m.HoldResponse | Response:
     """Void a hold: its whole amount is released."""
     with uow:
-        request = ledger.VoidHold(idempotency_key=uow.domain_key(), hold_id=hold_id)
+        request = ledger.VoidHold(idempotency_key=views.write_key(uow), hold_id=hold_id)
 
         def write() -> m.HoldResponse:
             ledger.get_hold(uow.conn, hold_id)

@@ -121,7 +121,7 @@ def create_settlement(body: CreateSettlementRequest, uow: Uow) -> SettlementResp
     at most once per account."""
     with uow:
         request = ledger.CreateSettlement(
-            idempotency_key=uow.domain_key(),
+            idempotency_key=views.write_key(uow),
             account_id=body.account_id,
             up_to=body.up_to,
             entry_ids=body.entry_ids,

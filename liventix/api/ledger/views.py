@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from pydantic import BaseModel
 from starlette.responses import Response
@@ -177,6 +177,14 @@ def dry_run_asked(uow: UnitOfWork) -> bool:
     raise ApiProblem(
         problems.VALIDATION, "query.dry_run: must be true or false", field="query.dry_run"
     )
+
+
+def write_key(uow: UnitOfWork) -> str:
+    """The ledger's key for the request's write: the Idempotency-Key's; a dry run sent
+    without one (once the pipeline lets it through) gets a key of its own, never stored."""
+    if uow.idempotency_key is None and dry_run_asked(uow):
+        return f"dry-run:{uuid4()}"
+    return uow.domain_key()
 
 
 def dry_run_answer(
