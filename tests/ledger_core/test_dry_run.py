@@ -2,7 +2,8 @@
 holds, hold posts, voids, reversals, settlements; valid, refused, replayed, conflicting),
 each dry run answers what the real call made right after it answers (its result or its typed
 error with the same details, and the same balances after it), and leaves the database as it
-was, row for row (entries, lines, holds, resolutions, keys, accounts, settlements)."""
+was, row for row (entries, lines, holds, resolutions, keys, accounts, settlements, and the
+outbox's messages and deliveries: the hold events a write publishes)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ _TABLES = (
     "payments.accounts",
     "payments.settlements",
     "payments.settlement_entries",
+    "messaging.messages",
+    "messaging.deliveries",
 )
 
 
