@@ -16,6 +16,7 @@ from liventix.cli.common import (
     EXIT_NO,
     EXIT_OK,
     PREPARED,
+    Command,
     drain,
     engine,
     existing_engine,
@@ -24,7 +25,7 @@ from liventix.cli.common import (
 )
 
 
-@click.command("seal", epilog=settings_epilog(PREPARED))
+@click.command("seal", cls=Command, epilog=settings_epilog(PREPARED))
 @click.option(
     "--limit",
     type=click.IntRange(min=1),
@@ -47,7 +48,7 @@ def seal(limit: int) -> int:
     return EXIT_OK
 
 
-@click.command("verify", epilog=settings_epilog(DATABASE))
+@click.command("verify", cls=Command, epilog=settings_epilog(DATABASE))
 @click.option("--org", default=None, metavar="ID|NAME", help="only this organization's entries")
 @click.option("--json", "as_json", is_flag=True, help="the result as one JSON object")
 def verify(org: str | None, as_json: bool) -> int:
