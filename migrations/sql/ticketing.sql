@@ -127,3 +127,47 @@ $$;
 GRANT USAGE ON SCHEMA ticketing TO liventix_app, liventix_platform;
 GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA ticketing TO liventix_app, liventix_platform;
 REVOKE UPDATE ON ticketing.transitions FROM liventix_app, liventix_platform;
+
+-- A checkout's hold of one ticket type (nearly every checkout), with its order and tickets:
+-- the API sends it with the transaction's COMMIT in one round trip, so the hot ticket type's
+-- row is locked from this UPDATE to the commit on the server alone. Run with the caller's
+-- rights (row-level security as for the statements it replaces); its plans are kept by the
+-- session (a client's DEALLOCATE ALL, which psycopg sends after a rollback, leaves them).
+-- One row: the hold's expiry, or (refused) the ticket type's seats left and whether it is on
+-- sale, read by their own statement, so as of now (a hold that waited for the row and found
+-- it sold out is told so); no row when the type is not the event's.
+CREATE FUNCTION ticketing.hold_checkout(
+    p_n int, p_type uuid, p_event uuid, p_price bigint, p_order uuid, p_org uuid,
+    p_buyer text, p_currency text, p_amount bigint, p_hold interval, p_key text,
+    p_hash text, p_codes text[])
+RETURNS TABLE (hold_expires_at timestamptz, seats_left int, on_sale boolean)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_column
+DECLARE
+    v_expires timestamptz;
+BEGIN
+    UPDATE ticketing.ticket_types SET held = held + p_n
+     WHERE id = p_type AND event_id = p_event AND price = p_price
+       AND now() >= sales_start AND now() < sales_end
+       AND held + sold + p_n <= capacity;
+    IF FOUND THEN
+        INSERT INTO ticketing.orders
+            (id, org_id, event_id, buyer_email, currency, amount, hold_expires_at,
+             idempotency_key, request_hash)
+        VALUES (p_order, p_org, p_event, p_buyer, p_currency, p_amount, now() + p_hold,
+                p_key, p_hash)
+        RETURNING orders.hold_expires_at INTO v_expires;
+        INSERT INTO ticketing.tickets
+            (order_id, org_id, event_id, ticket_type_id, code, holder_email, price)
+        SELECT p_order, p_org, p_event, p_type, c.code, p_buyer, p_price
+          FROM unnest(p_codes) AS c(code);
+        RETURN QUERY SELECT v_expires, NULL::int, NULL::boolean;
+        RETURN;
+    END IF;
+    RETURN QUERY
+        SELECT NULL::timestamptz, t.capacity - t.held - t.sold,
+               now() >= t.sales_start AND now() < t.sales_end
+          FROM ticketing.ticket_types t
+         WHERE t.id = p_type AND t.event_id = p_event;
+END
+$$;

@@ -92,15 +92,11 @@ HOLD_AND_INSERT = """
     )
     SELECT hold_expires_at FROM o"""
 
-# HOLD_AND_INSERT and the caller's commit in one round trip (`hold_insert_and_commit`): the
-# hot row is locked from the hold to the commit on the server alone. Between them, only when
-# the hold inserted no order (the next statement sees this one's insert), why it was refused:
-# the ticket type as it is now (its own statement, so a fresh snapshot: a hold that waited
-# for the row and found it sold out is told so), or no row when the type is not the event's.
-# Both are prepared once per connection and run by name with literal arguments: the three
-# statements travel as one simple query, not parsed and planned again each time.
+# HOLD_AND_INSERT (with the refusal's diagnosis) as `ticketing.hold_checkout`, and the
+# caller's commit, in one round trip (`hold_insert_and_commit`): one simple query, the values
+# as literals; the function's plans are kept by the session.
 _HOLD_ARGS = (
-    ("n", "integer", "%d"),
+    ("n", "int", "%d"),
     ("type", "uuid", "'%s'"),
     ("event", "uuid", "'%s'"),
     ("price", "bigint", "%d"),
@@ -114,30 +110,11 @@ _HOLD_ARGS = (
     ("hash", "text", "%s"),
     ("codes", "text[]", "ARRAY[%s]::text[]"),
 )
-
-
-def _positional(statement: str) -> str:
-    for n, (name, _type, _form) in enumerate(_HOLD_ARGS, start=1):
-        statement = statement.replace(f"%({name})s", f"${n}")
-    return statement
-
-
-PREPARE_HOLD = f"""
-    PREPARE liventix_hold_checkout ({", ".join(t for _n, t, _f in _HOLD_ARGS)}) AS
-    {_positional(HOLD_AND_INSERT)};
-    PREPARE liventix_hold_refused (uuid, uuid, uuid) AS
-    SELECT capacity - held - sold AS left,
-           now() >= sales_start AND now() < sales_end AS on_sale
-      FROM ticketing.ticket_types
-     WHERE id = $1 AND event_id = $2
-       AND NOT EXISTS (SELECT FROM ticketing.orders WHERE id = $3)"""
-HOLD_DIAGNOSE_COMMIT = (
-    f"EXECUTE liventix_hold_checkout ({', '.join(f for _n, _t, f in _HOLD_ARGS)}); "
-    "EXECUTE liventix_hold_refused ('%s', '%s', '%s'); COMMIT"
+HOLD_AND_COMMIT = (
+    "SELECT hold_expires_at, seats_left AS left, on_sale FROM ticketing.hold_checkout ("
+    + ", ".join(f"{form}::{kind}" for _name, kind, form in _HOLD_ARGS)
+    + "); COMMIT"
 )
-_PREPARED = "liventix_hold_checkout"
-"""The key, in the pooled connection's `info` (cleared when the connection is invalidated),
-saying its session has the hold's statements prepared."""
 
 # The hot row: the seats are held by a conditional UPDATE, followed only by the order's
 # insert and the commit. The price is checked again so a changed price cannot slip between
@@ -186,31 +163,26 @@ def hold_and_insert(conn: Connection, order: Mapping[str, Any]) -> Any:
 
 def hold_insert_and_commit(conn: Connection, order: Mapping[str, Any]) -> tuple[Any, Any] | None:
     """`hold_and_insert`, and the caller's transaction committed, in one round trip: one
-    simple query of the prepared hold, its refusal's diagnosis and the commit. The hot
-    ticket type's row is then locked on the server alone from the hold to the commit, never
-    while the client takes the hold's answer and sends its commit (under load, a wait for
-    its turn at the GIL that every other buyer of the type waited behind). Returns (the
-    order's row or None when the hold was refused, the refusal's diagnosis as `diagnose`'s
-    or None); the transaction is committed either way (a refused hold wrote nothing); an
-    error rolls back and commits nothing. None, with nothing done, on another driver than
-    psycopg: `hold_and_insert`, then the caller's commit."""
+    simple query of `ticketing.hold_checkout` and the commit. The hot ticket type's row is
+    then locked on the server alone from the hold to the commit, never while the client
+    takes the hold's answer and sends its commit (under load, a wait for its turn at the GIL
+    that every other buyer of the type waited behind). Returns (the order's row or None when
+    the hold was refused, the refusal's diagnosis as `diagnose`'s or None); the transaction
+    is committed either way (a refused hold wrote nothing); an error rolls back and commits
+    nothing. None, with nothing done, on another driver than psycopg: `hold_and_insert`,
+    then the caller's commit."""
     if not isinstance(conn.connection.driver_connection, psycopg.Connection):
         return None
-    info = conn.connection.info
     with pgdriver.cursor(conn) as cursor:
-        if not info.get(_PREPARED):
-            # Once per session (a rollback does not undo a PREPARE: measured).
-            cursor.execute(PREPARE_HOLD.encode())
-            info[_PREPARED] = True
         cursor.execute(_hold_statement(cursor.connection, order))
-        inserted = cursor.fetchone()
-        cursor.nextset()
-        diagnosis = cursor.fetchone()
-    return inserted, diagnosis
+        row = cursor.fetchone()
+    if row is None:
+        return None, None  # not the event's ticket type
+    return (row, None) if row.hold_expires_at is not None else (None, row)
 
 
 def _hold_statement(driver: psycopg.Connection[Any], order: Mapping[str, Any]) -> bytes:
-    """HOLD_DIAGNOSE_COMMIT with `order`'s values as literals (text escaped by the driver for
+    """HOLD_AND_COMMIT with `order`'s values as literals (text escaped by the driver for
     this connection; uuids, integers and the interval formatted: no quote can occur)."""
     escape = psycopg.pq.Escaping(driver.pgconn).escape_literal
 
@@ -231,8 +203,7 @@ def _hold_statement(driver: psycopg.Connection[Any], order: Mapping[str, Any]) -
         else:
             value = int(value)
         values.append(value)
-    refused = (uuid.UUID(str(order["type"])), uuid.UUID(str(order["event"])), order["id"])
-    return (HOLD_DIAGNOSE_COMMIT % (*values, *refused)).encode()
+    return (HOLD_AND_COMMIT % tuple(values)).encode()
 
 
 def insert_order(conn: Connection, order: Mapping[str, Any]) -> Any:
