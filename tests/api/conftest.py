@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -22,7 +23,7 @@ from liventix.database import create_database, database_url, drop_database, make
 from liventix.stripe_gateway import StripeGateway, StripeSettings
 from liventix.testing.stripe import StripeStandIn
 from liventix.wiring import wire
-from tests.api.support import PLATFORM, WEBHOOK_SECRET, Served, uvicorn_thread
+from tests.api.support import PLATFORM, WEBHOOK_SECRET, Served, new_org, uvicorn_thread
 
 
 @pytest.fixture(scope="session")
@@ -62,3 +63,11 @@ def served(pg_server_url: str, template_db: str, api_stripe: StripeStandIn) -> I
 def api_engine(served: Served) -> sa.Engine:
     """The served API's engine (for set-up and for looking behind the API)."""
     return served.engine
+
+
+@pytest.fixture
+def client(served: Served) -> httpx.Client:
+    """A client of the served API holding a fresh organization's key (a module may define its
+    own `client`, which overrides this one)."""
+    _org, key = new_org(served.engine)
+    return served.client(key)

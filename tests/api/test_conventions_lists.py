@@ -28,13 +28,6 @@ from tests.api.support import (
 )
 
 
-@pytest.fixture
-def client(served: Served) -> httpx.Client:
-    """A client holding a fresh organization's key."""
-    _org, key = new_org(served.engine)
-    return served.client(key)
-
-
 def walk(client: httpx.Client, path: str, limit: int, **params: Any) -> tuple[list[str], int]:
     """Every id of a list, page by page (`starting_after` = the last id); and the pages."""
     seen: list[str] = []

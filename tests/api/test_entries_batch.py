@@ -9,14 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.support import Served, money, new_org, ok, open_account, post, transfer_body
-
-
-@pytest.fixture
-def client(served: Served) -> httpx.Client:
-    """A client holding a fresh organization's key."""
-    _org, key = new_org(served.engine)
-    return served.client(key)
+from tests.api.support import money, ok, open_account, post, transfer_body
 
 
 def _posted(client: httpx.Client, account: str) -> int:

@@ -9,25 +9,16 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import httpx
-import pytest
 
 import ledger
 from tests.api.support import (
     Served,
     money,
-    new_org,
     ok,
     open_account,
     post,
     transfer_body,
 )
-
-
-@pytest.fixture
-def client(served: Served) -> httpx.Client:
-    """A client holding a fresh organization's key."""
-    _org, key = new_org(served.engine)
-    return served.client(key)
 
 
 def test_accounts_open_read_list_close(client: httpx.Client) -> None:
