@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+import ledger
 from liventix.database import (
     UnsupportedDatabaseURLError,
     create_database,
@@ -20,6 +21,7 @@ from liventix.database import (
     normalize_url,
 )
 from liventix.settings import Settings
+from liventix.testing.scratch import Scratch
 from tests.cli.runner import liventix
 
 
@@ -85,6 +87,41 @@ def test_template_is_at_head(pg_server_url: str, template_db: str) -> None:
 
 def test_clone_is_at_head(db_url: str) -> None:
     assert current_revision(db_url) == head_revision()
+
+
+def _rows(conn: sa.Connection, table: str) -> int:
+    count: int = conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+    return count
+
+
+def test_scratch_is_emptied_back_to_the_template(scratch: Scratch) -> None:
+    engine = scratch.empty()
+    org = uuid.uuid4()
+    with engine.begin() as conn:
+        ledger.open_organization(conn, org, "Scratch")
+        ledger.open_account(conn, org, ledger.OpenAccount("scratch-cash", "cash", "asset", "USD"))
+    with engine.connect() as conn:
+        assert _rows(conn, "payments.accounts") == 1  # an append-only table, too
+        currencies = _rows(conn, "payments.currencies")
+    assert "payments.currencies" in scratch.kept and "payments.accounts" in scratch.emptied
+    scratch.empty()
+    with engine.connect() as conn:
+        assert [t for t in scratch.emptied if _rows(conn, t)] == []
+        assert _rows(conn, "payments.currencies") == currencies > 0  # the template's rows
+
+
+def test_scratch_refuses_to_empty_when_the_templates_rows_changed(scratch: Scratch) -> None:
+    engine = scratch.empty()
+    with engine.begin() as conn:  # a currency no template has
+        conn.execute(sa.text("INSERT INTO payments.currencies (code, exponent) VALUES ('ZZZ', 2)"))
+    try:
+        with pytest.raises(AssertionError, match="rows the template had changed"):
+            scratch.empty()
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
+            conn.execute(sa.text("DELETE FROM payments.currencies WHERE code = 'ZZZ'"))
+    scratch.empty()  # as the template has it again
 
 
 def test_clones_are_independent(pg_server_url: str, template_db: str, engine: sa.Engine) -> None:
