@@ -9,8 +9,8 @@ One run, one PostgreSQL server (an embedded one in a temporary directory, or DAT
 - outbox throughput: messages published beforehand (many aggregates, four organizations with
   one endpoint each), then timed from the workers' start until every delivery is
   'succeeded', with 1 and 4 `outbox.Worker` processes (default `WorkerSettings`) sending to a
-  receiver in its own process: an asyncio `Protocol` that parses HTTP/1.1 by hand (keep-alive,
-  Content-Length bodies) and answers 200 at once, far cheaper per request than the worker;
+  receiver in its own process: `liventix.testing`'s webhook receiver (the tests' and the
+  demo's), answering 200 at once, its CPU reported apart;
 - latency: one idle worker polling every 5 s, so only a NOTIFY explains a fast wake-up; single
   messages ~50 ms apart, each published in its own transaction, time from the moment the
   publisher sends COMMIT to the receiver's receipt (both `time.time()` on this machine);
@@ -35,9 +35,7 @@ prints the claim's plans in full; `--emails N` sets the e-mail section's size.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import cProfile
-import http.client
 import json
 import multiprocessing
 import os
@@ -84,6 +82,7 @@ from liventix.database import (
     start_embedded_server,
     upgrade,
 )
+from liventix.testing import Receiver, Reply
 
 MESSAGE_TYPE = "bench.ticket_issued"
 ORGS = 4  # one endpoint each, so a message fans out to exactly one delivery
@@ -128,144 +127,87 @@ def _psycopg_dsn(url: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# The receiver: its own process, an asyncio Protocol with a hand-rolled HTTP/1.1 parser.
+# The receiver: its own process, liventix.testing's webhook receiver answering 200 at once.
 
 
-_OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok"
+class _Counting:
+    """The receiver's policy: answer 200 "ok" (after `delay_s`), counting the webhooks, the
+    first arrivals of each webhook-id and the repeats, and (once recording) when each
+    webhook-id first arrived. It runs under the receiver's lock."""
 
+    def __init__(self, delay_s: float) -> None:
+        self.reply = Reply(200, {"content-type": "text/plain"}, b"ok", delay_s)
+        self.recording = False
+        self.reset()
 
-@dataclass
-class _ReceiverState:
-    delay_s: float = 0.0
-    count: int = 0
-    duplicates: int = 0
-    recording: bool = False
-    seen: set[bytes] = field(default_factory=set)
-    times: dict[str, float] = field(default_factory=dict)
-    stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    def reset(self) -> None:
+        self.count = self.unique = self.duplicates = 0
+        self.times: dict[str, float] = {}
 
-    def handle(self, method: bytes, path: bytes, webhook_id: bytes | None) -> bytes:
-        if path.startswith(b"/hook"):
-            now = time.time()
-            self.count += 1
-            if webhook_id is not None:
-                if webhook_id in self.seen:
-                    self.duplicates += 1
-                else:
-                    self.seen.add(webhook_id)
-                    if self.recording:
-                        self.times[webhook_id.decode()] = now
-            return _OK
-        return self.control(method, path)
-
-    def control(self, method: bytes, path: bytes) -> bytes:
-        if path == b"/stats":
-            body: object = {
-                "count": self.count,
-                "unique": len(self.seen),
-                "duplicates": self.duplicates,
-                "cpu": time.process_time(),
-            }
-        elif path == b"/times":
-            body = self.times
-        elif path == b"/reset":
-            self.count = self.duplicates = 0
-            self.seen.clear()
-            self.times.clear()
-            body = {}
-        elif path == b"/record":
-            self.recording = True
-            body = {}
-        elif path == b"/stop":
-            self.stopped.set()
-            body = {}
+    def __call__(self, path: str, webhook_id: str, try_no: int) -> Reply:
+        self.count += 1
+        if try_no > 1:
+            self.duplicates += 1
         else:
-            raw = b"not found"
-            return b"HTTP/1.1 404 Not Found\r\ncontent-length: %d\r\n\r\n%s" % (len(raw), raw)
-        raw = json.dumps(body).encode()
-        head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
-        return head % len(raw) + raw
-
-
-class _HttpProtocol(asyncio.Protocol):
-    """Keep-alive HTTP/1.1 with Content-Length bodies: what httpx sends, nothing more."""
-
-    def __init__(self, state: _ReceiverState) -> None:
-        self.state = state
-        self.buffer = bytearray()
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-
-    def data_received(self, data: bytes) -> None:
-        buf = self.buffer
-        buf += data
-        while True:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            lines = bytes(buf[:end]).split(b"\r\n")
-            method, path, _ = lines[0].split(b" ", 2)
-            length = 0
-            webhook_id = None
-            for line in lines[1:]:
-                name, _, value = line.partition(b":")
-                name = name.strip().lower()
-                if name == b"content-length":
-                    length = int(value)
-                elif name == b"webhook-id":
-                    webhook_id = value.strip()
-            total = end + 4 + length
-            if len(buf) < total:
-                return
-            del buf[:total]
-            assert self.transport is not None
-            response = self.state.handle(method, path, webhook_id)
-            if self.state.delay_s and path.startswith(b"/hook"):
-                # Same delay for every request, so a connection's answers stay in order.
-                loop = asyncio.get_running_loop()
-                loop.call_later(self.state.delay_s, self.transport.write, response)
-            else:
-                self.transport.write(response)
+            self.unique += 1
+            if self.recording:
+                self.times[webhook_id] = time.time()
+        return self.reply
 
 
 def _receiver_main(pipe: Pipe, delay_s: float) -> None:
-    async def serve() -> None:
-        state = _ReceiverState(delay_s=delay_s)
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(
-            lambda: _HttpProtocol(state), "127.0.0.1", 0, backlog=1024
-        )
-        pipe.send(server.sockets[0].getsockname()[1])
-        await state.stopped.wait()
+    """The receiver process: answers the bench's commands ("stats", "times", "reset",
+    "record", "stop") on the pipe until told to stop."""
+    counting = _Counting(delay_s)
+    server = Receiver()
+    server.policy = counting
+    server.start()
+    pipe.send(server.port)
+    try:
+        while (what := pipe.recv()) != "stop":
+            if what == "reset":
+                server.reset()  # its try numbers too: a webhook-id seen before is new again
+            with server.lock:
+                if what == "reset":
+                    counting.reset()
+                elif what == "record":
+                    counting.recording = True
+                answer: object = (
+                    dict(counting.times)
+                    if what == "times"
+                    else {
+                        "count": counting.count,
+                        "unique": counting.unique,
+                        "duplicates": counting.duplicates,
+                        "cpu": time.process_time(),
+                    }
+                )
+            pipe.send(answer)
+    finally:
         server.close()
-
-    asyncio.run(serve())
 
 
 class ReceiverClient:
-    """The bench's handle on the receiver process: its URL and its control endpoints."""
+    """The bench's handle on the receiver process: its URL and its commands."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, pipe: Pipe) -> None:
         self.port = port
+        self.pipe = pipe
+        self.lock = threading.Lock()
 
     def url(self, k: int) -> str:
         """The webhook endpoint URL number `k`."""
         return f"http://127.0.0.1:{self.port}/hook/{k}"
 
-    def call(self, path: str) -> Any:
-        """GET a control path; return its JSON."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            conn.request("GET", path)
-            return json.loads(conn.getresponse().read())
-        finally:
-            conn.close()
+    def call(self, what: str) -> Any:
+        """Send a command ("stats", "times", "reset", "record", "stop"); its answer."""
+        with self.lock:
+            self.pipe.send(what)
+            return None if what == "stop" else self.pipe.recv()
 
     def stats(self) -> dict[str, float]:
         """Requests received, unique webhook-ids, duplicates, the receiver's CPU seconds."""
-        result: dict[str, float] = self.call("/stats")
+        result: dict[str, float] = self.call("stats")
         return result
 
 
@@ -638,8 +580,9 @@ class Bench:
 
 
 def _wait_ready(results: Queue[Any], count: int) -> None:
+    # A worker process's imports alone took over 60 s on the shared machine under load ~28.
     for _ in range(count):
-        kind, _ = results.get(timeout=60)
+        kind, _ = results.get(timeout=180)
         if kind != "ready":
             raise RuntimeError(f"expected a ready worker, got {kind!r}")
 
@@ -996,7 +939,7 @@ def outbox_phase(bench: Bench, workers: int) -> OutboxResult:
     with engine.begin() as conn:
         conn.execute(sa.text("ANALYZE messaging.messages, messaging.deliveries"))
     explains = [explain_claim(engine, "full queue")]
-    bench.receiver.call("/reset")
+    bench.receiver.call("reset")
 
     processes, go, stop, results = _start_workers(
         bench, url, f"outbox_{workers}", workers, poll_interval=1.0
@@ -1065,9 +1008,9 @@ def latency_phase(bench: Bench) -> LatencyResult:
     engine = make_engine(url, pool_size=2)
     with engine.begin() as conn:
         org = uuid.UUID(int=0xBE0C_1A7E)
-        outbox.register_endpoint(conn, org, bench.receiver.url(0), [MESSAGE_TYPE])
-    bench.receiver.call("/reset")
-    bench.receiver.call("/record")
+        outbox.register_endpoint(conn, org, bench.receiver.url(0), [MESSAGE_TYPE], allow=LOCAL)
+    bench.receiver.call("reset")
+    bench.receiver.call("record")
     processes, go, stop, results = _start_workers(
         bench, url, "latency", 1, poll_interval=LATENCY_POLL_S
     )
@@ -1099,7 +1042,7 @@ def latency_phase(bench: Bench) -> LatencyResult:
         if time.monotonic() > deadline:
             raise RuntimeError("latency: not every probe arrived")
         time.sleep(0.05)
-    received: dict[str, float] = bench.receiver.call("/times")
+    received: dict[str, float] = bench.receiver.call("times")
     stop.set()
     _collect(results, 1)
     _join(processes)
@@ -1234,12 +1177,12 @@ def _receiver(ctx: SpawnContext, delay_s: float) -> Iterator[ReceiverClient]:
     process.start()
     if not parent.poll(30):
         raise RuntimeError("the receiver did not start")
-    client = ReceiverClient(int(parent.recv()))
+    client = ReceiverClient(int(parent.recv()), parent)
     try:
         yield client
     finally:
         with suppress(OSError):
-            client.call("/stop")
+            client.call("stop")
         process.join(timeout=5)
         if process.is_alive():
             process.kill()
@@ -1317,9 +1260,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"{background:.0f}% of {100 * (os.cpu_count() or 1)}%"
             )
             print(
-                f"receiver: one process, asyncio Protocol with a hand-rolled HTTP/1.1 "
-                f"keep-alive parser, {ORGS} endpoints on 127.0.0.1:{receiver.port}, answering "
-                f"after {args.receiver_delay_ms:g} ms"
+                f"receiver: one process, liventix.testing's webhook receiver (http.server, "
+                f"a thread per keep-alive connection), {ORGS} endpoints on "
+                f"127.0.0.1:{receiver.port}, answering after {args.receiver_delay_ms:g} ms"
             )
             bare_url = bench.database("bare", migrated=False)
             engine = make_engine(bare_url, poolclass=NullPool)

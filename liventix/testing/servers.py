@@ -125,6 +125,15 @@ class Receiver(ThreadingHTTPServer):
             self.shutdown()
         self.server_close()
 
+    def reset(self) -> None:
+        """Forget every webhook so far, their try numbers and overlaps (the policy stays)."""
+        with self.lock:
+            self.count = 0
+            self.hooks.clear()
+            self.overlaps.clear()
+            self._tries.clear()
+            self._finished.clear()
+
     def received(self) -> list[Hook]:
         """Every webhook so far, in arrival order."""
         with self.lock:
