@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -429,27 +430,36 @@ def test_a_role_without_a_key_cannot_write(
     assert full_snapshot(engine) == before
 
 
+E = TypeVar("E", bound=Exception)
+
+
+def _refused_to_org_a(
+    app_engine: sa.Engine, error: type[E], write: Callable[[sa.Connection], object]
+) -> E:
+    """`write` in a transaction of the organization role with ORG_A's key presented: refused
+    with `error` (returned, for the ids it names)."""
+    with pytest.raises(error) as info, app_engine.begin() as conn:
+        present_key(conn, ORG_A)
+        write(conn)
+    return info.value
+
+
 def test_app_role_cannot_post_to_another_organizations_account(
     engine: sa.Engine, app_engine: sa.Engine, world: World
 ) -> None:
     before = full_snapshot(engine)
-    with pytest.raises(ledger.AccountNotFound) as info, app_engine.begin() as conn:
-        present_key(conn, ORG_A)
-        ledger.post_entry(conn, ORG_A, transfer("steal", world.b_cash, world.a_sales, 100))
-    assert info.value.account_id == str(world.b_cash)
-    with pytest.raises(ledger.AccountNotFound) as info, app_engine.begin() as conn:
-        present_key(conn, ORG_A)
-        ledger.create_hold(
-            conn, ORG_A, ledger.CreateHold("steal-hold", world.b_cash, world.a_sales, 1, "USD")
-        )
-    assert info.value.account_id == str(world.b_cash)
-    with pytest.raises(ledger.HoldNotFound), app_engine.begin() as conn:
-        present_key(conn, ORG_A)
-        ledger.void_hold(conn, ORG_A, ledger.VoidHold("void-b", world.b_hold))
-    with pytest.raises(ledger.AccountNotFound) as info, app_engine.begin() as conn:
-        present_key(conn, ORG_A)
-        ledger.close_account(conn, ORG_A, ledger.CloseAccount("close-b", world.b_cash))
-    assert info.value.account_id == str(world.b_cash)
+    steal = transfer("steal", world.b_cash, world.a_sales, 100)
+    hold = ledger.CreateHold("steal-hold", world.b_cash, world.a_sales, 1, "USD")
+    close = ledger.CloseAccount("close-b", world.b_cash)
+    for write in (
+        lambda conn: ledger.post_entry(conn, ORG_A, steal),
+        lambda conn: ledger.create_hold(conn, ORG_A, hold),
+        lambda conn: ledger.close_account(conn, ORG_A, close),
+    ):
+        refused = _refused_to_org_a(app_engine, ledger.AccountNotFound, write)
+        assert refused.account_id == str(world.b_cash)
+    void = ledger.VoidHold("void-b", world.b_hold)
+    _refused_to_org_a(app_engine, ledger.HoldNotFound, lambda c: ledger.void_hold(c, ORG_A, void))
     assert full_snapshot(engine) == before
 
 
@@ -457,14 +467,14 @@ def test_app_role_cannot_post_for_another_organization(
     engine: sa.Engine, app_engine: sa.Engine, world: World
 ) -> None:
     before = full_snapshot(engine)
-    with pytest.raises(ledger.OrganizationNotFound) as info, app_engine.begin() as conn:
-        present_key(conn, ORG_A)
-        ledger.post_entry(conn, ORG_B, transfer("for-b", world.b_cash, world.b_sales, 100))
-    assert info.value.org_id == str(ORG_B)
-    with pytest.raises(ledger.OrganizationNotFound) as info, app_engine.begin() as conn:
-        present_key(conn, ORG_A)
-        ledger.open_account(conn, ORG_B, ledger.OpenAccount("open-b", "new", "asset", "USD"))
-    assert info.value.org_id == str(ORG_B)
+    for_b = transfer("for-b", world.b_cash, world.b_sales, 100)
+    open_b = ledger.OpenAccount("open-b", "new", "asset", "USD")
+    for write in (
+        lambda conn: ledger.post_entry(conn, ORG_B, for_b),
+        lambda conn: ledger.open_account(conn, ORG_B, open_b),
+    ):
+        refused = _refused_to_org_a(app_engine, ledger.OrganizationNotFound, write)
+        assert refused.org_id == str(ORG_B)
     assert full_snapshot(engine) == before
 
 
@@ -472,10 +482,11 @@ def test_app_role_cannot_post_to_a_platform_account(
     engine: sa.Engine, app_engine: sa.Engine, world: World
 ) -> None:
     before = full_snapshot(engine)
-    with pytest.raises(ledger.AccountNotFound) as info, app_engine.begin() as conn:
-        present_key(conn, ORG_A)
-        ledger.post_entry(conn, ORG_A, transfer("fee", world.a_sales, world.fees, 10))
-    assert info.value.account_id == str(world.fees)
+    fee = transfer("fee", world.a_sales, world.fees, 10)
+    refused = _refused_to_org_a(
+        app_engine, ledger.AccountNotFound, lambda conn: ledger.post_entry(conn, ORG_A, fee)
+    )
+    assert refused.account_id == str(world.fees)
     assert full_snapshot(engine) == before
 
 
