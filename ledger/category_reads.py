@@ -16,7 +16,6 @@ from sqlalchemy import Connection, text
 
 from ledger.categories import Category, CategoryBalance, CategoryNotFound
 from ledger.errors import InvalidRequest
-from ledger.reads import _BALANCE_AS_OF
 
 # The accounts each root category reaches, each once: nested categories followed with UNION
 # (which also ends the walk should a cycle ever be written by hand).
@@ -39,26 +38,15 @@ _NOW = """
       FROM payments.account_balances
      WHERE account_id IN (SELECT account_id FROM reached)"""
 
-# The ledger's point-in-time read (ledger.reads), for every reached account at once: its SQL
-# function (payments.balance_as_of) per reached account in one statement, or, where the read is
-# still a query on one account, that query on all of them.
-_ONE_ACCOUNT = "WHERE a.id = :id"
-_AS_OF_FUNCTION = """
+# The ledger's point-in-time read (payments.balance_as_of, as ledger.balance_as_of reads it),
+# for every reached account in the same statement.
+_AS_OF = """
     SELECT b.* FROM (SELECT DISTINCT account_id FROM reached) x
      CROSS JOIN LATERAL payments.balance_as_of(x.account_id, :at, :effective) b"""
 
 
-def _as_of_sql() -> str:
-    sql = _BALANCE_AS_OF.text
-    if "payments.balance_as_of(" in sql:
-        return _AS_OF_FUNCTION
-    if sql.count(_ONE_ACCOUNT) != 1:  # the ledger's read changed shape: say so, loudly
-        raise RuntimeError("ledger.reads' balance_as_of query no longer ends with its account")
-    return sql.replace(_ONE_ACCOUNT, "WHERE a.id IN (SELECT account_id FROM reached)")
-
-
 def _balances_sql(as_of: bool) -> str:
-    balances = _as_of_sql() if as_of else _NOW
+    balances = _AS_OF if as_of else _NOW
     return f"""{_REACHED}
         SELECT c.id, c.currency, c.normal_side, count(b.account_id) AS accounts,
                coalesce(sum(b.posted_debits), 0) AS posted_debits,
