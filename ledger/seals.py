@@ -24,7 +24,7 @@ The canonical forms are in migrations/sql/payments_seals.sql and docs/ledger-int
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -109,14 +109,19 @@ class Verification:
         return self.mismatches[0] if self.mismatches else None
 
 
-def seal(conn: Connection, *, limit: int | None = None) -> SealResult:
+def seal(
+    conn: Connection, *, limit: int | None = None, min_interval: timedelta | None = None
+) -> SealResult:
     """Seal the entries recorded since the last run (at most about `limit`, whole
-    timestamps at a time) on the caller's transaction, which must be READ COMMITTED. The
-    platform's (or the owner's) only."""
+    timestamps at a time) on the caller's transaction, which must be READ COMMITTED; with
+    `min_interval`, nothing within that time of the last checkpoint. The platform's (or the
+    owner's) only."""
     if limit is not None and limit < 1:
         raise InvalidRequest("limit is at least 1")
     with translated_errors():
-        answer = conn.execute(text("SELECT payments.seal(:limit)"), {"limit": limit}).scalar_one()
+        answer = conn.execute(
+            text("SELECT payments.seal(:limit, :every)"), {"limit": limit, "every": min_interval}
+        ).scalar_one()
     return SealResult(
         busy=bool(answer["busy"]),
         sealed=int(answer["sealed"]),

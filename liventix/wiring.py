@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,17 +20,27 @@ from liventix.stripe_gateway import StripeGateway
 
 _log = logging.getLogger(__name__)
 
+SEAL_EVERY = timedelta(minutes=1)
+
 
 def transfer_task(engine: sa.Engine, gateway: StripeGateway) -> outbox.Task:
     """The `stripe.transfer.requested` task: ask Stripe for the transfer (idempotent by the
-    message id), then book it at once; Stripe's `transfer.created` event finds it booked."""
+    message id), then book it at once, naming the request it answers (the message id), so
+    it settles exactly what that request pays; Stripe's `transfer.created` event finds it
+    booked."""
 
     def run(message_id: str, payload: dict[str, Any]) -> None:
         request = escrow.TransferRequested.model_validate(payload)
         transfer_id, amount = gateway.create_transfer(request, idempotency_key=message_id)
         with engine.begin() as conn:
             escrow.transfer_created(
-                conn, transfer_id, uuid.UUID(request.escrow_id), amount, cause=f"task {message_id}"
+                conn,
+                transfer_id,
+                uuid.UUID(request.escrow_id),
+                amount,
+                cause=f"task {message_id}",
+                request_id=uuid.UUID(message_id),
+                source_transaction=request.source_transaction,
             )
 
     return run
@@ -132,9 +143,10 @@ def periodic_step(engine: sa.Engine) -> Callable[[], object]:
             released = escrow.release_due(conn)
         try:
             with engine.begin() as conn:
-                # Seal what was posted since the last step (issue 16 item 1): bounded, so one
-                # step never holds a long transaction; busy when another worker seals.
-                ledger.seal(conn, limit=50_000)
+                # Seal what was posted since the last checkpoint, a minute after it at the
+                # earliest (issue 16 item 1): bounded, so one step never holds a long
+                # transaction; busy when another worker seals.
+                ledger.seal(conn, limit=50_000, min_interval=SEAL_EVERY)
         except ledger.PermissionDenied as error:
             # A deployment whose owner may not see every session (pg_read_all_stats): the
             # rest of the step still runs; `liventix ledger seal` says the same.

@@ -120,9 +120,12 @@ $$;
 -- organization that has some, then one for the platform over them; each published. One
 -- sealer at a time (a transaction-level advisory lock that postings never take: a second
 -- sealer answers busy at once). Answers {busy, sealed, platform_seq, checkpoints}.
+-- With p_min_interval, nothing is done within that time of the platform's last checkpoint
+-- (the worker's periodic step runs every round; a checkpoint a minute is plenty).
 -- Needs READ COMMITTED (each statement its own snapshot) and the right to see every
 -- session's transaction start (a superuser, or a member of pg_read_all_stats).
-CREATE FUNCTION payments.seal(p_limit int DEFAULT NULL) RETURNS jsonb
+CREATE FUNCTION payments.seal(p_limit int DEFAULT NULL, p_min_interval interval DEFAULT NULL)
+RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_cut timestamptz;
@@ -136,6 +139,11 @@ DECLARE
     v_made jsonb := '[]';
 BEGIN
     PERFORM payments._check_platform();
+    IF p_min_interval IS NOT NULL AND EXISTS (
+        SELECT FROM payments.checkpoints k
+         WHERE k.org_id IS NULL AND k.sealed_at > now() - p_min_interval) THEN
+        RETURN jsonb_build_object('busy', false, 'sealed', 0, 'checkpoints', '[]'::jsonb);
+    END IF;
     IF NOT pg_try_advisory_xact_lock(hashtext('payments.seal'), 0) THEN
         RETURN jsonb_build_object('busy', true, 'sealed', 0, 'checkpoints', '[]'::jsonb);
     END IF;
@@ -171,8 +179,10 @@ BEGIN
              WHERE e.created_at >= v_prev_cut AND e.created_at < v_cut
                AND NOT EXISTS (SELECT FROM payments.entry_seals s WHERE s.entry_id = e.id)
         ), chain AS (
-            SELECT k.org_id, max(k.seq) AS seq FROM payments.checkpoints k
-             WHERE k.org_id IS NOT NULL GROUP BY k.org_id
+            -- each organization's last checkpoint, through the chain's index
+            SELECT o.org_id, (SELECT max(k.seq) FROM payments.checkpoints k
+                               WHERE k.org_id = o.org_id) AS seq
+              FROM (SELECT DISTINCT t.org_id FROM todo t) o
         ), sealed AS (
             INSERT INTO payments.entry_seals (entry_id, org_id, checkpoint_seq, platform_seq,
                                               header_hash, line_ids, line_hashes, hash)
@@ -429,9 +439,9 @@ BEGIN
 END
 $$;
 
-REVOKE EXECUTE ON FUNCTION payments.seal(int), payments._seal_cut(),
+REVOKE EXECUTE ON FUNCTION payments.seal(int, interval), payments._seal_cut(),
     payments._line_difference(bigint[], bytea[], bigint[], bytea[]),
     payments.verify_seals(uuid, int), payments.seal_counts(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION payments.verify_seals(uuid, int), payments.seal_counts(uuid)
     TO liventix_app, liventix_platform;
-GRANT EXECUTE ON FUNCTION payments.seal(int) TO liventix_platform;
+GRANT EXECUTE ON FUNCTION payments.seal(int, interval) TO liventix_platform;

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -59,7 +60,9 @@ def test_checkpoints_chain_per_organization_and_for_the_platform(
         sales = ledger.find_account(conn, ORG_A, "sales")
         assert cash is not None and sales is not None
         ledger.post_entry(conn, ORG_A, transfer("a3", cash, sales, 5))
-        second = ledger.seal(conn)
+        # The worker's cadence: nothing within min_interval of the last checkpoint.
+        assert ledger.seal(conn, min_interval=timedelta(hours=1)).sealed == 0
+        second = ledger.seal(conn, min_interval=timedelta(0))
         assert second.sealed == 1
         chain_a, more = ledger.list_checkpoints(conn, ORG_A)
         assert not more
