@@ -184,6 +184,13 @@ BEGIN
                 IF v_constraint = 'idempotency_keys_pkey' THEN
                     CONTINUE;  -- a concurrent request under the same key won: replay it
                 ELSIF v_constraint = 'account_categories_org_code_key' THEN
+                    -- A concurrent request under the same key made it first (the chart's
+                    -- categories, created by whichever of two first sales commits first):
+                    -- replay it; under another key the code is taken.
+                    IF EXISTS (SELECT FROM payments.idempotency_keys
+                                WHERE org_id = v_org AND key = v_key) THEN
+                        CONTINUE;
+                    END IF;
                     PERFORM payments._fail('duplicate_category_code', jsonb_build_object(
                         'org_id', v_org, 'category_code', p ->> 'code'));
                 END IF;

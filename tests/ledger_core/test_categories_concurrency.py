@@ -72,3 +72,56 @@ def test_opposite_nestings_at_once_one_is_refused(engine: sa.Engine, orgs: None)
     with engine.connect() as conn:
         assert ledger.get_category(conn, a).category_ids == (b,)
         assert ledger.get_category(conn, b).category_ids == ()
+
+
+def _someone_waits_on_a_transaction(engine: sa.Engine) -> bool:
+    with engine.connect() as conn:
+        waiting = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted"
+            )
+        ).scalar_one()
+    return bool(waiting)
+
+
+def test_the_same_creation_at_once_replays_the_winner(engine: sa.Engine, orgs: None) -> None:
+    """Two first sales of an organizer's events create its escrow category under one key at
+    once: the second waits for the first and replays its category (not duplicate_category_code)."""
+    outcome: dict[str, object] = {}
+
+    def second() -> None:
+        with engine.begin() as conn:
+            made = ledger.create_category(
+                conn,
+                ORG_A,
+                ledger.CreateCategory(
+                    idempotency_key="chart-category:x",
+                    code="x",
+                    currency="USD",
+                    normal_side="debit",
+                ),
+            )
+        outcome["second"] = (made.id, made.replayed)
+
+    with engine.connect() as first:
+        with first.begin():
+            won = ledger.create_category(
+                first,
+                ORG_A,
+                ledger.CreateCategory(
+                    idempotency_key="chart-category:x",
+                    code="x",
+                    currency="USD",
+                    normal_side="debit",
+                ),
+            ).id
+            thread = threading.Thread(target=second)
+            thread.start()
+            for _ in range(5000):  # until the second session waits (no timing is asserted)
+                if _someone_waits_on_a_transaction(engine):
+                    break
+                time.sleep(0.005)
+            else:
+                raise AssertionError("the second session never waited for the first")
+        thread.join()
+    assert outcome == {"second": (won, True)}
