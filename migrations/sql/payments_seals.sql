@@ -105,15 +105,19 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- The moment before which no open transaction can still record an entry: the start of the
--- oldest transaction open in this database (entries are stamped with the clock, later than
--- their transaction's start), else now. Read in its own statement, before the sealing's
--- snapshot is taken, so a transaction that commits in between is seen by the snapshot.
+-- oldest client session's transaction open in this database (entries are stamped with the
+-- clock, later than their transaction's start), else now. Read in its own statement, before
+-- the sealing's snapshot is taken, so a transaction that commits in between is seen by it.
 CREATE FUNCTION payments._seal_cut() RETURNS timestamptz
 LANGUAGE sql VOLATILE AS $$
     SELECT least(clock_timestamp(), min(a.xact_start))
       FROM pg_stat_activity a
      WHERE a.datid = (SELECT oid FROM pg_database WHERE datname = current_database())
        AND a.pid <> pg_backend_pid() AND a.xact_start IS NOT NULL
+       -- Entries come from client sessions (a parallel worker's leader is one, started
+       -- earlier); autovacuum and other background processes record none and would only
+       -- hold the cut back.
+       AND a.backend_type = 'client backend'
 $$;
 
 -- Seal every entry recorded before the cut and not sealed yet: one checkpoint per

@@ -223,7 +223,7 @@ def test_verify_names_every_kind_of_tampering(
     entries = _post_some(db, open_account)
     how, kind, names_line = TAMPERING[name]
     with db.begin() as conn:
-        ledger.seal(conn)
+        assert ledger.seal(conn).sealed == len(entries)
         assert ledger.verify(conn).clean
         # As a superuser can: with the ledger's triggers off.
         conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
