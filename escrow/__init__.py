@@ -63,7 +63,7 @@ from escrow.store import (
     set_policy,
     transitions,
 )
-from escrow.stripe_events import META_ESCROW, META_REVERSAL_REQUEST
+from escrow.stripe_events import META_ESCROW, META_REVERSAL_REQUEST, META_TRANSFER_REQUEST
 from escrow.stripe_events import handlers as stripe_handlers
 from escrow.stripe_events import register as register_stripe_handlers
 from escrow.transfers import payout, transfer_created, transfer_reversed
@@ -75,6 +75,7 @@ __all__ = [
     "HOLDING_STATES",
     "META_ESCROW",
     "META_REVERSAL_REQUEST",
+    "META_TRANSFER_REQUEST",
     "STATES",
     "CapturedPayment",
     "ChargeFacts",

@@ -1,4 +1,5 @@
-"""What goes to an organizer and what it owes: the transfer asked of Stripe for its money,
+"""What goes to an organizer and what it owes: the transfer asked of Stripe for its money
+(recorded with what it pays, and the ledger settlement of exactly that once it is made),
 and, after release, its debts (refunds, lost disputes, shortfalls charged to its receivable)
 netted or asked back from its transfers. Each takes the caller's connection and never
 commits."""
@@ -19,26 +20,38 @@ from escrow.models import Escrow, Policy
 
 
 def settle_transfer(
-    conn: Connection, escrow: Escrow, transfer_id: str, amount: int
+    conn: Connection,
+    escrow: Escrow,
+    transfer_id: str,
+    amount: int,
+    *,
+    request_id: uuid.UUID | None = None,
+    source_transaction: str | None = None,
 ) -> uuid.UUID | None:
-    """Close, in the ledger, exactly the entries a transfer pays (a settlement keyed on the
-    transfer: a replayed event finds it, never settles twice), derived from what is posted,
-    whatever order Stripe's events came in:
-
-    - the release's transfer (its amount is the release's less what was netted against
-      debts) pays the escrow's sales, refunds and lost disputes: every entry on the escrow's
-      account but the release itself (nothing posts there after it);
-    - any other (a payment captured after the release, a refund that failed after it) pays
-      one entry on the payable: the oldest unsettled one with a reference that credits it
-      with exactly the transfer's amount.
-
-    Returns the settlement's id (None when nothing is left to cover)."""
-    spec = recipes.escrow_account(escrow.event_id, escrow.currency)
-    account = ledger.find_account(conn, escrow.org_id, spec.code)
-    covered = [] if account is None else _paid_by_release(conn, escrow, account, amount)
-    if not covered:
-        account = ledger.find_account(conn, escrow.org_id, recipes.payable(escrow.currency).code)
-        covered = [] if account is None else _paid_on_payable(conn, account, amount)
+    """Close, in the ledger, exactly the entries a transfer pays: what the transfer request
+    it answers says, fixed when escrow asked for it (`request_transfer`), never guessed from
+    the transfer's amount. The release's transfer pays the escrow account's entries (all but
+    the release itself); any other pays its one entry on the payable (the capture after the
+    release, the failed refund's return). A settlement keyed on the transfer, once: the
+    transfer records it (a replay settles nothing). Which request: the one the transfer was
+    linked to, else `request_id` (the task's message id, Stripe's idempotency key), else the
+    one `source_transaction` (the charge) funds, else the escrow's only open request no
+    charge funds, if its amount is the transfer's; else none yet (the transfer task, which
+    always names its request, settles it when it books the transfer). Returns the
+    settlement's id (None when none is made)."""
+    if store.transfer_settlement(conn, transfer_id) is not None:
+        return None
+    request = _answered_request(
+        conn,
+        escrow.id,
+        transfer_id,
+        amount,
+        request_id=request_id,
+        source_transaction=source_transaction,
+    )
+    if request is None:
+        return None
+    account, covered = _paid_by(conn, escrow, request)
     if account is None or not covered:
         return None
     result = ledger.create_settlement(
@@ -49,46 +62,97 @@ def settle_transfer(
             account_id=account,
             entry_ids=covered,
             description=f"Paid by transfer {transfer_id}",
-            metadata={"transfer_id": transfer_id, "escrow_id": str(escrow.id)},
+            metadata={
+                "transfer_id": transfer_id,
+                "escrow_id": str(escrow.id),
+                "transfer_request": str(request.id),
+                "pays": request.kind,
+            },
         ),
     )
+    store.set_transfer_settlement(conn, transfer_id, result.id)
     return result.id
 
 
-def _net_on(conn: Connection, entry_id: uuid.UUID | None, account: uuid.UUID, side: str) -> int:
-    """What the entry moved on the account, on `side` (0 for no entry)."""
-    if entry_id is None:
-        return 0
-    lines = ledger.get_entry(conn, entry_id).lines
-    return sum(x.amount if x.side == side else -x.amount for x in lines if x.account_id == account)
+def sole_unfunded(open_requests: list[store.TransferRequest], amount: int) -> uuid.UUID | None:
+    """The request a transfer no charge funds and nothing names answers, when there is no
+    doubt: the escrow's only open request no charge funds, asking for the transfer's amount
+    (the amount only refuses a transfer that is not that request's; it never chooses)."""
+    if len(open_requests) != 1 or open_requests[0].amount != amount:
+        return None
+    return open_requests[0].id
 
 
-def _paid_by_release(
-    conn: Connection, escrow: Escrow, account: uuid.UUID, amount: int
-) -> list[uuid.UUID]:
-    """The escrow account's unsettled entries but the release, if `amount` is what the
-    release's transfer carries (the release less what was netted); else none."""
-    released = ledger.entry_by_key(conn, escrow.org_id, f"escrow:release:{escrow.id}")
-    if released is None:
-        return []
-    covered = [e for e in ledger.unsettled_entries(conn, account) if e != released]
-    if not covered:
-        return []
-    payable = ledger.find_account(conn, escrow.org_id, recipes.payable(escrow.currency).code)
-    netted = ledger.entry_by_key(conn, escrow.org_id, f"escrow:net:{escrow.id}")
-    expected = _net_on(conn, released, account, "debit")
-    if payable is not None:
-        expected -= _net_on(conn, netted, payable, "debit")
-    return covered if amount == expected else []
+def _named_request(
+    conn: Connection,
+    escrow_id: uuid.UUID,
+    amount: int,
+    *,
+    request_id: uuid.UUID | None,
+    source_transaction: str | None,
+) -> store.TransferRequest | None:
+    """The escrow's request the transfer's own facts name (see `settle_transfer`)."""
+    if request_id is not None:
+        found = store.transfer_request(conn, escrow_id, request_id)
+        if found is not None:
+            return found
+    if source_transaction is not None:
+        return store.request_funded_by(conn, escrow_id, source_transaction)
+    sole = sole_unfunded(store.open_unfunded_requests(conn, escrow_id), amount)
+    return None if sole is None else store.transfer_request(conn, escrow_id, sole)
 
 
-def _paid_on_payable(conn: Connection, account: uuid.UUID, amount: int) -> list[uuid.UUID]:
-    """The oldest unsettled entry with an external reference that credits the payable with
-    `amount` (a capture after the release, a failed refund's return), as a list."""
-    for found in ledger.unsettled_nets(conn, account):
-        if found.external_ref is not None and found.net == amount:
-            return [found.entry_id]
-    return []
+def _answered_request(
+    conn: Connection,
+    escrow_id: uuid.UUID,
+    transfer_id: str,
+    amount: int,
+    *,
+    request_id: uuid.UUID | None,
+    source_transaction: str | None,
+) -> store.TransferRequest | None:
+    """The request the transfer answers, linked to it (once: a request another transfer
+    answered is not this one's). The caller holds the escrow's lock, as every request's
+    writer does."""
+    linked = store.request_of_transfer(conn, transfer_id)
+    if linked is not None:
+        return linked if linked.escrow_id == escrow_id else None
+    found = _named_request(
+        conn, escrow_id, amount, request_id=request_id, source_transaction=source_transaction
+    )
+    if found is None or not store.link_transfer_request(conn, found.id, transfer_id):
+        return None
+    return found
+
+
+def _paid_by(
+    conn: Connection, escrow: Escrow, request: store.TransferRequest
+) -> tuple[uuid.UUID | None, list[uuid.UUID]]:
+    """(account, its unsettled entries) that the request's transfer pays."""
+    if request.kind == "release":
+        spec = recipes.escrow_account(escrow.event_id, escrow.currency)
+        account = ledger.find_account(conn, escrow.org_id, spec.code)
+        if account is None:
+            return None, []
+        return account, [
+            e for e in ledger.unsettled_entries(conn, account) if e != request.entry_id
+        ]
+    account = ledger.find_account(conn, escrow.org_id, recipes.payable(escrow.currency).code)
+    if account is None or ledger.settlement_of(conn, request.entry_id, account) is not None:
+        return account, []
+    return account, [request.entry_id]
+
+
+def transfer_pays(escrow_id: uuid.UUID, key: str) -> tuple[str, str]:
+    """(kind, the ledger key of the entry it pays) of the transfer asked under `key`:
+    "release" for the release, "refund-failed:<refund id>" for a failed refund's return
+    after it, a payment's id for that payment captured after it."""
+    if key == "release":
+        return "release", f"escrow:release:{escrow_id}"
+    refund = key.removeprefix("refund-failed:")
+    if refund != key:
+        return "refund_failed", f"stripe:refund-failed:{refund}"
+    return "capture", f"stripe:capture:{key}"
 
 
 def lock_debts(conn: Connection, org_id: uuid.UUID, currency: str) -> None:
@@ -129,8 +193,14 @@ def request_transfer(
     source_transaction: str | None = None,
 ) -> None:
     """Publish the task that asks Stripe to transfer `amount` to the organizer (funded by
-    `source_transaction`, the one charge that pays for it, when there is one)."""
-    outbox.publish(
+    `source_transaction`, the one charge that pays for it, when there is one), and record
+    the request with what it pays (`transfer_pays`: `key` is "release", a payment's id, or
+    "refund-failed:<refund id>"; its entry is posted before, in the same transaction)."""
+    kind, entry_key = transfer_pays(escrow.id, key)
+    entry_id = ledger.entry_by_key(conn, escrow.org_id, entry_key)
+    if entry_id is None:
+        raise LookupError(f"transfer {key} of escrow {escrow.id}: no entry {entry_key} to pay")
+    message_id = outbox.publish(
         conn,
         type="stripe.transfer.requested",
         payload=TransferRequested(
@@ -147,6 +217,18 @@ def request_transfer(
         org_id=escrow.org_id,
         task=True,
         dedup_key=f"transfer:{escrow.id}:{key}",
+    )
+    store.record_transfer_request(
+        conn,
+        message_id,
+        org_id=escrow.org_id,
+        escrow_id=escrow.id,
+        key=key,
+        kind=kind,
+        entry_id=entry_id,
+        currency=escrow.currency,
+        amount=amount,
+        source_transaction=source_transaction,
     )
 
 

@@ -34,6 +34,9 @@ META_EVENT_ENDS = "liventix_event_ends_at"
 META_ESCROW = "liventix_escrow_id"
 # Metadata escrow puts on each transfer reversal it asks for: the request it answers.
 META_REVERSAL_REQUEST = "liventix_reversal_request"
+# Metadata naming the transfer request a transfer answers (its task's message id, also the
+# idempotency key Stripe got, which Stripe's event carries as `request.idempotency_key`).
+META_TRANSFER_REQUEST = "liventix_transfer_request"
 
 
 def _obj(event: outbox.InboxEvent) -> dict[str, Any]:
@@ -222,14 +225,42 @@ def dispute_closed(conn: Connection, event: outbox.InboxEvent) -> None:
     )
 
 
+def _as_uuid(value: Any) -> uuid.UUID | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def _transfer_request(event: outbox.InboxEvent, metadata: dict[str, Any]) -> uuid.UUID | None:
+    """The transfer request a `transfer.created` names: in the transfer's metadata, else the
+    idempotency key of the API request that made it (our task's message id)."""
+    named = _as_uuid(metadata.get(META_TRANSFER_REQUEST))
+    if named is not None:
+        return named
+    request = event.payload.get("request")
+    return _as_uuid(request.get("idempotency_key")) if isinstance(request, dict) else None
+
+
 def transfer_created(conn: Connection, event: outbox.InboxEvent) -> None:
-    """`transfer.created`: the organizer's transfer was made; the escrow is released."""
+    """`transfer.created`: the organizer's transfer was made; the escrow is released. What it
+    pays is told by the request it names or the charge that funds it (`source_transaction`),
+    never by its amount."""
     transfer = _obj(event)
-    escrow_id = (transfer.get("metadata") or {}).get(META_ESCROW)
+    metadata = transfer.get("metadata") or {}
+    escrow_id = metadata.get(META_ESCROW)
     if not escrow_id:
         return
     transfers.transfer_created(
-        conn, transfer["id"], uuid.UUID(escrow_id), int(transfer["amount"]), cause=event.event_id
+        conn,
+        transfer["id"],
+        uuid.UUID(escrow_id),
+        int(transfer["amount"]),
+        cause=event.event_id,
+        request_id=_transfer_request(event, metadata),
+        source_transaction=_id(transfer.get("source_transaction")),
     )
 
 

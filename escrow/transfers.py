@@ -25,11 +25,16 @@ def transfer_created(
     amount: int,
     *,
     cause: str,
+    request_id: uuid.UUID | None = None,
+    source_transaction: str | None = None,
 ) -> bool:
     """Stripe made the organizer's transfer: the payable is paid from the Stripe balance and
-    the escrow is released. A ledger settlement closes exactly the entries it pays (its id
-    recorded on the transfer: `settle_transfer`). Debts the organizer ran up while the
-    transfer was on its way are asked back from it."""
+    the escrow is released (once: False when the transfer was booked before). Debts the
+    organizer ran up while the transfer was on its way are asked back from it. A ledger
+    settlement closes exactly the entries it pays, read from the transfer request it
+    answers: `request_id` (the transfer task's message id, the idempotency key Stripe got)
+    or `source_transaction` (the charge funding it) name it (`settle_transfer`); a transfer
+    booked before its request was known is settled when a later call names it."""
     escrow = store.lock_escrow(conn, escrow_id)
     lock_debts(conn, escrow.org_id, escrow.currency)
     recorded = store.record_transfer(
@@ -40,24 +45,28 @@ def transfer_created(
         currency=escrow.currency,
         amount=amount,
     )
-    if not recorded:
-        return False
-    entry = post(
+    if recorded:
+        entry = post(
+            conn,
+            escrow.org_id,
+            escrow.currency,
+            recipes.transfer(escrow.currency, amount),
+            key=f"stripe:transfer:{transfer_id}",
+            description=f"Transfer {transfer_id} to the organizer",
+            external_ref=transfer_id,
+        )
+        if escrow.state == "release_requested":
+            transition(conn, escrow, "transfer_paid", cause=cause, entry_id=entry.id)
+        recover(conn, escrow.org_id, escrow.currency, key=f"transfer:{transfer_id}")
+    settle_transfer(
         conn,
-        escrow.org_id,
-        escrow.currency,
-        recipes.transfer(escrow.currency, amount),
-        key=f"stripe:transfer:{transfer_id}",
-        description=f"Transfer {transfer_id} to the organizer",
-        external_ref=transfer_id,
+        escrow,
+        transfer_id,
+        amount,
+        request_id=request_id,
+        source_transaction=source_transaction,
     )
-    settlement = settle_transfer(conn, escrow, transfer_id, amount)
-    if settlement is not None:
-        store.set_transfer_settlement(conn, transfer_id, settlement)
-    if escrow.state == "release_requested":
-        transition(conn, escrow, "transfer_paid", cause=cause, entry_id=entry.id)
-    recover(conn, escrow.org_id, escrow.currency, key=f"transfer:{transfer_id}")
-    return True
+    return recorded
 
 
 def transfer_reversed(

@@ -1,13 +1,16 @@
 """Escrow's store: every SQL statement on escrow's tables (`payments.escrows`,
 `escrow_transitions`, `organizer_policies`, `card_payments`, `card_refunds`,
-`card_disputes`, `organizer_transfers`, `transfer_reversal_requests`, `platform_payouts`),
-as named statements at the top of each module and small functions below them. Nothing here
-decides: the use cases call these on the caller's connection and never commit.
+`card_disputes`, `organizer_transfers`, `transfer_requests`, `transfer_reversal_requests`,
+`platform_payouts`), as named statements at the top of each module and small functions below
+them. Nothing here decides: the use cases call these on the caller's connection and never
+commit.
 
 - `escrows`: the escrows, their audit trail, the organizers' terms, the capture's two
   statements (on the driver cursor: the payment's hot path);
 - `card`: payments, refunds and disputes (and what other packages read of them);
-- `connect`: transfers to organizers, the reversals asked of them, the platform's payouts.
+- `connect`: transfers to organizers, the reversals asked of them, the platform's payouts;
+- `transfer_requests`: the transfers escrow asks for, what each pays, the transfer that
+  answered it.
 """
 
 from __future__ import annotations
@@ -71,6 +74,15 @@ from escrow.store.escrows import (
     set_policy,
     transitions,
 )
+from escrow.store.transfer_requests import (
+    TransferRequest,
+    link_transfer_request,
+    open_unfunded_requests,
+    record_transfer_request,
+    request_funded_by,
+    request_of_transfer,
+    transfer_request,
+)
 
 __all__ = [
     "CaptureFacts",
@@ -81,6 +93,7 @@ __all__ = [
     "PaymentAmounts",
     "ReversalRequest",
     "Transfer",
+    "TransferRequest",
     "add_refunded",
     "add_reversed",
     "add_to_escrow",
@@ -94,6 +107,7 @@ __all__ = [
     "get_policy",
     "get_refund",
     "get_transfer",
+    "link_transfer_request",
     "lock_debts",
     "lock_dispute",
     "lock_escrow",
@@ -106,6 +120,7 @@ __all__ = [
     "move_escrow",
     "now",
     "open_escrow_row",
+    "open_unfunded_requests",
     "paid_sql",
     "payment_amounts",
     "payment_exists",
@@ -116,13 +131,17 @@ __all__ = [
     "record_payment",
     "record_refund",
     "record_transfer",
+    "record_transfer_request",
     "refunded_sql",
+    "request_funded_by",
+    "request_of_transfer",
     "request_reversal",
     "reversal_booked",
     "reversal_sent",
     "set_payout",
     "set_policy",
     "set_transfer_settlement",
+    "transfer_request",
     "transfer_room",
     "transfer_settlement",
     "transitions",

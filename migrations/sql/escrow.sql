@@ -107,6 +107,9 @@ CREATE TABLE payments.organizer_transfers (
     amount bigint NOT NULL CHECK (amount > 0),
     reversed bigint NOT NULL DEFAULT 0 CHECK (reversed >= 0),
     created_at timestamptz NOT NULL DEFAULT now(),
+    -- The ledger settlement that closed what the transfer paid (payments_settlements.sql,
+    -- loaded before this file): set once, with the transfer request it answers.
+    settlement_id uuid REFERENCES payments.settlements (id),
     CONSTRAINT organizer_transfers_reversal_within_amount CHECK (reversed <= amount)
 );
 
@@ -143,6 +146,47 @@ ALTER TABLE payments.platform_payouts ENABLE ROW LEVEL SECURITY;
 CREATE POLICY platform ON payments.platform_payouts TO liventix_platform
     USING ((SELECT payments.acting_as_platform())) WITH CHECK ((SELECT payments.acting_as_platform()));
 GRANT SELECT, INSERT, UPDATE ON payments.platform_payouts TO liventix_platform;
+
+-- transfer_requests: each transfer escrow asks Stripe for (the outbox task
+--    `stripe.transfer.requested`: the request's id is the task's message id, the idempotency
+--    key Stripe gets), with what it pays, fixed when it is asked: the release's transfer pays
+--    the escrow account's entries (entry_id: the release, which it does not cover); any other
+--    pays one entry on the organizer's payable (a payment captured after the release, funded
+--    by its charge: source_transaction; a failed refund's return). transfer_id links Stripe's
+--    transfer once it is known (from the task's answer, or from Stripe's event naming the
+--    request, its charge, or unambiguously its escrow), once: what a transfer settles is read
+--    from here, never guessed from its amount.
+
+CREATE TABLE payments.transfer_requests (
+    id uuid PRIMARY KEY,
+    org_id uuid NOT NULL REFERENCES payments.organizations (id),
+    escrow_id uuid NOT NULL REFERENCES payments.escrows (id),
+    key text NOT NULL,
+    kind text NOT NULL CHECK (kind IN ('release', 'capture', 'refund_failed')),
+    entry_id uuid NOT NULL REFERENCES payments.entries (id),
+    currency text NOT NULL,
+    amount bigint NOT NULL CHECK (amount > 0),
+    source_transaction text,
+    transfer_id text UNIQUE REFERENCES payments.organizer_transfers (id),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    linked_at timestamptz,
+    CONSTRAINT transfer_requests_escrow_key UNIQUE (escrow_id, key),
+    CONSTRAINT transfer_requests_linked CHECK ((transfer_id IS NULL) = (linked_at IS NULL))
+);
+-- One charge funds at most one transfer (a payment is captured once).
+CREATE UNIQUE INDEX transfer_requests_charge ON payments.transfer_requests (source_transaction)
+    WHERE source_transaction IS NOT NULL;
+CREATE INDEX transfer_requests_open ON payments.transfer_requests (escrow_id)
+    WHERE transfer_id IS NULL;
+
+ALTER TABLE payments.transfer_requests ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant ON payments.transfer_requests TO liventix_app
+    USING (org_id = (SELECT payments.current_org_id()))
+    WITH CHECK (org_id = (SELECT payments.current_org_id()));
+CREATE POLICY platform ON payments.transfer_requests TO liventix_platform
+    USING ((SELECT payments.acting_as_platform())) WITH CHECK ((SELECT payments.acting_as_platform()));
+GRANT SELECT ON payments.transfer_requests TO liventix_app;
+GRANT SELECT, INSERT, UPDATE ON payments.transfer_requests TO liventix_platform;
 
 -- transfer_reversal_requests: what escrow asked Stripe to reverse of a transfer to recover
 --    what an organizer owes after release, one row per (cause, transfer), until Stripe's

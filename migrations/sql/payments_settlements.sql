@@ -5,7 +5,8 @@
 -- against raw SQL too); settlements and their links are append-only. Writes go through
 -- payments.create_settlement (the owner's rights, the ledger's proof of who acts, idempotent
 -- by key in payments.idempotency_keys); reads go through row-level security like the
--- ledger's other tables. Loaded after escrow.sql: escrow's transfers name their settlement.
+-- ledger's other tables. Loaded before escrow.sql: escrow's transfers name their settlement
+-- (payments.organizer_transfers.settlement_id); it needs nothing but the ledger's own files.
 
 CREATE TABLE payments.settlements (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -199,7 +200,3 @@ REVOKE ALL ON FUNCTION payments.check_settlement_links() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION payments.create_settlement(jsonb) TO liventix_app, liventix_platform;
 GRANT SELECT ON payments.settlements, payments.settlement_entries
     TO liventix_app, liventix_platform;
-
--- Escrow's transfers name the settlement that closed what they paid (escrow.transfers).
-ALTER TABLE payments.organizer_transfers
-    ADD COLUMN settlement_id uuid REFERENCES payments.settlements (id);

@@ -29,13 +29,13 @@ FILES = (
     "payments_schema.sql",
     "payments_engine.sql",
     "payments_categories.sql",
+    "payments_settlements.sql",
     "messaging.sql",
     "escrow.sql",
     "ticketing.sql",
     "api_tenancy.sql",
     "payments_monitors.sql",
     "payments_seals.sql",
-    "payments_settlements.sql",
 )
 
 # The application's roles are cluster-wide (other databases may hold grants to them): the

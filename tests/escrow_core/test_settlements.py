@@ -2,7 +2,10 @@
 checkouts (tickets issued), a refund, the release and its transfer, a payment after the
 release and its own transfer. Finance then asks "which tickets did this transfer pay for?"
 in Python and over the statement; a replayed (or reordered) `transfer.created` settles
-nothing twice."""
+nothing twice. What a transfer pays is read from the request escrow recorded when it asked
+for it (named by the task's message id, Stripe's idempotency key, or the charge funding
+it), never from its amount: two payments after the release of the same amount, whose
+transfers' events arrive swapped, each settle their own payment."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -17,10 +21,12 @@ from sqlalchemy.engine import make_url
 
 import escrow
 import ledger
+import outbox
 import ticketing_fsm as tk
+from escrow import stripe_events
 from liventix.reports import organizer
 from tests.cli.runner import liventix
-from tests.ticketing_core.support import Gateway, World, open_world, pay, request
+from tests.ticketing_core.support import Gateway, World, charge_of, open_world, pay, request
 
 
 def _paid(engine: sa.Engine, gateway: Gateway, world: World, key: str, n: int) -> tk.Checkout:
@@ -112,8 +118,8 @@ def test_a_season_transfer_pays_exactly_its_tickets(
                 {"id": late.payment_intent_id},
             ).scalar_one()
         )
-    with engine.begin() as conn:
-        assert escrow.transfer_created(conn, "tr_2", escrow_id, late_share, cause="t2")
+    with engine.begin() as conn:  # Stripe's event: the transfer names its charge
+        _transfer_event(conn, "tr_2", escrow_id, late_share, source=late.payment_intent_id)
         found2 = organizer.transfer_coverage(conn, "tr_2")
         assert found2.settled == late_share
         assert found2.order_ids == [late.order_id]
@@ -171,9 +177,12 @@ def test_transfers_in_any_order_settle_what_each_paid(engine: sa.Engine) -> None
                 {"id": late.payment_intent_id},
             ).scalar_one()
         )
+    charge = charge_of(late.payment_intent_id)
     for _ in range(2):
         with engine.begin() as conn:
-            escrow.transfer_created(conn, "tr_late", escrow_id, late_share, cause="late")
+            escrow.transfer_created(
+                conn, "tr_late", escrow_id, late_share, cause="late", source_transaction=charge
+            )
         with engine.begin() as conn:
             escrow.transfer_created(conn, "tr_rel", escrow_id, released, cause="release")
     with engine.begin() as conn:
@@ -191,3 +200,201 @@ def _late_paid(engine: sa.Engine, gateway: Gateway, world: World, key: str) -> t
     with engine.begin() as conn:
         pay(conn, world, checkout, cause=f"evt-{key}")
     return checkout
+
+
+def _transfer_event(
+    conn: sa.Connection,
+    transfer_id: str,
+    escrow_id: uuid.UUID,
+    amount: int,
+    *,
+    source: str | None = None,
+    idempotency_key: str | None = None,
+) -> None:
+    """Stripe's `transfer.created` for a transfer escrow asked for, handled as the inbox
+    does: funded by the charge of payment `source` when given; `idempotency_key` is the
+    key of the API request that made it, as Stripe's events carry it."""
+    obj: dict[str, Any] = {
+        "id": transfer_id,
+        "object": "transfer",
+        "amount": amount,
+        "currency": "eur",
+        "metadata": {escrow.META_ESCROW: str(escrow_id)},
+        "source_transaction": None if source is None else charge_of(source),
+    }
+    event_id = f"evt_{uuid.uuid4().hex[:12]}"
+    payload = {
+        "id": event_id,
+        "object": "event",
+        "type": "transfer.created",
+        "data": {"object": obj},
+        "request": {"id": None, "idempotency_key": idempotency_key},
+    }
+    stripe_events.transfer_created(
+        conn,
+        outbox.InboxEvent(
+            source="stripe",
+            event_id=event_id,
+            type="transfer.created",
+            payload=payload,
+            received_at=datetime.now(UTC),
+            attempts=0,
+        ),
+    )
+
+
+def _release_now(conn: sa.Connection, world: World) -> tuple[uuid.UUID, int]:
+    """End the world's event and release its escrow (no hold period): (escrow, released)."""
+    escrow_id = _escrow_id(conn, world)
+    conn.execute(
+        sa.text("UPDATE payments.escrows SET event_ends_at = :t WHERE id = :id"),
+        {"t": datetime.now(UTC) - timedelta(minutes=1), "id": escrow_id},
+    )
+    escrow.release_due(conn)
+    return escrow_id, escrow.get_escrow(conn, escrow_id).released
+
+
+def _request_id(conn: sa.Connection, escrow_id: uuid.UUID, key: str) -> uuid.UUID:
+    """The transfer request escrow recorded under `key` (the task's message id)."""
+    found: uuid.UUID = conn.execute(
+        sa.text("SELECT id FROM payments.transfer_requests WHERE escrow_id = :e AND key = :k"),
+        {"e": escrow_id, "k": key},
+    ).scalar_one()
+    return found
+
+
+def _share(conn: sa.Connection, payment_id: str) -> int:
+    return int(
+        conn.execute(
+            sa.text("SELECT gross - platform_fee FROM payments.card_payments WHERE id = :id"),
+            {"id": payment_id},
+        ).scalar_one()
+    )
+
+
+def _covered(conn: sa.Connection, transfer_id: str) -> tuple[list[uuid.UUID], int]:
+    found = organizer.transfer_coverage(conn, transfer_id)
+    return found.order_ids, found.settled
+
+
+def test_late_payments_of_one_amount_swapped_settle_their_own(engine: sa.Engine) -> None:
+    """Two payments captured after the release, of the same amount: their transfers'
+    `transfer.created` arrive swapped (the second payment's first) and twice each. Each
+    settles its own payment's capture, told by the charge funding it (matching by amount
+    settled the oldest such capture, the first payment's, for the second's transfer)."""
+    gateway = Gateway()
+    with engine.begin() as conn:
+        policy = escrow.Policy(hold_period=timedelta(0), connected_account="acct_1")
+        world = open_world(conn, capacities=(10,), prices=(2_500,), policy=policy)
+    sold = _paid(engine, gateway, world, "k1", 2)  # the release carries two tickets' share
+    with engine.begin() as conn:
+        escrow_id, released = _release_now(conn, world)
+    first = _late_paid(engine, gateway, world, "k2")
+    second = _late_paid(engine, gateway, world, "k3")
+    with engine.begin() as conn:
+        share = _share(conn, first.payment_intent_id)
+        assert share == _share(conn, second.payment_intent_id) != released
+    for _ in range(2):
+        with engine.begin() as conn:
+            _transfer_event(conn, "tr_second", escrow_id, share, source=second.payment_intent_id)
+        with engine.begin() as conn:
+            _transfer_event(conn, "tr_first", escrow_id, share, source=first.payment_intent_id)
+    with engine.begin() as conn:
+        assert _covered(conn, "tr_second") == ([second.order_id], share)
+        assert _covered(conn, "tr_first") == ([first.order_id], share)
+        # The release's transfer, named by the idempotency key Stripe's event carries.
+        release_request = _request_id(conn, escrow_id, "release")
+    with engine.begin() as conn:
+        _transfer_event(conn, "tr_rel", escrow_id, released, idempotency_key=str(release_request))
+    with engine.begin() as conn:
+        assert _covered(conn, "tr_rel") == ([sold.order_id], released)
+        assert _covered(conn, "tr_second") == ([second.order_id], share)
+        count = conn.execute(
+            sa.text("SELECT count(*) FROM payments.settlements WHERE org_id = :o"),
+            {"o": world.org},
+        ).scalar_one()
+        assert count == 3
+
+
+@pytest.mark.parametrize("order", ["events first", "tasks first", "interleaved"])
+def test_transfers_settle_the_same_whatever_arrives_first(engine: sa.Engine, order: str) -> None:
+    """The release's transfer and a failed refund's return after it (neither funded by a
+    charge) and a late payment's transfer, each told to escrow twice: by Stripe's event
+    (here carrying no idempotency key) and by the task that asked for it (naming its
+    request). Whatever the order, each ends settling exactly what its request pays; an
+    event alone that cannot tell the release's transfer from the return's settles nothing
+    until the task names it (never a guess)."""
+    gateway = Gateway()
+    with engine.begin() as conn:
+        policy = escrow.Policy(hold_period=timedelta(0), connected_account="acct_1")
+        world = open_world(conn, capacities=(10,), prices=(2_500,), policy=policy)
+    sold = _paid(engine, gateway, world, "k1", 2)
+    refunded = _paid(engine, gateway, world, "k2", 1)
+    with engine.begin() as conn:  # refunded before the release; it fails after it
+        assert escrow.refund_payment(
+            conn, "re_1", refunded.payment_intent_id, 2_500, failed=False, cause="r1"
+        )
+    with engine.begin() as conn:
+        escrow_id, released = _release_now(conn, world)
+    late = _late_paid(engine, gateway, world, "k3")
+    with engine.begin() as conn:
+        assert escrow.refund_payment(
+            conn, "re_1", refunded.payment_intent_id, 2_500, failed=True, cause="r2"
+        )
+    with engine.begin() as conn:
+        rows = conn.execute(
+            sa.text("""SELECT key, id, amount, source_transaction FROM payments.transfer_requests
+                        WHERE escrow_id = :e"""),
+            {"e": escrow_id},
+        ).all()
+    asked = {r.key: r for r in rows}
+    assert set(asked) == {"release", late.payment_intent_id, "refund-failed:re_1"}
+    names = {"release": "tr_rel", late.payment_intent_id: "tr_late", "refund-failed:re_1": "tr_ret"}
+    events = [
+        lambda conn, k=k: _transfer_event(
+            conn,
+            names[k],
+            escrow_id,
+            asked[k].amount,
+            source=late.payment_intent_id if asked[k].source_transaction else None,
+        )
+        for k in asked
+    ]
+    tasks = [
+        lambda conn, k=k: escrow.transfer_created(
+            conn,
+            names[k],
+            escrow_id,
+            asked[k].amount,
+            cause="task",
+            request_id=asked[k].id,
+            source_transaction=asked[k].source_transaction,
+        )
+        for k in asked
+    ]
+    steps = {
+        "events first": events + tasks,
+        "tasks first": tasks + events,
+        "interleaved": [x for pair in zip(events, reversed(tasks), strict=True) for x in pair],
+    }[order]
+    for step in steps:
+        with engine.begin() as conn:
+            step(conn)
+    with engine.begin() as conn:
+        orders, settled_amount = _covered(conn, "tr_rel")
+        assert (sorted(orders), settled_amount) == (
+            sorted([sold.order_id, refunded.order_id]),
+            released,
+        )
+        assert _covered(conn, "tr_late") == ([late.order_id], asked[late.payment_intent_id].amount)
+        returned = organizer.transfer_coverage(conn, "tr_ret")
+        assert returned.settled == asked["refund-failed:re_1"].amount
+        settled = conn.execute(
+            sa.text("""SELECT t.id, r.key FROM payments.organizer_transfers t
+                         JOIN payments.settlements s ON s.id = t.settlement_id
+                         JOIN payments.transfer_requests r ON r.transfer_id = t.id
+                        WHERE t.escrow_id = :e
+                          AND s.metadata ->> 'transfer_request' = r.id::text"""),
+            {"e": escrow_id},
+        ).all()
+        assert {(r.id, r.key) for r in settled} == {(v, k) for k, v in names.items()}
