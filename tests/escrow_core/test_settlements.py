@@ -23,6 +23,8 @@ import escrow
 import ledger
 import outbox
 import ticketing_fsm as tk
+from escrow import settlement as escrow_settlement
+from escrow import store as escrow_store
 from escrow import stripe_events
 from liventix.reports import organizer
 from tests.cli.runner import liventix
@@ -398,3 +400,36 @@ def test_transfers_settle_the_same_whatever_arrives_first(engine: sa.Engine, ord
             {"e": escrow_id},
         ).all()
         assert {(r.id, r.key) for r in settled} == {(v, k) for k, v in names.items()}
+
+
+def test_what_a_transfer_request_pays_is_read_from_its_key() -> None:
+    """The kinds a request records (pure: no database)."""
+    escrow_id = uuid.UUID(int=7)
+    pays = escrow_settlement.transfer_pays
+    assert pays(escrow_id, "release") == ("release", f"escrow:release:{escrow_id}")
+    assert pays(escrow_id, "refund-failed:re_9") == ("refund_failed", "stripe:refund-failed:re_9")
+    assert pays(escrow_id, "pi_123") == ("capture", "stripe:capture:pi_123")
+
+
+def test_an_unnamed_transfer_is_matched_only_without_doubt() -> None:
+    """The last resort for a transfer nothing names: the escrow's only open request no
+    charge funds, and only if it asks the transfer's amount; two open requests, or another
+    amount, match nothing (pure: no database)."""
+
+    def asked(amount: int) -> escrow_store.TransferRequest:
+        return escrow_store.TransferRequest(
+            id=uuid.uuid4(),
+            escrow_id=uuid.UUID(int=7),
+            kind="release",
+            entry_id=uuid.uuid4(),
+            amount=amount,
+            source_transaction=None,
+            transfer_id=None,
+        )
+
+    one = asked(900)
+    sole = escrow_settlement.sole_unfunded
+    assert sole([one], 900) == one.id
+    assert sole([one], 901) is None
+    assert sole([one, asked(900)], 900) is None
+    assert sole([], 900) is None
