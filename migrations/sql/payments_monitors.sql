@@ -76,19 +76,6 @@ LANGUAGE sql STABLE AS $$
         'occurred_at', payments._utc_text(clock_timestamp()))
 $$;
 
--- Whether an account has a live monitor: the accounts trigger's WHEN (an index probe; an
--- account without monitors runs no trigger function). PL/pgSQL, not SQL: a trigger's WHEN
--- is not planned, so a SQL function there would be parsed and planned again for every
--- UPDATE statement, where PL/pgSQL keeps its plan for the session (measured: bench
--- monitor_cost).
-CREATE FUNCTION payments.account_monitored(p_account uuid) RETURNS boolean
-LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
-BEGIN
-    RETURN EXISTS (SELECT FROM payments.balance_monitors m
-                    WHERE m.account_id = p_account AND m.deleted_at IS NULL);
-END
-$$;
-
 -- After an account's balances changed: move every live monitor of it whose condition changed,
 -- and publish the change (deduplicated by monitor and account version).
 CREATE FUNCTION payments._watch_balance() RETURNS trigger
@@ -123,8 +110,20 @@ CREATE TRIGGER accounts_watch_balance AFTER UPDATE ON payments.accounts
     WHEN ((NEW.posted_debits, NEW.posted_credits, NEW.pending_debits, NEW.pending_credits)
           IS DISTINCT FROM
           (OLD.posted_debits, OLD.posted_credits, OLD.pending_debits, OLD.pending_credits)
-          AND payments.account_monitored(NEW.id))
+          AND NEW.monitored)
     EXECUTE FUNCTION payments._watch_balance();
+
+-- Keep accounts.monitored equal to "the account has a live monitor", for an account whose
+-- row the caller has locked (so a concurrent create or delete waits and then sees this one).
+-- Runs under the callers' SET payments.monitors = 'on', which accounts_guard asks for.
+CREATE FUNCTION payments._mark_monitored(p_account uuid) RETURNS void
+LANGUAGE sql AS $$
+    UPDATE payments.accounts a
+       SET monitored = x.live
+      FROM (SELECT EXISTS (SELECT FROM payments.balance_monitors m
+                            WHERE m.account_id = p_account AND m.deleted_at IS NULL) AS live) x
+     WHERE a.id = p_account AND a.monitored IS DISTINCT FROM x.live
+$$;
 
 -- Create a monitor for p_org: p = {account_id, balance, operator, value, description, key,
 -- hash}. Answers {id, replayed}. The account is locked (as a posting locks it) while its
@@ -132,7 +131,8 @@ CREATE TRIGGER accounts_watch_balance AFTER UPDATE ON payments.accounts
 -- ...triggered at once. Refusals (LX001): organization_not_found, account_not_found,
 -- monitor_on_high_volume_account, invalid_monitor, idempotency_conflict.
 CREATE FUNCTION payments.create_balance_monitor(p_org uuid, p jsonb) RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET payments.monitors = 'on' AS $$
 DECLARE
     a payments.accounts;
     m payments.balance_monitors;
@@ -174,6 +174,7 @@ BEGIN
             payments._monitor_holds(p ->> 'operator', v_current, (p ->> 'value')::bigint),
             a.version, p ->> 'key', p ->> 'hash')
     RETURNING * INTO m;
+    PERFORM payments._mark_monitored(a.id);
     IF m.triggered THEN
         PERFORM messaging.publish(m.org_id, 'ledger.balance_monitor.triggered',
             'balance_monitor', m.id::text, payments._monitor_view(m, v_current, a.version),
@@ -184,16 +185,25 @@ END
 $$;
 
 -- Delete a monitor of p_org (it stops watching; its row stays, marked). Deleting it again
--- answers the same. Refusal: monitor_not_found.
+-- answers the same. The account is locked first (as a posting locks it before its monitors),
+-- then its monitored flag is recomputed: cleared with its last live monitor.
+-- Refusal: monitor_not_found.
 CREATE FUNCTION payments.delete_balance_monitor(p_org uuid, p_id uuid) RETURNS uuid
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET payments.monitors = 'on' AS $$
+DECLARE
+    v_account uuid;
 BEGIN
     PERFORM payments._check_org(p_org);
-    UPDATE payments.balance_monitors SET deleted_at = coalesce(deleted_at, now())
+    SELECT account_id INTO v_account FROM payments.balance_monitors
      WHERE id = p_id AND org_id = p_org;
     IF NOT FOUND THEN
         PERFORM payments._fail('monitor_not_found', jsonb_build_object('monitor_id', p_id));
     END IF;
+    PERFORM FROM payments.accounts WHERE id = v_account FOR NO KEY UPDATE;
+    UPDATE payments.balance_monitors SET deleted_at = coalesce(deleted_at, now())
+     WHERE id = p_id;
+    PERFORM payments._mark_monitored(v_account);
     RETURN p_id;
 END
 $$;
@@ -257,11 +267,10 @@ REVOKE EXECUTE ON FUNCTION payments._utc_text(timestamptz),
     payments._monitored_balance(payments.accounts, text),
     payments._monitor_holds(text, numeric, bigint),
     payments._monitor_view(payments.balance_monitors, numeric, bigint),
-    payments._watch_balance(), payments._hold_event(payments.holds, text, payments.hold_resolutions),
+    payments._watch_balance(), payments._mark_monitored(uuid),
+    payments._hold_event(payments.holds, text, payments.hold_resolutions),
     payments._publish_hold_created(), payments._publish_hold_resolved(),
     payments.create_balance_monitor(uuid, jsonb), payments.delete_balance_monitor(uuid, uuid)
     FROM PUBLIC;
--- The WHEN of accounts_watch_balance runs as whoever updates an account (the door's owner).
-GRANT EXECUTE ON FUNCTION payments.account_monitored(uuid) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION payments.create_balance_monitor(uuid, jsonb),
     payments.delete_balance_monitor(uuid, uuid) TO liventix_app, liventix_platform;

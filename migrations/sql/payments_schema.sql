@@ -155,6 +155,10 @@ CREATE TABLE payments.accounts (
     credits_must_not_exceed_debits boolean NOT NULL DEFAULT false,
     high_volume boolean NOT NULL DEFAULT false,
     closed boolean NOT NULL DEFAULT false,
+    -- True exactly while the account has a live balance monitor (payments_monitors.sql sets
+    -- and clears it under the account's row lock): the monitors' trigger tests it in its
+    -- WHEN, so a posting on an account without monitors calls no function for them.
+    monitored boolean NOT NULL DEFAULT false,
     metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
     posted_debits bigint NOT NULL DEFAULT 0 CHECK (posted_debits >= 0),
     posted_credits bigint NOT NULL DEFAULT 0 CHECK (posted_credits >= 0),
@@ -585,9 +589,11 @@ $$;
 CREATE TRIGGER lines_no_update BEFORE UPDATE ON payments.lines
     FOR EACH ROW EXECUTE FUNCTION payments.guard_line_update();
 
--- An account's identity never changes, and its balances change only through the engine's
--- functions (which raise the transaction-local flag payments.writer while they work). The
--- application's roles cannot update accounts at all; this guards the owner's own hands.
+-- An account's identity never changes, its balances change only through the engine's
+-- functions (which raise the transaction-local flag payments.writer while they work), and
+-- its `monitored` flag only through the balance monitors' create and delete functions (which
+-- run with payments.monitors on). The application's roles cannot update accounts at all;
+-- this guards the owner's own hands.
 CREATE FUNCTION payments.guard_account_update() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -608,6 +614,12 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'LX002',
             MESSAGE = 'account balances change only by posting through the ledger';
     END IF;
+    IF NEW.monitored IS DISTINCT FROM OLD.monitored
+       AND current_setting('payments.monitors', true) IS DISTINCT FROM 'on'
+    THEN
+        RAISE EXCEPTION USING ERRCODE = 'LX002',
+            MESSAGE = 'an account''s monitored flag changes only with its balance monitors';
+    END IF;
     RETURN NEW;
 END
 $$;
@@ -623,7 +635,9 @@ CREATE TRIGGER accounts_guard BEFORE UPDATE ON payments.accounts
               IS DISTINCT FROM
               (OLD.posted_debits, OLD.posted_credits, OLD.pending_debits, OLD.pending_credits,
                OLD.version, OLD.closed)
-              AND current_setting('payments.writer', true) IS DISTINCT FROM 'on'))
+              AND current_setting('payments.writer', true) IS DISTINCT FROM 'on')
+          OR (NEW.monitored IS DISTINCT FROM OLD.monitored
+              AND current_setting('payments.monitors', true) IS DISTINCT FROM 'on'))
     EXECUTE FUNCTION payments.guard_account_update();
 CREATE TRIGGER accounts_no_delete BEFORE DELETE ON payments.accounts
     FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();

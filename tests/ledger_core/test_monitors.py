@@ -242,3 +242,59 @@ def test_events_follow_the_condition_over_any_postings(
         )
         assert [t.rsplit(".", 1)[1] for t in got] == expected
         assert ledger.get_monitor(conn, monitor).triggered == state
+
+
+def _flag(conn: sa.Connection, account: uuid.UUID) -> bool:
+    return bool(
+        conn.execute(
+            sa.text("SELECT monitored FROM payments.accounts WHERE id = :id"), {"id": account}
+        ).scalar_one()
+    )
+
+
+def test_the_monitored_flag_is_true_exactly_while_a_live_monitor_watches(
+    db: RolledBack, open_account: OpenAccountFn
+) -> None:
+    """accounts.monitored is the trigger's whole WHEN: set by a creation, kept while a second
+    monitor lives, cleared with the last one; an account never watched stays false."""
+    wallet = open_account(ORG_A, "wallet", "liability")
+    cash = open_account(ORG_A, "cash", "asset")
+    with db.begin() as conn:
+        assert not _flag(conn, wallet)
+        first = _monitor(conn, wallet, "m1", operator=">", value=10)
+        second = _monitor(conn, wallet, "m2", operator=">", value=20)
+        assert _flag(conn, wallet) and not _flag(conn, cash)
+        ledger.delete_monitor(conn, ORG_A, first)
+        assert _flag(conn, wallet)
+        ledger.post_entry(conn, ORG_A, transfer("p1", cash, wallet, 30))
+        assert [k for k, _ in _events(conn, second)] == ["triggered"]
+        assert _events(conn, first) == []
+        ledger.delete_monitor(conn, ORG_A, second)
+        assert not _flag(conn, wallet)
+        ledger.delete_monitor(conn, ORG_A, second)  # again: still cleared
+        assert not _flag(conn, wallet)
+        ledger.post_entry(conn, ORG_A, transfer("p2", wallet, cash, 30))
+        assert [k for k, _ in _events(conn, second)] == ["triggered"]
+        _monitor(conn, wallet, "m3")
+        assert _flag(conn, wallet)
+
+
+def test_the_monitored_flag_moves_only_with_the_monitor_functions(
+    db: RolledBack, open_account: OpenAccountFn
+) -> None:
+    wallet = open_account(ORG_A, "wallet", "liability")
+    with pytest.raises(sa.exc.DBAPIError) as owner, db.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE payments.accounts SET monitored = true WHERE id = :id"), {"id": wallet}
+        )
+    assert getattr(owner.value.orig, "sqlstate", None) == "LX002"
+    with pytest.raises(sa.exc.DBAPIError) as app, db.begin() as conn:
+        conn.execute(sa.text("SET LOCAL ROLE liventix_app"))
+        present_key(conn, ORG_A)
+        conn.execute(sa.text("SELECT set_config('payments.monitors', 'on', true)"))
+        conn.execute(
+            sa.text("UPDATE payments.accounts SET monitored = true WHERE id = :id"), {"id": wallet}
+        )
+    assert getattr(app.value.orig, "sqlstate", None) == "42501"  # permission denied
+    with db.begin() as conn:
+        assert not _flag(conn, wallet)
