@@ -68,6 +68,15 @@ def key_of(request: Request) -> str | None:
     return key if key is not None and _KEY_RE.match(key) else None
 
 
+def keyless_dry_run(request: Request) -> bool:
+    """A write asked as a dry run (`?dry_run=true`), which may come without an
+    Idempotency-Key: it writes nothing and consumes no key. It must never commit."""
+    return request.method == "POST" and request.query_params.get("dry_run", "").lower() in (
+        "true",
+        "1",
+    )
+
+
 def missing_key(request: Request) -> Response:
     """400: a write without a valid Idempotency-Key."""
     return problems.problem_response(

@@ -123,7 +123,7 @@ class Runner:
         key: str | None = None
         if idempotent:
             key = idempotency.key_of(request)
-            if key is None:
+            if key is None and not idempotency.keyless_dry_run(request):
                 return idempotency.missing_key(request)
         return Facts(
             request=request,

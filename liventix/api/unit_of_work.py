@@ -168,6 +168,10 @@ class UnitOfWork:
         under the Idempotency-Key in the same transaction, with `location` (a 201's
         `Location`: the path of the GET that reads what was created, answered by its
         replays too). Returns `answer`."""
+        if self.idempotency_key is None and idempotency.keyless_dry_run(self.request):
+            # Let through without a key only to be rehearsed and rolled back: a route without
+            # a dry run must not commit a write that no key protects.
+            raise self._missing_key()
         transaction = self._open_transaction()
         if answer is not _NOTHING:
             response = self._respond(answer)
@@ -278,10 +282,21 @@ class UnitOfWork:
         return self.runtime.gateway
 
     def domain_key(self) -> str:
-        """The domain's idempotency key for this request's write (from the header)."""
+        """The domain's idempotency key for this request's write (from the header). A write
+        let through without one (`?dry_run=true` on a route that has no dry run) is the
+        missing key's 400, as the pipeline answers it."""
         if self.idempotency_key is None:
-            raise RuntimeError("only writes have an idempotency key")
+            raise self._missing_key()
         return idempotency.DOMAIN_KEY_PREFIX + self.idempotency_key
+
+    @staticmethod
+    def _missing_key() -> ApiProblem:
+        """The missing Idempotency-Key's 400, as the pipeline answers it."""
+        return ApiProblem(
+            problems.IDEMPOTENCY_KEY_MISSING,
+            "Idempotency-Key: 1 to 200 visible ASCII characters, required on POST",
+            field=idempotency.IDEMPOTENCY_HEADER,
+        )
 
     def posted(self, kind: str) -> None:
         """Count a posting of this kind once the transaction commits."""

@@ -87,6 +87,9 @@ class StripeGateway:
             "metadata": {
                 escrow.META_ESCROW: request.escrow_id,
                 "liventix_event_id": request.event_id,
+                # Stripe's transfer.created then names the request it answers, whatever
+                # the order it arrives in (escrow.transfer_created settles what it pays).
+                escrow.META_TRANSFER_REQUEST: idempotency_key,
             },
         }
         if request.source_transaction:

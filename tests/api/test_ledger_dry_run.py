@@ -115,3 +115,38 @@ def test_dry_runs_answer_and_write_nothing(served: Served, client: httpx.Client)
     assert bad.status_code == 422 and bad.json()["field"] == "query.dry_run"
     # After all that, the hold is still open and can be voided for real.
     assert ok(post(client, f"/v1/holds/{hold['id']}/void"))["status"] == "voided"
+
+
+def test_a_dry_run_needs_no_key_and_other_writes_still_do(
+    served: Served, client: httpx.Client
+) -> None:
+    """A dry run may come without an Idempotency-Key (it consumes none); a write whose route
+    has no dry run is not let through by `?dry_run=true`: it is the missing key's 400 and
+    writes nothing (it was a 500, or a write no key protected)."""
+    funding = open_account(client, "funding", "equity")
+    wallet = open_account(client, "wallet", "liability")
+    before = _counts(served)
+    dry = client.post("/v1/entries?dry_run=true", json=transfer_body(funding, wallet, 300))
+    assert dry.status_code == 200, dry.text
+    assert dry.json()["object"] == "dry_run"
+    for path, body in (
+        ("/v1/accounts?dry_run=true", {"code": "x", "type": "asset", "currency": "USD"}),
+        (
+            "/v1/events?dry_run=true",
+            {
+                "name": "Gig",
+                "currency": "USD",
+                "starts_at": "2030-01-01T20:00:00Z",
+                "ends_at": "2030-01-01T23:00:00Z",
+            },
+        ),
+    ):
+        refused = client.post(path, json=body)
+        assert refused.status_code == 400, (path, refused.status_code, refused.text)
+        assert refused.json()["type"].endswith("idempotency-key-required"), refused.text
+    with served.engine.connect() as conn:
+        accounts = conn.execute(sa.text("SELECT count(*) FROM payments.accounts WHERE code = 'x'"))
+        assert accounts.scalar_one() == 0
+        events = conn.execute(sa.text("SELECT count(*) FROM ticketing.events WHERE name = 'Gig'"))
+        assert events.scalar_one() == 0
+    assert _counts(served) == before
