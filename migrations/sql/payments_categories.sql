@@ -264,6 +264,21 @@ BEGIN
                          AND l.entry_org_id = NEW.org_id AND l.account_id = NEW.target_account_id
                          AND l.side = 'credit' AND l.amount = NEW.target_amount
                          AND l.currency = NEW.target_currency)
+       -- and each entry moves the amount through the platform's liquidity account
+       OR NOT EXISTS (SELECT FROM payments.lines l
+                        JOIN payments.accounts a ON a.id = l.account_id
+                        JOIN payments.organizations o ON o.id = a.org_id AND o.is_platform
+                       WHERE l.entry_id = NEW.source_entry_id
+                         AND a.code = 'fx_liquidity:' || lower(NEW.source_currency)
+                         AND l.side = 'credit' AND l.amount = NEW.source_amount
+                         AND l.currency = NEW.source_currency)
+       OR NOT EXISTS (SELECT FROM payments.lines l
+                        JOIN payments.accounts a ON a.id = l.account_id
+                        JOIN payments.organizations o ON o.id = a.org_id AND o.is_platform
+                       WHERE l.entry_id = NEW.target_entry_id
+                         AND a.code = 'fx_liquidity:' || lower(NEW.target_currency)
+                         AND l.side = 'debit' AND l.amount = NEW.target_amount
+                         AND l.currency = NEW.target_currency)
     THEN
         PERFORM payments._fail('invalid_request', jsonb_build_object(
             'reason', 'the conversion does not match its currencies or entries'));
@@ -349,8 +364,10 @@ BEGIN
     END IF;
     SELECT exponent INTO v_se FROM payments.currencies WHERE code = v_source.currency;
     SELECT exponent INTO v_te FROM payments.currencies WHERE code = v_target.currency;
+    -- Integer division (as the CHECK): numeric's `/` keeps a limited scale and can round a
+    -- quotient just below a whole number up to it.
     IF v_target_amount IS DISTINCT FROM
-       floor(v_amount * v_num * power(10::numeric, v_te) / (v_den * power(10::numeric, v_se)))
+       div(v_amount * v_num * power(10::numeric, v_te), v_den * power(10::numeric, v_se))
     THEN
         PERFORM payments._fail('invalid_request', jsonb_build_object(
             'reason', 'target_amount is not the conversion rounded down'));
@@ -394,6 +411,17 @@ BEGIN
                                        'amount', v_target_amount, 'currency', v_target.currency))))));
     IF v_acting IS NOT NULL THEN
         PERFORM payments._act_as(v_acting::text);
+    END IF;
+    -- Both entries are this conversion's own, never a replay: no conversion holds the key, so
+    -- an entry already under fx:<key>:... was posted by someone else (an organization writing
+    -- under that key itself) or by a conversion committed meanwhile (answered as its replay).
+    IF (v_result -> 'results' -> 0 ->> 'replayed')::boolean
+       OR (v_result -> 'results' -> 1 ->> 'replayed')::boolean THEN
+        SELECT * INTO v_row FROM payments.conversions WHERE org_id = v_org AND idempotency_key = v_key;
+        IF FOUND AND v_row.request_hash = p ->> 'hash' THEN
+            RETURN to_jsonb(v_row) || jsonb_build_object('replayed', true);
+        END IF;
+        PERFORM payments._fail('idempotency_conflict', jsonb_build_object('idempotency_key', v_key));
     END IF;
     INSERT INTO payments.conversions (org_id, idempotency_key, request_hash, source_account_id,
         target_account_id, source_currency, target_currency, source_exponent, target_exponent,
