@@ -5,7 +5,6 @@ entries were posted, backdated or future-dated, batched, or raced by another pro
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import uuid
 from datetime import datetime, timedelta
@@ -17,7 +16,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ledger
-from ledger.reads import _BALANCE_AS_OF
 from liventix.database import make_engine
 from liventix.testing.rollback import RolledBack, Transactions
 from tests.ledger_core.conftest import ORG_A, PLATFORM, OpenAccountFn, transfer
@@ -200,39 +198,6 @@ def test_an_entry_that_waited_for_the_account_is_recorded_after_the_one_it_waite
     assert [r.key for r in rows] == ["holder", "holder-2", "racer"]
     assert [r.created_at for r in rows] == sorted(r.created_at for r in rows)
     assert _assert_agree(engine, [cash, sales], []) > 0
-
-
-def test_balance_as_of_is_one_probe_whatever_the_history(
-    db: RolledBack, open_account: OpenAccountFn
-) -> None:
-    """The plan reads one index entry for the recorded balance, and only the dated lines for
-    the effective one: no scan of the account's lines."""
-    cash = open_account(ORG_A, "cash", "asset")
-    sales = open_account(ORG_A, "sales", "revenue")
-    with db.begin() as conn:
-        ledger.post_batch(conn, ORG_A, [transfer(f"p{i}", cash, sales, 1 + i) for i in range(300)])
-    middle = _clock(db)
-    with db.begin() as conn:
-        ledger.post_entry(conn, ORG_A, transfer("late", cash, sales, 5, effective_at=middle))
-        conn.execute(sa.text("ANALYZE payments.lines"))
-    with db.connect() as conn:
-        for effective in (False, True):
-            plan = conn.execute(
-                sa.text(f"EXPLAIN (ANALYZE, FORMAT JSON) {_BALANCE_AS_OF.text}"),
-                {"id": cash, "at": middle, "effective": effective},
-            ).scalar_one()
-            read = _rows_read_from_lines(plan[0]["Plan"])
-            assert read <= 2, (effective, read, json.dumps(plan, indent=1))
-
-
-def _rows_read_from_lines(node: dict[str, Any]) -> int:
-    """Rows the plan's scans of payments.lines returned (before filters it applied)."""
-    own = 0
-    if node.get("Relation Name") == "lines" or str(node.get("Index Name", "")).startswith("lines_"):
-        own = int(node.get("Actual Rows", 0) * node.get("Actual Loops", 1)) + int(
-            node.get("Rows Removed by Filter", 0)
-        )
-    return own + sum(_rows_read_from_lines(child) for child in node.get("Plans", []))
 
 
 def test_statement_pages_open_at_the_stored_running_total(
