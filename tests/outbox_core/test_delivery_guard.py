@@ -1,0 +1,168 @@
+"""The deliveries' guard (review D6): an organization's role, with its own API key, cannot
+insert a delivery by hand that sends its message to another organization's endpoint, that
+sends another organization's message, or that orders a platform transfer task; every
+legitimate publisher still publishes (the organization's own webhooks, the owner's and the
+platform's transfer tasks)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import sqlalchemy as sa
+
+import ledger
+
+ORG_A = uuid.UUID("00000000-0000-0000-0000-0000000000a1")
+ORG_B = uuid.UUID("00000000-0000-0000-0000-0000000000b1")
+PLATFORM = uuid.UUID("00000000-0000-0000-0000-000000000001")
+
+TRANSFER = {
+    "escrow_id": str(uuid.uuid4()),
+    "org_id": str(ORG_A),
+    "event_id": "evt",
+    "amount": 100_000,
+    "currency": "USD",
+    "destination": "acct_attacker",
+}
+
+
+def _key(org: uuid.UUID | None) -> tuple[str, str]:
+    digest = hashlib.sha256(f"guard key of {org}".encode()).hexdigest()
+    return digest[:12], digest[12:60]
+
+
+@pytest.fixture
+def world(conn: sa.Connection) -> dict[str, uuid.UUID]:
+    """Organizations A and B (and the platform) with API keys, and one endpoint each."""
+    ledger.open_organization(conn, PLATFORM, "Liventix", is_platform=True)
+    ledger.open_organization(conn, ORG_A, "Org A")
+    ledger.open_organization(conn, ORG_B, "Org B")
+    for org in (ORG_A, ORG_B, None):
+        prefix, secret = _key(org)
+        conn.execute(
+            sa.text(
+                "INSERT INTO payments.api_keys (org_id, prefix, secret_sha256)"
+                " VALUES (:org, :prefix, :digest)"
+            ),
+            {"org": org, "prefix": prefix, "digest": hashlib.sha256(secret.encode()).hexdigest()},
+        )
+    endpoints = {}
+    for name, org in (("a", ORG_A), ("b", ORG_B)):
+        endpoints[name] = conn.execute(
+            sa.text(
+                "INSERT INTO messaging.endpoints (org_id, url)"
+                " VALUES (:org, 'https://example.com/hook') RETURNING id"
+            ),
+            {"org": org},
+        ).scalar_one()
+    return endpoints
+
+
+@contextmanager
+def acting(conn: sa.Connection, org: uuid.UUID | None) -> Iterator[None]:
+    """As the application's role with `org`'s key (None: the platform's role and key), in
+    a savepoint rolled back after."""
+    nested = conn.begin_nested()
+    try:
+        role = "liventix_app" if org is not None else "liventix_platform"
+        conn.execute(sa.text(f"SET LOCAL ROLE {role}"))
+        prefix, secret = _key(org)
+        found = conn.execute(
+            sa.text("SELECT count(*) FROM payments.authenticate(:prefix, :secret, NULL)"),
+            {"prefix": prefix, "secret": secret},
+        ).scalar_one()
+        assert found == 1
+        yield
+    finally:
+        nested.rollback()
+
+
+def _message(conn: sa.Connection, org: uuid.UUID, type: str = "order.paid") -> uuid.UUID:
+    message_id = uuid.uuid4()
+    conn.execute(
+        sa.text(
+            "INSERT INTO messaging.messages (id, org_id, type, aggregate_type, aggregate_id,"
+            " payload) VALUES (:id, :org, :type, 'x', '1', CAST(:payload AS jsonb))"
+        ),
+        {"id": message_id, "org": org, "type": type, "payload": json.dumps(TRANSFER)},
+    )
+    return message_id
+
+
+def _delivery(
+    conn: sa.Connection,
+    message_id: uuid.UUID,
+    org: uuid.UUID,
+    channel: str,
+    endpoint: uuid.UUID | None = None,
+) -> int:
+    delivery_id: int = conn.execute(
+        sa.text(
+            "INSERT INTO messaging.deliveries (message_id, org_id, channel, endpoint_id,"
+            " target, aggregate_key) VALUES (:m, :org, :channel, :endpoint, 't', 'x:1')"
+            " RETURNING id"
+        ),
+        {"m": message_id, "org": org, "channel": channel, "endpoint": endpoint},
+    ).scalar_one()
+    return delivery_id
+
+
+def _sqlstate(error: sa.exc.DBAPIError) -> str | None:
+    return getattr(error.orig, "sqlstate", None)
+
+
+def test_a_delivery_to_another_organizations_endpoint_is_refused(
+    conn: sa.Connection, world: dict[str, uuid.UUID]
+) -> None:
+    with acting(conn, ORG_A):
+        mine = _message(conn, ORG_A)
+        with pytest.raises(sa.exc.DBAPIError, match="delivery_org_mismatch") as refused:
+            _delivery(conn, mine, ORG_A, "webhook", world["b"])
+        assert _sqlstate(refused.value) == "LXM01"
+    assert conn.execute(sa.text("SELECT count(*) FROM messaging.deliveries")).scalar_one() == 0
+
+
+def test_a_delivery_of_another_organizations_message_is_refused(
+    conn: sa.Connection, world: dict[str, uuid.UUID]
+) -> None:
+    theirs = _message(conn, ORG_B)
+    with acting(conn, ORG_A):
+        with pytest.raises(sa.exc.DBAPIError, match="delivery_org_mismatch") as refused:
+            _delivery(conn, theirs, ORG_A, "webhook", world["a"])
+        assert _sqlstate(refused.value) == "LXM01"
+
+
+@pytest.mark.parametrize(
+    "task_type", ["stripe.transfer.requested", "stripe.transfer_reversal.requested"]
+)
+def test_an_organization_cannot_order_a_money_moving_task(
+    conn: sa.Connection, world: dict[str, uuid.UUID], task_type: str
+) -> None:
+    with acting(conn, ORG_A):
+        forged = _message(conn, ORG_A, task_type)
+        with pytest.raises(sa.exc.DBAPIError, match="task_not_allowed") as refused:
+            _delivery(conn, forged, ORG_A, "task")
+        assert _sqlstate(refused.value) == "LXM01"
+    assert conn.execute(sa.text("SELECT count(*) FROM messaging.deliveries")).scalar_one() == 0
+
+
+def test_legitimate_deliveries_are_still_written(
+    conn: sa.Connection, world: dict[str, uuid.UUID]
+) -> None:
+    with acting(conn, ORG_A):
+        # The organization's own message to its own endpoint, and a task that moves no money.
+        _delivery(conn, _message(conn, ORG_A), ORG_A, "webhook", world["a"])
+        _delivery(conn, _message(conn, ORG_A, "stripe.refund.requested"), ORG_A, "task")
+        assert conn.execute(sa.text("SELECT count(*) FROM messaging.deliveries")).scalar_one() == 2
+    with acting(conn, None):
+        # The platform's key (`POST /escrows/release-due`) orders a release's transfer.
+        _delivery(conn, _message(conn, ORG_A, "stripe.transfer.requested"), ORG_A, "task")
+    # The owner (the worker, the CLI) too.
+    _delivery(conn, _message(conn, ORG_A, "stripe.transfer.requested"), ORG_A, "task")
+    _delivery(conn, _message(conn, ORG_A, "stripe.transfer_reversal.requested"), ORG_A, "task")
+    assert conn.execute(sa.text("SELECT count(*) FROM messaging.deliveries")).scalar_one() == 2
