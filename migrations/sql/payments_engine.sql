@@ -810,7 +810,9 @@ DECLARE
     v_credits bigint[];
     v_hv_ids uuid[];
     v_hv_orgs uuid[];
+    v_ok boolean;
     v_done int;
+    v_balanced boolean;
     v_answer jsonb;
     v_at timestamptz;
 BEGIN
@@ -892,14 +894,14 @@ BEGIN
     )
     SELECT array_agg(m.id), array_agg(m.org_id), array_agg(m.version),
            array_agg(m.posted_debits), array_agg(m.posted_credits),
-           (SELECT count(*) FROM d)
-      INTO v_ids, v_orgs, v_versions, v_debits, v_credits, v_distinct
+           (SELECT count(*) FROM d), (SELECT valid.ok FROM valid)
+      INTO v_ids, v_orgs, v_versions, v_debits, v_credits, v_distinct, v_ok
       FROM moved m;
     v_done := coalesce(cardinality(v_ids), 0);
 
     -- High-volume accounts are not locked (their lines are rolled up later); they take the
     -- fast path while far from the overflow limits (as _check_positions judges them).
-    IF v_done < v_distinct THEN
+    IF v_ok IS TRUE AND v_done < v_distinct THEN
         SELECT array_agg(h.id), array_agg(h.org_id) INTO v_hv_ids, v_hv_orgs
           FROM (SELECT a.id, a.org_id
                   FROM payments.accounts a
@@ -921,8 +923,10 @@ BEGIN
     -- 4. The key, the entry and its lines, in one statement; nothing if the key was taken
     -- meanwhile (ON CONFLICT waited for that request's commit) or the reference is used.
     -- Recorded at the time read now that the regular accounts are locked (as _post does).
+    -- Only a valid entry (two or more lines, balanced per currency: v_ok) is inserted here,
+    -- whatever its accounts are; any other goes the long way, which refuses it, typed.
     v_at := clock_timestamp();
-    IF v_done = v_distinct AND (p_external_ref IS NULL OR NOT EXISTS (
+    IF v_ok IS TRUE AND v_done = v_distinct AND (p_external_ref IS NULL OR NOT EXISTS (
             SELECT FROM payments.entries e
              WHERE e.org_id = p_org AND e.external_ref = p_external_ref)) THEN
         WITH k AS (
@@ -947,30 +951,40 @@ BEGIN
             UNION ALL
             SELECT h.id, h.org_id, NULL, NULL, NULL
               FROM unnest(v_hv_ids, v_hv_orgs) AS h(id, org_id)
+        ), ins AS (
+            INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side, amount,
+                                        currency, effective_at, created_at, account_version,
+                                        account_posted_debits, account_posted_credits)
+            SELECT e.id, p_org, a.org_id, x.account_id, x.side, x.amount, x.currency,
+                   e.effective_at, e.created_at, a.version + row_number() OVER w,
+                   a.debits + sum(CASE WHEN x.side = 'debit' THEN x.amount ELSE 0 END) OVER w,
+                   a.credits + sum(CASE WHEN x.side = 'credit' THEN x.amount ELSE 0 END) OVER w
+              FROM e
+             CROSS JOIN unnest(p_accounts, p_sides, p_amounts, p_currencies) WITH ORDINALITY
+                   AS x(account_id, side, amount, currency, ord)
+              JOIN a ON a.id = x.account_id
+            WINDOW w AS (PARTITION BY x.account_id ORDER BY x.ord)
+             ORDER BY x.ord
+            RETURNING lines.side, lines.amount, lines.currency
         )
-        INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side, amount,
-                                    currency, effective_at, created_at, account_version,
-                                    account_posted_debits, account_posted_credits)
-        SELECT e.id, p_org, a.org_id, x.account_id, x.side, x.amount, x.currency, e.effective_at,
-               e.created_at, a.version + row_number() OVER w,
-               a.debits + sum(CASE WHEN x.side = 'debit' THEN x.amount ELSE 0 END) OVER w,
-               a.credits + sum(CASE WHEN x.side = 'credit' THEN x.amount ELSE 0 END) OVER w
-          FROM e
-         CROSS JOIN unnest(p_accounts, p_sides, p_amounts, p_currencies) WITH ORDINALITY
-               AS x(account_id, side, amount, currency, ord)
-          JOIN a ON a.id = x.account_id
-        WINDOW w AS (PARTITION BY x.account_id ORDER BY x.ord)
-         ORDER BY x.ord;
-        GET DIAGNOSTICS v_done = ROW_COUNT;
-        IF v_done = v_n THEN
+        -- The backstop, over the rows inserted (the statement triggers are skipped): how
+        -- many, and whether they balance per currency.
+        SELECT coalesce(sum(b.n), 0), coalesce(bool_and(b.net = 0), false)
+          INTO v_done, v_balanced
+          FROM (SELECT count(*) AS n,
+                       sum(CASE ins.side WHEN 'debit' THEN ins.amount ELSE -ins.amount END)
+                           AS net
+                  FROM ins GROUP BY ins.currency) b;
+        IF v_done = v_n AND v_done >= 2 AND v_balanced THEN
             status := 'succeeded';
             id := v_id;
             replayed := false;
             RETURN;
         ELSIF v_done <> 0 THEN
-            -- Cannot happen (every line's account was moved or read above); never leave an
-            -- entry with some of its lines, unchecked: abort.
-            RAISE EXCEPTION 'post_entry: % of % lines inserted', v_done, v_n;
+            -- Cannot happen (every line's account was moved or read above, the entry checked
+            -- valid); never leave an entry with some of its lines, or unbalanced: abort.
+            RAISE EXCEPTION 'post_entry: % of % lines inserted, balanced: %',
+                v_done, v_n, v_balanced;
         END IF;
     END IF;
 
@@ -983,12 +997,15 @@ BEGIN
         'org_id', p_org, 'operation', 'post_entries', 'record_failure', true,
         'requests', jsonb_build_array(jsonb_build_object(
             'key', p_key, 'hash', p_hash, 'kind', 'standard',
-            'lines', (SELECT jsonb_agg(jsonb_build_object('account_id', x.account_id,
-                                                          'side', x.side, 'amount', x.amount,
-                                                          'currency', x.currency)
-                                       ORDER BY x.ord)
-                        FROM unnest(p_accounts, p_sides, p_amounts, p_currencies)
-                             WITH ORDINALITY AS x(account_id, side, amount, currency, ord)),
+            -- No line at all is an empty array (too_few_lines), never JSON's null.
+            'lines', coalesce((SELECT jsonb_agg(jsonb_build_object('account_id', x.account_id,
+                                                                   'side', x.side,
+                                                                   'amount', x.amount,
+                                                                   'currency', x.currency)
+                                                ORDER BY x.ord)
+                                 FROM unnest(p_accounts, p_sides, p_amounts, p_currencies)
+                                      WITH ORDINALITY AS x(account_id, side, amount, currency,
+                                                           ord)), '[]'::jsonb),
             'description', coalesce(p_description, ''),
             'metadata', coalesce(p_metadata, '{}'::jsonb),
             'effective_at', p_effective_at, 'external_ref', p_external_ref,
@@ -1134,6 +1151,7 @@ DECLARE
     v_debits bigint[];
     v_credits bigint[];
     v_ids uuid[];
+    v_lines bigint;
     v_at timestamptz;
 BEGIN
     -- Who acts: as post_entry.
@@ -1151,7 +1169,8 @@ BEGIN
     END IF;
 
     -- The shape: arrays of matching lengths, unique keys, entries 1..n each of two or more
-    -- valid lines balancing per currency; no key or external reference seen before.
+    -- valid lines balancing per currency (every line's entry one of 1..n: a NULL is no
+    -- entry); no key or external reference seen before.
     WITH l AS (
         SELECT * FROM unnest(p_entry_of, p_accounts, p_sides, p_amounts, p_currencies)
                       AS x(e, account_id, side, amount, currency)
@@ -1169,7 +1188,7 @@ BEGIN
           FROM g GROUP BY g.e
     )
     SELECT count(*) = v_n AND min(ent.e) = 1 AND max(ent.e) = v_n
-           AND bool_and(ent.ok AND ent.n >= 2)
+           AND bool_and(ent.e IS NOT NULL AND ent.ok AND ent.n >= 2)
       INTO v_ok FROM ent;
     IF v_ok IS NOT TRUE OR v_n > 10000
        OR cardinality(p_hashes) IS DISTINCT FROM v_n
@@ -1303,8 +1322,14 @@ BEGIN
                                         debits, credits, ord)
               JOIN ids ON ids.i = x.e
              ORDER BY x.ord
+            RETURNING 1
         )
-        SELECT array_agg(ids.id ORDER BY ids.i) INTO v_ids FROM ids;
+        SELECT array_agg(ids.id ORDER BY ids.i), (SELECT count(*) FROM ins)
+          INTO v_ids, v_lines FROM ids;
+        -- The backstop (the statement triggers are skipped): every line inserted.
+        IF v_lines IS DISTINCT FROM v_m THEN
+            RAISE EXCEPTION 'post_batch_fast: % of % lines inserted', v_lines, v_m;
+        END IF;
     EXCEPTION WHEN unique_violation THEN
         RETURN NULL;  -- a key or reference taken meanwhile by a concurrent request
     END;
