@@ -74,22 +74,126 @@ class ConversionNotFound(LedgerError):
     conversion_id: str
 
 
+class FxRateMissing(LedgerError):
+    """The platform has set no exchange rate for this pair of currencies (`set_fx_rate`)."""
+
+    code = "fx_rate_missing"
+    source_currency: str
+    target_currency: str
+
+
+class FxRateChanged(LedgerError):
+    """The rate the request expects is not the pair's current rate (given as `rate`,
+    numerator/denominator)."""
+
+    code = "fx_rate_changed"
+    source_currency: str
+    target_currency: str
+    rate: str
+
+
 _ERRORS: dict[str, type[LedgerError]] = {
     c.code: c
-    for c in (InvalidRate, SameCurrency, ConversionTooSmall, FxLiquidityMissing, ConversionNotFound)
+    for c in (
+        InvalidRate,
+        SameCurrency,
+        ConversionTooSmall,
+        FxLiquidityMissing,
+        ConversionNotFound,
+        FxRateMissing,
+        FxRateChanged,
+        InvalidAmount,
+    )
 }
+
+
+@dataclass(frozen=True)
+class FxRate:
+    """The platform's rate for a pair (target major units per source major unit), in force
+    from `valid_from`."""
+
+    source_currency: str
+    target_currency: str
+    rate: Fraction
+    valid_from: datetime
+
+    @property
+    def rate_text(self) -> str:
+        """The rate as a decimal when finite, else numerator/denominator."""
+        return rate_text(self.rate)
+
+
+def _fx_rate(row: Any) -> FxRate:
+    return FxRate(
+        source_currency=row["source_currency"],
+        target_currency=row["target_currency"],
+        rate=Fraction(int(row["rate_numerator"]), int(row["rate_denominator"])),
+        valid_from=datetime.fromisoformat(row["valid_from"])
+        if isinstance(row["valid_from"], str)
+        else row["valid_from"],
+    )
+
+
+def set_fx_rate(
+    conn: Connection,
+    source_currency: str,
+    target_currency: str,
+    rate: RateLike,
+    *,
+    valid_from: datetime | None = None,
+) -> FxRate:
+    """Set the pair's rate (the platform's or the owner's to do: an organization is refused
+    with `PermissionDenied`), in force from `valid_from` (default now). Rates are never
+    changed in place: a new rate supersedes the old from its `valid_from`."""
+    for currency in (source_currency, target_currency):
+        if currency not in CURRENCY_EXPONENTS:
+            raise UnknownCurrency(currency=currency)
+    if source_currency == target_currency:
+        raise SameCurrency(currency=source_currency)
+    exact = parse_rate(rate)
+    body = {
+        "source_currency": source_currency,
+        "target_currency": target_currency,
+        "rate_numerator": str(exact.numerator),
+        "rate_denominator": str(exact.denominator),
+        "valid_from": valid_from.isoformat() if valid_from is not None else None,
+    }
+    with translated_codes(_ERRORS):
+        row = conn.execute(
+            text("SELECT payments.set_fx_rate(CAST(:p AS jsonb))"), {"p": canonical_json(body)}
+        ).scalar_one()
+    return _fx_rate(row)
+
+
+def get_fx_rate(conn: Connection, source_currency: str, target_currency: str) -> FxRate | None:
+    """The pair's rate in force now, or None."""
+    row = (
+        conn.execute(
+            text("""SELECT source_currency, target_currency, rate_numerator, rate_denominator,
+                           valid_from FROM payments.fx_rates
+                     WHERE source_currency = :s AND target_currency = :t AND valid_from <= now()
+                     ORDER BY valid_from DESC, id DESC LIMIT 1"""),
+            {"s": source_currency, "t": target_currency},
+        )
+        .mappings()
+        .first()
+    )
+    return None if row is None else _fx_rate(row)
 
 
 @dataclass(frozen=True)
 class Convert:
     """Convert `amount` minor units from the source account into the target account's
-    currency at `rate` (target major units per source major unit)."""
+    currency at the platform's current rate for the pair (`set_fx_rate`). `rate` (target
+    major units per source major unit), when given, is the rate the caller expects: a
+    conversion at another rate is refused (`FxRateChanged`). Only the platform (or the owner)
+    converts at a rate it names."""
 
     idempotency_key: str
     source_account_id: uuid.UUID
     target_account_id: uuid.UUID
     amount: int
-    rate: RateLike
+    rate: RateLike | None = None
     description: str = ""
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
@@ -102,7 +206,7 @@ class Convert:
             raise AccountsMustBeDifferent(account_ids=[str(self.source_account_id)])
         if type(self.amount) is not int or not 0 < self.amount <= MAX_AMOUNT:
             raise InvalidAmount(value=self.amount, field="amount")
-        rate = parse_rate(self.rate)
+        rate = None if self.rate is None else parse_rate(self.rate)
         if not isinstance(self.description, str) or len(self.description) > 1000:
             raise InvalidRequest("description is a string of at most 1000 characters")
         return {
@@ -110,7 +214,7 @@ class Convert:
             "source_account_id": str(self.source_account_id),
             "target_account_id": str(self.target_account_id),
             "amount": self.amount,
-            "rate": f"{rate.numerator}/{rate.denominator}",
+            "rate": None if rate is None else f"{rate.numerator}/{rate.denominator}",
             "description": self.description,
             "metadata": check_metadata(self.metadata),
         }
@@ -271,7 +375,23 @@ def convert(conn: Connection, org_id: uuid.UUID, request: Convert) -> Conversion
     if stored is not None:
         return stored
     source_currency, target_currency = _accounts(conn, org_id, request)
-    q = quote(request.amount, source_currency, target_currency, request.rate)
+    if source_currency == target_currency:
+        raise SameCurrency(currency=source_currency)
+    expected = None if request.rate is None else parse_rate(request.rate)
+    if expected is not None and _acts_for_platform(conn):
+        used = expected  # the platform converts at a rate it dealt
+    else:
+        current = get_fx_rate(conn, source_currency, target_currency)
+        if current is None:
+            raise FxRateMissing(source_currency=source_currency, target_currency=target_currency)
+        if expected is not None and expected != current.rate:
+            raise FxRateChanged(
+                source_currency=source_currency,
+                target_currency=target_currency,
+                rate=f"{current.rate.numerator}/{current.rate.denominator}",
+            )
+        used = current.rate
+    q = quote(request.amount, source_currency, target_currency, used)
     _liquidity(conn, (source_currency, target_currency))
     body = {
         "org_id": str(org_id),

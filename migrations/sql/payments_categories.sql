@@ -291,6 +291,83 @@ CREATE TRIGGER conversions_check BEFORE INSERT OR UPDATE OR DELETE ON payments.c
 CREATE TRIGGER conversions_no_truncate BEFORE TRUNCATE ON payments.conversions
     FOR EACH STATEMENT EXECUTE FUNCTION payments.check_conversion();
 
+-- The platform's exchange rates: target major units per source major unit, an exact reduced
+-- fraction, in force from valid_from (the latest one in force is the pair's current rate).
+-- Written only through payments.set_fx_rate (the platform or the owner); every proven caller
+-- reads them; append-only (a new rate is a new row).
+CREATE TABLE payments.fx_rates (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    source_currency text NOT NULL REFERENCES payments.currencies (code),
+    target_currency text NOT NULL REFERENCES payments.currencies (code),
+    rate_numerator numeric NOT NULL CHECK (rate_numerator > 0 AND rate_numerator < 1e18
+                                           AND rate_numerator = trunc(rate_numerator)),
+    rate_denominator numeric NOT NULL CHECK (rate_denominator > 0 AND rate_denominator < 1e18
+                                             AND rate_denominator = trunc(rate_denominator)),
+    valid_from timestamptz NOT NULL DEFAULT now(),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT fx_rates_two_currencies CHECK (source_currency <> target_currency),
+    CONSTRAINT fx_rates_reduced CHECK (gcd(rate_numerator, rate_denominator) = 1)
+);
+CREATE INDEX fx_rates_pair ON payments.fx_rates (source_currency, target_currency, valid_from, id);
+
+CREATE FUNCTION payments.fx_rates_append_only() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'LX002',
+        MESSAGE = format('%s on payments.fx_rates is refused: rates are append-only', TG_OP);
+END
+$$;
+CREATE TRIGGER fx_rates_append_only BEFORE UPDATE OR DELETE ON payments.fx_rates
+    FOR EACH ROW EXECUTE FUNCTION payments.fx_rates_append_only();
+CREATE TRIGGER fx_rates_no_truncate BEFORE TRUNCATE ON payments.fx_rates
+    FOR EACH STATEMENT EXECUTE FUNCTION payments.fx_rates_append_only();
+
+-- The pair's rate in force now (none: no row).
+CREATE FUNCTION payments._current_fx_rate(p_source text, p_target text) RETURNS payments.fx_rates
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT * FROM payments.fx_rates
+     WHERE source_currency = p_source AND target_currency = p_target AND valid_from <= now()
+     ORDER BY valid_from DESC, id DESC LIMIT 1
+$$;
+
+-- The rates' door: p = {source_currency, target_currency, rate_numerator, rate_denominator,
+-- valid_from (null: now)}. Only the platform (its proven key) or the owner sets a rate; the
+-- fraction is stored reduced. Returns the row as JSON.
+CREATE FUNCTION payments.set_fx_rate(p jsonb) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_num numeric := (p ->> 'rate_numerator')::numeric;
+    v_den numeric := (p ->> 'rate_denominator')::numeric;
+    v_gcd numeric;
+    v_row payments.fx_rates;
+BEGIN
+    IF NOT (payments.acting_as_platform()
+            OR (payments.current_actor() IS NULL AND payments._trusted_caller())) THEN
+        PERFORM payments._fail('permission_denied', jsonb_build_object(
+            'reason', 'only the platform sets exchange rates'));
+    END IF;
+    IF v_num IS NULL OR v_den IS NULL OR v_num <= 0 OR v_den <= 0 OR v_num <> trunc(v_num)
+       OR v_den <> trunc(v_den) OR v_num >= 1e18 OR v_den >= 1e18 THEN
+        PERFORM payments._fail('invalid_rate', jsonb_build_object('value', p ->> 'rate_numerator'
+            || '/' || (p ->> 'rate_denominator')));
+    END IF;
+    IF NOT EXISTS (SELECT FROM payments.currencies WHERE code = p ->> 'source_currency') THEN
+        PERFORM payments._fail('unknown_currency', jsonb_build_object('currency', p ->> 'source_currency'));
+    ELSIF NOT EXISTS (SELECT FROM payments.currencies WHERE code = p ->> 'target_currency') THEN
+        PERFORM payments._fail('unknown_currency', jsonb_build_object('currency', p ->> 'target_currency'));
+    ELSIF p ->> 'source_currency' = p ->> 'target_currency' THEN
+        PERFORM payments._fail('same_currency', jsonb_build_object('currency', p ->> 'source_currency'));
+    END IF;
+    v_gcd := gcd(v_num, v_den);
+    INSERT INTO payments.fx_rates (source_currency, target_currency, rate_numerator,
+                                   rate_denominator, valid_from)
+    VALUES (p ->> 'source_currency', p ->> 'target_currency', div(v_num, v_gcd), div(v_den, v_gcd),
+            coalesce((p ->> 'valid_from')::timestamptz, now()))
+    RETURNING * INTO v_row;
+    RETURN to_jsonb(v_row);
+END
+$$;
+
 -- The platform's FX liquidity accounts of these currencies (code fx_liquidity:<currency>), for
 -- any organization converting through them: an organization sees none of the platform's
 -- accounts, yet may name them in its entries (the engine allows the platform's accounts in any
@@ -331,12 +408,14 @@ DECLARE
     v_target_amount bigint := (p ->> 'target_amount')::bigint;
     v_num numeric := (p ->> 'rate_numerator')::numeric;
     v_den numeric := (p ->> 'rate_denominator')::numeric;
+    v_rate payments.fx_rates;
+    v_exact numeric;
     v_meta jsonb := coalesce(p -> 'metadata', '{}'::jsonb);
     v_result jsonb;
 BEGIN
     PERFORM payments._check_org(v_org);
     IF coalesce(v_key, '') = '' OR coalesce(p ->> 'hash', '') = '' OR v_amount IS NULL
-       OR v_amount <= 0 OR v_num IS NULL OR v_num <= 0 OR v_den IS NULL OR v_den <= 0 THEN
+       OR v_amount <= 0 OR v_num <= 0 OR v_den <= 0 OR (v_num IS NULL) <> (v_den IS NULL) THEN
         PERFORM payments._fail('invalid_request', jsonb_build_object('reason', 'incomplete conversion'));
     END IF;
     SELECT * INTO v_row FROM payments.conversions WHERE org_id = v_org AND idempotency_key = v_key;
@@ -364,11 +443,34 @@ BEGIN
     END IF;
     SELECT exponent INTO v_se FROM payments.currencies WHERE code = v_source.currency;
     SELECT exponent INTO v_te FROM payments.currencies WHERE code = v_target.currency;
+    -- The rate is the platform's (payments.fx_rates), never an organization's: a rate in the
+    -- request is its expectation, refused unless it is the current one. Only the platform (or
+    -- the owner) converts at a rate it names (a rate it dealt).
+    IF v_acting IS NOT NULL OR v_num IS NULL THEN
+        v_rate := payments._current_fx_rate(v_source.currency, v_target.currency);
+        IF v_rate.id IS NULL THEN
+            PERFORM payments._fail('fx_rate_missing', jsonb_build_object(
+                'source_currency', v_source.currency, 'target_currency', v_target.currency));
+        ELSIF v_num IS NOT NULL AND v_num * v_rate.rate_denominator <> v_den * v_rate.rate_numerator THEN
+            PERFORM payments._fail('fx_rate_changed', jsonb_build_object(
+                'source_currency', v_source.currency, 'target_currency', v_target.currency,
+                'rate', v_rate.rate_numerator || '/' || v_rate.rate_denominator));
+        END IF;
+        v_num := v_rate.rate_numerator;
+        v_den := v_rate.rate_denominator;
+    END IF;
+    v_exact := div(v_amount * v_num * power(10::numeric, v_te), v_den * power(10::numeric, v_se));
+    IF v_exact < 1 THEN
+        PERFORM payments._fail('conversion_too_small', jsonb_build_object(
+            'amount', v_amount, 'target_currency', v_target.currency));
+    ELSIF v_exact > 9223372036854775807 THEN
+        PERFORM payments._fail('invalid_amount', jsonb_build_object(
+            'value', v_exact::text, 'field', 'target_amount'));
+    END IF;
+    v_target_amount := coalesce(v_target_amount, v_exact);
     -- Integer division (as the CHECK): numeric's `/` keeps a limited scale and can round a
     -- quotient just below a whole number up to it.
-    IF v_target_amount IS DISTINCT FROM
-       div(v_amount * v_num * power(10::numeric, v_te), v_den * power(10::numeric, v_se))
-    THEN
+    IF v_target_amount <> v_exact THEN
         PERFORM payments._fail('invalid_request', jsonb_build_object(
             'reason', 'target_amount is not the conversion rounded down'));
     END IF;
@@ -379,7 +481,7 @@ BEGIN
             CASE WHEN v_liq_source IS NULL THEN v_source.currency ELSE v_target.currency END));
     END IF;
     v_meta := v_meta || jsonb_build_object('conversion', jsonb_build_object(
-        'key', v_key, 'rate', p ->> 'rate', 'source_amount', v_amount,
+        'key', v_key, 'rate', v_num || '/' || v_den, 'source_amount', v_amount,
         'target_amount', v_target_amount));
     IF v_acting IS NOT NULL THEN
         PERFORM payments._act_as('platform');
@@ -429,7 +531,7 @@ BEGIN
         target_entry_id)
     VALUES (v_org, v_key, p ->> 'hash', v_source.id, v_target.id, v_source.currency,
             v_target.currency, v_se, v_te, v_amount, v_target_amount, v_num, v_den,
-            coalesce(p ->> 'rate', v_num || '/' || v_den),
+            v_num || '/' || v_den,
             (v_result -> 'results' -> 0 ->> 'id')::uuid, (v_result -> 'results' -> 1 ->> 'id')::uuid)
     RETURNING * INTO v_row;
     RETURN to_jsonb(v_row) || jsonb_build_object('replayed', false);
@@ -459,6 +561,15 @@ $$;
 
 GRANT SELECT ON payments.account_categories, payments.category_members, payments.conversions
     TO liventix_app, liventix_platform;
+
+-- Exchange rates: every proven caller reads them; nobody but the door writes them.
+ALTER TABLE payments.fx_rates ENABLE ROW LEVEL SECURITY;
+CREATE POLICY proven ON payments.fx_rates FOR SELECT TO liventix_app, liventix_platform
+    USING ((SELECT payments.current_actor()) IS NOT NULL);
+GRANT SELECT ON payments.fx_rates TO liventix_app, liventix_platform;
+REVOKE EXECUTE ON FUNCTION payments.fx_rates_append_only(), payments._current_fx_rate(text, text),
+    payments.set_fx_rate(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION payments.set_fx_rate(jsonb) TO liventix_platform;
 REVOKE EXECUTE ON FUNCTION payments.check_category_cycle(), payments._create_category(uuid, jsonb),
     payments._change_members(uuid, jsonb, boolean), payments.check_conversion() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION payments.category_write(jsonb), payments.fx_liquidity_accounts(text[]),

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ledger
+from ledger.fx import set_fx_rate
 from tests.ledger_core.conftest import ORG_A, ORG_B, PLATFORM, OpenAccountFn, present_key
 
 CURRENCIES = sorted(ledger.CURRENCY_EXPONENTS)
@@ -125,7 +126,12 @@ def _convert(
     *,
     amount: int,
     rate: object,
+    set_rate: bool = True,
 ) -> ledger.Conversion:
+    """Convert as the connection's caller, the platform (the owner) first setting `rate` as
+    the pair's current rate unless `set_rate` is false; `rate` is the request's expectation."""
+    if set_rate:
+        _set_rate(conn, source, target, rate)
     return ledger.convert(
         conn,
         ORG_A,
@@ -137,6 +143,24 @@ def _convert(
             rate=rate,  # type: ignore[arg-type]
         ),
     )
+
+
+def _set_rate(conn: sa.Connection, source: uuid.UUID, target: uuid.UUID, rate: object) -> None:
+    """The platform's current rate for the accounts' pair (nothing when the pair or the rate
+    is one the refusal under test is about)."""
+    rows = conn.execute(
+        sa.text("SELECT id, currency FROM payments.accounts WHERE id IN (:s, :t)"),
+        {"s": source, "t": target},
+    ).all()
+    currencies: dict[uuid.UUID, str] = {r.id: r.currency for r in rows}
+    pair = currencies.get(source), currencies.get(target)
+    if None in pair or pair[0] == pair[1]:
+        return
+    try:
+        exact = ledger.parse_rate(rate)
+    except ledger.InvalidRate:
+        return
+    set_fx_rate(conn, str(pair[0]), str(pair[1]), exact)
 
 
 def test_convert_posts_two_balanced_entries_through_liquidity(
@@ -257,18 +281,26 @@ def as_org(conn: sa.Connection, org: uuid.UUID | None) -> Iterator[None]:
 def test_an_organization_converts_with_its_key_once_the_platform_opened_liquidity(
     conn: sa.Connection, wallets: dict[str, uuid.UUID]
 ) -> None:
+    set_fx_rate(conn, "EUR", "USD", "1.1")
     with pytest.raises(ledger.FxLiquidityMissing), as_org(conn, ORG_A):
-        _convert(conn, "org", wallets["EUR"], wallets["USD"], amount=1000, rate="1.1")
+        _convert(
+            conn, "org", wallets["EUR"], wallets["USD"], amount=1000, rate="1.1", set_rate=False
+        )
     for currency in ("EUR", "USD"):
         ledger.open_fx_liquidity(conn, currency)
+    set_fx_rate(conn, "EUR", "USD", "1.1")
     with as_org(conn, ORG_A):
-        c = _convert(conn, "org", wallets["EUR"], wallets["USD"], amount=1000, rate="1.1")
+        c = _convert(
+            conn, "org", wallets["EUR"], wallets["USD"], amount=1000, rate="1.1", set_rate=False
+        )
         assert c.target_amount == 1100
         assert ledger.balance(conn, wallets["USD"]).posted == 1100
     with as_org(conn, ORG_B):
         assert ledger.list_conversions(conn) == ([], False)
     with pytest.raises(ledger.AccountNotFound), as_org(conn, ORG_B):
-        _convert(conn, "steal", wallets["EUR"], wallets["USD"], amount=1000, rate="1.1")
+        _convert(
+            conn, "steal", wallets["EUR"], wallets["USD"], amount=1000, rate="1.1", set_rate=False
+        )
 
 
 @settings(

@@ -1,7 +1,9 @@
-"""The security review's conversion findings, on the real database: an organization cannot
-make `payments.convert` replay an entry it posted itself under the conversion's inner keys
-(D2), a conversion row must name entries through the platform's liquidity accounts (D2), and
-the door's rounding is integer division, as the CHECK's (N1)."""
+"""The security review's conversion findings, on the real database: an organization converts
+only at the platform's rate (`payments.fx_rates`, set by the platform alone; a rate in its
+request is an expectation) (D1); it cannot make `payments.convert` replay an entry it posted
+itself under the conversion's inner keys (D2); a conversion row must name entries through the
+platform's liquidity accounts (D2); the door's rounding is integer division, as the CHECK's
+(N1)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 import ledger
+from ledger.fx import FxRateChanged, FxRateMissing, get_fx_rate, set_fx_rate
 from tests.ledger_core.conftest import ORG_A, OpenAccountFn
 from tests.ledger_core.test_fx import _convert, as_org, wallets
 
@@ -47,6 +50,7 @@ def test_convert_never_replays_an_entry_the_organization_posted_under_its_keys(
     other_eur = open_account(ORG_A, "other:eur", "liability", currency="EUR")
     for currency in ("EUR", "USD"):
         ledger.open_fx_liquidity(conn, currency)
+    set_fx_rate(conn, "EUR", "USD", "1.1")
     request = {
         "org_id": str(ORG_A),
         "key": "K",
@@ -150,3 +154,68 @@ def test_the_door_rounds_down_by_integer_division_at_extreme_rates(
     c = _convert(conn, "edge", wallets["EUR"], wallets["USD"], amount=2, rate=rate)
     assert (c.target_amount, c.rate) == (1, rate)
     assert c.rounding == 2 * rate - 1
+
+
+def test_an_organization_converts_only_at_the_platforms_rate(
+    conn: sa.Connection, wallets: dict[str, uuid.UUID]
+) -> None:
+    for currency in ("EUR", "USD"):
+        ledger.open_fx_liquidity(conn, currency)
+
+    def convert(key: str, rate: str | None, amount: int = 1000) -> ledger.Conversion:
+        return ledger.convert(
+            conn,
+            ORG_A,
+            ledger.Convert(
+                idempotency_key=key,
+                source_account_id=wallets["EUR"],
+                target_account_id=wallets["USD"],
+                amount=amount,
+                rate=rate,
+            ),
+        )
+
+    with as_org(conn, ORG_A):
+        with pytest.raises(FxRateMissing), conn.begin_nested():
+            convert("none-yet", None)
+        with pytest.raises(ledger.PermissionDenied), conn.begin_nested():
+            set_fx_rate(conn, "EUR", "USD", "1000000")
+        with pytest.raises(sa.exc.ProgrammingError), conn.begin_nested():
+            conn.execute(
+                sa.text(
+                    "INSERT INTO payments.fx_rates (source_currency, target_currency,"
+                    " rate_numerator, rate_denominator) VALUES ('EUR', 'USD', 1000000, 1)"
+                )
+            )
+    with as_org(conn, None):  # the platform's key sets the rate (stored reduced)
+        assert set_fx_rate(conn, "EUR", "USD", "2.20").rate == Fraction(11, 5)
+    set_fx_rate(conn, "EUR", "USD", "1.1")  # the owner's later rate supersedes it
+    with as_org(conn, ORG_A):
+        current = get_fx_rate(conn, "EUR", "USD")
+        assert current is not None and current.rate == Fraction(11, 10)
+        # the review's request: 1 cent at "1000000" is refused, typed, with the current rate
+        with pytest.raises(FxRateChanged) as refused, conn.begin_nested():
+            convert("greedy", "1000000", amount=1)
+        assert refused.value.details["rate"] == "11/10"
+        # nor can the door be handed the rate directly
+        body = {
+            "org_id": str(ORG_A),
+            "key": "raw",
+            "hash": "h",
+            "source_account_id": str(wallets["EUR"]),
+            "target_account_id": str(wallets["USD"]),
+            "source_amount": 1,
+            "target_amount": 1000000,
+            "rate_numerator": "1000000",
+            "rate_denominator": "1",
+            "description": "",
+            "metadata": {},
+        }
+        with pytest.raises(sa.exc.DBAPIError, match="fx_rate_changed"), conn.begin_nested():
+            _write(conn, body, "convert")
+        assert ledger.balance(conn, wallets["USD"]).posted == 0
+        # the current rate, expected or not, is the one used
+        assert convert("expects", "1.10").target_amount == 1100
+        made = convert("trusts", None)
+        assert (made.target_amount, made.rate) == (1100, Fraction(11, 10))
+        assert ledger.balance(conn, wallets["USD"]).posted == 2200

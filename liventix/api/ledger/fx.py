@@ -1,8 +1,11 @@
 """Currency conversions over HTTP (issue 16 item 6): convert between two of the key's
 organization's accounts through the platform's FX liquidity accounts, and read the
-conversions. The rate is exact (a decimal or `numerator/denominator` string: never a JSON
-number, so no float touches it); the target amount is rounded down to the target currency's
-minor unit, the rounding kept by the platform."""
+conversions. The rate is the platform's current rate for the pair (`payments.fx_rates`, set
+by the platform alone); a `rate` in an organization's request is the rate it expects, refused
+(fx_rate_changed, naming the current one) unless it is the current one. Rates are exact (a
+decimal or `numerator/denominator` string: never a JSON number, so no float touches them);
+the target amount is rounded down to the target currency's minor unit, the rounding kept by
+the platform."""
 
 from __future__ import annotations
 
@@ -67,7 +70,11 @@ class ConvertRequest(RequestModel):
     source_account_id: uuid.UUID = Field(description="Debited `amount` (its currency)")
     target_account_id: uuid.UUID = Field(description="Credited the converted amount")
     amount: PositiveAmount
-    rate: Rate
+    rate: Rate | None = Field(
+        default=None,
+        description="The rate the caller expects (refused unless it is the pair's current "
+        "rate); the rate used is always the platform's",
+    )
     description: Text = ""
     metadata: Metadata = Field(default_factory=dict)
 
