@@ -61,6 +61,7 @@ from escrow.store import (
     payment_id_for_charge,
     refunded_sql,
     set_policy,
+    transfer_request,
     transitions,
 )
 from escrow.stripe_events import META_ESCROW, META_REVERSAL_REQUEST, META_TRANSFER_REQUEST
@@ -132,6 +133,7 @@ __all__ = [
     "set_policy",
     "stripe_handlers",
     "transfer_created",
+    "transfer_request",
     "transfer_reversed",
     "transitions",
 ]

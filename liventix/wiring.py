@@ -23,15 +23,53 @@ _log = logging.getLogger(__name__)
 SEAL_EVERY = timedelta(minutes=1)
 
 
+class TransferRequestMismatch(Exception):
+    """A `stripe.transfer.requested` task's payload is not a transfer escrow asked for under
+    its message id (no such request, or another amount, currency, organization or
+    destination): nothing is asked of Stripe."""
+
+
+def recorded_transfer(
+    conn: sa.Connection, message_id: str, request: escrow.TransferRequested
+) -> escrow.TransferRequested:
+    """The transfer escrow recorded under the task's message id (its request), as the task's
+    payload should say it: the amount and the charge from the request, the organization and
+    currency from its escrow, the destination from the organizer's terms. Raises
+    TransferRequestMismatch when escrow asked for no such transfer."""
+    try:
+        request_id = uuid.UUID(message_id)
+        escrow_id = uuid.UUID(request.escrow_id)
+    except ValueError:
+        raise TransferRequestMismatch(message_id) from None
+    asked = escrow.transfer_request(conn, escrow_id, request_id)
+    if asked is None:
+        raise TransferRequestMismatch(message_id)
+    held = escrow.get_escrow(conn, asked.escrow_id)
+    return escrow.TransferRequested(
+        escrow_id=str(held.id),
+        org_id=str(held.org_id),
+        event_id=held.event_id,
+        amount=asked.amount,
+        currency=held.currency,
+        destination=escrow.get_policy(conn, held.org_id).connected_account,
+        source_transaction=asked.source_transaction,
+    )
+
+
 def transfer_task(engine: sa.Engine, gateway: StripeGateway) -> outbox.Task:
     """The `stripe.transfer.requested` task: ask Stripe for the transfer (idempotent by the
     message id), then book it at once, naming the request it answers (the message id), so
     it settles exactly what that request pays; Stripe's `transfer.created` event finds it
-    booked."""
+    booked. What it asks is escrow's record of the request (`recorded_transfer`), read in
+    a short transaction before the call; a payload that disagrees asks nothing."""
 
     def run(message_id: str, payload: dict[str, Any]) -> None:
         request = escrow.TransferRequested.model_validate(payload)
-        transfer_id, amount = gateway.create_transfer(request, idempotency_key=message_id)
+        with engine.begin() as conn:
+            recorded = recorded_transfer(conn, message_id, request)
+        if request != recorded:
+            raise TransferRequestMismatch(message_id)
+        transfer_id, amount = gateway.create_transfer(recorded, idempotency_key=message_id)
         with engine.begin() as conn:
             escrow.transfer_created(
                 conn,
