@@ -89,6 +89,7 @@ ledger.group.add_command(ledger_settlements.transfer_coverage)
 ledger.group.add_command(ledger_books.categories)
 ledger.group.add_command(ledger_books.seed_categories)
 ledger.group.add_command(ledger_books.open_fx_liquidity)
+ledger.group.add_command(ledger_books.set_fx_rate)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

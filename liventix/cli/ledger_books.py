@@ -1,5 +1,5 @@
-"""`liventix ledger categories`, `seed-categories` and `open-fx-liquidity`: the operator's
-side of account categories and currency conversion (issue 16 items 3, 6). The categories'
+"""`liventix ledger categories`, `seed-categories`, `open-fx-liquidity`, `set-fx-rate`: the
+operator's side of account categories and currency conversion (issue 16 items 3, 6). The categories'
 balances are listed (per organization or all), the chart's accounts opened before categories
 existed are put into theirs, and the platform's FX liquidity accounts are opened, after which
 organizations may convert through them (`POST /v1/conversions`)."""
@@ -96,4 +96,27 @@ def open_fx_liquidity(currencies: tuple[str, ...]) -> int:
         for currency in currencies:
             account = ledger.open_fx_liquidity(conn, currency.upper())
             click.echo(f"{currency.upper()}  {account}")
+    return EXIT_OK
+
+
+@click.command("set-fx-rate", epilog=settings_epilog(PREPARED))
+@click.argument("source", metavar="SOURCE")
+@click.argument("target", metavar="TARGET")
+@click.argument("rate", metavar="RATE")
+def set_fx_rate(source: str, target: str, rate: str) -> int:
+    """Set the platform's exchange rate for a pair, in force from now: TARGET major units per
+    SOURCE major unit, exact (`1.0843` or `1000/921`; organizations convert at it)."""
+    try:
+        parsed = ledger.parse_rate(rate)
+    except ledger.LedgerError as error:
+        raise click.BadParameter(str(error), param_hint="RATE") from error
+    with engine().begin() as conn:
+        try:
+            found = ledger.set_fx_rate(conn, source.upper(), target.upper(), parsed)
+        except ledger.LedgerError as error:
+            raise click.BadParameter(str(error), param_hint="SOURCE/TARGET") from error
+    click.echo(
+        f"{found.source_currency}/{found.target_currency}  {found.rate_text}"
+        f"  from {found.valid_from.isoformat()}"
+    )
     return EXIT_OK

@@ -10,7 +10,7 @@ import pytest
 
 import ledger
 from ledger.fx import set_fx_rate
-from tests.api.support import Served, money, new_org, ok, open_account, post
+from tests.api.support import Served, idem, money, new_org, ok, open_account, post
 
 
 @pytest.fixture
@@ -77,15 +77,14 @@ def test_refusals_are_typed(served: Served, client: httpx.Client) -> None:
         return r.status_code, str(r.json().get("type", "")).rsplit("/", 1)[-1]
 
     base = {"source_account_id": w["EUR"], "target_account_id": w["USD"], "amount": 1000}
-    # (the fx errors' own problem types wait for ledger/__init__.py to export them: until
-    # then the ledger's generic refusal, with the error's code and members)
-    missing = post(client, "/v1/conversions", {**base, "target_account_id": w["JPY"]})
-    assert missing.status_code == 400, missing.text
-    assert (missing.json()["source_currency"], missing.json()["target_currency"]) == ("EUR", "JPY")
-    assert "no exchange rate" in missing.json()["detail"]
-    with served.engine.begin() as conn:
-        set_fx_rate(conn, "EUR", "JPY", "160")
-        set_fx_rate(conn, "EUR", "USD", "0.001")
+    assert refused({**base, "target_account_id": w["JPY"], "rate": "160"}) == (
+        409,
+        "fx-rate-missing",
+    )
+    platform = served.client(served.platform_key)
+    for pair, rate in (("EUR/JPY", "160"), ("EUR/USD", "0.001")):
+        set_rate = platform.put(f"/v1/fx-rates/{pair}", json={"rate": rate}, headers=idem())
+        assert ok(set_rate)["rate"] == rate
     assert refused({**base, "target_account_id": w["JPY"], "rate": "160"}) == (
         409,
         "fx-liquidity-missing",
@@ -103,20 +102,23 @@ def test_refusals_are_typed(served: Served, client: httpx.Client) -> None:
 
 
 def test_the_rate_is_the_platforms(served: Served, client: httpx.Client) -> None:
-    """The review's request (1 EUR cent at "1000000") is refused with the current rate and
-    writes nothing; the rate used is always the platform's."""
+    """The review's request (1 EUR cent at "1000000") is refused with the current rate; the
+    organization cannot set a rate; the rate used is always the platform's."""
     w = _wallets(client)
     base = {"source_account_id": w["EUR"], "target_account_id": w["USD"], "amount": 1}
     greedy = post(client, "/v1/conversions", {**base, "rate": "1000000"})
-    assert greedy.status_code == 400, greedy.text
+    assert greedy.status_code == 409, greedy.text
     problem = greedy.json()
-    assert problem["rate"] == "10843/10000" and "current rate" in problem["detail"]
+    assert problem["type"].rsplit("/", 1)[-1] == "fx-rate-changed"
+    assert problem["rate"] == "10843/10000"
+    own = client.put("/v1/fx-rates/EUR/USD", json={"rate": "1000000"}, headers=idem())
+    assert own.status_code == 403
     assert ok(client.get(f"/v1/accounts/{w['USD']}"))["balance"]["posted"] == money(0)
     made = ok(post(client, "/v1/conversions", {**base, "amount": 1000}), 201)
     assert (made["target"], made["rate"]) == (money(1084, "USD"), "1.0843")
-    with served.engine.begin() as conn:
-        set_fx_rate(conn, "EUR", "USD", "1.1")
+    platform = served.client(served.platform_key)
+    ok(platform.put("/v1/fx-rates/EUR/USD", json={"rate": "1.1"}, headers=idem()))
     stale = post(client, "/v1/conversions", {**base, "amount": 1000, "rate": "1.0843"})
-    assert stale.status_code == 400 and stale.json()["rate"] == "11/10"
+    assert stale.status_code == 409 and stale.json()["rate"] == "11/10"
     again = ok(post(client, "/v1/conversions", {**base, "amount": 1000, "rate": "1.1"}), 201)
     assert again["target"] == money(1100, "USD")

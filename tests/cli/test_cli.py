@@ -37,6 +37,7 @@ COMMANDS = [
     "ledger categories",
     "ledger seed-categories",
     "ledger open-fx-liquidity",
+    "ledger set-fx-rate",
     "ledger settlements",
     "ledger transfer-coverage",
     "worker",

@@ -1,11 +1,11 @@
 """Currency conversions over HTTP (issue 16 item 6): convert between two of the key's
 organization's accounts through the platform's FX liquidity accounts, and read the
-conversions. The rate is the platform's current rate for the pair (`payments.fx_rates`, set
-by the platform alone); a `rate` in an organization's request is the rate it expects, refused
-(fx_rate_changed, naming the current one) unless it is the current one. Rates are exact (a
-decimal or `numerator/denominator` string: never a JSON number, so no float touches them);
-the target amount is rounded down to the target currency's minor unit, the rounding kept by
-the platform."""
+conversions. The rate is the platform's current rate for the pair (set with the platform's
+key: PUT /v1/fx-rates/{source}/{target}); a `rate` in an organization's request is the rate it
+expects, refused with 409 fx-rate-changed (naming the current one) unless it is the current
+one. Rates are exact (a decimal or `numerator/denominator` string: never a JSON number, so no
+float touches them); the target amount is rounded down to the target currency's minor unit,
+the rounding kept by the platform."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 import ledger
+from ledger import FxRate, FxRateChanged, FxRateMissing, set_fx_rate
 from liventix.api import problems
 from liventix.api.pages import (
     DEFAULT_LIMIT,
@@ -26,7 +28,7 @@ from liventix.api.pages import (
     uuid_cursor,
 )
 from liventix.api.problems import ProblemType
-from liventix.api.routing import WRITE, authenticated_router
+from liventix.api.routing import WRITE, authenticated_router, problem_responses
 from liventix.api.schemas import Amount, Metadata, PositiveAmount, RequestModel, Text, amount
 from liventix.api.unit_of_work import Uow
 
@@ -48,6 +50,12 @@ problems.DOMAIN_PROBLEMS.update(
             "The platform has no FX liquidity account in this currency yet",
         ),
         ledger.ConversionNotFound: ProblemType(404, "conversion-not-found", "No such conversion"),
+        FxRateMissing: ProblemType(
+            409, "fx-rate-missing", "The platform has no exchange rate for this pair yet"
+        ),
+        FxRateChanged: ProblemType(
+            409, "fx-rate-changed", "The expected rate is not the pair's current rate"
+        ),
     }
 )
 
@@ -166,3 +174,49 @@ def get_conversion(conversion_id: uuid.UUID, uow: Uow) -> ConversionResponse:
     """One conversion."""
     with uow:
         return view(ledger.get_conversion(uow.conn, conversion_id))
+
+
+CurrencyCode = Annotated[str, Path(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
+
+
+class SetFxRateRequest(RequestModel):
+    """The pair's new rate, in force from now."""
+
+    rate: Rate
+
+
+class FxRateResponse(BaseModel):
+    """The platform's rate for a pair: target major units per source major unit."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    object: Literal["fx_rate"] = "fx_rate"
+    source_currency: str
+    target_currency: str
+    rate: str = Field(description="As a decimal when it has one, else numerator/denominator")
+    valid_from: datetime
+
+
+def rate_view(r: FxRate) -> FxRateResponse:
+    """A rate's response body."""
+    return FxRateResponse(
+        source_currency=r.source_currency,
+        target_currency=r.target_currency,
+        rate=r.rate_text,
+        valid_from=r.valid_from,
+    )
+
+
+@router.put(
+    "/fx-rates/{source_currency}/{target_currency}",
+    dependencies=WRITE,
+    openapi_extra={"x-platform-only": True},
+    responses=problem_responses(403),
+)
+def put_fx_rate(
+    source_currency: CurrencyCode, target_currency: CurrencyCode, body: SetFxRateRequest, uow: Uow
+) -> FxRateResponse:
+    """Set the pair's exchange rate, in force from now (platform key)."""
+    with uow:
+        found = set_fx_rate(uow.conn, source_currency, target_currency, body.rate)
+        return uow.commit(rate_view(found))
