@@ -117,6 +117,40 @@ CREATE FUNCTION messaging.current_org_id() RETURNS uuid
     AS $$ SELECT payments.current_org_id() $$;
 
 --
+-- Name: deliveries_guard(); Type: FUNCTION; Schema: messaging; Owner: -
+--
+
+CREATE FUNCTION messaging.deliveries_guard() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    v_type text;
+BEGIN
+    SELECT m.type INTO v_type FROM messaging.messages m
+     WHERE m.id = NEW.message_id AND m.org_id IS NOT DISTINCT FROM NEW.org_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'LXM01', MESSAGE = 'delivery_org_mismatch',
+            DETAIL = 'a delivery belongs to the organization of its message';
+    END IF;
+    IF NEW.channel = 'webhook' AND NOT EXISTS (
+        SELECT FROM messaging.endpoints e
+         WHERE e.id = NEW.endpoint_id AND e.org_id IS NOT DISTINCT FROM NEW.org_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'LXM01', MESSAGE = 'delivery_org_mismatch',
+            DETAIL = 'a webhook delivery goes to an endpoint of its own organization';
+    END IF;
+    -- The role in force, as payments._trusted_caller reads it (not this function's owner).
+    IF NEW.channel = 'task'
+       AND v_type IN ('stripe.transfer.requested', 'stripe.transfer_reversal.requested')
+       AND NOT payments._trusted_caller() AND NOT payments.acting_as_platform() THEN
+        RAISE EXCEPTION USING ERRCODE = 'LXM01', MESSAGE = 'task_not_allowed',
+            DETAIL = format('an organization''s role may not order a %s task', v_type);
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+--
 -- Name: notify_deliveries(); Type: FUNCTION; Schema: messaging; Owner: -
 --
 
@@ -139,6 +173,39 @@ CREATE FUNCTION messaging.notify_inbox() RETURNS trigger
 BEGIN
     PERFORM pg_notify('messaging_inbox', '');
     RETURN NULL;
+END
+$$;
+
+--
+-- Name: publish(uuid, text, text, text, jsonb, text); Type: FUNCTION; Schema: messaging; Owner: -
+--
+
+CREATE FUNCTION messaging.publish(p_org uuid, p_type text, p_aggregate_type text, p_aggregate_id text, p_payload jsonb, p_dedup_key text DEFAULT NULL::text) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    v_id uuid := gen_random_uuid();
+BEGIN
+    INSERT INTO messaging.messages (id, org_id, type, aggregate_type, aggregate_id, payload,
+                                    dedup_key)
+    VALUES (v_id, p_org, p_type, p_aggregate_type, p_aggregate_id, p_payload, p_dedup_key)
+    ON CONFLICT (coalesce(org_id, '00000000-0000-0000-0000-000000000000'::uuid), dedup_key)
+        WHERE dedup_key IS NOT NULL DO NOTHING;
+    IF NOT FOUND THEN
+        SELECT m.id INTO v_id FROM messaging.messages m
+         WHERE m.dedup_key = p_dedup_key AND m.org_id IS NOT DISTINCT FROM p_org;
+        RETURN v_id;
+    END IF;
+    INSERT INTO messaging.deliveries (message_id, org_id, channel, endpoint_id, target,
+                                      aggregate_key)
+    SELECT v_id, e.org_id, 'webhook', e.id, 'endpoint:' || e.id,
+           p_aggregate_type || ':' || p_aggregate_id
+      FROM messaging.endpoints e
+     WHERE e.org_id = p_org AND e.enabled
+       AND (cardinality(e.event_types) = 0 OR p_type = ANY (e.event_types))
+     ORDER BY e.id;
+    RETURN v_id;
 END
 $$;
 
@@ -273,6 +340,60 @@ CREATE FUNCTION payments._actor_proof(p_actor text) RETURNS text
 $$;
 
 --
+-- Name: _change_members(uuid, jsonb, boolean); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._change_members(p_org uuid, p jsonb, p_add boolean) RETURNS uuid
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    c payments.account_categories;
+    v_accounts uuid[] := ARRAY(SELECT jsonb_array_elements_text(coalesce(p -> 'account_ids', '[]'))::uuid);
+    v_categories uuid[] := ARRAY(SELECT jsonb_array_elements_text(coalesce(p -> 'category_ids', '[]'))::uuid);
+    v_bad record;
+BEGIN
+    SELECT * INTO c FROM payments.account_categories
+     WHERE id = (p ->> 'category_id')::uuid AND org_id = p_org;
+    IF NOT FOUND THEN
+        PERFORM payments._fail('category_not_found', jsonb_build_object('category_id', p ->> 'category_id'));
+    END IF;
+    IF NOT p_add THEN
+        DELETE FROM payments.category_members
+         WHERE category_id = c.id
+           AND (account_id = ANY (v_accounts) OR member_category_id = ANY (v_categories));
+        RETURN c.id;
+    END IF;
+    SELECT x.id, a.currency INTO v_bad FROM unnest(v_accounts) x(id)
+      LEFT JOIN payments.accounts a ON a.id = x.id AND a.org_id = p_org
+     WHERE a.currency IS DISTINCT FROM c.currency ORDER BY a.currency NULLS FIRST LIMIT 1;
+    IF FOUND AND v_bad.currency IS NULL THEN
+        PERFORM payments._fail('account_not_found', jsonb_build_object('account_id', v_bad.id));
+    ELSIF FOUND THEN
+        PERFORM payments._fail('category_currency_mismatch', jsonb_build_object(
+            'category_id', c.id, 'category_currency', c.currency, 'member_id', v_bad.id,
+            'member_currency', v_bad.currency));
+    END IF;
+    SELECT x.id, m.currency INTO v_bad FROM unnest(v_categories) x(id)
+      LEFT JOIN payments.account_categories m ON m.id = x.id AND m.org_id = p_org
+     WHERE m.currency IS DISTINCT FROM c.currency ORDER BY m.currency NULLS FIRST LIMIT 1;
+    IF FOUND AND v_bad.currency IS NULL THEN
+        PERFORM payments._fail('category_not_found', jsonb_build_object('category_id', v_bad.id));
+    ELSIF FOUND THEN
+        PERFORM payments._fail('category_currency_mismatch', jsonb_build_object(
+            'category_id', c.id, 'category_currency', c.currency, 'member_id', v_bad.id,
+            'member_currency', v_bad.currency));
+    END IF;
+    INSERT INTO payments.category_members (category_id, org_id, currency, account_id)
+    SELECT DISTINCT c.id, p_org, c.currency, x FROM unnest(v_accounts) x
+    ON CONFLICT DO NOTHING;
+    INSERT INTO payments.category_members (category_id, org_id, currency, member_category_id)
+    SELECT DISTINCT c.id, p_org, c.currency, x FROM unnest(v_categories) x
+    ON CONFLICT DO NOTHING;
+    RETURN c.id;
+END
+$$;
+
+--
 -- Name: _check_org(uuid); Type: FUNCTION; Schema: payments; Owner: -
 --
 
@@ -280,11 +401,12 @@ CREATE FUNCTION payments._check_org(p_org uuid) RETURNS void
     LANGUAGE plpgsql
     AS $$
 DECLARE
-    v_acting uuid := payments.current_org_id();
+    v_actor text := payments.current_actor();
+    v_acting uuid := CASE WHEN v_actor <> 'platform' THEN v_actor::uuid END;
 BEGIN
     IF p_org IS NULL
        OR (v_acting IS NOT NULL AND v_acting <> p_org)
-       OR (v_acting IS NULL AND NOT payments.acting_as_platform()
+       OR (v_acting IS NULL AND v_actor IS DISTINCT FROM 'platform'
            AND NOT payments._trusted_caller())
        OR NOT EXISTS (SELECT FROM payments.organizations WHERE id = p_org) THEN
         PERFORM payments._fail('organization_not_found', jsonb_build_object('org_id', p_org));
@@ -414,6 +536,52 @@ END
 $_$;
 
 --
+-- Name: checkpoints; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.checkpoints (
+    id bigint NOT NULL,
+    org_id uuid,
+    seq bigint NOT NULL,
+    previous_hash bytea,
+    hash bytea NOT NULL,
+    entry_count bigint NOT NULL,
+    cut_at timestamp with time zone NOT NULL,
+    platform_seq bigint NOT NULL,
+    sealed_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT checkpoints_entry_count_check CHECK ((entry_count >= 0)),
+    CONSTRAINT checkpoints_first_has_no_previous CHECK (((seq = 1) = (previous_hash IS NULL))),
+    CONSTRAINT checkpoints_seq_check CHECK ((seq > 0))
+);
+
+--
+-- Name: _checkpoint_event(payments.checkpoints); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._checkpoint_event(c payments.checkpoints) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT jsonb_build_object(
+        'scope', CASE WHEN c.org_id IS NULL THEN 'platform' ELSE 'organization' END,
+        'org_id', c.org_id, 'seq', c.seq, 'hash', encode(c.hash, 'hex'),
+        'previous_hash', encode(c.previous_hash, 'hex'), 'entry_count', c.entry_count,
+        'cut_at', payments._utc(c.cut_at), 'sealed_at', payments._utc(c.sealed_at))
+$$;
+
+--
+-- Name: _checkpoint_hash(uuid, bigint, bytea, timestamp with time zone, text); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._checkpoint_hash(p_org uuid, p_seq bigint, p_previous bytea, p_cut timestamp with time zone, p_members text) RETURNS bytea
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT sha256(convert_to(concat_ws('|', 'liventix-checkpoint',
+        CASE WHEN p_org IS NULL THEN 'platform' ELSE 'organization' END,
+        coalesce(p_org::text, ''), p_seq::text, coalesce(encode(p_previous, 'hex'), ''),
+        payments._epoch_us(p_cut)::text, coalesce(p_members, '')), 'UTF8'))
+$$;
+
+--
 -- Name: _close_account(uuid, jsonb); Type: FUNCTION; Schema: payments; Owner: -
 --
 
@@ -430,6 +598,27 @@ BEGIN
     END IF;
     UPDATE payments.accounts SET closed = true WHERE id = a.id;
     RETURN to_jsonb(a.id);
+END
+$$;
+
+--
+-- Name: _create_category(uuid, jsonb); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._create_category(p_org uuid, p jsonb) RETURNS uuid
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_id uuid;
+BEGIN
+    IF NOT EXISTS (SELECT FROM payments.currencies WHERE code = p ->> 'currency') THEN
+        PERFORM payments._fail('unknown_currency', jsonb_build_object('currency', p ->> 'currency'));
+    END IF;
+    INSERT INTO payments.account_categories (org_id, code, name, currency, normal_side, metadata)
+    VALUES (p_org, p ->> 'code', coalesce(p ->> 'name', p ->> 'code'), p ->> 'currency',
+            p ->> 'normal_side', coalesce(p -> 'metadata', '{}'::jsonb))
+    RETURNING id INTO v_id;
+    RETURN v_id;
 END
 $$;
 
@@ -496,6 +685,47 @@ END
 $$;
 
 --
+-- Name: fx_rates; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.fx_rates (
+    id bigint NOT NULL,
+    source_currency text NOT NULL,
+    target_currency text NOT NULL,
+    rate_numerator numeric NOT NULL,
+    rate_denominator numeric NOT NULL,
+    valid_from timestamp with time zone DEFAULT now() NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT fx_rates_rate_denominator_check CHECK (((rate_denominator > (0)::numeric) AND (rate_denominator < '1000000000000000000'::numeric) AND (rate_denominator = trunc(rate_denominator)))),
+    CONSTRAINT fx_rates_rate_numerator_check CHECK (((rate_numerator > (0)::numeric) AND (rate_numerator < '1000000000000000000'::numeric) AND (rate_numerator = trunc(rate_numerator)))),
+    CONSTRAINT fx_rates_reduced CHECK ((gcd(rate_numerator, rate_denominator) = (1)::numeric)),
+    CONSTRAINT fx_rates_two_currencies CHECK ((source_currency <> target_currency))
+);
+
+--
+-- Name: _current_fx_rate(text, text); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._current_fx_rate(p_source text, p_target text) RETURNS payments.fx_rates
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    SELECT * FROM payments.fx_rates
+     WHERE source_currency = p_source AND target_currency = p_target AND valid_from <= now()
+     ORDER BY valid_from DESC, id DESC LIMIT 1
+$$;
+
+--
+-- Name: _epoch_us(timestamp with time zone); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._epoch_us(p timestamp with time zone) RETURNS bigint
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+    SELECT (extract(epoch FROM p) * 1000000)::bigint
+$$;
+
+--
 -- Name: _fail(text, jsonb); Type: FUNCTION; Schema: payments; Owner: -
 --
 
@@ -508,18 +738,83 @@ END
 $$;
 
 --
--- Name: _inserted_by_this_transaction(xid); Type: FUNCTION; Schema: payments; Owner: -
+-- Name: hold_resolutions; Type: TABLE; Schema: payments; Owner: -
 --
 
-CREATE FUNCTION payments._inserted_by_this_transaction(p_xmin xid) RETURNS boolean
+CREATE TABLE payments.hold_resolutions (
+    hold_id uuid NOT NULL,
+    org_id uuid NOT NULL,
+    kind text NOT NULL,
+    posted_amount bigint DEFAULT 0 NOT NULL,
+    entry_id uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    idempotency_key text,
+    CONSTRAINT hold_resolutions_amount_only_when_posted CHECK (((kind = 'posted'::text) = (posted_amount > 0))),
+    CONSTRAINT hold_resolutions_kind_check CHECK ((kind = ANY (ARRAY['posted'::text, 'voided'::text, 'expired'::text]))),
+    CONSTRAINT hold_resolutions_posted_amount_check CHECK ((posted_amount >= 0)),
+    CONSTRAINT hold_resolutions_posted_has_entry CHECK (((kind = 'posted'::text) = (entry_id IS NOT NULL)))
+);
+
+--
+-- Name: holds; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.holds (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    org_id uuid NOT NULL,
+    debit_account_id uuid NOT NULL,
+    credit_account_id uuid NOT NULL,
+    amount bigint NOT NULL,
+    currency text NOT NULL,
+    expires_at timestamp with time zone,
+    description text DEFAULT ''::text NOT NULL,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    idempotency_key text,
+    CONSTRAINT holds_amount_check CHECK ((amount > 0)),
+    CONSTRAINT holds_two_accounts CHECK ((debit_account_id <> credit_account_id))
+);
+
+--
+-- Name: _hold_event(payments.holds, text, payments.hold_resolutions); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._hold_event(h payments.holds, p_status text, r payments.hold_resolutions) RETURNS jsonb
     LANGUAGE sql STABLE
     AS $$
-    SELECT p_xmin = xid(pg_current_xact_id())
-        OR coalesce(pg_xact_status(greatest(c + d - CASE WHEN d >= 2147483648 THEN 4294967296
-                                                          ELSE 0 END, 0)::text::xid8)
-                    = 'in progress', false)
-      FROM (SELECT c, (p_xmin::text::bigint - (c & 4294967295) + 4294967296) % 4294967296 AS d
-              FROM (SELECT pg_current_xact_id()::text::bigint AS c) t) s
+    SELECT jsonb_build_object(
+        'hold_id', h.id, 'org_id', h.org_id, 'status', p_status,
+        'debit_account_id', h.debit_account_id, 'credit_account_id', h.credit_account_id,
+        'amount', h.amount, 'currency', h.currency,
+        'expires_at', payments._utc_text(h.expires_at), 'description', h.description,
+        'metadata', h.metadata, 'posted_amount', coalesce(r.posted_amount, 0),
+        'entry_id', r.entry_id,
+        'occurred_at', payments._utc_text(coalesce(r.created_at, h.created_at)))
+$$;
+
+--
+-- Name: _line_difference(bigint[], bytea[], bigint[], bytea[]); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._line_difference(p_ids bigint[], p_hashes bytea[], p_now_ids bigint[], p_now_hashes bytea[]) RETURNS TABLE(kind text, line_id bigint)
+    LANGUAGE plpgsql IMMUTABLE
+    AS $$
+DECLARE
+    n int := greatest(cardinality(p_ids), cardinality(p_now_ids));
+BEGIN
+    FOR i IN 1..n LOOP
+        CONTINUE WHEN p_ids[i] IS NOT DISTINCT FROM p_now_ids[i]
+                  AND p_hashes[i] IS NOT DISTINCT FROM p_now_hashes[i];
+        IF p_ids[i] IS NOT NULL AND NOT p_ids[i] = ANY (coalesce(p_now_ids, '{}')) THEN
+            RETURN QUERY SELECT 'line_missing', p_ids[i];
+        ELSIF p_now_ids[i] IS NOT NULL AND NOT p_now_ids[i] = ANY (p_ids) THEN
+            RETURN QUERY SELECT 'line_added', p_now_ids[i];
+        ELSE
+            RETURN QUERY SELECT 'line_changed', coalesce(p_ids[i], p_now_ids[i]);
+        END IF;
+        RETURN;
+    END LOOP;
+END
 $$;
 
 --
@@ -577,6 +872,20 @@ END
 $$;
 
 --
+-- Name: _mark_monitored(uuid); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._mark_monitored(p_account uuid) RETURNS void
+    LANGUAGE sql
+    AS $$
+    UPDATE payments.accounts a
+       SET monitored = x.live
+      FROM (SELECT EXISTS (SELECT FROM payments.balance_monitors m
+                            WHERE m.account_id = p_account AND m.deleted_at IS NULL) AS live) x
+     WHERE a.id = p_account AND a.monitored IS DISTINCT FROM x.live
+$$;
+
+--
 -- Name: _missing_reference(text, text, text); Type: FUNCTION; Schema: payments; Owner: -
 --
 
@@ -590,6 +899,115 @@ BEGIN
                          p_table, p_constraint),
         DETAIL = format('Key %s is not present.', p_key);
 END
+$$;
+
+--
+-- Name: _monitor_holds(text, numeric, bigint); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._monitor_holds(p_operator text, p_balance numeric, p_value bigint) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT CASE p_operator
+        WHEN '<' THEN p_balance < p_value WHEN '<=' THEN p_balance <= p_value
+        WHEN '>' THEN p_balance > p_value WHEN '>=' THEN p_balance >= p_value
+        WHEN '=' THEN p_balance = p_value ELSE p_balance <> p_value END
+$$;
+
+--
+-- Name: balance_monitors; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.balance_monitors (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    org_id uuid NOT NULL,
+    account_id uuid NOT NULL,
+    balance text NOT NULL,
+    operator text NOT NULL,
+    value bigint NOT NULL,
+    description text DEFAULT ''::text NOT NULL,
+    triggered boolean NOT NULL,
+    changed_version bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    deleted_at timestamp with time zone,
+    idempotency_key text,
+    request_hash text,
+    CONSTRAINT balance_monitors_balance_check CHECK ((balance = ANY (ARRAY['posted'::text, 'pending'::text, 'available'::text]))),
+    CONSTRAINT balance_monitors_description_check CHECK ((length(description) <= 1000)),
+    CONSTRAINT balance_monitors_idempotency_key_check CHECK ((idempotency_key <> ''::text)),
+    CONSTRAINT balance_monitors_operator_check CHECK ((operator = ANY (ARRAY['<'::text, '<='::text, '>'::text, '>='::text, '='::text, '!='::text])))
+);
+
+--
+-- Name: _monitor_view(payments.balance_monitors, numeric, bigint); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._monitor_view(m payments.balance_monitors, p_current numeric, p_version bigint) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT jsonb_build_object(
+        'monitor_id', m.id, 'org_id', m.org_id, 'account_id', m.account_id,
+        'balance', m.balance, 'operator', m.operator, 'value', m.value,
+        'description', m.description, 'current', p_current, 'account_version', p_version,
+        'occurred_at', payments._utc_text(clock_timestamp()))
+$$;
+
+--
+-- Name: accounts; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.accounts (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    org_id uuid NOT NULL,
+    code text NOT NULL,
+    name text NOT NULL,
+    type text NOT NULL,
+    normal_side text GENERATED ALWAYS AS (
+CASE
+    WHEN (type = ANY (ARRAY['asset'::text, 'expense'::text])) THEN 'debit'::text
+    ELSE 'credit'::text
+END) STORED NOT NULL,
+    currency text NOT NULL,
+    debits_must_not_exceed_credits boolean DEFAULT false NOT NULL,
+    credits_must_not_exceed_debits boolean DEFAULT false NOT NULL,
+    high_volume boolean DEFAULT false NOT NULL,
+    closed boolean DEFAULT false NOT NULL,
+    monitored boolean DEFAULT false NOT NULL,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    posted_debits bigint DEFAULT 0 NOT NULL,
+    posted_credits bigint DEFAULT 0 NOT NULL,
+    pending_debits bigint DEFAULT 0 NOT NULL,
+    pending_credits bigint DEFAULT 0 NOT NULL,
+    version bigint DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    idempotency_key text,
+    CONSTRAINT accounts_code_check CHECK ((code <> ''::text)),
+    CONSTRAINT accounts_high_volume_without_flags CHECK (((NOT high_volume) OR (NOT (debits_must_not_exceed_credits OR credits_must_not_exceed_debits)))),
+    CONSTRAINT accounts_one_overdraft_flag CHECK ((NOT (debits_must_not_exceed_credits AND credits_must_not_exceed_debits))),
+    CONSTRAINT accounts_pending_credits_check CHECK ((pending_credits >= 0)),
+    CONSTRAINT accounts_pending_debits_check CHECK ((pending_debits >= 0)),
+    CONSTRAINT accounts_posted_credits_check CHECK ((posted_credits >= 0)),
+    CONSTRAINT accounts_posted_debits_check CHECK ((posted_debits >= 0)),
+    CONSTRAINT accounts_type_check CHECK ((type = ANY (ARRAY['asset'::text, 'liability'::text, 'equity'::text, 'revenue'::text, 'expense'::text]))),
+    CONSTRAINT accounts_version_check CHECK ((version >= 0))
+);
+
+--
+-- Name: _monitored_balance(payments.accounts, text); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._monitored_balance(a payments.accounts, p_balance text) RETURNS numeric
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT CASE p_balance
+        WHEN 'posted' THEN s * (a.posted_debits::numeric - a.posted_credits)
+        WHEN 'pending' THEN s * ((a.posted_debits::numeric + a.pending_debits)
+                                 - (a.posted_credits::numeric + a.pending_credits))
+        ELSE CASE WHEN a.normal_side = 'debit'
+                  THEN a.posted_debits::numeric - a.posted_credits - a.pending_credits
+                  ELSE a.posted_credits::numeric - a.posted_debits - a.pending_debits END
+    END
+      FROM (SELECT CASE WHEN a.normal_side = 'debit' THEN 1 ELSE -1 END AS s) k
 $$;
 
 --
@@ -618,26 +1036,6 @@ BEGIN
     RETURN to_jsonb(v_id);
 END
 $$;
-
---
--- Name: holds; Type: TABLE; Schema: payments; Owner: -
---
-
-CREATE TABLE payments.holds (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    org_id uuid NOT NULL,
-    debit_account_id uuid NOT NULL,
-    credit_account_id uuid NOT NULL,
-    amount bigint NOT NULL,
-    currency text NOT NULL,
-    expires_at timestamp with time zone,
-    description text DEFAULT ''::text NOT NULL,
-    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    idempotency_key text,
-    CONSTRAINT holds_amount_check CHECK ((amount > 0)),
-    CONSTRAINT holds_two_accounts CHECK ((debit_account_id <> credit_account_id))
-);
 
 --
 -- Name: _open_hold(uuid, uuid); Type: FUNCTION; Schema: payments; Owner: -
@@ -854,6 +1252,41 @@ END
 $$;
 
 --
+-- Name: _publish_hold_created(); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._publish_hold_created() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM messaging.publish(NEW.org_id, 'ledger.hold.created', 'hold', NEW.id::text,
+                              payments._hold_event(NEW, 'created', NULL),
+                              'ledger.hold.created:' || NEW.id);
+    RETURN NULL;
+END
+$$;
+
+--
+-- Name: _publish_hold_resolved(); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._publish_hold_resolved() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    h payments.holds;
+BEGIN
+    SELECT * INTO h FROM payments.holds WHERE id = NEW.hold_id;
+    PERFORM messaging.publish(NEW.org_id, 'ledger.hold.' || NEW.kind, 'hold', NEW.hold_id::text,
+                              payments._hold_event(h, NEW.kind, NEW),
+                              'ledger.hold.' || NEW.kind || ':' || NEW.hold_id);
+    RETURN NULL;
+END
+$$;
+
+--
 -- Name: _release_pending(payments.holds); Type: FUNCTION; Schema: payments; Owner: -
 --
 
@@ -876,6 +1309,23 @@ END
 $$;
 
 --
+-- Name: _seal_cut(); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._seal_cut() RETURNS timestamp with time zone
+    LANGUAGE sql
+    AS $$
+    SELECT least(clock_timestamp(), min(a.xact_start))
+      FROM pg_stat_activity a
+     WHERE a.datid = (SELECT oid FROM pg_database WHERE datname = current_database())
+       AND a.pid <> pg_backend_pid() AND a.xact_start IS NOT NULL
+       -- Entries come from client sessions (a parallel worker's leader is one, started
+       -- earlier); autovacuum and other background processes record none and would only
+       -- hold the cut back.
+       AND a.backend_type = 'client backend'
+$$;
+
+--
 -- Name: _trusted_caller(); Type: FUNCTION; Schema: payments; Owner: -
 --
 
@@ -887,6 +1337,26 @@ CREATE FUNCTION payments._trusted_caller() RETURNS boolean
              ELSE current_setting('role') END::name,
         (SELECT nspowner FROM pg_namespace WHERE nspname = 'payments'),
         'USAGE')
+$$;
+
+--
+-- Name: _utc(timestamp with time zone); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._utc(p timestamp with time zone) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT to_char(p AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+$$;
+
+--
+-- Name: _utc_text(timestamp with time zone); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._utc_text(p timestamp with time zone) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT to_char(p AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 $$;
 
 --
@@ -903,6 +1373,40 @@ BEGIN
     INSERT INTO payments.hold_resolutions (hold_id, org_id, kind, idempotency_key)
     VALUES (h.id, p_org, 'voided', p ->> 'key');
     RETURN to_jsonb(h.id);
+END
+$$;
+
+--
+-- Name: _watch_balance(); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._watch_balance() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    m payments.balance_monitors;
+    v_current numeric;
+    v_now boolean;
+BEGIN
+    FOR m IN SELECT * FROM payments.balance_monitors x
+              WHERE x.account_id = NEW.id AND x.deleted_at IS NULL
+              ORDER BY x.id FOR UPDATE
+    LOOP
+        v_current := payments._monitored_balance(NEW, m.balance);
+        v_now := payments._monitor_holds(m.operator, v_current, m.value);
+        CONTINUE WHEN v_now = m.triggered OR NEW.version < m.changed_version;
+        UPDATE payments.balance_monitors
+           SET triggered = v_now, changed_version = NEW.version
+         WHERE id = m.id;
+        PERFORM messaging.publish(
+            m.org_id,
+            CASE WHEN v_now THEN 'ledger.balance_monitor.triggered'
+                 ELSE 'ledger.balance_monitor.recovered' END,
+            'balance_monitor', m.id::text, payments._monitor_view(m, v_current, NEW.version),
+            format('ledger.balance_monitor:%s:%s:%s', m.id, NEW.version, v_now));
+    END LOOP;
+    RETURN NULL;
 END
 $$;
 
@@ -990,6 +1494,196 @@ END
 $$;
 
 --
+-- Name: balance_as_of(uuid, timestamp with time zone, boolean); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.balance_as_of(p_account uuid, p_at timestamp with time zone, p_effective boolean) RETURNS TABLE(account_id uuid, currency text, normal_side text, posted_debits numeric, posted_credits numeric, pending_debits numeric, pending_credits numeric)
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_sort TO 'off'
+    AS $$
+    SELECT a.id, a.currency, a.normal_side,
+           coalesce(p.debits, s.debits, 0) + coalesce(c.debits, 0) + coalesce(u.debits, 0),
+           coalesce(p.credits, s.credits, 0) + coalesce(c.credits, 0) + coalesce(u.credits, 0),
+           (SELECT coalesce(sum(h.amount), 0) FROM payments.holds h
+             WHERE h.debit_account_id = p_account AND h.created_at <= p_at
+               AND NOT EXISTS (SELECT FROM payments.hold_resolutions r
+                                WHERE r.hold_id = h.id AND r.created_at <= p_at)),
+           (SELECT coalesce(sum(h.amount), 0) FROM payments.holds h
+             WHERE h.credit_account_id = p_account AND h.created_at <= p_at
+               AND NOT EXISTS (SELECT FROM payments.hold_resolutions r
+                                WHERE r.hold_id = h.id AND r.created_at <= p_at))
+      FROM payments.accounts a
+      LEFT JOIN LATERAL (
+            SELECT l.account_posted_debits AS debits, l.account_posted_credits AS credits
+              FROM payments.lines l
+             WHERE NOT a.high_volume AND l.account_id = p_account AND l.created_at <= p_at
+               AND l.account_version IS NOT NULL
+             ORDER BY l.created_at DESC, l.account_version DESC
+             LIMIT 1) p ON true
+      LEFT JOIN LATERAL (
+            SELECT sum(l.amount) FILTER (WHERE l.side = 'debit') AS debits,
+                   sum(l.amount) FILTER (WHERE l.side = 'credit') AS credits
+              FROM payments.lines l
+             WHERE a.high_volume AND l.account_id = p_account
+               AND CASE WHEN p_effective THEN l.effective_at ELSE l.created_at END <= p_at) s
+             ON true
+      LEFT JOIN LATERAL (
+            SELECT sum(CASE WHEN l.effective_at <= p_at THEN l.amount ELSE -l.amount END)
+                       FILTER (WHERE l.side = 'debit') AS debits,
+                   sum(CASE WHEN l.effective_at <= p_at THEN l.amount ELSE -l.amount END)
+                       FILTER (WHERE l.side = 'credit') AS credits
+              FROM payments.lines l
+             WHERE p_effective AND NOT a.high_volume AND l.account_id = p_account
+               AND l.dated
+               AND (l.effective_at <= p_at) <> (l.created_at <= p_at)
+               AND l.account_version IS NOT NULL) c ON true
+      LEFT JOIN LATERAL (
+            SELECT sum(l.amount) FILTER (WHERE l.side = 'debit') AS debits,
+                   sum(l.amount) FILTER (WHERE l.side = 'credit') AS credits
+              FROM payments.lines l
+             WHERE NOT a.high_volume AND l.account_id = p_account
+               AND l.account_version IS NULL
+               AND CASE WHEN p_effective THEN l.effective_at ELSE l.created_at END <= p_at) u
+             ON true
+     WHERE a.id = p_account
+$$;
+
+--
+-- Name: category_write(jsonb); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.category_write(p jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    v_org uuid := (p ->> 'org_id')::uuid;
+    v_op text := p ->> 'operation';
+    v_key text := p ->> 'key';
+    v_stored payments.idempotency_keys;
+    v_id uuid;
+    v_constraint text;
+BEGIN
+    IF v_op NOT IN ('create_category', 'add_category_members', 'remove_category_members')
+       OR coalesce(v_key, '') = '' OR coalesce(p ->> 'hash', '') = '' THEN
+        PERFORM payments._fail('invalid_request', jsonb_build_object('operation', v_op));
+    END IF;
+    PERFORM payments._check_org(v_org);
+    FOR v_attempt IN 1..5 LOOP
+        SELECT * INTO v_stored FROM payments.idempotency_keys WHERE org_id = v_org AND key = v_key;
+        IF FOUND THEN
+            IF v_stored.operation <> v_op OR v_stored.request_hash <> p ->> 'hash' THEN
+                PERFORM payments._fail('idempotency_conflict', jsonb_build_object('idempotency_key', v_key));
+            END IF;
+            RETURN v_stored.result || jsonb_build_object('replayed', true);
+        END IF;
+        BEGIN
+            v_id := CASE v_op
+                WHEN 'create_category' THEN payments._create_category(v_org, p)
+                WHEN 'add_category_members' THEN payments._change_members(v_org, p, true)
+                ELSE payments._change_members(v_org, p, false)
+            END;
+            INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status, result)
+            VALUES (v_org, v_key, v_op, p ->> 'hash', 'succeeded', jsonb_build_object('id', v_id));
+            RETURN jsonb_build_object('id', v_id, 'replayed', false);
+        EXCEPTION
+            WHEN unique_violation THEN
+                GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
+                IF v_constraint = 'idempotency_keys_pkey' THEN
+                    CONTINUE;  -- a concurrent request under the same key won: replay it
+                ELSIF v_constraint = 'account_categories_org_code_key' THEN
+                    -- A concurrent request under the same key made it first (the chart's
+                    -- categories, created by whichever of two first sales commits first):
+                    -- replay it; under another key the code is taken.
+                    IF EXISTS (SELECT FROM payments.idempotency_keys
+                                WHERE org_id = v_org AND key = v_key) THEN
+                        CONTINUE;
+                    END IF;
+                    PERFORM payments._fail('duplicate_category_code', jsonb_build_object(
+                        'org_id', v_org, 'category_code', p ->> 'code'));
+                END IF;
+                RAISE;
+            WHEN invalid_text_representation THEN
+                PERFORM payments._fail('invalid_request', jsonb_build_object('reason', SQLERRM));
+        END;
+    END LOOP;
+    RAISE EXCEPTION 'category_write: too many retries';
+END
+$$;
+
+--
+-- Name: check_category_cycle(); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.check_category_cycle() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('payments.category_members:' || NEW.org_id, 0));
+    IF EXISTS (
+        WITH RECURSIVE down(id) AS (
+            SELECT NEW.member_category_id
+            UNION
+            SELECT m.member_category_id FROM payments.category_members m JOIN down ON m.category_id = down.id
+             WHERE m.member_category_id IS NOT NULL)
+        SELECT FROM down WHERE id = NEW.category_id)
+    THEN
+        PERFORM payments._fail('category_cycle', jsonb_build_object(
+            'category_id', NEW.category_id, 'member_category_id', NEW.member_category_id));
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+--
+-- Name: check_conversion(); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.check_conversion() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        RAISE EXCEPTION USING ERRCODE = 'LX002',
+            MESSAGE = format('%s on payments.conversions is refused: conversions are append-only', TG_OP);
+    END IF;
+    IF (SELECT exponent FROM payments.currencies WHERE code = NEW.source_currency) <> NEW.source_exponent
+       OR (SELECT exponent FROM payments.currencies WHERE code = NEW.target_currency) <> NEW.target_exponent
+       OR NOT EXISTS (SELECT FROM payments.lines l WHERE l.entry_id = NEW.source_entry_id
+                         AND l.entry_org_id = NEW.org_id AND l.account_id = NEW.source_account_id
+                         AND l.side = 'debit' AND l.amount = NEW.source_amount
+                         AND l.currency = NEW.source_currency)
+       OR NOT EXISTS (SELECT FROM payments.lines l WHERE l.entry_id = NEW.target_entry_id
+                         AND l.entry_org_id = NEW.org_id AND l.account_id = NEW.target_account_id
+                         AND l.side = 'credit' AND l.amount = NEW.target_amount
+                         AND l.currency = NEW.target_currency)
+       -- and each entry moves the amount through the platform's liquidity account
+       OR NOT EXISTS (SELECT FROM payments.lines l
+                        JOIN payments.accounts a ON a.id = l.account_id
+                        JOIN payments.organizations o ON o.id = a.org_id AND o.is_platform
+                       WHERE l.entry_id = NEW.source_entry_id
+                         AND a.code = 'fx_liquidity:' || lower(NEW.source_currency)
+                         AND l.side = 'credit' AND l.amount = NEW.source_amount
+                         AND l.currency = NEW.source_currency)
+       OR NOT EXISTS (SELECT FROM payments.lines l
+                        JOIN payments.accounts a ON a.id = l.account_id
+                        JOIN payments.organizations o ON o.id = a.org_id AND o.is_platform
+                       WHERE l.entry_id = NEW.target_entry_id
+                         AND a.code = 'fx_liquidity:' || lower(NEW.target_currency)
+                         AND l.side = 'debit' AND l.amount = NEW.target_amount
+                         AND l.currency = NEW.target_currency)
+    THEN
+        PERFORM payments._fail('invalid_request', jsonb_build_object(
+            'reason', 'the conversion does not match its currencies or entries'));
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+--
 -- Name: check_new_entries(); Type: FUNCTION; Schema: payments; Owner: -
 --
 
@@ -1067,19 +1761,13 @@ BEGIN
     ), per_entry AS (
         SELECT g.entry_id, g.entry_org_id, bool_or(g.net <> 0) OR sum(g.n) < 2 AS partial
           FROM g GROUP BY g.entry_id, g.entry_org_id
-    ), found AS (
-        SELECT p.entry_id, p.entry_org_id, p.partial, e.org_id, e.xmin AS x
-          FROM per_entry p LEFT JOIN payments.entries e ON e.id = p.entry_id
-    ), xids AS (
-        -- One question per inserting (sub)transaction, not per entry: a batch's entries
-        -- share one.
-        SELECT d.x, d.x = xid(pg_current_xact_id())
-                    OR payments._inserted_by_this_transaction(d.x) AS mine
-          FROM (SELECT DISTINCT f.x FROM found f WHERE f.x IS NOT NULL) d
     ), judged AS (
-        SELECT f.entry_id, f.entry_org_id, f.partial, f.org_id,
-               f.org_id IS NOT NULL AND NOT coalesce(x.mine, false) AS posted_before
-          FROM found f LEFT JOIN xids x ON x.x = f.x
+        -- An entry this transaction can see was posted by it (in it or one of its
+        -- subtransactions: created_xact is the top-level id) or by an earlier one.
+        SELECT p.entry_id, p.entry_org_id, p.partial, e.org_id,
+               e.created_xact IS DISTINCT FROM pg_current_xact_id() AND e.org_id IS NOT NULL
+                   AS posted_before
+          FROM per_entry p LEFT JOIN payments.entries e ON e.id = p.entry_id
     ), entry_missing AS (
         SELECT j.entry_id, j.entry_org_id FROM judged j
          WHERE j.org_id IS DISTINCT FROM j.entry_org_id LIMIT 1
@@ -1126,6 +1814,350 @@ END
 $$;
 
 --
+-- Name: check_settlement_links(); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.check_settlement_links() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    v_bad record;
+BEGIN
+    SELECT n.settlement_id, n.entry_id INTO v_bad
+      FROM new_links n JOIN payments.settlements s ON s.id = n.settlement_id
+     WHERE n.org_id <> s.org_id
+        OR NOT EXISTS (SELECT FROM payments.lines l
+                        WHERE l.entry_id = n.entry_id AND l.account_id = n.account_id
+                          AND l.created_at <= s.up_to)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'LX002',
+            MESSAGE = format('settlement %s cannot cover entry %s: it has no line on the'
+                             ' account recorded by the cut-off', v_bad.settlement_id,
+                             v_bad.entry_id);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+--
+-- Name: convert(jsonb); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.convert(p jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    v_org uuid := (p ->> 'org_id')::uuid;
+    v_key text := p ->> 'key';
+    v_acting uuid := payments.current_org_id();
+    v_row payments.conversions;
+    v_source payments.accounts;
+    v_target payments.accounts;
+    v_liq_source uuid;
+    v_liq_target uuid;
+    v_se smallint;
+    v_te smallint;
+    v_amount bigint := (p ->> 'source_amount')::bigint;
+    v_target_amount bigint := (p ->> 'target_amount')::bigint;
+    v_num numeric := (p ->> 'rate_numerator')::numeric;
+    v_den numeric := (p ->> 'rate_denominator')::numeric;
+    v_rate payments.fx_rates;
+    v_exact numeric;
+    v_meta jsonb := coalesce(p -> 'metadata', '{}'::jsonb);
+    v_result jsonb;
+BEGIN
+    PERFORM payments._check_org(v_org);
+    IF coalesce(v_key, '') = '' OR coalesce(p ->> 'hash', '') = '' OR v_amount IS NULL
+       OR v_amount <= 0 OR v_num <= 0 OR v_den <= 0 OR (v_num IS NULL) <> (v_den IS NULL) THEN
+        PERFORM payments._fail('invalid_request', jsonb_build_object('reason', 'incomplete conversion'));
+    END IF;
+    SELECT * INTO v_row FROM payments.conversions WHERE org_id = v_org AND idempotency_key = v_key;
+    IF FOUND THEN
+        IF v_row.request_hash <> p ->> 'hash' THEN
+            PERFORM payments._fail('idempotency_conflict', jsonb_build_object('idempotency_key', v_key));
+        END IF;
+        RETURN to_jsonb(v_row) || jsonb_build_object('replayed', true);
+    END IF;
+    SELECT * INTO v_source FROM payments.accounts WHERE id = (p ->> 'source_account_id')::uuid;
+    SELECT * INTO v_target FROM payments.accounts WHERE id = (p ->> 'target_account_id')::uuid;
+    IF v_source.id IS NULL OR (v_source.org_id <> v_org AND v_acting IS NOT NULL) THEN
+        PERFORM payments._fail('account_not_found', jsonb_build_object('account_id', p ->> 'source_account_id'));
+    ELSIF v_target.id IS NULL OR (v_target.org_id <> v_org AND v_acting IS NOT NULL) THEN
+        PERFORM payments._fail('account_not_found', jsonb_build_object('account_id', p ->> 'target_account_id'));
+    ELSIF v_source.org_id <> v_org OR v_target.org_id <> v_org THEN
+        PERFORM payments._fail('account_organization_mismatch', jsonb_build_object(
+            'account_id', CASE WHEN v_source.org_id <> v_org THEN v_source.id ELSE v_target.id END,
+            'org_id', v_org));
+    ELSIF v_source.id = v_target.id THEN
+        PERFORM payments._fail('accounts_must_be_different', jsonb_build_object(
+            'account_ids', jsonb_build_array(v_source.id)));
+    ELSIF v_source.currency = v_target.currency THEN
+        PERFORM payments._fail('same_currency', jsonb_build_object('currency', v_source.currency));
+    END IF;
+    SELECT exponent INTO v_se FROM payments.currencies WHERE code = v_source.currency;
+    SELECT exponent INTO v_te FROM payments.currencies WHERE code = v_target.currency;
+    -- The rate is the platform's (payments.fx_rates), never an organization's: a rate in the
+    -- request is its expectation, refused unless it is the current one. Only the platform (or
+    -- the owner) converts at a rate it names (a rate it dealt).
+    IF v_acting IS NOT NULL OR v_num IS NULL THEN
+        v_rate := payments._current_fx_rate(v_source.currency, v_target.currency);
+        IF v_rate.id IS NULL THEN
+            PERFORM payments._fail('fx_rate_missing', jsonb_build_object(
+                'source_currency', v_source.currency, 'target_currency', v_target.currency));
+        ELSIF v_num IS NOT NULL AND v_num * v_rate.rate_denominator <> v_den * v_rate.rate_numerator THEN
+            PERFORM payments._fail('fx_rate_changed', jsonb_build_object(
+                'source_currency', v_source.currency, 'target_currency', v_target.currency,
+                'rate', v_rate.rate_numerator || '/' || v_rate.rate_denominator));
+        END IF;
+        v_num := v_rate.rate_numerator;
+        v_den := v_rate.rate_denominator;
+    END IF;
+    v_exact := div(v_amount * v_num * power(10::numeric, v_te), v_den * power(10::numeric, v_se));
+    IF v_exact < 1 THEN
+        PERFORM payments._fail('conversion_too_small', jsonb_build_object(
+            'amount', v_amount, 'target_currency', v_target.currency));
+    ELSIF v_exact > 9223372036854775807 THEN
+        PERFORM payments._fail('invalid_amount', jsonb_build_object(
+            'value', v_exact::text, 'field', 'target_amount'));
+    END IF;
+    v_target_amount := coalesce(v_target_amount, v_exact);
+    -- Integer division (as the CHECK): numeric's `/` keeps a limited scale and can round a
+    -- quotient just below a whole number up to it.
+    IF v_target_amount <> v_exact THEN
+        PERFORM payments._fail('invalid_request', jsonb_build_object(
+            'reason', 'target_amount is not the conversion rounded down'));
+    END IF;
+    SELECT account_id INTO v_liq_source FROM payments.fx_liquidity_accounts(ARRAY[v_source.currency]);
+    SELECT account_id INTO v_liq_target FROM payments.fx_liquidity_accounts(ARRAY[v_target.currency]);
+    IF v_liq_source IS NULL OR v_liq_target IS NULL THEN
+        PERFORM payments._fail('fx_liquidity_missing', jsonb_build_object('currency',
+            CASE WHEN v_liq_source IS NULL THEN v_source.currency ELSE v_target.currency END));
+    END IF;
+    v_meta := v_meta || jsonb_build_object('conversion', jsonb_build_object(
+        'key', v_key, 'rate', v_num || '/' || v_den, 'source_amount', v_amount,
+        'target_amount', v_target_amount));
+    IF v_acting IS NOT NULL THEN
+        PERFORM payments._act_as('platform');
+    END IF;
+    v_result := payments.ledger_write(jsonb_build_object(
+        'org_id', v_org, 'operation', 'post_entries', 'record_failure', false,
+        'requests', jsonb_build_array(
+            jsonb_build_object(
+                'key', 'fx:' || v_key || ':source', 'hash', (p ->> 'hash') || ':source',
+                'kind', 'standard', 'description',
+                coalesce(nullif(p ->> 'description', ''), 'Conversion to ' || v_target.currency),
+                'metadata', v_meta, 'effective_at', NULL, 'external_ref', NULL,
+                'conditions', '[]'::jsonb,
+                'lines', jsonb_build_array(
+                    jsonb_build_object('account_id', v_source.id, 'side', 'debit',
+                                       'amount', v_amount, 'currency', v_source.currency),
+                    jsonb_build_object('account_id', v_liq_source, 'side', 'credit',
+                                       'amount', v_amount, 'currency', v_source.currency))),
+            jsonb_build_object(
+                'key', 'fx:' || v_key || ':target', 'hash', (p ->> 'hash') || ':target',
+                'kind', 'standard', 'description',
+                coalesce(nullif(p ->> 'description', ''), 'Conversion from ' || v_source.currency),
+                'metadata', v_meta, 'effective_at', NULL, 'external_ref', NULL,
+                'conditions', '[]'::jsonb,
+                'lines', jsonb_build_array(
+                    jsonb_build_object('account_id', v_liq_target, 'side', 'debit',
+                                       'amount', v_target_amount, 'currency', v_target.currency),
+                    jsonb_build_object('account_id', v_target.id, 'side', 'credit',
+                                       'amount', v_target_amount, 'currency', v_target.currency))))));
+    IF v_acting IS NOT NULL THEN
+        PERFORM payments._act_as(v_acting::text);
+    END IF;
+    -- Both entries are this conversion's own, never a replay: no conversion holds the key, so
+    -- an entry already under fx:<key>:... was posted by someone else (an organization writing
+    -- under that key itself) or by a conversion committed meanwhile (answered as its replay).
+    IF (v_result -> 'results' -> 0 ->> 'replayed')::boolean
+       OR (v_result -> 'results' -> 1 ->> 'replayed')::boolean THEN
+        SELECT * INTO v_row FROM payments.conversions WHERE org_id = v_org AND idempotency_key = v_key;
+        IF FOUND AND v_row.request_hash = p ->> 'hash' THEN
+            RETURN to_jsonb(v_row) || jsonb_build_object('replayed', true);
+        END IF;
+        PERFORM payments._fail('idempotency_conflict', jsonb_build_object('idempotency_key', v_key));
+    END IF;
+    INSERT INTO payments.conversions (org_id, idempotency_key, request_hash, source_account_id,
+        target_account_id, source_currency, target_currency, source_exponent, target_exponent,
+        source_amount, target_amount, rate_numerator, rate_denominator, rate, source_entry_id,
+        target_entry_id)
+    VALUES (v_org, v_key, p ->> 'hash', v_source.id, v_target.id, v_source.currency,
+            v_target.currency, v_se, v_te, v_amount, v_target_amount, v_num, v_den,
+            v_num || '/' || v_den,
+            (v_result -> 'results' -> 0 ->> 'id')::uuid, (v_result -> 'results' -> 1 ->> 'id')::uuid)
+    RETURNING * INTO v_row;
+    RETURN to_jsonb(v_row) || jsonb_build_object('replayed', false);
+END
+$$;
+
+--
+-- Name: create_balance_monitor(uuid, jsonb); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.create_balance_monitor(p_org uuid, p jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET "payments.monitors" TO 'on'
+    AS $$
+DECLARE
+    a payments.accounts;
+    m payments.balance_monitors;
+    v_current numeric;
+BEGIN
+    PERFORM payments._check_org(p_org);
+    IF p ->> 'key' IS NOT NULL THEN
+        SELECT * INTO m FROM payments.balance_monitors
+         WHERE org_id = p_org AND idempotency_key = p ->> 'key';
+        IF FOUND THEN
+            IF m.request_hash IS DISTINCT FROM p ->> 'hash' THEN
+                PERFORM payments._fail('idempotency_conflict',
+                    jsonb_build_object('idempotency_key', p ->> 'key'));
+            END IF;
+            RETURN jsonb_build_object('id', m.id, 'replayed', true);
+        END IF;
+    END IF;
+    IF coalesce(p ->> 'balance', '') NOT IN ('posted', 'pending', 'available')
+       OR coalesce(p ->> 'operator', '') NOT IN ('<', '<=', '>', '>=', '=', '!=')
+       OR jsonb_typeof(p -> 'value') IS DISTINCT FROM 'number' THEN
+        PERFORM payments._fail('invalid_monitor', jsonb_build_object('request', p - 'hash'));
+    END IF;
+    SELECT * INTO a FROM payments.accounts
+     WHERE id = (p ->> 'account_id')::uuid AND org_id = p_org FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        PERFORM payments._fail('account_not_found',
+            jsonb_build_object('account_id', p ->> 'account_id'));
+    END IF;
+    IF a.high_volume THEN
+        PERFORM payments._fail('monitor_on_high_volume_account',
+            jsonb_build_object('account_id', a.id));
+    END IF;
+    v_current := payments._monitored_balance(a, p ->> 'balance');
+    INSERT INTO payments.balance_monitors (org_id, account_id, balance, operator, value,
+                                           description, triggered, changed_version,
+                                           idempotency_key, request_hash)
+    VALUES (p_org, a.id, p ->> 'balance', p ->> 'operator', (p ->> 'value')::bigint,
+            coalesce(p ->> 'description', ''),
+            payments._monitor_holds(p ->> 'operator', v_current, (p ->> 'value')::bigint),
+            a.version, p ->> 'key', p ->> 'hash')
+    RETURNING * INTO m;
+    PERFORM payments._mark_monitored(a.id);
+    IF m.triggered THEN
+        PERFORM messaging.publish(m.org_id, 'ledger.balance_monitor.triggered',
+            'balance_monitor', m.id::text, payments._monitor_view(m, v_current, a.version),
+            format('ledger.balance_monitor:%s:%s:%s', m.id, a.version, true));
+    END IF;
+    RETURN jsonb_build_object('id', m.id, 'replayed', false);
+END
+$$;
+
+--
+-- Name: create_settlement(jsonb); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.create_settlement(p jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    v_org uuid := (p ->> 'org_id')::uuid;
+    v_key text := p ->> 'key';
+    v_account payments.accounts;
+    v_now timestamptz := clock_timestamp();
+    v_up_to timestamptz := coalesce((p ->> 'up_to')::timestamptz, v_now);
+    v_ids uuid[];
+    v_stored record;
+    v_bad record;
+    v_totals record;
+    v_id uuid;
+    v_msg text;
+BEGIN
+    PERFORM payments._check_org(v_org);
+    IF v_key IS NULL OR v_key = '' THEN
+        PERFORM payments._fail('invalid_request', jsonb_build_object('reason', 'a key is needed'));
+    END IF;
+    IF v_up_to > v_now THEN
+        PERFORM payments._fail('invalid_request', jsonb_build_object(
+            'reason', 'up_to is in the future', 'up_to', v_up_to));
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtextextended('payments.settle:' || (p ->> 'account_id'), 0));
+    SELECT k.operation, k.request_hash, k.result INTO v_stored
+      FROM payments.idempotency_keys k WHERE k.org_id = v_org AND k.key = v_key;
+    IF FOUND THEN
+        IF v_stored.operation <> 'create_settlement' OR v_stored.request_hash <> p ->> 'hash' THEN
+            PERFORM payments._fail('idempotency_conflict',
+                                   jsonb_build_object('idempotency_key', v_key));
+        END IF;
+        RETURN v_stored.result || jsonb_build_object('replayed', true);
+    END IF;
+    SELECT * INTO v_account FROM payments.accounts a WHERE a.id = (p ->> 'account_id')::uuid;
+    IF NOT FOUND OR v_account.org_id <> v_org THEN
+        PERFORM payments._fail('account_not_found',
+                               jsonb_build_object('account_id', p ->> 'account_id'));
+    END IF;
+    IF p -> 'entry_ids' IS NOT NULL AND jsonb_typeof(p -> 'entry_ids') = 'array' THEN
+        v_ids := ARRAY(SELECT DISTINCT x::uuid FROM jsonb_array_elements_text(p -> 'entry_ids') x);
+        SELECT i AS entry_id, se.settlement_id INTO v_bad
+          FROM unnest(v_ids) i
+          LEFT JOIN payments.settlement_entries se
+                 ON se.account_id = v_account.id AND se.entry_id = i
+         WHERE se.entry_id IS NOT NULL
+            OR NOT EXISTS (SELECT FROM payments.lines l
+                            WHERE l.entry_id = i AND l.account_id = v_account.id
+                              AND l.created_at <= v_up_to)
+         LIMIT 1;
+        IF FOUND AND v_bad.settlement_id IS NOT NULL THEN
+            PERFORM payments._fail('entry_already_settled', jsonb_build_object(
+                'entry_id', v_bad.entry_id, 'settlement_id', v_bad.settlement_id,
+                'account_id', v_account.id));
+        ELSIF FOUND THEN
+            PERFORM payments._fail('entry_not_settleable', jsonb_build_object(
+                'entry_id', v_bad.entry_id, 'account_id', v_account.id, 'up_to', v_up_to));
+        END IF;
+    ELSE
+        v_ids := ARRAY(
+            SELECT DISTINCT l.entry_id FROM payments.lines l
+             WHERE l.account_id = v_account.id AND l.created_at <= v_up_to
+               AND NOT EXISTS (SELECT FROM payments.settlement_entries se
+                                WHERE se.account_id = v_account.id
+                                  AND se.entry_id = l.entry_id));
+    END IF;
+    IF cardinality(v_ids) = 0 THEN
+        PERFORM payments._fail('nothing_to_settle', jsonb_build_object(
+            'account_id', v_account.id, 'up_to', v_up_to));
+    END IF;
+    SELECT coalesce(sum(l.amount) FILTER (WHERE l.side = 'debit'), 0) AS debits,
+           coalesce(sum(l.amount) FILTER (WHERE l.side = 'credit'), 0) AS credits
+      INTO v_totals
+      FROM payments.lines l
+     WHERE l.account_id = v_account.id AND l.entry_id = ANY (v_ids);
+    INSERT INTO payments.settlements (org_id, account_id, currency, debits, credits, amount,
+                                      entry_count, up_to, description, metadata,
+                                      idempotency_key, created_at)
+    VALUES (v_org, v_account.id, v_account.currency, v_totals.debits, v_totals.credits,
+            CASE WHEN v_account.normal_side = 'debit' THEN v_totals.debits - v_totals.credits
+                 ELSE v_totals.credits - v_totals.debits END,
+            cardinality(v_ids), v_up_to, coalesce(p ->> 'description', ''),
+            coalesce(p -> 'metadata', '{}'::jsonb), v_key, v_now)
+    RETURNING id INTO v_id;
+    INSERT INTO payments.settlement_entries (settlement_id, account_id, entry_id, org_id)
+    SELECT v_id, v_account.id, i, v_org FROM unnest(v_ids) i;
+    INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status, result)
+    VALUES (v_org, v_key, 'create_settlement', p ->> 'hash', 'succeeded',
+            jsonb_build_object('id', v_id));
+    RETURN jsonb_build_object('id', v_id, 'replayed', false);
+EXCEPTION
+    WHEN invalid_text_representation OR invalid_datetime_format
+         OR datetime_field_overflow THEN
+        GET STACKED DIAGNOSTICS v_msg = MESSAGE_TEXT;
+        PERFORM payments._fail('invalid_request', jsonb_build_object('reason', v_msg));
+END
+$$;
+
+--
 -- Name: current_actor(); Type: FUNCTION; Schema: payments; Owner: -
 --
 
@@ -1133,10 +2165,11 @@ CREATE FUNCTION payments.current_actor() RETURNS text
     LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
-    SELECT a.actor
+    SELECT CASE WHEN coalesce(a.proof, '') = '' THEN NULL
+                WHEN a.proof = payments._actor_proof(a.actor) THEN a.actor END
       FROM (SELECT coalesce(nullif(current_setting('liventix.org_id', true), ''), 'platform')
-                   AS actor) a
-     WHERE current_setting('liventix.actor_proof', true) = payments._actor_proof(a.actor)
+                   AS actor,
+                   current_setting('liventix.actor_proof', true) AS proof) a
 $$;
 
 --
@@ -1146,6 +2179,68 @@ $$;
 CREATE FUNCTION payments.current_org_id() RETURNS uuid
     LANGUAGE sql STABLE PARALLEL RESTRICTED
     AS $$ SELECT CASE WHEN a <> 'platform' THEN a::uuid END FROM payments.current_actor() a $$;
+
+--
+-- Name: delete_balance_monitor(uuid, uuid); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.delete_balance_monitor(p_org uuid, p_id uuid) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET "payments.monitors" TO 'on'
+    AS $$
+DECLARE
+    v_account uuid;
+BEGIN
+    PERFORM payments._check_org(p_org);
+    SELECT account_id INTO v_account FROM payments.balance_monitors
+     WHERE id = p_id AND org_id = p_org;
+    IF NOT FOUND THEN
+        PERFORM payments._fail('monitor_not_found', jsonb_build_object('monitor_id', p_id));
+    END IF;
+    PERFORM FROM payments.accounts WHERE id = v_account FOR NO KEY UPDATE;
+    UPDATE payments.balance_monitors SET deleted_at = coalesce(deleted_at, now())
+     WHERE id = p_id;
+    PERFORM payments._mark_monitored(v_account);
+    RETURN p_id;
+END
+$$;
+
+--
+-- Name: entries; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.entries (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    org_id uuid NOT NULL,
+    kind text DEFAULT 'standard'::text NOT NULL,
+    description text DEFAULT ''::text NOT NULL,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    effective_at timestamp with time zone DEFAULT now() NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    external_ref text,
+    reverses_entry_id uuid,
+    hold_id uuid,
+    idempotency_key text,
+    created_xact xid8 DEFAULT pg_current_xact_id() NOT NULL,
+    CONSTRAINT entries_hold_post_names_hold CHECK (((kind = 'hold_post'::text) = (hold_id IS NOT NULL))),
+    CONSTRAINT entries_kind_check CHECK ((kind = ANY (ARRAY['standard'::text, 'hold_post'::text, 'reversal'::text]))),
+    CONSTRAINT entries_reversal_names_entry CHECK (((kind = 'reversal'::text) = (reverses_entry_id IS NOT NULL)))
+);
+
+--
+-- Name: entry_header_hash(payments.entries); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.entry_header_hash(e payments.entries) RETURNS bytea
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+    SELECT sha256(convert_to(jsonb_build_array(
+        e.id, e.org_id, e.kind, e.description, e.metadata,
+        (extract(epoch FROM e.effective_at) * 1000000)::bigint,
+        (extract(epoch FROM e.created_at) * 1000000)::bigint, e.external_ref,
+        e.reverses_entry_id, e.hold_id, e.idempotency_key)::text, 'UTF8'))
+$$;
 
 --
 -- Name: expire_holds(integer); Type: FUNCTION; Schema: payments; Owner: -
@@ -1182,6 +2277,34 @@ END
 $$;
 
 --
+-- Name: fx_liquidity_accounts(text[]); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.fx_liquidity_accounts(p_currencies text[]) RETURNS TABLE(currency text, account_id uuid)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    SELECT a.currency, a.id FROM payments.accounts a
+      JOIN payments.organizations o ON o.id = a.org_id AND o.is_platform
+     WHERE a.code = 'fx_liquidity:' || lower(a.currency) AND a.currency = ANY (p_currencies)
+       AND (payments.current_actor() IS NOT NULL OR payments._trusted_caller())
+$$;
+
+--
+-- Name: fx_rates_append_only(); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.fx_rates_append_only() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'LX002',
+        MESSAGE = format('%s on payments.fx_rates is refused: rates are append-only', TG_OP);
+END
+$$;
+
+--
 -- Name: guard_account_update(); Type: FUNCTION; Schema: payments; Owner: -
 --
 
@@ -1205,6 +2328,12 @@ BEGIN
     THEN
         RAISE EXCEPTION USING ERRCODE = 'LX002',
             MESSAGE = 'account balances change only by posting through the ledger';
+    END IF;
+    IF NEW.monitored IS DISTINCT FROM OLD.monitored
+       AND current_setting('payments.monitors', true) IS DISTINCT FROM 'on'
+    THEN
+        RAISE EXCEPTION USING ERRCODE = 'LX002',
+            MESSAGE = 'an account''s monitored flag changes only with its balance monitors';
     END IF;
     RETURN NEW;
 END
@@ -1239,6 +2368,7 @@ $$;
 CREATE FUNCTION payments.ledger_write(p jsonb) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET "payments.engine_checked" TO 'off'
     AS $$
 DECLARE
     v_org uuid := (p ->> 'org_id')::uuid;
@@ -1408,12 +2538,50 @@ END
 $$;
 
 --
+-- Name: lines; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.lines (
+    id bigint NOT NULL,
+    entry_id uuid NOT NULL,
+    entry_org_id uuid NOT NULL,
+    org_id uuid NOT NULL,
+    account_id uuid NOT NULL,
+    side text NOT NULL,
+    amount bigint NOT NULL,
+    currency text NOT NULL,
+    effective_at timestamp with time zone NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    account_version bigint,
+    account_posted_debits bigint,
+    account_posted_credits bigint,
+    dated boolean GENERATED ALWAYS AS ((effective_at <> created_at)) STORED NOT NULL,
+    CONSTRAINT lines_amount_check CHECK ((amount > 0)),
+    CONSTRAINT lines_position_complete CHECK ((((account_version IS NULL) = (account_posted_debits IS NULL)) AND ((account_version IS NULL) = (account_posted_credits IS NULL)))),
+    CONSTRAINT lines_side_check CHECK ((side = ANY (ARRAY['debit'::text, 'credit'::text])))
+);
+
+--
+-- Name: line_hash(payments.lines); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.line_hash(l payments.lines) RETURNS bytea
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+    SELECT sha256(convert_to(concat_ws('|',
+        l.id, l.entry_id, l.entry_org_id, l.org_id, l.account_id, l.side, l.amount, l.currency,
+        (extract(epoch FROM l.effective_at) * 1000000)::bigint,
+        (extract(epoch FROM l.created_at) * 1000000)::bigint), 'UTF8'))
+$$;
+
+--
 -- Name: post_batch(jsonb); Type: FUNCTION; Schema: payments; Owner: -
 --
 
 CREATE FUNCTION payments.post_batch(p jsonb) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET "payments.engine_checked" TO 'off'
     AS $$
 DECLARE
     v_org uuid := (p ->> 'org_id')::uuid;
@@ -1498,10 +2666,13 @@ CREATE FUNCTION payments.post_batch_fast(p_org uuid, p_keys text[], p_hashes tex
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     SET "payments.writer" TO 'on'
+    SET "payments.engine_checked" TO 'on'
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 DECLARE
-    v_acting uuid := payments.current_org_id();
+    -- Who acts, asked once (each question computes the actor's proof again).
+    v_actor text := payments.current_actor();
+    v_acting uuid := CASE WHEN v_actor <> 'platform' THEN v_actor::uuid END;
     v_known boolean;
     v_platform uuid;
     v_n int := coalesce(cardinality(p_keys), 0);
@@ -1512,6 +2683,7 @@ DECLARE
     v_debits bigint[];
     v_credits bigint[];
     v_ids uuid[];
+    v_lines bigint;
     v_at timestamptz;
 BEGIN
     -- Who acts: as post_entry.
@@ -1520,7 +2692,7 @@ BEGIN
       INTO v_known, v_platform;
     IF p_org IS NULL OR NOT v_known
        OR (v_acting IS NOT NULL AND v_acting <> p_org)
-       OR (v_acting IS NULL AND NOT payments.acting_as_platform()
+       OR (v_acting IS NULL AND v_actor IS DISTINCT FROM 'platform'
            AND NOT payments._trusted_caller()) THEN
         PERFORM payments._fail('organization_not_found', jsonb_build_object('org_id', p_org));
     END IF;
@@ -1529,7 +2701,8 @@ BEGIN
     END IF;
 
     -- The shape: arrays of matching lengths, unique keys, entries 1..n each of two or more
-    -- valid lines balancing per currency; no key or external reference seen before.
+    -- valid lines balancing per currency (every line's entry one of 1..n: a NULL is no
+    -- entry); no key or external reference seen before.
     WITH l AS (
         SELECT * FROM unnest(p_entry_of, p_accounts, p_sides, p_amounts, p_currencies)
                       AS x(e, account_id, side, amount, currency)
@@ -1547,7 +2720,7 @@ BEGIN
           FROM g GROUP BY g.e
     )
     SELECT count(*) = v_n AND min(ent.e) = 1 AND max(ent.e) = v_n
-           AND bool_and(ent.ok AND ent.n >= 2)
+           AND bool_and(ent.e IS NOT NULL AND ent.ok AND ent.n >= 2)
       INTO v_ok FROM ent;
     IF v_ok IS NOT TRUE OR v_n > 10000
        OR cardinality(p_hashes) IS DISTINCT FROM v_n
@@ -1681,8 +2854,14 @@ BEGIN
                                         debits, credits, ord)
               JOIN ids ON ids.i = x.e
              ORDER BY x.ord
+            RETURNING 1
         )
-        SELECT array_agg(ids.id ORDER BY ids.i) INTO v_ids FROM ids;
+        SELECT array_agg(ids.id ORDER BY ids.i), (SELECT count(*) FROM ins)
+          INTO v_ids, v_lines FROM ids;
+        -- The backstop (the statement triggers are skipped): every line inserted.
+        IF v_lines IS DISTINCT FROM v_m THEN
+            RAISE EXCEPTION 'post_batch_fast: % of % lines inserted', v_lines, v_m;
+        END IF;
     EXCEPTION WHEN unique_violation THEN
         RETURN NULL;  -- a key or reference taken meanwhile by a concurrent request
     END;
@@ -1698,11 +2877,14 @@ CREATE FUNCTION payments.post_entry(p_org uuid, p_key text, p_hash text, p_accou
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     SET "payments.writer" TO 'on'
+    SET "payments.engine_checked" TO 'on'
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 #variable_conflict use_column
 DECLARE
-    v_acting uuid := payments.current_org_id();
+    -- Who acts, asked once (each question computes the actor's proof again).
+    v_actor text := payments.current_actor();
+    v_acting uuid := CASE WHEN v_actor <> 'platform' THEN v_actor::uuid END;
     v_known boolean;
     v_platform uuid;
     v_key record;
@@ -1716,7 +2898,9 @@ DECLARE
     v_credits bigint[];
     v_hv_ids uuid[];
     v_hv_orgs uuid[];
+    v_ok boolean;
     v_done int;
+    v_balanced boolean;
     v_answer jsonb;
     v_at timestamptz;
 BEGIN
@@ -1727,7 +2911,7 @@ BEGIN
       INTO v_known, v_platform;
     IF p_org IS NULL OR NOT v_known
        OR (v_acting IS NOT NULL AND v_acting <> p_org)
-       OR (v_acting IS NULL AND NOT payments.acting_as_platform()
+       OR (v_acting IS NULL AND v_actor IS DISTINCT FROM 'platform'
            AND NOT payments._trusted_caller()) THEN
         PERFORM payments._fail('organization_not_found', jsonb_build_object('org_id', p_org));
     END IF;
@@ -1767,7 +2951,12 @@ BEGIN
         SELECT v_n >= 2 AND cardinality(p_sides) = v_n AND cardinality(p_amounts) = v_n
                AND cardinality(p_currencies) = v_n
                AND coalesce(bool_and(l.account_id IS NOT NULL AND l.side IN ('debit', 'credit')
-                                     AND l.amount > 0 AND l.currency IS NOT NULL), false) AS ok
+                                     AND l.amount > 0 AND l.currency IS NOT NULL), false)
+               -- balanced per currency (the statement triggers are skipped in this door)
+               AND coalesce((SELECT bool_and(b.net = 0)
+                               FROM (SELECT sum(CASE x.side WHEN 'debit' THEN x.amount
+                                                            ELSE -x.amount END) AS net
+                                       FROM l x GROUP BY x.currency) b), false) AS ok
           FROM l
     ), locked AS (
         SELECT a.id FROM payments.accounts a
@@ -1793,14 +2982,14 @@ BEGIN
     )
     SELECT array_agg(m.id), array_agg(m.org_id), array_agg(m.version),
            array_agg(m.posted_debits), array_agg(m.posted_credits),
-           (SELECT count(*) FROM d)
-      INTO v_ids, v_orgs, v_versions, v_debits, v_credits, v_distinct
+           (SELECT count(*) FROM d), (SELECT valid.ok FROM valid)
+      INTO v_ids, v_orgs, v_versions, v_debits, v_credits, v_distinct, v_ok
       FROM moved m;
     v_done := coalesce(cardinality(v_ids), 0);
 
     -- High-volume accounts are not locked (their lines are rolled up later); they take the
     -- fast path while far from the overflow limits (as _check_positions judges them).
-    IF v_done < v_distinct THEN
+    IF v_ok IS TRUE AND v_done < v_distinct THEN
         SELECT array_agg(h.id), array_agg(h.org_id) INTO v_hv_ids, v_hv_orgs
           FROM (SELECT a.id, a.org_id
                   FROM payments.accounts a
@@ -1822,8 +3011,10 @@ BEGIN
     -- 4. The key, the entry and its lines, in one statement; nothing if the key was taken
     -- meanwhile (ON CONFLICT waited for that request's commit) or the reference is used.
     -- Recorded at the time read now that the regular accounts are locked (as _post does).
+    -- Only a valid entry (two or more lines, balanced per currency: v_ok) is inserted here,
+    -- whatever its accounts are; any other goes the long way, which refuses it, typed.
     v_at := clock_timestamp();
-    IF v_done = v_distinct AND (p_external_ref IS NULL OR NOT EXISTS (
+    IF v_ok IS TRUE AND v_done = v_distinct AND (p_external_ref IS NULL OR NOT EXISTS (
             SELECT FROM payments.entries e
              WHERE e.org_id = p_org AND e.external_ref = p_external_ref)) THEN
         WITH k AS (
@@ -1848,26 +3039,40 @@ BEGIN
             UNION ALL
             SELECT h.id, h.org_id, NULL, NULL, NULL
               FROM unnest(v_hv_ids, v_hv_orgs) AS h(id, org_id)
+        ), ins AS (
+            INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side, amount,
+                                        currency, effective_at, created_at, account_version,
+                                        account_posted_debits, account_posted_credits)
+            SELECT e.id, p_org, a.org_id, x.account_id, x.side, x.amount, x.currency,
+                   e.effective_at, e.created_at, a.version + row_number() OVER w,
+                   a.debits + sum(CASE WHEN x.side = 'debit' THEN x.amount ELSE 0 END) OVER w,
+                   a.credits + sum(CASE WHEN x.side = 'credit' THEN x.amount ELSE 0 END) OVER w
+              FROM e
+             CROSS JOIN unnest(p_accounts, p_sides, p_amounts, p_currencies) WITH ORDINALITY
+                   AS x(account_id, side, amount, currency, ord)
+              JOIN a ON a.id = x.account_id
+            WINDOW w AS (PARTITION BY x.account_id ORDER BY x.ord)
+             ORDER BY x.ord
+            RETURNING lines.side, lines.amount, lines.currency
         )
-        INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side, amount,
-                                    currency, effective_at, created_at, account_version,
-                                    account_posted_debits, account_posted_credits)
-        SELECT e.id, p_org, a.org_id, x.account_id, x.side, x.amount, x.currency, e.effective_at,
-               e.created_at, a.version + row_number() OVER w,
-               a.debits + sum(CASE WHEN x.side = 'debit' THEN x.amount ELSE 0 END) OVER w,
-               a.credits + sum(CASE WHEN x.side = 'credit' THEN x.amount ELSE 0 END) OVER w
-          FROM e
-         CROSS JOIN unnest(p_accounts, p_sides, p_amounts, p_currencies) WITH ORDINALITY
-               AS x(account_id, side, amount, currency, ord)
-          JOIN a ON a.id = x.account_id
-        WINDOW w AS (PARTITION BY x.account_id ORDER BY x.ord)
-         ORDER BY x.ord;
-        GET DIAGNOSTICS v_done = ROW_COUNT;
-        IF v_done = v_n THEN
+        -- The backstop, over the rows inserted (the statement triggers are skipped): how
+        -- many, and whether they balance per currency.
+        SELECT coalesce(sum(b.n), 0), coalesce(bool_and(b.net = 0), false)
+          INTO v_done, v_balanced
+          FROM (SELECT count(*) AS n,
+                       sum(CASE ins.side WHEN 'debit' THEN ins.amount ELSE -ins.amount END)
+                           AS net
+                  FROM ins GROUP BY ins.currency) b;
+        IF v_done = v_n AND v_done >= 2 AND v_balanced THEN
             status := 'succeeded';
             id := v_id;
             replayed := false;
             RETURN;
+        ELSIF v_done <> 0 THEN
+            -- Cannot happen (every line's account was moved or read above, the entry checked
+            -- valid); never leave an entry with some of its lines, or unbalanced: abort.
+            RAISE EXCEPTION 'post_entry: % of % lines inserted, balanced: %',
+                v_done, v_n, v_balanced;
         END IF;
     END IF;
 
@@ -1880,12 +3085,15 @@ BEGIN
         'org_id', p_org, 'operation', 'post_entries', 'record_failure', true,
         'requests', jsonb_build_array(jsonb_build_object(
             'key', p_key, 'hash', p_hash, 'kind', 'standard',
-            'lines', (SELECT jsonb_agg(jsonb_build_object('account_id', x.account_id,
-                                                          'side', x.side, 'amount', x.amount,
-                                                          'currency', x.currency)
-                                       ORDER BY x.ord)
-                        FROM unnest(p_accounts, p_sides, p_amounts, p_currencies)
-                             WITH ORDINALITY AS x(account_id, side, amount, currency, ord)),
+            -- No line at all is an empty array (too_few_lines), never JSON's null.
+            'lines', coalesce((SELECT jsonb_agg(jsonb_build_object('account_id', x.account_id,
+                                                                   'side', x.side,
+                                                                   'amount', x.amount,
+                                                                   'currency', x.currency)
+                                                ORDER BY x.ord)
+                                 FROM unnest(p_accounts, p_sides, p_amounts, p_currencies)
+                                      WITH ORDINALITY AS x(account_id, side, amount, currency,
+                                                           ord)), '[]'::jsonb),
             'description', coalesce(p_description, ''),
             'metadata', coalesce(p_metadata, '{}'::jsonb),
             'effective_at', p_effective_at, 'external_ref', p_external_ref,
@@ -1989,6 +3197,195 @@ END
 $$;
 
 --
+-- Name: seal(integer, interval); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.seal(p_limit integer DEFAULT NULL::integer, p_min_interval interval DEFAULT NULL::interval) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    v_cut timestamptz;
+    v_bound timestamptz;
+    v_prev_cut timestamptz;
+    v_pseq bigint;
+    v_sealed bigint := 0;
+    v_members text;
+    v_prev payments.checkpoints;
+    c payments.checkpoints;
+    v_made jsonb := '[]';
+BEGIN
+    PERFORM payments._check_platform();
+    IF p_min_interval IS NOT NULL AND EXISTS (
+        SELECT FROM payments.checkpoints k
+         WHERE k.org_id IS NULL AND k.sealed_at > now() - p_min_interval) THEN
+        RETURN jsonb_build_object('busy', false, 'sealed', 0, 'checkpoints', '[]'::jsonb);
+    END IF;
+    IF NOT pg_try_advisory_xact_lock(hashtext('payments.seal'), 0) THEN
+        RETURN jsonb_build_object('busy', true, 'sealed', 0, 'checkpoints', '[]'::jsonb);
+    END IF;
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM payments._fail('invalid_request', jsonb_build_object(
+            'reason', 'the sealer runs at READ COMMITTED (each statement its own snapshot)'));
+    END IF;
+    IF NOT (pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER')
+            OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)) THEN
+        PERFORM payments._fail('permission_denied', jsonb_build_object(
+            'reason', 'the sealer''s owner must see every session: GRANT pg_read_all_stats'));
+    END IF;
+    v_cut := payments._seal_cut();
+    SELECT * INTO v_prev FROM payments.checkpoints WHERE org_id IS NULL ORDER BY seq DESC LIMIT 1;
+    v_prev_cut := coalesce(v_prev.cut_at, '-infinity');
+    v_pseq := coalesce(v_prev.seq, 0) + 1;
+    IF p_limit IS NOT NULL THEN
+        -- Bound the run: move the cut back to just after the p_limit-th entry's time.
+        SELECT least(v_cut, max(t.created_at) + interval '1 microsecond') INTO v_bound FROM (
+            SELECT e.created_at FROM payments.entries e
+             WHERE e.created_at >= v_prev_cut AND e.created_at < v_cut
+             ORDER BY e.created_at LIMIT p_limit) t
+        HAVING count(*) >= p_limit;
+        v_cut := coalesce(v_bound, v_cut);
+    END IF;
+    -- The entries, each hashed with its lines (found by the lines' entry index, one entry at
+    -- a time: the run's size is unknown to the planner), then one checkpoint per
+    -- organization over the rows just inserted, each chained to its previous one.
+    FOR c IN
+        WITH todo AS (
+            SELECT e.id, e.org_id, payments.entry_header_hash(e) AS header
+              FROM payments.entries e
+             WHERE e.created_at >= v_prev_cut AND e.created_at < v_cut
+               AND NOT EXISTS (SELECT FROM payments.entry_seals s WHERE s.entry_id = e.id)
+        ), chain AS (
+            -- each organization's last checkpoint, through the chain's index
+            SELECT o.org_id, (SELECT max(k.seq) FROM payments.checkpoints k
+                               WHERE k.org_id = o.org_id) AS seq
+              FROM (SELECT DISTINCT t.org_id FROM todo t) o
+        ), sealed AS (
+            INSERT INTO payments.entry_seals (entry_id, org_id, checkpoint_seq, platform_seq,
+                                              header_hash, line_ids, line_hashes, hash)
+            SELECT t.id, t.org_id, coalesce(ch.seq, 0) + 1, v_pseq, t.header,
+                   coalesce(x.ids, '{}'), coalesce(x.hs, '{}'),
+                   sha256(t.header || coalesce(x.joined, ''::bytea))
+              FROM todo t
+              CROSS JOIN LATERAL (
+                  SELECT array_agg(q.id ORDER BY q.id) AS ids, array_agg(q.h ORDER BY q.id) AS hs,
+                         string_agg(q.h, ''::bytea ORDER BY q.id) AS joined
+                    FROM (SELECT l.id, payments.line_hash(l) AS h FROM payments.lines l
+                           WHERE l.entry_id = t.id) q) x
+              LEFT JOIN chain ch ON ch.org_id = t.org_id
+            RETURNING entry_id, org_id, checkpoint_seq, hash
+        ), runs AS (
+            SELECT r.org_id, min(r.checkpoint_seq) AS seq, count(*) AS n,
+                   string_agg(r.entry_id::text || ':' || encode(r.hash, 'hex'), ','
+                              ORDER BY r.entry_id) AS members
+              FROM sealed r GROUP BY r.org_id
+        ), made AS (
+            INSERT INTO payments.checkpoints (org_id, seq, previous_hash, hash, entry_count,
+                                              cut_at, platform_seq)
+            SELECT r.org_id, r.seq, p.hash,
+                   payments._checkpoint_hash(r.org_id, r.seq, p.hash, v_cut, r.members),
+                   r.n, v_cut, v_pseq
+              FROM runs r
+              LEFT JOIN payments.checkpoints p ON p.org_id = r.org_id AND p.seq = r.seq - 1
+             ORDER BY r.org_id
+            RETURNING *
+        )
+        SELECT * FROM made ORDER BY org_id
+    LOOP
+        v_sealed := v_sealed + c.entry_count;
+        v_made := v_made || payments._checkpoint_event(c);
+        PERFORM messaging.publish(c.org_id, 'ledger.checkpoint.sealed', 'checkpoint',
+            c.org_id::text || ':' || c.seq, payments._checkpoint_event(c),
+            format('ledger.checkpoint.sealed:%s:%s', c.org_id, c.seq));
+    END LOOP;
+    IF v_sealed = 0 THEN
+        RETURN jsonb_build_object('busy', false, 'sealed', 0, 'checkpoints', '[]'::jsonb);
+    END IF;
+    SELECT string_agg(x ->> 'org_id' || ':' || (x ->> 'seq') || ':' || (x ->> 'hash'), ','
+                      ORDER BY x ->> 'org_id')
+      INTO v_members FROM jsonb_array_elements(v_made) x;
+    INSERT INTO payments.checkpoints (org_id, seq, previous_hash, hash, entry_count, cut_at,
+                                      platform_seq)
+    VALUES (NULL, v_pseq, v_prev.hash,
+            payments._checkpoint_hash(NULL, v_pseq, v_prev.hash, v_cut, v_members),
+            v_sealed, v_cut, v_pseq)
+    RETURNING * INTO c;
+    v_made := v_made || payments._checkpoint_event(c);
+    -- The platform's chain is published to the platform organization (its webhooks).
+    PERFORM messaging.publish((SELECT o.id FROM payments.organizations o WHERE o.is_platform),
+        'ledger.checkpoint.sealed', 'checkpoint', 'platform:' || c.seq,
+        payments._checkpoint_event(c), format('ledger.checkpoint.sealed:platform:%s', c.seq));
+    RETURN jsonb_build_object('busy', false, 'sealed', v_sealed, 'platform_seq', v_pseq,
+                              'checkpoints', v_made);
+END
+$$;
+
+--
+-- Name: seal_counts(uuid); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.seal_counts(p_org uuid DEFAULT NULL::uuid) RETURNS TABLE(entries bigint, lines bigint, checkpoints bigint, last_seq bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    IF p_org IS NULL THEN
+        PERFORM payments._check_platform();
+    ELSE
+        PERFORM payments._check_org(p_org);
+    END IF;
+    RETURN QUERY
+    SELECT (SELECT count(*) FROM payments.entry_seals s WHERE p_org IS NULL OR s.org_id = p_org),
+           (SELECT coalesce(sum(cardinality(s.line_ids)), 0)::bigint FROM payments.entry_seals s
+             WHERE p_org IS NULL OR s.org_id = p_org),
+           (SELECT count(*) FROM payments.checkpoints k WHERE p_org IS NULL OR k.org_id = p_org),
+           (SELECT max(k.seq) FROM payments.checkpoints k
+             WHERE k.org_id IS NOT DISTINCT FROM p_org);
+END
+$$;
+
+--
+-- Name: set_fx_rate(jsonb); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.set_fx_rate(p jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    v_num numeric := (p ->> 'rate_numerator')::numeric;
+    v_den numeric := (p ->> 'rate_denominator')::numeric;
+    v_gcd numeric;
+    v_row payments.fx_rates;
+BEGIN
+    IF NOT (payments.acting_as_platform()
+            OR (payments.current_actor() IS NULL AND payments._trusted_caller())) THEN
+        PERFORM payments._fail('permission_denied', jsonb_build_object(
+            'reason', 'only the platform sets exchange rates'));
+    END IF;
+    IF v_num IS NULL OR v_den IS NULL OR v_num <= 0 OR v_den <= 0 OR v_num <> trunc(v_num)
+       OR v_den <> trunc(v_den) OR v_num >= 1e18 OR v_den >= 1e18 THEN
+        PERFORM payments._fail('invalid_rate', jsonb_build_object('value', p ->> 'rate_numerator'
+            || '/' || (p ->> 'rate_denominator')));
+    END IF;
+    IF NOT EXISTS (SELECT FROM payments.currencies WHERE code = p ->> 'source_currency') THEN
+        PERFORM payments._fail('unknown_currency', jsonb_build_object('currency', p ->> 'source_currency'));
+    ELSIF NOT EXISTS (SELECT FROM payments.currencies WHERE code = p ->> 'target_currency') THEN
+        PERFORM payments._fail('unknown_currency', jsonb_build_object('currency', p ->> 'target_currency'));
+    ELSIF p ->> 'source_currency' = p ->> 'target_currency' THEN
+        PERFORM payments._fail('same_currency', jsonb_build_object('currency', p ->> 'source_currency'));
+    END IF;
+    v_gcd := gcd(v_num, v_den);
+    INSERT INTO payments.fx_rates (source_currency, target_currency, rate_numerator,
+                                   rate_denominator, valid_from)
+    VALUES (p ->> 'source_currency', p ->> 'target_currency', div(v_num, v_gcd), div(v_den, v_gcd),
+            coalesce((p ->> 'valid_from')::timestamptz, now()))
+    RETURNING * INTO v_row;
+    RETURN to_jsonb(v_row);
+END
+$$;
+
+--
 -- Name: touch_api_key(text, text); Type: FUNCTION; Schema: payments; Owner: -
 --
 
@@ -2003,12 +3400,176 @@ CREATE FUNCTION payments.touch_api_key(p_prefix text, p_secret text) RETURNS voi
 $$;
 
 --
+-- Name: verify_seals(uuid, integer); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.verify_seals(p_org uuid DEFAULT NULL::uuid, p_limit integer DEFAULT 100) RETURNS TABLE(ord bigint, kind text, entry_id uuid, line_id bigint, org_id uuid, seq bigint, detail text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_nestloop TO 'off'
+    AS $$
+#variable_conflict use_column
+BEGIN
+    IF p_org IS NULL THEN
+        PERFORM payments._check_platform();
+    ELSE
+        PERFORM payments._check_org(p_org);
+    END IF;
+    RETURN QUERY
+    WITH sealed AS (
+        SELECT s.* FROM payments.entry_seals s WHERE p_org IS NULL OR s.org_id = p_org
+    ), now_lines AS (
+        SELECT l.entry_id, array_agg(l.id ORDER BY l.id) AS ids,
+               array_agg(payments.line_hash(l) ORDER BY l.id) AS hs
+          FROM payments.lines l
+         WHERE p_org IS NULL OR l.entry_org_id = p_org
+         GROUP BY l.entry_id
+    ), compared AS (
+        SELECT s.*, e.id IS NOT NULL AS present,
+               CASE WHEN e.id IS NOT NULL THEN payments.entry_header_hash(e) END AS now_header,
+               coalesce(n.ids, '{}') AS now_ids, coalesce(n.hs, '{}') AS now_hs
+          FROM sealed s
+          LEFT JOIN payments.entries e ON e.id = s.entry_id
+          LEFT JOIN now_lines n ON n.entry_id = s.entry_id
+    ), entry_problems AS (
+        SELECT c.platform_seq AS o1, c.entry_id AS o2,
+               CASE WHEN NOT c.present THEN 'entry_missing'
+                    WHEN c.now_header <> c.header_hash THEN 'entry_changed'
+                    WHEN c.hash <> sha256(c.header_hash || coalesce((
+                             SELECT string_agg(h, ''::bytea ORDER BY i)
+                               FROM unnest(c.line_hashes) WITH ORDINALITY u(h, i)), ''::bytea))
+                        THEN 'seal_changed'
+                    ELSE d.kind END AS kind,
+               c.entry_id, d.line_id, c.org_id, c.checkpoint_seq AS seq
+          FROM compared c
+          LEFT JOIN LATERAL payments._line_difference(c.line_ids, c.line_hashes, c.now_ids,
+                                                      c.now_hs) d
+            ON c.line_ids <> c.now_ids OR c.line_hashes <> c.now_hs
+    ), last_cut AS (
+        SELECT max(cut_at) AS cut FROM payments.checkpoints WHERE org_id IS NULL
+    ), unsealed AS (
+        -- An entry recorded before the last cut was sealed by then, unless written by hand.
+        SELECT e.id AS entry_id, e.org_id
+          FROM payments.entries e, last_cut k
+         WHERE e.created_at < k.cut AND (p_org IS NULL OR e.org_id = p_org)
+           AND NOT EXISTS (SELECT FROM payments.entry_seals s WHERE s.entry_id = e.id)
+    ), orphans AS (
+        SELECT l.id AS line_id, l.entry_id, l.entry_org_id AS org_id
+          FROM payments.lines l
+         WHERE (p_org IS NULL OR l.entry_org_id = p_org)
+           AND NOT EXISTS (SELECT FROM payments.entries e WHERE e.id = l.entry_id)
+    ), org_members AS (
+        SELECT s.org_id, s.checkpoint_seq AS seq, count(*) AS n,
+               string_agg(s.entry_id::text || ':' || encode(s.hash, 'hex'), ','
+                          ORDER BY s.entry_id) AS members
+          FROM payments.entry_seals s
+         WHERE p_org IS NULL OR s.org_id = p_org
+         GROUP BY s.org_id, s.checkpoint_seq
+    ), platform_counts AS (
+        SELECT s.platform_seq AS seq, count(*) AS n FROM payments.entry_seals s
+         WHERE p_org IS NULL GROUP BY s.platform_seq
+    ), platform_members AS (
+        SELECT o.platform_seq AS seq,
+               string_agg(o.org_id::text || ':' || o.seq || ':' || encode(o.hash, 'hex'), ','
+                          ORDER BY o.org_id) AS members
+          FROM payments.checkpoints o
+         WHERE p_org IS NULL AND o.org_id IS NOT NULL GROUP BY o.platform_seq
+    ), chains AS (
+        SELECT k.*, lag(k.hash) OVER w AS before_hash, lag(k.seq) OVER w AS before_seq,
+               CASE WHEN k.org_id IS NULL THEN pm.members ELSE om.members END AS members,
+               coalesce(CASE WHEN k.org_id IS NULL THEN pc.n ELSE om.n END, 0) AS members_count
+          FROM payments.checkpoints k
+          LEFT JOIN org_members om ON om.org_id = k.org_id AND om.seq = k.seq
+          LEFT JOIN platform_members pm ON k.org_id IS NULL AND pm.seq = k.seq
+          LEFT JOIN platform_counts pc ON k.org_id IS NULL AND pc.seq = k.seq
+         WHERE (p_org IS NULL OR k.org_id = p_org)
+        WINDOW w AS (PARTITION BY k.org_id ORDER BY k.seq)
+    ), published AS (
+        SELECT m.dedup_key, m.payload ->> 'hash' AS hash FROM messaging.messages m
+         WHERE m.type = 'ledger.checkpoint.sealed'
+    ), chain_problems AS (
+        SELECT k.org_id, k.seq,
+               CASE WHEN k.seq <> coalesce(k.before_seq, 0) + 1 THEN 'checkpoint_missing'
+                    WHEN k.previous_hash IS DISTINCT FROM k.before_hash THEN 'checkpoint_unlinked'
+                    WHEN k.hash <> payments._checkpoint_hash(k.org_id, k.seq, k.previous_hash,
+                                                             k.cut_at, k.members)
+                        OR k.entry_count <> k.members_count THEN 'checkpoint_changed'
+                    WHEN p.hash <> encode(k.hash, 'hex')
+                        THEN 'checkpoint_differs_from_published'
+               END AS kind
+          FROM chains k
+          LEFT JOIN published p ON p.dedup_key = format('ledger.checkpoint.sealed:%s:%s',
+                                                        coalesce(k.org_id::text, 'platform'), k.seq)
+    ), everything AS (
+        SELECT 1 AS part, p.o1, p.o2::text AS o2, p.kind, p.entry_id,
+               CASE WHEN p.kind LIKE 'line%' THEN p.line_id END AS line_id, p.org_id,
+               p.seq, NULL::text AS detail
+          FROM entry_problems p WHERE p.kind IS NOT NULL
+        UNION ALL
+        SELECT 2, 0, u.entry_id::text, 'entry_not_sealed', u.entry_id, NULL, u.org_id, NULL,
+               'recorded before the last checkpoint''s cut, yet in no checkpoint'
+          FROM unsealed u
+        UNION ALL
+        SELECT 3, o.line_id, o.entry_id::text, 'line_without_entry', o.entry_id, o.line_id,
+               o.org_id, NULL, NULL
+          FROM orphans o
+        UNION ALL
+        SELECT 4, c.seq, coalesce(c.org_id::text, '~'), c.kind, NULL, NULL, c.org_id, c.seq,
+               CASE WHEN c.org_id IS NULL THEN 'the platform''s chain' END
+          FROM chain_problems c WHERE c.kind IS NOT NULL
+    )
+    SELECT row_number() OVER (ORDER BY x.part, x.o1, x.o2, x.line_id), x.kind, x.entry_id,
+           x.line_id, x.org_id, x.seq, x.detail
+      FROM everything x
+     ORDER BY x.part, x.o1, x.o2, x.line_id
+     LIMIT p_limit;
+END
+$$;
+
+--
 -- Name: current_org_id(); Type: FUNCTION; Schema: ticketing; Owner: -
 --
 
 CREATE FUNCTION ticketing.current_org_id() RETURNS uuid
     LANGUAGE sql STABLE PARALLEL RESTRICTED
     AS $$ SELECT payments.current_org_id() $$;
+
+--
+-- Name: hold_checkout(integer, uuid, uuid, bigint, uuid, uuid, text, text, bigint, interval, text, text, text[]); Type: FUNCTION; Schema: ticketing; Owner: -
+--
+
+CREATE FUNCTION ticketing.hold_checkout(p_n integer, p_type uuid, p_event uuid, p_price bigint, p_order uuid, p_org uuid, p_buyer text, p_currency text, p_amount bigint, p_hold interval, p_key text, p_hash text, p_codes text[]) RETURNS TABLE(hold_expires_at timestamp with time zone, seats_left integer, on_sale boolean)
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_expires timestamptz;
+BEGIN
+    UPDATE ticketing.ticket_types SET held = held + p_n
+     WHERE id = p_type AND event_id = p_event AND price = p_price
+       AND now() >= sales_start AND now() < sales_end
+       AND held + sold + p_n <= capacity;
+    IF FOUND THEN
+        INSERT INTO ticketing.orders
+            (id, org_id, event_id, buyer_email, currency, amount, hold_expires_at,
+             idempotency_key, request_hash)
+        VALUES (p_order, p_org, p_event, p_buyer, p_currency, p_amount, now() + p_hold,
+                p_key, p_hash)
+        RETURNING orders.hold_expires_at INTO v_expires;
+        INSERT INTO ticketing.tickets
+            (order_id, org_id, event_id, ticket_type_id, code, holder_email, price)
+        SELECT p_order, p_org, p_event, p_type, c.code, p_buyer, p_price
+          FROM unnest(p_codes) AS c(code);
+        RETURN QUERY SELECT v_expires, NULL::int, NULL::boolean;
+        RETURN;
+    END IF;
+    RETURN QUERY
+        SELECT NULL::timestamptz, t.capacity - t.held - t.sold,
+               now() >= t.sales_start AND now() < t.sales_end
+          FROM ticketing.ticket_types t
+         WHERE t.id = p_type AND t.event_id = p_event;
+END
+$$;
 
 --
 -- Name: attempts; Type: TABLE; Schema: messaging; Owner: -
@@ -2175,69 +3736,6 @@ CREATE TABLE messaging.messages (
 );
 
 --
--- Name: accounts; Type: TABLE; Schema: payments; Owner: -
---
-
-CREATE TABLE payments.accounts (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    org_id uuid NOT NULL,
-    code text NOT NULL,
-    name text NOT NULL,
-    type text NOT NULL,
-    normal_side text GENERATED ALWAYS AS (
-CASE
-    WHEN (type = ANY (ARRAY['asset'::text, 'expense'::text])) THEN 'debit'::text
-    ELSE 'credit'::text
-END) STORED NOT NULL,
-    currency text NOT NULL,
-    debits_must_not_exceed_credits boolean DEFAULT false NOT NULL,
-    credits_must_not_exceed_debits boolean DEFAULT false NOT NULL,
-    high_volume boolean DEFAULT false NOT NULL,
-    closed boolean DEFAULT false NOT NULL,
-    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
-    posted_debits bigint DEFAULT 0 NOT NULL,
-    posted_credits bigint DEFAULT 0 NOT NULL,
-    pending_debits bigint DEFAULT 0 NOT NULL,
-    pending_credits bigint DEFAULT 0 NOT NULL,
-    version bigint DEFAULT 0 NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    idempotency_key text,
-    CONSTRAINT accounts_code_check CHECK ((code <> ''::text)),
-    CONSTRAINT accounts_high_volume_without_flags CHECK (((NOT high_volume) OR (NOT (debits_must_not_exceed_credits OR credits_must_not_exceed_debits)))),
-    CONSTRAINT accounts_one_overdraft_flag CHECK ((NOT (debits_must_not_exceed_credits AND credits_must_not_exceed_debits))),
-    CONSTRAINT accounts_pending_credits_check CHECK ((pending_credits >= 0)),
-    CONSTRAINT accounts_pending_debits_check CHECK ((pending_debits >= 0)),
-    CONSTRAINT accounts_posted_credits_check CHECK ((posted_credits >= 0)),
-    CONSTRAINT accounts_posted_debits_check CHECK ((posted_debits >= 0)),
-    CONSTRAINT accounts_type_check CHECK ((type = ANY (ARRAY['asset'::text, 'liability'::text, 'equity'::text, 'revenue'::text, 'expense'::text]))),
-    CONSTRAINT accounts_version_check CHECK ((version >= 0))
-);
-
---
--- Name: lines; Type: TABLE; Schema: payments; Owner: -
---
-
-CREATE TABLE payments.lines (
-    id bigint NOT NULL,
-    entry_id uuid NOT NULL,
-    entry_org_id uuid NOT NULL,
-    org_id uuid NOT NULL,
-    account_id uuid NOT NULL,
-    side text NOT NULL,
-    amount bigint NOT NULL,
-    currency text NOT NULL,
-    effective_at timestamp with time zone NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    account_version bigint,
-    account_posted_debits bigint,
-    account_posted_credits bigint,
-    dated boolean GENERATED ALWAYS AS ((effective_at <> created_at)) STORED NOT NULL,
-    CONSTRAINT lines_amount_check CHECK ((amount > 0)),
-    CONSTRAINT lines_position_complete CHECK ((((account_version IS NULL) = (account_posted_debits IS NULL)) AND ((account_version IS NULL) = (account_posted_credits IS NULL)))),
-    CONSTRAINT lines_side_check CHECK ((side = ANY (ARRAY['debit'::text, 'credit'::text])))
-);
-
---
 -- Name: account_balances; Type: VIEW; Schema: payments; Owner: -
 --
 
@@ -2256,6 +3754,23 @@ CREATE VIEW payments.account_balances WITH (security_invoker='true') AS
             sum(l.amount) FILTER (WHERE (l.side = 'credit'::text)) AS credits
            FROM payments.lines l
           WHERE (a.high_volume AND (l.account_id = a.id) AND (l.account_version IS NULL))) u ON (true));
+
+--
+-- Name: account_categories; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.account_categories (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    org_id uuid NOT NULL,
+    code text NOT NULL,
+    name text NOT NULL,
+    currency text NOT NULL,
+    normal_side text NOT NULL,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT account_categories_code_check CHECK (((code <> ''::text) AND (length(code) <= 255))),
+    CONSTRAINT account_categories_normal_side_check CHECK ((normal_side = ANY (ARRAY['debit'::text, 'credit'::text])))
+);
 
 --
 -- Name: api_idempotency; Type: TABLE; Schema: payments; Owner: -
@@ -2361,6 +3876,80 @@ CREATE TABLE payments.card_refunds (
 );
 
 --
+-- Name: category_members; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.category_members (
+    id bigint NOT NULL,
+    category_id uuid NOT NULL,
+    org_id uuid NOT NULL,
+    currency text NOT NULL,
+    account_id uuid,
+    member_category_id uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT category_members_not_itself CHECK ((member_category_id <> category_id)),
+    CONSTRAINT category_members_one_member CHECK (((account_id IS NULL) <> (member_category_id IS NULL)))
+);
+
+--
+-- Name: category_members_id_seq; Type: SEQUENCE; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.category_members ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME payments.category_members_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: checkpoints_id_seq; Type: SEQUENCE; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.checkpoints ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME payments.checkpoints_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: conversions; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.conversions (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    org_id uuid NOT NULL,
+    idempotency_key text NOT NULL,
+    request_hash text NOT NULL,
+    source_account_id uuid NOT NULL,
+    target_account_id uuid NOT NULL,
+    source_currency text NOT NULL,
+    target_currency text NOT NULL,
+    source_exponent smallint NOT NULL,
+    target_exponent smallint NOT NULL,
+    source_amount bigint NOT NULL,
+    target_amount bigint NOT NULL,
+    rate_numerator numeric NOT NULL,
+    rate_denominator numeric NOT NULL,
+    rate text NOT NULL,
+    source_entry_id uuid NOT NULL,
+    target_entry_id uuid NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT conversions_idempotency_key_check CHECK ((idempotency_key <> ''::text)),
+    CONSTRAINT conversions_rate_denominator_check CHECK (((rate_denominator > (0)::numeric) AND (rate_denominator = trunc(rate_denominator)))),
+    CONSTRAINT conversions_rate_numerator_check CHECK (((rate_numerator > (0)::numeric) AND (rate_numerator = trunc(rate_numerator)))),
+    CONSTRAINT conversions_rounded_down CHECK ((((((target_amount)::numeric * rate_denominator) * power((10)::numeric, (source_exponent)::numeric)) <= (((source_amount)::numeric * rate_numerator) * power((10)::numeric, (target_exponent)::numeric))) AND ((((source_amount)::numeric * rate_numerator) * power((10)::numeric, (target_exponent)::numeric)) < ((((target_amount)::numeric + (1)::numeric) * rate_denominator) * power((10)::numeric, (source_exponent)::numeric))))),
+    CONSTRAINT conversions_source_amount_check CHECK ((source_amount > 0)),
+    CONSTRAINT conversions_target_amount_check CHECK ((target_amount > 0)),
+    CONSTRAINT conversions_two_currencies CHECK ((source_currency <> target_currency))
+);
+
+--
 -- Name: currencies; Type: TABLE; Schema: payments; Owner: -
 --
 
@@ -2372,33 +3961,28 @@ CREATE TABLE payments.currencies (
 );
 
 --
--- Name: entries; Type: TABLE; Schema: payments; Owner: -
---
-
-CREATE TABLE payments.entries (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    org_id uuid NOT NULL,
-    kind text DEFAULT 'standard'::text NOT NULL,
-    description text DEFAULT ''::text NOT NULL,
-    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
-    effective_at timestamp with time zone DEFAULT now() NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    external_ref text,
-    reverses_entry_id uuid,
-    hold_id uuid,
-    idempotency_key text,
-    CONSTRAINT entries_hold_post_names_hold CHECK (((kind = 'hold_post'::text) = (hold_id IS NOT NULL))),
-    CONSTRAINT entries_kind_check CHECK ((kind = ANY (ARRAY['standard'::text, 'hold_post'::text, 'reversal'::text]))),
-    CONSTRAINT entries_reversal_names_entry CHECK (((kind = 'reversal'::text) = (reverses_entry_id IS NOT NULL)))
-);
-
---
 -- Name: entries_to_check; Type: TABLE; Schema: payments; Owner: -
 --
 
 CREATE UNLOGGED TABLE payments.entries_to_check (
     entry_id uuid NOT NULL,
     posted_before boolean DEFAULT false NOT NULL
+);
+
+--
+-- Name: entry_seals; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.entry_seals (
+    entry_id uuid NOT NULL,
+    org_id uuid NOT NULL,
+    checkpoint_seq bigint NOT NULL,
+    platform_seq bigint NOT NULL,
+    header_hash bytea NOT NULL,
+    line_ids bigint[] NOT NULL,
+    line_hashes bytea[] NOT NULL,
+    hash bytea NOT NULL,
+    CONSTRAINT entry_seals_lines CHECK ((cardinality(line_ids) = cardinality(line_hashes)))
 );
 
 --
@@ -2461,21 +4045,16 @@ CREATE TABLE payments.escrows (
 );
 
 --
--- Name: hold_resolutions; Type: TABLE; Schema: payments; Owner: -
+-- Name: fx_rates_id_seq; Type: SEQUENCE; Schema: payments; Owner: -
 --
 
-CREATE TABLE payments.hold_resolutions (
-    hold_id uuid NOT NULL,
-    org_id uuid NOT NULL,
-    kind text NOT NULL,
-    posted_amount bigint DEFAULT 0 NOT NULL,
-    entry_id uuid,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    idempotency_key text,
-    CONSTRAINT hold_resolutions_amount_only_when_posted CHECK (((kind = 'posted'::text) = (posted_amount > 0))),
-    CONSTRAINT hold_resolutions_kind_check CHECK ((kind = ANY (ARRAY['posted'::text, 'voided'::text, 'expired'::text]))),
-    CONSTRAINT hold_resolutions_posted_amount_check CHECK ((posted_amount >= 0)),
-    CONSTRAINT hold_resolutions_posted_has_entry CHECK (((kind = 'posted'::text) = (entry_id IS NOT NULL)))
+ALTER TABLE payments.fx_rates ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME payments.fx_rates_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
 );
 
 --
@@ -2549,6 +4128,7 @@ CREATE TABLE payments.organizer_transfers (
     amount bigint NOT NULL,
     reversed bigint DEFAULT 0 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    settlement_id uuid,
     CONSTRAINT organizer_transfers_amount_check CHECK ((amount > 0)),
     CONSTRAINT organizer_transfers_reversal_within_amount CHECK ((reversed <= amount)),
     CONSTRAINT organizer_transfers_reversed_check CHECK ((reversed >= 0))
@@ -2569,6 +4149,42 @@ CREATE TABLE payments.platform_payouts (
 );
 
 --
+-- Name: settlement_entries; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.settlement_entries (
+    settlement_id uuid NOT NULL,
+    account_id uuid NOT NULL,
+    entry_id uuid NOT NULL,
+    org_id uuid NOT NULL
+);
+
+--
+-- Name: settlements; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.settlements (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    org_id uuid NOT NULL,
+    account_id uuid NOT NULL,
+    currency text NOT NULL,
+    debits numeric(20,0) NOT NULL,
+    credits numeric(20,0) NOT NULL,
+    amount numeric(21,0) NOT NULL,
+    entry_count integer NOT NULL,
+    up_to timestamp with time zone NOT NULL,
+    description text DEFAULT ''::text NOT NULL,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    idempotency_key text NOT NULL,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    CONSTRAINT settlements_credits_check CHECK ((credits >= (0)::numeric)),
+    CONSTRAINT settlements_debits_check CHECK ((debits >= (0)::numeric)),
+    CONSTRAINT settlements_entry_count_check CHECK ((entry_count > 0)),
+    CONSTRAINT settlements_idempotency_key_check CHECK ((idempotency_key <> ''::text)),
+    CONSTRAINT settlements_up_to_recorded CHECK ((up_to <= created_at))
+);
+
+--
 -- Name: tenancy_secret; Type: TABLE; Schema: payments; Owner: -
 --
 
@@ -2579,6 +4195,28 @@ CREATE TABLE payments.tenancy_secret (
     CONSTRAINT tenancy_secret_inner_pad_check CHECK ((length(inner_pad) = 64)),
     CONSTRAINT tenancy_secret_outer_pad_check CHECK ((length(outer_pad) = 64)),
     CONSTRAINT tenancy_secret_singleton_check CHECK (singleton)
+);
+
+--
+-- Name: transfer_requests; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.transfer_requests (
+    id uuid NOT NULL,
+    org_id uuid NOT NULL,
+    escrow_id uuid NOT NULL,
+    key text NOT NULL,
+    kind text NOT NULL,
+    entry_id uuid NOT NULL,
+    currency text NOT NULL,
+    amount bigint NOT NULL,
+    source_transaction text,
+    transfer_id text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    linked_at timestamp with time zone,
+    CONSTRAINT transfer_requests_amount_check CHECK ((amount > 0)),
+    CONSTRAINT transfer_requests_kind_check CHECK ((kind = ANY (ARRAY['release'::text, 'capture'::text, 'refund_failed'::text]))),
+    CONSTRAINT transfer_requests_linked CHECK (((transfer_id IS NULL) = (linked_at IS NULL)))
 );
 
 --
@@ -2796,6 +4434,27 @@ ALTER TABLE ONLY messaging.messages
     ADD CONSTRAINT messages_pkey PRIMARY KEY (id);
 
 --
+-- Name: account_categories account_categories_id_org_currency_key; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.account_categories
+    ADD CONSTRAINT account_categories_id_org_currency_key UNIQUE (id, org_id, currency);
+
+--
+-- Name: account_categories account_categories_org_code_key; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.account_categories
+    ADD CONSTRAINT account_categories_org_code_key UNIQUE (org_id, code);
+
+--
+-- Name: account_categories account_categories_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.account_categories
+    ADD CONSTRAINT account_categories_pkey PRIMARY KEY (id);
+
+--
 -- Name: accounts accounts_id_org_currency_key; Type: CONSTRAINT; Schema: payments; Owner: -
 --
 
@@ -2838,6 +4497,20 @@ ALTER TABLE ONLY payments.api_keys
     ADD CONSTRAINT api_keys_prefix_key UNIQUE (prefix);
 
 --
+-- Name: balance_monitors balance_monitors_key; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.balance_monitors
+    ADD CONSTRAINT balance_monitors_key UNIQUE (org_id, idempotency_key);
+
+--
+-- Name: balance_monitors balance_monitors_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.balance_monitors
+    ADD CONSTRAINT balance_monitors_pkey PRIMARY KEY (id);
+
+--
 -- Name: card_disputes card_disputes_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
 --
 
@@ -2857,6 +4530,55 @@ ALTER TABLE ONLY payments.card_payments
 
 ALTER TABLE ONLY payments.card_refunds
     ADD CONSTRAINT card_refunds_pkey PRIMARY KEY (id);
+
+--
+-- Name: category_members category_members_account_once; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.category_members
+    ADD CONSTRAINT category_members_account_once UNIQUE (category_id, account_id);
+
+--
+-- Name: category_members category_members_category_once; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.category_members
+    ADD CONSTRAINT category_members_category_once UNIQUE (category_id, member_category_id);
+
+--
+-- Name: category_members category_members_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.category_members
+    ADD CONSTRAINT category_members_pkey PRIMARY KEY (id);
+
+--
+-- Name: checkpoints checkpoints_chain_seq; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.checkpoints
+    ADD CONSTRAINT checkpoints_chain_seq UNIQUE NULLS NOT DISTINCT (org_id, seq);
+
+--
+-- Name: checkpoints checkpoints_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.checkpoints
+    ADD CONSTRAINT checkpoints_pkey PRIMARY KEY (id);
+
+--
+-- Name: conversions conversions_org_key; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.conversions
+    ADD CONSTRAINT conversions_org_key UNIQUE (org_id, idempotency_key);
+
+--
+-- Name: conversions conversions_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.conversions
+    ADD CONSTRAINT conversions_pkey PRIMARY KEY (id);
 
 --
 -- Name: currencies currencies_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
@@ -2894,6 +4616,13 @@ ALTER TABLE ONLY payments.entries
     ADD CONSTRAINT entries_reversed_once UNIQUE (reverses_entry_id);
 
 --
+-- Name: entry_seals entry_seals_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.entry_seals
+    ADD CONSTRAINT entry_seals_pkey PRIMARY KEY (entry_id);
+
+--
 -- Name: escrow_transitions escrow_transitions_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
 --
 
@@ -2913,6 +4642,13 @@ ALTER TABLE ONLY payments.escrows
 
 ALTER TABLE ONLY payments.escrows
     ADD CONSTRAINT escrows_pkey PRIMARY KEY (id);
+
+--
+-- Name: fx_rates fx_rates_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.fx_rates
+    ADD CONSTRAINT fx_rates_pkey PRIMARY KEY (id);
 
 --
 -- Name: hold_resolutions hold_resolutions_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
@@ -2971,11 +4707,67 @@ ALTER TABLE ONLY payments.platform_payouts
     ADD CONSTRAINT platform_payouts_pkey PRIMARY KEY (id);
 
 --
+-- Name: settlement_entries settlement_entries_once; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.settlement_entries
+    ADD CONSTRAINT settlement_entries_once UNIQUE (account_id, entry_id);
+
+--
+-- Name: settlement_entries settlement_entries_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.settlement_entries
+    ADD CONSTRAINT settlement_entries_pkey PRIMARY KEY (settlement_id, entry_id);
+
+--
+-- Name: settlements settlements_id_account_key; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.settlements
+    ADD CONSTRAINT settlements_id_account_key UNIQUE (id, account_id);
+
+--
+-- Name: settlements settlements_org_key_key; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.settlements
+    ADD CONSTRAINT settlements_org_key_key UNIQUE (org_id, idempotency_key);
+
+--
+-- Name: settlements settlements_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.settlements
+    ADD CONSTRAINT settlements_pkey PRIMARY KEY (id);
+
+--
 -- Name: tenancy_secret tenancy_secret_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.tenancy_secret
     ADD CONSTRAINT tenancy_secret_pkey PRIMARY KEY (singleton);
+
+--
+-- Name: transfer_requests transfer_requests_escrow_key; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.transfer_requests
+    ADD CONSTRAINT transfer_requests_escrow_key UNIQUE (escrow_id, key);
+
+--
+-- Name: transfer_requests transfer_requests_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.transfer_requests
+    ADD CONSTRAINT transfer_requests_pkey PRIMARY KEY (id);
+
+--
+-- Name: transfer_requests transfer_requests_transfer_id_key; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.transfer_requests
+    ADD CONSTRAINT transfer_requests_transfer_id_key UNIQUE (transfer_id);
 
 --
 -- Name: transfer_reversal_requests transfer_reversal_requests_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
@@ -3129,6 +4921,12 @@ CREATE INDEX messages_created ON messaging.messages USING btree (created_at);
 CREATE UNIQUE INDEX messages_dedup_key ON messaging.messages USING btree (COALESCE(org_id, '00000000-0000-0000-0000-000000000000'::uuid), dedup_key) WHERE (dedup_key IS NOT NULL);
 
 --
+-- Name: account_categories_org_created; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX account_categories_org_created ON payments.account_categories USING btree (org_id, created_at, id);
+
+--
 -- Name: api_idempotency_created; Type: INDEX; Schema: payments; Owner: -
 --
 
@@ -3141,16 +4939,46 @@ CREATE INDEX api_idempotency_created ON payments.api_idempotency USING btree (cr
 CREATE INDEX api_keys_org ON payments.api_keys USING btree (org_id);
 
 --
+-- Name: balance_monitors_account; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX balance_monitors_account ON payments.balance_monitors USING btree (account_id) WHERE (deleted_at IS NULL);
+
+--
+-- Name: balance_monitors_org; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX balance_monitors_org ON payments.balance_monitors USING btree (org_id, created_at, id);
+
+--
 -- Name: card_payments_charge; Type: INDEX; Schema: payments; Owner: -
 --
 
 CREATE INDEX card_payments_charge ON payments.card_payments USING btree (charge_id);
 
 --
+-- Name: category_members_account; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX category_members_account ON payments.category_members USING btree (account_id) WHERE (account_id IS NOT NULL);
+
+--
+-- Name: conversions_org_created; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX conversions_org_created ON payments.conversions USING btree (org_id, created_at, id);
+
+--
 -- Name: entries_org_created; Type: INDEX; Schema: payments; Owner: -
 --
 
 CREATE INDEX entries_org_created ON payments.entries USING btree (org_id, created_at);
+
+--
+-- Name: entry_seals_checkpoint; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX entry_seals_checkpoint ON payments.entry_seals USING btree (org_id, checkpoint_seq, entry_id);
 
 --
 -- Name: escrow_transitions_escrow; Type: INDEX; Schema: payments; Owner: -
@@ -3163,6 +4991,12 @@ CREATE INDEX escrow_transitions_escrow ON payments.escrow_transitions USING btre
 --
 
 CREATE INDEX escrows_due ON payments.escrows USING btree (state, event_ends_at, hold_until);
+
+--
+-- Name: fx_rates_pair; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX fx_rates_pair ON payments.fx_rates USING btree (source_currency, target_currency, valid_from, id);
 
 --
 -- Name: holds_credit_account; Type: INDEX; Schema: payments; Owner: -
@@ -3231,6 +5065,36 @@ CREATE INDEX lines_unrolled_large ON payments.lines USING btree (account_id) WHE
 CREATE UNIQUE INDEX organizations_one_platform ON payments.organizations USING btree (is_platform) WHERE is_platform;
 
 --
+-- Name: settlement_entries_entry; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX settlement_entries_entry ON payments.settlement_entries USING btree (entry_id);
+
+--
+-- Name: settlements_account; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX settlements_account ON payments.settlements USING btree (account_id, created_at);
+
+--
+-- Name: settlements_org_created; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX settlements_org_created ON payments.settlements USING btree (org_id, created_at, id);
+
+--
+-- Name: transfer_requests_charge; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE UNIQUE INDEX transfer_requests_charge ON payments.transfer_requests USING btree (source_transaction) WHERE (source_transaction IS NOT NULL);
+
+--
+-- Name: transfer_requests_open; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX transfer_requests_open ON payments.transfer_requests USING btree (escrow_id) WHERE (transfer_id IS NULL);
+
+--
 -- Name: transfer_reversal_requests_open; Type: INDEX; Schema: payments; Owner: -
 --
 
@@ -3273,6 +5137,12 @@ CREATE INDEX tickets_type ON ticketing.tickets USING btree (ticket_type_id, stat
 CREATE INDEX transitions_subject ON ticketing.transitions USING btree (subject_id, id);
 
 --
+-- Name: deliveries deliveries_guard; Type: TRIGGER; Schema: messaging; Owner: -
+--
+
+CREATE TRIGGER deliveries_guard BEFORE INSERT ON messaging.deliveries FOR EACH ROW EXECUTE FUNCTION messaging.deliveries_guard();
+
+--
 -- Name: deliveries deliveries_notify; Type: TRIGGER; Schema: messaging; Owner: -
 --
 
@@ -3288,7 +5158,7 @@ CREATE TRIGGER inbox_notify AFTER INSERT ON messaging.inbox FOR EACH STATEMENT E
 -- Name: accounts accounts_guard; Type: TRIGGER; Schema: payments; Owner: -
 --
 
-CREATE TRIGGER accounts_guard BEFORE UPDATE ON payments.accounts FOR EACH ROW WHEN (((((((((new.id IS DISTINCT FROM old.id) OR (new.org_id IS DISTINCT FROM old.org_id)) OR (new.code IS DISTINCT FROM old.code)) OR (new.type IS DISTINCT FROM old.type)) OR (new.currency IS DISTINCT FROM old.currency)) OR (new.high_volume IS DISTINCT FROM old.high_volume)) OR (new.created_at IS DISTINCT FROM old.created_at)) OR (((((((new.posted_debits IS DISTINCT FROM old.posted_debits) OR (new.posted_credits IS DISTINCT FROM old.posted_credits)) OR (new.pending_debits IS DISTINCT FROM old.pending_debits)) OR (new.pending_credits IS DISTINCT FROM old.pending_credits)) OR (new.version IS DISTINCT FROM old.version)) OR (new.closed IS DISTINCT FROM old.closed)) AND (current_setting('payments.writer'::text, true) IS DISTINCT FROM 'on'::text)))) EXECUTE FUNCTION payments.guard_account_update();
+CREATE TRIGGER accounts_guard BEFORE UPDATE ON payments.accounts FOR EACH ROW WHEN (((((((((new.id IS DISTINCT FROM old.id) OR (new.org_id IS DISTINCT FROM old.org_id)) OR (new.code IS DISTINCT FROM old.code)) OR (new.type IS DISTINCT FROM old.type)) OR (new.currency IS DISTINCT FROM old.currency)) OR (new.high_volume IS DISTINCT FROM old.high_volume)) OR (new.created_at IS DISTINCT FROM old.created_at)) OR (((((((new.posted_debits IS DISTINCT FROM old.posted_debits) OR (new.posted_credits IS DISTINCT FROM old.posted_credits)) OR (new.pending_debits IS DISTINCT FROM old.pending_debits)) OR (new.pending_credits IS DISTINCT FROM old.pending_credits)) OR (new.version IS DISTINCT FROM old.version)) OR (new.closed IS DISTINCT FROM old.closed)) AND (current_setting('payments.writer'::text, true) IS DISTINCT FROM 'on'::text)) OR ((new.monitored IS DISTINCT FROM old.monitored) AND (current_setting('payments.monitors'::text, true) IS DISTINCT FROM 'on'::text)))) EXECUTE FUNCTION payments.guard_account_update();
 
 --
 -- Name: accounts accounts_no_delete; Type: TRIGGER; Schema: payments; Owner: -
@@ -3303,6 +5173,48 @@ CREATE TRIGGER accounts_no_delete BEFORE DELETE ON payments.accounts FOR EACH RO
 CREATE TRIGGER accounts_no_truncate BEFORE TRUNCATE ON payments.accounts FOR EACH STATEMENT EXECUTE FUNCTION payments.refuse_change();
 
 --
+-- Name: accounts accounts_watch_balance; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER accounts_watch_balance AFTER UPDATE ON payments.accounts FOR EACH ROW WHEN ((((((new.posted_debits IS DISTINCT FROM old.posted_debits) OR (new.posted_credits IS DISTINCT FROM old.posted_credits)) OR (new.pending_debits IS DISTINCT FROM old.pending_debits)) OR (new.pending_credits IS DISTINCT FROM old.pending_credits)) AND new.monitored)) EXECUTE FUNCTION payments._watch_balance();
+
+--
+-- Name: category_members category_members_no_cycle; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER category_members_no_cycle BEFORE INSERT ON payments.category_members FOR EACH ROW WHEN ((new.member_category_id IS NOT NULL)) EXECUTE FUNCTION payments.check_category_cycle();
+
+--
+-- Name: checkpoints checkpoints_no_delete; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON payments.checkpoints FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: checkpoints checkpoints_no_truncate; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER checkpoints_no_truncate BEFORE TRUNCATE ON payments.checkpoints FOR EACH STATEMENT EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: checkpoints checkpoints_no_update; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON payments.checkpoints FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: conversions conversions_check; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER conversions_check BEFORE INSERT OR DELETE OR UPDATE ON payments.conversions FOR EACH ROW EXECUTE FUNCTION payments.check_conversion();
+
+--
+-- Name: conversions conversions_no_truncate; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER conversions_no_truncate BEFORE TRUNCATE ON payments.conversions FOR EACH STATEMENT EXECUTE FUNCTION payments.check_conversion();
+
+--
 -- Name: entries_to_check entries_balanced; Type: TRIGGER; Schema: payments; Owner: -
 --
 
@@ -3312,7 +5224,7 @@ CREATE CONSTRAINT TRIGGER entries_balanced AFTER INSERT ON payments.entries_to_c
 -- Name: entries entries_have_lines; Type: TRIGGER; Schema: payments; Owner: -
 --
 
-CREATE TRIGGER entries_have_lines AFTER INSERT ON payments.entries REFERENCING NEW TABLE AS new_entries FOR EACH STATEMENT EXECUTE FUNCTION payments.check_new_entries();
+CREATE TRIGGER entries_have_lines AFTER INSERT ON payments.entries REFERENCING NEW TABLE AS new_entries FOR EACH STATEMENT WHEN ((current_setting('payments.engine_checked'::text, true) IS DISTINCT FROM 'on'::text)) EXECUTE FUNCTION payments.check_new_entries();
 
 --
 -- Name: entries entries_no_delete; Type: TRIGGER; Schema: payments; Owner: -
@@ -3333,10 +5245,40 @@ CREATE TRIGGER entries_no_truncate BEFORE TRUNCATE ON payments.entries FOR EACH 
 CREATE TRIGGER entries_no_update BEFORE UPDATE ON payments.entries FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
 
 --
+-- Name: entry_seals entry_seals_no_delete; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER entry_seals_no_delete BEFORE DELETE ON payments.entry_seals FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: entry_seals entry_seals_no_truncate; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER entry_seals_no_truncate BEFORE TRUNCATE ON payments.entry_seals FOR EACH STATEMENT EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: entry_seals entry_seals_no_update; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER entry_seals_no_update BEFORE UPDATE ON payments.entry_seals FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
+
+--
 -- Name: escrow_transitions escrow_transitions_no_update; Type: TRIGGER; Schema: payments; Owner: -
 --
 
 CREATE TRIGGER escrow_transitions_no_update BEFORE DELETE OR UPDATE ON payments.escrow_transitions FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: fx_rates fx_rates_append_only; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER fx_rates_append_only BEFORE DELETE OR UPDATE ON payments.fx_rates FOR EACH ROW EXECUTE FUNCTION payments.fx_rates_append_only();
+
+--
+-- Name: fx_rates fx_rates_no_truncate; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER fx_rates_no_truncate BEFORE TRUNCATE ON payments.fx_rates FOR EACH STATEMENT EXECUTE FUNCTION payments.fx_rates_append_only();
 
 --
 -- Name: hold_resolutions hold_resolutions_no_delete; Type: TRIGGER; Schema: payments; Owner: -
@@ -3357,6 +5299,12 @@ CREATE TRIGGER hold_resolutions_no_truncate BEFORE TRUNCATE ON payments.hold_res
 CREATE TRIGGER hold_resolutions_no_update BEFORE UPDATE ON payments.hold_resolutions FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
 
 --
+-- Name: hold_resolutions hold_resolutions_publish; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER hold_resolutions_publish AFTER INSERT ON payments.hold_resolutions FOR EACH ROW EXECUTE FUNCTION payments._publish_hold_resolved();
+
+--
 -- Name: holds holds_no_delete; Type: TRIGGER; Schema: payments; Owner: -
 --
 
@@ -3373,6 +5321,12 @@ CREATE TRIGGER holds_no_truncate BEFORE TRUNCATE ON payments.holds FOR EACH STAT
 --
 
 CREATE TRIGGER holds_no_update BEFORE UPDATE ON payments.holds FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: holds holds_publish_created; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER holds_publish_created AFTER INSERT ON payments.holds FOR EACH ROW EXECUTE FUNCTION payments._publish_hold_created();
 
 --
 -- Name: idempotency_keys idempotency_keys_no_delete; Type: TRIGGER; Schema: payments; Owner: -
@@ -3402,7 +5356,7 @@ CREATE TRIGGER idempotency_keys_org AFTER INSERT ON payments.idempotency_keys RE
 -- Name: lines lines_balanced; Type: TRIGGER; Schema: payments; Owner: -
 --
 
-CREATE TRIGGER lines_balanced AFTER INSERT ON payments.lines REFERENCING NEW TABLE AS new_lines FOR EACH STATEMENT EXECUTE FUNCTION payments.check_new_lines();
+CREATE TRIGGER lines_balanced AFTER INSERT ON payments.lines REFERENCING NEW TABLE AS new_lines FOR EACH STATEMENT WHEN ((current_setting('payments.engine_checked'::text, true) IS DISTINCT FROM 'on'::text)) EXECUTE FUNCTION payments.check_new_lines();
 
 --
 -- Name: lines lines_no_delete; Type: TRIGGER; Schema: payments; Owner: -
@@ -3441,6 +5395,48 @@ CREATE TRIGGER organizations_no_new_id BEFORE UPDATE ON payments.organizations F
 CREATE TRIGGER organizations_no_truncate BEFORE TRUNCATE ON payments.organizations FOR EACH STATEMENT EXECUTE FUNCTION payments.refuse_change();
 
 --
+-- Name: settlement_entries settlement_entries_checked; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER settlement_entries_checked AFTER INSERT ON payments.settlement_entries REFERENCING NEW TABLE AS new_links FOR EACH STATEMENT EXECUTE FUNCTION payments.check_settlement_links();
+
+--
+-- Name: settlement_entries settlement_entries_no_delete; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER settlement_entries_no_delete BEFORE DELETE ON payments.settlement_entries FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: settlement_entries settlement_entries_no_truncate; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER settlement_entries_no_truncate BEFORE TRUNCATE ON payments.settlement_entries FOR EACH STATEMENT EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: settlement_entries settlement_entries_no_update; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER settlement_entries_no_update BEFORE UPDATE ON payments.settlement_entries FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: settlements settlements_no_delete; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER settlements_no_delete BEFORE DELETE ON payments.settlements FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: settlements settlements_no_truncate; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER settlements_no_truncate BEFORE TRUNCATE ON payments.settlements FOR EACH STATEMENT EXECUTE FUNCTION payments.refuse_change();
+
+--
+-- Name: settlements settlements_no_update; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER settlements_no_update BEFORE UPDATE ON payments.settlements FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
+
+--
 -- Name: transitions transitions_append_only; Type: TRIGGER; Schema: ticketing; Owner: -
 --
 
@@ -3475,6 +5471,20 @@ ALTER TABLE ONLY messaging.endpoint_secrets
     ADD CONSTRAINT endpoint_secrets_endpoint_id_fkey FOREIGN KEY (endpoint_id) REFERENCES messaging.endpoints(id) ON DELETE CASCADE;
 
 --
+-- Name: account_categories account_categories_currency_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.account_categories
+    ADD CONSTRAINT account_categories_currency_fkey FOREIGN KEY (currency) REFERENCES payments.currencies(code);
+
+--
+-- Name: account_categories account_categories_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.account_categories
+    ADD CONSTRAINT account_categories_org_id_fkey FOREIGN KEY (org_id) REFERENCES payments.organizations(id);
+
+--
 -- Name: accounts accounts_currency_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
 --
 
@@ -3494,6 +5504,13 @@ ALTER TABLE ONLY payments.accounts
 
 ALTER TABLE ONLY payments.api_keys
     ADD CONSTRAINT api_keys_org_id_fkey FOREIGN KEY (org_id) REFERENCES payments.organizations(id);
+
+--
+-- Name: balance_monitors balance_monitors_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.balance_monitors
+    ADD CONSTRAINT balance_monitors_org_id_fkey FOREIGN KEY (org_id) REFERENCES payments.organizations(id);
 
 --
 -- Name: card_disputes card_disputes_escrow_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
@@ -3545,6 +5562,83 @@ ALTER TABLE ONLY payments.card_refunds
     ADD CONSTRAINT card_refunds_payment_id_fkey FOREIGN KEY (payment_id) REFERENCES payments.card_payments(id);
 
 --
+-- Name: category_members category_members_account_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.category_members
+    ADD CONSTRAINT category_members_account_fkey FOREIGN KEY (account_id, org_id, currency) REFERENCES payments.accounts(id, org_id, currency);
+
+--
+-- Name: category_members category_members_category_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.category_members
+    ADD CONSTRAINT category_members_category_fkey FOREIGN KEY (category_id, org_id, currency) REFERENCES payments.account_categories(id, org_id, currency);
+
+--
+-- Name: category_members category_members_member_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.category_members
+    ADD CONSTRAINT category_members_member_fkey FOREIGN KEY (member_category_id, org_id, currency) REFERENCES payments.account_categories(id, org_id, currency);
+
+--
+-- Name: checkpoints checkpoints_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.checkpoints
+    ADD CONSTRAINT checkpoints_org_id_fkey FOREIGN KEY (org_id) REFERENCES payments.organizations(id);
+
+--
+-- Name: conversions conversions_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.conversions
+    ADD CONSTRAINT conversions_org_id_fkey FOREIGN KEY (org_id) REFERENCES payments.organizations(id);
+
+--
+-- Name: conversions conversions_source_account_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.conversions
+    ADD CONSTRAINT conversions_source_account_id_fkey FOREIGN KEY (source_account_id) REFERENCES payments.accounts(id);
+
+--
+-- Name: conversions conversions_source_currency_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.conversions
+    ADD CONSTRAINT conversions_source_currency_fkey FOREIGN KEY (source_currency) REFERENCES payments.currencies(code);
+
+--
+-- Name: conversions conversions_source_entry_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.conversions
+    ADD CONSTRAINT conversions_source_entry_id_fkey FOREIGN KEY (source_entry_id) REFERENCES payments.entries(id);
+
+--
+-- Name: conversions conversions_target_account_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.conversions
+    ADD CONSTRAINT conversions_target_account_id_fkey FOREIGN KEY (target_account_id) REFERENCES payments.accounts(id);
+
+--
+-- Name: conversions conversions_target_currency_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.conversions
+    ADD CONSTRAINT conversions_target_currency_fkey FOREIGN KEY (target_currency) REFERENCES payments.currencies(code);
+
+--
+-- Name: conversions conversions_target_entry_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.conversions
+    ADD CONSTRAINT conversions_target_entry_id_fkey FOREIGN KEY (target_entry_id) REFERENCES payments.entries(id);
+
+--
 -- Name: entries entries_hold_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
 --
 
@@ -3585,6 +5679,20 @@ ALTER TABLE ONLY payments.escrows
 
 ALTER TABLE ONLY payments.escrows
     ADD CONSTRAINT escrows_org_id_fkey FOREIGN KEY (org_id) REFERENCES payments.organizations(id);
+
+--
+-- Name: fx_rates fx_rates_source_currency_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.fx_rates
+    ADD CONSTRAINT fx_rates_source_currency_fkey FOREIGN KEY (source_currency) REFERENCES payments.currencies(code);
+
+--
+-- Name: fx_rates fx_rates_target_currency_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.fx_rates
+    ADD CONSTRAINT fx_rates_target_currency_fkey FOREIGN KEY (target_currency) REFERENCES payments.currencies(code);
 
 --
 -- Name: hold_resolutions hold_resolutions_entry_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
@@ -3655,6 +5763,76 @@ ALTER TABLE ONLY payments.organizer_transfers
 
 ALTER TABLE ONLY payments.organizer_transfers
     ADD CONSTRAINT organizer_transfers_org_id_fkey FOREIGN KEY (org_id) REFERENCES payments.organizations(id);
+
+--
+-- Name: organizer_transfers organizer_transfers_settlement_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.organizer_transfers
+    ADD CONSTRAINT organizer_transfers_settlement_id_fkey FOREIGN KEY (settlement_id) REFERENCES payments.settlements(id);
+
+--
+-- Name: settlement_entries settlement_entries_entry_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.settlement_entries
+    ADD CONSTRAINT settlement_entries_entry_id_fkey FOREIGN KEY (entry_id) REFERENCES payments.entries(id);
+
+--
+-- Name: settlement_entries settlement_entries_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.settlement_entries
+    ADD CONSTRAINT settlement_entries_org_id_fkey FOREIGN KEY (org_id) REFERENCES payments.organizations(id);
+
+--
+-- Name: settlement_entries settlement_entries_settlement_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.settlement_entries
+    ADD CONSTRAINT settlement_entries_settlement_fkey FOREIGN KEY (settlement_id, account_id) REFERENCES payments.settlements(id, account_id);
+
+--
+-- Name: settlements settlements_account_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.settlements
+    ADD CONSTRAINT settlements_account_fkey FOREIGN KEY (account_id, org_id, currency) REFERENCES payments.accounts(id, org_id, currency);
+
+--
+-- Name: settlements settlements_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.settlements
+    ADD CONSTRAINT settlements_org_id_fkey FOREIGN KEY (org_id) REFERENCES payments.organizations(id);
+
+--
+-- Name: transfer_requests transfer_requests_entry_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.transfer_requests
+    ADD CONSTRAINT transfer_requests_entry_id_fkey FOREIGN KEY (entry_id) REFERENCES payments.entries(id);
+
+--
+-- Name: transfer_requests transfer_requests_escrow_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.transfer_requests
+    ADD CONSTRAINT transfer_requests_escrow_id_fkey FOREIGN KEY (escrow_id) REFERENCES payments.escrows(id);
+
+--
+-- Name: transfer_requests transfer_requests_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.transfer_requests
+    ADD CONSTRAINT transfer_requests_org_id_fkey FOREIGN KEY (org_id) REFERENCES payments.organizations(id);
+
+--
+-- Name: transfer_requests transfer_requests_transfer_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.transfer_requests
+    ADD CONSTRAINT transfer_requests_transfer_id_fkey FOREIGN KEY (transfer_id) REFERENCES payments.organizer_transfers(id);
 
 --
 -- Name: transfer_reversal_requests transfer_reversal_requests_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
@@ -3852,6 +6030,12 @@ CREATE POLICY tenant ON messaging.endpoints TO liventix_app USING ((org_id = ( S
 CREATE POLICY tenant ON messaging.messages TO liventix_app USING ((org_id = ( SELECT messaging.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT messaging.current_org_id() AS current_org_id)));
 
 --
+-- Name: account_categories; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.account_categories ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: accounts; Type: ROW SECURITY; Schema: payments; Owner: -
 --
 
@@ -3868,6 +6052,12 @@ ALTER TABLE payments.api_idempotency ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE payments.api_keys ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: balance_monitors; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.balance_monitors ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: card_disputes; Type: ROW SECURITY; Schema: payments; Owner: -
@@ -3888,10 +6078,34 @@ ALTER TABLE payments.card_payments ENABLE ROW LEVEL SECURITY;
 ALTER TABLE payments.card_refunds ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: category_members; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.category_members ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: checkpoints; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.checkpoints ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: conversions; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.conversions ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: entries; Type: ROW SECURITY; Schema: payments; Owner: -
 --
 
 ALTER TABLE payments.entries ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: entry_seals; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.entry_seals ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: escrow_transitions; Type: ROW SECURITY; Schema: payments; Owner: -
@@ -3904,6 +6118,12 @@ ALTER TABLE payments.escrow_transitions ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE payments.escrows ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: fx_rates; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.fx_rates ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: hold_resolutions; Type: ROW SECURITY; Schema: payments; Owner: -
@@ -3948,6 +6168,12 @@ ALTER TABLE payments.organizer_policies ENABLE ROW LEVEL SECURITY;
 ALTER TABLE payments.organizer_transfers ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: account_categories platform; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY platform ON payments.account_categories TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
 -- Name: accounts platform; Type: POLICY; Schema: payments; Owner: -
 --
 
@@ -3958,6 +6184,12 @@ CREATE POLICY platform ON payments.accounts TO liventix_platform USING (( SELECT
 --
 
 CREATE POLICY platform ON payments.api_idempotency TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: balance_monitors platform; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY platform ON payments.balance_monitors TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform));
 
 --
 -- Name: card_disputes platform; Type: POLICY; Schema: payments; Owner: -
@@ -3978,10 +6210,34 @@ CREATE POLICY platform ON payments.card_payments TO liventix_platform USING (( S
 CREATE POLICY platform ON payments.card_refunds TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
 
 --
+-- Name: category_members platform; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY platform ON payments.category_members TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: checkpoints platform; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY platform ON payments.checkpoints TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: conversions platform; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY platform ON payments.conversions TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
 -- Name: entries platform; Type: POLICY; Schema: payments; Owner: -
 --
 
 CREATE POLICY platform ON payments.entries TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: entry_seals platform; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY platform ON payments.entry_seals TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform));
 
 --
 -- Name: escrow_transitions platform; Type: POLICY; Schema: payments; Owner: -
@@ -4044,6 +6300,24 @@ CREATE POLICY platform ON payments.organizer_transfers TO liventix_platform USIN
 CREATE POLICY platform ON payments.platform_payouts TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
 
 --
+-- Name: settlement_entries platform; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY platform ON payments.settlement_entries TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: settlements platform; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY platform ON payments.settlements TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
+-- Name: transfer_requests platform; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY platform ON payments.transfer_requests TO liventix_platform USING (( SELECT payments.acting_as_platform() AS acting_as_platform)) WITH CHECK (( SELECT payments.acting_as_platform() AS acting_as_platform));
+
+--
 -- Name: transfer_reversal_requests platform; Type: POLICY; Schema: payments; Owner: -
 --
 
@@ -4056,6 +6330,30 @@ CREATE POLICY platform ON payments.transfer_reversal_requests TO liventix_platfo
 ALTER TABLE payments.platform_payouts ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: fx_rates proven; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY proven ON payments.fx_rates FOR SELECT TO liventix_app, liventix_platform USING ((( SELECT payments.current_actor() AS current_actor) IS NOT NULL));
+
+--
+-- Name: settlement_entries; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.settlement_entries ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: settlements; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.settlements ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: account_categories tenant; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY tenant ON payments.account_categories TO liventix_app USING ((org_id = ( SELECT payments.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT payments.current_org_id() AS current_org_id)));
+
+--
 -- Name: accounts tenant; Type: POLICY; Schema: payments; Owner: -
 --
 
@@ -4066,6 +6364,12 @@ CREATE POLICY tenant ON payments.accounts TO liventix_app USING ((org_id = ( SEL
 --
 
 CREATE POLICY tenant ON payments.api_idempotency TO liventix_app USING ((scope = (( SELECT payments.current_org_id() AS current_org_id))::text)) WITH CHECK ((scope = (( SELECT payments.current_org_id() AS current_org_id))::text));
+
+--
+-- Name: balance_monitors tenant; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY tenant ON payments.balance_monitors TO liventix_app USING ((org_id = ( SELECT payments.current_org_id() AS current_org_id)));
 
 --
 -- Name: card_disputes tenant; Type: POLICY; Schema: payments; Owner: -
@@ -4086,10 +6390,34 @@ CREATE POLICY tenant ON payments.card_payments TO liventix_app USING ((org_id = 
 CREATE POLICY tenant ON payments.card_refunds TO liventix_app USING ((org_id = ( SELECT payments.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT payments.current_org_id() AS current_org_id)));
 
 --
+-- Name: category_members tenant; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY tenant ON payments.category_members TO liventix_app USING ((org_id = ( SELECT payments.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT payments.current_org_id() AS current_org_id)));
+
+--
+-- Name: checkpoints tenant; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY tenant ON payments.checkpoints TO liventix_app USING ((org_id = ( SELECT payments.current_org_id() AS current_org_id)));
+
+--
+-- Name: conversions tenant; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY tenant ON payments.conversions TO liventix_app USING ((org_id = ( SELECT payments.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT payments.current_org_id() AS current_org_id)));
+
+--
 -- Name: entries tenant; Type: POLICY; Schema: payments; Owner: -
 --
 
 CREATE POLICY tenant ON payments.entries TO liventix_app USING ((org_id = ( SELECT payments.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT payments.current_org_id() AS current_org_id)));
+
+--
+-- Name: entry_seals tenant; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY tenant ON payments.entry_seals TO liventix_app USING ((org_id = ( SELECT payments.current_org_id() AS current_org_id)));
 
 --
 -- Name: escrow_transitions tenant; Type: POLICY; Schema: payments; Owner: -
@@ -4146,10 +6474,34 @@ CREATE POLICY tenant ON payments.organizer_policies TO liventix_app USING ((org_
 CREATE POLICY tenant ON payments.organizer_transfers TO liventix_app USING ((org_id = ( SELECT payments.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT payments.current_org_id() AS current_org_id)));
 
 --
+-- Name: settlement_entries tenant; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY tenant ON payments.settlement_entries TO liventix_app USING ((org_id = ( SELECT payments.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT payments.current_org_id() AS current_org_id)));
+
+--
+-- Name: settlements tenant; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY tenant ON payments.settlements TO liventix_app USING ((org_id = ( SELECT payments.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT payments.current_org_id() AS current_org_id)));
+
+--
+-- Name: transfer_requests tenant; Type: POLICY; Schema: payments; Owner: -
+--
+
+CREATE POLICY tenant ON payments.transfer_requests TO liventix_app USING ((org_id = ( SELECT payments.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT payments.current_org_id() AS current_org_id)));
+
+--
 -- Name: transfer_reversal_requests tenant; Type: POLICY; Schema: payments; Owner: -
 --
 
 CREATE POLICY tenant ON payments.transfer_reversal_requests TO liventix_app USING ((org_id = ( SELECT payments.current_org_id() AS current_org_id))) WITH CHECK ((org_id = ( SELECT payments.current_org_id() AS current_org_id)));
+
+--
+-- Name: transfer_requests; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.transfer_requests ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: transfer_reversal_requests; Type: ROW SECURITY; Schema: payments; Owner: -
@@ -4302,6 +6654,18 @@ GRANT ALL ON FUNCTION messaging.current_org_id() TO liventix_app;
 GRANT ALL ON FUNCTION messaging.current_org_id() TO liventix_platform;
 
 --
+-- Name: FUNCTION deliveries_guard(); Type: ACL; Schema: messaging; Owner: -
+--
+
+REVOKE ALL ON FUNCTION messaging.deliveries_guard() FROM PUBLIC;
+
+--
+-- Name: FUNCTION publish(p_org uuid, p_type text, p_aggregate_type text, p_aggregate_id text, p_payload jsonb, p_dedup_key text); Type: ACL; Schema: messaging; Owner: -
+--
+
+REVOKE ALL ON FUNCTION messaging.publish(p_org uuid, p_type text, p_aggregate_type text, p_aggregate_id text, p_payload jsonb, p_dedup_key text) FROM PUBLIC;
+
+--
 -- Name: FUNCTION receive_signed_event(p_source text, p_body text, p_signature text); Type: ACL; Schema: messaging; Owner: -
 --
 
@@ -4328,6 +6692,12 @@ REVOKE ALL ON FUNCTION payments._act_as(p_actor text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION payments._actor_proof(p_actor text) FROM PUBLIC;
 
 --
+-- Name: FUNCTION _change_members(p_org uuid, p jsonb, p_add boolean); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._change_members(p_org uuid, p jsonb, p_add boolean) FROM PUBLIC;
+
+--
 -- Name: FUNCTION _check_org(p_org uuid); Type: ACL; Schema: payments; Owner: -
 --
 
@@ -4346,10 +6716,23 @@ REVOKE ALL ON FUNCTION payments._check_platform() FROM PUBLIC;
 REVOKE ALL ON FUNCTION payments._check_positions(p_entries jsonb, p_run payments._run[]) FROM PUBLIC;
 
 --
+-- Name: TABLE checkpoints; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.checkpoints TO liventix_app;
+GRANT SELECT ON TABLE payments.checkpoints TO liventix_platform;
+
+--
 -- Name: FUNCTION _close_account(p_org uuid, p jsonb); Type: ACL; Schema: payments; Owner: -
 --
 
 REVOKE ALL ON FUNCTION payments._close_account(p_org uuid, p jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION _create_category(p_org uuid, p jsonb); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._create_category(p_org uuid, p jsonb) FROM PUBLIC;
 
 --
 -- Name: FUNCTION _create_hold(p_org uuid, p jsonb); Type: ACL; Schema: payments; Owner: -
@@ -4358,16 +6741,49 @@ REVOKE ALL ON FUNCTION payments._close_account(p_org uuid, p jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION payments._create_hold(p_org uuid, p jsonb) FROM PUBLIC;
 
 --
+-- Name: TABLE fx_rates; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.fx_rates TO liventix_app;
+GRANT SELECT ON TABLE payments.fx_rates TO liventix_platform;
+
+--
+-- Name: FUNCTION _current_fx_rate(p_source text, p_target text); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._current_fx_rate(p_source text, p_target text) FROM PUBLIC;
+
+--
 -- Name: FUNCTION _fail(p_code text, p_details jsonb); Type: ACL; Schema: payments; Owner: -
 --
 
 REVOKE ALL ON FUNCTION payments._fail(p_code text, p_details jsonb) FROM PUBLIC;
 
 --
--- Name: FUNCTION _inserted_by_this_transaction(p_xmin xid); Type: ACL; Schema: payments; Owner: -
+-- Name: TABLE hold_resolutions; Type: ACL; Schema: payments; Owner: -
 --
 
-REVOKE ALL ON FUNCTION payments._inserted_by_this_transaction(p_xmin xid) FROM PUBLIC;
+GRANT SELECT ON TABLE payments.hold_resolutions TO liventix_app;
+GRANT SELECT ON TABLE payments.hold_resolutions TO liventix_platform;
+
+--
+-- Name: TABLE holds; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.holds TO liventix_app;
+GRANT SELECT ON TABLE payments.holds TO liventix_platform;
+
+--
+-- Name: FUNCTION _hold_event(h payments.holds, p_status text, r payments.hold_resolutions); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._hold_event(h payments.holds, p_status text, r payments.hold_resolutions) FROM PUBLIC;
+
+--
+-- Name: FUNCTION _line_difference(p_ids bigint[], p_hashes bytea[], p_now_ids bigint[], p_now_hashes bytea[]); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._line_difference(p_ids bigint[], p_hashes bytea[], p_now_ids bigint[], p_now_hashes bytea[]) FROM PUBLIC;
 
 --
 -- Name: FUNCTION _lock_accounts(p_org uuid, p_ids uuid[], p_lock_high_volume boolean); Type: ACL; Schema: payments; Owner: -
@@ -4376,23 +6792,54 @@ REVOKE ALL ON FUNCTION payments._inserted_by_this_transaction(p_xmin xid) FROM P
 REVOKE ALL ON FUNCTION payments._lock_accounts(p_org uuid, p_ids uuid[], p_lock_high_volume boolean) FROM PUBLIC;
 
 --
+-- Name: FUNCTION _mark_monitored(p_account uuid); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._mark_monitored(p_account uuid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION _missing_reference(p_table text, p_constraint text, p_key text); Type: ACL; Schema: payments; Owner: -
 --
 
 REVOKE ALL ON FUNCTION payments._missing_reference(p_table text, p_constraint text, p_key text) FROM PUBLIC;
 
 --
+-- Name: FUNCTION _monitor_holds(p_operator text, p_balance numeric, p_value bigint); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._monitor_holds(p_operator text, p_balance numeric, p_value bigint) FROM PUBLIC;
+
+--
+-- Name: TABLE balance_monitors; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.balance_monitors TO liventix_app;
+GRANT SELECT ON TABLE payments.balance_monitors TO liventix_platform;
+
+--
+-- Name: FUNCTION _monitor_view(m payments.balance_monitors, p_current numeric, p_version bigint); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._monitor_view(m payments.balance_monitors, p_current numeric, p_version bigint) FROM PUBLIC;
+
+--
+-- Name: TABLE accounts; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.accounts TO liventix_app;
+GRANT SELECT ON TABLE payments.accounts TO liventix_platform;
+
+--
+-- Name: FUNCTION _monitored_balance(a payments.accounts, p_balance text); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._monitored_balance(a payments.accounts, p_balance text) FROM PUBLIC;
+
+--
 -- Name: FUNCTION _open_account(p_org uuid, p jsonb); Type: ACL; Schema: payments; Owner: -
 --
 
 REVOKE ALL ON FUNCTION payments._open_account(p_org uuid, p jsonb) FROM PUBLIC;
-
---
--- Name: TABLE holds; Type: ACL; Schema: payments; Owner: -
---
-
-GRANT SELECT ON TABLE payments.holds TO liventix_app;
-GRANT SELECT ON TABLE payments.holds TO liventix_platform;
 
 --
 -- Name: FUNCTION _open_hold(p_org uuid, p_hold uuid); Type: ACL; Schema: payments; Owner: -
@@ -4413,16 +6860,46 @@ REVOKE ALL ON FUNCTION payments._post(p_org uuid, p_entries jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION payments._post_hold(p_org uuid, p jsonb) FROM PUBLIC;
 
 --
+-- Name: FUNCTION _publish_hold_created(); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._publish_hold_created() FROM PUBLIC;
+
+--
+-- Name: FUNCTION _publish_hold_resolved(); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._publish_hold_resolved() FROM PUBLIC;
+
+--
 -- Name: FUNCTION _release_pending(p_hold payments.holds); Type: ACL; Schema: payments; Owner: -
 --
 
 REVOKE ALL ON FUNCTION payments._release_pending(p_hold payments.holds) FROM PUBLIC;
 
 --
+-- Name: FUNCTION _seal_cut(); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._seal_cut() FROM PUBLIC;
+
+--
+-- Name: FUNCTION _utc_text(p timestamp with time zone); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._utc_text(p timestamp with time zone) FROM PUBLIC;
+
+--
 -- Name: FUNCTION _void_hold(p_org uuid, p jsonb); Type: ACL; Schema: payments; Owner: -
 --
 
 REVOKE ALL ON FUNCTION payments._void_hold(p_org uuid, p jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION _watch_balance(); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._watch_balance() FROM PUBLIC;
 
 --
 -- Name: FUNCTION act_for(p_org uuid); Type: ACL; Schema: payments; Owner: -
@@ -4452,6 +6929,34 @@ GRANT ALL ON FUNCTION payments.authenticate(p_prefix text, p_secret text, p_idem
 GRANT ALL ON FUNCTION payments.authenticate(p_prefix text, p_secret text, p_idempotency_key text) TO liventix_platform;
 
 --
+-- Name: FUNCTION balance_as_of(p_account uuid, p_at timestamp with time zone, p_effective boolean); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.balance_as_of(p_account uuid, p_at timestamp with time zone, p_effective boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION payments.balance_as_of(p_account uuid, p_at timestamp with time zone, p_effective boolean) TO liventix_app;
+GRANT ALL ON FUNCTION payments.balance_as_of(p_account uuid, p_at timestamp with time zone, p_effective boolean) TO liventix_platform;
+
+--
+-- Name: FUNCTION category_write(p jsonb); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.category_write(p jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION payments.category_write(p jsonb) TO liventix_app;
+GRANT ALL ON FUNCTION payments.category_write(p jsonb) TO liventix_platform;
+
+--
+-- Name: FUNCTION check_category_cycle(); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.check_category_cycle() FROM PUBLIC;
+
+--
+-- Name: FUNCTION check_conversion(); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.check_conversion() FROM PUBLIC;
+
+--
 -- Name: FUNCTION check_new_entries(); Type: ACL; Schema: payments; Owner: -
 --
 
@@ -4476,6 +6981,36 @@ REVOKE ALL ON FUNCTION payments.check_new_lines() FROM PUBLIC;
 REVOKE ALL ON FUNCTION payments.check_queued_entry() FROM PUBLIC;
 
 --
+-- Name: FUNCTION check_settlement_links(); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.check_settlement_links() FROM PUBLIC;
+
+--
+-- Name: FUNCTION convert(p jsonb); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.convert(p jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION payments.convert(p jsonb) TO liventix_app;
+GRANT ALL ON FUNCTION payments.convert(p jsonb) TO liventix_platform;
+
+--
+-- Name: FUNCTION create_balance_monitor(p_org uuid, p jsonb); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.create_balance_monitor(p_org uuid, p jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION payments.create_balance_monitor(p_org uuid, p jsonb) TO liventix_app;
+GRANT ALL ON FUNCTION payments.create_balance_monitor(p_org uuid, p jsonb) TO liventix_platform;
+
+--
+-- Name: FUNCTION create_settlement(p jsonb); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.create_settlement(p jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION payments.create_settlement(p jsonb) TO liventix_app;
+GRANT ALL ON FUNCTION payments.create_settlement(p jsonb) TO liventix_platform;
+
+--
 -- Name: FUNCTION current_actor(); Type: ACL; Schema: payments; Owner: -
 --
 
@@ -4491,11 +7026,40 @@ GRANT ALL ON FUNCTION payments.current_org_id() TO liventix_app;
 GRANT ALL ON FUNCTION payments.current_org_id() TO liventix_platform;
 
 --
+-- Name: FUNCTION delete_balance_monitor(p_org uuid, p_id uuid); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.delete_balance_monitor(p_org uuid, p_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION payments.delete_balance_monitor(p_org uuid, p_id uuid) TO liventix_app;
+GRANT ALL ON FUNCTION payments.delete_balance_monitor(p_org uuid, p_id uuid) TO liventix_platform;
+
+--
+-- Name: TABLE entries; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.entries TO liventix_app;
+GRANT SELECT ON TABLE payments.entries TO liventix_platform;
+
+--
 -- Name: FUNCTION expire_holds(p_limit integer); Type: ACL; Schema: payments; Owner: -
 --
 
 REVOKE ALL ON FUNCTION payments.expire_holds(p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION payments.expire_holds(p_limit integer) TO liventix_platform;
+
+--
+-- Name: FUNCTION fx_liquidity_accounts(p_currencies text[]); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.fx_liquidity_accounts(p_currencies text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION payments.fx_liquidity_accounts(p_currencies text[]) TO liventix_app;
+GRANT ALL ON FUNCTION payments.fx_liquidity_accounts(p_currencies text[]) TO liventix_platform;
+
+--
+-- Name: FUNCTION fx_rates_append_only(); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.fx_rates_append_only() FROM PUBLIC;
 
 --
 -- Name: FUNCTION guard_account_update(); Type: ACL; Schema: payments; Owner: -
@@ -4516,6 +7080,13 @@ REVOKE ALL ON FUNCTION payments.guard_line_update() FROM PUBLIC;
 REVOKE ALL ON FUNCTION payments.ledger_write(p jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION payments.ledger_write(p jsonb) TO liventix_app;
 GRANT ALL ON FUNCTION payments.ledger_write(p jsonb) TO liventix_platform;
+
+--
+-- Name: TABLE lines; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.lines TO liventix_app;
+GRANT SELECT ON TABLE payments.lines TO liventix_platform;
 
 --
 -- Name: FUNCTION post_batch(p jsonb); Type: ACL; Schema: payments; Owner: -
@@ -4570,12 +7141,42 @@ REVOKE ALL ON FUNCTION payments.roll_up_all(p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION payments.roll_up_all(p_limit integer) TO liventix_platform;
 
 --
+-- Name: FUNCTION seal(p_limit integer, p_min_interval interval); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.seal(p_limit integer, p_min_interval interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION payments.seal(p_limit integer, p_min_interval interval) TO liventix_platform;
+
+--
+-- Name: FUNCTION seal_counts(p_org uuid); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.seal_counts(p_org uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION payments.seal_counts(p_org uuid) TO liventix_app;
+GRANT ALL ON FUNCTION payments.seal_counts(p_org uuid) TO liventix_platform;
+
+--
+-- Name: FUNCTION set_fx_rate(p jsonb); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.set_fx_rate(p jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION payments.set_fx_rate(p jsonb) TO liventix_platform;
+
+--
 -- Name: FUNCTION touch_api_key(p_prefix text, p_secret text); Type: ACL; Schema: payments; Owner: -
 --
 
 REVOKE ALL ON FUNCTION payments.touch_api_key(p_prefix text, p_secret text) FROM PUBLIC;
 GRANT ALL ON FUNCTION payments.touch_api_key(p_prefix text, p_secret text) TO liventix_app;
 GRANT ALL ON FUNCTION payments.touch_api_key(p_prefix text, p_secret text) TO liventix_platform;
+
+--
+-- Name: FUNCTION verify_seals(p_org uuid, p_limit integer); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.verify_seals(p_org uuid, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION payments.verify_seals(p_org uuid, p_limit integer) TO liventix_app;
+GRANT ALL ON FUNCTION payments.verify_seals(p_org uuid, p_limit integer) TO liventix_platform;
 
 --
 -- Name: FUNCTION current_org_id(); Type: ACL; Schema: ticketing; Owner: -
@@ -4698,25 +7299,18 @@ GRANT SELECT,INSERT ON TABLE messaging.messages TO liventix_app;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE messaging.messages TO liventix_platform;
 
 --
--- Name: TABLE accounts; Type: ACL; Schema: payments; Owner: -
---
-
-GRANT SELECT ON TABLE payments.accounts TO liventix_app;
-GRANT SELECT ON TABLE payments.accounts TO liventix_platform;
-
---
--- Name: TABLE lines; Type: ACL; Schema: payments; Owner: -
---
-
-GRANT SELECT ON TABLE payments.lines TO liventix_app;
-GRANT SELECT ON TABLE payments.lines TO liventix_platform;
-
---
 -- Name: TABLE account_balances; Type: ACL; Schema: payments; Owner: -
 --
 
 GRANT SELECT ON TABLE payments.account_balances TO liventix_app;
 GRANT SELECT ON TABLE payments.account_balances TO liventix_platform;
+
+--
+-- Name: TABLE account_categories; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.account_categories TO liventix_app;
+GRANT SELECT ON TABLE payments.account_categories TO liventix_platform;
 
 --
 -- Name: TABLE api_idempotency; Type: ACL; Schema: payments; Owner: -
@@ -4747,6 +7341,20 @@ GRANT SELECT ON TABLE payments.card_refunds TO liventix_app;
 GRANT SELECT,INSERT,UPDATE ON TABLE payments.card_refunds TO liventix_platform;
 
 --
+-- Name: TABLE category_members; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.category_members TO liventix_app;
+GRANT SELECT ON TABLE payments.category_members TO liventix_platform;
+
+--
+-- Name: TABLE conversions; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.conversions TO liventix_app;
+GRANT SELECT ON TABLE payments.conversions TO liventix_platform;
+
+--
 -- Name: TABLE currencies; Type: ACL; Schema: payments; Owner: -
 --
 
@@ -4754,11 +7362,11 @@ GRANT SELECT ON TABLE payments.currencies TO liventix_app;
 GRANT SELECT ON TABLE payments.currencies TO liventix_platform;
 
 --
--- Name: TABLE entries; Type: ACL; Schema: payments; Owner: -
+-- Name: TABLE entry_seals; Type: ACL; Schema: payments; Owner: -
 --
 
-GRANT SELECT ON TABLE payments.entries TO liventix_app;
-GRANT SELECT ON TABLE payments.entries TO liventix_platform;
+GRANT SELECT ON TABLE payments.entry_seals TO liventix_app;
+GRANT SELECT ON TABLE payments.entry_seals TO liventix_platform;
 
 --
 -- Name: TABLE escrow_transitions; Type: ACL; Schema: payments; Owner: -
@@ -4773,13 +7381,6 @@ GRANT SELECT,INSERT,UPDATE ON TABLE payments.escrow_transitions TO liventix_plat
 
 GRANT SELECT ON TABLE payments.escrows TO liventix_app;
 GRANT SELECT,INSERT,UPDATE ON TABLE payments.escrows TO liventix_platform;
-
---
--- Name: TABLE hold_resolutions; Type: ACL; Schema: payments; Owner: -
---
-
-GRANT SELECT ON TABLE payments.hold_resolutions TO liventix_app;
-GRANT SELECT ON TABLE payments.hold_resolutions TO liventix_platform;
 
 --
 -- Name: TABLE idempotency_keys; Type: ACL; Schema: payments; Owner: -
@@ -4814,6 +7415,27 @@ GRANT SELECT,INSERT,UPDATE ON TABLE payments.organizer_transfers TO liventix_pla
 --
 
 GRANT SELECT,INSERT,UPDATE ON TABLE payments.platform_payouts TO liventix_platform;
+
+--
+-- Name: TABLE settlement_entries; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.settlement_entries TO liventix_app;
+GRANT SELECT ON TABLE payments.settlement_entries TO liventix_platform;
+
+--
+-- Name: TABLE settlements; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.settlements TO liventix_app;
+GRANT SELECT ON TABLE payments.settlements TO liventix_platform;
+
+--
+-- Name: TABLE transfer_requests; Type: ACL; Schema: payments; Owner: -
+--
+
+GRANT SELECT ON TABLE payments.transfer_requests TO liventix_app;
+GRANT SELECT,INSERT,UPDATE ON TABLE payments.transfer_requests TO liventix_platform;
 
 --
 -- Name: TABLE transfer_reversal_requests; Type: ACL; Schema: payments; Owner: -

@@ -386,13 +386,15 @@ _AREA_NAMES = {"stripe_webhook": "stripe"}
 
 
 def operation_id(route: APIRoute) -> str:
-    """A route's operationId, `<area>.<handler>` (`ledger.post_entry`,
-    `tickets.start_checkout`, `stripe.webhook`): the area is the slice, the package of the
-    handler's module (`liventix.api.<slice>.routes`), and a leading `<area>_` of the handler's
-    name is dropped. Stable while the handler keeps its name and slice (the generated
+    """A route's operationId, `<area>.<handler>` (`ledger.post_entry`, `stripe.webhook`): the
+    area is the slice (`liventix.api.<slice>.<any module>`), and a leading `<area>_` of the
+    handler's name is dropped. Stable while the handler keeps its name and slice (the generated
     clients name their methods after it; `tests/api/test_conventions_docs.py` lists them)."""
     parts = str(getattr(route.endpoint, "__module__", "")).split(".")
-    area = parts[-2] if len(parts) >= 2 and parts[-1] == "routes" else parts[-1]
+    if len(parts) >= 4 and parts[:2] == ["liventix", "api"]:
+        area = parts[2]
+    else:
+        area = parts[-2] if len(parts) >= 2 and parts[-1] == "routes" else parts[-1]
     area = _AREA_NAMES.get(area, area)
     name = route.name
     if name.startswith(f"{area}_"):

@@ -116,10 +116,18 @@ from __future__ import annotations
 
 from liventix_client import AuthenticatedClient
 from liventix_client.api.ledger import ledger_list_entries, ledger_post_entry
-from liventix_client.models import EntryList, EntryResponse, Problem, PostEntryRequest
+from liventix_client.models import (
+    DryRunResponse,
+    EntryList,
+    EntryResponse,
+    PostEntryRequest,
+    Problem,
+)
+
+Answer = EntryResponse | DryRunResponse | Problem | None  # a dry run's 200 is DryRunResponse
 
 
-def post(client: AuthenticatedClient, body: PostEntryRequest) -> EntryResponse | Problem | None:
+def post(client: AuthenticatedClient, body: PostEntryRequest) -> Answer:
     return ledger_post_entry.sync(client=client, body=body, idempotency_key="k")
 
 

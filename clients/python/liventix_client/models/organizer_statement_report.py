@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from ..models.statement_sales import StatementSales
     from ..models.statement_ticket_type import StatementTicketType
     from ..models.statement_tie_out import StatementTieOut
+    from ..models.statement_transfer import StatementTransfer
 
 
 T = TypeVar("T", bound="OrganizerStatementReport")
@@ -40,6 +41,7 @@ class OrganizerStatementReport:
         title (str | Unset):  Default: 'Organizer statement'.
         events (list[StatementEvent] | Unset):
         ticket_types (list[StatementTicketType] | Unset):
+        transfers (list[StatementTransfer] | Unset):
     """
 
     differences: int
@@ -55,6 +57,7 @@ class OrganizerStatementReport:
     title: str | Unset = "Organizer statement"
     events: list[StatementEvent] | Unset = UNSET
     ticket_types: list[StatementTicketType] | Unset = UNSET
+    transfers: list[StatementTransfer] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,6 +109,13 @@ class OrganizerStatementReport:
                 ticket_types_item = ticket_types_item_data.to_dict()
                 ticket_types.append(ticket_types_item)
 
+        transfers: list[dict[str, Any]] | Unset = UNSET
+        if not isinstance(self.transfers, Unset):
+            transfers = []
+            for transfers_item_data in self.transfers:
+                transfers_item = transfers_item_data.to_dict()
+                transfers.append(transfers_item)
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -129,6 +139,8 @@ class OrganizerStatementReport:
             field_dict["events"] = events
         if ticket_types is not UNSET:
             field_dict["ticket_types"] = ticket_types
+        if transfers is not UNSET:
+            field_dict["transfers"] = transfers
 
         return field_dict
 
@@ -140,6 +152,7 @@ class OrganizerStatementReport:
         from ..models.statement_sales import StatementSales  # noqa: PLC0415
         from ..models.statement_ticket_type import StatementTicketType  # noqa: PLC0415
         from ..models.statement_tie_out import StatementTieOut  # noqa: PLC0415
+        from ..models.statement_transfer import StatementTransfer  # noqa: PLC0415
 
         d = dict(src_dict)
         differences = d.pop("differences")
@@ -202,6 +215,15 @@ class OrganizerStatementReport:
 
                 ticket_types.append(ticket_types_item)
 
+        _transfers = d.pop("transfers", UNSET)
+        transfers: list[StatementTransfer] | Unset = UNSET
+        if _transfers is not UNSET:
+            transfers = []
+            for transfers_item_data in _transfers:
+                transfers_item = StatementTransfer.from_dict(transfers_item_data)
+
+                transfers.append(transfers_item)
+
         organizer_statement_report = cls(
             differences=differences,
             org_id=org_id,
@@ -216,6 +238,7 @@ class OrganizerStatementReport:
             title=title,
             events=events,
             ticket_types=ticket_types,
+            transfers=transfers,
         )
 
         organizer_statement_report.additional_properties = d

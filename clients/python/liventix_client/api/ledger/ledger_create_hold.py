@@ -6,22 +6,31 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.create_hold_request import CreateHoldRequest
+from ...models.dry_run_response import DryRunResponse
 from ...models.hold_response import HoldResponse
 from ...models.problem import Problem
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     *,
     body: CreateHoldRequest,
+    dry_run: bool | Unset = False,
     idempotency_key: str,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     headers["Idempotency-Key"] = idempotency_key
 
+    params: dict[str, Any] = {}
+
+    params["dry_run"] = dry_run
+
+    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
+
     _kwargs: dict[str, Any] = {
         "method": "post",
         "url": "/v1/holds",
+        "params": params,
     }
 
     _kwargs["json"] = body.to_dict()
@@ -32,7 +41,14 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> HoldResponse | Problem | None:
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> DryRunResponse | HoldResponse | Problem | None:
+    if response.status_code == 200:
+        response_200 = DryRunResponse.from_dict(response.json())
+
+        return response_200
+
     if response.status_code == 201:
         response_201 = HoldResponse.from_dict(response.json())
 
@@ -81,7 +97,7 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[HoldResponse | Problem]:
+) -> Response[DryRunResponse | HoldResponse | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -94,13 +110,15 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: CreateHoldRequest,
+    dry_run: bool | Unset = False,
     idempotency_key: str,
-) -> Response[HoldResponse | Problem]:
+) -> Response[DryRunResponse | HoldResponse | Problem]:
     """Create Hold
 
      Reserve an amount (pending, counted against the overdraft flags at once).
 
     Args:
+        dry_run (bool | Unset):  Default: False.
         idempotency_key (str): Required on every POST. The same key with the same request replays
             the first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (CreateHoldRequest): Reserve an amount from one account to another (two-phase).
@@ -110,11 +128,12 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[HoldResponse | Problem]
+        Response[DryRunResponse | HoldResponse | Problem]
     """
 
     kwargs = _get_kwargs(
         body=body,
+        dry_run=dry_run,
         idempotency_key=idempotency_key,
     )
 
@@ -129,13 +148,15 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: CreateHoldRequest,
+    dry_run: bool | Unset = False,
     idempotency_key: str,
-) -> HoldResponse | Problem | None:
+) -> DryRunResponse | HoldResponse | Problem | None:
     """Create Hold
 
      Reserve an amount (pending, counted against the overdraft flags at once).
 
     Args:
+        dry_run (bool | Unset):  Default: False.
         idempotency_key (str): Required on every POST. The same key with the same request replays
             the first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (CreateHoldRequest): Reserve an amount from one account to another (two-phase).
@@ -145,12 +166,13 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        HoldResponse | Problem
+        DryRunResponse | HoldResponse | Problem
     """
 
     return sync_detailed(
         client=client,
         body=body,
+        dry_run=dry_run,
         idempotency_key=idempotency_key,
     ).parsed
 
@@ -159,13 +181,15 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: CreateHoldRequest,
+    dry_run: bool | Unset = False,
     idempotency_key: str,
-) -> Response[HoldResponse | Problem]:
+) -> Response[DryRunResponse | HoldResponse | Problem]:
     """Create Hold
 
      Reserve an amount (pending, counted against the overdraft flags at once).
 
     Args:
+        dry_run (bool | Unset):  Default: False.
         idempotency_key (str): Required on every POST. The same key with the same request replays
             the first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (CreateHoldRequest): Reserve an amount from one account to another (two-phase).
@@ -175,11 +199,12 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[HoldResponse | Problem]
+        Response[DryRunResponse | HoldResponse | Problem]
     """
 
     kwargs = _get_kwargs(
         body=body,
+        dry_run=dry_run,
         idempotency_key=idempotency_key,
     )
 
@@ -192,13 +217,15 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: CreateHoldRequest,
+    dry_run: bool | Unset = False,
     idempotency_key: str,
-) -> HoldResponse | Problem | None:
+) -> DryRunResponse | HoldResponse | Problem | None:
     """Create Hold
 
      Reserve an amount (pending, counted against the overdraft flags at once).
 
     Args:
+        dry_run (bool | Unset):  Default: False.
         idempotency_key (str): Required on every POST. The same key with the same request replays
             the first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (CreateHoldRequest): Reserve an amount from one account to another (two-phase).
@@ -208,13 +235,14 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        HoldResponse | Problem
+        DryRunResponse | HoldResponse | Problem
     """
 
     return (
         await asyncio_detailed(
             client=client,
             body=body,
+            dry_run=dry_run,
             idempotency_key=idempotency_key,
         )
     ).parsed

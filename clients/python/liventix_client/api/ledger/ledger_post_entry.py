@@ -5,23 +5,32 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
+from ...models.dry_run_response import DryRunResponse
 from ...models.entry_response import EntryResponse
 from ...models.post_entry_request import PostEntryRequest
 from ...models.problem import Problem
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     *,
     body: PostEntryRequest,
+    dry_run: bool | Unset = False,
     idempotency_key: str,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     headers["Idempotency-Key"] = idempotency_key
 
+    params: dict[str, Any] = {}
+
+    params["dry_run"] = dry_run
+
+    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
+
     _kwargs: dict[str, Any] = {
         "method": "post",
         "url": "/v1/entries",
+        "params": params,
     }
 
     _kwargs["json"] = body.to_dict()
@@ -34,7 +43,12 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> EntryResponse | Problem | None:
+) -> DryRunResponse | EntryResponse | Problem | None:
+    if response.status_code == 200:
+        response_200 = DryRunResponse.from_dict(response.json())
+
+        return response_200
+
     if response.status_code == 201:
         response_201 = EntryResponse.from_dict(response.json())
 
@@ -83,7 +97,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[EntryResponse | Problem]:
+) -> Response[DryRunResponse | EntryResponse | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -96,13 +110,15 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: PostEntryRequest,
+    dry_run: bool | Unset = False,
     idempotency_key: str,
-) -> Response[EntryResponse | Problem]:
+) -> Response[DryRunResponse | EntryResponse | Problem]:
     """Post Entry
 
      Post a balanced entry (two or more lines; debits equal credits per currency).
 
     Args:
+        dry_run (bool | Unset):  Default: False.
         idempotency_key (str): Required on every POST. The same key with the same request replays
             the first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (PostEntryRequest): Post a balanced entry of two or more lines.
@@ -112,11 +128,12 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[EntryResponse | Problem]
+        Response[DryRunResponse | EntryResponse | Problem]
     """
 
     kwargs = _get_kwargs(
         body=body,
+        dry_run=dry_run,
         idempotency_key=idempotency_key,
     )
 
@@ -131,13 +148,15 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: PostEntryRequest,
+    dry_run: bool | Unset = False,
     idempotency_key: str,
-) -> EntryResponse | Problem | None:
+) -> DryRunResponse | EntryResponse | Problem | None:
     """Post Entry
 
      Post a balanced entry (two or more lines; debits equal credits per currency).
 
     Args:
+        dry_run (bool | Unset):  Default: False.
         idempotency_key (str): Required on every POST. The same key with the same request replays
             the first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (PostEntryRequest): Post a balanced entry of two or more lines.
@@ -147,12 +166,13 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        EntryResponse | Problem
+        DryRunResponse | EntryResponse | Problem
     """
 
     return sync_detailed(
         client=client,
         body=body,
+        dry_run=dry_run,
         idempotency_key=idempotency_key,
     ).parsed
 
@@ -161,13 +181,15 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: PostEntryRequest,
+    dry_run: bool | Unset = False,
     idempotency_key: str,
-) -> Response[EntryResponse | Problem]:
+) -> Response[DryRunResponse | EntryResponse | Problem]:
     """Post Entry
 
      Post a balanced entry (two or more lines; debits equal credits per currency).
 
     Args:
+        dry_run (bool | Unset):  Default: False.
         idempotency_key (str): Required on every POST. The same key with the same request replays
             the first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (PostEntryRequest): Post a balanced entry of two or more lines.
@@ -177,11 +199,12 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[EntryResponse | Problem]
+        Response[DryRunResponse | EntryResponse | Problem]
     """
 
     kwargs = _get_kwargs(
         body=body,
+        dry_run=dry_run,
         idempotency_key=idempotency_key,
     )
 
@@ -194,13 +217,15 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: PostEntryRequest,
+    dry_run: bool | Unset = False,
     idempotency_key: str,
-) -> EntryResponse | Problem | None:
+) -> DryRunResponse | EntryResponse | Problem | None:
     """Post Entry
 
      Post a balanced entry (two or more lines; debits equal credits per currency).
 
     Args:
+        dry_run (bool | Unset):  Default: False.
         idempotency_key (str): Required on every POST. The same key with the same request replays
             the first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (PostEntryRequest): Post a balanced entry of two or more lines.
@@ -210,13 +235,14 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        EntryResponse | Problem
+        DryRunResponse | EntryResponse | Problem
     """
 
     return (
         await asyncio_detailed(
             client=client,
             body=body,
+            dry_run=dry_run,
             idempotency_key=idempotency_key,
         )
     ).parsed

@@ -5,23 +5,32 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
+from ...models.dry_run_response import DryRunResponse
 from ...models.entry_batch_request import EntryBatchRequest
 from ...models.entry_batch_response import EntryBatchResponse
 from ...models.problem import Problem
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     *,
     body: EntryBatchRequest,
+    dry_run: bool | Unset = False,
     idempotency_key: str,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     headers["Idempotency-Key"] = idempotency_key
 
+    params: dict[str, Any] = {}
+
+    params["dry_run"] = dry_run
+
+    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
+
     _kwargs: dict[str, Any] = {
         "method": "post",
         "url": "/v1/entries/batch",
+        "params": params,
     }
 
     _kwargs["json"] = body.to_dict()
@@ -34,9 +43,25 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> EntryBatchResponse | Problem | None:
+) -> DryRunResponse | EntryBatchResponse | Problem | None:
     if response.status_code == 200:
-        response_200 = EntryBatchResponse.from_dict(response.json())
+
+        def _parse_response_200(data: object) -> DryRunResponse | EntryBatchResponse:
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                response_200_type_0 = EntryBatchResponse.from_dict(data)
+
+                return response_200_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            if not isinstance(data, dict):
+                raise TypeError()
+            response_200_type_1 = DryRunResponse.from_dict(data)
+
+            return response_200_type_1
+
+        response_200 = _parse_response_200(response.json())
 
         return response_200
 
@@ -83,7 +108,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[EntryBatchResponse | Problem]:
+) -> Response[DryRunResponse | EntryBatchResponse | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -96,14 +121,16 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: EntryBatchRequest,
+    dry_run: bool | Unset = False,
     idempotency_key: str,
-) -> Response[EntryBatchResponse | Problem]:
+) -> Response[DryRunResponse | EntryBatchResponse | Problem]:
     """Post Entry Batch
 
      Post many entries, each on its own unless linked to the next; one result per entry
     (posted, replayed, or refused with the problem `POST /entries` would give).
 
     Args:
+        dry_run (bool | Unset):  Default: False.
         idempotency_key (str): Required on every POST. The same key with the same request replays
             the first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (EntryBatchRequest): Entries to post, each on its own unless linked.
@@ -113,11 +140,12 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[EntryBatchResponse | Problem]
+        Response[DryRunResponse | EntryBatchResponse | Problem]
     """
 
     kwargs = _get_kwargs(
         body=body,
+        dry_run=dry_run,
         idempotency_key=idempotency_key,
     )
 
@@ -132,14 +160,16 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: EntryBatchRequest,
+    dry_run: bool | Unset = False,
     idempotency_key: str,
-) -> EntryBatchResponse | Problem | None:
+) -> DryRunResponse | EntryBatchResponse | Problem | None:
     """Post Entry Batch
 
      Post many entries, each on its own unless linked to the next; one result per entry
     (posted, replayed, or refused with the problem `POST /entries` would give).
 
     Args:
+        dry_run (bool | Unset):  Default: False.
         idempotency_key (str): Required on every POST. The same key with the same request replays
             the first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (EntryBatchRequest): Entries to post, each on its own unless linked.
@@ -149,12 +179,13 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        EntryBatchResponse | Problem
+        DryRunResponse | EntryBatchResponse | Problem
     """
 
     return sync_detailed(
         client=client,
         body=body,
+        dry_run=dry_run,
         idempotency_key=idempotency_key,
     ).parsed
 
@@ -163,14 +194,16 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: EntryBatchRequest,
+    dry_run: bool | Unset = False,
     idempotency_key: str,
-) -> Response[EntryBatchResponse | Problem]:
+) -> Response[DryRunResponse | EntryBatchResponse | Problem]:
     """Post Entry Batch
 
      Post many entries, each on its own unless linked to the next; one result per entry
     (posted, replayed, or refused with the problem `POST /entries` would give).
 
     Args:
+        dry_run (bool | Unset):  Default: False.
         idempotency_key (str): Required on every POST. The same key with the same request replays
             the first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (EntryBatchRequest): Entries to post, each on its own unless linked.
@@ -180,11 +213,12 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[EntryBatchResponse | Problem]
+        Response[DryRunResponse | EntryBatchResponse | Problem]
     """
 
     kwargs = _get_kwargs(
         body=body,
+        dry_run=dry_run,
         idempotency_key=idempotency_key,
     )
 
@@ -197,14 +231,16 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: EntryBatchRequest,
+    dry_run: bool | Unset = False,
     idempotency_key: str,
-) -> EntryBatchResponse | Problem | None:
+) -> DryRunResponse | EntryBatchResponse | Problem | None:
     """Post Entry Batch
 
      Post many entries, each on its own unless linked to the next; one result per entry
     (posted, replayed, or refused with the problem `POST /entries` would give).
 
     Args:
+        dry_run (bool | Unset):  Default: False.
         idempotency_key (str): Required on every POST. The same key with the same request replays
             the first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (EntryBatchRequest): Entries to post, each on its own unless linked.
@@ -214,13 +250,14 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        EntryBatchResponse | Problem
+        DryRunResponse | EntryBatchResponse | Problem
     """
 
     return (
         await asyncio_detailed(
             client=client,
             body=body,
+            dry_run=dry_run,
             idempotency_key=idempotency_key,
         )
     ).parsed

@@ -7,26 +7,35 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
+from ...models.dry_run_response import DryRunResponse
 from ...models.hold_response import HoldResponse
 from ...models.post_hold_request import PostHoldRequest
 from ...models.problem import Problem
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     hold_id: UUID,
     *,
     body: PostHoldRequest,
+    dry_run: bool | Unset = False,
     idempotency_key: str,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     headers["Idempotency-Key"] = idempotency_key
+
+    params: dict[str, Any] = {}
+
+    params["dry_run"] = dry_run
+
+    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
     _kwargs: dict[str, Any] = {
         "method": "post",
         "url": "/v1/holds/{hold_id}/post".format(
             hold_id=quote(str(hold_id), safe=""),
         ),
+        "params": params,
     }
 
     _kwargs["json"] = body.to_dict()
@@ -37,9 +46,27 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> HoldResponse | Problem | None:
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> DryRunResponse | HoldResponse | Problem | None:
     if response.status_code == 200:
-        response_200 = HoldResponse.from_dict(response.json())
+
+        def _parse_response_200(data: object) -> DryRunResponse | HoldResponse:
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                response_200_type_0 = HoldResponse.from_dict(data)
+
+                return response_200_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            if not isinstance(data, dict):
+                raise TypeError()
+            response_200_type_1 = DryRunResponse.from_dict(data)
+
+            return response_200_type_1
+
+        response_200 = _parse_response_200(response.json())
 
         return response_200
 
@@ -86,7 +113,7 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[HoldResponse | Problem]:
+) -> Response[DryRunResponse | HoldResponse | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -100,14 +127,16 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: PostHoldRequest,
+    dry_run: bool | Unset = False,
     idempotency_key: str,
-) -> Response[HoldResponse | Problem]:
+) -> Response[DryRunResponse | HoldResponse | Problem]:
     """Post Hold
 
      Post a hold in full, or for less (the rest is released).
 
     Args:
         hold_id (UUID):
+        dry_run (bool | Unset):  Default: False.
         idempotency_key (str): Required on every POST. The same key with the same request replays
             the first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (PostHoldRequest): Post a hold in full (no amount) or for less.
@@ -117,12 +146,13 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[HoldResponse | Problem]
+        Response[DryRunResponse | HoldResponse | Problem]
     """
 
     kwargs = _get_kwargs(
         hold_id=hold_id,
         body=body,
+        dry_run=dry_run,
         idempotency_key=idempotency_key,
     )
 
@@ -138,14 +168,16 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: PostHoldRequest,
+    dry_run: bool | Unset = False,
     idempotency_key: str,
-) -> HoldResponse | Problem | None:
+) -> DryRunResponse | HoldResponse | Problem | None:
     """Post Hold
 
      Post a hold in full, or for less (the rest is released).
 
     Args:
         hold_id (UUID):
+        dry_run (bool | Unset):  Default: False.
         idempotency_key (str): Required on every POST. The same key with the same request replays
             the first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (PostHoldRequest): Post a hold in full (no amount) or for less.
@@ -155,13 +187,14 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        HoldResponse | Problem
+        DryRunResponse | HoldResponse | Problem
     """
 
     return sync_detailed(
         hold_id=hold_id,
         client=client,
         body=body,
+        dry_run=dry_run,
         idempotency_key=idempotency_key,
     ).parsed
 
@@ -171,14 +204,16 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: PostHoldRequest,
+    dry_run: bool | Unset = False,
     idempotency_key: str,
-) -> Response[HoldResponse | Problem]:
+) -> Response[DryRunResponse | HoldResponse | Problem]:
     """Post Hold
 
      Post a hold in full, or for less (the rest is released).
 
     Args:
         hold_id (UUID):
+        dry_run (bool | Unset):  Default: False.
         idempotency_key (str): Required on every POST. The same key with the same request replays
             the first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (PostHoldRequest): Post a hold in full (no amount) or for less.
@@ -188,12 +223,13 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[HoldResponse | Problem]
+        Response[DryRunResponse | HoldResponse | Problem]
     """
 
     kwargs = _get_kwargs(
         hold_id=hold_id,
         body=body,
+        dry_run=dry_run,
         idempotency_key=idempotency_key,
     )
 
@@ -207,14 +243,16 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: PostHoldRequest,
+    dry_run: bool | Unset = False,
     idempotency_key: str,
-) -> HoldResponse | Problem | None:
+) -> DryRunResponse | HoldResponse | Problem | None:
     """Post Hold
 
      Post a hold in full, or for less (the rest is released).
 
     Args:
         hold_id (UUID):
+        dry_run (bool | Unset):  Default: False.
         idempotency_key (str): Required on every POST. The same key with the same request replays
             the first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (PostHoldRequest): Post a hold in full (no amount) or for less.
@@ -224,7 +262,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        HoldResponse | Problem
+        DryRunResponse | HoldResponse | Problem
     """
 
     return (
@@ -232,6 +270,7 @@ async def asyncio(
             hold_id=hold_id,
             client=client,
             body=body,
+            dry_run=dry_run,
             idempotency_key=idempotency_key,
         )
     ).parsed

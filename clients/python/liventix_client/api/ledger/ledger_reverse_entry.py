@@ -7,26 +7,35 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
+from ...models.dry_run_response import DryRunResponse
 from ...models.entry_response import EntryResponse
 from ...models.problem import Problem
 from ...models.reverse_entry_request import ReverseEntryRequest
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     entry_id: UUID,
     *,
     body: ReverseEntryRequest,
+    dry_run: bool | Unset = False,
     idempotency_key: str,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     headers["Idempotency-Key"] = idempotency_key
+
+    params: dict[str, Any] = {}
+
+    params["dry_run"] = dry_run
+
+    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
     _kwargs: dict[str, Any] = {
         "method": "post",
         "url": "/v1/entries/{entry_id}/reverse".format(
             entry_id=quote(str(entry_id), safe=""),
         ),
+        "params": params,
     }
 
     _kwargs["json"] = body.to_dict()
@@ -39,7 +48,12 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> EntryResponse | Problem | None:
+) -> DryRunResponse | EntryResponse | Problem | None:
+    if response.status_code == 200:
+        response_200 = DryRunResponse.from_dict(response.json())
+
+        return response_200
+
     if response.status_code == 201:
         response_201 = EntryResponse.from_dict(response.json())
 
@@ -88,7 +102,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[EntryResponse | Problem]:
+) -> Response[DryRunResponse | EntryResponse | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -102,14 +116,16 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: ReverseEntryRequest,
+    dry_run: bool | Unset = False,
     idempotency_key: str,
-) -> Response[EntryResponse | Problem]:
+) -> Response[DryRunResponse | EntryResponse | Problem]:
     """Reverse Entry
 
      Reverse an entry once: a new entry with the sides swapped that names it.
 
     Args:
         entry_id (UUID):
+        dry_run (bool | Unset):  Default: False.
         idempotency_key (str): Required on every POST. The same key with the same request replays
             the first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (ReverseEntryRequest): Reverse an entry (once).
@@ -119,12 +135,13 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[EntryResponse | Problem]
+        Response[DryRunResponse | EntryResponse | Problem]
     """
 
     kwargs = _get_kwargs(
         entry_id=entry_id,
         body=body,
+        dry_run=dry_run,
         idempotency_key=idempotency_key,
     )
 
@@ -140,14 +157,16 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: ReverseEntryRequest,
+    dry_run: bool | Unset = False,
     idempotency_key: str,
-) -> EntryResponse | Problem | None:
+) -> DryRunResponse | EntryResponse | Problem | None:
     """Reverse Entry
 
      Reverse an entry once: a new entry with the sides swapped that names it.
 
     Args:
         entry_id (UUID):
+        dry_run (bool | Unset):  Default: False.
         idempotency_key (str): Required on every POST. The same key with the same request replays
             the first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (ReverseEntryRequest): Reverse an entry (once).
@@ -157,13 +176,14 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        EntryResponse | Problem
+        DryRunResponse | EntryResponse | Problem
     """
 
     return sync_detailed(
         entry_id=entry_id,
         client=client,
         body=body,
+        dry_run=dry_run,
         idempotency_key=idempotency_key,
     ).parsed
 
@@ -173,14 +193,16 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: ReverseEntryRequest,
+    dry_run: bool | Unset = False,
     idempotency_key: str,
-) -> Response[EntryResponse | Problem]:
+) -> Response[DryRunResponse | EntryResponse | Problem]:
     """Reverse Entry
 
      Reverse an entry once: a new entry with the sides swapped that names it.
 
     Args:
         entry_id (UUID):
+        dry_run (bool | Unset):  Default: False.
         idempotency_key (str): Required on every POST. The same key with the same request replays
             the first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (ReverseEntryRequest): Reverse an entry (once).
@@ -190,12 +212,13 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[EntryResponse | Problem]
+        Response[DryRunResponse | EntryResponse | Problem]
     """
 
     kwargs = _get_kwargs(
         entry_id=entry_id,
         body=body,
+        dry_run=dry_run,
         idempotency_key=idempotency_key,
     )
 
@@ -209,14 +232,16 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: ReverseEntryRequest,
+    dry_run: bool | Unset = False,
     idempotency_key: str,
-) -> EntryResponse | Problem | None:
+) -> DryRunResponse | EntryResponse | Problem | None:
     """Reverse Entry
 
      Reverse an entry once: a new entry with the sides swapped that names it.
 
     Args:
         entry_id (UUID):
+        dry_run (bool | Unset):  Default: False.
         idempotency_key (str): Required on every POST. The same key with the same request replays
             the first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (ReverseEntryRequest): Reverse an entry (once).
@@ -226,7 +251,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        EntryResponse | Problem
+        DryRunResponse | EntryResponse | Problem
     """
 
     return (
@@ -234,6 +259,7 @@ async def asyncio(
             entry_id=entry_id,
             client=client,
             body=body,
+            dry_run=dry_run,
             idempotency_key=idempotency_key,
         )
     ).parsed

@@ -1,0 +1,230 @@
+from http import HTTPStatus
+from typing import Any
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.conversion_response import ConversionResponse
+from ...models.convert_request import ConvertRequest
+from ...models.problem import Problem
+from ...types import Response
+
+
+def _get_kwargs(
+    *,
+    body: ConvertRequest,
+    idempotency_key: str,
+) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+    headers["Idempotency-Key"] = idempotency_key
+
+    _kwargs: dict[str, Any] = {
+        "method": "post",
+        "url": "/v1/conversions",
+    }
+
+    _kwargs["json"] = body.to_dict()
+
+    headers["Content-Type"] = "application/json"
+
+    _kwargs["headers"] = headers
+    return _kwargs
+
+
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> ConversionResponse | Problem | None:
+    if response.status_code == 201:
+        response_201 = ConversionResponse.from_dict(response.json())
+
+        return response_201
+
+    if response.status_code == 400:
+        response_400 = Problem.from_dict(response.json())
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = Problem.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 404:
+        response_404 = Problem.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 409:
+        response_409 = Problem.from_dict(response.json())
+
+        return response_409
+
+    if response.status_code == 413:
+        response_413 = Problem.from_dict(response.json())
+
+        return response_413
+
+    if response.status_code == 422:
+        response_422 = Problem.from_dict(response.json())
+
+        return response_422
+
+    if response.status_code == 503:
+        response_503 = Problem.from_dict(response.json())
+
+        return response_503
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[ConversionResponse | Problem]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    *,
+    client: AuthenticatedClient,
+    body: ConvertRequest,
+    idempotency_key: str,
+) -> Response[ConversionResponse | Problem]:
+    """Convert
+
+     Convert between two of the key's organization's accounts through the platform's FX
+    liquidity accounts (two entries, posted together).
+
+    Args:
+        idempotency_key (str): Required on every POST. The same key with the same request replays
+            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+        body (ConvertRequest): Convert an amount of the source account's currency into the target
+            account's.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ConversionResponse | Problem]
+    """
+
+    kwargs = _get_kwargs(
+        body=body,
+        idempotency_key=idempotency_key,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    *,
+    client: AuthenticatedClient,
+    body: ConvertRequest,
+    idempotency_key: str,
+) -> ConversionResponse | Problem | None:
+    """Convert
+
+     Convert between two of the key's organization's accounts through the platform's FX
+    liquidity accounts (two entries, posted together).
+
+    Args:
+        idempotency_key (str): Required on every POST. The same key with the same request replays
+            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+        body (ConvertRequest): Convert an amount of the source account's currency into the target
+            account's.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ConversionResponse | Problem
+    """
+
+    return sync_detailed(
+        client=client,
+        body=body,
+        idempotency_key=idempotency_key,
+    ).parsed
+
+
+async def asyncio_detailed(
+    *,
+    client: AuthenticatedClient,
+    body: ConvertRequest,
+    idempotency_key: str,
+) -> Response[ConversionResponse | Problem]:
+    """Convert
+
+     Convert between two of the key's organization's accounts through the platform's FX
+    liquidity accounts (two entries, posted together).
+
+    Args:
+        idempotency_key (str): Required on every POST. The same key with the same request replays
+            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+        body (ConvertRequest): Convert an amount of the source account's currency into the target
+            account's.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ConversionResponse | Problem]
+    """
+
+    kwargs = _get_kwargs(
+        body=body,
+        idempotency_key=idempotency_key,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    *,
+    client: AuthenticatedClient,
+    body: ConvertRequest,
+    idempotency_key: str,
+) -> ConversionResponse | Problem | None:
+    """Convert
+
+     Convert between two of the key's organization's accounts through the platform's FX
+    liquidity accounts (two entries, posted together).
+
+    Args:
+        idempotency_key (str): Required on every POST. The same key with the same request replays
+            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+        body (ConvertRequest): Convert an amount of the source account's currency into the target
+            account's.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ConversionResponse | Problem
+    """
+
+    return (
+        await asyncio_detailed(
+            client=client,
+            body=body,
+            idempotency_key=idempotency_key,
+        )
+    ).parsed

@@ -1,0 +1,226 @@
+from http import HTTPStatus
+from typing import Any
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.create_monitor_request import CreateMonitorRequest
+from ...models.monitor_response import MonitorResponse
+from ...models.problem import Problem
+from ...types import Response
+
+
+def _get_kwargs(
+    *,
+    body: CreateMonitorRequest,
+    idempotency_key: str,
+) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+    headers["Idempotency-Key"] = idempotency_key
+
+    _kwargs: dict[str, Any] = {
+        "method": "post",
+        "url": "/v1/balance-monitors",
+    }
+
+    _kwargs["json"] = body.to_dict()
+
+    headers["Content-Type"] = "application/json"
+
+    _kwargs["headers"] = headers
+    return _kwargs
+
+
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> MonitorResponse | Problem | None:
+    if response.status_code == 201:
+        response_201 = MonitorResponse.from_dict(response.json())
+
+        return response_201
+
+    if response.status_code == 400:
+        response_400 = Problem.from_dict(response.json())
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = Problem.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 404:
+        response_404 = Problem.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 409:
+        response_409 = Problem.from_dict(response.json())
+
+        return response_409
+
+    if response.status_code == 413:
+        response_413 = Problem.from_dict(response.json())
+
+        return response_413
+
+    if response.status_code == 422:
+        response_422 = Problem.from_dict(response.json())
+
+        return response_422
+
+    if response.status_code == 503:
+        response_503 = Problem.from_dict(response.json())
+
+        return response_503
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[MonitorResponse | Problem]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    *,
+    client: AuthenticatedClient,
+    body: CreateMonitorRequest,
+    idempotency_key: str,
+) -> Response[MonitorResponse | Problem]:
+    """Create Monitor
+
+     Create a balance monitor on one of the organization's accounts. A condition already
+    true publishes `ledger.balance_monitor.triggered` at once.
+
+    Args:
+        idempotency_key (str): Required on every POST. The same key with the same request replays
+            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+        body (CreateMonitorRequest): Watch an account's balance against a condition.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[MonitorResponse | Problem]
+    """
+
+    kwargs = _get_kwargs(
+        body=body,
+        idempotency_key=idempotency_key,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    *,
+    client: AuthenticatedClient,
+    body: CreateMonitorRequest,
+    idempotency_key: str,
+) -> MonitorResponse | Problem | None:
+    """Create Monitor
+
+     Create a balance monitor on one of the organization's accounts. A condition already
+    true publishes `ledger.balance_monitor.triggered` at once.
+
+    Args:
+        idempotency_key (str): Required on every POST. The same key with the same request replays
+            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+        body (CreateMonitorRequest): Watch an account's balance against a condition.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        MonitorResponse | Problem
+    """
+
+    return sync_detailed(
+        client=client,
+        body=body,
+        idempotency_key=idempotency_key,
+    ).parsed
+
+
+async def asyncio_detailed(
+    *,
+    client: AuthenticatedClient,
+    body: CreateMonitorRequest,
+    idempotency_key: str,
+) -> Response[MonitorResponse | Problem]:
+    """Create Monitor
+
+     Create a balance monitor on one of the organization's accounts. A condition already
+    true publishes `ledger.balance_monitor.triggered` at once.
+
+    Args:
+        idempotency_key (str): Required on every POST. The same key with the same request replays
+            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+        body (CreateMonitorRequest): Watch an account's balance against a condition.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[MonitorResponse | Problem]
+    """
+
+    kwargs = _get_kwargs(
+        body=body,
+        idempotency_key=idempotency_key,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    *,
+    client: AuthenticatedClient,
+    body: CreateMonitorRequest,
+    idempotency_key: str,
+) -> MonitorResponse | Problem | None:
+    """Create Monitor
+
+     Create a balance monitor on one of the organization's accounts. A condition already
+    true publishes `ledger.balance_monitor.triggered` at once.
+
+    Args:
+        idempotency_key (str): Required on every POST. The same key with the same request replays
+            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+        body (CreateMonitorRequest): Watch an account's balance against a condition.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        MonitorResponse | Problem
+    """
+
+    return (
+        await asyncio_detailed(
+            client=client,
+            body=body,
+            idempotency_key=idempotency_key,
+        )
+    ).parsed

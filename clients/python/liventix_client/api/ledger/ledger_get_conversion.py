@@ -1,0 +1,195 @@
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+from uuid import UUID
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.conversion_response import ConversionResponse
+from ...models.problem import Problem
+from ...types import Response
+
+
+def _get_kwargs(
+    conversion_id: UUID,
+) -> dict[str, Any]:
+
+    _kwargs: dict[str, Any] = {
+        "method": "get",
+        "url": "/v1/conversions/{conversion_id}".format(
+            conversion_id=quote(str(conversion_id), safe=""),
+        ),
+    }
+
+    return _kwargs
+
+
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> ConversionResponse | Problem | None:
+    if response.status_code == 200:
+        response_200 = ConversionResponse.from_dict(response.json())
+
+        return response_200
+
+    if response.status_code == 400:
+        response_400 = Problem.from_dict(response.json())
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = Problem.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 404:
+        response_404 = Problem.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 409:
+        response_409 = Problem.from_dict(response.json())
+
+        return response_409
+
+    if response.status_code == 422:
+        response_422 = Problem.from_dict(response.json())
+
+        return response_422
+
+    if response.status_code == 503:
+        response_503 = Problem.from_dict(response.json())
+
+        return response_503
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[ConversionResponse | Problem]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    conversion_id: UUID,
+    *,
+    client: AuthenticatedClient,
+) -> Response[ConversionResponse | Problem]:
+    """Get Conversion
+
+     One conversion.
+
+    Args:
+        conversion_id (UUID):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ConversionResponse | Problem]
+    """
+
+    kwargs = _get_kwargs(
+        conversion_id=conversion_id,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    conversion_id: UUID,
+    *,
+    client: AuthenticatedClient,
+) -> ConversionResponse | Problem | None:
+    """Get Conversion
+
+     One conversion.
+
+    Args:
+        conversion_id (UUID):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ConversionResponse | Problem
+    """
+
+    return sync_detailed(
+        conversion_id=conversion_id,
+        client=client,
+    ).parsed
+
+
+async def asyncio_detailed(
+    conversion_id: UUID,
+    *,
+    client: AuthenticatedClient,
+) -> Response[ConversionResponse | Problem]:
+    """Get Conversion
+
+     One conversion.
+
+    Args:
+        conversion_id (UUID):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ConversionResponse | Problem]
+    """
+
+    kwargs = _get_kwargs(
+        conversion_id=conversion_id,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    conversion_id: UUID,
+    *,
+    client: AuthenticatedClient,
+) -> ConversionResponse | Problem | None:
+    """Get Conversion
+
+     One conversion.
+
+    Args:
+        conversion_id (UUID):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ConversionResponse | Problem
+    """
+
+    return (
+        await asyncio_detailed(
+            conversion_id=conversion_id,
+            client=client,
+        )
+    ).parsed

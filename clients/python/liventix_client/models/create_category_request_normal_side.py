@@ -1,0 +1,9 @@
+from enum import StrEnum
+
+
+class CreateCategoryRequestNormalSide(StrEnum):
+    CREDIT = "credit"
+    DEBIT = "debit"
+
+    def __str__(self) -> str:
+        return str(self.value)
