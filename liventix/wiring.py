@@ -112,29 +112,117 @@ def transfer_reversal_task(engine: sa.Engine, gateway: StripeGateway) -> outbox.
     return run
 
 
-def refund_task(gateway: StripeGateway) -> outbox.Task:
+class TaskPayloadMismatch(Exception):
+    """A `stripe.refund.requested` or `stripe.payment_intent.cancel.requested` task's payload
+    is not what ticketing recorded (no such refund, another amount, order or PaymentIntent, a
+    PaymentIntent another organization's escrow captured, or an order still awaiting its
+    payment): nothing is asked of Stripe."""
+
+
+def recorded_refund(
+    conn: sa.Connection, message_id: str, request: ticketing_fsm.RefundRequested
+) -> ticketing_fsm.RefundRequested:
+    """The refund ticketing recorded under the payload's refund id, as the task's payload
+    should say it: its order, amount and reason from the refund row, the PaymentIntent and
+    currency from its order, which must be of the refund's organization, as must the escrow
+    that captured the payment. Raises TaskPayloadMismatch when nothing agrees."""
+    try:
+        refund_id = uuid.UUID(request.refund_id)
+    except ValueError:
+        raise TaskPayloadMismatch(message_id) from None
+    asked = ticketing_fsm.refund_request(conn, refund_id)
+    if asked is None:
+        raise TaskPayloadMismatch(message_id)
+    order = ticketing_fsm.get_order(conn, asked.order_id)
+    if (
+        order.org_id != asked.org_id
+        or order.payment_intent_id is None
+        or escrow.payment_org(conn, order.payment_intent_id) != asked.org_id
+    ):
+        raise TaskPayloadMismatch(message_id)
+    return ticketing_fsm.RefundRequested(
+        refund_id=str(asked.id),
+        order_id=str(order.id),
+        payment_intent_id=order.payment_intent_id,
+        amount=int(asked.amount),
+        currency=order.currency,
+        reason=asked.reason,
+    )
+
+
+def refund_task(engine: sa.Engine, gateway: StripeGateway) -> outbox.Task:
     """The `stripe.refund.requested` task: ask Stripe for the refund (idempotent by the
-    message id); escrow books it when Stripe's refund events arrive."""
+    message id); escrow books it when Stripe's refund events arrive. What it asks is
+    ticketing's record of the refund (`recorded_refund`), read in a short transaction
+    before the call; a payload that disagrees asks nothing."""
 
     def run(message_id: str, payload: dict[str, Any]) -> None:
         request = ticketing_fsm.RefundRequested.model_validate(payload)
+        with engine.begin() as conn:
+            recorded = recorded_refund(conn, message_id, request)
+        if request != recorded:
+            raise TaskPayloadMismatch(message_id)
         gateway.create_refund(
-            request.payment_intent_id,
-            request.amount,
-            {"liventix_order_id": request.order_id, "liventix_refund_id": request.refund_id},
+            recorded.payment_intent_id,
+            recorded.amount,
+            {"liventix_order_id": recorded.order_id, "liventix_refund_id": recorded.refund_id},
             idempotency_key=message_id,
         )
 
     return run
 
 
-def cancel_intent_task(gateway: StripeGateway) -> outbox.Task:
+def check_cancel(
+    conn: sa.Connection, message_id: str, request: ticketing_fsm.IntentCancelRequested
+) -> None:
+    """Raise TaskPayloadMismatch unless the cancellation is one ticketing could have asked:
+    the order exists; the creation request is the order's own (its amount, currency,
+    metadata and checkout key, so an intent found again by it is this order's); the
+    PaymentIntent named, if any, was captured by no other organization's escrow and is
+    recorded on no other order; and the order's own PaymentIntent is cancelled only once the
+    order no longer awaits its payment (a stray second intent may be cancelled meanwhile)."""
+    try:
+        order_id = uuid.UUID(request.order_id)
+    except ValueError:
+        raise TaskPayloadMismatch(message_id) from None
+    try:
+        order = ticketing_fsm.get_order(conn, order_id)
+    except ticketing_fsm.OrderNotFound:
+        raise TaskPayloadMismatch(message_id) from None
+    meta = request.intent_metadata
+    prefix = f"checkout:{order.org_id}:"
+    if (
+        request.intent_amount != order.amount
+        or request.intent_currency != order.currency
+        or meta.get(ticketing_fsm.META_ORG) != str(order.org_id)
+        or meta.get(ticketing_fsm.META_ORDER) != str(order.id)
+        or meta.get(ticketing_fsm.META_EVENT) != str(order.event_id)
+        or not request.intent_idempotency_key.startswith(prefix)
+    ):
+        raise TaskPayloadMismatch(message_id)
+    intent_id = request.payment_intent_id
+    if intent_id is None or intent_id == order.payment_intent_id:
+        if order.status in ("awaiting_payment", "paid"):
+            raise TaskPayloadMismatch(message_id)
+        return
+    owner = escrow.payment_org(conn, intent_id)
+    if (owner is not None and owner != order.org_id) or ticketing_fsm.order_for_intent(
+        conn, intent_id
+    ) not in (None, order.id):
+        raise TaskPayloadMismatch(message_id)
+
+
+def cancel_intent_task(engine: sa.Engine, gateway: StripeGateway) -> outbox.Task:
     """The `stripe.payment_intent.cancel.requested` task: cancel the PaymentIntent of an
     order released unpaid. An intent the checkout never recorded is found again by its
-    creation request (Stripe answers the same key and parameters with the same intent)."""
+    creation request (Stripe answers the same key and parameters with the same intent).
+    The payload is checked against ticketing's order (`check_cancel`) in a short
+    transaction before any call; one that disagrees asks nothing."""
 
     def run(message_id: str, payload: dict[str, Any]) -> None:
         request = ticketing_fsm.IntentCancelRequested.model_validate(payload)
+        with engine.begin() as conn:
+            check_cancel(conn, message_id, request)
         intent_id = request.payment_intent_id
         if intent_id is None:
             intent_id = gateway.create_payment_intent(
@@ -159,9 +247,11 @@ def wire(
         transfer_reversal_task(engine, gateway),
         replace=True,
     )
-    outbox.register_task("stripe.refund.requested", refund_task(gateway), replace=True)
+    outbox.register_task("stripe.refund.requested", refund_task(engine, gateway), replace=True)
     outbox.register_task(
-        "stripe.payment_intent.cancel.requested", cancel_intent_task(gateway), replace=True
+        "stripe.payment_intent.cancel.requested",
+        cancel_intent_task(engine, gateway),
+        replace=True,
     )
 
 

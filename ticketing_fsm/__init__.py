@@ -20,6 +20,9 @@ from __future__ import annotations
 from ticketing_fsm import messages as _messages  # registers ticketing's outbox message types
 from ticketing_fsm.checkout import (
     DEFAULT_HOLD,
+    META_EVENT,
+    META_ORDER,
+    META_ORG,
     Checkout,
     CheckoutItem,
     CheckoutRequest,
@@ -66,6 +69,7 @@ from ticketing_fsm.outcomes import (
 )
 from ticketing_fsm.ports import CreatedIntent, PaymentGateway
 from ticketing_fsm.refunds import dispute_closed, dispute_opened, refund_tickets
+from ticketing_fsm.store.orders import order_for_intent, refund_request
 from ticketing_fsm.stripe_events import handlers as stripe_handlers
 from ticketing_fsm.stripe_events import register as register_stripe_handlers
 from ticketing_fsm.tickets import (
@@ -78,6 +82,9 @@ from ticketing_fsm.tickets import (
 
 __all__ = [
     "DEFAULT_HOLD",
+    "META_EVENT",
+    "META_ORDER",
+    "META_ORG",
     "ORDER_FINAL",
     "ORDER_STATES",
     "TICKET_FINAL",
@@ -121,11 +128,13 @@ __all__ = [
     "dispute_opened",
     "expire_holds",
     "get_order",
+    "order_for_intent",
     "order_for_payment",
     "payment_failed",
     "payment_succeeded",
     "payment_succeeded_for_intent",
     "record_payment_intent",
+    "refund_request",
     "refund_tickets",
     "register_stripe_handlers",
     "reserve_checkout",

@@ -46,6 +46,14 @@ def refunded_sql(payment_id: str) -> str:
 
 
 _PAYMENT_AMOUNTS = text(f"SELECT {paid_sql(':id')} AS paid, {refunded_sql(':id')} AS refunded")
+_PAYMENT_ORG = text("SELECT org_id FROM payments.card_payments WHERE id = :id")
+
+
+def payment_org(conn: Connection, payment_id: str) -> uuid.UUID | None:
+    """The organization whose escrow captured the payment (a PaymentIntent's id), or None
+    when escrow never captured it."""
+    found: uuid.UUID | None = conn.execute(_PAYMENT_ORG, {"id": payment_id}).scalar_one_or_none()
+    return found
 
 
 def payment_amounts(conn: Connection, payment_id: str | None) -> PaymentAmounts:

@@ -100,6 +100,8 @@ INSERT_REFUND = text("""
     INSERT INTO ticketing.refunds (org_id, order_id, amount, reason, idempotency_key, request_hash)
     VALUES (:org, :order, :amount, :reason, :key, :hash) RETURNING id""")
 
+REFUND = text("SELECT id, org_id, order_id, amount, reason FROM ticketing.refunds WHERE id = :id")
+
 REFUNDS_ASKED = text("SELECT coalesce(sum(amount), 0) FROM ticketing.refunds WHERE order_id = :id")
 
 REFUND_FOR_REASON = text(
@@ -260,6 +262,11 @@ def insert_refund(conn: Connection, params: Mapping[str, Any]) -> uuid.UUID:
     """A new refund's id (`params` as INSERT_REFUND's)."""
     refund_id: uuid.UUID = conn.execute(INSERT_REFUND, dict(params)).scalar_one()
     return refund_id
+
+
+def refund_request(conn: Connection, refund_id: uuid.UUID) -> Any:
+    """The refund stored under this id (its organization, order, amount and reason), or None."""
+    return conn.execute(REFUND, {"id": refund_id}).first()
 
 
 def refunds_asked(conn: Connection, order_id: uuid.UUID) -> int:
