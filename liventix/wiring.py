@@ -119,6 +119,17 @@ class TaskPayloadMismatch(Exception):
     payment): nothing is asked of Stripe."""
 
 
+def _published_for(conn: sa.Connection, message_id: str, org_id: uuid.UUID) -> bool:
+    """Whether the task's message was published for this organization (or by the platform):
+    another organization copying a recorded refund or cancellation into a message of its own
+    asks nothing."""
+    try:
+        found, publisher = outbox.message_org(conn, uuid.UUID(message_id))
+    except ValueError:
+        return False
+    return found and publisher in (None, org_id)
+
+
 def recorded_refund(
     conn: sa.Connection, message_id: str, request: ticketing_fsm.RefundRequested
 ) -> ticketing_fsm.RefundRequested:
@@ -131,7 +142,7 @@ def recorded_refund(
     except ValueError:
         raise TaskPayloadMismatch(message_id) from None
     asked = ticketing_fsm.refund_request(conn, refund_id)
-    if asked is None:
+    if asked is None or not _published_for(conn, message_id, asked.org_id):
         raise TaskPayloadMismatch(message_id)
     order = ticketing_fsm.get_order(conn, asked.order_id)
     if (
@@ -189,6 +200,8 @@ def check_cancel(
         order = ticketing_fsm.get_order(conn, order_id)
     except ticketing_fsm.OrderNotFound:
         raise TaskPayloadMismatch(message_id) from None
+    if not _published_for(conn, message_id, order.org_id):
+        raise TaskPayloadMismatch(message_id)
     meta = request.intent_metadata
     prefix = f"checkout:{order.org_id}:"
     if (

@@ -52,7 +52,7 @@ from outbox.message_types import (
     register_message_type,
     register_task,
 )
-from outbox.publishing import Message, publish, publish_many
+from outbox.publishing import Message, message_org, publish, publish_many
 from outbox.retries import DEFAULT_SCHEDULE, RetryPolicy
 from outbox.sealing import use_key as use_sealing_key
 from outbox.senders import SmtpSettings
@@ -96,6 +96,7 @@ __all__ = [
     "get_endpoint",
     "handle_next",
     "list_endpoints",
+    "message_org",
     "message_type",
     "new_secret",
     "parse_allow",

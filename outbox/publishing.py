@@ -89,6 +89,18 @@ _EXISTING = text("""
 """)
 
 
+_MESSAGE_ORG = text("SELECT org_id FROM messaging.messages WHERE id = :id")
+
+
+def message_org(conn: Connection, message_id: uuid.UUID) -> tuple[bool, uuid.UUID | None]:
+    """Whether the message exists, and the organization it was published for (None: the
+    platform's). A task checks it against what its payload names: a task row is the
+    publisher's word, and the message's organization is what row-level security let it
+    write."""
+    row = conn.execute(_MESSAGE_ORG, {"id": message_id}).first()
+    return (False, None) if row is None else (True, row.org_id)
+
+
 @dataclass(frozen=True)
 class Message:
     """One message to publish with `publish_many` (the arguments `publish` takes)."""

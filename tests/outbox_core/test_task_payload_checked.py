@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+import outbox
 import ticketing_fsm as tk
 from liventix.stripe_gateway import StripeGateway, StripeSettings
 from liventix.wiring import TaskPayloadMismatch, cancel_intent_task, refund_task
@@ -102,6 +103,43 @@ def test_a_recorded_cancel_is_asked_as_recorded(
     assert gateway.asked == [("cancel", a.cancelled.payment_intent_id)]
 
 
+def _forged_by(
+    engine: sa.Engine, org: uuid.UUID, payload: tk.RefundRequested | tk.IntentCancelRequested
+) -> str:
+    """A message of the forger's own (row-level security lets it write only its own
+    organization's), holding the forged payload; its id, as the worker passes it."""
+    kind = (
+        "stripe.refund.requested"
+        if isinstance(payload, tk.RefundRequested)
+        else "stripe.payment_intent.cancel.requested"
+    )
+    with engine.begin() as conn:
+        message_id = outbox.publish(
+            conn, type=kind, payload=payload, aggregate_type="order", aggregate_id="x", org_id=org
+        )
+    return str(message_id)
+
+
+@pytest.mark.parametrize("task", ["refund", "cancel"])
+def test_another_organizations_record_copied_into_a_message_of_ones_own_asks_nothing(
+    engine: sa.Engine, sellers: tuple[Seller, Seller], task: str
+) -> None:
+    """B's recorded refund (or cancellation), copied word for word into a message A
+    publishes: every payload check agrees, the message is A's: nothing is asked."""
+    a, b = sellers
+    gateway = Recording()
+    copied: tk.RefundRequested | tk.IntentCancelRequested
+    if task == "refund":
+        copied = b.refund[1]
+        run = refund_task(engine, gateway)
+    else:
+        copied = b.cancel[1]
+        run = cancel_intent_task(engine, gateway)
+    with pytest.raises(TaskPayloadMismatch):
+        run(_forged_by(engine, a.org, copied), copied.model_dump())
+    assert gateway.asked == []
+
+
 def _forged_refunds(a: Seller, b: Seller) -> list[tk.RefundRequested]:
     mine = a.refund[1]
     theirs = b.refund[1]
@@ -124,7 +162,7 @@ def test_a_refund_payload_that_disagrees_asks_nothing(
     forged = _forged_refunds(a, b)[which]
     gateway = Recording()
     with pytest.raises(TaskPayloadMismatch):
-        refund_task(engine, gateway)(str(uuid.uuid4()), forged.model_dump())
+        refund_task(engine, gateway)(_forged_by(engine, a.org, forged), forged.model_dump())
     assert gateway.asked == []
 
 
@@ -157,5 +195,5 @@ def test_a_cancel_payload_that_disagrees_asks_nothing(
     forged = _forged_cancels(a, b)[which]
     gateway = Recording()
     with pytest.raises(TaskPayloadMismatch):
-        cancel_intent_task(engine, gateway)(str(uuid.uuid4()), forged.model_dump())
+        cancel_intent_task(engine, gateway)(_forged_by(engine, a.org, forged), forged.model_dump())
     assert gateway.asked == []
