@@ -6,6 +6,7 @@ key nor the API's Idempotency-Key consumed (the same key then does the real call
 from __future__ import annotations
 
 from typing import Any
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -129,12 +130,13 @@ def test_a_dry_run_needs_no_key_and_other_writes_still_do(
     dry = client.post("/v1/entries?dry_run=true", json=transfer_body(funding, wallet, 300))
     assert dry.status_code == 200, dry.text
     assert dry.json()["object"] == "dry_run"
+    code, name = f"x-{uuid4().hex}", f"Gig {uuid4().hex}"  # the served database is shared
     for path, body in (
-        ("/v1/accounts?dry_run=true", {"code": "x", "type": "asset", "currency": "USD"}),
+        ("/v1/accounts?dry_run=true", {"code": code, "type": "asset", "currency": "USD"}),
         (
             "/v1/events?dry_run=true",
             {
-                "name": "Gig",
+                "name": name,
                 "currency": "USD",
                 "starts_at": "2030-01-01T20:00:00Z",
                 "ends_at": "2030-01-01T23:00:00Z",
@@ -145,8 +147,8 @@ def test_a_dry_run_needs_no_key_and_other_writes_still_do(
         assert refused.status_code == 400, (path, refused.status_code, refused.text)
         assert refused.json()["type"].endswith("idempotency-key-required"), refused.text
     with served.engine.connect() as conn:
-        accounts = conn.execute(sa.text("SELECT count(*) FROM payments.accounts WHERE code = 'x'"))
-        assert accounts.scalar_one() == 0
-        events = conn.execute(sa.text("SELECT count(*) FROM ticketing.events WHERE name = 'Gig'"))
-        assert events.scalar_one() == 0
+        accounts = sa.text("SELECT count(*) FROM payments.accounts WHERE code = :c")
+        assert conn.execute(accounts, {"c": code}).scalar_one() == 0
+        events = sa.text("SELECT count(*) FROM ticketing.events WHERE name = :n")
+        assert conn.execute(events, {"n": name}).scalar_one() == 0
     assert _counts(served) == before

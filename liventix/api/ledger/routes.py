@@ -41,14 +41,14 @@ def _write(path: str, model: Any, *, created: bool = False) -> Callable[[_F], _F
         return router.post(
             path,
             status_code=201,
-            dependencies=WRITE,
+            dependencies=views.WRITE_OR_DRY_RUN,
             response_model=model,
             openapi_extra=views.DRY_RUN_PARAMETER,
             responses=DRY_RUN_ANSWER,
         )
     return router.post(
         path,
-        dependencies=WRITE,
+        dependencies=views.WRITE_OR_DRY_RUN,
         response_model=model,
         openapi_extra=views.DRY_RUN_PARAMETER,
     )

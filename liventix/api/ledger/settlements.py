@@ -24,7 +24,7 @@ from liventix.api.ledger import schemas as m
 from liventix.api.ledger import views
 from liventix.api.pages import DEFAULT_LIMIT, Limit, ListObject
 from liventix.api.problems import ApiProblem, ProblemType
-from liventix.api.routing import WRITE, authenticated_router
+from liventix.api.routing import authenticated_router
 from liventix.api.schemas import Amount, Metadata, RequestModel, Text, Timestamp, amount
 from liventix.api.unit_of_work import Uow
 from liventix.reports import organizer
@@ -111,7 +111,7 @@ def _view(s: ledger.Settlement) -> SettlementResponse:
 @router.post(
     "/settlements",
     status_code=201,
-    dependencies=WRITE,
+    dependencies=views.WRITE_OR_DRY_RUN,
     response_model=SettlementResponse,
     openapi_extra=views.DRY_RUN_PARAMETER,
     responses={200: {"model": m.DryRunResponse, "description": "With `dry_run=true`"}},

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID, uuid4
 
+from fastapi import Depends, Header
 from pydantic import BaseModel
 from starlette.responses import Response
 
 import ledger
 from liventix.api import problems
+from liventix.api.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_PATTERN
 from liventix.api.ledger import schemas as m
 from liventix.api.problems import ApiProblem
 from liventix.api.schemas import amount
-from liventix.api.unit_of_work import UnitOfWork
+from liventix.api.unit_of_work import UnitOfWork, documentation_only
 
 
 def balance(
@@ -148,6 +150,29 @@ def trial_balance(tb: ledger.TrialBalance) -> m.TrialBalanceResponse:
 
 
 # -- dry runs -------------------------------------------------------------------------------
+
+
+@documentation_only
+async def _documented_key_or_dry_run(
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias=IDEMPOTENCY_HEADER,
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description=(
+                "Required on every POST but a dry run (`?dry_run=true`, which consumes no "
+                "key). The same key with the same request replays the first answer "
+                "(`Idempotency-Replayed: true`); with another request it is 409."
+            ),
+        ),
+    ] = None,
+) -> None:
+    """Documents the header as a ledger write takes it; the route checks it itself."""
+
+
+WRITE_OR_DRY_RUN = [Depends(_documented_key_or_dry_run)]
+"""A ledger write's dependencies: its Idempotency-Key, optional for a dry run."""
+
 
 DRY_RUN_PARAMETER: dict[str, Any] = {
     "parameters": [

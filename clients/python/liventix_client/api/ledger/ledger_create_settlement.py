@@ -16,10 +16,11 @@ def _get_kwargs(
     *,
     body: CreateSettlementRequest,
     dry_run: bool | Unset = False,
-    idempotency_key: str,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
-    headers["Idempotency-Key"] = idempotency_key
+    if not isinstance(idempotency_key, Unset):
+        headers["Idempotency-Key"] = idempotency_key
 
     params: dict[str, Any] = {}
 
@@ -111,7 +112,7 @@ def sync_detailed(
     client: AuthenticatedClient,
     body: CreateSettlementRequest,
     dry_run: bool | Unset = False,
-    idempotency_key: str,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> Response[DryRunResponse | Problem | SettlementResponse]:
     """Create Settlement
 
@@ -120,8 +121,9 @@ def sync_detailed(
 
     Args:
         dry_run (bool | Unset):  Default: False.
-        idempotency_key (str): Required on every POST. The same key with the same request replays
-            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+        idempotency_key (None | str | Unset): Required on every POST but a dry run
+            (`?dry_run=true`, which consumes no key). The same key with the same request replays the
+            first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (CreateSettlementRequest): Settle an account: every entry with a line on it recorded
             by `up_to` (default: now)
             and not settled on it yet, or only `entry_ids` (each must be one of those).
@@ -152,7 +154,7 @@ def sync(
     client: AuthenticatedClient,
     body: CreateSettlementRequest,
     dry_run: bool | Unset = False,
-    idempotency_key: str,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> DryRunResponse | Problem | SettlementResponse | None:
     """Create Settlement
 
@@ -161,8 +163,9 @@ def sync(
 
     Args:
         dry_run (bool | Unset):  Default: False.
-        idempotency_key (str): Required on every POST. The same key with the same request replays
-            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+        idempotency_key (None | str | Unset): Required on every POST but a dry run
+            (`?dry_run=true`, which consumes no key). The same key with the same request replays the
+            first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (CreateSettlementRequest): Settle an account: every entry with a line on it recorded
             by `up_to` (default: now)
             and not settled on it yet, or only `entry_ids` (each must be one of those).
@@ -188,7 +191,7 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
     body: CreateSettlementRequest,
     dry_run: bool | Unset = False,
-    idempotency_key: str,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> Response[DryRunResponse | Problem | SettlementResponse]:
     """Create Settlement
 
@@ -197,8 +200,9 @@ async def asyncio_detailed(
 
     Args:
         dry_run (bool | Unset):  Default: False.
-        idempotency_key (str): Required on every POST. The same key with the same request replays
-            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+        idempotency_key (None | str | Unset): Required on every POST but a dry run
+            (`?dry_run=true`, which consumes no key). The same key with the same request replays the
+            first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (CreateSettlementRequest): Settle an account: every entry with a line on it recorded
             by `up_to` (default: now)
             and not settled on it yet, or only `entry_ids` (each must be one of those).
@@ -227,7 +231,7 @@ async def asyncio(
     client: AuthenticatedClient,
     body: CreateSettlementRequest,
     dry_run: bool | Unset = False,
-    idempotency_key: str,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> DryRunResponse | Problem | SettlementResponse | None:
     """Create Settlement
 
@@ -236,8 +240,9 @@ async def asyncio(
 
     Args:
         dry_run (bool | Unset):  Default: False.
-        idempotency_key (str): Required on every POST. The same key with the same request replays
-            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+        idempotency_key (None | str | Unset): Required on every POST but a dry run
+            (`?dry_run=true`, which consumes no key). The same key with the same request replays the
+            first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (CreateSettlementRequest): Settle an account: every entry with a line on it recorded
             by `up_to` (default: now)
             and not settled on it yet, or only `entry_ids` (each must be one of those).

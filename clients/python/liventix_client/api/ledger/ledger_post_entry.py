@@ -16,10 +16,11 @@ def _get_kwargs(
     *,
     body: PostEntryRequest,
     dry_run: bool | Unset = False,
-    idempotency_key: str,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
-    headers["Idempotency-Key"] = idempotency_key
+    if not isinstance(idempotency_key, Unset):
+        headers["Idempotency-Key"] = idempotency_key
 
     params: dict[str, Any] = {}
 
@@ -111,7 +112,7 @@ def sync_detailed(
     client: AuthenticatedClient,
     body: PostEntryRequest,
     dry_run: bool | Unset = False,
-    idempotency_key: str,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> Response[DryRunResponse | EntryResponse | Problem]:
     """Post Entry
 
@@ -119,8 +120,9 @@ def sync_detailed(
 
     Args:
         dry_run (bool | Unset):  Default: False.
-        idempotency_key (str): Required on every POST. The same key with the same request replays
-            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+        idempotency_key (None | str | Unset): Required on every POST but a dry run
+            (`?dry_run=true`, which consumes no key). The same key with the same request replays the
+            first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (PostEntryRequest): Post a balanced entry of two or more lines.
 
     Raises:
@@ -149,7 +151,7 @@ def sync(
     client: AuthenticatedClient,
     body: PostEntryRequest,
     dry_run: bool | Unset = False,
-    idempotency_key: str,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> DryRunResponse | EntryResponse | Problem | None:
     """Post Entry
 
@@ -157,8 +159,9 @@ def sync(
 
     Args:
         dry_run (bool | Unset):  Default: False.
-        idempotency_key (str): Required on every POST. The same key with the same request replays
-            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+        idempotency_key (None | str | Unset): Required on every POST but a dry run
+            (`?dry_run=true`, which consumes no key). The same key with the same request replays the
+            first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (PostEntryRequest): Post a balanced entry of two or more lines.
 
     Raises:
@@ -182,7 +185,7 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
     body: PostEntryRequest,
     dry_run: bool | Unset = False,
-    idempotency_key: str,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> Response[DryRunResponse | EntryResponse | Problem]:
     """Post Entry
 
@@ -190,8 +193,9 @@ async def asyncio_detailed(
 
     Args:
         dry_run (bool | Unset):  Default: False.
-        idempotency_key (str): Required on every POST. The same key with the same request replays
-            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+        idempotency_key (None | str | Unset): Required on every POST but a dry run
+            (`?dry_run=true`, which consumes no key). The same key with the same request replays the
+            first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (PostEntryRequest): Post a balanced entry of two or more lines.
 
     Raises:
@@ -218,7 +222,7 @@ async def asyncio(
     client: AuthenticatedClient,
     body: PostEntryRequest,
     dry_run: bool | Unset = False,
-    idempotency_key: str,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> DryRunResponse | EntryResponse | Problem | None:
     """Post Entry
 
@@ -226,8 +230,9 @@ async def asyncio(
 
     Args:
         dry_run (bool | Unset):  Default: False.
-        idempotency_key (str): Required on every POST. The same key with the same request replays
-            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+        idempotency_key (None | str | Unset): Required on every POST but a dry run
+            (`?dry_run=true`, which consumes no key). The same key with the same request replays the
+            first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (PostEntryRequest): Post a balanced entry of two or more lines.
 
     Raises:

@@ -16,10 +16,11 @@ def _get_kwargs(
     *,
     body: EntryBatchRequest,
     dry_run: bool | Unset = False,
-    idempotency_key: str,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
-    headers["Idempotency-Key"] = idempotency_key
+    if not isinstance(idempotency_key, Unset):
+        headers["Idempotency-Key"] = idempotency_key
 
     params: dict[str, Any] = {}
 
@@ -122,7 +123,7 @@ def sync_detailed(
     client: AuthenticatedClient,
     body: EntryBatchRequest,
     dry_run: bool | Unset = False,
-    idempotency_key: str,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> Response[DryRunResponse | EntryBatchResponse | Problem]:
     """Post Entry Batch
 
@@ -131,8 +132,9 @@ def sync_detailed(
 
     Args:
         dry_run (bool | Unset):  Default: False.
-        idempotency_key (str): Required on every POST. The same key with the same request replays
-            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+        idempotency_key (None | str | Unset): Required on every POST but a dry run
+            (`?dry_run=true`, which consumes no key). The same key with the same request replays the
+            first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (EntryBatchRequest): Entries to post, each on its own unless linked.
 
     Raises:
@@ -161,7 +163,7 @@ def sync(
     client: AuthenticatedClient,
     body: EntryBatchRequest,
     dry_run: bool | Unset = False,
-    idempotency_key: str,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> DryRunResponse | EntryBatchResponse | Problem | None:
     """Post Entry Batch
 
@@ -170,8 +172,9 @@ def sync(
 
     Args:
         dry_run (bool | Unset):  Default: False.
-        idempotency_key (str): Required on every POST. The same key with the same request replays
-            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+        idempotency_key (None | str | Unset): Required on every POST but a dry run
+            (`?dry_run=true`, which consumes no key). The same key with the same request replays the
+            first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (EntryBatchRequest): Entries to post, each on its own unless linked.
 
     Raises:
@@ -195,7 +198,7 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
     body: EntryBatchRequest,
     dry_run: bool | Unset = False,
-    idempotency_key: str,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> Response[DryRunResponse | EntryBatchResponse | Problem]:
     """Post Entry Batch
 
@@ -204,8 +207,9 @@ async def asyncio_detailed(
 
     Args:
         dry_run (bool | Unset):  Default: False.
-        idempotency_key (str): Required on every POST. The same key with the same request replays
-            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+        idempotency_key (None | str | Unset): Required on every POST but a dry run
+            (`?dry_run=true`, which consumes no key). The same key with the same request replays the
+            first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (EntryBatchRequest): Entries to post, each on its own unless linked.
 
     Raises:
@@ -232,7 +236,7 @@ async def asyncio(
     client: AuthenticatedClient,
     body: EntryBatchRequest,
     dry_run: bool | Unset = False,
-    idempotency_key: str,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> DryRunResponse | EntryBatchResponse | Problem | None:
     """Post Entry Batch
 
@@ -241,8 +245,9 @@ async def asyncio(
 
     Args:
         dry_run (bool | Unset):  Default: False.
-        idempotency_key (str): Required on every POST. The same key with the same request replays
-            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+        idempotency_key (None | str | Unset): Required on every POST but a dry run
+            (`?dry_run=true`, which consumes no key). The same key with the same request replays the
+            first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (EntryBatchRequest): Entries to post, each on its own unless linked.
 
     Raises:

@@ -19,10 +19,11 @@ def _get_kwargs(
     *,
     body: PostHoldRequest,
     dry_run: bool | Unset = False,
-    idempotency_key: str,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
-    headers["Idempotency-Key"] = idempotency_key
+    if not isinstance(idempotency_key, Unset):
+        headers["Idempotency-Key"] = idempotency_key
 
     params: dict[str, Any] = {}
 
@@ -128,7 +129,7 @@ def sync_detailed(
     client: AuthenticatedClient,
     body: PostHoldRequest,
     dry_run: bool | Unset = False,
-    idempotency_key: str,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> Response[DryRunResponse | HoldResponse | Problem]:
     """Post Hold
 
@@ -137,8 +138,9 @@ def sync_detailed(
     Args:
         hold_id (UUID):
         dry_run (bool | Unset):  Default: False.
-        idempotency_key (str): Required on every POST. The same key with the same request replays
-            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+        idempotency_key (None | str | Unset): Required on every POST but a dry run
+            (`?dry_run=true`, which consumes no key). The same key with the same request replays the
+            first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (PostHoldRequest): Post a hold in full (no amount) or for less.
 
     Raises:
@@ -169,7 +171,7 @@ def sync(
     client: AuthenticatedClient,
     body: PostHoldRequest,
     dry_run: bool | Unset = False,
-    idempotency_key: str,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> DryRunResponse | HoldResponse | Problem | None:
     """Post Hold
 
@@ -178,8 +180,9 @@ def sync(
     Args:
         hold_id (UUID):
         dry_run (bool | Unset):  Default: False.
-        idempotency_key (str): Required on every POST. The same key with the same request replays
-            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+        idempotency_key (None | str | Unset): Required on every POST but a dry run
+            (`?dry_run=true`, which consumes no key). The same key with the same request replays the
+            first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (PostHoldRequest): Post a hold in full (no amount) or for less.
 
     Raises:
@@ -205,7 +208,7 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
     body: PostHoldRequest,
     dry_run: bool | Unset = False,
-    idempotency_key: str,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> Response[DryRunResponse | HoldResponse | Problem]:
     """Post Hold
 
@@ -214,8 +217,9 @@ async def asyncio_detailed(
     Args:
         hold_id (UUID):
         dry_run (bool | Unset):  Default: False.
-        idempotency_key (str): Required on every POST. The same key with the same request replays
-            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+        idempotency_key (None | str | Unset): Required on every POST but a dry run
+            (`?dry_run=true`, which consumes no key). The same key with the same request replays the
+            first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (PostHoldRequest): Post a hold in full (no amount) or for less.
 
     Raises:
@@ -244,7 +248,7 @@ async def asyncio(
     client: AuthenticatedClient,
     body: PostHoldRequest,
     dry_run: bool | Unset = False,
-    idempotency_key: str,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> DryRunResponse | HoldResponse | Problem | None:
     """Post Hold
 
@@ -253,8 +257,9 @@ async def asyncio(
     Args:
         hold_id (UUID):
         dry_run (bool | Unset):  Default: False.
-        idempotency_key (str): Required on every POST. The same key with the same request replays
-            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+        idempotency_key (None | str | Unset): Required on every POST but a dry run
+            (`?dry_run=true`, which consumes no key). The same key with the same request replays the
+            first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (PostHoldRequest): Post a hold in full (no amount) or for less.
 
     Raises:

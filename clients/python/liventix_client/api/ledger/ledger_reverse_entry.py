@@ -19,10 +19,11 @@ def _get_kwargs(
     *,
     body: ReverseEntryRequest,
     dry_run: bool | Unset = False,
-    idempotency_key: str,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
-    headers["Idempotency-Key"] = idempotency_key
+    if not isinstance(idempotency_key, Unset):
+        headers["Idempotency-Key"] = idempotency_key
 
     params: dict[str, Any] = {}
 
@@ -117,7 +118,7 @@ def sync_detailed(
     client: AuthenticatedClient,
     body: ReverseEntryRequest,
     dry_run: bool | Unset = False,
-    idempotency_key: str,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> Response[DryRunResponse | EntryResponse | Problem]:
     """Reverse Entry
 
@@ -126,8 +127,9 @@ def sync_detailed(
     Args:
         entry_id (UUID):
         dry_run (bool | Unset):  Default: False.
-        idempotency_key (str): Required on every POST. The same key with the same request replays
-            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+        idempotency_key (None | str | Unset): Required on every POST but a dry run
+            (`?dry_run=true`, which consumes no key). The same key with the same request replays the
+            first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (ReverseEntryRequest): Reverse an entry (once).
 
     Raises:
@@ -158,7 +160,7 @@ def sync(
     client: AuthenticatedClient,
     body: ReverseEntryRequest,
     dry_run: bool | Unset = False,
-    idempotency_key: str,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> DryRunResponse | EntryResponse | Problem | None:
     """Reverse Entry
 
@@ -167,8 +169,9 @@ def sync(
     Args:
         entry_id (UUID):
         dry_run (bool | Unset):  Default: False.
-        idempotency_key (str): Required on every POST. The same key with the same request replays
-            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+        idempotency_key (None | str | Unset): Required on every POST but a dry run
+            (`?dry_run=true`, which consumes no key). The same key with the same request replays the
+            first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (ReverseEntryRequest): Reverse an entry (once).
 
     Raises:
@@ -194,7 +197,7 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
     body: ReverseEntryRequest,
     dry_run: bool | Unset = False,
-    idempotency_key: str,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> Response[DryRunResponse | EntryResponse | Problem]:
     """Reverse Entry
 
@@ -203,8 +206,9 @@ async def asyncio_detailed(
     Args:
         entry_id (UUID):
         dry_run (bool | Unset):  Default: False.
-        idempotency_key (str): Required on every POST. The same key with the same request replays
-            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+        idempotency_key (None | str | Unset): Required on every POST but a dry run
+            (`?dry_run=true`, which consumes no key). The same key with the same request replays the
+            first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (ReverseEntryRequest): Reverse an entry (once).
 
     Raises:
@@ -233,7 +237,7 @@ async def asyncio(
     client: AuthenticatedClient,
     body: ReverseEntryRequest,
     dry_run: bool | Unset = False,
-    idempotency_key: str,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> DryRunResponse | EntryResponse | Problem | None:
     """Reverse Entry
 
@@ -242,8 +246,9 @@ async def asyncio(
     Args:
         entry_id (UUID):
         dry_run (bool | Unset):  Default: False.
-        idempotency_key (str): Required on every POST. The same key with the same request replays
-            the first answer (`Idempotency-Replayed: true`); with another request it is 409.
+        idempotency_key (None | str | Unset): Required on every POST but a dry run
+            (`?dry_run=true`, which consumes no key). The same key with the same request replays the
+            first answer (`Idempotency-Replayed: true`); with another request it is 409.
         body (ReverseEntryRequest): Reverse an entry (once).
 
     Raises:
