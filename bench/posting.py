@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import itertools
 import json
 import math
@@ -557,6 +558,265 @@ def _run(
 
 
 # ------------------------------------------------------------------------------------------
+# Issue 16 beside the posting load: monitors elsewhere, a sealer running
+# ------------------------------------------------------------------------------------------
+
+SEALER_APPLICATION = "bench.posting.sealer"
+"""The sealer's application_name: how its backend is told from the clients'."""
+SEAL_EVERY = 1.0
+"""Seconds between the bench sealer's runs: 60 times as often as the worker's (once a minute)."""
+FEATURE_CASES = ("plain", "monitored", "sealer")
+
+
+@dataclass(frozen=True)
+class SealJob:
+    """The sealer beside a run: from `start_at` for `seconds`, `ledger.seal` every `every` s."""
+
+    url: str
+    start_at: float
+    seconds: float
+    every: float
+
+
+@dataclass(frozen=True)
+class SealTally:
+    """What the sealer did inside the window: runs, entries sealed, its own CPU, its backend."""
+
+    runs: int
+    sealed: int
+    cpu: float
+    backend: int
+    errors: tuple[str, ...] = ()
+
+
+def sealer(job: SealJob) -> SealTally:
+    """Seal in a loop through the window, each run its own transaction (a pool task)."""
+    engine = make_engine(
+        job.url,
+        pool_size=1,
+        max_overflow=0,
+        connect_args={"application_name": SEALER_APPLICATION},
+    )
+    runs = sealed = backend = 0
+    cpu = 0.0
+    try:
+        with engine.connect() as conn:
+            backend = int(conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+        time.sleep(max(0.0, job.start_at - time.time()))
+        cpu0 = time.process_time()
+        while time.time() < job.start_at + job.seconds:
+            with engine.begin() as conn:
+                sealed += ledger.seal(conn).sealed
+            runs += 1
+            time.sleep(max(0.0, min(job.every, job.start_at + job.seconds - time.time())))
+        cpu = time.process_time() - cpu0
+        time.sleep(max(0.0, job.start_at + job.seconds + LINGER - time.time()))
+    except Exception as exc:
+        return SealTally(runs, sealed, cpu, backend, (f"{type(exc).__name__}: {str(exc)[:300]}",))
+    finally:
+        engine.dispose()
+    return SealTally(runs, sealed, cpu, backend)
+
+
+@dataclass(frozen=True)
+class Watched:
+    """Accounts of the bench organization that the postings never touch, to put monitors on."""
+
+    org: uuid.UUID
+    accounts: tuple[uuid.UUID, ...]
+
+
+def _open_watched(engine: sa.Engine, book: Book, n: int) -> Watched:
+    with engine.begin() as conn:
+        ids = conn.execute(
+            sa.text(
+                "INSERT INTO payments.accounts (org_id, code, name, type, currency)"
+                " SELECT :org, 'watched-' || g, 'watched-' || g, 'liability', 'USD'"
+                " FROM generate_series(1, :n) g RETURNING id"
+            ),
+            {"org": book.org, "n": n},
+        ).scalars()
+        return Watched(book.org, tuple(ids))
+
+
+def _create_monitors(engine: sa.Engine, watched: Watched, round_no: int) -> list[uuid.UUID]:
+    """One monitor per watched account through the ledger's API, each condition false
+    (balances are 0; `posted < -n`), so none fires: their mere presence is measured."""
+    with engine.begin() as conn:
+        return [
+            ledger.create_monitor(
+                conn,
+                watched.org,
+                ledger.CreateMonitor(f"bench-{round_no}-{n}", account, "posted", "<", -(n + 1)),
+            ).id
+            for n, account in enumerate(watched.accounts)
+        ]
+
+
+def _delete_monitors(engine: sa.Engine, watched: Watched, monitors: list[uuid.UUID]) -> None:
+    with engine.begin() as conn:
+        for monitor in monitors:
+            ledger.delete_monitor(conn, watched.org, monitor)
+
+
+def _seal_all(engine: sa.Engine) -> int:
+    with engine.begin() as conn:
+        return ledger.seal(conn).sealed
+
+
+@dataclass(frozen=True)
+class FeatureRound:
+    """One interleaved round: the posting run, and the sealer's share when one ran."""
+
+    case: str
+    run: Run
+    sealer_cpu_us: float = math.nan
+    """The sealer's CPU (its process and its backend) per posting of the round."""
+    sealer_share: float = math.nan
+    """The sealer's CPU as a share of one core over the window."""
+    sealed: int = 0
+    seals: int = 0
+
+
+def _feature_round(
+    pool: Pool,
+    engine: sa.Engine,
+    book: Book,
+    url: str,
+    *,
+    case: str,
+    seconds: float,
+    server: ServerCpu,
+) -> FeatureRound:
+    _analyze(engine)
+    start = time.time() + START_MARGIN
+    job = book.job(url, "post", start, seconds, 1)
+    if case != "sealer":
+        return FeatureRound(case, _run(pool, engine, job, CLIENTS, server=server, name=case))
+    pending = pool.apply_async(sealer, (SealJob(url, start, seconds, SEAL_EVERY),))
+    before = server.snapshot()
+    run = _run(pool, engine, job, CLIENTS, server=server, name=case)
+    after = server.snapshot()  # the sealer lingers, still connected
+    tally: SealTally = pending.get(timeout=seconds + 120)
+    if tally.errors:
+        raise RuntimeError(f"the sealer failed: {tally.errors[0]}")
+    backend = ServerCpu.used(before, after, {tally.backend})
+    postings = run.transactions_per_s * seconds
+    return FeatureRound(
+        case,
+        run,
+        sealer_cpu_us=per(tally.cpu + backend, postings) * 1e6,
+        sealer_share=(tally.cpu + backend) / seconds,
+        sealed=tally.sealed,
+        seals=tally.runs,
+    )
+
+
+def _median(values: Sequence[float]) -> float:
+    kept = sorted(v for v in values if not math.isnan(v))
+    if not kept:
+        return math.nan
+    middle = len(kept) // 2
+    return kept[middle] if len(kept) % 2 else (kept[middle - 1] + kept[middle]) / 2
+
+
+def _features(
+    pool: Pool,
+    engine: sa.Engine,
+    book: Book,
+    url: str,
+    *,
+    rounds: int,
+    seconds: float,
+    monitors: int,
+    server: ServerCpu,
+    results: Results,
+) -> None:
+    """post_16 plain, with monitors elsewhere, and with a sealer beside it, interleaved
+    (plain, monitored, sealer, plain, ...): medians of the rounds, and CPU per posting."""
+    print(
+        f"issue 16 beside post_16: {rounds} interleaved rounds of {seconds:g} s of"
+        f" plain / {monitors} monitors on untouched accounts (created through"
+        f" ledger.create_monitor before the round, deleted after) / a sealer process calling"
+        f" ledger.seal every {SEAL_EVERY:g} s (the worker seals at most once a minute)",
+        flush=True,
+    )
+    watched = _open_watched(engine, book, monitors)
+    presealed = _seal_all(engine)  # what earlier runs posted: not this section's cost
+    print(f"  sealed {presealed} earlier entries before the rounds", flush=True)
+    # A round not counted: connections, caches and the planner's statistics settle first.
+    _feature_round(pool, engine, book, url, case="plain", seconds=2.0, server=server)
+    done: dict[str, list[FeatureRound]] = {case: [] for case in FEATURE_CASES}
+    for r in range(rounds):
+        for case in FEATURE_CASES:
+            created: list[uuid.UUID] = []
+            if case == "monitored":
+                created = _create_monitors(engine, watched, r)
+            elif case == "sealer":
+                _seal_all(engine)  # the rounds before: the sealer in the window seals its own
+            one = _feature_round(pool, engine, book, url, case=case, seconds=seconds, server=server)
+            if created:
+                _delete_monitors(engine, watched, created)
+            done[case].append(one)
+            extra = "" if case != "sealer" else f", sealer {one.sealer_cpu_us:.0f} us/posting"
+            print(
+                f"  round {r + 1} {case:<10} {one.run.transactions_per_s:8.0f} postings/s,"
+                f" {one.run.client_cpu_us + one.run.server_cpu_us:6.0f} us CPU/posting{extra}",
+                flush=True,
+            )
+
+    def rate(case: str) -> float:
+        return _median([f.run.transactions_per_s for f in done[case]])
+
+    def cpu(case: str) -> float:
+        return _median([f.run.client_cpu_us + f.run.server_cpu_us for f in done[case]])
+
+    plain, monitored, sealed = rate("plain"), rate("monitored"), rate("sealer")
+    sealer_cpu = _median([f.sealer_cpu_us for f in done["sealer"]])
+    results.put("post_16_interleaved", plain, "transactions/s, median of the plain rounds")
+    results.put("post_16_interleaved_cpu_us", cpu("plain"), "client+server per posting")
+    results.put("post_16_monitored_elsewhere", monitored, f"with {monitors} monitors elsewhere")
+    results.put("post_16_monitored_elsewhere_cpu_us", cpu("monitored"), "client+server")
+    results.put("post_16_sealer", sealed, f"with a sealer every {SEAL_EVERY:g} s beside")
+    results.put("post_16_sealer_cpu_us", cpu("sealer"), "client+server, postings only")
+    results.put("sealer_cpu_us_per_posting", sealer_cpu, "the sealer's process + backend")
+    results.put(
+        "sealer_cpu_share",
+        _median([f.sealer_share for f in done["sealer"]]),
+        "of one core, over the window",
+    )
+    results.put("sealer_entries_sealed", sum(f.sealed for f in done["sealer"]), "in the windows")
+    results.put("sealer_runs", sum(f.seals for f in done["sealer"]))
+    results.put("monitors_elsewhere_ratio", per(monitored, plain), "rate ÷ plain rate")
+    results.put(
+        "monitors_elsewhere_cpu_ratio", per(cpu("monitored"), cpu("plain")), "CPU ÷ plain CPU"
+    )
+    results.put("sealer_cost", 1 - per(sealed, plain), "1 - rate ÷ plain rate")
+    results.put(
+        "sealer_cpu_cost",
+        per(cpu("sealer") + sealer_cpu, cpu("plain")) - 1,
+        "(postings' + sealer's CPU) ÷ plain CPU - 1",
+    )
+    results.figures["post_16_feature_rounds"] = {
+        case: [round(f.run.transactions_per_s, 1) for f in done[case]] for case in FEATURE_CASES
+    }
+    with engine.begin() as conn:
+        ledger.seal(conn)
+        fired = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM messaging.messages"
+                " WHERE type LIKE 'ledger.balance_monitor.%' AND org_id = :org"
+            ),
+            {"org": book.org},
+        ).scalar_one()
+        clean = ledger.verify(conn).clean
+    results.put("monitor_events_published", int(fired), "none expected: untouched accounts")
+    results.put("verify_clean_after_sealer", clean)
+    results.put("target_monitors_within_5pct", per(monitored, plain) >= 0.95)
+    results.put("target_sealer_under_10pct", 1 - per(sealed, plain) < 0.10)
+
+
+# ------------------------------------------------------------------------------------------
 # Where the time goes
 # ------------------------------------------------------------------------------------------
 
@@ -647,8 +907,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--independent-batch", type=int, default=100, help="entries per independent batch"
     )
+    parser.add_argument(
+        "--only",
+        choices=("all", "features"),
+        default="all",
+        help="features: only the issue 16 sections beside post_16 (no pgbench, no other runs)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds of the issue 16 sections"
+    )
+    parser.add_argument(
+        "--round-seconds", type=float, default=4.0, help="length of each interleaved round"
+    )
+    parser.add_argument(
+        "--monitors", type=int, default=1000, help="monitors on accounts never posted to"
+    )
     args = parser.parse_args(argv)
     seconds: float = max(4.0, args.seconds)
+    only_features = args.only == "features"
     results = Results()
     tag = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
     ledger_db, pgbench_db = f"bench_ledger_{tag}", f"bench_pgbench_{tag}"
@@ -677,15 +953,32 @@ def main(argv: Sequence[str] | None = None) -> int:
                 flush=True,
             )
 
-            print("baseline: pgbench TPC-B-like, scale 16, 16 clients, 2 threads", flush=True)
-            base = _pgbench(database_url(admin, pgbench_db), seconds, server)
-            _report(base, results, None)
+            base: Run | None = None
+            if not only_features:
+                print("baseline: pgbench TPC-B-like, scale 16, 16 clients, 2 threads", flush=True)
+                base = _pgbench(database_url(admin, pgbench_db), seconds, server)
+                _report(base, results, None)
             drop_database(admin, pgbench_db)
 
             book = _open_book(engine, args.accounts)
             runs: dict[str, Run] = {}
-            with mp.get_context("spawn").Pool(CLIENTS) as pool:
-                pool.map(_ready, range(CLIENTS), chunksize=1)
+            features = functools.partial(
+                _features,
+                rounds=max(1, args.rounds),
+                seconds=max(2.0, args.round_seconds),
+                monitors=args.monitors,
+                server=server,
+                results=results,
+            )
+            # One process more than the clients: the sealer's, beside 16 posting clients.
+            with mp.get_context("spawn").Pool(CLIENTS + 1) as pool:
+                pool.map(_ready, range(CLIENTS + 1), chunksize=1)
+                if only_features:
+                    features(pool, engine, book, url)
+                    engine.dispose()
+                    print(json.dumps(results.figures), flush=True)
+                    return 0
+                assert base is not None
                 for name, mode, processes in PLAN:
                     print(f"{name}: {mode}, {processes} process(es)", flush=True)
                     _analyze(engine)
@@ -699,6 +992,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     )
                     runs[name] = _run(pool, engine, job, processes, server=server, name=name)
                     _report(runs[name], results, base.transactions_per_s)
+                    if name == "post_16":
+                        features(pool, engine, book, url)
 
                 print("ratios", flush=True)
                 post_1, post_16 = runs["post_1"], runs["post_16"]
