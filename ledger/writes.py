@@ -22,9 +22,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
+import psycopg
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
@@ -54,10 +55,13 @@ from ledger.requests import (
 
 _WRITE = "SELECT payments.ledger_write(%s::jsonb)"
 _BATCH = "SELECT payments.post_batch(%s::jsonb)"
+# The line arrays go as array literals in text ('{a,b}'), built here: every element is
+# validated first (UUIDs, 'debit'/'credit', integers, ISO 4217 codes), so none needs quoting,
+# and psycopg's array dumpers (a type lookup and a dump per element) are not run. Measured
+# (bench scratch, same run): 243 -> 163 us of client CPU per call against the binary arrays.
 _POST_ONE = (
     "SELECT status, id, replayed, code, details FROM payments.post_entry(%s::uuid, %s, %s,"
-    " %b::text[]::uuid[], %b::text[], %b::bigint[], %b::text[], %s, %s::jsonb, %s::timestamptz,"
-    " %s)"
+    " %s::uuid[], %s::text[], %s::bigint[], %s::text[], %s, %s::jsonb, %s::timestamptz, %s)"
 )
 
 
@@ -135,6 +139,37 @@ def _one_row(conn: Connection, statement: str, params: tuple[Any, ...]) -> tuple
     return tuple(found)
 
 
+def _driver_row(conn: Connection, statement: str, params: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The one row `statement` returns, as a plain tuple, on the connection's psycopg
+    connection (`pgdriver.first`'s way, without its named-tuple rows); other drivers go
+    through `pgdriver`."""
+    if not conn.in_transaction():
+        conn.begin()  # as conn.execute() would: the caller's commit() then commits it
+    proxied = conn.connection
+    driver = proxied.driver_connection
+    if not isinstance(driver, psycopg.Connection):
+        return _one_row(conn, statement, params)
+    try:
+        with driver.cursor() as cursor:
+            cursor.execute(statement, params)
+            found = cursor.fetchone()
+    except psycopg.Error as exc:
+        lost = conn.dialect.is_disconnect(cast(Any, exc), proxied, None)
+        if lost:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(
+            None, None, exc, psycopg.Error, connection_invalidated=lost
+        ) from exc
+    if found is None:  # the door's functions return a row, always
+        raise RuntimeError("the ledger's door returned no row")
+    return tuple(found)
+
+
+def _array(items: Sequence[object]) -> str:
+    """A PostgreSQL array literal of validated elements that need no quoting."""
+    return "{" + ",".join(map(str, items)) + "}"
+
+
 def _post_one(conn: Connection, org_id: UUID, request: PostEntry) -> WriteResult:
     """One standard entry without conditions through the fast door."""
     payload = request.payload()
@@ -144,10 +179,10 @@ def _post_one(conn: Connection, org_id: UUID, request: PostEntry) -> WriteResult
         str(org_id),
         payload["key"],
         digest,
-        [line["account_id"] for line in lines],
-        [line["side"] for line in lines],
-        [line["amount"] for line in lines],
-        [line["currency"] for line in lines],
+        _array([line["account_id"] for line in lines]),
+        _array([line["side"] for line in lines]),
+        _array([line["amount"] for line in lines]),
+        _array([line["currency"] for line in lines]),
         payload["description"],
         canonical_json(payload["metadata"]) if payload["metadata"] else None,
         payload["effective_at"],
@@ -155,7 +190,7 @@ def _post_one(conn: Connection, org_id: UUID, request: PostEntry) -> WriteResult
     )
     try:
         with translated_errors():
-            status, entry_id, replayed, code, details = _one_row(conn, _POST_ONE, params)
+            status, entry_id, replayed, code, details = _driver_row(conn, _POST_ONE, params)
     except DBAPIError as exc:
         if _constraint_of(exc) == "entries_org_external_ref_key":
             # A concurrent entry took the reference between the door's check and its insert.

@@ -520,9 +520,14 @@ CREATE TRIGGER entries_have_lines AFTER INSERT ON payments.entries
     FOR EACH STATEMENT
     WHEN (current_setting('payments.engine_checked', true) IS DISTINCT FROM 'on')
     EXECUTE FUNCTION payments.check_new_entries();
+-- The fast doors also check their organization exists before inserting its key: the keys'
+-- check is skipped there too (measured: 0.19 ms of a single posting's server time, a
+-- transition table and a PL/pgSQL call for a row whose organization was just looked up).
 CREATE TRIGGER idempotency_keys_org AFTER INSERT ON payments.idempotency_keys
     REFERENCING NEW TABLE AS new_keys
-    FOR EACH STATEMENT EXECUTE FUNCTION payments.check_new_keys();
+    FOR EACH STATEMENT
+    WHEN (current_setting('payments.engine_checked', true) IS DISTINCT FROM 'on')
+    EXECUTE FUNCTION payments.check_new_keys();
 CREATE CONSTRAINT TRIGGER entries_balanced
     AFTER INSERT ON payments.entries_to_check DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION payments.check_queued_entry();
