@@ -1,5 +1,5 @@
 """The `liventix` command line, on Click: the root group, which adds one group (or command)
-per module beside it.
+per module beside it, importing that module only when its command is asked for (`COMMANDS`).
 
     liventix [--version] COMMAND ...
 
@@ -12,29 +12,13 @@ is Click's: `eval "$(_LIVENTIX_COMPLETE=bash_source liventix)"` (zsh_source, fis
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
 
 import click
 from click.utils import PacifyFlushWrapper
 
-from liventix.cli import (
-    api,
-    config,
-    db,
-    demo,
-    docs,
-    escrow,
-    keys,
-    ledger,
-    ledger_books,
-    ledger_seals,
-    ledger_settlements,
-    orgs,
-    outbox,
-    report,
-    tickets,
-)
 from liventix.cli.common import (
     EXIT_ERROR,
     EXIT_NO,
@@ -49,10 +33,69 @@ from liventix.cli.common import (
 
 PROG = "liventix"
 
+COMMANDS: dict[str, tuple[str, str]] = {
+    "api": ("api", "group"),
+    "config": ("config", "group"),
+    "db": ("db", "group"),
+    "demo": ("demo", "demo"),
+    "docs": ("docs", "docs"),
+    "escrow": ("escrow", "group"),
+    "keys": ("keys", "group"),
+    "ledger": ("ledger", "group"),
+    "orgs": ("orgs", "group"),
+    "outbox": ("outbox", "group"),
+    "report": ("report", "group"),
+    "serve": ("api", "serve"),
+    "tickets": ("tickets", "group"),
+    "worker": ("outbox", "worker"),
+}
+"""Each top-level command: the module beside this one that defines it, and its name there."""
+
+EXTRA: dict[str, tuple[tuple[str, str], ...]] = {
+    "ledger": (
+        ("ledger_seals", "seal"),
+        ("ledger_seals", "verify"),
+        ("ledger_settlements", "settlements"),
+        ("ledger_settlements", "transfer_coverage"),
+        ("ledger_books", "categories"),
+        ("ledger_books", "seed_categories"),
+        ("ledger_books", "open_fx_liquidity"),
+        ("ledger_books", "set_fx_rate"),
+    ),
+}
+"""Commands a group's own module does not define, added to it from the modules beside it."""
+
+
+class LazyGroup(Group):
+    """The root group: a command's module is imported when the command is asked for, so that
+    `liventix ledger ...` or `liventix worker` does not pay for the API, the reports, the demo
+    and its stand-ins (each CLI process, and every test that runs one, imported them all)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command's name, sorted (none imported)."""
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command named `cmd_name`, its module imported (and kept) on first use."""
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            self.add_command(_load(*COMMANDS[cmd_name]), cmd_name)
+        return self.commands.get(cmd_name)
+
+
+def _load(module: str, name: str) -> click.Command:
+    command = getattr(importlib.import_module(f"liventix.cli.{module}"), name)
+    assert isinstance(command, click.Command)
+    if isinstance(command, click.Group):
+        for extra_module, extra in EXTRA.get(command.name or "", ()):
+            sub = getattr(importlib.import_module(f"liventix.cli.{extra_module}"), extra)
+            if sub.name not in command.commands:
+                command.add_command(sub)
+    return command
+
 
 @click.group(
     PROG,
-    cls=Group,
+    cls=LazyGroup,
     epilog=settings_epilog(SETTINGS)
     + '\n\nShell completion: eval "$(_LIVENTIX_COMPLETE=bash_source liventix)" (or '
     "zsh_source, fish_source).",
@@ -63,33 +106,6 @@ PROG = "liventix"
 )
 def cli() -> None:
     """Liventix payments core: ledger, escrow, tickets, outbox."""
-
-
-for _command in (
-    db.group,
-    ledger.group,
-    outbox.worker,
-    outbox.group,
-    escrow.group,
-    tickets.group,
-    docs.docs,
-    api.serve,
-    orgs.group,
-    keys.group,
-    api.group,
-    report.group,
-    config.group,
-    demo.demo,
-):
-    cli.add_command(_command)
-ledger.group.add_command(ledger_seals.seal)
-ledger.group.add_command(ledger_seals.verify)
-ledger.group.add_command(ledger_settlements.settlements)
-ledger.group.add_command(ledger_settlements.transfer_coverage)
-ledger.group.add_command(ledger_books.categories)
-ledger.group.add_command(ledger_books.seed_categories)
-ledger.group.add_command(ledger_books.open_fx_liquidity)
-ledger.group.add_command(ledger_books.set_fx_rate)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

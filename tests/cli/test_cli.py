@@ -77,7 +77,12 @@ NO_SETTINGS = {"docs", "api openapi", "api client"}
 
 
 def _leaves(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[str]:
-    for name, command in group.commands.items():
+    # Through Click's own lookup (list_commands, get_command): the root group loads a
+    # command's module only when asked for it.
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         if isinstance(command, click.Group):
             yield from _leaves(command, (*prefix, name))
         else:
