@@ -69,7 +69,8 @@ def _first_bad_text(value: Any, path: str) -> str | None:
 
 def _invalid_text(request: Request, parsed: Any) -> str | None:
     """The first field (query or JSON body) holding text PostgreSQL cannot store."""
-    for name, value in request.query_params.multi_items():
+    query = request.scope.get("query_string") or b""
+    for name, value in request.query_params.multi_items() if query else ():
         if _bad_text(name) or _bad_text(value):
             return f"query.{name}"
     if parsed is NOT_JSON:
@@ -86,13 +87,18 @@ class Runner:
         # anyio's (a Python Queue and Condition per hop, its capacity limiter besides) cost
         # a tenth of a checkout's API CPU in py-spy's GIL samples (Condition.notify).
         self._threads = ThreadPoolExecutor(THREADS, thread_name_prefix=HANDLER_THREAD)
+        self._widened: asyncio.AbstractEventLoop | None = None
+        """The event loop whose anyio thread limiter was widened to THREADS."""
 
     async def facts(
         self, request: Request, *, idempotent: bool, platform_only: bool, read_only: bool
     ) -> Facts | Response:
         """Step 1: what the event loop checks before validation; a refusal as a Response."""
-        limiter = anyio.to_thread.current_default_thread_limiter()
-        limiter.total_tokens = max(limiter.total_tokens, THREADS)
+        loop = asyncio.get_running_loop()
+        if self._widened is not loop:  # once per event loop: anyio's lookup is not free
+            limiter = anyio.to_thread.current_default_thread_limiter()
+            limiter.total_tokens = max(limiter.total_tokens, THREADS)
+            self._widened = loop
         body = await request.body()
         if len(body) > CHECK_IN_LOOP:
             return await anyio.to_thread.run_sync(

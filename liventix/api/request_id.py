@@ -95,19 +95,31 @@ class RequestIdMiddleware:
                 await self.app(scope, receive, answer.send)
         finally:
             if access.isEnabledFor(logging.INFO):
-                access.info(
-                    "%s %s %s",
-                    scope.get("method"),
-                    scope.get("path"),
-                    answer.status,
-                    extra={
-                        "method": scope.get("method"),
-                        "path": scope.get("path"),
-                        "status": answer.status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                    },
-                )
+                _access_line(scope, answer.status, time.perf_counter() - started)
             REQUEST_ID.reset(token)
+
+
+def _access_line(scope: Scope, status: int | None, seconds: float) -> None:
+    """The request's access line, handed to the handlers as `access.info` would, without
+    the search for the caller's source line that `info` makes for every record (a third of
+    the line's cost; this line's source is always here)."""
+    method, path = scope.get("method"), scope.get("path")
+    record = access.makeRecord(
+        access.name,
+        logging.INFO,
+        __file__,
+        0,
+        "%s %s %s",
+        (method, path, status),
+        None,
+        extra={
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 3),
+        },
+    )
+    access.handle(record)
 
 
 class _Answer:

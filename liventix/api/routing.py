@@ -14,36 +14,56 @@ from __future__ import annotations
 import contextvars
 import functools
 import json
+import re
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Header, Request, Security
+from fastapi import APIRouter, Depends, Request
 from fastapi._compat import ModelField
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import ResponseValidationError
 from fastapi.routing import APIRoute
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette._utils import get_route_path
+from starlette.convertors import UUIDConvertor
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from liventix.api import failures
-from liventix.api.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_PATTERN, NOT_JSON
+from liventix.api.idempotency import NOT_JSON
 from liventix.api.pipeline import Handler, Runner
-from liventix.api.schemas import Problem
+from liventix.api.route_docs import (
+    READ_PROBLEMS,
+    WRITE,
+    WRITE_PROBLEMS,
+    _documented_bearer,
+    operation_id,
+    problem_responses,
+)
 from liventix.api.unit_of_work import (
     DEFERRED,
     DOCUMENTATION_ONLY,
     Facts,
     UnitOfWork,
     current_unit_of_work,
-    documentation_only,
 )
+
+__all__ = [
+    "PLATFORM_ONLY_EXTENSION",
+    "READ_ONLY_EXTENSION",
+    "WRITE",
+    "DirectRoutes",
+    "UnitOfWorkRoute",
+    "authenticated_router",
+    "direct_table",
+    "operation_id",
+    "problem_responses",
+    "uuid_table",
+]
 
 READ_ONLY_EXTENSION = "x-read-only"
 """The OpenAPI extension marking a route read-only: one REPEATABLE READ, READ ONLY
@@ -260,30 +280,43 @@ class UnitOfWorkRoute(APIRoute):
 
 class DirectRoutes:
     """The innermost middleware: an authenticated route of a fixed path (`POST /v1/checkouts`)
-    is served straight by its handler, past Starlette's exception middleware, the router's
-    search and FastAPI's exit stacks (a tenth of a checkout's API CPU, py-spy on
-    bench.onsale). Metrics and limits still see every request; what escapes the handler is
-    answered as the exception handlers would; parameters the route does not validate itself
-    go FastAPI's way, the body replayed. Built on the first request: a path goes direct only
-    when the router would pick its route."""
+    or of UUID path parameters only (`GET /v1/events/{event_id:uuid}`) is served straight by
+    its handler, past Starlette's exception middleware, the router's search and FastAPI's
+    exit stacks (a tenth of a checkout's API CPU, py-spy on bench.onsale; a fifth of a GET's).
+    Metrics and limits still see every request; what escapes the handler is answered as the
+    exception handlers would; parameters the route does not validate itself go FastAPI's
+    way, the body replayed. Built on the first request: a path goes direct only when the
+    router would pick its route (`direct_table`, `uuid_table`)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._table: dict[tuple[str, str], UnitOfWorkRoute] | None = None
+        self._shapes: dict[tuple[str, str], UnitOfWorkRoute] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve a fixed-path authenticated route directly; hand on anything else."""
+        """Serve a fixed-path or UUID-path authenticated route directly; hand on the rest."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         table = self._table
         if table is None:
-            table = self._table = direct_table(scope["app"].router.routes)
-        route = table.get((scope["method"], get_route_path(scope)))
+            routes = scope["app"].router.routes
+            table = self._table = direct_table(routes)
+            self._shapes = uuid_table(routes)
+        path = get_route_path(scope)
+        route = table.get((scope["method"], path))
+        params: dict[str, Any] = {}
+        if route is None and "-" in path:
+            route = self._shapes.get((scope["method"], _UUID.sub(_SLOT, path)))
+            found = None if route is None else route.path_regex.fullmatch(path)
+            if found is None:
+                route = None
+            else:
+                params = {name: uuid.UUID(value) for name, value in found.groupdict().items()}
         if route is None:
             await self.app(scope, receive, send)
             return
-        scope["route"], scope["endpoint"], scope["path_params"] = route, route.endpoint, {}
+        scope["route"], scope["endpoint"], scope["path_params"] = route, route.endpoint, params
         request = Request(scope, receive, send)
         try:
             answer = await route.direct(request)
@@ -324,82 +357,30 @@ def direct_table(routes: Sequence[BaseRoute]) -> dict[tuple[str, str], UnitOfWor
     return table
 
 
-# -- documentation of the routes -------------------------------------------------------------
-
-bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="ApiKey",
-    bearerFormat="lvx_<prefix>_<secret>",
-    description="An organization's API key, or the platform's (`liventix keys create`).",
-)
+_UUID = re.compile(UUIDConvertor.regex)
+_SLOT = "{}"
 
 
-@documentation_only
-async def _documented_bearer(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-) -> None:
-    """Documents the bearer key; the route checks it before anything runs."""
-
-
-@documentation_only
-async def _documented_idempotency_key(
-    idempotency_key: Annotated[
-        str,
-        Header(
-            alias=IDEMPOTENCY_HEADER,
-            pattern=IDEMPOTENCY_KEY_PATTERN,
-            description=(
-                "Required on every POST. The same key with the same request replays the first "
-                "answer (`Idempotency-Replayed: true`); with another request it is 409."
-            ),
-        ),
-    ],
-) -> None:
-    """Documents the header; the route checks it before anything runs."""
-
-
-WRITE = [Depends(_documented_idempotency_key)]
-
-_TEXT = {
-    400: "Malformed request, or no valid Idempotency-Key",
-    401: "Missing, unknown or revoked API key",
-    403: "Only the platform's key may do this",
-    404: "No such resource visible to this key",
-    409: "Conflicts with the resource's state, or an Idempotency-Key reused",
-    422: "Invalid request (the problem names the field) or refused by a business rule",
-    502: "Stripe failed",
-    503: "The database is unavailable",
-}
-
-
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """Problem responses for these statuses (their media type is set when the OpenAPI
-    document is built: application/problem+json)."""
-    return {s: {"model": Problem, "description": _TEXT.get(s, "Problem")} for s in statuses}
-
-
-READ_PROBLEMS = (401, 404, 422, 503)
-WRITE_PROBLEMS = (400, 401, 404, 409, 422, 503)
-
-
-_AREA_NAMES = {"stripe_webhook": "stripe"}
-
-
-def operation_id(route: APIRoute) -> str:
-    """A route's operationId, `<area>.<handler>` (`ledger.post_entry`, `stripe.webhook`): the
-    area is the slice (`liventix.api.<slice>.<any module>`), and a leading `<area>_` of the
-    handler's name is dropped. Stable while the handler keeps its name and slice (the generated
-    clients name their methods after it; `tests/api/test_conventions_docs.py` lists them)."""
-    parts = str(getattr(route.endpoint, "__module__", "")).split(".")
-    if len(parts) >= 4 and parts[:2] == ["liventix", "api"]:
-        area = parts[2]
-    else:
-        area = parts[-2] if len(parts) >= 2 and parts[-1] == "routes" else parts[-1]
-    area = _AREA_NAMES.get(area, area)
-    name = route.name
-    if name.startswith(f"{area}_"):
-        name = name[len(area) + 1 :]
-    return f"{area}.{name}"
+def uuid_table(routes: Sequence[BaseRoute]) -> dict[tuple[str, str], UnitOfWorkRoute]:
+    """(method, shape) of each authenticated route whose path parameters are all UUIDs,
+    that the router, searching `routes` in order, would pick for its paths: the shape is
+    the path with every parameter as `{}` (`/v1/events/{}`), as a request's path is with
+    every UUID in it so written. Which route the router picks for such a path does not
+    depend on which UUIDs are in it (no route tells one UUID from another), so one
+    sample path per route decides."""
+    table: dict[tuple[str, str], UnitOfWorkRoute] = {}
+    for route in routes:
+        if not isinstance(route, UnitOfWorkRoute) or not route.param_convertors:
+            continue
+        if not all(isinstance(c, UUIDConvertor) for c in route.param_convertors.values()):
+            continue
+        sample = route.path_format.format(**{name: uuid.uuid4() for name in route.param_convertors})
+        for method in route.methods or ():
+            scope = {"type": "http", "method": method, "path": sample, "root_path": ""}
+            first = next((r for r in routes if r.matches(scope)[0] is Match.FULL), None)
+            if first is route:
+                table.setdefault((method, _UUID.sub(_SLOT, sample)), route)
+    return table
 
 
 def authenticated_router(tags: Sequence[str], *, writes: bool = True) -> APIRouter:

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, text
 
+import pgdriver
 import ticketing_fsm as tk
 
 
@@ -46,22 +47,49 @@ class Event:
     ticket_types: tuple[TicketType, ...]
 
 
+# The event and its ticket types in one statement (one round trip): a row per ticket type,
+# or one row of NULL type columns for an event without any.
+_EVENT = """
+    SELECT e.id, e.org_id, e.name, e.currency, e.starts_at, e.ends_at, e.cancelled_at,
+           t.id AS type_id, t.name AS type_name, t.price, t.currency AS type_currency,
+           t.capacity, t.held, t.sold, t.sales_start, t.sales_end
+      FROM ticketing.events e
+      LEFT JOIN ticketing.ticket_types t ON t.event_id = e.id
+     WHERE e.id = %(id)s
+     ORDER BY t.sales_start, t.id"""
+
+
 def get_event(conn: Connection, event_id: uuid.UUID) -> Event:
     """The event and its ticket types; EventNotFound if it is not visible."""
-    row = conn.execute(
-        text("""SELECT id, org_id, name, currency, starts_at, ends_at, cancelled_at
-                  FROM ticketing.events WHERE id = :id"""),
-        {"id": event_id},
-    ).first()
-    if row is None:
+    rows = pgdriver.fetch(conn, _EVENT, {"id": event_id})
+    if not rows:
         raise tk.EventNotFound(event_id=str(event_id))
-    types = conn.execute(
-        text("""SELECT id, event_id, name, price, currency, capacity, held, sold, sales_start,
-                       sales_end
-                  FROM ticketing.ticket_types WHERE event_id = :id ORDER BY sales_start, id"""),
-        {"id": event_id},
-    ).all()
-    return Event(**row._asdict(), ticket_types=tuple(TicketType(**t._asdict()) for t in types))
+    e = rows[0]
+    return Event(
+        id=e.id,
+        org_id=e.org_id,
+        name=e.name,
+        currency=e.currency,
+        starts_at=e.starts_at,
+        ends_at=e.ends_at,
+        cancelled_at=e.cancelled_at,
+        ticket_types=tuple(
+            TicketType(
+                id=r.type_id,
+                event_id=e.id,
+                name=r.type_name,
+                price=r.price,
+                currency=r.type_currency,
+                capacity=r.capacity,
+                held=r.held,
+                sold=r.sold,
+                sales_start=r.sales_start,
+                sales_end=r.sales_end,
+            )
+            for r in rows
+            if r.type_id is not None
+        ),
+    )
 
 
 _TICKET_COLUMNS = (
