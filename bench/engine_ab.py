@@ -3,10 +3,11 @@
 Run as `python -m bench.engine_ab ROOT_A ROOT_B [--rounds 6] [--postings 400]`. One embedded
 server (or `DATABASE_URL`'s) for both; each root gets a worker process of its own, run from
 that root (its `ledger`, its migrations, in a fresh database of its own), which opens an
-organization and 2,000 plain accounts and then, on each round, posts `--postings` two-line
+organization and 10,000 plain accounts and then, on each round, posts `--postings` two-line
 entries on one connection, each in its own `with engine.begin()` (three round trips: BEGIN,
 the call, COMMIT), as `bench.posting`'s post_1 does. The rounds are interleaved A, B, A, B...
-in one window, so load on the shared machine touches both alike. Per posting it reports the
+in one window, so load on the shared machine touches both alike (`--mode independent` or
+`linked`: batches of 100 independent or 500 linked entries instead). Per entry it reports the
 client's CPU (the worker's own process time), the server backend's CPU (read from the
 backend's process counters) and the wall time, as medians over the rounds, with the ratios
 B / A. The last line printed is one JSON object.
@@ -49,35 +50,57 @@ _WORKER = textwrap.dedent(
             "INSERT INTO payments.accounts (org_id, code, name, type, currency)"
             " SELECT :org, 'acct-' || g, 'acct-' || g,"
             " CASE WHEN g % 2 = 0 THEN 'asset' ELSE 'liability' END, 'USD'"
-            " FROM generate_series(1, 2000) g RETURNING id"), {"org": org}).scalars())
+            " FROM generate_series(1, 10000) g RETURNING id"), {"org": org}).scalars())
     rng = random.Random(7)
     count = 0
 
-    def post(n):
+    def entry():
         global count
-        for _ in range(n):
-            debit, credit = rng.sample(accounts, 2)
-            amount = rng.randint(100, 10_000)
-            count += 1
-            with engine.begin() as conn:
-                ledger.post_entry(conn, org, ledger.PostEntry(
-                    f"ab-{count}", [ledger.Line(debit, "debit", amount, "USD"),
-                                    ledger.Line(credit, "credit", amount, "USD")]))
+        debit, credit = rng.sample(accounts, 2)
+        amount = rng.randint(100, 10_000)
+        count += 1
+        return ledger.PostEntry(f"ab-{count}", [ledger.Line(debit, "debit", amount, "USD"),
+                                                ledger.Line(credit, "credit", amount, "USD")])
 
-    post(500)
+    def post(n):
+        for _ in range(n):
+            with engine.begin() as conn:
+                ledger.post_entry(conn, org, entry())
+
+    def batches(n, size, linked):
+        for _ in range(max(1, n // size)):
+            batch = [entry() for _ in range(size)]
+            with engine.begin() as conn:
+                results = ledger.post_batch(conn, org, batch,
+                                            links=[linked] * (size - 1) + [False])
+            assert all(r.error is None for r in results), results[0]
+        return max(1, n // size) * size
+
+    mode = sys.argv[3]
+    work = {
+        "post": lambda n: post(n) or n,
+        "independent": lambda n: batches(n, 100, False),
+        "linked": lambda n: batches(n, 500, True),
+    }[mode]
+    work(500)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
         for t in ("accounts", "entries", "lines", "idempotency_keys"):
             c.exec_driver_sql(f"ANALYZE payments.{t}")
-    post(200)
+    work(500)
     with engine.connect() as c:
         backend = psutil.Process(c.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
     print("ready", flush=True)
     for line in sys.stdin:
         n = int(line)
+        # The accounts' dead row versions vacuumed before each round: autovacuum reaches the
+        # two databases at different times, and an A/A run read 1.9x the server CPU on the
+        # side it had not reached yet (batches update ~1,000 account rows each).
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            c.exec_driver_sql("VACUUM payments.accounts")
         t = backend.cpu_times()
         s0 = t.user + t.system
         c0, w0 = time.process_time(), time.perf_counter()
-        post(n)
+        n = work(n)
         w1, c1 = time.perf_counter(), time.process_time()
         t = backend.cpu_times()
         s1 = t.user + t.system
@@ -88,11 +111,11 @@ _WORKER = textwrap.dedent(
 )
 
 
-def _spawn(root: str, admin: str) -> subprocess.Popen[str]:
+def _spawn(root: str, admin: str, mode: str) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONPATH=root)
     name = f"engine_ab_{uuid.uuid4().hex[:8]}"
     proc = subprocess.Popen(
-        [sys.executable, "-c", _WORKER, admin, name],
+        [sys.executable, "-c", _WORKER, admin, name, mode],
         cwd=root,
         env=env,
         stdin=subprocess.PIPE,
@@ -119,11 +142,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("root_a")
     parser.add_argument("root_b")
     parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--postings", type=int, default=400)
+    parser.add_argument("--postings", type=int, default=400, help="entries per round")
+    parser.add_argument(
+        "--mode",
+        choices=("post", "independent", "linked"),
+        default="post",
+        help="single postings, independent batches of 100 or linked batches of 500",
+    )
     args = parser.parse_args(argv)
-    print(f"A = {args.root_a}, B = {args.root_b}; {load()}")
+    print(f"A = {args.root_a}, B = {args.root_b}; mode {args.mode}; {load()}")
     with server() as admin:
-        workers = {"a": _spawn(args.root_a, admin), "b": _spawn(args.root_b, admin)}
+        workers = {
+            "a": _spawn(args.root_a, admin, args.mode),
+            "b": _spawn(args.root_b, admin, args.mode),
+        }
         rounds: dict[str, list[dict[str, float]]] = {"a": [], "b": []}
         try:
             for number in range(args.rounds):
@@ -135,13 +167,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if proc.stdin is not None:
                     proc.stdin.close()
                 proc.wait(timeout=60)
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"mode": args.mode}
     for side in ("a", "b"):
         for what in ("client", "server", "wall"):
             value = statistics.median(r[what] for r in rounds[side])
             out[f"{side}_{what}_us"] = round(value, 1)
             spread = [round(r[what]) for r in rounds[side]]
-            print(f"  {side} {what:7} {value:9.1f} us per posting   rounds {spread}")
+            print(f"  {side} {what:7} {value:9.1f} us per entry   rounds {spread}")
     for what in ("client", "server", "wall"):
         out[f"b_over_a_{what}"] = round(out[f"b_{what}_us"] / out[f"a_{what}_us"], 3)
         print(f"  B / A {what:7} {out[f'b_over_a_{what}']:.3f}")

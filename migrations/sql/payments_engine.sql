@@ -815,6 +815,11 @@ DECLARE
     v_balanced boolean;
     v_answer jsonb;
     v_at timestamptz;
+    v_order int[];
+    v_i int;
+    v_row record;
+    v_pos bigint[] := '{}';  -- per line (request order): version, debits, credits after it
+    v_line_orgs uuid[] := '{}';
 BEGIN
     -- 1. Who acts: as _check_org. An organization acting for itself sees none of the
     -- platform's accounts; the platform's proof and the owner may use them.
@@ -845,6 +850,105 @@ BEGIN
         details := v_key.result -> 'details';
         replayed := true;
         RETURN;
+    END IF;
+
+    -- 3a. The usual entry: two lines moving one amount between two regular accounts. Each
+    -- account is moved by a single-row UPDATE, in id order (as the locks are taken below),
+    -- guarded by the same rules, and the key, the entry and its two lines are plain INSERTs:
+    -- the set-based statements below cost more to plan and start than the work they do for
+    -- two rows. Whatever does not fit (a guard that holds an account back, a high-volume
+    -- account, the key taken meanwhile, a used reference) is undone exactly and handed to 3.
+    IF v_n = 2 AND cardinality(p_sides) = 2 AND cardinality(p_amounts) = 2
+       AND cardinality(p_currencies) = 2 AND p_accounts[1] <> p_accounts[2]
+       AND p_amounts[1] = p_amounts[2] AND p_amounts[1] > 0
+       AND p_currencies[1] = p_currencies[2]
+       AND ((p_sides[1] = 'debit' AND p_sides[2] = 'credit')
+            OR (p_sides[1] = 'credit' AND p_sides[2] = 'debit')) THEN
+        v_order := CASE WHEN p_accounts[1] < p_accounts[2] THEN ARRAY[1, 2] ELSE ARRAY[2, 1] END;
+        FOREACH v_i IN ARRAY v_order LOOP
+            UPDATE payments.accounts a
+               SET posted_debits = a.posted_debits
+                       + CASE WHEN p_sides[v_i] = 'debit' THEN p_amounts[1] ELSE 0 END,
+                   posted_credits = a.posted_credits
+                       + CASE WHEN p_sides[v_i] = 'credit' THEN p_amounts[1] ELSE 0 END,
+                   version = a.version + 1
+             WHERE a.id = p_accounts[v_i] AND NOT a.high_volume
+               AND a.currency = p_currencies[1] AND NOT a.closed
+               AND (a.org_id = p_org OR a.org_id = v_platform)
+               AND a.posted_debits::numeric
+                   + CASE WHEN p_sides[v_i] = 'debit' THEN p_amounts[1] ELSE 0 END
+                   <= 9223372036854775807
+               AND a.posted_credits::numeric
+                   + CASE WHEN p_sides[v_i] = 'credit' THEN p_amounts[1] ELSE 0 END
+                   <= 9223372036854775807
+               AND (NOT a.debits_must_not_exceed_credits
+                    OR a.posted_debits::numeric + a.pending_debits
+                       + CASE WHEN p_sides[v_i] = 'debit' THEN p_amounts[1] ELSE 0 END
+                       <= a.posted_credits::numeric
+                       + CASE WHEN p_sides[v_i] = 'credit' THEN p_amounts[1] ELSE 0 END)
+               AND (NOT a.credits_must_not_exceed_debits
+                    OR a.posted_credits::numeric + a.pending_credits
+                       + CASE WHEN p_sides[v_i] = 'credit' THEN p_amounts[1] ELSE 0 END
+                       <= a.posted_debits::numeric
+                       + CASE WHEN p_sides[v_i] = 'debit' THEN p_amounts[1] ELSE 0 END)
+            RETURNING a.org_id, old.version, old.posted_debits, old.posted_credits INTO v_row;
+            EXIT WHEN NOT FOUND;
+            v_ids := coalesce(v_ids, '{}') || p_accounts[v_i];
+            v_versions := coalesce(v_versions, '{}') || v_row.version;
+            v_debits := coalesce(v_debits, '{}') || v_row.posted_debits;
+            v_credits := coalesce(v_credits, '{}') || v_row.posted_credits;
+            v_line_orgs[v_i] := v_row.org_id;
+            v_pos[3 * v_i - 2] := v_row.version + 1;
+            v_pos[3 * v_i - 1] := v_row.posted_debits
+                + CASE WHEN p_sides[v_i] = 'debit' THEN p_amounts[1] ELSE 0 END;
+            v_pos[3 * v_i] := v_row.posted_credits
+                + CASE WHEN p_sides[v_i] = 'credit' THEN p_amounts[1] ELSE 0 END;
+        END LOOP;
+        IF cardinality(v_ids) = 2 AND (p_external_ref IS NULL OR NOT EXISTS (
+                SELECT FROM payments.entries e
+                 WHERE e.org_id = p_org AND e.external_ref = p_external_ref)) THEN
+            v_at := clock_timestamp();
+            INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status,
+                                                   result)
+            VALUES (p_org, p_key, 'post_entries', p_hash, 'succeeded',
+                    jsonb_build_object('id', v_id))
+            ON CONFLICT DO NOTHING;
+            IF FOUND THEN
+                INSERT INTO payments.entries (id, org_id, kind, description, metadata,
+                                              effective_at, created_at, external_ref,
+                                              idempotency_key)
+                VALUES (v_id, p_org, 'standard', coalesce(p_description, ''),
+                        coalesce(p_metadata, '{}'::jsonb), coalesce(p_effective_at, v_at), v_at,
+                        p_external_ref, p_key);
+                INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side,
+                                            amount, currency, effective_at, created_at,
+                                            account_version, account_posted_debits,
+                                            account_posted_credits)
+                VALUES (v_id, p_org, v_line_orgs[1], p_accounts[1], p_sides[1], p_amounts[1],
+                        p_currencies[1], coalesce(p_effective_at, v_at), v_at, v_pos[1],
+                        v_pos[2], v_pos[3]),
+                       (v_id, p_org, v_line_orgs[2], p_accounts[2], p_sides[2], p_amounts[2],
+                        p_currencies[2], coalesce(p_effective_at, v_at), v_at, v_pos[4],
+                        v_pos[5], v_pos[6]);
+                GET DIAGNOSTICS v_done = ROW_COUNT;
+                IF v_done <> 2 THEN  -- cannot happen: never leave an entry with one line
+                    RAISE EXCEPTION 'post_entry: % of 2 lines inserted', v_done;
+                END IF;
+                status := 'succeeded';
+                id := v_id;
+                replayed := false;
+                RETURN;
+            END IF;
+        END IF;
+        -- Not here: the accounts moved get back their values exactly; 3 judges the entry.
+        UPDATE payments.accounts a
+           SET version = r.version, posted_debits = r.debits, posted_credits = r.credits
+          FROM unnest(v_ids, v_versions, v_debits, v_credits) AS r(id, version, debits, credits)
+         WHERE a.id = r.id;
+        v_ids := NULL;
+        v_versions := NULL;
+        v_debits := NULL;
+        v_credits := NULL;
     END IF;
 
     -- 3. The regular accounts: locked in id order, then moved where every rule allows.

@@ -1,0 +1,110 @@
+"""The fast door's two-line path (`payments.post_entry`, step 3a): one amount between two
+regular accounts, each moved by its own UPDATE in id order. When the second account refuses
+(closed, over its overdraft flag, another currency), the first, already moved, gets back its
+values exactly and the entry is judged the long way (its typed refusal, nothing written); the
+positions the path writes on each line are the account's running version and totals."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+import ledger
+from liventix.testing.rollback import RolledBack
+from tests.ledger_core.conftest import ORG_A, OpenAccountFn, transfer
+
+
+def _account(conn: sa.Connection, account: uuid.UUID) -> tuple[Any, ...]:
+    return tuple(
+        conn.execute(
+            sa.text(
+                "SELECT posted_debits, posted_credits, version FROM payments.accounts"
+                " WHERE id = :id"
+            ),
+            {"id": account},
+        ).one()
+    )
+
+
+def _above(open_account: OpenAccountFn, low: uuid.UUID, code: str, **kw: Any) -> uuid.UUID:
+    """An account whose id sorts after `low` (the door moves accounts in id order)."""
+    for n in range(64):
+        account = open_account(ORG_A, f"{code}-{n}", **kw)
+        if account > low:
+            return account
+    raise AssertionError("no account id above the first in 64 tries")
+
+
+@pytest.mark.parametrize("refusal", ["closed", "overdraft", "currency"])
+def test_a_refusal_by_the_second_account_leaves_the_first_unmoved(
+    db: RolledBack, open_account: OpenAccountFn, refusal: str
+) -> None:
+    first = open_account(ORG_A, "first")
+    funding = open_account(ORG_A, "funding", type="liability")
+    with db.begin() as conn:
+        ledger.post_entry(conn, ORG_A, transfer("fund-first", first, funding, 500))
+    if refusal == "closed":
+        second = _above(open_account, first, "closed")
+        with db.begin() as conn:
+            ledger.close_account(conn, ORG_A, ledger.CloseAccount("close-second", second))
+        expected: type[Exception] = ledger.AccountClosed
+    elif refusal == "overdraft":
+        second = _above(
+            open_account, first, "flagged", type="liability", debits_must_not_exceed_credits=True
+        )
+        expected = ledger.InsufficientFunds
+    else:
+        second = _above(open_account, first, "euro", currency="EUR")
+        expected = ledger.CurrencyMismatch
+    with db.begin() as conn:
+        before = _account(conn, first)
+    # The first account (lower id) is credited, then the second refuses the debit. A recorded
+    # refusal (closed, funds) answers without an error in the database: the transaction goes
+    # on, and would keep the first account's move unless the door undid it.
+    if refusal == "currency":
+        with pytest.raises(expected), db.begin() as conn:
+            ledger.post_entry(conn, ORG_A, transfer("refused", second, first, 70))
+    with db.begin() as conn:
+        if refusal != "currency":
+            with pytest.raises(expected):
+                ledger.post_entry(conn, ORG_A, transfer("refused", second, first, 70))
+        assert _account(conn, first) == before
+        entries = conn.execute(
+            sa.text("SELECT count(*) FROM payments.entries WHERE idempotency_key = 'refused'")
+        ).scalar_one()
+        assert entries == 0
+    with db.begin() as conn:
+        ledger.post_entry(conn, ORG_A, transfer("after", funding, first, 30))
+        debits, credits, version = _account(conn, first)
+        assert (debits, credits, version) == (before[0], before[1] + 30, before[2] + 1)
+
+
+def test_each_line_carries_its_accounts_running_position(
+    db: RolledBack, open_account: OpenAccountFn
+) -> None:
+    accounts = [open_account(ORG_A, f"run-{n}") for n in range(4)]
+    amounts = [5, 7, 11, 13, 17, 19, 23, 29]
+    with db.begin() as conn:
+        for n, amount in enumerate(amounts):
+            debit, credit = accounts[n % 4], accounts[(n + 1 + n // 4) % 4]
+            ledger.post_entry(conn, ORG_A, transfer(f"run-{n}", debit, credit, amount))
+        for account in accounts:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT side, amount, account_version, account_posted_debits,"
+                    " account_posted_credits FROM payments.lines WHERE account_id = :a"
+                    " ORDER BY id"
+                ),
+                {"a": account},
+            ).all()
+            debits = credits = 0
+            for version, (side, amount, line_version, line_debits, line_credits) in enumerate(
+                rows, start=1
+            ):
+                debits += amount if side == "debit" else 0
+                credits += amount if side == "credit" else 0
+                assert (line_version, line_debits, line_credits) == (version, debits, credits)
+            assert _account(conn, account) == (debits, credits, len(rows))
