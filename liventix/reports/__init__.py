@@ -38,6 +38,7 @@ from liventix.reports.layout import headline, sections
 from liventix.reports.models import (
     BalanceComparison,
     BalancePoint,
+    BalanceSheetCategory,
     BalanceSheetLine,
     BalanceSheetOwner,
     BalanceSheetReport,
@@ -98,6 +99,7 @@ __all__ = [
     "AmbiguousOrganization",
     "BalanceComparison",
     "BalancePoint",
+    "BalanceSheetCategory",
     "BalanceSheetLine",
     "BalanceSheetOwner",
     "BalanceSheetReport",

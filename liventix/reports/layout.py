@@ -144,8 +144,10 @@ def _balance_sheet(r: m.BalanceSheetReport) -> list[Section]:
     return [
         *_differing(r, "Currencies out of balance", m.BalanceSheetTotal, r.totals),
         _section(r, "Platform-wide", "summary", m.BalanceSheetTotal, r.totals),
+        *_differing(r, "Categories that differ", m.BalanceSheetCategory, r.categories),
         _section(r, "Owners", "detail", m.BalanceSheetOwner, r.owners),
-        _section(r, "Accounts", "detail", m.BalanceSheetLine, r.lines),
+        _section(r, "Categories", "summary", m.BalanceSheetCategory, r.categories),
+        _section(r, "Accounts by category", "detail", m.BalanceSheetLine, r.lines),
     ]
 
 

@@ -310,6 +310,7 @@ class BalancePoint(BaseModel):
 from liventix.reports.statement_models import (  # noqa: E402
     CATEGORY_ORDER,
     AccountKind,
+    BalanceSheetCategory,
     BalanceSheetLine,
     BalanceSheetOwner,
     BalanceSheetReport,
@@ -333,6 +334,7 @@ __all__ = [
     "AccountKind",
     "BalanceComparison",
     "BalancePoint",
+    "BalanceSheetCategory",
     "BalanceSheetLine",
     "BalanceSheetOwner",
     "BalanceSheetReport",

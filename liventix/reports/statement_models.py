@@ -1,5 +1,6 @@
-"""The statements' models: the balance sheet, the income statement and the organizer
-statement (with its breakdown per event and ticket type)."""
+"""The statements' models: the income statement and the organizer statement (with its
+breakdown per event and ticket type); the balance sheet's are in `balance_sheet_models`,
+re-exported here."""
 
 from __future__ import annotations
 
@@ -7,95 +8,22 @@ import uuid
 from datetime import datetime
 from typing import ClassVar, Literal
 
+from liventix.reports.balance_sheet_models import (
+    BalanceSheetCategory,
+    BalanceSheetLine,
+    BalanceSheetOwner,
+    BalanceSheetReport,
+    BalanceSheetTotal,
+)
 from liventix.reports.base import Report, Table, _Row, _table
 
-# -- balance sheet ------------------------------------------------------------------------------
-
-
-class BalanceSheetLine(_Row):
-    """One account's balance on its normal side, from its lines effective by the moment."""
-
-    money: ClassVar[tuple[str, ...]] = ("balance",)
-    ids: ClassVar[dict[str, str]] = {"org_id": "scope"}
-
-    scope: str
-    org_id: uuid.UUID
-    currency: str
-    code: str
-    type: str
-    balance: int
-
-
-class BalanceSheetOwner(_Row):
-    """One owner's sections in one currency. `net` = assets - liabilities - equity - retained
-    earnings of its own accounts: what entries crossing owners left on its side, not an error
-    (the platform holds the cash whose liability sits on the organizers' accounts)."""
-
-    money: ClassVar[tuple[str, ...]] = (
-        "assets",
-        "liabilities",
-        "equity",
-        "revenue",
-        "expense",
-        "retained_earnings",
-        "net",
-    )
-    ids: ClassVar[dict[str, str]] = {"org_id": "scope"}
-
-    scope: str
-    org_id: uuid.UUID
-    currency: str
-    assets: int
-    liabilities: int
-    equity: int
-    revenue: int
-    expense: int
-    retained_earnings: int
-    net: int
-
-
-class BalanceSheetTotal(_Row):
-    """Every owner together in one currency: assets beside liabilities + equity + retained
-    earnings; a nonzero `difference` is an unbalanced ledger."""
-
-    money: ClassVar[tuple[str, ...]] = (
-        "assets",
-        "liabilities",
-        "equity",
-        "revenue",
-        "expense",
-        "retained_earnings",
-        "difference",
-    )
-    checks: ClassVar[tuple[str, ...]] = ("difference",)
-
-    currency: str
-    assets: int
-    liabilities: int
-    equity: int
-    revenue: int
-    expense: int
-    retained_earnings: int
-    difference: int
-
-
-class BalanceSheetReport(Report):
-    """The balance sheet by effective date: per owner and currency, and platform-wide."""
-
-    name: str = "balance-sheet"
-    title: str = "Balance sheet"
-    as_of: datetime
-    totals: list[BalanceSheetTotal]
-    owners: list[BalanceSheetOwner]
-    lines: list[BalanceSheetLine]
-
-    def tables(self) -> list[Table]:
-        return [
-            _table("Platform-wide", list(self.totals), BalanceSheetTotal),
-            _table("Owners", list(self.owners), BalanceSheetOwner),
-            _table("Accounts", list(self.lines), BalanceSheetLine),
-        ]
-
+__all__ = [
+    "BalanceSheetCategory",
+    "BalanceSheetLine",
+    "BalanceSheetOwner",
+    "BalanceSheetReport",
+    "BalanceSheetTotal",
+]
 
 # -- income statement ---------------------------------------------------------------------------
 

@@ -12,7 +12,10 @@ shown per account owner with each owner's `net` (assets - liabilities - equity -
 earnings, the cross-owner position; the owners' nets sum to zero), and the equation
 assets = liabilities + equity + retained earnings is checked for every owner together, per
 currency. It holds whenever every entry balances, so a difference is an unbalanced entry (or
-one only part of whose lines are effective by the moment).
+one only part of whose lines are effective by the moment). Its accounts are grouped by the
+account categories the chart is seeded into (`balance_categories`): each line under the
+category holding it directly, and each category's balance the sum of its members beside the
+ledger's own balance of the category (a difference where they disagree).
 
 Periods are [start, end) by effective date. A balance "as of" a moment includes the lines
 effective at it (as `ledger.balance_as_of` does); the statement's opening and closing are the
@@ -28,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from liventix.reports.balance_categories import by_category
 from liventix.reports.errors import InvalidPeriod
 from liventix.reports.models import (
     AccountKind,
@@ -131,34 +135,47 @@ def _sections(amounts: dict[str, int]) -> dict[str, int]:
 
 def balance_sheet(conn: Connection, *, as_of: datetime) -> BalanceSheetReport:
     """The balance sheet from every line effective by `as_of`: each account's balance on its
-    normal side, per owner and currency the sections (assets, liabilities, equity, revenue,
+    normal side under its category; each category's balance (the sum of its members) beside
+    the ledger's; per owner and currency the sections (assets, liabilities, equity, revenue,
     expense, retained earnings = revenue - expense) and the owner's `net`; per currency, all
     owners together, assets beside liabilities + equity + retained earnings. A difference is a
-    currency where they differ."""
+    currency where they differ, or a category whose balance is not its members' sum."""
     _aware(as_of, "as_of")
     owners = _Owners(conn)
     rows = conn.execute(
         text(f"""
-            SELECT a.org_id, a.code, a.type, a.currency, sum({_SIGNED}) AS net
+            SELECT a.id, a.org_id, a.code, a.type, a.currency, sum({_SIGNED}) AS net
               FROM payments.lines l JOIN payments.accounts a ON a.id = l.account_id
              WHERE l.effective_at <= :as_of
              GROUP BY a.org_id, a.id, a.code, a.type, a.currency
         """),
         {"as_of": as_of},
     ).all()
+    grouped = by_category(
+        conn, {r.id: int(r.net) for r in rows}, as_of=as_of, scope=owners.scope, order=owners.order
+    )
     lines = sorted(
         (
             BalanceSheetLine(
                 scope=owners.scope(r.org_id),
                 org_id=r.org_id,
                 currency=r.currency,
+                category=grouped.of_account.get(r.id, ""),
                 code=r.code,
                 type=r.type,
                 balance=_normal(r.type, int(r.net)),
             )
             for r in rows
         ),
-        key=lambda x: (owners.order(x.org_id), x.currency, _SECTIONS.index(x.type), x.code),
+        # Per owner and currency, by category (accounts in none last), then section and code.
+        key=lambda x: (
+            owners.order(x.org_id),
+            x.currency,
+            not x.category,
+            x.category,
+            _SECTIONS.index(x.type),
+            x.code,
+        ),
     )
     per_owner: dict[tuple[uuid.UUID, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     per_currency: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -203,10 +220,12 @@ def balance_sheet(conn: Connection, *, as_of: datetime) -> BalanceSheetReport:
         )
     return BalanceSheetReport(
         title=f"Balance sheet as of {as_of.isoformat()} (effective)",
-        differences=sum(1 for t in totals if t.difference),
+        differences=sum(1 for t in totals if t.difference)
+        + sum(1 for c in grouped.rows if c.difference),
         as_of=as_of,
         totals=totals,
         owners=owner_rows,
+        categories=grouped.rows,
         lines=lines,
     )
 

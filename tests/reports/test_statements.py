@@ -456,8 +456,11 @@ def test_a_capture_booked_other_than_recorded_is_a_sales_difference(
     the platform's fee line (the entry still balances): the payment's recorded share and what
     the sales moved disagree. The lines' recorded running totals are left as the engine wrote
     them, so the statement's tie-out (its closing balance is the stored total as of the end)
-    sees the escrow line's cent too. Only the organizer's statement sees it, and `report all`
-    counts it."""
+    sees the escrow line's cent too. The organizer's statement sees it, and so does the balance
+    sheet: the escrow's categories (`escrow:eur`, in `owed_to_organizer:eur`) no longer sum to
+    the ledger's balance of them, read from those running totals (the fee account is high
+    volume: its balance is its lines' sum, so `fee_revenue:eur` agrees). `report all` counts
+    them."""
     with engine.begin() as conn:  # a superuser's raw write, the ledger's triggers off
         conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
         entry = conn.execute(
@@ -500,7 +503,15 @@ def test_a_capture_booked_other_than_recorded_is_a_sales_difference(
         1,
     )
     assert statement.differences == 2
-    assert [r.differences for r in others] == [0, 0, 0, 0]
+    trial, sheet, income, tickets = others
+    assert [r.differences for r in (trial, income, tickets)] == [0, 0, 0]
+    assert isinstance(sheet, reports.BalanceSheetReport)
+    assert [t.difference for t in sheet.totals] == [0]  # the entry still balances
+    assert {(c.code, c.balance - c.ledger_balance) for c in sheet.categories if c.difference} == {
+        ("escrow:eur", -1),
+        ("owed_to_organizer:eur", -1),
+    }
+    assert sheet.differences == 2
 
     org = str(season.world.org)
     period = ["--from", start.isoformat(), "--to", end.isoformat()]
@@ -513,7 +524,8 @@ def test_a_capture_booked_other_than_recorded_is_a_sales_difference(
     name = f"Statement: Organizer {season.world.org.hex[:6]}"
     assert f"{name} | Accounts that do not tie out: EUR " in captured.stdout
     assert f"{name} | Sales that do not tie out: EUR " in captured.stdout
-    assert "2 difference(s) found" in captured.stderr
+    assert "Categories that differ" in captured.stdout
+    assert "4 difference(s) found" in captured.stderr
 
 
 def test_unknown_organizer_and_bad_periods_are_typed_errors(
