@@ -24,7 +24,7 @@ with another request is `IdempotencyConflict`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
@@ -33,7 +33,6 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from ledger.categories import translated_codes
-from ledger.currencies import CURRENCY_EXPONENTS
 from ledger.errors import (
     AccountNotFound,
     AccountOrganizationMismatch,
@@ -42,7 +41,14 @@ from ledger.errors import (
     InvalidAmount,
     InvalidRequest,
     LedgerError,
-    UnknownCurrency,
+)
+from ledger.fx_liquidity import (
+    FxLiquidityMissing,
+    acts_for_platform,
+    fx_liquidity_accounts,
+    liquidity_code,
+    liquidity_for,
+    open_fx_liquidity,
 )
 from ledger.fx_quote import (
     ConversionTooSmall,
@@ -53,18 +59,29 @@ from ledger.fx_quote import (
     quote,
     rate_text,
 )
-from ledger.listing import platform_org
-from ledger.requests import MAX_AMOUNT, OpenAccount, canonical_json, check_key, check_metadata
+from ledger.fx_rates import FxRate, FxRateChanged, FxRateMissing, get_fx_rate, set_fx_rate
+from ledger.requests import MAX_AMOUNT, canonical_json, check_key, check_metadata
 from ledger.requests import fingerprint as _fingerprint
-from ledger.writes import open_account
 
-
-class FxLiquidityMissing(LedgerError):
-    """The platform has no FX liquidity account in this currency yet (the platform opens it:
-    `ledger.open_fx_liquidity`, `liventix ledger fx open-liquidity`)."""
-
-    code = "fx_liquidity_missing"
-    currency: str
+# The rates and the liquidity accounts live in their own modules; `ledger/__init__.py` and
+# callers still import them from here.
+__all__ = [
+    "Conversion",
+    "ConversionNotFound",
+    "Convert",
+    "FxLiquidityMissing",
+    "FxRate",
+    "FxRateChanged",
+    "FxRateMissing",
+    "convert",
+    "fx_liquidity_accounts",
+    "get_conversion",
+    "get_fx_rate",
+    "liquidity_code",
+    "list_conversions",
+    "open_fx_liquidity",
+    "set_fx_rate",
+]
 
 
 class ConversionNotFound(LedgerError):
@@ -72,24 +89,6 @@ class ConversionNotFound(LedgerError):
 
     code = "conversion_not_found"
     conversion_id: str
-
-
-class FxRateMissing(LedgerError):
-    """The platform has set no exchange rate for this pair of currencies (`set_fx_rate`)."""
-
-    code = "fx_rate_missing"
-    source_currency: str
-    target_currency: str
-
-
-class FxRateChanged(LedgerError):
-    """The rate the request expects is not the pair's current rate (given as `rate`,
-    numerator/denominator)."""
-
-    code = "fx_rate_changed"
-    source_currency: str
-    target_currency: str
-    rate: str
 
 
 _ERRORS: dict[str, type[LedgerError]] = {
@@ -105,80 +104,6 @@ _ERRORS: dict[str, type[LedgerError]] = {
         InvalidAmount,
     )
 }
-
-
-@dataclass(frozen=True)
-class FxRate:
-    """The platform's rate for a pair (target major units per source major unit), in force
-    from `valid_from`."""
-
-    source_currency: str
-    target_currency: str
-    rate: Fraction
-    valid_from: datetime
-
-    @property
-    def rate_text(self) -> str:
-        """The rate as a decimal when finite, else numerator/denominator."""
-        return rate_text(self.rate)
-
-
-def _fx_rate(row: Any) -> FxRate:
-    return FxRate(
-        source_currency=row["source_currency"],
-        target_currency=row["target_currency"],
-        rate=Fraction(int(row["rate_numerator"]), int(row["rate_denominator"])),
-        valid_from=datetime.fromisoformat(row["valid_from"])
-        if isinstance(row["valid_from"], str)
-        else row["valid_from"],
-    )
-
-
-def set_fx_rate(
-    conn: Connection,
-    source_currency: str,
-    target_currency: str,
-    rate: RateLike,
-    *,
-    valid_from: datetime | None = None,
-) -> FxRate:
-    """Set the pair's rate (the platform's or the owner's to do: an organization is refused
-    with `PermissionDenied`), in force from `valid_from` (default now). Rates are never
-    changed in place: a new rate supersedes the old from its `valid_from`."""
-    for currency in (source_currency, target_currency):
-        if currency not in CURRENCY_EXPONENTS:
-            raise UnknownCurrency(currency=currency)
-    if source_currency == target_currency:
-        raise SameCurrency(currency=source_currency)
-    exact = parse_rate(rate)
-    body = {
-        "source_currency": source_currency,
-        "target_currency": target_currency,
-        "rate_numerator": str(exact.numerator),
-        "rate_denominator": str(exact.denominator),
-        "valid_from": valid_from.isoformat() if valid_from is not None else None,
-    }
-    with translated_codes(_ERRORS):
-        row = conn.execute(
-            text("SELECT payments.set_fx_rate(CAST(:p AS jsonb))"), {"p": canonical_json(body)}
-        ).scalar_one()
-    return _fx_rate(row)
-
-
-def get_fx_rate(conn: Connection, source_currency: str, target_currency: str) -> FxRate | None:
-    """The pair's rate in force now, or None."""
-    row = (
-        conn.execute(
-            text("""SELECT source_currency, target_currency, rate_numerator, rate_denominator,
-                           valid_from FROM payments.fx_rates
-                     WHERE source_currency = :s AND target_currency = :t AND valid_from <= now()
-                     ORDER BY valid_from DESC, id DESC LIMIT 1"""),
-            {"s": source_currency, "t": target_currency},
-        )
-        .mappings()
-        .first()
-    )
-    return None if row is None else _fx_rate(row)
 
 
 @dataclass(frozen=True)
@@ -246,11 +171,6 @@ class Conversion:
         return rate_text(self.rate)
 
 
-def liquidity_code(currency: str) -> str:
-    """The code of the platform's FX liquidity account in this currency."""
-    return f"fx_liquidity:{currency.lower()}"
-
-
 _COLUMNS = """id, org_id, source_account_id, target_account_id, source_currency, target_currency,
     source_exponent, target_exponent, source_amount, target_amount, rate_numerator,
     rate_denominator, source_entry_id, target_entry_id, created_at, request_hash"""
@@ -311,59 +231,6 @@ def _accounts(conn: Connection, org_id: uuid.UUID, request: Convert) -> tuple[st
     return found[request.source_account_id].currency, found[request.target_account_id].currency
 
 
-def _acts_for_platform(conn: Connection) -> bool:
-    return bool(
-        conn.execute(
-            text(
-                "SELECT coalesce(payments.current_actor() = 'platform', payments._trusted_caller())"
-            )
-        ).scalar()
-    )
-
-
-def fx_liquidity_accounts(conn: Connection, currencies: Iterable[str]) -> dict[str, uuid.UUID]:
-    """The platform's FX liquidity accounts of these currencies that exist (any organization
-    may ask: only their ids are told)."""
-    rows = conn.execute(
-        text("SELECT currency, account_id FROM payments.fx_liquidity_accounts(:c)"),
-        {"c": sorted(set(currencies))},
-    ).all()
-    return {r.currency: r.account_id for r in rows}
-
-
-def open_fx_liquidity(conn: Connection, currency: str) -> uuid.UUID:
-    """Open the platform's FX liquidity account in this currency (the platform's or the
-    owner's to do; idempotent)."""
-    if currency not in CURRENCY_EXPONENTS:
-        raise UnknownCurrency(currency=currency)
-    platform = platform_org(conn)
-    if platform is None:
-        raise FxLiquidityMissing(currency=currency)
-    code = liquidity_code(currency)
-    return open_account(
-        conn,
-        platform,
-        OpenAccount(
-            idempotency_key=f"chart:{code}",
-            code=code,
-            name=f"FX liquidity ({currency})",
-            type="equity",
-            currency=currency,
-            high_volume=True,
-        ),
-    ).id
-
-
-def _liquidity(conn: Connection, currencies: tuple[str, str]) -> dict[str, uuid.UUID]:
-    found = fx_liquidity_accounts(conn, currencies)
-    for currency in currencies:
-        if currency not in found:
-            if not _acts_for_platform(conn):
-                raise FxLiquidityMissing(currency=currency)
-            found[currency] = open_fx_liquidity(conn, currency)
-    return found
-
-
 def convert(conn: Connection, org_id: uuid.UUID, request: Convert) -> Conversion:
     """Convert between two of the organization's accounts through the platform's FX liquidity
     accounts: two entries posted together, the conversion recorded and returned (a replay
@@ -378,7 +245,7 @@ def convert(conn: Connection, org_id: uuid.UUID, request: Convert) -> Conversion
     if source_currency == target_currency:
         raise SameCurrency(currency=source_currency)
     expected = None if request.rate is None else parse_rate(request.rate)
-    if expected is not None and _acts_for_platform(conn):
+    if expected is not None and acts_for_platform(conn):
         used = expected  # the platform converts at a rate it dealt
     else:
         current = get_fx_rate(conn, source_currency, target_currency)
@@ -392,7 +259,7 @@ def convert(conn: Connection, org_id: uuid.UUID, request: Convert) -> Conversion
             )
         used = current.rate
     q = quote(request.amount, source_currency, target_currency, used)
-    _liquidity(conn, (source_currency, target_currency))
+    liquidity_for(conn, (source_currency, target_currency))
     body = {
         "org_id": str(org_id),
         "key": key,

@@ -1,4 +1,5 @@
-"""The ledger over HTTP: accounts, entries, holds, balances, statements, the trial balance.
+"""The ledger over HTTP: accounts, entries, balances, statements, the trial balance; the
+holds' routes (`holds.py`) join this module's router, which the application serves.
 
 Writes act for the key's organization (the platform organization for the platform's key) and
 carry the request's Idempotency-Key into the ledger's own idempotency (prefixed `api:`).
@@ -6,9 +7,9 @@ carry the request's Idempotency-Key into the ledger's own idempotency (prefixed 
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Callable
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Literal
 
 from fastapi import Query
 from starlette.responses import Response
@@ -16,43 +17,18 @@ from starlette.responses import Response
 import ledger
 from liventix.api import problems
 from liventix.api.ledger import batch as ledger_batch
-from liventix.api.ledger import queries, views
+from liventix.api.ledger import holds, queries, views
 from liventix.api.ledger import schemas as m
 from liventix.api.ledger.read_side import EntryFilter
 from liventix.api.pages import DEFAULT_LIMIT, Limit, StartingAfter, bad_filter
 from liventix.api.problems import ApiProblem
 from liventix.api.routing import WRITE, authenticated_router
-from liventix.api.schemas import Money, Timestamp
+from liventix.api.schemas import Timestamp
 from liventix.api.unit_of_work import Uow
 
 router = authenticated_router(["ledger"])
 
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-DRY_RUN_ANSWER: dict[int | str, dict[str, Any]] = {
-    200: {"model": m.DryRunResponse, "description": "With `dry_run=true`: what it would do"}
-}
-
-
-def _write(path: str, model: Any, *, created: bool = False) -> Callable[[_F], _F]:
-    """A ledger write's route: its Idempotency-Key, and `?dry_run` (read by the handler,
-    documented here) with its 200 answer beside the route's own."""
-    if created:
-        return router.post(
-            path,
-            status_code=201,
-            dependencies=views.WRITE_OR_DRY_RUN,
-            response_model=model,
-            openapi_extra=views.DRY_RUN_PARAMETER,
-            responses=DRY_RUN_ANSWER,
-        )
-    return router.post(
-        path,
-        dependencies=views.WRITE_OR_DRY_RUN,
-        response_model=model,
-        openapi_extra=views.DRY_RUN_PARAMETER,
-    )
-
+_write = functools.partial(views.write_route, router)
 
 MetadataKey = Annotated[
     str | None,
@@ -187,15 +163,6 @@ def get_statement(
 # -- entries --------------------------------------------------------------------------------
 
 
-def _money(value: Money, expected: str | None, field: str) -> None:
-    if expected is not None and value.currency != expected:
-        raise ApiProblem(
-            problems.VALIDATION,
-            f"{field}: the currency must be {expected}",
-            field=field,
-        )
-
-
 @_write("/entries", m.EntryResponse, created=True)
 def post_entry(body: m.PostEntryRequest, uow: Uow) -> m.EntryResponse | Response:
     """Post a balanced entry (two or more lines; debits equal credits per currency)."""
@@ -316,87 +283,6 @@ def reverse_entry(
         return uow.commit(answer, location=f"/v1/entries/{answer.id}")
 
 
-# -- holds ----------------------------------------------------------------------------------
-
-
-@_write("/holds", m.HoldResponse, created=True)
-def create_hold(body: m.CreateHoldRequest, uow: Uow) -> m.HoldResponse | Response:
-    """Reserve an amount (pending, counted against the overdraft flags at once)."""
-    with uow:
-        request = ledger.CreateHold(
-            idempotency_key=views.write_key(uow),
-            debit_account_id=body.debit_account_id,
-            credit_account_id=body.credit_account_id,
-            amount=body.amount.amount,
-            currency=body.amount.currency,
-            expires_at=body.expires_at,
-            description=body.description,
-            metadata=body.metadata,
-        )
-
-        def write() -> m.HoldResponse:
-            result = ledger.create_hold(uow.conn, uow.acting_org(), request)
-            return views.hold(ledger.get_hold(uow.conn, result.id))
-
-        if views.dry_run_asked(uow):
-            accounts = ledger.touched_accounts(uow.conn, request)
-            return views.dry_run_answer(uow, write, accounts, 201)
-        answer = write()
-        return uow.commit(answer, location=f"/v1/holds/{answer.id}")
-
-
-@router.get("/holds/{hold_id:uuid}")
-def get_hold(hold_id: uuid.UUID, uow: Uow) -> m.HoldResponse:
-    """One hold and its resolution."""
-    with uow:
-        return views.hold(ledger.get_hold(uow.conn, hold_id))
-
-
-@_write("/holds/{hold_id:uuid}/post", m.HoldResponse | m.DryRunResponse)
-def post_hold(hold_id: uuid.UUID, body: m.PostHoldRequest, uow: Uow) -> m.HoldResponse | Response:
-    """Post a hold in full, or for less (the rest is released)."""
-    with uow:
-        request = ledger.PostHold(
-            idempotency_key=views.write_key(uow),
-            hold_id=hold_id,
-            amount=None if body.amount is None else body.amount.amount,
-            description=body.description,
-            effective_at=body.effective_at,
-        )
-
-        def write() -> tuple[ledger.WriteResult, m.HoldResponse]:
-            held = ledger.get_hold(uow.conn, hold_id)
-            if body.amount is not None:
-                _money(body.amount, held.currency, "body.amount.currency")
-            result = ledger.post_hold(uow.conn, uow.acting_org(), request)
-            return result, views.hold(ledger.get_hold(uow.conn, hold_id))
-
-        if views.dry_run_asked(uow):
-            accounts = ledger.touched_accounts(uow.conn, request)
-            return views.dry_run_answer(uow, lambda: write()[1], accounts, 200)
-        result, answer = write()
-        if not result.replayed:
-            uow.posted("hold_post")
-        return uow.commit(answer)
-
-
-@_write("/holds/{hold_id:uuid}/void", m.HoldResponse | m.DryRunResponse)
-def void_hold(hold_id: uuid.UUID, uow: Uow) -> m.HoldResponse | Response:
-    """Void a hold: its whole amount is released."""
-    with uow:
-        request = ledger.VoidHold(idempotency_key=views.write_key(uow), hold_id=hold_id)
-
-        def write() -> m.HoldResponse:
-            ledger.get_hold(uow.conn, hold_id)
-            ledger.void_hold(uow.conn, uow.acting_org(), request)
-            return views.hold(ledger.get_hold(uow.conn, hold_id))
-
-        if views.dry_run_asked(uow):
-            accounts = ledger.touched_accounts(uow.conn, request)
-            return views.dry_run_answer(uow, write, accounts, 200)
-        return uow.commit(write())
-
-
 # -- the trial balance ----------------------------------------------------------------------
 
 
@@ -406,3 +292,7 @@ def trial_balance(uow: Uow) -> m.TrialBalanceResponse:
     organization (every organization's, for the platform's key)."""
     with uow:
         return views.trial_balance(ledger.trial_balance(uow.conn, uow.org_id))
+
+
+# The holds' routes, served with these (the application serves this module's router).
+router.routes.extend(holds.router.routes)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from uuid import UUID, uuid4
 
-from fastapi import Depends, Header
+from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel
 from starlette.responses import Response
 
@@ -238,3 +238,32 @@ def dry_run_answer(
         status=status, result=found.result.model_dump(mode="json"), balances=balances
     )
     return Response(content=body.model_dump_json(), media_type="application/json")
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+DRY_RUN_ANSWER: dict[int | str, dict[str, Any]] = {
+    200: {"model": m.DryRunResponse, "description": "With `dry_run=true`: what it would do"}
+}
+
+
+def write_route(
+    router: APIRouter, path: str, model: Any, *, created: bool = False
+) -> Callable[[_F], _F]:
+    """A ledger write's route on `router`: its Idempotency-Key, and `?dry_run` (read by the
+    handler, documented here) with its 200 answer beside the route's own."""
+    if created:
+        return router.post(
+            path,
+            status_code=201,
+            dependencies=WRITE_OR_DRY_RUN,
+            response_model=model,
+            openapi_extra=DRY_RUN_PARAMETER,
+            responses=DRY_RUN_ANSWER,
+        )
+    return router.post(
+        path,
+        dependencies=WRITE_OR_DRY_RUN,
+        response_model=model,
+        openapi_extra=DRY_RUN_PARAMETER,
+    )
