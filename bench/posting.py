@@ -668,6 +668,41 @@ def _delete_monitors(engine: sa.Engine, watched: Watched, monitors: list[uuid.UU
             ledger.delete_monitor(conn, watched.org, monitor)
 
 
+_WATCH_CALLS = sa.text(
+    "SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions"
+    " WHERE schemaname = 'payments' AND funcname = '_watch_balance'"
+)
+
+
+def _watch_calls(engine: sa.Engine, book: Book, watched: Watched) -> tuple[int, int] | None:
+    """Why monitors elsewhere cost nothing, counted rather than timed: with the monitors
+    live, the calls of their trigger function (`payments._watch_balance`) in one transaction
+    over 100 postings on the unwatched accounts, then over one posting on a watched account
+    (the control: the counter does count). Rolled back; None where function statistics
+    cannot be turned on (not a superuser)."""
+    monitors = _create_monitors(engine, watched, -1)
+    try:
+        with engine.connect() as conn, conn.begin() as tx:
+            conn.exec_driver_sql("SET LOCAL track_functions = 'pl'")
+            rng, job = random.Random(7), book.job("", "post", 0.0, 0.0, 1)
+            tag = uuid.uuid4().hex[:8]
+            for n in range(100):
+                ledger.post_entry(conn, book.org, _entry(job, rng, f"watch-{tag}-{n}"))
+            elsewhere = int(conn.execute(_WATCH_CALLS).scalar_one())
+            lines = [
+                ledger.Line(watched.accounts[0], "debit", 1, "USD"),
+                ledger.Line(book.accounts[0], "credit", 1, "USD"),
+            ]
+            ledger.post_entry(conn, book.org, ledger.PostEntry(f"watch-{tag}-on", lines))
+            on_watched = int(conn.execute(_WATCH_CALLS).scalar_one()) - elsewhere
+            tx.rollback()
+    except sa.exc.DBAPIError:
+        return None
+    finally:
+        _delete_monitors(engine, watched, monitors)
+    return elsewhere, on_watched
+
+
 def _seal_all(engine: sa.Engine) -> int:
     with engine.begin() as conn:
         return ledger.seal(conn).sealed
@@ -849,6 +884,10 @@ def _features(
         "share of cores busy with other work, median over the rounds",
     )
     results.put("monitor_events_published", int(fired), "none expected: untouched accounts")
+    counted = _watch_calls(engine, book, watched)
+    if counted is not None:
+        results.put("monitor_trigger_calls_elsewhere", counted[0], "in 100 postings: expected 0")
+        results.put("monitor_trigger_calls_on_watched", counted[1], "in 1 posting: expected 1")
     results.put("verify_clean_after_sealer", clean)
     results.put("target_monitors_within_5pct", per(monitored, plain) >= 0.95)
     results.put("target_sealer_under_10pct", 1 - per(sealed, plain) < 0.10)
