@@ -575,6 +575,8 @@ SEALER_APPLICATION = "bench.posting.sealer"
 SEAL_EVERY = 1.0
 """Seconds between the bench sealer's runs: 60 times as often as the worker's (once a minute)."""
 FEATURE_CASES = ("plain", "monitored", "sealer")
+SEALER_LINGER = 3.0
+"""Seconds the sealer stays connected after the clients have gone."""
 
 
 @dataclass(frozen=True)
@@ -619,7 +621,9 @@ def sealer(job: SealJob) -> SealTally:
             runs += 1
             time.sleep(max(0.0, min(job.every, job.start_at + job.seconds - time.time())))
         cpu = time.process_time() - cpu0
-        time.sleep(max(0.0, job.start_at + job.seconds + LINGER - time.time()))
+        # Connected until well after the clients have left: the driver reads its backend's
+        # CPU once they have (a backend already gone would count for nothing).
+        time.sleep(max(0.0, job.start_at + job.seconds + LINGER + SEALER_LINGER - time.time()))
     except Exception as exc:
         return SealTally(runs, sealed, cpu, backend, (f"{type(exc).__name__}: {str(exc)[:300]}",))
     finally:
@@ -744,7 +748,9 @@ def _feature_round(
     tally: SealTally = pending.get(timeout=seconds + 120)
     if tally.errors:
         raise RuntimeError(f"the sealer failed: {tally.errors[0]}")
-    backend = ServerCpu.used(before, after, {tally.backend})
+    # Its backend's CPU since the window opened (from its start, if it connected later); NaN
+    # where the server's processes cannot be read (a remote server).
+    backend = ServerCpu.used(before, after, {tally.backend}) if tally.backend in after else math.nan
     postings = run.transactions_per_s * seconds
     return FeatureRound(
         case,
