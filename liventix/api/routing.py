@@ -372,7 +372,9 @@ def uuid_table(routes: Sequence[BaseRoute]) -> dict[tuple[str, str], UnitOfWorkR
     for route in routes:
         if not isinstance(route, UnitOfWorkRoute) or not route.param_convertors:
             continue
-        if not all(isinstance(c, UUIDConvertor) for c in route.param_convertors.values()):
+        if route._plan is None or not all(  # FastAPI's way (query parameters): the router's
+            isinstance(c, UUIDConvertor) for c in route.param_convertors.values()
+        ):
             continue
         sample = route.path_format.format(**{name: uuid.uuid4() for name in route.param_convertors})
         for method in route.methods or ():
