@@ -17,8 +17,8 @@ server if set (two databases are created on it and dropped afterwards). Each run
   entries per second from 1 process (`independent_batch_1`, `linked_batch_1`);
 - single postings on an AUTOCOMMIT connection, no BEGIN/COMMIT round trips (`auto_N`);
 - right after `post_16`, issue 16's features beside the same 16-client load, in interleaved
-  rounds (`--rounds` of `--round-seconds`: plain, monitored, sealer, plain, ...), each round
-  starting from the same state (accounts vacuumed, tables analysed, a CHECKPOINT):
+  rounds (`--rounds` of `--round-seconds`: plain, monitored, sealer; monitored, sealer, plain;
+  ...), each starting from the same state (accounts vacuumed, tables analysed, a CHECKPOINT):
   `post_16_monitored_elsewhere` with `--monitors` balance monitors (created through
   `ledger.create_monitor` before the round, deleted after) on accounts the postings never
   touch, and `post_16_sealer` with a process calling `ledger.seal` every second (60 times as
@@ -796,8 +796,8 @@ def _features(
     """post_16 plain, with monitors elsewhere, and with a sealer beside it, interleaved
     (plain, monitored, sealer, plain, ...): medians of the rounds, and CPU per posting."""
     print(
-        f"issue 16 beside post_16: {rounds} interleaved rounds of {seconds:g} s of"
-        f" plain / {monitors} monitors on untouched accounts (created through"
+        f"issue 16 beside post_16: {rounds} interleaved rounds (their order rotating) of"
+        f" {seconds:g} s of plain / {monitors} monitors on untouched accounts (created through"
         f" ledger.create_monitor before the round, deleted after) / a sealer process calling"
         f" ledger.seal every {SEAL_EVERY:g} s (the worker seals at most once a minute)",
         flush=True,
@@ -809,7 +809,10 @@ def _features(
     _feature_round(pool, engine, book, url, case="plain", seconds=2.0, server=server)
     done: dict[str, list[FeatureRound]] = {case: [] for case in FEATURE_CASES}
     for r in range(rounds):
-        for case in FEATURE_CASES:
+        # Each round in another order (plain, monitored, sealer; monitored, sealer, plain;
+        # ...): what a case leaves behind (the sealer's rows for autovacuum, the monitors'
+        # deletion) falls on each other case in turn, not always on the same one.
+        for case in FEATURE_CASES[r % 3 :] + FEATURE_CASES[: r % 3]:
             created: list[uuid.UUID] = []
             if case == "monitored":
                 created = _create_monitors(engine, watched, r)
@@ -1003,7 +1006,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="features: only the issue 16 sections beside post_16 (no pgbench, no other runs)",
     )
     parser.add_argument(
-        "--rounds", type=int, default=5, help="interleaved rounds of the issue 16 sections"
+        "--rounds",
+        type=int,
+        default=6,
+        help="interleaved rounds of the issue 16 sections (each case first in a third of them)",
     )
     parser.add_argument(
         "--round-seconds", type=float, default=4.0, help="length of each interleaved round"
