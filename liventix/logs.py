@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from contextvars import ContextVar
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("liventix_request_id", default=None)
@@ -47,13 +47,24 @@ class ContextFilter(logging.Filter):
         return True
 
 
+# One encoder for every record: json.dumps with arguments builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def _utc_time(created: float) -> str:
+    """`created` as ISO 8601 in UTC to the millisecond (datetime's way costs several times more)."""
+    seconds = int(created)
+    millis = int((created - seconds) * 1000)
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{millis:03d}+00:00"
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: time, level, logger, message, request id, the extras."""
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as one line of JSON."""
         body: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": _utc_time(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -63,7 +74,7 @@ class JsonFormatter(logging.Formatter):
                 body[key] = value if isinstance(value, str | int | float | bool) else str(value)
         if record.exc_info:
             body["exception"] = self.formatException(record.exc_info)
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+        return _ENCODER.encode(body)
 
 
 class ConsoleFormatter(logging.Formatter):
@@ -112,6 +123,10 @@ def configure(
     handler.addFilter(ContextFilter())
     root.addHandler(handler)
     root.setLevel(level)
+    # Neither formatter shows the thread, the process or its name: not looked up per record.
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     # Off, the access logger is not even asked to build a record (a request's cheapest way).
     logging.getLogger(ACCESS_LOGGER).setLevel(logging.NOTSET if access_log else logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
