@@ -22,6 +22,9 @@ WORKERS = 4
 """`liventix worker` processes side by side, as a deployment runs several."""
 FAST_RETRY = "0.05,0.05,0.1,0.2,0.5,1,2"
 """The workers' retry schedule in seconds: a season is minutes long, not days."""
+START_TIMEOUT = 600.0
+"""How long the API may take to answer /health: generous, for a loaded machine (a bound on
+a server that never comes up; a process that exits fails at once)."""
 LOCAL = "127.0.0.1/32"
 """What webhooks may reach here although not public (LIVENTIX_WEBHOOK_ALLOW): the receiver."""
 
@@ -86,25 +89,43 @@ class AppProcesses:
             raise
         return self
 
-    def _wait_for_api(self, timeout: float = 180.0) -> None:
+    def _wait_for_api(self, timeout: float = START_TIMEOUT) -> None:
+        """Poll the API's /health until it answers 200. The deadline is a bound for a server
+        that never comes up, not a timing: start-up migrates and imports the application,
+        which on a loaded machine has taken minutes. A process that dies fails at once."""
         deadline = time.monotonic() + timeout
+        last = "no answer yet"
         while True:
             self.check()
             try:
-                if httpx.get(f"{self.api_url}/health", timeout=1.0).status_code == 200:
+                answer = httpx.get(f"{self.api_url}/health", timeout=5.0)
+                if answer.status_code == 200:
                     return
-            except httpx.TransportError:
-                pass
+                last = f"HTTP {answer.status_code}"
+            except httpx.TransportError as error:
+                last = f"{type(error).__name__}: {error}"
             if time.monotonic() > deadline:
-                raise ProcessFailed("api", f"no answer on /health within {timeout} s")
-            time.sleep(0.1)
+                raise ProcessFailed(
+                    "api",
+                    f"{self.api_url}/health did not answer 200 within {timeout:.0f} s "
+                    f"(last: {last}); its log, {self.log_dir / 'api.log'}, ends:\n"
+                    f"{self._log_tail('api')}",
+                )
+            time.sleep(0.2)
+
+    def _log_tail(self, name: str) -> str:
+        try:
+            return (self.log_dir / f"{name}.log").read_text(errors="replace")[-2000:]
+        except OSError as error:
+            return f"(unreadable: {error})"
 
     def check(self) -> None:
         """Raise if a process died (its log says why)."""
         for name, process in self.running:
             if process.poll() is not None:
-                log = (self.log_dir / f"{name}.log").read_text(errors="replace")[-2000:]
-                raise ProcessFailed(name, f"exited with {process.returncode}:\n{log}")
+                raise ProcessFailed(
+                    name, f"exited with {process.returncode}:\n{self._log_tail(name)}"
+                )
 
     def __exit__(self, *exc: object) -> None:
         for _, process in self.running:
