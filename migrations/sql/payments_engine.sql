@@ -771,18 +771,20 @@ $$;
 -- handful of statements and no subtransaction:
 --   1. who acts (the proof, the organization, the platform's id);
 --   2. the key looked up (a replay or a conflict ends here);
---   3. one UPDATE of the touched regular accounts, locked in id order, guarded by every rule
---      that can refuse the entry (currency, closed, organization, overflow, overdraft flags),
---      returning their positions before; high-volume accounts are read, not locked;
---   4. one INSERT of the key (ON CONFLICT DO NOTHING), the entry and its lines.
--- Anything unusual (a guard that held an account back, a high-volume account near its limits,
--- a duplicate external reference, a concurrent request under the same key) undoes step 3
--- with a compensating UPDATE (the rows get back their values exactly) and hands the request
--- to ledger_write, which judges it the long way: the same refusals, details and recorded
--- failures as before. The statement triggers lines_balanced and entries_have_lines are
--- skipped for this door's insert (payments.engine_checked): it checks what they check itself
--- (each line's account, organization and currency; the entry balanced per currency, all its
--- lines inserted with it). Every other trigger and rule holds.
+--   3. one SELECT locking the touched regular accounts in id order and judging them by every
+--      rule that can refuse the entry (currency, closed, organization, overflow, overdraft
+--      flags), reading their positions before; high-volume accounts are read, not locked;
+--   4. the key (INSERT ON CONFLICT DO NOTHING); once it is taken, one UPDATE moving the
+--      accounts (every one passed in 3), then the entry and its lines.
+-- No account is moved before every one has passed, so nothing is ever moved and put back
+-- (an account's triggers, a balance monitor's, see only movements that happen). Anything
+-- unusual (a guard that held an account back, a high-volume account near its limits, a
+-- duplicate external reference, a concurrent request under the same key) hands the request,
+-- nothing moved, to ledger_write, which judges it the long way: the same refusals, details
+-- and recorded failures as before. The statement triggers lines_balanced and
+-- entries_have_lines are skipped for this door's insert (payments.engine_checked): it checks
+-- what they check itself (each line's account, organization and currency; the entry
+-- balanced per currency, all its lines inserted with it). Every other trigger and rule holds.
 CREATE FUNCTION payments.post_entry(
     p_org uuid, p_key text, p_hash text, p_accounts uuid[], p_sides text[],
     p_amounts bigint[], p_currencies text[], p_description text, p_metadata jsonb,
@@ -812,6 +814,8 @@ DECLARE
     v_hv_orgs uuid[];
     v_ok boolean;
     v_done int;
+    v_dr bigint;
+    v_cr bigint;
     v_balanced boolean;
     v_answer jsonb;
     v_at timestamptz;
@@ -852,12 +856,15 @@ BEGIN
         RETURN;
     END IF;
 
-    -- 3a. The usual entry: two lines moving one amount between two regular accounts. Each
-    -- account is moved by a single-row UPDATE, in id order (as the locks are taken below),
-    -- guarded by the same rules, and the key, the entry and its two lines are plain INSERTs:
-    -- the set-based statements below cost more to plan and start than the work they do for
-    -- two rows. Whatever does not fit (a guard that holds an account back, a high-volume
-    -- account, the key taken meanwhile, a used reference) is undone exactly and handed to 3.
+    -- 3a. The usual entry: two lines moving one amount between two regular accounts. The
+    -- two rows are locked by one SELECT, in id order (as 3 and post_batch_fast lock), every
+    -- guard is judged on the locked rows, and only once both pass and the key is taken are
+    -- they moved, by two single-row UPDATEs in id order; the key, the entry and its two lines
+    -- are plain INSERTs: the set-based statements below cost more to plan and start than the
+    -- work they do for two rows. Whatever does not fit (a guard that holds an account back, a
+    -- high-volume account, the key taken meanwhile, a used reference) moves nothing and is
+    -- handed to 3: no account is moved and put back, so nothing (a balance monitor's trigger)
+    -- ever sees a movement that did not happen.
     IF v_n = 2 AND cardinality(p_sides) = 2 AND cardinality(p_amounts) = 2
        AND cardinality(p_currencies) = 2 AND p_accounts[1] <> p_accounts[2]
        AND p_amounts[1] = p_amounts[2] AND p_amounts[1] > 0
@@ -865,46 +872,41 @@ BEGIN
        AND ((p_sides[1] = 'debit' AND p_sides[2] = 'credit')
             OR (p_sides[1] = 'credit' AND p_sides[2] = 'debit')) THEN
         v_order := CASE WHEN p_accounts[1] < p_accounts[2] THEN ARRAY[1, 2] ELSE ARRAY[2, 1] END;
-        FOREACH v_i IN ARRAY v_order LOOP
-            UPDATE payments.accounts a
-               SET posted_debits = a.posted_debits
-                       + CASE WHEN p_sides[v_i] = 'debit' THEN p_amounts[1] ELSE 0 END,
-                   posted_credits = a.posted_credits
-                       + CASE WHEN p_sides[v_i] = 'credit' THEN p_amounts[1] ELSE 0 END,
-                   version = a.version + 1
-             WHERE a.id = p_accounts[v_i] AND NOT a.high_volume
-               AND a.currency = p_currencies[1] AND NOT a.closed
+        v_done := 0;
+        v_ok := true;
+        -- Only accounts this organization may post to are locked (as post_batch_fast).
+        FOR v_row IN
+            SELECT a.id, a.org_id, a.currency, a.closed, a.version, a.posted_debits,
+                   a.posted_credits, a.pending_debits, a.pending_credits,
+                   a.debits_must_not_exceed_credits AS dm,
+                   a.credits_must_not_exceed_debits AS cm
+              FROM payments.accounts a
+             WHERE a.id IN (p_accounts[1], p_accounts[2]) AND NOT a.high_volume
                AND (a.org_id = p_org OR a.org_id = v_platform)
-               AND a.posted_debits::numeric
-                   + CASE WHEN p_sides[v_i] = 'debit' THEN p_amounts[1] ELSE 0 END
-                   <= 9223372036854775807
-               AND a.posted_credits::numeric
-                   + CASE WHEN p_sides[v_i] = 'credit' THEN p_amounts[1] ELSE 0 END
-                   <= 9223372036854775807
-               AND (NOT a.debits_must_not_exceed_credits
-                    OR a.posted_debits::numeric + a.pending_debits
-                       + CASE WHEN p_sides[v_i] = 'debit' THEN p_amounts[1] ELSE 0 END
-                       <= a.posted_credits::numeric
-                       + CASE WHEN p_sides[v_i] = 'credit' THEN p_amounts[1] ELSE 0 END)
-               AND (NOT a.credits_must_not_exceed_debits
-                    OR a.posted_credits::numeric + a.pending_credits
-                       + CASE WHEN p_sides[v_i] = 'credit' THEN p_amounts[1] ELSE 0 END
-                       <= a.posted_debits::numeric
-                       + CASE WHEN p_sides[v_i] = 'debit' THEN p_amounts[1] ELSE 0 END)
-            RETURNING a.org_id, old.version, old.posted_debits, old.posted_credits INTO v_row;
-            EXIT WHEN NOT FOUND;
-            v_ids := coalesce(v_ids, '{}') || p_accounts[v_i];
-            v_versions := coalesce(v_versions, '{}') || v_row.version;
-            v_debits := coalesce(v_debits, '{}') || v_row.posted_debits;
-            v_credits := coalesce(v_credits, '{}') || v_row.posted_credits;
+             ORDER BY a.id
+               FOR NO KEY UPDATE
+        LOOP
+            v_i := CASE WHEN v_row.id = p_accounts[1] THEN 1 ELSE 2 END;
+            v_dr := CASE WHEN p_sides[v_i] = 'debit' THEN p_amounts[1] ELSE 0 END;
+            v_cr := CASE WHEN p_sides[v_i] = 'credit' THEN p_amounts[1] ELSE 0 END;
+            -- The guards of the single-row UPDATE this replaces, on the locked row.
+            v_ok := v_ok AND coalesce(
+                v_row.currency = p_currencies[1] AND NOT v_row.closed
+                AND v_row.posted_debits::numeric + v_dr <= 9223372036854775807
+                AND v_row.posted_credits::numeric + v_cr <= 9223372036854775807
+                AND (NOT v_row.dm
+                     OR v_row.posted_debits::numeric + v_row.pending_debits + v_dr
+                        <= v_row.posted_credits::numeric + v_cr)
+                AND (NOT v_row.cm
+                     OR v_row.posted_credits::numeric + v_row.pending_credits + v_cr
+                        <= v_row.posted_debits::numeric + v_dr), false);
+            v_done := v_done + 1;
             v_line_orgs[v_i] := v_row.org_id;
             v_pos[3 * v_i - 2] := v_row.version + 1;
-            v_pos[3 * v_i - 1] := v_row.posted_debits
-                + CASE WHEN p_sides[v_i] = 'debit' THEN p_amounts[1] ELSE 0 END;
-            v_pos[3 * v_i] := v_row.posted_credits
-                + CASE WHEN p_sides[v_i] = 'credit' THEN p_amounts[1] ELSE 0 END;
+            v_pos[3 * v_i - 1] := CASE WHEN v_ok THEN v_row.posted_debits + v_dr END;
+            v_pos[3 * v_i] := CASE WHEN v_ok THEN v_row.posted_credits + v_cr END;
         END LOOP;
-        IF cardinality(v_ids) = 2 AND (p_external_ref IS NULL OR NOT EXISTS (
+        IF v_ok AND v_done = 2 AND (p_external_ref IS NULL OR NOT EXISTS (
                 SELECT FROM payments.entries e
                  WHERE e.org_id = p_org AND e.external_ref = p_external_ref)) THEN
             v_at := clock_timestamp();
@@ -914,6 +916,14 @@ BEGIN
                     jsonb_build_object('id', v_id))
             ON CONFLICT DO NOTHING;
             IF FOUND THEN
+                -- Every guard held on the locked rows: move both, in id order.
+                FOREACH v_i IN ARRAY v_order LOOP
+                    UPDATE payments.accounts a
+                       SET posted_debits = v_pos[3 * v_i - 1],
+                           posted_credits = v_pos[3 * v_i],
+                           version = v_pos[3 * v_i - 2]
+                     WHERE a.id = p_accounts[v_i];
+                END LOOP;
                 INSERT INTO payments.entries (id, org_id, kind, description, metadata,
                                               effective_at, created_at, external_ref,
                                               idempotency_key)
@@ -940,18 +950,11 @@ BEGIN
                 RETURN;
             END IF;
         END IF;
-        -- Not here: the accounts moved get back their values exactly; 3 judges the entry.
-        UPDATE payments.accounts a
-           SET version = r.version, posted_debits = r.debits, posted_credits = r.credits
-          FROM unnest(v_ids, v_versions, v_debits, v_credits) AS r(id, version, debits, credits)
-         WHERE a.id = r.id;
-        v_ids := NULL;
-        v_versions := NULL;
-        v_debits := NULL;
-        v_credits := NULL;
+        -- Not here: nothing was moved (the rows stay locked); 3 judges the entry.
     END IF;
 
-    -- 3. The regular accounts: locked in id order, then moved where every rule allows.
+    -- 3. The regular accounts: locked in id order and judged by every rule; they are moved
+    -- in 4, only once every one passes and the key is taken (never moved and put back).
     WITH l AS (
         SELECT x.account_id, x.side, x.amount, x.currency
           FROM unnest(p_accounts, p_sides, p_amounts, p_currencies)
@@ -975,17 +978,17 @@ BEGIN
                                        FROM l x GROUP BY x.currency) b), false) AS ok
           FROM l
     ), locked AS (
-        SELECT a.id FROM payments.accounts a
+        SELECT a.id, a.org_id, a.currency, a.closed, a.version, a.posted_debits,
+               a.posted_credits, a.pending_debits, a.pending_credits,
+               a.debits_must_not_exceed_credits, a.credits_must_not_exceed_debits
+          FROM payments.accounts a
          WHERE a.id = ANY (p_accounts) AND NOT a.high_volume
          ORDER BY a.id
            FOR NO KEY UPDATE
-    ), moved AS (
-        UPDATE payments.accounts a
-           SET posted_debits = a.posted_debits + d.debits,
-               posted_credits = a.posted_credits + d.credits,
-               version = a.version + d.n
-          FROM d JOIN locked ON locked.id = d.account_id
-         WHERE a.id = locked.id AND (SELECT valid.ok FROM valid)
+    ), fine AS (
+        SELECT a.id, a.org_id, a.version, a.posted_debits, a.posted_credits
+          FROM d JOIN locked a ON a.id = d.account_id
+         WHERE (SELECT valid.ok FROM valid)
            AND d.currencies = 1 AND a.currency = d.currency AND NOT a.closed
            AND (a.org_id = p_org OR a.org_id = v_platform)
            AND a.posted_debits + d.debits <= 9223372036854775807
@@ -994,13 +997,12 @@ BEGIN
                 OR a.posted_debits + d.debits + a.pending_debits <= a.posted_credits + d.credits)
            AND (NOT a.credits_must_not_exceed_debits
                 OR a.posted_credits + d.credits + a.pending_credits <= a.posted_debits + d.debits)
-        RETURNING a.id, a.org_id, old.version, old.posted_debits, old.posted_credits
     )
     SELECT array_agg(m.id), array_agg(m.org_id), array_agg(m.version),
            array_agg(m.posted_debits), array_agg(m.posted_credits),
            (SELECT count(*) FROM d), (SELECT valid.ok FROM valid)
       INTO v_ids, v_orgs, v_versions, v_debits, v_credits, v_distinct, v_ok
-      FROM moved m;
+      FROM fine m;
     v_done := coalesce(cardinality(v_ids), 0);
 
     -- High-volume accounts are not locked (their lines are rolled up later); they take the
@@ -1024,8 +1026,9 @@ BEGIN
         v_done := v_done + coalesce(cardinality(v_hv_ids), 0);
     END IF;
 
-    -- 4. The key, the entry and its lines, in one statement; nothing if the key was taken
-    -- meanwhile (ON CONFLICT waited for that request's commit) or the reference is used.
+    -- 4. The key, then the regular accounts moved (every one passed in 3), then the entry and
+    -- its lines; nothing if the key was taken meanwhile (ON CONFLICT waited for that
+    -- request's commit) or the reference is used.
     -- Recorded at the time read now that the regular accounts are locked (as _post does).
     -- Only a valid entry (two or more lines, balanced per currency: v_ok) is inserted here,
     -- whatever its accounts are; any other goes the long way, which refuses it, typed.
@@ -1033,70 +1036,89 @@ BEGIN
     IF v_ok IS TRUE AND v_done = v_distinct AND (p_external_ref IS NULL OR NOT EXISTS (
             SELECT FROM payments.entries e
              WHERE e.org_id = p_org AND e.external_ref = p_external_ref)) THEN
-        WITH k AS (
-            INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status,
-                                                   result)
-            VALUES (p_org, p_key, 'post_entries', p_hash, 'succeeded',
-                    jsonb_build_object('id', v_id))
-            ON CONFLICT DO NOTHING
-            RETURNING 1
-        ), e AS (
-            INSERT INTO payments.entries (id, org_id, kind, description, metadata, effective_at,
-                                          created_at, external_ref, idempotency_key)
-            SELECT v_id, p_org, 'standard', coalesce(p_description, ''),
-                   coalesce(p_metadata, '{}'::jsonb), coalesce(p_effective_at, v_at), v_at,
-                   p_external_ref, p_key
-             WHERE EXISTS (SELECT FROM k)
-            RETURNING entries.id, entries.effective_at, entries.created_at
-        ), a AS (
-            SELECT r.id, r.org_id, r.version, r.debits, r.credits
-              FROM unnest(v_ids, v_orgs, v_versions, v_debits, v_credits)
-                   AS r(id, org_id, version, debits, credits)
-            UNION ALL
-            SELECT h.id, h.org_id, NULL, NULL, NULL
-              FROM unnest(v_hv_ids, v_hv_orgs) AS h(id, org_id)
-        ), ins AS (
-            INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side, amount,
-                                        currency, effective_at, created_at, account_version,
-                                        account_posted_debits, account_posted_credits)
-            SELECT e.id, p_org, a.org_id, x.account_id, x.side, x.amount, x.currency,
-                   e.effective_at, e.created_at, a.version + row_number() OVER w,
-                   a.debits + sum(CASE WHEN x.side = 'debit' THEN x.amount ELSE 0 END) OVER w,
-                   a.credits + sum(CASE WHEN x.side = 'credit' THEN x.amount ELSE 0 END) OVER w
-              FROM e
-             CROSS JOIN unnest(p_accounts, p_sides, p_amounts, p_currencies) WITH ORDINALITY
-                   AS x(account_id, side, amount, currency, ord)
-              JOIN a ON a.id = x.account_id
-            WINDOW w AS (PARTITION BY x.account_id ORDER BY x.ord)
-             ORDER BY x.ord
-            RETURNING lines.side, lines.amount, lines.currency
-        )
-        -- The backstop, over the rows inserted (the statement triggers are skipped): how
-        -- many, and whether they balance per currency.
-        SELECT coalesce(sum(b.n), 0), coalesce(bool_and(b.net = 0), false)
-          INTO v_done, v_balanced
-          FROM (SELECT count(*) AS n,
-                       sum(CASE ins.side WHEN 'debit' THEN ins.amount ELSE -ins.amount END)
-                           AS net
-                  FROM ins GROUP BY ins.currency) b;
-        IF v_done = v_n AND v_done >= 2 AND v_balanced THEN
+        INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status,
+                                               result)
+        VALUES (p_org, p_key, 'post_entries', p_hash, 'succeeded',
+                jsonb_build_object('id', v_id))
+        ON CONFLICT DO NOTHING;
+        IF FOUND THEN
+            -- The rows are locked and every guard held on them: the same sums as the lines'.
+            UPDATE payments.accounts a
+               SET posted_debits = a.posted_debits + d.debits,
+                   posted_credits = a.posted_credits + d.credits,
+                   version = a.version + d.n
+              FROM (SELECT x.account_id,
+                           coalesce(sum(x.amount) FILTER (WHERE x.side = 'debit'), 0) AS debits,
+                           coalesce(sum(x.amount) FILTER (WHERE x.side = 'credit'), 0)
+                               AS credits,
+                           count(*) AS n
+                      FROM unnest(p_accounts, p_sides, p_amounts)
+                           AS x(account_id, side, amount)
+                     WHERE x.account_id = ANY (v_ids)
+                     GROUP BY x.account_id) d
+             WHERE a.id = d.account_id;
+            GET DIAGNOSTICS v_done = ROW_COUNT;
+            IF v_done <> coalesce(cardinality(v_ids), 0) THEN  -- cannot happen: locked above
+                RAISE EXCEPTION 'post_entry: % of % accounts moved', v_done,
+                    coalesce(cardinality(v_ids), 0);
+            END IF;
+            WITH e AS (
+                INSERT INTO payments.entries (id, org_id, kind, description, metadata,
+                                              effective_at, created_at, external_ref,
+                                              idempotency_key)
+                SELECT v_id, p_org, 'standard', coalesce(p_description, ''),
+                       coalesce(p_metadata, '{}'::jsonb), coalesce(p_effective_at, v_at), v_at,
+                       p_external_ref, p_key
+                RETURNING entries.id, entries.effective_at, entries.created_at
+            ), a AS (
+                SELECT r.id, r.org_id, r.version, r.debits, r.credits
+                  FROM unnest(v_ids, v_orgs, v_versions, v_debits, v_credits)
+                       AS r(id, org_id, version, debits, credits)
+                UNION ALL
+                SELECT h.id, h.org_id, NULL, NULL, NULL
+                  FROM unnest(v_hv_ids, v_hv_orgs) AS h(id, org_id)
+            ), ins AS (
+                INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side,
+                                            amount, currency, effective_at, created_at,
+                                            account_version, account_posted_debits,
+                                            account_posted_credits)
+                SELECT e.id, p_org, a.org_id, x.account_id, x.side, x.amount, x.currency,
+                       e.effective_at, e.created_at, a.version + row_number() OVER w,
+                       a.debits
+                         + sum(CASE WHEN x.side = 'debit' THEN x.amount ELSE 0 END) OVER w,
+                       a.credits
+                         + sum(CASE WHEN x.side = 'credit' THEN x.amount ELSE 0 END) OVER w
+                  FROM e
+                 CROSS JOIN unnest(p_accounts, p_sides, p_amounts, p_currencies)
+                       WITH ORDINALITY AS x(account_id, side, amount, currency, ord)
+                  JOIN a ON a.id = x.account_id
+                WINDOW w AS (PARTITION BY x.account_id ORDER BY x.ord)
+                 ORDER BY x.ord
+                RETURNING lines.side, lines.amount, lines.currency
+            )
+            -- The backstop, over the rows inserted (the statement triggers are skipped): how
+            -- many, and whether they balance per currency.
+            SELECT coalesce(sum(b.n), 0), coalesce(bool_and(b.net = 0), false)
+              INTO v_done, v_balanced
+              FROM (SELECT count(*) AS n,
+                           sum(CASE ins.side WHEN 'debit' THEN ins.amount ELSE -ins.amount END)
+                               AS net
+                      FROM ins GROUP BY ins.currency) b;
+            IF v_done <> v_n OR v_done < 2 OR NOT v_balanced THEN
+                -- Cannot happen (every line's account was moved or read above, the entry
+                -- checked valid); never leave an entry with some of its lines, or unbalanced,
+                -- nor a key and moved accounts without their entry: abort.
+                RAISE EXCEPTION 'post_entry: % of % lines inserted, balanced: %',
+                    v_done, v_n, v_balanced;
+            END IF;
             status := 'succeeded';
             id := v_id;
             replayed := false;
             RETURN;
-        ELSIF v_done <> 0 THEN
-            -- Cannot happen (every line's account was moved or read above, the entry checked
-            -- valid); never leave an entry with some of its lines, or unbalanced: abort.
-            RAISE EXCEPTION 'post_entry: % of % lines inserted, balanced: %',
-                v_done, v_n, v_balanced;
         END IF;
     END IF;
 
-    -- The long way: give the regular accounts back their values, then ask ledger_write.
-    UPDATE payments.accounts a
-       SET version = r.version, posted_debits = r.debits, posted_credits = r.credits
-      FROM unnest(v_ids, v_versions, v_debits, v_credits) AS r(id, version, debits, credits)
-     WHERE a.id = r.id;
+    -- The long way: nothing was moved (the regular accounts stay locked); ask ledger_write.
     v_answer := payments.ledger_write(jsonb_build_object(
         'org_id', p_org, 'operation', 'post_entries', 'record_failure', true,
         'requests', jsonb_build_array(jsonb_build_object(
