@@ -9,13 +9,12 @@ through the outbox (`ledger.checkpoint.sealed`) in the sealer's transaction, so 
 outside the database holds it. One sealer runs at a time (a transaction-level advisory lock
 postings never take; another sealer answers `busy` at once, nothing waits).
 
-Which entries a run takes is decided without a lock and without a queue, by the
-transaction that posted each (`entries.created_xact`): the run's cut is its snapshot's xmin
-(`pg_snapshot_xmin(pg_current_snapshot())`), below which every transaction had ended, so
-every entry of a transaction below the cut is committed (and visible) or gone; the run seals
-those from the previous cut on, and the next run starts at this cut, so an entry committed
-later by an older, long transaction waits for a later checkpoint and is never skipped. No
-statistics view is read: the sealer needs no `pg_read_all_stats`, at any isolation level.
+Which entries a run takes is decided without a lock and without a queue: the run's cut is
+the start of the oldest transaction then open in the database (read before its snapshot);
+every entry recorded before the cut was committed (or rolled back) by then, and the next run
+starts at this cut, so an entry committed later, even with an earlier id or time, goes into
+the next checkpoint. The sealer needs READ COMMITTED and the right to see every session
+(a superuser, or `GRANT pg_read_all_stats TO <owner>`).
 
 `verify` recomputes every entry's hash from its rows now, every chain, and compares the
 checkpoints with what was published; it names what no longer matches, earliest first.
@@ -45,8 +44,6 @@ class Checkpoint:
     previous_hash: str | None
     entry_count: int
     cut_at: datetime
-    cut_xact: int
-    """Every transaction below it had ended when the run took its cut (at `cut_at`)."""
     sealed_at: datetime
     platform_seq: int
 
@@ -67,7 +64,7 @@ class Mismatch:
 
     kind: entry_missing, entry_changed (its own fields), line_changed, line_missing,
     line_added, seal_changed (the stored hashes disagree with each other), entry_not_sealed
-    (posted below the last cut yet in no checkpoint), line_without_entry,
+    (recorded before the last cut yet in no checkpoint), line_without_entry,
     checkpoint_missing, checkpoint_unlinked, checkpoint_changed,
     checkpoint_differs_from_published."""
 
@@ -115,10 +112,10 @@ class Verification:
 def seal(
     conn: Connection, *, limit: int | None = None, min_interval: timedelta | None = None
 ) -> SealResult:
-    """Seal the entries of the transactions that ended since the last run (at most about
-    `limit`, whole transactions at a time) and the caller's own, on the caller's
-    transaction; with `min_interval`, nothing within that time of the last checkpoint. The
-    platform's (or the owner's) only."""
+    """Seal the entries recorded since the last run (at most about `limit`, whole
+    timestamps at a time) on the caller's transaction, which must be READ COMMITTED; with
+    `min_interval`, nothing within that time of the last checkpoint. The platform's (or the
+    owner's) only."""
     if limit is not None and limit < 1:
         raise InvalidRequest("limit is at least 1")
     with translated_errors():
@@ -186,7 +183,7 @@ def list_checkpoints(
         text("""
             SELECT org_id, seq, encode(hash, 'hex') AS hash,
                    encode(previous_hash, 'hex') AS previous_hash, entry_count, cut_at,
-                   cut_xact::text AS cut_xact, sealed_at, platform_seq
+                   sealed_at, platform_seq
               FROM payments.checkpoints
              WHERE org_id IS NOT DISTINCT FROM CAST(:org AS uuid) AND seq > :after
              ORDER BY seq LIMIT :n
@@ -205,7 +202,6 @@ def list_checkpoints(
             previous_hash=r.previous_hash,
             entry_count=int(r.entry_count),
             cut_at=r.cut_at,
-            cut_xact=int(r.cut_xact),
             sealed_at=r.sealed_at,
             platform_seq=int(r.platform_seq),
         )

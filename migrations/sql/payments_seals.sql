@@ -15,8 +15,7 @@
 --   entry hash  = sha256(header hash || line hashes, in line id order)
 --   checkpoint  = sha256(text 'liventix-checkpoint|' || scope || '|' || org (or '') || '|'
 --                        || seq || '|' || previous hash (hex; '' for the first) || '|'
---                        || cut_at_us || '|' || cut_xact || '|' || members), members being,
---                        in order, for an
+--                        || cut_at_us || '|' || members), members being, in order, for an
 --                        organization's checkpoint `entry_id:entry hash hex` by entry id,
 --                        for the platform's `org_id:seq:hash hex` of the organizations'
 --                        checkpoints of the same run by org id, joined by ','.
@@ -49,21 +48,16 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
         e.reverses_entry_id, e.hold_id, e.idempotency_key)::text, 'UTF8'))
 $$;
 
--- The members of a checkpoint, hashed with its chain position and its cut.
+-- The members of a checkpoint, hashed with its chain position.
 CREATE FUNCTION payments._checkpoint_hash(p_org uuid, p_seq bigint, p_previous bytea,
-                                          p_cut timestamptz, p_cut_xact xid8, p_members text)
+                                          p_cut timestamptz, p_members text)
 RETURNS bytea
 LANGUAGE sql STABLE AS $$
     SELECT sha256(convert_to(concat_ws('|', 'liventix-checkpoint',
         CASE WHEN p_org IS NULL THEN 'platform' ELSE 'organization' END,
         coalesce(p_org::text, ''), p_seq::text, coalesce(encode(p_previous, 'hex'), ''),
-        payments._epoch_us(p_cut)::text, p_cut_xact::text, coalesce(p_members, '')), 'UTF8'))
+        payments._epoch_us(p_cut)::text, coalesce(p_members, '')), 'UTF8'))
 $$;
-
--- The sealer finds the entries of the transactions that ended since its last cut by the
--- transaction that posted them (payments.entries.created_xact, in payments_schema.sql): one
--- more index entry per posted entry, a rising key as the lines' identity.
-CREATE INDEX entries_created_xact ON payments.entries (created_xact);
 
 -- Each sealed entry: its hashes as sealed, and the checkpoints that hold it.
 CREATE TABLE payments.entry_seals (
@@ -87,11 +81,9 @@ CREATE TABLE payments.checkpoints (
     previous_hash bytea,
     hash bytea NOT NULL,
     entry_count bigint NOT NULL CHECK (entry_count >= 0),
-    -- The run's cut: every transaction below cut_xact (the sealer's snapshot's xmin) had
-    -- ended, so the entries they committed (and the previous cut's on) are in this run;
-    -- cut_at is when it was taken.
+    -- Entries recorded before it (and from the previous platform checkpoint's cut on) are in
+    -- this run; every transaction that could still record one earlier had ended.
     cut_at timestamptz NOT NULL,
-    cut_xact xid8 NOT NULL,
     platform_seq bigint NOT NULL,
     sealed_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT checkpoints_chain_seq UNIQUE NULLS NOT DISTINCT (org_id, seq),
@@ -112,32 +104,37 @@ LANGUAGE sql IMMUTABLE AS $$
         'cut_at', payments._utc(c.cut_at), 'sealed_at', payments._utc(c.sealed_at))
 $$;
 
--- Seal the entries of every transaction below the cut not sealed yet (and the sealer's own
--- transaction's): one checkpoint per organization that has some, then one for the platform
--- over them; each published. One sealer at a time (a transaction-level advisory lock that
--- postings never take: a second sealer answers busy at once). Answers {busy, sealed,
--- platform_seq, checkpoints}. With p_min_interval, nothing is done within that time of the
--- platform's last checkpoint (the worker's periodic step runs every round; a checkpoint a
--- minute is plenty).
---
--- The cut is the xmin of the sealer's snapshot, pg_snapshot_xmin(pg_current_snapshot()):
--- every transaction below it had ended (committed or rolled back) when the snapshot was
--- taken, so each entry it committed is visible to this statement and to every later one, at
--- any isolation level, and no transaction below it can still commit one. Entries of a
--- transaction at or above the cut (still open, or ended after an older one still open) wait
--- for a later run: a long transaction holds the cut back, as it holds back vacuum, but
--- nothing is ever skipped. No statistics view is read, so no pg_read_all_stats is needed.
+-- The moment before which no open transaction can still record an entry: the start of the
+-- oldest client session's transaction open in this database (entries are stamped with the
+-- clock, later than their transaction's start), else now. Read in its own statement, before
+-- the sealing's snapshot is taken, so a transaction that commits in between is seen by it.
+CREATE FUNCTION payments._seal_cut() RETURNS timestamptz
+LANGUAGE sql VOLATILE AS $$
+    SELECT least(clock_timestamp(), min(a.xact_start))
+      FROM pg_stat_activity a
+     WHERE a.datid = (SELECT oid FROM pg_database WHERE datname = current_database())
+       AND a.pid <> pg_backend_pid() AND a.xact_start IS NOT NULL
+       -- Entries come from client sessions (a parallel worker's leader is one, started
+       -- earlier); autovacuum and other background processes record none and would only
+       -- hold the cut back.
+       AND a.backend_type = 'client backend'
+$$;
+
+-- Seal every entry recorded before the cut and not sealed yet: one checkpoint per
+-- organization that has some, then one for the platform over them; each published. One
+-- sealer at a time (a transaction-level advisory lock that postings never take: a second
+-- sealer answers busy at once). Answers {busy, sealed, platform_seq, checkpoints}.
+-- With p_min_interval, nothing is done within that time of the platform's last checkpoint
+-- (the worker's periodic step runs every round; a checkpoint a minute is plenty).
+-- Needs READ COMMITTED (each statement its own snapshot) and the right to see every
+-- session's transaction start (a superuser, or a member of pg_read_all_stats).
 CREATE FUNCTION payments.seal(p_limit int DEFAULT NULL, p_min_interval interval DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    v_cut xid8;
-    v_bound xid8;
-    v_prev_cut xid8;
-    -- Entries of the sealer's own transaction (posted before it in the same transaction)
-    -- are visible to it and commit with the seal: sealed now, whatever the cut.
-    v_own xid8 := pg_current_xact_id_if_assigned();
-    v_cut_at timestamptz := clock_timestamp();
+    v_cut timestamptz;
+    v_bound timestamptz;
+    v_prev_cut timestamptz;
     v_pseq bigint;
     v_sealed bigint := 0;
     v_members text;
@@ -154,22 +151,27 @@ BEGIN
     IF NOT pg_try_advisory_xact_lock(hashtext('payments.seal'), 0) THEN
         RETURN jsonb_build_object('busy', true, 'sealed', 0, 'checkpoints', '[]'::jsonb);
     END IF;
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM payments._fail('invalid_request', jsonb_build_object(
+            'reason', 'the sealer runs at READ COMMITTED (each statement its own snapshot)'));
+    END IF;
+    IF NOT (pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER')
+            OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)) THEN
+        PERFORM payments._fail('permission_denied', jsonb_build_object(
+            'reason', 'the sealer''s owner must see every session: GRANT pg_read_all_stats'));
+    END IF;
+    v_cut := payments._seal_cut();
     SELECT * INTO v_prev FROM payments.checkpoints WHERE org_id IS NULL ORDER BY seq DESC LIMIT 1;
-    v_prev_cut := coalesce(v_prev.cut_xact, '0'::xid8);
-    -- The oldest transaction still running never moves back; greatest() only guards it.
-    v_cut := greatest(pg_snapshot_xmin(pg_current_snapshot()), v_prev_cut);
+    v_prev_cut := coalesce(v_prev.cut_at, '-infinity');
     v_pseq := coalesce(v_prev.seq, 0) + 1;
     IF p_limit IS NOT NULL THEN
-        -- Bound the run: move the cut back to just after the transaction of the p_limit-th
-        -- entry (whole transactions at a time).
-        SELECT max(t.created_xact) INTO v_bound FROM (
-            SELECT e.created_xact FROM payments.entries e
-             WHERE e.created_xact >= v_prev_cut AND e.created_xact < v_cut
-             ORDER BY e.created_xact LIMIT p_limit) t
+        -- Bound the run: move the cut back to just after the p_limit-th entry's time.
+        SELECT least(v_cut, max(t.created_at) + interval '1 microsecond') INTO v_bound FROM (
+            SELECT e.created_at FROM payments.entries e
+             WHERE e.created_at >= v_prev_cut AND e.created_at < v_cut
+             ORDER BY e.created_at LIMIT p_limit) t
         HAVING count(*) >= p_limit;
-        IF v_bound IS NOT NULL THEN
-            v_cut := least(v_cut, (v_bound::text::numeric + 1)::text::xid8);
-        END IF;
+        v_cut := coalesce(v_bound, v_cut);
     END IF;
     -- The entries, each hashed with its lines (found by the lines' entry index, one entry at
     -- a time: the run's size is unknown to the planner), then one checkpoint per
@@ -178,8 +180,7 @@ BEGIN
         WITH todo AS (
             SELECT e.id, e.org_id, payments.entry_header_hash(e) AS header
               FROM payments.entries e
-             WHERE ((e.created_xact >= v_prev_cut AND e.created_xact < v_cut)
-                    OR e.created_xact = v_own)
+             WHERE e.created_at >= v_prev_cut AND e.created_at < v_cut
                AND NOT EXISTS (SELECT FROM payments.entry_seals s WHERE s.entry_id = e.id)
         ), chain AS (
             -- each organization's last checkpoint, through the chain's index
@@ -207,11 +208,10 @@ BEGIN
               FROM sealed r GROUP BY r.org_id
         ), made AS (
             INSERT INTO payments.checkpoints (org_id, seq, previous_hash, hash, entry_count,
-                                              cut_at, cut_xact, platform_seq)
+                                              cut_at, platform_seq)
             SELECT r.org_id, r.seq, p.hash,
-                   payments._checkpoint_hash(r.org_id, r.seq, p.hash, v_cut_at, v_cut,
-                                             r.members),
-                   r.n, v_cut_at, v_cut, v_pseq
+                   payments._checkpoint_hash(r.org_id, r.seq, p.hash, v_cut, r.members),
+                   r.n, v_cut, v_pseq
               FROM runs r
               LEFT JOIN payments.checkpoints p ON p.org_id = r.org_id AND p.seq = r.seq - 1
              ORDER BY r.org_id
@@ -232,10 +232,10 @@ BEGIN
                       ORDER BY x ->> 'org_id')
       INTO v_members FROM jsonb_array_elements(v_made) x;
     INSERT INTO payments.checkpoints (org_id, seq, previous_hash, hash, entry_count, cut_at,
-                                      cut_xact, platform_seq)
+                                      platform_seq)
     VALUES (NULL, v_pseq, v_prev.hash,
-            payments._checkpoint_hash(NULL, v_pseq, v_prev.hash, v_cut_at, v_cut, v_members),
-            v_sealed, v_cut_at, v_cut, v_pseq)
+            payments._checkpoint_hash(NULL, v_pseq, v_prev.hash, v_cut, v_members),
+            v_sealed, v_cut, v_pseq)
     RETURNING * INTO c;
     v_made := v_made || payments._checkpoint_event(c);
     -- The platform's chain is published to the platform organization (its webhooks).
@@ -316,13 +316,12 @@ BEGIN
                                                       c.now_hs) d
             ON c.line_ids <> c.now_ids OR c.line_hashes <> c.now_hs
     ), last_cut AS (
-        SELECT max(cut_xact) AS cut FROM payments.checkpoints WHERE org_id IS NULL
+        SELECT max(cut_at) AS cut FROM payments.checkpoints WHERE org_id IS NULL
     ), unsealed AS (
-        -- An entry of a transaction below the last cut was sealed by then, unless written by
-        -- hand.
+        -- An entry recorded before the last cut was sealed by then, unless written by hand.
         SELECT e.id AS entry_id, e.org_id
           FROM payments.entries e, last_cut k
-         WHERE e.created_xact < k.cut AND (p_org IS NULL OR e.org_id = p_org)
+         WHERE e.created_at < k.cut AND (p_org IS NULL OR e.org_id = p_org)
            AND NOT EXISTS (SELECT FROM payments.entry_seals s WHERE s.entry_id = e.id)
     ), orphans AS (
         SELECT l.id AS line_id, l.entry_id, l.entry_org_id AS org_id
@@ -363,7 +362,7 @@ BEGIN
                CASE WHEN k.seq <> coalesce(k.before_seq, 0) + 1 THEN 'checkpoint_missing'
                     WHEN k.previous_hash IS DISTINCT FROM k.before_hash THEN 'checkpoint_unlinked'
                     WHEN k.hash <> payments._checkpoint_hash(k.org_id, k.seq, k.previous_hash,
-                                                             k.cut_at, k.cut_xact, k.members)
+                                                             k.cut_at, k.members)
                         OR k.entry_count <> k.members_count THEN 'checkpoint_changed'
                     WHEN p.hash <> encode(k.hash, 'hex')
                         THEN 'checkpoint_differs_from_published'
@@ -378,7 +377,7 @@ BEGIN
           FROM entry_problems p WHERE p.kind IS NOT NULL
         UNION ALL
         SELECT 2, 0, u.entry_id::text, 'entry_not_sealed', u.entry_id, NULL, u.org_id, NULL,
-               'posted below the last checkpoint''s cut, yet in no checkpoint'
+               'recorded before the last checkpoint''s cut, yet in no checkpoint'
           FROM unsealed u
         UNION ALL
         SELECT 3, o.line_id, o.entry_id::text, 'line_without_entry', o.entry_id, o.line_id,
@@ -444,7 +443,7 @@ BEGIN
 END
 $$;
 
-REVOKE EXECUTE ON FUNCTION payments.seal(int, interval),
+REVOKE EXECUTE ON FUNCTION payments.seal(int, interval), payments._seal_cut(),
     payments._line_difference(bigint[], bytea[], bigint[], bytea[]),
     payments.verify_seals(uuid, int), payments.seal_counts(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION payments.verify_seals(uuid, int), payments.seal_counts(uuid)

@@ -31,10 +31,7 @@ class CheckpointResponse(BaseModel):
     hash: str = Field(description="Hex SHA-256 (docs/ledger-integrity.md gives its input)")
     previous_hash: str | None
     entry_count: int
-    cut_at: datetime = Field(description="When the run took its cut")
-    cut_xact: int = Field(
-        description="The run's cut: the entries of every transaction below it are sealed"
-    )
+    cut_at: datetime = Field(description="Entries recorded before it are sealed by now")
     sealed_at: datetime
 
 
@@ -92,7 +89,6 @@ def list_checkpoints(
                     previous_hash=c.previous_hash,
                     entry_count=c.entry_count,
                     cut_at=c.cut_at,
-                    cut_xact=c.cut_xact,
                     sealed_at=c.sealed_at,
                 )
                 for c in found
