@@ -147,7 +147,10 @@ $$;
 -- is the ledger's (payments.idempotency_keys): the same request replays its result, another
 -- request under it is a conflict. Returns {id, replayed}.
 CREATE FUNCTION payments.category_write(p jsonb) RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+-- The idempotency keys' organization check runs on this door's key (a session that set
+-- payments.engine_checked itself must not skip it: only the engine's fast doors may).
+SET payments.engine_checked = 'off' AS $$
 DECLARE
     v_org uuid := (p ->> 'org_id')::uuid;
     v_op text := p ->> 'operation';

@@ -100,7 +100,10 @@ $$;
 -- advisory lock (postings are not held back); a concurrent settlement that took an entry
 -- first makes the later one refuse it, never settle it twice.
 CREATE FUNCTION payments.create_settlement(p jsonb) RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+-- The idempotency keys' organization check runs on this door's key (a session that set
+-- payments.engine_checked itself must not skip it: only the engine's fast doors may).
+SET payments.engine_checked = 'off' AS $$
 DECLARE
     v_org uuid := (p ->> 'org_id')::uuid;
     v_key text := p ->> 'key';
