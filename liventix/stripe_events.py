@@ -27,7 +27,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import stripe
 from sqlalchemy import Connection
 
 import outbox
@@ -135,6 +134,10 @@ def verify_stripe_webhook(
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise outbox.InvalidSignature(reason="the body is not UTF-8") from exc
+    # Imported here: every CLI process imports this module (liventix.database registers the
+    # webhook secret through it), and most never verify an event.
+    import stripe  # noqa: PLC0415 (the only use; see above)
+
     try:
         # The raw text (never re-serialised JSON), constant-time, the past's tolerance.
         stripe.WebhookSignature.verify_header(text, signature_header, secret, tolerance)

@@ -19,7 +19,6 @@ from liventix.cli.common import (
     find_organization,
     settings_epilog,
 )
-from liventix.reports import organizer
 
 
 @click.command("settlements", epilog=settings_epilog(DATABASE))
@@ -68,6 +67,8 @@ def settlements(org: str, account: str | None, limit: int, as_json: bool) -> int
 @click.option("--json", "as_json", is_flag=True, help="the answer as one JSON object")
 def transfer_coverage(transfer_id: str, as_json: bool) -> int:
     """Which orders and tickets a transfer to an organizer paid for."""
+    from liventix.reports import organizer  # noqa: PLC0415 (the reports load for this one only)
+
     with existing_engine().begin() as conn:
         try:
             found = organizer.transfer_coverage(conn, transfer_id)
