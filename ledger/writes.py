@@ -22,10 +22,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg.rows import tuple_row
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
@@ -140,26 +141,14 @@ def _one_row(conn: Connection, statement: str, params: tuple[Any, ...]) -> tuple
 
 
 def _driver_row(conn: Connection, statement: str, params: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The one row `statement` returns, as a plain tuple, on the connection's psycopg
-    connection (`pgdriver.first`'s way, without its named-tuple rows); other drivers go
-    through `pgdriver`."""
-    if not conn.in_transaction():
-        conn.begin()  # as conn.execute() would: the caller's commit() then commits it
-    proxied = conn.connection
-    driver = proxied.driver_connection
-    if not isinstance(driver, psycopg.Connection):
+    """The one row `statement` returns, as a plain tuple (no named-tuple class built per
+    row), on the connection's psycopg cursor (`pgdriver.cursor`); other drivers go through
+    `pgdriver.first`."""
+    if not isinstance(conn.connection.driver_connection, psycopg.Connection):
         return _one_row(conn, statement, params)
-    try:
-        with driver.cursor() as cursor:
-            cursor.execute(statement, params)
-            found = cursor.fetchone()
-    except psycopg.Error as exc:
-        lost = conn.dialect.is_disconnect(cast(Any, exc), proxied, None)
-        if lost:
-            conn.invalidate(exc)
-        raise DBAPIError.instance(
-            None, None, exc, psycopg.Error, connection_invalidated=lost
-        ) from exc
+    with pgdriver.cursor(conn, row_factory=tuple_row) as cursor:
+        cursor.execute(statement, params)
+        found = cursor.fetchone()
     if found is None:  # the door's functions return a row, always
         raise RuntimeError("the ledger's door returned no row")
     return tuple(found)

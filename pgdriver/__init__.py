@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from typing import Any, TypeAlias, cast
 
 import psycopg
-from psycopg.rows import namedtuple_row
+from psycopg.rows import RowFactory, namedtuple_row
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -38,15 +38,17 @@ def _driver(conn: Connection) -> psycopg.Connection[Any] | None:
 
 
 @contextmanager
-def cursor(conn: Connection) -> Iterator[psycopg.Cursor[Any]]:
-    """The driver's cursor (rows as named tuples) in `conn`'s transaction (begun if none is).
-    Raises TypeError on another driver than psycopg."""
+def cursor(
+    conn: Connection, row_factory: RowFactory[Any] = namedtuple_row
+) -> Iterator[psycopg.Cursor[Any]]:
+    """The driver's cursor (rows as named tuples, or as `row_factory` makes them) in `conn`'s
+    transaction (begun if none is). Raises TypeError on another driver than psycopg."""
     driver = _driver(conn)
     if driver is None:
         raise TypeError("pgdriver.cursor needs a psycopg connection")
     proxied = conn.connection
     try:
-        with driver.cursor(row_factory=namedtuple_row) as found:
+        with driver.cursor(row_factory=row_factory) as found:
             yield found
     except psycopg.Error as exc:
         lost = conn.dialect.is_disconnect(cast(Any, exc), proxied, None)
