@@ -13,6 +13,7 @@ from .balance_monitor_event_operator import BalanceMonitorEventOperator
 from .balance_response import BalanceResponse
 from .balance_response_by_type_0 import BalanceResponseByType0
 from .balance_response_normal_side import BalanceResponseNormalSide
+from .balance_sheet_category import BalanceSheetCategory
 from .balance_sheet_line import BalanceSheetLine
 from .balance_sheet_owner import BalanceSheetOwner
 from .balance_sheet_report import BalanceSheetReport
@@ -222,6 +223,7 @@ __all__ = (
     "BalanceResponse",
     "BalanceResponseByType0",
     "BalanceResponseNormalSide",
+    "BalanceSheetCategory",
     "BalanceSheetLine",
     "BalanceSheetOwner",
     "BalanceSheetReport",

@@ -12,20 +12,24 @@ T = TypeVar("T", bound="BalanceSheetLine")
 
 @_attrs_define
 class BalanceSheetLine:
-    """One account's balance on its normal side, from its lines effective by the moment.
+    """One account's balance on its normal side, from its lines effective by the moment, under
+    the category that holds it directly (the chart's: `escrow:eur`, `cash:usd`, ...; empty
+    for an account in none).
 
-    Attributes:
-        scope (str):
-        org_id (UUID):
-        currency (str):
-        code (str):
-        type_ (str):
-        balance (int):
+        Attributes:
+            scope (str):
+            org_id (UUID):
+            currency (str):
+            category (str):
+            code (str):
+            type_ (str):
+            balance (int):
     """
 
     scope: str
     org_id: UUID
     currency: str
+    category: str
     code: str
     type_: str
     balance: int
@@ -37,6 +41,8 @@ class BalanceSheetLine:
         org_id = str(self.org_id)
 
         currency = self.currency
+
+        category = self.category
 
         code = self.code
 
@@ -51,6 +57,7 @@ class BalanceSheetLine:
                 "scope": scope,
                 "org_id": org_id,
                 "currency": currency,
+                "category": category,
                 "code": code,
                 "type": type_,
                 "balance": balance,
@@ -68,6 +75,8 @@ class BalanceSheetLine:
 
         currency = d.pop("currency")
 
+        category = d.pop("category")
+
         code = d.pop("code")
 
         type_ = d.pop("type")
@@ -78,6 +87,7 @@ class BalanceSheetLine:
             scope=scope,
             org_id=org_id,
             currency=currency,
+            category=category,
             code=code,
             type_=type_,
             balance=balance,

@@ -10,6 +10,7 @@ from attrs import field as _attrs_field
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
+    from ..models.balance_sheet_category import BalanceSheetCategory
     from ..models.balance_sheet_line import BalanceSheetLine
     from ..models.balance_sheet_owner import BalanceSheetOwner
     from ..models.balance_sheet_total import BalanceSheetTotal
@@ -27,6 +28,7 @@ class BalanceSheetReport:
         as_of (datetime.datetime):
         totals (list[BalanceSheetTotal]):
         owners (list[BalanceSheetOwner]):
+        categories (list[BalanceSheetCategory]):
         lines (list[BalanceSheetLine]):
         name (str | Unset):  Default: 'balance-sheet'.
         title (str | Unset):  Default: 'Balance sheet'.
@@ -36,6 +38,7 @@ class BalanceSheetReport:
     as_of: datetime.datetime
     totals: list[BalanceSheetTotal]
     owners: list[BalanceSheetOwner]
+    categories: list[BalanceSheetCategory]
     lines: list[BalanceSheetLine]
     name: str | Unset = "balance-sheet"
     title: str | Unset = "Balance sheet"
@@ -56,6 +59,11 @@ class BalanceSheetReport:
             owners_item = owners_item_data.to_dict()
             owners.append(owners_item)
 
+        categories = []
+        for categories_item_data in self.categories:
+            categories_item = categories_item_data.to_dict()
+            categories.append(categories_item)
+
         lines = []
         for lines_item_data in self.lines:
             lines_item = lines_item_data.to_dict()
@@ -73,6 +81,7 @@ class BalanceSheetReport:
                 "as_of": as_of,
                 "totals": totals,
                 "owners": owners,
+                "categories": categories,
                 "lines": lines,
             }
         )
@@ -85,6 +94,7 @@ class BalanceSheetReport:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.balance_sheet_category import BalanceSheetCategory  # noqa: PLC0415
         from ..models.balance_sheet_line import BalanceSheetLine  # noqa: PLC0415
         from ..models.balance_sheet_owner import BalanceSheetOwner  # noqa: PLC0415
         from ..models.balance_sheet_total import BalanceSheetTotal  # noqa: PLC0415
@@ -108,6 +118,13 @@ class BalanceSheetReport:
 
             owners.append(owners_item)
 
+        categories = []
+        _categories = d.pop("categories")
+        for categories_item_data in _categories:
+            categories_item = BalanceSheetCategory.from_dict(categories_item_data)
+
+            categories.append(categories_item)
+
         lines = []
         _lines = d.pop("lines")
         for lines_item_data in _lines:
@@ -124,6 +141,7 @@ class BalanceSheetReport:
             as_of=as_of,
             totals=totals,
             owners=owners,
+            categories=categories,
             lines=lines,
             name=name,
             title=title,
