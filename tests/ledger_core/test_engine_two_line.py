@@ -1,8 +1,9 @@
 """The fast door's two-line path (`payments.post_entry`, step 3a): one amount between two
-regular accounts, each moved by its own UPDATE in id order. When the second account refuses
-(closed, over its overdraft flag, another currency), the first, already moved, gets back its
-values exactly and the entry is judged the long way (its typed refusal, nothing written); the
-positions the path writes on each line are the account's running version and totals."""
+regular accounts, both locked by one SELECT in id order and moved only once every guard holds
+on the locked rows. When the second account refuses (closed, over its overdraft flag, another
+currency), neither is moved and the entry is judged the long way (its typed refusal, nothing
+written); the positions the path writes on each line are the account's running version and
+totals."""
 
 from __future__ import annotations
 
