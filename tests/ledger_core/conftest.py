@@ -22,6 +22,17 @@ ORG_B = uuid.UUID("00000000-0000-0000-0000-00000000000b")
 OpenAccountFn = Callable[..., uuid.UUID]
 
 
+def account_above(open_account: OpenAccountFn, low: uuid.UUID, code: str, **kw: Any) -> uuid.UUID:
+    """An account of ORG_A whose id sorts after `low` (the engine locks and moves accounts in
+    id order, so `low` is the first). Open `low` as the lowest of several ids: one random id
+    alone is above 64 others with a chance of 1 in 65."""
+    for n in range(64):
+        account = open_account(ORG_A, f"{code}-{n}", **kw)
+        if account > low:
+            return account
+    raise AssertionError("no account id above the first in 64 tries")
+
+
 @pytest.fixture
 def orgs(transactions: Transactions) -> None:
     """The platform and organizations A and B exist."""

@@ -19,16 +19,7 @@ import sqlalchemy as sa
 
 import ledger
 from liventix.testing.rollback import RolledBack
-from tests.ledger_core.conftest import ORG_A, OpenAccountFn, transfer
-
-
-def _above(open_account: OpenAccountFn, low: uuid.UUID, code: str, **kw: Any) -> uuid.UUID:
-    """An account whose id sorts after `low` (so `low` is the one locked and moved first)."""
-    for n in range(64):
-        account = open_account(ORG_A, f"{code}-{n}", **kw)
-        if account > low:
-            return account
-    raise AssertionError("no account id above the first in 64 tries")
+from tests.ledger_core.conftest import ORG_A, OpenAccountFn, account_above, transfer
 
 
 def _events(conn: sa.Connection, monitor: uuid.UUID) -> list[tuple[str, Any, Any]]:
@@ -79,15 +70,16 @@ def _lines(wallet: uuid.UUID, other: uuid.UUID, *, split: bool, key: str) -> led
 def test_a_refused_posting_neither_triggers_nor_publishes(
     db: RolledBack, open_account: OpenAccountFn, refusal: str, split: bool
 ) -> None:
-    wallet = open_account(ORG_A, "wallet", "liability")
+    # The lowest of eight ids, so that account_above finds a higher one (see there).
+    wallet = min(open_account(ORG_A, f"wallet-{n}", "liability") for n in range(8))
     expected: type[ledger.LedgerError]
     if refusal == "closed":
-        other = _above(open_account, wallet, "closed")
+        other = account_above(open_account, wallet, "closed")
         with db.begin() as conn:
             ledger.close_account(conn, ORG_A, ledger.CloseAccount("close-other", other))
         expected = ledger.AccountClosed
     else:
-        other = _above(
+        other = account_above(
             open_account, wallet, "flagged", type="liability", debits_must_not_exceed_credits=True
         )
         expected = ledger.InsufficientFunds
@@ -120,7 +112,7 @@ def test_a_refused_posting_neither_triggers_nor_publishes(
         )
 
     # The same money from an account that accepts: moved, and the monitor fires, once.
-    payer = _above(open_account, wallet, "payer")
+    payer = account_above(open_account, wallet, "payer")
     with db.begin() as conn:
         ledger.post_entry(conn, ORG_A, _lines(wallet, payer, split=split, key="accepted"))
     version = 2 if split else 1

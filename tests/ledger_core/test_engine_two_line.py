@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 import ledger
 from liventix.testing.rollback import RolledBack
-from tests.ledger_core.conftest import ORG_A, OpenAccountFn, transfer
+from tests.ledger_core.conftest import ORG_A, OpenAccountFn, account_above, transfer
 
 
 def _account(conn: sa.Connection, account: uuid.UUID) -> tuple[Any, ...]:
@@ -30,35 +30,27 @@ def _account(conn: sa.Connection, account: uuid.UUID) -> tuple[Any, ...]:
     )
 
 
-def _above(open_account: OpenAccountFn, low: uuid.UUID, code: str, **kw: Any) -> uuid.UUID:
-    """An account whose id sorts after `low` (the door moves accounts in id order)."""
-    for n in range(64):
-        account = open_account(ORG_A, f"{code}-{n}", **kw)
-        if account > low:
-            return account
-    raise AssertionError("no account id above the first in 64 tries")
-
-
 @pytest.mark.parametrize("refusal", ["closed", "overdraft", "currency"])
 def test_a_refusal_by_the_second_account_leaves_the_first_unmoved(
     db: RolledBack, open_account: OpenAccountFn, refusal: str
 ) -> None:
-    first = open_account(ORG_A, "first")
+    # The lowest of eight ids, so that account_above finds a higher one (see there).
+    first = min(open_account(ORG_A, f"first-{n}") for n in range(8))
     funding = open_account(ORG_A, "funding", type="liability")
     with db.begin() as conn:
         ledger.post_entry(conn, ORG_A, transfer("fund-first", first, funding, 500))
     if refusal == "closed":
-        second = _above(open_account, first, "closed")
+        second = account_above(open_account, first, "closed")
         with db.begin() as conn:
             ledger.close_account(conn, ORG_A, ledger.CloseAccount("close-second", second))
         expected: type[Exception] = ledger.AccountClosed
     elif refusal == "overdraft":
-        second = _above(
+        second = account_above(
             open_account, first, "flagged", type="liability", debits_must_not_exceed_credits=True
         )
         expected = ledger.InsufficientFunds
     else:
-        second = _above(open_account, first, "euro", currency="EUR")
+        second = account_above(open_account, first, "euro", currency="EUR")
         expected = ledger.CurrencyMismatch
     with db.begin() as conn:
         before = _account(conn, first)
