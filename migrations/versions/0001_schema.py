@@ -28,6 +28,7 @@ _SQL = Path(__file__).resolve().parent.parent / "sql"
 FILES = (
     "payments_schema.sql",
     "payments_engine.sql",
+    "payments_batches.sql",
     "payments_categories.sql",
     "payments_settlements.sql",
     "messaging.sql",

@@ -1,0 +1,331 @@
+-- Batches of entries: payments.post_batch, many entries in one call, each standing alone
+-- (TigerBeetle's create_transfers) unless linked, and its set-based fast path. Built on the
+-- engine's internals (payments_engine.sql: ledger_write, _check_org, the key store), so it
+-- is applied after it.
+
+------------------------------------------------------------------------------------------
+-- Batches of independent entries (TigerBeetle's create_transfers)
+------------------------------------------------------------------------------------------
+
+-- Post many entries, each standing alone unless linked: p = {org_id, requests: [as
+-- ledger_write's post_entries takes them], chains: [[request index, ...], ...]}, every
+-- request in exactly one chain (a chain of one is an independent entry). A chain's entries
+-- are posted together or not at all. Returns {results: [...]} in request order, as
+-- ledger_write does: posted, replayed, or failed with its code; the entries of a refused
+-- chain other than the one refused fail with linked_entry_failed naming it.
+--
+-- The usual case is one all-or-nothing call of ledger_write for the whole batch (one
+-- subtransaction). When it is refused, every chain is judged on its own, in order, each in
+-- its own subtransaction: an independent entry's recorded refusal is stored under its key as
+-- a single posting's is (a retry keeps being refused); a linked chain stores no refusal (its
+-- retry is judged again), and the entry that refused it is found by posting its prefixes.
+CREATE FUNCTION payments.post_batch(p jsonb) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET payments.engine_checked = 'off' AS $$
+DECLARE
+    v_org uuid := (p ->> 'org_id')::uuid;
+    v_requests jsonb := p -> 'requests';
+    v_n int := jsonb_array_length(p -> 'requests');
+    v_results jsonb[] := array_fill(NULL::jsonb, ARRAY[jsonb_array_length(p -> 'requests')]);
+    v_chain jsonb;
+    v_len int;
+    v_answer jsonb;
+    v_code text;
+    v_detail text;
+    v_culprit int;
+BEGIN
+    IF v_n = 0 OR (SELECT count(*) FROM jsonb_array_elements(p -> 'chains') c,
+                                         jsonb_array_elements_text(c) i) <> v_n THEN
+        PERFORM payments._fail('invalid_request',
+            jsonb_build_object('reason', 'every request belongs to exactly one chain'));
+    END IF;
+    PERFORM payments._check_org(v_org);
+    BEGIN
+        RETURN payments.ledger_write(jsonb_build_object(
+            'org_id', v_org, 'operation', 'post_entries', 'record_failure', false,
+            'requests', v_requests));
+    EXCEPTION WHEN SQLSTATE 'LX001' THEN
+        NULL;  -- something was refused: judged chain by chain below
+    END;
+    FOR v_chain IN SELECT c FROM jsonb_array_elements(p -> 'chains') c LOOP
+        v_len := jsonb_array_length(v_chain);
+        BEGIN
+            v_answer := payments.ledger_write(jsonb_build_object(
+                'org_id', v_org, 'operation', 'post_entries', 'record_failure', v_len = 1,
+                'requests', (SELECT jsonb_agg(v_requests -> (i.x::int) ORDER BY i.o)
+                               FROM jsonb_array_elements_text(v_chain) WITH ORDINALITY i(x, o))));
+            FOR k IN 0 .. v_len - 1 LOOP
+                v_results[(v_chain ->> k)::int + 1] := v_answer -> 'results' -> k;
+            END LOOP;
+        EXCEPTION WHEN SQLSTATE 'LX001' THEN
+            GET STACKED DIAGNOSTICS v_code = MESSAGE_TEXT, v_detail = PG_EXCEPTION_DETAIL;
+            v_culprit := 0;
+            IF v_len > 1 THEN
+                FOR k IN 1 .. v_len LOOP
+                    BEGIN
+                        PERFORM payments.ledger_write(jsonb_build_object(
+                            'org_id', v_org, 'operation', 'post_entries', 'record_failure', false,
+                            'requests', (SELECT jsonb_agg(v_requests -> (i.x::int) ORDER BY i.o)
+                                           FROM jsonb_array_elements_text(v_chain)
+                                                WITH ORDINALITY i(x, o)
+                                          WHERE i.o <= k)));
+                        RAISE SQLSTATE 'LX003';  -- this prefix posts: undo it, try a longer one
+                    EXCEPTION
+                        WHEN SQLSTATE 'LX003' THEN
+                            NULL;
+                        WHEN SQLSTATE 'LX001' THEN
+                            GET STACKED DIAGNOSTICS v_code = MESSAGE_TEXT,
+                                                    v_detail = PG_EXCEPTION_DETAIL;
+                            v_culprit := k - 1;
+                            EXIT;
+                    END;
+                END LOOP;
+            END IF;
+            FOR k IN 0 .. v_len - 1 LOOP
+                v_results[(v_chain ->> k)::int + 1] := CASE
+                    WHEN k = v_culprit THEN jsonb_build_object(
+                        'status', 'failed', 'replayed', false, 'code', v_code,
+                        'details', v_detail::jsonb)
+                    ELSE jsonb_build_object(
+                        'status', 'failed', 'replayed', false, 'code', 'linked_entry_failed',
+                        'details', jsonb_build_object('index', (v_chain ->> v_culprit)::int))
+                END;
+            END LOOP;
+        END;
+    END LOOP;
+    RETURN jsonb_build_object('results', to_jsonb(v_results));
+END
+$$;
+
+-- The batch's fast path: standard entries without conditions in a few set-based statements,
+-- typed arrays rather than jsonb, when nothing in the batch is unusual (every entry posts,
+-- no key or external reference was seen before). One element per entry (p_keys ...
+-- p_external_refs) and one per line (p_entry_of: the line's entry, 1-based; lines in request
+-- order). Returns the new entries' ids in request order, or NULL when the batch must be
+-- judged the long way (payments.post_batch: replays, conflicts, refusals, a high-volume
+-- account near its limits, anything malformed), having written nothing. The regular accounts
+-- are locked in id order, as everywhere; every rule _post applies is applied here, to the
+-- same running positions (overdraft flags where each entry leaves each account, 64-bit
+-- totals). High-volume accounts are read, not locked, as post_entry reads them.
+-- As post_entry, it checks itself what the statement triggers lines_balanced and
+-- entries_have_lines check (each entry balanced per currency, of two or more lines, on
+-- accounts of its organization and currency), and skips them (payments.engine_checked).
+CREATE FUNCTION payments.post_batch_fast(
+    p_org uuid, p_keys text[], p_hashes text[], p_descriptions text[], p_metadata jsonb[],
+    p_effective_at timestamptz[], p_external_refs text[], p_entry_of int[], p_accounts uuid[],
+    p_sides text[], p_amounts bigint[], p_currencies text[])
+RETURNS uuid[]
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET payments.writer = 'on'
+SET payments.engine_checked = 'on' AS $$
+DECLARE
+    -- Who acts, asked once (each question computes the actor's proof again).
+    v_actor text := payments.current_actor();
+    v_acting uuid := CASE WHEN v_actor <> 'platform' THEN v_actor::uuid END;
+    v_known boolean;
+    v_platform uuid;
+    v_n int := coalesce(cardinality(p_keys), 0);
+    v_m int := coalesce(cardinality(p_accounts), 0);
+    v_ok boolean;
+    v_orgs uuid[];
+    v_versions bigint[];
+    v_debits bigint[];
+    v_credits bigint[];
+    v_ids uuid[];
+    v_lines bigint;
+    v_at timestamptz;
+BEGIN
+    -- Who acts: as post_entry.
+    SELECT EXISTS (SELECT FROM payments.organizations o WHERE o.id = p_org),
+           (SELECT o.id FROM payments.organizations o WHERE o.is_platform)
+      INTO v_known, v_platform;
+    IF p_org IS NULL OR NOT v_known
+       OR (v_acting IS NOT NULL AND v_acting <> p_org)
+       OR (v_acting IS NULL AND v_actor IS DISTINCT FROM 'platform'
+           AND NOT payments._trusted_caller()) THEN
+        PERFORM payments._fail('organization_not_found', jsonb_build_object('org_id', p_org));
+    END IF;
+    IF v_acting IS NOT NULL THEN
+        v_platform := NULL;
+    END IF;
+
+    -- The shape: arrays of matching lengths, unique keys, entries 1..n each of two or more
+    -- valid lines balancing per currency (every line's entry one of 1..n: a NULL is no
+    -- entry); no key or external reference seen before.
+    WITH l AS (
+        SELECT * FROM unnest(p_entry_of, p_accounts, p_sides, p_amounts, p_currencies)
+                      AS x(e, account_id, side, amount, currency)
+    ), g AS (
+        SELECT l.e, count(*) AS n,
+               sum(CASE l.side WHEN 'debit' THEN l.amount WHEN 'credit' THEN -l.amount END) AS net,
+               -- coalesce: bool_and and sum skip NULLs, so a line with no amount or a side
+               -- that is neither would otherwise pass as balanced and fail later, untyped.
+               bool_and(coalesce(l.account_id IS NOT NULL AND l.amount > 0
+                                 AND l.side IN ('debit', 'credit') AND l.currency IS NOT NULL,
+                                 false)) AS fine
+          FROM l GROUP BY l.e, l.currency
+    ), ent AS (
+        SELECT g.e, sum(g.n) AS n, bool_and(coalesce(g.net = 0 AND g.fine, false)) AS ok
+          FROM g GROUP BY g.e
+    )
+    SELECT count(*) = v_n AND min(ent.e) = 1 AND max(ent.e) = v_n
+           AND bool_and(ent.e IS NOT NULL AND ent.ok AND ent.n >= 2)
+      INTO v_ok FROM ent;
+    IF v_ok IS NOT TRUE OR v_n > 10000
+       OR cardinality(p_hashes) IS DISTINCT FROM v_n
+       OR cardinality(p_descriptions) IS DISTINCT FROM v_n
+       OR cardinality(p_metadata) IS DISTINCT FROM v_n
+       OR cardinality(p_effective_at) IS DISTINCT FROM v_n
+       OR cardinality(p_external_refs) IS DISTINCT FROM v_n
+       OR cardinality(p_entry_of) IS DISTINCT FROM v_m
+       OR cardinality(p_sides) IS DISTINCT FROM v_m
+       OR cardinality(p_amounts) IS DISTINCT FROM v_m
+       OR cardinality(p_currencies) IS DISTINCT FROM v_m
+       OR (SELECT count(DISTINCT k) <> v_n OR bool_or(k IS NULL OR k = '' OR h IS NULL)
+             FROM unnest(p_keys, p_hashes) AS x(k, h))
+       OR EXISTS (SELECT FROM payments.idempotency_keys k
+                   WHERE k.org_id = p_org AND k.key = ANY (p_keys))
+       OR EXISTS (SELECT FROM payments.entries e
+                   WHERE e.org_id = p_org AND e.external_ref = ANY (p_external_refs))
+       OR (SELECT count(r) <> count(DISTINCT r) FROM unnest(p_external_refs) r) THEN
+        RETURN NULL;
+    END IF;
+
+    BEGIN
+        -- The regular accounts, locked in id order, and every line's running position; the
+        -- high-volume ones read, not locked (their lines are rolled up later, as post_entry
+        -- posts them), while far from the overflow limits (as _check_positions judges them).
+        -- A missing, foreign, closed or other-currency account, an overflow, a high-volume
+        -- account near its limits or an overdraft sends the batch the long way.
+        WITH locked AS (
+            SELECT a.id, a.org_id, a.currency, a.closed, a.posted_debits, a.posted_credits,
+                   a.pending_debits, a.pending_credits, a.version,
+                   a.debits_must_not_exceed_credits AS dm, a.credits_must_not_exceed_debits AS cm
+              FROM payments.accounts a
+             WHERE a.id = ANY (p_accounts) AND NOT a.high_volume
+               -- Only accounts this organization may post to are locked: the function runs
+               -- with its owner's rights, and a NULL answer leaves the caller's transaction
+               -- open, so another organization's rows must never be locked here.
+               AND (a.org_id = p_org OR a.org_id = v_platform)
+             ORDER BY a.id
+               FOR NO KEY UPDATE
+        ), hv AS (
+            SELECT a.id, a.org_id, a.currency, a.closed
+              FROM payments.accounts a
+             WHERE a.id = ANY (p_accounts) AND a.high_volume
+               AND (a.org_id = p_org OR a.org_id = v_platform)
+               AND a.posted_debits < 2305843009213693952
+               AND a.posted_credits < 2305843009213693952
+               AND NOT EXISTS (SELECT FROM payments.lines w
+                                WHERE w.account_id = a.id AND w.account_version IS NULL
+                                  AND w.amount >= 1099511627776)
+        ), run AS (
+            SELECT x.ord,
+                   CASE WHEN a.id IS NOT NULL
+                        THEN a.currency = x.currency AND NOT a.closed
+                             AND (a.org_id = p_org OR a.org_id = v_platform)
+                        ELSE h.id IS NOT NULL AND h.currency = x.currency AND NOT h.closed
+                             AND x.amount < 1099511627776 END AS fine,
+                   h.id IS NOT NULL AS high_volume,
+                   coalesce(a.org_id, h.org_id) AS org_id, a.dm, a.cm, a.pending_debits,
+                   a.pending_credits,
+                   a.version + row_number() OVER w AS version,
+                   a.posted_debits
+                     + sum(CASE WHEN x.side = 'debit' THEN x.amount ELSE 0 END) OVER w AS debits,
+                   a.posted_credits
+                     + sum(CASE WHEN x.side = 'credit' THEN x.amount ELSE 0 END) OVER w AS credits,
+                   row_number() OVER (PARTITION BY x.account_id, x.e ORDER BY x.ord DESC) = 1
+                       AS last_of_entry
+              FROM unnest(p_entry_of, p_accounts, p_sides, p_amounts, p_currencies)
+                   WITH ORDINALITY AS x(e, account_id, side, amount, currency, ord)
+              LEFT JOIN locked a ON a.id = x.account_id
+              LEFT JOIN hv h ON h.id = x.account_id
+            WINDOW w AS (PARTITION BY x.account_id ORDER BY x.ord)
+        )
+        SELECT bool_and(coalesce(r.fine, false)
+                        AND (r.high_volume
+                             OR (r.debits <= 9223372036854775807
+                                 AND r.credits <= 9223372036854775807
+                                 AND (NOT r.last_of_entry
+                                      OR ((NOT r.dm OR r.debits + r.pending_debits <= r.credits)
+                                          AND (NOT r.cm
+                                               OR r.credits + r.pending_credits <= r.debits)))))),
+               -- A high-volume account's lines carry no position until the roll-up.
+               array_agg(r.org_id ORDER BY r.ord), array_agg(r.version ORDER BY r.ord),
+               array_agg(CASE WHEN r.debits <= 9223372036854775807 THEN r.debits END
+                         ORDER BY r.ord),
+               array_agg(CASE WHEN r.credits <= 9223372036854775807 THEN r.credits END
+                         ORDER BY r.ord)
+          INTO v_ok, v_orgs, v_versions, v_debits, v_credits
+          FROM run r;
+        IF v_ok IS NOT TRUE THEN
+            RETURN NULL;
+        END IF;
+
+        -- The keys, the entries, their lines and the accounts, in one statement; recorded at
+        -- the time read now that the accounts are locked (as _post does).
+        v_at := clock_timestamp();
+        WITH ids AS (
+            SELECT i, gen_random_uuid() AS id FROM generate_series(1, v_n) i
+        ), k AS (
+            INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status,
+                                                   result)
+            SELECT p_org, p_keys[ids.i], 'post_entries', p_hashes[ids.i], 'succeeded',
+                   jsonb_build_object('id', ids.id)
+              FROM ids
+        ), e AS (
+            INSERT INTO payments.entries (id, org_id, kind, description, metadata, effective_at,
+                                          created_at, external_ref, idempotency_key)
+            SELECT ids.id, p_org, 'standard', coalesce(p_descriptions[ids.i], ''),
+                   coalesce(p_metadata[ids.i], '{}'::jsonb),
+                   coalesce(p_effective_at[ids.i], v_at), v_at, p_external_refs[ids.i],
+                   p_keys[ids.i]
+              FROM ids ORDER BY ids.i
+        ), u AS (
+            UPDATE payments.accounts a
+               SET posted_debits = d.debits, posted_credits = d.credits, version = d.version
+              FROM (SELECT DISTINCT ON (x.account_id) x.account_id, x.version, x.debits,
+                           x.credits
+                      FROM unnest(p_accounts, v_versions, v_debits, v_credits)
+                           AS x(account_id, version, debits, credits)
+                     WHERE x.version IS NOT NULL
+                     ORDER BY x.account_id, x.version DESC) d
+             WHERE a.id = d.account_id
+        ), ins AS (
+            INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side, amount,
+                                        currency, effective_at, created_at, account_version,
+                                        account_posted_debits, account_posted_credits)
+            SELECT ids.id, p_org, x.org_id, x.account_id, x.side, x.amount, x.currency,
+                   coalesce(p_effective_at[x.e], v_at), v_at, x.version, x.debits, x.credits
+              FROM unnest(p_entry_of, p_accounts, p_sides, p_amounts, p_currencies, v_orgs,
+                          v_versions, v_debits, v_credits)
+                   WITH ORDINALITY AS x(e, account_id, side, amount, currency, org_id, version,
+                                        debits, credits, ord)
+              JOIN ids ON ids.i = x.e
+             ORDER BY x.ord
+            RETURNING 1
+        )
+        SELECT array_agg(ids.id ORDER BY ids.i), (SELECT count(*) FROM ins)
+          INTO v_ids, v_lines FROM ids;
+        -- The backstop (the statement triggers are skipped): every line inserted.
+        IF v_lines IS DISTINCT FROM v_m THEN
+            RAISE EXCEPTION 'post_batch_fast: % of % lines inserted', v_lines, v_m;
+        END IF;
+    EXCEPTION WHEN unique_violation THEN
+        RETURN NULL;  -- a key or reference taken meanwhile by a concurrent request
+    END;
+    RETURN v_ids;
+END
+$$;
+
+ALTER FUNCTION payments.post_batch_fast(uuid, text[], text[], text[], jsonb[], timestamptz[],
+    text[], int[], uuid[], text[], bigint[], text[]) SET plan_cache_mode = force_generic_plan;
+
+-- As the engine's doors: run with their owner's rights, callable by the application's roles.
+REVOKE EXECUTE ON FUNCTION payments.post_batch(jsonb), payments.post_batch_fast(uuid, text[],
+    text[], text[], jsonb[], timestamptz[], text[], int[], uuid[], text[], bigint[], text[])
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION payments.post_batch(jsonb) TO liventix_app, liventix_platform;
+GRANT EXECUTE ON FUNCTION payments.post_batch_fast(uuid, text[], text[], text[], jsonb[],
+    timestamptz[], text[], int[], uuid[], text[], bigint[], text[]) TO liventix_app, liventix_platform;
