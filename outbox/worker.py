@@ -10,7 +10,9 @@ deliveries, and the later messages of their aggregates queued behind them, are t
 within about one lease, however long a batch takes to send. An inbox event whose handler must
 ask Stripe first is handled the same way: claimed under a lease (commit), prepared with no
 transaction open, then finished in a transaction of its own (see `outbox.inbox`). `stop()`
-(SIGTERM) lets the batch in flight finish, then returns.
+(SIGTERM) lets the batch in flight finish, then returns. A database lost under it (a
+primary's death, a failover to its standby) stops no worker: `run()` connects again until
+the engine's URL reaches a primary, and carries on.
 """
 
 from __future__ import annotations
@@ -44,6 +46,14 @@ log = logging.getLogger(__name__)
 
 CHANNELS = ("messaging_deliveries", "messaging_inbox")
 
+LOST_DATABASE = (sa.exc.OperationalError, sa.exc.InterfaceError, psycopg.OperationalError)
+"""What a worker's loop waits out and connects again after: the server died, refused, or
+is not (yet) the primary (a failover in progress)."""
+
+
+def _first_line(exc: BaseException) -> str:
+    return next(iter(str(exc).splitlines()), type(exc).__name__)
+
 
 @dataclass(frozen=True)
 class WorkerSettings:
@@ -60,6 +70,8 @@ class WorkerSettings:
     retention: timedelta = timedelta(days=7)
     prune_every: float = 300.0
     max_response_body: int = 2048
+    # Seconds `run()` waits before connecting again to a database it lost (a failover).
+    reconnect_wait: float = 0.5
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     # Networks webhooks may reach although not public (loopback for a demo or a test);
     # empty: only public addresses (`outbox.addresses`).
@@ -305,7 +317,26 @@ class Worker:
         return total
 
     def run(self, extra: Callable[[], object] | None = None) -> None:
-        """Loop until stop(): work while there is work, else wait for a NOTIFY or the poll."""
+        """Loop until stop(): work while there is work, else wait for a NOTIFY or the poll.
+        A lost database (its server died, a failover under way) is waited out: the loop
+        connects again, every `reconnect_wait` seconds, and resumes where the database is."""
+        while not self.stopping:
+            try:
+                self._run_listening(extra)
+            except LOST_DATABASE as exc:
+                # The engine's pool was invalidated with the lost connection; the step in
+                # flight committed or did not, and either way is safe to run again: a
+                # delivery claimed and not recorded is sent again when its lease lapses,
+                # with the same webhook-id (at least once).
+                log.warning(
+                    "worker %s: the database is unreachable (%s); connecting again",
+                    self.name,
+                    _first_line(exc),
+                )
+                self._stopping.wait(self.settings.reconnect_wait)
+        self.close()
+
+    def _run_listening(self, extra: Callable[[], object] | None) -> None:
         with self._listener() as wait:
             while not self.stopping:
                 busy = self.run_once()
@@ -313,7 +344,6 @@ class Worker:
                     extra()
                 if not busy and not self.stopping:
                     wait(self.settings.poll_interval)
-        self.close()
 
     def close(self) -> None:
         """Release the sending threads, the HTTP connections and the SMTP sessions."""
@@ -323,9 +353,10 @@ class Worker:
 
     @contextmanager
     def _listener(self) -> Iterator[Callable[[float], None]]:
-        url = self.engine.url.set(drivername="postgresql")
-        dsn = url.render_as_string(hide_password=False)
-        with psycopg.connect(dsn, autocommit=True) as listen:
+        # The engine's own connect arguments: a multi-host URL (a primary and its standbys,
+        # target_session_attrs=read-write) reaches the same primary as the engine does.
+        args, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
+        with psycopg.connect(*args, autocommit=True, **kwargs) as listen:
             for channel in CHANNELS:
                 listen.execute(f"LISTEN {channel}")
 
