@@ -3,17 +3,23 @@ webhook secret from the settings, in one process or in several.
 
 One Python process serves with one GIL: on a two-core machine the API's own CPU (parsing,
 routing, the stripe library, SQL round trips) is what caps an on-sale, not PostgreSQL. With
-`processes` above one the parent migrates the database, binds the listening socket once and
-starts that many children (spawned: nothing of the parent's state is shared but the socket);
-each runs its own uvicorn server on the shared socket, with its own engine and Stripe client
-created in the child, and the kernel hands each new connection to one of them. The parent
-only supervises:
+`processes` above one the parent migrates the database, binds one listening socket per child
+on the same port (`SO_REUSEPORT`) and starts that many children (spawned: nothing of the
+parent's state is shared but its socket); each runs its own uvicorn server on its socket, with
+its own engine and Stripe client created in the child, and the kernel hands each new
+connection to one of the sockets by a hash of its addresses, so the connections are spread
+evenly. (On one shared socket the first child to wake took every connection waiting, up to
+its backlog: the 64 buyers of bench.onsale, connecting at once, split about 2 to 1, and the
+busier child queued for its request slots while the other had room.) The parent only
+supervises:
 
 - SIGTERM or SIGINT makes it send SIGTERM to every child, which finishes its requests in
   flight (uvicorn's graceful shutdown); a child still running after `STOP_TIMEOUT` is killed;
 - a child that exits on its own is reported (its pid and exit status, on the log) and started
-  again; one that dies within `EARLY_DEATH_S` of its start `EARLY_DEATHS` times in a row
-  (a setup error, say) stops the server with exit status 1 rather than loop.
+  again on the same socket (the parent keeps it open: connections the kernel queued on it
+  meanwhile wait for the new child); one that dies within `EARLY_DEATH_S` of its start
+  `EARLY_DEATHS` times in a row (a setup error, say) stops the server with exit status 1
+  rather than loop.
 
 The database's connections are shared out: the processes together keep the pool one process
 has (`POOL_SIZE` + `MAX_OVERFLOW`), at least `MIN_POOL` each, and never more than half of
@@ -99,7 +105,7 @@ def serve(
 ) -> int:
     """Serve until SIGINT or SIGTERM (which finish the requests in flight); return the exit
     status (2: could not serve as asked, said on stderr). With `processes` > 1 (None: one
-    per CPU), that many server processes share one listening socket."""
+    per CPU), that many server processes listen on the port, one socket each."""
     count = default_processes() if processes is None else processes
     url = prepare(settings)
     stripe = StripeSettings(settings.stripe_api_key, settings.stripe_api_base)
@@ -113,7 +119,7 @@ def serve(
         return 0
     try:
         pool_size, max_overflow = _pool_share(url, count)
-        sock = _listen(host, port)
+        socks = _listen_each(host, port, count)
     except ServeError as error:
         print(f"liventix serve: {error}", file=sys.stderr)
         return 2
@@ -130,7 +136,7 @@ def serve(
         app_log_level=settings.log_level,
         access_log=settings.access_log,
     )
-    return _Supervisor(child, count, sock, log_level).run()
+    return _Supervisor(child, socks, log_level).run()
 
 
 GC_THRESHOLDS = (20_000, 20, 20)
@@ -180,7 +186,7 @@ def _serve_here(child: _Child, host: str, port: int) -> None:
 
 
 def _serve_child(child: _Child, sock: socket.socket) -> None:
-    """A child's life: its own engine and Stripe client, a uvicorn server on the shared
+    """A child's life: its own engine and Stripe client, a uvicorn server on its listening
     socket until SIGTERM or SIGINT."""
     # A spawned child starts with no logging configured: the parent's choice, in JSON too.
     logs.configure(child.log_format, child.app_log_level, access_log=child.access_log)
@@ -197,11 +203,14 @@ def _serve_child(child: _Child, sock: socket.socket) -> None:
         engine.dispose()
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    """The listening socket, bound once here and shared by the children."""
+def _listen(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A listening socket on (host, port), inheritable by a spawned child; with
+    `reuse_port`, one of a group of sockets on the same port (`SO_REUSEPORT`)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as error:
@@ -210,6 +219,25 @@ def _listen(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def _listen_each(host: str, port: int, count: int) -> list[socket.socket]:
+    """One listening socket per child, all on one port (the first's, when `port` is 0):
+    the kernel spreads new connections over them by a hash of the connection's addresses.
+    Where `SO_REUSEPORT` is missing (not Linux nor a BSD), one socket that every child
+    shares."""
+    if not hasattr(socket, "SO_REUSEPORT"):
+        return [_listen(host, port)] * count
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            socks.append(_listen(host, port, reuse_port=True))
+            port = socks[0].getsockname()[1]
+    except ServeError:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks
 
 
 def _pool_share(url: str, processes: int) -> tuple[int, int]:
@@ -244,10 +272,10 @@ def _pool_share(url: str, processes: int) -> tuple[int, int]:
 class _Supervisor:
     """The parent of the server processes (see the module)."""
 
-    def __init__(self, child: _Child, processes: int, sock: socket.socket, log_level: str):
+    def __init__(self, child: _Child, socks: list[socket.socket], log_level: str):
         self.child = child
-        self.processes = processes
-        self.sock = sock
+        self.processes = len(socks)
+        self.socks = socks
         self.context = multiprocessing.get_context("spawn")
         self.running: dict[int, tuple[multiprocessing.process.BaseProcess, float]] = {}
         self.stopping: int | None = None  # the signal that asked to stop
@@ -259,7 +287,7 @@ class _Supervisor:
     def _start(self, slot: int) -> None:
         process = self.context.Process(
             target=_serve_child,
-            args=(self.child, self.sock),
+            args=(self.child, self.socks[slot]),
             name=f"liventix-serve-{slot}",
             daemon=False,
         )
@@ -276,7 +304,7 @@ class _Supervisor:
         previous = {s: signal.signal(s, self._signalled) for s in (signal.SIGTERM, signal.SIGINT)}
         status = 0
         try:
-            host, port = self.sock.getsockname()[:2]
+            host, port = self.socks[0].getsockname()[:2]
             log.info("serving on http://%s:%s with %d processes", host, port, self.processes)
             for slot in range(self.processes):
                 self._start(slot)
@@ -290,7 +318,8 @@ class _Supervisor:
                     break
         finally:
             self._stop_all()
-            self.sock.close()
+            for sock in set(self.socks):
+                sock.close()
             for s, handler in previous.items():
                 signal.signal(s, handler)
         return status
