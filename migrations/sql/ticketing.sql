@@ -136,6 +136,18 @@ REVOKE UPDATE ON ticketing.transitions FROM liventix_app, liventix_platform;
 -- One row: the hold's expiry, or (refused) the ticket type's seats left and whether it is on
 -- sale, read by their own statement, so as of now (a hold that waited for the row and found
 -- it sold out is told so); no row when the type is not the event's.
+--
+-- The transaction commits without waiting for its WAL to reach the disk (synchronous_commit
+-- off, for this transaction only), so the hot row's lock is let go as soon as the commit is
+-- written, not after a flush every other buyer of the type would wait behind (with the
+-- flushes of everyone else's commits, and the holder's own turn for a CPU after it). Nothing
+-- is acknowledged before it is durable: the buyer's client secret is answered only by the
+-- checkout's record step, whose commit is synchronous and flushes the WAL up to itself, the
+-- hold's commit included (and a refusal is stored under the key by a synchronous commit
+-- too). A crash in between can lose the hold: nobody was answered for it; a retry under the
+-- same key holds again (the same order id, derived from the key) and Stripe answers the same
+-- key with the same PaymentIntent; without a retry that PaymentIntent stays unconfirmable
+-- (its client secret was never given out).
 CREATE FUNCTION ticketing.hold_checkout(
     p_n int, p_type uuid, p_event uuid, p_price bigint, p_order uuid, p_org uuid,
     p_buyer text, p_currency text, p_amount bigint, p_hold interval, p_key text,
@@ -146,6 +158,7 @@ LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     v_expires timestamptz;
 BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
     UPDATE ticketing.ticket_types SET held = held + p_n
      WHERE id = p_type AND event_id = p_event AND price = p_price
        AND now() >= sales_start AND now() < sales_end
