@@ -31,7 +31,9 @@ the CPU per checkout of each process group (API, workers, PostgreSQL, stand-in, 
 buyers stand for clients on other machines, and are counted apart), their sum, the rate that
 sum allows on this machine's cores when the run has them alone (`*_cpu_bound_per_s`), and the
 share of the machine the run had (`*_machine_share`: well under 1 when other work shared the
-cores, so the latencies measured are not the deployment's own). Then a sample of the orders
+cores, so the latencies measured are not the deployment's own), and how the rest went: to
+other work on the machine (`*_others_share`: the machine's busy time, from the kernel, less
+the run's) or unused (`*_idle_share`). Then a sample of the orders
 (`--pay`) is paid at the stand-in and Stripe's signed events are posted to
 `/v1/stripe/webhook`, the workers drain the inbox (the refunds and cancellations Stripe makes
 meanwhile are sent back as Stripe's events), and finance's reports run as the demo runs them
@@ -76,7 +78,7 @@ import stripe
 
 import escrow
 import ledger
-from bench.posting import ServerCpu, _server
+from bench.posting import ServerCpu, _busy_seconds, _server
 from liventix.api import create_key
 from liventix.database import create_database, database_url, drop_database, make_engine, upgrade
 from liventix.demo import finance_reports
@@ -914,10 +916,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     account.latency_ms, account.fail_rate = wait, args.fail_rate
                     deployment.check()
                     before, sessions = cpu.snapshot(), _sessions(engine)
+                    busy, clock = _busy_seconds(), time.monotonic()
                     result = buyers.submit(
                         run_case, job(name, "checkout", event_key, args.seconds)
                     ).result()
                     spent = cpu.per_unit(before, cpu.snapshot(), result.done)
+                    busy = (_busy_seconds() - busy) / (time.monotonic() - clock) / CORES
                     opened = _sessions(engine) - sessions
                     figures[f"{name.replace(label, '250')}_cpu_ms"] = spent
                     sales += result.sales
@@ -944,6 +948,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         round(CORES * 1000 / total, 1) if total else 0
                     )
                     figures[f"{key}_machine_share"] = round(rate * total / 1000 / CORES, 2)
+                    # The rest of the machine: what other work took (`*_others_share`, from the
+                    # machine's busy time less the run's own), and what nobody used.
+                    others = max(0.0, busy - figures[f"{key}_machine_share"])
+                    figures[f"{key}_others_share"] = round(others, 2)
+                    figures[f"{key}_idle_share"] = round(max(0.0, 1.0 - busy), 2)
                     _print_case(
                         name,
                         result,
@@ -954,7 +963,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(
                         f"            cpu ms per checkout {spent}, {total:.2f} in all: "
                         f"{figures[f'{key}_cpu_bound_per_s']}/s on {CORES} idle cores; "
-                        f"the run had {figures[f'{key}_machine_share']:.0%} of the machine",
+                        f"the run had {figures[f'{key}_machine_share']:.0%} of the machine, "
+                        f"other work {others:.0%}, idle {figures[f'{key}_idle_share']:.0%}",
                         flush=True,
                     )
 
