@@ -104,12 +104,27 @@ $$;
 -- order). Returns the new entries' ids in request order, or NULL when the batch must be
 -- judged the long way (payments.post_batch: replays, conflicts, refusals, a high-volume
 -- account near its limits, anything malformed), having written nothing. The regular accounts
--- are locked in id order, as everywhere; every rule _post applies is applied here, to the
--- same running positions (overdraft flags where each entry leaves each account, 64-bit
--- totals). High-volume accounts are read, not locked, as post_entry reads them.
+-- are locked in id order, as everywhere, judged, and only then moved (nothing is moved and
+-- put back); every rule _post applies is applied here, to the same running positions
+-- (overdraft flags where each entry leaves each account, 64-bit totals). High-volume
+-- accounts are read, not locked, as post_entry reads them.
 -- As post_entry, it checks itself what the statement triggers lines_balanced and
 -- entries_have_lines check (each entry balanced per currency, of two or more lines, on
 -- accounts of its organization and currency), and skips them (payments.engine_checked).
+--
+-- Its cost is the rows it writes (measured, bench.batches: a line's heap tuple and its five
+-- index entries are most of it); what is around them is kept to a few statements per batch:
+-- - the arrays are read by unnest (a subscript of a text array walks it from its start:
+--   quadratic in the batch's size);
+-- - the accounts are found by their primary key, one probe per distinct account (an
+--   `id = ANY(...)` beside the organization test let the planner intersect a bitmap of all
+--   the organization's accounts: a cost growing with the organization, not the batch);
+-- - the high-volume accounts are looked for only when some account is not a locked regular
+--   one;
+-- - keys are compared in the "C" collation (byte order: all uniqueness needs);
+-- - the entries' ids are UUIDv7 (time-ordered, as PostgreSQL 18 makes them, monotonic within
+--   a backend): the entries' primary key and lines_entry take each batch at their right
+--   edge instead of at random pages all over an index that grows with the ledger.
 CREATE FUNCTION payments.post_batch_fast(
     p_org uuid, p_keys text[], p_hashes text[], p_descriptions text[], p_metadata jsonb[],
     p_effective_at timestamptz[], p_external_refs text[], p_entry_of int[], p_accounts uuid[],
@@ -128,12 +143,17 @@ DECLARE
     v_n int := coalesce(cardinality(p_keys), 0);
     v_m int := coalesce(cardinality(p_accounts), 0);
     v_ok boolean;
+    v_refs bigint;
+    v_distinct bigint;
+    v_locked_ids uuid[];
+    v_locked_n int;
+    v_hv_ids uuid[];
     v_orgs uuid[];
     v_versions bigint[];
     v_debits bigint[];
     v_credits bigint[];
     v_ids uuid[];
-    v_lines bigint;
+    v_done bigint;
     v_at timestamptz;
 BEGIN
     -- Who acts: as post_entry.
@@ -153,26 +173,7 @@ BEGIN
     -- The shape: arrays of matching lengths, unique keys, entries 1..n each of two or more
     -- valid lines balancing per currency (every line's entry one of 1..n: a NULL is no
     -- entry); no key or external reference seen before.
-    WITH l AS (
-        SELECT * FROM unnest(p_entry_of, p_accounts, p_sides, p_amounts, p_currencies)
-                      AS x(e, account_id, side, amount, currency)
-    ), g AS (
-        SELECT l.e, count(*) AS n,
-               sum(CASE l.side WHEN 'debit' THEN l.amount WHEN 'credit' THEN -l.amount END) AS net,
-               -- coalesce: bool_and and sum skip NULLs, so a line with no amount or a side
-               -- that is neither would otherwise pass as balanced and fail later, untyped.
-               bool_and(coalesce(l.account_id IS NOT NULL AND l.amount > 0
-                                 AND l.side IN ('debit', 'credit') AND l.currency IS NOT NULL,
-                                 false)) AS fine
-          FROM l GROUP BY l.e, l.currency
-    ), ent AS (
-        SELECT g.e, sum(g.n) AS n, bool_and(coalesce(g.net = 0 AND g.fine, false)) AS ok
-          FROM g GROUP BY g.e
-    )
-    SELECT count(*) = v_n AND min(ent.e) = 1 AND max(ent.e) = v_n
-           AND bool_and(ent.e IS NOT NULL AND ent.ok AND ent.n >= 2)
-      INTO v_ok FROM ent;
-    IF v_ok IS NOT TRUE OR v_n > 10000
+    IF v_n = 0 OR v_n > 10000
        OR cardinality(p_hashes) IS DISTINCT FROM v_n
        OR cardinality(p_descriptions) IS DISTINCT FROM v_n
        OR cardinality(p_metadata) IS DISTINCT FROM v_n
@@ -181,55 +182,90 @@ BEGIN
        OR cardinality(p_entry_of) IS DISTINCT FROM v_m
        OR cardinality(p_sides) IS DISTINCT FROM v_m
        OR cardinality(p_amounts) IS DISTINCT FROM v_m
-       OR cardinality(p_currencies) IS DISTINCT FROM v_m
-       OR (SELECT count(DISTINCT k) <> v_n OR bool_or(k IS NULL OR k = '' OR h IS NULL)
-             FROM unnest(p_keys, p_hashes) AS x(k, h))
+       OR cardinality(p_currencies) IS DISTINCT FROM v_m THEN
+        RETURN NULL;
+    END IF;
+    WITH g AS (
+        SELECT l.e, count(*) AS n,
+               sum(CASE l.side WHEN 'debit' THEN l.amount WHEN 'credit' THEN -l.amount END) AS net,
+               -- coalesce: bool_and and sum skip NULLs, so a line with no amount or a side
+               -- that is neither would otherwise pass as balanced and fail later, untyped.
+               bool_and(coalesce(l.account_id IS NOT NULL AND l.amount > 0
+                                 AND l.side IN ('debit', 'credit') AND l.currency IS NOT NULL,
+                                 false)) AS fine
+          FROM unnest(p_entry_of, p_accounts, p_sides, p_amounts, p_currencies)
+               AS l(e, account_id, side, amount, currency)
+         GROUP BY l.e, l.currency
+    ), ent AS (
+        SELECT g.e, sum(g.n) AS n, bool_and(coalesce(g.net = 0 AND g.fine, false)) AS ok
+          FROM g GROUP BY g.e
+    ), keys AS (
+        SELECT count(DISTINCT x.k COLLATE "C") = v_n
+               AND NOT coalesce(bool_or(x.k IS NULL OR x.k = '' OR x.h IS NULL), true)
+               AND count(x.r) = count(DISTINCT x.r COLLATE "C") AS ok,
+               count(x.r) AS refs
+          FROM unnest(p_keys, p_hashes, p_external_refs) AS x(k, h, r)
+    )
+    SELECT (SELECT count(*) = v_n AND min(ent.e) = 1 AND max(ent.e) = v_n
+                   AND bool_and(ent.e IS NOT NULL AND ent.ok AND ent.n >= 2) FROM ent)
+           AND keys.ok,
+           keys.refs,
+           (SELECT count(DISTINCT a) FROM unnest(p_accounts) a)
+      INTO v_ok, v_refs, v_distinct
+      FROM keys;
+    IF v_ok IS NOT TRUE
        OR EXISTS (SELECT FROM payments.idempotency_keys k
                    WHERE k.org_id = p_org AND k.key = ANY (p_keys))
-       OR EXISTS (SELECT FROM payments.entries e
-                   WHERE e.org_id = p_org AND e.external_ref = ANY (p_external_refs))
-       OR (SELECT count(r) <> count(DISTINCT r) FROM unnest(p_external_refs) r) THEN
+       OR (v_refs > 0 AND EXISTS (SELECT FROM payments.entries e
+                                   WHERE e.org_id = p_org
+                                     AND e.external_ref = ANY (p_external_refs))) THEN
         RETURN NULL;
     END IF;
 
     BEGIN
-        -- The regular accounts, locked in id order, and every line's running position; the
-        -- high-volume ones read, not locked (their lines are rolled up later, as post_entry
-        -- posts them), while far from the overflow limits (as _check_positions judges them).
-        -- A missing, foreign, closed or other-currency account, an overflow, a high-volume
-        -- account near its limits or an overdraft sends the batch the long way.
-        WITH locked AS (
-            SELECT a.id, a.org_id, a.currency, a.closed, a.posted_debits, a.posted_credits,
-                   a.pending_debits, a.pending_credits, a.version,
-                   a.debits_must_not_exceed_credits AS dm, a.credits_must_not_exceed_debits AS cm
-              FROM payments.accounts a
-             WHERE a.id = ANY (p_accounts) AND NOT a.high_volume
-               -- Only accounts this organization may post to are locked: the function runs
-               -- with its owner's rights, and a NULL answer leaves the caller's transaction
-               -- open, so another organization's rows must never be locked here.
-               AND (a.org_id = p_org OR a.org_id = v_platform)
-             ORDER BY a.id
-               FOR NO KEY UPDATE
-        ), hv AS (
-            SELECT a.id, a.org_id, a.currency, a.closed
-              FROM payments.accounts a
-             WHERE a.id = ANY (p_accounts) AND a.high_volume
-               AND (a.org_id = p_org OR a.org_id = v_platform)
+        -- The regular accounts, locked in id order, one primary-key probe each. Only accounts
+        -- this organization may post to are locked: the function runs with its owner's
+        -- rights, and a NULL answer leaves the caller's transaction open, so another
+        -- organization's rows must never be locked here.
+        SELECT array_agg(a.id ORDER BY a.id) INTO v_locked_ids
+          FROM (SELECT a.id
+                  FROM (SELECT DISTINCT x.id FROM unnest(p_accounts) AS x(id)) x
+                  JOIN payments.accounts a ON a.id = x.id
+                 WHERE NOT a.high_volume AND (a.org_id = p_org OR a.org_id = v_platform)
+                 ORDER BY a.id
+                   FOR NO KEY UPDATE OF a) a;
+        v_locked_n := coalesce(cardinality(v_locked_ids), 0);
+        -- The high-volume ones, read, not locked (their lines are rolled up later, as
+        -- post_entry posts them), while far from the overflow limits (as _check_positions
+        -- judges them); looked for only when an account is not a locked regular one.
+        IF v_locked_n < v_distinct THEN
+            SELECT array_agg(a.id) INTO v_hv_ids
+              FROM (SELECT DISTINCT x.id FROM unnest(p_accounts) AS x(id)) x
+              JOIN payments.accounts a ON a.id = x.id
+             WHERE a.high_volume AND (a.org_id = p_org OR a.org_id = v_platform)
                AND a.posted_debits < 2305843009213693952
                AND a.posted_credits < 2305843009213693952
                AND NOT EXISTS (SELECT FROM payments.lines w
                                 WHERE w.account_id = a.id AND w.account_version IS NULL
-                                  AND w.amount >= 1099511627776)
+                                  AND w.amount >= 1099511627776);
+            IF v_locked_n + coalesce(cardinality(v_hv_ids), 0) < v_distinct THEN
+                RETURN NULL;  -- a missing or foreign account, or a high-volume one near limits
+            END IF;
+        END IF;
+
+        -- Every line's running position on its (regular) account, judged: a closed or
+        -- other-currency account, an overflow or an overdraft sends the batch the long way.
+        WITH acc AS (
+            SELECT a.id, a.org_id, a.currency, a.closed, a.high_volume, a.posted_debits,
+                   a.posted_credits, a.pending_debits, a.pending_credits, a.version,
+                   a.debits_must_not_exceed_credits AS dm, a.credits_must_not_exceed_debits AS cm
+              FROM unnest(v_locked_ids || coalesce(v_hv_ids, '{}')) AS x(id)
+              JOIN payments.accounts a ON a.id = x.id
         ), run AS (
-            SELECT x.ord,
-                   CASE WHEN a.id IS NOT NULL
-                        THEN a.currency = x.currency AND NOT a.closed
-                             AND (a.org_id = p_org OR a.org_id = v_platform)
-                        ELSE h.id IS NOT NULL AND h.currency = x.currency AND NOT h.closed
-                             AND x.amount < 1099511627776 END AS fine,
-                   h.id IS NOT NULL AS high_volume,
-                   coalesce(a.org_id, h.org_id) AS org_id, a.dm, a.cm, a.pending_debits,
+            SELECT x.ord, a.high_volume, a.org_id, a.dm, a.cm, a.pending_debits,
                    a.pending_credits,
+                   a.currency = x.currency AND NOT a.closed
+                       AND (NOT a.high_volume OR x.amount < 1099511627776) AS fine,
                    a.version + row_number() OVER w AS version,
                    a.posted_debits
                      + sum(CASE WHEN x.side = 'debit' THEN x.amount ELSE 0 END) OVER w AS debits,
@@ -239,78 +275,71 @@ BEGIN
                        AS last_of_entry
               FROM unnest(p_entry_of, p_accounts, p_sides, p_amounts, p_currencies)
                    WITH ORDINALITY AS x(e, account_id, side, amount, currency, ord)
-              LEFT JOIN locked a ON a.id = x.account_id
-              LEFT JOIN hv h ON h.id = x.account_id
+              JOIN acc a ON a.id = x.account_id
             WINDOW w AS (PARTITION BY x.account_id ORDER BY x.ord)
         )
-        SELECT bool_and(coalesce(r.fine, false)
-                        AND (r.high_volume
-                             OR (r.debits <= 9223372036854775807
-                                 AND r.credits <= 9223372036854775807
-                                 AND (NOT r.last_of_entry
-                                      OR ((NOT r.dm OR r.debits + r.pending_debits <= r.credits)
-                                          AND (NOT r.cm
-                                               OR r.credits + r.pending_credits <= r.debits)))))),
+        SELECT count(*) = v_m
+               AND bool_and(coalesce(r.fine, false)
+                            AND (r.high_volume
+                                 OR (r.debits <= 9223372036854775807
+                                     AND r.credits <= 9223372036854775807
+                                     AND (NOT r.last_of_entry
+                                          OR ((NOT r.dm
+                                               OR r.debits + r.pending_debits <= r.credits)
+                                              AND (NOT r.cm
+                                                   OR r.credits + r.pending_credits
+                                                      <= r.debits)))))),
                -- A high-volume account's lines carry no position until the roll-up.
-               array_agg(r.org_id ORDER BY r.ord), array_agg(r.version ORDER BY r.ord),
-               array_agg(CASE WHEN r.debits <= 9223372036854775807 THEN r.debits END
-                         ORDER BY r.ord),
-               array_agg(CASE WHEN r.credits <= 9223372036854775807 THEN r.credits END
-                         ORDER BY r.ord)
+               array_agg(r.org_id ORDER BY r.ord),
+               array_agg(CASE WHEN NOT r.high_volume THEN r.version END ORDER BY r.ord),
+               array_agg(CASE WHEN NOT r.high_volume AND r.debits <= 9223372036854775807
+                              THEN r.debits END ORDER BY r.ord),
+               array_agg(CASE WHEN NOT r.high_volume AND r.credits <= 9223372036854775807
+                              THEN r.credits END ORDER BY r.ord)
           INTO v_ok, v_orgs, v_versions, v_debits, v_credits
           FROM run r;
         IF v_ok IS NOT TRUE THEN
             RETURN NULL;
         END IF;
 
-        -- The keys, the entries, their lines and the accounts, in one statement; recorded at
-        -- the time read now that the accounts are locked (as _post does).
+        -- Every guard held on the locked rows: the keys, the accounts moved, the entries and
+        -- their lines; recorded at the time read now that the accounts are locked (as _post
+        -- does).
         v_at := clock_timestamp();
-        WITH ids AS (
-            SELECT i, gen_random_uuid() AS id FROM generate_series(1, v_n) i
-        ), k AS (
-            INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status,
-                                                   result)
-            SELECT p_org, p_keys[ids.i], 'post_entries', p_hashes[ids.i], 'succeeded',
-                   jsonb_build_object('id', ids.id)
-              FROM ids
-        ), e AS (
-            INSERT INTO payments.entries (id, org_id, kind, description, metadata, effective_at,
-                                          created_at, external_ref, idempotency_key)
-            SELECT ids.id, p_org, 'standard', coalesce(p_descriptions[ids.i], ''),
-                   coalesce(p_metadata[ids.i], '{}'::jsonb),
-                   coalesce(p_effective_at[ids.i], v_at), v_at, p_external_refs[ids.i],
-                   p_keys[ids.i]
-              FROM ids ORDER BY ids.i
-        ), u AS (
-            UPDATE payments.accounts a
-               SET posted_debits = d.debits, posted_credits = d.credits, version = d.version
-              FROM (SELECT DISTINCT ON (x.account_id) x.account_id, x.version, x.debits,
-                           x.credits
-                      FROM unnest(p_accounts, v_versions, v_debits, v_credits)
-                           AS x(account_id, version, debits, credits)
-                     WHERE x.version IS NOT NULL
-                     ORDER BY x.account_id, x.version DESC) d
-             WHERE a.id = d.account_id
-        ), ins AS (
-            INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side, amount,
-                                        currency, effective_at, created_at, account_version,
-                                        account_posted_debits, account_posted_credits)
-            SELECT ids.id, p_org, x.org_id, x.account_id, x.side, x.amount, x.currency,
-                   coalesce(p_effective_at[x.e], v_at), v_at, x.version, x.debits, x.credits
-              FROM unnest(p_entry_of, p_accounts, p_sides, p_amounts, p_currencies, v_orgs,
-                          v_versions, v_debits, v_credits)
-                   WITH ORDINALITY AS x(e, account_id, side, amount, currency, org_id, version,
-                                        debits, credits, ord)
-              JOIN ids ON ids.i = x.e
-             ORDER BY x.ord
-            RETURNING 1
-        )
-        SELECT array_agg(ids.id ORDER BY ids.i), (SELECT count(*) FROM ins)
-          INTO v_ids, v_lines FROM ids;
+        v_ids := ARRAY(SELECT uuidv7() FROM generate_series(1, v_n));
+        INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status,
+                                               result)
+        SELECT p_org, x.k, 'post_entries', x.h, 'succeeded', jsonb_build_object('id', x.id)
+          FROM unnest(p_keys, p_hashes, v_ids) AS x(k, h, id);
+        UPDATE payments.accounts a
+           SET posted_debits = d.debits, posted_credits = d.credits, version = d.version
+          FROM (SELECT DISTINCT ON (x.account_id) x.account_id, x.version, x.debits,
+                       x.credits
+                  FROM unnest(p_accounts, v_versions, v_debits, v_credits)
+                       AS x(account_id, version, debits, credits)
+                 WHERE x.version IS NOT NULL
+                 ORDER BY x.account_id, x.version DESC) d
+         WHERE a.id = d.account_id;
+        INSERT INTO payments.entries (id, org_id, kind, description, metadata, effective_at,
+                                      created_at, external_ref, idempotency_key)
+        SELECT x.id, p_org, 'standard', coalesce(x.description, ''),
+               coalesce(x.metadata, '{}'::jsonb), coalesce(x.effective_at, v_at), v_at,
+               x.ref, x.k
+          FROM unnest(v_ids, p_descriptions, p_metadata, p_effective_at, p_external_refs,
+                      p_keys) AS x(id, description, metadata, effective_at, ref, k);
+        -- v_ids and p_effective_at hold fixed-width elements: a subscript is a direct read.
+        INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side, amount,
+                                    currency, effective_at, created_at, account_version,
+                                    account_posted_debits, account_posted_credits)
+        SELECT v_ids[x.e], p_org, x.org_id, x.account_id, x.side, x.amount, x.currency,
+               coalesce(p_effective_at[x.e], v_at), v_at, x.version, x.debits, x.credits
+          FROM unnest(p_entry_of, p_accounts, p_sides, p_amounts, p_currencies, v_orgs,
+                      v_versions, v_debits, v_credits)
+               AS x(e, account_id, side, amount, currency, org_id, version, debits, credits);
+        GET DIAGNOSTICS v_done = ROW_COUNT;
         -- The backstop (the statement triggers are skipped): every line inserted.
-        IF v_lines IS DISTINCT FROM v_m THEN
-            RAISE EXCEPTION 'post_batch_fast: % of % lines inserted', v_lines, v_m;
+        IF v_done IS DISTINCT FROM v_m THEN
+            RAISE EXCEPTION 'post_batch_fast: % of % lines inserted', v_done, v_m;
         END IF;
     EXCEPTION WHEN unique_violation THEN
         RETURN NULL;  -- a key or reference taken meanwhile by a concurrent request

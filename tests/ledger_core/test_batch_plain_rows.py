@@ -1,0 +1,164 @@
+"""The batch's client side (`ledger.batches._plain_row`): the fast door's row of a plain
+entry, validated and fingerprinted without building its payload, is exactly what the full
+validation gives (`PostEntry.payload()` and `fingerprint`), so a key replays the same
+whichever door first took it; anything the full validation refuses, or anything unusual, has
+no row (the long way judges it). Pure: no database."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ledger
+from ledger.batches import _plain_row, _plain_rows
+from ledger.errors import LedgerError
+from ledger.requests import canonical_json, fingerprint
+
+ACCOUNTS = [uuid.UUID(int=i * 7919 + 1) for i in range(4)]
+
+_json_leaf = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.text()
+)
+_metadata = st.dictionaries(
+    st.text(max_size=8),
+    st.recursive(
+        st.one_of(_json_leaf, st.floats(allow_nan=False)),  # a float: refused
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+        max_leaves=6,
+    ),
+    max_size=3,
+)
+_times = st.one_of(
+    st.none(),
+    st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5, minutes=-30))])),
+    st.datetimes(),  # naive: refused
+)
+_line = st.builds(
+    ledger.Line,
+    st.sampled_from(ACCOUNTS),
+    st.sampled_from(["debit", "credit", "debit", "credit", "both"]),
+    st.one_of(
+        st.integers(min_value=1, max_value=1000),
+        st.integers(min_value=-5, max_value=0),
+        st.just(2**63 - 1),
+        st.just(2**63),
+        st.just(True),
+    ),
+    st.sampled_from(["USD", "USD", "EUR", "usd", "ZZZ"]),
+)
+
+
+@st.composite
+def _balanced_lines(draw: st.DrawFn) -> list[ledger.Line]:
+    """Two to four lines that balance per currency (what valid entries hold)."""
+    amount = draw(st.integers(min_value=1, max_value=10**6))
+    currency = draw(st.sampled_from(["USD", "EUR", "JPY"]))
+    debit, credit = draw(st.permutations(ACCOUNTS))[:2]
+    if draw(st.booleans()):
+        return [
+            ledger.Line(debit, "debit", amount, currency),
+            ledger.Line(credit, "credit", amount, currency),
+        ]
+    part = draw(st.integers(min_value=1, max_value=amount))
+    lines = [
+        ledger.Line(debit, "debit", amount, currency),
+        ledger.Line(credit, "credit", part, currency),
+    ]
+    if part < amount:
+        lines.append(
+            ledger.Line(draw(st.sampled_from(ACCOUNTS)), "credit", amount - part, currency)
+        )
+    return draw(st.permutations(lines))
+
+
+_requests = st.builds(
+    ledger.PostEntry,
+    st.one_of(st.text(max_size=3), st.text(min_size=250, max_size=260)),
+    st.one_of(_balanced_lines(), st.lists(_line, max_size=4)),
+    description=st.text(max_size=20),
+    metadata=st.one_of(st.just({}), _metadata),
+    effective_at=_times,
+    external_ref=st.one_of(st.none(), st.just(""), st.text(max_size=10)),
+    conditions=st.one_of(st.just(()), st.just([ledger.Condition(ACCOUNTS[0], gte=0)]), st.just([])),
+)
+
+
+def _full(request: ledger.PostEntry) -> dict[str, Any] | None:
+    try:
+        return request.payload()
+    except LedgerError:
+        return None
+
+
+@settings(max_examples=600, deadline=None)
+@given(request=_requests)
+def test_a_plain_row_is_what_the_full_validation_gives(request: ledger.PostEntry) -> None:
+    row = _plain_row(request)
+    payload = _full(request)
+    if row is None:
+        # Only what the full validation refuses, or a request with conditions, is left to it.
+        assert payload is None or request.conditions
+        return
+    assert payload is not None, "a row for a request the full validation refuses"
+    assert row.hash == fingerprint(payload)
+    assert row.key == payload["key"]
+    assert row.description == payload["description"]
+    assert row.metadata == (canonical_json(payload["metadata"]) if payload["metadata"] else None)
+    assert row.effective_at == payload["effective_at"]
+    assert row.external_ref == payload["external_ref"]
+    lines = payload["lines"]
+    assert row.accounts == [line["account_id"] for line in lines]
+    assert row.sides == [line["side"] for line in lines]
+    assert row.amounts == [line["amount"] for line in lines]
+    assert row.currencies == [line["currency"] for line in lines]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    key=st.text(min_size=1, max_size=40),
+    lines=_balanced_lines(),
+    description=st.text(max_size=30),
+    metadata=st.one_of(st.just({}), st.dictionaries(st.text(max_size=5), _json_leaf, max_size=3)),
+    effective_at=st.one_of(st.none(), st.datetimes(timezones=st.just(UTC))),
+    ref=st.one_of(st.none(), st.text(min_size=1, max_size=10)),
+)
+def test_every_valid_plain_entry_has_a_row(
+    *,
+    key: str,
+    lines: list[ledger.Line],
+    description: str,
+    metadata: dict[str, Any],
+    effective_at: datetime | None,
+    ref: str | None,
+) -> None:
+    request = ledger.PostEntry(key, lines, description, metadata, effective_at, ref)
+    payload = _full(request)
+    row = _plain_row(request)
+    if payload is None:  # every account nets to zero (one account debited and credited)
+        assert row is None
+        return
+    assert row is not None
+    assert row.hash == fingerprint(payload)
+
+
+def test_a_batch_with_a_key_or_reference_twice_has_no_rows() -> None:
+    cash, sales = ACCOUNTS[:2]
+
+    def entry(key: str, ref: str | None = None) -> ledger.PostEntry:
+        return ledger.PostEntry(
+            key,
+            [ledger.Line(cash, "debit", 5, "USD"), ledger.Line(sales, "credit", 5, "USD")],
+            external_ref=ref,
+        )
+
+    assert _plain_rows([entry("a"), entry("b")]) is not None
+    assert _plain_rows([entry("a"), entry("a")]) is None
+    assert _plain_rows([entry("a", "r"), entry("b", "r")]) is None
+    assert _plain_rows([entry("a", None), entry("b", None)]) is not None
+    assert _plain_rows([]) is None
+    reversal = ledger.ReverseEntry("c", uuid.uuid4())
+    assert _plain_rows([entry("a"), reversal]) is None
