@@ -98,9 +98,13 @@ def create_app(
     gateway: ticketing_fsm.PaymentGateway | None,
     stripe_webhook_secret: str | None,
     max_in_flight: int | None = None,
+    read_engine: sa.Engine | None = None,
 ) -> FastAPI:
     """The API on `engine`, creating PaymentIntents through `gateway` (a
     `ticketing_fsm.PaymentGateway`), verifying Stripe's webhooks with the secret.
+
+    `read_engine` (a read replica's, from LIVENTIX_READ_URL) serves the reports and the list
+    endpoints (`liventix.api.unit_of_work`); None: the primary serves every request.
 
     `max_in_flight` bounds the requests holding a connection at once (default: what the
     engine's pool holds, less a little headroom); the others wait their turn without holding
@@ -115,6 +119,7 @@ def create_app(
         stripe_webhook_secret=stripe_webhook_secret,
         metrics=metrics,
         max_in_flight=max_in_flight or _pool_capacity(engine),
+        read_engine=read_engine,
     )
     app = FastAPI(
         title="Liventix payments API",

@@ -27,6 +27,11 @@ A route marked read-only (`openapi_extra={"x-read-only": True}`, the reports) op
 REPEATABLE READ, READ ONLY transaction: every statement of the handler reads the same
 snapshot, and the database refuses any write; it takes no Idempotency-Key.
 
+With a read replica (`ApiRuntime.read_engine`, from LIVENTIX_READ_URL) the reports and the
+list endpoints (a GET answering a page: `has_more`) read there, a moment behind
+(`uow.replica_lag()` says how far); everything else, writes and the reads that must be
+current (one object, a balance, the Idempotency-Key's stored answer), stays on the primary.
+
 The route (`liventix.api.routing`) builds the unit of work, calls the handler in a worker
 thread, runs it again after a lost race, and answers what it raises (`liventix.api.failures`).
 """
@@ -50,6 +55,7 @@ import ticketing_fsm
 from liventix.api import auth, idempotency, keys, problems
 from liventix.api.metrics import Metrics
 from liventix.api.problems import ApiProblem
+from liventix.replication import Lag, replica_lag
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +74,8 @@ class ApiRuntime:
     stripe_webhook_secret: str | None
     metrics: Metrics
     max_in_flight: int
+    read_engine: sa.Engine | None = None
+    """The read replica's engine (None: every request reads the primary)."""
     slots: threading.BoundedSemaphore = field(init=False)
 
     def __post_init__(self) -> None:
@@ -124,6 +132,8 @@ class UnitOfWork:
         self._transaction: sa.RootTransaction | None = None
         self._after_commit: list[Callable[[], None]] = []
         self._platform_org: uuid.UUID | None = None
+        self.on_replica = False
+        """The request reads the read replica (see the module)."""
 
     # -- the transaction ---------------------------------------------------------------
 
@@ -140,7 +150,9 @@ class UnitOfWork:
 
     def _begin(self) -> None:
         try:
-            self._conn = conn = self.runtime.engine.connect()
+            engine = self._engine()
+            self.on_replica = engine is not self.runtime.engine
+            self._conn = conn = engine.connect()
             if self.facts.read_only:
                 # One snapshot for every statement, and no write can slip in.
                 conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
@@ -162,6 +174,22 @@ class UnitOfWork:
             if replayed:
                 self.runtime.metrics.replays.inc()
             raise Answered(response)
+
+    def _engine(self) -> sa.Engine:
+        """The replica's engine for a report or a list, when there is one; else the
+        primary's."""
+        read = self.runtime.read_engine
+        if read is None:
+            return self.runtime.engine
+        if self.facts.read_only or (self.request.method == "GET" and _lists(self.request)):
+            return read
+        return self.runtime.engine
+
+    def replica_lag(self) -> Lag | None:
+        """How far behind the replica this request reads is (None: it reads the primary)."""
+        if not self.on_replica:
+            return None
+        return replica_lag(self.conn)
 
     def commit(self, answer: T = _NOTHING, *, location: str | None = None) -> T:
         """Commit the work; with `answer`, serialize it as the route declares and store it
@@ -301,6 +329,12 @@ class UnitOfWork:
     def posted(self, kind: str) -> None:
         """Count a posting of this kind once the transaction commits."""
         self._after_commit.append(lambda: self.runtime.metrics.posted(kind))
+
+
+def _lists(request: Request) -> bool:
+    """Whether the request's route answers a page of a list (its model has `has_more`)."""
+    model = getattr(request.scope.get("route"), "response_model", None)
+    return "has_more" in (getattr(model, "model_fields", None) or {})
 
 
 DOCUMENTATION_ONLY: set[Callable[..., Any]] = set()
