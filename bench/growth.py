@@ -26,6 +26,7 @@ import argparse
 import json
 import math
 import multiprocessing as mp
+import os
 import random
 import statistics
 import sys
@@ -70,10 +71,12 @@ def _count_lines(engine: sa.Engine) -> int:
         return int(conn.execute(sa.text("SELECT count(*) FROM payments.lines")).scalar_one())
 
 
-def _fill(engine: sa.Engine, book: Book, big: uuid.UUID, target: int, rng: random.Random) -> None:
-    """Post independent two-line entries with the batch path until `target` lines exist."""
+def _fill(engine: sa.Engine, book: Book, big: uuid.UUID, target: int, rng: random.Random) -> int:
+    """Post independent two-line entries with the batch path until `target` lines exist;
+    the entries posted. Prints its progress (entries per second) every minute."""
     missing = target - _count_lines(engine)
-    n = 0
+    n = posted = 0
+    started = last = time.perf_counter()
     while missing > 0:
         size = min(FILL_BATCH, max(1, missing // 2))
         batch = []
@@ -101,6 +104,17 @@ def _fill(engine: sa.Engine, book: Book, big: uuid.UUID, target: int, rng: rando
         if refused:
             raise RuntimeError(f"fill: an entry was refused: {refused[0]}")
         missing -= 2 * size
+        posted += size
+        now = time.perf_counter()
+        if now - last >= 60:
+            last = now
+            rate = posted / (now - started)
+            print(
+                f"  filling: {posted:,} entries in {now - started:.0f} s ({rate:,.0f}/s),"
+                f" {max(0, missing) / 2 / rate:.0f} s to go",
+                flush=True,
+            )
+    return posted
 
 
 def _latencies_ms(
@@ -177,9 +191,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for size in sizes:
                     tag = _tag(size)
                     started = time.perf_counter()
-                    _fill(engine, book, big, size, rng)
+                    posted = _fill(engine, book, big, size, rng)
+                    filled = time.perf_counter() - started
                     _analyze(engine)
-                    print(f"at {tag} lines (filled in {time.perf_counter() - started:.0f} s)")
+                    print(f"at {tag} lines (filled in {filled:.0f} s)")
+                    results.put(f"load_at_{tag}", list(os.getloadavg()), "load average 1/5/15 min")
+                    results.put(f"fill_s_to_{tag}", filled, "s, with the batch path")
+                    results.put(
+                        f"fill_entries_per_s_to_{tag}", per(posted, filled), "entries/s, 1 process"
+                    )
                     for processes in (1, 16):
                         job = book.job(url, "post", time.time() + START_MARGIN, seconds, 1)
                         run = _run(
@@ -209,6 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     results.put(
                         f"balance_as_of_effective_p50_ms_at_{tag}", statistics.median(effective_ms)
                     )
+            results.put("load_at_end", list(os.getloadavg()), "load average 1, 5, 15 min")
             print("ratios", flush=True)
             first, last = _tag(sizes[0]), _tag(sizes[-1])
             results.put(
