@@ -1,0 +1,298 @@
+"""Batches from one process: entries per second, and the CPU each entry costs on either side,
+against the cost of the rows themselves.
+
+Run as `python -m bench.batches [--seconds N] [--rounds R] [--accounts 10000]`. One server, as
+`bench.posting`'s (an embedded PostgreSQL in a temporary directory, or `DATABASE_URL`'s).
+From this one process, on one connection, in interleaved rounds (each case first in turn):
+
+- `independent_batch_1`: `ledger.post_batch` of `--independent-batch` (100) two-line entries
+  standing alone, random pairs of `--accounts` accounts, each batch its own transaction;
+- `linked_batch_1`: the same with `--batch` (500) entries linked in one chain;
+- the baseline, `floor_<size>`: the same rows (an idempotency key, an entry and its two lines
+  per entry, the accounts' new totals) written by four plain statements into copies of the
+  ledger's tables with the same columns and indexes but no rule (no trigger, no check, no
+  lock, no fingerprint, no validation): what the rows themselves cost the server.
+
+Per case: entries per second (the median round), CPU per entry of this process (the client:
+building the requests, validating, fingerprinting, encoding, decoding) and of its backend
+(the server; read from /proc, so only for a local server), and the ratios of the batch
+path's server CPU to the floor's. The issue's goals are 15,000 entries/s for both cases. The
+machine's load average is printed before and after, and kept in the JSON, the last line
+printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import random
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+import ledger
+from bench.posting import Book, Results, _analyze, _open_book, _server, per
+from liventix.database import create_database, database_url, drop_database, make_engine, upgrade
+
+GOAL = 15_000
+"""Entries per second from one process, for both cases (issue 14)."""
+
+_FLOOR_TABLES = ("accounts", "idempotency_keys", "entries", "lines")
+# The floor's four statements: the rows the fast door writes for a batch, with nothing else.
+_FLOOR_KEYS = sa.text(
+    "INSERT INTO bench_floor.idempotency_keys (org_id, key, operation, request_hash, status,"
+    " result) SELECT :org, k, 'post_entries', k, 'succeeded', jsonb_build_object('id', id)"
+    " FROM unnest(CAST(:keys AS text[]), CAST(:ids AS uuid[])) AS x(k, id)"
+)
+_FLOOR_ENTRIES = sa.text(
+    "INSERT INTO bench_floor.entries (id, org_id, kind, description, metadata, effective_at,"
+    " created_at, idempotency_key)"
+    " SELECT id, :org, 'standard', '', '{}', clock_timestamp(), clock_timestamp(), k"
+    " FROM unnest(CAST(:ids AS uuid[]), CAST(:keys AS text[])) AS x(id, k)"
+)
+_FLOOR_LINES = sa.text(
+    "INSERT INTO bench_floor.lines (entry_id, entry_org_id, org_id, account_id, side, amount,"
+    " currency, effective_at, created_at, account_version, account_posted_debits,"
+    " account_posted_credits)"
+    " SELECT (CAST(:ids AS uuid[]))[(o + 1) / 2], :org, :org, a, CASE WHEN o % 2 = 1 THEN"
+    " 'debit' ELSE 'credit' END, m, 'USD', clock_timestamp(), clock_timestamp(), 1, m, m"
+    " FROM unnest(CAST(:accounts AS uuid[]), CAST(:amounts AS bigint[])) WITH ORDINALITY"
+    " AS x(a, m, o)"
+)
+_FLOOR_ACCOUNTS = sa.text(
+    "UPDATE bench_floor.accounts a SET posted_debits = a.posted_debits + d.dr,"
+    " posted_credits = a.posted_credits + d.cr, version = a.version + d.n"
+    " FROM (SELECT x.a, sum(CASE WHEN x.o % 2 = 1 THEN x.m ELSE 0 END) AS dr,"
+    " sum(CASE WHEN x.o % 2 = 0 THEN x.m ELSE 0 END) AS cr, count(*) AS n"
+    " FROM unnest(CAST(:accounts AS uuid[]), CAST(:amounts AS bigint[])) WITH ORDINALITY"
+    " AS x(a, m, o) GROUP BY x.a) d WHERE a.id = d.a"
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One measured case: its name, entries per call, and how to make one call."""
+
+    name: str
+    size: int
+    call: Callable[[sa.Connection, uuid.UUID, list[ledger.PostEntry]], None]
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one round of a case did."""
+
+    entries: int
+    wall: float
+    client_cpu: float
+    server_cpu: float | None
+
+
+def _backend_cpu(pid: int | None) -> float | None:
+    """CPU seconds of a local backend so far (nanoseconds in /proc/<pid>/schedstat)."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[0]) / 1e9
+    except OSError:
+        return None
+
+
+def _requests(
+    book: Book, rng: random.Random, keys: Iterator[str], size: int
+) -> list[ledger.PostEntry]:
+    batch = []
+    for _ in range(size):
+        debit, credit = rng.sample(book.accounts, 2)
+        amount = rng.randint(100, 10_000)
+        batch.append(
+            ledger.PostEntry(
+                next(keys),
+                [
+                    ledger.Line(debit, "debit", amount, "USD"),
+                    ledger.Line(credit, "credit", amount, "USD"),
+                ],
+            )
+        )
+    return batch
+
+
+def _post(links: bool) -> Callable[[sa.Connection, uuid.UUID, list[ledger.PostEntry]], None]:
+    def call(conn: sa.Connection, org: uuid.UUID, batch: list[ledger.PostEntry]) -> None:
+        flags = [links] * (len(batch) - 1) + [False]
+        with conn.begin():
+            results = ledger.post_batch(conn, org, batch, links=flags)
+        refused = [r.error for r in results if r.error is not None]
+        if refused:
+            raise RuntimeError(f"a batch entry was refused: {refused[0]}")
+
+    return call
+
+
+def _uuid7() -> str:
+    """A UUIDv7 (as PostgreSQL's uuidv7(), which the fast door gives its entries): the time in
+    ms, then random bits."""
+    ms, bits = time.time_ns() // 1_000_000, random.getrandbits(74)
+    value = (ms << 80) | (0x7 << 76) | ((bits >> 62) << 64) | (0b10 << 62) | (bits & (2**62 - 1))
+    return str(uuid.UUID(int=value))
+
+
+def _floor(conn: sa.Connection, org: uuid.UUID, batch: list[ledger.PostEntry]) -> None:
+    """The same rows, written with nothing else (the baseline)."""
+    accounts: list[str] = []
+    amounts: list[int] = []
+    for request in batch:
+        for line in request.lines:
+            accounts.append(str(line.account_id))
+            amounts.append(line.amount)
+    params = {
+        "org": org,
+        "keys": [r.idempotency_key for r in batch],
+        "ids": [_uuid7() for _ in batch],
+        "accounts": accounts,
+        "amounts": amounts,
+    }
+    with conn.begin():
+        for statement in (_FLOOR_KEYS, _FLOOR_ACCOUNTS, _FLOOR_ENTRIES, _FLOOR_LINES):
+            conn.execute(statement, params)
+
+
+def _copy_tables(engine: sa.Engine) -> None:
+    """bench_floor's copies of the ledger's tables: same columns, defaults and indexes, the
+    accounts' rows; no trigger, no constraint but the indexes' own."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE SCHEMA bench_floor")
+        for table in _FLOOR_TABLES:
+            conn.exec_driver_sql(
+                f"CREATE TABLE bench_floor.{table} (LIKE payments.{table} INCLUDING DEFAULTS"
+                " INCLUDING GENERATED INCLUDING IDENTITY INCLUDING INDEXES)"
+            )
+        columns = (
+            "id, org_id, code, name, type, currency, posted_debits, posted_credits,"
+            " pending_debits, pending_credits, version, created_at"
+        )
+        conn.exec_driver_sql(
+            f"INSERT INTO bench_floor.accounts ({columns}) SELECT {columns} FROM payments.accounts"
+        )
+
+
+def _round(
+    conn: sa.Connection,
+    case: Case,
+    book: Book,
+    *,
+    seconds: float,
+    rng: random.Random,
+    pid: int | None,
+) -> Round:
+    keys = (f"{case.name}-{uuid.uuid4().hex[:8]}-{n}" for n in itertools.count())
+    case.call(conn, book.org, _requests(book, rng, keys, case.size))  # warm up
+    entries = 0
+    server0 = _backend_cpu(pid)
+    client0, started = time.process_time(), time.perf_counter()
+    deadline = started + seconds
+    while time.perf_counter() < deadline:
+        case.call(conn, book.org, _requests(book, rng, keys, case.size))
+        entries += case.size
+    wall, client = time.perf_counter() - started, time.process_time() - client0
+    server1 = _backend_cpu(pid)
+    server = None if server0 is None or server1 is None else server1 - server0
+    return Round(entries, wall, client, server)
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print its figures, the last line one JSON object."""
+    parser = argparse.ArgumentParser(prog="python -m bench.batches", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every case")
+    parser.add_argument("--accounts", type=int, default=10_000, help="accounts to spread over")
+    parser.add_argument("--batch", type=int, default=500, help="entries per linked batch")
+    parser.add_argument(
+        "--independent-batch", type=int, default=100, help="entries per independent batch"
+    )
+    args = parser.parse_args(argv)
+    results = Results()
+    name = f"bench_batches_{uuid.uuid4().hex[:8]}"
+    rng = random.Random(14)
+    small, large = args.independent_batch, args.batch
+    cases = [
+        Case("independent_batch_1", small, _post(False)),
+        Case("linked_batch_1", large, _post(True)),
+        Case(f"floor_{small}", small, _floor),
+        Case(f"floor_{large}", large, _floor),
+    ]
+    with _server() as admin:
+        try:
+            create_database(admin, name)
+            url = database_url(admin, name)
+            upgrade(url)
+            engine = make_engine(url, pool_size=1)
+            book = _open_book(engine, args.accounts)
+            _copy_tables(engine)
+            results.put("load_before", _load(), "load average 1/5/15 min")
+            print(
+                f"{args.rounds} rounds of {args.seconds:g} s per case, interleaved; baseline:"
+                " the floor (the same rows by plain statements, no rule)",
+                flush=True,
+            )
+            rounds: dict[str, list[Round]] = {case.name: [] for case in cases}
+            with engine.connect() as conn:
+                pid = int(conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+                conn.rollback()
+                for r in range(args.rounds):
+                    _analyze(engine)
+                    order = cases[r % len(cases) :] + cases[: r % len(cases)]
+                    for case in order:
+                        rounds[case.name].append(
+                            _round(conn, case, book, seconds=args.seconds, rng=rng, pid=pid)
+                        )
+            for case in cases:
+                done = rounds[case.name]
+                entries = sum(x.entries for x in done)
+                servers = [x.server_cpu for x in done]
+                server = None if None in servers else sum(s or 0.0 for s in servers)
+                results.put(
+                    case.name,
+                    statistics.median(per(x.entries, x.wall) for x in done),
+                    "entries/s (median round)",
+                )
+                client_us = per(sum(x.client_cpu for x in done), entries) * 1e6
+                results.put(f"{case.name}_client_cpu_us", client_us, "per entry")
+                if server is not None:
+                    server_us = per(server, entries) * 1e6
+                    results.put(f"{case.name}_server_cpu_us", server_us, "per entry, its backend")
+                    results.put(f"{case.name}_cpu_us", client_us + server_us, "per entry, both")
+            results.put("load_after", _load(), "load average 1/5/15 min")
+            print("ratios", flush=True)
+            f = results.figures
+            for measured, floor in (("independent_batch_1", small), ("linked_batch_1", large)):
+                if f.get(f"{measured}_server_cpu_us") and f.get(f"floor_{floor}_server_cpu_us"):
+                    results.put(
+                        f"{measured}_server_over_floor",
+                        per(f[f"{measured}_server_cpu_us"], f[f"floor_{floor}_server_cpu_us"]),
+                        "server CPU per entry / the floor's",
+                    )
+            print("targets", flush=True)
+            results.put("target_independent_batch_1_15000", f["independent_batch_1"] >= GOAL)
+            results.put("target_linked_batch_1_15000", f["linked_batch_1"] >= GOAL)
+            engine.dispose()
+        finally:
+            drop_database(admin, name)
+    print(json.dumps(results.figures), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
