@@ -8,6 +8,13 @@ errors) when it is missing or not at the head revision, never created nor migrat
 
 URLs cross this module's boundary as strings in SQLAlchemy form (`postgresql+psycopg://`),
 passwords included, so callers can hand them to `make_engine` or print them.
+
+Replication (see liventix.replication, docs/replication.md): `DATABASE_URL` may name a primary
+and its standbys at once (`?host=a:5432&host=b:5433&target_session_attrs=read-write`); libpq
+connects to whichever accepts writes. An engine's pool does not ping: the connections a dead
+primary leaves in it fail once, which invalidates the whole pool (SQLAlchemy does so on any
+disconnect), and the next checkout connects to the promoted standby. `LIVENTIX_READ_URL` names
+a read replica (`existing_read_url`, `read_url`): reports and the API's lists read there.
 """
 
 from __future__ import annotations
@@ -277,6 +284,20 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
     return sa.create_engine(url, **options)
 
 
+def make_read_engine(url: str, **kwargs: Any) -> sa.Engine:
+    """Return an engine for a read replica at `url` (as `make_engine`): every transaction on
+    it is READ ONLY. A hot standby refuses `BEGIN ... READ WRITE`, which psycopg sends once
+    SQLAlchemy has reset a connection's read-only flag to False after a READ ONLY use (the
+    API's reports): each checkout sets the flag back."""
+    engine = make_engine(url, **kwargs)
+
+    @sa.event.listens_for(engine, "checkout")
+    def _read_only(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        dbapi_connection.read_only = True
+
+    return engine
+
+
 def prepare(settings: Settings) -> str:
     """Return the URL of the application database, creating and migrating it as needed.
 
@@ -315,9 +336,31 @@ def existing_database_url(settings: Settings) -> str:
     if settings.database_url is None and not (settings.pgdata / "PG_VERSION").exists():
         # Starting the embedded server would initialise a new cluster there.
         raise NoEmbeddedServerError(settings.pgdata)
-    server = server_url(settings)
+    return _checked(server_url(settings), settings.database_name)
+
+
+def existing_read_url(settings: Settings) -> str | None:
+    """Return the URL of the application database on the read replica (`LIVENTIX_READ_URL`),
+    checked as `existing_database_url` checks the primary's; None when no replica is set.
+
+    A replica is a copy of the primary's server: the same database, at the revision the
+    primary had when the replica last replayed (never migrated here: it is read-only)."""
+    if settings.read_url is None:
+        return None
+    return _checked(normalize_url(settings.read_url), settings.database_name)
+
+
+def read_url(settings: Settings) -> str | None:
+    """Return the URL of the application database on the read replica, unchecked (None when
+    `LIVENTIX_READ_URL` is unset): for the API, which checks nothing at start-up there."""
+    if settings.read_url is None:
+        return None
+    return database_url(normalize_url(settings.read_url), settings.database_name)
+
+
+def _checked(server: str, name: str) -> str:
+    """The URL of database `name` on `server` if it exists at the head revision."""
     shown = hidden_password(server)
-    name = settings.database_name
     if not database_exists(server, name):
         raise DatabaseMissingError(name, shown)
     url = database_url(server, name)

@@ -31,6 +31,8 @@ DEFAULT_DATA_DIR = ".liventix"
 DEFAULT_DATABASE_NAME = "liventix"
 ENV_FILE = ".env"
 MASK = "********"
+URL_VARIABLES = frozenset({"DATABASE_URL", "LIVENTIX_READ_URL"})
+"""Settings holding a database URL: `config show` masks their password only."""
 
 SmtpSecurity = Literal["none", "starttls", "tls"]
 LogFormat = Literal["auto", "json", "console"]
@@ -84,6 +86,14 @@ class Settings(BaseSettings):
         None,
         "a PostgreSQL server to use instead of the embedded one (any database on it: the "
         "application's own is LIVENTIX_DB_NAME there)",
+        secret=True,  # it may hold a password: `config show` masks that part only
+    )
+    read_url: str | None = _var(
+        "LIVENTIX_READ_URL",
+        None,
+        "a read replica of that server (a PostgreSQL URL; the same database name on it): "
+        "finance's reports and the API's list and report endpoints read there, a moment "
+        "behind (unset: everything reads the primary)",
         secret=True,  # it may hold a password: `config show` masks that part only
     )
     database_name: Annotated[str, Field(min_length=1, max_length=63)] = _var(
@@ -253,7 +263,7 @@ class Variable:
     @property
     def masking(self) -> str:
         """What `config show` hides of it, said in words (empty: nothing)."""
-        if self.name == "DATABASE_URL":
+        if self.name in URL_VARIABLES:
             return "its password is masked by `config show`"
         return "masked by `config show`" if self.secret else ""
 
@@ -261,7 +271,7 @@ class Variable:
         """The value as `config show` prints it: a secret masked (a URL's password only)."""
         if value is None or value == ():
             return "(unset)"
-        if self.name == "DATABASE_URL":
+        if self.name in URL_VARIABLES:
             return _without_password(str(value))
         if self.secret:
             return MASK

@@ -65,7 +65,7 @@ def group() -> None:
 
 
 _PATH = click.Path(path_type=Path)
-_EPILOG = settings_epilog(DATABASE)
+_EPILOG = settings_epilog((*DATABASE, "LIVENTIX_READ_URL"))
 
 
 def _common(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -1,7 +1,9 @@
 """Running finance's reports for `liventix report ...`: what a command was asked for
 (`Options`), one repeatable-read snapshot of the database, the reports built on it, printed in
 the chosen format and written where asked (`--out`, `--html`), and the exit status their
-differences give. The commands themselves (names, options, help) are `liventix.cli.report`'s."""
+differences give. With LIVENTIX_READ_URL set the snapshot is the read replica's, and the
+reports' header (the context line, and a line on stderr) states how far behind it is. The
+commands themselves (names, options, help) are `liventix.cli.report`'s."""
 
 from __future__ import annotations
 
@@ -15,7 +17,14 @@ import click
 import sqlalchemy as sa
 
 from liventix import reports
-from liventix.cli.common import EXIT_NO, EXIT_OK, Failed, existing_engine
+from liventix.cli.common import EXIT_NO, EXIT_OK, Failed, load_settings
+from liventix.database import (
+    existing_database_url,
+    existing_read_url,
+    make_engine,
+    make_read_engine,
+)
+from liventix.replication import Lag, replica_lag
 
 Builder = Callable[[sa.Connection], reports.Report]
 Format = Literal["table", "csv", "json"]
@@ -124,10 +133,12 @@ def run(names: list[str] | None, options: Options) -> int:
         )
     except (OSError, reports.StripeImportError) as error:
         raise Failed(f"cannot read the balance transactions: {error}") from error
-    engine = existing_engine()
+    engine = _engine()
+    lag: Lag | None = None
     try:
         with engine.begin() as conn:
             now = _snapshot(conn)
+            lag = replica_lag(conn)
             builders = _builders(options, transactions, now)
             start, end = _period(options, now)
             if names is None:
@@ -151,6 +162,7 @@ def run(names: list[str] | None, options: Options) -> int:
     context = reports.context_line(
         now, options.as_of or now, start, end, skipped=names is None and transactions is None
     )
+    context += _replica_header(lag, options)
     click.echo(
         reports.show(
             shown,
@@ -193,6 +205,27 @@ def run(names: list[str] | None, options: Options) -> int:
     if total:
         click.echo(f"{prefix}: {total} difference(s) found", err=True)
     return EXIT_NO if total else EXIT_OK
+
+
+def _replica_header(lag: Lag | None, options: Options) -> str:
+    """Read from a replica: say its lag on stderr and atop a table (CSV and JSON stay as
+    they are); returns what the context line adds (nothing when read from the primary)."""
+    if lag is None:
+        return ""
+    click.echo(f"{click.get_current_context().command_path}: {lag.describe()}", err=True)
+    if options.format == "table":
+        click.echo(f"({lag.describe()})")
+    return f"; {lag.describe()}"
+
+
+def _engine() -> sa.Engine:
+    """The engine reports read: the read replica's (LIVENTIX_READ_URL) when one is set, else
+    the primary's; either as it is (a missing or unmigrated database is a setup error)."""
+    settings = load_settings()
+    replica = existing_read_url(settings)
+    if replica is not None:
+        return make_read_engine(replica, pool_size=1, max_overflow=0)
+    return make_engine(existing_database_url(settings), pool_size=1, max_overflow=0)
 
 
 def _out_dir(out: Path, report: reports.Report, *, several: bool) -> Path:

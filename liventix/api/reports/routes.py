@@ -5,7 +5,9 @@ builds them, as `liventix report` does).
 
 Each report runs in one REPEATABLE READ, READ ONLY transaction (its statements agree with
 each other), answers 200 whatever it finds, and carries its `differences` count in the body
-and in the `Report-Differences` header, for a scheduler to alert on.
+and in the `Report-Differences` header, for a scheduler to alert on. With a read replica
+(LIVENTIX_READ_URL) the reports read there, and the `Replica-Lag` header states how many
+seconds it was behind the primary.
 
 Tenancy: an organization's key gets its own organization's rows, bounded by row-level
 security on every table the builders read for it (payments, ticketing, messaging); rows that
@@ -45,6 +47,9 @@ from liventix.api.unit_of_work import Uow
 router = authenticated_router(["reports"], writes=False)
 
 DIFFERENCES_HEADER = "Report-Differences"
+REPLICA_LAG_HEADER = "Replica-Lag"
+"""Set when the report was read from the read replica: seconds it was behind the primary
+(0: it had replayed everything it had received; see liventix.replication.Lag)."""
 _READ_ONLY = {READ_ONLY_EXTENSION: True}
 _DIFFERENCES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -52,7 +57,12 @@ _DIFFERENCES: dict[int | str, dict[str, Any]] = {
             DIFFERENCES_HEADER: {
                 "description": "The report's `differences` (0: everything agrees)",
                 "schema": {"type": "integer", "minimum": 0},
-            }
+            },
+            REPLICA_LAG_HEADER: {
+                "description": "Only when read from the read replica (LIVENTIX_READ_URL): "
+                "how many seconds it was behind the primary",
+                "schema": {"type": "string", "example": "0.012"},
+            },
         }
     }
 }
@@ -61,9 +71,16 @@ _DIFFERENCES: dict[int | str, dict[str, Any]] = {
 _R = TypeVar("_R", bound=reports.Report | m.TrialBalanceReportResponse)
 
 
-def _answer(report: _R, response: Response) -> _R:
+def _answer(report: _R, response: Response, uow: Uow) -> _R:
     response.headers[DIFFERENCES_HEADER] = str(report.differences)
+    response.headers.update(_lag(uow))
     return report
+
+
+def _lag(uow: Uow) -> dict[str, str]:
+    """Read from the replica (LIVENTIX_READ_URL): its lag's header (else none)."""
+    lag = uow.replica_lag()
+    return {} if lag is None else {REPLICA_LAG_HEADER: lag.header()}
 
 
 @contextmanager
@@ -89,7 +106,7 @@ def trial_balance_report(uow: Uow, response: Response) -> m.TrialBalanceReportRe
     organization; a difference is an (organization, currency) or a currency out of balance."""
     with uow:
         return _answer(
-            views.trial_balance_report(ledger.trial_balance(uow.conn, uow.org_id)), response
+            views.trial_balance_report(ledger.trial_balance(uow.conn, uow.org_id)), response, uow
         )
 
 
@@ -100,7 +117,7 @@ def escrow_position_report(uow: Uow, response: Response) -> reports.EscrowPositi
     with uow:
         report = reports.escrow_position(uow.conn)
         _only_own(uow, (r.org_id for r in report.rows))
-        return _answer(report, response)
+        return _answer(report, response, uow)
 
 
 @router.get("/reports/ticket-tie-out", openapi_extra=_READ_ONLY, responses=_DIFFERENCES)
@@ -111,7 +128,7 @@ def ticket_tie_out_report(uow: Uow, response: Response) -> reports.TicketTieOutR
     with uow:
         report = reports.ticket_tie_out(uow.conn)
         _only_own(uow, (r.org_id for r in report.rows))
-        return _answer(report, response)
+        return _answer(report, response, uow)
 
 
 @router.get("/reports/outbox-health", openapi_extra=_READ_ONLY, responses=_DIFFERENCES)
@@ -124,7 +141,7 @@ def outbox_health_report(uow: Uow, response: Response) -> reports.OutboxHealthRe
     # The inbox carries no organization and no row-level security bounds it: only the
     # platform's key may read it.
     with uow:
-        return _answer(reports.outbox_health(uow.conn, inbox=uow.is_platform), response)
+        return _answer(reports.outbox_health(uow.conn, inbox=uow.is_platform), response, uow)
 
 
 @router.post(
@@ -159,7 +176,7 @@ def stripe_reconciliation_report(
             transactions = reports.parse_json(
                 json.dumps([t.model_dump(mode="json") for t in items])
             )
-        return _answer(reports.stripe_reconciliation(uow.conn, transactions), response)
+        return _answer(reports.stripe_reconciliation(uow.conn, transactions), response, uow)
 
 
 # -- the statements ---------------------------------------------------------------------------
@@ -206,7 +223,7 @@ def balance_sheet_report(
     with uow:
         with _refusals():
             report = reports.balance_sheet(uow.conn, as_of=as_of or _now(uow))
-        return _answer(report, response)
+        return _answer(report, response, uow)
 
 
 @router.get(
@@ -224,7 +241,7 @@ def income_statement_report(
         start, end = _period(uow, start, end)
         with _refusals():
             report = reports.income_statement(uow.conn, start=start, end=end)
-        return _answer(report, response)
+        return _answer(report, response, uow)
 
 
 @router.get(
@@ -240,7 +257,7 @@ def organizer_statement_report(
     (a difference: an account that is not). An organization's key may ask for itself only:
     another organization answers 404, exactly as one that does not exist."""
     with uow:
-        return _answer(_statement(uow, org_id, start, end), response)
+        return _answer(_statement(uow, org_id, start, end), response, uow)
 
 
 def _statement(
@@ -277,6 +294,7 @@ def organizer_statement_csv(
     JSON statement: an organization's key may ask for itself only."""
     with uow:
         report = _statement(uow, org_id, start, end)
+        headers = _lag(uow)
     name = f"statement-{org_id}-{report.start:%Y%m%d}-{report.end:%Y%m%d}.csv"
     return Response(
         content=reports.as_csv(report),
@@ -284,5 +302,6 @@ def organizer_statement_csv(
         headers={
             DIFFERENCES_HEADER: str(report.differences),
             "Content-Disposition": f'attachment; filename="{name}"',
+            **headers,
         },
     )

@@ -1,0 +1,188 @@
+"""A read replica (`liventix db standby --async`, LIVENTIX_READ_URL): finance's reports and
+the API's lists and reports read there. A report on the replica equals the same report on the
+primary once the replica has caught up, and states the replica's lag while it has not (replay
+paused with `pg_wal_replay_pause()`, postings made on the primary meanwhile): in the report's
+context line and on stderr (`liventix report`), in the `Replica-Lag` header (the API). Reads
+that must be current (one entry, writes) stay on the primary. At the end the replica is
+promoted with `liventix db promote` and takes writes.
+
+One test function: the module's pair is set up once (a few seconds), whatever the scheduler.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import httpx
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+import ledger
+from liventix import replication, reports
+from liventix.api import create_app, create_key
+from liventix.database import (
+    create_database,
+    database_url,
+    make_engine,
+    make_read_engine,
+    upgrade,
+)
+from tests.api.support import uvicorn_thread
+from tests.replication.support import DATABASE, Pair, run_cli, start_pair, stop_pair
+
+PLATFORM = uuid.UUID("00000000-0000-0000-0000-000000000001")
+ORG = uuid.UUID("00000000-0000-0000-0000-00000000f019")
+
+
+@pytest.fixture(scope="module")
+def pair() -> Iterator[Pair]:
+    """A primary and its read replica (asynchronous: the primary waits for it never)."""
+    made = start_pair(synchronous=False)
+    try:
+        yield made
+    finally:
+        stop_pair(made)
+
+
+def _post(engine: sa.Engine, accounts: tuple[uuid.UUID, uuid.UUID], amount: int) -> uuid.UUID:
+    with engine.begin() as conn:
+        return ledger.post_entry(
+            conn,
+            ORG,
+            ledger.PostEntry(
+                f"replica-{uuid.uuid4().hex}",
+                [
+                    ledger.Line(accounts[0], "debit", amount, "EUR"),
+                    ledger.Line(accounts[1], "credit", amount, "EUR"),
+                ],
+            ),
+        ).id
+
+
+def _reports(engine: sa.Engine, as_of: datetime) -> tuple[object, object, replication.Lag | None]:
+    """The trial balance and the account balances as of `as_of`, as the engine reads them, and
+    the lag of what it reads."""
+    with engine.connect() as conn:
+        conn.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+        trial = reports.trial_balance(conn).model_dump()
+        balances = reports.account_balances(conn, as_of=as_of).model_dump()
+        return trial, balances, replication.replica_lag(conn)
+
+
+def _cli_report(pair: Pair) -> subprocess.CompletedProcess[str]:
+    env = {**pair.env(), "DATABASE_URL": pair.primary_url, "LIVENTIX_READ_URL": pair.standby_url}
+    return subprocess.run(
+        [sys.executable, "-m", "liventix", "report", "trial-balance"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _replay(replica_url: str, *, paused: bool) -> None:
+    call = "pg_wal_replay_pause" if paused else "pg_wal_replay_resume"
+    with psycopg.connect(replication.libpq_conninfo(replica_url), autocommit=True) as conn:
+        conn.execute(f"SELECT {call}()")
+        if paused:
+            while conn.execute("SELECT pg_get_wal_replay_pause_state()").fetchone() != ("paused",):
+                time.sleep(0.01)
+
+
+def test_reports_on_the_replica_equal_the_primary_once_caught_up_and_state_their_lag(
+    pair: Pair,
+) -> None:
+    create_database(pair.primary_url, DATABASE)
+    primary_db = database_url(pair.primary_url, DATABASE)
+    replica_db = database_url(pair.standby_url, DATABASE)
+    upgrade(primary_db)
+    primary = make_engine(primary_db, pool_size=4)
+    replica = make_read_engine(replica_db, pool_size=4)
+    try:
+        with primary.begin() as conn:
+            ledger.open_organization(conn, PLATFORM, "Liventix", is_platform=True)
+            ledger.open_organization(conn, ORG, "Replica Hall")
+            token = create_key(conn, ORG, description="replica test").token
+            accounts = tuple(
+                ledger.open_account(
+                    conn, ORG, ledger.OpenAccount(f"open-{c}", c, "asset", "EUR")
+                ).id
+                for c in ("cash", "bank")
+            )
+        pair_of = (accounts[0], accounts[1])
+        for amount in (1_000, 2_500):
+            _post(primary, pair_of, amount)
+        as_of = datetime.now(UTC)
+        replication.wait_caught_up(pair.primary_url, pair.standby_url)
+
+        # Caught up: the same reports, and a lag of zero.
+        on_primary = _reports(primary, as_of)
+        on_replica = _reports(replica, as_of)
+        assert on_primary[2] is None
+        assert on_replica[:2] == on_primary[:2]
+        assert on_replica[2] is not None and on_replica[2].seconds == 0
+
+        app = create_app(primary, gateway=None, stripe_webhook_secret=None, read_engine=replica)
+        with (
+            uvicorn_thread(app) as url,
+            httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as api,
+        ):
+            caught_up = api.get("/v1/reports/trial-balance")
+            assert caught_up.status_code == 200, caught_up.text
+            assert caught_up.headers["Replica-Lag"] == "0.000"
+
+            # Behind: the replica receives the primary's WAL but does not replay it.
+            _replay(pair.standby_url, paused=True)
+            later = _post(primary, pair_of, 7_000)
+            time.sleep(0.2)
+            behind = _reports(replica, as_of)
+            lag = behind[2]
+            assert lag is not None and lag.seconds > 0
+            assert lag.received_lsn != lag.replayed_lsn
+            assert behind[0] == on_primary[0]  # the replica's trial balance is the old one
+            assert _reports(primary, as_of)[0] != on_primary[0]  # the primary moved on
+
+            report = api.get("/v1/reports/trial-balance")
+            assert float(report.headers["Replica-Lag"]) > 0
+            listed = api.get("/v1/entries", params={"limit": 100}).json()["data"]
+            assert str(later) not in {e["id"] for e in listed}  # the list reads the replica
+            one = api.get(f"/v1/entries/{later}")
+            assert one.status_code == 200, one.text  # one entry: the primary, current
+            assert "Replica-Lag" not in one.headers
+
+            cli = _cli_report(pair)
+            assert cli.returncode == 0, cli.stdout + cli.stderr
+            assert "read from a replica" in cli.stderr
+            assert "read from a replica" in cli.stdout  # the report's context line
+            assert "0.000 s behind" not in cli.stderr
+
+            # Caught up again: equal once more, and the lag is zero.
+            _replay(pair.standby_url, paused=False)
+            replication.wait_caught_up(pair.primary_url, pair.standby_url)
+            again_primary = _reports(primary, as_of)
+            again_replica = _reports(replica, as_of)
+            assert again_replica[:2] == again_primary[:2]
+            assert again_replica[2] is not None and again_replica[2].seconds == 0
+            listed = api.get("/v1/entries", params={"limit": 100}).json()["data"]
+            assert str(later) in {e["id"] for e in listed}
+            assert api.get("/v1/reports/trial-balance").headers["Replica-Lag"] == "0.000"
+    finally:
+        primary.dispose()
+        replica.dispose()
+
+    # The replica can take over: `liventix db promote`, then it takes writes.
+    run_cli(pair.env(), "db", "promote", "--data-dir", str(pair.standby_dir))
+    promoted = make_engine(replica_db, pool_size=1)
+    try:
+        _post(promoted, pair_of, 1)
+        with promoted.connect() as conn:
+            assert replication.replica_lag(conn) is None
+    finally:
+        promoted.dispose()
