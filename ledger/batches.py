@@ -192,20 +192,6 @@ _HEAD = '{"conditions":[],"description":'
 _SIDES = frozenset(("debit", "credit"))
 _KIND = ',"kind":"standard","lines":['
 
-_TEXTS: dict[UUID, str] = {}
-"""Account ids as text (`str(UUID)` costs ~1 us; a ledger posts to the same accounts again
-and again). Bounded: emptied when full."""
-_TEXTS_MAX = 65_536
-
-
-def _text(account: UUID) -> str:
-    text = _TEXTS.get(account)
-    if text is None:
-        if len(_TEXTS) >= _TEXTS_MAX:
-            _TEXTS.clear()
-        text = _TEXTS[account] = str(account)
-    return text
-
 
 def _line_json(account: str, amount: int, currency: str, side: str) -> str:
     return f'{{"account_id":"{account}","amount":{amount},"currency":"{currency}","side":"{side}"}}'
@@ -247,52 +233,58 @@ def _plain_row(request: object) -> _Row | None:
 _Lines = tuple[list[str], list[str], list[int], list[str]]
 
 
-def _plain_lines(lines: Sequence[object]) -> _Lines | None:
+def _plain_line(line: object) -> bool:
+    """Whether a line is of the built-in types and valid (as `Line.payload` checks it)."""
+    if type(line) is not Line:
+        return False
+    amount, currency = line.amount, line.currency
+    return (
+        type(line.account_id) is UUID
+        and line.side in _SIDES
+        and type(amount) is int
+        and 0 < amount <= MAX_AMOUNT
+        and type(currency) is str
+        and currency in CURRENCY_EXPONENTS
+    )
+
+
+def _plain_lines(lines: Sequence[Line]) -> _Lines | None:
     """A plain entry's lines as columns (account ids as text), if valid and balanced."""
-    if len(lines) < 2:
-        return None
-    accounts: list[str] = []
-    sides: list[str] = []
-    amounts: list[int] = []
-    currencies: list[str] = []
-    for line in lines:
-        if type(line) is not Line:
-            return None
-        account, side, amount, currency = line.account_id, line.side, line.amount, line.currency
-        if (
-            type(account) is not UUID
-            or side not in _SIDES
-            or type(amount) is not int
-            or not 0 < amount <= MAX_AMOUNT
-            or type(currency) is not str
-            or currency not in CURRENCY_EXPONENTS
-        ):
-            return None
-        accounts.append(_text(account))
-        sides.append(side)
-        amounts.append(amount)
-        currencies.append(currency)
-    if len(accounts) == 2:
+    if len(lines) == 2:
         # The usual entry: one amount from one account to another, in one currency.
+        first, second = lines
         if (
-            amounts[0] != amounts[1]
-            or currencies[0] != currencies[1]
-            or sides[0] == sides[1]
-            or accounts[0] == accounts[1]
+            not _plain_line(first)
+            or not _plain_line(second)
+            or first.amount != second.amount
+            or first.currency != second.currency
+            or first.side == second.side
+            or first.account_id == second.account_id
         ):
             return None
-        return accounts, sides, amounts, currencies
+        return (
+            [str(first.account_id), str(second.account_id)],
+            [first.side, second.side],
+            [first.amount, first.amount],
+            [first.currency, first.currency],
+        )
+    if len(lines) < 2 or not all(map(_plain_line, lines)):
+        return None
+    accounts = [str(line.account_id) for line in lines]
     sums: dict[str, int] = {}
     net: dict[tuple[str, str], int] = {}
-    for account_text, way, amount, currency in zip(
-        accounts, sides, amounts, currencies, strict=True
-    ):
-        signed = amount if way == "debit" else -amount
-        sums[currency] = sums.get(currency, 0) + signed
-        net[(account_text, currency)] = net.get((account_text, currency), 0) + signed
+    for account, line in zip(accounts, lines, strict=True):
+        signed = line.amount if line.side == "debit" else -line.amount
+        sums[line.currency] = sums.get(line.currency, 0) + signed
+        net[(account, line.currency)] = net.get((account, line.currency), 0) + signed
     if any(sums.values()) or not any(net.values()):
         return None  # unbalanced, or every account nets to zero: refused the long way
-    return accounts, sides, amounts, currencies
+    return (
+        accounts,
+        [line.side for line in lines],
+        [line.amount for line in lines],
+        [line.currency for line in lines],
+    )
 
 
 def _plain_extras(metadata: object, effective_at: object) -> tuple[str | None, str | None] | None:
@@ -333,17 +325,11 @@ def _plain_rows(requests: Sequence[object]) -> list[_Row] | None:
 def _fast(conn: Connection, org_id: UUID, rows: list[_Row]) -> list[UUID] | None:
     """The new entries' ids if the fast door posted every row, else None (nothing
     written)."""
-    entry_of: list[int] = []
-    accounts: list[str] = []
-    sides: list[str] = []
-    amounts: list[int] = []
-    currencies: list[str] = []
-    for number, row in enumerate(rows, start=1):
-        entry_of.extend([number] * len(row.accounts))
-        accounts.extend(row.accounts)
-        sides.extend(row.sides)
-        amounts.extend(row.amounts)
-        currencies.extend(row.currencies)
+    entry_of = [number for number, row in enumerate(rows, start=1) for _ in row.accounts]
+    accounts = [account for row in rows for account in row.accounts]
+    sides = [side for row in rows for side in row.sides]
+    amounts = [amount for row in rows for amount in row.amounts]
+    currencies = [currency for row in rows for currency in row.currencies]
     params = (
         str(org_id),
         [row.key for row in rows],
