@@ -70,6 +70,8 @@ class Ack:
     id: str
     attempts: int
     replayed: bool
+    path: str = ""
+    body: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -116,7 +118,7 @@ class Clients:
                 continue
             if response.status_code in {200, 201}:
                 replayed = response.headers.get("Idempotency-Replayed") == "true"
-                return Ack(key, kind, response.json()["id"], attempts, replayed)
+                return Ack(key, kind, response.json()["id"], attempts, replayed, path, body)
             # The database unavailable (503) while the standby is promoted: retry, same key.
             assert response.status_code == 503, (key, response.status_code, response.text)
             self.failures.append(f"{key}: {response.status_code}")
@@ -216,6 +218,14 @@ def test_failover_loses_no_acknowledged_posting_and_no_webhook(pair: Pair) -> No
             time.sleep(0.2)
 
         _check_database(url, acks)
+        # The answers stored under the keys before the kill are on the new primary: sent
+        # again, each is replayed with the first result.
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as c:
+            early = [a for a in acks if int(a.key.split("-")[1]) < BEFORE]
+            for ack in early:
+                again = c.post(ack.path, json=ack.body, headers={"Idempotency-Key": ack.key})
+                assert again.headers.get("Idempotency-Replayed") == "true", again.text
+                assert again.json()["id"] == ack.id
         ids_by_hold: dict[str, set[str]] = defaultdict(set)
         for h in receiver.received():
             assert h.envelope()["type"] == "ledger.hold.created"
