@@ -134,7 +134,7 @@ def standby(
     click.echo(f"standby   {made.url(parsed.database or 'postgres')}")
     if parsed.host is not None:
         servers = [(parsed.host, parsed.port or 5432), (listen.split(",", 1)[0].strip(), port)]
-        both = multi_host_url(servers, "<database>", parsed.username or "postgres")
+        both = multi_host_url(servers, parsed.database or "postgres", parsed.username or "postgres")
         click.echo(f"use       DATABASE_URL={both}")
     return EXIT_OK
 
