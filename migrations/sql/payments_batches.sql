@@ -122,9 +122,9 @@ $$;
 -- - the high-volume accounts are looked for only when some account is not a locked regular
 --   one;
 -- - keys are compared in the "C" collation (byte order: all uniqueness needs);
--- - the entries' ids are UUIDv7 (time-ordered, as PostgreSQL 18 makes them, monotonic within
---   a backend): the entries' primary key and lines_entry take each batch at their right
---   edge instead of at random pages all over an index that grows with the ledger.
+-- - the entries' ids are UUIDv7 (time-ordered, as PostgreSQL 18 makes them), one drawn per
+--   batch and numbered: the entries' primary key and lines_entry take each batch at their
+--   right edge instead of at random pages all over an index that grows with the ledger.
 CREATE FUNCTION payments.post_batch_fast(
     p_org uuid, p_keys text[], p_hashes text[], p_descriptions text[], p_metadata jsonb[],
     p_effective_at timestamptz[], p_external_refs text[], p_entry_of int[], p_accounts uuid[],
@@ -153,6 +153,8 @@ DECLARE
     v_debits bigint[];
     v_credits bigint[];
     v_ids uuid[];
+    v_base bytea;
+    v_low bigint;
     v_done bigint;
     v_at timestamptz;
 BEGIN
@@ -306,7 +308,17 @@ BEGIN
         -- their lines; recorded at the time read now that the accounts are locked (as _post
         -- does).
         v_at := clock_timestamp();
-        v_ids := ARRAY(SELECT uuidv7() FROM generate_series(1, v_n));
+        -- The entries' ids: one UUIDv7 for the batch, its last 16 bits replaced by the
+        -- entry's number (1..n, n <= 10000): time-ordered, in request order, unique within
+        -- the batch, and 58 random bits apart from any other batch's in the same
+        -- millisecond (a clash would be a unique violation: the long way). uuidv7() draws
+        -- from the strong random source on every call (measured: ~6 us an entry).
+        v_base := uuid_send(uuidv7());
+        v_low := ('x' || encode(substring(v_base FROM 9 FOR 8), 'hex'))::bit(64)::bigint
+                 & -65536;
+        v_ids := ARRAY(SELECT encode(substring(v_base FROM 1 FOR 8) || int8send(v_low | i),
+                                     'hex')::uuid
+                         FROM generate_series(1, v_n) i);
         INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status,
                                                result)
         SELECT p_org, x.k, 'post_entries', x.h, 'succeeded', jsonb_build_object('id', x.id)
