@@ -11,7 +11,9 @@ entries between random pairs of `--accounts` accounts, each in its own transacti
 - B: the primary names the standby (`ANY 1 ("s1")`): each COMMIT waits until the standby has
   flushed it.
 
-The cost is the ratio of the medians of B's and A's posting rates. Then one failover: a client
+The cost is the ratio of the medians of B's and A's posting rates, and, from one client posting
+one entry at a time (A and B interleaved again), the median commit latency of each: what the
+standby adds to every commit. Then one failover: a client
 posts in a loop through `liventix.retrying.run_unit_of_work` on the pair's multi-host URL; the
 primary is killed (`pg_ctl stop -m immediate`) and the standby promoted at once (`pg_ctl
 promote`, as an automated failover would); the figure is the time from the kill to the first
@@ -76,6 +78,24 @@ def _synchronous(primary_url: str, on: bool) -> None:
                 return
             time.sleep(0.02)
     raise RuntimeError(f"the standby's sync state did not become {want}")
+
+
+def _latencies(url: str, org: uuid.UUID, accounts: Sequence[uuid.UUID], n: int) -> list[float]:
+    """Post `n` entries one after another from this process; each commit's latency (s)."""
+    engine = make_engine(url, pool_size=1, max_overflow=0)
+    rng = random.Random(n)
+    out = []
+    try:
+        for i in range(n):
+            debit, credit = rng.sample(list(accounts), 2)
+            lines = [ledger.Line(debit, "debit", 7, "USD"), ledger.Line(credit, "credit", 7, "USD")]
+            started = time.perf_counter()
+            with engine.begin() as conn:
+                ledger.post_entry(conn, org, ledger.PostEntry(f"lat-{uuid.uuid4().hex}-{i}", lines))
+            out.append(time.perf_counter() - started)
+    finally:
+        engine.dispose()
+    return out
 
 
 def _failover(
@@ -156,6 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=2, help="posting processes")
     parser.add_argument("--accounts", type=int, default=1000, help="accounts posted to")
     parser.add_argument("--fsync", choices=("on", "off"), default="on", help="both servers'")
+    parser.add_argument(
+        "--latency-postings", type=int, default=100, help="one client's postings per round"
+    )
     args = parser.parse_args(argv)
     print(f"machine before: {load()}", flush=True)
     root = Path(tempfile.mkdtemp(prefix="liventix-bench-failover-"))
@@ -196,6 +219,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                     rate = sum(pool.map(post_for, jobs, chunksize=1)) / args.seconds
                     rates[side].append(rate)
                     print(f"round {r + 1} {side}: {rate:.0f} postings/s", flush=True)
+        # One client, one posting at a time: what a synchronous standby adds to each
+        # commit's latency (its share of the rate above, without the clients' contention).
+        latency: dict[str, list[float]] = {"A": [], "B": []}
+        for r in range(args.rounds):
+            for side in ("A", "B") if r % 2 == 0 else ("B", "A"):
+                _synchronous(primary, side == "B")
+                latency[side] += _latencies(url, book.org, book.accounts, args.latency_postings)
+        lat_a, lat_b = median(latency["A"]) * 1e3, median(latency["B"]) * 1e3
+        print(
+            f"one client, median commit latency: A {lat_a:.2f} ms, B {lat_b:.2f} ms "
+            f"(+{lat_b - lat_a:.2f} ms per commit with the synchronous standby)",
+            flush=True,
+        )
         a, b = median(rates["A"]), median(rates["B"])
         ratio = b / a if a else 0.0
         print(f"A (no standby waited for) median {a:.0f}/s; B (synchronous) {b:.0f}/s")
@@ -229,6 +265,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "ratio_b_over_a": round(ratio, 4),
                 "rounds_a": [round(x, 1) for x in rates["A"]],
                 "rounds_b": [round(x, 1) for x in rates["B"]],
+                "latency_a_ms": round(lat_a, 3),
+                "latency_b_ms": round(lat_b, 3),
+                "latency_added_ms": round(lat_b - lat_a, 3),
                 "clients": args.clients,
                 "fsync": args.fsync,
                 **failover,
