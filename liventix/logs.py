@@ -51,11 +51,21 @@ class ContextFilter(logging.Filter):
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
+_SECOND: list[tuple[int, str]] = [(-1, "")]
+"""The last second formatted (`_utc_time`) with its text, as one tuple (read and replaced
+whole: safe across threads): records come many a second."""
+
+
 def _utc_time(created: float) -> str:
-    """`created` as ISO 8601 in UTC to the millisecond (datetime's way costs several times more)."""
+    """`created` as ISO 8601 in UTC to the millisecond (datetime's way costs several times more;
+    the second's text is formatted once a second, not once a record)."""
     seconds = int(created)
     millis = int((created - seconds) * 1000)
-    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{millis:03d}+00:00"
+    last, text = _SECOND[0]
+    if last != seconds:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _SECOND[0] = (seconds, text)
+    return f"{text}.{millis:03d}+00:00"
 
 
 class JsonFormatter(logging.Formatter):
