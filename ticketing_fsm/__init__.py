@@ -30,6 +30,7 @@ from ticketing_fsm.checkout import (
     PendingCheckout,
     ask_for_intent,
     record_payment_intent,
+    record_statement,
     reserve_checkout,
     start_checkout,
 )
@@ -134,6 +135,7 @@ __all__ = [
     "payment_succeeded",
     "payment_succeeded_for_intent",
     "record_payment_intent",
+    "record_statement",
     "refund_request",
     "refund_tickets",
     "register_stripe_handlers",

@@ -26,7 +26,7 @@ engine (the demo, the benchmarks, tests); the HTTP API runs them inside its requ
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
@@ -63,6 +63,7 @@ __all__ = [
     "ask_for_intent",
     "key_taken",
     "record_payment_intent",
+    "record_statement",
     "reserve_checkout",
     "start_checkout",
 ]
@@ -280,27 +281,45 @@ def ask_for_intent(gateway: PaymentGateway, pending: PendingCheckout) -> Created
     )
 
 
+def record_statement(
+    pending: PendingCheckout, intent: CreatedIntent
+) -> Callable[[Callable[[bytes], bytes]], bytes]:
+    """Step 3's statement for a caller that sends it in the round trip that opens the
+    transaction (the API: with its authentication): given the connection's escaping of a
+    literal, the statement; its result goes to `record_payment_intent` as `sent`. It records
+    nothing unless the transaction proved it acts for the order's organization."""
+    return store.checkout.record_after_authentication(
+        pending.order_id, intent.payment_intent_id, intent.client_secret
+    )
+
+
 def record_payment_intent(
-    conn: Connection, pending: PendingCheckout, intent: CreatedIntent
+    conn: Connection, pending: PendingCheckout, intent: CreatedIntent, *, sent: Any = None
 ) -> Checkout:
     """Step 3: record the PaymentIntent on its order. If the hold expired meanwhile, the
     buyer is told with CheckoutExpired: the expiry has asked Stripe to cancel the intent
     (found again by its key), and a payment that still comes finds its order by metadata and
-    is refunded in full."""
-    row = store.checkout.record_intent(
-        conn, pending.order_id, intent.payment_intent_id, intent.client_secret
-    )
-    if row is None:
-        return _first_intent(conn, pending, intent)
-    if row.status != "awaiting_payment":
-        raise CheckoutExpired(order_id=str(pending.order_id), status=row.status)
+    is refunded in full. `sent`: the result of `record_statement`, sent already in this
+    transaction; when it recorded nothing, the ordinary statement runs (and finds why)."""
+    status = None if sent is None else store.checkout.recorded_status(sent)
+    if status is not None:
+        hold_expires_at = pending.hold_expires_at  # set by the hold; never changed since
+    else:
+        row = store.checkout.record_intent(
+            conn, pending.order_id, intent.payment_intent_id, intent.client_secret
+        )
+        if row is None:
+            return _first_intent(conn, pending, intent)
+        status, hold_expires_at = row.status, row.hold_expires_at
+    if status != "awaiting_payment":
+        raise CheckoutExpired(order_id=str(pending.order_id), status=status)
     return Checkout(
         order_id=pending.order_id,
         amount=pending.amount,
         currency=pending.currency,
         payment_intent_id=intent.payment_intent_id,
         client_secret=intent.client_secret,
-        hold_expires_at=row.hold_expires_at,
+        hold_expires_at=hold_expires_at,
         replayed=False,
     )
 

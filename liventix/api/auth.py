@@ -15,6 +15,8 @@ any write one of them might attempt.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Connection
 from starlette.requests import Request
 from starlette.responses import Response
@@ -51,12 +53,18 @@ def no_bearer(request: Request) -> Response:
 
 
 def act_as(
-    conn: Connection, token: str, idempotency_key: str | None
+    conn: Connection,
+    token: str,
+    idempotency_key: str | None,
+    *,
+    then: keys.Then | None = None,
+    answers: list[Any] | None = None,
 ) -> tuple[keys.Principal | None, keys.StoredAnswer | None]:
     """Authenticate `token` as the first statement of the caller's transaction, which then
     acts as the key's principal; the principal (None: unknown or revoked) and the answer
-    stored under `idempotency_key` in its scope."""
-    principal, stored = keys.authenticate(conn, token, idempotency_key)
+    stored under `idempotency_key` in its scope. `then`: a statement sent in the same round
+    trip, after it (`keys.authenticate`)."""
+    principal, stored = keys.authenticate(conn, token, idempotency_key, then=then, answers=answers)
     if principal is not None and principal.read_only:
         if idempotency_key is not None:
             raise ApiProblem(READ_ONLY_KEY, "this API key is read-only: it may not write")

@@ -24,6 +24,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -287,14 +288,28 @@ def _opened(result: pq.abc.PGresult) -> _Opened | None:
 
 _NOT_SENT: Any = object()
 
+Escape = Callable[[bytes], bytes]
+"""The connection's escaping of a value as an SQL literal (libpq's, for its encoding)."""
+Then = Callable[[Escape], bytes]
+"""A statement sent in the authentication's round trip, after it (`authenticate`'s `then`),
+written by the caller with its values as literals escaped by the connection."""
+
 
 def _open_with_begin(
-    conn: Connection, prefix: str, secret: str, idempotency_key: str | None
+    conn: Connection,
+    prefix: str,
+    secret: str,
+    idempotency_key: str | None,
+    *,
+    then: Then | None = None,
+    answers: list[Any] | None = None,
 ) -> Any:
-    """`_OPEN` as the transaction's first statement, sent with its BEGIN in one round trip;
+    """`_OPEN` as the transaction's first statement, sent with its BEGIN in one round trip
+    (and `then` after it, its result appended to `answers`, when the key authenticated);
     `_NOT_SENT` (nothing done) when psycopg would begin the transaction otherwise (another
     driver, a transaction already begun, autocommit, an isolation level or a read-only
-    transaction asked of the driver): `_OPEN` then goes the usual way."""
+    transaction asked of the driver): `_OPEN` then goes the usual way, and `then` not at
+    all."""
     if not conn.in_transaction():
         conn.begin()  # SQLAlchemy's side of it (sends nothing): the caller commits it
     driver = conn.connection.driver_connection
@@ -310,28 +325,54 @@ def _open_with_begin(
     escape = pq.Escaping(pgconn).escape_literal
     key = b"NULL" if idempotency_key is None else escape(idempotency_key.encode())
     statement = _BEGIN_AND_OPEN % (escape(prefix.encode()), escape(secret.encode()), key)
+    if then is not None:
+        statement += b"; " + then(lambda value: bytes(escape(value)))
     with pgdriver.cursor(conn):  # the driver's errors raised as SQLAlchemy's, as for any
         with driver.lock:
             pgconn.send_query(statement)
             results = driver.wait(psycopg.generators.execute(pgconn))
+        opening = results[1] if len(results) > 1 else None
+        if (
+            then is not None
+            and opening is not None
+            and opening.status == pq.ExecStatus.TUPLES_OK
+            and opening.ntuples == 0
+        ):
+            # Unknown or revoked: `then` ran with no actor proved (found nothing, or was
+            # refused its table): the answer is 401 whatever it did; the caller rolls back.
+            return None
         for result in results:
             if result.status == pq.ExecStatus.FATAL_ERROR:
                 raise psycopg.errors.error_from_result(result, encoding=driver.info.encoding)
-    return _opened(results[-1])
+    if then is not None and answers is not None:
+        answers.append(results[2])
+    return _opened(results[1])
 
 
 def authenticate(
-    conn: Connection, token: str, idempotency_key: str | None = None
+    conn: Connection,
+    token: str,
+    idempotency_key: str | None = None,
+    *,
+    then: Then | None = None,
+    answers: list[Any] | None = None,
 ) -> tuple[Principal | None, StoredAnswer | None]:
     """Authenticate `token` and act as its principal for the rest of the transaction:
     `liventix_app` acting for the key's organization, `liventix_platform` acting for the
     platform for the platform's key (docs/tenancy.md). Returns the principal (None: refuse
-    with 401 and roll back) and the answer stored under `idempotency_key`."""
+    with 401 and roll back) and the answer stored under `idempotency_key`.
+
+    `then`, a statement of the caller's, goes in the same round trip right after the
+    authentication, under the role and actor it set; its result (a libpq result) is
+    appended to `answers`. It must be harmless when the key does not authenticate (then it
+    runs with no actor proved: a write must name `current_org_id()` in its condition); its
+    result is then dropped. Where the round trip cannot carry it, nothing is appended: the
+    caller runs its statement the usual way."""
     parsed = parse_token(token)
     if parsed is None:
         return None, None
     prefix, secret = parsed
-    row = _open_with_begin(conn, prefix, secret, idempotency_key)
+    row = _open_with_begin(conn, prefix, secret, idempotency_key, then=then, answers=answers)
     if row is _NOT_SENT:
         params = {"prefix": prefix, "secret": secret, "key": idempotency_key}
         row = pgdriver.first(conn, _OPEN, params)

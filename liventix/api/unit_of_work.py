@@ -21,7 +21,8 @@ A handler shows where its transaction begins and commits (cosmicpython's `with u
   the work so far with nothing stored (a step before a network call: the checkout's hold).
   Leaving the block without committing rolls back: a read, or any exception.
 - A network call (Stripe) is made between two `with uow:` blocks: no transaction is open and
-  no lock held while it waits; the second block authenticates again.
+  no lock held while it waits; the second block authenticates again, and may send its first
+  statement in the same round trip (`uow.send_with_opening(...)`, its result `uow.sent`).
 
 A route marked read-only (`openapi_extra={"x-read-only": True}`, the reports) opens one
 REPEATABLE READ, READ ONLY transaction: every statement of the handler reads the same
@@ -132,6 +133,9 @@ class UnitOfWork:
         self._transaction: sa.RootTransaction | None = None
         self._after_commit: list[Callable[[], None]] = []
         self._platform_org: uuid.UUID | None = None
+        self._then: keys.Then | None = None
+        self.sent: Any = None
+        """The result of the statement `send_with_opening` asked for (None: not sent)."""
         self.on_replica = False
         """The request reads the read replica (see the module)."""
 
@@ -157,7 +161,13 @@ class UnitOfWork:
                 # One snapshot for every statement, and no write can slip in.
                 conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
             self._transaction = conn.begin()
-            principal, stored = auth.act_as(conn, self.facts.token, self.facts.key)
+            then, self._then, self.sent = self._then, None, None
+            answers: list[Any] = []
+            principal, stored = auth.act_as(
+                conn, self.facts.token, self.facts.key, then=then, answers=answers
+            )
+            if answers:
+                self.sent = answers[0]
         except sa.exc.DBAPIError as exc:
             log.exception("the database failed while opening a unit of work")
             raise ApiProblem(problems.UNAVAILABLE) from exc
@@ -190,6 +200,12 @@ class UnitOfWork:
         if not self.on_replica:
             return None
         return replica_lag(self.conn)
+
+    def send_with_opening(self, statement: keys.Then) -> None:
+        """Send `statement` in the next `with uow:`'s first round trip, right after the
+        authentication (`keys.authenticate`'s `then`); its result is `uow.sent` inside the
+        block, or None when it could not go that way (run it the usual way then)."""
+        self._then = statement
 
     def commit(self, answer: T = _NOTHING, *, location: str | None = None) -> T:
         """Commit the work; with `answer`, serialize it as the route declares and store it

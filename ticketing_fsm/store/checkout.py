@@ -7,7 +7,7 @@ psycopg's placeholders; psycopg prepares each after its fifth use.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import psycopg
@@ -141,6 +141,45 @@ RECORD = """
        SET payment_intent_id = %(pi)s, client_secret = %(secret)s, updated_at = now()
      WHERE id = %(id)s AND (payment_intent_id IS NULL OR payment_intent_id = %(pi)s)
     RETURNING status, hold_expires_at"""
+
+
+# RECORD with its values as literals, sent in the round trip that begins the record step's
+# transaction and authenticates it (`record_after_authentication`). It names the actor the
+# authentication proved (`current_org_id()`), so that a key that did not authenticate, whose
+# statement then runs with no actor proved, records nothing whatever the role.
+RECORD_AUTHENTICATED = """
+    UPDATE ticketing.orders
+       SET payment_intent_id = %s, client_secret = %s, updated_at = now()
+     WHERE id = '%s' AND org_id = (SELECT ticketing.current_org_id())
+       AND (payment_intent_id IS NULL OR payment_intent_id = %s)
+    RETURNING status"""
+
+
+def record_after_authentication(
+    order_id: uuid.UUID, intent_id: str, secret: str
+) -> Callable[[Callable[[bytes], bytes]], bytes]:
+    """RECORD for the authentication's round trip: given the connection's escaping of a
+    literal, the statement (its result read by `recorded_status`)."""
+    order = uuid.UUID(str(order_id))  # its canonical form only: no quote can occur
+
+    def statement(escape: Callable[[bytes], bytes]) -> bytes:
+        pi, client_secret = escape(intent_id.encode()), escape(secret.encode())
+        return (RECORD_AUTHENTICATED % ("%s", "%s", order, "%s")).encode() % (
+            pi,
+            client_secret,
+            pi,
+        )
+
+    return statement
+
+
+def recorded_status(result: Any) -> str | None:
+    """The order's status from `record_after_authentication`'s result (a libpq result);
+    None when it recorded nothing (another intent recorded first, not the actor's order)."""
+    if result.status != psycopg.pq.ExecStatus.TUPLES_OK or result.ntuples != 1:
+        return None
+    value = result.get_value(0, 0)
+    return None if value is None else bytes(value).decode()
 
 
 def open_checkout(

@@ -115,8 +115,9 @@ def start_checkout(body: m.CheckoutRequest, uow: Uow) -> m.CheckoutResponse:
     """Hold the tickets, create the order and its PaymentIntent (pay with `client_secret`).
 
     Two transactions, so that nothing is locked while Stripe answers: the hold commits with
-    its expiry; Stripe is asked with no transaction open; the PaymentIntent is recorded and
-    the answer stored under the key. Stripe failing or timing out answers 503 with
+    its expiry; Stripe is asked with no transaction open; the PaymentIntent is recorded (in
+    the round trip that authenticates the second transaction) and the answer stored under
+    the key. Stripe failing or timing out answers 503 with
     `Retry-After`: retry with the same key (the hold is found again by it)."""
     with uow:
         gateway = uow.payment_gateway()
@@ -135,8 +136,11 @@ def start_checkout(body: m.CheckoutRequest, uow: Uow) -> m.CheckoutResponse:
             return uow.commit(views.checkout(reserved), location=_order_path(reserved.order_id))
         uow.commit()  # the hold, with its expiry: nothing is stored under the key yet
     intent = tk.ask_for_intent(gateway, reserved)  # no transaction open, no lock held
-    with uow:  # authenticated again: a key revoked meanwhile records nothing
-        recorded = tk.record_payment_intent(uow.conn, reserved, intent)
+    # Authenticated again (a key revoked meanwhile records nothing), the record sent in the
+    # same round trip as the authentication.
+    uow.send_with_opening(tk.record_statement(reserved, intent))
+    with uow:
+        recorded = tk.record_payment_intent(uow.conn, reserved, intent, sent=uow.sent)
         return uow.commit(views.checkout(recorded), location=_order_path(recorded.order_id))
 
 
