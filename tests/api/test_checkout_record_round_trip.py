@@ -17,10 +17,11 @@ from ticketing_fsm.store import checkout as store
 
 def _recorded(engine: sa.Engine, order_id: object) -> str | None:
     with engine.connect() as conn:
-        return conn.execute(
+        found = conn.execute(
             sa.text("SELECT payment_intent_id FROM ticketing.orders WHERE id = :id"),
             {"id": order_id},
         ).scalar_one()
+    return None if found is None else str(found)
 
 
 def test_the_record_rides_on_the_authentication_and_needs_the_orders_key(
