@@ -5,7 +5,8 @@ Run as `python -m bench.growth [--seconds N] [--quick]`. One server, as `bench.p
 embedded PostgreSQL in a temporary directory, or `DATABASE_URL`'s). The ledger is filled with
 the batch path (`ledger.post_batch`, independent two-line entries, 500 per call); half of
 the entries debit one *big* account, so that it holds at least 10^5 lines from 10^6 lines on.
-At each size, after the tables are analysed:
+At each size, once the fill is settled (the accounts vacuumed, the tables analysed, a
+CHECKPOINT writing out the fill's dirty buffers, as bench.posting starts its rounds):
 
 - single postings (`post_entry`, each in its own transaction, random pairs of the spread
   accounts) at 1 and 16 client processes, as `bench.posting` measures them (`post_N_at_1eK`);
@@ -44,11 +45,11 @@ from bench.posting import (
     Book,
     Results,
     ServerCpu,
-    _analyze,
     _open_book,
     _ready,
     _run,
     _server,
+    _settle,
     per,
 )
 from liventix.database import create_database, database_url, drop_database, make_engine, upgrade
@@ -193,7 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     started = time.perf_counter()
                     posted = _fill(engine, book, big, size, rng)
                     filled = time.perf_counter() - started
-                    _analyze(engine)
+                    # The fill's backlog (dirty buffers, the accounts' dead versions) is
+                    # settled before measuring, so that a size's figures do not pay for it.
+                    _settle(engine)
                     print(f"at {tag} lines (filled in {filled:.0f} s)")
                     results.put(f"load_at_{tag}", list(os.getloadavg()), "load average 1/5/15 min")
                     results.put(f"fill_s_to_{tag}", filled, "s, with the batch path")
