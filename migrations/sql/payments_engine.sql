@@ -770,7 +770,11 @@ $$;
 -- p_key (p_hash: the request's fingerprint, as ledger_write stores it). The usual case is a
 -- handful of statements and no subtransaction:
 --   1. who acts (the proof, the organization, the platform's id);
---   2. the key looked up (a replay or a conflict ends here);
+--   3a. the usual entry (two lines, one amount, two regular accounts): the two accounts
+--      locked and judged, the key taken (INSERT ON CONFLICT DO NOTHING: a key already there
+--      is a replay or a conflict, answered by 2), the two accounts moved by one UPDATE, the
+--      entry and its lines inserted: five statements, the key never looked up first;
+--   2. otherwise the key looked up (a replay or a conflict ends here);
 --   3. one SELECT locking the touched regular accounts in id order and judging them by every
 --      rule that can refuse the entry (currency, closed, organization, overflow, overdraft
 --      flags), reading their positions before; high-volume accounts are read, not locked;
@@ -819,7 +823,6 @@ DECLARE
     v_balanced boolean;
     v_answer jsonb;
     v_at timestamptz;
-    v_order int[];
     v_i int;
     v_row record;
     v_pos bigint[] := '{}';  -- per line (request order): version, debits, credits after it
@@ -840,38 +843,23 @@ BEGIN
         v_platform := NULL;
     END IF;
 
-    -- 2. The key: a replay answers what was stored, another request under it conflicts.
-    SELECT k.status, k.result, k.request_hash, k.operation INTO v_key
-      FROM payments.idempotency_keys k WHERE k.org_id = p_org AND k.key = p_key;
-    IF FOUND THEN
-        IF v_key.request_hash <> p_hash OR v_key.operation <> 'post_entries' THEN
-            PERFORM payments._fail('idempotency_conflict',
-                jsonb_build_object('idempotency_key', p_key));
-        END IF;
-        status := v_key.status;
-        id := (v_key.result ->> 'id')::uuid;
-        code := v_key.result ->> 'code';
-        details := v_key.result -> 'details';
-        replayed := true;
-        RETURN;
-    END IF;
-
     -- 3a. The usual entry: two lines moving one amount between two regular accounts. The
     -- two rows are locked by one SELECT, in id order (as 3 and post_batch_fast lock), every
     -- guard is judged on the locked rows, and only once both pass and the key is taken are
-    -- they moved, by two single-row UPDATEs in id order; the key, the entry and its two lines
-    -- are plain INSERTs: the set-based statements below cost more to plan and start than the
-    -- work they do for two rows. Whatever does not fit (a guard that holds an account back, a
-    -- high-volume account, the key taken meanwhile, a used reference) moves nothing and is
-    -- handed to 3: no account is moved and put back, so nothing (a balance monitor's trigger)
-    -- ever sees a movement that did not happen.
+    -- they moved, by one UPDATE of the two rows; the key, the entry and its two lines are
+    -- plain INSERTs: the set-based statements below cost more to plan and start than the
+    -- work they do for two rows. The key is not looked up first: its INSERT finds it (a
+    -- replay locks the two accounts, judges them and then answers from 2). Whatever does not
+    -- fit (a guard that holds an account back, a high-volume account, the key already there
+    -- or taken meanwhile, a used reference) moves nothing and is handed to 2 and 3: no
+    -- account is moved and put back, so nothing (a balance monitor's trigger) ever sees a
+    -- movement that did not happen.
     IF v_n = 2 AND cardinality(p_sides) = 2 AND cardinality(p_amounts) = 2
        AND cardinality(p_currencies) = 2 AND p_accounts[1] <> p_accounts[2]
        AND p_amounts[1] = p_amounts[2] AND p_amounts[1] > 0
        AND p_currencies[1] = p_currencies[2]
        AND ((p_sides[1] = 'debit' AND p_sides[2] = 'credit')
             OR (p_sides[1] = 'credit' AND p_sides[2] = 'debit')) THEN
-        v_order := CASE WHEN p_accounts[1] < p_accounts[2] THEN ARRAY[1, 2] ELSE ARRAY[2, 1] END;
         v_done := 0;
         v_ok := true;
         -- Only accounts this organization may post to are locked (as post_batch_fast).
@@ -916,14 +904,19 @@ BEGIN
                     jsonb_build_object('id', v_id))
             ON CONFLICT DO NOTHING;
             IF FOUND THEN
-                -- Every guard held on the locked rows: move both, in id order.
-                FOREACH v_i IN ARRAY v_order LOOP
-                    UPDATE payments.accounts a
-                       SET posted_debits = v_pos[3 * v_i - 1],
-                           posted_credits = v_pos[3 * v_i],
-                           version = v_pos[3 * v_i - 2]
-                     WHERE a.id = p_accounts[v_i];
-                END LOOP;
+                -- Every guard held on the locked rows: move both, in one statement (each
+                -- UPDATE compiles the table's CHECK constraints and triggers' WHEN again).
+                UPDATE payments.accounts a
+                   SET posted_debits = CASE WHEN a.id = p_accounts[1] THEN v_pos[2]
+                                            ELSE v_pos[5] END,
+                       posted_credits = CASE WHEN a.id = p_accounts[1] THEN v_pos[3]
+                                             ELSE v_pos[6] END,
+                       version = CASE WHEN a.id = p_accounts[1] THEN v_pos[1] ELSE v_pos[4] END
+                 WHERE a.id IN (p_accounts[1], p_accounts[2]);
+                GET DIAGNOSTICS v_done = ROW_COUNT;
+                IF v_done <> 2 THEN  -- cannot happen: both locked above
+                    RAISE EXCEPTION 'post_entry: % of 2 accounts moved', v_done;
+                END IF;
                 INSERT INTO payments.entries (id, org_id, kind, description, metadata,
                                               effective_at, created_at, external_ref,
                                               idempotency_key)
@@ -950,7 +943,23 @@ BEGIN
                 RETURN;
             END IF;
         END IF;
-        -- Not here: nothing was moved (the rows stay locked); 3 judges the entry.
+        -- Not here: nothing was moved (the rows stay locked); 2 and 3 judge the request.
+    END IF;
+
+    -- 2. The key: a replay answers what was stored, another request under it conflicts.
+    SELECT k.status, k.result, k.request_hash, k.operation INTO v_key
+      FROM payments.idempotency_keys k WHERE k.org_id = p_org AND k.key = p_key;
+    IF FOUND THEN
+        IF v_key.request_hash <> p_hash OR v_key.operation <> 'post_entries' THEN
+            PERFORM payments._fail('idempotency_conflict',
+                jsonb_build_object('idempotency_key', p_key));
+        END IF;
+        status := v_key.status;
+        id := (v_key.result ->> 'id')::uuid;
+        code := v_key.result ->> 'code';
+        details := v_key.result -> 'details';
+        replayed := true;
+        RETURN;
     END IF;
 
     -- 3. The regular accounts: locked in id order and judged by every rule; they are moved
