@@ -6,8 +6,9 @@ server if set (two databases are created on it and dropped afterwards). Each run
 `--seconds`:
 
 - the baseline: `pgbench -c 16 -j 2 -T N -n` on a `pgbench -i -s 16` database;
-- single postings (two lines, random pairs of `--accounts` accounts), each in its own
-  `with engine.begin()`, at 1, 4 and 16 client processes (`post_N`);
+- single postings (two lines, random pairs of `--accounts` accounts), each its own unit of
+  work through `ledger.post_entry_now` on the client's connection (one round trip: no BEGIN,
+  no COMMIT), at 1, 4 and 16 client processes (`post_N`);
 - the same at 16 processes, every posting also crediting one high-volume platform fee
   account (three lines) (`hot_16`), and its ratio to the spread case;
 - batches (`post_entries`, `--batch` two-line entries per transaction): entries per second
@@ -15,7 +16,9 @@ server if set (two databases are created on it and dropped afterwards). Each run
 - batches of independent entries (`post_batch`, `--independent-batch` two-line entries, each
   standing alone) and linked batches (`post_batch`, `--batch` entries linked in one chain):
   entries per second from 1 process (`independent_batch_1`, `linked_batch_1`);
-- single postings on an AUTOCOMMIT connection, no BEGIN/COMMIT round trips (`auto_N`);
+- single postings each in its own `with engine.begin(): ledger.post_entry(...)`, a unit of
+  work that could hold other writes too (three round trips: BEGIN, the call, COMMIT), at 1
+  and 16 processes (`tx_N`; `post_N` measured that way until session 26);
 - right after `post_16`, issue 16's features beside the same 16-client load, in interleaved
   rounds (`--rounds` of `--round-seconds`: plain, monitored, sealer; monitored, sealer, plain;
   ...), each starting from the same state (accounts vacuumed, tables analysed, a CHECKPOINT):
@@ -83,7 +86,7 @@ from liventix.database import (
     upgrade,
 )
 
-Mode = Literal["post", "hot", "batch", "independent", "linked", "autocommit"]
+Mode = Literal["post", "hot", "batch", "independent", "linked", "tx"]
 
 CLIENTS = 16
 PGBENCH_SCALE = 16
@@ -102,8 +105,8 @@ PLAN: list[tuple[str, Mode, int]] = [
     ("batch_4", "batch", 4),
     ("independent_batch_1", "independent", 1),
     ("linked_batch_1", "linked", 1),
-    ("auto_1", "autocommit", 1),
-    ("auto_16", "autocommit", 16),
+    ("tx_1", "tx", 1),
+    ("tx_16", "tx", 16),
 ]
 
 
@@ -211,7 +214,7 @@ def client(job: Job) -> Tally:
     rng = random.Random(job.seed)
     prefix = f"{job.mode}-{job.seed}-{uuid.uuid4().hex[:8]}-"
     keys = (f"{prefix}{n}" for n in itertools.count())
-    auto: sa.Connection | None = None
+    held: sa.Connection | None = None
 
     def one() -> int:
         if job.mode == "batch":
@@ -229,18 +232,18 @@ def client(job: Job) -> Tally:
             if refused:
                 raise RuntimeError(f"a batch entry was refused: {refused[0]}")
             return size
-        if auto is not None:  # one statement, one transaction: no BEGIN, no COMMIT
-            ledger.post_entry(auto, job.org, _entry(job, rng, next(keys)))
+        if held is not None:  # its own unit of work, one round trip: no BEGIN, no COMMIT
+            ledger.post_entry_now(held, job.org, _entry(job, rng, next(keys)))
             return 1
-        with engine.begin() as conn:
+        with engine.begin() as conn:  # tx: the caller's unit of work, three round trips
             ledger.post_entry(conn, job.org, _entry(job, rng, next(keys)))
         return 1
 
     entries = transactions = 0
     elapsed = cpu = 0.0
     try:
-        if job.mode == "autocommit":
-            auto = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        if job.mode in ("post", "hot"):
+            held = engine.connect()  # the client's connection, as pgbench's clients keep theirs
         one()  # connect and warm up outside the window
         time.sleep(max(0.0, job.start_at - time.time()))
         deadline = job.start_at + job.seconds
@@ -253,8 +256,8 @@ def client(job: Job) -> Tally:
     except Exception as exc:
         return Tally(0, 0, 0.0, 0.0, (f"{type(exc).__name__}: {str(exc)[:300]}",))
     finally:
-        if auto is not None:
-            auto.close()
+        if held is not None:
+            held.close()
         engine.dispose()
     return Tally(entries, transactions, elapsed, cpu)
 
@@ -1097,17 +1100,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "hot_over_spread", per(hot.transactions_per_s, post_16.transactions_per_s)
                 )
                 results.put(
-                    "auto_1_over_post_1",
-                    per(runs["auto_1"].transactions_per_s, post_1.transactions_per_s),
+                    "post_1_over_tx_1",
+                    per(post_1.transactions_per_s, runs["tx_1"].transactions_per_s),
                 )
                 results.put(
-                    "auto_16_over_post_16",
-                    per(runs["auto_16"].transactions_per_s, post_16.transactions_per_s),
+                    "post_16_over_tx_16",
+                    per(post_16.transactions_per_s, runs["tx_16"].transactions_per_s),
                 )
+                for name in ("post_16", "tx_16", "hot_16"):
+                    run = runs[name]
+                    results.put(
+                        f"{name}_cpu_over_pgbench",
+                        per(
+                            run.client_cpu_us + run.server_cpu_us,
+                            base.client_cpu_us + base.server_cpu_us,
+                        ),
+                        "client+server CPU per posting / pgbench's per transaction",
+                    )
 
                 print("where the time goes", flush=True)
                 results.put("latency_post_1_us", per(1e6, post_1.transactions_per_s), "one client")
-                results.put("latency_auto_1_us", per(1e6, runs["auto_1"].transactions_per_s))
+                results.put("latency_tx_1_us", per(1e6, runs["tx_1"].transactions_per_s))
                 results.put("select1_round_trip_us", _round_trip_us(engine), "SQLAlchemy+psycopg")
                 results.put("python_request_us", _python_request_us(book), "build+hash+json")
                 for mode, unit in (("post", "posting"), ("batch", f"batch of {args.batch}")):

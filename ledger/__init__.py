@@ -2,7 +2,9 @@
 reversals, idempotent writes, balances, statements and the trial balance.
 
 This is the package's public face; other packages import only from here. Writes take the
-caller's SQLAlchemy `Connection` and never commit: the caller's unit of work does.
+caller's SQLAlchemy `Connection` and never commit: the caller's unit of work does. The one
+exception is `post_entry_now(engine, ...)`, a posting that is its own unit of work (one round
+trip, committed when it returns).
 """
 
 from __future__ import annotations
@@ -195,6 +197,7 @@ from ledger.writes import (
     expire_holds,
     open_account,
     open_organization,
+    post_entry_now,
     roll_up,
     translated_errors,
 )
@@ -349,6 +352,7 @@ __all__ = [
     "post_batch",
     "post_entries",
     "post_entry",
+    "post_entry_now",
     "post_hold",
     "quote",
     "rehearse",

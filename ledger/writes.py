@@ -19,6 +19,7 @@ Database errors are translated here, once, into `ledger.errors` with `raise ... 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,7 +28,7 @@ from uuid import UUID
 
 import psycopg
 from psycopg.rows import tuple_row
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 import pgdriver
@@ -64,6 +65,10 @@ _POST_ONE = (
     "SELECT status, id, replayed, code, details FROM payments.post_entry(%s::uuid, %s, %s,"
     " %s::uuid[], %s::text[], %s::bigint[], %s::text[], %s, %s::jsonb, %s::timestamptz, %s)"
 )
+# The same call with libpq's placeholders, prepared once per connection under a name that
+# changes with its text (pgdriver.call): the usual way of a single posting.
+_POST_ONE_LIBPQ = _POST_ONE.replace("%s", "$%d") % tuple(range(1, 12))
+_POST_ONE_NAME = "ledger_post_entry_" + hashlib.sha256(_POST_ONE_LIBPQ.encode()).hexdigest()[:12]
 
 
 @contextmanager
@@ -159,15 +164,14 @@ def _array(items: Sequence[object]) -> str:
     return "{" + ",".join(map(str, items)) + "}"
 
 
-def _post_one(conn: Connection, org_id: UUID, request: PostEntry) -> WriteResult:
-    """One standard entry without conditions through the fast door."""
+def _post_params(org_id: UUID, request: PostEntry) -> tuple[str | None, ...]:
+    """The fast door's arguments, as text."""
     payload = request.payload()
-    digest = fingerprint(payload)
     lines = payload["lines"]
-    params = (
+    return (
         str(org_id),
         payload["key"],
-        digest,
+        fingerprint(payload),
         _array([line["account_id"] for line in lines]),
         _array([line["side"] for line in lines]),
         _array([line["amount"] for line in lines]),
@@ -177,16 +181,48 @@ def _post_one(conn: Connection, org_id: UUID, request: PostEntry) -> WriteResult
         payload["effective_at"],
         payload["external_ref"],
     )
+
+
+def _post_one(
+    bind: Connection | Engine, org_id: UUID, request: PostEntry, *, alone: bool = False
+) -> WriteResult:
+    """One standard entry without conditions through the fast door: in the connection's
+    transaction, or (`alone`) as a transaction of its own (see `post_entry_now`)."""
+    params = _post_params(org_id, request)
     try:
         with translated_errors():
-            status, entry_id, replayed, code, details = _driver_row(conn, _POST_ONE, params)
+            try:
+                if alone:
+                    row = pgdriver.call_alone(bind, _POST_ONE_NAME, _POST_ONE_LIBPQ, params)
+                else:
+                    assert isinstance(bind, Connection)
+                    row = pgdriver.call(bind, _POST_ONE_NAME, _POST_ONE_LIBPQ, params)
+            except TypeError:
+                # Another driver, or a NUL in a text: the cursor's way (which refuses that).
+                if isinstance(bind, Engine):
+                    with bind.begin() as conn:
+                        return _answer(_driver_row(conn, _POST_ONE, params))
+                if alone:
+                    with bind.begin():
+                        return _answer(_driver_row(bind, _POST_ONE, params))
+                return _answer(_driver_row(bind, _POST_ONE, params))
     except DBAPIError as exc:
         if _constraint_of(exc) == "entries_org_external_ref_key":
             # A concurrent entry took the reference between the door's check and its insert.
             raise DuplicateExternalReference(
-                external_ref=payload["external_ref"], entry_id=None
+                external_ref=request.external_ref, entry_id=None
             ) from exc
         raise
+    if row is None:  # the door's function returns a row, always
+        raise RuntimeError("the ledger's door returned no row")
+    status, entry_id, flag, code, details = row
+    return _answer(
+        (status, entry_id, flag == "t", code, None if details is None else json.loads(details))
+    )
+
+
+def _answer(row: tuple[Any, ...]) -> WriteResult:
+    status, entry_id, replayed, code, details = row
     if status == "failed":
         raise error_from_code(code, details)
     return WriteResult(id=UUID(str(entry_id)), replayed=bool(replayed))
@@ -202,6 +238,31 @@ def post_entry(conn: Connection, org_id: UUID, request: PostEntry | ReverseEntry
     if isinstance(request, PostEntry) and not request.conditions:
         return _post_one(conn, org_id, request)
     return _write(conn, org_id, [request], record_failure=True)[0]
+
+
+def post_entry_now(
+    bind: Engine | Connection, org_id: UUID, request: PostEntry | ReverseEntry
+) -> WriteResult:
+    """Post one entry (or a reversal) as its own unit of work: committed when this returns.
+
+    One round trip for a standard entry without conditions: the door's one statement is the
+    whole transaction (no BEGIN, no COMMIT; the commit-time checks run as it ends), instead of
+    three for `with engine.begin(): post_entry(...)`; any other request goes that way.
+    `bind`: an engine (a connection of its pool, for the call), or a connection with no
+    transaction open (a worker's own, kept: no pool checkout and checkin either). For a
+    posting that stands alone (a worker's, the CLI's, a service's); to post with other writes
+    in one transaction, `post_entry` on the caller's connection. It acts as the connection's
+    role may outside a transaction: the schema's owner; an application role acts for an
+    organization only inside a transaction (its proof is transaction-local), so it posts with
+    `post_entry`. A refusal remembered under its key is committed with the key.
+    """
+    if isinstance(request, PostEntry) and not request.conditions:
+        return _post_one(bind, org_id, request, alone=True)
+    if isinstance(bind, Engine):
+        with bind.begin() as conn:
+            return post_entry(conn, org_id, request)
+    with bind.begin():
+        return post_entry(bind, org_id, request)
 
 
 def reverse_entry(conn: Connection, org_id: UUID, request: ReverseEntry) -> WriteResult:
