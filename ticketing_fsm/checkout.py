@@ -3,11 +3,14 @@
 1. `reserve_checkout` (a short transaction of its own): the seats are held and the order and
    its tickets stored, with the hold's expiry. The ticket type's counter row, the one row
    every buyer of a hot ticket type writes, is locked by the last statement and the commit
-   only: its conditional UPDATE with the order's insert (one statement), then the commit.
+   only: its conditional UPDATE with the order's insert (one statement), then the commit,
+   which (over the API: `ticketing.hold_checkout`) does not wait for the WAL flush; the
+   record step's synchronous commit makes the hold durable before anything is answered.
 2. `ask_for_intent` (no transaction open): Stripe creates the PaymentIntent, under an
    idempotency key derived from the checkout's key, with metadata naming the order.
 3. `record_payment_intent` (a second short transaction): the PaymentIntent is recorded on
-   the order; the buyer gets its client secret.
+   the order; the buyer gets its client secret. The API sends the record's statement in the
+   round trip that authenticates the transaction (`record_statement`).
 
 Every crash point between them is safe:
 - after 1, before 3: the order waits with no PaymentIntent; a retry under the same key finds
