@@ -4,8 +4,9 @@ webhook secret from the settings, in one process or in several.
 One Python process serves with one GIL: on a two-core machine the API's own CPU (parsing,
 routing, the stripe library, SQL round trips) is what caps an on-sale, not PostgreSQL. With
 `processes` above one the parent migrates the database, binds one listening socket per child
-on the same port (`SO_REUSEPORT`) and starts that many children (spawned: nothing of the
-parent's state is shared but its socket); each runs its own uvicorn server on its socket, with
+on the same port (`SO_REUSEPORT`; refused, exit status 2, while anything else listens there)
+and starts that many children (spawned: nothing of the parent's state is shared but its
+socket); each runs its own uvicorn server on its socket, with
 its own engine and Stripe client created in the child, and the kernel hands each new
 connection to one of the sockets by a hash of its addresses, so the connections are spread
 evenly. (On one shared socket the first child to wake took every connection waiting, up to
@@ -203,9 +204,9 @@ def _serve_child(child: _Child, sock: socket.socket) -> None:
         engine.dispose()
 
 
-def _listen(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
-    """A listening socket on (host, port), inheritable by a spawned child; with
-    `reuse_port`, one of a group of sockets on the same port (`SO_REUSEPORT`)."""
+def _bound(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A socket bound to (host, port) with `SO_REUSEADDR` (a port whose last server's
+    connections linger in TIME_WAIT binds again), and with `reuse_port` `SO_REUSEPORT`."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -216,6 +217,13 @@ def _listen(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     except OSError as error:
         sock.close()
         raise ServeError(f"cannot listen on {host}:{port}: {error}") from error
+    return sock
+
+
+def _listen(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A listening socket on (host, port), inheritable by a spawned child; with
+    `reuse_port`, one of a group of sockets on the same port (`SO_REUSEPORT`)."""
+    sock = _bound(host, port, reuse_port=reuse_port)
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
@@ -225,9 +233,21 @@ def _listen_each(host: str, port: int, count: int) -> list[socket.socket]:
     """One listening socket per child, all on one port (the first's, when `port` is 0):
     the kernel spreads new connections over them by a hash of the connection's addresses.
     Where `SO_REUSEPORT` is missing (not Linux nor a BSD), one socket that every child
-    shares."""
+    shares.
+
+    Nothing else may listen on the port: Linux lets any socket of the same user with
+    `SO_REUSEPORT` join a group, so a second `liventix serve` (a stale one, or one on another
+    database) would bind too and the kernel would split the clients between the two. So a
+    probe is bound first, without `SO_REUSEPORT`: with `SO_REUSEADDR` alone a bind fails
+    (EADDRINUSE) while any socket listens on the port, and only then (TIME_WAIT connections
+    do not stop it); it is closed before the group binds, which it would stop too. Two
+    servers started in the same instant can still both pass between one's probe and its
+    first bind (microseconds); a server started later fails with `ServeError`. Port 0 needs
+    no probe: the kernel picks for the first socket a port no socket is bound to."""
     if not hasattr(socket, "SO_REUSEPORT"):
         return [_listen(host, port)] * count
+    if port != 0:
+        _bound(host, port).close()
     socks: list[socket.socket] = []
     try:
         for _ in range(count):
