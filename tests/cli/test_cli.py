@@ -27,6 +27,8 @@ from tests.cli.runner import liventix
 COMMANDS = [
     "db upgrade",
     "db url",
+    "db standby",
+    "db promote",
     "db status",
     "ledger expire-holds",
     "ledger roll-up",
@@ -72,7 +74,7 @@ COMMANDS = [
 ]
 """Every command the README and docs/ describe."""
 
-NO_SETTINGS = {"docs", "api openapi", "api client"}
+NO_SETTINGS = {"docs", "api openapi", "api client", "db standby", "db promote"}
 """Commands that read no setting: they need no database."""
 
 

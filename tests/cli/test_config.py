@@ -22,6 +22,7 @@ SECRETS = {
     "STRIPE_WEBHOOK_SECRET": "whsec_value_3",
     "STRIPE_API_KEY": "sk_live_value_4",
     "LIVENTIX_SMTP_PASSWORD": "smtp-password-5",
+    "LIVENTIX_READ_URL": "postgresql://ops:read-password-6@replica.internal/postgres",
 }
 
 
