@@ -59,12 +59,15 @@ def act_as(
     *,
     then: keys.Then | None = None,
     answers: list[Any] | None = None,
+    record_use: bool = True,
 ) -> tuple[keys.Principal | None, keys.StoredAnswer | None]:
     """Authenticate `token` as the first statement of the caller's transaction, which then
     acts as the key's principal; the principal (None: unknown or revoked) and the answer
     stored under `idempotency_key` in its scope. `then`: a statement sent in the same round
-    trip, after it (`keys.authenticate`)."""
-    principal, stored = keys.authenticate(conn, token, idempotency_key, then=then, answers=answers)
+    trip, after it (`keys.authenticate`; `record_use` too)."""
+    principal, stored = keys.authenticate(
+        conn, token, idempotency_key, then=then, answers=answers, record_use=record_use
+    )
     if principal is not None and principal.read_only:
         if idempotency_key is not None:
             raise ApiProblem(READ_ONLY_KEY, "this API key is read-only: it may not write")

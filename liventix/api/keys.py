@@ -356,6 +356,7 @@ def authenticate(
     *,
     then: Then | None = None,
     answers: list[Any] | None = None,
+    record_use: bool = True,
 ) -> tuple[Principal | None, StoredAnswer | None]:
     """Authenticate `token` and act as its principal for the rest of the transaction:
     `liventix_app` acting for the key's organization, `liventix_platform` acting for the
@@ -367,7 +368,9 @@ def authenticate(
     appended to `answers`. It must be harmless when the key does not authenticate (then it
     runs with no actor proved: a write must name `current_org_id()` in its condition); its
     result is then dropped. Where the round trip cannot carry it, nothing is appended: the
-    caller runs its statement the usual way."""
+    caller runs its statement the usual way. `record_use=False`: the key's last use is not
+    recorded from `conn`'s engine (a read replica's, which cannot write: the caller checked
+    the key on the primary, which recorded it)."""
     parsed = parse_token(token)
     if parsed is None:
         return None, None
@@ -389,7 +392,8 @@ def authenticate(
             response=row.response,
             location=row.location,
         )
-    _USES.note(conn.engine, row.key_id, prefix, secret)
+    if record_use:
+        _USES.note(conn.engine, row.key_id, prefix, secret)
     return Principal(key_id=row.key_id, org_id=row.org_id, key_scope=_scope(row.key_scope)), stored
 
 

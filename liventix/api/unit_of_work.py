@@ -32,6 +32,9 @@ With a read replica (`ApiRuntime.read_engine`, from LIVENTIX_READ_URL) the repor
 list endpoints (a GET answering a page: `has_more`) read there, a moment behind
 (`uow.replica_lag()` says how far); everything else, writes and the reads that must be
 current (one object, a balance, the Idempotency-Key's stored answer), stays on the primary.
+The key is checked on the primary first (a short transaction there, rolled back), so that a
+revoked key is refused at once whatever the replica's lag; the replica's READ ONLY
+transaction then authenticates again, for its role and row-level security.
 
 The route (`liventix.api.routing`) builds the unit of work, calls the handler in a worker
 thread, runs it again after a lost race, and answers what it raises (`liventix.api.failures`).
@@ -155,19 +158,21 @@ class UnitOfWork:
     def _begin(self) -> None:
         try:
             engine = self._engine()
-            self.on_replica = engine is not self.runtime.engine
-            self._conn = conn = engine.connect()
-            if self.facts.read_only:
-                # One snapshot for every statement, and no write can slip in.
-                conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
-            self._transaction = conn.begin()
-            then, self._then, self.sent = self._then, None, None
-            answers: list[Any] = []
-            principal, stored = auth.act_as(
-                conn, self.facts.token, self.facts.key, then=then, answers=answers
-            )
-            if answers:
-                self.sent = answers[0]
+            if engine is self.runtime.engine:
+                principal, stored = self._open(engine)
+            else:
+                # The key is checked on the primary first (a revocation counts at once,
+                # whatever the replica's lag; the key's use is recorded there), then the
+                # replica's transaction authenticates again: its role and organization bound
+                # the read by row-level security. A key the replica has not replayed yet
+                # reads the primary.
+                principal = self._check_on_primary()
+                stored = None
+                if principal is not None:
+                    replica_principal, stored = self._open(engine, record_use=False)
+                    if replica_principal is None or replica_principal.key_id != principal.key_id:
+                        self._drop_connection()
+                        principal, stored = self._open(self.runtime.engine)
         except sa.exc.DBAPIError as exc:
             log.exception("the database failed while opening a unit of work")
             raise ApiProblem(problems.UNAVAILABLE) from exc
@@ -185,11 +190,55 @@ class UnitOfWork:
                 self.runtime.metrics.replays.inc()
             raise Answered(response)
 
+    def _open(
+        self, engine: sa.Engine, *, record_use: bool = True
+    ) -> tuple[keys.Principal | None, keys.StoredAnswer | None]:
+        """Connect to `engine`, begin, and authenticate as the transaction's first
+        statement."""
+        self.on_replica = engine is not self.runtime.engine
+        self._conn = conn = engine.connect()
+        if self.facts.read_only or self.on_replica:
+            # One snapshot for every statement, and no write can slip in.
+            conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        self._transaction = conn.begin()
+        then, self._then, self.sent = self._then, None, None
+        answers: list[Any] = []
+        principal, stored = auth.act_as(
+            conn,
+            self.facts.token,
+            self.facts.key,
+            then=then,
+            answers=answers,
+            record_use=record_use,
+        )
+        if answers:
+            self.sent = answers[0]
+        return principal, stored
+
+    def _check_on_primary(self) -> keys.Principal | None:
+        """The key's principal as the primary knows it now (None: unknown or revoked), in
+        a short transaction of its own, rolled back."""
+        with self.runtime.engine.connect() as conn, conn.begin():
+            principal, _ = auth.act_as(conn, self.facts.token, None)
+            return principal
+
+    def _drop_connection(self) -> None:
+        """Roll back and give back the connection, keeping the request's slot."""
+        try:
+            if self._transaction is not None and self._transaction.is_active:
+                self._transaction.rollback()
+        finally:
+            self._transaction = None
+            if self._conn is not None:
+                self._conn.close()
+            self._conn = None
+            self.on_replica = False
+
     def _engine(self) -> sa.Engine:
         """The replica's engine for a report or a list, when there is one; else the
         primary's."""
         read = self.runtime.read_engine
-        if read is None:
+        if read is None or self.facts.key is not None:
             return self.runtime.engine
         if self.facts.read_only or (self.request.method == "GET" and _lists(self.request)):
             return read

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 import ledger
 from liventix import replication, reports
-from liventix.api import create_app, create_key
+from liventix.api import create_app, create_key, revoke_key
 from liventix.database import (
     create_database,
     database_url,
@@ -110,6 +110,7 @@ def test_reports_on_the_replica_equal_the_primary_once_caught_up_and_state_their
             ledger.open_organization(conn, PLATFORM, "Liventix", is_platform=True)
             ledger.open_organization(conn, ORG, "Replica Hall")
             token = create_key(conn, ORG, description="replica test").token
+            doomed = create_key(conn, ORG, description="revoked while the replica lags")
             accounts = tuple(
                 ledger.open_account(
                     conn, ORG, ledger.OpenAccount(f"open-{c}", c, "asset", "EUR")
@@ -156,6 +157,29 @@ def test_reports_on_the_replica_equal_the_primary_once_caught_up_and_state_their
             one = api.get(f"/v1/entries/{later}")
             assert one.status_code == 200, one.text  # one entry: the primary, current
             assert "Replica-Lag" not in one.headers
+
+            # A key revoked on the primary is refused at once, though the replica (which the
+            # lists and reports read) has not replayed the revocation: the key is checked on
+            # the primary. A key the replica does not know yet reads the primary.
+            def as_key(key: str, path: str) -> httpx.Response:
+                return api.get(path, headers={"Authorization": f"Bearer {key}"})
+
+            assert as_key(doomed.token, "/v1/entries").status_code == 200
+            with primary.begin() as conn:
+                assert revoke_key(conn, doomed.id)
+                fresh = create_key(conn, ORG, description="created while the replica lags")
+            assert as_key(doomed.token, "/v1/entries").status_code == 401
+            assert as_key(doomed.token, "/v1/reports/trial-balance").status_code == 401
+            with replica.connect() as conn:  # the replica still holds the key unrevoked
+                assert conn.execute(
+                    sa.text("SELECT revoked_at IS NULL FROM payments.api_keys WHERE id = :id"),
+                    {"id": doomed.id},
+                ).scalar_one()
+            new_list = as_key(fresh.token, "/v1/entries")
+            assert new_list.status_code == 200, new_list.text
+            assert str(later) in {e["id"] for e in new_list.json()["data"]}  # the primary's
+            assert "Replica-Lag" not in new_list.headers
+            assert api.get("/v1/entries").status_code == 200  # the other key reads on
 
             cli = _cli_report(pair)
             assert cli.returncode == 0, cli.stdout + cli.stderr
