@@ -9,6 +9,10 @@ booked before is one statement and changes nothing.
 Two deliveries of one payment at once, from two OS processes queued behind a lock on the
 escrow: one books it; the other, whose facts were read before the first committed, finds
 the ledger's entry already booked under the payment's key (a replay) and books nothing.
+
+The statements are counted at the driver (`round_trips`): psycopg's cursors, where escrow's
+facts and transition go, and pgdriver's libpq door (`pgdriver.call`, `call_alone`), where the
+ledger's posting has gone since eaa2606 and where psycopg's cursor does not see it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import multiprocessing
 import queue
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +30,7 @@ from sqlalchemy.pool import NullPool
 
 import escrow
 import ledger
+import pgdriver
 from liventix.database import make_engine
 from tests.escrow_core.support import (
     audit,
@@ -38,6 +45,30 @@ from tests.escrow_core.support import (
 TIMEOUT = 60.0
 
 
+@contextmanager
+def round_trips() -> Iterator[list[str]]:
+    """Every statement sent meanwhile in this process, through psycopg's cursors
+    (`driver_statements`) or through pgdriver's libpq door (`call`, `call_alone`, which
+    send no statement through a cursor); BEGIN and COMMIT are not counted."""
+    door = {"call": pgdriver.call, "call_alone": pgdriver.call_alone}
+    with driver_statements() as seen:
+
+        def counted(name: str) -> Any:
+            def counting(bind: Any, prepared: str, statement: str, params: Any) -> Any:
+                seen.append(statement)
+                return door[name](bind, prepared, statement, params)
+
+            return counting
+
+        for name in door:
+            setattr(pgdriver, name, counted(name))  # a measuring instrument, undone
+        try:
+            yield seen
+        finally:
+            for name, original in door.items():
+                setattr(pgdriver, name, original)
+
+
 def test_a_later_payment_is_three_statements_and_books_what_the_long_way_books(
     engine: sa.Engine,
 ) -> None:
@@ -46,10 +77,10 @@ def test_a_later_payment_is_three_statements_and_books_what_the_long_way_books(
         first = captured(org, gross=10_000, stripe_fee=320)
         assert escrow.capture_payment(conn, first, cause="evt_1")  # opens the escrow
     second = captured(org, gross=5_000, stripe_fee=175)
-    with engine.begin() as conn, driver_statements() as sent:
+    with engine.begin() as conn, round_trips() as sent:
         assert escrow.capture_payment(conn, second, cause="evt_2")
     assert len(sent) == 3, sent
-    with engine.begin() as conn, driver_statements() as sent:
+    with engine.begin() as conn, round_trips() as sent:
         assert not escrow.capture_payment(conn, second, cause="evt_2 again")
     assert len(sent) == 1, sent
 
@@ -104,7 +135,7 @@ def test_a_payment_captured_while_frozen_or_holding_stays_in_that_state(
         escrow_id = escrow_of(conn, first).id
         escrow.end_event(conn, escrow_id)
     late = captured(org, gross=2_000, stripe_fee=88)
-    with engine.begin() as conn, driver_statements() as sent:
+    with engine.begin() as conn, round_trips() as sent:
         assert escrow.capture_payment(conn, late, cause="evt_2")
     assert len(sent) == 3
     with engine.connect() as conn:
