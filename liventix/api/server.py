@@ -49,7 +49,7 @@ import outbox
 from liventix import logs
 from liventix.api.app import create_app
 from liventix.api.webhooks import routes as webhook_routes
-from liventix.database import make_engine, prepare
+from liventix.database import make_engine, make_read_engine, prepare, read_url
 from liventix.settings import Settings
 from liventix.stripe_gateway import StripeGateway, StripeSettings
 
@@ -94,6 +94,9 @@ class _Child:
     log_format: str = "auto"
     app_log_level: str = "INFO"
     access_log: bool = True
+    read_url: str | None = field(default=None, repr=False)
+    """The read replica's application database (LIVENTIX_READ_URL): the lists and reports
+    read there (`liventix.api.unit_of_work`); None: everything reads the primary."""
 
 
 def serve(
@@ -113,9 +116,22 @@ def serve(
     secret = settings.stripe_webhook_secret
     allow = tuple(str(net) for net in settings.webhook_allow)
     key = settings.secret_key
+    replica = read_url(settings)
     if count <= 1:
         _serve_here(
-            _Child(url, stripe, secret, log_level, POOL_SIZE, MAX_OVERFLOW, allow, key), host, port
+            _Child(
+                url,
+                stripe,
+                secret,
+                log_level,
+                POOL_SIZE,
+                MAX_OVERFLOW,
+                allow,
+                key,
+                read_url=replica,
+            ),
+            host,
+            port,
         )
         return 0
     try:
@@ -136,6 +152,7 @@ def serve(
         log_format=settings.log_format,
         app_log_level=settings.log_level,
         access_log=settings.access_log,
+        read_url=replica,
     )
     return _Supervisor(child, socks, log_level).run()
 
@@ -156,23 +173,37 @@ def _settle_heap() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def _app(child: _Child) -> tuple[sa.Engine, object]:
+def _app(child: _Child) -> tuple[list[sa.Engine], object]:
+    """The app and its engines (the primary's, then the replica's if any: dispose each)."""
     # A spawned child shares nothing with the parent: the key webhook secrets are sealed
     # with, and the webhook targets allowed inside, come with it.
     outbox.use_sealing_key(child.secret_key)
     engine = make_engine(child.url, pool_size=child.pool_size, max_overflow=child.max_overflow)
+    engines = [engine]
+    read_engine = None
+    if child.read_url is not None:
+        read_engine = make_read_engine(
+            child.read_url, pool_size=child.pool_size, max_overflow=child.max_overflow
+        )
+        engines.append(read_engine)
     app = create_app(
         engine,
         gateway=StripeGateway(child.stripe),
         stripe_webhook_secret=child.stripe_webhook_secret,
+        read_engine=read_engine,
     )
     webhook_routes.allow_targets(app, outbox.parse_allow(",".join(child.webhook_allow)))
     _settle_heap()
-    return engine, app
+    return engines, app
+
+
+def _dispose(engines: list[sa.Engine]) -> None:
+    for engine in engines:
+        engine.dispose()
 
 
 def _serve_here(child: _Child, host: str, port: int) -> None:
-    engine, app = _app(child)
+    engines, app = _app(child)
     try:
         uvicorn.run(
             app,  # type: ignore[arg-type]
@@ -183,7 +214,7 @@ def _serve_here(child: _Child, host: str, port: int) -> None:
             proxy_headers=False,
         )
     finally:
-        engine.dispose()
+        _dispose(engines)
 
 
 def _serve_child(child: _Child, sock: socket.socket) -> None:
@@ -191,7 +222,7 @@ def _serve_child(child: _Child, sock: socket.socket) -> None:
     socket until SIGTERM or SIGINT."""
     # A spawned child starts with no logging configured: the parent's choice, in JSON too.
     logs.configure(child.log_format, child.app_log_level, access_log=child.access_log)
-    engine, app = _app(child)
+    engines, app = _app(child)
     config = uvicorn.Config(
         app,  # type: ignore[arg-type]
         log_level=child.log_level,
@@ -201,7 +232,7 @@ def _serve_child(child: _Child, sock: socket.socket) -> None:
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
-        engine.dispose()
+        _dispose(engines)
 
 
 def _bound(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:

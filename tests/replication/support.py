@@ -74,8 +74,8 @@ class Pair:
             LIVENTIX_WEBHOOK_ALLOW=LOOPBACK_ENV,
             LIVENTIX_LOG_LEVEL="WARNING",
             PYTHONUNBUFFERED="1",
-            **extra,
         )
+        env.update(extra)
         return env
 
 
@@ -179,11 +179,12 @@ class Process:
             self.proc.stdout.close()
 
 
-def serve_api(pair: Pair, port: int) -> Process:
-    """`liventix api serve` on the pair (one process), ready to answer."""
+def serve_api(pair: Pair, port: int, **env: str) -> Process:
+    """`liventix api serve` on the pair (one process), ready to answer (`env`: more of its
+    environment)."""
     served = Process(
         ["serve", "--port", str(port), "--processes", "1", "--log-level", "warning"],
-        pair.env(LIVENTIX_ACCESS_LOG="false"),
+        pair.env(LIVENTIX_ACCESS_LOG="false", **env),
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

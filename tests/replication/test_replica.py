@@ -34,7 +34,15 @@ from liventix.database import (
     upgrade,
 )
 from tests.api.support import uvicorn_thread
-from tests.replication.support import DATABASE, Pair, run_cli, start_pair, stop_pair
+from tests.replication.support import (
+    DATABASE,
+    Pair,
+    free_port,
+    run_cli,
+    serve_api,
+    start_pair,
+    stop_pair,
+)
 
 PLATFORM = uuid.UUID("00000000-0000-0000-0000-000000000001")
 ORG = uuid.UUID("00000000-0000-0000-0000-00000000f019")
@@ -180,6 +188,26 @@ def test_reports_on_the_replica_equal_the_primary_once_caught_up_and_state_their
             assert str(later) in {e["id"] for e in new_list.json()["data"]}  # the primary's
             assert "Replica-Lag" not in new_list.headers
             assert api.get("/v1/entries").status_code == 200  # the other key reads on
+
+            # `liventix serve` reads LIVENTIX_READ_URL: its lists and reports read the replica.
+            port = free_port()
+            served = serve_api(
+                pair, port, DATABASE_URL=pair.primary_url, LIVENTIX_READ_URL=pair.standby_url
+            )
+            try:
+                headers = {"Authorization": f"Bearer {token}"}
+                base = f"http://127.0.0.1:{port}"
+                served_report = httpx.get(f"{base}/v1/reports/trial-balance", headers=headers)
+                assert served_report.status_code == 200, served_report.text
+                assert float(served_report.headers["Replica-Lag"]) > 0
+                served_list = httpx.get(f"{base}/v1/entries", headers=headers)
+                assert str(later) not in {e["id"] for e in served_list.json()["data"]}
+                revoked = httpx.get(
+                    f"{base}/v1/entries", headers={"Authorization": f"Bearer {doomed.token}"}
+                )
+                assert revoked.status_code == 401
+            finally:
+                served.stop()
 
             cli = _cli_report(pair)
             assert cli.returncode == 0, cli.stdout + cli.stderr
