@@ -51,27 +51,51 @@ class ReplicationError(Exception):
         super().__init__(message or self.__doc__)
 
 
+STALE_AFTER = 60.0
+"""Seconds after which a replica's last message from the primary is too old to vouch for it
+(PostgreSQL's default wal_receiver_timeout; an idle primary sends one every
+wal_sender_timeout / 2 = 30 s)."""
+
+
 @dataclass(frozen=True)
 class Lag:
     """How far a replica is behind: `seconds` since the last transaction it replayed while
     WAL it has received is still to replay (0 when it has replayed all it received), the
-    received and replayed positions, and when that last transaction committed."""
+    received and replayed positions, and when that last transaction committed.
 
-    seconds: float
+    `seconds` is None (unknown) when the replica is not receiving from the primary: no WAL
+    receiver, one not streaming, or its last message from the primary older than
+    `STALE_AFTER`. Having replayed all it received then says nothing of what the primary
+    committed since. (A role without pg_read_all_stats, the API's, sees only whether a
+    receiver runs, not its status nor its last message.)"""
+
+    seconds: float | None
     received_lsn: str | None
     replayed_lsn: str | None
     last_replayed_at: datetime | None
+    receiving: bool = True
+    """A WAL receiver is streaming from the primary (as far as the role may see)."""
+    last_message_at: datetime | None = None
+    """When the replica last heard from the primary (None: not visible to the role)."""
 
     def header(self) -> str:
-        """The lag as a report's header states it."""
-        return f"{self.seconds:.3f}"
+        """The lag as a report's header states it ("unknown": not receiving)."""
+        return "unknown" if self.seconds is None else f"{self.seconds:.3f}"
 
     def describe(self) -> str:
         """One line for a report's header."""
-        return (
-            f"read from a replica, {self.seconds:.3f} s behind the primary "
-            f"(replayed to {self.replayed_lsn}, received {self.received_lsn})"
-        )
+        where = f"(replayed to {self.replayed_lsn}, received {self.received_lsn})"
+        if self.seconds is None:
+            heard = (
+                ""
+                if self.last_message_at is None
+                else f", last heard from it at {self.last_message_at.isoformat()}"
+            )
+            return (
+                "read from a replica, lag unknown: it is not receiving from the primary"
+                f"{heard} {where}"
+            )
+        return f"read from a replica, {self.seconds:.3f} s behind the primary {where}"
 
 
 _LAG_SQL = """
@@ -83,7 +107,12 @@ SELECT pg_is_in_recovery(),
               OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
             ELSE COALESCE(extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()),
                           0)
-       END::float8
+       END::float8,
+       r.pid IS NOT NULL,
+       r.status,
+       r.last_msg_receipt_time,
+       extract(epoch FROM clock_timestamp() - r.last_msg_receipt_time)::float8
+  FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS r ON true
 """
 
 
@@ -92,11 +121,17 @@ def replica_lag(conn: sa.Connection) -> Lag | None:
     row = conn.execute(sa.text(_LAG_SQL)).one()
     if not row[0]:
         return None
+    # status and last_msg_receipt_time are NULL to a role without pg_read_all_stats.
+    receiving = bool(row[5]) and row[6] in (None, "streaming")
+    if row[8] is not None and float(row[8]) > STALE_AFTER:
+        receiving = False
     return Lag(
-        seconds=max(float(row[4]), 0.0),
+        seconds=max(float(row[4]), 0.0) if receiving else None,
         received_lsn=row[1],
         replayed_lsn=row[2],
         last_replayed_at=row[3],
+        receiving=receiving,
+        last_message_at=row[7],
     )
 
 

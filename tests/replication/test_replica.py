@@ -104,6 +104,17 @@ def _replay(replica_url: str, *, paused: bool) -> None:
                 time.sleep(0.01)
 
 
+def _cut_off(replica_url: str) -> None:
+    """Stop the replica's WAL receiver (no primary_conninfo) and wait until it has gone."""
+    with psycopg.connect(replication.libpq_conninfo(replica_url), autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET primary_conninfo = ''")
+        conn.execute("SELECT pg_reload_conf()")
+        deadline = time.monotonic() + 60
+        while conn.execute("SELECT count(*) FROM pg_stat_wal_receiver").fetchone() != (0,):
+            assert time.monotonic() < deadline, "the WAL receiver did not stop"
+            time.sleep(0.05)
+
+
 def test_reports_on_the_replica_equal_the_primary_once_caught_up_and_state_their_lag(
     pair: Pair,
 ) -> None:
@@ -153,7 +164,8 @@ def test_reports_on_the_replica_equal_the_primary_once_caught_up_and_state_their
             time.sleep(0.2)
             behind = _reports(replica, as_of)
             lag = behind[2]
-            assert lag is not None and lag.seconds > 0
+            assert lag is not None and lag.seconds is not None and lag.seconds > 0
+            assert lag.receiving
             assert lag.received_lsn != lag.replayed_lsn
             assert behind[0] == on_primary[0]  # the replica's trial balance is the old one
             assert _reports(primary, as_of)[0] != on_primary[0]  # the primary moved on
@@ -225,6 +237,22 @@ def test_reports_on_the_replica_equal_the_primary_once_caught_up_and_state_their
             listed = api.get("/v1/entries", params={"limit": 100}).json()["data"]
             assert str(later) in {e["id"] for e in listed}
             assert api.get("/v1/reports/trial-balance").headers["Replica-Lag"] == "0.000"
+
+            # Cut off from the primary: it has replayed all it received, yet its lag is
+            # unknown, not 0 (what the primary commits meanwhile never reaches it).
+            _cut_off(pair.standby_url)
+            cut = _post(primary, pair_of, 300)
+            behind = _reports(replica, as_of)
+            lag = behind[2]
+            assert lag is not None and lag.received_lsn == lag.replayed_lsn
+            assert lag.seconds is None and not lag.receiving
+            assert "lag unknown" in lag.describe() and "0.000" not in lag.describe()
+            assert behind[0] != _reports(primary, as_of)[0]
+            report = api.get("/v1/reports/trial-balance")
+            assert report.status_code == 200, report.text
+            assert report.headers["Replica-Lag"] == "unknown"
+            listed = api.get("/v1/entries", params={"limit": 100}).json()["data"]
+            assert str(cut) not in {e["id"] for e in listed}
     finally:
         primary.dispose()
         replica.dispose()
