@@ -31,10 +31,13 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-LOST_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "25006"})
-"""SQLSTATEs of a server going away or not (yet) the primary: admin_shutdown, crash_shutdown,
-cannot_connect_now, read_only_sql_transaction (a standby answered). Class 08 (connection
-exception) counts as well."""
+LOST_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+"""SQLSTATEs of a server going away or not taking connections yet: admin_shutdown,
+crash_shutdown, cannot_connect_now. Class 08 (connection exception) counts as well. Not
+read_only_sql_transaction (25006): the engine's multi-host URL connects only to a server
+accepting writes (target_session_attrs=read-write), and a primary is not demoted under its
+open connections (it restarts: 57P01 / class 08), so 25006 is a read-only key's or a
+read-only transaction's write, to fail at once with the real error."""
 
 
 class GaveUp(Exception):
@@ -85,7 +88,7 @@ def sqlstate(exc: BaseException) -> str | None:
 def is_lost_connection(exc: BaseException) -> bool:
     """Whether `exc` says the connection (or the server's primary role) was lost, so that
     the work may be run again: a disconnect SQLAlchemy invalidated the pool for, a failed
-    connect, a shut-down server, a standby's read-only refusal."""
+    connect, a shut-down server (not a read-only refusal, 25006: see `LOST_SQLSTATES`)."""
     if not isinstance(exc, sa.exc.DBAPIError):
         return False
     code = sqlstate(exc)

@@ -47,8 +47,29 @@ log = logging.getLogger(__name__)
 CHANNELS = ("messaging_deliveries", "messaging_inbox")
 
 LOST_DATABASE = (sa.exc.OperationalError, sa.exc.InterfaceError, psycopg.OperationalError)
-"""What a worker's loop waits out and connects again after: the server died, refused, or
-is not (yet) the primary (a failover in progress)."""
+"""The errors among which a worker's loop looks for a lost database (`lost_database`)."""
+
+LOST_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+"""admin_shutdown, crash_shutdown, cannot_connect_now (with class 08, connection exception):
+the server went away or does not take connections yet (a failover in progress)."""
+
+
+def lost_database(exc: BaseException) -> bool:
+    """Whether `exc` means the database was lost (waited out, connected again): a SQLSTATE
+    of class 08 or in `LOST_SQLSTATES`, a connection SQLAlchemy invalidated, or an
+    operational or interface error with no SQLSTATE (a failed connect, a closed socket).
+    Not a deadlock (40P01), a serialization failure (40001), a statement timeout (57014) or a
+    lock not available (55P03): the server answered, and the loop must not hide them as
+    'unreachable'. (liventix.retrying's rule; outbox does not import liventix.)"""
+    if not isinstance(exc, LOST_DATABASE):
+        return False
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    code = getattr(orig, "sqlstate", None)
+    if code is None:
+        return True
+    return str(code).startswith("08") or code in LOST_SQLSTATES
 
 
 def _first_line(exc: BaseException) -> str:
@@ -324,6 +345,8 @@ class Worker:
             try:
                 self._run_listening(extra)
             except LOST_DATABASE as exc:
+                if not lost_database(exc):
+                    raise
                 # The engine's pool was invalidated with the lost connection; the step in
                 # flight committed or did not, and either way is safe to run again: a
                 # delivery claimed and not recorded is sent again when its lease lapses,

@@ -115,6 +115,23 @@ def test_other_errors_are_not_retried(committing_engine: sa.Engine) -> None:
     assert calls == [1]
 
 
+def test_a_read_only_transaction_s_write_fails_at_once(committing_engine: sa.Engine) -> None:
+    """25006 (read_only_sql_transaction) is the real error of a read-only key's write: raised
+    at the first attempt, not retried as a lost primary until the policy gives up."""
+    calls: list[int] = []
+
+    def work(conn: sa.Connection) -> None:
+        calls.append(1)
+        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+        conn.exec_driver_sql("CREATE TEMPORARY TABLE refused (n int)")
+
+    with pytest.raises(sa.exc.DBAPIError) as raised:
+        run_unit_of_work(committing_engine, work, policy=FAST)
+    assert getattr(raised.value.orig, "sqlstate", None) == "25006"
+    assert not is_lost_connection(raised.value)
+    assert calls == [1]
+
+
 def test_gives_up_when_no_primary_answers() -> None:
     # Nothing listens on port 1: every connect is refused at once.
     engine = sa.create_engine(
