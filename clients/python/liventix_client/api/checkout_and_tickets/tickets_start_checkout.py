@@ -103,8 +103,9 @@ def sync_detailed(
      Hold the tickets, create the order and its PaymentIntent (pay with `client_secret`).
 
     Two transactions, so that nothing is locked while Stripe answers: the hold commits with
-    its expiry; Stripe is asked with no transaction open; the PaymentIntent is recorded and
-    the answer stored under the key. Stripe failing or timing out answers 503 with
+    its expiry; Stripe is asked with no transaction open; the PaymentIntent is recorded (in
+    the round trip that authenticates the second transaction) and the answer stored under
+    the key. Stripe failing or timing out answers 503 with
     `Retry-After`: retry with the same key (the hold is found again by it).
 
     Args:
@@ -143,8 +144,9 @@ def sync(
      Hold the tickets, create the order and its PaymentIntent (pay with `client_secret`).
 
     Two transactions, so that nothing is locked while Stripe answers: the hold commits with
-    its expiry; Stripe is asked with no transaction open; the PaymentIntent is recorded and
-    the answer stored under the key. Stripe failing or timing out answers 503 with
+    its expiry; Stripe is asked with no transaction open; the PaymentIntent is recorded (in
+    the round trip that authenticates the second transaction) and the answer stored under
+    the key. Stripe failing or timing out answers 503 with
     `Retry-After`: retry with the same key (the hold is found again by it).
 
     Args:
@@ -178,8 +180,9 @@ async def asyncio_detailed(
      Hold the tickets, create the order and its PaymentIntent (pay with `client_secret`).
 
     Two transactions, so that nothing is locked while Stripe answers: the hold commits with
-    its expiry; Stripe is asked with no transaction open; the PaymentIntent is recorded and
-    the answer stored under the key. Stripe failing or timing out answers 503 with
+    its expiry; Stripe is asked with no transaction open; the PaymentIntent is recorded (in
+    the round trip that authenticates the second transaction) and the answer stored under
+    the key. Stripe failing or timing out answers 503 with
     `Retry-After`: retry with the same key (the hold is found again by it).
 
     Args:
@@ -216,8 +219,9 @@ async def asyncio(
      Hold the tickets, create the order and its PaymentIntent (pay with `client_secret`).
 
     Two transactions, so that nothing is locked while Stripe answers: the hold commits with
-    its expiry; Stripe is asked with no transaction open; the PaymentIntent is recorded and
-    the answer stored under the key. Stripe failing or timing out answers 503 with
+    its expiry; Stripe is asked with no transaction open; the PaymentIntent is recorded (in
+    the round trip that authenticates the second transaction) and the answer stored under
+    the key. Stripe failing or timing out answers 503 with
     `Retry-After`: retry with the same key (the hold is found again by it).
 
     Args:
