@@ -33,7 +33,7 @@ PRODUCT = ("pgdriver", "ledger", "outbox", "escrow", "ticketing_fsm", "liventix"
 
 # Which package owns the tables a migration file creates (its name up to the first `_`).
 OWNER_OF_SQL_FILE = {
-    "payments": "ledger",  # payments_schema.sql, payments_engine.sql, payments_batches.sql: the ledger
+    "payments": "ledger",  # payments_schema, payments_engine, payments_batches .sql: the ledger
     "escrow": "escrow",
     "ticketing": "ticketing_fsm",
     "messaging": "outbox",
