@@ -112,7 +112,7 @@ SELECT pg_is_in_recovery(),
        r.status,
        r.last_msg_receipt_time,
        extract(epoch FROM clock_timestamp() - r.last_msg_receipt_time)::float8
-  FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS r ON true
+  FROM (SELECT 1) AS one LEFT JOIN payments.wal_receiver() AS r ON true
 """
 
 
@@ -121,7 +121,9 @@ def replica_lag(conn: sa.Connection) -> Lag | None:
     row = conn.execute(sa.text(_LAG_SQL)).one()
     if not row[0]:
         return None
-    # status and last_msg_receipt_time are NULL to a role without pg_read_all_stats.
+    # payments.wal_receiver() runs as its owner (migrations/sql/replication.sql), so the
+    # API's roles see the receiver's status and last message too; they are NULL only if that
+    # owner lacks pg_read_all_stats, and then a running receiver is taken as streaming.
     receiving = bool(row[5]) and row[6] in (None, "streaming")
     if row[8] is not None and float(row[8]) > STALE_AFTER:
         receiving = False

@@ -38,6 +38,7 @@ OWNER_OF_SQL_FILE = {
     "ticketing": "ticketing_fsm",
     "messaging": "outbox",
     "api": "liventix/api",  # api_tenancy.sql: the API's keys and idempotency records
+    "replication": "liventix",  # replication.sql: no table, the replica's receiver for the API
 }
 
 # Modules (glob patterns; a trailing `/` is a whole package) that may read every table, and

@@ -37,6 +37,7 @@ FILES = (
     "api_tenancy.sql",
     "payments_monitors.sql",
     "payments_seals.sql",
+    "replication.sql",
 )
 
 # The application's roles are cluster-wide (other databases may hold grants to them): the

@@ -149,6 +149,22 @@ def test_reports_on_the_replica_equal_the_primary_once_caught_up_and_state_their
         assert on_replica[:2] == on_primary[:2]
         assert on_replica[2] is not None and on_replica[2].seconds == 0
 
+        # The API's roles lack pg_read_all_stats: pg_stat_wal_receiver hides the receiver's
+        # status and last message from them, payments.wal_receiver() (its owner's) does not,
+        # so their lag can tell a streaming receiver from a reconnecting or silent one.
+        with replica.connect() as conn:
+            conn.execute(sa.text("SET ROLE liventix_app"))
+            hidden = conn.execute(
+                sa.text("SELECT status, last_msg_receipt_time FROM pg_stat_wal_receiver")
+            ).one()
+            shown = conn.execute(
+                sa.text("SELECT status, last_msg_receipt_time FROM payments.wal_receiver()")
+            ).one()
+            as_app = replication.replica_lag(conn)
+        assert hidden == (None, None)
+        assert shown[0] == "streaming" and shown[1] is not None
+        assert as_app is not None and as_app.receiving and as_app.last_message_at is not None
+
         app = create_app(primary, gateway=None, stripe_webhook_secret=None, read_engine=replica)
         with (
             uvicorn_thread(app) as url,

@@ -60,7 +60,8 @@ _DIFFERENCES: dict[int | str, dict[str, Any]] = {
             },
             REPLICA_LAG_HEADER: {
                 "description": "Only when read from the read replica (LIVENTIX_READ_URL): "
-                "how many seconds it was behind the primary",
+                "how many seconds it was behind the primary, or `unknown` when it is not receiving "
+                "from the primary",
                 "schema": {"type": "string", "example": "0.012"},
             },
         }
