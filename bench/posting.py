@@ -993,6 +993,110 @@ def _report(run: Run, results: Results, baseline: float | None) -> None:
         results.put(f"{run.name}_waits", run.waits, "backends' wait events, sampled")
 
 
+def _sections(value: str) -> str | list[str]:
+    """`--only`'s value: all, features, or a list of PLAN's runs (and `features`)."""
+    if value in ("all", "features"):
+        return value
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    known = {name for name, _, _ in PLAN} | {"features"}
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown section(s) {unknown}: all, features, or some of {sorted(known)}"
+        )
+    return names
+
+
+def _ratios(runs: dict[str, Run], base: Run, results: Results) -> None:
+    """The ratios between the runs that were measured."""
+    print("ratios", flush=True)
+    post_16, hot = runs.get("post_16"), runs.get("hot_16")
+    if hot is not None and post_16 is not None:
+        results.put("hot_over_spread", per(hot.transactions_per_s, post_16.transactions_per_s))
+    for post, tx in (("post_1", "tx_1"), ("post_16", "tx_16")):
+        if post in runs and tx in runs:
+            results.put(
+                f"{post}_over_{tx}",
+                per(runs[post].transactions_per_s, runs[tx].transactions_per_s),
+            )
+    for name in ("post_16", "tx_16", "hot_16"):
+        if name not in runs:
+            continue
+        run = runs[name]
+        results.put(
+            f"{name}_cpu_over_pgbench",
+            per(
+                run.client_cpu_us + run.server_cpu_us,
+                base.client_cpu_us + base.server_cpu_us,
+            ),
+            "client+server CPU per posting / pgbench's per transaction",
+        )
+
+
+def _where_time_goes(
+    pool: Pool,
+    *,
+    engine: sa.Engine,
+    book: Book,
+    admin: str,
+    url: str,
+    runs: dict[str, Run],
+    modes: set[str],
+    seconds: float,
+    batch: int,
+    results: Results,
+) -> None:
+    """Latencies, a round trip, the Python request and the PL/pgSQL profile (of `modes`)."""
+    print("where the time goes", flush=True)
+    for name in ("post_1", "tx_1"):
+        if name in runs:
+            results.put(f"latency_{name}_us", per(1e6, runs[name].transactions_per_s))
+    results.put("select1_round_trip_us", _round_trip_us(engine), "SQLAlchemy+psycopg")
+    results.put("python_request_us", _python_request_us(book), "build+hash+json")
+    profiled: tuple[tuple[Mode, str], ...] = (("post", "posting"), ("batch", f"batch of {batch}"))
+    for mode, unit in profiled:
+        if mode not in modes:
+            continue
+        _analyze(engine)
+        job = book.job(url, mode, time.time() + 0.5, min(3.0, seconds), batch)
+        calls, profile = _function_profile(pool, admin, job)
+        print(f"  server time per {unit} by PL/pgSQL function (1 client, {calls}):")
+        print(f"    {'function':<28} {'calls':>7} {'total us':>10} {'self us':>10}")
+        for fn, n, total_us, self_us in profile[:12]:
+            print(f"    {fn:<28} {n:>7.1f} {total_us:>10.1f} {self_us:>10.1f}")
+        results.figures[f"profile_{mode}_self_us"] = {
+            fn: round(self_us, 1) for fn, _, _, self_us in profile[:10]
+        }
+
+
+def _targets(runs: dict[str, Run], base: Run, results: Results) -> None:
+    """The issue's goals, for the runs that were measured."""
+
+    def rate(name: str) -> float:
+        return runs[name].transactions_per_s
+
+    if "post_16" in runs:
+        post_16 = runs["post_16"]
+        results.put(
+            "target_post_16_half_of_pgbench", rate("post_16") >= base.transactions_per_s / 2
+        )
+        results.put("target_post_16_ratio_0_6", rate("post_16") >= 0.6 * base.transactions_per_s)
+        results.put(
+            "target_post_16_cpu_1300_us", post_16.client_cpu_us + post_16.server_cpu_us <= 1300
+        )
+    if "post_16" in runs and "hot_16" in runs:
+        results.put("target_hot_over_spread_0_6", rate("hot_16") >= 0.6 * rate("post_16"))
+        results.put("target_hot_over_spread_0_8", rate("hot_16") >= 0.8 * rate("post_16"))
+    if "batch_1" in runs and "batch_4" in runs:
+        results.put(
+            "target_batch_above_10000",
+            max(runs["batch_1"].entries_per_s, runs["batch_4"].entries_per_s) > 10_000,
+        )
+    for name in ("independent_batch_1", "linked_batch_1"):
+        if name in runs:
+            results.put(f"target_{name}_15000", runs[name].entries_per_s >= 15_000)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print its figures, the last line one JSON object."""
     parser = argparse.ArgumentParser(prog="python -m bench.posting", description=__doc__)
@@ -1004,9 +1108,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("all", "features"),
+        type=_sections,
         default="all",
-        help="features: only the issue 16 sections beside post_16 (no pgbench, no other runs)",
+        help="all; features: only the issue 16 sections beside post_16 (no pgbench, no other"
+        " runs); or a comma-separated list of runs (post_16,hot_16: pgbench, then just these,"
+        " their ratios and targets; `features` in the list adds those sections after post_16)",
     )
     parser.add_argument(
         "--rounds",
@@ -1023,6 +1129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     seconds: float = max(4.0, args.seconds)
     only_features = args.only == "features"
+    chosen = {name for name, _, _ in PLAN} if args.only in ("all", "features") else set(args.only)
+    plan = [step for step in PLAN if step[0] in chosen]
+    with_features = args.only == "all" or "features" in chosen
     results = Results()
     tag = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
     ledger_db, pgbench_db = f"bench_ledger_{tag}", f"bench_pgbench_{tag}"
@@ -1077,7 +1186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(json.dumps(results.figures), flush=True)
                     return 0
                 assert base is not None
-                for name, mode, processes in PLAN:
+                for name, mode, processes in plan:
                     print(f"{name}: {mode}, {processes} process(es)", flush=True)
                     _analyze(engine)
                     job = book.job(
@@ -1090,83 +1199,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                     )
                     runs[name] = _run(pool, engine, job, processes, server=server, name=name)
                     _report(runs[name], results, base.transactions_per_s)
-                    if name == "post_16":
+                    if name == "post_16" and with_features:
                         features(pool, engine, book, url)
 
-                print("ratios", flush=True)
-                post_1, post_16 = runs["post_1"], runs["post_16"]
-                hot = runs["hot_16"]
-                results.put(
-                    "hot_over_spread", per(hot.transactions_per_s, post_16.transactions_per_s)
+                _ratios(runs, base, results)
+                _where_time_goes(
+                    pool,
+                    engine=engine,
+                    book=book,
+                    admin=admin,
+                    url=url,
+                    runs=runs,
+                    modes={mode for _, mode, _ in plan},
+                    seconds=seconds,
+                    batch=args.batch,
+                    results=results,
                 )
-                results.put(
-                    "post_1_over_tx_1",
-                    per(post_1.transactions_per_s, runs["tx_1"].transactions_per_s),
-                )
-                results.put(
-                    "post_16_over_tx_16",
-                    per(post_16.transactions_per_s, runs["tx_16"].transactions_per_s),
-                )
-                for name in ("post_16", "tx_16", "hot_16"):
-                    run = runs[name]
-                    results.put(
-                        f"{name}_cpu_over_pgbench",
-                        per(
-                            run.client_cpu_us + run.server_cpu_us,
-                            base.client_cpu_us + base.server_cpu_us,
-                        ),
-                        "client+server CPU per posting / pgbench's per transaction",
-                    )
-
-                print("where the time goes", flush=True)
-                results.put("latency_post_1_us", per(1e6, post_1.transactions_per_s), "one client")
-                results.put("latency_tx_1_us", per(1e6, runs["tx_1"].transactions_per_s))
-                results.put("select1_round_trip_us", _round_trip_us(engine), "SQLAlchemy+psycopg")
-                results.put("python_request_us", _python_request_us(book), "build+hash+json")
-                for mode, unit in (("post", "posting"), ("batch", f"batch of {args.batch}")):
-                    _analyze(engine)
-                    job = book.job(url, mode, time.time() + 0.5, min(3.0, seconds), args.batch)
-                    calls, profile = _function_profile(pool, admin, job)
-                    print(f"  server time per {unit} by PL/pgSQL function (1 client, {calls}):")
-                    print(f"    {'function':<28} {'calls':>7} {'total us':>10} {'self us':>10}")
-                    for fn, n, total_us, self_us in profile[:12]:
-                        print(f"    {fn:<28} {n:>7.1f} {total_us:>10.1f} {self_us:>10.1f}")
-                    results.figures[f"profile_{mode}_self_us"] = {
-                        fn: round(self_us, 1) for fn, _, _, self_us in profile[:10]
-                    }
 
             print("targets", flush=True)
-            results.put(
-                "target_post_16_half_of_pgbench",
-                post_16.transactions_per_s >= base.transactions_per_s / 2,
-            )
-            results.put(
-                "target_hot_over_spread_0_6",
-                hot.transactions_per_s >= 0.6 * post_16.transactions_per_s,
-            )
-            results.put(
-                "target_batch_above_10000",
-                max(runs["batch_1"].entries_per_s, runs["batch_4"].entries_per_s) > 10_000,
-            )
-            results.put(
-                "target_independent_batch_1_15000",
-                runs["independent_batch_1"].entries_per_s >= 15_000,
-            )
-            results.put(
-                "target_linked_batch_1_15000", runs["linked_batch_1"].entries_per_s >= 15_000
-            )
-            results.put(
-                "target_post_16_ratio_0_6",
-                post_16.transactions_per_s >= 0.6 * base.transactions_per_s,
-            )
-            results.put(
-                "target_hot_over_spread_0_8",
-                hot.transactions_per_s >= 0.8 * post_16.transactions_per_s,
-            )
-            results.put(
-                "target_post_16_cpu_1300_us",
-                post_16.client_cpu_us + post_16.server_cpu_us <= 1300,
-            )
+            _targets(runs, base, results)
             engine.dispose()
         finally:
             drop_database(admin, pgbench_db)
