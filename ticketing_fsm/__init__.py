@@ -37,6 +37,7 @@ from ticketing_fsm.checkout import (
 from ticketing_fsm.errors import (
     AlreadyCheckedIn,
     CheckoutExpired,
+    CheckoutInterrupted,
     EventNotFound,
     IdempotencyConflict,
     InvalidRequest,
@@ -93,6 +94,7 @@ __all__ = [
     "AlreadyCheckedIn",
     "Checkout",
     "CheckoutExpired",
+    "CheckoutInterrupted",
     "CheckoutItem",
     "CheckoutRequest",
     "CreatedIntent",

@@ -20,6 +20,13 @@ Every crash point between them is safe:
 - a PaymentIntent paid although never recorded is found by its metadata's order, which must
   still be waiting for exactly that payment (`outcomes.order_for_payment`): within the hold it
   issues the tickets, after it the payment is refunded in full, like any late payment;
+- the hold itself lost after 1 (its commit does not wait for the WAL flush: a crash or a
+  failover of the database before the flush): 3 finds no order and raises
+  `CheckoutInterrupted` (the API: 503 with Retry-After), recording nothing; nobody was
+  answered for the hold. A retry under the same key holds the seats again under the same
+  order id (derived from the key) and Stripe answers the same key with the same
+  PaymentIntent, which 3 then records; without a retry, that PaymentIntent's client secret
+  was never given out, so nobody can pay it;
 - after 3, the order is an ordinary order awaiting payment.
 
 `start_checkout` runs the three steps, each as its own unit of work, for callers that hold an
@@ -47,7 +54,12 @@ from ticketing_fsm.decisions import (
     CheckoutRequest,
     IntentRequest,
 )
-from ticketing_fsm.errors import CheckoutExpired, EventNotFound, IdempotencyConflict
+from ticketing_fsm.errors import (
+    CheckoutExpired,
+    CheckoutInterrupted,
+    EventNotFound,
+    IdempotencyConflict,
+)
 from ticketing_fsm.lifecycle import new_ticket_code, publish_intent_cancel
 from ticketing_fsm.ports import CreatedIntent, PaymentGateway
 
@@ -330,8 +342,17 @@ def record_payment_intent(
 def _first_intent(conn: Connection, pending: PendingCheckout, stray: CreatedIntent) -> Checkout:
     """Another attempt recorded its PaymentIntent first (Stripe forgot the key, or answered
     two racing attempts apart): the first recorded stays the order's, as a replay; the stray
-    one is cancelled at Stripe (an outbox task), so it can never be paid."""
+    one is cancelled at Stripe (an outbox task), so it can never be paid. No order at all:
+    the hold was lost (`CheckoutInterrupted`)."""
     row = store.checkout.recorded(conn, pending.order_id)
+    if row is None:
+        # The hold's commit does not wait for the WAL flush: a crash or a failover between
+        # it and this step can lose it (nobody was answered for it). Nothing is recorded and
+        # the intent is left alone: a retry under the key holds again, under the same order
+        # id, and Stripe answers the same key with this same PaymentIntent, which it then
+        # records; cancelling it would hand that retry a cancelled intent. Its client secret
+        # was never given out, so without a retry nobody can pay it.
+        raise CheckoutInterrupted(order_id=str(pending.order_id))
     publish_intent_cancel(
         conn,
         order_id=pending.order_id,

@@ -58,6 +58,14 @@ class CheckoutExpired(TicketingError):
     status: str
 
 
+class CheckoutInterrupted(TicketingError):
+    """The checkout's hold was lost before its PaymentIntent was recorded (the database
+    crashed or failed over after the hold, whose commit does not wait for the WAL flush):
+    retry with the same key, which holds the seats again and records the same PaymentIntent."""
+
+    order_id: str
+
+
 class OrderNotFound(TicketingError):
     """No such order is visible to this organization."""
 

@@ -8,7 +8,11 @@
   refusal, as Stripe does);
 - Stripe unavailable (timeout, unreachable, its 5xx, rate limit): 503 with `Retry-After`,
   nothing stored, so a retry under the same key continues the same work; Stripe refusing:
-  502; the database unavailable: 503; anything else: 500, logged.
+  502; the database unavailable: 503;
+- a domain error that asks for a retry (a 503 of the domain's table: the checkout's hold
+  lost in a crash or failover, `ticketing_fsm.CheckoutInterrupted`): 503 with
+  `Retry-After` and its ids, nothing stored, so a retry under the same key does the work
+  again; anything else: 500, logged.
 """
 
 from __future__ import annotations
@@ -80,6 +84,12 @@ def translate(exc: Exception, instance: str | None) -> Response:
         return problems.problem_response(kind, str(exc.detail), instance=instance)
     if isinstance(exc, stripe.StripeError):
         return _stripe_failed(exc, instance)
+    domain = problems.problem_type_of(exc)
+    if domain is not None and domain.status == 503:
+        log.warning("retry asked: %s", exc)
+        return problems.domain_problem(
+            exc, instance, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+        )
     if isinstance(exc, sa.exc.OperationalError):
         log.error("the database failed", exc_info=exc)
         return problems.problem_response(problems.UNAVAILABLE, instance=instance)

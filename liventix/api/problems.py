@@ -193,6 +193,11 @@ DOMAIN_PROBLEMS: dict[type[Exception], ProblemType] = {
     tk.CheckoutExpired: ProblemType(
         409, "checkout-expired", "The checkout's hold expired before its payment was set up"
     ),
+    # Not a refusal: the hold was lost (a crash or failover of the database); a retry under
+    # the same key holds again. 503 with Retry-After, nothing stored under the key.
+    tk.CheckoutInterrupted: ProblemType(
+        503, "checkout-interrupted", "The checkout's hold was lost; retry with the same key"
+    ),
     tk.OrderNotFound: ProblemType(404, "order-not-found", "No such order"),
     tk.TicketNotFound: ProblemType(404, "ticket-not-found", "No such ticket"),
     tk.InvalidTransition: ProblemType(
@@ -314,11 +319,13 @@ def problem_response(
     )
 
 
-def domain_problem(exc: BaseException, instance: str | None) -> Response:
+def domain_problem(
+    exc: BaseException, instance: str | None, headers: Mapping[str, str] | None = None
+) -> Response:
     """The problem response of a domain error: its type, and its ids as extensions."""
     kind = problem_type_of(exc) or INTERNAL
     details: dict[str, Any] = dict(getattr(exc, "details", {}) or {})
-    return problem_response(kind, str(exc), instance=instance, **details)
+    return problem_response(kind, str(exc), instance=instance, headers=headers, **details)
 
 
 def api_problem(exc: ApiProblem, instance: str | None) -> Response:

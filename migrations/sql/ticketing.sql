@@ -150,10 +150,11 @@ REVOKE UPDATE ON ticketing.transitions FROM liventix_app, liventix_platform;
 -- is acknowledged before it is durable: the buyer's client secret is answered only by the
 -- checkout's record step, whose commit is synchronous and flushes the WAL up to itself, the
 -- hold's commit included (and a refusal is stored under the key by a synchronous commit
--- too). A crash in between can lose the hold: nobody was answered for it; a retry under the
--- same key holds again (the same order id, derived from the key) and Stripe answers the same
--- key with the same PaymentIntent; without a retry that PaymentIntent stays unconfirmable
--- (its client secret was never given out).
+-- too). A crash or a failover in between can lose the hold: nobody was answered for it, and
+-- the record step, finding no order, raises CheckoutInterrupted (503 with Retry-After over
+-- the API); a retry under the same key holds again (the same order id, derived from the key)
+-- and Stripe answers the same key with the same PaymentIntent; without a retry that
+-- PaymentIntent stays unconfirmable (its client secret was never given out).
 CREATE FUNCTION ticketing.hold_checkout(
     p_n int, p_type uuid, p_event uuid, p_price bigint, p_order uuid, p_org uuid,
     p_buyer text, p_currency text, p_amount bigint, p_hold interval, p_key text,

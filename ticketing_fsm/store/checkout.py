@@ -274,8 +274,6 @@ def record_intent(conn: Connection, order_id: uuid.UUID, intent_id: str, secret:
 
 
 def recorded(conn: Connection, order_id: uuid.UUID) -> Any:
-    """The order's status and the PaymentIntent recorded on it."""
-    row = pgdriver.first(conn, RECORDED, {"id": order_id})
-    if row is None:
-        raise RuntimeError(f"order {order_id} vanished")
-    return row
+    """The order's status and the PaymentIntent recorded on it; None when there is no such
+    order (its hold was lost: see `checkout.CheckoutInterrupted`)."""
+    return pgdriver.first(conn, RECORDED, {"id": order_id})

@@ -118,7 +118,10 @@ def start_checkout(body: m.CheckoutRequest, uow: Uow) -> m.CheckoutResponse:
     its expiry; Stripe is asked with no transaction open; the PaymentIntent is recorded (in
     the round trip that authenticates the second transaction) and the answer stored under
     the key. Stripe failing or timing out answers 503 with
-    `Retry-After`: retry with the same key (the hold is found again by it)."""
+    `Retry-After`: retry with the same key (the hold is found again by it). A hold lost in a
+    crash or failover of the database before its record (its commit does not wait for the
+    disk) answers 503 `checkout-interrupted` with `Retry-After`: a retry with the same key
+    holds the seats again and records the same PaymentIntent."""
     with uow:
         gateway = uow.payment_gateway()
         reserved = tk.reserve_checkout(
