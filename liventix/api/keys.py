@@ -34,7 +34,7 @@ import psycopg.errors
 import psycopg.generators
 from psycopg import pq
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 import ledger
 import pgdriver
@@ -288,6 +288,18 @@ def _opened(result: pq.abc.PGresult) -> _Opened | None:
 
 _NOT_SENT: Any = object()
 
+
+class StatementFailed(Exception):
+    """The statement sent after the authentication (`authenticate`'s `then`) failed, the
+    key having authenticated: `error` is its failure as SQLAlchemy raises a driver's error,
+    the caller's own to answer as if the statement had run on its own (a lost race is run
+    again, not a database unavailable)."""
+
+    def __init__(self, error: DBAPIError) -> None:
+        self.error = error
+        super().__init__(str(error))
+
+
 Escape = Callable[[bytes], bytes]
 """The connection's escaping of a value as an SQL literal (libpq's, for its encoding)."""
 Then = Callable[[Escape], bytes]
@@ -327,23 +339,32 @@ def _open_with_begin(
     statement = _BEGIN_AND_OPEN % (escape(prefix.encode()), escape(secret.encode()), key)
     if then is not None:
         statement += b"; " + then(lambda value: bytes(escape(value)))
-    with pgdriver.cursor(conn):  # the driver's errors raised as SQLAlchemy's, as for any
-        with driver.lock:
-            pgconn.send_query(statement)
-            results = driver.wait(psycopg.generators.execute(pgconn))
-        opening = results[1] if len(results) > 1 else None
-        if (
-            then is not None
-            and opening is not None
-            and opening.status == pq.ExecStatus.TUPLES_OK
-            and opening.ntuples == 0
-        ):
-            # Unknown or revoked: `then` ran with no actor proved (found nothing, or was
-            # refused its table): the answer is 401 whatever it did; the caller rolls back.
-            return None
-        for result in results:
-            if result.status == pq.ExecStatus.FATAL_ERROR:
-                raise psycopg.errors.error_from_result(result, encoding=driver.info.encoding)
+    failed = -1  # which statement failed: BEGIN 0, the authentication 1, `then` 2
+    try:
+        with pgdriver.cursor(conn):  # the driver's errors raised as SQLAlchemy's, as for any
+            with driver.lock:
+                pgconn.send_query(statement)
+                results = driver.wait(psycopg.generators.execute(pgconn))
+            opening = results[1] if len(results) > 1 else None
+            if (
+                then is not None
+                and opening is not None
+                and opening.status == pq.ExecStatus.TUPLES_OK
+                and opening.ntuples == 0
+            ):
+                # Unknown or revoked: `then` ran with no actor proved (found nothing, or was
+                # refused its table): the answer is 401 whatever it did; the caller rolls back.
+                return None
+            for n, result in enumerate(results):
+                if result.status == pq.ExecStatus.FATAL_ERROR:
+                    failed = n
+                    raise psycopg.errors.error_from_result(result, encoding=driver.info.encoding)
+    except DBAPIError as exc:
+        if then is not None and failed == 2:
+            # The key authenticated and the caller's statement failed (a simple query stops
+            # at its first error: it is the last result).
+            raise StatementFailed(exc) from exc
+        raise
     if then is not None and answers is not None:
         answers.append(results[2])
     return _opened(results[1])
@@ -368,7 +389,8 @@ def authenticate(
     appended to `answers`. It must be harmless when the key does not authenticate (then it
     runs with no actor proved: a write must name `current_org_id()` in its condition); its
     result is then dropped. Where the round trip cannot carry it, nothing is appended: the
-    caller runs its statement the usual way. `record_use=False`: the key's last use is not
+    caller runs its statement the usual way. When it fails (the key authenticated),
+    `StatementFailed` carries its error. `record_use=False`: the key's last use is not
     recorded from `conn`'s engine (a read replica's, which cannot write: the caller checked
     the key on the primary, which recorded it)."""
     parsed = parse_token(token)

@@ -173,6 +173,11 @@ class UnitOfWork:
                     if replica_principal is None or replica_principal.key_id != principal.key_id:
                         self._drop_connection()
                         principal, stored = self._open(self.runtime.engine)
+        except keys.StatementFailed as failed:
+            # The handler's own statement (`send_with_opening`), sent with the
+            # authentication: its failure is answered as if it had run in the block (a lost
+            # race runs the request again), not as the database unavailable.
+            raise failed.error from failed.error.orig
         except sa.exc.DBAPIError as exc:
             log.exception("the database failed while opening a unit of work")
             raise ApiProblem(problems.UNAVAILABLE) from exc

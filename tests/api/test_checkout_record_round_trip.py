@@ -7,10 +7,25 @@ row-level security does not bind (the tests' owner: only the statement's own con
 
 from __future__ import annotations
 
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
 import sqlalchemy as sa
 
+import ledger
+import outbox
 import ticketing_fsm as tk
-from liventix.api import create_key, keys
+from liventix.api import create_app, create_key, keys
+from liventix.database import create_database, database_url, drop_database, make_engine
+from liventix.stripe_gateway import StripeGateway, StripeSettings
+from liventix.testing.stripe import StripeStandIn
+from liventix.wiring import wire
+from tests.api.support import PLATFORM, WEBHOOK_SECRET, new_org, on_sale_event, uvicorn_thread
 from tests.ticketing_core.support import open_world, request
 from ticketing_fsm.store import checkout as store
 
@@ -102,3 +117,136 @@ def test_a_second_intent_sent_with_the_authentication_is_not_recorded(engine: sa
         conn.commit()
     assert (checkout.payment_intent_id, checkout.replayed) == ("pi_first", True)
     assert _recorded(engine, pending.order_id) == "pi_first"
+
+
+# -- the record's lost race, sent with the authentication -----------------------------------
+
+
+@dataclass
+class DeadlockingGateway:
+    """The real gateway; while `deadlock` is set, once Stripe answered, the order's row is
+    locked from another session, which then asks for the orders table whole as soon as the
+    record step waits for that row: a deadlock, which PostgreSQL breaks by failing the
+    record step's statement (it waited first, so its check runs first) with 40P01."""
+
+    inner: StripeGateway
+    owner: sa.Engine
+    deadlock: bool = False
+    intents: list[str] = field(default_factory=list)
+    threads: list[threading.Thread] = field(default_factory=list)
+    locked_table: list[bool] = field(default_factory=list)
+
+    def create_payment_intent(
+        self, amount: int, currency: str, metadata: dict[str, str], idempotency_key: str
+    ) -> tk.CreatedIntent:
+        """Ask Stripe; then, if asked, set the deadlock up for the record step."""
+        created = self.inner.create_payment_intent(amount, currency, metadata, idempotency_key)
+        self.intents.append(created.payment_intent_id)
+        if self.deadlock:
+            self.deadlock = False
+            holding = self.owner.connect()
+            holding.begin()
+            holding.execute(
+                sa.text("SELECT 1 FROM ticketing.orders WHERE id = :id FOR UPDATE"),
+                {"id": metadata[tk.META_ORDER]},
+            )
+            thread = threading.Thread(target=self._then_the_table, args=(holding,))
+            thread.start()
+            self.threads.append(thread)
+        return created
+
+    def _then_the_table(self, holding: sa.Connection) -> None:
+        try:
+            me = holding.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                with self.owner.connect() as look:
+                    waiting = look.execute(
+                        sa.text("""SELECT count(*) FROM pg_stat_activity
+                                    WHERE pid <> :me AND wait_event_type = 'Lock'
+                                      AND query LIKE '%UPDATE ticketing.orders%'"""),
+                        {"me": me},
+                    ).scalar_one()
+                if waiting:
+                    break
+                time.sleep(0.01)
+            holding.execute(sa.text("LOCK TABLE ticketing.orders IN ACCESS EXCLUSIVE MODE"))
+            self.locked_table.append(True)
+        finally:
+            holding.rollback()
+            holding.close()
+
+    def create_refund(
+        self, payment_intent_id: str, amount: int, metadata: dict[str, str], idempotency_key: str
+    ) -> str:
+        """Refunds go straight to Stripe."""
+        return self.inner.create_refund(payment_intent_id, amount, metadata, idempotency_key)
+
+
+@pytest.fixture
+def deadlocking(
+    pg_server_url: str, template_db: str
+) -> Iterator[tuple[str, str, DeadlockingGateway]]:
+    """An API on a database of its own, Stripe the stand-in, the owner's engine beside it."""
+    name = f"record_race_{uuid.uuid4().hex}"
+    create_database(pg_server_url, name, template=template_db)
+    url = database_url(pg_server_url, name)
+    engine = make_engine(url, pool_size=4, max_overflow=2)
+    owner = make_engine(url, pool_size=3, max_overflow=2)
+    stand_in = StripeStandIn().start()
+    real = StripeGateway(StripeSettings(api_base=stand_in.url, max_network_retries=0))
+    gateway = DeadlockingGateway(real, owner)
+    wire(engine, real, outbox.InboxHandlers())
+    with engine.begin() as conn:
+        ledger.open_organization(conn, PLATFORM, "Liventix", is_platform=True)
+    _org, key = new_org(engine, "Arena")
+    app = create_app(engine, gateway=gateway, stripe_webhook_secret=WEBHOOK_SECRET)
+    try:
+        with uvicorn_thread(app) as api:
+            yield api, key, gateway
+    finally:
+        for thread in gateway.threads:
+            thread.join(timeout=60)
+        stand_in.close()
+        engine.dispose()
+        owner.dispose()
+        drop_database(pg_server_url, name)
+
+
+def _deadlocks(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.text("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+            ).scalar_one()
+        )
+
+
+def test_a_lost_race_of_the_record_sent_with_the_authentication_is_run_again(
+    deadlocking: tuple[str, str, DeadlockingGateway],
+) -> None:
+    """The record's statement, sent in the authentication's round trip, fails with a
+    deadlock: the request runs again (as it did when the statement went on its own), finds
+    the held order by its key and records the same PaymentIntent: 201, not 503."""
+    api, key, gateway = deadlocking
+    with httpx.Client(
+        base_url=api, headers={"Authorization": f"Bearer {key}"}, timeout=60
+    ) as client:
+        event = on_sale_event(client, capacity=5)
+        type_id = event["ticket_types"][0]["id"]
+        body = {
+            "event_id": event["id"],
+            "buyer_email": "ann@example.com",
+            "items": [{"ticket_type_id": type_id, "quantity": 2}],
+        }
+        before = _deadlocks(gateway.owner)
+        gateway.deadlock = True
+        done = client.post("/v1/checkouts", json=body, headers={"Idempotency-Key": "race-1"})
+        for thread in gateway.threads:
+            thread.join(timeout=60)
+        assert done.status_code == 201, done.text
+    assert gateway.locked_table == [True]  # the other session got its lock: the record lost
+    assert _deadlocks(gateway.owner) == before + 1
+    first, again = gateway.intents  # asked again by the retry, under the same key
+    assert done.json()["payment_intent_id"] == first == again
+    assert _recorded(gateway.owner, done.json()["order_id"]) == first
