@@ -785,10 +785,13 @@ $$;
 -- unusual (a guard that held an account back, a high-volume account near its limits, a
 -- duplicate external reference, a concurrent request under the same key) hands the request,
 -- nothing moved, to ledger_write, which judges it the long way: the same refusals, details
--- and recorded failures as before. The statement triggers lines_balanced and
--- entries_have_lines are skipped for this door's insert (payments.engine_checked): it checks
--- what they check itself (each line's account, organization and currency; the entry
--- balanced per currency, all its lines inserted with it). Every other trigger and rule holds.
+-- and recorded failures as before. The statement triggers lines_balanced, entries_have_lines
+-- and idempotency_keys_org are skipped for this door's insert (payments.engine_checked): it
+-- checks what they check itself (each line's account, organization and currency; the entry
+-- balanced per currency, all its lines inserted with it; the organization; a non-empty key)
+-- and writes rows that keep the rules of a single row they judge (a debit or a credit of a
+-- positive amount, a complete position or none, the kind 'standard', the status
+-- 'succeeded'). Every other trigger and rule holds.
 CREATE FUNCTION payments.post_entry(
     p_org uuid, p_key text, p_hash text, p_accounts uuid[], p_sides text[],
     p_amounts bigint[], p_currencies text[], p_description text, p_metadata jsonb,
@@ -841,6 +844,10 @@ BEGIN
     END IF;
     IF v_acting IS NOT NULL THEN
         v_platform := NULL;
+    END IF;
+    -- The key's rule (idempotency_keys_key_check), which the skipped trigger would judge.
+    IF p_key = '' THEN
+        PERFORM payments._check_violation('idempotency_keys', 'idempotency_keys_key_check');
     END IF;
 
     -- 3a. The usual entry: two lines moving one amount between two regular accounts. The

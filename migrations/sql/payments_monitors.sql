@@ -105,12 +105,17 @@ BEGIN
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER accounts_watch_balance AFTER UPDATE ON payments.accounts
+-- Fired by an UPDATE naming a balance column (`UPDATE OF`: decided from the statement's
+-- target columns, nothing evaluated) of an account with a live monitor: the WHEN is the
+-- smallest test, since a trigger's WHEN is read from its stored text and compiled again by
+-- every UPDATE of an account (the balances' row comparison was part of each posting's cost).
+-- An UPDATE setting the balances to what they were calls the function, which finds no
+-- monitor whose condition changed (the balances are what they were when it was judged).
+CREATE TRIGGER accounts_watch_balance
+    AFTER UPDATE OF posted_debits, posted_credits, pending_debits, pending_credits
+    ON payments.accounts
     FOR EACH ROW
-    WHEN ((NEW.posted_debits, NEW.posted_credits, NEW.pending_debits, NEW.pending_credits)
-          IS DISTINCT FROM
-          (OLD.posted_debits, OLD.posted_credits, OLD.pending_debits, OLD.pending_credits)
-          AND NEW.monitored)
+    WHEN (NEW.monitored)
     EXECUTE FUNCTION payments._watch_balance();
 
 -- Keep accounts.monitored equal to "the account has a live monitor", for an account whose

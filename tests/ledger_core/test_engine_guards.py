@@ -41,8 +41,8 @@ def _row(engine: sa.Engine, account: uuid.UUID) -> tuple[object, ...]:
 
 def test_the_triggers_fire_by_column(engine: sa.Engine) -> None:
     """Every row trigger of the accounts fired by an UPDATE names its columns (the balance
-    monitors' excepted: they watch the balances the engine moves): none fires for an UPDATE
-    of others."""
+    monitors' too: the balances the engine moves, with the smallest WHEN): none fires for an
+    UPDATE of others."""
     with engine.connect() as conn:
         triggers: dict[str, list[str]] = dict(
             conn.execute(
@@ -67,6 +67,9 @@ def test_the_triggers_fire_by_column(engine: sa.Engine) -> None:
             ["id", "org_id", "code", "type", "currency", "high_volume", "created_at"]
         ),
         "accounts_guard_monitored": ["monitored"],
+        "accounts_watch_balance": sorted(
+            ["posted_debits", "posted_credits", "pending_debits", "pending_credits"]
+        ),
         "accounts_rules": sorted(
             [
                 *("code", "type", "high_volume"),
