@@ -77,6 +77,7 @@ __all__ = [
     "PendingCheckout",
     "ask_for_intent",
     "key_taken",
+    "opening_statement",
     "record_payment_intent",
     "record_statement",
     "reserve_checkout",
@@ -172,12 +173,25 @@ def _order_params(
     }
 
 
+def opening_statement(
+    event_id: uuid.UUID, idempotency_key: str, items: Sequence[CheckoutItem]
+) -> Callable[[Callable[[bytes], bytes]], bytes]:
+    """Step 1's first statement, for a caller that sends it in the round trip that opens the
+    transaction (the API: with its authentication), for a checkout of `items` of the event
+    under the key: given the connection's escaping of a literal, the statement; its result
+    goes to `reserve_checkout` as `sent`. It reads for the organization the transaction
+    proved it acts for, nothing otherwise (and locks nothing then)."""
+    type_ids = sorted({i.ticket_type_id for i in items})
+    return store.checkout.opening_after_authentication(event_id, idempotency_key, type_ids)
+
+
 def reserve_checkout(
     conn: Connection,
     request: CheckoutRequest,
     *,
     hold: timedelta = DEFAULT_HOLD,
     commit: bool = False,
+    sent: Any = None,
 ) -> Checkout | PendingCheckout:
     """Step 1: store the order and its tickets and hold the seats until the hold expires.
     The caller commits at once; with `commit`, the hold of one ticket type commits the
@@ -192,16 +206,20 @@ def reserve_checkout(
     one by one, in id order (two checkouts never deadlock), then the order is inserted. The
     same key at once from two callers: the second's insert fails on the key's unique
     constraint (`KEY_TAKEN`, `key_taken`), its transaction rolls back with its hold, and run
-    again it finds the first's order."""
+    again it finds the first's order. `sent`: the result of `opening_statement`, sent
+    already in this transaction (when it did not read for the request's organization, the
+    ordinary statement runs)."""
     decisions.validate_checkout(request)
     items = sorted(request.items, key=lambda i: i.ticket_type_id)
-    opening = store.checkout.open_checkout(
-        conn,
-        request.org_id,
-        request.event_id,
-        request.idempotency_key,
-        [i.ticket_type_id for i in items],
-    )
+    opening = None if sent is None else store.checkout.opened(conn, sent, request.org_id)
+    if opening is None:
+        opening = store.checkout.open_checkout(
+            conn,
+            request.org_id,
+            request.event_id,
+            request.idempotency_key,
+            [i.ticket_type_id for i in items],
+        )
     if opening.order_id is not None:
         return _existing(request, request.fingerprint(), opening)
     if opening.event_id is None:

@@ -6,6 +6,7 @@ psycopg's placeholders; psycopg prepares each after its fifth use.
 
 from __future__ import annotations
 
+import collections
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -180,6 +181,50 @@ def recorded_status(result: Any) -> str | None:
         return None
     value = result.get_value(0, 0)
     return None if value is None else bytes(value).decode()
+
+
+# OPENING for the round trip that begins the hold's transaction and authenticates it
+# (`opening_after_authentication`), as `ticketing.open_checkout` (its plan kept by the
+# session; the statement sent with literals would be planned each time): the organization is
+# the actor the authentication proved (answered as `acting_org`: the caller checks it is the
+# request's). Run with no actor proved (a key that did not authenticate) it reads nothing and
+# locks nothing.
+OPENING_AUTHENTICATED = "SELECT * FROM ticketing.open_checkout('%(event)s'::uuid, %(key)s, %(ids)s)"
+
+
+def opening_after_authentication(
+    event_id: uuid.UUID, key: str, type_ids: list[uuid.UUID]
+) -> Callable[[Callable[[bytes], bytes]], bytes]:
+    """OPENING for the authentication's round trip: given the connection's escaping of a
+    literal, the statement (its result read by `opened`)."""
+    event = uuid.UUID(str(event_id))  # canonical forms only: no quote can occur
+    ids = "ARRAY[" + ", ".join(f"'{uuid.UUID(str(t))}'" for t in type_ids) + "]::uuid[]"
+
+    def statement(escape: Callable[[bytes], bytes]) -> bytes:
+        text = OPENING_AUTHENTICATED % {"event": event, "ids": ids, "key": "%s"}
+        return text.encode() % escape(key.encode())
+
+    return statement
+
+
+_ROWS: dict[tuple[str, ...], Any] = {}
+
+
+def opened(conn: Connection, result: Any, org_id: uuid.UUID) -> Any:
+    """`opening_after_authentication`'s row (as `open_checkout`'s), read from its libpq
+    result; None when it is not the request's organization's (the platform's key acts for
+    the platform organization, which `current_org_id()` does not name): read it again."""
+    if result.status != psycopg.pq.ExecStatus.TUPLES_OK or result.ntuples != 1:
+        return None
+    driver = conn.connection.driver_connection
+    transformer = psycopg.adapt.Transformer(driver)
+    transformer.set_pgresult(result)
+    names = tuple(bytes(result.fname(n) or b"").decode() for n in range(result.nfields))
+    maker = _ROWS.get(names)
+    if maker is None:
+        maker = _ROWS[names] = collections.namedtuple("Opening", names)._make  # type: ignore[attr-defined]
+    row = transformer.load_row(0, maker)
+    return row if row.acting_org == org_id else None
 
 
 def open_checkout(

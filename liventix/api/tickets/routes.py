@@ -122,18 +122,24 @@ def start_checkout(body: m.CheckoutRequest, uow: Uow) -> m.CheckoutResponse:
     crash or failover of the database before its record (its commit does not wait for the
     disk) answers 503 `checkout-interrupted` with `Retry-After`: a retry with the same key
     holds the seats again and records the same PaymentIntent."""
+    items = [tk.CheckoutItem(i.ticket_type_id, i.quantity) for i in body.items]
+    key = uow.domain_key()
+    # The checkout's opening read goes in the round trip that authenticates (it reads for the
+    # organization the key proved, nothing otherwise).
+    uow.send_with_opening(tk.opening_statement(body.event_id, key, items))
     with uow:
         gateway = uow.payment_gateway()
         reserved = tk.reserve_checkout(
             uow.conn,
             tk.CheckoutRequest(
-                idempotency_key=uow.domain_key(),
+                idempotency_key=key,
                 org_id=uow.acting_org(),
                 event_id=body.event_id,
                 buyer_email=body.buyer_email,
-                items=[tk.CheckoutItem(i.ticket_type_id, i.quantity) for i in body.items],
+                items=items,
             ),
             commit=True,  # the hold's statement commits: the hot row is locked server-side only
+            sent=uow.sent,
         )
         if isinstance(reserved, tk.Checkout):  # the key's checkout, its PaymentIntent recorded
             return uow.commit(views.checkout(reserved), location=_order_path(reserved.order_id))
