@@ -9,8 +9,12 @@ server if set (two databases are created on it and dropped afterwards). Each run
 - single postings (two lines, random pairs of `--accounts` accounts), each its own unit of
   work through `ledger.post_entry_now` on the client's connection (one round trip: no BEGIN,
   no COMMIT), at 1, 4 and 16 client processes (`post_N`);
-- the same at 16 processes, every posting also crediting one high-volume platform fee
-  account (three lines) (`hot_16`), and its ratio to the spread case;
+- the same at 16 processes (`ledger.post_entry_now`, one round trip), every posting also
+  crediting one high-volume platform fee account (three lines: a sale with its fee)
+  (`hot_16`), and its ratio to the spread case (`hot_over_spread`). The hot row is the fee
+  account's: high-volume, so it is read and not locked (its lines are rolled up later); what
+  the hot case adds is the third line and the fee account's index pages, which every posting
+  writes at the same place;
 - batches (`post_entries`, `--batch` two-line entries per transaction): entries per second
   at 1 and 4 processes (`batch_N`);
 - batches of independent entries (`post_batch`, `--independent-batch` two-line entries, each
@@ -87,6 +91,14 @@ from liventix.database import (
 )
 
 Mode = Literal["post", "hot", "batch", "independent", "linked", "tx"]
+_DOORS: dict[Mode, str] = {
+    "post": "post, post_entry_now (one round trip)",
+    "hot": "hot, post_entry_now (one round trip) with a high-volume fee line",
+    "batch": "batch, post_entries",
+    "independent": "independent, post_batch",
+    "linked": "linked, post_batch (one chain)",
+    "tx": "tx, engine.begin() + post_entry (three round trips)",
+}
 
 CLIENTS = 16
 PGBENCH_SCALE = 16
@@ -1187,7 +1199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     return 0
                 assert base is not None
                 for name, mode, processes in plan:
-                    print(f"{name}: {mode}, {processes} process(es)", flush=True)
+                    print(f"{name}: {_DOORS[mode]}, {processes} process(es)", flush=True)
                     _analyze(engine)
                     job = book.job(
                         url,
