@@ -53,6 +53,7 @@ import sqlalchemy as sa
 import escrow
 import ledger
 import outbox
+import pgdriver
 import ticketing_fsm as tk
 from bench.posting import Results, ServerCpu, Window, _round_trip_us, _sample_waits, _server
 from liventix.database import create_database, database_url, drop_database, make_engine, upgrade
@@ -339,14 +340,18 @@ def _run(pool: Pool, engine: sa.Engine, job: Job, processes: int, server: Server
     )
 
 
-def _statements(url: str, world: World, tickets: int) -> list[int]:
-    """Statements sent per transaction of one checkout (each also costs a BEGIN and a COMMIT
-    round trip), counted at psycopg's cursor: the ledger's call goes there directly, not
-    through SQLAlchemy's execution (whose events would miss it)."""
+def _statements(url: str, world: World, tickets: int) -> tuple[list[int], int]:
+    """Statements sent per transaction of one checkout, counted at psycopg's cursor and at
+    the ledger's libpq door (`pgdriver.call`), and the round trips in all: each statement, a
+    BEGIN psycopg sends before a transaction's first statement, a COMMIT it sends at the end
+    (none when a statement committed the transaction itself, as the hold's
+    `ticketing.hold_checkout` does)."""
     engine = make_engine(url, pool_size=1, max_overflow=0)
     counts: list[int] = []
+    trips = [0]
     original = psycopg.Cursor.execute
     paying = tk.payment_succeeded_for_intent
+    calling = pgdriver.call
 
     def marked(conn: sa.Connection, payment_intent_id: str, *, cause: str) -> str | None:
         # Where escrow's part of the payment ends and ticketing's begins.
@@ -354,24 +359,42 @@ def _statements(url: str, world: World, tickets: int) -> list[int]:
         counts.append(0)
         return paying(conn, payment_intent_id, cause=cause)
 
+    def idle(driver: psycopg.Connection[Any]) -> bool:
+        return driver.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
     def counting(self: psycopg.Cursor[Any], *args: Any, **kwargs: Any) -> Any:
         if counts:
             counts[-1] += 1
+            trips[0] += 1 + (idle(self.connection) and not self.connection.autocommit)
         return original(self, *args, **kwargs)
+
+    def call(conn: sa.Connection, *args: Any, **kwargs: Any) -> Any:
+        driver: Any = conn.connection.driver_connection
+        if counts:
+            counts[-1] += 1
+            trips[0] += 1 + idle(driver)
+        return calling(conn, *args, **kwargs)
 
     def begin(*_: Any) -> None:
         counts.append(0)
 
+    def commit(conn: sa.Connection) -> None:
+        driver: Any = conn.connection.driver_connection
+        trips[0] += not idle(driver)
+
     sa.event.listen(engine, "begin", begin)
+    sa.event.listen(engine, "commit", commit)
     setattr(psycopg.Cursor, "execute", counting)  # noqa: B010 (a measuring instrument, undone below)
     setattr(tk, "payment_succeeded_for_intent", marked)  # noqa: B010 (the same)
+    setattr(pgdriver, "call", call)  # noqa: B010
     try:
         checkout_once(engine, StandInGateway(), world, f"count-{uuid.uuid4().hex}", tickets)
     finally:
         setattr(psycopg.Cursor, "execute", original)  # noqa: B010
         setattr(tk, "payment_succeeded_for_intent", paying)  # noqa: B010
+        setattr(pgdriver, "call", calling)  # noqa: B010
         engine.dispose()
-    return counts
+    return counts, trips[0]
 
 
 def _check(engine: sa.Engine, expected: int) -> dict[str, Any]:
@@ -486,7 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print("where the time goes", flush=True)
             # Counted: hold, record, [-1,] then the payment's escrow and ticketing parts.
-            counted = _statements(url, worlds[0], args.tickets)
+            counted, trips = _statements(url, worlds[0], args.tickets)
             split = counted.index(-1)
             escrow_part, ticketing_part = counted[split - 1], counted[split + 1]
             statements = [*counted[: split - 1], escrow_part + ticketing_part]
@@ -499,8 +522,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             results.put(
                 "round_trips_per_checkout",
-                sum(statements) + 2 * len(statements),
-                "statements + BEGIN and COMMIT",
+                trips,
+                "statements + the BEGINs and COMMITs sent on their own",
             )
             results.put("select1_round_trip_us", rtt, "SQLAlchemy+psycopg, AUTOCOMMIT")
             results.put("latency_checkout_1_us", 1e6 / runs["checkout_1"].per_s, "one client")

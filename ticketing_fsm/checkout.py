@@ -327,35 +327,20 @@ def record_statement(
 
 
 def record_payment_intent(
-    conn: Connection,
-    pending: PendingCheckout,
-    intent: CreatedIntent,
-    *,
-    sent: Any = None,
-    commit: bool = False,
+    conn: Connection, pending: PendingCheckout, intent: CreatedIntent, *, sent: Any = None
 ) -> Checkout:
     """Step 3: record the PaymentIntent on its order. If the hold expired meanwhile, the
     buyer is told with CheckoutExpired: the expiry has asked Stripe to cancel the intent
     (found again by its key), and a payment that still comes finds its order by metadata and
     is refunded in full. `sent`: the result of `record_statement`, sent already in this
-    transaction; when it recorded nothing, the ordinary statement runs (and finds why).
-    `commit`, for a caller whose transaction holds nothing else yet: the record begins and
-    commits that transaction in one round trip where the driver allows
-    (`store.checkout.record_and_commit`); what the record did not settle (another intent
-    recorded first) goes on in a new transaction, for the caller to commit."""
+    transaction; when it recorded nothing, the ordinary statement runs (and finds why)."""
     status = None if sent is None else store.checkout.recorded_status(sent)
     if status is not None:
         hold_expires_at = pending.hold_expires_at  # set by the hold; never changed since
     else:
-        done, row = False, None
-        if commit:
-            done, row = store.checkout.record_and_commit(
-                conn, pending.order_id, intent.payment_intent_id, intent.client_secret
-            )
-        if not done:
-            row = store.checkout.record_intent(
-                conn, pending.order_id, intent.payment_intent_id, intent.client_secret
-            )
+        row = store.checkout.record_intent(
+            conn, pending.order_id, intent.payment_intent_id, intent.client_secret
+        )
         if row is None:
             return _first_intent(conn, pending, intent)
         status, hold_expires_at = row.status, row.hold_expires_at
@@ -418,14 +403,13 @@ def start_checkout(
     transaction open, record (commit). A retry under the same key returns the same order
     and PaymentIntent and holds nothing more. As over the API, the hold of one ticket type
     commits with its statement (not waiting for the WAL flush; the record's synchronous
-    commit flushes it before anything is returned), and the record is begun, sent and
-    committed in one round trip."""
+    commit flushes it before anything is returned)."""
     reserved = _reserve(engine, request, hold)
     if isinstance(reserved, Checkout):
         return reserved
     intent = ask_for_intent(gateway, reserved)
     with engine.begin() as conn:
-        return record_payment_intent(conn, reserved, intent, commit=True)
+        return record_payment_intent(conn, reserved, intent)
 
 
 def key_taken(exc: BaseException) -> bool:

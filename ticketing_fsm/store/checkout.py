@@ -12,8 +12,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import psycopg
-import psycopg.errors
-import psycopg.generators
 from sqlalchemy import Connection
 
 import pgdriver
@@ -318,61 +316,6 @@ def record_intent(conn: Connection, order_id: uuid.UUID, intent_id: str, secret:
     and hold's expiry, or None if another intent was recorded first."""
     params = {"id": order_id, "pi": intent_id, "secret": secret}
     return pgdriver.first(conn, RECORD, params)
-
-
-# RECORD with its values as literals, begun and committed in the same simple query
-# (`record_and_commit`): one round trip for a record step of its own (no authentication).
-RECORD_AND_COMMIT = """BEGIN; UPDATE ticketing.orders
-       SET payment_intent_id = %s, client_secret = %s, updated_at = now()
-     WHERE id = '%s' AND (payment_intent_id IS NULL OR payment_intent_id = %s)
-    RETURNING status, hold_expires_at; COMMIT"""
-
-
-def record_and_commit(
-    conn: Connection, order_id: uuid.UUID, intent_id: str, secret: str
-) -> tuple[bool, Any]:
-    """`record_intent` as a transaction of its own in one round trip (BEGIN, the record and
-    COMMIT in one simple query), when nothing is sent yet in the caller's transaction and
-    the driver is psycopg's: (True, the record's row or None), committed (a record that
-    found nothing committed nothing: the caller goes on in a new transaction). (False,
-    None), nothing done, otherwise: run `record_intent` the usual way."""
-    if not conn.in_transaction():
-        conn.begin()  # SQLAlchemy's side (sends nothing): its commit finds nothing to commit
-    driver = conn.connection.driver_connection
-    if not isinstance(driver, psycopg.Connection) or (
-        driver.autocommit
-        or driver.pgconn.transaction_status != psycopg.pq.TransactionStatus.IDLE
-        or driver.isolation_level is not None
-        or driver.read_only is not None
-        or driver.deferrable is not None
-    ):
-        return False, None
-    pgconn = driver.pgconn
-    escape = psycopg.pq.Escaping(pgconn).escape_literal
-    order = uuid.UUID(str(order_id))  # its canonical form only: no quote can occur
-    pi, client_secret = bytes(escape(intent_id.encode())), bytes(escape(secret.encode()))
-    statement = (RECORD_AND_COMMIT % ("%s", "%s", order, "%s")).encode() % (
-        pi,
-        client_secret,
-        pi,
-    )
-    with pgdriver.cursor(conn) as cursor:  # the driver's errors raised as SQLAlchemy's
-        with driver.lock:
-            pgconn.send_query(statement)
-            results = driver.wait(psycopg.generators.execute(pgconn))
-        for result in results:
-            if result.status == psycopg.pq.ExecStatus.FATAL_ERROR:
-                raise psycopg.errors.error_from_result(result, encoding=driver.info.encoding)
-        updated = results[1]
-        if updated.ntuples == 0:
-            return True, None
-        transformer = psycopg.adapt.Transformer(cursor)
-        transformer.set_pgresult(updated)
-        status, expires = transformer.load_row(0, tuple)
-    return True, _Recorded(status, expires)
-
-
-_Recorded = collections.namedtuple("_Recorded", ["status", "hold_expires_at"])
 
 
 def recorded(conn: Connection, order_id: uuid.UUID) -> Any:
