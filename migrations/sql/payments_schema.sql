@@ -582,7 +582,10 @@ $$;
 -- entry's balance per currency and its two or more lines): they set payments.engine_checked
 -- for their own duration (a function's SET), and every other door (ledger_write, post_batch)
 -- sets it off for its own, so a caller setting it reaches no insert. Measured: the two
--- triggers were ~20 % of a single posting's server CPU. The owner's own inserts are checked.
+-- triggers were ~20 % of a single posting's server CPU. The application's roles cannot insert
+-- ledger rows at all (only the doors, SECURITY DEFINER, do). The owner's own inserts are
+-- checked unless its session sets payments.engine_checked itself: deliberately, as it could
+-- drop these triggers (README, the ledger).
 CREATE TRIGGER lines_balanced AFTER INSERT ON payments.lines
     REFERENCING NEW TABLE AS new_lines
     FOR EACH STATEMENT
