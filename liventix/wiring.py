@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
+import stripe
 
 import escrow
 import ledger
@@ -238,12 +239,18 @@ def cancel_intent_task(engine: sa.Engine, gateway: StripeGateway) -> outbox.Task
             check_cancel(conn, message_id, request)
         intent_id = request.payment_intent_id
         if intent_id is None:
-            intent_id = gateway.create_payment_intent(
-                request.intent_amount,
-                request.intent_currency,
-                request.intent_metadata,
-                idempotency_key=request.intent_idempotency_key,
-            ).payment_intent_id
+            try:
+                intent_id = gateway.create_payment_intent(
+                    request.intent_amount,
+                    request.intent_currency,
+                    request.intent_metadata,
+                    idempotency_key=request.intent_idempotency_key,
+                ).payment_intent_id
+            except stripe.IdempotencyError:
+                # Stripe made the key's intent for other parameters (a hold lost, then held
+                # again with another body or price: the checkout answered 409): no intent of
+                # these parameters exists, and that one was never recorded nor given out.
+                return
         gateway.cancel_payment_intent(intent_id, idempotency_key=message_id)
 
     return run

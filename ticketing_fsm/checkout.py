@@ -26,7 +26,9 @@ Every crash point between them is safe:
   answered for the hold. A retry under the same key holds the seats again under the same
   order id (derived from the key) and Stripe answers the same key with the same
   PaymentIntent, which 3 then records; without a retry, that PaymentIntent's client secret
-  was never given out, so nobody can pay it;
+  was never given out, so nobody can pay it. A retry with another body (or at a price
+  changed since) holds again, but Stripe refuses its key with other parameters (the
+  gateway raises Stripe's idempotency error; the API answers 409): that hold expires unpaid;
 - after 3, the order is an ordinary order awaiting payment.
 
 `start_checkout` runs the three steps, each as its own unit of work, for callers that hold an

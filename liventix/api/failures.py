@@ -6,9 +6,13 @@
 - a domain refusal (a 4xx of the ledger, escrow, ticketing or the outbox): its problem,
   stored under the Idempotency-Key in a transaction of its own (a retry gets the same
   refusal, as Stripe does);
-- Stripe unavailable (timeout, unreachable, its 5xx, rate limit): 503 with `Retry-After`,
-  nothing stored, so a retry under the same key continues the same work; Stripe refusing:
-  502; the database unavailable: 503;
+- Stripe unavailable (timeout, unreachable, its 5xx, rate limit, its 409 for the same key
+  in flight in a concurrent request): 503 with `Retry-After`, nothing stored, so a retry
+  under the same key continues the same work; Stripe refusing its idempotency key with
+  other parameters (the checkout's key reused with another body, or the same body after a
+  price changed, once the first hold was lost): 409 `idempotency-key-reused`, as for a key
+  the API itself finds reused; Stripe refusing otherwise: 502; the database unavailable:
+  503;
 - a domain error that asks for a retry (a 503 of the domain's table: the checkout's hold
   lost in a crash or failover, `ticketing_fsm.CheckoutInterrupted`): 503 with
   `Retry-After` and its ids, nothing stored, so a retry under the same key does the work
@@ -37,8 +41,9 @@ STRIPE_UNAVAILABLE = (
     stripe.APIConnectionError,  # a timeout or a refused connection
     stripe.APIError,  # Stripe's own failure (5xx)
     stripe.RateLimitError,
-    stripe.IdempotencyError,  # the same key in flight in a concurrent request
 )
+# Stripe's 409 for the same key in flight in a concurrent request is an APIError (the library
+# raises IdempotencyError only for a 400: the key first used with other parameters).
 RETRY_SQLSTATES = frozenset({"23505", "40001", "40P01"})
 
 
@@ -98,6 +103,20 @@ def translate(exc: Exception, instance: str | None) -> Response:
 
 
 def _stripe_failed(exc: stripe.StripeError, instance: str | None) -> Response:
+    if isinstance(exc, stripe.IdempotencyError):
+        # The API's only Stripe call is the checkout's PaymentIntent, under a key derived from
+        # the request's (`checkout:{org}:{key}`). Stripe holds that key's intent for other
+        # parameters: a hold lost after the first attempt let a retry with another body (or
+        # at a new price) hold again, and Stripe will never answer it. Nothing is stored: the
+        # same request gets this answer again, the first body finds the new hold's order and
+        # the API's own conflict.
+        log.warning("Stripe refused a reused key: %s", exc)
+        return problems.problem_response(
+            problems.IDEMPOTENCY_KEY_REUSED,
+            "the Idempotency-Key was first used for a checkout Stripe was asked to pay with "
+            "other parameters (another body, or a price changed since): use a new key",
+            instance=instance,
+        )
     if isinstance(exc, STRIPE_UNAVAILABLE):
         # Nothing is stored under the key: a retry with it continues the same work.
         log.warning("Stripe unavailable: %s", exc)

@@ -82,9 +82,10 @@ class IdempotencyError(StripeRefusal):
 
     def __init__(self, key: str) -> None:
         super().__init__(
-            f"Keys for idempotent requests can only be used with the same parameters ({key})",
+            "Keys for idempotent requests can only be used with the same parameters they were "
+            f"first used with. Try using a key other than '{key.partition(':')[2] or key}' if you "
+            "meant to execute a different request.",
             type="idempotency_error",
-            code="idempotency_key_in_use",
         )
         self.key = key
 
