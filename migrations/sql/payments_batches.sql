@@ -358,7 +358,14 @@ BEGIN
         IF v_done IS DISTINCT FROM v_m THEN
             RAISE EXCEPTION 'post_batch_fast: % of % lines inserted', v_done, v_m;
         END IF;
-    EXCEPTION WHEN unique_violation THEN
+        -- A high-volume account closed while a statement waited (a key's or a reference's
+        -- holder): undone, the long way refuses it.
+        IF v_hv_ids IS NOT NULL
+           AND EXISTS (SELECT FROM payments.accounts a
+                        WHERE a.id = ANY (v_hv_ids) AND a.closed) THEN
+            RAISE SQLSTATE 'LX003';
+        END IF;
+    EXCEPTION WHEN unique_violation OR SQLSTATE 'LX003' THEN
         RETURN NULL;  -- a key or reference taken meanwhile by a concurrent request
     END;
     RETURN v_ids;

@@ -668,6 +668,18 @@ BEGIN
                 SELECT v_org, t.x ->> 'key', v_op, t.x ->> 'hash', 'succeeded', jsonb_build_object('id', i.id)
                   FROM jsonb_array_elements(v_todo) WITH ORDINALITY t(x, ord)
                   JOIN jsonb_array_elements(v_ids) WITH ORDINALITY i(id, ord) USING (ord);
+                -- A high-volume account is read, not locked (_lock_accounts): one closed while
+                -- a statement since waited (this key's or a reference's holder) sends the
+                -- request round again, which judges it closed.
+                IF v_op IN ('post_entries', 'post_hold') AND EXISTS (
+                        SELECT FROM payments.lines l
+                          JOIN payments.accounts a ON a.id = l.account_id AND a.closed
+                         WHERE l.entry_id IN (SELECT (i #>> '{}')::uuid
+                                                FROM jsonb_array_elements(v_ids) i)
+                           AND l.account_version IS NULL) THEN
+                    RAISE EXCEPTION USING ERRCODE = 'serialization_failure',
+                        MESSAGE = 'ledger_write: a high-volume account was closed meanwhile';
+                END IF;
             END IF;
 
             SELECT jsonb_agg(CASE
@@ -1018,6 +1030,19 @@ BEGIN
                 IF v_done <> v_n THEN  -- cannot happen: never leave an entry with some lines
                     RAISE EXCEPTION 'post_entry: % of % lines inserted', v_done, v_n;
                 END IF;
+                -- A high-volume account read open above may have been closed while a statement
+                -- since waited (the key's or the reference's holder): judged again, refused
+                -- (raised: the key is this transaction's; a retry under it goes the long way,
+                -- which remembers the refusal).
+                IF v_hv > 0 THEN
+                    SELECT a.id INTO v_row FROM payments.accounts a
+                     WHERE a.id = ANY (p_accounts) AND a.closed
+                     ORDER BY array_position(p_accounts, a.id) LIMIT 1;
+                    IF FOUND THEN
+                        PERFORM payments._fail('account_closed',
+                                               jsonb_build_object('account_id', v_row.id));
+                    END IF;
+                END IF;
                 status := 'succeeded';
                 id := v_id;
                 replayed := false;
@@ -1200,6 +1225,16 @@ BEGIN
                 -- nor a key and moved accounts without their entry: abort.
                 RAISE EXCEPTION 'post_entry: % of % lines inserted, balanced: %',
                     v_done, v_n, v_balanced;
+            END IF;
+            -- As in 3a: a high-volume account closed while a statement waited is refused.
+            IF v_hv_ids IS NOT NULL THEN
+                SELECT a.id INTO v_row FROM payments.accounts a
+                 WHERE a.id = ANY (v_hv_ids) AND a.closed
+                 ORDER BY array_position(p_accounts, a.id) LIMIT 1;
+                IF FOUND THEN
+                    PERFORM payments._fail('account_closed',
+                                           jsonb_build_object('account_id', v_row.id));
+                END IF;
             END IF;
             status := 'succeeded';
             id := v_id;
