@@ -106,7 +106,10 @@ def sync_detailed(
     its expiry; Stripe is asked with no transaction open; the PaymentIntent is recorded (in
     the round trip that authenticates the second transaction) and the answer stored under
     the key. Stripe failing or timing out answers 503 with
-    `Retry-After`: retry with the same key (the hold is found again by it).
+    `Retry-After`: retry with the same key (the hold is found again by it). A hold lost in a
+    crash or failover of the database before its record (its commit does not wait for the
+    disk) answers 503 `checkout-interrupted` with `Retry-After`: a retry with the same key
+    holds the seats again and records the same PaymentIntent.
 
     Args:
         idempotency_key (str): Required on every POST. The same key with the same request replays
@@ -147,7 +150,10 @@ def sync(
     its expiry; Stripe is asked with no transaction open; the PaymentIntent is recorded (in
     the round trip that authenticates the second transaction) and the answer stored under
     the key. Stripe failing or timing out answers 503 with
-    `Retry-After`: retry with the same key (the hold is found again by it).
+    `Retry-After`: retry with the same key (the hold is found again by it). A hold lost in a
+    crash or failover of the database before its record (its commit does not wait for the
+    disk) answers 503 `checkout-interrupted` with `Retry-After`: a retry with the same key
+    holds the seats again and records the same PaymentIntent.
 
     Args:
         idempotency_key (str): Required on every POST. The same key with the same request replays
@@ -183,7 +189,10 @@ async def asyncio_detailed(
     its expiry; Stripe is asked with no transaction open; the PaymentIntent is recorded (in
     the round trip that authenticates the second transaction) and the answer stored under
     the key. Stripe failing or timing out answers 503 with
-    `Retry-After`: retry with the same key (the hold is found again by it).
+    `Retry-After`: retry with the same key (the hold is found again by it). A hold lost in a
+    crash or failover of the database before its record (its commit does not wait for the
+    disk) answers 503 `checkout-interrupted` with `Retry-After`: a retry with the same key
+    holds the seats again and records the same PaymentIntent.
 
     Args:
         idempotency_key (str): Required on every POST. The same key with the same request replays
@@ -222,7 +231,10 @@ async def asyncio(
     its expiry; Stripe is asked with no transaction open; the PaymentIntent is recorded (in
     the round trip that authenticates the second transaction) and the answer stored under
     the key. Stripe failing or timing out answers 503 with
-    `Retry-After`: retry with the same key (the hold is found again by it).
+    `Retry-After`: retry with the same key (the hold is found again by it). A hold lost in a
+    crash or failover of the database before its record (its commit does not wait for the
+    disk) answers 503 `checkout-interrupted` with `Retry-After`: a retry with the same key
+    holds the seats again and records the same PaymentIntent.
 
     Args:
         idempotency_key (str): Required on every POST. The same key with the same request replays
