@@ -8,11 +8,11 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 import sqlalchemy as sa
@@ -21,9 +21,13 @@ from fastapi import FastAPI
 
 import ledger
 import outbox
-from liventix.api import create_key
+import ticketing_fsm
+from liventix.api import create_app, create_key
+from liventix.database import create_database, database_url, drop_database, make_engine
+from liventix.stripe_gateway import StripeGateway, StripeSettings
 from liventix.testing.stripe import StripeStandIn, signature_header
 from liventix.testing.stripe import shapes as so
+from liventix.wiring import wire
 
 CheckoutStripe = StripeStandIn
 """The name tests/api/test_reports_api.py still imports (the checkout's fake Stripe is gone: the
@@ -90,6 +94,53 @@ def uvicorn_thread(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+G = TypeVar("G", bound=ticketing_fsm.PaymentGateway)
+
+
+@dataclass
+class GatewayApi(Generic[G]):
+    """An API served with a test's own gateway around the real one (the stand-in's)."""
+
+    api: str
+    key: str
+    gateway: G
+    owner: sa.Engine
+
+
+@contextmanager
+def gateway_api(
+    pg_server_url: str,
+    template_db: str,
+    prefix: str,
+    around: Callable[[StripeGateway, sa.Engine], G],
+    *,
+    owner_pool: int = 1,
+) -> Iterator[GatewayApi[G]]:
+    """An API on a database of its own, Stripe the stand-in seen through `around(real
+    gateway, owner's engine)`, one organization's key, and the owner's engine beside it."""
+    name = f"{prefix}_{uuid.uuid4().hex}"
+    create_database(pg_server_url, name, template=template_db)
+    url = database_url(pg_server_url, name)
+    engine = make_engine(url, pool_size=4, max_overflow=2)
+    owner = make_engine(url, pool_size=owner_pool, max_overflow=owner_pool - 1)
+    stand_in = StripeStandIn().start()
+    real = StripeGateway(StripeSettings(api_base=stand_in.url, max_network_retries=0))
+    gateway = around(real, owner)
+    wire(engine, real, outbox.InboxHandlers())
+    with engine.begin() as conn:
+        ledger.open_organization(conn, PLATFORM, "Liventix", is_platform=True)
+    _org, key = new_org(engine, "Arena")
+    app = create_app(engine, gateway=gateway, stripe_webhook_secret=WEBHOOK_SECRET)
+    try:
+        with uvicorn_thread(app) as api:
+            yield GatewayApi(api, key, gateway, owner)
+    finally:
+        stand_in.close()
+        engine.dispose()
+        owner.dispose()
+        drop_database(pg_server_url, name)
 
 
 def new_org(engine: sa.Engine, name: str = "Jazz Club") -> tuple[uuid.UUID, str]:

@@ -12,7 +12,6 @@ against the real API, PostgreSQL and the Stripe stand-in.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -20,15 +19,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-import ledger
-import outbox
 import ticketing_fsm as tk
-from liventix.api import create_app
-from liventix.database import create_database, database_url, drop_database, make_engine
-from liventix.stripe_gateway import StripeGateway, StripeSettings
-from liventix.testing.stripe import StripeStandIn
-from liventix.wiring import wire
-from tests.api.support import PLATFORM, WEBHOOK_SECRET, new_org, on_sale_event, uvicorn_thread
+from liventix.stripe_gateway import StripeGateway
+from tests.api.support import GatewayApi, gateway_api, on_sale_event
 
 
 def lose_hold(engine: sa.Engine, order_id: str) -> int:
@@ -81,38 +74,15 @@ class LosingGateway:
         return self.inner.create_refund(payment_intent_id, amount, metadata, idempotency_key)
 
 
-@dataclass
-class World:
-    api: str
-    key: str
-    gateway: LosingGateway
-    owner: sa.Engine
+World = GatewayApi[LosingGateway]
+"""The API whose gateway can lose the hold, its key, and the owner's engine."""
 
 
 @pytest.fixture
 def world(pg_server_url: str, template_db: str) -> Iterator[World]:
     """An API on a database of its own, Stripe the stand-in, the owner's engine beside it."""
-    name = f"hold_lost_{uuid.uuid4().hex}"
-    create_database(pg_server_url, name, template=template_db)
-    url = database_url(pg_server_url, name)
-    engine = make_engine(url, pool_size=4, max_overflow=2)
-    owner = make_engine(url, pool_size=1, max_overflow=0)
-    stand_in = StripeStandIn().start()
-    real = StripeGateway(StripeSettings(api_base=stand_in.url, max_network_retries=0))
-    gateway = LosingGateway(real, owner)
-    wire(engine, real, outbox.InboxHandlers())
-    with engine.begin() as conn:
-        ledger.open_organization(conn, PLATFORM, "Liventix", is_platform=True)
-    _org, key = new_org(engine, "Arena")
-    app = create_app(engine, gateway=gateway, stripe_webhook_secret=WEBHOOK_SECRET)
-    try:
-        with uvicorn_thread(app) as api:
-            yield World(api, key, gateway, owner)
-    finally:
-        stand_in.close()
-        engine.dispose()
-        owner.dispose()
-        drop_database(pg_server_url, name)
+    with gateway_api(pg_server_url, template_db, "hold_lost", LosingGateway) as made:
+        yield made
 
 
 def _type_counts(owner: sa.Engine, type_id: str) -> tuple[int, int]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -17,15 +16,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-import ledger
-import outbox
 import ticketing_fsm as tk
-from liventix.api import create_app, create_key, keys
-from liventix.database import create_database, database_url, drop_database, make_engine
-from liventix.stripe_gateway import StripeGateway, StripeSettings
-from liventix.testing.stripe import StripeStandIn
-from liventix.wiring import wire
-from tests.api.support import PLATFORM, WEBHOOK_SECRET, new_org, on_sale_event, uvicorn_thread
+from liventix.api import create_key, keys
+from liventix.stripe_gateway import StripeGateway
+from tests.api.support import gateway_api, on_sale_event
 from tests.ticketing_core.support import open_world, request
 from ticketing_fsm.store import checkout as store
 
@@ -188,29 +182,14 @@ def deadlocking(
     pg_server_url: str, template_db: str
 ) -> Iterator[tuple[str, str, DeadlockingGateway]]:
     """An API on a database of its own, Stripe the stand-in, the owner's engine beside it."""
-    name = f"record_race_{uuid.uuid4().hex}"
-    create_database(pg_server_url, name, template=template_db)
-    url = database_url(pg_server_url, name)
-    engine = make_engine(url, pool_size=4, max_overflow=2)
-    owner = make_engine(url, pool_size=3, max_overflow=2)
-    stand_in = StripeStandIn().start()
-    real = StripeGateway(StripeSettings(api_base=stand_in.url, max_network_retries=0))
-    gateway = DeadlockingGateway(real, owner)
-    wire(engine, real, outbox.InboxHandlers())
-    with engine.begin() as conn:
-        ledger.open_organization(conn, PLATFORM, "Liventix", is_platform=True)
-    _org, key = new_org(engine, "Arena")
-    app = create_app(engine, gateway=gateway, stripe_webhook_secret=WEBHOOK_SECRET)
-    try:
-        with uvicorn_thread(app) as api:
-            yield api, key, gateway
-    finally:
-        for thread in gateway.threads:
-            thread.join(timeout=60)
-        stand_in.close()
-        engine.dispose()
-        owner.dispose()
-        drop_database(pg_server_url, name)
+    with gateway_api(
+        pg_server_url, template_db, "record_race", DeadlockingGateway, owner_pool=3
+    ) as made:
+        try:
+            yield made.api, made.key, made.gateway
+        finally:
+            for thread in made.gateway.threads:
+                thread.join(timeout=60)
 
 
 def _deadlocks(engine: sa.Engine) -> int:
