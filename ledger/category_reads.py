@@ -110,9 +110,9 @@ _CATEGORIES = """
                         FILTER (WHERE m.member_category_id IS NOT NULL),
                     ARRAY[]::uuid[]) AS category_ids
       FROM payments.account_categories c
-      LEFT JOIN payments.category_members m ON m.category_id = c.id
+      LEFT JOIN payments.category_members m ON m.category_id = c.id AND m.org_id = c.org_id
      WHERE {where}
-     GROUP BY c.id
+     GROUP BY c.id, c.org_id
      ORDER BY c.created_at, c.id
      LIMIT :limit"""
 

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, text
 _RECORD_TRANSFER = text("""
     INSERT INTO payments.organizer_transfers (id, org_id, escrow_id, currency, amount)
     VALUES (:id, :org, :escrow, :currency, :amount)
-    ON CONFLICT (id) DO NOTHING RETURNING id""")
+    ON CONFLICT (id, org_id) DO NOTHING RETURNING id""")
 _LOCK_TRANSFER = text("""
     SELECT org_id, currency, amount, reversed FROM payments.organizer_transfers
      WHERE id = :id FOR UPDATE""")
@@ -56,7 +56,7 @@ _CANCEL_REQUEST = text("""
 _REQUEST_REVERSAL = text("""
     INSERT INTO payments.transfer_reversal_requests (id, org_id, transfer_id, currency, amount)
     VALUES (:id, :org, :transfer, :currency, :amount)
-    ON CONFLICT (id) DO NOTHING RETURNING id""")
+    ON CONFLICT (id, org_id) DO NOTHING RETURNING id""")
 _REVERSAL_BOOKED = text("""
     UPDATE payments.transfer_reversal_requests
        SET reversal_id = :reversal, booked_at = now()

@@ -16,7 +16,7 @@ _RECORD = text("""
     INSERT INTO payments.transfer_requests
            (id, org_id, escrow_id, key, kind, entry_id, currency, amount, source_transaction)
     VALUES (:id, :org, :escrow, :key, :kind, :entry, :currency, :amount, :source)
-    ON CONFLICT (escrow_id, key) DO NOTHING""")
+    ON CONFLICT (escrow_id, key, org_id) DO NOTHING""")
 _OF_TRANSFER = text(f"SELECT {_COLUMNS} FROM payments.transfer_requests WHERE transfer_id = :t")
 _BY_ID = text(f"""
     SELECT {_COLUMNS} FROM payments.transfer_requests WHERE id = :id AND escrow_id = :escrow""")

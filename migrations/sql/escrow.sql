@@ -14,7 +14,7 @@ CREATE TABLE payments.organizer_policies (
 );
 
 CREATE TABLE payments.escrows (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
     org_id uuid NOT NULL REFERENCES payments.organizations (id),
     event_id text NOT NULL,
     currency text NOT NULL REFERENCES payments.currencies (code),
@@ -36,29 +36,35 @@ CREATE TABLE payments.escrows (
     version int NOT NULL DEFAULT 0,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT escrows_one_per_event UNIQUE (org_id, event_id, currency)
+    CONSTRAINT escrows_one_per_event UNIQUE (org_id, event_id, currency),
+    CONSTRAINT escrows_pkey PRIMARY KEY (id, org_id)
 );
 CREATE INDEX escrows_due ON payments.escrows (state, event_ends_at, hold_until);
 
 CREATE TABLE payments.escrow_transitions (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    escrow_id uuid NOT NULL REFERENCES payments.escrows (id),
+    id bigint GENERATED ALWAYS AS IDENTITY,
+    escrow_id uuid NOT NULL,
     org_id uuid NOT NULL,
     from_state text NOT NULL,
     to_state text NOT NULL,
     event text NOT NULL,
     cause text,
-    entry_id uuid REFERENCES payments.entries (id),
-    created_at timestamptz NOT NULL DEFAULT now()
+    entry_id uuid,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT escrow_transitions_pkey PRIMARY KEY (id, org_id),
+    CONSTRAINT escrow_transitions_escrow_id_fkey FOREIGN KEY (escrow_id, org_id)
+        REFERENCES payments.escrows (id, org_id),
+    CONSTRAINT escrow_transitions_entry_id_fkey FOREIGN KEY (entry_id, org_id)
+        REFERENCES payments.entries (id, org_id)
 );
 CREATE INDEX escrow_transitions_escrow ON payments.escrow_transitions (escrow_id, id);
 CREATE TRIGGER escrow_transitions_no_update BEFORE UPDATE OR DELETE ON payments.escrow_transitions
     FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
 
 CREATE TABLE payments.card_payments (
-    id text PRIMARY KEY,
+    id text NOT NULL,
     org_id uuid NOT NULL REFERENCES payments.organizations (id),
-    escrow_id uuid NOT NULL REFERENCES payments.escrows (id),
+    escrow_id uuid NOT NULL,
     charge_id text,
     balance_transaction_id text,
     currency text NOT NULL,
@@ -68,49 +74,69 @@ CREATE TABLE payments.card_payments (
     bears_stripe_fees boolean NOT NULL,
     refund_platform_fee boolean NOT NULL,
     refunded bigint NOT NULL DEFAULT 0 CHECK (refunded >= 0),
-    entry_id uuid REFERENCES payments.entries (id),
+    entry_id uuid,
     created_at timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT card_payments_refunds_within_gross CHECK (refunded <= gross)
+    CONSTRAINT card_payments_refunds_within_gross CHECK (refunded <= gross),
+    CONSTRAINT card_payments_pkey PRIMARY KEY (id, org_id),
+    CONSTRAINT card_payments_escrow_id_fkey FOREIGN KEY (escrow_id, org_id)
+        REFERENCES payments.escrows (id, org_id),
+    CONSTRAINT card_payments_entry_id_fkey FOREIGN KEY (entry_id, org_id)
+        REFERENCES payments.entries (id, org_id)
 );
 CREATE INDEX card_payments_charge ON payments.card_payments (charge_id);
 
 CREATE TABLE payments.card_refunds (
-    id text PRIMARY KEY,
-    payment_id text NOT NULL REFERENCES payments.card_payments (id),
+    id text NOT NULL,
+    payment_id text NOT NULL,
     org_id uuid NOT NULL,
     amount bigint NOT NULL CHECK (amount > 0),
     fee_back bigint NOT NULL CHECK (fee_back >= 0),
     charged_to text NOT NULL CHECK (charged_to IN ('escrow', 'receivable')),
     failed boolean NOT NULL DEFAULT false,
-    entry_id uuid REFERENCES payments.entries (id),
-    created_at timestamptz NOT NULL DEFAULT now()
+    entry_id uuid,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT card_refunds_pkey PRIMARY KEY (id, org_id),
+    CONSTRAINT card_refunds_payment_id_fkey FOREIGN KEY (payment_id, org_id)
+        REFERENCES payments.card_payments (id, org_id),
+    CONSTRAINT card_refunds_entry_id_fkey FOREIGN KEY (entry_id, org_id)
+        REFERENCES payments.entries (id, org_id)
 );
 
 CREATE TABLE payments.card_disputes (
-    id text PRIMARY KEY,
-    payment_id text NOT NULL REFERENCES payments.card_payments (id),
+    id text NOT NULL,
+    payment_id text NOT NULL,
     org_id uuid NOT NULL,
-    escrow_id uuid NOT NULL REFERENCES payments.escrows (id),
+    escrow_id uuid NOT NULL,
     amount bigint NOT NULL CHECK (amount > 0),
     status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'won', 'lost')),
     withdrawn boolean NOT NULL DEFAULT false,
     reinstated boolean NOT NULL DEFAULT false,
     created_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now()
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT card_disputes_pkey PRIMARY KEY (id, org_id),
+    CONSTRAINT card_disputes_payment_id_fkey FOREIGN KEY (payment_id, org_id)
+        REFERENCES payments.card_payments (id, org_id),
+    CONSTRAINT card_disputes_escrow_id_fkey FOREIGN KEY (escrow_id, org_id)
+        REFERENCES payments.escrows (id, org_id)
 );
 
 CREATE TABLE payments.organizer_transfers (
-    id text PRIMARY KEY,
+    id text NOT NULL,
     org_id uuid NOT NULL REFERENCES payments.organizations (id),
-    escrow_id uuid REFERENCES payments.escrows (id),
+    escrow_id uuid,
     currency text NOT NULL,
     amount bigint NOT NULL CHECK (amount > 0),
     reversed bigint NOT NULL DEFAULT 0 CHECK (reversed >= 0),
     created_at timestamptz NOT NULL DEFAULT now(),
     -- The ledger settlement that closed what the transfer paid (payments_settlements.sql,
     -- loaded before this file): set once, with the transfer request it answers.
-    settlement_id uuid REFERENCES payments.settlements (id),
-    CONSTRAINT organizer_transfers_reversal_within_amount CHECK (reversed <= amount)
+    settlement_id uuid,
+    CONSTRAINT organizer_transfers_reversal_within_amount CHECK (reversed <= amount),
+    CONSTRAINT organizer_transfers_pkey PRIMARY KEY (id, org_id),
+    CONSTRAINT organizer_transfers_escrow_id_fkey FOREIGN KEY (escrow_id, org_id)
+        REFERENCES payments.escrows (id, org_id),
+    CONSTRAINT organizer_transfers_settlement_id_fkey FOREIGN KEY (settlement_id, org_id)
+        REFERENCES payments.settlements (id, org_id)
 );
 
 CREATE TABLE payments.platform_payouts (
@@ -158,24 +184,33 @@ GRANT SELECT, INSERT, UPDATE ON payments.platform_payouts TO liventix_platform;
 --    from here, never guessed from its amount.
 
 CREATE TABLE payments.transfer_requests (
-    id uuid PRIMARY KEY,
+    id uuid NOT NULL,
     org_id uuid NOT NULL REFERENCES payments.organizations (id),
-    escrow_id uuid NOT NULL REFERENCES payments.escrows (id),
+    escrow_id uuid NOT NULL,
     key text NOT NULL,
     kind text NOT NULL CHECK (kind IN ('release', 'capture', 'refund_failed')),
-    entry_id uuid NOT NULL REFERENCES payments.entries (id),
+    entry_id uuid NOT NULL,
     currency text NOT NULL,
     amount bigint NOT NULL CHECK (amount > 0),
     source_transaction text,
-    transfer_id text UNIQUE REFERENCES payments.organizer_transfers (id),
+    transfer_id text,
     created_at timestamptz NOT NULL DEFAULT now(),
     linked_at timestamptz,
-    CONSTRAINT transfer_requests_escrow_key UNIQUE (escrow_id, key),
-    CONSTRAINT transfer_requests_linked CHECK ((transfer_id IS NULL) = (linked_at IS NULL))
+    CONSTRAINT transfer_requests_escrow_key UNIQUE (escrow_id, key, org_id),
+    CONSTRAINT transfer_requests_linked CHECK ((transfer_id IS NULL) = (linked_at IS NULL)),
+    CONSTRAINT transfer_requests_pkey PRIMARY KEY (id, org_id),
+    CONSTRAINT transfer_requests_escrow_id_fkey FOREIGN KEY (escrow_id, org_id)
+        REFERENCES payments.escrows (id, org_id),
+    CONSTRAINT transfer_requests_entry_id_fkey FOREIGN KEY (entry_id, org_id)
+        REFERENCES payments.entries (id, org_id),
+    CONSTRAINT transfer_requests_transfer_id_key UNIQUE (transfer_id, org_id),
+    CONSTRAINT transfer_requests_transfer_id_fkey FOREIGN KEY (transfer_id, org_id)
+        REFERENCES payments.organizer_transfers (id, org_id)
 );
--- One charge funds at most one transfer (a payment is captured once).
-CREATE UNIQUE INDEX transfer_requests_charge ON payments.transfer_requests (source_transaction)
-    WHERE source_transaction IS NOT NULL;
+-- One charge funds at most one transfer (a payment is captured once; a charge is one
+-- organization's).
+CREATE UNIQUE INDEX transfer_requests_charge
+    ON payments.transfer_requests (source_transaction, org_id) WHERE source_transaction IS NOT NULL;
 CREATE INDEX transfer_requests_open ON payments.transfer_requests (escrow_id)
     WHERE transfer_id IS NULL;
 
@@ -196,19 +231,23 @@ GRANT SELECT, INSERT, UPDATE ON payments.transfer_requests TO liventix_platform;
 --    made in Stripe's Dashboard, say); once sent, its amount never changes.
 
 CREATE TABLE payments.transfer_reversal_requests (
-    id text PRIMARY KEY,
+    id text NOT NULL,
     org_id uuid NOT NULL REFERENCES payments.organizations (id),
-    transfer_id text NOT NULL REFERENCES payments.organizer_transfers (id),
+    transfer_id text NOT NULL,
     currency text NOT NULL,
     amount bigint NOT NULL CHECK (amount > 0),
-    reversal_id text UNIQUE,
+    reversal_id text,
     created_at timestamptz NOT NULL DEFAULT now(),
     booked_at timestamptz,
     sent_at timestamptz,
     canceled_at timestamptz,
     CONSTRAINT transfer_reversal_requests_booked CHECK ((reversal_id IS NULL) = (booked_at IS NULL)),
     CONSTRAINT transfer_reversal_requests_canceled CHECK (
-        canceled_at IS NULL OR (reversal_id IS NULL AND sent_at IS NULL))
+        canceled_at IS NULL OR (reversal_id IS NULL AND sent_at IS NULL)),
+    CONSTRAINT transfer_reversal_requests_pkey PRIMARY KEY (id, org_id),
+    CONSTRAINT transfer_reversal_requests_transfer_id_fkey FOREIGN KEY (transfer_id, org_id)
+        REFERENCES payments.organizer_transfers (id, org_id),
+    CONSTRAINT transfer_reversal_requests_reversal_id_key UNIQUE (reversal_id, org_id)
 );
 CREATE INDEX transfer_reversal_requests_open
     ON payments.transfer_reversal_requests (org_id, currency)

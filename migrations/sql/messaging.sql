@@ -9,7 +9,7 @@ CREATE FUNCTION messaging.current_org_id() RETURNS uuid
 LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$ SELECT payments.current_org_id() $$;
 
 CREATE TABLE messaging.endpoints (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
     org_id uuid NOT NULL,
     url text NOT NULL CHECK (url ~ '^https?://'),
     -- The message types it wants; empty means every type.
@@ -20,19 +20,23 @@ CREATE TABLE messaging.endpoints (
     -- Set at the first failure after a success; an endpoint failing for longer than the
     -- configured period is disabled.
     failing_since timestamptz,
-    created_at timestamptz NOT NULL DEFAULT now()
+    created_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT endpoints_pkey PRIMARY KEY (id, org_id)
 );
 CREATE INDEX endpoints_org ON messaging.endpoints (org_id) WHERE enabled;
 
 CREATE TABLE messaging.endpoint_secrets (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    endpoint_id uuid NOT NULL REFERENCES messaging.endpoints (id) ON DELETE CASCADE,
+    id bigint GENERATED ALWAYS AS IDENTITY,
+    endpoint_id uuid NOT NULL,
     org_id uuid NOT NULL,
     -- Sealed with the application's key (outbox/sealing.py), never stored in plain text.
     secret text NOT NULL CONSTRAINT endpoint_secrets_sealed CHECK (secret LIKE 'lxs1:%'),
     created_at timestamptz NOT NULL DEFAULT now(),
     -- NULL while current; a rotated-out secret stays valid (and signs) until then.
-    expires_at timestamptz
+    expires_at timestamptz,
+    CONSTRAINT endpoint_secrets_pkey PRIMARY KEY (id, org_id),
+    CONSTRAINT endpoint_secrets_endpoint_id_fkey FOREIGN KEY (endpoint_id, org_id)
+        REFERENCES messaging.endpoints (id, org_id) ON DELETE CASCADE
 );
 CREATE INDEX endpoint_secrets_endpoint ON messaging.endpoint_secrets (endpoint_id);
 
@@ -59,7 +63,7 @@ CREATE TABLE messaging.deliveries (
     -- webhook: POST to an endpoint; email: SMTP to a recipient; task: a registered Python
     -- task of the message's type (an outbound call such as a Stripe transfer).
     channel text NOT NULL CHECK (channel IN ('webhook', 'email', 'task')),
-    endpoint_id uuid REFERENCES messaging.endpoints (id),
+    endpoint_id uuid,
     recipient text,
     subject text,
     body text,
@@ -78,7 +82,9 @@ CREATE TABLE messaging.deliveries (
     CONSTRAINT deliveries_webhook_has_endpoint
         CHECK ((channel = 'webhook') = (endpoint_id IS NOT NULL)),
     CONSTRAINT deliveries_email_has_recipient
-        CHECK ((channel = 'email') = (recipient IS NOT NULL))
+        CHECK ((channel = 'email') = (recipient IS NOT NULL)),
+    CONSTRAINT deliveries_endpoint_id_fkey FOREIGN KEY (endpoint_id, org_id)
+        REFERENCES messaging.endpoints (id, org_id)
 );
 -- The claim's scan: open work by due time.
 CREATE INDEX deliveries_due ON messaging.deliveries (next_attempt_at, id)

@@ -8,7 +8,7 @@
 ------------------------------------------------------------------------------------------
 
 CREATE TABLE payments.account_categories (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
     org_id uuid NOT NULL REFERENCES payments.organizations (id),
     code text NOT NULL CHECK (code <> '' AND length(code) <= 255),
     name text NOT NULL,
@@ -19,7 +19,8 @@ CREATE TABLE payments.account_categories (
     metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
     created_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT account_categories_org_code_key UNIQUE (org_id, code),
-    CONSTRAINT account_categories_id_org_currency_key UNIQUE (id, org_id, currency)
+    CONSTRAINT account_categories_id_org_currency_key UNIQUE (id, org_id, currency),
+    CONSTRAINT account_categories_pkey PRIMARY KEY (id, org_id)
 );
 CREATE INDEX account_categories_org_created ON payments.account_categories (org_id, created_at, id);
 
@@ -28,7 +29,7 @@ CREATE INDEX account_categories_org_created ON payments.account_categories (org_
 -- currency). Membership is configuration, not money: it may be removed; balances as of a time
 -- are those of today's members.
 CREATE TABLE payments.category_members (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id bigint GENERATED ALWAYS AS IDENTITY,
     category_id uuid NOT NULL,
     org_id uuid NOT NULL,
     currency text NOT NULL,
@@ -43,8 +44,9 @@ CREATE TABLE payments.category_members (
         REFERENCES payments.accounts (id, org_id, currency),
     CONSTRAINT category_members_member_fkey FOREIGN KEY (member_category_id, org_id, currency)
         REFERENCES payments.account_categories (id, org_id, currency),
-    CONSTRAINT category_members_account_once UNIQUE (category_id, account_id),
-    CONSTRAINT category_members_category_once UNIQUE (category_id, member_category_id)
+    CONSTRAINT category_members_account_once UNIQUE (category_id, account_id, org_id),
+    CONSTRAINT category_members_category_once UNIQUE (category_id, member_category_id, org_id),
+    CONSTRAINT category_members_pkey PRIMARY KEY (id, org_id)
 );
 CREATE INDEX category_members_account ON payments.category_members (account_id)
     WHERE account_id IS NOT NULL;
@@ -218,12 +220,12 @@ $$;
 -- minor unit, and the rounding (exact - target_amount, in target minor units, below one)
 -- stays with the platform. PostgreSQL checks the arithmetic.
 CREATE TABLE payments.conversions (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
     org_id uuid NOT NULL REFERENCES payments.organizations (id),
     idempotency_key text NOT NULL CHECK (idempotency_key <> ''),
     request_hash text NOT NULL,
-    source_account_id uuid NOT NULL REFERENCES payments.accounts (id),
-    target_account_id uuid NOT NULL REFERENCES payments.accounts (id),
+    source_account_id uuid NOT NULL,
+    target_account_id uuid NOT NULL,
     source_currency text NOT NULL REFERENCES payments.currencies (code),
     target_currency text NOT NULL REFERENCES payments.currencies (code),
     source_exponent smallint NOT NULL,
@@ -233,8 +235,8 @@ CREATE TABLE payments.conversions (
     rate_numerator numeric NOT NULL CHECK (rate_numerator > 0 AND rate_numerator = trunc(rate_numerator)),
     rate_denominator numeric NOT NULL CHECK (rate_denominator > 0 AND rate_denominator = trunc(rate_denominator)),
     rate text NOT NULL,
-    source_entry_id uuid NOT NULL REFERENCES payments.entries (id),
-    target_entry_id uuid NOT NULL REFERENCES payments.entries (id),
+    source_entry_id uuid NOT NULL,
+    target_entry_id uuid NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT conversions_org_key UNIQUE (org_id, idempotency_key),
     CONSTRAINT conversions_two_currencies CHECK (source_currency <> target_currency),
@@ -244,7 +246,16 @@ CREATE TABLE payments.conversions (
         target_amount::numeric * rate_denominator * power(10::numeric, source_exponent)
             <= source_amount::numeric * rate_numerator * power(10::numeric, target_exponent)
         AND source_amount::numeric * rate_numerator * power(10::numeric, target_exponent)
-            < (target_amount::numeric + 1) * rate_denominator * power(10::numeric, source_exponent))
+            < (target_amount::numeric + 1) * rate_denominator * power(10::numeric, source_exponent)),
+    CONSTRAINT conversions_pkey PRIMARY KEY (id, org_id),
+    CONSTRAINT conversions_source_account_id_fkey FOREIGN KEY (source_account_id, org_id)
+        REFERENCES payments.accounts (id, org_id),
+    CONSTRAINT conversions_target_account_id_fkey FOREIGN KEY (target_account_id, org_id)
+        REFERENCES payments.accounts (id, org_id),
+    CONSTRAINT conversions_source_entry_id_fkey FOREIGN KEY (source_entry_id, org_id)
+        REFERENCES payments.entries (id, org_id),
+    CONSTRAINT conversions_target_entry_id_fkey FOREIGN KEY (target_entry_id, org_id)
+        REFERENCES payments.entries (id, org_id)
 );
 CREATE INDEX conversions_org_created ON payments.conversions (org_id, created_at, id);
 

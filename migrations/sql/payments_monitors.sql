@@ -21,7 +21,7 @@ $$;
 -- state and the account row are changed under the account's row lock). A deleted monitor
 -- keeps its row (deleted_at), so a replay of its creation still answers it.
 CREATE TABLE payments.balance_monitors (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
     org_id uuid NOT NULL REFERENCES payments.organizations (id),
     -- An account of org_id (checked by create_balance_monitor; accounts are never removed).
     -- No foreign key: it would add a check to every update of payments.accounts.
@@ -36,7 +36,8 @@ CREATE TABLE payments.balance_monitors (
     deleted_at timestamptz,
     idempotency_key text CHECK (idempotency_key <> ''),
     request_hash text,
-    CONSTRAINT balance_monitors_key UNIQUE (org_id, idempotency_key)
+    CONSTRAINT balance_monitors_key UNIQUE (org_id, idempotency_key),
+    CONSTRAINT balance_monitors_pkey PRIMARY KEY (id, org_id)
 );
 CREATE INDEX balance_monitors_account ON payments.balance_monitors (account_id)
     WHERE deleted_at IS NULL;

@@ -145,7 +145,7 @@ CREATE UNIQUE INDEX organizations_one_platform ON payments.organizations (is_pla
     WHERE is_platform;
 
 CREATE TABLE payments.accounts (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
     org_id uuid NOT NULL REFERENCES payments.organizations (id),
     -- code <> '' and type one of the five: accounts_code_check and accounts_type_check, by the
     -- trigger accounts_rules (below), as the overdraft flags' two rules.
@@ -179,14 +179,15 @@ CREATE TABLE payments.accounts (
     -- the five (one per column) cost ~40 us of a posting's server CPU more than this one
     -- (A/B in one run, 1 client).
     CONSTRAINT accounts_balances_check
-        CHECK (least(posted_debits, posted_credits, pending_debits, pending_credits, version) >= 0)
+        CHECK (least(posted_debits, posted_credits, pending_debits, pending_credits, version) >= 0),
+    CONSTRAINT accounts_pkey PRIMARY KEY (id, org_id)
 );
 
 CREATE TABLE payments.holds (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
     org_id uuid NOT NULL REFERENCES payments.organizations (id),
-    debit_account_id uuid NOT NULL REFERENCES payments.accounts (id),
-    credit_account_id uuid NOT NULL REFERENCES payments.accounts (id),
+    debit_account_id uuid NOT NULL,
+    credit_account_id uuid NOT NULL,
     amount bigint NOT NULL CHECK (amount > 0),
     currency text NOT NULL REFERENCES payments.currencies (code),
     expires_at timestamptz,
@@ -194,7 +195,12 @@ CREATE TABLE payments.holds (
     metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
     created_at timestamptz NOT NULL DEFAULT now(),
     idempotency_key text,
-    CONSTRAINT holds_two_accounts CHECK (debit_account_id <> credit_account_id)
+    CONSTRAINT holds_two_accounts CHECK (debit_account_id <> credit_account_id),
+    CONSTRAINT holds_pkey PRIMARY KEY (id, org_id),
+    CONSTRAINT holds_debit_account_id_fkey FOREIGN KEY (debit_account_id, org_id)
+        REFERENCES payments.accounts (id, org_id),
+    CONSTRAINT holds_credit_account_id_fkey FOREIGN KEY (credit_account_id, org_id)
+        REFERENCES payments.accounts (id, org_id)
 );
 CREATE INDEX holds_expiry ON payments.holds (expires_at) WHERE expires_at IS NOT NULL;
 -- An account's holds, for its pending balance as of a time.
@@ -209,7 +215,7 @@ CREATE INDEX holds_credit_account ON payments.holds (credit_account_id, created_
 -- statement's new rows (check_new_entries, check_new_lines, check_new_keys below), with the
 -- foreign keys' error (23503) and constraint names.
 CREATE TABLE payments.entries (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
     org_id uuid NOT NULL,
     -- One of 'standard', 'hold_post', 'reversal' (entries_kind_check), naming its original
     -- entry exactly when a reversal (entries_reversal_names_entry) and its hold exactly when
@@ -221,8 +227,8 @@ CREATE TABLE payments.entries (
     effective_at timestamptz NOT NULL DEFAULT now(),
     created_at timestamptz NOT NULL DEFAULT now(),
     external_ref text,
-    reverses_entry_id uuid REFERENCES payments.entries (id),
-    hold_id uuid REFERENCES payments.holds (id),
+    reverses_entry_id uuid,
+    hold_id uuid,
     idempotency_key text,
     -- The (top-level) transaction that posted the entry, as a 64-bit id: a line added by any
     -- other transaction is refused at commit (check_new_lines). The row's xmin, 32 bits
@@ -230,13 +236,18 @@ CREATE TABLE payments.entries (
     -- this one's (a posted entry then taking new lines); an xid8 is never reused.
     created_xact xid8 NOT NULL DEFAULT pg_current_xact_id(),
     CONSTRAINT entries_org_external_ref_key UNIQUE (org_id, external_ref),
-    CONSTRAINT entries_reversed_once UNIQUE (reverses_entry_id),
-    CONSTRAINT entries_hold_posted_once UNIQUE (hold_id)
+    CONSTRAINT entries_reversed_once UNIQUE (reverses_entry_id, org_id),
+    CONSTRAINT entries_hold_posted_once UNIQUE (hold_id, org_id),
+    CONSTRAINT entries_pkey PRIMARY KEY (id, org_id),
+    CONSTRAINT entries_reverses_entry_id_fkey FOREIGN KEY (reverses_entry_id, org_id)
+        REFERENCES payments.entries (id, org_id),
+    CONSTRAINT entries_hold_id_fkey FOREIGN KEY (hold_id, org_id)
+        REFERENCES payments.holds (id, org_id)
 );
 CREATE INDEX entries_org_created ON payments.entries (org_id, created_at);
 
 CREATE TABLE payments.lines (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id bigint GENERATED ALWAYS AS IDENTITY,
     entry_id uuid NOT NULL,
     -- The organization the entry is booked for (a trial balance per organization groups by
     -- it, row-level security shows the line to it) beside the organization owning the account
@@ -260,11 +271,12 @@ CREATE TABLE payments.lines (
     account_posted_credits bigint,
     -- Effective at another time than recorded (backdated or future-dated): few lines are, and
     -- a column of its own gives the planner their count (balance_as_of by effective time).
-    dated boolean NOT NULL GENERATED ALWAYS AS (effective_at <> created_at) STORED
+    dated boolean NOT NULL GENERATED ALWAYS AS (effective_at <> created_at) STORED,
     -- The account, its organization and its currency must be an account's (a line can name
     -- neither another organization's copy of an account nor another currency), and the entry
     -- and its organization an entry's: checked per statement by check_new_lines, reported as
     -- lines_account_fkey and lines_entry_fkey.
+    CONSTRAINT lines_pkey PRIMARY KEY (id, entry_org_id)
 );
 CREATE INDEX lines_entry ON payments.lines (entry_id);
 CREATE INDEX lines_account ON payments.lines (account_id, id) INCLUDE (side, amount);
@@ -285,16 +297,21 @@ CREATE INDEX lines_unrolled_large ON payments.lines (account_id)
     WHERE account_version IS NULL AND amount >= 1099511627776;
 
 CREATE TABLE payments.hold_resolutions (
-    hold_id uuid PRIMARY KEY REFERENCES payments.holds (id),
+    hold_id uuid NOT NULL,
     org_id uuid NOT NULL REFERENCES payments.organizations (id),
     kind text NOT NULL CHECK (kind IN ('posted', 'voided', 'expired')),
     posted_amount bigint NOT NULL DEFAULT 0 CHECK (posted_amount >= 0),
-    entry_id uuid REFERENCES payments.entries (id),
+    entry_id uuid,
     created_at timestamptz NOT NULL DEFAULT now(),
     idempotency_key text,
     CONSTRAINT hold_resolutions_posted_has_entry CHECK ((kind = 'posted') = (entry_id IS NOT NULL)),
     CONSTRAINT hold_resolutions_amount_only_when_posted
-        CHECK ((kind = 'posted') = (posted_amount > 0))
+        CHECK ((kind = 'posted') = (posted_amount > 0)),
+    CONSTRAINT hold_resolutions_pkey PRIMARY KEY (hold_id, org_id),
+    CONSTRAINT hold_resolutions_hold_id_fkey FOREIGN KEY (hold_id, org_id)
+        REFERENCES payments.holds (id, org_id),
+    CONSTRAINT hold_resolutions_entry_id_fkey FOREIGN KEY (entry_id, org_id)
+        REFERENCES payments.entries (id, org_id)
 );
 
 CREATE TABLE payments.idempotency_keys (
@@ -382,6 +399,7 @@ $$;
 -- posted_before, refused at commit even when the lines balance: a posted entry is final.
 CREATE UNLOGGED TABLE payments.entries_to_check (
     entry_id uuid NOT NULL,
+    org_id uuid NOT NULL,  -- the entry's: the queue is distributed with the entries
     posted_before boolean NOT NULL DEFAULT false
 );
 
@@ -469,8 +487,8 @@ BEGIN
         SELECT j.entry_id, j.entry_org_id FROM judged j
          WHERE j.org_id IS DISTINCT FROM j.entry_org_id LIMIT 1
     ), queued AS (
-        INSERT INTO payments.entries_to_check (entry_id, posted_before)
-        SELECT j.entry_id, j.posted_before FROM judged j
+        INSERT INTO payments.entries_to_check (entry_id, org_id, posted_before)
+        SELECT j.entry_id, j.entry_org_id, j.posted_before FROM judged j
          WHERE j.org_id = j.entry_org_id AND (j.partial OR j.posted_before)
     )
     SELECT b.rule, a.account_id, a.org_id, a.currency, e.entry_id, e.entry_org_id INTO v_bad
@@ -522,8 +540,8 @@ BEGIN
          WHERE NOT EXISTS (SELECT FROM payments.organizations o WHERE o.id = n.org_id)
          LIMIT 1
     ), queued AS (
-        INSERT INTO payments.entries_to_check (entry_id)
-        SELECT n.id FROM new_entries n
+        INSERT INTO payments.entries_to_check (entry_id, org_id)
+        SELECT n.id, n.org_id FROM new_entries n
          WHERE NOT EXISTS (SELECT FROM payments.lines l WHERE l.entry_id = n.id)
     )
     SELECT m.org_id INTO v_org FROM missing m;

@@ -61,7 +61,7 @@ $$;
 
 -- Each sealed entry: its hashes as sealed, and the checkpoints that hold it.
 CREATE TABLE payments.entry_seals (
-    entry_id uuid PRIMARY KEY,
+    entry_id uuid NOT NULL,
     org_id uuid NOT NULL,
     checkpoint_seq bigint NOT NULL,  -- in the organization's chain
     platform_seq bigint NOT NULL,    -- in the platform's chain
@@ -69,7 +69,8 @@ CREATE TABLE payments.entry_seals (
     line_ids bigint[] NOT NULL,
     line_hashes bytea[] NOT NULL,
     hash bytea NOT NULL,
-    CONSTRAINT entry_seals_lines CHECK (cardinality(line_ids) = cardinality(line_hashes))
+    CONSTRAINT entry_seals_lines CHECK (cardinality(line_ids) = cardinality(line_hashes)),
+    CONSTRAINT entry_seals_pkey PRIMARY KEY (entry_id, org_id)
 );
 CREATE INDEX entry_seals_checkpoint ON payments.entry_seals (org_id, checkpoint_seq, entry_id);
 

@@ -14,7 +14,7 @@ LANGUAGE sql STABLE PARALLEL RESTRICTED AS
 $$ SELECT nullif(payments.current_actor(), 'platform')::uuid $$;
 
 CREATE TABLE ticketing.events (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
     org_id uuid NOT NULL REFERENCES payments.organizations (id),
     name text NOT NULL CHECK (name <> ''),
     currency text NOT NULL REFERENCES payments.currencies (code),
@@ -22,12 +22,13 @@ CREATE TABLE ticketing.events (
     ends_at timestamptz NOT NULL,
     cancelled_at timestamptz,
     created_at timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT events_end_after_start CHECK (ends_at >= starts_at)
+    CONSTRAINT events_end_after_start CHECK (ends_at >= starts_at),
+    CONSTRAINT events_pkey PRIMARY KEY (id, org_id)
 );
 
 CREATE TABLE ticketing.ticket_types (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    event_id uuid NOT NULL REFERENCES ticketing.events (id),
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
+    event_id uuid NOT NULL,
     org_id uuid NOT NULL,
     name text NOT NULL CHECK (name <> ''),
     price bigint NOT NULL CHECK (price > 0),
@@ -38,20 +39,23 @@ CREATE TABLE ticketing.ticket_types (
     held int NOT NULL DEFAULT 0 CHECK (held >= 0),
     sold int NOT NULL DEFAULT 0 CHECK (sold >= 0),
     CONSTRAINT ticket_types_within_capacity CHECK (held + sold <= capacity),
-    CONSTRAINT ticket_types_window CHECK (sales_end > sales_start)
+    CONSTRAINT ticket_types_window CHECK (sales_end > sales_start),
+    CONSTRAINT ticket_types_pkey PRIMARY KEY (id, org_id),
+    CONSTRAINT ticket_types_event_id_fkey FOREIGN KEY (event_id, org_id)
+        REFERENCES ticketing.events (id, org_id)
 );
 CREATE INDEX ticket_types_event ON ticketing.ticket_types (event_id);
 
 CREATE TABLE ticketing.orders (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
     org_id uuid NOT NULL REFERENCES payments.organizations (id),
-    event_id uuid NOT NULL REFERENCES ticketing.events (id),
+    event_id uuid NOT NULL,
     buyer_email text NOT NULL,
     status text NOT NULL DEFAULT 'awaiting_payment' CHECK (status IN (
         'awaiting_payment', 'paid', 'partially_refunded', 'refunded', 'cancelled', 'disputed')),
     currency text NOT NULL,
     amount bigint NOT NULL CHECK (amount > 0),
-    payment_intent_id text UNIQUE,
+    payment_intent_id text,
     client_secret text,
     hold_expires_at timestamptz NOT NULL,
     cancel_reason text,
@@ -60,35 +64,49 @@ CREATE TABLE ticketing.orders (
     version int NOT NULL DEFAULT 0,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT orders_key UNIQUE (org_id, idempotency_key)
+    CONSTRAINT orders_key UNIQUE (org_id, idempotency_key),
+    CONSTRAINT orders_pkey PRIMARY KEY (id, org_id),
+    CONSTRAINT orders_event_id_fkey FOREIGN KEY (event_id, org_id)
+        REFERENCES ticketing.events (id, org_id),
+    CONSTRAINT orders_payment_intent_id_key UNIQUE (payment_intent_id, org_id)
 );
 CREATE INDEX orders_expiry ON ticketing.orders (hold_expires_at) WHERE status = 'awaiting_payment';
 CREATE INDEX orders_event ON ticketing.orders (event_id);
 
 CREATE TABLE ticketing.tickets (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    order_id uuid NOT NULL REFERENCES ticketing.orders (id),
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
+    order_id uuid NOT NULL,
     org_id uuid NOT NULL,
-    event_id uuid NOT NULL REFERENCES ticketing.events (id),
-    ticket_type_id uuid NOT NULL REFERENCES ticketing.ticket_types (id),
+    event_id uuid NOT NULL,
+    ticket_type_id uuid NOT NULL,
     status text NOT NULL DEFAULT 'held' CHECK (status IN (
         'held', 'issued', 'checked_in', 'void', 'released', 'cancelled', 'refunded',
         'invalidated')),
-    code text NOT NULL UNIQUE,
+    code text NOT NULL,
     holder_email text NOT NULL,
     price bigint NOT NULL CHECK (price > 0),
-    replaces uuid REFERENCES ticketing.tickets (id),
+    replaces uuid,
     checked_in_at timestamptz,
     checked_in_by text,
     version int NOT NULL DEFAULT 0,
     created_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now()
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT tickets_pkey PRIMARY KEY (id, org_id),
+    CONSTRAINT tickets_order_id_fkey FOREIGN KEY (order_id, org_id)
+        REFERENCES ticketing.orders (id, org_id),
+    CONSTRAINT tickets_event_id_fkey FOREIGN KEY (event_id, org_id)
+        REFERENCES ticketing.events (id, org_id),
+    CONSTRAINT tickets_ticket_type_id_fkey FOREIGN KEY (ticket_type_id, org_id)
+        REFERENCES ticketing.ticket_types (id, org_id),
+    CONSTRAINT tickets_code_key UNIQUE (code, org_id),
+    CONSTRAINT tickets_replaces_fkey FOREIGN KEY (replaces, org_id)
+        REFERENCES ticketing.tickets (id, org_id)
 );
 CREATE INDEX tickets_order ON ticketing.tickets (order_id);
 CREATE INDEX tickets_type ON ticketing.tickets (ticket_type_id, status);
 
 CREATE TABLE ticketing.transitions (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id bigint GENERATED ALWAYS AS IDENTITY,
     org_id uuid NOT NULL,
     subject text NOT NULL CHECK (subject IN ('order', 'ticket')),
     subject_id uuid NOT NULL,
@@ -96,22 +114,26 @@ CREATE TABLE ticketing.transitions (
     to_state text NOT NULL,
     event text NOT NULL,
     cause text,
-    created_at timestamptz NOT NULL DEFAULT now()
+    created_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT transitions_pkey PRIMARY KEY (id, org_id)
 );
 CREATE INDEX transitions_subject ON ticketing.transitions (subject_id, id);
 CREATE TRIGGER transitions_append_only BEFORE UPDATE OR DELETE ON ticketing.transitions
     FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
 
 CREATE TABLE ticketing.refunds (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
     org_id uuid NOT NULL,
-    order_id uuid NOT NULL REFERENCES ticketing.orders (id),
+    order_id uuid NOT NULL,
     amount bigint NOT NULL CHECK (amount > 0),
     reason text NOT NULL,
     idempotency_key text NOT NULL,
     request_hash text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT refunds_key UNIQUE (org_id, idempotency_key)
+    CONSTRAINT refunds_key UNIQUE (org_id, idempotency_key),
+    CONSTRAINT refunds_pkey PRIMARY KEY (id, org_id),
+    CONSTRAINT refunds_order_id_fkey FOREIGN KEY (order_id, org_id)
+        REFERENCES ticketing.orders (id, org_id)
 );
 
 DO $$

@@ -465,8 +465,9 @@ def check_capacity(conn: sa.Connection) -> None:
                           count(k.id) FILTER (WHERE k.status IN ('issued', 'checked_in'))
                               AS valid_tickets
                      FROM ticketing.ticket_types t
-                     LEFT JOIN ticketing.tickets k ON k.ticket_type_id = t.id
-                    GROUP BY t.id""")
+                     LEFT JOIN ticketing.tickets k
+                            ON k.ticket_type_id = t.id AND k.org_id = t.org_id
+                    GROUP BY t.id, t.org_id""")
     ).all()
     for r in rows:
         assert r.held + r.sold <= r.capacity, f"type {r.id} oversold: {r}"
