@@ -126,10 +126,10 @@ def renew_leases(
 
 
 _ATTEMPT = text("""
-    INSERT INTO messaging.attempts (delivery_id, attempt, worker, started_at, duration_ms,
-                                    status_code, response_body, error, succeeded)
-    VALUES (:id, :attempt, :worker, :started_at, :duration_ms, :status_code, :response_body,
-            :error, :succeeded)
+    INSERT INTO messaging.attempts (delivery_id, org_id, attempt, worker, started_at,
+                                    duration_ms, status_code, response_body, error, succeeded)
+    VALUES (:id, :org, :attempt, :worker, :started_at, :duration_ms, :status_code,
+            :response_body, :error, :succeeded)
 """)
 
 _SUCCEEDED = text("""
@@ -169,6 +169,7 @@ def record(
         [
             {
                 "id": o.delivery.id,
+                "org": o.delivery.org_id,
                 "attempt": o.delivery.attempt,
                 "worker": worker,
                 "started_at": o.started_at,

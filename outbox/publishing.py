@@ -43,8 +43,7 @@ _PUBLISH = """
                                         payload, dedup_key)
         SELECT id, org_id, type, aggregate_type, aggregate_id, payload, dedup_key
           FROM input ORDER BY n
-        ON CONFLICT (coalesce(org_id, '00000000-0000-0000-0000-000000000000'::uuid), dedup_key)
-            WHERE dedup_key IS NOT NULL DO NOTHING
+        ON CONFLICT (dedup_key, org_id) WHERE dedup_key IS NOT NULL DO NOTHING
         RETURNING id
     ), fresh AS (
         SELECT i.*, i.aggregate_type || ':' || i.aggregate_id AS aggregate_key
@@ -85,7 +84,7 @@ _EXISTING = text("""
       FROM unnest(CAST(:orgs AS uuid[]), CAST(:dedups AS text[])) WITH ORDINALITY
            AS i(org_id, dedup_key, n)
       JOIN messaging.messages m
-        ON m.dedup_key = i.dedup_key AND m.org_id IS NOT DISTINCT FROM i.org_id
+        ON m.dedup_key = i.dedup_key AND m.org_id = i.org_id
 """)
 
 
@@ -109,7 +108,7 @@ class Message:
     payload: BaseModel
     aggregate_type: str
     aggregate_id: str
-    org_id: uuid.UUID | None
+    org_id: uuid.UUID
     dedup_key: str | None = None
     emails: Sequence[Email] = ()
     task: bool = False
@@ -182,7 +181,7 @@ def publish(
     payload: BaseModel,
     aggregate_type: str,
     aggregate_id: str,
-    org_id: uuid.UUID | None,
+    org_id: uuid.UUID,
     dedup_key: str | None = None,
     emails: Sequence[Email] = (),
     task: bool = False,

@@ -59,24 +59,7 @@ DISTRIBUTION: dict[str, str] = {
 
 # Violations still in the schema, each with the step of docs/scaling.md that removes it. The
 # test fails for a new violation and for one listed here that is gone (the list only shrinks).
-_PLATFORM_MESSAGES = (
-    "docs/scaling.md step 5: the platform's own messages under the platform organization's"
-    " id (org_id NOT NULL), messages keyed (id, org_id) and deduplicated on (dedup_key,"
-    " org_id), deliveries and attempts keyed and linked with org_id"
-)
 KNOWN: dict[str, str] = {
-    "messaging.messages: distribution column org_id is nullable": _PLATFORM_MESSAGES,
-    "messaging.messages: primary key messages_pkey (id) lacks org_id": _PLATFORM_MESSAGES,
-    "messaging.messages: unique index messages_dedup_key (dedup_key) lacks org_id": (
-        _PLATFORM_MESSAGES
-    ),
-    "messaging.deliveries: distribution column org_id is nullable": _PLATFORM_MESSAGES,
-    "messaging.deliveries: primary key deliveries_pkey (id) lacks org_id": _PLATFORM_MESSAGES,
-    "messaging.deliveries: foreign key deliveries_message_id_fkey (message_id) ->"
-    " messaging.messages (id) does not pair org_id with org_id": _PLATFORM_MESSAGES,
-    "messaging.attempts: no distribution column org_id (nor a reference table)": (
-        _PLATFORM_MESSAGES
-    ),
     "payments.checkpoints: distribution column org_id is nullable": (
         "docs/scaling.md step 5: the platform's chain (org_id NULL) in a table of its own,"
         " kept on the coordinator; the organizations' checkpoints keyed (id, org_id)"

@@ -41,25 +41,27 @@ CREATE TABLE messaging.endpoint_secrets (
 CREATE INDEX endpoint_secrets_endpoint ON messaging.endpoint_secrets (endpoint_id);
 
 CREATE TABLE messaging.messages (
-    id uuid PRIMARY KEY,
-    org_id uuid,
+    id uuid NOT NULL,
+    -- Every message is an organization's (the platform's under the platform organization's
+    -- id): the outbox is distributed by organization (docs/scaling.md).
+    org_id uuid NOT NULL,
     type text NOT NULL CHECK (type ~ '^[a-z0-9_]+(\.[a-z0-9_]+)+$'),
     aggregate_type text NOT NULL,
     aggregate_id text NOT NULL,
     payload jsonb NOT NULL,
     dedup_key text,
-    created_at timestamptz NOT NULL DEFAULT now()
+    created_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT messages_pkey PRIMARY KEY (id, org_id)
 );
--- A deduplication key is the organization's own (org-less messages share one space).
-CREATE UNIQUE INDEX messages_dedup_key
-    ON messaging.messages (coalesce(org_id, '00000000-0000-0000-0000-000000000000'::uuid), dedup_key)
+-- A deduplication key is the organization's own.
+CREATE UNIQUE INDEX messages_dedup_key ON messaging.messages (dedup_key, org_id)
     WHERE dedup_key IS NOT NULL;
 CREATE INDEX messages_created ON messaging.messages (created_at);
 
 CREATE TABLE messaging.deliveries (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    message_id uuid NOT NULL REFERENCES messaging.messages (id) ON DELETE CASCADE,
-    org_id uuid,
+    id bigint GENERATED ALWAYS AS IDENTITY,
+    message_id uuid NOT NULL,
+    org_id uuid NOT NULL,
     -- webhook: POST to an endpoint; email: SMTP to a recipient; task: a registered Python
     -- task of the message's type (an outbound call such as a Stripe transfer).
     channel text NOT NULL CHECK (channel IN ('webhook', 'email', 'task')),
@@ -84,7 +86,10 @@ CREATE TABLE messaging.deliveries (
     CONSTRAINT deliveries_email_has_recipient
         CHECK ((channel = 'email') = (recipient IS NOT NULL)),
     CONSTRAINT deliveries_endpoint_id_fkey FOREIGN KEY (endpoint_id, org_id)
-        REFERENCES messaging.endpoints (id, org_id)
+        REFERENCES messaging.endpoints (id, org_id),
+    CONSTRAINT deliveries_pkey PRIMARY KEY (id, org_id),
+    CONSTRAINT deliveries_message_id_fkey FOREIGN KEY (message_id, org_id)
+        REFERENCES messaging.messages (id, org_id) ON DELETE CASCADE
 );
 -- The claim's scan: open work by due time.
 CREATE INDEX deliveries_due ON messaging.deliveries (next_attempt_at, id)
@@ -96,8 +101,9 @@ CREATE INDEX deliveries_message ON messaging.deliveries (message_id);
 CREATE INDEX deliveries_endpoint ON messaging.deliveries (endpoint_id, id);
 
 CREATE TABLE messaging.attempts (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    delivery_id bigint NOT NULL REFERENCES messaging.deliveries (id) ON DELETE CASCADE,
+    id bigint GENERATED ALWAYS AS IDENTITY,
+    delivery_id bigint NOT NULL,
+    org_id uuid NOT NULL,  -- the delivery's
     attempt int NOT NULL,
     worker text NOT NULL,
     started_at timestamptz NOT NULL,
@@ -105,7 +111,10 @@ CREATE TABLE messaging.attempts (
     status_code int,
     response_body text,
     error text,
-    succeeded boolean NOT NULL
+    succeeded boolean NOT NULL,
+    CONSTRAINT attempts_pkey PRIMARY KEY (id, org_id),
+    CONSTRAINT attempts_delivery_id_fkey FOREIGN KEY (delivery_id, org_id)
+        REFERENCES messaging.deliveries (id, org_id) ON DELETE CASCADE
 );
 CREATE INDEX attempts_delivery ON messaging.attempts (delivery_id, attempt);
 
@@ -169,7 +178,7 @@ END
 $$;
 ALTER TABLE messaging.attempts ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant ON messaging.attempts TO liventix_app
-    USING (EXISTS (SELECT FROM messaging.deliveries d WHERE d.id = delivery_id));
+    USING (org_id = (SELECT messaging.current_org_id()));
 CREATE POLICY platform ON messaging.attempts TO liventix_platform
     USING ((SELECT payments.acting_as_platform())) WITH CHECK ((SELECT payments.acting_as_platform()));
 
@@ -350,14 +359,18 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 DECLARE
     v_id uuid := gen_random_uuid();
 BEGIN
+    -- No organization (the platform's chain with no platform organization registered): no
+    -- endpoint could want it, and a message is an organization's (docs/scaling.md).
+    IF p_org IS NULL THEN
+        RETURN NULL;
+    END IF;
     INSERT INTO messaging.messages (id, org_id, type, aggregate_type, aggregate_id, payload,
                                     dedup_key)
     VALUES (v_id, p_org, p_type, p_aggregate_type, p_aggregate_id, p_payload, p_dedup_key)
-    ON CONFLICT (coalesce(org_id, '00000000-0000-0000-0000-000000000000'::uuid), dedup_key)
-        WHERE dedup_key IS NOT NULL DO NOTHING;
+    ON CONFLICT (dedup_key, org_id) WHERE dedup_key IS NOT NULL DO NOTHING;
     IF NOT FOUND THEN
         SELECT m.id INTO v_id FROM messaging.messages m
-         WHERE m.dedup_key = p_dedup_key AND m.org_id IS NOT DISTINCT FROM p_org;
+         WHERE m.dedup_key = p_dedup_key AND m.org_id = p_org;
         RETURN v_id;
     END IF;
     INSERT INTO messaging.deliveries (message_id, org_id, channel, endpoint_id, target,

@@ -48,7 +48,7 @@ def _publish(engine: sa.Engine, count: int) -> None:
     with engine.begin() as conn:
         for seq in range(count):
             email = outbox.Email(to=f"buyer{seq}@example.com", subject="Ticket", body="Seat")
-            publish_step(conn, "metrics", seq, org_id=None, emails=[email])
+            publish_step(conn, "metrics", seq, emails=[email])
 
 
 def _sample(text: str, name: str, **labels: str) -> float | None:

@@ -87,7 +87,7 @@ def publish_step(
         payload=Step(aggregate=aggregate, seq=seq),
         aggregate_type="step",
         aggregate_id=aggregate,
-        org_id=org_id,
+        org_id=org_id,  # type: ignore[arg-type]  # None: to show it refused
         dedup_key=dedup_key,
         emails=emails,
     )

@@ -33,9 +33,13 @@ def _endpoint(
     return found
 
 
+# An organization with no endpoint: its message has no delivery.
+NO_ENDPOINT_ORG = uuid.UUID("00000000-0000-0000-0000-0000000000cc")
+
+
 def _batch(tag: str) -> list[outbox.Message]:
-    """Messages of every shape: two orgs and none, types some endpoints filter out, a task,
-    no e-mail, one, two."""
+    """Messages of every shape: two orgs and one with no endpoint, types some endpoints
+    filter out, a task, no e-mail, one, two."""
     mail = [outbox.Email(to=f"Ann.{tag}@Example.com", subject="Hello", body="first")]
     return [
         outbox.Message("test.step", Step(aggregate=f"{tag}-a", seq=1), "step", f"{tag}-a", ORG),
@@ -50,7 +54,9 @@ def _batch(tag: str) -> list[outbox.Message]:
         outbox.Message(
             "test.step", Step(aggregate=f"{tag}-b", seq=1), "step", f"{tag}-b", OTHER_ORG
         ),
-        outbox.Message("test.step", Step(aggregate=f"{tag}-c", seq=1), "step", f"{tag}-c", None),
+        outbox.Message(
+            "test.step", Step(aggregate=f"{tag}-c", seq=1), "step", f"{tag}-c", NO_ENDPOINT_ORG
+        ),
         outbox.Message(
             "test.batch_task",
             Step(aggregate=f"{tag}-a", seq=2),
@@ -104,7 +110,7 @@ def test_a_batch_writes_what_publishing_each_message_in_turn_writes(engine: sa.E
         batched = outbox.publish_many(conn, _batch("qmany"))
     assert len(set(batched)) == 5
     expected = _written(engine, one_by_one, "qone")
-    # Webhooks, task, e-mails: 1; 2 + 2 e-mails; 1 (the other org's); none (no org);
+    # Webhooks, task, e-mails: 1; 2 + 2 e-mails; 1 (the other org's); none (no endpoint);
     # 1 + the task + 1 e-mail.
     assert len([r for r in expected if r[5] != "None"]) == 9
     assert _written(engine, batched, "qmany") == expected

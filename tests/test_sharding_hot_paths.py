@@ -1,0 +1,199 @@
+"""The hot paths write one organization's rows (issue 19 part 4; docs/scaling.md).
+
+Under Citus a transaction whose writes all carry one distribution value runs on one node; a
+write to two organizations' rows is a two-node transaction (two-phase commit). This test
+drives each hot path on a database holding two organizers and the platform, and collects
+the rows each path wrote (inserted or updated: a row version not there before, found by its
+`ctid`, in every distributed table of tests/test_sharding_rules.py) with their distribution
+values. A posting, a hold, a checkout and a payment must each write one organization's rows;
+the outbox's claim is the one path known to write several (docs/scaling.md step 4: relayed
+per shard), pinned here so that the change is seen.
+
+Not seen: what a path reads. The payment reads the platform's high-volume accounts (step 3,
+per-shard sub-accounts) and the claim reads every organization's deliveries (step 4); reads
+do not make a transaction two-phase, but they do cost a trip to another node.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+import ledger
+import ticketing_fsm as tk
+from outbox import dispatch
+from tests.test_sharding_rules import DISTRIBUTION, REFERENCE, SCHEMAS
+from tests.ticketing_core.support import (
+    Gateway,
+    World,
+    drain,
+    open_world,
+    payment_intent,
+    request,
+    store,
+    stripe_event,
+    ticketing_handlers,
+)
+
+Written = dict[str, set[uuid.UUID]]
+
+
+def _distributed(conn: sa.Connection) -> dict[str, str]:
+    """Each distributed table with its distribution column (not the API's idempotency
+    records, which have none yet: test_sharding_rules.KNOWN; no path here writes them)."""
+    columns = conn.execute(
+        sa.text("""
+            SELECT c.oid::regclass::text AS tbl, a.attname FROM pg_class c
+              JOIN pg_namespace n ON n.oid = c.relnamespace
+              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+             WHERE n.nspname = ANY(:s) AND c.relkind = 'r'"""),
+        {"s": list(SCHEMAS)},
+    ).all()
+    have = {(r.tbl, r.attname) for r in columns}
+    return {
+        t: DISTRIBUTION.get(t, "org_id")
+        for t in {r.tbl for r in columns} - set(REFERENCE)
+        if (t, DISTRIBUTION.get(t, "org_id")) in have
+    }
+
+
+class Writes:
+    """The row versions of every distributed table, to tell what a path wrote since."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        with engine.connect() as conn:
+            self.tables = _distributed(conn)
+        self.before = self._versions()
+
+    def _versions(self) -> dict[str, dict[str, uuid.UUID]]:
+        got: dict[str, dict[str, uuid.UUID]] = {}
+        with self.engine.connect() as conn:
+            for table, column in self.tables.items():
+                rows = conn.execute(sa.text(f"SELECT ctid::text, {column} FROM {table}"))
+                got[table] = {r[0]: r[1] for r in rows}
+        return got
+
+    def since(self) -> Written:
+        """The distribution values of the row versions written since the last call, by
+        table."""
+        now = self._versions()
+        written: Written = {}
+        for table, rows in now.items():
+            new = {org for ctid, org in rows.items() if ctid not in self.before[table]}
+            if new:
+                written[table] = new
+        self.before = now
+        return written
+
+
+def _orgs(written: Written) -> set[uuid.UUID]:
+    return set().union(*written.values()) if written else set()
+
+
+@pytest.fixture
+def worlds(engine: sa.Engine) -> tuple[World, World]:
+    """Two organizers, each with an event on sale (and the platform)."""
+    with engine.begin() as conn:
+        return open_world(conn, capacities=(50,)), open_world(conn, capacities=(50,))
+
+
+def _checkout(engine: sa.Engine, gateway: Gateway, world: World, key: str) -> tk.Checkout:
+    return tk.start_checkout(engine, gateway, request(world, key, (2,)))
+
+
+def _pay(engine: sa.Engine, gateway: Gateway, checkout: tk.Checkout) -> None:
+    intent = payment_intent(gateway.intents[checkout.payment_intent_id], "succeeded")
+    assert store(engine, stripe_event("payment_intent.succeeded", intent))
+    assert drain(engine, ticketing_handlers(gateway)) == ["handled"]
+
+
+def test_each_hot_path_writes_one_organizations_rows(
+    engine: sa.Engine, worlds: tuple[World, World]
+) -> None:
+    a, b = worlds
+    gateway = Gateway()
+    # Each organizer's first sale opens its accounts and the platform's (not a hot path).
+    for world in worlds:
+        _pay(engine, gateway, _checkout(engine, gateway, world, f"warm-{world.org}"))
+    writes = Writes(engine)
+
+    checkout = _checkout(engine, gateway, a, "hot-1")
+    checkout_wrote = writes.since()
+    _pay(engine, gateway, checkout)
+    payment_wrote = writes.since()
+    with engine.begin() as conn:
+        cash = ledger.open_account(
+            conn, a.org, ledger.OpenAccount("sh-cash", "sh:cash", "asset", "EUR")
+        ).id
+        sales = ledger.open_account(
+            conn, a.org, ledger.OpenAccount("sh-sales", "sh:sales", "revenue", "EUR")
+        ).id
+    writes.since()
+    with engine.begin() as conn:
+        ledger.post_entry(
+            conn,
+            a.org,
+            ledger.PostEntry(
+                "sh-post",
+                [
+                    ledger.Line(cash, "debit", 1_000, "EUR"),
+                    ledger.Line(sales, "credit", 1_000, "EUR"),
+                ],
+            ),
+        )
+    posting_wrote = writes.since()
+    with engine.begin() as conn:
+        ledger.create_hold(conn, a.org, ledger.CreateHold("sh-hold", sales, cash, 500, "EUR"))
+    hold_wrote = writes.since()
+    # Both organizers' deliveries (their messages' e-mails) are due: one claim takes them.
+    with engine.begin() as conn:
+        claimed = dispatch.claim(conn, "sharding-test", 100, timedelta(minutes=1))
+    claim_wrote = writes.since()
+
+    for name, wrote in [
+        ("checkout", checkout_wrote),
+        ("payment", payment_wrote),
+        ("posting", posting_wrote),
+        ("hold", hold_wrote),
+    ]:
+        assert _orgs(wrote) == {a.org}, f"{name} wrote {wrote}"
+    # What each path wrote (so the check above is not vacuous).
+    assert {"ticketing.orders", "ticketing.tickets"} <= set(checkout_wrote)
+    assert {"payments.entries", "payments.lines", "payments.card_payments"} <= set(payment_wrote)
+    assert {"payments.entries", "payments.lines", "payments.accounts"} <= set(posting_wrote)
+    assert {"payments.holds", "payments.accounts"} <= set(hold_wrote)
+    # The claim, the known exception: one statement over every organization's deliveries.
+    assert {d.org_id for d in claimed} == {a.org, b.org}
+    assert claim_wrote == {"messaging.deliveries": {a.org, b.org}}
+
+
+def test_the_payment_books_the_platforms_lines_with_the_organizers_entry(
+    engine: sa.Engine, worlds: tuple[World, World]
+) -> None:
+    """The lines on the platform's accounts are distributed with the organizer's entry
+    (entry_org_id) while their account is the platform's (org_id): the cross-organization
+    read docs/scaling.md step 3 removes."""
+    a, _ = worlds
+    gateway = Gateway()
+    _pay(engine, gateway, _checkout(engine, gateway, a, "lines-1"))
+    with engine.connect() as conn:
+        platform = conn.execute(
+            sa.text("SELECT id FROM payments.organizations WHERE is_platform")
+        ).scalar_one()
+        owners = conn.execute(
+            sa.text("""SELECT DISTINCT l.org_id, l.entry_org_id, a.code
+                         FROM payments.lines l JOIN payments.accounts a ON a.id = l.account_id
+                        WHERE l.entry_org_id = :org AND l.org_id <> l.entry_org_id"""),
+            {"org": a.org},
+        ).all()
+    assert owners
+    assert {(r.org_id, r.entry_org_id) for r in owners} == {(platform, a.org)}
+    assert {r.code.split(":")[0] for r in owners} == {
+        "stripe_balance",
+        "platform_fees",
+        "stripe_fees",
+    }
