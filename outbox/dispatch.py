@@ -7,6 +7,9 @@ aggregate is still open, which keeps each aggregate's deliveries in order per ta
 claimed delivery whose lease lapses (its worker died) is claimable again. Each outcome is
 written only if the attempt number still matches (a fencing token), so a worker that lost its
 lease cannot overwrite the newer attempt.
+
+Every join of the claim names the organization (`org_id` beside each id), so under Citus it
+runs on each shard without a trip to another (docs/scaling.md step 4: one claim per shard).
 """
 
 from __future__ import annotations
@@ -23,12 +26,13 @@ from outbox.publishing import publish
 
 _CLAIM = text("""
     WITH due AS (
-        SELECT d.id FROM messaging.deliveries d
+        SELECT d.id, d.org_id FROM messaging.deliveries d
          WHERE ((d.status = 'pending' AND d.next_attempt_at <= now())
              OR (d.status = 'delivering' AND d.lease_expires_at <= now()))
            AND NOT EXISTS (
                 SELECT FROM messaging.deliveries e
                  WHERE e.target = d.target AND e.aggregate_key = d.aggregate_key
+                   AND e.org_id = d.org_id
                    AND e.id < d.id AND e.status IN ('pending', 'delivering'))
          ORDER BY d.next_attempt_at, d.id
          LIMIT :limit
@@ -38,16 +42,19 @@ _CLAIM = text("""
        SET status = 'delivering', attempts = d.attempts + 1,
            lease_expires_at = now() + :lease, leased_by = :worker
       FROM due
-     WHERE d.id = due.id
+     WHERE d.id = due.id AND d.org_id = due.org_id
     RETURNING d.id, d.attempts, d.channel, d.endpoint_id, d.recipient, d.subject, d.body,
               d.org_id, d.message_id,
-              (SELECT m.type FROM messaging.messages m WHERE m.id = d.message_id) AS type,
-              (SELECT m.payload FROM messaging.messages m WHERE m.id = d.message_id) AS payload,
-              (SELECT m.created_at FROM messaging.messages m WHERE m.id = d.message_id)
-                  AS message_created_at,
-              (SELECT e.url FROM messaging.endpoints e WHERE e.id = d.endpoint_id) AS url,
+              (SELECT m.type FROM messaging.messages m
+                WHERE m.id = d.message_id AND m.org_id = d.org_id) AS type,
+              (SELECT m.payload FROM messaging.messages m
+                WHERE m.id = d.message_id AND m.org_id = d.org_id) AS payload,
+              (SELECT m.created_at FROM messaging.messages m
+                WHERE m.id = d.message_id AND m.org_id = d.org_id) AS message_created_at,
+              (SELECT e.url FROM messaging.endpoints e
+                WHERE e.id = d.endpoint_id AND e.org_id = d.org_id) AS url,
               ARRAY(SELECT s.secret FROM messaging.endpoint_secrets s
-                     WHERE s.endpoint_id = d.endpoint_id
+                     WHERE s.endpoint_id = d.endpoint_id AND s.org_id = d.org_id
                        AND (s.expires_at IS NULL OR s.expires_at > now())
                      ORDER BY s.id DESC) AS secrets
 """)
