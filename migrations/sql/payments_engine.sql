@@ -470,10 +470,13 @@ BEGIN
            pending_credits = pending_credits + CASE WHEN id = v_credit THEN v_amount ELSE 0 END,
            version = version + CASE WHEN high_volume THEN 0 ELSE 1 END
      WHERE id IN (v_debit, v_credit);
-    INSERT INTO payments.holds (id, org_id, debit_account_id, credit_account_id, amount, currency,
-                                expires_at, description, metadata, idempotency_key)
-    VALUES (v_id, p_org, v_debit, v_credit, v_amount, v_currency,
-            v_expires, coalesce(p ->> 'description', ''),
+    INSERT INTO payments.holds (id, org_id, debit_account_id, credit_account_id, debit_org_id,
+                                credit_org_id, amount, currency, expires_at, description,
+                                metadata, idempotency_key)
+    VALUES (v_id, p_org, v_debit, v_credit,
+            (SELECT x.org_id FROM unnest(v_accounts) x WHERE x.id = v_debit),
+            (SELECT x.org_id FROM unnest(v_accounts) x WHERE x.id = v_credit),
+            v_amount, v_currency, v_expires, coalesce(p ->> 'description', ''),
             coalesce(p -> 'metadata', '{}'::jsonb), p ->> 'key');
     RETURN to_jsonb(v_id);
 END

@@ -188,6 +188,11 @@ CREATE TABLE payments.holds (
     org_id uuid NOT NULL REFERENCES payments.organizations (id),
     debit_account_id uuid NOT NULL,
     credit_account_id uuid NOT NULL,
+    -- The accounts' organizations: the hold's own, or the platform's (a hold the platform or
+    -- the owner makes may reserve on the platform's accounts), so each account is named with
+    -- its organization (docs/scaling.md step 3 makes them the hold's own).
+    debit_org_id uuid NOT NULL,
+    credit_org_id uuid NOT NULL,
     amount bigint NOT NULL CHECK (amount > 0),
     currency text NOT NULL REFERENCES payments.currencies (code),
     expires_at timestamptz,
@@ -197,9 +202,9 @@ CREATE TABLE payments.holds (
     idempotency_key text,
     CONSTRAINT holds_two_accounts CHECK (debit_account_id <> credit_account_id),
     CONSTRAINT holds_pkey PRIMARY KEY (id, org_id),
-    CONSTRAINT holds_debit_account_id_fkey FOREIGN KEY (debit_account_id, org_id)
+    CONSTRAINT holds_debit_account_id_fkey FOREIGN KEY (debit_account_id, debit_org_id)
         REFERENCES payments.accounts (id, org_id),
-    CONSTRAINT holds_credit_account_id_fkey FOREIGN KEY (credit_account_id, org_id)
+    CONSTRAINT holds_credit_account_id_fkey FOREIGN KEY (credit_account_id, credit_org_id)
         REFERENCES payments.accounts (id, org_id)
 );
 CREATE INDEX holds_expiry ON payments.holds (expires_at) WHERE expires_at IS NOT NULL;
