@@ -187,14 +187,18 @@ CREATE FUNCTION messaging.publish(p_org uuid, p_type text, p_aggregate_type text
 DECLARE
     v_id uuid := gen_random_uuid();
 BEGIN
+    -- No organization (the platform's chain with no platform organization registered): no
+    -- endpoint could want it, and a message is an organization's (docs/scaling.md).
+    IF p_org IS NULL THEN
+        RETURN NULL;
+    END IF;
     INSERT INTO messaging.messages (id, org_id, type, aggregate_type, aggregate_id, payload,
                                     dedup_key)
     VALUES (v_id, p_org, p_type, p_aggregate_type, p_aggregate_id, p_payload, p_dedup_key)
-    ON CONFLICT (coalesce(org_id, '00000000-0000-0000-0000-000000000000'::uuid), dedup_key)
-        WHERE dedup_key IS NOT NULL DO NOTHING;
+    ON CONFLICT (dedup_key, org_id) WHERE dedup_key IS NOT NULL DO NOTHING;
     IF NOT FOUND THEN
         SELECT m.id INTO v_id FROM messaging.messages m
-         WHERE m.dedup_key = p_dedup_key AND m.org_id IS NOT DISTINCT FROM p_org;
+         WHERE m.dedup_key = p_dedup_key AND m.org_id = p_org;
         RETURN v_id;
     END IF;
     INSERT INTO messaging.deliveries (message_id, org_id, channel, endpoint_id, target,
@@ -690,10 +694,13 @@ BEGIN
            pending_credits = pending_credits + CASE WHEN id = v_credit THEN v_amount ELSE 0 END,
            version = version + CASE WHEN high_volume THEN 0 ELSE 1 END
      WHERE id IN (v_debit, v_credit);
-    INSERT INTO payments.holds (id, org_id, debit_account_id, credit_account_id, amount, currency,
-                                expires_at, description, metadata, idempotency_key)
-    VALUES (v_id, p_org, v_debit, v_credit, v_amount, v_currency,
-            v_expires, coalesce(p ->> 'description', ''),
+    INSERT INTO payments.holds (id, org_id, debit_account_id, credit_account_id, debit_org_id,
+                                credit_org_id, amount, currency, expires_at, description,
+                                metadata, idempotency_key)
+    VALUES (v_id, p_org, v_debit, v_credit,
+            (SELECT x.org_id FROM unnest(v_accounts) x WHERE x.id = v_debit),
+            (SELECT x.org_id FROM unnest(v_accounts) x WHERE x.id = v_credit),
+            v_amount, v_currency, v_expires, coalesce(p ->> 'description', ''),
             coalesce(p -> 'metadata', '{}'::jsonb), p ->> 'key');
     RETURN to_jsonb(v_id);
 END
@@ -779,6 +786,8 @@ CREATE TABLE payments.holds (
     org_id uuid NOT NULL,
     debit_account_id uuid NOT NULL,
     credit_account_id uuid NOT NULL,
+    debit_org_id uuid NOT NULL,
+    credit_org_id uuid NOT NULL,
     amount bigint NOT NULL,
     currency text NOT NULL,
     expires_at timestamp with time zone,
@@ -1750,8 +1759,8 @@ BEGIN
          WHERE NOT EXISTS (SELECT FROM payments.organizations o WHERE o.id = n.org_id)
          LIMIT 1
     ), queued AS (
-        INSERT INTO payments.entries_to_check (entry_id)
-        SELECT n.id FROM new_entries n
+        INSERT INTO payments.entries_to_check (entry_id, org_id)
+        SELECT n.id, n.org_id FROM new_entries n
          WHERE NOT EXISTS (SELECT FROM payments.lines l WHERE l.entry_id = n.id)
     )
     SELECT m.org_id INTO v_org FROM missing m;
@@ -1842,8 +1851,8 @@ BEGIN
         SELECT j.entry_id, j.entry_org_id FROM judged j
          WHERE j.org_id IS DISTINCT FROM j.entry_org_id LIMIT 1
     ), queued AS (
-        INSERT INTO payments.entries_to_check (entry_id, posted_before)
-        SELECT j.entry_id, j.posted_before FROM judged j
+        INSERT INTO payments.entries_to_check (entry_id, org_id, posted_before)
+        SELECT j.entry_id, j.entry_org_id, j.posted_before FROM judged j
          WHERE j.org_id = j.entry_org_id AND (j.partial OR j.posted_before)
     )
     SELECT b.rule, a.account_id, a.org_id, a.currency, e.entry_id, e.entry_org_id INTO v_bad
@@ -3972,6 +3981,7 @@ $$;
 CREATE TABLE messaging.attempts (
     id bigint NOT NULL,
     delivery_id bigint NOT NULL,
+    org_id uuid NOT NULL,
     attempt integer NOT NULL,
     worker text NOT NULL,
     started_at timestamp with time zone NOT NULL,
@@ -4002,7 +4012,7 @@ ALTER TABLE messaging.attempts ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY 
 CREATE TABLE messaging.deliveries (
     id bigint NOT NULL,
     message_id uuid NOT NULL,
-    org_id uuid,
+    org_id uuid NOT NULL,
     channel text NOT NULL,
     endpoint_id uuid,
     recipient text,
@@ -4119,7 +4129,7 @@ CREATE TABLE messaging.inbox_secrets (
 
 CREATE TABLE messaging.messages (
     id uuid NOT NULL,
-    org_id uuid,
+    org_id uuid NOT NULL,
     type text NOT NULL,
     aggregate_type text NOT NULL,
     aggregate_id text NOT NULL,
@@ -4360,6 +4370,7 @@ CREATE TABLE payments.currencies (
 
 CREATE UNLOGGED TABLE payments.entries_to_check (
     entry_id uuid NOT NULL,
+    org_id uuid NOT NULL,
     posted_before boolean DEFAULT false NOT NULL
 );
 
@@ -4781,28 +4792,28 @@ ALTER TABLE ticketing.transitions ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTI
 --
 
 ALTER TABLE ONLY messaging.attempts
-    ADD CONSTRAINT attempts_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT attempts_pkey PRIMARY KEY (id, org_id);
 
 --
 -- Name: deliveries deliveries_pkey; Type: CONSTRAINT; Schema: messaging; Owner: -
 --
 
 ALTER TABLE ONLY messaging.deliveries
-    ADD CONSTRAINT deliveries_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT deliveries_pkey PRIMARY KEY (id, org_id);
 
 --
 -- Name: endpoint_secrets endpoint_secrets_pkey; Type: CONSTRAINT; Schema: messaging; Owner: -
 --
 
 ALTER TABLE ONLY messaging.endpoint_secrets
-    ADD CONSTRAINT endpoint_secrets_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT endpoint_secrets_pkey PRIMARY KEY (id, org_id);
 
 --
 -- Name: endpoints endpoints_pkey; Type: CONSTRAINT; Schema: messaging; Owner: -
 --
 
 ALTER TABLE ONLY messaging.endpoints
-    ADD CONSTRAINT endpoints_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT endpoints_pkey PRIMARY KEY (id, org_id);
 
 --
 -- Name: inbox inbox_pkey; Type: CONSTRAINT; Schema: messaging; Owner: -
@@ -4823,7 +4834,7 @@ ALTER TABLE ONLY messaging.inbox_secrets
 --
 
 ALTER TABLE ONLY messaging.messages
-    ADD CONSTRAINT messages_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT messages_pkey PRIMARY KEY (id, org_id);
 
 --
 -- Name: account_categories account_categories_id_org_currency_key; Type: CONSTRAINT; Schema: payments; Owner: -
@@ -4844,7 +4855,7 @@ ALTER TABLE ONLY payments.account_categories
 --
 
 ALTER TABLE ONLY payments.account_categories
-    ADD CONSTRAINT account_categories_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT account_categories_pkey PRIMARY KEY (id, org_id);
 
 --
 -- Name: accounts accounts_id_org_currency_key; Type: CONSTRAINT; Schema: payments; Owner: -
@@ -4865,7 +4876,7 @@ ALTER TABLE ONLY payments.accounts
 --
 
 ALTER TABLE ONLY payments.accounts
-    ADD CONSTRAINT accounts_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT accounts_pkey PRIMARY KEY (id, org_id);
 
 --
 -- Name: api_idempotency api_idempotency_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
@@ -4900,49 +4911,49 @@ ALTER TABLE ONLY payments.balance_monitors
 --
 
 ALTER TABLE ONLY payments.balance_monitors
-    ADD CONSTRAINT balance_monitors_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT balance_monitors_pkey PRIMARY KEY (id, org_id);
 
 --
 -- Name: card_disputes card_disputes_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.card_disputes
-    ADD CONSTRAINT card_disputes_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT card_disputes_pkey PRIMARY KEY (id, org_id);
 
 --
 -- Name: card_payments card_payments_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.card_payments
-    ADD CONSTRAINT card_payments_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT card_payments_pkey PRIMARY KEY (id, org_id);
 
 --
 -- Name: card_refunds card_refunds_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.card_refunds
-    ADD CONSTRAINT card_refunds_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT card_refunds_pkey PRIMARY KEY (id, org_id);
 
 --
 -- Name: category_members category_members_account_once; Type: CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.category_members
-    ADD CONSTRAINT category_members_account_once UNIQUE (category_id, account_id);
+    ADD CONSTRAINT category_members_account_once UNIQUE (category_id, account_id, org_id);
 
 --
 -- Name: category_members category_members_category_once; Type: CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.category_members
-    ADD CONSTRAINT category_members_category_once UNIQUE (category_id, member_category_id);
+    ADD CONSTRAINT category_members_category_once UNIQUE (category_id, member_category_id, org_id);
 
 --
 -- Name: category_members category_members_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.category_members
-    ADD CONSTRAINT category_members_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT category_members_pkey PRIMARY KEY (id, org_id);
 
 --
 -- Name: checkpoints checkpoints_chain_seq; Type: CONSTRAINT; Schema: payments; Owner: -
@@ -4970,7 +4981,7 @@ ALTER TABLE ONLY payments.conversions
 --
 
 ALTER TABLE ONLY payments.conversions
-    ADD CONSTRAINT conversions_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT conversions_pkey PRIMARY KEY (id, org_id);
 
 --
 -- Name: currencies currencies_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
@@ -4984,7 +4995,7 @@ ALTER TABLE ONLY payments.currencies
 --
 
 ALTER TABLE ONLY payments.entries
-    ADD CONSTRAINT entries_hold_posted_once UNIQUE (hold_id);
+    ADD CONSTRAINT entries_hold_posted_once UNIQUE (hold_id, org_id);
 
 --
 -- Name: entries entries_org_external_ref_key; Type: CONSTRAINT; Schema: payments; Owner: -
@@ -4998,28 +5009,28 @@ ALTER TABLE ONLY payments.entries
 --
 
 ALTER TABLE ONLY payments.entries
-    ADD CONSTRAINT entries_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT entries_pkey PRIMARY KEY (id, org_id);
 
 --
 -- Name: entries entries_reversed_once; Type: CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.entries
-    ADD CONSTRAINT entries_reversed_once UNIQUE (reverses_entry_id);
+    ADD CONSTRAINT entries_reversed_once UNIQUE (reverses_entry_id, org_id);
 
 --
 -- Name: entry_seals entry_seals_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.entry_seals
-    ADD CONSTRAINT entry_seals_pkey PRIMARY KEY (entry_id);
+    ADD CONSTRAINT entry_seals_pkey PRIMARY KEY (entry_id, org_id);
 
 --
 -- Name: escrow_transitions escrow_transitions_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.escrow_transitions
-    ADD CONSTRAINT escrow_transitions_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT escrow_transitions_pkey PRIMARY KEY (id, org_id);
 
 --
 -- Name: escrows escrows_one_per_event; Type: CONSTRAINT; Schema: payments; Owner: -
@@ -5033,7 +5044,7 @@ ALTER TABLE ONLY payments.escrows
 --
 
 ALTER TABLE ONLY payments.escrows
-    ADD CONSTRAINT escrows_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT escrows_pkey PRIMARY KEY (id, org_id);
 
 --
 -- Name: fx_rates fx_rates_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
@@ -5047,14 +5058,14 @@ ALTER TABLE ONLY payments.fx_rates
 --
 
 ALTER TABLE ONLY payments.hold_resolutions
-    ADD CONSTRAINT hold_resolutions_pkey PRIMARY KEY (hold_id);
+    ADD CONSTRAINT hold_resolutions_pkey PRIMARY KEY (hold_id, org_id);
 
 --
 -- Name: holds holds_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.holds
-    ADD CONSTRAINT holds_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT holds_pkey PRIMARY KEY (id, org_id);
 
 --
 -- Name: idempotency_keys idempotency_keys_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
@@ -5068,7 +5079,7 @@ ALTER TABLE ONLY payments.idempotency_keys
 --
 
 ALTER TABLE ONLY payments.lines
-    ADD CONSTRAINT lines_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT lines_pkey PRIMARY KEY (id, entry_org_id);
 
 --
 -- Name: organizations organizations_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
@@ -5089,7 +5100,7 @@ ALTER TABLE ONLY payments.organizer_policies
 --
 
 ALTER TABLE ONLY payments.organizer_transfers
-    ADD CONSTRAINT organizer_transfers_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT organizer_transfers_pkey PRIMARY KEY (id, org_id);
 
 --
 -- Name: platform_payouts platform_payouts_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
@@ -5103,21 +5114,21 @@ ALTER TABLE ONLY payments.platform_payouts
 --
 
 ALTER TABLE ONLY payments.settlement_entries
-    ADD CONSTRAINT settlement_entries_once UNIQUE (account_id, entry_id);
+    ADD CONSTRAINT settlement_entries_once UNIQUE (account_id, entry_id, org_id);
 
 --
 -- Name: settlement_entries settlement_entries_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.settlement_entries
-    ADD CONSTRAINT settlement_entries_pkey PRIMARY KEY (settlement_id, entry_id);
+    ADD CONSTRAINT settlement_entries_pkey PRIMARY KEY (settlement_id, entry_id, org_id);
 
 --
 -- Name: settlements settlements_id_account_key; Type: CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.settlements
-    ADD CONSTRAINT settlements_id_account_key UNIQUE (id, account_id);
+    ADD CONSTRAINT settlements_id_account_key UNIQUE (id, account_id, org_id);
 
 --
 -- Name: settlements settlements_org_key_key; Type: CONSTRAINT; Schema: payments; Owner: -
@@ -5131,7 +5142,7 @@ ALTER TABLE ONLY payments.settlements
 --
 
 ALTER TABLE ONLY payments.settlements
-    ADD CONSTRAINT settlements_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT settlements_pkey PRIMARY KEY (id, org_id);
 
 --
 -- Name: tenancy_secret tenancy_secret_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
@@ -5145,35 +5156,35 @@ ALTER TABLE ONLY payments.tenancy_secret
 --
 
 ALTER TABLE ONLY payments.transfer_requests
-    ADD CONSTRAINT transfer_requests_escrow_key UNIQUE (escrow_id, key);
+    ADD CONSTRAINT transfer_requests_escrow_key UNIQUE (escrow_id, key, org_id);
 
 --
 -- Name: transfer_requests transfer_requests_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.transfer_requests
-    ADD CONSTRAINT transfer_requests_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT transfer_requests_pkey PRIMARY KEY (id, org_id);
 
 --
 -- Name: transfer_requests transfer_requests_transfer_id_key; Type: CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.transfer_requests
-    ADD CONSTRAINT transfer_requests_transfer_id_key UNIQUE (transfer_id);
+    ADD CONSTRAINT transfer_requests_transfer_id_key UNIQUE (transfer_id, org_id);
 
 --
 -- Name: transfer_reversal_requests transfer_reversal_requests_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.transfer_reversal_requests
-    ADD CONSTRAINT transfer_reversal_requests_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT transfer_reversal_requests_pkey PRIMARY KEY (id, org_id);
 
 --
 -- Name: transfer_reversal_requests transfer_reversal_requests_reversal_id_key; Type: CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.transfer_reversal_requests
-    ADD CONSTRAINT transfer_reversal_requests_reversal_id_key UNIQUE (reversal_id);
+    ADD CONSTRAINT transfer_reversal_requests_reversal_id_key UNIQUE (reversal_id, org_id);
 
 --
 -- Name: alembic_version alembic_version_pkc; Type: CONSTRAINT; Schema: public; Owner: -
@@ -5187,7 +5198,7 @@ ALTER TABLE ONLY public.alembic_version
 --
 
 ALTER TABLE ONLY ticketing.events
-    ADD CONSTRAINT events_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT events_pkey PRIMARY KEY (id, org_id);
 
 --
 -- Name: orders orders_key; Type: CONSTRAINT; Schema: ticketing; Owner: -
@@ -5201,14 +5212,14 @@ ALTER TABLE ONLY ticketing.orders
 --
 
 ALTER TABLE ONLY ticketing.orders
-    ADD CONSTRAINT orders_payment_intent_id_key UNIQUE (payment_intent_id);
+    ADD CONSTRAINT orders_payment_intent_id_key UNIQUE (payment_intent_id, org_id);
 
 --
 -- Name: orders orders_pkey; Type: CONSTRAINT; Schema: ticketing; Owner: -
 --
 
 ALTER TABLE ONLY ticketing.orders
-    ADD CONSTRAINT orders_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT orders_pkey PRIMARY KEY (id, org_id);
 
 --
 -- Name: refunds refunds_key; Type: CONSTRAINT; Schema: ticketing; Owner: -
@@ -5222,35 +5233,35 @@ ALTER TABLE ONLY ticketing.refunds
 --
 
 ALTER TABLE ONLY ticketing.refunds
-    ADD CONSTRAINT refunds_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT refunds_pkey PRIMARY KEY (id, org_id);
 
 --
 -- Name: ticket_types ticket_types_pkey; Type: CONSTRAINT; Schema: ticketing; Owner: -
 --
 
 ALTER TABLE ONLY ticketing.ticket_types
-    ADD CONSTRAINT ticket_types_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT ticket_types_pkey PRIMARY KEY (id, org_id);
 
 --
 -- Name: tickets tickets_code_key; Type: CONSTRAINT; Schema: ticketing; Owner: -
 --
 
 ALTER TABLE ONLY ticketing.tickets
-    ADD CONSTRAINT tickets_code_key UNIQUE (code);
+    ADD CONSTRAINT tickets_code_key UNIQUE (code, org_id);
 
 --
 -- Name: tickets tickets_pkey; Type: CONSTRAINT; Schema: ticketing; Owner: -
 --
 
 ALTER TABLE ONLY ticketing.tickets
-    ADD CONSTRAINT tickets_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT tickets_pkey PRIMARY KEY (id, org_id);
 
 --
 -- Name: transitions transitions_pkey; Type: CONSTRAINT; Schema: ticketing; Owner: -
 --
 
 ALTER TABLE ONLY ticketing.transitions
-    ADD CONSTRAINT transitions_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT transitions_pkey PRIMARY KEY (id, org_id);
 
 --
 -- Name: attempts_delivery; Type: INDEX; Schema: messaging; Owner: -
@@ -5310,7 +5321,7 @@ CREATE INDEX messages_created ON messaging.messages USING btree (created_at);
 -- Name: messages_dedup_key; Type: INDEX; Schema: messaging; Owner: -
 --
 
-CREATE UNIQUE INDEX messages_dedup_key ON messaging.messages USING btree (COALESCE(org_id, '00000000-0000-0000-0000-000000000000'::uuid), dedup_key) WHERE (dedup_key IS NOT NULL);
+CREATE UNIQUE INDEX messages_dedup_key ON messaging.messages USING btree (dedup_key, org_id) WHERE (dedup_key IS NOT NULL);
 
 --
 -- Name: account_categories_org_created; Type: INDEX; Schema: payments; Owner: -
@@ -5478,7 +5489,7 @@ CREATE INDEX settlements_org_created ON payments.settlements USING btree (org_id
 -- Name: transfer_requests_charge; Type: INDEX; Schema: payments; Owner: -
 --
 
-CREATE UNIQUE INDEX transfer_requests_charge ON payments.transfer_requests USING btree (source_transaction) WHERE (source_transaction IS NOT NULL);
+CREATE UNIQUE INDEX transfer_requests_charge ON payments.transfer_requests USING btree (source_transaction, org_id) WHERE (source_transaction IS NOT NULL);
 
 --
 -- Name: transfer_requests_open; Type: INDEX; Schema: payments; Owner: -
@@ -5857,28 +5868,28 @@ CREATE TRIGGER transitions_append_only BEFORE DELETE OR UPDATE ON ticketing.tran
 --
 
 ALTER TABLE ONLY messaging.attempts
-    ADD CONSTRAINT attempts_delivery_id_fkey FOREIGN KEY (delivery_id) REFERENCES messaging.deliveries(id) ON DELETE CASCADE;
+    ADD CONSTRAINT attempts_delivery_id_fkey FOREIGN KEY (delivery_id, org_id) REFERENCES messaging.deliveries(id, org_id) ON DELETE CASCADE;
 
 --
 -- Name: deliveries deliveries_endpoint_id_fkey; Type: FK CONSTRAINT; Schema: messaging; Owner: -
 --
 
 ALTER TABLE ONLY messaging.deliveries
-    ADD CONSTRAINT deliveries_endpoint_id_fkey FOREIGN KEY (endpoint_id) REFERENCES messaging.endpoints(id);
+    ADD CONSTRAINT deliveries_endpoint_id_fkey FOREIGN KEY (endpoint_id, org_id) REFERENCES messaging.endpoints(id, org_id);
 
 --
 -- Name: deliveries deliveries_message_id_fkey; Type: FK CONSTRAINT; Schema: messaging; Owner: -
 --
 
 ALTER TABLE ONLY messaging.deliveries
-    ADD CONSTRAINT deliveries_message_id_fkey FOREIGN KEY (message_id) REFERENCES messaging.messages(id) ON DELETE CASCADE;
+    ADD CONSTRAINT deliveries_message_id_fkey FOREIGN KEY (message_id, org_id) REFERENCES messaging.messages(id, org_id) ON DELETE CASCADE;
 
 --
 -- Name: endpoint_secrets endpoint_secrets_endpoint_id_fkey; Type: FK CONSTRAINT; Schema: messaging; Owner: -
 --
 
 ALTER TABLE ONLY messaging.endpoint_secrets
-    ADD CONSTRAINT endpoint_secrets_endpoint_id_fkey FOREIGN KEY (endpoint_id) REFERENCES messaging.endpoints(id) ON DELETE CASCADE;
+    ADD CONSTRAINT endpoint_secrets_endpoint_id_fkey FOREIGN KEY (endpoint_id, org_id) REFERENCES messaging.endpoints(id, org_id) ON DELETE CASCADE;
 
 --
 -- Name: account_categories account_categories_currency_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
@@ -5927,28 +5938,28 @@ ALTER TABLE ONLY payments.balance_monitors
 --
 
 ALTER TABLE ONLY payments.card_disputes
-    ADD CONSTRAINT card_disputes_escrow_id_fkey FOREIGN KEY (escrow_id) REFERENCES payments.escrows(id);
+    ADD CONSTRAINT card_disputes_escrow_id_fkey FOREIGN KEY (escrow_id, org_id) REFERENCES payments.escrows(id, org_id);
 
 --
 -- Name: card_disputes card_disputes_payment_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.card_disputes
-    ADD CONSTRAINT card_disputes_payment_id_fkey FOREIGN KEY (payment_id) REFERENCES payments.card_payments(id);
+    ADD CONSTRAINT card_disputes_payment_id_fkey FOREIGN KEY (payment_id, org_id) REFERENCES payments.card_payments(id, org_id);
 
 --
 -- Name: card_payments card_payments_entry_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.card_payments
-    ADD CONSTRAINT card_payments_entry_id_fkey FOREIGN KEY (entry_id) REFERENCES payments.entries(id);
+    ADD CONSTRAINT card_payments_entry_id_fkey FOREIGN KEY (entry_id, org_id) REFERENCES payments.entries(id, org_id);
 
 --
 -- Name: card_payments card_payments_escrow_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.card_payments
-    ADD CONSTRAINT card_payments_escrow_id_fkey FOREIGN KEY (escrow_id) REFERENCES payments.escrows(id);
+    ADD CONSTRAINT card_payments_escrow_id_fkey FOREIGN KEY (escrow_id, org_id) REFERENCES payments.escrows(id, org_id);
 
 --
 -- Name: card_payments card_payments_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
@@ -5962,14 +5973,14 @@ ALTER TABLE ONLY payments.card_payments
 --
 
 ALTER TABLE ONLY payments.card_refunds
-    ADD CONSTRAINT card_refunds_entry_id_fkey FOREIGN KEY (entry_id) REFERENCES payments.entries(id);
+    ADD CONSTRAINT card_refunds_entry_id_fkey FOREIGN KEY (entry_id, org_id) REFERENCES payments.entries(id, org_id);
 
 --
 -- Name: card_refunds card_refunds_payment_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.card_refunds
-    ADD CONSTRAINT card_refunds_payment_id_fkey FOREIGN KEY (payment_id) REFERENCES payments.card_payments(id);
+    ADD CONSTRAINT card_refunds_payment_id_fkey FOREIGN KEY (payment_id, org_id) REFERENCES payments.card_payments(id, org_id);
 
 --
 -- Name: category_members category_members_account_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
@@ -6011,7 +6022,7 @@ ALTER TABLE ONLY payments.conversions
 --
 
 ALTER TABLE ONLY payments.conversions
-    ADD CONSTRAINT conversions_source_account_id_fkey FOREIGN KEY (source_account_id) REFERENCES payments.accounts(id);
+    ADD CONSTRAINT conversions_source_account_id_fkey FOREIGN KEY (source_account_id, org_id) REFERENCES payments.accounts(id, org_id);
 
 --
 -- Name: conversions conversions_source_currency_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
@@ -6025,14 +6036,14 @@ ALTER TABLE ONLY payments.conversions
 --
 
 ALTER TABLE ONLY payments.conversions
-    ADD CONSTRAINT conversions_source_entry_id_fkey FOREIGN KEY (source_entry_id) REFERENCES payments.entries(id);
+    ADD CONSTRAINT conversions_source_entry_id_fkey FOREIGN KEY (source_entry_id, org_id) REFERENCES payments.entries(id, org_id);
 
 --
 -- Name: conversions conversions_target_account_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.conversions
-    ADD CONSTRAINT conversions_target_account_id_fkey FOREIGN KEY (target_account_id) REFERENCES payments.accounts(id);
+    ADD CONSTRAINT conversions_target_account_id_fkey FOREIGN KEY (target_account_id, org_id) REFERENCES payments.accounts(id, org_id);
 
 --
 -- Name: conversions conversions_target_currency_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
@@ -6046,35 +6057,35 @@ ALTER TABLE ONLY payments.conversions
 --
 
 ALTER TABLE ONLY payments.conversions
-    ADD CONSTRAINT conversions_target_entry_id_fkey FOREIGN KEY (target_entry_id) REFERENCES payments.entries(id);
+    ADD CONSTRAINT conversions_target_entry_id_fkey FOREIGN KEY (target_entry_id, org_id) REFERENCES payments.entries(id, org_id);
 
 --
 -- Name: entries entries_hold_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.entries
-    ADD CONSTRAINT entries_hold_id_fkey FOREIGN KEY (hold_id) REFERENCES payments.holds(id);
+    ADD CONSTRAINT entries_hold_id_fkey FOREIGN KEY (hold_id, org_id) REFERENCES payments.holds(id, org_id);
 
 --
 -- Name: entries entries_reverses_entry_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.entries
-    ADD CONSTRAINT entries_reverses_entry_id_fkey FOREIGN KEY (reverses_entry_id) REFERENCES payments.entries(id);
+    ADD CONSTRAINT entries_reverses_entry_id_fkey FOREIGN KEY (reverses_entry_id, org_id) REFERENCES payments.entries(id, org_id);
 
 --
 -- Name: escrow_transitions escrow_transitions_entry_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.escrow_transitions
-    ADD CONSTRAINT escrow_transitions_entry_id_fkey FOREIGN KEY (entry_id) REFERENCES payments.entries(id);
+    ADD CONSTRAINT escrow_transitions_entry_id_fkey FOREIGN KEY (entry_id, org_id) REFERENCES payments.entries(id, org_id);
 
 --
 -- Name: escrow_transitions escrow_transitions_escrow_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.escrow_transitions
-    ADD CONSTRAINT escrow_transitions_escrow_id_fkey FOREIGN KEY (escrow_id) REFERENCES payments.escrows(id);
+    ADD CONSTRAINT escrow_transitions_escrow_id_fkey FOREIGN KEY (escrow_id, org_id) REFERENCES payments.escrows(id, org_id);
 
 --
 -- Name: escrows escrows_currency_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
@@ -6109,14 +6120,14 @@ ALTER TABLE ONLY payments.fx_rates
 --
 
 ALTER TABLE ONLY payments.hold_resolutions
-    ADD CONSTRAINT hold_resolutions_entry_id_fkey FOREIGN KEY (entry_id) REFERENCES payments.entries(id);
+    ADD CONSTRAINT hold_resolutions_entry_id_fkey FOREIGN KEY (entry_id, org_id) REFERENCES payments.entries(id, org_id);
 
 --
 -- Name: hold_resolutions hold_resolutions_hold_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.hold_resolutions
-    ADD CONSTRAINT hold_resolutions_hold_id_fkey FOREIGN KEY (hold_id) REFERENCES payments.holds(id);
+    ADD CONSTRAINT hold_resolutions_hold_id_fkey FOREIGN KEY (hold_id, org_id) REFERENCES payments.holds(id, org_id);
 
 --
 -- Name: hold_resolutions hold_resolutions_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
@@ -6130,7 +6141,7 @@ ALTER TABLE ONLY payments.hold_resolutions
 --
 
 ALTER TABLE ONLY payments.holds
-    ADD CONSTRAINT holds_credit_account_id_fkey FOREIGN KEY (credit_account_id) REFERENCES payments.accounts(id);
+    ADD CONSTRAINT holds_credit_account_id_fkey FOREIGN KEY (credit_account_id, credit_org_id) REFERENCES payments.accounts(id, org_id);
 
 --
 -- Name: holds holds_currency_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
@@ -6144,7 +6155,7 @@ ALTER TABLE ONLY payments.holds
 --
 
 ALTER TABLE ONLY payments.holds
-    ADD CONSTRAINT holds_debit_account_id_fkey FOREIGN KEY (debit_account_id) REFERENCES payments.accounts(id);
+    ADD CONSTRAINT holds_debit_account_id_fkey FOREIGN KEY (debit_account_id, debit_org_id) REFERENCES payments.accounts(id, org_id);
 
 --
 -- Name: holds holds_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
@@ -6165,7 +6176,7 @@ ALTER TABLE ONLY payments.organizer_policies
 --
 
 ALTER TABLE ONLY payments.organizer_transfers
-    ADD CONSTRAINT organizer_transfers_escrow_id_fkey FOREIGN KEY (escrow_id) REFERENCES payments.escrows(id);
+    ADD CONSTRAINT organizer_transfers_escrow_id_fkey FOREIGN KEY (escrow_id, org_id) REFERENCES payments.escrows(id, org_id);
 
 --
 -- Name: organizer_transfers organizer_transfers_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
@@ -6179,14 +6190,7 @@ ALTER TABLE ONLY payments.organizer_transfers
 --
 
 ALTER TABLE ONLY payments.organizer_transfers
-    ADD CONSTRAINT organizer_transfers_settlement_id_fkey FOREIGN KEY (settlement_id) REFERENCES payments.settlements(id);
-
---
--- Name: settlement_entries settlement_entries_entry_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
---
-
-ALTER TABLE ONLY payments.settlement_entries
-    ADD CONSTRAINT settlement_entries_entry_id_fkey FOREIGN KEY (entry_id) REFERENCES payments.entries(id);
+    ADD CONSTRAINT organizer_transfers_settlement_id_fkey FOREIGN KEY (settlement_id, org_id) REFERENCES payments.settlements(id, org_id);
 
 --
 -- Name: settlement_entries settlement_entries_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
@@ -6200,7 +6204,7 @@ ALTER TABLE ONLY payments.settlement_entries
 --
 
 ALTER TABLE ONLY payments.settlement_entries
-    ADD CONSTRAINT settlement_entries_settlement_fkey FOREIGN KEY (settlement_id, account_id) REFERENCES payments.settlements(id, account_id);
+    ADD CONSTRAINT settlement_entries_settlement_fkey FOREIGN KEY (settlement_id, account_id, org_id) REFERENCES payments.settlements(id, account_id, org_id);
 
 --
 -- Name: settlements settlements_account_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
@@ -6221,14 +6225,14 @@ ALTER TABLE ONLY payments.settlements
 --
 
 ALTER TABLE ONLY payments.transfer_requests
-    ADD CONSTRAINT transfer_requests_entry_id_fkey FOREIGN KEY (entry_id) REFERENCES payments.entries(id);
+    ADD CONSTRAINT transfer_requests_entry_id_fkey FOREIGN KEY (entry_id, org_id) REFERENCES payments.entries(id, org_id);
 
 --
 -- Name: transfer_requests transfer_requests_escrow_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.transfer_requests
-    ADD CONSTRAINT transfer_requests_escrow_id_fkey FOREIGN KEY (escrow_id) REFERENCES payments.escrows(id);
+    ADD CONSTRAINT transfer_requests_escrow_id_fkey FOREIGN KEY (escrow_id, org_id) REFERENCES payments.escrows(id, org_id);
 
 --
 -- Name: transfer_requests transfer_requests_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
@@ -6242,7 +6246,7 @@ ALTER TABLE ONLY payments.transfer_requests
 --
 
 ALTER TABLE ONLY payments.transfer_requests
-    ADD CONSTRAINT transfer_requests_transfer_id_fkey FOREIGN KEY (transfer_id) REFERENCES payments.organizer_transfers(id);
+    ADD CONSTRAINT transfer_requests_transfer_id_fkey FOREIGN KEY (transfer_id, org_id) REFERENCES payments.organizer_transfers(id, org_id);
 
 --
 -- Name: transfer_reversal_requests transfer_reversal_requests_org_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
@@ -6256,7 +6260,7 @@ ALTER TABLE ONLY payments.transfer_reversal_requests
 --
 
 ALTER TABLE ONLY payments.transfer_reversal_requests
-    ADD CONSTRAINT transfer_reversal_requests_transfer_id_fkey FOREIGN KEY (transfer_id) REFERENCES payments.organizer_transfers(id);
+    ADD CONSTRAINT transfer_reversal_requests_transfer_id_fkey FOREIGN KEY (transfer_id, org_id) REFERENCES payments.organizer_transfers(id, org_id);
 
 --
 -- Name: events events_currency_fkey; Type: FK CONSTRAINT; Schema: ticketing; Owner: -
@@ -6277,7 +6281,7 @@ ALTER TABLE ONLY ticketing.events
 --
 
 ALTER TABLE ONLY ticketing.orders
-    ADD CONSTRAINT orders_event_id_fkey FOREIGN KEY (event_id) REFERENCES ticketing.events(id);
+    ADD CONSTRAINT orders_event_id_fkey FOREIGN KEY (event_id, org_id) REFERENCES ticketing.events(id, org_id);
 
 --
 -- Name: orders orders_org_id_fkey; Type: FK CONSTRAINT; Schema: ticketing; Owner: -
@@ -6291,7 +6295,7 @@ ALTER TABLE ONLY ticketing.orders
 --
 
 ALTER TABLE ONLY ticketing.refunds
-    ADD CONSTRAINT refunds_order_id_fkey FOREIGN KEY (order_id) REFERENCES ticketing.orders(id);
+    ADD CONSTRAINT refunds_order_id_fkey FOREIGN KEY (order_id, org_id) REFERENCES ticketing.orders(id, org_id);
 
 --
 -- Name: ticket_types ticket_types_currency_fkey; Type: FK CONSTRAINT; Schema: ticketing; Owner: -
@@ -6305,35 +6309,35 @@ ALTER TABLE ONLY ticketing.ticket_types
 --
 
 ALTER TABLE ONLY ticketing.ticket_types
-    ADD CONSTRAINT ticket_types_event_id_fkey FOREIGN KEY (event_id) REFERENCES ticketing.events(id);
+    ADD CONSTRAINT ticket_types_event_id_fkey FOREIGN KEY (event_id, org_id) REFERENCES ticketing.events(id, org_id);
 
 --
 -- Name: tickets tickets_event_id_fkey; Type: FK CONSTRAINT; Schema: ticketing; Owner: -
 --
 
 ALTER TABLE ONLY ticketing.tickets
-    ADD CONSTRAINT tickets_event_id_fkey FOREIGN KEY (event_id) REFERENCES ticketing.events(id);
+    ADD CONSTRAINT tickets_event_id_fkey FOREIGN KEY (event_id, org_id) REFERENCES ticketing.events(id, org_id);
 
 --
 -- Name: tickets tickets_order_id_fkey; Type: FK CONSTRAINT; Schema: ticketing; Owner: -
 --
 
 ALTER TABLE ONLY ticketing.tickets
-    ADD CONSTRAINT tickets_order_id_fkey FOREIGN KEY (order_id) REFERENCES ticketing.orders(id);
+    ADD CONSTRAINT tickets_order_id_fkey FOREIGN KEY (order_id, org_id) REFERENCES ticketing.orders(id, org_id);
 
 --
 -- Name: tickets tickets_replaces_fkey; Type: FK CONSTRAINT; Schema: ticketing; Owner: -
 --
 
 ALTER TABLE ONLY ticketing.tickets
-    ADD CONSTRAINT tickets_replaces_fkey FOREIGN KEY (replaces) REFERENCES ticketing.tickets(id);
+    ADD CONSTRAINT tickets_replaces_fkey FOREIGN KEY (replaces, org_id) REFERENCES ticketing.tickets(id, org_id);
 
 --
 -- Name: tickets tickets_ticket_type_id_fkey; Type: FK CONSTRAINT; Schema: ticketing; Owner: -
 --
 
 ALTER TABLE ONLY ticketing.tickets
-    ADD CONSTRAINT tickets_ticket_type_id_fkey FOREIGN KEY (ticket_type_id) REFERENCES ticketing.ticket_types(id);
+    ADD CONSTRAINT tickets_ticket_type_id_fkey FOREIGN KEY (ticket_type_id, org_id) REFERENCES ticketing.ticket_types(id, org_id);
 
 --
 -- Name: attempts; Type: ROW SECURITY; Schema: messaging; Owner: -
@@ -6411,9 +6415,7 @@ CREATE POLICY platform ON messaging.messages TO liventix_platform USING (( SELEC
 -- Name: attempts tenant; Type: POLICY; Schema: messaging; Owner: -
 --
 
-CREATE POLICY tenant ON messaging.attempts TO liventix_app USING ((EXISTS ( SELECT
-   FROM messaging.deliveries d
-  WHERE (d.id = attempts.delivery_id))));
+CREATE POLICY tenant ON messaging.attempts TO liventix_app USING ((org_id = ( SELECT messaging.current_org_id() AS current_org_id)));
 
 --
 -- Name: deliveries tenant; Type: POLICY; Schema: messaging; Owner: -
