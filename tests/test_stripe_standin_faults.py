@@ -18,6 +18,7 @@ import stripe
 import escrow
 from liventix.stripe_gateway import StripeGateway, StripeSettings
 from liventix.testing.stripe import StandInServer, StripeRefusal, StripeStandIn
+from liventix.testing.stripe.server import latency_left
 
 WAIT = 30.0
 """Deadline of the polls below (never reached unless something is broken)."""
@@ -93,6 +94,14 @@ def test_latency_is_waited_out_by_every_request_at_once(stand: Callable[..., Sta
         made = [f.result(timeout=WAIT) for f in futures]
     assert sorted(made) == sorted(s.account.intents)
     assert s.account.max_in_flight == n and s.account.in_flight == 0
+
+
+def test_the_latency_counts_from_the_requests_arrival() -> None:
+    # As a remote Stripe's: the stand-in's own work (40 ms here) is part of the latency, and
+    # work that outlasts it adds no wait.
+    assert latency_left(250, arrived=10.0, now=10.04) == pytest.approx(0.21)
+    assert latency_left(250, arrived=10.0, now=10.3) < 0
+    assert latency_left(0, arrived=10.0, now=10.0) == 0
 
 
 def test_latency_delays_cancels_refunds_transfers_and_reads(stand: Callable[..., Stand]) -> None:
