@@ -240,9 +240,11 @@ BEGIN
     RETURNING * INTO c;
     v_made := v_made || payments._checkpoint_event(c);
     -- The platform's chain is published to the platform organization (its webhooks).
-    PERFORM messaging.publish((SELECT o.id FROM payments.organizations o WHERE o.is_platform),
+    -- None when no platform organization is registered: nothing to publish then.
+    PERFORM messaging.publish(o.id,
         'ledger.checkpoint.sealed', 'checkpoint', 'platform:' || c.seq,
-        payments._checkpoint_event(c), format('ledger.checkpoint.sealed:platform:%s', c.seq));
+        payments._checkpoint_event(c), format('ledger.checkpoint.sealed:platform:%s', c.seq))
+       FROM payments.organizations o WHERE o.is_platform;
     RETURN jsonb_build_object('busy', false, 'sealed', v_sealed, 'platform_seq', v_pseq,
                               'checkpoints', v_made);
 END
