@@ -11,11 +11,10 @@ database is created on it and dropped afterwards). Each run lasts `--seconds`:
   of its own organizer, and at 4 processes all on one event and ticket type (`hot_4`). A
   checkout is two transactions, as the application runs them:
   1. `ticketing_fsm.start_checkout` (hold `--tickets` tickets, the order, its PaymentIntent);
-  2. what the inbox handler of `payment_intent.succeeded` does: `escrow.capture_payment`
-     (the ledger entry into the event's escrow) then
-     `ticketing_fsm.payment_succeeded_for_intent` (the order found by its PaymentIntent,
-     paid, tickets issued, `order.paid` / `ticket.issued` messages with the buyer's e-mails
-     and the organizer's webhook deliveries written to the outbox).
+  2. what the inbox handler of `payment_intent.succeeded` does: `ticketing_fsm.pay_for_intent`
+     (escrow's capture: the ledger entry into the event's escrow; the order found by its
+     PaymentIntent, paid, tickets issued; `order.paid` / `ticket.issued` messages with the
+     buyer's e-mails and the organizer's webhook deliveries written to the outbox).
   The PaymentIntent comes from the Stripe stand-in's account, called in process (no HTTP:
   what is measured is the database work), and the Stripe event is not stored in and claimed
   from the inbox (two more short transactions in the application). Nothing delivers the
@@ -24,7 +23,7 @@ database is created on it and dropped afterwards). Each run lasts `--seconds`:
 Where the time goes: CPU per checkout of the client processes, of their backends and of the
 server's other processes (read from the processes' CPU counters, as `bench.posting` does),
 the backends' wait events (sampled), and the statements per transaction (counted on one
-checkout; the payment's split into escrow's part and ticketing's) beside a `SELECT 1` round
+checkout) beside a `SELECT 1` round
 trip, and the ratios again from CPU per operation (`..._by_cpu`). The last line printed is
 one JSON object.
 """
@@ -175,7 +174,7 @@ def checkout_once(
     checkout = tk.start_checkout(engine, gateway, request)
     pi = checkout.payment_intent_id
     with engine.begin() as conn:
-        escrow.capture_payment(
+        outcome = tk.pay_for_intent(
             conn,
             escrow.CapturedPayment(
                 payment_id=pi,
@@ -190,9 +189,8 @@ def checkout_once(
             ),
             cause=f"evt_{pi[3:]}",
         )
-        outcome = tk.payment_succeeded_for_intent(conn, pi, cause=f"evt_{pi[3:]}")
     if outcome != "issued":
-        raise RuntimeError(f"checkout {key}: payment_succeeded_for_intent said {outcome!r}")
+        raise RuntimeError(f"checkout {key}: pay_for_intent said {outcome!r}")
     return checkout
 
 
@@ -345,19 +343,17 @@ def _statements(url: str, world: World, tickets: int) -> tuple[list[int], int]:
     the ledger's libpq door (`pgdriver.call`), and the round trips in all: each statement, a
     BEGIN psycopg sends before a transaction's first statement, a COMMIT it sends at the end
     (none when a statement committed the transaction itself, as the hold's
-    `ticketing.hold_checkout` does)."""
+    `ticketing.hold_checkout` does); a statement that is a transaction of its own
+    (`pgdriver.call_alone`) counts as one transaction of one statement, one round trip.
+    Counted on the connection's second checkout: the first reads what the payment's one-call
+    capture then knows (`escrow.capture_call`), as a client's first checkout does."""
     engine = make_engine(url, pool_size=1, max_overflow=0)
+    checkout_once(engine, StandInGateway(), world, f"warm-{uuid.uuid4().hex}", tickets)
     counts: list[int] = []
     trips = [0]
     original = psycopg.Cursor.execute
-    paying = tk.payment_succeeded_for_intent
     calling = pgdriver.call
-
-    def marked(conn: sa.Connection, payment_intent_id: str, *, cause: str) -> str | None:
-        # Where escrow's part of the payment ends and ticketing's begins.
-        counts.append(-1)
-        counts.append(0)
-        return paying(conn, payment_intent_id, cause=cause)
+    alone = pgdriver.call_alone
 
     def idle(driver: psycopg.Connection[Any]) -> bool:
         return driver.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE
@@ -375,6 +371,11 @@ def _statements(url: str, world: World, tickets: int) -> tuple[list[int], int]:
             trips[0] += 1 + idle(driver)
         return calling(conn, *args, **kwargs)
 
+    def call_alone(*args: Any, **kwargs: Any) -> Any:
+        counts.append(1)
+        trips[0] += 1
+        return alone(*args, **kwargs)
+
     def begin(*_: Any) -> None:
         counts.append(0)
 
@@ -385,14 +386,14 @@ def _statements(url: str, world: World, tickets: int) -> tuple[list[int], int]:
     sa.event.listen(engine, "begin", begin)
     sa.event.listen(engine, "commit", commit)
     setattr(psycopg.Cursor, "execute", counting)  # noqa: B010 (a measuring instrument, undone below)
-    setattr(tk, "payment_succeeded_for_intent", marked)  # noqa: B010 (the same)
     setattr(pgdriver, "call", call)  # noqa: B010
+    setattr(pgdriver, "call_alone", call_alone)  # noqa: B010
     try:
         checkout_once(engine, StandInGateway(), world, f"count-{uuid.uuid4().hex}", tickets)
     finally:
         setattr(psycopg.Cursor, "execute", original)  # noqa: B010
-        setattr(tk, "payment_succeeded_for_intent", paying)  # noqa: B010
         setattr(pgdriver, "call", calling)  # noqa: B010
+        setattr(pgdriver, "call_alone", alone)  # noqa: B010
         engine.dispose()
     return counts, trips[0]
 
@@ -508,18 +509,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             results.put("hot_4_over_checkout_4", runs["hot_4"].per_s / runs["checkout_4"].per_s)
 
             print("where the time goes", flush=True)
-            # Counted: hold, record, [-1,] then the payment's escrow and ticketing parts.
+            # Counted: the hold, the record, the payment.
             counted, trips = _statements(url, worlds[0], args.tickets)
-            split = counted.index(-1)
-            escrow_part, ticketing_part = counted[split - 1], counted[split + 1]
-            statements = [*counted[: split - 1], escrow_part + ticketing_part]
             rtt = _round_trip_us(engine)
-            results.put("statements_per_transaction", statements, "start_checkout, payment")
-            results.put(
-                "payment_statements_escrow_ticketing",
-                [escrow_part, ticketing_part],
-                "capture_payment, payment_succeeded_for_intent",
-            )
+            results.put("statements_per_transaction", counted, "start_checkout, payment")
             results.put(
                 "round_trips_per_checkout",
                 trips,

@@ -45,13 +45,14 @@ from escrow.messages import (
     TransferReversalRequested,
 )
 from escrow.models import CapturedPayment, Escrow, Policy
-from escrow.payments import capture_payment
+from escrow.payments import CaptureCall, capture_answer, capture_call, capture_payment
 from escrow.ports import ChargeFacts, RefundFacts, StripeReader
 from escrow.recipes import CHART
 from escrow.refunds import refund_payment
 from escrow.release import cancel_event, end_event, release_due, request_release
 from escrow.settlement import confirm_reversal, ledger_escrow_balance, owed_after_reversals
 from escrow.store import (
+    CAPTURE_CALL,
     PaymentAmounts,
     get_escrow,
     get_policy,
@@ -65,12 +66,18 @@ from escrow.store import (
     transfer_request,
     transitions,
 )
-from escrow.stripe_events import META_ESCROW, META_REVERSAL_REQUEST, META_TRANSFER_REQUEST
+from escrow.stripe_events import (
+    META_ESCROW,
+    META_REVERSAL_REQUEST,
+    META_TRANSFER_REQUEST,
+    captured_payment,
+)
 from escrow.stripe_events import handlers as stripe_handlers
 from escrow.stripe_events import register as register_stripe_handlers
 from escrow.transfers import payout, transfer_created, transfer_reversed
 
 __all__ = [
+    "CAPTURE_CALL",
     "CHART",
     "CHART_CATEGORIES",
     "FINAL_STATES",
@@ -79,6 +86,7 @@ __all__ = [
     "META_REVERSAL_REQUEST",
     "META_TRANSFER_REQUEST",
     "STATES",
+    "CaptureCall",
     "CapturedPayment",
     "ChargeFacts",
     "ChartCategory",
@@ -104,7 +112,10 @@ __all__ = [
     "TransferReversalRequested",
     "_messages",
     "cancel_event",
+    "capture_answer",
+    "capture_call",
     "capture_payment",
+    "captured_payment",
     "chart_category",
     "close_dispute",
     "confirm_reversal",

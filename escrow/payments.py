@@ -1,29 +1,153 @@
-"""A card payment captured: booked into its event's escrow (the payment's hot path, three
-statements in the usual case), or the long way for an event's first payment and for a
-payment after release or cancellation. Takes the caller's connection and never commits."""
+"""A card payment captured: booked into its event's escrow, or the long way for an event's
+first payment and for a payment after release or cancellation. Takes the caller's
+connection and never commits.
+
+Two ways for the usual case (the escrow exists and its capture leaves it where it is, the
+chart's accounts are open):
+- `capture_call`: decided in Python from what the last capture on the connection read (the
+  organizer's terms, the accounts' ids), with no statement; the caller's statement holds
+  the call (`payments.capture_card_payment`), which locks the escrow, checks those facts on
+  the locked rows and posts and records the capture, and `capture_answer` reads its row:
+  the payment's one round trip with ticketing's pay-and-issue
+  (`ticketing_fsm.pay_for_intent`). Anything else it answers for the long way.
+- `capture_payment`: three statements (the facts with the escrow locked, the ledger entry,
+  the transition with its audit row and the payment's record), or the long way.
+"""
 
 from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection
 
 import ledger
 from escrow import recipes, store
 from escrow.accounts import lines
-from escrow.decisions import capture_booking, capture_kind, capture_target
+from escrow.decisions import capture_booking, capture_kind, capture_target, decide
 from escrow.errors import ConcurrentTransition
 from escrow.lifecycle import adjust, open_escrow, post, transition
+from escrow.machine import STATES
 from escrow.models import CapturedPayment, Policy
 from escrow.settlement import request_transfer
+
+# The states in which the machine's capture leaves the escrow where it is, whatever the
+# guards' facts: those the one-call capture takes (any other is decided the long way).
+_STAYING = sorted(
+    state
+    for state in STATES
+    if all(
+        decide(state, "capture", disputes, nothing_held, ended) == state
+        for disputes, nothing_held, ended in itertools.product((False, True), repeat=3)
+    )
+)
+# The ledger door's request hash, as the ledger computes it (SHA-256 of the canonical JSON
+# of the request's payload without its key): the one-call capture posts through the door's
+# SQL function with it, and a replay through `ledger.post_entry` must find the same hash.
+# tests/escrow_core/test_capture_call.py checks that it does.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class CaptureCall:
+    """A capture decided in Python for one call of `payments.capture_card_payment`: the
+    call (`sql`, psycopg's named placeholders `capture_*`) and its parameters."""
+
+    payment: CapturedPayment
+    sql: str
+    params: dict[str, Any]
+
+
+def _entry(payment: CapturedPayment, entry_lines: list[ledger.Line]) -> ledger.PostEntry:
+    """The capture's ledger entry (the same request both ways, so both replay each other)."""
+    return ledger.PostEntry(
+        idempotency_key=f"stripe:capture:{payment.payment_id}",
+        lines=entry_lines,
+        description=f"Payment {payment.payment_id} captured",
+        external_ref=payment.balance_transaction_id or payment.payment_id,
+    )
+
+
+def capture_call(conn: Connection, payment: CapturedPayment, *, cause: str) -> CaptureCall | None:
+    """The usual capture as one call for the caller's statement (no statement sent here),
+    decided from the terms and accounts the last capture of this escrow read on this
+    connection; None if none did, or an account is not open: `capture_payment` then."""
+    known = store.known_capture_facts(conn, payment)
+    if known is None:
+        return None
+    policy, stored, ids = known
+    booking = capture_booking(payment, policy)
+    if not all((leg.owner, leg.code) in ids for leg in booking.legs):
+        return None
+    entry = _entry(
+        payment,
+        [
+            ledger.Line(ids[(leg.owner, leg.code)], leg.side, leg.amount, payment.currency)
+            for leg in booking.legs
+        ],
+    )
+    payload = entry.payload()
+    body = {k: v for k, v in payload.items() if k != "key"}
+    entry_lines = payload["lines"]
+    values = {
+        "org": payment.org_id,
+        "event": payment.event_id,
+        "currency": payment.currency,
+        "states": _STAYING,
+        "bps": policy.platform_fee_bps,
+        "fixed": policy.platform_fee_fixed,
+        "bears": policy.bears_stripe_fees,
+        "refund_fee": policy.refund_platform_fee,
+        "policy_stored": stored,
+        "payment": payment.payment_id,
+        "charge": payment.charge_id,
+        "txn": payment.balance_transaction_id,
+        "gross": payment.gross,
+        "fee": booking.fee,
+        "stripe_fee": payment.stripe_fee,
+        "share": booking.share,
+        "cause": cause,
+        "key": payload["key"],
+        "hash": hashlib.sha256(_CANONICAL.encode(body).encode()).hexdigest(),
+        "accounts": [line["account_id"] for line in entry_lines],
+        "sides": [line["side"] for line in entry_lines],
+        "amounts": [line["amount"] for line in entry_lines],
+        "currencies": [line["currency"] for line in entry_lines],
+        "description": payload["description"],
+        "external_ref": payload["external_ref"],
+    }
+    if payload.get("metadata") or payload.get("effective_at") or payload.get("conditions"):
+        return None  # not the door's plain entry (none of these is set: kept as a guard)
+    assert set(values) == store.CAPTURE_ARGUMENTS
+    return CaptureCall(payment, store.CAPTURE_CALL, {f"capture_{k}": v for k, v in values.items()})
+
+
+def capture_answer(conn: Connection, call: CaptureCall, outcome: str | None) -> bool | None:
+    """What the call's `capture_outcome` says: True, captured; False, captured before (a
+    duplicate, or booked by a transaction that committed while this one waited for the
+    escrow); None, nothing written: capture the long way (`capture_payment`: an escrow not
+    there yet or in another case, the terms changed since they were read, or the ledger
+    refused the entry, which the long way raises as the ledger's typed error)."""
+    if outcome == "captured":
+        return True
+    if outcome in ("booked", "replayed"):
+        return False
+    if outcome in ("stale", "failed"):
+        store.forget_capture_facts(conn, call.payment)
+    return None
 
 
 def capture_payment(conn: Connection, payment: CapturedPayment, *, cause: str) -> bool:
     """Book a captured payment into its event's escrow; False if it was booked before.
 
     The usual case (the escrow exists and collects, holds or is frozen or releasable, the
-    chart's accounts are open) is three statements: the facts with the escrow locked, the
-    ledger entry, the transition with its audit row and the payment's record. Any other
-    case (the event's first payment, a payment after release or cancellation) is decided
-    the long way."""
+    chart's accounts are open) is three statements: the facts with the escrow locked (and
+    remembered on the connection for `capture_call`), the ledger entry, the transition with
+    its audit row and the payment's record. Any other case (the event's first payment, a
+    payment after release or cancellation) is decided the long way."""
     specs = recipes.capture_accounts(payment.event_id, payment.currency)
     facts = store.capture_facts(conn, payment, specs)
     if facts is None:
@@ -43,16 +167,7 @@ def capture_payment(conn: Connection, payment: CapturedPayment, *, cause: str) -
         ]
     else:
         entry_lines = lines(conn, payment.org_id, payment.currency, booking.legs)
-    entry = ledger.post_entry(
-        conn,
-        payment.org_id,
-        ledger.PostEntry(
-            idempotency_key=f"stripe:capture:{payment.payment_id}",
-            lines=entry_lines,
-            description=f"Payment {payment.payment_id} captured",
-            external_ref=payment.balance_transaction_id or payment.payment_id,
-        ),
-    )
+    entry = ledger.post_entry(conn, payment.org_id, _entry(payment, entry_lines))
     if entry.replayed:
         # Booked by a transaction that committed while this one waited for the escrow's lock
         # (its record was not yet visible to the facts' snapshot): nothing is new.

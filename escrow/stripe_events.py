@@ -69,6 +69,29 @@ def _is_ticket_payment(pi: dict[str, Any]) -> bool:
     return META_ORG in meta and META_EVENT in meta
 
 
+def captured_payment(
+    event: outbox.InboxEvent, facts: ChargeFacts | None
+) -> models.CapturedPayment | None:
+    """The captured payment a `payment_intent.succeeded` event books, with what its prepare
+    asked Stripe (`facts`; None: not a ticket payment of ours, nothing to book)."""
+    if facts is None:
+        return None
+    pi = _obj(event)
+    meta = pi["metadata"]
+    ends = meta.get(META_EVENT_ENDS)
+    return models.CapturedPayment(
+        payment_id=pi["id"],
+        org_id=uuid.UUID(meta[META_ORG]),
+        event_id=meta[META_EVENT],
+        currency=str(pi["currency"]).upper(),
+        gross=int(pi.get("amount_received") or pi["amount"]),
+        stripe_fee=facts.stripe_fee,
+        event_ends_at=datetime.fromisoformat(ends) if ends else datetime.now(UTC),
+        charge_id=facts.charge_id,
+        balance_transaction_id=facts.balance_transaction_id,
+    )
+
+
 def payment_intent_succeeded(
     reader: StripeReader,
 ) -> outbox.InboxTwoStepHandler[ChargeFacts | None]:
@@ -80,26 +103,10 @@ def payment_intent_succeeded(
         return reader.charge_facts(pi["id"]) if _is_ticket_payment(pi) else None
 
     def handle(conn: Connection, event: outbox.InboxEvent, facts: ChargeFacts | None) -> None:
-        if facts is None:
+        payment = captured_payment(event, facts)
+        if payment is None:
             return  # not a ticket payment of ours: prepare asked nothing
-        pi = _obj(event)
-        meta = pi["metadata"]
-        ends = meta.get(META_EVENT_ENDS)
-        payments.capture_payment(
-            conn,
-            models.CapturedPayment(
-                payment_id=pi["id"],
-                org_id=uuid.UUID(meta[META_ORG]),
-                event_id=meta[META_EVENT],
-                currency=str(pi["currency"]).upper(),
-                gross=int(pi.get("amount_received") or pi["amount"]),
-                stripe_fee=facts.stripe_fee,
-                event_ends_at=datetime.fromisoformat(ends) if ends else datetime.now(UTC),
-                charge_id=facts.charge_id,
-                balance_transaction_id=facts.balance_transaction_id,
-            ),
-            cause=event.event_id,
-        )
+        payments.capture_payment(conn, payment, cause=event.event_id)
 
     return outbox.InboxTwoStepHandler(prepare=prepare, handle=handle)
 

@@ -233,9 +233,9 @@ def reserve_checkout(
         (item,) = items
         price = prices[item.ticket_type_id]
         args = {**order, "n": item.quantity, "type": item.ticket_type_id, "price": price}
-        inserted = _hold_one(conn, request.event_id, item, args, commit=commit)
+        inserted = _hold_one(conn, request.org_id, request.event_id, item, args, commit=commit)
     else:
-        _hold_seats(conn, request.event_id, items, prices)
+        _hold_seats(conn, request.org_id, request.event_id, items, prices)
         inserted = store.checkout.insert_order(conn, order)
     if inserted is None:
         raise RuntimeError("the order's insert returned no row")
@@ -258,6 +258,7 @@ def reserve_checkout(
 
 def _hold_one(
     conn: Connection,
+    org_id: uuid.UUID,
     event_id: uuid.UUID,
     item: CheckoutItem,
     args: dict[str, Any],
@@ -275,12 +276,13 @@ def _hold_one(
             return inserted
     inserted = store.checkout.hold_and_insert(conn, args)
     if inserted is None:
-        _refuse(conn, event_id, item)
+        _refuse(conn, org_id, event_id, item)
     return inserted
 
 
 def _hold_seats(
     conn: Connection,
+    org_id: uuid.UUID,
     event_id: uuid.UUID,
     items: Sequence[CheckoutItem],
     prices: dict[uuid.UUID, int],
@@ -290,16 +292,20 @@ def _hold_seats(
     taken: list[CheckoutItem] = []
     for item in items:
         price = prices[item.ticket_type_id]
-        if not store.checkout.hold(conn, event_id, item.ticket_type_id, item.quantity, price):
+        if not store.checkout.hold(
+            conn, org_id, event_id, item.ticket_type_id, n=item.quantity, price=price
+        ):
             for done in taken:
-                store.checkout.unhold(conn, done.ticket_type_id, done.quantity)
-            _refuse(conn, event_id, item)
+                store.checkout.unhold(conn, org_id, done.ticket_type_id, done.quantity)
+            _refuse(conn, org_id, event_id, item)
         taken.append(item)
 
 
-def _refuse(conn: Connection, event_id: uuid.UUID, item: CheckoutItem) -> NoReturn:
+def _refuse(
+    conn: Connection, org_id: uuid.UUID, event_id: uuid.UUID, item: CheckoutItem
+) -> NoReturn:
     """Raise why the item's hold was refused (the ticket type as it is now decides)."""
-    raise _refusal(item, store.checkout.diagnose(conn, event_id, item.ticket_type_id))
+    raise _refusal(item, store.checkout.diagnose(conn, org_id, event_id, item.ticket_type_id))
 
 
 def _refusal(item: CheckoutItem, row: Any) -> Exception:
@@ -405,11 +411,27 @@ def start_checkout(
     transaction open, record (commit). A retry under the same key returns the same order
     and PaymentIntent and holds nothing more. As over the API, the hold of one ticket type
     commits with its statement (not waiting for the WAL flush; the record's synchronous
-    commit flushes it before anything is returned)."""
+    commit flushes it before anything is returned). The record is one statement that is its
+    own transaction (`store.checkout.record_now`, one round trip) when it records; anything
+    else (another intent recorded first, the hold expired or lost) goes the usual way
+    (`record_payment_intent`), which finds why."""
     reserved = _reserve(engine, request, hold)
     if isinstance(reserved, Checkout):
         return reserved
     intent = ask_for_intent(gateway, reserved)
+    org_id = uuid.UUID(reserved.intent.metadata[META_ORG])
+    if store.checkout.record_now(
+        engine, reserved.order_id, org_id, intent.payment_intent_id, intent.client_secret
+    ):
+        return Checkout(
+            order_id=reserved.order_id,
+            amount=reserved.amount,
+            currency=reserved.currency,
+            payment_intent_id=intent.payment_intent_id,
+            client_secret=intent.client_secret,
+            hold_expires_at=reserved.hold_expires_at,  # set by the hold; never changed since
+            replayed=False,
+        )
     with engine.begin() as conn:
         return record_payment_intent(conn, reserved, intent)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+import escrow
 import outbox
 from ticketing_fsm import decisions, store
 from ticketing_fsm.errors import InvalidTransition, OrderNotFound
@@ -172,6 +173,46 @@ def payment_succeeded_for_intent(
     if order is None:
         return None
     return payment_succeeded(conn, order, cause=cause)
+
+
+def pay_for_intent(
+    conn: Connection,
+    payment: escrow.CapturedPayment,
+    *,
+    cause: str,
+    metadata: Mapping[str, object] | None = None,
+    amount: int | None = None,
+) -> str | None:
+    """A PaymentIntent succeeded: escrow books it (`escrow.capture_payment`), then
+    `payment_succeeded_for_intent`, on the caller's transaction (the `payment_intent.succeeded`
+    handler's work). Returns what happened to the order, as `payment_succeeded_for_intent`.
+
+    The usual case (the escrow's terms and accounts known on this connection from an earlier
+    capture, the intent recorded on an order awaiting payment within its hold) is two
+    statements: escrow's capture call with the order paid and its tickets issued in one
+    (`store.paying.pay_after_capture`), then the messages. Whatever that statement did not
+    do (escrow answered for its long way: nothing written; or it captured and the order is
+    in another case) is done the long way after it, in the same transaction."""
+    call = escrow.capture_call(conn, payment, cause=cause)
+    if call is not None:
+        rows = store.paying.pay_after_capture(conn, call, payment.payment_id, _moves(), cause)
+        captured = escrow.capture_answer(conn, call, rows[0].capture_outcome)
+        if captured and rows[0].o_id is not None:
+            first = rows[0]._asdict()
+            order = Order(
+                **{f: first[f"o_{f}"] for f in ORDER_FIELDS},
+                paid=payment.gross,
+                refunded=0,
+            )
+            _publish_issued(conn, order, _issued_tickets(conn, order, rows))
+            return "issued"
+        if captured is None:
+            escrow.capture_payment(conn, payment, cause=cause)
+    else:
+        escrow.capture_payment(conn, payment, cause=cause)
+    return payment_succeeded_for_intent(
+        conn, payment.payment_id, cause=cause, metadata=metadata, amount=amount
+    )
 
 
 def payment_failed(conn: Connection, order_id: uuid.UUID, *, cause: str) -> bool:

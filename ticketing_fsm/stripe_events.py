@@ -23,7 +23,12 @@ from sqlalchemy import Connection
 
 import escrow
 import outbox
-from ticketing_fsm.outcomes import order_for_payment, payment_failed, payment_succeeded_for_intent
+from ticketing_fsm.outcomes import (
+    order_for_payment,
+    pay_for_intent,
+    payment_failed,
+    payment_succeeded_for_intent,
+)
 from ticketing_fsm.refunds import settle_order
 
 FollowUp = Callable[[Connection, outbox.InboxEvent], None]
@@ -123,14 +128,43 @@ def _then(booked: outbox.AnyInboxHandler | None, follow: FollowUp) -> outbox.Any
     return handle_one
 
 
+def _paid(booked: outbox.AnyInboxHandler | None) -> outbox.AnyInboxHandler:
+    """`payment_intent.succeeded`: escrow's prepare (Stripe's fee, no transaction open), then
+    the payment booked and the order's tickets issued together (`pay_for_intent`: escrow's
+    capture and ticketing's pay-and-issue in one statement in the usual case), rather than
+    escrow's handle then ticketing's follow-up one after the other."""
+    if not isinstance(booked, outbox.InboxTwoStepHandler):
+        return _then(booked, _succeeded)
+    two: outbox.InboxTwoStepHandler[Any] = booked
+
+    def handle(conn: Connection, event: outbox.InboxEvent, facts: Any) -> None:
+        payment = escrow.captured_payment(event, facts)
+        if payment is None:  # not a ticket payment escrow books: ticketing's follow-up
+            _succeeded(conn, event)
+            return
+        intent = event.payload["data"]["object"]
+        metadata = intent.get("metadata")
+        amount = intent.get("amount")
+        pay_for_intent(
+            conn,
+            payment,
+            cause=event.event_id,
+            metadata=metadata if isinstance(metadata, dict) else None,
+            amount=amount if type(amount) is int else None,
+        )
+
+    return outbox.InboxTwoStepHandler(prepare=two.prepare, handle=handle)
+
+
 def handlers(reader: escrow.StripeReader) -> dict[str, outbox.AnyInboxHandler]:
     """Escrow's handlers, each followed by ticketing's follow-up for its type. The payment's
     success asks Stripe for its fee first (escrow's prepare, no transaction open), then books
-    it and issues the order's tickets in one transaction."""
+    it and issues the order's tickets in one transaction (`_paid`)."""
     base = escrow.stripe_handlers(reader)
     combined = dict(base)
     for event_type, follow in _follow_ups().items():
         combined[event_type] = _then(base.get(event_type), follow)
+    combined["payment_intent.succeeded"] = _paid(base.get("payment_intent.succeeded"))
     return combined
 
 

@@ -69,30 +69,74 @@ _GET_POLICY = text("""
 # What a capture decides on, in one round trip (on the driver cursor): the escrow (locked
 # first, as every escrow use case locks it before the ledger locks accounts, so none waits
 # for another in a cycle), the organizer's policy, whether the payment was booked, and the
-# ids of the chart accounts the capture may post to (the platform's or the organizer's; NULL
-# if not open). One (order, owner, code) row per chart account: scalar parameters, cheaper
-# for the driver to send than arrays of text.
+# ids of the organizer's chart accounts the capture may post to (NULL if not open; a
+# platform account's slot is NULL here). One (order, owner, code) row per chart account:
+# scalar parameters, cheaper for the driver to send than arrays of text. Every table is read
+# for the one organization (issue 19 part 4): the platform's accounts are read by a statement
+# of their own (`_PLATFORM_ACCOUNTS`), with the platform's id, once per connection.
 # The ids come from the ledger's public face as SQL expressions (ledger.account_id_sql,
 # ledger.platform_org_sql), so reading them stays in the same round trip.
 _SLOTS = ", ".join(
     f"({n}, %(owner_{n})s, %(code_{n})s)"
     for n in range(len(recipes.capture_accounts("event", "USD")))
 )
-_ACCOUNT_ID = ledger.account_id_sql(
-    f"CASE u.owner WHEN 'organizer' THEN e.org_id ELSE {ledger.platform_org_sql()} END", "u.code"
-)
+_ORGANIZER_ACCOUNT = ledger.account_id_sql("e.org_id", "u.code")
 _CAPTURE_FACTS = f"""
     SELECT {", ".join(f"e.{name}" for name in ESCROW_FIELDS)},
+           pol.org_id IS NOT NULL AS policy_stored,
            pol.platform_fee_bps, pol.platform_fee_fixed, pol.bears_stripe_fees,
            pol.refund_platform_fee,
-           EXISTS (SELECT 1 FROM payments.card_payments c WHERE c.id = %(payment)s) AS booked,
-           ARRAY(SELECT {_ACCOUNT_ID}
+           EXISTS (SELECT 1 FROM payments.card_payments c
+                    WHERE c.id = %(payment)s AND c.org_id = %(org)s) AS booked,
+           ARRAY(SELECT CASE u.owner WHEN 'organizer' THEN {_ORGANIZER_ACCOUNT} END
                    FROM (VALUES {_SLOTS}) AS u(n, owner, code)
                   ORDER BY u.n) AS accounts
       FROM payments.escrows e
-      LEFT JOIN payments.organizer_policies pol ON pol.org_id = e.org_id
+      LEFT JOIN payments.organizer_policies pol ON pol.org_id = %(org)s
      WHERE e.org_id = %(org)s AND e.event_id = %(event)s AND e.currency = %(currency)s
        FOR UPDATE OF e"""
+_PLATFORM_ACCOUNTS = f"""
+    SELECT ARRAY(SELECT {ledger.account_id_sql(ledger.platform_org_sql(), "u.code")}
+                   FROM unnest(%(codes)s::text[]) WITH ORDINALITY AS u(code, n)
+                  ORDER BY u.n) AS accounts"""
+
+# A capture decided in Python as one call of `payments.capture_card_payment` (escrow.sql),
+# for another package's statement to hold in the same round trip (its parameters named
+# `capture_*`, psycopg's placeholders): one row, (capture_outcome, capture_entry,
+# refusal_code, refusal_details).
+_CAPTURE_ARGS = (
+    ("org", "uuid"),
+    ("event", "text"),
+    ("currency", "text"),
+    ("states", "text[]"),
+    ("bps", "int"),
+    ("fixed", "bigint"),
+    ("bears", "boolean"),
+    ("refund_fee", "boolean"),
+    ("policy_stored", "boolean"),
+    ("payment", "text"),
+    ("charge", "text"),
+    ("txn", "text"),
+    ("gross", "bigint"),
+    ("fee", "bigint"),
+    ("stripe_fee", "bigint"),
+    ("share", "bigint"),
+    ("cause", "text"),
+    ("key", "text"),
+    ("hash", "text"),
+    ("accounts", "uuid[]"),
+    ("sides", "text[]"),
+    ("amounts", "bigint[]"),
+    ("currencies", "text[]"),
+    ("description", "text"),
+    ("external_ref", "text"),
+)
+CAPTURE_CALL = (
+    "payments.capture_card_payment("
+    + ", ".join(f"%(capture_{name})s::{kind}" for name, kind in _CAPTURE_ARGS)
+    + ")"
+)
+CAPTURE_ARGUMENTS = frozenset(name for name, _kind in _CAPTURE_ARGS)
 
 # The capture's transition (compare-and-set on state and version, with the counters), its
 # audit row and the payment's record, in one statement, once the entry is posted.
@@ -244,19 +288,70 @@ def get_policy(conn: Connection, org_id: uuid.UUID) -> Policy:
 
 @dataclass(frozen=True)
 class CaptureFacts:
-    """What a capture decides on: the escrow (locked), the organizer's terms, whether the
-    payment was booked, and the ids of the chart accounts that are open, by (owner, code)."""
+    """What a capture decides on: the escrow (locked), the organizer's terms (and whether
+    they are stored, or the defaults), whether the payment was booked, and the ids of the
+    chart accounts that are open, by (owner, code)."""
 
     escrow: Escrow
     policy: Policy
     booked: bool
     accounts: dict[tuple[recipes.Owner, str], uuid.UUID]
+    policy_stored: bool = False
+
+
+_KNOWN = "escrow.capture_facts"
+"""The key, in the pooled connection's `info` (kept for the life of the driver connection,
+so for one database), of what captures on it last read: per (organization, event,
+currency), the organizer's terms and the chart accounts' ids; per currency, the platform's.
+An account's id never changes for its (organization, code); the terms may, and the capture's
+call checks them on the locked rows (`payments.capture_card_payment`: 'stale')."""
+
+KnownFacts = tuple[Policy, bool, dict[tuple[recipes.Owner, str], uuid.UUID]]
+
+
+def _known(conn: Connection) -> dict[Any, Any]:
+    info: dict[Any, Any] = conn.connection.info
+    found: dict[Any, Any] | None = info.get(_KNOWN)
+    if found is None:
+        found = info[_KNOWN] = {}
+    return found
+
+
+def known_capture_facts(conn: Connection, payment: CapturedPayment) -> KnownFacts | None:
+    """The organizer's terms (and whether stored) and the chart accounts' ids a capture of
+    this organization, event and currency read last on this connection; None if none did."""
+    found: KnownFacts | None = _known(conn).get(
+        (payment.org_id, payment.event_id, payment.currency)
+    )
+    return found
+
+
+def forget_capture_facts(conn: Connection, payment: CapturedPayment) -> None:
+    """Forget what `known_capture_facts` gives for the payment's escrow (its terms changed)."""
+    _known(conn).pop((payment.org_id, payment.event_id, payment.currency), None)
+
+
+def _platform_accounts(
+    conn: Connection, currency: str, codes: Sequence[str]
+) -> dict[str, uuid.UUID | None]:
+    """The platform's accounts of these codes (None: not open), read once per connection
+    while all are open."""
+    known = _known(conn)
+    cached: dict[str, uuid.UUID | None] | None = known.get(("platform", currency))
+    if cached is not None and all(cached.get(code) is not None for code in codes):
+        return cached
+    (row,) = fetch(conn, _PLATFORM_ACCOUNTS, {"codes": list(codes)})
+    found = dict(zip(codes, row.accounts, strict=True))
+    known[("platform", currency)] = found
+    return found
 
 
 def capture_facts(
     conn: Connection, payment: CapturedPayment, specs: Sequence[recipes.AccountSpec]
 ) -> CaptureFacts | None:
-    """The facts of a capture into the event's escrow, locked; None if it has none yet."""
+    """The facts of a capture into the event's escrow, locked; None if it has none yet.
+    What they say of the terms and accounts is remembered on the connection
+    (`known_capture_facts`)."""
     found = fetch(
         conn,
         _CAPTURE_FACTS,
@@ -278,12 +373,20 @@ def capture_facts(
         row.bears_stripe_fees,
         row.refund_platform_fee,
     )
-    accounts = {
-        (spec.owner, spec.code): account_id
-        for spec, account_id in zip(specs, row.accounts, strict=True)
-        if account_id is not None
-    }
-    return CaptureFacts(escrow_of(row), policy, bool(row.booked), accounts)
+    platform_codes = [spec.code for spec in specs if spec.owner == "platform"]
+    platform = _platform_accounts(conn, payment.currency, platform_codes)
+    accounts: dict[tuple[recipes.Owner, str], uuid.UUID] = {}
+    for spec, account_id in zip(specs, row.accounts, strict=True):
+        found_id = platform.get(spec.code) if spec.owner == "platform" else account_id
+        if found_id is not None:
+            accounts[(spec.owner, spec.code)] = found_id
+    stored = bool(row.policy_stored)
+    _known(conn)[(payment.org_id, payment.event_id, payment.currency)] = (
+        policy,
+        stored,
+        accounts,
+    )
+    return CaptureFacts(escrow_of(row), policy, bool(row.booked), accounts, stored)
 
 
 def record_capture(conn: Connection, params: Mapping[str, Any]) -> bool:

@@ -261,3 +261,100 @@ CREATE POLICY platform ON payments.transfer_reversal_requests TO liventix_platfo
     USING ((SELECT payments.acting_as_platform())) WITH CHECK ((SELECT payments.acting_as_platform()));
 GRANT SELECT ON payments.transfer_reversal_requests TO liventix_app;
 GRANT SELECT, INSERT, UPDATE ON payments.transfer_reversal_requests TO liventix_platform;
+
+-- A card payment's usual capture in one call (escrow.payments.capture_call builds it; the
+-- payment's statement, ticketing_fsm.store.paying, sends it with the order's payment and
+-- its tickets' issue in one round trip). Python decided everything before: the fee, the
+-- share and the entry's lines under the organizer's terms as it last read them
+-- (p_bps..p_policy_stored: a stored row with these values, or none and the defaults), the
+-- states in which the machine's capture leaves the escrow where it is (p_states), and the
+-- ledger door's arguments (the key, the request's hash, the lines). Here the escrow is
+-- locked (first, as every escrow use case locks it before the ledger locks accounts) and
+-- those facts are checked on the locked row; any other case writes nothing and answers why,
+-- for the caller to decide the long way: 'long' (no escrow yet, or the escrow in a state
+-- the machine's capture moves or refuses), 'booked' (the payment was captured before: a
+-- duplicate), 'stale' (the organizer's terms changed since they were read). Then the entry
+-- is posted through the ledger's door (payments.post_entry: a refusal answers 'failed' with
+-- its code and details and writes nothing else; a replay, booked by a transaction that
+-- committed while this one waited for the escrow, answers 'replayed'), and the escrow's
+-- counters, its audit row and the payment's record are written: 'captured'. Every
+-- statement names the organization (p_org); the platform's accounts are the door's to read.
+-- Run with the caller's rights (row-level security as for the statements it replaces).
+CREATE FUNCTION payments.capture_card_payment(
+    p_org uuid, p_event text, p_currency text, p_states text[],
+    p_bps int, p_fixed bigint, p_bears boolean, p_refund_fee boolean, p_policy_stored boolean,
+    p_payment text, p_charge text, p_txn text, p_gross bigint, p_fee bigint,
+    p_stripe_fee bigint, p_share bigint, p_cause text,
+    p_key text, p_hash text, p_accounts uuid[], p_sides text[], p_amounts bigint[],
+    p_currencies text[], p_description text, p_external_ref text)
+RETURNS TABLE (capture_outcome text, capture_entry uuid, refusal_code text,
+               refusal_details jsonb)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    v_escrow payments.escrows;
+    v_status text;
+    v_entry uuid;
+    v_replayed boolean;
+    v_code text;
+    v_details jsonb;
+BEGIN
+    SELECT * INTO v_escrow FROM payments.escrows e
+     WHERE e.org_id = p_org AND e.event_id = p_event AND e.currency = p_currency
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT 'long'::text, NULL::uuid, NULL::text, NULL::jsonb;
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM payments.card_payments c
+                WHERE c.id = p_payment AND c.org_id = p_org) THEN
+        RETURN QUERY SELECT 'booked'::text, NULL::uuid, NULL::text, NULL::jsonb;
+        RETURN;
+    END IF;
+    IF NOT (v_escrow.state = ANY (p_states)) THEN
+        RETURN QUERY SELECT 'long'::text, NULL::uuid, NULL::text, NULL::jsonb;
+        RETURN;
+    END IF;
+    IF p_policy_stored IS DISTINCT FROM EXISTS (
+           SELECT 1 FROM payments.organizer_policies pol
+            WHERE pol.org_id = p_org AND pol.platform_fee_bps = p_bps
+              AND pol.platform_fee_fixed = p_fixed AND pol.bears_stripe_fees = p_bears
+              AND pol.refund_platform_fee = p_refund_fee)
+       OR (NOT p_policy_stored
+           AND EXISTS (SELECT 1 FROM payments.organizer_policies pol
+                        WHERE pol.org_id = p_org)) THEN
+        RETURN QUERY SELECT 'stale'::text, NULL::uuid, NULL::text, NULL::jsonb;
+        RETURN;
+    END IF;
+    SELECT d.status, d.id, d.replayed, d.code, d.details
+      INTO v_status, v_entry, v_replayed, v_code, v_details
+      FROM payments.post_entry(p_org, p_key, p_hash, p_accounts, p_sides, p_amounts,
+                               p_currencies, p_description, NULL, NULL, p_external_ref) d;
+    IF v_status = 'failed' THEN
+        RETURN QUERY SELECT 'failed'::text, NULL::uuid, v_code, v_details;
+        RETURN;
+    END IF;
+    IF v_replayed THEN
+        RETURN QUERY SELECT 'replayed'::text, v_entry, NULL::text, NULL::jsonb;
+        RETURN;
+    END IF;
+    UPDATE payments.escrows e
+       SET captured = e.captured + p_gross, held = e.held + p_share, version = e.version + 1,
+           updated_at = now()
+     WHERE e.id = v_escrow.id AND e.org_id = p_org;
+    INSERT INTO payments.escrow_transitions
+        (escrow_id, org_id, from_state, to_state, event, cause, entry_id)
+    VALUES (v_escrow.id, p_org, v_escrow.state, v_escrow.state, 'capture', p_cause, v_entry);
+    INSERT INTO payments.card_payments
+        (id, org_id, escrow_id, charge_id, balance_transaction_id, currency, gross,
+         platform_fee, stripe_fee, bears_stripe_fees, refund_platform_fee, entry_id)
+    VALUES (p_payment, p_org, v_escrow.id, p_charge, p_txn, p_currency, p_gross, p_fee,
+            p_stripe_fee, p_bears, p_refund_fee, v_entry);
+    RETURN QUERY SELECT 'captured'::text, v_entry, NULL::text, NULL::jsonb;
+END
+$$;
+REVOKE ALL ON FUNCTION payments.capture_card_payment(uuid, text, text, text[], int, bigint,
+    boolean, boolean, boolean, text, text, text, bigint, bigint, bigint, bigint, text, text,
+    text, uuid[], text[], bigint[], text[], text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION payments.capture_card_payment(uuid, text, text, text[], int, bigint,
+    boolean, boolean, boolean, text, text, text, bigint, bigint, bigint, bigint, text, text,
+    text, uuid[], text[], bigint[], text[], text, text) TO liventix_app, liventix_platform;

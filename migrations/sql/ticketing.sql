@@ -182,7 +182,8 @@ BEGIN
     ), o AS (
         SELECT o.id, o.amount, o.currency, o.payment_intent_id, o.client_secret,
                o.hold_expires_at, o.request_hash, o.status, o.event_id, oe.ends_at
-          FROM ticketing.orders o JOIN ticketing.events oe ON oe.id = o.event_id
+          FROM ticketing.orders o
+          JOIN ticketing.events oe ON oe.id = o.event_id AND oe.org_id = v_org
          WHERE o.org_id = v_org AND o.idempotency_key = p_key
     )
     SELECT v_org, o.id, o.amount, o.currency, o.payment_intent_id, o.client_secret,
@@ -195,7 +196,7 @@ BEGIN
           SELECT array_agg(t.id ORDER BY t.id) AS type_ids,
                  array_agg(t.price ORDER BY t.id) AS prices
             FROM ticketing.ticket_types t
-           WHERE t.id = ANY(p_ids) AND t.event_id = p_event
+           WHERE t.id = ANY(p_ids) AND t.event_id = p_event AND t.org_id = v_org
       ) p ON true;
 END
 $$;
@@ -233,7 +234,7 @@ DECLARE
 BEGIN
     PERFORM set_config('synchronous_commit', 'off', true);
     UPDATE ticketing.ticket_types SET held = held + p_n
-     WHERE id = p_type AND event_id = p_event AND price = p_price
+     WHERE id = p_type AND org_id = p_org AND event_id = p_event AND price = p_price
        AND now() >= sales_start AND now() < sales_end
        AND held + sold + p_n <= capacity;
     IF FOUND THEN
@@ -254,6 +255,6 @@ BEGIN
         SELECT NULL::timestamptz, t.capacity - t.held - t.sold,
                now() >= t.sales_start AND now() < t.sales_end
           FROM ticketing.ticket_types t
-         WHERE t.id = p_type AND t.event_id = p_event;
+         WHERE t.id = p_type AND t.org_id = p_org AND t.event_id = p_event;
 END
 $$;

@@ -10,6 +10,9 @@ Two deliveries of one payment at once, from two OS processes queued behind a loc
 escrow: one books it; the other, whose facts were read before the first committed, finds
 the ledger's entry already booked under the payment's key (a replay) and books nothing.
 
+The platform's accounts are read by a statement of their own (issue 19 part 4), once per
+connection (`_usual` leaves that read out of the count).
+
 The statements are counted at the driver (`round_trips`): psycopg's cursors, where escrow's
 facts and transition go, and pgdriver's libpq door (`pgdriver.call`, `call_alone`), where the
 ledger's posting has gone since eaa2606 and where psycopg's cursor does not see it.
@@ -69,6 +72,11 @@ def round_trips() -> Iterator[list[str]]:
                 setattr(pgdriver, name, original)
 
 
+def _usual(sent: list[str]) -> list[str]:
+    """The statements sent but the platform's accounts' read (once per connection)."""
+    return [s for s in sent if "is_platform" not in s]
+
+
 def test_a_later_payment_is_three_statements_and_books_what_the_long_way_books(
     engine: sa.Engine,
 ) -> None:
@@ -79,7 +87,7 @@ def test_a_later_payment_is_three_statements_and_books_what_the_long_way_books(
     second = captured(org, gross=5_000, stripe_fee=175)
     with engine.begin() as conn, round_trips() as sent:
         assert escrow.capture_payment(conn, second, cause="evt_2")
-    assert len(sent) == 3, sent
+    assert len(_usual(sent)) == 3, sent
     with engine.begin() as conn, round_trips() as sent:
         assert not escrow.capture_payment(conn, second, cause="evt_2 again")
     assert len(sent) == 1, sent
@@ -137,7 +145,7 @@ def test_a_payment_captured_while_frozen_or_holding_stays_in_that_state(
     late = captured(org, gross=2_000, stripe_fee=88)
     with engine.begin() as conn, round_trips() as sent:
         assert escrow.capture_payment(conn, late, cause="evt_2")
-    assert len(sent) == 3
+    assert len(_usual(sent)) == 3, sent
     with engine.connect() as conn:
         e = escrow.get_escrow(conn, escrow_id)
         assert (e.state, e.captured, e.held) == ("holding", 12_000, 9_500 + 1_900)

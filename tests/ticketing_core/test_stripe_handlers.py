@@ -62,8 +62,11 @@ def test_every_escrow_handler_is_kept_and_ticketing_follows_up_on_its_events() -
         # escrow's alone, untouched (each call of escrow's builds its closures anew).
         assert _name(combined[event_type]) == _name(base[event_type])
     for event_type in followed & set(base):
-        # Composed by `_then`: escrow's handler, then ticketing's follow-up.
-        assert _name(combined[event_type]).startswith("_then.<locals>.handle")
+        # Composed by `_then`: escrow's handler, then ticketing's follow-up; the payment's
+        # success by `_paid`: escrow's capture and ticketing's issue together
+        # (`ticketing_fsm.pay_for_intent`).
+        composer = "_paid" if event_type == "payment_intent.succeeded" else "_then"
+        assert _name(combined[event_type]).startswith(f"{composer}.<locals>.handle")
         # A two-step handler stays two steps, with escrow's own prepare.
         if isinstance(base[event_type], outbox.InboxTwoStepHandler):
             two = combined[event_type]

@@ -7,12 +7,13 @@ psycopg's placeholders; psycopg prepares each after its fifth use.
 from __future__ import annotations
 
 import collections
+import hashlib
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 import pgdriver
 
@@ -30,7 +31,8 @@ OPENING = """
     ), o AS (
         SELECT o.id, o.amount, o.currency, o.payment_intent_id, o.client_secret,
                o.hold_expires_at, o.request_hash, o.status, o.event_id, oe.ends_at
-          FROM ticketing.orders o JOIN ticketing.events oe ON oe.id = o.event_id
+          FROM ticketing.orders o
+          JOIN ticketing.events oe ON oe.id = o.event_id AND oe.org_id = %(org)s
          WHERE o.org_id = %(org)s AND o.idempotency_key = %(key)s
     )
     SELECT o.id AS order_id, o.amount AS order_amount, o.currency AS order_currency,
@@ -46,6 +48,7 @@ OPENING = """
                  array_agg(t.price ORDER BY t.id) AS prices
             FROM ticketing.ticket_types t
            WHERE t.id = ANY(%(ids)s::uuid[]) AND t.event_id = %(event)s
+             AND t.org_id = %(org)s
       ) p ON true"""
 
 # The order and its tickets in one statement, once the seats are held.
@@ -72,8 +75,8 @@ INSERT_ORDER = """
 HOLD_AND_INSERT = """
     WITH h AS (
         UPDATE ticketing.ticket_types SET held = held + %(n)s
-         WHERE id = %(type)s AND event_id = %(event)s AND price = %(price)s
-           AND now() >= sales_start AND now() < sales_end
+         WHERE id = %(type)s AND org_id = %(org)s AND event_id = %(event)s
+           AND price = %(price)s AND now() >= sales_start AND now() < sales_end
            AND held + sold + %(n)s <= capacity
         RETURNING id
     ), o AS (
@@ -122,11 +125,12 @@ HOLD_AND_COMMIT = (
 # read and hold.
 HOLD = """
     UPDATE ticketing.ticket_types SET held = held + %(n)s
-     WHERE id = %(id)s AND event_id = %(event)s AND price = %(price)s
+     WHERE id = %(id)s AND org_id = %(org)s AND event_id = %(event)s AND price = %(price)s
        AND now() >= sales_start AND now() < sales_end
        AND held + sold + %(n)s <= capacity"""
 
-UNHOLD = "UPDATE ticketing.ticket_types SET held = held - %(n)s WHERE id = %(id)s"
+UNHOLD = """
+    UPDATE ticketing.ticket_types SET held = held - %(n)s WHERE id = %(id)s AND org_id = %(org)s"""
 
 RECORDED = """
     SELECT org_id, status, payment_intent_id, client_secret, hold_expires_at
@@ -135,13 +139,28 @@ RECORDED = """
 DIAGNOSE = """
     SELECT capacity - held - sold AS left,
            now() >= sales_start AND now() < sales_end AS on_sale
-      FROM ticketing.ticket_types WHERE id = %(id)s AND event_id = %(event)s"""
+      FROM ticketing.ticket_types
+     WHERE id = %(id)s AND org_id = %(org)s AND event_id = %(event)s"""
 
 RECORD = """
     UPDATE ticketing.orders
        SET payment_intent_id = %(pi)s, client_secret = %(secret)s, updated_at = now()
      WHERE id = %(id)s AND (payment_intent_id IS NULL OR payment_intent_id = %(pi)s)
     RETURNING status, hold_expires_at"""
+
+
+# RECORD as a transaction of its own (`record_now`): one round trip, committed by the server
+# as the statement ends (synchronously: the hold's commit, which did not wait for the WAL
+# flush, is durable once this returns). Only an order of the organization, still awaiting
+# payment with no other intent recorded, is recorded; anything else records nothing, for
+# the caller's usual unit of work to decide (it finds why).
+RECORD_NOW = """
+    UPDATE ticketing.orders
+       SET payment_intent_id = $2, client_secret = $3, updated_at = now()
+     WHERE id = $1::uuid AND org_id = $4::uuid AND status = 'awaiting_payment'
+       AND (payment_intent_id IS NULL OR payment_intent_id = $2)
+    RETURNING status"""
+_RECORD_NOW_NAME = "ticketing_record_" + hashlib.sha256(RECORD_NOW.encode()).hexdigest()[:12]
 
 
 # RECORD with its values as literals, sent in the round trip that begins the record step's
@@ -295,20 +314,28 @@ def insert_order(conn: Connection, order: Mapping[str, Any]) -> Any:
     return pgdriver.first(conn, INSERT_ORDER, order)
 
 
-def hold(conn: Connection, event_id: uuid.UUID, type_id: uuid.UUID, n: int, price: int) -> bool:
+def hold(
+    conn: Connection,
+    org_id: uuid.UUID,
+    event_id: uuid.UUID,
+    type_id: uuid.UUID,
+    *,
+    n: int,
+    price: int,
+) -> bool:
     """Hold `n` seats of the type at `price`, if on sale and left; False if refused."""
-    params = {"n": n, "id": type_id, "event": event_id, "price": price}
+    params = {"n": n, "id": type_id, "org": org_id, "event": event_id, "price": price}
     return pgdriver.execute(conn, HOLD, params) == 1
 
 
-def unhold(conn: Connection, type_id: uuid.UUID, n: int) -> None:
+def unhold(conn: Connection, org_id: uuid.UUID, type_id: uuid.UUID, n: int) -> None:
     """Give back `n` held seats of the type."""
-    pgdriver.execute(conn, UNHOLD, {"n": n, "id": type_id})
+    pgdriver.execute(conn, UNHOLD, {"n": n, "id": type_id, "org": org_id})
 
 
-def diagnose(conn: Connection, event_id: uuid.UUID, type_id: uuid.UUID) -> Any:
+def diagnose(conn: Connection, org_id: uuid.UUID, event_id: uuid.UUID, type_id: uuid.UUID) -> Any:
     """The ticket type's seats left and whether it is on sale now (None: not of the event)."""
-    return pgdriver.first(conn, DIAGNOSE, {"id": type_id, "event": event_id})
+    return pgdriver.first(conn, DIAGNOSE, {"id": type_id, "org": org_id, "event": event_id})
 
 
 def record_intent(conn: Connection, order_id: uuid.UUID, intent_id: str, secret: str) -> Any:
@@ -316,6 +343,22 @@ def record_intent(conn: Connection, order_id: uuid.UUID, intent_id: str, secret:
     and hold's expiry, or None if another intent was recorded first."""
     params = {"id": order_id, "pi": intent_id, "secret": secret}
     return pgdriver.first(conn, RECORD, params)
+
+
+def record_now(
+    engine: Engine, order_id: uuid.UUID, org_id: uuid.UUID, intent_id: str, secret: str
+) -> bool:
+    """Record the PaymentIntent on the order awaiting payment as a transaction of its own,
+    committed when this returns (`RECORD_NOW`); False if nothing was recorded (or the
+    driver cannot send it so): the caller's usual unit of work then (`record_intent`). It
+    acts as the engine's role may outside a transaction (an application role, whose proof is
+    transaction-local, records nothing)."""
+    params = (str(order_id), intent_id, secret, str(org_id))
+    try:
+        row = pgdriver.call_alone(engine, _RECORD_NOW_NAME, RECORD_NOW, params)
+    except TypeError:
+        return False
+    return row is not None
 
 
 def recorded(conn: Connection, order_id: uuid.UUID) -> Any:

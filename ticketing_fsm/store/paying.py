@@ -30,9 +30,10 @@ _ISSUE_CTES = f"""
     moved AS (
         UPDATE ticketing.tickets
            SET status = %(ticket_to)s, version = version + 1, updated_at = now()
-         WHERE order_id = {{order}} AND status = %(ticket_from)s
+         WHERE order_id = {{order}} AND org_id = {{org}} AND status = %(ticket_from)s
            AND NOT EXISTS (SELECT 1 FROM ticketing.tickets x
-                            WHERE x.order_id = {{order}} AND x.status <> %(ticket_from)s)
+                            WHERE x.order_id = {{order}} AND x.org_id = {{org}}
+                              AND x.status <> %(ticket_from)s)
         RETURNING {_TICKET_COLUMNS}, created_at
     ), audit AS (
         INSERT INTO ticketing.transitions
@@ -44,13 +45,14 @@ _ISSUE_CTES = f"""
           FROM ticketing.ticket_types tt
           JOIN (SELECT ticket_type_id, count(*) AS n FROM moved GROUP BY ticket_type_id) m
             ON m.ticket_type_id = tt.id
+         WHERE tt.org_id = {{org}}
          ORDER BY tt.id
            FOR UPDATE OF tt
     ), counted AS (
         UPDATE ticketing.ticket_types tt
            SET held = tt.held - t.n, sold = tt.sold + t.n
           FROM types t
-         WHERE tt.id = t.id
+         WHERE tt.id = t.id AND tt.org_id = {{org}}
     )"""
 
 
@@ -60,34 +62,84 @@ _ISSUE_CTES = f"""
 # the order is in another case (or not there), decided the long way. The order is named by
 # its id or (`PAY_AND_ISSUE_FOR_INTENT`) by the PaymentIntent recorded on it, as Stripe's
 # event names it: the lookup of the order is then part of the same statement.
-def _pay_and_issue_sql(order: str) -> str:
+# `PAY_AFTER_CAPTURE` is the payment's one round trip: escrow's capture call first
+# (`escrow.capture_call`, a CTE materialized once, read before the order is touched), then,
+# only if it captured, the order paid and its tickets issued for the organization the
+# payment is for (every table filtered on it, issue 19 part 4). Its first row carries the
+# capture's answer, with the order's and the tickets' columns when they moved (NULL when
+# not: the long way then). The amounts paid and refunded are then the capture's (its gross,
+# nothing refunded: no refund can name a payment captured by this statement).
+def _pay_and_issue_sql(order: str, org: str, capture: str | None = None) -> str:
+    if capture is None:
+        head, guard = "", ""
+        amounts = (
+            f"{escrow.paid_sql('p.payment_intent_id')} AS o_paid,"
+            f" {escrow.refunded_sql('p.payment_intent_id')} AS o_refunded,"
+        )
+    else:
+        head = f"cap AS MATERIALIZED (SELECT * FROM {capture}), "
+        guard = "AND (SELECT c.capture_outcome FROM cap c) = 'captured'"
+        amounts = ""
+    issued = f"""
+        SELECT {", ".join(f"p.{f} AS o_{f}" for f in ORDER_FIELDS)}, {amounts}
+               c.total, m.*
+          FROM paid p
+         CROSS JOIN LATERAL (SELECT count(*) AS total FROM ticketing.tickets t
+                              WHERE t.order_id = p.id AND t.org_id = {org}) c
+          LEFT JOIN moved m ON true"""
+    if capture is None:
+        final = f"{issued} ORDER BY m.created_at, m.id"
+    else:
+        final = f"""
+        SELECT c.capture_outcome, c.capture_entry, x.*
+          FROM cap c LEFT JOIN ({issued}) x ON true
+         ORDER BY x.created_at, x.id"""
     return f"""
-    WITH paid AS (
+    WITH {head}paid AS (
         UPDATE ticketing.orders o
            SET status = %(order_to)s, version = o.version + 1, updated_at = now()
          WHERE {order} AND o.status = %(order_from)s AND now() <= o.hold_expires_at
            AND NOT EXISTS (SELECT 1 FROM ticketing.events e
-                            WHERE e.id = o.event_id AND e.cancelled_at IS NOT NULL)
+                            WHERE e.id = o.event_id AND e.org_id = o.org_id
+                              AND e.cancelled_at IS NOT NULL)
+           {guard}
         RETURNING {_ORDER_COLUMNS}
     ), paid_audit AS (
         INSERT INTO ticketing.transitions
             (org_id, subject, subject_id, from_state, to_state, event, cause)
         SELECT org_id, 'order', id, %(order_from)s, %(order_to)s, %(order_event)s, %(cause)s
           FROM paid
-    ), {_ISSUE_CTES.format(order="(SELECT id FROM paid)")}
-    SELECT {", ".join(f"p.{f} AS o_{f}" for f in ORDER_FIELDS)},
-           {escrow.paid_sql("p.payment_intent_id")} AS o_paid,
-           {escrow.refunded_sql("p.payment_intent_id")} AS o_refunded,
-           c.total, m.*
-      FROM paid p
-     CROSS JOIN LATERAL (SELECT count(*) AS total FROM ticketing.tickets t
-                          WHERE t.order_id = p.id) c
-      LEFT JOIN moved m ON true
-     ORDER BY m.created_at, m.id"""
+    ), {_ISSUE_CTES.format(order="(SELECT id FROM paid)", org=org)}
+    {final}"""
 
 
-PAY_AND_ISSUE = _pay_and_issue_sql("o.id = %(order)s")
-PAY_AND_ISSUE_FOR_INTENT = _pay_and_issue_sql("o.payment_intent_id = %(intent)s")
+_PAID_ORG = "(SELECT org_id FROM paid)"
+PAY_AND_ISSUE = _pay_and_issue_sql("o.id = %(order)s", _PAID_ORG)
+PAY_AND_ISSUE_FOR_INTENT = _pay_and_issue_sql("o.payment_intent_id = %(intent)s", _PAID_ORG)
+PAY_AFTER_CAPTURE = _pay_and_issue_sql(
+    "o.payment_intent_id = %(intent)s AND o.org_id = %(org)s", "%(org)s", escrow.CAPTURE_CALL
+)
+
+
+def pay_after_capture(
+    conn: Connection,
+    call: escrow.CaptureCall,
+    intent: str,
+    moves: dict[str, str],
+    cause: str,
+) -> list[Any]:
+    """Escrow's capture call, then (if it captured) the order the PaymentIntent is recorded
+    on paid and its held tickets issued, as `moves` says, in one statement: one row per
+    ticket moved, or one row with the capture's answer alone (`capture_outcome`,
+    `capture_entry`; the order's columns NULL) when the order is not in the usual case."""
+    params = {
+        **call.params,
+        **moves,
+        "intent": intent,
+        "org": call.payment.org_id,
+        "cause": cause,
+    }
+    return pgdriver.fetch(conn, PAY_AFTER_CAPTURE, params)
 
 
 def pay_and_issue(

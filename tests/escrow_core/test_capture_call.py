@@ -1,0 +1,165 @@
+"""The capture as one call (`escrow.capture_call`, `payments.capture_card_payment`): decided
+in Python from what the escrow's last capture read on the connection, checked on the
+locked rows, written only in the usual case.
+
+- It books what `capture_payment` books (the same lines, counters, audit row and record),
+  and its entry is the very request `ledger.post_entry` would post: posted again through
+  the ledger's door under the same key, it is a replay (the request's hash is the ledger's).
+- Anything else writes nothing and says why: no escrow yet ('long', and nothing known to
+  call with before a capture read it), the payment booked before ('booked'), the terms
+  changed since they were read ('stale': forgotten, read again by the long way), an escrow
+  whose capture is not the machine's staying capture ('long').
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+import escrow
+import ledger
+import pgdriver
+from escrow import decisions as escrow_decisions
+from escrow import payments as escrow_payments
+from escrow import store as escrow_store
+from tests.escrow_core.support import (
+    audit,
+    captured,
+    escrow_of,
+    lines_by_ref,
+    new_organizer,
+    row,
+)
+
+
+def _call(conn: sa.Connection, payment: escrow.CapturedPayment, cause: str = "evt") -> Any:
+    """The call alone, in the caller's transaction: its one row and the call."""
+    call = escrow.capture_call(conn, payment, cause=cause)
+    assert call is not None
+    (answer,) = pgdriver.fetch(conn, f"SELECT * FROM {call.sql}", call.params)
+    return answer, call
+
+
+def _version(conn: sa.Connection, org: object) -> int:
+    found: int = row(
+        conn, "SELECT version FROM payments.escrows WHERE org_id = :org", org=org
+    ).version
+    return found
+
+
+def _recorded(conn: sa.Connection, payment: escrow.CapturedPayment) -> int:
+    found: int = row(
+        conn,
+        "SELECT count(*) AS n FROM payments.card_payments WHERE id = :id",
+        id=payment.payment_id,
+    ).n
+    return found
+
+
+def test_the_call_books_what_the_long_way_books_and_the_ledger_replays_its_entry(
+    engine: sa.Engine,
+) -> None:
+    with engine.begin() as conn:
+        org = new_organizer(conn, escrow.Policy(platform_fee_bps=500))
+        first = captured(org, gross=10_000, stripe_fee=320)
+        assert escrow.capture_call(conn, first, cause="evt_1") is None  # nothing read yet
+        assert escrow.capture_payment(conn, first, cause="evt_1")  # opens the escrow
+        second = captured(org, gross=5_000, stripe_fee=175)
+        assert escrow.capture_payment(conn, second, cause="evt_2")  # reads its facts
+        third = captured(org, gross=5_000, stripe_fee=175)
+        answer, call = _call(conn, third, "evt_3")
+        assert answer.capture_outcome == "captured"
+        assert escrow.capture_answer(conn, call, answer.capture_outcome) is True
+
+        # The same request through the ledger's door: a replay of the call's entry.
+        policy, _stored, ids = escrow_store.known_capture_facts(conn, third) or (None, 0, {})
+        assert policy is not None
+        booking = escrow_decisions.capture_booking(third, policy)
+        request = escrow_payments._entry(
+            third,
+            [ledger.Line(ids[(g.owner, g.code)], g.side, g.amount, "USD") for g in booking.legs],
+        )
+        again = ledger.post_entry(conn, org, request)
+        assert again.replayed and again.id == answer.capture_entry
+
+    with engine.connect() as conn:
+        refs = ["txn_" + p.payment_id[3:] for p in (second, third)]
+        assert lines_by_ref(conn, org, refs[1]) == lines_by_ref(conn, org, refs[0])
+        e = escrow_of(conn, third)
+        assert (e.state, e.captured, e.held, e.version) == ("collecting", 20_000, 19_000, 3)
+        assert e.held == escrow.ledger_escrow_balance(conn, e)
+        assert audit(conn, e.id) == [("collecting", "collecting", "capture")] * 3
+        recorded = row(
+            conn,
+            """SELECT p.org_id, p.escrow_id, p.charge_id, p.gross, p.platform_fee, p.stripe_fee,
+                      p.bears_stripe_fees, p.refund_platform_fee, t.entry_id = p.entry_id AS same
+                 FROM payments.card_payments p
+                 JOIN payments.escrow_transitions t ON t.entry_id = p.entry_id
+                WHERE p.id = :id""",
+            id=third.payment_id,
+        )
+        assert tuple(recorded) == (org, e.id, third.charge_id, 5_000, 250, 175, False, True, True)
+        assert ledger.trial_balance(conn).balanced
+
+
+def test_a_duplicate_stale_terms_and_a_moved_escrow_write_nothing(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        org = new_organizer(conn)
+        first = captured(org, gross=10_000, stripe_fee=320)
+        escrow.capture_payment(conn, first, cause="evt_1")
+        escrow.capture_payment(conn, captured(org, gross=1_000, stripe_fee=59), cause="evt_2")
+        # A duplicate of a payment booked: 'booked', nothing written.
+        answer, call = _call(conn, first)
+        assert answer.capture_outcome == "booked"
+        assert escrow.capture_answer(conn, call, answer.capture_outcome) is False
+        version = _version(conn, org)
+
+    # The terms changed since the connection read them: 'stale', forgotten.
+    with engine.begin() as other:
+        escrow.set_policy(other, org, escrow.Policy(platform_fee_bps=900))
+    fresh = captured(org, gross=2_000, stripe_fee=88)
+    with engine.begin() as conn:
+        answer, call = _call(conn, fresh)
+        assert answer.capture_outcome == "stale"
+        assert (_recorded(conn, fresh), _version(conn, org)) == (0, version)
+        assert escrow.capture_answer(conn, call, answer.capture_outcome) is None
+        assert escrow.capture_call(conn, fresh, cause="evt") is None  # forgotten
+        assert escrow.capture_payment(conn, fresh, cause="evt_3")  # the long way, read again
+        assert (
+            row(
+                conn,
+                "SELECT platform_fee FROM payments.card_payments WHERE id = :id",
+                id=fresh.payment_id,
+            ).platform_fee
+            == 180
+        )
+
+    # An escrow the machine's capture would move (cancelled): 'long', nothing written (and
+    # the change undone: the connection closes without committing).
+    with engine.connect() as conn:
+        conn.execute(
+            sa.text("UPDATE payments.escrows SET state = 'cancelled' WHERE org_id = :org"),
+            {"org": org},
+        )
+        late = captured(org, gross=3_000, stripe_fee=117)
+        answer = _call(conn, late)[0]
+        assert answer.capture_outcome == "long"
+        assert _recorded(conn, late) == 0
+
+
+def test_no_escrow_yet_is_the_long_way(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        org = new_organizer(conn)
+        escrow.capture_payment(conn, captured(org, gross=1_000, stripe_fee=59), cause="e1")
+        escrow.capture_payment(conn, captured(org, gross=1_000, stripe_fee=59), cause="e2")
+        other_event = captured(org, gross=1_000, stripe_fee=59, event_id="ev2")
+        # Nothing known for another event's escrow: no call at all.
+        assert escrow.capture_call(conn, other_event, cause="e3") is None
+        # Known terms, but its escrow gone (as for an event not yet captured): 'long'.
+        conn.execute(
+            sa.text("UPDATE payments.escrows SET event_id = 'moved' WHERE org_id = :org"),
+            {"org": org},
+        )
+        answer = _call(conn, captured(org, gross=1_000, stripe_fee=59))[0]
+        assert answer.capture_outcome == "long"

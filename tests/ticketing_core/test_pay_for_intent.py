@@ -1,0 +1,203 @@
+"""The payment's handler work in one transaction of two statements (`tk.pay_for_intent`):
+escrow's capture call (`payments.capture_card_payment`, decided in Python from the terms
+and accounts the last capture of the escrow read on the connection) with the order paid
+and its tickets issued, then the messages. It books what the long way books (escrow's
+three statements, then ticketing's two), and any case it does not take (the escrow's
+first payments, the terms changed since they were read, a late payment, a duplicate) is
+done the long way after it, in the same transaction, to the same end state.
+
+The invariant (promise 9): any sequence of deliveries of the payments of several orders,
+duplicates included, with the organizer's terms changed between them, ends with each
+order paid once, its tickets issued once, one `order.paid` per order, one capture per
+payment booked at the terms in force when it was booked, and the books balanced.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import escrow
+import ticketing_fsm as tk
+from tests.escrow_core.support import driver_statements, lines_by_ref
+from tests.ticketing_core.support import (
+    Gateway,
+    World,
+    audit,
+    captured,
+    check_audit_trail,
+    check_balanced,
+    check_capacity,
+    check_paid_in_ledger,
+    messages,
+    open_world,
+    request,
+    statuses,
+)
+
+
+def _checkout(
+    engine: sa.Engine, world: World, quantity: int = 2, hold: timedelta = tk.DEFAULT_HOLD
+) -> tk.Checkout:
+    return tk.start_checkout(
+        engine, Gateway(), request(world, uuid.uuid4().hex, (quantity,)), hold=hold
+    )
+
+
+def _pay(conn: sa.Connection, world: World, checkout: tk.Checkout, cause: str = "evt") -> str:
+    outcome = tk.pay_for_intent(conn, captured(world, checkout), cause=cause)
+    assert outcome is not None
+    return outcome
+
+
+def _escrow(conn: sa.Connection, world: World) -> escrow.Escrow:
+    found = conn.execute(
+        sa.text("SELECT id FROM payments.escrows WHERE org_id = :org"), {"org": world.org}
+    ).scalar_one()
+    return escrow.get_escrow(conn, found)
+
+
+@pytest.fixture
+def world(engine: sa.Engine) -> World:
+    with engine.begin() as conn:
+        return open_world(conn, capacities=(100,), prices=(2_500,))
+
+
+def test_a_payment_is_two_statements_once_the_escrow_is_known_and_books_the_same(
+    engine: sa.Engine, world: World
+) -> None:
+    # The event's first payment opens its escrow, the next reads its terms and accounts
+    # (both the long way); from the third on, the connection knows them.
+    first, second, third = (_checkout(engine, world) for _ in range(3))
+    with engine.begin() as conn:
+        assert _pay(conn, world, first) == "issued"
+        assert _pay(conn, world, second) == "issued"
+        with driver_statements() as seen:
+            assert _pay(conn, world, third) == "issued"
+    assert len(seen) == 2, seen
+    assert "payments.capture_card_payment" in seen[0]
+    with engine.connect() as conn:
+        # The recipe the long way booked for the second payment, for the third.
+        refs = ["txn_" + c.payment_intent_id[3:] for c in (second, third)]
+        assert lines_by_ref(conn, world.org, refs[0]) == lines_by_ref(conn, world.org, refs[1])
+        assert statuses(conn, third.order_id) == ["issued", "issued"]
+        assert audit(conn, third.order_id) == [("awaiting_payment", "paid", "pay")]
+        assert len(messages(conn, "order.paid", str(third.order_id))) == 1
+        assert len(messages(conn, "ticket.issued")) == 6
+        e = _escrow(conn, world)
+        assert (e.state, e.captured, e.version) == ("collecting", 3 * first.amount, 3)
+        assert e.held == escrow.ledger_escrow_balance(conn, e)
+        check_capacity(conn)
+        check_audit_trail(conn)
+        check_paid_in_ledger(conn)
+        check_balanced(conn)
+    # Again (a duplicate event): escrow answers it was booked, the long way says unchanged.
+    with engine.begin() as conn:
+        assert _pay(conn, world, third, cause="evt again") == "unchanged"
+    with engine.connect() as conn:
+        assert len(messages(conn, "order.paid", str(third.order_id))) == 1
+        assert _escrow(conn, world).captured == 3 * first.amount
+
+
+def test_terms_changed_since_they_were_read_are_booked_the_long_way(
+    engine: sa.Engine, world: World
+) -> None:
+    checkouts = [_checkout(engine, world) for _ in range(3)]
+    with engine.begin() as conn:
+        for c in checkouts[:2]:
+            _pay(conn, world, c)
+    with engine.begin() as other:
+        escrow.set_policy(other, world.org, escrow.Policy(platform_fee_bps=1_000))
+    with engine.begin() as conn:
+        with driver_statements() as seen:
+            assert _pay(conn, world, checkouts[2]) == "issued"
+        # The call answered 'stale' and wrote nothing; then escrow's facts and record (its
+        # posting goes through the ledger's libpq door, not a cursor) and ticketing's two.
+        assert len(seen) == 1 + 2 + 2, seen
+    with engine.connect() as conn:
+        ref = "txn_" + checkouts[2].payment_intent_id[3:]
+        fees = [
+            amount
+            for code, _side, amount in lines_by_ref(conn, world.org, ref)
+            if code.startswith("platform_fees")
+        ]
+        assert fees == [checkouts[2].amount // 10]
+        check_balanced(conn)
+    # Known again: the next payment is two statements, at the new terms.
+    late = _checkout(engine, world)
+    with engine.begin() as conn, driver_statements() as seen:
+        assert _pay(conn, world, late) == "issued"
+    assert len(seen) == 2
+
+
+def test_a_late_payment_is_captured_in_the_call_then_refunded_the_long_way(
+    engine: sa.Engine, world: World
+) -> None:
+    early = [_checkout(engine, world) for _ in range(2)]
+    with engine.begin() as conn:
+        for c in early:
+            _pay(conn, world, c)
+    late = _checkout(engine, world, hold=timedelta(0))
+    with engine.begin() as conn:
+        assert _pay(conn, world, late) == "refunded"
+    with engine.connect() as conn:
+        assert tk.get_order(conn, late.order_id).status == "cancelled"
+        assert len(messages(conn, "order.paid", str(late.order_id))) == 0
+        assert _escrow(conn, world).captured == sum(c.amount for c in [*early, late])
+        check_capacity(conn)
+        check_balanced(conn)
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    deliveries=st.lists(st.integers(min_value=0, max_value=3), min_size=4, max_size=12),
+    changes=st.sets(st.integers(min_value=0, max_value=11), max_size=2),
+)
+def test_any_order_of_deliveries_with_duplicates_ends_in_the_same_state(
+    engine: sa.Engine, deliveries: list[int], changes: set[int]
+) -> None:
+    with engine.begin() as conn:
+        world = open_world(conn, capacities=(100,), prices=(2_500,))
+    checkouts = [_checkout(engine, world, quantity=1 + n % 2) for n in range(4)]
+    fees: dict[str, int] = {}
+    bps = 500
+    for step, n in enumerate([*deliveries, 0, 1, 2, 3]):  # every order paid at least once
+        if step in changes:
+            bps += 250
+            with engine.begin() as conn:
+                escrow.set_policy(conn, world.org, escrow.Policy(platform_fee_bps=bps))
+        c = checkouts[n]
+        with engine.begin() as conn:
+            outcome = _pay(conn, world, c, cause=f"evt_{step}")
+        assert outcome in ("issued", "unchanged")
+        fees.setdefault(c.payment_intent_id, c.amount * bps // 10_000)
+    with engine.connect() as conn:
+        for c in checkouts:
+            assert tk.get_order(conn, c.order_id).status == "paid"
+            assert set(statuses(conn, c.order_id)) == {"issued"}
+            assert len(messages(conn, "order.paid", str(c.order_id))) == 1
+            booked = (
+                conn.execute(
+                    sa.text("SELECT platform_fee FROM payments.card_payments WHERE id = :id"),
+                    {"id": c.payment_intent_id},
+                )
+                .scalars()
+                .all()
+            )
+            assert booked == [fees[c.payment_intent_id]]
+        e = _escrow(conn, world)
+        assert e.captured == sum(c.amount for c in checkouts)
+        assert e.held == escrow.ledger_escrow_balance(conn, e)
+        check_capacity(conn)
+        check_audit_trail(conn)
+        check_paid_in_ledger(conn)
+        check_balanced(conn)
