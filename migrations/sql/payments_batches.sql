@@ -108,7 +108,7 @@ $$;
 -- put back); every rule _post applies is applied here, to the same running positions
 -- (overdraft flags where each entry leaves each account, 64-bit totals). High-volume
 -- accounts are read, not locked, as post_entry reads them.
--- As post_entry, it checks itself what the statement triggers lines_balanced,
+-- As post_entry, it checks itself what the row triggers lines_balanced,
 -- entries_have_lines and idempotency_keys_org check (each entry balanced per currency, of two
 -- or more lines, on accounts of its organization and currency; the organization; non-empty
 -- keys), writes rows that keep the rules of a single row they judge (a debit or a credit of
@@ -354,7 +354,7 @@ BEGIN
                       v_versions, v_debits, v_credits)
                AS x(e, account_id, side, amount, currency, org_id, version, debits, credits);
         GET DIAGNOSTICS v_done = ROW_COUNT;
-        -- The backstop (the statement triggers are skipped): every line inserted.
+        -- The backstop (the row triggers are skipped): every line inserted.
         IF v_done IS DISTINCT FROM v_m THEN
             RAISE EXCEPTION 'post_batch_fast: % of % lines inserted', v_done, v_m;
         END IF;

@@ -804,7 +804,7 @@ $$;
 -- unusual (a guard that held an account back, a high-volume account near its limits, a
 -- duplicate external reference, a concurrent request under the same key) hands the request,
 -- nothing moved, to ledger_write, which judges it the long way: the same refusals, details
--- and recorded failures as before. The statement triggers lines_balanced, entries_have_lines
+-- and recorded failures as before. The row triggers lines_balanced, entries_have_lines
 -- and idempotency_keys_org are skipped for this door's insert (payments.engine_checked): it
 -- checks what they check itself (each line's account, organization and currency; the entry
 -- balanced per currency, all its lines inserted with it; the organization; a non-empty key)
@@ -1089,7 +1089,7 @@ BEGIN
                AND cardinality(p_currencies) = v_n
                AND coalesce(bool_and(l.account_id IS NOT NULL AND l.side IN ('debit', 'credit')
                                      AND l.amount > 0 AND l.currency IS NOT NULL), false)
-               -- balanced per currency (the statement triggers are skipped in this door)
+               -- balanced per currency (the row triggers are skipped in this door)
                AND coalesce((SELECT bool_and(b.net = 0)
                                FROM (SELECT sum(CASE x.side WHEN 'debit' THEN x.amount
                                                             ELSE -x.amount END) AS net
@@ -1214,7 +1214,7 @@ BEGIN
                  ORDER BY x.ord
                 RETURNING lines.side, lines.amount, lines.currency
             )
-            -- The backstop, over the rows inserted (the statement triggers are skipped): how
+            -- The backstop, over the rows inserted (the row triggers are skipped): how
             -- many, and whether they balance per currency.
             SELECT coalesce(sum(b.n), 0), coalesce(bool_and(b.net = 0), false)
               INTO v_done, v_balanced
