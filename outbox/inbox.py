@@ -28,6 +28,12 @@ The worker handles an event in at most three short transactions:
 A worker that dies between the steps leaves a lapsing lease: another worker claims the event
 again and its own finish wins; the dead one's, if it ever comes, finds the claim gone ("lost").
 
+Each event is placed with an organization (`org_id`, set by the database from the payload:
+the one its object's metadata names, else the platform's), and every statement on it after
+the next-due scan names it: handling a payment's event is one organization's transaction
+(docs/scaling.md). The next-due scan reads every organization's events: the relay's
+statement, run per shard under Citus.
+
 `handle_next` does the whole of it on the caller's connection and transaction, the prepare
 included: for tests and tools whose prepares do no I/O, never for the worker.
 """
@@ -35,6 +41,7 @@ included: for tests and tools whose prepares do no I/O, never for the worker.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -48,10 +55,11 @@ from outbox.retries import RetryPolicy
 
 T = TypeVar("T")
 
+# The row's org_id is the database's (messaging.inbox_org, from the payload).
 _STORE = text("""
     INSERT INTO messaging.inbox (source, event_id, type, payload)
     VALUES (:source, :id, :type, CAST(:payload AS jsonb))
-    ON CONFLICT (source, event_id) DO NOTHING
+    ON CONFLICT (source, event_id, org_id) DO NOTHING
     RETURNING event_id
 """)
 
@@ -62,8 +70,10 @@ _RECEIVE_SIGNED = text("""
 
 _SET_SECRET = text("SELECT messaging.set_inbox_secret(:source, :secret, :tolerance)")
 
+# The relay's scan, over every organization's events: under Citus, run per shard by each
+# node's worker (docs/scaling.md step 4). Every statement after it names the event's org_id.
 _NEXT_DUE = text("""
-    SELECT source, event_id, type, payload, received_at, attempts
+    SELECT source, event_id, org_id, type, payload, received_at, attempts
       FROM messaging.inbox
      WHERE status = 'pending' AND next_attempt_at <= now()
      ORDER BY next_attempt_at, received_at
@@ -74,20 +84,20 @@ _NEXT_DUE = text("""
 # The claim's lease is its next_attempt_at: due again (to anyone) once it lapses.
 _CLAIM = text("""
     UPDATE messaging.inbox SET next_attempt_at = now() + :lease
-     WHERE source = :source AND event_id = :id
+     WHERE source = :source AND event_id = :id AND org_id = :org
     RETURNING next_attempt_at
 """)
 
 _RENEW = text("""
     UPDATE messaging.inbox SET next_attempt_at = now() + :lease
-     WHERE source = :source AND event_id = :id
+     WHERE source = :source AND event_id = :id AND org_id = :org
        AND status = 'pending' AND next_attempt_at = :until
     RETURNING next_attempt_at
 """)
 
 _RELOCK = text("""
     SELECT attempts FROM messaging.inbox
-     WHERE source = :source AND event_id = :id
+     WHERE source = :source AND event_id = :id AND org_id = :org
        AND status = 'pending' AND next_attempt_at = :until
        FOR UPDATE
 """)
@@ -96,7 +106,7 @@ _IGNORED = text("""
     UPDATE messaging.inbox
        SET status = 'ignored', handled_at = now(), attempts = attempts + 1,
            last_error = 'no handler registered for this type'
-     WHERE source = :source AND event_id = :id
+     WHERE source = :source AND event_id = :id AND org_id = :org
 """)
 
 _FAILED = text("""
@@ -105,13 +115,13 @@ _FAILED = text("""
            attempts = attempts + 1,
            next_attempt_at = now() + make_interval(secs => coalesce(CAST(:delay AS float8), 0)),
            last_error = :error
-     WHERE source = :source AND event_id = :id
+     WHERE source = :source AND event_id = :id AND org_id = :org
 """)
 
 _HANDLED = text("""
     UPDATE messaging.inbox
        SET status = 'handled', handled_at = now(), attempts = attempts + 1, last_error = NULL
-     WHERE source = :source AND event_id = :id
+     WHERE source = :source AND event_id = :id AND org_id = :org
 """)
 
 
@@ -125,6 +135,9 @@ class InboxEvent:
     payload: dict[str, Any]
     received_at: datetime
     attempts: int
+    org_id: uuid.UUID | None = None
+    """The organization the inbox placed the event with (the one its object's metadata
+    names, else the platform's); None for an event built outside the inbox."""
 
 
 Handler = Callable[[Connection, InboxEvent], None]
@@ -241,8 +254,8 @@ class Claim:
     """The lease's end, as stored in `next_attempt_at`: the claim's fencing token."""
 
 
-def _key(event: InboxEvent) -> dict[str, str]:
-    return {"source": event.source, "id": event.event_id}
+def _key(event: InboxEvent) -> dict[str, Any]:
+    return {"source": event.source, "id": event.event_id, "org": event.org_id}
 
 
 def _event(row: Row[Any], attempts: int) -> InboxEvent:
@@ -253,6 +266,7 @@ def _event(row: Row[Any], attempts: int) -> InboxEvent:
         payload=row.payload,
         received_at=row.received_at,
         attempts=attempts,
+        org_id=row.org_id,
     )
 
 

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 import ledger
 import ticketing_fsm as tk
 from outbox import dispatch
-from tests.test_sharding_rules import DISTRIBUTION, REFERENCE, SCHEMAS
+from tests.test_sharding_rules import DISTRIBUTION, REFERENCE, app_schemas
 from tests.ticketing_core.support import (
     Gateway,
     World,
@@ -50,7 +50,7 @@ def _distributed(conn: sa.Connection) -> dict[str, str]:
               JOIN pg_namespace n ON n.oid = c.relnamespace
               JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
              WHERE n.nspname = ANY(:s) AND c.relkind = 'r'"""),
-        {"s": list(SCHEMAS)},
+        {"s": list(app_schemas(conn))},
     ).all()
     have = {(r.tbl, r.attname) for r in columns}
     return {

@@ -10,9 +10,19 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+# A transfer is recorded once, for the first organization it was recorded for. Its key is
+# (id, org_id), the organization's (docs/scaling.md), and a Stripe id is unique at Stripe,
+# but a transfer whose metadata came to name another organization's escrow (a
+# transfer.created replayed after its metadata was edited) would otherwise be a second row,
+# and every lookup by its id below would find two. The advisory lock on the id makes two
+# records of one id wait for each other, so the NOT EXISTS sees the first one's row.
+_LOCK_TRANSFER_ID = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended('liventix:transfer:' || :id, 0))"
+)
 _RECORD_TRANSFER = text("""
     INSERT INTO payments.organizer_transfers (id, org_id, escrow_id, currency, amount)
-    VALUES (:id, :org, :escrow, :currency, :amount)
+    SELECT :id, :org, :escrow, :currency, :amount
+     WHERE NOT EXISTS (SELECT FROM payments.organizer_transfers t WHERE t.id = :id)
     ON CONFLICT (id, org_id) DO NOTHING RETURNING id""")
 _LOCK_TRANSFER = text("""
     SELECT org_id, currency, amount, reversed FROM payments.organizer_transfers
@@ -89,11 +99,13 @@ def record_transfer(
     transfer_id: str,
     *,
     org_id: uuid.UUID,
-    escrow_id: uuid.UUID,
+    escrow_id: uuid.UUID | None,
     currency: str,
     amount: int,
 ) -> bool:
-    """Record Stripe's transfer to the organizer; False if it was recorded before."""
+    """Record Stripe's transfer to the organizer; False if it was recorded before (for this
+    organization or another: a transfer id is recorded once, so a lookup by it finds one)."""
+    conn.execute(_LOCK_TRANSFER_ID, {"id": transfer_id})
     row = conn.execute(
         _RECORD_TRANSFER,
         {

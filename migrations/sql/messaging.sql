@@ -133,6 +133,10 @@ CREATE TRIGGER deliveries_notify AFTER INSERT ON messaging.deliveries
 CREATE TABLE messaging.inbox (
     source text NOT NULL,
     event_id text NOT NULL,
+    -- The organization the event is placed with, so that handling it (marking it handled in
+    -- the transaction of its effects) is one organization's transaction (docs/scaling.md):
+    -- set from the payload at insert by messaging.inbox_org, whatever the inserter gives.
+    org_id uuid NOT NULL,
     type text NOT NULL,
     payload jsonb NOT NULL,
     received_at timestamptz NOT NULL DEFAULT now(),
@@ -145,9 +149,39 @@ CREATE TABLE messaging.inbox (
     next_attempt_at timestamptz NOT NULL DEFAULT now(),
     last_error text,
     handled_at timestamptz,
-    PRIMARY KEY (source, event_id)
+    -- An event's organization is a function of its payload, so (source, event id) is
+    -- stored once all the same.
+    CONSTRAINT inbox_pkey PRIMARY KEY (source, event_id, org_id)
 );
 CREATE INDEX inbox_due ON messaging.inbox (next_attempt_at) WHERE status = 'pending';
+
+-- The organization an event is placed with: the one its object's metadata names
+-- (`liventix_org_id`, which the checkout puts on every PaymentIntent, so a payment's event
+-- lives with the organizer's escrow, order and tickets), else the platform organization's
+-- (a refund, a dispute, a transfer, a payout: the events that name none), else, before a
+-- platform organization is registered, the nil uuid. Only a well-formed uuid is taken from
+-- the metadata; nothing trusts it further (the handlers read the event themselves).
+CREATE FUNCTION messaging.inbox_org(p_payload jsonb) RETURNS uuid
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(
+        CASE WHEN p_payload #>> '{data,object,metadata,liventix_org_id}'
+                  ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+             THEN (p_payload #>> '{data,object,metadata,liventix_org_id}')::uuid END,
+        (SELECT o.id FROM payments.organizations o WHERE o.is_platform),
+        '00000000-0000-0000-0000-000000000000'::uuid)
+$$;
+REVOKE ALL ON FUNCTION messaging.inbox_org(jsonb) FROM PUBLIC;
+
+CREATE FUNCTION messaging.inbox_place() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    NEW.org_id := messaging.inbox_org(NEW.payload);
+    RETURN NEW;
+END
+$$;
+REVOKE ALL ON FUNCTION messaging.inbox_place() FROM PUBLIC;
+CREATE TRIGGER inbox_place BEFORE INSERT ON messaging.inbox
+    FOR EACH ROW EXECUTE FUNCTION messaging.inbox_place();
 
 CREATE FUNCTION messaging.notify_inbox() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -349,7 +383,8 @@ GRANT EXECUTE ON FUNCTION messaging.backlog() TO liventix_app, liventix_platform
 -- outbox.publish does from Python (no e-mail, no task). The ledger's triggers (hold events,
 -- balance monitors, checkpoints: payments_monitors.sql, payments_seals.sql) call it: the one
 -- arrow from `payments` into `messaging`, in SQL. A deduplication key used before (by this
--- organization) writes nothing and answers the first message's id.
+-- organization) writes nothing and answers the first message's id. No organization (NULL)
+-- is refused: SQLSTATE LXM02, message_without_organization.
 ------------------------------------------------------------------------------------------
 CREATE FUNCTION messaging.publish(p_org uuid, p_type text, p_aggregate_type text,
                                   p_aggregate_id text, p_payload jsonb,
@@ -359,10 +394,13 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 DECLARE
     v_id uuid := gen_random_uuid();
 BEGIN
-    -- No organization (the platform's chain with no platform organization registered): no
-    -- endpoint could want it, and a message is an organization's (docs/scaling.md).
+    -- A message is an organization's (docs/scaling.md): one of none is refused, never
+    -- dropped in silence (a caller with nothing to tell no one publishes nothing: the
+    -- platform's chain before a platform organization is registered).
     IF p_org IS NULL THEN
-        RETURN NULL;
+        RAISE EXCEPTION USING ERRCODE = 'LXM02', MESSAGE = 'message_without_organization',
+            DETAIL = format('messaging.publish(%s): every message names its organization',
+                            p_type);
     END IF;
     INSERT INTO messaging.messages (id, org_id, type, aggregate_type, aggregate_id, payload,
                                     dedup_key)
@@ -406,14 +444,14 @@ DECLARE
     v_type text;
 BEGIN
     SELECT m.type INTO v_type FROM messaging.messages m
-     WHERE m.id = NEW.message_id AND m.org_id IS NOT DISTINCT FROM NEW.org_id;
+     WHERE m.id = NEW.message_id AND m.org_id = NEW.org_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'LXM01', MESSAGE = 'delivery_org_mismatch',
             DETAIL = 'a delivery belongs to the organization of its message';
     END IF;
     IF NEW.channel = 'webhook' AND NOT EXISTS (
         SELECT FROM messaging.endpoints e
-         WHERE e.id = NEW.endpoint_id AND e.org_id IS NOT DISTINCT FROM NEW.org_id) THEN
+         WHERE e.id = NEW.endpoint_id AND e.org_id = NEW.org_id) THEN
         RAISE EXCEPTION USING ERRCODE = 'LXM01', MESSAGE = 'delivery_org_mismatch',
             DETAIL = 'a webhook delivery goes to an endpoint of its own organization';
     END IF;

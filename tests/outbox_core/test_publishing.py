@@ -73,6 +73,25 @@ def test_every_message_is_an_organizations(engine: sa.Engine) -> None:
     assert scalar(engine, "SELECT count(*) FROM messaging.deliveries") == 0
 
 
+def test_the_sql_face_refuses_a_message_of_no_organization(engine: sa.Engine) -> None:
+    """messaging.publish (the ledger's triggers' door) refuses NULL, typed (LXM02), and
+    writes nothing; it used to return NULL having written nothing, in silence."""
+    with engine.begin() as conn:
+        outbox.register_endpoint(conn, ORG, "http://127.0.0.1:9/a", allow=LOOPBACK)
+    call = sa.text(
+        "SELECT messaging.publish(CAST(:org AS uuid), 'test.step', 'step', 'a',"
+        " CAST('{}' AS jsonb))"
+    )
+    with pytest.raises(sa.exc.DBAPIError) as refused, engine.begin() as conn:
+        conn.execute(call, {"org": None})
+    assert getattr(refused.value.orig, "sqlstate", None) == "LXM02"
+    assert "message_without_organization" in str(refused.value)
+    assert scalar(engine, "SELECT count(*) FROM messaging.messages") == 0
+    with engine.begin() as conn:
+        assert conn.execute(call, {"org": ORG}).scalar_one() is not None
+    assert scalar(engine, "SELECT count(*) FROM messaging.deliveries") == 1
+
+
 def test_publishing_twice_with_one_dedup_key_writes_one_message(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         outbox.register_endpoint(conn, ORG, "http://127.0.0.1:9/a", allow=LOOPBACK)
