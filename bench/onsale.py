@@ -25,6 +25,14 @@ the same key after its `Retry-After`, as a real client does. Cases, in one run:
 500 (the gateway's stripe library retries some itself; a failure that reaches the API is its
 503, which the buyer retries).
 
+`--steps` traces every checkout's steps in the API's processes (a `sitecustomize` module on
+their path, written to the scratch directory, patches uvicorn's protocol, the direct route, the
+runner, the unit of work and `ticketing_fsm.ask_for_intent` as they are imported) and prints,
+per case, each step's mean: the socket read to the handler, the hand-offs between the event
+loop and the worker thread, each unit of work's request slot, opening round trip and commit,
+Stripe as the API sees it, the answer's write. The tracer costs CPU: a traced run's figures
+are not the deployment's own; its steps say where a checkout's time goes.
+
 Each prints checkouts per second, p50 and p99 latency (a checkout's whole time, its 503
 retries included), the seats held and sold against capacity (read from the database), and
 the CPU per checkout of each process group (API, workers, PostgreSQL, stand-in, buyers; the
@@ -540,6 +548,200 @@ def _event(http: httpx.Client, name: str, types: int, capacity: int) -> tuple[st
     return event_id, type_ids
 
 
+# -- the steps of a checkout (--steps) ---------------------------------------------------------
+
+STEPS_ENV = "LIVENTIX_BENCH_STEPS"
+"""Where the API's processes write their checkouts' timestamps when traced (`--steps`)."""
+
+_STEP_TRACER = """
+# Written by bench.onsale --steps: timestamps (time.perf_counter, the machine's monotonic
+# clock) of each POST /v1/checkouts' steps in this process, dumped as JSON every 2 s and at
+# exit. Patches the modules as they are imported; nothing else changes.
+import os
+if os.environ.get("LIVENTIX_BENCH_STEPS"):
+    import atexit, importlib.abc, importlib.machinery, json, sys, threading, time
+    _now = time.perf_counter
+    _records = []
+    _local = threading.local()
+    _out = os.path.join(os.environ["LIVENTIX_BENCH_STEPS"], str(os.getpid()) + ".json")
+
+    def _dump():
+        with open(_out + ".tmp", "w") as f:
+            json.dump(_records, f)
+        os.replace(_out + ".tmp", _out)
+
+    def _dumping():
+        while True:
+            time.sleep(2.0)
+            try:
+                _dump()
+            except Exception:
+                pass
+
+    threading.Thread(target=_dumping, daemon=True).start()
+    atexit.register(_dump)
+
+    def _mark(name):
+        step = getattr(_local, "step", None)
+        if step is not None:
+            step.setdefault(name, _now())
+
+    def _patch(name, mod):
+        if name == "uvicorn.protocols.http.httptools_impl":
+            proto = mod.HttpToolsProtocol
+            received, headers = proto.data_received, proto.on_headers_complete
+            def data_received(self, data):
+                self._bench_read = _now()
+                return received(self, data)
+            def on_headers_complete(self):
+                headers(self)
+                self.scope["bench_step"] = {"read": getattr(self, "_bench_read", _now())}
+            proto.data_received, proto.on_headers_complete = data_received, on_headers_complete
+        elif name == "liventix.api.routing":
+            direct = mod.DirectRoutes.__call__
+            async def call(self, scope, receive, send):
+                step = scope.get("bench_step")
+                if step is None or scope.get("path") != "/v1/checkouts":
+                    return await direct(self, scope, receive, send)
+                step["handler"] = _now()
+                try:
+                    return await direct(self, scope, receive, send)
+                finally:
+                    step["written"] = _now()
+                    _records.append(step)
+            mod.DirectRoutes.__call__ = call
+        elif name == "liventix.api.pipeline":
+            run, serve = mod.Runner.run, mod.Runner.serve
+            async def run_(self, facts, handler, respond):
+                step = facts.request.scope.get("bench_step")
+                if step is not None:
+                    step["to_thread"] = _now()
+                answer = await run(self, facts, handler, respond)
+                if step is not None:
+                    step["back_on_loop"] = _now()
+                return answer
+            def serve_(self, facts, handler, respond):
+                _local.step = facts.request.scope.get("bench_step")
+                _mark("in_thread")
+                try:
+                    return serve(self, facts, handler, respond)
+                finally:
+                    _mark("thread_done")
+                    _local.step = None
+            mod.Runner.run, mod.Runner.serve = run_, serve_
+        elif name == "liventix.api.unit_of_work":
+            uow = mod.UnitOfWork
+            enter, begin, leave = uow.__enter__, uow._begin, uow.__exit__
+            def enter_(self):
+                step = getattr(_local, "step", None)
+                n = "2" if step is not None and "hold_done" in step else "1"
+                _mark("uow" + n)
+                return enter(self)
+            def begin_(self):
+                step = getattr(_local, "step", None)
+                n = "2" if step is not None and "hold_done" in step else "1"
+                _mark("slot" + n)
+                answer = begin(self)
+                _mark("opened" + n)
+                return answer
+            def leave_(self, *exc):
+                answer = leave(self, *exc)
+                step = getattr(_local, "step", None)
+                _mark("record_done" if step is not None and "hold_done" in step else "hold_done")
+                return answer
+            uow.__enter__, uow._begin, uow.__exit__ = enter_, begin_, leave_
+        elif name == "ticketing_fsm":
+            ask = mod.ask_for_intent
+            def ask_for_intent(gateway, pending):
+                _mark("stripe_asked")
+                try:
+                    return ask(gateway, pending)
+                finally:
+                    _mark("stripe_answered")
+            mod.ask_for_intent = ask_for_intent
+
+    _WATCHED = {
+        "uvicorn.protocols.http.httptools_impl",
+        "liventix.api.routing",
+        "liventix.api.pipeline",
+        "liventix.api.unit_of_work",
+        "ticketing_fsm",
+    }
+
+    class _Finder(importlib.abc.MetaPathFinder):
+        def find_spec(self, fullname, path, target=None):
+            if fullname not in _WATCHED:
+                return None
+            _WATCHED.discard(fullname)
+            spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+            if spec is None or spec.loader is None:
+                return spec
+            execute = spec.loader.exec_module
+            def exec_module(module):
+                execute(module)
+                _patch(fullname, module)
+            spec.loader.exec_module = exec_module
+            return spec
+
+    sys.meta_path.insert(0, _Finder())
+"""
+
+STEPS = (
+    ("socket read -> handler on the event loop", "read", "handler"),
+    ("handler -> hand-off to a worker thread", "handler", "to_thread"),
+    ("hand-off -> running in the worker thread", "to_thread", "in_thread"),
+    ("hold: waiting for a request slot", "uow1", "slot1"),
+    ("hold: BEGIN + authenticate + opening read", "slot1", "opened1"),
+    ("hold: held + COMMIT", "opened1", "hold_done"),
+    ("Stripe, as the API sees it", "stripe_asked", "stripe_answered"),
+    ("record: waiting for a request slot", "uow2", "slot2"),
+    ("record: BEGIN + authenticate + record", "slot2", "opened2"),
+    ("record: answer stored + COMMIT", "opened2", "record_done"),
+    ("worker thread done -> back on the loop", "thread_done", "back_on_loop"),
+    ("back on the loop -> answer written", "back_on_loop", "written"),
+    ("the API in all: socket read -> answer written", "read", "written"),
+)
+"""A checkout's steps as `--steps` prints them: (name, from mark, to mark)."""
+
+
+def _steps_tracer(scratch: Path) -> tuple[Path, dict[str, str]]:
+    """The directory the API's processes write their steps to, and the environment that
+    makes them (the tracer as a `sitecustomize` module on their path)."""
+    site, out = scratch / "steps-site", scratch / "steps"
+    site.mkdir()
+    out.mkdir()
+    (site / "sitecustomize.py").write_text(_STEP_TRACER)
+    path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
+    return out, {STEPS_ENV: str(out), "PYTHONPATH": path}
+
+
+def _steps_of(out: Path, windows: dict[str, tuple[float, float]]) -> dict[str, dict[str, float]]:
+    """Per case (its checkouts read within its window): each step's mean, in ms."""
+    records: list[dict[str, float]] = []
+    for dump in out.glob("*.json"):
+        try:
+            records += json.loads(dump.read_text())
+        except (OSError, ValueError):
+            continue
+    found: dict[str, dict[str, float]] = {}
+    for case, (start, end) in windows.items():
+        mine = [r for r in records if start <= r.get("read", 0.0) <= end]
+        steps: dict[str, float] = {}
+        for name, first, last in STEPS:
+            spans = [r[last] - r[first] for r in mine if first in r and last in r]
+            if spans:
+                steps[name] = round(statistics.mean(spans) * 1000, 2)
+        found[case] = steps
+    return found
+
+
+def _print_steps(steps: dict[str, dict[str, float]]) -> None:
+    for case, means in steps.items():
+        print(f"steps of a checkout, {case} (mean ms, traced: the tracer's own CPU included)")
+        for name, mean in means.items():
+            print(f"    {name:48s} {mean:8.2f}")
+
+
 # -- the figures -----------------------------------------------------------------------------
 
 
@@ -816,6 +1018,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="`liventix serve --processes`: API server processes (default: one per CPU)",
     )
     parser.add_argument("--quick", action="store_true", help="16 buyers, 3 s, 500 seats")
+    parser.add_argument(
+        "--steps",
+        action="store_true",
+        help="trace each checkout's steps in the API's processes and print their means per "
+        "case (the tracer costs CPU: figures of a traced run are not the deployment's own)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.buyers, args.seconds = min(args.buyers, 16), min(args.seconds, 3.0)
@@ -844,13 +1052,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine = make_engine(db_url)
         try:
             _, token = _organizer(engine)
-            with _Deployment(
+            deployment = _Deployment(
                 db_url,
                 stripe_api=stand_in.url,
                 smtp_port=smtp_port,
                 log_dir=Path(scratch),
                 processes=args.processes,
-            ) as deployment:
+            )
+            steps_out: Path | None = None
+            if args.steps:
+                steps_out, steps_env = _steps_tracer(Path(scratch))
+                deployment.env.update(steps_env)
+            windows: dict[str, tuple[float, float]] = {}
+            with deployment:
                 api_pids = " ".join(str(pid) for pid in deployment.api_pids())
                 print(
                     f"API {deployment.api_url} ({args.processes} processes, pid {api_pids}; "
@@ -917,9 +1131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     deployment.check()
                     before, sessions = cpu.snapshot(), _sessions(engine)
                     busy, clock = _busy_seconds(), time.monotonic()
+                    began = time.perf_counter()  # the tracer's clock
                     result = buyers.submit(
                         run_case, job(name, "checkout", event_key, args.seconds)
                     ).result()
+                    windows[name] = (began, time.perf_counter())
                     spent = cpu.per_unit(before, cpu.snapshot(), result.done)
                     busy = (_busy_seconds() - busy) / (time.monotonic() - clock) / CORES
                     opened = _sessions(engine) - sessions
@@ -1017,6 +1233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     Path(scratch) / "reports",
                     since=since,
                 )
+            if steps_out is not None:  # the deployment has exited: every process dumped
+                _print_steps(_steps_of(steps_out, windows))
             with engine.connect() as conn:
                 dead = conn.execute(
                     sa.text("SELECT count(*) FROM messaging.inbox WHERE status = 'dead'")
