@@ -168,7 +168,7 @@ DECLARE
     v_bad record;
     v_run payments._run[];
 BEGIN
-    SELECT jsonb_agg(e.x || jsonb_build_object('id', gen_random_uuid(), 'ord', e.ord)
+    SELECT jsonb_agg(e.x || jsonb_build_object('id', uuidv7(), 'ord', e.ord)
                      ORDER BY e.ord)
       INTO v_entries
       FROM jsonb_array_elements(p_entries) WITH ORDINALITY AS e(x, ord);
@@ -828,7 +828,10 @@ DECLARE
     v_known boolean;
     v_platform uuid;
     v_key record;
-    v_id uuid := gen_random_uuid();
+    -- Time-ordered (UUIDv7), as the batch door's: the entries' primary key and lines_entry
+    -- take each posting at their right edge, not at a random page of an index as large as
+    -- the ledger (session 28: 5,298 -> 4,959 B of WAL per posting after a checkpoint).
+    v_id uuid := uuidv7();
     v_n int := cardinality(p_accounts);
     v_distinct int;
     v_ids uuid[];
