@@ -177,7 +177,7 @@ def _count_entries(engine: sa.Engine) -> int:
 def test_the_fast_door_refuses_an_unbalanced_entry_itself(
     engine: sa.Engine, open_account: OpenAccountFn
 ) -> None:
-    """payments.post_entry skips the statement triggers: an entry that does not balance per
+    """payments.post_entry skips the row triggers: an entry that does not balance per
     currency, called by hand past the Python checks, is still refused, and nothing stays."""
     cash = open_account(ORG_A, "cash", "asset")
     sales = open_account(ORG_A, "sales", "revenue")
@@ -207,7 +207,7 @@ def test_the_fast_door_refuses_an_unbalanced_entry_itself(
 def test_a_caller_setting_the_engines_flag_still_gets_the_checks(
     engine: sa.Engine, open_account: OpenAccountFn
 ) -> None:
-    """The flag that skips the statement triggers is the fast doors' own: a caller that sets
+    """The flag that skips the row triggers is the fast doors' own: a caller that sets
     it and asks ledger_write for an unbalanced entry is refused at commit."""
     cash = open_account(ORG_A, "cash", "asset")
     sales = open_account(ORG_A, "sales", "revenue")

@@ -1,9 +1,10 @@
-"""The references the ledger's rows make, checked once per statement instead of by foreign keys.
+"""The references the ledger's rows make, checked by triggers instead of by foreign keys.
 
 Entries, lines and idempotency keys name their organization, account and entry without
-foreign-key constraints (one query per row was most of a batch's server time); statement
-triggers check the same references from each statement's new rows and raise the foreign keys'
-error (23503) under their old constraint names. The rows they name can never go away. A line
+foreign-key constraints (one query per row was most of a batch's server time; the engine's
+fast doors check them once per posting or batch themselves); row triggers, skipped in those
+doors, check the same references and raise the foreign keys' error (23503) under their old
+constraint names. The rows they name can never go away. A line
 added to an entry an earlier transaction posted is refused at commit even when it balances.
 Each case is raw SQL by the tables' owner (the superuser, who bypasses row-level security),
 and leaves every table as it was.

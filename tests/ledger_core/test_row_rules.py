@@ -1,8 +1,8 @@
-"""The rules of a single row of lines, entries and idempotency keys, judged per statement.
+"""The rules of a single row of lines, entries and idempotency keys, judged by row triggers.
 
 They were CHECK constraints, which every INSERT reads from their stored text, plans and
-compiles again; the statement triggers that judge the rows' references judge them now, from
-the statement's new rows, and raise what the CHECK raised (23514, the constraint's name). The
+compiles again; the row triggers that judge the rows' references judge them now, and raise
+what the CHECK raised (23514, the constraint's name). The
 engine's fast doors skip those triggers and write rows that keep the rules by construction.
 The accounts' five balance CHECKs are one (accounts_balances_check). Each case is raw SQL by
 the tables' owner (the superuser) and leaves every table as it was.
