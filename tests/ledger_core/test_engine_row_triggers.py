@@ -209,3 +209,18 @@ def test_a_postings_account_updates_are_hot_on_a_full_page(
             )
         ).one()
     assert (updated, hot) == (2, 2)
+
+
+def test_posted_entry_ids_are_time_ordered(engine: sa.Engine, open_account: OpenAccountFn) -> None:
+    """post_entry and ledger_write draw UUIDv7 ids (the entries' index takes each posting at
+    its right edge), as the batch door does."""
+    cash = open_account(ORG_A, "cash", "asset")
+    sales = open_account(ORG_A, "sales", "revenue")
+    with engine.begin() as conn:
+        fast = ledger.post_entry(conn, ORG_A, transfer("t1", cash, sales, 3)).id
+        later = ledger.post_entry(conn, ORG_A, transfer("t2", cash, sales, 3)).id
+        reversal = ledger.post_entry(
+            conn, ORG_A, ledger.ReverseEntry(idempotency_key="t3", entry_id=fast)
+        ).id
+    assert [fast.version, later.version, reversal.version] == [7, 7, 7]
+    assert fast.bytes[:6] <= later.bytes[:6] <= reversal.bytes[:6]  # milliseconds first
