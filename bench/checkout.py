@@ -57,6 +57,7 @@ import ticketing_fsm as tk
 from bench.posting import Results, ServerCpu, Window, _round_trip_us, _sample_waits, _server
 from liventix.database import create_database, database_url, drop_database, make_engine, upgrade
 from liventix.testing.stripe import StripeStandIn, stripe_fee
+from ticketing_fsm import store as tk_store  # the measuring instrument's hook only
 
 Mode = Literal["post", "checkout"]
 
@@ -344,7 +345,9 @@ def _statements(url: str, world: World, tickets: int) -> tuple[list[int], int]:
     BEGIN psycopg sends before a transaction's first statement, a COMMIT it sends at the end
     (none when a statement committed the transaction itself, as the hold's
     `ticketing.hold_checkout` does); a statement that is a transaction of its own
-    (`pgdriver.call_alone`) counts as one transaction of one statement, one round trip.
+    (`pgdriver.call_alone`) counts as one transaction of one statement, one round trip; the
+    hold's opening read sent with its BEGIN (`begin_with_opening`) as one statement, one
+    round trip.
     Counted on the connection's second checkout: the first reads what the payment's one-call
     capture then knows (`escrow.capture_call`), as a client's first checkout does."""
     engine = make_engine(url, pool_size=1, max_overflow=0)
@@ -354,6 +357,7 @@ def _statements(url: str, world: World, tickets: int) -> tuple[list[int], int]:
     original = psycopg.Cursor.execute
     calling = pgdriver.call
     alone = pgdriver.call_alone
+    opening = tk_store.checkout.begin_with_opening
 
     def idle(driver: psycopg.Connection[Any]) -> bool:
         return driver.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE
@@ -376,6 +380,13 @@ def _statements(url: str, world: World, tickets: int) -> tuple[list[int], int]:
         trips[0] += 1
         return alone(*args, **kwargs)
 
+    def begin_with_opening(*args: Any, **kwargs: Any) -> Any:
+        sent = opening(*args, **kwargs)
+        if sent is not None:
+            counts[-1] += 1
+            trips[0] += 1
+        return sent
+
     def begin(*_: Any) -> None:
         counts.append(0)
 
@@ -388,12 +399,14 @@ def _statements(url: str, world: World, tickets: int) -> tuple[list[int], int]:
     setattr(psycopg.Cursor, "execute", counting)  # noqa: B010 (a measuring instrument, undone below)
     setattr(pgdriver, "call", call)  # noqa: B010
     setattr(pgdriver, "call_alone", call_alone)  # noqa: B010
+    setattr(tk_store.checkout, "begin_with_opening", begin_with_opening)  # noqa: B010
     try:
         checkout_once(engine, StandInGateway(), world, f"count-{uuid.uuid4().hex}", tickets)
     finally:
         setattr(psycopg.Cursor, "execute", original)  # noqa: B010
         setattr(pgdriver, "call", calling)  # noqa: B010
         setattr(pgdriver, "call_alone", alone)  # noqa: B010
+        setattr(tk_store.checkout, "begin_with_opening", opening)  # noqa: B010
         engine.dispose()
     return counts, trips[0]
 

@@ -80,7 +80,8 @@ def capture_call(conn: Connection, payment: CapturedPayment, *, cause: str) -> C
         return None
     policy, stored, ids = known
     booking = capture_booking(payment, policy)
-    if not all((leg.owner, leg.code) in ids for leg in booking.legs):
+    legs = booking.legs
+    if not all((leg.owner, leg.code) in ids for leg in legs):
         return None
     entry = _entry(
         payment,
@@ -118,6 +119,12 @@ def capture_call(conn: Connection, payment: CapturedPayment, *, cause: str) -> C
         "currencies": [line["currency"] for line in entry_lines],
         "description": payload["description"],
         "external_ref": payload["external_ref"],
+        "organizer_accounts": [
+            ids[(g.owner, g.code)] for g in booking.legs if g.owner != "platform"
+        ],
+        "platform_accounts": [
+            ids[(g.owner, g.code)] for g in booking.legs if g.owner == "platform"
+        ],
     }
     if payload.get("metadata") or payload.get("effective_at") or payload.get("conditions"):
         return None  # not the door's plain entry (none of these is set: kept as a guard)

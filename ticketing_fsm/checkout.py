@@ -450,12 +450,19 @@ def key_taken(exc: BaseException) -> bool:
 def _reserve(
     engine: Engine, request: CheckoutRequest, hold: timedelta
 ) -> Checkout | PendingCheckout:
-    """Step 1 as its own unit of work, run again after losing the key's race once."""
-    try:
-        with engine.begin() as conn:
-            return reserve_checkout(conn, request, hold=hold, commit=True)
-    except DBAPIError as exc:
-        if not key_taken(exc):
-            raise
-    with engine.begin() as conn:
-        return reserve_checkout(conn, request, hold=hold, commit=True)
+    """Step 1 as its own unit of work, run again after losing the key's race once. The
+    opening read goes with the transaction's BEGIN (`store.checkout.begin_with_opening`), the
+    hold with its COMMIT: two round trips."""
+    decisions.validate_checkout(request)  # before anything is sent
+    type_ids = sorted({i.ticket_type_id for i in request.items})
+    for attempt in (1, 2):
+        try:
+            with engine.begin() as conn:
+                sent = store.checkout.begin_with_opening(
+                    conn, request.org_id, request.event_id, request.idempotency_key, type_ids
+                )
+                return reserve_checkout(conn, request, hold=hold, commit=True, sent=sent)
+        except DBAPIError as exc:
+            if attempt == 2 or not key_taken(exc):
+                raise
+    raise AssertionError("unreachable: the second attempt returns or raises")

@@ -130,6 +130,8 @@ _CAPTURE_ARGS = (
     ("currencies", "text[]"),
     ("description", "text"),
     ("external_ref", "text"),
+    ("organizer_accounts", "uuid[]"),
+    ("platform_accounts", "uuid[]"),
 )
 CAPTURE_CALL = (
     "payments.capture_card_payment("
@@ -301,10 +303,11 @@ class CaptureFacts:
 
 _KNOWN = "escrow.capture_facts"
 """The key, in the pooled connection's `info` (kept for the life of the driver connection,
-so for one database), of what captures on it last read: per (organization, event,
-currency), the organizer's terms and the chart accounts' ids; per currency, the platform's.
-An account's id never changes for its (organization, code); the terms may, and the capture's
-call checks them on the locked rows (`payments.capture_card_payment`: 'stale')."""
+so for one database), of what the captures on it last read: per (organization, event,
+currency), the organizer's terms and the chart accounts' ids (the organizer's and the
+platform's). The capture's call checks both on the locked rows
+(`payments.capture_card_payment`: 'stale' when the terms changed or an id is not its
+organization's any more)."""
 
 KnownFacts = tuple[Policy, bool, dict[tuple[recipes.Owner, str], uuid.UUID]]
 
@@ -331,19 +334,11 @@ def forget_capture_facts(conn: Connection, payment: CapturedPayment) -> None:
     _known(conn).pop((payment.org_id, payment.event_id, payment.currency), None)
 
 
-def _platform_accounts(
-    conn: Connection, currency: str, codes: Sequence[str]
-) -> dict[str, uuid.UUID | None]:
-    """The platform's accounts of these codes (None: not open), read once per connection
-    while all are open."""
-    known = _known(conn)
-    cached: dict[str, uuid.UUID | None] | None = known.get(("platform", currency))
-    if cached is not None and all(cached.get(code) is not None for code in codes):
-        return cached
+def _platform_accounts(conn: Connection, codes: Sequence[str]) -> dict[str, uuid.UUID | None]:
+    """The platform's accounts of these codes (None: not open), read with the platform's
+    organization by a statement of their own."""
     (row,) = fetch(conn, _PLATFORM_ACCOUNTS, {"codes": list(codes)})
-    found = dict(zip(codes, row.accounts, strict=True))
-    known[("platform", currency)] = found
-    return found
+    return dict(zip(codes, row.accounts, strict=True))
 
 
 def capture_facts(
@@ -373,8 +368,10 @@ def capture_facts(
         row.bears_stripe_fees,
         row.refund_platform_fee,
     )
+    if row.booked:  # a duplicate: nothing is posted, no account is needed
+        return CaptureFacts(escrow_of(row), policy, True, {}, bool(row.policy_stored))
     platform_codes = [spec.code for spec in specs if spec.owner == "platform"]
-    platform = _platform_accounts(conn, payment.currency, platform_codes)
+    platform = _platform_accounts(conn, platform_codes)
     accounts: dict[tuple[recipes.Owner, str], uuid.UUID] = {}
     for spec, account_id in zip(specs, row.accounts, strict=True):
         found_id = platform.get(spec.code) if spec.owner == "platform" else account_id

@@ -273,7 +273,8 @@ GRANT SELECT, INSERT, UPDATE ON payments.transfer_reversal_requests TO liventix_
 -- those facts are checked on the locked row; any other case writes nothing and answers why,
 -- for the caller to decide the long way: 'long' (no escrow yet, or the escrow in a state
 -- the machine's capture moves or refuses), 'booked' (the payment was captured before: a
--- duplicate), 'stale' (the organizer's terms changed since they were read). Then the entry
+-- duplicate), 'stale' (the organizer's terms changed since they were read, or an account's
+-- id is not the organization's any more). Then the entry
 -- is posted through the ledger's door (payments.post_entry: a refusal answers 'failed' with
 -- its code and details and writes nothing else; a replay, booked by a transaction that
 -- committed while this one waited for the escrow, answers 'replayed'), and the escrow's
@@ -286,42 +287,64 @@ CREATE FUNCTION payments.capture_card_payment(
     p_payment text, p_charge text, p_txn text, p_gross bigint, p_fee bigint,
     p_stripe_fee bigint, p_share bigint, p_cause text,
     p_key text, p_hash text, p_accounts uuid[], p_sides text[], p_amounts bigint[],
-    p_currencies text[], p_description text, p_external_ref text)
+    p_currencies text[], p_description text, p_external_ref text,
+    p_organizer_accounts uuid[], p_platform_accounts uuid[])
 RETURNS TABLE (capture_outcome text, capture_entry uuid, refusal_code text,
                refusal_details jsonb)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    v_escrow payments.escrows;
+    v_escrow uuid;
+    v_state text;
+    v_booked boolean;
+    v_terms boolean;
     v_status text;
     v_entry uuid;
     v_replayed boolean;
     v_code text;
     v_details jsonb;
 BEGIN
-    SELECT * INTO v_escrow FROM payments.escrows e
+    -- The escrow locked, and the facts checked on it, in one statement.
+    SELECT e.id, e.state,
+           EXISTS (SELECT 1 FROM payments.card_payments c
+                    WHERE c.id = p_payment AND c.org_id = p_org),
+           CASE WHEN p_policy_stored
+                THEN EXISTS (SELECT 1 FROM payments.organizer_policies pol
+                              WHERE pol.org_id = p_org AND pol.platform_fee_bps = p_bps
+                                AND pol.platform_fee_fixed = p_fixed
+                                AND pol.bears_stripe_fees = p_bears
+                                AND pol.refund_platform_fee = p_refund_fee)
+                ELSE NOT EXISTS (SELECT 1 FROM payments.organizer_policies pol
+                                  WHERE pol.org_id = p_org) END
+      INTO v_escrow, v_state, v_booked, v_terms
+      FROM payments.escrows e
      WHERE e.org_id = p_org AND e.event_id = p_event AND e.currency = p_currency
-       FOR UPDATE;
+       FOR UPDATE OF e;
     IF NOT FOUND THEN
         RETURN QUERY SELECT 'long'::text, NULL::uuid, NULL::text, NULL::jsonb;
         RETURN;
     END IF;
-    IF EXISTS (SELECT 1 FROM payments.card_payments c
-                WHERE c.id = p_payment AND c.org_id = p_org) THEN
+    IF v_booked THEN
         RETURN QUERY SELECT 'booked'::text, NULL::uuid, NULL::text, NULL::jsonb;
         RETURN;
     END IF;
-    IF NOT (v_escrow.state = ANY (p_states)) THEN
+    IF NOT (v_state = ANY (p_states)) THEN
         RETURN QUERY SELECT 'long'::text, NULL::uuid, NULL::text, NULL::jsonb;
         RETURN;
     END IF;
-    IF p_policy_stored IS DISTINCT FROM EXISTS (
-           SELECT 1 FROM payments.organizer_policies pol
-            WHERE pol.org_id = p_org AND pol.platform_fee_bps = p_bps
-              AND pol.platform_fee_fixed = p_fixed AND pol.bears_stripe_fees = p_bears
-              AND pol.refund_platform_fee = p_refund_fee)
-       OR (NOT p_policy_stored
-           AND EXISTS (SELECT 1 FROM payments.organizer_policies pol
-                        WHERE pol.org_id = p_org)) THEN
+    -- The accounts' ids as they were read (an account's id never changes for its
+    -- organization and code; rows deleted and made again, as a test's emptied database
+    -- does, would change them): the organizer's, then the platform's, each read with its
+    -- own organization. A request whose ids are the ones the long way would read is the
+    -- very request it would post, so a refusal the door records under the key is the one
+    -- the long way finds there.
+    IF NOT v_terms
+       OR (SELECT count(*) FROM payments.accounts a
+            WHERE a.org_id = p_org AND a.id = ANY (p_organizer_accounts))
+          <> cardinality(p_organizer_accounts)
+       OR (SELECT count(*) FROM payments.accounts a
+            WHERE a.org_id = (SELECT o.id FROM payments.organizations o WHERE o.is_platform)
+              AND a.id = ANY (p_platform_accounts))
+          <> cardinality(p_platform_accounts) THEN
         RETURN QUERY SELECT 'stale'::text, NULL::uuid, NULL::text, NULL::jsonb;
         RETURN;
     END IF;
@@ -337,24 +360,31 @@ BEGIN
         RETURN QUERY SELECT 'replayed'::text, v_entry, NULL::text, NULL::jsonb;
         RETURN;
     END IF;
-    UPDATE payments.escrows e
-       SET captured = e.captured + p_gross, held = e.held + p_share, version = e.version + 1,
-           updated_at = now()
-     WHERE e.id = v_escrow.id AND e.org_id = p_org;
-    INSERT INTO payments.escrow_transitions
-        (escrow_id, org_id, from_state, to_state, event, cause, entry_id)
-    VALUES (v_escrow.id, p_org, v_escrow.state, v_escrow.state, 'capture', p_cause, v_entry);
+    -- The counters, the audit row and the payment's record in one statement.
+    WITH moved AS (
+        UPDATE payments.escrows e
+           SET captured = e.captured + p_gross, held = e.held + p_share,
+               version = e.version + 1, updated_at = now()
+         WHERE e.id = v_escrow AND e.org_id = p_org
+        RETURNING e.id
+    ), audit AS (
+        INSERT INTO payments.escrow_transitions
+            (escrow_id, org_id, from_state, to_state, event, cause, entry_id)
+        SELECT moved.id, p_org, v_state, v_state, 'capture', p_cause, v_entry FROM moved
+    )
     INSERT INTO payments.card_payments
         (id, org_id, escrow_id, charge_id, balance_transaction_id, currency, gross,
          platform_fee, stripe_fee, bears_stripe_fees, refund_platform_fee, entry_id)
-    VALUES (p_payment, p_org, v_escrow.id, p_charge, p_txn, p_currency, p_gross, p_fee,
-            p_stripe_fee, p_bears, p_refund_fee, v_entry);
+    SELECT p_payment, p_org, moved.id, p_charge, p_txn, p_currency, p_gross, p_fee,
+           p_stripe_fee, p_bears, p_refund_fee, v_entry
+      FROM moved;
     RETURN QUERY SELECT 'captured'::text, v_entry, NULL::text, NULL::jsonb;
 END
 $$;
 REVOKE ALL ON FUNCTION payments.capture_card_payment(uuid, text, text, text[], int, bigint,
     boolean, boolean, boolean, text, text, text, bigint, bigint, bigint, bigint, text, text,
-    text, uuid[], text[], bigint[], text[], text, text) FROM PUBLIC;
+    text, uuid[], text[], bigint[], text[], text, text, uuid[], uuid[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION payments.capture_card_payment(uuid, text, text, text[], int, bigint,
     boolean, boolean, boolean, text, text, text, bigint, bigint, bigint, bigint, text, text,
-    text, uuid[], text[], bigint[], text[], text, text) TO liventix_app, liventix_platform;
+    text, uuid[], text[], bigint[], text[], text, text, uuid[], uuid[])
+    TO liventix_app, liventix_platform;

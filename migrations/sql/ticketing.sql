@@ -156,14 +156,15 @@ GRANT USAGE ON SCHEMA ticketing TO liventix_app, liventix_platform;
 GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA ticketing TO liventix_app, liventix_platform;
 REVOKE UPDATE ON ticketing.transitions FROM liventix_app, liventix_platform;
 
--- A checkout's opening read over the API (ticketing_fsm.store.checkout.OPENING for the actor
--- the transaction proved: the order stored under the key, the event FOR SHARE, the ticket
--- types' prices in id order), sent in the round trip that begins the transaction and
--- authenticates it. A function so that its plan is kept by the session (sent as a simple
--- query with literals, the statement itself was planned again every time); run with the
--- caller's rights (row-level security as for the statement); with no actor proved it reads
--- nothing and locks nothing. One row, always (acting_org: whom it read for).
-CREATE FUNCTION ticketing.open_checkout(p_event uuid, p_key text, p_ids uuid[])
+-- A checkout's opening read (ticketing_fsm.store.checkout.OPENING as a function: the order
+-- stored under the key, the event FOR SHARE, the ticket types' prices in id order) for the
+-- organization p_org, every table filtered on it. A function so that its plan is kept by the
+-- session (sent as a simple query with literals, the statement itself was planned again
+-- every time); run with the caller's rights (row-level security as for the statement). One
+-- row, always (acting_org: whom it read for; NULL reads nothing and locks nothing).
+-- start_checkout sends it with the transaction's BEGIN in one round trip
+-- (`store.checkout.begin_with_opening`).
+CREATE FUNCTION ticketing.open_checkout_for(p_org uuid, p_event uuid, p_key text, p_ids uuid[])
 RETURNS TABLE (
     acting_org uuid, order_id uuid, order_amount bigint, order_currency text,
     payment_intent_id text, client_secret text, hold_expires_at timestamptz,
@@ -172,21 +173,19 @@ RETURNS TABLE (
     type_ids uuid[], prices bigint[])
 LANGUAGE plpgsql VOLATILE AS $$
 #variable_conflict use_column
-DECLARE
-    v_org uuid := ticketing.current_org_id();
 BEGIN
     RETURN QUERY
     WITH e AS (
         SELECT ev.id, ev.currency, ev.ends_at, ev.cancelled_at FROM ticketing.events ev
-         WHERE ev.id = p_event AND ev.org_id = v_org FOR SHARE
+         WHERE ev.id = p_event AND ev.org_id = p_org FOR SHARE
     ), o AS (
         SELECT o.id, o.amount, o.currency, o.payment_intent_id, o.client_secret,
                o.hold_expires_at, o.request_hash, o.status, o.event_id, oe.ends_at
           FROM ticketing.orders o
-          JOIN ticketing.events oe ON oe.id = o.event_id AND oe.org_id = v_org
-         WHERE o.org_id = v_org AND o.idempotency_key = p_key
+          JOIN ticketing.events oe ON oe.id = o.event_id AND oe.org_id = p_org
+         WHERE o.org_id = p_org AND o.idempotency_key = p_key
     )
-    SELECT v_org, o.id, o.amount, o.currency, o.payment_intent_id, o.client_secret,
+    SELECT p_org, o.id, o.amount, o.currency, o.payment_intent_id, o.client_secret,
            o.hold_expires_at, o.request_hash, o.status, o.event_id, o.ends_at,
            e.id, e.currency, e.ends_at, e.cancelled_at, p.type_ids, p.prices
       FROM (VALUES (1)) AS one (x)
@@ -196,9 +195,24 @@ BEGIN
           SELECT array_agg(t.id ORDER BY t.id) AS type_ids,
                  array_agg(t.price ORDER BY t.id) AS prices
             FROM ticketing.ticket_types t
-           WHERE t.id = ANY(p_ids) AND t.event_id = p_event AND t.org_id = v_org
+           WHERE t.id = ANY(p_ids) AND t.event_id = p_event AND t.org_id = p_org
       ) p ON true;
 END
+$$;
+
+-- The same read over the API, for the actor the transaction proved
+-- (ticketing_fsm.store.checkout.opening_after_authentication), sent in the round trip that
+-- begins the transaction and authenticates it; with no actor proved it reads nothing and
+-- locks nothing.
+CREATE FUNCTION ticketing.open_checkout(p_event uuid, p_key text, p_ids uuid[])
+RETURNS TABLE (
+    acting_org uuid, order_id uuid, order_amount bigint, order_currency text,
+    payment_intent_id text, client_secret text, hold_expires_at timestamptz,
+    request_hash text, status text, order_event_id uuid, order_ends_at timestamptz,
+    event_id uuid, currency text, ends_at timestamptz, cancelled_at timestamptz,
+    type_ids uuid[], prices bigint[])
+LANGUAGE sql VOLATILE AS $$
+    SELECT * FROM ticketing.open_checkout_for(ticketing.current_org_id(), p_event, p_key, p_ids)
 $$;
 
 -- A checkout's hold of one ticket type (nearly every checkout), with its order and tickets:

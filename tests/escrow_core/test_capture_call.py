@@ -13,6 +13,7 @@ locked rows, written only in the usual case.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import sqlalchemy as sa
@@ -163,3 +164,31 @@ def test_no_escrow_yet_is_the_long_way(engine: sa.Engine) -> None:
         )
         answer = _call(conn, captured(org, gross=1_000, stripe_fee=59))[0]
         assert answer.capture_outcome == "long"
+
+
+def test_an_account_id_not_its_organizations_any_more_is_stale(engine: sa.Engine) -> None:
+    """What the connection remembers is checked: an id that is not the organization's (as
+    after a database emptied and filled again) writes nothing, and the long way reads
+    the accounts again."""
+    with engine.begin() as conn:
+        org = new_organizer(conn)
+        escrow.capture_payment(conn, captured(org, gross=1_000, stripe_fee=59), cause="e1")
+        escrow.capture_payment(conn, captured(org, gross=1_000, stripe_fee=59), cause="e2")
+        payment = captured(org, gross=2_000, stripe_fee=88)
+        known = escrow_store.known_capture_facts(conn, payment)
+        assert known is not None
+        policy, stored, ids = known
+        for owner in ("platform", "organizer"):
+            wrong = {k: (uuid.uuid4() if k[0] == owner else v) for k, v in ids.items()}
+            conn.connection.info["escrow.capture_facts"][
+                (payment.org_id, payment.event_id, payment.currency)
+            ] = (policy, stored, wrong)
+            answer, call = _call(conn, payment)
+            assert answer.capture_outcome == "stale", owner
+            assert _recorded(conn, payment) == 0
+            assert escrow.capture_answer(conn, call, answer.capture_outcome) is None
+        assert escrow.capture_payment(conn, payment, cause="e3")
+        assert _call(conn, captured(org, gross=500, stripe_fee=45))[0].capture_outcome == (
+            "captured"
+        )
+        assert ledger.trial_balance(conn).balanced

@@ -116,9 +116,10 @@ def test_terms_changed_since_they_were_read_are_booked_the_long_way(
     with engine.begin() as conn:
         with driver_statements() as seen:
             assert _pay(conn, world, checkouts[2]) == "issued"
-        # The call answered 'stale' and wrote nothing; then escrow's facts and record (its
-        # posting goes through the ledger's libpq door, not a cursor) and ticketing's two.
-        assert len(seen) == 1 + 2 + 2, seen
+        # The call answered 'stale' and wrote nothing; then escrow's facts, the platform's
+        # accounts and the record (its posting goes through the ledger's libpq door, not a
+        # cursor), and ticketing's two.
+        assert len(seen) == 1 + 3 + 2, seen
     with engine.connect() as conn:
         ref = "txn_" + checkouts[2].payment_intent_id[3:]
         fees = [

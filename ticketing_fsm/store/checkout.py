@@ -10,10 +10,12 @@ import collections
 import hashlib
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import psycopg
+from psycopg.errors import error_from_result
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 import pgdriver
 
@@ -244,6 +246,59 @@ def opened(conn: Connection, result: Any, org_id: uuid.UUID) -> Any:
         maker = _ROWS[names] = collections.namedtuple("Opening", names)._make  # type: ignore[attr-defined]
     row = transformer.load_row(0, maker)
     return row if row.acting_org == org_id else None
+
+
+# The opening read as `ticketing.open_checkout_for`, with the transaction's BEGIN before it
+# in one simple query (`begin_with_opening`): values as literals (uuids in their canonical
+# form, the key escaped by the driver for the connection), the function's plan kept by the
+# session.
+OPENING_FOR = "SELECT * FROM ticketing.open_checkout_for('%s'::uuid, '%s'::uuid, %s, %s)"
+
+
+def begin_with_opening(
+    conn: Connection,
+    org_id: uuid.UUID,
+    event_id: uuid.UUID,
+    key: str,
+    type_ids: list[uuid.UUID],
+) -> Any:
+    """Begin the connection's transaction (as psycopg would: its BEGIN with the
+    connection's options) and send the opening read for the organization in the same round
+    trip; its libpq result, for `opened` (and `reserve_checkout`'s `sent`). None, with
+    nothing sent, where it cannot go so (another driver than psycopg, a transaction already
+    begun on the server, autocommit): the usual `open_checkout` then. A driver error rolls
+    the transaction back with the caller's (it is raised as `DBAPIError`)."""
+    if not conn.in_transaction():
+        conn.begin()
+    driver = conn.connection.driver_connection
+    if (
+        not isinstance(driver, psycopg.Connection)
+        or driver.autocommit
+        or driver._pipeline is not None
+        or driver.pgconn.transaction_status != psycopg.pq.TransactionStatus.IDLE
+        or "\x00" in key
+    ):
+        return None
+    escape = psycopg.pq.Escaping(driver.pgconn).escape_literal
+    ids = "ARRAY[" + ", ".join(f"'{uuid.UUID(str(t))}'" for t in type_ids) + "]::uuid[]"
+    statement = OPENING_FOR % (uuid.UUID(str(org_id)), uuid.UUID(str(event_id)), "%s", ids)
+    sql = driver._get_tx_start_command() + b"; " + statement.encode() % escape(key.encode())
+    result = driver.pgconn.exec_(sql)
+    if result.status != psycopg.pq.ExecStatus.TUPLES_OK:
+        encoding = driver.info.encoding
+        if driver.pgconn.status != psycopg.pq.ConnStatus.OK:
+            error: psycopg.Error = psycopg.OperationalError(
+                driver.pgconn.get_error_message(encoding)
+            )
+        else:
+            error = error_from_result(result, encoding=encoding)
+        lost = conn.dialect.is_disconnect(cast(Any, error), conn.connection, None)
+        if lost:
+            conn.invalidate(error)
+        raise DBAPIError.instance(
+            None, None, error, psycopg.Error, connection_invalidated=lost
+        ) from error
+    return result
 
 
 def open_checkout(
