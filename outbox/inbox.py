@@ -28,8 +28,9 @@ The worker handles an event in at most three short transactions:
 A worker that dies between the steps leaves a lapsing lease: another worker claims the event
 again and its own finish wins; the dead one's, if it ever comes, finds the claim gone ("lost").
 
-Each event is placed with an organization (`org_id`, set by the database from the payload:
-the one its object's metadata names, else the platform's), and every statement on it after
+Each event is placed with an organization (`org_id`, set by the database from the payload
+alone: the one its object's metadata names, else the nil uuid, so a redelivery is placed as
+the first delivery was and stored once), and every statement on it after
 the next-due scan names it: handling a payment's event is one organization's transaction
 (docs/scaling.md). The next-due scan reads every organization's events: the relay's
 statement, run per shard under Citus.
@@ -137,7 +138,7 @@ class InboxEvent:
     attempts: int
     org_id: uuid.UUID | None = None
     """The organization the inbox placed the event with (the one its object's metadata
-    names, else the platform's); None for an event built outside the inbox."""
+    names, else the nil uuid); None for an event built outside the inbox."""
 
 
 Handler = Callable[[Connection, InboxEvent], None]

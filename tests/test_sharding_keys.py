@@ -2,9 +2,10 @@
 
 - Stripe's events are placed with an organization (`messaging.inbox.org_id`, set by the
   database from the payload): the one the object's metadata names (a checkout's
-  PaymentIntent), else the platform's, else (no platform organization yet) the nil uuid.
-  Handling a payment's event is then one organization's transaction; an event is still
-  stored once, whoever inserts it and whatever org_id they give.
+  PaymentIntent), else the nil uuid (the events that name none), a pure function of the
+  payload. Handling a payment's event is then one organization's transaction; an event is
+  still stored once, whoever inserts it, whatever org_id they give and whatever was
+  registered between two deliveries.
 - A Stripe transfer is recorded once, for the first organization it was recorded for,
   although its key is (id, org_id): every lookup by its id finds one row.
 """
@@ -22,7 +23,7 @@ import sqlalchemy as sa
 import ledger
 import outbox
 from escrow.store import connect
-from tests.ticketing_core.support import PLATFORM, ensure_platform
+from tests.ticketing_core.support import ensure_platform
 
 NIL = uuid.UUID(int=0)
 
@@ -49,7 +50,7 @@ def test_an_event_is_placed_with_the_organization_its_metadata_names(
     engine: sa.Engine,
 ) -> None:
     org = uuid.uuid4()
-    assert _store(engine, _event("evt_early", {}))  # no platform organization yet
+    assert _store(engine, _event("evt_early", {}))  # no platform organization yet: same place
     with engine.begin() as conn:
         ensure_platform(conn)
         ledger.open_organization(conn, org, "Organizer")
@@ -69,11 +70,63 @@ def test_an_event_is_placed_with_the_organization_its_metadata_names(
     assert _placed(engine) == {
         "evt_early": NIL,
         "evt_org": org,
-        "evt_none": PLATFORM,
-        "evt_bad": PLATFORM,
-        "evt_list": PLATFORM,
-        "evt_raw": PLATFORM,
+        "evt_none": NIL,
+        "evt_bad": NIL,
+        "evt_list": NIL,
+        "evt_raw": NIL,
     }
+
+
+def test_an_event_naming_none_is_stored_and_handled_once_across_the_platforms_registration(
+    engine: sa.Engine,
+) -> None:
+    """Stripe redelivers an event naming no organization (a refund's) after the platform
+    organization was registered: it is the same row, handled once. (When the placement fell
+    back to the platform's id, read from the database, the redelivery was a second row,
+    (source, event_id, platform), and its handler ran a second time.)"""
+    refund = {
+        "id": "evt_refund",
+        "type": "charge.refunded",
+        "data": {"object": {"id": "ch_1", "object": "charge", "metadata": {}}},
+    }
+    late = {**refund, "id": "evt_refund_late"}
+    handled: list[str] = []
+    handlers = outbox.InboxHandlers()
+    handlers.register("stripe", "charge.refunded", lambda _c, e: handled.append(e.event_id))
+    policy = outbox.RetryPolicy(schedule=(0,))
+
+    assert _store(engine, refund)  # before the platform is registered
+    assert _store(engine, late)  # stored before, first handled after the registration
+    with engine.begin() as conn:
+        assert outbox.handle_next(conn, policy, handlers) == "handled"
+    with engine.begin() as conn:
+        ensure_platform(conn)
+    # Redelivered (the same signed payload) once the platform exists: nothing new stored.
+    assert not _store(engine, refund)
+    assert not _store(engine, late)
+    while True:
+        with engine.begin() as conn:
+            if outbox.handle_next(conn, policy, handlers) is None:
+                break
+    assert sorted(handled) == ["evt_refund", "evt_refund_late"]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT event_id, org_id, status FROM messaging.inbox ORDER BY event_id")
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("evt_refund", NIL, "handled"),
+        ("evt_refund_late", NIL, "handled"),
+    ]
+
+
+def test_the_placement_reads_no_table(engine: sa.Engine) -> None:
+    """messaging.inbox_org is IMMUTABLE: a function of the payload alone, so no state of the
+    database (an organization registered, renamed or removed) moves an event's place."""
+    with engine.connect() as conn:
+        volatility = conn.execute(
+            sa.text("SELECT provolatile FROM pg_proc WHERE oid = 'messaging.inbox_org'::regproc")
+        ).scalar_one()
+    assert volatility == "i"
 
 
 def test_handling_an_event_names_its_organization(engine: sa.Engine) -> None:

@@ -149,25 +149,29 @@ CREATE TABLE messaging.inbox (
     next_attempt_at timestamptz NOT NULL DEFAULT now(),
     last_error text,
     handled_at timestamptz,
-    -- An event's organization is a function of its payload, so (source, event id) is
-    -- stored once all the same.
+    -- An event's organization is a pure function of its payload (messaging.inbox_org reads
+    -- no table), so (source, event id) is stored once all the same.
     CONSTRAINT inbox_pkey PRIMARY KEY (source, event_id, org_id)
 );
 CREATE INDEX inbox_due ON messaging.inbox (next_attempt_at) WHERE status = 'pending';
 
 -- The organization an event is placed with: the one its object's metadata names
 -- (`liventix_org_id`, which the checkout puts on every PaymentIntent, so a payment's event
--- lives with the organizer's escrow, order and tickets), else the platform organization's
--- (a refund, a dispute, a transfer, a payout: the events that name none), else, before a
--- platform organization is registered, the nil uuid. Only a well-formed uuid is taken from
--- the metadata; nothing trusts it further (the handlers read the event themselves).
+-- lives with the organizer's escrow, order and tickets), else the nil uuid, the fixed place
+-- of the events that name none (a refund, a dispute, a transfer, a payout). Only a
+-- well-formed uuid is taken from the metadata; nothing trusts it further (the handlers read
+-- the event themselves). A pure function of the payload (IMMUTABLE: it reads no table), so
+-- a redelivered event, whose payload is the same, is placed where it was the first time
+-- whatever was registered in between, and the key (source, event_id, org_id) stores it once.
+-- (It once fell back to the platform organization's id, read from the database: an event
+-- naming none stored before the platform was registered and redelivered after was stored,
+-- and handled, twice. tests/test_sharding_keys.py.)
 CREATE FUNCTION messaging.inbox_org(p_payload jsonb) RETURNS uuid
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT coalesce(
         CASE WHEN p_payload #>> '{data,object,metadata,liventix_org_id}'
                   ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
              THEN (p_payload #>> '{data,object,metadata,liventix_org_id}')::uuid END,
-        (SELECT o.id FROM payments.organizations o WHERE o.is_platform),
         '00000000-0000-0000-0000-000000000000'::uuid)
 $$;
 REVOKE ALL ON FUNCTION messaging.inbox_org(jsonb) FROM PUBLIC;
