@@ -9,6 +9,12 @@ values. A posting, a hold, a checkout and a payment must each write one organiza
 the outbox's claim is the one path known to write several (docs/scaling.md step 4: relayed
 per shard), pinned here so that the change is seen.
 
+The payment is measured on its one-call path (`escrow.capture_call`: escrow's capture, the
+order paid and its tickets issued in one statement, `payments.capture_card_payment`), which
+is taken only on a connection that captured for the same escrow before: the test's engine
+has one connection (`one_connection`), warmed by two payments for the same event, and the
+measured payment must have captured in that call (`one_call`).
+
 Not seen: what a path reads. The payment reads the platform's high-volume accounts (step 3,
 per-shard sub-accounts) and the claim reads every organization's deliveries (step 4); reads
 do not make a transaction two-phase, but they do cost a trip to another node.
@@ -17,13 +23,18 @@ do not make a transaction two-phase, but they do cost a trip to another node.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+import escrow
 import ledger
 import ticketing_fsm as tk
+from liventix.database import make_engine
 from outbox import dispatch
 from tests.test_sharding_rules import DISTRIBUTION, REFERENCE, app_schemas
 from tests.ticketing_core.support import (
@@ -95,9 +106,67 @@ def _orgs(written: Written) -> set[uuid.UUID]:
 
 
 @pytest.fixture
-def worlds(engine: sa.Engine) -> tuple[World, World]:
+def one_connection(committing_db_url: str) -> Iterator[sa.Engine]:
+    """An engine of one pooled connection on the test's database: every path runs on the
+    connection the payments before it warmed (escrow's capture facts are remembered per
+    pooled connection). Its sessions count their PL/pgSQL functions' calls."""
+    eng = make_engine(committing_db_url, pool_size=1, max_overflow=0, pool_timeout=30)
+
+    @sa.event.listens_for(eng, "connect")
+    def _track(dbapi_conn: Any, _record: Any) -> None:
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SET track_functions = 'pl'")
+
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+
+
+def capture_calls(engine: sa.Engine) -> int:
+    """How many times `payments.capture_card_payment` ran, as the statistics count it (on
+    `one_connection`: its one session's counts, flushed before they are read)."""
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT pg_stat_force_next_flush()"))
+        conn.commit()
+    with engine.connect() as conn:
+        calls = conn.execute(
+            sa.text("""SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions
+                        WHERE schemaname = 'payments' AND funcname = 'capture_card_payment'""")
+        ).scalar_one()
+    return int(calls)
+
+
+@contextmanager
+def one_call(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool | None]]:
+    """The answers of escrow's capture calls made inside the block (True: captured by the
+    call, the one-call path; None: the long way), seen by wrapping `escrow.capture_answer`,
+    which the payment's handler calls with the call's outcome (undone after the block)."""
+    answers: list[bool | None] = []
+    real = escrow.capture_answer
+
+    def seen(conn: sa.Connection, call: escrow.CaptureCall, outcome: str | None) -> bool | None:
+        answer = real(conn, call, outcome)
+        answers.append(answer)
+        return answer
+
+    with monkeypatch.context() as patch:
+        patch.setattr(escrow, "capture_answer", seen)
+        yield answers
+
+
+def warm(engine: sa.Engine, gateway: Gateway, world: World) -> None:
+    """The event's first payment opens its escrow, the second reads its terms and accounts
+    (both the long way): the connection knows them, and the next payment for the event is
+    one call."""
+    for n in range(2):
+        _pay(engine, gateway, _checkout(engine, gateway, world, f"warm-{n}-{world.org}"))
+
+
+@pytest.fixture
+def worlds(one_connection: sa.Engine) -> tuple[World, World]:
     """Two organizers, each with an event on sale (and the platform)."""
-    with engine.begin() as conn:
+    with one_connection.begin() as conn:
         return open_world(conn, capacities=(50,)), open_world(conn, capacities=(50,))
 
 
@@ -112,19 +181,27 @@ def _pay(engine: sa.Engine, gateway: Gateway, checkout: tk.Checkout) -> None:
 
 
 def test_each_hot_path_writes_one_organizations_rows(
-    engine: sa.Engine, worlds: tuple[World, World]
+    one_connection: sa.Engine, worlds: tuple[World, World], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    engine = one_connection
     a, b = worlds
     gateway = Gateway()
-    # Each organizer's first sale opens its accounts and the platform's (not a hot path).
+    # Each organizer's first sales open its accounts and the platform's, its escrow, and
+    # teach the connection its terms (not a hot path).
     for world in worlds:
-        _pay(engine, gateway, _checkout(engine, gateway, world, f"warm-{world.org}"))
+        warm(engine, gateway, world)
     writes = Writes(engine)
 
     checkout = _checkout(engine, gateway, a, "hot-1")
     checkout_wrote = writes.since()
-    _pay(engine, gateway, checkout)
+    calls = capture_calls(engine)
+    writes.since()
+    with one_call(monkeypatch) as answers:
+        _pay(engine, gateway, checkout)
     payment_wrote = writes.since()
+    # The payment was the one-call path: escrow's capture call captured it.
+    assert answers == [True]
+    assert capture_calls(engine) == calls + 1
     with engine.begin() as conn:
         cash = ledger.open_account(
             conn, a.org, ledger.OpenAccount("sh-cash", "sh:cash", "asset", "EUR")
