@@ -553,3 +553,35 @@ def test_the_checker_finds_each_unpinned_scan(
         ).scalar_one()
         plan = doc[0] if isinstance(doc, list) else json.loads(doc)[0]
         assert unpinned(plan, distributed) == expected, (seqscan, json.dumps(plan)[:2000])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("$1", True),
+        ("($3)::uuid", True),
+        ("'00000000-0000-0000-0000-000000000001'::uuid", True),
+        ("42", True),
+        ("payments.current_org_id()", True),
+        ("COALESCE($1, $2)", True),
+        ("COALESCE($1, a.org_id)", False),
+        ("(InitPlan 1).col1", True),
+        ('"*VALUES*".column1', False),
+        ("x.account_id", False),
+        ("(c.org)::uuid", False),
+        ("lower(c.org)", False),
+    ],
+)
+def test_what_counts_as_a_value(text: str, expected: bool) -> None:
+    assert is_value(text) is expected
+
+
+def test_a_fingerprint_ignores_constants_and_comments_only() -> None:
+    base = "SELECT a.id FROM payments.accounts a -- why\n WHERE a.id = $1 AND a.org_id = 'x'"
+    assert fingerprint(base) == fingerprint(
+        "SELECT  a.id FROM payments.accounts a\nWHERE a.id = $1 AND a.org_id = 'y'"
+    )
+    assert fingerprint(base) != fingerprint(
+        "SELECT a.id FROM payments.accounts a WHERE a.id = $1 AND a.org_id = $2"
+    )
+    assert fingerprint(base) != fingerprint("SELECT a.id FROM payments.accounts a WHERE a.id = $1")
