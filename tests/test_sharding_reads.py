@@ -448,10 +448,12 @@ def test_the_hot_paths_read_one_organization(
     found = _drive(one_connection, monkeypatch)
     new = {k: v for k, v in found.items() if k not in KNOWN}
     gone = [k for k in KNOWN if k not in found]
-    assert not new, f"{len(new)} unpinned reads:\n" + "\n".join(
-        f"    {key!r}: ...,  # {query[:300]}" for key, query in sorted(new.items())
+    assert not new and not gone, (
+        f"{len(new)} unpinned reads not in KNOWN:\n"
+        + "\n".join(f"    {key!r}: ...,  # {query[:300]}" for key, query in sorted(new.items()))
+        + f"\n{len(gone)} in KNOWN no longer read unpinned (remove them):\n"
+        + "\n".join(f"    {key!r}" for key in gone)
     )
-    assert not gone, "no longer read unpinned, remove from KNOWN:\n" + "\n".join(map(str, gone))
 
 
 # -- the checker, on statements made to break it -------------------------------------------
