@@ -387,4 +387,4 @@ REVOKE ALL ON FUNCTION payments.capture_card_payment(uuid, text, text, text[], i
 GRANT EXECUTE ON FUNCTION payments.capture_card_payment(uuid, text, text, text[], int, bigint,
     boolean, boolean, boolean, text, text, text, bigint, bigint, bigint, bigint, text, text,
     text, uuid[], text[], bigint[], text[], text, text, uuid[], uuid[])
-    TO liventix_app, liventix_platform;
+    TO liventix_platform;

@@ -192,3 +192,45 @@ def test_an_account_id_not_its_organizations_any_more_is_stale(engine: sa.Engine
             "captured"
         )
         assert ledger.trial_balance(conn).balanced
+
+
+def test_the_apis_role_is_not_granted_the_call(engine: sa.Engine) -> None:
+    """The call runs with its caller's rights and only the platform's role can do what it
+    does (the API's role reads escrows, never writes them): it is granted to
+    `liventix_platform` only. The API's role calling it is refused at the call (42501,
+    permission denied for the function), before any row is read or written; the platform's
+    role is granted it."""
+    with engine.connect() as conn:
+        org = new_organizer(conn)
+        escrow.capture_payment(conn, captured(org, gross=1_000, stripe_fee=59), cause="e1")
+        escrow.capture_payment(conn, captured(org, gross=1_000, stripe_fee=59), cause="e2")
+        granted = {
+            r.role: r.granted
+            for r in conn.execute(
+                sa.text(
+                    "SELECT r.role, has_function_privilege(r.role, p.oid, 'EXECUTE') AS granted"
+                    "  FROM pg_proc p, unnest(ARRAY['liventix_app', 'liventix_platform'])"
+                    "       AS r(role)"
+                    " WHERE p.oid = 'payments.capture_card_payment'::regproc"
+                )
+            )
+        }
+        assert granted == {"liventix_app": False, "liventix_platform": True}
+        payment = captured(org, gross=2_000, stripe_fee=88)
+        call = escrow.capture_call(conn, payment, cause="e3")
+        assert call is not None  # the connection remembers the terms: the call is taken
+        before = _version(conn, org)
+        conn.commit()
+        conn.execute(sa.text("SET LOCAL ROLE liventix_app"))
+        refused: BaseException | None = None
+        try:
+            pgdriver.fetch(conn, f"SELECT * FROM {call.sql}", call.params)
+        except Exception as exc:  # the driver's own error or SQLAlchemy's wrapping it
+            refused = exc
+        assert refused is not None, "the API's role ran the capture call"
+        orig = getattr(refused, "orig", refused)
+        assert getattr(orig, "sqlstate", None) == "42501", refused
+        assert "permission denied for function capture_card_payment" in str(refused)
+        conn.rollback()
+        assert _version(conn, org) == before
+        assert _recorded(conn, payment) == 0
