@@ -29,6 +29,7 @@ def accounts(open_account: OpenAccountFn) -> dict[str, uuid.UUID]:
         "cash2": open_account(ORG_A, "cash2", "asset"),
         "sales2": open_account(ORG_A, "sales2", "revenue"),
         "fees": open_account(PLATFORM, "fees", "revenue", high_volume=True),
+        "clearing": open_account(ORG_A, "clearing", "asset", high_volume=True),
     }
 
 
@@ -39,6 +40,12 @@ def _request(door: str, a: dict[str, uuid.UUID]) -> ledger.PostEntry:
             ledger.Line(a["cash"], "debit", 100, "USD"),
             ledger.Line(a["sales"], "credit", 60, "USD"),
             ledger.Line(a["other"], "credit", 35, "USD"),
+            ledger.Line(a["fees"], "credit", 5, "USD"),
+        ]
+    elif door == "usual_one_regular":  # one regular account beside two high-volume ones: 3a
+        lines = [
+            ledger.Line(a["clearing"], "debit", 100, "USD"),
+            ledger.Line(a["sales"], "credit", 95, "USD"),
             ledger.Line(a["fees"], "credit", 5, "USD"),
         ]
     else:
@@ -82,7 +89,7 @@ def _wait_until_blocked(engine: sa.Engine, holder: int) -> None:
     raise AssertionError("the posting never waited on the key's holder")
 
 
-@pytest.mark.parametrize("door", ["usual", "set_based", "long", "batch"])
+@pytest.mark.parametrize("door", ["usual", "usual_one_regular", "set_based", "long", "batch"])
 def test_a_fee_account_closed_while_the_key_is_awaited(
     engine: sa.Engine, accounts: dict[str, uuid.UUID], door: str
 ) -> None:
