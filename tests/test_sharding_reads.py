@@ -291,38 +291,34 @@ KNOWN: dict[Read, str] = {
     ("hold", "payments.accounts", "fe79a518150b"): _PLATFORM_ACCOUNTS,
     # SELECT source, event_id, org_id, type, payload, received_at, attempts FROM messaging.inb
     ("payment", "messaging.inbox", "b59c229b9171"): _DRAIN,
-    # SELECT a.id FROM payments.accounts a WHERE a.id = ANY (v_hv_ids) AND a.closed ORDER BY a
-    ("payment", "payments.accounts", "7f2195af3f39"): _PLATFORM_ACCOUNTS,
-    # UPDATE payments.accounts a SET posted_debits = a.posted_debits + d.debits, posted_credit
-    ("payment", "payments.accounts", "ada1a0aa8a21"): _PLATFORM_ACCOUNTS,
+    # UPDATE payments.accounts a SET posted_debits = v_debs[array_position(p_accounts, a.id)],
+    ("payment", "payments.accounts", "12f25514ad36"): _PLATFORM_ACCOUNTS,
+    # SELECT a.id FROM payments.accounts a WHERE a.id = ANY (p_accounts) AND a.closed ORDER BY
+    ("payment", "payments.accounts", "780477c3b991"): _PLATFORM_ACCOUNTS,
+    # SELECT a.id, a.org_id FROM payments.accounts a WHERE a.id IN (p_accounts[1], p_accounts[2
+    ("payment", "payments.accounts", "bb990a08f480"): _PLATFORM_ACCOUNTS,
     # SELECT a.id, a.org_id, a.currency, a.closed, a.version, a.posted_debits, a.posted_credit
     ("payment", "payments.accounts", "e52fc87a114f"): _PLATFORM_ACCOUNTS,
-    # WITH l AS ( SELECT x.account_id, x.side, x.amount, x.currency FROM unnest(p_accounts, p_
-    ("payment", "payments.accounts", "fc8256e793fe"): _PLATFORM_ACCOUNTS,
-    # SELECT array_agg(h.id), array_agg(h.org_id) FROM (SELECT a.id, a.org_id FROM payments.ac
-    ("payment", "payments.accounts", "fda2c0e174a9"): _PLATFORM_ACCOUNTS,
-    # SELECT array_agg(h.id), array_agg(h.org_id) FROM (SELECT a.id, a.org_id FROM payments.ac
-    ("payment", "payments.lines", "fda2c0e174a9"): _OVERFLOW_HINT,
+    # SELECT a.id, a.org_id FROM payments.accounts a WHERE a.id IN (p_accounts[1], p_accounts[2
+    ("payment", "payments.lines", "bb990a08f480"): _OVERFLOW_HINT,
     # SELECT source, event_id, org_id, type, payload, received_at, attempts FROM messaging.inb
     ("payment, the long way", "messaging.inbox", "b59c229b9171"): _DRAIN,
-    # SELECT a.id FROM payments.accounts a WHERE a.id = ANY (v_hv_ids) AND a.closed ORDER BY a
-    ("payment, the long way", "payments.accounts", "7f2195af3f39"): _PLATFORM_ACCOUNTS,
-    # UPDATE payments.accounts a SET posted_debits = a.posted_debits + d.debits, posted_credit
-    ("payment, the long way", "payments.accounts", "ada1a0aa8a21"): _PLATFORM_ACCOUNTS,
+    # UPDATE payments.accounts a SET posted_debits = v_debs[array_position(p_accounts, a.id)],
+    ("payment, the long way", "payments.accounts", "12f25514ad36"): _PLATFORM_ACCOUNTS,
+    # SELECT a.id FROM payments.accounts a WHERE a.id = ANY (p_accounts) AND a.closed ORDER BY
+    ("payment, the long way", "payments.accounts", "780477c3b991"): _PLATFORM_ACCOUNTS,
+    # SELECT a.id, a.org_id FROM payments.accounts a WHERE a.id IN (p_accounts[1], p_accounts[2
+    ("payment, the long way", "payments.accounts", "bb990a08f480"): _PLATFORM_ACCOUNTS,
     # SELECT a.id, a.org_id, a.currency, a.closed, a.version, a.posted_debits, a.posted_credit
     ("payment, the long way", "payments.accounts", "e52fc87a114f"): _PLATFORM_ACCOUNTS,
-    # WITH l AS ( SELECT x.account_id, x.side, x.amount, x.currency FROM unnest(p_accounts, p_
-    ("payment, the long way", "payments.accounts", "fc8256e793fe"): _PLATFORM_ACCOUNTS,
-    # SELECT array_agg(h.id), array_agg(h.org_id) FROM (SELECT a.id, a.org_id FROM payments.ac
-    ("payment, the long way", "payments.accounts", "fda2c0e174a9"): _PLATFORM_ACCOUNTS,
     # WITH paid AS ( UPDATE ticketing.orders o SET status = $1, version = o.version + 1, updat
     ("payment, the long way", "payments.card_payments", "d4b81cb6a312"): _TICKETING,
     # WITH paid AS ( UPDATE ticketing.orders o SET status = $1, version = o.version + 1, updat
     ("payment, the long way", "payments.card_refunds", "d4b81cb6a312"): _TICKETING,
     # WITH moved AS ( UPDATE payments.escrows SET captured = captured + $1, held = held + $2,
     ("payment, the long way", "payments.escrows", "24e50fb6a236"): _ESCROW,
-    # SELECT array_agg(h.id), array_agg(h.org_id) FROM (SELECT a.id, a.org_id FROM payments.ac
-    ("payment, the long way", "payments.lines", "fda2c0e174a9"): _OVERFLOW_HINT,
+    # SELECT a.id, a.org_id FROM payments.accounts a WHERE a.id IN (p_accounts[1], p_accounts[2
+    ("payment, the long way", "payments.lines", "bb990a08f480"): _OVERFLOW_HINT,
     # WITH paid AS ( UPDATE ticketing.orders o SET status = $1, version = o.version + 1, updat
     ("payment, the long way", "ticketing.events", "d4b81cb6a312"): _TICKETING,
     # WITH paid AS ( UPDATE ticketing.orders o SET status = $1, version = o.version + 1, updat
