@@ -164,6 +164,20 @@ def row(conn: sa.Connection, sql: str, **params: Any) -> Any:
     return conn.execute(sa.text(sql), params).one()
 
 
+def recorded_payment(conn: sa.Connection, payment_id: str) -> Any:
+    """A card payment's record as the capture wrote it, and whether its escrow's audit row
+    names the same ledger entry (`same`)."""
+    return row(
+        conn,
+        """SELECT p.org_id, p.escrow_id, p.charge_id, p.gross, p.platform_fee, p.stripe_fee,
+                  p.bears_stripe_fees, p.refund_platform_fee, t.entry_id = p.entry_id AS same
+             FROM payments.card_payments p
+             JOIN payments.escrow_transitions t ON t.entry_id = p.entry_id
+            WHERE p.id = :id""",
+        id=payment_id,
+    )
+
+
 @contextmanager
 def driver_statements() -> Iterator[list[str]]:
     """Every statement sent through psycopg's cursors meanwhile, in this process: counted

@@ -30,6 +30,7 @@ from tests.escrow_core.support import (
     escrow_of,
     lines_by_ref,
     new_organizer,
+    recorded_payment,
     row,
 )
 
@@ -91,15 +92,7 @@ def test_the_call_books_what_the_long_way_books_and_the_ledger_replays_its_entry
         assert (e.state, e.captured, e.held, e.version) == ("collecting", 20_000, 19_000, 3)
         assert e.held == escrow.ledger_escrow_balance(conn, e)
         assert audit(conn, e.id) == [("collecting", "collecting", "capture")] * 3
-        recorded = row(
-            conn,
-            """SELECT p.org_id, p.escrow_id, p.charge_id, p.gross, p.platform_fee, p.stripe_fee,
-                      p.bears_stripe_fees, p.refund_platform_fee, t.entry_id = p.entry_id AS same
-                 FROM payments.card_payments p
-                 JOIN payments.escrow_transitions t ON t.entry_id = p.entry_id
-                WHERE p.id = :id""",
-            id=third.payment_id,
-        )
+        recorded = recorded_payment(conn, third.payment_id)
         assert tuple(recorded) == (org, e.id, third.charge_id, 5_000, 250, 175, False, True, True)
         assert ledger.trial_balance(conn).balanced
 

@@ -42,6 +42,7 @@ from tests.escrow_core.support import (
     escrow_of,
     lines_by_ref,
     new_organizer,
+    recorded_payment,
     row,
 )
 
@@ -110,15 +111,7 @@ def test_a_later_payment_is_three_statements_and_books_what_the_long_way_books(
         assert (e.state, e.captured, e.held, e.version) == ("collecting", 15_000, 14_250, 2)
         assert e.held == escrow.ledger_escrow_balance(conn, e)
         assert audit(conn, e.id) == [("collecting", "collecting", "capture")] * 2
-        recorded = row(
-            conn,
-            """SELECT p.org_id, p.escrow_id, p.charge_id, p.gross, p.platform_fee, p.stripe_fee,
-                      p.bears_stripe_fees, p.refund_platform_fee, t.entry_id = p.entry_id AS same
-                 FROM payments.card_payments p
-                 JOIN payments.escrow_transitions t ON t.entry_id = p.entry_id
-                WHERE p.id = :id""",
-            id=second.payment_id,
-        )
+        recorded = recorded_payment(conn, second.payment_id)
         assert tuple(recorded) == (
             org,
             e.id,
