@@ -61,6 +61,7 @@ from ticketing_fsm.errors import (
     CheckoutInterrupted,
     EventNotFound,
     IdempotencyConflict,
+    InvalidRequest,
 )
 from ticketing_fsm.lifecycle import new_ticket_code, publish_intent_cancel
 from ticketing_fsm.ports import CreatedIntent, PaymentGateway
@@ -77,9 +78,13 @@ __all__ = [
     "CheckoutRequest",
     "IntentRequest",
     "PendingCheckout",
+    "PlannedHold",
     "ask_for_intent",
     "key_taken",
     "opening_statement",
+    "plan_hold",
+    "planned_hold_result",
+    "record_awaiting_statement",
     "record_payment_intent",
     "record_statement",
     "reserve_checkout",
@@ -256,6 +261,91 @@ def reserve_checkout(
     )
 
 
+@dataclass(frozen=True)
+class PlannedHold:
+    """A checkout of one ticket type, planned to be held in one statement sent after the
+    authentication (`plan_hold`): the statement for `UnitOfWork.send_with_opening`, and what
+    `planned_hold_result` needs to read its result."""
+
+    request: CheckoutRequest
+    item: CheckoutItem
+    order_id: uuid.UUID
+    statement: Callable[[Callable[[bytes], bytes]], bytes]
+
+
+def plan_hold(
+    request: CheckoutRequest, *, go: bytes, hold: timedelta = DEFAULT_HOLD
+) -> PlannedHold | None:
+    """Step 1 as one statement, for a caller that sends it in the round trip that opens and
+    authenticates the transaction and ends that round trip with its COMMIT (the API): the
+    opening read and, for a new order, the hold with the order and its tickets, for the
+    request's organization (`ticketing.open_and_hold_checkout`). It does nothing unless the
+    transaction proved it acts for that organization and the caller's SQL condition `go`
+    holds (the API's: the key may write and nothing is stored under the request's key).
+    None for a checkout of several ticket types (`reserve_checkout` holds them one by one).
+    Its result goes to `planned_hold_result`. None too for a request that does not
+    validate: `reserve_checkout` refuses it, in a transaction."""
+    try:
+        decisions.validate_checkout(request)
+    except InvalidRequest:
+        return None
+    if len(request.items) != 1:
+        return None
+    (item,) = request.items
+    order_id = decisions.order_id_for(request.org_id, request.idempotency_key)
+    order = {
+        "id": order_id,
+        "org": request.org_id,
+        "event": request.event_id,
+        "type": item.ticket_type_id,
+        "n": item.quantity,
+        "buyer": request.buyer_email,
+        "hold": hold,
+        "key": request.idempotency_key,
+        "hash": request.fingerprint(),
+        "codes": [new_ticket_code() for _n in range(item.quantity)],
+    }
+    statement = store.checkout.hold_after_authentication(order, go)
+    return PlannedHold(request=request, item=item, order_id=order_id, statement=statement)
+
+
+def planned_hold_result(
+    conn: Connection, planned: PlannedHold, sent: Any
+) -> Checkout | PendingCheckout | None:
+    """What `plan_hold`'s statement did, from its result `sent` (read only: the caller's
+    transaction is committed, nothing more may run in it): the pending checkout it held, or
+    the key's checkout found (pending, or its PaymentIntent recorded); a refusal raises why
+    (the hold wrote nothing); None when it did nothing (not sent, or its conditions did not
+    hold): run `reserve_checkout` in another transaction."""
+    row = None if sent is None else store.checkout.held(conn, sent)
+    if row is None:
+        return None
+    request = planned.request
+    if row.order_id is not None:
+        return _existing(request, request.fingerprint(), row)
+    if row.event_id is None:
+        raise EventNotFound(event_id=str(request.event_id))
+    prices = dict(zip(row.type_ids or (), row.prices or (), strict=True))
+    amount = decisions.priced([planned.item], prices, cancelled=row.cancelled_at is not None)
+    if row.held_until is None:
+        raise decisions.refusal(planned.item, row.seats_left, bool(row.on_sale))
+    return PendingCheckout(
+        order_id=planned.order_id,
+        amount=amount,
+        currency=row.currency,
+        hold_expires_at=row.held_until,
+        intent=decisions.intent_request(
+            org_id=request.org_id,
+            event_id=request.event_id,
+            event_ends_at=row.ends_at,
+            order_id=planned.order_id,
+            idempotency_key=request.idempotency_key,
+            amount=amount,
+            currency=row.currency,
+        ),
+    )
+
+
 def _hold_one(
     conn: Connection,
     org_id: uuid.UUID,
@@ -332,6 +422,30 @@ def record_statement(
     return store.checkout.record_after_authentication(
         pending.order_id, intent.payment_intent_id, intent.client_secret
     )
+
+
+def record_awaiting_statement(
+    pending: PendingCheckout, intent: CreatedIntent
+) -> tuple[Checkout, Callable[[Callable[[bytes], bytes]], bytes]]:
+    """Step 3 as one statement, for a caller that sends it in the round trip that opens and
+    authenticates the transaction, with the answer stored and the commit (the API): the
+    checkout it answers when it records, and the statement, which records the PaymentIntent
+    only on the order of the organization the transaction proved, still awaiting payment
+    with no other intent recorded, and returns one row then; no row: it recorded nothing,
+    run `record_payment_intent` in another transaction (it finds why)."""
+    checkout = Checkout(
+        order_id=pending.order_id,
+        amount=pending.amount,
+        currency=pending.currency,
+        payment_intent_id=intent.payment_intent_id,
+        client_secret=intent.client_secret,
+        hold_expires_at=pending.hold_expires_at,  # set by the hold; never changed since
+        replayed=False,
+    )
+    statement = store.checkout.record_awaiting_after_authentication(
+        pending.order_id, intent.payment_intent_id, intent.client_secret
+    )
+    return checkout, statement
 
 
 def record_payment_intent(

@@ -173,6 +173,47 @@ def store_and_commit(
     return True
 
 
+_STORE_AFTER = (
+    b"WITH done AS (%b) INSERT INTO payments.api_idempotency"
+    b" (scope, key, method, path, request_sha256, status, content_type, response, location)"
+    b" SELECT %b, %b, %b, %b, %b, %d, %b, %b::json, %b FROM done RETURNING 1"
+)
+
+
+def store_after(
+    statement: keys.Then,
+    *,
+    principal: keys.Principal,
+    key: str,
+    request: Request,
+    digest: str,
+    response: Response,
+) -> keys.Then:
+    """`statement` (a write returning one row when it did its work, none otherwise) with
+    `response` stored under the key in the same statement, only when it returned its row
+    (a data-modifying WITH: both or neither), for the authentication's round trip
+    (`keys.authenticate`'s `then`): one row when both were done, none when neither was. A
+    concurrent request that stored first makes it a unique violation, as for `store`."""
+
+    def stored_after(escape: keys.Escape) -> bytes:
+        body = bytes(response.body)
+        location = location_of(response)
+        return _STORE_AFTER % (
+            statement(escape),
+            escape(principal.scope.encode()),
+            escape(key.encode()),
+            escape(request.method.encode()),
+            escape(request.url.path.encode()),
+            escape(digest.encode()),
+            response.status_code,
+            escape((response.media_type or "application/json").encode()),
+            escape(body if body else b"null"),
+            b"NULL" if location is None else escape(location.encode()),
+        )
+
+    return stored_after
+
+
 def store(
     conn: Connection,
     *,

@@ -224,13 +224,24 @@ class StoredAnswer:
 # only it and the owner can issue (row-level security verifies it), and answers what is stored
 # under the request's Idempotency-Key in the key's scope. The role is assumed here, after the
 # function ran (set_config(..., true) is SET LOCAL). No row: unknown, wrong or revoked key.
+# It also notes, for the transaction, whether the key may write and nothing is stored under
+# the key yet (`FRESH_WRITE`): a statement sent after it in the same round trip that writes
+# and commits there (the checkout's hold) does nothing otherwise, so that neither a replay nor
+# a read-only key (both refused once the round trip is back) ever writes.
 _OPEN = """
     SELECT a.key_id, a.org_id, a.key_scope, a.method, a.path, a.request_sha256, a.status,
            a.content_type, a.response, a.location,
            set_config('role', CASE WHEN a.org_id IS NULL THEN 'liventix_platform'
-                                   ELSE 'liventix_app' END, true) AS role
+                                   ELSE 'liventix_app' END, true) AS role,
+           set_config('liventix.fresh_write',
+                      CASE WHEN a.key_scope = 'full' AND a.method IS NULL THEN 'on' ELSE ''
+                      END, true) AS fresh_write
       FROM payments.authenticate(%(prefix)s, %(secret)s, %(key)s) a
 """
+
+FRESH_WRITE = b"current_setting('liventix.fresh_write', true) = 'on'"
+"""SQL: true when the transaction's key authenticated (in this transaction), may write, and
+found nothing stored under the request's Idempotency-Key (see `_OPEN`)."""
 
 
 # _OPEN sent with the transaction's BEGIN, as one simple query (the values as literals escaped
@@ -360,9 +371,9 @@ def _open_with_begin(
                     failed = n
                     raise psycopg.errors.error_from_result(result, encoding=driver.info.encoding)
     except DBAPIError as exc:
-        if then is not None and failed == 2:
-            # The key authenticated and the caller's statement failed (a simple query stops
-            # at its first error: it is the last result).
+        if then is not None and failed >= 2:
+            # The key authenticated and the caller's statement failed, or the commit it ended
+            # with (a simple query stops at its first error: it is the last result).
             raise StatementFailed(exc) from exc
         raise
     if then is not None and answers is not None:
@@ -416,7 +427,22 @@ def authenticate(
         )
     if record_use:
         _USES.note(conn.engine, row.key_id, prefix, secret)
+    if row.org_id is not None and _ORGS.get(prefix) != row.org_id:
+        _ORGS[prefix] = row.org_id
     return Principal(key_id=row.key_id, org_id=row.org_id, key_scope=_scope(row.key_scope)), stored
+
+
+_ORGS: dict[str, uuid.UUID] = {}
+"""Each key's organization (by its prefix), as this process last authenticated it."""
+
+
+def organization_of(token: str) -> uuid.UUID | None:
+    """The organization of the token's key, as this process authenticated it before (None:
+    not yet, or the platform's key, or a malformed token). A hint only: a key's organization
+    never changes, but only the database's authentication proves who a request acts for
+    (a statement planned for this organization checks that it is the one proved)."""
+    parsed = parse_token(token)
+    return None if parsed is None else _ORGS.get(parsed[0])
 
 
 class _Uses:

@@ -137,8 +137,13 @@ class UnitOfWork:
         self._after_commit: list[Callable[[], None]] = []
         self._platform_org: uuid.UUID | None = None
         self._then: keys.Then | None = None
+        self._then_commits = False
+        self._then_answers: Response | None = None
         self.sent: Any = None
         """The result of the statement `send_with_opening` asked for (None: not sent)."""
+        self.committed = False
+        """The block's transaction was committed in its first round trip (`send_with_opening`
+        with `commit`, `commit_with_opening`): nothing more may run in it."""
         self.on_replica = False
         """The request reads the read replica (see the module)."""
 
@@ -207,6 +212,10 @@ class UnitOfWork:
             conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
         self._transaction = conn.begin()
         then, self._then, self.sent = self._then, None, None
+        commits, self._then_commits, self.committed = self._then_commits, False, False
+        answers_with, self._then_answers = self._then_answers, None
+        if then is not None and commits:
+            then = _with_commit(then)
         answers: list[Any] = []
         principal, stored = auth.act_as(
             conn,
@@ -218,6 +227,9 @@ class UnitOfWork:
         )
         if answers:
             self.sent = answers[0]
+            self.committed = commits
+            if answers_with is not None and self.sent.ntuples == 1:
+                self.answer = answers_with
         return principal, stored
 
     def _check_on_primary(self) -> keys.Principal | None:
@@ -255,11 +267,44 @@ class UnitOfWork:
             return None
         return replica_lag(self.conn)
 
-    def send_with_opening(self, statement: keys.Then) -> None:
+    def send_with_opening(self, statement: keys.Then, *, commit: bool = False) -> None:
         """Send `statement` in the next `with uow:`'s first round trip, right after the
         authentication (`keys.authenticate`'s `then`); its result is `uow.sent` inside the
-        block, or None when it could not go that way (run it the usual way then)."""
-        self._then = statement
+        block, or None when it could not go that way (run it the usual way then). With
+        `commit`, the round trip ends with the transaction's COMMIT (`uow.committed` inside
+        the block when it was sent): nothing more may run in that transaction, and the
+        statement must write nothing unless the key may write and nothing is stored under
+        the request's key (`keys.FRESH_WRITE`, its condition), since the request is refused
+        or replayed only once the round trip is back."""
+        self._then, self._then_commits, self._then_answers = statement, commit, None
+
+    def commit_with_opening(
+        self, statement: keys.Then, answer: Any, *, location: str | None = None
+    ) -> None:
+        """Send `statement` (a write returning one row when it did its work, none otherwise)
+        in the next `with uow:`'s first round trip, right after the authentication, with
+        `answer` stored under the Idempotency-Key when it returned its row (in the same
+        statement, `idempotency.store_after`) and the commit: a write in one round trip.
+        Inside the block, `uow.answer` is the stored answer (the request answers it) when it
+        was done; None when the statement did nothing (nothing stored, an empty transaction
+        committed) or could not go that way: do the work the usual way, in another block.
+        The key must have authenticated a write in an earlier block (its principal names the
+        scope the answer is stored in)."""
+        principal = self._principal()
+        if self.idempotency_key is None:
+            raise self._missing_key()
+        response = self._respond(answer)
+        if location is not None:
+            response.headers[idempotency.LOCATION_HEADER] = location
+        self._then = idempotency.store_after(
+            statement,
+            principal=principal,
+            key=self.idempotency_key,
+            request=self.request,
+            digest=self.facts.digest,
+            response=response,
+        )
+        self._then_commits, self._then_answers = True, response
 
     def commit(self, answer: T = _NOTHING, *, location: str | None = None) -> T:
         """Commit the work; with `answer`, serialize it as the route declares and store it
@@ -367,6 +412,13 @@ class UnitOfWork:
             self._platform_org = found
         return self._platform_org
 
+    def known_org(self) -> uuid.UUID | None:
+        """The organization of the request's key as this process authenticated it before
+        (`keys.organization_of`), before this request authenticated: a hint to plan a
+        statement for, which must check that it is the organization the transaction proved.
+        None: not known yet, or the platform's key."""
+        return keys.organization_of(self.facts.token)
+
     def owns(self, org_id: uuid.UUID) -> bool:
         """Whether a row of `org_id` is this key's to see (row-level security already hides
         the others: this is the second belt)."""
@@ -399,6 +451,15 @@ class UnitOfWork:
     def posted(self, kind: str) -> None:
         """Count a posting of this kind once the transaction commits."""
         self._after_commit.append(lambda: self.runtime.metrics.posted(kind))
+
+
+def _with_commit(statement: keys.Then) -> keys.Then:
+    """`statement` followed by the transaction's COMMIT, in the same simple query."""
+
+    def committed(escape: keys.Escape) -> bytes:
+        return statement(escape) + b"; COMMIT"
+
+    return committed
 
 
 def _lists(request: Request) -> bool:

@@ -195,6 +195,33 @@ def record_after_authentication(
     return statement
 
 
+# RECORD_AUTHENTICATED for a caller that ends the round trip with the answer stored and its
+# COMMIT (`record_awaiting_after_authentication`): it records only an order still awaiting
+# payment with no other intent recorded, and returns a row only then; anything else records
+# nothing and returns no row (the caller then finds why, the usual way).
+RECORD_AWAITING = """
+    UPDATE ticketing.orders
+       SET payment_intent_id = %s, client_secret = %s, updated_at = now()
+     WHERE id = '%s' AND org_id = (SELECT ticketing.current_org_id())
+       AND status = 'awaiting_payment'
+       AND (payment_intent_id IS NULL OR payment_intent_id = %s)
+    RETURNING status"""
+
+
+def record_awaiting_after_authentication(
+    order_id: uuid.UUID, intent_id: str, secret: str
+) -> Callable[[Callable[[bytes], bytes]], bytes]:
+    """RECORD_AWAITING for the authentication's round trip: given the connection's escaping
+    of a literal, the statement (one row when it recorded, none otherwise)."""
+    order = uuid.UUID(str(order_id))  # its canonical form only: no quote can occur
+
+    def statement(escape: Callable[[bytes], bytes]) -> bytes:
+        pi, client_secret = escape(intent_id.encode()), escape(secret.encode())
+        return (RECORD_AWAITING % ("%s", "%s", order, "%s")).encode() % (pi, client_secret, pi)
+
+    return statement
+
+
 def recorded_status(result: Any) -> str | None:
     """The order's status from `record_after_authentication`'s result (a libpq result);
     None when it recorded nothing (another intent recorded first, not the actor's order)."""
@@ -231,21 +258,82 @@ def opening_after_authentication(
 _ROWS: dict[tuple[str, ...], Any] = {}
 
 
+# A checkout of one ticket type for the authentication's round trip, which the caller ends
+# with its COMMIT (`hold_after_authentication`): `ticketing.open_and_hold_checkout`, the opening
+# read and the hold in one statement, for the organization the order was planned for (it
+# does nothing unless the transaction proved it acts for it, and the caller's condition
+# `go` holds). Values as literals: uuids in their canonical form, integers and the interval
+# formatted, text escaped by the driver for the connection.
+HOLD_AUTHENTICATED = (
+    "SELECT * FROM ticketing.open_and_hold_checkout(%(go)s, '%(org)s'::uuid,"
+    " '%(event)s'::uuid, '%(type)s'::uuid, %(n)d, '%(order)s'::uuid, %(buyer)s,"
+    " '%(hold)r seconds'::interval, %(key)s, %(hash)s, ARRAY[%(codes)s]::text[])"
+)
+
+
+def hold_after_authentication(
+    order: Mapping[str, Any], go: bytes
+) -> Callable[[Callable[[bytes], bytes]], bytes]:
+    """HOLD_AUTHENTICATED for the authentication's round trip (`order` as `_HOLD_ARGS`'s,
+    without price, currency and amount, which the function reads; `go`: the caller's SQL
+    condition for doing anything): given the connection's escaping of a literal, the
+    statement (its result read by `held`)."""
+    fixed = {
+        "org": uuid.UUID(str(order["org"])),  # canonical forms only: no quote can occur
+        "event": uuid.UUID(str(order["event"])),
+        "type": uuid.UUID(str(order["type"])),
+        "order": uuid.UUID(str(order["id"])),
+        "n": int(order["n"]),
+        "hold": float(order["hold"].total_seconds()),
+    }
+
+    def statement(escape: Callable[[bytes], bytes]) -> bytes:
+        def text(value: str) -> str:
+            return bytes(escape(value.encode())).decode()
+
+        values = {
+            **fixed,
+            "go": go.decode(),
+            "buyer": text(order["buyer"]),
+            "key": text(order["key"]),
+            "hash": text(order["hash"]),
+            "codes": ", ".join(text(c) for c in order["codes"]),
+        }
+        return (HOLD_AUTHENTICATED % values).encode()
+
+    return statement
+
+
+def held(conn: Connection, result: Any) -> Any:
+    """`hold_after_authentication`'s row (`open_checkout`'s columns, then `held_until`,
+    `seats_left`, `on_sale`), read from its libpq result (nothing is sent on `conn`: its
+    transaction may be committed already); None when the function did nothing (the
+    caller's condition failed, or the transaction did not prove it acts for the order's
+    organization)."""
+    row = _row(conn.connection.driver_connection, result)
+    return None if row is None or row.acting_org is None else row
+
+
 def opened(conn: Connection, result: Any, org_id: uuid.UUID) -> Any:
     """`opening_after_authentication`'s row (as `open_checkout`'s), read from its libpq
     result; None when it is not the request's organization's (the platform's key acts for
     the platform organization, which `current_org_id()` does not name): read it again."""
+    row = _row(conn.connection.driver_connection, result)
+    return row if row is not None and row.acting_org == org_id else None
+
+
+def _row(driver: Any, result: Any) -> Any:
+    """The one row of a libpq result (None: not one row), loaded with `driver`'s adapters
+    (None: the default ones; a timestamptz is then given in UTC)."""
     if result.status != psycopg.pq.ExecStatus.TUPLES_OK or result.ntuples != 1:
         return None
-    driver = conn.connection.driver_connection
     transformer = psycopg.adapt.Transformer(driver)
     transformer.set_pgresult(result)
     names = tuple(bytes(result.fname(n) or b"").decode() for n in range(result.nfields))
     maker = _ROWS.get(names)
     if maker is None:
         maker = _ROWS[names] = collections.namedtuple("Opening", names)._make  # type: ignore[attr-defined]
-    row = transformer.load_row(0, maker)
-    return row if row.acting_org == org_id else None
+    return transformer.load_row(0, maker)
 
 
 # The opening read as `ticketing.open_checkout_for`, with the transaction's BEGIN before it

@@ -11,6 +11,7 @@ import uuid
 
 import ticketing_fsm as tk
 from liventix.api import problems
+from liventix.api.keys import FRESH_WRITE
 from liventix.api.problems import ApiProblem
 from liventix.api.routing import WRITE, authenticated_router
 from liventix.api.tickets import read_side, views
@@ -115,41 +116,69 @@ def start_checkout(body: m.CheckoutRequest, uow: Uow) -> m.CheckoutResponse:
     """Hold the tickets, create the order and its PaymentIntent (pay with `client_secret`).
 
     Two transactions, so that nothing is locked while Stripe answers: the hold commits with
-    its expiry; Stripe is asked with no transaction open; the PaymentIntent is recorded (in
-    the round trip that authenticates the second transaction) and the answer stored under
-    the key. Stripe failing or timing out answers 503 with
-    `Retry-After`: retry with the same key (the hold is found again by it). A hold lost in a
-    crash or failover of the database before its record (its commit does not wait for the
-    disk) answers 503 `checkout-interrupted` with `Retry-After`: a retry with the same key
-    holds the seats again and records the same PaymentIntent."""
+    its expiry; Stripe is asked with no transaction open; the PaymentIntent is recorded and
+    the answer stored under the key. Each is one round trip to the database with the
+    authentication (the long way, two: the first checkout of a key in a process, several
+    ticket types, the platform's key, a record that finds something unexpected). Stripe
+    failing or timing out answers 503 with `Retry-After`: retry with the same key (the hold
+    is found again by it). A hold lost in a crash or failover of the database before its
+    record (its commit does not wait for the disk) answers 503 `checkout-interrupted` with
+    `Retry-After`: a retry with the same key holds the seats again and records the same
+    PaymentIntent."""
     items = [tk.CheckoutItem(i.ticket_type_id, i.quantity) for i in body.items]
     key = uow.domain_key()
-    # The checkout's opening read goes in the round trip that authenticates (it reads for the
-    # organization the key proved, nothing otherwise).
-    uow.send_with_opening(tk.opening_statement(body.event_id, key, items))
-    with uow:
-        gateway = uow.payment_gateway()
-        reserved = tk.reserve_checkout(
-            uow.conn,
-            tk.CheckoutRequest(
-                idempotency_key=key,
-                org_id=uow.acting_org(),
-                event_id=body.event_id,
-                buyer_email=body.buyer_email,
-                items=items,
-            ),
-            commit=True,  # the hold's statement commits: the hot row is locked server-side only
-            sent=uow.sent,
+
+    def request(org_id: uuid.UUID) -> tk.CheckoutRequest:
+        return tk.CheckoutRequest(
+            idempotency_key=key,
+            org_id=org_id,
+            event_id=body.event_id,
+            buyer_email=body.buyer_email,
+            items=items,
         )
-        if isinstance(reserved, tk.Checkout):  # the key's checkout, its PaymentIntent recorded
-            return uow.commit(views.checkout(reserved), location=_order_path(reserved.order_id))
-        uow.commit()  # the hold, with its expiry: nothing is stored under the key yet
-    intent = tk.ask_for_intent(gateway, reserved)  # no transaction open, no lock held
-    # Authenticated again (a key revoked meanwhile records nothing), the record sent in the
-    # same round trip as the authentication.
-    uow.send_with_opening(tk.record_statement(reserved, intent))
+
+    reserved: tk.Checkout | tk.PendingCheckout | None = None
+    known = uow.known_org()
+    planned = None
+    if known is not None and uow.runtime.gateway is not None:
+        planned = tk.plan_hold(request(known), go=FRESH_WRITE)
+    if planned is not None:
+        # The opening read and the hold in one statement after the authentication, and the
+        # commit: one round trip. It holds nothing for a replay, a read-only key, another
+        # organization than planned (answered, or the long way, below).
+        uow.send_with_opening(planned.statement, commit=True)
+        with uow:
+            reserved = tk.planned_hold_result(uow.conn, planned, uow.sent)
+            uow.commit()  # committed already, in the round trip
+    if not isinstance(reserved, tk.PendingCheckout):
+        # The long way: the opening read in the authentication's round trip (it reads for
+        # the organization the key proved, nothing otherwise), then the hold with the commit.
+        uow.send_with_opening(tk.opening_statement(body.event_id, key, items))
+        with uow:
+            uow.payment_gateway()  # 502 before anything is held, when there is none
+            reserved = tk.reserve_checkout(
+                uow.conn,
+                request(uow.acting_org()),
+                commit=True,  # the hold's statement commits: the hot row is locked server-side
+                sent=uow.sent,
+            )
+            if isinstance(reserved, tk.Checkout):  # the key's checkout, its intent recorded
+                return uow.commit(views.checkout(reserved), location=_order_path(reserved.order_id))
+            uow.commit()  # the hold, with its expiry: nothing is stored under the key yet
+    intent = tk.ask_for_intent(uow.payment_gateway(), reserved)  # no transaction open, no lock held
+    # Authenticated again (a key revoked meanwhile records nothing): the record, the answer
+    # stored under the key and the commit in the authentication's round trip, when the
+    # order is as the hold left it.
+    checkout, statement = tk.record_awaiting_statement(reserved, intent)
+    answer = views.checkout(checkout)
+    uow.commit_with_opening(statement, answer, location=_order_path(checkout.order_id))
     with uow:
-        recorded = tk.record_payment_intent(uow.conn, reserved, intent, sent=uow.sent)
+        if uow.answer is not None:
+            return answer
+    # It recorded nothing: the usual record, which finds why (another intent recorded
+    # first, the hold expired or lost).
+    with uow:
+        recorded = tk.record_payment_intent(uow.conn, reserved, intent)
         return uow.commit(views.checkout(recorded), location=_order_path(recorded.order_id))
 
 
