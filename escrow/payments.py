@@ -183,6 +183,7 @@ def capture_payment(conn: Connection, payment: CapturedPayment, *, cause: str) -
         conn,
         {
             "escrow": escrow.id,
+            "org": payment.org_id,
             "from": escrow.state,
             "to": to_state,
             "version": escrow.version,

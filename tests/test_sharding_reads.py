@@ -258,20 +258,11 @@ _OVERFLOW_HINT = (
     " hint reads their unrolled lines by account_id alone (the platform's lines of every"
     " organizer's entries)"
 )
-_TICKETING = (
-    "Payment (ticketing.sql, ticketing_fsm/store): a ticketing row found by id (or by its"
-    " PaymentIntent) without `org_id = <the order's organization>`"
-)
-_ESCROW = (
-    "Payment (escrow.sql, escrow/store): an escrow row (escrow, payment, refund) found by id"
-    " without `org_id = <the escrow's organization>`"
-)
 _RELAY = (
     "the relay's scan over every organization's due rows: under Citus run per shard by each"
     " node's worker (docs/scaling.md step 4); every statement after it names the row's org_id"
 )
 _DRAIN = _RELAY + " (the test's drain runs it before the payment)"
-_ORDER_BY_INTENT = _TICKETING + " (the order paid, found by its intent)"
 
 Read = tuple[str, str, str]
 """An unpinned read: the path, the table, the statement's `fingerprint`."""
@@ -311,18 +302,8 @@ KNOWN: dict[Read, str] = {
     ("payment, the long way", "payments.accounts", "bb990a08f480"): _PLATFORM_ACCOUNTS,
     # SELECT a.id, a.org_id, a.currency, a.closed, a.version, a.posted_debits, a.posted_credit
     ("payment, the long way", "payments.accounts", "e52fc87a114f"): _PLATFORM_ACCOUNTS,
-    # WITH paid AS ( UPDATE ticketing.orders o SET status = $1, version = o.version + 1, updat
-    ("payment, the long way", "payments.card_payments", "d4b81cb6a312"): _TICKETING,
-    # WITH paid AS ( UPDATE ticketing.orders o SET status = $1, version = o.version + 1, updat
-    ("payment, the long way", "payments.card_refunds", "d4b81cb6a312"): _TICKETING,
-    # WITH moved AS ( UPDATE payments.escrows SET captured = captured + $1, held = held + $2,
-    ("payment, the long way", "payments.escrows", "24e50fb6a236"): _ESCROW,
     # SELECT a.id, a.org_id FROM payments.accounts a WHERE a.id IN (p_accounts[1], p_accounts[2
     ("payment, the long way", "payments.lines", "bb990a08f480"): _OVERFLOW_HINT,
-    # WITH paid AS ( UPDATE ticketing.orders o SET status = $1, version = o.version + 1, updat
-    ("payment, the long way", "ticketing.events", "d4b81cb6a312"): _TICKETING,
-    # WITH paid AS ( UPDATE ticketing.orders o SET status = $1, version = o.version + 1, updat
-    ("payment, the long way", "ticketing.orders", "d4b81cb6a312"): _ORDER_BY_INTENT,
     # UPDATE payments.accounts a SET posted_debits = v_debs[array_position(p_accounts, a.id)],
     ("posting", "payments.accounts", "12f25514ad36"): _PLATFORM_ACCOUNTS,
     # SELECT a.id, a.org_id, a.currency, a.closed, a.version, a.posted_debits, a.posted_credit

@@ -66,12 +66,16 @@ def _moves() -> dict[str, str]:
 
 
 def _pay_and_issue(
-    conn: Connection, order_id: uuid.UUID | None, cause: str, *, intent: str | None = None
+    conn: Connection,
+    order_id: uuid.UUID | None,
+    cause: str,
+    *,
+    intent: tuple[str, uuid.UUID] | None = None,
 ) -> bool:
     """The usual case in two statements: the order (named by its id, or by the PaymentIntent
-    recorded on it) awaiting payment within its hold, its event not cancelled, is paid, its
-    tickets issued and the messages written. False if there is no such order, or it is in
-    another case (nothing written)."""
+    recorded on it and the organization the payment is for) awaiting payment within its
+    hold, its event not cancelled, is paid, its tickets issued and the messages written.
+    False if there is no such order, or it is in another case (nothing written)."""
     rows = store.paying.pay_and_issue(conn, order_id, intent, _moves(), cause)
     if not rows:
         return False
@@ -160,14 +164,18 @@ def payment_succeeded_for_intent(
     payment_intent_id: str,
     *,
     cause: str,
+    org_id: uuid.UUID | None = None,
     metadata: Mapping[str, object] | None = None,
     amount: int | None = None,
 ) -> str | None:
     """A PaymentIntent succeeded (escrow has booked it): `payment_succeeded` for the order it
     pays for, found as `order_for_payment` finds it; None if it pays for no order of ours.
-    The usual case (the intent recorded on an order awaiting payment within its hold) finds
-    the order in the statement that pays it: two statements in all."""
-    if _pay_and_issue(conn, None, cause, intent=payment_intent_id):
+    The usual case (the intent recorded on an order of `org_id`, the organization the
+    payment is for, awaiting payment within its hold) finds the order in the statement that
+    pays it, which reads that organization's rows alone (issue 19 part 4): two statements in
+    all. Without `org_id` (or for an order of another organization) the order is found the
+    long way, by its intent alone."""
+    if org_id is not None and _pay_and_issue(conn, None, cause, intent=(payment_intent_id, org_id)):
         return "issued"
     order = order_for_payment(conn, payment_intent_id, metadata, amount)
     if order is None:
@@ -211,7 +219,12 @@ def pay_for_intent(
     else:
         escrow.capture_payment(conn, payment, cause=cause)
     return payment_succeeded_for_intent(
-        conn, payment.payment_id, cause=cause, metadata=metadata, amount=amount
+        conn,
+        payment.payment_id,
+        cause=cause,
+        org_id=payment.org_id,
+        metadata=metadata,
+        amount=amount,
     )
 
 

@@ -68,9 +68,17 @@ def _succeeded(conn: Connection, event: outbox.InboxEvent) -> None:
         conn,
         intent["id"],
         cause=event.event_id,
+        org_id=_placed_org(event),
         metadata=metadata if isinstance(metadata, dict) else None,
         amount=amount if type(amount) is int else None,
     )
+
+
+def _placed_org(event: outbox.InboxEvent) -> uuid.UUID | None:
+    """The organization the inbox placed the event with (its metadata's), which pins the
+    order's lookup by its PaymentIntent; None for an event naming none (the nil uuid)."""
+    org = event.org_id
+    return None if org is None or org == uuid.UUID(int=0) else org
 
 
 def _failed(conn: Connection, event: outbox.InboxEvent) -> None:

@@ -17,11 +17,13 @@ from sqlalchemy import Connection, text
 
 # -- what other packages read: the amounts paid and refunded of a payment ----------------
 
-# The gross captured for a payment (its PaymentIntent's id), 0 if none was captured.
-_PAID = "coalesce((SELECT cp.gross FROM payments.card_payments cp WHERE cp.id = {payment}), 0)"
+# The gross captured for a payment (its PaymentIntent's id), 0 if none was captured; `{org}`,
+# the payment's organization when the caller knows it (issue 19 part 4: a statement on a
+# hot path reads one organization's rows), else no filter.
+_PAID = "coalesce((SELECT cp.gross FROM payments.card_payments cp WHERE cp.id = {payment}{org}), 0)"
 # What was refunded of it: its refunds that did not fail (a failed one gave the money back).
 _REFUNDED = """coalesce((SELECT sum(r.amount) FROM payments.card_refunds r
-                 WHERE r.payment_id = {payment} AND NOT r.failed), 0)"""
+                 WHERE r.payment_id = {payment}{org} AND NOT r.failed), 0)"""
 
 
 @dataclass(frozen=True)
@@ -32,17 +34,23 @@ class PaymentAmounts:
     refunded: int
 
 
-def paid_sql(payment_id: str) -> str:
+def paid_sql(payment_id: str, org: str | None = None) -> str:
     """A scalar SQL expression: the gross captured for the payment whose id (the
     PaymentIntent's) is the SQL expression `payment_id` (a column or placeholder), 0 if none.
-    For another package's statement that must read it in the same round trip."""
-    return _PAID.format(payment=payment_id)
+    For another package's statement that must read it in the same round trip. `org`, an
+    SQL expression for the payment's organization (a placeholder, or the distribution column
+    of a row pinned to one), pins the read to it."""
+    return _PAID.format(payment=payment_id, org=_org_filter("cp", org))
 
 
-def refunded_sql(payment_id: str) -> str:
+def refunded_sql(payment_id: str, org: str | None = None) -> str:
     """A scalar SQL expression: what was refunded (refunds that did not fail) of the payment
-    whose id is the SQL expression `payment_id`, 0 if nothing."""
-    return _REFUNDED.format(payment=payment_id)
+    whose id is the SQL expression `payment_id`, 0 if nothing; `org` as for `paid_sql`."""
+    return _REFUNDED.format(payment=payment_id, org=_org_filter("r", org))
+
+
+def _org_filter(alias: str, org: str | None) -> str:
+    return "" if org is None else f" AND {alias}.org_id = {org}"
 
 
 _PAYMENT_AMOUNTS = text(f"SELECT {paid_sql(':id')} AS paid, {refunded_sql(':id')} AS refunded")

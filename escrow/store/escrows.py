@@ -141,13 +141,14 @@ CAPTURE_CALL = (
 CAPTURE_ARGUMENTS = frozenset(name for name, _kind in _CAPTURE_ARGS)
 
 # The capture's transition (compare-and-set on state and version, with the counters), its
-# audit row and the payment's record, in one statement, once the entry is posted.
+# audit row and the payment's record, in one statement, once the entry is posted; the escrow
+# named with its organization (issue 19 part 4).
 _CAPTURED = """
     WITH moved AS (
         UPDATE payments.escrows
            SET captured = captured + %(gross)s, held = held + %(share)s, version = version + 1,
                updated_at = now()
-         WHERE id = %(escrow)s AND state = %(from)s AND version = %(version)s
+         WHERE id = %(escrow)s AND org_id = %(org)s AND state = %(from)s AND version = %(version)s
         RETURNING id, org_id
     ), audit AS (
         INSERT INTO payments.escrow_transitions

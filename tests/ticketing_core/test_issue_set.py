@@ -107,7 +107,9 @@ def test_paying_by_the_intent_finds_the_order_in_the_statement_that_pays_it(
     with engine.begin() as conn:
         escrow.capture_payment(conn, captured(world, checkout), cause="evt")
         with driver_statements() as seen:
-            outcome = tk.payment_succeeded_for_intent(conn, checkout.payment_intent_id, cause="evt")
+            outcome = tk.payment_succeeded_for_intent(
+                conn, checkout.payment_intent_id, cause="evt", org_id=world.org
+            )
     assert (outcome, len(seen)) == ("issued", 2)
     with engine.connect() as conn:
         assert statuses(conn, checkout.order_id) == ["issued"] * 3
@@ -123,6 +125,31 @@ def test_paying_by_the_intent_finds_the_order_in_the_statement_that_pays_it(
     # An intent that pays for no order of ours.
     with engine.begin() as conn:
         assert tk.payment_succeeded_for_intent(conn, "pi_not_ours", cause="evt") is None
+
+
+@pytest.mark.parametrize("named", ["none", "another"])
+def test_paying_by_the_intent_without_its_organization_finds_the_order_the_long_way(
+    engine: sa.Engine, world: World, named: str
+) -> None:
+    # The one-statement lookup reads the organization the payment is for alone (issue 19
+    # part 4); an event naming none, or another (metadata is not trusted), still pays the
+    # order the intent is recorded on, found by the intent alone, to the same end state.
+    checkout = _checkout(engine, world, (2, 1))
+    org = None if named == "none" else uuid.uuid4()
+    with engine.begin() as conn:
+        escrow.capture_payment(conn, captured(world, checkout), cause="evt")
+        with driver_statements() as seen:
+            outcome = tk.payment_succeeded_for_intent(
+                conn, checkout.payment_intent_id, cause="evt", org_id=org
+            )
+    assert outcome == "issued"
+    assert len(seen) > 2  # not the one statement: the order found first, then paid
+    with engine.connect() as conn:
+        assert statuses(conn, checkout.order_id) == ["issued"] * 3
+        assert audit(conn, checkout.order_id) == [("awaiting_payment", "paid", "pay")]
+        assert len(messages(conn, "order.paid", str(checkout.order_id))) == 1
+        check_capacity(conn)
+        check_audit_trail(conn)
 
 
 @pytest.mark.parametrize("change", ["released", "issued"])

@@ -61,7 +61,8 @@ _ISSUE_CTES = f"""
 # decided `pay` for that status; its audit row), and its tickets issued as above. No row:
 # the order is in another case (or not there), decided the long way. The order is named by
 # its id or (`PAY_AND_ISSUE_FOR_INTENT`) by the PaymentIntent recorded on it, as Stripe's
-# event names it: the lookup of the order is then part of the same statement.
+# event names it, with the organization the payment is for (every table filtered on it,
+# issue 19 part 4): the lookup of the order is then part of the same statement.
 # `PAY_AFTER_CAPTURE` is the payment's one round trip: escrow's capture call first
 # (`escrow.capture_call`, a CTE materialized once, read before the order is touched), then,
 # only if it captured, the order paid and its tickets issued for the organization the
@@ -69,12 +70,17 @@ _ISSUE_CTES = f"""
 # capture's answer, with the order's and the tickets' columns when they moved (NULL when
 # not: the long way then). The amounts paid and refunded are then the capture's (its gross,
 # nothing refunded: no refund can name a payment captured by this statement).
-def _pay_and_issue_sql(order: str, org: str, capture: str | None = None) -> str:
+def _pay_and_issue_sql(order: str, org: str | None, capture: str | None = None) -> str:
+    # `org`: the organization as a placeholder, named in every table's filter (issue 19
+    # part 4); None, the order's own (found by its id alone), read from the order's row.
+    in_order, in_ctes, in_paid = (
+        ("o.org_id", _PAID_ORG, "p.org_id") if org is None else (org, org, org)
+    )
     if capture is None:
         head, guard = "", ""
         amounts = (
-            f"{escrow.paid_sql('p.payment_intent_id')} AS o_paid,"
-            f" {escrow.refunded_sql('p.payment_intent_id')} AS o_refunded,"
+            f"{escrow.paid_sql('p.payment_intent_id', in_paid)} AS o_paid,"
+            f" {escrow.refunded_sql('p.payment_intent_id', in_paid)} AS o_refunded,"
         )
     else:
         head = f"cap AS MATERIALIZED (SELECT * FROM {capture}), "
@@ -85,7 +91,7 @@ def _pay_and_issue_sql(order: str, org: str, capture: str | None = None) -> str:
                c.total, m.*
           FROM paid p
          CROSS JOIN LATERAL (SELECT count(*) AS total FROM ticketing.tickets t
-                              WHERE t.order_id = p.id AND t.org_id = {org}) c
+                              WHERE t.order_id = p.id AND t.org_id = {in_paid}) c
           LEFT JOIN moved m ON true"""
     if capture is None:
         final = f"{issued} ORDER BY m.created_at, m.id"
@@ -100,7 +106,7 @@ def _pay_and_issue_sql(order: str, org: str, capture: str | None = None) -> str:
            SET status = %(order_to)s, version = o.version + 1, updated_at = now()
          WHERE {order} AND o.status = %(order_from)s AND now() <= o.hold_expires_at
            AND NOT EXISTS (SELECT 1 FROM ticketing.events e
-                            WHERE e.id = o.event_id AND e.org_id = o.org_id
+                            WHERE e.id = o.event_id AND e.org_id = {in_order}
                               AND e.cancelled_at IS NOT NULL)
            {guard}
         RETURNING {_ORDER_COLUMNS}
@@ -109,13 +115,15 @@ def _pay_and_issue_sql(order: str, org: str, capture: str | None = None) -> str:
             (org_id, subject, subject_id, from_state, to_state, event, cause)
         SELECT org_id, 'order', id, %(order_from)s, %(order_to)s, %(order_event)s, %(cause)s
           FROM paid
-    ), {_ISSUE_CTES.format(order="(SELECT id FROM paid)", org=org)}
+    ), {_ISSUE_CTES.format(order="(SELECT id FROM paid)", org=in_ctes)}
     {final}"""
 
 
 _PAID_ORG = "(SELECT org_id FROM paid)"
-PAY_AND_ISSUE = _pay_and_issue_sql("o.id = %(order)s", _PAID_ORG)
-PAY_AND_ISSUE_FOR_INTENT = _pay_and_issue_sql("o.payment_intent_id = %(intent)s", _PAID_ORG)
+PAY_AND_ISSUE = _pay_and_issue_sql("o.id = %(order)s", None)
+PAY_AND_ISSUE_FOR_INTENT = _pay_and_issue_sql(
+    "o.payment_intent_id = %(intent)s AND o.org_id = %(org)s", "%(org)s"
+)
 PAY_AFTER_CAPTURE = _pay_and_issue_sql(
     "o.payment_intent_id = %(intent)s AND o.org_id = %(org)s", "%(org)s", escrow.CAPTURE_CALL
 )
@@ -145,14 +153,16 @@ def pay_after_capture(
 def pay_and_issue(
     conn: Connection,
     order_id: uuid.UUID | None,
-    intent: str | None,
+    intent: tuple[str, uuid.UUID] | None,
     moves: dict[str, str],
     cause: str,
 ) -> list[Any]:
-    """Pay the order (by id, or by the PaymentIntent recorded on it) and issue its held
-    tickets, as `moves` says (`order_from`, `order_to`, `order_event`, `ticket_from`,
-    `ticket_to`, `ticket_event`): one row per ticket moved (`o_*`: the order paid, `total`:
-    its tickets), none if the order is not in the usual case."""
+    """Pay the order (by id, or by the PaymentIntent recorded on it with the organization
+    the payment is for: `intent`) and issue its held tickets, as `moves` says (`order_from`,
+    `order_to`, `order_event`, `ticket_from`, `ticket_to`, `ticket_event`): one row per
+    ticket moved (`o_*`: the order paid, `total`: its tickets), none if the order is not in
+    the usual case."""
     statement = PAY_AND_ISSUE if intent is None else PAY_AND_ISSUE_FOR_INTENT
-    params = {**moves, "order": order_id, "intent": intent, "cause": cause}
+    pi, org = (None, None) if intent is None else intent
+    params = {**moves, "order": order_id, "intent": pi, "org": org, "cause": cause}
     return pgdriver.fetch(conn, statement, params)
