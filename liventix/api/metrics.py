@@ -113,6 +113,15 @@ class Metrics:
             "Requests run again after a lost race (unique violation, serialization, deadlock)",
             registry=self.registry,
         )
+        self.checkout_steps = Counter(
+            "liventix_api_checkout_steps",
+            "The checkout's hold and record steps, by step and way: `short` (one round trip "
+            "to the database with the authentication and the commit) or `long` (the first "
+            "checkout of a key in a process, several ticket types, the platform's key, a "
+            "record that found something unexpected)",
+            ["step", "way"],
+            registry=self.registry,
+        )
         if engine is not None:
             self.registry.register(OutboxCollector(engine))
 

@@ -150,7 +150,11 @@ def start_checkout(body: m.CheckoutRequest, uow: Uow) -> m.CheckoutResponse:
         with uow:
             reserved = tk.planned_hold_result(uow.conn, planned, uow.sent)
             uow.commit()  # committed already, in the round trip
-    if not isinstance(reserved, tk.PendingCheckout):
+    steps = uow.runtime.metrics.checkout_steps
+    if isinstance(reserved, tk.PendingCheckout):
+        steps.labels(step="hold", way="short").inc()
+    else:
+        steps.labels(step="hold", way="long").inc()
         # The long way: the opening read in the authentication's round trip (it reads for
         # the organization the key proved, nothing otherwise), then the hold with the commit.
         uow.send_with_opening(tk.opening_statement(body.event_id, key, items))
@@ -174,7 +178,9 @@ def start_checkout(body: m.CheckoutRequest, uow: Uow) -> m.CheckoutResponse:
     uow.commit_with_opening(statement, answer, location=_order_path(checkout.order_id))
     with uow:
         if uow.answer is not None:
+            steps.labels(step="record", way="short").inc()
             return answer
+    steps.labels(step="record", way="long").inc()
     # It recorded nothing: the usual record, which finds why (another intent recorded
     # first, the hold expired or lost).
     with uow:
