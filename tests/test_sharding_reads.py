@@ -253,11 +253,6 @@ _PLATFORM_ACCOUNTS = (
     " organization's accounts read with org_id = p_org and the platform's in a statement of"
     " their own with org_id = the platform's, locked in one order by every door"
 )
-_OVERFLOW_HINT = (
-    "Engine (payments_engine.sql post_entry), step 3: the high-volume accounts' overflow"
-    " hint reads their unrolled lines by account_id alone (the platform's lines of every"
-    " organizer's entries)"
-)
 _RELAY = (
     "the relay's scan over every organization's due rows: under Citus run per shard by each"
     " node's worker (docs/scaling.md step 4); every statement after it names the row's org_id"
@@ -276,38 +271,10 @@ KNOWN: dict[Read, str] = {
     ("batch", "payments.accounts", "7ddd9c1d76d8"): _PLATFORM_ACCOUNTS,
     # v_hv_ids IS NOT NULL AND EXISTS (SELECT FROM payments.accounts a WHERE a.id = ANY (v_hv_
     ("batch", "payments.accounts", "94a4d0d11581"): _PLATFORM_ACCOUNTS,
-    # UPDATE payments.accounts SET pending_debits = pending_debits + CASE WHEN id = v_debit TH
-    ("hold", "payments.accounts", "7f708a3d4a19"): _PLATFORM_ACCOUNTS,
-    # SELECT array_agg(ROW(a.id, a.org_id, a.currency, a.normal_side, a.debits_must_not_exceed
-    ("hold", "payments.accounts", "fe79a518150b"): _PLATFORM_ACCOUNTS,
     # SELECT source, event_id, org_id, type, payload, received_at, attempts FROM messaging.inb
     ("payment", "messaging.inbox", "b59c229b9171"): _DRAIN,
-    # UPDATE payments.accounts a SET posted_debits = v_debs[array_position(p_accounts, a.id)],
-    ("payment", "payments.accounts", "12f25514ad36"): _PLATFORM_ACCOUNTS,
-    # SELECT a.id FROM payments.accounts a WHERE a.id = ANY (p_accounts) AND a.closed ORDER BY
-    ("payment", "payments.accounts", "780477c3b991"): _PLATFORM_ACCOUNTS,
-    # SELECT a.id, a.org_id FROM payments.accounts a WHERE a.id IN (p_accounts[1], p_accounts[2
-    ("payment", "payments.accounts", "bb990a08f480"): _PLATFORM_ACCOUNTS,
-    # SELECT a.id, a.org_id, a.currency, a.closed, a.version, a.posted_debits, a.posted_credit
-    ("payment", "payments.accounts", "e52fc87a114f"): _PLATFORM_ACCOUNTS,
-    # SELECT a.id, a.org_id FROM payments.accounts a WHERE a.id IN (p_accounts[1], p_accounts[2
-    ("payment", "payments.lines", "bb990a08f480"): _OVERFLOW_HINT,
     # SELECT source, event_id, org_id, type, payload, received_at, attempts FROM messaging.inb
     ("payment, the long way", "messaging.inbox", "b59c229b9171"): _DRAIN,
-    # UPDATE payments.accounts a SET posted_debits = v_debs[array_position(p_accounts, a.id)],
-    ("payment, the long way", "payments.accounts", "12f25514ad36"): _PLATFORM_ACCOUNTS,
-    # SELECT a.id FROM payments.accounts a WHERE a.id = ANY (p_accounts) AND a.closed ORDER BY
-    ("payment, the long way", "payments.accounts", "780477c3b991"): _PLATFORM_ACCOUNTS,
-    # SELECT a.id, a.org_id FROM payments.accounts a WHERE a.id IN (p_accounts[1], p_accounts[2
-    ("payment, the long way", "payments.accounts", "bb990a08f480"): _PLATFORM_ACCOUNTS,
-    # SELECT a.id, a.org_id, a.currency, a.closed, a.version, a.posted_debits, a.posted_credit
-    ("payment, the long way", "payments.accounts", "e52fc87a114f"): _PLATFORM_ACCOUNTS,
-    # SELECT a.id, a.org_id FROM payments.accounts a WHERE a.id IN (p_accounts[1], p_accounts[2
-    ("payment, the long way", "payments.lines", "bb990a08f480"): _OVERFLOW_HINT,
-    # UPDATE payments.accounts a SET posted_debits = v_debs[array_position(p_accounts, a.id)],
-    ("posting", "payments.accounts", "12f25514ad36"): _PLATFORM_ACCOUNTS,
-    # SELECT a.id, a.org_id, a.currency, a.closed, a.version, a.posted_debits, a.posted_credit
-    ("posting", "payments.accounts", "e52fc87a114f"): _PLATFORM_ACCOUNTS,
     # SELECT source, event_id, org_id, type, payload, received_at, attempts FROM messaging.inb
     ("relay: inbox next due", "messaging.inbox", "b59c229b9171"): _RELAY,
     # WITH due AS ( SELECT d.id, d.org_id FROM messaging.deliveries d WHERE ((d.status = 'pend

@@ -98,56 +98,65 @@ BEGIN
 END
 $$;
 
--- Lock the accounts in id order (so concurrent writers never deadlock each other) and
--- return them; high-volume accounts are read without a lock unless p_lock_high_volume.
--- Raises account_not_found for an id this organization cannot see, and
+-- Lock the accounts in the doors' one order (docs/engine.md: the organization's by id, then
+-- the platform's by id, each read in a statement pinned to its organization) and return
+-- them; high-volume accounts are read without a lock unless p_lock_high_volume. Raises
+-- account_not_found for an id this organization cannot see, and
 -- account_organization_mismatch for another organization's account; the platform's
--- accounts may be used in any organization's entries.
+-- accounts may be used in any organization's entries by the platform's proof or the owner.
 CREATE FUNCTION payments._lock_accounts(p_org uuid, p_ids uuid[], p_lock_high_volume boolean)
 RETURNS payments._account[]
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_accounts payments._account[];
+    v_accounts payments._account[] := '{}';
+    v_who uuid := p_org;
+    v_wanted int := (SELECT count(DISTINCT i) FROM unnest(p_ids) i);
     v_missing uuid;
-    v_foreign payments._account;
 BEGIN
-    SELECT array_agg(ROW(a.id, a.org_id, a.currency, a.normal_side,
-                         a.debits_must_not_exceed_credits, a.credits_must_not_exceed_debits,
-                         a.high_volume, a.closed, a.posted_debits, a.posted_credits,
-                         a.pending_debits, a.pending_credits, a.version)::payments._account)
-      INTO v_accounts
-      FROM (SELECT * FROM payments.accounts
-             WHERE id = ANY (p_ids) AND (p_lock_high_volume OR NOT high_volume)
-             ORDER BY id
-               FOR NO KEY UPDATE) a;
-    IF NOT p_lock_high_volume THEN
-        SELECT coalesce(v_accounts, '{}') || coalesce(array_agg(ROW(a.id, a.org_id, a.currency,
-                         a.normal_side, a.debits_must_not_exceed_credits,
-                         a.credits_must_not_exceed_debits, a.high_volume, a.closed,
-                         a.posted_debits, a.posted_credits, a.pending_debits,
-                         a.pending_credits, a.version)::payments._account), '{}')
+    LOOP
+        SELECT v_accounts || coalesce(array_agg(ROW(a.id, a.org_id, a.currency, a.normal_side,
+                             a.debits_must_not_exceed_credits, a.credits_must_not_exceed_debits,
+                             a.high_volume, a.closed, a.posted_debits, a.posted_credits,
+                             a.pending_debits, a.pending_credits, a.version)::payments._account),
+                         '{}')
           INTO v_accounts
-          FROM payments.accounts a
-         WHERE a.id = ANY (p_ids) AND a.high_volume;
-    END IF;
-    SELECT i INTO v_missing FROM unnest(p_ids) i
-     WHERE NOT EXISTS (SELECT FROM unnest(v_accounts) a WHERE a.id = i) LIMIT 1;
-    IF FOUND THEN
-        PERFORM payments._fail('account_not_found', jsonb_build_object('account_id', v_missing));
-    END IF;
-    FOR v_foreign IN SELECT * FROM unnest(v_accounts) a WHERE a.org_id <> p_org LOOP
-        -- An organization acting for itself sees neither another's nor the platform's
-        -- accounts: to it they do not exist.
-        IF payments.current_org_id() IS NOT NULL THEN
-            PERFORM payments._fail('account_not_found',
-                jsonb_build_object('account_id', v_foreign.id));
+          FROM (SELECT * FROM payments.accounts
+                 WHERE org_id = v_who AND id = ANY (p_ids)
+                   AND (p_lock_high_volume OR NOT high_volume)
+                 ORDER BY id
+                   FOR NO KEY UPDATE) a;
+        IF NOT p_lock_high_volume THEN
+            SELECT v_accounts || coalesce(array_agg(ROW(a.id, a.org_id, a.currency,
+                             a.normal_side, a.debits_must_not_exceed_credits,
+                             a.credits_must_not_exceed_debits, a.high_volume, a.closed,
+                             a.posted_debits, a.posted_credits, a.pending_debits,
+                             a.pending_credits, a.version)::payments._account), '{}')
+              INTO v_accounts
+              FROM payments.accounts a
+             WHERE a.org_id = v_who AND a.id = ANY (p_ids) AND a.high_volume;
         END IF;
-        IF NOT EXISTS (SELECT FROM payments.organizations o
-                        WHERE o.id = v_foreign.org_id AND o.is_platform) THEN
-            PERFORM payments._fail('account_organization_mismatch',
-                jsonb_build_object('account_id', v_foreign.id, 'org_id', p_org));
-        END IF;
+        -- The platform's accounts, after the organization's, only when some are still
+        -- missing and the caller may use them (not an organization acting for itself).
+        EXIT WHEN v_who <> p_org OR cardinality(v_accounts) >= v_wanted
+               OR payments.current_org_id() IS NOT NULL;
+        SELECT o.id INTO v_who FROM payments.organizations o WHERE o.is_platform;
+        EXIT WHEN v_who IS NULL OR v_who = p_org;
     END LOOP;
+    IF cardinality(v_accounts) < v_wanted THEN
+        -- Refused: which way is read by id alone (not a hot path). An id that is no
+        -- account's first; then another organization's account: to an organization acting
+        -- for itself it does not exist.
+        SELECT i INTO v_missing FROM unnest(p_ids) WITH ORDINALITY AS x(i, n)
+         WHERE NOT EXISTS (SELECT FROM unnest(v_accounts) a WHERE a.id = x.i)
+         ORDER BY EXISTS (SELECT FROM payments.accounts b WHERE b.id = x.i), x.n
+         LIMIT 1;
+        IF payments.current_org_id() IS NOT NULL
+           OR NOT EXISTS (SELECT FROM payments.accounts b WHERE b.id = v_missing) THEN
+            PERFORM payments._fail('account_not_found', jsonb_build_object('account_id', v_missing));
+        END IF;
+        PERFORM payments._fail('account_organization_mismatch',
+            jsonb_build_object('account_id', v_missing, 'org_id', p_org));
+    END IF;
     RETURN v_accounts;
 END
 $$;
@@ -167,6 +176,7 @@ DECLARE
     v_rev record;
     v_bad record;
     v_run payments._run[];
+    v_who uuid;
 BEGIN
     SELECT jsonb_agg(e.x || jsonb_build_object('id', uuidv7(), 'ord', e.ord)
                      ORDER BY e.ord)
@@ -178,7 +188,7 @@ BEGIN
         SELECT (e.x ->> 'reverses')::uuid AS original, o.id AS found, r.id AS reversal
           FROM jsonb_array_elements(v_entries) e(x)
           LEFT JOIN payments.entries o ON o.id = (e.x ->> 'reverses')::uuid AND o.org_id = p_org
-          LEFT JOIN payments.entries r ON r.reverses_entry_id = o.id
+          LEFT JOIN payments.entries r ON r.reverses_entry_id = o.id AND r.org_id = p_org
          WHERE e.x ->> 'reverses' IS NOT NULL
     LOOP
         IF v_rev.found IS NULL THEN
@@ -207,6 +217,7 @@ BEGIN
                    CASE o.side WHEN 'debit' THEN 'credit' ELSE 'debit' END, o.amount, o.currency
               FROM payments.lines o
              WHERE e.x ->> 'reverses' IS NOT NULL AND o.entry_id = (e.x ->> 'reverses')::uuid
+               AND o.entry_org_id = p_org
      ) l;
 
     -- Lines counted once per entry (a count per entry over every line was quadratic: a third
@@ -286,16 +297,25 @@ BEGIN
       FROM unnest(v_run)
      ORDER BY entry_ord, line_ord;
 
-    UPDATE payments.accounts a
-       SET posted_debits = a.posted_debits + d.debits,
-           posted_credits = a.posted_credits + d.credits,
-           version = a.version + d.n
-      FROM (SELECT account_id,
-                   sum(CASE WHEN side = 'debit' THEN amount ELSE 0 END)::bigint AS debits,
-                   sum(CASE WHEN side = 'credit' THEN amount ELSE 0 END)::bigint AS credits,
-                   count(*) AS n
-              FROM unnest(v_run) WHERE NOT high_volume GROUP BY account_id) d
-     WHERE a.id = d.account_id;
+    -- The regular accounts moved by organization (docs/engine.md's order): the
+    -- organization's, then the platform's when the entries name any.
+    v_who := p_org;
+    WHILE v_who IS NOT NULL LOOP
+        UPDATE payments.accounts a
+           SET posted_debits = a.posted_debits + d.debits,
+               posted_credits = a.posted_credits + d.credits,
+               version = a.version + d.n
+          FROM (SELECT account_id,
+                       sum(CASE WHEN side = 'debit' THEN amount ELSE 0 END)::bigint AS debits,
+                       sum(CASE WHEN side = 'credit' THEN amount ELSE 0 END)::bigint AS credits,
+                       count(*) AS n
+                  FROM unnest(v_run) WHERE NOT high_volume AND org_id = v_who
+                 GROUP BY account_id) d
+         WHERE a.org_id = v_who AND a.id = d.account_id;
+        EXIT WHEN v_who <> p_org;
+        v_who := (SELECT r.org_id FROM unnest(v_run) r
+                   WHERE NOT r.high_volume AND r.org_id <> p_org LIMIT 1);
+    END LOOP;
 
     RETURN (SELECT jsonb_agg(x -> 'id' ORDER BY (x ->> 'ord')::int)
               FROM jsonb_array_elements(v_entries) x);
@@ -402,21 +422,32 @@ BEGIN
 END
 $$;
 
--- Take a hold's amount off its accounts' pending columns (accounts locked in id order).
+-- Take a hold's amount off its accounts' pending columns. Each UPDATE names the account's
+-- organization and locks its row; they run in the doors' one order (the hold's
+-- organization's account before the platform's, else by id), so no extra statement locks.
 CREATE FUNCTION payments._release_pending(p_hold payments.holds) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM 1 FROM payments.accounts
-     WHERE id IN (p_hold.debit_account_id, p_hold.credit_account_id)
-     ORDER BY id FOR NO KEY UPDATE;
-    UPDATE payments.accounts
-       SET pending_debits = pending_debits - p_hold.amount,
-           version = version + CASE WHEN high_volume THEN 0 ELSE 1 END
-     WHERE id = p_hold.debit_account_id;
-    UPDATE payments.accounts
-       SET pending_credits = pending_credits - p_hold.amount,
-           version = version + CASE WHEN high_volume THEN 0 ELSE 1 END
-     WHERE id = p_hold.credit_account_id;
+    IF (p_hold.debit_org_id <> p_hold.org_id, p_hold.debit_account_id)
+       < (p_hold.credit_org_id <> p_hold.org_id, p_hold.credit_account_id) THEN
+        UPDATE payments.accounts
+           SET pending_debits = pending_debits - p_hold.amount,
+               version = version + CASE WHEN high_volume THEN 0 ELSE 1 END
+         WHERE id = p_hold.debit_account_id AND org_id = p_hold.debit_org_id;
+        UPDATE payments.accounts
+           SET pending_credits = pending_credits - p_hold.amount,
+               version = version + CASE WHEN high_volume THEN 0 ELSE 1 END
+         WHERE id = p_hold.credit_account_id AND org_id = p_hold.credit_org_id;
+    ELSE
+        UPDATE payments.accounts
+           SET pending_credits = pending_credits - p_hold.amount,
+               version = version + CASE WHEN high_volume THEN 0 ELSE 1 END
+         WHERE id = p_hold.credit_account_id AND org_id = p_hold.credit_org_id;
+        UPDATE payments.accounts
+           SET pending_debits = pending_debits - p_hold.amount,
+               version = version + CASE WHEN high_volume THEN 0 ELSE 1 END
+         WHERE id = p_hold.debit_account_id AND org_id = p_hold.debit_org_id;
+    END IF;
 END
 $$;
 
@@ -434,6 +465,9 @@ DECLARE
     a payments._account;
     v_id uuid := gen_random_uuid();
     v_available numeric;
+    v_debit_org uuid;
+    v_credit_org uuid;
+    v_who uuid;
 BEGIN
     IF v_expires IS NOT NULL AND v_expires <= now() THEN
         PERFORM payments._fail('hold_expiry_not_in_future',
@@ -465,17 +499,21 @@ BEGIN
             PERFORM payments._fail('balance_overflow', jsonb_build_object('account_id', a.id));
         END IF;
     END LOOP;
-    UPDATE payments.accounts
-       SET pending_debits = pending_debits + CASE WHEN id = v_debit THEN v_amount ELSE 0 END,
-           pending_credits = pending_credits + CASE WHEN id = v_credit THEN v_amount ELSE 0 END,
-           version = version + CASE WHEN high_volume THEN 0 ELSE 1 END
-     WHERE id IN (v_debit, v_credit);
+    -- Locked above: moved by organization (the hold's, then the platform's when it differs).
+    SELECT x.org_id INTO v_debit_org FROM unnest(v_accounts) x WHERE x.id = v_debit;
+    SELECT x.org_id INTO v_credit_org FROM unnest(v_accounts) x WHERE x.id = v_credit;
+    FOREACH v_who IN ARRAY CASE WHEN v_debit_org = v_credit_org THEN ARRAY[v_debit_org]
+                                ELSE ARRAY[v_debit_org, v_credit_org] END LOOP
+        UPDATE payments.accounts
+           SET pending_debits = pending_debits + CASE WHEN id = v_debit THEN v_amount ELSE 0 END,
+               pending_credits = pending_credits + CASE WHEN id = v_credit THEN v_amount ELSE 0 END,
+               version = version + CASE WHEN high_volume THEN 0 ELSE 1 END
+         WHERE org_id = v_who AND id IN (v_debit, v_credit);
+    END LOOP;
     INSERT INTO payments.holds (id, org_id, debit_account_id, credit_account_id, debit_org_id,
                                 credit_org_id, amount, currency, expires_at, description,
                                 metadata, idempotency_key)
-    VALUES (v_id, p_org, v_debit, v_credit,
-            (SELECT x.org_id FROM unnest(v_accounts) x WHERE x.id = v_debit),
-            (SELECT x.org_id FROM unnest(v_accounts) x WHERE x.id = v_credit),
+    VALUES (v_id, p_org, v_debit, v_credit, v_debit_org, v_credit_org,
             v_amount, v_currency, v_expires, coalesce(p ->> 'description', ''),
             coalesce(p -> 'metadata', '{}'::jsonb), p ->> 'key');
     RETURN to_jsonb(v_id);
@@ -493,7 +531,8 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM payments._fail('hold_not_found', jsonb_build_object('hold_id', p_hold));
     END IF;
-    SELECT kind INTO v_kind FROM payments.hold_resolutions WHERE hold_id = p_hold;
+    SELECT kind INTO v_kind FROM payments.hold_resolutions
+     WHERE hold_id = p_hold AND org_id = p_org;
     IF FOUND THEN
         PERFORM payments._fail('hold_already_' || v_kind,
             jsonb_build_object('hold_id', p_hold, 'resolution', v_kind));
@@ -586,7 +625,7 @@ BEGIN
         PERFORM payments._fail('account_organization_mismatch',
             jsonb_build_object('account_id', a.id, 'org_id', p_org));
     END IF;
-    UPDATE payments.accounts SET closed = true WHERE id = a.id;
+    UPDATE payments.accounts SET closed = true WHERE id = a.id AND org_id = a.org_id;
     RETURN to_jsonb(a.id);
 END
 $$;
@@ -614,6 +653,7 @@ DECLARE
     v_detail text;
     v_constraint text;
     v_existing uuid;
+    v_hv uuid[];
 BEGIN
     IF v_op NOT IN ('post_entries', 'create_hold', 'post_hold', 'void_hold', 'open_account',
                     'close_account') THEN
@@ -674,14 +714,25 @@ BEGIN
                 -- A high-volume account is read, not locked (_lock_accounts): one closed while
                 -- a statement since waited (this key's or a reference's holder) sends the
                 -- request round again, which judges it closed.
-                IF v_op IN ('post_entries', 'post_hold') AND EXISTS (
-                        SELECT FROM payments.lines l
-                          JOIN payments.accounts a ON a.id = l.account_id AND a.closed
-                         WHERE l.entry_id IN (SELECT (i #>> '{}')::uuid
-                                                FROM jsonb_array_elements(v_ids) i)
-                           AND l.account_version IS NULL) THEN
-                    RAISE EXCEPTION USING ERRCODE = 'serialization_failure',
-                        MESSAGE = 'ledger_write: a high-volume account was closed meanwhile';
+                -- Read by organization: the new lines' high-volume accounts, then the
+                -- organization's closed ones, then the platform's (docs/engine.md).
+                IF v_op IN ('post_entries', 'post_hold') THEN
+                    SELECT array_agg(DISTINCT l.account_id) INTO v_hv
+                      FROM payments.lines l
+                     WHERE l.entry_org_id = v_org
+                       AND l.entry_id IN (SELECT (i #>> '{}')::uuid
+                                            FROM jsonb_array_elements(v_ids) i)
+                       AND l.account_version IS NULL;
+                    IF v_hv IS NOT NULL AND (
+                           EXISTS (SELECT FROM payments.accounts a
+                                    WHERE a.org_id = v_org AND a.id = ANY (v_hv) AND a.closed)
+                        OR EXISTS (SELECT FROM payments.accounts a
+                                    WHERE a.org_id = (SELECT o.id FROM payments.organizations o
+                                                       WHERE o.is_platform)
+                                      AND a.id = ANY (v_hv) AND a.closed)) THEN
+                        RAISE EXCEPTION USING ERRCODE = 'serialization_failure',
+                            MESSAGE = 'ledger_write: a high-volume account was closed meanwhile';
+                    END IF;
                 END IF;
             END IF;
 
@@ -862,6 +913,17 @@ DECLARE
     v_vers bigint[] := '{}';
     v_debs bigint[] := '{}';
     v_creds bigint[] := '{}';
+    v_who uuid;  -- the organization whose accounts a statement reads: p_org, then the platform
+    v_found int;  -- accounts found (3a)
+    v_org_regs int := 0;  -- of the regular accounts (3a), p_org's
+    v_org_hv int := 0;  -- of the high-volume accounts (3a), p_org's
+    v_closed uuid;
+    v_pass_ids uuid[];
+    v_pass_orgs uuid[];
+    v_pass_versions bigint[];
+    v_pass_debits bigint[];
+    v_pass_credits bigint[];
+    v_locked int;
 BEGIN
     -- 1. Who acts: as _check_org. An organization acting for itself sees none of the
     -- platform's accounts; the platform's proof and the owner may use them.
@@ -931,69 +993,85 @@ BEGIN
     IF v_shape THEN
         v_done := 0;
         v_hv := 0;
+        v_found := 0;
         v_ok := true;
-        -- Only accounts this organization may post to are locked (as post_batch_fast).
-        FOR v_row IN
-            SELECT a.id, a.org_id, a.currency, a.closed, a.version, a.posted_debits,
-                   a.posted_credits, a.pending_debits, a.pending_credits,
-                   a.debits_must_not_exceed_credits AS dm,
-                   a.credits_must_not_exceed_debits AS cm
-              FROM payments.accounts a
-             -- Up to eight primary-key probes (a subscript past the end is NULL, which
-             -- matches nothing); the organization's test as a filter of the rows found
-             -- (IS TRUE: no index condition), else the generic plan may intersect a bitmap
-             -- of all the organization's accounts with the probes (measured: 0.5 ms).
-             WHERE a.id IN (p_accounts[1], p_accounts[2], p_accounts[3], p_accounts[4],
-                            p_accounts[5], p_accounts[6], p_accounts[7], p_accounts[8])
-               AND NOT a.high_volume AND (a.org_id = p_org OR a.org_id = v_platform) IS TRUE
-             ORDER BY a.id
-               FOR NO KEY UPDATE
+        v_who := p_org;
+        -- One statement per organization, in the doors' one order (docs/engine.md): the
+        -- organization's accounts (p_org), then, only when some are still missing and the
+        -- caller may use them, the platform's. Each reads only accounts of the organization
+        -- it names (up to eight primary-key probes, the key's two columns; a subscript past
+        -- the end is NULL, which matches nothing): the regular ones locked in id order, the
+        -- high-volume ones (an entry of three or more lines) read, not locked.
         LOOP
-            v_i := array_position(p_accounts, v_row.id);
-            v_dr := CASE WHEN p_sides[v_i] = 'debit' THEN p_amounts[v_i] ELSE 0 END;
-            v_cr := CASE WHEN p_sides[v_i] = 'credit' THEN p_amounts[v_i] ELSE 0 END;
-            -- The guards of the single-row UPDATE this replaces, on the locked row.
-            v_ok := v_ok AND coalesce(
-                v_row.currency = p_currencies[v_i] AND NOT v_row.closed
-                AND v_row.posted_debits::numeric + v_dr <= 9223372036854775807
-                AND v_row.posted_credits::numeric + v_cr <= 9223372036854775807
-                AND (NOT v_row.dm
-                     OR v_row.posted_debits::numeric + v_row.pending_debits + v_dr
-                        <= v_row.posted_credits::numeric + v_cr)
-                AND (NOT v_row.cm
-                     OR v_row.posted_credits::numeric + v_row.pending_credits + v_cr
-                        <= v_row.posted_debits::numeric + v_dr), false);
-            v_done := v_done + 1;
-            v_reg[v_done] := v_row.id;
-            v_line_orgs[v_i] := v_row.org_id;
-            v_vers[v_i] := v_row.version + 1;
-            v_debs[v_i] := CASE WHEN v_ok THEN v_row.posted_debits + v_dr END;
-            v_creds[v_i] := CASE WHEN v_ok THEN v_row.posted_credits + v_cr END;
-        END LOOP;
-        -- The other accounts: high-volume ones, read, not locked, judged as 3 judges them
-        -- (currency, open, the organization's or the platform's, far from the overflow
-        -- limits); their lines carry no position until the roll-up.
-        v_regs := v_done;
-        IF v_ok AND v_done BETWEEN 1 AND 2 AND v_n > 2 THEN
             FOR v_row IN
-                SELECT a.id, a.org_id
+                WITH r AS (
+                    SELECT a.id, a.org_id, a.currency, a.closed, a.version, a.posted_debits,
+                           a.posted_credits, a.pending_debits, a.pending_credits,
+                           a.debits_must_not_exceed_credits AS dm,
+                           a.credits_must_not_exceed_debits AS cm, false AS hv, false AS large
+                      FROM payments.accounts a
+                     WHERE a.org_id = v_who
+                       AND a.id IN (p_accounts[1], p_accounts[2], p_accounts[3], p_accounts[4],
+                                    p_accounts[5], p_accounts[6], p_accounts[7], p_accounts[8])
+                       AND NOT a.high_volume
+                     ORDER BY a.id
+                       FOR NO KEY UPDATE
+                )
+                SELECT * FROM r
+                UNION ALL
+                SELECT a.id, a.org_id, a.currency, a.closed, a.version, a.posted_debits,
+                       a.posted_credits, a.pending_debits, a.pending_credits, false, false,
+                       true, a.large_unrolled
                   FROM payments.accounts a
-                 WHERE a.id IN (p_accounts[1], p_accounts[2], p_accounts[3], p_accounts[4],
+                 WHERE v_n > 2 AND a.org_id = v_who
+                   AND a.id IN (p_accounts[1], p_accounts[2], p_accounts[3], p_accounts[4],
                                 p_accounts[5], p_accounts[6], p_accounts[7], p_accounts[8])
-                   AND a.high_volume AND a.currency = p_currencies[1] AND NOT a.closed
-                   AND (a.org_id = p_org OR a.org_id = v_platform) IS TRUE
-                   AND a.posted_debits < 2305843009213693952
-                   AND a.posted_credits < 2305843009213693952
-                   AND NOT EXISTS (SELECT FROM payments.lines w
-                                    WHERE w.account_id = a.id AND w.account_version IS NULL
-                                      AND w.amount >= 1099511627776)
+                   AND a.high_volume
             LOOP
                 v_i := array_position(p_accounts, v_row.id);
-                v_ok := v_ok AND p_amounts[v_i] < 1099511627776;
-                v_hv := v_hv + 1;
+                v_found := v_found + 1;
                 v_line_orgs[v_i] := v_row.org_id;
+                IF v_row.hv THEN
+                    -- Judged as 3 judges it: currency, open, far from the overflow limits
+                    -- (no large line of its own unrolled: the account's hint); its line
+                    -- carries no position until the roll-up.
+                    v_ok := v_ok AND coalesce(
+                        v_row.currency = p_currencies[v_i] AND NOT v_row.closed
+                        AND v_row.posted_debits < 2305843009213693952
+                        AND v_row.posted_credits < 2305843009213693952
+                        AND NOT v_row.large AND p_amounts[v_i] < 1099511627776, false);
+                    v_hv := v_hv + 1;
+                    IF v_who = p_org THEN
+                        v_org_hv := v_org_hv + 1;
+                    END IF;
+                    CONTINUE;
+                END IF;
+                v_dr := CASE WHEN p_sides[v_i] = 'debit' THEN p_amounts[v_i] ELSE 0 END;
+                v_cr := CASE WHEN p_sides[v_i] = 'credit' THEN p_amounts[v_i] ELSE 0 END;
+                -- The guards of the single-row UPDATE this replaces, on the locked row.
+                v_ok := v_ok AND coalesce(
+                    v_row.currency = p_currencies[v_i] AND NOT v_row.closed
+                    AND v_row.posted_debits::numeric + v_dr <= 9223372036854775807
+                    AND v_row.posted_credits::numeric + v_cr <= 9223372036854775807
+                    AND (NOT v_row.dm
+                         OR v_row.posted_debits::numeric + v_row.pending_debits + v_dr
+                            <= v_row.posted_credits::numeric + v_cr)
+                    AND (NOT v_row.cm
+                         OR v_row.posted_credits::numeric + v_row.pending_credits + v_cr
+                            <= v_row.posted_debits::numeric + v_dr), false);
+                v_done := v_done + 1;
+                v_reg[v_done] := v_row.id;
+                IF v_who = p_org THEN
+                    v_org_regs := v_org_regs + 1;
+                END IF;
+                v_vers[v_i] := v_row.version + 1;
+                v_debs[v_i] := CASE WHEN v_ok THEN v_row.posted_debits + v_dr END;
+                v_creds[v_i] := CASE WHEN v_ok THEN v_row.posted_credits + v_cr END;
             END LOOP;
-        END IF;
+            EXIT WHEN NOT v_ok OR v_found >= v_n OR v_platform IS NULL OR v_who = v_platform;
+            v_who := v_platform;
+        END LOOP;
+        v_regs := v_done;
         IF v_ok AND (v_regs = 2 OR (v_regs = 1 AND v_n > 2)) AND v_regs + v_hv = v_n
            AND (p_external_ref IS NULL OR NOT EXISTS (
                 SELECT FROM payments.entries e
@@ -1008,12 +1086,26 @@ BEGIN
                 -- Every guard held on the locked rows: move them (one or two), in one
                 -- statement (each UPDATE compiles the table's CHECK constraints and triggers'
                 -- WHEN again).
-                UPDATE payments.accounts a
-                   SET posted_debits = v_debs[array_position(p_accounts, a.id)],
-                       posted_credits = v_creds[array_position(p_accounts, a.id)],
-                       version = v_vers[array_position(p_accounts, a.id)]
-                 WHERE a.id IN (v_reg[1], v_reg[2]);
-                GET DIAGNOSTICS v_done = ROW_COUNT;
+                -- By organization, as they were locked: the organization's, then the
+                -- platform's when the entry moves one of its regular accounts.
+                v_done := 0;
+                IF v_org_regs > 0 THEN
+                    UPDATE payments.accounts a
+                       SET posted_debits = v_debs[array_position(p_accounts, a.id)],
+                           posted_credits = v_creds[array_position(p_accounts, a.id)],
+                           version = v_vers[array_position(p_accounts, a.id)]
+                     WHERE a.org_id = p_org AND a.id IN (v_reg[1], v_reg[2]);
+                    GET DIAGNOSTICS v_done = ROW_COUNT;
+                END IF;
+                IF v_org_regs < v_regs THEN
+                    UPDATE payments.accounts a
+                       SET posted_debits = v_debs[array_position(p_accounts, a.id)],
+                           posted_credits = v_creds[array_position(p_accounts, a.id)],
+                           version = v_vers[array_position(p_accounts, a.id)]
+                     WHERE a.org_id = v_platform AND a.id IN (v_reg[1], v_reg[2]);
+                    GET DIAGNOSTICS v_i = ROW_COUNT;
+                    v_done := v_done + v_i;
+                END IF;
                 IF v_done <> v_regs THEN  -- cannot happen: every one locked above
                     RAISE EXCEPTION 'post_entry: % of % accounts moved', v_done, v_regs;
                 END IF;
@@ -1054,14 +1146,23 @@ BEGIN
                 -- since waited (the key's or the reference's holder): judged again, refused
                 -- (raised: the key is this transaction's; a retry under it goes the long way,
                 -- which remembers the refusal).
-                IF v_hv > 0 THEN
-                    SELECT a.id INTO v_row FROM payments.accounts a
-                     WHERE a.id = ANY (p_accounts) AND a.closed
+                -- Read by organization, as above.
+                v_closed := NULL;
+                IF v_org_hv > 0 THEN
+                    SELECT a.id INTO v_closed FROM payments.accounts a
+                     WHERE a.org_id = p_org AND a.id = ANY (p_accounts) AND a.high_volume
+                       AND a.closed
                      ORDER BY array_position(p_accounts, a.id) LIMIT 1;
-                    IF FOUND THEN
-                        PERFORM payments._fail('account_closed',
-                                               jsonb_build_object('account_id', v_row.id));
-                    END IF;
+                END IF;
+                IF v_closed IS NULL AND v_org_hv < v_hv THEN
+                    SELECT a.id INTO v_closed FROM payments.accounts a
+                     WHERE a.org_id = v_platform AND a.id = ANY (p_accounts) AND a.high_volume
+                       AND a.closed
+                     ORDER BY array_position(p_accounts, a.id) LIMIT 1;
+                END IF;
+                IF v_closed IS NOT NULL THEN
+                    PERFORM payments._fail('account_closed',
+                                           jsonb_build_object('account_id', v_closed));
                 END IF;
                 status := 'succeeded';
                 id := v_id;
@@ -1088,77 +1189,107 @@ BEGIN
         RETURN;
     END IF;
 
-    -- 3. The regular accounts: locked in id order and judged by every rule; they are moved
-    -- in 4, only once every one passes and the key is taken (never moved and put back).
-    WITH l AS (
-        SELECT x.account_id, x.side, x.amount, x.currency
-          FROM unnest(p_accounts, p_sides, p_amounts, p_currencies)
-               AS x(account_id, side, amount, currency)
-    ), d AS (
-        SELECT l.account_id,
-               count(DISTINCT l.currency) AS currencies, min(l.currency) AS currency,
-               coalesce(sum(l.amount) FILTER (WHERE l.side = 'debit'), 0) AS debits,
-               coalesce(sum(l.amount) FILTER (WHERE l.side = 'credit'), 0) AS credits,
-               count(*) AS n
-          FROM l GROUP BY l.account_id
-    ), valid AS (
-        SELECT v_n >= 2 AND cardinality(p_sides) = v_n AND cardinality(p_amounts) = v_n
-               AND cardinality(p_currencies) = v_n
-               AND coalesce(bool_and(l.account_id IS NOT NULL AND l.side IN ('debit', 'credit')
-                                     AND l.amount > 0 AND l.currency IS NOT NULL), false)
-               -- balanced per currency (the row triggers are skipped in this door)
-               AND coalesce((SELECT bool_and(b.net = 0)
-                               FROM (SELECT sum(CASE x.side WHEN 'debit' THEN x.amount
-                                                            ELSE -x.amount END) AS net
-                                       FROM l x GROUP BY x.currency) b), false) AS ok
-          FROM l
-    ), locked AS (
-        SELECT a.id, a.org_id, a.currency, a.closed, a.version, a.posted_debits,
-               a.posted_credits, a.pending_debits, a.pending_credits,
-               a.debits_must_not_exceed_credits, a.credits_must_not_exceed_debits
-          FROM payments.accounts a
-         WHERE a.id = ANY (p_accounts) AND NOT a.high_volume
-         ORDER BY a.id
-           FOR NO KEY UPDATE
-    ), fine AS (
-        SELECT a.id, a.org_id, a.version, a.posted_debits, a.posted_credits
-          FROM d JOIN locked a ON a.id = d.account_id
-         WHERE (SELECT valid.ok FROM valid)
-           AND d.currencies = 1 AND a.currency = d.currency AND NOT a.closed
-           AND (a.org_id = p_org OR a.org_id = v_platform)
-           AND a.posted_debits + d.debits <= 9223372036854775807
-           AND a.posted_credits + d.credits <= 9223372036854775807
-           AND (NOT a.debits_must_not_exceed_credits
-                OR a.posted_debits + d.debits + a.pending_debits <= a.posted_credits + d.credits)
-           AND (NOT a.credits_must_not_exceed_debits
-                OR a.posted_credits + d.credits + a.pending_credits <= a.posted_debits + d.debits)
-    )
-    SELECT array_agg(m.id), array_agg(m.org_id), array_agg(m.version),
-           array_agg(m.posted_debits), array_agg(m.posted_credits),
-           (SELECT count(*) FROM d), (SELECT valid.ok FROM valid)
-      INTO v_ids, v_orgs, v_versions, v_debits, v_credits, v_distinct, v_ok
-      FROM fine m;
-    v_done := coalesce(cardinality(v_ids), 0);
+    -- 3. The regular accounts: locked and judged by every rule; they are moved in 4, only
+    -- once every one passes and the key is taken (never moved and put back). Read by
+    -- organization in the doors' one order (docs/engine.md): the organization's accounts
+    -- (regular ones locked in id order, then the high-volume ones read), then, when some
+    -- are still missing and the caller may use them, the platform's, the same way.
+    v_ids := '{}';
+    v_orgs := '{}';
+    v_versions := '{}';
+    v_debits := '{}';
+    v_credits := '{}';
+    v_done := 0;
+    v_who := p_org;
+    LOOP
+        WITH l AS (
+            SELECT x.account_id, x.side, x.amount, x.currency
+              FROM unnest(p_accounts, p_sides, p_amounts, p_currencies)
+                   AS x(account_id, side, amount, currency)
+        ), d AS (
+            SELECT l.account_id,
+                   count(DISTINCT l.currency) AS currencies, min(l.currency) AS currency,
+                   coalesce(sum(l.amount) FILTER (WHERE l.side = 'debit'), 0) AS debits,
+                   coalesce(sum(l.amount) FILTER (WHERE l.side = 'credit'), 0) AS credits,
+                   count(*) AS n
+              FROM l GROUP BY l.account_id
+        ), valid AS (
+            SELECT v_n >= 2 AND cardinality(p_sides) = v_n AND cardinality(p_amounts) = v_n
+                   AND cardinality(p_currencies) = v_n
+                   AND coalesce(bool_and(l.account_id IS NOT NULL
+                                         AND l.side IN ('debit', 'credit')
+                                         AND l.amount > 0 AND l.currency IS NOT NULL), false)
+                   -- balanced per currency (the row triggers are skipped in this door)
+                   AND coalesce((SELECT bool_and(b.net = 0)
+                                   FROM (SELECT sum(CASE x.side WHEN 'debit' THEN x.amount
+                                                                ELSE -x.amount END) AS net
+                                           FROM l x GROUP BY x.currency) b), false) AS ok
+              FROM l
+        ), locked AS (
+            SELECT a.id, a.org_id, a.currency, a.closed, a.version, a.posted_debits,
+                   a.posted_credits, a.pending_debits, a.pending_credits,
+                   a.debits_must_not_exceed_credits, a.credits_must_not_exceed_debits
+              FROM payments.accounts a
+             WHERE a.org_id = v_who AND a.id = ANY (p_accounts) AND NOT a.high_volume
+             ORDER BY a.id
+               FOR NO KEY UPDATE
+        ), fine AS (
+            SELECT a.id, a.org_id, a.version, a.posted_debits, a.posted_credits
+              FROM d JOIN locked a ON a.id = d.account_id
+             WHERE (SELECT valid.ok FROM valid)
+               AND d.currencies = 1 AND a.currency = d.currency AND NOT a.closed
+               AND a.posted_debits + d.debits <= 9223372036854775807
+               AND a.posted_credits + d.credits <= 9223372036854775807
+               AND (NOT a.debits_must_not_exceed_credits
+                    OR a.posted_debits + d.debits + a.pending_debits
+                       <= a.posted_credits + d.credits)
+               AND (NOT a.credits_must_not_exceed_debits
+                    OR a.posted_credits + d.credits + a.pending_credits
+                       <= a.posted_debits + d.debits)
+        )
+        SELECT array_agg(m.id), array_agg(m.org_id), array_agg(m.version),
+               array_agg(m.posted_debits), array_agg(m.posted_credits),
+               (SELECT count(*) FROM d), (SELECT valid.ok FROM valid),
+               (SELECT count(*) FROM locked)
+          INTO v_pass_ids, v_pass_orgs, v_pass_versions, v_pass_debits, v_pass_credits,
+               v_distinct, v_ok, v_locked
+          FROM fine m;
+        v_ids := v_ids || coalesce(v_pass_ids, '{}');
+        v_orgs := v_orgs || coalesce(v_pass_orgs, '{}');
+        v_versions := v_versions || coalesce(v_pass_versions, '{}');
+        v_debits := v_debits || coalesce(v_pass_debits, '{}');
+        v_credits := v_credits || coalesce(v_pass_credits, '{}');
+        -- A regular account held back by a guard: the long way judges it.
+        v_ok := v_ok IS TRUE AND v_locked = coalesce(cardinality(v_pass_ids), 0);
+        v_done := v_done + coalesce(cardinality(v_pass_ids), 0);
 
-    -- High-volume accounts are not locked (their lines are rolled up later); they take the
-    -- fast path while far from the overflow limits (as _check_positions judges them).
-    IF v_ok IS TRUE AND v_done < v_distinct THEN
-        SELECT array_agg(h.id), array_agg(h.org_id) INTO v_hv_ids, v_hv_orgs
-          FROM (SELECT a.id, a.org_id
-                  FROM payments.accounts a
-                  JOIN unnest(p_accounts, p_amounts, p_currencies) x(account_id, amount, currency)
-                    ON a.id = x.account_id
-                 WHERE a.id = ANY (p_accounts) AND a.high_volume
-                 GROUP BY a.id, a.org_id
-                HAVING bool_and(a.currency = x.currency AND NOT a.closed
-                                AND (a.org_id = p_org OR a.org_id = v_platform)
-                                AND a.posted_debits < 2305843009213693952
-                                AND a.posted_credits < 2305843009213693952
-                                AND x.amount < 1099511627776)
-                   AND NOT EXISTS (SELECT FROM payments.lines w
-                                    WHERE w.account_id = a.id AND w.account_version IS NULL
-                                      AND w.amount >= 1099511627776)) h;
-        v_done := v_done + coalesce(cardinality(v_hv_ids), 0);
+        -- High-volume accounts are not locked (their lines are rolled up later); they take
+        -- the fast path while far from the overflow limits (the account's hint, as
+        -- _check_positions judges them).
+        IF v_ok AND v_done < v_distinct THEN
+            SELECT array_agg(h.id), array_agg(h.org_id) INTO v_pass_ids, v_pass_orgs
+              FROM (SELECT a.id, a.org_id
+                      FROM payments.accounts a
+                      JOIN unnest(p_accounts, p_amounts, p_currencies)
+                           x(account_id, amount, currency) ON a.id = x.account_id
+                     WHERE a.org_id = v_who AND a.id = ANY (p_accounts) AND a.high_volume
+                     GROUP BY a.id, a.org_id
+                    HAVING bool_and(a.currency = x.currency AND NOT a.closed
+                                    AND NOT a.large_unrolled
+                                    AND a.posted_debits < 2305843009213693952
+                                    AND a.posted_credits < 2305843009213693952
+                                    AND x.amount < 1099511627776)) h;
+            v_hv_ids := coalesce(v_hv_ids, '{}') || coalesce(v_pass_ids, '{}');
+            v_hv_orgs := coalesce(v_hv_orgs, '{}') || coalesce(v_pass_orgs, '{}');
+            v_done := v_done + coalesce(cardinality(v_pass_ids), 0);
+        END IF;
+        EXIT WHEN NOT v_ok OR v_done >= v_distinct OR v_platform IS NULL
+               OR v_who = v_platform;
+        v_who := v_platform;
+    END LOOP;
+    IF v_hv_ids = '{}' THEN
+        v_hv_ids := NULL;
+        v_hv_orgs := NULL;
     END IF;
 
     -- 4. The key, then the regular accounts moved (every one passed in 3), then the entry and
@@ -1178,21 +1309,32 @@ BEGIN
         ON CONFLICT DO NOTHING;
         IF FOUND THEN
             -- The rows are locked and every guard held on them: the same sums as the lines'.
-            UPDATE payments.accounts a
-               SET posted_debits = a.posted_debits + d.debits,
-                   posted_credits = a.posted_credits + d.credits,
-                   version = a.version + d.n
-              FROM (SELECT x.account_id,
-                           coalesce(sum(x.amount) FILTER (WHERE x.side = 'debit'), 0) AS debits,
-                           coalesce(sum(x.amount) FILTER (WHERE x.side = 'credit'), 0)
-                               AS credits,
-                           count(*) AS n
-                      FROM unnest(p_accounts, p_sides, p_amounts)
-                           AS x(account_id, side, amount)
-                     WHERE x.account_id = ANY (v_ids)
-                     GROUP BY x.account_id) d
-             WHERE a.id = d.account_id;
-            GET DIAGNOSTICS v_done = ROW_COUNT;
+            -- By organization, as they were locked (the platform's only when it has some).
+            v_done := 0;
+            v_who := p_org;
+            WHILE v_who IS NOT NULL LOOP
+                UPDATE payments.accounts a
+                   SET posted_debits = a.posted_debits + d.debits,
+                       posted_credits = a.posted_credits + d.credits,
+                       version = a.version + d.n
+                  FROM (SELECT x.account_id,
+                               coalesce(sum(x.amount) FILTER (WHERE x.side = 'debit'), 0)
+                                   AS debits,
+                               coalesce(sum(x.amount) FILTER (WHERE x.side = 'credit'), 0)
+                                   AS credits,
+                               count(*) AS n
+                          FROM unnest(p_accounts, p_sides, p_amounts)
+                               AS x(account_id, side, amount)
+                         WHERE x.account_id IN (SELECT r.id FROM unnest(v_ids, v_orgs) r(id, o)
+                                                 WHERE r.o = v_who)
+                         GROUP BY x.account_id) d
+                 WHERE a.org_id = v_who AND a.id = d.account_id;
+                GET DIAGNOSTICS v_i = ROW_COUNT;
+                v_done := v_done + v_i;
+                EXIT WHEN v_who <> p_org OR v_platform IS NULL OR v_platform = p_org
+                       OR NOT v_platform = ANY (v_orgs);
+                v_who := v_platform;
+            END LOOP;
             IF v_done <> coalesce(cardinality(v_ids), 0) THEN  -- cannot happen: locked above
                 RAISE EXCEPTION 'post_entry: % of % accounts moved', v_done,
                     coalesce(cardinality(v_ids), 0);
@@ -1247,13 +1389,19 @@ BEGIN
                     v_done, v_n, v_balanced;
             END IF;
             -- As in 3a: a high-volume account closed while a statement waited is refused.
+            -- Read by organization, as above.
             IF v_hv_ids IS NOT NULL THEN
-                SELECT a.id INTO v_row FROM payments.accounts a
-                 WHERE a.id = ANY (v_hv_ids) AND a.closed
+                SELECT a.id INTO v_closed FROM payments.accounts a
+                 WHERE a.org_id = p_org AND a.id = ANY (v_hv_ids) AND a.closed
                  ORDER BY array_position(p_accounts, a.id) LIMIT 1;
-                IF FOUND THEN
+                IF v_closed IS NULL AND v_platform = ANY (v_hv_orgs) THEN
+                    SELECT a.id INTO v_closed FROM payments.accounts a
+                     WHERE a.org_id = v_platform AND a.id = ANY (v_hv_ids) AND a.closed
+                     ORDER BY array_position(p_accounts, a.id) LIMIT 1;
+                END IF;
+                IF v_closed IS NOT NULL THEN
                     PERFORM payments._fail('account_closed',
-                                           jsonb_build_object('account_id', v_row.id));
+                                           jsonb_build_object('account_id', v_closed));
                 END IF;
             END IF;
             status := 'succeeded';
@@ -1361,6 +1509,13 @@ BEGIN
     IF v_done > 0 THEN
         SELECT count(*) INTO v_done FROM payments.lines
          WHERE account_id = p_account AND account_version > a.version;
+        -- The fast doors' overflow hint (accounts.large_unrolled): down once no large line
+        -- is left unrolled (the row is locked: a new one's writer raises it after us).
+        UPDATE payments.accounts x SET large_unrolled = false
+         WHERE x.id = p_account AND x.org_id = a.org_id AND x.large_unrolled
+           AND NOT EXISTS (SELECT FROM payments.lines w
+                            WHERE w.account_id = p_account AND w.account_version IS NULL
+                              AND w.amount >= 1099511627776);
     END IF;
     PERFORM set_config('payments.writer', 'off', true);
     RETURN v_done;

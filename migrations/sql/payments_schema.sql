@@ -164,6 +164,13 @@ CREATE TABLE payments.accounts (
     -- and clears it under the account's row lock): the monitors' trigger tests it in its
     -- WHEN, so a posting on an account without monitors calls no function for them.
     monitored boolean NOT NULL DEFAULT false,
+    -- True while a high-volume account may have a line of 2**40 or more not yet rolled up:
+    -- the fast doors' overflow hint, read on the account's own row (pinned to its
+    -- organization, docs/scaling.md) instead of probing the lines by account alone (the
+    -- platform's lines of every organization's entries). Set by check_new_line (every door
+    -- that may write such a line runs it: the fast doors send a large line on a high-volume
+    -- account the long way), cleared by the roll-up once none is left.
+    large_unrolled boolean NOT NULL DEFAULT false,
     metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
     posted_debits bigint NOT NULL DEFAULT 0,
     posted_credits bigint NOT NULL DEFAULT 0,
@@ -494,6 +501,13 @@ BEGIN
         PERFORM payments._missing_reference('lines', 'lines_account_fkey', format(
             '(account_id, org_id, currency)=(%s, %s, %s)', NEW.account_id, NEW.org_id,
             NEW.currency));
+    END IF;
+    -- A large line not rolled up on a high-volume account: the fast doors' overflow hint
+    -- (accounts.large_unrolled) is raised on the account's row, in this transaction.
+    IF NEW.account_version IS NULL AND NEW.amount >= 1099511627776 THEN
+        UPDATE payments.accounts a SET large_unrolled = true
+         WHERE a.id = NEW.account_id AND a.org_id = NEW.org_id AND a.high_volume
+           AND NOT a.large_unrolled;
     END IF;
     -- An entry this transaction can see was posted by it (in it or one of its
     -- subtransactions: created_xact is the top-level id) or by an earlier one.

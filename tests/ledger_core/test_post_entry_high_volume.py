@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 import ledger
-from tests.ledger_core.conftest import ORG_A, PLATFORM, OpenAccountFn
+from tests.ledger_core.conftest import ORG_A, ORG_B, PLATFORM, OpenAccountFn
 
 _LONG_WAY = (
     "SELECT coalesce(pg_stat_get_xact_function_calls("
@@ -45,6 +45,10 @@ def post_counting(engine: sa.Engine, request: ledger.PostEntry) -> tuple[object,
     transaction; only the long way raises those)."""
     with engine.connect() as conn:
         conn.execute(sa.text("SET LOCAL track_functions = 'pl'"))
+        # The transaction's counters also hold calls of the connection's earlier
+        # transactions not yet flushed (statistics are flushed at most once a second): the
+        # difference counts this one's.
+        before = int(conn.execute(sa.text(_LONG_WAY)).scalar_one())
         try:
             outcome: object = ledger.post_entry(conn, ORG_A, request)
         except ledger.InvalidRequest as exc:  # raised in the database: the transaction failed
@@ -52,7 +56,7 @@ def post_counting(engine: sa.Engine, request: ledger.PostEntry) -> tuple[object,
             return exc, -1
         except ledger.LedgerError as exc:
             outcome = exc
-        calls = int(conn.execute(sa.text(_LONG_WAY)).scalar_one())
+        calls = int(conn.execute(sa.text(_LONG_WAY)).scalar_one()) - before
         conn.commit()
     return outcome, calls
 
@@ -234,3 +238,47 @@ def test_an_organizations_own_high_volume_account(
     assert isinstance(result, ledger.WriteResult)
     assert long_way == 0
     assert _lines(engine, result.id)[0] == (a["a_fees"], "credit", 5, None, None, None, ORG_A)
+
+
+def _hint(engine: sa.Engine, account: uuid.UUID) -> bool:
+    with engine.connect() as conn:
+        return bool(
+            conn.execute(
+                sa.text("SELECT large_unrolled FROM payments.accounts WHERE id = :a"),
+                {"a": account},
+            ).scalar_one()
+        )
+
+
+def test_a_large_line_of_another_organization_sends_the_fee_the_long_way_until_rolled_up(
+    engine: sa.Engine, accounts: dict[str, uuid.UUID], open_account: OpenAccountFn
+) -> None:
+    """The overflow hint is read on the high-volume account's own row (pinned to its
+    organization), not from its lines: a fee line of 2**40 or more in another organization's
+    entry, not yet rolled up, raises it, and this organization's small sale on the same fee
+    account goes the long way (which posts it); the roll-up lowers it, and the usual way
+    takes the next sale."""
+    a = accounts
+    big = 2**40
+    b_cash = open_account(ORG_B, "b-cash", "asset")
+    b_sales = open_account(ORG_B, "b-sales", "revenue")
+    assert not _hint(engine, a["fees"])
+    with engine.begin() as conn:
+        ledger.post_entry(
+            conn, ORG_B, sale("b1", b_cash, b_sales, a["fees"], (0, 1, 2), amount=2 * big, fee=big)
+        )
+    assert _hint(engine, a["fees"])
+    assert not _hint(engine, a["fees2"])
+    small = sale("s8", a["cash"], a["sales"], a["fees"], (0, 1, 2))
+    result, long_way = post_counting(engine, small)
+    assert isinstance(result, ledger.WriteResult)
+    assert long_way == 1
+    with engine.begin() as conn:
+        assert ledger.roll_up(conn) >= 2
+    assert not _hint(engine, a["fees"])
+    small = sale("s9", a["cash"], a["sales"], a["fees"], (1, 2, 0))
+    result, long_way = post_counting(engine, small)
+    assert isinstance(result, ledger.WriteResult)
+    assert long_way == 0
+    with engine.connect() as conn:
+        assert ledger.balance(conn, a["fees"]).posted_credits == big + 10
