@@ -32,7 +32,13 @@ Every crash point between them is safe:
 - after 3, the order is an ordinary order awaiting payment.
 
 `start_checkout` runs the three steps, each as its own unit of work, for callers that hold an
-engine (the demo, the benchmarks, tests); the HTTP API runs them inside its request.
+engine (the demo, the benchmarks, tests); the HTTP API runs them inside its request, each step
+in one round trip to the database with its authentication and its commit where it can: step 1
+as `plan_hold` (one statement, `ticketing.open_and_hold_checkout`, for a checkout of one ticket
+type planned for the organization the key last authenticated for), step 3 as
+`record_awaiting_statement` (the record, which the API sends with the answer stored under the
+request's key); anything unexpected goes the long way (`reserve_checkout`,
+`record_payment_intent`), which finds why. The crash points above are the same.
 """
 
 from __future__ import annotations

@@ -23,6 +23,12 @@ A handler shows where its transaction begins and commits (cosmicpython's `with u
 - A network call (Stripe) is made between two `with uow:` blocks: no transaction is open and
   no lock held while it waits; the second block authenticates again, and may send its first
   statement in the same round trip (`uow.send_with_opening(...)`, its result `uow.sent`).
+- A write may be one round trip in all: `uow.send_with_opening(statement, commit=True)` ends
+  the block's first round trip with the COMMIT (the statement must do nothing unless
+  `keys.FRESH_WRITE`: the request is refused or replayed only once the round trip is back),
+  and `uow.commit_with_opening(statement, answer)` stores the answer under the key with it,
+  in the same statement, when it did its work (`uow.answer` inside the block; None: do the
+  work the usual way in another block). The checkout's hold and record go so.
 
 A route marked read-only (`openapi_extra={"x-read-only": True}`, the reports) opens one
 REPEATABLE READ, READ ONLY transaction: every statement of the handler reads the same
