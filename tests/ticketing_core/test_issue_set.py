@@ -278,3 +278,32 @@ def _nothing_issued(
             sa.text("SELECT count(*) FROM ticketing.transitions WHERE to_state = 'issued'")
         ).scalar_one()
         assert issued_rows == 0
+
+
+def test_issuing_the_tickets_writes_no_index_entry(engine: sa.Engine, world: World) -> None:
+    # A ticket's moves change its status, which no index of ticketing.tickets names: its
+    # issue is a HOT update (the new version on the same page, no index entry written),
+    # counted by this transaction's own statistics.
+    checkout = _checkout(engine, world, (2, 1))
+    with engine.begin() as conn:
+        escrow.capture_payment(conn, captured(world, checkout), cause="evt")
+        outcome = tk.payment_succeeded_for_intent(
+            conn, checkout.payment_intent_id, cause="evt", org_id=world.org
+        )
+        updated, hot = conn.execute(
+            sa.text(
+                "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables"
+                " WHERE schemaname = 'ticketing' AND relname = 'tickets'"
+            )
+        ).one()
+    assert outcome == "issued"
+    assert (updated, hot) == (3, 3)
+    with engine.connect() as conn:
+        status_indexed = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_index i JOIN pg_attribute a"
+                " ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)"
+                " WHERE i.indrelid = 'ticketing.tickets'::regclass AND a.attname = 'status'"
+            )
+        ).scalar_one()
+    assert status_indexed == 0
