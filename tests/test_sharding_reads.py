@@ -263,14 +263,6 @@ Read = tuple[str, str, str]
 """An unpinned read: the path, the table, the statement's `fingerprint`."""
 
 KNOWN: dict[Read, str] = {
-    # UPDATE payments.accounts a SET posted_debits = d.debits, posted_credits = d.credits, ver
-    ("batch", "payments.accounts", "5c081a3a2a0e"): _PLATFORM_ACCOUNTS,
-    # SELECT array_agg(a.id ORDER BY a.id) FROM (SELECT a.id FROM (SELECT DISTINCT x.id FROM u
-    ("batch", "payments.accounts", "5fe445d3dfc5"): _PLATFORM_ACCOUNTS,
-    # WITH acc AS ( SELECT a.id, a.org_id, a.currency, a.closed, a.high_volume, a.posted_debit
-    ("batch", "payments.accounts", "7ddd9c1d76d8"): _PLATFORM_ACCOUNTS,
-    # v_hv_ids IS NOT NULL AND EXISTS (SELECT FROM payments.accounts a WHERE a.id = ANY (v_hv_
-    ("batch", "payments.accounts", "94a4d0d11581"): _PLATFORM_ACCOUNTS,
     # SELECT source, event_id, org_id, type, payload, received_at, attempts FROM messaging.inb
     ("payment", "messaging.inbox", "b59c229b9171"): _DRAIN,
     # SELECT source, event_id, org_id, type, payload, received_at, attempts FROM messaging.inb

@@ -97,33 +97,56 @@ BEGIN
 END
 $$;
 
+-- An account as post_batch_fast found it, before the batch moved it.
+CREATE TYPE payments._batch_account AS (
+    id uuid,
+    org_id uuid,
+    currency text,
+    closed boolean,
+    hv boolean,
+    dm boolean,
+    cm boolean,
+    debits bigint,
+    credits bigint,
+    pending_debits bigint,
+    pending_credits bigint,
+    version bigint
+);
+
 -- The batch's fast path: standard entries without conditions in a few set-based statements,
 -- typed arrays rather than jsonb, when nothing in the batch is unusual (every entry posts,
 -- no key or external reference was seen before). One element per entry (p_keys ...
 -- p_external_refs) and one per line (p_entry_of: the line's entry, 1-based; lines in request
 -- order). Returns the new entries' ids in request order, or NULL when the batch must be
 -- judged the long way (payments.post_batch: replays, conflicts, refusals, a high-volume
--- account near its limits, anything malformed), having written nothing. The regular accounts
--- are locked in id order, as everywhere, judged, and only then moved (nothing is moved and
--- put back); every rule _post applies is applied here, to the same running positions
--- (overdraft flags where each entry leaves each account, 64-bit totals). High-volume
--- accounts are read, not locked, as post_entry reads them.
--- As post_entry, it checks itself what the row triggers lines_balanced,
--- entries_have_lines and idempotency_keys_org check (each entry balanced per currency, of two
--- or more lines, on accounts of its organization and currency; the organization; non-empty
--- keys), writes rows that keep the rules of a single row they judge (a debit or a credit of
--- a positive amount, a complete position or none, the kind 'standard', the status
--- 'succeeded'), and skips them (payments.engine_checked).
+-- account near its limits, anything malformed), having written nothing: whatever it did is
+-- undone with its subtransaction. Every rule _post applies is applied here, to the same
+-- running positions (overdraft flags where each entry leaves each account, 64-bit totals).
+-- As post_entry, it checks itself what the row triggers lines_balanced, entries_have_lines
+-- and idempotency_keys_org check (each entry balanced per currency, of two or more lines, on
+-- accounts of its organization and currency; the organization; non-empty keys), writes rows
+-- that keep the rules of a single row they judge (a debit or a credit of a positive amount,
+-- a complete position or none, the kind 'standard', the status 'succeeded'), and skips them
+-- (payments.engine_checked).
 --
--- Its cost is the rows it writes (measured, bench.batches: a line's heap tuple and its five
--- index entries are most of it); what is around them is kept to a few statements per batch:
+-- The accounts, in the doors' one order (docs/engine.md), each statement pinned to one
+-- organization (org_id = <one value>: one primary-key probe per account, and one node under
+-- Citus): the organization's regular accounts, then its high-volume ones (only when some
+-- account is still missing), then the platform's regular and high-volume ones (only when
+-- some are still missing and the caller may use them). A regular account is locked by the
+-- UPDATE that moves it, in id order (its rows sorted, joined by a nested loop: hash and merge
+-- joins are off while it is planned), and returns what it held before; the
+-- lines are judged after, on those values (a closed or other-currency account, an overdraft
+-- where an entry leaves an account), and a refusal undoes the subtransaction (nothing is
+-- left moved or locked: the long way then judges the batch). Before session 29 a SELECT
+-- locked the rows, a second statement read them again to judge them and an UPDATE found
+-- them a third time: three probes and a lock record (WAL) per account. High-volume accounts
+-- are read, not locked, as post_entry reads them.
+--
+-- Its cost is the rows it writes (bench.batches: a line's heap tuple and its five index
+-- entries are most of it); what is around them is kept to a few statements per batch:
 -- - the arrays are read by unnest (a subscript of a text array walks it from its start:
 --   quadratic in the batch's size);
--- - the accounts are found by their primary key, one probe per distinct account (an
---   `id = ANY(...)` beside the organization test let the planner intersect a bitmap of all
---   the organization's accounts: a cost growing with the organization, not the batch);
--- - the high-volume accounts are looked for only when some account is not a locked regular
---   one;
 -- - keys are compared in the "C" collation (byte order: all uniqueness needs);
 -- - the entries' ids are UUIDv7 (time-ordered, as PostgreSQL 18 makes them), one drawn per
 --   batch and numbered: the entries' primary key and lines_entry take each batch at their
@@ -136,21 +159,27 @@ RETURNS uuid[]
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET payments.writer = 'on'
-SET payments.engine_checked = 'on' AS $$
+SET payments.engine_checked = 'on'
+-- The accounts' UPDATE is planned with hash and merge joins off (below): these restore the
+-- caller's settings when the function returns.
+SET enable_hashjoin = on
+SET enable_mergejoin = on AS $$
 DECLARE
     -- Who acts, asked once (each question computes the actor's proof again).
     v_actor text := payments.current_actor();
     v_acting uuid := CASE WHEN v_actor <> 'platform' THEN v_actor::uuid END;
     v_known boolean;
     v_platform uuid;
+    v_who uuid;
     v_n int := coalesce(cardinality(p_keys), 0);
     v_m int := coalesce(cardinality(p_accounts), 0);
     v_ok boolean;
     v_refs bigint;
-    v_distinct bigint;
-    v_locked_ids uuid[];
-    v_locked_n int;
-    v_hv_ids uuid[];
+    v_distinct int;
+    -- The accounts found, as they were before this batch, and their ids.
+    v_accounts payments._batch_account[] := '{}';
+    v_found uuid[] := '{}';
+    v_hv_ids uuid[] := '{}';
     v_orgs uuid[];
     v_versions bigint[];
     v_debits bigint[];
@@ -171,7 +200,7 @@ BEGIN
            AND NOT payments._trusted_caller()) THEN
         PERFORM payments._fail('organization_not_found', jsonb_build_object('org_id', p_org));
     END IF;
-    IF v_acting IS NOT NULL THEN
+    IF v_acting IS NOT NULL OR v_platform = p_org THEN
         v_platform := NULL;
     END IF;
 
@@ -228,88 +257,109 @@ BEGIN
     END IF;
 
     BEGIN
-        -- The regular accounts, locked in id order, one primary-key probe each. Only accounts
-        -- this organization may post to are locked: the function runs with its owner's
-        -- rights, and a NULL answer leaves the caller's transaction open, so another
-        -- organization's rows must never be locked here.
-        SELECT array_agg(a.id ORDER BY a.id) INTO v_locked_ids
-          FROM (SELECT a.id
-                  FROM (SELECT DISTINCT x.id FROM unnest(p_accounts) AS x(id)) x
-                  JOIN payments.accounts a ON a.id = x.id
-                 WHERE NOT a.high_volume AND (a.org_id = p_org OR a.org_id = v_platform)
-                 ORDER BY a.id
-                   FOR NO KEY UPDATE OF a) a;
-        v_locked_n := coalesce(cardinality(v_locked_ids), 0);
-        -- The high-volume ones, read, not locked (their lines are rolled up later, as
-        -- post_entry posts them), while far from the overflow limits (as _check_positions
-        -- judges them); looked for only when an account is not a locked regular one.
-        IF v_locked_n < v_distinct THEN
-            SELECT array_agg(a.id) INTO v_hv_ids
-              FROM (SELECT DISTINCT x.id FROM unnest(p_accounts) AS x(id)) x
-              JOIN payments.accounts a ON a.id = x.id
-             WHERE a.high_volume AND (a.org_id = p_org OR a.org_id = v_platform)
-               AND a.posted_debits < 2305843009213693952
-               AND a.posted_credits < 2305843009213693952
-               AND NOT EXISTS (SELECT FROM payments.lines w
-                                WHERE w.account_id = a.id AND w.account_version IS NULL
-                                  AND w.amount >= 1099511627776);
-            IF v_locked_n + coalesce(cardinality(v_hv_ids), 0) < v_distinct THEN
-                RETURN NULL;  -- a missing or foreign account, or a high-volume one near limits
+        v_who := p_org;
+        LOOP
+            -- This organization's regular accounts, moved by the batch's net amounts on each
+            -- (locked by the UPDATE, in id order), as they were before. A total past 2**63
+            -- raises 22003: undone below, the long way refuses it. The rows are locked in the
+            -- order the sorted ids reach them: a nested loop of primary-key probes, the only
+            -- join left to the planner (a hash join would lock them in the table's order).
+            PERFORM set_config('enable_hashjoin', 'off', true),
+                    set_config('enable_mergejoin', 'off', true);
+            WITH d AS (
+                SELECT x.id,
+                       sum(CASE WHEN x.side = 'debit' THEN x.amount ELSE 0 END) AS dr,
+                       sum(CASE WHEN x.side = 'credit' THEN x.amount ELSE 0 END) AS cr,
+                       count(*) AS n
+                  FROM unnest(p_accounts, p_sides, p_amounts) AS x(id, side, amount)
+                 WHERE x.id <> ALL (v_found)
+                 GROUP BY x.id
+                 ORDER BY x.id
+            ), moved AS (
+                UPDATE payments.accounts a
+                   SET posted_debits = a.posted_debits + d.dr,
+                       posted_credits = a.posted_credits + d.cr,
+                       version = a.version + d.n
+                  FROM d
+                 WHERE a.org_id = v_who AND a.id = d.id AND NOT a.high_volume
+                RETURNING old.id, old.org_id, old.currency, old.closed,
+                          old.debits_must_not_exceed_credits AS dm,
+                          old.credits_must_not_exceed_debits AS cm, old.posted_debits,
+                          old.posted_credits, old.pending_debits, old.pending_credits,
+                          old.version
+            )
+            SELECT v_accounts || coalesce(array_agg(ROW(m.id, m.org_id, m.currency, m.closed, false,
+                       m.dm, m.cm, m.posted_debits, m.posted_credits, m.pending_debits,
+                       m.pending_credits, m.version)::payments._batch_account), '{}')
+              INTO v_accounts
+              FROM moved m;
+            PERFORM set_config('enable_hashjoin', 'on', true),
+                    set_config('enable_mergejoin', 'on', true);
+            v_found := ARRAY(SELECT a.id FROM unnest(v_accounts) a);
+            -- Its high-volume ones, read, not locked (their lines are rolled up later, as
+            -- post_entry posts them), while far from the overflow limits (as
+            -- _check_positions judges them); only when some account is still missing.
+            IF cardinality(v_found) < v_distinct THEN
+                SELECT v_accounts || coalesce(array_agg(ROW(a.id, a.org_id, a.currency, a.closed,
+                           true, false, false, a.posted_debits, a.posted_credits,
+                           a.pending_debits, a.pending_credits, a.version)
+                           ::payments._batch_account), '{}'),
+                       v_hv_ids || coalesce(array_agg(a.id), '{}')
+                  INTO v_accounts, v_hv_ids
+                  FROM (SELECT DISTINCT x.id FROM unnest(p_accounts) AS x(id)
+                         WHERE x.id <> ALL (v_found)) x
+                  JOIN payments.accounts a ON a.id = x.id AND a.org_id = v_who
+                 WHERE a.high_volume
+                   AND a.posted_debits < 2305843009213693952
+                   AND a.posted_credits < 2305843009213693952
+                   AND NOT EXISTS (SELECT FROM payments.lines w
+                                    WHERE w.account_id = a.id AND w.account_version IS NULL
+                                      AND w.amount >= 1099511627776);
+                v_found := ARRAY(SELECT a.id FROM unnest(v_accounts) a);
             END IF;
+            EXIT WHEN cardinality(v_found) >= v_distinct OR v_platform IS NULL
+                   OR v_who = v_platform;
+            v_who := v_platform;
+        END LOOP;
+        IF cardinality(v_found) < v_distinct THEN
+            -- A missing or another organization's account, or a high-volume one near its
+            -- limits.
+            RAISE SQLSTATE 'LX003';
         END IF;
 
         -- Every line's running position on its (regular) account, judged: a closed or
-        -- other-currency account, an overflow or an overdraft sends the batch the long way.
-        WITH acc AS (
-            SELECT a.id, a.org_id, a.currency, a.closed, a.high_volume, a.posted_debits,
-                   a.posted_credits, a.pending_debits, a.pending_credits, a.version,
-                   a.debits_must_not_exceed_credits AS dm, a.credits_must_not_exceed_debits AS cm
-              FROM unnest(v_locked_ids || coalesce(v_hv_ids, '{}')) AS x(id)
-              JOIN payments.accounts a ON a.id = x.id
-        ), run AS (
-            SELECT x.ord, a.high_volume, a.org_id, a.dm, a.cm, a.pending_debits,
-                   a.pending_credits,
-                   a.currency = x.currency AND NOT a.closed
-                       AND (NOT a.high_volume OR x.amount < 1099511627776) AS fine,
-                   a.version + row_number() OVER w AS version,
-                   a.posted_debits
-                     + sum(CASE WHEN x.side = 'debit' THEN x.amount ELSE 0 END) OVER w AS debits,
-                   a.posted_credits
-                     + sum(CASE WHEN x.side = 'credit' THEN x.amount ELSE 0 END) OVER w AS credits,
-                   row_number() OVER (PARTITION BY x.account_id, x.e ORDER BY x.ord DESC) = 1
-                       AS last_of_entry
-              FROM unnest(p_entry_of, p_accounts, p_sides, p_amounts, p_currencies)
-                   WITH ORDINALITY AS x(e, account_id, side, amount, currency, ord)
-              JOIN acc a ON a.id = x.account_id
-            WINDOW w AS (PARTITION BY x.account_id ORDER BY x.ord)
-        )
-        SELECT count(*) = v_m
-               AND bool_and(coalesce(r.fine, false)
-                            AND (r.high_volume
-                                 OR (r.debits <= 9223372036854775807
-                                     AND r.credits <= 9223372036854775807
-                                     AND (NOT r.last_of_entry
-                                          OR ((NOT r.dm
-                                               OR r.debits + r.pending_debits <= r.credits)
-                                              AND (NOT r.cm
-                                                   OR r.credits + r.pending_credits
-                                                      <= r.debits)))))),
-               -- A high-volume account's lines carry no position until the roll-up.
+        -- other-currency account, or an overdraft where an entry leaves an account, sends
+        -- the batch the long way.
+        SELECT bool_and(coalesce(r.fine, false)
+                        AND (r.hv OR NOT r.last_of_entry
+                             OR ((NOT r.dm OR r.debits + r.pending_debits <= r.credits)
+                                 AND (NOT r.cm OR r.credits + r.pending_credits <= r.debits)))),
                array_agg(r.org_id ORDER BY r.ord),
-               array_agg(CASE WHEN NOT r.high_volume THEN r.version END ORDER BY r.ord),
-               array_agg(CASE WHEN NOT r.high_volume AND r.debits <= 9223372036854775807
-                              THEN r.debits END ORDER BY r.ord),
-               array_agg(CASE WHEN NOT r.high_volume AND r.credits <= 9223372036854775807
-                              THEN r.credits END ORDER BY r.ord)
+               -- A high-volume account's lines carry no position until the roll-up.
+               array_agg(CASE WHEN NOT r.hv THEN r.version END ORDER BY r.ord),
+               array_agg(CASE WHEN NOT r.hv THEN r.debits::bigint END ORDER BY r.ord),
+               array_agg(CASE WHEN NOT r.hv THEN r.credits::bigint END ORDER BY r.ord)
           INTO v_ok, v_orgs, v_versions, v_debits, v_credits
-          FROM run r;
+          FROM (SELECT x.ord, a.hv, a.org_id, a.dm, a.cm, a.pending_debits, a.pending_credits,
+                       a.currency = x.currency AND NOT a.closed
+                           AND (NOT a.hv OR x.amount < 1099511627776) AS fine,
+                       a.version + row_number() OVER w AS version,
+                       a.debits + sum(CASE WHEN x.side = 'debit' THEN x.amount ELSE 0 END)
+                                  OVER w AS debits,
+                       a.credits + sum(CASE WHEN x.side = 'credit' THEN x.amount ELSE 0 END)
+                                   OVER w AS credits,
+                       row_number() OVER (PARTITION BY x.account_id, x.e ORDER BY x.ord DESC)
+                           = 1 AS last_of_entry
+                  FROM unnest(p_entry_of, p_accounts, p_sides, p_amounts, p_currencies)
+                       WITH ORDINALITY AS x(e, account_id, side, amount, currency, ord)
+                  JOIN unnest(v_accounts) a ON a.id = x.account_id
+                WINDOW w AS (PARTITION BY x.account_id ORDER BY x.ord)) r;
         IF v_ok IS NOT TRUE THEN
-            RETURN NULL;
+            RAISE SQLSTATE 'LX003';
         END IF;
 
-        -- Every guard held on the locked rows: the keys, the accounts moved, the entries and
-        -- their lines; recorded at the time read now that the accounts are locked (as _post
-        -- does).
+        -- Every guard held on the locked rows: the keys, the entries and their lines;
+        -- recorded at the time read now that the accounts are locked (as _post does).
         v_at := clock_timestamp();
         -- The entries' ids: one UUIDv7 for the batch, its last 16 bits replaced by the
         -- entry's number (1..n, n <= 10000): time-ordered, in request order, unique within
@@ -328,15 +378,6 @@ BEGIN
                                                result)
         SELECT p_org, x.k, 'post_entries', x.h, 'succeeded', jsonb_build_object('id', x.id)
           FROM unnest(p_keys, p_hashes, v_ids) AS x(k, h, id);
-        UPDATE payments.accounts a
-           SET posted_debits = d.debits, posted_credits = d.credits, version = d.version
-          FROM (SELECT DISTINCT ON (x.account_id) x.account_id, x.version, x.debits,
-                       x.credits
-                  FROM unnest(p_accounts, v_versions, v_debits, v_credits)
-                       AS x(account_id, version, debits, credits)
-                 WHERE x.version IS NOT NULL
-                 ORDER BY x.account_id, x.version DESC) d
-         WHERE a.id = d.account_id;
         INSERT INTO payments.entries (id, org_id, kind, description, metadata, effective_at,
                                       created_at, external_ref, idempotency_key)
         SELECT x.id, p_org, 'standard', coalesce(x.description, ''),
@@ -359,14 +400,22 @@ BEGIN
             RAISE EXCEPTION 'post_batch_fast: % of % lines inserted', v_done, v_m;
         END IF;
         -- A high-volume account closed while a statement waited (a key's or a reference's
-        -- holder): undone, the long way refuses it.
-        IF v_hv_ids IS NOT NULL
-           AND EXISTS (SELECT FROM payments.accounts a
-                        WHERE a.id = ANY (v_hv_ids) AND a.closed) THEN
+        -- holder): undone, the long way refuses it. One statement per organization.
+        IF cardinality(v_hv_ids) > 0
+           AND (EXISTS (SELECT FROM payments.accounts a
+                         WHERE a.org_id = p_org AND a.id = ANY (v_hv_ids) AND a.closed)
+                OR (v_platform IS NOT NULL
+                    AND EXISTS (SELECT FROM payments.accounts a
+                                 WHERE a.org_id = v_platform AND a.id = ANY (v_hv_ids)
+                                   AND a.closed))) THEN
             RAISE SQLSTATE 'LX003';
         END IF;
-    EXCEPTION WHEN unique_violation OR SQLSTATE 'LX003' THEN
-        RETURN NULL;  -- a key or reference taken meanwhile by a concurrent request
+    EXCEPTION WHEN unique_violation OR numeric_value_out_of_range OR deadlock_detected
+                   OR SQLSTATE 'LX003' THEN
+        -- A key or reference taken meanwhile by a concurrent request, a total past 2**63, a
+        -- deadlock (the UPDATE's order is the plan's), or a line the long way refuses:
+        -- everything undone, the long way judges the batch.
+        RETURN NULL;
     END;
     RETURN v_ids;
 END
