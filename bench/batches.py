@@ -10,15 +10,16 @@ From this one process, on one connection, in interleaved rounds (each case first
 - `linked_batch_1`: the same with `--batch` (500) entries linked in one chain;
 - the baseline, `floor_<size>`: the same rows (an idempotency key, an entry and its two lines
   per entry, the accounts' new totals) written by four plain statements into copies of the
-  ledger's tables with the same columns and indexes but no rule (no trigger, no check, no
-  lock, no fingerprint, no validation): what the rows themselves cost the server.
+  ledger's tables with the same columns, indexes and storage parameters (the accounts'
+  fillfactor) but no rule (no trigger, no check, no lock, no fingerprint, no validation):
+  what the rows themselves cost the server.
 
 Per case: entries per second (the median round), CPU per entry of this process (the client:
 building the requests, validating, fingerprinting, encoding, decoding) and of its backend
-(the server; read from /proc, so only for a local server), and the ratios of the batch
-path's server CPU to the floor's. The issue's goals are 15,000 entries/s for both cases. The
-machine's load average is printed before and after, and kept in the JSON, the last line
-printed.
+(the server; read from /proc, so only for a local server), WAL bytes per entry, and the
+ratios of the batch path's server CPU to the floor's. The issue's goals are 15,000 entries/s
+for both cases. The machine's load average is printed before and after, and kept in the
+JSON, the last line printed.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ class Round:
     wall: float
     client_cpu: float
     server_cpu: float | None
+    wal_bytes: int
 
 
 def _backend_cpu(pid: int | None) -> float | None:
@@ -166,19 +168,28 @@ def _floor(conn: sa.Connection, org: uuid.UUID, batch: list[ledger.PostEntry]) -
 
 
 def _copy_tables(engine: sa.Engine) -> None:
-    """bench_floor's copies of the ledger's tables: same columns, defaults and indexes, the
-    accounts' rows; no trigger, no constraint but the indexes' own."""
+    """bench_floor's copies of the ledger's tables: same columns, defaults, indexes and storage
+    parameters, the accounts' rows; no trigger, no constraint but the indexes' own."""
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE SCHEMA bench_floor")
         for table in _FLOOR_TABLES:
+            # The storage parameters too (LIKE copies none): the accounts' fillfactor keeps
+            # their updates HOT, as in the ledger.
+            options = conn.exec_driver_sql(
+                "SELECT coalesce(array_to_string(reloptions, ', '), '') FROM pg_class"
+                f" WHERE oid = 'payments.{table}'::regclass"
+            ).scalar_one()
             conn.exec_driver_sql(
                 f"CREATE TABLE bench_floor.{table} (LIKE payments.{table} INCLUDING DEFAULTS"
                 " INCLUDING GENERATED INCLUDING IDENTITY INCLUDING INDEXES)"
+                + (f" WITH ({options})" if options else "")
             )
-        columns = (
-            "id, org_id, code, name, type, currency, posted_debits, posted_credits,"
-            " pending_debits, pending_credits, version, created_at"
-        )
+        # Every stored column but the generated ones (whatever the schema holds now).
+        columns = conn.exec_driver_sql(
+            "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute"
+            " WHERE attrelid = 'payments.accounts'::regclass AND attnum > 0"
+            " AND NOT attisdropped AND attgenerated = ''"
+        ).scalar_one()
         conn.exec_driver_sql(
             f"INSERT INTO bench_floor.accounts ({columns}) SELECT {columns} FROM payments.accounts"
         )
@@ -196,6 +207,7 @@ def _round(
     keys = (f"{case.name}-{uuid.uuid4().hex[:8]}-{n}" for n in itertools.count())
     case.call(conn, book.org, _requests(book, rng, keys, case.size))  # warm up
     entries = 0
+    wal0 = _wal(conn)
     server0 = _backend_cpu(pid)
     client0, started = time.process_time(), time.perf_counter()
     deadline = started + seconds
@@ -204,8 +216,17 @@ def _round(
         entries += case.size
     wall, client = time.perf_counter() - started, time.process_time() - client0
     server1 = _backend_cpu(pid)
+    wal = _wal(conn) - wal0
     server = None if server0 is None or server1 is None else server1 - server0
-    return Round(entries, wall, client, server)
+    return Round(entries, wall, client, server, wal)
+
+
+def _wal(conn: sa.Connection) -> int:
+    """The server's WAL insert position, in bytes (every session's: the server is the
+    benchmark's own, and a round's full-page images after a checkpoint are counted)."""
+    lsn = int(conn.exec_driver_sql("SELECT pg_current_wal_insert_lsn() - '0/0'").scalar_one())
+    conn.rollback()
+    return lsn
 
 
 def _load() -> list[float]:
@@ -269,6 +290,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "entries/s (median round)",
                 )
                 client_us = per(sum(x.client_cpu for x in done), entries) * 1e6
+                results.put(
+                    f"{case.name}_wal_bytes",
+                    per(sum(x.wal_bytes for x in done), entries),
+                    "WAL per entry",
+                )
                 results.put(f"{case.name}_client_cpu_us", client_us, "per entry")
                 if server is not None:
                     server_us = per(server, entries) * 1e6
