@@ -312,9 +312,9 @@ BEGIN
                  WHERE a.high_volume
                    AND a.posted_debits < 2305843009213693952
                    AND a.posted_credits < 2305843009213693952
-                   AND NOT EXISTS (SELECT FROM payments.lines w
-                                    WHERE w.account_id = a.id AND w.account_version IS NULL
-                                      AND w.amount >= 1099511627776);
+                   -- The overflow hint on the account's own row (no large line of its own
+                   -- unrolled), not its lines read by account alone (docs/engine.md).
+                   AND NOT a.large_unrolled;
                 v_found := ARRAY(SELECT a.id FROM unnest(v_accounts) a);
             END IF;
             EXIT WHEN cardinality(v_found) >= v_distinct OR v_platform IS NULL
