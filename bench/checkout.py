@@ -22,10 +22,10 @@ database is created on it and dropped afterwards). Each run lasts `--seconds`:
 
 Where the time goes: CPU per checkout of the client processes, of their backends and of the
 server's other processes (read from the processes' CPU counters, as `bench.posting` does),
-the backends' wait events (sampled), and the statements per transaction (counted on one
-checkout) beside a `SELECT 1` round
-trip, and the ratios again from CPU per operation (`..._by_cpu`). The last line printed is
-one JSON object.
+the backends' wait events (sampled), the WAL written per operation (the server's insert
+position before and after the window: not moved by the machine's load), and the statements
+per transaction (counted on one checkout) beside a `SELECT 1` round trip, and the ratios
+again from CPU per operation (`..._by_cpu`). The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -154,6 +154,7 @@ class Run:
     server_cpu_us: float
     background_cpu_us: float
     waits: dict[str, float]
+    wal_bytes: float
 
 
 def checkout_once(
@@ -322,8 +323,10 @@ def _run(pool: Pool, engine: sa.Engine, job: Job, processes: int, server: Server
     pending = pool.map_async(client, jobs, chunksize=1)
     time.sleep(max(0.0, job.start_at - time.time()))
     window = Window(server, APPLICATION)
+    lsn = _wal_position(engine)
     waits = _sample_waits(engine, job.start_at + job.seconds)
     span = window.close()  # while the clients linger, still connected
+    wal = _wal_position(engine) - lsn
     tallies: list[Tally] = pending.get(timeout=job.seconds + 120)
     errors = [t.error for t in tallies if t.error]
     if errors:
@@ -336,7 +339,20 @@ def _run(pool: Pool, engine: sa.Engine, job: Job, processes: int, server: Server
         server_cpu_us=span.backends / done * 1e6,
         background_cpu_us=(span.server - span.backends) / done * 1e6,
         waits=waits,
+        wal_bytes=wal / done,
     )
+
+
+def _wal_position(engine: sa.Engine) -> int:
+    """The server's WAL insert position, in bytes: WAL written per operation is a measure
+    of the work a write does that the machine's load does not move (the whole server's:
+    with DATABASE_URL shared with other work, that work's too)."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.text("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')")
+            ).scalar_one()
+        )
 
 
 def _statements(url: str, world: World, tickets: int) -> tuple[list[int], int]:
@@ -498,6 +514,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"{name}_background_cpu_us", run.background_cpu_us, per + ", the rest"
                     )
                     results.put(f"{name}_waits", run.waits, "backends' wait events, sampled")
+                    results.put(f"{name}_wal_bytes", run.wal_bytes, per + ", WAL written")
 
             print("ratios", flush=True)
             for n in (1, 4):
