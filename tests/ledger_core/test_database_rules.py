@@ -371,7 +371,14 @@ def test_account_balances_cannot_be_set_by_hand(
 
 
 @pytest.mark.parametrize(
-    "assignment", ["currency = 'EUR'", "type = 'liability'", "code = 'other'", "org_id = :b_org"]
+    "assignment",
+    [
+        "currency = 'EUR'",
+        "type = 'liability'",
+        "code = 'other'",
+        "org_id = :b_org",
+        "normal_side = 'credit'",
+    ],
 )
 def test_account_identity_cannot_change(engine: sa.Engine, books: Books, assignment: str) -> None:
     before = full_snapshot(engine)
@@ -383,6 +390,33 @@ def test_account_identity_cannot_change(engine: sa.Engine, books: Books, assignm
     assert sqlstate(info.value) == "LX002"
     assert "identity" in str(info.value.orig)
     assert full_snapshot(engine) == before
+
+
+def test_an_accounts_normal_side_follows_its_type_whatever_the_insert_says(
+    engine: sa.Engine, books: Books
+) -> None:
+    """normal_side is a plain column (not generated: session 29), set from the type at
+    INSERT by accounts_rules whatever the inserter gives."""
+    with owner(engine) as conn:
+        sides = conn.execute(
+            sa.text(
+                "INSERT INTO payments.accounts (org_id, code, name, type, currency, normal_side)"
+                " VALUES (:org, 'ns-asset', 'ns', 'asset', 'USD', 'credit'),"
+                " (:org, 'ns-expense', 'ns', 'expense', 'USD', NULL),"
+                " (:org, 'ns-revenue', 'ns', 'revenue', 'USD', 'debit'),"
+                " (:org, 'ns-liability', 'ns', 'liability', 'USD', 'debit'),"
+                " (:org, 'ns-equity', 'ns', 'equity', 'USD', 'debit')"
+                " RETURNING type, normal_side"
+            ),
+            {"org": ORG_B},
+        ).all()
+    assert dict(sides) == {
+        "asset": "debit",
+        "expense": "debit",
+        "revenue": "credit",
+        "liability": "credit",
+        "equity": "credit",
+    }
 
 
 # --- CHECKs and foreign keys (the owner's hands) ----------------------------------------------

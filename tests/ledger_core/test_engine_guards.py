@@ -64,7 +64,10 @@ def test_the_triggers_fire_by_column(engine: sa.Engine) -> None:
             ]
         ),
         "accounts_guard_identity": sorted(
-            ["id", "org_id", "code", "type", "currency", "high_volume", "created_at"]
+            [
+                *("id", "org_id", "code", "type", "currency", "high_volume", "created_at"),
+                "normal_side",
+            ]
         ),
         "accounts_guard_monitored": ["monitored"],
         "accounts_watch_balance": sorted(
