@@ -131,17 +131,20 @@ CREATE TYPE payments._batch_account AS (
 --
 -- The accounts, in the doors' one order (docs/engine.md), each statement pinned to one
 -- organization (org_id = <one value>: one primary-key probe per account, and one node under
--- Citus): the organization's regular accounts, then its high-volume ones (only when some
--- account is still missing), then the platform's regular and high-volume ones (only when
--- some are still missing and the caller may use them). A regular account is locked by the
--- UPDATE that moves it, in id order (its rows sorted, joined by a nested loop: hash and merge
--- joins are off while it is planned), and returns what it held before; the
--- lines are judged after, on those values (a closed or other-currency account, an overdraft
--- where an entry leaves an account), and a refusal undoes the subtransaction (nothing is
--- left moved or locked: the long way then judges the batch). Before session 29 a SELECT
--- locked the rows, a second statement read them again to judge them and an UPDATE found
--- them a third time: three probes and a lock record (WAL) per account. High-volume accounts
--- are read, not locked, as post_entry reads them.
+-- Citus): the organization's regular accounts, locked in id order (FOR NO KEY UPDATE over a
+-- Sort: the order holds whatever join the planner picks) and read whole, then its
+-- high-volume ones (read, not locked; only when some account is still missing), then the
+-- platform's regular and high-volume ones (only when some are still missing and the caller
+-- may use them). The lines are judged on the values read (arrays, no second read), and only
+-- then are the regular accounts moved, one UPDATE per organization. A refusal after the
+-- locks raises inside the door's subtransaction: a declined batch leaves nothing moved and
+-- nothing locked (the long way then judges it). Before session 29 the lock SELECT returned
+-- ids only, a second statement read the accounts again to judge them, the UPDATE found them
+-- a third time, the platform's were read in the organization's statements (org_id = p_org
+-- OR org_id = <the platform's>), and a declined batch left its locks in the caller's
+-- transaction. (An UPDATE taking the locks itself was tried: its order is the join's, which
+-- the planner chooses; on a small organization it scanned the organization's accounts by
+-- code.) High-volume accounts are read, not locked, as post_entry reads them.
 --
 -- Its cost is the rows it writes (bench.batches: a line's heap tuple and its five index
 -- entries are most of it); what is around them is kept to a few statements per batch:
@@ -159,11 +162,7 @@ RETURNS uuid[]
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET payments.writer = 'on'
-SET payments.engine_checked = 'on'
--- The accounts' UPDATE is planned with hash and merge joins off (below): these restore the
--- caller's settings when the function returns.
-SET enable_hashjoin = on
-SET enable_mergejoin = on AS $$
+SET payments.engine_checked = 'on' AS $$
 DECLARE
     -- Who acts, asked once (each question computes the actor's proof again).
     v_actor text := payments.current_actor();
@@ -259,42 +258,24 @@ BEGIN
     BEGIN
         v_who := p_org;
         LOOP
-            -- This organization's regular accounts, moved by the batch's net amounts on each
-            -- (locked by the UPDATE, in id order), as they were before. A total past 2**63
-            -- raises 22003: undone below, the long way refuses it. The rows are locked in the
-            -- order the sorted ids reach them: a nested loop of primary-key probes, the only
-            -- join left to the planner (a hash join would lock them in the table's order).
-            PERFORM set_config('enable_hashjoin', 'off', true),
-                    set_config('enable_mergejoin', 'off', true);
-            WITH d AS (
-                SELECT x.id,
-                       sum(CASE WHEN x.side = 'debit' THEN x.amount ELSE 0 END) AS dr,
-                       sum(CASE WHEN x.side = 'credit' THEN x.amount ELSE 0 END) AS cr,
-                       count(*) AS n
-                  FROM unnest(p_accounts, p_sides, p_amounts) AS x(id, side, amount)
-                 WHERE x.id <> ALL (v_found)
-                 GROUP BY x.id
-                 ORDER BY x.id
-            ), moved AS (
-                UPDATE payments.accounts a
-                   SET posted_debits = a.posted_debits + d.dr,
-                       posted_credits = a.posted_credits + d.cr,
-                       version = a.version + d.n
-                  FROM d
-                 WHERE a.org_id = v_who AND a.id = d.id AND NOT a.high_volume
-                RETURNING old.id, old.org_id, old.currency, old.closed,
-                          old.debits_must_not_exceed_credits AS dm,
-                          old.credits_must_not_exceed_debits AS cm, old.posted_debits,
-                          old.posted_credits, old.pending_debits, old.pending_credits,
-                          old.version
-            )
-            SELECT v_accounts || coalesce(array_agg(ROW(m.id, m.org_id, m.currency, m.closed, false,
-                       m.dm, m.cm, m.posted_debits, m.posted_credits, m.pending_debits,
-                       m.pending_credits, m.version)::payments._batch_account), '{}')
+            -- This organization's regular accounts, locked in id order (the Sort under the
+            -- lock: whatever the join's plan), as they are before the batch.
+            SELECT v_accounts || coalesce(array_agg(ROW(a.id, a.org_id, a.currency, a.closed,
+                       false, a.debits_must_not_exceed_credits,
+                       a.credits_must_not_exceed_debits, a.posted_debits, a.posted_credits,
+                       a.pending_debits, a.pending_credits, a.version)::payments._batch_account
+                       ORDER BY a.id), '{}')
               INTO v_accounts
-              FROM moved m;
-            PERFORM set_config('enable_hashjoin', 'on', true),
-                    set_config('enable_mergejoin', 'on', true);
+              FROM (SELECT a.id, a.org_id, a.currency, a.closed,
+                           a.debits_must_not_exceed_credits, a.credits_must_not_exceed_debits,
+                           a.posted_debits, a.posted_credits, a.pending_debits,
+                           a.pending_credits, a.version
+                      FROM (SELECT DISTINCT x.id FROM unnest(p_accounts) AS x(id)
+                             WHERE x.id <> ALL (v_found)) x
+                      JOIN payments.accounts a ON a.id = x.id AND a.org_id = v_who
+                     WHERE NOT a.high_volume
+                     ORDER BY a.id
+                       FOR NO KEY UPDATE OF a) a;
             v_found := ARRAY(SELECT a.id FROM unnest(v_accounts) a);
             -- Its high-volume ones, read, not locked (their lines are rolled up later, as
             -- post_entry posts them), while far from the overflow limits (as
@@ -358,6 +339,21 @@ BEGIN
             RAISE SQLSTATE 'LX003';
         END IF;
 
+        -- The regular accounts moved by the batch's net amounts on each, one UPDATE per
+        -- organization (their rows locked above: the UPDATE's own order does not matter).
+        FOR v_who IN SELECT DISTINCT a.org_id FROM unnest(v_accounts) a WHERE NOT a.hv LOOP
+            UPDATE payments.accounts a
+               SET posted_debits = a.posted_debits + d.dr,
+                   posted_credits = a.posted_credits + d.cr,
+                   version = a.version + d.n
+              FROM (SELECT x.id,
+                           sum(CASE WHEN x.side = 'debit' THEN x.amount ELSE 0 END) AS dr,
+                           sum(CASE WHEN x.side = 'credit' THEN x.amount ELSE 0 END) AS cr,
+                           count(*) AS n
+                      FROM unnest(p_accounts, p_sides, p_amounts) AS x(id, side, amount)
+                     GROUP BY x.id) d
+             WHERE a.org_id = v_who AND a.id = d.id AND NOT a.high_volume;
+        END LOOP;
         -- Every guard held on the locked rows: the keys, the entries and their lines;
         -- recorded at the time read now that the accounts are locked (as _post does).
         v_at := clock_timestamp();
@@ -413,8 +409,8 @@ BEGIN
     EXCEPTION WHEN unique_violation OR numeric_value_out_of_range OR deadlock_detected
                    OR SQLSTATE 'LX003' THEN
         -- A key or reference taken meanwhile by a concurrent request, a total past 2**63, a
-        -- deadlock (the UPDATE's order is the plan's), or a line the long way refuses:
-        -- everything undone, the long way judges the batch.
+        -- deadlock (a unit of work outside the one lock order), or a line the long way
+        -- refuses: everything undone, the long way judges the batch.
         RETURN NULL;
     END;
     RETURN v_ids;

@@ -1,8 +1,8 @@
 """How the batch's fast door (`payments.post_batch_fast`) reads, locks and moves accounts
 (issue 19 rule 4, docs/engine.md's one lock order): the organization's accounts, then the
-platform's, each in statements of their own pinned to that organization; a regular account is
-locked by the UPDATE that moves it, and a batch the door declines after that (an overdraft
-where an entry leaves an account) leaves nothing moved and nothing locked in the caller's
+platform's, each in statements of their own pinned to that organization, the regular ones
+locked in id order; a batch the door declines after locking (an overdraft where an entry
+leaves an account) leaves nothing moved and nothing locked in the caller's
 transaction.
 """
 
@@ -18,7 +18,7 @@ import ledger
 from ledger import batches
 from tests.ledger_core.conftest import ORG_A, PLATFORM, OpenAccountFn, transfer
 from tests.test_sharding_hot_paths import _distributed
-from tests.test_sharding_reads import Plans, unpinned
+from tests.test_sharding_reads import Plans, _walk, unpinned
 
 _CALL = sa.text(
     "SELECT payments.post_batch_fast(:org, :keys, :keys, :descr, CAST(:meta AS jsonb[]),"
@@ -66,10 +66,10 @@ def _state(conn: sa.Connection, *accounts: uuid.UUID) -> list[tuple[int, int, in
 def test_a_declined_batch_leaves_its_accounts_unmoved_and_unlocked(
     engine: sa.Engine, open_account: OpenAccountFn
 ) -> None:
-    """The UPDATE moved (and locked) both accounts before the lines were judged; the wallet
-    overdrawn where the second entry leaves it declines the batch, and the door's
-    subtransaction takes back the moves and the locks: the caller's open transaction sees the
-    accounts as they were, and another session locks them at once."""
+    """The door locked both accounts before judging the lines; the wallet overdrawn where the
+    second entry leaves it declines the batch, and the door's subtransaction takes back the
+    locks: the caller's open transaction sees the accounts as they were, and another session
+    locks them at once."""
     cash = open_account(ORG_A, "cash", "asset")
     wallet = open_account(ORG_A, "wallet", "liability", debits_must_not_exceed_credits=True)
     with engine.connect() as caller, engine.connect() as other, caller.begin():
@@ -128,6 +128,11 @@ def test_the_platforms_accounts_are_read_in_statements_of_their_own(
     assert [r.status for r in results] == ["posted"] * 4
     scans = [s for plan in got for s in unpinned(plan, distributed)]
     assert [s for s in scans if s.startswith("payments.accounts")] == []
+    # One lock statement per organization (ORDER BY id under FOR NO KEY UPDATE: the rows
+    # reach the lock sorted, whatever the join's plan), the organization's first.
+    locks = [p for p in got if "FOR NO KEY UPDATE OF a" in p["Query Text"]]
+    assert len(locks) == 2
+    assert all(any(n["Node Type"] == "LockRows" for n in _walk(p["Plan"])) for p in locks)
     with engine.connect() as conn:
         assert _state(conn, cash, sales, clearing) == [(107, 1, 3), (0, 47, 2), (41, 100, 3)]
         lines = conn.execute(
