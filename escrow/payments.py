@@ -33,6 +33,7 @@ from escrow.lifecycle import adjust, open_escrow, post, transition
 from escrow.machine import STATES
 from escrow.models import CapturedPayment, Policy
 from escrow.settlement import request_transfer
+from pgdriver import array_literal
 
 # The states in which the machine's capture leaves the escrow where it is, whatever the
 # guards' facts: those the one-call capture takes (any other is decided the long way).
@@ -132,20 +133,8 @@ def capture_call(conn: Connection, payment: CapturedPayment, *, cause: str) -> C
     return CaptureCall(
         payment,
         store.CAPTURE_CALL,
-        {f"capture_{k}": _array(v) if isinstance(v, list) else v for k, v in values.items()},
+        {f"capture_{k}": array_literal(v) if isinstance(v, list) else v for k, v in values.items()},
     )
-
-
-def _array(values: list[Any]) -> str:
-    """A list as PostgreSQL's array literal (each element quoted), which the call casts to
-    its type: psycopg's own dumping of a list costs ~10 us of client CPU per array, and the
-    call takes seven (measured: the payment statement's parameters converted in ~100 us as
-    lists, ~20 us as literals)."""
-    quoted = (
-        "NULL" if v is None else '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
-        for v in values
-    )
-    return "{" + ",".join(quoted) + "}"
 
 
 def capture_answer(conn: Connection, call: CaptureCall, outcome: str | None) -> bool | None:

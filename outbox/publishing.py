@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, text
 
 from outbox.message_types import Email, validated_payload
-from pgdriver import fetch
+from pgdriver import array_literal, fetch
 
 # The messages, then their deliveries in one INSERT, ordered as `publish` called once per
 # message would order them (the delivery's id orders each target's queue): per message,
@@ -155,28 +155,24 @@ def _publish_for(
             mail_to.append(email.to)
             mail_subject.append(email.subject)
             mail_body.append(email.body)
-    written = {
-        row.id
-        for row in fetch(
-            conn,
-            _PUBLISH,
-            {
-                "org": org,
-                "ids": [i for i, _, _ in batch],
-                "orgs": [m.org_id for _, m, _ in batch],
-                "types": [m.type for _, m, _ in batch],
-                "aggregate_types": [m.aggregate_type for _, m, _ in batch],
-                "aggregate_ids": [m.aggregate_id for _, m, _ in batch],
-                "payloads": [p for _, _, p in batch],
-                "dedups": [m.dedup_key for _, m, _ in batch],
-                "tasks": [m.task for _, m, _ in batch],
-                "mail_of": mail_of,
-                "mail_to": mail_to,
-                "mail_subject": mail_subject,
-                "mail_body": mail_body,
-            },
-        )
+    arrays: dict[str, list[object]] = {
+        "ids": [i for i, _, _ in batch],
+        "orgs": [m.org_id for _, m, _ in batch],
+        "types": [m.type for _, m, _ in batch],
+        "aggregate_types": [m.aggregate_type for _, m, _ in batch],
+        "aggregate_ids": [m.aggregate_id for _, m, _ in batch],
+        "payloads": [p for _, _, p in batch],
+        "dedups": [m.dedup_key for _, m, _ in batch],
+        "tasks": [m.task for _, m, _ in batch],
+        "mail_of": list(mail_of),
+        "mail_to": list(mail_to),
+        "mail_subject": list(mail_subject),
+        "mail_body": list(mail_body),
     }
+    # As array literals, which the statement casts: psycopg's dumping of these twelve lists
+    # was ~280 us of the payment's client CPU, the literals ~12 us (session 29).
+    params = {"org": org, **{name: array_literal(v) for name, v in arrays.items()}}
+    written = {row.id for row in fetch(conn, _PUBLISH, params)}
     if len(written) == len(batch):
         return {}
     # Deduplicated: each such message is the one first written under its key (now visible,

@@ -36,7 +36,17 @@ from sqlalchemy.exc import DBAPIError
 
 Params: TypeAlias = Mapping[str, Any] | Sequence[Any]
 
-__all__ = ["Params", "Row", "call", "call_alone", "cursor", "execute", "fetch", "first"]
+__all__ = [
+    "Params",
+    "Row",
+    "array_literal",
+    "call",
+    "call_alone",
+    "cursor",
+    "execute",
+    "fetch",
+    "first",
+]
 
 
 def _driver(conn: Connection) -> psycopg.Connection[Any] | None:
@@ -243,3 +253,15 @@ def _alone(
         raise DBAPIError.instance(
             None, None, exc, psycopg.Error, connection_invalidated=lost
         ) from exc
+
+
+def array_literal(values: Sequence[Any]) -> str:
+    """`values` as PostgreSQL's array literal (each element quoted, quotes and backslashes
+    escaped, None as NULL), for a placeholder the statement casts to its array type:
+    psycopg's dumping of a list costs ~10-25 us of client CPU per array, the literal ~1-2 us
+    (the payment's and the publishing's statements take 7 and 12 arrays)."""
+    quoted = (
+        "NULL" if v is None else '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+        for v in values
+    )
+    return "{" + ",".join(quoted) + "}"

@@ -241,9 +241,9 @@ def test_the_calls_lists_go_as_array_literals_the_server_reads_back(engine: sa.E
             conn,
             "SELECT %(t)s::text[] AS t, %(u)s::uuid[] AS u, %(b)s::bigint[] AS b",
             {
-                "t": escrow_payments._array(texts),
-                "u": escrow_payments._array(ids),
-                "b": escrow_payments._array(amounts),
+                "t": pgdriver.array_literal(texts),
+                "u": pgdriver.array_literal(ids),
+                "b": pgdriver.array_literal(amounts),
             },
         )
     assert (got.t, got.u, got.b) == (texts, ids, amounts)

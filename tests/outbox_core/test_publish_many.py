@@ -196,3 +196,36 @@ def test_an_empty_batch_writes_nothing(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         assert outbox.publish_many(conn, []) == []
     assert scalar(engine, "SELECT count(*) FROM messaging.messages") == 0
+
+
+# Texts the array literals `publish_many` sends (pgdriver.array_literal) must escape.
+_AWKWARD = ['q"uote', "back\\slash", "", "NULL", "a,b", "{brace}", "  spaced  ", "é€😀"]
+
+
+def test_awkward_texts_are_written_as_given(engine: sa.Engine) -> None:
+    """Every text a message carries (its aggregate id, its deduplication key, its e-mails'
+    recipient, subject and body) is stored as given, whatever quotes, backslashes, braces,
+    commas, blanks or "NULL" it holds: the statement takes them as array literals."""
+    messages = [
+        outbox.Message(
+            "test.step",
+            Step(aggregate=text, seq=n),
+            "step",
+            f"awk-{text}",
+            ORG,
+            emails=[outbox.Email(to=f"a{n}@example.com", subject=text, body=text)],
+            dedup_key=f"awk:{text}",
+        )
+        for n, text in enumerate(_AWKWARD, start=1)
+    ]
+    with engine.begin() as conn:
+        ids = outbox.publish_many(conn, messages)
+    got = rows(
+        engine,
+        """SELECT m.aggregate_id, m.dedup_key, m.payload ->> 'aggregate', d.subject, d.body
+             FROM messaging.messages m JOIN messaging.deliveries d ON d.message_id = m.id
+            WHERE m.id = ANY(CAST(:ids AS uuid[])) AND d.channel = 'email'
+            ORDER BY array_position(CAST(:ids AS uuid[]), m.id)""",
+        ids=list(ids),
+    )
+    assert [tuple(r) for r in got] == [(f"awk-{t}", f"awk:{t}", t, t, t) for t in _AWKWARD]
