@@ -329,8 +329,10 @@ BEGIN
                                   OVER w AS debits,
                        a.credits + sum(CASE WHEN x.side = 'credit' THEN x.amount ELSE 0 END)
                                    OVER w AS credits,
-                       row_number() OVER (PARTITION BY x.account_id, x.e ORDER BY x.ord DESC)
-                           = 1 AS last_of_entry
+                       -- The last line of its entry on its account (or, for lines of one
+                       -- entry not side by side, one of them: judged once more, stricter):
+                       -- the account's next line is another entry's, or there is none.
+                       lead(x.e) OVER w IS DISTINCT FROM x.e AS last_of_entry
                   FROM unnest(p_entry_of, p_accounts, p_sides, p_amounts, p_currencies)
                        WITH ORDINALITY AS x(e, account_id, side, amount, currency, ord)
                   JOIN unnest(v_accounts) a ON a.id = x.account_id
