@@ -193,7 +193,9 @@ def opening_statement(
     transaction (the API: with its authentication), for a checkout of `items` of the event
     under the key: given the connection's escaping of a literal, the statement; its result
     goes to `reserve_checkout` as `sent`. It reads for the organization the transaction
-    proved it acts for, nothing otherwise (and locks nothing then)."""
+    proved it acts for, nothing otherwise (and locks nothing then). InvalidRequest for a key
+    PostgreSQL's text cannot hold (as `reserve_checkout`)."""
+    decisions.validate_key(idempotency_key)
     type_ids = sorted({i.ticket_type_id for i in items})
     return store.checkout.opening_after_authentication(event_id, idempotency_key, type_ids)
 

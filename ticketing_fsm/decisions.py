@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,17 @@ META_ORDER = "liventix_order_id"
 _ORDER_IDS = uuid.UUID("6f1c3e52-4a7d-4f1e-9a59-2b7c0c6a2e11")
 
 VALID = ("issued", "checked_in")  # a ticket that still admits its holder
+
+# What PostgreSQL's text cannot hold: NUL (libpq's escaping of a literal also stops at it, so
+# a statement with its values as literals would store the text cut there), and unpaired
+# surrogates (not UTF-8). The API refuses them at its edge (422); the checkout's decisions
+# refuse them too, so a library caller gets the same typed refusal, and no path truncates.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str) -> bool:
+    """Whether PostgreSQL's text can hold `text` as it is (no NUL, no unpaired surrogate)."""
+    return _UNSTORABLE.search(text) is None
 
 
 # -- the machines ---------------------------------------------------------------------------
@@ -128,7 +140,8 @@ class IntentRequest:
 
 
 def validate_checkout(request: CheckoutRequest) -> None:
-    """InvalidRequest unless the checkout asks for a positive number of each type, once."""
+    """InvalidRequest unless the checkout asks for a positive number of each type, once,
+    under a key and for a buyer e-mail that PostgreSQL's text can hold (`storable`)."""
     if not request.items or any(
         type(i.quantity) is not int or i.quantity <= 0 for i in request.items
     ):
@@ -137,6 +150,15 @@ def validate_checkout(request: CheckoutRequest) -> None:
         raise InvalidRequest(reason="a checkout names each ticket type once")
     if not request.idempotency_key or "@" not in request.buyer_email:
         raise InvalidRequest(reason="a checkout needs an idempotency key and a buyer e-mail")
+    validate_key(request.idempotency_key)
+    if not storable(request.buyer_email):
+        raise InvalidRequest(reason="a buyer e-mail may not hold NUL or unpaired surrogates")
+
+
+def validate_key(idempotency_key: str) -> None:
+    """InvalidRequest unless PostgreSQL's text can hold the checkout's key (`storable`)."""
+    if not storable(idempotency_key):
+        raise InvalidRequest(reason="an idempotency key may not hold NUL or unpaired surrogates")
 
 
 def priced(

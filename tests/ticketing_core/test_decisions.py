@@ -132,11 +132,32 @@ def test_a_move_the_machine_refuses_names_the_row() -> None:
         _request((GA, 1), (GA, 2)),
         _request((GA, 1), key=""),
         _request((GA, 1), buyer="no-address"),
+        # Text PostgreSQL cannot hold: a NUL (a literal's escaping would cut the text there,
+        # storing buyer 'ann'), an unpaired surrogate (not UTF-8).
+        _request((GA, 1), buyer="ann\x00-evil@example.com"),
+        _request((GA, 1), buyer="ann\ud800@example.com"),
+        _request((GA, 1), key="k\x00-other"),
+        _request((GA, 1), key="k\udfff"),
+        _request((GA, 1), (VIP, 1), buyer="ann\x00-evil@example.com"),
     ],
 )
 def test_a_malformed_checkout_is_refused(request_: CheckoutRequest) -> None:
     with pytest.raises(InvalidRequest):
         decisions.validate_checkout(request_)
+
+
+def test_text_postgresql_can_hold_is_accepted() -> None:
+    """Quotes, backslashes, percent signs and non-ASCII letters are stored as given."""
+    for buyer in ("a\\'b);DROP@x.y", "a%s%(x)s@x.y", "ädà@exämple.com"):
+        decisions.validate_checkout(_request((GA, 1), buyer=buyer, key=f"k-{buyer}"))
+    assert decisions.storable("ok") and not decisions.storable("\x00")
+
+
+def test_a_checkout_key_postgresql_cannot_hold_is_refused() -> None:
+    decisions.validate_key("k-1")
+    for key in ("k\x00", "\ud83d"):
+        with pytest.raises(InvalidRequest):
+            decisions.validate_key(key)
 
 
 def test_a_fractional_quantity_is_refused() -> None:

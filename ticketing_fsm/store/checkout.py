@@ -2,6 +2,14 @@
 PaymentIntent's record), on the connection's driver cursor (`pgdriver`): for statements this
 short, SQLAlchemy's compilation and result set-up cost more CPU than the round trip.
 psycopg's placeholders; psycopg prepares each after its fifth use.
+
+Some statements are sent with their values as SQL literals (text escaped by libpq for the
+connection). libpq's escaping stops at a NUL character, so such a statement would store a
+text cut there: no text holding a NUL is ever written as a literal. The hold's one round trip
+(`hold_insert_and_commit`) then answers None (the caller goes the parameterised way, where
+PostgreSQL refuses the NUL); the statements built for the authentication's round trip
+refuse it (ValueError) when they are built. The checkout's decisions refuse such a key or
+e-mail before any of this (`decisions.validate_checkout`, InvalidRequest).
 """
 
 from __future__ import annotations
@@ -183,9 +191,10 @@ def record_after_authentication(
     """RECORD for the authentication's round trip: given the connection's escaping of a
     literal, the statement (its result read by `recorded_status`)."""
     order = uuid.UUID(str(order_id))  # its canonical form only: no quote can occur
+    _no_nul(intent_id, secret)
 
     def statement(escape: Callable[[bytes], bytes]) -> bytes:
-        pi, client_secret = escape(intent_id.encode()), escape(secret.encode())
+        pi, client_secret = _literal(escape, intent_id), _literal(escape, secret)
         return (RECORD_AUTHENTICATED % ("%s", "%s", order, "%s")).encode() % (
             pi,
             client_secret,
@@ -214,9 +223,10 @@ def record_awaiting_after_authentication(
     """RECORD_AWAITING for the authentication's round trip: given the connection's escaping
     of a literal, the statement (one row when it recorded, none otherwise)."""
     order = uuid.UUID(str(order_id))  # its canonical form only: no quote can occur
+    _no_nul(intent_id, secret)
 
     def statement(escape: Callable[[bytes], bytes]) -> bytes:
-        pi, client_secret = escape(intent_id.encode()), escape(secret.encode())
+        pi, client_secret = _literal(escape, intent_id), _literal(escape, secret)
         return (RECORD_AWAITING % ("%s", "%s", order, "%s")).encode() % (pi, client_secret, pi)
 
     return statement
@@ -247,15 +257,29 @@ def opening_after_authentication(
     literal, the statement (its result read by `opened`)."""
     event = uuid.UUID(str(event_id))  # canonical forms only: no quote can occur
     ids = "ARRAY[" + ", ".join(f"'{uuid.UUID(str(t))}'" for t in type_ids) + "]::uuid[]"
+    _no_nul(key)
 
     def statement(escape: Callable[[bytes], bytes]) -> bytes:
         text = OPENING_AUTHENTICATED % {"event": event, "ids": ids, "key": "%s"}
-        return text.encode() % escape(key.encode())
+        return text.encode() % _literal(escape, key)
 
     return statement
 
 
 _ROWS: dict[tuple[str, ...], Any] = {}
+
+
+def _no_nul(*texts: str) -> None:
+    """ValueError if a text holds a NUL: escaped as a literal it would be cut there."""
+    if any("\x00" in t for t in texts):
+        raise ValueError("a text holding a NUL character cannot be sent as a literal")
+
+
+def _literal(escape: Callable[[bytes], bytes], value: str) -> bytes:
+    """`value` as an SQL literal by the connection's `escape` (never a text holding a NUL,
+    which libpq's escaping would cut: ValueError)."""
+    _no_nul(value)
+    return bytes(escape(value.encode()))
 
 
 # A checkout of one ticket type for the authentication's round trip, which the caller ends
@@ -286,10 +310,11 @@ def hold_after_authentication(
         "n": int(order["n"]),
         "hold": float(order["hold"].total_seconds()),
     }
+    _no_nul(order["buyer"], order["key"], order["hash"], *order["codes"])
 
     def statement(escape: Callable[[bytes], bytes]) -> bytes:
         def text(value: str) -> str:
-            return bytes(escape(value.encode())).decode()
+            return _literal(escape, value).decode()
 
         values = {
             **fixed,
@@ -415,25 +440,36 @@ def hold_insert_and_commit(conn: Connection, order: Mapping[str, Any]) -> tuple[
     that every other buyer of the type waited behind). Returns (the order's row or None when
     the hold was refused, the refusal's diagnosis as `diagnose`'s or None); the transaction
     is committed either way (a refused hold wrote nothing); an error rolls back and commits
-    nothing. None, with nothing done, on another driver than psycopg: `hold_and_insert`,
-    then the caller's commit."""
-    if not isinstance(conn.connection.driver_connection, psycopg.Connection):
+    nothing. None, with nothing done, on another driver than psycopg, or for a text that
+    cannot be sent as a literal (a NUL, which libpq's escaping would cut): `hold_and_insert`
+    (its values as parameters), then the caller's commit."""
+    driver = conn.connection.driver_connection
+    if not isinstance(driver, psycopg.Connection):
+        return None
+    statement = _hold_statement(driver, order)
+    if statement is None:
         return None
     with pgdriver.cursor(conn) as cursor:
-        cursor.execute(_hold_statement(cursor.connection, order))
+        cursor.execute(statement)
         row = cursor.fetchone()
     if row is None:
         return None, None  # not the event's ticket type
     return (row, None) if row.hold_expires_at is not None else (None, row)
 
 
-def _hold_statement(driver: psycopg.Connection[Any], order: Mapping[str, Any]) -> bytes:
+def _hold_statement(driver: psycopg.Connection[Any], order: Mapping[str, Any]) -> bytes | None:
     """HOLD_AND_COMMIT with `order`'s values as literals (text escaped by the driver for
-    this connection; uuids, integers and the interval formatted: no quote can occur)."""
+    this connection; uuids, integers and the interval formatted: no quote can occur); None
+    when a text holds a NUL (libpq's escaping stops at it: the text would be stored cut),
+    for the caller to send its values as parameters."""
+    texts = [order[name] for name, kind, _form in _HOLD_ARGS if kind == "text"]
+    texts += [v for name, kind, _form in _HOLD_ARGS if kind == "text[]" for v in order[name]]
+    if any("\x00" in t for t in texts):
+        return None
     escape = psycopg.pq.Escaping(driver.pgconn).escape_literal
 
     def text(value: str) -> str:
-        return bytes(escape(value.encode())).decode()
+        return _literal(escape, value).decode()
 
     values: list[Any] = []
     for name, kind, _form in _HOLD_ARGS:
