@@ -100,19 +100,34 @@ $$;
 
 -- Lock the accounts in the doors' one order (docs/engine.md: the organization's by id, then
 -- the platform's by id, each read in a statement pinned to its organization) and return
--- them; high-volume accounts are read without a lock unless p_lock_high_volume. Raises
--- account_not_found for an id this organization cannot see, and
--- account_organization_mismatch for another organization's account; the platform's
--- accounts may be used in any organization's entries by the platform's proof or the owner.
-CREATE FUNCTION payments._lock_accounts(p_org uuid, p_ids uuid[], p_lock_high_volume boolean)
+-- them; high-volume accounts are read without a lock unless p_lock_high_volume, or unless
+-- named in p_large: the accounts given a line of 2**40 or more, whose high-volume ones the
+-- new line's trigger (check_new_line) raises the overflow hint on (accounts.large_unrolled)
+-- under the row's lock. Locked here, in the one order with the others and before any line
+-- is inserted, the trigger's UPDATE waits for nobody (it came after the platform's
+-- accounts, a lock out of order: a deadlock with a hold's creation, review of 2e5ae69), and
+-- the writer and the roll-up are serialised on the row (the roll-up lowers the hint under
+-- it once it sees no large line unrolled: it must not while this one is uncommitted).
+-- Raises account_not_found for an id this organization cannot see (a NULL id too: no
+-- account), and account_organization_mismatch for another organization's account; the
+-- platform's accounts may be used in any organization's entries by the platform's proof or
+-- the owner.
+CREATE FUNCTION payments._lock_accounts(p_org uuid, p_ids uuid[], p_lock_high_volume boolean,
+                                        p_large uuid[])
 RETURNS payments._account[]
 LANGUAGE plpgsql AS $$
 DECLARE
     v_accounts payments._account[] := '{}';
     v_who uuid := p_org;
     v_wanted int := (SELECT count(DISTINCT i) FROM unnest(p_ids) i);
+    v_large uuid[] := coalesce(p_large, '{}');
     v_missing uuid;
 BEGIN
+    -- A line naming no account (a raw caller's): refused, not dropped (count(DISTINCT)
+    -- above ignores NULL, and the line would be left out of the entry).
+    IF array_position(p_ids, NULL) IS NOT NULL THEN
+        PERFORM payments._fail('account_not_found', jsonb_build_object('account_id', NULL::uuid));
+    END IF;
     LOOP
         SELECT v_accounts || coalesce(array_agg(ROW(a.id, a.org_id, a.currency, a.normal_side,
                              a.debits_must_not_exceed_credits, a.credits_must_not_exceed_debits,
@@ -122,7 +137,7 @@ BEGIN
           INTO v_accounts
           FROM (SELECT * FROM payments.accounts
                  WHERE org_id = v_who AND id = ANY (p_ids)
-                   AND (p_lock_high_volume OR NOT high_volume)
+                   AND (p_lock_high_volume OR NOT high_volume OR id = ANY (v_large))
                  ORDER BY id
                    FOR NO KEY UPDATE) a;
         IF NOT p_lock_high_volume THEN
@@ -133,7 +148,8 @@ BEGIN
                              a.pending_credits, a.version)::payments._account), '{}')
               INTO v_accounts
               FROM payments.accounts a
-             WHERE a.org_id = v_who AND a.id = ANY (p_ids) AND a.high_volume;
+             WHERE a.org_id = v_who AND a.id = ANY (p_ids) AND a.high_volume
+               AND NOT a.id = ANY (v_large);
         END IF;
         -- The platform's accounts, after the organization's, only when some are still
         -- missing and the caller may use them (not an organization acting for itself).
@@ -173,6 +189,7 @@ DECLARE
     v_lines payments._line[];
     v_accounts payments._account[];
     v_ids uuid[];
+    v_large uuid[];  -- the accounts given a line of 2**40 or more: locked (_lock_accounts)
     v_rev record;
     v_bad record;
     v_run payments._run[];
@@ -232,8 +249,11 @@ BEGIN
     IF FOUND THEN
         PERFORM payments._fail('too_few_lines', jsonb_build_object('entry', v_bad.ord));
     END IF;
-    SELECT array_agg(DISTINCT l.account_id) INTO v_ids FROM unnest(v_lines) l;
-    v_accounts := payments._lock_accounts(p_org, v_ids, false);
+    SELECT array_agg(DISTINCT l.account_id),
+           array_agg(DISTINCT l.account_id) FILTER (WHERE l.amount >= 1099511627776)
+      INTO v_ids, v_large
+      FROM unnest(v_lines) l;
+    v_accounts := payments._lock_accounts(p_org, v_ids, false, v_large);
     -- The time the entries are recorded at, read once their accounts are locked: a later
     -- writer of an account waits for this transaction, so each regular account's lines are
     -- recorded in version order, and "as of t" is one index probe (balance_as_of).
@@ -473,7 +493,7 @@ BEGIN
         PERFORM payments._fail('hold_expiry_not_in_future',
             jsonb_build_object('expires_at', v_expires, 'now', now()));
     END IF;
-    v_accounts := payments._lock_accounts(p_org, ARRAY[v_debit, v_credit], true);
+    v_accounts := payments._lock_accounts(p_org, ARRAY[v_debit, v_credit], true, NULL);
     FOREACH a IN ARRAY v_accounts LOOP
         IF a.currency <> v_currency THEN
             PERFORM payments._fail('currency_mismatch', jsonb_build_object('account_id', a.id,
@@ -620,7 +640,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     a payments._account;
 BEGIN
-    a := (payments._lock_accounts(p_org, ARRAY[(p ->> 'account_id')::uuid], true))[1];
+    a := (payments._lock_accounts(p_org, ARRAY[(p ->> 'account_id')::uuid], true, NULL))[1];
     IF a.org_id <> p_org THEN
         PERFORM payments._fail('account_organization_mismatch',
             jsonb_build_object('account_id', a.id, 'org_id', p_org));
@@ -925,6 +945,7 @@ DECLARE
     v_pass_debits bigint[];
     v_pass_credits bigint[];
     v_locked int;
+    v_large boolean;  -- a line of 2**40 or more: the long way, nothing locked before it
 BEGIN
     -- 1. Who acts: as _check_org. An organization acting for itself sees none of the
     -- platform's accounts; the platform's proof and the owner may use them.
@@ -952,6 +973,12 @@ BEGIN
     IF p_key = '' THEN
         PERFORM payments._check_violation('idempotency_keys', 'idempotency_keys_key_check');
     END IF;
+    -- A line of 2**40 or more goes the long way with no account locked here first (3a and 3
+    -- are skipped): _post locks the high-volume accounts such lines reach with the regular
+    -- ones, organization by organization in the one order (_lock_accounts' p_large); the
+    -- regular ones locked here first, the platform's among them, would come before them
+    -- (review of 2e5ae69: a deadlock with a hold's creation). One expression, no query.
+    v_large := coalesce(1099511627776 <= ANY (p_amounts), false);
 
     -- 3a. The usual entry: two regular accounts, each on one line, and maybe high-volume
     -- ones (a sale's fee to the platform's revenue), or one regular account and one or more
@@ -974,7 +1001,9 @@ BEGIN
     -- high-volume account near its limits, the key already there or taken meanwhile, a used
     -- reference) moves nothing and is handed to 2 and 3: no account is moved and put back,
     -- so nothing (a balance monitor's trigger) ever sees a movement that did not happen.
-    IF v_n = 2 THEN
+    IF v_large THEN
+        v_shape := false;
+    ELSIF v_n = 2 THEN
         v_shape := cardinality(p_sides) = 2 AND cardinality(p_amounts) = 2
             AND cardinality(p_currencies) = 2 AND p_accounts[1] <> p_accounts[2]
             AND p_amounts[1] = p_amounts[2] AND p_amounts[1] > 0
@@ -1214,6 +1243,7 @@ BEGIN
     v_done := 0;
     v_who := p_org;
     LOOP
+        EXIT WHEN v_large;  -- v_ok stays NULL: the long way
         WITH l AS (
             SELECT x.account_id, x.side, x.amount, x.currency
               FROM unnest(p_accounts, p_sides, p_amounts, p_currencies)
@@ -1522,7 +1552,10 @@ BEGIN
         SELECT count(*) INTO v_done FROM payments.lines
          WHERE account_id = p_account AND account_version > a.version;
         -- The fast doors' overflow hint (accounts.large_unrolled): down once no large line
-        -- is left unrolled (the row is locked: a new one's writer raises it after us).
+        -- is left unrolled. The row is locked: every writer of a large line on it holds or
+        -- waits for this lock (the doors take it before they insert the line, the line's
+        -- trigger raises the hint under it), so a large line this statement cannot see
+        -- (uncommitted) raises the hint again once this transaction ends.
         UPDATE payments.accounts x SET large_unrolled = false
          WHERE x.id = p_account AND x.org_id = a.org_id AND x.large_unrolled
            AND NOT EXISTS (SELECT FROM payments.lines w
@@ -1534,13 +1567,27 @@ BEGIN
 END
 $$;
 
--- Roll up every high-volume account; returns the number of lines rolled up.
+-- Roll up every high-volume account; returns the number of lines rolled up. The accounts are
+-- locked (each roll_up keeps its row locked to the end of the transaction) in the doors' one
+-- order: every other organization's by organization and id, then the platform's by id (a
+-- hold's creation locks two high-volume accounts, a posting with large lines may too).
 CREATE FUNCTION payments.roll_up_all(p_limit int DEFAULT 100000) RETURNS int
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_account uuid;
+    v_done int := 0;
 BEGIN
     PERFORM payments._check_platform();
-    RETURN (SELECT coalesce(sum(payments.roll_up(id, p_limit)), 0)::int
-              FROM payments.accounts WHERE high_volume);
+    FOR v_account IN
+        SELECT a.id FROM payments.accounts a
+         WHERE a.high_volume
+         ORDER BY a.org_id IS NOT DISTINCT FROM (SELECT o.id FROM payments.organizations o
+                                                  WHERE o.is_platform),
+                  a.org_id, a.id
+    LOOP
+        v_done := v_done + payments.roll_up(v_account, p_limit);
+    END LOOP;
+    RETURN v_done;
 END
 $$;
 
@@ -1617,7 +1664,7 @@ $$;
 -- Their statements take array parameters, for which PostgreSQL keeps re-planning a custom
 -- plan on every call (measured: a third of a posting's server time); the generic plan is as
 -- good for them; _post too, since it counts an entry's lines in one pass.
-ALTER FUNCTION payments._lock_accounts(uuid, uuid[], boolean) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION payments._lock_accounts(uuid, uuid[], boolean, uuid[]) SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION payments._check_positions(jsonb, payments._run[]) SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION payments._post(uuid, jsonb) SET plan_cache_mode = force_generic_plan;
 

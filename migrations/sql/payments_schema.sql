@@ -506,11 +506,16 @@ BEGIN
             NEW.currency));
     END IF;
     -- A large line not rolled up on a high-volume account: the fast doors' overflow hint
-    -- (accounts.large_unrolled) is raised on the account's row, in this transaction.
+    -- (accounts.large_unrolled) is raised on the account's row, in this transaction, under
+    -- the row's lock even when it is up already: the roll-up lowers it under that lock once
+    -- it sees no large line unrolled, and this line, uncommitted, it cannot see. Raised only
+    -- when still down ("AND NOT large_unrolled"), a second large line took no lock and a
+    -- concurrent roll-up lowered the hint under it (review of 2e5ae69). The engine's doors
+    -- lock the row before they insert the line, in the one lock order (_lock_accounts'
+    -- p_large), so this UPDATE waits for nobody there; a raw writer's waits, in its order.
     IF NEW.account_version IS NULL AND NEW.amount >= 1099511627776 THEN
         UPDATE payments.accounts a SET large_unrolled = true
-         WHERE a.id = NEW.account_id AND a.org_id = NEW.org_id AND a.high_volume
-           AND NOT a.large_unrolled;
+         WHERE a.id = NEW.account_id AND a.org_id = NEW.org_id AND a.high_volume;
     END IF;
     -- An entry this transaction can see was posted by it (in it or one of its
     -- subtransactions: created_xact is the top-level id) or by an earlier one.

@@ -614,7 +614,10 @@ INTERNAL_CALLS = [
     ),
     ("SELECT payments._open_account(:org, CAST(:new_account AS jsonb))", "_open_account"),
     ("SELECT payments._close_account(:org, CAST(:account_ref AS jsonb))", "_close_account"),
-    ("SELECT payments._lock_accounts(:org, ARRAY[CAST(:cash AS uuid)], true)", "_lock_accounts"),
+    (
+        "SELECT payments._lock_accounts(:org, ARRAY[CAST(:cash AS uuid)], true, NULL)",
+        "_lock_accounts",
+    ),
     ("SELECT payments._check_org(:org)", "_check_org"),
     ("SELECT payments.assert_entry_balanced(:entry)", "assert_entry_balanced"),
 ]
