@@ -236,7 +236,16 @@ def _constraint_of(exc: DBAPIError) -> str | None:
 
 
 def post_entry(conn: Connection, org_id: UUID, request: PostEntry | ReverseEntry) -> WriteResult:
-    """Post one balanced entry (or a reversal); a refusal is remembered under its key."""
+    """Post one balanced entry (or a reversal); a refusal is remembered under its key.
+
+    A transaction that posts for two organizations (or otherwise locks accounts outside the
+    doors' one order, docs/engine.md) may deadlock with another: the victim's call raises the
+    database's error as it is (`sqlalchemy.exc.OperationalError`, SQLSTATE 40P01, not a
+    `LedgerError`: nothing was refused) and its transaction is aborted; run the unit of work
+    again (the API does: a lost race). The door does not retry it itself: the usual way runs
+    in no subtransaction, and a retry inside one could not release what the caller's earlier
+    postings hold.
+    """
     if isinstance(request, PostEntry) and not request.conditions:
         return _post_one(conn, org_id, request)
     return _write(conn, org_id, [request], record_failure=True)[0]

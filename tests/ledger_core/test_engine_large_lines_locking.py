@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 import ledger
-from tests.ledger_core.conftest import ORG_A, PLATFORM, OpenAccountFn, transfer
+from tests.ledger_core.conftest import ORG_A, ORG_B, PLATFORM, OpenAccountFn, transfer
 
 BIG = 2**40
 
@@ -366,3 +366,60 @@ def test_a_line_naming_no_account_in_a_batch_gets_its_own_refusal(
             ).scalar_one()
             == 10
         )
+
+
+def test_a_transaction_posting_for_two_organizations_may_deadlock_and_is_run_again(
+    engine: sa.Engine, open_account: OpenAccountFn
+) -> None:
+    """Outside the one lock order (docs/engine.md): T1 posts for A then B, T2 for B then A,
+    each holding the first organization's accounts. PostgreSQL breaks the cycle by failing
+    one; the usual way runs in no subtransaction (none is paid for on every posting), so the
+    victim's caller gets the database's deadlock (SQLSTATE 40P01, not a ledger refusal), its
+    transaction aborted: the unit of work is run again (the API does: a lost race), and
+    posts. A retry inside the door could not help: the victim's earlier posting, outside it,
+    holds what the other waits for."""
+    a1, a2 = open_account(ORG_A, "a1", "asset"), open_account(ORG_A, "a2", "asset")
+    b1, b2 = open_account(ORG_B, "b1", "asset"), open_account(ORG_B, "b2", "asset")
+    out: dict[str, object] = {}
+
+    def second_posting(conn: sa.Connection, name: str, org: uuid.UUID, key: str) -> None:
+        debit, credit = (a1, a2) if org == ORG_A else (b1, b2)
+        try:
+            out[name] = ledger.post_entry(conn, org, transfer(key, debit, credit, 1))
+            conn.commit()
+        except DBAPIError as exc:
+            out[name] = exc
+            conn.rollback()  # the aborted transaction's locks released: the other goes on
+
+    with engine.connect() as t1, engine.connect() as t2:
+        t1.begin()
+        ledger.post_entry(t1, ORG_A, transfer("t1-a", a1, a2, 1))
+        t2.begin()
+        ledger.post_entry(t2, ORG_B, transfer("t2-b", b1, b2, 1))
+        pid = _pid(t1)
+        thread = threading.Thread(target=second_posting, args=(t1, "t1", ORG_B, "t1-b"))
+        thread.start()
+        try:
+            assert _blocked_or_done(engine, pid, thread)  # T1 waits for T2's B accounts
+            second_posting(t2, "t2", ORG_A, "t2-a")
+        finally:
+            thread.join(60)
+    outcomes = {name: out[name] for name in ("t1", "t2")}
+    failed = {n: o for n, o in outcomes.items() if not isinstance(o, ledger.WriteResult)}
+    assert len(failed) == 1, outcomes  # one victim, the other posted
+    ((victim, error),) = failed.items()
+    assert isinstance(error, DBAPIError), error
+    assert error.orig.sqlstate == "40P01"  # type: ignore[union-attr]
+    # The victim's unit of work, run again: both its postings go through.
+    first, second = (("t1-a", ORG_A, a1, a2), ("t1-b", ORG_B, b1, b2))
+    if victim == "t2":
+        first, second = (("t2-b", ORG_B, b1, b2), ("t2-a", ORG_A, a1, a2))
+    with engine.begin() as conn:
+        for key, org, debit, credit in (first, second):
+            ledger.post_entry(conn, org, transfer(key, debit, credit, 1))
+    with engine.connect() as conn:
+        debits = conn.execute(
+            sa.text("SELECT sum(posted_debits) FROM payments.accounts WHERE id IN (:a, :b)"),
+            {"a": a1, "b": b1},
+        ).scalar_one()
+    assert debits == 4
