@@ -23,6 +23,9 @@ of postings; then the outbox's claim and the inbox's next-due scan, the relay's 
 which read every organization by design (docs/scaling.md step 4: run per shard, on each
 node, by that node's relay).
 
+Each path's plans must scan the tables it is known to read (`READS`): a path whose plans
+were not all logged (nested statements unexplained) fails rather than passing unchecked.
+
 `KNOWN` lists the reads still unpinned by (path, table, the statement's fingerprint: its
 text normalised, constants aside), each with the step that removes it; the test fails for a
 new read, a new statement on a listed table included, and for a listed one that is gone, so
@@ -236,6 +239,16 @@ def unpinned(plan: dict[str, Any], distributed: dict[str, str]) -> list[str]:
     return sorted(f"{scans[a]} {a}" for a in keyed if a not in pinned)
 
 
+def scanned(plan: dict[str, Any]) -> set[str]:
+    """The tables a statement's plan reads (scans, not the target of a write), as
+    'schema.table'."""
+    return {
+        f"{node['Schema']}.{node['Relation Name']}"
+        for node in _walk(plan["Plan"])
+        if "Relation Name" in node and node["Node Type"] != "ModifyTable"
+    }
+
+
 def fingerprint(query: str) -> str:
     """A statement's text, normalised (comments gone, string and number constants as `?`,
     whitespace collapsed), hashed: two texts that differ in more than their constants differ."""
@@ -277,6 +290,41 @@ KNOWN: dict[Read, str] = {
     ("relay: outbox claim", "messaging.endpoints", "f57e1cc9a818"): _RELAY,
     # WITH due AS ( SELECT d.id, d.org_id FROM messaging.deliveries d WHERE ((d.status = 'pend
     ("relay: outbox claim", "messaging.messages", "f57e1cc9a818"): _RELAY,
+}
+
+
+# The tables each path is known to read: its plans must scan each (some may scan more). Most
+# of a path's reads are nested statements (the ledger's door, escrow's capture call, the
+# checkout's functions, triggers): were their plans not logged, a path would pass on the
+# few top-level statements whose plans were, having checked nothing (checkout, payment,
+# posting, hold and batch then scan none of these).
+READS: dict[str, frozenset[str]] = {
+    "payment, the long way": frozenset(
+        {
+            "payments.escrows",
+            "payments.accounts",
+            "payments.card_payments",
+            "ticketing.orders",
+            "ticketing.tickets",
+            "messaging.inbox",
+        }
+    ),
+    "checkout": frozenset({"ticketing.ticket_types", "ticketing.orders", "ticketing.events"}),
+    "payment": frozenset(
+        {
+            "payments.escrows",
+            "payments.accounts",
+            "payments.card_payments",
+            "ticketing.orders",
+            "ticketing.tickets",
+            "messaging.inbox",
+        }
+    ),
+    "posting": frozenset({"payments.accounts"}),
+    "hold": frozenset({"payments.accounts"}),
+    "batch": frozenset({"payments.accounts"}),
+    "relay: outbox claim": frozenset({"messaging.deliveries", "messaging.messages"}),
+    "relay: inbox next due": frozenset({"messaging.inbox"}),
 }
 
 
@@ -365,6 +413,9 @@ def _drive(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> dict[Read, str
         with plans.record() as got:
             run()
         assert got, f"{name}: no plan recorded"
+        read = set().union(*(scanned(plan) for plan in got))
+        missing = READS[name] - read
+        assert not missing, f"{name}: no plan scans {sorted(missing)} (scanned: {sorted(read)})"
         for plan in got:
             for scan in unpinned(plan, distributed):
                 query = " ".join(plan["Query Text"].split())
