@@ -4,10 +4,10 @@ Under Citus a transaction whose writes all carry one distribution value runs on 
 write to two organizations' rows is a two-node transaction (two-phase commit). This test
 drives each hot path on a database holding two organizers and the platform, and collects
 the rows each path wrote (inserted or updated: a row version not there before, found by its
-`ctid`, in every distributed table of tests/test_sharding_rules.py) with their distribution
-values. A posting, a hold, a checkout and a payment must each write one organization's rows;
-the outbox's claim is the one path known to write several (docs/scaling.md step 4: relayed
-per shard), pinned here so that the change is seen.
+`ctid` and `xmin`, in every distributed table of tests/test_sharding_rules.py) with their
+distribution values. A posting, a hold, a checkout and a payment must each write one
+organization's rows; the outbox's claim is the one path known to write several
+(docs/scaling.md step 4: relayed per shard), pinned here so that the change is seen.
 
 The payment is measured on its one-call path (`escrow.capture_call`: escrow's capture, the
 order paid and its tickets issued in one statement, `payments.capture_card_payment`), which
@@ -50,6 +50,10 @@ from tests.ticketing_core.support import (
 )
 
 Written = dict[str, set[uuid.UUID]]
+Version = tuple[str, str]
+"""A row version: its `ctid` and `xmin`. A ctid alone is reused: a version pruned or
+vacuumed away leaves its slot to the next one written (a hot row updated twice since the
+last look may be back at the ctid it had), which the ctid alone would take for the old."""
 
 
 def _distributed(conn: sa.Connection) -> dict[str, str]:
@@ -80,12 +84,14 @@ class Writes:
             self.tables = _distributed(conn)
         self.before = self._versions()
 
-    def _versions(self) -> dict[str, dict[str, uuid.UUID]]:
-        got: dict[str, dict[str, uuid.UUID]] = {}
+    def _versions(self) -> dict[str, dict[Version, uuid.UUID]]:
+        got: dict[str, dict[Version, uuid.UUID]] = {}
         with self.engine.connect() as conn:
             for table, column in self.tables.items():
-                rows = conn.execute(sa.text(f"SELECT ctid::text, {column} FROM {table}"))
-                got[table] = {r[0]: r[1] for r in rows}
+                rows = conn.execute(
+                    sa.text(f"SELECT ctid::text, xmin::text, {column} FROM {table}")
+                )
+                got[table] = {(r[0], r[1]): r[2] for r in rows}
         return got
 
     def since(self) -> Written:
@@ -94,11 +100,32 @@ class Writes:
         now = self._versions()
         written: Written = {}
         for table, rows in now.items():
-            new = {org for ctid, org in rows.items() if ctid not in self.before[table]}
+            new = {org for version, org in rows.items() if version not in self.before[table]}
             if new:
                 written[table] = new
         self.before = now
         return written
+
+
+def test_a_row_version_written_where_an_old_one_was_is_seen(engine: sa.Engine) -> None:
+    """`Writes` keys row versions by (ctid, xmin): a version written at the ctid an older
+    one had (here after a TRUNCATE, as after pruning or a vacuum) is a write."""
+    x, y = uuid.uuid4(), uuid.uuid4()
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE public.ctid_probe (id int, org_id uuid NOT NULL)"))
+        conn.execute(sa.text("INSERT INTO public.ctid_probe VALUES (1, :x)"), {"x": x})
+    writes = Writes(engine)
+    writes.tables = {"public.ctid_probe": "org_id"}
+    writes.before = writes._versions()
+    assert writes.since() == {}
+    with engine.begin() as conn:
+        old = conn.execute(sa.text("SELECT ctid::text FROM public.ctid_probe")).scalar_one()
+        conn.execute(sa.text("TRUNCATE public.ctid_probe"))
+        conn.execute(sa.text("INSERT INTO public.ctid_probe VALUES (2, :y)"), {"y": y})
+        new = conn.execute(sa.text("SELECT ctid::text FROM public.ctid_probe")).scalar_one()
+    assert new == old  # the slot the old version had
+    assert writes.since() == {"public.ctid_probe": {y}}
+    assert writes.since() == {}
 
 
 def _orgs(written: Written) -> set[uuid.UUID]:
