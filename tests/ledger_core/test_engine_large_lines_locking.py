@@ -29,6 +29,7 @@ from sqlalchemy.exc import DBAPIError
 
 import ledger
 from tests.ledger_core.conftest import ORG_A, ORG_B, PLATFORM, OpenAccountFn, transfer
+from tests.ledger_core.test_database_rules import insert_line
 
 BIG = 2**40
 
@@ -423,3 +424,42 @@ def test_a_transaction_posting_for_two_organizations_may_deadlock_and_is_run_aga
             {"a": a1, "b": b1},
         ).scalar_one()
     assert debits == 4
+
+
+def test_a_raw_writers_large_line_holds_the_hint_up_against_a_roll_up(
+    engine: sa.Engine, sale_accounts: dict[str, uuid.UUID]
+) -> None:
+    """The owner writing lines by hand (no door locks for it): the line's trigger raises the
+    hint under the account's row lock even when it is up already, so a roll-up meanwhile
+    waits for the writer and then rolls its line too. Before: the trigger's UPDATE matched
+    nothing (the hint was up) and took no lock."""
+    a = sale_accounts
+    with engine.begin() as conn:
+        ledger.post_entry(conn, ORG_A, _big_sale("L1", a["cash"], a["sales"], a["fees"]))
+    out: dict[str, object] = {}
+    with engine.connect() as writer:
+        writer.begin()
+        entry = writer.execute(
+            sa.text("INSERT INTO payments.entries (org_id) VALUES (:o) RETURNING id"), {"o": ORG_A}
+        ).scalar_one()
+        insert_line(writer, entry, a["cash"], "debit", BIG)
+        insert_line(writer, entry, a["fees"], "credit", BIG, org=PLATFORM)
+        with engine.connect() as roller:
+            pid = _pid(roller)
+            roller.rollback()
+            thread = _run(
+                lambda: roller.execute(
+                    sa.text("SELECT payments.roll_up(:a)"), {"a": a["fees"]}
+                ).scalar_one(),
+                out,
+                "rolled",
+            )
+            try:
+                waited = _blocked_or_done(engine, pid, thread)
+            finally:
+                writer.commit()
+                thread.join(60)
+            roller.commit()
+    assert waited
+    assert out["rolled"] == 2
+    assert _hint_and_unrolled(engine, a["fees"]) == (False, 0)
