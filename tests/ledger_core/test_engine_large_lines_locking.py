@@ -463,3 +463,46 @@ def test_a_raw_writers_large_line_holds_the_hint_up_against_a_roll_up(
     assert waited
     assert out["rolled"] == 2
     assert _hint_and_unrolled(engine, a["fees"]) == (False, 0)
+
+
+def test_roll_up_all_locks_each_organizations_accounts_before_the_platforms(
+    engine: sa.Engine, open_account: OpenAccountFn
+) -> None:
+    """roll_up_all keeps each account it rolls locked to its end: it takes them in the doors'
+    one order, the organization's before the platform's (whatever order the rows were
+    created in), so while it waits for an organization's account it holds none of the
+    platform's. Before: in the table's order (here the platform's first)."""
+    platform_fees = open_account(PLATFORM, "fees", "revenue", high_volume=True)
+    org_fees = open_account(ORG_A, "a-fees", "revenue", high_volume=True)
+    out: dict[str, object] = {}
+    with engine.connect() as holder, engine.connect() as roller:
+        holder.begin()
+        holder.execute(
+            sa.text(
+                "SELECT 1 FROM payments.accounts WHERE org_id = :o AND id = :a FOR NO KEY UPDATE"
+            ),
+            {"o": ORG_A, "a": org_fees},
+        )
+        pid = _pid(roller)
+        roller.rollback()
+        thread = _run(
+            lambda: roller.execute(sa.text("SELECT payments.roll_up_all()")).scalar_one(),
+            out,
+            "rolled",
+        )
+        try:
+            assert _blocked_or_done(engine, pid, thread)  # waits for the organization's
+            with engine.connect() as probe:  # holding none of the platform's
+                probe.execute(
+                    sa.text(
+                        "SELECT 1 FROM payments.accounts WHERE org_id = :o AND id = :a"
+                        " FOR NO KEY UPDATE NOWAIT"
+                    ),
+                    {"o": PLATFORM, "a": platform_fees},
+                )
+                probe.rollback()
+        finally:
+            holder.rollback()
+            thread.join(60)
+            roller.rollback()
+    assert out["rolled"] == 0
