@@ -344,6 +344,10 @@ def _open_with_begin(
         or driver.deferrable is not None
     ):
         return _NOT_SENT
+    if any("\x00" in v for v in (prefix, secret, idempotency_key or "")):
+        # libpq's escaping stops at a NUL: such a text would be cut, not refused. (Over HTTP
+        # a header cannot hold one; a library caller can.) The usual way refuses it.
+        return _NOT_SENT
     pgconn = driver.pgconn
     escape = pq.Escaping(pgconn).escape_literal
     key = b"NULL" if idempotency_key is None else escape(idempotency_key.encode())

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+import pytest
 import sqlalchemy as sa
 
 import ticketing_fsm as tk
@@ -108,3 +109,16 @@ def test_a_key_in_the_opening_is_a_literal(engine: sa.Engine) -> None:
         row = store.opened(conn, answers[0], world.org)
         conn.rollback()
     assert row is not None and row.order_id == first.order_id
+
+
+def test_an_idempotency_key_holding_a_nul_is_refused_not_cut(engine: sa.Engine) -> None:
+    """libpq's escaping of a literal stops at a NUL: the authentication's one round trip
+    would look the key up cut short ("k" for "k\\x00x"), another request's key. It goes the
+    usual way instead, whose driver refuses the text. (Over HTTP no header holds a NUL.)"""
+    with engine.begin() as conn:
+        world = open_world(conn, capacities=(1,))
+        token = create_key(conn, world.org, description="nul").token
+    with engine.connect() as conn:
+        with pytest.raises(sa.exc.DataError, match="NUL"):
+            keys.authenticate(conn, token, "api:nul\x00cut")
+        conn.rollback()
