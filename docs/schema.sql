@@ -46,6 +46,25 @@ CREATE TYPE payments._account AS (
 );
 
 --
+-- Name: _batch_account; Type: TYPE; Schema: payments; Owner: -
+--
+
+CREATE TYPE payments._batch_account AS (
+	id uuid,
+	org_id uuid,
+	currency text,
+	closed boolean,
+	hv boolean,
+	dm boolean,
+	cm boolean,
+	debits bigint,
+	credits bigint,
+	pending_debits bigint,
+	pending_credits bigint,
+	version bigint
+);
+
+--
 -- Name: _line; Type: TYPE; Schema: payments; Owner: -
 --
 
@@ -642,12 +661,12 @@ CREATE FUNCTION payments._close_account(p_org uuid, p jsonb) RETURNS jsonb
 DECLARE
     a payments._account;
 BEGIN
-    a := (payments._lock_accounts(p_org, ARRAY[(p ->> 'account_id')::uuid], true))[1];
+    a := (payments._lock_accounts(p_org, ARRAY[(p ->> 'account_id')::uuid], true, NULL))[1];
     IF a.org_id <> p_org THEN
         PERFORM payments._fail('account_organization_mismatch',
             jsonb_build_object('account_id', a.id, 'org_id', p_org));
     END IF;
-    UPDATE payments.accounts SET closed = true WHERE id = a.id;
+    UPDATE payments.accounts SET closed = true WHERE id = a.id AND org_id = a.org_id;
     RETURN to_jsonb(a.id);
 END
 $$;
@@ -690,12 +709,15 @@ DECLARE
     a payments._account;
     v_id uuid := gen_random_uuid();
     v_available numeric;
+    v_debit_org uuid;
+    v_credit_org uuid;
+    v_who uuid;
 BEGIN
     IF v_expires IS NOT NULL AND v_expires <= now() THEN
         PERFORM payments._fail('hold_expiry_not_in_future',
             jsonb_build_object('expires_at', v_expires, 'now', now()));
     END IF;
-    v_accounts := payments._lock_accounts(p_org, ARRAY[v_debit, v_credit], true);
+    v_accounts := payments._lock_accounts(p_org, ARRAY[v_debit, v_credit], true, NULL);
     FOREACH a IN ARRAY v_accounts LOOP
         IF a.currency <> v_currency THEN
             PERFORM payments._fail('currency_mismatch', jsonb_build_object('account_id', a.id,
@@ -721,17 +743,21 @@ BEGIN
             PERFORM payments._fail('balance_overflow', jsonb_build_object('account_id', a.id));
         END IF;
     END LOOP;
-    UPDATE payments.accounts
-       SET pending_debits = pending_debits + CASE WHEN id = v_debit THEN v_amount ELSE 0 END,
-           pending_credits = pending_credits + CASE WHEN id = v_credit THEN v_amount ELSE 0 END,
-           version = version + CASE WHEN high_volume THEN 0 ELSE 1 END
-     WHERE id IN (v_debit, v_credit);
+    -- Locked above: moved by organization (the hold's, then the platform's when it differs).
+    SELECT x.org_id INTO v_debit_org FROM unnest(v_accounts) x WHERE x.id = v_debit;
+    SELECT x.org_id INTO v_credit_org FROM unnest(v_accounts) x WHERE x.id = v_credit;
+    FOREACH v_who IN ARRAY CASE WHEN v_debit_org = v_credit_org THEN ARRAY[v_debit_org]
+                                ELSE ARRAY[v_debit_org, v_credit_org] END LOOP
+        UPDATE payments.accounts
+           SET pending_debits = pending_debits + CASE WHEN id = v_debit THEN v_amount ELSE 0 END,
+               pending_credits = pending_credits + CASE WHEN id = v_credit THEN v_amount ELSE 0 END,
+               version = version + CASE WHEN high_volume THEN 0 ELSE 1 END
+         WHERE org_id = v_who AND id IN (v_debit, v_credit);
+    END LOOP;
     INSERT INTO payments.holds (id, org_id, debit_account_id, credit_account_id, debit_org_id,
                                 credit_org_id, amount, currency, expires_at, description,
                                 metadata, idempotency_key)
-    VALUES (v_id, p_org, v_debit, v_credit,
-            (SELECT x.org_id FROM unnest(v_accounts) x WHERE x.id = v_debit),
-            (SELECT x.org_id FROM unnest(v_accounts) x WHERE x.id = v_credit),
+    VALUES (v_id, p_org, v_debit, v_credit, v_debit_org, v_credit_org,
             v_amount, v_currency, v_expires, coalesce(p ->> 'description', ''),
             coalesce(p -> 'metadata', '{}'::jsonb), p ->> 'key');
     RETURN to_jsonb(v_id);
@@ -874,55 +900,70 @@ END
 $$;
 
 --
--- Name: _lock_accounts(uuid, uuid[], boolean); Type: FUNCTION; Schema: payments; Owner: -
+-- Name: _lock_accounts(uuid, uuid[], boolean, uuid[]); Type: FUNCTION; Schema: payments; Owner: -
 --
 
-CREATE FUNCTION payments._lock_accounts(p_org uuid, p_ids uuid[], p_lock_high_volume boolean) RETURNS payments._account[]
+CREATE FUNCTION payments._lock_accounts(p_org uuid, p_ids uuid[], p_lock_high_volume boolean, p_large uuid[]) RETURNS payments._account[]
     LANGUAGE plpgsql
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 DECLARE
-    v_accounts payments._account[];
+    v_accounts payments._account[] := '{}';
+    v_who uuid := p_org;
+    v_wanted int := (SELECT count(DISTINCT i) FROM unnest(p_ids) i);
+    v_large uuid[] := coalesce(p_large, '{}');
     v_missing uuid;
-    v_foreign payments._account;
 BEGIN
-    SELECT array_agg(ROW(a.id, a.org_id, a.currency, a.normal_side,
-                         a.debits_must_not_exceed_credits, a.credits_must_not_exceed_debits,
-                         a.high_volume, a.closed, a.posted_debits, a.posted_credits,
-                         a.pending_debits, a.pending_credits, a.version)::payments._account)
-      INTO v_accounts
-      FROM (SELECT * FROM payments.accounts
-             WHERE id = ANY (p_ids) AND (p_lock_high_volume OR NOT high_volume)
-             ORDER BY id
-               FOR NO KEY UPDATE) a;
-    IF NOT p_lock_high_volume THEN
-        SELECT coalesce(v_accounts, '{}') || coalesce(array_agg(ROW(a.id, a.org_id, a.currency,
-                         a.normal_side, a.debits_must_not_exceed_credits,
-                         a.credits_must_not_exceed_debits, a.high_volume, a.closed,
-                         a.posted_debits, a.posted_credits, a.pending_debits,
-                         a.pending_credits, a.version)::payments._account), '{}')
+    -- A line naming no account (a raw caller's): refused, not dropped (count(DISTINCT)
+    -- above ignores NULL, and the line would be left out of the entry).
+    IF array_position(p_ids, NULL) IS NOT NULL THEN
+        PERFORM payments._fail('account_not_found', jsonb_build_object('account_id', NULL::uuid));
+    END IF;
+    LOOP
+        SELECT v_accounts || coalesce(array_agg(ROW(a.id, a.org_id, a.currency, a.normal_side,
+                             a.debits_must_not_exceed_credits, a.credits_must_not_exceed_debits,
+                             a.high_volume, a.closed, a.posted_debits, a.posted_credits,
+                             a.pending_debits, a.pending_credits, a.version)::payments._account),
+                         '{}')
           INTO v_accounts
-          FROM payments.accounts a
-         WHERE a.id = ANY (p_ids) AND a.high_volume;
-    END IF;
-    SELECT i INTO v_missing FROM unnest(p_ids) i
-     WHERE NOT EXISTS (SELECT FROM unnest(v_accounts) a WHERE a.id = i) LIMIT 1;
-    IF FOUND THEN
-        PERFORM payments._fail('account_not_found', jsonb_build_object('account_id', v_missing));
-    END IF;
-    FOR v_foreign IN SELECT * FROM unnest(v_accounts) a WHERE a.org_id <> p_org LOOP
-        -- An organization acting for itself sees neither another's nor the platform's
-        -- accounts: to it they do not exist.
-        IF payments.current_org_id() IS NOT NULL THEN
-            PERFORM payments._fail('account_not_found',
-                jsonb_build_object('account_id', v_foreign.id));
+          FROM (SELECT * FROM payments.accounts
+                 WHERE org_id = v_who AND id = ANY (p_ids)
+                   AND (p_lock_high_volume OR NOT high_volume OR id = ANY (v_large))
+                 ORDER BY id
+                   FOR NO KEY UPDATE) a;
+        IF NOT p_lock_high_volume THEN
+            SELECT v_accounts || coalesce(array_agg(ROW(a.id, a.org_id, a.currency,
+                             a.normal_side, a.debits_must_not_exceed_credits,
+                             a.credits_must_not_exceed_debits, a.high_volume, a.closed,
+                             a.posted_debits, a.posted_credits, a.pending_debits,
+                             a.pending_credits, a.version)::payments._account), '{}')
+              INTO v_accounts
+              FROM payments.accounts a
+             WHERE a.org_id = v_who AND a.id = ANY (p_ids) AND a.high_volume
+               AND NOT a.id = ANY (v_large);
         END IF;
-        IF NOT EXISTS (SELECT FROM payments.organizations o
-                        WHERE o.id = v_foreign.org_id AND o.is_platform) THEN
-            PERFORM payments._fail('account_organization_mismatch',
-                jsonb_build_object('account_id', v_foreign.id, 'org_id', p_org));
-        END IF;
+        -- The platform's accounts, after the organization's, only when some are still
+        -- missing and the caller may use them (not an organization acting for itself).
+        EXIT WHEN v_who <> p_org OR cardinality(v_accounts) >= v_wanted
+               OR payments.current_org_id() IS NOT NULL;
+        SELECT o.id INTO v_who FROM payments.organizations o WHERE o.is_platform;
+        EXIT WHEN v_who IS NULL OR v_who = p_org;
     END LOOP;
+    IF cardinality(v_accounts) < v_wanted THEN
+        -- Refused: which way is read by id alone (not a hot path). An id that is no
+        -- account's first; then another organization's account: to an organization acting
+        -- for itself it does not exist.
+        SELECT i INTO v_missing FROM unnest(p_ids) WITH ORDINALITY AS x(i, n)
+         WHERE NOT EXISTS (SELECT FROM unnest(v_accounts) a WHERE a.id = x.i)
+         ORDER BY EXISTS (SELECT FROM payments.accounts b WHERE b.id = x.i), x.n
+         LIMIT 1;
+        IF payments.current_org_id() IS NOT NULL
+           OR NOT EXISTS (SELECT FROM payments.accounts b WHERE b.id = v_missing) THEN
+            PERFORM payments._fail('account_not_found', jsonb_build_object('account_id', v_missing));
+        END IF;
+        PERFORM payments._fail('account_organization_mismatch',
+            jsonb_build_object('account_id', v_missing, 'org_id', p_org));
+    END IF;
     RETURN v_accounts;
 END
 $$;
@@ -1018,17 +1059,14 @@ CREATE TABLE payments.accounts (
     code text NOT NULL,
     name text NOT NULL,
     type text NOT NULL,
-    normal_side text GENERATED ALWAYS AS (
-CASE
-    WHEN (type = ANY (ARRAY['asset'::text, 'expense'::text])) THEN 'debit'::text
-    ELSE 'credit'::text
-END) STORED NOT NULL,
+    normal_side text NOT NULL,
     currency text NOT NULL,
     debits_must_not_exceed_credits boolean DEFAULT false NOT NULL,
     credits_must_not_exceed_debits boolean DEFAULT false NOT NULL,
     high_volume boolean DEFAULT false NOT NULL,
     closed boolean DEFAULT false NOT NULL,
     monitored boolean DEFAULT false NOT NULL,
+    large_unrolled boolean DEFAULT false NOT NULL,
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     posted_debits bigint DEFAULT 0 NOT NULL,
     posted_credits bigint DEFAULT 0 NOT NULL,
@@ -1101,7 +1139,8 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM payments._fail('hold_not_found', jsonb_build_object('hold_id', p_hold));
     END IF;
-    SELECT kind INTO v_kind FROM payments.hold_resolutions WHERE hold_id = p_hold;
+    SELECT kind INTO v_kind FROM payments.hold_resolutions
+     WHERE hold_id = p_hold AND org_id = p_org;
     IF FOUND THEN
         PERFORM payments._fail('hold_already_' || v_kind,
             jsonb_build_object('hold_id', p_hold, 'resolution', v_kind));
@@ -1124,9 +1163,11 @@ DECLARE
     v_lines payments._line[];
     v_accounts payments._account[];
     v_ids uuid[];
+    v_large uuid[];  -- the accounts given a line of 2**40 or more: locked (_lock_accounts)
     v_rev record;
     v_bad record;
     v_run payments._run[];
+    v_who uuid;
 BEGIN
     SELECT jsonb_agg(e.x || jsonb_build_object('id', uuidv7(), 'ord', e.ord)
                      ORDER BY e.ord)
@@ -1138,7 +1179,7 @@ BEGIN
         SELECT (e.x ->> 'reverses')::uuid AS original, o.id AS found, r.id AS reversal
           FROM jsonb_array_elements(v_entries) e(x)
           LEFT JOIN payments.entries o ON o.id = (e.x ->> 'reverses')::uuid AND o.org_id = p_org
-          LEFT JOIN payments.entries r ON r.reverses_entry_id = o.id
+          LEFT JOIN payments.entries r ON r.reverses_entry_id = o.id AND r.org_id = p_org
          WHERE e.x ->> 'reverses' IS NOT NULL
     LOOP
         IF v_rev.found IS NULL THEN
@@ -1167,6 +1208,7 @@ BEGIN
                    CASE o.side WHEN 'debit' THEN 'credit' ELSE 'debit' END, o.amount, o.currency
               FROM payments.lines o
              WHERE e.x ->> 'reverses' IS NOT NULL AND o.entry_id = (e.x ->> 'reverses')::uuid
+               AND o.entry_org_id = p_org
      ) l;
 
     -- Lines counted once per entry (a count per entry over every line was quadratic: a third
@@ -1181,8 +1223,11 @@ BEGIN
     IF FOUND THEN
         PERFORM payments._fail('too_few_lines', jsonb_build_object('entry', v_bad.ord));
     END IF;
-    SELECT array_agg(DISTINCT l.account_id) INTO v_ids FROM unnest(v_lines) l;
-    v_accounts := payments._lock_accounts(p_org, v_ids, false);
+    SELECT array_agg(DISTINCT l.account_id),
+           array_agg(DISTINCT l.account_id) FILTER (WHERE l.amount >= 1099511627776)
+      INTO v_ids, v_large
+      FROM unnest(v_lines) l;
+    v_accounts := payments._lock_accounts(p_org, v_ids, false, v_large);
     -- The time the entries are recorded at, read once their accounts are locked: a later
     -- writer of an account waits for this transaction, so each regular account's lines are
     -- recorded in version order, and "as of t" is one index probe (balance_as_of).
@@ -1246,16 +1291,25 @@ BEGIN
       FROM unnest(v_run)
      ORDER BY entry_ord, line_ord;
 
-    UPDATE payments.accounts a
-       SET posted_debits = a.posted_debits + d.debits,
-           posted_credits = a.posted_credits + d.credits,
-           version = a.version + d.n
-      FROM (SELECT account_id,
-                   sum(CASE WHEN side = 'debit' THEN amount ELSE 0 END)::bigint AS debits,
-                   sum(CASE WHEN side = 'credit' THEN amount ELSE 0 END)::bigint AS credits,
-                   count(*) AS n
-              FROM unnest(v_run) WHERE NOT high_volume GROUP BY account_id) d
-     WHERE a.id = d.account_id;
+    -- The regular accounts moved by organization (docs/engine.md's order): the
+    -- organization's, then the platform's when the entries name any.
+    v_who := p_org;
+    WHILE v_who IS NOT NULL LOOP
+        UPDATE payments.accounts a
+           SET posted_debits = a.posted_debits + d.debits,
+               posted_credits = a.posted_credits + d.credits,
+               version = a.version + d.n
+          FROM (SELECT account_id,
+                       sum(CASE WHEN side = 'debit' THEN amount ELSE 0 END)::bigint AS debits,
+                       sum(CASE WHEN side = 'credit' THEN amount ELSE 0 END)::bigint AS credits,
+                       count(*) AS n
+                  FROM unnest(v_run) WHERE NOT high_volume AND org_id = v_who
+                 GROUP BY account_id) d
+         WHERE a.org_id = v_who AND a.id = d.account_id;
+        EXIT WHEN v_who <> p_org;
+        v_who := (SELECT r.org_id FROM unnest(v_run) r
+                   WHERE NOT r.high_volume AND r.org_id <> p_org LIMIT 1);
+    END LOOP;
 
     RETURN (SELECT jsonb_agg(x -> 'id' ORDER BY (x ->> 'ord')::int)
               FROM jsonb_array_elements(v_entries) x);
@@ -1343,17 +1397,26 @@ CREATE FUNCTION payments._release_pending(p_hold payments.holds) RETURNS void
     LANGUAGE plpgsql
     AS $$
 BEGIN
-    PERFORM 1 FROM payments.accounts
-     WHERE id IN (p_hold.debit_account_id, p_hold.credit_account_id)
-     ORDER BY id FOR NO KEY UPDATE;
-    UPDATE payments.accounts
-       SET pending_debits = pending_debits - p_hold.amount,
-           version = version + CASE WHEN high_volume THEN 0 ELSE 1 END
-     WHERE id = p_hold.debit_account_id;
-    UPDATE payments.accounts
-       SET pending_credits = pending_credits - p_hold.amount,
-           version = version + CASE WHEN high_volume THEN 0 ELSE 1 END
-     WHERE id = p_hold.credit_account_id;
+    IF (p_hold.debit_org_id <> p_hold.org_id, p_hold.debit_account_id)
+       < (p_hold.credit_org_id <> p_hold.org_id, p_hold.credit_account_id) THEN
+        UPDATE payments.accounts
+           SET pending_debits = pending_debits - p_hold.amount,
+               version = version + CASE WHEN high_volume THEN 0 ELSE 1 END
+         WHERE id = p_hold.debit_account_id AND org_id = p_hold.debit_org_id;
+        UPDATE payments.accounts
+           SET pending_credits = pending_credits - p_hold.amount,
+               version = version + CASE WHEN high_volume THEN 0 ELSE 1 END
+         WHERE id = p_hold.credit_account_id AND org_id = p_hold.credit_org_id;
+    ELSE
+        UPDATE payments.accounts
+           SET pending_credits = pending_credits - p_hold.amount,
+               version = version + CASE WHEN high_volume THEN 0 ELSE 1 END
+         WHERE id = p_hold.credit_account_id AND org_id = p_hold.credit_org_id;
+        UPDATE payments.accounts
+           SET pending_debits = pending_debits - p_hold.amount,
+               version = version + CASE WHEN high_volume THEN 0 ELSE 1 END
+         WHERE id = p_hold.debit_account_id AND org_id = p_hold.debit_org_id;
+    END IF;
 END
 $$;
 
@@ -1784,6 +1847,11 @@ BEGIN
             MESSAGE = format('new row for relation "accounts" violates check constraint "%s"',
                              v_rule);
     END IF;
+    -- The normal side follows the type (at INSERT; the type never changes after).
+    IF TG_OP = 'INSERT' THEN
+        NEW.normal_side := CASE WHEN NEW.type IN ('asset', 'expense') THEN 'debit'
+                                ELSE 'credit' END;
+    END IF;
     RETURN NEW;
 END
 $$;
@@ -1934,6 +2002,18 @@ BEGIN
         PERFORM payments._missing_reference('lines', 'lines_account_fkey', format(
             '(account_id, org_id, currency)=(%s, %s, %s)', NEW.account_id, NEW.org_id,
             NEW.currency));
+    END IF;
+    -- A large line not rolled up on a high-volume account: the fast doors' overflow hint
+    -- (accounts.large_unrolled) is raised on the account's row, in this transaction, under
+    -- the row's lock even when it is up already: the roll-up lowers it under that lock once
+    -- it sees no large line unrolled, and this line, uncommitted, it cannot see. Raised only
+    -- when still down ("AND NOT large_unrolled"), a second large line took no lock and a
+    -- concurrent roll-up lowered the hint under it (review of 2e5ae69). The engine's doors
+    -- lock the row before they insert the line, in the one lock order (_lock_accounts'
+    -- p_large), so this UPDATE waits for nobody there; a raw writer's waits, in its order.
+    IF NEW.account_version IS NULL AND NEW.amount >= 1099511627776 THEN
+        UPDATE payments.accounts a SET large_unrolled = true
+         WHERE a.id = NEW.account_id AND a.org_id = NEW.org_id AND a.high_volume;
     END IF;
     -- An entry this transaction can see was posted by it (in it or one of its
     -- subtransactions: created_xact is the top-level id) or by an earlier one.
@@ -2480,12 +2560,14 @@ CREATE FUNCTION payments.guard_account_update() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
-    IF (NEW.id, NEW.org_id, NEW.code, NEW.type, NEW.currency, NEW.high_volume, NEW.created_at)
+    IF (NEW.id, NEW.org_id, NEW.code, NEW.type, NEW.currency, NEW.high_volume, NEW.created_at,
+        NEW.normal_side)
        IS DISTINCT FROM
-       (OLD.id, OLD.org_id, OLD.code, OLD.type, OLD.currency, OLD.high_volume, OLD.created_at)
+       (OLD.id, OLD.org_id, OLD.code, OLD.type, OLD.currency, OLD.high_volume, OLD.created_at,
+        OLD.normal_side)
     THEN
         RAISE EXCEPTION USING ERRCODE = 'LX002',
-            MESSAGE = 'an account''s identity, type, currency and volume class cannot change';
+            MESSAGE = 'an account''s identity, type, normal side, currency and volume class cannot change';
     END IF;
     IF (NEW.posted_debits, NEW.posted_credits, NEW.pending_debits, NEW.pending_credits,
         NEW.version, NEW.closed)
@@ -2558,6 +2640,7 @@ DECLARE
     v_detail text;
     v_constraint text;
     v_existing uuid;
+    v_hv uuid[];
 BEGIN
     IF v_op NOT IN ('post_entries', 'create_hold', 'post_hold', 'void_hold', 'open_account',
                     'close_account') THEN
@@ -2618,14 +2701,25 @@ BEGIN
                 -- A high-volume account is read, not locked (_lock_accounts): one closed while
                 -- a statement since waited (this key's or a reference's holder) sends the
                 -- request round again, which judges it closed.
-                IF v_op IN ('post_entries', 'post_hold') AND EXISTS (
-                        SELECT FROM payments.lines l
-                          JOIN payments.accounts a ON a.id = l.account_id AND a.closed
-                         WHERE l.entry_id IN (SELECT (i #>> '{}')::uuid
-                                                FROM jsonb_array_elements(v_ids) i)
-                           AND l.account_version IS NULL) THEN
-                    RAISE EXCEPTION USING ERRCODE = 'serialization_failure',
-                        MESSAGE = 'ledger_write: a high-volume account was closed meanwhile';
+                -- Read by organization: the new lines' high-volume accounts, then the
+                -- organization's closed ones, then the platform's (docs/engine.md).
+                IF v_op IN ('post_entries', 'post_hold') THEN
+                    SELECT array_agg(DISTINCT l.account_id) INTO v_hv
+                      FROM payments.lines l
+                     WHERE l.entry_org_id = v_org
+                       AND l.entry_id IN (SELECT (i #>> '{}')::uuid
+                                            FROM jsonb_array_elements(v_ids) i)
+                       AND l.account_version IS NULL;
+                    IF v_hv IS NOT NULL AND (
+                           EXISTS (SELECT FROM payments.accounts a
+                                    WHERE a.org_id = v_org AND a.id = ANY (v_hv) AND a.closed)
+                        OR EXISTS (SELECT FROM payments.accounts a
+                                    WHERE a.org_id = (SELECT o.id FROM payments.organizations o
+                                                       WHERE o.is_platform)
+                                      AND a.id = ANY (v_hv) AND a.closed)) THEN
+                        RAISE EXCEPTION USING ERRCODE = 'serialization_failure',
+                            MESSAGE = 'ledger_write: a high-volume account was closed meanwhile';
+                    END IF;
                 END IF;
             END IF;
 
@@ -2856,14 +2950,16 @@ DECLARE
     v_acting uuid := CASE WHEN v_actor <> 'platform' THEN v_actor::uuid END;
     v_known boolean;
     v_platform uuid;
+    v_who uuid;
     v_n int := coalesce(cardinality(p_keys), 0);
     v_m int := coalesce(cardinality(p_accounts), 0);
     v_ok boolean;
     v_refs bigint;
-    v_distinct bigint;
-    v_locked_ids uuid[];
-    v_locked_n int;
-    v_hv_ids uuid[];
+    v_distinct int;
+    -- The accounts found, as they were before this batch, and their ids.
+    v_accounts payments._batch_account[] := '{}';
+    v_found uuid[] := '{}';
+    v_hv_ids uuid[] := '{}';
     v_orgs uuid[];
     v_versions bigint[];
     v_debits bigint[];
@@ -2884,7 +2980,7 @@ BEGIN
            AND NOT payments._trusted_caller()) THEN
         PERFORM payments._fail('organization_not_found', jsonb_build_object('org_id', p_org));
     END IF;
-    IF v_acting IS NOT NULL THEN
+    IF v_acting IS NOT NULL OR v_platform = p_org THEN
         v_platform := NULL;
     END IF;
 
@@ -2941,88 +3037,108 @@ BEGIN
     END IF;
 
     BEGIN
-        -- The regular accounts, locked in id order, one primary-key probe each. Only accounts
-        -- this organization may post to are locked: the function runs with its owner's
-        -- rights, and a NULL answer leaves the caller's transaction open, so another
-        -- organization's rows must never be locked here.
-        SELECT array_agg(a.id ORDER BY a.id) INTO v_locked_ids
-          FROM (SELECT a.id
-                  FROM (SELECT DISTINCT x.id FROM unnest(p_accounts) AS x(id)) x
-                  JOIN payments.accounts a ON a.id = x.id
-                 WHERE NOT a.high_volume AND (a.org_id = p_org OR a.org_id = v_platform)
-                 ORDER BY a.id
-                   FOR NO KEY UPDATE OF a) a;
-        v_locked_n := coalesce(cardinality(v_locked_ids), 0);
-        -- The high-volume ones, read, not locked (their lines are rolled up later, as
-        -- post_entry posts them), while far from the overflow limits (as _check_positions
-        -- judges them); looked for only when an account is not a locked regular one.
-        IF v_locked_n < v_distinct THEN
-            SELECT array_agg(a.id) INTO v_hv_ids
-              FROM (SELECT DISTINCT x.id FROM unnest(p_accounts) AS x(id)) x
-              JOIN payments.accounts a ON a.id = x.id
-             WHERE a.high_volume AND (a.org_id = p_org OR a.org_id = v_platform)
-               AND a.posted_debits < 2305843009213693952
-               AND a.posted_credits < 2305843009213693952
-               AND NOT EXISTS (SELECT FROM payments.lines w
-                                WHERE w.account_id = a.id AND w.account_version IS NULL
-                                  AND w.amount >= 1099511627776);
-            IF v_locked_n + coalesce(cardinality(v_hv_ids), 0) < v_distinct THEN
-                RETURN NULL;  -- a missing or foreign account, or a high-volume one near limits
+        v_who := p_org;
+        LOOP
+            -- This organization's regular accounts, locked in id order (the Sort under the
+            -- lock: whatever the join's plan), as they are before the batch.
+            SELECT v_accounts || coalesce(array_agg(ROW(a.id, a.org_id, a.currency, a.closed,
+                       false, a.debits_must_not_exceed_credits,
+                       a.credits_must_not_exceed_debits, a.posted_debits, a.posted_credits,
+                       a.pending_debits, a.pending_credits, a.version)::payments._batch_account
+                       ORDER BY a.id), '{}')
+              INTO v_accounts
+              FROM (SELECT a.id, a.org_id, a.currency, a.closed,
+                           a.debits_must_not_exceed_credits, a.credits_must_not_exceed_debits,
+                           a.posted_debits, a.posted_credits, a.pending_debits,
+                           a.pending_credits, a.version
+                      FROM (SELECT DISTINCT x.id FROM unnest(p_accounts) AS x(id)
+                             WHERE x.id <> ALL (v_found)) x
+                      JOIN payments.accounts a ON a.id = x.id AND a.org_id = v_who
+                     WHERE NOT a.high_volume
+                     ORDER BY a.id
+                       FOR NO KEY UPDATE OF a) a;
+            v_found := ARRAY(SELECT a.id FROM unnest(v_accounts) a);
+            -- Its high-volume ones, read, not locked (their lines are rolled up later, as
+            -- post_entry posts them), while far from the overflow limits (as
+            -- _check_positions judges them); only when some account is still missing.
+            IF cardinality(v_found) < v_distinct THEN
+                SELECT v_accounts || coalesce(array_agg(ROW(a.id, a.org_id, a.currency, a.closed,
+                           true, false, false, a.posted_debits, a.posted_credits,
+                           a.pending_debits, a.pending_credits, a.version)
+                           ::payments._batch_account), '{}'),
+                       v_hv_ids || coalesce(array_agg(a.id), '{}')
+                  INTO v_accounts, v_hv_ids
+                  FROM (SELECT DISTINCT x.id FROM unnest(p_accounts) AS x(id)
+                         WHERE x.id <> ALL (v_found)) x
+                  JOIN payments.accounts a ON a.id = x.id AND a.org_id = v_who
+                 WHERE a.high_volume
+                   AND a.posted_debits < 2305843009213693952
+                   AND a.posted_credits < 2305843009213693952
+                   -- The overflow hint on the account's own row (no large line of its own
+                   -- unrolled), not its lines read by account alone (docs/engine.md).
+                   AND NOT a.large_unrolled;
+                v_found := ARRAY(SELECT a.id FROM unnest(v_accounts) a);
             END IF;
+            EXIT WHEN cardinality(v_found) >= v_distinct OR v_platform IS NULL
+                   OR v_who = v_platform;
+            v_who := v_platform;
+        END LOOP;
+        IF cardinality(v_found) < v_distinct THEN
+            -- A missing or another organization's account, or a high-volume one near its
+            -- limits.
+            RAISE SQLSTATE 'LX003';
         END IF;
 
         -- Every line's running position on its (regular) account, judged: a closed or
-        -- other-currency account, an overflow or an overdraft sends the batch the long way.
-        WITH acc AS (
-            SELECT a.id, a.org_id, a.currency, a.closed, a.high_volume, a.posted_debits,
-                   a.posted_credits, a.pending_debits, a.pending_credits, a.version,
-                   a.debits_must_not_exceed_credits AS dm, a.credits_must_not_exceed_debits AS cm
-              FROM unnest(v_locked_ids || coalesce(v_hv_ids, '{}')) AS x(id)
-              JOIN payments.accounts a ON a.id = x.id
-        ), run AS (
-            SELECT x.ord, a.high_volume, a.org_id, a.dm, a.cm, a.pending_debits,
-                   a.pending_credits,
-                   a.currency = x.currency AND NOT a.closed
-                       AND (NOT a.high_volume OR x.amount < 1099511627776) AS fine,
-                   a.version + row_number() OVER w AS version,
-                   a.posted_debits
-                     + sum(CASE WHEN x.side = 'debit' THEN x.amount ELSE 0 END) OVER w AS debits,
-                   a.posted_credits
-                     + sum(CASE WHEN x.side = 'credit' THEN x.amount ELSE 0 END) OVER w AS credits,
-                   row_number() OVER (PARTITION BY x.account_id, x.e ORDER BY x.ord DESC) = 1
-                       AS last_of_entry
-              FROM unnest(p_entry_of, p_accounts, p_sides, p_amounts, p_currencies)
-                   WITH ORDINALITY AS x(e, account_id, side, amount, currency, ord)
-              JOIN acc a ON a.id = x.account_id
-            WINDOW w AS (PARTITION BY x.account_id ORDER BY x.ord)
-        )
-        SELECT count(*) = v_m
-               AND bool_and(coalesce(r.fine, false)
-                            AND (r.high_volume
-                                 OR (r.debits <= 9223372036854775807
-                                     AND r.credits <= 9223372036854775807
-                                     AND (NOT r.last_of_entry
-                                          OR ((NOT r.dm
-                                               OR r.debits + r.pending_debits <= r.credits)
-                                              AND (NOT r.cm
-                                                   OR r.credits + r.pending_credits
-                                                      <= r.debits)))))),
-               -- A high-volume account's lines carry no position until the roll-up.
+        -- other-currency account, or an overdraft where an entry leaves an account, sends
+        -- the batch the long way.
+        SELECT bool_and(coalesce(r.fine, false)
+                        AND (r.hv OR NOT r.last_of_entry
+                             OR ((NOT r.dm OR r.debits + r.pending_debits <= r.credits)
+                                 AND (NOT r.cm OR r.credits + r.pending_credits <= r.debits)))),
                array_agg(r.org_id ORDER BY r.ord),
-               array_agg(CASE WHEN NOT r.high_volume THEN r.version END ORDER BY r.ord),
-               array_agg(CASE WHEN NOT r.high_volume AND r.debits <= 9223372036854775807
-                              THEN r.debits END ORDER BY r.ord),
-               array_agg(CASE WHEN NOT r.high_volume AND r.credits <= 9223372036854775807
-                              THEN r.credits END ORDER BY r.ord)
+               -- A high-volume account's lines carry no position until the roll-up.
+               array_agg(CASE WHEN NOT r.hv THEN r.version END ORDER BY r.ord),
+               array_agg(CASE WHEN NOT r.hv THEN r.debits::bigint END ORDER BY r.ord),
+               array_agg(CASE WHEN NOT r.hv THEN r.credits::bigint END ORDER BY r.ord)
           INTO v_ok, v_orgs, v_versions, v_debits, v_credits
-          FROM run r;
+          FROM (SELECT x.ord, a.hv, a.org_id, a.dm, a.cm, a.pending_debits, a.pending_credits,
+                       a.currency = x.currency AND NOT a.closed
+                           AND (NOT a.hv OR x.amount < 1099511627776) AS fine,
+                       a.version + row_number() OVER w AS version,
+                       a.debits + sum(CASE WHEN x.side = 'debit' THEN x.amount ELSE 0 END)
+                                  OVER w AS debits,
+                       a.credits + sum(CASE WHEN x.side = 'credit' THEN x.amount ELSE 0 END)
+                                   OVER w AS credits,
+                       -- The last line of its entry on its account (or, for lines of one
+                       -- entry not side by side, one of them: judged once more, stricter):
+                       -- the account's next line is another entry's, or there is none.
+                       lead(x.e) OVER w IS DISTINCT FROM x.e AS last_of_entry
+                  FROM unnest(p_entry_of, p_accounts, p_sides, p_amounts, p_currencies)
+                       WITH ORDINALITY AS x(e, account_id, side, amount, currency, ord)
+                  JOIN unnest(v_accounts) a ON a.id = x.account_id
+                WINDOW w AS (PARTITION BY x.account_id ORDER BY x.ord)) r;
         IF v_ok IS NOT TRUE THEN
-            RETURN NULL;
+            RAISE SQLSTATE 'LX003';
         END IF;
 
-        -- Every guard held on the locked rows: the keys, the accounts moved, the entries and
-        -- their lines; recorded at the time read now that the accounts are locked (as _post
-        -- does).
+        -- The regular accounts moved by the batch's net amounts on each, one UPDATE per
+        -- organization (their rows locked above: the UPDATE's own order does not matter).
+        FOR v_who IN SELECT DISTINCT a.org_id FROM unnest(v_accounts) a WHERE NOT a.hv LOOP
+            UPDATE payments.accounts a
+               SET posted_debits = a.posted_debits + d.dr,
+                   posted_credits = a.posted_credits + d.cr,
+                   version = a.version + d.n
+              FROM (SELECT x.id,
+                           sum(CASE WHEN x.side = 'debit' THEN x.amount ELSE 0 END) AS dr,
+                           sum(CASE WHEN x.side = 'credit' THEN x.amount ELSE 0 END) AS cr,
+                           count(*) AS n
+                      FROM unnest(p_accounts, p_sides, p_amounts) AS x(id, side, amount)
+                     GROUP BY x.id) d
+             WHERE a.org_id = v_who AND a.id = d.id AND NOT a.high_volume;
+        END LOOP;
+        -- Every guard held on the locked rows: the keys, the entries and their lines;
+        -- recorded at the time read now that the accounts are locked (as _post does).
         v_at := clock_timestamp();
         -- The entries' ids: one UUIDv7 for the batch, its last 16 bits replaced by the
         -- entry's number (1..n, n <= 10000): time-ordered, in request order, unique within
@@ -3041,15 +3157,6 @@ BEGIN
                                                result)
         SELECT p_org, x.k, 'post_entries', x.h, 'succeeded', jsonb_build_object('id', x.id)
           FROM unnest(p_keys, p_hashes, v_ids) AS x(k, h, id);
-        UPDATE payments.accounts a
-           SET posted_debits = d.debits, posted_credits = d.credits, version = d.version
-          FROM (SELECT DISTINCT ON (x.account_id) x.account_id, x.version, x.debits,
-                       x.credits
-                  FROM unnest(p_accounts, v_versions, v_debits, v_credits)
-                       AS x(account_id, version, debits, credits)
-                 WHERE x.version IS NOT NULL
-                 ORDER BY x.account_id, x.version DESC) d
-         WHERE a.id = d.account_id;
         INSERT INTO payments.entries (id, org_id, kind, description, metadata, effective_at,
                                       created_at, external_ref, idempotency_key)
         SELECT x.id, p_org, 'standard', coalesce(x.description, ''),
@@ -3072,14 +3179,22 @@ BEGIN
             RAISE EXCEPTION 'post_batch_fast: % of % lines inserted', v_done, v_m;
         END IF;
         -- A high-volume account closed while a statement waited (a key's or a reference's
-        -- holder): undone, the long way refuses it.
-        IF v_hv_ids IS NOT NULL
-           AND EXISTS (SELECT FROM payments.accounts a
-                        WHERE a.id = ANY (v_hv_ids) AND a.closed) THEN
+        -- holder): undone, the long way refuses it. One statement per organization.
+        IF cardinality(v_hv_ids) > 0
+           AND (EXISTS (SELECT FROM payments.accounts a
+                         WHERE a.org_id = p_org AND a.id = ANY (v_hv_ids) AND a.closed)
+                OR (v_platform IS NOT NULL
+                    AND EXISTS (SELECT FROM payments.accounts a
+                                 WHERE a.org_id = v_platform AND a.id = ANY (v_hv_ids)
+                                   AND a.closed))) THEN
             RAISE SQLSTATE 'LX003';
         END IF;
-    EXCEPTION WHEN unique_violation OR SQLSTATE 'LX003' THEN
-        RETURN NULL;  -- a key or reference taken meanwhile by a concurrent request
+    EXCEPTION WHEN unique_violation OR numeric_value_out_of_range OR deadlock_detected
+                   OR SQLSTATE 'LX003' THEN
+        -- A key or reference taken meanwhile by a concurrent request, a total past 2**63, a
+        -- deadlock (a unit of work outside the one lock order), or a line the long way
+        -- refuses: everything undone, the long way judges the batch.
+        RETURN NULL;
     END;
     RETURN v_ids;
 END
@@ -3102,6 +3217,7 @@ DECLARE
     v_actor text := payments.current_actor();
     v_acting uuid := CASE WHEN v_actor <> 'platform' THEN v_actor::uuid END;
     v_known boolean;
+    v_untrusted boolean;
     v_platform uuid;
     v_key record;
     -- Time-ordered (UUIDv7), as the batch door's: the entries' primary key and lines_entry
@@ -3136,16 +3252,36 @@ DECLARE
     v_vers bigint[] := '{}';
     v_debs bigint[] := '{}';
     v_creds bigint[] := '{}';
+    v_who uuid;  -- the organization whose accounts a statement reads: p_org, then the platform
+    v_found int;  -- accounts found (3a)
+    v_org_regs int := 0;  -- of the regular accounts (3a), p_org's
+    v_org_hv int := 0;  -- of the high-volume accounts (3a), p_org's
+    v_closed uuid;
+    v_pass_ids uuid[];
+    v_pass_orgs uuid[];
+    v_pass_versions bigint[];
+    v_pass_debits bigint[];
+    v_pass_credits bigint[];
+    v_locked int;
+    v_large boolean;  -- a line of 2**40 or more: the long way, nothing locked before it
 BEGIN
     -- 1. Who acts: as _check_org. An organization acting for itself sees none of the
     -- platform's accounts; the platform's proof and the owner may use them.
+    -- Whether a caller with no proof is the owner: payments._trusted_caller()'s expression,
+    -- written out here (a SQL function with a subquery is not inlined: called, it cost ~25 us
+    -- of every owner's posting, perf, session 29), asked only of such a caller.
     SELECT EXISTS (SELECT FROM payments.organizations o WHERE o.id = p_org),
-           (SELECT o.id FROM payments.organizations o WHERE o.is_platform)
-      INTO v_known, v_platform;
+           (SELECT o.id FROM payments.organizations o WHERE o.is_platform),
+           v_acting IS NULL AND v_actor IS DISTINCT FROM 'platform'
+           AND NOT pg_has_role(
+                   CASE WHEN current_setting('role') = 'none' THEN session_user::text
+                        ELSE current_setting('role') END::name,
+                   (SELECT n.nspowner FROM pg_namespace n WHERE n.nspname = 'payments'),
+                   'USAGE')
+      INTO v_known, v_platform, v_untrusted;
     IF p_org IS NULL OR NOT v_known
        OR (v_acting IS NOT NULL AND v_acting <> p_org)
-       OR (v_acting IS NULL AND v_actor IS DISTINCT FROM 'platform'
-           AND NOT payments._trusted_caller()) THEN
+       OR v_untrusted THEN
         PERFORM payments._fail('organization_not_found', jsonb_build_object('org_id', p_org));
     END IF;
     IF v_acting IS NOT NULL THEN
@@ -3155,6 +3291,12 @@ BEGIN
     IF p_key = '' THEN
         PERFORM payments._check_violation('idempotency_keys', 'idempotency_keys_key_check');
     END IF;
+    -- A line of 2**40 or more goes the long way with no account locked here first (3a and 3
+    -- are skipped): _post locks the high-volume accounts such lines reach with the regular
+    -- ones, organization by organization in the one order (_lock_accounts' p_large); the
+    -- regular ones locked here first, the platform's among them, would come before them
+    -- (review of 2e5ae69: a deadlock with a hold's creation). One expression, no query.
+    v_large := coalesce(1099511627776 <= ANY (p_amounts), false);
 
     -- 3a. The usual entry: two regular accounts, each on one line, and maybe high-volume
     -- ones (a sale's fee to the platform's revenue), or one regular account and one or more
@@ -3177,7 +3319,9 @@ BEGIN
     -- high-volume account near its limits, the key already there or taken meanwhile, a used
     -- reference) moves nothing and is handed to 2 and 3: no account is moved and put back,
     -- so nothing (a balance monitor's trigger) ever sees a movement that did not happen.
-    IF v_n = 2 THEN
+    IF v_large THEN
+        v_shape := false;
+    ELSIF v_n = 2 THEN
         v_shape := cardinality(p_sides) = 2 AND cardinality(p_amounts) = 2
             AND cardinality(p_currencies) = 2 AND p_accounts[1] <> p_accounts[2]
             AND p_amounts[1] = p_amounts[2] AND p_amounts[1] > 0
@@ -3205,73 +3349,92 @@ BEGIN
     IF v_shape THEN
         v_done := 0;
         v_hv := 0;
+        v_found := 0;
         v_ok := true;
-        -- Only accounts this organization may post to are locked (as post_batch_fast).
-        FOR v_row IN
-            SELECT a.id, a.org_id, a.currency, a.closed, a.version, a.posted_debits,
-                   a.posted_credits, a.pending_debits, a.pending_credits,
-                   a.debits_must_not_exceed_credits AS dm,
-                   a.credits_must_not_exceed_debits AS cm
-              FROM payments.accounts a
-             -- Up to eight primary-key probes (a subscript past the end is NULL, which
-             -- matches nothing); the organization's test as a filter of the rows found
-             -- (IS TRUE: no index condition), else the generic plan may intersect a bitmap
-             -- of all the organization's accounts with the probes (measured: 0.5 ms).
-             WHERE a.id IN (p_accounts[1], p_accounts[2], p_accounts[3], p_accounts[4],
-                            p_accounts[5], p_accounts[6], p_accounts[7], p_accounts[8])
-               AND NOT a.high_volume AND (a.org_id = p_org OR a.org_id = v_platform) IS TRUE
-             ORDER BY a.id
-               FOR NO KEY UPDATE
+        v_who := p_org;
+        -- One statement per organization, in the doors' one order (docs/engine.md): the
+        -- organization's accounts (p_org), then, only when some are still missing and the
+        -- caller may use them, the platform's. Each reads only accounts of the organization
+        -- it names (up to eight primary-key probes, the key's two columns; a subscript past
+        -- the end is NULL, which matches nothing): the regular ones locked in id order, the
+        -- high-volume ones (an entry of three or more lines) read, not locked.
         LOOP
-            v_i := array_position(p_accounts, v_row.id);
-            v_dr := CASE WHEN p_sides[v_i] = 'debit' THEN p_amounts[v_i] ELSE 0 END;
-            v_cr := CASE WHEN p_sides[v_i] = 'credit' THEN p_amounts[v_i] ELSE 0 END;
-            -- The guards of the single-row UPDATE this replaces, on the locked row.
-            v_ok := v_ok AND coalesce(
-                v_row.currency = p_currencies[v_i] AND NOT v_row.closed
-                AND v_row.posted_debits::numeric + v_dr <= 9223372036854775807
-                AND v_row.posted_credits::numeric + v_cr <= 9223372036854775807
-                AND (NOT v_row.dm
-                     OR v_row.posted_debits::numeric + v_row.pending_debits + v_dr
-                        <= v_row.posted_credits::numeric + v_cr)
-                AND (NOT v_row.cm
-                     OR v_row.posted_credits::numeric + v_row.pending_credits + v_cr
-                        <= v_row.posted_debits::numeric + v_dr), false);
-            v_done := v_done + 1;
-            v_reg[v_done] := v_row.id;
-            v_line_orgs[v_i] := v_row.org_id;
-            v_vers[v_i] := v_row.version + 1;
-            v_debs[v_i] := CASE WHEN v_ok THEN v_row.posted_debits + v_dr END;
-            v_creds[v_i] := CASE WHEN v_ok THEN v_row.posted_credits + v_cr END;
-        END LOOP;
-        -- The other accounts: high-volume ones, read, not locked, judged as 3 judges them
-        -- (currency, open, the organization's or the platform's, far from the overflow
-        -- limits); their lines carry no position until the roll-up.
-        v_regs := v_done;
-        IF v_ok AND v_done BETWEEN 1 AND 2 AND v_n > 2 THEN
             FOR v_row IN
-                SELECT a.id, a.org_id
+                WITH r AS (
+                    SELECT a.id, a.org_id, a.currency, a.closed, a.version, a.posted_debits,
+                           a.posted_credits, a.pending_debits, a.pending_credits,
+                           a.debits_must_not_exceed_credits AS dm,
+                           a.credits_must_not_exceed_debits AS cm, false AS hv, false AS large
+                      FROM payments.accounts a
+                     WHERE a.org_id = v_who
+                       AND a.id IN (p_accounts[1], p_accounts[2], p_accounts[3], p_accounts[4],
+                                    p_accounts[5], p_accounts[6], p_accounts[7], p_accounts[8])
+                       AND NOT a.high_volume
+                     ORDER BY a.id
+                       FOR NO KEY UPDATE
+                )
+                SELECT * FROM r
+                UNION ALL
+                SELECT a.id, a.org_id, a.currency, a.closed, a.version, a.posted_debits,
+                       a.posted_credits, a.pending_debits, a.pending_credits, false, false,
+                       true, a.large_unrolled
                   FROM payments.accounts a
-                 WHERE a.id IN (p_accounts[1], p_accounts[2], p_accounts[3], p_accounts[4],
+                 WHERE v_n > 2 AND a.org_id = v_who
+                   AND a.id IN (p_accounts[1], p_accounts[2], p_accounts[3], p_accounts[4],
                                 p_accounts[5], p_accounts[6], p_accounts[7], p_accounts[8])
-                   AND a.high_volume AND a.currency = p_currencies[1] AND NOT a.closed
-                   AND (a.org_id = p_org OR a.org_id = v_platform) IS TRUE
-                   AND a.posted_debits < 2305843009213693952
-                   AND a.posted_credits < 2305843009213693952
-                   AND NOT EXISTS (SELECT FROM payments.lines w
-                                    WHERE w.account_id = a.id AND w.account_version IS NULL
-                                      AND w.amount >= 1099511627776)
+                   AND a.high_volume
             LOOP
                 v_i := array_position(p_accounts, v_row.id);
-                v_ok := v_ok AND p_amounts[v_i] < 1099511627776;
-                v_hv := v_hv + 1;
+                v_found := v_found + 1;
                 v_line_orgs[v_i] := v_row.org_id;
+                IF v_row.hv THEN
+                    -- Judged as 3 judges it: currency, open, far from the overflow limits
+                    -- (no large line of its own unrolled: the account's hint); its line
+                    -- carries no position until the roll-up.
+                    v_ok := v_ok AND coalesce(
+                        v_row.currency = p_currencies[v_i] AND NOT v_row.closed
+                        AND v_row.posted_debits < 2305843009213693952
+                        AND v_row.posted_credits < 2305843009213693952
+                        AND NOT v_row.large AND p_amounts[v_i] < 1099511627776, false);
+                    v_hv := v_hv + 1;
+                    IF v_who = p_org THEN
+                        v_org_hv := v_org_hv + 1;
+                    END IF;
+                    CONTINUE;
+                END IF;
+                v_dr := CASE WHEN p_sides[v_i] = 'debit' THEN p_amounts[v_i] ELSE 0 END;
+                v_cr := CASE WHEN p_sides[v_i] = 'credit' THEN p_amounts[v_i] ELSE 0 END;
+                -- The guards of the single-row UPDATE this replaces, on the locked row.
+                v_ok := v_ok AND coalesce(
+                    v_row.currency = p_currencies[v_i] AND NOT v_row.closed
+                    AND v_row.posted_debits::numeric + v_dr <= 9223372036854775807
+                    AND v_row.posted_credits::numeric + v_cr <= 9223372036854775807
+                    AND (NOT v_row.dm
+                         OR v_row.posted_debits::numeric + v_row.pending_debits + v_dr
+                            <= v_row.posted_credits::numeric + v_cr)
+                    AND (NOT v_row.cm
+                         OR v_row.posted_credits::numeric + v_row.pending_credits + v_cr
+                            <= v_row.posted_debits::numeric + v_dr), false);
+                v_done := v_done + 1;
+                v_reg[v_done] := v_row.id;
+                IF v_who = p_org THEN
+                    v_org_regs := v_org_regs + 1;
+                END IF;
+                v_vers[v_i] := v_row.version + 1;
+                v_debs[v_i] := CASE WHEN v_ok THEN v_row.posted_debits + v_dr END;
+                v_creds[v_i] := CASE WHEN v_ok THEN v_row.posted_credits + v_cr END;
             END LOOP;
+            EXIT WHEN NOT v_ok OR v_found >= v_n OR v_platform IS NULL OR v_who = v_platform;
+            v_who := v_platform;
+        END LOOP;
+        v_regs := v_done;
+        v_ok := v_ok AND (v_regs = 2 OR (v_regs = 1 AND v_n > 2)) AND v_regs + v_hv = v_n;
+        -- A used reference goes the long way (asked only of an entry naming one: a query).
+        IF v_ok AND p_external_ref IS NOT NULL THEN
+            v_ok := NOT EXISTS (SELECT FROM payments.entries e
+                                 WHERE e.org_id = p_org AND e.external_ref = p_external_ref);
         END IF;
-        IF v_ok AND (v_regs = 2 OR (v_regs = 1 AND v_n > 2)) AND v_regs + v_hv = v_n
-           AND (p_external_ref IS NULL OR NOT EXISTS (
-                SELECT FROM payments.entries e
-                 WHERE e.org_id = p_org AND e.external_ref = p_external_ref)) THEN
+        IF v_ok THEN
             v_at := clock_timestamp();
             INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status,
                                                    result)
@@ -3282,12 +3445,26 @@ BEGIN
                 -- Every guard held on the locked rows: move them (one or two), in one
                 -- statement (each UPDATE compiles the table's CHECK constraints and triggers'
                 -- WHEN again).
-                UPDATE payments.accounts a
-                   SET posted_debits = v_debs[array_position(p_accounts, a.id)],
-                       posted_credits = v_creds[array_position(p_accounts, a.id)],
-                       version = v_vers[array_position(p_accounts, a.id)]
-                 WHERE a.id IN (v_reg[1], v_reg[2]);
-                GET DIAGNOSTICS v_done = ROW_COUNT;
+                -- By organization, as they were locked: the organization's, then the
+                -- platform's when the entry moves one of its regular accounts.
+                v_done := 0;
+                IF v_org_regs > 0 THEN
+                    UPDATE payments.accounts a
+                       SET posted_debits = v_debs[array_position(p_accounts, a.id)],
+                           posted_credits = v_creds[array_position(p_accounts, a.id)],
+                           version = v_vers[array_position(p_accounts, a.id)]
+                     WHERE a.org_id = p_org AND a.id IN (v_reg[1], v_reg[2]);
+                    GET DIAGNOSTICS v_done = ROW_COUNT;
+                END IF;
+                IF v_org_regs < v_regs THEN
+                    UPDATE payments.accounts a
+                       SET posted_debits = v_debs[array_position(p_accounts, a.id)],
+                           posted_credits = v_creds[array_position(p_accounts, a.id)],
+                           version = v_vers[array_position(p_accounts, a.id)]
+                     WHERE a.org_id = v_platform AND a.id IN (v_reg[1], v_reg[2]);
+                    GET DIAGNOSTICS v_i = ROW_COUNT;
+                    v_done := v_done + v_i;
+                END IF;
                 IF v_done <> v_regs THEN  -- cannot happen: every one locked above
                     RAISE EXCEPTION 'post_entry: % of % accounts moved', v_done, v_regs;
                 END IF;
@@ -3328,14 +3505,23 @@ BEGIN
                 -- since waited (the key's or the reference's holder): judged again, refused
                 -- (raised: the key is this transaction's; a retry under it goes the long way,
                 -- which remembers the refusal).
-                IF v_hv > 0 THEN
-                    SELECT a.id INTO v_row FROM payments.accounts a
-                     WHERE a.id = ANY (p_accounts) AND a.closed
+                -- Read by organization, as above.
+                v_closed := NULL;
+                IF v_org_hv > 0 THEN
+                    SELECT a.id INTO v_closed FROM payments.accounts a
+                     WHERE a.org_id = p_org AND a.id = ANY (p_accounts) AND a.high_volume
+                       AND a.closed
                      ORDER BY array_position(p_accounts, a.id) LIMIT 1;
-                    IF FOUND THEN
-                        PERFORM payments._fail('account_closed',
-                                               jsonb_build_object('account_id', v_row.id));
-                    END IF;
+                END IF;
+                IF v_closed IS NULL AND v_org_hv < v_hv THEN
+                    SELECT a.id INTO v_closed FROM payments.accounts a
+                     WHERE a.org_id = v_platform AND a.id = ANY (p_accounts) AND a.high_volume
+                       AND a.closed
+                     ORDER BY array_position(p_accounts, a.id) LIMIT 1;
+                END IF;
+                IF v_closed IS NOT NULL THEN
+                    PERFORM payments._fail('account_closed',
+                                           jsonb_build_object('account_id', v_closed));
                 END IF;
                 status := 'succeeded';
                 id := v_id;
@@ -3362,77 +3548,108 @@ BEGIN
         RETURN;
     END IF;
 
-    -- 3. The regular accounts: locked in id order and judged by every rule; they are moved
-    -- in 4, only once every one passes and the key is taken (never moved and put back).
-    WITH l AS (
-        SELECT x.account_id, x.side, x.amount, x.currency
-          FROM unnest(p_accounts, p_sides, p_amounts, p_currencies)
-               AS x(account_id, side, amount, currency)
-    ), d AS (
-        SELECT l.account_id,
-               count(DISTINCT l.currency) AS currencies, min(l.currency) AS currency,
-               coalesce(sum(l.amount) FILTER (WHERE l.side = 'debit'), 0) AS debits,
-               coalesce(sum(l.amount) FILTER (WHERE l.side = 'credit'), 0) AS credits,
-               count(*) AS n
-          FROM l GROUP BY l.account_id
-    ), valid AS (
-        SELECT v_n >= 2 AND cardinality(p_sides) = v_n AND cardinality(p_amounts) = v_n
-               AND cardinality(p_currencies) = v_n
-               AND coalesce(bool_and(l.account_id IS NOT NULL AND l.side IN ('debit', 'credit')
-                                     AND l.amount > 0 AND l.currency IS NOT NULL), false)
-               -- balanced per currency (the row triggers are skipped in this door)
-               AND coalesce((SELECT bool_and(b.net = 0)
-                               FROM (SELECT sum(CASE x.side WHEN 'debit' THEN x.amount
-                                                            ELSE -x.amount END) AS net
-                                       FROM l x GROUP BY x.currency) b), false) AS ok
-          FROM l
-    ), locked AS (
-        SELECT a.id, a.org_id, a.currency, a.closed, a.version, a.posted_debits,
-               a.posted_credits, a.pending_debits, a.pending_credits,
-               a.debits_must_not_exceed_credits, a.credits_must_not_exceed_debits
-          FROM payments.accounts a
-         WHERE a.id = ANY (p_accounts) AND NOT a.high_volume
-         ORDER BY a.id
-           FOR NO KEY UPDATE
-    ), fine AS (
-        SELECT a.id, a.org_id, a.version, a.posted_debits, a.posted_credits
-          FROM d JOIN locked a ON a.id = d.account_id
-         WHERE (SELECT valid.ok FROM valid)
-           AND d.currencies = 1 AND a.currency = d.currency AND NOT a.closed
-           AND (a.org_id = p_org OR a.org_id = v_platform)
-           AND a.posted_debits + d.debits <= 9223372036854775807
-           AND a.posted_credits + d.credits <= 9223372036854775807
-           AND (NOT a.debits_must_not_exceed_credits
-                OR a.posted_debits + d.debits + a.pending_debits <= a.posted_credits + d.credits)
-           AND (NOT a.credits_must_not_exceed_debits
-                OR a.posted_credits + d.credits + a.pending_credits <= a.posted_debits + d.debits)
-    )
-    SELECT array_agg(m.id), array_agg(m.org_id), array_agg(m.version),
-           array_agg(m.posted_debits), array_agg(m.posted_credits),
-           (SELECT count(*) FROM d), (SELECT valid.ok FROM valid)
-      INTO v_ids, v_orgs, v_versions, v_debits, v_credits, v_distinct, v_ok
-      FROM fine m;
-    v_done := coalesce(cardinality(v_ids), 0);
+    -- 3. The regular accounts: locked and judged by every rule; they are moved in 4, only
+    -- once every one passes and the key is taken (never moved and put back). Read by
+    -- organization in the doors' one order (docs/engine.md): the organization's accounts
+    -- (regular ones locked in id order, then the high-volume ones read), then, when some
+    -- are still missing and the caller may use them, the platform's, the same way.
+    v_ids := '{}';
+    v_orgs := '{}';
+    v_versions := '{}';
+    v_debits := '{}';
+    v_credits := '{}';
+    v_done := 0;
+    v_who := p_org;
+    LOOP
+        EXIT WHEN v_large;  -- v_ok stays NULL: the long way
+        WITH l AS (
+            SELECT x.account_id, x.side, x.amount, x.currency
+              FROM unnest(p_accounts, p_sides, p_amounts, p_currencies)
+                   AS x(account_id, side, amount, currency)
+        ), d AS (
+            SELECT l.account_id,
+                   count(DISTINCT l.currency) AS currencies, min(l.currency) AS currency,
+                   coalesce(sum(l.amount) FILTER (WHERE l.side = 'debit'), 0) AS debits,
+                   coalesce(sum(l.amount) FILTER (WHERE l.side = 'credit'), 0) AS credits,
+                   count(*) AS n
+              FROM l GROUP BY l.account_id
+        ), valid AS (
+            SELECT v_n >= 2 AND cardinality(p_sides) = v_n AND cardinality(p_amounts) = v_n
+                   AND cardinality(p_currencies) = v_n
+                   AND coalesce(bool_and(l.account_id IS NOT NULL
+                                         AND l.side IN ('debit', 'credit')
+                                         AND l.amount > 0 AND l.currency IS NOT NULL), false)
+                   -- balanced per currency (the row triggers are skipped in this door)
+                   AND coalesce((SELECT bool_and(b.net = 0)
+                                   FROM (SELECT sum(CASE x.side WHEN 'debit' THEN x.amount
+                                                                ELSE -x.amount END) AS net
+                                           FROM l x GROUP BY x.currency) b), false) AS ok
+              FROM l
+        ), locked AS (
+            SELECT a.id, a.org_id, a.currency, a.closed, a.version, a.posted_debits,
+                   a.posted_credits, a.pending_debits, a.pending_credits,
+                   a.debits_must_not_exceed_credits, a.credits_must_not_exceed_debits
+              FROM payments.accounts a
+             WHERE a.org_id = v_who AND a.id = ANY (p_accounts) AND NOT a.high_volume
+             ORDER BY a.id
+               FOR NO KEY UPDATE
+        ), fine AS (
+            SELECT a.id, a.org_id, a.version, a.posted_debits, a.posted_credits
+              FROM d JOIN locked a ON a.id = d.account_id
+             WHERE (SELECT valid.ok FROM valid)
+               AND d.currencies = 1 AND a.currency = d.currency AND NOT a.closed
+               AND a.posted_debits + d.debits <= 9223372036854775807
+               AND a.posted_credits + d.credits <= 9223372036854775807
+               AND (NOT a.debits_must_not_exceed_credits
+                    OR a.posted_debits + d.debits + a.pending_debits
+                       <= a.posted_credits + d.credits)
+               AND (NOT a.credits_must_not_exceed_debits
+                    OR a.posted_credits + d.credits + a.pending_credits
+                       <= a.posted_debits + d.debits)
+        )
+        SELECT array_agg(m.id), array_agg(m.org_id), array_agg(m.version),
+               array_agg(m.posted_debits), array_agg(m.posted_credits),
+               (SELECT count(*) FROM d), (SELECT valid.ok FROM valid),
+               (SELECT count(*) FROM locked)
+          INTO v_pass_ids, v_pass_orgs, v_pass_versions, v_pass_debits, v_pass_credits,
+               v_distinct, v_ok, v_locked
+          FROM fine m;
+        v_ids := v_ids || coalesce(v_pass_ids, '{}');
+        v_orgs := v_orgs || coalesce(v_pass_orgs, '{}');
+        v_versions := v_versions || coalesce(v_pass_versions, '{}');
+        v_debits := v_debits || coalesce(v_pass_debits, '{}');
+        v_credits := v_credits || coalesce(v_pass_credits, '{}');
+        -- A regular account held back by a guard: the long way judges it.
+        v_ok := v_ok IS TRUE AND v_locked = coalesce(cardinality(v_pass_ids), 0);
+        v_done := v_done + coalesce(cardinality(v_pass_ids), 0);
 
-    -- High-volume accounts are not locked (their lines are rolled up later); they take the
-    -- fast path while far from the overflow limits (as _check_positions judges them).
-    IF v_ok IS TRUE AND v_done < v_distinct THEN
-        SELECT array_agg(h.id), array_agg(h.org_id) INTO v_hv_ids, v_hv_orgs
-          FROM (SELECT a.id, a.org_id
-                  FROM payments.accounts a
-                  JOIN unnest(p_accounts, p_amounts, p_currencies) x(account_id, amount, currency)
-                    ON a.id = x.account_id
-                 WHERE a.id = ANY (p_accounts) AND a.high_volume
-                 GROUP BY a.id, a.org_id
-                HAVING bool_and(a.currency = x.currency AND NOT a.closed
-                                AND (a.org_id = p_org OR a.org_id = v_platform)
-                                AND a.posted_debits < 2305843009213693952
-                                AND a.posted_credits < 2305843009213693952
-                                AND x.amount < 1099511627776)
-                   AND NOT EXISTS (SELECT FROM payments.lines w
-                                    WHERE w.account_id = a.id AND w.account_version IS NULL
-                                      AND w.amount >= 1099511627776)) h;
-        v_done := v_done + coalesce(cardinality(v_hv_ids), 0);
+        -- High-volume accounts are not locked (their lines are rolled up later); they take
+        -- the fast path while far from the overflow limits (the account's hint, as
+        -- _check_positions judges them).
+        IF v_ok AND v_done < v_distinct THEN
+            SELECT array_agg(h.id), array_agg(h.org_id) INTO v_pass_ids, v_pass_orgs
+              FROM (SELECT a.id, a.org_id
+                      FROM payments.accounts a
+                      JOIN unnest(p_accounts, p_amounts, p_currencies)
+                           x(account_id, amount, currency) ON a.id = x.account_id
+                     WHERE a.org_id = v_who AND a.id = ANY (p_accounts) AND a.high_volume
+                     GROUP BY a.id, a.org_id
+                    HAVING bool_and(a.currency = x.currency AND NOT a.closed
+                                    AND NOT a.large_unrolled
+                                    AND a.posted_debits < 2305843009213693952
+                                    AND a.posted_credits < 2305843009213693952
+                                    AND x.amount < 1099511627776)) h;
+            v_hv_ids := coalesce(v_hv_ids, '{}') || coalesce(v_pass_ids, '{}');
+            v_hv_orgs := coalesce(v_hv_orgs, '{}') || coalesce(v_pass_orgs, '{}');
+            v_done := v_done + coalesce(cardinality(v_pass_ids), 0);
+        END IF;
+        EXIT WHEN NOT v_ok OR v_done >= v_distinct OR v_platform IS NULL
+               OR v_who = v_platform;
+        v_who := v_platform;
+    END LOOP;
+    IF v_hv_ids = '{}' THEN
+        v_hv_ids := NULL;
+        v_hv_orgs := NULL;
     END IF;
 
     -- 4. The key, then the regular accounts moved (every one passed in 3), then the entry and
@@ -3452,21 +3669,32 @@ BEGIN
         ON CONFLICT DO NOTHING;
         IF FOUND THEN
             -- The rows are locked and every guard held on them: the same sums as the lines'.
-            UPDATE payments.accounts a
-               SET posted_debits = a.posted_debits + d.debits,
-                   posted_credits = a.posted_credits + d.credits,
-                   version = a.version + d.n
-              FROM (SELECT x.account_id,
-                           coalesce(sum(x.amount) FILTER (WHERE x.side = 'debit'), 0) AS debits,
-                           coalesce(sum(x.amount) FILTER (WHERE x.side = 'credit'), 0)
-                               AS credits,
-                           count(*) AS n
-                      FROM unnest(p_accounts, p_sides, p_amounts)
-                           AS x(account_id, side, amount)
-                     WHERE x.account_id = ANY (v_ids)
-                     GROUP BY x.account_id) d
-             WHERE a.id = d.account_id;
-            GET DIAGNOSTICS v_done = ROW_COUNT;
+            -- By organization, as they were locked (the platform's only when it has some).
+            v_done := 0;
+            v_who := p_org;
+            WHILE v_who IS NOT NULL LOOP
+                UPDATE payments.accounts a
+                   SET posted_debits = a.posted_debits + d.debits,
+                       posted_credits = a.posted_credits + d.credits,
+                       version = a.version + d.n
+                  FROM (SELECT x.account_id,
+                               coalesce(sum(x.amount) FILTER (WHERE x.side = 'debit'), 0)
+                                   AS debits,
+                               coalesce(sum(x.amount) FILTER (WHERE x.side = 'credit'), 0)
+                                   AS credits,
+                               count(*) AS n
+                          FROM unnest(p_accounts, p_sides, p_amounts)
+                               AS x(account_id, side, amount)
+                         WHERE x.account_id IN (SELECT r.id FROM unnest(v_ids, v_orgs) r(id, o)
+                                                 WHERE r.o = v_who)
+                         GROUP BY x.account_id) d
+                 WHERE a.org_id = v_who AND a.id = d.account_id;
+                GET DIAGNOSTICS v_i = ROW_COUNT;
+                v_done := v_done + v_i;
+                EXIT WHEN v_who <> p_org OR v_platform IS NULL OR v_platform = p_org
+                       OR NOT v_platform = ANY (v_orgs);
+                v_who := v_platform;
+            END LOOP;
             IF v_done <> coalesce(cardinality(v_ids), 0) THEN  -- cannot happen: locked above
                 RAISE EXCEPTION 'post_entry: % of % accounts moved', v_done,
                     coalesce(cardinality(v_ids), 0);
@@ -3521,13 +3749,19 @@ BEGIN
                     v_done, v_n, v_balanced;
             END IF;
             -- As in 3a: a high-volume account closed while a statement waited is refused.
+            -- Read by organization, as above.
             IF v_hv_ids IS NOT NULL THEN
-                SELECT a.id INTO v_row FROM payments.accounts a
-                 WHERE a.id = ANY (v_hv_ids) AND a.closed
+                SELECT a.id INTO v_closed FROM payments.accounts a
+                 WHERE a.org_id = p_org AND a.id = ANY (v_hv_ids) AND a.closed
                  ORDER BY array_position(p_accounts, a.id) LIMIT 1;
-                IF FOUND THEN
+                IF v_closed IS NULL AND v_platform = ANY (v_hv_orgs) THEN
+                    SELECT a.id INTO v_closed FROM payments.accounts a
+                     WHERE a.org_id = v_platform AND a.id = ANY (v_hv_ids) AND a.closed
+                     ORDER BY array_position(p_accounts, a.id) LIMIT 1;
+                END IF;
+                IF v_closed IS NOT NULL THEN
                     PERFORM payments._fail('account_closed',
-                                           jsonb_build_object('account_id', v_row.id));
+                                           jsonb_build_object('account_id', v_closed));
                 END IF;
             END IF;
             status := 'succeeded';
@@ -3632,6 +3866,16 @@ BEGIN
     IF v_done > 0 THEN
         SELECT count(*) INTO v_done FROM payments.lines
          WHERE account_id = p_account AND account_version > a.version;
+        -- The fast doors' overflow hint (accounts.large_unrolled): down once no large line
+        -- is left unrolled. The row is locked: every writer of a large line on it holds or
+        -- waits for this lock (the doors take it before they insert the line, the line's
+        -- trigger raises the hint under it), so a large line this statement cannot see
+        -- (uncommitted) raises the hint again once this transaction ends.
+        UPDATE payments.accounts x SET large_unrolled = false
+         WHERE x.id = p_account AND x.org_id = a.org_id AND x.large_unrolled
+           AND NOT EXISTS (SELECT FROM payments.lines w
+                            WHERE w.account_id = p_account AND w.account_version IS NULL
+                              AND w.amount >= 1099511627776);
     END IF;
     PERFORM set_config('payments.writer', 'off', true);
     RETURN v_done;
@@ -3646,10 +3890,21 @@ CREATE FUNCTION payments.roll_up_all(p_limit integer DEFAULT 100000) RETURNS int
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
+DECLARE
+    v_account uuid;
+    v_done int := 0;
 BEGIN
     PERFORM payments._check_platform();
-    RETURN (SELECT coalesce(sum(payments.roll_up(id, p_limit)), 0)::int
-              FROM payments.accounts WHERE high_volume);
+    FOR v_account IN
+        SELECT a.id FROM payments.accounts a
+         WHERE a.high_volume
+         ORDER BY a.org_id IS NOT DISTINCT FROM (SELECT o.id FROM payments.organizations o
+                                                  WHERE o.is_platform),
+                  a.org_id, a.id
+    LOOP
+        v_done := v_done + payments.roll_up(v_account, p_limit);
+    END LOOP;
+    RETURN v_done;
 END
 $$;
 
@@ -4039,6 +4294,37 @@ BEGIN
                now() >= t.sales_start AND now() < t.sales_end
           FROM ticketing.ticket_types t
          WHERE t.id = p_type AND t.org_id = p_org AND t.event_id = p_event;
+END
+$$;
+
+--
+-- Name: open_and_hold_checkout(boolean, uuid, uuid, uuid, integer, uuid, text, interval, text, text, text[]); Type: FUNCTION; Schema: ticketing; Owner: -
+--
+
+CREATE FUNCTION ticketing.open_and_hold_checkout(p_go boolean, p_org uuid, p_event uuid, p_type uuid, p_n integer, p_order uuid, p_buyer text, p_hold interval, p_key text, p_hash text, p_codes text[]) RETURNS TABLE(acting_org uuid, order_id uuid, order_amount bigint, order_currency text, payment_intent_id text, client_secret text, hold_expires_at timestamp with time zone, request_hash text, status text, order_event_id uuid, order_ends_at timestamp with time zone, event_id uuid, currency text, ends_at timestamp with time zone, cancelled_at timestamp with time zone, type_ids uuid[], prices bigint[], held_until timestamp with time zone, seats_left integer, on_sale boolean)
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+BEGIN
+    IF coalesce(p_go, false) AND p_org = ticketing.current_org_id() THEN
+        SELECT f.acting_org, f.order_id, f.order_amount, f.order_currency,
+               f.payment_intent_id, f.client_secret, f.hold_expires_at, f.request_hash,
+               f.status, f.order_event_id, f.order_ends_at, f.event_id, f.currency,
+               f.ends_at, f.cancelled_at, f.type_ids, f.prices
+          INTO acting_org, order_id, order_amount, order_currency, payment_intent_id,
+               client_secret, hold_expires_at, request_hash, status, order_event_id,
+               order_ends_at, event_id, currency, ends_at, cancelled_at, type_ids, prices
+          FROM ticketing.open_checkout_for(p_org, p_event, p_key, ARRAY[p_type]) f;
+        IF order_id IS NULL AND event_id IS NOT NULL AND cancelled_at IS NULL
+           AND prices IS NOT NULL THEN
+            SELECT h.hold_expires_at, h.seats_left, h.on_sale
+              INTO held_until, seats_left, on_sale
+              FROM ticketing.hold_checkout(
+                  p_n, p_type, p_event, prices[1], p_order, p_org, p_buyer, currency,
+                  prices[1] * p_n, p_hold, p_key, p_hash, p_codes) h;
+        END IF;
+    END IF;
+    RETURN NEXT;
 END
 $$;
 
@@ -5642,7 +5928,7 @@ CREATE INDEX tickets_order ON ticketing.tickets USING btree (order_id);
 -- Name: tickets_type; Type: INDEX; Schema: ticketing; Owner: -
 --
 
-CREATE INDEX tickets_type ON ticketing.tickets USING btree (ticket_type_id, status);
+CREATE INDEX tickets_type ON ticketing.tickets USING btree (ticket_type_id);
 
 --
 -- Name: transitions_subject; Type: INDEX; Schema: ticketing; Owner: -
@@ -5684,7 +5970,7 @@ CREATE TRIGGER accounts_guard BEFORE UPDATE OF posted_debits, posted_credits, pe
 -- Name: accounts accounts_guard_identity; Type: TRIGGER; Schema: payments; Owner: -
 --
 
-CREATE TRIGGER accounts_guard_identity BEFORE UPDATE OF id, org_id, code, type, currency, high_volume, created_at ON payments.accounts FOR EACH ROW WHEN ((((((((new.id IS DISTINCT FROM old.id) OR (new.org_id IS DISTINCT FROM old.org_id)) OR (new.code IS DISTINCT FROM old.code)) OR (new.type IS DISTINCT FROM old.type)) OR (new.currency IS DISTINCT FROM old.currency)) OR (new.high_volume IS DISTINCT FROM old.high_volume)) OR (new.created_at IS DISTINCT FROM old.created_at))) EXECUTE FUNCTION payments.guard_account_update();
+CREATE TRIGGER accounts_guard_identity BEFORE UPDATE OF id, org_id, code, type, currency, high_volume, created_at, normal_side ON payments.accounts FOR EACH ROW WHEN (((((((((new.id IS DISTINCT FROM old.id) OR (new.org_id IS DISTINCT FROM old.org_id)) OR (new.code IS DISTINCT FROM old.code)) OR (new.type IS DISTINCT FROM old.type)) OR (new.currency IS DISTINCT FROM old.currency)) OR (new.high_volume IS DISTINCT FROM old.high_volume)) OR (new.created_at IS DISTINCT FROM old.created_at)) OR (new.normal_side IS DISTINCT FROM old.normal_side))) EXECUTE FUNCTION payments.guard_account_update();
 
 --
 -- Name: accounts accounts_guard_monitored; Type: TRIGGER; Schema: payments; Owner: -
@@ -7333,10 +7619,10 @@ REVOKE ALL ON FUNCTION payments._hold_event(h payments.holds, p_status text, r p
 REVOKE ALL ON FUNCTION payments._line_difference(p_ids bigint[], p_hashes bytea[], p_now_ids bigint[], p_now_hashes bytea[]) FROM PUBLIC;
 
 --
--- Name: FUNCTION _lock_accounts(p_org uuid, p_ids uuid[], p_lock_high_volume boolean); Type: ACL; Schema: payments; Owner: -
+-- Name: FUNCTION _lock_accounts(p_org uuid, p_ids uuid[], p_lock_high_volume boolean, p_large uuid[]); Type: ACL; Schema: payments; Owner: -
 --
 
-REVOKE ALL ON FUNCTION payments._lock_accounts(p_org uuid, p_ids uuid[], p_lock_high_volume boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION payments._lock_accounts(p_org uuid, p_ids uuid[], p_lock_high_volume boolean, p_large uuid[]) FROM PUBLIC;
 
 --
 -- Name: FUNCTION _mark_monitored(p_account uuid); Type: ACL; Schema: payments; Owner: -

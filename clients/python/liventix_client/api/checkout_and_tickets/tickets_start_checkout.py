@@ -103,13 +103,15 @@ def sync_detailed(
      Hold the tickets, create the order and its PaymentIntent (pay with `client_secret`).
 
     Two transactions, so that nothing is locked while Stripe answers: the hold commits with
-    its expiry; Stripe is asked with no transaction open; the PaymentIntent is recorded (in
-    the round trip that authenticates the second transaction) and the answer stored under
-    the key. Stripe failing or timing out answers 503 with
-    `Retry-After`: retry with the same key (the hold is found again by it). A hold lost in a
-    crash or failover of the database before its record (its commit does not wait for the
-    disk) answers 503 `checkout-interrupted` with `Retry-After`: a retry with the same key
-    holds the seats again and records the same PaymentIntent.
+    its expiry; Stripe is asked with no transaction open; the PaymentIntent is recorded and
+    the answer stored under the key. Each is one round trip to the database with the
+    authentication (the long way, two: the first checkout of a key in a process, several
+    ticket types, the platform's key, a record that finds something unexpected). Stripe
+    failing or timing out answers 503 with `Retry-After`: retry with the same key (the hold
+    is found again by it). A hold lost in a crash or failover of the database before its
+    record (its commit does not wait for the disk) answers 503 `checkout-interrupted` with
+    `Retry-After`: a retry with the same key holds the seats again and records the same
+    PaymentIntent.
 
     Args:
         idempotency_key (str): Required on every POST. The same key with the same request replays
@@ -147,13 +149,15 @@ def sync(
      Hold the tickets, create the order and its PaymentIntent (pay with `client_secret`).
 
     Two transactions, so that nothing is locked while Stripe answers: the hold commits with
-    its expiry; Stripe is asked with no transaction open; the PaymentIntent is recorded (in
-    the round trip that authenticates the second transaction) and the answer stored under
-    the key. Stripe failing or timing out answers 503 with
-    `Retry-After`: retry with the same key (the hold is found again by it). A hold lost in a
-    crash or failover of the database before its record (its commit does not wait for the
-    disk) answers 503 `checkout-interrupted` with `Retry-After`: a retry with the same key
-    holds the seats again and records the same PaymentIntent.
+    its expiry; Stripe is asked with no transaction open; the PaymentIntent is recorded and
+    the answer stored under the key. Each is one round trip to the database with the
+    authentication (the long way, two: the first checkout of a key in a process, several
+    ticket types, the platform's key, a record that finds something unexpected). Stripe
+    failing or timing out answers 503 with `Retry-After`: retry with the same key (the hold
+    is found again by it). A hold lost in a crash or failover of the database before its
+    record (its commit does not wait for the disk) answers 503 `checkout-interrupted` with
+    `Retry-After`: a retry with the same key holds the seats again and records the same
+    PaymentIntent.
 
     Args:
         idempotency_key (str): Required on every POST. The same key with the same request replays
@@ -186,13 +190,15 @@ async def asyncio_detailed(
      Hold the tickets, create the order and its PaymentIntent (pay with `client_secret`).
 
     Two transactions, so that nothing is locked while Stripe answers: the hold commits with
-    its expiry; Stripe is asked with no transaction open; the PaymentIntent is recorded (in
-    the round trip that authenticates the second transaction) and the answer stored under
-    the key. Stripe failing or timing out answers 503 with
-    `Retry-After`: retry with the same key (the hold is found again by it). A hold lost in a
-    crash or failover of the database before its record (its commit does not wait for the
-    disk) answers 503 `checkout-interrupted` with `Retry-After`: a retry with the same key
-    holds the seats again and records the same PaymentIntent.
+    its expiry; Stripe is asked with no transaction open; the PaymentIntent is recorded and
+    the answer stored under the key. Each is one round trip to the database with the
+    authentication (the long way, two: the first checkout of a key in a process, several
+    ticket types, the platform's key, a record that finds something unexpected). Stripe
+    failing or timing out answers 503 with `Retry-After`: retry with the same key (the hold
+    is found again by it). A hold lost in a crash or failover of the database before its
+    record (its commit does not wait for the disk) answers 503 `checkout-interrupted` with
+    `Retry-After`: a retry with the same key holds the seats again and records the same
+    PaymentIntent.
 
     Args:
         idempotency_key (str): Required on every POST. The same key with the same request replays
@@ -228,13 +234,15 @@ async def asyncio(
      Hold the tickets, create the order and its PaymentIntent (pay with `client_secret`).
 
     Two transactions, so that nothing is locked while Stripe answers: the hold commits with
-    its expiry; Stripe is asked with no transaction open; the PaymentIntent is recorded (in
-    the round trip that authenticates the second transaction) and the answer stored under
-    the key. Stripe failing or timing out answers 503 with
-    `Retry-After`: retry with the same key (the hold is found again by it). A hold lost in a
-    crash or failover of the database before its record (its commit does not wait for the
-    disk) answers 503 `checkout-interrupted` with `Retry-After`: a retry with the same key
-    holds the seats again and records the same PaymentIntent.
+    its expiry; Stripe is asked with no transaction open; the PaymentIntent is recorded and
+    the answer stored under the key. Each is one round trip to the database with the
+    authentication (the long way, two: the first checkout of a key in a process, several
+    ticket types, the platform's key, a record that finds something unexpected). Stripe
+    failing or timing out answers 503 with `Retry-After`: retry with the same key (the hold
+    is found again by it). A hold lost in a crash or failover of the database before its
+    record (its commit does not wait for the disk) answers 503 `checkout-interrupted` with
+    `Retry-After`: a retry with the same key holds the seats again and records the same
+    PaymentIntent.
 
     Args:
         idempotency_key (str): Required on every POST. The same key with the same request replays
