@@ -155,9 +155,28 @@ def store_and_commit(
     if not isinstance(driver, psycopg.Connection) or not conn.in_transaction():
         return False
     escape = psycopg.pq.Escaping(driver.pgconn).escape_literal
+    statement = _STORE_AND_COMMIT % _literals(
+        escape, principal=principal, key=key, request=request, digest=digest, response=response
+    )
+    with pgdriver.cursor(conn) as cursor:
+        cursor.execute(statement)
+    return True
+
+
+def _literals(
+    escape: keys.Escape,
+    *,
+    principal: keys.Principal,
+    key: str,
+    request: Request,
+    digest: str,
+    response: Response,
+) -> tuple[bytes | int, ...]:
+    """The stored answer's values as SQL literals, in `_STORE`'s column order (scope, key,
+    method, path, request_sha256, status, content_type, response, location)."""
     body = bytes(response.body)
     location = location_of(response)
-    statement = _STORE_AND_COMMIT % (
+    return (
         escape(principal.scope.encode()),
         escape(key.encode()),
         escape(request.method.encode()),
@@ -168,9 +187,6 @@ def store_and_commit(
         escape(body if body else b"null"),
         b"NULL" if location is None else escape(location.encode()),
     )
-    with pgdriver.cursor(conn) as cursor:
-        cursor.execute(statement)
-    return True
 
 
 _STORE_AFTER = (
@@ -196,19 +212,16 @@ def store_after(
     concurrent request that stored first makes it a unique violation, as for `store`."""
 
     def stored_after(escape: keys.Escape) -> bytes:
-        body = bytes(response.body)
-        location = location_of(response)
         return _STORE_AFTER % (
             statement(escape),
-            escape(principal.scope.encode()),
-            escape(key.encode()),
-            escape(request.method.encode()),
-            escape(request.url.path.encode()),
-            escape(digest.encode()),
-            response.status_code,
-            escape((response.media_type or "application/json").encode()),
-            escape(body if body else b"null"),
-            b"NULL" if location is None else escape(location.encode()),
+            *_literals(
+                escape,
+                principal=principal,
+                key=key,
+                request=request,
+                digest=digest,
+                response=response,
+            ),
         )
 
     return stored_after
