@@ -71,7 +71,6 @@ from escrow.stripe_events import (
     META_REVERSAL_REQUEST,
     META_TRANSFER_REQUEST,
     captured_payment,
-    metadata_org,
 )
 from escrow.stripe_events import handlers as stripe_handlers
 from escrow.stripe_events import register as register_stripe_handlers
@@ -129,7 +128,6 @@ __all__ = [
     "get_policy",
     "ledger_escrow_balance",
     "lock_escrow",
-    "metadata_org",
     "open_dispute",
     "open_escrow",
     "owed_after_reversals",

@@ -14,9 +14,7 @@ answers.
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,31 +37,6 @@ META_REVERSAL_REQUEST = "liventix_reversal_request"
 # Metadata naming the transfer request a transfer answers (its task's message id, also the
 # idempotency key Stripe got, which Stripe's event carries as `request.idempotency_key`).
 META_TRANSFER_REQUEST = "liventix_transfer_request"
-
-
-# A uuid as the inbox takes it from an event's metadata to place the event
-# (`messaging.inbox_org`, migrations/sql/messaging.sql: the whole text matches
-# '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' case-insensitively, whose
-# classes hold ASCII hex digits alone). uuid.UUID() takes more (braces, 'urn:uuid:', 32 bare
-# digits, hyphens anywhere): such an event was placed with no organization (the nil uuid) by
-# the database, yet booked into the organization it names by Python.
-_ORG_ID = re.compile("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-
-
-def metadata_org(metadata: object) -> uuid.UUID | None:
-    """The organization a Stripe object's metadata names (`liventix_org_id`), read exactly
-    as the inbox reads it to place the event (`messaging.inbox_org`): a uuid written as
-    8-4-4-4-12 hex digits with its hyphens, in either case, and nothing else. None when it
-    names none: no such key, another form (braces, 'urn:uuid:', 32 bare digits, blanks or a
-    newline around it), not a text, or the nil uuid (where the inbox places the events that
-    name none). The one reading of it: escrow's handlers and ticketing's both ask here."""
-    if not isinstance(metadata, Mapping):
-        return None
-    value = metadata.get(META_ORG)
-    if not isinstance(value, str) or _ORG_ID.fullmatch(value) is None:
-        return None
-    org = uuid.UUID(value)
-    return None if org.int == 0 else org
 
 
 def _obj(event: outbox.InboxEvent) -> dict[str, Any]:
@@ -92,10 +65,8 @@ def _payment_of(conn: Connection, obj: dict[str, Any]) -> str:
 
 
 def _is_ticket_payment(pi: dict[str, Any]) -> bool:
-    """A payment of a ticket order: its metadata names an organization (as the inbox reads
-    it: `metadata_org`) and an event."""
-    meta = pi.get("metadata")
-    return isinstance(meta, dict) and metadata_org(meta) is not None and META_EVENT in meta
+    meta = pi.get("metadata") or {}
+    return META_ORG in meta and META_EVENT in meta
 
 
 def captured_payment(
@@ -107,13 +78,10 @@ def captured_payment(
         return None
     pi = _obj(event)
     meta = pi["metadata"]
-    org_id = metadata_org(meta)
-    if org_id is None:  # names no organization: not ours (prepare asked nothing)
-        return None
     ends = meta.get(META_EVENT_ENDS)
     return models.CapturedPayment(
         payment_id=pi["id"],
-        org_id=org_id,
+        org_id=uuid.UUID(meta[META_ORG]),
         event_id=meta[META_EVENT],
         currency=str(pi["currency"]).upper(),
         gross=int(pi.get("amount_received") or pi["amount"]),

@@ -18,7 +18,6 @@ from typing import Any
 from statemachine import StateMachine
 from statemachine.exceptions import TransitionNotAllowed
 
-import escrow
 from ticketing_fsm.errors import (
     InvalidRequest,
     InvalidTransition,
@@ -217,15 +216,9 @@ def intent_request(
 
 
 def claimed_order(metadata: Mapping[str, object]) -> tuple[uuid.UUID, uuid.UUID] | None:
-    """The (order, organization) a PaymentIntent's metadata names; None if not ours. The
-    organization is read as the inbox reads it to place the event (`escrow.metadata_org`):
-    a form the inbox does not take names none, so the event is not claimed for the
-    organization it was not placed with."""
-    org = escrow.metadata_org(metadata)
-    if org is None:
-        return None
+    """The (order, organization) a PaymentIntent's metadata names; None if not ours."""
     try:
-        return uuid.UUID(str(metadata.get(META_ORDER))), org
+        return uuid.UUID(str(metadata.get(META_ORDER))), uuid.UUID(str(metadata.get(META_ORG)))
     except ValueError:
         return None  # not an order of ours: metadata is not trusted further
 

@@ -210,19 +210,6 @@ def test_the_intent_request_is_the_same_for_the_same_order() -> None:
     assert decisions.claimed_order({}) is None
 
 
-def test_an_order_is_claimed_only_for_an_organization_the_inbox_places_its_event_with() -> None:
-    """The metadata's organization is read as `messaging.inbox_org` reads it (hyphenated
-    8-4-4-4-12 hex digits, either case): another form uuid.UUID() takes names none."""
-    order_id = decisions.order_id_for(ORG, "k1")
-    meta = {decisions.META_ORDER: str(order_id)}
-    for form in (str(ORG), str(ORG).upper()):
-        assert decisions.claimed_order({**meta, decisions.META_ORG: form}) == (order_id, ORG)
-    for form in ("{" + str(ORG) + "}", "urn:uuid:" + str(ORG), ORG.hex, str(ORG) + "\n"):
-        assert decisions.claimed_order({**meta, decisions.META_ORG: form}) is None
-    nil = str(uuid.UUID(int=0))  # the inbox's place for events naming none
-    assert decisions.claimed_order({**meta, decisions.META_ORG: nil}) is None
-
-
 # -- the payment's outcome ------------------------------------------------------------------
 
 
