@@ -127,6 +127,34 @@ class PendingCheckout:
     intent: IntentRequest
 
 
+def _pending(
+    request: CheckoutRequest,
+    *,
+    order_id: uuid.UUID,
+    event_id: uuid.UUID,
+    event_ends_at: datetime,
+    amount: int,
+    currency: str,
+    hold_expires_at: datetime,
+) -> PendingCheckout:
+    """The held order, with the PaymentIntent request Stripe is asked under its key."""
+    return PendingCheckout(
+        order_id=order_id,
+        amount=amount,
+        currency=currency,
+        hold_expires_at=hold_expires_at,
+        intent=decisions.intent_request(
+            org_id=request.org_id,
+            event_id=event_id,
+            event_ends_at=event_ends_at,
+            order_id=order_id,
+            idempotency_key=request.idempotency_key,
+            amount=amount,
+            currency=currency,
+        ),
+    )
+
+
 def _existing(request: CheckoutRequest, digest: str, row: Any) -> Checkout | PendingCheckout:
     """The checkout already stored under the request's key (`row`: the opening read's)."""
     if row.request_hash != digest:
@@ -143,20 +171,14 @@ def _existing(request: CheckoutRequest, digest: str, row: Any) -> Checkout | Pen
         )
     if row.status != "awaiting_payment":
         raise CheckoutExpired(order_id=str(row.order_id), status=row.status)
-    return PendingCheckout(
+    return _pending(
+        request,
         order_id=row.order_id,
+        event_id=row.order_event_id,
+        event_ends_at=row.order_ends_at,
         amount=row.order_amount,
         currency=row.order_currency,
         hold_expires_at=row.hold_expires_at,
-        intent=decisions.intent_request(
-            org_id=request.org_id,
-            event_id=row.order_event_id,
-            event_ends_at=row.order_ends_at,
-            order_id=row.order_id,
-            idempotency_key=request.idempotency_key,
-            amount=row.order_amount,
-            currency=row.order_currency,
-        ),
     )
 
 
@@ -252,20 +274,14 @@ def reserve_checkout(
         inserted = store.checkout.insert_order(conn, order)
     if inserted is None:
         raise RuntimeError("the order's insert returned no row")
-    return PendingCheckout(
+    return _pending(
+        request,
         order_id=order["id"],
+        event_id=request.event_id,
+        event_ends_at=opening.ends_at,
         amount=amount,
         currency=opening.currency,
         hold_expires_at=inserted.hold_expires_at,
-        intent=decisions.intent_request(
-            org_id=request.org_id,
-            event_id=request.event_id,
-            event_ends_at=opening.ends_at,
-            order_id=order["id"],
-            idempotency_key=request.idempotency_key,
-            amount=amount,
-            currency=opening.currency,
-        ),
     )
 
 
@@ -337,20 +353,14 @@ def planned_hold_result(
     amount = decisions.priced([planned.item], prices, cancelled=row.cancelled_at is not None)
     if row.held_until is None:
         raise decisions.refusal(planned.item, row.seats_left, bool(row.on_sale))
-    return PendingCheckout(
+    return _pending(
+        request,
         order_id=planned.order_id,
+        event_id=request.event_id,
+        event_ends_at=row.ends_at,
         amount=amount,
         currency=row.currency,
         hold_expires_at=row.held_until,
-        intent=decisions.intent_request(
-            org_id=request.org_id,
-            event_id=request.event_id,
-            event_ends_at=row.ends_at,
-            order_id=planned.order_id,
-            idempotency_key=request.idempotency_key,
-            amount=amount,
-            currency=row.currency,
-        ),
     )
 
 
