@@ -241,10 +241,12 @@ def post_entry(conn: Connection, org_id: UUID, request: PostEntry | ReverseEntry
     A transaction that posts for two organizations (or otherwise locks accounts outside the
     doors' one order, docs/engine.md) may deadlock with another: the victim's call raises the
     database's error as it is (`sqlalchemy.exc.OperationalError`, SQLSTATE 40P01, not a
-    `LedgerError`: nothing was refused) and its transaction is aborted; run the unit of work
-    again (the API does: a lost race). The door does not retry it itself: the usual way runs
-    in no subtransaction, and a retry inside one could not release what the caller's earlier
-    postings hold.
+    `LedgerError`: nothing was refused) at the first deadlock, and its transaction is
+    aborted; run the unit of work again (the API does: a lost race). Neither way runs it
+    again itself: the usual way runs in no subtransaction, and the long way
+    (`payments.ledger_write`: a reversal, conditions, a line of 2**40 or more) does not
+    retry a deadlock in its subtransaction, whose rollback could not release what the
+    caller's earlier postings hold (each retry deadlocked again).
     """
     if isinstance(request, PostEntry) and not request.conditions:
         return _post_one(conn, org_id, request)

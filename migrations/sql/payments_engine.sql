@@ -2,10 +2,10 @@
 -- one round trip per call, the work done in the server.
 --
 -- ledger_write owns idempotency and retries: it looks the request's keys up, runs the
--- operation in a subtransaction, retries a deadlock or serialization failure there, and
--- stores each key with its result. An operation refused for a business reason (funds,
--- holds, reversals, conditions) is stored as failed when the caller asks for it, so a retry
--- under the same key keeps being refused.
+-- operation in a subtransaction, retries a serialization failure there (not a deadlock: its
+-- caller runs the unit of work again), and stores each key with its result. An operation
+-- refused for a business reason (funds, holds, reversals, conditions) is stored as failed
+-- when the caller asks for it, so a retry under the same key keeps being refused.
 --
 -- Errors are raised as SQLSTATE LX001 with the error's code as message and its ids as a
 -- JSON detail; the Python side turns them into ledger.errors classes.
@@ -780,7 +780,14 @@ BEGIN
             PERFORM set_config('payments.writer', 'off', true);
             RETURN jsonb_build_object('results', v_results);
         EXCEPTION
-            WHEN deadlock_detected OR serialization_failure OR lock_not_available THEN
+            -- A deadlock is not run again here: the caller gets 40P01 at once, its
+            -- transaction aborted, and runs its unit of work again (the API does). The
+            -- rollback to the subtransaction cannot release what the caller's transaction
+            -- took before the call (a unit of work posting for two organizations): every
+            -- retry deadlocked again, up to 20 a side, a deadlock timeout each (review of
+            -- e423f18). Even a caller that held nothing before may lose again: its retry
+            -- can retake a row before the woken waiter does (seen in a test).
+            WHEN serialization_failure OR lock_not_available THEN
                 IF v_attempt = 20 THEN
                     RAISE;
                 END IF;
