@@ -489,6 +489,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_xact xid8;
     v_partial boolean;
+    v_up boolean;  -- the high-volume account's overflow hint, under the row's lock
 BEGIN
     IF NOT NEW.side IN ('debit', 'credit') THEN
         PERFORM payments._check_violation('lines', 'lines_side_check');
@@ -507,15 +508,23 @@ BEGIN
     END IF;
     -- A large line not rolled up on a high-volume account: the fast doors' overflow hint
     -- (accounts.large_unrolled) is raised on the account's row, in this transaction, under
-    -- the row's lock even when it is up already: the roll-up lowers it under that lock once
-    -- it sees no large line unrolled, and this line, uncommitted, it cannot see. Raised only
-    -- when still down ("AND NOT large_unrolled"), a second large line took no lock and a
-    -- concurrent roll-up lowered the hint under it (review of 2e5ae69). The engine's doors
-    -- lock the row before they insert the line, in the one lock order (_lock_accounts'
-    -- p_large), so this UPDATE waits for nobody there; a raw writer's waits, in its order.
+    -- the row's lock, which is taken even when the hint is up already: the roll-up lowers it
+    -- under that lock once it sees no large line unrolled, and this line, uncommitted, it
+    -- cannot see. Locked only when still down ("AND NOT large_unrolled"), a second large
+    -- line took no lock and a concurrent roll-up lowered the hint under it (review of
+    -- 2e5ae69). The row is locked by a SELECT and written only when the hint is down: an
+    -- UPDATE each time wrote a new version of the account for every large line (50 in one
+    -- entry: 51 versions, review of a9c95d2). The engine's doors lock the row before they
+    -- insert the line, in the one lock order (_lock_accounts' p_large), so this waits for
+    -- nobody there; a raw writer's waits, in its order.
     IF NEW.account_version IS NULL AND NEW.amount >= 1099511627776 THEN
-        UPDATE payments.accounts a SET large_unrolled = true
-         WHERE a.id = NEW.account_id AND a.org_id = NEW.org_id AND a.high_volume;
+        SELECT a.large_unrolled INTO v_up FROM payments.accounts a
+         WHERE a.id = NEW.account_id AND a.org_id = NEW.org_id AND a.high_volume
+           FOR NO KEY UPDATE;
+        IF NOT v_up THEN
+            UPDATE payments.accounts a SET large_unrolled = true
+             WHERE a.id = NEW.account_id AND a.org_id = NEW.org_id;
+        END IF;
     END IF;
     -- An entry this transaction can see was posted by it (in it or one of its
     -- subtransactions: created_xact is the top-level id) or by an earlier one.
