@@ -2,7 +2,9 @@
 insert a delivery by hand that sends its message to another organization's endpoint, that
 sends another organization's message, or that orders a platform transfer task; every
 legitimate publisher still publishes (the organization's own webhooks, the owner's and the
-platform's transfer tasks)."""
+platform's transfer tasks). The first two are refused by the foreign keys, which name the
+organization with the message and the endpoint (SQLSTATE 23503); the task by the guard's
+trigger, which runs on task deliveries alone (SQLSTATE LXM01)."""
 
 from __future__ import annotations
 
@@ -101,13 +103,20 @@ def _delivery(
     channel: str,
     endpoint: uuid.UUID | None = None,
 ) -> int:
+    recipient = "ann@example.com" if channel == "email" else None
     delivery_id: int = conn.execute(
         sa.text(
             "INSERT INTO messaging.deliveries (message_id, org_id, channel, endpoint_id,"
-            " target, aggregate_key) VALUES (:m, :org, :channel, :endpoint, 't', 'x:1')"
-            " RETURNING id"
+            " recipient, target, aggregate_key)"
+            " VALUES (:m, :org, :channel, :endpoint, :recipient, 't', 'x:1') RETURNING id"
         ),
-        {"m": message_id, "org": org, "channel": channel, "endpoint": endpoint},
+        {
+            "m": message_id,
+            "org": org,
+            "channel": channel,
+            "endpoint": endpoint,
+            "recipient": recipient,
+        },
     ).scalar_one()
     return delivery_id
 
@@ -121,9 +130,9 @@ def test_a_delivery_to_another_organizations_endpoint_is_refused(
 ) -> None:
     with acting(conn, ORG_A):
         mine = _message(conn, ORG_A)
-        with pytest.raises(sa.exc.DBAPIError, match="delivery_org_mismatch") as refused:
+        with pytest.raises(sa.exc.DBAPIError, match="deliveries_endpoint_id_fkey") as refused:
             _delivery(conn, mine, ORG_A, "webhook", world["b"])
-        assert _sqlstate(refused.value) == "LXM01"
+        assert _sqlstate(refused.value) == "23503"
     assert conn.execute(sa.text("SELECT count(*) FROM messaging.deliveries")).scalar_one() == 0
 
 
@@ -132,9 +141,19 @@ def test_a_delivery_of_another_organizations_message_is_refused(
 ) -> None:
     theirs = _message(conn, ORG_B)
     with acting(conn, ORG_A):
-        with pytest.raises(sa.exc.DBAPIError, match="delivery_org_mismatch") as refused:
-            _delivery(conn, theirs, ORG_A, "webhook", world["a"])
-        assert _sqlstate(refused.value) == "LXM01"
+        # A webhook or an e-mail of theirs (the foreign key), and a task (the guard's
+        # trigger, which runs before the key's check).
+        for channel, endpoint, refusal, sqlstate in (
+            ("webhook", world["a"], "deliveries_message_id_fkey", "23503"),
+            ("email", None, "deliveries_message_id_fkey", "23503"),
+            ("task", None, "delivery_org_mismatch", "LXM01"),
+        ):
+            nested = conn.begin_nested()
+            with pytest.raises(sa.exc.DBAPIError, match=refusal) as refused:
+                _delivery(conn, theirs, ORG_A, channel, endpoint)
+            nested.rollback()
+            assert _sqlstate(refused.value) == sqlstate
+    assert conn.execute(sa.text("SELECT count(*) FROM messaging.deliveries")).scalar_one() == 0
 
 
 @pytest.mark.parametrize(
