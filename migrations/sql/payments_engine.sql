@@ -1491,31 +1491,57 @@ ALTER FUNCTION payments.post_entry(uuid, text, text, uuid[], text[], bigint[], t
 
 
 -- Expire every open hold whose expiry has passed (up to p_limit); returns how many.
+-- Locks in the doors' one order (docs/engine.md): the holds first (a door posting or voiding
+-- a hold locks it before its accounts; SKIP LOCKED: one a writer holds is left for the next
+-- run), then all their accounts, each organization's by id in a statement of its own, the
+-- platform's last, and only then releases them. Hold by hold in expiry order, each locking its
+-- two accounts, it took one organization's accounts after the platform's of the hold before
+-- (a deadlock with a door of that organization waiting for the platform's, review of
+-- a9c95d2).
 CREATE FUNCTION payments.expire_holds(p_limit int DEFAULT 1000) RETURNS int
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_holds payments.holds[];
     h payments.holds;
-    v_done int := 0;
+    v_platform uuid := (SELECT o.id FROM payments.organizations o WHERE o.is_platform);
+    v_org uuid;
 BEGIN
     PERFORM payments._check_platform();
     PERFORM set_config('payments.writer', 'on', true);
-    FOR h IN
-        SELECT * FROM payments.holds x
-         WHERE x.expires_at <= now()
-           AND NOT EXISTS (SELECT FROM payments.hold_resolutions r WHERE r.hold_id = x.id)
-         ORDER BY x.expires_at, x.id
-         LIMIT p_limit
-           FOR UPDATE SKIP LOCKED
+    SELECT coalesce(array_agg(d.h ORDER BY (d.h).expires_at, (d.h).id), '{}') INTO v_holds
+      FROM (SELECT x AS h FROM payments.holds x
+             WHERE x.expires_at <= now()
+               AND NOT EXISTS (SELECT FROM payments.hold_resolutions r WHERE r.hold_id = x.id)
+             ORDER BY x.expires_at, x.id
+             LIMIT p_limit
+               FOR UPDATE SKIP LOCKED) d;
+    -- Resolved meanwhile by a writer that held the lock (this statement sees its commit).
+    SELECT coalesce(array_agg(x ORDER BY x.expires_at, x.id), '{}') INTO v_holds
+      FROM unnest(v_holds) x
+     WHERE NOT EXISTS (SELECT FROM payments.hold_resolutions r WHERE r.hold_id = x.id);
+    FOR v_org IN
+        SELECT a.org FROM unnest(v_holds) x,
+               LATERAL (VALUES (x.debit_org_id), (x.credit_org_id)) a(org)
+         GROUP BY a.org
+         ORDER BY a.org IS NOT DISTINCT FROM v_platform, a.org
     LOOP
-        -- resolved meanwhile by a writer that held the lock: skip it
-        CONTINUE WHEN EXISTS (SELECT FROM payments.hold_resolutions r WHERE r.hold_id = h.id);
+        PERFORM FROM (SELECT a.id FROM payments.accounts a
+                       WHERE a.org_id = v_org
+                         AND a.id IN (SELECT x.debit_account_id FROM unnest(v_holds) x
+                                       WHERE x.debit_org_id = v_org
+                                      UNION ALL
+                                      SELECT x.credit_account_id FROM unnest(v_holds) x
+                                       WHERE x.credit_org_id = v_org)
+                       ORDER BY a.id
+                         FOR NO KEY UPDATE) a;
+    END LOOP;
+    FOREACH h IN ARRAY v_holds LOOP
         PERFORM payments._release_pending(h);
         INSERT INTO payments.hold_resolutions (hold_id, org_id, kind)
         VALUES (h.id, h.org_id, 'expired');
-        v_done := v_done + 1;
     END LOOP;
     PERFORM set_config('payments.writer', 'off', true);
-    RETURN v_done;
+    RETURN cardinality(v_holds);
 END
 $$;
 
