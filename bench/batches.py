@@ -3,34 +3,46 @@ against the cost of the rows themselves.
 
 Run as `python -m bench.batches [--seconds N] [--rounds R] [--accounts 10000]`. One server, as
 `bench.posting`'s (an embedded PostgreSQL in a temporary directory, or `DATABASE_URL`'s).
-From this one process, on one connection, in interleaved rounds (each case first in turn):
+From this one process, on one connection unless said, in interleaved rounds (each case first
+in turn):
 
 - `independent_batch_1`: `ledger.post_batch` of `--independent-batch` (100) two-line entries
   standing alone, random pairs of `--accounts` accounts, each batch its own transaction;
 - `linked_batch_1`: the same with `--batch` (500) entries linked in one chain;
-- the baseline, `floor_<size>`: the same rows (an idempotency key, an entry and its two lines
-  per entry, the accounts' new totals) written by four plain statements into copies of the
-  ledger's tables with the same columns, indexes and storage parameters (the accounts'
-  fillfactor) but no rule (no trigger, no check, no lock, no fingerprint, no validation):
-  what the rows themselves cost the server.
+- `independent_batch_2`: the independent batches again from this same process, on two
+  connections (one thread each): while one connection's backend works, the other thread
+  builds, validates and encodes its next batch (psycopg releases the GIL while it waits), so
+  the client's CPU and the server's overlap on the machine's two cores; the two backends also
+  run at once and wait for each other only on accounts both batches move;
+- the baseline, `floor_<size>`: the same rows (an idempotency key with a 64-digit
+  fingerprint, an entry and its two lines per entry, effective when recorded, the accounts'
+  new totals) written by four plain statements into copies of the ledger's tables with the
+  same columns, indexes and storage parameters (the accounts' fillfactor) but no rule (no
+  trigger, no check, no lock, no fingerprint, no validation): what the rows themselves cost
+  the server. (Before session 30 the floor's lines took two clock readings, so each was
+  `dated` and wrote one index entry more than the door's, and its keys a shorter hash.)
 
 Per case: entries per second (the median round), CPU per entry of this process (the client:
-building the requests, validating, fingerprinting, encoding, decoding) and of its backend
-(the server; read from /proc, so only for a local server), WAL bytes per entry, and the
-ratios of the batch path's server CPU to the floor's. The issue's goals are 15,000 entries/s
-for both cases. The machine's load average is printed before and after, and kept in the
-JSON, the last line printed.
+building the requests, validating, fingerprinting, encoding, decoding) and of its backends
+(the server; read from /proc, so only for a local server), WAL bytes and full-page images
+per entry (pg_stat_wal: a round's checkpoint shows there), and the ratios of the batch
+path's server CPU to the floor's. The issue's goals are 15,000 entries/s for both cases from
+one process (`independent_batch_1` or `independent_batch_2`, and `linked_batch_1`). The
+machine's load average is printed before and after, and kept in the JSON, the last line
+printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import os
 import random
 import statistics
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -49,13 +61,14 @@ _FLOOR_TABLES = ("accounts", "idempotency_keys", "entries", "lines")
 # The floor's four statements: the rows the fast door writes for a batch, with nothing else.
 _FLOOR_KEYS = sa.text(
     "INSERT INTO bench_floor.idempotency_keys (org_id, key, operation, request_hash, status,"
-    " result) SELECT :org, k, 'post_entries', k, 'succeeded', jsonb_build_object('id', id)"
-    " FROM unnest(CAST(:keys AS text[]), CAST(:ids AS uuid[])) AS x(k, id)"
+    " result) SELECT :org, k, 'post_entries', h, 'succeeded', jsonb_build_object('id', id)"
+    " FROM unnest(CAST(:keys AS text[]), CAST(:hashes AS text[]), CAST(:ids AS uuid[]))"
+    " AS x(k, h, id)"
 )
 _FLOOR_ENTRIES = sa.text(
     "INSERT INTO bench_floor.entries (id, org_id, kind, description, metadata, effective_at,"
     " created_at, idempotency_key)"
-    " SELECT id, :org, 'standard', '', '{}', clock_timestamp(), clock_timestamp(), k"
+    " SELECT id, :org, 'standard', '', '{}', now(), now(), k"
     " FROM unnest(CAST(:ids AS uuid[]), CAST(:keys AS text[])) AS x(id, k)"
 )
 _FLOOR_LINES = sa.text(
@@ -63,7 +76,7 @@ _FLOOR_LINES = sa.text(
     " currency, effective_at, created_at, account_version, account_posted_debits,"
     " account_posted_credits)"
     " SELECT (CAST(:ids AS uuid[]))[(o + 1) / 2], :org, :org, a, CASE WHEN o % 2 = 1 THEN"
-    " 'debit' ELSE 'credit' END, m, 'USD', clock_timestamp(), clock_timestamp(), 1, m, m"
+    " 'debit' ELSE 'credit' END, m, 'USD', now(), now(), 1, m, m"
     " FROM unnest(CAST(:accounts AS uuid[]), CAST(:amounts AS bigint[])) WITH ORDINALITY"
     " AS x(a, m, o)"
 )
@@ -84,6 +97,7 @@ class Case:
     name: str
     size: int
     call: Callable[[sa.Connection, uuid.UUID, list[ledger.PostEntry]], None]
+    connections: int = 1
 
 
 @dataclass(frozen=True)
@@ -95,6 +109,7 @@ class Round:
     client_cpu: float
     server_cpu: float | None
     wal_bytes: int
+    wal_fpi: int
 
 
 def _backend_cpu(pid: int | None) -> float | None:
@@ -158,6 +173,8 @@ def _floor(conn: sa.Connection, org: uuid.UUID, batch: list[ledger.PostEntry]) -
     params = {
         "org": org,
         "keys": [r.idempotency_key for r in batch],
+        # A request's fingerprint is 64 hex digits: the same width as the door's.
+        "hashes": [hashlib.sha256(r.idempotency_key.encode()).hexdigest() for r in batch],
         "ids": [_uuid7() for _ in batch],
         "accounts": accounts,
         "amounts": amounts,
@@ -195,30 +212,53 @@ def _copy_tables(engine: sa.Engine) -> None:
         )
 
 
+def _keys(prefix: str) -> Iterator[str]:
+    """Idempotency keys, each used once: the prefix and a count."""
+    return (f"{prefix}-{n}" for n in itertools.count())
+
+
 def _round(
-    conn: sa.Connection,
+    conns: Sequence[sa.Connection],
     case: Case,
     book: Book,
     *,
     seconds: float,
     rng: random.Random,
-    pid: int | None,
+    pids: Sequence[int | None],
 ) -> Round:
-    keys = (f"{case.name}-{uuid.uuid4().hex[:8]}-{n}" for n in itertools.count())
-    case.call(conn, book.org, _requests(book, rng, keys, case.size))  # warm up
-    entries = 0
-    wal0 = _wal(conn)
-    server0 = _backend_cpu(pid)
+    """One round of a case on its first `case.connections` connections, one thread each."""
+    used = list(zip(conns, pids, strict=True))[: case.connections]
+    run = uuid.uuid4().hex[:8]
+    keys = [_keys(f"{case.name}-{run}-{i}") for i in range(len(used))]
+    rngs = [random.Random(rng.random()) for _ in used]
+    for (conn, _), key, r in zip(used, keys, rngs, strict=True):
+        case.call(conn, book.org, _requests(book, r, key, case.size))  # warm up
+    done = [0] * len(used)
+    wal0, fpi0 = _wal(used[0][0]), _fpi([conn for conn, _ in used])
+    server0 = [_backend_cpu(pid) for _, pid in used]
     client0, started = time.process_time(), time.perf_counter()
     deadline = started + seconds
-    while time.perf_counter() < deadline:
-        case.call(conn, book.org, _requests(book, rng, keys, case.size))
-        entries += case.size
+
+    def work(i: int) -> None:
+        while time.perf_counter() < deadline:
+            case.call(used[i][0], book.org, _requests(book, rngs[i], keys[i], case.size))
+            done[i] += case.size
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(1, len(used))]
+    for thread in threads:
+        thread.start()
+    work(0)
+    for thread in threads:
+        thread.join()
     wall, client = time.perf_counter() - started, time.process_time() - client0
-    server1 = _backend_cpu(pid)
-    wal = _wal(conn) - wal0
-    server = None if server0 is None or server1 is None else server1 - server0
-    return Round(entries, wall, client, server, wal)
+    server1 = [_backend_cpu(pid) for _, pid in used]
+    wal, fpi = _wal(used[0][0]) - wal0, _fpi([conn for conn, _ in used]) - fpi0
+    server: float | None = 0.0
+    for before, after in zip(server0, server1, strict=True):
+        server = (
+            None if server is None or before is None or after is None else server + after - before
+        )
+    return Round(sum(done), wall, client, server, wal, fpi)
 
 
 def _wal(conn: sa.Connection) -> int:
@@ -227,6 +267,17 @@ def _wal(conn: sa.Connection) -> int:
     lsn = int(conn.exec_driver_sql("SELECT pg_current_wal_insert_lsn() - '0/0'").scalar_one())
     conn.rollback()
     return lsn
+
+
+def _fpi(conns: Sequence[sa.Connection]) -> int:
+    """Full-page images the server has written to the WAL so far (pg_stat_wal: every
+    session's; each connection's pending statistics flushed first)."""
+    for conn in conns:
+        conn.exec_driver_sql("SELECT pg_stat_force_next_flush()")
+        conn.rollback()
+    fpi = int(conns[0].exec_driver_sql("SELECT wal_fpi FROM pg_stat_wal").scalar_one())
+    conns[0].rollback()
+    return fpi
 
 
 def _load() -> list[float]:
@@ -251,6 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cases = [
         Case("independent_batch_1", small, _post(False)),
         Case("linked_batch_1", large, _post(True)),
+        Case("independent_batch_2", small, _post(False), connections=2),
         Case(f"floor_{small}", small, _floor),
         Case(f"floor_{large}", large, _floor),
     ]
@@ -259,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             create_database(admin, name)
             url = database_url(admin, name)
             upgrade(url)
-            engine = make_engine(url, pool_size=1)
+            engine = make_engine(url, pool_size=2)
             book = _open_book(engine, args.accounts)
             _copy_tables(engine)
             results.put("load_before", _load(), "load average 1/5/15 min")
@@ -269,15 +321,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 flush=True,
             )
             rounds: dict[str, list[Round]] = {case.name: [] for case in cases}
-            with engine.connect() as conn:
-                pid = int(conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
-                conn.rollback()
+            with engine.connect() as conn, engine.connect() as other:
+                conns = (conn, other)
+                pids: list[int | None] = []
+                for c in conns:
+                    pids.append(int(c.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()))
+                    c.rollback()
                 for r in range(args.rounds):
                     _analyze(engine)
                     order = cases[r % len(cases) :] + cases[: r % len(cases)]
                     for case in order:
                         rounds[case.name].append(
-                            _round(conn, case, book, seconds=args.seconds, rng=rng, pid=pid)
+                            _round(conns, case, book, seconds=args.seconds, rng=rng, pids=pids)
                         )
             for case in cases:
                 done = rounds[case.name]
@@ -295,15 +350,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                     per(sum(x.wal_bytes for x in done), entries),
                     "WAL per entry",
                 )
+                results.put(
+                    f"{case.name}_wal_fpi",
+                    per(sum(x.wal_fpi for x in done), entries),
+                    "full-page images per entry",
+                )
                 results.put(f"{case.name}_client_cpu_us", client_us, "per entry")
                 if server is not None:
                     server_us = per(server, entries) * 1e6
-                    results.put(f"{case.name}_server_cpu_us", server_us, "per entry, its backend")
+                    results.put(f"{case.name}_server_cpu_us", server_us, "per entry, its backends")
                     results.put(f"{case.name}_cpu_us", client_us + server_us, "per entry, both")
             results.put("load_after", _load(), "load average 1/5/15 min")
             print("ratios", flush=True)
             f = results.figures
-            for measured, floor in (("independent_batch_1", small), ("linked_batch_1", large)):
+            for measured, floor in (
+                ("independent_batch_1", small),
+                ("independent_batch_2", small),
+                ("linked_batch_1", large),
+            ):
                 if f.get(f"{measured}_server_cpu_us") and f.get(f"floor_{floor}_server_cpu_us"):
                     results.put(
                         f"{measured}_server_over_floor",
@@ -311,7 +375,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "server CPU per entry / the floor's",
                     )
             print("targets", flush=True)
+            results.put(
+                "independent_2_over_1",
+                per(f["independent_batch_2"], f["independent_batch_1"]),
+                "two connections over one",
+            )
             results.put("target_independent_batch_1_15000", f["independent_batch_1"] >= GOAL)
+            results.put("target_independent_batch_2_15000", f["independent_batch_2"] >= GOAL)
             results.put("target_linked_batch_1_15000", f["linked_batch_1"] >= GOAL)
             engine.dispose()
         finally:
