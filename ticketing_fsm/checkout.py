@@ -32,7 +32,10 @@ Every crash point between them is safe:
 - after 3, the order is an ordinary order awaiting payment.
 
 `start_checkout` runs the three steps, each as its own unit of work, for callers that hold an
-engine (the demo, the benchmarks, tests); the HTTP API runs them inside its request, each step
+engine (the demo, the benchmarks, tests), in two round trips to the database for a checkout
+of one ticket type: step 1 as one simple query (BEGIN, `ticketing.open_and_hold_checkout_for`,
+COMMIT), step 3 as one statement that is its own transaction. The HTTP API runs them inside
+its request, each step
 in one round trip to the database with its authentication and its commit where it can: step 1
 as `plan_hold` (one statement, `ticketing.open_and_hold_checkout`, for a checkout of one ticket
 type planned for the organization the key last authenticated for), step 3 as
@@ -313,12 +316,24 @@ def plan_hold(
         decisions.validate_checkout(request)
     except InvalidRequest:
         return None
+    one = _one_type_order(request, hold)
+    if one is None:
+        return None
+    item, order = one
+    statement = store.checkout.hold_after_authentication(order, go)
+    return PlannedHold(request=request, item=item, order_id=order["id"], statement=statement)
+
+
+def _one_type_order(
+    request: CheckoutRequest, hold: timedelta
+) -> tuple[CheckoutItem, dict[str, Any]] | None:
+    """A checkout of one ticket type: its item, and the order held in one statement
+    (`ticketing.open_and_hold_checkout_for`'s arguments); None for several types."""
     if len(request.items) != 1:
         return None
     (item,) = request.items
-    order_id = decisions.order_id_for(request.org_id, request.idempotency_key)
-    order = {
-        "id": order_id,
+    return item, {
+        "id": decisions.order_id_for(request.org_id, request.idempotency_key),
         "org": request.org_id,
         "event": request.event_id,
         "type": item.ticket_type_id,
@@ -329,8 +344,6 @@ def plan_hold(
         "hash": request.fingerprint(),
         "codes": [new_ticket_code() for _n in range(item.quantity)],
     }
-    statement = store.checkout.hold_after_authentication(order, go)
-    return PlannedHold(request=request, item=item, order_id=order_id, statement=statement)
 
 
 def planned_hold_result(
@@ -341,21 +354,28 @@ def planned_hold_result(
     the key's checkout found (pending, or its PaymentIntent recorded); a refusal raises why
     (the hold wrote nothing); None when it did nothing (not sent, or its conditions did not
     hold): run `reserve_checkout` in another transaction."""
+    return _held(conn, planned.request, planned.item, planned.order_id, sent)
+
+
+def _held(
+    conn: Connection, request: CheckoutRequest, item: CheckoutItem, order_id: uuid.UUID, sent: Any
+) -> Checkout | PendingCheckout | None:
+    """What `ticketing.open_and_hold_checkout_for` did (or `open_and_hold_checkout`, which
+    calls it), from its libpq result `sent`, as `planned_hold_result` says."""
     row = None if sent is None else store.checkout.held(conn, sent)
     if row is None:
         return None
-    request = planned.request
     if row.order_id is not None:
         return _existing(request, request.fingerprint(), row)
     if row.event_id is None:
         raise EventNotFound(event_id=str(request.event_id))
     prices = dict(zip(row.type_ids or (), row.prices or (), strict=True))
-    amount = decisions.priced([planned.item], prices, cancelled=row.cancelled_at is not None)
+    amount = decisions.priced([item], prices, cancelled=row.cancelled_at is not None)
     if row.held_until is None:
-        raise decisions.refusal(planned.item, row.seats_left, bool(row.on_sale))
+        raise decisions.refusal(item, row.seats_left, bool(row.on_sale))
     return _pending(
         request,
-        order_id=planned.order_id,
+        order_id=order_id,
         event_id=request.event_id,
         event_ends_at=row.ends_at,
         amount=amount,
@@ -542,8 +562,9 @@ def start_checkout(
     """The whole checkout as three units of work: hold (commit), ask Stripe with no
     transaction open, record (commit). A retry under the same key returns the same order
     and PaymentIntent and holds nothing more. As over the API, the hold of one ticket type
-    commits with its statement (not waiting for the WAL flush; the record's synchronous
-    commit flushes it before anything is returned). The record is one statement that is its
+    is one round trip with its transaction's BEGIN and COMMIT (not waiting for the WAL
+    flush; the record's synchronous commit flushes it before anything is returned). The
+    record is one statement that is its
     own transaction (`store.checkout.record_now`, one round trip) when it records; anything
     else (another intent recorded first, the hold expired or lost) goes the usual way
     (`record_payment_intent`), which finds why."""
@@ -582,14 +603,26 @@ def key_taken(exc: BaseException) -> bool:
 def _reserve(
     engine: Engine, request: CheckoutRequest, hold: timedelta
 ) -> Checkout | PendingCheckout:
-    """Step 1 as its own unit of work, run again after losing the key's race once. The
-    opening read goes with the transaction's BEGIN (`store.checkout.begin_with_opening`), the
-    hold with its COMMIT: two round trips."""
+    """Step 1 as its own unit of work, run again after losing the key's race once. A
+    checkout of one ticket type is one round trip: the transaction's BEGIN, the opening read
+    with the hold (`ticketing.open_and_hold_checkout_for`) and its COMMIT in one simple query
+    (`store.checkout.open_and_hold_now`). Otherwise (several types, or where that cannot be
+    sent) two: the opening read goes with the BEGIN (`store.checkout.begin_with_opening`),
+    the hold with the COMMIT."""
     decisions.validate_checkout(request)  # before anything is sent
     type_ids = sorted({i.ticket_type_id for i in request.items})
     for attempt in (1, 2):
         try:
             with engine.begin() as conn:
+                one = _one_type_order(request, hold)
+                if one is not None:
+                    item, order = one
+                    sent = store.checkout.open_and_hold_now(conn, order)
+                    if sent is not None:
+                        held = _held(conn, request, item, order["id"], sent)
+                        if held is None:  # one row, always, naming the organization
+                            raise RuntimeError("the checkout's hold returned no row")
+                        return held
                 sent = store.checkout.begin_with_opening(
                     conn, request.org_id, request.event_id, request.idempotency_key, type_ids
                 )

@@ -277,23 +277,60 @@ BEGIN
 END
 $$;
 
--- A checkout of one ticket type over the API in one round trip to the database: sent after
--- the authentication, in the round trip that begins the transaction, and followed by its
--- COMMIT (ticketing_fsm.store.checkout.hold_after_authentication). The opening read
--- (open_checkout_for: the order stored under the key, the event FOR SHARE, the type's price)
--- and, for a new order of an event on sale, the hold with the order and its tickets
--- (hold_checkout: synchronous_commit off for this transaction only, as described above) in
--- one statement; the amount and the currency are the price and the event's, read here.
---
--- It does nothing, and answers acting_org NULL, unless the caller gives the go-ahead (p_go:
--- over the API, that the key may write and nothing is stored under the request's
--- Idempotency-Key, so that a replay or a read-only key never holds) and the transaction
--- proved it acts for p_org (the order's id and the request's fingerprint, derived from the
--- organization, were computed for it): the caller then takes the long way. Otherwise one
--- row: open_checkout_for's, with the hold's answer as hold_checkout's (held_until: the new
--- order's hold expiry; or, refused, seats_left and on_sale); no hold when the key already
+-- A checkout of one ticket type (nearly every one) in one statement, for the organization
+-- p_org: the opening read (open_checkout_for: the order stored under the key, the event FOR
+-- SHARE, the type's price) and, for a new order of an event on sale, the hold with the order
+-- and its tickets (hold_checkout: synchronous_commit off for this transaction only, as
+-- described above); the amount and the currency are the price and the event's, read here.
+-- One row: open_checkout_for's, with the hold's answer as hold_checkout's (held_until: the
+-- new order's hold expiry; or, refused, seats_left and on_sale); no hold when the key already
 -- has an order, the event is not found or cancelled, or the type is not the event's (the
--- caller tells which from the opening's columns). Run with the caller's rights.
+-- caller tells which from the opening's columns). Run with the caller's rights (row-level
+-- security as for the statements it replaces). The Python API's checkout
+-- (ticketing_fsm.start_checkout) sends it between its transaction's BEGIN and COMMIT in one
+-- round trip (ticketing_fsm.store.checkout.open_and_hold_now).
+CREATE FUNCTION ticketing.open_and_hold_checkout_for(
+    p_org uuid, p_event uuid, p_type uuid, p_n int, p_order uuid, p_buyer text,
+    p_hold interval, p_key text, p_hash text, p_codes text[])
+RETURNS TABLE (
+    acting_org uuid, order_id uuid, order_amount bigint, order_currency text,
+    payment_intent_id text, client_secret text, hold_expires_at timestamptz,
+    request_hash text, status text, order_event_id uuid, order_ends_at timestamptz,
+    event_id uuid, currency text, ends_at timestamptz, cancelled_at timestamptz,
+    type_ids uuid[], prices bigint[], held_until timestamptz, seats_left int,
+    on_sale boolean)
+LANGUAGE plpgsql VOLATILE ROWS 1 AS $$
+#variable_conflict use_column
+BEGIN
+    SELECT f.acting_org, f.order_id, f.order_amount, f.order_currency,
+           f.payment_intent_id, f.client_secret, f.hold_expires_at, f.request_hash,
+           f.status, f.order_event_id, f.order_ends_at, f.event_id, f.currency,
+           f.ends_at, f.cancelled_at, f.type_ids, f.prices
+      INTO acting_org, order_id, order_amount, order_currency, payment_intent_id,
+           client_secret, hold_expires_at, request_hash, status, order_event_id,
+           order_ends_at, event_id, currency, ends_at, cancelled_at, type_ids, prices
+      FROM ticketing.open_checkout_for(p_org, p_event, p_key, ARRAY[p_type]) f;
+    IF order_id IS NULL AND event_id IS NOT NULL AND cancelled_at IS NULL
+       AND prices IS NOT NULL THEN
+        SELECT h.hold_expires_at, h.seats_left, h.on_sale
+          INTO held_until, seats_left, on_sale
+          FROM ticketing.hold_checkout(
+              p_n, p_type, p_event, prices[1], p_order, p_org, p_buyer, currency,
+              prices[1] * p_n, p_hold, p_key, p_hash, p_codes) h;
+    END IF;
+    RETURN NEXT;
+END
+$$;
+
+-- The same over the API in one round trip to the database: sent after the authentication,
+-- in the round trip that begins the transaction, and followed by its COMMIT
+-- (ticketing_fsm.store.checkout.hold_after_authentication). It does nothing, and answers
+-- one row of NULLs (acting_org NULL), unless the caller gives the go-ahead (p_go: over the
+-- API, that the key may write and nothing is stored under the request's Idempotency-Key, so
+-- that a replay or a read-only key never holds) and the transaction proved it acts for
+-- p_org (the order's id and the request's fingerprint, derived from the organization, were
+-- computed for it): the caller then takes the long way. Otherwise open_and_hold_checkout_for's
+-- row. Run with the caller's rights.
 CREATE FUNCTION ticketing.open_and_hold_checkout(
     p_go boolean, p_org uuid, p_event uuid, p_type uuid, p_n int, p_order uuid,
     p_buyer text, p_hold interval, p_key text, p_hash text, p_codes text[])
@@ -304,26 +341,12 @@ RETURNS TABLE (
     event_id uuid, currency text, ends_at timestamptz, cancelled_at timestamptz,
     type_ids uuid[], prices bigint[], held_until timestamptz, seats_left int,
     on_sale boolean)
-LANGUAGE plpgsql VOLATILE AS $$
-#variable_conflict use_column
+LANGUAGE plpgsql VOLATILE ROWS 1 AS $$
 BEGIN
     IF coalesce(p_go, false) AND p_org = ticketing.current_org_id() THEN
-        SELECT f.acting_org, f.order_id, f.order_amount, f.order_currency,
-               f.payment_intent_id, f.client_secret, f.hold_expires_at, f.request_hash,
-               f.status, f.order_event_id, f.order_ends_at, f.event_id, f.currency,
-               f.ends_at, f.cancelled_at, f.type_ids, f.prices
-          INTO acting_org, order_id, order_amount, order_currency, payment_intent_id,
-               client_secret, hold_expires_at, request_hash, status, order_event_id,
-               order_ends_at, event_id, currency, ends_at, cancelled_at, type_ids, prices
-          FROM ticketing.open_checkout_for(p_org, p_event, p_key, ARRAY[p_type]) f;
-        IF order_id IS NULL AND event_id IS NOT NULL AND cancelled_at IS NULL
-           AND prices IS NOT NULL THEN
-            SELECT h.hold_expires_at, h.seats_left, h.on_sale
-              INTO held_until, seats_left, on_sale
-              FROM ticketing.hold_checkout(
-                  p_n, p_type, p_event, prices[1], p_order, p_org, p_buyer, currency,
-                  prices[1] * p_n, p_hold, p_key, p_hash, p_codes) h;
-        END IF;
+        RETURN QUERY SELECT * FROM ticketing.open_and_hold_checkout_for(
+            p_org, p_event, p_type, p_n, p_order, p_buyer, p_hold, p_key, p_hash, p_codes);
+        RETURN;
     END IF;
     RETURN NEXT;
 END

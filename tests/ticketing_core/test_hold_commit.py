@@ -6,11 +6,15 @@ says (synchronous by default), and that commit flushes the hold's WAL with its o
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+import psycopg
+import pytest
 import sqlalchemy as sa
 
+import pgdriver
 import ticketing_fsm as tk
-from tests.ticketing_core.support import open_world, request
+from tests.ticketing_core.support import Gateway, open_world, request
 from ticketing_fsm.store import checkout as store
 
 _HOLD = """
@@ -88,3 +92,62 @@ def test_the_api_path_holds_commits_and_leaves_the_next_transaction_synchronous(
             assert _setting(conn) == "on"
             order = store.recorded(conn, pending.order_id)
             assert order.status == "awaiting_payment"
+
+
+def test_the_python_checkout_of_one_type_is_two_round_trips(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`tk.start_checkout` of one ticket type: the hold is one round trip (its BEGIN, the
+    opening read with the hold, its COMMIT: `store.open_and_hold_now`), the record one (a
+    statement that is its own transaction); Stripe is asked between them. Counted at the
+    client: psycopg's cursors and its own commands (BEGIN, COMMIT, ROLLBACK), and the
+    statements the checkout sends through libpq itself."""
+    with engine.begin() as conn:
+        world = open_world(conn, capacities=(5,))
+    trips: list[str] = []
+
+    def counted(name: str, send: Any) -> Any:
+        def sending(*args: Any, **kwargs: Any) -> Any:
+            trips.append(name)
+            return send(*args, **kwargs)
+
+        return sending
+
+    def libpq(name: str, send: Any) -> Any:  # sent by libpq itself, unless it answers None
+        def sending(*args: Any, **kwargs: Any) -> Any:
+            result = send(*args, **kwargs)
+            if result is not None:
+                trips.append(name)
+            return result
+
+        return sending
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", counted("cursor", psycopg.Cursor.execute))
+    command = psycopg.Connection._exec_command
+    monkeypatch.setattr(psycopg.Connection, "_exec_command", counted("command", command))
+    for name in ("open_and_hold_now", "begin_with_opening"):
+        monkeypatch.setattr(store, name, libpq(name, getattr(store, name)))
+    monkeypatch.setattr(pgdriver, "call_alone", libpq("call_alone", pgdriver.call_alone))
+    checkout = tk.start_checkout(engine, Gateway(), request(world, "two-trips", (2,)))
+    assert trips == ["open_and_hold_now", "call_alone"]
+    with engine.begin() as conn:
+        order = store.recorded(conn, checkout.order_id)
+        assert (order.status, order.payment_intent_id) == (
+            "awaiting_payment",
+            checkout.payment_intent_id,
+        )
+        left = conn.execute(
+            sa.text("SELECT capacity - held - sold FROM ticketing.ticket_types WHERE id = :id"),
+            {"id": world.ga},
+        ).scalar_one()
+        assert left == 3
+    # A retry under the key: the same checkout, in one round trip, nothing more held.
+    trips.clear()
+    again = tk.start_checkout(engine, Gateway(), request(world, "two-trips", (2,)))
+    assert again.replayed and again.payment_intent_id == checkout.payment_intent_id
+    assert trips == ["open_and_hold_now"]
+    # Sold out: refused in one round trip, nothing held.
+    trips.clear()
+    with pytest.raises(tk.SoldOut):
+        tk.start_checkout(engine, Gateway(), request(world, "two-trips-2", (4,)))
+    assert trips == ["open_and_hold_now"]

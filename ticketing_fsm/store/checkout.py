@@ -288,20 +288,21 @@ def _literal(escape: Callable[[bytes], bytes], value: str) -> bytes:
 # does nothing unless the transaction proved it acts for it, and the caller's condition
 # `go` holds). Values as literals: uuids in their canonical form, integers and the interval
 # formatted, text escaped by the driver for the connection.
+_OPEN_AND_HOLD_ARGS = (
+    "'%(org)s'::uuid, '%(event)s'::uuid, '%(type)s'::uuid, %(n)d, '%(order)s'::uuid,"
+    " %(buyer)s, '%(hold)r seconds'::interval, %(key)s, %(hash)s, ARRAY[%(codes)s]::text[]"
+)
 HOLD_AUTHENTICATED = (
-    "SELECT * FROM ticketing.open_and_hold_checkout(%(go)s, '%(org)s'::uuid,"
-    " '%(event)s'::uuid, '%(type)s'::uuid, %(n)d, '%(order)s'::uuid, %(buyer)s,"
-    " '%(hold)r seconds'::interval, %(key)s, %(hash)s, ARRAY[%(codes)s]::text[])"
+    "SELECT * FROM ticketing.open_and_hold_checkout(%(go)s, " + _OPEN_AND_HOLD_ARGS + ")"
 )
 
 
-def hold_after_authentication(
-    order: Mapping[str, Any], go: bytes
-) -> Callable[[Callable[[bytes], bytes]], bytes]:
-    """HOLD_AUTHENTICATED for the authentication's round trip (`order` as `_HOLD_ARGS`'s,
-    without price, currency and amount, which the function reads; `go`: the caller's SQL
-    condition for doing anything): given the connection's escaping of a literal, the
-    statement (its result read by `held`)."""
+def _open_and_hold_values(
+    order: Mapping[str, Any],
+) -> Callable[[Callable[[bytes], bytes]], dict[str, Any]]:
+    """The values of `_OPEN_AND_HOLD_ARGS` for `order` (as `_HOLD_ARGS`'s, without price,
+    currency and amount, which the function reads), given the connection's escaping of a
+    literal. ValueError (when called) for a text holding a NUL."""
     fixed = {
         "org": uuid.UUID(str(order["org"])),  # canonical forms only: no quote can occur
         "event": uuid.UUID(str(order["event"])),
@@ -312,21 +313,82 @@ def hold_after_authentication(
     }
     _no_nul(order["buyer"], order["key"], order["hash"], *order["codes"])
 
-    def statement(escape: Callable[[bytes], bytes]) -> bytes:
+    def values(escape: Callable[[bytes], bytes]) -> dict[str, Any]:
         def text(value: str) -> str:
             return _literal(escape, value).decode()
 
-        values = {
+        return {
             **fixed,
-            "go": go.decode(),
             "buyer": text(order["buyer"]),
             "key": text(order["key"]),
             "hash": text(order["hash"]),
             "codes": ", ".join(text(c) for c in order["codes"]),
         }
-        return (HOLD_AUTHENTICATED % values).encode()
+
+    return values
+
+
+def hold_after_authentication(
+    order: Mapping[str, Any], go: bytes
+) -> Callable[[Callable[[bytes], bytes]], bytes]:
+    """HOLD_AUTHENTICATED for the authentication's round trip (`order` as
+    `_open_and_hold_values`'s; `go`: the caller's SQL condition for doing anything): given the
+    connection's escaping of a literal, the statement (its result read by `held`)."""
+    values = _open_and_hold_values(order)
+
+    def statement(escape: Callable[[bytes], bytes]) -> bytes:
+        return (HOLD_AUTHENTICATED % {**values(escape), "go": go.decode()}).encode()
 
     return statement
+
+
+# A checkout of one ticket type for the organization the caller names (the Python API's:
+# `ticketing_fsm.start_checkout`), as `ticketing.open_and_hold_checkout_for`, between the
+# transaction's BEGIN and its COMMIT: one simple query, one round trip
+# (`open_and_hold_now`).
+OPEN_AND_HOLD = "SELECT * FROM ticketing.open_and_hold_checkout_for(" + _OPEN_AND_HOLD_ARGS + ")"
+
+
+def open_and_hold_now(conn: Connection, order: Mapping[str, Any]) -> Any:
+    """Begin the connection's transaction (as psycopg would: its BEGIN with the connection's
+    options), run OPEN_AND_HOLD for `order` (as `_open_and_hold_values`'s) and commit, in one
+    round trip: the statement's libpq result, for `held`. The transaction is committed
+    whatever the statement answered (a replay or a refused hold wrote nothing); an error
+    leaves it failed, for the caller to roll back (raised as `DBAPIError`). None, with
+    nothing sent, where it cannot go so (another driver, a transaction already begun on
+    the server, autocommit, a text holding a NUL): the caller's usual way then."""
+    if not conn.in_transaction():
+        conn.begin()  # SQLAlchemy's side of it (sends nothing): the caller's commit finds
+        # nothing left to commit
+    driver = conn.connection.driver_connection
+    if (
+        not isinstance(driver, psycopg.Connection)
+        or driver.autocommit
+        or driver._pipeline is not None
+        or driver.pgconn.transaction_status != psycopg.pq.TransactionStatus.IDLE
+    ):
+        return None
+    try:
+        values = _open_and_hold_values(order)
+    except ValueError:
+        return None
+    pgconn = driver.pgconn
+    escape = psycopg.pq.Escaping(pgconn).escape_literal
+    sql = b"; ".join(
+        (
+            driver._get_tx_start_command(),
+            (OPEN_AND_HOLD % values(lambda value: bytes(escape(value)))).encode(),
+            b"COMMIT",
+        )
+    )
+    with pgdriver.cursor(conn):  # the driver's errors raised as SQLAlchemy's, as for any
+        with driver.lock:
+            pgconn.send_query(sql)
+            results = driver.wait(psycopg.generators.execute(pgconn))
+        for result in results:  # a simple query stops at its first error: the last result
+            if result.status == psycopg.pq.ExecStatus.FATAL_ERROR:
+                raise error_from_result(result, encoding=driver.info.encoding)
+    return results[1]
 
 
 def held(conn: Connection, result: Any) -> Any:
