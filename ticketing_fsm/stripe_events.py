@@ -23,6 +23,9 @@ from sqlalchemy import Connection
 
 import escrow
 import outbox
+from ticketing_fsm import store
+from ticketing_fsm.errors import TicketingError
+from ticketing_fsm.lifecycle import get_order
 from ticketing_fsm.outcomes import (
     order_for_payment,
     pay_for_intent,
@@ -136,32 +139,85 @@ def _then(booked: outbox.AnyInboxHandler | None, follow: FollowUp) -> outbox.Any
     return handle_one
 
 
+class PaymentNotBooked(TicketingError):
+    """A PaymentIntent paying for an order succeeded, but escrow has nothing to book it with
+    (its metadata no longer says it is a ticket payment, so Stripe was not asked for its
+    fee): no ticket is issued for a payment escrow did not book. The event fails (retried,
+    then dead: the inbox's health shows it)."""
+
+    payment_intent_id: str
+    order_id: str
+
+
 def _paid(booked: outbox.AnyInboxHandler | None) -> outbox.AnyInboxHandler:
     """`payment_intent.succeeded`: escrow's prepare (Stripe's fee, no transaction open), then
     the payment booked and the order's tickets issued together (`pay_for_intent`: escrow's
     capture and ticketing's pay-and-issue in one statement in the usual case), rather than
-    escrow's handle then ticketing's follow-up one after the other."""
+    escrow's handle then ticketing's follow-up one after the other.
+
+    The usual event, placed by the inbox with the organization its metadata names, is booked
+    as escrow reads it. One placed with none (its metadata names the organization in a form
+    the database does not read: braces, 'urn:uuid:', 32 bare digits, no uuid at all; or
+    names none) is booked with the organization and event of the order it pays for, as
+    ticketing recorded them (`_booked_with_its_order`), never with the metadata's re-parsed
+    by Python (uuid.UUID() takes forms the database does not). Tickets are issued only for
+    a payment escrow books: the order's tickets, for a payment escrow could not book, are
+    not (`PaymentNotBooked`)."""
     if not isinstance(booked, outbox.InboxTwoStepHandler):
         return _then(booked, _succeeded)
     two: outbox.InboxTwoStepHandler[Any] = booked
 
     def handle(conn: Connection, event: outbox.InboxEvent, facts: Any) -> None:
-        payment = escrow.captured_payment(event, facts)
-        if payment is None:  # not a ticket payment escrow books: ticketing's follow-up
-            _succeeded(conn, event)
-            return
         intent = event.payload["data"]["object"]
         metadata = intent.get("metadata")
+        metadata = metadata if isinstance(metadata, dict) else None
         amount = intent.get("amount")
-        pay_for_intent(
-            conn,
-            payment,
-            cause=event.event_id,
-            metadata=metadata if isinstance(metadata, dict) else None,
-            amount=amount if type(amount) is int else None,
-        )
+        amount = amount if type(amount) is int else None
+        payment = None
+        if _placed_org(event) is not None:
+            payment = escrow.captured_payment(event, facts)
+        if payment is None:
+            payment = _booked_with_its_order(conn, event, facts, metadata, amount)
+            if payment is None:  # no order of ours, nothing escrow books: nothing to do
+                return
+        pay_for_intent(conn, payment, cause=event.event_id, metadata=metadata, amount=amount)
 
     return outbox.InboxTwoStepHandler(prepare=two.prepare, handle=handle)
+
+
+def _booked_with_its_order(
+    conn: Connection,
+    event: outbox.InboxEvent,
+    facts: escrow.ChargeFacts | None,
+    metadata: dict[str, Any] | None,
+    amount: int | None,
+) -> escrow.CapturedPayment | None:
+    """The payment of an event placed with no organization, as escrow books it: with the
+    organization and event of the order it pays for (recorded on the order, or claimed by
+    its metadata's order as `order_for_payment` claims it). For no order of ours: as escrow
+    reads the metadata when it can (a payment its organization must still hold), else None.
+    Raises PaymentNotBooked for an order's payment Stripe was not asked about."""
+    intent = event.payload["data"]["object"]
+    order_id = order_for_payment(conn, intent["id"], metadata, amount)
+    if order_id is None:
+        try:
+            return escrow.captured_payment(event, facts)
+        except ValueError:  # its metadata names no organization uuid.UUID() reads either
+            return None
+    if facts is None:
+        raise PaymentNotBooked(payment_intent_id=intent["id"], order_id=str(order_id))
+    order = get_order(conn, order_id)
+    return escrow.CapturedPayment(
+        payment_id=intent["id"],
+        org_id=order.org_id,
+        event_id=str(order.event_id),
+        currency=str(intent["currency"]).upper(),
+        gross=int(intent.get("amount_received") or intent["amount"]),
+        stripe_fee=facts.stripe_fee,
+        event_ends_at=store.orders.intent_facts(conn, order_id).ends_at,
+        charge_id=facts.charge_id,
+        balance_transaction_id=facts.balance_transaction_id,
+    )
 
 
 def handlers(reader: escrow.StripeReader) -> dict[str, outbox.AnyInboxHandler]:
