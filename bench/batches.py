@@ -330,10 +330,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for c in conns:
                     pids.append(int(c.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()))
                     c.rollback()
-                # Not measured: a fresh server, fresh tables and accounts never moved cost the
-                # first case of the first round ~1.5x its steady CPU per entry for seconds
-                # (seen in session 30: 205-220 us against 125-167 us after 10,000 entries),
-                # whichever case that is. Every case once first, for --warm-up seconds.
+                # Not measured: every case once first, for --warm-up seconds (caches, plans,
+                # the tables past their first pages). Before session 30 the door's generic
+                # plans, chosen on the statistics of near-empty tables, scanned the keys
+                # whole, so the first case of the first round ran at ~1.5x its steady server
+                # CPU per entry for seconds, whichever case it was (payments_batches.sql).
                 for case in cases:
                     _round(conns, case, book, seconds=args.warm_up, rng=rng, pids=pids)
                 for r in range(args.rounds):
