@@ -786,8 +786,10 @@ BEGIN
             -- took before the call (a unit of work posting for two organizations): every
             -- retry deadlocked again, up to 20 a side, a deadlock timeout each (review of
             -- e423f18). Even a caller that held nothing before may lose again: its retry
-            -- can retake a row before the woken waiter does (seen in a test).
-            WHEN serialization_failure OR lock_not_available THEN
+            -- can retake a row before the woken waiter does (seen in a test). Nor is a
+            -- lock_not_available (the caller's own lock_timeout): running it again would
+            -- make the caller wait its timeout up to 20 times, not once.
+            WHEN serialization_failure THEN
                 IF v_attempt = 20 THEN
                     RAISE;
                 END IF;

@@ -93,3 +93,31 @@ def test_a_two_organization_deadlock_on_the_long_way_reaches_the_caller_at_once(
     assert isinstance(error, DBAPIError), error
     assert error.orig.sqlstate == "40P01"  # type: ignore[union-attr]
     assert deadlocks == 1
+
+
+def test_a_lock_timeout_on_the_long_way_reaches_the_caller_after_one_wait(
+    engine: sa.Engine, open_account: OpenAccountFn
+) -> None:
+    """A caller's own lock_timeout (SQLSTATE 55P03) is not run again in the door's
+    subtransaction: the caller waits its timeout once. Before, the door retried it up to 20
+    times, so a caller with lock_timeout 200 ms and statement_timeout 2 s was cancelled by the
+    statement timeout (57014) before it ever saw 55P03."""
+    a1, a2 = open_account(ORG_A, "a1", "asset"), open_account(ORG_A, "a2", "asset")
+    with engine.connect() as blocker, engine.connect() as caller:
+        blocker.begin()
+        blocker.execute(
+            sa.text("SELECT 1 FROM payments.accounts WHERE id = :id FOR UPDATE"), {"id": a1}
+        )
+        caller.begin()
+        caller.execute(sa.text("SET LOCAL lock_timeout = '200ms'"))
+        caller.execute(sa.text("SET LOCAL statement_timeout = '2s'"))
+        try:
+            ledger.create_hold(caller, ORG_A, ledger.CreateHold("lt-1", a1, a2, 1, "USD"))
+        except DBAPIError as exc:
+            error: DBAPIError | None = exc
+        else:
+            error = None
+        caller.rollback()
+        blocker.rollback()
+    assert error is not None
+    assert error.orig.sqlstate == "55P03"  # type: ignore[union-attr]
