@@ -646,6 +646,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f[f"growth_ratio_at_{last_tag}"],
                 f"post_1 at {last_tag} / at {first}",
             )
+            results.put(
+                "growth_ratio_paired",
+                f[f"post_1_round_ratio_median_at_{last_tag}"],
+                "median of the rounds' own big / small ratios",
+            )
             results.put("growth_ratio_16", f[f"growth_ratio_16_at_{last_tag}"])
             results.put(
                 "growth_ratio_alternating",
@@ -657,9 +662,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             results.put("run_s_total", time.perf_counter() - began)
             results.put("load_at_end", list(os.getloadavg()), "1/5/15 min")
             print("targets", flush=True)
-            ratio = f["growth_ratio"]
+            # Met only when every reading of it is: the ratio of medians (the issue's key)
+            # swings with the load, so the paired and the alternating readings must agree.
+            readings = (f["growth_ratio"], f["growth_ratio_paired"], f["growth_ratio_alternating"])
             results.put(
-                "target_growth_ratio_within_10pct", ratio is not None and 0.9 <= ratio <= 1.1
+                "target_growth_ratio_within_10pct",
+                all(r is not None and 0.9 <= r <= 1.1 for r in readings),
             )
             results.put(
                 f"target_balance_as_of_p50_2ms_at_{last_tag}",
