@@ -408,11 +408,13 @@ BEGIN
                                    AND a.closed))) THEN
             RAISE SQLSTATE 'LX003';
         END IF;
-    EXCEPTION WHEN unique_violation OR numeric_value_out_of_range OR deadlock_detected
-                   OR SQLSTATE 'LX003' THEN
-        -- A key or reference taken meanwhile by a concurrent request, a total past 2**63, a
-        -- deadlock (a unit of work outside the one lock order), or a line the long way
-        -- refuses: everything undone, the long way judges the batch.
+    EXCEPTION WHEN unique_violation OR numeric_value_out_of_range OR SQLSTATE 'LX003' THEN
+        -- A key or reference taken meanwhile by a concurrent request, a total past 2**63, or
+        -- a line the long way refuses: everything undone, the long way judges the batch. A
+        -- deadlock (a unit of work outside the one lock order) is not caught: the caller gets
+        -- 40P01 at once, as from ledger_write. Run the long way in the same transaction, the
+        -- batch waited again for the rows the other side waits on (the caller's locks from
+        -- before the call are not released by this block's rollback) and deadlocked again.
         RETURN NULL;
     END;
     RETURN v_ids;
