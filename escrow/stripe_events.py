@@ -27,6 +27,9 @@ from escrow.ports import ChargeFacts, RefundFacts, StripeReader
 
 SOURCE = "stripe"
 
+# The prefix of every metadata key Liventix puts on a Stripe object.
+META_PREFIX = "liventix_"
+
 # Metadata the checkout puts on every PaymentIntent, so a payment finds its escrow.
 META_ORG = "liventix_org_id"
 META_EVENT = "liventix_event_id"
@@ -69,14 +72,28 @@ def _is_ticket_payment(pi: dict[str, Any]) -> bool:
     return META_ORG in meta and META_EVENT in meta
 
 
+def _fee_to_ask(event: outbox.InboxEvent) -> bool:
+    """Whether a `payment_intent.succeeded`'s prepare asks Stripe for the charge and its fee:
+    its metadata carries any Liventix key (the checkout puts four on every PaymentIntent;
+    one edited away at Stripe must not leave the payment unbooked: its order may still be
+    ours, found by the intent), or the event is being retried (its handler found the intent
+    recorded on an order of ours with no Liventix key left, and failed for want of the fee).
+    A payment of someone else's, first attempt: nothing asked."""
+    meta = _obj(event).get("metadata")
+    named = isinstance(meta, dict) and any(str(k).startswith(META_PREFIX) for k in meta)
+    return named or event.attempts > 1
+
+
 def captured_payment(
     event: outbox.InboxEvent, facts: ChargeFacts | None
 ) -> models.CapturedPayment | None:
-    """The captured payment a `payment_intent.succeeded` event books, with what its prepare
-    asked Stripe (`facts`; None: not a ticket payment of ours, nothing to book)."""
-    if facts is None:
-        return None
+    """The captured payment a `payment_intent.succeeded` event books as its metadata reads,
+    with what its prepare asked Stripe (`facts`); None: not a ticket payment (its metadata
+    does not name both the organization and the event) or Stripe not asked, nothing to book.
+    Raises ValueError for an organization uuid.UUID() does not read."""
     pi = _obj(event)
+    if facts is None or not _is_ticket_payment(pi):
+        return None
     meta = pi["metadata"]
     ends = meta.get(META_EVENT_ENDS)
     return models.CapturedPayment(
@@ -96,11 +113,12 @@ def payment_intent_succeeded(
     reader: StripeReader,
 ) -> outbox.InboxTwoStepHandler[ChargeFacts | None]:
     """`payment_intent.succeeded`: ask Stripe for the charge and its fee (no transaction
-    open), then book the payment into its event's escrow."""
+    open; see `_fee_to_ask`), then book the payment into its event's escrow as its metadata
+    reads (ticketing's handler books an order's payment with the order's organization and
+    event instead: `ticketing_fsm.stripe_events`)."""
 
     def prepare(event: outbox.InboxEvent) -> ChargeFacts | None:
-        pi = _obj(event)
-        return reader.charge_facts(pi["id"]) if _is_ticket_payment(pi) else None
+        return reader.charge_facts(_obj(event)["id"]) if _fee_to_ask(event) else None
 
     def handle(conn: Connection, event: outbox.InboxEvent, facts: ChargeFacts | None) -> None:
         payment = captured_payment(event, facts)
