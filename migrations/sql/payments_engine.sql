@@ -688,7 +688,8 @@ BEGIN
             PERFORM payments._check_org(v_org);
 
             -- Keys seen before: the same request replays its stored result, another conflicts.
-            -- Probed by key (an index lookup per key, whatever the table's statistics say).
+            -- Probed by key (an index lookup per key, whatever the table's statistics say:
+            -- enable_seqscan is off in this function, see the end of this file).
             SELECT jsonb_object_agg(k.key, jsonb_build_object('status', k.status, 'result', k.result))
               INTO v_stored
               FROM payments.idempotency_keys k
@@ -1490,6 +1491,21 @@ $$;
 
 ALTER FUNCTION payments.post_entry(uuid, text, text, uuid[], text[], bigint[], text[], text,
     jsonb, timestamptz, text) SET plan_cache_mode = force_generic_plan;
+
+-- Both doors read by index whatever the statistics say. A session keeps the plans it builds
+-- (generic ones here), and a plan chosen while the tables held a few rows (a new deployment,
+-- a benchmark's fresh database: ANALYZE is what replans) scanned them whole: post_entry the
+-- accounts to lock and move and the entries for an external reference (and the keys on a
+-- replay), ledger_write the keys, the entries a reversal names, the entry's lines and
+-- accounts, and the checks its inserts fire, every call until the next ANALYZE, each dearer
+-- as the tables grew. Every statement in them finds its rows by an index; enable_seqscan off
+-- leaves the planner no other choice (a table scan stays possible where no index serves).
+-- The helpers they call (_post, _lock_accounts, _check_positions, the row triggers) run
+-- under it too. As post_batch_fast (payments_batches.sql). Its cost, one more setting saved
+-- and restored per call: ~0.08 us of a posting's ~150+ (session 30, docs/engine.md).
+ALTER FUNCTION payments.post_entry(uuid, text, text, uuid[], text[], bigint[], text[], text,
+    jsonb, timestamptz, text) SET enable_seqscan = off;
+ALTER FUNCTION payments.ledger_write(jsonb) SET enable_seqscan = off;
 
 
 -- Expire every open hold whose expiry has passed (up to p_limit); returns how many.
