@@ -1712,6 +1712,18 @@ SET enable_sort = off AS $$
      WHERE a.id = p_account
 $$;
 
+-- The sweeper and the roll-up run on the worker's connection, which lives from the
+-- deployment on, and the balance read on the API's pooled ones: with plans built while the
+-- tables were nearly empty they scanned payments.holds and payments.accounts (the sweep),
+-- payments.lines and payments.accounts (the roll-up of one account), payments.lines and
+-- payments.holds (the balance) whole, until the next ANALYZE. Each finds its rows by an index
+-- (the due holds by holds_expiry, an account's lines and holds by theirs), so enable_seqscan
+-- is off for them as for the doors. Not for roll_up_all: its list of the high-volume accounts
+-- has no index to use, and with table scans priced out it would read every account by one.
+ALTER FUNCTION payments.expire_holds(int) SET enable_seqscan = off;
+ALTER FUNCTION payments.roll_up(uuid, int) SET enable_seqscan = off;
+ALTER FUNCTION payments.balance_as_of(uuid, timestamptz, boolean) SET enable_seqscan = off;
+
 -- Their statements take array parameters, for which PostgreSQL keeps re-planning a custom
 -- plan on every call (measured: a third of a posting's server time); the generic plan is as
 -- good for them; _post too, since it counts an entry's lines in one pass.
