@@ -26,61 +26,13 @@ from sqlalchemy import Connection, text
 from outbox.message_types import Email, validated_payload
 from pgdriver import array_literal, fetch
 
-
-def publish_sql(rows: str, mails: str, org: str) -> str:
-    """The outbox's publishing as common table expressions for a caller's statement (after
-    its own, joined with a comma), so that a use case whose statement makes the rows its
-    messages tell of publishes them in the same round trip: `rows`, the name of the
-    caller's relation of messages (columns id uuid, org_id uuid, type text, aggregate_type
-    text, aggregate_id text, payload jsonb, dedup_key text, task boolean, n bigint: its
-    position), `mails`, its e-mails (n: the message's position, recipient, subject, body,
-    k: the e-mail's position), `org`, the organization every message is (an SQL expression:
-    its endpoints are read with it). The caller makes each payload as the type's model would
-    dump it (`validated_payload`); nothing here checks it. Adds `outbox_written` (the ids of
-    the messages written) and the deliveries, as `publish_many` writes them."""
-    return f"""
-    outbox_written AS (
-        INSERT INTO messaging.messages (id, org_id, type, aggregate_type, aggregate_id,
-                                        payload, dedup_key)
-        SELECT id, org_id, type, aggregate_type, aggregate_id, payload, dedup_key
-          FROM {rows} ORDER BY n
-        ON CONFLICT (dedup_key, org_id) WHERE dedup_key IS NOT NULL DO NOTHING
-        RETURNING id
-    ), outbox_fresh AS (
-        SELECT i.*, i.aggregate_type || ':' || i.aggregate_id AS aggregate_key
-          FROM {rows} i JOIN outbox_written w ON w.id = i.id
-    ), outbox_planned AS (
-        SELECT f.n, 1 AS part, 0::bigint AS k, f.id AS message_id, e.org_id,
-               'webhook' AS channel, e.id AS endpoint_id, NULL AS recipient, NULL AS subject,
-               NULL AS body, 'endpoint:' || e.id AS target, f.aggregate_key
-          FROM outbox_fresh f
-          JOIN messaging.endpoints e
-            ON e.org_id = {org} AND e.org_id = f.org_id AND e.enabled
-           AND (cardinality(e.event_types) = 0 OR f.type = ANY (e.event_types))
-        UNION ALL
-        SELECT f.n, 2, 0, f.id, f.org_id, 'task', NULL, NULL, NULL, NULL, 'task:' || f.type,
-               f.aggregate_key
-          FROM outbox_fresh f WHERE f.task
-        UNION ALL
-        SELECT f.n, 3, m.k, f.id, f.org_id, 'email', NULL, m.recipient,
-               m.subject, m.body, 'email:' || lower(m.recipient), f.aggregate_key
-          FROM outbox_fresh f JOIN {mails} m ON m.n = f.n
-    ), outbox_delivered AS (
-        INSERT INTO messaging.deliveries (message_id, org_id, channel, endpoint_id, recipient,
-                                          subject, body, target, aggregate_key)
-        SELECT message_id, org_id, channel, endpoint_id, recipient, subject, body, target,
-               aggregate_key
-          FROM outbox_planned ORDER BY n, part, endpoint_id, k
-    )"""
-
-
 # The messages, then their deliveries in one INSERT, ordered as `publish` called once per
 # message would order them (the delivery's id orders each target's queue): per message,
 # its webhook deliveries by endpoint, its task, its e-mails. A message whose deduplication
 # key was used before is not written, nor are its deliveries.
 # On the driver cursor (`pgdriver`): SQLAlchemy's statement handling cost a third of the
 # publishing's client CPU on the payment's path.
-_PUBLISH = f"""
+_PUBLISH = """
     WITH input AS (
         SELECT m.*
           FROM unnest(CAST(%(ids)s AS uuid[]), CAST(%(orgs)s AS uuid[]), CAST(%(types)s AS text[]),
@@ -89,13 +41,45 @@ _PUBLISH = f"""
                       CAST(%(tasks)s AS boolean[]))
                WITH ORDINALITY AS m(id, org_id, type, aggregate_type, aggregate_id, payload,
                                     dedup_key, task, n)
+    ), written AS (
+        INSERT INTO messaging.messages (id, org_id, type, aggregate_type, aggregate_id,
+                                        payload, dedup_key)
+        SELECT id, org_id, type, aggregate_type, aggregate_id, payload, dedup_key
+          FROM input ORDER BY n
+        ON CONFLICT (dedup_key, org_id) WHERE dedup_key IS NOT NULL DO NOTHING
+        RETURNING id
+    ), fresh AS (
+        SELECT i.*, i.aggregate_type || ':' || i.aggregate_id AS aggregate_key
+          FROM input i JOIN written w ON w.id = i.id
     ), mails AS (
         SELECT e.*
           FROM unnest(CAST(%(mail_of)s AS bigint[]), CAST(%(mail_to)s AS text[]),
                       CAST(%(mail_subject)s AS text[]), CAST(%(mail_body)s AS text[]))
                WITH ORDINALITY AS e(n, recipient, subject, body, k)
-    ), {publish_sql("input", "mails", "CAST(%(org)s AS uuid)")}
-    SELECT id FROM outbox_written
+    ), planned AS (
+        SELECT f.n, 1 AS part, 0::bigint AS k, f.id AS message_id, e.org_id,
+               'webhook' AS channel, e.id AS endpoint_id, NULL AS recipient, NULL AS subject,
+               NULL AS body, 'endpoint:' || e.id AS target, f.aggregate_key
+          FROM fresh f
+          JOIN messaging.endpoints e
+            ON e.org_id = CAST(%(org)s AS uuid) AND e.org_id = f.org_id AND e.enabled
+           AND (cardinality(e.event_types) = 0 OR f.type = ANY (e.event_types))
+        UNION ALL
+        SELECT f.n, 2, 0, f.id, f.org_id, 'task', NULL, NULL, NULL, NULL, 'task:' || f.type,
+               f.aggregate_key
+          FROM fresh f WHERE f.task
+        UNION ALL
+        SELECT f.n, 3, m.k, f.id, f.org_id, 'email', NULL, m.recipient,
+               m.subject, m.body, 'email:' || lower(m.recipient), f.aggregate_key
+          FROM fresh f JOIN mails m ON m.n = f.n
+    ), delivered AS (
+        INSERT INTO messaging.deliveries (message_id, org_id, channel, endpoint_id, recipient,
+                                          subject, body, target, aggregate_key)
+        SELECT message_id, org_id, channel, endpoint_id, recipient, subject, body, target,
+               aggregate_key
+          FROM planned ORDER BY n, part, endpoint_id, k
+    )
+    SELECT id FROM written
 """
 
 _EXISTING = text("""
