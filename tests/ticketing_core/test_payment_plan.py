@@ -1,7 +1,7 @@
-"""The payment's one statement (escrow's capture call with the order paid, its tickets
-issued and their messages: `ticketing_fsm.store.paying.PAY_AFTER_CAPTURE`) keeps a generic
-plan on a connection, as a prepared statement should, instead of being planned again at
-every payment. PostgreSQL keeps a prepared statement's generic plan only when it costs no more
+"""The payment's one-call statement (escrow's capture call with the order paid and its
+tickets issued: `ticketing_fsm.store.paying.PAY_AFTER_CAPTURE`) keeps a generic plan on a
+connection, as a prepared statement should, instead of being planned again at every
+payment. PostgreSQL keeps a prepared statement's generic plan only when it costs no more
 than the custom plans it built first; `payments.capture_card_payment` (one row, always)
 is declared `ROWS 1` for that: with the planner's default guess for a set-returning
 function (1,000 rows) multiplied through the statement's joins, the generic plan looked
