@@ -141,7 +141,7 @@ class IntentRequest:
 
 def validate_checkout(request: CheckoutRequest) -> None:
     """InvalidRequest unless the checkout asks for a positive number of each type, once,
-    under a key and for a buyer e-mail that PostgreSQL's text can hold (`storable`)."""
+    under a key and for a buyer e-mail of one line that PostgreSQL's text can hold (`storable`)."""
     if not request.items or any(
         type(i.quantity) is not int or i.quantity <= 0 for i in request.items
     ):
@@ -153,6 +153,10 @@ def validate_checkout(request: CheckoutRequest) -> None:
     validate_key(request.idempotency_key)
     if not storable(request.buyer_email):
         raise InvalidRequest(reason="a buyer e-mail may not hold NUL or unpaired surrogates")
+    if "\r" in request.buyer_email or "\n" in request.buyer_email:
+        # outbox.Email's rule: else the paid order's e-mails could not be written, and its
+        # payment would fail on every attempt, the buyer charged.
+        raise InvalidRequest(reason="a buyer e-mail is one line")
 
 
 def validate_key(idempotency_key: str) -> None:

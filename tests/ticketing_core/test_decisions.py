@@ -139,6 +139,10 @@ def test_a_move_the_machine_refuses_names_the_row() -> None:
         _request((GA, 1), key="k\x00-other"),
         _request((GA, 1), key="k\udfff"),
         _request((GA, 1), (VIP, 1), buyer="ann\x00-evil@example.com"),
+        # A line break outbox.Email refuses: the paid order's e-mails could never be written,
+        # so its payment event would fail on every attempt (a second review's low finding).
+        _request((GA, 1), buyer="ann@example.com\rBcc: x@example.com"),
+        _request((GA, 1), buyer="ann@example.com\nBcc: x@example.com"),
     ],
 )
 def test_a_malformed_checkout_is_refused(request_: CheckoutRequest) -> None:
