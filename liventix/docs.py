@@ -219,9 +219,11 @@ def ticketing_doc() -> str:
         "   503 with `Retry-After`; the hold stays until it expires.",
         "3. **Record** (a short transaction): the PaymentIntent is recorded on the order.",
         "",
-        "`start_checkout` (the demo, the benchmarks, tests) sends the hold's opening read with the",
-        "transaction's BEGIN (`ticketing.open_checkout_for`, one simple query) and the hold with",
-        "its COMMIT (`ticketing.hold_checkout`): two round trips; the record is one statement that",
+        "`start_checkout` (the demo, the benchmarks, tests) sends, for one ticket type, the",
+        "transaction's BEGIN, the opening read with the hold",
+        "(`ticketing.open_and_hold_checkout_for`) and its COMMIT as one simple query: one round",
+        "trip (several ticket types: the opening read with BEGIN, then the hold with COMMIT,",
+        "two); the record is one statement that",
         "is a transaction of its own when it records (the order awaiting payment, no other intent",
         "recorded), one round trip, and the usual unit of work otherwise, which finds why.",
         "",
@@ -285,7 +287,7 @@ def ticketing_doc() -> str:
         "intent alone. No index of `ticketing.tickets` names a ticket's status, so its moves",
         "are HOT updates.",
         "",
-        "A completed checkout (`bench/checkout.py`) is 7 round trips: the hold's two, the",
+        "A completed checkout (`bench/checkout.py`) is 6 round trips: the hold's one, the",
         "record's one, the payment's four (BEGIN, the call, the messages, COMMIT).",
     ]
     return "\n".join(out) + "\n"
