@@ -152,15 +152,8 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'LXM01', MESSAGE = 'delivery_org_mismatch',
             DETAIL = 'a delivery belongs to the organization of its message';
     END IF;
-    IF NEW.channel = 'webhook' AND NOT EXISTS (
-        SELECT FROM messaging.endpoints e
-         WHERE e.id = NEW.endpoint_id AND e.org_id = NEW.org_id) THEN
-        RAISE EXCEPTION USING ERRCODE = 'LXM01', MESSAGE = 'delivery_org_mismatch',
-            DETAIL = 'a webhook delivery goes to an endpoint of its own organization';
-    END IF;
     -- The role in force, as payments._trusted_caller reads it (not this function's owner).
-    IF NEW.channel = 'task'
-       AND v_type IN ('stripe.transfer.requested', 'stripe.transfer_reversal.requested')
+    IF v_type IN ('stripe.transfer.requested', 'stripe.transfer_reversal.requested')
        AND NOT payments._trusted_caller() AND NOT payments.acting_as_platform() THEN
         RAISE EXCEPTION USING ERRCODE = 'LXM01', MESSAGE = 'task_not_allowed',
             DETAIL = format('an organization''s role may not order a %s task', v_type);
@@ -1613,6 +1606,7 @@ CREATE FUNCTION payments.balance_as_of(p_account uuid, p_at timestamp with time 
     LANGUAGE sql STABLE
     SET search_path TO 'pg_catalog', 'pg_temp'
     SET enable_sort TO 'off'
+    SET enable_seqscan TO 'off'
     AS $$
     SELECT a.id, a.currency, a.normal_side,
            coalesce(p.debits, s.debits, 0) + coalesce(c.debits, 0) + coalesce(u.debits, 0),
@@ -1666,7 +1660,7 @@ $$;
 --
 
 CREATE FUNCTION payments.capture_card_payment(p_org uuid, p_event text, p_currency text, p_states text[], p_bps integer, p_fixed bigint, p_bears boolean, p_refund_fee boolean, p_policy_stored boolean, p_payment text, p_charge text, p_txn text, p_gross bigint, p_fee bigint, p_stripe_fee bigint, p_share bigint, p_cause text, p_key text, p_hash text, p_accounts uuid[], p_sides text[], p_amounts bigint[], p_currencies text[], p_description text, p_external_ref text, p_organizer_accounts uuid[], p_platform_accounts uuid[]) RETURNS TABLE(capture_outcome text, capture_entry uuid, refusal_code text, refusal_details jsonb)
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql ROWS 1
     AS $$
 DECLARE
     v_escrow uuid;
@@ -1987,6 +1981,7 @@ CREATE FUNCTION payments.check_new_line() RETURNS trigger
 DECLARE
     v_xact xid8;
     v_partial boolean;
+    v_up boolean;  -- the high-volume account's overflow hint, under the row's lock
 BEGIN
     IF NOT NEW.side IN ('debit', 'credit') THEN
         PERFORM payments._check_violation('lines', 'lines_side_check');
@@ -2005,15 +2000,23 @@ BEGIN
     END IF;
     -- A large line not rolled up on a high-volume account: the fast doors' overflow hint
     -- (accounts.large_unrolled) is raised on the account's row, in this transaction, under
-    -- the row's lock even when it is up already: the roll-up lowers it under that lock once
-    -- it sees no large line unrolled, and this line, uncommitted, it cannot see. Raised only
-    -- when still down ("AND NOT large_unrolled"), a second large line took no lock and a
-    -- concurrent roll-up lowered the hint under it (review of 2e5ae69). The engine's doors
-    -- lock the row before they insert the line, in the one lock order (_lock_accounts'
-    -- p_large), so this UPDATE waits for nobody there; a raw writer's waits, in its order.
+    -- the row's lock, which is taken even when the hint is up already: the roll-up lowers it
+    -- under that lock once it sees no large line unrolled, and this line, uncommitted, it
+    -- cannot see. Locked only when still down ("AND NOT large_unrolled"), a second large
+    -- line took no lock and a concurrent roll-up lowered the hint under it (review of
+    -- 2e5ae69). The row is locked by a SELECT and written only when the hint is down: an
+    -- UPDATE each time wrote a new version of the account for every large line (50 in one
+    -- entry: 51 versions, review of a9c95d2). The engine's doors lock the row before they
+    -- insert the line, in the one lock order (_lock_accounts' p_large), so this waits for
+    -- nobody there; a raw writer's waits, in its order.
     IF NEW.account_version IS NULL AND NEW.amount >= 1099511627776 THEN
-        UPDATE payments.accounts a SET large_unrolled = true
-         WHERE a.id = NEW.account_id AND a.org_id = NEW.org_id AND a.high_volume;
+        SELECT a.large_unrolled INTO v_up FROM payments.accounts a
+         WHERE a.id = NEW.account_id AND a.org_id = NEW.org_id AND a.high_volume
+           FOR NO KEY UPDATE;
+        IF NOT v_up THEN
+            UPDATE payments.accounts a SET large_unrolled = true
+             WHERE a.id = NEW.account_id AND a.org_id = NEW.org_id;
+        END IF;
     END IF;
     -- An entry this transaction can see was posted by it (in it or one of its
     -- subtransactions: created_xact is the top-level id) or by an earlier one.
@@ -2497,30 +2500,50 @@ $$;
 CREATE FUNCTION payments.expire_holds(p_limit integer DEFAULT 1000) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_seqscan TO 'off'
     AS $$
 DECLARE
+    v_holds payments.holds[];
     h payments.holds;
-    v_done int := 0;
+    v_platform uuid := (SELECT o.id FROM payments.organizations o WHERE o.is_platform);
+    v_org uuid;
 BEGIN
     PERFORM payments._check_platform();
     PERFORM set_config('payments.writer', 'on', true);
-    FOR h IN
-        SELECT * FROM payments.holds x
-         WHERE x.expires_at <= now()
-           AND NOT EXISTS (SELECT FROM payments.hold_resolutions r WHERE r.hold_id = x.id)
-         ORDER BY x.expires_at, x.id
-         LIMIT p_limit
-           FOR UPDATE SKIP LOCKED
+    SELECT coalesce(array_agg(d.h ORDER BY (d.h).expires_at, (d.h).id), '{}') INTO v_holds
+      FROM (SELECT x AS h FROM payments.holds x
+             WHERE x.expires_at <= now()
+               AND NOT EXISTS (SELECT FROM payments.hold_resolutions r WHERE r.hold_id = x.id)
+             ORDER BY x.expires_at, x.id
+             LIMIT p_limit
+               FOR UPDATE SKIP LOCKED) d;
+    -- Resolved meanwhile by a writer that held the lock (this statement sees its commit).
+    SELECT coalesce(array_agg(x ORDER BY x.expires_at, x.id), '{}') INTO v_holds
+      FROM unnest(v_holds) x
+     WHERE NOT EXISTS (SELECT FROM payments.hold_resolutions r WHERE r.hold_id = x.id);
+    FOR v_org IN
+        SELECT a.org FROM unnest(v_holds) x,
+               LATERAL (VALUES (x.debit_org_id), (x.credit_org_id)) a(org)
+         GROUP BY a.org
+         ORDER BY a.org IS NOT DISTINCT FROM v_platform, a.org
     LOOP
-        -- resolved meanwhile by a writer that held the lock: skip it
-        CONTINUE WHEN EXISTS (SELECT FROM payments.hold_resolutions r WHERE r.hold_id = h.id);
+        PERFORM FROM (SELECT a.id FROM payments.accounts a
+                       WHERE a.org_id = v_org
+                         AND a.id IN (SELECT x.debit_account_id FROM unnest(v_holds) x
+                                       WHERE x.debit_org_id = v_org
+                                      UNION ALL
+                                      SELECT x.credit_account_id FROM unnest(v_holds) x
+                                       WHERE x.credit_org_id = v_org)
+                       ORDER BY a.id
+                         FOR NO KEY UPDATE) a;
+    END LOOP;
+    FOREACH h IN ARRAY v_holds LOOP
         PERFORM payments._release_pending(h);
         INSERT INTO payments.hold_resolutions (hold_id, org_id, kind)
         VALUES (h.id, h.org_id, 'expired');
-        v_done := v_done + 1;
     END LOOP;
     PERFORM set_config('payments.writer', 'off', true);
-    RETURN v_done;
+    RETURN cardinality(v_holds);
 END
 $$;
 
@@ -2623,6 +2646,7 @@ CREATE FUNCTION payments.ledger_write(p jsonb) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     SET "payments.engine_checked" TO 'off'
+    SET enable_seqscan TO 'off'
     AS $$
 DECLARE
     v_org uuid := (p ->> 'org_id')::uuid;
@@ -2655,7 +2679,8 @@ BEGIN
             PERFORM payments._check_org(v_org);
 
             -- Keys seen before: the same request replays its stored result, another conflicts.
-            -- Probed by key (an index lookup per key, whatever the table's statistics say).
+            -- Probed by key (an index lookup per key, whatever the table's statistics say:
+            -- enable_seqscan is off in this function, see the end of this file).
             SELECT jsonb_object_agg(k.key, jsonb_build_object('status', k.status, 'result', k.result))
               INTO v_stored
               FROM payments.idempotency_keys k
@@ -2747,7 +2772,16 @@ BEGIN
             PERFORM set_config('payments.writer', 'off', true);
             RETURN jsonb_build_object('results', v_results);
         EXCEPTION
-            WHEN deadlock_detected OR serialization_failure OR lock_not_available THEN
+            -- A deadlock is not run again here: the caller gets 40P01 at once, its
+            -- transaction aborted, and runs its unit of work again (the API does). The
+            -- rollback to the subtransaction cannot release what the caller's transaction
+            -- took before the call (a unit of work posting for two organizations): every
+            -- retry deadlocked again, up to 20 a side, a deadlock timeout each (review of
+            -- e423f18). Even a caller that held nothing before may lose again: its retry
+            -- can retake a row before the woken waiter does (seen in a test). Nor is a
+            -- lock_not_available (the caller's own lock_timeout): running it again would
+            -- make the caller wait its timeout up to 20 times, not once.
+            WHEN serialization_failure THEN
                 IF v_attempt = 20 THEN
                     RAISE;
                 END IF;
@@ -2943,6 +2977,7 @@ CREATE FUNCTION payments.post_batch_fast(p_org uuid, p_keys text[], p_hashes tex
     SET "payments.writer" TO 'on'
     SET "payments.engine_checked" TO 'on'
     SET plan_cache_mode TO 'force_generic_plan'
+    SET enable_seqscan TO 'off'
     AS $$
 DECLARE
     -- Who acts, asked once (each question computes the actor's proof again).
@@ -3031,7 +3066,7 @@ BEGIN
        OR EXISTS (SELECT FROM payments.idempotency_keys k
                    WHERE k.org_id = p_org AND k.key = ANY (p_keys))
        OR (v_refs > 0 AND EXISTS (SELECT FROM payments.entries e
-                                   WHERE e.org_id = p_org
+                                   WHERE e.org_id = p_org AND e.external_ref IS NOT NULL
                                      AND e.external_ref = ANY (p_external_refs))) THEN
         RETURN NULL;
     END IF;
@@ -3189,11 +3224,13 @@ BEGIN
                                    AND a.closed))) THEN
             RAISE SQLSTATE 'LX003';
         END IF;
-    EXCEPTION WHEN unique_violation OR numeric_value_out_of_range OR deadlock_detected
-                   OR SQLSTATE 'LX003' THEN
-        -- A key or reference taken meanwhile by a concurrent request, a total past 2**63, a
-        -- deadlock (a unit of work outside the one lock order), or a line the long way
-        -- refuses: everything undone, the long way judges the batch.
+    EXCEPTION WHEN unique_violation OR numeric_value_out_of_range OR SQLSTATE 'LX003' THEN
+        -- A key or reference taken meanwhile by a concurrent request, a total past 2**63, or
+        -- a line the long way refuses: everything undone, the long way judges the batch. A
+        -- deadlock (a unit of work outside the one lock order) is not caught: the caller gets
+        -- 40P01 at once, as from ledger_write. Run the long way in the same transaction, the
+        -- batch waited again for the rows the other side waits on (the caller's locks from
+        -- before the call are not released by this block's rollback) and deadlocked again.
         RETURN NULL;
     END;
     RETURN v_ids;
@@ -3210,6 +3247,7 @@ CREATE FUNCTION payments.post_entry(p_org uuid, p_key text, p_hash text, p_accou
     SET "payments.writer" TO 'on'
     SET "payments.engine_checked" TO 'on'
     SET plan_cache_mode TO 'force_generic_plan'
+    SET enable_seqscan TO 'off'
     AS $$
 #variable_conflict use_column
 DECLARE
@@ -3830,6 +3868,7 @@ $$;
 CREATE FUNCTION payments.roll_up(p_account uuid, p_limit integer DEFAULT 100000) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_seqscan TO 'off'
     AS $$
 DECLARE
     a payments.accounts;
@@ -4302,27 +4341,42 @@ $$;
 --
 
 CREATE FUNCTION ticketing.open_and_hold_checkout(p_go boolean, p_org uuid, p_event uuid, p_type uuid, p_n integer, p_order uuid, p_buyer text, p_hold interval, p_key text, p_hash text, p_codes text[]) RETURNS TABLE(acting_org uuid, order_id uuid, order_amount bigint, order_currency text, payment_intent_id text, client_secret text, hold_expires_at timestamp with time zone, request_hash text, status text, order_event_id uuid, order_ends_at timestamp with time zone, event_id uuid, currency text, ends_at timestamp with time zone, cancelled_at timestamp with time zone, type_ids uuid[], prices bigint[], held_until timestamp with time zone, seats_left integer, on_sale boolean)
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql ROWS 1
+    AS $$
+BEGIN
+    IF coalesce(p_go, false) AND p_org = ticketing.current_org_id() THEN
+        RETURN QUERY SELECT * FROM ticketing.open_and_hold_checkout_for(
+            p_org, p_event, p_type, p_n, p_order, p_buyer, p_hold, p_key, p_hash, p_codes);
+        RETURN;
+    END IF;
+    RETURN NEXT;
+END
+$$;
+
+--
+-- Name: open_and_hold_checkout_for(uuid, uuid, uuid, integer, uuid, text, interval, text, text, text[]); Type: FUNCTION; Schema: ticketing; Owner: -
+--
+
+CREATE FUNCTION ticketing.open_and_hold_checkout_for(p_org uuid, p_event uuid, p_type uuid, p_n integer, p_order uuid, p_buyer text, p_hold interval, p_key text, p_hash text, p_codes text[]) RETURNS TABLE(acting_org uuid, order_id uuid, order_amount bigint, order_currency text, payment_intent_id text, client_secret text, hold_expires_at timestamp with time zone, request_hash text, status text, order_event_id uuid, order_ends_at timestamp with time zone, event_id uuid, currency text, ends_at timestamp with time zone, cancelled_at timestamp with time zone, type_ids uuid[], prices bigint[], held_until timestamp with time zone, seats_left integer, on_sale boolean)
+    LANGUAGE plpgsql ROWS 1
     AS $$
 #variable_conflict use_column
 BEGIN
-    IF coalesce(p_go, false) AND p_org = ticketing.current_org_id() THEN
-        SELECT f.acting_org, f.order_id, f.order_amount, f.order_currency,
-               f.payment_intent_id, f.client_secret, f.hold_expires_at, f.request_hash,
-               f.status, f.order_event_id, f.order_ends_at, f.event_id, f.currency,
-               f.ends_at, f.cancelled_at, f.type_ids, f.prices
-          INTO acting_org, order_id, order_amount, order_currency, payment_intent_id,
-               client_secret, hold_expires_at, request_hash, status, order_event_id,
-               order_ends_at, event_id, currency, ends_at, cancelled_at, type_ids, prices
-          FROM ticketing.open_checkout_for(p_org, p_event, p_key, ARRAY[p_type]) f;
-        IF order_id IS NULL AND event_id IS NOT NULL AND cancelled_at IS NULL
-           AND prices IS NOT NULL THEN
-            SELECT h.hold_expires_at, h.seats_left, h.on_sale
-              INTO held_until, seats_left, on_sale
-              FROM ticketing.hold_checkout(
-                  p_n, p_type, p_event, prices[1], p_order, p_org, p_buyer, currency,
-                  prices[1] * p_n, p_hold, p_key, p_hash, p_codes) h;
-        END IF;
+    SELECT f.acting_org, f.order_id, f.order_amount, f.order_currency,
+           f.payment_intent_id, f.client_secret, f.hold_expires_at, f.request_hash,
+           f.status, f.order_event_id, f.order_ends_at, f.event_id, f.currency,
+           f.ends_at, f.cancelled_at, f.type_ids, f.prices
+      INTO acting_org, order_id, order_amount, order_currency, payment_intent_id,
+           client_secret, hold_expires_at, request_hash, status, order_event_id,
+           order_ends_at, event_id, currency, ends_at, cancelled_at, type_ids, prices
+      FROM ticketing.open_checkout_for(p_org, p_event, p_key, ARRAY[p_type]) f;
+    IF order_id IS NULL AND event_id IS NOT NULL AND cancelled_at IS NULL
+       AND prices IS NOT NULL THEN
+        SELECT h.hold_expires_at, h.seats_left, h.on_sale
+          INTO held_until, seats_left, on_sale
+          FROM ticketing.hold_checkout(
+              p_n, p_type, p_event, prices[1], p_order, p_org, p_buyer, currency,
+              prices[1] * p_n, p_hold, p_key, p_hash, p_codes) h;
     END IF;
     RETURN NEXT;
 END
@@ -5940,7 +5994,7 @@ CREATE INDEX transitions_subject ON ticketing.transitions USING btree (subject_i
 -- Name: deliveries deliveries_guard; Type: TRIGGER; Schema: messaging; Owner: -
 --
 
-CREATE TRIGGER deliveries_guard BEFORE INSERT ON messaging.deliveries FOR EACH ROW EXECUTE FUNCTION messaging.deliveries_guard();
+CREATE TRIGGER deliveries_guard BEFORE INSERT ON messaging.deliveries FOR EACH ROW WHEN ((new.channel = 'task'::text)) EXECUTE FUNCTION messaging.deliveries_guard();
 
 --
 -- Name: deliveries deliveries_notify; Type: TRIGGER; Schema: messaging; Owner: -
