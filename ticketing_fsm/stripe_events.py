@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Row, text
+from sqlalchemy import Connection, Row
 
 import escrow
 import outbox
@@ -31,6 +31,7 @@ from ticketing_fsm.outcomes import (
     payment_succeeded_for_intent,
 )
 from ticketing_fsm.refunds import settle_order
+from ticketing_fsm.store import orders
 
 FollowUp = Callable[[Connection, outbox.InboxEvent], None]
 
@@ -148,24 +149,6 @@ class PaymentNotBooked(TicketingError):
     order_id: str
 
 
-# The order a PaymentIntent is recorded on, with what its payment is booked with: its
-# organization, event and the event's end. `_PAID_BY_IN` is pinned to the organization the
-# inbox placed the event with (the usual case: one organization's rows, one node under
-# Citus); `_PAID_BY` reads by the intent alone (an event placed with no organization, or with
-# one the order is not of), as `store.orders.order_for_intent` does. The owner runs the
-# inbox's handlers (row-level security does not apply to it): neither reads more than that
-# look-up already did. (Here rather than in `store.orders`: that module was another
-# engineer's in session 30; they belong there.)
-_PAID_BY_IN = text("""
-    SELECT o.id, o.org_id, o.event_id, e.ends_at FROM ticketing.orders o
-      JOIN ticketing.events e ON e.id = o.event_id AND e.org_id = o.org_id
-     WHERE o.payment_intent_id = :pi AND o.org_id = :org""")
-_PAID_BY = text("""
-    SELECT o.id, o.org_id, o.event_id, e.ends_at FROM ticketing.orders o
-      JOIN ticketing.events e ON e.id = o.event_id AND e.org_id = o.org_id
-     WHERE o.payment_intent_id = :pi""")
-
-
 def _order_paid_by(
     conn: Connection,
     intent_id: str,
@@ -177,13 +160,15 @@ def _order_paid_by(
     it is recorded on (in the organization the event was placed with first, then in any),
     else the one its metadata's order claims (`order_for_payment`: still waiting for an
     intent of exactly this amount, in the organization the metadata names); None if none."""
+    # The owner runs the inbox's handlers (row-level security does not apply to it): neither
+    # look-up reads more than `store.orders.order_for_intent` already did.
     if placed is not None:
-        row = conn.execute(_PAID_BY_IN, {"pi": intent_id, "org": placed}).first()
+        row = orders.paid_by(conn, intent_id, placed)
         if row is not None:
             return row
-    row = conn.execute(_PAID_BY, {"pi": intent_id}).first()
+    row = orders.paid_by(conn, intent_id)
     if row is None and order_for_payment(conn, intent_id, metadata, amount) is not None:
-        row = conn.execute(_PAID_BY, {"pi": intent_id}).first()
+        row = orders.paid_by(conn, intent_id)
     return row
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Row, text
 
 import escrow
 from ticketing_fsm.models import ORDER_FIELDS, Order
@@ -57,6 +57,17 @@ PAYING_ORDER = text(f"""
        FOR UPDATE OF o""")
 
 ORDER_FOR_INTENT = text("SELECT id FROM ticketing.orders WHERE payment_intent_id = :pi")
+# The order a PaymentIntent is recorded on, with what its payment is booked with: its
+# organization, event and the event's end; pinned to one organization when it is known (the
+# usual case: one organization's rows, one node under Citus), else by the intent alone.
+PAID_BY_IN = text("""
+    SELECT o.id, o.org_id, o.event_id, e.ends_at FROM ticketing.orders o
+      JOIN ticketing.events e ON e.id = o.event_id AND e.org_id = o.org_id
+     WHERE o.payment_intent_id = :pi AND o.org_id = :org""")
+PAID_BY = text("""
+    SELECT o.id, o.org_id, o.event_id, e.ends_at FROM ticketing.orders o
+      JOIN ticketing.events e ON e.id = o.event_id AND e.org_id = o.org_id
+     WHERE o.payment_intent_id = :pi""")
 
 CLAIM_INTENT = text("""
     UPDATE ticketing.orders SET payment_intent_id = :pi, updated_at = now()
@@ -174,6 +185,16 @@ def order_for_intent(conn: Connection, payment_intent_id: str) -> uuid.UUID | No
         ORDER_FOR_INTENT, {"pi": payment_intent_id}
     ).scalar_one_or_none()
     return found
+
+
+def paid_by(
+    conn: Connection, payment_intent_id: str, org_id: uuid.UUID | None = None
+) -> Row[Any] | None:
+    """The order the PaymentIntent is recorded on (in `org_id` if given), as a row of its id,
+    org_id, event_id and the event's ends_at; None if none."""
+    if org_id is None:
+        return conn.execute(PAID_BY, {"pi": payment_intent_id}).first()
+    return conn.execute(PAID_BY_IN, {"pi": payment_intent_id, "org": org_id}).first()
 
 
 def claim_intent(
