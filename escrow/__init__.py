@@ -71,6 +71,7 @@ from escrow.stripe_events import (
     META_REVERSAL_REQUEST,
     META_TRANSFER_REQUEST,
     captured_payment,
+    captured_payment_of,
 )
 from escrow.stripe_events import handlers as stripe_handlers
 from escrow.stripe_events import register as register_stripe_handlers
@@ -116,6 +117,7 @@ __all__ = [
     "capture_call",
     "capture_payment",
     "captured_payment",
+    "captured_payment_of",
     "chart_category",
     "close_dispute",
     "confirm_reversal",

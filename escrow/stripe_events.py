@@ -96,14 +96,35 @@ def captured_payment(
         return None
     meta = pi["metadata"]
     ends = meta.get(META_EVENT_ENDS)
-    return models.CapturedPayment(
-        payment_id=pi["id"],
+    return captured_payment_of(
+        event,
+        facts,
         org_id=uuid.UUID(meta[META_ORG]),
         event_id=meta[META_EVENT],
+        event_ends_at=datetime.fromisoformat(ends) if ends else datetime.now(UTC),
+    )
+
+
+def captured_payment_of(
+    event: outbox.InboxEvent,
+    facts: ChargeFacts,
+    *,
+    org_id: uuid.UUID,
+    event_id: str,
+    event_ends_at: datetime,
+) -> models.CapturedPayment:
+    """The captured payment a `payment_intent.succeeded` event books into the escrow of
+    `event_id` of `org_id` (named by the caller: ticketing names its order's), with what its
+    prepare asked Stripe (`facts`)."""
+    pi = _obj(event)
+    return models.CapturedPayment(
+        payment_id=pi["id"],
+        org_id=org_id,
+        event_id=event_id,
         currency=str(pi["currency"]).upper(),
         gross=int(pi.get("amount_received") or pi["amount"]),
         stripe_fee=facts.stripe_fee,
-        event_ends_at=datetime.fromisoformat(ends) if ends else datetime.now(UTC),
+        event_ends_at=event_ends_at,
         charge_id=facts.charge_id,
         balance_transaction_id=facts.balance_transaction_id,
     )

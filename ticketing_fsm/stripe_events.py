@@ -197,7 +197,7 @@ def _paid(booked: outbox.AnyInboxHandler | None) -> outbox.AnyInboxHandler:
         amount = amount if type(amount) is int else None
         order = _order_paid_by(conn, intent["id"], _placed_org(event), metadata, amount)
         payment = (
-            _booked_with_its_order(intent, order, facts)
+            _booked_with_its_order(event, order, facts)
             if order is not None
             else _booked_as_its_metadata_reads(event, facts)
         )
@@ -209,23 +209,16 @@ def _paid(booked: outbox.AnyInboxHandler | None) -> outbox.AnyInboxHandler:
 
 
 def _booked_with_its_order(
-    intent: dict[str, Any], order: Row[Any], facts: escrow.ChargeFacts | None
+    event: outbox.InboxEvent, order: Row[Any], facts: escrow.ChargeFacts | None
 ) -> escrow.CapturedPayment:
     """The payment as escrow books it for the order it pays for: the order's organization,
     event and the event's end. Raises PaymentNotBooked if Stripe was not asked for its fee
     (its retry asks)."""
     if facts is None:
-        raise PaymentNotBooked(payment_intent_id=intent["id"], order_id=str(order.id))
-    return escrow.CapturedPayment(
-        payment_id=intent["id"],
-        org_id=order.org_id,
-        event_id=str(order.event_id),
-        currency=str(intent["currency"]).upper(),
-        gross=int(intent.get("amount_received") or intent["amount"]),
-        stripe_fee=facts.stripe_fee,
-        event_ends_at=order.ends_at,
-        charge_id=facts.charge_id,
-        balance_transaction_id=facts.balance_transaction_id,
+        intent_id = str(event.payload["data"]["object"]["id"])
+        raise PaymentNotBooked(payment_intent_id=intent_id, order_id=str(order.id))
+    return escrow.captured_payment_of(
+        event, facts, org_id=order.org_id, event_id=str(order.event_id), event_ends_at=order.ends_at
     )
 
 

@@ -349,6 +349,24 @@ def hold_after_authentication(
 OPEN_AND_HOLD = "SELECT * FROM ticketing.open_and_hold_checkout_for(" + _OPEN_AND_HOLD_ARGS + ")"
 
 
+def _idle_driver(conn: Connection) -> psycopg.Connection[Any] | None:
+    """The psycopg connection under `conn`, its transaction begun on SQLAlchemy's side
+    (nothing sent: the caller's commit finds nothing left to commit), if the caller may send
+    the transaction's BEGIN itself with its first statement: psycopg, not autocommit, no
+    pipeline, no transaction begun on the server. None otherwise."""
+    if not conn.in_transaction():
+        conn.begin()
+    driver = conn.connection.driver_connection
+    if (
+        not isinstance(driver, psycopg.Connection)
+        or driver.autocommit
+        or driver._pipeline is not None
+        or driver.pgconn.transaction_status != psycopg.pq.TransactionStatus.IDLE
+    ):
+        return None
+    return driver
+
+
 def open_and_hold_now(conn: Connection, order: Mapping[str, Any]) -> Any:
     """Begin the connection's transaction (as psycopg would: its BEGIN with the connection's
     options), run OPEN_AND_HOLD for `order` (as `_open_and_hold_values`'s) and commit, in one
@@ -357,16 +375,8 @@ def open_and_hold_now(conn: Connection, order: Mapping[str, Any]) -> Any:
     leaves it failed, for the caller to roll back (raised as `DBAPIError`). None, with
     nothing sent, where it cannot go so (another driver, a transaction already begun on
     the server, autocommit, a text holding a NUL): the caller's usual way then."""
-    if not conn.in_transaction():
-        conn.begin()  # SQLAlchemy's side of it (sends nothing): the caller's commit finds
-        # nothing left to commit
-    driver = conn.connection.driver_connection
-    if (
-        not isinstance(driver, psycopg.Connection)
-        or driver.autocommit
-        or driver._pipeline is not None
-        or driver.pgconn.transaction_status != psycopg.pq.TransactionStatus.IDLE
-    ):
+    driver = _idle_driver(conn)
+    if driver is None:
         return None
     try:
         values = _open_and_hold_values(order)
@@ -443,16 +453,8 @@ def begin_with_opening(
     nothing sent, where it cannot go so (another driver than psycopg, a transaction already
     begun on the server, autocommit): the usual `open_checkout` then. A driver error rolls
     the transaction back with the caller's (it is raised as `DBAPIError`)."""
-    if not conn.in_transaction():
-        conn.begin()
-    driver = conn.connection.driver_connection
-    if (
-        not isinstance(driver, psycopg.Connection)
-        or driver.autocommit
-        or driver._pipeline is not None
-        or driver.pgconn.transaction_status != psycopg.pq.TransactionStatus.IDLE
-        or "\x00" in key
-    ):
+    driver = _idle_driver(conn)
+    if driver is None or "\x00" in key:
         return None
     escape = psycopg.pq.Escaping(driver.pgconn).escape_literal
     ids = "ARRAY[" + ", ".join(f"'{uuid.UUID(str(t))}'" for t in type_ids) + "]::uuid[]"
