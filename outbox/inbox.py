@@ -25,6 +25,13 @@ The worker handles an event in at most three short transactions:
    can only set a later one), runs `handle` with the prepared data and marks it handled;
    `fail_claimed` records a failed prepare. A failure is rolled back to a savepoint and the
    event retried with backoff, dead after the last attempt.
+A transient failure (a deadlock, a serialization failure, a lock not available: SQLSTATE
+40P01, 40001, 55P03, `outbox.retries.transient_sqlstate`) is not an attempt: the server
+answered and nothing is wrong with the event. It is rolled back the same way and the event
+deferred (status "deferred"): due again after a short wait growing with its `deferrals`
+(`RetryPolicy.deferral`), its `attempts` unchanged, so it is tried again in a transaction of
+its own, the other's locks gone. Past the policy's bound a transient failure counts as an
+attempt again, so an event that never stops losing races still ends dead.
 A worker that dies between the steps leaves a lapsing lease: another worker claims the event
 again and its own finish wins; the dead one's, if it ever comes, finds the claim gone ("lost").
 
@@ -52,7 +59,7 @@ from sqlalchemy import Connection, Row, text
 from sqlalchemy.exc import DBAPIError
 
 from outbox.errors import InboxNotConfigured, InvalidSignature
-from outbox.retries import RetryPolicy
+from outbox.retries import RetryPolicy, transient_sqlstate
 
 T = TypeVar("T")
 
@@ -74,7 +81,7 @@ _SET_SECRET = text("SELECT messaging.set_inbox_secret(:source, :secret, :toleran
 # The relay's scan, over every organization's events: under Citus, run per shard by each
 # node's worker (docs/scaling.md step 4). Every statement after it names the event's org_id.
 _NEXT_DUE = text("""
-    SELECT source, event_id, org_id, type, payload, received_at, attempts
+    SELECT source, event_id, org_id, type, payload, received_at, attempts, deferrals
       FROM messaging.inbox
      WHERE status = 'pending' AND next_attempt_at <= now()
      ORDER BY next_attempt_at, received_at
@@ -119,6 +126,14 @@ _FAILED = text("""
      WHERE source = :source AND event_id = :id AND org_id = :org
 """)
 
+_DEFERRED = text("""
+    UPDATE messaging.inbox
+       SET deferrals = deferrals + 1,
+           next_attempt_at = now() + make_interval(secs => CAST(:delay AS float8)),
+           last_error = :error
+     WHERE source = :source AND event_id = :id AND org_id = :org
+""")
+
 _HANDLED = text("""
     UPDATE messaging.inbox
        SET status = 'handled', handled_at = now(), attempts = attempts + 1, last_error = NULL
@@ -139,6 +154,8 @@ class InboxEvent:
     org_id: uuid.UUID | None = None
     """The organization the inbox placed the event with (the one its object's metadata
     names, else the nil uuid); None for an event built outside the inbox."""
+    deferrals: int = 0
+    """Transient failures so far, not counted in `attempts` (see the module's docstring)."""
 
 
 Handler = Callable[[Connection, InboxEvent], None]
@@ -268,6 +285,7 @@ def _event(row: Row[Any], attempts: int) -> InboxEvent:
         received_at=row.received_at,
         attempts=attempts,
         org_id=row.org_id,
+        deferrals=row.deferrals,
     )
 
 
@@ -277,6 +295,16 @@ def _next_due(conn: Connection) -> InboxEvent | None:
 
 
 def _failed(conn: Connection, policy: RetryPolicy, event: InboxEvent, exc: Exception) -> str:
+    """Record a failure on the caller's transaction (the handler's work rolled back): a
+    transient one within the policy's bound defers the event ("deferred", not an attempt),
+    any other is an attempt ("retrying", or "dead" after the last)."""
+    code = transient_sqlstate(exc)
+    if code is not None:
+        wait = policy.deferral(event.deferrals + 1)
+        if wait is not None:
+            error = f"deferred ({code}): {type(exc).__name__}: {exc}"[:1000]
+            conn.execute(_DEFERRED, {**_key(event), "delay": wait, "error": error})
+            return "deferred"
     delay = policy.delay(event.attempts)
     error = f"{type(exc).__name__}: {exc}"[:1000]
     conn.execute(_FAILED, {**_key(event), "delay": delay, "error": error})

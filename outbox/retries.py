@@ -1,4 +1,8 @@
-"""When to try a failed delivery again (pure): the schedule, jitter and Retry-After."""
+"""When to try a failed delivery or inbox event again (pure): the schedule, jitter and
+Retry-After; and which failures are transient (`transient_sqlstate`): a deadlock, a
+serialization failure or a lock not available is the server answering that this try lost a
+race, nothing wrong with the work, so it is tried again soon without counting as an attempt
+toward the dead letter (within a bound: `RetryPolicy.deferral`)."""
 
 from __future__ import annotations
 
@@ -6,6 +10,14 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+
+# deadlock_detected, serialization_failure, lock_not_available: a try that lost a race (or
+# waited its lock_timeout) is run again in a transaction of its own, not counted as an attempt.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+
+# Waits after the 1st, 2nd, ... transient failure of one event; past the last, a transient
+# failure counts as an attempt again (so the bound: about 4 minutes of deferrals).
+DEFAULT_DEFERRALS: tuple[float, ...] = (0.2, 0.5, 1, 2, 5, 10, 30, 60, 60, 60)
 
 # Svix's schedule: after the first failure wait 5 s, then 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
 DEFAULT_SCHEDULE: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -18,6 +30,8 @@ class RetryPolicy:
     schedule: Sequence[float] = DEFAULT_SCHEDULE
     jitter: float = 0.2
     max_retry_after: float = 86_400
+    deferrals: Sequence[float] = DEFAULT_DEFERRALS
+    """Waits (seconds, jittered) after each transient failure that is not counted."""
 
     @property
     def max_attempts(self) -> int:
@@ -36,6 +50,31 @@ class RetryPolicy:
         if retry_after is not None:
             wait = max(wait, min(retry_after, self.max_retry_after))
         return wait
+
+    def deferral(self, deferrals: int, rng: random.Random | None = None) -> float | None:
+        """Seconds to wait after the `deferrals`-th transient failure (1-based), not counted
+        as an attempt; None past the bound (count it as a failed attempt)."""
+        if deferrals < 1 or deferrals > len(self.deferrals):
+            return None
+        r = rng or random
+        return float(self.deferrals[deferrals - 1]) * (1 + r.uniform(-self.jitter, self.jitter))
+
+
+def transient_sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a transient failure (`TRANSIENT_SQLSTATES`) that `exc` is or was
+    raised from (its `__cause__`, however deep: a handler may translate the driver's error
+    with `raise ... from`), else None. Not an error raised while handling one (its
+    `__context__` only): that is another failure."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for candidate in (current, getattr(current, "orig", None)):
+            code = getattr(candidate, "sqlstate", None)
+            if isinstance(code, str) and code in TRANSIENT_SQLSTATES:
+                return code
+        current = current.__cause__
+    return None
 
 
 def parse_retry_after(value: str | None, now_epoch: float) -> float | None:

@@ -13,6 +13,16 @@ transaction open, then finished in a transaction of its own (see `outbox.inbox`)
 (SIGTERM) lets the batch in flight finish, then returns. A database lost under it (a
 primary's death, a failover to its standby) stops no worker: `run()` connects again until
 the engine's URL reaches a primary, and carries on.
+
+A transient database failure (a deadlock, a serialization failure, a lock not available:
+`outbox.retries.transient_sqlstate`) is not a failed attempt: the server answered and
+nothing is wrong with the work. An inbox event is deferred (`outbox.inbox`); a task delivery
+is run again here, after a short wait (`WorkerSettings.task_retries`), in the same claim
+(its lease kept alive), before its outcome is recorded, so its attempt count does not move;
+one still failing after the last wait is a failed attempt as before. Such a failure outside
+any handler or task (recording a batch, the periodic step) stops no worker either: `run()`
+logs it and carries on (a delivery claimed and not recorded is sent again when its lease
+lapses).
 """
 
 from __future__ import annotations
@@ -38,7 +48,8 @@ from outbox.addresses import NO_ALLOW, AllowList, Resolver, system_resolver
 from outbox.dispatch import Claimed, Outcome, claim, prune, record, renew_leases
 from outbox.http_post import PostClient
 from outbox.inbox import Claim, Handlers, begin_next, fail_claimed, finish_claimed, renew_claim
-from outbox.retries import RetryPolicy
+from outbox.message_types import task_for
+from outbox.retries import RetryPolicy, transient_sqlstate
 from outbox.senders import SmtpSettings, run_task, send_email, send_webhook
 from outbox.smtp_send import MailClient
 
@@ -97,6 +108,10 @@ class WorkerSettings:
     # Networks webhooks may reach although not public (loopback for a demo or a test);
     # empty: only public addresses (`outbox.addresses`).
     webhook_allow: AllowList = NO_ALLOW
+    # Seconds to wait before running a task again after each transient database failure
+    # (deadlock, serialization, lock not available), within its claim; short, since the
+    # batch's outcomes are recorded once every delivery of it is done.
+    task_retries: tuple[float, ...] = (0.1, 0.3, 1.0)
 
     @property
     def heartbeat(self) -> float:
@@ -231,7 +246,7 @@ class Worker:
             if delivery.channel == "email":
                 return send_email(self._mail, self.settings.smtp, delivery)
             if delivery.channel == "task":
-                return run_task(delivery)
+                return self._run_task(delivery)
             return send_webhook(self._client, delivery, self.settings.max_response_body)
         except Exception as exc:
             # Whatever one delivery does (a URL httpx cannot use, a header smtplib refuses),
@@ -242,6 +257,45 @@ class Worker:
                 duration_ms=0,
                 succeeded=False,
                 error=f"{type(exc).__name__}: {exc}"[:500],
+            )
+
+    def _run_task(self, delivery: Claimed) -> Outcome:
+        """Run a task delivery's task; after a transient database failure, run it again (a
+        task is idempotent by its message id, and its transactions are its own, rolled back
+        by then) after each of `task_retries`' waits, unless the worker is stopping."""
+        task = task_for(delivery.type)
+        if task is None:
+            return run_task(delivery)  # the outcome for a type with no task
+        waits = iter(self.settings.task_retries)
+        started = datetime.now(UTC)
+        t0 = time.monotonic()
+        while True:
+            try:
+                task(str(delivery.message_id), delivery.payload)
+            except Exception as exc:
+                code = transient_sqlstate(exc)
+                wait = next(waits, None) if code is not None else None
+                if wait is None or self._stopping.wait(wait):
+                    return Outcome(
+                        delivery=delivery,
+                        started_at=started,
+                        duration_ms=int((time.monotonic() - t0) * 1000),
+                        succeeded=False,
+                        error=f"{type(exc).__name__}: {exc}"[:500],
+                    )
+                log.info(
+                    "worker %s: task %s of delivery %s: transient failure (%s), running it again",
+                    self.name,
+                    delivery.type,
+                    delivery.id,
+                    code,
+                )
+                continue
+            return Outcome(
+                delivery=delivery,
+                started_at=started,
+                duration_ms=int((time.monotonic() - t0) * 1000),
+                succeeded=True,
             )
 
     def handle_inbox_once(self, limit: int = 100) -> int:
@@ -346,7 +400,20 @@ class Worker:
                 self._run_listening(extra)
             except LOST_DATABASE as exc:
                 if not lost_database(exc):
-                    raise
+                    code = transient_sqlstate(exc)
+                    if code is None:
+                        raise
+                    # A race lost outside any handler or task (recording a batch, the
+                    # periodic step): nothing wrong with the work; what was rolled back is
+                    # done again (a claimed delivery is sent again once its lease lapses).
+                    log.warning(
+                        "worker %s: transient database failure (%s): %s; carrying on",
+                        self.name,
+                        code,
+                        _first_line(exc),
+                    )
+                    self._stopping.wait(self.settings.reconnect_wait)
+                    continue
                 # The engine's pool was invalidated with the lost connection; the step in
                 # flight committed or did not, and either way is safe to run again: a
                 # delivery claimed and not recorded is sent again when its lease lapses,

@@ -146,6 +146,11 @@ CREATE TABLE messaging.inbox (
     status text NOT NULL DEFAULT 'pending'
         CHECK (status IN ('pending', 'handled', 'ignored', 'dead')),
     attempts int NOT NULL DEFAULT 0,
+    -- Transient failures (a deadlock, a serialization failure, a lock not available): the
+    -- server answered and nothing is wrong with the event, so they are not attempts; the
+    -- event is tried again soon, with backoff, up to the retry policy's bound, past which
+    -- they count as attempts again (outbox.inbox).
+    deferrals int NOT NULL DEFAULT 0 CHECK (deferrals >= 0),
     next_attempt_at timestamptz NOT NULL DEFAULT now(),
     last_error text,
     handled_at timestamptz,

@@ -1,0 +1,361 @@
+"""A transient database failure is not a failed attempt (outbox.inbox, outbox.worker).
+
+A deadlock (40P01), a serialization failure (40001) or a lock not available (55P03) met while
+handling an inbox event or running a task delivery means the server answered that this try
+lost a race: nothing is wrong with the event. It is tried again soon, in a transaction of its
+own, without counting toward the dead letter. Each test provokes the real failure with real
+connections (a row lock held by another connection past the worker's `lock_timeout`, or a
+real deadlock with another connection), shows the attempt count unchanged, and the work done
+once when the lock goes. At the old code each failure was counted as an attempt (and the
+task delivery recorded as failed); the worker loop stopped on one met outside any handler.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+import outbox
+from liventix.database import make_engine
+from outbox.retries import transient_sqlstate
+from tests.outbox_core.support import ORG, Step, rows, scalar, wait_until
+
+SOURCE = "test"
+LOCKING = "test.fixes.locking"
+TWO_STEP = "test.fixes.two_step_deadlock"
+TASK = "test.fixes.locking_task"
+
+# Deferrals and retries a test can wait out; the schedule for counted attempts is long,
+# so a counted failure would leave the event waiting (and the test would see it).
+POLICY = outbox.RetryPolicy(schedule=(60, 60, 60), jitter=0.0, deferrals=(0.05,) * 5)
+SETTINGS = outbox.WorkerSettings(
+    retry=POLICY,
+    poll_interval=0.05,
+    prune_every=3600.0,
+    task_retries=(0.2, 0.5, 1.0, 2.0, 4.0),
+)
+
+
+@pytest.fixture
+def seats(engine: sa.Engine) -> None:
+    """Two rows the handlers and the other connection lock, and the handlers' effects."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE public.seats (id int PRIMARY KEY, n int NOT NULL)"))
+        conn.execute(sa.text("INSERT INTO public.seats VALUES (1, 0), (2, 0)"))
+        conn.execute(sa.text("CREATE TABLE public.effects (event_id text, tries int)"))
+
+
+@pytest.fixture
+def worker_engine(db_url: str) -> Iterator[sa.Engine]:
+    """The worker's engine: a short lock_timeout and deadlock_timeout, so its handler waits
+    briefly for another connection's lock and is the one a deadlock's check chooses."""
+    engine = make_engine(
+        db_url,
+        pool_size=4,
+        max_overflow=4,
+        connect_args={"options": "-c lock_timeout=300ms -c deadlock_timeout=50ms"},
+    )
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def holder(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """Another connection, its transaction open (the test commits it to let go)."""
+    conn = engine.connect()
+    conn.execute(sa.text("SET deadlock_timeout = '30s'"))
+    conn.execute(sa.text("SET application_name = 'fixes-holder'"))
+    try:
+        yield conn
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+def _inbox(engine: sa.Engine, event_id: str) -> sa.Row[Any]:
+    [row] = rows(
+        engine,
+        "SELECT status, attempts, deferrals, last_error FROM messaging.inbox WHERE event_id = :e",
+        e=event_id,
+    )
+    return row
+
+
+def _store(engine: sa.Engine, event_type: str) -> str:
+    event_id = f"evt_{uuid.uuid4().hex[:24]}"
+    with engine.begin() as conn:
+        assert outbox.store_event(conn, SOURCE, event_id, event_type, {"id": event_id})
+    return event_id
+
+
+def _count_seat(conn: sa.Connection, seat: int) -> None:
+    conn.execute(sa.text("UPDATE public.seats SET n = n + 1 WHERE id = :id"), {"id": seat})
+
+
+def _take_seat(conn: sa.Connection, event_id: str, seat: int) -> None:
+    """The handler's work: the seat's row locked and counted, then the effect."""
+    _count_seat(conn, seat)
+    conn.execute(sa.text("INSERT INTO public.effects VALUES (:e, 1)"), {"e": event_id})
+
+
+def _waiting_for_a_lock(engine: sa.Engine, application: str) -> Callable[[], bool]:
+    def check() -> bool:
+        found: int = scalar(
+            engine,
+            """SELECT count(*) FROM pg_stat_activity
+                WHERE datname = current_database() AND wait_event_type = 'Lock'
+                  AND application_name = :app""",
+            app=application,
+        )
+        return found > 0
+
+    return check
+
+
+def _handled(engine: sa.Engine, event_id: str) -> Callable[[], bool]:
+    return lambda: bool(_inbox(engine, event_id).status == "handled")
+
+
+def _effects(engine: sa.Engine) -> list[tuple[Any, ...]]:
+    return [
+        tuple(r)
+        for r in rows(
+            engine,
+            "SELECT (SELECT array_agg(n ORDER BY id) FROM public.seats), count(*) "
+            "FROM public.effects",
+        )
+    ]
+
+
+def test_a_lock_timeout_in_a_handler_defers_the_event_without_counting_an_attempt(
+    engine: sa.Engine, worker_engine: sa.Engine, seats: None, holder: sa.Connection
+) -> None:
+    """Another connection holds the seat's row past the worker's lock_timeout (55P03): the
+    event is deferred (attempts 0, one deferral), and handled once the lock goes, its one
+    attempt the one that succeeded. Before: attempts 1 and the event waiting the schedule's
+    first wait (here a minute) as a failed attempt."""
+    handlers = outbox.InboxHandlers()
+    handlers.register(SOURCE, LOCKING, lambda conn, event: _take_seat(conn, event.event_id, 1))
+    event_id = _store(engine, LOCKING)
+    holder.execute(sa.text("SELECT * FROM public.seats WHERE id = 1 FOR UPDATE"))
+    worker = outbox.Worker(worker_engine, SETTINGS, handlers=handlers)
+    try:
+        assert worker.handle_inbox_once(limit=1) == 1
+        row = _inbox(engine, event_id)
+        assert (row.status, row.attempts) == ("pending", 0)
+        assert row.deferrals == 1
+        assert row.last_error.startswith("deferred (55P03): OperationalError")
+        holder.commit()
+        wait_until(
+            lambda: worker.handle_inbox_once() >= 0 and _handled(engine, event_id)(),
+            timeout=10,
+            what="the event handled once the lock went",
+        )
+    finally:
+        worker.close()
+    row = _inbox(engine, event_id)
+    assert (row.status, row.attempts, row.deferrals, row.last_error) == ("handled", 1, 1, None)
+    assert _effects(engine) == [([1, 0], 1)]
+
+
+def test_a_deadlock_in_a_two_step_handler_defers_the_event_without_counting_an_attempt(
+    engine: sa.Engine, worker_engine: sa.Engine, seats: None, holder: sa.Connection
+) -> None:
+    """A real deadlock: the handler (its prepare done, its finish in the worker's
+    transaction) takes seat 1; another connection, holding seat 2, asks for seat 1 and
+    waits; the handler then asks for seat 2 and closes the cycle, so its own check finds it
+    (deadlock_timeout 50 ms) and it is the victim (40P01): its work is rolled back to the
+    savepoint (seat 1 let go, so the other goes on), the event deferred, not counted, and
+    handled at its next try. Before: a failed attempt."""
+    prepared: list[str] = []
+    took_one = threading.Event()
+    other_waiting = threading.Event()
+
+    def prepare(event: outbox.InboxEvent) -> str:
+        prepared.append(event.event_id)
+        return "facts"
+
+    def handle(conn: sa.Connection, event: outbox.InboxEvent, data: str) -> None:
+        _count_seat(conn, 1)
+        took_one.set()
+        assert other_waiting.wait(10)
+        _take_seat(conn, event.event_id, 2)
+
+    handlers = outbox.InboxHandlers()
+    handlers.register(SOURCE, TWO_STEP, outbox.InboxTwoStepHandler(prepare, handle))
+    event_id = _store(engine, TWO_STEP)
+    holder.execute(sa.text("UPDATE public.seats SET n = n + 10 WHERE id = 2"))
+    worker = outbox.Worker(worker_engine, SETTINGS, handlers=handlers)
+    done: list[int] = []
+    first = threading.Thread(target=lambda: done.append(worker.handle_inbox_once(limit=1)))
+    other = threading.Thread(
+        target=lambda: holder.execute(sa.text("UPDATE public.seats SET n = n + 10 WHERE id = 1"))
+    )
+    first.start()
+    try:
+        assert took_one.wait(10)
+        other.start()  # waits for seat 1, which the handler holds
+        wait_until(_waiting_for_a_lock(engine, "fixes-holder"), timeout=10, what="the other")
+        other_waiting.set()
+        other.join(timeout=10)  # the handler was the victim: seat 1 let go
+        assert not other.is_alive()
+        first.join(timeout=10)
+        assert done == [1]
+        row = _inbox(engine, event_id)
+        assert (row.status, row.attempts, row.deferrals) == ("pending", 0, 1)
+        assert row.last_error.startswith("deferred (40P01)")
+        holder.commit()
+        wait_until(
+            lambda: worker.handle_inbox_once() >= 0 and _handled(engine, event_id)(),
+            timeout=10,
+            what="the event handled at its next try",
+        )
+    finally:
+        other_waiting.set()
+        first.join(timeout=10)
+        if other.is_alive() or other.ident is not None:
+            other.join(timeout=10)
+        worker.close()
+    row = _inbox(engine, event_id)
+    assert (row.status, row.attempts, row.deferrals) == ("handled", 1, 1)
+    assert _effects(engine) == [([11, 11], 1)]
+    assert prepared == [event_id, event_id]  # prepared again for its second try
+
+
+def test_transient_failures_past_the_bound_count_as_attempts(
+    engine: sa.Engine, worker_engine: sa.Engine, seats: None, holder: sa.Connection
+) -> None:
+    """Bounded: past the policy's deferrals, a transient failure is a failed attempt again
+    (an event that never stops losing races still ends dead, here after one attempt)."""
+    handlers = outbox.InboxHandlers()
+    handlers.register(SOURCE, LOCKING, lambda conn, event: _take_seat(conn, event.event_id, 1))
+    event_id = _store(engine, LOCKING)
+    holder.execute(sa.text("SELECT * FROM public.seats WHERE id = 1 FOR UPDATE"))
+    policy = replace(POLICY, schedule=(), deferrals=(0.01, 0.01))
+    worker = outbox.Worker(worker_engine, replace(SETTINGS, retry=policy), handlers=handlers)
+    try:
+        wait_until(
+            lambda: worker.handle_inbox_once() >= 0 and _inbox(engine, event_id).status == "dead",
+            timeout=20,
+            what="the event dead",
+        )
+    finally:
+        worker.close()
+    row = _inbox(engine, event_id)
+    assert (row.status, row.attempts, row.deferrals) == ("dead", 1, 2)
+    assert "LockNotAvailable" in row.last_error
+
+
+_task_calls: list[str] = []
+_task_engine: list[sa.Engine] = []
+
+
+def _locking_task(message_id: str, payload: dict[str, Any]) -> None:
+    _task_calls.append(message_id)
+    with _task_engine[0].begin() as conn:
+        _take_seat(conn, message_id, 1)
+
+
+outbox.register_message_type(TASK, Step)
+outbox.register_task(TASK, _locking_task, replace=True)
+
+
+def _deliveries(engine: sa.Engine) -> list[tuple[Any, ...]]:
+    return [
+        tuple(r)
+        for r in rows(
+            engine,
+            """SELECT d.status, d.attempts,
+                      (SELECT array_agg(a.succeeded ORDER BY a.id) FROM messaging.attempts a
+                        WHERE a.delivery_id = d.id)
+                 FROM messaging.deliveries d WHERE d.channel = 'task'""",
+        )
+    ]
+
+
+def test_a_lock_timeout_in_a_task_runs_it_again_within_its_attempt(
+    engine: sa.Engine, worker_engine: sa.Engine, seats: None, holder: sa.Connection
+) -> None:
+    """A task delivery whose task waits past its lock_timeout for a row another connection
+    holds (55P03) is run again by the worker within the same claim: once the lock goes it
+    succeeds, one attempt, recorded once, succeeded. Before: a failed attempt recorded and
+    the delivery waiting the schedule's first wait."""
+    _task_calls.clear()
+    _task_engine[:] = [worker_engine]
+    with engine.begin() as conn:
+        message_id = str(
+            outbox.publish(
+                conn,
+                type=TASK,
+                payload=Step(aggregate="a", seq=1),
+                aggregate_type="step",
+                aggregate_id="a",
+                org_id=ORG,
+                task=True,
+            )
+        )
+    holder.execute(sa.text("SELECT * FROM public.seats WHERE id = 1 FOR UPDATE"))
+    worker = outbox.Worker(worker_engine, SETTINGS)
+    sent: list[int] = []
+    running = threading.Thread(target=lambda: sent.append(worker.deliver_once()))
+    running.start()
+    try:
+        wait_until(lambda: len(_task_calls) >= 2, timeout=10, what="the task run again")
+        holder.commit()
+        running.join(timeout=20)
+        assert sent == [1]
+    finally:
+        running.join(timeout=20)
+        worker.close()
+    assert _deliveries(engine) == [("succeeded", 1, [True])]
+    assert _effects(engine) == [([1, 0], 1)]
+    assert set(_task_calls) == {message_id}
+
+
+def test_a_transient_failure_outside_any_handler_does_not_stop_the_worker(
+    engine: sa.Engine, worker_engine: sa.Engine, seats: None, holder: sa.Connection
+) -> None:
+    """The worker's periodic step meets a lock not available (a real one, the seat held by
+    another connection): `run()` logs it and carries on, and the step runs again and
+    succeeds once the lock goes. Before: `run()` raised it and the worker stopped."""
+    holder.execute(sa.text("SELECT * FROM public.seats WHERE id = 1 FOR UPDATE"))
+    outcomes: list[str] = []
+
+    def periodic() -> None:
+        try:
+            with worker_engine.begin() as conn:
+                _take_seat(conn, "periodic", 1)
+        except sa.exc.OperationalError as exc:
+            outcomes.append(transient_sqlstate(exc) or "other")
+            if len(outcomes) == 1:
+                holder.commit()
+            raise
+        outcomes.append("done")
+        worker.stop()
+
+    worker = outbox.Worker(worker_engine, replace(SETTINGS, reconnect_wait=0.05))
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            worker.run(extra=periodic)
+        except BaseException as exc:
+            failures.append(exc)
+
+    running = threading.Thread(target=run)
+    running.start()
+    running.join(timeout=20)
+    if running.is_alive():
+        worker.stop()
+        running.join(timeout=10)
+    assert failures == []
+    assert outcomes == ["55P03", "done"]
+    assert _effects(engine) == [([1, 0], 1)]
