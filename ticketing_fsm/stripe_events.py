@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection, Row, text
 
 import escrow
 import outbox
@@ -34,6 +34,13 @@ from ticketing_fsm.refunds import settle_order
 from ticketing_fsm.store import orders
 
 FollowUp = Callable[[Connection, outbox.InboxEvent], None]
+
+# The organization and end of one of ticketing's events, by its id alone: a payment no order
+# of ours has names an event and an organization in its metadata, edited at will at Stripe,
+# so whose event it is must be read (as the payment's order look-up by the intent alone, not
+# pinned to one organization; a rare path). Here rather than in `store.orders` while that
+# module is another engineer's (session 31): to move there.
+_EVENT_OF = text("SELECT org_id, ends_at FROM ticketing.events WHERE id = :id")
 
 
 def _order(
@@ -149,6 +156,15 @@ class PaymentNotBooked(TicketingError):
     order_id: str
 
 
+class PaymentEventNotTheOrganizations(TicketingError):
+    """A PaymentIntent no order of ours has names in its metadata one of our events and an
+    organization that event is not of: booked nowhere."""
+
+    payment_intent_id: str
+    org_id: str
+    event_id: str
+
+
 def _order_paid_by(
     conn: Connection,
     intent_id: str,
@@ -199,7 +215,7 @@ def _paid(booked: outbox.AnyInboxHandler | None) -> outbox.AnyInboxHandler:
         payment = (
             _booked_with_its_order(event, order, facts)
             if order is not None
-            else _booked_as_its_metadata_reads(event, facts)
+            else _booked_as_its_metadata_reads(conn, event, facts)
         )
         if payment is None:  # no order of ours, nothing escrow books: nothing to do
             return
@@ -223,16 +239,45 @@ def _booked_with_its_order(
 
 
 def _booked_as_its_metadata_reads(
-    event: outbox.InboxEvent, facts: escrow.ChargeFacts | None
+    conn: Connection, event: outbox.InboxEvent, facts: escrow.ChargeFacts | None
 ) -> escrow.CapturedPayment | None:
     """A payment no order of ours has, as escrow reads its metadata (its organization parsed
     by uuid.UUID(), which takes forms the database does not: a payment its organization
     must still hold); None if escrow books nothing (not a ticket payment, or its metadata
-    names no organization uuid.UUID() reads)."""
+    names no organization uuid.UUID() reads).
+
+    When the event it names is one of ticketing's (its id read by uuid.UUID() too), it must
+    be the named organization's: the payment is then booked with the event as ticketing
+    recorded it (its id's usual form, its end), as an order's is. Another organization's
+    event (or an organization that does not exist) is refused, typed
+    (`PaymentEventNotTheOrganizations`): nothing is booked, not in the named organization's
+    books against another's event nor in the event's organization's on the metadata's word;
+    the event fails on every attempt and ends dead for an operator, as a payment whose
+    organization does not exist did (its escrow's insert refused) and as one escrow cannot
+    book does (`PaymentNotBooked`). An event id that is none of ticketing's is escrow's
+    alone (escrow keeps an organization's events by any id): booked as the metadata reads."""
     try:
-        return escrow.captured_payment(event, facts)
+        payment = escrow.captured_payment(event, facts)
     except ValueError:
         return None
+    if payment is None or facts is None:  # facts: never None for a payment escrow books
+        return payment
+    try:
+        event_id = uuid.UUID(payment.event_id)
+    except ValueError:
+        return payment  # not one of ticketing's events
+    ours = conn.execute(_EVENT_OF, {"id": event_id}).first()
+    if ours is None:
+        return payment
+    if ours.org_id != payment.org_id:
+        raise PaymentEventNotTheOrganizations(
+            payment_intent_id=payment.payment_id,
+            org_id=str(payment.org_id),
+            event_id=payment.event_id,
+        )
+    return escrow.captured_payment_of(
+        event, facts, org_id=payment.org_id, event_id=str(event_id), event_ends_at=ours.ends_at
+    )
 
 
 def handlers(reader: escrow.StripeReader) -> dict[str, outbox.AnyInboxHandler]:
