@@ -1578,11 +1578,11 @@ BEGIN
         RETURN 0;
     END IF;
     WITH todo AS (
-        SELECT l.id, l.side, l.amount FROM payments.lines l
+        SELECT l.id, l.entry_org_id, l.side, l.amount FROM payments.lines l
          WHERE l.account_id = p_account AND l.account_version IS NULL
          ORDER BY l.id LIMIT p_limit FOR UPDATE
     ), run AS (
-        SELECT id,
+        SELECT id, entry_org_id,
                a.version + row_number() OVER w AS version,
                a.posted_debits + sum(CASE WHEN side = 'debit' THEN amount ELSE 0 END) OVER w AS debits,
                a.posted_credits + sum(CASE WHEN side = 'credit' THEN amount ELSE 0 END) OVER w AS credits
@@ -1591,7 +1591,8 @@ BEGIN
         UPDATE payments.lines l
            SET account_version = run.version, account_posted_debits = run.debits,
                account_posted_credits = run.credits
-          FROM run WHERE l.id = run.id
+          -- By the primary key, (entry_org_id, id): the line's id alone is no index's lead.
+          FROM run WHERE l.entry_org_id = run.entry_org_id AND l.id = run.id
         RETURNING run.version, run.debits, run.credits
     )
     UPDATE payments.accounts x
@@ -1656,8 +1657,8 @@ $$;
 --
 -- enable_sort is off for it: with a generic plan (the statement prepared after its fifth use)
 -- the planner guessed a handful of lines per account and, an index-only scan of a table not
--- yet vacuumed looking dear, read every line of the account through lines_entry_org and sorted
--- them (measured: 22-58 ms for an account of 25,000 lines, 2,160 buffers; 0.1 ms, 13 buffers,
+-- yet vacuumed looking dear, read every line of the account through lines_entry_org (an
+-- index since dropped) and sorted them (measured: 22-58 ms for an account of 25,000 lines, 2,160 buffers; 0.1 ms, 13 buffers,
 -- by the probe). Without a sort the last line by time is found only by the probe.
 CREATE FUNCTION payments.balance_as_of(p_account uuid, p_at timestamptz, p_effective boolean)
 RETURNS TABLE (account_id uuid, currency text, normal_side text, posted_debits numeric,

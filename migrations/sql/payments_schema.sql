@@ -307,7 +307,12 @@ CREATE TABLE payments.lines (
     -- neither another organization's copy of an account nor another currency), and the entry
     -- and its organization an entry's: checked by the row trigger check_new_line, reported as
     -- lines_account_fkey and lines_entry_fkey.
-    CONSTRAINT lines_pkey PRIMARY KEY (id, entry_org_id)
+    -- The primary key leads with the organization the entry is booked for: it also serves
+    -- the organization-wide reads (the trial balance, the seals' scans, row-level security's
+    -- entry_org_id), which had an index of their own, lines_entry_org (entry_org_id,
+    -- account_id): two index entries per two-line entry fewer (session 31, docs/engine.md).
+    -- A line is found by its id with its organization (the roll-up names both).
+    CONSTRAINT lines_pkey PRIMARY KEY (entry_org_id, id)
 );
 CREATE INDEX lines_entry ON payments.lines (entry_id);
 CREATE INDEX lines_account ON payments.lines (account_id, id) INCLUDE (side, amount);
@@ -853,7 +858,6 @@ CREATE POLICY tenant ON payments.lines TO liventix_app
     WITH CHECK (entry_org_id = (SELECT payments.current_org_id()));
 CREATE POLICY platform ON payments.lines TO liventix_platform
     USING ((SELECT payments.acting_as_platform())) WITH CHECK ((SELECT payments.acting_as_platform()));
-CREATE INDEX lines_entry_org ON payments.lines (entry_org_id, account_id);
 
 GRANT USAGE ON SCHEMA payments TO liventix_app, liventix_platform;
 -- Reads go through row-level security; writes only through the engine's functions.
