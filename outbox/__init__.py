@@ -52,7 +52,7 @@ from outbox.message_types import (
     register_message_type,
     register_task,
 )
-from outbox.publishing import Message, message_org, publish, publish_many
+from outbox.publishing import Message, message_org, publish, publish_many, publish_sql
 from outbox.retries import DEFAULT_SCHEDULE, RetryPolicy
 from outbox.sealing import use_key as use_sealing_key
 from outbox.senders import SmtpSettings
@@ -103,6 +103,7 @@ __all__ = [
     "prune",
     "publish",
     "publish_many",
+    "publish_sql",
     "receive_signed_event",
     "register_endpoint",
     "register_handler",

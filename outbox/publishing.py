@@ -10,7 +10,9 @@ that tells of several things at once (an order paid and its tickets issued) pays
 trip, not three or four per message. Each statement is one organization's (its endpoints and
 earlier messages read with `org_id` = that organization: docs/scaling.md): messages of
 several organizations take one round trip per organization, each organization's deliveries
-in the order given, the organizations in the order they first appear.
+in the order given, the organizations in the order they first appear. The writing is the SQL
+function `messaging.publish_many` (migrations/sql/messaging.sql), which `publish_sql` also
+calls from a caller's statement that makes the rows its messages tell of (the payment's).
 """
 
 from __future__ import annotations
@@ -26,61 +28,67 @@ from sqlalchemy import Connection, text
 from outbox.message_types import Email, validated_payload
 from pgdriver import array_literal, fetch
 
-# The messages, then their deliveries in one INSERT, ordered as `publish` called once per
-# message would order them (the delivery's id orders each target's queue): per message,
-# its webhook deliveries by endpoint, its task, its e-mails. A message whose deduplication
-# key was used before is not written, nor are its deliveries.
+# `messaging.publish_many`'s arguments after the organization, in order: (its name here, its
+# type, the column of a caller's relation it is aggregated from, `publish_sql`). The
+# messages' arrays, in their position's order (`n`), then their e-mails', in their
+# message's and their own position's order (`n`, `k`; `mail_of`: the message's position).
+_MESSAGE_ARGUMENTS = (
+    ("ids", "uuid[]", "id"),
+    ("orgs", "uuid[]", "org_id"),
+    ("types", "text[]", "type"),
+    ("aggregate_types", "text[]", "aggregate_type"),
+    ("aggregate_ids", "text[]", "aggregate_id"),
+    ("payloads", "jsonb[]", "payload"),
+    ("dedups", "text[]", "dedup_key"),
+    ("tasks", "boolean[]", "task"),
+)
+_MAIL_ARGUMENTS = (
+    ("mail_of", "bigint[]", "n"),
+    ("mail_to", "text[]", "recipient"),
+    ("mail_subject", "text[]", "subject"),
+    ("mail_body", "text[]", "body"),
+)
+
+
+def publish_sql(rows: str, mails: str, org: str) -> str:
+    """The outbox's publishing for a caller's statement, so that a use case whose statement
+    makes the rows its messages tell of publishes them in the same round trip: a query (for
+    a common table expression of the caller's) of one row, `written`, the number of
+    messages written. `rows`, the name of the caller's relation of messages (columns id
+    uuid, org_id uuid, type text, aggregate_type text, aggregate_id text, payload jsonb,
+    dedup_key text, task boolean, n bigint: its position), `mails`, its e-mails (n: the
+    message's position, recipient, subject, body, k: the e-mail's position), `org`, the
+    organization every message is (an SQL expression: its endpoints are read with it). The
+    caller makes each payload as the type's model would dump it (`validated_payload`);
+    nothing here checks it. The writing is `messaging.publish_many`'s, as for `publish_many`:
+    a function, so that its statements are planned and initialised apart from the caller's
+    (a statement rechecked by EvalPlanQual initialises every subplan it holds: session 30's
+    publishing spliced into the payment's statement as CTEs made a hot ticket type's payment
+    dearer)."""
+    messages = ", ".join(f"array_agg({c} ORDER BY n) AS {a}" for a, _t, c in _MESSAGE_ARGUMENTS)
+    emails = ", ".join(f"array_agg({c} ORDER BY n, k) AS {a}" for a, _t, c in _MAIL_ARGUMENTS)
+    args = ", ".join(
+        [f"r.{a}" for a, _t, _c in _MESSAGE_ARGUMENTS] + [f"e.{a}" for a, _t, _c in _MAIL_ARGUMENTS]
+    )
+    return f"""
+        SELECT count(w.id) AS written
+          FROM (SELECT {messages} FROM {rows}) r
+         CROSS JOIN (SELECT {emails} FROM {mails}) e
+         CROSS JOIN LATERAL messaging.publish_many({org}, {args}) AS w(id)
+         WHERE r.ids IS NOT NULL"""
+
+
+# The messages, then their deliveries, as `publish` called once per message would write and
+# order them: `messaging.publish_many` (migrations/sql/messaging.sql), whose plan the session
+# keeps. The arrays are sent as literals the statement casts: psycopg's dumping of these
+# twelve lists was ~280 us of the payment's client CPU, the literals ~12 us (session 29).
 # On the driver cursor (`pgdriver`): SQLAlchemy's statement handling cost a third of the
 # publishing's client CPU on the payment's path.
-_PUBLISH = """
-    WITH input AS (
-        SELECT m.*
-          FROM unnest(CAST(%(ids)s AS uuid[]), CAST(%(orgs)s AS uuid[]), CAST(%(types)s AS text[]),
-                      CAST(%(aggregate_types)s AS text[]), CAST(%(aggregate_ids)s AS text[]),
-                      CAST(%(payloads)s AS jsonb[]), CAST(%(dedups)s AS text[]),
-                      CAST(%(tasks)s AS boolean[]))
-               WITH ORDINALITY AS m(id, org_id, type, aggregate_type, aggregate_id, payload,
-                                    dedup_key, task, n)
-    ), written AS (
-        INSERT INTO messaging.messages (id, org_id, type, aggregate_type, aggregate_id,
-                                        payload, dedup_key)
-        SELECT id, org_id, type, aggregate_type, aggregate_id, payload, dedup_key
-          FROM input ORDER BY n
-        ON CONFLICT (dedup_key, org_id) WHERE dedup_key IS NOT NULL DO NOTHING
-        RETURNING id
-    ), fresh AS (
-        SELECT i.*, i.aggregate_type || ':' || i.aggregate_id AS aggregate_key
-          FROM input i JOIN written w ON w.id = i.id
-    ), mails AS (
-        SELECT e.*
-          FROM unnest(CAST(%(mail_of)s AS bigint[]), CAST(%(mail_to)s AS text[]),
-                      CAST(%(mail_subject)s AS text[]), CAST(%(mail_body)s AS text[]))
-               WITH ORDINALITY AS e(n, recipient, subject, body, k)
-    ), planned AS (
-        SELECT f.n, 1 AS part, 0::bigint AS k, f.id AS message_id, e.org_id,
-               'webhook' AS channel, e.id AS endpoint_id, NULL AS recipient, NULL AS subject,
-               NULL AS body, 'endpoint:' || e.id AS target, f.aggregate_key
-          FROM fresh f
-          JOIN messaging.endpoints e
-            ON e.org_id = CAST(%(org)s AS uuid) AND e.org_id = f.org_id AND e.enabled
-           AND (cardinality(e.event_types) = 0 OR f.type = ANY (e.event_types))
-        UNION ALL
-        SELECT f.n, 2, 0, f.id, f.org_id, 'task', NULL, NULL, NULL, NULL, 'task:' || f.type,
-               f.aggregate_key
-          FROM fresh f WHERE f.task
-        UNION ALL
-        SELECT f.n, 3, m.k, f.id, f.org_id, 'email', NULL, m.recipient,
-               m.subject, m.body, 'email:' || lower(m.recipient), f.aggregate_key
-          FROM fresh f JOIN mails m ON m.n = f.n
-    ), delivered AS (
-        INSERT INTO messaging.deliveries (message_id, org_id, channel, endpoint_id, recipient,
-                                          subject, body, target, aggregate_key)
-        SELECT message_id, org_id, channel, endpoint_id, recipient, subject, body, target,
-               aggregate_key
-          FROM planned ORDER BY n, part, endpoint_id, k
-    )
-    SELECT id FROM written
-"""
+_PUBLISH = (
+    "SELECT w.id FROM messaging.publish_many(CAST(%(org)s AS uuid), "
+    + ", ".join(f"CAST(%({a})s AS {t})" for a, t, _c in _MESSAGE_ARGUMENTS + _MAIL_ARGUMENTS)
+    + ") AS w(id)"
+)
 
 _EXISTING = text("""
     SELECT i.n, m.id
