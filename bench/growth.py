@@ -22,11 +22,22 @@ At each size, the posting rate of the big ledger against the small one's, measur
 (`post_entry_now`, random pairs of the spread accounts, as `bench.posting`'s `post_N`) at 1
 and then 16 client processes on the small and the big ledger, each first in turn (small, big;
 big, small; ...). Before every run its database is settled the same way (the accounts
-vacuumed, the tables analysed, a CHECKPOINT writing out dirty buffers), and the machine's load
-average is printed before and after it. Per size: the median rate of each (`post_N_small_at_`,
-`post_N_big_at_`), the ratio of the medians (`growth_ratio_at_`, `growth_ratio_16_at_`), CPU
-per posting of each (client + server: what other load on the machine disturbs least) and its
-ratio, and the blocks each posting read from outside shared_buffers. At the first size both
+vacuumed, the tables analysed), and the machine's load average is printed before and after it.
+The server is `bench.posting._server`'s, configured as a deployment on this machine
+(`liventix.database.production_settings()`; `--server-defaults` for PostgreSQL's own), and
+checkpoints come as its settings schedule them (every 15 min or 8 GB of WAL), after a VACUUM
+(ANALYZE) and one CHECKPOINT at the end of each fill, so that no round pays for the fill's
+aftermath (autovacuum's pass over the tables it grew, writing it out).
+Session 30 checkpointed before every run (`--checkpoint-each-run`): that put every run at
+the start of a checkpoint cycle, where each page's first write logs the whole page (a
+full-page image), which costs the big ledger (a posting's index leaves are seldom ones
+already written) and not the small one (a few hundred leaves take every posting), for 6
+seconds in every 6, where a deployment pays it once per page per checkpoint cycle. Per size:
+the median rate of each (`post_N_small_at_`, `post_N_big_at_`), the ratio of the medians
+(`growth_ratio_at_`, `growth_ratio_16_at_`), CPU per posting of each (client + server: what
+other load on the machine disturbs least) and its ratio, the blocks each posting read from
+outside shared_buffers and the full-page images it wrote (`_fpi_`; and each run's checkpoints,
+if one fell in it). At the first size both
 ledgers hold the same lines: its ratio is the method's own noise (an A/A test). Then one
 client posting to the two ledgers in turn, posting by posting (`--alternating` each, every
 posting timed): the finest interleaving there is, so that the load is the same for both
@@ -79,6 +90,7 @@ from bench.posting import (
     _server,
     _settle,
     per,
+    server_settings,
 )
 from liventix.database import create_database, database_url, drop_database, make_engine, upgrade
 
@@ -98,6 +110,12 @@ def _tag(lines: int) -> str:
 
 def _load() -> float:
     return round(os.getloadavg()[0], 2)
+
+
+def _vacuum(engine: sa.Engine) -> None:
+    """VACUUM (ANALYZE) the whole database."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM (ANALYZE)")
 
 
 def _count_lines(engine: sa.Engine) -> int:
@@ -231,20 +249,23 @@ def _fill(
 
 @dataclass
 class Ledgers:
-    """The big ledger, the small one's frozen copy, and the name of its working clone."""
+    """The big ledger, the small one's frozen copy, and the name of its working clone;
+    whether each run starts with a CHECKPOINT (session 30's way) or with the server's own
+    schedule of checkpoints."""
 
     admin: str
     big: str
     big_engine: sa.Engine
     frozen: str
     clone: str
+    checkpoint_each_run: bool = False
 
     @contextmanager
     def open(self, which: str) -> Iterator[tuple[str, sa.Engine]]:
         """The URL and an engine of the ledger to measure, settled: the small one cloned
         afresh from its frozen copy (and dropped afterwards)."""
         if which == "big":
-            _settle(self.big_engine)
+            _settle(self.big_engine, checkpoint=self.checkpoint_each_run)
             yield database_url(self.admin, self.big), self.big_engine
             return
         drop_database(self.admin, self.clone)
@@ -252,7 +273,7 @@ class Ledgers:
         url = database_url(self.admin, self.clone)
         engine = make_engine(url, pool_size=2)
         try:
-            _settle(engine)
+            _settle(engine, checkpoint=self.checkpoint_each_run)
             yield url, engine
         finally:
             engine.dispose()
@@ -264,11 +285,30 @@ _READ = sa.text(
 )
 
 
-def _blocks(engine: sa.Engine) -> tuple[int, int]:
+_WAL = sa.text("""
+    SELECT w.wal_fpi, w.wal_bytes, c.num_done
+      FROM pg_stat_wal w, pg_stat_checkpointer c
+""")
+
+
+@dataclass(frozen=True)
+class Counters:
+    """The database's blocks read and hit; the server's full-page images, WAL bytes and
+    checkpoints done (the WAL's are the whole server's: only this bench runs on it)."""
+
+    read: int
+    hit: int
+    fpi: int
+    wal_bytes: int
+    checkpoints: int
+
+
+def _counters(engine: sa.Engine) -> Counters:
     with engine.connect() as conn:
         conn.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
         read, hit = conn.execute(_READ).one()
-        return int(read), int(hit)
+        fpi, wal_bytes, checkpoints = conn.execute(_WAL).one()
+        return Counters(int(read), int(hit), int(fpi), int(wal_bytes), int(checkpoints))
 
 
 @dataclass
@@ -278,6 +318,7 @@ class Paired:
     rates: dict[tuple[str, int], list[float]]
     cpu_us: dict[tuple[str, int], list[float]]
     read_per: dict[tuple[str, int], list[float]]
+    fpi_per: dict[tuple[str, int], list[float]]
     log: list[list[Any]]
 
 
@@ -292,27 +333,32 @@ def _paired(
 ) -> Paired:
     """`rounds` interleaved rounds of post_1 and post_16 on the small and the big ledger, each
     first in turn."""
-    out = Paired({}, {}, {}, [])
+    out = Paired({}, {}, {}, {}, [])
     for r in range(rounds):
         order = ("small", "big") if r % 2 == 0 else ("big", "small")
         for processes in (1, CLIENTS):
             for which in order:
                 with ledgers.open(which) as (url, engine):
                     before = _load()
-                    read0, hit0 = _blocks(engine)
+                    c0 = _counters(engine)
                     job = book.job(url, "post", time.time() + START_MARGIN, seconds, 1)
                     run: Run = _run(
                         pool, engine, job, processes, server=server, name=f"post_{processes}"
                     )
-                    read1, hit1 = _blocks(engine)
+                    c1 = _counters(engine)
                     after = _load()
                 done = run.transactions_per_s * seconds
                 cpu = run.client_cpu_us + run.server_cpu_us
-                read = per(read1 - read0, done)
+                # Counted from the settling's end to the run's: its start-up and linger too.
+                read = per(c1.read - c0.read, done)
+                fpi = per(c1.fpi - c0.fpi, done)
+                wal_kb = per(c1.wal_bytes - c0.wal_bytes, done) / 1024
+                checkpoints = c1.checkpoints - c0.checkpoints
                 key = (which, processes)
                 out.rates.setdefault(key, []).append(run.transactions_per_s)
                 out.cpu_us.setdefault(key, []).append(cpu)
                 out.read_per.setdefault(key, []).append(read)
+                out.fpi_per.setdefault(key, []).append(fpi)
                 out.log.append(
                     [
                         r,
@@ -323,14 +369,19 @@ def _paired(
                         before,
                         after,
                         round(run.other_cpu, 2),
+                        round(read, 2),
+                        round(fpi, 2),
+                        checkpoints,
                     ]
                 )
                 print(
                     f"  round {r + 1} {which:<5} post_{processes:<2}"
                     f" {run.transactions_per_s:8.1f}/s"
                     f"  {cpu:6.0f} us CPU/posting  {read:6.2f} blocks read/posting"
-                    f" ({per(hit1 - hit0, done):5.0f} hit)  other CPU {run.other_cpu:.2f};"
-                    f" load {before} -> {after}",
+                    f" ({per(c1.hit - c0.hit, done):5.0f} hit)  {fpi:5.2f} FPI"
+                    f" {wal_kb:5.1f} KB WAL/posting"
+                    + (f" ({checkpoints} checkpoint(s) in it)" if checkpoints else "")
+                    + f"  other CPU {run.other_cpu:.2f}; load {before} -> {after}",
                     flush=True,
                 )
     return out
@@ -467,6 +518,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--sizes", help="powers of ten to fill to, comma-separated (default 4,6,7; --quick 3,4,5)"
     )
+    parser.add_argument(
+        "--checkpoint-each-run",
+        action="store_true",
+        help="a CHECKPOINT before every run (session 30's way: the worst case for full-page"
+        " writes) instead of once after each fill",
+    )
+    parser.add_argument(
+        "--server-defaults",
+        action="store_true",
+        help="the embedded server with PostgreSQL's defaults (128 MB shared_buffers, checkpoints"
+        " every 5 min or 1 GB of WAL), not liventix.database.production_settings()",
+    )
     args = parser.parse_args(argv)
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
     if args.sizes:
@@ -478,23 +541,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     frozen, clone = f"{name}_small", f"{name}_clone"
     began = time.perf_counter()
 
-    with _server() as admin:
+    with _server(tuned=not args.server_defaults) as admin:
         try:
             create_database(admin, name)
             url = database_url(admin, name)
             upgrade(url)
             engine = make_engine(url, pool_size=2)
             server = ServerCpu(engine)
-            with engine.connect() as conn:
-                settings: dict[str, str] = dict(
-                    conn.execute(
-                        sa.text(
-                            "SELECT name, setting || coalesce(unit, '') FROM pg_settings"
-                            " WHERE name IN ('shared_buffers', 'effective_cache_size',"
-                            " 'max_wal_size', 'synchronous_commit', 'server_version')"
-                        )
-                    ).all()
-                )
+            settings = server_settings(url)
+            results.figures["server_settings"] = settings
             book = _open_book(engine, args.accounts)
             with engine.begin() as conn:
                 bigs = [
@@ -503,14 +558,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                     ).id
                     for w in range(workers)
                 ]
-            ledgers = Ledgers(admin, name, engine, frozen, clone)
+            ledgers = Ledgers(admin, name, engine, frozen, clone, args.checkpoint_each_run)
+            every = "before every run" if args.checkpoint_each_run else "after each fill only"
             print(
-                f"server {settings}; sizes {', '.join(_tag(s) for s in sizes)} lines; fill:"
-                f" {workers} worker(s), {args.fill_batch} entries per batch; {seconds:g} s per"
-                f" posting run, {args.rounds} paired rounds at the last size; baseline: the"
-                f" small ledger ({_tag(sizes[0])} lines) in the same rounds; load {_load()}",
+                f"sizes {', '.join(_tag(s) for s in sizes)} lines; fill: {workers} worker(s),"
+                f" {args.fill_batch} entries per batch; {seconds:g} s per posting run,"
+                f" {args.rounds} paired rounds at the last size; a CHECKPOINT {every};"
+                f" baseline: the small ledger ({_tag(sizes[0])} lines) in the same rounds;"
+                f" load {_load()}",
                 flush=True,
             )
+            results.put("checkpoint_each_run", args.checkpoint_each_run)
             fill_total = 0.0
             with mp.get_context("spawn").Pool(max(CLIENTS, workers)) as pool:
                 pool.map(_ready, range(max(CLIENTS, workers)), chunksize=1)
@@ -541,9 +599,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                         per(fill_cpu, posted) * 1e6,
                         "client CPU per entry",
                     )
+                    # The fill's aftermath done once before the rounds, not during them:
+                    # autovacuum's pass over the tables it grew (at 10^6 it ran through the
+                    # first big run, 30 full-page images per posting) and its dirty pages.
+                    started = time.perf_counter()
+                    _vacuum(engine)
+                    results.put(f"vacuum_s_after_fill_to_{tag}", time.perf_counter() - started)
+                    _settle(engine)
                     if n == 0:
                         # The small ledger: this size's copy, frozen.
-                        _settle(engine)
                         engine.dispose()
                         create_database(admin, frozen, template=name)
                     results.put(f"lines_at_{tag}", _count_lines(engine))
@@ -559,7 +623,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     results.put(
                         f"runs_at_{tag}",
                         paired.log,
-                        "round, ledger, clients, /s, CPU us, load before, after, other CPU",
+                        "round, ledger, clients, /s, CPU us, load before, after, other CPU,"
+                        " blocks read, full-page images per posting, checkpoints in the run",
                     )
                     for processes in (1, CLIENTS):
                         small = statistics.median(paired.rates[("small", processes)])
@@ -594,6 +659,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                         results.put(
                             f"{p}_blocks_read_big_at_{tag}",
                             statistics.median(paired.read_per[("big", processes)]),
+                        )
+                        results.put(
+                            f"{p}_fpi_small_at_{tag}",
+                            statistics.median(paired.fpi_per[("small", processes)]),
+                            "full-page images written per posting",
+                        )
+                        results.put(
+                            f"{p}_fpi_big_at_{tag}",
+                            statistics.median(paired.fpi_per[("big", processes)]),
                         )
                     load0 = _load()
                     alt = _alternating(ledgers, book, args.alternating)
