@@ -4,9 +4,9 @@ entry stands alone unless linked to the next, and gets its own result.
 `post_entries` (the batch that is one chain, all or nothing) is here too. A batch of plain
 entries (standard, without conditions) first tries the fast door,
 `payments.post_batch_fast`: typed arrays, a few set-based statements for the whole batch,
-taken only when every entry posts and no key was seen before. Its rows are validated and
-fingerprinted here without building each entry's JSON payload (`_plain_row`: the same
-fingerprint as `fingerprint(request.payload())`, in about half the CPU). Anything else (a
+taken only when every entry posts and no key was seen before. Its columns are validated and
+fingerprinted here in one pass, without building each entry's JSON payload (`_plain_rows`:
+the same fingerprint as `fingerprint(request.payload())`, in about half the CPU). Anything else (a
 replay, a conflict, a refusal, a high-volume account near its limits, reversals, conditions)
 goes through `payments.post_batch(jsonb)`, which judges each chain on its own. Both store the
 same fingerprint under each key as a single posting does, so a request replays the same
@@ -168,16 +168,18 @@ def _send(
     return results
 
 
-class _Row(NamedTuple):
-    """A plain entry as the fast door takes it: its key, fingerprint and fields, its lines'
-    columns (account ids as text)."""
+class _Plain(NamedTuple):
+    """A batch of plain entries as the fast door takes it, column by column: per entry its
+    key, fingerprint and fields; per line its entry (1-based), account (as text), side,
+    amount and currency."""
 
-    key: str
-    hash: str
-    description: str
-    metadata: str | None
-    effective_at: str | None
-    external_ref: str | None
+    keys: list[str]
+    hashes: list[str]
+    descriptions: list[str]
+    metadata: list[str | None]
+    effective_at: list[str | None]
+    external_refs: list[str | None]
+    entry_of: list[int]
     accounts: list[str]
     sides: list[str]
     amounts: list[int]
@@ -191,46 +193,12 @@ class _Row(NamedTuple):
 _HEAD = '{"conditions":[],"description":'
 _SIDES = frozenset(("debit", "credit"))
 _KIND = ',"kind":"standard","lines":['
+# The usual entry's fields after its lines: no metadata, no effective time, no reference.
+_PLAIN_TAIL = '],"metadata":{}}'
 
 
 def _line_json(account: str, amount: int, currency: str, side: str) -> str:
     return f'{{"account_id":"{account}","amount":{amount},"currency":"{currency}","side":"{side}"}}'
-
-
-def _plain_row(request: object) -> _Row | None:
-    """The fast door's row for a plain entry (a `PostEntry` without conditions, of the
-    built-in types), with the fingerprint `fingerprint(request.payload())` gives, computed
-    without building the payload (about half its CPU). None when anything is unusual or
-    invalid: the full validation then judges it, and raises its typed error."""
-    if type(request) is not PostEntry or request.conditions:
-        return None
-    key, description, ref = request.idempotency_key, request.description, request.external_ref
-    if (
-        type(key) is not str
-        or not key
-        or len(key) > 255
-        or type(description) is not str
-        or (ref is not None and (type(ref) is not str or not ref))
-    ):
-        return None
-    lines = _plain_lines(request.lines)
-    extras = _plain_extras(request.metadata, request.effective_at)
-    if lines is None or extras is None:
-        return None
-    accounts, sides, amounts, currencies = lines
-    metadata, at = extras
-    body = (
-        f"{_HEAD}{encode_basestring(description)}"
-        f',"effective_at":{"null" if at is None else encode_basestring(at)}'
-        f',"external_ref":{"null" if ref is None else encode_basestring(ref)}{_KIND}'
-        + ",".join(map(_line_json, accounts, amounts, currencies, sides))
-        + f'],"metadata":{metadata or "{}"}}}'
-    )
-    digest = hashlib.sha256(body.encode()).hexdigest()
-    return _Row(key, digest, description, metadata, at, ref, accounts, sides, amounts, currencies)
-
-
-_Lines = tuple[list[str], list[str], list[int], list[str]]
 
 
 def _plain_line(line: object) -> bool:
@@ -248,26 +216,12 @@ def _plain_line(line: object) -> bool:
     )
 
 
+_Lines = tuple[list[str], list[str], list[int], list[str]]
+
+
 def _plain_lines(lines: Sequence[Line]) -> _Lines | None:
-    """A plain entry's lines as columns (account ids as text), if valid and balanced."""
-    if len(lines) == 2:
-        # The usual entry: one amount from one account to another, in one currency.
-        first, second = lines
-        if (
-            not _plain_line(first)
-            or not _plain_line(second)
-            or first.amount != second.amount
-            or first.currency != second.currency
-            or first.side == second.side
-            or first.account_id == second.account_id
-        ):
-            return None
-        return (
-            [str(first.account_id), str(second.account_id)],
-            [first.side, second.side],
-            [first.amount, first.amount],
-            [first.currency, first.currency],
-        )
+    """A plain entry's lines of three or more as columns (account ids as text), if valid and
+    balanced (two lines are judged inline by `_plain_rows`)."""
     if len(lines) < 2 or not all(map(_plain_line, lines)):
         return None
     accounts = [str(line.account_id) for line in lines]
@@ -305,44 +259,115 @@ def _plain_extras(metadata: object, effective_at: object) -> tuple[str | None, s
     return None
 
 
-def _plain_rows(requests: Sequence[object]) -> list[_Row] | None:
-    """The fast door's rows for a batch of plain entries with distinct keys and external
-    references, or None (the batch goes the long way)."""
-    rows = []
-    keys: set[str] = set()
-    refs: set[str] = set()
+def _plain_rows(requests: Sequence[object]) -> _Plain | None:
+    """The fast door's columns for a batch of plain entries (each a `PostEntry` without
+    conditions, of the built-in types, valid, with a key and external reference of its own
+    in the batch), each with the fingerprint `fingerprint(request.payload())` gives, computed
+    without building the payload (about half its CPU); or None: the batch goes the long way,
+    whose full validation raises any typed error.
+
+    The columns are filled as the entries are judged, one pass, no per-entry row: the usual
+    entry (two lines, one amount, no metadata, time or reference) is judged and written out
+    inline, the rest through `_plain_lines` and `_plain_extras`."""
+    plain = _Plain([], [], [], [], [], [], [], [], [], [], [])
+    keys, hashes, descriptions, metadatas, times, refs = plain[:6]
+    entry_of, accounts, sides, amounts, currencies = plain[6:]
+    seen_refs: set[str] = set()
+    sha256 = hashlib.sha256
+    number = 0
     for request in requests:
-        row = _plain_row(request)
-        if row is None or row.key in keys or row.external_ref in refs:
+        if type(request) is not PostEntry or request.conditions:
             return None
-        keys.add(row.key)
-        if row.external_ref is not None:
-            refs.add(row.external_ref)
-        rows.append(row)
-    return rows or None
+        key, description, ref = request.idempotency_key, request.description, request.external_ref
+        if (
+            type(key) is not str
+            or not key
+            or len(key) > 255
+            or type(description) is not str
+            or (ref is not None and (type(ref) is not str or not ref or ref in seen_refs))
+        ):
+            return None
+        number += 1
+        lines, metadata, at = request.lines, request.metadata, request.effective_at
+        if len(lines) == 2 and at is None and type(metadata) is dict and not metadata:
+            # The usual entry: one amount from one account to another, in one currency.
+            first, second = lines
+            if (
+                not _plain_line(first)
+                or not _plain_line(second)
+                or first.amount != second.amount
+                or first.currency != second.currency
+                or first.side == second.side
+                or first.account_id == second.account_id
+            ):
+                return None
+            debit, credit = str(first.account_id), str(second.account_id)
+            amount, currency = first.amount, first.currency
+            side, other = first.side, second.side
+            body = (
+                f"{_HEAD}{encode_basestring(description)}"
+                f',"effective_at":null'
+                f',"external_ref":{"null" if ref is None else encode_basestring(ref)}{_KIND}'
+                f'{{"account_id":"{debit}","amount":{amount},"currency":"{currency}"'
+                f',"side":"{side}"}},'
+                f'{{"account_id":"{credit}","amount":{amount},"currency":"{currency}"'
+                f',"side":"{other}"}}{_PLAIN_TAIL}'
+            )
+            entry_of += (number, number)
+            accounts += (debit, credit)
+            sides += (side, other)
+            amounts += (amount, amount)
+            currencies += (currency, currency)
+            metadatas.append(None)
+            times.append(None)
+        else:
+            columns = _plain_lines(lines)
+            extras = _plain_extras(metadata, at)
+            if columns is None or extras is None:
+                return None
+            texts, line_sides, line_amounts, line_currencies = columns
+            meta, at_text = extras
+            body = (
+                f"{_HEAD}{encode_basestring(description)}"
+                f',"effective_at":{"null" if at_text is None else encode_basestring(at_text)}'
+                f',"external_ref":{"null" if ref is None else encode_basestring(ref)}{_KIND}'
+                + ",".join(map(_line_json, texts, line_amounts, line_currencies, line_sides))
+                + f'],"metadata":{meta or "{}"}}}'
+            )
+            entry_of += [number] * len(texts)
+            accounts += texts
+            sides += line_sides
+            amounts += line_amounts
+            currencies += line_currencies
+            metadatas.append(meta)
+            times.append(at_text)
+        keys.append(key)
+        hashes.append(sha256(body.encode()).hexdigest())
+        descriptions.append(description)
+        refs.append(ref)
+        if ref is not None:
+            seen_refs.add(ref)
+    if not number or len(set(keys)) != number:
+        return None  # nothing, or a key used twice in the batch
+    return plain
 
 
-def _fast(conn: Connection, org_id: UUID, rows: list[_Row]) -> list[UUID] | None:
-    """The new entries' ids if the fast door posted every row, else None (nothing
+def _fast(conn: Connection, org_id: UUID, plain: _Plain) -> list[UUID] | None:
+    """The new entries' ids if the fast door posted every entry, else None (nothing
     written)."""
-    entry_of = [number for number, row in enumerate(rows, start=1) for _ in row.accounts]
-    accounts = [account for row in rows for account in row.accounts]
-    sides = [side for row in rows for side in row.sides]
-    amounts = [amount for row in rows for amount in row.amounts]
-    currencies = [currency for row in rows for currency in row.currencies]
     params = (
         str(org_id),
-        _quoted([row.key for row in rows]),
-        _array([row.hash for row in rows]),
-        _quoted([row.description for row in rows]),
-        _quoted([row.metadata for row in rows]),
-        _quoted([row.effective_at for row in rows]),
-        _quoted([row.external_ref for row in rows]),
-        _array(entry_of),
-        _array(accounts),
-        _array(sides),
-        _array(amounts),
-        _array(currencies),
+        _quoted(plain.keys),
+        _array(plain.hashes),
+        _quoted(plain.descriptions),
+        _quoted(plain.metadata),
+        _quoted(plain.effective_at),
+        _quoted(plain.external_refs),
+        _array(plain.entry_of),
+        _array(plain.accounts),
+        _array(plain.sides),
+        _array(plain.amounts),
+        _array(plain.currencies),
     )
     with translated_errors():
         (ids,) = _driver_row(conn, _FAST, params)

@@ -1,20 +1,22 @@
-"""The batch's client side (`ledger.batches._plain_row`): the fast door's row of a plain
-entry, validated and fingerprinted without building its payload, is exactly what the full
-validation gives (`PostEntry.payload()` and `fingerprint`), so a key replays the same
+"""The batch's client side (`ledger.batches._plain_rows`): the fast door's columns of plain
+entries, validated and fingerprinted without building their payloads, are exactly what the
+full validation gives (`PostEntry.payload()` and `fingerprint`), so a key replays the same
 whichever door first took it; anything the full validation refuses, or anything unusual, has
-no row (the long way judges it). Pure: no database."""
+no columns (the long way judges it); a batch's columns are its entries', in order, each line
+numbered with its entry. Pure: no database."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from types import SimpleNamespace
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ledger
-from ledger.batches import _plain_row, _plain_rows
+from ledger.batches import _plain_rows
 from ledger.errors import LedgerError
 from ledger.requests import canonical_json, fingerprint
 
@@ -85,6 +87,26 @@ _requests = st.builds(
     external_ref=st.one_of(st.none(), st.just(""), st.text(max_size=10)),
     conditions=st.one_of(st.just(()), st.just([ledger.Condition(ACCOUNTS[0], gte=0)]), st.just([])),
 )
+
+
+def _plain_row(request: ledger.PostEntry) -> SimpleNamespace | None:
+    """One entry's columns, as a batch of one gives them."""
+    plain = _plain_rows([request])
+    if plain is None:
+        return None
+    assert plain.entry_of == [1] * len(plain.accounts)
+    return SimpleNamespace(
+        hash=plain.hashes[0],
+        key=plain.keys[0],
+        description=plain.descriptions[0],
+        metadata=plain.metadata[0],
+        effective_at=plain.effective_at[0],
+        external_ref=plain.external_refs[0],
+        accounts=plain.accounts,
+        sides=plain.sides,
+        amounts=plain.amounts,
+        currencies=plain.currencies,
+    )
 
 
 def _full(request: ledger.PostEntry) -> dict[str, Any] | None:
@@ -162,3 +184,28 @@ def test_a_batch_with_a_key_or_reference_twice_has_no_rows() -> None:
     assert _plain_rows([]) is None
     reversal = ledger.ReverseEntry("c", uuid.uuid4())
     assert _plain_rows([entry("a"), reversal]) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(batch=st.lists(_requests, min_size=1, max_size=4))
+def test_a_batch_s_columns_are_its_entries_in_order(batch: list[ledger.PostEntry]) -> None:
+    plain = _plain_rows(batch)
+    rows = [_plain_row(request) for request in batch]
+    keys = [request.idempotency_key for request in batch]
+    refs = [request.external_ref for request in batch if request.external_ref is not None]
+    if any(row is None for row in rows) or len(set(keys)) < len(keys) or len(set(refs)) < len(refs):
+        assert plain is None
+        return
+    assert plain is not None
+    singles = [row for row in rows if row is not None]
+    assert plain.hashes == [row.hash for row in singles]
+    assert plain.keys == [row.key for row in singles]
+    assert plain.descriptions == [row.description for row in singles]
+    assert plain.metadata == [row.metadata for row in singles]
+    assert plain.effective_at == [row.effective_at for row in singles]
+    assert plain.external_refs == [row.external_ref for row in singles]
+    assert plain.entry_of == [n for n, row in enumerate(singles, 1) for _ in row.accounts]
+    assert plain.accounts == [a for row in singles for a in row.accounts]
+    assert plain.sides == [x for row in singles for x in row.sides]
+    assert plain.amounts == [x for row in singles for x in row.amounts]
+    assert plain.currencies == [x for row in singles for x in row.currencies]

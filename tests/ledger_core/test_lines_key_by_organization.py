@@ -20,7 +20,7 @@ from tests.test_sharding_reads import Plans, _walk
 def test_the_primary_key_leads_with_the_organization(engine: sa.Engine) -> None:
     """The key's columns, and no other index of the lines leading with the organization."""
     with engine.connect() as conn:
-        indexes = dict(
+        indexes: dict[str, list[str]] = dict(
             conn.execute(
                 sa.text("""
                     SELECT c.relname,
@@ -32,7 +32,7 @@ def test_the_primary_key_leads_with_the_organization(engine: sa.Engine) -> None:
                      WHERE i.indrelid = 'payments.lines'::regclass
                      GROUP BY c.relname
                 """)
-            ).all()
+            ).tuples()
         )
     assert indexes["lines_pkey"] == ["entry_org_id", "id"]
     leading = sorted(name for name, cols in indexes.items() if cols[0] == "entry_org_id")
