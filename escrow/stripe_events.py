@@ -37,6 +37,10 @@ META_EVENT_ENDS = "liventix_event_ends_at"
 META_ESCROW = "liventix_escrow_id"
 # Metadata escrow puts on each transfer reversal it asks for: the request it answers.
 META_REVERSAL_REQUEST = "liventix_reversal_request"
+# The hint (`outbox.InboxEvent.hints`) a look puts on a `payment_intent.succeeded` whose
+# metadata carries no Liventix key when its intent is nonetheless ours (ticketing's look: it
+# is recorded on one of ticketing's orders, ticketing_fsm/stripe_events.py, same name).
+HINT_PAYMENT_IS_OURS = "payment_is_ours"
 # Metadata naming the transfer request a transfer answers (its task's message id, also the
 # idempotency key Stripe got, which Stripe's event carries as `request.idempotency_key`).
 META_TRANSFER_REQUEST = "liventix_transfer_request"
@@ -76,12 +80,13 @@ def _fee_to_ask(event: outbox.InboxEvent) -> bool:
     """Whether a `payment_intent.succeeded`'s prepare asks Stripe for the charge and its fee:
     its metadata carries any Liventix key (the checkout puts four on every PaymentIntent;
     one edited away at Stripe must not leave the payment unbooked: its order may still be
-    ours, found by the intent), or the event is being retried (its handler found the intent
-    recorded on an order of ours with no Liventix key left, and failed for want of the fee).
-    A payment of someone else's, first attempt: nothing asked."""
+    ours, found by the intent), a look found it ours (`HINT_PAYMENT_IS_OURS`: every key
+    edited away, its intent on one of ticketing's orders), or the event is being retried
+    (its handler found the intent recorded on an order of ours after the look, and failed
+    for want of the fee). A payment of someone else's, first attempt: nothing asked."""
     meta = _obj(event).get("metadata")
     named = isinstance(meta, dict) and any(str(k).startswith(META_PREFIX) for k in meta)
-    return named or event.attempts > 1
+    return named or bool(event.hints.get(HINT_PAYMENT_IS_OURS)) or event.attempts > 1
 
 
 def captured_payment(

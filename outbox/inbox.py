@@ -12,13 +12,17 @@ A handler is either one step, `handler(conn, event)`, run in the transaction tha
 event handled, or two (`TwoStepHandler`): `prepare(event)` fetches what the event does not
 carry (from Stripe) with no transaction open and returns plain data, then
 `handle(conn, event, data)` runs in the transaction that marks the event handled. No lock and
-no transaction is held across the network (promise 8).
+no transaction is held across the network (promise 8). A two-step handler may also `look`: a
+short read on the claim's transaction, before the prepare, whose notes (`InboxEvent.hints`)
+the prepare and the handle see (what the event does not say and the database does: whether
+a payment is one of ours, so its prepare asks Stripe for its fee).
 
 The worker handles an event in at most three short transactions:
 1. `begin_next` locks the next due event (`FOR UPDATE SKIP LOCKED`). No handler: ignored. A
    one-step handler runs there and then (no network, so no reason to split). A two-step
-   handler's event is claimed instead: its `next_attempt_at` moves one lease ahead, so other
-   workers skip it, and the transaction commits.
+   handler's event is looked at (its `look`, if any) and claimed instead: its
+   `next_attempt_at` moves one lease ahead, so other workers skip it, and the transaction
+   commits.
 2. With no transaction open, the worker runs `prepare` (extending the lease while it runs).
 3. `finish_claimed` locks the row again (`FOR UPDATE`), checks it is still pending and still
    under this claim (its `next_attempt_at` is the claim's: a fencing token, since a later claim
@@ -50,8 +54,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
@@ -156,6 +160,8 @@ class InboxEvent:
     names, else the nil uuid); None for an event built outside the inbox."""
     deferrals: int = 0
     """Transient failures so far, not counted in `attempts` (see the module's docstring)."""
+    hints: Mapping[str, Any] = field(default_factory=dict)
+    """What a two-step handler's `look` noted for its prepare and handle (else empty)."""
 
 
 Handler = Callable[[Connection, InboxEvent], None]
@@ -169,6 +175,9 @@ class TwoStepHandler(Generic[T]):
 
     prepare: Callable[[InboxEvent], T]
     handle: Callable[[Connection, InboxEvent, T], None]
+    look: Callable[[Connection, InboxEvent], InboxEvent] | None = None
+    """Optional: a short read on the claim's transaction (no network), before the prepare:
+    returns the event as the prepare and the handle see it (`hints` added)."""
 
 
 AnyHandler = Handler | TwoStepHandler[Any]
@@ -349,11 +358,32 @@ def handle_next(
     if not isinstance(handler, TwoStepHandler):
         return _run_one_step(conn, policy, event, handler)
     two_step: TwoStepHandler[Any] = handler
+    looked = _look(conn, policy, event, two_step)
+    if isinstance(looked, str):
+        return looked
+    event = looked
     try:
         data = two_step.prepare(event)
     except Exception as exc:
         return _failed(conn, policy, event, exc)
     return _run(conn, policy, event, lambda: two_step.handle(conn, event, data))
+
+
+def _look(
+    conn: Connection, policy: RetryPolicy, event: InboxEvent, handler: TwoStepHandler[Any]
+) -> InboxEvent | str:
+    """The event as the handler's `look` returns it (under a savepoint), or the status of
+    its failure (recorded as a prepare's)."""
+    if handler.look is None:
+        return event
+    savepoint = conn.begin_nested()
+    try:
+        looked = handler.look(conn, event)
+    except Exception as exc:
+        savepoint.rollback()
+        return _failed(conn, policy, event, exc)
+    savepoint.commit()
+    return looked
 
 
 def begin_next(
@@ -368,8 +398,11 @@ def begin_next(
     handler = (handlers or DEFAULT_HANDLERS).get(event.source, event.type)
     if not isinstance(handler, TwoStepHandler):
         return _run_one_step(conn, policy, event, handler)
+    looked = _look(conn, policy, event, handler)
+    if isinstance(looked, str):
+        return looked
     until = conn.execute(_CLAIM, {**_key(event), "lease": lease}).scalar_one()
-    return Claim(event=event, handler=handler, until=until)
+    return Claim(event=looked, handler=handler, until=until)
 
 
 def renew_claim(conn: Connection, claim: Claim, lease: timedelta) -> Claim | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Connection, Row, text
@@ -135,7 +136,7 @@ def _then(booked: outbox.AnyInboxHandler | None, follow: FollowUp) -> outbox.Any
             two.handle(conn, event, facts)
             follow(conn, event)
 
-        return outbox.InboxTwoStepHandler(prepare=two.prepare, handle=handle)
+        return outbox.InboxTwoStepHandler(prepare=two.prepare, handle=handle, look=two.look)
     one: FollowUp = booked
 
     def handle_one(conn: Connection, event: outbox.InboxEvent) -> None:
@@ -146,11 +147,11 @@ def _then(booked: outbox.AnyInboxHandler | None, follow: FollowUp) -> outbox.Any
 
 
 class PaymentNotBooked(TicketingError):
-    """A PaymentIntent recorded on one of our orders succeeded, but escrow's prepare did not
-    ask Stripe for its fee: its metadata carries no Liventix key at all (edited at Stripe),
-    so the prepare could not tell it was ours. The event fails once; its retry's prepare
-    asks Stripe (escrow asks for every retried payment's fee), and the payment is booked.
-    No ticket is issued for a payment escrow did not book."""
+    """A PaymentIntent recorded on one of our orders succeeded, but Stripe was not asked for
+    its fee: its metadata carries no Liventix key at all (edited at Stripe) and it was not
+    yet recorded on the order when the event was looked at (`_paid`'s look). The event
+    fails once; its retry's prepare asks Stripe (escrow asks for every retried payment's
+    fee), and the payment is booked. No ticket is issued for a payment escrow did not book."""
 
     payment_intent_id: str
     order_id: str
@@ -188,6 +189,27 @@ def _order_paid_by(
     return row
 
 
+# Escrow's prepare asks Stripe for a payment's fee when its metadata carries a key of this
+# prefix, on a retry, or when the event's hints say the payment is ours (this hint, read by
+# escrow/stripe_events.py's `_fee_to_ask` under the same name): `_paid`'s look notes it for
+# a payment whose metadata carries no such key but whose intent is on one of our orders.
+_META_PREFIX = "liventix_"
+_PAYMENT_IS_OURS = "payment_is_ours"
+
+
+def _look_for_its_order(conn: Connection, event: outbox.InboxEvent) -> outbox.InboxEvent:
+    """A payment whose metadata lost every Liventix key (edited at Stripe): whether its
+    intent is recorded on one of our orders (one short read on the claim's transaction, by
+    the intent alone), noted for the prepare. Any other payment: nothing read."""
+    intent = event.payload["data"]["object"]
+    metadata = intent.get("metadata")
+    if isinstance(metadata, dict) and any(str(k).startswith(_META_PREFIX) for k in metadata):
+        return event  # escrow's prepare asks Stripe for it anyway
+    if orders.order_for_intent(conn, str(intent["id"])) is None:
+        return event
+    return replace(event, hints={**event.hints, _PAYMENT_IS_OURS: True})
+
+
 def _paid(booked: outbox.AnyInboxHandler | None) -> outbox.AnyInboxHandler:
     """`payment_intent.succeeded`: escrow's prepare (Stripe's fee, no transaction open), then
     the payment booked and the order's tickets issued together (`pay_for_intent`: escrow's
@@ -200,7 +222,12 @@ def _paid(booked: outbox.AnyInboxHandler | None) -> outbox.AnyInboxHandler:
     places the event) may be another one, in the form the database reads or in one it does
     not (braces, 'urn:uuid:', bare hex, none: placed with the nil uuid). The metadata is read
     only for a payment no order of ours has: booked as escrow reads it (uuid.UUID()), else
-    not at all. Tickets are issued only for a payment escrow books (`PaymentNotBooked`)."""
+    not at all. Tickets are issued only for a payment escrow books (`PaymentNotBooked`).
+
+    A payment whose metadata lost every Liventix key is looked up by its intent before the
+    prepare (`_look_for_its_order`, on the claim's transaction): recorded on one of our
+    orders, escrow's prepare is told so and asks Stripe for its fee, so it is booked at its
+    first attempt."""
     if not isinstance(booked, outbox.InboxTwoStepHandler):
         return _then(booked, _succeeded)
     two: outbox.InboxTwoStepHandler[Any] = booked
@@ -221,7 +248,7 @@ def _paid(booked: outbox.AnyInboxHandler | None) -> outbox.AnyInboxHandler:
             return
         pay_for_intent(conn, payment, cause=event.event_id, metadata=metadata, amount=amount)
 
-    return outbox.InboxTwoStepHandler(prepare=two.prepare, handle=handle)
+    return outbox.InboxTwoStepHandler(prepare=two.prepare, handle=handle, look=_look_for_its_order)
 
 
 def _booked_with_its_order(
