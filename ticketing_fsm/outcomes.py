@@ -196,9 +196,9 @@ def pay_for_intent(
     handler's work). Returns what happened to the order, as `payment_succeeded_for_intent`.
 
     The usual case (the escrow's terms and accounts known on this connection from an earlier
-    capture, the intent recorded on an order awaiting payment within its hold) is two
-    statements: escrow's capture call with the order paid and its tickets issued in one
-    (`store.paying.pay_after_capture`), then the messages. Whatever that statement did not
+    capture, the intent recorded on an order awaiting payment within its hold) is one
+    statement: escrow's capture call with the order paid, its tickets issued and their
+    messages published (`store.paying.pay_after_capture`). Whatever that statement did not
     do (escrow answered for its long way: nothing written; or it captured and the order is
     in another case) is done the long way after it, in the same transaction."""
     call = escrow.capture_call(conn, payment, cause=cause)
@@ -212,7 +212,11 @@ def pay_for_intent(
                 paid=payment.gross,
                 refunded=0,
             )
-            _publish_issued(conn, order, _issued_tickets(conn, order, rows))
+            tickets = _issued_tickets(conn, order, rows)
+            if rows[0].notes_written == 0:
+                # A holder's address the statement would not write an e-mail to: Python's
+                # publishing decides (`outbox.Email` refuses it, as it always did).
+                _publish_issued(conn, order, tickets)
             return "issued"
         if captured is None:
             escrow.capture_payment(conn, payment, cause=cause)

@@ -1,7 +1,8 @@
-"""The payment's handler work in one transaction of two statements (`tk.pay_for_intent`):
+"""The payment's handler work in one transaction of one statement (`tk.pay_for_intent`):
 escrow's capture call (`payments.capture_card_payment`, decided in Python from the terms
-and accounts the last capture of the escrow read on the connection) with the order paid
-and its tickets issued, then the messages. It books what the long way books (escrow's
+and accounts the last capture of the escrow read on the connection) with the order paid,
+its tickets issued and their messages published (the same messages, payloads and
+deliveries as the long way's Python publishing). It books what the long way books (escrow's
 three statements, then ticketing's two), and any case it does not take (the escrow's
 first payments, the terms changed since they were read, a late payment, a duplicate) is
 done the long way after it, in the same transaction, to the same end state.
@@ -14,8 +15,10 @@ payment booked at the terms in force when it was booked, and the books balanced.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -23,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import escrow
+import outbox
 import ticketing_fsm as tk
 from tests.escrow_core.support import driver_statements, lines_by_ref
 from tests.ticketing_core.support import (
@@ -68,7 +72,7 @@ def world(engine: sa.Engine) -> World:
         return open_world(conn, capacities=(100,), prices=(2_500,))
 
 
-def test_a_payment_is_two_statements_once_the_escrow_is_known_and_books_the_same(
+def test_a_payment_is_one_statement_once_the_escrow_is_known_and_books_the_same(
     engine: sa.Engine, world: World
 ) -> None:
     # The event's first payment opens its escrow, the next reads its terms and accounts
@@ -79,7 +83,7 @@ def test_a_payment_is_two_statements_once_the_escrow_is_known_and_books_the_same
         assert _pay(conn, world, second) == "issued"
         with driver_statements() as seen:
             assert _pay(conn, world, third) == "issued"
-    assert len(seen) == 2, seen
+    assert len(seen) == 1, seen  # the capture, the order, its tickets and their messages
     assert "payments.capture_card_payment" in seen[0]
     with engine.connect() as conn:
         # The recipe the long way booked for the second payment, for the third.
@@ -129,11 +133,11 @@ def test_terms_changed_since_they_were_read_are_booked_the_long_way(
         ]
         assert fees == [checkouts[2].amount // 10]
         check_balanced(conn)
-    # Known again: the next payment is two statements, at the new terms.
+    # Known again: the next payment is one statement, at the new terms.
     late = _checkout(engine, world)
     with engine.begin() as conn, driver_statements() as seen:
         assert _pay(conn, world, late) == "issued"
-    assert len(seen) == 2
+    assert len(seen) == 1
 
 
 def test_a_late_payment_is_captured_in_the_call_then_refunded_the_long_way(
@@ -202,3 +206,88 @@ def test_any_order_of_deliveries_with_duplicates_ends_in_the_same_state(
         check_audit_trail(conn)
         check_paid_in_ledger(conn)
         check_balanced(conn)
+
+
+def _published(conn: sa.Connection, order_id: uuid.UUID) -> list[tuple[Any, ...]]:
+    """The messages about the order and its tickets, with their deliveries, in the order
+    the deliveries were written; every id, code and the event's id as a token numbered in
+    order of appearance (so two orders' messages compare)."""
+    rows = conn.execute(
+        sa.text("""SELECT m.type, m.aggregate_type, m.aggregate_id, m.payload::text,
+                          d.channel, d.recipient, d.subject, d.body, d.target, d.aggregate_key
+                     FROM messaging.messages m
+                     JOIN messaging.deliveries d ON d.message_id = m.id AND d.org_id = m.org_id
+                    WHERE m.payload->>'order_id' = :order
+                    ORDER BY d.id"""),
+        {"order": str(order_id)},
+    ).all()
+    codes = conn.execute(
+        sa.text("SELECT code FROM ticketing.tickets WHERE order_id = :order"),
+        {"order": order_id},
+    ).scalars()
+    pattern = "|".join([r"[0-9a-f]{8}-[0-9a-f-]{27}", *(re.escape(c) for c in codes)])
+    tokens: dict[str, str] = {}
+
+    def token(text: Any) -> Any:
+        if not isinstance(text, str):
+            return text
+        for found in re.findall(pattern, text):
+            tokens.setdefault(found, f"<{len(tokens)}>")
+            text = text.replace(found, tokens[found])
+        return text
+
+    return [tuple(token(v) for v in row) for row in rows]
+
+
+def test_the_one_statement_publishes_what_the_long_way_publishes(
+    engine: sa.Engine, world: World
+) -> None:
+    with engine.begin() as conn:
+        outbox.register_endpoint(
+            conn, world.org, "http://127.0.0.1:9/hooks", allow=outbox.parse_allow("127.0.0.1/32")
+        )
+    first, second, third = (_checkout(engine, world) for _ in range(3))
+    with engine.begin() as conn:
+        assert _pay(conn, world, first) == "issued"
+        with driver_statements() as long_way:
+            assert _pay(conn, world, second) == "issued"  # the long way: Python publishes
+        with driver_statements() as one:
+            assert _pay(conn, world, third) == "issued"
+    assert len(long_way) > 1 and len(one) == 1
+    with engine.connect() as conn:
+        published = _published(conn, second.order_id)
+        assert published == _published(conn, third.order_id)
+        # Per ticket: its webhook, its e-mail; then the order's webhook.
+        assert [(r[0], r[4]) for r in published] == [
+            ("ticket.issued", "webhook"),
+            ("ticket.issued", "email"),
+            ("ticket.issued", "webhook"),
+            ("ticket.issued", "email"),
+            ("order.paid", "webhook"),
+        ]
+
+
+def test_a_holder_address_outbox_refuses_is_refused_on_the_one_statement_too(
+    engine: sa.Engine, world: World
+) -> None:
+    first, second = (_checkout(engine, world) for _ in range(2))
+    odd = _checkout(engine, world, 1)
+    with engine.begin() as conn:
+        # The checkout refuses such a buyer (`validate_checkout`); a holder's address comes
+        # from elsewhere too, so the statement keeps its own guard.
+        conn.execute(
+            sa.text("UPDATE ticketing.tickets SET holder_email = :to WHERE order_id = :order"),
+            {"to": "ann@example.com\nBcc: x", "order": odd.order_id},
+        )
+        for c in (first, second):
+            assert _pay(conn, world, c) == "issued"
+    with (
+        pytest.raises(outbox.InvalidPayload),
+        engine.begin() as conn,
+        driver_statements() as seen,
+    ):
+        _pay(conn, world, odd)
+    assert len(seen) == 1  # the one statement ran, wrote no message, and Python refused
+    with engine.connect() as conn:
+        assert statuses(conn, odd.order_id) == ["held"]  # rolled back
+        assert messages(conn, "order.paid", str(odd.order_id)) == []

@@ -1,5 +1,6 @@
 """The payment's usual case as one statement on `ticketing`'s tables, on the driver cursor:
-the order paid and its held tickets issued, with their audit rows and the seat counters.
+the order paid and its held tickets issued, with their audit rows and the seat counters (and,
+after escrow's capture call, their messages, through the outbox's SQL: `outbox.publish_sql`).
 The amounts paid and refunded it returns are escrow's, read through the SQL expressions on
 escrow's public face (`escrow.paid_sql`, `escrow.refunded_sql`), so the statement stays one
 round trip while escrow keeps its tables' SQL.
@@ -13,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 import escrow
+import outbox
 import pgdriver
 from ticketing_fsm.models import ORDER_FIELDS, TICKET_FIELDS
 
@@ -95,11 +97,14 @@ def _pay_and_issue_sql(order: str, org: str | None, capture: str | None = None) 
           LEFT JOIN moved m ON true"""
     if capture is None:
         final = f"{issued} ORDER BY m.created_at, m.id"
+        notes = ""
     else:
         final = f"""
-        SELECT c.capture_outcome, c.capture_entry, x.*
+        SELECT c.capture_outcome, c.capture_entry,
+               (SELECT written FROM published) AS notes_written, x.*
           FROM cap c LEFT JOIN ({issued}) x ON true
          ORDER BY x.created_at, x.id"""
+        notes = f", {_NOTES}, published AS ({outbox.publish_sql('notes', 'note_mails', in_ctes)})"
     return f"""
     WITH {head}paid AS (
         UPDATE ticketing.orders o
@@ -115,10 +120,46 @@ def _pay_and_issue_sql(order: str, org: str | None, capture: str | None = None) 
             (org_id, subject, subject_id, from_state, to_state, event, cause)
         SELECT org_id, 'order', id, %(order_from)s, %(order_to)s, %(order_event)s, %(cause)s
           FROM paid
-    ), {_ISSUE_CTES.format(order="(SELECT id FROM paid)", org=in_ctes)}
+    ), {_ISSUE_CTES.format(order="(SELECT id FROM paid)", org=in_ctes)}{notes}
     {final}"""
 
 
+# The payment's messages, in the statement that issued the tickets (the payment's one round
+# trip, `PAY_AFTER_CAPTURE`), as `outcomes._publish_issued` publishes them: `ticket.issued`
+# for each ticket moved, oldest first, with its holder's e-mail, then `order.paid`; their
+# payloads as `lifecycle.ticket_note` and `order_note` make them (`TicketEvent`,
+# `OrderEvent`: the order's amounts are the capture's, nothing refunded), written by the
+# outbox's publishing (`outbox.publish_sql`). None at all when a holder's address is not one
+# `outbox.Email` takes (a line break, no '@'): the statement says how many it wrote
+# (`notes_written`), and the handler then publishes in Python, which refuses it as before.
+_NOTES = r"""
+    notes AS MATERIALIZED (
+        SELECT gen_random_uuid() AS id, t.org_id, 'ticket.issued'::text AS type,
+               'ticket'::text AS aggregate_type, t.id::text AS aggregate_id,
+               jsonb_build_object('ticket_id', t.id::text, 'order_id', t.order_id::text,
+                                  'event_id', t.event_id::text, 'status', t.status,
+                                  'holder_email', t.holder_email, 'code', t.code) AS payload,
+               NULL::text AS dedup_key, false AS task,
+               row_number() OVER (ORDER BY t.created_at, t.id) AS n,
+               t.holder_email, t.code
+          FROM moved t
+         WHERE NOT EXISTS (SELECT 1 FROM moved x
+                            WHERE x.holder_email ~ '[\r\n]' OR strpos(x.holder_email, '@') = 0)
+        UNION ALL
+        SELECT gen_random_uuid(), p.org_id, 'order.paid', 'order', p.id::text,
+               jsonb_build_object('order_id', p.id::text, 'event_id', p.event_id::text,
+                                  'status', p.status, 'amount', p.amount, 'refunded', 0,
+                                  'currency', p.currency),
+               NULL, false, (SELECT count(*) FROM moved) + 1, NULL, NULL
+          FROM paid p
+         WHERE EXISTS (SELECT 1 FROM moved)
+           AND NOT EXISTS (SELECT 1 FROM moved x
+                            WHERE x.holder_email ~ '[\r\n]' OR strpos(x.holder_email, '@') = 0)
+    ), note_mails AS (
+        SELECT n, holder_email AS recipient, 'Your ticket'::text AS subject,
+               'Your ticket code is ' || code || '. Show it at the door.' AS body, 1::bigint AS k
+          FROM notes WHERE holder_email IS NOT NULL
+    )"""
 _PAID_ORG = "(SELECT org_id FROM paid)"
 PAY_AND_ISSUE = _pay_and_issue_sql("o.id = %(order)s", None)
 PAY_AND_ISSUE_FOR_INTENT = _pay_and_issue_sql(
@@ -137,8 +178,9 @@ def pay_after_capture(
     cause: str,
 ) -> list[Any]:
     """Escrow's capture call, then (if it captured) the order the PaymentIntent is recorded
-    on paid and its held tickets issued, as `moves` says, in one statement: one row per
-    ticket moved, or one row with the capture's answer alone (`capture_outcome`,
+    on paid, its held tickets issued, as `moves` says, and their messages published
+    (`_NOTES`), in one statement: one row per ticket moved (`notes_written`: the messages
+    written), or one row with the capture's answer alone (`capture_outcome`,
     `capture_entry`; the order's columns NULL) when the order is not in the usual case."""
     params = {
         **call.params,
