@@ -151,3 +151,61 @@ def test_the_python_checkout_of_one_type_is_two_round_trips(
     with pytest.raises(tk.SoldOut):
         tk.start_checkout(engine, Gateway(), request(world, "two-trips-2", (4,)))
     assert trips == ["open_and_hold_now"]
+
+
+@pytest.mark.parametrize(
+    ("options", "isolation", "read_only"),
+    [
+        ({}, "read committed", "off"),
+        ({"isolation_level": "REPEATABLE READ"}, "repeatable read", "off"),
+        ({"isolation_level": "SERIALIZABLE"}, "serializable", "off"),
+    ],
+)
+def test_the_begin_sent_with_the_first_statement_keeps_the_connections_options(
+    engine: sa.Engine, options: dict[str, str], isolation: str, read_only: str
+) -> None:
+    """`store.begin_with_opening` (and `open_and_hold_now`) send the transaction's BEGIN
+    themselves, as psycopg would, with the connection's options: made from psycopg's public
+    attributes (`_begin_command`), not its private `_get_tx_start_command`. The transaction
+    it began runs at the connection's isolation level (a plain BEGIN would run at READ
+    COMMITTED whatever the engine asked), and psycopg sends no second BEGIN."""
+    with engine.begin() as conn:
+        world = open_world(conn, capacities=(5,))
+    chosen = engine.execution_options(**options) if options else engine
+    with chosen.connect() as conn:
+        sent = store.begin_with_opening(conn, world.org, world.event, "options", [world.ga])
+        assert sent is not None
+        assert conn.exec_driver_sql("SHOW transaction_isolation").scalar_one() == isolation
+        assert conn.exec_driver_sql("SHOW transaction_read_only").scalar_one() == read_only
+        conn.rollback()
+
+
+def test_the_begin_command_as_psycopg_makes_it() -> None:
+    """Every combination of the options psycopg puts in its BEGIN."""
+
+    class Options:
+        def __init__(self, isolation: Any, read_only: Any, deferrable: Any) -> None:
+            self.isolation_level, self.read_only, self.deferrable = isolation, read_only, deferrable
+
+    begin = store._begin_command
+    assert begin(Options(None, None, None)) == b"BEGIN"  # type: ignore[arg-type]
+    assert (
+        begin(Options(psycopg.IsolationLevel.REPEATABLE_READ, True, False))  # type: ignore[arg-type]
+        == b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY NOT DEFERRABLE"
+    )
+    assert (
+        begin(Options(psycopg.IsolationLevel.SERIALIZABLE, False, True))  # type: ignore[arg-type]
+        == b"BEGIN ISOLATION LEVEL SERIALIZABLE READ WRITE DEFERRABLE"
+    )
+
+
+def test_no_begin_is_sent_with_the_first_statement_in_pipeline_mode(engine: sa.Engine) -> None:
+    """In psycopg's pipeline mode (libpq's pipeline status, a public attribute, says so) the
+    caller goes its usual way: nothing is sent."""
+    with engine.begin() as conn:
+        world = open_world(conn, capacities=(5,))
+    with engine.connect() as conn:
+        driver: Any = conn.connection.driver_connection
+        with driver.pipeline():
+            assert store.begin_with_opening(conn, world.org, world.event, "p", [world.ga]) is None
+        conn.rollback()

@@ -352,19 +352,44 @@ OPEN_AND_HOLD = "SELECT * FROM ticketing.open_and_hold_checkout_for(" + _OPEN_AN
 def _idle_driver(conn: Connection) -> psycopg.Connection[Any] | None:
     """The psycopg connection under `conn`, its transaction begun on SQLAlchemy's side
     (nothing sent: the caller's commit finds nothing left to commit), if the caller may send
-    the transaction's BEGIN itself with its first statement: psycopg, not autocommit, no
-    pipeline, no transaction begun on the server. None otherwise."""
+    the transaction's BEGIN itself (`_begin_command`) with its first statement: psycopg, not
+    autocommit, not in pipeline mode (libpq's status: psycopg's pipeline enters it), no
+    transaction begun on the server. None otherwise. Public API only: psycopg sends its BEGIN
+    when the server's transaction status is idle, so it sends none after ours."""
     if not conn.in_transaction():
         conn.begin()
     driver = conn.connection.driver_connection
     if (
         not isinstance(driver, psycopg.Connection)
         or driver.autocommit
-        or driver._pipeline is not None
+        or driver.pgconn.pipeline_status != psycopg.pq.PipelineStatus.OFF
         or driver.pgconn.transaction_status != psycopg.pq.TransactionStatus.IDLE
     ):
         return None
     return driver
+
+
+_BEGINS: dict[tuple[Any, Any, Any], bytes] = {}
+
+
+def _begin_command(driver: psycopg.Connection[Any]) -> bytes:
+    """The BEGIN psycopg sends before a transaction's first statement, with the connection's
+    options (isolation level, read only, deferrable), made from its public attributes as
+    psycopg makes it."""
+    options = (driver.isolation_level, driver.read_only, driver.deferrable)
+    found = _BEGINS.get(options)
+    if found is None:
+        isolation, read_only, deferrable = options
+        parts = [b"BEGIN"]
+        if isolation is not None:
+            level = psycopg.IsolationLevel(isolation).name.replace("_", " ")
+            parts.append(b"ISOLATION LEVEL " + level.encode())
+        if read_only is not None:
+            parts.append(b"READ ONLY" if read_only else b"READ WRITE")
+        if deferrable is not None:
+            parts.append(b"DEFERRABLE" if deferrable else b"NOT DEFERRABLE")
+        found = _BEGINS[options] = b" ".join(parts)
+    return found
 
 
 def open_and_hold_now(conn: Connection, order: Mapping[str, Any]) -> Any:
@@ -386,18 +411,23 @@ def open_and_hold_now(conn: Connection, order: Mapping[str, Any]) -> Any:
     escape = psycopg.pq.Escaping(pgconn).escape_literal
     sql = b"; ".join(
         (
-            driver._get_tx_start_command(),
+            _begin_command(driver),
             (OPEN_AND_HOLD % values(lambda value: bytes(escape(value)))).encode(),
             b"COMMIT",
         )
     )
     with pgdriver.cursor(conn):  # the driver's errors raised as SQLAlchemy's, as for any
-        with driver.lock:
-            pgconn.send_query(sql)
-            results = driver.wait(psycopg.generators.execute(pgconn))
+        # libpq's own calls (psycopg.pq), as `pgdriver.call` runs its statements: the call
+        # waits in libpq (the server's statement_timeout holds).
+        pgconn.send_query(sql)
+        results = []
+        while (result := pgconn.get_result()) is not None:
+            results.append(result)
         for result in results:  # a simple query stops at its first error: the last result
             if result.status == psycopg.pq.ExecStatus.FATAL_ERROR:
                 raise error_from_result(result, encoding=driver.info.encoding)
+        if pgconn.status != psycopg.pq.ConnStatus.OK:
+            raise psycopg.OperationalError(pgconn.get_error_message(driver.info.encoding))
     return results[1]
 
 
@@ -459,7 +489,7 @@ def begin_with_opening(
     escape = psycopg.pq.Escaping(driver.pgconn).escape_literal
     ids = "ARRAY[" + ", ".join(f"'{uuid.UUID(str(t))}'" for t in type_ids) + "]::uuid[]"
     statement = OPENING_FOR % (uuid.UUID(str(org_id)), uuid.UUID(str(event_id)), "%s", ids)
-    sql = driver._get_tx_start_command() + b"; " + statement.encode() % escape(key.encode())
+    sql = _begin_command(driver) + b"; " + statement.encode() % escape(key.encode())
     result = driver.pgconn.exec_(sql)
     if result.status != psycopg.pq.ExecStatus.TUPLES_OK:
         encoding = driver.info.encoding
