@@ -85,7 +85,7 @@ _SET_SECRET = text("SELECT messaging.set_inbox_secret(:source, :secret, :toleran
 # The relay's scan, over every organization's events: under Citus, run per shard by each
 # node's worker (docs/scaling.md step 4). Every statement after it names the event's org_id.
 _NEXT_DUE = text("""
-    SELECT source, event_id, org_id, type, payload, received_at, attempts, deferrals
+    SELECT source, event_id, org_id, type, payload, received_at, attempts
       FROM messaging.inbox
      WHERE status = 'pending' AND next_attempt_at <= now()
      ORDER BY next_attempt_at, received_at
@@ -130,12 +130,17 @@ _FAILED = text("""
      WHERE source = :source AND event_id = :id AND org_id = :org
 """)
 
+# A transient failure within the bound (:waits, one per deferral allowed): due again after
+# the wait for this deferral, not counted; no row once the bound is reached.
 _DEFERRED = text("""
     UPDATE messaging.inbox
        SET deferrals = deferrals + 1,
-           next_attempt_at = now() + make_interval(secs => CAST(:delay AS float8)),
+           next_attempt_at = now() + make_interval(
+               secs => (CAST(:waits AS float8[]))[deferrals + 1]),
            last_error = :error
      WHERE source = :source AND event_id = :id AND org_id = :org
+       AND deferrals < cardinality(CAST(:waits AS float8[]))
+    RETURNING deferrals
 """)
 
 _HANDLED = text("""
@@ -158,8 +163,6 @@ class InboxEvent:
     org_id: uuid.UUID | None = None
     """The organization the inbox placed the event with (the one its object's metadata
     names, else the nil uuid); None for an event built outside the inbox."""
-    deferrals: int = 0
-    """Transient failures so far, not counted in `attempts` (see the module's docstring)."""
     hints: Mapping[str, Any] = field(default_factory=dict)
     """What a two-step handler's `look` noted for its prepare and handle (else empty)."""
 
@@ -294,7 +297,6 @@ def _event(row: Row[Any], attempts: int) -> InboxEvent:
         received_at=row.received_at,
         attempts=attempts,
         org_id=row.org_id,
-        deferrals=row.deferrals,
     )
 
 
@@ -308,11 +310,11 @@ def _failed(conn: Connection, policy: RetryPolicy, event: InboxEvent, exc: Excep
     transient one within the policy's bound defers the event ("deferred", not an attempt),
     any other is an attempt ("retrying", or "dead" after the last)."""
     code = transient_sqlstate(exc)
-    if code is not None:
-        wait = policy.deferral(event.deferrals + 1)
-        if wait is not None:
-            error = f"deferred ({code}): {type(exc).__name__}: {exc}"[:1000]
-            conn.execute(_DEFERRED, {**_key(event), "delay": wait, "error": error})
+    if code is not None and policy.deferrals:
+        waits = [policy.deferral(n) for n in range(1, len(policy.deferrals) + 1)]
+        error = f"deferred ({code}): {type(exc).__name__}: {exc}"[:1000]
+        deferred = conn.execute(_DEFERRED, {**_key(event), "waits": waits, "error": error})
+        if deferred.first() is not None:
             return "deferred"
     delay = policy.delay(event.attempts)
     error = f"{type(exc).__name__}: {exc}"[:1000]
