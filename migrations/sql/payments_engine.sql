@@ -1526,13 +1526,24 @@ DECLARE
 BEGIN
     PERFORM payments._check_platform();
     PERFORM set_config('payments.writer', 'on', true);
+    -- The due holds from the list of open ones (payments.hold_expiries, by expiry): what
+    -- this reads does not grow with the holds resolved before (session 31; it walked
+    -- holds_expiry over every hold whose expiry had passed).
+    -- Each listed hold is locked by a subquery of its own (LATERAL, a probe of the holds'
+    -- key per listed hold): with a join the planner may read the holds whole as the outer
+    -- side (it did on small tables).
     SELECT coalesce(array_agg(d.h ORDER BY (d.h).expires_at, (d.h).id), '{}') INTO v_holds
-      FROM (SELECT x AS h FROM payments.holds x
-             WHERE x.expires_at <= now()
-               AND NOT EXISTS (SELECT FROM payments.hold_resolutions r WHERE r.hold_id = x.id)
-             ORDER BY x.expires_at, x.id
-             LIMIT p_limit
-               FOR UPDATE SKIP LOCKED) d;
+      FROM (SELECT locked.held AS h
+              FROM payments.hold_expiries q
+             CROSS JOIN LATERAL (
+                    SELECT x AS held FROM payments.holds x
+                     WHERE x.id = q.hold_id AND x.org_id = q.org_id
+                       AND NOT EXISTS (SELECT FROM payments.hold_resolutions r
+                                        WHERE r.hold_id = x.id)
+                       FOR UPDATE SKIP LOCKED) locked
+             WHERE q.expires_at <= now()
+             ORDER BY q.expires_at, q.hold_id
+             LIMIT p_limit) d;
     -- Resolved meanwhile by a writer that held the lock (this statement sees its commit).
     SELECT coalesce(array_agg(x ORDER BY x.expires_at, x.id), '{}') INTO v_holds
       FROM unnest(v_holds) x
@@ -1718,7 +1729,7 @@ $$;
 -- tables were nearly empty they scanned payments.holds and payments.accounts (the sweep),
 -- payments.lines and payments.accounts (the roll-up of one account), payments.lines and
 -- payments.holds (the balance) whole, until the next ANALYZE. Each finds its rows by an index
--- (the due holds by holds_expiry, an account's lines and holds by theirs), so enable_seqscan
+-- (the due holds by hold_expiries_due, an account's lines and holds by theirs), so enable_seqscan
 -- is off for them as for the doors. Not for roll_up_all: its list of the high-volume accounts
 -- has no index to use, and with table scans priced out it would read every account by one.
 ALTER FUNCTION payments.expire_holds(int) SET enable_seqscan = off;

@@ -222,7 +222,7 @@ CREATE TABLE payments.holds (
     CONSTRAINT holds_credit_account_id_fkey FOREIGN KEY (credit_account_id, credit_org_id)
         REFERENCES payments.accounts (id, org_id)
 );
-CREATE INDEX holds_expiry ON payments.holds (expires_at) WHERE expires_at IS NOT NULL;
+-- (No index by expiry: the sweep finds the due holds in payments.hold_expiries, below.)
 -- An account's holds, for its pending balance as of a time.
 CREATE INDEX holds_debit_account ON payments.holds (debit_account_id, created_at);
 CREATE INDEX holds_credit_account ON payments.holds (credit_account_id, created_at);
@@ -257,10 +257,17 @@ CREATE TABLE payments.entries (
     -- this one's (a posted entry then taking new lines); an xid8 is never reused.
     created_xact xid8 NOT NULL DEFAULT pg_current_xact_id(),
     CONSTRAINT entries_pkey PRIMARY KEY (id, org_id),
+    -- The entry a reversal reverses and the hold a hold's posting posts, of the entry's own
+    -- organization: declared (the catalog and its readers see the references) but NOT
+    -- ENFORCED, checked by check_new_entry instead, with the same error (23503) and names,
+    -- and only when set. An enforced foreign key queued and fired its check trigger for every
+    -- entry, NULL or not (~7k instructions per entry of a batch, callgrind, session 30);
+    -- the fast doors write neither column. The rows they name can never go away (entries
+    -- and holds refuse UPDATE, DELETE and TRUNCATE).
     CONSTRAINT entries_reverses_entry_id_fkey FOREIGN KEY (reverses_entry_id, org_id)
-        REFERENCES payments.entries (id, org_id),
+        REFERENCES payments.entries (id, org_id) NOT ENFORCED,
     CONSTRAINT entries_hold_id_fkey FOREIGN KEY (hold_id, org_id)
-        REFERENCES payments.holds (id, org_id)
+        REFERENCES payments.holds (id, org_id) NOT ENFORCED
 );
 CREATE INDEX entries_org_created ON payments.entries (org_id, created_at);
 -- An external reference once per organization, an entry reversed once, a hold posted once:
@@ -349,6 +356,24 @@ CREATE TABLE payments.hold_resolutions (
     CONSTRAINT hold_resolutions_entry_id_fkey FOREIGN KEY (entry_id, org_id)
         REFERENCES payments.entries (id, org_id)
 );
+
+-- The holds with an expiry that are not resolved yet: the sweep's work list
+-- (payments.expire_holds finds the due ones here, by expiry), so that finding them reads the
+-- open holds only, whatever the history. Searched in payments.holds it walked every hold
+-- whose expiry had passed, resolved or not, with a probe of hold_resolutions each: a cost
+-- growing with every hold ever expired, posted or voided after its expiry. Kept by triggers
+-- (below) for every writer: a hold with an expiry is listed as it is inserted, and unlisted
+-- as its resolution (posted, voided, expired) is inserted. Not append-only (a queue, as
+-- entries_to_check): a row lives as long as its hold is open.
+CREATE TABLE payments.hold_expiries (
+    hold_id uuid NOT NULL,
+    org_id uuid NOT NULL,
+    expires_at timestamptz NOT NULL,
+    CONSTRAINT hold_expiries_pkey PRIMARY KEY (hold_id, org_id),
+    CONSTRAINT hold_expiries_hold_id_fkey FOREIGN KEY (hold_id, org_id)
+        REFERENCES payments.holds (id, org_id)
+);
+CREATE INDEX hold_expiries_due ON payments.hold_expiries (expires_at, hold_id);
 
 CREATE TABLE payments.idempotency_keys (
     org_id uuid NOT NULL,  -- an organization's: check_new_key
@@ -561,8 +586,11 @@ $$;
 
 -- A new entry: of a known kind (entries_kind_check), naming the entry it reverses exactly
 -- when a reversal (entries_reversal_names_entry) and the hold it posts exactly when a hold's
--- posting (entries_hold_post_names_hold), and an organization (entries_org_id_fkey); queued
--- for the check at commit when it has no line yet.
+-- posting (entries_hold_post_names_hold), and an organization (entries_org_id_fkey), the
+-- entry it reverses (entries_reverses_entry_id_fkey) and the hold it posts
+-- (entries_hold_id_fkey) being its organization's (the two foreign keys are declared NOT
+-- ENFORCED: checked here, only when set); queued for the check at commit when it has no
+-- line yet.
 CREATE FUNCTION payments.check_new_entry() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -576,6 +604,18 @@ BEGIN
     IF NOT EXISTS (SELECT FROM payments.organizations o WHERE o.id = NEW.org_id) THEN
         PERFORM payments._missing_reference('entries', 'entries_org_id_fkey',
                                             format('(org_id)=(%s)', NEW.org_id));
+    END IF;
+    IF NEW.reverses_entry_id IS NOT NULL
+       AND NOT EXISTS (SELECT FROM payments.entries e
+                        WHERE e.id = NEW.reverses_entry_id AND e.org_id = NEW.org_id) THEN
+        PERFORM payments._missing_reference('entries', 'entries_reverses_entry_id_fkey',
+            format('(reverses_entry_id, org_id)=(%s, %s)', NEW.reverses_entry_id, NEW.org_id));
+    END IF;
+    IF NEW.hold_id IS NOT NULL
+       AND NOT EXISTS (SELECT FROM payments.holds h
+                        WHERE h.id = NEW.hold_id AND h.org_id = NEW.org_id) THEN
+        PERFORM payments._missing_reference('entries', 'entries_hold_id_fkey',
+            format('(hold_id, org_id)=(%s, %s)', NEW.hold_id, NEW.org_id));
     END IF;
     IF NOT EXISTS (SELECT FROM payments.lines l WHERE l.entry_id = NEW.id) THEN
         INSERT INTO payments.entries_to_check (entry_id, org_id) VALUES (NEW.id, NEW.org_id);
@@ -825,6 +865,27 @@ CREATE TRIGGER accounts_rules
 CREATE TRIGGER accounts_no_delete BEFORE DELETE ON payments.accounts
     FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
 
+-- The sweep's list of open holds with an expiry (payments.hold_expiries): a hold is listed as
+-- it is inserted with an expiry and unlisted as its resolution is inserted, whoever writes
+-- them (the engine's doors, the sweep, the owner by hand).
+CREATE FUNCTION payments.list_hold_expiry() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'holds' THEN
+        INSERT INTO payments.hold_expiries (hold_id, org_id, expires_at)
+        VALUES (NEW.id, NEW.org_id, NEW.expires_at);
+    ELSE
+        DELETE FROM payments.hold_expiries WHERE hold_id = NEW.hold_id AND org_id = NEW.org_id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER holds_list_expiry AFTER INSERT ON payments.holds
+    FOR EACH ROW WHEN (NEW.expires_at IS NOT NULL)
+    EXECUTE FUNCTION payments.list_hold_expiry();
+CREATE TRIGGER hold_resolutions_unlist_expiry AFTER INSERT ON payments.hold_resolutions
+    FOR EACH ROW EXECUTE FUNCTION payments.list_hold_expiry();
+
 ------------------------------------------------------------------------------------------
 -- Row-level security: an organization's role sees and writes only its own rows
 ------------------------------------------------------------------------------------------
@@ -862,6 +923,8 @@ CREATE POLICY platform ON payments.lines TO liventix_platform
 GRANT USAGE ON SCHEMA payments TO liventix_app, liventix_platform;
 -- Reads go through row-level security; writes only through the engine's functions.
 GRANT SELECT ON ALL TABLES IN SCHEMA payments TO liventix_app, liventix_platform;
--- ...but the tenancy secret, which only the owner reads, and the engine's queue of checks.
-REVOKE ALL ON payments.tenancy_secret, payments.entries_to_check FROM liventix_app, liventix_platform;
+-- ...but the tenancy secret, which only the owner reads, and the engine's queues (of checks,
+-- of holds to expire).
+REVOKE ALL ON payments.tenancy_secret, payments.entries_to_check, payments.hold_expiries
+    FROM liventix_app, liventix_platform;
 GRANT INSERT ON payments.organizations TO liventix_platform;

@@ -45,7 +45,7 @@ class Doors:
         self.long_only = False
         real = batches._fast
 
-        def fast(conn: sa.Connection, org: uuid.UUID, payloads: list[Any]) -> Any:
+        def fast(conn: sa.Connection, org: uuid.UUID, payloads: Any) -> Any:
             if self.long_only:
                 return None
             ids = real(conn, org, payloads)

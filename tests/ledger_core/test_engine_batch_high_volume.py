@@ -24,7 +24,7 @@ class Doors:
         self.fast_taken = 0
         real = batches._fast
 
-        def fast(conn: sa.Connection, org: uuid.UUID, payloads: list[Any]) -> Any:
+        def fast(conn: sa.Connection, org: uuid.UUID, payloads: Any) -> Any:
             ids = real(conn, org, payloads)
             self.fast_taken += ids is not None
             return ids

@@ -257,3 +257,110 @@ def test_an_organization_can_still_be_renamed(engine: sa.Engine, books: Books) -
             sa.text("SELECT name FROM payments.organizations WHERE id = :org"), {"org": ORG_A}
         ).scalar_one()
     assert name == "Org A2"
+
+
+@pytest.fixture
+def holds(engine: sa.Engine, books: Books) -> dict[str, uuid.UUID]:
+    """A hold of A's and one of B's (B's on B's cash and a B account of its own)."""
+    with engine.begin() as conn:
+        a = ledger.create_hold(
+            conn, ORG_A, ledger.CreateHold("hold-a", books.cash, books.sales, 5, "USD")
+        ).id
+    b_sales = ledger_account(engine, ORG_B, "sales")
+    with engine.begin() as conn:
+        b = ledger.create_hold(
+            conn, ORG_B, ledger.CreateHold("hold-b", books.b_cash, b_sales, 5, "USD")
+        ).id
+    return {"a": a, "b": b}
+
+
+def ledger_account(engine: sa.Engine, org: uuid.UUID, code: str) -> uuid.UUID:
+    """A revenue account opened through the ledger."""
+    with engine.begin() as conn:
+        account: uuid.UUID = ledger.open_account(
+            conn, org, ledger.OpenAccount(code, code, "revenue", "USD")
+        ).id
+    return account
+
+
+def b_entry(engine: sa.Engine, books: Books) -> uuid.UUID:
+    """An entry posted for B."""
+    b_sales = ledger_account(engine, ORG_B, "b-sales")
+    with engine.begin() as conn:
+        entry: uuid.UUID = ledger.post_entry(
+            conn, ORG_B, transfer("b-sale", books.b_cash, b_sales, 3)
+        ).id
+    return entry
+
+
+_NAMES = {"reverses_entry_id": "entries_reverses_entry_id_fkey", "hold_id": "entries_hold_id_fkey"}
+
+
+@pytest.mark.parametrize("column", ["reverses_entry_id", "hold_id"])
+@pytest.mark.parametrize("names", ["nowhere", "another organization's"])
+def test_an_entry_naming_no_entry_or_hold_of_its_organization_is_refused(
+    engine: sa.Engine, books: Books, holds: dict[str, uuid.UUID], column: str, names: str
+) -> None:
+    """The entry a reversal reverses and the hold a hold's posting posts: declared foreign
+    keys NOT ENFORCED since session 31 (an enforced one fired its check for every entry, NULL
+    or not), checked by the entries' insert trigger with the same error and name, by raw SQL
+    as through the doors."""
+    kind = "hold_post" if column == "hold_id" else "reversal"
+    if names == "nowhere":
+        target = NOWHERE
+    else:
+        target = holds["b"] if column == "hold_id" else b_entry(engine, books)
+    before = snapshot(engine)
+    with owner(engine) as conn, pytest.raises(sa.exc.DBAPIError) as info:
+        conn.execute(
+            sa.text(
+                f"INSERT INTO payments.entries (org_id, kind, {column})"
+                " VALUES (:org, :kind, :target)"
+            ),
+            {"org": ORG_A, "kind": kind, "target": target},
+        )
+    assert sqlstate(info.value) == "23503"
+    assert constraint(info.value) == _NAMES[column]
+    assert snapshot(engine) == before
+
+
+@pytest.mark.parametrize("column", ["reverses_entry_id", "hold_id"])
+def test_an_entry_naming_its_organization_s_entry_or_hold_passes_the_reference(
+    engine: sa.Engine, books: Books, holds: dict[str, uuid.UUID], column: str
+) -> None:
+    """The control: the same raw insert naming A's own entry or hold passes the reference
+    (it is then queued for the balance check at commit, having no line: rolled back)."""
+    target = holds["a"] if column == "hold_id" else books.entry
+    kind = "hold_post" if column == "hold_id" else "reversal"
+    with owner(engine) as conn:
+        entry = conn.execute(
+            sa.text(
+                f"INSERT INTO payments.entries (org_id, kind, {column})"
+                " VALUES (:org, :kind, :target) RETURNING id"
+            ),
+            {"org": ORG_A, "kind": kind, "target": target},
+        ).scalar_one()
+        assert entry is not None
+        conn.rollback()
+
+
+def test_no_foreign_key_check_fires_on_the_entries_insert(engine: sa.Engine) -> None:
+    """No referential-integrity trigger on payments.entries' inserts: the two references are
+    the trigger's (at the old code, an enforced foreign key's check trigger per reference)."""
+    with engine.connect() as conn:
+        fired = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid"
+                " WHERE t.tgrelid = 'payments.entries'::regclass AND t.tgisinternal"
+                " AND p.proname = 'RI_FKey_check_ins'"
+            )
+        ).scalar_one()
+        declared = conn.execute(
+            sa.text(
+                "SELECT array_agg(conname::text ORDER BY conname) FROM pg_constraint"
+                " WHERE conrelid = 'payments.entries'::regclass AND contype = 'f'"
+                " AND NOT conenforced"
+            )
+        ).scalar_one()
+    assert fired == 0
+    assert declared == ["entries_hold_id_fkey", "entries_reverses_entry_id_fkey"]

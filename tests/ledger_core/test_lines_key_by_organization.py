@@ -20,9 +20,8 @@ from tests.test_sharding_reads import Plans, _walk
 def test_the_primary_key_leads_with_the_organization(engine: sa.Engine) -> None:
     """The key's columns, and no other index of the lines leading with the organization."""
     with engine.connect() as conn:
-        indexes: dict[str, list[str]] = dict(
-            conn.execute(
-                sa.text("""
+        rows = conn.execute(
+            sa.text("""
                     SELECT c.relname,
                            array_agg(a.attname::text ORDER BY k.n)
                       FROM pg_index i
@@ -32,8 +31,8 @@ def test_the_primary_key_leads_with_the_organization(engine: sa.Engine) -> None:
                      WHERE i.indrelid = 'payments.lines'::regclass
                      GROUP BY c.relname
                 """)
-            ).tuples()
-        )
+        ).all()
+    indexes: dict[str, list[str]] = {str(r[0]): list(r[1]) for r in rows}
     assert indexes["lines_pkey"] == ["entry_org_id", "id"]
     leading = sorted(name for name, cols in indexes.items() if cols[0] == "entry_org_id")
     assert leading == ["lines_pkey"]
