@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import select
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, cast
@@ -392,6 +394,63 @@ def _begin_command(driver: psycopg.Connection[Any]) -> bytes:
     return found
 
 
+def _exchange(driver: psycopg.Connection[Any], sql: bytes) -> list[psycopg.pq.abc.PGresult]:
+    """Send `sql` (a simple query: one round trip) and read all its results, under the
+    connection's lock, as psycopg runs a statement but with libpq's public calls
+    (psycopg.pq): the wait for the server is a poll() on the socket, which releases the GIL,
+    so the process's other threads run while the statement waits (on a hot ticket type's
+    row lock, say). Not PQgetResult's own wait: psycopg's C build calls it holding the GIL.
+    Interrupted while the statement runs (KeyboardInterrupt, or any error out of the wait),
+    the server is asked to cancel it and its results are read, as psycopg's own wait does:
+    the connection is then in a failed transaction, for the caller's rollback (closed if the
+    server does not answer within 5 s); the interruption is raised."""
+    pgconn = driver.pgconn
+    with driver.lock:
+        pgconn.send_query(sql)
+        try:
+            return _results(pgconn, None)
+        except BaseException:
+            if pgconn.transaction_status == psycopg.pq.TransactionStatus.ACTIVE:
+                try:
+                    driver.cancel_safe(timeout=5.0)
+                    _results(pgconn, 5.0)
+                except BaseException:  # no answer, or interrupted again: state unknown
+                    pgconn.finish()
+            raise
+
+
+def _results(pgconn: psycopg.pq.abc.PGconn, timeout: float | None) -> list[psycopg.pq.abc.PGresult]:
+    """Flush what `send_query` left and read the results until libpq's last (None), waiting
+    in poll() (GIL released) whenever libpq would block; TimeoutError after `timeout` s."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    poller = select.poll()
+    poller.register(pgconn.socket, select.POLLIN | select.POLLOUT)
+    while pgconn.flush():  # a non-blocking connection (psycopg's): the query may not be out
+        if _ready(poller, deadline) & select.POLLIN:
+            pgconn.consume_input()  # the server may be waiting for us to read first
+    poller.modify(pgconn.socket, select.POLLIN)
+    results: list[psycopg.pq.abc.PGresult] = []
+    while True:
+        while pgconn.is_busy():
+            _ready(poller, deadline)
+            pgconn.consume_input()  # raises OperationalError on a lost connection
+        result = pgconn.get_result()  # not busy: answers at once
+        if result is None:
+            return results
+        results.append(result)
+
+
+def _ready(poller: select.poll, deadline: float | None) -> int:
+    """The socket's events once it has any (POLLERR, POLLHUP included)."""
+    while True:
+        wait = None if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+        events = poller.poll(wait)
+        if events:
+            return events[0][1]
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TimeoutError("no answer from the server")
+
+
 def open_and_hold_now(conn: Connection, order: Mapping[str, Any]) -> Any:
     """Begin the connection's transaction (as psycopg would: its BEGIN with the connection's
     options), run OPEN_AND_HOLD for `order` (as `_open_and_hold_values`'s) and commit, in one
@@ -417,12 +476,7 @@ def open_and_hold_now(conn: Connection, order: Mapping[str, Any]) -> Any:
         )
     )
     with pgdriver.cursor(conn):  # the driver's errors raised as SQLAlchemy's, as for any
-        # libpq's own calls (psycopg.pq), as `pgdriver.call` runs its statements: the call
-        # waits in libpq (the server's statement_timeout holds).
-        pgconn.send_query(sql)
-        results = []
-        while (result := pgconn.get_result()) is not None:
-            results.append(result)
+        results = _exchange(driver, sql)
         for result in results:  # a simple query stops at its first error: the last result
             if result.status == psycopg.pq.ExecStatus.FATAL_ERROR:
                 raise error_from_result(result, encoding=driver.info.encoding)
@@ -490,22 +544,21 @@ def begin_with_opening(
     ids = "ARRAY[" + ", ".join(f"'{uuid.UUID(str(t))}'" for t in type_ids) + "]::uuid[]"
     statement = OPENING_FOR % (uuid.UUID(str(org_id)), uuid.UUID(str(event_id)), "%s", ids)
     sql = _begin_command(driver) + b"; " + statement.encode() % escape(key.encode())
-    result = driver.pgconn.exec_(sql)
-    if result.status != psycopg.pq.ExecStatus.TUPLES_OK:
-        encoding = driver.info.encoding
-        if driver.pgconn.status != psycopg.pq.ConnStatus.OK:
-            error: psycopg.Error = psycopg.OperationalError(
-                driver.pgconn.get_error_message(encoding)
-            )
-        else:
-            error = error_from_result(result, encoding=encoding)
+    encoding = driver.info.encoding
+    try:
+        results = _exchange(driver, sql)  # the last: the opening's, or the first error
+        if not results or results[-1].status != psycopg.pq.ExecStatus.TUPLES_OK:
+            if not results or driver.pgconn.status != psycopg.pq.ConnStatus.OK:
+                raise psycopg.OperationalError(driver.pgconn.get_error_message(encoding))
+            raise error_from_result(results[-1], encoding=encoding)
+    except psycopg.Error as error:
         lost = conn.dialect.is_disconnect(cast(Any, error), conn.connection, None)
         if lost:
             conn.invalidate(error)
         raise DBAPIError.instance(
             None, None, error, psycopg.Error, connection_invalidated=lost
         ) from error
-    return result
+    return results[-1]
 
 
 def open_checkout(
