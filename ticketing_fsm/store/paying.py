@@ -8,9 +8,12 @@ round trip while escrow keeps its tables' SQL.
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
+import psycopg
+from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection
 
 import escrow
@@ -170,6 +173,29 @@ PAY_AFTER_CAPTURE = _pay_and_issue_sql(
 )
 
 
+def _numbered(statement: str) -> tuple[str, tuple[str, ...]]:
+    """`statement` with PostgreSQL's own placeholders ($1, $2, ...) for psycopg's named ones
+    (the same name, the same number), and the names in their numbers' order."""
+    if "%%" in statement:
+        raise ValueError("a statement with a literal % is not numbered")
+    names: list[str] = []
+
+    def number(found: re.Match[str]) -> str:
+        if found[1] not in names:
+            names.append(found[1])
+        return f"${names.index(found[1]) + 1}"
+
+    return re.sub(r"%\((\w+)\)s", number, statement), tuple(names)
+
+
+# The payment's statement as a raw cursor sends it (`pay_after_capture`): psycopg parses a
+# statement's named placeholders at every execution when the statement is longer than 4 KB
+# (it caches the parse only below that), and this one is 6.5 KB: ~300 us of client CPU per
+# payment (session 31, thread time around psycopg's PostgresQuery.convert). Numbered once
+# here, the statement goes as it is.
+_PAY_AFTER_CAPTURE_NUMBERED, _PAY_AFTER_CAPTURE_NAMES = _numbered(PAY_AFTER_CAPTURE)
+
+
 def pay_after_capture(
     conn: Connection,
     call: escrow.CaptureCall,
@@ -189,7 +215,16 @@ def pay_after_capture(
         "org": call.payment.org_id,
         "cause": cause,
     }
-    return pgdriver.fetch(conn, PAY_AFTER_CAPTURE, params)
+    if not isinstance(conn.connection.driver_connection, psycopg.Connection):
+        return pgdriver.fetch(conn, PAY_AFTER_CAPTURE, params)
+    values = [params[name] for name in _PAY_AFTER_CAPTURE_NAMES]
+    # pgdriver's cursor for its transaction and its errors (raised as SQLAlchemy's).
+    with (
+        pgdriver.cursor(conn) as found,
+        psycopg.RawCursor(found.connection, row_factory=namedtuple_row) as raw,
+    ):
+        raw.execute(_PAY_AFTER_CAPTURE_NUMBERED, values)
+        return raw.fetchall()
 
 
 def pay_and_issue(
