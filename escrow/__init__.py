@@ -67,7 +67,9 @@ from escrow.store import (
     transitions,
 )
 from escrow.stripe_events import (
+    HINT_PAYMENT_IS_OURS,
     META_ESCROW,
+    META_PREFIX,
     META_REVERSAL_REQUEST,
     META_TRANSFER_REQUEST,
     captured_payment,
@@ -82,8 +84,10 @@ __all__ = [
     "CHART",
     "CHART_CATEGORIES",
     "FINAL_STATES",
+    "HINT_PAYMENT_IS_OURS",
     "HOLDING_STATES",
     "META_ESCROW",
+    "META_PREFIX",
     "META_REVERSAL_REQUEST",
     "META_TRANSFER_REQUEST",
     "STATES",

@@ -38,8 +38,9 @@ META_ESCROW = "liventix_escrow_id"
 # Metadata escrow puts on each transfer reversal it asks for: the request it answers.
 META_REVERSAL_REQUEST = "liventix_reversal_request"
 # The hint (`outbox.InboxEvent.hints`) a look puts on a `payment_intent.succeeded` whose
-# metadata carries no Liventix key when its intent is nonetheless ours (ticketing's look: it
-# is recorded on one of ticketing's orders, ticketing_fsm/stripe_events.py, same name).
+# metadata carries no Liventix key when its intent is nonetheless ours (ticketing's look,
+# ticketing_fsm/stripe_events.py: it is recorded on one of ticketing's orders). On escrow's
+# public face, with META_PREFIX: ticketing writes what escrow reads, one definition.
 HINT_PAYMENT_IS_OURS = "payment_is_ours"
 # Metadata naming the transfer request a transfer answers (its task's message id, also the
 # idempotency key Stripe got, which Stripe's event carries as `request.idempotency_key`).

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, Row, text
+from sqlalchemy import Connection, Row
 
 import escrow
 import outbox
@@ -35,13 +35,6 @@ from ticketing_fsm.refunds import settle_order
 from ticketing_fsm.store import orders
 
 FollowUp = Callable[[Connection, outbox.InboxEvent], None]
-
-# The organization and end of one of ticketing's events, by its id alone: a payment no order
-# of ours has names an event and an organization in its metadata, edited at will at Stripe,
-# so whose event it is must be read (as the payment's order look-up by the intent alone, not
-# pinned to one organization; a rare path). Here rather than in `store.orders` while that
-# module is another engineer's (session 31): to move there.
-_EVENT_OF = text("SELECT org_id, ends_at FROM ticketing.events WHERE id = :id")
 
 
 def _order(
@@ -189,25 +182,20 @@ def _order_paid_by(
     return row
 
 
-# Escrow's prepare asks Stripe for a payment's fee when its metadata carries a key of this
-# prefix, on a retry, or when the event's hints say the payment is ours (this hint, read by
-# escrow/stripe_events.py's `_fee_to_ask` under the same name): `_paid`'s look notes it for
-# a payment whose metadata carries no such key but whose intent is on one of our orders.
-_META_PREFIX = "liventix_"
-_PAYMENT_IS_OURS = "payment_is_ours"
-
-
 def _look_for_its_order(conn: Connection, event: outbox.InboxEvent) -> outbox.InboxEvent:
     """A payment whose metadata lost every Liventix key (edited at Stripe): whether its
     intent is recorded on one of our orders (one short read on the claim's transaction, by
-    the intent alone), noted for the prepare. Any other payment: nothing read."""
+    the intent alone), noted for the prepare (`escrow.HINT_PAYMENT_IS_OURS`: escrow's
+    prepare asks Stripe for a payment's fee when its metadata carries a key of
+    `escrow.META_PREFIX`, on a retry, or when this hint is set). Any other payment: nothing
+    read."""
     intent = event.payload["data"]["object"]
     metadata = intent.get("metadata")
-    if isinstance(metadata, dict) and any(str(k).startswith(_META_PREFIX) for k in metadata):
+    if isinstance(metadata, dict) and any(str(k).startswith(escrow.META_PREFIX) for k in metadata):
         return event  # escrow's prepare asks Stripe for it anyway
     if orders.order_for_intent(conn, str(intent["id"])) is None:
         return event
-    return replace(event, hints={**event.hints, _PAYMENT_IS_OURS: True})
+    return replace(event, hints={**event.hints, escrow.HINT_PAYMENT_IS_OURS: True})
 
 
 def _paid(booked: outbox.AnyInboxHandler | None) -> outbox.AnyInboxHandler:
@@ -293,7 +281,7 @@ def _booked_as_its_metadata_reads(
         event_id = uuid.UUID(payment.event_id)
     except ValueError:
         return payment  # not one of ticketing's events
-    ours = conn.execute(_EVENT_OF, {"id": event_id}).first()
+    ours = orders.event_of(conn, event_id)
     if ours is None:
         return payment
     if ours.org_id != payment.org_id:

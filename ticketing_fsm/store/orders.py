@@ -28,6 +28,12 @@ INSERT_TICKET_TYPE = text("""
     VALUES (:event, :org, :name, :price, :currency, :capacity, :start, :end)
     RETURNING id""")
 
+# The organization and end of one of ticketing's events, by its id alone: a payment no order
+# of ours has names an event and an organization in its metadata, edited at will at Stripe,
+# so whose event it is must be read (as the payment's order look-up by the intent alone, not
+# pinned to one organization; a rare path: ticketing_fsm/stripe_events.py).
+EVENT_OF = text("SELECT org_id, ends_at FROM ticketing.events WHERE id = :id")
+
 CANCEL_EVENT = text("""
     UPDATE ticketing.events SET cancelled_at = coalesce(cancelled_at, now())
      WHERE id = :id AND org_id = :org""")
@@ -143,6 +149,12 @@ def event_currency(conn: Connection, org_id: uuid.UUID, event_id: uuid.UUID) -> 
         EVENT_CURRENCY, {"id": event_id, "org": org_id}
     ).scalar_one_or_none()
     return found
+
+
+def event_of(conn: Connection, event_id: uuid.UUID) -> Row[Any] | None:
+    """The event's organization and end (a row of org_id and ends_at), whichever
+    organization's it is; None if ticketing has no such event."""
+    return conn.execute(EVENT_OF, {"id": event_id}).first()
 
 
 def insert_ticket_type(conn: Connection, params: Mapping[str, Any]) -> uuid.UUID:
