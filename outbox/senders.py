@@ -9,6 +9,7 @@ import http.client
 import json
 import smtplib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -128,8 +129,11 @@ def send_email(client: MailClient, settings: SmtpSettings, delivery: Claimed) ->
     )
 
 
-def run_task(delivery: Claimed) -> Outcome:
-    """Run the task registered for the message's type; an exception is a failed attempt."""
+def run_task(delivery: Claimed, again: Callable[[Exception], bool] | None = None) -> Outcome:
+    """Run the task registered for the message's type; an exception is a failed attempt,
+    unless `again`, told of it, answers True: the task is then run again (a task is
+    idempotent by its message id), within the same attempt. The worker's `again` waits and
+    answers True for a transient database failure (`outbox.worker`)."""
     started = datetime.now(UTC)
     t0 = time.monotonic()
     task = task_for(delivery.type)
@@ -137,10 +141,14 @@ def run_task(delivery: Claimed) -> Outcome:
     if task is None:
         error = f"no task registered for {delivery.type!r}"
     else:
-        try:
-            task(str(delivery.message_id), delivery.payload)
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500]
+        while True:
+            try:
+                task(str(delivery.message_id), delivery.payload)
+            except Exception as exc:
+                if again is not None and again(exc):
+                    continue
+                error = f"{type(exc).__name__}: {exc}"[:500]
+            break
     return Outcome(
         delivery=delivery,
         started_at=started,

@@ -48,7 +48,6 @@ from outbox.addresses import NO_ALLOW, AllowList, Resolver, system_resolver
 from outbox.dispatch import Claimed, Outcome, claim, prune, record, renew_leases
 from outbox.http_post import PostClient
 from outbox.inbox import Claim, Handlers, begin_next, fail_claimed, finish_claimed, renew_claim
-from outbox.message_types import task_for
 from outbox.retries import RetryPolicy, transient_sqlstate
 from outbox.senders import SmtpSettings, run_task, send_email, send_webhook
 from outbox.smtp_send import MailClient
@@ -260,43 +259,27 @@ class Worker:
             )
 
     def _run_task(self, delivery: Claimed) -> Outcome:
-        """Run a task delivery's task; after a transient database failure, run it again (a
-        task is idempotent by its message id, and its transactions are its own, rolled back
-        by then) after each of `task_retries`' waits, unless the worker is stopping."""
-        task = task_for(delivery.type)
-        if task is None:
-            return run_task(delivery)  # the outcome for a type with no task
+        """Run a task delivery's task (`run_task`); after a transient database failure, run
+        it again (a task is idempotent by its message id, and its transactions are its own,
+        rolled back by then) after each of `task_retries`' waits, unless the worker is
+        stopping."""
         waits = iter(self.settings.task_retries)
-        started = datetime.now(UTC)
-        t0 = time.monotonic()
-        while True:
-            try:
-                task(str(delivery.message_id), delivery.payload)
-            except Exception as exc:
-                code = transient_sqlstate(exc)
-                wait = next(waits, None) if code is not None else None
-                if wait is None or self._stopping.wait(wait):
-                    return Outcome(
-                        delivery=delivery,
-                        started_at=started,
-                        duration_ms=int((time.monotonic() - t0) * 1000),
-                        succeeded=False,
-                        error=f"{type(exc).__name__}: {exc}"[:500],
-                    )
-                log.info(
-                    "worker %s: task %s of delivery %s: transient failure (%s), running it again",
-                    self.name,
-                    delivery.type,
-                    delivery.id,
-                    code,
-                )
-                continue
-            return Outcome(
-                delivery=delivery,
-                started_at=started,
-                duration_ms=int((time.monotonic() - t0) * 1000),
-                succeeded=True,
+
+        def again(exc: Exception) -> bool:
+            code = transient_sqlstate(exc)
+            wait = next(waits, None) if code is not None else None
+            if wait is None or self._stopping.wait(wait):
+                return False
+            log.info(
+                "worker %s: task %s of delivery %s: transient failure (%s), running it again",
+                self.name,
+                delivery.type,
+                delivery.id,
+                code,
             )
+            return True
+
+        return run_task(delivery, again)
 
     def handle_inbox_once(self, limit: int = 100) -> int:
         """Handle up to `limit` due inbox events; returns how many were taken. An event whose
