@@ -224,8 +224,10 @@ def outbox_health(conn: Connection, *, inbox: bool = True) -> OutboxHealthReport
     """Per channel and target (a webhook's URL, an e-mail recipient, a task): deliveries
     pending (never tried), retrying (tried, still open) and dead, with the oldest open and
     dead delivery's age; with `inbox`, the same per source and event type for the events
-    received from outside (Stripe's webhooks, `messaging.inbox`). Dead deliveries and dead
-    inbox events are counted as differences.
+    received from outside (Stripe's webhooks, `messaging.inbox`), with those deferred apart
+    (never tried to the end: put off by a transient database failure, due again within
+    seconds, `outbox.inbox`). Dead deliveries and dead inbox events are counted as
+    differences.
 
     The inbox is the platform's (it carries no organization, and no row-level security bounds
     it): callers acting for one organization pass `inbox=False`."""
@@ -265,6 +267,7 @@ def outbox_health(conn: Connection, *, inbox: bool = True) -> OutboxHealthReport
                 source=r.source,
                 event_type=r.type,
                 pending=int(r.pending),
+                deferred=int(r.deferred),
                 retrying=int(r.retrying),
                 dead=int(r.dead),
                 oldest_open_age_seconds=r.oldest_open,
@@ -282,11 +285,16 @@ def outbox_health(conn: Connection, *, inbox: bool = True) -> OutboxHealthReport
     )
 
 
-# The inbox's open and dead events per source and type: pending is never tried, retrying
-# tried and due again (its handler failed, attempts left).
+# The inbox's open and dead events per source and type: pending is never tried, deferred
+# put off by transient database failures only (a deadlock, a serialization failure, a lock
+# not available: no attempt counted, due again within seconds), retrying tried and due again
+# (its handler failed, attempts left).
 _INBOX_HEALTH = text("""
     SELECT source, type,
-           count(*) FILTER (WHERE status = 'pending' AND attempts = 0) AS pending,
+           count(*) FILTER (WHERE status = 'pending' AND attempts = 0
+                              AND deferrals = 0) AS pending,
+           count(*) FILTER (WHERE status = 'pending' AND attempts = 0
+                              AND deferrals > 0) AS deferred,
            count(*) FILTER (WHERE status = 'pending' AND attempts > 0) AS retrying,
            count(*) FILTER (WHERE status = 'dead') AS dead,
            extract(epoch FROM now() - min(received_at) FILTER (

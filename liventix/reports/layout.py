@@ -343,9 +343,11 @@ def _headline_tickets(r: m.TicketTieOutReport) -> str:
 def _headline_outbox(r: m.OutboxHealthReport) -> str:
     rows: list[Any] = [*r.rows, *r.inbox]
     pending = sum(x.pending for x in rows)
+    deferred = sum(x.deferred for x in r.inbox)  # inbox events only; named when there are some
     retrying = sum(x.retrying for x in rows)
     dead = sum(x.dead for x in rows)
-    return f"{pending:,} pending, {retrying:,} retrying, {dead:,} dead"
+    put_off = f"{deferred:,} deferred, " if deferred else ""
+    return f"{pending:,} pending, {put_off}{retrying:,} retrying, {dead:,} dead"
 
 
 def _headline_organizer(r: m.OrganizerStatementReport) -> str:

@@ -270,6 +270,10 @@ class InboxHealthRow(_Row):
     source: str
     event_type: str
     pending: int
+    """Never tried."""
+    deferred: int
+    """Never tried to the end: put off by a transient database failure (a deadlock, a
+    serialization failure, a lock not available), no attempt counted, due again soon."""
     retrying: int
     dead: int
     oldest_open_age_seconds: int | None
