@@ -6,8 +6,10 @@ Run as `python -m bench.batches [--seconds N] [--rounds R] [--accounts 10000]`. 
 From this one process, on one connection unless said, in interleaved rounds (each case first
 in turn), after every case has run `--warm-up` seconds unmeasured:
 
-- `independent_batch_1`: `ledger.post_batch` of `--independent-batch` (100) two-line entries
-  standing alone, random pairs of `--accounts` accounts, each batch its own transaction;
+- `independent_batch_1`: `ledger.post_batch_now` of `--independent-batch` (100) two-line
+  entries standing alone, random pairs of `--accounts` accounts, each batch its own unit of
+  work in one round trip (until session 31, `with conn.begin(): ledger.post_batch(...)`:
+  three, BEGIN, the call and COMMIT);
 - `linked_batch_1`: the same with `--batch` (500) entries linked in one chain;
 - `independent_batch_2`: the independent batches again from this same process, on two
   connections (one thread each): while one connection's backend works, the other thread
@@ -145,8 +147,9 @@ def _requests(
 def _post(links: bool) -> Callable[[sa.Connection, uuid.UUID, list[ledger.PostEntry]], None]:
     def call(conn: sa.Connection, org: uuid.UUID, batch: list[ledger.PostEntry]) -> None:
         flags = [links] * (len(batch) - 1) + [False]
-        with conn.begin():
-            results = ledger.post_batch(conn, org, batch, links=flags)
+        # Each batch its own unit of work: committed when the call returns, in one round
+        # trip (the connection has no transaction open between calls).
+        results = ledger.post_batch_now(conn, org, batch, links=flags)
         refused = [r.error for r in results if r.error is not None]
         if refused:
             raise RuntimeError(f"a batch entry was refused: {refused[0]}")

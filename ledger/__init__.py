@@ -2,13 +2,14 @@
 reversals, idempotent writes, balances, statements and the trial balance.
 
 This is the package's public face; other packages import only from here. Writes take the
-caller's SQLAlchemy `Connection` and never commit: the caller's unit of work does. The one
-exception is `post_entry_now(engine, ...)`, a posting that is its own unit of work (one round
-trip, committed when it returns).
+caller's SQLAlchemy `Connection` and never commit: the caller's unit of work does. The
+exceptions are `post_entry_now(engine, ...)` and `post_batch_now(engine, ...)`, a posting or
+a batch that is its own unit of work (one round trip, committed when it returns).
 """
 
 from __future__ import annotations
 
+from ledger.batches import post_batch_now
 from ledger.categories import (
     Category,
     CategoryBalance,
@@ -350,6 +351,7 @@ __all__ = [
     "platform_org",
     "platform_org_sql",
     "post_batch",
+    "post_batch_now",
     "post_entries",
     "post_entry",
     "post_entry_now",
