@@ -25,6 +25,10 @@ checkout's tables holding rows), and before each run the tables are analysed: ev
 measures on statistics of non-empty tables (`checkout_1` used to run on checkout tables
 analysed while empty, the later cases after earlier runs' fills).
 
+Then `--rounds` more pairs of `post_4` and `checkout_4` (the order alternating), and the
+ratio of each round with their median (`checkout_4_over_post_4_median`, and by CPU): on a
+shared machine one pair's ratio moves with the other work.
+
 Where the time goes: CPU per checkout of the client processes, of their backends and of the
 server's other processes (read from the processes' CPU counters, as `bench.posting` does),
 the backends' wait events (sampled), the WAL written per operation (the server's insert
@@ -42,6 +46,7 @@ import json
 import multiprocessing as mp
 import os
 import random
+import statistics
 import sys
 import time
 import uuid
@@ -488,6 +493,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.checkout", description=__doc__)
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each run")
     parser.add_argument("--tickets", type=int, default=2, help="tickets per checkout")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="more post_4/checkout_4 pairs after the plan, in alternating order",
+    )
     args = parser.parse_args(argv)
     seconds: float = max(2.0, args.seconds)
     results = Results()
@@ -549,8 +560,45 @@ def main(argv: Sequence[str] | None = None) -> int:
                     )
                     results.put(f"{name}_waits", run.waits, "backends' wait events, sampled")
                     results.put(f"{name}_wal_bytes", run.wal_bytes, per + ", WAL written")
+                pairs = [(runs["post_4"], runs["checkout_4"])]
+                for r in range(max(0, args.rounds)):
+                    pair: dict[str, Run] = {}
+                    for mode in ("checkout", "post") if r % 2 == 0 else ("post", "checkout"):
+                        _analyze(engine)
+                        job = Job(
+                            url=url,
+                            mode=mode,
+                            start_at=time.time() + START_MARGIN,
+                            seconds=seconds,
+                            tickets=args.tickets,
+                            worlds=worlds,
+                            book_org=book_org,
+                            accounts=accounts,
+                        )
+                        load = os.getloadavg()[0]
+                        pair[mode] = _run(pool, engine, job, CLIENTS, server)
+                        print(
+                            f"round {r + 1}: {mode}_4 {pair[mode].per_s:.1f}/s, CPU"
+                            f" {pair[mode].client_cpu_us:.0f} + {pair[mode].server_cpu_us:.0f} us"
+                            f" (load {load:.1f})",
+                            flush=True,
+                        )
+                    pairs.append((pair["post"], pair["checkout"]))
 
             print("ratios", flush=True)
+            # post_4 and checkout_4 in rounds (the plan's pair, then --rounds more, each pair
+            # run in turn, the order alternating): each round's ratio, and their median, which
+            # other work on a shared machine moves less than one pair's.
+            by_rate = [check.per_s / post.per_s for post, check in pairs]
+            by_cpu = [
+                (post.client_cpu_us + post.server_cpu_us)
+                / (check.client_cpu_us + check.server_cpu_us)
+                for post, check in pairs
+            ]
+            results.put("checkout_4_over_post_4_rounds", [round(x, 3) for x in by_rate])
+            results.put("checkout_4_over_post_4_median", statistics.median(by_rate))
+            results.put("checkout_4_over_post_4_by_cpu_rounds", [round(x, 3) for x in by_cpu])
+            results.put("checkout_4_over_post_4_by_cpu_median", statistics.median(by_cpu))
             for n in (1, 4):
                 results.put(
                     f"checkout_{n}_over_post_{n}",
