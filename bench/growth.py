@@ -15,7 +15,10 @@ server, as `bench.posting`'s (an embedded PostgreSQL in a temporary directory, o
 - the *small* one: a copy of the big one taken when it held the first size's lines
   (`CREATE DATABASE ... TEMPLATE`), cloned afresh from that copy before each of its runs, so
   that it holds the first size's lines at every run (a run's postings would otherwise grow it
-  tenfold over the rounds). Same accounts, same organization.
+  tenfold over the rounds). Same accounts, same organization. The clones are dropped when
+  the size's measurements are done, not after each run: DROP DATABASE makes the server
+  checkpoint (session 31: 30 of the run's 34 checkpoints), which put every big run just
+  after one whatever the settings said.
 
 At each size, the posting rate of the big ledger against the small one's, measured paired:
 `--rounds` interleaved rounds (at the sizes before the last, 2), each running single postings
@@ -68,7 +71,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.pool import Pool
 from typing import Any
@@ -249,7 +252,7 @@ def _fill(
 
 @dataclass
 class Ledgers:
-    """The big ledger, the small one's frozen copy, and the name of its working clone;
+    """The big ledger, the small one's frozen copy, and the prefix of its working clones;
     whether each run starts with a CHECKPOINT (session 30's way) or with the server's own
     schedule of checkpoints."""
 
@@ -259,25 +262,32 @@ class Ledgers:
     frozen: str
     clone: str
     checkpoint_each_run: bool = False
+    clones: list[str] = field(default_factory=list)
+
+    def drop_clones(self) -> None:
+        """Drop the small ledger's clones (each DROP DATABASE is a checkpoint)."""
+        while self.clones:
+            drop_database(self.admin, self.clones.pop())
 
     @contextmanager
     def open(self, which: str) -> Iterator[tuple[str, sa.Engine]]:
         """The URL and an engine of the ledger to measure, settled: the small one cloned
-        afresh from its frozen copy (and dropped afterwards)."""
+        afresh from its frozen copy (dropped by `drop_clones`)."""
         if which == "big":
             _settle(self.big_engine, checkpoint=self.checkpoint_each_run)
             yield database_url(self.admin, self.big), self.big_engine
             return
-        drop_database(self.admin, self.clone)
-        create_database(self.admin, self.clone, template=self.frozen)
-        url = database_url(self.admin, self.clone)
+        clone = f"{self.clone}_{len(self.clones)}"
+        self.clones.append(clone)
+        # WAL_LOG (the default strategy) copies the pages through the WAL: no checkpoint.
+        create_database(self.admin, clone, template=self.frozen)
+        url = database_url(self.admin, clone)
         engine = make_engine(url, pool_size=2)
         try:
             _settle(engine, checkpoint=self.checkpoint_each_run)
             yield url, engine
         finally:
             engine.dispose()
-            drop_database(self.admin, self.clone)
 
 
 _READ = sa.text(
@@ -541,6 +551,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     frozen, clone = f"{name}_small", f"{name}_clone"
     began = time.perf_counter()
 
+    ledgers: Ledgers | None = None
     with _server(tuned=not args.server_defaults) as admin:
         try:
             create_database(admin, name)
@@ -710,6 +721,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"balance_as_of_effective_p50_ms_at_{tag}", statistics.median(effective_ms)
                     )
                     results.put(f"load_at_{tag}", list(os.getloadavg()), "1/5/15 min")
+                    ledgers.drop_clones()
             first, last_tag = _tag(sizes[0]), _tag(sizes[-1])
             print("the issue's keys: the last size's paired rounds", flush=True)
             f = results.figures
@@ -749,7 +761,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             engine.dispose()
         finally:
-            drop_database(admin, clone)
+            if ledgers is not None:
+                ledgers.drop_clones()
             drop_database(admin, frozen)
             drop_database(admin, name)
 
