@@ -29,6 +29,28 @@ class TicketEvent(BaseModel):
     code: str
 
 
+# The e-mail that gives a ticket's holder its code, sent with `ticket.issued`. The one text
+# both ways of issuing write: Python's publishing (`ticket_mail`) and the payment's statement
+# (`store.paying.PAY_AFTER_CAPTURE`), which is given the subject and the body's two parts
+# around the code as parameters (`ticket_mail_parts`).
+TICKET_MAIL_SUBJECT = "Your ticket"
+TICKET_MAIL_BODY = "Your ticket code is {code}. Show it at the door."
+
+
+def ticket_mail_parts() -> tuple[str, str, str]:
+    """The ticket e-mail's subject, and its body's text before and after the code."""
+    before, code, after = TICKET_MAIL_BODY.partition("{code}")
+    if not code or "{code}" in after:
+        raise ValueError("the ticket e-mail's body names the code once")
+    return TICKET_MAIL_SUBJECT, before, after
+
+
+def ticket_mail(holder_email: str, code: str) -> outbox.Email:
+    """The e-mail that gives a ticket's holder its code (`outbox.Email` checks the address)."""
+    subject, before, after = ticket_mail_parts()
+    return outbox.Email(to=holder_email, subject=subject, body=f"{before}{code}{after}")
+
+
 class RefundRequested(BaseModel):
     """`stripe.refund.requested`: the task that asks Stripe to refund part of a payment."""
 

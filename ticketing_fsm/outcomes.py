@@ -23,6 +23,7 @@ from ticketing_fsm.lifecycle import (
     ticket_note,
 )
 from ticketing_fsm.machines import OrderMachine, TicketMachine
+from ticketing_fsm.messages import ticket_mail
 from ticketing_fsm.models import ORDER_FIELDS, Order, Ticket
 from ticketing_fsm.refunds import request_refund
 from ticketing_fsm.store.tickets import ticket
@@ -117,13 +118,7 @@ def _publish_issued(conn: Connection, order: Order, tickets: Sequence[Ticket]) -
                     t,
                     "ticket.issued",
                     t.status,
-                    [
-                        outbox.Email(
-                            to=t.holder_email,
-                            subject="Your ticket",
-                            body=f"Your ticket code is {t.code}. Show it at the door.",
-                        )
-                    ],
+                    [ticket_mail(t.holder_email, t.code)],
                 )
                 for t in tickets
             ),

@@ -43,6 +43,7 @@ from tests.ticketing_core.support import (
     request,
     statuses,
 )
+from ticketing_fsm.messages import ticket_mail
 
 
 def _checkout(
@@ -291,3 +292,45 @@ def test_a_holder_address_outbox_refuses_is_refused_on_the_one_statement_too(
     with engine.connect() as conn:
         assert statuses(conn, odd.order_id) == ["held"]  # rolled back
         assert messages(conn, "order.paid", str(odd.order_id)) == []
+
+
+def test_each_payload_the_one_statement_writes_is_its_registered_models(
+    engine: sa.Engine, world: World
+) -> None:
+    # The statement builds its payloads in SQL, and `outbox.publish_sql` checks none (only
+    # Python's `outbox.publish_many` validates): each one it wrote must be what the type's
+    # registered model makes of it (a field renamed, dropped, added or of another JSON type
+    # fails), and each e-mail the text Python's publishing writes (`messages.ticket_mail`).
+    first, second, third = (_checkout(engine, world, 3) for _ in range(3))
+    with engine.begin() as conn:
+        # The long way: the escrow opened, then its terms and accounts read.
+        assert _pay(conn, world, first) == "issued"
+        assert _pay(conn, world, second) == "issued"
+        with driver_statements() as one:
+            assert _pay(conn, world, third) == "issued"
+    assert len(one) == 1  # the statement wrote them; Python published nothing
+    with engine.connect() as conn:
+        written = conn.execute(
+            sa.text("""SELECT m.id, m.type, m.payload FROM messaging.messages m
+                        WHERE m.payload->>'order_id' = :order ORDER BY m.created_at, m.id"""),
+            {"order": str(third.order_id)},
+        ).all()
+        mails = conn.execute(
+            sa.text("""SELECT m.payload->>'holder_email', m.payload->>'code', d.recipient,
+                              d.subject, d.body
+                         FROM messaging.deliveries d
+                         JOIN messaging.messages m ON m.id = d.message_id AND m.org_id = d.org_id
+                        WHERE d.channel = 'email' AND m.payload->>'order_id' = :order"""),
+            {"order": str(third.order_id)},
+        ).all()
+    assert sorted(r.type for r in written) == ["order.paid", *["ticket.issued"] * 3]
+    for row in written:
+        model = outbox.message_type(row.type)
+        assert model is not None, row.type
+        as_model = model.model_validate(row.payload)  # raises on a missing or renamed field
+        # As `outbox.validated_payload` dumps it (an extra key, a number as text: not equal).
+        assert as_model.model_dump(mode="json") == row.payload, row.type
+    assert len(mails) == 3
+    for holder, code, recipient, subject, body in mails:
+        mail = ticket_mail(holder, code)
+        assert (recipient, subject, body) == (mail.to, mail.subject, mail.body)

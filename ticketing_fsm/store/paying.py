@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg
 from psycopg.rows import namedtuple_row
+from pydantic import BaseModel
 from sqlalchemy import Connection
 
 import escrow
 import outbox
 import pgdriver
+from ticketing_fsm.messages import OrderEvent, TicketEvent, ticket_mail_parts
 from ticketing_fsm.models import ORDER_FIELDS, TICKET_FIELDS
 
 _ORDER_COLUMNS = ", ".join(f"o.{f}" for f in ORDER_FIELDS)
@@ -127,21 +130,65 @@ def _pay_and_issue_sql(order: str, org: str | None, capture: str | None = None) 
     {final}"""
 
 
+def _payload_sql(model: type[BaseModel], fields: Mapping[str, str]) -> str:
+    """A message's payload as `jsonb_build_object` of the payload model's fields, each from
+    its SQL expression in `fields`: the model's field names, in its order, or ValueError (at
+    import: a field added, renamed or dropped on either side)."""
+    if list(fields) != list(model.model_fields):
+        raise ValueError(
+            f"{model.__name__}'s payload in SQL names {list(fields)}, "
+            f"the model {list(model.model_fields)}"
+        )
+    return "jsonb_build_object(" + ", ".join(f"'{k}', {v}" for k, v in fields.items()) + ")"
+
+
+_TICKET_PAYLOAD = _payload_sql(
+    TicketEvent,
+    {
+        "ticket_id": "t.id::text",
+        "order_id": "t.order_id::text",
+        "event_id": "t.event_id::text",
+        "status": "t.status",
+        "holder_email": "t.holder_email",
+        "code": "t.code",
+    },
+)
+_ORDER_PAYLOAD = _payload_sql(
+    OrderEvent,
+    {
+        "order_id": "p.id::text",
+        "event_id": "p.event_id::text",
+        "status": "p.status",
+        "amount": "p.amount",
+        "refunded": "0",
+        "currency": "p.currency",
+    },
+)
+# The ticket e-mail's text (`messages.TICKET_MAIL_SUBJECT`, `TICKET_MAIL_BODY`), as the
+# statement's parameters: the subject, the body's text before and after the code.
+_MAIL_SUBJECT, _MAIL_BEFORE, _MAIL_AFTER = ticket_mail_parts()
+_MAIL_PARAMS = {
+    "mail_subject": _MAIL_SUBJECT,
+    "mail_before": _MAIL_BEFORE,
+    "mail_after": _MAIL_AFTER,
+}
+
 # The payment's messages, in the statement that issued the tickets (the payment's one round
 # trip, `PAY_AFTER_CAPTURE`), as `outcomes._publish_issued` publishes them: `ticket.issued`
-# for each ticket moved, oldest first, with its holder's e-mail, then `order.paid`; their
-# payloads as `lifecycle.ticket_note` and `order_note` make them (`TicketEvent`,
-# `OrderEvent`: the order's amounts are the capture's, nothing refunded), written by the
-# outbox's publishing (`outbox.publish_sql`). None at all when a holder's address is not one
-# `outbox.Email` takes (a line break, no '@'): the statement says how many it wrote
-# (`notes_written`), and the handler then publishes in Python, which refuses it as before.
-_NOTES = r"""
+# for each ticket moved, oldest first, with its holder's e-mail (`messages.ticket_mail`'s
+# text, given as parameters), then `order.paid`; their payloads as `lifecycle.ticket_note`
+# and `order_note` make them (`TicketEvent`, `OrderEvent`, their fields named from the
+# models: the order's amounts are the capture's, nothing refunded), written by the outbox's
+# publishing (`outbox.publish_sql`, which checks no payload: tests/ticketing_core/
+# test_pay_for_intent.py validates each one written against its registered model). None
+# at all when a holder's address is not one `outbox.Email` takes (a line break, no '@'): the
+# statement says how many it wrote (`notes_written`), and the handler then publishes in
+# Python, which refuses it as before.
+_NOTES = rf"""
     notes AS MATERIALIZED (
         SELECT gen_random_uuid() AS id, t.org_id, 'ticket.issued'::text AS type,
                'ticket'::text AS aggregate_type, t.id::text AS aggregate_id,
-               jsonb_build_object('ticket_id', t.id::text, 'order_id', t.order_id::text,
-                                  'event_id', t.event_id::text, 'status', t.status,
-                                  'holder_email', t.holder_email, 'code', t.code) AS payload,
+               {_TICKET_PAYLOAD} AS payload,
                NULL::text AS dedup_key, false AS task,
                row_number() OVER (ORDER BY t.created_at, t.id) AS n,
                t.holder_email, t.code
@@ -150,17 +197,16 @@ _NOTES = r"""
                             WHERE x.holder_email ~ '[\r\n]' OR strpos(x.holder_email, '@') = 0)
         UNION ALL
         SELECT gen_random_uuid(), p.org_id, 'order.paid', 'order', p.id::text,
-               jsonb_build_object('order_id', p.id::text, 'event_id', p.event_id::text,
-                                  'status', p.status, 'amount', p.amount, 'refunded', 0,
-                                  'currency', p.currency),
+               {_ORDER_PAYLOAD},
                NULL, false, (SELECT count(*) FROM moved) + 1, NULL, NULL
           FROM paid p
          WHERE EXISTS (SELECT 1 FROM moved)
            AND NOT EXISTS (SELECT 1 FROM moved x
                             WHERE x.holder_email ~ '[\r\n]' OR strpos(x.holder_email, '@') = 0)
     ), note_mails AS (
-        SELECT n, holder_email AS recipient, 'Your ticket'::text AS subject,
-               'Your ticket code is ' || code || '. Show it at the door.' AS body, 1::bigint AS k
+        SELECT n, holder_email AS recipient, CAST(%(mail_subject)s AS text) AS subject,
+               CAST(%(mail_before)s AS text) || code || CAST(%(mail_after)s AS text) AS body,
+               1::bigint AS k
           FROM notes WHERE holder_email IS NOT NULL
     )"""
 _PAID_ORG = "(SELECT org_id FROM paid)"
@@ -214,6 +260,7 @@ def pay_after_capture(
         "intent": intent,
         "org": call.payment.org_id,
         "cause": cause,
+        **_MAIL_PARAMS,
     }
     if not isinstance(conn.connection.driver_connection, psycopg.Connection):
         return pgdriver.fetch(conn, PAY_AFTER_CAPTURE, params)
