@@ -35,7 +35,10 @@ answered and nothing is wrong with the event. It is rolled back the same way and
 deferred (status "deferred"): due again after a short wait growing with its `deferrals`
 (`RetryPolicy.deferral`), its `attempts` unchanged, so it is tried again in a transaction of
 its own, the other's locks gone. Past the policy's bound a transient failure counts as an
-attempt again, so an event that never stops losing races still ends dead.
+attempt again, so an event that never stops losing races still ends dead. One met outside the
+handler's savepoint (the relock's `FOR UPDATE`, the outcome's update, COMMIT and the
+constraint triggers deferred to it) rolls the whole transaction back, the outcome with it:
+the worker records it in a transaction of its own (`fail_rolled_back`), under the same bound.
 A worker that dies between the steps leaves a lapsing lease: another worker claims the event
 again and its own finish wins; the dead one's, if it ever comes, finds the claim gone ("lost").
 
@@ -141,6 +144,25 @@ _DEFERRED = text("""
      WHERE source = :source AND event_id = :id AND org_id = :org
        AND deferrals < cardinality(CAST(:waits AS float8[]))
     RETURNING deferrals
+""")
+
+# The row a step took, locked again in a transaction of its own after that step's
+# transaction failed whole (`fail_rolled_back`), if still as the step took it: pending and
+# not counted since, and due (a one-step event, or a two-step one not yet claimed) or still
+# under the step's claim. FOR NO KEY UPDATE, the lock the recording's UPDATE takes anyway:
+# a foreign key's check on the row (FOR KEY SHARE) does not hold it up.
+_RETAKE_DUE = text("""
+    SELECT attempts FROM messaging.inbox
+     WHERE source = :source AND event_id = :id AND org_id = :org
+       AND status = 'pending' AND attempts = :attempts AND next_attempt_at <= now()
+       FOR NO KEY UPDATE
+""")
+
+_RETAKE_CLAIMED = text("""
+    SELECT attempts FROM messaging.inbox
+     WHERE source = :source AND event_id = :id AND org_id = :org
+       AND status = 'pending' AND attempts = :attempts AND next_attempt_at = :until
+       FOR NO KEY UPDATE
 """)
 
 _HANDLED = text("""
@@ -300,7 +322,9 @@ def _event(row: Row[Any], attempts: int) -> InboxEvent:
     )
 
 
-def _next_due(conn: Connection) -> InboxEvent | None:
+def next_due(conn: Connection) -> InboxEvent | None:
+    """Lock the next due event (`FOR UPDATE SKIP LOCKED`) on the caller's transaction; None
+    if none is due."""
     row = conn.execute(_NEXT_DUE).first()
     return None if row is None else _event(row, row.attempts + 1)
 
@@ -353,7 +377,7 @@ def handle_next(
 
     A two-step handler's prepare runs here too, under the row's lock: for tests and tools
     whose prepares do no I/O. The worker uses `begin_next` and `finish_claimed` instead."""
-    event = _next_due(conn)
+    event = next_due(conn)
     if event is None:
         return None
     handler = (handlers or DEFAULT_HANDLERS).get(event.source, event.type)
@@ -394,9 +418,19 @@ def begin_next(
     """Take the next due event on the caller's transaction: handle it at once if its handler
     is one step (its status), claim it for `lease` if two (the caller commits, prepares with
     no transaction open, then calls `finish_claimed`), None if nothing is due."""
-    event = _next_due(conn)
-    if event is None:
-        return None
+    event = next_due(conn)
+    return None if event is None else begin(conn, policy, handlers, lease, event)
+
+
+def begin(
+    conn: Connection,
+    policy: RetryPolicy,
+    handlers: Handlers | None,
+    lease: timedelta,
+    event: InboxEvent,
+) -> str | Claim:
+    """`begin_next` for an event `next_due` took on the caller's transaction (the worker
+    keeps the event, to record a failure of the transaction itself: `fail_rolled_back`)."""
     handler = (handlers or DEFAULT_HANDLERS).get(event.source, event.type)
     if not isinstance(handler, TwoStepHandler):
         return _run_one_step(conn, policy, event, handler)
@@ -436,3 +470,30 @@ def fail_claimed(conn: Connection, policy: RetryPolicy, claim: Claim, exc: Excep
     if not _relock(conn, claim):
         return "lost"
     return _failed(conn, policy, claim.event, exc)
+
+
+def fail_rolled_back(
+    conn: Connection,
+    policy: RetryPolicy,
+    event: InboxEvent,
+    exc: Exception,
+    *,
+    until: datetime | None = None,
+) -> str:
+    """Record `exc` for an event whose step's transaction failed whole, on a transaction of
+    the caller's begun after it (the worker's): a transient failure met outside the
+    handler's savepoint (a lock not available on the row's relock, a deadlock or a
+    serialization failure on the outcome's update or at COMMIT, in a constraint trigger
+    deferred to it) rolls back the outcome with the work, so nothing counted it. Deferred or
+    counted as `_failed` does (so the bound applies: dead after the last attempt), if the
+    row is still as the step took it: pending, not counted since, and due (`until` None: a
+    one-step event, or a two-step one before its claim) or under the claim `until`; else
+    "lost", nothing written (another worker has it)."""
+    params = {**_key(event), "attempts": event.attempts - 1}
+    if until is None:
+        retaken = conn.execute(_RETAKE_DUE, params).first()
+    else:
+        retaken = conn.execute(_RETAKE_CLAIMED, {**params, "until": until}).first()
+    if retaken is None:
+        return "lost"
+    return _failed(conn, policy, event, exc)

@@ -19,10 +19,13 @@ A transient database failure (a deadlock, a serialization failure, a lock not av
 nothing is wrong with the work. An inbox event is deferred (`outbox.inbox`); a task delivery
 is run again here, after a short wait (`WorkerSettings.task_retries`), in the same claim
 (its lease kept alive), before its outcome is recorded, so its attempt count does not move;
-one still failing after the last wait is a failed attempt as before. Such a failure outside
-any handler or task (recording a batch, the periodic step) stops no worker either: `run()`
-logs it and carries on (a delivery claimed and not recorded is sent again when its lease
-lapses).
+one still failing after the last wait is a failed attempt as before. One met by an inbox
+event's transaction outside its handler's savepoint (the relock, the outcome's update,
+COMMIT) rolls back the outcome too: the worker records it for that event in a transaction of
+its own (`outbox.inbox.fail_rolled_back`), so the same bound applies and such an event still
+ends dead. Such a failure outside any handler, task or event (recording a batch, the
+periodic step) stops no worker either: `run()` logs it and carries on (a delivery claimed
+and not recorded is sent again when its lease lapses).
 """
 
 from __future__ import annotations
@@ -47,7 +50,17 @@ import sqlalchemy as sa
 from outbox.addresses import NO_ALLOW, AllowList, Resolver, system_resolver
 from outbox.dispatch import Claimed, Outcome, claim, prune, record, renew_leases
 from outbox.http_post import PostClient
-from outbox.inbox import Claim, Handlers, begin_next, fail_claimed, finish_claimed, renew_claim
+from outbox.inbox import (
+    Claim,
+    Handlers,
+    InboxEvent,
+    begin,
+    fail_claimed,
+    fail_rolled_back,
+    finish_claimed,
+    next_due,
+    renew_claim,
+)
 from outbox.retries import RetryPolicy, transient_sqlstate
 from outbox.senders import SmtpSettings, run_task, send_email, send_webhook
 from outbox.smtp_send import MailClient
@@ -285,11 +298,24 @@ class Worker:
         """Handle up to `limit` due inbox events; returns how many were taken. An event whose
         handler is one step is one transaction; a two-step handler's event is claimed in one,
         prepared with no transaction open (Stripe), and finished in another."""
+        s = self.settings
         done = 0
         while done < limit and not self.stopping:
             started = time.perf_counter()
-            with self.engine.begin() as conn:
-                step = begin_next(conn, self.settings.retry, self.handlers, self.settings.lease)
+            taken: InboxEvent | None = None
+            step: str | Claim | None
+            try:
+                with self.engine.begin() as conn:
+                    taken = next_due(conn)
+                    step = (
+                        None
+                        if taken is None
+                        else begin(conn, s.retry, self.handlers, s.lease, taken)
+                    )
+            except Exception as exc:
+                if taken is None or transient_sqlstate(exc) is None:
+                    raise
+                step = self._record_rolled_back(taken, exc, exc, None)
             if self.on_claim is not None:
                 self.on_claim("inbox", int(step is not None), time.perf_counter() - started)
             if step is None:
@@ -309,14 +335,21 @@ class Worker:
                 failure: Exception | None = exc
             else:
                 failure = None
-        if held.claim is None:
+        latest = held.claim
+        if latest is None:
             status = "lost"
-        elif failure is not None:
-            with self.engine.begin() as conn:
-                status = fail_claimed(conn, retry, held.claim, failure)
         else:
-            with self.engine.begin() as conn:
-                status = finish_claimed(conn, retry, held.claim, data)
+            try:
+                with self.engine.begin() as conn:
+                    if failure is not None:
+                        status = fail_claimed(conn, retry, latest, failure)
+                    else:
+                        status = finish_claimed(conn, retry, latest, data)
+            except Exception as exc:
+                if transient_sqlstate(exc) is None:
+                    raise
+                # A failed prepare is recorded as what it was; a finish, as what it met.
+                status = self._record_rolled_back(latest.event, failure or exc, exc, latest.until)
         if status == "lost":
             log.warning(
                 "worker %s: lost the lease on inbox event %s %s while preparing it",
@@ -325,6 +358,40 @@ class Worker:
                 claim.event.event_id,
             )
         return status
+
+    def _record_rolled_back(
+        self, event: InboxEvent, failure: Exception, met: Exception, until: datetime | None
+    ) -> str:
+        """An event's step whose transaction failed whole on a transient failure (`met`)
+        outside the handler's savepoint: record `failure` for it in a transaction of its own
+        (`outbox.inbox.fail_rolled_back`: deferred, or counted past the bound), so such an
+        event ends dead like any other instead of being taken again and again, never
+        counted. If that transaction fails transiently too, the event is left as it was
+        ("unrecorded"), as before."""
+        log.warning(
+            "worker %s: inbox event %s %s: transient database failure (%s) outside its"
+            " handler: %s; recording it on its own",
+            self.name,
+            event.source,
+            event.event_id,
+            transient_sqlstate(met),
+            _first_line(met),
+        )
+        try:
+            with self.engine.begin() as conn:
+                return fail_rolled_back(conn, self.settings.retry, event, failure, until=until)
+        except Exception as again:
+            code = transient_sqlstate(again)
+            if code is None:
+                raise
+            log.warning(
+                "worker %s: inbox event %s %s: recording it failed too (%s); left as it was",
+                self.name,
+                event.source,
+                event.event_id,
+                code,
+            )
+            return "unrecorded"
 
     @contextmanager
     def _renewing_claim(self, claim: Claim) -> Iterator[_Held]:

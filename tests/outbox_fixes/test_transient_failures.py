@@ -16,6 +16,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -359,3 +360,144 @@ def test_a_transient_failure_outside_any_handler_does_not_stop_the_worker(
     assert failures == []
     assert outcomes == ["55P03", "done"]
     assert _effects(engine) == [([1, 0], 1)]
+
+
+# -- transient failures outside the handler's savepoint (review M2) -------------------------
+#
+# The relock's FOR UPDATE, the outcome's update and COMMIT run outside the handler's
+# savepoint: a transient failure there rolls back the whole transaction, the outcome with
+# it. Before, `run()` logged it and carried on with the event's row unchanged: taken again
+# and again, never deferred, never counted, never dead. The worker now records it in a
+# transaction of its own, so the bound applies. Each test runs the worker's own loop
+# (`run()`) and stops it after a bounded number of tries of the event, dead or not.
+
+BOUND = outbox.RetryPolicy(schedule=(), jitter=0.0, deferrals=(0.01, 0.01, 0.01))
+TRIES_CAP = 9  # more than the bound's 4 tries (3 deferrals, 1 attempt): the old loop's end
+CHECKED = "test.fixes.checked_at_commit"
+RELOCKED = "test.fixes.relock_held"
+
+
+def _tried(worker: list[outbox.Worker], tries: list[str], event_id: str) -> None:
+    """One more try of the event: the worker stopped at the cap (the old code's endless
+    loop; its rounds end on the failure, so the cap is kept here, not after a round)."""
+    tries.append(event_id)
+    if len(tries) >= TRIES_CAP:
+        worker[0].stop()
+
+
+def _run_until(
+    worker: outbox.Worker, engine: sa.Engine, event_id: str, tries: list[str], each_round: Any
+) -> None:
+    """Run the worker's loop until the event is dead (or the handler stops it at its
+    `TRIES_CAP`-th try: `_tried`): `each_round()` runs after every round, in the worker's
+    thread."""
+
+    def extra() -> None:
+        each_round()
+        if _inbox(engine, event_id).status == "dead":
+            worker.stop()
+
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            worker.run(extra=extra)
+        except BaseException as exc:
+            failures.append(exc)
+
+    running = threading.Thread(target=run)
+    running.start()
+    running.join(timeout=120)
+    if running.is_alive():
+        worker.stop()
+        running.join(timeout=30)
+    assert failures == []
+
+
+def test_a_transient_failure_at_commit_is_recorded_and_bounded(
+    engine: sa.Engine, worker_engine: sa.Engine, seats: None, holder: sa.Connection
+) -> None:
+    """A one-step handler whose work a constraint trigger deferred to COMMIT checks (as the
+    ledger's balance checks are): the trigger waits for a seat another connection holds,
+    past the worker's lock_timeout, so COMMIT fails (55P03) after the handler's savepoint
+    was released, the outcome rolled back with everything. Each such failure is recorded in
+    a transaction of its own: three deferrals, then one counted attempt, dead (the policy's
+    schedule is empty). Before: the row never changed and the handler ran until the test's
+    cap (pending, attempts 0, deferrals 0)."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE public.checked (event_id text)"))
+        conn.execute(
+            sa.text("""CREATE FUNCTION public.check_seat() RETURNS trigger
+                       LANGUAGE plpgsql AS $$
+                       BEGIN PERFORM 1 FROM public.seats WHERE id = 1 FOR UPDATE; RETURN NULL;
+                       END $$""")
+        )
+        conn.execute(
+            sa.text("""CREATE CONSTRAINT TRIGGER checked_at_commit AFTER INSERT ON public.checked
+                       DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+                       EXECUTE FUNCTION public.check_seat()""")
+        )
+    tries: list[str] = []
+
+    running: list[outbox.Worker] = []
+
+    def handler(conn: sa.Connection, event: outbox.InboxEvent) -> None:
+        _tried(running, tries, event.event_id)
+        conn.execute(sa.text("INSERT INTO public.checked VALUES (:e)"), {"e": event.event_id})
+
+    handlers = outbox.InboxHandlers()
+    handlers.register(SOURCE, CHECKED, handler)
+    event_id = _store(engine, CHECKED)
+    holder.execute(sa.text("SELECT * FROM public.seats WHERE id = 1 FOR UPDATE"))
+    settings = replace(SETTINGS, retry=BOUND, reconnect_wait=0.05)
+    worker = outbox.Worker(worker_engine, settings, handlers=handlers)
+    running.append(worker)
+    _run_until(worker, engine, event_id, tries, lambda: None)
+    row = _inbox(engine, event_id)
+    assert (row.status, row.attempts, row.deferrals) == ("dead", 1, 3)
+    assert "LockNotAvailable" in row.last_error
+    assert tries == [event_id] * 4
+    assert scalar(engine, "SELECT count(*) FROM public.checked") == 0
+
+
+def test_a_relock_meeting_a_held_row_is_recorded_and_bounded(
+    engine: sa.Engine, worker_engine: sa.Engine, holder: sa.Connection
+) -> None:
+    """A two-step handler's finish relocks its claimed row FOR UPDATE: while its prepare
+    ran, another connection took the row FOR KEY SHARE (as a foreign key's check on a row
+    referencing it does), so the relock waits past the worker's lock_timeout (55P03), before
+    any handler runs. Each such failure is recorded in a transaction of its own (its lock,
+    FOR NO KEY UPDATE, does not wait for a key share): three deferrals, then one counted
+    attempt, dead; the other connection lets go after each round (the next-due scan skips a
+    row it holds). Before: the claim's row never changed; the event was claimed and
+    prepared again each time its lease lapsed, until the test's cap."""
+    tries: list[str] = []
+    handled: list[str] = []
+
+    running: list[outbox.Worker] = []
+
+    def prepare(event: outbox.InboxEvent) -> str:
+        _tried(running, tries, event.event_id)
+        holder.execute(
+            sa.text("SELECT 1 FROM messaging.inbox WHERE event_id = :e FOR KEY SHARE"),
+            {"e": event.event_id},
+        )
+        return "facts"
+
+    def handle(conn: sa.Connection, event: outbox.InboxEvent, data: str) -> None:
+        handled.append(event.event_id)
+
+    handlers = outbox.InboxHandlers()
+    handlers.register(SOURCE, RELOCKED, outbox.InboxTwoStepHandler(prepare, handle))
+    event_id = _store(engine, RELOCKED)
+    settings = replace(
+        SETTINGS, retry=BOUND, reconnect_wait=0.05, lease=timedelta(milliseconds=500)
+    )
+    worker = outbox.Worker(worker_engine, settings, handlers=handlers)
+    running.append(worker)
+    _run_until(worker, engine, event_id, tries, holder.commit)
+    row = _inbox(engine, event_id)
+    assert (row.status, row.attempts, row.deferrals) == ("dead", 1, 3)
+    assert "LockNotAvailable" in row.last_error
+    assert tries == [event_id] * 4
+    assert handled == []
