@@ -34,8 +34,8 @@ aftermath (autovacuum's pass over the tables it grew, writing it out).
 Session 30 checkpointed before every run (`--checkpoint-each-run`): that put every run at
 the start of a checkpoint cycle, where each page's first write logs the whole page (a
 full-page image), which costs the big ledger (a posting's index leaves are seldom ones
-already written) and not the small one (a few hundred leaves take every posting), for 6
-seconds in every 6, where a deployment pays it once per page per checkpoint cycle. Per size:
+already written) and not the small one (a few hundred leaves take every posting), in every
+run, where a deployment pays it once per page per checkpoint cycle (docs/scaling.md). Per size:
 the median rate of each (`post_N_small_at_`, `post_N_big_at_`), the ratio of the medians
 (`growth_ratio_at_`, `growth_ratio_16_at_`), CPU per posting of each (client + server: what
 other load on the machine disturbs least) and its ratio, the blocks each posting read from
