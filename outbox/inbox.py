@@ -134,11 +134,13 @@ _FAILED = text("""
 """)
 
 # A transient failure within the bound (:waits, one per deferral allowed): due again after
-# the wait for this deferral, not counted; no row once the bound is reached.
+# the wait for this deferral, not counted; no row once the bound is reached. The wait counts
+# from the failure (clock_timestamp()), not from the transaction's start (now()): a handler
+# that waited out its lock_timeout still waits its deferral.
 _DEFERRED = text("""
     UPDATE messaging.inbox
        SET deferrals = deferrals + 1,
-           next_attempt_at = now() + make_interval(
+           next_attempt_at = clock_timestamp() + make_interval(
                secs => (CAST(:waits AS float8[]))[deferrals + 1]),
            last_error = :error
      WHERE source = :source AND event_id = :id AND org_id = :org

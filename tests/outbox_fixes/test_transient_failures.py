@@ -501,3 +501,31 @@ def test_a_relock_meeting_a_held_row_is_recorded_and_bounded(
     assert "LockNotAvailable" in row.last_error
     assert tries == [event_id] * 4
     assert handled == []
+
+
+def test_a_deferral_waits_from_the_failure_not_from_the_transactions_start(
+    engine: sa.Engine, seats: None, holder: sa.Connection
+) -> None:
+    """A handler that waited out its lock_timeout (300 ms) for a seat another connection
+    holds is deferred for its wait (50 ms) counted from the failure (clock_timestamp()): due
+    no earlier than the transaction's start plus the lock_timeout plus the wait (the server
+    waited at least the lock_timeout before it failed). Before: from the transaction's start
+    (now()), so due again at once, the wait already spent waiting for the lock (review L4)."""
+    started: list[Any] = []
+
+    def handler(conn: sa.Connection, event: outbox.InboxEvent) -> None:
+        started.append(conn.execute(sa.text("SELECT now()")).scalar_one())
+        _take_seat(conn, event.event_id, 1)
+
+    handlers = outbox.InboxHandlers()
+    handlers.register(SOURCE, LOCKING, handler)
+    event_id = _store(engine, LOCKING)
+    holder.execute(sa.text("SELECT * FROM public.seats WHERE id = 1 FOR UPDATE"))
+    policy = replace(POLICY, deferrals=(0.05,))
+    with engine.begin() as conn:
+        conn.execute(sa.text("SET LOCAL lock_timeout = '300ms'"))
+        assert outbox.handle_next(conn, policy, handlers) == "deferred"
+    due = scalar(
+        engine, "SELECT next_attempt_at FROM messaging.inbox WHERE event_id = :e", e=event_id
+    )
+    assert due >= started[0] + timedelta(milliseconds=350)
