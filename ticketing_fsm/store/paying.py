@@ -221,7 +221,9 @@ PAY_AFTER_CAPTURE = _pay_and_issue_sql(
 
 def _numbered(statement: str) -> tuple[str, tuple[str, ...]]:
     """`statement` with PostgreSQL's own placeholders ($1, $2, ...) for psycopg's named ones
-    (the same name, the same number), and the names in their numbers' order."""
+    (`%(name)s`, `%(name)b`, `%(name)t`: the same name, the same number), and the names in
+    their numbers' order. ValueError for anything else psycopg would read as a placeholder
+    or an escape (`%%`, `%s`, a malformed `%(`): left in, it would reach the server as it is."""
     if "%%" in statement:
         raise ValueError("a statement with a literal % is not numbered")
     names: list[str] = []
@@ -231,7 +233,10 @@ def _numbered(statement: str) -> tuple[str, tuple[str, ...]]:
             names.append(found[1])
         return f"${names.index(found[1]) + 1}"
 
-    return re.sub(r"%\((\w+)\)s", number, statement), tuple(names)
+    numbered = re.sub(r"%\((\w+)\)[sbt]", number, statement)
+    if "%" in numbered:
+        raise ValueError(f"a placeholder left unnumbered: {numbered[numbered.index('%') :][:20]!r}")
+    return numbered, tuple(names)
 
 
 # The payment's statement as a raw cursor sends it (`pay_after_capture`): psycopg parses a
