@@ -259,8 +259,8 @@ CREATE TABLE payments.entries (
     CONSTRAINT entries_pkey PRIMARY KEY (id, org_id),
     -- The entry a reversal reverses and the hold a hold's posting posts, of the entry's own
     -- organization: declared (the catalog and its readers see the references) but NOT
-    -- ENFORCED, checked by check_new_entry instead, with the same error (23503) and names,
-    -- and only when set. An enforced foreign key queued and fired its check trigger for every
+    -- ENFORCED, checked by check_entry_references instead (a trigger no setting skips),
+    -- with the same error (23503) and names, and only when set. An enforced foreign key queued and fired its check trigger for every
     -- entry, NULL or not (~7k instructions per entry of a batch, callgrind, session 30);
     -- the fast doors write neither column. The rows they name can never go away (entries
     -- and holds refuse UPDATE, DELETE and TRUNCATE).
@@ -586,11 +586,9 @@ $$;
 
 -- A new entry: of a known kind (entries_kind_check), naming the entry it reverses exactly
 -- when a reversal (entries_reversal_names_entry) and the hold it posts exactly when a hold's
--- posting (entries_hold_post_names_hold), and an organization (entries_org_id_fkey), the
--- entry it reverses (entries_reverses_entry_id_fkey) and the hold it posts
--- (entries_hold_id_fkey) being its organization's (the two foreign keys are declared NOT
--- ENFORCED: checked here, only when set); queued for the check at commit when it has no
--- line yet.
+-- posting (entries_hold_post_names_hold), and an organization (entries_org_id_fkey); queued
+-- for the check at commit when it has no line yet. The two references (the entry reversed,
+-- the hold posted) are check_entry_references', below: never skipped.
 CREATE FUNCTION payments.check_new_entry() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -605,6 +603,23 @@ BEGIN
         PERFORM payments._missing_reference('entries', 'entries_org_id_fkey',
                                             format('(org_id)=(%s)', NEW.org_id));
     END IF;
+    IF NOT EXISTS (SELECT FROM payments.lines l WHERE l.entry_id = NEW.id) THEN
+        INSERT INTO payments.entries_to_check (entry_id, org_id) VALUES (NEW.id, NEW.org_id);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- A new entry's two references, each its organization's: the entry it reverses
+-- (entries_reverses_entry_id_fkey) and the hold it posts (entries_hold_id_fkey). The two
+-- foreign keys are declared NOT ENFORCED (an enforced one queued and fired its check for
+-- every entry, NULL or not): checked here instead, only when set (the trigger's WHEN), and
+-- never skipped, payments.engine_checked or not: the fast doors write neither column, so
+-- nothing of theirs reaches it, and an owner's session setting engine_checked cannot name
+-- an entry or hold that is not there, or another organization's (review 2, M1).
+CREATE FUNCTION payments.check_entry_references() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
     IF NEW.reverses_entry_id IS NOT NULL
        AND NOT EXISTS (SELECT FROM payments.entries e
                         WHERE e.id = NEW.reverses_entry_id AND e.org_id = NEW.org_id) THEN
@@ -616,9 +631,6 @@ BEGIN
                         WHERE h.id = NEW.hold_id AND h.org_id = NEW.org_id) THEN
         PERFORM payments._missing_reference('entries', 'entries_hold_id_fkey',
             format('(hold_id, org_id)=(%s, %s)', NEW.hold_id, NEW.org_id));
-    END IF;
-    IF NOT EXISTS (SELECT FROM payments.lines l WHERE l.entry_id = NEW.id) THEN
-        INSERT INTO payments.entries_to_check (entry_id, org_id) VALUES (NEW.id, NEW.org_id);
     END IF;
     RETURN NULL;
 END
@@ -674,6 +686,11 @@ CREATE TRIGGER entries_have_lines AFTER INSERT ON payments.entries
     FOR EACH ROW
     WHEN (current_setting('payments.engine_checked', true) IS DISTINCT FROM 'on')
     EXECUTE FUNCTION payments.check_new_entry();
+-- The entry's references: whatever the setting (check_entry_references).
+CREATE TRIGGER entries_references AFTER INSERT ON payments.entries
+    FOR EACH ROW
+    WHEN (NEW.reverses_entry_id IS NOT NULL OR NEW.hold_id IS NOT NULL)
+    EXECUTE FUNCTION payments.check_entry_references();
 -- The fast doors also check their organization exists before inserting its key: the keys'
 -- check is skipped there too.
 CREATE TRIGGER idempotency_keys_org AFTER INSERT ON payments.idempotency_keys

@@ -364,3 +364,50 @@ def test_no_foreign_key_check_fires_on_the_entries_insert(engine: sa.Engine) -> 
         ).scalar_one()
     assert fired == 0
     assert declared == ["entries_hold_id_fkey", "entries_reverses_entry_id_fkey"]
+
+
+@pytest.mark.parametrize("column", ["reverses_entry_id", "hold_id"])
+@pytest.mark.parametrize("names", ["nowhere", "another organization's"])
+def test_the_references_are_checked_even_with_engine_checked_set(
+    engine: sa.Engine, books: Books, holds: dict[str, uuid.UUID], column: str, names: str
+) -> None:
+    """payments.engine_checked (the fast doors' flag, which skips the row checks) does not
+    skip the two references: an owner's session setting it is refused as any writer is, as
+    the enforced foreign keys refused it (review 2, M1: at 4b9c9a8 the references were
+    checked inside check_new_entry, skipped under the flag, and these inserts went through)."""
+    kind = "hold_post" if column == "hold_id" else "reversal"
+    if names == "nowhere":
+        target = NOWHERE
+    else:
+        target = holds["b"] if column == "hold_id" else b_entry(engine, books)
+    before = snapshot(engine)
+    with owner(engine) as conn:
+        conn.execute(sa.text("SET LOCAL payments.engine_checked = 'on'"))
+        with pytest.raises(sa.exc.DBAPIError) as info:
+            conn.execute(
+                sa.text(
+                    f"INSERT INTO payments.entries (org_id, kind, {column})"
+                    " VALUES (:org, :kind, :target)"
+                ),
+                {"org": ORG_A, "kind": kind, "target": target},
+            )
+    assert sqlstate(info.value) == "23503"
+    assert constraint(info.value) == _NAMES[column]
+    assert snapshot(engine) == before
+
+
+def test_the_references_trigger_is_not_behind_engine_checked(engine: sa.Engine) -> None:
+    """The catalog's side of the same: the entries' trigger calling check_entry_references
+    fires whenever a reference is set, its WHEN naming no setting."""
+    with engine.connect() as conn:
+        whens = conn.execute(
+            sa.text(
+                "SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t"
+                " JOIN pg_proc p ON p.oid = t.tgfoid"
+                " WHERE t.tgrelid = 'payments.entries'::regclass"
+                " AND p.proname = 'check_entry_references'"
+            )
+        ).scalars().all()
+    assert len(whens) == 1
+    assert "engine_checked" not in whens[0]
+    assert "reverses_entry_id IS NOT NULL" in whens[0]
