@@ -400,14 +400,18 @@ def test_the_references_trigger_is_not_behind_engine_checked(engine: sa.Engine) 
     """The catalog's side of the same: the entries' trigger calling check_entry_references
     fires whenever a reference is set, its WHEN naming no setting."""
     with engine.connect() as conn:
-        whens = conn.execute(
-            sa.text(
-                "SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t"
-                " JOIN pg_proc p ON p.oid = t.tgfoid"
-                " WHERE t.tgrelid = 'payments.entries'::regclass"
-                " AND p.proname = 'check_entry_references'"
+        whens = (
+            conn.execute(
+                sa.text(
+                    "SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t"
+                    " JOIN pg_proc p ON p.oid = t.tgfoid"
+                    " WHERE t.tgrelid = 'payments.entries'::regclass"
+                    " AND p.proname = 'check_entry_references'"
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     assert len(whens) == 1
     assert "engine_checked" not in whens[0]
     assert "reverses_entry_id IS NOT NULL" in whens[0]
