@@ -53,7 +53,7 @@ from outbox.message_types import (
     register_task,
 )
 from outbox.publishing import Message, message_org, publish, publish_many, publish_sql
-from outbox.retries import DEFAULT_SCHEDULE, RetryPolicy
+from outbox.retries import DEFAULT_SCHEDULE, PermanentFailure, RetryPolicy
 from outbox.sealing import use_key as use_sealing_key
 from outbox.senders import SmtpSettings
 from outbox.signing import new_secret, sign, signature_header
@@ -81,6 +81,7 @@ __all__ = [
     "Message",
     "OutboxError",
     "Outcome",
+    "PermanentFailure",
     "Received",
     "Resolver",
     "RetryPolicy",

@@ -28,7 +28,8 @@ The worker handles an event in at most three short transactions:
    under this claim (its `next_attempt_at` is the claim's: a fencing token, since a later claim
    can only set a later one), runs `handle` with the prepared data and marks it handled;
    `fail_claimed` records a failed prepare. A failure is rolled back to a savepoint and the
-   event retried with backoff, dead after the last attempt.
+   event retried with backoff, dead after the last attempt, or at once for a failure no
+   retry can mend (`outbox.retries.PermanentFailure`, which a package's error may mix in).
 A transient failure (a deadlock, a serialization failure, a lock not available: SQLSTATE
 40P01, 40001, 55P03, `outbox.retries.transient_sqlstate`) is not an attempt: the server
 answered and nothing is wrong with the event. It is rolled back the same way and the event
@@ -66,7 +67,7 @@ from sqlalchemy import Connection, Row, text
 from sqlalchemy.exc import DBAPIError
 
 from outbox.errors import InboxNotConfigured, InvalidSignature
-from outbox.retries import RetryPolicy, transient_sqlstate
+from outbox.retries import RetryPolicy, permanent, transient_sqlstate
 
 T = TypeVar("T")
 
@@ -334,7 +335,12 @@ def next_due(conn: Connection) -> InboxEvent | None:
 def _failed(conn: Connection, policy: RetryPolicy, event: InboxEvent, exc: Exception) -> str:
     """Record a failure on the caller's transaction (the handler's work rolled back): a
     transient one within the policy's bound defers the event ("deferred", not an attempt),
+    a permanent one (`outbox.retries.PermanentFailure`) is an attempt and the last ("dead"),
     any other is an attempt ("retrying", or "dead" after the last)."""
+    if permanent(exc):
+        error = f"{type(exc).__name__}: {exc}"[:1000]
+        conn.execute(_FAILED, {**_key(event), "delay": None, "error": error})
+        return "dead"
     code = transient_sqlstate(exc)
     if code is not None and policy.deferrals:
         waits = [policy.deferral(n) for n in range(1, len(policy.deferrals) + 1)]

@@ -2,7 +2,8 @@
 Retry-After; and which failures are transient (`transient_sqlstate`): a deadlock, a
 serialization failure or a lock not available is the server answering that this try lost a
 race, nothing wrong with the work, so it is tried again soon without counting as an attempt
-toward the dead letter (within a bound: `RetryPolicy.deferral`)."""
+toward the dead letter (within a bound: `RetryPolicy.deferral`); and which are permanent
+(`PermanentFailure`): no retry can mend them, so an inbox event ends dead at once."""
 
 from __future__ import annotations
 
@@ -75,6 +76,25 @@ def transient_sqlstate(exc: BaseException) -> str | None:
                 return code
         current = current.__cause__
     return None
+
+
+class PermanentFailure(Exception):
+    """A failure no retry can mend (a mixin for a package's own error): an inbox event whose
+    handler (its look, prepare or handle) raises one, or raises from one, ends dead at once,
+    its error recorded, without going through the schedule."""
+
+
+def permanent(exc: BaseException) -> bool:
+    """Whether `exc` is, or was raised from (its `__cause__`, however deep), a
+    `PermanentFailure`."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, PermanentFailure):
+            return True
+        seen.add(id(current))
+        current = current.__cause__
+    return False
 
 
 def parse_retry_after(value: str | None, now_epoch: float) -> float | None:

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Row
 
 import escrow
 import outbox
+from ticketing_fsm.decisions import META_EVENT, META_ORG
 from ticketing_fsm.errors import TicketingError
 from ticketing_fsm.outcomes import (
     order_for_payment,
@@ -150,9 +151,10 @@ class PaymentNotBooked(TicketingError):
     order_id: str
 
 
-class PaymentEventNotTheOrganizations(TicketingError):
+class PaymentEventNotTheOrganizations(TicketingError, outbox.PermanentFailure):
     """A PaymentIntent no order of ours has names in its metadata one of our events and an
-    organization that event is not of: booked nowhere."""
+    organization that event is not of: booked nowhere, and no retry changes that (the
+    event ends dead at its first attempt)."""
 
     payment_intent_id: str
     org_id: str
@@ -183,19 +185,49 @@ def _order_paid_by(
 
 
 def _look_for_its_order(conn: Connection, event: outbox.InboxEvent) -> outbox.InboxEvent:
-    """A payment whose metadata lost every Liventix key (edited at Stripe): whether its
-    intent is recorded on one of our orders (one short read on the claim's transaction, by
-    the intent alone), noted for the prepare (`escrow.HINT_PAYMENT_IS_OURS`: escrow's
-    prepare asks Stripe for a payment's fee when its metadata carries a key of
-    `escrow.META_PREFIX`, on a retry, or when this hint is set). Any other payment: nothing
-    read."""
+    """The payment's look, on the claim's transaction, before the prepare (no network).
+
+    A payment whose metadata lost every Liventix key (edited at Stripe): whether its
+    intent is recorded on one of our orders (one short read, by the intent alone), noted
+    for the prepare (`escrow.HINT_PAYMENT_IS_OURS`: escrow's prepare asks Stripe for a
+    payment's fee when its metadata carries a key of `escrow.META_PREFIX`, on a retry, or
+    when this hint is set). A payment with Liventix keys: refused here if it names another
+    organization's event (`_refuse_another_organizations_event`), before Stripe is asked."""
     intent = event.payload["data"]["object"]
     metadata = intent.get("metadata")
     if isinstance(metadata, dict) and any(str(k).startswith(escrow.META_PREFIX) for k in metadata):
+        _refuse_another_organizations_event(conn, str(intent["id"]), metadata)
         return event  # escrow's prepare asks Stripe for it anyway
     if orders.order_for_intent(conn, str(intent["id"])) is None:
         return event
     return replace(event, hints={**event.hints, escrow.HINT_PAYMENT_IS_OURS: True})
+
+
+def _refuse_another_organizations_event(
+    conn: Connection, intent_id: str, metadata: dict[str, Any]
+) -> None:
+    """Raise `PaymentEventNotTheOrganizations` (permanent: the event ends dead at its first
+    attempt, Stripe never asked for the fee) for a payment whose metadata names an
+    organization and one of ticketing's events that is not that organization's (or an
+    organization that does not exist), no order of ours having its intent: the refusal
+    `_booked_as_its_metadata_reads` makes, made before the prepare. The usual payment (the
+    organization's own event) reads one row, pinned to that organization; only another
+    reads the event by its id alone, then the order by the intent."""
+    try:
+        org = uuid.UUID(str(metadata[META_ORG]))
+        event_id = uuid.UUID(str(metadata[META_EVENT]))
+    except (KeyError, ValueError):
+        return  # escrow books nothing, or the event is none of ticketing's
+    if orders.event_currency(conn, org, event_id) is not None:
+        return  # the organization's own event
+    ours = orders.event_of(conn, event_id)
+    if ours is None or ours.org_id == org:
+        return  # an event id escrow alone keeps
+    if orders.order_for_intent(conn, intent_id) is not None:
+        return  # an order of ours: booked with the order's organization and event
+    raise PaymentEventNotTheOrganizations(
+        payment_intent_id=intent_id, org_id=str(org), event_id=str(event_id)
+    )
 
 
 def _paid(booked: outbox.AnyInboxHandler | None) -> outbox.AnyInboxHandler:
@@ -215,7 +247,8 @@ def _paid(booked: outbox.AnyInboxHandler | None) -> outbox.AnyInboxHandler:
     A payment whose metadata lost every Liventix key is looked up by its intent before the
     prepare (`_look_for_its_order`, on the claim's transaction): recorded on one of our
     orders, escrow's prepare is told so and asks Stripe for its fee, so it is booked at its
-    first attempt."""
+    first attempt. A payment no order of ours has, naming another organization's event, is
+    refused by the same look, before Stripe is asked, and ends dead at once."""
     if not isinstance(booked, outbox.InboxTwoStepHandler):
         return _then(booked, _succeeded)
     two: outbox.InboxTwoStepHandler[Any] = booked
@@ -265,12 +298,13 @@ def _booked_as_its_metadata_reads(
     be the named organization's: the payment is then booked with the event as ticketing
     recorded it (its id's usual form, its end), as an order's is. Another organization's
     event (or an organization that does not exist) is refused, typed
-    (`PaymentEventNotTheOrganizations`): nothing is booked, not in the named organization's
-    books against another's event nor in the event's organization's on the metadata's word;
-    the event fails on every attempt and ends dead for an operator, as a payment whose
-    organization does not exist did (its escrow's insert refused) and as one escrow cannot
-    book does (`PaymentNotBooked`). An event id that is none of ticketing's is escrow's
-    alone (escrow keeps an organization's events by any id): booked as the metadata reads."""
+    (`PaymentEventNotTheOrganizations`, permanent): nothing is booked, not in the named
+    organization's books against another's event nor in the event's organization's on the
+    metadata's word; the event ends dead at its first attempt for an operator. The look
+    refuses it before the prepare (`_refuse_another_organizations_event`); this check stays
+    as the handle's own word, on its own transaction. An event id
+    that is none of ticketing's is escrow's alone (escrow keeps an organization's events by
+    any id): booked as the metadata reads."""
     try:
         payment = escrow.captured_payment(event, facts)
     except ValueError:
