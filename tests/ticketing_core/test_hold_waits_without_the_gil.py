@@ -182,6 +182,74 @@ def test_an_interrupted_hold_is_cancelled_on_the_server(engine: sa.Engine) -> No
     assert not checkout.replayed and _left(engine, world) == 3
 
 
+def test_a_cancel_left_unanswered_closes_and_invalidates_the_connection(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the hold waits, and the cancel request lost (the one fault injected:
+    psycopg's cancel_safe sends nothing, so the statement goes on waiting for its lock):
+    after the 5 s the exchange gives the server, the connection is closed and SQLAlchemy's
+    Connection invalidated (review 2, L5: 0cf6c09 closed libpq's connection behind
+    SQLAlchemy's back), KeyboardInterrupt raised; the rollback discards it and the next
+    statement runs on a new connection."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals reach the main thread only")
+    with engine.begin() as conn:
+        world = open_world(conn, capacities=(5,))
+    one = flow._one_type_order(request(world, "unanswered", (2,)), timedelta(minutes=10))
+    assert one is not None
+    armed = threading.Event()
+    stop = threading.Event()
+
+    def interrupt(signum: int, frame: Any) -> None:
+        if armed.is_set():  # never outside the call below
+            armed.clear()
+            raise KeyboardInterrupt
+
+    def press_ctrl_c() -> None:  # once the hold waits for its lock
+        with psycopg.connect(_dsn(engine), autocommit=True) as watcher:
+            while not stop.is_set():
+                if armed.is_set() and _one(watcher, _HOLD_WAITING, _CHECKOUT):
+                    signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+                    return
+
+    def lost_cancel(self: psycopg.Connection[Any], timeout: float = 30.0) -> None:
+        return None
+
+    locker = _lock_the_event(engine, world)
+    previous = signal.signal(signal.SIGINT, interrupt)
+    presser = threading.Thread(target=press_ctrl_c)
+    try:
+        with engine.connect() as conn:
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+            conn.rollback()
+            driver: Any = conn.connection.driver_connection
+            monkeypatch.setattr(psycopg.Connection, "cancel_safe", lost_cancel)
+            presser.start()
+            armed.set()
+            with pytest.raises(KeyboardInterrupt):
+                store.open_and_hold_now(conn, one[1])
+            armed.clear()
+            monkeypatch.undo()
+            assert driver.closed
+            assert conn.invalidated  # 0cf6c09: False, the closed connection still pooled
+            # The server's session still waits (it learns of the closed socket only when it
+            # writes): ended here, so that its hold never commits.
+            with psycopg.connect(_dsn(engine), autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+            conn.rollback()
+            assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() != pid
+            conn.rollback()
+    finally:
+        armed.clear()
+        stop.set()
+        signal.signal(signal.SIGINT, previous)
+        _release(engine, locker)
+        if presser.ident is not None:
+            presser.join()
+        locker.close()
+    assert _left(engine, world) == 5  # nothing held
+
+
 @pytest.mark.parametrize(
     ("setting", "sqlstate"), [("statement_timeout", "57014"), ("lock_timeout", "55P03")]
 )

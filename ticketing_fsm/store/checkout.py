@@ -394,29 +394,40 @@ def _begin_command(driver: psycopg.Connection[Any]) -> bytes:
     return found
 
 
-def _exchange(driver: psycopg.Connection[Any], sql: bytes) -> list[psycopg.pq.abc.PGresult]:
-    """Send `sql` (a simple query: one round trip) and read all its results, under the
-    connection's lock, as psycopg runs a statement but with libpq's public calls
-    (psycopg.pq): the wait for the server is a poll() on the socket, which releases the GIL,
-    so the process's other threads run while the statement waits (on a hot ticket type's
-    row lock, say). Not PQgetResult's own wait: psycopg's C build calls it holding the GIL.
-    Interrupted while the statement runs (KeyboardInterrupt, or any error out of the wait),
-    the server is asked to cancel it and its results are read, as psycopg's own wait does:
-    the connection is then in a failed transaction, for the caller's rollback (closed if the
-    server does not answer within 5 s); the interruption is raised."""
+def _exchange(
+    conn: Connection, driver: psycopg.Connection[Any], sql: bytes
+) -> list[psycopg.pq.abc.PGresult]:
+    """Send `sql` (a simple query: one round trip) on `conn`'s psycopg connection `driver`
+    and read all its results, under the connection's lock, as psycopg runs a statement but
+    with libpq's public calls (psycopg.pq): the wait for the server is a poll() on the
+    socket, which releases the GIL, so the process's other threads run while the statement
+    waits (on a hot ticket type's row lock, say). Not PQgetResult's own wait: psycopg's C
+    build calls it holding the GIL. Interrupted while the statement runs (KeyboardInterrupt,
+    or any error out of the wait), the server is asked to cancel it and its results are
+    read, as psycopg's own wait does: the connection is then in a failed transaction, for
+    the caller's rollback; the interruption is raised. If the server does not answer the
+    cancel within 5 s (or the wait is interrupted again) the connection's state is unknown:
+    it is closed and `conn` invalidated (the caller's rollback then discards it; the pool
+    never hands it out again), and the interruption raised."""
     pgconn = driver.pgconn
+    closed: BaseException | None = None
     with driver.lock:
-        pgconn.send_query(sql)
-        try:
+        try:  # an interruption right after the query went out is one while it runs
+            pgconn.send_query(sql)
             return _results(pgconn, None)
-        except BaseException:
+        except BaseException as interrupted:
             if pgconn.transaction_status == psycopg.pq.TransactionStatus.ACTIVE:
                 try:
                     driver.cancel_safe(timeout=5.0)
                     _results(pgconn, 5.0)
                 except BaseException:  # no answer, or interrupted again: state unknown
                     pgconn.finish()
-            raise
+                    closed = interrupted
+            if closed is None:
+                raise
+    # Out of the driver's lock: SQLAlchemy closes the driver's connection as it invalidates.
+    conn.invalidate(closed if isinstance(closed, Exception) else None)
+    raise closed
 
 
 def _results(pgconn: psycopg.pq.abc.PGconn, timeout: float | None) -> list[psycopg.pq.abc.PGresult]:
@@ -476,7 +487,7 @@ def open_and_hold_now(conn: Connection, order: Mapping[str, Any]) -> Any:
         )
     )
     with pgdriver.cursor(conn):  # the driver's errors raised as SQLAlchemy's, as for any
-        results = _exchange(driver, sql)
+        results = _exchange(conn, driver, sql)
         for result in results:  # a simple query stops at its first error: the last result
             if result.status == psycopg.pq.ExecStatus.FATAL_ERROR:
                 raise error_from_result(result, encoding=driver.info.encoding)
@@ -546,15 +557,19 @@ def begin_with_opening(
     sql = _begin_command(driver) + b"; " + statement.encode() % escape(key.encode())
     encoding = driver.info.encoding
     try:
-        results = _exchange(driver, sql)  # the last: the opening's, or the first error
+        results = _exchange(conn, driver, sql)  # the last: the opening's, or the first error
         if not results or results[-1].status != psycopg.pq.ExecStatus.TUPLES_OK:
             if not results or driver.pgconn.status != psycopg.pq.ConnStatus.OK:
                 raise psycopg.OperationalError(driver.pgconn.get_error_message(encoding))
             raise error_from_result(results[-1], encoding=encoding)
     except psycopg.Error as error:
-        lost = conn.dialect.is_disconnect(cast(Any, error), conn.connection, None)
-        if lost:
+        # Invalidated already when the exchange closed the connection (conn.connection
+        # would then refuse to reconnect inside the failed transaction).
+        if not conn.invalidated and conn.dialect.is_disconnect(
+            cast(Any, error), conn.connection, None
+        ):
             conn.invalidate(error)
+        lost = conn.invalidated
         raise DBAPIError.instance(
             None, None, error, psycopg.Error, connection_invalidated=lost
         ) from error
