@@ -27,7 +27,9 @@ analysed while empty, the later cases after earlier runs' fills).
 
 Then `--rounds` more pairs of `post_4` and `checkout_4` (the order alternating), and the
 ratio of each round with their median (`checkout_4_over_post_4_median`, and by CPU): on a
-shared machine one pair's ratio moves with the other work.
+shared machine one pair's ratio moves with the other work. A run that completed nothing
+(starved) has its figures per operation, and the ratios over them, as null, the medians
+being the other rounds'.
 
 Where the time goes: CPU per checkout of the client processes, of their backends and of the
 server's other processes (read from the processes' CPU counters, as `bench.posting` does),
@@ -43,6 +45,7 @@ import argparse
 import dataclasses
 import itertools
 import json
+import math
 import multiprocessing as mp
 import os
 import random
@@ -65,6 +68,7 @@ import outbox
 import pgdriver
 import ticketing_fsm as tk
 from bench.posting import Results, ServerCpu, Window, _round_trip_us, _sample_waits, _server
+from bench.posting import per as _over  # a / b, NaN (None in the results) when b is 0
 from liventix.database import create_database, database_url, drop_database, make_engine, upgrade
 from liventix.testing.stripe import StripeStandIn, stripe_fee
 from ticketing_fsm import store as tk_store  # the measuring instrument's hook only
@@ -357,16 +361,48 @@ def _run(pool: Pool, engine: sa.Engine, job: Job, processes: int, server: Server
     errors = [t.error for t in tallies if t.error]
     if errors:
         raise RuntimeError(f"a client failed: {errors[0]}")
-    done = sum(t.done for t in tallies) or 1
+    done = sum(t.done for t in tallies)
+    # A run that completed nothing (starved by the machine's other work): its figures per
+    # operation are NaN (None in the results), not a division by zero losing the whole run.
     return Run(
         name="",
         per_s=sum(t.done / t.elapsed for t in tallies),
-        client_cpu_us=sum(t.cpu for t in tallies) / done * 1e6,
-        server_cpu_us=span.backends / done * 1e6,
-        background_cpu_us=(span.server - span.backends) / done * 1e6,
+        client_cpu_us=_over(sum(t.cpu for t in tallies), done) * 1e6,
+        server_cpu_us=_over(span.backends, done) * 1e6,
+        background_cpu_us=_over(span.server - span.backends, done) * 1e6,
         waits=waits,
-        wal_bytes=wal / done,
+        wal_bytes=_over(wal, done),
     )
+
+
+def _round_ratios(pairs: Sequence[tuple[Run, Run]]) -> dict[str, Any]:
+    """`post_4` and `checkout_4` in rounds ((post, checkout) pairs): each round's ratio of
+    completed checkouts per bare posting, by rate and by CPU per operation, and their
+    medians, which other work on a shared machine moves less than one pair's. A round
+    where a run completed nothing has no ratio (None; the medians are the other rounds'),
+    None for the median when no round has one."""
+    by_rate = [_over(check.per_s, post.per_s) for post, check in pairs]
+    by_cpu = [
+        _over(
+            post.client_cpu_us + post.server_cpu_us,
+            check.client_cpu_us + check.server_cpu_us,
+        )
+        for post, check in pairs
+    ]
+
+    def rounds(ratios: list[float]) -> list[float | None]:
+        return [None if math.isnan(x) else round(x, 3) for x in ratios]
+
+    def median(ratios: list[float]) -> float | None:
+        found = [x for x in ratios if not math.isnan(x)]
+        return statistics.median(found) if found else None
+
+    return {
+        "checkout_4_over_post_4_rounds": rounds(by_rate),
+        "checkout_4_over_post_4_median": median(by_rate),
+        "checkout_4_over_post_4_by_cpu_rounds": rounds(by_cpu),
+        "checkout_4_over_post_4_by_cpu_median": median(by_cpu),
+    }
 
 
 def _wal_position(engine: sa.Engine) -> int:
@@ -587,22 +623,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print("ratios", flush=True)
             # post_4 and checkout_4 in rounds (the plan's pair, then --rounds more, each pair
-            # run in turn, the order alternating): each round's ratio, and their median, which
-            # other work on a shared machine moves less than one pair's.
-            by_rate = [check.per_s / post.per_s for post, check in pairs]
-            by_cpu = [
-                (post.client_cpu_us + post.server_cpu_us)
-                / (check.client_cpu_us + check.server_cpu_us)
-                for post, check in pairs
-            ]
-            results.put("checkout_4_over_post_4_rounds", [round(x, 3) for x in by_rate])
-            results.put("checkout_4_over_post_4_median", statistics.median(by_rate))
-            results.put("checkout_4_over_post_4_by_cpu_rounds", [round(x, 3) for x in by_cpu])
-            results.put("checkout_4_over_post_4_by_cpu_median", statistics.median(by_cpu))
+            # run in turn, the order alternating).
+            for name, value in _round_ratios(pairs).items():
+                results.put(name, value)
             for n in (1, 4):
                 results.put(
                     f"checkout_{n}_over_post_{n}",
-                    runs[f"checkout_{n}"].per_s / runs[f"post_{n}"].per_s,
+                    _over(runs[f"checkout_{n}"].per_s, runs[f"post_{n}"].per_s),
                     "completed checkouts per bare posting",
                 )
             # The same ratio from CPU per operation (clients and their backends): what the
@@ -612,13 +639,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 post, check = runs[f"post_{n}"], runs[f"checkout_{n}"]
                 results.put(
                     f"checkout_{n}_over_post_{n}_by_cpu",
-                    (post.client_cpu_us + post.server_cpu_us)
-                    / (check.client_cpu_us + check.server_cpu_us),
+                    _over(
+                        post.client_cpu_us + post.server_cpu_us,
+                        check.client_cpu_us + check.server_cpu_us,
+                    ),
                     "CPU per posting / CPU per checkout",
                 )
-            results.put("checkout_4_over_1", runs["checkout_4"].per_s / runs["checkout_1"].per_s)
-            results.put("post_4_over_1", runs["post_4"].per_s / runs["post_1"].per_s)
-            results.put("hot_4_over_checkout_4", runs["hot_4"].per_s / runs["checkout_4"].per_s)
+            results.put(
+                "checkout_4_over_1", _over(runs["checkout_4"].per_s, runs["checkout_1"].per_s)
+            )
+            results.put("post_4_over_1", _over(runs["post_4"].per_s, runs["post_1"].per_s))
+            results.put(
+                "hot_4_over_checkout_4", _over(runs["hot_4"].per_s, runs["checkout_4"].per_s)
+            )
 
             print("where the time goes", flush=True)
             # Counted: the hold, the record, the payment.
@@ -631,8 +664,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "statements + the BEGINs and COMMITs sent on their own",
             )
             results.put("select1_round_trip_us", rtt, "SQLAlchemy+psycopg, AUTOCOMMIT")
-            results.put("latency_checkout_1_us", 1e6 / runs["checkout_1"].per_s, "one client")
-            results.put("latency_post_1_us", 1e6 / runs["post_1"].per_s, "one client")
+            results.put("latency_checkout_1_us", _over(1e6, runs["checkout_1"].per_s), "one client")
+            results.put("latency_post_1_us", _over(1e6, runs["post_1"].per_s), "one client")
             done = sum(
                 round(r.per_s * seconds) for n, r in runs.items() if n.startswith(("check", "hot"))
             )
