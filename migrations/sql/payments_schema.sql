@@ -902,6 +902,15 @@ CREATE TRIGGER holds_list_expiry AFTER INSERT ON payments.holds
     EXECUTE FUNCTION payments.list_hold_expiry();
 CREATE TRIGGER hold_resolutions_unlist_expiry AFTER INSERT ON payments.hold_resolutions
     FOR EACH ROW EXECUTE FUNCTION payments.list_hold_expiry();
+-- Only those triggers and the sweep (all SECURITY DEFINER, run as the owner) touch the
+-- list. Revoked from the application's roles (below); row-level security enabled with no
+-- policy besides, so a role granted it by mistake sees and writes no row (the owner, not
+-- FORCEd, is unaffected); and TRUNCATE refused (it would silently unlist every open hold:
+-- none would expire again). Its content is an invariant: exactly the open holds with an
+-- expiry (tests/ledger_core/test_invariants.py).
+ALTER TABLE payments.hold_expiries ENABLE ROW LEVEL SECURITY;
+CREATE TRIGGER hold_expiries_no_truncate BEFORE TRUNCATE ON payments.hold_expiries
+    FOR EACH STATEMENT EXECUTE FUNCTION payments.refuse_change();
 
 ------------------------------------------------------------------------------------------
 -- Row-level security: an organization's role sees and writes only its own rows

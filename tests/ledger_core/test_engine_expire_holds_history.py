@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 import ledger
@@ -118,3 +119,45 @@ def test_a_hold_without_an_expiry_is_never_listed(
         ledger.post_hold(conn, ORG_A, ledger.PostHold("p", timed[0]))
         ledger.void_hold(conn, ORG_A, ledger.VoidHold("v", hold))
     assert _listed(engine) == set()
+
+
+def test_the_list_cannot_be_truncated(engine: sa.Engine, open_account: OpenAccountFn) -> None:
+    """TRUNCATE of the list would unlist every open hold (none would expire again): refused,
+    even for the owner (review 2, L1; at 4b9c9a8 it went through)."""
+    cash = open_account(ORG_A, "cash", "asset")
+    sales = open_account(ORG_A, "sales", "revenue")
+    timed = _holds(engine, "t", cash, sales, 2, ms=60_000 * 60, wait=False)
+    with engine.connect() as conn, pytest.raises(sa.exc.DBAPIError) as info:
+        conn.execute(sa.text("TRUNCATE payments.hold_expiries"))
+    assert getattr(info.value.orig, "sqlstate", None) == "LX002"
+    assert _listed(engine) == set(timed)
+
+
+def test_a_role_granted_the_list_by_mistake_sees_and_writes_no_row(
+    engine: sa.Engine, open_account: OpenAccountFn
+) -> None:
+    """Row-level security with no policy: the application's role, even granted the table
+    (here in a rolled-back transaction), reads nothing and inserts nothing (review 2, L1; at
+    4b9c9a8 only the REVOKE stood between it and the list)."""
+    cash = open_account(ORG_A, "cash", "asset")
+    sales = open_account(ORG_A, "sales", "revenue")
+    timed = _holds(engine, "t", cash, sales, 1, ms=60_000 * 60, wait=False)
+    with engine.connect() as conn:
+        conn.execute(
+            sa.text("GRANT SELECT, INSERT, DELETE ON payments.hold_expiries TO liventix_app")
+        )
+        conn.execute(sa.text("SET LOCAL ROLE liventix_app"))
+        seen = conn.execute(sa.text("SELECT count(*) FROM payments.hold_expiries")).scalar_one()
+        gone = conn.execute(sa.text("DELETE FROM payments.hold_expiries")).rowcount
+        with pytest.raises(sa.exc.DBAPIError) as info:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO payments.hold_expiries (hold_id, org_id, expires_at)"
+                    " VALUES (:h, :org, now())"
+                ),
+                {"h": timed[0], "org": ORG_A},
+            )
+        conn.rollback()
+    assert (seen, gone) == (0, 0)
+    assert getattr(info.value.orig, "sqlstate", None) == "42501"
+    assert _listed(engine) == set(timed)

@@ -1104,6 +1104,7 @@ class LedgerMachine(RuleBasedStateMachine):
             self._check_accounts(conn)
             self._check_lines(conn)
             self._check_rows(conn)
+            self._check_hold_expiries(conn)
             self._check_trial_balance(conn)
 
     def _check_accounts(self, conn: sa.Connection) -> None:
@@ -1213,6 +1214,38 @@ class LedgerMachine(RuleBasedStateMachine):
                     assert version > last, f"{account.code}: version {version} after {last}"
                 assert (at_debits, at_credits) == (debits, credits), f"{account.code}: position"
                 last = version
+
+    def _check_hold_expiries(self, conn: sa.Connection) -> None:
+        """The sweep's list (payments.hold_expiries) is exactly the open holds with an expiry,
+        each under its hold's organization and expiry: anti-joined both ways, and against the
+        model."""
+        unlisted = conn.execute(
+            sa.text("""
+                SELECT h.id FROM payments.holds h
+                 WHERE h.expires_at IS NOT NULL
+                   AND NOT EXISTS (SELECT FROM payments.hold_resolutions r
+                                    WHERE r.hold_id = h.id)
+                   AND NOT EXISTS (SELECT FROM payments.hold_expiries q
+                                    WHERE q.hold_id = h.id AND q.org_id = h.org_id
+                                      AND q.expires_at = h.expires_at)""")
+        ).all()
+        assert unlisted == [], f"open holds with an expiry not listed: {unlisted}"
+        stray = conn.execute(
+            sa.text("""
+                SELECT q.hold_id FROM payments.hold_expiries q
+                 WHERE NOT EXISTS (SELECT FROM payments.holds h
+                                    WHERE h.id = q.hold_id AND h.org_id = q.org_id
+                                      AND h.expires_at = q.expires_at
+                                      AND NOT EXISTS (SELECT FROM payments.hold_resolutions r
+                                                       WHERE r.hold_id = h.id))""")
+        ).all()
+        assert stray == [], f"listed holds that are resolved, unknown or moved: {stray}"
+        listed = set(conn.execute(sa.text("SELECT hold_id FROM payments.hold_expiries")).scalars())
+        assert listed == {
+            h.id
+            for h in self.model.holds.values()
+            if h.status == "open" and h.expires_at is not None
+        }
 
     def _check_rows(self, conn: sa.Connection) -> None:
         """Row counts, entries, holds and keys are exactly the model's: refusals left none."""
