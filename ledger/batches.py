@@ -23,10 +23,19 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy import text as sql_text
+from sqlalchemy.exc import DBAPIError
 
 import pgdriver
 from ledger.currencies import CURRENCY_EXPONENTS
-from ledger.errors import InvalidRequest, LedgerError, LinkedEntryFailed, error_from_code
+from ledger.errors import (
+    InvalidRequest,
+    LedgerError,
+    LinkedEntryFailed,
+    OrganizationNotFound,
+    PermissionDenied,
+    error_from_code,
+)
 from ledger.models import BatchResult, WriteResult
 from ledger.requests import (
     MAX_AMOUNT,
@@ -110,9 +119,57 @@ def post_batch_now(
     `post_entry_now`: `bind` is an engine (a connection of its pool, for the call) or a
     connection with no transaction open; it acts as the connection's role may outside a
     transaction (the schema's owner: a worker, an importer, the CLI), an application role
-    posting with `post_batch` in its transaction.
+    posting with `post_batch` in its transaction (its proof is transaction-local): here it
+    gets `PermissionDenied`, not `OrganizationNotFound` (the organization may well exist).
+
+    The unit of work is wholly this call's, so a deadlock or serialization failure (40P01,
+    40001: the door's statement, or the long way's transaction, rolled back, nothing of the
+    caller's held) runs it again, up to `_ATTEMPTS` times in all; the last such failure is
+    raised as it is (`sqlalchemy.exc.OperationalError`, as `post_entry` raises it).
     """
     chains = _chains(len(requests), links)
+    for attempt in range(_ATTEMPTS):
+        try:
+            return _batch_now(bind, org_id, requests, links, chains)
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) not in _AGAIN or attempt == _ATTEMPTS - 1:
+                raise
+        except OrganizationNotFound as exc:
+            if not _trusted(bind):
+                raise PermissionDenied(
+                    reason="post_batch_now acts outside a transaction, as the schema's owner"
+                    " only: an application role posts with post_batch in a transaction"
+                    " where it presented its organization's proof"
+                ) from exc
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+_ATTEMPTS = 3
+_AGAIN = frozenset({"40P01", "40001"})
+
+
+def _trusted(bind: Engine | Connection) -> bool:
+    """Whether the bind's role is the schema's owner (or has its rights): asked only after a
+    refusal, in a transaction of its own."""
+    if isinstance(bind, Engine):
+        with bind.connect() as conn:
+            return bool(conn.execute(_TRUSTED).scalar_one())
+    with bind.begin():
+        return bool(bind.execute(_TRUSTED).scalar_one())
+
+
+_TRUSTED = sql_text("SELECT payments._trusted_caller()")
+
+
+def _batch_now(
+    bind: Engine | Connection,
+    org_id: UUID,
+    requests: Sequence[PostEntry | ReverseEntry],
+    links: Sequence[bool] | None,
+    chains: list[list[int]],
+) -> list[BatchResult]:
+    """One try of `post_batch_now`."""
     rows = _plain_rows(requests)
     if rows is not None:
         try:

@@ -1,0 +1,134 @@
+"""How `ledger.post_batch_now` fails (review 2, L3).
+
+- An application role, which acts for an organization only inside a transaction where it
+  presented the organization's proof, gets `PermissionDenied` from it, not
+  `OrganizationNotFound` (the organization exists); the schema's owner naming an
+  organization that does not exist still gets `OrganizationNotFound`.
+- A deadlock that makes the door's one statement its victim (40P01) rolled back all of the
+  unit of work, and the caller holds no lock: the call runs again and the batch is posted,
+  instead of the raw driver error reaching the caller.
+
+Real connections and real locks; the deadlock is made, not mocked, and waited for by reading
+pg_stat_activity (no timing assertion).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+import ledger
+import pgdriver
+from tests.ledger_core.conftest import ORG_A, OpenAccountFn, account_above, transfer
+from tests.ledger_core.test_tenancy import role_engine
+
+
+@pytest.fixture
+def app_engine(engine: sa.Engine, db_url: str) -> Iterator[sa.Engine]:
+    """An engine for an organization's role (a member of liventix_app)."""
+    with role_engine(engine, db_url, "liventix_app") as role:
+        yield role
+
+
+def _entries(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.text("SELECT count(*) FROM payments.entries")).scalar_one())
+
+
+@pytest.mark.parametrize("as_connection", [False, True])
+def test_an_application_role_is_denied_not_told_the_organization_is_missing(
+    engine: sa.Engine, app_engine: sa.Engine, open_account: OpenAccountFn, as_connection: bool
+) -> None:
+    cash = open_account(ORG_A, "cash", "asset")
+    sales = open_account(ORG_A, "sales", "revenue")
+    batch = [transfer("app-1", cash, sales, 5)]
+    with pytest.raises(ledger.PermissionDenied) as info:
+        if as_connection:
+            with app_engine.connect() as conn:
+                ledger.post_batch_now(conn, ORG_A, batch)
+        else:
+            ledger.post_batch_now(app_engine, ORG_A, batch)
+    assert "owner" in info.value.reason
+    assert _entries(engine) == 0
+
+
+def test_the_owner_naming_no_organization_still_gets_organization_not_found(
+    engine: sa.Engine, open_account: OpenAccountFn
+) -> None:
+    """The control: the owner is trusted, so the refusal is the organization's."""
+    cash = open_account(ORG_A, "cash", "asset")
+    sales = open_account(ORG_A, "sales", "revenue")
+    with pytest.raises(ledger.OrganizationNotFound):
+        ledger.post_batch_now(engine, uuid.uuid4(), [transfer("x", cash, sales, 5)])
+
+
+def _door_waits(engine: sa.Engine, pid: int) -> bool:
+    with engine.connect() as conn:
+        return bool(
+            conn.execute(
+                sa.text("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = :p"),
+                {"p": pid},
+            ).scalar_one_or_none()
+        )
+
+
+def test_a_deadlock_victim_batch_is_run_again_and_posted(
+    engine: sa.Engine, open_account: OpenAccountFn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another transaction holds the higher of the batch's two accounts; the door (locking in
+    id order) takes the lower and waits; the other then asks for the lower: a deadlock, of
+    which the door (a short deadlock_timeout on its session, a long one on the other's) is
+    the victim. post_batch_now runs the batch again once the other commits: posted, two door
+    calls. At f40382e the caller got the 40P01 OperationalError."""
+    low = open_account(ORG_A, "low", "asset")
+    high = account_above(open_account, low, "high", type="revenue")
+    calls: list[int] = []
+    real = pgdriver.call_alone
+
+    def alone(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pgdriver, "call_alone", alone)
+    door = engine.connect()
+    door.exec_driver_sql("SET deadlock_timeout = '100ms'")
+    door.commit()
+    pid = int(door.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+    door.commit()
+    outcome: list[object] = []
+
+    def post() -> None:
+        try:
+            outcome.append(ledger.post_batch_now(door, ORG_A, [transfer("dl", low, high, 9)]))
+        except Exception as exc:
+            outcome.append(exc)
+
+    lock = "SELECT 1 FROM payments.accounts WHERE id = :a FOR UPDATE"
+    with engine.connect() as other:
+        other.exec_driver_sql("SET deadlock_timeout = '60s'")
+        other.execute(sa.text(lock), {"a": high})
+        thread = threading.Thread(target=post)
+        thread.start()
+        for _ in range(6000):  # until the door waits for `high` (a bound, not a timing)
+            if _door_waits(engine, pid):
+                break
+            threading.Event().wait(0.01)
+        else:
+            raise AssertionError("the door never waited for the other's lock")
+        other.execute(sa.text(lock), {"a": low})  # the door, the victim, let it go
+        other.commit()
+    thread.join(60)
+    door.close()
+    assert not thread.is_alive()
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], list), outcome[0]
+    assert outcome[0][0].error is None
+    assert len(calls) == 2
+    with engine.connect() as conn:
+        balance = ledger.balance(conn, low)
+    assert balance.posted_debits == 9
