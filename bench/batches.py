@@ -11,6 +11,9 @@ in turn), after every case has run `--warm-up` seconds unmeasured:
   work in one round trip (until session 31, `with conn.begin(): ledger.post_batch(...)`:
   three, BEGIN, the call and COMMIT);
 - `linked_batch_1`: the same with `--batch` (500) entries linked in one chain;
+  (the JSON's `batch_path` names the call these three cases measure, `post_batch_now`: the
+  same keys held `with conn.begin(): ledger.post_batch(...)` figures before session 31, and
+  results without `batch_path` are of that path);
 - `independent_batch_2`: the independent batches again from this same process, on two
   connections (one thread each): while one connection's backend works, the other thread
   builds, validates and encodes its next batch (psycopg releases the GIL while it waits), so
@@ -321,6 +324,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             book = _open_book(engine, args.accounts)
             _copy_tables(engine)
             results.put("load_before", _load(), "load average 1/5/15 min")
+            results.put(
+                "batch_path",
+                "post_batch_now",
+                "the call the batch cases measure (one round trip; before session 31,"
+                " with conn.begin(): post_batch)",
+            )
             print(
                 f"{args.rounds} rounds of {args.seconds:g} s per case, interleaved; baseline:"
                 " the floor (the same rows by plain statements, no rule)",
