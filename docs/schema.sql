@@ -258,6 +258,63 @@ END
 $$;
 
 --
+-- Name: publish_many(uuid, uuid[], uuid[], text[], text[], text[], jsonb[], text[], boolean[], bigint[], text[], text[], text[]); Type: FUNCTION; Schema: messaging; Owner: -
+--
+
+CREATE FUNCTION messaging.publish_many(p_org uuid, p_ids uuid[], p_orgs uuid[], p_types text[], p_aggregate_types text[], p_aggregate_ids text[], p_payloads jsonb[], p_dedups text[], p_tasks boolean[], p_mail_of bigint[], p_mail_to text[], p_mail_subject text[], p_mail_body text[]) RETURNS SETOF uuid
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    RETURN QUERY
+    WITH input AS (
+        SELECT m.*
+          FROM unnest(p_ids, p_orgs, p_types, p_aggregate_types, p_aggregate_ids, p_payloads,
+                      p_dedups, p_tasks)
+               WITH ORDINALITY AS m(id, org_id, type, aggregate_type, aggregate_id, payload,
+                                    dedup_key, task, n)
+    ), written AS (
+        INSERT INTO messaging.messages (id, org_id, type, aggregate_type, aggregate_id,
+                                        payload, dedup_key)
+        SELECT i.id, i.org_id, i.type, i.aggregate_type, i.aggregate_id, i.payload, i.dedup_key
+          FROM input i ORDER BY i.n
+        ON CONFLICT (dedup_key, org_id) WHERE dedup_key IS NOT NULL DO NOTHING
+        RETURNING messages.id
+    ), fresh AS (
+        SELECT i.*, i.aggregate_type || ':' || i.aggregate_id AS aggregate_key
+          FROM input i JOIN written w ON w.id = i.id
+    ), mails AS (
+        SELECT e.*
+          FROM unnest(p_mail_of, p_mail_to, p_mail_subject, p_mail_body)
+               WITH ORDINALITY AS e(n, recipient, subject, body, k)
+    ), planned AS (
+        SELECT f.n, 1 AS part, 0::bigint AS k, f.id AS message_id, e.org_id,
+               'webhook' AS channel, e.id AS endpoint_id, NULL AS recipient, NULL AS subject,
+               NULL AS body, 'endpoint:' || e.id AS target, f.aggregate_key
+          FROM fresh f
+          JOIN messaging.endpoints e
+            ON e.org_id = p_org AND e.org_id = f.org_id AND e.enabled
+           AND (cardinality(e.event_types) = 0 OR f.type = ANY (e.event_types))
+        UNION ALL
+        SELECT f.n, 2, 0, f.id, f.org_id, 'task', NULL, NULL, NULL, NULL, 'task:' || f.type,
+               f.aggregate_key
+          FROM fresh f WHERE f.task
+        UNION ALL
+        SELECT f.n, 3, m.k, f.id, f.org_id, 'email', NULL, m.recipient,
+               m.subject, m.body, 'email:' || lower(m.recipient), f.aggregate_key
+          FROM fresh f JOIN mails m ON m.n = f.n
+    ), delivered AS (
+        INSERT INTO messaging.deliveries (message_id, org_id, channel, endpoint_id, recipient,
+                                          subject, body, target, aggregate_key)
+        SELECT p.message_id, p.org_id, p.channel, p.endpoint_id, p.recipient, p.subject,
+               p.body, p.target, p.aggregate_key
+          FROM planned p ORDER BY p.n, p.part, p.endpoint_id, p.k
+    )
+    SELECT w.id FROM written w;
+END
+$$;
+
+--
 -- Name: receive_signed_event(text, text, text); Type: FUNCTION; Schema: messaging; Owner: -
 --
 
@@ -1922,6 +1979,31 @@ END
 $$;
 
 --
+-- Name: check_entry_references(); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.check_entry_references() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    IF NEW.reverses_entry_id IS NOT NULL
+       AND NOT EXISTS (SELECT FROM payments.entries e
+                        WHERE e.id = NEW.reverses_entry_id AND e.org_id = NEW.org_id) THEN
+        PERFORM payments._missing_reference('entries', 'entries_reverses_entry_id_fkey',
+            format('(reverses_entry_id, org_id)=(%s, %s)', NEW.reverses_entry_id, NEW.org_id));
+    END IF;
+    IF NEW.hold_id IS NOT NULL
+       AND NOT EXISTS (SELECT FROM payments.holds h
+                        WHERE h.id = NEW.hold_id AND h.org_id = NEW.org_id) THEN
+        PERFORM payments._missing_reference('entries', 'entries_hold_id_fkey',
+            format('(hold_id, org_id)=(%s, %s)', NEW.hold_id, NEW.org_id));
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+--
 -- Name: check_new_entry(); Type: FUNCTION; Schema: payments; Owner: -
 --
 
@@ -2510,13 +2592,24 @@ DECLARE
 BEGIN
     PERFORM payments._check_platform();
     PERFORM set_config('payments.writer', 'on', true);
+    -- The due holds from the list of open ones (payments.hold_expiries, by expiry): what
+    -- this reads does not grow with the holds resolved before (session 31; it walked
+    -- holds_expiry over every hold whose expiry had passed).
+    -- Each listed hold is locked by a subquery of its own (LATERAL, a probe of the holds'
+    -- key per listed hold): with a join the planner may read the holds whole as the outer
+    -- side (it did on small tables).
     SELECT coalesce(array_agg(d.h ORDER BY (d.h).expires_at, (d.h).id), '{}') INTO v_holds
-      FROM (SELECT x AS h FROM payments.holds x
-             WHERE x.expires_at <= now()
-               AND NOT EXISTS (SELECT FROM payments.hold_resolutions r WHERE r.hold_id = x.id)
-             ORDER BY x.expires_at, x.id
-             LIMIT p_limit
-               FOR UPDATE SKIP LOCKED) d;
+      FROM (SELECT locked.held AS h
+              FROM payments.hold_expiries q
+             CROSS JOIN LATERAL (
+                    SELECT x AS held FROM payments.holds x
+                     WHERE x.id = q.hold_id AND x.org_id = q.org_id
+                       AND NOT EXISTS (SELECT FROM payments.hold_resolutions r
+                                        WHERE r.hold_id = x.id)
+                       FOR UPDATE SKIP LOCKED) locked
+             WHERE q.expires_at <= now()
+             ORDER BY q.expires_at, q.hold_id
+             LIMIT p_limit) d;
     -- Resolved meanwhile by a writer that held the lock (this statement sees its commit).
     SELECT coalesce(array_agg(x ORDER BY x.expires_at, x.id), '{}') INTO v_holds
       FROM unnest(v_holds) x
@@ -2881,6 +2974,25 @@ CREATE FUNCTION payments.line_hash(l payments.lines) RETURNS bytea
         l.id, l.entry_id, l.entry_org_id, l.org_id, l.account_id, l.side, l.amount, l.currency,
         (extract(epoch FROM l.effective_at) * 1000000)::bigint,
         (extract(epoch FROM l.created_at) * 1000000)::bigint), 'UTF8'))
+$$;
+
+--
+-- Name: list_hold_expiry(); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.list_hold_expiry() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'holds' THEN
+        INSERT INTO payments.hold_expiries (hold_id, org_id, expires_at)
+        VALUES (NEW.id, NEW.org_id, NEW.expires_at);
+    ELSE
+        DELETE FROM payments.hold_expiries WHERE hold_id = NEW.hold_id AND org_id = NEW.org_id;
+    END IF;
+    RETURN NULL;
+END
 $$;
 
 --
@@ -3881,11 +3993,11 @@ BEGIN
         RETURN 0;
     END IF;
     WITH todo AS (
-        SELECT l.id, l.side, l.amount FROM payments.lines l
+        SELECT l.id, l.entry_org_id, l.side, l.amount FROM payments.lines l
          WHERE l.account_id = p_account AND l.account_version IS NULL
          ORDER BY l.id LIMIT p_limit FOR UPDATE
     ), run AS (
-        SELECT id,
+        SELECT id, entry_org_id,
                a.version + row_number() OVER w AS version,
                a.posted_debits + sum(CASE WHEN side = 'debit' THEN amount ELSE 0 END) OVER w AS debits,
                a.posted_credits + sum(CASE WHEN side = 'credit' THEN amount ELSE 0 END) OVER w AS credits
@@ -3894,7 +4006,8 @@ BEGIN
         UPDATE payments.lines l
            SET account_version = run.version, account_posted_debits = run.debits,
                account_posted_credits = run.credits
-          FROM run WHERE l.id = run.id
+          -- By the primary key, (entry_org_id, id): the line's id alone is no index's lead.
+          FROM run WHERE l.entry_org_id = run.entry_org_id AND l.id = run.id
         RETURNING run.version, run.debits, run.credits
     )
     UPDATE payments.accounts x
@@ -4557,9 +4670,11 @@ CREATE TABLE messaging.inbox (
     received_at timestamp with time zone DEFAULT now() NOT NULL,
     status text DEFAULT 'pending'::text NOT NULL,
     attempts integer DEFAULT 0 NOT NULL,
+    deferrals integer DEFAULT 0 NOT NULL,
     next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
     last_error text,
     handled_at timestamp with time zone,
+    CONSTRAINT inbox_deferrals_check CHECK ((deferrals >= 0)),
     CONSTRAINT inbox_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'handled'::text, 'ignored'::text, 'dead'::text])))
 );
 
@@ -4914,6 +5029,16 @@ ALTER TABLE payments.fx_rates ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     NO MINVALUE
     NO MAXVALUE
     CACHE 1
+);
+
+--
+-- Name: hold_expiries; Type: TABLE; Schema: payments; Owner: -
+--
+
+CREATE TABLE payments.hold_expiries (
+    hold_id uuid NOT NULL,
+    org_id uuid NOT NULL,
+    expires_at timestamp with time zone NOT NULL
 );
 
 --
@@ -5487,6 +5612,13 @@ ALTER TABLE ONLY payments.fx_rates
     ADD CONSTRAINT fx_rates_pkey PRIMARY KEY (id);
 
 --
+-- Name: hold_expiries hold_expiries_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.hold_expiries
+    ADD CONSTRAINT hold_expiries_pkey PRIMARY KEY (hold_id, org_id);
+
+--
 -- Name: hold_resolutions hold_resolutions_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
 --
 
@@ -5512,7 +5644,7 @@ ALTER TABLE ONLY payments.idempotency_keys
 --
 
 ALTER TABLE ONLY payments.lines
-    ADD CONSTRAINT lines_pkey PRIMARY KEY (id, entry_org_id);
+    ADD CONSTRAINT lines_pkey PRIMARY KEY (entry_org_id, id);
 
 --
 -- Name: organizations organizations_pkey; Type: CONSTRAINT; Schema: payments; Owner: -
@@ -5853,6 +5985,12 @@ CREATE INDEX escrows_due ON payments.escrows USING btree (state, event_ends_at, 
 CREATE INDEX fx_rates_pair ON payments.fx_rates USING btree (source_currency, target_currency, valid_from, id);
 
 --
+-- Name: hold_expiries_due; Type: INDEX; Schema: payments; Owner: -
+--
+
+CREATE INDEX hold_expiries_due ON payments.hold_expiries USING btree (expires_at, hold_id);
+
+--
 -- Name: holds_credit_account; Type: INDEX; Schema: payments; Owner: -
 --
 
@@ -5863,12 +6001,6 @@ CREATE INDEX holds_credit_account ON payments.holds USING btree (credit_account_
 --
 
 CREATE INDEX holds_debit_account ON payments.holds USING btree (debit_account_id, created_at);
-
---
--- Name: holds_expiry; Type: INDEX; Schema: payments; Owner: -
---
-
-CREATE INDEX holds_expiry ON payments.holds USING btree (expires_at) WHERE (expires_at IS NOT NULL);
 
 --
 -- Name: lines_account; Type: INDEX; Schema: payments; Owner: -
@@ -5893,12 +6025,6 @@ CREATE INDEX lines_account_recorded ON payments.lines USING btree (account_id, c
 --
 
 CREATE INDEX lines_entry ON payments.lines USING btree (entry_id);
-
---
--- Name: lines_entry_org; Type: INDEX; Schema: payments; Owner: -
---
-
-CREATE INDEX lines_entry_org ON payments.lines USING btree (entry_org_id, account_id);
 
 --
 -- Name: lines_unrolled; Type: INDEX; Schema: payments; Owner: -
@@ -6123,6 +6249,12 @@ CREATE TRIGGER entries_no_truncate BEFORE TRUNCATE ON payments.entries FOR EACH 
 CREATE TRIGGER entries_no_update BEFORE UPDATE ON payments.entries FOR EACH ROW EXECUTE FUNCTION payments.refuse_change();
 
 --
+-- Name: entries entries_references; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER entries_references AFTER INSERT ON payments.entries FOR EACH ROW WHEN (((new.reverses_entry_id IS NOT NULL) OR (new.hold_id IS NOT NULL))) EXECUTE FUNCTION payments.check_entry_references();
+
+--
 -- Name: entry_seals entry_seals_no_delete; Type: TRIGGER; Schema: payments; Owner: -
 --
 
@@ -6159,6 +6291,12 @@ CREATE TRIGGER fx_rates_append_only BEFORE DELETE OR UPDATE ON payments.fx_rates
 CREATE TRIGGER fx_rates_no_truncate BEFORE TRUNCATE ON payments.fx_rates FOR EACH STATEMENT EXECUTE FUNCTION payments.fx_rates_append_only();
 
 --
+-- Name: hold_expiries hold_expiries_no_truncate; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER hold_expiries_no_truncate BEFORE TRUNCATE ON payments.hold_expiries FOR EACH STATEMENT EXECUTE FUNCTION payments.refuse_change();
+
+--
 -- Name: hold_resolutions hold_resolutions_no_delete; Type: TRIGGER; Schema: payments; Owner: -
 --
 
@@ -6181,6 +6319,18 @@ CREATE TRIGGER hold_resolutions_no_update BEFORE UPDATE ON payments.hold_resolut
 --
 
 CREATE TRIGGER hold_resolutions_publish AFTER INSERT ON payments.hold_resolutions FOR EACH ROW EXECUTE FUNCTION payments._publish_hold_resolved();
+
+--
+-- Name: hold_resolutions hold_resolutions_unlist_expiry; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER hold_resolutions_unlist_expiry AFTER INSERT ON payments.hold_resolutions FOR EACH ROW EXECUTE FUNCTION payments.list_hold_expiry();
+
+--
+-- Name: holds holds_list_expiry; Type: TRIGGER; Schema: payments; Owner: -
+--
+
+CREATE TRIGGER holds_list_expiry AFTER INSERT ON payments.holds FOR EACH ROW WHEN ((new.expires_at IS NOT NULL)) EXECUTE FUNCTION payments.list_hold_expiry();
 
 --
 -- Name: holds holds_no_delete; Type: TRIGGER; Schema: payments; Owner: -
@@ -6521,14 +6671,14 @@ ALTER TABLE ONLY payments.conversions
 --
 
 ALTER TABLE ONLY payments.entries
-    ADD CONSTRAINT entries_hold_id_fkey FOREIGN KEY (hold_id, org_id) REFERENCES payments.holds(id, org_id);
+    ADD CONSTRAINT entries_hold_id_fkey FOREIGN KEY (hold_id, org_id) REFERENCES payments.holds(id, org_id) NOT ENFORCED;
 
 --
 -- Name: entries entries_reverses_entry_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
 --
 
 ALTER TABLE ONLY payments.entries
-    ADD CONSTRAINT entries_reverses_entry_id_fkey FOREIGN KEY (reverses_entry_id, org_id) REFERENCES payments.entries(id, org_id);
+    ADD CONSTRAINT entries_reverses_entry_id_fkey FOREIGN KEY (reverses_entry_id, org_id) REFERENCES payments.entries(id, org_id) NOT ENFORCED;
 
 --
 -- Name: escrow_transitions escrow_transitions_entry_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
@@ -6571,6 +6721,13 @@ ALTER TABLE ONLY payments.fx_rates
 
 ALTER TABLE ONLY payments.fx_rates
     ADD CONSTRAINT fx_rates_target_currency_fkey FOREIGN KEY (target_currency) REFERENCES payments.currencies(code);
+
+--
+-- Name: hold_expiries hold_expiries_hold_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
+--
+
+ALTER TABLE ONLY payments.hold_expiries
+    ADD CONSTRAINT hold_expiries_hold_id_fkey FOREIGN KEY (hold_id, org_id) REFERENCES payments.holds(id, org_id);
 
 --
 -- Name: hold_resolutions hold_resolutions_entry_id_fkey; Type: FK CONSTRAINT; Schema: payments; Owner: -
@@ -6993,6 +7150,12 @@ ALTER TABLE payments.escrows ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE payments.fx_rates ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: hold_expiries; Type: ROW SECURITY; Schema: payments; Owner: -
+--
+
+ALTER TABLE payments.hold_expiries ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: hold_resolutions; Type: ROW SECURITY; Schema: payments; Owner: -
@@ -7547,6 +7710,14 @@ REVOKE ALL ON FUNCTION messaging.inbox_place() FROM PUBLIC;
 REVOKE ALL ON FUNCTION messaging.publish(p_org uuid, p_type text, p_aggregate_type text, p_aggregate_id text, p_payload jsonb, p_dedup_key text) FROM PUBLIC;
 
 --
+-- Name: FUNCTION publish_many(p_org uuid, p_ids uuid[], p_orgs uuid[], p_types text[], p_aggregate_types text[], p_aggregate_ids text[], p_payloads jsonb[], p_dedups text[], p_tasks boolean[], p_mail_of bigint[], p_mail_to text[], p_mail_subject text[], p_mail_body text[]); Type: ACL; Schema: messaging; Owner: -
+--
+
+REVOKE ALL ON FUNCTION messaging.publish_many(p_org uuid, p_ids uuid[], p_orgs uuid[], p_types text[], p_aggregate_types text[], p_aggregate_ids text[], p_payloads jsonb[], p_dedups text[], p_tasks boolean[], p_mail_of bigint[], p_mail_to text[], p_mail_subject text[], p_mail_body text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION messaging.publish_many(p_org uuid, p_ids uuid[], p_orgs uuid[], p_types text[], p_aggregate_types text[], p_aggregate_ids text[], p_payloads jsonb[], p_dedups text[], p_tasks boolean[], p_mail_of bigint[], p_mail_to text[], p_mail_subject text[], p_mail_body text[]) TO liventix_app;
+GRANT ALL ON FUNCTION messaging.publish_many(p_org uuid, p_ids uuid[], p_orgs uuid[], p_types text[], p_aggregate_types text[], p_aggregate_ids text[], p_payloads jsonb[], p_dedups text[], p_tasks boolean[], p_mail_of bigint[], p_mail_to text[], p_mail_subject text[], p_mail_body text[]) TO liventix_platform;
+
+--
 -- Name: FUNCTION receive_signed_event(p_source text, p_body text, p_signature text); Type: ACL; Schema: messaging; Owner: -
 --
 
@@ -7857,6 +8028,12 @@ REVOKE ALL ON FUNCTION payments.check_category_cycle() FROM PUBLIC;
 REVOKE ALL ON FUNCTION payments.check_conversion() FROM PUBLIC;
 
 --
+-- Name: FUNCTION check_entry_references(); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.check_entry_references() FROM PUBLIC;
+
+--
 -- Name: FUNCTION check_new_entry(); Type: ACL; Schema: payments; Owner: -
 --
 
@@ -7987,6 +8164,12 @@ GRANT ALL ON FUNCTION payments.ledger_write(p jsonb) TO liventix_platform;
 
 GRANT SELECT ON TABLE payments.lines TO liventix_app;
 GRANT SELECT ON TABLE payments.lines TO liventix_platform;
+
+--
+-- Name: FUNCTION list_hold_expiry(); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.list_hold_expiry() FROM PUBLIC;
 
 --
 -- Name: FUNCTION post_batch(p jsonb); Type: ACL; Schema: payments; Owner: -

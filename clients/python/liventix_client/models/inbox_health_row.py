@@ -17,6 +17,7 @@ class InboxHealthRow:
         source (str):
         event_type (str):
         pending (int):
+        deferred (int):
         retrying (int):
         dead (int):
         oldest_open_age_seconds (int | None):
@@ -26,6 +27,7 @@ class InboxHealthRow:
     source: str
     event_type: str
     pending: int
+    deferred: int
     retrying: int
     dead: int
     oldest_open_age_seconds: int | None
@@ -38,6 +40,8 @@ class InboxHealthRow:
         event_type = self.event_type
 
         pending = self.pending
+
+        deferred = self.deferred
 
         retrying = self.retrying
 
@@ -56,6 +60,7 @@ class InboxHealthRow:
                 "source": source,
                 "event_type": event_type,
                 "pending": pending,
+                "deferred": deferred,
                 "retrying": retrying,
                 "dead": dead,
                 "oldest_open_age_seconds": oldest_open_age_seconds,
@@ -73,6 +78,8 @@ class InboxHealthRow:
         event_type = d.pop("event_type")
 
         pending = d.pop("pending")
+
+        deferred = d.pop("deferred")
 
         retrying = d.pop("retrying")
 
@@ -96,6 +103,7 @@ class InboxHealthRow:
             source=source,
             event_type=event_type,
             pending=pending,
+            deferred=deferred,
             retrying=retrying,
             dead=dead,
             oldest_open_age_seconds=oldest_open_age_seconds,
