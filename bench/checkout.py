@@ -569,21 +569,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                 flush=True,
             )
             runs: dict[str, Run] = {}
+
+            def _job(mode: Mode, hot: bool) -> Job:
+                """The tables analysed, then one run's job (the hot case on one event)."""
+                _analyze(engine)
+                return Job(
+                    url=url,
+                    mode=mode,
+                    start_at=time.time() + START_MARGIN,
+                    seconds=seconds,
+                    tickets=args.tickets,
+                    worlds=worlds[:1] if hot else worlds,
+                    book_org=book_org,
+                    accounts=accounts,
+                )
+
             with mp.get_context("spawn").Pool(CLIENTS) as pool:
                 pool.map(_ready, range(CLIENTS), chunksize=1)
                 for name, mode, processes, hot in PLAN:
                     print(f"{name}: {mode}, {processes} process(es)", flush=True)
-                    _analyze(engine)
-                    job = Job(
-                        url=url,
-                        mode=mode,
-                        start_at=time.time() + START_MARGIN,
-                        seconds=seconds,
-                        tickets=args.tickets,
-                        worlds=worlds[:1] if hot else worlds,
-                        book_org=book_org,
-                        accounts=accounts,
-                    )
+                    job = _job(mode, hot)
                     run = dataclasses.replace(_run(pool, engine, job, processes, server), name=name)
                     runs[name] = run
                     unit = "postings/s" if mode == "post" else "checkouts/s"
@@ -600,17 +605,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for r in range(max(0, args.rounds)):
                     pair: dict[str, Run] = {}
                     for mode in ("checkout", "post") if r % 2 == 0 else ("post", "checkout"):
-                        _analyze(engine)
-                        job = Job(
-                            url=url,
-                            mode=mode,
-                            start_at=time.time() + START_MARGIN,
-                            seconds=seconds,
-                            tickets=args.tickets,
-                            worlds=worlds,
-                            book_org=book_org,
-                            accounts=accounts,
-                        )
+                        job = _job(mode, False)
                         load = os.getloadavg()[0]
                         pair[mode] = _run(pool, engine, job, CLIENTS, server)
                         print(
