@@ -78,10 +78,11 @@ def transient_sqlstate(exc: BaseException) -> str | None:
     return None
 
 
-class PermanentFailure(Exception):
+class PermanentFailure:
     """A failure no retry can mend (a mixin for a package's own error): an inbox event whose
     handler (its look, prepare or handle) raises one, or raises from one, ends dead at once,
-    its error recorded, without going through the schedule."""
+    its error recorded, without going through the schedule. Not an exception of its own: an
+    error mixes it in beside its package's base (so it is never an API error by itself)."""
 
 
 def permanent(exc: BaseException) -> bool:
