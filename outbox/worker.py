@@ -95,6 +95,12 @@ def lost_database(exc: BaseException) -> bool:
     return str(code).startswith("08") or code in LOST_SQLSTATES
 
 
+def _recordable(exc: BaseException) -> bool:
+    """Whether a step's failed transaction is recorded for its event: a database error the
+    server answered (a lost database is `run()`'s to wait out), transient or not."""
+    return isinstance(exc, sa.exc.DBAPIError | psycopg.Error) and not lost_database(exc)
+
+
 def _first_line(exc: BaseException) -> str:
     return next(iter(str(exc).splitlines()), type(exc).__name__)
 
@@ -313,9 +319,11 @@ class Worker:
                         else begin(conn, s.retry, self.handlers, s.lease, taken)
                     )
             except Exception as exc:
-                if taken is None or transient_sqlstate(exc) is None:
+                if taken is None or not _recordable(exc):
                     raise
                 step = self._record_rolled_back(taken, exc, exc, None)
+                if step == "unrecorded":
+                    raise  # to run(), which waits before the next round (no hot loop)
             if self.on_claim is not None:
                 self.on_claim("inbox", int(step is not None), time.perf_counter() - started)
             if step is None:
@@ -346,10 +354,12 @@ class Worker:
                     else:
                         status = finish_claimed(conn, retry, latest, data)
             except Exception as exc:
-                if transient_sqlstate(exc) is None:
+                if not _recordable(exc):
                     raise
                 # A failed prepare is recorded as what it was; a finish, as what it met.
                 status = self._record_rolled_back(latest.event, failure or exc, exc, latest.until)
+                if status == "unrecorded":
+                    raise  # to run(), which waits before the next round (no hot loop)
         if status == "lost":
             log.warning(
                 "worker %s: lost the lease on inbox event %s %s while preparing it",
@@ -362,19 +372,20 @@ class Worker:
     def _record_rolled_back(
         self, event: InboxEvent, failure: Exception, met: Exception, until: datetime | None
     ) -> str:
-        """An event's step whose transaction failed whole on a transient failure (`met`)
-        outside the handler's savepoint: record `failure` for it in a transaction of its own
-        (`outbox.inbox.fail_rolled_back`: deferred, or counted past the bound), so such an
-        event ends dead like any other instead of being taken again and again, never
-        counted. If that transaction fails transiently too, the event is left as it was
-        ("unrecorded"), as before."""
+        """An event's step whose transaction failed whole on a database error (`met`) outside
+        the handler's savepoint: record `failure` for it in a transaction of its own
+        (`outbox.inbox.fail_rolled_back`: a transient one deferred, or counted past the bound;
+        any other counted as an attempt), so such an event ends dead like any other instead of
+        being taken again and again, never counted, or stopping the worker at each try (a
+        deferred check refusing at COMMIT). If that transaction fails transiently too, the
+        event is left as it was ("unrecorded") and the caller re-raises `met`."""
         log.warning(
-            "worker %s: inbox event %s %s: transient database failure (%s) outside its"
+            "worker %s: inbox event %s %s: database failure (%s) outside its"
             " handler: %s; recording it on its own",
             self.name,
             event.source,
             event.event_id,
-            transient_sqlstate(met),
+            transient_sqlstate(met) or type(met).__name__,
             _first_line(met),
         )
         try:

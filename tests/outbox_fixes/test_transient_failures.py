@@ -529,3 +529,49 @@ def test_a_deferral_waits_from_the_failure_not_from_the_transactions_start(
         engine, "SELECT next_attempt_at FROM messaging.inbox WHERE event_id = :e", e=event_id
     )
     assert due >= started[0] + timedelta(milliseconds=350)
+
+
+REFUSED = "test.fixes.refused_at_commit"
+
+
+def test_a_refusal_at_commit_is_counted_and_the_worker_carries_on(
+    engine: sa.Engine, worker_engine: sa.Engine
+) -> None:
+    """A one-step handler whose work a deferred check refuses at COMMIT (as the ledger's
+    balance check refuses an entry without lines): not transient, so it is counted as an
+    attempt, recorded in a transaction of its own (review 3, M1): with the bound's empty
+    schedule the event is dead after its one try, no deferral, and the worker's loop goes
+    on. Before: the error left `run()` (the worker stopped) with the event never counted, so
+    a restarted worker took it again and stopped again."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE public.refused (event_id text)"))
+        conn.execute(
+            sa.text("""CREATE FUNCTION public.refuse() RETURNS trigger
+                       LANGUAGE plpgsql AS $$
+                       BEGIN RAISE EXCEPTION 'refused at commit' USING ERRCODE = '23514';
+                       END $$""")
+        )
+        conn.execute(
+            sa.text("""CREATE CONSTRAINT TRIGGER refused_at_commit AFTER INSERT ON public.refused
+                       DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+                       EXECUTE FUNCTION public.refuse()""")
+        )
+    tries: list[str] = []
+    running: list[outbox.Worker] = []
+
+    def handler(conn: sa.Connection, event: outbox.InboxEvent) -> None:
+        _tried(running, tries, event.event_id)
+        conn.execute(sa.text("INSERT INTO public.refused VALUES (:e)"), {"e": event.event_id})
+
+    handlers = outbox.InboxHandlers()
+    handlers.register(SOURCE, REFUSED, handler)
+    event_id = _store(engine, REFUSED)
+    settings = replace(SETTINGS, retry=BOUND, reconnect_wait=0.05)
+    worker = outbox.Worker(worker_engine, settings, handlers=handlers)
+    running.append(worker)
+    _run_until(worker, engine, event_id, tries, lambda: None)
+    row = _inbox(engine, event_id)
+    assert (row.status, row.attempts, row.deferrals) == ("dead", 1, 0)
+    assert "refused at commit" in row.last_error
+    assert tries == [event_id]
+    assert scalar(engine, "SELECT count(*) FROM public.refused") == 0
