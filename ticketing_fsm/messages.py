@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from pydantic import BaseModel
 
 import outbox
@@ -37,8 +39,10 @@ TICKET_MAIL_SUBJECT = "Your ticket"
 TICKET_MAIL_BODY = "Your ticket code is {code}. Show it at the door."
 
 
+@functools.cache
 def ticket_mail_parts() -> tuple[str, str, str]:
-    """The ticket e-mail's subject, and its body's text before and after the code."""
+    """The ticket e-mail's subject, and its body's text before and after the code (checked
+    once, at the first call: the payment statement's module calls it at import)."""
     before, code, after = TICKET_MAIL_BODY.partition("{code}")
     if not code or "{code}" in after:
         raise ValueError("the ticket e-mail's body names the code once")
