@@ -85,7 +85,7 @@ def test_a_deadlock_victim_batch_is_run_again_and_posted(
     which the door (a short deadlock_timeout on its session, a long one on the other's) is
     the victim. post_batch_now runs the batch again once the other commits: posted, two door
     calls. At f40382e the caller got the 40P01 OperationalError."""
-    low = open_account(ORG_A, "low", "asset")
+    low = min(open_account(ORG_A, f"low-{n}", "asset") for n in range(8))
     high = account_above(open_account, low, "high", type="revenue")
     calls: list[int] = []
     real = pgdriver.call_alone
