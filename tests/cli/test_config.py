@@ -140,6 +140,11 @@ def test_a_bad_secret_is_named_but_never_shown(
     assert "smtp-password-5" not in result.stderr
 
 
+# A password no path or other field can hold by chance ("pw" turned up in a temporary
+# directory's random name, tmp.T1zpwrNcP0, in a fresh-clone CI run).
+SMTP_SECRET = "smtp-secret-7Qx0-not-in-any-path"
+
+
 def test_the_worker_gets_its_smtp_settings_from_the_model(tmp_path: Path) -> None:
     ca = tmp_path / "ca.pem"
     ca.write_text("not read here")
@@ -149,7 +154,7 @@ def test_the_worker_gets_its_smtp_settings_from_the_model(tmp_path: Path) -> Non
             "LIVENTIX_SMTP_PORT": "465",
             "LIVENTIX_SMTP_SECURITY": "tls",
             "LIVENTIX_SMTP_USERNAME": "mailer",
-            "LIVENTIX_SMTP_PASSWORD": "pw",
+            "LIVENTIX_SMTP_PASSWORD": SMTP_SECRET,
             "LIVENTIX_SMTP_SENDER": "Box Office <tickets@example.com>",
             "LIVENTIX_SMTP_CA_FILE": str(ca),
         }
@@ -160,10 +165,10 @@ def test_the_worker_gets_its_smtp_settings_from_the_model(tmp_path: Path) -> Non
         465,
         "tls",
         "mailer",
-        "pw",
+        SMTP_SECRET,
     )
     assert (smtp.sender, smtp.ca_file) == ("Box Office <tickets@example.com>", str(ca))
-    assert "pw" not in repr(read) and "'pw'" not in repr(smtp)
+    assert SMTP_SECRET not in repr(read) and SMTP_SECRET not in repr(smtp)
 
 
 def test_the_module_reads_no_environment_at_import() -> None:
