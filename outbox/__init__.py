@@ -53,7 +53,7 @@ from outbox.message_types import (
     register_task,
 )
 from outbox.publishing import Message, message_org, publish, publish_many, publish_sql
-from outbox.retries import DEFAULT_SCHEDULE, PermanentFailure, RetryPolicy
+from outbox.retries import DEFAULT_SCHEDULE, PermanentFailure, RetryPolicy, permanent
 from outbox.sealing import use_key as use_sealing_key
 from outbox.senders import SmtpSettings
 from outbox.signing import new_secret, sign, signature_header
@@ -101,6 +101,7 @@ __all__ = [
     "message_type",
     "new_secret",
     "parse_allow",
+    "permanent",
     "prune",
     "publish",
     "publish_many",

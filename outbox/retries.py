@@ -3,7 +3,8 @@ Retry-After; and which failures are transient (`transient_sqlstate`): a deadlock
 serialization failure or a lock not available is the server answering that this try lost a
 race, nothing wrong with the work, so it is tried again soon without counting as an attempt
 toward the dead letter (within a bound: `RetryPolicy.deferral`); and which are permanent
-(`PermanentFailure`): no retry can mend them, so an inbox event ends dead at once."""
+(`PermanentFailure`, tested for with `permanent`): no retry can mend them, so an inbox event
+ends dead at once."""
 
 from __future__ import annotations
 
@@ -82,7 +83,10 @@ class PermanentFailure:
     """A failure no retry can mend (a mixin for a package's own error): an inbox event whose
     handler (its look, prepare or handle) raises one, or raises from one, ends dead at once,
     its error recorded, without going through the schedule. Not an exception of its own: an
-    error mixes it in beside its package's base (so it is never an API error by itself)."""
+    error mixes it in beside its package's base (so it is never an API error by itself).
+    Being no exception class, it cannot be caught (`except PermanentFailure` raises
+    TypeError when an error reaches it): test for it with `permanent(exc)`, on outbox's face,
+    which also sees one an error was raised from."""
 
 
 def permanent(exc: BaseException) -> bool:
