@@ -24,6 +24,9 @@ from sqlalchemy import Connection, text
 from outbox.message_types import EndpointDisabled
 from outbox.publishing import publish
 
+# A claim's lease counts from the claim's moment (clock_timestamp(), once per statement),
+# not from the start of the caller's transaction (now()): a claim made late in a longer
+# transaction still leases for the whole of :lease. The renewal too.
 _CLAIM = text("""
     WITH due AS (
         SELECT d.id, d.org_id FROM messaging.deliveries d
@@ -40,7 +43,7 @@ _CLAIM = text("""
     )
     UPDATE messaging.deliveries d
        SET status = 'delivering', attempts = d.attempts + 1,
-           lease_expires_at = now() + :lease, leased_by = :worker
+           lease_expires_at = (SELECT clock_timestamp()) + :lease, leased_by = :worker
       FROM due
      WHERE d.id = due.id AND d.org_id = due.org_id
     RETURNING d.id, d.attempts, d.channel, d.endpoint_id, d.recipient, d.subject, d.body,
@@ -124,7 +127,8 @@ def renew_leases(
 ) -> int:
     """Extend the leases `worker` still holds on these deliveries (at these attempts)."""
     return conn.execute(
-        text("""UPDATE messaging.deliveries d SET lease_expires_at = now() + :lease
+        text("""UPDATE messaging.deliveries d
+                   SET lease_expires_at = (SELECT clock_timestamp()) + :lease
                   FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS x(id, attempt)
                  WHERE d.id = x.id AND d.attempts = x.attempt AND d.leased_by = :worker
                    AND d.status = 'delivering'"""),

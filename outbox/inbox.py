@@ -97,15 +97,18 @@ _NEXT_DUE = text("""
        FOR UPDATE SKIP LOCKED
 """)
 
-# The claim's lease is its next_attempt_at: due again (to anyone) once it lapses.
+# The claim's lease is its next_attempt_at: due again (to anyone) once it lapses. It counts
+# from the claim's moment (clock_timestamp()), not from its transaction's start (now()): the
+# claim comes after the next-due scan and the handler's look on that transaction, and the
+# lease the prepare gets is the whole of :lease however long they took. The renewal too.
 _CLAIM = text("""
-    UPDATE messaging.inbox SET next_attempt_at = now() + :lease
+    UPDATE messaging.inbox SET next_attempt_at = clock_timestamp() + :lease
      WHERE source = :source AND event_id = :id AND org_id = :org
     RETURNING next_attempt_at
 """)
 
 _RENEW = text("""
-    UPDATE messaging.inbox SET next_attempt_at = now() + :lease
+    UPDATE messaging.inbox SET next_attempt_at = clock_timestamp() + :lease
      WHERE source = :source AND event_id = :id AND org_id = :org
        AND status = 'pending' AND next_attempt_at = :until
     RETURNING next_attempt_at
