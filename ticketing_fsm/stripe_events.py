@@ -210,9 +210,10 @@ def _refuse_another_organizations_event(
     attempt, Stripe never asked for the fee) for a payment whose metadata names an
     organization and one of ticketing's events that is not that organization's (or an
     organization that does not exist), no order of ours having its intent: the refusal
-    `_booked_as_its_metadata_reads` makes, made before the prepare. The usual payment (the
-    organization's own event) reads one row, pinned to that organization; only another
-    reads the event by its id alone, then the order by the intent."""
+    `_booked_as_its_metadata_reads` makes, made before the prepare, by the same comparison
+    (`_its_organizations_event`). The usual payment (the organization's own event) reads one
+    row, pinned to that organization; only another reads the event by its id alone, then the
+    order by the intent."""
     try:
         org = uuid.UUID(str(metadata[META_ORG]))
         event_id = uuid.UUID(str(metadata[META_EVENT]))
@@ -220,11 +221,28 @@ def _refuse_another_organizations_event(
         return  # escrow books nothing, or the event is none of ticketing's
     if orders.event_currency(conn, org, event_id) is not None:
         return  # the organization's own event
+    _its_organizations_event(conn, intent_id, org, event_id, unless_ordered=True)
+
+
+def _its_organizations_event(
+    conn: Connection,
+    intent_id: str,
+    org: uuid.UUID,
+    event_id: uuid.UUID,
+    *,
+    unless_ordered: bool = False,
+) -> Row[Any] | None:
+    """Ticketing's event `event_id` as recorded, when it is `org`'s; None when it is none of
+    ticketing's (an event id escrow alone keeps). Raises `PaymentEventNotTheOrganizations`
+    (permanent) when it is another organization's (or `org` does not exist): the one
+    comparison of a payment's organization with its event's, for the look and the handle.
+    `unless_ordered` (the look's): no refusal (None) when an order of ours has the intent,
+    whose handle books it with the order's organization and event; read on a mismatch only."""
     ours = orders.event_of(conn, event_id)
     if ours is None or ours.org_id == org:
-        return  # an event id escrow alone keeps
-    if orders.order_for_intent(conn, intent_id) is not None:
-        return  # an order of ours: booked with the order's organization and event
+        return ours
+    if unless_ordered and orders.order_for_intent(conn, intent_id) is not None:
+        return None
     raise PaymentEventNotTheOrganizations(
         payment_intent_id=intent_id, org_id=str(org), event_id=str(event_id)
     )
@@ -315,15 +333,9 @@ def _booked_as_its_metadata_reads(
         event_id = uuid.UUID(payment.event_id)
     except ValueError:
         return payment  # not one of ticketing's events
-    ours = orders.event_of(conn, event_id)
+    ours = _its_organizations_event(conn, payment.payment_id, payment.org_id, event_id)
     if ours is None:
         return payment
-    if ours.org_id != payment.org_id:
-        raise PaymentEventNotTheOrganizations(
-            payment_intent_id=payment.payment_id,
-            org_id=str(payment.org_id),
-            event_id=payment.event_id,
-        )
     return escrow.captured_payment_of(
         event, facts, org_id=payment.org_id, event_id=str(event_id), event_ends_at=ours.ends_at
     )
