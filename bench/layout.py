@@ -1,0 +1,660 @@
+"""An experiment for the row-layout decision of issue 14 (batches): would another layout of the
+ledger's rows let one process post 15,000 two-line entries per second? Not a product change:
+the ledger's tables and doors are untouched; every candidate is written into a scratch schema
+by plain statements with no rule at all, as bench.batches' floor is.
+
+Run as `python -m bench.layout [--seconds N] [--rounds R] [--accounts 10000]`. One server, as
+`bench.posting`'s (`_server`: an embedded PostgreSQL with production settings, or
+`DATABASE_URL`'s). Entries of two lines (random pairs of `--accounts` accounts, built as
+bench.batches builds them: `ledger.PostEntry` requests, a 64-hex-digit fingerprint each, a
+UUIDv7 id), in batches of `--independent-batch` (100) and `--batch` (500), each batch its own
+transaction, one connection, interleaved rounds (each case first in turn) after every case
+ran `--warm-up` seconds unmeasured. Candidates, each the minimal writes that keep the
+ledger's reads possible (the module's `LAYOUTS` say what each reader would read):
+
+- `A` the baseline, today's floor: bench.batches' own statements and tables (`bench_floor`: an
+  idempotency key, an entry, two lines, the accounts' new totals; 4 heap tuples, 11 index
+  entries and 2 HOT account updates per entry);
+- `B` the key folded into the entry (its request hash a column; a unique index (org_id, key)
+  on the entries; a keys row only for a refusal): 3 heap tuples, 11 index entries;
+- `Bd` as B but the entry's id derived from (organization, key) (UUIDv5), so the entries'
+  primary key is the key's index: 3 heap tuples, 10 index entries (a random-ordered key);
+- `C` B plus the two lines in the entry row (debit and credit account with their
+  organizations, amount, currency, each account's version and posted totals after), one index
+  per account column (account, recorded at, version) holding the totals, no lines rows:
+  1 heap tuple, 5 index entries;
+- `D` C keyed (org_id, id) by its UUIDv7 id, which also pages an organization's entries in
+  time order (no (org_id, created_at) index), and the fingerprint as 32 bytes: 1 heap tuple,
+  4 index entries;
+- `Dd` C with the derived id as its primary key (no key index; (org_id, created_at) kept):
+  1 heap tuple, 4 index entries.
+
+Also measured: the real door (`door_<size>`: `ledger.post_batch_now`, independent at 100,
+linked at 500), for its client CPU and its cost above the floor in the same run; and
+`<layout>_<size>_2conn`: the baseline and `--pipelined` (D) from this one process on two
+connections, one thread each, so the client builds and encodes batch N+1 while the server
+writes batch N (bench.batches' independent_batch_2 shape).
+
+Per case: entries/s (median round), CPU per entry of this process (client) and of its
+backends (server, /proc), WAL bytes and full-page images per entry, the ratios of server CPU
+and WAL to the baseline's, the bytes each layout stores per entry (heap, indexes, TOAST), and
+a projection of the real door on each layout: its server CPU above the floor (the rules)
+taken as unchanged, its client CPU as measured, so on one connection 1e6 / (layout server +
+rules + door client) entries/s, and on two connections (overlapped, two cores) at most
+1e6 / max(door client, (layout server + rules + door client) / 2). Projections are arithmetic,
+not measurements. The machine's load is printed before and after and kept in the JSON, the
+last line printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import statistics
+import sys
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+import ledger
+from bench.batches import (
+    _FLOOR_ACCOUNTS,
+    _FLOOR_ENTRIES,
+    _FLOOR_KEYS,
+    _FLOOR_LINES,
+    GOAL,
+    Case,
+    Round,
+    _copy_tables,
+    _post,
+    _round,
+    _uuid7,
+)
+from bench.posting import Book, Results, _analyze, _open_book, _server, per
+from liventix.database import create_database, database_url, drop_database, make_engine, upgrade
+
+Write = Callable[[sa.Connection, uuid.UUID, list[ledger.PostEntry]], None]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One candidate: its scratch schema, how to make it, how to write a batch into it, and
+    what it writes per two-line entry."""
+
+    name: str
+    schema: str
+    setup: Callable[[sa.Connection], None]
+    write: Write
+    tables: tuple[str, ...]
+    """Its tables besides the accounts (their bytes are the layout's storage)."""
+    heap_tuples: int
+    index_entries: int
+    readers: str
+    """What each reader of the ledger would read in this layout."""
+
+
+# ------------------------------------------------------------------------------------------
+# Scratch tables
+# ------------------------------------------------------------------------------------------
+
+
+def _like(conn: sa.Connection, schema: str, table: str, *, skip: Sequence[str] = ()) -> None:
+    """A copy of payments.<table> in `schema`: its columns, defaults and storage parameters,
+    and each of its indexes but those named in `skip` (primary keys and unique constraints as
+    plain unique indexes, which write the same entries); no trigger, no constraint."""
+    options = conn.exec_driver_sql(
+        "SELECT coalesce(array_to_string(reloptions, ', '), '') FROM pg_class"
+        f" WHERE oid = 'payments.{table}'::regclass"
+    ).scalar_one()
+    conn.exec_driver_sql(
+        f"CREATE TABLE {schema}.{table} (LIKE payments.{table} INCLUDING DEFAULTS"
+        " INCLUDING GENERATED INCLUDING IDENTITY)" + (f" WITH ({options})" if options else "")
+    )
+    indexes = conn.exec_driver_sql(
+        "SELECT indexname, indexdef FROM pg_indexes"
+        f" WHERE schemaname = 'payments' AND tablename = '{table}' ORDER BY indexname"
+    ).all()
+    for name, definition in indexes:
+        if name in skip:
+            continue
+        conn.exec_driver_sql(
+            str(definition).replace(f" ON payments.{table} ", f" ON {schema}.{table} ")
+        )
+
+
+def _accounts(conn: sa.Connection, schema: str) -> None:
+    """The schema's copy of the accounts, rows included (each layout updates its own)."""
+    _like(conn, schema, "accounts")
+    columns = conn.exec_driver_sql(
+        "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute"
+        " WHERE attrelid = 'payments.accounts'::regclass AND attnum > 0"
+        " AND NOT attisdropped AND attgenerated = ''"
+    ).scalar_one()
+    conn.exec_driver_sql(
+        f"INSERT INTO {schema}.accounts ({columns}) SELECT {columns} FROM payments.accounts"
+    )
+
+
+# A two-line entry's lines in its row: who, how much, and each account's position after.
+_LINE_COLUMNS = (
+    "debit_account_id uuid NOT NULL, debit_org_id uuid NOT NULL,"
+    " credit_account_id uuid NOT NULL, credit_org_id uuid NOT NULL,"
+    " amount bigint NOT NULL, currency text NOT NULL,"
+    " debit_version bigint NOT NULL, debit_posted_debits bigint NOT NULL,"
+    " debit_posted_credits bigint NOT NULL,"
+    " credit_version bigint NOT NULL, credit_posted_debits bigint NOT NULL,"
+    " credit_posted_credits bigint NOT NULL"
+)
+
+
+def _per_account_indexes(conn: sa.Connection, schema: str) -> None:
+    """What lines_account_recorded and lines_account_dated give the readers, per account
+    column: the balance as of a time (one backward probe: the last entry recorded by then
+    carries the totals), a statement's pages in (recorded at, version) order, and the dated
+    entries' correction (empty unless backdated or future-dated)."""
+    for side in ("debit", "credit"):
+        conn.exec_driver_sql(
+            f"CREATE INDEX entries_{side}_recorded ON {schema}.entries"
+            f" ({side}_account_id, created_at, {side}_version)"
+            f" INCLUDE ({side}_posted_debits, {side}_posted_credits)"
+        )
+        conn.exec_driver_sql(
+            f"CREATE INDEX entries_{side}_dated ON {schema}.entries"
+            f" ({side}_account_id, effective_at) INCLUDE (created_at, amount)"
+            " WHERE effective_at <> created_at"
+        )
+
+
+def _setup_b(schema: str, *, derived: bool) -> Callable[[sa.Connection], None]:
+    def setup(conn: sa.Connection) -> None:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        _accounts(conn, schema)
+        _like(conn, schema, "lines")
+        _like(conn, schema, "entries")
+        conn.exec_driver_sql(f"ALTER TABLE {schema}.entries ADD COLUMN request_hash text")
+        if not derived:
+            conn.exec_driver_sql(
+                f"CREATE UNIQUE INDEX entries_org_key ON {schema}.entries (org_id, idempotency_key)"
+            )
+
+    return setup
+
+
+def _setup_lines_in_row(
+    schema: str, *, keyed_by_org: bool, derived: bool
+) -> Callable[[sa.Connection], None]:
+    def setup(conn: sa.Connection) -> None:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        _accounts(conn, schema)
+        # The lines table stays for entries of three or more lines and for high-volume
+        # accounts' lines (rolled up after commit): not written by a two-line entry here.
+        _like(conn, schema, "lines")
+        skip = ("entries_pkey", "entries_org_created") if keyed_by_org else ()
+        _like(conn, schema, "entries", skip=skip)
+        hash_type = "bytea" if keyed_by_org else "text"
+        conn.exec_driver_sql(
+            f"ALTER TABLE {schema}.entries ADD COLUMN request_hash {hash_type},"
+            + ", ".join(f" ADD COLUMN {c.strip()}" for c in _LINE_COLUMNS.split(","))
+        )
+        if keyed_by_org:
+            conn.exec_driver_sql(
+                f"CREATE UNIQUE INDEX entries_pkey ON {schema}.entries (org_id, id)"
+            )
+        if not derived:
+            conn.exec_driver_sql(
+                f"CREATE UNIQUE INDEX entries_org_key ON {schema}.entries (org_id, idempotency_key)"
+            )
+        _per_account_indexes(conn, schema)
+
+    return setup
+
+
+# ------------------------------------------------------------------------------------------
+# Writes
+# ------------------------------------------------------------------------------------------
+
+
+def _in(schema: str, statement: sa.TextClause) -> sa.TextClause:
+    """One of the floor's statements, on `schema`'s tables: the same SQL otherwise."""
+    return sa.text(statement.text.replace("bench_floor.", f"{schema}."))
+
+
+def _entries_with_key(schema: str) -> sa.TextClause:
+    return sa.text(
+        f"INSERT INTO {schema}.entries (id, org_id, kind, description, metadata, effective_at,"
+        " created_at, idempotency_key, request_hash)"
+        " SELECT id, :org, 'standard', '', '{}', now(), now(), k, h"
+        " FROM unnest(CAST(:ids AS uuid[]), CAST(:keys AS text[]), CAST(:hashes AS text[]))"
+        " AS x(id, k, h)"
+    )
+
+
+def _entries_with_lines(schema: str, hash_type: str) -> sa.TextClause:
+    # The positions as the floor's lines carry them (version 1, totals the amount): the same
+    # widths, no reading of the accounts (the floor computes none either).
+    return sa.text(
+        f"INSERT INTO {schema}.entries (id, org_id, kind, description, metadata, effective_at,"
+        " created_at, idempotency_key, request_hash, debit_account_id, debit_org_id,"
+        " credit_account_id, credit_org_id, amount, currency, debit_version,"
+        " debit_posted_debits, debit_posted_credits, credit_version, credit_posted_debits,"
+        " credit_posted_credits)"
+        " SELECT id, :org, 'standard', '', '{}', now(), now(), k, h, d, :org, c, :org, m, 'USD',"
+        " 1, m, m, 1, m, m"
+        f" FROM unnest(CAST(:ids AS uuid[]), CAST(:keys AS text[]), CAST(:hashes AS {hash_type}[]),"
+        " CAST(:debits AS uuid[]), CAST(:credits AS uuid[]), CAST(:entry_amounts AS bigint[]))"
+        " AS x(id, k, h, d, c, m)"
+    )
+
+
+def _array(items: Sequence[object]) -> str:
+    """A PostgreSQL array literal of plain items (uuids, keys of letters, digits, '-' and '_',
+    hex digits, integers), sent as one text parameter: psycopg's own list dumper is pure
+    Python, element by element (~1 ms per array of 200, most of this client's CPU in a first
+    version), and sends the same text, so the server's work is the same."""
+    return "{" + ",".join(map(str, items)) + "}"
+
+
+def _params(
+    org: uuid.UUID, batch: list[ledger.PostEntry], *, derived: bool, digest: bool
+) -> dict[str, object]:
+    """A batch's parameters, as the floor's (`bench.batches._floor`) with the lines also by
+    entry (debit, credit, amount), the entry's id derived from its key if `derived`, the
+    fingerprint as 32 bytes if `digest`."""
+    accounts: list[str] = []
+    amounts: list[int] = []
+    for request in batch:
+        for line in request.lines:
+            accounts.append(str(line.account_id))
+            amounts.append(line.amount)
+    keys = [r.idempotency_key for r in batch]
+    hexes = [hashlib.sha256(k.encode()).hexdigest() for k in keys]
+    # bytea elements as \x<hex>, the backslash escaped for the array's parser.
+    hashes = [f"\\\\x{h}" for h in hexes] if digest else hexes
+    ids = [uuid.uuid5(org, k) for k in keys] if derived else [_uuid7() for _ in batch]
+    return {
+        "org": org,
+        "keys": _array(keys),
+        "hashes": _array(hashes),
+        "ids": _array(ids),
+        "accounts": _array(accounts),
+        "amounts": _array(amounts),
+        "debits": _array(accounts[0::2]),
+        "credits": _array(accounts[1::2]),
+        "entry_amounts": _array(amounts[0::2]),
+    }
+
+
+def _writer(
+    statements: Sequence[sa.TextClause], *, derived: bool = False, digest: bool = False
+) -> Write:
+    def write(conn: sa.Connection, org: uuid.UUID, batch: list[ledger.PostEntry]) -> None:
+        params = _params(org, batch, derived=derived, digest=digest)
+        with conn.begin():
+            for statement in statements:
+                conn.execute(statement, params)
+
+    return write
+
+
+def _floor_setup(conn: sa.Connection) -> None:
+    """bench.batches' own floor tables (its _copy_tables opens its own transaction)."""
+    _copy_tables(conn.engine)
+
+
+_READERS_LINES = (
+    "as today (lines rows): balance_as_of probes lines_account_recorded, statements page"
+    " lines_account, the trial balance reads lines by entry_org_id, row-level security by"
+    " the line's org_id / entry_org_id"
+)
+_READERS_IN_ROW = (
+    "a second shape beside the lines rows (kept for 3+ lines and high-volume accounts), read"
+    " through a view of both (a two-line entry as two virtual lines, side by column):"
+    " balance_as_of probes entries_<side>_recorded for each side and takes the later"
+    " (recorded at, version); statements page both side indexes merged in (recorded at,"
+    " version) order (the account's version is the cursor: a regular account's entries are"
+    " recorded in version order); the trial balance and reports sum amount grouped by"
+    " (org_id, debit_account_id) and (org_id, credit_account_id) (a scan, as today's of lines);"
+    " the high-volume roll-up unchanged (its lines stay rows); row-level security: org_id ="
+    " current org OR debit_org_id / credit_org_id = current org (an account's organization,"
+    " the platform's in a shared entry)"
+)
+
+
+def layouts() -> list[Layout]:
+    """The candidates, baseline first."""
+    a = Layout(
+        "A",
+        "bench_floor",
+        _floor_setup,
+        # bench.batches' four statements, in its order, its parameters encoded as the others'.
+        _writer([_FLOOR_KEYS, _FLOOR_ACCOUNTS, _FLOOR_ENTRIES, _FLOOR_LINES]),
+        ("idempotency_keys", "entries", "lines"),
+        4,
+        11,
+        _READERS_LINES + "; replay reads idempotency_keys",
+    )
+    b_writes = [
+        _in("bench_b", _FLOOR_ACCOUNTS),
+        _entries_with_key("bench_b"),
+        _in("bench_b", _FLOOR_LINES),
+    ]
+    b = Layout(
+        "B",
+        "bench_b",
+        _setup_b("bench_b", derived=False),
+        _writer(b_writes),
+        ("entries", "lines"),
+        3,
+        11,
+        _READERS_LINES + "; replay reads the entry by (org_id, idempotency_key), a refusal's"
+        " key in idempotency_keys (a second probe only on a miss)",
+    )
+    bd_writes = [
+        _in("bench_bd", _FLOOR_ACCOUNTS),
+        _entries_with_key("bench_bd"),
+        _in("bench_bd", _FLOOR_LINES),
+    ]
+    bd = Layout(
+        "Bd",
+        "bench_bd",
+        _setup_b("bench_bd", derived=True),
+        _writer(bd_writes, derived=True),
+        ("entries", "lines"),
+        3,
+        10,
+        _READERS_LINES + "; replay reads the entry by its id, uuid5(org, key)",
+    )
+    c = Layout(
+        "C",
+        "bench_c",
+        _setup_lines_in_row("bench_c", keyed_by_org=False, derived=False),
+        _writer([_in("bench_c", _FLOOR_ACCOUNTS), _entries_with_lines("bench_c", "text")]),
+        ("entries", "lines"),
+        1,
+        5,
+        _READERS_IN_ROW + "; replay by (org_id, idempotency_key); an organization's entries"
+        " listed by entries_org_created",
+    )
+    d = Layout(
+        "D",
+        "bench_d",
+        _setup_lines_in_row("bench_d", keyed_by_org=True, derived=False),
+        _writer(
+            [_in("bench_d", _FLOOR_ACCOUNTS), _entries_with_lines("bench_d", "bytea")],
+            digest=True,
+        ),
+        ("entries", "lines"),
+        1,
+        4,
+        _READERS_IN_ROW + "; replay by (org_id, idempotency_key); an organization's entries"
+        " listed by its primary key (org_id, id), the UUIDv7 id being time-ordered (the page"
+        " key becomes the id; an entry by id alone: with the organization (row-level security"
+        " adds it) or PostgreSQL 18's skip scan over the few organizations)",
+    )
+    dd = Layout(
+        "Dd",
+        "bench_dd",
+        _setup_lines_in_row("bench_dd", keyed_by_org=False, derived=True),
+        _writer(
+            [_in("bench_dd", _FLOOR_ACCOUNTS), _entries_with_lines("bench_dd", "text")],
+            derived=True,
+        ),
+        ("entries", "lines"),
+        1,
+        4,
+        _READERS_IN_ROW + "; replay by the id uuid5(org, key); listed by entries_org_created",
+    )
+    return [a, b, bd, c, d, dd]
+
+
+# ------------------------------------------------------------------------------------------
+# The run
+# ------------------------------------------------------------------------------------------
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def _analyze_all(engine: sa.Engine, chosen: Sequence[Layout]) -> None:
+    _analyze(engine)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for layout in chosen:
+            for table in ("accounts", *layout.tables):
+                conn.exec_driver_sql(f"ANALYZE {layout.schema}.{table}")
+
+
+def _stored_bytes(engine: sa.Engine, layout: Layout) -> float:
+    """Bytes the layout's tables (heap, indexes, TOAST) hold per entry written."""
+    with engine.connect() as conn:
+        size = sum(
+            int(
+                conn.exec_driver_sql(
+                    f"SELECT pg_total_relation_size('{layout.schema}.{table}')"
+                ).scalar_one()
+            )
+            for table in layout.tables
+        )
+        entries = int(
+            conn.exec_driver_sql(f"SELECT count(*) FROM {layout.schema}.entries").scalar_one()
+        )
+    return per(size, entries)
+
+
+def _consistent(engine: sa.Engine, layout: Layout) -> bool:
+    """Whether the layout's rows add up: the accounts' posted debits (and credits) are the sum
+    of what its entries moved, and every entry carries its key and a full fingerprint."""
+    moved = (
+        f"SELECT coalesce(sum(amount), 0) FROM {layout.schema}.entries"
+        if layout.name in ("C", "D", "Dd")
+        else f"SELECT coalesce(sum(amount), 0) FROM {layout.schema}.lines WHERE side = 'debit'"
+    )
+    if layout.name == "A":
+        keyed = (
+            "SELECT count(*) FROM bench_floor.entries e JOIN bench_floor.idempotency_keys k"
+            " ON k.org_id = e.org_id AND k.key = e.idempotency_key"
+            " AND length(k.request_hash) = 64"
+        )
+    else:
+        keyed = (
+            f"SELECT count(*) FROM {layout.schema}.entries WHERE idempotency_key IS NOT NULL"
+            " AND length(request_hash) = " + ("32" if layout.name == "D" else "64")
+        )
+    with engine.connect() as conn:
+        debits, credits = conn.exec_driver_sql(
+            f"SELECT sum(posted_debits), sum(posted_credits) FROM {layout.schema}.accounts"
+        ).one()
+        total = conn.exec_driver_sql(moved).scalar_one()
+        entries = conn.exec_driver_sql(f"SELECT count(*) FROM {layout.schema}.entries").scalar_one()
+        return bool(
+            debits == credits == total and conn.exec_driver_sql(keyed).scalar_one() == entries
+        )
+
+
+def _summarise(results: Results, cases: Sequence[Case], rounds: dict[str, list[Round]]) -> None:
+    for case in cases:
+        done = rounds[case.name]
+        entries = sum(x.entries for x in done)
+        servers = [x.server_cpu for x in done]
+        results.put(
+            case.name,
+            statistics.median(per(x.entries, x.wall) for x in done),
+            "entries/s (median round)",
+        )
+        client_us = per(sum(x.client_cpu for x in done), entries) * 1e6
+        results.put(f"{case.name}_client_cpu_us", client_us, "per entry")
+        if None not in servers:
+            server_us = per(sum(s or 0.0 for s in servers), entries) * 1e6
+            results.put(f"{case.name}_server_cpu_us", server_us, "per entry, its backends")
+        results.put(
+            f"{case.name}_wal_bytes", per(sum(x.wal_bytes for x in done), entries), "per entry"
+        )
+        results.put(
+            f"{case.name}_wal_fpi",
+            per(sum(x.wal_fpi for x in done), entries),
+            "full-page images per entry",
+        )
+
+
+def _ratios(results: Results, chosen: Sequence[Layout], sizes: Sequence[int]) -> None:
+    f = results.figures
+    print("ratios to the baseline (A, today's floor), same run", flush=True)
+    for layout in chosen[1:]:
+        for size in sizes:
+            for what in ("server_cpu_us", "wal_bytes"):
+                mine, base = f.get(f"{layout.name}_{size}_{what}"), f.get(f"A_{size}_{what}")
+                if mine is not None and base:
+                    results.put(
+                        f"{layout.name}_{size}_{what.split('_')[0]}_over_A",
+                        per(mine, base),
+                        f"{what} / A's",
+                    )
+
+
+def _projections(results: Results, chosen: Sequence[Layout], sizes: Sequence[int]) -> None:
+    """The real door on each layout, by arithmetic: the rules' server CPU (door minus floor,
+    this run) added to the layout's, the door's client CPU as measured."""
+    f = results.figures
+    print(
+        "projections (arithmetic, not measured): the door's rules and client on each layout",
+        flush=True,
+    )
+    for size in sizes:
+        door_server = f.get(f"door_{size}_server_cpu_us")
+        door_client = f.get(f"door_{size}_client_cpu_us")
+        floor_server = f.get(f"A_{size}_server_cpu_us")
+        if door_server is None or door_client is None or floor_server is None:
+            continue
+        rules = door_server - floor_server
+        results.put(f"rules_{size}_server_cpu_us", rules, "door's server CPU above the floor")
+        for layout in chosen:
+            server = f.get(f"{layout.name}_{size}_server_cpu_us")
+            if server is None:
+                continue
+            total = server + rules + door_client
+            one = per(1e6, total)
+            two = per(1e6, max(door_client, total / 2))
+            results.put(f"projected_{layout.name}_{size}_1conn", one, "entries/s, one connection")
+            results.put(
+                f"projected_{layout.name}_{size}_2conn", two, "entries/s at most, two connections"
+            )
+            results.put(f"projected_{layout.name}_{size}_reaches_goal", two >= GOAL)
+
+
+def _cases(
+    chosen: Sequence[Layout], sizes: Sequence[int], *, door: bool, pipelined: str
+) -> list[Case]:
+    """The door's cases (independent at the small size, linked at the large), each layout's
+    at both sizes, then the baseline's and the pipelined layout's on two connections."""
+    cases: list[Case] = []
+    if door:
+        cases += [Case(f"door_{sizes[0]}", sizes[0], _post(False))]
+        cases += [Case(f"door_{sizes[1]}", sizes[1], _post(True))]
+    for layout in chosen:
+        cases += [Case(f"{layout.name}_{size}", size, layout.write) for size in sizes]
+    for layout in chosen:
+        if layout.name in ("A", pipelined):
+            cases += [
+                Case(f"{layout.name}_{size}_2conn", size, layout.write, connections=2)
+                for size in sizes
+            ]
+    return cases
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the experiment and print its figures, the last line one JSON object."""
+    parser = argparse.ArgumentParser(prog="python -m bench.layout", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=4.0, help="length of each round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every case")
+    parser.add_argument(
+        "--warm-up", type=float, default=1.5, help="seconds of every case before the rounds"
+    )
+    parser.add_argument("--accounts", type=int, default=10_000, help="accounts to spread over")
+    parser.add_argument("--batch", type=int, default=500, help="entries per large batch")
+    parser.add_argument(
+        "--independent-batch", type=int, default=100, help="entries per small batch"
+    )
+    parser.add_argument(
+        "--only", default="", help="comma-separated layouts to run (A is always run)"
+    )
+    parser.add_argument(
+        "--pipelined", default="D", help="the layout also run on two connections (besides A)"
+    )
+    parser.add_argument("--no-door", action="store_true", help="skip the real door's cases")
+    args = parser.parse_args(argv)
+    every = layouts()
+    wanted = {x for x in args.only.split(",") if x}
+    chosen = [x for x in every if x.name == "A" or not wanted or x.name in wanted]
+    sizes = (args.independent_batch, args.batch)
+    cases = _cases(chosen, sizes, door=not args.no_door, pipelined=args.pipelined)
+    results = Results()
+    name = f"bench_layout_{uuid.uuid4().hex[:8]}"
+    rng = random.Random(14)
+    with _server() as admin:
+        try:
+            create_database(admin, name)
+            url = database_url(admin, name)
+            upgrade(url)
+            engine = make_engine(url, pool_size=2)
+            book: Book = _open_book(engine, args.accounts)
+            for layout in chosen:
+                with engine.begin() as conn:
+                    layout.setup(conn)
+            results.put("load_before", _load(), "load average 1/5/15 min")
+            print(
+                f"{args.rounds} rounds of {args.seconds:g} s per case, interleaved; baseline:"
+                " A, today's floor (bench.batches' statements and tables)",
+                flush=True,
+            )
+            for layout in chosen:
+                print(
+                    f"  {layout.name} ({layout.schema}): {layout.heap_tuples} heap tuples,"
+                    f" {layout.index_entries} index entries per entry, 2 HOT account updates;"
+                    f" readers: {layout.readers}",
+                    flush=True,
+                )
+            rounds: dict[str, list[Round]] = {case.name: [] for case in cases}
+            with engine.connect() as conn, engine.connect() as other:
+                conns = (conn, other)
+                pids: list[int | None] = []
+                for c in conns:
+                    pids.append(int(c.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()))
+                    c.rollback()
+                for case in cases:
+                    _round(conns, case, book, seconds=args.warm_up, rng=rng, pids=pids)
+                for r in range(args.rounds):
+                    _analyze_all(engine, chosen)
+                    order = cases[r % len(cases) :] + cases[: r % len(cases)]
+                    for case in order:
+                        rounds[case.name].append(
+                            _round(conns, case, book, seconds=args.seconds, rng=rng, pids=pids)
+                        )
+                    print(f"round {r + 1} done, load {_load()}", flush=True)
+            _summarise(results, cases, rounds)
+            results.put("load_after", _load(), "load average 1/5/15 min")
+            print("storage per entry (heap, indexes, TOAST; accounts not counted)", flush=True)
+            for layout in chosen:
+                results.put(
+                    f"{layout.name}_stored_bytes", _stored_bytes(engine, layout), "per entry"
+                )
+            for layout in chosen:
+                results.put(f"{layout.name}_rows_add_up", _consistent(engine, layout))
+            _ratios(results, chosen, sizes)
+            if not args.no_door:
+                _projections(results, chosen, sizes)
+            for case in cases:
+                results.put(f"target_{case.name}_15000", results.figures[case.name] >= GOAL)
+            engine.dispose()
+        finally:
+            drop_database(admin, name)
+    print(json.dumps(results.figures), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
