@@ -16,8 +16,6 @@ whichever door first took it.
 from __future__ import annotations
 
 import hashlib
-import random
-import time
 from collections.abc import Sequence
 from datetime import datetime
 from json.encoder import encode_basestring
@@ -25,8 +23,6 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy import text as sql_text
-from sqlalchemy.exc import DBAPIError
 
 import pgdriver
 from ledger.currencies import CURRENCY_EXPONENTS
@@ -34,8 +30,6 @@ from ledger.errors import (
     InvalidRequest,
     LedgerError,
     LinkedEntryFailed,
-    OrganizationNotFound,
-    PermissionDenied,
     error_from_code,
 )
 from ledger.models import BatchResult, WriteResult
@@ -48,7 +42,7 @@ from ledger.requests import (
     check_metadata,
     fingerprint,
 )
-from ledger.writes import _array, _driver_row, _one_row, _write, translated_errors
+from ledger.writes import _array, _driver_row, _one_row, _write, alone, translated_errors
 
 _BATCH = "SELECT payments.post_batch(%s::jsonb)"
 # Every array goes as a text array literal built here: the lines' (validated UUIDs, sides,
@@ -63,16 +57,6 @@ _FAST = (
 # The same call through libpq (`pgdriver.call_alone`), for a batch that is its own unit of work.
 _FAST_LIBPQ = _FAST.replace("%s", "$%d") % tuple(range(1, 13))
 _FAST_NAME = "ledger_post_batch_fast_" + hashlib.sha256(_FAST_LIBPQ.encode()).hexdigest()[:12]
-# Whether the caller's role is the schema's owner (asked only after a refusal: `_trusted`).
-_TRUSTED = sql_text("SELECT payments._trusted_caller()")
-
-# `post_batch_now`'s tries of a unit of work that lost a race (a deadlock, a serialization
-# failure), and the pause before each rerun (`_pause`: 10-20 ms, then 20-40 ms).
-_ATTEMPTS = 3
-_AGAIN = frozenset({"40P01", "40001"})
-_PAUSE_S = 0.02
-_PAUSE_CAP_S = 0.05
-_sleep = time.sleep  # a module attribute, so that a test can see the pauses asked for
 
 
 def post_entries(
@@ -136,44 +120,16 @@ def post_batch_now(
 
     The unit of work is wholly this call's, so a deadlock or serialization failure (40P01,
     40001: the door's statement, or the long way's transaction, rolled back, nothing of the
-    caller's held) runs it again after a short jittered pause (`_pause`: 10-20 ms, then
-    20-40 ms), up to `_ATTEMPTS` times in all; the last such failure is raised as it is
-    (`sqlalchemy.exc.OperationalError`, as `post_entry` raises it).
+    caller's held) runs it again after a short jittered pause (10-20 ms, then 20-40 ms), 3
+    tries in all, then raises `LostRace` from the last (`ledger.writes.alone`, as
+    `post_entry_now` does), never the driver's error.
     """
     chains = _chains(len(requests), links)
-    for attempt in range(_ATTEMPTS):
-        try:
-            return _batch_now(bind, org_id, requests, links, chains)
-        except DBAPIError as exc:
-            if getattr(exc.orig, "sqlstate", None) not in _AGAIN or attempt == _ATTEMPTS - 1:
-                raise
-            _sleep(_pause(attempt + 1))  # nothing held: the unit of work was rolled back
-        except OrganizationNotFound as exc:
-            if not _trusted(bind):
-                raise PermissionDenied(
-                    reason="post_batch_now acts outside a transaction, as the schema's owner"
-                    " only: an application role posts with post_batch in a transaction"
-                    " where it presented its organization's proof"
-                ) from exc
-            raise
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _pause(attempt: int) -> float:
-    """Seconds to wait before running a lost race's unit of work again, after its
-    `attempt`-th try: jittered (half to all of a bound), the bound growing from 20 ms and
-    kept within 50 ms, so that the transactions that deadlocked do not meet again at once."""
-    return random.uniform(0.5, 1.0) * min(_PAUSE_CAP_S, _PAUSE_S * 2.0 ** (attempt - 1))
-
-
-def _trusted(bind: Engine | Connection) -> bool:
-    """Whether the bind's role is the schema's owner (or has its rights): asked only after a
-    refusal, in a transaction of its own."""
-    if isinstance(bind, Engine):
-        with bind.connect() as conn:
-            return bool(conn.execute(_TRUSTED).scalar_one())
-    with bind.begin():
-        return bool(bind.execute(_TRUSTED).scalar_one())
+    return alone(
+        bind,
+        ("post_batch_now", "post_batch"),
+        lambda: _batch_now(bind, org_id, requests, links, chains),
+    )
 
 
 def _batch_now(

@@ -134,6 +134,15 @@ class PermissionDenied(LedgerError):
     reason: str
 
 
+class LostRace(LedgerError):
+    """The write lost a race with concurrent writes (a deadlock or a serialization failure)
+    at every try of its own unit of work; nothing was written: run it again."""
+
+    code = "lost_race"
+    sqlstate: str
+    attempts: int
+
+
 class DuplicateAccountCode(LedgerError):
     """The organization already has an account with this code."""
 

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
@@ -39,6 +41,7 @@ from ledger.errors import (
     DuplicateExternalReference,
     IdempotencyConflict,
     InvalidRequest,
+    LostRace,
     OrganizationNotFound,
     PermissionDenied,
     error_from_code,
@@ -71,6 +74,19 @@ _POST_ONE = (
 # changes with its text (pgdriver.call): the usual way of a single posting.
 _POST_ONE_LIBPQ = _POST_ONE.replace("%s", "$%d") % tuple(range(1, 12))
 _POST_ONE_NAME = "ledger_post_entry_" + hashlib.sha256(_POST_ONE_LIBPQ.encode()).hexdigest()[:12]
+# Whether the caller's role is the schema's owner (asked only after a refusal: `_trusted`).
+_TRUSTED = text("SELECT payments._trusted_caller()")
+
+# A unit of work of the call's own (`alone`) that lost a race (a deadlock, a serialization
+# failure) is tried up to `_ATTEMPTS` times in all, after a pause before each rerun
+# (`_pause`: 10-20 ms, then 20-40 ms).
+_ATTEMPTS = 3
+_AGAIN = frozenset({"40P01", "40001"})
+_PAUSE_S = 0.02
+_PAUSE_CAP_S = 0.05
+_sleep = time.sleep  # a module attribute, so that a test can see the pauses asked for
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -253,6 +269,57 @@ def post_entry(conn: Connection, org_id: UUID, request: PostEntry | ReverseEntry
     return _write(conn, org_id, [request], record_failure=True)[0]
 
 
+def alone(bind: Engine | Connection, names: tuple[str, str], once: Callable[[], T]) -> T:
+    """Run `once`, a unit of work wholly this call's own on `bind` (`post_entry_now`,
+    `post_batch_now`: committed, or rolled back whole, before it returns), as such a call
+    fails.
+
+    A deadlock or serialization failure (40P01, 40001) rolled all of it back and left the
+    caller holding nothing, so it is run again after a short jittered pause (`_pause`), up to
+    `_ATTEMPTS` times in all; then `LostRace` is raised from the last one (the driver's
+    error as its `__cause__`: `outbox.retries.transient_sqlstate` still reads it). An
+    `OrganizationNotFound` met by a role that is not the schema's owner becomes
+    `PermissionDenied`: such a role acts for an organization only inside a transaction
+    where it presented the organization's proof (transaction-local), which a call that is
+    its own unit of work cannot have; it posts with `names[1]` (`names[0]` is this call)."""
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            return once()
+        except DBAPIError as exc:
+            sqlstate = getattr(exc.orig, "sqlstate", None)
+            if sqlstate not in _AGAIN:
+                raise
+            if attempt == _ATTEMPTS:
+                raise LostRace(sqlstate=sqlstate, attempts=attempt) from exc
+            _sleep(_pause(attempt))  # nothing held: the unit of work was rolled back
+        except OrganizationNotFound as exc:
+            if not _trusted(bind):
+                raise PermissionDenied(
+                    reason=f"{names[0]} acts outside a transaction, as the schema's owner"
+                    f" only: an application role posts with {names[1]} in a transaction"
+                    " where it presented its organization's proof"
+                ) from exc
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _pause(attempt: int) -> float:
+    """Seconds to wait before running a lost race's unit of work again, after its
+    `attempt`-th try: jittered (half to all of a bound), the bound growing from 20 ms and
+    kept within 50 ms, so that the transactions that deadlocked do not meet again at once."""
+    return random.uniform(0.5, 1.0) * min(_PAUSE_CAP_S, _PAUSE_S * 2.0 ** (attempt - 1))
+
+
+def _trusted(bind: Engine | Connection) -> bool:
+    """Whether the bind's role is the schema's owner (or has its rights): asked only after a
+    refusal, in a transaction of its own."""
+    if isinstance(bind, Engine):
+        with bind.connect() as conn:
+            return bool(conn.execute(_TRUSTED).scalar_one())
+    with bind.begin():
+        return bool(bind.execute(_TRUSTED).scalar_one())
+
+
 def post_entry_now(
     bind: Engine | Connection, org_id: UUID, request: PostEntry | ReverseEntry
 ) -> WriteResult:
@@ -267,8 +334,19 @@ def post_entry_now(
     in one transaction, `post_entry` on the caller's connection. It acts as the connection's
     role may outside a transaction: the schema's owner; an application role acts for an
     organization only inside a transaction (its proof is transaction-local), so it posts with
-    `post_entry`. A refusal remembered under its key is committed with the key.
+    `post_entry`: here it gets `PermissionDenied`, not `OrganizationNotFound` (the
+    organization may well exist). A refusal remembered under its key is committed with the
+    key. The unit of work being wholly this call's, a deadlock or serialization failure runs
+    it again after a short pause, 3 tries in all, then raises `LostRace` (`alone`), never
+    the driver's error.
     """
+    return alone(bind, ("post_entry_now", "post_entry"), lambda: _entry_now(bind, org_id, request))
+
+
+def _entry_now(
+    bind: Engine | Connection, org_id: UUID, request: PostEntry | ReverseEntry
+) -> WriteResult:
+    """One try of `post_entry_now`."""
     if isinstance(request, PostEntry) and not request.conditions:
         return _post_one(bind, org_id, request, alone=True)
     if isinstance(bind, Engine):

@@ -138,6 +138,9 @@ DOMAIN_PROBLEMS: dict[type[Exception], ProblemType] = {
     ),
     ledger.OrganizationNotFound: ORGANIZATION_NOT_FOUND,
     ledger.PermissionDenied: ProblemType(403, "permission-denied", "Not permitted"),
+    # Not a refusal: a unit of work of its own (post_entry_now, post_batch_now) lost a race
+    # at every try; 503 with Retry-After, nothing stored under the key.
+    ledger.LostRace: ProblemType(503, "lost-race", "Concurrent writes won every try; retry"),
     ledger.DuplicateAccountCode: ProblemType(
         409, "duplicate-account-code", "An account with this code exists"
     ),
