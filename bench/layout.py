@@ -53,11 +53,14 @@ import hashlib
 import json
 import os
 import random
+import re
 import statistics
 import sys
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -70,15 +73,18 @@ from bench.batches import (
     GOAL,
     Case,
     Round,
+    _backend_cpu,
     _copy_tables,
+    _fpi,
+    _keys,
     _post,
+    _requests,
     _round,
     _uuid7,
+    _wal,
 )
 from bench.posting import Book, Results, _analyze, _open_book, _server, per
 from liventix.database import create_database, database_url, drop_database, make_engine, upgrade
-
-Write = Callable[[sa.Connection, uuid.UUID, list[ledger.PostEntry]], None]
 
 
 @dataclass(frozen=True)
@@ -89,13 +95,15 @@ class Layout:
     name: str
     schema: str
     setup: Callable[[sa.Connection], None]
-    write: Write
+    write: Writer
     tables: tuple[str, ...]
     """Its tables besides the accounts (their bytes are the layout's storage)."""
     heap_tuples: int
     index_entries: int
     readers: str
     """What each reader of the ledger would read in this layout."""
+    diagnostic: bool = False
+    """Not a layout (it leaves out writes the ledger needs): a split of another's cost."""
 
 
 # ------------------------------------------------------------------------------------------
@@ -289,16 +297,29 @@ def _params(
     }
 
 
-def _writer(
-    statements: Sequence[sa.TextClause], *, derived: bool = False, digest: bool = False
-) -> Write:
-    def write(conn: sa.Connection, org: uuid.UUID, batch: list[ledger.PostEntry]) -> None:
-        params = _params(org, batch, derived=derived, digest=digest)
+@dataclass(frozen=True)
+class Writer:
+    """A layout's writes of a batch: its statements in order, in one transaction."""
+
+    statements: tuple[sa.TextClause, ...]
+    derived: bool = False
+    digest: bool = False
+
+    def params(self, org: uuid.UUID, batch: list[ledger.PostEntry]) -> dict[str, object]:
+        """The batch's parameters for these statements."""
+        return _params(org, batch, derived=self.derived, digest=self.digest)
+
+    def __call__(self, conn: sa.Connection, org: uuid.UUID, batch: list[ledger.PostEntry]) -> None:
+        params = self.params(org, batch)
         with conn.begin():
-            for statement in statements:
+            for statement in self.statements:
                 conn.execute(statement, params)
 
-    return write
+
+def _writer(
+    statements: Sequence[sa.TextClause], *, derived: bool = False, digest: bool = False
+) -> Writer:
+    return Writer(tuple(statements), derived, digest)
 
 
 def _floor_setup(conn: sa.Connection) -> None:
@@ -409,7 +430,19 @@ def layouts() -> list[Layout]:
         4,
         _READERS_IN_ROW + "; replay by the id uuid5(org, key); listed by entries_org_created",
     )
-    return [a, b, bd, c, d, dd]
+    dx = Layout(
+        "Dx",
+        "bench_dx",
+        _setup_lines_in_row("bench_dx", keyed_by_org=True, derived=False),
+        _writer([_entries_with_lines("bench_dx", "bytea")], digest=True),
+        ("entries", "lines"),
+        1,
+        4,
+        "not a layout: D's entry rows without the accounts' update (the balances would live"
+        " nowhere), to split D's cost: the accounts' share is D's less this",
+        diagnostic=True,
+    )
+    return [a, b, bd, c, d, dd, dx]
 
 
 # ------------------------------------------------------------------------------------------
@@ -476,26 +509,83 @@ def _consistent(engine: sa.Engine, layout: Layout) -> bool:
         )
 
 
-def _summarise(results: Results, cases: Sequence[Case], rounds: dict[str, list[Round]]) -> None:
-    for case in cases:
-        done = rounds[case.name]
+def _psycopg(statement: sa.TextClause) -> str:
+    """The statement in psycopg's own parameter style (:name as %(name)s)."""
+    return re.sub(r"(?<!:):(\w+)", r"%(\1)s", statement.text.replace("%", "%%"))
+
+
+def _pipelined(
+    conn: sa.Connection,
+    layout: Layout,
+    size: int,
+    book: Book,
+    *,
+    seconds: float,
+    rng: random.Random,
+    pid: int | None,
+) -> Round:
+    """One round of the layout's batches on one connection in psycopg's pipeline mode: batch
+    N's statements (BEGIN, the writes, COMMIT) are sent, then batch N+1 is built and encoded
+    while the server writes batch N, and only then are N's results awaited (a sync)."""
+    writer = layout.write
+    queries = [_psycopg(s) for s in writer.statements]
+    keys = _keys(f"{layout.name}-pipelined-{uuid.uuid4().hex[:8]}")
+    conn.rollback()
+    raw: Any = conn.connection.driver_connection
+    raw.autocommit = True
+
+    def build() -> dict[str, object]:
+        return writer.params(book.org, _requests(book, rng, keys, size))
+
+    def send(cur: Any, params: dict[str, object]) -> None:
+        cur.execute("BEGIN")
+        for query in queries:
+            cur.execute(query, params)
+        cur.execute("COMMIT")
+
+    try:
+        wal0, fpi0 = _wal(conn), _fpi([conn])
+        conn.rollback()
+        server0 = _backend_cpu(pid)
+        client0, started = time.process_time(), time.perf_counter()
+        deadline = started + seconds
+        done = 0
+        with raw.pipeline() as pipeline, raw.cursor() as cur:
+            send(cur, build())
+            while time.perf_counter() < deadline:
+                following = build()
+                pipeline.sync()
+                done += size
+                send(cur, following)
+            pipeline.sync()
+            done += size
+        wall, client = time.perf_counter() - started, time.process_time() - client0
+        server1 = _backend_cpu(pid)
+        wal, fpi = _wal(conn) - wal0, _fpi([conn]) - fpi0
+        conn.rollback()
+    finally:
+        raw.autocommit = False
+    server = None if server0 is None or server1 is None else server1 - server0
+    return Round(done, wall, client, server, wal, fpi)
+
+
+def _summarise(results: Results, rounds: dict[str, list[Round]]) -> None:
+    for name, done in rounds.items():
         entries = sum(x.entries for x in done)
         servers = [x.server_cpu for x in done]
         results.put(
-            case.name,
+            name,
             statistics.median(per(x.entries, x.wall) for x in done),
             "entries/s (median round)",
         )
         client_us = per(sum(x.client_cpu for x in done), entries) * 1e6
-        results.put(f"{case.name}_client_cpu_us", client_us, "per entry")
+        results.put(f"{name}_client_cpu_us", client_us, "per entry")
         if None not in servers:
             server_us = per(sum(s or 0.0 for s in servers), entries) * 1e6
-            results.put(f"{case.name}_server_cpu_us", server_us, "per entry, its backends")
+            results.put(f"{name}_server_cpu_us", server_us, "per entry, its backends")
+        results.put(f"{name}_wal_bytes", per(sum(x.wal_bytes for x in done), entries), "per entry")
         results.put(
-            f"{case.name}_wal_bytes", per(sum(x.wal_bytes for x in done), entries), "per entry"
-        )
-        results.put(
-            f"{case.name}_wal_fpi",
+            f"{name}_wal_fpi",
             per(sum(x.wal_fpi for x in done), entries),
             "full-page images per entry",
         )
@@ -534,7 +624,7 @@ def _projections(results: Results, chosen: Sequence[Layout], sizes: Sequence[int
         results.put(f"rules_{size}_server_cpu_us", rules, "door's server CPU above the floor")
         for layout in chosen:
             server = f.get(f"{layout.name}_{size}_server_cpu_us")
-            if server is None:
+            if server is None or layout.diagnostic:
                 continue
             total = server + rules + door_client
             one = per(1e6, total)
@@ -546,24 +636,49 @@ def _projections(results: Results, chosen: Sequence[Layout], sizes: Sequence[int
             results.put(f"projected_{layout.name}_{size}_reaches_goal", two >= GOAL)
 
 
+Runner = Callable[[float], Round]
+"""One case: runs a round of the given seconds."""
+
+
 def _cases(
-    chosen: Sequence[Layout], sizes: Sequence[int], *, door: bool, pipelined: str
-) -> list[Case]:
+    chosen: Sequence[Layout],
+    sizes: Sequence[int],
+    book: Book,
+    conns: Sequence[sa.Connection],
+    pids: Sequence[int | None],
+    *,
+    door: bool,
+    pipelined: str,
+) -> dict[str, Runner]:
     """The door's cases (independent at the small size, linked at the large), each layout's
-    at both sizes, then the baseline's and the pipelined layout's on two connections."""
+    at both sizes, then the baseline's and the pipelined layout's on two connections and in
+    pipeline mode on one."""
+    rng = random.Random(14)
     cases: list[Case] = []
     if door:
         cases += [Case(f"door_{sizes[0]}", sizes[0], _post(False))]
         cases += [Case(f"door_{sizes[1]}", sizes[1], _post(True))]
     for layout in chosen:
         cases += [Case(f"{layout.name}_{size}", size, layout.write) for size in sizes]
-    for layout in chosen:
-        if layout.name in ("A", pipelined):
-            cases += [
-                Case(f"{layout.name}_{size}_2conn", size, layout.write, connections=2)
-                for size in sizes
-            ]
-    return cases
+    twice = [x for x in chosen if x.name in ("A", pipelined)]
+    for layout in twice:
+        cases += [
+            Case(f"{layout.name}_{size}_2conn", size, layout.write, connections=2) for size in sizes
+        ]
+
+    def plain(case: Case) -> Runner:
+        return lambda seconds: _round(conns, case, book, seconds=seconds, rng=rng, pids=pids)
+
+    def piped(layout: Layout, size: int) -> Runner:
+        return lambda seconds: _pipelined(
+            conns[0], layout, size, book, seconds=seconds, rng=rng, pid=pids[0]
+        )
+
+    runners = {case.name: plain(case) for case in cases}
+    for layout in twice:
+        for size in sizes:
+            runners[f"{layout.name}_{size}_pipeline"] = piped(layout, size)
+    return runners
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -591,10 +706,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     wanted = {x for x in args.only.split(",") if x}
     chosen = [x for x in every if x.name == "A" or not wanted or x.name in wanted]
     sizes = (args.independent_batch, args.batch)
-    cases = _cases(chosen, sizes, door=not args.no_door, pipelined=args.pipelined)
     results = Results()
     name = f"bench_layout_{uuid.uuid4().hex[:8]}"
-    rng = random.Random(14)
     with _server() as admin:
         try:
             create_database(admin, name)
@@ -614,28 +727,36 @@ def main(argv: Sequence[str] | None = None) -> int:
             for layout in chosen:
                 print(
                     f"  {layout.name} ({layout.schema}): {layout.heap_tuples} heap tuples,"
-                    f" {layout.index_entries} index entries per entry, 2 HOT account updates;"
+                    f" {layout.index_entries} index entries per entry,"
+                    f" {0 if layout.diagnostic else 2} HOT account updates;"
                     f" readers: {layout.readers}",
                     flush=True,
                 )
-            rounds: dict[str, list[Round]] = {case.name: [] for case in cases}
             with engine.connect() as conn, engine.connect() as other:
                 conns = (conn, other)
                 pids: list[int | None] = []
                 for c in conns:
                     pids.append(int(c.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()))
                     c.rollback()
-                for case in cases:
-                    _round(conns, case, book, seconds=args.warm_up, rng=rng, pids=pids)
+                cases = _cases(
+                    chosen,
+                    sizes,
+                    book,
+                    conns,
+                    pids,
+                    door=not args.no_door,
+                    pipelined=args.pipelined,
+                )
+                rounds: dict[str, list[Round]] = {name: [] for name in cases}
+                names = list(cases)
+                for name in names:
+                    cases[name](args.warm_up)
                 for r in range(args.rounds):
                     _analyze_all(engine, chosen)
-                    order = cases[r % len(cases) :] + cases[: r % len(cases)]
-                    for case in order:
-                        rounds[case.name].append(
-                            _round(conns, case, book, seconds=args.seconds, rng=rng, pids=pids)
-                        )
+                    for name in names[r % len(names) :] + names[: r % len(names)]:
+                        rounds[name].append(cases[name](args.seconds))
                     print(f"round {r + 1} done, load {_load()}", flush=True)
-            _summarise(results, cases, rounds)
+            _summarise(results, rounds)
             results.put("load_after", _load(), "load average 1/5/15 min")
             print("storage per entry (heap, indexes, TOAST; accounts not counted)", flush=True)
             for layout in chosen:
@@ -643,12 +764,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"{layout.name}_stored_bytes", _stored_bytes(engine, layout), "per entry"
                 )
             for layout in chosen:
-                results.put(f"{layout.name}_rows_add_up", _consistent(engine, layout))
+                if not layout.diagnostic:
+                    results.put(f"{layout.name}_rows_add_up", _consistent(engine, layout))
             _ratios(results, chosen, sizes)
             if not args.no_door:
                 _projections(results, chosen, sizes)
-            for case in cases:
-                results.put(f"target_{case.name}_15000", results.figures[case.name] >= GOAL)
+            for name in rounds:
+                results.put(f"target_{name}_15000", results.figures[name] >= GOAL)
             engine.dispose()
         finally:
             drop_database(admin, name)
