@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from bench.ledger_ab import load, server
+from bench.ledger_ab import add_server_flag, load, server
 
 # The worker's code: only names both roots have (liventix.database, ledger's public face).
 _WORKER = textwrap.dedent(
@@ -149,9 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="post",
         help="single postings, independent batches of 100 or linked batches of 500",
     )
+    add_server_flag(parser)
     args = parser.parse_args(argv)
     print(f"A = {args.root_a}, B = {args.root_b}; mode {args.mode}; {load()}")
-    with server() as admin:
+    with server(tuned=not args.server_defaults) as admin:
         workers = {
             "a": _spawn(args.root_a, admin, args.mode),
             "b": _spawn(args.root_b, admin, args.mode),

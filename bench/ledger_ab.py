@@ -1,53 +1,56 @@
 """Shared set-up of the ledger-feature benchmarks (`bench.monitor_cost`, `bench.seal_cost`,
-`bench.verify`): one server (an embedded PostgreSQL in a temporary directory, or
-`DATABASE_URL`'s), a fresh migrated database, a book of plain accounts, and posting client
-processes that count postings (each in its own transaction, random pairs of the book's
-accounts) for a given time, for same-run A/B rounds interleaved in one window."""
+`bench.verify`): one server (`bench.posting._server`'s: an embedded PostgreSQL in a temporary
+directory configured by `liventix.database.production_settings()`, or PostgreSQL's defaults
+with `tuned=False`, `--server-defaults` by `add_server_flag`; or `DATABASE_URL`'s, as found;
+its settings printed), a fresh migrated database, a book of plain accounts, and posting
+client processes that count postings (each in its own transaction, random pairs of the
+book's accounts) for a given time, for same-run A/B rounds interleaved in one window."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import random
-import shutil
 import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
 import sqlalchemy as sa
 
 import ledger
+from bench.posting import _server as posting_server
 from liventix.database import (
     create_database,
     database_url,
     drop_database,
     make_engine,
-    normalize_url,
-    start_embedded_server,
     upgrade,
 )
 
 
 @contextmanager
-def server() -> Iterator[str]:
-    """A URL on the server's maintenance database: DATABASE_URL's, or an embedded server's."""
-    external = os.environ.get("DATABASE_URL")
-    if external:
-        yield normalize_url(external)
-        return
-    tmp = Path(tempfile.mkdtemp(prefix="liventix-bench-"))
-    tmp.chmod(0o755)  # the server runs as its own system user, which must reach pgdata
-    embedded = start_embedded_server(tmp / "pgdata", cleanup_mode="delete")
-    try:
-        yield normalize_url(embedded.get_uri("postgres"))
-    finally:
-        embedded.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
+def server(*, tuned: bool = True) -> Iterator[str]:
+    """A URL on the server's maintenance database: DATABASE_URL's, or an embedded server's
+    configured as a deployment on this machine (`bench.posting._server`:
+    `liventix.database.production_settings()`; PostgreSQL's defaults unless `tuned`), whose
+    settings it prints."""
+    with posting_server(tuned=tuned) as url:
+        yield url
+
+
+def add_server_flag(parser: argparse.ArgumentParser) -> None:
+    """The `--server-defaults` flag of the benches on this server (`server(tuned=not
+    args.server_defaults)`), as `bench.growth` has it."""
+    parser.add_argument(
+        "--server-defaults",
+        action="store_true",
+        help="the embedded server with PostgreSQL's defaults (128 MB shared_buffers, checkpoints"
+        " every 5 min or 1 GB of WAL), not liventix.database.production_settings()",
+    )
 
 
 @contextmanager

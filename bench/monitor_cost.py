@@ -24,7 +24,17 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 import ledger
-from bench.ledger_ab import Job, fresh_database, load, median, open_book, post_for, server, warm
+from bench.ledger_ab import (
+    Job,
+    add_server_flag,
+    fresh_database,
+    load,
+    median,
+    open_book,
+    post_for,
+    server,
+    warm,
+)
 from liventix.database import make_engine
 
 START_MARGIN = 1.5
@@ -46,9 +56,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=2, help="posting processes")
     parser.add_argument("--accounts", type=int, default=1000, help="accounts posted to")
     parser.add_argument("--monitors", type=int, default=1000, help="monitors on other accounts")
+    add_server_flag(parser)
     args = parser.parse_args(argv)
     print(f"machine: {load()}", flush=True)
-    with server() as admin, fresh_database(admin, "bench_monitors") as url:
+    with (
+        server(tuned=not args.server_defaults) as admin,
+        fresh_database(admin, "bench_monitors") as url,
+    ):
         engine = make_engine(url, pool_size=2)
         book = open_book(engine, args.accounts)
         watched = open_book(engine, args.monitors)

@@ -1,6 +1,9 @@
 """Outbox benchmark: deliveries per second and LISTEN/NOTIFY latency, beside a bare queue.
 
-One run, one PostgreSQL server (an embedded one in a temporary directory, or DATABASE_URL's):
+One run, one PostgreSQL server (`bench.posting._server`'s: an embedded one in a temporary
+directory, configured as a deployment on this machine by
+`liventix.database.production_settings()`, or with PostgreSQL's defaults under
+`--server-defaults`; or DATABASE_URL's, as found; its settings printed):
 
 - baseline: a bare queue on the same server, a table `(id bigserial, payload jsonb)` filled by
   producer processes doing INSERT (five times the outbox's message count, so its drain lasts
@@ -29,7 +32,8 @@ printed is one JSON object with every figure.
 
 Run as `python -m bench.outbox [--seconds N]`; `--profile DIR` writes cProfile files of each
 worker (its loop thread and its sending threads) and prints the top of worker 0's; `--plans`
-prints the claim's plans in full; `--emails N` sets the e-mail section's size.
+prints the claim's plans in full; `--emails N` sets the e-mail section's size;
+`--server-defaults` runs on PostgreSQL's default settings.
 """
 
 from __future__ import annotations
@@ -42,10 +46,8 @@ import os
 import pstats
 import random
 import re
-import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -71,6 +73,7 @@ from sqlalchemy.pool import NullPool
 import outbox
 import outbox.dispatch as outbox_dispatch
 import outbox.worker as outbox_worker
+from bench.posting import _server as posting_server
 from bench.smtp_sink import BODY as EMAIL_BODY
 from bench.smtp_sink import NewSessionMailer, SmtpSink, recipient, sender_phase
 from liventix.database import (
@@ -78,8 +81,6 @@ from liventix.database import (
     database_url,
     drop_database,
     make_engine,
-    normalize_url,
-    start_embedded_server,
     upgrade,
 )
 from liventix.testing import Receiver, Reply
@@ -1152,20 +1153,17 @@ def email_phase(bench: Bench, sink: SmtpSink, emails: int, *, per_message: bool)
 
 
 @contextmanager
-def _server() -> Iterator[tuple[str, str]]:
-    """The server's maintenance URL and a description: DATABASE_URL's, or an embedded one."""
-    external = os.environ.get("DATABASE_URL")
-    if external:
-        yield normalize_url(external), "DATABASE_URL"
-        return
-    tmp = Path(tempfile.mkdtemp(prefix="liventix-bench-"))
-    tmp.chmod(0o755)  # the embedded server runs as its own user and must reach its datadir
-    server = start_embedded_server(tmp / "pgdata", cleanup_mode="delete")
-    try:
-        yield normalize_url(server.get_uri("postgres")), f"embedded, in {tmp}"
-    finally:
-        server.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
+def _server(*, tuned: bool = True) -> Iterator[tuple[str, str]]:
+    """The server's maintenance URL and a description: DATABASE_URL's, or an embedded one
+    configured as a deployment on this machine (`bench.posting._server`:
+    `liventix.database.production_settings()`, or PostgreSQL's defaults unless `tuned`),
+    whose settings it prints."""
+    with posting_server(tuned=tuned) as url:
+        if os.environ.get("DATABASE_URL"):
+            yield url, "DATABASE_URL"
+        else:
+            shown = "production_settings()" if tuned else "PostgreSQL's defaults"
+            yield url, f"embedded, {shown}"
 
 
 @contextmanager
@@ -1235,6 +1233,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=0.0,
         help="make the receiver answer webhooks this late, like a real endpoint (default 0)",
     )
+    parser.add_argument(
+        "--server-defaults",
+        action="store_true",
+        help="the embedded server with PostgreSQL's defaults (128 MB shared_buffers, checkpoints"
+        " every 5 min or 1 GB of WAL), not liventix.database.production_settings()",
+    )
     args = parser.parse_args(argv)
     messages = args.messages or max(1000, int(2000 * args.seconds))
     probes = max(20, int(20 * args.seconds))
@@ -1244,7 +1248,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ctx = multiprocessing.get_context("spawn")
     email_threads = outbox.WorkerSettings().concurrency
     with (
-        _server() as (server_url, where),
+        _server(tuned=not args.server_defaults) as (server_url, where),
         _receiver(ctx, args.receiver_delay_ms / 1000) as receiver,
         closing(SmtpSink.start(ctx)) as sink,
     ):
@@ -1377,6 +1381,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "latency_p50_ms": round(lat.p50_ms, 2),
         "latency_p99_ms": round(lat.p99_ms, 2),
         "messages": messages,
+        "server_settings": "postgresql_defaults" if args.server_defaults else "production",
         "latency_probes": lat.probes,
         "background_load_pct": round(background, 1),
         "worker_cpu_us_per_delivery_1": round(out[1].worker_cpu_us, 1),

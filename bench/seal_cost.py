@@ -27,7 +27,17 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 import ledger
-from bench.ledger_ab import Job, fresh_database, load, median, open_book, post_for, server, warm
+from bench.ledger_ab import (
+    Job,
+    add_server_flag,
+    fresh_database,
+    load,
+    median,
+    open_book,
+    post_for,
+    server,
+    warm,
+)
 from liventix.database import make_engine
 
 START_MARGIN = 1.5
@@ -67,9 +77,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=2, help="posting processes")
     parser.add_argument("--accounts", type=int, default=1000, help="accounts posted to")
     parser.add_argument("--every", type=float, default=0.2, help="seconds between seals")
+    add_server_flag(parser)
     args = parser.parse_args(argv)
     print(f"machine: {load()}", flush=True)
-    with server() as admin, fresh_database(admin, "bench_seals") as url:
+    with (
+        server(tuned=not args.server_defaults) as admin,
+        fresh_database(admin, "bench_seals") as url,
+    ):
         engine = make_engine(url, pool_size=2)
         book = open_book(engine, args.accounts)
         with engine.begin() as conn:

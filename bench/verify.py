@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 import ledger
-from bench.ledger_ab import Book, fresh_database, load, open_book, server
+from bench.ledger_ab import Book, add_server_flag, fresh_database, load, open_book, server
 from liventix.database import make_engine
 
 FILL_BATCH = 500
@@ -74,10 +74,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lines", type=int, default=1_000_000, help="lines to fill to")
     parser.add_argument("--orgs", type=int, default=4, help="organizations to spread over")
     parser.add_argument("--accounts", type=int, default=1000, help="accounts per organization")
+    add_server_flag(parser)
     args = parser.parse_args(argv)
     print(f"machine: {load()}", flush=True)
     rng = random.Random(16)
-    with server() as admin, fresh_database(admin, "bench_verify") as url:
+    with (
+        server(tuned=not args.server_defaults) as admin,
+        fresh_database(admin, "bench_verify") as url,
+    ):
         engine = make_engine(url, pool_size=2)
         books = [open_book(engine, args.accounts) for _ in range(args.orgs)]
         started = time.perf_counter()
