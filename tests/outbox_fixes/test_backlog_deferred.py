@@ -1,0 +1,82 @@
+"""`outbox.backlog` (`messaging.backlog()`, the metrics' counts) tells an inbox event put off by a
+transient database failure (attempts 0, deferrals > 0: due again within seconds, no attempt
+counted) from the backlog proper: it is counted `deferred`, not `pending`, as the health
+report counts it (`liventix.reports.outbox_health`). `outbox.waiting` still counts it: it is
+still to be done. Before: counted as pending."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+
+import outbox
+from tests.outbox_core.support import publish_step
+
+SOURCE = "test"
+TYPE = "test.fixes.backlog"
+POLICY = outbox.RetryPolicy(schedule=(60, 60, 60), jitter=0.0, deferrals=(60.0,) * 3)
+
+
+def _handler(conn: sa.Connection, event: outbox.InboxEvent) -> None:
+    """Loses a race as the server reports one (a real 40P01 raised by the server), or fails."""
+    if event.payload["do"] == "lose":
+        conn.execute(
+            sa.text(
+                "DO $$ BEGIN RAISE EXCEPTION 'staged deadlock'"
+                " USING ERRCODE = 'deadlock_detected'; END $$"
+            )
+        )
+    raise ValueError("not today")
+
+
+def _store(engine: sa.Engine, do: str) -> None:
+    event_id = f"evt_{uuid.uuid4().hex[:24]}"
+    with engine.begin() as conn:
+        assert outbox.store_event(conn, SOURCE, event_id, TYPE, {"id": event_id, "do": do})
+
+
+def _inbox_backlog(engine: sa.Engine) -> list[outbox.Backlog]:
+    with engine.connect() as conn:
+        return [b for b in outbox.backlog(conn) if b.queue == "inbox"]
+
+
+def test_a_deferred_inbox_event_is_counted_apart_from_the_backlog(engine: sa.Engine) -> None:
+    """Three open events: one deferred (its handler lost a race), one retrying (its handler
+    failed), one never tried: pending 2 (the retrying and the untried), deferred 1."""
+    handlers = outbox.InboxHandlers()
+    handlers.register(SOURCE, TYPE, _handler)
+    _store(engine, "lose")
+    _store(engine, "fail")
+    with engine.begin() as conn:
+        seen = {outbox.handle_next(conn, POLICY, handlers) for _ in range(2)}
+    assert seen == {"deferred", "retrying"}
+    _store(engine, "nothing yet")
+    [row] = _inbox_backlog(engine)
+    assert (row.channel, row.pending, row.deferred) == (SOURCE, 2, 1)
+    assert row.oldest_age_s >= 0
+    with engine.connect() as conn:
+        assert outbox.waiting(conn) == 3
+
+
+def test_deferred_events_alone_keep_their_row_with_nothing_pending(engine: sa.Engine) -> None:
+    handlers = outbox.InboxHandlers()
+    handlers.register(SOURCE, TYPE, _handler)
+    _store(engine, "lose")
+    with engine.begin() as conn:
+        assert outbox.handle_next(conn, POLICY, handlers) == "deferred"
+    [row] = _inbox_backlog(engine)
+    assert (row.pending, row.deferred, row.oldest_age_s) == (0, 1, 0.0)
+    with engine.connect() as conn:
+        assert outbox.waiting(conn) == 1
+
+
+def test_the_outbox_rows_have_nothing_deferred(engine: sa.Engine) -> None:
+    """Deliveries are never deferred (a transient failure of a task is run again within its
+    claim): the outbox's rows carry 0."""
+    mail = outbox.Email(to="buyer@example.com", subject="Backlog", body="Counted.")
+    with engine.begin() as conn:
+        publish_step(conn, "backlog", 1, emails=[mail])
+    with engine.connect() as conn:
+        rows = [b for b in outbox.backlog(conn) if b.queue == "outbox"]
+    assert [(b.channel, b.pending, b.deferred) for b in rows] == [("email", 1, 0)]
