@@ -41,6 +41,12 @@ class _Backlog(Collector):
             "Age of the oldest item still to be done",
             labels=["queue", "channel"],
         )
+        deferred = GaugeMetricFamily(
+            "liventix_backlog_deferred",
+            "Inbox events put off by a transient database failure (due again within seconds),"
+            " apart from the pending backlog",
+            labels=["queue", "channel"],
+        )
         try:
             with self.engine.connect() as conn:
                 rows = outbox.backlog(conn)
@@ -50,8 +56,11 @@ class _Backlog(Collector):
         for row in rows:
             pending.add_metric([row.queue, row.channel], row.pending)
             oldest.add_metric([row.queue, row.channel], row.oldest_age_s)
+            if row.queue == "inbox":
+                deferred.add_metric([row.queue, row.channel], row.deferred)
         yield pending
         yield oldest
+        yield deferred
 
 
 class WorkerMetrics:

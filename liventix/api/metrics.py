@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 
 # One function with the owner's rights answers the counts (never a row): the API's login
 # role may read no tenant's deliveries and none of the inbox.
-_BACKLOG = sa.text("SELECT queue, channel, pending, oldest_age_s FROM messaging.backlog()")
+_BACKLOG = sa.text(
+    "SELECT queue, channel, pending, oldest_age_s, deferred FROM messaging.backlog()"
+)
 CHANNELS = ("webhook", "email", "task")
 _MAX_CACHED = 4096
 """Label sets whose instruments the middleware keeps at hand (methods x routes x statuses)."""
@@ -51,15 +53,21 @@ class OutboxCollector(Collector):
             "Age of the oldest pending outbox delivery, per channel",
             labels=["channel"],
         )
-        inbox = GaugeMetricFamily("liventix_inbox_backlog", "Inbox events not handled yet")
+        inbox = GaugeMetricFamily(
+            "liventix_inbox_backlog", "Inbox events not handled yet (the deferred apart)"
+        )
         inbox_age = GaugeMetricFamily(
             "liventix_inbox_oldest_pending_age_seconds", "Age of the oldest pending inbox event"
         )
-        return up, backlog, age, inbox, inbox_age
+        inbox_deferred = GaugeMetricFamily(
+            "liventix_inbox_deferred",
+            "Inbox events put off by a transient database failure (due again within seconds)",
+        )
+        return up, backlog, age, inbox, inbox_age, inbox_deferred
 
     def collect(self) -> Iterator[Metric]:
         """Query the database once per scrape."""
-        up, backlog, age, inbox, inbox_age = self._families()
+        up, backlog, age, inbox, inbox_age, inbox_deferred = self._families()
         try:
             with self.engine.connect() as conn:
                 rows = {(r.queue, r.channel): r for r in conn.execute(_BACKLOG)}
@@ -76,7 +84,8 @@ class OutboxCollector(Collector):
         inbox_rows = [row for (queue, _), row in rows.items() if queue == "inbox"]
         inbox.add_metric([], sum(int(row.pending) for row in inbox_rows))
         inbox_age.add_metric([], max((float(row.oldest_age_s) for row in inbox_rows), default=0.0))
-        yield from (up, backlog, age, inbox, inbox_age)
+        inbox_deferred.add_metric([], sum(int(row.deferred) for row in inbox_rows))
+        yield from (up, backlog, age, inbox, inbox_age, inbox_deferred)
 
 
 class Metrics:

@@ -9,8 +9,11 @@ from __future__ import annotations
 import uuid
 
 import sqlalchemy as sa
+from prometheus_client import CollectorRegistry
 
 import outbox
+from liventix.api.metrics import OutboxCollector
+from liventix.worker_metrics import WorkerMetrics
 from tests.outbox_core.support import publish_step
 
 SOURCE = "test"
@@ -80,3 +83,31 @@ def test_the_outbox_rows_have_nothing_deferred(engine: sa.Engine) -> None:
     with engine.connect() as conn:
         rows = [b for b in outbox.backlog(conn) if b.queue == "outbox"]
     assert [(b.channel, b.pending, b.deferred) for b in rows] == [("email", 1, 0)]
+
+
+def _scraped(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in registry.collect()
+        for s in family.samples
+    }
+
+
+def test_the_metrics_show_the_deferred_apart(engine: sa.Engine) -> None:
+    """The worker's metrics (liventix_backlog_deferred) and the API's
+    (liventix_inbox_deferred) show the deferred event; the pending gauges the other one."""
+    handlers = outbox.InboxHandlers()
+    handlers.register(SOURCE, TYPE, _handler)
+    _store(engine, "lose")
+    with engine.begin() as conn:
+        assert outbox.handle_next(conn, POLICY, handlers) == "deferred"
+    _store(engine, "nothing yet")
+    inbox = (("channel", SOURCE), ("queue", "inbox"))
+    worker = _scraped(WorkerMetrics(engine).registry)
+    assert worker[("liventix_backlog_deferred", inbox)] == 1
+    assert worker[("liventix_backlog_pending", inbox)] == 1
+    api = CollectorRegistry()
+    api.register(OutboxCollector(engine))
+    scraped = _scraped(api)
+    assert scraped[("liventix_inbox_deferred", ())] == 1
+    assert scraped[("liventix_inbox_backlog", ())] == 1
