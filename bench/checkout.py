@@ -426,8 +426,9 @@ def _statements(url: str, world: World, tickets: int) -> tuple[list[int], int]:
     (`pgdriver.call_alone`) counts as one transaction of one statement, one round trip; the
     hold's opening read sent with its BEGIN (`begin_with_opening`) as one statement, one
     round trip; the hold of one ticket type sent with its BEGIN and COMMIT
-    (`open_and_hold_now`) as one statement, one round trip.
-    Counted on the connection's second checkout: the first reads what the payment's one-call
+    (`open_and_hold_now`) as one statement, one round trip; a transaction's first statement
+    sent with its BEGIN (`pgdriver.fetch_opening`: the payment's) as one statement, one round
+    trip. Counted on the connection's second checkout: the first reads what the payment's one-call
     capture then knows (`escrow.capture_call`), as a client's first checkout does."""
     engine = make_engine(url, pool_size=1, max_overflow=0)
     checkout_once(engine, StandInGateway(), world, f"warm-{uuid.uuid4().hex}", tickets)
@@ -438,6 +439,7 @@ def _statements(url: str, world: World, tickets: int) -> tuple[list[int], int]:
     alone = pgdriver.call_alone
     opening = tk_store.checkout.begin_with_opening
     holding = tk_store.checkout.open_and_hold_now
+    first = pgdriver.fetch_opening
 
     def idle(driver: psycopg.Connection[Any]) -> bool:
         return driver.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE
@@ -485,6 +487,7 @@ def _statements(url: str, world: World, tickets: int) -> tuple[list[int], int]:
     setattr(pgdriver, "call_alone", call_alone)  # noqa: B010
     setattr(tk_store.checkout, "begin_with_opening", one_trip(opening))  # noqa: B010
     setattr(tk_store.checkout, "open_and_hold_now", one_trip(holding))  # noqa: B010
+    setattr(pgdriver, "fetch_opening", one_trip(first))  # noqa: B010
     try:
         checkout_once(engine, StandInGateway(), world, f"count-{uuid.uuid4().hex}", tickets)
     finally:
@@ -493,6 +496,7 @@ def _statements(url: str, world: World, tickets: int) -> tuple[list[int], int]:
         setattr(pgdriver, "call_alone", alone)  # noqa: B010
         setattr(tk_store.checkout, "begin_with_opening", opening)  # noqa: B010
         setattr(tk_store.checkout, "open_and_hold_now", holding)  # noqa: B010
+        setattr(pgdriver, "fetch_opening", first)  # noqa: B010
         engine.dispose()
     return counts, trips[0]
 

@@ -23,7 +23,10 @@ The one foundation below every package: it imports nothing of the project.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import select
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeAlias, cast
 
@@ -45,6 +48,7 @@ __all__ = [
     "cursor",
     "execute",
     "fetch",
+    "fetch_opening",
     "first",
 ]
 
@@ -265,3 +269,217 @@ def array_literal(values: Sequence[Any]) -> str:
         for v in values
     )
     return "{" + ",".join(quoted) + "}"
+
+
+# -- a transaction's first statement, with its BEGIN -----------------------------------------
+
+_OPENING_PREPARED = "pgdriver.opening_prepared"
+"""The key, in the pooled connection's `info`, of the names `fetch_opening` prepared on it."""
+_ALREADY_PREPARED = b"42P05"  # duplicate_prepared_statement
+_WAIT_CANCEL = 5.0
+"""Seconds an interrupted statement's cancel is waited for before the connection is closed."""
+
+
+def fetch_opening(
+    conn: Connection, name: str, statement: str, params: Sequence[Any]
+) -> list[Any] | None:
+    """Every row `statement` returns (libpq's placeholders: $1, $2, ...), as named tuples
+    loaded with the connection's adapters (as `fetch` returns them), when it is the first
+    statement of `conn`'s transaction (begun if none is): the transaction's BEGIN (with the
+    connection's options, as psycopg sends it) and the statement, prepared once per
+    connection as `name`, go in one round trip (libpq's pipeline mode), the parameters as
+    text of unknown type (PostgreSQL types each by its place, as psycopg's text; a `str`,
+    an `int`, a `bool`, a `UUID`, None for NULL). Driver errors are raised as `DBAPIError`
+    and a lost connection is invalidated, as `cursor` does; an interruption while the
+    statement runs cancels it, as psycopg's own wait does (`_exchange`).
+
+    None, with nothing sent, where it cannot go so: another driver, autocommit or psycopg's
+    pipeline mode, a transaction already begun on the server (a statement prepared by name
+    could have been deallocated since: psycopg sends DEALLOCATE ALL after a rollback, and a
+    missing statement would abort the caller's transaction), a parameter of another type or
+    a text holding a NUL (libpq would cut it there). Run the statement the usual way then.
+    If the prepared statement is gone (26000: deallocated behind our back), nothing ran but
+    the BEGIN this call sent: that transaction is rolled back, the statement prepared again
+    and the pair sent again."""
+    driver = _opening_driver(conn)
+    values = None if driver is None else _text_values(params, driver.info.encoding)
+    if driver is None or values is None:
+        return None
+    try:
+        return _opening_rows(conn, driver, name, statement, values)
+    except psycopg.Error as exc:
+        lost = conn.invalidated or conn.dialect.is_disconnect(cast(Any, exc), conn.connection, None)
+        if lost and not conn.invalidated:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(
+            None, None, exc, psycopg.Error, connection_invalidated=lost
+        ) from exc
+
+
+def _opening_driver(conn: Connection) -> psycopg.Connection[Any] | None:
+    """The psycopg connection under `conn` (its transaction begun on SQLAlchemy's side) if
+    this call may send the transaction's BEGIN: not autocommit, not in pipeline mode, no
+    transaction begun on the server; None otherwise."""
+    driver = _driver(conn)
+    if driver is None or driver.autocommit or driver._pipeline is not None:
+        return None
+    pgconn = driver.pgconn
+    if (
+        pgconn.transaction_status != pq.TransactionStatus.IDLE
+        or pgconn.pipeline_status != pq.PipelineStatus.OFF
+    ):
+        return None
+    return driver
+
+
+def _opening_rows(
+    conn: Connection,
+    driver: psycopg.Connection[Any],
+    name: str,
+    statement: str,
+    values: list[bytes | None],
+) -> list[Any]:
+    """`fetch_opening`'s work on the driver; raises the driver's errors (psycopg.Error)."""
+    info = conn.connection.info
+    prepared: set[bytes] | None = info.get(_OPENING_PREPARED)
+    if prepared is None:
+        prepared = info[_OPENING_PREPARED] = set()
+    pgconn = driver.pgconn
+    key = name.encode()
+    begin = driver._get_tx_start_command()
+    for _attempt in range(3):
+        fresh = key not in prepared
+        sending: list[Callable[[], None]] = []
+        if fresh:
+            sending.append(lambda: pgconn.send_prepare(key, statement.encode()))
+        sending.append(lambda: pgconn.send_query_params(begin, None))
+        sending.append(lambda: pgconn.send_query_prepared(key, cast(Any, values)))
+        results = _pipelined(conn, driver, sending)
+        if fresh:
+            made = results.pop(0)
+            if made.error_field(pq.DiagnosticField.SQLSTATE) != _ALREADY_PREPARED:
+                _checked(driver, made)
+            # Prepared now, or already (a call interrupted after its prepare): when it
+            # failed, nothing after it in the pipeline ran.
+            prepared.add(key)
+            if made.status != pq.ExecStatus.COMMAND_OK:
+                continue
+        _checked(driver, results[0])
+        result = results[1]
+        if result.error_field(pq.DiagnosticField.SQLSTATE) == _NO_SUCH_STATEMENT:
+            # Deallocated behind our back (psycopg's DEALLOCATE ALL after a rollback):
+            # nothing ran in the transaction this call began, rolled back and begun again.
+            prepared.discard(key)
+            _checked(driver, pgconn.exec_(b"ROLLBACK"))
+            continue
+        _checked(driver, result)
+        return _loaded(driver, result)
+    raise psycopg.OperationalError(f"{name}: prepared, then gone, twice")
+
+
+def _text_values(params: Sequence[Any], encoding: str) -> list[bytes | None] | None:
+    """The parameters as libpq's text values; None if one cannot go so."""
+    values: list[bytes | None] = []
+    for value in params:
+        if value is None:
+            values.append(None)
+        elif isinstance(value, str):
+            if "\x00" in value:
+                return None
+            values.append(value.encode(encoding))
+        elif isinstance(value, bool):
+            values.append(b"t" if value else b"f")
+        elif isinstance(value, int | uuid.UUID):
+            values.append(str(value).encode())
+        else:
+            return None
+    return values
+
+
+def _loaded(driver: psycopg.Connection[Any], result: pq.abc.PGresult) -> list[Any]:
+    """The result's rows as `namedtuple_row` makes them, loaded with `driver`'s adapters."""
+    transformer = psycopg.adapt.Transformer(driver)
+    transformer.set_pgresult(result)
+    names = (result.fname(n) or b"" for n in range(result.nfields))
+    maker = psycopg.rows._make_nt(driver.info.encoding, *names)._make
+    return transformer.load_rows(0, result.ntuples, maker)
+
+
+def _pipelined(
+    conn: Connection, driver: psycopg.Connection[Any], sending: Sequence[Callable[[], None]]
+) -> list[pq.abc.PGresult]:
+    """Send the queries (`sending`, each a libpq send call) in one pipeline ending with a
+    sync, under the connection's lock, and read each one's result (its last: a query after
+    a failed one answers PIPELINE_ABORTED). The wait for the server is a poll() on the
+    socket, which releases the GIL. Interrupted meanwhile (KeyboardInterrupt, or any error
+    out of the wait but a lost connection), the server is asked to cancel and the results
+    are read to the sync: the connection is left in a failed transaction for the caller's
+    rollback, the interruption raised. If that takes more than 5 s (or is interrupted
+    again), the connection is closed and `conn` invalidated, the interruption raised."""
+    pgconn = driver.pgconn
+    closed: BaseException | None = None
+    with driver.lock:
+        pgconn.enter_pipeline_mode()
+        try:
+            for send in sending:
+                send()
+            pgconn.pipeline_sync()
+            results = _pipeline_results(pgconn, None)
+            if len(results) != len(sending):
+                raise psycopg.OperationalError("a pipeline's results are not its queries'")
+            pgconn.exit_pipeline_mode()
+            return results
+        except BaseException as interrupted:
+            if pgconn.status != pq.ConnStatus.OK:
+                raise  # lost: the caller invalidates
+            try:
+                if pgconn.transaction_status == pq.TransactionStatus.ACTIVE:
+                    driver.cancel_safe(timeout=_WAIT_CANCEL)
+                _pipeline_results(pgconn, _WAIT_CANCEL)
+                pgconn.exit_pipeline_mode()
+            except BaseException:  # no answer, or interrupted again: state unknown
+                pgconn.finish()
+                closed = interrupted
+            if closed is None:
+                raise
+    # Out of the driver's lock: SQLAlchemy closes the driver's connection as it invalidates.
+    conn.invalidate(closed if isinstance(closed, Exception) else None)
+    raise closed
+
+
+def _pipeline_results(pgconn: pq.abc.PGconn, timeout: float | None) -> list[pq.abc.PGresult]:
+    """Flush the pipeline and read each query's last result, up to its sync's; TimeoutError
+    after `timeout` s."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    poller = select.poll()
+    poller.register(pgconn.socket, select.POLLIN | select.POLLOUT)
+    while pgconn.flush():  # a non-blocking connection (psycopg's): the queries may not be out
+        if _ready(poller, deadline) & select.POLLIN:
+            pgconn.consume_input()
+    poller.modify(pgconn.socket, select.POLLIN)
+    results: list[pq.abc.PGresult] = []
+    last: pq.abc.PGresult | None = None
+    while True:
+        while pgconn.is_busy():
+            _ready(poller, deadline)
+            pgconn.consume_input()  # raises OperationalError on a lost connection
+        result = pgconn.get_result()
+        if result is None:  # the end of one query's results
+            if last is not None:
+                results.append(last)
+                last = None
+        elif result.status == pq.ExecStatus.PIPELINE_SYNC:
+            return results
+        else:
+            last = result
+
+
+def _ready(poller: select.poll, deadline: float | None) -> int:
+    """The socket's events once it has any (POLLERR, POLLHUP included)."""
+    while True:
+        wait = None if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+        events = poller.poll(wait)
+        if events:
+            return events[0][1]
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TimeoutError("no answer from the server")
