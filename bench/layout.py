@@ -10,7 +10,7 @@ bench.batches builds them: `ledger.PostEntry` requests, a 64-hex-digit fingerpri
 UUIDv7 id), in batches of `--independent-batch` (100) and `--batch` (500), each batch its own
 transaction, one connection, interleaved rounds (each case first in turn) after every case
 ran `--warm-up` seconds unmeasured. Candidates, each the minimal writes that keep the
-ledger's reads possible (the module's `LAYOUTS` say what each reader would read):
+ledger's reads possible (`layouts()` says what each reader would read in each):
 
 - `A` the baseline, today's floor: bench.batches' own statements and tables (`bench_floor`: an
   idempotency key, an entry, two lines, the accounts' new totals; 4 heap tuples, 11 index
@@ -24,16 +24,26 @@ ledger's reads possible (the module's `LAYOUTS` say what each reader would read)
   per account column (account, recorded at, version) holding the totals, no lines rows:
   1 heap tuple, 5 index entries;
 - `D` C keyed (org_id, id) by its UUIDv7 id, which also pages an organization's entries in
-  time order (no (org_id, created_at) index), and the fingerprint as 32 bytes: 1 heap tuple,
-  4 index entries;
+  time order (no (org_id, created_at) index), the fingerprint as 32 bytes, and narrow: no
+  organization per account (a compact row only for an entry on its own organization's
+  accounts; a shared entry, the platform's fee line say, stays lines rows, so row-level
+  security on the compact rows stays the entries' org_id): 1 heap tuple, 4 index entries;
 - `Dd` C with the derived id as its primary key (no key index; (org_id, created_at) kept):
-  1 heap tuple, 4 index entries.
+  1 heap tuple, 4 index entries;
+- `Dx`, not a layout: D's entry rows without the accounts' update, to split D's cost.
 
 Also measured: the real door (`door_<size>`: `ledger.post_batch_now`, independent at 100,
-linked at 500), for its client CPU and its cost above the floor in the same run; and
-`<layout>_<size>_2conn`: the baseline and `--pipelined` (D) from this one process on two
-connections, one thread each, so the client builds and encodes batch N+1 while the server
-writes batch N (bench.batches' independent_batch_2 shape).
+linked at 500), for its client CPU and its cost above the floor in the same run; and for the
+baseline and `--pipelined` (D), from this one process, the client building and encoding
+batch N+1 while the server writes batch N: `<layout>_<size>_2conn` on two connections, one
+thread each (bench.batches' independent_batch_2 shape), and `<layout>_<size>_pipeline` on one
+connection in psycopg's pipeline mode (N sent, N+1 built, then N's results awaited). After
+the rounds, each reader's query on today's shape and on D's, on the tables the run filled:
+the scans of its plan and the buffers it touched (`reader_*`).
+
+The parameters go as one array literal per column (psycopg's list dumper, pure Python, was
+most of this client's CPU in a first version): the client CPU of these cases is not the
+door's, which is why the projections below use the door's own.
 
 Per case: entries/s (median round), CPU per entry of this process (client) and of its
 backends (server, /proc), WAL bytes and full-page images per entry, the ratios of server CPU
@@ -149,15 +159,27 @@ def _accounts(conn: sa.Connection, schema: str) -> None:
 
 
 # A two-line entry's lines in its row: who, how much, and each account's position after.
+# The accounts' organizations only where an entry may move another organization's account
+# (the platform's, in a shared entry): a narrow row holds entries on their own
+# organization's accounts only, the others staying lines rows.
 _LINE_COLUMNS = (
-    "debit_account_id uuid NOT NULL, debit_org_id uuid NOT NULL,"
-    " credit_account_id uuid NOT NULL, credit_org_id uuid NOT NULL,"
-    " amount bigint NOT NULL, currency text NOT NULL,"
-    " debit_version bigint NOT NULL, debit_posted_debits bigint NOT NULL,"
-    " debit_posted_credits bigint NOT NULL,"
-    " credit_version bigint NOT NULL, credit_posted_debits bigint NOT NULL,"
-    " credit_posted_credits bigint NOT NULL"
+    "debit_account_id uuid NOT NULL",
+    "debit_org_id uuid NOT NULL",
+    "credit_account_id uuid NOT NULL",
+    "credit_org_id uuid NOT NULL",
+    "amount bigint NOT NULL",
+    "currency text NOT NULL",
+    "debit_version bigint NOT NULL",
+    "debit_posted_debits bigint NOT NULL",
+    "debit_posted_credits bigint NOT NULL",
+    "credit_version bigint NOT NULL",
+    "credit_posted_debits bigint NOT NULL",
+    "credit_posted_credits bigint NOT NULL",
 )
+
+
+def _line_columns(*, narrow: bool) -> list[str]:
+    return [c for c in _LINE_COLUMNS if not (narrow and "_org_id " in c)]
 
 
 def _per_account_indexes(conn: sa.Connection, schema: str) -> None:
@@ -204,10 +226,11 @@ def _setup_lines_in_row(
         _like(conn, schema, "lines")
         skip = ("entries_pkey", "entries_org_created") if keyed_by_org else ()
         _like(conn, schema, "entries", skip=skip)
+        # D's choices go together: keyed by organization, a 32-byte fingerprint, narrow.
         hash_type = "bytea" if keyed_by_org else "text"
         conn.exec_driver_sql(
-            f"ALTER TABLE {schema}.entries ADD COLUMN request_hash {hash_type},"
-            + ", ".join(f" ADD COLUMN {c.strip()}" for c in _LINE_COLUMNS.split(","))
+            f"ALTER TABLE {schema}.entries ADD COLUMN request_hash {hash_type}, "
+            + ", ".join(f"ADD COLUMN {c}" for c in _line_columns(narrow=keyed_by_org))
         )
         if keyed_by_org:
             conn.exec_driver_sql(
@@ -242,17 +265,19 @@ def _entries_with_key(schema: str) -> sa.TextClause:
     )
 
 
-def _entries_with_lines(schema: str, hash_type: str) -> sa.TextClause:
+def _entries_with_lines(schema: str, hash_type: str, *, narrow: bool = False) -> sa.TextClause:
     # The positions as the floor's lines carry them (version 1, totals the amount): the same
     # widths, no reading of the accounts (the floor computes none either).
+    debit_org, credit_org = ("", "") if narrow else (" debit_org_id,", " credit_org_id,")
+    org_value = "" if narrow else " :org,"
     return sa.text(
         f"INSERT INTO {schema}.entries (id, org_id, kind, description, metadata, effective_at,"
-        " created_at, idempotency_key, request_hash, debit_account_id, debit_org_id,"
-        " credit_account_id, credit_org_id, amount, currency, debit_version,"
+        f" created_at, idempotency_key, request_hash, debit_account_id,{debit_org}"
+        f" credit_account_id,{credit_org} amount, currency, debit_version,"
         " debit_posted_debits, debit_posted_credits, credit_version, credit_posted_debits,"
         " credit_posted_credits)"
-        " SELECT id, :org, 'standard', '', '{}', now(), now(), k, h, d, :org, c, :org, m, 'USD',"
-        " 1, m, m, 1, m, m"
+        f" SELECT id, :org, 'standard', '', '{{}}', now(), now(), k, h, d,{org_value} c,{org_value}"
+        " m, 'USD', 1, m, m, 1, m, m"
         f" FROM unnest(CAST(:ids AS uuid[]), CAST(:keys AS text[]), CAST(:hashes AS {hash_type}[]),"
         " CAST(:debits AS uuid[]), CAST(:credits AS uuid[]), CAST(:entry_amounts AS bigint[]))"
         " AS x(id, k, h, d, c, m)"
@@ -342,7 +367,9 @@ _READERS_IN_ROW = (
     " (org_id, debit_account_id) and (org_id, credit_account_id) (a scan, as today's of lines);"
     " the high-volume roll-up unchanged (its lines stay rows); row-level security: org_id ="
     " current org OR debit_org_id / credit_org_id = current org (an account's organization,"
-    " the platform's in a shared entry)"
+    " the platform's in a shared entry: which then shows that organization the whole row,"
+    " the other side included, unless read through a view of its side); the API's line_id"
+    " (statements, seals) becomes (entry id, side) or a number drawn from the lines' sequence"
 )
 
 
@@ -406,13 +433,21 @@ def layouts() -> list[Layout]:
         "bench_d",
         _setup_lines_in_row("bench_d", keyed_by_org=True, derived=False),
         _writer(
-            [_in("bench_d", _FLOOR_ACCOUNTS), _entries_with_lines("bench_d", "bytea")],
+            [_in("bench_d", _FLOOR_ACCOUNTS), _entries_with_lines("bench_d", "bytea", narrow=True)],
             digest=True,
         ),
         ("entries", "lines"),
         1,
         4,
-        _READERS_IN_ROW + "; replay by (org_id, idempotency_key); an organization's entries"
+        _READERS_IN_ROW.replace(
+            "row-level security: org_id = current org OR debit_org_id / credit_org_id = current"
+            " org (an account's organization, the platform's in a shared entry: which then shows"
+            " that organization the whole row, the other side included, unless read through a"
+            " view of its side)",
+            "row-level security: org_id = current org, as the entries' today (a shared entry"
+            " stays lines rows)",
+        )
+        + "; replay by (org_id, idempotency_key); an organization's entries"
         " listed by its primary key (org_id, id), the UUIDv7 id being time-ordered (the page"
         " key becomes the id; an entry by id alone: with the organization (row-level security"
         " adds it) or PostgreSQL 18's skip scan over the few organizations)",
@@ -434,7 +469,7 @@ def layouts() -> list[Layout]:
         "Dx",
         "bench_dx",
         _setup_lines_in_row("bench_dx", keyed_by_org=True, derived=False),
-        _writer([_entries_with_lines("bench_dx", "bytea")], digest=True),
+        _writer([_entries_with_lines("bench_dx", "bytea", narrow=True)], digest=True),
         ("entries", "lines"),
         1,
         4,
@@ -569,6 +604,116 @@ def _pipelined(
     return Round(done, wall, client, server, wal, fpi)
 
 
+def _readers(a: str, org: str, key: str, entries: tuple[str, str]) -> dict[str, dict[str, str]]:
+    """Each reader's query on today's shape (A) and on D's, for an account, an organization,
+    one of its keys and one of its entries (literals: EXPLAIN is given no parameters)."""
+    side = (
+        "(SELECT created_at, {s}_version AS v, {s}_posted_debits AS pd,"
+        " {s}_posted_credits AS pc FROM bench_d.entries WHERE {s}_account_id = '{a}'"
+        " AND created_at <= now() ORDER BY created_at DESC, {s}_version DESC LIMIT 1)"
+    )
+    page = (
+        "(SELECT id, created_at, {s}_version AS v, amount,"
+        " {s}_posted_debits - {s}_posted_credits AS net FROM bench_d.entries"
+        " WHERE {s}_account_id = '{a}' AND (created_at, {s}_version) > ('-infinity', 0)"
+        " ORDER BY created_at, {s}_version)"
+    )
+    rows = (
+        "(SELECT entry_id, created_at, account_version AS v, amount,"
+        " account_posted_debits - account_posted_credits AS net FROM bench_d.lines"
+        f" WHERE account_id = '{a}' AND (created_at, account_version) > ('-infinity', 0)"
+        " ORDER BY created_at, account_version)"
+    )
+    return {
+        "balance_as_of": {
+            "A": "SELECT account_posted_debits, account_posted_credits FROM bench_floor.lines"
+            f" WHERE account_id = '{a}' AND created_at <= now() AND account_version IS NOT NULL"
+            " ORDER BY created_at DESC, account_version DESC LIMIT 1",
+            "D": "SELECT pd, pc FROM ("
+            + " UNION ALL ".join(side.format(s=s, a=a) for s in ("debit", "credit"))
+            + " UNION ALL (SELECT created_at, account_version, account_posted_debits,"
+            " account_posted_credits FROM bench_d.lines"
+            f" WHERE account_id = '{a}' AND created_at <= now() AND account_version IS NOT NULL"
+            " ORDER BY created_at DESC, account_version DESC LIMIT 1)"
+            ") p ORDER BY created_at DESC, v DESC LIMIT 1",
+        },
+        "statement_page": {
+            "A": "SELECT id, entry_id, created_at, side, amount FROM bench_floor.lines"
+            f" WHERE account_id = '{a}' AND id > 0 ORDER BY id LIMIT 100",
+            "D": "SELECT * FROM ("
+            + " UNION ALL ".join(page.format(s=s, a=a) for s in ("debit", "credit"))
+            + f" UNION ALL {rows}) p ORDER BY created_at, v LIMIT 100",
+        },
+        "replay_by_key": {
+            "A": "SELECT request_hash, result FROM bench_floor.idempotency_keys"
+            f" WHERE org_id = '{org}' AND key = '{key}'",
+            "D": "SELECT id, request_hash FROM bench_d.entries"
+            f" WHERE org_id = '{org}' AND idempotency_key = '{key}'",
+        },
+        "entries_of_org_page": {
+            "A": "SELECT id, created_at FROM bench_floor.entries"
+            f" WHERE org_id = '{org}' ORDER BY created_at, id LIMIT 100",
+            "D": f"SELECT id, created_at FROM bench_d.entries WHERE org_id = '{org}'"
+            " ORDER BY id LIMIT 100",
+        },
+        "entry_by_id_alone": {
+            "A": "SELECT e.id, l.account_id, l.side, l.amount FROM bench_floor.entries e"
+            f" JOIN bench_floor.lines l ON l.entry_id = e.id WHERE e.id = '{entries[0]}'",
+            "D": "SELECT id, debit_account_id, credit_account_id, amount FROM bench_d.entries"
+            f" WHERE id = '{entries[1]}'",
+        },
+        "trial_balance_of_org": {
+            "A": "SELECT account_id, sum(CASE WHEN side = 'debit' THEN amount ELSE -amount END)"
+            f" FROM bench_floor.lines WHERE entry_org_id = '{org}' GROUP BY account_id",
+            # One scan of the entries, each row giving its two sides.
+            "D": "SELECT a, sum(m) FROM (SELECT v.a, v.m FROM bench_d.entries e CROSS JOIN"
+            " LATERAL (VALUES (e.debit_account_id, e.amount), (e.credit_account_id, -e.amount))"
+            f" AS v(a, m) WHERE e.org_id = '{org}' UNION ALL SELECT account_id,"
+            " CASE WHEN side = 'debit' THEN amount ELSE -amount END FROM bench_d.lines"
+            f" WHERE entry_org_id = '{org}') x GROUP BY a",
+        },
+    }
+
+
+def _plans(engine: sa.Engine, book: Book, results: Results) -> None:
+    """How each reader would find its rows in today's shape and in D's, on the tables this
+    run filled: the scans of its plan and the buffers it touched (EXPLAIN ANALYZE)."""
+    print("readers on today's shape (A) and on D's: scans, shared buffers", flush=True)
+    with engine.connect() as conn:
+        org, a = str(book.org), str(book.accounts[0])
+        key = conn.exec_driver_sql("SELECT idempotency_key FROM bench_d.entries LIMIT 1").scalar()
+        entries = tuple(
+            str(conn.exec_driver_sql(f"SELECT id FROM {schema}.entries LIMIT 1").scalar())
+            for schema in ("bench_floor", "bench_d")
+        )
+        conn.rollback()
+        for reader, shapes in _readers(a, org, str(key), (entries[0], entries[1])).items():
+            for shape, query in shapes.items():
+                plan = conn.exec_driver_sql(
+                    "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON) "
+                    + query
+                ).scalar_one()
+                conn.rollback()
+                top = (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
+                results.put(
+                    f"reader_{reader}_{shape}_buffers",
+                    int(top["Shared Hit Blocks"]) + int(top["Shared Read Blocks"]),
+                    "; ".join(sorted(_scans(top))),
+                )
+
+
+def _scans(node: dict[str, Any]) -> set[str]:
+    """The scans of a plan (JSON) node and its children: type, index, relation."""
+    found = set()
+    if "Relation Name" in node or "Index Name" in node:
+        index = f" using {node['Index Name']}" if "Index Name" in node else ""
+        relation = f" on {node['Relation Name']}" if "Relation Name" in node else ""
+        found.add(f"{node['Node Type']}{index}{relation}")
+    for child in node.get("Plans", []):
+        found |= _scans(child)
+    return found
+
+
 def _summarise(results: Results, rounds: dict[str, list[Round]]) -> None:
     for name, done in rounds.items():
         entries = sum(x.entries for x in done)
@@ -681,6 +826,35 @@ def _cases(
     return runners
 
 
+def _report(
+    results: Results,
+    engine: sa.Engine,
+    book: Book,
+    chosen: Sequence[Layout],
+    *,
+    sizes: Sequence[int],
+    rounds: dict[str, list[Round]],
+    door: bool,
+) -> None:
+    """Every figure after the rounds: the cases', storage, consistency, the readers' plans,
+    the ratios to the baseline and the projections."""
+    _summarise(results, rounds)
+    results.put("load_after", _load(), "load average 1/5/15 min")
+    print("storage per entry (heap, indexes, TOAST; accounts not counted)", flush=True)
+    for layout in chosen:
+        results.put(f"{layout.name}_stored_bytes", _stored_bytes(engine, layout), "per entry")
+    for layout in chosen:
+        if not layout.diagnostic:
+            results.put(f"{layout.name}_rows_add_up", _consistent(engine, layout))
+    if {"A", "D"} <= {x.name for x in chosen}:
+        _plans(engine, book, results)
+    _ratios(results, chosen, sizes)
+    if door:
+        _projections(results, chosen, sizes)
+    for name in rounds:
+        results.put(f"target_{name}_15000", results.figures[name] >= GOAL)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the experiment and print its figures, the last line one JSON object."""
     parser = argparse.ArgumentParser(prog="python -m bench.layout", description=__doc__)
@@ -756,21 +930,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     for name in names[r % len(names) :] + names[: r % len(names)]:
                         rounds[name].append(cases[name](args.seconds))
                     print(f"round {r + 1} done, load {_load()}", flush=True)
-            _summarise(results, rounds)
-            results.put("load_after", _load(), "load average 1/5/15 min")
-            print("storage per entry (heap, indexes, TOAST; accounts not counted)", flush=True)
-            for layout in chosen:
-                results.put(
-                    f"{layout.name}_stored_bytes", _stored_bytes(engine, layout), "per entry"
-                )
-            for layout in chosen:
-                if not layout.diagnostic:
-                    results.put(f"{layout.name}_rows_add_up", _consistent(engine, layout))
-            _ratios(results, chosen, sizes)
-            if not args.no_door:
-                _projections(results, chosen, sizes)
-            for name in rounds:
-                results.put(f"target_{name}_15000", results.figures[name] >= GOAL)
+            _report(
+                results, engine, book, chosen, sizes=sizes, rounds=rounds, door=not args.no_door
+            )
             engine.dispose()
         finally:
             drop_database(admin, name)
