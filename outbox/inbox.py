@@ -128,11 +128,15 @@ _IGNORED = text("""
      WHERE source = :source AND event_id = :id AND org_id = :org
 """)
 
+# A counted failure: due again after the backoff (:delay), or dead (NULL). The backoff
+# counts from the failure (clock_timestamp()), not from the transaction's start (now()), as
+# a deferral's wait does: the handler ran on this transaction, and the time it took (a lock
+# waited for, a slow statement) must not come off the wait.
 _FAILED = text("""
     UPDATE messaging.inbox
        SET status = CASE WHEN CAST(:delay AS float8) IS NULL THEN 'dead' ELSE 'pending' END,
            attempts = attempts + 1,
-           next_attempt_at = now() + make_interval(secs => coalesce(CAST(:delay AS float8), 0)),
+           next_attempt_at = clock_timestamp() + make_interval(secs => coalesce(CAST(:delay AS float8), 0)),
            last_error = :error
      WHERE source = :source AND event_id = :id AND org_id = :org
 """)
