@@ -2,8 +2,9 @@
 (`liventix worker --metrics-port`, `LIVENTIX_METRICS_PORT`): deliveries by channel and
 result, attempt durations, the lag from a message's creation to its delivery attempt,
 claims and their latency per queue (outbox, inbox), and, read at each scrape, the backlog:
-what waits in the outbox and the inbox and the age of the oldest (`outbox.backlog`: counts
-only, under any role). A read side: it reads the outbox's counts through its face."""
+what waits in the outbox and the inbox and the age of the oldest, the inbox's events put off
+by a transient database failure (deferred) counted apart (`outbox.backlog`: counts only,
+under any role). A read side: it reads the outbox's counts through its face."""
 
 from __future__ import annotations
 
@@ -30,15 +31,19 @@ class _Backlog(Collector):
         self.engine = engine
 
     def collect(self) -> Iterator[Metric]:
-        """Pending items and the oldest one's age, per queue and channel."""
+        """Per queue and channel: the backlog proper (deliveries pending or being delivered,
+        inbox events never tried or tried and failed) and its oldest item's age; the inbox's
+        deferred events (put off by a transient failure, no attempt counted) apart."""
         pending = GaugeMetricFamily(
             "liventix_backlog_pending",
-            "Deliveries (outbox) and events (inbox) still to be done",
+            "Deliveries pending or being delivered (outbox); events never tried or tried and"
+            " failed (inbox), the deferred apart (liventix_backlog_deferred)",
             labels=["queue", "channel"],
         )
         oldest = GaugeMetricFamily(
             "liventix_backlog_oldest_age_seconds",
-            "Age of the oldest item still to be done",
+            "Age of the oldest item counted in liventix_backlog_pending (0 when none; the"
+            " inbox's deferred events not included)",
             labels=["queue", "channel"],
         )
         deferred = GaugeMetricFamily(

@@ -57,7 +57,8 @@ class OutboxCollector(Collector):
             "liventix_inbox_backlog", "Inbox events not handled yet (the deferred apart)"
         )
         inbox_age = GaugeMetricFamily(
-            "liventix_inbox_oldest_pending_age_seconds", "Age of the oldest pending inbox event"
+            "liventix_inbox_oldest_pending_age_seconds",
+            "Age of the oldest inbox event counted in liventix_inbox_backlog (the deferred apart)",
         )
         inbox_deferred = GaugeMetricFamily(
             "liventix_inbox_deferred",
