@@ -136,7 +136,8 @@ _FAILED = text("""
     UPDATE messaging.inbox
        SET status = CASE WHEN CAST(:delay AS float8) IS NULL THEN 'dead' ELSE 'pending' END,
            attempts = attempts + 1,
-           next_attempt_at = clock_timestamp() + make_interval(secs => coalesce(CAST(:delay AS float8), 0)),
+           next_attempt_at = clock_timestamp()
+               + make_interval(secs => coalesce(CAST(:delay AS float8), 0)),
            last_error = :error
      WHERE source = :source AND event_id = :id AND org_id = :org
 """)
