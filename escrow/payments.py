@@ -50,6 +50,10 @@ _STAYING = sorted(
 # SQL function with it, and a replay through `ledger.post_entry` must find the same hash.
 # tests/escrow_core/test_capture_call.py checks that it does.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# The call's parameters, named as `store.CAPTURE_CALL` takes them, and the staying states as
+# the array literal the call takes (the same for every capture).
+_CAPTURE_PARAMS = frozenset(f"capture_{name}" for name in store.CAPTURE_ARGUMENTS)
+_STAYING_LITERAL = array_literal(_STAYING)
 
 
 @dataclass(frozen=True)
@@ -92,49 +96,45 @@ def capture_call(conn: Connection, payment: CapturedPayment, *, cause: str) -> C
         ],
     )
     payload = entry.payload()
-    body = {k: v for k, v in payload.items() if k != "key"}
-    entry_lines = payload["lines"]
-    values = {
-        "org": payment.org_id,
-        "event": payment.event_id,
-        "currency": payment.currency,
-        "states": _STAYING,
-        "bps": policy.platform_fee_bps,
-        "fixed": policy.platform_fee_fixed,
-        "bears": policy.bears_stripe_fees,
-        "refund_fee": policy.refund_platform_fee,
-        "policy_stored": stored,
-        "payment": payment.payment_id,
-        "charge": payment.charge_id,
-        "txn": payment.balance_transaction_id,
-        "gross": payment.gross,
-        "fee": booking.fee,
-        "stripe_fee": payment.stripe_fee,
-        "share": booking.share,
-        "cause": cause,
-        "key": payload["key"],
-        "hash": hashlib.sha256(_CANONICAL.encode(body).encode()).hexdigest(),
-        "accounts": [line["account_id"] for line in entry_lines],
-        "sides": [line["side"] for line in entry_lines],
-        "amounts": [line["amount"] for line in entry_lines],
-        "currencies": [line["currency"] for line in entry_lines],
-        "description": payload["description"],
-        "external_ref": payload["external_ref"],
-        "organizer_accounts": [
-            ids[(g.owner, g.code)] for g in booking.legs if g.owner != "platform"
-        ],
-        "platform_accounts": [
-            ids[(g.owner, g.code)] for g in booking.legs if g.owner == "platform"
-        ],
-    }
     if payload.get("metadata") or payload.get("effective_at") or payload.get("conditions"):
         return None  # not the door's plain entry (none of these is set: kept as a guard)
-    assert set(values) == store.CAPTURE_ARGUMENTS
-    return CaptureCall(
-        payment,
-        store.CAPTURE_CALL,
-        {f"capture_{k}": array_literal(v) if isinstance(v, list) else v for k, v in values.items()},
-    )
+    entry_lines = payload["lines"]
+    body = {k: v for k, v in payload.items() if k != "key"}
+    params = {
+        "capture_org": payment.org_id,
+        "capture_event": payment.event_id,
+        "capture_currency": payment.currency,
+        "capture_states": _STAYING_LITERAL,
+        "capture_bps": policy.platform_fee_bps,
+        "capture_fixed": policy.platform_fee_fixed,
+        "capture_bears": policy.bears_stripe_fees,
+        "capture_refund_fee": policy.refund_platform_fee,
+        "capture_policy_stored": stored,
+        "capture_payment": payment.payment_id,
+        "capture_charge": payment.charge_id,
+        "capture_txn": payment.balance_transaction_id,
+        "capture_gross": payment.gross,
+        "capture_fee": booking.fee,
+        "capture_stripe_fee": payment.stripe_fee,
+        "capture_share": booking.share,
+        "capture_cause": cause,
+        "capture_key": payload["key"],
+        "capture_hash": hashlib.sha256(_CANONICAL.encode(body).encode()).hexdigest(),
+        "capture_accounts": array_literal([line["account_id"] for line in entry_lines]),
+        "capture_sides": array_literal([line["side"] for line in entry_lines]),
+        "capture_amounts": array_literal([line["amount"] for line in entry_lines]),
+        "capture_currencies": array_literal([line["currency"] for line in entry_lines]),
+        "capture_description": payload["description"],
+        "capture_external_ref": payload["external_ref"],
+        "capture_organizer_accounts": array_literal(
+            [ids[(g.owner, g.code)] for g in legs if g.owner != "platform"]
+        ),
+        "capture_platform_accounts": array_literal(
+            [ids[(g.owner, g.code)] for g in legs if g.owner == "platform"]
+        ),
+    }
+    assert params.keys() == _CAPTURE_PARAMS
+    return CaptureCall(payment, store.CAPTURE_CALL, params)
 
 
 def capture_answer(conn: Connection, call: CaptureCall, outcome: str | None) -> bool | None:

@@ -11,6 +11,7 @@ transferred to their connected account.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -55,18 +56,22 @@ def _cur(currency: str) -> str:
     return currency.lower()
 
 
-# The platform's accounts, per currency.
+# The platform's accounts, per currency. Those every payment's capture names are made once per
+# currency (and event) and kept: an AccountSpec is frozen, so one object serves every caller.
+@functools.lru_cache(maxsize=4096)
 def stripe_balance(currency: str) -> AccountSpec:
     """The platform's balance at Stripe (asset; high volume: touched by every sale, so no
     posting locks it)."""
     return AccountSpec("platform", f"stripe_balance:{_cur(currency)}", "asset", high_volume=True)
 
 
+@functools.lru_cache(maxsize=4096)
 def platform_fees(currency: str) -> AccountSpec:
     """The platform's fee revenue (high volume: touched by every sale)."""
     return AccountSpec("platform", f"platform_fees:{_cur(currency)}", "revenue", high_volume=True)
 
 
+@functools.lru_cache(maxsize=4096)
 def stripe_fees(currency: str) -> AccountSpec:
     """Stripe's processing fees the platform bears (expense; high volume)."""
     return AccountSpec("platform", f"stripe_fees:{_cur(currency)}", "expense", high_volume=True)
@@ -88,11 +93,13 @@ def bank(currency: str) -> AccountSpec:
 
 
 # The organizer's accounts.
+@functools.lru_cache(maxsize=4096)
 def escrow_account(event_id: str, currency: str) -> AccountSpec:
     """What the platform holds for the organizer for one event (liability)."""
     return AccountSpec("organizer", f"escrow:{event_id}:{_cur(currency)}", "liability")
 
 
+@functools.lru_cache(maxsize=4096)
 def payable(currency: str) -> AccountSpec:
     """Released to the organizer, not yet transferred (liability)."""
     return AccountSpec("organizer", f"payable:{_cur(currency)}", "liability")
