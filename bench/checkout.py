@@ -417,6 +417,20 @@ def _wal_position(engine: sa.Engine) -> int:
         )
 
 
+def _sent_alone(sending: Any, counts: list[int], trips: list[int]) -> Any:
+    """`sending` counted as a transaction of one statement in one round trip, when it
+    answers (None: nothing sent): `_statements`' instrument."""
+
+    def sent_alone(*args: Any, **kwargs: Any) -> Any:
+        row = sending(*args, **kwargs)
+        if row is not None:
+            counts.append(1)
+            trips[0] += 1
+        return row
+
+    return sent_alone
+
+
 def _statements(url: str, world: World, tickets: int) -> tuple[list[int], int]:
     """Statements sent per transaction of one checkout, counted at psycopg's cursor and at
     the ledger's libpq door (`pgdriver.call`), and the round trips in all: each statement, a
@@ -426,10 +440,12 @@ def _statements(url: str, world: World, tickets: int) -> tuple[list[int], int]:
     (`pgdriver.call_alone`) counts as one transaction of one statement, one round trip; the
     hold's opening read sent with its BEGIN (`begin_with_opening`) as one statement, one
     round trip; the hold of one ticket type sent with its BEGIN and COMMIT
-    (`open_and_hold_now`) as one statement, one round trip; a transaction's first statement
-    sent with its BEGIN (`pgdriver.fetch_opening`: the payment's) as one statement, one round
-    trip. Counted on the connection's second checkout: the first reads what the payment's one-call
-    capture then knows (`escrow.capture_call`), as a client's first checkout does."""
+    (`open_and_hold_now`) as one statement, one round trip, or as a transaction of its own
+    on a pooled connection (`open_and_hold_alone`) as one transaction of one statement; a
+    transaction's first statement sent with its BEGIN (`pgdriver.fetch_opening`: the
+    payment's) as one statement, one round trip. Counted on the connection's second
+    checkout: the first reads what the payment's one-call capture then knows
+    (`escrow.capture_call`), as a client's first checkout does."""
     engine = make_engine(url, pool_size=1, max_overflow=0)
     checkout_once(engine, StandInGateway(), world, f"warm-{uuid.uuid4().hex}", tickets)
     counts: list[int] = []
@@ -439,6 +455,7 @@ def _statements(url: str, world: World, tickets: int) -> tuple[list[int], int]:
     alone = pgdriver.call_alone
     opening = tk_store.checkout.begin_with_opening
     holding = tk_store.checkout.open_and_hold_now
+    holding_alone = tk_store.checkout.open_and_hold_alone
     first = pgdriver.fetch_opening
 
     def idle(driver: psycopg.Connection[Any]) -> bool:
@@ -488,6 +505,8 @@ def _statements(url: str, world: World, tickets: int) -> tuple[list[int], int]:
     setattr(tk_store.checkout, "begin_with_opening", one_trip(opening))  # noqa: B010
     setattr(tk_store.checkout, "open_and_hold_now", one_trip(holding))  # noqa: B010
     setattr(pgdriver, "fetch_opening", one_trip(first))  # noqa: B010
+    hold_alone = _sent_alone(holding_alone, counts, trips)
+    setattr(tk_store.checkout, "open_and_hold_alone", hold_alone)  # noqa: B010
     try:
         checkout_once(engine, StandInGateway(), world, f"count-{uuid.uuid4().hex}", tickets)
     finally:
@@ -497,6 +516,7 @@ def _statements(url: str, world: World, tickets: int) -> tuple[list[int], int]:
         setattr(tk_store.checkout, "begin_with_opening", opening)  # noqa: B010
         setattr(tk_store.checkout, "open_and_hold_now", holding)  # noqa: B010
         setattr(pgdriver, "fetch_opening", first)  # noqa: B010
+        setattr(tk_store.checkout, "open_and_hold_alone", holding_alone)  # noqa: B010
         engine.dispose()
     return counts, trips[0]
 

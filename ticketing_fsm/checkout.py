@@ -363,6 +363,14 @@ def _held(
     """What `ticketing.open_and_hold_checkout_for` did (or `open_and_hold_checkout`, which
     calls it), from its libpq result `sent`, as `planned_hold_result` says."""
     row = None if sent is None else store.checkout.held(conn, sent)
+    return _held_row(request, item, order_id, row)
+
+
+def _held_row(
+    request: CheckoutRequest, item: CheckoutItem, order_id: uuid.UUID, row: Any
+) -> Checkout | PendingCheckout | None:
+    """What `ticketing.open_and_hold_checkout_for` did, from its row as `store.checkout.held`
+    reads it (None: it did nothing), as `planned_hold_result` says."""
     if row is None:
         return None
     if row.order_id is not None:
@@ -572,9 +580,9 @@ def start_checkout(
     if isinstance(reserved, Checkout):
         return reserved
     intent = ask_for_intent(gateway, reserved)
-    org_id = uuid.UUID(reserved.intent.metadata[META_ORG])
+    # The organization the order was held for (its intent's metadata names the same one).
     if store.checkout.record_now(
-        engine, reserved.order_id, org_id, intent.payment_intent_id, intent.client_secret
+        engine, reserved.order_id, request.org_id, intent.payment_intent_id, intent.client_secret
     ):
         return Checkout(
             order_id=reserved.order_id,
@@ -605,24 +613,25 @@ def _reserve(
 ) -> Checkout | PendingCheckout:
     """Step 1 as its own unit of work, run again after losing the key's race once. A
     checkout of one ticket type is one round trip: the transaction's BEGIN, the opening read
-    with the hold (`ticketing.open_and_hold_checkout_for`) and its COMMIT in one simple query
-    (`store.checkout.open_and_hold_now`). Otherwise (several types, or where that cannot be
+    with the hold (`ticketing.open_and_hold_checkout_for`) and its COMMIT in one simple query,
+    on a connection of the engine's pool with no SQLAlchemy `Connection` around it
+    (`store.checkout.open_and_hold_alone`). Otherwise (several types, or where that cannot be
     sent) two: the opening read goes with the BEGIN (`store.checkout.begin_with_opening`),
     the hold with the COMMIT."""
     decisions.validate_checkout(request)  # before anything is sent
     type_ids = sorted({i.ticket_type_id for i in request.items})
     for attempt in (1, 2):
         try:
+            one = _one_type_order(request, hold)
+            if one is not None:
+                item, order = one
+                row = store.checkout.open_and_hold_alone(engine, order)
+                if row is not None:
+                    held = _held_row(request, item, order["id"], row)
+                    if held is None:  # a row naming the organization: never None
+                        raise RuntimeError("the checkout's hold returned no row")
+                    return held
             with engine.begin() as conn:
-                one = _one_type_order(request, hold)
-                if one is not None:
-                    item, order = one
-                    sent = store.checkout.open_and_hold_now(conn, order)
-                    if sent is not None:
-                        held = _held(conn, request, item, order["id"], sent)
-                        if held is None:  # one row, always, naming the organization
-                            raise RuntimeError("the checkout's hold returned no row")
-                        return held
                 sent = store.checkout.begin_with_opening(
                     conn, request.org_id, request.event_id, request.idempotency_key, type_ids
                 )

@@ -98,7 +98,7 @@ def test_the_python_checkout_of_one_type_is_two_round_trips(
     engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`tk.start_checkout` of one ticket type: the hold is one round trip (its BEGIN, the
-    opening read with the hold, its COMMIT: `store.open_and_hold_now`), the record one (a
+    opening read with the hold, its COMMIT: `store.open_and_hold_alone`), the record one (a
     statement that is its own transaction); Stripe is asked between them. Counted at the
     client: psycopg's cursors and its own commands (BEGIN, COMMIT, ROLLBACK), and the
     statements the checkout sends through libpq itself."""
@@ -125,11 +125,11 @@ def test_the_python_checkout_of_one_type_is_two_round_trips(
     monkeypatch.setattr(psycopg.Cursor, "execute", counted("cursor", psycopg.Cursor.execute))
     command = psycopg.Connection._exec_command
     monkeypatch.setattr(psycopg.Connection, "_exec_command", counted("command", command))
-    for name in ("open_and_hold_now", "begin_with_opening"):
+    for name in ("open_and_hold_alone", "open_and_hold_now", "begin_with_opening"):
         monkeypatch.setattr(store, name, libpq(name, getattr(store, name)))
     monkeypatch.setattr(pgdriver, "call_alone", libpq("call_alone", pgdriver.call_alone))
     checkout = tk.start_checkout(engine, Gateway(), request(world, "two-trips", (2,)))
-    assert trips == ["open_and_hold_now", "call_alone"]
+    assert trips == ["open_and_hold_alone", "call_alone"]
     with engine.begin() as conn:
         order = store.recorded(conn, checkout.order_id)
         assert (order.status, order.payment_intent_id) == (
@@ -145,12 +145,12 @@ def test_the_python_checkout_of_one_type_is_two_round_trips(
     trips.clear()
     again = tk.start_checkout(engine, Gateway(), request(world, "two-trips", (2,)))
     assert again.replayed and again.payment_intent_id == checkout.payment_intent_id
-    assert trips == ["open_and_hold_now"]
+    assert trips == ["open_and_hold_alone"]
     # Sold out: refused in one round trip, nothing held.
     trips.clear()
     with pytest.raises(tk.SoldOut):
         tk.start_checkout(engine, Gateway(), request(world, "two-trips-2", (4,)))
-    assert trips == ["open_and_hold_now"]
+    assert trips == ["open_and_hold_alone"]
 
 
 @pytest.mark.parametrize(

@@ -299,6 +299,12 @@ HOLD_AUTHENTICATED = (
 )
 
 
+def _canonical(value: Any) -> uuid.UUID:
+    """`value` as a UUID (its text is then canonical: no quote can occur); ValueError if it
+    is not one."""
+    return value if type(value) is uuid.UUID else uuid.UUID(str(value))
+
+
 def _open_and_hold_values(
     order: Mapping[str, Any],
 ) -> Callable[[Callable[[bytes], bytes]], dict[str, Any]]:
@@ -306,10 +312,10 @@ def _open_and_hold_values(
     currency and amount, which the function reads), given the connection's escaping of a
     literal. ValueError (when called) for a text holding a NUL."""
     fixed = {
-        "org": uuid.UUID(str(order["org"])),  # canonical forms only: no quote can occur
-        "event": uuid.UUID(str(order["event"])),
-        "type": uuid.UUID(str(order["type"])),
-        "order": uuid.UUID(str(order["id"])),
+        "org": _canonical(order["org"]),  # canonical forms only: no quote can occur
+        "event": _canonical(order["event"]),
+        "type": _canonical(order["type"]),
+        "order": _canonical(order["id"]),
         "n": int(order["n"]),
         "hold": float(order["hold"].total_seconds()),
     }
@@ -395,7 +401,7 @@ def _begin_command(driver: psycopg.Connection[Any]) -> bytes:
 
 
 def _exchange(
-    conn: Connection, driver: psycopg.Connection[Any], sql: bytes
+    invalidate: Callable[[Exception | None], Any], driver: psycopg.Connection[Any], sql: bytes
 ) -> list[psycopg.pq.abc.PGresult]:
     """Send `sql` (a simple query: one round trip) on `conn`'s psycopg connection `driver`
     and read all its results, under the connection's lock, as psycopg runs a statement but
@@ -407,8 +413,9 @@ def _exchange(
     read, as psycopg's own wait does: the connection is then in a failed transaction, for
     the caller's rollback; the interruption is raised. If the server does not answer the
     cancel within 5 s (or the wait is interrupted again) the connection's state is unknown:
-    it is closed and `conn` invalidated (the caller's rollback then discards it; the pool
-    never hands it out again), and the interruption raised."""
+    it is closed and invalidated (`invalidate`: the SQLAlchemy Connection's, or the pooled
+    connection's; the caller's rollback then discards it, the pool never hands it out
+    again), and the interruption raised."""
     pgconn = driver.pgconn
     closed: BaseException | None = None
     with driver.lock:
@@ -426,7 +433,7 @@ def _exchange(
             if closed is None:
                 raise
     # Out of the driver's lock: SQLAlchemy closes the driver's connection as it invalidates.
-    conn.invalidate(closed if isinstance(closed, Exception) else None)
+    invalidate(closed if isinstance(closed, Exception) else None)
     raise closed
 
 
@@ -487,13 +494,68 @@ def open_and_hold_now(conn: Connection, order: Mapping[str, Any]) -> Any:
         )
     )
     with pgdriver.cursor(conn):  # the driver's errors raised as SQLAlchemy's, as for any
-        results = _exchange(conn, driver, sql)
+        results = _exchange(conn.invalidate, driver, sql)
         for result in results:  # a simple query stops at its first error: the last result
             if result.status == psycopg.pq.ExecStatus.FATAL_ERROR:
                 raise error_from_result(result, encoding=driver.info.encoding)
         if pgconn.status != psycopg.pq.ConnStatus.OK:
             raise psycopg.OperationalError(pgconn.get_error_message(driver.info.encoding))
     return results[1]
+
+
+def open_and_hold_alone(engine: Engine, order: Mapping[str, Any]) -> Any:
+    """`open_and_hold_now` as a transaction of its own on a connection of the engine's pool,
+    taken without a SQLAlchemy `Connection` around it (as `pgdriver.call_alone`: its begin,
+    commit and close cost more client CPU than the round trip): the BEGIN, the opening read
+    with the hold (`ticketing.open_and_hold_checkout_for`) and the COMMIT in one simple
+    query, committed whatever the function answered; its row, as `held` reads it. An error
+    is raised as `DBAPIError` (a lost connection invalidated), the transaction rolled back
+    as the connection goes back to the pool. None, with nothing sent, where it cannot go so
+    (as `open_and_hold_now`): the caller's usual unit of work then."""
+    pooled = engine.raw_connection()
+    try:
+        driver = pooled.driver_connection
+        if (
+            not isinstance(driver, psycopg.Connection)
+            or driver.autocommit
+            or driver.pgconn.pipeline_status != psycopg.pq.PipelineStatus.OFF
+            or driver.pgconn.transaction_status != psycopg.pq.TransactionStatus.IDLE
+        ):
+            return None
+        try:
+            values = _open_and_hold_values(order)
+        except ValueError:
+            return None
+        pgconn = driver.pgconn
+        escape = psycopg.pq.Escaping(pgconn).escape_literal
+        sql = b"; ".join(
+            (
+                _begin_command(driver),
+                (OPEN_AND_HOLD % values(lambda value: bytes(escape(value)))).encode(),
+                b"COMMIT",
+            )
+        )
+        encoding = driver.info.encoding
+        try:
+            results = _exchange(pooled.invalidate, driver, sql)
+            for result in results:  # a simple query stops at its first error: the last
+                if result.status == psycopg.pq.ExecStatus.FATAL_ERROR:
+                    raise error_from_result(result, encoding=encoding)
+            if pgconn.status != psycopg.pq.ConnStatus.OK:
+                raise psycopg.OperationalError(pgconn.get_error_message(encoding))
+        except psycopg.Error as error:
+            lost = engine.dialect.is_disconnect(cast(Any, error), pooled, None)
+            if lost and pooled.is_valid:
+                pooled.invalidate(error)
+            raise DBAPIError.instance(
+                None, None, error, psycopg.Error, connection_invalidated=lost
+            ) from error
+        row = _row(driver, results[1])
+        if row is None or row.acting_org is None:  # one row, always, naming the organization
+            raise RuntimeError("the checkout's hold returned no row")
+        return row
+    finally:
+        pooled.close()
 
 
 def held(conn: Connection, result: Any) -> Any:
@@ -557,7 +619,8 @@ def begin_with_opening(
     sql = _begin_command(driver) + b"; " + statement.encode() % escape(key.encode())
     encoding = driver.info.encoding
     try:
-        results = _exchange(conn, driver, sql)  # the last: the opening's, or the first error
+        # The last result: the opening's, or the first error.
+        results = _exchange(conn.invalidate, driver, sql)
         if not results or results[-1].status != psycopg.pq.ExecStatus.TUPLES_OK:
             if not results or driver.pgconn.status != psycopg.pq.ConnStatus.OK:
                 raise psycopg.OperationalError(driver.pgconn.get_error_message(encoding))
