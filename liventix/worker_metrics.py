@@ -33,7 +33,8 @@ class _Backlog(Collector):
     def collect(self) -> Iterator[Metric]:
         """Per queue and channel: the backlog proper (deliveries pending or being delivered,
         inbox events never tried or tried and failed) and its oldest item's age; the inbox's
-        deferred events (put off by a transient failure, no attempt counted) apart."""
+        deferred events (put off by a transient failure, no attempt counted) apart, with
+        their oldest's age."""
         pending = GaugeMetricFamily(
             "liventix_backlog_pending",
             "Deliveries pending or being delivered (outbox); events never tried or tried and"
@@ -52,6 +53,11 @@ class _Backlog(Collector):
             " apart from the pending backlog",
             labels=["queue", "channel"],
         )
+        deferred_oldest = GaugeMetricFamily(
+            "liventix_backlog_deferred_oldest_age_seconds",
+            "Age of the oldest inbox event counted in liventix_backlog_deferred (0 when none)",
+            labels=["queue", "channel"],
+        )
         try:
             with self.engine.connect() as conn:
                 rows = outbox.backlog(conn)
@@ -63,9 +69,11 @@ class _Backlog(Collector):
             oldest.add_metric([row.queue, row.channel], row.oldest_age_s)
             if row.queue == "inbox":
                 deferred.add_metric([row.queue, row.channel], row.deferred)
+                deferred_oldest.add_metric([row.queue, row.channel], row.deferred_oldest_age_s)
         yield pending
         yield oldest
         yield deferred
+        yield deferred_oldest
 
 
 class WorkerMetrics:

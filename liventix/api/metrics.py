@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 # One function with the owner's rights answers the counts (never a row): the API's login
 # role may read no tenant's deliveries and none of the inbox.
 _BACKLOG = sa.text(
-    "SELECT queue, channel, pending, oldest_age_s, deferred FROM messaging.backlog()"
+    "SELECT queue, channel, pending, oldest_age_s, deferred, deferred_oldest_age_s"
+    " FROM messaging.backlog()"
 )
 CHANNELS = ("webhook", "email", "task")
 _MAX_CACHED = 4096
@@ -64,11 +65,15 @@ class OutboxCollector(Collector):
             "liventix_inbox_deferred",
             "Inbox events put off by a transient database failure (due again within seconds)",
         )
-        return up, backlog, age, inbox, inbox_age, inbox_deferred
+        inbox_deferred_age = GaugeMetricFamily(
+            "liventix_inbox_deferred_oldest_age_seconds",
+            "Age of the oldest inbox event counted in liventix_inbox_deferred (0 when none)",
+        )
+        return up, backlog, age, inbox, inbox_age, inbox_deferred, inbox_deferred_age
 
     def collect(self) -> Iterator[Metric]:
         """Query the database once per scrape."""
-        up, backlog, age, inbox, inbox_age, inbox_deferred = self._families()
+        up, backlog, age, inbox, inbox_age, inbox_deferred, inbox_deferred_age = self._families()
         try:
             with self.engine.connect() as conn:
                 rows = {(r.queue, r.channel): r for r in conn.execute(_BACKLOG)}
@@ -86,7 +91,10 @@ class OutboxCollector(Collector):
         inbox.add_metric([], sum(int(row.pending) for row in inbox_rows))
         inbox_age.add_metric([], max((float(row.oldest_age_s) for row in inbox_rows), default=0.0))
         inbox_deferred.add_metric([], sum(int(row.deferred) for row in inbox_rows))
-        yield from (up, backlog, age, inbox, inbox_age, inbox_deferred)
+        inbox_deferred_age.add_metric(
+            [], max((float(row.deferred_oldest_age_s) for row in inbox_rows), default=0.0)
+        )
+        yield from (up, backlog, age, inbox, inbox_age, inbox_deferred, inbox_deferred_age)
 
 
 class Metrics:

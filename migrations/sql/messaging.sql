@@ -370,22 +370,25 @@ GRANT EXECUTE ON FUNCTION messaging.receive_signed_event(text, text, text)
 ------------------------------------------------------------------------------------------
 CREATE FUNCTION messaging.backlog()
 RETURNS TABLE (queue text, channel text, pending bigint, oldest_age_s double precision,
-               deferred bigint)
+               deferred bigint, deferred_oldest_age_s double precision)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT 'outbox', d.channel, count(*),
            coalesce(extract(epoch FROM now() - min(d.created_at)), 0)::double precision,
-           0::bigint
+           0::bigint, 0::double precision
       FROM messaging.deliveries d
      WHERE d.status IN ('pending', 'delivering')
      GROUP BY d.channel
     UNION ALL
     -- An event put off by transient failures only (attempts 0, deferrals > 0: due again
-    -- within seconds, as the health report counts it) is counted apart, not as backlog.
+    -- within seconds, as the health report counts it) is counted apart, not as backlog,
+    -- with its own oldest age: one deferred again and again still shows in an age alert.
     SELECT 'inbox', i.source,
            count(*) FILTER (WHERE i.attempts > 0 OR i.deferrals = 0),
            coalesce(extract(epoch FROM now() - min(i.received_at) FILTER (
                WHERE i.attempts > 0 OR i.deferrals = 0)), 0)::double precision,
-           count(*) FILTER (WHERE i.attempts = 0 AND i.deferrals > 0)
+           count(*) FILTER (WHERE i.attempts = 0 AND i.deferrals > 0),
+           coalesce(extract(epoch FROM now() - min(i.received_at) FILTER (
+               WHERE i.attempts = 0 AND i.deferrals > 0)), 0)::double precision
       FROM messaging.inbox i
      WHERE i.status = 'pending'
      GROUP BY i.source

@@ -2,7 +2,12 @@
 transient database failure (attempts 0, deferrals > 0: due again within seconds, no attempt
 counted) from the backlog proper: it is counted `deferred`, not `pending`, as the health
 report counts it (`liventix.reports.outbox_health`). `outbox.waiting` still counts it: it is
-still to be done. Before: counted as pending."""
+still to be done. Before: counted as pending.
+
+The oldest deferred event's age is shown apart too (`deferred_oldest_age_s`, the metrics'
+deferred age gauges): one deferred again and again is in no pending age, and must still
+show in an age alert. The tests make the deferred event an hour old (its received_at moved
+back), so no figure depends on how long the test took."""
 
 from __future__ import annotations
 
@@ -33,10 +38,27 @@ def _handler(conn: sa.Connection, event: outbox.InboxEvent) -> None:
     raise ValueError("not today")
 
 
-def _store(engine: sa.Engine, do: str) -> None:
+def _store(engine: sa.Engine, do: str) -> str:
     event_id = f"evt_{uuid.uuid4().hex[:24]}"
     with engine.begin() as conn:
         assert outbox.store_event(conn, SOURCE, event_id, TYPE, {"id": event_id, "do": do})
+    return event_id
+
+
+HOUR = 3600.0
+
+
+def _an_hour_old(engine: sa.Engine, event_id: str) -> None:
+    """Received an hour earlier than it was (as if stuck since)."""
+    with engine.begin() as conn:
+        moved = conn.execute(
+            sa.text(
+                "UPDATE messaging.inbox SET received_at = received_at - interval '1 hour'"
+                " WHERE event_id = :e"
+            ),
+            {"e": event_id},
+        )
+        assert moved.rowcount == 1
 
 
 def _inbox_backlog(engine: sa.Engine) -> list[outbox.Backlog]:
@@ -49,15 +71,17 @@ def test_a_deferred_inbox_event_is_counted_apart_from_the_backlog(engine: sa.Eng
     failed), one never tried: pending 2 (the retrying and the untried), deferred 1."""
     handlers = outbox.InboxHandlers()
     handlers.register(SOURCE, TYPE, _handler)
-    _store(engine, "lose")
+    lost = _store(engine, "lose")
     _store(engine, "fail")
     with engine.begin() as conn:
         seen = {outbox.handle_next(conn, POLICY, handlers) for _ in range(2)}
     assert seen == {"deferred", "retrying"}
     _store(engine, "nothing yet")
+    _an_hour_old(engine, lost)
     [row] = _inbox_backlog(engine)
     assert (row.channel, row.pending, row.deferred) == (SOURCE, 2, 1)
-    assert row.oldest_age_s >= 0
+    # The hour-old deferred event's age is its own, not the pending's.
+    assert 0 <= row.oldest_age_s < HOUR <= row.deferred_oldest_age_s
     with engine.connect() as conn:
         assert outbox.waiting(conn) == 3
 
@@ -65,11 +89,13 @@ def test_a_deferred_inbox_event_is_counted_apart_from_the_backlog(engine: sa.Eng
 def test_deferred_events_alone_keep_their_row_with_nothing_pending(engine: sa.Engine) -> None:
     handlers = outbox.InboxHandlers()
     handlers.register(SOURCE, TYPE, _handler)
-    _store(engine, "lose")
+    lost = _store(engine, "lose")
     with engine.begin() as conn:
         assert outbox.handle_next(conn, POLICY, handlers) == "deferred"
+    _an_hour_old(engine, lost)
     [row] = _inbox_backlog(engine)
     assert (row.pending, row.deferred, row.oldest_age_s) == (0, 1, 0.0)
+    assert row.deferred_oldest_age_s >= HOUR
     with engine.connect() as conn:
         assert outbox.waiting(conn) == 1
 
@@ -82,7 +108,9 @@ def test_the_outbox_rows_have_nothing_deferred(engine: sa.Engine) -> None:
         publish_step(conn, "backlog", 1, emails=[mail])
     with engine.connect() as conn:
         rows = [b for b in outbox.backlog(conn) if b.queue == "outbox"]
-    assert [(b.channel, b.pending, b.deferred) for b in rows] == [("email", 1, 0)]
+    assert [(b.channel, b.pending, b.deferred, b.deferred_oldest_age_s) for b in rows] == [
+        ("email", 1, 0, 0.0)
+    ]
 
 
 def _scraped(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -95,19 +123,25 @@ def _scraped(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, st
 
 def test_the_metrics_show_the_deferred_apart(engine: sa.Engine) -> None:
     """The worker's metrics (liventix_backlog_deferred) and the API's
-    (liventix_inbox_deferred) show the deferred event; the pending gauges the other one."""
+    (liventix_inbox_deferred) show the deferred event, and its age beside (an hour old: in
+    no pending age); the pending gauges the other one."""
     handlers = outbox.InboxHandlers()
     handlers.register(SOURCE, TYPE, _handler)
-    _store(engine, "lose")
+    lost = _store(engine, "lose")
     with engine.begin() as conn:
         assert outbox.handle_next(conn, POLICY, handlers) == "deferred"
     _store(engine, "nothing yet")
+    _an_hour_old(engine, lost)
     inbox = (("channel", SOURCE), ("queue", "inbox"))
     worker = _scraped(WorkerMetrics(engine).registry)
     assert worker[("liventix_backlog_deferred", inbox)] == 1
+    assert worker[("liventix_backlog_deferred_oldest_age_seconds", inbox)] >= HOUR
     assert worker[("liventix_backlog_pending", inbox)] == 1
+    assert worker[("liventix_backlog_oldest_age_seconds", inbox)] < HOUR
     api = CollectorRegistry()
     api.register(OutboxCollector(engine))
     scraped = _scraped(api)
     assert scraped[("liventix_inbox_deferred", ())] == 1
+    assert scraped[("liventix_inbox_deferred_oldest_age_seconds", ())] >= HOUR
     assert scraped[("liventix_inbox_backlog", ())] == 1
+    assert scraped[("liventix_inbox_oldest_pending_age_seconds", ())] < HOUR
