@@ -63,7 +63,12 @@ CREATE TRIGGER escrow_transitions_no_update BEFORE UPDATE OR DELETE ON payments.
 
 CREATE TABLE payments.card_payments (
     id text NOT NULL,
-    org_id uuid NOT NULL REFERENCES payments.organizations (id),
+    -- Declared, NOT ENFORCED: implied by card_payments_escrow_id_fkey (the payment's
+    -- (escrow_id, org_id) is an escrow's, whose organization escrows_org_id_fkey holds;
+    -- organizations are never deleted, nor their ids changed): an enforced key here ran one
+    -- more check, with its row lock, for every payment.
+    org_id uuid NOT NULL
+        CONSTRAINT card_payments_org_id_fkey REFERENCES payments.organizations (id) NOT ENFORCED,
     escrow_id uuid NOT NULL,
     charge_id text,
     balance_transaction_id text,
@@ -308,7 +313,15 @@ DECLARE
     v_code text;
     v_details jsonb;
 BEGIN
-    -- The escrow locked, and the facts checked on it, in one statement.
+    -- The escrow locked, and the facts checked on it, in one statement (session 32: the
+    -- accounts' check was a statement of its own, and each answer a RETURN QUERY, one more
+    -- executor start each): the payment not booked, the organizer's terms as read, and the
+    -- accounts' ids as they were read (an account's id never changes for its organization
+    -- and code; rows deleted and made again, as a test's emptied database does, would
+    -- change them): the organizer's, then the platform's, each read with its own
+    -- organization. A request whose ids are the ones the long way would read is the very
+    -- request it would post, so a refusal the door records under the key is the one the
+    -- long way finds there.
     SELECT e.id, e.state,
            EXISTS (SELECT 1 FROM payments.card_payments c
                     WHERE c.id = p_payment AND c.org_id = p_org),
@@ -320,37 +333,35 @@ BEGIN
                                 AND pol.refund_platform_fee = p_refund_fee)
                 ELSE NOT EXISTS (SELECT 1 FROM payments.organizer_policies pol
                                   WHERE pol.org_id = p_org) END
+           AND (SELECT count(*) FROM payments.accounts a
+                 WHERE a.org_id = p_org AND a.id = ANY (p_organizer_accounts))
+               = cardinality(p_organizer_accounts)
+           AND (SELECT count(*) FROM payments.accounts a
+                 WHERE a.org_id = (SELECT o.id FROM payments.organizations o WHERE o.is_platform)
+                   AND a.id = ANY (p_platform_accounts))
+               = cardinality(p_platform_accounts)
       INTO v_escrow, v_state, v_booked, v_terms
       FROM payments.escrows e
      WHERE e.org_id = p_org AND e.event_id = p_event AND e.currency = p_currency
        FOR UPDATE OF e;
     IF NOT FOUND THEN
-        RETURN QUERY SELECT 'long'::text, NULL::uuid, NULL::text, NULL::jsonb;
+        capture_outcome := 'long';
+        RETURN NEXT;
         RETURN;
     END IF;
     IF v_booked THEN
-        RETURN QUERY SELECT 'booked'::text, NULL::uuid, NULL::text, NULL::jsonb;
+        capture_outcome := 'booked';
+        RETURN NEXT;
         RETURN;
     END IF;
     IF NOT (v_state = ANY (p_states)) THEN
-        RETURN QUERY SELECT 'long'::text, NULL::uuid, NULL::text, NULL::jsonb;
+        capture_outcome := 'long';
+        RETURN NEXT;
         RETURN;
     END IF;
-    -- The accounts' ids as they were read (an account's id never changes for its
-    -- organization and code; rows deleted and made again, as a test's emptied database
-    -- does, would change them): the organizer's, then the platform's, each read with its
-    -- own organization. A request whose ids are the ones the long way would read is the
-    -- very request it would post, so a refusal the door records under the key is the one
-    -- the long way finds there.
-    IF NOT v_terms
-       OR (SELECT count(*) FROM payments.accounts a
-            WHERE a.org_id = p_org AND a.id = ANY (p_organizer_accounts))
-          <> cardinality(p_organizer_accounts)
-       OR (SELECT count(*) FROM payments.accounts a
-            WHERE a.org_id = (SELECT o.id FROM payments.organizations o WHERE o.is_platform)
-              AND a.id = ANY (p_platform_accounts))
-          <> cardinality(p_platform_accounts) THEN
-        RETURN QUERY SELECT 'stale'::text, NULL::uuid, NULL::text, NULL::jsonb;
+    IF NOT v_terms THEN
+        capture_outcome := 'stale';
+        RETURN NEXT;
         RETURN;
     END IF;
     SELECT d.status, d.id, d.replayed, d.code, d.details
@@ -358,11 +369,16 @@ BEGIN
       FROM payments.post_entry(p_org, p_key, p_hash, p_accounts, p_sides, p_amounts,
                                p_currencies, p_description, NULL, NULL, p_external_ref) d;
     IF v_status = 'failed' THEN
-        RETURN QUERY SELECT 'failed'::text, NULL::uuid, v_code, v_details;
+        capture_outcome := 'failed';
+        refusal_code := v_code;
+        refusal_details := v_details;
+        RETURN NEXT;
         RETURN;
     END IF;
     IF v_replayed THEN
-        RETURN QUERY SELECT 'replayed'::text, v_entry, NULL::text, NULL::jsonb;
+        capture_outcome := 'replayed';
+        capture_entry := v_entry;
+        RETURN NEXT;
         RETURN;
     END IF;
     -- The counters, the audit row and the payment's record in one statement.
@@ -383,7 +399,9 @@ BEGIN
     SELECT p_payment, p_org, moved.id, p_charge, p_txn, p_currency, p_gross, p_fee,
            p_stripe_fee, p_bears, p_refund_fee, v_entry
       FROM moved;
-    RETURN QUERY SELECT 'captured'::text, v_entry, NULL::text, NULL::jsonb;
+    capture_outcome := 'captured';
+    capture_entry := v_entry;
+    RETURN NEXT;
 END
 $$;
 REVOKE ALL ON FUNCTION payments.capture_card_payment(uuid, text, text, text[], int, bigint,

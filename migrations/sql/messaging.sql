@@ -85,11 +85,16 @@ CREATE TABLE messaging.deliveries (
         CHECK ((channel = 'webhook') = (endpoint_id IS NOT NULL)),
     CONSTRAINT deliveries_email_has_recipient
         CHECK ((channel = 'email') = (recipient IS NOT NULL)),
+    -- The delivery's message and endpoint, each of its own organization: declared (the
+    -- catalog and its readers see them) but NOT ENFORCED, checked once per statement by
+    -- messaging.deliveries_references (below) with the same error (23503) and names; a
+    -- message's deletion takes its deliveries with it (messages_cascade), as ON DELETE
+    -- CASCADE did.
     CONSTRAINT deliveries_endpoint_id_fkey FOREIGN KEY (endpoint_id, org_id)
-        REFERENCES messaging.endpoints (id, org_id),
+        REFERENCES messaging.endpoints (id, org_id) NOT ENFORCED,
     CONSTRAINT deliveries_pkey PRIMARY KEY (id, org_id),
     CONSTRAINT deliveries_message_id_fkey FOREIGN KEY (message_id, org_id)
-        REFERENCES messaging.messages (id, org_id) ON DELETE CASCADE
+        REFERENCES messaging.messages (id, org_id) NOT ENFORCED
 );
 -- The claim's scan: open work by due time.
 CREATE INDEX deliveries_due ON messaging.deliveries (next_attempt_at, id)
@@ -563,3 +568,108 @@ $$;
 REVOKE ALL ON FUNCTION messaging.deliveries_guard() FROM PUBLIC;
 CREATE TRIGGER deliveries_guard BEFORE INSERT ON messaging.deliveries
     FOR EACH ROW WHEN (NEW.channel = 'task') EXECUTE FUNCTION messaging.deliveries_guard();
+
+------------------------------------------------------------------------------------------
+-- The deliveries' references (session 32). An enforced foreign key checks each row apart:
+-- a payment's five deliveries ran ten checks (eight queries, each locking its message or
+-- endpoint FOR KEY SHARE, the endpoint's lock a MultiXact whenever two payments of one
+-- organization overlap), the most of a checkout's foreign-key checks. The two keys are
+-- declared NOT ENFORCED (above) and checked here once per INSERT statement, over the rows
+-- it inserted (the transition table), with the keys' error (23503) and names:
+-- - the message, of the delivery's organization, locked FOR KEY SHARE as the key's check
+--   locked it (the outbox's pruning deletes messages: a delivery inserted while its
+--   message is being deleted waits for that deletion and is refused if it committed;
+--   a message deleted after takes its deliveries with it, messages_cascade);
+-- - the endpoint, of the delivery's organization (a webhook's: never another's URL signed
+--   with another's secret), read without a lock: endpoints are never deleted (disabled
+--   instead) nor their keys changed, both refused below, so none can go away under it.
+-- A delivery's message, endpoint and organization never change once written (refused). With
+-- the owner's rights: the lookups read past row-level security, as a key's check does.
+------------------------------------------------------------------------------------------
+CREATE FUNCTION messaging.deliveries_references() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_org uuid;
+    v_name text;
+    v_key text;
+BEGIN
+    -- Organization by organization (a statement's rows are one organization's: the
+    -- outbox's publishing), so that every lookup is pinned to one (docs/scaling.md).
+    FOR v_org IN SELECT DISTINCT d.org_id FROM added d LOOP
+        SELECT k.name, k.key INTO v_name, v_key
+          FROM (SELECT 'deliveries_message_id_fkey' AS name,
+                       format('(message_id, org_id)=(%s, %s)', d.message_id, d.org_id) AS key
+                  FROM added d
+                 WHERE d.org_id = v_org
+                   AND NOT EXISTS (SELECT FROM messaging.messages m
+                                    WHERE m.id = d.message_id AND m.org_id = v_org
+                                      FOR KEY SHARE)
+                UNION ALL
+                SELECT 'deliveries_endpoint_id_fkey',
+                       format('(endpoint_id, org_id)=(%s, %s)', d.endpoint_id, d.org_id)
+                  FROM added d
+                 WHERE d.org_id = v_org AND d.endpoint_id IS NOT NULL
+                   AND NOT EXISTS (SELECT FROM messaging.endpoints e
+                                    WHERE e.id = d.endpoint_id AND e.org_id = v_org)) k
+         LIMIT 1;
+        IF v_name IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', SCHEMA = 'messaging',
+                TABLE = 'deliveries', CONSTRAINT = v_name,
+                MESSAGE = format('insert on table "deliveries" violates foreign key'
+                                 ' constraint "%s"', v_name),
+                DETAIL = format('Key %s is not present.', v_key);
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION messaging.deliveries_references() FROM PUBLIC;
+CREATE TRIGGER deliveries_references AFTER INSERT ON messaging.deliveries
+    REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION messaging.deliveries_references();
+
+-- What the references' checks rely on, refused: a change of a delivery's message, endpoint
+-- or organization; an endpoint's deletion, truncation or new key; a message's new key, and
+-- the truncation of messages (which would leave their deliveries behind).
+CREATE FUNCTION messaging.refuse_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'LXM03', MESSAGE = 'reference_change_refused',
+        DETAIL = format('%s on messaging.%s is refused: deliveries name their message and'
+                        ' endpoint by these keys', TG_OP, TG_TABLE_NAME);
+END
+$$;
+CREATE TRIGGER deliveries_references_fixed BEFORE UPDATE OF message_id, endpoint_id, org_id
+    ON messaging.deliveries FOR EACH ROW
+    WHEN (NEW.message_id IS DISTINCT FROM OLD.message_id
+          OR NEW.endpoint_id IS DISTINCT FROM OLD.endpoint_id
+          OR NEW.org_id IS DISTINCT FROM OLD.org_id)
+    EXECUTE FUNCTION messaging.refuse_change();
+CREATE TRIGGER endpoints_no_delete BEFORE DELETE ON messaging.endpoints
+    FOR EACH ROW EXECUTE FUNCTION messaging.refuse_change();
+CREATE TRIGGER endpoints_no_truncate BEFORE TRUNCATE ON messaging.endpoints
+    FOR EACH STATEMENT EXECUTE FUNCTION messaging.refuse_change();
+CREATE TRIGGER endpoints_no_new_key BEFORE UPDATE OF id, org_id ON messaging.endpoints
+    FOR EACH ROW WHEN (NEW.id IS DISTINCT FROM OLD.id OR NEW.org_id IS DISTINCT FROM OLD.org_id)
+    EXECUTE FUNCTION messaging.refuse_change();
+CREATE TRIGGER messages_no_new_key BEFORE UPDATE OF id, org_id ON messaging.messages
+    FOR EACH ROW WHEN (NEW.id IS DISTINCT FROM OLD.id OR NEW.org_id IS DISTINCT FROM OLD.org_id)
+    EXECUTE FUNCTION messaging.refuse_change();
+CREATE TRIGGER messages_no_truncate BEFORE TRUNCATE ON messaging.messages
+    FOR EACH STATEMENT EXECUTE FUNCTION messaging.refuse_change();
+
+-- A message's deletion (the outbox's pruning) takes its deliveries (and their attempts, by
+-- their own key) with it, as the key's ON DELETE CASCADE did: in the same statement's end,
+-- with the owner's rights (past row-level security, as the cascade went).
+CREATE FUNCTION messaging.messages_cascade() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM messaging.deliveries d USING removed r
+     WHERE d.message_id = r.id AND d.org_id = r.org_id;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION messaging.messages_cascade() FROM PUBLIC;
+CREATE TRIGGER messages_cascade AFTER DELETE ON messaging.messages
+    REFERENCING OLD TABLE AS removed
+    FOR EACH STATEMENT EXECUTE FUNCTION messaging.messages_cascade();

@@ -41,6 +41,9 @@ CREATE TABLE ticketing.ticket_types (
     CONSTRAINT ticket_types_within_capacity CHECK (held + sold <= capacity),
     CONSTRAINT ticket_types_window CHECK (sales_end > sales_start),
     CONSTRAINT ticket_types_pkey PRIMARY KEY (id, org_id),
+    -- What a ticket's foreign key to its type names: the type with its event
+    -- (tickets_ticket_type_id_fkey).
+    CONSTRAINT ticket_types_event_key UNIQUE (id, event_id, org_id),
     CONSTRAINT ticket_types_event_id_fkey FOREIGN KEY (event_id, org_id)
         REFERENCES ticketing.events (id, org_id)
 );
@@ -48,7 +51,12 @@ CREATE INDEX ticket_types_event ON ticketing.ticket_types (event_id);
 
 CREATE TABLE ticketing.orders (
     id uuid NOT NULL DEFAULT gen_random_uuid(),
-    org_id uuid NOT NULL REFERENCES payments.organizations (id),
+    -- The organization: declared, NOT ENFORCED, as it is implied by orders_event_id_fkey (the
+    -- order's (event_id, org_id) is an event's, whose organization events_org_id_fkey holds;
+    -- organizations are never deleted, nor their ids changed): an enforced key here ran one
+    -- more check, with its row lock, for every order.
+    org_id uuid NOT NULL
+        CONSTRAINT orders_org_id_fkey REFERENCES payments.organizations (id) NOT ENFORCED,
     event_id uuid NOT NULL,
     buyer_email text NOT NULL,
     status text NOT NULL DEFAULT 'awaiting_payment' CHECK (status IN (
@@ -92,15 +100,22 @@ CREATE TABLE ticketing.tickets (
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT tickets_pkey PRIMARY KEY (id, org_id),
+    -- The ticket's order, its type with its event (a ticket's event is its type's, which
+    -- the keys to the type and to the event apart, before session 32, did not hold) and the
+    -- ticket it replaces, each of the ticket's organization: declared (the catalog and its
+    -- readers see them) but NOT ENFORCED, checked once per INSERT statement by
+    -- ticketing.tickets_references (below) with the same error (23503) and names.
     CONSTRAINT tickets_order_id_fkey FOREIGN KEY (order_id, org_id)
-        REFERENCES ticketing.orders (id, org_id),
+        REFERENCES ticketing.orders (id, org_id) NOT ENFORCED,
+    CONSTRAINT tickets_ticket_type_id_fkey FOREIGN KEY (ticket_type_id, event_id, org_id)
+        REFERENCES ticketing.ticket_types (id, event_id, org_id) NOT ENFORCED,
+    -- Implied by tickets_ticket_type_id_fkey and the type's own key to its event
+    -- (ticket_types_event_id_fkey).
     CONSTRAINT tickets_event_id_fkey FOREIGN KEY (event_id, org_id)
-        REFERENCES ticketing.events (id, org_id),
-    CONSTRAINT tickets_ticket_type_id_fkey FOREIGN KEY (ticket_type_id, org_id)
-        REFERENCES ticketing.ticket_types (id, org_id),
+        REFERENCES ticketing.events (id, org_id) NOT ENFORCED,
     CONSTRAINT tickets_code_key UNIQUE (code, org_id),
     CONSTRAINT tickets_replaces_fkey FOREIGN KEY (replaces, org_id)
-        REFERENCES ticketing.tickets (id, org_id)
+        REFERENCES ticketing.tickets (id, org_id) NOT ENFORCED
 );
 CREATE INDEX tickets_order ON ticketing.tickets (order_id);
 -- By ticket type alone: no index names a ticket's status, so its moves (held to issued, to
@@ -108,6 +123,144 @@ CREATE INDEX tickets_order ON ticketing.tickets (order_id);
 -- every move wrote one in each of the table's four indexes; measured on 3,000 payments:
 -- 0 % HOT before, 98 % after, ~1 % less WAL per completed checkout).
 CREATE INDEX tickets_type ON ticketing.tickets (ticket_type_id);
+
+-- A ticket's references (session 32): its order, its type with its event, the ticket it
+-- replaces, each of the ticket's organization. Enforced keys checked each ticket apart: a
+-- checkout's two tickets ran six checks (four queries, each locking its order or type FOR
+-- KEY SHARE). The keys are declared NOT ENFORCED (above) and checked here once per INSERT
+-- statement, over the rows it inserted (the transition table), with the keys' error
+-- (23503) and names:
+-- - the order and the ticket replaced, locked FOR KEY SHARE as the keys' checks locked them
+--   (the owner may delete orders and tickets: a ticket inserted while its order is being
+--   deleted waits for that deletion and is refused if it committed; an order or a ticket
+--   deleted while tickets name it is refused, tickets_named and orders_named below);
+-- - the type with its event, read without a lock: ticket types are never deleted nor their
+--   keys changed (refused below), so none can go away under it.
+-- A ticket's references and key never change once written (refused). With the owner's
+-- rights: the lookups read past row-level security, as a key's check does.
+CREATE FUNCTION ticketing.tickets_references() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_org uuid;
+    v_name text;
+    v_key text;
+BEGIN
+    -- Organization by organization (a statement's rows are one organization's: a checkout's,
+    -- a transfer's), so that every lookup is pinned to one (docs/scaling.md).
+    FOR v_org IN SELECT DISTINCT t.org_id FROM added t LOOP
+        SELECT k.name, k.key INTO v_name, v_key
+          FROM (SELECT 'tickets_order_id_fkey' AS name,
+                       format('(order_id, org_id)=(%s, %s)', t.order_id, t.org_id) AS key
+                  FROM added t
+                 WHERE t.org_id = v_org
+                   AND NOT EXISTS (SELECT FROM ticketing.orders o
+                                    WHERE o.id = t.order_id AND o.org_id = v_org
+                                      FOR KEY SHARE)
+                UNION ALL
+                SELECT 'tickets_ticket_type_id_fkey',
+                       format('(ticket_type_id, event_id, org_id)=(%s, %s, %s)',
+                              t.ticket_type_id, t.event_id, t.org_id)
+                  FROM added t
+                 WHERE t.org_id = v_org
+                   AND NOT EXISTS (SELECT FROM ticketing.ticket_types y
+                                    WHERE y.id = t.ticket_type_id AND y.event_id = t.event_id
+                                      AND y.org_id = v_org)
+                UNION ALL
+                SELECT 'tickets_replaces_fkey',
+                       format('(replaces, org_id)=(%s, %s)', t.replaces, t.org_id)
+                  FROM added t
+                 WHERE t.org_id = v_org AND t.replaces IS NOT NULL
+                   AND NOT EXISTS (SELECT FROM ticketing.tickets r
+                                    WHERE r.id = t.replaces AND r.org_id = v_org
+                                      FOR KEY SHARE)) k
+         LIMIT 1;
+        IF v_name IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', SCHEMA = 'ticketing',
+                TABLE = 'tickets', CONSTRAINT = v_name,
+                MESSAGE = format('insert on table "tickets" violates foreign key constraint'
+                                 ' "%s"', v_name),
+                DETAIL = format('Key %s is not present.', v_key);
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION ticketing.tickets_references() FROM PUBLIC;
+CREATE TRIGGER tickets_references AFTER INSERT ON ticketing.tickets
+    REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION ticketing.tickets_references();
+
+-- An order or a ticket deleted while a ticket still names it: refused at the statement's
+-- end, as the keys' NO ACTION refused it (the owner's deletions only: the application's
+-- roles delete nothing in ticketing).
+CREATE FUNCTION ticketing.refuse_named_removal() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_key text;
+    v_name text;
+BEGIN
+    IF TG_TABLE_NAME = 'orders' THEN
+        SELECT format('(order_id, org_id)=(%s, %s)', t.order_id, t.org_id) INTO v_key
+          FROM removed r JOIN ticketing.tickets t ON t.order_id = r.id AND t.org_id = r.org_id
+         LIMIT 1;
+    ELSE
+        SELECT format('(replaces, org_id)=(%s, %s)', t.replaces, t.org_id) INTO v_key
+          FROM removed r JOIN ticketing.tickets t ON t.replaces = r.id AND t.org_id = r.org_id
+         LIMIT 1;
+    END IF;
+    IF v_key IS NOT NULL THEN
+        v_name := CASE TG_TABLE_NAME WHEN 'orders' THEN 'tickets_order_id_fkey'
+                                     ELSE 'tickets_replaces_fkey' END;
+        RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', SCHEMA = 'ticketing',
+            TABLE = 'tickets', CONSTRAINT = v_name,
+            MESSAGE = format('delete on table "%s" violates foreign key constraint "%s" on'
+                             ' table "tickets"', TG_TABLE_NAME, v_name),
+            DETAIL = format('Key %s is still referenced from table "tickets".', v_key);
+    END IF;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION ticketing.refuse_named_removal() FROM PUBLIC;
+CREATE TRIGGER orders_named AFTER DELETE ON ticketing.orders
+    REFERENCING OLD TABLE AS removed
+    FOR EACH STATEMENT EXECUTE FUNCTION ticketing.refuse_named_removal();
+CREATE TRIGGER tickets_named AFTER DELETE ON ticketing.tickets
+    REFERENCING OLD TABLE AS removed
+    FOR EACH STATEMENT EXECUTE FUNCTION ticketing.refuse_named_removal();
+
+-- What the checks rely on, refused (SQLSTATE LXT01): a ticket's references or key changed;
+-- an order's key changed, orders truncated; a ticket type deleted, truncated or its key
+-- (with its event) changed.
+CREATE FUNCTION ticketing.refuse_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'LXT01', MESSAGE = 'reference_change_refused',
+        DETAIL = format('%s on ticketing.%s is refused: tickets name their order, type and'
+                        ' event by these keys', TG_OP, TG_TABLE_NAME);
+END
+$$;
+CREATE TRIGGER tickets_references_fixed
+    BEFORE UPDATE OF id, order_id, org_id, event_id, ticket_type_id, replaces
+    ON ticketing.tickets FOR EACH ROW
+    WHEN (NEW.id IS DISTINCT FROM OLD.id OR NEW.order_id IS DISTINCT FROM OLD.order_id
+          OR NEW.org_id IS DISTINCT FROM OLD.org_id OR NEW.event_id IS DISTINCT FROM OLD.event_id
+          OR NEW.ticket_type_id IS DISTINCT FROM OLD.ticket_type_id
+          OR NEW.replaces IS DISTINCT FROM OLD.replaces)
+    EXECUTE FUNCTION ticketing.refuse_change();
+CREATE TRIGGER orders_no_new_key BEFORE UPDATE OF id, org_id ON ticketing.orders
+    FOR EACH ROW WHEN (NEW.id IS DISTINCT FROM OLD.id OR NEW.org_id IS DISTINCT FROM OLD.org_id)
+    EXECUTE FUNCTION ticketing.refuse_change();
+CREATE TRIGGER orders_no_truncate BEFORE TRUNCATE ON ticketing.orders
+    FOR EACH STATEMENT EXECUTE FUNCTION ticketing.refuse_change();
+CREATE TRIGGER ticket_types_no_delete BEFORE DELETE ON ticketing.ticket_types
+    FOR EACH ROW EXECUTE FUNCTION ticketing.refuse_change();
+CREATE TRIGGER ticket_types_no_truncate BEFORE TRUNCATE ON ticketing.ticket_types
+    FOR EACH STATEMENT EXECUTE FUNCTION ticketing.refuse_change();
+CREATE TRIGGER ticket_types_no_new_key BEFORE UPDATE OF id, event_id, org_id
+    ON ticketing.ticket_types FOR EACH ROW
+    WHEN (NEW.id IS DISTINCT FROM OLD.id OR NEW.event_id IS DISTINCT FROM OLD.event_id
+          OR NEW.org_id IS DISTINCT FROM OLD.org_id)
+    EXECUTE FUNCTION ticketing.refuse_change();
 
 CREATE TABLE ticketing.transitions (
     id bigint GENERATED ALWAYS AS IDENTITY,
@@ -278,17 +431,24 @@ END
 $$;
 
 -- A checkout of one ticket type (nearly every one) in one statement, for the organization
--- p_org: the opening read (open_checkout_for: the order stored under the key, the event FOR
--- SHARE, the type's price) and, for a new order of an event on sale, the hold with the order
--- and its tickets (hold_checkout: synchronous_commit off for this transaction only, as
--- described above); the amount and the currency are the price and the event's, read here.
--- One row: open_checkout_for's, with the hold's answer as hold_checkout's (held_until: the
--- new order's hold expiry; or, refused, seats_left and on_sale); no hold when the key already
--- has an order, the event is not found or cancelled, or the type is not the event's (the
--- caller tells which from the opening's columns). Run with the caller's rights (row-level
--- security as for the statements it replaces). The Python API's checkout
--- (ticketing_fsm.start_checkout) sends it between its transaction's BEGIN and COMMIT in one
--- round trip (ticketing_fsm.store.checkout.open_and_hold_now).
+-- p_org: the opening read (as open_checkout_for reads it: the order stored under the key,
+-- the event FOR SHARE, the type's price) and, for a new order of an event on sale, the hold
+-- with the order and its tickets (as hold_checkout holds: synchronous_commit off for this
+-- transaction only, as described above); the amount and the currency are the price and the
+-- event's, read here. One row: open_checkout_for's, with the hold's answer as
+-- hold_checkout's (held_until: the new order's hold expiry; or, refused, seats_left and
+-- on_sale); no hold when the key already has an order, the event is not found or
+-- cancelled, or the type is not the event's (the caller tells which from the opening's
+-- columns). Run with the caller's rights (row-level security as for the statements it
+-- replaces). The Python API's checkout (ticketing_fsm.start_checkout) sends it between its
+-- transaction's BEGIN and COMMIT in one round trip
+-- (ticketing_fsm.store.checkout.open_and_hold_now).
+-- The two functions' statements are written out here, not called (session 32): each call
+-- of a plpgsql function from a statement is one more executor start, a function's start
+-- and a tuplestore for its RETURN QUERY (pg_stat_statements, track = all: ~90 us of a
+-- checkout's backend time around each of the two calls, besides their statements' own).
+-- tests/ticketing_core (test_hold_commit, test_checkout_text, test_flows) hold it to their
+-- answers.
 CREATE FUNCTION ticketing.open_and_hold_checkout_for(
     p_org uuid, p_event uuid, p_type uuid, p_n int, p_order uuid, p_buyer text,
     p_hold interval, p_key text, p_hash text, p_codes text[])
@@ -302,25 +462,61 @@ RETURNS TABLE (
 LANGUAGE plpgsql VOLATILE ROWS 1 AS $$
 #variable_conflict use_column
 BEGIN
-    SELECT f.acting_org, f.order_id, f.order_amount, f.order_currency,
-           f.payment_intent_id, f.client_secret, f.hold_expires_at, f.request_hash,
-           f.status, f.order_event_id, f.order_ends_at, f.event_id, f.currency,
-           f.ends_at, f.cancelled_at, f.type_ids, f.prices
+    WITH e AS (
+        SELECT ev.id, ev.currency, ev.ends_at, ev.cancelled_at FROM ticketing.events ev
+         WHERE ev.id = p_event AND ev.org_id = p_org FOR SHARE
+    ), o AS (
+        SELECT o.id, o.amount, o.currency, o.payment_intent_id, o.client_secret,
+               o.hold_expires_at, o.request_hash, o.status, o.event_id, oe.ends_at
+          FROM ticketing.orders o
+          JOIN ticketing.events oe ON oe.id = o.event_id AND oe.org_id = p_org
+         WHERE o.org_id = p_org AND o.idempotency_key = p_key
+    )
+    SELECT p_org, o.id, o.amount, o.currency, o.payment_intent_id, o.client_secret,
+           o.hold_expires_at, o.request_hash, o.status, o.event_id, o.ends_at,
+           e.id, e.currency, e.ends_at, e.cancelled_at, p.type_ids, p.prices
       INTO acting_org, order_id, order_amount, order_currency, payment_intent_id,
            client_secret, hold_expires_at, request_hash, status, order_event_id,
            order_ends_at, event_id, currency, ends_at, cancelled_at, type_ids, prices
-      FROM ticketing.open_checkout_for(p_org, p_event, p_key, ARRAY[p_type]) f;
+      FROM (VALUES (1)) AS one (x)
+      LEFT JOIN o ON true
+      LEFT JOIN e ON true
+      LEFT JOIN (
+          SELECT ARRAY[tt.id] AS type_ids, ARRAY[tt.price] AS prices
+            FROM ticketing.ticket_types tt
+           WHERE tt.id = p_type AND tt.event_id = p_event AND tt.org_id = p_org
+      ) p ON true;
     IF order_id IS NULL AND event_id IS NOT NULL AND cancelled_at IS NULL
        AND prices IS NOT NULL THEN
-        SELECT h.hold_expires_at, h.seats_left, h.on_sale
-          INTO held_until, seats_left, on_sale
-          FROM ticketing.hold_checkout(
-              p_n, p_type, p_event, prices[1], p_order, p_org, p_buyer, currency,
-              prices[1] * p_n, p_hold, p_key, p_hash, p_codes) h;
+        PERFORM set_config('synchronous_commit', 'off', true);
+        UPDATE ticketing.ticket_types tt SET held = tt.held + p_n
+         WHERE tt.id = p_type AND tt.org_id = p_org AND tt.event_id = p_event
+           AND tt.price = prices[1]
+           AND now() >= tt.sales_start AND now() < tt.sales_end
+           AND tt.held + tt.sold + p_n <= tt.capacity;
+        IF FOUND THEN
+            INSERT INTO ticketing.orders AS o
+                (id, org_id, event_id, buyer_email, currency, amount, hold_expires_at,
+                 idempotency_key, request_hash)
+            VALUES (p_order, p_org, p_event, p_buyer, currency, prices[1] * p_n, now() + p_hold,
+                    p_key, p_hash)
+            RETURNING o.hold_expires_at INTO held_until;
+            INSERT INTO ticketing.tickets
+                (order_id, org_id, event_id, ticket_type_id, code, holder_email, price)
+            SELECT p_order, p_org, p_event, p_type, c.code, p_buyer, prices[1]
+              FROM unnest(p_codes) AS c(code);
+        ELSE
+            SELECT tt.capacity - tt.held - tt.sold,
+                   now() >= tt.sales_start AND now() < tt.sales_end
+              INTO seats_left, on_sale
+              FROM ticketing.ticket_types tt
+             WHERE tt.id = p_type AND tt.org_id = p_org AND tt.event_id = p_event;
+        END IF;
     END IF;
     RETURN NEXT;
 END
 $$;
+
 
 -- The same over the API in one round trip to the database: sent after the authentication,
 -- in the round trip that begins the transaction, and followed by its COMMIT
