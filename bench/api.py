@@ -4,7 +4,8 @@ Run as `python -m bench.api [--seconds N] [--accounts 1000] [--server-defaults]`
 PostgreSQL server for the run (`bench.posting._server`: an embedded one in a temporary
 directory, configured as a deployment on this machine by
 `liventix.database.production_settings()`, or with PostgreSQL's defaults under
-`--server-defaults`; or `DATABASE_URL`'s, as found; its settings printed), one database
+`--server-defaults`; or `DATABASE_URL`'s, as found; its settings printed, and in the JSON
+line: `bench.posting.server_run_on`, "external" for DATABASE_URL's), one database
 migrated to head, one organization with `--accounts` asset accounts and an API key. Each run lasts
 `--seconds`, its clients (separate processes) starting together:
 
@@ -40,7 +41,7 @@ from typing import Any, Literal
 import httpx
 
 import ledger
-from bench.posting import _server
+from bench.posting import _server, server_run_on
 from liventix.api import create_key
 from liventix.database import (
     create_database,
@@ -332,10 +333,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures: dict[str, Any] = {
         "seconds": args.seconds,
         "accounts": args.accounts,
-        "server_settings": "postgresql_defaults" if args.server_defaults else "production",
     }
     context = mp.get_context("spawn")
     with _server(tuned=not args.server_defaults) as server_url, _database(server_url) as db_url:
+        figures.update(server_run_on(server_url, tuned=not args.server_defaults))
         org, accounts, token = _set_up(db_url, args.accounts)
         base: dict[str, Any] = {
             "db_url": db_url,

@@ -3,7 +3,8 @@
 One run, one PostgreSQL server (`bench.posting._server`'s: an embedded one in a temporary
 directory, configured as a deployment on this machine by
 `liventix.database.production_settings()`, or with PostgreSQL's defaults under
-`--server-defaults`; or DATABASE_URL's, as found; its settings printed):
+`--server-defaults`; or DATABASE_URL's, as found; its settings printed, and in the JSON
+line: `bench.posting.server_run_on`, "external" for DATABASE_URL's):
 
 - baseline: a bare queue on the same server, a table `(id bigserial, payload jsonb)` filled by
   producer processes doing INSERT (five times the outbox's message count, so its drain lasts
@@ -74,6 +75,7 @@ import outbox
 import outbox.dispatch as outbox_dispatch
 import outbox.worker as outbox_worker
 from bench.posting import _server as posting_server
+from bench.posting import server_run_on
 from bench.smtp_sink import BODY as EMAIL_BODY
 from bench.smtp_sink import NewSessionMailer, SmtpSink, recipient, sender_phase
 from liventix.database import (
@@ -1255,6 +1257,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         bench = Bench(server_url, ctx, receiver, messages, probes, args.profile)
         try:
             print(f"server: {_server_facts(server_url)}, {where}; {os.cpu_count()} CPUs")
+            run_on = server_run_on(server_url, tuned=not args.server_defaults)
             busy0, total0 = _machine_busy()
             time.sleep(1.0)
             busy1, total1 = _machine_busy()
@@ -1381,7 +1384,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "latency_p50_ms": round(lat.p50_ms, 2),
         "latency_p99_ms": round(lat.p99_ms, 2),
         "messages": messages,
-        "server_settings": "postgresql_defaults" if args.server_defaults else "production",
+        **run_on,
         "latency_probes": lat.probes,
         "background_load_pct": round(background, 1),
         "worker_cpu_us_per_delivery_1": round(out[1].worker_cpu_us, 1),

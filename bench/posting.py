@@ -327,6 +327,18 @@ def server_settings(url: str) -> dict[str, str]:
         engine.dispose()
 
 
+def server_run_on(url: str, *, tuned: bool) -> dict[str, Any]:
+    """What a bench's JSON line says of the server `_server(tuned=tuned)` gave it (`url`):
+    `server_settings` "production" or "postgresql_defaults" for a server of its own, or
+    "external" for DATABASE_URL's, whose settings are used as found (neither flag applies);
+    and `server_settings_found`, the `SHOWN_SETTINGS` read from the server itself."""
+    if os.environ.get("DATABASE_URL"):
+        label = "external"
+    else:
+        label = "production" if tuned else "postgresql_defaults"
+    return {"server_settings": label, "server_settings_found": server_settings(url)}
+
+
 @contextmanager
 def _server(*, tuned: bool = True) -> Iterator[str]:
     """A URL on the server's maintenance database: DATABASE_URL's, or an embedded server's,
