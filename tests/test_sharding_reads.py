@@ -283,13 +283,13 @@ KNOWN: dict[Read, str] = {
     # SELECT source, event_id, org_id, type, payload, received_at, attempts FROM messaging.inb
     ("relay: inbox next due", "messaging.inbox", "b59c229b9171"): _RELAY,
     # WITH due AS ( SELECT d.id, d.org_id FROM messaging.deliveries d WHERE ((d.status = 'pend
-    ("relay: outbox claim", "messaging.deliveries", "f57e1cc9a818"): _RELAY,
+    ("relay: outbox claim", "messaging.deliveries", "e27824c6af61"): _RELAY,
     # WITH due AS ( SELECT d.id, d.org_id FROM messaging.deliveries d WHERE ((d.status = 'pend
-    ("relay: outbox claim", "messaging.endpoint_secrets", "f57e1cc9a818"): _RELAY,
+    ("relay: outbox claim", "messaging.endpoint_secrets", "e27824c6af61"): _RELAY,
     # WITH due AS ( SELECT d.id, d.org_id FROM messaging.deliveries d WHERE ((d.status = 'pend
-    ("relay: outbox claim", "messaging.endpoints", "f57e1cc9a818"): _RELAY,
+    ("relay: outbox claim", "messaging.endpoints", "e27824c6af61"): _RELAY,
     # WITH due AS ( SELECT d.id, d.org_id FROM messaging.deliveries d WHERE ((d.status = 'pend
-    ("relay: outbox claim", "messaging.messages", "f57e1cc9a818"): _RELAY,
+    ("relay: outbox claim", "messaging.messages", "e27824c6af61"): _RELAY,
 }
 
 
