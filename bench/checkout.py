@@ -441,11 +441,9 @@ def _statements(url: str, world: World, tickets: int) -> tuple[list[int], int]:
     hold's opening read sent with its BEGIN (`begin_with_opening`) as one statement, one
     round trip; the hold of one ticket type sent with its BEGIN and COMMIT
     (`open_and_hold_now`) as one statement, one round trip, or as a transaction of its own
-    on a pooled connection (`open_and_hold_alone`) as one transaction of one statement; a
-    transaction's first statement sent with its BEGIN (`pgdriver.fetch_opening`: the
-    payment's) as one statement, one round trip. Counted on the connection's second
-    checkout: the first reads what the payment's one-call capture then knows
-    (`escrow.capture_call`), as a client's first checkout does."""
+    on a pooled connection (`open_and_hold_alone`) as one transaction of one statement.
+    Counted on the connection's second checkout: the first reads what the payment's one-call
+    capture then knows (`escrow.capture_call`), as a client's first checkout does."""
     engine = make_engine(url, pool_size=1, max_overflow=0)
     checkout_once(engine, StandInGateway(), world, f"warm-{uuid.uuid4().hex}", tickets)
     counts: list[int] = []
@@ -456,7 +454,6 @@ def _statements(url: str, world: World, tickets: int) -> tuple[list[int], int]:
     opening = tk_store.checkout.begin_with_opening
     holding = tk_store.checkout.open_and_hold_now
     holding_alone = tk_store.checkout.open_and_hold_alone
-    first = pgdriver.fetch_opening
 
     def idle(driver: psycopg.Connection[Any]) -> bool:
         return driver.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE
@@ -504,7 +501,6 @@ def _statements(url: str, world: World, tickets: int) -> tuple[list[int], int]:
     setattr(pgdriver, "call_alone", call_alone)  # noqa: B010
     setattr(tk_store.checkout, "begin_with_opening", one_trip(opening))  # noqa: B010
     setattr(tk_store.checkout, "open_and_hold_now", one_trip(holding))  # noqa: B010
-    setattr(pgdriver, "fetch_opening", one_trip(first))  # noqa: B010
     hold_alone = _sent_alone(holding_alone, counts, trips)
     setattr(tk_store.checkout, "open_and_hold_alone", hold_alone)  # noqa: B010
     try:
@@ -515,7 +511,6 @@ def _statements(url: str, world: World, tickets: int) -> tuple[list[int], int]:
         setattr(pgdriver, "call_alone", alone)  # noqa: B010
         setattr(tk_store.checkout, "begin_with_opening", opening)  # noqa: B010
         setattr(tk_store.checkout, "open_and_hold_now", holding)  # noqa: B010
-        setattr(pgdriver, "fetch_opening", first)  # noqa: B010
         setattr(tk_store.checkout, "open_and_hold_alone", holding_alone)  # noqa: B010
         engine.dispose()
     return counts, trips[0]

@@ -14,7 +14,6 @@ import sqlalchemy as sa
 
 import escrow
 import ledger
-import pgdriver
 
 PLATFORM = uuid.UUID("00000000-0000-0000-0000-000000000001")
 
@@ -181,28 +180,18 @@ def recorded_payment(conn: sa.Connection, payment_id: str) -> Any:
 
 @contextmanager
 def driver_statements() -> Iterator[list[str]]:
-    """Every statement sent through psycopg's cursors, or as a transaction's first statement
-    through libpq (`pgdriver.fetch_opening`, which sends it), meanwhile, in this process:
-    counted at the driver, because the ledger's door and the payment's hot path run on the
-    driver, where SQLAlchemy's events do not see them (BEGIN and COMMIT are not counted)."""
+    """Every statement sent through psycopg's cursors meanwhile, in this process: counted
+    at the driver, because the ledger's door and the payment's hot path run on the driver
+    cursor, where SQLAlchemy's events do not see them (BEGIN and COMMIT are not counted)."""
     seen: list[str] = []
     original = psycopg.Cursor.execute
-    opening = pgdriver.fetch_opening
 
     def counting(self: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
         seen.append(str(query))
         return original(self, query, *args, **kwargs)
 
-    def counting_opening(conn: sa.Connection, name: str, statement: str, params: Any) -> Any:
-        rows = opening(conn, name, statement, params)
-        if rows is not None:  # None: nothing sent, the caller's cursor sends it
-            seen.append(statement)
-        return rows
-
     setattr(psycopg.Cursor, "execute", counting)  # noqa: B010 (a measuring instrument, undone)
-    setattr(pgdriver, "fetch_opening", counting_opening)  # noqa: B010
     try:
         yield seen
     finally:
         setattr(psycopg.Cursor, "execute", original)  # noqa: B010
-        setattr(pgdriver, "fetch_opening", opening)  # noqa: B010

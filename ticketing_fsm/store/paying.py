@@ -8,7 +8,6 @@ round trip while escrow keeps its tables' SQL.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import uuid
 from collections.abc import Mapping
@@ -246,11 +245,6 @@ def _numbered(statement: str) -> tuple[str, tuple[str, ...]]:
 # payment (session 31, thread time around psycopg's PostgresQuery.convert). Numbered once
 # here, the statement goes as it is.
 _PAY_AFTER_CAPTURE_NUMBERED, _PAY_AFTER_CAPTURE_NAMES = _numbered(PAY_AFTER_CAPTURE)
-# Its name when prepared by `pgdriver.fetch_opening` (the payment as its transaction's first
-# statement: sent with the BEGIN), one per text of the statement.
-_PAY_AFTER_CAPTURE_PREPARED = (
-    "ticketing_pay_" + hashlib.sha256(_PAY_AFTER_CAPTURE_NUMBERED.encode()).hexdigest()[:12]
-)
 
 
 def pay_after_capture(
@@ -276,13 +270,6 @@ def pay_after_capture(
     if not isinstance(conn.connection.driver_connection, psycopg.Connection):
         return pgdriver.fetch(conn, PAY_AFTER_CAPTURE, params)
     values = [params[name] for name in _PAY_AFTER_CAPTURE_NAMES]
-    # The transaction's first statement (the usual case: escrow's capture call sends none
-    # before it): with its BEGIN, in one round trip, through libpq.
-    rows = pgdriver.fetch_opening(
-        conn, _PAY_AFTER_CAPTURE_PREPARED, _PAY_AFTER_CAPTURE_NUMBERED, values
-    )
-    if rows is not None:
-        return rows
     # pgdriver's cursor for its transaction and its errors (raised as SQLAlchemy's).
     with (
         pgdriver.cursor(conn) as found,
