@@ -197,7 +197,7 @@ def test_a_unit_of_work_losing_every_try_ends_in_lost_race(
 ) -> None:
     cash = open_account(ORG_A, "cash", "asset")
     sales = open_account(ORG_A, "sales", "revenue")
-    loses = {"description": LOSES, "metadata": {"code": code}}
+    loses: dict[str, Any] = {"description": LOSES, "metadata": {"code": code}}
     with pytest.raises(ledger.LostRace) as info:
         if call == "post_entry_now":
             ledger.post_entry_now(engine, ORG_A, transfer("l", cash, sales, 5, **loses))

@@ -297,7 +297,8 @@ def _deliveries(
 ) -> int:
     """Deliveries of `org` in one statement: a webhook's per (message, endpoint), an
     e-mail's per (message, None)."""
-    values, params = [], {"org": org}
+    values: list[str] = []
+    params: dict[str, object] = {"org": org}
     for n, (message, endpoint) in enumerate(rows):
         channel, recipient = ("webhook", None) if endpoint else ("email", "ann@example.com")
         values.append(f"(:m{n}, :org, '{channel}', :e{n}, :r{n}, 't', 'order:1')")
@@ -479,7 +480,7 @@ def test_a_ticket_replacing_another_organizations_ticket_is_refused(
     a, b = sides
     _ticket(conn, a.org, a.order, a.event, a.ticket_type)
     _ticket(conn, b.org, b.order, b.event, b.ticket_type)
-    ids = dict(
+    ids: dict[uuid.UUID, uuid.UUID] = dict(
         conn.execute(
             sa.text("SELECT org_id, id FROM ticketing.tickets WHERE org_id IN (:a, :b)"),
             {"a": a.org, "b": b.org},
