@@ -660,10 +660,24 @@ CREATE TRIGGER messages_no_truncate BEFORE TRUNCATE ON messaging.messages
 
 -- A message's deletion (the outbox's pruning) takes its deliveries (and their attempts, by
 -- their own key) with it, as the key's ON DELETE CASCADE did: in the same statement's end,
--- with the owner's rights (past row-level security, as the cascade went).
+-- with the owner's rights (past row-level security, as the cascade went). The cascade's
+-- DELETE sees what its statement's snapshot sees: at READ COMMITTED a fresh one, which
+-- (after the deletion's row locks, which a delivery's insert waits on by its FOR KEY SHARE)
+-- sees every delivery committed before. At REPEATABLE READ or SERIALIZABLE it is the
+-- transaction's first snapshot, blind to a delivery committed since (the key's cascade
+-- looked again with a fresh one; a trigger cannot): a deletion of one message or more there
+-- is refused, SQLSTATE LXM04 (delete_needs_read_committed), so no isolation level orphans a
+-- delivery. A deletion that removes nothing is not refused.
 CREATE FUNCTION messaging.messages_cascade() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed'
+       AND EXISTS (SELECT FROM removed) THEN
+        RAISE EXCEPTION USING ERRCODE = 'LXM04', MESSAGE = 'delete_needs_read_committed',
+            DETAIL = format('DELETE on messaging.messages must run at READ COMMITTED (this'
+                            ' transaction is %s): the cascade to the deliveries needs a fresh'
+                            ' snapshot', upper(pg_catalog.current_setting('transaction_isolation')));
+    END IF;
     DELETE FROM messaging.deliveries d USING removed r
      WHERE d.message_id = r.id AND d.org_id = r.org_id;
     RETURN NULL;

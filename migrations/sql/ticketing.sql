@@ -192,13 +192,27 @@ CREATE TRIGGER tickets_references AFTER INSERT ON ticketing.tickets
 
 -- An order or a ticket deleted while a ticket still names it: refused at the statement's
 -- end, as the keys' NO ACTION refused it (the owner's deletions only: the application's
--- roles delete nothing in ticketing).
+-- roles delete nothing in ticketing). The lookup sees what its statement's snapshot sees:
+-- at READ COMMITTED a fresh one, which (after the deletion's row locks, which a ticket's
+-- insert waits on by its FOR KEY SHARE) sees every ticket committed before. At REPEATABLE
+-- READ or SERIALIZABLE it is the transaction's first snapshot, blind to a ticket committed
+-- since (a key's own check looks again with a fresh one; a trigger cannot): a deletion of
+-- one row or more there is refused, SQLSTATE LXT02 (delete_needs_read_committed), so no
+-- isolation level orphans a ticket. A deletion that removes nothing is not refused.
 CREATE FUNCTION ticketing.refuse_named_removal() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_key text;
     v_name text;
 BEGIN
+    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed'
+       AND EXISTS (SELECT FROM removed) THEN
+        RAISE EXCEPTION USING ERRCODE = 'LXT02', MESSAGE = 'delete_needs_read_committed',
+            DETAIL = format('DELETE on ticketing.%s must run at READ COMMITTED (this'
+                            ' transaction is %s): the check for tickets naming the deleted'
+                            ' rows needs a fresh snapshot', TG_TABLE_NAME,
+                            upper(pg_catalog.current_setting('transaction_isolation')));
+    END IF;
     IF TG_TABLE_NAME = 'orders' THEN
         SELECT format('(order_id, org_id)=(%s, %s)', t.order_id, t.org_id) INTO v_key
           FROM removed r JOIN ticketing.tickets t ON t.order_id = r.id AND t.org_id = r.org_id

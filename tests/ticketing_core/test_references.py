@@ -629,3 +629,78 @@ def test_a_ticket_inserted_while_its_order_is_deleted_waits_and_is_refused(
     assert "tickets_order_id_fkey" in str(outcome[0])
     with committing_engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM ticketing.tickets")).scalar_one() == 0
+
+
+_ORPHAN_TICKETS = (
+    "SELECT count(*) FROM ticketing.tickets t WHERE NOT EXISTS"
+    " (SELECT FROM ticketing.orders o WHERE o.id = t.order_id AND o.org_id = t.org_id)"
+)
+_ORPHAN_DELIVERIES = (
+    "SELECT count(*) FROM messaging.deliveries d WHERE NOT EXISTS"
+    " (SELECT FROM messaging.messages m WHERE m.id = d.message_id AND m.org_id = d.org_id)"
+)
+
+
+@pytest.mark.parametrize("isolation", ["REPEATABLE READ", "SERIALIZABLE"])
+@pytest.mark.parametrize("parent", ["order", "message"])
+def test_a_deletion_above_read_committed_is_refused_and_orphans_nothing(
+    committing_engine: sa.Engine, isolation: str, parent: str
+) -> None:
+    """A deleter whose snapshot predates a ticket (a delivery) committed by another
+    transaction does not see it: the check (the cascade) would miss it and orphan it, where
+    the key refused (cascaded). A deletion of rows at REPEATABLE READ or SERIALIZABLE is
+    refused (LXT02, LXM04); one that removes nothing is not; at READ COMMITTED the same
+    race is refused by the key's name (the order) or cascades (the message)."""
+    with committing_engine.begin() as conn:
+        ledger.open_organization(conn, PLATFORM, "Liventix", is_platform=True)
+        side = _side(conn, ORG_A, "Org A")
+        message = _message(conn, side.org)
+    if parent == "order":
+        delete, target, code = "DELETE FROM ticketing.orders WHERE id = :id", side.order, "LXT02"
+    else:
+        delete, target, code = "DELETE FROM messaging.messages WHERE id = :id", message, "LXM04"
+    deleting = committing_engine.connect().execution_options(isolation_level=isolation)
+    try:
+        deleting.begin()
+        deleting.execute(sa.text("SELECT 1"))  # the transaction's snapshot, taken now
+        with committing_engine.begin() as conn:
+            if parent == "order":
+                _ticket(conn, side.org, side.order, side.event, side.ticket_type)
+            else:
+                _deliveries(conn, side.org, (message, None))
+        # Removing nothing is no risk: not refused.
+        deleting.execute(sa.text(delete), {"id": uuid.uuid4()})
+        with pytest.raises(sa.exc.DBAPIError) as error:
+            deleting.execute(sa.text(delete), {"id": target})
+        assert getattr(error.value.orig, "sqlstate", None) == code
+        assert "delete_needs_read_committed" in str(error.value)
+        deleting.rollback()
+    finally:
+        deleting.close()
+    with committing_engine.connect() as conn:
+        assert conn.execute(sa.text(_ORPHAN_TICKETS)).scalar_one() == 0
+        assert conn.execute(sa.text(_ORPHAN_DELIVERIES)).scalar_one() == 0
+        tickets = conn.execute(sa.text("SELECT count(*) FROM ticketing.tickets")).scalar_one()
+        deliveries = conn.execute(sa.text("SELECT count(*) FROM messaging.deliveries")).scalar_one()
+        assert (tickets, deliveries) == ((1, 0) if parent == "order" else (0, 1))
+    # The same race at READ COMMITTED: the order's deletion is refused by the key's name,
+    # the message's takes its delivery with it; nothing is orphaned either way.
+    deleting = committing_engine.connect().execution_options(isolation_level="READ COMMITTED")
+    try:
+        deleting.begin()
+        deleting.execute(sa.text("SELECT 1"))
+        if parent == "order":
+            with pytest.raises(sa.exc.DBAPIError) as error:
+                deleting.execute(sa.text(delete), {"id": target})
+            assert getattr(error.value.orig, "sqlstate", None) == "23503"
+            assert "tickets_order_id_fkey" in str(error.value)
+            deleting.rollback()
+        else:
+            deleting.execute(sa.text(delete), {"id": target})
+            deleting.commit()
+    finally:
+        deleting.close()
+    with committing_engine.connect() as conn:
+        assert conn.execute(sa.text(_ORPHAN_TICKETS)).scalar_one() == 0
+        assert conn.execute(sa.text(_ORPHAN_DELIVERIES)).scalar_one() == 0
+        assert conn.execute(sa.text("SELECT count(*) FROM messaging.deliveries")).scalar_one() == 0
