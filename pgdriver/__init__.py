@@ -46,6 +46,7 @@ __all__ = [
     "execute",
     "fetch",
     "first",
+    "raw_connection",
 ]
 
 
@@ -227,11 +228,32 @@ def call_alone(
         if bind.in_transaction():
             raise RuntimeError("pgdriver.call_alone on a connection with a transaction open")
         return _alone(bind.connection, bind.dialect, name, statement, params)
-    raw = bind.raw_connection()
+    raw = raw_connection(bind)
     try:
         return _alone(raw, bind.dialect, name, statement, params)
     finally:
         raw.close()
+
+
+def raw_connection(engine: Engine) -> Any:
+    """`engine.raw_connection()` (a connection of its pool, no SQLAlchemy `Connection` around
+    it), the driver's error on connecting (refused, a failover under way) raised as
+    `Engine.connect()` raises it: the dialect's `DBAPIError` subclass
+    (`sqlalchemy.exc.OperationalError` for a refused connect), `connection_invalidated` where
+    the dialect judges it a lost connection."""
+    dialect = engine.dialect
+    try:
+        return engine.raw_connection()
+    except dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(
+            None,
+            None,
+            exc,
+            dialect.loaded_dbapi.Error,
+            hide_parameters=engine.hide_parameters,
+            connection_invalidated=dialect.is_disconnect(exc, None, None),
+            dialect=dialect,
+        ) from exc
 
 
 def _alone(

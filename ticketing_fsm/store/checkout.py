@@ -512,7 +512,7 @@ def open_and_hold_alone(engine: Engine, order: Mapping[str, Any]) -> Any:
     is raised as `DBAPIError` (a lost connection invalidated), the transaction rolled back
     as the connection goes back to the pool. None, with nothing sent, where it cannot go so
     (as `open_and_hold_now`): the caller's usual unit of work then."""
-    pooled = engine.raw_connection()
+    pooled = pgdriver.raw_connection(engine)  # a refused connect raised as SQLAlchemy's
     try:
         driver = pooled.driver_connection
         if (
