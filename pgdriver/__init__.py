@@ -46,6 +46,7 @@ __all__ = [
     "execute",
     "fetch",
     "first",
+    "has_characteristics",
     "raw_connection",
 ]
 
@@ -223,16 +224,30 @@ def call_alone(
     server commits it as it ends (its commit-time checks run then); one round trip in all.
     On a `Connection` with no transaction open (RuntimeError otherwise), or on a connection
     of an engine's pool, taken without a SQLAlchemy `Connection` around it (whose begin,
-    rollback and close cost more client CPU than the call). Raises TypeError as `call` does."""
+    rollback and close cost more client CPU than the call). Raises TypeError as `call` does,
+    and on an engine carrying connection characteristics (`has_characteristics`)."""
     if isinstance(bind, Connection):
         if bind.in_transaction():
             raise RuntimeError("pgdriver.call_alone on a connection with a transaction open")
         return _alone(bind.connection, bind.dialect, name, statement, params)
+    if has_characteristics(bind):
+        raise TypeError("pgdriver.call_alone on an engine with connection characteristics")
     raw = raw_connection(bind)
     try:
         return _alone(raw, bind.dialect, name, statement, params)
     finally:
         raw.close()
+
+
+def has_characteristics(engine: Engine) -> bool:
+    """Whether `engine` carries a connection characteristic among its execution options
+    (`engine.execution_options(isolation_level=...)`, read only, deferrable, a logging
+    token): SQLAlchemy applies them to a `Connection` (its engine_connect event), not to a
+    connection taken from the pool raw, so the one-round-trip calls leave such an engine to
+    the usual unit of work."""
+    options = engine.get_execution_options()
+    names: Mapping[str, Any] = getattr(engine.dialect, "connection_characteristics", {})
+    return any(name in options for name in names)
 
 
 def raw_connection(engine: Engine) -> Any:

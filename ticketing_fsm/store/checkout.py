@@ -511,7 +511,11 @@ def open_and_hold_alone(engine: Engine, order: Mapping[str, Any]) -> Any:
     query, committed whatever the function answered; its row, as `held` reads it. An error
     is raised as `DBAPIError` (a lost connection invalidated), the transaction rolled back
     as the connection goes back to the pool. None, with nothing sent, where it cannot go so
-    (as `open_and_hold_now`): the caller's usual unit of work then."""
+    (as `open_and_hold_now`, and on an engine carrying connection characteristics, such as
+    `engine.execution_options(isolation_level=...)`, which a raw connection skips): the
+    caller's usual unit of work then."""
+    if pgdriver.has_characteristics(engine):
+        return None
     pooled = pgdriver.raw_connection(engine)  # a refused connect raised as SQLAlchemy's
     try:
         driver = pooled.driver_connection
