@@ -253,6 +253,13 @@ CREATE FUNCTION messaging.messages_cascade() RETURNS trigger
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
+    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed'
+       AND EXISTS (SELECT FROM removed) THEN
+        RAISE EXCEPTION USING ERRCODE = 'LXM04', MESSAGE = 'delete_needs_read_committed',
+            DETAIL = format('DELETE on messaging.messages must run at READ COMMITTED (this'
+                            ' transaction is %s): the cascade to the deliveries needs a fresh'
+                            ' snapshot', upper(pg_catalog.current_setting('transaction_isolation')));
+    END IF;
     DELETE FROM messaging.deliveries d USING removed r
      WHERE d.message_id = r.id AND d.org_id = r.org_id;
     RETURN NULL;
@@ -4696,6 +4703,14 @@ DECLARE
     v_key text;
     v_name text;
 BEGIN
+    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed'
+       AND EXISTS (SELECT FROM removed) THEN
+        RAISE EXCEPTION USING ERRCODE = 'LXT02', MESSAGE = 'delete_needs_read_committed',
+            DETAIL = format('DELETE on ticketing.%s must run at READ COMMITTED (this'
+                            ' transaction is %s): the check for tickets naming the deleted'
+                            ' rows needs a fresh snapshot', TG_TABLE_NAME,
+                            upper(pg_catalog.current_setting('transaction_isolation')));
+    END IF;
     IF TG_TABLE_NAME = 'orders' THEN
         SELECT format('(order_id, org_id)=(%s, %s)', t.order_id, t.org_id) INTO v_key
           FROM removed r JOIN ticketing.tickets t ON t.order_id = r.id AND t.org_id = r.org_id
