@@ -592,6 +592,16 @@ def test_a_ticket_inserted_while_its_order_is_deleted_waits_and_is_refused(
     with committing_engine.begin() as conn:
         ledger.open_organization(conn, PLATFORM, "Liventix", is_platform=True)
         side = _side(conn, ORG_A, "Org A")
+    # Every connection is opened before the deletion: a connection opened while it is
+    # under way could itself wait on it while starting (seen in CI: the watched backend
+    # waited on the deleter's transaction before its first statement), and would be
+    # mistaken for, or hide, the insert's wait. The insert's backend is watched by its pid.
+    inserting = committing_engine.connect()
+    insert_pid = inserting.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+    inserting.commit()
+    watch = committing_engine.connect()
+    watch.execute(sa.text("SELECT 1"))
+    watch.commit()
     deleting = committing_engine.connect()
     deleting.begin()
     deleting.execute(sa.text("DELETE FROM ticketing.orders WHERE id = :o"), {"o": side.order})
@@ -599,9 +609,8 @@ def test_a_ticket_inserted_while_its_order_is_deleted_waits_and_is_refused(
 
     def insert() -> None:
         try:
-            with committing_engine.begin() as conn:
-                conn.execute(sa.text("SET LOCAL application_name = 'ticket-insert'"))
-                _ticket(conn, side.org, side.order, side.event, side.ticket_type)
+            with inserting.begin():
+                _ticket(inserting, side.org, side.order, side.event, side.ticket_type)
             outcome.append(None)
         except BaseException as exc:  # reported below
             outcome.append(exc)
@@ -609,22 +618,25 @@ def test_a_ticket_inserted_while_its_order_is_deleted_waits_and_is_refused(
     thread = threading.Thread(target=insert)
     thread.start()
     try:
-        with committing_engine.connect() as watch:
-            for _ in range(600):
-                waiting = watch.execute(
-                    sa.text(
-                        "SELECT count(*) FROM pg_stat_activity"
-                        " WHERE application_name = 'ticket-insert' AND wait_event_type = 'Lock'"
-                    )
-                ).scalar_one()
-                if waiting:
-                    break
-                threading.Event().wait(0.05)
-            assert waiting == 1, "the insert did not wait for the deletion"
+        for _ in range(600):
+            waiting = watch.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE pid = :pid AND wait_event_type = 'Lock'"
+                ),
+                {"pid": insert_pid},
+            ).scalar_one()
+            watch.commit()
+            if waiting or outcome:
+                break
+            threading.Event().wait(0.05)
+        assert waiting == 1, f"the insert did not wait for the deletion: {outcome!r}"
     finally:
         deleting.commit()
         deleting.close()
         thread.join(60)
+        inserting.close()
+        watch.close()
     assert len(outcome) == 1 and isinstance(outcome[0], sa.exc.DBAPIError)
     assert "tickets_order_id_fkey" in str(outcome[0])
     with committing_engine.connect() as conn:
