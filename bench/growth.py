@@ -93,7 +93,7 @@ from bench.posting import (
     _server,
     _settle,
     per,
-    server_settings,
+    server_run_on,
 )
 from liventix.database import create_database, database_url, drop_database, make_engine, upgrade
 
@@ -559,8 +559,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             upgrade(url)
             engine = make_engine(url, pool_size=2)
             server = ServerCpu(engine)
-            settings = server_settings(url)
-            results.figures["server_settings"] = settings
+            results.figures.update(server_run_on(url, tuned=not args.server_defaults))
             book = _open_book(engine, args.accounts)
             with engine.begin() as conn:
                 bigs = [
