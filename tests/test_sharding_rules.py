@@ -20,8 +20,16 @@ The tables are read from every schema of the database but PostgreSQL's own (a ta
 new schema is held to the rules at once). What the rules do not see, a reference held by a
 trigger or a function instead of a foreign key, is listed too: every `*_id` column that no
 foreign key covers is in `UNKEYED` (a reference, with what checks it and whether it crosses
-organizations, or an outside id), and the test fails for one not listed. What a statement
-reads is tests/test_sharding_reads.py's.
+organizations, or an outside id), and the test fails for one not listed. A foreign key
+declared NOT ENFORCED covers its columns only when something holds it as PostgreSQL would
+(`held_keys`): a trigger after INSERT on its table whose function names it (as
+ticketing.tickets_references, messaging.deliveries_references and
+payments.check_entry_references name the keys they check, in their errors) and a trigger on
+UPDATE of its columns that checks it too or refuses the change (a row trigger before UPDATE
+whose PL/pgSQL function has no RETURN: it can only raise); or two keys that do imply it
+(`implied_keys`: the key to a middle table and that table's own key to the referenced one,
+column by column). Any other NOT ENFORCED key is a violation. What a statement reads is
+tests/test_sharding_reads.py's.
 """
 
 from __future__ import annotations
@@ -142,7 +150,9 @@ _UNKEYED = sa.text("""
        AND NOT a.attisdropped AND a.attname LIKE '%\\_id'
        AND a.attname NOT IN ('org_id', 'entry_org_id')
        AND NOT EXISTS (SELECT FROM pg_constraint k
-                        WHERE k.conrelid = c.oid AND k.contype = 'f' AND a.attnum = ANY (k.conkey))
+                        WHERE k.conrelid = c.oid AND k.contype = 'f' AND a.attnum = ANY (k.conkey)
+                          AND (k.conenforced
+                               OR c.oid::regclass::text || '.' || k.conname = ANY(:held)))
 """)
 
 
@@ -158,6 +168,10 @@ class Catalog:
     keys: tuple[tuple[str, str, str, tuple[str, ...]], ...]
     # (table, name, columns, referenced table, referenced columns)
     foreign_keys: tuple[tuple[str, str, tuple[str, ...], str, tuple[str, ...]], ...]
+    # (table, name) of the foreign keys declared NOT ENFORCED, and of those of them that
+    # triggers check (_CHECKED_KEYS)
+    not_enforced: frozenset[tuple[str, str]] = frozenset()
+    checked: frozenset[tuple[str, str]] = frozenset()
 
 
 _TABLES = sa.text("""
@@ -205,11 +219,39 @@ _FOREIGN_KEYS = sa.text("""
       JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE n.nspname = ANY(:schemas) AND k.contype = 'f'
 """)
+# The NOT ENFORCED foreign keys, each with whether triggers hold it: one after INSERT (row or
+# statement) whose function names the key as a string literal (the checks raise 23503 with
+# CONSTRAINT = the key's name), and one on UPDATE of all its columns (or of any column) whose
+# function names it too, or which refuses the change: a row trigger before UPDATE whose
+# PL/pgSQL function has no RETURN, so it can only raise (no value lets the row through). A
+# disabled trigger (or one firing only in replica mode) holds nothing.
+_CHECKED_KEYS = sa.text("""
+    SELECT k.conrelid::regclass::text AS tbl, k.conname::text AS name,
+           EXISTS (SELECT FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+                    WHERE t.tgrelid = k.conrelid AND NOT t.tgisinternal
+                      AND t.tgenabled IN ('O', 'A')
+                      AND t.tgtype & 4 <> 0 AND t.tgtype & 2 = 0
+                      AND strpos(p.prosrc, quote_literal(k.conname)) > 0)
+           AND EXISTS (SELECT FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+                         JOIN pg_language l ON l.oid = p.prolang
+                        WHERE t.tgrelid = k.conrelid AND NOT t.tgisinternal
+                          AND t.tgenabled IN ('O', 'A') AND t.tgtype & 16 <> 0
+                          AND (cardinality(t.tgattr::int2[]) = 0
+                               OR k.conkey <@ t.tgattr::int2[])
+                          AND (strpos(p.prosrc, quote_literal(k.conname)) > 0
+                               OR (t.tgtype & 3 = 3 AND l.lanname = 'plpgsql'
+                                   AND p.prosrc !~* '\\mreturn\\M'))) AS checked
+      FROM pg_constraint k
+      JOIN pg_class c ON c.oid = k.conrelid
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = ANY(:schemas) AND k.contype = 'f' AND NOT k.conenforced
+""")
 
 
 def read_catalog(conn: sa.Connection, schemas: tuple[str, ...]) -> Catalog:
     """The tables, columns, keys and foreign keys of `schemas`, from pg_catalog."""
     params = {"schemas": list(schemas)}
+    unenforced = conn.execute(_CHECKED_KEYS, params).all()
     columns: dict[str, dict[str, tuple[str, bool]]] = {}
     for row in conn.execute(_COLUMNS, params):
         columns.setdefault(row.tbl, {})[row.attname] = (row.typ, row.attnotnull)
@@ -225,7 +267,57 @@ def read_catalog(conn: sa.Connection, schemas: tuple[str, ...]) -> Catalog:
             (r.tbl, r.name, tuple(r.cols), r.ref, tuple(r.ref_cols))
             for r in conn.execute(_FOREIGN_KEYS, params)
         ),
+        not_enforced=frozenset((r.tbl, r.name) for r in unenforced),
+        checked=frozenset((r.tbl, r.name) for r in unenforced if r.checked),
     )
+
+
+def implied_keys(catalog: Catalog, held: frozenset[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The foreign keys (table, name) that two keys of `held` imply: the table's key to a
+    middle table and the middle table's key to the same referenced table, each column of the
+    implied key mapped through the first key's column pairs, then the second's, onto its own
+    referenced column (tickets (event_id, org_id) -> events is implied by tickets' key to the
+    ticket types (ticket_type_id, event_id, org_id) and theirs to events (event_id, org_id)),
+    the two keys' other columns NOT NULL."""
+    pairs = {
+        (table, name): (ref, dict(zip(cols, ref_cols, strict=True)))
+        for table, name, cols, ref, ref_cols in catalog.foreign_keys
+    }
+
+    def not_null(table: str, columns: set[str]) -> bool:
+        # A key with a NULL column is not checked (MATCH SIMPLE): the two keys imply the third
+        # only if each is checked whenever the third's columns are all set.
+        return all(catalog.columns.get(table, {}).get(c, ("", False))[1] for c in columns)
+
+    found: set[tuple[str, str]] = set()
+    for table, name, cols, ref, ref_cols in catalog.foreign_keys:
+        for (t1, n1), (middle, first) in pairs.items():
+            if t1 != table or (t1, n1) not in held or n1 == name:
+                continue
+            for (t2, n2), (end, second) in pairs.items():
+                if t2 != middle or end != ref or (t2, n2) not in held:
+                    continue
+                if (
+                    all(
+                        second.get(first.get(c, ""), None) == rc
+                        for c, rc in zip(cols, ref_cols, strict=True)
+                    )
+                    and not_null(table, set(first) - set(cols))
+                    and not_null(middle, set(second) - {first[c] for c in cols})
+                ):
+                    found.add((table, name))
+    return found
+
+
+def held_keys(catalog: Catalog) -> frozenset[tuple[str, str]]:
+    """The foreign keys (table, name) that hold: enforced, checked by triggers, or implied by
+    two that are."""
+    direct = frozenset(
+        (table, name)
+        for table, name, *_ in catalog.foreign_keys
+        if (table, name) not in catalog.not_enforced or (table, name) in catalog.checked
+    )
+    return direct | implied_keys(catalog, direct)
 
 
 def distribution_columns(
@@ -257,8 +349,8 @@ def distribution_columns(
 def violations(
     catalog: Catalog, reference: Mapping[str, str], distribution: Mapping[str, str]
 ) -> list[str]:
-    """Every breach of the four rules in `catalog`, one line each, naming the table and the
-    constraint or column."""
+    """Every breach of the four rules in `catalog`, and every NOT ENFORCED foreign key that
+    does not hold (`held_keys`), one line each, naming the table and the constraint or column."""
     found: list[str] = []
     dist = distribution_columns(catalog, reference, distribution, found)
     kinds = {"p": "primary key", "u": "unique constraint", "x": "exclusion", "i": "unique index"}
@@ -274,6 +366,12 @@ def violations(
                 )
         elif table in reference and ref in dist:
             found.append(f"{table}: foreign key {name} from a reference table to distributed {ref}")
+    held = held_keys(catalog)
+    for table, name in sorted(catalog.not_enforced - held):
+        found.append(
+            f"{table}: foreign key {name} is NOT ENFORCED, and neither a trigger checks it nor"
+            " two keys imply it"
+        )
     return found
 
 
@@ -287,6 +385,40 @@ def test_the_migrated_schema_keeps_the_sharding_rules(conn: sa.Connection) -> No
     gone = [v for v in KNOWN if v not in found]
     assert not new, f"{len(new)} sharding rule violations:\n" + "\n".join(new)
     assert not gone, "no longer violated, remove from KNOWN:\n" + "\n".join(gone)
+
+
+# A NOT ENFORCED key b_a (b's a_id) and the triggers that may hold it.
+_PROBE_AB = (
+    "CREATE TABLE probe.a (id uuid, org_id uuid NOT NULL, PRIMARY KEY (id, org_id));"
+    " CREATE TABLE probe.b (id uuid, org_id uuid NOT NULL, a_id uuid, PRIMARY KEY (id, org_id),"
+    " UNIQUE (id, a_id, org_id),"
+    " CONSTRAINT b_a FOREIGN KEY (a_id, org_id) REFERENCES probe.a (id, org_id)"
+)
+_PROBE_CHECK = (
+    " CREATE FUNCTION probe.check() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN"
+    " IF EXISTS (SELECT FROM added d WHERE NOT EXISTS (SELECT FROM probe.a x"
+    " WHERE x.id = d.a_id AND x.org_id = d.org_id)) THEN"
+    " RAISE EXCEPTION USING ERRCODE = '23503', CONSTRAINT = 'b_a'; END IF; RETURN NULL; END$$;"
+    " CREATE TRIGGER b_check AFTER INSERT ON probe.b REFERENCING NEW TABLE AS added"
+    " FOR EACH STATEMENT EXECUTE FUNCTION probe.check();"
+)
+_PROBE_REFUSE = (
+    " CREATE FUNCTION probe.no_change() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN"
+    " RAISE EXCEPTION 'no'; END$$;"
+    " CREATE TRIGGER b_fixed BEFORE UPDATE OF a_id, org_id ON probe.b FOR EACH ROW"
+    " EXECUTE FUNCTION probe.no_change();"
+)
+_PROBE_B_A = (
+    "probe.b: foreign key b_a is NOT ENFORCED, and neither a trigger checks it nor two keys"
+    " imply it"
+)
+# c names b (with b's a_id) and, NOT ENFORCED, a: implied by c's key to b and b's to a.
+_PROBE_C = (
+    " CREATE TABLE probe.c (id uuid, org_id uuid NOT NULL, b_id uuid NOT NULL, a_id uuid,"
+    " PRIMARY KEY (id, org_id),"
+    " CONSTRAINT c_b FOREIGN KEY (b_id, a_id, org_id) REFERENCES probe.b (id, a_id, org_id),"
+    " CONSTRAINT c_a FOREIGN KEY (a_id, org_id) REFERENCES probe.a (id, org_id)"
+)
 
 
 @pytest.mark.parametrize(
@@ -337,6 +469,68 @@ def test_the_migrated_schema_keeps_the_sharding_rules(conn: sa.Connection) -> No
             " CONSTRAINT r_a FOREIGN KEY (a_id, a_org) REFERENCES probe.a (id, org_id))",
             ["probe.r: foreign key r_a from a reference table to distributed probe.a"],
         ),
+        (
+            _PROBE_AB + " NOT ENFORCED)",
+            [
+                "probe.b: foreign key b_a is NOT ENFORCED, and neither a trigger checks it nor"
+                " two keys imply it"
+            ],
+        ),
+        (_PROBE_AB + " NOT ENFORCED);" + _PROBE_CHECK + _PROBE_REFUSE, []),
+        # Checked on INSERT but its columns free to change; refused on UPDATE but unchecked
+        # on INSERT; checked by a disabled trigger; checked by a trigger naming another key.
+        (_PROBE_AB + " NOT ENFORCED);" + _PROBE_CHECK, [_PROBE_B_A]),
+        (_PROBE_AB + " NOT ENFORCED);" + _PROBE_REFUSE, [_PROBE_B_A]),
+        (
+            _PROBE_AB
+            + " NOT ENFORCED);"
+            + _PROBE_CHECK
+            + _PROBE_REFUSE
+            + " ALTER TABLE probe.b DISABLE TRIGGER b_check",
+            [_PROBE_B_A],
+        ),
+        (
+            _PROBE_AB
+            + " NOT ENFORCED);"
+            + _PROBE_CHECK.replace("'b_a'", "'b_other'")
+            + _PROBE_REFUSE,
+            [_PROBE_B_A],
+        ),
+        # A refusal with a RETURN may let the row through: not a refusal.
+        (
+            _PROBE_AB
+            + " NOT ENFORCED);"
+            + _PROBE_CHECK
+            + _PROBE_REFUSE.replace("RAISE EXCEPTION 'no'; END", "RETURN NEW; END"),
+            [_PROBE_B_A],
+        ),
+        # Implied: c's key to b (held) and b's key to a (enforced) give c's key to a.
+        (_PROBE_AB + ");" + _PROBE_C + " NOT ENFORCED)", []),
+        # Not implied: c's b_id may be NULL, and then c's key to b is not checked.
+        (
+            _PROBE_AB
+            + ");"
+            + _PROBE_C.replace("b_id uuid NOT NULL", "b_id uuid")
+            + " NOT ENFORCED)",
+            [
+                "probe.c: foreign key c_a is NOT ENFORCED, and neither a trigger checks it nor"
+                " two keys imply it"
+            ],
+        ),
+        # Not implied: the middle key maps c's a_id onto b's id, which b's key does not name.
+        (
+            _PROBE_AB
+            + ");"
+            + _PROBE_C.replace(
+                "FOREIGN KEY (a_id, org_id) REFERENCES probe.a (id, org_id)",
+                "FOREIGN KEY (b_id, org_id) REFERENCES probe.a (id, org_id)",
+            )
+            + " NOT ENFORCED)",
+            [
+                "probe.c: foreign key c_a is NOT ENFORCED, and neither a trigger checks it nor"
+                " two keys imply it"
+            ],
+        ),
     ],
 )
 def test_each_rule_names_its_violation(conn: sa.Connection, ddl: str, expected: list[str]) -> None:
@@ -353,7 +547,9 @@ def test_each_rule_names_its_violation(conn: sa.Connection, ddl: str, expected: 
 def test_every_reference_without_a_foreign_key_is_named(conn: sa.Connection) -> None:
     """Each `*_id` column no foreign key covers is listed, with what checks it and whether it
     crosses organizations; none listed is gone."""
-    found = set(conn.execute(_UNKEYED, {"schemas": list(app_schemas(conn))}).scalars())
+    schemas = app_schemas(conn)
+    held = sorted(f"{t}.{n}" for t, n in held_keys(read_catalog(conn, schemas)))
+    found = set(conn.execute(_UNKEYED, {"schemas": list(schemas), "held": held}).scalars())
     assert sorted(found - set(UNKEYED)) == [], "not listed in UNKEYED"
     assert sorted(set(UNKEYED) - found) == [], "covered by a foreign key now, or gone"
     # The references that cross organizations (docs/scaling.md counts them).
@@ -361,3 +557,75 @@ def test_every_reference_without_a_foreign_key_is_named(conn: sa.Connection) -> 
         "payments.lines.account_id",
         "payments.settlement_entries.entry_id",
     ]
+
+
+# The triggers that hold the schema's NOT ENFORCED keys, each dropped (rolled back): the keys
+# it held no longer count, nor those they implied, and their columns are unkeyed.
+_TICKETS_KEYS = [
+    "ticketing.tickets: foreign key tickets_event_id_fkey",
+    "ticketing.tickets: foreign key tickets_order_id_fkey",
+    "ticketing.tickets: foreign key tickets_replaces_fkey",
+    "ticketing.tickets: foreign key tickets_ticket_type_id_fkey",
+]
+_TICKETS_COLUMNS = [
+    "ticketing.tickets.event_id",
+    "ticketing.tickets.order_id",
+    "ticketing.tickets.ticket_type_id",
+]
+
+
+@pytest.mark.parametrize(
+    ("drop", "keys", "columns"),
+    [
+        ("TRIGGER tickets_references ON ticketing.tickets", _TICKETS_KEYS, _TICKETS_COLUMNS),
+        ("TRIGGER tickets_references_fixed ON ticketing.tickets", _TICKETS_KEYS, _TICKETS_COLUMNS),
+        (
+            "TRIGGER deliveries_references ON messaging.deliveries",
+            [
+                "messaging.deliveries: foreign key deliveries_endpoint_id_fkey",
+                "messaging.deliveries: foreign key deliveries_message_id_fkey",
+            ],
+            ["messaging.deliveries.endpoint_id", "messaging.deliveries.message_id"],
+        ),
+        (
+            "TRIGGER entries_references ON payments.entries",
+            [
+                "payments.entries: foreign key entries_hold_id_fkey",
+                "payments.entries: foreign key entries_reverses_entry_id_fkey",
+            ],
+            ["payments.entries.hold_id", "payments.entries.reverses_entry_id"],
+        ),
+        (
+            "TRIGGER entries_no_update ON payments.entries",
+            [
+                "payments.entries: foreign key entries_hold_id_fkey",
+                "payments.entries: foreign key entries_reverses_entry_id_fkey",
+            ],
+            ["payments.entries.hold_id", "payments.entries.reverses_entry_id"],
+        ),
+        # The enforced key that implies orders' organization key.
+        (
+            "CONSTRAINT orders_event_id_fkey",
+            ["ticketing.orders: foreign key orders_org_id_fkey"],
+            ["ticketing.orders.event_id"],
+        ),
+    ],
+)
+def test_a_not_enforced_key_counts_only_while_held(
+    conn: sa.Connection, drop: str, keys: list[str], columns: list[str]
+) -> None:
+    """With one of the schema's checks gone, its NOT ENFORCED keys are violations and their
+    columns are unkeyed (both tests above fail)."""
+    schemas = app_schemas(conn)
+    before = violations(read_catalog(conn, schemas), REFERENCE, DISTRIBUTION)
+    if drop.startswith("CONSTRAINT"):
+        conn.exec_driver_sql(f"ALTER TABLE ticketing.orders DROP {drop}")
+    else:
+        conn.exec_driver_sql(f"DROP {drop}")
+    catalog = read_catalog(conn, schemas)
+    new = set(violations(catalog, REFERENCE, DISTRIBUTION)) - set(before)
+    suffix = " is NOT ENFORCED, and neither a trigger checks it nor two keys imply it"
+    assert sorted(new) == [k + suffix for k in keys]
+    held = sorted(f"{t}.{n}" for t, n in held_keys(catalog))
+    unkeyed = set(conn.execute(_UNKEYED, {"schemas": list(schemas), "held": held}).scalars())
+    assert sorted(unkeyed - set(UNKEYED)) == columns
