@@ -149,9 +149,14 @@ _SUCCEEDED = text("""
      WHERE id = :id AND attempts = :attempt AND status = 'delivering'
 """)
 
+# A failed delivery's next try counts from its record's moment (clock_timestamp(), once per
+# statement), as the leases above and the inbox's failures do, not from the start of the
+# caller's transaction (now()): a record written late in its transaction (after a lock
+# waited for, or other work of the caller's) still waits the whole delay, a Retry-After too.
 _RETRY = text("""
     UPDATE messaging.deliveries
-       SET status = 'pending', next_attempt_at = now() + make_interval(secs => :delay),
+       SET status = 'pending',
+           next_attempt_at = (SELECT clock_timestamp()) + make_interval(secs => :delay),
            lease_expires_at = NULL, last_error = :error
      WHERE id = :id AND attempts = :attempt AND status = 'delivering'
 """)
