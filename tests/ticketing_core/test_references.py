@@ -592,10 +592,16 @@ def test_a_ticket_inserted_while_its_order_is_deleted_waits_and_is_refused(
     with committing_engine.begin() as conn:
         ledger.open_organization(conn, PLATFORM, "Liventix", is_platform=True)
         side = _side(conn, ORG_A, "Org A")
-    # Every connection is opened before the deletion: a connection opened while it is
-    # under way could itself wait on it while starting (seen in CI: the watched backend
-    # waited on the deleter's transaction before its first statement), and would be
-    # mistaken for, or hide, the insert's wait. The insert's backend is watched by its pid.
+    # The watch commits after each look: pg_stat_activity's state, query and
+    # application_name are a snapshot taken at a transaction's first look and kept to its
+    # end, while its wait event is read live. The watch before aac3819 looked in one
+    # transaction: a first look made while the insert's backend was starting (or idle just
+    # after its BEGIN) froze those columns, so that backend was seen later 'starting', with
+    # no application_name, waiting on the deleter's transaction (its INSERT's wait, read
+    # live), and the watch for its application_name never matched. Opening a connection
+    # takes no lock and waits on no transaction (session 33: reproduced with two watchers,
+    # one looking in one transaction, one committing). The insert's backend is watched by
+    # its pid, its connection opened before the deletion.
     inserting = committing_engine.connect()
     insert_pid = inserting.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
     inserting.commit()
