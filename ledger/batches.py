@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import datetime
 from json.encoder import encode_basestring
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -25,7 +24,6 @@ from uuid import UUID
 from sqlalchemy import Connection, Engine
 
 import pgdriver
-from ledger.currencies import CURRENCY_EXPONENTS
 from ledger.errors import (
     InvalidRequest,
     LedgerError,
@@ -34,12 +32,16 @@ from ledger.errors import (
 )
 from ledger.models import BatchResult, WriteResult
 from ledger.requests import (
-    MAX_AMOUNT,
-    Line,
+    _HEAD,
+    _KIND,
+    _PLAIN_TAIL,
     PostEntry,
     ReverseEntry,
+    _line_json,
+    _plain_extras,
+    _plain_line,
+    _plain_lines,
     canonical_json,
-    check_metadata,
     fingerprint,
 )
 from ledger.writes import _array, _driver_row, _one_row, _write, alone, translated_errors
@@ -267,79 +269,6 @@ class _Plain(NamedTuple):
     sides: list[str]
     amounts: list[int]
     currencies: list[str]
-
-
-# The canonical JSON of a plain entry's payload without its key (what `fingerprint` hashes),
-# written directly: keys in sorted order, compact separators, strings escaped by the
-# encoder's own function (ensure_ascii off, as `canonical_json`). A line's fields are a
-# UUID's text, an int, an ISO 4217 code and a side: nothing to escape.
-_HEAD = '{"conditions":[],"description":'
-_SIDES = frozenset(("debit", "credit"))
-_KIND = ',"kind":"standard","lines":['
-# The usual entry's fields after its lines: no metadata, no effective time, no reference.
-_PLAIN_TAIL = '],"metadata":{}}'
-
-
-def _line_json(account: str, amount: int, currency: str, side: str) -> str:
-    return f'{{"account_id":"{account}","amount":{amount},"currency":"{currency}","side":"{side}"}}'
-
-
-def _plain_line(line: object) -> bool:
-    """Whether a line is of the built-in types and valid (as `Line.payload` checks it)."""
-    if type(line) is not Line:
-        return False
-    amount, currency = line.amount, line.currency
-    return (
-        type(line.account_id) is UUID
-        and line.side in _SIDES
-        and type(amount) is int
-        and 0 < amount <= MAX_AMOUNT
-        and type(currency) is str
-        and currency in CURRENCY_EXPONENTS
-    )
-
-
-_Lines = tuple[list[str], list[str], list[int], list[str]]
-
-
-def _plain_lines(lines: Sequence[Line]) -> _Lines | None:
-    """A plain entry's lines of three or more as columns (account ids as text), if valid and
-    balanced (two lines are judged inline by `_plain_rows`)."""
-    if len(lines) < 2 or not all(map(_plain_line, lines)):
-        return None
-    accounts = [str(line.account_id) for line in lines]
-    sums: dict[str, int] = {}
-    net: dict[tuple[str, str], int] = {}
-    for account, line in zip(accounts, lines, strict=True):
-        signed = line.amount if line.side == "debit" else -line.amount
-        sums[line.currency] = sums.get(line.currency, 0) + signed
-        net[(account, line.currency)] = net.get((account, line.currency), 0) + signed
-    if any(sums.values()) or not any(net.values()):
-        return None  # unbalanced, or every account nets to zero: refused the long way
-    return (
-        accounts,
-        [line.side for line in lines],
-        [line.amount for line in lines],
-        [line.currency for line in lines],
-    )
-
-
-def _plain_extras(metadata: object, effective_at: object) -> tuple[str | None, str | None] | None:
-    """A plain entry's metadata as canonical JSON (None when empty) and its effective time
-    as ISO 8601 (None when unset), if valid."""
-    if type(metadata) is not dict:
-        return None
-    text = None
-    if metadata:
-        try:
-            text = canonical_json(check_metadata(metadata))
-        except InvalidRequest:
-            return None
-    if effective_at is None:
-        return text, None
-    if type(effective_at) is datetime and effective_at.tzinfo is not None:
-        return text, effective_at.isoformat()
-    return None
 
 
 def _plain_rows(requests: Sequence[object]) -> _Plain | None:

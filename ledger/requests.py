@@ -13,10 +13,11 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from json.encoder import encode_basestring
 from typing import Any, Literal, Protocol
 from uuid import UUID
 
-from ledger.currencies import is_currency
+from ledger.currencies import CURRENCY_EXPONENTS, is_currency
 from ledger.errors import (
     AccountsMustBeDifferent,
     InvalidAccount,
@@ -384,3 +385,166 @@ class CloseAccount:
             "key": check_key(self.idempotency_key),
             "account_id": _check_uuid(self.account_id, "account_id"),
         }
+
+
+# ------------------------------------------------------------------------------------------
+# Plain entries (a `PostEntry` of the built-in types, without conditions), fingerprinted
+# without building their payload: the single posting's fast door (`plain_post`) and the
+# batch's (`ledger.batches._plain_rows`). Anything else goes through `payload()`, whose
+# validation raises the typed error; the fingerprint is the same either way.
+# ------------------------------------------------------------------------------------------
+
+# The canonical JSON of a plain entry's payload without its key (what `fingerprint` hashes),
+# written directly: keys in sorted order, compact separators, strings escaped by the
+# encoder's own function (ensure_ascii off, as `canonical_json`). A line's fields are a
+# UUID's text, an int, an ISO 4217 code and a side: nothing to escape.
+_HEAD = '{"conditions":[],"description":'
+_PLAIN_SIDES = frozenset(("debit", "credit"))
+_KIND = ',"kind":"standard","lines":['
+# The usual entry's fields after its lines: no metadata, no effective time, no reference.
+_PLAIN_TAIL = '],"metadata":{}}'
+
+
+def _line_json(account: str, amount: int, currency: str, side: str) -> str:
+    return f'{{"account_id":"{account}","amount":{amount},"currency":"{currency}","side":"{side}"}}'
+
+
+def _plain_line(line: object) -> bool:
+    """Whether a line is of the built-in types and valid (as `Line.payload` checks it)."""
+    if type(line) is not Line:
+        return False
+    amount, currency = line.amount, line.currency
+    return (
+        type(line.account_id) is UUID
+        and type(line.side) is str
+        and line.side in _PLAIN_SIDES
+        and type(amount) is int
+        and 0 < amount <= MAX_AMOUNT
+        and type(currency) is str
+        and currency in CURRENCY_EXPONENTS
+    )
+
+
+_Lines = tuple[list[str], list[str], list[int], list[str]]
+
+
+def _plain_lines(lines: Sequence[Line]) -> _Lines | None:
+    """A plain entry's lines of three or more as columns (account ids as text), if valid and
+    balanced (two lines are judged inline by `ledger.batches._plain_rows` and
+    `plain_post`)."""
+    if len(lines) < 2 or not all(map(_plain_line, lines)):
+        return None
+    accounts = [str(line.account_id) for line in lines]
+    sums: dict[str, int] = {}
+    net: dict[tuple[str, str], int] = {}
+    for account, line in zip(accounts, lines, strict=True):
+        signed = line.amount if line.side == "debit" else -line.amount
+        sums[line.currency] = sums.get(line.currency, 0) + signed
+        net[(account, line.currency)] = net.get((account, line.currency), 0) + signed
+    if any(sums.values()) or not any(net.values()):
+        return None  # unbalanced, or every account nets to zero: refused the long way
+    return (
+        accounts,
+        [line.side for line in lines],
+        [line.amount for line in lines],
+        [line.currency for line in lines],
+    )
+
+
+def _plain_extras(metadata: object, effective_at: object) -> tuple[str | None, str | None] | None:
+    """A plain entry's metadata as canonical JSON (None when empty) and its effective time
+    as ISO 8601 (None when unset), if valid."""
+    if type(metadata) is not dict:
+        return None
+    text = None
+    if metadata:
+        try:
+            text = canonical_json(check_metadata(metadata))
+        except InvalidRequest:
+            return None
+    if effective_at is None:
+        return text, None
+    if type(effective_at) is datetime and effective_at.tzinfo is not None:
+        return text, effective_at.isoformat()
+    return None
+
+
+def plain_post(request: object) -> tuple[str | None, ...] | None:
+    """The fast door's (`payments.post_entry`) arguments after the organization, as text,
+    for a plain entry (a `PostEntry` of the built-in types, without conditions, valid):
+    key, fingerprint (as `fingerprint(request.payload())` gives it), the lines' accounts,
+    sides, amounts and currencies as array literals, description, metadata as canonical JSON
+    (None when empty), effective time (None when unset), external reference. None for any
+    other request: `payload()` judges it (and raises its typed error)."""
+    if type(request) is not PostEntry or request.conditions:
+        return None
+    key, description, ref = request.idempotency_key, request.description, request.external_ref
+    if (
+        type(key) is not str
+        or not key
+        or len(key) > 255
+        or type(description) is not str
+        or (ref is not None and (type(ref) is not str or not ref))
+    ):
+        return None
+    lines, metadata, at = request.lines, request.metadata, request.effective_at
+    if len(lines) == 2 and at is None and type(metadata) is dict and not metadata:
+        # The usual entry: one amount from one account to another, in one currency.
+        first, second = lines
+        if (
+            not _plain_line(first)
+            or not _plain_line(second)
+            or first.amount != second.amount
+            or first.currency != second.currency
+            or first.side == second.side
+            or first.account_id == second.account_id
+        ):
+            return None
+        one, two = str(first.account_id), str(second.account_id)
+        amount, currency, side, other = first.amount, first.currency, first.side, second.side
+        body = (
+            f"{_HEAD}{encode_basestring(description)}"
+            f',"effective_at":null'
+            f',"external_ref":{"null" if ref is None else encode_basestring(ref)}{_KIND}'
+            f'{{"account_id":"{one}","amount":{amount},"currency":"{currency}"'
+            f',"side":"{side}"}},'
+            f'{{"account_id":"{two}","amount":{amount},"currency":"{currency}"'
+            f',"side":"{other}"}}{_PLAIN_TAIL}'
+        )
+        return (
+            key,
+            hashlib.sha256(body.encode()).hexdigest(),
+            f"{{{one},{two}}}",
+            f"{{{side},{other}}}",
+            f"{{{amount},{amount}}}",
+            f"{{{currency},{currency}}}",
+            description,
+            None,
+            None,
+            ref,
+        )
+    columns = _plain_lines(lines)
+    extras = _plain_extras(metadata, at)
+    if columns is None or extras is None:
+        return None
+    accounts, sides, amounts, currencies = columns
+    meta, at_text = extras
+    body = (
+        f"{_HEAD}{encode_basestring(description)}"
+        f',"effective_at":{"null" if at_text is None else encode_basestring(at_text)}'
+        f',"external_ref":{"null" if ref is None else encode_basestring(ref)}{_KIND}'
+        + ",".join(map(_line_json, accounts, amounts, currencies, sides))
+        + f'],"metadata":{meta or "{}"}}}'
+    )
+    return (
+        key,
+        hashlib.sha256(body.encode()).hexdigest(),
+        "{" + ",".join(accounts) + "}",
+        "{" + ",".join(sides) + "}",
+        "{" + ",".join(map(str, amounts)) + "}",
+        "{" + ",".join(currencies) + "}",
+        description,
+        meta,
+        at_text,
+        ref,
+    )

@@ -58,6 +58,7 @@ from ledger.requests import (
     VoidHold,
     canonical_json,
     fingerprint,
+    plain_post,
 )
 
 _WRITE = "SELECT payments.ledger_write(%s::jsonb)"
@@ -183,7 +184,11 @@ def _array(items: Sequence[object]) -> str:
 
 
 def _post_params(org_id: UUID, request: PostEntry) -> tuple[str | None, ...]:
-    """The fast door's arguments, as text."""
+    """The fast door's arguments, as text: a plain entry's without its payload
+    (`plain_post`: the same text, about a third of the client CPU), any other's from it."""
+    plain = plain_post(request)
+    if plain is not None:
+        return (str(org_id), *plain)
     payload = request.payload()
     lines = payload["lines"]
     return (

@@ -1,0 +1,222 @@
+"""The single posting's client side (`ledger.requests.plain_post`, used by
+`ledger.writes._post_params`): a plain entry's arguments to the fast door, validated and
+fingerprinted without building its payload, are exactly what the full validation gives
+(`PostEntry.payload()`, `fingerprint` and the array literals built from the payload), so a
+key replays the same whichever way the request went; anything the full validation refuses,
+anything with conditions, and anything of other types than the built-in ones has none (the
+payload's way judges it, with its typed error). Pure: no database."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ledger
+from ledger.errors import LedgerError
+from ledger.requests import canonical_json, fingerprint, plain_post
+from ledger.writes import _post_params
+
+ACCOUNTS = [uuid.UUID(int=i * 7919 + 1) for i in range(4)]
+ORG = uuid.UUID("00000000-0000-0000-0000-00000000000a")
+
+_json_leaf = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.text()
+)
+_metadata = st.dictionaries(
+    st.text(max_size=8),
+    st.recursive(
+        st.one_of(_json_leaf, st.floats(allow_nan=False)),  # a float: refused
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+        max_leaves=6,
+    ),
+    max_size=3,
+)
+_times = st.one_of(
+    st.none(),
+    st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5, minutes=-30))])),
+    st.datetimes(),  # naive: refused
+)
+_line = st.builds(
+    ledger.Line,
+    st.sampled_from(ACCOUNTS),
+    st.sampled_from(["debit", "credit", "debit", "credit", "both"]),
+    st.one_of(
+        st.integers(min_value=1, max_value=1000),
+        st.integers(min_value=-5, max_value=0),
+        st.just(2**63 - 1),
+        st.just(2**63),
+        st.just(True),
+    ),
+    st.sampled_from(["USD", "USD", "EUR", "usd", "ZZZ"]),
+)
+
+
+@st.composite
+def _balanced_lines(draw: st.DrawFn) -> list[ledger.Line]:
+    """Two to four lines that balance per currency (what valid entries hold)."""
+    amount = draw(st.integers(min_value=1, max_value=2**62))
+    currency = draw(st.sampled_from(["USD", "EUR", "JPY"]))
+    debit, credit = draw(st.permutations(ACCOUNTS))[:2]
+    if draw(st.booleans()):
+        lines = [
+            ledger.Line(debit, "debit", amount, currency),
+            ledger.Line(credit, "credit", amount, currency),
+        ]
+        return draw(st.permutations(lines))
+    part = draw(st.integers(min_value=1, max_value=amount))
+    lines = [
+        ledger.Line(debit, "debit", amount, currency),
+        ledger.Line(credit, "credit", part, currency),
+    ]
+    if part < amount:
+        lines.append(
+            ledger.Line(draw(st.sampled_from(ACCOUNTS)), "credit", amount - part, currency)
+        )
+    return draw(st.permutations(lines))
+
+
+_requests = st.builds(
+    ledger.PostEntry,
+    st.one_of(st.text(max_size=3), st.text(min_size=250, max_size=260)),
+    st.one_of(_balanced_lines(), st.lists(_line, max_size=4)),
+    description=st.text(max_size=20),
+    metadata=st.one_of(st.just({}), _metadata),
+    effective_at=_times,
+    external_ref=st.one_of(st.none(), st.just(""), st.text(max_size=10)),
+    conditions=st.one_of(st.just(()), st.just([ledger.Condition(ACCOUNTS[0], gte=0)]), st.just([])),
+)
+
+
+def _literal(items: list[Any]) -> str:
+    return "{" + ",".join(map(str, items)) + "}"
+
+
+def _from_payload(request: ledger.PostEntry) -> tuple[str | None, ...] | None:
+    """The door's arguments after the organization as the payload's way builds them (the
+    code before `plain_post`), or None where the full validation refuses the request."""
+    try:
+        payload = request.payload()
+    except LedgerError:
+        return None
+    lines = payload["lines"]
+    return (
+        payload["key"],
+        fingerprint(payload),
+        _literal([line["account_id"] for line in lines]),
+        _literal([line["side"] for line in lines]),
+        _literal([line["amount"] for line in lines]),
+        _literal([line["currency"] for line in lines]),
+        payload["description"],
+        canonical_json(payload["metadata"]) if payload["metadata"] else None,
+        payload["effective_at"],
+        payload["external_ref"],
+    )
+
+
+@settings(max_examples=800, deadline=None)
+@given(request=_requests)
+def test_a_plain_entry_s_arguments_are_what_its_payload_gives(request: ledger.PostEntry) -> None:
+    plain = plain_post(request)
+    full = _from_payload(request)
+    if plain is None:
+        # Only what the full validation refuses, or a request with conditions, is left to it.
+        assert full is None or request.conditions
+        return
+    assert not request.conditions
+    assert full is not None, "arguments for a request the full validation refuses"
+    assert plain == full
+    assert _post_params(ORG, request) == (str(ORG), *full)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    key=st.text(min_size=1, max_size=40),
+    lines=_balanced_lines(),
+    description=st.text(max_size=30),
+    metadata=st.one_of(st.just({}), st.dictionaries(st.text(max_size=5), _json_leaf, max_size=3)),
+    effective_at=st.one_of(st.none(), st.datetimes(timezones=st.just(UTC))),
+    ref=st.one_of(st.none(), st.text(min_size=1, max_size=10)),
+)
+def test_every_valid_plain_entry_goes_without_its_payload(
+    *,
+    key: str,
+    lines: list[ledger.Line],
+    description: str,
+    metadata: dict[str, Any],
+    effective_at: datetime | None,
+    ref: str | None,
+) -> None:
+    request = ledger.PostEntry(key, lines, description, metadata, effective_at, ref)
+    full = _from_payload(request)
+    plain = plain_post(request)
+    if full is None:  # every account nets to zero (one account debited and credited)
+        assert plain is None
+        return
+    assert plain == full
+
+
+class _Side(str, enum.Enum):  # noqa: UP042 (its str() is "_Side.DEBIT", not "debit")
+    DEBIT = "debit"
+    CREDIT = "credit"
+
+
+class _Text(str):
+    pass
+
+
+def test_other_types_than_the_built_in_ones_go_the_payload_s_way() -> None:
+    cash, sales = ACCOUNTS[:2]
+    usual = ledger.PostEntry(
+        "k", [ledger.Line(cash, "debit", 5, "USD"), ledger.Line(sales, "credit", 5, "USD")]
+    )
+    assert plain_post(usual) == _from_payload(usual)
+    odd = [
+        ledger.PostEntry(
+            "k",
+            [
+                ledger.Line(cash, _Side.DEBIT, 5, "USD"),  # type: ignore[arg-type]
+                ledger.Line(sales, _Side.CREDIT, 5, "USD"),  # type: ignore[arg-type]
+            ],
+        ),
+        ledger.PostEntry(_Text("k"), usual.lines),
+        ledger.PostEntry("k", usual.lines, description=_Text("d")),
+        ledger.PostEntry("k", usual.lines, external_ref=_Text("r")),
+        ledger.PostEntry(
+            "k",
+            [ledger.Line(cash, "debit", 5, _Text("USD")), ledger.Line(sales, "credit", 5, "USD")],
+        ),
+    ]
+    for request in odd:
+        assert plain_post(request) is None
+        full = _from_payload(request)
+        assert full is not None
+        assert _post_params(ORG, request) == (str(ORG), *full)
+
+
+@pytest.mark.parametrize(
+    ("lines", "error"),
+    [
+        ([], ledger.TooFewLines),
+        ([(0, "debit", 5)], ledger.TooFewLines),
+        ([(0, "debit", 5), (1, "credit", 4)], ledger.UnbalancedEntry),
+        ([(0, "debit", 5), (0, "credit", 5)], ledger.AccountsMustBeDifferent),
+        ([(0, "debit", 0), (1, "credit", 0)], ledger.InvalidAmount),
+        ([(0, "debit", 5), (1, "sideways", 5)], ledger.InvalidRequest),
+    ],
+)
+def test_a_refused_entry_raises_its_typed_error(
+    lines: list[tuple[int, str, int]], error: type[Exception]
+) -> None:
+    request = ledger.PostEntry(
+        "k",
+        [ledger.Line(ACCOUNTS[a], side, amount, "USD") for a, side, amount in lines],  # type: ignore[arg-type]
+    )
+    assert plain_post(request) is None
+    with pytest.raises(error):
+        _post_params(ORG, request)
