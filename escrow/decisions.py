@@ -118,19 +118,41 @@ def capture_booking(
 ) -> CaptureBooking:
     """The fee, the share and the legs of a payment's capture under the organizer's terms,
     credited to the event's escrow (or, past release, to the organizer's payable)."""
-    fee = recipes.platform_fee(payment.gross, policy.platform_fee_bps, policy.platform_fee_fixed)
-    legs = recipes.capture(
+    return capture_booking_for(
         payment.event_id,
         payment.currency,
         gross=payment.gross,
+        stripe_fee=payment.stripe_fee,
+        policy=policy,
+        to=to,
+    )
+
+
+@functools.lru_cache(maxsize=1024, typed=True)
+def capture_booking_for(
+    event_id: str,
+    currency: str,
+    *,
+    gross: int,
+    stripe_fee: int,
+    policy: Policy,
+    to: recipes.Credited = "escrow",
+) -> CaptureBooking:
+    """`capture_booking` from the payment's event, currency and amounts: pure, so each
+    distinct booking is made once and remembered (frozen values; an on-sale's payments share
+    a few prices). Typed: 5000 and 5000.0 are not one key (the float is refused, every
+    time)."""
+    fee = recipes.platform_fee(gross, policy.platform_fee_bps, policy.platform_fee_fixed)
+    legs = recipes.capture(
+        event_id,
+        currency,
+        gross=gross,
         platform=fee,
-        stripe=payment.stripe_fee,
+        stripe=stripe_fee,
         bears_stripe_fees=policy.bears_stripe_fees,
         to=to,
     )
-    share = recipes.organizer_share(
-        payment.gross, fee, payment.stripe_fee, policy.bears_stripe_fees
-    )
+    share = recipes.organizer_share(gross, fee, stripe_fee, policy.bears_stripe_fees)
     return CaptureBooking(fee=fee, share=share, legs=legs)
 
 

@@ -16,6 +16,7 @@ chart's accounts are open):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -27,7 +28,13 @@ from sqlalchemy import Connection
 import ledger
 from escrow import recipes, store
 from escrow.accounts import lines
-from escrow.decisions import capture_booking, capture_kind, capture_target, decide
+from escrow.decisions import (
+    capture_booking,
+    capture_booking_for,
+    capture_kind,
+    capture_target,
+    decide,
+)
 from escrow.errors import ConcurrentTransition
 from escrow.lifecycle import adjust, open_escrow, post, transition
 from escrow.machine import STATES
@@ -76,30 +83,118 @@ def _entry(payment: CapturedPayment, entry_lines: list[ledger.Line]) -> ledger.P
     )
 
 
+@dataclass(frozen=True)
+class _CapturePlan:
+    """What a capture's call takes that depends on the booking alone (the terms, the amounts,
+    the accounts' ids), not on the payment's ids: the fee and share, the entry's lines as
+    the ledger's payload renders them (validated by it), and the call's array literals."""
+
+    fee: int
+    share: int
+    lines: list[dict[str, Any]]
+    accounts: str
+    sides: str
+    amounts: str
+    currencies: str
+    organizer_accounts: str
+    platform_accounts: str
+
+
+@functools.lru_cache(maxsize=1024, typed=True)
+def _capture_plan(
+    policy: Policy,
+    event_id: str,
+    currency: str,
+    *,
+    gross: int,
+    stripe_fee: int,
+    ids: tuple[tuple[tuple[str, str], Any], ...],
+) -> _CapturePlan | None:
+    """The booking-dependent part of `capture_call` for these terms, amounts and accounts
+    (None: an account of the booking is not open). Made once per distinct booking (an
+    on-sale's payments share a few prices) through the same code as the long way: the
+    booking by `capture_booking`, the lines checked and rendered by `ledger.PostEntry`
+    (whose other fields, the payment's own, `capture_call` renders per payment). A booking
+    refused (InvalidAmount and the like) raises, and is asked again next time."""
+    booking = capture_booking_for(
+        event_id, currency, gross=gross, stripe_fee=stripe_fee, policy=policy
+    )
+    known = dict(ids)
+    legs = booking.legs
+    if not all((leg.owner, leg.code) in known for leg in legs):
+        return None
+    entry_lines = ledger.PostEntry(
+        idempotency_key="capture",  # a placeholder: only the lines are kept
+        lines=[
+            ledger.Line(known[(leg.owner, leg.code)], leg.side, leg.amount, currency)
+            for leg in legs
+        ],
+    ).payload()["lines"]
+    return _CapturePlan(
+        fee=booking.fee,
+        share=booking.share,
+        lines=entry_lines,
+        accounts=array_literal([line["account_id"] for line in entry_lines]),
+        sides=array_literal([line["side"] for line in entry_lines]),
+        amounts=array_literal([line["amount"] for line in entry_lines]),
+        currencies=array_literal([line["currency"] for line in entry_lines]),
+        organizer_accounts=array_literal(
+            [known[(g.owner, g.code)] for g in legs if g.owner != "platform"]
+        ),
+        platform_accounts=array_literal(
+            [known[(g.owner, g.code)] for g in legs if g.owner == "platform"]
+        ),
+    )
+
+
 def capture_call(conn: Connection, payment: CapturedPayment, *, cause: str) -> CaptureCall | None:
     """The usual capture as one call for the caller's statement (no statement sent here),
     decided from the terms and accounts the last capture of this escrow read on this
-    connection; None if none did, or an account is not open: `capture_payment` then."""
+    connection; None if none did, or an account is not open: `capture_payment` then.
+
+    Its entry is the request `_entry` makes (the ledger door's hash of the same canonical
+    JSON): the lines as `_capture_plan` renders them, the payment's key, description and
+    reference checked as `ledger.PostEntry.payload` checks them."""
     known = store.known_capture_facts(conn, payment)
-    if known is None:
-        return None
+    return None if known is None else call_for(payment, known, cause=cause)
+
+
+def call_for(
+    payment: CapturedPayment, known: store.KnownFacts, *, cause: str
+) -> CaptureCall | None:
+    """`capture_call` from the facts known (the organizer's terms, whether stored, the
+    chart accounts' ids): pure. None if an account of the booking is not open."""
     policy, stored, ids = known
-    booking = capture_booking(payment, policy)
-    legs = booking.legs
-    if not all((leg.owner, leg.code) in ids for leg in legs):
-        return None
-    entry = _entry(
-        payment,
-        [
-            ledger.Line(ids[(leg.owner, leg.code)], leg.side, leg.amount, payment.currency)
-            for leg in booking.legs
-        ],
+    plan = _capture_plan(
+        policy,
+        payment.event_id,
+        payment.currency,
+        gross=payment.gross,
+        stripe_fee=payment.stripe_fee,
+        ids=tuple(ids.items()),
     )
-    payload = entry.payload()
-    if payload.get("metadata") or payload.get("effective_at") or payload.get("conditions"):
-        return None  # not the door's plain entry (none of these is set: kept as a guard)
-    entry_lines = payload["lines"]
-    body = {k: v for k, v in payload.items() if k != "key"}
+    if plan is None:
+        return None
+    key = f"stripe:capture:{payment.payment_id}"
+    if len(key) > 255:  # the ledger's rule for a key (`PostEntry.payload` checks it so)
+        raise ledger.InvalidRequest(
+            "an idempotency key is a non-empty string of at most 255 characters"
+        )
+    description = f"Payment {payment.payment_id} captured"
+    external_ref = payment.balance_transaction_id or payment.payment_id
+    if not external_ref:
+        raise ledger.InvalidRequest("external_ref is None or a non-empty string")
+    # `ledger.PostEntry.payload()` without its key, as the ledger hashes it (`_entry`'s
+    # request: no metadata, effective time or conditions).
+    body: dict[str, Any] = {
+        "kind": "standard",
+        "lines": plan.lines,
+        "description": description,
+        "metadata": {},
+        "effective_at": None,
+        "external_ref": external_ref,
+        "conditions": [],
+    }
     params = {
         "capture_org": payment.org_id,
         "capture_event": payment.event_id,
@@ -114,24 +209,20 @@ def capture_call(conn: Connection, payment: CapturedPayment, *, cause: str) -> C
         "capture_charge": payment.charge_id,
         "capture_txn": payment.balance_transaction_id,
         "capture_gross": payment.gross,
-        "capture_fee": booking.fee,
+        "capture_fee": plan.fee,
         "capture_stripe_fee": payment.stripe_fee,
-        "capture_share": booking.share,
+        "capture_share": plan.share,
         "capture_cause": cause,
-        "capture_key": payload["key"],
+        "capture_key": key,
         "capture_hash": hashlib.sha256(_CANONICAL.encode(body).encode()).hexdigest(),
-        "capture_accounts": array_literal([line["account_id"] for line in entry_lines]),
-        "capture_sides": array_literal([line["side"] for line in entry_lines]),
-        "capture_amounts": array_literal([line["amount"] for line in entry_lines]),
-        "capture_currencies": array_literal([line["currency"] for line in entry_lines]),
-        "capture_description": payload["description"],
-        "capture_external_ref": payload["external_ref"],
-        "capture_organizer_accounts": array_literal(
-            [ids[(g.owner, g.code)] for g in legs if g.owner != "platform"]
-        ),
-        "capture_platform_accounts": array_literal(
-            [ids[(g.owner, g.code)] for g in legs if g.owner == "platform"]
-        ),
+        "capture_accounts": plan.accounts,
+        "capture_sides": plan.sides,
+        "capture_amounts": plan.amounts,
+        "capture_currencies": plan.currencies,
+        "capture_description": description,
+        "capture_external_ref": external_ref,
+        "capture_organizer_accounts": plan.organizer_accounts,
+        "capture_platform_accounts": plan.platform_accounts,
     }
     assert params.keys() == _CAPTURE_PARAMS
     return CaptureCall(payment, store.CAPTURE_CALL, params)
