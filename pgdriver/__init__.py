@@ -60,15 +60,26 @@ def _driver(conn: Connection) -> psycopg.Connection[Any] | None:
 
 @contextmanager
 def cursor(
-    conn: Connection, row_factory: RowFactory[Any] = namedtuple_row
+    conn: Connection, row_factory: RowFactory[Any] = namedtuple_row, *, raw: bool = False
 ) -> Iterator[psycopg.Cursor[Any]]:
     """The driver's cursor (rows as named tuples, or as `row_factory` makes them) in `conn`'s
-    transaction (begun if none is). Raises TypeError on another driver than psycopg."""
+    transaction (begun if none is). With `raw`, the connection's `psycopg.RawCursor`
+    (PostgreSQL's own placeholders, $1, $2, ..., with a sequence: the statement is not parsed
+    for psycopg's), made once per driver connection and kept with it (not closed on exit):
+    a new cursor copies the connection's adapters, which cost a hot statement more client
+    CPU than its parameters' dumping. Raises TypeError on another driver than psycopg."""
     driver = _driver(conn)
     if driver is None:
         raise TypeError("pgdriver.cursor needs a psycopg connection")
     proxied = conn.connection
     try:
+        if raw:
+            kept: psycopg.RawCursor[Any] | None = proxied.info.get(_RAW_CURSOR)
+            if kept is None or kept.closed or kept.connection is not driver:
+                kept = proxied.info[_RAW_CURSOR] = psycopg.RawCursor(driver)
+            kept.row_factory = row_factory
+            yield kept
+            return
         with driver.cursor(row_factory=row_factory) as found:
             yield found
     except psycopg.Error as exc:
@@ -78,6 +89,10 @@ def cursor(
         raise DBAPIError.instance(
             None, None, exc, psycopg.Error, connection_invalidated=lost
         ) from exc
+
+
+_RAW_CURSOR = "pgdriver.raw_cursor"
+"""The key, in the pooled connection's `info`, of the driver connection's kept RawCursor."""
 
 
 def _sqlalchemy_params(params: Params) -> Any:

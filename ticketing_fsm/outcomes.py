@@ -108,6 +108,13 @@ def _issued_tickets(conn: Connection, order: Order, rows: Sequence[Any]) -> list
     return [ticket(r) for r in moved]
 
 
+def _all_moved(rows: Sequence[Any]) -> bool:
+    """Whether an issue statement moved every ticket of the order (`_issued_tickets` raises
+    otherwise)."""
+    moved = sum(1 for r in rows if r.id is not None)
+    return moved > 0 and moved == rows[0].total
+
+
 def _publish_issued(conn: Connection, order: Order, tickets: Sequence[Ticket]) -> None:
     """`ticket.issued` for each ticket (with its e-mail), then `order.paid`: one statement."""
     outbox.publish_many(
@@ -201,14 +208,16 @@ def pay_for_intent(
         rows = store.paying.pay_after_capture(conn, call, payment.payment_id, _moves(), cause)
         captured = escrow.capture_answer(conn, call, rows[0].capture_outcome)
         if captured and rows[0].o_id is not None:
-            first = rows[0]._asdict()
-            order = Order(
-                **{f: first[f"o_{f}"] for f in ORDER_FIELDS},
-                paid=payment.gross,
-                refunded=0,
-            )
-            tickets = _issued_tickets(conn, order, rows)
-            if rows[0].notes_written == 0:
+            # The usual case (every ticket moved, the messages written) needs no Order nor
+            # Ticket built: they are made only to name a ticket not moved, or to publish.
+            if rows[0].notes_written == 0 or not _all_moved(rows):
+                first = rows[0]._asdict()
+                order = Order(
+                    **{f: first[f"o_{f}"] for f in ORDER_FIELDS},
+                    paid=payment.gross,
+                    refunded=0,
+                )
+                tickets = _issued_tickets(conn, order, rows)  # raises unless all moved
                 # A holder's address the statement would not write an e-mail to: Python's
                 # publishing decides (`outbox.Email` refuses it, as it always did).
                 _publish_issued(conn, order, tickets)

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import psycopg
-from psycopg.rows import namedtuple_row
 from pydantic import BaseModel
 from sqlalchemy import Connection
 
@@ -245,6 +244,11 @@ def _numbered(statement: str) -> tuple[str, tuple[str, ...]]:
 # payment (session 31, thread time around psycopg's PostgresQuery.convert). Numbered once
 # here, the statement goes as it is.
 _PAY_AFTER_CAPTURE_NUMBERED, _PAY_AFTER_CAPTURE_NAMES = _numbered(PAY_AFTER_CAPTURE)
+# As bytes, once: psycopg encodes a text statement at every execution, and its prepared
+# statements' cache hashes the statement (5.7 KB) as a new object each time; the same bytes
+# object is encoded never and hashed once (session 33: with the one cursor below, ~100k
+# fewer client instructions per payment).
+_PAY_AFTER_CAPTURE_SENT = _PAY_AFTER_CAPTURE_NUMBERED.encode()
 
 
 def pay_after_capture(
@@ -270,12 +274,9 @@ def pay_after_capture(
     if not isinstance(conn.connection.driver_connection, psycopg.Connection):
         return pgdriver.fetch(conn, PAY_AFTER_CAPTURE, params)
     values = [params[name] for name in _PAY_AFTER_CAPTURE_NAMES]
-    # pgdriver's cursor for its transaction and its errors (raised as SQLAlchemy's).
-    with (
-        pgdriver.cursor(conn) as found,
-        psycopg.RawCursor(found.connection, row_factory=namedtuple_row) as raw,
-    ):
-        raw.execute(_PAY_AFTER_CAPTURE_NUMBERED, values)
+    # pgdriver's raw cursor for its transaction and its errors (raised as SQLAlchemy's).
+    with pgdriver.cursor(conn, raw=True) as raw:
+        raw.execute(_PAY_AFTER_CAPTURE_SENT, values)
         return raw.fetchall()
 
 
