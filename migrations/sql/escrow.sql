@@ -2,6 +2,19 @@
 -- its audit trail of transitions, and what Stripe told us about payments, refunds, disputes,
 -- transfers and payouts (so events can arrive in any order, any number of times).
 
+-- Single-column rules of the escrow's hot rows as domains (session 33), not table CHECKs: a
+-- table's CHECK expressions are read from their stored text, planned and compiled again by
+-- every statement that writes the table, and all of them checked on every UPDATE; a domain's
+-- check is planned once per session and checked only on the columns a statement assigns
+-- (ticketing.sql says more). Same rules, same SQLSTATE (23514).
+CREATE DOMAIN payments.escrow_state AS text CONSTRAINT escrow_state_known CHECK (VALUE IN (
+    'collecting', 'holding', 'releasable', 'release_requested', 'released', 'frozen',
+    'cancelled'));
+CREATE DOMAIN payments.escrow_count AS int CONSTRAINT escrow_count_not_negative CHECK (VALUE >= 0);
+CREATE DOMAIN payments.escrow_sum AS bigint
+    CONSTRAINT escrow_sum_not_negative CHECK (VALUE >= 0);
+CREATE DOMAIN payments.escrow_gross AS bigint CONSTRAINT escrow_gross_positive CHECK (VALUE > 0);
+
 CREATE TABLE payments.organizer_policies (
     org_id uuid PRIMARY KEY REFERENCES payments.organizations (id),
     platform_fee_bps int NOT NULL DEFAULT 500 CHECK (platform_fee_bps BETWEEN 0 AND 10000),
@@ -18,21 +31,19 @@ CREATE TABLE payments.escrows (
     org_id uuid NOT NULL REFERENCES payments.organizations (id),
     event_id text NOT NULL,
     currency text NOT NULL REFERENCES payments.currencies (code),
-    state text NOT NULL DEFAULT 'collecting' CHECK (state IN (
-        'collecting', 'holding', 'releasable', 'release_requested', 'released', 'frozen',
-        'cancelled')),
+    state payments.escrow_state NOT NULL DEFAULT 'collecting',
     event_ends_at timestamptz NOT NULL,
     ended_at timestamptz,
     hold_until timestamptz,
-    open_disputes int NOT NULL DEFAULT 0 CHECK (open_disputes >= 0),
+    open_disputes payments.escrow_count NOT NULL DEFAULT 0,
     -- Gross amounts captured, refunded and charged back; the organizer's share held now (the
     -- escrow account's balance, negative when refunds took more than the event's share) and
     -- what was released to the payable.
-    captured bigint NOT NULL DEFAULT 0 CHECK (captured >= 0),
-    refunded bigint NOT NULL DEFAULT 0 CHECK (refunded >= 0),
-    charged_back bigint NOT NULL DEFAULT 0 CHECK (charged_back >= 0),
+    captured payments.escrow_sum NOT NULL DEFAULT 0,
+    refunded payments.escrow_sum NOT NULL DEFAULT 0,
+    charged_back payments.escrow_sum NOT NULL DEFAULT 0,
     held bigint NOT NULL DEFAULT 0,
-    released bigint NOT NULL DEFAULT 0 CHECK (released >= 0),
+    released payments.escrow_sum NOT NULL DEFAULT 0,
     version int NOT NULL DEFAULT 0,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
@@ -73,12 +84,12 @@ CREATE TABLE payments.card_payments (
     charge_id text,
     balance_transaction_id text,
     currency text NOT NULL,
-    gross bigint NOT NULL CHECK (gross > 0),
-    platform_fee bigint NOT NULL CHECK (platform_fee >= 0),
-    stripe_fee bigint NOT NULL CHECK (stripe_fee >= 0),
+    gross payments.escrow_gross NOT NULL,
+    platform_fee payments.escrow_sum NOT NULL,
+    stripe_fee payments.escrow_sum NOT NULL,
     bears_stripe_fees boolean NOT NULL,
     refund_platform_fee boolean NOT NULL,
-    refunded bigint NOT NULL DEFAULT 0 CHECK (refunded >= 0),
+    refunded payments.escrow_sum NOT NULL DEFAULT 0,
     entry_id uuid,
     created_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT card_payments_refunds_within_gross CHECK (refunded <= gross),

@@ -449,7 +449,7 @@ def messages(conn: sa.Connection, escrow_id: uuid.UUID, type: str) -> list[Any]:
     return list(
         conn.execute(
             sa.text("""SELECT m.id, m.payload,
-                              array(SELECT d.channel FROM messaging.deliveries d
+                              array(SELECT d.channel::text FROM messaging.deliveries d
                                      WHERE d.message_id = m.id ORDER BY d.channel) AS channels
                          FROM messaging.messages m
                         WHERE m.aggregate_id = :id AND m.type = :type ORDER BY m.created_at"""),

@@ -57,7 +57,7 @@ OPENING = """
       LEFT JOIN e ON true
       LEFT JOIN LATERAL (
           SELECT array_agg(t.id ORDER BY t.id) AS type_ids,
-                 array_agg(t.price ORDER BY t.id) AS prices
+                 array_agg(t.price::bigint ORDER BY t.id) AS prices
             FROM ticketing.ticket_types t
            WHERE t.id = ANY(%(ids)s::uuid[]) AND t.event_id = %(event)s
              AND t.org_id = %(org)s
@@ -82,31 +82,16 @@ INSERT_ORDER = """
     SELECT hold_expires_at FROM o"""
 
 # A checkout of one ticket type (nearly every one): the hold, the order and its tickets in one
-# statement, so the hot row is locked by that statement and the commit only. Nothing is
-# inserted when the hold is refused (no row).
+# statement, so the hot row is locked by that statement and the commit only; the hold's rule
+# is `ticketing.hold_order`'s (its one definition, as every hold of one type; the caller's
+# commit waits for the flush, as before). Nothing is inserted when the hold is refused (no row).
 HOLD_AND_INSERT = """
-    WITH h AS (
-        UPDATE ticketing.ticket_types SET held = held + %(n)s
-         WHERE id = %(type)s AND org_id = %(org)s AND event_id = %(event)s
-           AND price = %(price)s AND now() >= sales_start AND now() < sales_end
-           AND held + sold + %(n)s <= capacity
-        RETURNING id
-    ), o AS (
-        INSERT INTO ticketing.orders
-            (id, org_id, event_id, buyer_email, currency, amount, hold_expires_at,
-             idempotency_key, request_hash)
-        SELECT %(id)s::uuid, %(org)s::uuid, %(event)s::uuid, %(buyer)s::text,
-               %(currency)s::text, %(amount)s::bigint, now() + %(hold)s::interval,
-               %(key)s::text, %(hash)s::text
-          FROM h
-        RETURNING id, hold_expires_at
-    ), t AS (
-        INSERT INTO ticketing.tickets
-            (order_id, org_id, event_id, ticket_type_id, code, holder_email, price)
-        SELECT o.id, %(org)s, %(event)s, %(type)s, t.code, %(buyer)s, %(price)s
-          FROM o, unnest(%(codes)s::text[]) AS t(code)
-    )
-    SELECT hold_expires_at FROM o"""
+    SELECT h.hold_expires_at
+      FROM ticketing.hold_order(
+               %(n)s::int, %(type)s::uuid, %(event)s::uuid, %(price)s::bigint, %(id)s::uuid,
+               %(org)s::uuid, %(buyer)s::text, %(currency)s::text, %(amount)s::bigint,
+               %(hold)s::interval, %(key)s::text, %(hash)s::text, %(codes)s::text[]) h
+     WHERE h.hold_expires_at IS NOT NULL"""
 
 # HOLD_AND_INSERT (with the refusal's diagnosis) as `ticketing.hold_checkout`, and the
 # caller's commit, in one round trip (`hold_insert_and_commit`): one simple query, the values
