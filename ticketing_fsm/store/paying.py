@@ -27,8 +27,10 @@ _ORDER_COLUMNS = ", ".join(f"o.{f}" for f in ORDER_FIELDS)
 _TICKET_COLUMNS = ", ".join(TICKET_FIELDS)
 
 # An order's held tickets issued together (a part of the pay-and-issue statement; `{order}`,
-# the order the statement paid): each is a compare-and-set on its status (the machine decided
-# the move once for that status), with its audit row, and the ticket types' counters move the
+# the order the statement paid, `paid`): each is a compare-and-set on its status (the machine
+# decided the move once for that status), with its audit row: the tickets' rows then the
+# order's (`paid`'s) in one insert (session 33: one statement on ticketing.transitions where
+# there were two, in the order they were written), and the ticket types' counters move the
 # seats from held to sold (their rows locked in id order, as the checkout's holds lock them,
 # so two payments never deadlock). The guard refuses the whole set if any ticket of the order
 # is not held; `total` counts the order's tickets, so the caller also sees a ticket a
@@ -45,8 +47,16 @@ _ISSUE_CTES = f"""
     ), audit AS (
         INSERT INTO ticketing.transitions
             (org_id, subject, subject_id, from_state, to_state, event, cause)
-        SELECT org_id, 'ticket', id, %(ticket_from)s, %(ticket_to)s, %(ticket_event)s, %(cause)s
-          FROM moved ORDER BY created_at, id
+        SELECT a.org_id, a.subject, a.id, a.from_state, a.to_state, a.event, %(cause)s
+          FROM (SELECT 1 AS part, created_at, org_id, 'ticket' AS subject, id,
+                       %(ticket_from)s AS from_state, %(ticket_to)s AS to_state,
+                       %(ticket_event)s AS event
+                  FROM moved
+                UNION ALL
+                SELECT 2, NULL, org_id, 'order', id, %(order_from)s, %(order_to)s,
+                       %(order_event)s
+                  FROM paid) a
+         ORDER BY a.part, a.created_at, a.id
     ), types AS (
         SELECT tt.id, m.n
           FROM ticketing.ticket_types tt
@@ -120,11 +130,6 @@ def _pay_and_issue_sql(order: str, org: str | None, capture: str | None = None) 
                               AND e.cancelled_at IS NOT NULL)
            {guard}
         RETURNING {_ORDER_COLUMNS}
-    ), paid_audit AS (
-        INSERT INTO ticketing.transitions
-            (org_id, subject, subject_id, from_state, to_state, event, cause)
-        SELECT org_id, 'order', id, %(order_from)s, %(order_to)s, %(order_event)s, %(cause)s
-          FROM paid
     ), {_ISSUE_CTES.format(order="(SELECT id FROM paid)", org=in_ctes)}{notes}
     {final}"""
 
