@@ -150,7 +150,7 @@ def _row(
     begin: bool,
 ) -> Row | None:
     """Run the prepared statement through libpq; raises the driver's error (psycopg.Error)."""
-    if driver._pipeline is not None:
+    if driver.pgconn.pipeline_status != pq.PipelineStatus.OFF:  # psycopg's pipeline mode
         raise _Unsuited
     encoding = driver.info.encoding
     values: list[bytes | None] = []
@@ -164,7 +164,7 @@ def _row(
     pgconn = driver.pgconn
     if begin and pgconn.transaction_status == pq.TransactionStatus.IDLE:
         # What psycopg would send before the transaction's first statement.
-        _checked(driver, pgconn.exec_(driver._get_tx_start_command()))
+        _checked(driver, pgconn.exec_(_begin_command(driver)))
     if pgconn.transaction_status != pq.TransactionStatus.IDLE:
         # Inside a transaction: the unnamed statement, parsed and planned again each time.
         # A named one could be gone: psycopg sends DEALLOCATE ALL after every rollback of a
@@ -191,6 +191,25 @@ def _row(
         None if (value := result.get_value(0, column)) is None else value.decode(encoding)
         for column in range(result.nfields)
     )
+
+
+def _begin_command(driver: psycopg.Connection[Any]) -> bytes:
+    """The BEGIN psycopg sends before a transaction's first statement, built from the
+    connection's public characteristics (isolation level, read only, deferrable), as psycopg
+    builds it (its own builder is private)."""
+    level, read_only, deferrable = driver.isolation_level, driver.read_only, driver.deferrable
+    if level is None and read_only is None and deferrable is None:
+        return b"BEGIN"
+    parts = [b"BEGIN"]
+    if level is not None:
+        parts.append(
+            b"ISOLATION LEVEL " + psycopg.IsolationLevel(level).name.replace("_", " ").encode()
+        )
+    if read_only is not None:
+        parts.append(b"READ ONLY" if read_only else b"READ WRITE")
+    if deferrable is not None:
+        parts.append(b"DEFERRABLE" if deferrable else b"NOT DEFERRABLE")
+    return b" ".join(parts)
 
 
 def _checked(driver: psycopg.Connection[Any], result: pq.abc.PGresult) -> None:
