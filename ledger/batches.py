@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from json.encoder import encode_basestring
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -32,17 +31,11 @@ from ledger.errors import (
 )
 from ledger.models import BatchResult, WriteResult
 from ledger.requests import (
-    _HEAD,
-    _KIND,
-    _PLAIN_TAIL,
     PostEntry,
     ReverseEntry,
-    _line_json,
-    _plain_extras,
-    _plain_line,
-    _plain_lines,
     canonical_json,
     fingerprint,
+    plain_entry,
 )
 from ledger.writes import _array, _driver_row, _one_row, _write, alone, translated_errors
 
@@ -272,93 +265,37 @@ class _Plain(NamedTuple):
 
 
 def _plain_rows(requests: Sequence[object]) -> _Plain | None:
-    """The fast door's columns for a batch of plain entries (each a `PostEntry` without
-    conditions, of the built-in types, valid, with a key and external reference of its own
-    in the batch), each with the fingerprint `fingerprint(request.payload())` gives, computed
-    without building the payload (about half its CPU); or None: the batch goes the long way,
-    whose full validation raises any typed error.
-
-    The columns are filled as the entries are judged, one pass, no per-entry row: the usual
-    entry (two lines, one amount, no metadata, time or reference) is judged and written out
-    inline, the rest through `_plain_lines` and `_plain_extras`."""
+    """The fast door's columns for a batch of plain entries (each judged by
+    `ledger.requests.plain_entry`: a `PostEntry` without conditions, of the built-in types,
+    valid, fingerprinted without building its payload, about half its CPU; each with a key
+    and external reference of its own in the batch); or None: the batch goes the long way,
+    whose full validation raises any typed error."""
     plain = _Plain([], [], [], [], [], [], [], [], [], [], [])
     keys, hashes, descriptions, metadatas, times, refs = plain[:6]
     entry_of, accounts, sides, amounts, currencies = plain[6:]
     seen_refs: set[str] = set()
-    sha256 = hashlib.sha256
     number = 0
     for request in requests:
-        if type(request) is not PostEntry or request.conditions:
+        entry = plain_entry(request)
+        if entry is None:
             return None
-        key, description, ref = request.idempotency_key, request.description, request.external_ref
-        if (
-            type(key) is not str
-            or not key
-            or len(key) > 255
-            or type(description) is not str
-            or (ref is not None and (type(ref) is not str or not ref or ref in seen_refs))
-        ):
-            return None
-        number += 1
-        lines, metadata, at = request.lines, request.metadata, request.effective_at
-        if len(lines) == 2 and at is None and type(metadata) is dict and not metadata:
-            # The usual entry: one amount from one account to another, in one currency.
-            first, second = lines
-            if (
-                not _plain_line(first)
-                or not _plain_line(second)
-                or first.amount != second.amount
-                or first.currency != second.currency
-                or first.side == second.side
-                or first.account_id == second.account_id
-            ):
-                return None
-            debit, credit = str(first.account_id), str(second.account_id)
-            amount, currency = first.amount, first.currency
-            side, other = first.side, second.side
-            body = (
-                f"{_HEAD}{encode_basestring(description)}"
-                f',"effective_at":null'
-                f',"external_ref":{"null" if ref is None else encode_basestring(ref)}{_KIND}'
-                f'{{"account_id":"{debit}","amount":{amount},"currency":"{currency}"'
-                f',"side":"{side}"}},'
-                f'{{"account_id":"{credit}","amount":{amount},"currency":"{currency}"'
-                f',"side":"{other}"}}{_PLAIN_TAIL}'
-            )
-            entry_of += (number, number)
-            accounts += (debit, credit)
-            sides += (side, other)
-            amounts += (amount, amount)
-            currencies += (currency, currency)
-            metadatas.append(None)
-            times.append(None)
-        else:
-            columns = _plain_lines(lines)
-            extras = _plain_extras(metadata, at)
-            if columns is None or extras is None:
-                return None
-            texts, line_sides, line_amounts, line_currencies = columns
-            meta, at_text = extras
-            body = (
-                f"{_HEAD}{encode_basestring(description)}"
-                f',"effective_at":{"null" if at_text is None else encode_basestring(at_text)}'
-                f',"external_ref":{"null" if ref is None else encode_basestring(ref)}{_KIND}'
-                + ",".join(map(_line_json, texts, line_amounts, line_currencies, line_sides))
-                + f'],"metadata":{meta or "{}"}}}'
-            )
-            entry_of += [number] * len(texts)
-            accounts += texts
-            sides += line_sides
-            amounts += line_amounts
-            currencies += line_currencies
-            metadatas.append(meta)
-            times.append(at_text)
-        keys.append(key)
-        hashes.append(sha256(body.encode()).hexdigest())
-        descriptions.append(description)
-        refs.append(ref)
+        key, hashed, texts, line_sides, line_amounts, line_currencies, text, meta, at, ref = entry
         if ref is not None:
+            if ref in seen_refs:
+                return None
             seen_refs.add(ref)
+        number += 1
+        entry_of += [number] * len(texts)
+        accounts += texts
+        sides += line_sides
+        amounts += line_amounts
+        currencies += line_currencies
+        keys.append(key)
+        hashes.append(hashed)
+        descriptions.append(text)
+        metadatas.append(meta)
+        times.append(at)
+        refs.append(ref)
     if not number or len(set(keys)) != number:
         return None  # nothing, or a key used twice in the batch
     return plain
