@@ -67,7 +67,8 @@ def cursor(
     (PostgreSQL's own placeholders, $1, $2, ..., with a sequence: the statement is not parsed
     for psycopg's), made once per driver connection and kept with it (not closed on exit):
     a new cursor copies the connection's adapters, which cost a hot statement more client
-    CPU than its parameters' dumping. Raises TypeError on another driver than psycopg."""
+    CPU than its parameters' dumping; a use nested in another gets a cursor of its own.
+    Raises TypeError on another driver than psycopg."""
     driver = _driver(conn)
     if driver is None:
         raise TypeError("pgdriver.cursor needs a psycopg connection")
@@ -77,8 +78,18 @@ def cursor(
             kept: psycopg.RawCursor[Any] | None = proxied.info.get(_RAW_CURSOR)
             if kept is None or kept.closed or kept.connection is not driver:
                 kept = proxied.info[_RAW_CURSOR] = psycopg.RawCursor(driver)
+            elif proxied.info.get(_RAW_CURSOR_IN_USE):
+                # Asked again inside a use of the kept cursor: a cursor of its own, so the
+                # outer use's rows and row factory stay its own.
+                with psycopg.RawCursor(driver, row_factory=row_factory) as own:
+                    yield own
+                return
             kept.row_factory = row_factory
-            yield kept
+            proxied.info[_RAW_CURSOR_IN_USE] = True
+            try:
+                yield kept
+            finally:
+                proxied.info[_RAW_CURSOR_IN_USE] = False
             return
         with driver.cursor(row_factory=row_factory) as found:
             yield found
@@ -93,6 +104,8 @@ def cursor(
 
 _RAW_CURSOR = "pgdriver.raw_cursor"
 """The key, in the pooled connection's `info`, of the driver connection's kept RawCursor."""
+_RAW_CURSOR_IN_USE = "pgdriver.raw_cursor_in_use"
+"""The key, in the same `info`, of whether a `cursor(raw=True)` is using the kept cursor."""
 
 
 def _sqlalchemy_params(params: Params) -> Any:

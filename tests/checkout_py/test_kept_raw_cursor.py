@@ -65,3 +65,22 @@ def test_a_new_driver_connection_gets_a_new_cursor(committing_engine: sa.Engine)
             after.execute(b"SELECT 1 AS one", [])
             assert after.fetchall()[0].one == 1
         conn.rollback()
+
+
+def test_a_nested_use_gets_a_cursor_of_its_own(committing_engine: sa.Engine) -> None:
+    """The kept cursor is not handed out twice at once: a use inside another (a helper
+    sending its own statement while the caller's rows are unread) would replace the outer
+    rows and row factory."""
+    with committing_engine.connect() as conn:
+        with pgdriver.cursor(conn, raw=True) as outer:
+            outer.execute(b"SELECT generate_series(1, 3) AS n", [])
+            first = outer.fetchone()
+            assert first is not None and first.n == 1
+            with pgdriver.cursor(conn, row_factory=dict_row, raw=True) as inner:
+                assert inner is not outer
+                inner.execute(b"SELECT 42 AS m", [])
+                assert inner.fetchall() == [{"m": 42}]
+            assert [row.n for row in outer.fetchall()] == [2, 3]
+        with pgdriver.cursor(conn, raw=True) as after:  # released: the kept one again
+            assert after is outer
+        conn.rollback()
