@@ -20,6 +20,7 @@ import functools
 import hashlib
 import itertools
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,7 +78,7 @@ def _entry(payment: CapturedPayment, entry_lines: list[ledger.Line]) -> ledger.P
     """The capture's ledger entry (the same request both ways, so both replay each other)."""
     return ledger.PostEntry(
         idempotency_key=f"stripe:capture:{payment.payment_id}",
-        lines=entry_lines,
+        lines=tuple(entry_lines),
         description=f"Payment {payment.payment_id} captured",
         external_ref=payment.balance_transaction_id or payment.payment_id,
     )
@@ -91,7 +92,8 @@ class _CapturePlan:
 
     fee: int
     share: int
-    lines: list[dict[str, Any]]
+    lines: tuple[Mapping[str, Any], ...]
+    """Shared by every capture of the same booking: copied into each call's body."""
     accounts: str
     sides: str
     amounts: str
@@ -188,7 +190,7 @@ def call_for(
     # request: no metadata, effective time or conditions).
     body: dict[str, Any] = {
         "kind": "standard",
-        "lines": plan.lines,
+        "lines": [dict(line) for line in plan.lines],
         "description": description,
         "metadata": {},
         "effective_at": None,
