@@ -22,6 +22,7 @@ import itertools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Connection
@@ -78,7 +79,7 @@ def _entry(payment: CapturedPayment, entry_lines: list[ledger.Line]) -> ledger.P
     """The capture's ledger entry (the same request both ways, so both replay each other)."""
     return ledger.PostEntry(
         idempotency_key=f"stripe:capture:{payment.payment_id}",
-        lines=tuple(entry_lines),
+        lines=entry_lines,
         description=f"Payment {payment.payment_id} captured",
         external_ref=payment.balance_transaction_id or payment.payment_id,
     )
@@ -93,7 +94,7 @@ class _CapturePlan:
     fee: int
     share: int
     lines: tuple[Mapping[str, Any], ...]
-    """Shared by every capture of the same booking: copied into each call's body."""
+    """Shared by every capture of the same booking: read-only, copied into each call's body."""
     accounts: str
     sides: str
     amounts: str
@@ -135,7 +136,7 @@ def _capture_plan(
     return _CapturePlan(
         fee=booking.fee,
         share=booking.share,
-        lines=entry_lines,
+        lines=tuple(MappingProxyType(line) for line in entry_lines),
         accounts=array_literal([line["account_id"] for line in entry_lines]),
         sides=array_literal([line["side"] for line in entry_lines]),
         amounts=array_literal([line["amount"] for line in entry_lines]),

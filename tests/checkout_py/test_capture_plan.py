@@ -20,7 +20,7 @@ import escrow
 import ledger
 from escrow import recipes, store
 from escrow.decisions import capture_booking
-from escrow.payments import _CAPTURE_PARAMS, _STAYING_LITERAL, call_for
+from escrow.payments import _CAPTURE_PARAMS, _STAYING_LITERAL, _capture_plan, call_for
 from pgdriver import array_literal
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -173,3 +173,27 @@ def test_a_float_amount_is_refused_even_after_the_same_int_booked() -> None:
     )
     with pytest.raises(escrow.InvalidAmount):
         call_for(floated, known, cause="evt")
+
+
+def test_the_remembered_plan_cannot_be_changed_in_place() -> None:
+    """Every capture of one booking shares its plan: its lines are read-only, and a call's
+    body gets copies (83acd61 stored the plan's list as it was: an edit of it changed the
+    next captures' hash and not their arrays)."""
+    ids = {
+        (s.owner, s.code): uuid.UUID(int=n)
+        for n, s in enumerate(
+            [spec("USD") for spec in ACCOUNTS] + [recipes.escrow_account("ev2", "USD")]
+        )
+    }
+    known: store.KnownFacts = (escrow.Policy(), True, ids)
+    paid = escrow.CapturedPayment("pi_p", uuid.UUID(int=8), "ev2", "USD", 5_000, 175, ENDS)
+    first = call_for(paid, known, cause="evt")
+    assert first is not None
+    plan = _capture_plan(
+        escrow.Policy(), "ev2", "USD", gross=5_000, stripe_fee=175, ids=tuple(ids.items())
+    )
+    assert plan is not None and type(plan.lines) is tuple
+    with pytest.raises(TypeError):
+        plan.lines[0]["amount"] = 1  # type: ignore[index]
+    again = call_for(paid, known, cause="evt")
+    assert again is not None and again.params == first.params

@@ -48,9 +48,10 @@ def test_an_error_is_sqlalchemys_and_the_kept_cursor_serves_on(
             raw.execute(b"SELECT 1 / $1::int", [0])
         assert getattr(refused.value.orig, "sqlstate", None) == "22012"
         conn.rollback()
-        with pgdriver.cursor(conn, raw=True) as raw:
-            raw.execute(b"SELECT $1::text AS t", ["after"])
-            assert raw.fetchall()[0].t == "after"
+        with pgdriver.cursor(conn, raw=True) as after:
+            assert after is raw  # released by the error: the kept one again
+            after.execute(b"SELECT $1::text AS t", ["after"])
+            assert after.fetchall()[0].t == "after"
         conn.commit()
 
 
