@@ -668,6 +668,39 @@ BEGIN
 END
 $$;
 
+-- The two flags the hot triggers' WHENs test (payments.engine_checked: the fast doors' own
+-- checks done; payments.writer: the engine's functions at work), each a function of no
+-- argument declared IMMUTABLE so that its one call is folded into a constant where the WHEN is
+-- compiled. PostgreSQL compiles a trigger's WHEN from its stored text (pg_trigger.tgqual) once
+-- per statement, the first time a row asks (TriggerEnabled; ExecPrepareQual, whose planning
+-- step evaluates an immutable function of constant arguments there and then); the WHEN
+-- written out (current_setting('payments.engine_checked', true) IS DISTINCT FROM 'on') was
+-- read back node by node, its two strings byte by byte, ~25K instructions per trigger and
+-- statement, four on every posting (~100K of a two-line posting's ~1.44M, callgrind), then
+-- judged row by row. Now the text read is one call, and the statement's rows are judged by a
+-- constant: the flag as it is when the statement writes its first row. Not immutable in
+-- truth (a flag changes between statements), so used nowhere else: a query naming them would
+-- keep a folded value in its cached plan. A flag changed in the middle of a statement (only
+-- by a function the statement itself calls, setting it without a function's SET) is seen as
+-- at the statement's first row; the flags are raised for a whole door (a function's SET), and
+-- an owner setting one skips the checks deliberately anyway (below). A PL/pgSQL function
+-- (compiled once per session; an SQL one is parsed again at each call); every name qualified,
+-- as the owner's search_path may be anything when a trigger fires.
+CREATE FUNCTION payments._engine_unchecked() RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    RETURN NOT coalesce(pg_catalog.texteq(
+        pg_catalog.current_setting('payments.engine_checked', true), 'on'), false);
+END
+$$;
+CREATE FUNCTION payments._writer_off() RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    RETURN NOT coalesce(pg_catalog.texteq(
+        pg_catalog.current_setting('payments.writer', true), 'on'), false);
+END
+$$;
+
 -- Skipped only inside the engine's two fast doors (payments.post_entry, post_batch_fast), whose
 -- own statement inserts each entry with all its lines after checking, in SQL, everything these
 -- triggers check (the organization, each line's account, organization and currency, each
@@ -680,11 +713,11 @@ $$;
 -- itself: deliberately, as it could drop these triggers (README, the ledger).
 CREATE TRIGGER lines_balanced AFTER INSERT ON payments.lines
     FOR EACH ROW
-    WHEN (current_setting('payments.engine_checked', true) IS DISTINCT FROM 'on')
+    WHEN (payments._engine_unchecked())
     EXECUTE FUNCTION payments.check_new_line();
 CREATE TRIGGER entries_have_lines AFTER INSERT ON payments.entries
     FOR EACH ROW
-    WHEN (current_setting('payments.engine_checked', true) IS DISTINCT FROM 'on')
+    WHEN (payments._engine_unchecked())
     EXECUTE FUNCTION payments.check_new_entry();
 -- The entry's references: whatever the setting (check_entry_references).
 CREATE TRIGGER entries_references AFTER INSERT ON payments.entries
@@ -695,7 +728,7 @@ CREATE TRIGGER entries_references AFTER INSERT ON payments.entries
 -- check is skipped there too.
 CREATE TRIGGER idempotency_keys_org AFTER INSERT ON payments.idempotency_keys
     FOR EACH ROW
-    WHEN (current_setting('payments.engine_checked', true) IS DISTINCT FROM 'on')
+    WHEN (payments._engine_unchecked())
     EXECUTE FUNCTION payments.check_new_key();
 CREATE CONSTRAINT TRIGGER entries_balanced
     AFTER INSERT ON payments.entries_to_check DEFERRABLE INITIALLY DEFERRED
@@ -829,7 +862,7 @@ CREATE TRIGGER accounts_guard
         closed
     ON payments.accounts
     FOR EACH ROW
-    WHEN (current_setting('payments.writer', true) IS DISTINCT FROM 'on')
+    WHEN (payments._writer_off())
     EXECUTE FUNCTION payments.guard_account_update();
 --   the monitored flag: outside the balance monitors' functions (payments.monitors off).
 CREATE TRIGGER accounts_guard_monitored
