@@ -6,11 +6,12 @@ that root (its `ledger`, its migrations, in a fresh database of its own), which 
 organization and 10,000 plain accounts and then, on each round, posts `--postings` two-line
 entries on one connection, each in its own `with engine.begin()` (three round trips: BEGIN,
 the call, COMMIT), as `bench.posting`'s post_1 does. The rounds are interleaved A, B, A, B...
-in one window, so load on the shared machine touches both alike (`--mode independent` or
-`linked`: batches of 100 independent or 500 linked entries instead). Per entry it reports the
-client's CPU (the worker's own process time), the server backend's CPU (read from the
-backend's process counters) and the wall time, as medians over the rounds, with the ratios
-B / A. The last line printed is one JSON object.
+in one window, so load on the shared machine touches both alike (`--mode hot`: three-line
+sales crediting the platform's high-volume fee account, as `bench.posting`'s hot_16;
+`--mode independent` or `linked`: batches of 100 independent or 500 linked entries
+instead). Per entry it reports the client's CPU (the worker's own process time), the server
+backend's CPU (read from the backend's process counters) and the wall time, as medians over
+the rounds, with the ratios B / A. The last line printed is one JSON object.
 
 Caution: in the batch modes an A/A run (the same root twice) read 1.9x the server CPU on B,
 growing round by round (a VACUUM of the accounts before each round did not change it), while
@@ -48,9 +49,12 @@ _WORKER = textwrap.dedent(
     upgrade(url)
     engine = make_engine(url, pool_size=1, max_overflow=0)
     org = uuid.uuid4()
+    platform = uuid.uuid4()
     with engine.begin() as conn:
-        ledger.open_organization(conn, uuid.uuid4(), "Liventix", is_platform=True)
+        ledger.open_organization(conn, platform, "Liventix", is_platform=True)
         ledger.open_organization(conn, org, "Bench org")
+        fee = ledger.open_account(conn, platform, ledger.OpenAccount(
+            "fee", "fee-revenue", "revenue", "USD", high_volume=True)).id
         accounts = list(conn.execute(sa.text(
             "INSERT INTO payments.accounts (org_id, code, name, type, currency)"
             " SELECT :org, 'acct-' || g, 'acct-' || g,"
@@ -58,12 +62,19 @@ _WORKER = textwrap.dedent(
             " FROM generate_series(1, 10000) g RETURNING id"), {"org": org}).scalars())
     rng = random.Random(7)
     count = 0
+    mode = sys.argv[3]
 
     def entry():
         global count
         debit, credit = rng.sample(accounts, 2)
         amount = rng.randint(100, 10_000)
         count += 1
+        if mode == "hot":  # bench.posting's hot_16 entry: a sale with the platform's fee
+            cut = amount // 20
+            return ledger.PostEntry(f"ab-{count}", [
+                ledger.Line(debit, "debit", amount, "USD"),
+                ledger.Line(credit, "credit", amount - cut, "USD"),
+                ledger.Line(fee, "credit", cut, "USD")])
         return ledger.PostEntry(f"ab-{count}", [ledger.Line(debit, "debit", amount, "USD"),
                                                 ledger.Line(credit, "credit", amount, "USD")])
 
@@ -81,9 +92,9 @@ _WORKER = textwrap.dedent(
             assert all(r.error is None for r in results), results[0]
         return max(1, n // size) * size
 
-    mode = sys.argv[3]
     work = {
         "post": lambda n: post(n) or n,
+        "hot": lambda n: post(n) or n,
         "independent": lambda n: batches(n, 100, False),
         "linked": lambda n: batches(n, 500, True),
     }[mode]
@@ -145,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--postings", type=int, default=400, help="entries per round")
     parser.add_argument(
         "--mode",
-        choices=("post", "independent", "linked"),
+        choices=("post", "hot", "independent", "linked"),
         default="post",
         help="single postings, independent batches of 100 or linked batches of 500",
     )
