@@ -129,7 +129,12 @@ class Runner:
         key: str | None = None
         if idempotent:
             key = idempotency.key_of(request)
-            if key is None and not idempotency.keyless_dry_run(request):
+            # A dry run may come without a key; a key sent must be a valid one (an invalid
+            # key on a dry run was taken as none: 200 where the schema says 400).
+            if key is None and (
+                idempotency.IDEMPOTENCY_HEADER in request.headers
+                or not idempotency.keyless_dry_run(request)
+            ):
                 return idempotency.missing_key(request)
         return Facts(
             request=request,

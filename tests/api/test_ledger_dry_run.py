@@ -152,3 +152,19 @@ def test_a_dry_run_needs_no_key_and_other_writes_still_do(
         events = sa.text("SELECT count(*) FROM ticketing.events WHERE name = :n")
         assert conn.execute(events, {"n": name}).scalar_one() == 0
     assert _counts(served) == before
+
+
+def test_a_dry_run_with_an_invalid_key_is_refused(served: Served, client: httpx.Client) -> None:
+    """A dry run may omit the Idempotency-Key, but one it sends must match the documented
+    pattern (1 to 200 visible ASCII characters): 400, as any write's (schemathesis found a
+    dry run with a key outside the pattern answered 200)."""
+    funding = open_account(client, "funding", "equity")
+    wallet = open_account(client, "wallet", "liability")
+    for bad in ("has space", "x" * 201, "caf\u00e9"):
+        for path, body in (
+            ("/v1/entries?dry_run=true", transfer_body(funding, wallet, 300)),
+            ("/v1/entries/batch?dry_run=true", {"entries": [{"lines": []}]}),
+        ):
+            refused = client.post(path, json=body, headers={b"Idempotency-Key": bad.encode()})
+            assert refused.status_code == 400, (path, bad, refused.status_code, refused.text)
+            assert refused.json()["type"].endswith("idempotency-key-required"), refused.text
