@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -21,76 +21,12 @@ import ledger
 from ledger.errors import LedgerError
 from ledger.requests import canonical_json, fingerprint, plain_post
 from ledger.writes import _post_params
+from tests.ledger_strategies import ACCOUNTS, balanced_lines, json_leaf, requests
 
-ACCOUNTS = [uuid.UUID(int=i * 7919 + 1) for i in range(4)]
 ORG = uuid.UUID("00000000-0000-0000-0000-00000000000a")
 
-_json_leaf = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.text()
-)
-_metadata = st.dictionaries(
-    st.text(max_size=8),
-    st.recursive(
-        st.one_of(_json_leaf, st.floats(allow_nan=False)),  # a float: refused
-        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
-        max_leaves=6,
-    ),
-    max_size=3,
-)
-_times = st.one_of(
-    st.none(),
-    st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5, minutes=-30))])),
-    st.datetimes(),  # naive: refused
-)
-_line = st.builds(
-    ledger.Line,
-    st.sampled_from(ACCOUNTS),
-    st.sampled_from(["debit", "credit", "debit", "credit", "both"]),
-    st.one_of(
-        st.integers(min_value=1, max_value=1000),
-        st.integers(min_value=-5, max_value=0),
-        st.just(2**63 - 1),
-        st.just(2**63),
-        st.just(True),
-    ),
-    st.sampled_from(["USD", "USD", "EUR", "usd", "ZZZ"]),
-)
-
-
-@st.composite
-def _balanced_lines(draw: st.DrawFn) -> list[ledger.Line]:
-    """Two to four lines that balance per currency (what valid entries hold)."""
-    amount = draw(st.integers(min_value=1, max_value=2**62))
-    currency = draw(st.sampled_from(["USD", "EUR", "JPY"]))
-    debit, credit = draw(st.permutations(ACCOUNTS))[:2]
-    if draw(st.booleans()):
-        lines = [
-            ledger.Line(debit, "debit", amount, currency),
-            ledger.Line(credit, "credit", amount, currency),
-        ]
-        return draw(st.permutations(lines))
-    part = draw(st.integers(min_value=1, max_value=amount))
-    lines = [
-        ledger.Line(debit, "debit", amount, currency),
-        ledger.Line(credit, "credit", part, currency),
-    ]
-    if part < amount:
-        lines.append(
-            ledger.Line(draw(st.sampled_from(ACCOUNTS)), "credit", amount - part, currency)
-        )
-    return draw(st.permutations(lines))
-
-
-_requests = st.builds(
-    ledger.PostEntry,
-    st.one_of(st.text(max_size=3), st.text(min_size=250, max_size=260)),
-    st.one_of(_balanced_lines(), st.lists(_line, max_size=4)),
-    description=st.text(max_size=20),
-    metadata=st.one_of(st.just({}), _metadata),
-    effective_at=_times,
-    external_ref=st.one_of(st.none(), st.just(""), st.text(max_size=10)),
-    conditions=st.one_of(st.just(()), st.just([ledger.Condition(ACCOUNTS[0], gte=0)]), st.just([])),
-)
+_balanced_lines = balanced_lines(max_amount=2**62, shuffle_pair=True)
+_requests = requests(_balanced_lines)
 
 
 def _literal(items: list[Any]) -> str:
@@ -137,9 +73,9 @@ def test_a_plain_entry_s_arguments_are_what_its_payload_gives(request: ledger.Po
 @settings(max_examples=300, deadline=None)
 @given(
     key=st.text(min_size=1, max_size=40),
-    lines=_balanced_lines(),
+    lines=_balanced_lines,
     description=st.text(max_size=30),
-    metadata=st.one_of(st.just({}), st.dictionaries(st.text(max_size=5), _json_leaf, max_size=3)),
+    metadata=st.one_of(st.just({}), st.dictionaries(st.text(max_size=5), json_leaf, max_size=3)),
     effective_at=st.one_of(st.none(), st.datetimes(timezones=st.just(UTC))),
     ref=st.one_of(st.none(), st.text(min_size=1, max_size=10)),
 )
