@@ -15,6 +15,17 @@ connects to whichever accepts writes. An engine's pool does not ping: the connec
 primary leaves in it fail once, which invalidates the whole pool (SQLAlchemy does so on any
 disconnect), and the next checkout connects to the promoted standby. `LIVENTIX_READ_URL` names
 a read replica (`existing_read_url`, `read_url`): reports and the API's lists read there.
+
+Arrays of domains (the cast rule): PostgreSQL describes a column of a domain (ticketing.amount,
+payments.escrow_state, messaging.delivery_status, ...) by its base type, but an array of one
+(array_agg, ARRAY(SELECT ...), ARRAY[...] over a domain column) by the domain's own array
+type, which psycopg does not know: it comes back as the array's text ('{500,1250}'), not a
+list. The engines register no loader for these types (the catalog query and registration at
+connect made a new connection ~1.7 times as dear, and connections already open would miss a
+domain a later migration adds): an array returned to Python casts the column to its base
+type inside it, `array_agg(t.price::bigint)`, as ticketing_fsm.store.checkout does.
+Server-side arrays (a function's arguments, its variables) need no cast.
+tests/lows/test_domain_arrays.py shows what each domain's arrays come back as.
 """
 
 from __future__ import annotations
