@@ -14,19 +14,15 @@ pg_stat_activity (no timing assertion).
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 import ledger
-import pgdriver
-from ledger import writes
 from tests.ledger_core.conftest import ORG_A, OpenAccountFn, account_above, transfer
+from tests.ledger_core.now_doors import as_deadlock_victim, count_door_calls, entries, record_pauses
 from tests.ledger_core.test_tenancy import role_engine
 
 
@@ -35,11 +31,6 @@ def app_engine(engine: sa.Engine, db_url: str) -> Iterator[sa.Engine]:
     """An engine for an organization's role (a member of liventix_app)."""
     with role_engine(engine, db_url, "liventix_app") as role:
         yield role
-
-
-def _entries(engine: sa.Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(sa.text("SELECT count(*) FROM payments.entries")).scalar_one())
 
 
 @pytest.mark.parametrize("as_connection", [False, True])
@@ -56,7 +47,7 @@ def test_an_application_role_is_denied_not_told_the_organization_is_missing(
         else:
             ledger.post_batch_now(app_engine, ORG_A, batch)
     assert "owner" in info.value.reason
-    assert _entries(engine) == 0
+    assert entries(engine) == 0
 
 
 def test_the_owner_naming_no_organization_still_gets_organization_not_found(
@@ -69,16 +60,6 @@ def test_the_owner_naming_no_organization_still_gets_organization_not_found(
         ledger.post_batch_now(engine, uuid.uuid4(), [transfer("x", cash, sales, 5)])
 
 
-def _door_waits(engine: sa.Engine, pid: int) -> bool:
-    with engine.connect() as conn:
-        return bool(
-            conn.execute(
-                sa.text("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = :p"),
-                {"p": pid},
-            ).scalar_one_or_none()
-        )
-
-
 def test_a_deadlock_victim_batch_is_run_again_and_posted(
     engine: sa.Engine, open_account: OpenAccountFn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -89,54 +70,16 @@ def test_a_deadlock_victim_batch_is_run_again_and_posted(
     calls. At f40382e the caller got the 40P01 OperationalError."""
     low = min(open_account(ORG_A, f"low-{n}", "asset") for n in range(8))
     high = account_above(open_account, low, "high", type="revenue")
-    calls: list[int] = []
-    real = pgdriver.call_alone
-
-    def alone(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(pgdriver, "call_alone", alone)
-    pauses: list[float] = []
-
-    def pause(seconds: float) -> None:
-        pauses.append(seconds)
-        time.sleep(seconds)
-
-    monkeypatch.setattr(writes, "_sleep", pause)
-    door = engine.connect()
-    door.exec_driver_sql("SET deadlock_timeout = '100ms'")
-    door.commit()
-    pid = int(door.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
-    door.commit()
-    outcome: list[object] = []
-
-    def post() -> None:
-        try:
-            outcome.append(ledger.post_batch_now(door, ORG_A, [transfer("dl", low, high, 9)]))
-        except Exception as exc:
-            outcome.append(exc)
-
-    lock = "SELECT 1 FROM payments.accounts WHERE id = :a FOR UPDATE"
-    with engine.connect() as other:
-        other.exec_driver_sql("SET deadlock_timeout = '60s'")
-        other.execute(sa.text(lock), {"a": high})
-        thread = threading.Thread(target=post)
-        thread.start()
-        for _ in range(6000):  # until the door waits for `high` (a bound, not a timing)
-            if _door_waits(engine, pid):
-                break
-            threading.Event().wait(0.01)
-        else:
-            raise AssertionError("the door never waited for the other's lock")
-        other.execute(sa.text(lock), {"a": low})  # the door, the victim, let it go
-        other.commit()
-    thread.join(60)
-    door.close()
-    assert not thread.is_alive()
-    assert len(outcome) == 1
-    assert isinstance(outcome[0], list), outcome[0]
-    assert outcome[0][0].error is None
+    calls = count_door_calls(monkeypatch)
+    pauses = record_pauses(monkeypatch)
+    outcome = as_deadlock_victim(
+        engine,
+        low,
+        high,
+        lambda door: ledger.post_batch_now(door, ORG_A, [transfer("dl", low, high, 9)]),
+    )
+    assert isinstance(outcome, list), outcome
+    assert outcome[0].error is None
     assert len(calls) == 2
     # One short jittered pause before the rerun (the first's bound: 10-20 ms; `ledger.writes.
     # alone`, shared with post_entry_now); at d233d50's batches.py none (the rerun came at once).

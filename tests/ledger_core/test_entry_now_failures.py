@@ -18,8 +18,6 @@ waited for by reading pg_stat_activity (no timing assertion).
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -28,9 +26,14 @@ import pytest
 import sqlalchemy as sa
 
 import ledger
-import pgdriver
 from ledger import writes
 from tests.ledger_core.conftest import ORG_A, OpenAccountFn, account_above, transfer
+from tests.ledger_core.now_doors import (
+    as_deadlock_victim,
+    count_door_calls,
+    entries,
+    record_pauses,
+)
 from tests.ledger_core.test_tenancy import role_engine
 
 LOSES = "always loses"
@@ -46,19 +49,7 @@ def app_engine(engine: sa.Engine, db_url: str) -> Iterator[sa.Engine]:
 @pytest.fixture
 def pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The pauses `alone` asks for before its reruns (each one taken)."""
-    asked: list[float] = []
-
-    def pause(seconds: float) -> None:
-        asked.append(seconds)
-        time.sleep(seconds)
-
-    monkeypatch.setattr(writes, "_sleep", pause)
-    return asked
-
-
-def _entries(engine: sa.Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(sa.text("SELECT count(*) FROM payments.entries")).scalar_one())
+    return record_pauses(monkeypatch)
 
 
 def _with_conditions(key: str, debit: uuid.UUID, credit: uuid.UUID) -> ledger.PostEntry:
@@ -87,7 +78,7 @@ def test_an_application_role_is_denied_not_told_the_organization_is_missing(
         else:
             ledger.post_entry_now(app_engine, ORG_A, entry)
     assert "owner" in info.value.reason and "post_entry" in info.value.reason
-    assert _entries(engine) == 0
+    assert entries(engine) == 0
 
 
 def test_the_owner_naming_no_organization_still_gets_organization_not_found(
@@ -98,16 +89,6 @@ def test_the_owner_naming_no_organization_still_gets_organization_not_found(
     sales = open_account(ORG_A, "sales", "revenue")
     with pytest.raises(ledger.OrganizationNotFound):
         ledger.post_entry_now(engine, uuid.uuid4(), transfer("x", cash, sales, 5))
-
-
-def _door_waits(engine: sa.Engine, pid: int) -> bool:
-    with engine.connect() as conn:
-        return bool(
-            conn.execute(
-                sa.text("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = :p"),
-                {"p": pid},
-            ).scalar_one_or_none()
-        )
 
 
 def test_a_deadlock_victim_posting_is_run_again_and_posted(
@@ -123,47 +104,15 @@ def test_a_deadlock_victim_posting_is_run_again_and_posted(
     posted, two door calls. Before, the caller got the 40P01 OperationalError."""
     low = min(open_account(ORG_A, f"low-{n}", "asset") for n in range(8))
     high = account_above(open_account, low, "high", type="revenue")
-    calls: list[int] = []
-    real = pgdriver.call_alone
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(pgdriver, "call_alone", counted)
-    door = engine.connect()
-    door.exec_driver_sql("SET deadlock_timeout = '100ms'")
-    door.commit()
-    pid = int(door.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
-    door.commit()
-    outcome: list[object] = []
-
-    def post() -> None:
-        try:
-            outcome.append(ledger.post_entry_now(door, ORG_A, transfer("dl", low, high, 9)))
-        except Exception as exc:
-            outcome.append(exc)
-
-    lock = "SELECT 1 FROM payments.accounts WHERE id = :a FOR UPDATE"
-    with engine.connect() as other:
-        other.exec_driver_sql("SET deadlock_timeout = '60s'")
-        other.execute(sa.text(lock), {"a": high})
-        thread = threading.Thread(target=post)
-        thread.start()
-        for _ in range(6000):  # until the door waits for `high` (a bound, not a timing)
-            if _door_waits(engine, pid):
-                break
-            threading.Event().wait(0.01)
-        else:
-            raise AssertionError("the door never waited for the other's lock")
-        other.execute(sa.text(lock), {"a": low})  # the door, the victim, let it go
-        other.commit()
-    thread.join(60)
-    door.close()
-    assert not thread.is_alive()
-    assert len(outcome) == 1
-    assert isinstance(outcome[0], ledger.WriteResult), outcome[0]
-    assert not outcome[0].replayed
+    calls = count_door_calls(monkeypatch)
+    outcome = as_deadlock_victim(
+        engine,
+        low,
+        high,
+        lambda door: ledger.post_entry_now(door, ORG_A, transfer("dl", low, high, 9)),
+    )
+    assert isinstance(outcome, ledger.WriteResult), outcome
+    assert not outcome.replayed
     assert len(calls) == 2
     assert len(pauses) == 1 and 0.01 <= pauses[0] <= 0.02, pauses
     with engine.connect() as conn:
@@ -214,10 +163,10 @@ def test_a_unit_of_work_losing_every_try_ends_in_lost_race(
     assert getattr(cause.orig, "sqlstate", None) == code
     assert len(pauses) == 2, pauses
     assert 0.01 <= pauses[0] <= 0.02 and 0.02 <= pauses[1] <= 0.04, pauses
-    assert _entries(engine) == 0
+    assert entries(engine) == 0
     # The control: the same call with another description posts (the trigger lets it by).
     ledger.post_entry_now(engine, ORG_A, transfer("ok", cash, sales, 5))
-    assert _entries(engine) == 1
+    assert entries(engine) == 1
 
 
 def test_the_pause_before_a_rerun_is_short_jittered_and_grows() -> None:
