@@ -1,16 +1,21 @@
 """Fixtures for ledger tests: a platform and two organizations (each with an API key), and an
 account opener. Both follow the test's tier (`transactions`: the rolled-back `db` when the test
-uses it, else the committing `engine`; see tests/conftest.py)."""
+uses it, else the committing `engine`; see tests/conftest.py). Also engines logged in as a new
+non-superuser role (`role_engine`; `app_engine`, an organization's role), on the committing
+tier (a role logs in)."""
 
 from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 import ledger
 from liventix.testing.rollback import Transactions
@@ -108,3 +113,42 @@ def transfer(
         ],
         **kw,
     )
+
+
+@contextmanager
+def role_engine(engine: sa.Engine, db_url: str, member_of: str) -> Iterator[sa.Engine]:
+    """An engine logged in as a new LOGIN role in `member_of`, dropped afterwards.
+
+    Roles are cluster-wide, so each gets a unique name. The embedded server trusts local
+    socket connections, so no password is needed.
+    """
+    name = f"{member_of}_{uuid.uuid4().hex[:12]}"
+    database = make_url(db_url).database
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f'CREATE ROLE "{name}" LOGIN IN ROLE {member_of}')
+        conn.exec_driver_sql(f'GRANT CONNECT ON DATABASE "{database}" TO "{name}"')
+    role = sa.create_engine(make_url(db_url).set(username=name), poolclass=NullPool)
+    try:
+        with role.connect() as conn:
+            me = conn.execute(
+                sa.text(
+                    "SELECT current_user AS name, rolsuper, rolbypassrls,"
+                    " pg_has_role(current_user, :parent, 'member') AS member"
+                    " FROM pg_roles WHERE rolname = current_user"
+                ),
+                {"parent": member_of},
+            ).one()
+        assert (me.name, me.rolsuper, me.rolbypassrls, me.member) == (name, False, False, True)
+        yield role
+    finally:
+        role.dispose()
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'DROP OWNED BY "{name}"')
+            conn.exec_driver_sql(f'DROP ROLE "{name}"')
+
+
+@pytest.fixture
+def app_engine(engine: sa.Engine, db_url: str) -> Iterator[sa.Engine]:
+    """An engine for an organization's role (a member of liventix_app)."""
+    with role_engine(engine, db_url, "liventix_app") as role:
+        yield role

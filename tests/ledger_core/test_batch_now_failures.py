@@ -15,7 +15,6 @@ pg_stat_activity (no timing assertion).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -23,14 +22,6 @@ import sqlalchemy as sa
 import ledger
 from tests.ledger_core.conftest import ORG_A, OpenAccountFn, account_above, transfer
 from tests.ledger_core.now_doors import as_deadlock_victim, count_door_calls, entries, record_pauses
-from tests.ledger_core.test_tenancy import role_engine
-
-
-@pytest.fixture
-def app_engine(engine: sa.Engine, db_url: str) -> Iterator[sa.Engine]:
-    """An engine for an organization's role (a member of liventix_app)."""
-    with role_engine(engine, db_url, "liventix_app") as role:
-        yield role
 
 
 @pytest.mark.parametrize("as_connection", [False, True])

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,14 +21,6 @@ import sqlalchemy as sa
 import ledger
 from ledger import batches
 from tests.ledger_core.conftest import ORG_A, ORG_B, OpenAccountFn, present_key, transfer
-from tests.ledger_core.test_tenancy import role_engine
-
-
-@pytest.fixture
-def app_engine(engine: sa.Engine, db_url: str) -> Iterator[sa.Engine]:
-    """An engine for an organization's role (a member of liventix_app)."""
-    with role_engine(engine, db_url, "liventix_app") as role:
-        yield role
 
 
 @pytest.fixture

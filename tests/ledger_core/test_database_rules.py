@@ -26,12 +26,18 @@ import pytest
 import sqlalchemy as sa
 
 import ledger
-from tests.ledger_core.conftest import ORG_A, ORG_B, OpenAccountFn, present_key, transfer
+from tests.ledger_core.conftest import (
+    ORG_A,
+    ORG_B,
+    OpenAccountFn,
+    present_key,
+    role_engine,
+    transfer,
+)
 from tests.ledger_core.test_errors import db_moment_from_now, snapshot, wait_until_past
 from tests.ledger_core.test_tenancy import (
     assert_permission_denied,
     full_snapshot,
-    role_engine,
     sqlstate,
 )
 

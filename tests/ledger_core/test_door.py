@@ -5,21 +5,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 
 import ledger
 from tests.ledger_core.conftest import ORG_A, ORG_B, OpenAccountFn, present_key, transfer
-from tests.ledger_core.test_tenancy import role_engine
-
-
-@pytest.fixture
-def app_engine(engine: sa.Engine, db_url: str) -> Iterator[sa.Engine]:
-    """A non-superuser login role in liventix_app."""
-    with role_engine(engine, db_url, "liventix_app") as role:
-        yield role
 
 
 def _raw_write(conn: sa.Connection, body: dict[str, object]) -> object:

@@ -9,14 +9,13 @@ account."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from tests.ledger_core.conftest import ORG_A, OpenAccountFn, present_key
-from tests.ledger_core.test_tenancy import message, role_engine, sqlstate
+from tests.ledger_core.test_tenancy import message, sqlstate
 
 POST_ENTRY = sa.text(
     "SELECT status, id, replayed, code, details FROM payments.post_entry(:org, :key, :hash,"
@@ -31,13 +30,6 @@ POST_BATCH_FAST = sa.text(
     " CAST(:accounts AS uuid[]), CAST(:sides AS text[]), CAST(:amounts AS bigint[]),"
     " CAST(:currencies AS text[]))"
 )
-
-
-@pytest.fixture
-def app_engine(engine: sa.Engine, db_url: str) -> Iterator[sa.Engine]:
-    """An engine for an organization's role (a member of liventix_app)."""
-    with role_engine(engine, db_url, "liventix_app") as role:
-        yield role
 
 
 def _written(engine: sa.Engine) -> tuple[Any, ...]:

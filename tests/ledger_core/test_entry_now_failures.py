@@ -19,7 +19,6 @@ waited for by reading pg_stat_activity (no timing assertion).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -34,16 +33,8 @@ from tests.ledger_core.now_doors import (
     entries,
     record_pauses,
 )
-from tests.ledger_core.test_tenancy import role_engine
 
 LOSES = "always loses"
-
-
-@pytest.fixture
-def app_engine(engine: sa.Engine, db_url: str) -> Iterator[sa.Engine]:
-    """An engine for an organization's role (a member of liventix_app)."""
-    with role_engine(engine, db_url, "liventix_app") as role:
-        yield role
 
 
 @pytest.fixture

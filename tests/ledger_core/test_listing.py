@@ -5,7 +5,6 @@ bounded by row-level security under the application's role."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
@@ -20,14 +19,6 @@ from tests.ledger_core.conftest import (
     present_key,
     transfer,
 )
-from tests.ledger_core.test_tenancy import role_engine
-
-
-@pytest.fixture
-def app_engine(engine: sa.Engine, db_url: str) -> Iterator[sa.Engine]:
-    """A non-superuser login role in liventix_app."""
-    with role_engine(engine, db_url, "liventix_app") as role:
-        yield role
 
 
 def _all_accounts(conn: sa.Connection, org: uuid.UUID | None, limit: int) -> list[ledger.Account]:
