@@ -88,3 +88,19 @@ def requests(
             st.just(()), st.just([ledger.Condition(ACCOUNTS[0], gte=0)]), st.just([])
         ),
     )
+
+
+def valid_requests(
+    valid_lines: st.SearchStrategy[list[ledger.Line]],
+) -> st.SearchStrategy[ledger.PostEntry]:
+    """Post requests of balanced lines from `valid_lines`, a key, an aware time or none, JSON
+    metadata without floats: valid unless every account nets to zero."""
+    return st.builds(
+        ledger.PostEntry,
+        st.text(min_size=1, max_size=40),
+        valid_lines,
+        st.text(max_size=30),
+        st.one_of(st.just({}), st.dictionaries(st.text(max_size=5), json_leaf, max_size=3)),
+        st.one_of(st.none(), st.datetimes(timezones=st.just(UTC))),
+        st.one_of(st.none(), st.text(min_size=1, max_size=10)),
+    )

@@ -8,7 +8,6 @@ numbered with its entry. Pure: no database."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -19,7 +18,7 @@ import ledger
 from ledger.batches import _plain_rows
 from ledger.errors import LedgerError
 from ledger.requests import canonical_json, fingerprint
-from tests.ledger_strategies import ACCOUNTS, balanced_lines, json_leaf, requests
+from tests.ledger_strategies import ACCOUNTS, balanced_lines, requests, valid_requests
 
 _balanced_lines = balanced_lines(max_amount=10**6, shuffle_pair=False)
 _requests = requests(_balanced_lines)
@@ -76,24 +75,8 @@ def test_a_plain_row_is_what_the_full_validation_gives(request: ledger.PostEntry
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    key=st.text(min_size=1, max_size=40),
-    lines=_balanced_lines,
-    description=st.text(max_size=30),
-    metadata=st.one_of(st.just({}), st.dictionaries(st.text(max_size=5), json_leaf, max_size=3)),
-    effective_at=st.one_of(st.none(), st.datetimes(timezones=st.just(UTC))),
-    ref=st.one_of(st.none(), st.text(min_size=1, max_size=10)),
-)
-def test_every_valid_plain_entry_has_a_row(
-    *,
-    key: str,
-    lines: list[ledger.Line],
-    description: str,
-    metadata: dict[str, Any],
-    effective_at: datetime | None,
-    ref: str | None,
-) -> None:
-    request = ledger.PostEntry(key, lines, description, metadata, effective_at, ref)
+@given(request=valid_requests(_balanced_lines))
+def test_every_valid_plain_entry_has_a_row(request: ledger.PostEntry) -> None:
     payload = _full(request)
     row = _plain_row(request)
     if payload is None:  # every account nets to zero (one account debited and credited)

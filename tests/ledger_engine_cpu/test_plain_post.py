@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import ledger
 from ledger.errors import LedgerError
 from ledger.requests import canonical_json, fingerprint, plain_post
 from ledger.writes import _post_params
-from tests.ledger_strategies import ACCOUNTS, balanced_lines, json_leaf, requests
+from tests.ledger_strategies import ACCOUNTS, balanced_lines, requests, valid_requests
 
 ORG = uuid.UUID("00000000-0000-0000-0000-00000000000a")
 
@@ -71,24 +69,8 @@ def test_a_plain_entry_s_arguments_are_what_its_payload_gives(request: ledger.Po
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    key=st.text(min_size=1, max_size=40),
-    lines=_balanced_lines,
-    description=st.text(max_size=30),
-    metadata=st.one_of(st.just({}), st.dictionaries(st.text(max_size=5), json_leaf, max_size=3)),
-    effective_at=st.one_of(st.none(), st.datetimes(timezones=st.just(UTC))),
-    ref=st.one_of(st.none(), st.text(min_size=1, max_size=10)),
-)
-def test_every_valid_plain_entry_goes_without_its_payload(
-    *,
-    key: str,
-    lines: list[ledger.Line],
-    description: str,
-    metadata: dict[str, Any],
-    effective_at: datetime | None,
-    ref: str | None,
-) -> None:
-    request = ledger.PostEntry(key, lines, description, metadata, effective_at, ref)
+@given(request=valid_requests(_balanced_lines))
+def test_every_valid_plain_entry_goes_without_its_payload(request: ledger.PostEntry) -> None:
     full = _from_payload(request)
     plain = plain_post(request)
     if full is None:  # every account nets to zero (one account debited and credited)
