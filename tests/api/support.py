@@ -4,7 +4,6 @@ client per organization key, and the organizer's set-up through the API itself."
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 import uuid
@@ -28,6 +27,7 @@ from liventix.stripe_gateway import StripeGateway, StripeSettings
 from liventix.testing.stripe import StripeStandIn, signature_header
 from liventix.testing.stripe import shapes as so
 from liventix.wiring import wire
+from tests.support import free_port
 
 CheckoutStripe = StripeStandIn
 """The name tests/api/test_reports_api.py still imports (the checkout's fake Stripe is gone: the
@@ -66,9 +66,7 @@ class Served:
 @contextmanager
 def uvicorn_thread(app: FastAPI) -> Iterator[str]:
     """Serve `app` with uvicorn on 127.0.0.1 (a free port) in a thread; yields its URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = free_port()
     # Connections kept alive longer than any test runs: a client reusing a pooled connection
     # the server is closing at that very moment (after uvicorn's 5 s) reads nothing, a race
     # of HTTP/1.1 keep-alive that a loaded machine made frequent in the 200-buyer race.

@@ -20,17 +20,12 @@ from sqlalchemy.engine import make_url
 
 from liventix.database import make_engine
 from tests.api.support import new_org
+from tests.support import free_port
 
 START_TIMEOUT = 120.0
 CONNECTIONS = 40
 """Keep-alive connections opened at once, as an on-sale's buyers open them. A child gets
 none of them with probability 2 x 2^-40 when the kernel spreads them by hash."""
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait_for(what: str, check: Callable[[], bool], process: subprocess.Popen[bytes]) -> None:
@@ -93,7 +88,7 @@ def test_each_child_listens_on_its_own_socket_and_the_buyers_are_spread(
         _org, token = new_org(engine, "Spread")
     finally:
         engine.dispose()
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": pg_server_url,

@@ -17,7 +17,6 @@ import importlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ import httpx
 import pytest
 
 from liventix.database import drop_database
+from tests.support import free_port
 
 START_TIMEOUT = 120.0
 ORGANIZER = "Riverside Jazz Club"
@@ -45,12 +45,6 @@ def lc() -> Iterator[Any]:
         yield importlib.import_module("liventix_client")
     finally:
         sys.path.remove(str(CLIENT))
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -133,7 +127,7 @@ def test_the_operator_path_without_python_or_sql(
         (ORGANIZER, "read_only"),
     ]
 
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "serve.log"
     with log_path.open("wb") as log:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from liventix.api import create_app, openapi_text
 from liventix.cli import main
 from liventix.database import create_database, database_url, drop_database, head_revision
 from tests.api.support import Served, new_org, ok, open_account, post, transfer_body, uvicorn_thread
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -128,9 +128,7 @@ def test_api_openapi_command(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 
 def test_liventix_serve(cli_env: dict[str, str]) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "liventix", "serve", "--port", str(port), "--log-level", "warning"],
         env={**os.environ, **cli_env},

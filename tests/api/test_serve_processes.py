@@ -28,14 +28,9 @@ from sqlalchemy.engine import make_url
 from liventix.api.server import ServeError, _listen_each
 from liventix.database import make_engine
 from tests.api.support import new_org
+from tests.support import free_port
 
 START_TIMEOUT = 60.0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait_for(what: str, check: Callable[[], bool], process: subprocess.Popen[bytes]) -> None:
@@ -109,7 +104,7 @@ def org_token(db_url: str) -> Iterator[str]:
 def test_serve_with_two_processes(
     pg_server_url: str, db_url: str, org_token: str, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = _serve_env(pg_server_url, db_url)
     log_path = tmp_path / "serve.log"
@@ -181,7 +176,7 @@ def _close(socks: list[socket.socket]) -> None:
 
 @pytest.mark.parametrize("port", ["free", 0])
 def test_the_group_binds_one_listening_socket_per_child_on_one_port(port: str | int) -> None:
-    asked = _free_port() if port == "free" else 0
+    asked = free_port() if port == "free" else 0
     socks = _listen_each("127.0.0.1", asked, 3)
     try:
         assert len({sock.fileno() for sock in socks}) == 3

@@ -7,7 +7,6 @@ through."""
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -19,12 +18,7 @@ import sqlalchemy as sa
 import outbox
 from liventix.api import create_app
 from tests.api.support import Served, new_org, ok, post, uvicorn_thread
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.support import free_port
 
 
 def test_endpoints_and_their_deliveries(served: Served) -> None:
@@ -46,9 +40,7 @@ def test_endpoints_and_their_deliveries(served: Served) -> None:
         assert good["secret"].startswith("whsec_")
         assert good["event_types"] == ["endpoint.disabled"]
         bad = ok(
-            post(
-                client, "/v1/webhook-endpoints", {"url": f"http://127.0.0.1:{_closed_port()}/hook"}
-            ),
+            post(client, "/v1/webhook-endpoints", {"url": f"http://127.0.0.1:{free_port()}/hook"}),
             201,
         )
         listed = ok(client.get("/v1/webhook-endpoints"))["data"]

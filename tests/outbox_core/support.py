@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -159,16 +158,6 @@ def all_succeeded(engine: sa.Engine, expected: int) -> Callable[[], bool]:
 
 Request = Hook
 """One request as the receiver saw it (`liventix.testing.Hook`)."""
-
-
-# --- ports --------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- worker processes ----------------------------------------------------------------------

@@ -15,12 +15,12 @@ from tests.outbox_core.support import (
     all_succeeded,
     drain,
     fast_retry,
-    free_port,
     publish_step,
     rows,
     run_cli,
     wait_until,
 )
+from tests.support import free_port
 
 TICKET = outbox.Email(to="Buyer@Example.com", subject="Your ticket", body="Seat 12A, row 3.")
 

@@ -15,7 +15,8 @@ import sqlalchemy as sa
 import outbox
 from liventix.testing.servers import Mailbox, smtp_server
 from outbox.smtp_send import MailClient
-from tests.outbox_core.support import MakeWorker, free_port, publish_step, rows
+from tests.outbox_core.support import MakeWorker, publish_step, rows
+from tests.support import free_port
 
 REFUSED = "nobody@example.com"
 

@@ -8,7 +8,6 @@ import contextlib
 import os
 import queue
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from liventix import replication
+from tests.support import free_port
 
 DATABASE = "liventix"
 LOOPBACK_ENV = "127.0.0.1/32"
@@ -28,13 +28,6 @@ LOOPBACK_ENV = "127.0.0.1/32"
 # A throwaway pair need not wait on the disk. synchronous_commit stays on (the default): it is
 # what makes a commit wait for the synchronous standby.
 FAST_DISK = {"fsync": "off", "full_page_writes": "off"}
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

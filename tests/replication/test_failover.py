@@ -35,12 +35,12 @@ from tests.replication.support import (
     DATABASE,
     Pair,
     Process,
-    free_port,
     run_cli,
     serve_api,
     start_pair,
     stop_pair,
 )
+from tests.support import free_port
 
 CLIENTS = 4
 BEFORE = 15

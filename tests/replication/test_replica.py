@@ -37,12 +37,12 @@ from tests.api.support import uvicorn_thread
 from tests.replication.support import (
     DATABASE,
     Pair,
-    free_port,
     run_cli,
     serve_api,
     start_pair,
     stop_pair,
 )
+from tests.support import free_port
 
 PLATFORM = uuid.UUID("00000000-0000-0000-0000-000000000001")
 ORG = uuid.UUID("00000000-0000-0000-0000-00000000f019")
