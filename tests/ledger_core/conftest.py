@@ -2,7 +2,7 @@
 account opener. Both follow the test's tier (`transactions`: the rolled-back `db` when the test
 uses it, else the committing `engine`; see tests/conftest.py). Also engines logged in as a new
 non-superuser role (`role_engine`; `app_engine`, an organization's role), on the committing
-tier (a role logs in)."""
+tier (a role logs in), and the batch's fast door watched (`doors`)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 import ledger
+from ledger import batches
 from liventix.testing.rollback import Transactions
 
 PLATFORM = uuid.UUID("00000000-0000-0000-0000-000000000001")
@@ -152,3 +153,33 @@ def app_engine(engine: sa.Engine, db_url: str) -> Iterator[sa.Engine]:
     """An engine for an organization's role (a member of liventix_app)."""
     with role_engine(engine, db_url, "liventix_app") as role:
         yield role
+
+
+class Doors:
+    """The batch's fast door (`ledger.batches._fast`) watched: whether each call it answered
+    posted the batch (`taken`), and `long_only` to send every batch the long way."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.taken: list[bool] = []
+        self.long_only = False
+        real = batches._fast
+
+        def fast(conn: sa.Connection, org: uuid.UUID, payloads: Any) -> Any:
+            if self.long_only:
+                return None
+            ids = real(conn, org, payloads)
+            self.taken.append(ids is not None)
+            return ids
+
+        monkeypatch.setattr(batches, "_fast", fast)
+
+    @property
+    def fast_taken(self) -> int:
+        """How many batches the fast door posted."""
+        return sum(self.taken)
+
+
+@pytest.fixture
+def doors(monkeypatch: pytest.MonkeyPatch) -> Doors:
+    """The batch's fast door, watched (`Doors`)."""
+    return Doors(monkeypatch)

@@ -11,12 +11,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 
 import ledger
-from ledger import batches
-from tests.ledger_core.conftest import ORG_A, PLATFORM, OpenAccountFn, transfer
+from tests.ledger_core.conftest import ORG_A, PLATFORM, Doors, OpenAccountFn, transfer
 from tests.test_sharding_hot_paths import _distributed
 from tests.test_sharding_reads import Plans, _walk, unpinned
 
@@ -88,23 +86,8 @@ def test_a_declined_batch_leaves_its_accounts_unmoved_and_unlocked(
         assert _state(conn, cash, wallet) == [(110, 5, 3), (5, 110, 3)]
 
 
-@pytest.fixture
-def fast_taken(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Each call of the fast door: whether it posted the batch."""
-    calls: list[bool] = []
-    real = batches._fast
-
-    def fast(conn: sa.Connection, org: uuid.UUID, rows: Any) -> Any:
-        ids = real(conn, org, rows)
-        calls.append(ids is not None)
-        return ids
-
-    monkeypatch.setattr(batches, "_fast", fast)
-    return calls
-
-
 def test_the_platforms_accounts_are_read_in_statements_of_their_own(
-    engine: sa.Engine, open_account: OpenAccountFn, fast_taken: list[bool]
+    engine: sa.Engine, open_account: OpenAccountFn, doors: Doors
 ) -> None:
     """A batch for an organization moving the platform's regular account beside its own
     (the owner's connection may): the fast door posts it, each line positioned on its
@@ -124,7 +107,7 @@ def test_the_platforms_accounts_are_read_in_statements_of_their_own(
         distributed = _distributed(conn)
     with plans.record() as got, engine.begin() as conn:
         results = ledger.post_batch(conn, ORG_A, batch)
-    assert fast_taken == [True]
+    assert doors.taken == [True]
     assert [r.status for r in results] == ["posted"] * 4
     scans = [s for plan in got for s in unpinned(plan, distributed)]
     assert [s for s in scans if s.startswith("payments.accounts")] == []

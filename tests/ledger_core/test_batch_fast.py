@@ -14,9 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ledger
-from ledger import batches
 from liventix.testing.rollback import RolledBack, Transactions
-from tests.ledger_core.conftest import ORG_A, PLATFORM, OpenAccountFn, transfer
+from tests.ledger_core.conftest import ORG_A, PLATFORM, Doors, OpenAccountFn, transfer
 
 NAMES = ("cash", "sales", "wallet", "closed", "euro", "fees")
 
@@ -35,29 +34,6 @@ def _book(db: Transactions, open_account: OpenAccountFn, tag: str) -> dict[str, 
     with db.begin() as conn:
         ledger.close_account(conn, ORG_A, ledger.CloseAccount(f"close-{tag}", book["closed"]))
     return book
-
-
-class Doors:
-    """Counts which door took each batch; `long_only` sends every batch the long way."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.fast_taken = 0
-        self.long_only = False
-        real = batches._fast
-
-        def fast(conn: sa.Connection, org: uuid.UUID, payloads: Any) -> Any:
-            if self.long_only:
-                return None
-            ids = real(conn, org, payloads)
-            self.fast_taken += ids is not None
-            return ids
-
-        monkeypatch.setattr(batches, "_fast", fast)
-
-
-@pytest.fixture
-def doors(monkeypatch: pytest.MonkeyPatch) -> Doors:
-    return Doors(monkeypatch)
 
 
 def _outcome(results: list[ledger.BatchResult]) -> list[tuple[str, str | None, bool]]:

@@ -15,10 +15,8 @@ from hypothesis import strategies as st
 
 import ledger
 from liventix.testing.rollback import RolledBack, Transactions
-from tests.ledger_core.conftest import ORG_A, OpenAccountFn
-from tests.ledger_core.test_batch_fast import NAMES, Doors, _book, _outcome, _state, doors
-
-__all__ = ["doors"]  # the fixture, used by name
+from tests.ledger_core.conftest import ORG_A, Doors, OpenAccountFn
+from tests.ledger_core.test_batch_fast import NAMES, _book, _outcome, _state
 
 # An entry: a debit of `amount` on one account, credited in parts to one or two others, and
 # possibly a second debit and credit of `extra` on the same pair (an account twice).

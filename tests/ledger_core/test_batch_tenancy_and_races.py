@@ -13,29 +13,12 @@ from __future__ import annotations
 
 import threading
 import uuid
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 import ledger
-from ledger import batches
-from tests.ledger_core.conftest import ORG_A, ORG_B, OpenAccountFn, present_key, transfer
-
-
-@pytest.fixture
-def fast_calls(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Each call of the fast door: whether it posted the batch."""
-    calls: list[bool] = []
-    real = batches._fast
-
-    def fast(conn: sa.Connection, org: uuid.UUID, rows: Any) -> Any:
-        ids = real(conn, org, rows)
-        calls.append(ids is not None)
-        return ids
-
-    monkeypatch.setattr(batches, "_fast", fast)
-    return calls
+from tests.ledger_core.conftest import ORG_A, ORG_B, Doors, OpenAccountFn, present_key, transfer
 
 
 def _totals(engine: sa.Engine, *accounts: uuid.UUID) -> list[tuple[int, int, int, int]]:
@@ -60,7 +43,7 @@ def test_an_organization_posts_its_own_batches_only(
     engine: sa.Engine,
     app_engine: sa.Engine,
     open_account: OpenAccountFn,
-    fast_calls: list[bool],
+    doors: Doors,
 ) -> None:
     cash = open_account(ORG_A, "cash", "asset")
     sales = open_account(ORG_A, "sales", "revenue")
@@ -70,7 +53,7 @@ def test_an_organization_posts_its_own_batches_only(
         present_key(conn, ORG_A)
         results = ledger.post_batch(conn, ORG_A, batch)
     assert [r.status for r in results] == ["posted"] * 5
-    assert fast_calls == [True]
+    assert doors.taken == [True]
     assert _totals(engine, cash, sales) == [(60, 0, 5, 5), (0, 60, 5, 5)]
 
     # A batch for another organization: the whole call is refused, nothing written.
@@ -91,7 +74,7 @@ def test_an_organization_posts_its_own_batches_only(
         results = ledger.post_batch(conn, ORG_A, mixed)
     assert [r.status for r in results] == ["posted", "refused", "posted"]
     assert isinstance(results[1].error, ledger.AccountNotFound)
-    assert fast_calls[-1] is False  # declined by the fast door, judged the long way
+    assert doors.taken[-1] is False  # declined by the fast door, judged the long way
     assert _totals(engine, theirs) == before[2:]
     assert _totals(engine, cash, sales) == [(64, 0, 7, 7), (0, 64, 7, 7)]
     with engine.connect() as owner, owner.begin():
@@ -144,7 +127,7 @@ def test_overlapping_batches_from_two_connections_never_deadlock(
 
 
 def test_a_batchs_entries_get_time_ordered_ids_in_request_order(
-    engine: sa.Engine, open_account: OpenAccountFn, fast_calls: list[bool]
+    engine: sa.Engine, open_account: OpenAccountFn, doors: Doors
 ) -> None:
     cash = open_account(ORG_A, "cash", "asset")
     sales = open_account(ORG_A, "sales", "revenue")
@@ -153,7 +136,7 @@ def test_a_batchs_entries_get_time_ordered_ids_in_request_order(
             conn, ORG_A, [transfer(f"t{i}", cash, sales, 1) for i in range(50)]
         )
     ids = [r.id for r in results]
-    assert fast_calls == [True]
+    assert doors.taken == [True]
     assert all(i is not None and i.version == 7 for i in ids)
     assert ids == sorted(ids, key=lambda i: i.bytes if i else b"")
     with engine.connect() as conn:

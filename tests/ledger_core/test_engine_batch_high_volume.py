@@ -7,34 +7,11 @@ test_batch_fast.test_both_doors_give_the_same_results.)"""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-import pytest
 import sqlalchemy as sa
 
 import ledger
-from ledger import batches
-from tests.ledger_core.conftest import ORG_A, PLATFORM, OpenAccountFn
-
-
-class Doors:
-    """Counts the batches the fast door took."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.fast_taken = 0
-        real = batches._fast
-
-        def fast(conn: sa.Connection, org: uuid.UUID, payloads: Any) -> Any:
-            ids = real(conn, org, payloads)
-            self.fast_taken += ids is not None
-            return ids
-
-        monkeypatch.setattr(batches, "_fast", fast)
-
-
-@pytest.fixture
-def doors(monkeypatch: pytest.MonkeyPatch) -> Doors:
-    return Doors(monkeypatch)
+from tests.ledger_core.conftest import ORG_A, PLATFORM, Doors, OpenAccountFn
 
 
 def _sale(
