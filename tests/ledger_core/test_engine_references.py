@@ -20,6 +20,8 @@ import sqlalchemy as sa
 
 import ledger
 from tests.ledger_core.conftest import ORG_A, ORG_B, OpenAccountFn, transfer
+from tests.ledger_core.test_database_rules import constraint, insert_entry, insert_line, lines_of
+from tests.ledger_core.test_tenancy import sqlstate
 
 NOWHERE = uuid.UUID("00000000-0000-0000-0000-0000000000ff")
 TABLES = ("organizations", "accounts", "entries", "lines", "idempotency_keys")
@@ -60,49 +62,6 @@ def snapshot(engine: sa.Engine) -> dict[str, object]:
 def owner(engine: sa.Engine) -> sa.Connection:
     """A connection of the tables' owner (the superuser), in a transaction."""
     return engine.connect()
-
-
-def insert_entry(conn: sa.Connection) -> uuid.UUID:
-    """An entry row for A, by hand (no lines)."""
-    entry: uuid.UUID = conn.execute(
-        sa.text("INSERT INTO payments.entries (org_id) VALUES (:org) RETURNING id"), {"org": ORG_A}
-    ).scalar_one()
-    return entry
-
-
-def insert_line(
-    conn: sa.Connection, entry: uuid.UUID, account: uuid.UUID, side: str, amount: int
-) -> None:
-    """A USD line booked for A on one of A's accounts, by hand."""
-    conn.execute(
-        sa.text(
-            "INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side,"
-            " amount, currency, effective_at)"
-            " VALUES (:entry, :org, :org, :account, :side, :amount, 'USD', now())"
-        ),
-        {"entry": entry, "org": ORG_A, "account": account, "side": side, "amount": amount},
-    )
-
-
-def lines_of(conn: sa.Connection, entry: uuid.UUID) -> int:
-    """How many lines the entry has, as this connection sees them."""
-    return int(
-        conn.execute(
-            sa.text("SELECT count(*) FROM payments.lines WHERE entry_id = :e"), {"e": entry}
-        ).scalar_one()
-    )
-
-
-def sqlstate(error: sa.exc.DBAPIError) -> str | None:
-    """The SQLSTATE of a driver error."""
-    state: str | None = getattr(error.orig, "sqlstate", None)
-    return state
-
-
-def constraint(error: sa.exc.DBAPIError) -> str | None:
-    """The name of the constraint a driver error reports."""
-    name: str | None = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
-    return name
 
 
 def test_a_balanced_pair_added_to_a_posted_entry_is_refused_at_commit(
