@@ -570,8 +570,8 @@ def start_checkout(
     """The whole checkout as three units of work: hold (commit), ask Stripe with no
     transaction open, record (commit). A retry under the same key returns the same order
     and PaymentIntent and holds nothing more. As over the API, the hold of one ticket type
-    is one round trip with its transaction's BEGIN and COMMIT (not waiting for the WAL
-    flush; the record's synchronous commit flushes it before anything is returned). The
+    is one round trip, a transaction of its own (not waiting for the WAL flush; the
+    record's synchronous commit flushes it before anything is returned). The
     record is one statement that is its
     own transaction (`store.checkout.record_now`, one round trip) when it records; anything
     else (another intent recorded first, the hold expired or lost) goes the usual way
@@ -612,10 +612,10 @@ def _reserve(
     engine: Engine, request: CheckoutRequest, hold: timedelta
 ) -> Checkout | PendingCheckout:
     """Step 1 as its own unit of work, run again after losing the key's race once. A
-    checkout of one ticket type is one round trip: the transaction's BEGIN, the opening read
-    with the hold (`ticketing.open_and_hold_checkout_for`) and its COMMIT in one simple query,
-    on a connection of the engine's pool with no SQLAlchemy `Connection` around it
-    (`store.checkout.open_and_hold_alone`). Otherwise (several types, or where that cannot be
+    checkout of one ticket type is one round trip: the opening read with the hold
+    (`ticketing.open_and_hold_checkout_for`) as one prepared statement that is its own
+    transaction, on a connection of the engine's pool with no SQLAlchemy `Connection` around
+    it (`store.checkout.open_and_hold_alone`). Otherwise (several types, or where that cannot be
     sent) two: the opening read goes with the BEGIN (`store.checkout.begin_with_opening`),
     the hold with the COMMIT."""
     decisions.validate_checkout(request)  # before anything is sent
