@@ -16,6 +16,7 @@ from statemachine import StateMachine
 from statemachine.exceptions import TransitionNotAllowed
 
 import ticketing_fsm as tk
+from liventix.testing.stripe import StripeObject
 from tests.ticketing_core.support import (
     Gateway,
     World,
@@ -839,27 +840,11 @@ def test_an_event_cancelled_during_a_dispute_still_refunds_the_order(
     drain(engine, handlers)
     dispute = new_id("dp")
     pi = checkout.payment_intent_id
-    opened = dispute_object(
-        dispute,
-        payment_intent_id=pi,
-        charge_id=charge_of(pi),
-        amount=5_000,
-        currency="eur",
-        status="needs_response",
-    )
-    store(engine, stripe_event("charge.dispute.created", opened))
+    store(engine, _dispute_event("created", dispute, pi, 5_000, "needs_response"))
     drain(engine, handlers)
     with engine.begin() as conn:
         tk.cancel_event(conn, world.org, world.event)
-    won = dispute_object(
-        dispute,
-        payment_intent_id=pi,
-        charge_id=charge_of(pi),
-        amount=5_000,
-        currency="eur",
-        status="won",
-    )
-    store(engine, stripe_event("charge.dispute.closed", won))
+    store(engine, _dispute_event("closed", dispute, pi, 5_000, "won"))
     drain(engine, handlers)
     with engine.connect() as conn:
         order = tk.get_order(conn, checkout.order_id)
@@ -875,6 +860,27 @@ def test_an_event_cancelled_during_a_dispute_still_refunds_the_order(
 # -- disputes -------------------------------------------------------------------------------
 
 
+def _dispute_event(
+    kind: str, dispute: str, pi: str | None, amount: int, status: str, *, charge: str | None = None
+) -> StripeObject:
+    """Stripe's charge.dispute.`kind` event of a euro dispute of `pi`'s charge (or of
+    `charge`: with `pi` None, the dispute names no payment intent)."""
+    if charge is None:
+        assert pi is not None
+        charge = charge_of(pi)
+    return stripe_event(
+        f"charge.dispute.{kind}",
+        dispute_object(
+            dispute,
+            payment_intent_id=pi,
+            charge_id=charge,
+            amount=amount,
+            currency="eur",
+            status=status,
+        ),
+    )
+
+
 def _disputed(
     engine: sa.Engine, gateway: Gateway, world: World, key: str, quantities: tuple[int, ...]
 ) -> tuple[tk.Checkout, str]:
@@ -884,15 +890,7 @@ def _disputed(
     drain(engine, handlers)
     dispute = new_id("dp")
     pi = checkout.payment_intent_id
-    opened = dispute_object(
-        dispute,
-        payment_intent_id=pi,
-        charge_id=charge_of(pi),
-        amount=checkout.amount,
-        currency="eur",
-        status="needs_response",
-    )
-    store(engine, stripe_event("charge.dispute.created", opened))
+    store(engine, _dispute_event("created", dispute, pi, checkout.amount, "needs_response"))
     assert drain(engine, handlers) == ["handled"]
     return checkout, dispute
 
@@ -901,15 +899,7 @@ def _close(
     engine: sa.Engine, gateway: Gateway, checkout: tk.Checkout, dispute: str, status: str
 ) -> None:
     pi = checkout.payment_intent_id
-    closed = dispute_object(
-        dispute,
-        payment_intent_id=pi,
-        charge_id=charge_of(pi),
-        amount=checkout.amount,
-        currency="eur",
-        status=status,
-    )
-    store(engine, stripe_event("charge.dispute.closed", closed))
+    store(engine, _dispute_event("closed", dispute, pi, checkout.amount, status))
     assert drain(engine, ticketing_handlers(gateway)) == ["handled"]
 
 
@@ -946,37 +936,11 @@ def test_a_dispute_won_after_a_partial_refund_is_partially_refunded_again(
         tk.refund_tickets(conn, world.org, checkout.order_id, [first.id], idempotency_key="r1")
     dispute = new_id("dp")
     pi = checkout.payment_intent_id
-    store(
-        engine,
-        stripe_event(
-            "charge.dispute.created",
-            dispute_object(
-                dispute,
-                payment_intent_id=pi,
-                charge_id=charge_of(pi),
-                amount=2_500,
-                currency="eur",
-                status="needs_response",
-            ),
-        ),
-    )
+    store(engine, _dispute_event("created", dispute, pi, 2_500, "needs_response"))
     drain(engine, handlers)
     with engine.connect() as conn:
         assert tk.get_order(conn, checkout.order_id).status == "disputed"
-    store(
-        engine,
-        stripe_event(
-            "charge.dispute.closed",
-            dispute_object(
-                dispute,
-                payment_intent_id=pi,
-                charge_id=charge_of(pi),
-                amount=2_500,
-                currency="eur",
-                status="won",
-            ),
-        ),
-    )
+    store(engine, _dispute_event("closed", dispute, pi, 2_500, "won"))
     drain(engine, handlers)
     with engine.connect() as conn:
         assert tk.get_order(conn, checkout.order_id).status == "partially_refunded"
@@ -1042,20 +1006,7 @@ def test_a_dispute_naming_only_the_charge_reaches_the_order(
     drain(engine, handlers)
     dispute = new_id("dp")
     charge = charge_of(checkout.payment_intent_id)
-    store(
-        engine,
-        stripe_event(
-            "charge.dispute.created",
-            dispute_object(
-                dispute,
-                payment_intent_id=None,
-                charge_id=charge,
-                amount=2_500,
-                currency="eur",
-                status="needs_response",
-            ),
-        ),
-    )
+    store(engine, _dispute_event("created", dispute, None, 2_500, "needs_response", charge=charge))
     drain(engine, handlers)
     with engine.connect() as conn:
         frozen = conn.execute(
