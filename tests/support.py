@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import queue
+import signal
 import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
 
 
 def free_port() -> int:
@@ -10,3 +17,83 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+class LiventixProcess:
+    """`python -m liventix <args>` as its own OS process in the background, its output (stdout
+    and stderr) collected line by line by a thread."""
+
+    def __init__(self, args: Sequence[str], env: Mapping[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "liventix", *args],
+            env=dict(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+            self._lines.put(line)
+
+    def wait_for(self, text: str, timeout: float = 120.0) -> None:
+        """Return once the process printed a line containing `text` (a bound on the wait, not
+        a timing assertion); AssertionError if it exits first or the bound passes."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {text!r} after {timeout} s: {self.text()}")
+            try:
+                line = self._lines.get(timeout=min(left, 0.1))
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"exited early: {self.text()}") from None
+                continue
+            if text in line:
+                return
+
+    def signal(self, signum: signal.Signals) -> None:
+        """Send a signal to the process."""
+        self.proc.send_signal(signum)
+
+    def wait(self, timeout: float) -> int:
+        """Wait for the process to exit; its status."""
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        return code
+
+    def text(self) -> str:
+        """Everything it printed so far."""
+        return "".join(self.output)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it does not end within 15 s."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._reader.join(timeout=5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+    def close(self) -> None:
+        """Kill it if it still runs (tests call this in `finally`)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.proc.wait(timeout=10)
+        finally:
+            # The pipe reaches EOF once the process is gone; let the reader finish first.
+            self._reader.join(timeout=5)
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()

@@ -6,11 +6,8 @@ started through the CLI, and waiting helpers that are always bounded in time.
 from __future__ import annotations
 
 import os
-import queue
-import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import Counter
@@ -29,6 +26,7 @@ from liventix.testing.servers import Policy as Policy  # noqa: PLC0414
 from liventix.testing.servers import Receiver as Receiver  # noqa: PLC0414
 from liventix.testing.servers import Reply as Reply  # noqa: PLC0414
 from liventix.testing.servers import always as always  # noqa: PLC0414
+from tests.support import LiventixProcess
 
 ORG = uuid.UUID("00000000-0000-0000-0000-0000000000aa")
 OTHER_ORG = uuid.UUID("00000000-0000-0000-0000-0000000000bb")
@@ -163,71 +161,17 @@ Request = Hook
 # --- worker processes ----------------------------------------------------------------------
 
 
-class WorkerProcess:
+class WorkerProcess(LiventixProcess):
     """`python -m liventix worker ...` as its own OS process, its output collected."""
 
     def __init__(self, env: Mapping[str, str], args: Sequence[str]) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "liventix", "worker", *args],
-            env=dict(env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self._lines: queue.Queue[str] = queue.Queue()
-        self.output: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.output.append(line)
-            self._lines.put(line)
+        super().__init__(["worker", *args], env)
 
     def wait_ready(self, timeout: float = 120.0) -> None:
         """Return once the worker said it is running (its signal handlers are installed).
         Generous: on two shared cores with the suite's other process busy, a worker's start-up
         (Python, imports, its connections) took over 30 s."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"worker not running after {timeout} s: {self.text()}")
-            try:
-                line = self._lines.get(timeout=min(left, 0.1))
-            except queue.Empty:
-                if self.proc.poll() is not None:
-                    raise AssertionError(f"worker exited early: {self.text()}") from None
-                continue
-            if ": running" in line:
-                return
-
-    def signal(self, signum: signal.Signals) -> None:
-        """Send a signal to the worker."""
-        self.proc.send_signal(signum)
-
-    def wait(self, timeout: float) -> int:
-        """Wait for the worker to exit; its status."""
-        code = self.proc.wait(timeout=timeout)
-        self._reader.join(timeout=5)
-        return code
-
-    def text(self) -> str:
-        """Everything it printed so far."""
-        return "".join(self.output)
-
-    def close(self) -> None:
-        """Kill it if it still runs (tests call this in `finally`)."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        try:
-            self.proc.wait(timeout=10)
-        finally:
-            # The pipe reaches EOF once the process is gone; let the reader finish first.
-            self._reader.join(timeout=5)
-            if self.proc.stdout is not None:
-                self.proc.stdout.close()
+        self.wait_for(": running", timeout)
 
 
 MakeWorker = Callable[..., outbox.Worker]

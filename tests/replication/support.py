@@ -6,21 +6,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from liventix import replication
-from tests.support import free_port
+from tests.support import LiventixProcess, free_port
 
 DATABASE = "liventix"
 LOOPBACK_ENV = "127.0.0.1/32"
@@ -111,71 +109,10 @@ def run_cli(env: Mapping[str, str], *args: str, timeout: float = 60.0) -> str:
     return done.stdout
 
 
-@dataclass
-class Process:
-    """`python -m liventix <args>` running in the background, its output collected."""
-
-    args: Sequence[str]
-    env: Mapping[str, str]
-    proc: subprocess.Popen[str] = field(init=False)
-    output: list[str] = field(default_factory=list)
-    _lines: queue.Queue[str] = field(default_factory=queue.Queue)
-
-    def __post_init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "liventix", *self.args],
-            env=dict(self.env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.output.append(line)
-            self._lines.put(line)
-
-    def wait_for(self, text: str, timeout: float = 120.0) -> None:
-        """Return once the process printed a line containing `text`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no {text!r} after {timeout} s: {self.text()}")
-            try:
-                line = self._lines.get(timeout=min(left, 0.1))
-            except queue.Empty:
-                if self.proc.poll() is not None:
-                    raise AssertionError(f"exited early: {self.text()}") from None
-                continue
-            if text in line:
-                return
-
-    def text(self) -> str:
-        """Everything it printed so far."""
-        return "".join(self.output)
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL if it does not end within 15 s."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._reader.join(timeout=5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-
-def serve_api(pair: Pair, port: int, **env: str) -> Process:
+def serve_api(pair: Pair, port: int, **env: str) -> LiventixProcess:
     """`liventix api serve` on the pair (one process), ready to answer (`env`: more of its
     environment)."""
-    served = Process(
+    served = LiventixProcess(
         ["serve", "--port", str(port), "--processes", "1", "--log-level", "warning"],
         pair.env(LIVENTIX_ACCESS_LOG="false", **env),
     )

@@ -34,13 +34,12 @@ from liventix.testing.servers import Receiver
 from tests.replication.support import (
     DATABASE,
     Pair,
-    Process,
     run_cli,
     serve_api,
     start_pair,
     stop_pair,
 )
-from tests.support import free_port
+from tests.support import LiventixProcess, free_port
 
 CLIENTS = 4
 BEFORE = 15
@@ -162,7 +161,7 @@ def test_failover_loses_no_acknowledged_posting_and_no_webhook(pair: Pair) -> No
     receiver = Receiver().start()
     port = free_port()
     # The worker starts while the API does (each takes seconds on a loaded machine).
-    worker = Process(
+    worker = LiventixProcess(
         ["worker", "--poll", "0.1", "--lease", "2", "--no-periodic", "--retry-schedule", "0.2"],
         pair.env(),
     )
