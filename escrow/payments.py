@@ -94,7 +94,9 @@ class _CapturePlan:
     fee: int
     share: int
     lines: tuple[Mapping[str, Any], ...]
-    """Shared by every capture of the same booking: read-only, copied into each call's body."""
+    """Shared by every capture of the same booking: read-only."""
+    lines_json: str
+    """`lines` as the ledger's canonical JSON renders them (`_CANONICAL`), for the body's hash."""
     accounts: str
     sides: str
     amounts: str
@@ -137,6 +139,7 @@ def _capture_plan(
         fee=booking.fee,
         share=booking.share,
         lines=tuple(MappingProxyType(line) for line in entry_lines),
+        lines_json=_CANONICAL.encode(entry_lines),
         accounts=array_literal([line["account_id"] for line in entry_lines]),
         sides=array_literal([line["side"] for line in entry_lines]),
         amounts=array_literal([line["amount"] for line in entry_lines]),
@@ -188,16 +191,18 @@ def call_for(
     if not external_ref:
         raise ledger.InvalidRequest("external_ref is None or a non-empty string")
     # `ledger.PostEntry.payload()` without its key, as the ledger hashes it (`_entry`'s
-    # request: no metadata, effective time or conditions).
-    body: dict[str, Any] = {
-        "kind": "standard",
-        "lines": [dict(line) for line in plan.lines],
-        "description": description,
-        "metadata": {},
-        "effective_at": None,
-        "external_ref": external_ref,
-        "conditions": [],
-    }
+    # request: no metadata, effective time or conditions), in `_CANONICAL`'s text: its keys
+    # sorted, the lines' text made once per plan. The same text as encoding the dict
+    # (test_capture_plan compares with it), for a third of the CPU.
+    body = (
+        '{"conditions":[],"description":'
+        + _CANONICAL.encode(description)
+        + ',"effective_at":null,"external_ref":'
+        + _CANONICAL.encode(external_ref)
+        + ',"kind":"standard","lines":'
+        + plan.lines_json
+        + ',"metadata":{}}'
+    )
     params = {
         "capture_org": payment.org_id,
         "capture_event": payment.event_id,
@@ -217,7 +222,7 @@ def call_for(
         "capture_share": plan.share,
         "capture_cause": cause,
         "capture_key": key,
-        "capture_hash": hashlib.sha256(_CANONICAL.encode(body).encode()).hexdigest(),
+        "capture_hash": hashlib.sha256(body.encode()).hexdigest(),
         "capture_accounts": plan.accounts,
         "capture_sides": plan.sides,
         "capture_amounts": plan.amounts,
