@@ -4,6 +4,7 @@ client per organization key, and the organizer's set-up through the API itself."
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 import uuid
@@ -14,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 import httpx
+import psutil  # type: ignore[import-untyped]
 import sqlalchemy as sa
 import uvicorn
 from fastapi import FastAPI
@@ -242,3 +244,27 @@ def send_stripe_event(
             content=body,
             headers={"Stripe-Signature": header, "Content-Type": "application/json"},
         )
+
+
+def wait_for_serve(
+    what: str, check: Callable[[], bool], process: subprocess.Popen[bytes], timeout: float
+) -> None:
+    """Wait until `check()` holds while `liventix serve` (`process`) runs (a bound on the
+    wait, not a timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert process.poll() is None, f"liventix serve exited while waiting for {what}"
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.1)
+
+
+def serving_children(parent: int) -> list[psutil.Process]:
+    """`parent`'s children that serve (multiprocessing's resource tracker aside)."""
+    found = []
+    for child in psutil.Process(parent).children():
+        try:
+            if "resource_tracker" not in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found

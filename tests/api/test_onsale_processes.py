@@ -10,7 +10,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from liventix.database import make_engine
-from tests.api.support import new_org
+from tests.api.support import new_org, serving_children, wait_for_serve
 from tests.support import free_port
 
 START_TIMEOUT = 120.0
@@ -29,24 +28,7 @@ none of them with probability 2 x 2^-40 when the kernel spreads them by hash."""
 
 
 def _wait_for(what: str, check: Callable[[], bool], process: subprocess.Popen[bytes]) -> None:
-    """Wait until `check()` holds (a bound on the wait, not a timing assertion)."""
-    deadline = time.monotonic() + START_TIMEOUT
-    while not check():
-        assert process.poll() is None, f"liventix serve exited while waiting for {what}"
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.1)
-
-
-def _servers(parent: int) -> list[psutil.Process]:
-    """`parent`'s children that serve (multiprocessing's resource tracker aside)."""
-    found = []
-    for child in psutil.Process(parent).children():
-        try:
-            if "resource_tracker" not in " ".join(child.cmdline()):
-                found.append(child)
-        except psutil.NoSuchProcess:
-            continue
-    return found
+    wait_for_serve(what, check, process, START_TIMEOUT)
 
 
 def _listening_inodes(proc: psutil.Process, port: int) -> set[int]:
@@ -105,8 +87,8 @@ def test_each_child_listens_on_its_own_socket_and_the_buyers_are_spread(
         )
     buyers: list[socket.socket] = []
     try:
-        _wait_for("two servers", lambda: len(_servers(process.pid)) == 2, process)
-        children = _servers(process.pid)
+        _wait_for("two servers", lambda: len(serving_children(process.pid)) == 2, process)
+        children = serving_children(process.pid)
         _wait_for(
             "both listening",
             lambda: all(_listening_inodes(c, port) for c in children) and _ready(port),

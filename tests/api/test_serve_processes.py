@@ -27,31 +27,19 @@ from sqlalchemy.engine import make_url
 
 from liventix.api.server import ServeError, _listen_each
 from liventix.database import make_engine
-from tests.api.support import new_org
+from tests.api.support import new_org, serving_children, wait_for_serve
 from tests.support import free_port
 
 START_TIMEOUT = 60.0
 
 
 def _wait_for(what: str, check: Callable[[], bool], process: subprocess.Popen[bytes]) -> None:
-    """Wait until `check()` holds (a bound on the wait, not a timing assertion)."""
-    deadline = time.monotonic() + START_TIMEOUT
-    while not check():
-        assert process.poll() is None, f"liventix serve exited while waiting for {what}"
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.1)
+    wait_for_serve(what, check, process, START_TIMEOUT)
 
 
 def _servers(parent: int) -> set[int]:
-    """The pids of `parent`'s children that serve (multiprocessing's resource tracker aside)."""
-    found = set()
-    for child in psutil.Process(parent).children():
-        try:
-            if "resource_tracker" not in " ".join(child.cmdline()):
-                found.add(child.pid)
-        except psutil.NoSuchProcess:
-            continue
-    return found
+    """The pids of `parent`'s children that serve."""
+    return {child.pid for child in serving_children(parent)}
 
 
 def _started(log: Path, pids: set[int], servers_so_far: int) -> bool:
