@@ -1,7 +1,10 @@
-"""Helpers shared by the test packages (each package keeps its own in its `support.py`)."""
+"""Helpers shared by the test packages (each package keeps its own in its `support.py`): a
+free port, `python -m liventix` in the background, and the test API keys (stored, presented,
+acted with as the application's roles)."""
 
 from __future__ import annotations
 
+import hashlib
 import queue
 import signal
 import socket
@@ -9,7 +12,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+
+import sqlalchemy as sa
 
 
 def free_port() -> int:
@@ -17,6 +24,49 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def api_key(org: uuid.UUID | None) -> tuple[str, str]:
+    """The (prefix, secret) of the test API key of `org` (None: the platform's key)."""
+    digest = hashlib.sha256(f"test key of {org}".encode()).hexdigest()
+    return digest[:12], digest[12:60]
+
+
+def add_api_key(conn: sa.Connection, org: uuid.UUID | None) -> None:
+    """Store `org`'s test API key (its secret's SHA-256) in payments.api_keys."""
+    prefix, secret = api_key(org)
+    conn.execute(
+        sa.text(
+            "INSERT INTO payments.api_keys (org_id, prefix, secret_sha256)"
+            " VALUES (:org, :prefix, :digest)"
+        ),
+        {"org": org, "prefix": prefix, "digest": hashlib.sha256(secret.encode()).hexdigest()},
+    )
+
+
+def present_key(conn: sa.Connection, org: uuid.UUID | None) -> None:
+    """Act for `org` (None: the platform) as the application's roles can: by presenting its
+    test API key to `payments.authenticate`, as the API does for a request."""
+    prefix, secret = api_key(org)
+    found = conn.execute(
+        sa.text("SELECT count(*) FROM payments.authenticate(:prefix, :secret, NULL)"),
+        {"prefix": prefix, "secret": secret},
+    ).scalar_one()
+    assert found == 1
+
+
+@contextmanager
+def acting(conn: sa.Connection, org: uuid.UUID | None) -> Iterator[None]:
+    """As the application's role with `org`'s key (None: the platform's role and key), in
+    a savepoint rolled back after."""
+    nested = conn.begin_nested()
+    try:
+        role = "liventix_app" if org is not None else "liventix_platform"
+        conn.execute(sa.text(f"SET LOCAL ROLE {role}"))
+        present_key(conn, org)
+        yield
+    finally:
+        nested.rollback()
 
 
 class LiventixProcess:

@@ -6,7 +6,6 @@ tier (a role logs in), and the batch's fast door watched (`doors`)."""
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +19,8 @@ from sqlalchemy.pool import NullPool
 import ledger
 from ledger import batches
 from liventix.testing.rollback import Transactions
+from tests.support import add_api_key
+from tests.support import present_key as present_key  # noqa: PLC0414 (the ledger tests import it here)
 
 PLATFORM = uuid.UUID("00000000-0000-0000-0000-000000000001")
 ORG_A = uuid.UUID("00000000-0000-0000-0000-00000000000a")
@@ -47,35 +48,7 @@ def orgs(transactions: Transactions) -> None:
         ledger.open_organization(conn, ORG_A, "Org A")
         ledger.open_organization(conn, ORG_B, "Org B")
         for org in (ORG_A, ORG_B, None):
-            prefix, secret = key_of(org)
-            conn.execute(
-                sa.text(
-                    "INSERT INTO payments.api_keys (org_id, prefix, secret_sha256)"
-                    " VALUES (:org, :prefix, :digest)"
-                ),
-                {
-                    "org": org,
-                    "prefix": prefix,
-                    "digest": hashlib.sha256(secret.encode()).hexdigest(),
-                },
-            )
-
-
-def key_of(org: uuid.UUID | None) -> tuple[str, str]:
-    """The (prefix, secret) of the test API key of `org` (None: the platform's key)."""
-    digest = hashlib.sha256(f"test key of {org}".encode()).hexdigest()
-    return digest[:12], digest[12:60]
-
-
-def present_key(conn: sa.Connection, org: uuid.UUID | None) -> None:
-    """Act for `org` (None: the platform) as the application's roles can: by presenting its
-    API key to `payments.authenticate`, as the API does for a request."""
-    prefix, secret = key_of(org)
-    found = conn.execute(
-        sa.text("SELECT count(*) FROM payments.authenticate(:prefix, :secret, NULL)"),
-        {"prefix": prefix, "secret": secret},
-    ).scalar_one()
-    assert found == 1
+            add_api_key(conn, org)
 
 
 @pytest.fixture

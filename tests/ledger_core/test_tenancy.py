@@ -31,12 +31,12 @@ from tests.ledger_core.conftest import (
     ORG_B,
     PLATFORM,
     OpenAccountFn,
-    key_of,
     present_key,
     role_engine,
     transfer,
 )
 from tests.ledger_core.test_errors import State, snapshot
+from tests.support import api_key
 
 TABLES = (
     "organizations",
@@ -289,7 +289,7 @@ def test_the_owners_act_for_is_not_the_application_roles(
 def test_a_wrong_or_revoked_key_acts_for_no_one(
     engine: sa.Engine, app_engine: sa.Engine, world: World
 ) -> None:
-    prefix, secret = key_of(ORG_B)
+    prefix, secret = api_key(ORG_B)
     with app_engine.connect() as conn:
         for wrong in (secret[:-1] + ("0" if secret[-1] != "0" else "1"), "", secret.upper()):
             found = conn.execute(

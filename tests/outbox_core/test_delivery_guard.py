@@ -8,16 +8,14 @@ trigger, which runs on task deliveries alone (SQLSTATE LXM01)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
 
 import ledger
+from tests.support import acting, add_api_key
 
 ORG_A = uuid.UUID("00000000-0000-0000-0000-0000000000a1")
 ORG_B = uuid.UUID("00000000-0000-0000-0000-0000000000b1")
@@ -33,11 +31,6 @@ TRANSFER = {
 }
 
 
-def _key(org: uuid.UUID | None) -> tuple[str, str]:
-    digest = hashlib.sha256(f"guard key of {org}".encode()).hexdigest()
-    return digest[:12], digest[12:60]
-
-
 @pytest.fixture
 def world(conn: sa.Connection) -> dict[str, uuid.UUID]:
     """Organizations A and B (and the platform) with API keys, and one endpoint each."""
@@ -45,14 +38,7 @@ def world(conn: sa.Connection) -> dict[str, uuid.UUID]:
     ledger.open_organization(conn, ORG_A, "Org A")
     ledger.open_organization(conn, ORG_B, "Org B")
     for org in (ORG_A, ORG_B, None):
-        prefix, secret = _key(org)
-        conn.execute(
-            sa.text(
-                "INSERT INTO payments.api_keys (org_id, prefix, secret_sha256)"
-                " VALUES (:org, :prefix, :digest)"
-            ),
-            {"org": org, "prefix": prefix, "digest": hashlib.sha256(secret.encode()).hexdigest()},
-        )
+        add_api_key(conn, org)
     endpoints = {}
     for name, org in (("a", ORG_A), ("b", ORG_B)):
         endpoints[name] = conn.execute(
@@ -63,25 +49,6 @@ def world(conn: sa.Connection) -> dict[str, uuid.UUID]:
             {"org": org},
         ).scalar_one()
     return endpoints
-
-
-@contextmanager
-def acting(conn: sa.Connection, org: uuid.UUID | None) -> Iterator[None]:
-    """As the application's role with `org`'s key (None: the platform's role and key), in
-    a savepoint rolled back after."""
-    nested = conn.begin_nested()
-    try:
-        role = "liventix_app" if org is not None else "liventix_platform"
-        conn.execute(sa.text(f"SET LOCAL ROLE {role}"))
-        prefix, secret = _key(org)
-        found = conn.execute(
-            sa.text("SELECT count(*) FROM payments.authenticate(:prefix, :secret, NULL)"),
-            {"prefix": prefix, "secret": secret},
-        ).scalar_one()
-        assert found == 1
-        yield
-    finally:
-        nested.rollback()
 
 
 def _message(conn: sa.Connection, org: uuid.UUID, type: str = "order.paid") -> uuid.UUID:

@@ -13,7 +13,6 @@ was accepted before (two keys, each to its own parent) and is refused now.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import uuid
 from collections.abc import Iterator
@@ -26,16 +25,12 @@ import sqlalchemy as sa
 
 import ledger
 import ticketing_fsm as tk
+from tests.support import acting, add_api_key
 
 ORG_A = uuid.UUID("00000000-0000-0000-0000-0000000000a2")
 ORG_B = uuid.UUID("00000000-0000-0000-0000-0000000000b2")
 PLATFORM = uuid.UUID("00000000-0000-0000-0000-000000000001")
 NOWHERE = uuid.UUID("00000000-0000-0000-0000-00000000dead")
-
-
-def _key(org: uuid.UUID | None) -> tuple[str, str]:
-    digest = hashlib.sha256(f"references key of {org}".encode()).hexdigest()
-    return digest[:12], digest[12:60]
 
 
 @dataclass(frozen=True)
@@ -52,14 +47,7 @@ class Side:
 
 def _side(conn: sa.Connection, org: uuid.UUID, name: str) -> Side:
     ledger.open_organization(conn, org, name)
-    prefix, secret = _key(org)
-    conn.execute(
-        sa.text(
-            "INSERT INTO payments.api_keys (org_id, prefix, secret_sha256)"
-            " VALUES (:org, :prefix, :digest)"
-        ),
-        {"org": org, "prefix": prefix, "digest": hashlib.sha256(secret.encode()).hexdigest()},
-    )
+    add_api_key(conn, org)
     now = datetime.now(UTC)
     events, types = [], []
     for n in range(2):
@@ -105,34 +93,8 @@ def _order(conn: sa.Connection, org: uuid.UUID, event: uuid.UUID) -> uuid.UUID:
 def sides(conn: sa.Connection) -> tuple[Side, Side]:
     """Organizations A and B (and the platform), each with API keys, events, an order."""
     ledger.open_organization(conn, PLATFORM, "Liventix", is_platform=True)
-    prefix, secret = _key(None)
-    conn.execute(
-        sa.text(
-            "INSERT INTO payments.api_keys (org_id, prefix, secret_sha256)"
-            " VALUES (NULL, :prefix, :digest)"
-        ),
-        {"prefix": prefix, "digest": hashlib.sha256(secret.encode()).hexdigest()},
-    )
+    add_api_key(conn, None)
     return _side(conn, ORG_A, "Org A"), _side(conn, ORG_B, "Org B")
-
-
-@contextmanager
-def acting(conn: sa.Connection, org: uuid.UUID | None) -> Iterator[None]:
-    """As the application's role with `org`'s key (None: the platform's role and key), in
-    a savepoint rolled back after."""
-    nested = conn.begin_nested()
-    try:
-        role = "liventix_app" if org is not None else "liventix_platform"
-        conn.execute(sa.text(f"SET LOCAL ROLE {role}"))
-        prefix, secret = _key(org)
-        found = conn.execute(
-            sa.text("SELECT count(*) FROM payments.authenticate(:prefix, :secret, NULL)"),
-            {"prefix": prefix, "secret": secret},
-        ).scalar_one()
-        assert found == 1
-        yield
-    finally:
-        nested.rollback()
 
 
 @contextmanager
