@@ -158,6 +158,8 @@ DECLARE
     v_org uuid;
     v_name text;
     v_key text;
+    -- This transaction's id: an order (or a ticket) it wrote itself needs no lock (below).
+    v_xid xid := pg_catalog.xid(pg_catalog.pg_current_xact_id());
 BEGIN
     -- Organization by organization (a statement's rows are one organization's: a checkout's,
     -- a transfer's), so that every lookup is pinned to one (docs/scaling.md).
@@ -167,9 +169,18 @@ BEGIN
                        format('(order_id, org_id)=(%s, %s)', t.order_id, t.org_id) AS key
                   FROM added t
                  WHERE t.org_id = v_org
-                   AND NOT EXISTS (SELECT FROM ticketing.orders o
-                                    WHERE o.id = t.order_id AND o.org_id = v_org
-                                      FOR KEY SHARE)
+                   -- An order this transaction wrote (at its top level: xmin is its id; the
+                   -- checkout's hold writes the order, then its tickets) cannot be deleted by
+                   -- another before this one commits (none sees it), so it is only looked
+                   -- up; any other is locked FOR KEY SHARE as a key's check locks it. CASE:
+                   -- the lookup first, the lock only if it found none.
+                   AND CASE WHEN EXISTS (SELECT FROM ticketing.orders o
+                                          WHERE o.id = t.order_id AND o.org_id = v_org
+                                            AND o.xmin = v_xid)
+                            THEN false
+                            ELSE NOT EXISTS (SELECT FROM ticketing.orders o
+                                              WHERE o.id = t.order_id AND o.org_id = v_org
+                                                FOR KEY SHARE) END
                 UNION ALL
                 SELECT 'tickets_ticket_type_id_fkey',
                        format('(ticket_type_id, event_id, org_id)=(%s, %s, %s)',
@@ -184,9 +195,13 @@ BEGIN
                        format('(replaces, org_id)=(%s, %s)', t.replaces, t.org_id)
                   FROM added t
                  WHERE t.org_id = v_org AND t.replaces IS NOT NULL
-                   AND NOT EXISTS (SELECT FROM ticketing.tickets r
-                                    WHERE r.id = t.replaces AND r.org_id = v_org
-                                      FOR KEY SHARE)) k
+                   AND CASE WHEN EXISTS (SELECT FROM ticketing.tickets r
+                                          WHERE r.id = t.replaces AND r.org_id = v_org
+                                            AND r.xmin = v_xid)
+                            THEN false
+                            ELSE NOT EXISTS (SELECT FROM ticketing.tickets r
+                                              WHERE r.id = t.replaces AND r.org_id = v_org
+                                                FOR KEY SHARE) END) k
          LIMIT 1;
         IF v_name IS NOT NULL THEN
             RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', SCHEMA = 'ticketing',
