@@ -288,7 +288,9 @@ def test_a_holder_address_outbox_refuses_is_refused_on_the_one_statement_too(
         driver_statements() as seen,
     ):
         _pay(conn, world, odd)
-    assert len(seen) == 1  # the one statement ran, wrote no message, and Python refused
+    # The one statement ran and wrote no message; the order and its tickets were read again
+    # (the statement answers their ids only: `store.paying.pay_after_capture`); Python refused.
+    assert len(seen) == 2
     with engine.connect() as conn:
         assert statuses(conn, odd.order_id) == ["held"]  # rolled back
         assert messages(conn, "order.paid", str(odd.order_id)) == []
