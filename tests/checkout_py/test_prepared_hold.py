@@ -138,3 +138,44 @@ def test_a_text_holding_a_nul_is_never_sent(one_connection: sa.Engine, field: st
     order = {**item_order[1], field: f"{item_order[1][field]}\x00cut"}
     assert store.open_and_hold_alone(engine, order) is None
     assert _left(engine, world) == 10
+
+
+def test_the_kept_row_reader_reads_as_a_fresh_one(one_connection: sa.Engine) -> None:
+    """The prepared hold's row is read with a Transformer and maker kept per connection
+    (`store._hold_row`): the same row as `store._row` reads from the same result, for a new
+    order and for its replay; read again from the results once the statement is prepared
+    again."""
+    engine = one_connection
+    with engine.begin() as conn:
+        world = open_world(conn, capacities=(10,))
+    item_order = tk_checkout._one_type_order(
+        request(world, "reader-1", (2,)), tk_checkout.DEFAULT_HOLD
+    )
+    assert item_order is not None
+    order = item_order[1]
+    rows: list[tuple[Any, Any]] = []
+    hold_row = store._hold_row
+
+    def both(pooled: Any, driver: Any, result: Any) -> Any:
+        kept = hold_row(pooled, driver, result)
+        rows.append((kept, store._row(driver, result)))
+        return kept
+
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(store, "_hold_row", both)
+    try:
+        new = store.open_and_hold_alone(engine, order)
+        replay = store.open_and_hold_alone(engine, order)
+        with engine.connect() as conn:
+            conn.exec_driver_sql("DEALLOCATE ALL")
+            conn.commit()
+        again = store.open_and_hold_alone(engine, order)
+    finally:
+        monkey.undo()
+    assert new.held_until is not None and new.order_id is None
+    assert replay.order_id == again.order_id == order["id"] and replay.held_until is None
+    assert len(rows) == 3
+    for kept, fresh in rows:
+        assert kept == fresh and kept._fields == fresh._fields
+        assert [type(v) for v in kept] == [type(v) for v in fresh]
+    assert _left(engine, world) == 8
