@@ -97,9 +97,10 @@ def test_the_api_path_holds_commits_and_leaves_the_next_transaction_synchronous(
 def test_the_python_checkout_of_one_type_is_two_round_trips(
     engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`tk.start_checkout` of one ticket type: the hold is one round trip (its BEGIN, the
-    opening read with the hold, its COMMIT: `store.open_and_hold_alone`), the record one (a
-    statement that is its own transaction); Stripe is asked between them. Counted at the
+    """`tk.start_checkout` of one ticket type: the hold is one round trip (the opening read
+    with the hold, a prepared statement that is its own transaction:
+    `store.open_and_hold_alone`), the record one (a statement that is its own transaction);
+    Stripe is asked between them. Counted at the
     client: psycopg's cursors and its own commands (BEGIN, COMMIT, ROLLBACK), and the
     statements the checkout sends through libpq itself."""
     with engine.begin() as conn:
