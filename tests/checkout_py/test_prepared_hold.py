@@ -179,3 +179,33 @@ def test_the_kept_row_reader_reads_as_a_fresh_one(one_connection: sa.Engine) -> 
         assert kept == fresh and kept._fields == fresh._fields
         assert [type(v) for v in kept] == [type(v) for v in fresh]
     assert _left(engine, world) == 8
+
+
+def test_a_hold_prepared_before_its_function_changed_columns_is_prepared_again(
+    one_connection: sa.Engine,
+) -> None:
+    """A migration replacing `ticketing.open_and_hold_checkout_for` with other result columns
+    while a connection keeps the hold prepared: PostgreSQL refuses the prepared statement at
+    every execution ("cached plan must not change result type", 0A000, nothing run), so it
+    is deallocated, prepared again and run, and the row read with its new columns."""
+    engine = one_connection
+    with engine.begin() as conn:
+        world = open_world(conn, capacities=(10,))
+    tk.start_checkout(engine, Gateway(), request(world, "changed-1", (1,)))
+    assert len(_prepared(engine)) == 1
+    with engine.begin() as conn:
+        definition = conn.exec_driver_sql(
+            "SELECT pg_get_functiondef('ticketing.open_and_hold_checkout_for'::regproc)"
+        ).scalar_one()
+        widened = definition.replace("on_sale boolean)", "on_sale boolean, added integer)", 1)
+        assert widened != definition
+        conn.exec_driver_sql("DROP FUNCTION ticketing.open_and_hold_checkout_for")
+        conn.exec_driver_sql(widened.replace("%", "%%"))
+    item_order = tk_checkout._one_type_order(
+        request(world, "changed-2", (2,)), tk_checkout.DEFAULT_HOLD
+    )
+    assert item_order is not None
+    row = store.open_and_hold_alone(engine, item_order[1])  # before: 0A000 raised
+    assert row is not None and row.held_until is not None and row.added is None
+    assert _prepared(engine) == [(store.OPEN_AND_HOLD_PREPARED, 1)]
+    assert _left(engine, world) == 7

@@ -509,6 +509,10 @@ _PREPARED_HOLD = "ticketing_fsm.store.checkout.prepared_hold"
 """The key, in the pooled connection's `info`, of the libpq connection on which
 `OPEN_AND_HOLD_PREPARED` was prepared (a reconnected one has another)."""
 _NO_SUCH_STATEMENT = b"26000"  # invalid_sql_statement_name
+_RESULT_TYPE_CHANGED = (b"0A000", b"cached plan must not change result type")
+"""A prepared statement whose result's columns changed since it was prepared (a migration
+replaced the function with other columns): it fails so at every execution until it is
+prepared again."""
 _HOLD_ROW = "ticketing_fsm.store.checkout.hold_row"
 """The key, in the pooled connection's `info`, of what reads `OPEN_AND_HOLD_PREPARED`'s row
 on it (`_hold_row`): its libpq connection, a psycopg Transformer of the connection's
@@ -547,8 +551,10 @@ def _hold_prepared(
     """`OPEN_AND_HOLD_PREPARED` run with `values` on the pooled connection, prepared first if
     it is not yet on this libpq connection, or no longer (psycopg sends DEALLOCATE ALL after
     the rollback of a transaction in which it prepared statements of its own: the execution
-    then fails with 26000 having run nothing, and the statement is prepared again and run).
-    Its results; the driver's error raised (psycopg.Error)."""
+    then fails with 26000 having run nothing, and the statement is prepared again and run),
+    or prepared with other result columns than the function now has (a migration replaced it:
+    the execution fails having run nothing, the statement is deallocated, prepared again and
+    run). Its results; the driver's error raised (psycopg.Error)."""
     pgconn = driver.pgconn
     encoding = driver.info.encoding
     results: list[psycopg.pq.abc.PGresult] = []
@@ -567,11 +573,21 @@ def _hold_prepared(
         results = _exchange(
             pooled.invalidate, driver, lambda c: c.send_query_prepared(_OPEN_AND_HOLD_NAME, values)
         )
-        if not any(
-            r.error_field(psycopg.pq.DiagnosticField.SQLSTATE) == _NO_SUCH_STATEMENT
+        failed = [
+            (r.error_field(psycopg.pq.DiagnosticField.SQLSTATE), r.error_message)
             for r in results
-        ):
+            if r.status == psycopg.pq.ExecStatus.FATAL_ERROR
+        ]
+        if any(code == _NO_SUCH_STATEMENT for code, _message in failed):
+            pooled.info.pop(_PREPARED_HOLD, None)
+            continue
+        code, text = _RESULT_TYPE_CHANGED
+        if not any(c == code and text in bytes(m) for c, m in failed):
             break
+        gone = _exchange(pooled.invalidate, driver, b"DEALLOCATE " + _OPEN_AND_HOLD_NAME)
+        for result in gone:
+            if result.status == psycopg.pq.ExecStatus.FATAL_ERROR:
+                raise error_from_result(result, encoding=encoding)
         pooled.info.pop(_PREPARED_HOLD, None)
     return results
 
