@@ -947,7 +947,10 @@ DECLARE
     v_who uuid;  -- the organization whose accounts a statement reads: p_org, then the platform
     v_step int;  -- 3a's step: 1 and 4 lock regular accounts (p_org's, the platform's), 2 and 3
                  -- read high-volume ones (the platform's, p_org's)
-    v_net bigint;  -- 3a: the entry's debits less its credits so far
+    -- 3a: the entry's debits less its credits so far; numeric, as the shape's sum was: it is
+    -- added to before a line is judged valid, and a raw call's negative amounts (a line below
+    -- -2**40 is not large) would overflow a bigint into an untyped 22003 (review of 62e3ecf)
+    v_net numeric;
     v_found int;  -- accounts found (3a)
     v_org_regs int := 0;  -- of the regular accounts (3a), p_org's
     v_org_hv int := 0;  -- of the high-volume accounts (3a), p_org's
@@ -1103,7 +1106,7 @@ BEGIN
                         AND v_row.posted_credits < 2305843009213693952
                         AND NOT v_row.large_unrolled AND p_amounts[v_i] < 1099511627776, false);
                     v_net := v_net + CASE WHEN p_sides[v_i] = 'debit' THEN p_amounts[v_i]
-                                          ELSE -p_amounts[v_i] END;
+                                          ELSE -(p_amounts[v_i]::numeric) END;
                     v_found := v_found + 1;
                     v_line_orgs[v_i] := v_row.org_id;
                     v_hv := v_hv + 1;

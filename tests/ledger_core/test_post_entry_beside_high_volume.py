@@ -445,6 +445,21 @@ _AMOUNT = 'new row for relation "lines" violates check constraint "lines_amount_
             ("raised", _AMOUNT),
         ),
         (
+            "negative past a bigint's net",
+            [("buyer", "credit", -(2**62)), ("seller", "credit", -(2**62)), ("fee", "debit", 1)],
+            ("raised", _AMOUNT),
+        ),
+        (
+            "the least bigint beside a debit",
+            [("buyer", "debit", 100), ("seller", "credit", -(2**63)), ("fee", "credit", 40)],
+            ("raised", _AMOUNT),
+        ),
+        (
+            "the least bigint on the high-volume line",
+            [("buyer", "debit", 100), ("seller", "credit", 100), ("fee", "credit", -(2**63))],
+            ("raised", _AMOUNT),
+        ),
+        (
             "no account",
             [("buyer", "debit", 100), (None, "credit", 60), ("fee", "credit", 40)],
             ("raised", "account_not_found"),
