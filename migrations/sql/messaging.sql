@@ -629,13 +629,15 @@ BEGIN
                        format('(message_id, org_id)=(%s, %s)', d.message_id, d.org_id) AS key
                   FROM added d
                  WHERE d.org_id = v_org
-                   -- A message this transaction wrote (at its top level: xmin is its id)
+                   -- A message this transaction wrote (at its top level: xmin is its id,
+                   -- and created_at its moment: a frozen row ~2**32 transactions old keeps a
+                   -- raw xmin that may equal this id)
                    -- cannot be deleted by another before this one commits (none sees it),
                    -- so it is only looked up; any other is locked FOR KEY SHARE as a key's
                    -- check locks it. CASE: the lookup first, the lock only if it found none.
                    AND CASE WHEN EXISTS (SELECT FROM messaging.messages m
                                           WHERE m.id = d.message_id AND m.org_id = v_org
-                                            AND m.xmin = v_xid)
+                                            AND m.xmin = v_xid AND m.created_at = now())
                             THEN false
                             ELSE NOT EXISTS (SELECT FROM messaging.messages m
                                               WHERE m.id = d.message_id AND m.org_id = v_org

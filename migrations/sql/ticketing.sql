@@ -159,6 +159,9 @@ DECLARE
     v_name text;
     v_key text;
     -- This transaction's id: an order (or a ticket) it wrote itself needs no lock (below).
+    -- xmin is 32 bits and a frozen row keeps its raw xmin, so a row ~2**32 transactions old
+    -- can show this id: the row must also be of this transaction's moment (created_at is
+    -- now() by default and no writer sets it), which no older row is.
     v_xid xid := pg_catalog.xid(pg_catalog.pg_current_xact_id());
 BEGIN
     -- Organization by organization (a statement's rows are one organization's: a checkout's,
@@ -176,7 +179,7 @@ BEGIN
                    -- the lookup first, the lock only if it found none.
                    AND CASE WHEN EXISTS (SELECT FROM ticketing.orders o
                                           WHERE o.id = t.order_id AND o.org_id = v_org
-                                            AND o.xmin = v_xid)
+                                            AND o.xmin = v_xid AND o.created_at = now())
                             THEN false
                             ELSE NOT EXISTS (SELECT FROM ticketing.orders o
                                               WHERE o.id = t.order_id AND o.org_id = v_org
@@ -197,7 +200,7 @@ BEGIN
                  WHERE t.org_id = v_org AND t.replaces IS NOT NULL
                    AND CASE WHEN EXISTS (SELECT FROM ticketing.tickets r
                                           WHERE r.id = t.replaces AND r.org_id = v_org
-                                            AND r.xmin = v_xid)
+                                            AND r.xmin = v_xid AND r.created_at = now())
                             THEN false
                             ELSE NOT EXISTS (SELECT FROM ticketing.tickets r
                                               WHERE r.id = t.replaces AND r.org_id = v_org
