@@ -295,6 +295,9 @@ DECLARE
     v_org uuid;
     v_name text;
     v_key text;
+    -- This transaction's id: a message it wrote itself (publish_many writes a message and
+    -- its deliveries in one statement) needs no lock (below).
+    v_xid xid := pg_catalog.xid(pg_catalog.pg_current_xact_id());
 BEGIN
     -- Organization by organization (a statement's rows are one organization's: the
     -- outbox's publishing), so that every lookup is pinned to one (docs/scaling.md).
@@ -304,9 +307,19 @@ BEGIN
                        format('(message_id, org_id)=(%s, %s)', d.message_id, d.org_id) AS key
                   FROM added d
                  WHERE d.org_id = v_org
-                   AND NOT EXISTS (SELECT FROM messaging.messages m
-                                    WHERE m.id = d.message_id AND m.org_id = v_org
-                                      FOR KEY SHARE)
+                   -- A message this transaction wrote (at its top level: xmin is its id,
+                   -- and created_at its moment: a frozen row ~2**32 transactions old keeps a
+                   -- raw xmin that may equal this id)
+                   -- cannot be deleted by another before this one commits (none sees it),
+                   -- so it is only looked up; any other is locked FOR KEY SHARE as a key's
+                   -- check locks it. CASE: the lookup first, the lock only if it found none.
+                   AND CASE WHEN EXISTS (SELECT FROM messaging.messages m
+                                          WHERE m.id = d.message_id AND m.org_id = v_org
+                                            AND m.xmin = v_xid AND m.created_at = now())
+                            THEN false
+                            ELSE NOT EXISTS (SELECT FROM messaging.messages m
+                                              WHERE m.id = d.message_id AND m.org_id = v_org
+                                                FOR KEY SHARE) END
                 UNION ALL
                 SELECT 'deliveries_endpoint_id_fkey',
                        format('(endpoint_id, org_id)=(%s, %s)', d.endpoint_id, d.org_id)
@@ -3600,6 +3613,7 @@ CREATE FUNCTION payments.post_entry(p_org uuid, p_key text, p_hash text, p_accou
     SET "payments.engine_checked" TO 'on'
     SET plan_cache_mode TO 'force_generic_plan'
     SET enable_seqscan TO 'off'
+    SET enable_bitmapscan TO 'off'
     AS $$
 #variable_conflict use_column
 DECLARE
@@ -3643,6 +3657,12 @@ DECLARE
     v_debs bigint[] := '{}';
     v_creds bigint[] := '{}';
     v_who uuid;  -- the organization whose accounts a statement reads: p_org, then the platform
+    v_step int;  -- 3a's step: 1 and 4 lock regular accounts (p_org's, the platform's), 2 and 3
+                 -- read high-volume ones (the platform's, p_org's)
+    -- 3a: the entry's debits less its credits so far; numeric, as the shape's sum was: it is
+    -- added to before a line is judged valid, and a raw call's negative amounts (a line below
+    -- -2**40 is not large) would overflow a bigint into an untyped 22003 (review of 62e3ecf)
+    v_net numeric;
     v_found int;  -- accounts found (3a)
     v_org_regs int := 0;  -- of the regular accounts (3a), p_org's
     v_org_hv int := 0;  -- of the high-volume accounts (3a), p_org's
@@ -3691,89 +3711,73 @@ BEGIN
     -- 3a. The usual entry: two regular accounts, each on one line, and maybe high-volume
     -- ones (a sale's fee to the platform's revenue), or one regular account and one or more
     -- high-volume ones (the payment's capture: the escrow, the clearing, the platform's and
-    -- Stripe's fees: the door's self time 2.1-2.7 ms the general way, ~1.1 ms this way, as
-    -- measured in session 28 by the Payment engineer), every account on one line, in one
-    -- currency. With one regular account nothing changes but the count: v_reg[2] is NULL
-    -- (the UPDATE's IN matches nothing by it), the shape's check balances the entry, the
-    -- lines' positions are the locked row's, the high-volume ones' closed recheck runs (the
-    -- regular row, locked, cannot be closed meanwhile). Two lines with one regular account
-    -- go the general way (v_n > 2 here: the two-line arrays are not filled per line).
-    -- The regular rows (two, or one) are locked by one SELECT, in id order (as 3 and
-    -- post_batch_fast lock), every guard is judged on the locked rows; the high-volume ones
-    -- are read, not locked, and judged as 3 judges them; only once all pass and the key is
-    -- taken are the regular rows moved, by one UPDATE; the key, the entry and its lines
-    -- are plain INSERTs: the set-based statements below cost more to plan and start than the
-    -- work they do for a few rows. The key is not looked up first: its INSERT finds it (a
-    -- replay locks the accounts, judges them and then answers from 2). Whatever does not fit
-    -- (a guard that holds an account back, another number of regular accounts, a
-    -- high-volume account near its limits, the key already there or taken meanwhile, a used
-    -- reference) moves nothing and is handed to 2 and 3: no account is moved and put back,
-    -- so nothing (a balance monitor's trigger) ever sees a movement that did not happen.
-    IF v_large THEN
-        v_shape := false;
-    ELSIF v_n = 2 THEN
-        v_shape := cardinality(p_sides) = 2 AND cardinality(p_amounts) = 2
-            AND cardinality(p_currencies) = 2 AND p_accounts[1] <> p_accounts[2]
-            AND p_amounts[1] = p_amounts[2] AND p_amounts[1] > 0
-            AND p_currencies[1] = p_currencies[2]
-            AND ((p_sides[1] = 'debit' AND p_sides[2] = 'credit')
-                 OR (p_sides[1] = 'credit' AND p_sides[2] = 'debit'));
-    ELSIF v_n BETWEEN 3 AND 8 THEN
-        -- Distinct accounts, one currency, valid lines balancing (numeric: no overflow).
-        v_shape := cardinality(p_sides) = v_n AND cardinality(p_amounts) = v_n
-            AND cardinality(p_currencies) = v_n
-            AND (SELECT count(DISTINCT x.a) = v_n AND count(DISTINCT x.c) = 1
-                        AND bool_and(coalesce(x.a IS NOT NULL AND x.m > 0
-                                              AND x.s IN ('debit', 'credit')
-                                              AND x.c IS NOT NULL, false))
-                        AND sum(CASE WHEN x.s = 'debit' THEN x.m::numeric
-                                     ELSE -(x.m::numeric) END) = 0
-                   FROM unnest(p_accounts, p_sides, p_amounts, p_currencies) AS x(a, s, m, c));
-        -- One element per line from the start: an element assigned first past the start of
-        -- an empty array would make it start there (and the lines' unnest would misalign).
-        v_line_orgs := array_fill(NULL::uuid, ARRAY[v_n]);
-        v_vers := array_fill(NULL::bigint, ARRAY[v_n]);
-        v_debs := v_vers;
-        v_creds := v_vers;
-    END IF;
+    -- Stripe's fees), every account on one line, in one currency; two lines are two regular
+    -- accounts (one beside a high-volume one goes the general way). Two statements, one text
+    -- each, run organization by organization in the doors' one order (docs/engine.md):
+    --   r. the regular accounts of one organization, read and locked in id order (primary-key
+    --      probes of the request's accounts, no high-volume branch);
+    --   h. the high-volume accounts of one organization, read, not locked (an entry of three
+    --      or more lines).
+    -- Steps: (1) r of p_org; then, only while some account is still missing: for three or
+    -- more lines (2) h of the platform (when the caller may use its accounts), (3) h of p_org;
+    -- (4) r of the platform (after every lock of p_org's: the one order). The hot sale (two
+    -- of the organization's regular accounts, the platform's high-volume fee) and the capture
+    -- (the escrow, the platform's three high-volume accounts) run (1) and (2) only; a
+    -- two-line entry (1), and (4) for a regular account of the platform's. Session 33's 3a
+    -- ran one statement per organization, a UNION ALL of both kinds with eight subscripts
+    -- per probe list, for every entry of three or more lines.
+    -- Each row is judged once, by the guards written here once for each kind (a line's own
+    -- validity, the account's currency, open, overflow, overdraft flags; a high-volume one
+    -- far from its limits); the entry balances (a running net: every amount is below 2**40
+    -- here, so eight of them cannot overflow) in one currency, each account found once.
+    -- The key is not looked up first: its INSERT finds it (a replay locks the accounts,
+    -- judges them and then answers from 2). Only once all pass and the key is taken are the
+    -- regular rows moved, by one UPDATE per organization; the key, the entry and its lines are
+    -- plain INSERTs. Whatever does not fit (a guard that holds an account back, another
+    -- number of regular accounts, a high-volume account near its limits, the key already
+    -- there or taken meanwhile, a used reference) moves nothing and is handed to 2 and 3: no
+    -- account is moved and put back, so nothing (a balance monitor's trigger) ever sees a
+    -- movement that did not happen.
+    v_shape := NOT v_large AND v_n BETWEEN 2 AND 8 AND cardinality(p_sides) = v_n
+        AND cardinality(p_amounts) = v_n AND cardinality(p_currencies) = v_n;
     IF v_shape THEN
+        IF v_n > 2 THEN
+            -- One element per line from the start: an element assigned first past the start
+            -- of an empty array would make it start there, and a high-volume account's line
+            -- leaves its elements NULL (the lines' unnest would misalign).
+            v_line_orgs := array_fill(NULL::uuid, ARRAY[v_n]);
+            v_vers := array_fill(NULL::bigint, ARRAY[v_n]);
+            v_debs := v_vers;
+            v_creds := v_vers;
+        END IF;
         v_done := 0;
         v_hv := 0;
         v_found := 0;
+        v_net := 0;
         v_ok := true;
         v_who := p_org;
-        -- One statement per organization, in the doors' one order (docs/engine.md): the
-        -- organization's accounts (p_org), then, only when some are still missing and the
-        -- caller may use them, the platform's. Each reads only accounts of the organization
-        -- it names (up to eight primary-key probes, the key's two columns; a subscript past
-        -- the end is NULL, which matches nothing): the regular ones locked in id order, the
-        -- high-volume ones (an entry of three or more lines) read, not locked.
+        v_step := 1;
         LOOP
-            IF v_n = 2 THEN
-                -- Two lines (a transfer, a sale without its fee): both accounts regular, read
-                -- and locked by a statement of their own, two probes and no high-volume
-                -- branch (the executor set that branch up for every posting, one-time filter
-                -- or not, with eight subscripts per probe list: ~9 % of the door's
-                -- instructions for a two-line posting, cachegrind, session 33). Each row is
-                -- judged as the loop below judges a regular one: keep the two in step.
+            IF v_step IN (1, 4) THEN
                 FOR v_row IN
                     SELECT a.id, a.org_id, a.currency, a.closed, a.version, a.posted_debits,
                            a.posted_credits, a.pending_debits, a.pending_credits,
                            a.debits_must_not_exceed_credits AS dm,
                            a.credits_must_not_exceed_debits AS cm
                       FROM payments.accounts a
-                     WHERE a.org_id = v_who AND a.id IN (p_accounts[1], p_accounts[2])
-                       AND NOT a.high_volume
+                     WHERE a.org_id = v_who AND a.id = ANY (p_accounts) AND NOT a.high_volume
                      ORDER BY a.id
                        FOR NO KEY UPDATE
                 LOOP
                     v_i := array_position(p_accounts, v_row.id);
-                    v_found := v_found + 1;
-                    v_line_orgs[v_i] := v_row.org_id;
                     v_dr := CASE WHEN p_sides[v_i] = 'debit' THEN p_amounts[v_i] ELSE 0 END;
                     v_cr := CASE WHEN p_sides[v_i] = 'credit' THEN p_amounts[v_i] ELSE 0 END;
-                    v_ok := v_ok AND coalesce(
-                        v_row.currency = p_currencies[v_i] AND NOT v_row.closed
+                    -- The guards of a regular row (the single-row UPDATE's of the long way),
+                    -- on the locked row: the line valid (a positive amount on a side) in the
+                    -- entry's currency, the account's too, open, no overflow, the flags.
+                    v_ok := v_ok AND v_line_orgs[v_i] IS NULL AND coalesce(
+                        v_dr + v_cr > 0 AND p_currencies[v_i] = p_currencies[1]
+                        AND v_row.currency = p_currencies[v_i] AND NOT v_row.closed
                         AND v_row.posted_debits::numeric + v_dr <= 9223372036854775807
                         AND v_row.posted_credits::numeric + v_cr <= 9223372036854775807
                         AND (NOT v_row.dm
@@ -3782,6 +3786,9 @@ BEGIN
                         AND (NOT v_row.cm
                              OR v_row.posted_credits::numeric + v_row.pending_credits + v_cr
                                 <= v_row.posted_debits::numeric + v_dr), false);
+                    v_net := v_net + v_dr - v_cr;
+                    v_found := v_found + 1;
+                    v_line_orgs[v_i] := v_row.org_id;
                     v_done := v_done + 1;
                     v_reg[v_done] := v_row.id;
                     IF v_who = p_org THEN
@@ -3792,77 +3799,46 @@ BEGIN
                     v_creds[v_i] := CASE WHEN v_ok THEN v_row.posted_credits + v_cr END;
                 END LOOP;
             ELSE
-            FOR v_row IN
-                WITH r AS (
-                    SELECT a.id, a.org_id, a.currency, a.closed, a.version, a.posted_debits,
-                           a.posted_credits, a.pending_debits, a.pending_credits,
-                           a.debits_must_not_exceed_credits AS dm,
-                           a.credits_must_not_exceed_debits AS cm, false AS hv, false AS large
+                FOR v_row IN
+                    SELECT a.id, a.org_id, a.currency, a.closed, a.posted_debits,
+                           a.posted_credits, a.large_unrolled
                       FROM payments.accounts a
-                     WHERE a.org_id = v_who
-                       AND a.id IN (p_accounts[1], p_accounts[2], p_accounts[3], p_accounts[4],
-                                    p_accounts[5], p_accounts[6], p_accounts[7], p_accounts[8])
-                       AND NOT a.high_volume
-                     ORDER BY a.id
-                       FOR NO KEY UPDATE
-                )
-                SELECT * FROM r
-                UNION ALL
-                SELECT a.id, a.org_id, a.currency, a.closed, a.version, a.posted_debits,
-                       a.posted_credits, a.pending_debits, a.pending_credits, false, false,
-                       true, a.large_unrolled
-                  FROM payments.accounts a
-                 WHERE v_n > 2 AND a.org_id = v_who
-                   AND a.id IN (p_accounts[1], p_accounts[2], p_accounts[3], p_accounts[4],
-                                p_accounts[5], p_accounts[6], p_accounts[7], p_accounts[8])
-                   AND a.high_volume
-            LOOP
-                v_i := array_position(p_accounts, v_row.id);
-                v_found := v_found + 1;
-                v_line_orgs[v_i] := v_row.org_id;
-                IF v_row.hv THEN
-                    -- Judged as 3 judges it: currency, open, far from the overflow limits
+                     WHERE a.org_id = v_who AND a.id = ANY (p_accounts) AND a.high_volume
+                LOOP
+                    v_i := array_position(p_accounts, v_row.id);
+                    -- The guards of a high-volume row, as 3 judges it: the line valid in the
+                    -- entry's currency, the account's too, open, far from the overflow limits
                     -- (no large line of its own unrolled: the account's hint); its line
                     -- carries no position until the roll-up.
-                    v_ok := v_ok AND coalesce(
-                        v_row.currency = p_currencies[v_i] AND NOT v_row.closed
+                    v_ok := v_ok AND v_line_orgs[v_i] IS NULL AND coalesce(
+                        p_amounts[v_i] > 0 AND p_sides[v_i] IN ('debit', 'credit')
+                        AND p_currencies[v_i] = p_currencies[1]
+                        AND v_row.currency = p_currencies[v_i] AND NOT v_row.closed
                         AND v_row.posted_debits < 2305843009213693952
                         AND v_row.posted_credits < 2305843009213693952
-                        AND NOT v_row.large AND p_amounts[v_i] < 1099511627776, false);
+                        AND NOT v_row.large_unrolled AND p_amounts[v_i] < 1099511627776, false);
+                    v_net := v_net + CASE WHEN p_sides[v_i] = 'debit' THEN p_amounts[v_i]
+                                          ELSE -(p_amounts[v_i]::numeric) END;
+                    v_found := v_found + 1;
+                    v_line_orgs[v_i] := v_row.org_id;
                     v_hv := v_hv + 1;
                     IF v_who = p_org THEN
                         v_org_hv := v_org_hv + 1;
                     END IF;
-                    CONTINUE;
-                END IF;
-                v_dr := CASE WHEN p_sides[v_i] = 'debit' THEN p_amounts[v_i] ELSE 0 END;
-                v_cr := CASE WHEN p_sides[v_i] = 'credit' THEN p_amounts[v_i] ELSE 0 END;
-                -- The guards of the single-row UPDATE this replaces, on the locked row.
-                v_ok := v_ok AND coalesce(
-                    v_row.currency = p_currencies[v_i] AND NOT v_row.closed
-                    AND v_row.posted_debits::numeric + v_dr <= 9223372036854775807
-                    AND v_row.posted_credits::numeric + v_cr <= 9223372036854775807
-                    AND (NOT v_row.dm
-                         OR v_row.posted_debits::numeric + v_row.pending_debits + v_dr
-                            <= v_row.posted_credits::numeric + v_cr)
-                    AND (NOT v_row.cm
-                         OR v_row.posted_credits::numeric + v_row.pending_credits + v_cr
-                            <= v_row.posted_debits::numeric + v_dr), false);
-                v_done := v_done + 1;
-                v_reg[v_done] := v_row.id;
-                IF v_who = p_org THEN
-                    v_org_regs := v_org_regs + 1;
-                END IF;
-                v_vers[v_i] := v_row.version + 1;
-                v_debs[v_i] := CASE WHEN v_ok THEN v_row.posted_debits + v_dr END;
-                v_creds[v_i] := CASE WHEN v_ok THEN v_row.posted_credits + v_cr END;
-            END LOOP;
+                END LOOP;
             END IF;
-            EXIT WHEN NOT v_ok OR v_found >= v_n OR v_platform IS NULL OR v_who = v_platform;
-            v_who := v_platform;
+            EXIT WHEN NOT v_ok OR v_found >= v_n OR v_step = 4
+                   OR (v_platform IS NULL AND (v_n = 2 OR v_step = 3));
+            -- The next step: 2 and 4 read the platform's (only for a caller that may use
+            -- them), 3 the organization's high-volume ones (three or more lines).
+            v_step := CASE WHEN v_n = 2 OR v_step = 3 THEN 4
+                           WHEN v_step = 1 AND v_platform IS NULL THEN 3
+                           ELSE v_step + 1 END;
+            v_who := CASE WHEN v_step IN (2, 4) THEN v_platform ELSE p_org END;
         END LOOP;
         v_regs := v_done;
-        v_ok := v_ok AND (v_regs = 2 OR (v_regs = 1 AND v_n > 2)) AND v_regs + v_hv = v_n;
+        v_ok := v_ok AND v_net = 0 AND (v_regs = 2 OR (v_regs = 1 AND v_n > 2))
+            AND v_regs + v_hv = v_n;
         -- A used reference goes the long way (asked only of an entry naming one: a query).
         IF v_ok AND p_external_ref IS NOT NULL THEN
             v_ok := NOT EXISTS (SELECT FROM payments.entries e
@@ -4923,6 +4899,11 @@ DECLARE
     v_org uuid;
     v_name text;
     v_key text;
+    -- This transaction's id: an order (or a ticket) it wrote itself needs no lock (below).
+    -- xmin is 32 bits and a frozen row keeps its raw xmin, so a row ~2**32 transactions old
+    -- can show this id: the row must also be of this transaction's moment (created_at is
+    -- now() by default and no writer sets it), which no older row is.
+    v_xid xid := pg_catalog.xid(pg_catalog.pg_current_xact_id());
 BEGIN
     -- Organization by organization (a statement's rows are one organization's: a checkout's,
     -- a transfer's), so that every lookup is pinned to one (docs/scaling.md).
@@ -4932,9 +4913,18 @@ BEGIN
                        format('(order_id, org_id)=(%s, %s)', t.order_id, t.org_id) AS key
                   FROM added t
                  WHERE t.org_id = v_org
-                   AND NOT EXISTS (SELECT FROM ticketing.orders o
-                                    WHERE o.id = t.order_id AND o.org_id = v_org
-                                      FOR KEY SHARE)
+                   -- An order this transaction wrote (at its top level: xmin is its id; the
+                   -- checkout's hold writes the order, then its tickets) cannot be deleted by
+                   -- another before this one commits (none sees it), so it is only looked
+                   -- up; any other is locked FOR KEY SHARE as a key's check locks it. CASE:
+                   -- the lookup first, the lock only if it found none.
+                   AND CASE WHEN EXISTS (SELECT FROM ticketing.orders o
+                                          WHERE o.id = t.order_id AND o.org_id = v_org
+                                            AND o.xmin = v_xid AND o.created_at = now())
+                            THEN false
+                            ELSE NOT EXISTS (SELECT FROM ticketing.orders o
+                                              WHERE o.id = t.order_id AND o.org_id = v_org
+                                                FOR KEY SHARE) END
                 UNION ALL
                 SELECT 'tickets_ticket_type_id_fkey',
                        format('(ticket_type_id, event_id, org_id)=(%s, %s, %s)',
@@ -4949,9 +4939,13 @@ BEGIN
                        format('(replaces, org_id)=(%s, %s)', t.replaces, t.org_id)
                   FROM added t
                  WHERE t.org_id = v_org AND t.replaces IS NOT NULL
-                   AND NOT EXISTS (SELECT FROM ticketing.tickets r
-                                    WHERE r.id = t.replaces AND r.org_id = v_org
-                                      FOR KEY SHARE)) k
+                   AND CASE WHEN EXISTS (SELECT FROM ticketing.tickets r
+                                          WHERE r.id = t.replaces AND r.org_id = v_org
+                                            AND r.xmin = v_xid AND r.created_at = now())
+                            THEN false
+                            ELSE NOT EXISTS (SELECT FROM ticketing.tickets r
+                                              WHERE r.id = t.replaces AND r.org_id = v_org
+                                                FOR KEY SHARE) END) k
          LIMIT 1;
         IF v_name IS NOT NULL THEN
             RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', SCHEMA = 'ticketing',
@@ -6249,7 +6243,7 @@ CREATE INDEX deliveries_due ON messaging.deliveries USING btree (next_attempt_at
 -- Name: deliveries_endpoint; Type: INDEX; Schema: messaging; Owner: -
 --
 
-CREATE INDEX deliveries_endpoint ON messaging.deliveries USING btree (endpoint_id, id);
+CREATE INDEX deliveries_endpoint ON messaging.deliveries USING btree (endpoint_id, id) WHERE (endpoint_id IS NOT NULL);
 
 --
 -- Name: deliveries_message; Type: INDEX; Schema: messaging; Owner: -
@@ -6285,7 +6279,7 @@ CREATE INDEX inbox_due ON messaging.inbox USING btree (next_attempt_at) WHERE ((
 -- Name: messages_created; Type: INDEX; Schema: messaging; Owner: -
 --
 
-CREATE INDEX messages_created ON messaging.messages USING btree (created_at);
+CREATE INDEX messages_created ON messaging.messages USING brin (created_at) WITH (autosummarize='on');
 
 --
 -- Name: messages_dedup_key; Type: INDEX; Schema: messaging; Owner: -
