@@ -28,6 +28,7 @@ import sqlalchemy as sa
 import ledger
 from ledger import writes
 from tests.ledger_core.conftest import ORG_A, ORG_B, PLATFORM, OpenAccountFn, present_key
+from tests.ledger_core.test_post_entry_one_regular import _lines as _named_lines
 
 _COUNTS = (
     "SELECT coalesce(sum(idx_scan) FILTER (WHERE relid = 'payments.idempotency_keys'::regclass),"
@@ -200,19 +201,7 @@ def capture(
 
 def _lines(engine: sa.Engine, entry: uuid.UUID, a: Accounts) -> list[tuple[object, ...]]:
     """The entry's lines in order, each account by its name in the set."""
-    names = {v: k for k, v in a.items()}
-    with engine.connect() as conn:
-        return [
-            (names[r.account_id], *r[1:])
-            for r in conn.execute(
-                sa.text(
-                    "SELECT account_id, side, amount, currency, account_version,"
-                    " account_posted_debits, account_posted_credits, org_id"
-                    " FROM payments.lines WHERE entry_id = :e ORDER BY id"
-                ),
-                {"e": entry},
-            )
-        ]
+    return _named_lines(engine, entry, {v: k for k, v in a.items()})
 
 
 def _positions(engine: sa.Engine, a: Accounts) -> dict[str, tuple[int, int, int | None]]:
