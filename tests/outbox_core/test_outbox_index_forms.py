@@ -1,8 +1,9 @@
-"""The outbox's two indexes whose form session 34 changed still serve their readers.
+"""The outbox's two indexes whose form session 34 weighed still serve their readers.
 
 `messaging.deliveries_endpoint` is partial (`WHERE endpoint_id IS NOT NULL`: an e-mail's or a
 task's delivery has no entry): every query of it names an endpoint, which implies the
-predicate. `messaging.messages_created` is a block range index: the pruning's
+predicate. `messaging.messages_created` is a B-tree (a block range index, tried in session
+34, would read the refilled pages of pruned ranges at every prune): the pruning's
 `created_at < now() - retention` is its one reader. Each is the plan's choice when a
 sequential scan is ruled out (a plan that cannot use the index would fall back to one).
 """
@@ -40,3 +41,10 @@ def test_the_prunings_old_messages_are_found_by_their_index(conn: sa.Connection)
         " WHERE d.message_id = m.id AND d.status <> 'succeeded')",
     )
     assert "messages_created" in plan
+    kind = conn.execute(
+        sa.text(
+            "SELECT am.amname FROM pg_class c JOIN pg_am am ON am.oid = c.relam"
+            " WHERE c.oid = 'messaging.messages_created'::regclass"
+        )
+    ).scalar_one()
+    assert kind == "btree"
