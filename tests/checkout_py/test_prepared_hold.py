@@ -7,6 +7,7 @@ text libpq would cut is never sent."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -209,3 +210,30 @@ def test_a_hold_prepared_before_its_function_changed_columns_is_prepared_again(
     assert row is not None and row.held_until is not None and row.added is None
     assert _prepared(engine) == [(store.OPEN_AND_HOLD_PREPARED, 1)]
     assert _left(engine, world) == 7
+
+
+def test_the_kept_row_reader_follows_the_sessions_time_zone(one_connection: sa.Engine) -> None:
+    """The kept reader's loaders read the session's TimeZone when they are made: a pooled
+    connection whose session changed it (SET TIME ZONE, committed) reads the next hold's
+    `held_until` in the new zone, as a fresh reader would (review of fe027a2: before, the kept
+    reader answered in the zone of its first hold)."""
+    engine = one_connection
+    with engine.begin() as conn:
+        world = open_world(conn, capacities=(10,))
+    orders = []
+    for key in ("zone-1", "zone-2"):
+        item_order = tk_checkout._one_type_order(
+            request(world, key, (1,)), tk_checkout.DEFAULT_HOLD
+        )
+        assert item_order is not None
+        orders.append(item_order[1])
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET TIME ZONE 'UTC'")
+        conn.commit()
+    first = store.open_and_hold_alone(engine, orders[0])
+    assert first is not None and first.held_until.utcoffset() == timedelta(0)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET TIME ZONE 'Asia/Tokyo'")
+        conn.commit()
+    second = store.open_and_hold_alone(engine, orders[1])
+    assert second is not None and second.held_until.utcoffset() == timedelta(hours=9)

@@ -509,14 +509,17 @@ _PREPARED_HOLD = "ticketing_fsm.store.checkout.prepared_hold"
 """The key, in the pooled connection's `info`, of the libpq connection on which
 `OPEN_AND_HOLD_PREPARED` was prepared (a reconnected one has another)."""
 _NO_SUCH_STATEMENT = b"26000"  # invalid_sql_statement_name
-_RESULT_TYPE_CHANGED = (b"0A000", b"cached plan must not change result type")
+_RESULT_TYPE_CHANGED = (b"0A000", b"RevalidateCachedQuery")
 """A prepared statement whose result's columns changed since it was prepared (a migration
 replaced the function with other columns): it fails so at every execution until it is
-prepared again."""
+prepared again. Told by its SQLSTATE and the server function that raised it, which are never
+translated (the message, "cached plan must not change result type", is under lc_messages)."""
+_STYLES = (b"TimeZone", b"DateStyle", b"IntervalStyle")
 _HOLD_ROW = "ticketing_fsm.store.checkout.hold_row"
 """The key, in the pooled connection's `info`, of what reads `OPEN_AND_HOLD_PREPARED`'s row
 on it (`_hold_row`): its libpq connection, a psycopg Transformer of the connection's
-adapters, the row's column names and maker; dropped whenever the statement is prepared."""
+adapters, the row's column names and maker, the session's `_STYLES` when it was made; dropped
+whenever the statement is prepared."""
 
 
 def _hold_parameters(order: Mapping[str, Any], encoding: str) -> list[bytes] | None:
@@ -574,15 +577,17 @@ def _hold_prepared(
             pooled.invalidate, driver, lambda c: c.send_query_prepared(_OPEN_AND_HOLD_NAME, values)
         )
         failed = [
-            (r.error_field(psycopg.pq.DiagnosticField.SQLSTATE), r.error_message)
+            (
+                r.error_field(psycopg.pq.DiagnosticField.SQLSTATE),
+                r.error_field(psycopg.pq.DiagnosticField.SOURCE_FUNCTION),
+            )
             for r in results
             if r.status == psycopg.pq.ExecStatus.FATAL_ERROR
         ]
-        if any(code == _NO_SUCH_STATEMENT for code, _message in failed):
+        if any(code == _NO_SUCH_STATEMENT for code, _where in failed):
             pooled.info.pop(_PREPARED_HOLD, None)
             continue
-        code, text = _RESULT_TYPE_CHANGED
-        if not any(c == code and text in bytes(m) for c, m in failed):
+        if _RESULT_TYPE_CHANGED not in failed:
             break
         gone = _exchange(pooled.invalidate, driver, b"DEALLOCATE " + _OPEN_AND_HOLD_NAME)
         for result in gone:
@@ -600,14 +605,22 @@ def _hold_row(pooled: Any, driver: psycopg.Connection[Any], result: Any) -> Any:
     if result.status != psycopg.pq.ExecStatus.TUPLES_OK or result.ntuples != 1:
         return None
     kept = pooled.info.get(_HOLD_ROW)
-    if kept is None or kept[0] is not driver.pgconn or len(kept[2]) != result.nfields:
+    # The loaders of times and intervals read the session's TimeZone, DateStyle and
+    # IntervalStyle when they are made: a session that changed one gets new ones.
+    styles = tuple(driver.pgconn.parameter_status(name) for name in _STYLES)
+    if (
+        kept is None
+        or kept[0] is not driver.pgconn
+        or len(kept[2]) != result.nfields
+        or kept[4] != styles
+    ):
         names = tuple(bytes(result.fname(n) or b"").decode() for n in range(result.nfields))
         maker = _ROWS.get(names)
         if maker is None:
             maker = _ROWS[names] = collections.namedtuple("Opening", names)._make  # type: ignore[attr-defined]
-        kept = (driver.pgconn, psycopg.adapt.Transformer(driver), names, maker)
+        kept = (driver.pgconn, psycopg.adapt.Transformer(driver), names, maker, styles)
         pooled.info[_HOLD_ROW] = kept
-    _pgconn, transformer, _names, maker = kept
+    _pgconn, transformer, _names, maker, _styles = kept
     transformer.set_pgresult(result)
     return transformer.load_row(0, maker)
 
