@@ -6279,7 +6279,7 @@ CREATE INDEX inbox_due ON messaging.inbox USING btree (next_attempt_at) WHERE ((
 -- Name: messages_created; Type: INDEX; Schema: messaging; Owner: -
 --
 
-CREATE INDEX messages_created ON messaging.messages USING brin (created_at) WITH (autosummarize='on');
+CREATE INDEX messages_created ON messaging.messages USING btree (created_at);
 
 --
 -- Name: messages_dedup_key; Type: INDEX; Schema: messaging; Owner: -
