@@ -4,8 +4,9 @@
 task's delivery has no entry): every query of it names an endpoint, which implies the
 predicate. `messaging.messages_created` is a B-tree (a block range index, tried in session
 34, would read the refilled pages of pruned ranges at every prune): the pruning's
-`created_at < now() - retention` is its one reader. Each is the plan's choice when a
-sequential scan is ruled out (a plan that cannot use the index would fall back to one).
+`created_at < now() - retention` is its one reader. The endpoint's index is the plan's
+choice when a sequential scan is ruled out (a plan that cannot use it would fall back to one);
+the pruning's is judged by its definition (see its test).
 """
 
 from __future__ import annotations
@@ -32,19 +33,12 @@ def test_an_endpoints_deliveries_are_found_by_its_index(conn: sa.Connection) -> 
         assert "deliveries_endpoint" in _plan(conn, statement, e=uuid.uuid4())
 
 
-def test_the_prunings_old_messages_are_found_by_their_index(conn: sa.Connection) -> None:
-    # outbox.prune's statement.
-    plan = _plan(
-        conn,
-        "DELETE FROM messaging.messages m WHERE m.created_at < now() - interval '7 days'"
-        " AND NOT EXISTS (SELECT FROM messaging.deliveries d"
-        " WHERE d.message_id = m.id AND d.status <> 'succeeded')",
-    )
-    assert "messages_created" in plan
-    kind = conn.execute(
-        sa.text(
-            "SELECT am.amname FROM pg_class c JOIN pg_am am ON am.oid = c.relam"
-            " WHERE c.oid = 'messaging.messages_created'::regclass"
-        )
+def test_the_prunings_index_is_a_btree_on_the_message_time(conn: sa.Connection) -> None:
+    # outbox.prune's `created_at < now() - retention`: an ordered index on created_at alone.
+    # (Not the plan: on the shared rolled-back database the messages table's statistics are
+    # whatever other tests left, and with few rows any index ties; the CI of 9ad64a6 and
+    # 8d63449 saw another chosen.)
+    definition = conn.execute(
+        sa.text("SELECT pg_get_indexdef('messaging.messages_created'::regclass)")
     ).scalar_one()
-    assert kind == "btree"
+    assert definition.endswith("ON messaging.messages USING btree (created_at)")
