@@ -29,6 +29,7 @@ import ledger
 from ledger import writes
 from tests.ledger_core.conftest import ORG_A, ORG_B, PLATFORM, OpenAccountFn, present_key
 from tests.ledger_core.test_post_entry_one_regular import _lines as _named_lines
+from tests.ledger_core.test_post_entry_one_regular import _positions
 
 _COUNTS = (
     "SELECT coalesce(sum(idx_scan) FILTER (WHERE relid = 'payments.idempotency_keys'::regclass),"
@@ -202,15 +203,6 @@ def capture(
 def _lines(engine: sa.Engine, entry: uuid.UUID, a: Accounts) -> list[tuple[object, ...]]:
     """The entry's lines in order, each account by its name in the set."""
     return _named_lines(engine, entry, {v: k for k, v in a.items()})
-
-
-def _positions(engine: sa.Engine, a: Accounts) -> dict[str, tuple[int, int, int | None]]:
-    with engine.connect() as conn:
-        out = {}
-        for name, account in a.items():
-            b = ledger.balance(conn, account)
-            out[name] = (b.posted_debits, b.posted_credits, b.version)
-        return out
 
 
 def _named(error: object, a: Accounts) -> tuple[type, dict[str, object]]:
