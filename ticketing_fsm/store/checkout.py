@@ -321,18 +321,50 @@ def _open_and_hold_values(
     return values
 
 
-def hold_after_authentication(
-    order: Mapping[str, Any], go: bytes
-) -> Callable[[Callable[[bytes], bytes]], bytes]:
+# HOLD_AUTHENTICATED with libpq's placeholders (`OPEN_AND_HOLD_PREPARED`'s parameters), the
+# caller's condition `go` written in: for a caller that prepares it once per connection and
+# runs it after the authentication in one pipeline (the API's hold: `HoldStatement`).
+HOLD_AUTHENTICATED_PREPARED = (
+    "SELECT * FROM ticketing.open_and_hold_checkout(%s, $1::uuid, $2::uuid, $3::uuid, $4::int,"
+    " $5::uuid, $6::text, $7::interval, $8::text, $9::text, $10::text[])"
+)
+
+
+class HoldStatement:
+    """HOLD_AUTHENTICATED for the authentication's round trip, in two forms: called with the
+    connection's escaping of a literal, the statement with its values as literals (a simple
+    query's); or prepared (`name`, `text`: HOLD_AUTHENTICATED_PREPARED with the caller's
+    condition) and run with `parameters`. Same function, same arguments, same row (read by
+    `held`)."""
+
+    __slots__ = ("_go", "_order", "_values", "name", "text")
+
+    def __init__(self, order: Mapping[str, Any], go: bytes) -> None:
+        self._values = _open_and_hold_values(order)  # ValueError for a text holding a NUL
+        self._order = order
+        self._go = go.decode()
+        self.text = (HOLD_AUTHENTICATED_PREPARED % self._go).encode()
+        """The prepared form's statement."""
+        self.name = (
+            b"ticketing_open_and_hold_" + hashlib.sha256(self.text).hexdigest()[:12].encode()
+        )
+        """The prepared form's name (its text's: another condition is another statement)."""
+
+    def __call__(self, escape: Callable[[bytes], bytes]) -> bytes:
+        return (HOLD_AUTHENTICATED % {**self._values(escape), "go": self._go}).encode()
+
+    def parameters(self, encoding: str) -> list[bytes] | None:
+        """The prepared form's parameters as libpq's text (None where text parameters cannot
+        carry them: a text holding a NUL, an id that is not a UUID)."""
+        return _hold_parameters(self._order, encoding)
+
+
+def hold_after_authentication(order: Mapping[str, Any], go: bytes) -> HoldStatement:
     """HOLD_AUTHENTICATED for the authentication's round trip (`order` as
     `_open_and_hold_values`'s; `go`: the caller's SQL condition for doing anything): given the
-    connection's escaping of a literal, the statement (its result read by `held`)."""
-    values = _open_and_hold_values(order)
-
-    def statement(escape: Callable[[bytes], bytes]) -> bytes:
-        return (HOLD_AUTHENTICATED % {**values(escape), "go": go.decode()}).encode()
-
-    return statement
+    connection's escaping of a literal, the statement (its result read by `held`); or its
+    prepared form (`HoldStatement`)."""
+    return HoldStatement(order, go)
 
 
 # A checkout of one ticket type for the organization the caller names (the Python API's:
