@@ -60,13 +60,20 @@ def act_as(
     then: keys.Then | None = None,
     answers: list[Any] | None = None,
     record_use: bool = True,
+    commit: bool = False,
 ) -> tuple[keys.Principal | None, keys.StoredAnswer | None]:
     """Authenticate `token` as the first statement of the caller's transaction, which then
     acts as the key's principal; the principal (None: unknown or revoked) and the answer
     stored under `idempotency_key` in its scope. `then`: a statement sent in the same round
-    trip, after it (`keys.authenticate`; `record_use` too)."""
+    trip, after it, and with `commit` the COMMIT (`keys.authenticate`; `record_use` too)."""
     principal, stored = keys.authenticate(
-        conn, token, idempotency_key, then=then, answers=answers, record_use=record_use
+        conn,
+        token,
+        idempotency_key,
+        then=then,
+        answers=answers,
+        record_use=record_use,
+        commit=commit,
     )
     if principal is not None and principal.read_only:
         if idempotency_key is not None:

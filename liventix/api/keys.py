@@ -21,13 +21,14 @@ import hashlib
 import logging
 import re
 import secrets
+import select
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, cast, runtime_checkable
 
 import psycopg
 import psycopg.errors
@@ -318,21 +319,36 @@ Then = Callable[[Escape], bytes]
 written by the caller with its values as literals escaped by the connection."""
 
 
-def _open_with_begin(
-    conn: Connection,
-    prefix: str,
-    secret: str,
-    idempotency_key: str | None,
-    *,
-    then: Then | None = None,
-    answers: list[Any] | None = None,
-) -> Any:
-    """`_OPEN` as the transaction's first statement, sent with its BEGIN in one round trip
-    (and `then` after it, its result appended to `answers`, when the key authenticated);
-    `_NOT_SENT` (nothing done) when psycopg would begin the transaction otherwise (another
-    driver, a transaction already begun, autocommit, an isolation level or a read-only
-    transaction asked of the driver): `_OPEN` then goes the usual way, and `then` not at
-    all."""
+@runtime_checkable
+class PreparedThen(Protocol):
+    """A `Then` that can also go as a prepared statement (`store.checkout.HoldStatement`, the
+    checkout's hold): its name and text (libpq's placeholders, text parameters) and its
+    parameters. Sent with the COMMIT (`authenticate`'s `commit`), it goes prepared in one
+    pipeline with the BEGIN, the authentication (prepared too) and the COMMIT
+    (`_open_pipelined`)."""
+
+    @property
+    def name(self) -> bytes:
+        """The prepared statement's name (the same text, the same name)."""
+        ...
+
+    @property
+    def text(self) -> bytes:
+        """The prepared statement's text."""
+        ...
+
+    def __call__(self, escape: Escape) -> bytes: ...
+
+    def parameters(self, encoding: str) -> list[bytes] | None:
+        """The parameters as libpq's text (None: they cannot go so; the literal form goes)."""
+        ...
+
+
+def _beginning_driver(
+    conn: Connection, prefix: str, secret: str, idempotency_key: str | None
+) -> psycopg.Connection[Any] | None:
+    """The psycopg connection under `conn`, its transaction begun on SQLAlchemy's side, when
+    the opening may send the transaction's BEGIN itself (see `_open_with_begin`); else None."""
     if not conn.in_transaction():
         conn.begin()  # SQLAlchemy's side of it (sends nothing): the caller commits it
     driver = conn.connection.driver_connection
@@ -343,17 +359,49 @@ def _open_with_begin(
         or driver.read_only is not None
         or driver.deferrable is not None
     ):
-        return _NOT_SENT
+        return None
     if any("\x00" in v for v in (prefix, secret, idempotency_key or "")):
         # libpq's escaping stops at a NUL: such a text would be cut, not refused. (Over HTTP
         # a header cannot hold one; a library caller can.) The usual way refuses it.
+        return None
+    return driver
+
+
+def _open_with_begin(
+    conn: Connection,
+    prefix: str,
+    secret: str,
+    idempotency_key: str | None,
+    *,
+    then: Then | None = None,
+    answers: list[Any] | None = None,
+    commit: bool = False,
+) -> Any:
+    """`_OPEN` as the transaction's first statement, sent with its BEGIN in one round trip
+    (and `then` after it, its result appended to `answers`, when the key authenticated; with
+    `commit`, then the transaction's COMMIT: as one pipeline of prepared statements when
+    `then` has a prepared form, `_open_pipelined`);
+    `_NOT_SENT` (nothing done) when psycopg would begin the transaction otherwise (another
+    driver, a transaction already begun, autocommit, an isolation level or a read-only
+    transaction asked of the driver): `_OPEN` then goes the usual way, and `then` not at
+    all."""
+    driver = _beginning_driver(conn, prefix, secret, idempotency_key)
+    if driver is None:
         return _NOT_SENT
+    if commit and then is not None and isinstance(then, PreparedThen):
+        found = _open_pipelined(
+            conn, driver, (prefix, secret, idempotency_key), then=then, answers=answers
+        )
+        if found is not _NOT_SENT:
+            return found
     pgconn = driver.pgconn
     escape = pq.Escaping(pgconn).escape_literal
     key = b"NULL" if idempotency_key is None else escape(idempotency_key.encode())
     statement = _BEGIN_AND_OPEN % (escape(prefix.encode()), escape(secret.encode()), key)
     if then is not None:
         statement += b"; " + then(lambda value: bytes(escape(value)))
+        if commit:
+            statement += b"; COMMIT"
     failed = -1  # which statement failed: BEGIN 0, the authentication 1, `then` 2
     try:
         with pgdriver.cursor(conn):  # the driver's errors raised as SQLAlchemy's, as for any
@@ -385,6 +433,208 @@ def _open_with_begin(
     return _opened(results[1])
 
 
+# _OPEN with libpq's placeholders, prepared once per connection for the pipelined opening
+# (`_open_pipelined`).
+_OPEN_PREPARED = (
+    _OPEN.replace("%(prefix)s", "$1").replace("%(secret)s", "$2").replace("%(key)s", "$3::text")
+).encode()
+_OPEN_NAME = b"liventix_authenticate_" + hashlib.sha256(_OPEN_PREPARED).hexdigest()[:12].encode()
+_PIPELINE_PREPARED = "liventix.api.keys.pipeline_prepared"
+"""The key, in the pooled connection's `info`, of (the libpq connection, the names
+`_open_pipelined` prepared on it): a reconnected connection has another libpq connection."""
+_NO_SUCH_STATEMENT = b"26000"  # invalid_sql_statement_name
+_ALREADY_PREPARED = b"42P05"  # duplicate_prepared_statement
+_RESULT_TYPE_CHANGED = (b"0A000", b"RevalidateCachedQuery")
+"""A prepared statement whose result's columns changed since it was prepared (a migration
+replaced a function with other columns): refused at every execution, having run nothing,
+until it is prepared again. Told by its SQLSTATE and the server function raising it, never
+translated (the message is under lc_messages)."""
+_ATTEMPTS = 3
+"""Pipelines sent at most for one opening: the usual one, and again after finding a statement
+deallocated behind our back (psycopg's DEALLOCATE ALL after a rollback on a connection where
+it prepared statements of its own), or prepared with result columns that changed."""
+
+
+def _open_pipelined(
+    conn: Connection,
+    driver: psycopg.Connection[Any],
+    credentials: tuple[str, str, str | None],
+    *,
+    then: PreparedThen,
+    answers: list[Any] | None,
+) -> Any:
+    """`_open_with_begin` with `then` and the COMMIT as one libpq pipeline of prepared
+    statements: BEGIN, `_OPEN` (prepared), `then` (prepared), COMMIT, and one Sync: one round
+    trip, with the statements' Parse messages in front on the connection's first use of them.
+    The server runs them in order and skips everything after an error up to the Sync, as
+    the simple query did; nothing is parsed or planned again per call. A statement found
+    deallocated (26000) or prepared with other result columns (0A000) ran nothing: the
+    transaction is rolled back and the pipeline sent again with the statement prepared
+    again (at most `_ATTEMPTS` pipelines). `_NOT_SENT` when `then`'s parameters cannot go
+    as libpq's text (the caller sends the literal form)."""
+    encoding = driver.info.encoding
+    values = then.parameters(encoding)
+    if values is None:
+        return _NOT_SENT
+    prefix, secret, idempotency_key = credentials
+    opening: list[bytes | None] = [
+        prefix.encode(encoding),
+        secret.encode(encoding),
+        None if idempotency_key is None else idempotency_key.encode(encoding),
+    ]
+    pooled = conn.connection
+    pgconn = driver.pgconn
+    kept = pooled.info.get(_PIPELINE_PREPARED)
+    if kept is None or kept[0] is not pgconn:
+        kept = pooled.info[_PIPELINE_PREPARED] = (pgconn, set())
+    prepared: set[bytes] = kept[1]
+    texts = {_OPEN_NAME: _OPEN_PREPARED, then.name: then.text}
+    stale: set[bytes] = set()
+    for attempt in range(1, _ATTEMPTS + 1):
+        steps: list[tuple[str, bytes]] = []
+        if pgconn.transaction_status != pq.TransactionStatus.IDLE:
+            steps.append(("rollback", b""))  # a failed attempt's transaction
+        steps += [("deallocate", name) for name in sorted(stale)]
+        steps += [("prepare", name) for name in texts if name not in prepared]
+        steps += [("begin", b""), ("open", _OPEN_NAME), ("then", then.name), ("commit", b"")]
+        results = _pipeline(conn, driver, steps, {"texts": texts, "open": opening, "then": values})
+        stale = set()
+        for (step, name), result in zip(steps, results, strict=True):
+            if step == "prepare" and result.status == pq.ExecStatus.COMMAND_OK:
+                prepared.add(name)
+        if attempt == _ATTEMPTS or not _prepare_again(steps, results, prepared, stale):
+            return _pipelined_opening(driver, steps, results, answers)
+    raise AssertionError("unreachable: the last attempt returns")
+
+
+def _prepare_again(
+    steps: list[tuple[str, bytes]],
+    results: list[pq.abc.PGresult],
+    prepared: set[bytes],
+    stale: set[bytes],
+) -> bool:
+    """Whether the pipeline failed only because a statement must be prepared again (see
+    `_open_pipelined`), noting which in `prepared` (the names on the connection) and
+    `stale` (the names to deallocate first)."""
+    for (step, name), result in zip(steps, results, strict=True):
+        if result.status != pq.ExecStatus.FATAL_ERROR:
+            continue
+        code = result.error_field(pq.DiagnosticField.SQLSTATE)
+        where = result.error_field(pq.DiagnosticField.SOURCE_FUNCTION)
+        if step in ("open", "then") and code == _NO_SUCH_STATEMENT:
+            # Deallocated: usually all at once (DEALLOCATE ALL), so after the opening's
+            # failure both are prepared again (one still there answers its Parse with 42P05
+            # on the next attempt: noted as prepared); `then` failing, the opening ran.
+            if step == "open":
+                prepared.clear()
+            prepared.discard(name)
+            return True
+        if step in ("open", "then") and (code, where) == _RESULT_TYPE_CHANGED:
+            prepared.discard(name)
+            stale.add(name)
+            return True
+        if step == "prepare" and code == _ALREADY_PREPARED:
+            prepared.add(name)
+            return True
+        return False  # everything after the first error up to the Sync was skipped
+    return False
+
+
+def _pipelined_opening(
+    driver: psycopg.Connection[Any],
+    steps: list[tuple[str, bytes]],
+    results: list[pq.abc.PGresult],
+    answers: list[Any] | None,
+) -> Any:
+    """What `_open_pipelined`'s last pipeline answers, read as `_open_with_begin` reads its
+    simple query's results."""
+    found = dict(zip((step for step, _name in steps), results, strict=True))
+    opening = found["open"]
+    if opening.status == pq.ExecStatus.TUPLES_OK and opening.ntuples == 0:
+        return None  # unknown or revoked: `then` did nothing; the answer is 401
+    for (step, name), result in zip(steps, results, strict=True):
+        if result.status != pq.ExecStatus.FATAL_ERROR:
+            continue
+        error = cast(
+            DBAPIError,
+            DBAPIError.instance(
+                None,
+                None,
+                psycopg.errors.error_from_result(result, encoding=driver.info.encoding),
+                psycopg.Error,
+            ),
+        )
+        if step in ("then", "commit") or (step == "prepare" and name != _OPEN_NAME):
+            raise StatementFailed(error) from error.orig
+        raise error from error.orig
+    if answers is not None:
+        answers.append(found["then"])
+    return _opened(opening)
+
+
+def _pipeline(
+    conn: Connection,
+    driver: psycopg.Connection[Any],
+    steps: list[tuple[str, bytes]],
+    sent: dict[str, Any],
+) -> list[pq.abc.PGresult]:
+    """Send `steps` in one libpq pipeline ended by a Sync (`sent`: the statements' `texts` by
+    name, the parameters of `open` and `then`) and read one result per step,
+    under the connection's lock, waiting in poll() (the GIL released). A failure of the
+    exchange itself (a lost connection, an interruption) leaves the connection's state
+    unknown: it is closed and invalidated, and the error raised as SQLAlchemy's."""
+    pgconn = driver.pgconn
+    try:
+        with driver.lock:
+            pgconn.enter_pipeline_mode()
+            for step, name in steps:
+                if step == "prepare":
+                    pgconn.send_prepare(name, sent["texts"][name])
+                elif step in ("open", "then"):
+                    pgconn.send_query_prepared(name, sent[step])
+                elif step == "deallocate":
+                    pgconn.send_query_params(b"DEALLOCATE " + name, None)
+                else:  # rollback, begin, commit
+                    pgconn.send_query_params(step.upper().encode(), None)
+            pgconn.pipeline_sync()
+            results = _pipeline_results(pgconn)
+            pgconn.exit_pipeline_mode()
+    except BaseException as exc:
+        lost = exc if isinstance(exc, Exception) else None
+        if pgconn.status != pq.ConnStatus.BAD:
+            pgconn.finish()
+        conn.invalidate(lost)
+        if isinstance(exc, psycopg.Error):
+            raise DBAPIError.instance(
+                None, None, exc, psycopg.Error, connection_invalidated=True
+            ) from exc
+        raise
+    if len(results) != len(steps):
+        raise RuntimeError(f"a pipeline of {len(steps)} statements answered {len(results)}")
+    return results
+
+
+def _pipeline_results(pgconn: pq.abc.PGconn) -> list[pq.abc.PGresult]:
+    """Flush the pipeline and read its results up to the Sync's, one per statement."""
+    poller = select.poll()
+    poller.register(pgconn.socket, select.POLLIN | select.POLLOUT)
+    while pgconn.flush():  # a non-blocking connection (psycopg's): the pipeline may not be out
+        if poller.poll()[0][1] & select.POLLIN:
+            pgconn.consume_input()  # the server may be waiting for us to read first
+    poller.modify(pgconn.socket, select.POLLIN)
+    results: list[pq.abc.PGresult] = []
+    while True:
+        while pgconn.is_busy():
+            poller.poll()
+            pgconn.consume_input()  # raises OperationalError on a lost connection
+        result = pgconn.get_result()
+        if result is None:
+            continue  # the end of one statement's results
+        if result.status == pq.ExecStatus.PIPELINE_SYNC:
+            return results
+        results.append(result)
+
+
 def authenticate(
     conn: Connection,
     token: str,
@@ -393,6 +643,7 @@ def authenticate(
     then: Then | None = None,
     answers: list[Any] | None = None,
     record_use: bool = True,
+    commit: bool = False,
 ) -> tuple[Principal | None, StoredAnswer | None]:
     """Authenticate `token` and act as its principal for the rest of the transaction:
     `liventix_app` acting for the key's organization, `liventix_platform` acting for the
@@ -405,14 +656,18 @@ def authenticate(
     runs with no actor proved: a write must name `current_org_id()` in its condition); its
     result is then dropped. Where the round trip cannot carry it, nothing is appended: the
     caller runs its statement the usual way. When it fails (the key authenticated),
-    `StatementFailed` carries its error. `record_use=False`: the key's last use is not
-    recorded from `conn`'s engine (a read replica's, which cannot write: the caller checked
-    the key on the primary, which recorded it)."""
+    `StatementFailed` carries its error. With `commit`, the transaction's COMMIT ends the
+    round trip after `then` (a `PreparedThen` goes prepared, in a pipeline: `_open_pipelined`).
+    `record_use=False`: the key's last use is not recorded from `conn`'s engine (a read
+    replica's, which cannot write: the caller checked the key on the primary, which recorded
+    it)."""
     parsed = parse_token(token)
     if parsed is None:
         return None, None
     prefix, secret = parsed
-    row = _open_with_begin(conn, prefix, secret, idempotency_key, then=then, answers=answers)
+    row = _open_with_begin(
+        conn, prefix, secret, idempotency_key, then=then, answers=answers, commit=commit
+    )
     if row is _NOT_SENT:
         params = {"prefix": prefix, "secret": secret, "key": idempotency_key}
         row = pgdriver.first(conn, _OPEN, params)

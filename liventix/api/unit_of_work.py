@@ -220,8 +220,6 @@ class UnitOfWork:
         then, self._then, self.sent = self._then, None, None
         commits, self._then_commits, self.committed = self._then_commits, False, False
         answers_with, self._then_answers = self._then_answers, None
-        if then is not None and commits:
-            then = _with_commit(then)
         answers: list[Any] = []
         principal, stored = auth.act_as(
             conn,
@@ -230,6 +228,7 @@ class UnitOfWork:
             then=then,
             answers=answers,
             record_use=record_use,
+            commit=then is not None and commits,
         )
         if answers:
             self.sent = answers[0]
@@ -457,15 +456,6 @@ class UnitOfWork:
     def posted(self, kind: str) -> None:
         """Count a posting of this kind once the transaction commits."""
         self._after_commit.append(lambda: self.runtime.metrics.posted(kind))
-
-
-def _with_commit(statement: keys.Then) -> keys.Then:
-    """`statement` followed by the transaction's COMMIT, in the same simple query."""
-
-    def committed(escape: keys.Escape) -> bytes:
-        return statement(escape) + b"; COMMIT"
-
-    return committed
 
 
 def _lists(request: Request) -> bool:

@@ -1,0 +1,292 @@
+"""The HTTP checkout's hold prepared (issue 11): BEGIN, the authentication and the hold as
+prepared statements, and the COMMIT, in one libpq pipeline ended by one Sync: one round trip
+as before (`keys._open_pipelined`, the hold's `store.checkout.HoldStatement`), prepared once
+per connection. The same refusals as the simple query's (tests/api/test_checkout_one_round_
+trip.py): the statement does nothing for a key that did not authenticate, another
+organization's key, a read-only key, or a key with an answer stored. A statement deallocated
+behind the pipeline's back (psycopg's DEALLOCATE ALL after a rollback) or prepared before a
+migration changed its function's result columns (0A000: refused at every execution until
+prepared again) is prepared again and the pipeline sent again, once; over HTTP too, on the
+API's one pooled connection."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+import ledger
+import outbox
+import ticketing_fsm as tk
+from liventix.api import create_app, create_key, keys
+from liventix.database import create_database, database_url, drop_database, make_engine
+from liventix.stripe_gateway import StripeGateway, StripeSettings
+from liventix.testing.stripe import StripeStandIn
+from liventix.wiring import wire
+from tests.api.support import PLATFORM, WEBHOOK_SECRET, new_org, on_sale_event, uvicorn_thread
+from tests.ticketing_core.support import World, open_world, request
+
+_HOLD = "ticketing_open_and_hold_%"
+_OPEN = "liventix_authenticate_%"
+
+
+@pytest.fixture
+def one_connection(committing_engine: sa.Engine) -> Iterator[sa.Engine]:
+    """An engine of one pooled connection: every send and check shares it."""
+    engine = sa.create_engine(
+        committing_engine.url, pool_size=1, max_overflow=0, poolclass=sa.QueuePool
+    )
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _prepared(engine: sa.Engine) -> dict[str, int]:
+    """The pipeline's prepared statements on the pool's connection: kind -> times run."""
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT name, generic_plans + custom_plans FROM pg_prepared_statements"
+            " WHERE name LIKE %(hold)s OR name LIKE %(open)s",
+            {"hold": _HOLD, "open": _OPEN},
+        ).all()
+        conn.rollback()
+    return {("hold" if r[0].startswith("ticketing") else "open"): int(r[1]) for r in rows}
+
+
+def _held(engine: sa.Engine, type_id: uuid.UUID) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.text("SELECT held FROM ticketing.ticket_types WHERE id = :id"), {"id": type_id}
+            ).scalar_one()
+        )
+
+
+def _send(
+    engine: sa.Engine, token: str, header_key: str | None, planned: tk.PlannedHold
+) -> tuple[keys.Principal | None, keys.StoredAnswer | None, list[Any], Any]:
+    """The hold's round trip as the API sends it (the hold with the COMMIT: pipelined);
+    then the connection's transaction rolled back (the commit in the round trip is all that
+    can keep anything)."""
+    with engine.connect() as conn:
+        answers: list[Any] = []
+        principal, stored = keys.authenticate(
+            conn, token, header_key, then=planned.statement, answers=answers, commit=True
+        )
+        result = None
+        if answers:
+            result = tk.planned_hold_result(conn, planned, answers[0])
+        conn.rollback()
+    return principal, stored, answers, result
+
+
+def _plan(world: World, key: str, n: int) -> tk.PlannedHold:
+    planned = tk.plan_hold(request(world, key, (n,)), go=keys.FRESH_WRITE)
+    assert planned is not None
+    assert isinstance(planned.statement, keys.PreparedThen)
+    return planned
+
+
+def test_the_pipelined_hold_holds_only_for_a_fresh_write_of_the_planned_org(
+    one_connection: sa.Engine,
+) -> None:
+    engine = one_connection
+    with engine.begin() as conn:
+        world = open_world(conn, capacities=(5,))
+        token = create_key(conn, world.org, description="one").token
+        read_only = create_key(conn, world.org, description="ro", scope="read_only").token
+        other = open_world(conn, capacities=(1,))
+        others_token = create_key(conn, other.org, description="other").token
+    type_id = world.types[0]
+    planned = _plan(world, "api:pipe-1", 2)
+
+    wrong = token[:-1] + ("0" if token[-1] != "0" else "1")
+    assert _send(engine, wrong, "pipe-1", planned)[:3] == (None, None, [])
+    # Prepared on the first use (before: the simple query, nothing prepared).
+    assert _prepared(engine) == {"open": 1, "hold": 1}
+    principal, _, answers, result = _send(engine, others_token, "pipe-1", planned)
+    assert principal is not None and principal.org_id == other.org
+    assert len(answers) == 1 and result is None
+    principal, _, answers, result = _send(engine, read_only, "pipe-1", planned)
+    assert principal is not None and principal.read_only
+    assert len(answers) == 1 and result is None
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("""INSERT INTO payments.api_idempotency
+                           (scope, key, method, path, request_sha256, status, content_type,
+                            response)
+                       VALUES (:scope, 'pipe-1', 'POST', '/v1/checkouts', 'x', 409,
+                               'application/problem+json', '{}')"""),
+            {"scope": str(world.org)},
+        )
+    principal, stored, answers, result = _send(engine, token, "pipe-1", planned)
+    assert principal is not None and stored is not None and stored.status == 409
+    assert len(answers) == 1 and result is None
+    assert _held(engine, type_id) == 0
+
+    principal, stored, answers, pending = _send(engine, token, "pipe-2", planned)
+    assert principal is not None and stored is None
+    assert isinstance(pending, tk.PendingCheckout) and pending.order_id == planned.order_id
+    assert (pending.amount, pending.currency) == (2 * 2_500, "EUR")
+    assert _held(engine, type_id) == 2  # committed in the round trip
+    # The same checkout again: found, nothing more held.
+    _, _, _, found = _send(engine, token, "pipe-3", _plan(world, "api:pipe-1", 2))
+    assert isinstance(found, tk.PendingCheckout) and found.order_id == pending.order_id
+    assert found.hold_expires_at == pending.hold_expires_at
+    with pytest.raises(tk.IdempotencyConflict):
+        _send(engine, token, "pipe-4", _plan(world, "api:pipe-1", 1))
+    with pytest.raises(tk.SoldOut):
+        _send(engine, token, "pipe-5", _plan(world, "api:pipe-5", 4))
+    assert _held(engine, type_id) == 2
+    # Prepared once, run every time (the wrong secret's hold ran too, and did nothing).
+    assert _prepared(engine) == {"open": 8, "hold": 8}
+
+
+def test_a_statement_deallocated_behind_the_pipeline_is_prepared_again(
+    one_connection: sa.Engine,
+) -> None:
+    engine = one_connection
+    with engine.begin() as conn:
+        world = open_world(conn, capacities=(10,))
+        token = create_key(conn, world.org, description="one").token
+    assert isinstance(
+        _send(engine, token, "d-1", _plan(world, "api:d-1", 1))[3], tk.PendingCheckout
+    )
+    with engine.connect() as conn:  # as psycopg does after a rollback of its prepared ones
+        conn.exec_driver_sql("DEALLOCATE ALL")
+        conn.commit()
+    assert _prepared(engine) == {}
+    # Before: 26000 (invalid_sql_statement_name) raised.
+    assert isinstance(
+        _send(engine, token, "d-2", _plan(world, "api:d-2", 2))[3], tk.PendingCheckout
+    )
+    assert _prepared(engine) == {"open": 1, "hold": 1}
+    # The hold's alone deallocated (the opening ran): the hold prepared again.
+    with engine.connect() as conn:
+        (name,) = conn.exec_driver_sql(
+            "SELECT name FROM pg_prepared_statements WHERE name LIKE %(hold)s", {"hold": _HOLD}
+        ).one()
+        conn.exec_driver_sql(f"DEALLOCATE {name}")
+        conn.commit()
+    assert isinstance(
+        _send(engine, token, "d-3", _plan(world, "api:d-3", 3))[3], tk.PendingCheckout
+    )
+    assert _prepared(engine) == {"open": 3, "hold": 1}
+    assert _held(engine, world.types[0]) == 6
+
+
+def _widen_the_hold(engine: sa.Engine) -> None:
+    """A migration replacing `ticketing.open_and_hold_checkout` with one more result column."""
+    with engine.begin() as conn:
+        definition = conn.exec_driver_sql(
+            "SELECT pg_get_functiondef('ticketing.open_and_hold_checkout'::regproc)"
+        ).scalar_one()
+        widened = definition.replace("on_sale boolean)", "on_sale boolean, added integer)", 1)
+        widened = widened.replace("RETURN QUERY SELECT *", "RETURN QUERY SELECT *, NULL::int", 1)
+        assert widened.count("added integer") == 1 and "NULL::int" in widened
+        conn.exec_driver_sql("DROP FUNCTION ticketing.open_and_hold_checkout")
+        conn.exec_driver_sql(widened.replace("%", "%%"))
+
+
+def test_a_hold_prepared_before_its_function_changed_columns_is_prepared_again(
+    one_connection: sa.Engine,
+) -> None:
+    """PostgreSQL refuses a prepared statement whose result columns changed at every
+    execution (0A000 "cached plan must not change result type", nothing run): deallocated,
+    prepared again, the pipeline sent again, and the row read with its new columns."""
+    engine = one_connection
+    with engine.begin() as conn:
+        world = open_world(conn, capacities=(10,))
+        token = create_key(conn, world.org, description="one").token
+    assert isinstance(
+        _send(engine, token, "c-1", _plan(world, "api:c-1", 1))[3], tk.PendingCheckout
+    )
+    _widen_the_hold(engine)
+    planned = _plan(world, "api:c-2", 2)
+    _, _, answers, pending = _send(engine, token, "c-2", planned)  # before: 0A000 raised
+    assert isinstance(pending, tk.PendingCheckout)
+    assert answers[0].fname(answers[0].nfields - 1) == b"added"
+    # The opening ran in the refused pipeline and again in the one sent again.
+    assert _prepared(engine) == {"open": 3, "hold": 1}
+    assert _held(engine, world.types[0]) == 3
+
+
+@pytest.fixture
+def api_one_connection(
+    pg_server_url: str, template_db: str
+) -> Iterator[tuple[str, str, sa.Engine]]:
+    """The API (uvicorn in a thread) on a database of its own with ONE pooled connection,
+    Stripe the stand-in: its URL, an organization's key, the API's engine."""
+    name = f"prepared_hold_{uuid.uuid4().hex}"
+    create_database(pg_server_url, name, template=template_db)
+    url = database_url(pg_server_url, name)
+    engine = make_engine(url, pool_size=1, max_overflow=0)
+    stand_in = StripeStandIn().start()
+    gateway = StripeGateway(StripeSettings(api_base=stand_in.url, max_network_retries=0))
+    wire(engine, gateway, outbox.InboxHandlers())
+    with engine.begin() as conn:
+        ledger.open_organization(conn, PLATFORM, "Liventix", is_platform=True)
+    _org, key = new_org(engine, "Arena")
+    app = create_app(engine, gateway=gateway, stripe_webhook_secret=WEBHOOK_SECRET)
+    try:
+        with uvicorn_thread(app) as api:
+            yield api, key, engine
+    finally:
+        stand_in.close()
+        engine.dispose()
+        drop_database(pg_server_url, name)
+
+
+def _short_holds(client: httpx.Client) -> float:
+    text = client.get("/metrics").text
+    found = re.search(
+        r'^liventix_api_checkout_steps_total\{step="hold",way="short"\} (\S+)$', text, re.M
+    )
+    return 0.0 if found is None else float(found[1])
+
+
+def test_over_http_the_hold_is_prepared_and_survives_deallocation_and_migration(
+    api_one_connection: tuple[str, str, sa.Engine],
+) -> None:
+    api, key, engine = api_one_connection
+    with httpx.Client(
+        base_url=api, headers={"Authorization": f"Bearer {key}"}, timeout=60
+    ) as client:
+        event = on_sale_event(client, capacity=10)  # the key authenticated in this process
+        type_id = event["ticket_types"][0]["id"]
+
+        def checkout(idempotency_key: str, n: int) -> httpx.Response:
+            body = {
+                "event_id": event["id"],
+                "buyer_email": "ann@example.com",
+                "items": [{"ticket_type_id": type_id, "quantity": n}],
+            }
+            return client.post(
+                "/v1/checkouts", json=body, headers={"Idempotency-Key": idempotency_key}
+            )
+
+        before = _short_holds(client)
+        first = checkout("h-1", 1)
+        assert first.status_code == 201, first.text
+        assert _prepared(engine) == {"open": 1, "hold": 1}  # before: nothing prepared
+        with engine.connect() as conn:
+            conn.exec_driver_sql("DEALLOCATE ALL")
+            conn.commit()
+        second = checkout("h-2", 2)
+        assert second.status_code == 201, second.text
+        _widen_the_hold(engine)
+        third = checkout("h-3", 3)
+        assert third.status_code == 201, third.text  # before: 500 (0A000), every hold after
+        assert _prepared(engine) == {"open": 3, "hold": 1}
+        replayed = checkout("h-3", 3)
+        assert replayed.status_code == 201 and replayed.json() == third.json()
+        assert replayed.headers.get("Idempotency-Replayed") == "true"
+        assert _short_holds(client) == before + 3  # the replay: answered as stored
+        found = client.get(f"/v1/events/{event['id']}").json()
+        assert found["ticket_types"][0]["held"] == 6
