@@ -316,81 +316,83 @@ LANGUAGE plpgsql VOLATILE ROWS 1 AS $$
 DECLARE
     v_escrow uuid;
     v_state text;
-    v_booked boolean;
-    v_terms boolean;
     v_status text;
     v_entry uuid;
     v_replayed boolean;
     v_code text;
     v_details jsonb;
 BEGIN
-    -- The escrow locked, and the facts checked on it, in one statement (session 32: the
-    -- accounts' check was a statement of its own, and each answer a RETURN QUERY, one more
-    -- executor start each): the payment not booked, the organizer's terms as read, and the
-    -- accounts' ids as they were read (an account's id never changes for its organization
-    -- and code; rows deleted and made again, as a test's emptied database does, would
-    -- change them): the organizer's, then the platform's, each read with its own
-    -- organization. A request whose ids are the ones the long way would read is the very
-    -- request it would post, so a refusal the door records under the key is the one the
-    -- long way finds there.
+    -- The escrow locked, and the facts checked on it, in one statement (session 32: each
+    -- answer was a RETURN QUERY, one more executor start each): the payment not booked, the
+    -- escrow in a state the capture leaves as it is, the organizer's terms as read; any other
+    -- case answered at once ('booked', 'long', 'stale').
     SELECT e.id, e.state,
-           EXISTS (SELECT 1 FROM payments.card_payments c
-                    WHERE c.id = p_payment AND c.org_id = p_org),
-           CASE WHEN p_policy_stored
-                THEN EXISTS (SELECT 1 FROM payments.organizer_policies pol
-                              WHERE pol.org_id = p_org AND pol.platform_fee_bps = p_bps
-                                AND pol.platform_fee_fixed = p_fixed
-                                AND pol.bears_stripe_fees = p_bears
-                                AND pol.refund_platform_fee = p_refund_fee)
-                ELSE NOT EXISTS (SELECT 1 FROM payments.organizer_policies pol
-                                  WHERE pol.org_id = p_org) END
-           AND (SELECT count(*) FROM payments.accounts a
-                 WHERE a.org_id = p_org AND a.id = ANY (p_organizer_accounts))
-               = cardinality(p_organizer_accounts)
-           AND (SELECT count(*) FROM payments.accounts a
-                 WHERE a.org_id = (SELECT o.id FROM payments.organizations o WHERE o.is_platform)
-                   AND a.id = ANY (p_platform_accounts))
-               = cardinality(p_platform_accounts)
-      INTO v_escrow, v_state, v_booked, v_terms
+           CASE WHEN EXISTS (SELECT 1 FROM payments.card_payments c
+                              WHERE c.id = p_payment AND c.org_id = p_org) THEN 'booked'
+                WHEN NOT (e.state = ANY (p_states)) THEN 'long'
+                WHEN NOT CASE WHEN p_policy_stored
+                              THEN EXISTS (SELECT 1 FROM payments.organizer_policies pol
+                                            WHERE pol.org_id = p_org
+                                              AND pol.platform_fee_bps = p_bps
+                                              AND pol.platform_fee_fixed = p_fixed
+                                              AND pol.bears_stripe_fees = p_bears
+                                              AND pol.refund_platform_fee = p_refund_fee)
+                              ELSE NOT EXISTS (SELECT 1 FROM payments.organizer_policies pol
+                                                WHERE pol.org_id = p_org) END
+                THEN 'stale' END
+      INTO v_escrow, v_state, v_status
       FROM payments.escrows e
      WHERE e.org_id = p_org AND e.event_id = p_event AND e.currency = p_currency
        FOR UPDATE OF e;
-    IF NOT FOUND THEN
-        capture_outcome := 'long';
+    IF v_status IS NOT NULL OR v_escrow IS NULL THEN
+        capture_outcome := coalesce(v_status, 'long');
         RETURN NEXT;
         RETURN;
     END IF;
-    IF v_booked THEN
-        capture_outcome := 'booked';
-        RETURN NEXT;
-        RETURN;
-    END IF;
-    IF NOT (v_state = ANY (p_states)) THEN
-        capture_outcome := 'long';
-        RETURN NEXT;
-        RETURN;
-    END IF;
-    IF NOT v_terms THEN
-        capture_outcome := 'stale';
-        RETURN NEXT;
-        RETURN;
-    END IF;
-    SELECT d.status, d.id, d.replayed, d.code, d.details
-      INTO v_status, v_entry, v_replayed, v_code, v_details
-      FROM payments.post_entry(p_org, p_key, p_hash, p_accounts, p_sides, p_amounts,
-                               p_currencies, p_description, NULL, NULL, p_external_ref) d;
-    IF v_status = 'failed' THEN
-        capture_outcome := 'failed';
-        refusal_code := v_code;
-        refusal_details := v_details;
-        RETURN NEXT;
-        RETURN;
-    END IF;
-    IF v_replayed THEN
-        capture_outcome := 'replayed';
-        capture_entry := v_entry;
-        RETURN NEXT;
-        RETURN;
+    -- The usual entry (the escrow, the organizer's one account, beside the platform's
+    -- high-volume ones) by the ledger's writer for it: its id, or NULL having written nothing
+    -- (payments_engine.sql). It posts only when each account is found as its organization's
+    -- (the organizer's, the platform's), so the accounts' ids are the ones read.
+    v_entry := payments.post_capture_entry(p_org, p_key, p_hash, p_accounts, p_sides,
+                                           p_amounts, p_currencies, p_description,
+                                           p_external_ref, p_organizer_accounts[1],
+                                           p_platform_accounts);
+    IF v_entry IS NULL THEN
+        -- Anything else, through the ledger's door, once the accounts' ids are the ones read
+        -- (an account's id never changes for its organization and code; rows deleted and
+        -- made again, as a test's emptied database does, would change them): the
+        -- organizer's, then the platform's, each read with its own organization. A request
+        -- whose ids are the ones the long way would read is the very request it would post,
+        -- so a refusal the door records under the key is the one the long way finds there.
+        IF NOT ((SELECT count(*) FROM payments.accounts a
+                  WHERE a.org_id = p_org AND a.id = ANY (p_organizer_accounts))
+                = cardinality(p_organizer_accounts)
+                AND (SELECT count(*) FROM payments.accounts a
+                      WHERE a.org_id = (SELECT o.id FROM payments.organizations o
+                                         WHERE o.is_platform)
+                        AND a.id = ANY (p_platform_accounts))
+                    = cardinality(p_platform_accounts)) THEN
+            capture_outcome := 'stale';
+            RETURN NEXT;
+            RETURN;
+        END IF;
+        SELECT d.status, d.id, d.replayed, d.code, d.details
+          INTO v_status, v_entry, v_replayed, v_code, v_details
+          FROM payments.post_entry(p_org, p_key, p_hash, p_accounts, p_sides, p_amounts,
+                                   p_currencies, p_description, NULL, NULL, p_external_ref) d;
+        IF v_status = 'failed' THEN
+            capture_outcome := 'failed';
+            refusal_code := v_code;
+            refusal_details := v_details;
+            RETURN NEXT;
+            RETURN;
+        END IF;
+        IF v_replayed THEN
+            capture_outcome := 'replayed';
+            capture_entry := v_entry;
+            RETURN NEXT;
+            RETURN;
+        END IF;
     END IF;
     -- The counters, the audit row and the payment's record in one statement.
     WITH moved AS (

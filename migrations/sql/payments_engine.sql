@@ -1520,6 +1520,186 @@ ALTER FUNCTION payments.ledger_write(jsonb) SET enable_seqscan = off;
 ALTER FUNCTION payments.post_entry(uuid, text, text, uuid[], text[], bigint[], text[], text,
     jsonb, timestamptz, text) SET enable_bitmapscan = off;
 
+-- The payment's capture's entry (payments.capture_card_payment, escrow.sql): ONE regular
+-- account of p_org (p_regular: the escrow) beside high-volume accounts of the platform's
+-- (p_high_volume: the clearing and the fees), three to eight lines, each account on one line,
+-- one currency. The same entry post_entry's usual way (3a, steps 1 and 2) posts, judged by
+-- the same guards, in fewer statements and PL/pgSQL expressions (every expression is compiled
+-- again in each transaction, and a capture is one): the regular row locked and every line
+-- judged in one statement (the caller's right to act, the line's own validity, each row's
+-- guards, the balance, the reference unused), the key, the regular row's move, the entry and
+-- its lines in a second, the high-volume rows' closed recheck in a third. It answers the
+-- entry's id, or NULL having written nothing when the entry is anything else, a guard holds
+-- it back, the caller is not the platform nor the owner, or the key is there already: the
+-- caller then asks post_entry, which judges it its own ways (the same refusals, recorded
+-- failures, replays and conflicts as before). The row triggers it skips (engine_checked)
+-- are skipped as post_entry skips them: it checks what they check itself; a backstop counts
+-- and balances the lines inserted. The high-volume rows are read with the first statement's
+-- snapshot, as the regular row is locked (its escrow, locked before by the capture, keeps
+-- other writers of the row away); the closed recheck after the writes reads them again.
+CREATE FUNCTION payments.post_capture_entry(
+    p_org uuid, p_key text, p_hash text, p_accounts uuid[], p_sides text[],
+    p_amounts bigint[], p_currencies text[], p_description text, p_external_ref text,
+    p_regular uuid, p_high_volume uuid[]) RETURNS uuid
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET payments.writer = 'on'
+SET payments.engine_checked = 'on' AS $$
+DECLARE
+    v_platform uuid;
+    v_version bigint;  -- the regular row's after the line, and its posted totals
+    v_debits bigint;
+    v_credits bigint;
+    v_id uuid;
+    v_keys int;
+    v_lines int;
+    v_net numeric;
+    v_closed uuid;
+BEGIN
+    -- Who acts (as post_entry's step 1, for a caller that may use the platform's accounts:
+    -- the platform's proof, or no proof and the owner; anyone else is post_entry's to
+    -- judge), the regular row locked, every line judged, in one statement: a row only when
+    -- all holds. Each check is an expression over the arrays (an operator each: every node
+    -- of a statement's expressions is compiled again at each execution) or one subquery.
+    SELECT h.org_id, r.version + 1, r.posted_debits + v.dr, r.posted_credits + v.cr
+      INTO v_platform, v_version, v_debits, v_credits
+      FROM (SELECT a.id, a.currency, a.closed, a.version, a.posted_debits, a.posted_credits,
+                   a.pending_debits, a.pending_credits,
+                   a.debits_must_not_exceed_credits AS dm,
+                   a.credits_must_not_exceed_debits AS cm
+              FROM payments.accounts a
+             WHERE a.org_id = p_org AND a.id = p_regular AND NOT a.high_volume
+               -- who acts: the owner (no proof), or the platform's proof (current_actor(), a
+               -- function call, asked only of a caller with a proof)
+               AND CASE WHEN coalesce(current_setting('liventix.actor_proof', true), '') = ''
+                        THEN pg_has_role(CASE WHEN current_setting('role') = 'none'
+                                              THEN session_user::text
+                                              ELSE current_setting('role') END::name,
+                                         (SELECT n.nspowner FROM pg_namespace n
+                                           WHERE n.nspname = 'payments'), 'USAGE')
+                        ELSE payments.current_actor() = 'platform' END
+               FOR NO KEY UPDATE) r
+     -- the high-volume rows, the platform's, read (not locked): each in the currency, open,
+     -- far from its limits (no large line of its own unrolled: the account's hint)
+     CROSS JOIN (SELECT count(*) AS n, (array_agg(a.org_id))[1] AS org_id
+                   FROM payments.accounts a
+                  WHERE a.org_id = (SELECT o.id FROM payments.organizations o
+                                     WHERE o.is_platform)
+                    AND a.id = ANY (p_high_volume) AND a.high_volume
+                    AND a.currency = p_currencies[1] AND NOT a.closed AND NOT a.large_unrolled
+                    AND a.posted_debits < 2305843009213693952
+                    AND a.posted_credits < 2305843009213693952) h
+     CROSS JOIN LATERAL (
+            SELECT CASE WHEN p_sides[l.i] = 'debit' THEN p_amounts[l.i] ELSE 0 END AS dr,
+                   CASE WHEN p_sides[l.i] = 'credit' THEN p_amounts[l.i] ELSE 0 END AS cr
+              FROM (SELECT array_position(p_accounts, p_regular) AS i) l) v
+     -- The shape: three to eight lines, the arrays of one length, every account on one line
+     -- (the regular one and each high-volume one: the same set, as many), each line valid (a
+     -- positive amount below 2**40 on a side) in the entry's one currency, the key not
+     -- empty (idempotency_keys_key_check).
+     WHERE cardinality(p_accounts) BETWEEN 3 AND 8
+       AND cardinality(p_sides) = cardinality(p_accounts)
+       AND cardinality(p_amounts) = cardinality(p_accounts)
+       AND cardinality(p_currencies) = cardinality(p_accounts)
+       AND cardinality(p_high_volume) = cardinality(p_accounts) - 1
+       AND p_accounts <@ (p_regular || p_high_volume)
+       AND (p_regular || p_high_volume) <@ p_accounts
+       AND 0 < ALL (p_amounts) AND 1099511627776 > ALL (p_amounts)
+       AND p_sides <@ '{debit,credit}'::text[] AND p_currencies <@ ARRAY[p_currencies[1]]
+       AND p_key <> ''
+       AND r.currency = p_currencies[1] AND NOT r.closed
+       -- the regular row's guards (the single-row UPDATE's of the long way): no overflow
+       -- (every amount is below 2**40 here), the overdraft flags
+       AND r.posted_debits <= 9223372036854775807 - v.dr
+       AND r.posted_credits <= 9223372036854775807 - v.cr
+       AND (NOT r.dm OR r.posted_debits::numeric + r.pending_debits + v.dr
+                        <= r.posted_credits::numeric + v.cr)
+       AND (NOT r.cm OR r.posted_credits::numeric + r.pending_credits + v.cr
+                        <= r.posted_debits::numeric + v.dr)
+       AND h.n = cardinality(p_high_volume)
+       -- balanced
+       AND (SELECT sum(CASE WHEN x.s = 'debit' THEN x.m ELSE -(x.m::numeric) END)
+              FROM unnest(p_sides, p_amounts) AS x(s, m)) = 0
+       -- a used reference is post_entry's to refuse
+       AND (p_external_ref IS NULL OR NOT EXISTS (
+               SELECT FROM payments.entries e
+                WHERE e.org_id = p_org AND e.external_ref = p_external_ref));
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    -- The key (a key already there: nothing else written, NULL), the regular row moved, the
+    -- entry and its lines (in request order; a high-volume account's line without a
+    -- position), recorded at the time read now that the row is locked; the backstop over
+    -- the lines inserted.
+    WITH i AS MATERIALIZED (
+        -- Time-ordered (UUIDv7), as post_entry's
+        SELECT uuidv7() AS id, clock_timestamp() AS at
+    ), k AS (
+        INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status,
+                                               result)
+        SELECT p_org, p_key, 'post_entries', p_hash, 'succeeded', jsonb_build_object('id', i.id)
+          FROM i
+        ON CONFLICT DO NOTHING
+        RETURNING 1
+    ), m AS (
+        UPDATE payments.accounts a
+           SET posted_debits = v_debits, posted_credits = v_credits, version = v_version
+         WHERE a.org_id = p_org AND a.id = p_regular AND EXISTS (SELECT FROM k)
+        RETURNING a.id
+    ), e AS (
+        INSERT INTO payments.entries (id, org_id, kind, description, metadata, effective_at,
+                                      created_at, external_ref, idempotency_key)
+        SELECT i.id, p_org, 'standard', coalesce(p_description, ''), '{}'::jsonb, i.at, i.at,
+               p_external_ref, p_key
+          FROM i, m
+        RETURNING entries.id, entries.created_at
+    ), l AS (
+        INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side, amount,
+                                    currency, effective_at, created_at, account_version,
+                                    account_posted_debits, account_posted_credits)
+        SELECT e.id, p_org, CASE WHEN x.a = p_regular THEN p_org ELSE v_platform END, x.a,
+               x.s, x.m, x.c, e.created_at, e.created_at,
+               CASE WHEN x.a = p_regular THEN v_version END,
+               CASE WHEN x.a = p_regular THEN v_debits END,
+               CASE WHEN x.a = p_regular THEN v_credits END
+          FROM e CROSS JOIN unnest(p_accounts, p_sides, p_amounts, p_currencies)
+                            WITH ORDINALITY AS x(a, s, m, c, n)
+         ORDER BY x.n
+        RETURNING lines.side, lines.amount
+    )
+    SELECT (SELECT count(*) FROM k), (SELECT i.id FROM i), count(*),
+           coalesce(sum(CASE l.side WHEN 'debit' THEN l.amount ELSE -(l.amount::numeric) END),
+                    0)
+      INTO v_keys, v_id, v_lines, v_net
+      FROM l;
+    IF v_lines <> cardinality(p_accounts) OR v_net <> 0 THEN
+        IF v_keys = 0 THEN  -- the key is there: post_entry answers (a replay or a conflict)
+            RETURN NULL;
+        END IF;
+        -- Cannot happen (the row locked, every line judged): never a key, a moved row or an
+        -- entry without all its lines, balanced.
+        RAISE EXCEPTION 'post_capture_entry: % of % lines inserted, net %', v_lines,
+            cardinality(p_accounts), v_net;
+    END IF;
+    -- As post_entry's: a high-volume account closed while a statement waited is refused
+    -- (raised: the key is this transaction's; a retry under it goes the long way).
+    SELECT a.id INTO v_closed FROM payments.accounts a
+     WHERE a.org_id = v_platform AND a.id = ANY (p_high_volume) AND a.closed
+     ORDER BY array_position(p_accounts, a.id) LIMIT 1;
+    IF FOUND THEN
+        PERFORM payments._fail('account_closed', jsonb_build_object('account_id', v_closed));
+    END IF;
+    RETURN v_id;
+END
+$$;
+-- As post_entry's (array parameters: the generic plan, by index, the probes unsorted).
+ALTER FUNCTION payments.post_capture_entry(uuid, text, text, uuid[], text[], bigint[], text[],
+    text, text, uuid, uuid[]) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION payments.post_capture_entry(uuid, text, text, uuid[], text[], bigint[], text[],
+    text, text, uuid, uuid[]) SET enable_seqscan = off;
+ALTER FUNCTION payments.post_capture_entry(uuid, text, text, uuid[], text[], bigint[], text[],
+    text, text, uuid, uuid[]) SET enable_bitmapscan = off;
+
 
 -- Expire every open hold whose expiry has passed (up to p_limit); returns how many.
 -- Locks in the doors' one order (docs/engine.md): the holds first (a door posting or voiding
@@ -1770,3 +1950,7 @@ GRANT EXECUTE ON FUNCTION payments.post_entry(uuid, text, text, uuid[], text[], 
     text, jsonb, timestamptz, text) TO liventix_app, liventix_platform;
 GRANT EXECUTE ON FUNCTION payments.expire_holds(int), payments.roll_up(uuid, int),
     payments.roll_up_all(int) TO liventix_platform;
+-- The capture's entry: the platform's (payments.capture_card_payment runs with its caller's
+-- rights and is the platform's alone).
+GRANT EXECUTE ON FUNCTION payments.post_capture_entry(uuid, text, text, uuid[], text[],
+    bigint[], text[], text, text, uuid, uuid[]) TO liventix_platform;
