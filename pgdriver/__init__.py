@@ -147,6 +147,11 @@ of the names `call` and `call_alone` prepared on it."""
 
 Row: TypeAlias = tuple[str | None, ...]
 _NO_SUCH_STATEMENT = b"26000"  # invalid_sql_statement_name
+_RESULT_TYPE_CHANGED = (b"0A000", b"RevalidateCachedQuery")
+"""A prepared statement whose result's columns changed since it was prepared (a migration
+replaced a function it selects from with other columns): refused at every execution, having
+run nothing, until it is prepared again. Told by its SQLSTATE and the server function raising
+it, which are never translated (the message is under lc_messages)."""
 
 
 class _Unsuited(Exception):
@@ -186,7 +191,9 @@ def _row(
         result = pgconn.exec_params(statement.encode(), cast(Any, values))
     else:
         # Its own transaction: prepared once per connection; if deallocated behind our
-        # back (psycopg's DEALLOCATE ALL, DISCARD ALL), nothing ran: prepared again and run.
+        # back (psycopg's DEALLOCATE ALL, DISCARD ALL), or prepared before a migration changed
+        # its result's columns, nothing ran (its transaction ended with the error):
+        # deallocated if it is still there, prepared again and run, once.
         prepared: set[str] | None = info.get(_PREPARED)
         if prepared is None:
             prepared = info[_PREPARED] = set()
@@ -194,7 +201,13 @@ def _row(
             _checked(driver, pgconn.prepare(name.encode(), statement.encode()))
             prepared.add(name)
         result = pgconn.exec_prepared(name.encode(), cast(Any, values))
-        if result.error_field(pq.DiagnosticField.SQLSTATE) == _NO_SUCH_STATEMENT:
+        failed = (
+            result.error_field(pq.DiagnosticField.SQLSTATE),
+            result.error_field(pq.DiagnosticField.SOURCE_FUNCTION),
+        )
+        if failed[0] == _NO_SUCH_STATEMENT or failed == _RESULT_TYPE_CHANGED:
+            if failed == _RESULT_TYPE_CHANGED:
+                _checked(driver, pgconn.exec_(b'DEALLOCATE "' + name.encode() + b'"'))
             _checked(driver, pgconn.prepare(name.encode(), statement.encode()))
             result = pgconn.exec_prepared(name.encode(), cast(Any, values))
     _checked(driver, result)
