@@ -1561,7 +1561,7 @@ BEGIN
     -- judge), the regular row locked, every line judged, in one statement: a row only when
     -- all holds. Each check is an expression over the arrays (an operator each: every node
     -- of a statement's expressions is compiled again at each execution) or one subquery.
-    SELECT h.org_id, r.version + 1, r.posted_debits + v.dr, r.posted_credits + v.cr
+    SELECT h.org_id, r.version + 1, r.posted_debits + h.dr, r.posted_credits + h.cr
       INTO v_platform, v_version, v_debits, v_credits
       FROM (SELECT a.id, a.currency, a.closed, a.version, a.posted_debits, a.posted_credits,
                    a.pending_debits, a.pending_credits,
@@ -1579,20 +1579,24 @@ BEGIN
                                            WHERE n.nspname = 'payments'), 'USAGE')
                         ELSE payments.current_actor() = 'platform' END
                FOR NO KEY UPDATE) r
-     -- the high-volume rows, the platform's, read (not locked): each in the currency, open,
-     -- far from its limits (no large line of its own unrolled: the account's hint)
-     CROSS JOIN (SELECT count(*) AS n, (array_agg(a.org_id))[1] AS org_id
-                   FROM payments.accounts a
-                  WHERE a.org_id = (SELECT o.id FROM payments.organizations o
+     -- the lines, each high-volume one with its account, the platform's, read (not locked):
+     -- in the currency, open, far from its limits (no large line of its own unrolled: the
+     -- account's hint); the regular line's amount by side, the entry's net
+     CROSS JOIN (SELECT count(a.id) AS n,
+                        (array_agg(a.org_id) FILTER (WHERE a.id IS NOT NULL))[1] AS org_id,
+                        coalesce(sum(x.m) FILTER (WHERE x.a = p_regular AND x.s = 'debit'), 0)
+                            AS dr,
+                        coalesce(sum(x.m) FILTER (WHERE x.a = p_regular AND x.s = 'credit'), 0)
+                            AS cr,
+                        sum(CASE WHEN x.s = 'debit' THEN x.m ELSE -(x.m::numeric) END) AS net
+                   FROM unnest(p_accounts, p_sides, p_amounts) AS x(a, s, m)
+                   LEFT JOIN payments.accounts a
+                     ON a.org_id = (SELECT o.id FROM payments.organizations o
                                      WHERE o.is_platform)
-                    AND a.id = ANY (p_high_volume) AND a.high_volume
-                    AND a.currency = p_currencies[1] AND NOT a.closed AND NOT a.large_unrolled
+                    AND a.id = x.a AND a.high_volume AND a.currency = p_currencies[1]
+                    AND NOT a.closed AND NOT a.large_unrolled
                     AND a.posted_debits < 2305843009213693952
                     AND a.posted_credits < 2305843009213693952) h
-     CROSS JOIN LATERAL (
-            SELECT CASE WHEN p_sides[l.i] = 'debit' THEN p_amounts[l.i] ELSE 0 END AS dr,
-                   CASE WHEN p_sides[l.i] = 'credit' THEN p_amounts[l.i] ELSE 0 END AS cr
-              FROM (SELECT array_position(p_accounts, p_regular) AS i) l) v
      -- The shape: three to eight lines, the arrays of one length, every account on one line
      -- (the regular one and each high-volume one: the same set, as many), each line valid (a
      -- positive amount below 2**40 on a side) in the entry's one currency, the key not
@@ -1610,16 +1614,14 @@ BEGIN
        AND r.currency = p_currencies[1] AND NOT r.closed
        -- the regular row's guards (the single-row UPDATE's of the long way): no overflow
        -- (every amount is below 2**40 here), the overdraft flags
-       AND r.posted_debits <= 9223372036854775807 - v.dr
-       AND r.posted_credits <= 9223372036854775807 - v.cr
-       AND (NOT r.dm OR r.posted_debits::numeric + r.pending_debits + v.dr
-                        <= r.posted_credits::numeric + v.cr)
-       AND (NOT r.cm OR r.posted_credits::numeric + r.pending_credits + v.cr
-                        <= r.posted_debits::numeric + v.dr)
+       AND r.posted_debits <= 9223372036854775807 - h.dr
+       AND r.posted_credits <= 9223372036854775807 - h.cr
+       AND (NOT r.dm OR r.posted_debits::numeric + r.pending_debits + h.dr
+                        <= r.posted_credits::numeric + h.cr)
+       AND (NOT r.cm OR r.posted_credits::numeric + r.pending_credits + h.cr
+                        <= r.posted_debits::numeric + h.dr)
        AND h.n = cardinality(p_high_volume)
-       -- balanced
-       AND (SELECT sum(CASE WHEN x.s = 'debit' THEN x.m ELSE -(x.m::numeric) END)
-              FROM unnest(p_sides, p_amounts) AS x(s, m)) = 0
+       AND h.net = 0
        -- a used reference is post_entry's to refuse
        AND (p_external_ref IS NULL OR NOT EXISTS (
                SELECT FROM payments.entries e
