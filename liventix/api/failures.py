@@ -1,7 +1,8 @@
 """What a request that failed is answered, once its unit of work rolled back.
 
 - a lost race (unique violation on the key's record, serialization failure, deadlock): None,
-  and the route runs the request again (it then replays the winner's answer);
+  and the route runs the request again (it then replays the winner's answer); so is a
+  statement psycopg prepared before a migration changed its result's columns (`stale_plan`);
 - invalid parameters (422), a value the database cannot store (422), an API refusal;
 - a domain refusal (a 4xx of the ledger, escrow, ticketing or the outbox): its problem,
   stored under the Idempotency-Key in a transaction of its own (a retry gets the same
@@ -55,7 +56,23 @@ def sqlstate(exc: BaseException) -> str | None:
 
 def lost_race(exc: BaseException) -> bool:
     """Whether running the request again may succeed (see the module)."""
-    return isinstance(exc, sa.exc.DBAPIError) and sqlstate(exc) in RETRY_SQLSTATES
+    return isinstance(exc, sa.exc.DBAPIError) and (
+        sqlstate(exc) in RETRY_SQLSTATES or stale_plan(exc)
+    )
+
+
+def stale_plan(exc: BaseException) -> bool:
+    """Whether `exc` is PostgreSQL refusing a statement psycopg prepared on the connection
+    before a migration changed its result's columns (0A000 raised by RevalidateCachedQuery,
+    "cached plan must not change result type": it ran nothing). The request's rollback makes
+    psycopg deallocate its prepared statements (its cache's rule after a rollback), so the
+    request run again sends the statement afresh. Told by the SQLSTATE and the server
+    function, which are never translated (the message is under lc_messages)."""
+    diag = getattr(getattr(exc, "orig", None), "diag", None)
+    return (
+        sqlstate(exc) == "0A000"
+        and getattr(diag, "source_function", None) == "RevalidateCachedQuery"
+    )
 
 
 def answer(runtime: ApiRuntime, uow: UnitOfWork | None, exc: Exception) -> Response | None:

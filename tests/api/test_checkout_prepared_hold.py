@@ -20,15 +20,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-import ledger
-import outbox
 import ticketing_fsm as tk
-from liventix.api import create_app, create_key, keys
-from liventix.database import create_database, database_url, drop_database, make_engine
-from liventix.stripe_gateway import StripeGateway, StripeSettings
-from liventix.testing.stripe import StripeStandIn
-from liventix.wiring import wire
-from tests.api.support import PLATFORM, WEBHOOK_SECRET, new_org, on_sale_event, uvicorn_thread
+from liventix.api import create_key, keys
+from tests.api.one_connection import OneConnectionApi, api_on_one_connection
+from tests.api.support import on_sale_event
 from tests.ticketing_core.support import World, open_world, request
 
 _HOLD = "ticketing_open_and_hold_%"
@@ -55,7 +50,7 @@ def _prepared(engine: sa.Engine) -> dict[str, int]:
             " WHERE name LIKE %(hold)s OR name LIKE %(open)s",
             {"hold": _HOLD, "open": _OPEN},
         ).all()
-        conn.rollback()
+        conn.commit()  # a rollback would make psycopg deallocate its own statements
     return {("hold" if r[0].startswith("ticketing") else "open"): int(r[1]) for r in rows}
 
 
@@ -182,7 +177,9 @@ def test_a_statement_deallocated_behind_the_pipeline_is_prepared_again(
 
 
 def _widen_the_hold(engine: sa.Engine) -> None:
-    """A migration replacing `ticketing.open_and_hold_checkout` with one more result column."""
+    """A migration replacing `ticketing.open_and_hold_checkout` with one more result column,
+    on a connection of `engine` (another than the hold's: psycopg deallocates every
+    statement after a DROP on its own connection, which would test the deallocation)."""
     with engine.begin() as conn:
         definition = conn.exec_driver_sql(
             "SELECT pg_get_functiondef('ticketing.open_and_hold_checkout'::regproc)"
@@ -195,7 +192,7 @@ def _widen_the_hold(engine: sa.Engine) -> None:
 
 
 def test_a_hold_prepared_before_its_function_changed_columns_is_prepared_again(
-    one_connection: sa.Engine,
+    one_connection: sa.Engine, committing_engine: sa.Engine
 ) -> None:
     """PostgreSQL refuses a prepared statement whose result columns changed at every
     execution (0A000 "cached plan must not change result type", nothing run): deallocated,
@@ -207,7 +204,7 @@ def test_a_hold_prepared_before_its_function_changed_columns_is_prepared_again(
     assert isinstance(
         _send(engine, token, "c-1", _plan(world, "api:c-1", 1))[3], tk.PendingCheckout
     )
-    _widen_the_hold(engine)
+    _widen_the_hold(committing_engine)  # another connection, as a migration's
     planned = _plan(world, "api:c-2", 2)
     _, _, answers, pending = _send(engine, token, "c-2", planned)  # before: 0A000 raised
     assert isinstance(pending, tk.PendingCheckout)
@@ -218,29 +215,9 @@ def test_a_hold_prepared_before_its_function_changed_columns_is_prepared_again(
 
 
 @pytest.fixture
-def api_one_connection(
-    pg_server_url: str, template_db: str
-) -> Iterator[tuple[str, str, sa.Engine]]:
-    """The API (uvicorn in a thread) on a database of its own with ONE pooled connection,
-    Stripe the stand-in: its URL, an organization's key, the API's engine."""
-    name = f"prepared_hold_{uuid.uuid4().hex}"
-    create_database(pg_server_url, name, template=template_db)
-    url = database_url(pg_server_url, name)
-    engine = make_engine(url, pool_size=1, max_overflow=0)
-    stand_in = StripeStandIn().start()
-    gateway = StripeGateway(StripeSettings(api_base=stand_in.url, max_network_retries=0))
-    wire(engine, gateway, outbox.InboxHandlers())
-    with engine.begin() as conn:
-        ledger.open_organization(conn, PLATFORM, "Liventix", is_platform=True)
-    _org, key = new_org(engine, "Arena")
-    app = create_app(engine, gateway=gateway, stripe_webhook_secret=WEBHOOK_SECRET)
-    try:
-        with uvicorn_thread(app) as api:
-            yield api, key, engine
-    finally:
-        stand_in.close()
-        engine.dispose()
-        drop_database(pg_server_url, name)
+def api_one_connection(pg_server_url: str, template_db: str) -> Iterator[OneConnectionApi]:
+    with api_on_one_connection(pg_server_url, template_db) as served:
+        yield served
 
 
 def _short_holds(client: httpx.Client) -> float:
@@ -252,9 +229,9 @@ def _short_holds(client: httpx.Client) -> float:
 
 
 def test_over_http_the_hold_is_prepared_and_survives_deallocation_and_migration(
-    api_one_connection: tuple[str, str, sa.Engine],
+    api_one_connection: OneConnectionApi,
 ) -> None:
-    api, key, engine = api_one_connection
+    api, key, engine = api_one_connection.url, api_one_connection.key, api_one_connection.engine
     with httpx.Client(
         base_url=api, headers={"Authorization": f"Bearer {key}"}, timeout=60
     ) as client:
@@ -280,7 +257,11 @@ def test_over_http_the_hold_is_prepared_and_survives_deallocation_and_migration(
             conn.commit()
         second = checkout("h-2", 2)
         assert second.status_code == 201, second.text
-        _widen_the_hold(engine)
+        migrating = sa.create_engine(engine.url, poolclass=sa.NullPool)
+        try:
+            _widen_the_hold(migrating)
+        finally:
+            migrating.dispose()
         third = checkout("h-3", 3)
         assert third.status_code == 201, third.text  # before: 500 (0A000), every hold after
         assert _prepared(engine) == {"open": 3, "hold": 1}
