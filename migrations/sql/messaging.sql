@@ -147,11 +147,16 @@ CREATE TABLE messaging.attempts (
 );
 CREATE INDEX attempts_delivery ON messaging.attempts (delivery_id, attempt);
 
--- Wake the workers when deliveries commit (NOTIFY is sent at commit, never before).
+-- Wake the workers when deliveries commit (NOTIFY is sent at commit, never before). The call
+-- is an assignment (a simple expression; void has no variable type, its text is ''), not
+-- PERFORM, which runs it as a query with an executor started and ended around it (session
+-- 35: a payment's publishing fires this once).
 CREATE FUNCTION messaging.notify_deliveries() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    v_sent text;
 BEGIN
-    PERFORM pg_notify('messaging_deliveries', '');
+    v_sent := pg_notify('messaging_deliveries', '')::text;
     RETURN NULL;
 END
 $$;
@@ -622,6 +627,22 @@ BEGIN
     -- Organization by organization (a statement's rows are one organization's: the
     -- outbox's publishing), so that every lookup is pinned to one (docs/scaling.md).
     FOR v_org IN SELECT DISTINCT d.org_id FROM added d LOOP
+        -- The usual case first (session 35): every delivery's message this transaction's own
+        -- (the outbox's publishing writes the messages and their deliveries in one
+        -- statement), every webhook's endpoint there. One plain lookup per reference, no
+        -- lock, and the full check below (its plan of two branches, the locks' subplans, the
+        -- error's text), which would find nothing and lock nothing either, is not started.
+        IF NOT EXISTS (SELECT FROM added d
+                        WHERE d.org_id = v_org
+                          AND (NOT EXISTS (SELECT FROM messaging.messages m
+                                            WHERE m.id = d.message_id AND m.org_id = v_org
+                                              AND m.xmin = v_xid AND m.created_at = now())
+                               OR (d.endpoint_id IS NOT NULL
+                                   AND NOT EXISTS (SELECT FROM messaging.endpoints e
+                                                    WHERE e.id = d.endpoint_id
+                                                      AND e.org_id = v_org)))) THEN
+            CONTINUE;
+        END IF;
         SELECT k.name, k.key INTO v_name, v_key
           FROM (SELECT 'deliveries_message_id_fkey' AS name,
                        format('(message_id, org_id)=(%s, %s)', d.message_id, d.org_id) AS key
