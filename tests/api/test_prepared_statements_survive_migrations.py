@@ -19,8 +19,10 @@ import pytest
 import sqlalchemy as sa
 
 import pgdriver
+import ticketing_fsm as tk
 from liventix.api import failures
 from tests.api.one_connection import prepared_statements
+from tests.ticketing_core.support import Gateway, captured, open_world, request
 
 _PROBE = "SELECT * FROM public.probe_columns($1::int)"
 _NAME = "probe_columns_prepared"
@@ -108,3 +110,48 @@ def test_a_statement_psycopg_prepared_before_a_migration_is_a_lost_race(
         conn.exec_driver_sql("DO $$ BEGIN RAISE SQLSTATE '0A000'; END $$")
     assert failures.sqlstate(other.value) == "0A000"
     assert not failures.stale_plan(other.value) and not failures.lost_race(other.value)
+
+
+def _widen_the_capture(engine: sa.Engine) -> None:
+    """A migration giving `payments.capture_card_payment` one more result column (NULL)."""
+    with engine.begin() as conn:
+        definition = conn.exec_driver_sql(
+            "SELECT pg_get_functiondef('payments.capture_card_payment'::regproc)"
+        ).scalar_one()
+        widened = definition.replace(
+            "refusal_details jsonb)", "refusal_details jsonb, added integer)", 1
+        )
+        assert widened != definition
+        conn.exec_driver_sql("DROP FUNCTION payments.capture_card_payment")
+        conn.exec_driver_sql(widened.replace("%", "%%"))
+        conn.exec_driver_sql(
+            "GRANT EXECUTE ON FUNCTION payments.capture_card_payment"
+            " TO liventix_app, liventix_platform"
+        )
+
+
+def test_the_payment_statement_psycopg_prepared_survives_its_capture_gaining_a_column(
+    one_connection: sa.Engine, committing_engine: sa.Engine
+) -> None:
+    """The payment's statement (the inbox's payment_intent.succeeded: psycopg prepares it
+    after its fifth use) names the capture's columns it reads (`cap`'s capture_outcome and
+    capture_entry), so a migration adding a column to `payments.capture_card_payment` leaves
+    its result's type as it was: PostgreSQL plans it again, no 0A000. (A change of those
+    columns' types would fail one payment per connection: its rollback deallocates psycopg's
+    statements, and the inbox runs the event again.)"""
+    engine = one_connection
+    with engine.begin() as conn:
+        world = open_world(conn, capacities=(30,))
+    for n in range(12):  # prepared by psycopg after a few (its counts restart at a rollback)
+        checkout = tk.start_checkout(engine, Gateway(), request(world, f"pay-{n}", (1,)))
+        with engine.begin() as conn:
+            assert tk.pay_for_intent(conn, captured(world, checkout), cause=f"e{n}") == "issued"
+    kept = [t for t, _n in prepared_statements(engine).values() if "capture_card_payment" in t]
+    assert len(kept) == 1
+    _widen_the_capture(committing_engine)  # another connection, as a migration's
+    checkout = tk.start_checkout(engine, Gateway(), request(world, "pay-after", (1,)))
+    with engine.begin() as conn:
+        assert tk.pay_for_intent(conn, captured(world, checkout), cause="after") == "issued"
+    assert kept == [
+        t for t, _n in prepared_statements(engine).values() if "capture_card_payment" in t
+    ]
