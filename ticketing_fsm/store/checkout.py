@@ -204,19 +204,64 @@ RECORD_AWAITING = """
     RETURNING status"""
 
 
+# RECORD_AWAITING with libpq's placeholders ($1 the intent, $2 its client secret, $3 the
+# order), for a caller that prepares it and runs it after the authentication in one pipeline
+# (`RecordStatement`).
+RECORD_AWAITING_PREPARED = """
+    UPDATE ticketing.orders
+       SET payment_intent_id = $1::text, client_secret = $2::text, updated_at = now()
+     WHERE id = $3::uuid AND org_id = (SELECT ticketing.current_org_id())
+       AND status = 'awaiting_payment'
+       AND (payment_intent_id IS NULL OR payment_intent_id = $1::text)
+    RETURNING status"""
+
+
+class RecordStatement:
+    """RECORD_AWAITING for the authentication's round trip, in two forms: called with the
+    connection's escaping of a literal, the statement with its values as literals; or
+    prepared (`name`, `text`: RECORD_AWAITING_PREPARED) and run with `parameters`. Same
+    statement, same row (one when it recorded, none otherwise)."""
+
+    __slots__ = ("_intent", "_order", "_secret")
+
+    name = b"ticketing_record_awaiting_" + (
+        hashlib.sha256(RECORD_AWAITING_PREPARED.encode()).hexdigest()[:12].encode()
+    )
+    """The prepared form's name (its text's)."""
+    text = RECORD_AWAITING_PREPARED.encode()
+    """The prepared form's statement."""
+
+    def __init__(self, order_id: uuid.UUID, intent_id: str, secret: str) -> None:
+        self._order = uuid.UUID(str(order_id))  # its canonical form only: no quote can occur
+        _no_nul(intent_id, secret)
+        self._intent = intent_id
+        self._secret = secret
+
+    def __call__(self, escape: Callable[[bytes], bytes]) -> bytes:
+        pi, client_secret = _literal(escape, self._intent), _literal(escape, self._secret)
+        return (RECORD_AWAITING % ("%s", "%s", self._order, "%s")).encode() % (
+            pi,
+            client_secret,
+            pi,
+        )
+
+    def parameters(self, encoding: str) -> list[bytes]:
+        """The prepared form's parameters as libpq's text (no text holds a NUL: refused when
+        made)."""
+        return [
+            self._intent.encode(encoding),
+            self._secret.encode(encoding),
+            str(self._order).encode(),
+        ]
+
+
 def record_awaiting_after_authentication(
     order_id: uuid.UUID, intent_id: str, secret: str
-) -> Callable[[Callable[[bytes], bytes]], bytes]:
+) -> RecordStatement:
     """RECORD_AWAITING for the authentication's round trip: given the connection's escaping
-    of a literal, the statement (one row when it recorded, none otherwise)."""
-    order = uuid.UUID(str(order_id))  # its canonical form only: no quote can occur
-    _no_nul(intent_id, secret)
-
-    def statement(escape: Callable[[bytes], bytes]) -> bytes:
-        pi, client_secret = _literal(escape, intent_id), _literal(escape, secret)
-        return (RECORD_AWAITING % ("%s", "%s", order, "%s")).encode() % (pi, client_secret, pi)
-
-    return statement
+    of a literal, the statement (one row when it recorded, none otherwise); or its prepared
+    form (`RecordStatement`)."""
+    return RecordStatement(order_id, intent_id, secret)
 
 
 def recorded_status(result: Any) -> str | None:
