@@ -1551,6 +1551,7 @@ DECLARE
     v_debits bigint;
     v_credits bigint;
     v_id uuid;
+    v_at timestamptz;
     v_keys int;
     v_lines int;
     v_net numeric;
@@ -1561,8 +1562,9 @@ BEGIN
     -- judge), the regular row locked, every line judged, in one statement: a row only when
     -- all holds. Each check is an expression over the arrays (an operator each: every node
     -- of a statement's expressions is compiled again at each execution) or one subquery.
-    SELECT h.org_id, r.version + 1, r.posted_debits + h.dr, r.posted_credits + h.cr
-      INTO v_platform, v_version, v_debits, v_credits
+    SELECT h.org_id, r.version + 1, r.posted_debits + h.dr, r.posted_credits + h.cr,
+           uuidv7(), clock_timestamp()
+      INTO v_platform, v_version, v_debits, v_credits, v_id, v_at
       FROM (SELECT a.id, a.currency, a.closed, a.version, a.posted_debits, a.posted_credits,
                    a.pending_debits, a.pending_credits,
                    a.debits_must_not_exceed_credits AS dm,
@@ -1630,17 +1632,16 @@ BEGIN
         RETURN NULL;
     END IF;
     -- The key (a key already there: nothing else written, NULL), the regular row moved, the
-    -- entry and its lines (in request order; a high-volume account's line without a
-    -- position), recorded at the time read now that the row is locked; the backstop over
-    -- the lines inserted.
-    WITH i AS MATERIALIZED (
-        -- Time-ordered (UUIDv7), as post_entry's
-        SELECT uuidv7() AS id, clock_timestamp() AS at
-    ), k AS (
+    -- entry and its lines (in request order, the order of the arrays' one scan, as
+    -- post_entry inserts them; a high-volume account's line without a position), the
+    -- entry's id (time-ordered, UUIDv7, as post_entry's) and time (recorded at the time read
+    -- now that the row is locked) drawn by the first statement; the backstop over the lines
+    -- inserted.
+    WITH k AS (
         INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status,
                                                result)
-        SELECT p_org, p_key, 'post_entries', p_hash, 'succeeded', jsonb_build_object('id', i.id)
-          FROM i
+        VALUES (p_org, p_key, 'post_entries', p_hash, 'succeeded',
+                jsonb_build_object('id', v_id))
         ON CONFLICT DO NOTHING
         RETURNING 1
     ), m AS (
@@ -1651,28 +1652,27 @@ BEGIN
     ), e AS (
         INSERT INTO payments.entries (id, org_id, kind, description, metadata, effective_at,
                                       created_at, external_ref, idempotency_key)
-        SELECT i.id, p_org, 'standard', coalesce(p_description, ''), '{}'::jsonb, i.at, i.at,
+        SELECT v_id, p_org, 'standard', coalesce(p_description, ''), '{}'::jsonb, v_at, v_at,
                p_external_ref, p_key
-          FROM i, m
-        RETURNING entries.id, entries.created_at
+          FROM m
+        RETURNING 1
     ), l AS (
         INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side, amount,
                                     currency, effective_at, created_at, account_version,
                                     account_posted_debits, account_posted_credits)
-        SELECT e.id, p_org, CASE WHEN x.a = p_regular THEN p_org ELSE v_platform END, x.a,
-               x.s, x.m, x.c, e.created_at, e.created_at,
+        SELECT v_id, p_org, CASE WHEN x.a = p_regular THEN p_org ELSE v_platform END, x.a,
+               x.s, x.m, x.c, v_at, v_at,
                CASE WHEN x.a = p_regular THEN v_version END,
                CASE WHEN x.a = p_regular THEN v_debits END,
                CASE WHEN x.a = p_regular THEN v_credits END
-          FROM e CROSS JOIN unnest(p_accounts, p_sides, p_amounts, p_currencies)
-                            WITH ORDINALITY AS x(a, s, m, c, n)
-         ORDER BY x.n
+          FROM unnest(p_accounts, p_sides, p_amounts, p_currencies) AS x(a, s, m, c)
+         WHERE EXISTS (SELECT FROM e)
         RETURNING lines.side, lines.amount
     )
-    SELECT (SELECT count(*) FROM k), (SELECT i.id FROM i), count(*),
+    SELECT (SELECT count(*) FROM k), count(*),
            coalesce(sum(CASE l.side WHEN 'debit' THEN l.amount ELSE -(l.amount::numeric) END),
                     0)
-      INTO v_keys, v_id, v_lines, v_net
+      INTO v_keys, v_lines, v_net
       FROM l;
     IF v_lines <> cardinality(p_accounts) OR v_net <> 0 THEN
         IF v_keys = 0 THEN  -- the key is there: post_entry answers (a replay or a conflict)
