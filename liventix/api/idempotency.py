@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from sqlalchemy import Connection
@@ -196,6 +196,72 @@ _STORE_AFTER = (
 )
 
 
+# _STORE_AFTER's prepared form: the statement's own text (its parameters $1 to $n) and the
+# answer's values as parameters after them, cast to their columns' types.
+_STORE_AFTER_PREPARED = (
+    b"WITH done AS (%b) INSERT INTO payments.api_idempotency"
+    b" (scope, key, method, path, request_sha256, status, content_type, response, location)"
+    b" SELECT %b FROM done RETURNING 1"
+)
+_STORED_TYPES = (b"text", b"text", b"text", b"text", b"text", b"int", b"text", b"json", b"text")
+_PREPARED_AFTER: dict[bytes, tuple[bytes, bytes]] = {}
+"""(name, text) of `_STORE_AFTER_PREPARED` for each statement's text (a few: made once)."""
+
+
+class _StoredAfter:
+    """`store_after`'s statement: called with the connection's escaping of a literal, the
+    statement with its values as literals; when `statement` has a prepared form
+    (`keys.PreparedThen`), prepared too (`name`, `text`, `parameters`: see `prepared_form`)."""
+
+    __slots__ = ("_statement", "_values", "_with")
+
+    def __init__(self, statement: keys.Then, values: dict[str, Any]) -> None:
+        self._statement = statement
+        self._values = values
+        self._with = statement if hasattr(statement, "parameters") else None
+
+    def __call__(self, escape: keys.Escape) -> bytes:
+        return _STORE_AFTER % (self._statement(escape), *_literals(escape, **self._values))
+
+    def prepared_form(self) -> _PreparedStoredAfter | None:
+        """The prepared form, when the statement has one."""
+        if self._with is None:
+            return None
+        return _PreparedStoredAfter(cast(keys.PreparedThen, self._with), self._values)
+
+
+class _PreparedStoredAfter(_StoredAfter):
+    """`_StoredAfter` of a statement with a prepared form: the same, prepared
+    (`keys.PreparedThen`)."""
+
+    __slots__ = ("name", "text")
+
+    def __init__(self, statement: keys.PreparedThen, values: dict[str, Any]) -> None:
+        super().__init__(statement, values)
+        found = _PREPARED_AFTER.get(statement.text)
+        if found is None:
+            # After the statement's own parameters, numbered from its highest.
+            count = max((int(n) for n in re.findall(rb"\$(\d+)", statement.text)), default=0)
+            columns = b", ".join(
+                b"$%d::%b" % (count + n + 1, kind) for n, kind in enumerate(_STORED_TYPES)
+            )
+            text = _STORE_AFTER_PREPARED % (statement.text, columns)
+            name = b"api_stored_after_" + hashlib.sha256(text).hexdigest()[:12].encode()
+            found = _PREPARED_AFTER[statement.text] = (name, text)
+        self.name, self.text = found
+
+    def parameters(self, encoding: str) -> list[bytes | None] | None:
+        """The statement's parameters, then the answer's (libpq's text); None where the
+        statement's cannot go so, or a value holds a NUL (libpq would cut it)."""
+        own = cast(keys.PreparedThen, self._statement).parameters(encoding)
+        if own is None:
+            return None
+        stored = _stored_values(encoding, **self._values)
+        if any(v is not None and b"\x00" in v for v in stored):
+            return None
+        return [*own, *stored]
+
+
 def store_after(
     statement: keys.Then,
     *,
@@ -209,22 +275,46 @@ def store_after(
     `response` stored under the key in the same statement, only when it returned its row
     (a data-modifying WITH: both or neither), for the authentication's round trip
     (`keys.authenticate`'s `then`): one row when both were done, none when neither was. A
-    concurrent request that stored first makes it a unique violation, as for `store`."""
+    concurrent request that stored first makes it a unique violation, as for `store`. When
+    `statement` has a prepared form (`keys.PreparedThen`), so has this one (the answer's
+    values its parameters after the statement's)."""
+    stored = _StoredAfter(
+        statement,
+        {
+            "principal": principal,
+            "key": key,
+            "request": request,
+            "digest": digest,
+            "response": response,
+        },
+    )
+    prepared = stored.prepared_form()
+    return stored if prepared is None else prepared
 
-    def stored_after(escape: keys.Escape) -> bytes:
-        return _STORE_AFTER % (
-            statement(escape),
-            *_literals(
-                escape,
-                principal=principal,
-                key=key,
-                request=request,
-                digest=digest,
-                response=response,
-            ),
-        )
 
-    return stored_after
+def _stored_values(
+    encoding: str,
+    *,
+    principal: keys.Principal,
+    key: str,
+    request: Request,
+    digest: str,
+    response: Response,
+) -> list[bytes | None]:
+    """`_literals`' values as libpq's text parameters."""
+    body = bytes(response.body)
+    location = location_of(response)
+    return [
+        principal.scope.encode(encoding),
+        key.encode(encoding),
+        request.method.encode(encoding),
+        request.url.path.encode(encoding),
+        digest.encode(encoding),
+        b"%d" % response.status_code,
+        (response.media_type or "application/json").encode(encoding),
+        body if body else b"null",
+        None if location is None else location.encode(encoding),
+    ]
 
 
 def store(

@@ -25,7 +25,7 @@ import select
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, cast, runtime_checkable
@@ -339,8 +339,9 @@ class PreparedThen(Protocol):
 
     def __call__(self, escape: Escape) -> bytes: ...
 
-    def parameters(self, encoding: str) -> list[bytes] | None:
-        """The parameters as libpq's text (None: they cannot go so; the literal form goes)."""
+    def parameters(self, encoding: str) -> Sequence[bytes | None] | None:
+        """The parameters as libpq's text, None for NULL (None: they cannot go so; the
+        literal form goes)."""
         ...
 
 

@@ -28,6 +28,7 @@ from tests.ticketing_core.support import World, open_world, request
 
 _HOLD = "ticketing_open_and_hold_%"
 _OPEN = "liventix_authenticate_%"
+_RECORD = "api_stored_after_%"
 
 
 @pytest.fixture
@@ -43,15 +44,17 @@ def one_connection(committing_engine: sa.Engine) -> Iterator[sa.Engine]:
 
 
 def _prepared(engine: sa.Engine) -> dict[str, int]:
-    """The pipeline's prepared statements on the pool's connection: kind -> times run."""
+    """The pipelines' prepared statements on the pool's connection: kind (open, hold, record)
+    -> times run."""
     with engine.connect() as conn:
         rows = conn.exec_driver_sql(
             "SELECT name, generic_plans + custom_plans FROM pg_prepared_statements"
-            " WHERE name LIKE %(hold)s OR name LIKE %(open)s",
-            {"hold": _HOLD, "open": _OPEN},
+            " WHERE name LIKE %(hold)s OR name LIKE %(open)s OR name LIKE %(record)s",
+            {"hold": _HOLD, "open": _OPEN, "record": _RECORD},
         ).all()
         conn.commit()  # a rollback would make psycopg deallocate its own statements
-    return {("hold" if r[0].startswith("ticketing") else "open"): int(r[1]) for r in rows}
+    kinds = {"ticketing": "hold", "liventix": "open", "api": "record"}
+    return {kinds[r[0].split("_")[0]]: int(r[1]) for r in rows}
 
 
 def _held(engine: sa.Engine, type_id: uuid.UUID) -> int:
@@ -251,7 +254,9 @@ def test_over_http_the_hold_is_prepared_and_survives_deallocation_and_migration(
         before = _short_holds(client)
         first = checkout("h-1", 1)
         assert first.status_code == 201, first.text
-        assert _prepared(engine) == {"open": 1, "hold": 1}  # before: nothing prepared
+        # The hold's pipeline and the record's (with the answer stored): before, nothing
+        # prepared.
+        assert _prepared(engine) == {"open": 2, "hold": 1, "record": 1}
         with engine.connect() as conn:
             conn.exec_driver_sql("DEALLOCATE ALL")
             conn.commit()
@@ -264,10 +269,62 @@ def test_over_http_the_hold_is_prepared_and_survives_deallocation_and_migration(
             migrating.dispose()
         third = checkout("h-3", 3)
         assert third.status_code == 201, third.text  # before: 500 (0A000), every hold after
-        assert _prepared(engine) == {"open": 3, "hold": 1}
+        # Since the DEALLOCATE ALL: the second's two pipelines (the hold's found its opening
+        # gone: both prepared again; the record's prepared with them), the third's hold sent
+        # twice (its 0A000) and its record.
+        assert _prepared(engine) == {"open": 5, "hold": 1, "record": 2}
         replayed = checkout("h-3", 3)
         assert replayed.status_code == 201 and replayed.json() == third.json()
         assert replayed.headers.get("Idempotency-Replayed") == "true"
         assert _short_holds(client) == before + 3  # the replay: answered as stored
         found = client.get(f"/v1/events/{event['id']}").json()
         assert found["ticket_types"][0]["held"] == 6
+
+
+def test_the_pipelined_record_records_only_for_the_orders_organization_awaiting_payment(
+    one_connection: sa.Engine,
+) -> None:
+    """The record's statement (`tk.record_awaiting_statement`) prepared in the pipeline, as
+    the record step sends it (there with the answer stored after it): another organization's
+    key records nothing; an order no longer awaiting payment, nothing."""
+    engine = one_connection
+    with engine.begin() as conn:
+        world = open_world(conn, capacities=(5,))
+        token = create_key(conn, world.org, description="record").token
+        other = open_world(conn, capacities=(1,))
+        others_token = create_key(conn, other.org, description="other").token
+        first = tk.reserve_checkout(conn, request(world, "api:prec-1", (1,)))
+        second = tk.reserve_checkout(conn, request(world, "api:prec-2", (1,)))
+    assert isinstance(first, tk.PendingCheckout) and isinstance(second, tk.PendingCheckout)
+
+    def record(as_token: str, pending: tk.PendingCheckout, intent_id: str) -> int:
+        intent = tk.CreatedIntent(intent_id, f"{intent_id}_secret_x'y")
+        _checkout, statement = tk.record_awaiting_statement(pending, intent)
+        assert isinstance(statement, keys.PreparedThen)
+        with engine.connect() as conn:
+            answers: list[Any] = []
+            principal, _ = keys.authenticate(
+                conn, as_token, None, then=statement, answers=answers, commit=True
+            )
+            assert principal is not None and len(answers) == 1
+            conn.rollback()
+            return int(answers[0].ntuples)
+
+    assert record(others_token, first, "pi_p1") == 0
+    assert record(token, first, "pi_p1") == 1  # committed in the round trip
+    assert record(token, first, "pi_p1") == 1  # the same intent again: the same row
+    assert record(token, first, "pi_other") == 0  # another intent recorded first
+    with engine.begin() as conn:
+        tk.cancel_order(conn, world.org, second.order_id, cause="tests")
+    assert record(token, second, "pi_p2") == 0
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT id, payment_intent_id, client_secret FROM ticketing.orders")
+        ).all()
+    recorded = {r.id: (r.payment_intent_id, r.client_secret) for r in rows}
+    assert recorded[first.order_id] == ("pi_p1", "pi_p1_secret_x'y")
+    assert recorded[second.order_id] == (None, None)
+    with engine.connect() as conn:
+        names = conn.exec_driver_sql("SELECT name FROM pg_prepared_statements").scalars().all()
+        conn.commit()
+    assert any(name.startswith("ticketing_record_awaiting_") for name in names)
