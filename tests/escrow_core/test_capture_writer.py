@@ -236,6 +236,9 @@ def _variants(args: dict[str, Any], other_account: str) -> dict[str, dict[str, A
             "regular": other_account,
         },
         "the key empty": {**args, "key": ""},
+        # a raw call's extreme amounts: judged, not overflowed (a bigint sum would raise)
+        "a line of -2**63": {**args, "amounts": [-(2**63), *amounts[1:]]},
+        "every line of 2**63 - 1": {**args, "amounts": [2**63 - 1] * len(amounts)},
         "a line of 2**40": {
             **args,
             "amounts": [
