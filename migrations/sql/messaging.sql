@@ -506,7 +506,7 @@ BEGIN
           FROM unnest(p_ids, p_orgs, p_types, p_aggregate_types, p_aggregate_ids, p_payloads,
                       p_dedups)
                AS m(id, org_id, type, aggregate_type, aggregate_id, payload, dedup_key);
-        v_written := p_ids;
+        v_written := coalesce(p_ids, '{}');
     ELSE
         WITH written AS (
             INSERT INTO messaging.messages (id, org_id, type, aggregate_type, aggregate_id,
