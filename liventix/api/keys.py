@@ -455,6 +455,12 @@ _RESULT_TYPE_CHANGED = (b"0A000", b"RevalidateCachedQuery")
 replaced a function with other columns): refused at every execution, having run nothing,
 until it is prepared again. Told by its SQLSTATE and the server function raising it, never
 translated (the message is under lc_messages)."""
+_KEPT_PREPARED = 16
+"""Statements `_open_pipelined` keeps prepared on one connection at most: the opening and the
+API's few handlers' statements (two today). A `then` whose statement is not prepared there
+once the connection holds this many goes as the literal simple query instead (`_NOT_SENT`):
+a caller varying its statement's text (`ticketing_fsm.plan_hold`'s `go` is part of the
+text) cannot make a connection prepare without bound (review of cb9a95a, LOW)."""
 _ATTEMPTS = 3
 """Pipelines sent at most for one opening: the usual one, and again after finding a statement
 deallocated behind our back (psycopg's DEALLOCATE ALL after a rollback on a connection where
@@ -494,6 +500,8 @@ def _open_pipelined(
     if kept is None or kept[0] is not pgconn:
         kept = pooled.info[_PIPELINE_PREPARED] = (pgconn, set())
     prepared: set[bytes] = kept[1]
+    if then.name not in prepared and len(prepared) >= _KEPT_PREPARED:
+        return _NOT_SENT
     texts = {_OPEN_NAME: _OPEN_PREPARED, then.name: then.text}
     stale: set[bytes] = set()
     for attempt in range(1, _ATTEMPTS + 1):
@@ -546,6 +554,14 @@ def _prepare_again(
     return False
 
 
+def _stale_statement(result: pq.abc.PGresult) -> bool:
+    """Whether `result` is a prepared statement's refusal that ran nothing and that preparing
+    it again mends: deallocated (26000) or prepared with other result columns (0A000)."""
+    code = result.error_field(pq.DiagnosticField.SQLSTATE)
+    where = result.error_field(pq.DiagnosticField.SOURCE_FUNCTION)
+    return code == _NO_SUCH_STATEMENT or (code, where) == _RESULT_TYPE_CHANGED
+
+
 def _pipelined_opening(
     driver: psycopg.Connection[Any],
     steps: list[tuple[str, bytes]],
@@ -561,6 +577,7 @@ def _pipelined_opening(
     for (step, name), result in zip(steps, results, strict=True):
         if result.status != pq.ExecStatus.FATAL_ERROR:
             continue
+        stale = step in ("open", "then") and _stale_statement(result)
         error = cast(
             DBAPIError,
             DBAPIError.instance(
@@ -570,7 +587,10 @@ def _pipelined_opening(
                 psycopg.Error,
             ),
         )
-        if step in ("then", "commit") or (step == "prepare" and name != _OPEN_NAME):
+        # A statement still deallocated or stale after the last attempt (the opening's or
+        # `then`'s alike) ran nothing: the database answered as unavailable (503), not as the
+        # handler's failure, which a 26000 would have made a 500 (review of be4da92, LOW).
+        if not stale and (step in ("then", "commit") or (step == "prepare" and name != _OPEN_NAME)):
             raise StatementFailed(error) from error.orig
         raise error from error.orig
     if answers is not None:

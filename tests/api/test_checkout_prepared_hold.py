@@ -328,3 +328,57 @@ def test_the_pipelined_record_records_only_for_the_orders_organization_awaiting_
         names = conn.exec_driver_sql("SELECT name FROM pg_prepared_statements").scalars().all()
         conn.commit()
     assert any(name.startswith("ticketing_record_awaiting_") for name in names)
+
+
+def test_a_caller_varying_its_statement_cannot_prepare_without_bound(
+    one_connection: sa.Engine,
+) -> None:
+    """`plan_hold`'s `go` is part of the prepared statement's text (another condition, another
+    statement): once the connection holds `keys._KEPT_PREPARED` pipelined statements, a new
+    one goes as the literal simple query, and holds the same (before: one more statement
+    prepared per condition, without limit)."""
+    engine = one_connection
+    with engine.begin() as conn:
+        world = open_world(conn, capacities=(100,))
+        token = create_key(conn, world.org, description="one").token
+    conditions = keys._KEPT_PREPARED + 4
+    for n in range(conditions):
+        go = keys.FRESH_WRITE + f" AND {n} = {n}".encode()
+        planned = tk.plan_hold(request(world, f"api:v-{n}", (1,)), go=go)
+        assert planned is not None
+        assert isinstance(_send(engine, token, f"v-{n}", planned)[3], tk.PendingCheckout)
+    with engine.connect() as conn:
+        names = conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_prepared_statements"
+            " WHERE name LIKE %(hold)s OR name LIKE %(open)s",
+            {"hold": _HOLD, "open": _OPEN},
+        ).scalar_one()
+        conn.commit()
+    assert names == keys._KEPT_PREPARED  # the opening and 15 holds; the other 5 not kept
+    assert _held(engine, world.types[0]) == conditions
+
+
+def test_a_statement_still_stale_after_the_last_pipeline_is_the_database_unavailable(
+    one_connection: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hold's statement found deallocated on the last pipeline ran nothing: raised as the
+    database's failure (the unit of work's 503), as the opening's is, not as the handler's
+    statement failing (`StatementFailed`: a 26000 answered 500)."""
+    engine = one_connection
+    with engine.begin() as conn:
+        world = open_world(conn, capacities=(10,))
+        token = create_key(conn, world.org, description="one").token
+    assert isinstance(
+        _send(engine, token, "s-1", _plan(world, "api:s-1", 1))[3], tk.PendingCheckout
+    )
+    with engine.connect() as conn:
+        (name,) = conn.exec_driver_sql(
+            "SELECT name FROM pg_prepared_statements WHERE name LIKE %(hold)s", {"hold": _HOLD}
+        ).one()
+        conn.exec_driver_sql(f"DEALLOCATE {name}")
+        conn.commit()
+    monkeypatch.setattr(keys, "_ATTEMPTS", 1)  # the first pipeline is the last
+    with pytest.raises(sa.exc.DBAPIError) as raised:
+        _send(engine, token, "s-2", _plan(world, "api:s-2", 2))
+    assert getattr(raised.value.orig, "sqlstate", None) == "26000"
+    assert _held(engine, world.types[0]) == 1
