@@ -859,6 +859,66 @@ END
 $$;
 
 ------------------------------------------------------------------------------------------
+-- The fast writers' guards: one definition of each, used by post_entry's usual way (3a), its
+-- step 3 and the capture's writer (post_capture_entry)
+------------------------------------------------------------------------------------------
+
+-- Whether a regular account's row takes a line's (or an account's lines') p_debits and
+-- p_credits in an entry of p_entry_currency: the account's currency, open, no overflow of
+-- its posted totals, the overdraft flags counting its pending holds (the single-row UPDATE's
+-- rules of the long way, judged on the locked row). The sums are numeric, so no amount a raw
+-- call passes can overflow here. A line's own validity (a positive amount on a side, the
+-- entry's one currency) is the caller's to judge. NULL when an argument is NULL: callers
+-- read it as a refusal (coalesce, WHERE).
+-- Each guard is ONE expression in a LANGUAGE sql function, IMMUTABLE (it reads nothing), no
+-- SET, not SECURITY DEFINER, not STRICT: the planner inlines it into the statement or
+-- PL/pgSQL expression that calls it (EXPLAIN VERBOSE shows the expression, no call), so it
+-- costs what the expression written out costs. A rule added here holds for every writer; a
+-- rule written beside a call holds for that writer alone (tests/escrow_core/
+-- test_capture_guards.py breaks each guard in turn on both writers).
+CREATE FUNCTION payments._regular_row_takes(
+    p_currency text, p_closed boolean, p_posted_debits bigint, p_posted_credits bigint,
+    p_pending_debits bigint, p_pending_credits bigint, p_debits_limited boolean,
+    p_credits_limited boolean, p_entry_currency text, p_debits numeric, p_credits numeric)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT p_currency = p_entry_currency AND NOT p_closed
+       AND p_posted_debits::numeric + p_debits <= 9223372036854775807
+       AND p_posted_credits::numeric + p_credits <= 9223372036854775807
+       AND (NOT p_debits_limited
+            OR p_posted_debits::numeric + p_pending_debits + p_debits
+               <= p_posted_credits::numeric + p_credits)
+       AND (NOT p_credits_limited
+            OR p_posted_credits::numeric + p_pending_credits + p_credits
+               <= p_posted_debits::numeric + p_debits)
+$$;
+
+-- Whether a high-volume account's row (read, not locked: its lines carry no position until
+-- the roll-up) takes a line in an entry of p_entry_currency the fast way: the account's
+-- currency, open, far from the overflow limits (below 2**61, no large line of its own
+-- unrolled: the account's hint, as _check_positions judges them). A line's own validity
+-- (below 2**40 too) is the caller's. Inlined as _regular_row_takes is.
+CREATE FUNCTION payments._high_volume_row_takes(
+    p_currency text, p_closed boolean, p_large_unrolled boolean, p_posted_debits bigint,
+    p_posted_credits bigint, p_entry_currency text)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT p_currency = p_entry_currency AND NOT p_closed AND NOT p_large_unrolled
+       AND p_posted_debits < 2305843009213693952 AND p_posted_credits < 2305843009213693952
+$$;
+
+-- The closed recheck after a fast writer's writes: p_org's high-volume accounts among p_ids
+-- that are closed now (read with the statement's snapshot: one closed while a statement
+-- waited, for the key's or the reference's holder, after the row was judged open). A query
+-- of one SELECT in a STABLE SQL set-returning function, called in FROM: the planner inlines
+-- it as a subquery (no function call).
+CREATE FUNCTION payments._closed_high_volume(p_org uuid, p_ids uuid[]) RETURNS SETOF uuid
+LANGUAGE sql STABLE AS $$
+    SELECT a.id FROM payments.accounts a
+     WHERE a.org_id = p_org AND a.id = ANY (p_ids) AND a.high_volume AND a.closed
+$$;
+
+------------------------------------------------------------------------------------------
 -- The fast path: one entry with typed arguments, as its own request
 ------------------------------------------------------------------------------------------
 
@@ -965,17 +1025,15 @@ DECLARE
 BEGIN
     -- 1. Who acts: as _check_org. An organization acting for itself sees none of the
     -- platform's accounts; the platform's proof and the owner may use them.
-    -- Whether a caller with no proof is the owner: payments._trusted_caller()'s expression,
-    -- written out here (a SQL function with a subquery is not inlined: called, it cost ~25 us
-    -- of every owner's posting, perf, session 29), asked only of such a caller.
+    -- Whether a caller with no proof is the owner: payments._owner_role, the owner's test
+    -- (as _trusted_caller's), inlined (_trusted_caller, a SQL function with a subquery, is
+    -- not: called, it cost ~25 us of every owner's posting, perf, session 29), asked only of
+    -- such a caller.
     SELECT EXISTS (SELECT FROM payments.organizations o WHERE o.id = p_org),
            (SELECT o.id FROM payments.organizations o WHERE o.is_platform),
            v_acting IS NULL AND v_actor IS DISTINCT FROM 'platform'
-           AND NOT pg_has_role(
-                   CASE WHEN current_setting('role') = 'none' THEN session_user::text
-                        ELSE current_setting('role') END::name,
-                   (SELECT n.nspowner FROM pg_namespace n WHERE n.nspname = 'payments'),
-                   'USAGE')
+           AND NOT payments._owner_role(
+                   (SELECT n.nspowner FROM pg_namespace n WHERE n.nspname = 'payments'))
       INTO v_known, v_platform, v_untrusted;
     IF p_org IS NULL OR NOT v_known
        OR (v_acting IS NOT NULL AND v_acting <> p_org)
@@ -1060,20 +1118,15 @@ BEGIN
                     v_i := array_position(p_accounts, v_row.id);
                     v_dr := CASE WHEN p_sides[v_i] = 'debit' THEN p_amounts[v_i] ELSE 0 END;
                     v_cr := CASE WHEN p_sides[v_i] = 'credit' THEN p_amounts[v_i] ELSE 0 END;
-                    -- The guards of a regular row (the single-row UPDATE's of the long way),
-                    -- on the locked row: the line valid (a positive amount on a side) in the
-                    -- entry's currency, the account's too, open, no overflow, the flags.
+                    -- The line valid (a positive amount on a side) in the entry's currency,
+                    -- and the guards of a regular row on the locked row (_regular_row_takes).
                     v_ok := v_ok AND v_line_orgs[v_i] IS NULL AND coalesce(
                         v_dr + v_cr > 0 AND p_currencies[v_i] = p_currencies[1]
-                        AND v_row.currency = p_currencies[v_i] AND NOT v_row.closed
-                        AND v_row.posted_debits::numeric + v_dr <= 9223372036854775807
-                        AND v_row.posted_credits::numeric + v_cr <= 9223372036854775807
-                        AND (NOT v_row.dm
-                             OR v_row.posted_debits::numeric + v_row.pending_debits + v_dr
-                                <= v_row.posted_credits::numeric + v_cr)
-                        AND (NOT v_row.cm
-                             OR v_row.posted_credits::numeric + v_row.pending_credits + v_cr
-                                <= v_row.posted_debits::numeric + v_dr), false);
+                        AND payments._regular_row_takes(
+                                v_row.currency, v_row.closed, v_row.posted_debits,
+                                v_row.posted_credits, v_row.pending_debits,
+                                v_row.pending_credits, v_row.dm, v_row.cm, p_currencies[v_i],
+                                v_dr, v_cr), false);
                     v_net := v_net + v_dr - v_cr;
                     v_found := v_found + 1;
                     v_line_orgs[v_i] := v_row.org_id;
@@ -1094,17 +1147,17 @@ BEGIN
                      WHERE a.org_id = v_who AND a.id = ANY (p_accounts) AND a.high_volume
                 LOOP
                     v_i := array_position(p_accounts, v_row.id);
-                    -- The guards of a high-volume row, as 3 judges it: the line valid in the
-                    -- entry's currency, the account's too, open, far from the overflow limits
-                    -- (no large line of its own unrolled: the account's hint); its line
-                    -- carries no position until the roll-up.
+                    -- The line valid (a positive amount below 2**40 on a side) in the entry's
+                    -- currency, and the guards of a high-volume row (_high_volume_row_takes);
+                    -- its line carries no position until the roll-up.
                     v_ok := v_ok AND v_line_orgs[v_i] IS NULL AND coalesce(
                         p_amounts[v_i] > 0 AND p_sides[v_i] IN ('debit', 'credit')
                         AND p_currencies[v_i] = p_currencies[1]
-                        AND v_row.currency = p_currencies[v_i] AND NOT v_row.closed
-                        AND v_row.posted_debits < 2305843009213693952
-                        AND v_row.posted_credits < 2305843009213693952
-                        AND NOT v_row.large_unrolled AND p_amounts[v_i] < 1099511627776, false);
+                        AND p_amounts[v_i] < 1099511627776
+                        AND payments._high_volume_row_takes(
+                                v_row.currency, v_row.closed, v_row.large_unrolled,
+                                v_row.posted_debits, v_row.posted_credits, p_currencies[v_i]),
+                        false);
                     v_net := v_net + CASE WHEN p_sides[v_i] = 'debit' THEN p_amounts[v_i]
                                           ELSE -(p_amounts[v_i]::numeric) END;
                     v_found := v_found + 1;
@@ -1206,16 +1259,14 @@ BEGIN
                 -- Read by organization, as above.
                 v_closed := NULL;
                 IF v_org_hv > 0 THEN
-                    SELECT a.id INTO v_closed FROM payments.accounts a
-                     WHERE a.org_id = p_org AND a.id = ANY (p_accounts) AND a.high_volume
-                       AND a.closed
-                     ORDER BY array_position(p_accounts, a.id) LIMIT 1;
+                    SELECT c.id INTO v_closed
+                      FROM payments._closed_high_volume(p_org, p_accounts) AS c(id)
+                     ORDER BY array_position(p_accounts, c.id) LIMIT 1;
                 END IF;
                 IF v_closed IS NULL AND v_org_hv < v_hv THEN
-                    SELECT a.id INTO v_closed FROM payments.accounts a
-                     WHERE a.org_id = v_platform AND a.id = ANY (p_accounts) AND a.high_volume
-                       AND a.closed
-                     ORDER BY array_position(p_accounts, a.id) LIMIT 1;
+                    SELECT c.id INTO v_closed
+                      FROM payments._closed_high_volume(v_platform, p_accounts) AS c(id)
+                     ORDER BY array_position(p_accounts, c.id) LIMIT 1;
                 END IF;
                 IF v_closed IS NOT NULL THEN
                     PERFORM payments._fail('account_closed',
@@ -1295,15 +1346,11 @@ BEGIN
             SELECT a.id, a.org_id, a.version, a.posted_debits, a.posted_credits
               FROM d JOIN locked a ON a.id = d.account_id
              WHERE (SELECT valid.ok FROM valid)
-               AND d.currencies = 1 AND a.currency = d.currency AND NOT a.closed
-               AND a.posted_debits + d.debits <= 9223372036854775807
-               AND a.posted_credits + d.credits <= 9223372036854775807
-               AND (NOT a.debits_must_not_exceed_credits
-                    OR a.posted_debits + d.debits + a.pending_debits
-                       <= a.posted_credits + d.credits)
-               AND (NOT a.credits_must_not_exceed_debits
-                    OR a.posted_credits + d.credits + a.pending_credits
-                       <= a.posted_debits + d.debits)
+               AND d.currencies = 1
+               AND payments._regular_row_takes(
+                       a.currency, a.closed, a.posted_debits, a.posted_credits,
+                       a.pending_debits, a.pending_credits, a.debits_must_not_exceed_credits,
+                       a.credits_must_not_exceed_debits, d.currency, d.debits, d.credits)
         )
         SELECT array_agg(m.id), array_agg(m.org_id), array_agg(m.version),
                array_agg(m.posted_debits), array_agg(m.posted_credits),
@@ -1332,10 +1379,9 @@ BEGIN
                            x(account_id, amount, currency) ON a.id = x.account_id
                      WHERE a.org_id = v_who AND a.id = ANY (p_accounts) AND a.high_volume
                      GROUP BY a.id, a.org_id
-                    HAVING bool_and(a.currency = x.currency AND NOT a.closed
-                                    AND NOT a.large_unrolled
-                                    AND a.posted_debits < 2305843009213693952
-                                    AND a.posted_credits < 2305843009213693952
+                    HAVING bool_and(payments._high_volume_row_takes(
+                                        a.currency, a.closed, a.large_unrolled,
+                                        a.posted_debits, a.posted_credits, x.currency)
                                     AND x.amount < 1099511627776)) h;
             v_hv_ids := coalesce(v_hv_ids, '{}') || coalesce(v_pass_ids, '{}');
             v_hv_orgs := coalesce(v_hv_orgs, '{}') || coalesce(v_pass_orgs, '{}');
@@ -1449,13 +1495,13 @@ BEGIN
             -- As in 3a: a high-volume account closed while a statement waited is refused.
             -- Read by organization, as above.
             IF v_hv_ids IS NOT NULL THEN
-                SELECT a.id INTO v_closed FROM payments.accounts a
-                 WHERE a.org_id = p_org AND a.id = ANY (v_hv_ids) AND a.closed
-                 ORDER BY array_position(p_accounts, a.id) LIMIT 1;
+                SELECT c.id INTO v_closed
+                  FROM payments._closed_high_volume(p_org, v_hv_ids) AS c(id)
+                 ORDER BY array_position(p_accounts, c.id) LIMIT 1;
                 IF v_closed IS NULL AND v_platform = ANY (v_hv_orgs) THEN
-                    SELECT a.id INTO v_closed FROM payments.accounts a
-                     WHERE a.org_id = v_platform AND a.id = ANY (v_hv_ids) AND a.closed
-                     ORDER BY array_position(p_accounts, a.id) LIMIT 1;
+                    SELECT c.id INTO v_closed
+                      FROM payments._closed_high_volume(v_platform, v_hv_ids) AS c(id)
+                     ORDER BY array_position(p_accounts, c.id) LIMIT 1;
                 END IF;
                 IF v_closed IS NOT NULL THEN
                     PERFORM payments._fail('account_closed',
@@ -1534,9 +1580,14 @@ ALTER FUNCTION payments.post_entry(uuid, text, text, uuid[], text[], bigint[], t
 -- caller then asks post_entry, which judges it its own ways (the same refusals, recorded
 -- failures, replays and conflicts as before). The row triggers it skips (engine_checked)
 -- are skipped as post_entry skips them: it checks what they check itself; a backstop counts
--- and balances the lines inserted. The high-volume rows are read with the first statement's
--- snapshot, as the regular row is locked (its escrow, locked before by the capture, keeps
--- other writers of the row away); the closed recheck after the writes reads them again.
+-- and balances the lines inserted. Every guard is post_entry's own definition: who acts
+-- (payments._owner_role), the regular row's (_regular_row_takes), the high-volume rows'
+-- (_high_volume_row_takes), the closed recheck's (_closed_high_volume). The high-volume rows
+-- are judged by the second statement (its snapshot is taken once the first holds the
+-- regular row's lock, as post_entry reads them after its lock: a flag or a total changed
+-- while the lock was awaited is seen), as the gate of the key's insert: one of them held
+-- back, or one named twice (counted by account, not by line), and nothing is written; the
+-- closed recheck after the writes reads them again (a close while the key's insert waited).
 CREATE FUNCTION payments.post_capture_entry(
     p_org uuid, p_key text, p_hash text, p_accounts uuid[], p_sides text[],
     p_amounts bigint[], p_currencies text[], p_description text, p_external_ref text,
@@ -1559,11 +1610,12 @@ DECLARE
 BEGIN
     -- Who acts (as post_entry's step 1, for a caller that may use the platform's accounts:
     -- the platform's proof, or no proof and the owner; anyone else is post_entry's to
-    -- judge), the regular row locked, every line judged, in one statement: a row only when
-    -- all holds. Each check is an expression over the arrays (an operator each: every node
-    -- of a statement's expressions is compiled again at each execution) or one subquery.
-    SELECT h.org_id, r.version + 1, r.posted_debits + h.dr, r.posted_credits + h.cr,
-           uuidv7(), clock_timestamp()
+    -- judge), the regular row locked and judged, every line judged, in one statement: a row
+    -- only when all holds. Each check is an expression over the arrays (an operator each:
+    -- every node of a statement's expressions is compiled again at each execution) or one
+    -- subquery.
+    SELECT (SELECT o.id FROM payments.organizations o WHERE o.is_platform), r.version + 1,
+           r.posted_debits + h.dr, r.posted_credits + h.cr, uuidv7(), clock_timestamp()
       INTO v_platform, v_version, v_debits, v_credits, v_id, v_at
       FROM (SELECT a.id, a.currency, a.closed, a.version, a.posted_debits, a.posted_credits,
                    a.pending_debits, a.pending_credits,
@@ -1574,31 +1626,17 @@ BEGIN
                -- who acts: the owner (no proof), or the platform's proof (current_actor(), a
                -- function call, asked only of a caller with a proof)
                AND CASE WHEN coalesce(current_setting('liventix.actor_proof', true), '') = ''
-                        THEN pg_has_role(CASE WHEN current_setting('role') = 'none'
-                                              THEN session_user::text
-                                              ELSE current_setting('role') END::name,
-                                         (SELECT n.nspowner FROM pg_namespace n
-                                           WHERE n.nspname = 'payments'), 'USAGE')
+                        THEN payments._owner_role((SELECT n.nspowner FROM pg_namespace n
+                                                    WHERE n.nspname = 'payments'))
                         ELSE payments.current_actor() = 'platform' END
                FOR NO KEY UPDATE) r
-     -- the lines, each high-volume one with its account, the platform's, read (not locked):
-     -- in the currency, open, far from its limits (no large line of its own unrolled: the
-     -- account's hint); the regular line's amount by side, the entry's net
-     CROSS JOIN (SELECT count(a.id) AS n,
-                        (array_agg(a.org_id) FILTER (WHERE a.id IS NOT NULL))[1] AS org_id,
-                        coalesce(sum(x.m) FILTER (WHERE x.a = p_regular AND x.s = 'debit'), 0)
+     -- the lines: the regular line's amounts by side, the entry's net
+     CROSS JOIN (SELECT coalesce(sum(x.m) FILTER (WHERE x.a = p_regular AND x.s = 'debit'), 0)
                             AS dr,
                         coalesce(sum(x.m) FILTER (WHERE x.a = p_regular AND x.s = 'credit'), 0)
                             AS cr,
                         sum(CASE WHEN x.s = 'debit' THEN x.m ELSE -(x.m::numeric) END) AS net
-                   FROM unnest(p_accounts, p_sides, p_amounts) AS x(a, s, m)
-                   LEFT JOIN payments.accounts a
-                     ON a.org_id = (SELECT o.id FROM payments.organizations o
-                                     WHERE o.is_platform)
-                    AND a.id = x.a AND a.high_volume AND a.currency = p_currencies[1]
-                    AND NOT a.closed AND NOT a.large_unrolled
-                    AND a.posted_debits < 2305843009213693952
-                    AND a.posted_credits < 2305843009213693952) h
+                   FROM unnest(p_accounts, p_sides, p_amounts) AS x(a, s, m)) h
      -- The shape: three to eight lines, the arrays of one length, every account on one line
      -- (the regular one and each high-volume one: the same set, as many), each line valid (a
      -- positive amount below 2**40 on a side) in the entry's one currency, the key not
@@ -1613,16 +1651,10 @@ BEGIN
        AND 0 < ALL (p_amounts) AND 1099511627776 > ALL (p_amounts)
        AND p_sides <@ '{debit,credit}'::text[] AND p_currencies <@ ARRAY[p_currencies[1]]
        AND p_key <> ''
-       AND r.currency = p_currencies[1] AND NOT r.closed
-       -- the regular row's guards (the single-row UPDATE's of the long way): no overflow
-       -- (every amount is below 2**40 here), the overdraft flags
-       AND r.posted_debits <= 9223372036854775807 - h.dr
-       AND r.posted_credits <= 9223372036854775807 - h.cr
-       AND (NOT r.dm OR r.posted_debits::numeric + r.pending_debits + h.dr
-                        <= r.posted_credits::numeric + h.cr)
-       AND (NOT r.cm OR r.posted_credits::numeric + r.pending_credits + h.cr
-                        <= r.posted_debits::numeric + h.dr)
-       AND h.n = cardinality(p_high_volume)
+       -- the regular row's guards, on the locked row
+       AND payments._regular_row_takes(r.currency, r.closed, r.posted_debits,
+                                       r.posted_credits, r.pending_debits, r.pending_credits,
+                                       r.dm, r.cm, p_currencies[1], h.dr, h.cr)
        AND h.net = 0
        -- a used reference is post_entry's to refuse
        AND (p_external_ref IS NULL OR NOT EXISTS (
@@ -1631,17 +1663,28 @@ BEGIN
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
-    -- The key (a key already there: nothing else written, NULL), the regular row moved, the
-    -- entry and its lines (in request order, the order of the arrays' one scan, as
-    -- post_entry inserts them; a high-volume account's line without a position), the
-    -- entry's id (time-ordered, UUIDv7, as post_entry's) and time (recorded at the time read
-    -- now that the row is locked) drawn by the first statement; the backstop over the lines
-    -- inserted.
+    -- The key, gated by the high-volume rows (read now, after the regular row's lock): every
+    -- account of p_high_volume the platform's, high-volume and taking its line
+    -- (_high_volume_row_takes), counted by account (so none named twice: with the arrays'
+    -- containment both ways and the lengths above, every account of the entry is on one
+    -- line); a row held back or a key already there: nothing else written, NULL. Then the
+    -- regular row moved, the entry and its lines (in request order, the order of the arrays'
+    -- one scan, as post_entry inserts them; a high-volume account's line without a
+    -- position), the entry's id (time-ordered, UUIDv7, as post_entry's) and time (recorded
+    -- at the time read once the row is locked) drawn by the first statement; the backstop
+    -- over the lines inserted.
     WITH k AS (
         INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status,
                                                result)
-        VALUES (p_org, p_key, 'post_entries', p_hash, 'succeeded',
-                jsonb_build_object('id', v_id))
+        SELECT p_org, p_key, 'post_entries', p_hash, 'succeeded',
+               jsonb_build_object('id', v_id)
+         WHERE (SELECT count(*)
+                  FROM payments.accounts a
+                 WHERE a.org_id = v_platform AND a.id = ANY (p_high_volume) AND a.high_volume
+                   AND payments._high_volume_row_takes(a.currency, a.closed,
+                                                       a.large_unrolled, a.posted_debits,
+                                                       a.posted_credits, p_currencies[1]))
+               = cardinality(p_high_volume)
         ON CONFLICT DO NOTHING
         RETURNING 1
     ), m AS (
@@ -1675,8 +1718,8 @@ BEGIN
       INTO v_keys, v_lines, v_net
       FROM l;
     IF v_lines <> cardinality(p_accounts) OR v_net <> 0 THEN
-        IF v_keys = 0 THEN  -- the key is there: post_entry answers (a replay or a conflict)
-            RETURN NULL;
+        IF v_keys = 0 THEN  -- a high-volume row held back, or the key is there: post_entry
+            RETURN NULL;    -- judges it (the long way, a replay or a conflict)
         END IF;
         -- Cannot happen (the row locked, every line judged): never a key, a moved row or an
         -- entry without all its lines, balanced.
@@ -1685,9 +1728,9 @@ BEGIN
     END IF;
     -- As post_entry's: a high-volume account closed while a statement waited is refused
     -- (raised: the key is this transaction's; a retry under it goes the long way).
-    SELECT a.id INTO v_closed FROM payments.accounts a
-     WHERE a.org_id = v_platform AND a.id = ANY (p_high_volume) AND a.closed
-     ORDER BY array_position(p_accounts, a.id) LIMIT 1;
+    SELECT c.id INTO v_closed
+      FROM payments._closed_high_volume(v_platform, p_high_volume) AS c(id)
+     ORDER BY array_position(p_accounts, c.id) LIMIT 1;
     IF FOUND THEN
         PERFORM payments._fail('account_closed', jsonb_build_object('account_id', v_closed));
     END IF;
@@ -1944,7 +1987,7 @@ ALTER FUNCTION payments._post(uuid, jsonb) SET plan_cache_mode = force_generic_p
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA payments FROM PUBLIC;
 -- Who acts, and whether the caller is the owner, are anyone's to ask (the proof is the secret).
 GRANT EXECUTE ON FUNCTION payments.current_actor(), payments.acting_as_platform(),
-    payments._trusted_caller() TO PUBLIC;
+    payments._trusted_caller(), payments._owner_role(oid) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION payments.current_org_id(), payments.ledger_write(jsonb),
     payments.balance_as_of(uuid, timestamptz, boolean),
     payments.recorded_error_codes() TO liventix_app, liventix_platform;

@@ -91,16 +91,26 @@ CREATE FUNCTION payments.acting_as_platform() RETURNS boolean
 LANGUAGE sql STABLE PARALLEL RESTRICTED AS
 $$ SELECT coalesce(payments.current_actor() = 'platform', false) $$;
 
--- Whether the caller is the schema's owner (or has its rights): the worker, the CLI, the
--- demo. The role in force counts (SET ROLE liventix_app by the owner is no longer the owner);
--- only a member of a role can set it, so no application role can pass for the owner.
+-- Whether the role in force has the rights of p_owner (the schema's owner: the worker, the
+-- CLI, the demo). The role in force counts (SET ROLE liventix_app by the owner is no longer
+-- the owner); only a member of a role can set it, so no application role can pass for the
+-- owner. The one definition of the owner's test (_trusted_caller, and who acts in
+-- payments.post_entry and payments.post_capture_entry): one expression, no query, no SET,
+-- not SECURITY DEFINER, so the planner inlines it where it is called (a SQL function with a
+-- subquery is not inlined: called, _trusted_caller cost ~25 us of every owner's posting,
+-- perf, session 29); the caller passes the owner's id, read by its own subquery.
+CREATE FUNCTION payments._owner_role(p_owner oid) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT pg_catalog.pg_has_role(
+        CASE WHEN pg_catalog.current_setting('role') = 'none' THEN session_user::text
+             ELSE pg_catalog.current_setting('role') END::name,
+        p_owner, 'USAGE')
+$$;
+
+-- Whether the caller is the schema's owner (or has its rights).
 CREATE FUNCTION payments._trusted_caller() RETURNS boolean
 LANGUAGE sql STABLE AS $$
-    SELECT pg_has_role(
-        CASE WHEN current_setting('role') = 'none' THEN session_user::text
-             ELSE current_setting('role') END::name,
-        (SELECT nspowner FROM pg_namespace WHERE nspname = 'payments'),
-        'USAGE')
+    SELECT payments._owner_role((SELECT nspowner FROM pg_namespace WHERE nspname = 'payments'))
 $$;
 
 CREATE TABLE payments.currencies (
@@ -701,12 +711,15 @@ BEGIN
 END
 $$;
 
--- Skipped only inside the engine's two fast doors (payments.post_entry, post_batch_fast), whose
--- own statement inserts each entry with all its lines after checking, in SQL, everything these
--- triggers check (the organization, each line's account, organization and currency, each
--- entry's balance per currency and its two or more lines): they set payments.engine_checked
--- for their own duration (a function's SET), and every other door (ledger_write, post_batch)
--- sets it off for its own, so a caller setting it reaches no insert. The WHEN is judged per
+-- Skipped only inside the engine's fast writers (payments.post_entry, the capture's
+-- payments.post_capture_entry, post_batch_fast), whose own statements insert each entry with
+-- all its lines after checking, in SQL, everything these triggers check (the organization,
+-- each line's account, organization and currency, each entry's balance per currency and its
+-- two or more lines; post_entry and post_capture_entry judge each kind of account row by the
+-- same guard functions, payments._regular_row_takes and _high_volume_row_takes, and who acts
+-- by payments._owner_role): they set payments.engine_checked for their own duration (a
+-- function's SET), and every other door (ledger_write, post_batch) sets it off for its own,
+-- so a caller setting it reaches no insert. The WHEN is judged per
 -- row as it is inserted: skipped, a row costs the test of one setting and nothing else. The
 -- application's roles cannot insert ledger rows at all (only the doors, SECURITY DEFINER,
 -- do). The owner's own inserts are checked unless its session sets payments.engine_checked
