@@ -1638,9 +1638,10 @@ BEGIN
                         sum(CASE WHEN x.s = 'debit' THEN x.m ELSE -(x.m::numeric) END) AS net
                    FROM unnest(p_accounts, p_sides, p_amounts) AS x(a, s, m)) h
      -- The shape: three to eight lines, the arrays of one length, every account on one line
-     -- (the regular one and each high-volume one: the same set, as many), each line valid (a
-     -- positive amount below 2**40 on a side) in the entry's one currency, the key not
-     -- empty (idempotency_keys_key_check).
+     -- (the regular one and each high-volume one: the same set, as many; the high-volume
+     -- ones told apart by the key's gate below, which counts them by account), each line
+     -- valid (a positive amount below 2**40 on a side) in the entry's one currency, the key
+     -- not empty (idempotency_keys_key_check).
      WHERE cardinality(p_accounts) BETWEEN 3 AND 8
        AND cardinality(p_sides) = cardinality(p_accounts)
        AND cardinality(p_amounts) = cardinality(p_accounts)
