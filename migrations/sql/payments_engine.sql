@@ -1072,9 +1072,10 @@ BEGIN
     -- two-line entry (1), and (4) for a regular account of the platform's. Session 33's 3a
     -- ran one statement per organization, a UNION ALL of both kinds with eight subscripts
     -- per probe list, for every entry of three or more lines.
-    -- Each row is judged once, by the guards written here once for each kind (a line's own
-    -- validity, the account's currency, open, overflow, overdraft flags; a high-volume one
-    -- far from its limits); the entry balances (a running net: every amount is below 2**40
+    -- Each row is judged once: a line's own validity here, the row by its kind's guard
+    -- function, shared with step 3 and post_capture_entry (_regular_row_takes: the account's
+    -- currency, open, overflow, overdraft flags; _high_volume_row_takes: far from its
+    -- limits); the entry balances (a running net: every amount is below 2**40
     -- here, so eight of them cannot overflow) in one currency, each account found once.
     -- The key is not looked up first: its INSERT finds it (a replay locks the accounts,
     -- judges them and then answers from 2). Only once all pass and the key is taken are the
