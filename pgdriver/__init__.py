@@ -40,6 +40,7 @@ __all__ = [
     "Params",
     "Row",
     "array_literal",
+    "begin_command",
     "call",
     "call_alone",
     "cursor",
@@ -182,7 +183,7 @@ def _row(
     pgconn = driver.pgconn
     if begin and pgconn.transaction_status == pq.TransactionStatus.IDLE:
         # What psycopg would send before the transaction's first statement.
-        _checked(driver, pgconn.exec_(_begin_command(driver)))
+        _checked(driver, pgconn.exec_(begin_command(driver)))
     if pgconn.transaction_status != pq.TransactionStatus.IDLE:
         # Inside a transaction: the unnamed statement, parsed and planned again each time.
         # A named one could be gone: psycopg sends DEALLOCATE ALL after every rollback of a
@@ -219,7 +220,7 @@ def _row(
     )
 
 
-def _begin_command(driver: psycopg.Connection[Any]) -> bytes:
+def begin_command(driver: psycopg.Connection[Any]) -> bytes:
     """The BEGIN psycopg sends before a transaction's first statement, built from the
     connection's public characteristics (isolation level, read only, deferrable), as psycopg
     builds it (its own builder is private)."""

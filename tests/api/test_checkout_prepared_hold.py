@@ -382,3 +382,38 @@ def test_a_statement_still_stale_after_the_last_pipeline_is_the_database_unavail
         _send(engine, token, "s-2", _plan(world, "api:s-2", 2))
     assert getattr(raised.value.orig, "sqlstate", None) == "26000"
     assert _held(engine, world.types[0]) == 1
+
+
+def test_a_connection_once_used_for_a_read_only_report_still_holds_in_one_pipeline(
+    one_connection: sa.Engine,
+) -> None:
+    """SQLAlchemy's reset after a REPEATABLE READ read-only unit of work (the API's reports)
+    leaves the driver an explicit READ COMMITTED: the opening sends the BEGIN psycopg would
+    send, with those characteristics, instead of leaving the one round trip for good (before:
+    every later hold on that connection went the long way, nothing prepared)."""
+    engine = one_connection
+    with engine.begin() as conn:
+        world = open_world(conn, capacities=(10,))
+        token = create_key(conn, world.org, description="one").token
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        with conn.begin():
+            assert conn.exec_driver_sql("SHOW transaction_read_only").scalar_one() == "on"
+    with engine.connect() as conn:
+        assert conn.connection.driver_connection.isolation_level is not None  # the reset's
+        conn.commit()
+    assert isinstance(
+        _send(engine, token, "r-1", _plan(world, "api:r-1", 2))[3], tk.PendingCheckout
+    )
+    assert _prepared(engine) == {"open": 1, "hold": 1}
+    assert _held(engine, world.types[0]) == 2
+    # A read-only unit of work's opening in one round trip keeps its characteristics.
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        principal, _ = keys.authenticate(conn, token)
+        assert principal is not None and principal.org_id == world.org
+        assert conn.exec_driver_sql("SHOW transaction_isolation").scalar_one() == (
+            "repeatable read"
+        )
+        assert conn.exec_driver_sql("SHOW transaction_read_only").scalar_one() == "on"
+        conn.rollback()
