@@ -400,7 +400,8 @@ def test_a_connection_once_used_for_a_read_only_report_still_holds_in_one_pipeli
         with conn.begin():
             assert conn.exec_driver_sql("SHOW transaction_read_only").scalar_one() == "on"
     with engine.connect() as conn:
-        assert conn.connection.driver_connection.isolation_level is not None  # the reset's
+        driver = conn.connection.driver_connection
+        assert driver is not None and driver.isolation_level is not None  # the reset's
         conn.commit()
     assert isinstance(
         _send(engine, token, "r-1", _plan(world, "api:r-1", 2))[3], tk.PendingCheckout
