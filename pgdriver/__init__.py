@@ -220,23 +220,28 @@ def _row(
     )
 
 
+_BEGINS: dict[tuple[Any, Any, Any], bytes] = {}
+"""`begin_command`'s texts by (isolation level, read only, deferrable): a few at most."""
+
+
 def begin_command(driver: psycopg.Connection[Any]) -> bytes:
     """The BEGIN psycopg sends before a transaction's first statement, built from the
     connection's public characteristics (isolation level, read only, deferrable), as psycopg
     builds it (its own builder is private)."""
-    level, read_only, deferrable = driver.isolation_level, driver.read_only, driver.deferrable
-    if level is None and read_only is None and deferrable is None:
-        return b"BEGIN"
-    parts = [b"BEGIN"]
-    if level is not None:
-        parts.append(
-            b"ISOLATION LEVEL " + psycopg.IsolationLevel(level).name.replace("_", " ").encode()
-        )
-    if read_only is not None:
-        parts.append(b"READ ONLY" if read_only else b"READ WRITE")
-    if deferrable is not None:
-        parts.append(b"DEFERRABLE" if deferrable else b"NOT DEFERRABLE")
-    return b" ".join(parts)
+    options = (driver.isolation_level, driver.read_only, driver.deferrable)
+    found = _BEGINS.get(options)
+    if found is None:
+        level, read_only, deferrable = options
+        parts = [b"BEGIN"]
+        if level is not None:
+            name = psycopg.IsolationLevel(level).name.replace("_", " ")
+            parts.append(b"ISOLATION LEVEL " + name.encode())
+        if read_only is not None:
+            parts.append(b"READ ONLY" if read_only else b"READ WRITE")
+        if deferrable is not None:
+            parts.append(b"DEFERRABLE" if deferrable else b"NOT DEFERRABLE")
+        found = _BEGINS[options] = b" ".join(parts)
+    return found
 
 
 def _checked(driver: psycopg.Connection[Any], result: pq.abc.PGresult) -> None:

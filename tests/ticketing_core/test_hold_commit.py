@@ -167,7 +167,7 @@ def test_the_begin_sent_with_the_first_statement_keeps_the_connections_options(
 ) -> None:
     """`store.begin_with_opening` (and `open_and_hold_now`) send the transaction's BEGIN
     themselves, as psycopg would, with the connection's options: made from psycopg's public
-    attributes (`_begin_command`), not its private `_get_tx_start_command`. The transaction
+    attributes (`pgdriver.begin_command`), not its private `_get_tx_start_command`. The transaction
     it began runs at the connection's isolation level (a plain BEGIN would run at READ
     COMMITTED whatever the engine asked), and psycopg sends no second BEGIN."""
     with engine.begin() as conn:
@@ -188,7 +188,7 @@ def test_the_begin_command_as_psycopg_makes_it() -> None:
         def __init__(self, isolation: Any, read_only: Any, deferrable: Any) -> None:
             self.isolation_level, self.read_only, self.deferrable = isolation, read_only, deferrable
 
-    begin = store._begin_command
+    begin = pgdriver.begin_command
     assert begin(Options(None, None, None)) == b"BEGIN"  # type: ignore[arg-type]
     assert (
         begin(Options(psycopg.IsolationLevel.REPEATABLE_READ, True, False))  # type: ignore[arg-type]

@@ -422,7 +422,7 @@ OPEN_AND_HOLD = "SELECT * FROM ticketing.open_and_hold_checkout_for(" + _OPEN_AN
 def _idle_driver(conn: Connection) -> psycopg.Connection[Any] | None:
     """The psycopg connection under `conn`, its transaction begun on SQLAlchemy's side
     (nothing sent: the caller's commit finds nothing left to commit), if the caller may send
-    the transaction's BEGIN itself (`_begin_command`) with its first statement: psycopg, not
+    the transaction's BEGIN itself (`pgdriver.begin_command`) with its first statement: psycopg, not
     autocommit, not in pipeline mode (libpq's status: psycopg's pipeline enters it), no
     transaction begun on the server. None otherwise. Public API only: psycopg sends its BEGIN
     when the server's transaction status is idle, so it sends none after ours."""
@@ -437,29 +437,6 @@ def _idle_driver(conn: Connection) -> psycopg.Connection[Any] | None:
     ):
         return None
     return driver
-
-
-_BEGINS: dict[tuple[Any, Any, Any], bytes] = {}
-
-
-def _begin_command(driver: psycopg.Connection[Any]) -> bytes:
-    """The BEGIN psycopg sends before a transaction's first statement, with the connection's
-    options (isolation level, read only, deferrable), made from its public attributes as
-    psycopg makes it."""
-    options = (driver.isolation_level, driver.read_only, driver.deferrable)
-    found = _BEGINS.get(options)
-    if found is None:
-        isolation, read_only, deferrable = options
-        parts = [b"BEGIN"]
-        if isolation is not None:
-            level = psycopg.IsolationLevel(isolation).name.replace("_", " ")
-            parts.append(b"ISOLATION LEVEL " + level.encode())
-        if read_only is not None:
-            parts.append(b"READ ONLY" if read_only else b"READ WRITE")
-        if deferrable is not None:
-            parts.append(b"DEFERRABLE" if deferrable else b"NOT DEFERRABLE")
-        found = _BEGINS[options] = b" ".join(parts)
-    return found
 
 
 def _exchange(
@@ -556,7 +533,7 @@ def open_and_hold_now(conn: Connection, order: Mapping[str, Any]) -> Any:
     escape = psycopg.pq.Escaping(pgconn).escape_literal
     sql = b"; ".join(
         (
-            _begin_command(driver),
+            pgdriver.begin_command(driver),
             (OPEN_AND_HOLD % values(lambda value: bytes(escape(value)))).encode(),
             b"COMMIT",
         )
@@ -709,7 +686,7 @@ def _hold_sending(
     or, on a connection whose transactions begin with options, the simple query of its
     BEGIN, OPEN_AND_HOLD with the values as literals and the COMMIT. None where neither can
     carry the values (a text holding a NUL, an id that is not a UUID)."""
-    begin = _begin_command(driver)
+    begin = pgdriver.begin_command(driver)
     if begin == b"BEGIN":
         return _hold_parameters(order, driver.info.encoding)
     try:
@@ -839,7 +816,7 @@ def begin_with_opening(
     escape = psycopg.pq.Escaping(driver.pgconn).escape_literal
     ids = "ARRAY[" + ", ".join(f"'{uuid.UUID(str(t))}'" for t in type_ids) + "]::uuid[]"
     statement = OPENING_FOR % (uuid.UUID(str(org_id)), uuid.UUID(str(event_id)), "%s", ids)
-    sql = _begin_command(driver) + b"; " + statement.encode() % escape(key.encode())
+    sql = pgdriver.begin_command(driver) + b"; " + statement.encode() % escape(key.encode())
     encoding = driver.info.encoding
     try:
         # The last result: the opening's, or the first error.
