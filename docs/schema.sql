@@ -298,10 +298,49 @@ DECLARE
     -- This transaction's id: a message it wrote itself (publish_many writes a message and
     -- its deliveries in one statement) needs no lock (below).
     v_xid xid := pg_catalog.xid(pg_catalog.pg_current_xact_id());
+    v_sent text;
 BEGIN
+    -- Wake the workers when the deliveries commit (NOTIFY is sent at commit, never before;
+    -- a refusal below rolls it back with them). Here, not in a trigger of its own (session
+    -- 35: one trigger call fewer per INSERT, ~60K backend instructions per payment,
+    -- cachegrind); an assignment (a simple expression; void's text is ''), not PERFORM,
+    -- which would run it as a query with an executor of its own.
+    v_sent := pg_catalog.pg_notify('messaging_deliveries', '')::text;
     -- Organization by organization (a statement's rows are one organization's: the
     -- outbox's publishing), so that every lookup is pinned to one (docs/scaling.md).
     FOR v_org IN SELECT DISTINCT d.org_id FROM added d LOOP
+        -- The usual case first (session 35): every delivery's message this transaction's own
+        -- (the outbox's publishing writes the messages and their deliveries in one
+        -- statement), every webhook's endpoint there. One plain lookup per reference, no
+        -- lock, and the full check below (its plan of two branches, the locks' subplans, the
+        -- error's text), which would find nothing and lock nothing either, is not started.
+        IF NOT EXISTS (SELECT FROM added d
+                        WHERE d.org_id = v_org
+                          AND ((d.channel = 'webhook') <> (d.endpoint_id IS NOT NULL)
+                               OR (d.channel = 'email') <> (d.recipient IS NOT NULL)
+                               OR NOT EXISTS (SELECT FROM messaging.messages m
+                                            WHERE m.id = d.message_id AND m.org_id = v_org
+                                              AND m.xmin = v_xid AND m.created_at = now())
+                               OR (d.endpoint_id IS NOT NULL
+                                   AND NOT EXISTS (SELECT FROM messaging.endpoints e
+                                                    WHERE e.id = d.endpoint_id
+                                                      AND e.org_id = v_org)))) THEN
+            CONTINUE;
+        END IF;
+        -- The rows' own rules first, as the CHECKs they were refused a row before any key's
+        -- check ran.
+        SELECT CASE WHEN (d.channel = 'webhook') <> (d.endpoint_id IS NOT NULL)
+                    THEN 'deliveries_webhook_has_endpoint'
+                    ELSE 'deliveries_email_has_recipient' END
+          INTO v_name
+          FROM added d
+         WHERE d.org_id = v_org
+           AND ((d.channel = 'webhook') <> (d.endpoint_id IS NOT NULL)
+                OR (d.channel = 'email') <> (d.recipient IS NOT NULL))
+         LIMIT 1;
+        IF v_name IS NOT NULL THEN
+            PERFORM messaging.refuse_shape(v_name);
+        END IF;
         SELECT k.name, k.key INTO v_name, v_key
           FROM (SELECT 'deliveries_message_id_fkey' AS name,
                        format('(message_id, org_id)=(%s, %s)', d.message_id, d.org_id) AS key
@@ -337,6 +376,22 @@ BEGIN
         END IF;
     END LOOP;
     RETURN NULL;
+END
+$$;
+
+--
+-- Name: deliveries_shape(); Type: FUNCTION; Schema: messaging; Owner: -
+--
+
+CREATE FUNCTION messaging.deliveries_shape() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM messaging.refuse_shape(
+        CASE WHEN (NEW.channel = 'webhook') <> (NEW.endpoint_id IS NOT NULL)
+             THEN 'deliveries_webhook_has_endpoint' ELSE 'deliveries_email_has_recipient' END);
+    RETURN NEW;
 END
 $$;
 
@@ -387,19 +442,6 @@ BEGIN
     END IF;
     DELETE FROM messaging.deliveries d USING removed r
      WHERE d.message_id = r.id AND d.org_id = r.org_id;
-    RETURN NULL;
-END
-$$;
-
---
--- Name: notify_deliveries(); Type: FUNCTION; Schema: messaging; Owner: -
---
-
-CREATE FUNCTION messaging.notify_deliveries() RETURNS trigger
-    LANGUAGE plpgsql
-    AS $$
-BEGIN
-    PERFORM pg_notify('messaging_deliveries', '');
     RETURN NULL;
 END
 $$;
@@ -465,52 +507,72 @@ CREATE FUNCTION messaging.publish_many(p_org uuid, p_ids uuid[], p_orgs uuid[], 
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
+DECLARE
+    v_written uuid[];
+    v_id uuid;
 BEGIN
-    RETURN QUERY
-    WITH input AS (
-        SELECT m.*
-          FROM unnest(p_ids, p_orgs, p_types, p_aggregate_types, p_aggregate_ids, p_payloads,
-                      p_dedups, p_tasks)
-               WITH ORDINALITY AS m(id, org_id, type, aggregate_type, aggregate_id, payload,
-                                    dedup_key, task, n)
-    ), written AS (
+    -- The messages. With no deduplication key (the payment's messages: none has one) every
+    -- message is written, by a plain INSERT: ON CONFLICT's speculative insertion (the arbiter
+    -- index probed, each row inserted with a token, then confirmed) cost ~50K backend
+    -- instructions per payment for nothing (session 35, cachegrind).
+    IF cardinality(array_remove(p_dedups, NULL)) = 0 THEN
         INSERT INTO messaging.messages (id, org_id, type, aggregate_type, aggregate_id,
                                         payload, dedup_key)
-        SELECT i.id, i.org_id, i.type, i.aggregate_type, i.aggregate_id, i.payload, i.dedup_key
-          FROM input i ORDER BY i.n
-        ON CONFLICT (dedup_key, org_id) WHERE dedup_key IS NOT NULL DO NOTHING
-        RETURNING messages.id
-    ), fresh AS (
-        SELECT i.*, i.aggregate_type || ':' || i.aggregate_id AS aggregate_key
-          FROM input i JOIN written w ON w.id = i.id
-    ), mails AS (
-        SELECT e.*
-          FROM unnest(p_mail_of, p_mail_to, p_mail_subject, p_mail_body)
-               WITH ORDINALITY AS e(n, recipient, subject, body, k)
-    ), planned AS (
-        SELECT f.n, 1 AS part, 0::bigint AS k, f.id AS message_id, e.org_id,
-               'webhook' AS channel, e.id AS endpoint_id, NULL AS recipient, NULL AS subject,
-               NULL AS body, 'endpoint:' || e.id AS target, f.aggregate_key
-          FROM fresh f
-          JOIN messaging.endpoints e
-            ON e.org_id = p_org AND e.org_id = f.org_id AND e.enabled
-           AND (cardinality(e.event_types) = 0 OR f.type = ANY (e.event_types))
-        UNION ALL
-        SELECT f.n, 2, 0, f.id, f.org_id, 'task', NULL, NULL, NULL, NULL, 'task:' || f.type,
-               f.aggregate_key
-          FROM fresh f WHERE f.task
-        UNION ALL
-        SELECT f.n, 3, m.k, f.id, f.org_id, 'email', NULL, m.recipient,
-               m.subject, m.body, 'email:' || lower(m.recipient), f.aggregate_key
-          FROM fresh f JOIN mails m ON m.n = f.n
-    ), delivered AS (
-        INSERT INTO messaging.deliveries (message_id, org_id, channel, endpoint_id, recipient,
-                                          subject, body, target, aggregate_key)
-        SELECT p.message_id, p.org_id, p.channel, p.endpoint_id, p.recipient, p.subject,
-               p.body, p.target, p.aggregate_key
-          FROM planned p ORDER BY p.n, p.part, p.endpoint_id, p.k
-    )
-    SELECT w.id FROM written w;
+        SELECT m.id, m.org_id, m.type, m.aggregate_type, m.aggregate_id, m.payload, m.dedup_key
+          FROM unnest(p_ids, p_orgs, p_types, p_aggregate_types, p_aggregate_ids, p_payloads,
+                      p_dedups)
+               AS m(id, org_id, type, aggregate_type, aggregate_id, payload, dedup_key);
+        v_written := coalesce(p_ids, '{}');
+    ELSE
+        WITH written AS (
+            INSERT INTO messaging.messages (id, org_id, type, aggregate_type, aggregate_id,
+                                            payload, dedup_key)
+            SELECT m.id, m.org_id, m.type, m.aggregate_type, m.aggregate_id, m.payload,
+                   m.dedup_key
+              FROM unnest(p_ids, p_orgs, p_types, p_aggregate_types, p_aggregate_ids,
+                          p_payloads, p_dedups)
+                   WITH ORDINALITY AS m(id, org_id, type, aggregate_type, aggregate_id,
+                                        payload, dedup_key, n)
+             ORDER BY m.n
+            ON CONFLICT (dedup_key, org_id) WHERE dedup_key IS NOT NULL DO NOTHING
+            RETURNING messages.id
+        )
+        SELECT coalesce(array_agg(w.id), '{}') INTO v_written FROM written w;
+    END IF;
+    -- The deliveries of the messages written, in one INSERT: per message (n), its webhooks
+    -- by endpoint, its task, its e-mails (k).
+    INSERT INTO messaging.deliveries (message_id, org_id, channel, endpoint_id, recipient,
+                                      subject, body, target, aggregate_key)
+    SELECT p.message_id, p.org_id, p.channel, p.endpoint_id, p.recipient, p.subject,
+           p.body, p.target, p.aggregate_key
+      FROM (SELECT f.n, 1 AS part, 0::bigint AS k, f.id AS message_id, e.org_id,
+                   'webhook' AS channel, e.id AS endpoint_id, NULL AS recipient,
+                   NULL AS subject, NULL AS body, 'endpoint:' || e.id AS target,
+                   f.aggregate_type || ':' || f.aggregate_id AS aggregate_key
+              FROM unnest(p_ids, p_orgs, p_types, p_aggregate_types, p_aggregate_ids)
+                   WITH ORDINALITY AS f(id, org_id, type, aggregate_type, aggregate_id, n)
+              JOIN messaging.endpoints e
+                ON e.org_id = p_org AND e.org_id = f.org_id AND e.enabled
+               AND (cardinality(e.event_types) = 0 OR f.type = ANY (e.event_types))
+             WHERE f.id = ANY (v_written)
+            UNION ALL
+            SELECT f.n, 2, 0, f.id, f.org_id, 'task', NULL, NULL, NULL, NULL,
+                   'task:' || f.type, f.aggregate_type || ':' || f.aggregate_id
+              FROM unnest(p_ids, p_orgs, p_types, p_aggregate_types, p_aggregate_ids, p_tasks)
+                   WITH ORDINALITY AS f(id, org_id, type, aggregate_type, aggregate_id, task, n)
+             WHERE f.task AND f.id = ANY (v_written)
+            UNION ALL
+            SELECT m.n, 3, m.k, p_ids[m.n], p_orgs[m.n], 'email', NULL, m.recipient,
+                   m.subject, m.body, 'email:' || lower(m.recipient),
+                   p_aggregate_types[m.n] || ':' || p_aggregate_ids[m.n]
+              FROM unnest(p_mail_of, p_mail_to, p_mail_subject, p_mail_body)
+                   WITH ORDINALITY AS m(n, recipient, subject, body, k)
+             WHERE p_ids[m.n] = ANY (v_written)) p
+     ORDER BY p.n, p.part, p.endpoint_id, p.k;
+    -- The ids written, in the messages' order (a loop of simple expressions: no executor).
+    FOREACH v_id IN ARRAY v_written LOOP
+        RETURN NEXT v_id;
+    END LOOP;
 END
 $$;
 
@@ -589,6 +651,25 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = 'LXM03', MESSAGE = 'reference_change_refused',
         DETAIL = format('%s on messaging.%s is refused: deliveries name their message and'
                         ' endpoint by these keys', TG_OP, TG_TABLE_NAME);
+END
+$$;
+
+--
+-- Name: refuse_shape(text); Type: FUNCTION; Schema: messaging; Owner: -
+--
+
+CREATE FUNCTION messaging.refuse_shape(p_rule text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'check_violation', SCHEMA = 'messaging',
+        TABLE = 'deliveries', CONSTRAINT = p_rule,
+        MESSAGE = format('new row for relation "deliveries" violates check constraint "%s"',
+                         p_rule),
+        DETAIL = CASE p_rule WHEN 'deliveries_webhook_has_endpoint'
+                     THEN 'A webhook''s delivery names an endpoint, and no other does.'
+                     ELSE 'An e-mail''s delivery names a recipient, and no other does.' END;
 END
 $$;
 
@@ -936,6 +1017,17 @@ END
 $$;
 
 --
+-- Name: _closed_high_volume(uuid, uuid[]); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._closed_high_volume(p_org uuid, p_ids uuid[]) RETURNS SETOF uuid
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT a.id FROM payments.accounts a
+     WHERE a.org_id = p_org AND a.id = ANY (p_ids) AND a.high_volume AND a.closed
+$$;
+
+--
 -- Name: _create_category(uuid, jsonb); Type: FUNCTION; Schema: payments; Owner: -
 --
 
@@ -1092,6 +1184,17 @@ CREATE FUNCTION payments._fail(p_code text, p_details jsonb) RETURNS void
 BEGIN
     RAISE EXCEPTION USING ERRCODE = 'LX001', MESSAGE = p_code, DETAIL = p_details::text;
 END
+$$;
+
+--
+-- Name: _high_volume_row_takes(text, boolean, boolean, bigint, bigint, text); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._high_volume_row_takes(p_currency text, p_closed boolean, p_large_unrolled boolean, p_posted_debits bigint, p_posted_credits bigint, p_entry_currency text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT p_currency = p_entry_currency AND NOT p_closed AND NOT p_large_unrolled
+       AND p_posted_debits < 2305843009213693952 AND p_posted_credits < 2305843009213693952
 $$;
 
 --
@@ -1427,6 +1530,19 @@ END
 $$;
 
 --
+-- Name: _owner_role(oid); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._owner_role(p_owner oid) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT pg_catalog.pg_has_role(
+        CASE WHEN pg_catalog.current_setting('role') = 'none' THEN session_user::text
+             ELSE pg_catalog.current_setting('role') END::name,
+        p_owner, 'USAGE')
+$$;
+
+--
 -- Name: _post(uuid, jsonb); Type: FUNCTION; Schema: payments; Owner: -
 --
 
@@ -1667,6 +1783,24 @@ END
 $$;
 
 --
+-- Name: _regular_row_takes(text, boolean, bigint, bigint, bigint, bigint, boolean, boolean, text, numeric, numeric); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments._regular_row_takes(p_currency text, p_closed boolean, p_posted_debits bigint, p_posted_credits bigint, p_pending_debits bigint, p_pending_credits bigint, p_debits_limited boolean, p_credits_limited boolean, p_entry_currency text, p_debits numeric, p_credits numeric) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT p_currency = p_entry_currency AND NOT p_closed
+       AND p_posted_debits::numeric + p_debits <= 9223372036854775807
+       AND p_posted_credits::numeric + p_credits <= 9223372036854775807
+       AND (NOT p_debits_limited
+            OR p_posted_debits::numeric + p_pending_debits + p_debits
+               <= p_posted_credits::numeric + p_credits)
+       AND (NOT p_credits_limited
+            OR p_posted_credits::numeric + p_pending_credits + p_credits
+               <= p_posted_debits::numeric + p_debits)
+$$;
+
+--
 -- Name: _release_pending(payments.holds); Type: FUNCTION; Schema: payments; Owner: -
 --
 
@@ -1721,11 +1855,7 @@ $$;
 CREATE FUNCTION payments._trusted_caller() RETURNS boolean
     LANGUAGE sql STABLE
     AS $$
-    SELECT pg_has_role(
-        CASE WHEN current_setting('role') = 'none' THEN session_user::text
-             ELSE current_setting('role') END::name,
-        (SELECT nspowner FROM pg_namespace WHERE nspname = 'payments'),
-        'USAGE')
+    SELECT payments._owner_role((SELECT nspowner FROM pg_namespace WHERE nspname = 'payments'))
 $$;
 
 --
@@ -1962,81 +2092,83 @@ CREATE FUNCTION payments.capture_card_payment(p_org uuid, p_event text, p_curren
 DECLARE
     v_escrow uuid;
     v_state text;
-    v_booked boolean;
-    v_terms boolean;
     v_status text;
     v_entry uuid;
     v_replayed boolean;
     v_code text;
     v_details jsonb;
 BEGIN
-    -- The escrow locked, and the facts checked on it, in one statement (session 32: the
-    -- accounts' check was a statement of its own, and each answer a RETURN QUERY, one more
-    -- executor start each): the payment not booked, the organizer's terms as read, and the
-    -- accounts' ids as they were read (an account's id never changes for its organization
-    -- and code; rows deleted and made again, as a test's emptied database does, would
-    -- change them): the organizer's, then the platform's, each read with its own
-    -- organization. A request whose ids are the ones the long way would read is the very
-    -- request it would post, so a refusal the door records under the key is the one the
-    -- long way finds there.
+    -- The escrow locked, and the facts checked on it, in one statement (session 32: each
+    -- answer was a RETURN QUERY, one more executor start each): the payment not booked, the
+    -- escrow in a state the capture leaves as it is, the organizer's terms as read; any other
+    -- case answered at once ('booked', 'long', 'stale').
     SELECT e.id, e.state,
-           EXISTS (SELECT 1 FROM payments.card_payments c
-                    WHERE c.id = p_payment AND c.org_id = p_org),
-           CASE WHEN p_policy_stored
-                THEN EXISTS (SELECT 1 FROM payments.organizer_policies pol
-                              WHERE pol.org_id = p_org AND pol.platform_fee_bps = p_bps
-                                AND pol.platform_fee_fixed = p_fixed
-                                AND pol.bears_stripe_fees = p_bears
-                                AND pol.refund_platform_fee = p_refund_fee)
-                ELSE NOT EXISTS (SELECT 1 FROM payments.organizer_policies pol
-                                  WHERE pol.org_id = p_org) END
-           AND (SELECT count(*) FROM payments.accounts a
-                 WHERE a.org_id = p_org AND a.id = ANY (p_organizer_accounts))
-               = cardinality(p_organizer_accounts)
-           AND (SELECT count(*) FROM payments.accounts a
-                 WHERE a.org_id = (SELECT o.id FROM payments.organizations o WHERE o.is_platform)
-                   AND a.id = ANY (p_platform_accounts))
-               = cardinality(p_platform_accounts)
-      INTO v_escrow, v_state, v_booked, v_terms
+           CASE WHEN EXISTS (SELECT 1 FROM payments.card_payments c
+                              WHERE c.id = p_payment AND c.org_id = p_org) THEN 'booked'
+                WHEN NOT (e.state = ANY (p_states)) THEN 'long'
+                WHEN NOT CASE WHEN p_policy_stored
+                              THEN EXISTS (SELECT 1 FROM payments.organizer_policies pol
+                                            WHERE pol.org_id = p_org
+                                              AND pol.platform_fee_bps = p_bps
+                                              AND pol.platform_fee_fixed = p_fixed
+                                              AND pol.bears_stripe_fees = p_bears
+                                              AND pol.refund_platform_fee = p_refund_fee)
+                              ELSE NOT EXISTS (SELECT 1 FROM payments.organizer_policies pol
+                                                WHERE pol.org_id = p_org) END
+                THEN 'stale' END
+      INTO v_escrow, v_state, v_status
       FROM payments.escrows e
      WHERE e.org_id = p_org AND e.event_id = p_event AND e.currency = p_currency
        FOR UPDATE OF e;
-    IF NOT FOUND THEN
-        capture_outcome := 'long';
+    IF v_status IS NOT NULL OR v_escrow IS NULL THEN
+        capture_outcome := coalesce(v_status, 'long');
         RETURN NEXT;
         RETURN;
     END IF;
-    IF v_booked THEN
-        capture_outcome := 'booked';
-        RETURN NEXT;
-        RETURN;
-    END IF;
-    IF NOT (v_state = ANY (p_states)) THEN
-        capture_outcome := 'long';
-        RETURN NEXT;
-        RETURN;
-    END IF;
-    IF NOT v_terms THEN
-        capture_outcome := 'stale';
-        RETURN NEXT;
-        RETURN;
-    END IF;
-    SELECT d.status, d.id, d.replayed, d.code, d.details
-      INTO v_status, v_entry, v_replayed, v_code, v_details
-      FROM payments.post_entry(p_org, p_key, p_hash, p_accounts, p_sides, p_amounts,
-                               p_currencies, p_description, NULL, NULL, p_external_ref) d;
-    IF v_status = 'failed' THEN
-        capture_outcome := 'failed';
-        refusal_code := v_code;
-        refusal_details := v_details;
-        RETURN NEXT;
-        RETURN;
-    END IF;
-    IF v_replayed THEN
-        capture_outcome := 'replayed';
-        capture_entry := v_entry;
-        RETURN NEXT;
-        RETURN;
+    -- The usual entry (the escrow, the organizer's one account, beside the platform's
+    -- high-volume ones) by the ledger's writer for it: its id, or NULL having written nothing
+    -- (payments_engine.sql). It posts only when each account is found as its organization's
+    -- (the organizer's, the platform's), so the accounts' ids are the ones read.
+    v_entry := payments.post_capture_entry(p_org, p_key, p_hash, p_accounts, p_sides,
+                                           p_amounts, p_currencies, p_description,
+                                           p_external_ref, p_organizer_accounts[1],
+                                           p_platform_accounts);
+    IF v_entry IS NULL THEN
+        -- Anything else, through the ledger's door, once the accounts' ids are the ones read
+        -- (an account's id never changes for its organization and code; rows deleted and
+        -- made again, as a test's emptied database does, would change them): the
+        -- organizer's, then the platform's, each read with its own organization. A request
+        -- whose ids are the ones the long way would read is the very request it would post,
+        -- so a refusal the door records under the key is the one the long way finds there.
+        IF NOT ((SELECT count(*) FROM payments.accounts a
+                  WHERE a.org_id = p_org AND a.id = ANY (p_organizer_accounts))
+                = cardinality(p_organizer_accounts)
+                AND (SELECT count(*) FROM payments.accounts a
+                      WHERE a.org_id = (SELECT o.id FROM payments.organizations o
+                                         WHERE o.is_platform)
+                        AND a.id = ANY (p_platform_accounts))
+                    = cardinality(p_platform_accounts)) THEN
+            capture_outcome := 'stale';
+            RETURN NEXT;
+            RETURN;
+        END IF;
+        SELECT d.status, d.id, d.replayed, d.code, d.details
+          INTO v_status, v_entry, v_replayed, v_code, v_details
+          FROM payments.post_entry(p_org, p_key, p_hash, p_accounts, p_sides, p_amounts,
+                                   p_currencies, p_description, NULL, NULL, p_external_ref) d;
+        IF v_status = 'failed' THEN
+            capture_outcome := 'failed';
+            refusal_code := v_code;
+            refusal_details := v_details;
+            RETURN NEXT;
+            RETURN;
+        END IF;
+        IF v_replayed THEN
+            capture_outcome := 'replayed';
+            capture_entry := v_entry;
+            RETURN NEXT;
+            RETURN;
+        END IF;
     END IF;
     -- The counters, the audit row and the payment's record in one statement.
     WITH moved AS (
@@ -3603,6 +3735,162 @@ END
 $$;
 
 --
+-- Name: post_capture_entry(uuid, text, text, uuid[], text[], bigint[], text[], text, text, uuid, uuid[]); Type: FUNCTION; Schema: payments; Owner: -
+--
+
+CREATE FUNCTION payments.post_capture_entry(p_org uuid, p_key text, p_hash text, p_accounts uuid[], p_sides text[], p_amounts bigint[], p_currencies text[], p_description text, p_external_ref text, p_regular uuid, p_high_volume uuid[]) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET "payments.writer" TO 'on'
+    SET "payments.engine_checked" TO 'on'
+    SET plan_cache_mode TO 'force_generic_plan'
+    SET enable_seqscan TO 'off'
+    SET enable_bitmapscan TO 'off'
+    AS $$
+DECLARE
+    v_platform uuid;
+    v_version bigint;  -- the regular row's after the line, and its posted totals
+    v_debits bigint;
+    v_credits bigint;
+    v_id uuid;
+    v_at timestamptz;
+    v_keys int;
+    v_lines int;
+    v_net numeric;
+    v_closed uuid;
+BEGIN
+    -- Who acts (as post_entry's step 1, for a caller that may use the platform's accounts:
+    -- the platform's proof, or no proof and the owner; anyone else is post_entry's to
+    -- judge), the regular row locked and judged, every line judged, in one statement: a row
+    -- only when all holds. Each check is an expression over the arrays (an operator each:
+    -- every node of a statement's expressions is compiled again at each execution) or one
+    -- subquery.
+    SELECT (SELECT o.id FROM payments.organizations o WHERE o.is_platform), r.version + 1,
+           r.posted_debits + h.dr, r.posted_credits + h.cr, uuidv7(), clock_timestamp()
+      INTO v_platform, v_version, v_debits, v_credits, v_id, v_at
+      FROM (SELECT a.id, a.currency, a.closed, a.version, a.posted_debits, a.posted_credits,
+                   a.pending_debits, a.pending_credits,
+                   a.debits_must_not_exceed_credits AS dm,
+                   a.credits_must_not_exceed_debits AS cm
+              FROM payments.accounts a
+             WHERE a.org_id = p_org AND a.id = p_regular AND NOT a.high_volume
+               -- who acts: the owner (no proof), or the platform's proof (current_actor(), a
+               -- function call, asked only of a caller with a proof)
+               AND CASE WHEN coalesce(current_setting('liventix.actor_proof', true), '') = ''
+                        THEN payments._owner_role((SELECT n.nspowner FROM pg_namespace n
+                                                    WHERE n.nspname = 'payments'))
+                        ELSE payments.current_actor() = 'platform' END
+               FOR NO KEY UPDATE) r
+     -- the lines: the regular line's amounts by side, the entry's net
+     CROSS JOIN (SELECT coalesce(sum(x.m) FILTER (WHERE x.a = p_regular AND x.s = 'debit'), 0)
+                            AS dr,
+                        coalesce(sum(x.m) FILTER (WHERE x.a = p_regular AND x.s = 'credit'), 0)
+                            AS cr,
+                        sum(CASE WHEN x.s = 'debit' THEN x.m ELSE -(x.m::numeric) END) AS net
+                   FROM unnest(p_accounts, p_sides, p_amounts) AS x(a, s, m)) h
+     -- The shape: three to eight lines, the arrays of one length, every account on one line
+     -- (the regular one and each high-volume one: the same set, as many; the high-volume
+     -- ones told apart by the key's gate below, which counts them by account), each line
+     -- valid (a positive amount below 2**40 on a side) in the entry's one currency, the key
+     -- not empty (idempotency_keys_key_check).
+     WHERE cardinality(p_accounts) BETWEEN 3 AND 8
+       AND cardinality(p_sides) = cardinality(p_accounts)
+       AND cardinality(p_amounts) = cardinality(p_accounts)
+       AND cardinality(p_currencies) = cardinality(p_accounts)
+       AND cardinality(p_high_volume) = cardinality(p_accounts) - 1
+       AND p_accounts <@ (p_regular || p_high_volume)
+       AND (p_regular || p_high_volume) <@ p_accounts
+       AND 0 < ALL (p_amounts) AND 1099511627776 > ALL (p_amounts)
+       AND p_sides <@ '{debit,credit}'::text[] AND p_currencies <@ ARRAY[p_currencies[1]]
+       AND p_key <> ''
+       -- the regular row's guards, on the locked row
+       AND payments._regular_row_takes(r.currency, r.closed, r.posted_debits,
+                                       r.posted_credits, r.pending_debits, r.pending_credits,
+                                       r.dm, r.cm, p_currencies[1], h.dr, h.cr)
+       AND h.net = 0
+       -- a used reference is post_entry's to refuse
+       AND (p_external_ref IS NULL OR NOT EXISTS (
+               SELECT FROM payments.entries e
+                WHERE e.org_id = p_org AND e.external_ref = p_external_ref));
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    -- The key, gated by the high-volume rows (read now, after the regular row's lock): every
+    -- account of p_high_volume the platform's, high-volume and taking its line
+    -- (_high_volume_row_takes), counted by account (so none named twice: with the arrays'
+    -- containment both ways and the lengths above, every account of the entry is on one
+    -- line); a row held back or a key already there: nothing else written, NULL. Then the
+    -- regular row moved, the entry and its lines (in request order, the order of the arrays'
+    -- one scan, as post_entry inserts them; a high-volume account's line without a
+    -- position), the entry's id (time-ordered, UUIDv7, as post_entry's) and time (recorded
+    -- at the time read once the row is locked) drawn by the first statement; the backstop
+    -- over the lines inserted.
+    WITH k AS (
+        INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status,
+                                               result)
+        SELECT p_org, p_key, 'post_entries', p_hash, 'succeeded',
+               jsonb_build_object('id', v_id)
+         WHERE (SELECT count(*)
+                  FROM payments.accounts a
+                 WHERE a.org_id = v_platform AND a.id = ANY (p_high_volume) AND a.high_volume
+                   AND payments._high_volume_row_takes(a.currency, a.closed,
+                                                       a.large_unrolled, a.posted_debits,
+                                                       a.posted_credits, p_currencies[1]))
+               = cardinality(p_high_volume)
+        ON CONFLICT DO NOTHING
+        RETURNING 1
+    ), m AS (
+        UPDATE payments.accounts a
+           SET posted_debits = v_debits, posted_credits = v_credits, version = v_version
+         WHERE a.org_id = p_org AND a.id = p_regular AND EXISTS (SELECT FROM k)
+        RETURNING a.id
+    ), e AS (
+        INSERT INTO payments.entries (id, org_id, kind, description, metadata, effective_at,
+                                      created_at, external_ref, idempotency_key)
+        SELECT v_id, p_org, 'standard', coalesce(p_description, ''), '{}'::jsonb, v_at, v_at,
+               p_external_ref, p_key
+          FROM m
+        RETURNING 1
+    ), l AS (
+        INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side, amount,
+                                    currency, effective_at, created_at, account_version,
+                                    account_posted_debits, account_posted_credits)
+        SELECT v_id, p_org, CASE WHEN x.a = p_regular THEN p_org ELSE v_platform END, x.a,
+               x.s, x.m, x.c, v_at, v_at,
+               CASE WHEN x.a = p_regular THEN v_version END,
+               CASE WHEN x.a = p_regular THEN v_debits END,
+               CASE WHEN x.a = p_regular THEN v_credits END
+          FROM unnest(p_accounts, p_sides, p_amounts, p_currencies) AS x(a, s, m, c)
+         WHERE EXISTS (SELECT FROM e)
+        RETURNING lines.side, lines.amount
+    )
+    SELECT (SELECT count(*) FROM k), count(*),
+           coalesce(sum(CASE l.side WHEN 'debit' THEN l.amount ELSE -(l.amount::numeric) END),
+                    0)
+      INTO v_keys, v_lines, v_net
+      FROM l;
+    IF v_lines <> cardinality(p_accounts) OR v_net <> 0 THEN
+        IF v_keys = 0 THEN  -- a high-volume row held back, or the key is there: post_entry
+            RETURN NULL;    -- judges it (the long way, a replay or a conflict)
+        END IF;
+        -- Cannot happen (the row locked, every line judged): never a key, a moved row or an
+        -- entry without all its lines, balanced.
+        RAISE EXCEPTION 'post_capture_entry: % of % lines inserted, net %', v_lines,
+            cardinality(p_accounts), v_net;
+    END IF;
+    -- As post_entry's: a high-volume account closed while a statement waited is refused
+    -- (raised: the key is this transaction's; a retry under it goes the long way).
+    SELECT c.id INTO v_closed
+      FROM payments._closed_high_volume(v_platform, p_high_volume) AS c(id)
+     ORDER BY array_position(p_accounts, c.id) LIMIT 1;
+    IF FOUND THEN
+        PERFORM payments._fail('account_closed', jsonb_build_object('account_id', v_closed));
+    END IF;
+    RETURN v_id;
+END
+$$;
+
+--
 -- Name: post_entry(uuid, text, text, uuid[], text[], bigint[], text[], text, jsonb, timestamp with time zone, text); Type: FUNCTION; Schema: payments; Owner: -
 --
 
@@ -3677,17 +3965,15 @@ DECLARE
 BEGIN
     -- 1. Who acts: as _check_org. An organization acting for itself sees none of the
     -- platform's accounts; the platform's proof and the owner may use them.
-    -- Whether a caller with no proof is the owner: payments._trusted_caller()'s expression,
-    -- written out here (a SQL function with a subquery is not inlined: called, it cost ~25 us
-    -- of every owner's posting, perf, session 29), asked only of such a caller.
+    -- Whether a caller with no proof is the owner: payments._owner_role, the owner's test
+    -- (as _trusted_caller's), inlined (_trusted_caller, a SQL function with a subquery, is
+    -- not: called, it cost ~25 us of every owner's posting, perf, session 29), asked only of
+    -- such a caller.
     SELECT EXISTS (SELECT FROM payments.organizations o WHERE o.id = p_org),
            (SELECT o.id FROM payments.organizations o WHERE o.is_platform),
            v_acting IS NULL AND v_actor IS DISTINCT FROM 'platform'
-           AND NOT pg_has_role(
-                   CASE WHEN current_setting('role') = 'none' THEN session_user::text
-                        ELSE current_setting('role') END::name,
-                   (SELECT n.nspowner FROM pg_namespace n WHERE n.nspname = 'payments'),
-                   'USAGE')
+           AND NOT payments._owner_role(
+                   (SELECT n.nspowner FROM pg_namespace n WHERE n.nspname = 'payments'))
       INTO v_known, v_platform, v_untrusted;
     IF p_org IS NULL OR NOT v_known
        OR (v_acting IS NOT NULL AND v_acting <> p_org)
@@ -3726,9 +4012,10 @@ BEGIN
     -- two-line entry (1), and (4) for a regular account of the platform's. Session 33's 3a
     -- ran one statement per organization, a UNION ALL of both kinds with eight subscripts
     -- per probe list, for every entry of three or more lines.
-    -- Each row is judged once, by the guards written here once for each kind (a line's own
-    -- validity, the account's currency, open, overflow, overdraft flags; a high-volume one
-    -- far from its limits); the entry balances (a running net: every amount is below 2**40
+    -- Each row is judged once: a line's own validity here, the row by its kind's guard
+    -- function, shared with step 3 and post_capture_entry (_regular_row_takes: the account's
+    -- currency, open, overflow, overdraft flags; _high_volume_row_takes: far from its
+    -- limits); the entry balances (a running net: every amount is below 2**40
     -- here, so eight of them cannot overflow) in one currency, each account found once.
     -- The key is not looked up first: its INSERT finds it (a replay locks the accounts,
     -- judges them and then answers from 2). Only once all pass and the key is taken are the
@@ -3772,20 +4059,15 @@ BEGIN
                     v_i := array_position(p_accounts, v_row.id);
                     v_dr := CASE WHEN p_sides[v_i] = 'debit' THEN p_amounts[v_i] ELSE 0 END;
                     v_cr := CASE WHEN p_sides[v_i] = 'credit' THEN p_amounts[v_i] ELSE 0 END;
-                    -- The guards of a regular row (the single-row UPDATE's of the long way),
-                    -- on the locked row: the line valid (a positive amount on a side) in the
-                    -- entry's currency, the account's too, open, no overflow, the flags.
+                    -- The line valid (a positive amount on a side) in the entry's currency,
+                    -- and the guards of a regular row on the locked row (_regular_row_takes).
                     v_ok := v_ok AND v_line_orgs[v_i] IS NULL AND coalesce(
                         v_dr + v_cr > 0 AND p_currencies[v_i] = p_currencies[1]
-                        AND v_row.currency = p_currencies[v_i] AND NOT v_row.closed
-                        AND v_row.posted_debits::numeric + v_dr <= 9223372036854775807
-                        AND v_row.posted_credits::numeric + v_cr <= 9223372036854775807
-                        AND (NOT v_row.dm
-                             OR v_row.posted_debits::numeric + v_row.pending_debits + v_dr
-                                <= v_row.posted_credits::numeric + v_cr)
-                        AND (NOT v_row.cm
-                             OR v_row.posted_credits::numeric + v_row.pending_credits + v_cr
-                                <= v_row.posted_debits::numeric + v_dr), false);
+                        AND payments._regular_row_takes(
+                                v_row.currency, v_row.closed, v_row.posted_debits,
+                                v_row.posted_credits, v_row.pending_debits,
+                                v_row.pending_credits, v_row.dm, v_row.cm, p_currencies[v_i],
+                                v_dr, v_cr), false);
                     v_net := v_net + v_dr - v_cr;
                     v_found := v_found + 1;
                     v_line_orgs[v_i] := v_row.org_id;
@@ -3806,17 +4088,17 @@ BEGIN
                      WHERE a.org_id = v_who AND a.id = ANY (p_accounts) AND a.high_volume
                 LOOP
                     v_i := array_position(p_accounts, v_row.id);
-                    -- The guards of a high-volume row, as 3 judges it: the line valid in the
-                    -- entry's currency, the account's too, open, far from the overflow limits
-                    -- (no large line of its own unrolled: the account's hint); its line
-                    -- carries no position until the roll-up.
+                    -- The line valid (a positive amount below 2**40 on a side) in the entry's
+                    -- currency, and the guards of a high-volume row (_high_volume_row_takes);
+                    -- its line carries no position until the roll-up.
                     v_ok := v_ok AND v_line_orgs[v_i] IS NULL AND coalesce(
                         p_amounts[v_i] > 0 AND p_sides[v_i] IN ('debit', 'credit')
                         AND p_currencies[v_i] = p_currencies[1]
-                        AND v_row.currency = p_currencies[v_i] AND NOT v_row.closed
-                        AND v_row.posted_debits < 2305843009213693952
-                        AND v_row.posted_credits < 2305843009213693952
-                        AND NOT v_row.large_unrolled AND p_amounts[v_i] < 1099511627776, false);
+                        AND p_amounts[v_i] < 1099511627776
+                        AND payments._high_volume_row_takes(
+                                v_row.currency, v_row.closed, v_row.large_unrolled,
+                                v_row.posted_debits, v_row.posted_credits, p_currencies[v_i]),
+                        false);
                     v_net := v_net + CASE WHEN p_sides[v_i] = 'debit' THEN p_amounts[v_i]
                                           ELSE -(p_amounts[v_i]::numeric) END;
                     v_found := v_found + 1;
@@ -3918,16 +4200,14 @@ BEGIN
                 -- Read by organization, as above.
                 v_closed := NULL;
                 IF v_org_hv > 0 THEN
-                    SELECT a.id INTO v_closed FROM payments.accounts a
-                     WHERE a.org_id = p_org AND a.id = ANY (p_accounts) AND a.high_volume
-                       AND a.closed
-                     ORDER BY array_position(p_accounts, a.id) LIMIT 1;
+                    SELECT c.id INTO v_closed
+                      FROM payments._closed_high_volume(p_org, p_accounts) AS c(id)
+                     ORDER BY array_position(p_accounts, c.id) LIMIT 1;
                 END IF;
                 IF v_closed IS NULL AND v_org_hv < v_hv THEN
-                    SELECT a.id INTO v_closed FROM payments.accounts a
-                     WHERE a.org_id = v_platform AND a.id = ANY (p_accounts) AND a.high_volume
-                       AND a.closed
-                     ORDER BY array_position(p_accounts, a.id) LIMIT 1;
+                    SELECT c.id INTO v_closed
+                      FROM payments._closed_high_volume(v_platform, p_accounts) AS c(id)
+                     ORDER BY array_position(p_accounts, c.id) LIMIT 1;
                 END IF;
                 IF v_closed IS NOT NULL THEN
                     PERFORM payments._fail('account_closed',
@@ -4007,15 +4287,11 @@ BEGIN
             SELECT a.id, a.org_id, a.version, a.posted_debits, a.posted_credits
               FROM d JOIN locked a ON a.id = d.account_id
              WHERE (SELECT valid.ok FROM valid)
-               AND d.currencies = 1 AND a.currency = d.currency AND NOT a.closed
-               AND a.posted_debits + d.debits <= 9223372036854775807
-               AND a.posted_credits + d.credits <= 9223372036854775807
-               AND (NOT a.debits_must_not_exceed_credits
-                    OR a.posted_debits + d.debits + a.pending_debits
-                       <= a.posted_credits + d.credits)
-               AND (NOT a.credits_must_not_exceed_debits
-                    OR a.posted_credits + d.credits + a.pending_credits
-                       <= a.posted_debits + d.debits)
+               AND d.currencies = 1
+               AND payments._regular_row_takes(
+                       a.currency, a.closed, a.posted_debits, a.posted_credits,
+                       a.pending_debits, a.pending_credits, a.debits_must_not_exceed_credits,
+                       a.credits_must_not_exceed_debits, d.currency, d.debits, d.credits)
         )
         SELECT array_agg(m.id), array_agg(m.org_id), array_agg(m.version),
                array_agg(m.posted_debits), array_agg(m.posted_credits),
@@ -4044,10 +4320,9 @@ BEGIN
                            x(account_id, amount, currency) ON a.id = x.account_id
                      WHERE a.org_id = v_who AND a.id = ANY (p_accounts) AND a.high_volume
                      GROUP BY a.id, a.org_id
-                    HAVING bool_and(a.currency = x.currency AND NOT a.closed
-                                    AND NOT a.large_unrolled
-                                    AND a.posted_debits < 2305843009213693952
-                                    AND a.posted_credits < 2305843009213693952
+                    HAVING bool_and(payments._high_volume_row_takes(
+                                        a.currency, a.closed, a.large_unrolled,
+                                        a.posted_debits, a.posted_credits, x.currency)
                                     AND x.amount < 1099511627776)) h;
             v_hv_ids := coalesce(v_hv_ids, '{}') || coalesce(v_pass_ids, '{}');
             v_hv_orgs := coalesce(v_hv_orgs, '{}') || coalesce(v_pass_orgs, '{}');
@@ -4161,13 +4436,13 @@ BEGIN
             -- As in 3a: a high-volume account closed while a statement waited is refused.
             -- Read by organization, as above.
             IF v_hv_ids IS NOT NULL THEN
-                SELECT a.id INTO v_closed FROM payments.accounts a
-                 WHERE a.org_id = p_org AND a.id = ANY (v_hv_ids) AND a.closed
-                 ORDER BY array_position(p_accounts, a.id) LIMIT 1;
+                SELECT c.id INTO v_closed
+                  FROM payments._closed_high_volume(p_org, v_hv_ids) AS c(id)
+                 ORDER BY array_position(p_accounts, c.id) LIMIT 1;
                 IF v_closed IS NULL AND v_platform = ANY (v_hv_orgs) THEN
-                    SELECT a.id INTO v_closed FROM payments.accounts a
-                     WHERE a.org_id = v_platform AND a.id = ANY (v_hv_ids) AND a.closed
-                     ORDER BY array_position(p_accounts, a.id) LIMIT 1;
+                    SELECT c.id INTO v_closed
+                      FROM payments._closed_high_volume(v_platform, v_hv_ids) AS c(id)
+                     ORDER BY array_position(p_accounts, c.id) LIMIT 1;
                 END IF;
                 IF v_closed IS NOT NULL THEN
                     PERFORM payments._fail('account_closed',
@@ -4745,6 +5020,7 @@ CREATE FUNCTION ticketing.open_and_hold_checkout_for(p_org uuid, p_event uuid, p
 #variable_conflict use_column
 DECLARE
     v_hold record;
+    v_sync text;
 BEGIN
     WITH e AS (
         SELECT ev.id, ev.currency, ev.ends_at, ev.cancelled_at FROM ticketing.events ev
@@ -4772,7 +5048,10 @@ BEGIN
       ) p ON true;
     IF order_id IS NULL AND event_id IS NOT NULL AND cancelled_at IS NULL
        AND prices IS NOT NULL THEN
-        PERFORM set_config('synchronous_commit', 'off', true);
+        -- An assignment (a simple expression), not PERFORM: PERFORM runs its expression as
+        -- a query, with an executor started and ended around it (session 35: ~40-70K backend
+        -- instructions per hold).
+        v_sync := set_config('synchronous_commit', 'off', true);
         -- An assignment, evaluated as a simple expression: no executor of its own.
         v_hold := ticketing.hold_order(p_n, p_type, p_event, prices[1], p_order, p_org,
                                        p_buyer, currency, prices[1] * p_n, p_hold, p_key,
@@ -4888,6 +5167,23 @@ END
 $$;
 
 --
+-- Name: refuse_window(); Type: FUNCTION; Schema: ticketing; Owner: -
+--
+
+CREATE FUNCTION ticketing.refuse_window() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'check_violation', SCHEMA = 'ticketing',
+        TABLE = 'ticket_types', CONSTRAINT = 'ticket_types_window',
+        MESSAGE = 'new row for relation "ticket_types" violates check constraint'
+                  ' "ticket_types_window"',
+        DETAIL = format('sales_start %s is not before sales_end %s.', NEW.sales_start,
+                        NEW.sales_end);
+END
+$$;
+
+--
 -- Name: tickets_references(); Type: FUNCTION; Schema: ticketing; Owner: -
 --
 
@@ -4908,6 +5204,23 @@ BEGIN
     -- Organization by organization (a statement's rows are one organization's: a checkout's,
     -- a transfer's), so that every lookup is pinned to one (docs/scaling.md).
     FOR v_org IN SELECT DISTINCT t.org_id FROM added t LOOP
+        -- The usual case first (session 35): every ticket's order this transaction's own (the
+        -- checkout's hold writes the order, then its tickets), its type with its event there,
+        -- no ticket replaced. One plain lookup per reference, no lock, and the full check
+        -- below (its plan of three branches, the locks' subplans, the error's text), which
+        -- would find nothing and lock nothing either, is not started.
+        IF NOT EXISTS (SELECT FROM added t
+                        WHERE t.org_id = v_org
+                          AND (t.replaces IS NOT NULL
+                               OR NOT EXISTS (SELECT FROM ticketing.orders o
+                                               WHERE o.id = t.order_id AND o.org_id = v_org
+                                                 AND o.xmin = v_xid AND o.created_at = now())
+                               OR NOT EXISTS (SELECT FROM ticketing.ticket_types y
+                                               WHERE y.id = t.ticket_type_id
+                                                 AND y.event_id = t.event_id
+                                                 AND y.org_id = v_org))) THEN
+            CONTINUE;
+        END IF;
         SELECT k.name, k.key INTO v_name, v_key
           FROM (SELECT 'tickets_order_id_fkey' AS name,
                        format('(order_id, org_id)=(%s, %s)', t.order_id, t.org_id) AS key
@@ -5012,9 +5325,7 @@ CREATE TABLE messaging.deliveries (
     leased_by text,
     last_error text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    finished_at timestamp with time zone,
-    CONSTRAINT deliveries_email_has_recipient CHECK ((((channel)::text = 'email'::text) = (recipient IS NOT NULL))),
-    CONSTRAINT deliveries_webhook_has_endpoint CHECK ((((channel)::text = 'webhook'::text) = (endpoint_id IS NOT NULL)))
+    finished_at timestamp with time zone
 );
 
 --
@@ -5703,7 +6014,6 @@ CREATE TABLE ticketing.ticket_types (
     sales_end timestamp with time zone NOT NULL,
     held ticketing.seats DEFAULT 0 NOT NULL,
     sold ticketing.seats DEFAULT 0 NOT NULL,
-    CONSTRAINT ticket_types_window CHECK ((sales_end > sales_start)),
     CONSTRAINT ticket_types_within_capacity CHECK ((((held)::integer + (sold)::integer) <= (capacity)::integer))
 );
 
@@ -6522,12 +6832,6 @@ CREATE INDEX transitions_subject ON ticketing.transitions USING btree (subject_i
 CREATE TRIGGER deliveries_guard BEFORE INSERT ON messaging.deliveries FOR EACH ROW WHEN (((new.channel)::text = 'task'::text)) EXECUTE FUNCTION messaging.deliveries_guard();
 
 --
--- Name: deliveries deliveries_notify; Type: TRIGGER; Schema: messaging; Owner: -
---
-
-CREATE TRIGGER deliveries_notify AFTER INSERT ON messaging.deliveries FOR EACH STATEMENT EXECUTE FUNCTION messaging.notify_deliveries();
-
---
 -- Name: deliveries deliveries_references; Type: TRIGGER; Schema: messaging; Owner: -
 --
 
@@ -6538,6 +6842,12 @@ CREATE TRIGGER deliveries_references AFTER INSERT ON messaging.deliveries REFERE
 --
 
 CREATE TRIGGER deliveries_references_fixed BEFORE UPDATE OF message_id, endpoint_id, org_id ON messaging.deliveries FOR EACH ROW WHEN (((new.message_id IS DISTINCT FROM old.message_id) OR (new.endpoint_id IS DISTINCT FROM old.endpoint_id) OR (new.org_id IS DISTINCT FROM old.org_id))) EXECUTE FUNCTION messaging.refuse_change();
+
+--
+-- Name: deliveries deliveries_shape; Type: TRIGGER; Schema: messaging; Owner: -
+--
+
+CREATE TRIGGER deliveries_shape BEFORE UPDATE OF channel, endpoint_id, recipient ON messaging.deliveries FOR EACH ROW WHEN (((((new.channel)::text = 'webhook'::text) <> (new.endpoint_id IS NOT NULL)) OR (((new.channel)::text = 'email'::text) <> (new.recipient IS NOT NULL)))) EXECUTE FUNCTION messaging.deliveries_shape();
 
 --
 -- Name: endpoints endpoints_no_delete; Type: TRIGGER; Schema: messaging; Owner: -
@@ -6946,6 +7256,12 @@ CREATE TRIGGER ticket_types_no_new_key BEFORE UPDATE OF id, event_id, org_id ON 
 --
 
 CREATE TRIGGER ticket_types_no_truncate BEFORE TRUNCATE ON ticketing.ticket_types FOR EACH STATEMENT EXECUTE FUNCTION ticketing.refuse_change();
+
+--
+-- Name: ticket_types ticket_types_window; Type: TRIGGER; Schema: ticketing; Owner: -
+--
+
+CREATE TRIGGER ticket_types_window BEFORE INSERT OR UPDATE OF sales_start, sales_end ON ticketing.ticket_types FOR EACH ROW WHEN ((NOT (new.sales_end > new.sales_start))) EXECUTE FUNCTION ticketing.refuse_window();
 
 --
 -- Name: tickets tickets_named; Type: TRIGGER; Schema: ticketing; Owner: -
@@ -8199,6 +8515,12 @@ REVOKE ALL ON FUNCTION messaging.deliveries_guard() FROM PUBLIC;
 REVOKE ALL ON FUNCTION messaging.deliveries_references() FROM PUBLIC;
 
 --
+-- Name: FUNCTION deliveries_shape(); Type: ACL; Schema: messaging; Owner: -
+--
+
+REVOKE ALL ON FUNCTION messaging.deliveries_shape() FROM PUBLIC;
+
+--
 -- Name: FUNCTION inbox_org(p_payload jsonb); Type: ACL; Schema: messaging; Owner: -
 --
 
@@ -8237,6 +8559,12 @@ GRANT ALL ON FUNCTION messaging.publish_many(p_org uuid, p_ids uuid[], p_orgs uu
 REVOKE ALL ON FUNCTION messaging.receive_signed_event(p_source text, p_body text, p_signature text) FROM PUBLIC;
 GRANT ALL ON FUNCTION messaging.receive_signed_event(p_source text, p_body text, p_signature text) TO liventix_app;
 GRANT ALL ON FUNCTION messaging.receive_signed_event(p_source text, p_body text, p_signature text) TO liventix_platform;
+
+--
+-- Name: FUNCTION refuse_shape(p_rule text); Type: ACL; Schema: messaging; Owner: -
+--
+
+REVOKE ALL ON FUNCTION messaging.refuse_shape(p_rule text) FROM PUBLIC;
 
 --
 -- Name: FUNCTION set_inbox_secret(p_source text, p_secret text, p_tolerance_s integer); Type: ACL; Schema: messaging; Owner: -
@@ -8300,6 +8628,12 @@ GRANT SELECT ON TABLE payments.checkpoints TO liventix_platform;
 REVOKE ALL ON FUNCTION payments._close_account(p_org uuid, p jsonb) FROM PUBLIC;
 
 --
+-- Name: FUNCTION _closed_high_volume(p_org uuid, p_ids uuid[]); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._closed_high_volume(p_org uuid, p_ids uuid[]) FROM PUBLIC;
+
+--
 -- Name: FUNCTION _create_category(p_org uuid, p jsonb); Type: ACL; Schema: payments; Owner: -
 --
 
@@ -8335,6 +8669,12 @@ REVOKE ALL ON FUNCTION payments._engine_unchecked() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION payments._fail(p_code text, p_details jsonb) FROM PUBLIC;
+
+--
+-- Name: FUNCTION _high_volume_row_takes(p_currency text, p_closed boolean, p_large_unrolled boolean, p_posted_debits bigint, p_posted_credits bigint, p_entry_currency text); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._high_volume_row_takes(p_currency text, p_closed boolean, p_large_unrolled boolean, p_posted_debits bigint, p_posted_credits bigint, p_entry_currency text) FROM PUBLIC;
 
 --
 -- Name: TABLE hold_resolutions; Type: ACL; Schema: payments; Owner: -
@@ -8447,6 +8787,12 @@ REVOKE ALL ON FUNCTION payments._publish_hold_created() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION payments._publish_hold_resolved() FROM PUBLIC;
+
+--
+-- Name: FUNCTION _regular_row_takes(p_currency text, p_closed boolean, p_posted_debits bigint, p_posted_credits bigint, p_pending_debits bigint, p_pending_credits bigint, p_debits_limited boolean, p_credits_limited boolean, p_entry_currency text, p_debits numeric, p_credits numeric); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments._regular_row_takes(p_currency text, p_closed boolean, p_posted_debits bigint, p_posted_credits bigint, p_pending_debits bigint, p_pending_credits bigint, p_debits_limited boolean, p_credits_limited boolean, p_entry_currency text, p_debits numeric, p_credits numeric) FROM PUBLIC;
 
 --
 -- Name: FUNCTION _release_pending(p_hold payments.holds); Type: ACL; Schema: payments; Owner: -
@@ -8711,6 +9057,13 @@ GRANT ALL ON FUNCTION payments.post_batch(p jsonb) TO liventix_platform;
 REVOKE ALL ON FUNCTION payments.post_batch_fast(p_org uuid, p_keys text[], p_hashes text[], p_descriptions text[], p_metadata jsonb[], p_effective_at timestamp with time zone[], p_external_refs text[], p_entry_of integer[], p_accounts uuid[], p_sides text[], p_amounts bigint[], p_currencies text[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION payments.post_batch_fast(p_org uuid, p_keys text[], p_hashes text[], p_descriptions text[], p_metadata jsonb[], p_effective_at timestamp with time zone[], p_external_refs text[], p_entry_of integer[], p_accounts uuid[], p_sides text[], p_amounts bigint[], p_currencies text[]) TO liventix_app;
 GRANT ALL ON FUNCTION payments.post_batch_fast(p_org uuid, p_keys text[], p_hashes text[], p_descriptions text[], p_metadata jsonb[], p_effective_at timestamp with time zone[], p_external_refs text[], p_entry_of integer[], p_accounts uuid[], p_sides text[], p_amounts bigint[], p_currencies text[]) TO liventix_platform;
+
+--
+-- Name: FUNCTION post_capture_entry(p_org uuid, p_key text, p_hash text, p_accounts uuid[], p_sides text[], p_amounts bigint[], p_currencies text[], p_description text, p_external_ref text, p_regular uuid, p_high_volume uuid[]); Type: ACL; Schema: payments; Owner: -
+--
+
+REVOKE ALL ON FUNCTION payments.post_capture_entry(p_org uuid, p_key text, p_hash text, p_accounts uuid[], p_sides text[], p_amounts bigint[], p_currencies text[], p_description text, p_external_ref text, p_regular uuid, p_high_volume uuid[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION payments.post_capture_entry(p_org uuid, p_key text, p_hash text, p_accounts uuid[], p_sides text[], p_amounts bigint[], p_currencies text[], p_description text, p_external_ref text, p_regular uuid, p_high_volume uuid[]) TO liventix_platform;
 
 --
 -- Name: FUNCTION post_entry(p_org uuid, p_key text, p_hash text, p_accounts uuid[], p_sides text[], p_amounts bigint[], p_currencies text[], p_description text, p_metadata jsonb, p_effective_at timestamp with time zone, p_external_ref text, OUT status text, OUT id uuid, OUT replayed boolean, OUT code text, OUT details jsonb); Type: ACL; Schema: payments; Owner: -
