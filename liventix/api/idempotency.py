@@ -206,6 +206,10 @@ _STORE_AFTER_PREPARED = (
 _STORED_TYPES = (b"text", b"text", b"text", b"text", b"text", b"int", b"text", b"json", b"text")
 _PREPARED_AFTER: dict[bytes, tuple[bytes, bytes]] = {}
 """(name, text) of `_STORE_AFTER_PREPARED` for each statement's text (a few: made once)."""
+_MOST_PREPARED_AFTER = 16
+"""Texts `_PREPARED_AFTER` keeps at most: a statement whose text is not among them once it
+holds this many goes in its literal form (a caller varying its statement's text cannot grow
+the process's memory without bound; review 2 of session 35, LOW)."""
 
 
 class _StoredAfter:
@@ -227,7 +231,10 @@ class _StoredAfter:
         """The prepared form, when the statement has one."""
         if self._with is None:
             return None
-        return _PreparedStoredAfter(cast(keys.PreparedThen, self._with), self._values)
+        prepared = cast(keys.PreparedThen, self._with)
+        if prepared.text not in _PREPARED_AFTER and len(_PREPARED_AFTER) >= _MOST_PREPARED_AFTER:
+            return None
+        return _PreparedStoredAfter(prepared, self._values)
 
 
 class _PreparedStoredAfter(_StoredAfter):

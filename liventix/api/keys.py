@@ -466,7 +466,9 @@ _KEPT_PREPARED = 16
 API's few handlers' statements (two today). A `then` whose statement is not prepared there
 once the connection holds this many goes as the literal simple query instead (`_NOT_SENT`):
 a caller varying its statement's text (`ticketing_fsm.plan_hold`'s `go` is part of the
-text) cannot make a connection prepare without bound (review of cb9a95a, LOW)."""
+text) cannot make a connection prepare without bound (review of cb9a95a, LOW). None is ever
+released: a statement first met after that goes literal for the connection's life (a cost in
+speed only; with today's constant texts a connection holds three)."""
 _ATTEMPTS = 3
 """Pipelines sent at most for one opening: the usual one, and again after finding a statement
 deallocated behind our back (psycopg's DEALLOCATE ALL after a rollback on a connection where

@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 import ticketing_fsm as tk
-from liventix.api import create_key, keys
+from liventix.api import create_key, idempotency, keys
 from tests.api.one_connection import OneConnectionApi, api_on_one_connection
 from tests.api.support import on_sale_event
 from tests.ticketing_core.support import World, open_world, request
@@ -418,3 +418,34 @@ def test_a_connection_once_used_for_a_read_only_report_still_holds_in_one_pipeli
         )
         assert conn.exec_driver_sql("SHOW transaction_read_only").scalar_one() == "on"
         conn.rollback()
+
+
+class _Varying:
+    """A statement with a prepared form whose text the caller varies."""
+
+    def __init__(self, n: int) -> None:
+        self.text = b"SELECT %d WHERE $1::int > 0" % n
+        self.name = b"varying_%d" % n
+
+    def __call__(self, escape: keys.Escape) -> bytes:
+        return self.text.replace(b"$1::int", b"1")
+
+    def parameters(self, encoding: str) -> list[bytes | None] | None:
+        return [b"1"]
+
+
+def test_the_stored_answers_prepared_forms_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`idempotency.store_after` keeps one prepared form per statement text, at most
+    `_MOST_PREPARED_AFTER`: beyond, a new text goes in its literal form (before: one more
+    entry per text, without bound; review 2 of session 35)."""
+    kept: dict[bytes, tuple[bytes, bytes]] = {}
+    monkeypatch.setattr(idempotency, "_PREPARED_AFTER", kept)
+    forms = [
+        idempotency._StoredAfter(_Varying(n), {}).prepared_form()
+        for n in range(idempotency._MOST_PREPARED_AFTER + 4)
+    ]
+    assert all(f is not None for f in forms[: idempotency._MOST_PREPARED_AFTER])
+    assert all(f is None for f in forms[idempotency._MOST_PREPARED_AFTER :])
+    assert len(kept) == idempotency._MOST_PREPARED_AFTER
+    again = idempotency._StoredAfter(_Varying(3), {}).prepared_form()  # a kept text: still
+    assert again is not None and again.name == forms[3].name  # type: ignore[union-attr]

@@ -193,6 +193,10 @@ def _duplicate_ref(c: Ctx) -> httpx.Response:
 
 
 def _condition_failed(c: Ctx) -> httpx.Response:
+    # Cash moved once first: the condition on its version 0 then fails whichever tests ran
+    # on this module's shared context before (alone on an xdist worker, cash was still at 0
+    # and the entry posted: 201).
+    assert post(c.client, "/v1/entries", transfer_body(c.cash, c.sales, 1)).status_code == 201
     body = transfer_body(c.cash, c.sales, 1, conditions=[{"account_id": c.cash, "version": 0}])
     return post(c.client, "/v1/entries", body)
 
