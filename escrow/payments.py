@@ -243,6 +243,18 @@ _PLANS_BY_FACTS: dict[
 the identity is not reused while an entry lives), and by the payment's terms."""
 
 
+def _plan_now(policy: Policy, payment: CapturedPayment, ids: Any) -> _CapturePlan | None:
+    """`_capture_plan` of `payment` on the facts' policy and accounts (`ids`: a mapping)."""
+    return _capture_plan(
+        policy,
+        payment.event_id,
+        payment.currency,
+        gross=payment.gross,
+        stripe_fee=payment.stripe_fee,
+        ids=tuple(ids.items()),
+    )
+
+
 def _plan_for(payment: CapturedPayment, known: store.KnownFacts) -> _CapturePlan | None:
     """`_capture_plan` for the payment on these facts, found by the facts' identity (the
     connection keeps the same facts from one capture to the next) and the payment's event,
@@ -259,14 +271,7 @@ def _plan_for(payment: CapturedPayment, known: store.KnownFacts) -> _CapturePlan
         and type(terms[2]) is int
         and type(terms[3]) is int
     ):
-        return _capture_plan(
-            policy,
-            payment.event_id,
-            payment.currency,
-            gross=payment.gross,
-            stripe_fee=payment.stripe_fee,
-            ids=tuple(ids.items()),
-        )
+        return _plan_now(policy, payment, ids)
     kept = _PLANS_BY_FACTS.get(id(known))
     if kept is None or kept[0] is not known or kept[1] != ids:
         if len(_PLANS_BY_FACTS) >= 256:
@@ -275,14 +280,7 @@ def _plan_for(payment: CapturedPayment, known: store.KnownFacts) -> _CapturePlan
     plans = kept[2]
     if terms in plans:
         return plans[terms]
-    plan = _capture_plan(
-        policy,
-        payment.event_id,
-        payment.currency,
-        gross=payment.gross,
-        stripe_fee=payment.stripe_fee,
-        ids=tuple(ids.items()),
-    )  # a refused booking raises: nothing kept, asked again next time
+    plan = _plan_now(policy, payment, ids)  # a refused booking raises: nothing kept
     if len(plans) < 64:
         plans[terms] = plan
     return plan

@@ -149,6 +149,19 @@ def committing_engine(committing_db_url: str) -> Iterator[sa.Engine]:
 
 
 @pytest.fixture
+def one_connection(committing_engine: sa.Engine) -> Iterator[sa.Engine]:
+    """An engine of ONE pooled connection on the test's database: every call and check
+    shares its session (its prepared statements, what it keeps in the connection's info)."""
+    eng = sa.create_engine(
+        committing_engine.url, pool_size=1, max_overflow=0, poolclass=sa.QueuePool
+    )
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+
+
+@pytest.fixture
 def engine(committing_engine: sa.Engine) -> sa.Engine:
     """The committing tier's engine (the older name of `committing_engine`)."""
     return committing_engine

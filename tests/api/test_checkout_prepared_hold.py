@@ -31,18 +31,6 @@ _OPEN = "liventix_authenticate_%"
 _RECORD = "api_stored_after_%"
 
 
-@pytest.fixture
-def one_connection(committing_engine: sa.Engine) -> Iterator[sa.Engine]:
-    """An engine of one pooled connection: every send and check shares it."""
-    engine = sa.create_engine(
-        committing_engine.url, pool_size=1, max_overflow=0, poolclass=sa.QueuePool
-    )
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-
-
 def _prepared(engine: sa.Engine) -> dict[str, int]:
     """The pipelines' prepared statements on the pool's connection: kind (open, hold, record)
     -> times run."""

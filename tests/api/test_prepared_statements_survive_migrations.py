@@ -13,8 +13,6 @@ result type", raised by RevalidateCachedQuery, having run nothing) are prepared 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import sqlalchemy as sa
 
@@ -36,18 +34,6 @@ def _probe(engine: sa.Engine, columns: str, values: str) -> None:
             f"CREATE FUNCTION public.probe_columns(p int) RETURNS TABLE ({columns})"
             f" LANGUAGE sql AS $$SELECT {values}$$"
         )
-
-
-@pytest.fixture
-def one_connection(committing_engine: sa.Engine) -> Iterator[sa.Engine]:
-    """An engine of one pooled connection: every call and check shares it."""
-    engine = sa.create_engine(
-        committing_engine.url, pool_size=1, max_overflow=0, poolclass=sa.QueuePool
-    )
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 def test_a_named_statement_of_its_own_transaction_is_prepared_again(

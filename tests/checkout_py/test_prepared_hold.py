@@ -6,7 +6,6 @@ text libpq would cut is never sent."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -20,18 +19,6 @@ from ticketing_fsm import checkout as tk_checkout
 from ticketing_fsm.store import checkout as store
 
 _NAME = "ticketing_open_and_hold_checkout_for"
-
-
-@pytest.fixture
-def one_connection(committing_engine: sa.Engine) -> Iterator[sa.Engine]:
-    """An engine of one pooled connection, so every checkout and check shares it."""
-    engine = sa.create_engine(
-        committing_engine.url, pool_size=1, max_overflow=0, poolclass=sa.QueuePool
-    )
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 def _prepared(engine: sa.Engine) -> list[Any]:
