@@ -725,30 +725,14 @@ BEGIN
     -- cachegrind); an assignment (a simple expression; void's text is ''), not PERFORM,
     -- which would run it as a query with an executor of its own.
     v_sent := pg_catalog.pg_notify('messaging_deliveries', '')::text;
-    -- The usual case first (session 35): every delivery's message this transaction's own
-    -- (the outbox's publishing writes the messages and their deliveries in one statement),
-    -- every webhook's endpoint there, each looked up with the delivery's own organization
-    -- (pinned to it: docs/scaling.md). One plain lookup per reference, no lock, and nothing
-    -- else started (session 36: in one query over all the rows, without the loop's query
-    -- of the organizations first). The full check below (its plan of two branches, the
-    -- locks' subplans, the error's text), which would find nothing and lock nothing either,
-    -- only when this finds a row.
-    IF NOT EXISTS (SELECT FROM added d
-                    WHERE (d.channel = 'webhook') <> (d.endpoint_id IS NOT NULL)
-                       OR (d.channel = 'email') <> (d.recipient IS NOT NULL)
-                       OR NOT EXISTS (SELECT FROM messaging.messages m
-                                       WHERE m.id = d.message_id AND m.org_id = d.org_id
-                                         AND m.xmin = v_xid AND m.created_at = now())
-                       OR (d.endpoint_id IS NOT NULL
-                           AND NOT EXISTS (SELECT FROM messaging.endpoints e
-                                            WHERE e.id = d.endpoint_id
-                                              AND e.org_id = d.org_id))) THEN
-        RETURN NULL;
-    END IF;
     -- Organization by organization (a statement's rows are one organization's: the
     -- outbox's publishing), so that every lookup is pinned to one (docs/scaling.md).
     FOR v_org IN SELECT DISTINCT d.org_id FROM added d LOOP
-        -- The usual case for this organization's rows (some organization's row was not).
+        -- The usual case first (session 35): every delivery's message this transaction's own
+        -- (the outbox's publishing writes the messages and their deliveries in one
+        -- statement), every webhook's endpoint there. One plain lookup per reference, no
+        -- lock, and the full check below (its plan of two branches, the locks' subplans, the
+        -- error's text), which would find nothing and lock nothing either, is not started.
         IF NOT EXISTS (SELECT FROM added d
                         WHERE d.org_id = v_org
                           AND ((d.channel = 'webhook') <> (d.endpoint_id IS NOT NULL)
