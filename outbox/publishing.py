@@ -50,7 +50,7 @@ _MAIL_ARGUMENTS = (
 )
 
 
-def publish_sql(rows: str, mails: str, org: str) -> str:
+def publish_sql(rows: str, mails: str | None, org: str) -> str:
     """The outbox's publishing for a caller's statement, so that a use case whose statement
     makes the rows its messages tell of publishes them in the same round trip: a query (for
     a common table expression of the caller's) of one row, `written`, the number of
@@ -58,13 +58,23 @@ def publish_sql(rows: str, mails: str, org: str) -> str:
     uuid, org_id uuid, type text, aggregate_type text, aggregate_id text, payload jsonb,
     dedup_key text, task boolean, n bigint: its position), `mails`, its e-mails (n: the
     message's position, recipient, subject, body, k: the e-mail's position), `org`, the
-    organization every message is (an SQL expression: its endpoints are read with it). The
-    caller makes each payload as the type's model would dump it (`validated_payload`);
-    nothing here checks it. The writing is `messaging.publish_many`'s, as for `publish_many`:
-    a function, so that its statements are planned and initialised apart from the caller's
-    (a statement rechecked by EvalPlanQual initialises every subplan it holds: session 30's
-    publishing spliced into the payment's statement as CTEs made a hot ticket type's payment
-    dearer)."""
+    organization every message is (an SQL expression: its endpoints are read with it).
+    With `mails` None, `rows` holds the arrays themselves, made by the caller in the
+    messages' order: at most one row, its columns named as `messaging.publish_many`'s
+    arguments after the organization (ids, orgs, types, aggregate_types, aggregate_ids,
+    payloads, dedups, tasks, mail_of, mail_to, mail_subject, mail_body); no row, nothing
+    published. The caller makes each payload as the type's model would dump it
+    (`validated_payload`); nothing here checks it. The writing is
+    `messaging.publish_many`'s, as for `publish_many`: a function, so that its statements
+    are planned and initialised apart from the caller's (a statement rechecked by
+    EvalPlanQual initialises every subplan it holds: session 30's publishing spliced into
+    the payment's statement as CTEs made a hot ticket type's payment dearer)."""
+    if mails is None:
+        arrays = ", ".join(f"r.{a}" for a, _t, _c in _MESSAGE_ARGUMENTS + _MAIL_ARGUMENTS)
+        return f"""
+        SELECT count(w.id) AS written
+          FROM {rows} r
+         CROSS JOIN LATERAL messaging.publish_many({org}, {arrays}) AS w(id)"""
     messages = ", ".join(f"array_agg({c} ORDER BY n) AS {a}" for a, _t, c in _MESSAGE_ARGUMENTS)
     emails = ", ".join(f"array_agg({c} ORDER BY n, k) AS {a}" for a, _t, c in _MAIL_ARGUMENTS)
     args = ", ".join(

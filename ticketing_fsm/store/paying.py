@@ -25,6 +25,15 @@ from ticketing_fsm.models import ORDER_FIELDS, TICKET_FIELDS
 
 _ORDER_COLUMNS = ", ".join(f"o.{f}" for f in ORDER_FIELDS)
 _TICKET_COLUMNS = ", ".join(TICKET_FIELDS)
+# The payment's one round trip (`PAY_AFTER_CAPTURE`) returns from the order's and the tickets'
+# updates only the columns its own parts read (the audit rows, the seat counts, the messages'
+# payloads and e-mails, its answer): every column returned is carried by each node that
+# reads the CTE, its descriptor built and its projection compiled at every execution
+# (session 36). The other statements answer every column.
+_PAID_ORDER_COLUMNS = "o.id, o.org_id, o.event_id, o.status, o.currency, o.amount"
+_MOVED_TICKET_COLUMNS = (
+    "id, order_id, org_id, event_id, ticket_type_id, status, code, holder_email, created_at"
+)
 
 # An order's held tickets issued together (a part of the pay-and-issue statement; `{order}`,
 # the order the statement paid, `paid`): each is a compare-and-set on its status (the machine
@@ -35,15 +44,15 @@ _TICKET_COLUMNS = ", ".join(TICKET_FIELDS)
 # so two payments never deadlock). The guard refuses the whole set if any ticket of the order
 # is not held; `total` counts the order's tickets, so the caller also sees a ticket a
 # concurrent change took out of the set.
-_ISSUE_CTES = f"""
+_ISSUE_CTES = """
     moved AS (
         UPDATE ticketing.tickets
            SET status = %(ticket_to)s, version = version + 1, updated_at = now()
-         WHERE order_id = {{order}} AND org_id = {{org}} AND status = %(ticket_from)s
+         WHERE order_id = {order} AND org_id = {org} AND status = %(ticket_from)s
            AND NOT EXISTS (SELECT 1 FROM ticketing.tickets x
-                            WHERE x.order_id = {{order}} AND x.org_id = {{org}}
+                            WHERE x.order_id = {order} AND x.org_id = {org}
                               AND x.status <> %(ticket_from)s)
-        RETURNING {_TICKET_COLUMNS}, created_at
+        RETURNING {returning}
     ), audit AS (
         INSERT INTO ticketing.transitions
             (org_id, subject, subject_id, from_state, to_state, event, cause)
@@ -62,14 +71,14 @@ _ISSUE_CTES = f"""
           FROM ticketing.ticket_types tt
           JOIN (SELECT ticket_type_id, count(*) AS n FROM moved GROUP BY ticket_type_id) m
             ON m.ticket_type_id = tt.id
-         WHERE tt.org_id = {{org}}
+         WHERE tt.org_id = {org}
          ORDER BY tt.id
            FOR UPDATE OF tt
     ), counted AS (
         UPDATE ticketing.ticket_types tt
            SET held = tt.held - t.n, sold = tt.sold + t.n
           FROM types t
-         WHERE tt.id = t.id AND tt.org_id = {{org}}
+         WHERE tt.id = t.id AND tt.org_id = {org}
     )"""
 
 
@@ -119,6 +128,7 @@ def _pay_and_issue_sql(order: str, org: str | None, capture: str | None = None) 
          CROSS JOIN LATERAL (SELECT count(*) AS total FROM ticketing.tickets t
                               WHERE t.order_id = p.id AND t.org_id = {in_paid}) c
           LEFT JOIN moved m ON true"""
+    moved = f"{_TICKET_COLUMNS}, created_at" if capture is None else _MOVED_TICKET_COLUMNS
     if capture is None:
         final = f"{issued} ORDER BY m.created_at, m.id"
         notes = ""
@@ -128,7 +138,7 @@ def _pay_and_issue_sql(order: str, org: str | None, capture: str | None = None) 
                (SELECT written FROM published) AS notes_written, x.o_id, x.total, x.id
           FROM cap c LEFT JOIN ({issued}) x ON true
          ORDER BY x.created_at, x.id"""
-        notes = f", {_NOTES}, published AS ({outbox.publish_sql('notes', 'note_mails', in_ctes)})"
+        notes = f", {_NOTES}, published AS ({outbox.publish_sql('notes', None, in_ctes)})"
     return f"""
     WITH {head}paid AS (
         UPDATE ticketing.orders o
@@ -138,8 +148,8 @@ def _pay_and_issue_sql(order: str, org: str | None, capture: str | None = None) 
                             WHERE e.id = o.event_id AND e.org_id = {in_order}
                               AND e.cancelled_at IS NOT NULL)
            {guard}
-        RETURNING {_ORDER_COLUMNS}
-    ), {_ISSUE_CTES.format(order="(SELECT id FROM paid)", org=in_ctes)}{notes}
+        RETURNING {_ORDER_COLUMNS if capture is None else _PAID_ORDER_COLUMNS}
+    ), {_ISSUE_CTES.format(order="(SELECT id FROM paid)", org=in_ctes, returning=moved)}{notes}
     {final}"""
 
 
@@ -197,30 +207,46 @@ _MAIL_PARAMS = {
 # at all when a holder's address is not one `outbox.Email` takes (a line break, no '@'): the
 # statement says how many it wrote (`notes_written`), and the handler then publishes in
 # Python, which refuses it as before.
+# All of them made as the arrays the outbox's publishing takes (`outbox.publish_sql` with
+# no e-mails' relation: `messaging.publish_many`'s arguments), by one aggregate over the
+# tickets moved in their order (oldest first: the ticket notes' positions, 1..n) and the
+# order's note appended (n + 1), one e-mail per ticket note (session 36: the notes made as
+# rows, then aggregated again into the arrays, were ~25 more plan nodes, each initialised at
+# every payment). No row, so nothing published, when no ticket moved or a holder's address
+# is refused.
 _NOTES = rf"""
     notes AS MATERIALIZED (
-        SELECT gen_random_uuid() AS id, t.org_id, 'ticket.issued'::text AS type,
-               'ticket'::text AS aggregate_type, t.id::text AS aggregate_id,
-               {_TICKET_PAYLOAD} AS payload,
-               NULL::text AS dedup_key, false AS task,
-               row_number() OVER (ORDER BY t.created_at, t.id) AS n,
-               t.holder_email, t.code
-          FROM moved t
-         WHERE NOT EXISTS (SELECT 1 FROM moved x
-                            WHERE x.holder_email ~ '[\r\n]' OR strpos(x.holder_email, '@') = 0)
-        UNION ALL
-        SELECT gen_random_uuid(), p.org_id, 'order.paid', 'order', p.id::text,
-               {_ORDER_PAYLOAD},
-               NULL, false, (SELECT count(*) FROM moved) + 1, NULL, NULL
+        SELECT a.ids || gen_random_uuid() AS ids, a.orgs || p.org_id AS orgs,
+               a.types || 'order.paid'::text AS types,
+               a.aggregate_types || 'order'::text AS aggregate_types,
+               a.aggregate_ids || p.id::text AS aggregate_ids,
+               a.payloads || {_ORDER_PAYLOAD} AS payloads,
+               array_fill(NULL::text, ARRAY[a.n::int + 1]) AS dedups,
+               array_fill(false, ARRAY[a.n::int + 1]) AS tasks,
+               a.mail_of, a.mail_to, a.mail_subject, a.mail_body
           FROM paid p
-         WHERE EXISTS (SELECT 1 FROM moved)
-           AND NOT EXISTS (SELECT 1 FROM moved x
-                            WHERE x.holder_email ~ '[\r\n]' OR strpos(x.holder_email, '@') = 0)
-    ), note_mails AS (
-        SELECT n, holder_email AS recipient, CAST(%(mail_subject)s AS text) AS subject,
-               CAST(%(mail_before)s AS text) || code || CAST(%(mail_after)s AS text) AS body,
-               1::bigint AS k
-          FROM notes WHERE holder_email IS NOT NULL
+         CROSS JOIN LATERAL (
+                SELECT count(*) AS n,
+                       array_agg(gen_random_uuid() ORDER BY t.created_at, t.id) AS ids,
+                       array_agg(t.org_id ORDER BY t.created_at, t.id) AS orgs,
+                       array_agg('ticket.issued'::text ORDER BY t.created_at, t.id) AS types,
+                       array_agg('ticket'::text ORDER BY t.created_at, t.id) AS aggregate_types,
+                       array_agg(t.id::text ORDER BY t.created_at, t.id) AS aggregate_ids,
+                       array_agg({_TICKET_PAYLOAD} ORDER BY t.created_at, t.id) AS payloads,
+                       array_agg(t.n ORDER BY t.created_at, t.id)
+                           FILTER (WHERE t.holder_email IS NOT NULL) AS mail_of,
+                       array_agg(t.holder_email ORDER BY t.created_at, t.id)
+                           FILTER (WHERE t.holder_email IS NOT NULL) AS mail_to,
+                       array_agg(CAST(%(mail_subject)s AS text) ORDER BY t.created_at, t.id)
+                           FILTER (WHERE t.holder_email IS NOT NULL) AS mail_subject,
+                       array_agg(CAST(%(mail_before)s AS text) || t.code
+                                 || CAST(%(mail_after)s AS text) ORDER BY t.created_at, t.id)
+                           FILTER (WHERE t.holder_email IS NOT NULL) AS mail_body,
+                       bool_or(t.holder_email ~ '[\r\n]' OR strpos(t.holder_email, '@') = 0)
+                           AS refused
+                  FROM (SELECT m.*, row_number() OVER (ORDER BY m.created_at, m.id) AS n
+                          FROM moved m) t) a
+         WHERE a.n > 0 AND NOT a.refused
     )"""
 _PAID_ORG = "(SELECT org_id FROM paid)"
 PAY_AND_ISSUE = _pay_and_issue_sql("o.id = %(order)s", None)
@@ -312,10 +338,10 @@ def pay_after_capture(
         rows = pgdriver.fetch(conn, PAY_AFTER_CAPTURE, params)
     else:
         values = [params[name] for name in _PAY_AFTER_CAPTURE_NAMES]
-        # pgdriver's raw cursor for its transaction and its errors (raised as SQLAlchemy's).
-        with pgdriver.cursor(conn, raw=True) as raw:
-            raw.execute(_PAY_AFTER_CAPTURE_SENT, values)
-            rows = raw.fetchall()
+        # As the raw cursor runs it (its errors raised as SQLAlchemy's); as the transaction's
+        # first statement (the inbox's payment_intent.succeeded), with its BEGIN in one round
+        # trip (session 36).
+        rows = pgdriver.fetch_raw(conn, _PAY_AFTER_CAPTURE_SENT, values)
     first = rows[0]
     moved = [r.id for r in rows if r.id is not None]
     if first.o_id is None or (first.notes_written and moved and len(moved) == first.total):
