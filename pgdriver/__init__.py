@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import hashlib
 import select
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeAlias, cast
 
 import psycopg
 from psycopg import pq
+from psycopg.adapt import PyFormat
 from psycopg.errors import error_from_result
 from psycopg.rows import RowFactory, _make_nt, namedtuple_row
 from sqlalchemy import Connection, Engine
@@ -168,15 +168,17 @@ _ATTEMPTS = 3
 """Pipelines `_with_begin` sends at most for one statement: the usual one, and again after
 finding its statement deallocated behind our back or prepared with other result columns."""
 _ALREADY_PREPARED = b"42P05"  # duplicate_prepared_statement
-_STYLES = (b"TimeZone", b"DateStyle", b"IntervalStyle")
-"""The session's settings psycopg's loaders of times and intervals read when they are made."""
+_STYLES = (b"client_encoding", b"TimeZone", b"DateStyle", b"IntervalStyle")
+"""The session's settings psycopg's dumpers and loaders read when they are made (texts'
+encoding; times' and intervals' forms)."""
 
 
 class _Kept:
     """`_with_begin`'s state for one libpq connection: the names of the statements prepared
     on it by (text, parameter types), and a psycopg Transformer of the connection's adapters
-    (made again when the session's `_STYLES` changed), which reads the rows as the raw
-    cursor's would (a new one finds a loader for each column at every statement)."""
+    (made again when the session's `_STYLES` changed), which dumps the parameters and reads
+    the rows as the raw cursor's does (a new one finds a dumper and a loader for each value
+    and column at every statement)."""
 
     __slots__ = ("names", "pgconn", "styles", "transformer")
 
@@ -186,51 +188,13 @@ class _Kept:
         self.transformer: Any = None  # a psycopg.adapt.Transformer
         self.styles: tuple[bytes | None, ...] = ()
 
-
-# The parameter types psycopg gives a Python value in a raw cursor's statement (its default
-# adapters, the format chosen for `%s`; tests/checkout_py/test_fetch_raw.py checks each against
-# psycopg's own): a text is of unknown type (the server infers it), an int the smallest of
-# int2, int4, int8 and numeric that holds it.
-_UNKNOWN, _BOOL, _INT2, _INT4, _INT8, _NUMERIC, _UUID = 0, 16, 21, 23, 20, 1700, 2950
-
-
-def _text_parameters(
-    params: Sequence[Any], encoding: str
-) -> tuple[tuple[int, ...], list[bytes | None]] | None:
-    """`params` as libpq's text parameters with the types psycopg would give them; None for
-    a value of another type, or a text holding a NUL (libpq would cut it there; psycopg
-    refuses it: the raw cursor then raises its error)."""
-    types: list[int] = []
-    values: list[bytes | None] = []
-    for value in params:
-        kind = type(value)
-        if value is None:
-            types.append(_UNKNOWN)
-            values.append(None)
-        elif kind is str:
-            if "\x00" in value:
-                return None
-            types.append(_UNKNOWN)
-            values.append(value.encode(encoding))
-        elif kind is bool:
-            types.append(_BOOL)
-            values.append(b"t" if value else b"f")
-        elif kind is int:
-            if -(2**15) <= value < 2**15:
-                types.append(_INT2)
-            elif -(2**31) <= value < 2**31:
-                types.append(_INT4)
-            elif -(2**63) <= value < 2**63:
-                types.append(_INT8)
-            else:
-                types.append(_NUMERIC)
-            values.append(b"%d" % value)
-        elif kind is uuid.UUID:
-            types.append(_UUID)
-            values.append(str(value).encode())
-        else:
-            return None
-    return tuple(types), values
+    def transformer_for(self, driver: psycopg.Connection[Any]) -> Any:
+        """The kept Transformer, made again if the session's `_STYLES` changed."""
+        styles = tuple(self.pgconn.parameter_status(name) for name in _STYLES)
+        if self.transformer is None or self.styles != styles:
+            self.transformer = psycopg.adapt.Transformer(driver)
+            self.styles = styles
+        return self.transformer
 
 
 def _with_begin(conn: Connection, statement: bytes, params: Sequence[Any]) -> list[Any] | None:
@@ -243,8 +207,10 @@ def _with_begin(conn: Connection, statement: bytes, params: Sequence[Any]) -> li
     it began is rolled back and the statement prepared again (at most `_ATTEMPTS`
     pipelines). None, with nothing sent, where it cannot go so: a statement already sent in
     the transaction, another driver, autocommit, psycopg's pipeline mode, a connection that
-    prepares nothing (`prepare_threshold` None), a parameter `_text_parameters` cannot send,
-    `_KEPT_WITH_BEGIN` statements kept already."""
+    prepares nothing (`prepare_threshold` None), a parameter psycopg cannot adapt (a text
+    holding a NUL: the raw cursor raises its error), `_KEPT_WITH_BEGIN` statements kept
+    already. The parameters are dumped by psycopg as the raw cursor dumps them (the same
+    types and formats: the statement is prepared with those types)."""
     driver = _driver(conn)
     if driver is None or driver.autocommit or driver.prepare_threshold is None:
         return None
@@ -254,15 +220,17 @@ def _with_begin(conn: Connection, statement: bytes, params: Sequence[Any]) -> li
         or pgconn.transaction_status != pq.TransactionStatus.IDLE
     ):
         return None
-    encoding = driver.info.encoding
-    sent = _text_parameters(params, encoding)
-    if sent is None:
-        return None
-    types, values = sent
     pooled = conn.connection
     kept: _Kept | None = pooled.info.get(_WITH_BEGIN)
     if kept is None or kept.pgconn is not pgconn:
         kept = pooled.info[_WITH_BEGIN] = _Kept(pgconn)
+    transformer = kept.transformer_for(driver)
+    try:  # as the raw cursor dumps them: the same types and formats (psycopg's `%s`)
+        values = transformer.dump_sequence(params, [PyFormat.AUTO] * len(params))
+    except psycopg.Error:
+        return None  # not adaptable (a text holding a NUL...): the raw cursor raises it
+    types: tuple[int, ...] = tuple(transformer.types)
+    formats = transformer.formats
     key = (statement, types)
     name = kept.names.get(key)
     if name is None:
@@ -283,11 +251,17 @@ def _with_begin(conn: Connection, statement: bytes, params: Sequence[Any]) -> li
             steps.append(b"PREPARE")
         steps.append(b"EXECUTE")
         results = _pipeline(
-            conn, driver, steps, name=name, statement=statement, types=types, values=values
+            conn,
+            driver,
+            steps,
+            name=name,
+            statement=statement,
+            types=types,
+            values=(values, formats),
         )
         again, stale = _prepare_again(steps, results, kept, key, name)
         if not again or attempt == _ATTEMPTS:
-            return _rows(conn, driver, kept, results[-1], results)
+            return _rows(conn, driver, transformer, results[-1], results)
     raise AssertionError("unreachable: the last attempt returns")
 
 
@@ -326,7 +300,7 @@ def _pipeline(
     name: bytes,
     statement: bytes,
     types: tuple[int, ...],
-    values: list[bytes | None],
+    values: tuple[Sequence[Any], Sequence[Any]],
 ) -> list[pq.abc.PGresult]:
     """Send `steps` in one libpq pipeline ended by a Sync and read one result per step, under
     the connection's lock, waiting in poll() (the GIL released). A failure of the exchange
@@ -340,7 +314,7 @@ def _pipeline(
                 if step == b"PREPARE":
                     pgconn.send_prepare(name, statement, param_types=types)
                 elif step == b"EXECUTE":
-                    pgconn.send_query_prepared(name, values)
+                    pgconn.send_query_prepared(name, values[0], param_formats=values[1])
                 elif step == b"BEGIN":  # as psycopg would begin it, with its options
                     pgconn.send_query_params(begin_command(driver), None)
                 elif step == b"DEALLOCATE":
@@ -388,7 +362,7 @@ def _pipeline_results(pgconn: pq.abc.PGconn) -> list[pq.abc.PGresult]:
 def _rows(
     conn: Connection,
     driver: psycopg.Connection[Any],
-    kept: _Kept,
+    transformer: Any,
     result: pq.abc.PGresult,
     results: list[pq.abc.PGresult],
 ) -> list[Any]:
@@ -409,12 +383,6 @@ def _rows(
         raise DBAPIError.instance(
             None, None, exc, psycopg.Error, connection_invalidated=lost
         ) from exc
-    pgconn = driver.pgconn
-    styles = tuple(pgconn.parameter_status(name) for name in _STYLES)
-    transformer = kept.transformer
-    if transformer is None or kept.styles != styles:
-        transformer = kept.transformer = psycopg.adapt.Transformer(driver)
-        kept.styles = styles
     transformer.set_pgresult(result)
     fields = [result.fname(n) or b"" for n in range(result.nfields)]
     maker = _make_nt(encoding, *fields)._make

@@ -13,12 +13,12 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import Any
 
 import psycopg
 import pytest
 import sqlalchemy as sa
-from psycopg._queries import PostgresRawQuery
 from sqlalchemy.exc import DBAPIError
 
 import pgdriver
@@ -48,26 +48,28 @@ _VALUES: list[Any] = [
 ]
 
 
-def _psycopg_types(driver: psycopg.Connection[Any], values: list[Any]) -> tuple[int, ...]:
-    """The parameter types psycopg's raw cursor sends for `values`."""
-    query = PostgresRawQuery(psycopg.adapt.Transformer(driver))
-    query.convert(b"SELECT " + b", ".join(b"$%d" % (n + 1) for n in range(len(values))), values)
-    return tuple(query.types)
-
-
-def test_parameter_types_are_psycopgs(committing_engine: sa.Engine) -> None:
-    with committing_engine.connect() as conn:
-        driver = conn.connection.driver_connection
-        assert isinstance(driver, psycopg.Connection)
-        sent = pgdriver._text_parameters(_VALUES, driver.info.encoding)
-        assert sent is not None
-        assert sent[0] == _psycopg_types(driver, _VALUES)
-        # Not sent as text (the raw cursor's way then): other types, a NUL.
-        for other in ([dt.date(2026, 1, 1)], [1.5], [[1]], [b"x"], ["a\x00b"]):
-            assert pgdriver._text_parameters(other, "utf-8") is None
-
-
-_TYPED = [v for v in _VALUES if v is not None and type(v) is not str]  # inferable alone
+def test_parameters_are_dumped_as_psycopgs_and_read_back_alike(one_connection: sa.Engine) -> None:
+    """Each value sent as the raw cursor sends it (psycopg's dumpers: the same types and
+    formats) and read back alike, dates, decimals and arrays included."""
+    values: list[Any] = [
+        *(v for v in _VALUES if v is not None and type(v) is not str),
+        dt.date(2026, 1, 2),
+        dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+        dt.timedelta(minutes=10),
+        Decimal("12.50"),
+        [1, 2, 3],
+    ]
+    statement = _echo(values)
+    with one_connection.begin() as conn, pgdriver.cursor(conn, raw=True) as raw:
+        raw.execute(statement, values)
+        expected = raw.fetchall()
+    with one_connection.begin() as conn:
+        got = pgdriver.fetch_raw(conn, statement, values)
+        assert _prepared(one_connection, conn)  # sent the pipelined way
+    assert got == expected
+    assert [type(v) for v in got[0]] == [type(v) for v in expected[0]]
+    assert type(got[0]) is type(expected[0])  # psycopg's own named tuple
+    assert got[0].t1 == "boolean" and got[0].v3 == 0 and got[0].t3 == "smallint"
 
 
 def _echo(values: list[Any]) -> bytes:
@@ -76,17 +78,7 @@ def _echo(values: list[Any]) -> bytes:
     )
 
 
-def test_same_rows_as_the_raw_cursor(one_connection: sa.Engine) -> None:
-    statement = _echo(_TYPED)
-    with one_connection.begin() as conn, pgdriver.cursor(conn, raw=True) as raw:
-        raw.execute(statement, _TYPED)
-        expected = raw.fetchall()
-    with one_connection.begin() as conn:
-        got = pgdriver.fetch_raw(conn, statement, _TYPED)
-    assert got == expected
-    assert [type(v) for v in got[0]] == [type(v) for v in expected[0]]
-    assert type(got[0]) is type(expected[0])  # psycopg's own named tuple
-    assert got[0].t1 == "boolean" and got[0].v3 == 0 and got[0].t3 == "smallint"
+def test_texts_and_null(one_connection: sa.Engine) -> None:
     # Texts (of unknown type: the server infers them from the statement) and NULL.
     texts: list[Any] = ["text", "", "é ü ß 日本", None]
     cast = b"SELECT $1::text AS a, $2::text AS b, $3::text AS c, $4::text AS d"
@@ -169,13 +161,15 @@ def test_a_pay_is_its_begin_with_the_statement_and_the_commit(one_connection: sa
     assert status == "paid"
 
 
-def _prepared(engine: sa.Engine) -> list[str]:
-    with engine.connect() as conn:
-        names = conn.exec_driver_sql(
-            "SELECT name FROM pg_prepared_statements WHERE name LIKE 'pgdriver%%'"
-        ).scalars()
-        found = list(names)
-        conn.rollback()
+def _prepared(engine: sa.Engine, conn: sa.Connection | None = None) -> list[str]:
+    """The names of the statements `fetch_raw` prepared on the pool's one connection (read on
+    `conn` when given: it holds that connection)."""
+    query = "SELECT name FROM pg_prepared_statements WHERE name LIKE 'pgdriver%%'"
+    if conn is not None:
+        return list(conn.exec_driver_sql(query).scalars())
+    with engine.connect() as own:
+        found = list(own.exec_driver_sql(query).scalars())
+        own.rollback()
     return found
 
 
@@ -227,7 +221,8 @@ def test_an_error_is_raised_as_sqlalchemys_and_the_connection_serves_on(
     assert not refused.value.connection_invalidated
     with one_connection.begin() as conn:
         assert pgdriver.fetch_raw(conn, b"SELECT 1 / $1::int AS n", [1])[0].n == 1
-    # A text holding a NUL goes the raw cursor's way, which refuses it as before.
+    # A text holding a NUL (psycopg refuses to dump it) goes the raw cursor's way, which
+    # refuses it as before.
     with pytest.raises(DBAPIError) as nul, one_connection.begin() as conn:
         pgdriver.fetch_raw(conn, b"SELECT $1::text AS t", ["a\x00b"])
     assert isinstance(nul.value.orig, psycopg.DataError)
@@ -252,3 +247,21 @@ def test_a_transaction_begun_with_options_keeps_them(one_connection: sa.Engine) 
                 conn, b"SELECT current_setting('transaction_isolation') AS level, $1::int AS n", [1]
             )
     assert rows[0].level == "repeatable read"
+
+
+def test_a_session_changing_its_time_zone_reads_times_in_it(one_connection: sa.Engine) -> None:
+    """The kept Transformer is made again when the session's settings its loaders read
+    changed (here its TimeZone): times come back as the raw cursor gives them."""
+    moment = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    statement = b"SELECT $1::timestamptz AS t"
+    with one_connection.begin() as conn:
+        assert pgdriver.fetch_raw(conn, statement, [moment])[0].t == moment
+    with one_connection.begin() as conn:
+        conn.exec_driver_sql("SET TIME ZONE 'Asia/Tokyo'")  # the session's, kept
+    with one_connection.begin() as conn:
+        got = pgdriver.fetch_raw(conn, statement, [moment])[0].t
+    with one_connection.begin() as conn, pgdriver.cursor(conn, raw=True) as raw:
+        raw.execute(statement, [moment])
+        expected = raw.fetchall()[0].t
+    assert got == expected == moment
+    assert got.utcoffset() == expected.utcoffset() == dt.timedelta(hours=9)
