@@ -515,6 +515,55 @@ BEGIN
     -- message is written, by a plain INSERT: ON CONFLICT's speculative insertion (the arbiter
     -- index probed, each row inserted with a token, then confirmed) cost ~50K backend
     -- instructions per payment for nothing (session 35, cachegrind).
+    -- The usual case (the payment's: every id given, no deduplication key, no task): the
+    -- messages and their deliveries in ONE statement (session 36: a statement fewer, its
+    -- executor start and end, and the deliveries' SELECT without the filter on the ids
+    -- written, all of them; ~105K backend instructions per payment, cachegrind). The
+    -- messages are a data-modifying CTE, written in the same statement whether or not the
+    -- main query reads them; the deliveries' statement-level check (deliveries_references)
+    -- runs after the whole statement and finds them. Not for tasks: deliveries_guard, a
+    -- row trigger, reads its delivery's message, which an INSERT of the same statement has
+    -- not made visible to it.
+    IF cardinality(p_ids) > 0 AND array_position(p_ids, NULL) IS NULL
+       AND cardinality(array_remove(p_dedups, NULL)) = 0
+       AND array_position(p_tasks, true) IS NULL THEN
+        WITH m AS (
+            INSERT INTO messaging.messages (id, org_id, type, aggregate_type, aggregate_id,
+                                            payload, dedup_key)
+            SELECT m.id, m.org_id, m.type, m.aggregate_type, m.aggregate_id, m.payload,
+                   m.dedup_key
+              FROM unnest(p_ids, p_orgs, p_types, p_aggregate_types, p_aggregate_ids,
+                          p_payloads, p_dedups)
+                   AS m(id, org_id, type, aggregate_type, aggregate_id, payload, dedup_key)
+        )
+        -- As below with every message written: per message (n), its webhooks by endpoint,
+        -- its e-mails (k); no task.
+        INSERT INTO messaging.deliveries (message_id, org_id, channel, endpoint_id, recipient,
+                                          subject, body, target, aggregate_key)
+        SELECT p.message_id, p.org_id, p.channel, p.endpoint_id, p.recipient, p.subject,
+               p.body, p.target, p.aggregate_key
+          FROM (SELECT f.n, 1 AS part, 0::bigint AS k, f.id AS message_id, e.org_id,
+                       'webhook' AS channel, e.id AS endpoint_id, NULL AS recipient,
+                       NULL AS subject, NULL AS body, 'endpoint:' || e.id AS target,
+                       f.aggregate_type || ':' || f.aggregate_id AS aggregate_key
+                  FROM unnest(p_ids, p_orgs, p_types, p_aggregate_types, p_aggregate_ids)
+                       WITH ORDINALITY AS f(id, org_id, type, aggregate_type, aggregate_id, n)
+                  JOIN messaging.endpoints e
+                    ON e.org_id = p_org AND e.org_id = f.org_id AND e.enabled
+                   AND (cardinality(e.event_types) = 0 OR f.type = ANY (e.event_types))
+                UNION ALL
+                SELECT m.n, 3, m.k, p_ids[m.n], p_orgs[m.n], 'email', NULL, m.recipient,
+                       m.subject, m.body, 'email:' || lower(m.recipient),
+                       p_aggregate_types[m.n] || ':' || p_aggregate_ids[m.n]
+                  FROM unnest(p_mail_of, p_mail_to, p_mail_subject, p_mail_body)
+                       WITH ORDINALITY AS m(n, recipient, subject, body, k)
+                 WHERE p_ids[m.n] IS NOT NULL) p
+         ORDER BY p.n, p.part, p.endpoint_id, p.k;
+        FOREACH v_id IN ARRAY p_ids LOOP
+            RETURN NEXT v_id;
+        END LOOP;
+        RETURN;
+    END IF;
     IF cardinality(array_remove(p_dedups, NULL)) = 0 THEN
         INSERT INTO messaging.messages (id, org_id, type, aggregate_type, aggregate_id,
                                         payload, dedup_key)
@@ -5022,30 +5071,39 @@ DECLARE
     v_hold record;
     v_sync text;
 BEGIN
-    WITH e AS (
-        SELECT ev.id, ev.currency, ev.ends_at, ev.cancelled_at FROM ticketing.events ev
-         WHERE ev.id = p_event AND ev.org_id = p_org FOR SHARE
-    ), o AS (
-        SELECT o.id, o.amount, o.currency, o.payment_intent_id, o.client_secret,
-               o.hold_expires_at, o.request_hash, o.status, o.event_id, oe.ends_at
-          FROM ticketing.orders o
-          JOIN ticketing.events oe ON oe.id = o.event_id AND oe.org_id = p_org
-         WHERE o.org_id = p_org AND o.idempotency_key = p_key
-    )
-    SELECT p_org, o.id, o.amount, o.currency, o.payment_intent_id, o.client_secret,
-           o.hold_expires_at, o.request_hash, o.status, o.event_id, o.ends_at,
-           e.id, e.currency, e.ends_at, e.cancelled_at, p.type_ids, p.prices
-      INTO acting_org, order_id, order_amount, order_currency, payment_intent_id,
-           client_secret, hold_expires_at, request_hash, status, order_event_id,
-           order_ends_at, event_id, currency, ends_at, cancelled_at, type_ids, prices
-      FROM (VALUES (1)) AS one (x)
-      LEFT JOIN o ON true
-      LEFT JOIN e ON true
-      LEFT JOIN (
-          SELECT ARRAY[tt.id] AS type_ids, ARRAY[tt.price::bigint] AS prices
-            FROM ticketing.ticket_types tt
-           WHERE tt.id = p_type AND tt.event_id = p_event AND tt.org_id = p_org
-      ) p ON true;
+    -- The opening read in the statements the usual checkout needs (session 36), not one
+    -- statement of three joined reads: the order stored under the key alone (its event's end
+    -- read only when there is one: a replay), then the event FOR SHARE with the type's price,
+    -- one join. The joined form planned, started and projected every branch for every hold,
+    -- the order's event included, which a new order never reads (cachegrind on the backend
+    -- of the hold and the record, the payment on another connection, 80 checkouts per
+    -- session pair, one database, variants interleaved: 1,066K and 1,080K -> 1,025K and
+    -- 1,015K instructions per checkout). Same rows (tests/ticketing_core/test_opening_rows):
+    -- the order found by its key, with its event's end (an order's event is never deleted:
+    -- orders_event_id_fkey);
+    -- the event and the type read as of the lock's statement (a cancellation committed while
+    -- the lock waited is seen, as before); a new order of the same key committed meanwhile
+    -- fails the order's insert on orders_key, as when it committed before the hold.
+    acting_org := p_org;
+    SELECT o.id, o.amount, o.currency, o.payment_intent_id, o.client_secret,
+           o.hold_expires_at, o.request_hash, o.status, o.event_id
+      INTO order_id, order_amount, order_currency, payment_intent_id, client_secret,
+           hold_expires_at, request_hash, status, order_event_id
+      FROM ticketing.orders o
+     WHERE o.org_id = p_org AND o.idempotency_key = p_key;
+    IF FOUND THEN
+        SELECT oe.ends_at INTO order_ends_at FROM ticketing.events oe
+         WHERE oe.id = order_event_id AND oe.org_id = p_org;
+    END IF;
+    SELECT ev.id, ev.currency, ev.ends_at, ev.cancelled_at,
+           CASE WHEN tt.id IS NOT NULL THEN ARRAY[tt.id] END,
+           CASE WHEN tt.id IS NOT NULL THEN ARRAY[tt.price::bigint] END
+      INTO event_id, currency, ends_at, cancelled_at, type_ids, prices
+      FROM ticketing.events ev
+      LEFT JOIN ticketing.ticket_types tt
+        ON tt.id = p_type AND tt.event_id = p_event AND tt.org_id = p_org
+     WHERE ev.id = p_event AND ev.org_id = p_org
+       FOR SHARE OF ev;
     IF order_id IS NULL AND event_id IS NOT NULL AND cancelled_at IS NULL
        AND prices IS NOT NULL THEN
         -- An assignment (a simple expression), not PERFORM: PERFORM runs its expression as
