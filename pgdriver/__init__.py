@@ -23,17 +23,14 @@ The one foundation below every package: it imports nothing of the project.
 
 from __future__ import annotations
 
-import hashlib
-import select
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeAlias, cast
 
 import psycopg
 from psycopg import pq
-from psycopg.adapt import PyFormat
 from psycopg.errors import error_from_result
-from psycopg.rows import RowFactory, _make_nt, namedtuple_row
+from psycopg.rows import RowFactory, namedtuple_row
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -49,7 +46,6 @@ __all__ = [
     "cursor",
     "execute",
     "fetch",
-    "fetch_raw",
     "first",
     "has_characteristics",
     "raw_connection",
@@ -135,259 +131,6 @@ def first(conn: Connection, statement: str, params: Params) -> Any:
     with cursor(conn) as found:
         found.execute(statement, params)
         return found.fetchone()
-
-
-def fetch_raw(conn: Connection, statement: bytes, params: Sequence[Any]) -> list[Any]:
-    """Every row `statement` returns (it must return rows; PostgreSQL's placeholders, $1, $2,
-    ..., as bytes), as named tuples, in `conn`'s transaction (begun if none is), as
-    `cursor(conn, raw=True)` runs it: the same parameter types, the same rows and values,
-    driver errors raised as SQLAlchemy's (a lost connection invalidated).
-
-    As the transaction's first statement, it goes with the transaction's BEGIN in one round
-    trip (`_with_begin`) instead of two (psycopg sends its BEGIN alone, then the statement):
-    a round trip costs the client more CPU than its instructions say (each wake-up after the
-    server's answer starts with cold caches), and the server a simple query. Otherwise (a
-    statement already sent in the transaction, another driver, psycopg's pipeline mode, a
-    parameter it does not send as text) the kept raw cursor runs it."""
-    rows = _with_begin(conn, statement, params)
-    if rows is not None:
-        return rows
-    with cursor(conn, raw=True) as raw:
-        raw.execute(statement, params)
-        return raw.fetchall()
-
-
-_WITH_BEGIN = "pgdriver.with_begin"
-"""The key, in the pooled connection's `info`, of what `_with_begin` keeps for the driver
-connection (`_Kept`): a reconnected one has another libpq connection."""
-_KEPT_WITH_BEGIN = 16
-"""Statements (by text and parameter types) `_with_begin` keeps prepared on one connection
-at most: a caller varying its text cannot make a connection prepare without bound; one first
-met beyond goes the raw cursor's way for the connection's life."""
-_ATTEMPTS = 3
-"""Pipelines `_with_begin` sends at most for one statement: the usual one, and again after
-finding its statement deallocated behind our back or prepared with other result columns."""
-_ALREADY_PREPARED = b"42P05"  # duplicate_prepared_statement
-_STYLES = (b"client_encoding", b"TimeZone", b"DateStyle", b"IntervalStyle")
-"""The session's settings psycopg's dumpers and loaders read when they are made (texts'
-encoding; times' and intervals' forms)."""
-
-
-class _Kept:
-    """`_with_begin`'s state for one libpq connection: the names of the statements prepared
-    on it by (text, parameter types), and a psycopg Transformer of the connection's adapters
-    (made again when the session's `_STYLES` changed), which dumps the parameters and reads
-    the rows as the raw cursor's does (a new one finds a dumper and a loader for each value
-    and column at every statement)."""
-
-    __slots__ = ("names", "pgconn", "styles", "transformer")
-
-    def __init__(self, pgconn: pq.abc.PGconn) -> None:
-        self.pgconn = pgconn
-        self.names: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
-        self.transformer: Any = None  # a psycopg.adapt.Transformer
-        self.styles: tuple[bytes | None, ...] = ()
-
-    def transformer_for(self, driver: psycopg.Connection[Any]) -> Any:
-        """The kept Transformer, made again if the session's `_STYLES` changed."""
-        styles = tuple(self.pgconn.parameter_status(name) for name in _STYLES)
-        if self.transformer is None or self.styles != styles:
-            self.transformer = psycopg.adapt.Transformer(driver)
-            self.styles = styles
-        return self.transformer
-
-
-def _with_begin(conn: Connection, statement: bytes, params: Sequence[Any]) -> list[Any] | None:
-    """`fetch_raw`'s statement, as the transaction's first, in one libpq pipeline with the
-    transaction's BEGIN (psycopg's, with the connection's options) and one Sync: BEGIN, the
-    statement prepared once per connection (its Parse on first use), its execution. A
-    statement found deallocated (26000: psycopg's DEALLOCATE ALL after a rollback on a
-    connection where it prepared statements of its own) or prepared with other result
-    columns (0A000: a migration replaced a function it reads) ran nothing: the transaction
-    it began is rolled back and the statement prepared again (at most `_ATTEMPTS`
-    pipelines). None, with nothing sent, where it cannot go so: a statement already sent in
-    the transaction, another driver, autocommit, psycopg's pipeline mode, a connection that
-    prepares nothing (`prepare_threshold` None), a parameter psycopg cannot adapt (a text
-    holding a NUL: the raw cursor raises its error), `_KEPT_WITH_BEGIN` statements kept
-    already. The parameters are dumped by psycopg as the raw cursor dumps them (the same
-    types and formats: the statement is prepared with those types)."""
-    driver = _driver(conn)
-    if driver is None or driver.autocommit or driver.prepare_threshold is None:
-        return None
-    pgconn = driver.pgconn
-    if (
-        pgconn.pipeline_status != pq.PipelineStatus.OFF
-        or pgconn.transaction_status != pq.TransactionStatus.IDLE
-    ):
-        return None
-    pooled = conn.connection
-    kept: _Kept | None = pooled.info.get(_WITH_BEGIN)
-    if kept is None or kept.pgconn is not pgconn:
-        kept = pooled.info[_WITH_BEGIN] = _Kept(pgconn)
-    transformer = kept.transformer_for(driver)
-    try:  # as the raw cursor dumps them: the same types and formats (psycopg's `%s`)
-        values = transformer.dump_sequence(params, [PyFormat.AUTO] * len(params))
-    except psycopg.Error:
-        return None  # not adaptable (a text holding a NUL...): the raw cursor raises it
-    types: tuple[int, ...] = tuple(transformer.types)
-    formats = transformer.formats
-    key = (statement, types)
-    name = kept.names.get(key)
-    if name is None:
-        if len(kept.names) >= _KEPT_WITH_BEGIN:
-            return None
-        name = b"pgdriver_" + hashlib.sha256(repr(key).encode()).hexdigest()[:16].encode()
-    stale = False
-    for attempt in range(1, _ATTEMPTS + 1):
-        steps: list[bytes] = []
-        if pgconn.transaction_status != pq.TransactionStatus.IDLE:
-            steps.append(b"ROLLBACK")  # the transaction a failed attempt began
-        # The BEGIN first: a Parse before it would take the pipeline's snapshot, and a BEGIN
-        # with an isolation level is refused after one (25001).
-        steps.append(b"BEGIN")
-        if stale:
-            steps.append(b"DEALLOCATE")
-        if key not in kept.names:
-            steps.append(b"PREPARE")
-        steps.append(b"EXECUTE")
-        results = _pipeline(
-            conn,
-            driver,
-            steps,
-            name=name,
-            statement=statement,
-            types=types,
-            values=(values, formats),
-        )
-        again, stale = _prepare_again(steps, results, kept, key, name)
-        if not again or attempt == _ATTEMPTS:
-            return _rows(conn, driver, transformer, results[-1], results)
-    raise AssertionError("unreachable: the last attempt returns")
-
-
-def _prepare_again(
-    steps: list[bytes],
-    results: list[pq.abc.PGresult],
-    kept: _Kept,
-    key: tuple[bytes, tuple[int, ...]],
-    name: bytes,
-) -> tuple[bool, bool]:
-    """Whether `_with_begin`'s pipeline must go again, and whether the statement is stale
-    (to deallocate first), noting in `kept` whether it is prepared: prepared (or already
-    there under its name, which is its text's and types': the same statement), or found
-    deallocated (26000) or prepared with other result columns (0A000), having run nothing."""
-    again = stale = False
-    for step, result in zip(steps, results, strict=True):
-        failed = result.status == pq.ExecStatus.FATAL_ERROR
-        code = result.error_field(pq.DiagnosticField.SQLSTATE) if failed else None
-        if step == b"PREPARE" and (not failed or code == _ALREADY_PREPARED):
-            kept.names[key] = name
-            again = failed
-        elif step == b"EXECUTE" and failed:
-            where = result.error_field(pq.DiagnosticField.SOURCE_FUNCTION)
-            if code == _NO_SUCH_STATEMENT or (code, where) == _RESULT_TYPE_CHANGED:
-                kept.names.pop(key, None)
-                stale = code != _NO_SUCH_STATEMENT
-                again = True
-    return again, stale
-
-
-def _pipeline(
-    conn: Connection,
-    driver: psycopg.Connection[Any],
-    steps: list[bytes],
-    *,
-    name: bytes,
-    statement: bytes,
-    types: tuple[int, ...],
-    values: tuple[Sequence[Any], Sequence[Any]],
-) -> list[pq.abc.PGresult]:
-    """Send `steps` in one libpq pipeline ended by a Sync and read one result per step, under
-    the connection's lock, waiting in poll() (the GIL released). A failure of the exchange
-    itself (a lost connection, an interruption) leaves the connection's state unknown: it is
-    closed and invalidated, and the error raised (a driver's as SQLAlchemy's)."""
-    pgconn = driver.pgconn
-    try:
-        with driver.lock:
-            pgconn.enter_pipeline_mode()
-            for step in steps:
-                if step == b"PREPARE":
-                    pgconn.send_prepare(name, statement, param_types=types)
-                elif step == b"EXECUTE":
-                    pgconn.send_query_prepared(name, values[0], param_formats=values[1])
-                elif step == b"BEGIN":  # as psycopg would begin it, with its options
-                    pgconn.send_query_params(begin_command(driver), None)
-                elif step == b"DEALLOCATE":
-                    pgconn.send_query_params(b'DEALLOCATE "' + name + b'"', None)
-                else:
-                    pgconn.send_query_params(step, None)
-            pgconn.pipeline_sync()
-            results = _pipeline_results(pgconn)
-            pgconn.exit_pipeline_mode()
-    except BaseException as exc:
-        if pgconn.status != pq.ConnStatus.BAD:
-            pgconn.finish()
-        conn.invalidate(exc if isinstance(exc, Exception) else None)
-        if isinstance(exc, psycopg.Error):
-            raise DBAPIError.instance(
-                None, None, exc, psycopg.Error, connection_invalidated=True
-            ) from exc
-        raise
-    if len(results) != len(steps):
-        raise RuntimeError(f"a pipeline of {len(steps)} statements answered {len(results)}")
-    return results
-
-
-def _pipeline_results(pgconn: pq.abc.PGconn) -> list[pq.abc.PGresult]:
-    """Flush the pipeline and read its results up to the Sync's, one per statement."""
-    poller = select.poll()
-    poller.register(pgconn.socket, select.POLLIN | select.POLLOUT)
-    while pgconn.flush():  # a non-blocking connection (psycopg's): the pipeline may not be out
-        if poller.poll()[0][1] & select.POLLIN:
-            pgconn.consume_input()  # the server may be waiting for us to read first
-    poller.modify(pgconn.socket, select.POLLIN)
-    results: list[pq.abc.PGresult] = []
-    while True:
-        while pgconn.is_busy():
-            poller.poll()
-            pgconn.consume_input()  # raises OperationalError on a lost connection
-        result = pgconn.get_result()
-        if result is None:
-            continue  # the end of one statement's results
-        if result.status == pq.ExecStatus.PIPELINE_SYNC:
-            return results
-        results.append(result)
-
-
-def _rows(
-    conn: Connection,
-    driver: psycopg.Connection[Any],
-    transformer: Any,
-    result: pq.abc.PGresult,
-    results: list[pq.abc.PGresult],
-) -> list[Any]:
-    """The statement's rows (`result`), read as the raw cursor reads them (psycopg's loaders
-    for the connection, its named tuples); the first error of the pipeline raised as
-    SQLAlchemy's, as `cursor` raises the driver's (a lost connection invalidated)."""
-    encoding = driver.info.encoding
-    try:
-        for each in results:  # the first error: everything after it was skipped
-            if each.status == pq.ExecStatus.FATAL_ERROR:
-                raise error_from_result(each, encoding=encoding)
-        if result.status != pq.ExecStatus.TUPLES_OK:
-            raise psycopg.ProgrammingError("the last operation didn't produce records")
-    except psycopg.Error as exc:
-        lost = conn.dialect.is_disconnect(cast(Any, exc), conn.connection, None)
-        if lost:
-            conn.invalidate(exc)
-        raise DBAPIError.instance(
-            None, None, exc, psycopg.Error, connection_invalidated=lost
-        ) from exc
-    transformer.set_pgresult(result)
-    fields = [result.fname(n) or b"" for n in range(result.nfields)]
-    maker = _make_nt(encoding, *fields)._make
-    rows: list[Any] = transformer.load_rows(0, result.ntuples, maker)
-    return rows
 
 
 def execute(conn: Connection, statement: str, params: Params) -> int:

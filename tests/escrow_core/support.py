@@ -14,7 +14,6 @@ import sqlalchemy as sa
 
 import escrow
 import ledger
-import pgdriver
 
 PLATFORM = uuid.UUID("00000000-0000-0000-0000-000000000001")
 
@@ -183,27 +182,16 @@ def recorded_payment(conn: sa.Connection, payment_id: str) -> Any:
 def driver_statements() -> Iterator[list[str]]:
     """Every statement sent through psycopg's cursors meanwhile, in this process: counted
     at the driver, because the ledger's door and the payment's hot path run on the driver
-    cursor, where SQLAlchemy's events do not see them (BEGIN and COMMIT are not counted);
-    and a transaction's first statement that `pgdriver.fetch_raw` sent with its BEGIN in one
-    libpq pipeline (the payment's), counted as the raw cursor's would be."""
+    cursor, where SQLAlchemy's events do not see them (BEGIN and COMMIT are not counted)."""
     seen: list[str] = []
     original = psycopg.Cursor.execute
-    with_begin = pgdriver._with_begin
 
     def counting(self: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
         seen.append(str(query))
         return original(self, query, *args, **kwargs)
 
-    def counting_with_begin(conn: sa.Connection, statement: bytes, params: Any) -> Any:
-        rows = with_begin(conn, statement, params)
-        if rows is not None:  # sent (None: nothing sent, the raw cursor runs it)
-            seen.append(str(statement))
-        return rows
-
     setattr(psycopg.Cursor, "execute", counting)  # noqa: B010 (a measuring instrument, undone)
-    setattr(pgdriver, "_with_begin", counting_with_begin)  # noqa: B010
     try:
         yield seen
     finally:
         setattr(psycopg.Cursor, "execute", original)  # noqa: B010
-        setattr(pgdriver, "_with_begin", with_begin)  # noqa: B010

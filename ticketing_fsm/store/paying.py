@@ -338,10 +338,10 @@ def pay_after_capture(
         rows = pgdriver.fetch(conn, PAY_AFTER_CAPTURE, params)
     else:
         values = [params[name] for name in _PAY_AFTER_CAPTURE_NAMES]
-        # As the raw cursor runs it (its errors raised as SQLAlchemy's); as the transaction's
-        # first statement (the inbox's payment_intent.succeeded), with its BEGIN in one round
-        # trip (session 36).
-        rows = pgdriver.fetch_raw(conn, _PAY_AFTER_CAPTURE_SENT, values)
+        # pgdriver's raw cursor for its transaction and its errors (raised as SQLAlchemy's).
+        with pgdriver.cursor(conn, raw=True) as raw:
+            raw.execute(_PAY_AFTER_CAPTURE_SENT, values)
+            rows = raw.fetchall()
     first = rows[0]
     moved = [r.id for r in rows if r.id is not None]
     if first.o_id is None or (first.notes_written and moved and len(moved) == first.total):
