@@ -18,7 +18,11 @@ database is created on it and dropped afterwards). Each run lasts `--seconds`:
   The PaymentIntent comes from the Stripe stand-in's account, called in process (no HTTP:
   what is measured is the database work), and the Stripe event is not stored in and claimed
   from the inbox (two more short transactions in the application). Nothing delivers the
-  outbox here: that is `bench.outbox`'s measure.
+  outbox here: that is `bench.outbox`'s measure. Nor is the payment's transaction shaped as the
+  worker's: here `pay_for_intent` is its first statement, where the worker's unit of work
+  (`outbox.inbox.finish_claimed`) sends the claim's relock, a SAVEPOINT and the order's lookup
+  before it. A gain that needs the payment's statement first in its transaction (sending it
+  with the BEGIN, say) is this bench's alone, not the product's (session 36 reverted one).
 
 Before the first run, `FILL` completed checkouts on each event (their escrows opened, the
 checkout's tables holding rows), and before each run the tables are analysed: every run
