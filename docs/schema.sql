@@ -219,6 +219,39 @@ CREATE DOMAIN ticketing.transition_subject AS text
 	CONSTRAINT transition_subject_known CHECK ((VALUE = ANY (ARRAY['order'::text, 'ticket'::text])));
 
 --
+-- Name: _delivery_rows(uuid, uuid[], uuid[], text[], text[], text[], boolean[], bigint[], text[], text[], text[], uuid[]); Type: FUNCTION; Schema: messaging; Owner: -
+--
+
+CREATE FUNCTION messaging._delivery_rows(p_org uuid, p_ids uuid[], p_orgs uuid[], p_types text[], p_aggregate_types text[], p_aggregate_ids text[], p_tasks boolean[], p_mail_of bigint[], p_mail_to text[], p_mail_subject text[], p_mail_body text[], p_keep uuid[]) RETURNS TABLE(n bigint, part integer, k bigint, message_id uuid, org_id uuid, channel text, endpoint_id uuid, recipient text, subject text, body text, target text, aggregate_key text)
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT f.n, 1, 0::bigint, f.id, e.org_id, 'webhook'::text, e.id,
+           NULL::text, NULL::text, NULL::text, 'endpoint:' || e.id,
+           f.aggregate_type || ':' || f.aggregate_id
+      FROM unnest(p_ids, p_orgs, p_types, p_aggregate_types, p_aggregate_ids)
+           WITH ORDINALITY AS f(id, org_id, type, aggregate_type, aggregate_id, n)
+      JOIN messaging.endpoints e
+        ON e.org_id = p_org AND e.org_id = f.org_id AND e.enabled
+       AND (cardinality(e.event_types) = 0 OR f.type = ANY (e.event_types))
+     WHERE p_keep IS NULL OR f.id = ANY (p_keep)
+    UNION ALL
+    SELECT f.n, 2, 0::bigint, f.id, f.org_id, 'task'::text, NULL::uuid,
+           NULL::text, NULL::text, NULL::text, 'task:' || f.type,
+           f.aggregate_type || ':' || f.aggregate_id
+      FROM unnest(p_ids, p_orgs, p_types, p_aggregate_types, p_aggregate_ids, p_tasks)
+           WITH ORDINALITY AS f(id, org_id, type, aggregate_type, aggregate_id, task, n)
+     WHERE p_tasks IS NOT NULL AND f.task AND (p_keep IS NULL OR f.id = ANY (p_keep))
+    UNION ALL
+    SELECT m.n, 3, m.k, p_ids[m.n], p_orgs[m.n], 'email'::text,
+           NULL::uuid, m.recipient, m.subject, m.body, 'email:' || lower(m.recipient),
+           p_aggregate_types[m.n] || ':' || p_aggregate_ids[m.n]
+      FROM unnest(p_mail_of, p_mail_to, p_mail_subject, p_mail_body)
+           WITH ORDINALITY AS m(n, recipient, subject, body, k)
+     WHERE CASE WHEN p_keep IS NULL THEN p_ids[m.n] IS NOT NULL
+                ELSE p_ids[m.n] = ANY (p_keep) END
+$$;
+
+--
 -- Name: backlog(); Type: FUNCTION; Schema: messaging; Owner: -
 --
 
@@ -536,28 +569,15 @@ BEGIN
                           p_payloads, p_dedups)
                    AS m(id, org_id, type, aggregate_type, aggregate_id, payload, dedup_key)
         )
-        -- As below with every message written: per message (n), its webhooks by endpoint,
-        -- its e-mails (k); no task.
+        -- The deliveries of every message, no task (p_keep and p_tasks NULL: _delivery_rows's
+        -- filters and its task branch fold away).
         INSERT INTO messaging.deliveries (message_id, org_id, channel, endpoint_id, recipient,
                                           subject, body, target, aggregate_key)
         SELECT p.message_id, p.org_id, p.channel, p.endpoint_id, p.recipient, p.subject,
                p.body, p.target, p.aggregate_key
-          FROM (SELECT f.n, 1 AS part, 0::bigint AS k, f.id AS message_id, e.org_id,
-                       'webhook' AS channel, e.id AS endpoint_id, NULL AS recipient,
-                       NULL AS subject, NULL AS body, 'endpoint:' || e.id AS target,
-                       f.aggregate_type || ':' || f.aggregate_id AS aggregate_key
-                  FROM unnest(p_ids, p_orgs, p_types, p_aggregate_types, p_aggregate_ids)
-                       WITH ORDINALITY AS f(id, org_id, type, aggregate_type, aggregate_id, n)
-                  JOIN messaging.endpoints e
-                    ON e.org_id = p_org AND e.org_id = f.org_id AND e.enabled
-                   AND (cardinality(e.event_types) = 0 OR f.type = ANY (e.event_types))
-                UNION ALL
-                SELECT m.n, 3, m.k, p_ids[m.n], p_orgs[m.n], 'email', NULL, m.recipient,
-                       m.subject, m.body, 'email:' || lower(m.recipient),
-                       p_aggregate_types[m.n] || ':' || p_aggregate_ids[m.n]
-                  FROM unnest(p_mail_of, p_mail_to, p_mail_subject, p_mail_body)
-                       WITH ORDINALITY AS m(n, recipient, subject, body, k)
-                 WHERE p_ids[m.n] IS NOT NULL) p
+          FROM messaging._delivery_rows(p_org, p_ids, p_orgs, p_types, p_aggregate_types,
+                                        p_aggregate_ids, NULL, p_mail_of, p_mail_to,
+                                        p_mail_subject, p_mail_body, NULL) p
          ORDER BY p.n, p.part, p.endpoint_id, p.k;
         FOREACH v_id IN ARRAY p_ids LOOP
             RETURN NEXT v_id;
@@ -594,29 +614,9 @@ BEGIN
                                       subject, body, target, aggregate_key)
     SELECT p.message_id, p.org_id, p.channel, p.endpoint_id, p.recipient, p.subject,
            p.body, p.target, p.aggregate_key
-      FROM (SELECT f.n, 1 AS part, 0::bigint AS k, f.id AS message_id, e.org_id,
-                   'webhook' AS channel, e.id AS endpoint_id, NULL AS recipient,
-                   NULL AS subject, NULL AS body, 'endpoint:' || e.id AS target,
-                   f.aggregate_type || ':' || f.aggregate_id AS aggregate_key
-              FROM unnest(p_ids, p_orgs, p_types, p_aggregate_types, p_aggregate_ids)
-                   WITH ORDINALITY AS f(id, org_id, type, aggregate_type, aggregate_id, n)
-              JOIN messaging.endpoints e
-                ON e.org_id = p_org AND e.org_id = f.org_id AND e.enabled
-               AND (cardinality(e.event_types) = 0 OR f.type = ANY (e.event_types))
-             WHERE f.id = ANY (v_written)
-            UNION ALL
-            SELECT f.n, 2, 0, f.id, f.org_id, 'task', NULL, NULL, NULL, NULL,
-                   'task:' || f.type, f.aggregate_type || ':' || f.aggregate_id
-              FROM unnest(p_ids, p_orgs, p_types, p_aggregate_types, p_aggregate_ids, p_tasks)
-                   WITH ORDINALITY AS f(id, org_id, type, aggregate_type, aggregate_id, task, n)
-             WHERE f.task AND f.id = ANY (v_written)
-            UNION ALL
-            SELECT m.n, 3, m.k, p_ids[m.n], p_orgs[m.n], 'email', NULL, m.recipient,
-                   m.subject, m.body, 'email:' || lower(m.recipient),
-                   p_aggregate_types[m.n] || ':' || p_aggregate_ids[m.n]
-              FROM unnest(p_mail_of, p_mail_to, p_mail_subject, p_mail_body)
-                   WITH ORDINALITY AS m(n, recipient, subject, body, k)
-             WHERE p_ids[m.n] = ANY (v_written)) p
+      FROM messaging._delivery_rows(p_org, p_ids, p_orgs, p_types, p_aggregate_types,
+                                    p_aggregate_ids, p_tasks, p_mail_of, p_mail_to,
+                                    p_mail_subject, p_mail_body, v_written) p
      ORDER BY p.n, p.part, p.endpoint_id, p.k;
     -- The ids written, in the messages' order (a loop of simple expressions: no executor).
     FOREACH v_id IN ARRAY v_written LOOP
@@ -8544,6 +8544,14 @@ GRANT USAGE ON SCHEMA payments TO liventix_platform;
 
 GRANT USAGE ON SCHEMA ticketing TO liventix_app;
 GRANT USAGE ON SCHEMA ticketing TO liventix_platform;
+
+--
+-- Name: FUNCTION _delivery_rows(p_org uuid, p_ids uuid[], p_orgs uuid[], p_types text[], p_aggregate_types text[], p_aggregate_ids text[], p_tasks boolean[], p_mail_of bigint[], p_mail_to text[], p_mail_subject text[], p_mail_body text[], p_keep uuid[]); Type: ACL; Schema: messaging; Owner: -
+--
+
+REVOKE ALL ON FUNCTION messaging._delivery_rows(p_org uuid, p_ids uuid[], p_orgs uuid[], p_types text[], p_aggregate_types text[], p_aggregate_ids text[], p_tasks boolean[], p_mail_of bigint[], p_mail_to text[], p_mail_subject text[], p_mail_body text[], p_keep uuid[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION messaging._delivery_rows(p_org uuid, p_ids uuid[], p_orgs uuid[], p_types text[], p_aggregate_types text[], p_aggregate_ids text[], p_tasks boolean[], p_mail_of bigint[], p_mail_to text[], p_mail_subject text[], p_mail_body text[], p_keep uuid[]) TO liventix_app;
+GRANT ALL ON FUNCTION messaging._delivery_rows(p_org uuid, p_ids uuid[], p_orgs uuid[], p_types text[], p_aggregate_types text[], p_aggregate_ids text[], p_tasks boolean[], p_mail_of bigint[], p_mail_to text[], p_mail_subject text[], p_mail_body text[], p_keep uuid[]) TO liventix_platform;
 
 --
 -- Name: FUNCTION backlog(); Type: ACL; Schema: messaging; Owner: -
