@@ -29,63 +29,46 @@ from outbox.message_types import Email, validated_payload
 from pgdriver import array_literal, fetch
 
 # `messaging.publish_many`'s arguments after the organization, in order: (its name here, its
-# type, the column of a caller's relation it is aggregated from, `publish_sql`). The
-# messages' arrays, in their position's order (`n`), then their e-mails', in their
-# message's and their own position's order (`n`, `k`; `mail_of`: the message's position).
+# type). The messages' arrays, in their position's order, then their e-mails', in their
+# message's and their own position's order (`mail_of`: the message's position).
 _MESSAGE_ARGUMENTS = (
-    ("ids", "uuid[]", "id"),
-    ("orgs", "uuid[]", "org_id"),
-    ("types", "text[]", "type"),
-    ("aggregate_types", "text[]", "aggregate_type"),
-    ("aggregate_ids", "text[]", "aggregate_id"),
-    ("payloads", "jsonb[]", "payload"),
-    ("dedups", "text[]", "dedup_key"),
-    ("tasks", "boolean[]", "task"),
+    ("ids", "uuid[]"),
+    ("orgs", "uuid[]"),
+    ("types", "text[]"),
+    ("aggregate_types", "text[]"),
+    ("aggregate_ids", "text[]"),
+    ("payloads", "jsonb[]"),
+    ("dedups", "text[]"),
+    ("tasks", "boolean[]"),
 )
 _MAIL_ARGUMENTS = (
-    ("mail_of", "bigint[]", "n"),
-    ("mail_to", "text[]", "recipient"),
-    ("mail_subject", "text[]", "subject"),
-    ("mail_body", "text[]", "body"),
+    ("mail_of", "bigint[]"),
+    ("mail_to", "text[]"),
+    ("mail_subject", "text[]"),
+    ("mail_body", "text[]"),
 )
 
 
-def publish_sql(rows: str, mails: str | None, org: str) -> str:
+def publish_sql(arrays: str, org: str) -> str:
     """The outbox's publishing for a caller's statement, so that a use case whose statement
-    makes the rows its messages tell of publishes them in the same round trip: a query (for
-    a common table expression of the caller's) of one row, `written`, the number of
-    messages written. `rows`, the name of the caller's relation of messages (columns id
-    uuid, org_id uuid, type text, aggregate_type text, aggregate_id text, payload jsonb,
-    dedup_key text, task boolean, n bigint: its position), `mails`, its e-mails (n: the
-    message's position, recipient, subject, body, k: the e-mail's position), `org`, the
-    organization every message is (an SQL expression: its endpoints are read with it).
-    With `mails` None, `rows` holds the arrays themselves, made by the caller in the
-    messages' order: at most one row, its columns named as `messaging.publish_many`'s
-    arguments after the organization (ids, orgs, types, aggregate_types, aggregate_ids,
-    payloads, dedups, tasks, mail_of, mail_to, mail_subject, mail_body); no row, nothing
-    published. The caller makes each payload as the type's model would dump it
-    (`validated_payload`); nothing here checks it. The writing is
+    makes what its messages tell of publishes them in the same round trip: a query (for a
+    common table expression of the caller's) of one row, `written`, the number of messages
+    written. `arrays`, the name of the caller's relation holding the arrays themselves, made
+    by the caller in the messages' order: at most one row, its columns named as
+    `messaging.publish_many`'s arguments after the organization (ids, orgs, types,
+    aggregate_types, aggregate_ids, payloads, dedups, tasks, mail_of, mail_to, mail_subject,
+    mail_body); no row, nothing published. `org`, the organization every message is (an SQL
+    expression: its endpoints are read with it). The caller makes each payload as the type's
+    model would dump it (`validated_payload`); nothing here checks it. The writing is
     `messaging.publish_many`'s, as for `publish_many`: a function, so that its statements
     are planned and initialised apart from the caller's (a statement rechecked by
     EvalPlanQual initialises every subplan it holds: session 30's publishing spliced into
     the payment's statement as CTEs made a hot ticket type's payment dearer)."""
-    if mails is None:
-        arrays = ", ".join(f"r.{a}" for a, _t, _c in _MESSAGE_ARGUMENTS + _MAIL_ARGUMENTS)
-        return f"""
-        SELECT count(w.id) AS written
-          FROM {rows} r
-         CROSS JOIN LATERAL messaging.publish_many({org}, {arrays}) AS w(id)"""
-    messages = ", ".join(f"array_agg({c} ORDER BY n) AS {a}" for a, _t, c in _MESSAGE_ARGUMENTS)
-    emails = ", ".join(f"array_agg({c} ORDER BY n, k) AS {a}" for a, _t, c in _MAIL_ARGUMENTS)
-    args = ", ".join(
-        [f"r.{a}" for a, _t, _c in _MESSAGE_ARGUMENTS] + [f"e.{a}" for a, _t, _c in _MAIL_ARGUMENTS]
-    )
+    columns = ", ".join(f"r.{a}" for a, _t in _MESSAGE_ARGUMENTS + _MAIL_ARGUMENTS)
     return f"""
         SELECT count(w.id) AS written
-          FROM (SELECT {messages} FROM {rows}) r
-         CROSS JOIN (SELECT {emails} FROM {mails}) e
-         CROSS JOIN LATERAL messaging.publish_many({org}, {args}) AS w(id)
-         WHERE r.ids IS NOT NULL"""
+          FROM {arrays} r
+         CROSS JOIN LATERAL messaging.publish_many({org}, {columns}) AS w(id)"""
 
 
 # The messages, then their deliveries, as `publish` called once per message would write and
@@ -96,7 +79,7 @@ def publish_sql(rows: str, mails: str | None, org: str) -> str:
 # publishing's client CPU on the payment's path.
 _PUBLISH = (
     "SELECT w.id FROM messaging.publish_many(CAST(%(org)s AS uuid), "
-    + ", ".join(f"CAST(%({a})s AS {t})" for a, t, _c in _MESSAGE_ARGUMENTS + _MAIL_ARGUMENTS)
+    + ", ".join(f"CAST(%({a})s AS {t})" for a, t in _MESSAGE_ARGUMENTS + _MAIL_ARGUMENTS)
     + ") AS w(id)"
 )
 

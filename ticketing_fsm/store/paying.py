@@ -138,7 +138,7 @@ def _pay_and_issue_sql(order: str, org: str | None, capture: str | None = None) 
                (SELECT written FROM published) AS notes_written, x.o_id, x.total, x.id
           FROM cap c LEFT JOIN ({issued}) x ON true
          ORDER BY x.created_at, x.id"""
-        notes = f", {_NOTES}, published AS ({outbox.publish_sql('notes', None, in_ctes)})"
+        notes = f", {_NOTES}, published AS ({outbox.publish_sql('notes', in_ctes)})"
     return f"""
     WITH {head}paid AS (
         UPDATE ticketing.orders o
@@ -207,8 +207,8 @@ _MAIL_PARAMS = {
 # at all when a holder's address is not one `outbox.Email` takes (a line break, no '@'): the
 # statement says how many it wrote (`notes_written`), and the handler then publishes in
 # Python, which refuses it as before.
-# All of them made as the arrays the outbox's publishing takes (`outbox.publish_sql` with
-# no e-mails' relation: `messaging.publish_many`'s arguments), by one aggregate over the
+# All of them made as the arrays the outbox's publishing takes (`outbox.publish_sql`:
+# `messaging.publish_many`'s arguments), by one aggregate over the
 # tickets moved in their order (oldest first: the ticket notes' positions, 1..n) and the
 # order's note appended (n + 1), one e-mail per ticket note (session 36: the notes made as
 # rows, then aggregated again into the arrays, were ~25 more plan nodes, each initialised at
