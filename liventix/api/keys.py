@@ -485,7 +485,8 @@ def _open_pipelined(
 ) -> Any:
     """`_open_with_begin` with `then` and the COMMIT as one libpq pipeline of prepared
     statements: BEGIN, `_OPEN` (prepared), `then` (prepared), COMMIT, and one Sync: one round
-    trip, with the statements' Parse messages in front on the connection's first use of them.
+    trip, with the statements' Parse messages after the BEGIN on the connection's first use
+    of them.
     The server runs them in order and skips everything after an error up to the Sync, as
     the simple query did; nothing is parsed or planned again per call. A statement found
     deallocated (26000) or prepared with other result columns (0A000) ran nothing: the
@@ -516,9 +517,15 @@ def _open_pipelined(
         steps: list[tuple[str, bytes]] = []
         if pgconn.transaction_status != pq.TransactionStatus.IDLE:
             steps.append(("rollback", b""))  # a failed attempt's transaction
+        # The BEGIN before any Parse: a Parse of a query takes a snapshot in the implicit
+        # transaction it opens, which a BEGIN later in the pipeline takes over, and its
+        # ISOLATION LEVEL (another than the session's default) or [NOT] DEFERRABLE then fails
+        # with 25001, "must be called before any query". Prepared statements are not
+        # transactional: one prepared in a transaction that rolls back stays prepared.
+        steps.append(("begin", b""))
         steps += [("deallocate", name) for name in sorted(stale)]
         steps += [("prepare", name) for name in texts if name not in prepared]
-        steps += [("begin", b""), ("open", _OPEN_NAME), ("then", then.name), ("commit", b"")]
+        steps += [("open", _OPEN_NAME), ("then", then.name), ("commit", b"")]
         results = _pipeline(conn, driver, steps, {"texts": texts, "open": opening, "then": values})
         stale = set()
         for (step, name), result in zip(steps, results, strict=True):
