@@ -372,13 +372,22 @@ def run_case(job: CaseJob) -> CaseResult:
 
 
 class _Deployment:
-    """`liventix serve` and WORKERS `liventix worker --no-periodic` on the database, calling
-    the Stripe stand-in and the local SMTP server (as `liventix.season_demo` runs them)."""
+    """`liventix serve` and `workers` (default WORKERS) `liventix worker --no-periodic` on the
+    database, calling the Stripe stand-in and the local SMTP server (as `liventix.season_demo`
+    runs them)."""
 
     def __init__(
-        self, url: str, *, stripe_api: str, smtp_port: int, log_dir: Path, processes: int
+        self,
+        url: str,
+        *,
+        stripe_api: str,
+        smtp_port: int,
+        log_dir: Path,
+        processes: int,
+        workers: int = WORKERS,
     ) -> None:
         self.processes = processes
+        self.workers = workers
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = int(s.getsockname()[1])
@@ -415,7 +424,7 @@ class _Deployment:
                 *("serve", "--port", str(self.port), "--log-level", "warning"),
                 *("--processes", str(self.processes)),
             )
-            for n in range(WORKERS):
+            for n in range(self.workers):
                 self._start(
                     f"worker-{n + 1}",
                     *("worker", "--no-periodic", "--batch-size", "200", "--concurrency", "32"),
