@@ -26,7 +26,9 @@ machine's clock). A case whose backlog outlasts `--cap-s` seconds is measured ov
 percentiles count the events left as longer than the cap (null when the percentile falls
 among them); the stand-in is then made to answer at once and the backlog drained, so that the
 tie-out covers every event. CPU per event handled of each process group (API, workers,
-PostgreSQL, this process: the stand-in and the posting clients) over the measured window.
+PostgreSQL, this process: the stand-in and the posting clients) over the measured window (a
+capped case's window holds the whole burst's posts for fewer events handled: its API and
+stand-in figures per event are inflated so).
 
 Cases in one run: `inbox_0` (Stripe at once: the baseline) and `inbox_<latency>` (the figure);
 then the refunds and cancellations Stripe made meanwhile are posted back as Stripe's events,
