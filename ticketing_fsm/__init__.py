@@ -67,6 +67,7 @@ from ticketing_fsm.machines import (
 from ticketing_fsm.messages import IntentCancelRequested, OrderEvent, RefundRequested, TicketEvent
 from ticketing_fsm.models import Order, Ticket
 from ticketing_fsm.outcomes import (
+    PAYMENT_GRACE,
     cancel_order,
     expire_holds,
     order_for_payment,
@@ -95,6 +96,7 @@ __all__ = [
     "META_ORG",
     "ORDER_FINAL",
     "ORDER_STATES",
+    "PAYMENT_GRACE",
     "TICKET_FINAL",
     "TICKET_STATES",
     "AlreadyCheckedIn",

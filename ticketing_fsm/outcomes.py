@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -29,6 +30,13 @@ from ticketing_fsm.refunds import request_refund
 from ticketing_fsm.store.tickets import ticket
 
 LATE = "late payment"
+
+PAYMENT_GRACE = timedelta(minutes=2)
+"""How long after its hold the product's sweeper leaves an unpaid order held (the worker's
+periodic step, `liventix.wiring`): a buyer who paid within the hold is judged by when
+Stripe says they paid (the event's `created`), however late the event is handled, as long as
+the seats are still held. The grace covers Stripe's delivery and the inbox's backlog at an
+on-sale; past it the seats go back on sale, and a payment arriving after that is refunded."""
 
 
 def order_for_payment(
@@ -72,12 +80,14 @@ def _pay_and_issue(
     cause: str,
     *,
     intent: tuple[str, uuid.UUID] | None = None,
+    paid_at: datetime | None = None,
 ) -> bool:
     """The usual case in two statements: the order (named by its id, or by the PaymentIntent
     recorded on it and the organization the payment is for) awaiting payment within its
-    hold, its event not cancelled, is paid, its tickets issued and the messages written.
-    False if there is no such order, or it is in another case (nothing written)."""
-    rows = store.paying.pay_and_issue(conn, order_id, intent, _moves(), cause)
+    hold (paid at `paid_at`; None: now), its event not cancelled, is paid, its tickets
+    issued and the messages written. False if there is no such order, or it is in another
+    case (nothing written)."""
+    rows = store.paying.pay_and_issue(conn, order_id, intent, _moves(), cause, paid_at=paid_at)
     if not rows:
         return False
     first = rows[0]._asdict()
@@ -134,12 +144,15 @@ def _publish_issued(conn: Connection, order: Order, tickets: Sequence[Ticket]) -
     )
 
 
-def payment_succeeded(conn: Connection, order_id: uuid.UUID, *, cause: str) -> str:
+def payment_succeeded(
+    conn: Connection, order_id: uuid.UUID, *, cause: str, paid_at: datetime | None = None
+) -> str:
     """The order's payment succeeded (escrow has booked it): issue the tickets; a payment
-    for an order already cancelled or expired is refunded in full. Returns what happened."""
-    if _pay_and_issue(conn, order_id, cause):
+    for an order already cancelled or released, or made after its hold (`paid_at`, when the
+    buyer paid as Stripe says; None: now), is refunded in full. Returns what happened."""
+    if _pay_and_issue(conn, order_id, cause, paid_at=paid_at):
         return "issued"
-    found = store.orders.paying_order(conn, order_id)
+    found = store.orders.paying_order(conn, order_id, paid_at)
     if found is None:
         raise OrderNotFound(order_id=str(order_id))
     order, expired, cancelled = found
@@ -148,7 +161,7 @@ def payment_succeeded(conn: Connection, order_id: uuid.UUID, *, cause: str) -> s
         if late is None:
             # The order changed between the two statements (a concurrent change rolled
             # back, say): it is locked now, so paying it again cannot miss.
-            if not _pay_and_issue(conn, order_id, cause):
+            if not _pay_and_issue(conn, order_id, cause, paid_at=paid_at):
                 raise InvalidTransition(
                     subject="order", subject_id=str(order.id), state=order.status, event="pay"
                 )
@@ -169,6 +182,7 @@ def payment_succeeded_for_intent(
     org_id: uuid.UUID | None = None,
     metadata: Mapping[str, object] | None = None,
     amount: int | None = None,
+    paid_at: datetime | None = None,
 ) -> str | None:
     """A PaymentIntent succeeded (escrow has booked it): `payment_succeeded` for the order it
     pays for, found as `order_for_payment` finds it; None if it pays for no order of ours.
@@ -177,12 +191,13 @@ def payment_succeeded_for_intent(
     pays it, which reads that organization's rows alone (issue 19 part 4): two statements in
     all. Without `org_id` (or for an order of another organization) the order is found the
     long way, by its intent alone."""
-    if org_id is not None and _pay_and_issue(conn, None, cause, intent=(payment_intent_id, org_id)):
+    pinned = (payment_intent_id, org_id) if org_id is not None else None
+    if pinned is not None and _pay_and_issue(conn, None, cause, intent=pinned, paid_at=paid_at):
         return "issued"
     order = order_for_payment(conn, payment_intent_id, metadata, amount)
     if order is None:
         return None
-    return payment_succeeded(conn, order, cause=cause)
+    return payment_succeeded(conn, order, cause=cause, paid_at=paid_at)
 
 
 def pay_for_intent(
@@ -192,10 +207,13 @@ def pay_for_intent(
     cause: str,
     metadata: Mapping[str, object] | None = None,
     amount: int | None = None,
+    paid_at: datetime | None = None,
 ) -> str | None:
     """A PaymentIntent succeeded: escrow books it (`escrow.capture_payment`), then
     `payment_succeeded_for_intent`, on the caller's transaction (the `payment_intent.succeeded`
     handler's work). Returns what happened to the order, as `payment_succeeded_for_intent`.
+    `paid_at`: when the buyer paid (the Stripe event's `created`), against which the order's
+    hold is judged; None (a caller that knows no such time): when it is handled.
 
     The usual case (the escrow's terms and accounts known on this connection from an earlier
     capture, the intent recorded on an order awaiting payment within its hold) is one
@@ -205,7 +223,9 @@ def pay_for_intent(
     in another case) is done the long way after it, in the same transaction."""
     call = escrow.capture_call(conn, payment, cause=cause)
     if call is not None:
-        rows = store.paying.pay_after_capture(conn, call, payment.payment_id, _moves(), cause)
+        rows = store.paying.pay_after_capture(
+            conn, call, payment.payment_id, _moves(), cause, paid_at=paid_at
+        )
         captured = escrow.capture_answer(conn, call, rows[0].capture_outcome)
         if captured and rows[0].o_id is not None:
             # The usual case (every ticket moved, the messages written) needs no Order nor
@@ -233,6 +253,7 @@ def pay_for_intent(
         org_id=payment.org_id,
         metadata=metadata,
         amount=amount,
+        paid_at=paid_at,
     )
 
 
@@ -259,9 +280,10 @@ def cancel_order(conn: Connection, org_id: uuid.UUID, order_id: uuid.UUID, *, ca
     return get_order(conn, order_id)
 
 
-def expire_holds(conn: Connection, limit: int = 100) -> int:
-    """Release the holds of orders whose hold expired unpaid; returns how many."""
-    due = store.orders.due_holds(conn, limit)
+def expire_holds(conn: Connection, limit: int = 100, *, grace: timedelta = timedelta(0)) -> int:
+    """Release the holds of orders whose hold expired unpaid more than `grace` ago (the
+    product's sweeper waits `PAYMENT_GRACE`); returns how many."""
+    due = store.orders.due_holds(conn, limit, grace)
     for order_id in due:
         order = get_order(conn, order_id, lock=True)
         release(conn, order, "hold expired", "hold sweeper", cancel_intent=True)

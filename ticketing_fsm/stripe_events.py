@@ -7,10 +7,12 @@ that type, whatever its shape (a two-step handler keeps its `prepare`, run with 
 transaction open). Event types escrow does not handle get ticketing's follow-up alone.
 
 A PaymentIntent's success (booked by escrow) issues the order's tickets (or refunds a late
-payment); its failure or cancellation releases the hold. Refunds (whoever made them) and
-disputes are booked by escrow, then the order is settled from the facts
-(`refunds.settle_order`), not from which event came last: any order of arrival, with any
-duplicates, ends in the same order and ticket states. Every other event is escrow's alone.
+payment: one made after its hold, by the event's `created` and not by when the worker got to
+it, or one for an order whose seats went back on sale); its failure or cancellation releases
+the hold. Refunds (whoever made them) and disputes are booked by escrow, then the order is
+settled from the facts (`refunds.settle_order`), not from which event came last: any order
+of arrival, with any duplicates, ends in the same order and ticket states. Every other
+event is escrow's alone.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row
@@ -75,7 +78,22 @@ def _succeeded(conn: Connection, event: outbox.InboxEvent) -> None:
         org_id=_placed_org(event),
         metadata=metadata if isinstance(metadata, dict) else None,
         amount=amount if type(amount) is int else None,
+        paid_at=_paid_at(event),
     )
+
+
+def _paid_at(event: outbox.InboxEvent) -> datetime | None:
+    """When the buyer paid, as Stripe says: the event's `created` (Unix seconds, in the body
+    its signature covers), against which the order's hold is judged, however late the event
+    is handled (a backlog, Stripe's retries); None if it carries none PostgreSQL can read
+    (judged when handled, as before)."""
+    created = event.payload.get("created")
+    if type(created) is not int:
+        return None
+    try:
+        return datetime.fromtimestamp(created, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _placed_org(event: outbox.InboxEvent) -> uuid.UUID | None:
@@ -285,7 +303,14 @@ def _paid(booked: outbox.AnyInboxHandler | None) -> outbox.AnyInboxHandler:
         )
         if payment is None:  # no order of ours, nothing escrow books: nothing to do
             return
-        pay_for_intent(conn, payment, cause=event.event_id, metadata=metadata, amount=amount)
+        pay_for_intent(
+            conn,
+            payment,
+            cause=event.event_id,
+            metadata=metadata,
+            amount=amount,
+            paid_at=_paid_at(event),
+        )
 
     return outbox.InboxTwoStepHandler(prepare=two.prepare, handle=handle, look=_look_for_its_order)
 

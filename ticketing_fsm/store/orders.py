@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Row, text
@@ -51,11 +51,11 @@ _AMOUNTS = (
 
 ORDER = f"SELECT {ORDER_COLUMNS}, {_AMOUNTS} FROM ticketing.orders o WHERE o.id = :id"
 
-# The order, locked, with what decides a payment's outcome: whether its hold expired and its
-# event was cancelled (one round trip).
+# The order, locked, with what decides a payment's outcome: whether its hold expired before
+# the buyer paid (`paid_at`; NULL: now) and its event was cancelled (one round trip).
 PAYING_ORDER = text(f"""
     SELECT {ORDER_COLUMNS}, {_AMOUNTS},
-           now() > o.hold_expires_at AS expired,
+           coalesce(CAST(:paid_at AS timestamptz), now()) > o.hold_expires_at AS expired,
            EXISTS (SELECT 1 FROM ticketing.events e
                     WHERE e.id = o.event_id AND e.cancelled_at IS NOT NULL) AS cancelled
       FROM ticketing.orders o
@@ -86,7 +86,7 @@ INTENT_FACTS = text("""
 
 DUE_HOLDS = text("""
     SELECT id FROM ticketing.orders
-     WHERE status = 'awaiting_payment' AND hold_expires_at < now()
+     WHERE status = 'awaiting_payment' AND hold_expires_at < now() - CAST(:grace AS interval)
      ORDER BY hold_expires_at LIMIT :limit FOR UPDATE SKIP LOCKED""")
 
 # A transition as compare-and-set on (status, version) plus its audit row, in one statement:
@@ -185,9 +185,12 @@ def order(conn: Connection, order_id: uuid.UUID, *, lock: bool = False) -> Order
     return None if row is None else _order(row)
 
 
-def paying_order(conn: Connection, order_id: uuid.UUID) -> tuple[Order, bool, bool] | None:
-    """The order locked, whether its hold expired and whether its event was cancelled."""
-    row = conn.execute(PAYING_ORDER, {"id": order_id}).first()
+def paying_order(
+    conn: Connection, order_id: uuid.UUID, paid_at: datetime | None = None
+) -> tuple[Order, bool, bool] | None:
+    """The order locked, whether its hold expired before `paid_at` (None: now) and whether
+    its event was cancelled."""
+    row = conn.execute(PAYING_ORDER, {"id": order_id, "paid_at": paid_at}).first()
     return None if row is None else (_order(row), bool(row.expired), bool(row.cancelled))
 
 
@@ -223,9 +226,11 @@ def intent_facts(conn: Connection, order_id: uuid.UUID) -> Any:
     return conn.execute(INTENT_FACTS, {"id": order_id}).one()
 
 
-def due_holds(conn: Connection, limit: int) -> list[uuid.UUID]:
-    """Orders whose hold expired unpaid, locked (skipping those another session holds)."""
-    return list(conn.execute(DUE_HOLDS, {"limit": limit}).scalars().all())
+def due_holds(conn: Connection, limit: int, grace: timedelta = timedelta(0)) -> list[uuid.UUID]:
+    """Orders whose hold expired unpaid more than `grace` ago, locked (skipping those
+    another session holds)."""
+    params = {"limit": limit, "grace": grace}
+    return list(conn.execute(DUE_HOLDS, params).scalars().all())
 
 
 def move(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -82,8 +83,10 @@ _ISSUE_CTES = """
     )"""
 
 
-# The payment's usual case in one statement: the order, awaiting payment within its hold
-# and its event not cancelled, is paid (compare-and-set on its status, the machine having
+# The payment's usual case in one statement: the order, awaiting payment and paid within
+# its hold (`paid_at`, when Stripe says the buyer paid: a fact of the event, whenever the
+# worker gets to it; NULL, a caller that knows no such time: now), its event not
+# cancelled, is paid (compare-and-set on its status, the machine having
 # decided `pay` for that status; its audit row), and its tickets issued as above. No row:
 # the order is in another case (or not there), decided the long way. The order is named by
 # its id or (`PAY_AND_ISSUE_FOR_INTENT`) by the PaymentIntent recorded on it, as Stripe's
@@ -143,7 +146,8 @@ def _pay_and_issue_sql(order: str, org: str | None, capture: str | None = None) 
     WITH {head}paid AS (
         UPDATE ticketing.orders o
            SET status = %(order_to)s, version = o.version + 1, updated_at = now()
-         WHERE {order} AND o.status = %(order_from)s AND now() <= o.hold_expires_at
+         WHERE {order} AND o.status = %(order_from)s
+           AND coalesce(%(paid_at)s::timestamptz, now()) <= o.hold_expires_at
            AND NOT EXISTS (SELECT 1 FROM ticketing.events e
                             WHERE e.id = o.event_id AND e.org_id = {in_order}
                               AND e.cancelled_at IS NOT NULL)
@@ -317,6 +321,8 @@ def pay_after_capture(
     intent: str,
     moves: dict[str, str],
     cause: str,
+    *,
+    paid_at: datetime | None = None,
 ) -> list[Any]:
     """Escrow's capture call, then (if it captured) the order the PaymentIntent is recorded
     on paid, its held tickets issued, as `moves` says, and their messages published
@@ -325,13 +331,15 @@ def pay_after_capture(
     capture's answer alone (`capture_outcome`, `capture_entry`; `o_id` NULL) when the order
     is not in the usual case. When the order was paid but a ticket was not moved or no
     message written (the caller then names the ticket, or publishes), the rows carry the
-    order's columns (`o_*`) and each moved ticket's too, read again after the statement."""
+    order's columns (`o_*`) and each moved ticket's too, read again after the statement.
+    `paid_at`: when the buyer paid (None: now), judged against the order's hold."""
     params = {
         **call.params,
         **moves,
         "intent": intent,
         "org": call.payment.org_id,
         "cause": cause,
+        "paid_at": paid_at,
         **_MAIL_PARAMS,
     }
     if not isinstance(conn.connection.driver_connection, psycopg.Connection):
@@ -367,13 +375,22 @@ def pay_and_issue(
     intent: tuple[str, uuid.UUID] | None,
     moves: dict[str, str],
     cause: str,
+    *,
+    paid_at: datetime | None = None,
 ) -> list[Any]:
     """Pay the order (by id, or by the PaymentIntent recorded on it with the organization
     the payment is for: `intent`) and issue its held tickets, as `moves` says (`order_from`,
     `order_to`, `order_event`, `ticket_from`, `ticket_to`, `ticket_event`): one row per
     ticket moved (`o_*`: the order paid, `total`: its tickets), none if the order is not in
-    the usual case."""
+    the usual case. `paid_at`: when the buyer paid (None: now), judged against the hold."""
     statement = PAY_AND_ISSUE if intent is None else PAY_AND_ISSUE_FOR_INTENT
     pi, org = (None, None) if intent is None else intent
-    params = {**moves, "order": order_id, "intent": pi, "org": org, "cause": cause}
+    params = {
+        **moves,
+        "order": order_id,
+        "intent": pi,
+        "org": org,
+        "cause": cause,
+        "paid_at": paid_at,
+    }
     return pgdriver.fetch(conn, statement, params)
