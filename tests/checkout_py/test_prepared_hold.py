@@ -1,8 +1,9 @@
 """The Python checkout's hold of one ticket type (`store.checkout.open_and_hold_alone`) is one
 prepared statement that is its own transaction (`OPEN_AND_HOLD_PREPARED`), prepared once per
 connection and prepared again when psycopg's DEALLOCATE ALL (or anyone's) dropped it; a
-connection whose transactions begin with options sends its BEGIN with the call as before; a
-text libpq would cut is never sent."""
+connection whose transactions begin with options sends its BEGIN and the COMMIT with the
+prepared call in one pipeline (tests/checkout_py/test_hold_after_isolation_level.py); a text
+libpq would cut is never sent."""
 
 from __future__ import annotations
 
@@ -85,8 +86,9 @@ def test_a_deallocated_hold_is_prepared_again(one_connection: sa.Engine) -> None
 
 def test_a_connection_beginning_with_options_sends_its_begin(one_connection: sa.Engine) -> None:
     """psycopg's BEGIN carries the connection's isolation level; a transaction of its own would
-    not: such a connection sends the BEGIN, the call and the COMMIT in one simple query (the
-    transaction ran at that level: the hold took its snapshot at REPEATABLE READ)."""
+    not: such a connection sends the BEGIN, the prepared call and the COMMIT in one pipeline
+    (the transaction ran at that level: the level seen by the server is checked in
+    test_hold_after_isolation_level.py). Before: a simple query, nothing prepared."""
     engine = one_connection
     with engine.begin() as conn:
         world = open_world(conn, capacities=(10,))
@@ -108,7 +110,7 @@ def test_a_connection_beginning_with_options_sends_its_begin(one_connection: sa.
         driver.isolation_level = None
     finally:
         raw.close()
-    assert _prepared(engine) == []
+    assert _prepared(engine) == [(store.OPEN_AND_HOLD_PREPARED, 1)]
     assert _left(engine, world) == 8
 
 

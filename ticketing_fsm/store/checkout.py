@@ -459,7 +459,8 @@ def _exchange(
     sql: bytes | Callable[[psycopg.pq.abc.PGconn], None],
 ) -> list[psycopg.pq.abc.PGresult]:
     """Send `sql` (a simple query: one round trip; or, a callable, what it sends on libpq's
-    connection: `_hold_prepared`'s prepared statement) on `conn`'s psycopg connection
+    connection: `_hold_prepared`'s prepared statement, alone or in a pipeline ended by one
+    Sync) on `conn`'s psycopg connection
     `driver` and read all its results, under the connection's lock, as psycopg runs a
     statement but with libpq's public calls (psycopg.pq): the wait for the server is a poll() on the
     socket, which releases the GIL, so the process's other threads run while the statement
@@ -498,7 +499,10 @@ def _exchange(
 
 def _results(pgconn: psycopg.pq.abc.PGconn, timeout: float | None) -> list[psycopg.pq.abc.PGresult]:
     """Flush what `send_query` left and read the results until libpq's last (None), waiting
-    in poll() (GIL released) whenever libpq would block; TimeoutError after `timeout` s."""
+    in poll() (GIL released) whenever libpq would block; TimeoutError after `timeout` s. In
+    libpq's pipeline mode, every statement's results up to the Sync's (not returned), and
+    the pipeline mode left."""
+    pipeline = pgconn.pipeline_status != psycopg.pq.PipelineStatus.OFF
     deadline = None if timeout is None else time.monotonic() + timeout
     poller = select.poll()
     poller.register(pgconn.socket, select.POLLIN | select.POLLOUT)
@@ -513,6 +517,11 @@ def _results(pgconn: psycopg.pq.abc.PGconn, timeout: float | None) -> list[psyco
             pgconn.consume_input()  # raises OperationalError on a lost connection
         result = pgconn.get_result()  # not busy: answers at once
         if result is None:
+            if pipeline:
+                continue  # the end of one statement's results
+            return results
+        if pipeline and result.status == psycopg.pq.ExecStatus.PIPELINE_SYNC:
+            pgconn.exit_pipeline_mode()
             return results
         results.append(result)
 
@@ -564,10 +573,11 @@ def open_and_hold_now(conn: Connection, order: Mapping[str, Any]) -> Any:
 
 # `open_and_hold_alone`'s statement: OPEN_AND_HOLD's call with libpq's placeholders and text
 # parameters, prepared once per connection (`_PREPARED_HOLD`) and run as a transaction of its
-# own (extended protocol: the server commits it at the Sync that ends it). The simple query
-# with its values as literals was parsed and planned again at every call, and its BEGIN and
-# COMMIT were two more statements (session 34: the hold's backend CPU ~400 -> ~325 us, its
-# client CPU ~14 us less, interleaved).
+# own (extended protocol: the server commits it at the Sync that ends it), or, on a connection
+# whose transactions begin with options, between psycopg's BEGIN and a COMMIT in one pipeline.
+# The simple query with its values as literals was parsed and planned again at every call, and
+# its BEGIN and COMMIT were two more statements (session 34: the hold's backend CPU ~400 ->
+# ~325 us, its client CPU ~14 us less, interleaved).
 OPEN_AND_HOLD_PREPARED = (
     "SELECT * FROM ticketing.open_and_hold_checkout_for($1::uuid, $2::uuid, $3::uuid, $4::int,"
     " $5::uuid, $6::text, $7::interval, $8::text, $9::text, $10::text[])"
@@ -617,33 +627,33 @@ def _hold_parameters(order: Mapping[str, Any], encoding: str) -> list[bytes] | N
 
 
 def _hold_prepared(
-    pooled: Any, driver: psycopg.Connection[Any], values: list[bytes]
+    pooled: Any, driver: psycopg.Connection[Any], values: list[bytes], begin: bytes | None
 ) -> list[psycopg.pq.abc.PGresult]:
-    """`OPEN_AND_HOLD_PREPARED` run with `values` on the pooled connection, prepared first if
-    it is not yet on this libpq connection, or no longer (psycopg sends DEALLOCATE ALL after
-    the rollback of a transaction in which it prepared statements of its own: the execution
-    then fails with 26000 having run nothing, and the statement is prepared again and run),
-    or prepared with other result columns than the function now has (a migration replaced it:
-    the execution fails having run nothing, the statement is deallocated, prepared again and
-    run). Its results; the driver's error raised (psycopg.Error)."""
+    """`OPEN_AND_HOLD_PREPARED` run with `values` on the pooled connection as a transaction of
+    its own (`begin` None: its result the first), or between `begin` and a COMMIT in one
+    libpq pipeline (its result the second), prepared first if it is not yet on this libpq
+    connection, or no longer (psycopg sends DEALLOCATE ALL after the rollback of a transaction
+    in which it prepared statements of its own: the execution then fails with 26000 having
+    run nothing, and the statement is prepared again and run), or prepared with other result
+    columns than the function now has (a migration replaced it: the execution fails having
+    run nothing, the statement is deallocated, prepared again and run); the transaction
+    `begin` began, failed, is rolled back first. Its results; the driver's error raised
+    (psycopg.Error). The statement is prepared in a round trip of its own, never in the
+    pipeline before `begin`: a Parse takes a snapshot in the implicit transaction it opens,
+    and a BEGIN after it in the same pipeline would take that transaction over and fail to
+    set its isolation level (25001; see `liventix.api.keys._open_pipelined`)."""
     pgconn = driver.pgconn
-    encoding = driver.info.encoding
     results: list[psycopg.pq.abc.PGresult] = []
     for _attempt in (1, 2):
         if pooled.info.get(_PREPARED_HOLD) is not pgconn:
-            prepared = _exchange(
-                pooled.invalidate,
+            _sent_alone(
+                pooled,
                 driver,
                 lambda c: c.send_prepare(_OPEN_AND_HOLD_NAME, OPEN_AND_HOLD_PREPARED.encode()),
             )
-            for result in prepared:
-                if result.status == psycopg.pq.ExecStatus.FATAL_ERROR:
-                    raise error_from_result(result, encoding=encoding)
             pooled.info[_PREPARED_HOLD] = pgconn
             pooled.info.pop(_HOLD_ROW, None)  # its columns are read again from its results
-        results = _exchange(
-            pooled.invalidate, driver, lambda c: c.send_query_prepared(_OPEN_AND_HOLD_NAME, values)
-        )
+        results = _exchange(pooled.invalidate, driver, _hold_sender(values, begin))
         failed = [
             (
                 r.error_field(psycopg.pq.DiagnosticField.SQLSTATE),
@@ -652,17 +662,44 @@ def _hold_prepared(
             for r in results
             if r.status == psycopg.pq.ExecStatus.FATAL_ERROR
         ]
-        if any(code == _NO_SUCH_STATEMENT for code, _where in failed):
-            pooled.info.pop(_PREPARED_HOLD, None)
-            continue
-        if _RESULT_TYPE_CHANGED not in failed:
+        deallocated = any(code == _NO_SUCH_STATEMENT for code, _where in failed)
+        if not deallocated and _RESULT_TYPE_CHANGED not in failed:
             break
-        gone = _exchange(pooled.invalidate, driver, b"DEALLOCATE " + _OPEN_AND_HOLD_NAME)
-        for result in gone:
-            if result.status == psycopg.pq.ExecStatus.FATAL_ERROR:
-                raise error_from_result(result, encoding=encoding)
+        if pgconn.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+            _sent_alone(pooled, driver, b"ROLLBACK")  # the transaction `begin` began
+        if not deallocated:
+            _sent_alone(pooled, driver, b"DEALLOCATE " + _OPEN_AND_HOLD_NAME)
         pooled.info.pop(_PREPARED_HOLD, None)
     return results
+
+
+def _hold_sender(
+    values: list[bytes], begin: bytes | None
+) -> Callable[[psycopg.pq.abc.PGconn], None]:
+    """What sends `OPEN_AND_HOLD_PREPARED`'s execution with `values` (for `_exchange`): alone,
+    or in one libpq pipeline after `begin` and before a COMMIT, ended by one Sync."""
+    if begin is None:
+        return lambda c: c.send_query_prepared(_OPEN_AND_HOLD_NAME, values)
+
+    def send(c: psycopg.pq.abc.PGconn) -> None:
+        c.enter_pipeline_mode()
+        c.send_query_params(begin, None)
+        c.send_query_prepared(_OPEN_AND_HOLD_NAME, values)
+        c.send_query_params(b"COMMIT", None)
+        c.pipeline_sync()
+
+    return send
+
+
+def _sent_alone(
+    pooled: Any,
+    driver: psycopg.Connection[Any],
+    sql: bytes | Callable[[psycopg.pq.abc.PGconn], None],
+) -> None:
+    """`sql` exchanged on its own (`_exchange`); its error raised (psycopg.Error)."""
+    for result in _exchange(pooled.invalidate, driver, sql):
+        if result.status == psycopg.pq.ExecStatus.FATAL_ERROR:
+            raise error_from_result(result, encoding=driver.info.encoding)
 
 
 def _hold_row(pooled: Any, driver: psycopg.Connection[Any], result: Any) -> Any:
@@ -693,26 +730,6 @@ def _hold_row(pooled: Any, driver: psycopg.Connection[Any], result: Any) -> Any:
     return transformer.load_row(0, maker)
 
 
-def _hold_sending(
-    driver: psycopg.Connection[Any], order: Mapping[str, Any]
-) -> bytes | list[bytes] | None:
-    """What `open_and_hold_alone` sends for `order`: `OPEN_AND_HOLD_PREPARED`'s parameters;
-    or, on a connection whose transactions begin with options, the simple query of its
-    BEGIN, OPEN_AND_HOLD with the values as literals and the COMMIT. None where neither can
-    carry the values (a text holding a NUL, an id that is not a UUID)."""
-    begin = pgdriver.begin_command(driver)
-    if begin == b"BEGIN":
-        return _hold_parameters(order, driver.info.encoding)
-    try:
-        values = _open_and_hold_values(order)
-    except ValueError:
-        return None
-    escape = psycopg.pq.Escaping(driver.pgconn).escape_literal
-    return b"; ".join(
-        (begin, (OPEN_AND_HOLD % values(lambda value: bytes(escape(value)))).encode(), b"COMMIT")
-    )
-
-
 def open_and_hold_alone(engine: Engine, order: Mapping[str, Any]) -> Any:
     """`open_and_hold_now` as a transaction of its own on a connection of the engine's pool,
     taken without a SQLAlchemy `Connection` around it (as `pgdriver.call_alone`: its begin,
@@ -721,8 +738,13 @@ def open_and_hold_alone(engine: Engine, order: Mapping[str, Any]) -> Any:
     transaction (`OPEN_AND_HOLD_PREPARED`), committed whatever the function answered; its
     row, as `held` reads it. A connection whose transactions begin with options (an
     isolation level, read only, deferrable: psycopg's BEGIN carries them, a transaction of
-    its own would not) sends the BEGIN, the call with its values as literals and the COMMIT
-    in one simple query instead. One round trip either way. An error is raised as
+    its own would not) sends psycopg's BEGIN, the prepared statement's execution and the
+    COMMIT in one libpq pipeline instead: the hold runs at the connection's level, still
+    prepared. Such is every pooled connection once used with SQLAlchemy's
+    `conn.execution_options(isolation_level=...)`: its reset leaves psycopg READ COMMITTED
+    written out, and psycopg's BEGIN carries it from then on (before, the hold went there as
+    a simple query with its values as literals, parsed and planned at every call, for the
+    connection's life). One round trip either way. An error is raised as
     `DBAPIError` (a lost connection invalidated), the transaction rolled back. None, with
     nothing sent, where it cannot go so (as `open_and_hold_now`, and on an engine carrying
     connection characteristics, such as `engine.execution_options(isolation_level=...)`,
@@ -741,14 +763,14 @@ def open_and_hold_alone(engine: Engine, order: Mapping[str, Any]) -> Any:
             return None
         pgconn = driver.pgconn
         encoding = driver.info.encoding
-        sending = _hold_sending(driver, order)
-        if sending is None:
+        values = _hold_parameters(order, encoding)
+        if values is None:
             return None
+        begin: bytes | None = pgdriver.begin_command(driver)
+        if begin == b"BEGIN":
+            begin = None  # a transaction of its own begins so
         try:
-            if isinstance(sending, bytes):
-                results = _exchange(pooled.invalidate, driver, sending)
-            else:
-                results = _hold_prepared(pooled, driver, sending)
+            results = _hold_prepared(pooled, driver, values, begin)
             for result in results:  # a query stops at its first error: the last result
                 if result.status == psycopg.pq.ExecStatus.FATAL_ERROR:
                     raise error_from_result(result, encoding=encoding)
@@ -761,10 +783,7 @@ def open_and_hold_alone(engine: Engine, order: Mapping[str, Any]) -> Any:
             raise DBAPIError.instance(
                 None, None, error, psycopg.Error, connection_invalidated=lost
             ) from error
-        if isinstance(sending, bytes):
-            row = _row(driver, results[1])
-        else:
-            row = _hold_row(pooled, driver, results[0])
+        row = _hold_row(pooled, driver, results[0 if begin is None else 1])
         if row is None or row.acting_org is None:  # one row, always, naming the organization
             raise RuntimeError("the checkout's hold returned no row")
         return row
