@@ -9,10 +9,29 @@ a lease while it sends (a heartbeat, as pgqueuer and River do), so a killed work
 deliveries, and the later messages of their aggregates queued behind them, are taken over
 within about one lease, however long a batch takes to send. An inbox event whose handler must
 ask Stripe first is handled the same way: claimed under a lease (commit), prepared with no
-transaction open, then finished in a transaction of its own (see `outbox.inbox`). `stop()`
-(SIGTERM) lets the batch in flight finish, then returns. A database lost under it (a
-primary's death, a failover to its standby) stops no worker: `run()` connects again until
-the engine's URL reaches a primary, and carries on.
+transaction open, then finished in a transaction of its own (see `outbox.inbox`).
+
+Such two-step events are prepared concurrently: the loop keeps claiming (one committed
+transaction per claim, as before; a one-step event is still handled in its claim's
+transaction, on the loop's thread) while up to `WorkerSettings.inbox_concurrency` claims are
+prepared and finished on the worker's inbox threads (a pool of their own, sized by that
+bound, not the deliveries' `concurrency`), each finish in its own transaction on its own
+pooled connection. A payment waiting on Stripe (one to three calls) no longer holds up the
+events behind it: with Stripe answering in 250 ms a worker finished at most ~4 payments a
+second one at a time. One thread renews the leases of every claim in flight (each claim's own
+statement, one transaction per beat; a claim is renewed once it is a heartbeat old), and a
+claim leaves it before its finish, after any renewal in progress has committed, so the finish
+fences on the latest token. `handle_inbox_once` returns once every event it took is finished;
+a failure that stops the loop (a lost database) stops the claiming, lets the rest finish, then
+reaches `run()` (the claims it left lapse and are taken again). Every thread holds at most one
+pooled connection at a time (no hold-and-wait on the pool): the engine needs room for
+`inbox_concurrency` finishes, the claiming loop and the renewing thread (the CLI sizes it).
+Events that overlap in one process met the same races before across processes: handlers
+tolerate any order (a refund finished before its payment is retried, NotYetApplicable).
+
+`stop()` (SIGTERM) lets the batch and the inbox events in flight finish, then returns. A
+database lost under it (a primary's death, a failover to its standby) stops no worker: `run()`
+connects again until the engine's URL reaches a primary, and carries on.
 
 A transient database failure (a deadlock, a serialization failure, a lock not available:
 `outbox.retries.transient_sqlstate`) is not a failed attempt: the server answered and
@@ -38,7 +57,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -105,6 +124,46 @@ def _first_line(exc: BaseException) -> str:
     return next(iter(str(exc).splitlines()), type(exc).__name__)
 
 
+def _settle(in_flight: set[Future[str]], timeout: float | None) -> BaseException | None:
+    """Drop the finished from `in_flight`, waiting up to `timeout` seconds (None: until one
+    is) for one to finish; the first failure among them, if any (the others logged)."""
+    finished, _ = wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
+    in_flight.difference_update(finished)
+    failures = [f.exception() for f in finished if f.exception() is not None]
+    for extra in failures[1:]:
+        log.error("inbox event failed as well", exc_info=extra)
+    return failures[0] if failures else None
+
+
+def _drain(in_flight: set[Future[str]], leases: _InboxLeases) -> BaseException | None:
+    """Wait until every event in flight is finished and stop renewing leases; the first
+    failure among them, if any."""
+    wait(in_flight)
+    leases.close()
+    return _settle(in_flight, 0)
+
+
+def _check_pool(engine: sa.Engine, settings: WorkerSettings) -> None:
+    """Warn when the engine's pool cannot give each inbox finish, the claiming loop and the
+    renewing thread a connection at once: they would queue for one (no deadlock: none holds
+    two), up to the pool's timeout."""
+    pool = engine.pool
+    # QueuePool's overflow bound has no public accessor; -1 is no bound.
+    if not isinstance(pool, sa.pool.QueuePool) or pool._max_overflow < 0:
+        return
+    room = pool.size() + pool._max_overflow
+    need = max(settings.inbox_concurrency, settings.concurrency) + 2
+    if room < need:
+        log.warning(
+            "worker: the engine's pool holds %d connections; %d may be wanted at once"
+            " (inbox_concurrency %d or concurrency %d, the loop and a heartbeat)",
+            room,
+            need,
+            settings.inbox_concurrency,
+            settings.concurrency,
+        )
+
+
 @dataclass(frozen=True)
 class WorkerSettings:
     """How a worker claims, sends, retries and cleans up."""
@@ -130,6 +189,10 @@ class WorkerSettings:
     # (deadlock, serialization, lock not available), within its claim; short, since the
     # batch's outcomes are recorded once every delivery of it is done.
     task_retries: tuple[float, ...] = (0.1, 0.3, 1.0)
+    # Two-step inbox events (a payment asking Stripe for its fee) prepared and finished at
+    # once by one worker, each on a thread of its own; the loop claims the next while they
+    # wait on Stripe. Each finish takes one of the engine's connections.
+    inbox_concurrency: int = 16
 
     @property
     def heartbeat(self) -> float:
@@ -137,11 +200,86 @@ class WorkerSettings:
         return max(self.lease.total_seconds() / 3, 0.05)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Held:
-    """An inbox claim as its renewing thread last left it (None once lost)."""
+    """An inbox claim in flight as the renewing thread last left it (None once lost), and
+    when it was claimed or last renewed (`time.monotonic()`)."""
 
     claim: Claim | None
+    renewed: float
+
+
+class _InboxLeases:
+    """The leases of the inbox claims in flight, renewed by one thread (started with the
+    first claim held): every half heartbeat it renews each claim a heartbeat old or more,
+    each by its own statement (`renew_claim`, which names the event's organization) in one
+    transaction, and keeps the new tokens once that transaction has committed. A failed beat
+    is tried again at the next (a lapsed lease only means that finish says "lost")."""
+
+    def __init__(self, worker: Worker) -> None:
+        self._worker = worker
+        self._held: set[_Held] = set()
+        self._lock = threading.Lock()  # the set, briefly
+        self._renewing = threading.Lock()  # a beat's whole transaction, and `release`
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, claim: Claim) -> _Held:
+        """Renew `claim`'s lease from now on, until `release`."""
+        held = _Held(claim, time.monotonic())
+        with self._lock:
+            self._held.add(held)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name=f"inbox-lease-{self._worker.name}", daemon=True
+                )
+                self._thread.start()
+        return held
+
+    def release(self, held: _Held) -> Claim | None:
+        """Stop renewing `held`: its latest token, None if it was lost. Waits for a beat in
+        progress to commit or fail, so no renewal overlaps the finish that fences on it."""
+        with self._renewing, self._lock:
+            self._held.discard(held)
+            return held.claim
+
+    def close(self) -> None:
+        """Stop the renewing thread (every claim released by then)."""
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self) -> None:
+        heartbeat = self._worker.settings.heartbeat
+        while not self._done.wait(heartbeat / 2):
+            with self._renewing:
+                self._beat(heartbeat)
+
+    def _beat(self, heartbeat: float) -> None:
+        worker = self._worker
+        now = time.monotonic()
+        with self._lock:
+            due = [h for h in self._held if now - h.renewed >= heartbeat]
+        claims = [h.claim for h in due]
+        if not due:
+            return
+        try:
+            with worker.engine.begin() as conn:
+                renewed = [
+                    None if c is None else renew_claim(conn, c, worker.settings.lease)
+                    for c in claims
+                ]
+        except Exception:
+            # A database hiccup: try again next beat; the lease has room for it.
+            log.exception("worker %s: renewing %d inbox leases failed", worker.name, len(due))
+            return
+        now = time.monotonic()
+        for held, latest in zip(due, renewed, strict=True):
+            held.claim = latest  # once committed: the token the finish fences on
+            held.renewed = now
+        if any(c is None for c in renewed):
+            with self._lock:
+                self._held.difference_update(h for h in due if h.claim is None)
 
 
 class Worker:
@@ -175,7 +313,13 @@ class Worker:
         smtp = self.settings.smtp
         self._mail = MailClient(smtp.server())
         self._pool = ThreadPoolExecutor(max_workers=self.settings.concurrency)
+        # The inbox's own threads: sized by its own bound, and never queued behind deliveries.
+        self._inbox_pool = ThreadPoolExecutor(
+            max_workers=max(1, self.settings.inbox_concurrency),
+            thread_name_prefix=f"inbox-{self.name}",
+        )
         self._last_prune = float("-inf")
+        _check_pool(engine, self.settings)
 
     def stop(self) -> None:
         """Ask the loop to finish what is in flight and return."""
@@ -301,49 +445,86 @@ class Worker:
         return run_task(delivery, again)
 
     def handle_inbox_once(self, limit: int = 100) -> int:
-        """Handle up to `limit` due inbox events; returns how many were taken. An event whose
-        handler is one step is one transaction; a two-step handler's event is claimed in one,
-        prepared with no transaction open (Stripe), and finished in another."""
-        s = self.settings
+        """Handle up to `limit` due inbox events; returns how many were taken, once every one
+        of them is finished. An event whose handler is one step is one transaction, on this
+        thread; a two-step handler's event is claimed in one, then prepared with no
+        transaction open (Stripe) and finished in another on an inbox thread, up to
+        `inbox_concurrency` at once, while this thread claims the next."""
+        bound = max(1, self.settings.inbox_concurrency)
         done = 0
-        while done < limit and not self.stopping:
-            started = time.perf_counter()
-            taken: InboxEvent | None = None
-            step: str | Claim | None
-            try:
-                with self.engine.begin() as conn:
-                    taken = next_due(conn)
-                    step = (
-                        None
-                        if taken is None
-                        else begin(conn, s.retry, self.handlers, s.lease, taken)
+        in_flight: set[Future[str]] = set()
+        failure: BaseException | None = None
+        leases = _InboxLeases(self)
+        try:
+            while done < limit and not self.stopping and failure is None:
+                if len(in_flight) >= bound:
+                    failure = _settle(in_flight, None)
+                    continue
+                step = self._take_next()
+                if step is None:
+                    if not in_flight:
+                        break
+                    # Nothing due now: once one in flight is finished, look again (an event
+                    # may have come meanwhile), so the threads stay busy in an on-sale.
+                    failure = _settle(in_flight, None)
+                    continue
+                done += 1
+                if isinstance(step, Claim):
+                    held = leases.hold(step)
+                    in_flight.add(
+                        self._inbox_pool.submit(self._prepare_and_finish, step, held, leases)
                     )
-            except Exception as exc:
-                if taken is None or not _recordable(exc):
-                    raise
-                step = self._record_rolled_back(taken, exc, exc, None)
-                if step == "unrecorded":
-                    raise  # to run(), which waits before the next round (no hot loop)
-            if self.on_claim is not None:
-                self.on_claim("inbox", int(step is not None), time.perf_counter() - started)
-            if step is None:
-                break
-            if isinstance(step, Claim):
-                self._prepare_and_finish(step)
-            done += 1
+                    failure = _settle(in_flight, 0)
+        except BaseException:
+            # Every event taken is finished before this raises too; theirs are only logged.
+            late = _drain(in_flight, leases)
+            if late is not None:
+                log.error("worker %s: an inbox event failed as well", self.name, exc_info=late)
+            raise
+        # Every event taken is finished before this returns (a stop, a failure included).
+        late = _drain(in_flight, leases)
+        if failure is None:
+            failure = late
+        elif late is not None:
+            log.error("worker %s: an inbox event failed as well", self.name, exc_info=late)
+        if failure is not None:
+            raise failure  # to run(), which waits before the next round (no hot loop)
         return done
 
-    def _prepare_and_finish(self, claim: Claim) -> str:
-        """Run a claimed event's prepare outside any transaction, then its handler."""
+    def _take_next(self) -> str | Claim | None:
+        """Take the next due event in a transaction of its own: its status if handled there
+        (one step), its claim (two steps), None if none is due."""
+        s = self.settings
+        started = time.perf_counter()
+        taken: InboxEvent | None = None
+        step: str | Claim | None
+        try:
+            with self.engine.begin() as conn:
+                taken = next_due(conn)
+                step = (
+                    None if taken is None else begin(conn, s.retry, self.handlers, s.lease, taken)
+                )
+        except Exception as exc:
+            if taken is None or not _recordable(exc):
+                raise
+            step = self._record_rolled_back(taken, exc, exc, None)
+            if step == "unrecorded":
+                raise  # to run(), which waits before the next round (no hot loop)
+        if self.on_claim is not None:
+            self.on_claim("inbox", int(step is not None), time.perf_counter() - started)
+        return step
+
+    def _prepare_and_finish(self, claim: Claim, held: _Held, leases: _InboxLeases) -> str:
+        """Run a claimed event's prepare outside any transaction (its lease renewed by
+        `leases` meanwhile, as `held`), then its handler in a transaction of its own."""
         retry = self.settings.retry
-        with self._renewing_claim(claim) as held:
-            try:
-                data = claim.handler.prepare(claim.event)
-            except Exception as exc:
-                failure: Exception | None = exc
-            else:
-                failure = None
-        latest = held.claim
+        try:
+            data = claim.handler.prepare(claim.event)
+        except Exception as exc:
+            failure: Exception | None = exc
+        else:
+            failure = None
+        latest = leases.release(held)
         if latest is None:
             status = "lost"
         else:
@@ -403,33 +584,6 @@ class Worker:
                 code,
             )
             return "unrecorded"
-
-    @contextmanager
-    def _renewing_claim(self, claim: Claim) -> Iterator[_Held]:
-        """Keep an inbox claim's lease alive while its prepare runs; the renewing stops
-        before the body's caller finishes, so `held.claim` is the claim's latest token (None
-        once lost)."""
-        held = _Held(claim)
-        done = threading.Event()
-
-        def renew() -> None:
-            while held.claim is not None and not done.wait(self.settings.heartbeat):
-                try:
-                    with self.engine.begin() as conn:
-                        renewed = renew_claim(conn, held.claim, self.settings.lease)
-                    held.claim = renewed  # once committed: the token the finish fences on
-                except Exception:
-                    # A database hiccup: try again next period; the lease has room for it,
-                    # and a lapsed one only means the finish says "lost".
-                    log.exception("worker %s: renewing an inbox lease failed", self.name)
-
-        thread = threading.Thread(target=renew, name=f"inbox-lease-{self.name}", daemon=True)
-        thread.start()
-        try:
-            yield held
-        finally:
-            done.set()
-            thread.join()
 
     def prune_if_due(self) -> int:
         """Prune delivered messages past retention, at most every `prune_every` seconds."""
@@ -499,6 +653,7 @@ class Worker:
     def close(self) -> None:
         """Release the sending threads, the HTTP connections and the SMTP sessions."""
         self._pool.shutdown(wait=True)
+        self._inbox_pool.shutdown(wait=True)
         self._client.close()
         self._mail.close()
 

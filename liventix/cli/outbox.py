@@ -78,6 +78,14 @@ class RetrySchedule(click.ParamType[tuple[float, ...]]):
     help="parallel sends per batch",
 )
 @click.option(
+    "--inbox-concurrency",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="inbox events prepared at once (each waiting on Stripe), each finished on its own"
+    " connection",
+)
+@click.option(
     "--poll",
     type=click.FloatRange(min=0),
     default=1.0,
@@ -123,6 +131,7 @@ def worker(
     *,
     batch_size: int,
     concurrency: int,
+    inbox_concurrency: int,
     poll: float,
     lease: float,
     timeout: float,
@@ -141,6 +150,7 @@ def worker(
     worker_settings = outbox.WorkerSettings(
         batch_size=batch_size,
         concurrency=concurrency,
+        inbox_concurrency=inbox_concurrency,
         poll_interval=poll,
         lease=timedelta(seconds=lease),
         request_timeout=timeout,
@@ -148,7 +158,11 @@ def worker(
         smtp=settings.smtp(),
         webhook_allow=settings.webhook_allow,
     )
-    app = make_engine(prepare(settings))
+    # Room for every sending or inbox thread's connection at once, the loop's, a heartbeat's
+    # and the metrics' (each holds one at a time: none waits on the pool holding another).
+    app = make_engine(
+        prepare(settings), max_overflow=max(20, max(concurrency, inbox_concurrency) + 4 - 10)
+    )
     wire(app, StripeGateway(StripeSettings(settings.stripe_api_key, settings.stripe_api_base)))
     metrics = _metrics(app, metrics_port, settings.metrics_port, metrics_host)
     dispatcher = outbox.Worker(

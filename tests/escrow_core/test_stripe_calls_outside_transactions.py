@@ -97,8 +97,14 @@ def test_the_handlers_ask_stripe_with_no_transaction_open_and_no_lock_held(
     handlers = outbox.InboxHandlers()
     ticketing_fsm.register_stripe_handlers(gateway, into=handlers)
     worker_engine = probe.worker_engine(db_url)
+    # One event at a time: a transaction the probe sees during a call is then one held
+    # across it. With more at once, another event's short finish, or the loop's look for the
+    # next, may be open meanwhile without waiting on the call (promise 8 holds: each
+    # transaction's own thread makes no call); tests/outbox_fixes/test_inbox_concurrent_*
+    # look only once every prepare waits and the loop waits for a slot.
     settings = outbox.WorkerSettings(
-        retry=outbox.RetryPolicy(schedule=(0.05, 0.1, 0.2, 0.5, 1.0), jitter=0.0)
+        retry=outbox.RetryPolicy(schedule=(0.05, 0.1, 0.2, 0.5, 1.0), jitter=0.0),
+        inbox_concurrency=1,
     )
     worker = outbox.Worker(worker_engine, settings, handlers=handlers)
     ids = [d.event_id for d in sent]
@@ -177,7 +183,19 @@ def test_a_worker_killed_while_stripe_answers_loses_nothing(
         database = make_url(db_url).database
         assert database is not None
         env = worker_env(pg_server_url, database, STRIPE_API_BASE=stripe_server.url)
-        args = ("--no-periodic", "--poll", "0.05", "--lease", "1", "--retry-schedule", "0.1")
+        # One event at a time: right after its claim the loop waits for the slot instead of
+        # looking for the next event (a transaction the check below would see).
+        args = (
+            "--no-periodic",
+            "--poll",
+            "0.05",
+            "--lease",
+            "1",
+            "--retry-schedule",
+            "0.1",
+            "--inbox-concurrency",
+            "1",
+        )
 
         first = WorkerProcess(env, args)
         workers.append(first)
