@@ -42,6 +42,9 @@ constraint triggers deferred to it) rolls the whole transaction back, the outcom
 the worker records it in a transaction of its own (`fail_rolled_back`), under the same bound.
 A worker that dies between the steps leaves a lapsing lease: another worker claims the event
 again and its own finish wins; the dead one's, if it ever comes, finds the claim gone ("lost").
+One worker has up to `WorkerSettings.inbox_concurrency` events between steps 1 and 3 at once
+(`outbox.worker`): while their prepares wait on Stripe it claims the next, so events of one
+worker overlap as those of two workers always could; handlers assume no order among them.
 
 Each event is placed with an organization (`org_id`, set by the database from the payload
 alone: the one its object's metadata names, else the nil uuid, so a redelivery is placed as
