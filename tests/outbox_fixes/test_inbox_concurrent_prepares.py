@@ -22,8 +22,9 @@ import pytest
 import sqlalchemy as sa
 
 import outbox
+from liventix.database import make_engine
 from tests.outbox_core.no_transaction import Probe, Seen
-from tests.outbox_core.support import FAST, rows, wait_until
+from tests.outbox_core.support import FAST, rows, scalar, wait_until
 
 SOURCE = "test"
 TYPE = "test.two_step_concurrent"
@@ -247,3 +248,58 @@ def test_stop_lets_the_prepares_in_flight_finish(engine: sa.Engine, effects: Non
     assert [(r.event_id, r.status) for r in _inbox(engine) if r.event_id != more[0]] == [
         (i, "handled") for i in sorted(ids)
     ]
+
+
+def test_a_database_lost_with_prepares_in_flight_loses_nothing(
+    engine: sa.Engine, db_url: str, effects: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The worker's sessions are terminated while k prepares wait: the finishes that meet a
+    dead connection stop the claiming and reach `run()` once the others are finished (the
+    engine connects again); their claims lapse and are taken again. Each event ends handled
+    once."""
+    k = 4
+    ids = _store(engine, k)
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def prepare(event: outbox.InboxEvent) -> str:
+        started.release()
+        assert release.wait(BARRIER_WAIT), "the test never released the prepare"
+        return f"for {event.event_id}"
+
+    app = f"inbox-lost-{uuid.uuid4().hex[:8]}"
+    worker_engine = make_engine(
+        db_url, pool_size=k + 2, max_overflow=2, connect_args={"application_name": app}
+    )
+    worker = outbox.Worker(
+        worker_engine,
+        replace(FAST, lease=timedelta(seconds=1), inbox_concurrency=k, reconnect_wait=0.05),
+        handlers=_registry(prepare),
+    )
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        for _ in range(k):
+            assert started.acquire(timeout=BARRIER_WAIT), "not every prepare started"
+        terminated = scalar(
+            engine,
+            """SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))
+                 FROM pg_stat_activity WHERE application_name = :app""",
+            app=app,
+        )
+        assert terminated > 0
+        release.set()
+
+        def all_handled() -> bool:
+            return {r.status for r in _inbox(engine)} == {"handled"}
+
+        wait_until(all_handled, 30, "every event to be handled")
+    finally:
+        release.set()
+        worker.stop()
+        thread.join(BARRIER_WAIT)
+        worker_engine.dispose()
+    assert not thread.is_alive()
+    # A finish did meet the lost database, and run() waited it out.
+    assert any("the database is unreachable" in r.getMessage() for r in caplog.records)
+    _assert_each_handled_once(engine, ids)
