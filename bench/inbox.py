@@ -2,7 +2,8 @@
 the API's webhook in a burst and drained by `liventix worker` processes, Stripe answering at
 once and then slowly.
 
-Run as `python -m bench.inbox [--events 2000] [--latency-ms 250] [--workers 2] [--cap-s 90]`.
+Run as `python -m bench.inbox [--events 2000] [--latency-ms 250] [--workers 2] [--cap-s 90]
+[--rounds 2]`.
 Everything on 127.0.0.1, as `bench.onsale` deploys it (its helpers, imported): an embedded
 PostgreSQL in a temporary directory (or `DATABASE_URL`'s server), a fresh database, `liventix
 serve` and `--workers` `liventix worker --no-periodic` processes, the Stripe stand-in over HTTP
@@ -13,8 +14,8 @@ Each case: `--events` orders checked out beforehand (hold, PaymentIntent, record
 API, `ticketing_fsm.start_checkout`, on the stand-in's account in process; set-up, not
 measured), their PaymentIntents paid at the stand-in, then Stripe's `payment_intent.succeeded`
 events posted, signed, to `/v1/stripe/webhook` by a pool of 16 client threads as fast as the
-API takes them (a burst, as Stripe sends after an on-sale). The worker stores nothing itself:
-each event is stored in `messaging.inbox` by the API, claimed by a worker, prepared with no
+API takes them (a burst, as Stripe sends after an on-sale). Each event is stored in
+`messaging.inbox` by the API (verified, NOTIFY), claimed by a worker, prepared with no
 transaction open (Stripe asked for the charge and its fee: one GET, the case's latency), and
 finished (the payment booked, the order paid, its tickets issued) in another transaction.
 
@@ -30,13 +31,19 @@ PostgreSQL, this process: the stand-in and the posting clients) over the measure
 capped case's window holds the whole burst's posts for fewer events handled: its API and
 stand-in figures per event are inflated so).
 
-Cases in one run: `inbox_0` (Stripe at once: the baseline) and `inbox_<latency>` (the figure);
-then the refunds and cancellations Stripe made meanwhile are posted back as Stripe's events,
+Cases in one run: `inbox_0` (Stripe at once: the baseline) and `inbox_<latency>` (the figure),
+interleaved: each case's events are split into `--rounds` segments (each its own burst, with
+its share of the cap), run in rounds of one segment of each case, the order alternating from
+round to round (0 ms first, then the slow case first, ...), so that the machine's other work
+(2 cores shared) weighs on both cases alike; a case's figures are its segments' together (the
+events handled over the sum of their windows, latencies pooled), and each round's ratio is
+printed too (`inbox_latency_ratio_rounds`). Uncounted first: a warm-up of `--warmup` events.
+Then the refunds and cancellations Stripe made meanwhile are posted back as Stripe's events,
 and finance's reports run as the demo runs them (`liventix.demo.finance_reports`): every
 difference must be zero. Also read: inbox events dead, orders paid at Stripe but refunded
 (`refunded_paid`: a late payment, the hold expired, is refunded in full), paid intents whose
 order has no ticket and no full refund (`charged_without_ticket`), the machine's load average
-at each case's start. The last line is one JSON object.
+at each case's (first segment's) start. The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -86,6 +93,7 @@ CAP_S = 90.0
 SETUP_THREADS = 4
 POLL_S = 0.1
 WARMUP = 20
+ROUNDS = 2
 """Events of an uncounted case first: the workers' connections and plans warmed up."""
 
 
@@ -129,6 +137,8 @@ class Case:
     """Seconds the burst took to post (every event acknowledged by the API)."""
     cpu_ms: dict[str, float]
     load: tuple[float, float, float]
+    latencies_ms: tuple[float, ...] = ()
+    """Each event's, posted -> handled (inf: not handled within the window)."""
 
     @property
     def per_s(self) -> float:
@@ -252,6 +262,34 @@ def run_case(
         post_s=round(post_s, 2),
         cpu_ms=spent,
         load=load,
+        latencies_ms=tuple(latencies),
+    )
+
+
+def combined(name: str, segments: Sequence[Case]) -> Case:
+    """One case's segments (one per round) as one: events, handled and seconds summed (the
+    rate is handled over the windows' sum), latencies pooled, CPU per event weighted by the
+    events handled, the first segment's load."""
+    handled = sum(c.handled for c in segments)
+    latencies = [x for c in segments for x in c.latencies_ms]
+    groups = {g for c in segments for g in c.cpu_ms}
+    return Case(
+        name=name,
+        latency_ms=segments[0].latency_ms,
+        events=sum(c.events for c in segments),
+        handled=handled,
+        seconds=sum(c.seconds for c in segments),
+        capped=any(c.capped for c in segments),
+        left=sum(c.left for c in segments),
+        p50_ms=_ms(_percentile(latencies, 0.5)),
+        p99_ms=_ms(_percentile(latencies, 0.99)),
+        post_s=round(sum(c.post_s for c in segments), 2),
+        cpu_ms={
+            g: round(sum(c.cpu_ms.get(g, 0.0) * c.handled for c in segments) / max(handled, 1), 2)
+            for g in sorted(groups)
+        },
+        load=segments[0].load,
+        latencies_ms=tuple(latencies),
     )
 
 
@@ -312,6 +350,21 @@ def _outcomes(engine: sa.Engine, account: StripeStandIn) -> dict[str, Any]:
     }
 
 
+def _plan(args: argparse.Namespace, label: str) -> list[tuple[str, str, float, int, float]]:
+    """The segments in their order: (case, segment, latency, events, cap). The warm-up
+    first; then per round one segment of each case, the order alternating (0 first in the
+    first round, then the slow case first, ...), each with its share of the events and of the
+    cap."""
+    plan = [("warmup", "warmup", 0.0, args.warmup, args.cap_s)] if args.warmup else []
+    rounds = max(1, args.rounds)
+    cases = [("inbox_0", 0.0), (f"inbox_{label}", float(args.latency_ms))]
+    for r in range(rounds):
+        n = args.events // rounds + (1 if r < args.events % rounds else 0)
+        for case, wait in cases if r % 2 == 0 else cases[::-1]:
+            plan.append((case, f"{case}#{r + 1}", wait, n, args.cap_s / rounds))
+    return plan
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the cases; print their figures, the last line as one JSON object."""
     parser = argparse.ArgumentParser(prog="python -m bench.inbox", description=__doc__)
@@ -328,6 +381,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--cap-s", type=float, default=CAP_S, help="a case's backlog is measured this long"
     )
     parser.add_argument("--warmup", type=int, default=WARMUP, help="uncounted events first")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=ROUNDS,
+        help="each case's events split into this many segments, the cases alternating",
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     latency = args.latency_ms
@@ -338,11 +397,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "api_processes": args.processes,
         "latency_ms": latency,
         "cap_s": args.cap_s,
+        "rounds": args.rounds,
     }
     account = StripeStandIn(seed=args.seed)
     stand_in = StandInServer(account)
     threading.Thread(target=stand_in.serve_forever, daemon=True).start()
-    cases: list[Case] = []
+    segments: dict[str, list[Case]] = {"inbox_0": [], f"inbox_{label}": []}
     with (
         tempfile.TemporaryDirectory(prefix="liventix-inbox-") as scratch,
         _server() as server_url,
@@ -374,17 +434,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     timeout=30.0,
                 )
                 try:
-                    plan = [("warmup", 0.0, args.warmup)] if args.warmup else []
-                    plan += [
-                        ("inbox_0", 0.0, args.events),
-                        (f"inbox_{label}", latency, args.events),
-                    ]
-                    sale = {name: _event(http, name, 1, OPEN_CAPACITY) for name, _, _ in plan}
+                    sale = {
+                        name: _event(http, name, 1, OPEN_CAPACITY) for name in ("warmup", *segments)
+                    }
                 finally:
                     http.close()
                 cpu = _Cpu(engine, deployment)
-                for name, wait, n in plan:
-                    event_id, (type_id,) = sale[name]
+                for case_name, name, wait, n, cap in _plan(args, label):
+                    event_id, (type_id,) = sale[case_name]
                     started = time.monotonic()
                     intents = _checkouts(
                         engine,
@@ -407,11 +464,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         cpu=cpu,
                         intents=intents,
                         latency_ms=wait,
-                        cap_s=args.cap_s,
+                        cap_s=cap,
                     )
                     _print_case(case)
-                    if name != "warmup":
-                        cases.append(case)
+                    if case_name != "warmup":
+                        segments[case_name].append(case)
                 account.latency_ms = 0
                 figures["refund_events_posted"] = _refunds_back(engine, account, deployment)
                 differences = finance_reports(
@@ -426,7 +483,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             engine.dispose()
             stand_in.shutdown()
             stand_in.server_close()
-    for case in cases:
+    for name, parts in segments.items():
+        case = combined(name, parts)
         key = "inbox_0" if case.latency_ms == 0 else "inbox_250"
         suffix = "0" if case.latency_ms == 0 else "250"
         figures[f"{key}_per_s"] = round(case.per_s, 2)
@@ -442,6 +500,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         figures[f"{key}_load"] = [round(x, 2) for x in case.load]
     slow, fast = figures.get("inbox_250_per_s", 0.0), figures.get("inbox_0_per_s", 0.0)
     figures["inbox_latency_ratio"] = round(slow / fast, 3) if fast else 0.0
+    # Each round's ratio (its two segments ran back to back): how much the machine's other
+    # work moved the figure between rounds.
+    figures["inbox_latency_ratio_rounds"] = [
+        round(b.per_s / a.per_s, 3) if a.per_s else None
+        for a, b in zip(segments["inbox_0"], segments[f"inbox_{label}"], strict=True)
+    ]
     figures["inbox_250_per_worker_per_s"] = round(slow / args.workers, 2) if args.workers else 0
     figures["dead"] = outcomes["inbox"].get("dead", 0)
     figures["inbox_statuses"] = outcomes["inbox"]
@@ -453,7 +517,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"ratios     inbox_latency_ratio {figures['inbox_latency_ratio']} "
         f"({slow} / {fast} events/s; {figures['inbox_250_per_worker_per_s']}/s per worker at "
-        f"{label} ms); dead {figures['dead']}, refunded_paid {figures['refunded_paid']}, "
+        f"{label} ms; by round {figures['inbox_latency_ratio_rounds']}); "
+        f"dead {figures['dead']}, refunded_paid {figures['refunded_paid']}, "
         f"charged without ticket {bad}, report differences {differences}",
         flush=True,
     )

@@ -1,7 +1,7 @@
 """bench.inbox runs end to end in a tiny configuration (the session's server, one API process,
-one worker, a few events per case), so it cannot rot: every event it posts is handled, its
-JSON line carries the figures the issue reads, and finance's reports tie out. No timing is
-asserted: the rates are whatever this machine gives."""
+one worker, a few events per case in two rounds), so it cannot rot: every event it posts is
+handled, its JSON line carries the figures the issue reads, and finance's reports tie out. No
+timing is asserted: the rates are whatever this machine gives."""
 
 from __future__ import annotations
 
@@ -37,3 +37,4 @@ def test_the_bench_drains_both_cases_and_ties_out(
     assert figures["orders"] == {"paid": 2 + 2 * events}
     assert figures["differences"] == 0
     assert figures["inbox_latency_ratio"] > 0
+    assert len(figures["inbox_latency_ratio_rounds"]) == figures["rounds"] == 2
