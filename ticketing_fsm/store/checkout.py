@@ -472,7 +472,14 @@ def _exchange(
     cancel within 5 s (or the wait is interrupted again) the connection's state is unknown:
     it is closed and invalidated (`invalidate`: the SQLAlchemy Connection's, or the pooled
     connection's; the caller's rollback then discards it, the pool never hands it out
-    again), and the interruption raised."""
+    again), and the interruption raised. A pipeline interrupted anywhere (while it was
+    being sent, its Sync perhaps not yet; or with its results read up to its Sync's but
+    libpq not yet out of pipeline mode, where the status is no longer active) is ended by a
+    Sync of ours, its results read and pipeline mode left: the connection goes back usable
+    (its transaction, if one was left open or failed, for the caller's rollback), or, where
+    that fails or the connection is lost, closed and invalidated as above. Never handed
+    back in pipeline mode: every later statement on it would fail ("PQsendQuery not
+    allowed in pipeline mode"), the pool's reset rollback sending nothing."""
     pgconn = driver.pgconn
     closed: BaseException | None = None
     with driver.lock:
@@ -483,10 +490,17 @@ def _exchange(
                 sql(pgconn)
             return _results(pgconn, None)
         except BaseException as interrupted:
-            if pgconn.transaction_status == psycopg.pq.TransactionStatus.ACTIVE:
+            pipelined = pgconn.pipeline_status != psycopg.pq.PipelineStatus.OFF
+            if pipelined or pgconn.transaction_status == psycopg.pq.TransactionStatus.ACTIVE:
                 try:
-                    driver.cancel_safe(timeout=5.0)
-                    _results(pgconn, 5.0)
+                    if pgconn.status != psycopg.pq.ConnStatus.OK:
+                        raise interrupted  # lost: nothing to read, the state unknown
+                    if pgconn.transaction_status == psycopg.pq.TransactionStatus.ACTIVE:
+                        driver.cancel_safe(timeout=5.0)
+                    if pipelined:
+                        _leave_pipeline(pgconn, 5.0)
+                    else:
+                        _results(pgconn, 5.0)
                 except BaseException:  # no answer, or interrupted again: state unknown
                     pgconn.finish()
                     closed = interrupted
@@ -497,11 +511,13 @@ def _exchange(
     raise closed
 
 
-def _results(pgconn: psycopg.pq.abc.PGconn, timeout: float | None) -> list[psycopg.pq.abc.PGresult]:
+def _results(
+    pgconn: psycopg.pq.abc.PGconn, timeout: float | None, *, leave: bool = True
+) -> list[psycopg.pq.abc.PGresult]:
     """Flush what `send_query` left and read the results until libpq's last (None), waiting
     in poll() (GIL released) whenever libpq would block; TimeoutError after `timeout` s. In
-    libpq's pipeline mode, every statement's results up to the Sync's (not returned), and
-    the pipeline mode left."""
+    libpq's pipeline mode, every statement's results up to the (next) Sync's (not
+    returned), and the pipeline mode left (unless not `leave`)."""
     pipeline = pgconn.pipeline_status != psycopg.pq.PipelineStatus.OFF
     deadline = None if timeout is None else time.monotonic() + timeout
     poller = select.poll()
@@ -521,9 +537,38 @@ def _results(pgconn: psycopg.pq.abc.PGconn, timeout: float | None) -> list[psyco
                 continue  # the end of one statement's results
             return results
         if pipeline and result.status == psycopg.pq.ExecStatus.PIPELINE_SYNC:
-            pgconn.exit_pipeline_mode()
+            if leave:
+                pgconn.exit_pipeline_mode()
             return results
         results.append(result)
+
+
+def _leave_pipeline(pgconn: psycopg.pq.abc.PGconn, timeout: float) -> None:
+    """Leave the libpq pipeline an interruption left `pgconn` in, its results read (and
+    dropped) up to its last Sync's: at once where nothing is left to send or read; else
+    after a Sync of ours (the pipeline's own may not have been sent: without one the
+    server keeps its answers), reading to each Sync's result (the pipeline's own, then
+    ours) until libpq lets it out. TimeoutError after `timeout` s, psycopg.Error where
+    libpq refuses."""
+    if _left_pipeline(pgconn):
+        return
+    pgconn.pipeline_sync()
+    deadline = time.monotonic() + timeout
+    while True:
+        _results(pgconn, max(0.0, deadline - time.monotonic()), leave=False)
+        if _left_pipeline(pgconn):
+            return
+
+
+def _left_pipeline(pgconn: psycopg.pq.abc.PGconn) -> bool:
+    """Whether libpq left pipeline mode (it refuses while a result or a Sync is due)."""
+    try:
+        pgconn.exit_pipeline_mode()
+    except psycopg.OperationalError:
+        if pgconn.status != psycopg.pq.ConnStatus.OK:
+            raise
+        return False
+    return True
 
 
 def _ready(poller: select.poll, deadline: float | None) -> int:
@@ -646,13 +691,18 @@ def _hold_prepared(
     results: list[psycopg.pq.abc.PGresult] = []
     for _attempt in (1, 2):
         if pooled.info.get(_PREPARED_HOLD) is not pgconn:
+            pooled.info.pop(_HOLD_ROW, None)  # its columns are read again from its results
+            # Noted before its Parse goes: an interruption (or error) after the Parse went,
+            # the statement noted as missing, would make every later prepare on this
+            # connection fail (42P05, it exists); noted as there, not there, its next
+            # execution fails with 26000 and it is prepared again, as after psycopg's
+            # DEALLOCATE ALL.
+            pooled.info[_PREPARED_HOLD] = pgconn
             _sent_alone(
                 pooled,
                 driver,
                 lambda c: c.send_prepare(_OPEN_AND_HOLD_NAME, OPEN_AND_HOLD_PREPARED.encode()),
             )
-            pooled.info[_PREPARED_HOLD] = pgconn
-            pooled.info.pop(_HOLD_ROW, None)  # its columns are read again from its results
         results = _exchange(pooled.invalidate, driver, _hold_sender(values, begin))
         failed = [
             (
