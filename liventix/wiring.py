@@ -277,14 +277,12 @@ def wire(
 
 def periodic_step(engine: sa.Engine) -> Callable[[], object]:
     """The worker's periodic step, each part its own transaction: release the ticket holds
-    that expired unpaid more than `ticketing_fsm.PAYMENT_GRACE` ago (a payment made within
-    its hold and handled late still finds its seats) and the ledger holds that expired,
-    roll up high-volume accounts, release due escrows, seal the ledger's new entries into
-    checkpoints."""
+    and ledger holds that expired, roll up high-volume accounts, release due escrows, seal
+    the ledger's new entries into checkpoints."""
 
     def step() -> object:
         with engine.begin() as conn:
-            orders = ticketing_fsm.expire_holds(conn, grace=ticketing_fsm.PAYMENT_GRACE)
+            orders = ticketing_fsm.expire_holds(conn)
         with engine.begin() as conn:
             holds = ledger.expire_holds(conn)
         with engine.begin() as conn:

@@ -67,7 +67,6 @@ from ticketing_fsm.machines import (
 from ticketing_fsm.messages import IntentCancelRequested, OrderEvent, RefundRequested, TicketEvent
 from ticketing_fsm.models import Order, Ticket
 from ticketing_fsm.outcomes import (
-    PAYMENT_GRACE,
     cancel_order,
     expire_holds,
     order_for_payment,
@@ -96,7 +95,6 @@ __all__ = [
     "META_ORG",
     "ORDER_FINAL",
     "ORDER_STATES",
-    "PAYMENT_GRACE",
     "TICKET_FINAL",
     "TICKET_STATES",
     "AlreadyCheckedIn",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
@@ -30,13 +30,6 @@ from ticketing_fsm.refunds import request_refund
 from ticketing_fsm.store.tickets import ticket
 
 LATE = "late payment"
-
-PAYMENT_GRACE = timedelta(minutes=2)
-"""How long after its hold the product's sweeper leaves an unpaid order held (the worker's
-periodic step, `liventix.wiring`): a buyer who paid within the hold is judged by when
-Stripe says they paid (the event's `created`), however late the event is handled, as long as
-the seats are still held. The grace covers Stripe's delivery and the inbox's backlog at an
-on-sale; past it the seats go back on sale, and a payment arriving after that is refunded."""
 
 
 def order_for_payment(
@@ -280,10 +273,9 @@ def cancel_order(conn: Connection, org_id: uuid.UUID, order_id: uuid.UUID, *, ca
     return get_order(conn, order_id)
 
 
-def expire_holds(conn: Connection, limit: int = 100, *, grace: timedelta = timedelta(0)) -> int:
-    """Release the holds of orders whose hold expired unpaid more than `grace` ago (the
-    product's sweeper waits `PAYMENT_GRACE`); returns how many."""
-    due = store.orders.due_holds(conn, limit, grace)
+def expire_holds(conn: Connection, limit: int = 100) -> int:
+    """Release the holds of orders whose hold expired unpaid; returns how many."""
+    due = store.orders.due_holds(conn, limit)
     for order_id in due:
         order = get_order(conn, order_id, lock=True)
         release(conn, order, "hold expired", "hold sweeper", cancel_intent=True)

@@ -1,15 +1,15 @@
 """A payment is judged against its order's hold by when the buyer paid (the Stripe event's
 `created`), not by when the worker gets to the event: a backlog of payment events (an
-on-sale's burst, a slow Stripe, Stripe's own retries) must not turn a payment made in time
-into a refund. The product's sweeper leaves an expired hold for `PAYMENT_GRACE` before its
-seats go back on sale; a payment for an order whose seats went back on sale, or made after
-the hold, is refunded in full as before.
+on-sale's burst behind a slow Stripe) must not turn a payment made in time into a refund
+while the order still holds its seats. A payment for an order whose seats went back on sale,
+or made after the hold, is refunded in full as before; a `created` no payment of the order
+can have (before the order was made, after the moment it is handled) is not taken.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -17,7 +17,6 @@ import sqlalchemy as sa
 import escrow
 import ticketing_fsm as tk
 from liventix.testing.stripe import StripeObject
-from liventix.wiring import periodic_step
 from tests.ticketing_core.support import (
     Gateway,
     World,
@@ -34,6 +33,7 @@ from tests.ticketing_core.support import (
     stripe_event,
     ticketing_handlers,
 )
+from ticketing_fsm import store as tk_store
 
 
 @pytest.fixture
@@ -53,10 +53,13 @@ def _checkout(engine: sa.Engine, gateway: Gateway, world: World, key: str) -> tk
 
 
 def _hold_ended(engine: sa.Engine, order_id: uuid.UUID, ago: timedelta) -> int:
-    """Move the order's hold's end `ago` into the past; returns that end (Unix seconds)."""
+    """Move the order's hold `ago` into the past (made the hold's length before its end);
+    returns that end (Unix seconds)."""
     with engine.begin() as conn:
         ended = conn.execute(
-            sa.text("""UPDATE ticketing.orders SET hold_expires_at = now() - :ago
+            sa.text("""UPDATE ticketing.orders
+                          SET hold_expires_at = now() - :ago,
+                              created_at = now() - :ago - (hold_expires_at - created_at)
                         WHERE id = :id
                     RETURNING floor(extract(epoch FROM hold_expires_at))::bigint"""),
             {"id": order_id, "ago": ago},
@@ -139,9 +142,9 @@ def test_a_payment_made_in_time_for_seats_already_back_on_sale_is_refunded(
 ) -> None:
     handlers = ticketing_handlers(gateway)
     checkout = _checkout(engine, gateway, world, "k1")
-    ended = _hold_ended(engine, checkout.order_id, timedelta(minutes=5))
+    ended = _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
     with engine.begin() as conn:
-        assert tk.expire_holds(conn, grace=tk.PAYMENT_GRACE) == 1
+        assert tk.expire_holds(conn) == 1
     store(engine, _succeeded(gateway, checkout, ended - 30))
     assert drain(engine, handlers) == ["handled"]
     assert _order(engine, checkout.order_id).status == "cancelled"
@@ -150,30 +153,57 @@ def test_a_payment_made_in_time_for_seats_already_back_on_sale_is_refunded(
         assert task.reason == "late payment"
 
 
-def test_the_sweeper_leaves_a_hold_for_the_grace_before_its_seats_go_back_on_sale(
+def test_the_long_ways_read_judges_the_hold_by_the_payments_time(
     engine: sa.Engine, gateway: Gateway, world: World
 ) -> None:
-    within = _checkout(engine, gateway, world, "k1")
-    past = _checkout(engine, gateway, world, "k2")
-    _hold_ended(engine, within.order_id, tk.PAYMENT_GRACE / 2)
-    _hold_ended(engine, past.order_id, tk.PAYMENT_GRACE + timedelta(seconds=30))
+    """`store.orders.paying_order` (what the long way decides on when the one statement
+    paid nothing): expired or not by `paid_at`, now for none or one no payment can have."""
+    checkout = _checkout(engine, gateway, world, "k1")
+    ended = _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
     with engine.begin() as conn:
-        assert tk.expire_holds(conn, grace=tk.PAYMENT_GRACE) == 1
-    assert _order(engine, within.order_id).status == "awaiting_payment"
-    assert _order(engine, past.order_id).status == "cancelled"
-    # Without a grace (a caller's own sweep, as the tests and tools run it) it goes at once.
-    with engine.begin() as conn:
-        assert tk.expire_holds(conn) == 1
-    assert _order(engine, within.order_id).status == "cancelled"
+        created = conn.execute(
+            sa.text(
+                "SELECT floor(extract(epoch FROM created_at))::bigint FROM ticketing.orders"
+                " WHERE id = :id"
+            ),
+            {"id": checkout.order_id},
+        ).scalar_one()
+
+        def expired(at: int | None) -> bool:
+            paid_at = None if at is None else datetime.fromtimestamp(at, UTC)
+            found = tk_store.orders.paying_order(conn, checkout.order_id, paid_at)
+            assert found is not None
+            return found[1]
+
+        assert expired(ended - 1) is False
+        assert expired(ended + 1) is True
+        assert expired(None) is True  # judged now: a minute after the hold
+        assert expired(created - 3600) is True  # before the order was made: now
+        assert expired(ended + 86_400 * 365) is True  # after now: now
 
 
-def test_the_workers_periodic_step_sweeps_with_the_grace(
+@pytest.mark.parametrize("created", [0, -1, "before"], ids=["zero", "negative", "before-order"])
+def test_a_created_no_payment_of_the_order_can_have_is_judged_when_handled(
+    engine: sa.Engine, gateway: Gateway, world: World, created: object
+) -> None:
+    """Through the inbox and the payment's one statement: a time before the order was made
+    (0, a negative one, an hour before) does not make an expired hold's payment in time."""
+    handlers = ticketing_handlers(gateway)
+    checkout = _checkout(engine, gateway, world, "k1")
+    ended = _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
+    at = ended - 7_200 if created == "before" else created
+    store(engine, _succeeded(gateway, checkout, int(str(at))))
+    assert drain(engine, handlers) == ["handled"]
+    assert _order(engine, checkout.order_id).status == "cancelled"
+
+
+def test_a_created_after_the_moment_it_is_handled_is_judged_when_handled(
     engine: sa.Engine, gateway: Gateway, world: World
 ) -> None:
-    within = _checkout(engine, gateway, world, "k1")
-    past = _checkout(engine, gateway, world, "k2")
-    _hold_ended(engine, within.order_id, tk.PAYMENT_GRACE / 2)
-    _hold_ended(engine, past.order_id, tk.PAYMENT_GRACE + timedelta(seconds=30))
-    periodic_step(engine)()
-    assert _order(engine, within.order_id).status == "awaiting_payment"
-    assert _order(engine, past.order_id).status == "cancelled"
+    """A time in the future (no payment can have it) does not refund a payment handled
+    within its hold."""
+    handlers = ticketing_handlers(gateway)
+    checkout = _checkout(engine, gateway, world, "k1")
+    store(engine, _succeeded(gateway, checkout, int(checkout.hold_expires_at.timestamp()) + 86_400))
+    assert drain(engine, handlers) == ["handled"]
+    assert _order(engine, checkout.order_id).status == "paid"

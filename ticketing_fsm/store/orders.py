@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, text
@@ -52,10 +52,15 @@ _AMOUNTS = (
 ORDER = f"SELECT {ORDER_COLUMNS}, {_AMOUNTS} FROM ticketing.orders o WHERE o.id = :id"
 
 # The order, locked, with what decides a payment's outcome: whether its hold expired before
-# the buyer paid (`paid_at`; NULL: now) and its event was cancelled (one round trip).
+# the buyer paid (`paid_at`; NULL, or a time before the order was made or after now, which
+# no payment of it can have: now) and its event was cancelled (one round trip). The same
+# rule as the payment's statement (`store.paying`).
 PAYING_ORDER = text(f"""
     SELECT {ORDER_COLUMNS}, {_AMOUNTS},
-           coalesce(CAST(:paid_at AS timestamptz), now()) > o.hold_expires_at AS expired,
+           CASE WHEN CAST(:paid_at AS timestamptz)
+                     BETWEEN date_trunc('second', o.created_at) AND now()
+                THEN CAST(:paid_at AS timestamptz) ELSE now() END > o.hold_expires_at
+               AS expired,
            EXISTS (SELECT 1 FROM ticketing.events e
                     WHERE e.id = o.event_id AND e.cancelled_at IS NOT NULL) AS cancelled
       FROM ticketing.orders o
@@ -86,7 +91,7 @@ INTENT_FACTS = text("""
 
 DUE_HOLDS = text("""
     SELECT id FROM ticketing.orders
-     WHERE status = 'awaiting_payment' AND hold_expires_at < now() - CAST(:grace AS interval)
+     WHERE status = 'awaiting_payment' AND hold_expires_at < now()
      ORDER BY hold_expires_at LIMIT :limit FOR UPDATE SKIP LOCKED""")
 
 # A transition as compare-and-set on (status, version) plus its audit row, in one statement:
@@ -226,11 +231,9 @@ def intent_facts(conn: Connection, order_id: uuid.UUID) -> Any:
     return conn.execute(INTENT_FACTS, {"id": order_id}).one()
 
 
-def due_holds(conn: Connection, limit: int, grace: timedelta = timedelta(0)) -> list[uuid.UUID]:
-    """Orders whose hold expired unpaid more than `grace` ago, locked (skipping those
-    another session holds)."""
-    params = {"limit": limit, "grace": grace}
-    return list(conn.execute(DUE_HOLDS, params).scalars().all())
+def due_holds(conn: Connection, limit: int) -> list[uuid.UUID]:
+    """Orders whose hold expired unpaid, locked (skipping those another session holds)."""
+    return list(conn.execute(DUE_HOLDS, {"limit": limit}).scalars().all())
 
 
 def move(
