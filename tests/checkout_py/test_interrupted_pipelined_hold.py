@@ -179,3 +179,33 @@ def test_a_hold_interrupted_once_prepared_is_prepared_no_more(
     assert _left(engine, world) == 7
     _pool_connection_is_clean(engine, driver)
     assert _prepared(engine) == [(store.OPEN_AND_HOLD_PREPARED, 2)]
+
+
+def test_a_pipelined_hold_on_a_lost_connection_is_invalidated(
+    one_connection: sa.Engine, committing_engine: sa.Engine
+) -> None:
+    """The pooled connection's session terminated while it sat in the pool: the pipelined
+    hold fails as a lost connection (DBAPIError, invalidated), nothing held; the pool's next
+    connection is a new one, out of pipeline mode, and holds."""
+    engine = one_connection
+    with engine.begin() as conn:
+        world = open_world(conn, capacities=(10,))
+    driver = _set(engine, isolation_level=psycopg.IsolationLevel.REPEATABLE_READ)
+    assert store.open_and_hold_alone(engine, _order(world, "lost-0", 1)) is not None
+    with committing_engine.begin() as conn:
+        conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": driver.info.backend_pid})
+    with pytest.raises(sa.exc.DBAPIError) as lost:
+        store.open_and_hold_alone(engine, _order(world, "lost-1", 2))
+    assert lost.value.connection_invalidated
+    assert driver.closed
+    raw: Any = engine.raw_connection()
+    try:
+        assert raw.driver_connection is not driver
+        assert raw.driver_connection.pgconn.pipeline_status == psycopg.pq.PipelineStatus.OFF
+    finally:
+        raw.close()
+    assert _left(engine, world) == 9
+    _set(engine, isolation_level=psycopg.IsolationLevel.REPEATABLE_READ)
+    row = store.open_and_hold_alone(engine, _order(world, "lost-1", 2))
+    assert row is not None and row.held_until is not None
+    assert _left(engine, world) == 7

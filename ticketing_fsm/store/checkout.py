@@ -827,7 +827,11 @@ def open_and_hold_alone(engine: Engine, order: Mapping[str, Any]) -> Any:
             if pgconn.status != psycopg.pq.ConnStatus.OK:
                 raise psycopg.OperationalError(pgconn.get_error_message(encoding))
         except psycopg.Error as error:
-            lost = engine.dialect.is_disconnect(cast(Any, error), pooled, None)
+            # Invalidated already (`_exchange`: a pipeline on a lost connection): no driver
+            # connection left for the dialect to look at.
+            lost = not pooled.is_valid or engine.dialect.is_disconnect(
+                cast(Any, error), pooled, None
+            )
             if lost and pooled.is_valid:
                 pooled.invalidate(error)
             raise DBAPIError.instance(
