@@ -709,6 +709,26 @@ CREATE TRIGGER deliveries_shape
           OR (NEW.channel = 'email') <> (NEW.recipient IS NOT NULL))
     EXECUTE FUNCTION messaging.deliveries_shape();
 
+-- The references' lookups are probes by the message's and the endpoint's keys (their id
+-- first), whatever the statistics say (issue 11, session 37; ticketing.filter_only says more).
+-- A plan built while the tables held a few rows (a new deployment, a benchmark's fresh
+-- database: the session keeps it until ANALYZE replans) hashed them: every endpoint of every
+-- organization read by a table scan at every publishing, and the messages by
+-- messages_created (every message this transaction wrote, a batch's thousands included, at
+-- each of its statements). The organization is compared with messaging.filter_only(v_org), a
+-- VOLATILE identity the planner may neither use as an index key nor hoist out of the lookup
+-- (a correlated EXISTS with a volatile condition is never hashed); the message's moment with
+-- IS NOT DISTINCT FROM (created_at is NOT NULL: the same test), which no index serves, so
+-- that messages_created cannot compete with the key either; the trigger runs with
+-- enable_seqscan off. Every lookup still filters on the organization (docs/scaling.md).
+CREATE FUNCTION messaging.filter_only(p_value uuid) RETURNS uuid
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    RETURN p_value;
+END
+$$;
+REVOKE ALL ON FUNCTION messaging.filter_only(uuid) FROM PUBLIC;
+
 ------------------------------------------------------------------------------------------
 -- The deliveries' references (session 32). An enforced foreign key checks each row apart:
 -- a payment's five deliveries ran ten checks (eight queries, each locking its message or
@@ -729,7 +749,8 @@ CREATE TRIGGER deliveries_shape
 -- they were, refused with their names; session 35). It also sends the workers' NOTIFY.
 ------------------------------------------------------------------------------------------
 CREATE FUNCTION messaging.deliveries_references() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    SET enable_seqscan = off AS $$
 DECLARE
     v_org uuid;
     v_name text;
@@ -758,12 +779,15 @@ BEGIN
                           AND ((d.channel = 'webhook') <> (d.endpoint_id IS NOT NULL)
                                OR (d.channel = 'email') <> (d.recipient IS NOT NULL)
                                OR NOT EXISTS (SELECT FROM messaging.messages m
-                                            WHERE m.id = d.message_id AND m.org_id = v_org
-                                              AND m.xmin = v_xid AND m.created_at = now())
+                                            WHERE m.id = d.message_id
+                                              AND m.org_id = messaging.filter_only(v_org)
+                                              AND m.xmin = v_xid
+                                              AND m.created_at IS NOT DISTINCT FROM now())
                                OR (d.endpoint_id IS NOT NULL
                                    AND NOT EXISTS (SELECT FROM messaging.endpoints e
                                                     WHERE e.id = d.endpoint_id
-                                                      AND e.org_id = v_org)))) THEN
+                                                      AND e.org_id
+                                                          = messaging.filter_only(v_org))))) THEN
             CONTINUE;
         END IF;
         -- The rows' own rules first, as the CHECKs they were refused a row before any key's
@@ -792,11 +816,14 @@ BEGIN
                    -- so it is only looked up; any other is locked FOR KEY SHARE as a key's
                    -- check locks it. CASE: the lookup first, the lock only if it found none.
                    AND CASE WHEN EXISTS (SELECT FROM messaging.messages m
-                                          WHERE m.id = d.message_id AND m.org_id = v_org
-                                            AND m.xmin = v_xid AND m.created_at = now())
+                                          WHERE m.id = d.message_id
+                                            AND m.org_id = messaging.filter_only(v_org)
+                                            AND m.xmin = v_xid
+                                            AND m.created_at IS NOT DISTINCT FROM now())
                             THEN false
                             ELSE NOT EXISTS (SELECT FROM messaging.messages m
-                                              WHERE m.id = d.message_id AND m.org_id = v_org
+                                              WHERE m.id = d.message_id
+                                                AND m.org_id = messaging.filter_only(v_org)
                                                 FOR KEY SHARE) END
                 UNION ALL
                 SELECT 'deliveries_endpoint_id_fkey',
@@ -804,7 +831,8 @@ BEGIN
                   FROM added d
                  WHERE d.org_id = v_org AND d.endpoint_id IS NOT NULL
                    AND NOT EXISTS (SELECT FROM messaging.endpoints e
-                                    WHERE e.id = d.endpoint_id AND e.org_id = v_org)) k
+                                    WHERE e.id = d.endpoint_id
+                                      AND e.org_id = messaging.filter_only(v_org))) k
          LIMIT 1;
         IF v_name IS NOT NULL THEN
             RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', SCHEMA = 'messaging',
