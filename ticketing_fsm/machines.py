@@ -3,8 +3,9 @@
 A ticket is held while its buyer pays, issued when the payment succeeds, may be transferred
 to a new holder (the old ticket becomes void and a new one is issued), is checked in once,
 and ends cancelled, refunded or invalidated (a chargeback lost). An order awaits payment, is
-paid, partially refunded or refunded, cancelled (hold released, expired or failed), or
-disputed. States carry explicit stored values; the order's amounts come from the ledger.
+paid, partially refunded or refunded, cancelled (hold released: expired, or its
+PaymentIntent cancelled), or disputed. States carry explicit stored values; the order's
+amounts come from the ledger.
 """
 
 from __future__ import annotations

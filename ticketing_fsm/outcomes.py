@@ -251,7 +251,9 @@ def pay_for_intent(
 
 
 def payment_failed(conn: Connection, order_id: uuid.UUID, *, cause: str) -> bool:
-    """The payment failed or was cancelled: release the hold. False if nothing was held."""
+    """The order's PaymentIntent was cancelled (it can take no payment any more): release the
+    hold. False if nothing was held. Not for a declined card: the intent still takes a
+    payment then (`stripe_events`)."""
     order = get_order(conn, order_id, lock=True)
     if order.status != "awaiting_payment":
         return False

@@ -8,11 +8,14 @@ transaction open). Event types escrow does not handle get ticketing's follow-up 
 
 A PaymentIntent's success (booked by escrow) issues the order's tickets (or refunds a late
 payment: one made after its hold, by the event's `created` and not by when the worker got to
-it, or one for an order whose seats went back on sale); its failure or cancellation releases
-the hold. Refunds (whoever made them) and disputes are booked by escrow, then the order is
-settled from the facts (`refunds.settle_order`), not from which event came last: any order
-of arrival, with any duplicates, ends in the same order and ticket states. Every other
-event is escrow's alone.
+it, or one for an order whose seats went back on sale); its cancellation releases the hold.
+A declined card (`payment_intent.payment_failed`) releases nothing: the intent still takes a
+payment, the buyer may pay it with another card until the hold expires, and a payment that
+then succeeds issues the tickets whichever of the two events is handled first. Refunds
+(whoever made them) and disputes are booked by escrow, then the order is settled from the
+facts (`refunds.settle_order`), not from which event came last: any order of arrival, with
+any duplicates, ends in the same order and ticket states. Every other event is escrow's
+alone.
 """
 
 from __future__ import annotations
@@ -103,11 +106,20 @@ def _placed_org(event: outbox.InboxEvent) -> uuid.UUID | None:
     return None if org is None or org == uuid.UUID(int=0) else org
 
 
-def _failed(conn: Connection, event: outbox.InboxEvent) -> None:
-    """The payment failed or was cancelled: its order's hold is released."""
+def _canceled(conn: Connection, event: outbox.InboxEvent) -> None:
+    """The PaymentIntent was cancelled (it can take no payment any more): its order's hold is
+    released."""
     order = _order(conn, event, event.payload["data"]["object"]["id"])
     if order is not None:
         payment_failed(conn, order, cause=event.event_id)
+
+
+def _declined(conn: Connection, event: outbox.InboxEvent) -> None:
+    """A card was declined: the intent still takes a payment (Stripe puts it back to
+    `requires_payment_method`), so the order keeps its hold until it expires or the intent is
+    cancelled, and a payment that then succeeds issues its tickets, whichever event comes
+    first. Handled, on purpose doing nothing (an inbox operator sees it handled, not
+    ignored)."""
 
 
 def _settle(conn: Connection, event: outbox.InboxEvent) -> None:
@@ -121,8 +133,11 @@ def _follow_ups() -> dict[str, FollowUp]:
     """What ticketing does after escrow has booked each event type."""
     return {
         "payment_intent.succeeded": _succeeded,
-        "payment_intent.payment_failed": _failed,
-        "payment_intent.canceled": _failed,
+        # A declined card releases nothing (`_declined`): releasing it made a declined card
+        # followed by a good one end refunded, and the same two events handled the other way
+        # round end paid (promise 9).
+        "payment_intent.payment_failed": _declined,
+        "payment_intent.canceled": _canceled,
         # Every refund reaches the order, whoever made it (the platform, Stripe's Dashboard,
         # another integration): escrow books it, then the order follows the facts.
         "refund.created": _settle,
