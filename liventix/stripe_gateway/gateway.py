@@ -13,6 +13,24 @@ from liventix.stripe_gateway.intents import DirectIntents
 from liventix.stripe_gateway.pool import PooledHTTPClient, StripeSettings, http_client
 
 
+def _charge_facts(payment_intent_id: str, intent: dict[str, Any]) -> escrow.ChargeFacts | None:
+    """The facts from a PaymentIntent read as JSON with its charge and balance transaction
+    expanded; None when an object came back unexpanded (an id): the library reads it then."""
+    charge = intent.get("latest_charge")
+    if charge is None:
+        raise escrow.NotYetApplicable(reason=f"{payment_intent_id} has no charge yet")
+    if not isinstance(charge, dict):
+        return None
+    txn = charge.get("balance_transaction")
+    if txn is not None and not isinstance(txn, dict):
+        return None
+    return escrow.ChargeFacts(
+        charge_id=str(charge["id"]),
+        balance_transaction_id=None if txn is None else str(txn["id"]),
+        stripe_fee=0 if txn is None else int(txn["fee"]),
+    )
+
+
 class StripeGateway:
     """Stripe's API as the payments core needs it."""
 
@@ -33,7 +51,14 @@ class StripeGateway:
         )
 
     def charge_facts(self, payment_intent_id: str) -> escrow.ChargeFacts:
-        """The PaymentIntent's latest charge and its balance transaction's fee."""
+        """The PaymentIntent's latest charge and its balance transaction's fee: read directly
+        (`DirectIntents.with_charge`), else through the library."""
+        if self.intents is not None:
+            data = self.intents.with_charge(payment_intent_id)
+            if data is not None:
+                facts = _charge_facts(payment_intent_id, data)
+                if facts is not None:
+                    return facts
         intent = self.client.v1.payment_intents.retrieve(
             payment_intent_id, params={"expand": ["latest_charge.balance_transaction"]}
         )
