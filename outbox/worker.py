@@ -18,10 +18,12 @@ prepared and finished on the worker's inbox threads (a pool of their own, sized 
 bound, not the deliveries' `concurrency`), each finish in its own transaction on its own
 pooled connection. A payment waiting on Stripe (one to three calls) no longer holds up the
 events behind it: with Stripe answering in 250 ms a worker finished at most ~4 payments a
-second one at a time. One thread renews the leases of every claim in flight (each claim's own
-statement, one transaction per beat; a claim is renewed once it is a heartbeat old), and a
-claim leaves it before its finish, after any renewal in progress has committed, so the finish
-fences on the latest token. `handle_inbox_once` returns once every event it took is finished;
+second one at a time. With nothing due and events in flight the loop looks again once one of
+them is finished or a poll interval has passed, so an event that comes meanwhile is claimed
+within a poll interval however long the others wait on Stripe. One thread renews the leases
+of every claim in flight (each claim's own statement, one transaction per beat; a claim is
+renewed once it is a heartbeat old), and a claim leaves it before its finish, after any
+renewal in progress has committed, so the finish fences on the latest token. `handle_inbox_once` returns once every event it took is finished;
 a failure that stops the loop (a lost database) stops the claiming, lets the rest finish, then
 reaches `run()` (the claims it left lapse and are taken again). Every thread holds at most one
 pooled connection at a time (no hold-and-wait on the pool): the engine needs room for
@@ -464,9 +466,12 @@ class Worker:
                 if step is None:
                     if not in_flight:
                         break
-                    # Nothing due now: once one in flight is finished, look again (an event
-                    # may have come meanwhile), so the threads stay busy in an on-sale.
-                    failure = _settle(in_flight, None)
+                    # Nothing due now: look again once one in flight is finished or a poll
+                    # interval has passed, whichever comes first: an event that came
+                    # meanwhile is claimed while a slow Stripe keeps the others waiting (a
+                    # wait for a finish alone left it behind a prepare that takes its
+                    # timeouts: Review2, session 37).
+                    failure = _settle(in_flight, self.settings.poll_interval)
                     continue
                 done += 1
                 if isinstance(step, Claim):
