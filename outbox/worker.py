@@ -23,11 +23,12 @@ them is finished or a poll interval has passed, so an event that comes meanwhile
 within a poll interval however long the others wait on Stripe. One thread renews the leases
 of every claim in flight (each claim's own statement, one transaction per beat; a claim is
 renewed once it is a heartbeat old), and a claim leaves it before its finish, after any
-renewal in progress has committed, so the finish fences on the latest token. `handle_inbox_once` returns once every event it took is finished;
-a failure that stops the loop (a lost database) stops the claiming, lets the rest finish, then
-reaches `run()` (the claims it left lapse and are taken again). Every thread holds at most one
-pooled connection at a time (no hold-and-wait on the pool): the engine needs room for
-`inbox_concurrency` finishes, the claiming loop and the renewing thread (the CLI sizes it).
+renewal in progress has committed, so the finish fences on the latest token.
+`handle_inbox_once` returns once every event it took is finished; a failure that stops the
+loop (a lost database) stops the claiming, lets the rest finish, then reaches `run()` (the
+claims it left lapse and are taken again). Every thread holds at most one pooled connection
+at a time (no hold-and-wait on the pool): the engine needs room for `inbox_concurrency`
+finishes, the claiming loop and the renewing thread (the CLI sizes it).
 Events that overlap in one process met the same races before across processes: handlers
 tolerate any order (a refund finished before its payment is retried, NotYetApplicable).
 
