@@ -52,7 +52,8 @@ def _adds_up(engine: sa.Engine, summary: SeasonSummary) -> None:
     assert summary.totals and all(d == c for d, c in summary.totals.values())
     assert sum(summary.orders.values()) == SMALL.orders
     assert summary.orders.get("paid", 0) > 0 and summary.orders.get("refunded", 0) > 0
-    assert summary.orders.get("cancelled", 0) > 0  # expired or failed
+    assert summary.orders.get("cancelled", 0) > 0  # expired (declined, then given up)
+    assert summary.orders.get("awaiting_payment", 0) == 0  # every unpaid hold released
     assert summary.tickets.get("checked_in", 0) > 0 and summary.tickets.get("refunded", 0) > 0
     assert summary.released_still_holding == 0
     assert summary.escrows.get("released", 0) > 0

@@ -1,7 +1,8 @@
 """A checkout's outcome: the payment succeeded (the tickets are issued, or a late payment is
-refunded), failed or was cancelled (the hold is released), the buyer gave up, or the hold
-expired unpaid. Each takes the caller's connection and never commits; escrow has booked the
-money before (the Stripe handlers in `stripe_events` run both in one transaction).
+refunded), the PaymentIntent was cancelled (the hold is released; a declined card releases
+nothing), the buyer gave up, or the hold expired unpaid. Each takes the caller's connection
+and never commits; escrow has booked the money before (the Stripe handlers in
+`stripe_events` run both in one transaction).
 """
 
 from __future__ import annotations

@@ -209,7 +209,10 @@ class Season:
                 buyer_email=f"buyer{n}@example.com",
                 items=items,
             )
-            hold = timedelta(seconds=1) if fate == "expire" else ticketing_fsm.DEFAULT_HOLD
+            # A declined card releases nothing (the buyer may pay with another one): a
+            # declined buyer here gives up, so that sale's hold expires as an unpaid one does.
+            short = fate in ("expire", "fail")
+            hold = timedelta(seconds=1) if short else ticketing_fsm.DEFAULT_HOLD
             checkout = ticketing_fsm.start_checkout(self.engine, self.gateway, request, hold=hold)
             sales.append(Sale(org, event, checkout, fate))
             bar.advance()
