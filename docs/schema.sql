@@ -323,6 +323,7 @@ $$;
 CREATE FUNCTION messaging.deliveries_references() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_seqscan TO 'off'
     AS $$
 DECLARE
     v_org uuid;
@@ -352,12 +353,15 @@ BEGIN
                           AND ((d.channel = 'webhook') <> (d.endpoint_id IS NOT NULL)
                                OR (d.channel = 'email') <> (d.recipient IS NOT NULL)
                                OR NOT EXISTS (SELECT FROM messaging.messages m
-                                            WHERE m.id = d.message_id AND m.org_id = v_org
-                                              AND m.xmin = v_xid AND m.created_at = now())
+                                            WHERE m.id = d.message_id
+                                              AND m.org_id = messaging.filter_only(v_org)
+                                              AND m.xmin = v_xid
+                                              AND m.created_at IS NOT DISTINCT FROM now())
                                OR (d.endpoint_id IS NOT NULL
                                    AND NOT EXISTS (SELECT FROM messaging.endpoints e
                                                     WHERE e.id = d.endpoint_id
-                                                      AND e.org_id = v_org)))) THEN
+                                                      AND e.org_id
+                                                          = messaging.filter_only(v_org))))) THEN
             CONTINUE;
         END IF;
         -- The rows' own rules first, as the CHECKs they were refused a row before any key's
@@ -386,11 +390,14 @@ BEGIN
                    -- so it is only looked up; any other is locked FOR KEY SHARE as a key's
                    -- check locks it. CASE: the lookup first, the lock only if it found none.
                    AND CASE WHEN EXISTS (SELECT FROM messaging.messages m
-                                          WHERE m.id = d.message_id AND m.org_id = v_org
-                                            AND m.xmin = v_xid AND m.created_at = now())
+                                          WHERE m.id = d.message_id
+                                            AND m.org_id = messaging.filter_only(v_org)
+                                            AND m.xmin = v_xid
+                                            AND m.created_at IS NOT DISTINCT FROM now())
                             THEN false
                             ELSE NOT EXISTS (SELECT FROM messaging.messages m
-                                              WHERE m.id = d.message_id AND m.org_id = v_org
+                                              WHERE m.id = d.message_id
+                                                AND m.org_id = messaging.filter_only(v_org)
                                                 FOR KEY SHARE) END
                 UNION ALL
                 SELECT 'deliveries_endpoint_id_fkey',
@@ -398,7 +405,8 @@ BEGIN
                   FROM added d
                  WHERE d.org_id = v_org AND d.endpoint_id IS NOT NULL
                    AND NOT EXISTS (SELECT FROM messaging.endpoints e
-                                    WHERE e.id = d.endpoint_id AND e.org_id = v_org)) k
+                                    WHERE e.id = d.endpoint_id
+                                      AND e.org_id = messaging.filter_only(v_org))) k
          LIMIT 1;
         IF v_name IS NOT NULL THEN
             RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', SCHEMA = 'messaging',
@@ -425,6 +433,18 @@ BEGIN
         CASE WHEN (NEW.channel = 'webhook') <> (NEW.endpoint_id IS NOT NULL)
              THEN 'deliveries_webhook_has_endpoint' ELSE 'deliveries_email_has_recipient' END);
     RETURN NEW;
+END
+$$;
+
+--
+-- Name: filter_only(uuid); Type: FUNCTION; Schema: messaging; Owner: -
+--
+
+CREATE FUNCTION messaging.filter_only(p_value uuid) RETURNS uuid
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    RETURN p_value;
 END
 $$;
 
@@ -4996,6 +5016,18 @@ CREATE FUNCTION ticketing.current_org_id() RETURNS uuid
     AS $$ SELECT nullif(payments.current_actor(), 'platform')::uuid $$;
 
 --
+-- Name: filter_only(uuid); Type: FUNCTION; Schema: ticketing; Owner: -
+--
+
+CREATE FUNCTION ticketing.filter_only(p_value uuid) RETURNS uuid
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    RETURN p_value;
+END
+$$;
+
+--
 -- Name: hold_checkout(integer, uuid, uuid, bigint, uuid, uuid, text, text, bigint, interval, text, text, text[]); Type: FUNCTION; Schema: ticketing; Owner: -
 --
 
@@ -5248,6 +5280,7 @@ $$;
 CREATE FUNCTION ticketing.tickets_references() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_seqscan TO 'off'
     AS $$
 DECLARE
     v_org uuid;
@@ -5271,12 +5304,13 @@ BEGIN
                         WHERE t.org_id = v_org
                           AND (t.replaces IS NOT NULL
                                OR NOT EXISTS (SELECT FROM ticketing.orders o
-                                               WHERE o.id = t.order_id AND o.org_id = v_org
+                                               WHERE o.id = t.order_id
+                                                 AND o.org_id = ticketing.filter_only(v_org)
                                                  AND o.xmin = v_xid AND o.created_at = now())
                                OR NOT EXISTS (SELECT FROM ticketing.ticket_types y
                                                WHERE y.id = t.ticket_type_id
                                                  AND y.event_id = t.event_id
-                                                 AND y.org_id = v_org))) THEN
+                                                 AND y.org_id = ticketing.filter_only(v_org)))) THEN
             CONTINUE;
         END IF;
         SELECT k.name, k.key INTO v_name, v_key
@@ -5290,11 +5324,13 @@ BEGIN
                    -- up; any other is locked FOR KEY SHARE as a key's check locks it. CASE:
                    -- the lookup first, the lock only if it found none.
                    AND CASE WHEN EXISTS (SELECT FROM ticketing.orders o
-                                          WHERE o.id = t.order_id AND o.org_id = v_org
+                                          WHERE o.id = t.order_id
+                                            AND o.org_id = ticketing.filter_only(v_org)
                                             AND o.xmin = v_xid AND o.created_at = now())
                             THEN false
                             ELSE NOT EXISTS (SELECT FROM ticketing.orders o
-                                              WHERE o.id = t.order_id AND o.org_id = v_org
+                                              WHERE o.id = t.order_id
+                                                AND o.org_id = ticketing.filter_only(v_org)
                                                 FOR KEY SHARE) END
                 UNION ALL
                 SELECT 'tickets_ticket_type_id_fkey',
@@ -5304,18 +5340,20 @@ BEGIN
                  WHERE t.org_id = v_org
                    AND NOT EXISTS (SELECT FROM ticketing.ticket_types y
                                     WHERE y.id = t.ticket_type_id AND y.event_id = t.event_id
-                                      AND y.org_id = v_org)
+                                      AND y.org_id = ticketing.filter_only(v_org))
                 UNION ALL
                 SELECT 'tickets_replaces_fkey',
                        format('(replaces, org_id)=(%s, %s)', t.replaces, t.org_id)
                   FROM added t
                  WHERE t.org_id = v_org AND t.replaces IS NOT NULL
                    AND CASE WHEN EXISTS (SELECT FROM ticketing.tickets r
-                                          WHERE r.id = t.replaces AND r.org_id = v_org
+                                          WHERE r.id = t.replaces
+                                            AND r.org_id = ticketing.filter_only(v_org)
                                             AND r.xmin = v_xid AND r.created_at = now())
                             THEN false
                             ELSE NOT EXISTS (SELECT FROM ticketing.tickets r
-                                              WHERE r.id = t.replaces AND r.org_id = v_org
+                                              WHERE r.id = t.replaces
+                                                AND r.org_id = ticketing.filter_only(v_org)
                                                 FOR KEY SHARE) END) k
          LIMIT 1;
         IF v_name IS NOT NULL THEN
@@ -8587,6 +8625,12 @@ REVOKE ALL ON FUNCTION messaging.deliveries_references() FROM PUBLIC;
 REVOKE ALL ON FUNCTION messaging.deliveries_shape() FROM PUBLIC;
 
 --
+-- Name: FUNCTION filter_only(p_value uuid); Type: ACL; Schema: messaging; Owner: -
+--
+
+REVOKE ALL ON FUNCTION messaging.filter_only(p_value uuid) FROM PUBLIC;
+
+--
 -- Name: FUNCTION inbox_org(p_payload jsonb); Type: ACL; Schema: messaging; Owner: -
 --
 
@@ -9219,6 +9263,12 @@ GRANT ALL ON FUNCTION payments.wal_receiver() TO liventix_platform;
 
 GRANT ALL ON FUNCTION ticketing.current_org_id() TO liventix_app;
 GRANT ALL ON FUNCTION ticketing.current_org_id() TO liventix_platform;
+
+--
+-- Name: FUNCTION filter_only(p_value uuid); Type: ACL; Schema: ticketing; Owner: -
+--
+
+REVOKE ALL ON FUNCTION ticketing.filter_only(p_value uuid) FROM PUBLIC;
 
 --
 -- Name: FUNCTION refuse_named_removal(); Type: ACL; Schema: ticketing; Owner: -
