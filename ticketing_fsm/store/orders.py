@@ -51,16 +51,24 @@ _AMOUNTS = (
 
 ORDER = f"SELECT {ORDER_COLUMNS}, {_AMOUNTS} FROM ticketing.orders o WHERE o.id = :id"
 
+
+def paid_moment_sql(paid_at: str) -> str:
+    """When the buyer of order `o` paid, as the hold is judged by it: `paid_at` (the
+    statement's placeholder for the Stripe event's `created`), unless NULL or a time no
+    payment of the order can have (before the order was made, after now): now. One rule for
+    the payment's statement (`store.paying`) and the long way's read (`PAYING_ORDER`)."""
+    at = f"CAST({paid_at} AS timestamptz)"
+    return (
+        f"CASE WHEN {at} BETWEEN date_trunc('second', o.created_at) AND now()"
+        f" THEN {at} ELSE now() END"
+    )
+
+
 # The order, locked, with what decides a payment's outcome: whether its hold expired before
-# the buyer paid (`paid_at`; NULL, or a time before the order was made or after now, which
-# no payment of it can have: now) and its event was cancelled (one round trip). The same
-# rule as the payment's statement (`store.paying`).
+# the buyer paid (`paid_moment_sql`) and its event was cancelled (one round trip).
 PAYING_ORDER = text(f"""
     SELECT {ORDER_COLUMNS}, {_AMOUNTS},
-           CASE WHEN CAST(:paid_at AS timestamptz)
-                     BETWEEN date_trunc('second', o.created_at) AND now()
-                THEN CAST(:paid_at AS timestamptz) ELSE now() END > o.hold_expires_at
-               AS expired,
+           {paid_moment_sql(":paid_at")} > o.hold_expires_at AS expired,
            EXISTS (SELECT 1 FROM ticketing.events e
                     WHERE e.id = o.event_id AND e.cancelled_at IS NOT NULL) AS cancelled
       FROM ticketing.orders o

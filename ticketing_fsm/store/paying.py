@@ -23,6 +23,7 @@ import outbox
 import pgdriver
 from ticketing_fsm.messages import OrderEvent, TicketEvent, ticket_mail_parts
 from ticketing_fsm.models import ORDER_FIELDS, TICKET_FIELDS
+from ticketing_fsm.store.orders import paid_moment_sql
 
 _ORDER_COLUMNS = ", ".join(f"o.{f}" for f in ORDER_FIELDS)
 _TICKET_COLUMNS = ", ".join(TICKET_FIELDS)
@@ -85,8 +86,7 @@ _ISSUE_CTES = """
 
 # The payment's usual case in one statement: the order, awaiting payment and paid within
 # its hold (`paid_at`, when Stripe says the buyer paid: a fact of the event, whenever the
-# worker gets to it; NULL, a caller that knows no such time, or a time before the order was
-# made or after now, which no payment of it can have: now), its event not
+# worker gets to it; `store.orders.paid_moment_sql` says which times are taken), its event not
 # cancelled, is paid (compare-and-set on its status, the machine having
 # decided `pay` for that status; its audit row), and its tickets issued as above. No row:
 # the order is in another case (or not there), decided the long way. The order is named by
@@ -148,9 +148,7 @@ def _pay_and_issue_sql(order: str, org: str | None, capture: str | None = None) 
         UPDATE ticketing.orders o
            SET status = %(order_to)s, version = o.version + 1, updated_at = now()
          WHERE {order} AND o.status = %(order_from)s
-           AND CASE WHEN %(paid_at)s::timestamptz
-                         BETWEEN date_trunc('second', o.created_at) AND now()
-                    THEN %(paid_at)s::timestamptz ELSE now() END <= o.hold_expires_at
+           AND {paid_moment_sql("%(paid_at)s")} <= o.hold_expires_at
            AND NOT EXISTS (SELECT 1 FROM ticketing.events e
                             WHERE e.id = o.event_id AND e.org_id = {in_order}
                               AND e.cancelled_at IS NOT NULL)
