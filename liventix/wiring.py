@@ -184,15 +184,23 @@ def refund_task(engine: sa.Engine, gateway: StripeGateway) -> outbox.Task:
     return run
 
 
+# The order states in which its payment succeeded: nothing of its own intent to cancel.
+_PAID = frozenset({"paid", "partially_refunded", "refunded", "disputed"})
+
+
 def check_cancel(
     conn: sa.Connection, message_id: str, request: ticketing_fsm.IntentCancelRequested
-) -> None:
-    """Raise TaskPayloadMismatch unless the cancellation is one ticketing could have asked:
-    the order exists; the creation request is the order's own (its amount, currency,
-    metadata and checkout key, so an intent found again by it is this order's); the
-    PaymentIntent named, if any, was captured by no other organization's escrow and is
-    recorded on no other order; and the order's own PaymentIntent is cancelled only once the
-    order no longer awaits its payment (a stray second intent may be cancelled meanwhile)."""
+) -> bool:
+    """Whether to ask Stripe for the cancellation; raise TaskPayloadMismatch unless it is one
+    ticketing could have asked: the order exists; the creation request is the order's own (its
+    amount, currency, metadata and checkout key, so an intent found again by it is this
+    order's); the PaymentIntent named, if any, was captured by no other organization's escrow
+    and is recorded on no other order; and the order's own PaymentIntent is cancelled only
+    once the order was released or the sweeper asked for it (its hold expired: the order
+    still awaits its payment, keeping its seats until Stripe answers); a stray second intent
+    may be cancelled meanwhile. False (nothing to ask, no error): the order's own intent, the
+    order paid since it was asked (a payment made within its hold, handled after the sweep:
+    Stripe would refuse, the intent succeeded)."""
     try:
         order_id = uuid.UUID(request.order_id)
     except ValueError:
@@ -216,42 +224,77 @@ def check_cancel(
         raise TaskPayloadMismatch(message_id)
     intent_id = request.payment_intent_id
     if intent_id is None or intent_id == order.payment_intent_id:
-        if order.status in ("awaiting_payment", "paid"):
+        if order.status in _PAID:
+            return False
+        if (
+            order.status == "awaiting_payment"
+            and ticketing_fsm.cancel_requested_at(conn, order.id) is None
+        ):
             raise TaskPayloadMismatch(message_id)
-        return
+        return True
     owner = escrow.payment_org(conn, intent_id)
     if (owner is not None and owner != order.org_id) or ticketing_fsm.order_for_intent(
         conn, intent_id
     ) not in (None, order.id):
         raise TaskPayloadMismatch(message_id)
+    return True
+
+
+def _found_again(
+    gateway: StripeGateway, request: ticketing_fsm.IntentCancelRequested
+) -> str | None:
+    """The PaymentIntent of the order's creation request (Stripe answers the same key and
+    parameters with the same intent, making it if the checkout never reached Stripe); None
+    when Stripe made the key's intent for other parameters (a hold lost, then held again with
+    another body or price: the checkout answered 409): no intent of these parameters exists,
+    and that one was never recorded nor given out, so nothing can pay for the order."""
+    try:
+        return gateway.create_payment_intent(
+            request.intent_amount,
+            request.intent_currency,
+            request.intent_metadata,
+            idempotency_key=request.intent_idempotency_key,
+        ).payment_intent_id
+    except stripe.IdempotencyError:
+        return None
 
 
 def cancel_intent_task(engine: sa.Engine, gateway: StripeGateway) -> outbox.Task:
     """The `stripe.payment_intent.cancel.requested` task: cancel the PaymentIntent of an
-    order released unpaid. An intent the checkout never recorded is found again by its
-    creation request (Stripe answers the same key and parameters with the same intent).
-    The payload is checked against ticketing's order (`check_cancel`) in a short
-    transaction before any call; one that disagrees asks nothing."""
+    order released unpaid, or of one whose hold expired (the sweeper asks first and releases
+    on the fact). An intent the checkout never recorded is found again by its creation
+    request (Stripe answers the same key and parameters with the same intent). The payload
+    is checked against ticketing's order (`check_cancel`) in a short transaction before any
+    call; one that disagrees asks nothing. Then, with no transaction open, Stripe is asked
+    (idempotent by the message id):
+
+    - canceled (now, or before: Stripe answers `payment_intent_unexpected_state` with the
+      intent): in a short transaction the order's seats are released if it still awaits its
+      payment (`ticketing_fsm.intent_canceled`, "hold expired"); `payment_intent.canceled`,
+      handled before or after, finds them released;
+    - succeeded or processing (the buyer paid first): nothing; the payment's own event
+      decides (paid within the hold: the tickets are issued; after it: refunded in full);
+    - Stripe unreachable or failing: the task fails and the outbox retries it with its
+      backoff; the seats stay held (the sweeper's grace bounds it)."""
 
     def run(message_id: str, payload: dict[str, Any]) -> None:
         request = ticketing_fsm.IntentCancelRequested.model_validate(payload)
         with engine.begin() as conn:
-            check_cancel(conn, message_id, request)
+            if not check_cancel(conn, message_id, request):
+                return
         intent_id = request.payment_intent_id
         if intent_id is None:
-            try:
-                intent_id = gateway.create_payment_intent(
-                    request.intent_amount,
-                    request.intent_currency,
-                    request.intent_metadata,
-                    idempotency_key=request.intent_idempotency_key,
-                ).payment_intent_id
-            except stripe.IdempotencyError:
-                # Stripe made the key's intent for other parameters (a hold lost, then held
-                # again with another body or price: the checkout answered 409): no intent of
-                # these parameters exists, and that one was never recorded nor given out.
+            intent_id = _found_again(gateway, request)
+        if intent_id is not None:
+            status = gateway.cancel_payment_intent(intent_id, idempotency_key=message_id)
+            if status != "canceled":
+                # Paid (or being paid) first: the payment's own event decides.
+                _log.info("PaymentIntent %s not cancelled: %s", intent_id, status)
                 return
-        gateway.cancel_payment_intent(intent_id, idempotency_key=message_id)
+        with engine.begin() as conn:
+            ticketing_fsm.intent_canceled(
+                conn, uuid.UUID(request.order_id), intent_id, cause=f"task {message_id}"
+            )
 
     return run
 
@@ -275,14 +318,18 @@ def wire(
     )
 
 
-def periodic_step(engine: sa.Engine) -> Callable[[], object]:
-    """The worker's periodic step, each part its own transaction: release the ticket holds
-    and ledger holds that expired, roll up high-volume accounts, release due escrows, seal
-    the ledger's new entries into checkpoints."""
+def periodic_step(
+    engine: sa.Engine, *, cancel_grace: timedelta = ticketing_fsm.CANCEL_GRACE
+) -> Callable[[], object]:
+    """The worker's periodic step, each part its own transaction: sweep the ticket holds
+    that expired (Stripe asked to cancel their PaymentIntents, those unconfirmed
+    `cancel_grace` after their hold released), release the ledger holds that expired, roll
+    up high-volume accounts, release due escrows, seal the ledger's new entries into
+    checkpoints."""
 
     def step() -> object:
         with engine.begin() as conn:
-            orders = ticketing_fsm.expire_holds(conn)
+            orders = ticketing_fsm.expire_holds(conn, grace=cancel_grace)
         with engine.begin() as conn:
             holds = ledger.expire_holds(conn)
         with engine.begin() as conn:

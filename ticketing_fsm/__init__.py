@@ -6,7 +6,8 @@ never commit: a transition, its escrow postings and its outbox messages commit t
 
 Inside, by business event over one store and pure decisions:
 - `checkout`: the seats held, the PaymentIntent asked for and recorded;
-- `outcomes`: the payment succeeded or failed, the buyer gave up, the hold expired;
+- `outcomes`: the payment succeeded or failed, the buyer gave up, the hold expired (Stripe
+  asked to cancel the intent first, the seats released on its answer);
 - `refunds`: the platform's refunds, and an order settled from its payment's refunds and
   disputes;
 - `tickets`: events and ticket types, transfer, check-in, the event's cancellation;
@@ -67,8 +68,10 @@ from ticketing_fsm.machines import (
 from ticketing_fsm.messages import IntentCancelRequested, OrderEvent, RefundRequested, TicketEvent
 from ticketing_fsm.models import Order, Ticket
 from ticketing_fsm.outcomes import (
+    CANCEL_GRACE,
     cancel_order,
     expire_holds,
+    intent_canceled,
     order_for_payment,
     pay_for_intent,
     payment_failed,
@@ -77,7 +80,7 @@ from ticketing_fsm.outcomes import (
 )
 from ticketing_fsm.ports import CreatedIntent, PaymentGateway
 from ticketing_fsm.refunds import dispute_closed, dispute_opened, refund_tickets
-from ticketing_fsm.store.orders import order_for_intent, refund_request
+from ticketing_fsm.store.orders import cancel_requested_at, order_for_intent, refund_request
 from ticketing_fsm.stripe_events import handlers as stripe_handlers
 from ticketing_fsm.stripe_events import register as register_stripe_handlers
 from ticketing_fsm.tickets import (
@@ -89,6 +92,7 @@ from ticketing_fsm.tickets import (
 )
 
 __all__ = [
+    "CANCEL_GRACE",
     "DEFAULT_HOLD",
     "META_EVENT",
     "META_ORDER",
@@ -131,6 +135,7 @@ __all__ = [
     "ask_for_intent",
     "cancel_event",
     "cancel_order",
+    "cancel_requested_at",
     "check_in",
     "create_event",
     "diagrams",
@@ -138,6 +143,7 @@ __all__ = [
     "dispute_opened",
     "expire_holds",
     "get_order",
+    "intent_canceled",
     "opening_statement",
     "order_for_intent",
     "order_for_payment",

@@ -1,6 +1,7 @@
 """What every ticketing use case shares: reading an order (with escrow's amounts) and its
 tickets, moving a row through its machine (compare-and-set plus an audit row), the outbox
-messages about orders and tickets, and releasing an unpaid order's hold.
+messages about orders and tickets, releasing an unpaid order's hold and asking Stripe to
+cancel its PaymentIntent.
 """
 
 from __future__ import annotations
@@ -174,6 +175,17 @@ def release(
     publish_order(conn, order.id, "order.cancelled")
     if cancel_intent:
         _cancel_intent(conn, order, reason)
+
+
+def request_cancel(conn: Connection, order: Order, reason: str) -> bool:
+    """Ask Stripe (an outbox task, once) to cancel the unpaid order's PaymentIntent, keeping
+    its seats held: they are released when Stripe says the intent is canceled (the task, or
+    `payment_intent.canceled`), never while a payment made in time may still be on its way.
+    False if it was asked already (nothing written)."""
+    if not store.orders.mark_cancel_requested(conn, order.id):
+        return False
+    _cancel_intent(conn, order, reason)
+    return True
 
 
 def _cancel_intent(conn: Connection, order: Order, reason: str) -> None:

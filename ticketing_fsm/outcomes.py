@@ -1,6 +1,7 @@
 """A checkout's outcome: the payment succeeded (the tickets are issued, or a late payment is
 refunded), the PaymentIntent was cancelled (the hold is released; a declined card releases
-nothing), the buyer gave up, or the hold expired unpaid. Each takes the caller's connection
+nothing), the buyer gave up (released at once), or the hold expired unpaid (Stripe is asked to
+cancel the intent first; its answer releases the seats). Each takes the caller's connection
 and never commits; escrow has booked the money before (the Stripe handlers in
 `stripe_events` run both in one transaction).
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -22,6 +23,7 @@ from ticketing_fsm.lifecycle import (
     get_order,
     order_note,
     release,
+    request_cancel,
     ticket_note,
 )
 from ticketing_fsm.machines import OrderMachine, TicketMachine
@@ -31,6 +33,15 @@ from ticketing_fsm.refunds import request_refund
 from ticketing_fsm.store.tickets import ticket
 
 LATE = "late payment"
+HOLD_EXPIRED = "hold expired"
+"""The cancel reason of an order whose hold expired unpaid (its intent cancelled at our
+request, or the grace passed)."""
+CANCELLED_AT_STRIPE = "payment failed or cancelled"
+"""The cancel reason of an order whose PaymentIntent was cancelled at Stripe unasked (the
+Dashboard, another integration)."""
+CANCEL_GRACE = timedelta(minutes=30)
+"""How long after its hold expired an unpaid order keeps its seats while Stripe does not
+confirm its PaymentIntent's cancellation (unreachable): then the sweeper releases anyway."""
 
 
 def order_for_payment(
@@ -254,12 +265,31 @@ def pay_for_intent(
 def payment_failed(conn: Connection, order_id: uuid.UUID, *, cause: str) -> bool:
     """The order's PaymentIntent was cancelled (it can take no payment any more): release the
     hold. False if nothing was held. Not for a declined card: the intent still takes a
-    payment then (`stripe_events`)."""
+    payment then (`stripe_events`). The reason is the facts': `HOLD_EXPIRED` when the
+    sweeper asked for the cancellation (whether Stripe's event or the task's answer comes
+    first), else `CANCELLED_AT_STRIPE`."""
     order = get_order(conn, order_id, lock=True)
     if order.status != "awaiting_payment":
         return False
-    release(conn, order, "payment failed or cancelled", cause)
+    asked = store.orders.cancel_requested_at(conn, order.id) is not None
+    release(conn, order, HOLD_EXPIRED if asked else CANCELLED_AT_STRIPE, cause)
     return True
+
+
+def intent_canceled(
+    conn: Connection, order_id: uuid.UUID, payment_intent_id: str | None, *, cause: str
+) -> bool:
+    """Stripe answered the cancel task that `payment_intent_id` is canceled (None: that the
+    order's creation request made no intent of the order's parameters, so none of it can be
+    paid): the order's hold is released (`payment_failed`) if the intent is the order's own
+    (recorded on it, or none recorded: the task found it by the order's creation request)
+    and the order still awaits its payment. False otherwise: a stray second intent
+    cancelled, an order paid, cancelled or released already (by `payment_intent.canceled`,
+    say)."""
+    order = get_order(conn, order_id, lock=True)
+    if order.payment_intent_id not in (None, payment_intent_id):
+        return False
+    return payment_failed(conn, order_id, cause=cause)
 
 
 def cancel_order(conn: Connection, org_id: uuid.UUID, order_id: uuid.UUID, *, cause: str) -> Order:
@@ -276,10 +306,23 @@ def cancel_order(conn: Connection, org_id: uuid.UUID, order_id: uuid.UUID, *, ca
     return get_order(conn, order_id)
 
 
-def expire_holds(conn: Connection, limit: int = 100) -> int:
-    """Release the holds of orders whose hold expired unpaid; returns how many."""
-    due = store.orders.due_holds(conn, limit)
-    for order_id in due:
+def expire_holds(conn: Connection, limit: int = 100, *, grace: timedelta = CANCEL_GRACE) -> int:
+    """The hold sweeper: cancel first, release on the fact. An order whose hold expired
+    unpaid keeps its seats; Stripe is asked, once, to cancel its PaymentIntent (an outbox
+    task, `request_cancel`), and the seats are released when Stripe says it is canceled (the
+    task's answer, or `payment_intent.canceled`: `payment_failed`). A payment made within the
+    hold and handled after the sweep (a backlog, a webhook outage) still finds its seats and
+    issues the tickets; one made after it is refunded in full. An order still awaiting
+    payment `grace` after its hold expired (Stripe unreachable all along) is released anyway,
+    "hold expired", as before (a payment that then arrives is refunded). Returns how many
+    orders it acted on (its intent's cancellation asked for, its hold released, or both)."""
+    acted = set()
+    for order_id in store.orders.due_cancels(conn, limit):
+        if request_cancel(conn, get_order(conn, order_id, lock=True), HOLD_EXPIRED):
+            acted.add(order_id)
+    for order_id, requested in store.orders.overdue_holds(conn, grace, limit):
         order = get_order(conn, order_id, lock=True)
-        release(conn, order, "hold expired", "hold sweeper", cancel_intent=True)
-    return len(due)
+        # Asked already: that task cancels the intent (its answer then releases nothing).
+        release(conn, order, HOLD_EXPIRED, "hold sweeper", cancel_intent=not requested)
+        acted.add(order_id)
+    return len(acted)

@@ -330,6 +330,9 @@ class Season:
             expired += done
             if not done:
                 break
+        # The sweeper asked Stripe to cancel the expired orders' PaymentIntents (tasks): the
+        # workers ask, and release each order's seats once Stripe says it is canceled.
+        self.settle("cancellations of expired holds")
         released = 0
         while True:
             with self.engine.begin() as conn:

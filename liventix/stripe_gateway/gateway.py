@@ -168,8 +168,11 @@ class StripeGateway:
         )
 
     def cancel_payment_intent(self, payment_intent_id: str, idempotency_key: str) -> str:
-        """Cancel an unpaid PaymentIntent; returns the status it ends in (`canceled`, or
-        `succeeded` when the buyer paid first: that payment is refunded as a late one)."""
+        """Cancel an unpaid PaymentIntent; returns the status it is in: `canceled` (now, or
+        already), or the status Stripe refused to cancel (`succeeded`, `processing`: the
+        buyer paid first, and that payment's own event decides). Stripe's refusal
+        (`payment_intent_unexpected_state`) carries the intent in its error object
+        (`error.payment_intent`); without it the intent is read."""
         try:
             intent = self.client.v1.payment_intents.cancel(
                 payment_intent_id,
@@ -180,6 +183,10 @@ class StripeGateway:
             if exc.code != "payment_intent_unexpected_state":
                 raise
             # Already canceled, or paid: look at what it is.
+            refused: Any = exc.error.payment_intent if exc.error is not None else None
+            status = refused.get("status") if refused is not None else None
+            if isinstance(status, str) and refused.get("id") == payment_intent_id:
+                return status
             return str(self.client.v1.payment_intents.retrieve(payment_intent_id).status)
         return str(intent.status)
 

@@ -106,6 +106,11 @@ CREATE TABLE ticketing.orders (
     client_secret text,
     hold_expires_at timestamptz NOT NULL,
     cancel_reason text,
+    -- When the hold sweeper asked Stripe to cancel the order's PaymentIntent (its hold
+    -- expired unpaid): the order keeps its seats until Stripe confirms the cancellation (the
+    -- task, or `payment_intent.canceled`) or a grace well beyond the hold has passed; a
+    -- payment made within the hold still issues its tickets meanwhile (promise 9).
+    cancel_requested_at timestamptz,
     idempotency_key text NOT NULL,
     request_hash text NOT NULL,
     version int NOT NULL DEFAULT 0,

@@ -17,6 +17,7 @@ from statemachine.exceptions import TransitionNotAllowed
 
 import ticketing_fsm as tk
 from liventix.testing.stripe import StripeObject
+from tests.ticketing_core.cancels import cancel_tasks, run_cancel_tasks, sweep
 from tests.ticketing_core.support import (
     Gateway,
     World,
@@ -445,7 +446,18 @@ def test_the_sweeper_releases_expired_holds(
     with engine.begin() as conn:
         assert tk.expire_holds(conn) == 2
     with engine.begin() as conn:
-        assert tk.expire_holds(conn) == 0
+        assert tk.expire_holds(conn) == 0  # asked once
+    # Cancel first: the seats stay held until Stripe says the intents are canceled.
+    with engine.connect() as conn:
+        for gone in (instant, backdated):
+            assert tk.get_order(conn, gone.order_id).status == "awaiting_payment"
+            assert set(statuses(conn, gone.order_id)) == {"held"}
+            assert len(cancel_tasks(conn, [gone.order_id])) == 1
+        assert (counters(conn, world.ga).held, counters(conn, world.ga).held_tickets) == (4, 4)
+    assert run_cancel_tasks(engine, gateway.stripe) == 2
+    assert {gateway.intents[g.payment_intent_id].status for g in (instant, backdated)} == {
+        "canceled"
+    }
     with engine.connect() as conn:
         for gone in (instant, backdated):
             order = tk.get_order(conn, gone.order_id)
@@ -1043,8 +1055,8 @@ def test_every_transition_leaves_an_audit_row(
 ) -> None:
     checkout = _paid(engine, gateway, world, "k1", (2,))
     expired = _checkout(engine, gateway, world, "k2", (1,), hold=timedelta(0))
+    sweep(engine, gateway.stripe)
     with engine.begin() as conn:
-        tk.expire_holds(conn)
         a, b = tk.tickets_of(conn, checkout.order_id)
         moved = tk.transfer_ticket(conn, world.org, a.id, "cat@example.com", cause="gift")
         tk.check_in(conn, world.org, moved.code, "door-1")

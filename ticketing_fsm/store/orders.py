@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Row, text
@@ -97,9 +97,31 @@ INTENT_FACTS = text("""
     SELECT o.idempotency_key, e.ends_at FROM ticketing.orders o
       JOIN ticketing.events e ON e.id = o.event_id WHERE o.id = :id""")
 
-DUE_HOLDS = text("""
+# Orders whose hold expired unpaid and whose PaymentIntent's cancellation was not yet asked
+# for (the sweeper asks, then Stripe's answer releases the seats), locked, skipping those
+# another session holds.
+DUE_CANCELS = text("""
     SELECT id FROM ticketing.orders
      WHERE status = 'awaiting_payment' AND hold_expires_at < now()
+       AND cancel_requested_at IS NULL
+     ORDER BY hold_expires_at LIMIT :limit FOR UPDATE SKIP LOCKED""")
+
+# The mark of a cancellation asked for: once (NULL before), on an order still awaiting its
+# payment. Not a state of the order's machine (the order still holds its seats and still
+# takes a payment made within its hold): the version is left alone.
+MARK_CANCEL_REQUESTED = text("""
+    UPDATE ticketing.orders SET cancel_requested_at = now(), updated_at = now()
+     WHERE id = :id AND status = 'awaiting_payment' AND cancel_requested_at IS NULL
+    RETURNING id""")
+
+CANCEL_REQUESTED_AT = text("SELECT cancel_requested_at FROM ticketing.orders WHERE id = :id")
+
+# Orders still awaiting payment a grace after their hold expired (Stripe never confirmed the
+# cancellation: unreachable, say), locked, skipping those another session holds; with whether
+# the cancellation was asked for already.
+OVERDUE_HOLDS = text("""
+    SELECT id, cancel_requested_at IS NOT NULL AS cancel_requested FROM ticketing.orders
+     WHERE status = 'awaiting_payment' AND hold_expires_at < now() - CAST(:grace AS interval)
      ORDER BY hold_expires_at LIMIT :limit FOR UPDATE SKIP LOCKED""")
 
 # A transition as compare-and-set on (status, version) plus its audit row, in one statement:
@@ -239,9 +261,31 @@ def intent_facts(conn: Connection, order_id: uuid.UUID) -> Any:
     return conn.execute(INTENT_FACTS, {"id": order_id}).one()
 
 
-def due_holds(conn: Connection, limit: int) -> list[uuid.UUID]:
-    """Orders whose hold expired unpaid, locked (skipping those another session holds)."""
-    return list(conn.execute(DUE_HOLDS, {"limit": limit}).scalars().all())
+def due_cancels(conn: Connection, limit: int) -> list[uuid.UUID]:
+    """Orders whose hold expired unpaid, their PaymentIntent's cancellation not yet asked
+    for, locked (skipping those another session holds)."""
+    return list(conn.execute(DUE_CANCELS, {"limit": limit}).scalars().all())
+
+
+def mark_cancel_requested(conn: Connection, order_id: uuid.UUID) -> bool:
+    """Note that the order's PaymentIntent's cancellation was asked for; False if it was
+    already, or the order no longer awaits its payment."""
+    return conn.execute(MARK_CANCEL_REQUESTED, {"id": order_id}).first() is not None
+
+
+def cancel_requested_at(conn: Connection, order_id: uuid.UUID) -> datetime | None:
+    """When the sweeper asked Stripe to cancel the order's PaymentIntent (None: never)."""
+    found: datetime | None = conn.execute(
+        CANCEL_REQUESTED_AT, {"id": order_id}
+    ).scalar_one_or_none()
+    return found
+
+
+def overdue_holds(conn: Connection, grace: timedelta, limit: int) -> list[tuple[uuid.UUID, bool]]:
+    """Orders still awaiting payment `grace` after their hold expired, locked (skipping those
+    another session holds), each with whether its cancellation was asked for."""
+    rows = conn.execute(OVERDUE_HOLDS, {"grace": grace, "limit": limit}).all()
+    return [(row.id, bool(row.cancel_requested)) for row in rows]
 
 
 def move(

@@ -14,8 +14,10 @@ from liventix.testing.stripe.connect import Connect
 from liventix.testing.stripe.faults import HANG_SECONDS, Weather
 from liventix.testing.stripe.objects import (
     CANCELABLE,
+    CANCELABLE_LISTED,
     CANCELLATION_REASONS,
     DISPUTE_FEE,
+    PAYABLE,
     Intent,
     Refund,
     StripeObject,
@@ -200,8 +202,9 @@ class Payments(Connect, Weather):
         self, payment_intent_id: str, *, reason: str | None, idempotency_key: str
     ) -> Intent:
         """Cancel an intent awaiting payment (`canceled`, with the reason); the same key
-        replays the same answer. An intent paid or canceled already is Stripe's
-        `payment_intent_unexpected_state`."""
+        replays the same answer. An intent paid, processing or canceled already is Stripe's
+        `payment_intent_unexpected_state`, its error object carrying the intent
+        (`error.payment_intent`), as Stripe's does."""
         if reason is not None and reason not in CANCELLATION_REASONS:
             raise ValueError(
                 f"cancellation_reason must be one of {', '.join(CANCELLATION_REASONS)}"
@@ -222,8 +225,9 @@ class Payments(Connect, Weather):
                 raise StripeRefusal(
                     "You cannot cancel this PaymentIntent because it has a status of "
                     f"{intent.status}. Only a PaymentIntent with one of the following statuses "
-                    f"may be canceled: {', '.join(CANCELABLE)}.",
+                    f"may be canceled: {', '.join(CANCELABLE_LISTED)}.",
                     code="payment_intent_unexpected_state",
+                    payment_intent=intent_object(intent),
                 )
             self._once(key, "cancel", (payment_intent_id, reason))
             intent.status = "canceled"
@@ -248,7 +252,7 @@ class Payments(Connect, Weather):
         (`payment_intent_unexpected_state`)."""
         with self._lock:
             intent = self.intents[payment_intent_id]
-            if intent.status not in CANCELABLE:
+            if intent.status not in PAYABLE:
                 raise StripeRefusal(
                     f"This PaymentIntent's status is {intent.status}: it cannot be paid",
                     code="payment_intent_unexpected_state",
@@ -266,15 +270,29 @@ class Payments(Connect, Weather):
             )
             return event("payment_intent.succeeded", intent_object(intent))
 
-    def fail(self, payment_intent_id: str) -> StripeObject:
-        """The card is declined: nothing moves, the intent still awaits a payment method."""
+    def processing(self, payment_intent_id: str) -> StripeObject:
+        """The buyer pays with an asynchronous method (a bank debit): the intent is
+        `processing` until `succeed` (or `fail`); Stripe refuses to cancel it meanwhile."""
         with self._lock:
             intent = self.intents[payment_intent_id]
-            if intent.status not in CANCELABLE:
+            if intent.status not in PAYABLE:
                 raise StripeRefusal(
                     f"This PaymentIntent's status is {intent.status}: it cannot be paid",
                     code="payment_intent_unexpected_state",
                 )
+            intent.status = "processing"
+            return event("payment_intent.processing", intent_object(intent))
+
+    def fail(self, payment_intent_id: str) -> StripeObject:
+        """The card is declined: nothing moves, the intent still awaits a payment method."""
+        with self._lock:
+            intent = self.intents[payment_intent_id]
+            if intent.status not in PAYABLE:
+                raise StripeRefusal(
+                    f"This PaymentIntent's status is {intent.status}: it cannot be paid",
+                    code="payment_intent_unexpected_state",
+                )
+            intent.status = "requires_payment_method"  # from processing too
             intent.declined = True
             return event("payment_intent.payment_failed", intent_object(intent))
 

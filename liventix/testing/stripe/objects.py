@@ -17,8 +17,25 @@ DISPUTE_FEE = 1_500
 
 StripeObject = dict[str, Any]
 
-CANCELABLE = ("requires_payment_method", "requires_confirmation", "requires_action", "processing")
-"""The PaymentIntent statuses Stripe lets `POST /v1/payment_intents/{id}/cancel` cancel."""
+CANCELABLE_LISTED = (
+    "requires_payment_method",
+    "requires_capture",
+    "requires_confirmation",
+    "requires_action",
+    "processing",
+)
+"""The PaymentIntent statuses Stripe's refusal to cancel names as cancelable (its message)."""
+CANCELABLE = (
+    "requires_payment_method",
+    "requires_capture",
+    "requires_confirmation",
+    "requires_action",
+)
+"""The PaymentIntent statuses the stand-in's `POST /v1/payment_intents/{id}/cancel` cancels:
+Stripe's, but `processing`, which Stripe cancels only in rare cases (a payment under way:
+refused with `payment_intent_unexpected_state`, as for `succeeded` and `canceled`)."""
+PAYABLE = ("requires_payment_method", "requires_confirmation", "requires_action", "processing")
+"""The PaymentIntent statuses in which the stand-in's buyer can still pay (or be declined)."""
 CANCELLATION_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "abandoned")
 
 
@@ -63,18 +80,27 @@ class StripeRefusal(Exception):
         type: str = "invalid_request_error",
         code: str | None = None,
         status: int = 400,
+        payment_intent: StripeObject | None = None,
     ) -> None:
         super().__init__(message)
         self.type = type
         self.code = code
         self.status = status
+        self.payment_intent = payment_intent
 
     def as_json(self) -> StripeObject:
-        """Stripe's error object."""
+        """Stripe's error object (with the PaymentIntent, for an error about one, as Stripe's
+        `error.payment_intent`)."""
         doc = f"https://stripe.com/docs/error-codes/{self.code}" if self.code else None
-        return {
-            "error": {"type": self.type, "code": self.code, "message": str(self), "doc_url": doc}
+        error: StripeObject = {
+            "type": self.type,
+            "code": self.code,
+            "message": str(self),
+            "doc_url": doc,
         }
+        if self.payment_intent is not None:
+            error["payment_intent"] = self.payment_intent
+        return {"error": error}
 
 
 class IdempotencyError(StripeRefusal):
@@ -101,7 +127,8 @@ class Intent:
     client_secret: str
     created: int = field(default_factory=lambda: int(time.time()))
     status: str = "requires_payment_method"
-    """requires_payment_method (awaiting the buyer), succeeded or canceled."""
+    """requires_payment_method (awaiting the buyer), processing (paid with an asynchronous
+    method, not yet confirmed), succeeded or canceled."""
     canceled_at: int | None = None
     cancellation_reason: str | None = None
     declined: bool = False
