@@ -184,8 +184,8 @@ class StripeGateway:
                 raise
             # Already canceled, or paid: look at what it is.
             refused: Any = exc.error.payment_intent if exc.error is not None else None
-            status = refused.get("status") if refused is not None else None
-            if isinstance(status, str) and refused.get("id") == payment_intent_id:
+            status = getattr(refused, "status", None)
+            if isinstance(status, str) and getattr(refused, "id", None) == payment_intent_id:
                 return status
             return str(self.client.v1.payment_intents.retrieve(payment_intent_id).status)
         return str(intent.status)
