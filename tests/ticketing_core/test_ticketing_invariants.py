@@ -48,6 +48,7 @@ from hypothesis.stateful import (
 import escrow
 import ticketing_fsm as tk
 from liventix.testing.scratch import Scratch
+from tests.ticketing_core.cancels import run_cancel_tasks
 from tests.ticketing_core.support import (
     Gateway,
     ask_stripe_for_refunds,
@@ -249,6 +250,9 @@ class TicketingMachine(RuleBasedStateMachine):
     def payment_succeeded_event(self, pick: int, copies: int, another_id: bool) -> None:
         order = self._order(pick)
         intent = self.gateway.intents[order.checkout.payment_intent_id]
+        if intent.status == "canceled":  # the cancel task cancelled it: nobody can pay it
+            event("no payment: its intent was cancelled at Stripe")
+            return
         self._store(
             stripe_event("payment_intent.succeeded", payment_intent(intent, "succeeded")), copies
         )
@@ -283,6 +287,9 @@ class TicketingMachine(RuleBasedStateMachine):
     def pay_directly(self, pick: int) -> None:
         """The payment handler's work without the inbox: capture and issue, one transaction."""
         order = self._order(pick)
+        if self.gateway.intents[order.checkout.payment_intent_id].status == "canceled":
+            event("no direct payment: its intent was cancelled at Stripe")
+            return
         with self.engine.connect() as conn:
             before = tk.get_order(conn, order.checkout.order_id)
             expired = conn.execute(
@@ -319,14 +326,48 @@ class TicketingMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.expired)
     @rule()
     def sweep(self) -> None:
+        """The sweeper asks Stripe to cancel each expired order's intent, once; the seats
+        stay held until Stripe answers (`run_cancel_tasks`)."""
         self.expired = False
         with self.engine.connect() as conn:
             due = conn.execute(
                 sa.text("""SELECT count(*) FROM ticketing.orders
-                            WHERE status = 'awaiting_payment' AND hold_expires_at < now()""")
+                            WHERE status = 'awaiting_payment' AND hold_expires_at < now()
+                              AND cancel_requested_at IS NULL""")
             ).scalar_one()
         with self.engine.begin() as conn:
             assert tk.expire_holds(conn) == due
+
+    @precondition(lambda self: self.orders)
+    @rule()
+    def run_the_cancel_tasks(self) -> None:
+        """The cancel tasks published so far run against the stand-in (again: each is
+        idempotent by its message id). What escrow booked, or a stored payment event says,
+        was paid at Stripe before the cancel reached it (these tests pay the stand-in
+        lazily): Stripe refuses those cancels, and only an intent nobody paid is cancelled,
+        its order released."""
+        with self.engine.connect() as conn:
+            paid = set(
+                conn.execute(
+                    sa.text("""SELECT payload->'data'->'object'->>'id' FROM messaging.inbox
+                                WHERE type = 'payment_intent.succeeded'""")
+                ).scalars()
+            )
+            paid |= {
+                o.checkout.payment_intent_id
+                for o in self.orders
+                if tk.get_order(conn, o.checkout.order_id).paid
+            }
+        for payment_intent_id in paid:
+            self.gateway.paid(payment_intent_id)
+        event(f"cancel tasks run: {min(run_cancel_tasks(self.engine, self.gateway.stripe), 3)}")
+        with self.engine.connect() as conn:
+            for o in self.orders:
+                got = tk.get_order(conn, o.checkout.order_id)
+                canceled = self.gateway.intents[o.checkout.payment_intent_id].status == "canceled"
+                asked = tk.cancel_requested_at(conn, got.id) is not None
+                # Stripe said canceled to a cancel the sweeper asked: the seats are released.
+                assert not (got.status == "awaiting_payment" and asked and canceled), got
 
     # Transfers and check-in ----------------------------------------------------------------
 
