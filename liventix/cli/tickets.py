@@ -15,7 +15,9 @@ def group() -> None:
 
 @group.command("expire-holds", epilog=settings_epilog(PREPARED))
 def expire_holds() -> int:
-    """Release the seat holds of unpaid, expired orders."""
+    """Sweep unpaid, expired orders: ask Stripe to cancel their PaymentIntents (the worker's
+    task releases the seats once Stripe says canceled); release those still unpaid 30
+    minutes after their hold."""
     total = drain(engine(), ticketing_fsm.expire_holds)
-    click.echo(f"released {total} order(s)")
+    click.echo(f"swept {total} order(s)")
     return EXIT_OK
