@@ -170,6 +170,13 @@ class Settings(BaseSettings):
     metrics_port: Port | None = _var(
         "LIVENTIX_METRICS_PORT", None, "where a worker serves its Prometheus metrics (unset: none)"
     )
+    cancel_grace: Annotated[int, Field(ge=0)] = _var(
+        "LIVENTIX_CANCEL_GRACE",
+        1800,
+        "seconds after an unpaid order's hold expired that its seats stay held while Stripe "
+        "does not confirm its PaymentIntent's cancellation (unreachable); then the worker's "
+        "sweeper releases them anyway",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -171,7 +171,8 @@ def worker(
         on_outcome=None if metrics is None else metrics.on_outcome,
         on_claim=None if metrics is None else metrics.on_claim,
     )
-    periodic = (lambda: None) if no_periodic else periodic_step(app)
+    grace = timedelta(seconds=settings.cancel_grace)
+    periodic = (lambda: None) if no_periodic else periodic_step(app, cancel_grace=grace)
     if once:
         periodic()
         done = dispatcher.run_once()

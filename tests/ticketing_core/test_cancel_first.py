@@ -456,7 +456,7 @@ def test_a_refused_cancel_carries_the_intent_as_stripes_does(status: str) -> Non
 # -- across processes: the worker's periodic sweep and its task --------------------------------
 
 
-def _worker_once(db_url: str, stripe_url: str) -> None:
+def _worker_once(db_url: str, stripe_url: str, **extra: str) -> None:
     """`python -m liventix worker --once` on the test's database and the stand-in: the
     periodic step (the sweeper), then the outbox's due deliveries (the cancel tasks) and the
     inbox's events."""
@@ -467,6 +467,7 @@ def _worker_once(db_url: str, stripe_url: str) -> None:
         "LIVENTIX_DB_NAME": str(url.database),
         "STRIPE_API_BASE": stripe_url,
         "PYTHONUNBUFFERED": "1",
+        **extra,
     }
     done = subprocess.run(
         [sys.executable, "-m", "liventix", "worker", "--once"],
@@ -512,3 +513,27 @@ def test_the_workers_sweep_and_task_across_processes(
         (),
     )
     _check_all(engine)
+
+
+def test_the_workers_grace_setting_releases_what_stripe_never_confirmed(
+    engine: sa.Engine, db_url: str, gateway: Gateway, world: World
+) -> None:
+    """Stripe unreachable from the worker (nothing listens at its address): the cancel task
+    fails and the seats stay held; a worker whose grace (`LIVENTIX_CANCEL_GRACE`, seconds)
+    has passed since the hold ended releases them anyway."""
+    checkout = _checkout(engine, gateway, world, "k1")
+    _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
+    unreachable = "http://127.0.0.1:9"
+    _worker_once(db_url, unreachable)  # the default grace (30 minutes): held
+    with engine.connect() as conn:
+        assert tk.get_order(conn, checkout.order_id).status == "awaiting_payment"
+        assert tk.cancel_requested_at(conn, checkout.order_id) is not None
+        attempts = conn.execute(
+            sa.text("""SELECT d.attempts FROM messaging.deliveries d
+                         JOIN messaging.messages m ON m.id = d.message_id
+                        WHERE m.type = 'stripe.payment_intent.cancel.requested'""")
+        ).scalar_one()
+    assert attempts >= 1  # tried, failed: the outbox retries it later
+    _worker_once(db_url, unreachable, LIVENTIX_CANCEL_GRACE="30")
+    assert _end_state(engine, world, checkout) == UNPAID
+    assert gateway.intents[checkout.payment_intent_id].status == "requires_payment_method"
