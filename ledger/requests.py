@@ -450,6 +450,53 @@ def _plain_lines(lines: Sequence[Line]) -> _Lines | None:
     )
 
 
+_Usual = tuple[list[str], list[str], list[int], list[str], str]
+
+
+def _usual_lines(lines: Sequence[Line]) -> _Usual | None:
+    """Three or more plain lines in one currency, balanced, each on its own account, as
+    columns and their JSON (`_line_json`'s, comma-separated), in one pass; None for anything
+    else (`_plain_lines` judges it: another currency, an account on two lines, refusals)."""
+    if len(lines) < 3 or type(lines[0]) is not Line:
+        return None
+    currency = lines[0].currency
+    if type(currency) is not str or currency not in CURRENCY_EXPONENTS:
+        return None
+    accounts: list[str] = []
+    sides: list[str] = []
+    amounts: list[int] = []
+    written: list[str] = []
+    net = 0
+    for line in lines:
+        if type(line) is not Line:
+            return None
+        account, side, amount = line.account_id, line.side, line.amount
+        if (
+            type(account) is not UUID
+            or type(amount) is not int
+            or not 0 < amount <= MAX_AMOUNT
+            or type(line.currency) is not str
+            or line.currency != currency
+        ):
+            return None
+        if side == "debit" and type(side) is str:
+            net += amount
+        elif side == "credit" and type(side) is str:
+            net -= amount
+        else:
+            return None
+        text = str(account)
+        accounts.append(text)
+        sides.append(side)
+        amounts.append(amount)
+        written.append(
+            f'{{"account_id":"{text}","amount":{amount},"currency":"{currency}","side":"{side}"}}'
+        )
+    if net or len(set(accounts)) != len(accounts):
+        return None
+    return accounts, sides, amounts, [currency] * len(lines), ",".join(written)
+
+
 def _plain_extras(metadata: object, effective_at: object) -> tuple[str | None, str | None] | None:
     """A plain entry's metadata as canonical JSON (None when empty) and its effective time
     as ISO 8601 (None when unset), if valid."""
@@ -538,6 +585,30 @@ def plain_entry(request: object) -> PlainEntry | None:
             None,
             ref,
         )
+    if at is None and type(metadata) is dict and not metadata:
+        usual = _usual_lines(lines)
+        if usual is not None:
+            # Three or more lines in one currency, each account on one line (a sale with its
+            # fee, the payment's capture), nothing else set: judged and written in one pass.
+            accounts, sides, amounts, currencies, written = usual
+            body = (
+                f"{_HEAD}{encode_basestring(description)}"
+                f',"effective_at":null'
+                f',"external_ref":{"null" if ref is None else encode_basestring(ref)}{_KIND}'
+                f"{written}{_PLAIN_TAIL}"
+            )
+            return (
+                key,
+                hashlib.sha256(body.encode()).hexdigest(),
+                accounts,
+                sides,
+                amounts,
+                currencies,
+                description,
+                None,
+                None,
+                ref,
+            )
     columns = _plain_lines(lines)
     extras = _plain_extras(metadata, at)
     if columns is None or extras is None:
