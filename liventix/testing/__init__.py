@@ -5,8 +5,9 @@ a mail server. This package serves each on 127.0.0.1, in its own wire format, so
 the real clients (the stripe library, httpx, smtplib) rather than mocks:
 
 - `StripeStandIn` (`liventix.testing.stripe`) is one Stripe account in memory: PaymentIntents
-  (paid, declined, canceled), refunds (and their failure), disputes, Connect transfers and
-  their reversals, payouts, a balance transaction for every movement of the balance, Stripe's
+  (paid, processing, declined, canceled; a refused cancel answered as Stripe does, the
+  intent in its error), refunds (and their failure), disputes, Connect transfers and their
+  reversals, payouts, a balance transaction for every movement of the balance, Stripe's
   idempotency by key, the events Stripe would send about it all, and Stripe's weather
   (latency, outages, hangs, answers lost on the way back). Objects can also be seeded as
   Stripe's side of a test's story (`add_payment`, `add_refund`, `add_dispute`, ...).
