@@ -15,8 +15,9 @@
 Every crash point between them is safe:
 - after 1, before 3: the order waits with no PaymentIntent; a retry under the same key finds
   it and continues at 2 (Stripe answers the same key with the same PaymentIntent); without a
-  retry the hold expires (`outcomes.expire_holds`), which frees the seats and asks Stripe,
-  through an outbox task, to cancel the PaymentIntent, found again by its key;
+  retry the hold expires (`outcomes.expire_holds`), which asks Stripe, through an outbox
+  task, to cancel the PaymentIntent, found again by its key, and frees the seats on Stripe's
+  answer; a retry after that ask records nothing and is told CheckoutExpired;
 - a PaymentIntent paid although never recorded is found by its metadata's order, which must
   still be waiting for exactly that payment (`outcomes.order_for_payment`): within the hold it
   issues the tickets, after it the payment is refunded in full, like any late payment;
@@ -497,11 +498,13 @@ def record_awaiting_statement(
 def record_payment_intent(
     conn: Connection, pending: PendingCheckout, intent: CreatedIntent, *, sent: Any = None
 ) -> Checkout:
-    """Step 3: record the PaymentIntent on its order. If the hold expired meanwhile, the
-    buyer is told with CheckoutExpired: the expiry has asked Stripe to cancel the intent
-    (found again by its key), and a payment that still comes finds its order by metadata and
-    is refunded in full. `sent`: the result of `record_statement`, sent already in this
-    transaction; when it recorded nothing, the ordinary statement runs (and finds why)."""
+    """Step 3: record the PaymentIntent on its order. If the hold expired meanwhile and was
+    swept (the order released, or its intent's cancellation asked for: the order still holds
+    its seats until Stripe answers), the buyer is told with CheckoutExpired: the sweeper has
+    asked Stripe to cancel the intent (found again by its key), and a payment that still
+    comes after the hold finds its order by metadata and is refunded in full. `sent`: the
+    result of `record_statement`, sent already in this transaction; when it recorded
+    nothing, the ordinary statement runs (and finds why)."""
     status = None if sent is None else store.checkout.recorded_status(sent)
     if status is not None:
         hold_expires_at = pending.hold_expires_at  # set by the hold; never changed since
@@ -512,6 +515,8 @@ def record_payment_intent(
         if row is None:
             return _first_intent(conn, pending, intent)
         status, hold_expires_at = row.status, row.hold_expires_at
+        if row.cancel_requested_at is not None:  # swept: its seats await Stripe's answer
+            raise CheckoutExpired(order_id=str(pending.order_id), status=status)
     if status != "awaiting_payment":
         raise CheckoutExpired(order_id=str(pending.order_id), status=status)
     return Checkout(

@@ -143,7 +143,7 @@ RECORD = """
     UPDATE ticketing.orders
        SET payment_intent_id = %(pi)s, client_secret = %(secret)s, updated_at = now()
      WHERE id = %(id)s AND (payment_intent_id IS NULL OR payment_intent_id = %(pi)s)
-    RETURNING status, hold_expires_at"""
+    RETURNING status, hold_expires_at, cancel_requested_at"""
 
 
 # The records below find the order by its primary key, never by the partial index
@@ -163,12 +163,14 @@ _AWAITING = "status IS NOT DISTINCT FROM 'awaiting_payment'"
 # RECORD as a transaction of its own (`record_now`): one round trip, committed by the server
 # as the statement ends (synchronously: the hold's commit, which did not wait for the WAL
 # flush, is durable once this returns). Only an order of the organization, still awaiting
-# payment with no other intent recorded, is recorded; anything else records nothing, for
-# the caller's usual unit of work to decide (it finds why).
+# payment with no other intent recorded and no cancellation asked for by the hold sweeper
+# (its hold expired: `cancel_requested_at`), is recorded; anything else records nothing,
+# for the caller's usual unit of work to decide (it finds why).
 RECORD_NOW = f"""
     UPDATE ticketing.orders
        SET payment_intent_id = $2, client_secret = $3, updated_at = now()
      WHERE id = $1::uuid AND org_id = $4::uuid AND {_AWAITING}
+       AND cancel_requested_at IS NULL
        AND (payment_intent_id IS NULL OR payment_intent_id = $2)
     RETURNING status"""
 _RECORD_NOW_NAME = "ticketing_record_" + hashlib.sha256(RECORD_NOW.encode()).hexdigest()[:12]
@@ -177,11 +179,13 @@ _RECORD_NOW_NAME = "ticketing_record_" + hashlib.sha256(RECORD_NOW.encode()).hex
 # RECORD with its values as literals, sent in the round trip that begins the record step's
 # transaction and authenticates it (`record_after_authentication`). It names the actor the
 # authentication proved (`current_org_id()`), so that a key that did not authenticate, whose
-# statement then runs with no actor proved, records nothing whatever the role.
+# statement then runs with no actor proved, records nothing whatever the role. An order whose
+# cancellation the hold sweeper asked for records nothing here either (RECORD finds why).
 RECORD_AUTHENTICATED = """
     UPDATE ticketing.orders
        SET payment_intent_id = %s, client_secret = %s, updated_at = now()
      WHERE id = '%s' AND org_id = (SELECT ticketing.current_org_id())
+       AND cancel_requested_at IS NULL
        AND (payment_intent_id IS NULL OR payment_intent_id = %s)
     RETURNING status"""
 
@@ -213,7 +217,7 @@ RECORD_AWAITING = f"""
     UPDATE ticketing.orders
        SET payment_intent_id = %s, client_secret = %s, updated_at = now()
      WHERE id = '%s' AND org_id = (SELECT ticketing.current_org_id())
-       AND {_AWAITING}
+       AND {_AWAITING} AND cancel_requested_at IS NULL
        AND (payment_intent_id IS NULL OR payment_intent_id = %s)
     RETURNING status"""
 
@@ -225,7 +229,7 @@ RECORD_AWAITING_PREPARED = f"""
     UPDATE ticketing.orders
        SET payment_intent_id = $1::text, client_secret = $2::text, updated_at = now()
      WHERE id = $3::uuid AND org_id = (SELECT ticketing.current_org_id())
-       AND {_AWAITING}
+       AND {_AWAITING} AND cancel_requested_at IS NULL
        AND (payment_intent_id IS NULL OR payment_intent_id = $1::text)
     RETURNING status"""
 
