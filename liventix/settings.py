@@ -173,9 +173,10 @@ class Settings(BaseSettings):
     cancel_grace: Annotated[int, Field(ge=0)] = _var(
         "LIVENTIX_CANCEL_GRACE",
         1800,
-        "seconds after an unpaid order's hold expired that its seats stay held while Stripe "
-        "does not confirm its PaymentIntent's cancellation (unreachable); then the worker's "
-        "sweeper releases them anyway",
+        "seconds after the sweeper asked Stripe to cancel an expired hold's PaymentIntent "
+        "that its seats stay held while Stripe does not answer (unreachable); then the "
+        "sweeper releases them anyway and asks again (an intent Stripe said is processing "
+        "is asked again each such interval; one it said succeeded waits for its payment)",
     )
 
     @classmethod

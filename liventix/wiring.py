@@ -272,10 +272,13 @@ def cancel_intent_task(engine: sa.Engine, gateway: StripeGateway) -> outbox.Task
       intent): in a short transaction the order's seats are released if it still awaits its
       payment (`ticketing_fsm.intent_canceled`, "hold expired"); `payment_intent.canceled`,
       handled before or after, finds them released;
-    - succeeded or processing (the buyer paid first): nothing; the payment's own event
-      decides (paid within the hold: the tickets are issued; after it: refunded in full);
+    - succeeded or processing (the buyer paid first): the refusal is noted on the order in a
+      short transaction (`ticketing_fsm.intent_refused`), its seats held; the payment's own
+      event decides (paid within the hold: the tickets are issued; after it: refunded in
+      full), and the sweeper's grace never releases such an order (processing: asked again);
     - Stripe unreachable or failing: the task fails and the outbox retries it with its
-      backoff; the seats stay held (the sweeper's grace bounds it)."""
+      backoff; the seats stay held until the sweeper's grace (counted from the ask), which
+      releases them and asks Stripe again (a new task)."""
 
     def run(message_id: str, payload: dict[str, Any]) -> None:
         request = ticketing_fsm.IntentCancelRequested.model_validate(payload)
@@ -288,8 +291,13 @@ def cancel_intent_task(engine: sa.Engine, gateway: StripeGateway) -> outbox.Task
         if intent_id is not None:
             status = gateway.cancel_payment_intent(intent_id, idempotency_key=message_id)
             if status != "canceled":
-                # Paid (or being paid) first: the payment's own event decides.
+                # Paid (or being paid) first: the payment's own event decides; noted on the
+                # order so that the sweeper's grace does not release it meanwhile.
                 _log.info("PaymentIntent %s not cancelled: %s", intent_id, status)
+                with engine.begin() as conn:
+                    ticketing_fsm.intent_refused(
+                        conn, uuid.UUID(request.order_id), intent_id, status
+                    )
                 return
         with engine.begin() as conn:
             ticketing_fsm.intent_canceled(
@@ -322,8 +330,9 @@ def periodic_step(
     engine: sa.Engine, *, cancel_grace: timedelta = ticketing_fsm.CANCEL_GRACE
 ) -> Callable[[], object]:
     """The worker's periodic step, each part its own transaction: sweep the ticket holds
-    that expired (Stripe asked to cancel their PaymentIntents, those unconfirmed
-    `cancel_grace` after their hold released), release the ledger holds that expired, roll
+    that expired (Stripe asked to cancel their PaymentIntents; those Stripe never answered
+    `cancel_grace` after the ask released and asked again; those it said `processing` asked
+    again), release the ledger holds that expired, roll
     up high-volume accounts, release due escrows, seal the ledger's new entries into
     checkpoints."""
 

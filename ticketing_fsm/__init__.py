@@ -72,6 +72,7 @@ from ticketing_fsm.outcomes import (
     cancel_order,
     expire_holds,
     intent_canceled,
+    intent_refused,
     order_for_payment,
     pay_for_intent,
     payment_failed,
@@ -80,7 +81,12 @@ from ticketing_fsm.outcomes import (
 )
 from ticketing_fsm.ports import CreatedIntent, PaymentGateway
 from ticketing_fsm.refunds import dispute_closed, dispute_opened, refund_tickets
-from ticketing_fsm.store.orders import cancel_requested_at, order_for_intent, refund_request
+from ticketing_fsm.store.orders import (
+    cancel_refused,
+    cancel_requested_at,
+    order_for_intent,
+    refund_request,
+)
 from ticketing_fsm.stripe_events import handlers as stripe_handlers
 from ticketing_fsm.stripe_events import register as register_stripe_handlers
 from ticketing_fsm.tickets import (
@@ -135,6 +141,7 @@ __all__ = [
     "ask_for_intent",
     "cancel_event",
     "cancel_order",
+    "cancel_refused",
     "cancel_requested_at",
     "check_in",
     "create_event",
@@ -144,6 +151,7 @@ __all__ = [
     "expire_holds",
     "get_order",
     "intent_canceled",
+    "intent_refused",
     "opening_statement",
     "order_for_intent",
     "order_for_payment",

@@ -188,6 +188,16 @@ def request_cancel(conn: Connection, order: Order, reason: str) -> bool:
     return True
 
 
+def ask_cancel_again(conn: Connection, order: Order, reason: str) -> bool:
+    """Ask Stripe again (a new outbox task, so a new idempotency key and a fresh answer) to
+    cancel the PaymentIntent of an order whose cancellation was asked before, keeping its
+    seats held. False if the order no longer awaits its payment (nothing written)."""
+    if not store.orders.mark_asked_again(conn, order.id):
+        return False
+    _cancel_intent(conn, order, reason)
+    return True
+
+
 def _cancel_intent(conn: Connection, order: Order, reason: str) -> None:
     """Ask Stripe (an outbox task) to cancel the unpaid order's PaymentIntent; an intent never
     recorded is found by its request."""

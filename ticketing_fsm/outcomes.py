@@ -20,6 +20,7 @@ import outbox
 from ticketing_fsm import decisions, store
 from ticketing_fsm.errors import InvalidTransition, OrderNotFound
 from ticketing_fsm.lifecycle import (
+    ask_cancel_again,
     get_order,
     order_note,
     release,
@@ -40,8 +41,11 @@ CANCELLED_AT_STRIPE = "payment failed or cancelled"
 """The cancel reason of an order whose PaymentIntent was cancelled at Stripe unasked (the
 Dashboard, another integration)."""
 CANCEL_GRACE = timedelta(minutes=30)
-"""How long after its hold expired an unpaid order keeps its seats while Stripe does not
-confirm its PaymentIntent's cancellation (unreachable): then the sweeper releases anyway."""
+"""How long after the sweeper asked Stripe to cancel an expired hold's PaymentIntent the
+order keeps its seats with no answer from Stripe (unreachable): then the sweeper releases
+anyway and asks again. An order Stripe refused to cancel is never released by the grace: said
+`succeeded`, it waits for its payment's event; in another state (`processing`), it is asked
+again a grace after each ask."""
 
 
 def order_for_payment(
@@ -292,6 +296,17 @@ def intent_canceled(
     return payment_failed(conn, order_id, cause=cause)
 
 
+def intent_refused(
+    conn: Connection, order_id: uuid.UUID, payment_intent_id: str | None, status: str
+) -> bool:
+    """Stripe refused the cancel task: `payment_intent_id` is `status` (`succeeded`: the buyer
+    paid; `processing`: a payment under way). Noted on the order (its seats stay held) if the
+    intent is the order's own and the order still awaits its payment, so that the grace does
+    not release it: a `succeeded` order waits for its payment's event, any other is asked
+    again. False otherwise (a stray second intent, an order paid or released already)."""
+    return store.orders.record_refusal(conn, order_id, payment_intent_id, status)
+
+
 def cancel_order(conn: Connection, org_id: uuid.UUID, order_id: uuid.UUID, *, cause: str) -> Order:
     """The buyer gives up before paying: the hold is released at once. A payment that still
     arrives for the order is refunded in full, like any late payment."""
@@ -312,17 +327,22 @@ def expire_holds(conn: Connection, limit: int = 100, *, grace: timedelta = CANCE
     task, `request_cancel`), and the seats are released when Stripe says it is canceled (the
     task's answer, or `payment_intent.canceled`: `payment_failed`). A payment made within the
     hold and handled after the sweep (a backlog, a webhook outage) still finds its seats and
-    issues the tickets; one made after it is refunded in full. An order still awaiting
-    payment `grace` after its hold expired (Stripe unreachable all along) is released anyway,
-    "hold expired", as before (a payment that then arrives is refunded). Returns how many
-    orders it acted on (its intent's cancellation asked for, its hold released, or both)."""
+    issues the tickets; one made after it is refunded in full. Stripe's refusal (the task's
+    answer, `intent_refused`) keeps the seats: said `succeeded`, the order waits for its
+    payment's event (Stripe retries it for days); in another state (`processing`) it is asked
+    again (a new task) `grace` after each ask. An order Stripe never answered `grace` after the
+    latest ask (unreachable all along) is released anyway, "hold expired", and Stripe asked
+    again, so the intent cannot stay payable (a payment that then arrives is refunded).
+    Returns how many orders it acted on (asked, asked again, or released)."""
     acted = set()
     for order_id in store.orders.due_cancels(conn, limit):
         if request_cancel(conn, get_order(conn, order_id, lock=True), HOLD_EXPIRED):
             acted.add(order_id)
-    for order_id, requested in store.orders.overdue_holds(conn, grace, limit):
+    for order_id, refused in store.orders.overdue_cancels(conn, grace, limit):
         order = get_order(conn, order_id, lock=True)
-        # Asked already: that task cancels the intent (its answer then releases nothing).
-        release(conn, order, HOLD_EXPIRED, "hold sweeper", cancel_intent=not requested)
+        if refused is None:
+            release(conn, order, HOLD_EXPIRED, "hold sweeper", cancel_intent=True)
+        else:
+            ask_cancel_again(conn, order, HOLD_EXPIRED)
         acted.add(order_id)
     return len(acted)

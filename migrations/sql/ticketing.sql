@@ -111,6 +111,13 @@ CREATE TABLE ticketing.orders (
     -- task, or `payment_intent.canceled`) or a grace well beyond the hold has passed; a
     -- payment made within the hold still issues its tickets meanwhile (promise 9).
     cancel_requested_at timestamptz,
+    -- What Stripe answered the latest cancel task when it refused (the intent's status:
+    -- `succeeded`, `processing`, ...) and when; NULL while Stripe never answered one (a
+    -- `canceled` answer releases the order instead). The grace releases only an order Stripe
+    -- never answered; one it said `succeeded` waits for its payment's event, one in another
+    -- state (`processing`: a bank debit under way) is asked again a grace after each ask.
+    cancel_refused text,
+    cancel_refused_at timestamptz,
     idempotency_key text NOT NULL,
     request_hash text NOT NULL,
     version int NOT NULL DEFAULT 0,
@@ -122,7 +129,14 @@ CREATE TABLE ticketing.orders (
         REFERENCES ticketing.events (id, org_id),
     CONSTRAINT orders_payment_intent_id_key UNIQUE (payment_intent_id, org_id)
 );
-CREATE INDEX orders_expiry ON ticketing.orders (hold_expires_at) WHERE status = 'awaiting_payment';
+-- The sweeper's two reads: the holds expired and not yet asked about (orders_expiry), the
+-- asks a grace old that the grace may act on (orders_cancel_asked). Only the sweeper writes
+-- the columns of their predicates besides status, so a checkout's record stays a HOT update.
+CREATE INDEX orders_expiry ON ticketing.orders (hold_expires_at)
+    WHERE status = 'awaiting_payment' AND cancel_requested_at IS NULL;
+CREATE INDEX orders_cancel_asked ON ticketing.orders (cancel_requested_at)
+    WHERE status = 'awaiting_payment' AND cancel_requested_at IS NOT NULL
+      AND cancel_refused IS DISTINCT FROM 'succeeded';
 CREATE INDEX orders_event ON ticketing.orders (event_id);
 
 CREATE TABLE ticketing.tickets (

@@ -32,7 +32,7 @@ import ticketing_fsm as tk
 from liventix.stripe_gateway import StripeGateway, StripeSettings
 from liventix.testing.stripe import StripeObject, StripeStandIn
 from liventix.wiring import TaskPayloadMismatch, cancel_intent_task
-from tests.ticketing_core.cancels import cancel_tasks, run_cancel_tasks
+from tests.ticketing_core.cancels import asked_ago, cancel_tasks, run_cancel_tasks
 from tests.ticketing_core.support import (
     Gateway,
     World,
@@ -53,6 +53,7 @@ from tests.ticketing_core.support import (
     ticketing_handlers,
 )
 from tests.ticketing_core.test_paid_within_hold import _hold_ended, _succeeded
+from ticketing_fsm import store as tk_store
 
 
 @pytest.fixture
@@ -255,30 +256,150 @@ def test_stripe_unreachable_keeps_the_seats_until_the_grace(
         assert tk.get_order(conn, checkout.order_id).status == "awaiting_payment"
         assert set(statuses(conn, checkout.order_id)) == {"held"}
     assert _sweep(engine) == 0  # within the grace: still held, not asked again
-    # The grace passed (here: 30 s after a hold that ended a minute ago): released anyway.
+    assert _sweep(engine, grace=timedelta(seconds=30)) == 0  # the grace counts from the ask
+    # The grace passed since the ask (here: 30 s, the ask a minute ago): released anyway,
+    # and Stripe asked again (a new task, a new key): the first task's retry may come late.
+    asked_ago(engine, checkout.order_id, timedelta(minutes=1))
     assert _sweep(engine, grace=timedelta(seconds=30)) == 1
     assert _end_state(engine, world, checkout) == UNPAID
     with engine.connect() as conn:
-        assert len(cancel_tasks(conn, [checkout.order_id])) == 1  # not asked twice
-    # Stripe back: the task's retry cancels the intent and finds the seats released.
+        tasks = cancel_tasks(conn, [checkout.order_id])
+    assert len(tasks) == 2 and tasks[0][0] == message_id
+    # Stripe back: the new task cancels the intent; the first one's retry finds it so.
+    cancel_intent_task(engine, gateway.stripe)(str(tasks[1][0]), tasks[1][1])
+    assert gateway.intents[pi].status == "canceled"
+    cancel_intent_task(engine, gateway.stripe)(str(message_id), payload)
+    assert _end_state(engine, world, checkout) == UNPAID
+    _check_all(engine)
+
+
+def test_an_order_past_the_grace_never_asked_is_asked_first(
+    engine: sa.Engine, gateway: Gateway, world: World
+) -> None:
+    """The sweeper down for longer than the grace: the grace counts from the ask, so the
+    order is asked about first, keeping its seats, and released on Stripe's answer."""
+    checkout = _checkout(engine, gateway, world, "k1")
+    _hold_ended(engine, checkout.order_id, tk.CANCEL_GRACE + timedelta(minutes=1))
+    assert _sweep(engine) == 1
+    with engine.connect() as conn:
+        assert tk.get_order(conn, checkout.order_id).status == "awaiting_payment"
+    assert _sweep(engine) == 0
+    assert run_cancel_tasks(engine, gateway.stripe) == 1
+    assert gateway.intents[checkout.payment_intent_id].status == "canceled"
+    assert _end_state(engine, world, checkout) == UNPAID
+
+
+# -- Stripe's refusal is a fact the grace keeps to (Review1's H1, M2) -----------------------
+
+
+def test_the_grace_keeps_an_order_stripe_said_was_paid(
+    engine: sa.Engine, gateway: Gateway, world: World
+) -> None:
+    """Paid within the hold; the task hears `succeeded` (noted on the order); the payment's
+    event is late by more than the grace (a webhook outage): the grace releases nothing and
+    asks nothing, and the event issues the tickets."""
+    handlers = ticketing_handlers(gateway)
+    checkout = _checkout(engine, gateway, world, "k1")
+    gateway.account.succeed(checkout.payment_intent_id)
+    ended = _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
+    assert _sweep(engine) == 1
+    assert run_cancel_tasks(engine, gateway.stripe) == 1
+    with engine.connect() as conn:
+        assert tk.cancel_refused(conn, checkout.order_id) == "succeeded"
+    asked_ago(engine, checkout.order_id, tk.CANCEL_GRACE * 100)
+    assert _sweep(engine, grace=timedelta(seconds=30)) == 0
+    with engine.connect() as conn:
+        assert tk.get_order(conn, checkout.order_id).status == "awaiting_payment"
+        assert len(cancel_tasks(conn, [checkout.order_id])) == 1
+    store(engine, _succeeded(gateway, checkout, ended - 30))
+    assert drain(engine, handlers) == ["handled"]
+    assert _end_state(engine, world, checkout) == PAID_IN_TIME
+    _check_all(engine)
+
+
+def test_a_processing_intent_is_asked_again_at_the_grace_and_released_once_cancelled(
+    engine: sa.Engine, gateway: Gateway, world: World
+) -> None:
+    """A bank debit under way at the task (refused: `processing`, noted). Each grace after an
+    answered ask (or a day after an unanswered one) it is asked again by a new task (the
+    first task's key replays its refusal), the seats held meanwhile; the debit fails (the
+    intent back to requires_payment_method), the next ask cancels it and the seats are
+    released: the intent is never left payable."""
+    checkout = _checkout(engine, gateway, world, "k1")
+    pi = checkout.payment_intent_id
+    gateway.account.processing(pi)
+    _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
+    assert _sweep(engine) == 1
+    assert run_cancel_tasks(engine, gateway.stripe) == 1
+    with engine.connect() as conn:
+        assert tk.cancel_refused(conn, checkout.order_id) == "processing"
+    asked_ago(engine, checkout.order_id, timedelta(minutes=1))
+    assert _sweep(engine, grace=timedelta(seconds=30)) == 1  # asked again, still processing
+    assert _sweep(engine, grace=timedelta(seconds=30)) == 0
+    assert run_cancel_tasks(engine, gateway.stripe) == 2  # the first replays its refusal
+    assert _cancels_asked(gateway, pi) == 3
+    with engine.connect() as conn:
+        assert tk.get_order(conn, checkout.order_id).status == "awaiting_payment"
+        assert set(statuses(conn, checkout.order_id)) == {"held"}
+    # Not asked again before Stripe answered the latest ask, whatever the grace ...
+    asked_ago(engine, checkout.order_id, timedelta(minutes=1))
+    assert _sweep(engine, grace=timedelta(seconds=30)) == 1
+    assert _sweep(engine, grace=timedelta(0)) == 0
+    asked_ago(engine, checkout.order_id, timedelta(hours=23))
+    assert _sweep(engine, grace=timedelta(seconds=30)) == 0
+    # ... unless that ask is a day old unanswered (its task may be dead): a new task.
+    asked_ago(engine, checkout.order_id, timedelta(hours=2))
+    assert _sweep(engine, grace=timedelta(seconds=30)) == 1
+    assert _sweep(engine, grace=timedelta(0)) == 0
+    gateway.account.fail(pi)  # the debit failed
+    with engine.connect() as conn:
+        *_, (message_id, payload) = cancel_tasks(conn, [checkout.order_id])
     cancel_intent_task(engine, gateway.stripe)(str(message_id), payload)
     assert gateway.intents[pi].status == "canceled"
     assert _end_state(engine, world, checkout) == UNPAID
     _check_all(engine)
 
 
-def test_an_order_past_the_grace_never_asked_is_released_and_asked(
+def test_a_refusal_noted_after_a_success_keeps_the_success(
     engine: sa.Engine, gateway: Gateway, world: World
 ) -> None:
-    """The sweeper down for longer than the grace: the order is released at once, and its
-    intent's cancellation asked for once (as before cancel-first)."""
+    """Two tasks' answers noted out of order (an older view, `processing`, after
+    `succeeded`): the order keeps `succeeded`, so the grace never asks it again."""
     checkout = _checkout(engine, gateway, world, "k1")
-    _hold_ended(engine, checkout.order_id, tk.CANCEL_GRACE + timedelta(minutes=1))
-    assert _sweep(engine) == 1
-    assert _end_state(engine, world, checkout) == UNPAID
-    assert run_cancel_tasks(engine, gateway.stripe) == 1
-    assert gateway.intents[checkout.payment_intent_id].status == "canceled"
-    assert _end_state(engine, world, checkout) == UNPAID
+    _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
+    _sweep(engine)
+    pi = checkout.payment_intent_id
+    for status in ("processing", "succeeded", "processing"):
+        with engine.begin() as conn:
+            assert tk.intent_refused(conn, checkout.order_id, pi, status)
+    with engine.connect() as conn:
+        assert tk.cancel_refused(conn, checkout.order_id) == "succeeded"
+    with engine.begin() as conn:  # a stray intent's refusal is not the order's
+        assert not tk.intent_refused(conn, checkout.order_id, "pi_stray", "processing")
+
+
+def test_a_task_retried_under_its_key_hears_stripes_first_answer(
+    engine: sa.Engine, gateway: Gateway, world: World
+) -> None:
+    """Stripe saves the first answer under an idempotency key, a refusal included (the
+    stand-in too): the task's retry hears `processing` again though the debit failed since;
+    only a new task (the sweeper's next ask) can cancel."""
+    checkout = _checkout(engine, gateway, world, "k1")
+    pi = checkout.payment_intent_id
+    gateway.account.processing(pi)
+    _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
+    _sweep(engine)
+    with engine.connect() as conn:
+        ((message_id, payload),) = cancel_tasks(conn, [checkout.order_id])
+    run = cancel_intent_task(engine, gateway.stripe)
+    run(str(message_id), payload)
+    gateway.account.fail(pi)
+    run(str(message_id), payload)
+    assert gateway.intents[pi].status == "requires_payment_method"
+    assert gateway.stripe.cancel_payment_intent(pi, idempotency_key=str(message_id)) == (
+        "processing"
+    )
+    assert gateway.stripe.cancel_payment_intent(pi, idempotency_key="another") == "canceled"
 
 
 def test_the_buyers_cancel_still_releases_at_once(
@@ -520,7 +641,7 @@ def test_the_workers_grace_setting_releases_what_stripe_never_confirmed(
 ) -> None:
     """Stripe unreachable from the worker (nothing listens at its address): the cancel task
     fails and the seats stay held; a worker whose grace (`LIVENTIX_CANCEL_GRACE`, seconds)
-    has passed since the hold ended releases them anyway."""
+    has passed since the ask releases them anyway."""
     checkout = _checkout(engine, gateway, world, "k1")
     _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
     unreachable = "http://127.0.0.1:9"
@@ -534,6 +655,74 @@ def test_the_workers_grace_setting_releases_what_stripe_never_confirmed(
                         WHERE m.type = 'stripe.payment_intent.cancel.requested'""")
         ).scalar_one()
     assert attempts >= 1  # tried, failed: the outbox retries it later
+    asked_ago(engine, checkout.order_id, timedelta(minutes=1))
     _worker_once(db_url, unreachable, LIVENTIX_CANCEL_GRACE="30")
     assert _end_state(engine, world, checkout) == UNPAID
     assert gateway.intents[checkout.payment_intent_id].status == "requires_payment_method"
+
+
+# -- a checkout retried after the sweep (Review1's M1) --------------------------------------
+
+
+class _CrashAfterStripe(Gateway):
+    """Stripe makes the intent; the checkout crashes before recording it (once)."""
+
+    crashed = False
+
+    def create_payment_intent(
+        self, amount: int, currency: str, metadata: dict[str, str], idempotency_key: str
+    ) -> tk.CreatedIntent:
+        made = super().create_payment_intent(amount, currency, metadata, idempotency_key)
+        if not self.crashed:
+            self.crashed = True
+            raise RuntimeError("crash between Stripe's answer and the record")
+        return made
+
+
+def test_a_checkout_retried_after_the_sweep_asked_is_expired(
+    engine: sa.Engine, world: World
+) -> None:
+    """The checkout crashed before recording its intent; its hold expired and the sweeper
+    asked Stripe to cancel (the task not yet run, the seats held). The retry under the same
+    key is told CheckoutExpired (as before cancel-first), whichever record statement runs,
+    and the task then cancels the intent (found again by its key) and releases."""
+    crashing = _CrashAfterStripe()
+    with pytest.raises(RuntimeError):
+        tk.start_checkout(engine, crashing, request(world, "k1", (2,)))
+    with engine.connect() as conn:
+        (order_id,) = conn.execute(sa.text("SELECT id FROM ticketing.orders")).scalars().all()
+    _hold_ended(engine, order_id, timedelta(minutes=1))
+    assert _sweep(engine) == 1
+    (pi,) = crashing.intents
+    secret = crashing.intents[pi].client_secret
+    # The record statements, each on the swept order: none records it as a live checkout.
+    assert not tk_store.checkout.record_now(engine, order_id, world.org, pi, secret)
+    with engine.begin() as conn:
+        row = tk_store.checkout.record_intent(conn, order_id, pi, secret)
+        assert row.cancel_requested_at is not None
+        conn.rollback()
+    with pytest.raises(tk.CheckoutExpired):
+        tk.start_checkout(engine, crashing, request(world, "k1", (2,)))
+    assert run_cancel_tasks(engine, crashing.stripe) == 1
+    assert crashing.intents[pi].status == "canceled"
+    with engine.connect() as conn:
+        order = tk.get_order(conn, order_id)
+        assert (order.status, order.cancel_reason) == ("cancelled", "hold expired")
+        assert set(statuses(conn, order_id)) == {"released"}
+
+
+def test_a_recorded_checkout_replays_after_the_sweep(
+    engine: sa.Engine, gateway: Gateway, world: World
+) -> None:
+    """Promise 5: a checkout whose intent was recorded replays its first answer under its
+    key, swept or not."""
+    first = _checkout(engine, gateway, world, "k1")
+    _hold_ended(engine, first.order_id, timedelta(minutes=1))
+    assert _sweep(engine) == 1
+    again = _checkout(engine, gateway, world, "k1")
+    assert again.replayed
+    assert (again.order_id, again.payment_intent_id, again.client_secret) == (
+        first.order_id,
+        first.payment_intent_id,
+        first.client_secret,
+    )

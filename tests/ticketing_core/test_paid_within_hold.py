@@ -17,6 +17,7 @@ import sqlalchemy as sa
 import escrow
 import ticketing_fsm as tk
 from liventix.testing.stripe import StripeObject
+from tests.ticketing_core.cancels import asked_ago
 from tests.ticketing_core.support import (
     Gateway,
     World,
@@ -143,9 +144,12 @@ def test_a_payment_made_in_time_for_seats_already_back_on_sale_is_refunded(
     handlers = ticketing_handlers(gateway)
     checkout = _checkout(engine, gateway, world, "k1")
     ended = _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
-    # Stripe never confirmed the cancellation (unreachable): the grace released the seats.
+    # Stripe never answered the cancellation (unreachable): the grace released the seats.
     with engine.begin() as conn:
-        assert tk.expire_holds(conn, grace=timedelta(seconds=30)) == 1
+        assert tk.expire_holds(conn, grace=timedelta(seconds=30)) == 1  # asked
+    asked_ago(engine, checkout.order_id, timedelta(minutes=1))
+    with engine.begin() as conn:
+        assert tk.expire_holds(conn, grace=timedelta(seconds=30)) == 1  # released
     assert gateway.intents[checkout.payment_intent_id].status == "requires_payment_method"
     with engine.connect() as conn:
         assert set(statuses(conn, checkout.order_id)) == {"released"}

@@ -29,6 +29,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, ClassVar, TypeVar
 
 import pytest
@@ -64,6 +65,7 @@ from tests.ticketing_core.support import (
     payment_intent,
     refund_object,
     request,
+    statuses,
     store,
     stripe_event,
     ticketing_handlers,
@@ -94,6 +96,37 @@ def event(note: str) -> None:
 
 picks = st.integers(min_value=0, max_value=10_000)
 quantities = st.tuples(st.integers(0, 2), st.integers(0, 2)).filter(lambda q: sum(q) > 0)
+
+
+# What the sweeper acts on now: the holds expired and never asked about, and the asks the
+# grace acts on (as ticketing_fsm.store.orders' OVERDUE_CANCELS, at the default grace).
+_DUE = sa.text("""
+    SELECT count(*) FROM ticketing.orders
+     WHERE status = 'awaiting_payment'
+       AND ((hold_expires_at < now() AND cancel_requested_at IS NULL)
+            OR (cancel_requested_at < now() - interval '30 minutes'
+                AND cancel_refused IS DISTINCT FROM 'succeeded'
+                AND (cancel_refused IS NULL OR cancel_refused_at >= cancel_requested_at
+                     OR cancel_requested_at < now() - interval '1 day')))""")
+
+_AGE_ASKS = sa.text("""
+    UPDATE ticketing.orders
+       SET cancel_requested_at = cancel_requested_at - CAST(:ago AS interval),
+           cancel_refused_at = cancel_refused_at - CAST(:ago AS interval)
+     WHERE cancel_requested_at IS NOT NULL""")
+
+# Every release by the sweeper's grace (Stripe never answered) was followed by a new ask: a
+# cancel task published for the order in that transaction or after it.
+_ASKED_SINCE_RELEASE = sa.text("""
+    SELECT NOT EXISTS (
+        SELECT FROM ticketing.transitions t
+         WHERE t.subject_id = CAST(:id AS uuid) AND t.event = 'cancel'
+           AND t.cause = 'hold sweeper'
+           AND NOT EXISTS (
+               SELECT FROM messaging.messages m
+                WHERE m.type = 'stripe.payment_intent.cancel.requested'
+                  AND m.aggregate_id = CAST(:id AS text)
+                  AND m.created_at >= t.created_at))""")
 
 
 @dataclass
@@ -327,16 +360,70 @@ class TicketingMachine(RuleBasedStateMachine):
     @rule()
     def sweep(self) -> None:
         """The sweeper asks Stripe to cancel each expired order's intent, once; the seats
-        stay held until Stripe answers (`run_cancel_tasks`)."""
+        stay held until Stripe answers (`run_cancel_tasks`); the grace acts on the asks
+        older than it (`the_grace_passes` ages them)."""
+        self.expired = False
+        with self.engine.begin() as conn:
+            due = conn.execute(_DUE).scalar_one()
+            assert tk.expire_holds(conn) == due
+
+    @precondition(lambda self: self.orders)
+    @rule(pick=picks)
+    def paid_at_stripe_event_late(self, pick: int) -> None:
+        """The buyer pays at Stripe; its event is not sent yet (a webhook outage): the
+        `payment_succeeded_event` rule may send it later, however late."""
+        order = self._order(pick)
+        if self.gateway.intents[order.checkout.payment_intent_id].status == "canceled":
+            event("no payment: its intent was cancelled at Stripe")
+            return
+        self.gateway.paid(order.checkout.payment_intent_id)
+
+    @precondition(lambda self: self.orders)
+    @rule(stripe_answers=st.booleans(), pick=picks)
+    def the_grace_passes(self, stripe_answers: bool, pick: int) -> None:
+        """Every ask grows older than the grace, then the worker sweeps (Stripe answering its
+        tasks, or unreachable). Afterwards no order holds seats past its hold with neither a
+        fact saying the buyer paid (Stripe said `succeeded`, and the intent is) nor a
+        question to Stripe pending (a cancel task published after the latest answer)."""
+        self.let_the_hold_expire(pick)
+        if stripe_answers:
+            with self.engine.begin() as conn:
+                tk.expire_holds(conn)  # the holds' expiry asked about, answered below
+            self.run_the_cancel_tasks()
+        with self.engine.begin() as conn:
+            conn.execute(_AGE_ASKS, {"ago": tk.CANCEL_GRACE + timedelta(minutes=1)})
+            due = conn.execute(_DUE).scalar_one()
+            assert tk.expire_holds(conn) == due
+        event(f"grace passes ({'answered' if stripe_answers else 'unreachable'}): {min(due, 2)}")
+        if stripe_answers:
+            self.run_the_cancel_tasks()
         self.expired = False
         with self.engine.connect() as conn:
-            due = conn.execute(
-                sa.text("""SELECT count(*) FROM ticketing.orders
-                            WHERE status = 'awaiting_payment' AND hold_expires_at < now()
-                              AND cancel_requested_at IS NULL""")
-            ).scalar_one()
-        with self.engine.begin() as conn:
-            assert tk.expire_holds(conn) == due
+            for o in self.orders:
+                got = tk.get_order(conn, o.checkout.order_id)
+                held = set(statuses(conn, got.id)) & {"held"}
+                expired = conn.execute(
+                    sa.text("SELECT now() > :t"), {"t": got.hold_expires_at}
+                ).scalar_one()
+                if got.status != "awaiting_payment" or not expired:
+                    assert not held or got.status == "awaiting_payment", got
+                    continue
+                refused = tk.cancel_refused(conn, got.id)
+                intent = self.gateway.intents[o.checkout.payment_intent_id].status
+                if refused == "succeeded":
+                    event("grace: held, Stripe said paid")
+                    assert intent == "succeeded", (got, intent)
+                else:
+                    # Asked, unanswered since: the question is still pending (Stripe
+                    # unreachable), and the grace will release it once it is a grace old.
+                    event("grace: held, question pending")
+                    assert not stripe_answers, (got, refused, intent)
+                    assert tk.cancel_requested_at(conn, got.id) is not None, got
+                    assert refused is None, (got, refused)
+            # An order the grace released without Stripe's word was asked again after it.
+            for o in self.orders:
+                got = tk.get_order(conn, o.checkout.order_id)
+                assert conn.execute(_ASKED_SINCE_RELEASE, {"id": str(got.id)}).scalar(), got
 
     @precondition(lambda self: self.orders)
     @rule()

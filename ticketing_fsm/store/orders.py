@@ -116,13 +116,45 @@ MARK_CANCEL_REQUESTED = text("""
 
 CANCEL_REQUESTED_AT = text("SELECT cancel_requested_at FROM ticketing.orders WHERE id = :id")
 
-# Orders still awaiting payment a grace after their hold expired (Stripe never confirmed the
-# cancellation: unreachable, say), locked, skipping those another session holds; with whether
-# the cancellation was asked for already.
-OVERDUE_HOLDS = text("""
-    SELECT id, cancel_requested_at IS NOT NULL AS cancel_requested FROM ticketing.orders
-     WHERE status = 'awaiting_payment' AND hold_expires_at < now() - CAST(:grace AS interval)
-     ORDER BY hold_expires_at LIMIT :limit FOR UPDATE SKIP LOCKED""")
+# Orders still awaiting payment a grace after the latest ask to cancel their PaymentIntent,
+# that Stripe did not say `succeeded` to (those wait for their payment's event), locked,
+# skipping those another session holds; with Stripe's refusal, if it answered one (NULL:
+# it never answered: the grace releases). A refused one (`processing`, say) once Stripe
+# answered the latest ask (its task is still pending otherwise: that is the question in
+# flight, so asking again waits for the answer, whatever the grace), or once that ask is
+# `:stale` old unanswered (its task may be dead: the outbox gives up after ~1.5 days).
+OVERDUE_CANCELS = text("""
+    SELECT id, cancel_refused FROM ticketing.orders
+     WHERE status = 'awaiting_payment' AND cancel_requested_at IS NOT NULL
+       AND cancel_refused IS DISTINCT FROM 'succeeded'
+       AND cancel_requested_at < now() - CAST(:grace AS interval)
+       AND (cancel_refused IS NULL OR cancel_refused_at >= cancel_requested_at
+            OR cancel_requested_at < now() - CAST(:stale AS interval))
+     ORDER BY cancel_requested_at LIMIT :limit FOR UPDATE SKIP LOCKED""")
+
+UNANSWERED_ASK = timedelta(days=1)
+"""How long an ask about an order Stripe refused to cancel before (`processing`) may stay
+unanswered before it is asked again by a new task (the grace, if longer)."""
+
+# The cancellation asked again (a new task): the grace counts from this ask.
+MARK_ASKED_AGAIN = text("""
+    UPDATE ticketing.orders SET cancel_requested_at = now(), updated_at = now()
+     WHERE id = :id AND status = 'awaiting_payment' AND cancel_requested_at IS NOT NULL
+    RETURNING id""")
+
+# Stripe's refusal of a cancel task (the intent's status), on the order still awaiting its
+# payment whose own intent it is (or which has none recorded: found again by its request);
+# a `succeeded` heard once stays (a later task's older view, `processing`, cannot undo it).
+RECORD_REFUSAL = text("""
+    UPDATE ticketing.orders
+       SET cancel_refused = CASE WHEN cancel_refused = 'succeeded' THEN cancel_refused
+                                 ELSE CAST(:status AS text) END,
+           cancel_refused_at = now(), updated_at = now()
+     WHERE id = :id AND status = 'awaiting_payment' AND cancel_requested_at IS NOT NULL
+       AND (payment_intent_id IS NULL OR payment_intent_id = :pi)
+    RETURNING id""")
+
+CANCEL_REFUSED = text("SELECT cancel_refused FROM ticketing.orders WHERE id = :id")
 
 # A transition as compare-and-set on (status, version) plus its audit row, in one statement:
 # the audit row is written only if the compare-and-set matched. `{table}` and `{sets}` come
@@ -281,11 +313,36 @@ def cancel_requested_at(conn: Connection, order_id: uuid.UUID) -> datetime | Non
     return found
 
 
-def overdue_holds(conn: Connection, grace: timedelta, limit: int) -> list[tuple[uuid.UUID, bool]]:
-    """Orders still awaiting payment `grace` after their hold expired, locked (skipping those
-    another session holds), each with whether its cancellation was asked for."""
-    rows = conn.execute(OVERDUE_HOLDS, {"grace": grace, "limit": limit}).all()
-    return [(row.id, bool(row.cancel_requested)) for row in rows]
+def overdue_cancels(
+    conn: Connection, grace: timedelta, limit: int
+) -> list[tuple[uuid.UUID, str | None]]:
+    """Orders still awaiting payment `grace` after the latest ask to cancel their intent and
+    not said `succeeded` by Stripe (a refused one once Stripe answered that ask, or once it
+    is `UNANSWERED_ASK` old), locked (skipping those another session holds), each with
+    Stripe's refusal (None: Stripe never answered)."""
+    params = {"grace": grace, "stale": max(grace, UNANSWERED_ASK), "limit": limit}
+    rows = conn.execute(OVERDUE_CANCELS, params).all()
+    return [(row.id, row.cancel_refused) for row in rows]
+
+
+def mark_asked_again(conn: Connection, order_id: uuid.UUID) -> bool:
+    """Note the cancellation asked again now; False if the order no longer awaits payment."""
+    return conn.execute(MARK_ASKED_AGAIN, {"id": order_id}).first() is not None
+
+
+def record_refusal(
+    conn: Connection, order_id: uuid.UUID, payment_intent_id: str | None, status: str
+) -> bool:
+    """Note Stripe's refusal to cancel (the intent's `status`) on the order awaiting payment
+    whose intent it is; False otherwise (nothing written)."""
+    params = {"id": order_id, "pi": payment_intent_id, "status": status}
+    return conn.execute(RECORD_REFUSAL, params).first() is not None
+
+
+def cancel_refused(conn: Connection, order_id: uuid.UUID) -> str | None:
+    """Stripe's latest refusal to cancel the order's intent (None: none heard)."""
+    found: str | None = conn.execute(CANCEL_REFUSED, {"id": order_id}).scalar_one_or_none()
+    return found
 
 
 def move(

@@ -202,9 +202,9 @@ class Payments(Connect, Weather):
         self, payment_intent_id: str, *, reason: str | None, idempotency_key: str
     ) -> Intent:
         """Cancel an intent awaiting payment (`canceled`, with the reason); the same key
-        replays the same answer. An intent paid, processing or canceled already is Stripe's
-        `payment_intent_unexpected_state`, its error object carrying the intent
-        (`error.payment_intent`), as Stripe's does."""
+        replays the same answer, a refusal included (as Stripe does). An intent paid,
+        processing or canceled already is Stripe's `payment_intent_unexpected_state`, its
+        error object carrying the intent (`error.payment_intent`), as Stripe's does."""
         if reason is not None and reason not in CANCELLATION_REASONS:
             raise ValueError(
                 f"cancellation_reason must be one of {', '.join(CANCELLATION_REASONS)}"
@@ -220,16 +220,16 @@ class Payments(Connect, Weather):
             key = f"cancel:{idempotency_key}"
             if key in self._keys:
                 self._once(key, "cancel", (payment_intent_id, reason))
+                if key in self._refused_cancels:
+                    raise _cancel_refusal(*self._refused_cancels[key])
                 return intent
-            if intent.status not in CANCELABLE:
-                raise StripeRefusal(
-                    "You cannot cancel this PaymentIntent because it has a status of "
-                    f"{intent.status}. Only a PaymentIntent with one of the following statuses "
-                    f"may be canceled: {', '.join(CANCELABLE_LISTED)}.",
-                    code="payment_intent_unexpected_state",
-                    payment_intent=intent_object(intent),
-                )
             self._once(key, "cancel", (payment_intent_id, reason))
+            if intent.status not in CANCELABLE:
+                # Saved under the key as Stripe saves its first answer (errors included):
+                # a retry under the key hears the same refusal, the intent as it was then.
+                refused = (intent.status, intent_object(intent))
+                self._refused_cancels[key] = refused
+                raise _cancel_refusal(*refused)
             intent.status = "canceled"
             intent.canceled_at = int(time.time())
             intent.cancellation_reason = reason
@@ -371,3 +371,14 @@ class Payments(Connect, Weather):
                 )
             )
         return out
+
+
+def _cancel_refusal(status: str, payment_intent: StripeObject) -> StripeRefusal:
+    """Stripe's refusal to cancel an intent in `status` (not cancelable)."""
+    return StripeRefusal(
+        "You cannot cancel this PaymentIntent because it has a status of "
+        f"{status}. Only a PaymentIntent with one of the following statuses "
+        f"may be canceled: {', '.join(CANCELABLE_LISTED)}.",
+        code="payment_intent_unexpected_state",
+        payment_intent=payment_intent,
+    )

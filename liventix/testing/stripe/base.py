@@ -28,6 +28,9 @@ class AccountBase:
         self._balance: list[StripeObject] = []
         self._keys: dict[str, tuple[str, object]] = {}
         self._canceled: list[str] = []
+        # Cancel refusals by idempotency key (the message and the intent as it was then):
+        # Stripe saves the first answer under a key, errors included, and replays it.
+        self._refused_cancels: dict[str, tuple[str, StripeObject]] = {}
         # Objects seeded as Stripe's side of a test's story (`seeded.py`), by id.
         self._objects: dict[str, StripeObject] = {}
         # Idempotency-Key: (path, parameters, first answer), for the seeded objects' POSTs.
