@@ -143,11 +143,17 @@ def _pay_and_issue_sql(order: str, org: str | None, capture: str | None = None) 
           FROM cap c LEFT JOIN ({issued}) x ON true
          ORDER BY x.created_at, x.id"""
         notes = f", {_NOTES}, published AS ({outbox.publish_sql('notes', in_ctes)})"
+    # The order's status compared as `IS NOT DISTINCT FROM` (the same here: neither is ever
+    # NULL), never `=`: with `=` the planner may prove the partial index `orders_expiry`
+    # (`WHERE status = 'awaiting_payment' ...`) usable and, where its statistics count few
+    # orders awaiting payment, take it over the intent's key, reading every hold not yet
+    # expired (all organizations') to find this one: a payment's cost growing with the holds
+    # open at that moment (an on-sale's peak). As the record's `store.checkout._AWAITING`.
     return f"""
     WITH {head}paid AS (
         UPDATE ticketing.orders o
            SET status = %(order_to)s, version = o.version + 1, updated_at = now()
-         WHERE {order} AND o.status = %(order_from)s
+         WHERE {order} AND o.status IS NOT DISTINCT FROM %(order_from)s
            AND {paid_moment_sql("%(paid_at)s")} <= o.hold_expires_at
            AND NOT EXISTS (SELECT 1 FROM ticketing.events e
                             WHERE e.id = o.event_id AND e.org_id = {in_order}
