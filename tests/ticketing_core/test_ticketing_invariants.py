@@ -105,6 +105,7 @@ _DUE = sa.text("""
      WHERE status = 'awaiting_payment'
        AND ((hold_expires_at < now() AND cancel_requested_at IS NULL)
             OR (cancel_requested_at < now() - interval '30 minutes'
+                AND hold_expires_at < now() - interval '30 minutes'
                 AND cancel_refused IS DISTINCT FROM 'succeeded'
                 AND (cancel_refused IS NULL OR cancel_refused_at >= cancel_requested_at
                      OR cancel_requested_at < now() - interval '1 day')))""")
@@ -112,7 +113,8 @@ _DUE = sa.text("""
 _AGE_ASKS = sa.text("""
     UPDATE ticketing.orders
        SET cancel_requested_at = cancel_requested_at - CAST(:ago AS interval),
-           cancel_refused_at = cancel_refused_at - CAST(:ago AS interval)
+           cancel_refused_at = cancel_refused_at - CAST(:ago AS interval),
+           hold_expires_at = hold_expires_at - CAST(:ago AS interval)
      WHERE cancel_requested_at IS NOT NULL""")
 
 # Every release by the sweeper's grace (Stripe never answered) was followed by a new ask: a
@@ -381,10 +383,10 @@ class TicketingMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.orders)
     @rule(stripe_answers=st.booleans(), pick=picks)
     def the_grace_passes(self, stripe_answers: bool, pick: int) -> None:
-        """Every ask grows older than the grace, then the worker sweeps (Stripe answering its
-        tasks, or unreachable). Afterwards no order holds seats past its hold with neither a
-        fact saying the buyer paid (Stripe said `succeeded`, and the intent is) nor a
-        question to Stripe pending (a cancel task published after the latest answer)."""
+        """Time passes: every ask (and its hold) grows older than the grace, then the worker
+        sweeps (Stripe answering its tasks, or unreachable). Afterwards no order holds seats
+        past its hold with neither a fact saying the buyer paid (Stripe said `succeeded`, and
+        the intent is) nor a question to Stripe pending (its ask unanswered)."""
         self.let_the_hold_expire(pick)
         if stripe_answers:
             with self.engine.begin() as conn:

@@ -123,14 +123,16 @@ CANCEL_REQUESTED_AT = text("SELECT cancel_requested_at FROM ticketing.orders WHE
 # answered the latest ask (its task is still pending otherwise: that is the question in
 # flight, so asking again waits for the answer, whatever the grace), or once that ask is
 # `:stale` old unanswered (its task may be dead: the outbox gives up after ~1.5 days).
+# (An order is asked about after its hold expired: the hold's bound, implied, lets the
+# sweep walk `orders_expiry` from the oldest hold, as DUE_CANCELS does.)
 OVERDUE_CANCELS = text("""
     SELECT id, cancel_refused FROM ticketing.orders
-     WHERE status = 'awaiting_payment' AND cancel_requested_at IS NOT NULL
-       AND cancel_refused IS DISTINCT FROM 'succeeded'
+     WHERE status = 'awaiting_payment' AND hold_expires_at < now() - CAST(:grace AS interval)
        AND cancel_requested_at < now() - CAST(:grace AS interval)
+       AND cancel_refused IS DISTINCT FROM 'succeeded'
        AND (cancel_refused IS NULL OR cancel_refused_at >= cancel_requested_at
             OR cancel_requested_at < now() - CAST(:stale AS interval))
-     ORDER BY cancel_requested_at LIMIT :limit FOR UPDATE SKIP LOCKED""")
+     ORDER BY hold_expires_at LIMIT :limit FOR UPDATE SKIP LOCKED""")
 
 UNANSWERED_ASK = timedelta(days=1)
 """How long an ask about an order Stripe refused to cancel before (`processing`) may stay
