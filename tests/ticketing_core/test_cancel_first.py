@@ -581,6 +581,11 @@ def _worker_once(db_url: str, stripe_url: str, **extra: str) -> None:
     """`python -m liventix worker --once` on the test's database and the stand-in: the
     periodic step (the sweeper), then the outbox's due deliveries (the cancel tasks) and the
     inbox's events."""
+    _liventix(db_url, stripe_url, "worker", "--once", **extra)
+
+
+def _liventix(db_url: str, stripe_url: str, *args: str, **extra: str) -> str:
+    """`python -m liventix <args>` on the test's database and the stand-in; its output."""
     url = make_url(db_url)
     env = {
         **os.environ,
@@ -591,7 +596,7 @@ def _worker_once(db_url: str, stripe_url: str, **extra: str) -> None:
         **extra,
     }
     done = subprocess.run(
-        [sys.executable, "-m", "liventix", "worker", "--once"],
+        [sys.executable, "-m", "liventix", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -599,6 +604,7 @@ def _worker_once(db_url: str, stripe_url: str, **extra: str) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
 
 
 def test_the_workers_sweep_and_task_across_processes(
@@ -726,3 +732,24 @@ def test_a_recorded_checkout_replays_after_the_sweep(
         first.payment_intent_id,
         first.client_secret,
     )
+
+
+def test_the_clis_sweep_reads_the_grace_setting(
+    engine: sa.Engine, db_url: str, gateway: Gateway, world: World
+) -> None:
+    """`liventix tickets expire-holds` (Review1's L2): an order asked about a minute ago and
+    never answered is held under the default grace, released (and asked again) under
+    `LIVENTIX_CANCEL_GRACE=30`."""
+    checkout = _checkout(engine, gateway, world, "k1")
+    _hold_ended(engine, checkout.order_id, timedelta(minutes=2))
+    assert _sweep(engine) == 1
+    asked_ago(engine, checkout.order_id, timedelta(minutes=1))
+    url = gateway.account.url
+    assert "swept 0 order(s)" in _liventix(db_url, url, "tickets", "expire-holds")
+    with engine.connect() as conn:
+        assert tk.get_order(conn, checkout.order_id).status == "awaiting_payment"
+    out = _liventix(db_url, url, "tickets", "expire-holds", LIVENTIX_CANCEL_GRACE="30")
+    assert "swept 1 order(s)" in out
+    assert _end_state(engine, world, checkout) == UNPAID
+    with engine.connect() as conn:
+        assert len(cancel_tasks(conn, [checkout.order_id])) == 2
