@@ -3948,11 +3948,15 @@ BEGIN
             cardinality(p_accounts), v_net;
     END IF;
     -- As post_entry's: a high-volume account closed while a statement waited is refused
-    -- (raised: the key is this transaction's; a retry under it goes the long way).
+    -- (raised: the key is this transaction's; a retry under it goes the long way). Probed
+    -- unordered (no sort, no limit: ~10K instructions of a capture's ~1,386K); only a refusal
+    -- asks for the first in request order.
     SELECT c.id INTO v_closed
-      FROM payments._closed_high_volume(v_platform, p_high_volume) AS c(id)
-     ORDER BY array_position(p_accounts, c.id) LIMIT 1;
+      FROM payments._closed_high_volume(v_platform, p_high_volume) AS c(id);
     IF FOUND THEN
+        SELECT c.id INTO v_closed
+          FROM payments._closed_high_volume(v_platform, p_high_volume) AS c(id)
+         ORDER BY array_position(p_accounts, c.id) LIMIT 1;
         PERFORM payments._fail('account_closed', jsonb_build_object('account_id', v_closed));
     END IF;
     RETURN v_id;
@@ -4004,15 +4008,25 @@ DECLARE
     v_i int;
     v_row record;
     v_shape boolean;
-    v_hv int;
     v_regs int;  -- how many regular accounts 3a locked: 2, or 1 beside high-volume ones
-    v_reg uuid[] := '{}';  -- the regular accounts (3a): one or two
-    -- per line (request order, 3a): its account's organization, version and posted totals
-    -- after it (NULL on a high-volume account's line)
-    v_line_orgs uuid[] := '{}';
-    v_vers bigint[] := '{}';
-    v_debs bigint[] := '{}';
-    v_creds bigint[] := '{}';
+    -- 3a's arrays start NULL (no initial value: an untyped '{}' was cast by array_in at every
+    -- call); an element assigned to a NULL array makes it an array, and a missing element
+    -- reads NULL.
+    v_reg uuid[];  -- the regular accounts (3a): one or two
+    -- per line (request order, 3a, by subscript): its account's organization, version and
+    -- posted totals after it (NULL on a high-volume account's line but its organization)
+    v_line_orgs uuid[];
+    v_vers bigint[];
+    v_debs bigint[];
+    v_creds bigint[];
+    -- The high-volume accounts 3a read (NULL: none): how many, and what the closed recheck
+    -- probes (these alone, not every account of the request).
+    v_hvs uuid[];
+    -- The request's accounts not found by 3a's step 1: what the later steps probe (each
+    -- probe of an id step 1 found was a descent of the accounts' key for nothing).
+    v_missing uuid[];
+    v_hv_id uuid;
+    v_plat_hv int;  -- of v_hvs, the platform's (step 2's), once a step after it ran
     v_who uuid;  -- the organization whose accounts a statement reads: p_org, then the platform
     v_step int;  -- 3a's step: 1 and 4 lock regular accounts (p_org's, the platform's), 2 and 3
                  -- read high-volume ones (the platform's, p_org's)
@@ -4020,9 +4034,7 @@ DECLARE
     -- added to before a line is judged valid, and a raw call's negative amounts (a line below
     -- -2**40 is not large) would overflow a bigint into an untyped 22003 (review of 62e3ecf)
     v_net numeric;
-    v_found int;  -- accounts found (3a)
     v_org_regs int := 0;  -- of the regular accounts (3a), p_org's
-    v_org_hv int := 0;  -- of the high-volume accounts (3a), p_org's
     v_closed uuid;
     v_pass_ids uuid[];
     v_pass_orgs uuid[];
@@ -4097,18 +4109,7 @@ BEGIN
     v_shape := NOT v_large AND v_n BETWEEN 2 AND 8 AND cardinality(p_sides) = v_n
         AND cardinality(p_amounts) = v_n AND cardinality(p_currencies) = v_n;
     IF v_shape THEN
-        IF v_n > 2 THEN
-            -- One element per line from the start: an element assigned first past the start
-            -- of an empty array would make it start there, and a high-volume account's line
-            -- leaves its elements NULL (the lines' unnest would misalign).
-            v_line_orgs := array_fill(NULL::uuid, ARRAY[v_n]);
-            v_vers := array_fill(NULL::bigint, ARRAY[v_n]);
-            v_debs := v_vers;
-            v_creds := v_vers;
-        END IF;
         v_done := 0;
-        v_hv := 0;
-        v_found := 0;
         v_net := 0;
         v_ok := true;
         v_who := p_org;
@@ -4121,7 +4122,8 @@ BEGIN
                            a.debits_must_not_exceed_credits AS dm,
                            a.credits_must_not_exceed_debits AS cm
                       FROM payments.accounts a
-                     WHERE a.org_id = v_who AND a.id = ANY (p_accounts) AND NOT a.high_volume
+                     WHERE a.org_id = v_who AND a.id = ANY (coalesce(v_missing, p_accounts))
+                       AND NOT a.high_volume
                      ORDER BY a.id
                        FOR NO KEY UPDATE
                 LOOP
@@ -4138,7 +4140,6 @@ BEGIN
                                 v_row.pending_credits, v_row.dm, v_row.cm, p_currencies[v_i],
                                 v_dr, v_cr), false);
                     v_net := v_net + v_dr - v_cr;
-                    v_found := v_found + 1;
                     v_line_orgs[v_i] := v_row.org_id;
                     v_done := v_done + 1;
                     v_reg[v_done] := v_row.id;
@@ -4154,7 +4155,7 @@ BEGIN
                     SELECT a.id, a.org_id, a.currency, a.closed, a.posted_debits,
                            a.posted_credits, a.large_unrolled
                       FROM payments.accounts a
-                     WHERE a.org_id = v_who AND a.id = ANY (p_accounts) AND a.high_volume
+                     WHERE a.org_id = v_who AND a.id = ANY (v_missing) AND a.high_volume
                 LOOP
                     v_i := array_position(p_accounts, v_row.id);
                     -- The line valid (a positive amount below 2**40 on a side) in the entry's
@@ -4170,16 +4171,26 @@ BEGIN
                         false);
                     v_net := v_net + CASE WHEN p_sides[v_i] = 'debit' THEN p_amounts[v_i]
                                           ELSE -(p_amounts[v_i]::numeric) END;
-                    v_found := v_found + 1;
                     v_line_orgs[v_i] := v_row.org_id;
-                    v_hv := v_hv + 1;
-                    IF v_who = p_org THEN
-                        v_org_hv := v_org_hv + 1;
-                    END IF;
+                    v_hvs := v_hvs || v_row.id;
                 END LOOP;
             END IF;
-            EXIT WHEN NOT v_ok OR v_found >= v_n OR v_step = 4
-                   OR (v_platform IS NULL AND (v_n = 2 OR v_step = 3));
+            EXIT WHEN NOT v_ok OR v_done + coalesce(cardinality(v_hvs), 0) >= v_n
+                   OR v_step = 4 OR (v_platform IS NULL AND (v_n = 2 OR v_step = 3));
+            -- What the later steps probe: the request's accounts less those found (after
+            -- step 1 the regular ones, one or two: more is no usual entry, the long way).
+            -- Never changed while a step's query runs on it (its scan's keys point into it).
+            IF v_step = 1 THEN
+                EXIT WHEN v_done > 2;
+                v_missing := array_remove(array_remove(p_accounts, v_reg[1]), v_reg[2]);
+            ELSE
+                FOREACH v_hv_id IN ARRAY coalesce(v_hvs, '{}'::uuid[]) LOOP
+                    v_missing := array_remove(v_missing, v_hv_id);
+                END LOOP;
+                IF v_step = 2 THEN
+                    v_plat_hv := coalesce(cardinality(v_hvs), 0);
+                END IF;
+            END IF;
             -- The next step: 2 and 4 read the platform's (only for a caller that may use
             -- them), 3 the organization's high-volume ones (three or more lines).
             v_step := CASE WHEN v_n = 2 OR v_step = 3 THEN 4
@@ -4189,7 +4200,7 @@ BEGIN
         END LOOP;
         v_regs := v_done;
         v_ok := v_ok AND v_net = 0 AND (v_regs = 2 OR (v_regs = 1 AND v_n > 2))
-            AND v_regs + v_hv = v_n;
+            AND v_regs + coalesce(cardinality(v_hvs), 0) = v_n;
         -- A used reference goes the long way (asked only of an entry naming one: a query).
         IF v_ok AND p_external_ref IS NOT NULL THEN
             v_ok := NOT EXISTS (SELECT FROM payments.entries e
@@ -4253,10 +4264,10 @@ BEGIN
                                                 side, amount, currency, effective_at,
                                                 created_at, account_version,
                                                 account_posted_debits, account_posted_credits)
-                    SELECT v_id, p_org, x.o, x.a, x.s, x.m, x.c,
-                           coalesce(p_effective_at, v_at), v_at, x.v, x.d, x.k
-                      FROM unnest(p_accounts, p_sides, p_amounts, p_currencies, v_line_orgs,
-                                  v_vers, v_debs, v_creds) AS x(a, s, m, c, o, v, d, k);
+                    SELECT v_id, p_org, v_line_orgs[i], p_accounts[i], p_sides[i],
+                           p_amounts[i], p_currencies[i], coalesce(p_effective_at, v_at), v_at,
+                           v_vers[i], v_debs[i], v_creds[i]
+                      FROM generate_series(1, v_n) AS i;
                 END IF;
                 GET DIAGNOSTICS v_done = ROW_COUNT;
                 IF v_done <> v_n THEN  -- cannot happen: never leave an entry with some lines
@@ -4267,16 +4278,28 @@ BEGIN
                 -- (raised: the key is this transaction's; a retry under it goes the long way,
                 -- which remembers the refusal).
                 -- Read by organization, as above.
-                v_closed := NULL;
-                IF v_org_hv > 0 THEN
-                    SELECT c.id INTO v_closed
-                      FROM payments._closed_high_volume(p_org, p_accounts) AS c(id)
-                     ORDER BY array_position(p_accounts, c.id) LIMIT 1;
-                END IF;
-                IF v_closed IS NULL AND v_org_hv < v_hv THEN
-                    SELECT c.id INTO v_closed
-                      FROM payments._closed_high_volume(v_platform, p_accounts) AS c(id)
-                     ORDER BY array_position(p_accounts, c.id) LIMIT 1;
+                -- Each probes the high-volume accounts read (the platform's by step 2, the
+                -- last step or followed by others, v_plat_hv of them; p_org's by step 3),
+                -- unordered; only a refusal asks for the first in request order.
+                IF v_hvs IS NOT NULL THEN
+                    IF v_step >= 3 AND cardinality(v_hvs) > coalesce(v_plat_hv, 0) THEN
+                        SELECT c.id INTO v_closed
+                          FROM payments._closed_high_volume(p_org, v_hvs) AS c(id);
+                        IF v_closed IS NOT NULL THEN
+                            SELECT c.id INTO v_closed
+                              FROM payments._closed_high_volume(p_org, v_hvs) AS c(id)
+                             ORDER BY array_position(p_accounts, c.id) LIMIT 1;
+                        END IF;
+                    END IF;
+                    IF v_closed IS NULL AND (v_step = 2 OR v_plat_hv > 0) THEN
+                        SELECT c.id INTO v_closed
+                          FROM payments._closed_high_volume(v_platform, v_hvs) AS c(id);
+                        IF v_closed IS NOT NULL THEN
+                            SELECT c.id INTO v_closed
+                              FROM payments._closed_high_volume(v_platform, v_hvs) AS c(id)
+                             ORDER BY array_position(p_accounts, c.id) LIMIT 1;
+                        END IF;
+                    END IF;
                 END IF;
                 IF v_closed IS NOT NULL THEN
                     PERFORM payments._fail('account_closed',
@@ -6072,6 +6095,9 @@ CREATE TABLE ticketing.orders (
     client_secret text,
     hold_expires_at timestamp with time zone NOT NULL,
     cancel_reason text,
+    cancel_requested_at timestamp with time zone,
+    cancel_refused text,
+    cancel_refused_at timestamp with time zone,
     idempotency_key text NOT NULL,
     request_hash text NOT NULL,
     version integer DEFAULT 0 NOT NULL,

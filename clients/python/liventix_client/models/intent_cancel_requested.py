@@ -16,8 +16,10 @@ T = TypeVar("T", bound="IntentCancelRequested")
 @_attrs_define
 class IntentCancelRequested:
     """`stripe.payment_intent.cancel.requested`: the task that asks Stripe to cancel the
-    PaymentIntent of an order released unpaid. An intent never recorded on its order is found
-    again by its creation request (`intent_*`, the same key and parameters).
+    PaymentIntent of an order released unpaid, or of one whose hold expired (the sweeper asks
+    first: the order's seats are released once Stripe says the intent is canceled). An intent
+    never recorded on its order is found again by its creation request (`intent_*`, the same
+    key and parameters).
 
         Attributes:
             order_id (str):

@@ -22,8 +22,10 @@ class StripePaymentIntentCancelRequestedWebhook:
         type_ (Literal['stripe.payment_intent.cancel.requested']):
         timestamp (datetime.datetime): When the event happened (the message was written)
         data (IntentCancelRequested): `stripe.payment_intent.cancel.requested`: the task that asks Stripe to cancel the
-            PaymentIntent of an order released unpaid. An intent never recorded on its order is found
-            again by its creation request (`intent_*`, the same key and parameters).
+            PaymentIntent of an order released unpaid, or of one whose hold expired (the sweeper asks
+            first: the order's seats are released once Stripe says the intent is canceled). An intent
+            never recorded on its order is found again by its creation request (`intent_*`, the same
+            key and parameters).
     """
 
     type_: Literal["stripe.payment_intent.cancel.requested"]
