@@ -184,8 +184,9 @@ def refund_task(engine: sa.Engine, gateway: StripeGateway) -> outbox.Task:
     return run
 
 
-# The order states in which its payment succeeded: nothing of its own intent to cancel.
-_PAID = frozenset({"paid", "partially_refunded", "refunded", "disputed"})
+# The order states in which its payment succeeded (every state but awaiting its payment and
+# cancelled unpaid): nothing of its own intent to cancel.
+_PAID = frozenset(ticketing_fsm.ORDER_STATES) - {"awaiting_payment", "cancelled"}
 
 
 def check_cancel(

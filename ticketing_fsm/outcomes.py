@@ -272,7 +272,11 @@ def payment_failed(conn: Connection, order_id: uuid.UUID, *, cause: str) -> bool
     payment then (`stripe_events`). The reason is the facts': `HOLD_EXPIRED` when the
     sweeper asked for the cancellation (whether Stripe's event or the task's answer comes
     first), else `CANCELLED_AT_STRIPE`."""
-    order = get_order(conn, order_id, lock=True)
+    return _release_cancelled(conn, get_order(conn, order_id, lock=True), cause)
+
+
+def _release_cancelled(conn: Connection, order: Order, cause: str) -> bool:
+    """`payment_failed` on the order already read and locked."""
     if order.status != "awaiting_payment":
         return False
     asked = store.orders.cancel_requested_at(conn, order.id) is not None
@@ -293,7 +297,7 @@ def intent_canceled(
     order = get_order(conn, order_id, lock=True)
     if order.payment_intent_id not in (None, payment_intent_id):
         return False
-    return payment_failed(conn, order_id, cause=cause)
+    return _release_cancelled(conn, order, cause)
 
 
 def intent_refused(
