@@ -1,6 +1,7 @@
 """Wiring the packages together at the application's edge: Stripe's event handlers in the
-inbox, the transfer and transfer reversal tasks in the outbox, and the periodic escrow
-release in the worker."""
+inbox, the Stripe tasks in the outbox (transfers, transfer reversals, refunds, PaymentIntent
+cancellations) with their retry policies (an API call's, not a webhook's), and the periodic
+step in the worker (the hold sweeper, escrow release, sealing)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,33 @@ from liventix.stripe_gateway import StripeGateway
 _log = logging.getLogger(__name__)
 
 SEAL_EVERY = timedelta(minutes=1)
+
+# The Stripe tasks' retries (the outbox's default, Svix's 5 s, 5 min, 30 min, 2 h, 5 h, 10 h,
+# 10 h, suits a customer's webhook endpoint, not an API call): a Stripe blip of seconds or
+# minutes is over after the first waits, so they are short, then grow (a longer outage is not
+# hammered); every later wait is 30 minutes. The whole schedule, at the jitter's longest
+# (+20 %), stays inside a day: Stripe keeps an idempotency key for 24 hours, and every retry
+# must still be answered under the task's key (the message id) with the first result, never
+# do the work twice (Svix's schedule took ~28 h nominal, ~33 h at its longest).
+_STRIPE_EARLY = (2.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+STRIPE_CALL_RETRY = outbox.RetryPolicy(schedule=_STRIPE_EARLY + (1800.0,) * 36, jitter=0.2)
+"""Transfers, transfer reversals, refunds: 2 s, 5 s, 15 s, 30 s, 1 min, 2 min, 5 min, 10 min
+(19 min in all), then every 30 min; dead after 45 attempts, ~18 h after the first (22 h at
+the jitter's longest)."""
+
+# The cancel task holds an expired hold's seats until Stripe answers (cancel first): during an
+# on-sale each minute of it keeps seats off sale. Every minute for the first quarter hour, so
+# a Stripe outage of a few minutes delays the release by about the outage (a minute more at
+# most); the whole minute-by-minute part (15 min, 18 at the jitter's longest) well inside the
+# sweeper's grace (`ticketing_fsm.CANCEL_GRACE`, 30 min), which releases an unanswered order
+# and asks again with a new task; then every 5 min to past the grace, then as the other tasks.
+STRIPE_CANCEL_RETRY = outbox.RetryPolicy(
+    schedule=(2.0, 5.0, 10.0, 20.0, 30.0) + (60.0,) * 14 + (300.0,) * 3 + (1800.0,) * 35,
+    jitter=0.2,
+)
+"""The cancel task: 2 s, 5 s, 10 s, 20 s, 30 s, then every minute to ~15 min, every 5 min to
+~30 min, then every 30 min; dead after 58 attempts, ~18 h after the first (22 h at the
+jitter's longest)."""
 
 
 class TransferRequestMismatch(Exception):
@@ -277,9 +305,11 @@ def cancel_intent_task(engine: sa.Engine, gateway: StripeGateway) -> outbox.Task
       short transaction (`ticketing_fsm.intent_refused`), its seats held; the payment's own
       event decides (paid within the hold: the tickets are issued; after it: refunded in
       full), and the sweeper's grace never releases such an order (processing: asked again);
-    - Stripe unreachable or failing: the task fails and the outbox retries it with its
-      backoff; the seats stay held until the sweeper's grace (counted from the ask), which
-      releases them and asks Stripe again (a new task)."""
+    - Stripe unreachable or failing: the task fails and the outbox retries it on
+      `STRIPE_CANCEL_RETRY` (2 s, 5 s, 10 s, 20 s, 30 s, then every minute for a quarter
+      hour): the seats stay held, and are released on the retry that hears `canceled`, about
+      when Stripe is back; unanswered, until the sweeper's grace (counted from the ask),
+      which releases them and asks Stripe again (a new task)."""
 
     def run(message_id: str, payload: dict[str, Any]) -> None:
         request = ticketing_fsm.IntentCancelRequested.model_validate(payload)
@@ -311,19 +341,32 @@ def cancel_intent_task(engine: sa.Engine, gateway: StripeGateway) -> outbox.Task
 def wire(
     engine: sa.Engine, gateway: StripeGateway, handlers: outbox.InboxHandlers | None = None
 ) -> None:
-    """Register the Stripe handlers (escrow's and ticketing's) and the Stripe tasks."""
+    """Register the Stripe handlers (escrow's and ticketing's) and the Stripe tasks, each with
+    its retry policy (`STRIPE_CALL_RETRY`, the cancel task's `STRIPE_CANCEL_RETRY`)."""
     ticketing_fsm.register_stripe_handlers(gateway, handlers)
-    outbox.register_task("stripe.transfer.requested", transfer_task(engine, gateway), replace=True)
+    outbox.register_task(
+        "stripe.transfer.requested",
+        transfer_task(engine, gateway),
+        replace=True,
+        retry=STRIPE_CALL_RETRY,
+    )
     outbox.register_task(
         "stripe.transfer_reversal.requested",
         transfer_reversal_task(engine, gateway),
         replace=True,
+        retry=STRIPE_CALL_RETRY,
     )
-    outbox.register_task("stripe.refund.requested", refund_task(engine, gateway), replace=True)
+    outbox.register_task(
+        "stripe.refund.requested",
+        refund_task(engine, gateway),
+        replace=True,
+        retry=STRIPE_CALL_RETRY,
+    )
     outbox.register_task(
         "stripe.payment_intent.cancel.requested",
         cancel_intent_task(engine, gateway),
         replace=True,
+        retry=STRIPE_CANCEL_RETRY,
     )
 
 

@@ -51,6 +51,7 @@ from outbox.message_types import (
     message_type,
     register_message_type,
     register_task,
+    task_retry,
 )
 from outbox.publishing import Message, message_org, publish, publish_many, publish_sql
 from outbox.retries import DEFAULT_SCHEDULE, PermanentFailure, RetryPolicy, permanent
@@ -118,6 +119,7 @@ __all__ = [
     "sign",
     "signature_header",
     "store_event",
+    "task_retry",
     "use_sealing_key",
     "waiting",
 ]

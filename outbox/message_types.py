@@ -1,4 +1,5 @@
-"""Message types and what a message is (pure): the registry of payload models, e-mails."""
+"""Message types and what a message is (pure): the registry of payload models, e-mails, and
+of tasks with their own retry policies."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from outbox.errors import InvalidPayload, UnknownMessageType
+from outbox.retries import RetryPolicy
 
 _MODELS: dict[str, type[BaseModel]] = {}
 
@@ -69,16 +71,32 @@ Task = Callable[[str, dict[str, Any]], None]
 and the message's payload; raising means failure, retried like any delivery."""
 
 _TASKS: dict[str, Task] = {}
+_TASK_RETRIES: dict[str, RetryPolicy] = {}
 
 
-def register_task(name: str, task: Task, *, replace: bool = False) -> None:
-    """Run `task` for every task delivery of messages of type `name`."""
+def register_task(
+    name: str, task: Task, *, replace: bool = False, retry: RetryPolicy | None = None
+) -> None:
+    """Run `task` for every task delivery of messages of type `name`. `retry`: the task's own
+    policy (its waits and its attempts before dead) for a delivery of it that fails; None:
+    the worker's (`WorkerSettings.retry`, the webhooks' schedule). A registration replaces
+    the task and its policy together."""
     existing = _TASKS.get(name)
     if existing is not None and existing is not task and not replace:
         raise ValueError(f"a task for {name!r} is already registered")
     _TASKS[name] = task
+    if retry is None:
+        _TASK_RETRIES.pop(name, None)
+    else:
+        _TASK_RETRIES[name] = retry
 
 
 def task_for(name: str) -> Task | None:
     """The task registered for a message type, if any."""
     return _TASKS.get(name)
+
+
+def task_retry(name: str) -> RetryPolicy | None:
+    """The retry policy registered with the task of a message type, if any (None: the
+    worker's applies)."""
+    return _TASK_RETRIES.get(name)

@@ -1,10 +1,12 @@
 """When to try a failed delivery or inbox event again (pure): the schedule, jitter and
-Retry-After; and which failures are transient (`transient_sqlstate`): a deadlock, a
-serialization failure or a lock not available is the server answering that this try lost a
-race, nothing wrong with the work, so it is tried again soon without counting as an attempt
-toward the dead letter (within a bound: `RetryPolicy.deferral`); and which are permanent
-(`PermanentFailure`, tested for with `permanent`): no retry can mend them, so an inbox event
-ends dead at once."""
+Retry-After (`RetryPolicy`: the worker's, `WorkerSettings.retry`, for webhooks, e-mails and
+inbox events; a task may register its own with `register_task(..., retry=)`, used for its
+deliveries, looked up by the message's type when one fails); and which failures are
+transient (`transient_sqlstate`): a deadlock, a serialization failure or a lock not
+available is the server answering that this try lost a race, nothing wrong with the work, so
+it is tried again soon without counting as an attempt toward the dead letter (within a
+bound: `RetryPolicy.deferral`); and which are permanent (`PermanentFailure`, tested for with
+`permanent`): no retry can mend them, so an inbox event ends dead at once."""
 
 from __future__ import annotations
 
@@ -39,6 +41,11 @@ class RetryPolicy:
     def max_attempts(self) -> int:
         """The first attempt plus one per scheduled wait."""
         return len(self.schedule) + 1
+
+    def longest(self) -> float:
+        """Seconds from the first attempt to the last at the jitter's longest waits (no
+        Retry-After): how long a delivery may be retried before it is dead."""
+        return sum(float(w) for w in self.schedule) * (1 + self.jitter)
 
     def delay(
         self, attempts: int, retry_after: float | None = None, rng: random.Random | None = None

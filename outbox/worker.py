@@ -7,7 +7,11 @@ worker killed mid-batch loses nothing: its leases lapse and another worker sends
 the same `webhook-id`. Leases are short (10 s) and a live worker extends them every third of
 a lease while it sends (a heartbeat, as pgqueuer and River do), so a killed worker's
 deliveries, and the later messages of their aggregates queued behind them, are taken over
-within about one lease, however long a batch takes to send. An inbox event whose handler must
+within about one lease, however long a batch takes to send. A failed delivery waits its
+policy's next wait, or is dead after the policy's last attempt: the worker's
+(`WorkerSettings.retry`, Svix's schedule) unless it is a task registered with a policy of
+its own (`Worker.retry_for`, looked up by the message's type at each failure; nothing of it
+is stored on the delivery but its attempt count). An inbox event whose handler must
 ask Stripe first is handled the same way: claimed under a lease (commit), prepared with no
 transaction open, then finished in a transaction of its own (see `outbox.inbox`).
 
@@ -83,6 +87,7 @@ from outbox.inbox import (
     next_due,
     renew_claim,
 )
+from outbox.message_types import task_retry
 from outbox.retries import RetryPolicy, transient_sqlstate
 from outbox.senders import SmtpSettings, run_task, send_email, send_webhook
 from outbox.smtp_send import MailClient
@@ -177,6 +182,8 @@ class WorkerSettings:
     lease: timedelta = timedelta(seconds=10)
     request_timeout: float = 10.0
     poll_interval: float = 1.0
+    # The schedule of webhooks, e-mails, inbox events and tasks registered without a policy
+    # of their own (a task's own, `register_task(..., retry=)`, is used for its deliveries).
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     disable_after: timedelta = timedelta(days=5)
     retention: timedelta = timedelta(days=7)
@@ -356,7 +363,7 @@ class Worker:
         with self._renewing_leases(batch):
             outcomes = list(self._pool.map(self._send, batch))
         delays = {
-            o.delivery.id: s.retry.delay(o.delivery.attempt, o.retry_after)
+            o.delivery.id: self.retry_for(o.delivery).delay(o.delivery.attempt, o.retry_after)
             for o in outcomes
             if not o.succeeded
         }
@@ -368,6 +375,13 @@ class Worker:
             for o in outcomes:
                 self.on_outcome(o)
         return len(batch)
+
+    def retry_for(self, delivery: Claimed) -> RetryPolicy:
+        """The policy a failed delivery is retried on: its task's own, registered with it
+        (`register_task(..., retry=)`), looked up by the message's type now, at the failure;
+        else the worker's (`WorkerSettings.retry`: webhooks, e-mails, tasks without one)."""
+        own = task_retry(delivery.type) if delivery.channel == "task" else None
+        return self.settings.retry if own is None else own
 
     @contextmanager
     def _renewing_leases(self, batch: list[Claimed]) -> Iterator[None]:
