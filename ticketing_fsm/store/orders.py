@@ -127,7 +127,8 @@ CANCEL_REQUESTED_AT = text("SELECT cancel_requested_at FROM ticketing.orders WHE
 # it never answered: the grace releases). A refused one (`processing`, say) once Stripe
 # answered the latest ask (its task is still pending otherwise: that is the question in
 # flight, so asking again waits for the answer, whatever the grace), or once that ask is
-# `:stale` old unanswered (its task may be dead: the outbox gives up after ~1.5 days).
+# `:stale` old unanswered (its task may be dead: the cancel task's retry policy, registered
+# by the application, gives up after ~18 h, 22 h at the jitter's longest).
 # (An order is asked about after its hold expired: the hold's bound, implied, lets the
 # sweep walk `orders_expiry` from the oldest hold, as DUE_CANCELS does.)
 OVERDUE_CANCELS = text("""
