@@ -178,6 +178,15 @@ class Settings(BaseSettings):
         "sweeper releases them anyway and asks again (an intent Stripe said is processing "
         "is asked again each such interval; one it said succeeded waits for its payment)",
     )
+    stripe_catchup_interval: Annotated[int, Field(ge=0)] = _var(
+        "LIVENTIX_STRIPE_CATCHUP_INTERVAL",
+        300,
+        "seconds between the worker's reads of Stripe's own list of events (GET /v1/events) "
+        "into the inbox, for the webhooks that never arrived (`liventix stripe catch-up` "
+        "runs one read at once); counted from the last read any worker began; 0: never. "
+        "Only when Stripe is configured (STRIPE_API_BASE set, or STRIPE_API_KEY not the "
+        "placeholder default)",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -229,6 +238,13 @@ class Settings(BaseSettings):
                 _ONLY_GIVEN.reset(token)
         except ValidationError as error:
             raise SettingsInvalid(_one_line(error)) from None
+
+    def stripe_configured(self) -> bool:
+        """Whether Stripe is configured: a Stripe-compatible server named, or a key other
+        than the placeholder default (which Stripe refuses): the worker's reads of Stripe's
+        events run only then."""
+        placeholder = type(self).model_fields["stripe_api_key"].default
+        return self.stripe_api_base is not None or self.stripe_api_key != placeholder
 
     def smtp(self) -> outbox.SmtpSettings:
         """What the outbox's worker needs to send e-mail."""

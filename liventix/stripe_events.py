@@ -14,6 +14,12 @@ database work, a subclass of `outbox.InvalidSignature` (one exception for a call
   (`\\u0000`, an unpaired surrogate), a number that is not finite, or an `id`, `type` or
   `data.object` missing, of the wrong type or too long.
 
+Stripe's own list of its events (`GET /v1/events`, read by `liventix.stripe_catchup` when a
+webhook never came) is kept the same way: `check_listed_event` applies the same shape checks
+to each item (there is no signature: the list is read over the API with the platform's key)
+and `store_listed_event` stores it under the same key, so a listed event and its webhook,
+in either order, are one event in the inbox.
+
 Handlers registered in the inbox (source `stripe`) process the events later, each in the
 transaction of its effects.
 """
@@ -149,6 +155,14 @@ def verify_stripe_webhook(
         raise outbox.InvalidSignature(
             reason=f"the signature's timestamp is more than {tolerance} s in the future"
         )
+    event, event_id, event_type = _usable(text)
+    return VerifiedEvent(event_id, event_type, event, text, signature_header)
+
+
+def _usable(text: str) -> tuple[dict[str, Any], str, str]:
+    """The event in `text` with its id and type, once its shape is one the inbox can keep
+    (the module's `UnusableEvent` list); the same checks for a webhook's body and for an
+    event of Stripe's list."""
     if too_deep(text, MAX_JSON_DEPTH):
         raise UnusableEvent(reason=f"the body nests deeper than {MAX_JSON_DEPTH}")
     try:
@@ -165,7 +179,43 @@ def verify_stripe_webhook(
     data = event.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
         raise UnusableEvent(reason="the event's data.object is not an object")
-    return VerifiedEvent(event_id, event_type, event, text, signature_header)
+    return event, event_id, event_type
+
+
+@dataclass(frozen=True)
+class ListedEvent:
+    """An event read from Stripe's own list (`GET /v1/events`, over the API with the
+    platform's key: no signature to check) whose shape the inbox can keep."""
+
+    id: str
+    type: str
+    created: int
+    """When Stripe created it (Unix seconds): where the catch-up's cursor moves."""
+    payload: dict[str, Any]
+
+
+def check_listed_event(item: object) -> ListedEvent:
+    """An item of Stripe's event list as the inbox keeps it, checked as a webhook's body is
+    (its JSON text: size, depth, storable text, finite numbers, `id`, `type`, `data.object`)
+    and for a `created` in Unix seconds; raises `UnusableEvent` otherwise."""
+    try:
+        text = json.dumps(item, ensure_ascii=False, allow_nan=True, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise UnusableEvent(reason=f"the item is not JSON: {str(exc)[:200]}") from exc
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_EVENT_BYTES:
+        raise UnusableEvent(reason=f"the event is larger than {MAX_EVENT_BYTES} bytes")
+    event, event_id, event_type = _usable(text)
+    created = event.get("created")
+    if type(created) is not int or created < 0:
+        raise UnusableEvent(reason="the event's created is not a Unix time in seconds")
+    return ListedEvent(event_id, event_type, created, event)
+
+
+def store_listed_event(conn: Connection, event: ListedEvent) -> bool:
+    """Store an event read from Stripe's list in the inbox on the caller's transaction, as a
+    delivered webhook is stored (source `stripe`, its event id): False if it was already
+    there (delivered, or listed before). For the schema's owner (the worker, the CLI)."""
+    return outbox.store_event(conn, SOURCE, event.id, event.type, event.payload)
 
 
 def store_verified_event(conn: Connection, event: VerifiedEvent) -> bool:

@@ -1,6 +1,7 @@
 """The transactional outbox (schema `messaging`): messages written on the caller's
 transaction, delivered at least once to organizations' webhook endpoints (signed per Standard
-Webhooks) and as e-mails; and the inbox of events from outside, stored and handled once.
+Webhooks) and as e-mails; and the inbox of events from outside, stored and handled once, with
+its cursors into a source's own list of events (`cursors`: Stripe's events caught up).
 
 This is the package's public face; other packages import only from here. Publishing and
 endpoint management take the caller's SQLAlchemy `Connection` and never commit.
@@ -10,6 +11,11 @@ from __future__ import annotations
 
 from outbox.addresses import AllowList, Resolver, parse_allow
 from outbox.backlog import Backlog, backlog, waiting
+from outbox.cursors import InboxCursor
+from outbox.cursors import Walk as InboxCursorWalk
+from outbox.cursors import claim_cursor as claim_inbox_cursor
+from outbox.cursors import finish_cursor as finish_inbox_cursor
+from outbox.cursors import walk_cursor as walk_inbox_cursor
 from outbox.dispatch import Claimed, Outcome, disable_endpoint, prune, requeue
 from outbox.endpoints import (
     Endpoint,
@@ -71,6 +77,8 @@ __all__ = [
     "Endpoint",
     "EndpointDisabled",
     "EndpointNotFound",
+    "InboxCursor",
+    "InboxCursorWalk",
     "InboxEvent",
     "InboxHandler",
     "InboxHandlers",
@@ -94,7 +102,9 @@ __all__ = [
     "WorkerSettings",
     "active_secrets",
     "backlog",
+    "claim_inbox_cursor",
     "disable_endpoint",
+    "finish_inbox_cursor",
     "get_endpoint",
     "handle_next",
     "list_endpoints",
@@ -122,4 +132,5 @@ __all__ = [
     "task_retry",
     "use_sealing_key",
     "waiting",
+    "walk_inbox_cursor",
 ]

@@ -242,6 +242,10 @@ class Handlers:
         """The registered handler, if any."""
         return self._by_type.get((source, event_type))
 
+    def types(self, source: str) -> list[str]:
+        """The event types of `source` a handler is registered for, sorted."""
+        return sorted(t for s, t in self._by_type if s == source)
+
 
 DEFAULT_HANDLERS = Handlers()
 """The process's handlers, used when none are given."""

@@ -72,6 +72,7 @@ REFERENCE: dict[str, str] = {
     ),
     "payments.platform_payouts": "the platform's own Stripe payouts: no organization",
     "messaging.inbox_secrets": "one signing secret per event source",
+    "messaging.inbox_cursors": "one read position in its own list of events per event source",
 }
 
 # A distributed table's distribution column when it is not org_id.

@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "outbox": ("outbox", "group"),
     "report": ("report", "group"),
     "serve": ("api", "serve"),
+    "stripe": ("stripe_commands", "group"),
     "tickets": ("tickets", "group"),
     "worker": ("outbox", "worker"),
 }

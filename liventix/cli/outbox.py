@@ -4,6 +4,7 @@ and bringing dead deliveries back."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
 import click
@@ -22,6 +23,7 @@ from liventix.cli.common import (
     settings_epilog,
 )
 from liventix.database import make_engine, prepare
+from liventix.stripe_catchup import catch_up_step
 from liventix.stripe_gateway import StripeGateway, StripeSettings
 from liventix.wiring import periodic_step, wire
 from liventix.worker_metrics import WorkerMetrics
@@ -40,6 +42,8 @@ WORKER_READS = (
     "LIVENTIX_LOG_FORMAT",
     "LIVENTIX_LOG_LEVEL",
     "LIVENTIX_METRICS_PORT",
+    "LIVENTIX_CANCEL_GRACE",
+    "LIVENTIX_STRIPE_CATCHUP_INTERVAL",
 )
 
 
@@ -144,7 +148,8 @@ def worker(
     """Deliver the outbox (webhooks, e-mails) and handle the inbox until SIGTERM.
 
     SIGTERM finishes what is in flight and stops. Unless --no-periodic, the worker also
-    expires holds and releases the escrows that are due."""
+    expires holds, releases the escrows that are due and, every
+    LIVENTIX_STRIPE_CATCHUP_INTERVAL seconds, reads Stripe's events the inbox missed."""
     settings = load_settings()
     logs.configure(settings.log_format, settings.log_level)
     worker_settings = outbox.WorkerSettings(
@@ -163,7 +168,8 @@ def worker(
     app = make_engine(
         prepare(settings), max_overflow=max(20, max(concurrency, inbox_concurrency) + 4 - 10)
     )
-    wire(app, StripeGateway(StripeSettings(settings.stripe_api_key, settings.stripe_api_base)))
+    gateway = StripeGateway(StripeSettings(settings.stripe_api_key, settings.stripe_api_base))
+    wire(app, gateway)
     metrics = _metrics(app, metrics_port, settings.metrics_port, metrics_host)
     dispatcher = outbox.Worker(
         app,
@@ -173,6 +179,11 @@ def worker(
     )
     grace = timedelta(seconds=settings.cancel_grace)
     periodic = (lambda: None) if no_periodic else periodic_step(app, cancel_grace=grace)
+    if not no_periodic and settings.stripe_catchup_interval > 0 and settings.stripe_configured():
+        periodic = _with_catch_up(
+            periodic,
+            catch_up_step(app, gateway, timedelta(seconds=settings.stripe_catchup_interval)),
+        )
     if once:
         periodic()
         done = dispatcher.run_once()
@@ -184,6 +195,20 @@ def worker(
     dispatcher.run(extra=periodic)
     click.echo(f"worker {dispatcher.name}: stopped")
     return EXIT_OK
+
+
+def _with_catch_up(
+    periodic: Callable[[], object], catch_up: Callable[[], object]
+) -> Callable[[], object]:
+    """The periodic step, then Stripe's events caught up when due (the read's own interval:
+    most calls ask the database whether one is due and read nothing)."""
+
+    def step() -> object:
+        done = periodic()
+        catch_up()
+        return done
+
+    return step
 
 
 def _metrics(

@@ -3,6 +3,7 @@ for the checkout's PaymentIntent, directly on the same pooled connections)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import stripe
@@ -29,6 +30,15 @@ def _charge_facts(payment_intent_id: str, intent: dict[str, Any]) -> escrow.Char
         balance_transaction_id=None if txn is None else str(txn["id"]),
         stripe_fee=0 if txn is None else int(txn["fee"]),
     )
+
+
+@dataclass(frozen=True)
+class EventsPage:
+    """One page of Stripe's event list, its items as Stripe sent them (plain JSON: each is
+    checked as a webhook's body is before it is kept), newest first."""
+
+    items: list[Any]
+    has_more: bool
 
 
 class StripeGateway:
@@ -189,6 +199,33 @@ class StripeGateway:
                 return status
             return str(self.client.v1.payment_intents.retrieve(payment_intent_id).status)
         return str(intent.status)
+
+    def list_events(
+        self,
+        *,
+        created_gte: int,
+        created_lte: int | None = None,
+        starting_after: str | None = None,
+        types: list[str] | None = None,
+        limit: int = 100,
+    ) -> EventsPage:
+        """One page of Stripe's events (`GET /v1/events`: kept 30 days, newest first),
+        created at or after `created_gte` (and at or before `created_lte`), after the event
+        `starting_after` in that order, of the `types` given (at most 20, Stripe's bound).
+        The items are the page's JSON as Stripe sent it, not the library's objects, so that
+        an item the inbox cannot keep is the caller's to skip, not a failure of the page."""
+        params: Any = {"limit": limit, "created": {"gte": created_gte}}
+        if created_lte is not None:
+            params["created"]["lte"] = created_lte
+        if starting_after is not None:
+            params["starting_after"] = starting_after
+        if types:
+            params["types"] = types
+        listed = self.client.v1.events.list(params=params)
+        data: Any = listed.last_response.data if listed.last_response is not None else None
+        if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+            raise stripe.APIError("Stripe's event list is not a list object")
+        return EventsPage(items=list(data["data"]), has_more=data.get("has_more") is True)
 
     def create_refund(
         self, payment_intent_id: str, amount: int, metadata: dict[str, str], idempotency_key: str

@@ -286,6 +286,28 @@ CREATE TABLE messaging.inbox_secrets (
 );
 REVOKE ALL ON messaging.inbox_secrets FROM PUBLIC, liventix_app, liventix_platform;
 
+-- How far the inbox has read a source's own list of its events (issue 11: Stripe's events
+-- caught up from `GET /v1/events` when their webhooks never arrive; liventix.stripe_catchup),
+-- in the source's clock (Stripe's `created`, Unix seconds). `caught_up_to`: every event the
+-- source created before it is in the inbox, but for those its list shows late (a reader
+-- reads again an overlap before it). A read (newest first, page by page, each page stored
+-- with this row in one transaction) that has not reached its start keeps where it got: it
+-- started at `walk_from`, has stored every event down to `walk_below` (the oldest `created`
+-- stored so far), the newest being `walk_top`; the next read goes on from there.
+-- `read_at`: when a read last began (the worker's interval counts from it). The owner's
+-- alone, as the secrets: the worker reads and stores as the owner.
+CREATE TABLE messaging.inbox_cursors (
+    source text PRIMARY KEY,
+    caught_up_to bigint,
+    walk_from bigint,
+    walk_below bigint,
+    walk_top bigint,
+    read_at timestamptz NOT NULL DEFAULT '-infinity',
+    CONSTRAINT inbox_cursors_walk CHECK (
+        (walk_from IS NULL) = (walk_below IS NULL) AND (walk_from IS NULL) = (walk_top IS NULL))
+);
+REVOKE ALL ON messaging.inbox_cursors FROM PUBLIC, liventix_app, liventix_platform;
+
 -- Register (or replace) a source's signing secret; NULL forgets it. The owner only.
 CREATE FUNCTION messaging.set_inbox_secret(p_source text, p_secret text, p_tolerance_s int DEFAULT 300)
 RETURNS void LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$

@@ -46,6 +46,7 @@ COMMANDS = [
     "outbox requeue",
     "escrow release-due",
     "tickets expire-holds",
+    "stripe catch-up",
     "docs",
     "serve",
     "orgs create",
@@ -110,7 +111,19 @@ def test_every_command_answers_help_with_the_settings_it_reads(command: str) -> 
 
 @pytest.mark.parametrize(
     "group",
-    ["db", "ledger", "outbox", "escrow", "tickets", "orgs", "keys", "api", "report", "config"],
+    [
+        "db",
+        "ledger",
+        "outbox",
+        "escrow",
+        "tickets",
+        "stripe",
+        "orgs",
+        "keys",
+        "api",
+        "report",
+        "config",
+    ],
 )
 def test_every_group_answers_help_and_lists_its_commands(group: str) -> None:
     result = liventix(group, "--help")

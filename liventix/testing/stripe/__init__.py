@@ -4,10 +4,10 @@ the benchmarks, and for a user's own tests (see `liventix.testing`).
 
 The modules: `objects` (ids, errors, the account's records and their JSON), `shapes`
 (Stripe's full objects, after its fixtures, for seeding; Connect's in `connect_shapes`),
-`base` (the account's state), `faults` (Stripe's weather), `account` (payments, refunds,
-disputes), `connect` (transfers, reversals, payouts), `seeded` (objects seeded for a test's
-story), `routes` (the API), `server` (HTTP), `webhooks` (Stripe's events signed into the
-application), `cli`."""
+`base` (the account's state and its event log), `event_log` (`GET /v1/events` over that
+log), `faults` (Stripe's weather), `account` (payments, refunds, disputes), `connect`
+(transfers, reversals, payouts), `seeded` (objects seeded for a test's story), `routes` (the
+API), `server` (HTTP), `webhooks` (Stripe's events signed into the application), `cli`."""
 
 from __future__ import annotations
 

@@ -25,7 +25,6 @@ from liventix.testing.stripe.objects import (
     balance_transaction_of,
     charge_of,
     dispute_object,
-    event,
     intent_object,
     new_id,
     refund_object,
@@ -139,7 +138,7 @@ class Payments(Connect, Weather):
                     description=f"REFUND FAILURE FOR CHARGE {charge_of(refund.payment_intent_id)}",
                 )
             failed = refund_object(refund, "failed")
-        return [event("refund.failed", failed), event("refund.updated", dict(failed))]
+        return [self._event("refund.failed", failed), self._event("refund.updated", dict(failed))]
 
     def intent_json(self, payment_intent_id: str, *, expand_charge: bool) -> StripeObject:
         """The PaymentIntent as `GET /v1/payment_intents/{id}` answers it; its charge (and
@@ -241,7 +240,7 @@ class Payments(Connect, Weather):
         in `seen`, in the order they were canceled (Stripe sends them on its own)."""
         with self._lock:
             return [
-                event("payment_intent.canceled", intent_object(self.intents[pi]))
+                self._event("payment_intent.canceled", intent_object(self.intents[pi]))
                 for pi in self._canceled
                 if pi not in seen
             ]
@@ -268,7 +267,7 @@ class Payments(Connect, Weather):
                 category="charge",
                 description=f"Payment {intent.id}",
             )
-            return event("payment_intent.succeeded", intent_object(intent))
+            return self._event("payment_intent.succeeded", intent_object(intent))
 
     def processing(self, payment_intent_id: str) -> StripeObject:
         """The buyer pays with an asynchronous method (a bank debit): the intent is
@@ -281,7 +280,7 @@ class Payments(Connect, Weather):
                     code="payment_intent_unexpected_state",
                 )
             intent.status = "processing"
-            return event("payment_intent.processing", intent_object(intent))
+            return self._event("payment_intent.processing", intent_object(intent))
 
     def fail(self, payment_intent_id: str) -> StripeObject:
         """The card is declined: nothing moves, the intent still awaits a payment method."""
@@ -294,7 +293,7 @@ class Payments(Connect, Weather):
                 )
             intent.status = "requires_payment_method"  # from processing too
             intent.declined = True
-            return event("payment_intent.payment_failed", intent_object(intent))
+            return self._event("payment_intent.payment_failed", intent_object(intent))
 
     def dispute(
         self, payment_intent_id: str, outcome: Literal["won", "lost"]
@@ -314,8 +313,8 @@ class Payments(Connect, Weather):
             description=f"Chargeback withdrawal for {charge_of(intent.id)}",
         )
         events = [
-            event("charge.dispute.created", dispute_object(intent, dp, "needs_response", [])),
-            event(
+            self._event("charge.dispute.created", dispute_object(intent, dp, "needs_response", [])),
+            self._event(
                 "charge.dispute.funds_withdrawn",
                 dispute_object(intent, dp, "under_review", withdrawn),
             ),
@@ -332,12 +331,16 @@ class Payments(Connect, Weather):
                 description=f"Chargeback reversal for {charge_of(intent.id)}",
             )
             events.append(
-                event("charge.dispute.funds_reinstated", dispute_object(intent, dp, "won", back))
+                self._event(
+                    "charge.dispute.funds_reinstated", dispute_object(intent, dp, "won", back)
+                )
             )
-            events.append(event("charge.dispute.closed", dispute_object(intent, dp, "won", back)))
+            events.append(
+                self._event("charge.dispute.closed", dispute_object(intent, dp, "won", back))
+            )
         else:
             events.append(
-                event("charge.dispute.closed", dispute_object(intent, dp, "lost", withdrawn))
+                self._event("charge.dispute.closed", dispute_object(intent, dp, "lost", withdrawn))
             )
         return events
 
@@ -349,8 +352,8 @@ class Payments(Connect, Weather):
         `with_charge`."""
         out = []
         if stale_first:
-            out.append(event("refund.updated", refund_object(refund, "pending")))
-        out.append(event("refund.updated", refund_object(refund, refund.status)))
+            out.append(self._event("refund.updated", refund_object(refund, "pending")))
+        out.append(self._event("refund.updated", refund_object(refund, refund.status)))
         if with_charge:
             with self._lock:
                 siblings = [
@@ -359,7 +362,7 @@ class Payments(Connect, Weather):
                     if r.payment_intent_id == refund.payment_intent_id
                 ]
             out.append(
-                event(
+                self._event(
                     "charge.refunded",
                     {
                         "id": charge_of(refund.payment_intent_id),

@@ -1,9 +1,11 @@
 """The state of a stand-in Stripe account: its intents, refunds and transfers, the keys of
 the idempotent requests it answered, and its balance as Stripe keeps it (one balance
-transaction per movement). The operations on it live in `account.py` and `connect.py`."""
+transaction per movement), and the log of the events it built (`GET /v1/events`:
+`event_log.py`). The operations on it live in `account.py` and `connect.py`."""
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 
@@ -13,6 +15,7 @@ from liventix.testing.stripe.objects import (
     Refund,
     StripeObject,
     Transfer,
+    event,
     new_id,
 )
 from liventix.testing.stripe.wire import Recorded
@@ -36,9 +39,39 @@ class AccountBase:
         # Idempotency-Key: (path, parameters, first answer), for the seeded objects' POSTs.
         self._idempotent: dict[str, tuple[str, dict[str, str], StripeObject]] = {}
         self._recorded: list[Recorded] = []
+        # Every event the account built, in the order built: what `GET /v1/events` lists.
+        self._events: list[StripeObject] = []
         # Re-entrant: a request's whole effect (key, object, balance movement) is one
         # critical section, so a concurrent request with the same key sees all or nothing.
         self._lock = threading.RLock()
+
+    def _event(self, type: str, obj: StripeObject) -> StripeObject:
+        """A new event about `obj` (`objects.event`), kept in the account's event log."""
+        built = event(type, obj)
+        self.log_event(built)
+        return built
+
+    def log_event(self, built: StripeObject) -> None:
+        """Keep an event in the log `GET /v1/events` lists (a copy: the caller's stays its
+        own). The account's own operations log what they build; a test logs one it built
+        itself, malformed or otherwise."""
+        with self._lock:
+            self._events.append(copy.deepcopy(built))
+
+    def logged_events(self) -> list[StripeObject]:
+        """Every event in the log, in the order logged."""
+        with self._lock:
+            return copy.deepcopy(self._events)
+
+    def backdate_event(self, event_id: str, created: int) -> StripeObject:
+        """The logged event `event_id` was created at `created` (Unix seconds), as when
+        Stripe made it before a test's clock moved a hold into the past; returns it."""
+        with self._lock:
+            for logged in self._events:
+                if logged.get("id") == event_id:
+                    logged["created"] = created
+                    return copy.deepcopy(logged)
+        raise KeyError(event_id)
 
     def record(self, request: Recorded) -> None:
         """Keep a request the HTTP server received."""

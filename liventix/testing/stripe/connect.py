@@ -13,7 +13,6 @@ from liventix.testing.stripe.objects import (
     Transfer,
     TransferReversal,
     charge_of,
-    event,
     new_id,
     transfer_object,
 )
@@ -150,7 +149,7 @@ class Connect(AccountBase):
             category="payout",
             description="STRIPE PAYOUT",
         )
-        return event(
+        return self._event(
             "payout.paid",
             {
                 "id": po,
@@ -172,7 +171,7 @@ class Connect(AccountBase):
                 (t for t in self.transfers.values() if any(r.id not in seen for r in t.reversals)),
                 key=lambda t: (t.amount, t.destination, t.currency, t.id),
             )
-            return [event("transfer.reversed", transfer_object(t)) for t in transfers]
+            return [self._event("transfer.reversed", transfer_object(t)) for t in transfers]
 
     def transfer_events(self) -> list[StripeObject]:
         """`transfer.created` for every transfer made, in a stable order."""
@@ -180,4 +179,4 @@ class Connect(AccountBase):
             transfers = sorted(
                 self.transfers.values(), key=lambda t: (t.amount, t.destination, t.currency)
             )
-        return [event("transfer.created", transfer_object(t)) for t in transfers]
+        return [self._event("transfer.created", transfer_object(t)) for t in transfers]

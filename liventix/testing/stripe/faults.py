@@ -1,7 +1,8 @@
 """Stripe's weather, for fault injection: a latency on every answer, a share of
 PaymentIntent creations that fail as in an outage (500 `api_error`, nothing created) and a
 share that do the work and then hang past the client's timeout (the answer is lost), and
-answers lost on the way back (`lose_next_response`). Which request fails is drawn from the
+answers lost on the way back (`lose_next_response`), and lists (`GET /v1/events`) that fail
+or hang from a given page on (`fail_list`). Which request fails is drawn from the
 seed, the idempotency key and the attempt's number under that key: the same on every run,
 whatever the threads' order. Settable at construction or at any moment."""
 
@@ -44,6 +45,8 @@ class Weather:
         self.max_in_flight = 0
         self.request_count = 0
         self.injected: dict[str, int] = {"fail": 0, "hang": 0}
+        # Per listed path: [answers still to go through, failures left, hang instead].
+        self._list_faults: dict[str, list[int]] = {}
 
     def entered(self) -> None:
         """A request came in (counted for `in_flight` and `max_in_flight`)."""
@@ -69,6 +72,30 @@ class Weather:
                 self._lose.discard(path)
                 return True
             return False
+
+    def fail_list(self, path: str, *, after: int = 0, times: int = 1, hang: bool = False) -> None:
+        """The next GETs of a list (`path`: `/v1/events`), once `after` more have been
+        answered, fail `times` times: 500 `api_error` as in an outage, or (`hang`) hang
+        `hang_seconds` before answering, past the client's timeout."""
+        with self._flight:
+            self._list_faults[path] = [after, times, int(hang)]
+
+    def list_fault(self, path: str) -> Literal["fail", "hang"] | None:
+        """Whether this GET of the list at `path` fails, hangs, or goes through
+        (`fail_list`)."""
+        with self._flight:
+            planned = self._list_faults.get(path)
+            if planned is None:
+                return None
+            if planned[0] > 0:
+                planned[0] -= 1
+                return None
+            planned[1] -= 1
+            if planned[1] <= 0:
+                del self._list_faults[path]
+            verdict: Literal["fail", "hang"] = "hang" if planned[2] else "fail"
+            self.injected[verdict] += 1
+            return verdict
 
     def fault(self, idempotency_key: str) -> Literal["fail", "hang"] | None:
         """Whether this attempt at creating a PaymentIntent under `idempotency_key` fails,

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from liventix.testing.stripe.account import Payments
+from liventix.testing.stripe.event_log import list_events
 from liventix.testing.stripe.objects import (
     StripeObject,
     StripeRefusal,
@@ -60,6 +61,8 @@ class Routes(Payments, Seeded):
             raise StripeRefusal("You did not provide an API key.", status=401)
         if parts[:1] != ["v1"] or len(parts) not in (2, 3, 4):
             raise StripeRefusal(f"Unrecognized request URL ({request.path}).", status=404)
+        if request.method == "GET" and parts[1:] == ["events"]:
+            return self._events_listed(request.path, unflatten(query))
         if request.method == "GET":
             return 200, self._get(parts[1:], unflatten(query)), {}
         if request.method == "POST":
@@ -79,6 +82,20 @@ class Routes(Payments, Seeded):
         kind, object_id = _KINDS[parts[0]], parts[1]
         own = self._own(kind, object_id, expand)
         return own if own is not None else self._retrieve(kind, object_id, expand)
+
+    def _events_listed(self, path: str, params: dict[str, Any]) -> Answer:
+        """`GET /v1/events`: the account's event log as Stripe lists it (`event_log.py`),
+        or the list's injected fault (`Weather.fail_list`)."""
+        fault = self.list_fault(path)
+        if fault == "fail":
+            raise StripeRefusal(
+                "An unknown error occurred (the stand-in's injected outage)",
+                type="api_error",
+                status=500,
+            )
+        with self._lock:
+            listed = list_events(self._events, params)
+        return 200, listed, ({HANG: "1"} if fault == "hang" else {})
 
     def _own(self, kind: str, object_id: str, expand: list[str]) -> StripeObject | None:
         """The object from the account's own model, or None if it is not one of its own."""

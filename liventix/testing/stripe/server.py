@@ -30,7 +30,8 @@ class StandInServer(ThreadingHTTPServer):
     `/v1/transfers/{id}/reversals` (idempotent by `Idempotency-Key`),
     `GET /v1/{payment_intents,charges,refunds,transfers,disputes,payouts,
     balance_transactions}/{id}` (with `expand[]`), `GET /v1/refunds?charge=` (or
-    `payment_intent=`). A request without a secret key answers 401; unknown ids 404
+    `payment_intent=`), `GET /v1/events` (the account's event log, as Stripe lists it). A
+    request without a secret key answers 401; unknown ids 404
     `resource_missing` (the routes: `routes.py`). Each request's effect is one critical
     section of the account; the account's latency (and a hang) is waited out after it,
     outside the lock, on the request's own thread. The latency is counted from the

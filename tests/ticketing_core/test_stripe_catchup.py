@@ -1,0 +1,341 @@
+"""Stripe's events caught up from Stripe's own list when their webhooks never arrive (issue 11,
+promise 9): `liventix.stripe_catchup` reads `GET /v1/events` from the stand-in over HTTP (the
+application's gateway, the stripe library) into the inbox, keyed as webhooks are, and the
+inbox's handlers process them as they do webhooks.
+
+The headline: a buyer pays within the hold, the sweeper's cancel is refused (the intent
+succeeded), and `payment_intent.succeeded` is never delivered: after a catch-up and the
+worker the tickets are issued and escrow credited. The same end state whatever the order of
+the catch-up and a late webhook, duplicates included; a refund's events lost likewise; a read
+interrupted by Stripe resumes from the cursor; a malformed item is skipped and counted; the
+worker (`liventix worker --once`, a real process) reads when its interval is due.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+import outbox
+import ticketing_fsm as tk
+from liventix import reports
+from liventix.stripe_catchup import CatchUpReport, catch_up, handled_types
+from liventix.stripe_gateway import StripeGateway, StripeSettings
+from liventix.testing.stripe import StripeObject
+from tests.ticketing_core.cancels import run_cancel_tasks
+from tests.ticketing_core.support import (
+    Gateway,
+    World,
+    counters,
+    drain,
+    open_world,
+    request,
+    statuses,
+    ticketing_handlers,
+)
+from tests.ticketing_core.test_cancel_first import (
+    PAID_IN_TIME,
+    _check_all,
+    _end_state,
+    _liventix,
+)
+from tests.ticketing_core.test_paid_within_hold import _hold_ended
+
+
+@pytest.fixture
+def gateway() -> Gateway:
+    return Gateway()
+
+
+@pytest.fixture
+def world(engine: sa.Engine) -> World:
+    """An organizer's event with one ticket type of 6 seats at 25.00."""
+    with engine.begin() as conn:
+        return open_world(conn, capacities=(6,), prices=(2_500,))
+
+
+def _paid_in_time_and_refused(
+    engine: sa.Engine, gateway: Gateway, world: World
+) -> tuple[tk.Checkout, StripeObject]:
+    """A checkout paid at Stripe 30 s before its hold ended (a minute ago), swept, the cancel
+    refused (succeeded): its `payment_intent.succeeded` (returned) is in Stripe's log only."""
+    checkout = tk.start_checkout(engine, gateway, request(world, "k1", (2,)))
+    paid = gateway.account.succeed(checkout.payment_intent_id)
+    ended = _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
+    paid = gateway.account.backdate_event(str(paid["id"]), ended - 30)
+    with engine.begin() as conn:
+        assert tk.expire_holds(conn) == 1
+    assert run_cancel_tasks(engine, gateway.stripe) == 1
+    assert gateway.intents[checkout.payment_intent_id].status == "succeeded"
+    with engine.connect() as conn:
+        assert tk.get_order(conn, checkout.order_id).status == "awaiting_payment"
+        assert (counters(conn, world.ga).held, counters(conn, world.ga).sold) == (2, 0)
+    return checkout, paid
+
+
+def _catch_up(engine: sa.Engine, gateway: Gateway, **options: object) -> CatchUpReport:
+    return catch_up(engine, gateway.stripe, types=handled_types(gateway.stripe), **options)  # type: ignore[arg-type]
+
+
+def _deliver(engine: sa.Engine, event: StripeObject) -> bool:
+    """The webhook, late: stored as the endpoint stores a verified event."""
+    with engine.begin() as conn:
+        return outbox.store_event(conn, "stripe", str(event["id"]), str(event["type"]), event)
+
+
+def _inbox(engine: sa.Engine) -> list[tuple[str, str, str]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT event_id, type, status FROM messaging.inbox ORDER BY event_id")
+        ).all()
+    return [(r.event_id, r.type, r.status) for r in rows]
+
+
+def _tie_out_differences(engine: sa.Engine) -> list[tuple[int, int]]:
+    with engine.connect() as conn:
+        rows = reports.ticket_tie_out(conn).rows
+    return [(r.sales_difference, r.refunds_difference) for r in rows]
+
+
+# -- the headline --------------------------------------------------------------------------
+
+
+def test_an_in_time_payment_never_delivered_is_caught_up(
+    engine: sa.Engine, gateway: Gateway, world: World
+) -> None:
+    checkout, paid = _paid_in_time_and_refused(engine, gateway, world)
+    handlers = ticketing_handlers(gateway)
+    assert drain(engine, handlers) == []  # nothing delivered: nothing to handle
+    report = _catch_up(engine, gateway)
+    assert (report.ran, report.pages, report.new, report.duplicates, report.skipped) == (
+        True,
+        1,
+        1,
+        0,
+        0,
+    )
+    assert report.interrupted is None
+    assert report.caught_up_to == paid["created"]
+    assert _inbox(engine) == [(paid["id"], "payment_intent.succeeded", "pending")]
+    assert drain(engine, handlers) == ["handled"]
+    assert _end_state(engine, world, checkout) == PAID_IN_TIME
+    with engine.connect() as conn:
+        assert tk.get_order(conn, checkout.order_id).paid == 5_000
+        assert set(statuses(conn, checkout.order_id)) == {"issued"}
+    assert _tie_out_differences(engine) == [(0, 0)]
+    _check_all(engine)
+
+
+# -- any order, duplicates included (promise 9) ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "steps", ["catch-up,webhook", "webhook,catch-up", "catch-up,catch-up", "webhook,webhook"]
+)
+def test_the_catch_up_and_the_late_webhook_end_alike_in_any_order(
+    engine: sa.Engine, gateway: Gateway, world: World, steps: str
+) -> None:
+    checkout, paid = _paid_in_time_and_refused(engine, gateway, world)
+    handlers = ticketing_handlers(gateway)
+    stored = []
+    for step in steps.split(","):
+        if step == "webhook":
+            stored.append(_deliver(engine, paid))
+        else:
+            report = _catch_up(engine, gateway)
+            stored.append(report.new == 1)
+            assert report.new + report.duplicates == 1
+        drain(engine, handlers)
+    assert stored == [True, False]  # the second, whichever it is, a duplicate
+    assert _inbox(engine) == [(paid["id"], "payment_intent.succeeded", "handled")]
+    assert _end_state(engine, world, checkout) == PAID_IN_TIME
+    assert _tie_out_differences(engine) == [(0, 0)]
+    _check_all(engine)
+
+
+def test_a_refund_whose_events_never_arrive_is_caught_up(
+    engine: sa.Engine, gateway: Gateway, world: World
+) -> None:
+    """A paid order (its payment delivered), then refunded in Stripe's Dashboard: the
+    refund's `refund.updated` and `charge.refunded` are never delivered. The catch-up brings
+    them (the payment's event a duplicate) and the worker refunds the order."""
+    handlers = ticketing_handlers(gateway)
+    checkout = tk.start_checkout(engine, gateway, request(world, "k1", (2,)))
+    _deliver(engine, gateway.account.succeed(checkout.payment_intent_id))
+    assert drain(engine, handlers) == ["handled"]
+    refund = gateway.account.create_refund(
+        payment_intent_id=checkout.payment_intent_id,
+        amount=5_000,
+        metadata={},
+        idempotency_key="dashboard",
+    )
+    lost = gateway.account.refund_events(refund, stale_first=False, with_charge=True)
+    report = _catch_up(engine, gateway)
+    assert (report.new, report.duplicates) == (len(lost), 1)
+    assert set(drain(engine, handlers)) == {"handled"}
+    with engine.connect() as conn:
+        order = tk.get_order(conn, checkout.order_id)
+        assert (order.status, order.refunded) == ("refunded", 5_000)
+        assert set(statuses(conn, checkout.order_id)) == {"refunded"}
+    assert _catch_up(engine, gateway).new == 0  # again: nothing new, nothing moves
+    assert drain(engine, handlers) == []
+    assert _tie_out_differences(engine) == [(0, 0)]
+    _check_all(engine)
+
+
+# -- paging, resuming, skipping ---------------------------------------------------------------
+
+
+def _payouts(gateway: Gateway, base: int, n: int) -> list[StripeObject]:
+    """`n` payout events Stripe created at base, base + 1, ... (never delivered)."""
+    return [
+        gateway.account.backdate_event(str(gateway.account.payout("EUR", 100 + i)["id"]), base + i)
+        for i in range(n)
+    ]
+
+
+def _base(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(sa.text("SELECT extract(epoch FROM now())::bigint - 3600")).scalar_one()
+        )
+
+
+def test_a_read_pages_through_stripes_list(engine: sa.Engine, gateway: Gateway) -> None:
+    events = _payouts(gateway, _base(engine), 5)
+    report = _catch_up(engine, gateway, page_size=2)
+    assert (report.pages, report.new, report.duplicates, report.interrupted) == (3, 5, 0, None)
+    assert {e for e, _, _ in _inbox(engine)} == {str(e["id"]) for e in events}
+    assert report.caught_up_to == events[-1]["created"]
+    # The next read starts at the cursor less the overlap (5 minutes): all five again.
+    again = _catch_up(engine, gateway, page_size=2)
+    assert (again.start, again.new, again.duplicates) == (events[-1]["created"] - 300, 0, 5)
+
+
+def test_a_read_interrupted_by_stripe_resumes_from_the_cursor(
+    engine: sa.Engine, gateway: Gateway
+) -> None:
+    base = _base(engine)
+    events = _payouts(gateway, base, 5)
+    gateway.account.fail_list("/v1/events", after=1)  # page 2 answers 500
+    first = _catch_up(engine, gateway, page_size=2)
+    assert (first.pages, first.new, first.caught_up_to) == (1, 2, None)
+    assert first.interrupted is not None and "outage" in first.interrupted
+    # The newest two stored, with the cursor: the read got down to base + 3.
+    assert {e for e, _, _ in _inbox(engine)} == {str(e["id"]) for e in events[3:]}
+    with engine.connect() as conn:
+        cursor = conn.execute(
+            sa.text("SELECT walk_below, walk_top, caught_up_to FROM messaging.inbox_cursors")
+        ).one()
+    assert tuple(cursor) == (base + 3, base + 4, None)
+    seen = len(gateway.account.requests("GET", "/v1/events"))
+    second = _catch_up(engine, gateway, page_size=2)
+    # Resumed at and below base + 3 (that second again), not from the newest.
+    asked = gateway.account.requests("GET", "/v1/events")[seen]
+    assert asked.query.get("created[lte]") == str(base + 3)
+    assert (second.new, second.duplicates, second.interrupted) == (3, 1, None)
+    assert second.caught_up_to == base + 4
+    assert {e for e, _, _ in _inbox(engine)} == {str(e["id"]) for e in events}
+
+
+def test_a_malformed_event_is_skipped_and_counted(
+    engine: sa.Engine, gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    base = _base(engine)
+    good = _payouts(gateway, base, 2)
+    bad: list[StripeObject] = [
+        {
+            "id": "evt_no_object",
+            "object": "event",
+            "type": "payout.paid",
+            "created": base + 1,
+            "data": {"object": "po_123"},
+        },
+        {
+            "id": "evt_no_created",
+            "object": "event",
+            "type": "payout.paid",
+            "created": base + 0.5,
+            "data": {"object": {"id": "po_1", "object": "payout"}},
+        },
+        {
+            "id": "evt_nul",
+            "object": "event",
+            "type": "payout.paid",
+            "created": base,
+            "data": {"object": {"id": "po_\u0000", "object": "payout"}},
+        },
+    ]
+    for item in bad:
+        gateway.account.log_event(item)
+    with caplog.at_level(logging.WARNING, logger="liventix.stripe_catchup"):
+        report = _catch_up(engine, gateway, page_size=2)
+    assert (report.new, report.skipped, report.interrupted) == (2, 3, None)
+    assert {e for e, _, _ in _inbox(engine)} == {str(e["id"]) for e in good}
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(skipped) == 3 and all(any(b["id"] in m for b in bad) for m in skipped)
+    assert report.caught_up_to == base + 1
+
+
+def test_a_slow_stripe_fails_the_read_within_the_gateways_timeout(
+    engine: sa.Engine, gateway: Gateway
+) -> None:
+    """A list that hangs past the gateway's bounded timeout stops the read (nothing stored,
+    no transaction left open); the next read stores everything."""
+    _payouts(gateway, _base(engine), 1)
+    gateway.account.fail_list("/v1/events", hang=True)
+    impatient = StripeGateway(
+        StripeSettings(api_base=gateway.account.url, max_network_retries=0, timeout_s=0.5)
+    )
+    slow = catch_up(engine, impatient, types=handled_types(impatient))
+    assert (slow.pages, slow.new, slow.interrupted is not None) == (0, 0, True)
+    assert _inbox(engine) == []
+    assert _catch_up(engine, gateway).new == 1
+
+
+# -- where it runs: the worker's periodic step and the CLI ------------------------------------
+
+
+def _gets(gateway: Gateway) -> int:
+    return len(gateway.account.requests("GET", "/v1/events"))
+
+
+def test_the_worker_catches_up_when_its_interval_is_due(
+    engine: sa.Engine, db_url: str, gateway: Gateway, world: World
+) -> None:
+    checkout, _paid = _paid_in_time_and_refused(engine, gateway, world)
+    url = gateway.account.url
+
+    def worker(**env: str) -> str:
+        return _liventix(db_url, url, "worker", "--once", **env)
+
+    worker(LIVENTIX_STRIPE_CATCHUP_INTERVAL="0")  # off: Stripe's list never read
+    assert _gets(gateway) == 0
+    with engine.connect() as conn:
+        assert tk.get_order(conn, checkout.order_id).status == "awaiting_payment"
+    worker()  # the default interval: never read yet, so due
+    assert _gets(gateway) == 1
+    assert _end_state(engine, world, checkout) == PAID_IN_TIME
+    worker()  # read a moment ago: not due
+    assert _gets(gateway) == 1
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE messaging.inbox_cursors SET read_at = read_at - interval '301 s'")
+        )
+    worker()
+    assert _gets(gateway) == 2
+    _check_all(engine)
+
+
+def test_the_cli_catches_up_and_says_what_it_stored(
+    engine: sa.Engine, db_url: str, gateway: Gateway
+) -> None:
+    base = _base(engine)
+    _payouts(gateway, base, 3)
+    out = _liventix(db_url, gateway.account.url, "stripe", "catch-up")
+    assert "1 page(s), 3 new event(s), 0 duplicate(s), 0 skipped" in out
+    out = _liventix(db_url, gateway.account.url, "stripe", "catch-up", "--since", str(base + 1))
+    assert "1 page(s), 0 new event(s), 2 duplicate(s), 0 skipped" in out
