@@ -31,7 +31,8 @@ def client(account: StripeStandIn) -> stripe.StripeClient:
 
 def _listed(client: stripe.StripeClient, **params: Any) -> tuple[list[str], bool, Any]:
     page = client.v1.events.list(params=params)  # type: ignore[arg-type]
-    data = page.last_response.data
+    assert page.last_response is not None
+    data: Any = page.last_response.data
     return [str(e["id"]) for e in data["data"]], bool(data["has_more"]), data
 
 
