@@ -14,6 +14,8 @@ worker (`liventix worker --once`, a real process) reads when its interval is due
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -297,6 +299,47 @@ def test_a_slow_stripe_fails_the_read_within_the_gateways_timeout(
 
 
 # -- where it runs: the worker's periodic step and the CLI ------------------------------------
+
+
+def _wait_for_a_lock_on(engine: sa.Engine, table: str) -> None:
+    """Until another session waits for a lock in a statement on `table` (bounded)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with engine.connect() as look:
+            waiting = look.execute(
+                sa.text("""SELECT count(*) FROM pg_stat_activity
+                            WHERE wait_event_type = 'Lock' AND query LIKE :q"""),
+                {"q": f"%{table}%"},
+            ).scalar_one()
+        if waiting:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"no session waited for a lock on {table}")
+
+
+@pytest.mark.parametrize("first_read", [True, False], ids=["first-read", "later-read"])
+def test_two_workers_due_at_once_read_once(engine: sa.Engine, first_read: bool) -> None:
+    """Two workers' steps due at the same moment: the second waits on the first's claim of
+    the cursor's row (its insert, the first time) and, once the first commits, finds the
+    read begun: one read per interval however many workers."""
+    every = timedelta(minutes=5)
+    if not first_read:
+        with engine.begin() as conn:
+            assert outbox.claim_inbox_cursor(conn, "stripe", every) is not None
+            conn.execute(sa.text("UPDATE messaging.inbox_cursors SET read_at = '-infinity'"))
+    answers: list[object] = []
+
+    def second() -> None:
+        with engine.begin() as conn:
+            answers.append(outbox.claim_inbox_cursor(conn, "stripe", every))
+
+    with engine.connect() as first, first.begin():
+        assert outbox.claim_inbox_cursor(first, "stripe", every) is not None
+        thread = threading.Thread(target=second)
+        thread.start()
+        _wait_for_a_lock_on(engine, "messaging.inbox_cursors")
+    thread.join(timeout=60)
+    assert answers == [None]
 
 
 def _gets(gateway: Gateway) -> int:
