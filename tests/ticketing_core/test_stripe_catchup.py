@@ -14,12 +14,16 @@ worker (`liventix worker --once`, a real process) reads when its interval is due
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 import outbox
 import ticketing_fsm as tk
@@ -382,3 +386,27 @@ def test_the_cli_catches_up_and_says_what_it_stored(
     assert "1 page(s), 3 new event(s), 0 duplicate(s), 0 skipped" in out
     out = _liventix(db_url, gateway.account.url, "stripe", "catch-up", "--since", str(base + 1))
     assert "1 page(s), 0 new event(s), 2 duplicate(s), 0 skipped" in out
+
+
+def test_the_cli_says_when_stripe_stopped_the_read(engine: sa.Engine, db_url: str) -> None:
+    """Stripe unreachable (nothing listens at its address): exit 1, one line on stderr saying
+    the next run resumes, nothing stored."""
+    url = make_url(db_url)
+    env = {
+        **os.environ,
+        "DATABASE_URL": url.set(database="postgres").render_as_string(hide_password=False),
+        "LIVENTIX_DB_NAME": str(url.database),
+        "STRIPE_API_BASE": "http://127.0.0.1:9",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "liventix", "stripe", "catch-up"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "0 page(s), 0 new event(s)" in done.stdout
+    assert "liventix stripe catch-up: interrupted, the next run resumes" in done.stderr
+    assert _inbox(engine) == []
