@@ -24,14 +24,16 @@ listing those too would store every other event of the Stripe account (every cha
 customer) for nothing. Not caught up: anything older than Stripe keeps (30 days).
 
 Runs as the schema's owner (the inbox takes unsigned events from the owner only): `liventix
-stripe catch-up` and the worker's periodic step (`LIVENTIX_STRIPE_CATCHUP_INTERVAL`).
+stripe catch-up` and the worker's periodic step (`CatchUpStep`, every
+`LIVENTIX_STRIPE_CATCHUP_INTERVAL` seconds, on a thread of its own in the worker's loop).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
@@ -239,24 +241,55 @@ def catch_up(
             return read.report(interrupted="a page of Stripe's list had no event id to page on")
 
 
-def catch_up_step(
-    engine: sa.Engine, gateway: StripeGateway, every: timedelta
-) -> Callable[[], CatchUpReport | None]:
+class CatchUpStep:
     """The worker's periodic part: `catch_up` when a read is due (`every` since the last
     began, whichever worker began it; the database asked at most every `ASK_EVERY_S`), its
-    failures logged, never raised into the worker's loop."""
-    types = handled_types(gateway)
-    # The worker calls its periodic step after every round (each wake-up): the database is
-    # asked whether a read is due at most every ASK_EVERY_S of this process's own clock.
-    ask_every = min(every.total_seconds(), ASK_EVERY_S)
-    next_ask = [0.0]
+    failures logged, never raised into the worker's loop. In the background (the worker's
+    loop) the read runs on a thread of its own, so a long read (a first one: 30 days of
+    events) or a slow Stripe never holds up the deliveries and the inbox; one read at a time
+    per process. In the foreground (`liventix worker --once`) it runs in the call."""
 
-    def step() -> CatchUpReport | None:
-        if time.monotonic() < next_ask[0]:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        gateway: StripeGateway,
+        every: timedelta,
+        *,
+        background: bool,
+    ) -> None:
+        self.engine = engine
+        self.gateway = gateway
+        self.every = every
+        self.background = background
+        self.types = handled_types(gateway)
+        # Called after every round of the worker (each wake-up): the database is asked
+        # whether a read is due at most every ASK_EVERY_S of this process's own clock.
+        self._ask_every = min(every.total_seconds(), ASK_EVERY_S)
+        self._next_ask = 0.0
+        self._thread: threading.Thread | None = None
+
+    def __call__(self) -> CatchUpReport | None:
+        """Read if due: the report (foreground), else None (not due, or in the background)."""
+        if self._thread is not None and self._thread.is_alive():
             return None
-        next_ask[0] = time.monotonic() + ask_every
+        if time.monotonic() < self._next_ask:
+            return None
+        self._next_ask = time.monotonic() + self._ask_every
+        if not self.background:
+            return self._read()
+        self._thread = threading.Thread(target=self._read, name="stripe-catch-up", daemon=True)
+        self._thread.start()
+        return None
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for a background read to end; whether none is running."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self._thread is None or not self._thread.is_alive()
+
+    def _read(self) -> CatchUpReport | None:
         try:
-            report = catch_up(engine, gateway, every=every, types=types)
+            report = catch_up(self.engine, self.gateway, every=self.every, types=self.types)
         except Exception:
             _log.exception("Stripe's events catch-up failed; the next interval tries again")
             return None
@@ -270,5 +303,3 @@ def catch_up_step(
                 "" if report.interrupted is None else f" (interrupted: {report.interrupted})",
             )
         return report
-
-    return step

@@ -7,8 +7,9 @@ the same transaction (`walk_cursor`), so a read that fails half-way resumes wher
 (`InboxCursor.walk`); a read that reached its start finishes (`finish_cursor`): every event
 created before the newest it saw is in the inbox (`caught_up_to`), but for those the list
 shows late, which the next read takes again with an overlap. `claim_cursor` begins a read at
-most once per interval, whichever worker asks. The owner's table (the worker runs as the
-owner); every function runs on the caller's transaction.
+most once per interval, whichever worker asks; each page stored renews it (a read under way
+keeps the others off; a dead reader's is taken over an interval later). The owner's table
+(the worker runs as the owner); every function runs on the caller's transaction.
 """
 
 from __future__ import annotations
@@ -31,9 +32,13 @@ _CLAIM = text("""
     RETURNING source, caught_up_to, walk_from, walk_below, walk_top
 """)
 
+# Each page stored renews read_at: a read under way is one begun just now, so no other
+# worker begins one beside it; a reader that died stops renewing, and an interval later
+# another worker goes on from where it got.
 _WALK = text("""
     UPDATE messaging.inbox_cursors
-       SET walk_from = :start,
+       SET read_at = now(),
+           walk_from = :start,
            walk_below = :below,
            walk_top = CASE WHEN walk_from IS NOT DISTINCT FROM :start
                            THEN greatest(walk_top, :top) ELSE :top END

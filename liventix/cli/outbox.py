@@ -23,7 +23,7 @@ from liventix.cli.common import (
     settings_epilog,
 )
 from liventix.database import make_engine, prepare
-from liventix.stripe_catchup import catch_up_step
+from liventix.stripe_catchup import CatchUpStep
 from liventix.stripe_gateway import StripeGateway, StripeSettings
 from liventix.wiring import periodic_step, wire
 from liventix.worker_metrics import WorkerMetrics
@@ -182,7 +182,12 @@ def worker(
     if not no_periodic and settings.stripe_catchup_interval > 0 and settings.stripe_configured():
         periodic = _with_catch_up(
             periodic,
-            catch_up_step(app, gateway, timedelta(seconds=settings.stripe_catchup_interval)),
+            CatchUpStep(
+                app,
+                gateway,
+                timedelta(seconds=settings.stripe_catchup_interval),
+                background=not once,
+            ),
         )
     if once:
         periodic()
@@ -200,8 +205,8 @@ def worker(
 def _with_catch_up(
     periodic: Callable[[], object], catch_up: Callable[[], object]
 ) -> Callable[[], object]:
-    """The periodic step, then Stripe's events caught up when due (the read's own interval:
-    most calls ask the database whether one is due and read nothing)."""
+    """The periodic step, then Stripe's events caught up when due (the read's own interval;
+    in the loop on a thread of its own: `CatchUpStep`)."""
 
     def step() -> object:
         done = periodic()

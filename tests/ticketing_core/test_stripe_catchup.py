@@ -28,9 +28,9 @@ from sqlalchemy.engine import make_url
 import outbox
 import ticketing_fsm as tk
 from liventix import reports
-from liventix.stripe_catchup import CatchUpReport, catch_up, handled_types
+from liventix.stripe_catchup import CatchUpReport, CatchUpStep, catch_up, handled_types
 from liventix.stripe_gateway import StripeGateway, StripeSettings
-from liventix.testing.stripe import StripeObject
+from liventix.testing.stripe import Recorded, StripeObject
 from tests.ticketing_core.cancels import run_cancel_tasks
 from tests.ticketing_core.support import (
     Gateway,
@@ -375,6 +375,38 @@ def test_the_worker_catches_up_when_its_interval_is_due(
     worker()
     assert _gets(gateway) == 2
     _check_all(engine)
+
+
+def test_the_workers_loop_reads_on_a_thread_of_its_own(engine: sa.Engine, gateway: Gateway) -> None:
+    """In the worker's loop the read runs beside it: the step comes back while Stripe's list
+    is still answering (held here), no second read begins meanwhile, and the read stores the
+    events once Stripe answers. (In the foreground the step would wait for the answer.)"""
+    _payouts(gateway, _base(engine), 3)
+    arrived, answer = threading.Event(), threading.Event()
+
+    def hold(asked: Recorded) -> None:
+        if asked.path == "/v1/events":
+            arrived.set()
+            answer.wait(120)
+
+    gateway.account.watch(hold)
+    patient = StripeGateway(
+        StripeSettings(api_base=gateway.account.url, max_network_retries=0, timeout_s=120)
+    )
+    step = CatchUpStep(engine, patient, timedelta(minutes=5), background=True)
+    came_back = threading.Event()
+
+    def call() -> None:
+        step()
+        came_back.set()
+
+    threading.Thread(target=call, daemon=True).start()
+    assert came_back.wait(60)  # the step is back ...
+    assert arrived.wait(60) and not answer.is_set()  # ... while Stripe has not answered
+    assert step() is None and len(gateway.account.requests("GET", "/v1/events")) == 1
+    answer.set()
+    assert step.join(60)
+    assert len(_inbox(engine)) == 3
 
 
 def test_the_cli_catches_up_and_says_what_it_stored(
