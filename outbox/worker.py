@@ -31,8 +31,15 @@ renewal in progress has committed, so the finish fences on the latest token.
 `handle_inbox_once` returns once every event it took is finished; a failure that stops the
 loop (a lost database) stops the claiming, lets the rest finish, then reaches `run()` (the
 claims it left lapse and are taken again). Every thread holds at most one pooled connection
-at a time (no hold-and-wait on the pool): the engine needs room for `inbox_concurrency`
-finishes, the claiming loop and the renewing thread (the CLI sizes it).
+at a time (no hold-and-wait on the pool). The prepares (waits on Stripe) and the finishes
+(database work) have bounds of their own: up to `inbox_concurrency` (32) events wait on Stripe
+at once, and up to `inbox_finishes` (8) of them are in their finishing transaction at once
+(the others wait for a turn holding no connection), so a wider bound for Stripe's waits asks
+nothing more of the server's connection slots: the engine needs room for `inbox_finishes`
+finishes, the claiming loop and the renewing thread (the CLI sizes it). With 16 prepares per
+worker and Stripe at 250 ms, two workers could not book more than ~100 payments a second
+(16 / ~0.32 s each) however fast the machine: session 39's quiet machine drained a burst at
+158/s with Stripe answering at once and 99/s at 250 ms.
 Events that overlap in one process met the same races before across processes: handlers
 tolerate any order (a refund finished before its payment is retried, NotYetApplicable).
 
@@ -69,6 +76,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import FrameType
+from typing import Any
 
 import psycopg
 import sqlalchemy as sa
@@ -160,14 +168,14 @@ def _check_pool(engine: sa.Engine, settings: WorkerSettings) -> None:
     if not isinstance(pool, sa.pool.QueuePool) or pool._max_overflow < 0:
         return
     room = pool.size() + pool._max_overflow
-    need = max(settings.inbox_concurrency, settings.concurrency) + 2
+    need = max(settings.finishing_bound, settings.concurrency) + 2
     if room < need:
         log.warning(
             "worker: the engine's pool holds %d connections; %d may be wanted at once"
-            " (inbox_concurrency %d or concurrency %d, the loop and a heartbeat)",
+            " (inbox finishes %d or concurrency %d, the loop and a heartbeat)",
             room,
             need,
-            settings.inbox_concurrency,
+            settings.finishing_bound,
             settings.concurrency,
         )
 
@@ -199,15 +207,22 @@ class WorkerSettings:
     # (deadlock, serialization, lock not available), within its claim; short, since the
     # batch's outcomes are recorded once every delivery of it is done.
     task_retries: tuple[float, ...] = (0.1, 0.3, 1.0)
-    # Two-step inbox events (a payment asking Stripe for its fee) prepared and finished at
-    # once by one worker, each on a thread of its own; the loop claims the next while they
-    # wait on Stripe. Each finish takes one of the engine's connections.
-    inbox_concurrency: int = 16
+    # Two-step inbox events (a payment asking Stripe for its fee) prepared at once by one
+    # worker, each on a thread of its own; the loop claims the next while they wait on Stripe.
+    inbox_concurrency: int = 32
+    # Of those, how many are in their finishing transaction at once, each on one of the
+    # engine's connections (the rest wait for a turn holding none).
+    inbox_finishes: int = 8
 
     @property
     def heartbeat(self) -> float:
         """Seconds between two renewals of a claim's lease: a third of the lease."""
         return max(self.lease.total_seconds() / 3, 0.05)
+
+    @property
+    def finishing_bound(self) -> int:
+        """How many inbox events one worker finishes at once (each on a connection)."""
+        return max(1, min(self.inbox_finishes, self.inbox_concurrency))
 
 
 @dataclass(eq=False)
@@ -328,6 +343,9 @@ class Worker:
             max_workers=max(1, self.settings.inbox_concurrency),
             thread_name_prefix=f"inbox-{self.name}",
         )
+        # Turns at the inbox's finishing transactions (a connection each), fewer than the
+        # prepares that wait on Stripe at once.
+        self._finishing = threading.BoundedSemaphore(self.settings.finishing_bound)
         self._last_prune = float("-inf")
         _check_pool(engine, self.settings)
 
@@ -537,30 +555,17 @@ class Worker:
     def _prepare_and_finish(self, claim: Claim, held: _Held, leases: _InboxLeases) -> str:
         """Run a claimed event's prepare outside any transaction (its lease renewed by
         `leases` meanwhile, as `held`), then its handler in a transaction of its own."""
-        retry = self.settings.retry
+        data: Any = None
         try:
             data = claim.handler.prepare(claim.event)
         except Exception as exc:
             failure: Exception | None = exc
         else:
             failure = None
-        latest = leases.release(held)
-        if latest is None:
-            status = "lost"
-        else:
-            try:
-                with self.engine.begin() as conn:
-                    if failure is not None:
-                        status = fail_claimed(conn, retry, latest, failure)
-                    else:
-                        status = finish_claimed(conn, retry, latest, data)
-            except Exception as exc:
-                if not _recordable(exc):
-                    raise
-                # A failed prepare is recorded as what it was; a finish, as what it met.
-                status = self._record_rolled_back(latest.event, failure or exc, exc, latest.until)
-                if status == "unrecorded":
-                    raise  # to run(), which waits before the next round (no hot loop)
+        with self._finishing:
+            # The lease is renewed while this waits for a turn: released only once it has one.
+            latest = leases.release(held)
+            status = "lost" if latest is None else self._finish(latest, data, failure)
         if status == "lost":
             log.warning(
                 "worker %s: lost the lease on inbox event %s %s while preparing it",
@@ -569,6 +574,24 @@ class Worker:
                 claim.event.event_id,
             )
         return status
+
+    def _finish(self, latest: Claim, data: Any, failure: Exception | None) -> str:
+        """A prepared (or failed) claim's finishing transaction: its handler's effects and
+        outcome, or its failure recorded."""
+        retry = self.settings.retry
+        try:
+            with self.engine.begin() as conn:
+                if failure is not None:
+                    return fail_claimed(conn, retry, latest, failure)
+                return finish_claimed(conn, retry, latest, data)
+        except Exception as exc:
+            if not _recordable(exc):
+                raise
+            # A failed prepare is recorded as what it was; a finish, as what it met.
+            status = self._record_rolled_back(latest.event, failure or exc, exc, latest.until)
+            if status == "unrecorded":
+                raise  # to run(), which waits before the next round (no hot loop)
+            return status
 
     def _record_rolled_back(
         self, event: InboxEvent, failure: Exception, met: Exception, until: datetime | None

@@ -166,6 +166,51 @@ def test_no_more_prepares_at_once_than_the_bound(
     _assert_each_handled_once(engine, ids)
 
 
+def test_fewer_finishes_at_once_than_prepares(
+    engine: sa.Engine, worker_engine: sa.Engine, effects: None
+) -> None:
+    """The waits on Stripe and the finishing transactions have bounds of their own: k
+    prepares wait at once (they pass a barrier of k), while no more than `inbox_finishes`
+    finishes are in a transaction at once (each takes a connection: the wider bound for
+    Stripe's waits asks nothing more of the server's slots). The finishes meet at a barrier
+    of the finishing bound, so they do run side by side up to it."""
+    k, finishes = 6, 2
+    ids = _store(engine, k)
+    prepared = threading.Barrier(k, timeout=BARRIER_WAIT)
+    finishing = threading.Barrier(finishes, timeout=BARRIER_WAIT)
+    lock = threading.Lock()
+    now = {"in": 0, "peak": 0}
+
+    def prepare(event: outbox.InboxEvent) -> str:
+        prepared.wait()
+        return f"for {event.event_id}"
+
+    def handle(conn: sa.Connection, event: outbox.InboxEvent, data: str) -> None:
+        with lock:
+            now["in"] += 1
+            now["peak"] = max(now["peak"], now["in"])
+        try:
+            finishing.wait()
+            _write_effect(conn, event, data)
+        finally:
+            with lock:
+                now["in"] -= 1
+
+    registry = outbox.InboxHandlers()
+    registry.register(SOURCE, TYPE, outbox.InboxTwoStepHandler(prepare=prepare, handle=handle))
+    worker = outbox.Worker(
+        worker_engine,
+        replace(FAST, inbox_concurrency=k, inbox_finishes=finishes),
+        handlers=registry,
+    )
+    try:
+        assert worker.handle_inbox_once() == k
+    finally:
+        worker.close()
+    assert now["peak"] == finishes
+    _assert_each_handled_once(engine, ids)
+
+
 def test_many_claims_in_flight_keep_their_leases_renewed_by_one_thread(
     engine: sa.Engine, effects: None
 ) -> None:
