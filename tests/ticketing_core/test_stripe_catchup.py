@@ -302,6 +302,29 @@ def test_a_slow_stripe_fails_the_read_within_the_gateways_timeout(
     assert _catch_up(engine, gateway).new == 1
 
 
+@pytest.mark.parametrize("role", ["liventix_app", "liventix_platform"])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT * FROM messaging.inbox_cursors",
+        "UPDATE messaging.inbox_cursors SET caught_up_to = 4102444800",
+        "INSERT INTO messaging.inbox_cursors (source, caught_up_to) VALUES ('x', 4102444800)",
+        "DELETE FROM messaging.inbox_cursors",
+    ],
+)
+def test_the_applications_roles_cannot_touch_the_cursor(
+    engine: sa.Engine, role: str, statement: str
+) -> None:
+    """The cursor is the owner's alone, as the inbox's secrets: a holder of the application's
+    connection moving it forward would have the catch-up skip the events it hides."""
+    with engine.begin() as conn:
+        assert outbox.claim_inbox_cursor(conn, "stripe", timedelta(0)) is not None
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"SET LOCAL ROLE {role}")
+        with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+            conn.exec_driver_sql(statement)
+
+
 # -- where it runs: the worker's periodic step and the CLI ------------------------------------
 
 
