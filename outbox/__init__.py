@@ -48,6 +48,7 @@ from outbox.inbox import (
     register_handler,
     set_inbox_secret,
     store_event,
+    stored_event_ids,
 )
 from outbox.inbox import TwoStepHandler as InboxTwoStepHandler
 from outbox.message_types import (
@@ -129,6 +130,7 @@ __all__ = [
     "sign",
     "signature_header",
     "store_event",
+    "stored_event_ids",
     "task_retry",
     "use_sealing_key",
     "waiting",

@@ -82,6 +82,13 @@ _STORE = text("""
     RETURNING event_id
 """)
 
+# On the primary key's leading columns (source, event_id): every organization's, as the
+# relay's scan; the owner's (the catch-up of a source's list).
+_STORED_IDS = text("""
+    SELECT DISTINCT event_id FROM messaging.inbox
+     WHERE source = :source AND event_id = ANY(CAST(:ids AS text[]))
+""")
+
 _RECEIVE_SIGNED = text("""
     SELECT event_id, event_type, stored
       FROM messaging.receive_signed_event(:source, :body, :signature)
@@ -261,6 +268,13 @@ def register_handler(
 def handler_for(source: str, event_type: str) -> AnyHandler | None:
     """The handler registered in the process's default handlers, if any."""
     return DEFAULT_HANDLERS.get(source, event_type)
+
+
+def stored_event_ids(conn: Connection, source: str, event_ids: list[str]) -> set[str]:
+    """Which of `event_ids` the inbox already holds for `source` (any organization): a reader
+    of a source's own list skips them without a statement each (the owner's)."""
+    rows = conn.execute(_STORED_IDS, {"source": source, "ids": event_ids}).scalars()
+    return {str(r) for r in rows}
 
 
 def store_event(
