@@ -144,6 +144,10 @@ class _Read:
     top: int | None
     """The newest `created` stored by this read (or the one it resumes)."""
     caught: int | None
+    covers: bool = True
+    """Whether reaching its start leaves nothing unread before the cursor: it starts at or
+    before `caught_up_to`, or, with none yet, as far back as Stripe lists. Only such a read
+    moves the cursor (a later `--since` on a cursor never finished does not)."""
     pages: int = 0
     new: int = 0
     duplicates: int = 0
@@ -167,13 +171,17 @@ def _begun(cursor: outbox.InboxCursor, since: int | None, now_s: int, overlap_s:
     less the overlap; else as far back as Stripe lists."""
     caught = cursor.caught_up_to
     if since is not None:
-        return _Read(since, None, None, caught)
-    if cursor.walk is not None:
+        read = _Read(since, None, None, caught)
+    elif cursor.walk is not None:
         walk = cursor.walk
-        return _Read(walk.start, walk.below, walk.top, caught)
-    if caught is not None:
-        return _Read(caught - overlap_s, None, None, caught)
-    return _Read(now_s - RETENTION_S, None, None, caught)
+        read = _Read(walk.start, walk.below, walk.top, caught)
+    elif caught is not None:
+        read = _Read(caught - overlap_s, None, None, caught)
+    else:
+        read = _Read(now_s - RETENTION_S, None, None, caught)
+    # A read resumed a while after it began started a little later than now's 30 days.
+    read.covers = read.start <= (now_s - RETENTION_S + 86_400 if caught is None else caught)
+    return read
 
 
 def _store_page(engine: sa.Engine, read: _Read, kept: list[ListedEvent], *, finished: bool) -> None:
@@ -193,7 +201,9 @@ def _store_page(engine: sa.Engine, read: _Read, kept: list[ListedEvent], *, fini
             else:
                 read.duplicates += 1
         if finished:
-            read.caught = outbox.finish_inbox_cursor(conn, SOURCE, start=read.start, top=read.top)
+            read.caught = outbox.finish_inbox_cursor(
+                conn, SOURCE, start=read.start, top=read.top if read.covers else None
+            )
         elif read.below is not None and read.top is not None:
             outbox.walk_inbox_cursor(conn, SOURCE, start=read.start, below=read.below, top=read.top)
     read.pages += 1

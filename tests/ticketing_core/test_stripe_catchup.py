@@ -247,6 +247,24 @@ def test_a_read_interrupted_by_stripe_resumes_from_the_cursor(
     assert {e for e, _, _ in _inbox(engine)} == {str(e["id"]) for e in events}
 
 
+def test_a_read_from_a_later_moment_does_not_move_a_cursor_never_caught_up(
+    engine: sa.Engine, gateway: Gateway
+) -> None:
+    """`--since` an hour ago on a cursor no read has finished: the events since are stored,
+    but the cursor stays unset (the 29 days before were not read), so the next read still
+    starts as far back as Stripe lists and finds the older event."""
+    base = _base(engine)  # an hour ago
+    older = gateway.account.backdate_event(
+        str(gateway.account.payout("EUR", 100)["id"]), base - 86_400
+    )
+    recent = _payouts(gateway, base, 2)
+    since = _catch_up(engine, gateway, since=base)
+    assert (since.new, since.caught_up_to) == (2, None)
+    whole = _catch_up(engine, gateway)
+    assert (whole.new, whole.duplicates, whole.caught_up_to) == (1, 2, recent[-1]["created"])
+    assert str(older["id"]) in {e for e, _, _ in _inbox(engine)}
+
+
 def test_a_malformed_event_is_skipped_and_counted(
     engine: sa.Engine, gateway: Gateway, caplog: pytest.LogCaptureFixture
 ) -> None:
