@@ -4,12 +4,13 @@ reversals, idempotent writes, balances, statements and the trial balance.
 This is the package's public face; other packages import only from here. Writes take the
 caller's SQLAlchemy `Connection` and never commit: the caller's unit of work does. The
 exceptions are `post_entry_now(engine, ...)` and `post_batch_now(engine, ...)`, a posting or
-a batch that is its own unit of work (one round trip, committed when it returns).
+a batch that is its own unit of work (one round trip, committed when it returns), and
+`post_batches_now(engine, ...)`, a stream of such batches pipelined on one connection.
 """
 
 from __future__ import annotations
 
-from ledger.batches import post_batch_now
+from ledger.batches import Batch, post_batch_now, post_batches_now
 from ledger.categories import (
     Category,
     CategoryBalance,
@@ -218,6 +219,7 @@ __all__ = [
     "BalanceMonitor",
     "BalanceMonitorEvent",
     "BalanceOverflow",
+    "Batch",
     "BatchResult",
     "Category",
     "CategoryBalance",
@@ -354,6 +356,7 @@ __all__ = [
     "platform_org_sql",
     "post_batch",
     "post_batch_now",
+    "post_batches_now",
     "post_entries",
     "post_entry",
     "post_entry_now",

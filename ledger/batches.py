@@ -11,16 +11,24 @@ replay, a conflict, a refusal, a high-volume account near its limits, reversals,
 goes through `payments.post_batch(jsonb)`, which judges each chain on its own. Both store the
 same fingerprint under each key as a single posting does, so a request replays the same
 whichever door first took it.
+
+`post_batches_now` is a stream of such batches from one process on one connection (a bulk
+importer's, TigerBeetle's client's): each batch its own unit of work as in `post_batch_now`,
+the fast door's statements sent through libpq's pipeline mode (`pgdriver.Pipeline`) with one
+or two batches in flight, so the client builds the next batch while the server posts the
+current one.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 import pgdriver
 from ledger.errors import (
@@ -37,7 +45,17 @@ from ledger.requests import (
     fingerprint,
     plain_entry,
 )
-from ledger.writes import _array, _driver_row, _one_row, _write, alone, translated_errors
+from ledger.writes import (
+    _AGAIN,
+    _array,
+    _driver_row,
+    _one_row,
+    _pause,
+    _sleep,
+    _write,
+    alone,
+    translated_errors,
+)
 
 _BATCH = "SELECT payments.post_batch(%s::jsonb)"
 # Every array goes as a text array literal built here: the lines' (validated UUIDs, sides,
@@ -52,6 +70,31 @@ _FAST = (
 # The same call through libpq (`pgdriver.call_alone`), for a batch that is its own unit of work.
 _FAST_LIBPQ = _FAST.replace("%s", "$%d") % tuple(range(1, 13))
 _FAST_NAME = "ledger_post_batch_fast_" + hashlib.sha256(_FAST_LIBPQ.encode()).hexdigest()[:12]
+# The same call for a stream (`post_batches_now`), chained: it runs only if the batch sent
+# before it on this connection posted ($13, that batch's token, is the session's
+# `ledger.batch_stream`; NULL: the first in flight, run whatever came before), and a batch
+# that posts sets its own token ($14) there. A batch that failed (its transaction rolled
+# back, the setting with it) or that the door declined (NULL, the setting untouched) leaves
+# the batches sent after it returning no row, having written nothing: they are sent again
+# after it, in order, so the stream commits its batches in the order given. OFFSET 0 keeps
+# the door a subquery's, called once.
+_CHAINED_LIBPQ = (
+    "SELECT x.ids, CASE WHEN x.ids IS NOT NULL"
+    " THEN pg_catalog.set_config('ledger.batch_stream', $14, false) END"
+    " FROM (" + _FAST_LIBPQ + " AS ids WHERE $13::text IS NULL"
+    " OR pg_catalog.current_setting('ledger.batch_stream', true) = $13::text OFFSET 0) AS x"
+)
+_CHAINED_NAME = (
+    "ledger_post_batch_chained_" + hashlib.sha256(_CHAINED_LIBPQ.encode()).hexdigest()[:12]
+)
+
+
+class Batch(NamedTuple):
+    """A batch of a stream (`post_batches_now`) with its links, as `post_batch_now` takes
+    them (None: every request standing alone)."""
+
+    requests: Sequence[PostEntry | ReverseEntry]
+    links: Sequence[bool] | None = None
 
 
 def post_entries(
@@ -125,6 +168,189 @@ def post_batch_now(
         ("post_batch_now", "post_batch"),
         lambda: _batch_now(bind, org_id, requests, links, chains),
     )
+
+
+def post_batches_now(
+    bind: Engine | Connection,
+    org_id: UUID,
+    batches: Iterable[Batch | Sequence[PostEntry | ReverseEntry]],
+    *,
+    window: int = 2,
+) -> Generator[list[BatchResult], None, None]:
+    """`post_batch_now` for each of `batches` in turn (a `Batch` carries its links; a plain
+    sequence of requests stands alone), yielding each batch's results as `post_batch_now`
+    returns them, in order, each batch committed by the time its results are yielded: a
+    stream for a bulk importer from one process on one connection.
+
+    The fast door's statements go through libpq's pipeline mode with up to `window` (1 or 2)
+    batches in flight: the next batch is taken from `batches` and built while the server
+    posts the current one. Each statement is its own unit of work and runs only if the batch
+    sent before it posted, so the stream commits its batches in the order given, as one by
+    one: a batch the door declines (a replay, a conflict, a refusal) or whose statement fails
+    leaves those after it unrun; they are sent again after it went `post_batch_now`'s way
+    (the long way for a declined one; for a failed one `post_batch_now` itself, which runs a
+    deadlock or serialization failure again, up to its three tries, after a pause, and raises
+    any other error as it would). A batch the door cannot take (not plain, an invalid one)
+    goes `post_batch_now`'s way too once those before it are yielded. Independent batches
+    may move the same accounts: one backend posts them one after the other, no lock waits.
+
+    `bind`: an engine (one connection of its pool for the whole stream) or a connection with
+    no transaction open, which the stream uses alone until it ends (do not use it between
+    the results). Closing the stream early (or an error) reads what is in flight, leaves
+    pipeline mode and leaves the connection usable (or invalidated if it was lost or
+    interrupted in libpq): batches sent and not yet yielded are each committed whole or not
+    at all; their keys replay their results.
+    """
+    if window not in (1, 2):
+        raise InvalidRequest("a stream keeps one or two batches in flight")
+    if isinstance(bind, Engine):
+        if pgdriver.has_characteristics(bind):
+            # The pipeline's transactions are the server's implicit ones: no isolation
+            # options. Batch by batch, `post_batch_now` takes its transaction's way.
+            for batch in batches:
+                requests, links = _unpacked(batch)
+                yield post_batch_now(bind, org_id, requests, links=links)
+            return
+        with bind.connect() as conn:
+            yield from _stream(conn, org_id, batches, window)
+        return
+    if bind.in_transaction():
+        raise RuntimeError("post_batches_now on a connection with a transaction open")
+    yield from _stream(bind, org_id, batches, window)
+
+
+def _unpacked(
+    batch: Batch | Sequence[PostEntry | ReverseEntry],
+) -> tuple[Sequence[PostEntry | ReverseEntry], Sequence[bool] | None]:
+    """A stream's item as its requests and links."""
+    if isinstance(batch, Batch):
+        return batch.requests, batch.links
+    return batch, None
+
+
+class _Queued(NamedTuple):
+    """A batch of a stream, built: the door's arguments (None: not for the pipeline)."""
+
+    requests: Sequence[PostEntry | ReverseEntry]
+    links: Sequence[bool] | None
+    chains: list[list[int]] | None
+    params: tuple[str, ...] | None
+
+
+def _queued(org_id: UUID, batch: Batch | Sequence[PostEntry | ReverseEntry]) -> _Queued:
+    """A stream's batch built for the pipeline if the fast door may take it."""
+    requests, links = _unpacked(batch)
+    try:
+        chains = _chains(len(requests), links)
+    except LedgerError:
+        return _Queued(requests, links, None, None)  # post_batch_now raises it in its turn
+    rows = _plain_rows(requests)
+    params = None if rows is None else _fast_params(org_id, rows)
+    return _Queued(requests, links, chains, params)
+
+
+def _stream(
+    conn: Connection,
+    org_id: UUID,
+    batches: Iterable[Batch | Sequence[PostEntry | ReverseEntry]],
+    window: int,
+) -> Iterator[list[BatchResult]]:
+    """`post_batches_now` on a connection with no transaction open."""
+    source = iter(batches)
+    queue: deque[_Queued] = deque()  # built, to send (in front: sent once, to send again)
+    flight: deque[tuple[_Queued, str]] = deque()  # sent, with their tokens, in order
+    stream = uuid4().hex
+    count = 0
+    ended = False
+    with pgdriver.Pipeline(conn, _CHAINED_NAME, _CHAINED_LIBPQ) as pipe:
+        while True:
+            if not queue and not ended:
+                # Built while the server works on what is in flight.
+                batch = next(source, None)
+                if batch is None:
+                    ended = True
+                else:
+                    queue.append(_queued(org_id, batch))
+            head = queue[0] if queue else None
+            if head is not None and head.params is not None and len(flight) < window:
+                count += 1
+                token = f"{stream}-{count}"
+                before = flight[-1][1] if flight else None
+                try:
+                    pipe.send((*head.params, before, token))
+                except TypeError:  # a NUL in a text: post_batch_now's way, in its turn
+                    queue[0] = head._replace(params=None)
+                    continue
+                queue.popleft()
+                flight.append((head, token))
+                continue
+            if flight:
+                item, _ = flight.popleft()
+                posted, failure = _received(pipe)
+                if posted is not None:
+                    yield posted
+                    continue
+                # Declined or failed: the batches in flight after it ran nothing (chained);
+                # read, and sent again after it.
+                again = []
+                while flight:
+                    later, _ = flight.popleft()
+                    done, _ = _received(pipe)
+                    if done is not None:  # cannot be: its statement ran only after a post
+                        raise AssertionError("a chained batch posted after one that did not")
+                    again.append(later)
+                queue.extendleft(reversed(again))
+                pipe.close()
+                yield _settled(conn, org_id, item, failure)
+                continue
+            if not queue:
+                return
+            item = queue.popleft()  # not for the pipeline, nothing in flight
+            pipe.close()
+            yield post_batch_now(conn, org_id, item.requests, links=item.links)
+
+
+def _received(pipe: pgdriver.Pipeline) -> tuple[list[BatchResult] | None, Exception | None]:
+    """The oldest batch in flight's results if the door posted it; else (None, its error or
+    None: declined, or not run)."""
+    try:
+        row = pipe.receive()
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise
+        return None, exc
+    if row is None or row[0] is None:
+        return None, None
+    text = row[0]
+    return [BatchResult(i, UUID(x)) for i, x in enumerate(text[1:-1].split(","))], None
+
+
+def _settled(
+    conn: Connection, org_id: UUID, item: _Queued, failure: Exception | None
+) -> list[BatchResult]:
+    """A batch the pipeline did not post, judged as `post_batch_now` judges it: declined by
+    the door (nothing written), the long way; failed, `post_batch_now` again."""
+    if failure is None and item.chains is not None:
+        chains = item.chains
+        return alone(
+            conn,
+            ("post_batches_now", "post_batch"),
+            lambda: _long_way_now(conn, org_id, item.requests, chains),
+        )
+    if isinstance(failure, DBAPIError) and getattr(failure.orig, "sqlstate", None) in _AGAIN:
+        _sleep(_pause(1))  # a lost race, rolled back whole: as `alone` waits before a retry
+    return post_batch_now(conn, org_id, item.requests, links=item.links)
+
+
+def _long_way_now(
+    conn: Connection,
+    org_id: UUID,
+    requests: Sequence[PostEntry | ReverseEntry],
+    chains: list[list[int]],
+) -> list[BatchResult]:
+    """A batch the fast door declined, the long way, as its own unit of work."""
+    with conn.begin():
+        return _long_way(conn, org_id, requests, chains)
 
 
 def _batch_now(

@@ -18,13 +18,19 @@ psycopg cursor and ~135 us through SQLAlchemy). A statement that is its own tran
 prepared once per connection under a name of its own; inside a transaction it is sent unnamed
 (see `_row`).
 
+`Pipeline` sends a stream of such statements, each its own transaction, through libpq's
+pipeline mode: the next is sent before the previous one's result is read, so the server runs
+one while the client builds the next (the ledger's stream of batches, `post_batches_now`).
+
 The one foundation below every package: it imports nothing of the project.
 """
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from types import TracebackType
 from typing import Any, TypeAlias, cast
 
 import psycopg
@@ -38,6 +44,7 @@ Params: TypeAlias = Mapping[str, Any] | Sequence[Any]
 
 __all__ = [
     "Params",
+    "Pipeline",
     "Row",
     "array_literal",
     "begin_command",
@@ -356,6 +363,217 @@ def _alone(
         raise DBAPIError.instance(
             None, None, exc, psycopg.Error, connection_invalidated=lost
         ) from exc
+
+
+class Pipeline:
+    """One prepared statement sent again and again through libpq's pipeline mode, each time a
+    transaction of its own (a Sync after each: the server commits it as it ends, its
+    commit-time checks run then, and an error ends only its own), the next sent before the
+    previous one's result is read: the server runs one while the client builds the next. How
+    many are in flight is the caller's choice (`pending`).
+
+    Made on a SQLAlchemy `Connection` with no transaction open (RuntimeError otherwise;
+    TypeError on another driver than psycopg). `send` prepares the statement once per
+    connection under `name` (as `call_alone` does) and enters pipeline mode at the first;
+    `receive` reads the oldest statement's results up to its Sync and returns its first row
+    (None: no row), or raises its error as `DBAPIError` (the statements after it run as they
+    would have: each has its own Sync); `close` (also on leaving a `with` block) reads what is
+    still in flight, dropping it, and leaves pipeline mode: the connection is then usable as
+    before. A connection lost on the way, or left out of step with libpq (an interrupt in
+    the middle of a send or a read), is invalidated, never handed back half-pipelined.
+    Nothing else may use the connection until `close`. Waits in libpq, as `call` does.
+    """
+
+    def __init__(self, conn: Connection, name: str, statement: str) -> None:
+        if conn.in_transaction():
+            raise RuntimeError("pgdriver.Pipeline on a connection with a transaction open")
+        driver = conn.connection.driver_connection
+        if not isinstance(driver, psycopg.Connection):
+            raise TypeError("pgdriver.Pipeline needs a psycopg connection")
+        self._conn = conn
+        self._driver: psycopg.Connection[Any] = driver
+        self._name = name
+        self._statement = statement.encode()
+        self._encoding = driver.info.encoding
+        self._pending = 0
+        self._busy = False  # inside a send or a read: interrupted there, libpq is out of step
+        self._broken = False
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def pending(self) -> int:
+        """Statements sent whose results were not read yet."""
+        return self._pending
+
+    def send(self, params: Sequence[str | None]) -> None:
+        """Send the statement with `params` (text, None for NULL) and a Sync, without waiting
+        for a result. Raises TypeError, having sent nothing, for a parameter holding a NUL
+        character (libpq would cut the text there)."""
+        if self._broken:
+            raise RuntimeError("pgdriver.Pipeline on an invalidated connection")
+        values: list[bytes | None] = []
+        for param in params:
+            if param is None:
+                values.append(None)
+            elif "\x00" in param:
+                raise TypeError("pgdriver.Pipeline cannot send a NUL character")
+            else:
+                values.append(param.encode(self._encoding))
+        self._busy = True
+        try:
+            pgconn = self._driver.pgconn
+            if pgconn.pipeline_status == pq.PipelineStatus.OFF:
+                self._enter()
+            pgconn.send_query_prepared(self._name.encode(), cast(Any, values))
+            pgconn.pipeline_sync()
+            self._pending += 1
+            self._flush()
+        except psycopg.Error as exc:
+            raise self._lost(exc) from exc
+        self._busy = False
+
+    def _enter(self) -> None:
+        """Prepare the statement if this connection has not (outside the pipeline: its own
+        round trip, once), then enter pipeline mode."""
+        pgconn = self._driver.pgconn
+        if pgconn.transaction_status != pq.TransactionStatus.IDLE:
+            raise RuntimeError("pgdriver.Pipeline on a connection with a transaction open")
+        info = self._conn.connection.info
+        prepared: set[str] | None = info.get(_PREPARED)
+        if prepared is None:
+            prepared = info[_PREPARED] = set()
+        if self._name not in prepared:
+            # Prepared before and then found gone or stale (`receive`): deallocated first if
+            # it is still there (an error here, outside any transaction, costs nothing).
+            pgconn.exec_(b'DEALLOCATE "' + self._name.encode() + b'"')
+            _checked(self._driver, pgconn.prepare(self._name.encode(), self._statement))
+            prepared.add(self._name)
+        pgconn.enter_pipeline_mode()
+
+    def _flush(self) -> None:
+        """Everything sent written to the socket (psycopg's connections are non-blocking, so
+        libpq may keep some in its buffer): the server must not wait for the rest of a
+        statement while the client builds the next. Results arriving meanwhile are read into
+        libpq's buffer, so the server never waits on a client waiting on it."""
+        pgconn = self._driver.pgconn
+        while pgconn.flush() == 1:
+            readable, _, _ = select.select([pgconn.socket], [pgconn.socket], [])
+            if readable:
+                pgconn.consume_input()
+
+    def receive(self) -> Row | None:
+        """The oldest statement in flight's first row (values as text, NULL as None), or None
+        if it returned no row; its error raised as `DBAPIError` (a statement failing at its
+        commit too: a row read before the error does not count)."""
+        if self._broken:
+            raise RuntimeError("pgdriver.Pipeline on an invalidated connection")
+        if not self._pending:
+            raise RuntimeError("pgdriver.Pipeline.receive with nothing in flight")
+        self._busy = True
+        try:
+            row, error = self._until_sync()
+        except psycopg.Error as exc:
+            raise self._lost(exc) from exc
+        self._pending -= 1
+        self._busy = False
+        if error is None:
+            return row
+        if error.sqlstate == _NO_SUCH_STATEMENT.decode() or (
+            error.sqlstate == _RESULT_TYPE_CHANGED[0].decode()
+            and error.diag.source_function == _RESULT_TYPE_CHANGED[1].decode()
+        ):
+            # Deallocated behind our back, or its result's columns changed: nothing ran;
+            # prepared again before the next pipeline.
+            self._conn.connection.info.get(_PREPARED, set()).discard(self._name)
+        lost = self._conn.dialect.is_disconnect(cast(Any, error), self._conn.connection, None)
+        if lost:
+            self._broken = True
+            self._conn.invalidate(error)
+        raise DBAPIError.instance(
+            None, None, error, psycopg.Error, connection_invalidated=lost
+        ) from error
+
+    def _until_sync(self) -> tuple[Row | None, psycopg.Error | None]:
+        """The oldest statement's results up to its Sync: its first row, its first error."""
+        pgconn = self._driver.pgconn
+        encoding = self._encoding
+        row: Row | None = None
+        error: psycopg.Error | None = None
+        nones = 0
+        while True:
+            # Waited for in select (the GIL released, an interrupt heard), not in libpq's
+            # get_result, which holds the GIL while it blocks: other threads run meanwhile.
+            while pgconn.is_busy():
+                select.select([pgconn.socket], [], [])
+                pgconn.consume_input()
+            result = pgconn.get_result()
+            if result is None:  # the end of one query's results; never two in a row
+                nones += 1
+                if nones > 1 or pgconn.status != pq.ConnStatus.OK:
+                    raise psycopg.OperationalError(
+                        pgconn.get_error_message(encoding) or "the pipeline is out of step"
+                    )
+                continue
+            nones = 0
+            status = result.status
+            if status == pq.ExecStatus.PIPELINE_SYNC:
+                return row, error
+            if status == pq.ExecStatus.TUPLES_OK:
+                if row is None and result.ntuples:
+                    row = tuple(
+                        None if (v := result.get_value(0, c)) is None else v.decode(encoding)
+                        for c in range(result.nfields)
+                    )
+            elif status != pq.ExecStatus.COMMAND_OK and error is None:
+                error = (
+                    error_from_result(result, encoding=encoding)
+                    if status == pq.ExecStatus.FATAL_ERROR
+                    else psycopg.OperationalError(f"unexpected result {status!r}")
+                )
+
+    def close(self) -> None:
+        """Read what is still in flight (results and errors dropped) and leave pipeline mode;
+        the connection invalidated if that fails, or if a send or read was interrupted."""
+        if self._broken:
+            return
+        try:
+            if self._busy:
+                raise psycopg.OperationalError("a pipelined send or read was interrupted")
+            while self._pending:
+                try:
+                    self.receive()
+                except DBAPIError:
+                    if self._broken:
+                        return
+            pgconn = self._driver.pgconn
+            if pgconn.pipeline_status != pq.PipelineStatus.OFF:
+                pgconn.exit_pipeline_mode()
+        except BaseException as exc:
+            if not self._broken:
+                self._broken = True
+                self._conn.invalidate(exc if isinstance(exc, Exception) else None)
+            if not isinstance(exc, psycopg.OperationalError) or not self._busy:
+                raise
+            # An interrupted send or read: the interrupt was raised where it happened.
+
+    def _lost(self, exc: psycopg.Error) -> DBAPIError:
+        """The connection failed under a send or read: invalidated; the error to raise."""
+        self._broken = True
+        self._conn.invalidate(exc)
+        return cast(
+            DBAPIError,
+            DBAPIError.instance(None, None, exc, psycopg.Error, connection_invalidated=True),
+        )
 
 
 def array_literal(values: Sequence[Any]) -> str:

@@ -1,0 +1,434 @@
+"""A stream of batches from one connection (`ledger.post_batches_now`): the fast door's
+statements pipelined (libpq's pipeline mode, one or two batches in flight), each batch its own
+unit of work.
+
+What the tests hold it to: each batch's results are `post_batch_now`'s for the same batch
+posted one by one, in order, whatever the door declines (a refusal inside, a replay, a
+conflict, a failing linked chain) and whatever the batches after a declined one depend on (a
+key it posts, funds it brings); a lost race is run again; closing the stream, an error from
+the caller's batches, or a lost connection leaves the connection usable (or invalidated) and
+every batch committed whole or not at all. The property compares a random stream with the
+same batches one by one on twin accounts (results and balances).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import ledger
+from ledger import batches
+from liventix.testing.scratch import Scratch
+from tests.ledger_core.conftest import ORG_A, PLATFORM, OpenAccountFn, transfer
+
+Spec = list[tuple[int, int, int, int]]
+"""A batch written abstractly: per entry (key number, debit account, credit account, amount),
+the accounts by their place in a twin set."""
+
+
+def _batch(prefix: str, accounts: Sequence[uuid.UUID], spec: Spec) -> list[ledger.PostEntry]:
+    return [
+        transfer(f"{prefix}-{key}", accounts[debit], accounts[credit], amount)
+        for key, debit, credit, amount in spec
+    ]
+
+
+def _shape(results: Sequence[ledger.BatchResult], first: dict[uuid.UUID, int]) -> list[Any]:
+    """Results as comparable across the twins: status, error type (a linked failure's index),
+    and for an id the place of the result that first gave it in its way's stream."""
+    shaped = []
+    for result in results:
+        error = result.error
+        index = getattr(error, "index", None) if error is not None else None
+        if result.id is not None:
+            first.setdefault(result.id, len(first))
+        shaped.append(
+            (
+                result.status,
+                None if error is None else type(error).__name__,
+                index,
+                None if result.id is None else first[result.id],
+            )
+        )
+    return shaped
+
+
+def _balances(engine: sa.Engine, accounts: Sequence[uuid.UUID]) -> list[tuple[int, int, int]]:
+    with engine.connect() as conn:
+        found = [ledger.balance(conn, a) for a in accounts]
+    return [(b.posted_debits, b.posted_credits, b.version or 0) for b in found]
+
+
+def _twins(open_account: OpenAccountFn, prefix: str) -> list[uuid.UUID]:
+    """Three accounts: cash (may not go below zero), sales, fees."""
+    return [
+        open_account(ORG_A, f"{prefix}-cash", "asset", credits_must_not_exceed_debits=True),
+        open_account(ORG_A, f"{prefix}-sales", "revenue"),
+        open_account(ORG_A, f"{prefix}-fees", "revenue"),
+    ]
+
+
+CASH, SALES, FEES = 0, 1, 2
+
+# A stream whose batches depend on the ones before them: a batch the door declines posts a
+# key and brings cash that the next batches use, so committing a later batch before it
+# changes their results.
+MIXED: list[tuple[Spec, bool]] = [
+    ([(1, CASH, SALES, 100), (2, CASH, FEES, 50)], False),  # fast door; cash 150
+    ([(3, CASH, SALES, 500), (4, FEES, CASH, 10_000)], False),  # 4 overdraws: declined
+    ([(5, SALES, CASH, 600), (6, CASH, SALES, 1)], False),  # 600 <= 650 only after 3
+    ([(3, CASH, SALES, 500), (7, CASH, SALES, 2)], False),  # 3 replayed: declined
+    ([(7, CASH, SALES, 3)], False),  # 7's key with another amount: a conflict
+    ([(8, CASH, SALES, 40), (9, FEES, CASH, 20)], True),  # linked, fast door
+    ([(10, CASH, SALES, 1), (11, SALES, CASH, 9_000)], True),  # 11 overdraws: neither
+    ([(12, SALES, CASH, 70)], False),  # cash 73 left, had 11's chain not posted
+    ([(13, CASH, FEES, 5), (14, CASH, FEES, 6), (15, CASH, FEES, 7)], False),
+    ([(16, CASH, SALES, 100_000), (17, SALES, CASH, 200_000)], False),  # 17: declined, last
+]
+
+
+def _specs_stream(
+    prefix: str, accounts: Sequence[uuid.UUID], specs: Sequence[tuple[Spec, bool]]
+) -> Iterator[ledger.Batch]:
+    for spec, linked in specs:
+        requests = _batch(prefix, accounts, spec)
+        yield ledger.Batch(requests, [linked] * (len(requests) - 1) + [False])
+
+
+@pytest.fixture(params=["engine", "connection"])
+def bind(request: pytest.FixtureRequest, engine: sa.Engine) -> object:
+    """What the stream is given: the engine, or a connection with no transaction open."""
+    if request.param == "engine":
+        return engine
+    conn = engine.connect()
+    request.addfinalizer(conn.close)
+    return conn
+
+
+@pytest.mark.parametrize("window", [1, 2])
+def test_a_mixed_stream_gives_post_batch_now_s_results_in_order(
+    engine: sa.Engine, open_account: OpenAccountFn, bind: sa.Engine | sa.Connection, window: int
+) -> None:
+    """The same ten batches through the stream and one by one through post_batch_now, each
+    way on its own twin accounts: the same results per batch (posted, replayed, refused with
+    the same error, a linked chain's failure), the same balances; the stream's connection
+    left with no transaction and out of pipeline mode."""
+    piped, single = _twins(open_account, "p"), _twins(open_account, "s")
+    got = list(
+        ledger.post_batches_now(bind, ORG_A, _specs_stream("p", piped, MIXED), window=window)
+    )
+    want = [
+        ledger.post_batch_now(engine, ORG_A, b.requests, links=b.links)
+        for b in _specs_stream("s", single, MIXED)
+    ]
+    first_p: dict[uuid.UUID, int] = {}
+    first_s: dict[uuid.UUID, int] = {}
+    assert [_shape(r, first_p) for r in got] == [_shape(r, first_s) for r in want]
+    statuses = [[r.status for r in batch] for batch in got]
+    assert statuses[1] == ["posted", "refused"] and statuses[2] == ["posted", "posted"]
+    assert statuses[3] == ["replayed", "posted"]
+    assert statuses[4] == ["refused"] and statuses[6] == ["refused", "refused"]
+    assert isinstance(got[4][0].error, ledger.IdempotencyConflict)
+    assert _balances(engine, piped) == _balances(engine, single)
+    if isinstance(bind, sa.Connection):
+        assert not bind.in_transaction()
+        assert bind.execute(sa.text("SELECT 1")).scalar_one() == 1
+        bind.rollback()
+
+
+def test_the_fast_door_takes_plain_batches_pipelined(
+    engine: sa.Engine, open_account: OpenAccountFn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fifty plain batches: every one posted by the pipeline (no post_batch_now, no
+    transaction begun by SQLAlchemy), each committed, results in order of the requests."""
+    cash, sales, _ = _twins(open_account, "f")
+    calls: list[int] = []
+    real = batches.post_batch_now
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(batches, "post_batch_now", counted)
+    begun: list[int] = []
+    sa.event.listen(engine, "begin", lambda _c: begun.append(1))
+    stream = ([transfer(f"f-{n}-{i}", cash, sales, 1 + i) for i in range(5)] for n in range(50))
+    results = list(ledger.post_batches_now(engine, ORG_A, stream))
+    assert (len(calls), len(begun)) == (0, 0)
+    assert all(r.status == "posted" for batch in results for r in batch)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT idempotency_key, id FROM payments.entries WHERE idempotency_key LIKE 'f-%'"
+            )
+        ).all()
+    ids = {key: entry for key, entry in rows}
+    assert len(ids) == 250
+    for n, batch in enumerate(results):
+        assert [r.id for r in batch] == [ids[f"f-{n}-{i}"] for i in range(5)]
+
+
+def _entries(engine: sa.Engine, prefix: str) -> dict[str, int]:
+    """Entries committed per batch (keys `<prefix>-<batch>-<i>`)."""
+    with engine.connect() as conn:
+        keys = conn.execute(
+            sa.text("SELECT idempotency_key FROM payments.entries WHERE idempotency_key LIKE :p"),
+            {"p": f"{prefix}-%"},
+        ).scalars()
+        counts: dict[str, int] = {}
+        for key in keys:
+            batch = key.rsplit("-", 1)[0]
+            counts[batch] = counts.get(batch, 0) + 1
+    return counts
+
+
+def _in_pipeline(conn: sa.Connection) -> bool:
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    return bool(driver.pgconn.pipeline_status)
+
+
+def test_closing_the_stream_early_leaves_the_connection_usable_and_batches_whole(
+    engine: sa.Engine, open_account: OpenAccountFn
+) -> None:
+    """The caller stops after the first result, the next batch in flight (the one after it
+    built, not sent): the stream reads it and leaves pipeline mode; each batch is committed
+    whole or not at all, and the stream run again over all of them replays what was
+    committed."""
+    cash, sales, _ = _twins(open_account, "c")
+    specs = [[transfer(f"c-{n}-{i}", cash, sales, 1) for i in range(20)] for n in range(6)]
+    with engine.connect() as conn:
+        stream = ledger.post_batches_now(conn, ORG_A, iter(specs), window=2)
+        first = next(stream)
+        assert _in_pipeline(conn)
+        stream.close()
+        assert not _in_pipeline(conn) and not conn.in_transaction()
+        assert conn.execute(sa.text("SELECT 1")).scalar_one() == 1
+        conn.rollback()
+        counts = _entries(engine, "c")
+        assert all(count == 20 for count in counts.values())
+        assert len(counts) == 2  # the first, and the one in flight as it was yielded
+        again = list(ledger.post_batches_now(conn, ORG_A, iter(specs)))
+    assert [r.status for r in again[0]] == ["replayed"] * 20
+    assert [r.id for r in again[0]] == [r.id for r in first]
+    assert [r.status for r in again[1]] == ["replayed"] * 20
+    assert [r.status for r in again[2]] == ["posted"] * 20
+    assert [r.status for r in again[5]] == ["posted"] * 20
+    assert set(_entries(engine, "c").values()) == {20}
+
+
+def test_an_error_from_the_caller_s_batches_mid_stream(
+    engine: sa.Engine, open_account: OpenAccountFn
+) -> None:
+    """The caller's iterator raises while the stream builds its fourth batch (two in flight):
+    the error reaches the caller; the connection is usable, out of pipeline mode, and the
+    batches sent are each committed whole. An invalid batch (empty) raises InvalidRequest in
+    its turn, after the results before it, as post_batch_now does."""
+    cash, sales, _ = _twins(open_account, "e")
+
+    def source() -> Iterator[list[ledger.PostEntry]]:
+        for n in range(3):
+            yield [transfer(f"e-{n}-{i}", cash, sales, 1) for i in range(10)]
+        raise KeyError("the caller's")
+
+    with engine.connect() as conn:
+        seen = []
+        with pytest.raises(KeyError):
+            for results in ledger.post_batches_now(conn, ORG_A, source()):
+                seen.append(results)
+        assert not _in_pipeline(conn) and not conn.in_transaction()
+        assert _entries(engine, "e") == {f"e-{n}": 10 for n in range(3)}
+        seen.clear()
+        invalid = [[transfer("e-9-0", cash, sales, 1)], [], [transfer("e-9-1", cash, sales, 1)]]
+        with pytest.raises(ledger.InvalidRequest):
+            for results in ledger.post_batches_now(conn, ORG_A, iter(invalid)):
+                seen.append(results)
+        assert [[r.status for r in b] for b in seen] == [["posted"]]
+        assert not _in_pipeline(conn) and not conn.in_transaction()
+        assert conn.execute(sa.text("SELECT 1")).scalar_one() == 1
+        conn.rollback()
+
+
+def test_a_lost_connection_mid_stream_is_invalidated(
+    engine: sa.Engine, open_account: OpenAccountFn
+) -> None:
+    """The stream's backend is terminated while the stream builds its third batch: the stream
+    raises the driver's error with the connection invalidated (never left half-pipelined);
+    the Connection reconnects on its next use; each batch committed whole or not at all."""
+    cash, sales, _ = _twins(open_account, "k")
+    with engine.connect() as conn:
+        pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        conn.rollback()
+
+        def source() -> Iterator[list[ledger.PostEntry]]:
+            for n in range(6):
+                if n == 2:
+                    with engine.connect() as other:
+                        other.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+                        other.commit()
+                    time.sleep(0.2)
+                yield [transfer(f"k-{n}-{i}", cash, sales, 1) for i in range(10)]
+
+        with pytest.raises(sa.exc.DBAPIError) as raised:
+            for _ in ledger.post_batches_now(conn, ORG_A, source()):
+                pass
+        assert raised.value.connection_invalidated
+        assert conn.invalidated
+        assert conn.execute(sa.text("SELECT 1")).scalar_one() == 1  # a new connection
+        assert not _in_pipeline(conn)
+        conn.rollback()
+    counts = _entries(engine, "k")
+    assert set(counts.values()) <= {10}
+
+
+def _wait_for_lock(engine: sa.Engine, pid: int) -> None:
+    with engine.connect() as conn:
+        for _ in range(500):
+            waiting = conn.execute(
+                sa.text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :p"), {"p": pid}
+            ).scalar_one_or_none()
+            conn.rollback()
+            if waiting == "Lock":
+                return
+            time.sleep(0.01)
+    raise AssertionError("the stream's backend never waited for a lock")
+
+
+def test_a_deadlocked_batch_is_run_again_in_its_turn(
+    engine: sa.Engine, open_account: OpenAccountFn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another transaction holds the higher of two accounts and then asks for the lower one
+    while the stream's second batch holds the lower and waits for the higher: the database
+    picks the stream's batch (its deadlock_timeout the shorter). That batch is run again
+    after a pause, as post_batch_now's lost races are; the other batches' results stay as
+    they were, in order, and every batch is posted once."""
+    low = open_account(ORG_A, "d-0", "asset")
+    high = next(
+        a for a in (open_account(ORG_A, f"d-{n}", "asset") for n in range(1, 65)) if a > low
+    )
+    other = open_account(ORG_A, "d-other", "revenue")
+    pauses: list[float] = []
+    monkeypatch.setattr(batches, "_sleep", pauses.append)
+    locked, release = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def rival(pid: int) -> None:
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("SET deadlock_timeout = '60s'")
+                conn.commit()
+                with conn.begin():
+                    lock = "SELECT 1 FROM payments.accounts WHERE id = :a FOR UPDATE"
+                    conn.execute(sa.text(lock), {"a": high})
+                    locked.set()
+                    _wait_for_lock(engine, pid)
+                    conn.execute(sa.text(lock), {"a": low})
+        except BaseException as exc:  # reported by the test
+            failures.append(exc)
+        finally:
+            release.set()
+
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET deadlock_timeout = '200ms'")
+        pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        conn.commit()
+        thread = threading.Thread(target=rival, args=(pid,))
+
+        def source() -> Iterator[list[ledger.PostEntry]]:
+            yield [transfer("d-a", other, low, 5)]
+            thread.start()
+            assert locked.wait(10)
+            yield [transfer("d-b", low, high, 7)]
+            yield [transfer("d-c", other, high, 9)]
+
+        results = list(ledger.post_batches_now(conn, ORG_A, source(), window=2))
+        thread.join(10)
+    assert not failures
+    assert [[r.status for r in b] for b in results] == [["posted"]] * 3
+    assert len(pauses) == 1  # asked only for a deadlock or serialization failure
+    with engine.connect() as check:
+        found = check.execute(
+            sa.text(
+                "SELECT idempotency_key, id FROM payments.entries"
+                " WHERE idempotency_key LIKE 'd-%' ORDER BY idempotency_key"
+            )
+        ).all()
+    assert [key for key, _ in found] == ["d-a", "d-b", "d-c"]
+    assert [entry for _, entry in found] == [b[0].id for b in results]
+
+
+# -- the property: a random stream against the same batches one by one --------------------
+
+ENTRY = st.tuples(
+    st.integers(0, 19),  # key number: repeats make replays and conflicts
+    st.sampled_from([CASH, CASH, SALES, FEES]),
+    st.sampled_from([SALES, CASH, FEES]),
+    st.sampled_from([1, 5, 40, 300]),
+).filter(lambda e: e[1] != e[2])
+BATCH = st.tuples(st.lists(ENTRY, min_size=1, max_size=4), st.booleans())
+
+
+def _open(engine: sa.Engine, prefix: str) -> list[uuid.UUID]:
+    with engine.begin() as conn:
+        return [
+            ledger.open_account(
+                conn,
+                ORG_A,
+                ledger.OpenAccount(
+                    idempotency_key=f"open-{prefix}-{code}",
+                    code=f"{prefix}-{code}",
+                    type=kind,  # type: ignore[arg-type]
+                    currency="USD",
+                    credits_must_not_exceed_debits=credits,
+                    debits_must_not_exceed_credits=debits,
+                ),
+            ).id
+            for code, kind, credits, debits in (
+                ("cash", "asset", True, False),
+                ("sales", "revenue", False, False),
+                ("fees", "revenue", False, True),
+            )
+        ]
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(specs=st.lists(BATCH, min_size=1, max_size=8), window=st.sampled_from([1, 2]))
+def test_a_random_stream_is_the_same_batches_one_by_one(
+    scratch: Scratch, specs: list[tuple[Spec, bool]], window: int
+) -> None:
+    """Random batches (entries between three accounts, two of them with overdraft flags, keys
+    drawn from twenty: replays, conflicts, a key twice in a batch, linked chains): through
+    the stream and one by one through post_batch_now, each on its own twin accounts, the
+    same results per batch and the same balances."""
+    engine = scratch.empty()
+    with engine.begin() as conn:
+        ledger.open_organization(conn, PLATFORM, "Liventix", is_platform=True)
+        ledger.open_organization(conn, ORG_A, "Org A")
+    piped, single = _open(engine, "p"), _open(engine, "s")
+    # Funds first, so that some entries post and some are refused.
+    seed = [(99, CASH, SALES, 200)]
+    ledger.post_batch_now(engine, ORG_A, _batch("p", piped, seed))
+    ledger.post_batch_now(engine, ORG_A, _batch("s", single, seed))
+    got = list(
+        ledger.post_batches_now(engine, ORG_A, _specs_stream("p", piped, specs), window=window)
+    )
+    want = [
+        ledger.post_batch_now(engine, ORG_A, b.requests, links=b.links)
+        for b in _specs_stream("s", single, specs)
+    ]
+    first_p: dict[uuid.UUID, int] = {}
+    first_s: dict[uuid.UUID, int] = {}
+    assert [_shape(r, first_p) for r in got] == [_shape(r, first_s) for r in want]
+    assert _balances(engine, piped) == _balances(engine, single)
