@@ -84,10 +84,16 @@ class RetrySchedule(click.ParamType[tuple[float, ...]]):
 @click.option(
     "--inbox-concurrency",
     type=click.IntRange(min=1),
-    default=16,
+    default=32,
     show_default=True,
-    help="inbox events prepared at once (each waiting on Stripe), each finished on its own"
-    " connection",
+    help="inbox events prepared at once (each waiting on Stripe, holding no connection)",
+)
+@click.option(
+    "--inbox-finishes",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="of those, how many are in their finishing transaction at once (a connection each)",
 )
 @click.option(
     "--poll",
@@ -114,7 +120,9 @@ class RetrySchedule(click.ParamType[tuple[float, ...]]):
     "--retry-schedule",
     type=RetrySchedule(),
     default=None,
-    help="comma-separated waits in seconds (default: 5,300,1800,7200,18000,36000,36000)",
+    help="comma-separated waits in seconds for webhooks, e-mails, inbox events and tasks"
+    " without a policy of their own (default: 5,300,1800,7200,18000,36000,36000; the Stripe"
+    " tasks keep theirs)",
 )
 @click.option(
     "--metrics-port",
@@ -136,6 +144,7 @@ def worker(
     batch_size: int,
     concurrency: int,
     inbox_concurrency: int,
+    inbox_finishes: int,
     poll: float,
     lease: float,
     timeout: float,
@@ -156,6 +165,7 @@ def worker(
         batch_size=batch_size,
         concurrency=concurrency,
         inbox_concurrency=inbox_concurrency,
+        inbox_finishes=inbox_finishes,
         poll_interval=poll,
         lease=timedelta(seconds=lease),
         request_timeout=timeout,
@@ -165,9 +175,8 @@ def worker(
     )
     # Room for every sending or inbox thread's connection at once, the loop's, a heartbeat's
     # and the metrics' (each holds one at a time: none waits on the pool holding another).
-    app = make_engine(
-        prepare(settings), max_overflow=max(20, max(concurrency, inbox_concurrency) + 4 - 10)
-    )
+    wanted = max(concurrency, worker_settings.finishing_bound)
+    app = make_engine(prepare(settings), max_overflow=max(20, wanted + 4 - 10))
     gateway = StripeGateway(StripeSettings(settings.stripe_api_key, settings.stripe_api_base))
     wire(app, gateway)
     metrics = _metrics(app, metrics_port, settings.metrics_port, metrics_host)
