@@ -23,6 +23,9 @@ in turn), after every case has run `--warm-up` seconds unmeasured:
   as `independent_batch_1` and `linked_batch_1`, one process and one connection, as one
   stream through `ledger.post_batches_now` (libpq's pipeline mode, two batches in flight: the
   client builds the next batch while the server posts the current one);
+  `independent_batch_group` and `linked_batch_group` the same with `group_commit=True` (each
+  batch committed with synchronous_commit off, its results yielded once the WAL is flushed
+  past it: the WAL writer flushes while the backend posts the next batch);
 - the baseline, `floor_<size>`: the same rows (an idempotency key with a 64-digit
   fingerprint, an entry and its two lines per entry, effective when recorded, the accounts'
   new totals) written by four plain statements into copies of the ledger's tables with the
@@ -170,14 +173,14 @@ def _post(links: bool) -> Callable[[sa.Connection, uuid.UUID, list[ledger.PostEn
 
 
 def _stream(
-    links: bool,
+    links: bool, group_commit: bool = False
 ) -> Callable[[sa.Connection, uuid.UUID, Iterator[list[ledger.PostEntry]]], int]:
     def stream(
         conn: sa.Connection, org: uuid.UUID, batches: Iterator[list[ledger.PostEntry]]
     ) -> int:
         done = 0
         linked = (ledger.Batch(b, [links] * (len(b) - 1) + [False]) for b in batches)
-        for results in ledger.post_batches_now(conn, org, linked):
+        for results in ledger.post_batches_now(conn, org, linked, group_commit=group_commit):
             refused = [r.error for r in results if r.error is not None]
             if refused:
                 raise RuntimeError(f"a batch entry was refused: {refused[0]}")
@@ -360,6 +363,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         Case("independent_batch_2", small, _post(False), connections=2),
         Case("independent_batch_pipelined", small, _one_of(_stream(False)), stream=_stream(False)),
         Case("linked_batch_pipelined", large, _one_of(_stream(True)), stream=_stream(True)),
+        Case(
+            "independent_batch_group",
+            small,
+            _one_of(_stream(False, True)),
+            stream=_stream(False, True),
+        ),
+        Case("linked_batch_group", large, _one_of(_stream(True, True)), stream=_stream(True, True)),
         Case(f"floor_{small}", small, _floor),
         Case(f"floor_{large}", large, _floor),
     ]
@@ -437,8 +447,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ("independent_batch_1", small),
                 ("independent_batch_2", small),
                 ("independent_batch_pipelined", small),
+                ("independent_batch_group", small),
                 ("linked_batch_1", large),
                 ("linked_batch_pipelined", large),
+                ("linked_batch_group", large),
             ):
                 if f.get(f"{measured}_server_cpu_us") and f.get(f"floor_{floor}_server_cpu_us"):
                     results.put(
@@ -468,9 +480,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             for kind, ways in (
                 (
                     "independent",
-                    ("independent_batch_1", "independent_batch_2", "independent_batch_pipelined"),
+                    (
+                        "independent_batch_1",
+                        "independent_batch_2",
+                        "independent_batch_pipelined",
+                        "independent_batch_group",
+                    ),
                 ),
-                ("linked", ("linked_batch_1", "linked_batch_pipelined")),
+                ("linked", ("linked_batch_1", "linked_batch_pipelined", "linked_batch_group")),
             ):
                 best = max(ways, key=lambda way: f[way] or 0.0)
                 results.put(f"best_{kind}", f[best], "entries/s, the best one-process way")

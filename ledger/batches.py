@@ -78,15 +78,28 @@ _FAST_NAME = "ledger_post_batch_fast_" + hashlib.sha256(_FAST_LIBPQ.encode()).he
 # the batches sent after it returning no row, having written nothing: they are sent again
 # after it, in order, so the stream commits its batches in the order given. OFFSET 0 keeps
 # the door a subquery's, called once.
+# $15 is the transaction's synchronous_commit ('on', or 'off' for a group-committed stream),
+# and the WAL's flush and insert positions are returned for such a stream's bookkeeping.
 _CHAINED_LIBPQ = (
     "SELECT x.ids, CASE WHEN x.ids IS NOT NULL"
-    " THEN pg_catalog.set_config('ledger.batch_stream', $14, false) END"
+    " THEN pg_catalog.set_config('ledger.batch_stream', $14, false) END,"
+    " pg_catalog.set_config('synchronous_commit', $15, true),"
+    " pg_catalog.pg_current_wal_flush_lsn()::text, pg_catalog.pg_current_wal_insert_lsn()::text"
     " FROM (" + _FAST_LIBPQ + " AS ids WHERE $13::text IS NULL"
     " OR pg_catalog.current_setting('ledger.batch_stream', true) = $13::text OFFSET 0) AS x"
 )
 _CHAINED_NAME = (
     "ledger_post_batch_chained_" + hashlib.sha256(_CHAINED_LIBPQ.encode()).hexdigest()[:12]
 )
+
+
+# A group-committed stream's barrier: a transaction with an id committed synchronously,
+# which flushes the WAL past every commit before it.
+_BARRIER_LIBPQ = (
+    "SELECT pg_catalog.set_config('synchronous_commit', 'on', true),"
+    " pg_catalog.pg_current_xact_id()::text"
+)
+_BARRIER_NAME = "ledger_batch_stream_barrier"
 
 
 class Batch(NamedTuple):
@@ -176,6 +189,7 @@ def post_batches_now(
     batches: Iterable[Batch | Sequence[PostEntry | ReverseEntry]],
     *,
     window: int = 2,
+    group_commit: bool = False,
 ) -> Generator[list[BatchResult], None, None]:
     """`post_batch_now` for each of `batches` in turn (a `Batch` carries its links; a plain
     sequence of requests stands alone), yielding each batch's results as `post_batch_now`
@@ -200,6 +214,17 @@ def post_batches_now(
     pipeline mode and leaves the connection usable (or invalidated if it was lost or
     interrupted in libpq): batches sent and not yet yielded are each committed whole or not
     at all; their keys replay their results.
+
+    Each batch's commit waits for its WAL flush, as any commit does, and one backend cannot
+    post the next batch meanwhile. With `group_commit`, the pipelined batches commit with
+    `synchronous_commit = off` and the WAL writer flushes in the background while the backend
+    posts the next ones; a batch's results are still yielded only once the WAL is flushed
+    past its commit (told by the flush position each later statement reports, or by a
+    barrier: a transaction committed synchronously, sent at the stream's end and before any
+    batch goes `post_batch_now`'s way). So nothing yielded can be lost in a crash; what the
+    option gives up is PostgreSQL's asynchronous-commit caveat: other sessions may see a
+    batch for the moment before it is durable (a crash then loses it until the importer
+    sends it again), and results lag the posting by the WAL writer's flushes.
     """
     if window not in (1, 2):
         raise InvalidRequest("a stream keeps one or two batches in flight")
@@ -212,11 +237,11 @@ def post_batches_now(
                 yield post_batch_now(bind, org_id, requests, links=links)
             return
         with bind.connect() as conn:
-            yield from _stream(conn, org_id, batches, window)
+            yield from _stream(conn, org_id, batches, window, group_commit)
         return
     if bind.in_transaction():
         raise RuntimeError("post_batches_now on a connection with a transaction open")
-    yield from _stream(bind, org_id, batches, window)
+    yield from _stream(bind, org_id, batches, window, group_commit)
 
 
 def _unpacked(
@@ -254,15 +279,19 @@ def _stream(
     org_id: UUID,
     batches: Iterable[Batch | Sequence[PostEntry | ReverseEntry]],
     window: int,
+    group_commit: bool,
 ) -> Iterator[list[BatchResult]]:
     """`post_batches_now` on a connection with no transaction open."""
     source = iter(batches)
     queue: deque[_Queued] = deque()  # built, to send (in front: sent once, to send again)
     flight: deque[tuple[_Queued, str]] = deque()  # sent, with their tokens, in order
+    durable = _Durable()
     stream = uuid4().hex
     count = 0
     ended = False
-    with pgdriver.Pipeline(conn, _CHAINED_NAME, _CHAINED_LIBPQ) as pipe:
+    statements = {_CHAINED_NAME: _CHAINED_LIBPQ, _BARRIER_NAME: _BARRIER_LIBPQ}
+    sync = "off" if group_commit else "on"
+    with pgdriver.Pipeline(conn, statements) as pipe:
         while True:
             if not queue and not ended:
                 # Built while the server works on what is in flight.
@@ -277,7 +306,7 @@ def _stream(
                 token = f"{stream}-{count}"
                 before = flight[-1][1] if flight else None
                 try:
-                    pipe.send((*head.params, before, token))
+                    pipe.send(_CHAINED_NAME, (*head.params, before, token, sync))
                 except TypeError:  # a NUL in a text: post_batch_now's way, in its turn
                     queue[0] = head._replace(params=None)
                     continue
@@ -286,23 +315,25 @@ def _stream(
                 continue
             if flight:
                 item, _ = flight.popleft()
-                posted, failure = _received(pipe)
+                posted, failure = _received(pipe, durable)
                 if posted is not None:
-                    yield posted
+                    yield from durable.ready()
                     continue
                 # Declined or failed: the batches in flight after it ran nothing (chained);
                 # read, and sent again after it.
                 again = []
                 while flight:
                     later, _ = flight.popleft()
-                    done, _ = _received(pipe)
+                    done, _ = _received(pipe, durable)
                     if done is not None:  # cannot be: its statement ran only after a post
                         raise AssertionError("a chained batch posted after one that did not")
                     again.append(later)
                 queue.extendleft(reversed(again))
+                yield from durable.flushed(pipe)
                 pipe.close()
                 yield _settled(conn, org_id, item, failure)
                 continue
+            yield from durable.flushed(pipe)
             if not queue:
                 return
             item = queue.popleft()  # not for the pipeline, nothing in flight
@@ -310,9 +341,54 @@ def _stream(
             yield post_batch_now(conn, org_id, item.requests, links=item.links)
 
 
-def _received(pipe: pgdriver.Pipeline) -> tuple[list[BatchResult] | None, Exception | None]:
-    """The oldest batch in flight's results if the door posted it; else (None, its error or
-    None: declined, or not run)."""
+def _lsn(text: str | None) -> int:
+    """A WAL position's text (`16/B374D848`) as a number."""
+    high, _, low = (text or "0/0").partition("/")
+    return (int(high, 16) << 32) | int(low, 16)
+
+
+class _Durable:
+    """The pipelined batches posted and not yet yielded, in order, each with the WAL position
+    past its commit once known (the insert position a later statement read); yielded once a
+    flush position read since reaches it. A batch committed synchronously reads its own
+    position as flushed: yielded as it is read."""
+
+    def __init__(self) -> None:
+        self.waiting: deque[tuple[list[BatchResult], int | None]] = deque()
+        self.flushed_to = 0
+
+    def posted(self, results: list[BatchResult], row: pgdriver.Row, sync: bool) -> None:
+        """A batch's results read with its statement's row (flush, insert positions)."""
+        flush, insert = _lsn(row[3]), _lsn(row[4])
+        if self.waiting and self.waiting[-1][1] is None:
+            self.waiting[-1] = (self.waiting[-1][0], insert)  # it committed before this ran
+        self.flushed_to = max(self.flushed_to, flush)
+        self.waiting.append((results, 0 if sync else None))
+
+    def ready(self) -> Iterator[list[BatchResult]]:
+        """The results whose commits are flushed, in order."""
+        while self.waiting:
+            results, mark = self.waiting[0]
+            if mark is None or mark > self.flushed_to:
+                return
+            self.waiting.popleft()
+            yield results
+
+    def flushed(self, pipe: pgdriver.Pipeline) -> Iterator[list[BatchResult]]:
+        """Every result waiting, after a barrier flushed them (nothing else in flight)."""
+        if not self.waiting:
+            return
+        pipe.send(_BARRIER_NAME, ())
+        pipe.receive()
+        while self.waiting:
+            yield self.waiting.popleft()[0]
+
+
+def _received(
+    pipe: pgdriver.Pipeline, durable: _Durable
+) -> tuple[list[BatchResult] | None, Exception | None]:
+    """The oldest batch in flight's results if the door posted it (kept in `durable` until
+    flushed); else (None, its error or None: declined, or not run)."""
     try:
         row = pipe.receive()
     except DBAPIError as exc:
@@ -322,7 +398,9 @@ def _received(pipe: pgdriver.Pipeline) -> tuple[list[BatchResult] | None, Except
     if row is None or row[0] is None:
         return None, None
     text = row[0]
-    return [BatchResult(i, UUID(x)) for i, x in enumerate(text[1:-1].split(","))], None
+    results = [BatchResult(i, UUID(x)) for i, x in enumerate(text[1:-1].split(","))]
+    durable.posted(results, row, row[2] == "on")
+    return results, None
 
 
 def _settled(

@@ -366,15 +366,16 @@ def _alone(
 
 
 class Pipeline:
-    """One prepared statement sent again and again through libpq's pipeline mode, each time a
-    transaction of its own (a Sync after each: the server commits it as it ends, its
+    """Prepared statements sent through libpq's pipeline mode, each time a transaction of its
+    own (a Sync after each: the server commits it as it ends, its
     commit-time checks run then, and an error ends only its own), the next sent before the
     previous one's result is read: the server runs one while the client builds the next. How
     many are in flight is the caller's choice (`pending`).
 
     Made on a SQLAlchemy `Connection` with no transaction open (RuntimeError otherwise;
-    TypeError on another driver than psycopg). `send` prepares the statement once per
-    connection under `name` (as `call_alone` does) and enters pipeline mode at the first;
+    TypeError on another driver than psycopg), with the statements it may send by name. `send`
+    prepares them once per connection under their names (as `call_alone` does) and enters
+    pipeline mode at the first;
     `receive` reads the oldest statement's results up to its Sync and returns its first row
     (None: no row), or raises its error as `DBAPIError` (the statements after it run as they
     would have: each has its own Sync); `close` (also on leaving a `with` block) reads what is
@@ -384,7 +385,7 @@ class Pipeline:
     Nothing else may use the connection until `close`. Waits in libpq, as `call` does.
     """
 
-    def __init__(self, conn: Connection, name: str, statement: str) -> None:
+    def __init__(self, conn: Connection, statements: Mapping[str, str]) -> None:
         if conn.in_transaction():
             raise RuntimeError("pgdriver.Pipeline on a connection with a transaction open")
         driver = conn.connection.driver_connection
@@ -392,8 +393,7 @@ class Pipeline:
             raise TypeError("pgdriver.Pipeline needs a psycopg connection")
         self._conn = conn
         self._driver: psycopg.Connection[Any] = driver
-        self._name = name
-        self._statement = statement.encode()
+        self._statements = {name: text.encode() for name, text in statements.items()}
         self._encoding = driver.info.encoding
         self._pending = 0
         self._busy = False  # inside a send or a read: interrupted there, libpq is out of step
@@ -415,8 +415,8 @@ class Pipeline:
         """Statements sent whose results were not read yet."""
         return self._pending
 
-    def send(self, params: Sequence[str | None]) -> None:
-        """Send the statement with `params` (text, None for NULL) and a Sync, without waiting
+    def send(self, name: str, params: Sequence[str | None]) -> None:
+        """Send the statement `name` with `params` (text, None for NULL) and a Sync, without waiting
         for a result. Raises TypeError, having sent nothing, for a parameter holding a NUL
         character (libpq would cut the text there)."""
         if self._broken:
@@ -434,7 +434,7 @@ class Pipeline:
             pgconn = self._driver.pgconn
             if pgconn.pipeline_status == pq.PipelineStatus.OFF:
                 self._enter()
-            pgconn.send_query_prepared(self._name.encode(), cast(Any, values))
+            pgconn.send_query_prepared(name.encode(), cast(Any, values))
             pgconn.pipeline_sync()
             self._pending += 1
             self._flush()
@@ -443,8 +443,8 @@ class Pipeline:
         self._busy = False
 
     def _enter(self) -> None:
-        """Prepare the statement if this connection has not (outside the pipeline: its own
-        round trip, once), then enter pipeline mode."""
+        """Prepare the statements this connection has not (outside the pipeline: a round trip
+        each, once), then enter pipeline mode."""
         pgconn = self._driver.pgconn
         if pgconn.transaction_status != pq.TransactionStatus.IDLE:
             raise RuntimeError("pgdriver.Pipeline on a connection with a transaction open")
@@ -452,12 +452,13 @@ class Pipeline:
         prepared: set[str] | None = info.get(_PREPARED)
         if prepared is None:
             prepared = info[_PREPARED] = set()
-        if self._name not in prepared:
-            # Prepared before and then found gone or stale (`receive`): deallocated first if
-            # it is still there (an error here, outside any transaction, costs nothing).
-            pgconn.exec_(b'DEALLOCATE "' + self._name.encode() + b'"')
-            _checked(self._driver, pgconn.prepare(self._name.encode(), self._statement))
-            prepared.add(self._name)
+        for name, statement in self._statements.items():
+            if name not in prepared:
+                # Prepared before and then found gone or stale (`receive`): deallocated first
+                # if it is still there (an error here, outside any transaction, costs nothing).
+                pgconn.exec_(b'DEALLOCATE "' + name.encode() + b'"')
+                _checked(self._driver, pgconn.prepare(name.encode(), statement))
+                prepared.add(name)
         pgconn.enter_pipeline_mode()
 
     def _flush(self) -> None:
@@ -494,7 +495,7 @@ class Pipeline:
         ):
             # Deallocated behind our back, or its result's columns changed: nothing ran;
             # prepared again before the next pipeline.
-            self._conn.connection.info.get(_PREPARED, set()).discard(self._name)
+            self._conn.connection.info.get(_PREPARED, set()).difference_update(self._statements)
         lost = self._conn.dialect.is_disconnect(cast(Any, error), self._conn.connection, None)
         if lost:
             self._broken = True

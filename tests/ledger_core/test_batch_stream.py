@@ -113,17 +113,22 @@ def bind(request: pytest.FixtureRequest, engine: sa.Engine) -> object:
     return conn
 
 
-@pytest.mark.parametrize("window", [1, 2])
+@pytest.mark.parametrize(("window", "group_commit"), [(1, False), (2, False), (2, True)])
 def test_a_mixed_stream_gives_post_batch_now_s_results_in_order(
-    engine: sa.Engine, open_account: OpenAccountFn, bind: sa.Engine | sa.Connection, window: int
+    engine: sa.Engine,
+    open_account: OpenAccountFn,
+    bind: sa.Engine | sa.Connection,
+    window: int,
+    group_commit: bool,
 ) -> None:
     """The same ten batches through the stream and one by one through post_batch_now, each
     way on its own twin accounts: the same results per batch (posted, replayed, refused with
     the same error, a linked chain's failure), the same balances; the stream's connection
     left with no transaction and out of pipeline mode."""
     piped, single = _twins(open_account, "p"), _twins(open_account, "s")
+    stream = _specs_stream("p", piped, MIXED)
     got = list(
-        ledger.post_batches_now(bind, ORG_A, _specs_stream("p", piped, MIXED), window=window)
+        ledger.post_batches_now(bind, ORG_A, stream, window=window, group_commit=group_commit)
     )
     want = [
         ledger.post_batch_now(engine, ORG_A, b.requests, links=b.links)
@@ -404,9 +409,13 @@ def _open(engine: sa.Engine, prefix: str) -> list[uuid.UUID]:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(specs=st.lists(BATCH, min_size=1, max_size=8), window=st.sampled_from([1, 2]))
+@given(
+    specs=st.lists(BATCH, min_size=1, max_size=8),
+    window=st.sampled_from([1, 2]),
+    group_commit=st.booleans(),
+)
 def test_a_random_stream_is_the_same_batches_one_by_one(
-    scratch: Scratch, specs: list[tuple[Spec, bool]], window: int
+    scratch: Scratch, specs: list[tuple[Spec, bool]], window: int, group_commit: bool
 ) -> None:
     """Random batches (entries between three accounts, two of them with overdraft flags, keys
     drawn from twenty: replays, conflicts, a key twice in a batch, linked chains): through
@@ -421,8 +430,9 @@ def test_a_random_stream_is_the_same_batches_one_by_one(
     seed = [(99, CASH, SALES, 200)]
     ledger.post_batch_now(engine, ORG_A, _batch("p", piped, seed))
     ledger.post_batch_now(engine, ORG_A, _batch("s", single, seed))
+    stream = _specs_stream("p", piped, specs)
     got = list(
-        ledger.post_batches_now(engine, ORG_A, _specs_stream("p", piped, specs), window=window)
+        ledger.post_batches_now(engine, ORG_A, stream, window=window, group_commit=group_commit)
     )
     want = [
         ledger.post_batch_now(engine, ORG_A, b.requests, links=b.links)
@@ -432,3 +442,34 @@ def test_a_random_stream_is_the_same_batches_one_by_one(
     first_s: dict[uuid.UUID, int] = {}
     assert [_shape(r, first_p) for r in got] == [_shape(r, first_s) for r in want]
     assert _balances(engine, piped) == _balances(engine, single)
+
+
+def test_group_committed_results_wait_for_the_flush_past_their_commit() -> None:
+    """A group-committed stream's bookkeeping (`_Durable`): a batch's results are held until
+    a later statement's insert position (read after its commit) is known and a flush position
+    read since reaches it; a synchronous batch's are yielded at once; the barrier yields what
+    is held."""
+    durable = batches._Durable()
+    one, two, three = ([ledger.BatchResult(i)] for i in range(3))
+    # (ids, token, synchronous_commit, flush position, insert position)
+    durable.posted(one, ("{}", "t", "off", "0/100", "0/200"), sync=False)
+    assert list(durable.ready()) == []  # its commit's position not known yet
+    durable.posted(two, ("{}", "t", "off", "0/150", "0/300"), sync=False)
+    assert list(durable.ready()) == []  # one's commit is before 0/300; flushed to 0/150 only
+    durable.posted(three, ("{}", "t", "off", "0/300", "1/0"), sync=False)
+    assert list(durable.ready()) == [one]  # flushed to 0/300: one; two's commit before 1/0
+
+    class Barrier:
+        sent: list[str] = []
+
+        def send(self, name: str, params: Sequence[str | None]) -> None:
+            self.sent.append(name)
+
+        def receive(self) -> None:
+            return None
+
+    pipe = Barrier()
+    assert list(durable.flushed(pipe)) == [two, three]  # type: ignore[arg-type]
+    assert pipe.sent == [batches._BARRIER_NAME]
+    durable.posted(one, ("{}", "t", "on", "0/0", "2/0"), sync=True)
+    assert list(durable.ready()) == [one]
