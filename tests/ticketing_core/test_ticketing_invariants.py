@@ -2,11 +2,15 @@
 
 Each example runs on a database emptied back to the migrated template (`scratch`), with one
 organizer's event of two ticket types. The rules start checkouts (new keys, retried keys, keys
-reused for other requests); send Stripe's PaymentIntent events to the inbox (succeeded, in any
-order, duplicated under the same or another event id; failed; canceled) and handle them at
-random moments; pay orders directly (escrow's capture and ticketing's issue in one
-transaction); let holds expire and sweep them; transfer tickets and check them in; refund
-single tickets and whole orders (retrying under the same key); run the refund tasks against the
+reused for other requests); pay at Stripe (each payment dated by the database's clock, in or
+after its hold) and send Stripe's PaymentIntent events to the inbox (succeeded, in any order,
+duplicated under the same or another event id; failed; canceled) and handle them at random
+moments; pay orders directly (escrow's capture and ticketing's issue in one transaction);
+start bank debits at Stripe (the intent `processing`, which Stripe refuses to cancel) and let
+them fail or succeed; let holds expire and sweep them (each sweep checked by what it changed:
+asked, asked again, released, as the sweeper's rule says); run the cancel tasks against the
+Stripe stand-in and let the grace pass; transfer tickets and check them in; refund single
+tickets and whole orders (retrying under the same key); run the refund tasks against the
 Stripe stand-in and confirm its refunds (escrow.refund_payment, or `refund.updated` events);
 and cancel the event. Every rule is one committed unit of work, as the application's edge runs
 them; a refused one is checked to have left no trace.
@@ -17,13 +21,15 @@ payment and entry); every refunded ticket is covered by a refund request of its 
 a payment kept by a cancelled order is refunded in full; every refund Stripe confirmed is
 booked (card_refunds, its entry) and the order's refunded amount follows the ledger; no
 transition leaves a final state and every row's audit trail ends at its state; the trial
-balance balances; nothing is left in the inbox unhandled.
+balance balances; nothing is left in the inbox unhandled; an order whose debit is under way
+at Stripe was released by its hold's end only by the grace with Stripe never heard.
 
 `LIVENTIX_HYPOTHESIS_EXAMPLES` and `LIVENTIX_HYPOTHESIS_STEPS` make the run longer.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import uuid
 from collections import Counter, defaultdict
@@ -70,6 +76,7 @@ from tests.ticketing_core.support import (
     stripe_event,
     ticketing_handlers,
 )
+from ticketing_fsm import store as tk_store
 
 SETTINGS = settings(
     max_examples=int(os.environ.get("LIVENTIX_HYPOTHESIS_EXAMPLES", "20")),
@@ -98,17 +105,31 @@ picks = st.integers(min_value=0, max_value=10_000)
 quantities = st.tuples(st.integers(0, 2), st.integers(0, 2)).filter(lambda q: sum(q) > 0)
 
 
-# What the sweeper acts on now: the holds expired and never asked about, and the asks the
-# grace acts on (as ticketing_fsm.store.orders' OVERDUE_CANCELS, at the default grace).
-_DUE = sa.text("""
-    SELECT count(*) FROM ticketing.orders
-     WHERE status = 'awaiting_payment'
-       AND ((hold_expires_at < now() AND cancel_requested_at IS NULL)
-            OR (cancel_requested_at < now() - interval '30 minutes'
-                AND hold_expires_at < now() - interval '30 minutes'
-                AND cancel_refused IS DISTINCT FROM 'succeeded'
-                AND (cancel_refused IS NULL OR cancel_refused_at >= cancel_requested_at
-                     OR cancel_requested_at < now() - interval '1 day')))""")
+# The orders' cancel-first columns, read before and after the sweeper's run in its own
+# transaction (one `now()`): what it changed is what it acted on, whatever its statements.
+_SWEEP_VIEW = sa.text("""
+    SELECT id, status, cancel_reason, hold_expires_at < now() AS expired, cancel_requested_at,
+           cancel_refused, cancel_refused_at, now() AS now
+      FROM ticketing.orders""")
+
+_NEW_TASKS = sa.text("""
+    SELECT aggregate_id, count(*) FROM messaging.messages
+     WHERE type = 'stripe.payment_intent.cancel.requested' AND created_at = now()
+     GROUP BY aggregate_id""")
+
+_ASKED = sa.text("""
+    SELECT cancel_requested_at, cancel_refused, cancel_refused_at FROM ticketing.orders
+     WHERE id = :id""")
+
+_PAYMENT_MOMENT = sa.text("""
+    SELECT now() <= hold_expires_at, extract(epoch FROM now()) FROM ticketing.orders
+     WHERE id = :id""")
+
+_RELEASED_BY = sa.text("""
+    SELECT cause FROM ticketing.transitions
+     WHERE subject_id = :id AND subject = 'order' AND event = 'cancel'""")
+
+_HOLD_RUNS = sa.text("SELECT now() <= hold_expires_at FROM ticketing.orders WHERE id = :id")
 
 _AGE_ASKS = sa.text("""
     UPDATE ticketing.orders
@@ -166,6 +187,8 @@ class TicketingMachine(RuleBasedStateMachine):
         self.cancelled = False
         self.pending_events = 0
         self.expired = False
+        self.paid_at: dict[str, int] = {}
+        """When each intent was paid at Stripe (`_pay_at_stripe`): PaymentIntent -> Unix s."""
 
     # Helpers ---------------------------------------------------------------------------
 
@@ -218,6 +241,21 @@ class TicketingMachine(RuleBasedStateMachine):
                 {"id": self.world.types[type_index]},
             ).scalar_one()
         return left
+
+    def _pay_at_stripe(self, order: OrderModel) -> int:
+        """The buyer's payment succeeds at Stripe now, if it has not yet; returns when it did
+        (Unix seconds), the `created` of Stripe's event about it however late that is sent.
+        The moment is the database's, as the hold is: a payment while the hold runs is dated
+        within it (its second rounded down: the hold ends at or after it), one after the hold
+        ended after it (rounded up), whatever the sub-second timing of the steps (Python's
+        clock against the hold's end made the outcome, issued or refunded, a race)."""
+        payment_intent_id = order.checkout.payment_intent_id
+        if payment_intent_id not in self.paid_at:
+            with self.engine.connect() as conn:
+                running, now = conn.execute(_PAYMENT_MOMENT, {"id": order.checkout.order_id}).one()
+            self.paid_at[payment_intent_id] = math.floor(now) if running else math.ceil(now)
+        self.gateway.paid(payment_intent_id)
+        return self.paid_at[payment_intent_id]
 
     def _remember_tickets(self, order: OrderModel) -> None:
         with self.engine.connect() as conn:
@@ -288,19 +326,22 @@ class TicketingMachine(RuleBasedStateMachine):
         if intent.status == "canceled":  # the cancel task cancelled it: nobody can pay it
             event("no payment: its intent was cancelled at Stripe")
             return
+        created = self._pay_at_stripe(order)  # Stripe tells once it succeeded (a debit too)
+        succeeded = payment_intent(intent, "succeeded")
         self._store(
-            stripe_event("payment_intent.succeeded", payment_intent(intent, "succeeded")), copies
+            {**stripe_event("payment_intent.succeeded", succeeded), "created": created}, copies
         )
         if another_id:  # delivered again under another event id: handled again, no effect
-            self._store(
-                stripe_event("payment_intent.succeeded", payment_intent(intent, "succeeded")), 1
-            )
+            again = stripe_event("payment_intent.succeeded", succeeded)
+            self._store({**again, "created": created}, 1)
 
     @precondition(lambda self: self.orders)
     @rule(pick=picks, canceled=st.booleans())
     def payment_failed_event(self, pick: int, canceled: bool) -> None:
         order = self._order(pick)
         intent = self.gateway.intents[order.checkout.payment_intent_id]
+        if canceled and intent.status == "processing":
+            return  # Stripe refuses to cancel a debit under way: no such event
         if canceled:
             event = stripe_event("payment_intent.canceled", payment_intent(intent, "canceled"))
         else:
@@ -325,6 +366,7 @@ class TicketingMachine(RuleBasedStateMachine):
         if self.gateway.intents[order.checkout.payment_intent_id].status == "canceled":
             event("no direct payment: its intent was cancelled at Stripe")
             return
+        self._pay_at_stripe(order)  # as Stripe's event says
         with self.engine.connect() as conn:
             before = tk.get_order(conn, order.checkout.order_id)
             expired = conn.execute(
@@ -348,15 +390,59 @@ class TicketingMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.orders)
     @rule(pick=picks)
     def let_the_hold_expire(self, pick: int) -> None:
+        """The order's hold ends now, if it is still running (a hold that ended stays
+        ended where it did: the sweeper's ask comes after it)."""
         order = self._order(pick)
         with self.engine.begin() as conn:
             conn.execute(
-                sa.text("""UPDATE ticketing.orders
-                              SET hold_expires_at = now() - interval '1 second'
-                            WHERE id = :id AND status = 'awaiting_payment'"""),
+                sa.text("""UPDATE ticketing.orders SET hold_expires_at = now()
+                            WHERE id = :id AND status = 'awaiting_payment'
+                              AND hold_expires_at > now()"""),
                 {"id": order.checkout.order_id},
             )
         self.expired = True
+
+    def _sweep(self, conn: sa.Connection) -> int:
+        """The hold sweeper's run (`expire_holds`, the worker's default grace) in the
+        caller's transaction, checked by what it changed (one `now()`: the orders read before
+        and after it) against the rule it keeps, in the model's terms: an order awaiting
+        payment whose hold ended and never asked about is asked now (its seats kept); one
+        asked more than the grace ago is released ("hold expired") if Stripe never answered,
+        left alone if Stripe said `succeeded` (its payment's event decides), asked again if
+        Stripe answered that latest ask with another refusal (`processing`: a debit under
+        way), left alone while that ask is unanswered (a day at most: not reached here);
+        nothing else is touched. Each order acted on gets one new cancel task, and the count
+        returned is theirs; the product's own reads of what is due then find nothing."""
+        before = {r.id: r for r in conn.execute(_SWEEP_VIEW)}
+        acted = tk.expire_holds(conn)
+        after = {r.id: r for r in conn.execute(_SWEEP_VIEW)}
+        changed = {
+            i
+            for i, b in before.items()
+            if (b.status, b.cancel_requested_at) != (after[i].status, after[i].cancel_requested_at)
+        }
+        assert acted == len(changed), (acted, changed)
+        assert dict(conn.execute(_NEW_TASKS).all()) == {str(i): 1 for i in changed}
+        for i, b in before.items():
+            a = after[i]
+            if b.status != "awaiting_payment" or not b.expired:
+                assert i not in changed, (b, a)
+            elif b.cancel_requested_at is None:
+                assert (a.status, a.cancel_requested_at) == ("awaiting_payment", a.now), (b, a)
+            elif b.cancel_requested_at >= b.now - tk.CANCEL_GRACE or b.cancel_refused == (
+                "succeeded"
+            ):
+                assert i not in changed, (b, a)
+            elif b.cancel_refused is None:
+                assert (a.status, a.cancel_reason) == ("cancelled", "hold expired"), (b, a)
+            elif b.cancel_refused_at >= b.cancel_requested_at:
+                assert (a.status, a.cancel_requested_at) == ("awaiting_payment", a.now), (b, a)
+            else:
+                assert b.cancel_requested_at > b.now - tk_store.orders.UNANSWERED_ASK, b
+                assert i not in changed, (b, a)
+        assert tk_store.orders.due_cancels(conn, 1_000) == []
+        assert tk_store.orders.overdue_cancels(conn, tk.CANCEL_GRACE, 1_000) == []
+        return acted
 
     @precondition(lambda self: self.expired)
     @rule()
@@ -366,8 +452,7 @@ class TicketingMachine(RuleBasedStateMachine):
         older than it (`the_grace_passes` ages them)."""
         self.expired = False
         with self.engine.begin() as conn:
-            due = conn.execute(_DUE).scalar_one()
-            assert tk.expire_holds(conn) == due
+            self._sweep(conn)
 
     @precondition(lambda self: self.orders)
     @rule(pick=picks)
@@ -378,24 +463,68 @@ class TicketingMachine(RuleBasedStateMachine):
         if self.gateway.intents[order.checkout.payment_intent_id].status == "canceled":
             event("no payment: its intent was cancelled at Stripe")
             return
-        self.gateway.paid(order.checkout.payment_intent_id)
+        self._pay_at_stripe(order)
+
+    def _intents_in(self, status: str) -> list[OrderModel]:
+        return [
+            o
+            for o in self.orders
+            if self.gateway.intents[o.checkout.payment_intent_id].status == status
+        ]
+
+    @precondition(lambda self: self._intents_in("requires_payment_method"))
+    @rule(pick=picks, hold_ends=st.booleans())
+    def debit_started(self, pick: int, hold_ends: bool) -> None:
+        """The buyer pays by bank debit: at Stripe the intent is `processing` (for days)
+        until the debit succeeds (`payment_succeeded_event`, then Stripe's event) or fails
+        (`debit_failed`); Stripe refuses to cancel it meanwhile (the cancel task hears
+        `processing`, noted on the order). Started on an order whose hold runs, as a buyer
+        on the checkout page does; `hold_ends`: the hold ends then, the debit still under
+        way (as it is for days)."""
+        with self.engine.connect() as conn:
+            running = [
+                o
+                for o in self._intents_in("requires_payment_method")
+                if conn.execute(_HOLD_RUNS, {"id": o.checkout.order_id}).scalar_one()
+            ]
+        if not running:
+            event("no debit: no hold running with its intent payable")
+            return
+        order = running[pick % len(running)]
+        self.gateway.account.processing(order.checkout.payment_intent_id)
+        event("debit started")
+        if hold_ends:
+            self.let_the_hold_expire(self.orders.index(order))
+
+    @precondition(lambda self: self._intents_in("processing"))
+    @rule(pick=picks)
+    def debit_failed(self, pick: int) -> None:
+        """A debit under way fails: the intent takes a payment again
+        (`requires_payment_method`), and Stripe sends `payment_intent.payment_failed`."""
+        processing = self._intents_in("processing")
+        intent = self.gateway.intents[processing[pick % len(processing)].checkout.payment_intent_id]
+        self.gateway.account.fail(intent.id)
+        failed = payment_intent(intent, "requires_payment_method")
+        self._store(stripe_event("payment_intent.payment_failed", failed), 1)
+        event("debit failed")
 
     @precondition(lambda self: self.orders)
     @rule(stripe_answers=st.booleans(), pick=picks)
     def the_grace_passes(self, stripe_answers: bool, pick: int) -> None:
         """Time passes: every ask (and its hold) grows older than the grace, then the worker
         sweeps (Stripe answering its tasks, or unreachable). Afterwards no order holds seats
-        past its hold with neither a fact saying the buyer paid (Stripe said `succeeded`, and
-        the intent is) nor a question to Stripe pending (its ask unanswered)."""
+        past its hold with neither a fact saying the buyer paid or is paying (Stripe said
+        `succeeded`, or `processing`, and the intent is so) nor a question to Stripe pending
+        (its latest ask unanswered). A debit that failed since Stripe said `processing` is
+        cancelled by the grace's new ask and its seats released."""
         self.let_the_hold_expire(pick)
         if stripe_answers:
             with self.engine.begin() as conn:
-                tk.expire_holds(conn)  # the holds' expiry asked about, answered below
+                self._sweep(conn)  # the holds' expiry asked about, answered below
             self.run_the_cancel_tasks()
         with self.engine.begin() as conn:
             conn.execute(_AGE_ASKS, {"ago": tk.CANCEL_GRACE + timedelta(minutes=1)})
-            due = conn.execute(_DUE).scalar_one()
-            assert tk.expire_holds(conn) == due
+            due = self._sweep(conn)
         event(f"grace passes ({'answered' if stripe_answers else 'unreachable'}): {min(due, 2)}")
         if stripe_answers:
             self.run_the_cancel_tasks()
@@ -410,18 +539,23 @@ class TicketingMachine(RuleBasedStateMachine):
                 if got.status != "awaiting_payment" or not expired:
                     assert not held or got.status == "awaiting_payment", got
                     continue
-                refused = tk.cancel_refused(conn, got.id)
+                asked, refused, answered_at = conn.execute(_ASKED, {"id": got.id}).one()
                 intent = self.gateway.intents[o.checkout.payment_intent_id].status
                 if refused == "succeeded":
                     event("grace: held, Stripe said paid")
                     assert intent == "succeeded", (got, intent)
+                elif refused == intent == "processing":
+                    # A debit under way, as Stripe said: held, asked again each grace.
+                    event("grace: held, Stripe said processing")
                 else:
                     # Asked, unanswered since: the question is still pending (Stripe
-                    # unreachable), and the grace will release it once it is a grace old.
+                    # unreachable); the grace releases it once it is a grace old, or asks
+                    # again then if Stripe refused an earlier ask (`processing`: a debit
+                    # that failed since is cancelled by that ask and released).
                     event("grace: held, question pending")
                     assert not stripe_answers, (got, refused, intent)
-                    assert tk.cancel_requested_at(conn, got.id) is not None, got
-                    assert refused is None, (got, refused)
+                    assert asked is not None, got
+                    assert answered_at is None or answered_at < asked, (got, refused)
             # An order the grace released without Stripe's word was asked again after it.
             for o in self.orders:
                 got = tk.get_order(conn, o.checkout.order_id)
@@ -621,6 +755,27 @@ class TicketingMachine(RuleBasedStateMachine):
             self._check_refunds(conn)
             if self.cancelled:
                 self._check_cancelled(conn)
+
+    @invariant()
+    def a_debit_under_way_keeps_its_seats(self) -> None:
+        """An order whose intent is `processing` at Stripe (a debit under way) was not
+        released by its hold's end but by the grace with Stripe never heard (unreachable):
+        not on a cancel task's answer (Stripe refuses to cancel a debit under way) nor by the
+        grace after Stripe said `processing` (it asks again, keeping the seats held)."""
+        with self.engine.connect() as conn:
+            for o in self.orders:
+                if self.gateway.intents[o.checkout.payment_intent_id].status != "processing":
+                    continue
+                got = tk.get_order(conn, o.checkout.order_id)
+                refused = tk.cancel_refused(conn, got.id)
+                if got.status == "awaiting_payment":
+                    if refused == "processing":
+                        event("debit under way, Stripe said processing: held")
+                    assert set(statuses(conn, got.id)) == {"held"}, got
+                elif got.cancel_reason == "hold expired":
+                    event("debit under way, released by the grace unanswered")
+                    cause = conn.execute(_RELEASED_BY, {"id": got.id}).scalar_one()
+                    assert (cause, refused) == ("hold sweeper", None), (got, cause, refused)
 
     def _check_refunds(self, conn: sa.Connection) -> None:
         for order in self.orders:
