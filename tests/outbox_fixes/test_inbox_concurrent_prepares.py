@@ -166,35 +166,63 @@ def test_no_more_prepares_at_once_than_the_bound(
     _assert_each_handled_once(engine, ids)
 
 
+class _Watched:
+    """The worker's finishing turns, counting the threads waiting for one."""
+
+    def __init__(self, inner: threading.BoundedSemaphore, seen: threading.Condition) -> None:
+        self.inner = inner
+        self.seen = seen
+        self.waiting = 0
+
+    def __enter__(self) -> None:
+        with self.seen:
+            self.waiting += 1
+            self.seen.notify_all()
+        self.inner.acquire()
+        with self.seen:
+            self.waiting -= 1
+            self.seen.notify_all()
+
+    def __exit__(self, *exc: object) -> None:
+        self.inner.release()
+
+
 def test_fewer_finishes_at_once_than_prepares(
     engine: sa.Engine, worker_engine: sa.Engine, effects: None
 ) -> None:
     """The waits on Stripe and the finishing transactions have bounds of their own: k
     prepares wait at once (they pass a barrier of k), while no more than `inbox_finishes`
     finishes are in a transaction at once (each takes a connection: the wider bound for
-    Stripe's waits asks nothing more of the server's slots). The finishes meet at a barrier
-    of the finishing bound, so they do run side by side up to it."""
+    Stripe's waits asks nothing more of the server's slots). Each finish waits, before it
+    writes, until every one of the k is accounted for (in its finish, waiting for a turn, or
+    done), so the peak is what the bound lets in, whatever the threads' timing: the bound
+    itself with the change, all k without it."""
     k, finishes = 6, 2
     ids = _store(engine, k)
     prepared = threading.Barrier(k, timeout=BARRIER_WAIT)
-    finishing = threading.Barrier(finishes, timeout=BARRIER_WAIT)
-    lock = threading.Lock()
-    now = {"in": 0, "peak": 0}
+    seen = threading.Condition()
+    now = {"in": 0, "peak": 0, "done": 0}
 
     def prepare(event: outbox.InboxEvent) -> str:
         prepared.wait()
         return f"for {event.event_id}"
 
     def handle(conn: sa.Connection, event: outbox.InboxEvent, data: str) -> None:
-        with lock:
+        with seen:
             now["in"] += 1
             now["peak"] = max(now["peak"], now["in"])
+            seen.notify_all()
+            everyone = seen.wait_for(
+                lambda: now["in"] + turns.waiting + now["done"] >= k, BARRIER_WAIT
+            )
         try:
-            finishing.wait()
+            assert everyone, "not every prepared event reached its finish"
             _write_effect(conn, event, data)
         finally:
-            with lock:
+            with seen:
                 now["in"] -= 1
+                now["done"] += 1
+                seen.notify_all()
 
     registry = outbox.InboxHandlers()
     registry.register(SOURCE, TYPE, outbox.InboxTwoStepHandler(prepare=prepare, handle=handle))
@@ -203,6 +231,8 @@ def test_fewer_finishes_at_once_than_prepares(
         replace(FAST, inbox_concurrency=k, inbox_finishes=finishes),
         handlers=registry,
     )
+    turns = _Watched(worker._finishing, seen)
+    worker._finishing = turns  # type: ignore[assignment]
     try:
         assert worker.handle_inbox_once() == k
     finally:
