@@ -78,10 +78,13 @@ from tests.ticketing_core.support import (
 )
 from ticketing_fsm import store as tk_store
 
+# A failure prints its steps and a `@reproduce_failure` blob (put it on the test's `Machine`
+# class to replay it): a CI clone's `.hypothesis` directory goes with the clone.
 SETTINGS = settings(
     max_examples=int(os.environ.get("LIVENTIX_HYPOTHESIS_EXAMPLES", "20")),
     stateful_step_count=int(os.environ.get("LIVENTIX_HYPOTHESIS_STEPS", "25")),
     deadline=None,
+    print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 
