@@ -13,6 +13,7 @@ same batches one by one on twin accounts (results and balances).
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 import uuid
@@ -473,3 +474,56 @@ def test_group_committed_results_wait_for_the_flush_past_their_commit() -> None:
     assert pipe.sent == [batches._BARRIER_NAME]
     durable.posted(one, ("{}", "t", "on", "0/0", "2/0"), sync=True)
     assert list(durable.ready()) == [one]
+
+
+class Interrupted(BaseException):
+    """What the test's signal handler raises in the main thread (as KeyboardInterrupt)."""
+
+
+def test_an_interrupt_while_the_stream_waits_invalidates_the_connection(
+    engine: sa.Engine, open_account: OpenAccountFn
+) -> None:
+    """A signal's handler raises in the main thread while the stream waits for a batch held up
+    by another transaction's lock (the wait is in select, so the handler runs): libpq is left
+    mid-read, so the connection is invalidated, not handed back half-pipelined; the Connection
+    reconnects on its next use; the held-up batch, already sent, commits whole once the lock
+    is released (or not at all), and its keys replay it."""
+    cash, sales, _ = _twins(open_account, "i")
+    specs = [[transfer(f"i-{n}-{i}", cash, sales, 1) for i in range(10)] for n in range(3)]
+    main = threading.main_thread().ident
+    assert main == threading.get_ident()
+
+    def handler(_signum: int, _frame: Any) -> None:
+        raise Interrupted
+
+    previous = signal.signal(signal.SIGUSR1, handler)
+    try:
+        with engine.connect() as holder, engine.connect() as conn:
+            pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+            conn.commit()
+            holder.execute(
+                sa.text("SELECT 1 FROM payments.accounts WHERE id = :a FOR UPDATE"), {"a": cash}
+            )
+
+            def interrupt() -> None:
+                _wait_for_lock(engine, pid)
+                assert main is not None
+                signal.pthread_kill(main, signal.SIGUSR1)
+
+            thread = threading.Thread(target=interrupt)
+            thread.start()
+            with pytest.raises(Interrupted):
+                for _ in ledger.post_batches_now(conn, ORG_A, iter(specs)):
+                    pass
+            thread.join(10)
+            assert conn.invalidated
+            holder.rollback()  # the lock released: the batch sent may now commit
+            assert conn.execute(sa.text("SELECT 1")).scalar_one() == 1  # a new connection
+            conn.rollback()
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    time.sleep(0.5)
+    assert set(_entries(engine, "i").values()) <= {10}
+    again = list(ledger.post_batches_now(engine, ORG_A, iter(specs)))
+    assert all(r.status in ("posted", "replayed") for batch in again for r in batch)
+    assert _entries(engine, "i") == {f"i-{n}": 10 for n in range(3)}
