@@ -313,9 +313,9 @@ def test_a_deadlocked_batch_is_run_again_in_its_turn(
 ) -> None:
     """Another transaction holds the higher of two accounts and then asks for the lower one
     while the stream's second batch holds the lower and waits for the higher: the database
-    picks the stream's batch (its deadlock_timeout the shorter). That batch is run again
-    after a pause, as post_batch_now's lost races are; the other batches' results stay as
-    they were, in order, and every batch is posted once."""
+    picks the stream's batch (its deadlock_timeout the shorter, 3 s against 60 s). That
+    batch is run again after a pause, as post_batch_now's lost races are; the other batches'
+    results stay as they were, in order, and every batch is posted once."""
     low = open_account(ORG_A, "d-0", "asset")
     high = next(
         a for a in (open_account(ORG_A, f"d-{n}", "asset") for n in range(1, 65)) if a > low
@@ -343,7 +343,11 @@ def test_a_deadlocked_batch_is_run_again_in_its_turn(
             release.set()
 
     with engine.connect() as conn:
-        conn.exec_driver_sql("SET deadlock_timeout = '200ms'")
+        # The database checks for a deadlock once, deadlock_timeout after a backend begins
+        # to wait: the stream's check must come after the rival's request closed the cycle
+        # (which waits for the stream's backend to be seen waiting: a moment under load),
+        # and well before the rival's own check.
+        conn.exec_driver_sql("SET deadlock_timeout = '3s'")
         pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
         conn.commit()
         thread = threading.Thread(target=rival, args=(pid,))
