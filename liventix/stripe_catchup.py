@@ -16,7 +16,10 @@ first; the cursor moves in that transaction. The inbox's handlers then process t
 they do webhooks (the worker). An item the inbox cannot keep is skipped with a log line and
 counted, never a crash. Stripe failing half-way leaves the cursor at the last page stored
 and the run returns what it did (`CatchUpReport.interrupted`); the next run goes on from
-there.
+there. One read at a time moves the cursor (`outbox.claim_inbox_cursor`'s lease): an
+operator's `liventix stripe catch-up` takes the cursor over from a worker's read under way
+(going on with its walk, unless `--since` says where to start), and the read taken over stops
+at its next page (its pages kept, the cursor no longer its own; `TAKEN_OVER`).
 
 Which events: only the types the inbox has a handler for (`types[]`, at most 20; all types
 when there are more). A webhook of another type would be kept and marked `ignored` at once:
@@ -35,7 +38,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -65,6 +68,11 @@ MAX_TYPES = 20
 """Stripe's bound on `types[]`."""
 ASK_EVERY_S = 15.0
 """The worker asks the database whether a read is due at most this often."""
+
+TAKEN_OVER = "another read took the inbox's cursor over; it goes on from there"
+"""`CatchUpReport.interrupted` of a read that lost the cursor to another (an operator's, or a
+worker's that found this one silent an interval): its pages are kept, the cursor is the other
+read's."""
 
 _NOW = sa.text("SELECT floor(extract(epoch FROM now()))::bigint")
 
@@ -139,6 +147,8 @@ class _Read:
     """A read under way: where it started, how far down it has stored, what it did."""
 
     start: int
+    lease: datetime
+    """The cursor's lease: this read moves the cursor only while it holds it."""
     below: int | None
     """The oldest `created` stored by this read (or the one it resumes)."""
     top: int | None
@@ -152,6 +162,8 @@ class _Read:
     new: int = 0
     duplicates: int = 0
     skipped: int = 0
+    lost: bool = False
+    """Another read took the cursor over: this one stops."""
 
     def report(self, interrupted: str | None = None) -> CatchUpReport:
         return CatchUpReport(
@@ -169,16 +181,16 @@ class _Read:
 def _begun(cursor: outbox.InboxCursor, since: int | None, now_s: int, overlap_s: int) -> _Read:
     """Where a read starts: `since`; else the unfinished read it resumes; else the cursor
     less the overlap; else as far back as Stripe lists."""
-    caught = cursor.caught_up_to
+    caught, lease = cursor.caught_up_to, cursor.lease
     if since is not None:
-        read = _Read(since, None, None, caught)
+        read = _Read(since, lease, None, None, caught)
     elif cursor.walk is not None:
         walk = cursor.walk
-        read = _Read(walk.start, walk.below, walk.top, caught)
+        read = _Read(walk.start, lease, walk.below, walk.top, caught)
     elif caught is not None:
-        read = _Read(caught - overlap_s, None, None, caught)
+        read = _Read(caught - overlap_s, lease, None, None, caught)
     else:
-        read = _Read(now_s - RETENTION_S, None, None, caught)
+        read = _Read(now_s - RETENTION_S, lease, None, None, caught)
     # A read resumed a while after it began started a little later than now's 30 days.
     read.covers = read.start <= (now_s - RETENTION_S + 86_400 if caught is None else caught)
     return read
@@ -186,7 +198,9 @@ def _begun(cursor: outbox.InboxCursor, since: int | None, now_s: int, overlap_s:
 
 def _store_page(engine: sa.Engine, read: _Read, kept: list[ListedEvent], *, finished: bool) -> None:
     """One page's events and the cursor, in one transaction (after the page's call):
-    finished (the read reached its start) or moved down to the page's oldest."""
+    finished (the read reached its start) or moved down to the page's oldest; the cursor
+    untouched (`read.lost`) if another read holds it now (the events are kept all the same:
+    storing one is idempotent)."""
     if kept:
         newest = max(e.created for e in kept)
         read.top = newest if read.top is None else max(read.top, newest)
@@ -200,12 +214,20 @@ def _store_page(engine: sa.Engine, read: _Read, kept: list[ListedEvent], *, fini
                 read.new += 1
             else:
                 read.duplicates += 1
+        cursor: outbox.InboxCursor | None = None
         if finished:
-            read.caught = outbox.finish_inbox_cursor(
-                conn, SOURCE, start=read.start, top=read.top if read.covers else None
+            top = read.top if read.covers else None
+            cursor = outbox.finish_inbox_cursor(
+                conn, SOURCE, lease=read.lease, start=read.start, top=top
             )
         elif read.below is not None and read.top is not None:
-            outbox.walk_inbox_cursor(conn, SOURCE, start=read.start, below=read.below, top=read.top)
+            cursor = outbox.walk_inbox_cursor(
+                conn, SOURCE, lease=read.lease, start=read.start, below=read.below, top=read.top
+            )
+        if cursor is not None:
+            read.lease, read.caught = cursor.lease, cursor.caught_up_to
+        elif finished or (read.below is not None and read.top is not None):
+            read.lost = True
     read.pages += 1
 
 
@@ -248,6 +270,9 @@ def catch_up(
         read.skipped += bad
         after = _last_id(page.items)
         _store_page(engine, read, kept, finished=not page.has_more)
+        if read.lost:
+            _log.warning("Stripe's event list: page %d stored, then: %s", read.pages, TAKEN_OVER)
+            return read.report(interrupted=TAKEN_OVER)
         if not page.has_more:
             return read.report()
         if after is None:  # no id to go on from: Stripe's fault; the next run resumes

@@ -28,7 +28,13 @@ from sqlalchemy.engine import make_url
 import outbox
 import ticketing_fsm as tk
 from liventix import reports
-from liventix.stripe_catchup import CatchUpReport, CatchUpStep, catch_up, handled_types
+from liventix.stripe_catchup import (
+    TAKEN_OVER,
+    CatchUpReport,
+    CatchUpStep,
+    catch_up,
+    handled_types,
+)
 from liventix.stripe_gateway import StripeGateway, StripeSettings
 from liventix.testing.stripe import Recorded, StripeObject
 from tests.ticketing_core.cancels import run_cancel_tasks
@@ -221,6 +227,23 @@ def test_a_read_pages_through_stripes_list(engine: sa.Engine, gateway: Gateway) 
     assert (again.start, again.new, again.duplicates) == (events[-1]["created"] - 300, 0, 5)
 
 
+def test_an_event_listed_late_within_the_overlap_is_caught(
+    engine: sa.Engine, gateway: Gateway
+) -> None:
+    """Stripe's list is by `created` and eventually consistent: an event created a minute
+    before the newest already read shows up in the list only after that read. The next read
+    takes the 5 minutes before the cursor again and finds it; the cursor does not go back."""
+    base = _base(engine)
+    read = _payouts(gateway, base, 3)
+    first = _catch_up(engine, gateway)
+    assert (first.new, first.caught_up_to) == (3, base + 2)
+    late = _payouts(gateway, base + 2 - 60, 1)[0]  # logged after the read, created before
+    assert str(late["id"]) not in {e for e, _, _ in _inbox(engine)}
+    second = _catch_up(engine, gateway)
+    assert (second.new, second.duplicates, second.caught_up_to) == (1, 3, base + 2)
+    assert {e for e, _, _ in _inbox(engine)} == {str(e["id"]) for e in [*read, late]}
+
+
 def test_a_read_interrupted_by_stripe_resumes_from_the_cursor(
     engine: sa.Engine, gateway: Gateway
 ) -> None:
@@ -318,6 +341,65 @@ def test_a_slow_stripe_fails_the_read_within_the_gateways_timeout(
     assert (slow.pages, slow.new, slow.interrupted is not None) == (0, 0, True)
     assert _inbox(engine) == []
     assert _catch_up(engine, gateway).new == 1
+
+
+def _done(engine: sa.Engine, gateway: Gateway) -> CatchUpReport:
+    """Reads until one is not interrupted (an outage planned for another read may remain)."""
+    for _ in range(3):
+        report = _catch_up(engine, gateway)
+        if report.interrupted is None:
+            return report
+    raise AssertionError("three reads interrupted")
+
+
+def test_two_reads_from_one_start_never_mix_on_the_cursor(
+    engine: sa.Engine, gateway: Gateway
+) -> None:
+    """Review1's M1: a worker's read A (page 1 stored, page 2 asked) and an operator's read B
+    (`--since`, the same start) at once, then a Stripe outage. B's claim takes the cursor
+    over: A's page 2 is stored but moves the cursor no more and A stops; B's walk is resumed,
+    so the events created while A read (between A's newest and B's oldest) are read. With
+    the reads' pages mixed in one walk (A's oldest under B's newest) the cursor moved past
+    them and no read ever listed them."""
+    base = _base(engine)
+    _payouts(gateway, base - 1000, 1)
+    assert _catch_up(engine, gateway).caught_up_to == base - 1000
+    start = base - 1000 - 300
+    olds = _payouts(gateway, base, 4)  # o1..o4 at base .. base + 3
+    asked, answer, calls = threading.Event(), threading.Event(), [0]
+
+    def hold_as_page_2(request: Recorded) -> None:
+        if request.path == "/v1/events":
+            calls[0] += 1
+            if calls[0] == 2:  # A's page 2, until B has read
+                asked.set()
+                answer.wait(120)
+
+    gateway.account.watch(hold_as_page_2)
+    reports: list[CatchUpReport] = []
+    a = threading.Thread(
+        target=lambda: reports.append(_catch_up(engine, gateway, page_size=2)), daemon=True
+    )
+    a.start()
+    assert asked.wait(60)  # A stored page 1 (o4, o3) and asks for page 2
+    middle = _payouts(gateway, base + 1000, 4)  # created while A reads
+    _payouts(gateway, base + 2000, 2)  # n1, n2
+    gateway.account.fail_list("/v1/events", after=1)  # B: page 1 (n2, n1), then the outage
+    b = _catch_up(engine, gateway, page_size=2, since=start)
+    assert (b.start, b.pages, b.interrupted is not None) == (start, 1, True)
+    gateway.account.fail_list("/v1/events", after=1)  # A: page 2 (o2, o1), then the outage
+    answer.set()
+    a.join(60)
+    assert not a.is_alive() and len(reports) == 1
+    # A stored its page 2 but stopped there: the cursor is B's.
+    assert (reports[0].pages, reports[0].interrupted) == (2, TAKEN_OVER)
+    held = {e for e, _, _ in _inbox(engine)}
+    assert {str(e["id"]) for e in olds} <= held
+    finished = _done(engine, gateway)  # resumes B's walk: down from n1 to the start
+    assert (finished.start, finished.caught_up_to) == (start, base + 2001)
+    _done(engine, gateway)  # and once more, as the worker goes on
+    held = {e for e, _, _ in _inbox(engine)}
+    assert {str(e["id"]) for e in middle} <= held, "events created while A read are lost"
 
 
 @pytest.mark.parametrize("role", ["liventix_app", "liventix_platform"])
