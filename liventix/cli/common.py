@@ -1,6 +1,6 @@
 """What every `liventix` command shares: exit statuses, the command and group classes that turn
-the application's errors into one line on stderr, the settings a command reads, and the
-engines it opens.
+the application's errors into one line on stderr, the settings a command reads, the engines
+it opens, and the option types more than one group takes (`Moment`).
 
 A command is the unit of work at the edge: it opens and commits its transactions. It returns
 its exit status (0, or 1 for its own "no": differences found, not at head, already revoked);
@@ -15,6 +15,7 @@ import os
 import sys
 import uuid
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -202,3 +203,30 @@ def aligned(headers: tuple[str, ...], rows: Iterable[tuple[object, ...]]) -> str
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
     )
+
+
+class Moment(click.ParamType[datetime]):
+    """A moment: an ISO 8601 date or time (one without a time zone is UTC), or, with
+    `seconds`, Unix seconds too (all digits: a basic ISO date such as 20261205 is then
+    seconds)."""
+
+    def __init__(self, *, seconds: bool = False) -> None:
+        self.seconds = seconds
+        self.name = "TIME" if seconds else "ISO-8601"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        if isinstance(value, datetime):
+            return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        text = str(value).strip()
+        if self.seconds and text.isdigit():
+            return datetime.fromtimestamp(int(text), UTC)
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            what = "not an ISO 8601 date or time"
+            if self.seconds:
+                what = "neither Unix seconds nor an ISO 8601 time"
+            self.fail(f"{what}: {value}", param, ctx)
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -29,31 +29,13 @@ first, then a line per report (--detail: every report in full)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from liventix.cli.common import DATABASE, Group, settings_epilog
+from liventix.cli.common import DATABASE, Group, Moment, settings_epilog
 from liventix.cli.report_run import Format, Options, run
-
-
-class Moment(click.ParamType[datetime]):
-    """An ISO 8601 date or time; one without a time zone is taken as UTC."""
-
-    name = "ISO-8601"
-
-    def convert(
-        self, value: object, param: click.Parameter | None, ctx: click.Context | None
-    ) -> datetime:
-        if isinstance(value, datetime):
-            return value
-        try:
-            moment = datetime.fromisoformat(str(value))
-        except ValueError:
-            self.fail(f"not an ISO 8601 date or time: {value}", param, ctx)
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 @click.group("report", cls=Group)
