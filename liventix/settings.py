@@ -26,6 +26,7 @@ from pydantic_settings import (
 )
 
 import outbox
+from liventix.stripe_gateway import StripeSettings
 
 DEFAULT_DATA_DIR = ".liventix"
 DEFAULT_DATABASE_NAME = "liventix"
@@ -126,6 +127,16 @@ class Settings(BaseSettings):
     )
     stripe_api_base: str | None = _var(
         "STRIPE_API_BASE", None, "a Stripe-compatible server to call instead of Stripe's"
+    )
+    stripe_max_rps: Annotated[float, Field(ge=0)] | None = _var(
+        "LIVENTIX_STRIPE_MAX_RPS",
+        None,
+        "this process's budget of calls to Stripe a second (a token bucket every call takes "
+        "from, the library's retries included; a call whose turn is more than the call's "
+        "timeout away is refused as Stripe's 429 would be: an inbox event is deferred "
+        "seconds); 0: none. Unset: 30 with a live key, 8 with a test key (the usual "
+        "deployment, two workers and the API, stays at 90 of live mode's 100/s per account, "
+        "24 of test mode's 25/s), none with STRIPE_API_BASE set (a stand-in)",
     )
     smtp_host: str = _var("LIVENTIX_SMTP_HOST", "127.0.0.1", "where e-mails are sent")
     smtp_port: Port = _var(
@@ -246,6 +257,12 @@ class Settings(BaseSettings):
         placeholder = type(self).model_fields["stripe_api_key"].default
         return self.stripe_api_base is not None or self.stripe_api_key != placeholder
 
+    def stripe(self) -> StripeSettings:
+        """How this process reaches Stripe: key, API base and budget of calls a second."""
+        return StripeSettings(
+            self.stripe_api_key, self.stripe_api_base, max_rps=self.stripe_max_rps
+        )
+
     def smtp(self) -> outbox.SmtpSettings:
         """What the outbox's worker needs to send e-mail."""
         return outbox.SmtpSettings(
@@ -327,7 +344,13 @@ def _kind(annotation: Any) -> str:
     text = str(annotation).replace("typing.", "").replace("pathlib.", "")
     if "Literal" in text:
         return " | ".join(text.split("[", 1)[1].rstrip("]").replace("'", "").split(", "))
-    kinds = (("Network", "CIDRs"), ("Path", "path"), ("bool", "true or false"), ("int", "integer"))
+    kinds: tuple[tuple[str, str], ...] = (
+        ("Network", "CIDRs"),
+        ("Path", "path"),
+        ("bool", "true or false"),
+        ("int", "integer"),
+        ("float", "number"),
+    )
     for word, kind in kinds:
         if word in text:
             return kind

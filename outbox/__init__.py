@@ -61,7 +61,15 @@ from outbox.message_types import (
     task_retry,
 )
 from outbox.publishing import Message, message_org, publish, publish_many, publish_sql
-from outbox.retries import DEFAULT_SCHEDULE, PermanentFailure, RetryPolicy, permanent
+from outbox.retries import (
+    DEFAULT_SCHEDULE,
+    PermanentFailure,
+    RetryPolicy,
+    TransientFailure,
+    parse_retry_after,
+    permanent,
+    transient,
+)
 from outbox.sealing import use_key as use_sealing_key
 from outbox.senders import SmtpSettings
 from outbox.signing import new_secret, sign, signature_header
@@ -98,6 +106,7 @@ __all__ = [
     "SmtpSettings",
     "TargetRefused",
     "Task",
+    "TransientFailure",
     "UnknownMessageType",
     "Worker",
     "WorkerSettings",
@@ -113,6 +122,7 @@ __all__ = [
     "message_type",
     "new_secret",
     "parse_allow",
+    "parse_retry_after",
     "permanent",
     "prune",
     "publish",
@@ -132,6 +142,7 @@ __all__ = [
     "store_event",
     "stored_event_ids",
     "task_retry",
+    "transient",
     "use_sealing_key",
     "waiting",
     "walk_inbox_cursor",

@@ -35,11 +35,16 @@ A transient failure (a deadlock, a serialization failure, a lock not available: 
 answered and nothing is wrong with the event. It is rolled back the same way and the event
 deferred (status "deferred"): due again after a short wait growing with its `deferrals`
 (`RetryPolicy.deferral`), its `attempts` unchanged, so it is tried again in a transaction of
-its own, the other's locks gone. Past the policy's bound a transient failure counts as an
-attempt again, so an event that never stops losing races still ends dead. One met outside the
-handler's savepoint (the relock's `FOR UPDATE`, the outcome's update, COMMIT and the
-constraint triggers deferred to it) rolls the whole transaction back, the outcome with it:
-the worker records it in a transaction of its own (`fail_rolled_back`), under the same bound.
+its own, the other's locks gone. An outside service that says it is busy (a handler's
+error mixing in `outbox.retries.TransientFailure`: the gateway's for Stripe's 429) is not an
+attempt either: the event is deferred seconds, growing, jittered by half, at least the
+service's Retry-After (`RetryPolicy.busy_deferral`), so a burst that met Stripe's rate limit
+comes back spread out in seconds, not on the schedule's minutes. Past the policy's bound a
+transient failure counts as an attempt again, so an event that never stops losing races (or
+a service that stays busy) still ends dead. One met outside the handler's savepoint (the
+relock's `FOR UPDATE`, the outcome's update, COMMIT and the constraint triggers deferred
+to it) rolls the whole transaction back, the outcome with it: the worker records it in a
+transaction of its own (`fail_rolled_back`), under the same bound.
 A worker that dies between the steps leaves a lapsing lease: another worker claims the event
 again and its own finish wins; the dead one's, if it ever comes, finds the claim gone ("lost").
 One worker has up to `WorkerSettings.inbox_concurrency` events between steps 1 and 3 at once
@@ -70,7 +75,7 @@ from sqlalchemy import Connection, Row, text
 from sqlalchemy.exc import DBAPIError
 
 from outbox.errors import InboxNotConfigured, InvalidSignature
-from outbox.retries import RetryPolicy, permanent, transient_sqlstate
+from outbox.retries import RetryPolicy, permanent, transient, transient_sqlstate
 
 T = TypeVar("T")
 
@@ -363,13 +368,23 @@ def next_due(conn: Connection) -> InboxEvent | None:
 
 def _failed(conn: Connection, policy: RetryPolicy, event: InboxEvent, exc: Exception) -> str:
     """Record a failure on the caller's transaction (the handler's work rolled back): a
-    transient one within the policy's bound defers the event ("deferred", not an attempt),
+    transient one within the policy's bound defers the event ("deferred", not an attempt):
+    a busy service's (`outbox.retries.TransientFailure`) by `RetryPolicy.busy_deferral`, a
+    lost race's (`transient_sqlstate`) by `RetryPolicy.deferral`;
     a permanent one (`outbox.retries.PermanentFailure`) is an attempt and the last ("dead"),
     any other is an attempt ("retrying", or "dead" after the last)."""
     if permanent(exc):
         error = f"{type(exc).__name__}: {exc}"[:1000]
         conn.execute(_FAILED, {**_key(event), "delay": None, "error": error})
         return "dead"
+    busy = transient(exc)
+    if busy is not None and policy.busy_deferrals:
+        n = len(policy.busy_deferrals)
+        waits = [policy.busy_deferral(k, busy.retry_after) for k in range(1, n + 1)]
+        error = f"deferred (busy): {type(exc).__name__}: {exc}"[:1000]
+        deferred = conn.execute(_DEFERRED, {**_key(event), "waits": waits, "error": error})
+        if deferred.first() is not None:
+            return "deferred"
     code = transient_sqlstate(exc)
     if code is not None and policy.deferrals:
         waits = [policy.deferral(n) for n in range(1, len(policy.deferrals) + 1)]

@@ -5,8 +5,11 @@ deliveries, looked up by the message's type when one fails); and which failures 
 transient (`transient_sqlstate`): a deadlock, a serialization failure or a lock not
 available is the server answering that this try lost a race, nothing wrong with the work, so
 it is tried again soon without counting as an attempt toward the dead letter (within a
-bound: `RetryPolicy.deferral`); and which are permanent (`PermanentFailure`, tested for with
-`permanent`): no retry can mend them, so an inbox event ends dead at once."""
+bound: `RetryPolicy.deferral`); which say an outside service is busy (`TransientFailure`,
+tested for with `transient`: Stripe's 429), so an inbox event is deferred a few seconds,
+jittered, at least its Retry-After, not counted either (`RetryPolicy.busy_deferral`, within
+the same bound); and which are permanent (`PermanentFailure`, tested for with `permanent`):
+no retry can mend them, so an inbox event ends dead at once."""
 
 from __future__ import annotations
 
@@ -23,6 +26,13 @@ TRANSIENT_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
 # failure counts as an attempt again (so the bound: about 4 minutes of deferrals).
 DEFAULT_DEFERRALS: tuple[float, ...] = (0.2, 0.5, 1, 2, 5, 10, 30, 60, 60, 60)
 
+# Waits after the 1st, 2nd, ... deferral of one event for a busy service (`TransientFailure`:
+# Stripe's 429): seconds, growing, so a burst that met a rate limit comes back spread out
+# (jittered by half either way) rather than all at once; the same bound as DEFAULT_DEFERRALS
+# (10 deferrals, ~4 minutes), past it an attempt is counted.
+DEFAULT_BUSY_DEFERRALS: tuple[float, ...] = (1, 2, 4, 8, 15, 30, 60, 60, 60, 60)
+BUSY_JITTER = 0.5
+
 # Svix's schedule: after the first failure wait 5 s, then 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
 DEFAULT_SCHEDULE: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
 
@@ -36,6 +46,9 @@ class RetryPolicy:
     max_retry_after: float = 86_400
     deferrals: Sequence[float] = DEFAULT_DEFERRALS
     """Waits (seconds, jittered) after each transient failure that is not counted."""
+    busy_deferrals: Sequence[float] = DEFAULT_BUSY_DEFERRALS
+    """Waits (seconds, jittered by `BUSY_JITTER`) after each deferral for a busy service
+    (`TransientFailure`), not counted; their number is that failure's bound."""
 
     @property
     def max_attempts(self) -> int:
@@ -68,6 +81,23 @@ class RetryPolicy:
         r = rng or random
         return float(self.deferrals[deferrals - 1]) * (1 + r.uniform(-self.jitter, self.jitter))
 
+    def busy_deferral(
+        self, deferrals: int, retry_after: float | None = None, rng: random.Random | None = None
+    ) -> float | None:
+        """Seconds to wait after the `deferrals`-th deferral (1-based) for a busy service,
+        not counted as an attempt: the busy schedule's wait, jittered by half either way (a
+        burst's events come back spread out), at least `retry_after` (bounded by
+        `max_retry_after`); None past the bound (count it as a failed attempt)."""
+        if deferrals < 1 or deferrals > len(self.busy_deferrals):
+            return None
+        r = rng or random
+        wait = float(self.busy_deferrals[deferrals - 1]) * (
+            1 + r.uniform(-BUSY_JITTER, BUSY_JITTER)
+        )
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self.max_retry_after))
+        return wait
+
 
 def transient_sqlstate(exc: BaseException) -> str | None:
     """The SQLSTATE of a transient failure (`TRANSIENT_SQLSTATES`) that `exc` is or was
@@ -82,6 +112,29 @@ def transient_sqlstate(exc: BaseException) -> str | None:
             code = getattr(candidate, "sqlstate", None)
             if isinstance(code, str) and code in TRANSIENT_SQLSTATES:
                 return code
+        current = current.__cause__
+    return None
+
+
+class TransientFailure:
+    """An outside service saying it is busy, try again soon (a mixin for a package's own
+    error, as `PermanentFailure` is for "never": the gateway's for Stripe's 429). An inbox
+    event whose handler raises one, or raises from one, is deferred (`RetryPolicy.
+    busy_deferral`), not counted as an attempt within the bound. `retry_after` (seconds),
+    when the service said when, is the least wait. Test for it with `transient(exc)`."""
+
+    retry_after: float | None = None
+
+
+def transient(exc: BaseException) -> TransientFailure | None:
+    """The `TransientFailure` `exc` is, or was raised from (its `__cause__`, however deep),
+    else None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, TransientFailure):
+            return current
+        seen.add(id(current))
         current = current.__cause__
     return None
 

@@ -18,7 +18,7 @@ from outbox.dispatch import Claimed, Outcome
 from outbox.errors import OutboxError
 from outbox.http_post import PostClient
 from outbox.message_types import task_for
-from outbox.retries import parse_retry_after
+from outbox.retries import parse_retry_after, transient
 from outbox.signing import headers as webhook_headers
 from outbox.smtp_send import MailClient, Security, SmtpServer
 
@@ -133,11 +133,14 @@ def run_task(delivery: Claimed, again: Callable[[Exception], bool] | None = None
     """Run the task registered for the message's type; an exception is a failed attempt,
     unless `again`, told of it, answers True: the task is then run again (a task is
     idempotent by its message id), within the same attempt. The worker's `again` waits and
-    answers True for a transient database failure (`outbox.worker`)."""
+    answers True for a transient database failure (`outbox.worker`). A busy service's
+    failure (`outbox.retries.TransientFailure`) is a failed attempt whose wait is at least
+    its `retry_after`."""
     started = datetime.now(UTC)
     t0 = time.monotonic()
     task = task_for(delivery.type)
     error: str | None = None
+    retry_after: float | None = None
     if task is None:
         error = f"no task registered for {delivery.type!r}"
     else:
@@ -148,6 +151,10 @@ def run_task(delivery: Claimed, again: Callable[[Exception], bool] | None = None
                 if again is not None and again(exc):
                     continue
                 error = f"{type(exc).__name__}: {exc}"[:500]
+                # A busy service (Stripe's 429): the task's policy's next wait, at least
+                # the wait the service asked for.
+                busy = transient(exc)
+                retry_after = None if busy is None else busy.retry_after
             break
     return Outcome(
         delivery=delivery,
@@ -155,4 +162,5 @@ def run_task(delivery: Claimed, again: Callable[[Exception], bool] | None = None
         duration_ms=int((time.monotonic() - t0) * 1000),
         succeeded=error is None,
         error=error,
+        retry_after=retry_after,
     )

@@ -112,7 +112,7 @@ def serve(
     per CPU), that many server processes listen on the port, one socket each."""
     count = default_processes() if processes is None else processes
     url = prepare(settings)
-    stripe = StripeSettings(settings.stripe_api_key, settings.stripe_api_base)
+    stripe = settings.stripe()
     secret = settings.stripe_webhook_secret
     allow = tuple(str(net) for net in settings.webhook_allow)
     key = settings.secret_key

@@ -24,7 +24,7 @@ from liventix.cli.common import (
 )
 from liventix.database import make_engine, prepare
 from liventix.stripe_catchup import CatchUpStep
-from liventix.stripe_gateway import StripeGateway, StripeSettings
+from liventix.stripe_gateway import StripeGateway
 from liventix.wiring import periodic_step, wire
 from liventix.worker_metrics import WorkerMetrics
 
@@ -177,7 +177,7 @@ def worker(
     # and the metrics' (each holds one at a time: none waits on the pool holding another).
     wanted = max(concurrency, worker_settings.finishing_bound)
     app = make_engine(prepare(settings), max_overflow=max(20, wanted + 4 - 10))
-    gateway = StripeGateway(StripeSettings(settings.stripe_api_key, settings.stripe_api_base))
+    gateway = StripeGateway(settings.stripe())
     wire(app, gateway)
     metrics = _metrics(app, metrics_port, settings.metrics_port, metrics_host)
     dispatcher = outbox.Worker(

@@ -18,7 +18,7 @@ from liventix.cli.common import (
     settings_epilog,
 )
 from liventix.stripe_catchup import catch_up, handled_types
-from liventix.stripe_gateway import StripeGateway, StripeSettings
+from liventix.stripe_gateway import StripeGateway
 
 
 class Moment(click.ParamType[int]):
@@ -71,7 +71,7 @@ def catch_up_command(since: int | None) -> int:
     delivered or listed) and the items skipped (unusable, logged). Stripe failing stops the
     read where it got (exit 1); the next run resumes from there."""
     settings = load_settings()
-    gateway = StripeGateway(StripeSettings(settings.stripe_api_key, settings.stripe_api_base))
+    gateway = StripeGateway(settings.stripe())
     report = catch_up(engine(), gateway, since=since, types=handled_types(gateway))
     click.echo(
         f"stripe catch-up from {_when(report.start)}: {report.pages} page(s), "

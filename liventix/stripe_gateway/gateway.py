@@ -1,17 +1,40 @@
 """The Stripe gateway: the one place that calls Stripe's API, with the stripe library (and,
-for the checkout's PaymentIntent, directly on the same pooled connections)."""
+for the checkout's PaymentIntent, directly on the same pooled connections). Every call's 429
+(Stripe busy: `rate_limit`, `lock_timeout`) raises `StripeBusy` (`liventix.stripe_gateway.
+budget`), which the inbox defers seconds without counting an attempt."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import stripe
 
 import escrow
 import ticketing_fsm
+from liventix.stripe_gateway.budget import StripeBusy
 from liventix.stripe_gateway.intents import DirectIntents
 from liventix.stripe_gateway.pool import PooledHTTPClient, StripeSettings, http_client
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _busy(call: Callable[P, R]) -> Callable[P, R]:
+    """The call with Stripe's 429 (the library's RateLimitError) raised as `StripeBusy`."""
+
+    @functools.wraps(call)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return call(*args, **kwargs)
+        except StripeBusy:
+            raise
+        except stripe.RateLimitError as error:
+            raise StripeBusy.of(error) from error
+
+    return wrapped
 
 
 def _charge_facts(payment_intent_id: str, intent: dict[str, Any]) -> escrow.ChargeFacts | None:
@@ -60,6 +83,7 @@ class StripeGateway:
             else None
         )
 
+    @_busy
     def charge_facts(self, payment_intent_id: str) -> escrow.ChargeFacts:
         """The PaymentIntent's latest charge and its balance transaction's fee: read directly
         (`DirectIntents.with_charge`), else through the library."""
@@ -88,6 +112,7 @@ class StripeGateway:
             stripe_fee=0 if txn is None else int(txn.fee),
         )
 
+    @_busy
     def refunds_of_charge(self, charge_id: str) -> list[escrow.RefundFacts]:
         """Every refund of the charge."""
         listed = self.client.v1.refunds.list(params={"charge": charge_id, "limit": 100})
@@ -105,6 +130,7 @@ class StripeGateway:
             for r in listed.auto_paging_iter()
         ]
 
+    @_busy
     def create_transfer(
         self, request: escrow.TransferRequested, idempotency_key: str
     ) -> tuple[str, int]:
@@ -134,6 +160,7 @@ class StripeGateway:
         )
         return transfer.id, int(transfer.amount)
 
+    @_busy
     def create_transfer_reversal(
         self, request: escrow.TransferReversalRequested, idempotency_key: str
     ) -> tuple[str, int]:
@@ -149,6 +176,7 @@ class StripeGateway:
         )
         return reversal.id, int(reversal.amount)
 
+    @_busy
     def create_payment_intent(
         self, amount: int, currency: str, metadata: dict[str, str], idempotency_key: str
     ) -> ticketing_fsm.CreatedIntent:
@@ -177,6 +205,7 @@ class StripeGateway:
             payment_intent_id=str(data["id"]), client_secret=str(data["client_secret"])
         )
 
+    @_busy
     def cancel_payment_intent(self, payment_intent_id: str, idempotency_key: str) -> str:
         """Cancel an unpaid PaymentIntent; returns the status it is in: `canceled` (now, or
         already), or the status Stripe refused to cancel (`succeeded`, `processing`: the
@@ -200,6 +229,7 @@ class StripeGateway:
             return str(self.client.v1.payment_intents.retrieve(payment_intent_id).status)
         return str(intent.status)
 
+    @_busy
     def list_events(
         self,
         *,
@@ -230,6 +260,7 @@ class StripeGateway:
             raise stripe.APIError("Stripe's event list is not a list object")
         return EventsPage(items=list(data["data"]), has_more=data.get("has_more") is True)
 
+    @_busy
     def create_refund(
         self, payment_intent_id: str, amount: int, metadata: dict[str, str], idempotency_key: str
     ) -> str:

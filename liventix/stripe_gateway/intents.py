@@ -76,11 +76,17 @@ class DirectIntents:
             "?expand%5B0%5D=latest_charge.balance_transaction"
         )
         try:
-            body, status, _ = self.http.request("get", url, self.get_headers)
+            body, status, headers = self.http.request("get", url, self.get_headers)
         except stripe.APIConnectionError as error:
             if isinstance(error.__cause__, TimeoutError):
                 raise  # waited the bound already: the event is tried again
             return None
+        if status == 429 and headers.get("stripe-should-retry") != "true":
+            # Stripe is busy: raise the library's RateLimitError now (the gateway's
+            # StripeBusy) rather than have the library ask again at once into the same limit.
+            self.requestor._interpret_response(
+                body.decode("utf-8", "replace"), status, dict(headers), "V1"
+            )
         if not 200 <= status < 300:
             return None
         data = json.loads(body)

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 import stripe
 
+from liventix.stripe_gateway.budget import Budget, default_max_rps
+
 
 @dataclass(frozen=True)
 class StripeSettings:
@@ -29,6 +31,17 @@ class StripeSettings:
     max_network_retries: int = 1
     timeout_s: float = 5.0
     """Bound on each call (connect and read): a buyer is told 503 rather than kept waiting."""
+    max_rps: float | None = None
+    """This process's budget of calls to Stripe a second (`Budget`; 0: none; None: the
+    default for where it calls, `budget.default_max_rps`: LIVENTIX_STRIPE_MAX_RPS)."""
+
+    def budget(self) -> Budget | None:
+        """The budget this process's calls take their tokens from, None for none. A call
+        waits its turn up to `timeout_s`, then is refused (`StripeBusy`) unsent."""
+        rate = self.max_rps
+        if rate is None:
+            rate = default_max_rps(self.api_key, self.api_base)
+        return Budget(rate, max_wait=self.timeout_s) if rate > 0 else None
 
 
 class PooledHTTPClient(stripe.HTTPClient):
@@ -46,9 +59,13 @@ class PooledHTTPClient(stripe.HTTPClient):
 
     name = "http.client"
 
-    def __init__(self, timeout_s: float, *, max_connections: int = 64) -> None:
+    def __init__(
+        self, timeout_s: float, *, max_connections: int = 64, budget: Budget | None = None
+    ) -> None:
         super().__init__(verify_ssl_certs=True)
         self.timeout_s = timeout_s
+        self.budget = budget
+        """Every call sent (the library's retries each one) takes a token from it first."""
         self.max_connections = max_connections
         self._idle: dict[tuple[str, str, int], list[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
@@ -82,6 +99,8 @@ class PooledHTTPClient(stripe.HTTPClient):
     def _send(
         self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any
     ) -> tuple[bytes, int, Mapping[str, str]]:
+        if self.budget is not None:
+            self.budget.take()
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         host = parts.hostname or ""
@@ -118,6 +137,8 @@ class PooledHTTPClient(stripe.HTTPClient):
         parser): the body and the status. Failures raise as `request`'s do; an answer that
         reader does not take (chunked, no length) is a connection failure, retried by the
         library's client under the call's idempotency key."""
+        if self.budget is not None:
+            self.budget.take()
         scheme, host, port, target = _parts(url)
         key = (scheme, host, port)
         conn = self._take(key)
@@ -249,7 +270,9 @@ def _behind_proxy(api_base: str | None) -> bool:
 
 
 def http_client(settings: StripeSettings) -> stripe.HTTPClient:
-    """The HTTP client the gateway's calls go through (see `PooledHTTPClient`)."""
+    """The HTTP client the gateway's calls go through (see `PooledHTTPClient`), with the
+    settings' budget (`StripeSettings.budget`; not behind a proxy, where the library's own
+    client is used: that process has no budget)."""
     if _behind_proxy(settings.api_base):
         return stripe.new_default_http_client(timeout=settings.timeout_s)
-    return PooledHTTPClient(settings.timeout_s)
+    return PooledHTTPClient(settings.timeout_s, budget=settings.budget())

@@ -59,6 +59,11 @@ class Routes(Payments, Seeded):
             return 200, {"received": True}, {}
         if not _secret_key(request.header("authorization") or ""):
             raise StripeRefusal("You did not provide an API key.", status=401)
+        limited = self.rate_limited(request.method, request.path)
+        if limited is not None:
+            # Stripe's 429: nothing done (`Weather.rate_limit`).
+            code, message, headers = limited
+            return 429, StripeRefusal(message, code=code, status=429).as_json(), headers
         if parts[:1] != ["v1"] or len(parts) not in (2, 3, 4):
             raise StripeRefusal(f"Unrecognized request URL ({request.path}).", status=404)
         if request.method == "GET" and parts[1:] == ["events"]:
