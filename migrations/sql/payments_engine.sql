@@ -1243,29 +1243,15 @@ BEGIN
                         p_external_ref, p_key)
                 RETURNING 'succeeded', entries.id, false, entries.effective_at
                      INTO status, id, replayed, v_eff;
-                IF v_n = 2 THEN
-                    INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id,
-                                                side, amount, currency, effective_at,
-                                                created_at, account_version,
-                                                account_posted_debits, account_posted_credits)
-                    VALUES (v_id, p_org, v_line_orgs[1], p_accounts[1], p_sides[1],
-                            p_amounts[1], p_currencies[1], v_eff, v_at, v_vers[1], v_debs[1],
-                            v_creds[1]),
-                           (v_id, p_org, v_line_orgs[2], p_accounts[2], p_sides[2],
-                            p_amounts[2], p_currencies[2], v_eff, v_at, v_vers[2], v_debs[2],
-                            v_creds[2]);
-                ELSE
-                    -- In request order; a high-volume account's line without a position
-                    -- (its three arrays' elements NULL: shorter arrays are padded so).
-                    INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id,
-                                                side, amount, currency, effective_at,
-                                                created_at, account_version,
-                                                account_posted_debits, account_posted_credits)
-                    SELECT v_id, p_org, v_line_orgs[i], p_accounts[i], p_sides[i],
-                           p_amounts[i], p_currencies[i], v_eff, v_at, v_vers[i], v_debs[i],
-                           v_creds[i]
-                      FROM generate_series(1, v_n) AS i;
-                END IF;
+                -- In request order; a high-volume account's line without a position (its
+                -- three arrays' elements NULL: shorter arrays are padded so).
+                INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side,
+                                            amount, currency, effective_at, created_at,
+                                            account_version, account_posted_debits,
+                                            account_posted_credits)
+                SELECT v_id, p_org, v_line_orgs[i], p_accounts[i], p_sides[i], p_amounts[i],
+                       p_currencies[i], v_eff, v_at, v_vers[i], v_debs[i], v_creds[i]
+                  FROM generate_series(1, v_n) AS i;
                 GET DIAGNOSTICS v_done = ROW_COUNT;
                 IF v_done <> v_n OR v_moved <> cardinality(v_reg) THEN
                     -- Cannot happen (every row locked, every line judged): never a key, a
