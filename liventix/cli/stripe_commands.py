@@ -13,34 +13,13 @@ from liventix.cli.common import (
     PREPARED,
     STRIPE_CALLS,
     Group,
+    Moment,
     engine,
     load_settings,
     settings_epilog,
 )
 from liventix.stripe_catchup import catch_up, handled_types
 from liventix.stripe_gateway import StripeGateway
-
-
-class Moment(click.ParamType[int]):
-    """A moment: Unix seconds, or an ISO 8601 date and time (UTC unless it says)."""
-
-    name = "TIME"
-
-    def convert(
-        self, value: object, param: click.Parameter | None, ctx: click.Context | None
-    ) -> int:
-        if isinstance(value, int):
-            return value
-        text = str(value).strip()
-        if text.isdigit():
-            return int(text)
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            self.fail(f"neither Unix seconds nor an ISO 8601 time: {value}", param, ctx)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return int(moment.timestamp())
 
 
 def _when(seconds: int | None) -> str:
@@ -57,22 +36,24 @@ def group() -> None:
 @group.command("catch-up", epilog=settings_epilog((*PREPARED, *STRIPE_CALLS)))
 @click.option(
     "--since",
-    type=Moment(),
+    type=Moment(seconds=True),
     default=None,
     help="read from this moment (Unix seconds or ISO 8601) instead of the inbox's cursor "
     "less its overlap; Stripe lists 30 days",
 )
-def catch_up_command(since: int | None) -> int:
+def catch_up_command(since: datetime | None) -> int:
     """Read Stripe's events (GET /v1/events) the inbox does not have into it, for the
     webhooks that never arrived; the worker handles them as it handles webhooks.
 
     Pages newest first from the inbox's cursor (less 5 minutes) or --since, each stored with
     the cursor after its call. Prints the pages read, the new events, the duplicates (already
     delivered or listed) and the items skipped (unusable, logged). Stripe failing stops the
-    read where it got (exit 1); the next run resumes from there."""
+    read where it got (exit 1); the next run resumes from there. A worker's read under way
+    is taken over (it stops at its next page): one read at a time moves the cursor."""
     settings = load_settings()
     gateway = StripeGateway(settings.stripe())
-    report = catch_up(engine(), gateway, since=since, types=handled_types(gateway))
+    start = None if since is None else int(since.timestamp())
+    report = catch_up(engine(), gateway, since=start, types=handled_types(gateway))
     click.echo(
         f"stripe catch-up from {_when(report.start)}: {report.pages} page(s), "
         f"{report.new} new event(s), {report.duplicates} duplicate(s), "

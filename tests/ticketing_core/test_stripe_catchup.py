@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -541,6 +541,10 @@ def test_the_cli_catches_up_and_says_what_it_stored(
     assert "1 page(s), 3 new event(s), 0 duplicate(s), 0 skipped" in out
     out = _liventix(db_url, gateway.account.url, "stripe", "catch-up", "--since", str(base + 1))
     assert "1 page(s), 0 new event(s), 2 duplicate(s), 0 skipped" in out
+    # The same moment in ISO 8601 (no time zone: UTC), as liventix report takes it.
+    iso = datetime.fromtimestamp(base + 2, UTC).replace(tzinfo=None).isoformat()
+    out = _liventix(db_url, gateway.account.url, "stripe", "catch-up", "--since", iso)
+    assert "1 page(s), 0 new event(s), 1 duplicate(s), 0 skipped" in out
 
 
 def test_the_cli_says_when_stripe_stopped_the_read(engine: sa.Engine, db_url: str) -> None:
