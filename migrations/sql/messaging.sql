@@ -294,8 +294,10 @@ REVOKE ALL ON messaging.inbox_secrets FROM PUBLIC, liventix_app, liventix_platfo
 -- with this row in one transaction) that has not reached its start keeps where it got: it
 -- started at `walk_from`, has stored every event down to `walk_below` (the oldest `created`
 -- stored so far), the newest being `walk_top`; the next read goes on from there.
--- `read_at`: when a read last began (the worker's interval counts from it). The owner's
--- alone, as the secrets: the worker reads and stores as the owner.
+-- `read_at`: the lease of the read under way, set (later than the last) when a read claims
+-- the cursor and renewed by each page it stores; a page moves the cursor only while its read
+-- still holds it (another read that claimed it since stops the first). The worker's interval
+-- counts from it. The owner's alone, as the secrets: the worker reads and stores as the owner.
 CREATE TABLE messaging.inbox_cursors (
     source text PRIMARY KEY,
     caught_up_to bigint,
