@@ -46,12 +46,9 @@ from ledger.requests import (
     plain_entry,
 )
 from ledger.writes import (
-    _AGAIN,
     _array,
     _driver_row,
     _one_row,
-    _pause,
-    _sleep,
     _write,
     alone,
     translated_errors,
@@ -77,29 +74,20 @@ _FAST_NAME = "ledger_post_batch_fast_" + hashlib.sha256(_FAST_LIBPQ.encode()).he
 # back, the setting with it) or that the door declined (NULL, the setting untouched) leaves
 # the batches sent after it returning no row, having written nothing: they are sent again
 # after it, in order, so the stream commits its batches in the order given. OFFSET 0 keeps
-# the door a subquery's, called once.
-# $15 is the transaction's synchronous_commit ('on', or 'off' for a group-committed stream),
-# and the WAL's flush and insert positions are returned for such a stream's bookkeeping.
+# the door a subquery's, called once. Nothing about synchronous_commit: each batch commits
+# as the role's, database's or server's setting says, as `post_batch_now`'s does.
 _CHAINED_LIBPQ = (
     "SELECT x.ids, CASE WHEN x.ids IS NOT NULL"
-    " THEN pg_catalog.set_config('ledger.batch_stream', $14, false) END,"
-    " pg_catalog.set_config('synchronous_commit', $15, true),"
-    " pg_catalog.pg_current_wal_flush_lsn()::text, pg_catalog.pg_current_wal_insert_lsn()::text"
+    " THEN pg_catalog.set_config('ledger.batch_stream', $14, false) END"
     " FROM (" + _FAST_LIBPQ + " AS ids WHERE $13::text IS NULL"
     " OR pg_catalog.current_setting('ledger.batch_stream', true) = $13::text OFFSET 0) AS x"
 )
 _CHAINED_NAME = (
     "ledger_post_batch_chained_" + hashlib.sha256(_CHAINED_LIBPQ.encode()).hexdigest()[:12]
 )
-
-
-# A group-committed stream's barrier: a transaction with an id committed synchronously,
-# which flushes the WAL past every commit before it.
-_BARRIER_LIBPQ = (
-    "SELECT pg_catalog.set_config('synchronous_commit', 'on', true),"
-    " pg_catalog.pg_current_xact_id()::text"
-)
-_BARRIER_NAME = "ledger_batch_stream_barrier"
+# The session setting the chained statements set, RESET as the stream leaves the pipeline
+# (a pooled connection keeps no trace of the stream).
+_STREAM_SETTING = "ledger.batch_stream"
 
 
 class Batch(NamedTuple):
@@ -189,7 +177,6 @@ def post_batches_now(
     batches: Iterable[Batch | Sequence[PostEntry | ReverseEntry]],
     *,
     window: int = 2,
-    group_commit: bool = False,
 ) -> Generator[list[BatchResult], None, None]:
     """`post_batch_now` for each of `batches` in turn (a `Batch` carries its links; a plain
     sequence of requests stands alone), yielding each batch's results as `post_batch_now`
@@ -201,30 +188,30 @@ def post_batches_now(
     posts the current one. Each statement is its own unit of work and runs only if the batch
     sent before it posted, so the stream commits its batches in the order given, as one by
     one: a batch the door declines (a replay, a conflict, a refusal) or whose statement fails
-    leaves those after it unrun; they are sent again after it went `post_batch_now`'s way
-    (the long way for a declined one; for a failed one `post_batch_now` itself, which runs a
-    deadlock or serialization failure again, up to its three tries, after a pause, and raises
-    any other error as it would). A batch the door cannot take (not plain, an invalid one)
-    goes `post_batch_now`'s way too once those before it are yielded. Independent batches
-    may move the same accounts: one backend posts them one after the other, no lock waits.
+    leaves those after it unrun; they are sent again after it went `post_batch_now`'s way.
+    A declined batch goes the long way. A failed one ends as `post_batch_now` would end it:
+    a deadlock or serialization failure counts as its first try, and `post_batch_now`'s
+    second and third follow after its pauses (then `LostRace(attempts=3)`); any other error
+    is raised, translated as `post_batch_now` translates it, the batch not run again (a
+    statement prepared on the connection found gone ran nothing: the batch goes
+    `post_batch_now`'s way, as its call would prepare it again). A batch the door cannot
+    take (not plain, an invalid one) goes `post_batch_now`'s way too once those before it
+    are yielded. Independent batches may move the same accounts: one backend posts them one
+    after the other, no lock waits.
 
     `bind`: an engine (one connection of its pool for the whole stream) or a connection with
     no transaction open, which the stream uses alone until it ends (do not use it between
     the results). Closing the stream early (or an error) reads what is in flight, leaves
-    pipeline mode and leaves the connection usable (or invalidated if it was lost or
-    interrupted in libpq): batches sent and not yet yielded are each committed whole or not
-    at all; their keys replay their results.
+    pipeline mode, resets the session setting the stream chains its batches with and leaves
+    the connection usable (or invalidated if it was lost or interrupted in libpq): batches
+    sent and not yet yielded are each committed whole or not at all; their keys replay
+    their results.
 
-    Each batch's commit waits for its WAL flush, as any commit does, and one backend cannot
-    post the next batch meanwhile. With `group_commit`, the pipelined batches commit with
-    `synchronous_commit = off` and the WAL writer flushes in the background while the backend
-    posts the next ones; a batch's results are still yielded only once the WAL is flushed
-    past its commit (told by the flush position each later statement reports, or by a
-    barrier: a transaction committed synchronously, sent at the stream's end and before any
-    batch goes `post_batch_now`'s way). So nothing yielded can be lost in a crash; what the
-    option gives up is PostgreSQL's asynchronous-commit caveat: other sessions may see a
-    batch for the moment before it is durable (a crash then loses it until the importer
-    sends it again), and results lag the posting by the WAL writer's flushes.
+    Each batch commits as `post_batch_now`'s does: its commit waits for the WAL flush (or
+    the standby) as the role's, database's or server's synchronous_commit says; the stream
+    sends nothing about it, so nothing yielded is less durable than `post_batch_now`'s
+    result. (A group-commit mode, results released after a barrier transaction, was tried
+    in session 39 and taken out: see docs/engine.md, A stream of batches.)
     """
     if window not in (1, 2):
         raise InvalidRequest("a stream keeps one or two batches in flight")
@@ -237,11 +224,11 @@ def post_batches_now(
                 yield post_batch_now(bind, org_id, requests, links=links)
             return
         with bind.connect() as conn:
-            yield from _stream(conn, org_id, batches, window, group_commit)
+            yield from _stream(conn, org_id, batches, window)
         return
     if bind.in_transaction():
         raise RuntimeError("post_batches_now on a connection with a transaction open")
-    yield from _stream(bind, org_id, batches, window, group_commit)
+    yield from _stream(bind, org_id, batches, window)
 
 
 def _unpacked(
@@ -279,19 +266,16 @@ def _stream(
     org_id: UUID,
     batches: Iterable[Batch | Sequence[PostEntry | ReverseEntry]],
     window: int,
-    group_commit: bool,
 ) -> Iterator[list[BatchResult]]:
     """`post_batches_now` on a connection with no transaction open."""
     source = iter(batches)
     queue: deque[_Queued] = deque()  # built, to send (in front: sent once, to send again)
     flight: deque[tuple[_Queued, str]] = deque()  # sent, with their tokens, in order
-    durable = _Durable()
     stream = uuid4().hex
     count = 0
     ended = False
-    statements = {_CHAINED_NAME: _CHAINED_LIBPQ, _BARRIER_NAME: _BARRIER_LIBPQ}
-    sync = "off" if group_commit else "on"
-    with pgdriver.Pipeline(conn, statements) as pipe:
+    statements = {_CHAINED_NAME: _CHAINED_LIBPQ}
+    with pgdriver.Pipeline(conn, statements, settings=(_STREAM_SETTING,)) as pipe:
         while True:
             if not queue and not ended:
                 # Built while the server works on what is in flight.
@@ -306,7 +290,7 @@ def _stream(
                 token = f"{stream}-{count}"
                 before = flight[-1][1] if flight else None
                 try:
-                    pipe.send(_CHAINED_NAME, (*head.params, before, token, sync))
+                    pipe.send(_CHAINED_NAME, (*head.params, before, token))
                 except TypeError:  # a NUL in a text: post_batch_now's way, in its turn
                     queue[0] = head._replace(params=None)
                     continue
@@ -315,25 +299,23 @@ def _stream(
                 continue
             if flight:
                 item, _ = flight.popleft()
-                posted, failure = _received(pipe, durable)
+                posted, failure = _received(pipe)
                 if posted is not None:
-                    yield from durable.ready()
+                    yield posted
                     continue
                 # Declined or failed: the batches in flight after it ran nothing (chained);
                 # read, and sent again after it.
                 again = []
                 while flight:
                     later, _ = flight.popleft()
-                    done, _ = _received(pipe, durable)
+                    done, _ = _received(pipe)
                     if done is not None:  # cannot be: its statement ran only after a post
                         raise AssertionError("a chained batch posted after one that did not")
                     again.append(later)
                 queue.extendleft(reversed(again))
-                yield from durable.flushed(pipe)
                 pipe.close()
                 yield _settled(conn, org_id, item, failure)
                 continue
-            yield from durable.flushed(pipe)
             if not queue:
                 return
             item = queue.popleft()  # not for the pipeline, nothing in flight
@@ -341,54 +323,9 @@ def _stream(
             yield post_batch_now(conn, org_id, item.requests, links=item.links)
 
 
-def _lsn(text: str | None) -> int:
-    """A WAL position's text (`16/B374D848`) as a number."""
-    high, _, low = (text or "0/0").partition("/")
-    return (int(high, 16) << 32) | int(low, 16)
-
-
-class _Durable:
-    """The pipelined batches posted and not yet yielded, in order, each with the WAL position
-    past its commit once known (the insert position a later statement read); yielded once a
-    flush position read since reaches it. A batch committed synchronously reads its own
-    position as flushed: yielded as it is read."""
-
-    def __init__(self) -> None:
-        self.waiting: deque[tuple[list[BatchResult], int | None]] = deque()
-        self.flushed_to = 0
-
-    def posted(self, results: list[BatchResult], row: pgdriver.Row, sync: bool) -> None:
-        """A batch's results read with its statement's row (flush, insert positions)."""
-        flush, insert = _lsn(row[3]), _lsn(row[4])
-        if self.waiting and self.waiting[-1][1] is None:
-            self.waiting[-1] = (self.waiting[-1][0], insert)  # it committed before this ran
-        self.flushed_to = max(self.flushed_to, flush)
-        self.waiting.append((results, 0 if sync else None))
-
-    def ready(self) -> Iterator[list[BatchResult]]:
-        """The results whose commits are flushed, in order."""
-        while self.waiting:
-            results, mark = self.waiting[0]
-            if mark is None or mark > self.flushed_to:
-                return
-            self.waiting.popleft()
-            yield results
-
-    def flushed(self, pipe: pgdriver.Pipeline) -> Iterator[list[BatchResult]]:
-        """Every result waiting, after a barrier flushed them (nothing else in flight)."""
-        if not self.waiting:
-            return
-        pipe.send(_BARRIER_NAME, ())
-        pipe.receive()
-        while self.waiting:
-            yield self.waiting.popleft()[0]
-
-
-def _received(
-    pipe: pgdriver.Pipeline, durable: _Durable
-) -> tuple[list[BatchResult] | None, Exception | None]:
-    """The oldest batch in flight's results if the door posted it (kept in `durable` until
-    flushed); else (None, its error or None: declined, or not run)."""
+def _received(pipe: pgdriver.Pipeline) -> tuple[list[BatchResult] | None, DBAPIError | None]:
+    """The oldest batch in flight's results if the door posted it; else (None, its error,
+    or None: declined, or not run)."""
     try:
         row = pipe.receive()
     except DBAPIError as exc:
@@ -398,16 +335,18 @@ def _received(
     if row is None or row[0] is None:
         return None, None
     text = row[0]
-    results = [BatchResult(i, UUID(x)) for i, x in enumerate(text[1:-1].split(","))]
-    durable.posted(results, row, row[2] == "on")
-    return results, None
+    return [BatchResult(i, UUID(x)) for i, x in enumerate(text[1:-1].split(","))], None
 
 
 def _settled(
-    conn: Connection, org_id: UUID, item: _Queued, failure: Exception | None
+    conn: Connection, org_id: UUID, item: _Queued, failure: DBAPIError | None
 ) -> list[BatchResult]:
     """A batch the pipeline did not post, judged as `post_batch_now` judges it: declined by
-    the door (nothing written), the long way; failed, `post_batch_now` again."""
+    the door (nothing written), the long way; failed, as `post_batch_now` fails (`alone`):
+    the pipelined statement was its first try, so a deadlock or serialization failure is
+    run again up to `alone`'s tries in all, and any other error is raised (translated) at
+    once. A statement that ran nothing (its prepared statement gone or stale) is not a try:
+    `post_batch_now` then, as its own call would prepare the statement again."""
     if failure is None and item.chains is not None:
         chains = item.chains
         return alone(
@@ -415,9 +354,19 @@ def _settled(
             ("post_batches_now", "post_batch"),
             lambda: _long_way_now(conn, org_id, item.requests, chains),
         )
-    if isinstance(failure, DBAPIError) and getattr(failure.orig, "sqlstate", None) in _AGAIN:
-        _sleep(_pause(1))  # a lost race, rolled back whole: as `alone` waits before a retry
-    return post_batch_now(conn, org_id, item.requests, links=item.links)
+    if failure is None or pgdriver.ran_nothing(failure):
+        return post_batch_now(conn, org_id, item.requests, links=item.links)
+    built = item.chains
+    assert built is not None  # a failure is a sent batch's: its chains were built
+    first: list[DBAPIError] = [failure]
+
+    def once() -> list[BatchResult]:
+        if first:
+            with translated_errors():
+                raise first.pop()
+        return _batch_now(conn, org_id, item.requests, item.links, built)
+
+    return alone(conn, ("post_batches_now", "post_batch"), once)
 
 
 def _long_way_now(

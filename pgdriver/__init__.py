@@ -21,13 +21,15 @@ prepared once per connection under a name of its own; inside a transaction it is
 `Pipeline` sends a stream of such statements, each its own transaction, through libpq's
 pipeline mode: the next is sent before the previous one's result is read, so the server runs
 one while the client builds the next (the ledger's stream of batches, `post_batches_now`).
+It waits for the server's socket in a selector (the GIL released, a signal's handler runs),
+never inside libpq.
 
 The one foundation below every package: it imports nothing of the project.
 """
 
 from __future__ import annotations
 
-import select
+import selectors
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import TracebackType
@@ -55,6 +57,7 @@ __all__ = [
     "fetch",
     "first",
     "has_characteristics",
+    "ran_nothing",
     "raw_connection",
 ]
 
@@ -379,13 +382,19 @@ class Pipeline:
     `receive` reads the oldest statement's results up to its Sync and returns its first row
     (None: no row), or raises its error as `DBAPIError` (the statements after it run as they
     would have: each has its own Sync); `close` (also on leaving a `with` block) reads what is
-    still in flight, dropping it, and leaves pipeline mode: the connection is then usable as
-    before. A connection lost on the way, or left out of step with libpq (an interrupt in
-    the middle of a send or a read), is invalidated, never handed back half-pipelined.
-    Nothing else may use the connection until `close`. Waits in libpq, as `call` does.
+    still in flight, dropping it, leaves pipeline mode and RESETs the session `settings` the
+    statements may set (one round trip, if anything was sent since the last `close`): the
+    connection is then usable as before, a pooled one with no trace of the stream. A
+    connection lost on the way, or left out of step with libpq (an interrupt in the middle
+    of a send or a read), is invalidated, never handed back half-pipelined. Nothing else may
+    use the connection until `close`. It waits for the socket in a selector (any descriptor,
+    the GIL released), not inside libpq: a signal's handler runs meanwhile, and an exception
+    it raises there leaves the connection to be invalidated.
     """
 
-    def __init__(self, conn: Connection, statements: Mapping[str, str]) -> None:
+    def __init__(
+        self, conn: Connection, statements: Mapping[str, str], *, settings: Sequence[str] = ()
+    ) -> None:
         if conn.in_transaction():
             raise RuntimeError("pgdriver.Pipeline on a connection with a transaction open")
         driver = conn.connection.driver_connection
@@ -394,7 +403,11 @@ class Pipeline:
         self._conn = conn
         self._driver: psycopg.Connection[Any] = driver
         self._statements = {name: text.encode() for name, text in statements.items()}
+        self._resets = [b"RESET " + _identifier(setting) for setting in settings]
         self._encoding = driver.info.encoding
+        self._selector: selectors.BaseSelector | None = None
+        self._waiting_for = 0  # the events the socket is registered for
+        self._entered = False  # pipeline mode entered since the last close
         self._pending = 0
         self._busy = False  # inside a send or a read: interrupted there, libpq is out of step
         self._broken = False
@@ -460,6 +473,25 @@ class Pipeline:
                 _checked(self._driver, pgconn.prepare(name.encode(), statement))
                 prepared.add(name)
         pgconn.enter_pipeline_mode()
+        self._entered = True
+
+    def _wait(self, events: int) -> int:
+        """Wait until the socket is ready for `events` (selectors' EVENT_READ, EVENT_WRITE);
+        the events it is ready for. The selector is kept until `close`."""
+        fd = self._driver.pgconn.socket
+        if self._selector is None:
+            self._selector = selectors.DefaultSelector()
+            self._waiting_for = 0
+        if self._waiting_for != events:
+            if self._waiting_for:
+                self._selector.modify(fd, events)
+            else:
+                self._selector.register(fd, events)
+            self._waiting_for = events
+        ready = 0
+        for _, mask in self._selector.select():
+            ready |= mask
+        return ready
 
     def _flush(self) -> None:
         """Everything sent written to the socket (psycopg's connections are non-blocking, so
@@ -468,8 +500,7 @@ class Pipeline:
         libpq's buffer, so the server never waits on a client waiting on it."""
         pgconn = self._driver.pgconn
         while pgconn.flush() == 1:
-            readable, _, _ = select.select([pgconn.socket], [pgconn.socket], [])
-            if readable:
+            if self._wait(selectors.EVENT_READ | selectors.EVENT_WRITE) & selectors.EVENT_READ:
                 pgconn.consume_input()
 
     def receive(self) -> Row | None:
@@ -512,10 +543,10 @@ class Pipeline:
         error: psycopg.Error | None = None
         nones = 0
         while True:
-            # Waited for in select (the GIL released, an interrupt heard), not in libpq's
-            # get_result, which holds the GIL while it blocks: other threads run meanwhile.
+            # Waited for in the selector (the GIL released, an interrupt heard), not in
+            # libpq's get_result, which holds the GIL while it blocks: other threads run.
             while pgconn.is_busy():
-                select.select([pgconn.socket], [], [])
+                self._wait(selectors.EVENT_READ)
                 pgconn.consume_input()
             result = pgconn.get_result()
             if result is None:  # the end of one query's results; never two in a row
@@ -543,8 +574,17 @@ class Pipeline:
                 )
 
     def close(self) -> None:
-        """Read what is still in flight (results and errors dropped) and leave pipeline mode;
-        the connection invalidated if that fails, or if a send or read was interrupted."""
+        """Read what is still in flight (results and errors dropped), leave pipeline mode and
+        RESET the settings; the connection invalidated if that fails, or if a send or read
+        was interrupted."""
+        try:
+            self._close()
+        finally:
+            if self._selector is not None:
+                self._selector.close()
+                self._selector = None
+
+    def _close(self) -> None:
         if self._broken:
             return
         try:
@@ -559,6 +599,10 @@ class Pipeline:
             pgconn = self._driver.pgconn
             if pgconn.pipeline_status != pq.PipelineStatus.OFF:
                 pgconn.exit_pipeline_mode()
+            if self._entered:
+                self._entered = False
+                for reset in self._resets:
+                    _checked(self._driver, pgconn.exec_(reset))
         except BaseException as exc:
             if not self._broken:
                 self._broken = True
@@ -575,6 +619,27 @@ class Pipeline:
             DBAPIError,
             DBAPIError.instance(None, None, exc, psycopg.Error, connection_invalidated=True),
         )
+
+
+def ran_nothing(error: DBAPIError) -> bool:
+    """Whether a `Pipeline` statement's error says it ran nothing: its prepared statement
+    was gone (deallocated behind our back) or stale (its result's columns changed); the
+    pipeline prepares it again before its next statements, as `call_alone` would at once."""
+    orig = error.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate == _NO_SUCH_STATEMENT.decode():
+        return True
+    diag = getattr(orig, "diag", None)
+    return (
+        sqlstate == _RESULT_TYPE_CHANGED[0].decode()
+        and diag is not None
+        and diag.source_function == _RESULT_TYPE_CHANGED[1].decode()
+    )
+
+
+def _identifier(name: str) -> bytes:
+    """A setting's name as RESET takes it: each dotted part quoted."""
+    return ".".join('"' + part.replace('"', '""') + '"' for part in name.split(".")).encode()
 
 
 def array_literal(values: Sequence[Any]) -> str:

@@ -13,11 +13,13 @@ same batches one by one on twin accounts (results and balances).
 
 from __future__ import annotations
 
+import os
+import resource
 import signal
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -26,7 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ledger
-from ledger import batches
+from ledger import batches, writes
 from liventix.testing.scratch import Scratch
 from tests.ledger_core.conftest import ORG_A, PLATFORM, OpenAccountFn, transfer
 
@@ -114,13 +116,9 @@ def bind(request: pytest.FixtureRequest, engine: sa.Engine) -> object:
     return conn
 
 
-@pytest.mark.parametrize(("window", "group_commit"), [(1, False), (2, False), (2, True)])
+@pytest.mark.parametrize("window", [1, 2])
 def test_a_mixed_stream_gives_post_batch_now_s_results_in_order(
-    engine: sa.Engine,
-    open_account: OpenAccountFn,
-    bind: sa.Engine | sa.Connection,
-    window: int,
-    group_commit: bool,
+    engine: sa.Engine, open_account: OpenAccountFn, bind: sa.Engine | sa.Connection, window: int
 ) -> None:
     """The same ten batches through the stream and one by one through post_batch_now, each
     way on its own twin accounts: the same results per batch (posted, replayed, refused with
@@ -128,9 +126,7 @@ def test_a_mixed_stream_gives_post_batch_now_s_results_in_order(
     left with no transaction and out of pipeline mode."""
     piped, single = _twins(open_account, "p"), _twins(open_account, "s")
     stream = _specs_stream("p", piped, MIXED)
-    got = list(
-        ledger.post_batches_now(bind, ORG_A, stream, window=window, group_commit=group_commit)
-    )
+    got = list(ledger.post_batches_now(bind, ORG_A, stream, window=window))
     want = [
         ledger.post_batch_now(engine, ORG_A, b.requests, links=b.links)
         for b in _specs_stream("s", single, MIXED)
@@ -194,6 +190,15 @@ def _entries(engine: sa.Engine, prefix: str) -> dict[str, int]:
             batch = key.rsplit("-", 1)[0]
             counts[batch] = counts.get(batch, 0) + 1
     return counts
+
+
+def _until(check: Callable[[], bool], seconds: float = 20.0) -> None:
+    """Wait until `check()` holds (polled); fail if it never does."""
+    for _ in range(int(seconds / 0.02)):
+        if check():
+            return
+        time.sleep(0.02)
+    raise AssertionError("never came to hold")
 
 
 def _in_pipeline(conn: sa.Connection) -> bool:
@@ -266,9 +271,10 @@ def test_an_error_from_the_caller_s_batches_mid_stream(
 def test_a_lost_connection_mid_stream_is_invalidated(
     engine: sa.Engine, open_account: OpenAccountFn
 ) -> None:
-    """The stream's backend is terminated while the stream builds its third batch: the stream
-    raises the driver's error with the connection invalidated (never left half-pipelined);
-    the Connection reconnects on its next use; each batch committed whole or not at all."""
+    """The stream's backend is terminated while the stream builds its third batch, once the
+    second (sent, its result not read) has committed: the stream raises the driver's error
+    with the connection invalidated (never left half-pipelined); the Connection reconnects
+    on its next use; the first two batches are committed whole, nothing after them."""
     cash, sales, _ = _twins(open_account, "k")
     with engine.connect() as conn:
         pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
@@ -277,6 +283,7 @@ def test_a_lost_connection_mid_stream_is_invalidated(
         def source() -> Iterator[list[ledger.PostEntry]]:
             for n in range(6):
                 if n == 2:
+                    _until(lambda: _entries(engine, "k").get("k-1") == 10)
                     with engine.connect() as other:
                         other.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid})
                         other.commit()
@@ -291,8 +298,7 @@ def test_a_lost_connection_mid_stream_is_invalidated(
         assert conn.execute(sa.text("SELECT 1")).scalar_one() == 1  # a new connection
         assert not _in_pipeline(conn)
         conn.rollback()
-    counts = _entries(engine, "k")
-    assert set(counts.values()) <= {10}
+    assert _entries(engine, "k") == {"k-0": 10, "k-1": 10}
 
 
 def _wait_for_lock(engine: sa.Engine, pid: int) -> None:
@@ -322,7 +328,7 @@ def test_a_deadlocked_batch_is_run_again_in_its_turn(
     )
     other = open_account(ORG_A, "d-other", "revenue")
     pauses: list[float] = []
-    monkeypatch.setattr(batches, "_sleep", pauses.append)
+    monkeypatch.setattr(writes, "_sleep", pauses.append)
     locked, release = threading.Event(), threading.Event()
     failures: list[BaseException] = []
 
@@ -375,6 +381,174 @@ def test_a_deadlocked_batch_is_run_again_in_its_turn(
     assert [entry for _, entry in found] == [b[0].id for b in results]
 
 
+# A trigger on the test's own database: an entry whose key starts with `lr-` fails with a
+# deadlock's SQLSTATE, one with `to-` with a statement timeout's (a real error of the
+# server's, raised where the door inserts the entry), each try counted in a sequence (which a
+# rollback does not undo); and, at each commit, the transaction's synchronous_commit kept.
+_TRIGGERS = """
+CREATE SEQUENCE public.stream_tries;
+CREATE TABLE public.stream_commits (setting text NOT NULL);
+CREATE FUNCTION public.stream_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF starts_with(NEW.idempotency_key, 'lr-') THEN
+        PERFORM nextval('public.stream_tries');
+        RAISE EXCEPTION 'a lost race' USING ERRCODE = '40P01';
+    END IF;
+    IF starts_with(NEW.idempotency_key, 'to-') THEN
+        PERFORM nextval('public.stream_tries');
+        RAISE EXCEPTION 'a timeout' USING ERRCODE = '57014';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER stream_refuse BEFORE INSERT ON payments.entries
+    FOR EACH ROW EXECUTE FUNCTION public.stream_refuse();
+CREATE FUNCTION public.stream_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.stream_commits VALUES (current_setting('synchronous_commit'));
+    RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER stream_commit AFTER INSERT ON payments.entries
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.stream_commit();
+"""
+
+
+def _tries(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        found = conn.execute(sa.text("SELECT last_value, is_called FROM public.stream_tries"))
+        last, called = found.one()
+    return int(last) if called else 0
+
+
+def test_a_batch_that_keeps_losing_races_gets_post_batch_now_s_three_tries(
+    engine: sa.Engine, open_account: OpenAccountFn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch whose every try fails with a deadlock: its pipelined statement is its first
+    try, post_batch_now's second and third follow after two pauses, then LostRace(attempts=3)
+    (3 tries counted by the server); the batch before it yielded, nothing after it run."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql(_TRIGGERS)
+    cash, sales, _ = _twins(open_account, "lr")
+    pauses: list[float] = []
+    monkeypatch.setattr(writes, "_sleep", pauses.append)
+    stream = [
+        [transfer("ok-0", cash, sales, 1)],
+        [transfer("lr-1", cash, sales, 1)],
+        [transfer("ok-2", cash, sales, 1)],
+    ]
+    seen = []
+    with pytest.raises(ledger.LostRace) as raised:
+        for results in ledger.post_batches_now(engine, ORG_A, iter(stream)):
+            seen.append(results)
+    assert raised.value.attempts == 3
+    assert _tries(engine) == 3 and len(pauses) == 2
+    assert [[r.status for r in b] for b in seen] == [["posted"]]
+    assert _entries(engine, "ok") == {"ok": 1}
+
+
+def test_a_batch_failing_otherwise_in_the_pipeline_is_raised_not_run_again(
+    engine: sa.Engine, open_account: OpenAccountFn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch whose pipelined statement fails with another error (a statement timeout's
+    SQLSTATE) is raised as post_batch_now raises it, after one try (counted by the server):
+    not run a second time; the batch before it yielded, nothing after it run; the connection
+    usable, out of pipeline mode."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql(_TRIGGERS)
+    cash, sales, _ = _twins(open_account, "to")
+    pauses: list[float] = []
+    monkeypatch.setattr(writes, "_sleep", pauses.append)
+    stream = [
+        [transfer("ok-0", cash, sales, 1)],
+        [transfer("to-1", cash, sales, 1)],
+        [transfer("ok-2", cash, sales, 1)],
+    ]
+    seen = []
+    with engine.connect() as conn:
+        with pytest.raises(sa.exc.DBAPIError) as raised:
+            for results in ledger.post_batches_now(conn, ORG_A, iter(stream)):
+                seen.append(results)
+        assert getattr(raised.value.orig, "sqlstate", None) == "57014"
+        assert not raised.value.connection_invalidated
+        assert not _in_pipeline(conn) and not conn.in_transaction()
+        assert conn.execute(sa.text("SELECT 1")).scalar_one() == 1
+        conn.rollback()
+    assert _tries(engine) == 1 and pauses == []
+    assert [[r.status for r in b] for b in seen] == [["posted"]]
+    assert _entries(engine, "ok") == {"ok": 1}
+
+
+def test_the_stream_commits_as_the_session_s_synchronous_commit_says(
+    engine: sa.Engine, open_account: OpenAccountFn
+) -> None:
+    """The stream's connection set to synchronous_commit = remote_apply (as a role's or
+    database's setting would): every batch's transaction commits with it (read at commit,
+    by a deferred trigger), the stream sending nothing about it."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql(_TRIGGERS)
+    cash, sales, _ = _twins(open_account, "sc")
+    stream = ([transfer(f"sc-{n}-{i}", cash, sales, 1) for i in range(3)] for n in range(6))
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET synchronous_commit = remote_apply")
+        conn.commit()
+        results = list(ledger.post_batches_now(conn, ORG_A, stream))
+        conn.exec_driver_sql("RESET synchronous_commit")
+        conn.commit()
+    assert all(r.status == "posted" for batch in results for r in batch)
+    with engine.connect() as conn:
+        settings = conn.execute(sa.text("SELECT setting FROM public.stream_commits")).scalars()
+        assert sorted(settings) == ["remote_apply"] * 18
+
+
+def test_the_stream_leaves_no_setting_on_a_pooled_connection(
+    one_connection: sa.Engine, open_account: OpenAccountFn
+) -> None:
+    """The session setting the stream chains its batches with is RESET as it ends (a declined
+    batch in the middle, and a plain end): the pool's one connection, taken again, holds
+    none, and its prepared statements still serve a second stream."""
+    cash, sales, _ = _twins(open_account, "r")
+    stream = [
+        [transfer("r-0-0", cash, sales, 1)],
+        [transfer("r-0-0", cash, sales, 1)],  # replayed: declined by the door, the long way
+        [transfer("r-2-0", cash, sales, 1)],
+    ]
+    show = sa.text("SELECT coalesce(current_setting('ledger.batch_stream', true), '')")
+    for _ in range(2):
+        results = list(ledger.post_batches_now(one_connection, ORG_A, iter(stream)))
+        assert [r.status for b in results for r in b][1] == "replayed"
+        with one_connection.connect() as conn:
+            assert conn.execute(show).scalar_one() == ""
+            conn.rollback()
+
+
+def test_the_stream_waits_on_a_socket_numbered_past_1024(
+    engine: sa.Engine, open_account: OpenAccountFn
+) -> None:
+    """The stream's connection made after 1,100 other descriptors are open (its socket's
+    number past select()'s limit, 1024): the stream waits on it (in a selector) and posts."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1500:
+        if hard != resource.RLIM_INFINITY and hard < 1500:
+            pytest.fail(f"the test needs 1,500 descriptors; the hard limit is {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1500, hard))
+    cash, sales, _ = _twins(open_account, "n")
+    spare = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    url = engine.url.render_as_string(hide_password=False)
+    wide = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        with wide.connect() as conn:
+            driver = conn.connection.driver_connection
+            assert driver is not None and driver.pgconn.socket >= 1024
+            stream = ([transfer(f"n-{n}-{i}", cash, sales, 1) for i in range(5)] for n in range(4))
+            results = list(ledger.post_batches_now(conn, ORG_A, stream))
+    finally:
+        wide.dispose()
+        for fd in spare:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert all(r.status == "posted" for batch in results for r in batch)
+    assert _entries(engine, "n") == {f"n-{n}": 5 for n in range(4)}
+
+
 # -- the property: a random stream against the same batches one by one --------------------
 
 ENTRY = st.tuples(
@@ -417,10 +591,9 @@ def _open(engine: sa.Engine, prefix: str) -> list[uuid.UUID]:
 @given(
     specs=st.lists(BATCH, min_size=1, max_size=8),
     window=st.sampled_from([1, 2]),
-    group_commit=st.booleans(),
 )
 def test_a_random_stream_is_the_same_batches_one_by_one(
-    scratch: Scratch, specs: list[tuple[Spec, bool]], window: int, group_commit: bool
+    scratch: Scratch, specs: list[tuple[Spec, bool]], window: int
 ) -> None:
     """Random batches (entries between three accounts, two of them with overdraft flags, keys
     drawn from twenty: replays, conflicts, a key twice in a batch, linked chains): through
@@ -436,9 +609,7 @@ def test_a_random_stream_is_the_same_batches_one_by_one(
     ledger.post_batch_now(engine, ORG_A, _batch("p", piped, seed))
     ledger.post_batch_now(engine, ORG_A, _batch("s", single, seed))
     stream = _specs_stream("p", piped, specs)
-    got = list(
-        ledger.post_batches_now(engine, ORG_A, stream, window=window, group_commit=group_commit)
-    )
+    got = list(ledger.post_batches_now(engine, ORG_A, stream, window=window))
     want = [
         ledger.post_batch_now(engine, ORG_A, b.requests, links=b.links)
         for b in _specs_stream("s", single, specs)
@@ -447,37 +618,6 @@ def test_a_random_stream_is_the_same_batches_one_by_one(
     first_s: dict[uuid.UUID, int] = {}
     assert [_shape(r, first_p) for r in got] == [_shape(r, first_s) for r in want]
     assert _balances(engine, piped) == _balances(engine, single)
-
-
-def test_group_committed_results_wait_for_the_flush_past_their_commit() -> None:
-    """A group-committed stream's bookkeeping (`_Durable`): a batch's results are held until
-    a later statement's insert position (read after its commit) is known and a flush position
-    read since reaches it; a synchronous batch's are yielded at once; the barrier yields what
-    is held."""
-    durable = batches._Durable()
-    one, two, three = ([ledger.BatchResult(i)] for i in range(3))
-    # (ids, token, synchronous_commit, flush position, insert position)
-    durable.posted(one, ("{}", "t", "off", "0/100", "0/200"), sync=False)
-    assert list(durable.ready()) == []  # its commit's position not known yet
-    durable.posted(two, ("{}", "t", "off", "0/150", "0/300"), sync=False)
-    assert list(durable.ready()) == []  # one's commit is before 0/300; flushed to 0/150 only
-    durable.posted(three, ("{}", "t", "off", "0/300", "1/0"), sync=False)
-    assert list(durable.ready()) == [one]  # flushed to 0/300: one; two's commit before 1/0
-
-    class Barrier:
-        sent: list[str] = []
-
-        def send(self, name: str, params: Sequence[str | None]) -> None:
-            self.sent.append(name)
-
-        def receive(self) -> None:
-            return None
-
-    pipe = Barrier()
-    assert list(durable.flushed(pipe)) == [two, three]  # type: ignore[arg-type]
-    assert pipe.sent == [batches._BARRIER_NAME]
-    durable.posted(one, ("{}", "t", "on", "0/0", "2/0"), sync=True)
-    assert list(durable.ready()) == [one]
 
 
 class Interrupted(BaseException):
@@ -491,7 +631,8 @@ def test_an_interrupt_while_the_stream_waits_invalidates_the_connection(
     by another transaction's lock (the wait is in select, so the handler runs): libpq is left
     mid-read, so the connection is invalidated, not handed back half-pipelined; the Connection
     reconnects on its next use; the held-up batch, already sent, commits whole once the lock
-    is released (or not at all), and its keys replay it."""
+    is released (its backend, waiting for the lock, has not seen the client go); the third,
+    never sent, is not there; the stream run again replays what committed."""
     cash, sales, _ = _twins(open_account, "i")
     specs = [[transfer(f"i-{n}-{i}", cash, sales, 1) for i in range(10)] for n in range(3)]
     main = threading.main_thread().ident
@@ -526,8 +667,9 @@ def test_an_interrupt_while_the_stream_waits_invalidates_the_connection(
             conn.rollback()
     finally:
         signal.signal(signal.SIGUSR1, previous)
-    time.sleep(0.5)
-    assert set(_entries(engine, "i").values()) <= {10}
+    _until(lambda: "i-0" in _entries(engine, "i"))
+    counts = _entries(engine, "i")
+    assert counts["i-0"] == 10 and set(counts.values()) == {10} and "i-2" not in counts
     again = list(ledger.post_batches_now(engine, ORG_A, iter(specs)))
     assert all(r.status in ("posted", "replayed") for batch in again for r in batch)
     assert _entries(engine, "i") == {f"i-{n}": 10 for n in range(3)}
