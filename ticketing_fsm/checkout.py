@@ -17,7 +17,9 @@ Every crash point between them is safe:
   it and continues at 2 (Stripe answers the same key with the same PaymentIntent); without a
   retry the hold expires (`outcomes.expire_holds`), which asks Stripe, through an outbox
   task, to cancel the PaymentIntent, found again by its key, and frees the seats on Stripe's
-  answer; a retry after that ask records nothing and is told CheckoutExpired;
+  answer; a retry after the hold expired (by the database's clock, the sweeper run or not
+  yet) records nothing and is told CheckoutExpired, as is a checkout whose Stripe call
+  outlasted the hold: every record statement records only within the hold;
 - a PaymentIntent paid although never recorded is found by its metadata's order, which must
   still be waiting for exactly that payment (`outcomes.order_for_payment`): within the hold it
   issues the tickets, after it the payment is refunded in full, like any late payment;
@@ -175,6 +177,9 @@ def _existing(request: CheckoutRequest, digest: str, row: Any) -> Checkout | Pen
         )
     if row.status != "awaiting_payment":
         raise CheckoutExpired(order_id=str(row.order_id), status=row.status)
+    # Pending, its hold perhaps over (the opening's rows carry no clock to tell): it goes on
+    # to Stripe (the same intent, by its key) and its record, which records only within the
+    # hold, tells CheckoutExpired. A recorded checkout (above) replays, expired or not.
     return _pending(
         request,
         order_id=row.order_id,
@@ -498,11 +503,14 @@ def record_awaiting_statement(
 def record_payment_intent(
     conn: Connection, pending: PendingCheckout, intent: CreatedIntent, *, sent: Any = None
 ) -> Checkout:
-    """Step 3: record the PaymentIntent on its order. If the hold expired meanwhile and was
-    swept (the order released, or its intent's cancellation asked for: the order still holds
-    its seats until Stripe answers), the buyer is told with CheckoutExpired: the sweeper has
-    asked Stripe to cancel the intent (found again by its key), and a payment that still
-    comes after the hold finds its order by metadata and is refunded in full. `sent`: the
+    """Step 3: record the PaymentIntent on its order, only while its hold runs (by the
+    database's clock). If the hold expired meanwhile, swept or not yet (the order released,
+    or its intent's cancellation asked for: the order still holds its seats until Stripe
+    answers; or nothing done yet), the buyer is told with CheckoutExpired and nothing is
+    recorded (raised in the caller's transaction, which must roll back): the sweeper asks
+    (or has asked) Stripe to cancel the intent (found again by its key), and a payment that
+    still comes after the hold finds its order by metadata and is refunded in full. An
+    intent recorded in time stays the order's (its checkout replays, promise 5). `sent`: the
     result of `record_statement`, sent already in this transaction; when it recorded
     nothing, the ordinary statement runs (and finds why)."""
     status = None if sent is None else store.checkout.recorded_status(sent)
@@ -515,7 +523,9 @@ def record_payment_intent(
         if row is None:
             return _first_intent(conn, pending, intent)
         status, hold_expires_at = row.status, row.hold_expires_at
-        if row.cancel_requested_at is not None:  # swept: its seats await Stripe's answer
+        # Swept (its seats await Stripe's answer), or its hold over and not yet swept: the
+        # record is undone with the caller's transaction; the intent is the sweeper's to cancel.
+        if row.cancel_requested_at is not None or row.late:
             raise CheckoutExpired(order_id=str(pending.order_id), status=status)
     if status != "awaiting_payment":
         raise CheckoutExpired(order_id=str(pending.order_id), status=status)

@@ -103,12 +103,13 @@ def _event(gateway: Gateway, type: str, checkout: tk.Checkout) -> dict[str, obje
     return stripe_event(type, payment_intent(gateway.intents[checkout.payment_intent_id], status))
 
 
-def _expire(engine: sa.Engine, order_id: uuid.UUID) -> None:
+def _expire(engine: sa.Engine, order_id: uuid.UUID, ago: timedelta = timedelta(minutes=1)) -> None:
+    """End the order's hold `ago` before now."""
     with engine.begin() as conn:
         conn.execute(
-            sa.text("""UPDATE ticketing.orders SET hold_expires_at = now() - interval '1 minute'
+            sa.text("""UPDATE ticketing.orders SET hold_expires_at = now() - :ago
                         WHERE id = :id"""),
-            {"id": order_id},
+            {"id": order_id, "ago": ago},
         )
 
 
@@ -439,9 +440,11 @@ def test_a_canceled_event_releases_the_hold(
 def test_the_sweeper_releases_expired_holds(
     engine: sa.Engine, gateway: Gateway, world: World
 ) -> None:
-    instant = _checkout(engine, gateway, world, "k1", (1,), hold=timedelta(seconds=0))
+    # A checkout is recorded only within its hold: both holds end once recorded.
+    instant = _checkout(engine, gateway, world, "k1", (1,))
     backdated = _checkout(engine, gateway, world, "k2", (2,))
     live = _checkout(engine, gateway, world, "k3", (1,))
+    _expire(engine, instant.order_id, timedelta(seconds=1))
     _expire(engine, backdated.order_id)
     with engine.begin() as conn:
         assert tk.expire_holds(conn) == 2
@@ -1054,7 +1057,8 @@ def test_every_transition_leaves_an_audit_row(
     engine: sa.Engine, gateway: Gateway, world: World
 ) -> None:
     checkout = _paid(engine, gateway, world, "k1", (2,))
-    expired = _checkout(engine, gateway, world, "k2", (1,), hold=timedelta(0))
+    expired = _checkout(engine, gateway, world, "k2", (1,))
+    _expire(engine, expired.order_id)  # recorded within its hold, which then ended
     sweep(engine, gateway.stripe)
     with engine.begin() as conn:
         a, b = tk.tickets_of(conn, checkout.order_id)

@@ -139,11 +139,16 @@ DIAGNOSE = """
       FROM ticketing.ticket_types
      WHERE id = %(id)s AND org_id = %(org)s AND event_id = %(event)s"""
 
+# The long way's record, which finds why the short ones recorded nothing: it records, and
+# says whether it recorded the intent for the first time after the hold expired (`late`: by
+# the database's clock, as `_IN_HOLD`; the caller then refuses and rolls back); an intent
+# recorded in time and recorded again (a racing attempt under the same key) is not late.
 RECORD = """
     UPDATE ticketing.orders
        SET payment_intent_id = %(pi)s, client_secret = %(secret)s, updated_at = now()
      WHERE id = %(id)s AND (payment_intent_id IS NULL OR payment_intent_id = %(pi)s)
-    RETURNING status, hold_expires_at, cancel_requested_at"""
+    RETURNING status, hold_expires_at, cancel_requested_at,
+              old.payment_intent_id IS NULL AND hold_expires_at < now() AS late"""
 
 
 # The records below find the order by its primary key, never by the partial index
@@ -160,17 +165,28 @@ RECORD = """
 # index was the cheaper scan (~+27K backend instructions per record by the key, cachegrind).
 _AWAITING = "status IS NOT DISTINCT FROM 'awaiting_payment'"
 
+# A record happens only while the order's hold runs, by the database's clock (issue 11,
+# Review2's L5 of session 38): a checkout retried under its key after the hold expired, or
+# whose Stripe call outlasted the hold, records nothing and is told CheckoutExpired, before
+# the sweeper has run as after (`cancel_requested_at`). The bound is the sweeper's (an order
+# is expired once `hold_expires_at < now()`). Its intent, made at Stripe, is the sweeper's
+# to cancel (found again by its creation request). No index serves `hold_expires_at` but
+# the partial `orders_expiry`, whose predicate `_AWAITING` does not prove: the key stays the
+# plan (tests/ticketing_core/test_record_by_key.py).
+_IN_HOLD = "hold_expires_at >= now()"
+
 # RECORD as a transaction of its own (`record_now`): one round trip, committed by the server
 # as the statement ends (synchronously: the hold's commit, which did not wait for the WAL
 # flush, is durable once this returns). Only an order of the organization, still awaiting
 # payment with no other intent recorded and no cancellation asked for by the hold sweeper
-# (its hold expired: `cancel_requested_at`), is recorded; anything else records nothing,
+# (its hold expired: `cancel_requested_at`), its hold still running (`_IN_HOLD`), is
+# recorded; anything else records nothing,
 # for the caller's usual unit of work to decide (it finds why).
 RECORD_NOW = f"""
     UPDATE ticketing.orders
        SET payment_intent_id = $2, client_secret = $3, updated_at = now()
      WHERE id = $1::uuid AND org_id = $4::uuid AND {_AWAITING}
-       AND cancel_requested_at IS NULL
+       AND cancel_requested_at IS NULL AND {_IN_HOLD}
        AND (payment_intent_id IS NULL OR payment_intent_id = $2)
     RETURNING status"""
 _RECORD_NOW_NAME = "ticketing_record_" + hashlib.sha256(RECORD_NOW.encode()).hexdigest()[:12]
@@ -181,11 +197,11 @@ _RECORD_NOW_NAME = "ticketing_record_" + hashlib.sha256(RECORD_NOW.encode()).hex
 # authentication proved (`current_org_id()`), so that a key that did not authenticate, whose
 # statement then runs with no actor proved, records nothing whatever the role. An order whose
 # cancellation the hold sweeper asked for records nothing here either (RECORD finds why).
-RECORD_AUTHENTICATED = """
+RECORD_AUTHENTICATED = f"""
     UPDATE ticketing.orders
        SET payment_intent_id = %s, client_secret = %s, updated_at = now()
      WHERE id = '%s' AND org_id = (SELECT ticketing.current_org_id())
-       AND cancel_requested_at IS NULL
+       AND cancel_requested_at IS NULL AND {_IN_HOLD}
        AND (payment_intent_id IS NULL OR payment_intent_id = %s)
     RETURNING status"""
 
@@ -217,7 +233,7 @@ RECORD_AWAITING = f"""
     UPDATE ticketing.orders
        SET payment_intent_id = %s, client_secret = %s, updated_at = now()
      WHERE id = '%s' AND org_id = (SELECT ticketing.current_org_id())
-       AND {_AWAITING} AND cancel_requested_at IS NULL
+       AND {_AWAITING} AND cancel_requested_at IS NULL AND {_IN_HOLD}
        AND (payment_intent_id IS NULL OR payment_intent_id = %s)
     RETURNING status"""
 
@@ -229,7 +245,7 @@ RECORD_AWAITING_PREPARED = f"""
     UPDATE ticketing.orders
        SET payment_intent_id = $1::text, client_secret = $2::text, updated_at = now()
      WHERE id = $3::uuid AND org_id = (SELECT ticketing.current_org_id())
-       AND {_AWAITING} AND cancel_requested_at IS NULL
+       AND {_AWAITING} AND cancel_requested_at IS NULL AND {_IN_HOLD}
        AND (payment_intent_id IS NULL OR payment_intent_id = $1::text)
     RETURNING status"""
 
@@ -1034,8 +1050,10 @@ def diagnose(conn: Connection, org_id: uuid.UUID, event_id: uuid.UUID, type_id: 
 
 
 def record_intent(conn: Connection, order_id: uuid.UUID, intent_id: str, secret: str) -> Any:
-    """Record the PaymentIntent on the order (unless another is recorded): the order's status
-    and hold's expiry, or None if another intent was recorded first."""
+    """Record the PaymentIntent on the order (unless another is recorded): the order's status,
+    hold's expiry, the sweeper's ask and whether this recorded it first after the hold
+    expired (`late`: the caller must refuse and roll back), or None if another intent was
+    recorded first."""
     params = {"id": order_id, "pi": intent_id, "secret": secret}
     return pgdriver.first(conn, RECORD, params)
 
