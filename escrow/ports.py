@@ -4,6 +4,7 @@ stripe library; escrow never imports it)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 
@@ -14,6 +15,9 @@ class ChargeFacts:
     charge_id: str
     balance_transaction_id: str | None
     stripe_fee: int
+    created: datetime | None = None
+    """When Stripe made the charge: when the buyer confirmed the payment (a card's at its
+    success, a bank debit's at its start, days before it succeeds); None if not said."""
 
 
 @dataclass(frozen=True)

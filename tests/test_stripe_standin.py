@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -53,7 +54,14 @@ def test_a_payment_refund_and_transfer_through_the_stripe_library(
     paid = account.succeed(pi)
     assert paid["type"] == "payment_intent.succeeded"
     facts = gateway.charge_facts(pi)
-    assert facts == escrow.ChargeFacts(charge_of(pi), balance_transaction_of(pi), stripe_fee(5_000))
+    charged = account.intents[pi].charged  # the charge's `created`: when the buyer paid
+    assert charged is not None
+    assert facts == escrow.ChargeFacts(
+        charge_of(pi),
+        balance_transaction_of(pi),
+        stripe_fee(5_000),
+        datetime.fromtimestamp(charged, UTC),
+    )
 
     refund_id = gateway.create_refund(pi, 1_200, {"why": "seat"}, "refund-1")
     assert gateway.create_refund(pi, 1_200, {"why": "seat"}, "refund-1") == refund_id

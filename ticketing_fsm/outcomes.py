@@ -90,13 +90,17 @@ def _pay_and_issue(
     *,
     intent: tuple[str, uuid.UUID] | None = None,
     paid_at: datetime | None = None,
+    charged_at: datetime | None = None,
 ) -> bool:
     """The usual case in two statements: the order (named by its id, or by the PaymentIntent
     recorded on it and the organization the payment is for) awaiting payment within its
-    hold (paid at `paid_at`; None: now), its event not cancelled, is paid, its tickets
+    hold (paid at the earlier of `paid_at` and `charged_at` taken; None: now), its event not
+    cancelled, is paid, its tickets
     issued and the messages written. False if there is no such order, or it is in another
     case (nothing written)."""
-    rows = store.paying.pay_and_issue(conn, order_id, intent, _moves(), cause, paid_at=paid_at)
+    rows = store.paying.pay_and_issue(
+        conn, order_id, intent, _moves(), cause, paid_at=paid_at, charged_at=charged_at
+    )
     if not rows:
         return False
     first = rows[0]._asdict()
@@ -154,14 +158,21 @@ def _publish_issued(conn: Connection, order: Order, tickets: Sequence[Ticket]) -
 
 
 def payment_succeeded(
-    conn: Connection, order_id: uuid.UUID, *, cause: str, paid_at: datetime | None = None
+    conn: Connection,
+    order_id: uuid.UUID,
+    *,
+    cause: str,
+    paid_at: datetime | None = None,
+    charged_at: datetime | None = None,
 ) -> str:
     """The order's payment succeeded (escrow has booked it): issue the tickets; a payment
-    for an order already cancelled or released, or made after its hold (`paid_at`, when the
-    buyer paid as Stripe says; None: now), is refunded in full. Returns what happened."""
-    if _pay_and_issue(conn, order_id, cause, paid_at=paid_at):
+    for an order already cancelled or released, or made after its hold, is refunded in full.
+    When the buyer paid, as Stripe says: the earlier of `paid_at` (the event's `created`) and
+    `charged_at` (the charge's: a bank debit's start) that a payment of the order can have
+    (`store.orders.paid_moment_sql`); None for both: now. Returns what happened."""
+    if _pay_and_issue(conn, order_id, cause, paid_at=paid_at, charged_at=charged_at):
         return "issued"
-    found = store.orders.paying_order(conn, order_id, paid_at)
+    found = store.orders.paying_order(conn, order_id, paid_at, charged_at=charged_at)
     if found is None:
         raise OrderNotFound(order_id=str(order_id))
     order, expired, cancelled = found
@@ -170,7 +181,7 @@ def payment_succeeded(
         if late is None:
             # The order changed between the two statements (a concurrent change rolled
             # back, say): it is locked now, so paying it again cannot miss.
-            if not _pay_and_issue(conn, order_id, cause, paid_at=paid_at):
+            if not _pay_and_issue(conn, order_id, cause, paid_at=paid_at, charged_at=charged_at):
                 raise InvalidTransition(
                     subject="order", subject_id=str(order.id), state=order.status, event="pay"
                 )
@@ -192,6 +203,7 @@ def payment_succeeded_for_intent(
     metadata: Mapping[str, object] | None = None,
     amount: int | None = None,
     paid_at: datetime | None = None,
+    charged_at: datetime | None = None,
 ) -> str | None:
     """A PaymentIntent succeeded (escrow has booked it): `payment_succeeded` for the order it
     pays for, found as `order_for_payment` finds it; None if it pays for no order of ours.
@@ -201,12 +213,14 @@ def payment_succeeded_for_intent(
     all. Without `org_id` (or for an order of another organization) the order is found the
     long way, by its intent alone."""
     pinned = (payment_intent_id, org_id) if org_id is not None else None
-    if pinned is not None and _pay_and_issue(conn, None, cause, intent=pinned, paid_at=paid_at):
+    if pinned is not None and _pay_and_issue(
+        conn, None, cause, intent=pinned, paid_at=paid_at, charged_at=charged_at
+    ):
         return "issued"
     order = order_for_payment(conn, payment_intent_id, metadata, amount)
     if order is None:
         return None
-    return payment_succeeded(conn, order, cause=cause, paid_at=paid_at)
+    return payment_succeeded(conn, order, cause=cause, paid_at=paid_at, charged_at=charged_at)
 
 
 def pay_for_intent(
@@ -217,12 +231,16 @@ def pay_for_intent(
     metadata: Mapping[str, object] | None = None,
     amount: int | None = None,
     paid_at: datetime | None = None,
+    charged_at: datetime | None = None,
 ) -> str | None:
     """A PaymentIntent succeeded: escrow books it (`escrow.capture_payment`), then
     `payment_succeeded_for_intent`, on the caller's transaction (the `payment_intent.succeeded`
     handler's work). Returns what happened to the order, as `payment_succeeded_for_intent`.
-    `paid_at`: when the buyer paid (the Stripe event's `created`), against which the order's
-    hold is judged; None (a caller that knows no such time): when it is handled.
+    `paid_at`, `charged_at`: the Stripe event's `created` and its charge's (when the buyer
+    confirmed: a card at its success, a bank debit at its start, days before its success),
+    the earlier a payment of the order can have taken as when the buyer paid, against which
+    the order's hold is judged; None for both (a caller that knows no such time): when it is
+    handled.
 
     The usual case (the escrow's terms and accounts known on this connection from an earlier
     capture, the intent recorded on an order awaiting payment within its hold) is one
@@ -233,7 +251,13 @@ def pay_for_intent(
     call = escrow.capture_call(conn, payment, cause=cause)
     if call is not None:
         rows = store.paying.pay_after_capture(
-            conn, call, payment.payment_id, _moves(), cause, paid_at=paid_at
+            conn,
+            call,
+            payment.payment_id,
+            _moves(),
+            cause,
+            paid_at=paid_at,
+            charged_at=charged_at,
         )
         captured = escrow.capture_answer(conn, call, rows[0].capture_outcome)
         if captured and rows[0].o_id is not None:
@@ -263,6 +287,7 @@ def pay_for_intent(
         metadata=metadata,
         amount=amount,
         paid_at=paid_at,
+        charged_at=charged_at,
     )
 
 

@@ -7,8 +7,9 @@ that type, whatever its shape (a two-step handler keeps its `prepare`, run with 
 transaction open). Event types escrow does not handle get ticketing's follow-up alone.
 
 A PaymentIntent's success (booked by escrow) issues the order's tickets (or refunds a late
-payment: one made after its hold, by the event's `created` and not by when the worker got to
-it, or one for an order whose seats went back on sale); its cancellation releases the hold.
+payment: one made after its hold, by when the buyer paid (the earlier of the event's `created`
+and its charge's: a bank debit's start) and not by when the worker got to it, or one for an
+order whose seats went back on sale); its cancellation releases the hold.
 A declined card (`payment_intent.payment_failed`) releases nothing: the intent still takes a
 payment, the buyer may pay it with another card until the hold expires, and a payment that
 then succeeds issues the tickets whichever of the two events is handled first. Refunds
@@ -325,6 +326,10 @@ def _paid(booked: outbox.AnyInboxHandler | None) -> outbox.AnyInboxHandler:
             metadata=metadata,
             amount=amount,
             paid_at=_paid_at(event),
+            # The charge's own moment (read from Stripe with the platform's key by the
+            # prepare): a bank debit started within the hold and succeeding days after it
+            # was paid in time (issue 11); a card's is its success, as the event's.
+            charged_at=None if facts is None else facts.created,
         )
 
     return outbox.InboxTwoStepHandler(prepare=two.prepare, handle=handle, look=_look_for_its_order)

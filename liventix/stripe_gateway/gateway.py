@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
 import stripe
@@ -37,6 +38,20 @@ def _busy(call: Callable[P, R]) -> Callable[P, R]:
     return wrapped
 
 
+def _created(charge: Any) -> datetime | None:
+    """A charge's `created` (Unix seconds) as a time; None if it carries none readable."""
+    # Plain JSON (the direct read) or the library's StripeObject (its attribute).
+    created = (
+        charge.get("created") if isinstance(charge, dict) else getattr(charge, "created", None)
+    )
+    if type(created) is not int:
+        return None
+    try:
+        return datetime.fromtimestamp(created, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 def _charge_facts(payment_intent_id: str, intent: dict[str, Any]) -> escrow.ChargeFacts | None:
     """The facts from a PaymentIntent read as JSON with its charge and balance transaction
     expanded; None when an object came back unexpanded (an id): the library reads it then."""
@@ -52,6 +67,7 @@ def _charge_facts(payment_intent_id: str, intent: dict[str, Any]) -> escrow.Char
         charge_id=str(charge["id"]),
         balance_transaction_id=None if txn is None else str(txn["id"]),
         stripe_fee=0 if txn is None else int(txn["fee"]),
+        created=_created(charge),
     )
 
 
@@ -85,7 +101,8 @@ class StripeGateway:
 
     @_busy
     def charge_facts(self, payment_intent_id: str) -> escrow.ChargeFacts:
-        """The PaymentIntent's latest charge and its balance transaction's fee: read directly
+        """The PaymentIntent's latest charge (with when it was made) and its balance
+        transaction's fee: read directly
         (`DirectIntents.with_charge`), else through the library."""
         if self.intents is not None:
             data = self.intents.with_charge(payment_intent_id)
@@ -110,6 +127,7 @@ class StripeGateway:
             charge_id=charge.id,
             balance_transaction_id=None if txn is None else txn.id,
             stripe_fee=0 if txn is None else int(txn.fee),
+            created=_created(charge),
         )
 
     @_busy

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 import stripe
@@ -89,5 +90,10 @@ def test_what_came_back_unexpanded_goes_to_the_library() -> None:
         "pi_1",
         {"latest_charge": {"id": "ch_1", "balance_transaction": {"id": "txn_1", "fee": 175}}},
     ) == escrow.ChargeFacts("ch_1", "txn_1", 175)
+    # The charge's `created` (when the buyer paid: a bank debit's start) is read with it.
+    assert _charge_facts(
+        "pi_1",
+        {"latest_charge": {"id": "ch_1", "balance_transaction": None, "created": 1_700_000_000}},
+    ) == escrow.ChargeFacts("ch_1", None, 0, datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC))
     with pytest.raises(escrow.NotYetApplicable):
         _charge_facts("pi_1", {"latest_charge": None})

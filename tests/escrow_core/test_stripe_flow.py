@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
@@ -238,7 +238,10 @@ def test_the_fake_stripe_speaks_stripe_to_the_stripe_library(wired: Wired) -> No
     )
     assert expanded.balance_transaction.fee == 103  # type: ignore[union-attr]
     assert wired.gateway.charge_facts(payment.id) == escrow.ChargeFacts(
-        payment.charge_id, str(payment.balance_transaction["id"]), 103
+        payment.charge_id,
+        str(payment.balance_transaction["id"]),
+        103,
+        datetime.fromtimestamp(charge.created, UTC),  # when the buyer paid, as Stripe says
     )
     with pytest.raises(stripe.InvalidRequestError) as missing:
         client.v1.payment_intents.retrieve("pi_missing")

@@ -192,6 +192,9 @@ class TicketingMachine(RuleBasedStateMachine):
         self.expired = False
         self.paid_at: dict[str, int] = {}
         """When each intent was paid at Stripe (`_pay_at_stripe`): PaymentIntent -> Unix s."""
+        self.debits_in_time: set[str] = set()
+        """Intents whose bank debit started within the hold and is not known to have failed
+        (`debit_started`): their payment, whenever it succeeds, was made in time."""
 
     # Helpers ---------------------------------------------------------------------------
 
@@ -370,6 +373,9 @@ class TicketingMachine(RuleBasedStateMachine):
             event("no direct payment: its intent was cancelled at Stripe")
             return
         self._pay_at_stripe(order)  # as Stripe's event says
+        # Judged when it runs (no moment of the payment given): a debit started in time is
+        # no longer known to be judged by its start.
+        self.debits_in_time.discard(order.checkout.payment_intent_id)
         with self.engine.connect() as conn:
             before = tk.get_order(conn, order.checkout.order_id)
             expired = conn.execute(
@@ -494,7 +500,14 @@ class TicketingMachine(RuleBasedStateMachine):
             event("no debit: no hold running with its intent payable")
             return
         order = running[pick % len(running)]
-        self.gateway.account.processing(order.checkout.payment_intent_id)
+        pi = order.checkout.payment_intent_id
+        with self.engine.connect() as conn:
+            in_hold, now = conn.execute(_PAYMENT_MOMENT, {"id": order.checkout.order_id}).one()
+        # Its charge made now, by the database's clock as the hold (second rounded down):
+        # Stripe's moment of the payment, whenever the debit succeeds.
+        self.gateway.account.processing(pi, at=math.floor(now))
+        if in_hold:
+            self.debits_in_time.add(pi)
         event("debit started")
         if hold_ends:
             self.let_the_hold_expire(self.orders.index(order))
@@ -507,6 +520,7 @@ class TicketingMachine(RuleBasedStateMachine):
         processing = self._intents_in("processing")
         intent = self.gateway.intents[processing[pick % len(processing)].checkout.payment_intent_id]
         self.gateway.account.fail(intent.id)
+        self.debits_in_time.discard(intent.id)  # that charge failed: not the next payment's
         failed = payment_intent(intent, "requires_payment_method")
         self._store(stripe_event("payment_intent.payment_failed", failed), 1)
         event("debit failed")
@@ -779,6 +793,23 @@ class TicketingMachine(RuleBasedStateMachine):
                     event("debit under way, released by the grace unanswered")
                     cause = conn.execute(_RELEASED_BY, {"id": got.id}).scalar_one()
                     assert (cause, refused) == ("hold sweeper", None), (got, cause, refused)
+
+    @invariant()
+    def a_debit_started_in_time_is_never_a_late_payment(self) -> None:
+        """A bank debit started within the hold that then succeeds issues the tickets (issue
+        11): its order, whenever Stripe's event is handled, is never cancelled as paid after
+        its hold (it is judged by the charge's `created`, the debit's start), only released
+        for another reason (the grace with Stripe unreachable, the event cancelled)."""
+        with self.engine.connect() as conn:
+            for o in self.orders:
+                if o.checkout.payment_intent_id not in self.debits_in_time:
+                    continue
+                got = tk.get_order(conn, o.checkout.order_id)
+                if got.status == "paid":
+                    event("debit started in time, succeeded: tickets issued")
+                elif got.status == "awaiting_payment" and got.paid:
+                    raise AssertionError(f"paid but not issued: {got}")
+                assert got.cancel_reason != "hold expired before the payment", got
 
     def _check_refunds(self, conn: sa.Connection) -> None:
         for order in self.orders:

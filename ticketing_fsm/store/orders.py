@@ -52,23 +52,29 @@ _AMOUNTS = (
 ORDER = f"SELECT {ORDER_COLUMNS}, {_AMOUNTS} FROM ticketing.orders o WHERE o.id = :id"
 
 
-def paid_moment_sql(paid_at: str) -> str:
-    """When the buyer of order `o` paid, as the hold is judged by it: `paid_at` (the
-    statement's placeholder for the Stripe event's `created`), unless NULL or a time no
-    payment of the order can have (before the order was made, after now): now. One rule for
-    the payment's statement (`store.paying`) and the long way's read (`PAYING_ORDER`)."""
-    at = f"CAST({paid_at} AS timestamptz)"
-    return (
-        f"CASE WHEN {at} BETWEEN date_trunc('second', o.created_at) AND now()"
-        f" THEN {at} ELSE now() END"
-    )
+def paid_moment_sql(paid_at: str, charged_at: str) -> str:
+    """When the buyer of order `o` paid, as the hold is judged by it: the earlier of
+    `paid_at` (the statement's placeholder for the Stripe event's `created`) and `charged_at`
+    (the charge's `created`, as Stripe answered the platform's read: when the buyer confirmed,
+    a card at its success, a bank debit at its start, days before it succeeds), each taken
+    only if a payment of the order can have it (not before the order was made, not after
+    now); now if neither is. One rule for the payment's statement (`store.paying`) and the
+    long way's read (`PAYING_ORDER`)."""
+
+    def taken(at: str) -> str:
+        cast = f"CAST({at} AS timestamptz)"
+        since = "date_trunc('second', o.created_at)"
+        return f"CASE WHEN {cast} BETWEEN {since} AND now() THEN {cast} END"
+
+    # LEAST ignores NULLs: a moment not taken leaves the other, or now (never below either).
+    return f"LEAST({taken(paid_at)}, {taken(charged_at)}, now())"
 
 
 # The order, locked, with what decides a payment's outcome: whether its hold expired before
 # the buyer paid (`paid_moment_sql`) and its event was cancelled (one round trip).
 PAYING_ORDER = text(f"""
     SELECT {ORDER_COLUMNS}, {_AMOUNTS},
-           {paid_moment_sql(":paid_at")} > o.hold_expires_at AS expired,
+           {paid_moment_sql(":paid_at", ":charged_at")} > o.hold_expires_at AS expired,
            EXISTS (SELECT 1 FROM ticketing.events e
                     WHERE e.id = o.event_id AND e.cancelled_at IS NOT NULL) AS cancelled
       FROM ticketing.orders o
@@ -263,11 +269,17 @@ def order(conn: Connection, order_id: uuid.UUID, *, lock: bool = False) -> Order
 
 
 def paying_order(
-    conn: Connection, order_id: uuid.UUID, paid_at: datetime | None = None
+    conn: Connection,
+    order_id: uuid.UUID,
+    paid_at: datetime | None = None,
+    *,
+    charged_at: datetime | None = None,
 ) -> tuple[Order, bool, bool] | None:
-    """The order locked, whether its hold expired before `paid_at` (None: now) and whether
-    its event was cancelled."""
-    row = conn.execute(PAYING_ORDER, {"id": order_id, "paid_at": paid_at}).first()
+    """The order locked, whether its hold expired before the buyer paid (`paid_moment_sql`:
+    the earlier of `paid_at` and `charged_at` it takes; None for both: now) and whether its
+    event was cancelled."""
+    params = {"id": order_id, "paid_at": paid_at, "charged_at": charged_at}
+    row = conn.execute(PAYING_ORDER, params).first()
     return None if row is None else (_order(row), bool(row.expired), bool(row.cancelled))
 
 

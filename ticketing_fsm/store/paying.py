@@ -85,8 +85,9 @@ _ISSUE_CTES = """
 
 
 # The payment's usual case in one statement: the order, awaiting payment and paid within
-# its hold (`paid_at`, when Stripe says the buyer paid: a fact of the event, whenever the
-# worker gets to it; `store.orders.paid_moment_sql` says which times are taken), its event not
+# its hold (`paid_at`, `charged_at`: when Stripe says the buyer paid, the event's and the
+# charge's `created`, facts of the payment, whenever the worker gets to it;
+# `store.orders.paid_moment_sql` says which times are taken), its event not
 # cancelled, is paid (compare-and-set on its status, the machine having
 # decided `pay` for that status; its audit row), and its tickets issued as above. No row:
 # the order is in another case (or not there), decided the long way. The order is named by
@@ -154,7 +155,7 @@ def _pay_and_issue_sql(order: str, org: str | None, capture: str | None = None) 
         UPDATE ticketing.orders o
            SET status = %(order_to)s, version = o.version + 1, updated_at = now()
          WHERE {order} AND o.status IS NOT DISTINCT FROM %(order_from)s
-           AND {paid_moment_sql("%(paid_at)s")} <= o.hold_expires_at
+           AND {paid_moment_sql("%(paid_at)s", "%(charged_at)s")} <= o.hold_expires_at
            AND NOT EXISTS (SELECT 1 FROM ticketing.events e
                             WHERE e.id = o.event_id AND e.org_id = {in_order}
                               AND e.cancelled_at IS NOT NULL)
@@ -330,6 +331,7 @@ def pay_after_capture(
     cause: str,
     *,
     paid_at: datetime | None = None,
+    charged_at: datetime | None = None,
 ) -> list[Any]:
     """Escrow's capture call, then (if it captured) the order the PaymentIntent is recorded
     on paid, its held tickets issued, as `moves` says, and their messages published
@@ -339,7 +341,9 @@ def pay_after_capture(
     is not in the usual case. When the order was paid but a ticket was not moved or no
     message written (the caller then names the ticket, or publishes), the rows carry the
     order's columns (`o_*`) and each moved ticket's too, read again after the statement.
-    `paid_at`: when the buyer paid (None: now), judged against the order's hold."""
+    `paid_at`, `charged_at`: the event's and the charge's `created` (None: not known), the
+    earlier taken as when the buyer paid (`paid_moment_sql`; neither: now), judged against
+    the order's hold."""
     params = {
         **call.params,
         **moves,
@@ -347,6 +351,7 @@ def pay_after_capture(
         "org": call.payment.org_id,
         "cause": cause,
         "paid_at": paid_at,
+        "charged_at": charged_at,
         **_MAIL_PARAMS,
     }
     if not isinstance(conn.connection.driver_connection, psycopg.Connection):
@@ -384,12 +389,14 @@ def pay_and_issue(
     cause: str,
     *,
     paid_at: datetime | None = None,
+    charged_at: datetime | None = None,
 ) -> list[Any]:
     """Pay the order (by id, or by the PaymentIntent recorded on it with the organization
     the payment is for: `intent`) and issue its held tickets, as `moves` says (`order_from`,
     `order_to`, `order_event`, `ticket_from`, `ticket_to`, `ticket_event`): one row per
     ticket moved (`o_*`: the order paid, `total`: its tickets), none if the order is not in
-    the usual case. `paid_at`: when the buyer paid (None: now), judged against the hold."""
+    the usual case. `paid_at`, `charged_at`: the event's and the charge's `created`, judged
+    against the hold as `pay_after_capture` says."""
     statement = PAY_AND_ISSUE if intent is None else PAY_AND_ISSUE_FOR_INTENT
     pi, org = (None, None) if intent is None else intent
     params = {
@@ -399,5 +406,6 @@ def pay_and_issue(
         "org": org,
         "cause": cause,
         "paid_at": paid_at,
+        "charged_at": charged_at,
     }
     return pgdriver.fetch(conn, statement, params)

@@ -180,6 +180,7 @@ class Payments(Connect, Weather):
             refunds=refunds,
             include_refunds=with_refunds,
             metadata=intent.metadata,
+            created=intent.charged,
         )
 
     def refunds_json(self, charge_id: str) -> StripeObject:
@@ -258,6 +259,8 @@ class Payments(Connect, Weather):
                 )
             intent.status = "succeeded"
             intent.declined = False
+            if intent.charged is None:  # a card's charge: made now (a debit's, at its start)
+                intent.charged = int(time.time())
             self._move(
                 txn_id=balance_transaction_of(intent.id),
                 source=charge_of(intent.id),
@@ -269,9 +272,12 @@ class Payments(Connect, Weather):
             )
             return self._event("payment_intent.succeeded", intent_object(intent))
 
-    def processing(self, payment_intent_id: str) -> StripeObject:
-        """The buyer pays with an asynchronous method (a bank debit): the intent is
-        `processing` until `succeed` (or `fail`); Stripe refuses to cancel it meanwhile."""
+    def processing(self, payment_intent_id: str, *, at: int | None = None) -> StripeObject:
+        """The buyer pays with an asynchronous method (a bank debit): its charge is made now
+        (at `at`, Unix seconds, for a test whose clock moved the order's hold into the past),
+        as Stripe makes it when the buyer confirms, and the intent is `processing` until
+        `succeed` (the charge's `created` stays its start) or `fail`; Stripe refuses to cancel
+        it meanwhile."""
         with self._lock:
             intent = self.intents[payment_intent_id]
             if intent.status not in PAYABLE:
@@ -280,6 +286,8 @@ class Payments(Connect, Weather):
                     code="payment_intent_unexpected_state",
                 )
             intent.status = "processing"
+            if intent.charged is None:
+                intent.charged = int(time.time()) if at is None else at
             return self._event("payment_intent.processing", intent_object(intent))
 
     def fail(self, payment_intent_id: str) -> StripeObject:
@@ -293,6 +301,7 @@ class Payments(Connect, Weather):
                 )
             intent.status = "requires_payment_method"  # from processing too
             intent.declined = True
+            intent.charged = None  # that charge failed: the next attempt makes its own
             return self._event("payment_intent.payment_failed", intent_object(intent))
 
     def dispute(

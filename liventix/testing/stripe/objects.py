@@ -133,6 +133,10 @@ class Intent:
     cancellation_reason: str | None = None
     declined: bool = False
     """The buyer's last attempt was declined (`last_payment_error`)."""
+    charged: int | None = None
+    """When its charge was made (Unix seconds), as Stripe makes it when the buyer confirms:
+    a card's at its success, a bank debit's at its start (`processing`); None: no charge
+    under way or made (none yet, or the last one failed)."""
 
 
 @dataclass

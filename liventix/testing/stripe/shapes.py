@@ -97,9 +97,11 @@ def charge(
     include_refunds: bool = True,
     metadata: Mapping[str, str] | None = None,
     id: str | None = None,
+    created: int | None = None,
 ) -> StripeObject:
-    """A captured, succeeded card Charge. With `include_refunds=False` the `refunds` list is
-    left out, as API versions since 2022-11-15 do."""
+    """A captured, succeeded card Charge, made at `created` (None: now). With
+    `include_refunds=False` the `refunds` list is left out, as API versions since 2022-11-15
+    do."""
     charge_id = id or new_id("ch")
     refunded = sum(int(r["amount"]) for r in refunds if r["status"] in ("succeeded", "pending"))
     obj: StripeObject = {
@@ -128,7 +130,7 @@ def charge(
         },
         "calculated_statement_descriptor": "LIVENTIX",
         "captured": True,
-        "created": now(),
+        "created": now() if created is None else created,
         "currency": currency,
         "customer": None,
         "description": None,
