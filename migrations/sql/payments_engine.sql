@@ -1125,7 +1125,8 @@ BEGIN
                     v_cr := CASE WHEN p_sides[v_i] = 'credit' THEN p_amounts[v_i] ELSE 0 END;
                     -- The line valid (a positive amount on a side) in the entry's currency,
                     -- and the guards of a regular row on the locked row (_regular_row_takes).
-                    -- (A row is locked by one step only: each reads one organization's.)
+                    -- (A row is locked by one step only: each step reads only the accounts
+                    -- the steps before it did not find.)
                     v_ok := v_ok AND coalesce(
                         v_dr + v_cr > 0 AND p_currencies[v_i] = p_currencies[1]
                         AND payments._regular_row_takes(
@@ -1223,7 +1224,9 @@ BEGIN
                 ELSE
                     v_moved := 0;
                 END IF;
-                IF v_org_regs < cardinality(v_reg) THEN
+                -- Not when the platform posts for itself: the statement above moved every
+                -- row then, whichever step read it.
+                IF v_org_regs < cardinality(v_reg) AND v_platform IS DISTINCT FROM p_org THEN
                     UPDATE payments.accounts a
                        SET posted_debits = v_debs[array_position(p_accounts, a.id)],
                            posted_credits = v_creds[array_position(p_accounts, a.id)],
@@ -1326,7 +1329,7 @@ BEGIN
     v_done := 0;
     v_who := p_org;
     LOOP
-        EXIT WHEN v_large;  -- v_ok stays NULL: the long way
+        EXIT WHEN v_large;  -- step 4 is not taken (it asks NOT v_large): the long way
         WITH l AS (
             SELECT x.account_id, x.side, x.amount, x.currency
               FROM unnest(p_accounts, p_sides, p_amounts, p_currencies)
@@ -1419,7 +1422,8 @@ BEGIN
     -- Only a valid entry (two or more lines, balanced per currency: v_ok) is inserted here,
     -- whatever its accounts are; any other goes the long way, which refuses it, typed.
     v_at := clock_timestamp();
-    IF v_ok IS TRUE AND v_done = v_distinct AND (p_external_ref IS NULL OR NOT EXISTS (
+    IF v_large IS FALSE AND v_ok IS TRUE AND v_done = v_distinct
+       AND (p_external_ref IS NULL OR NOT EXISTS (
             SELECT FROM payments.entries e
              WHERE e.org_id = p_org AND e.external_ref = p_external_ref)) THEN
         INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status,
