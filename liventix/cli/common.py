@@ -221,7 +221,10 @@ class Moment(click.ParamType[datetime]):
             return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
         text = str(value).strip()
         if self.seconds and text.isdigit():
-            return datetime.fromtimestamp(int(text), UTC)
+            try:
+                return datetime.fromtimestamp(int(text), UTC)
+            except (ValueError, OverflowError, OSError):
+                self.fail(f"Unix seconds out of range: {value}", param, ctx)
         try:
             moment = datetime.fromisoformat(text)
         except ValueError:
