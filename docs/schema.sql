@@ -3978,18 +3978,20 @@ CREATE FUNCTION payments.post_entry(p_org uuid, p_key text, p_hash text, p_accou
     AS $$
 #variable_conflict use_column
 DECLARE
-    -- Who acts, asked once (each question computes the actor's proof again).
-    v_actor text := payments.current_actor();
-    v_acting uuid := CASE WHEN v_actor <> 'platform' THEN v_actor::uuid END;
-    v_known boolean;
-    v_untrusted boolean;
+    -- Who acts: the actor the proof presented names (payments.current_actor(), a SQL function
+    -- call, SECURITY DEFINER: asked only of a caller that presented a proof; with none it
+    -- answers NULL, so a proofless caller, the owner posting as the workers, the CLI and the
+    -- benchmarks do, is not asked).
+    v_actor text := CASE WHEN coalesce(current_setting('liventix.actor_proof', true), '') <> ''
+                         THEN payments.current_actor() END;
+    v_refused boolean;
     v_platform uuid;
     v_key record;
     -- Time-ordered (UUIDv7), as the batch door's: the entries' primary key and lines_entry
     -- take each posting at their right edge, not at a random page of an index as large as
     -- the ledger (session 28: 5,298 -> 4,959 B of WAL per posting after a checkpoint).
-    v_id uuid := uuidv7();
-    v_n int := cardinality(p_accounts);
+    v_id uuid;
+    v_n int;
     v_distinct int;
     v_ids uuid[];
     v_orgs uuid[];
@@ -4007,12 +4009,10 @@ DECLARE
     v_at timestamptz;
     v_i int;
     v_row record;
-    v_shape boolean;
-    v_regs int;  -- how many regular accounts 3a locked: 2, or 1 beside high-volume ones
     -- 3a's arrays start NULL (no initial value: an untyped '{}' was cast by array_in at every
     -- call); an element assigned to a NULL array makes it an array, and a missing element
     -- reads NULL.
-    v_reg uuid[];  -- the regular accounts (3a): one or two
+    v_reg uuid[];  -- the regular accounts 3a locked, in the order locked: one or two
     -- per line (request order, 3a, by subscript): its account's organization, version and
     -- posted totals after it (NULL on a high-volume account's line but its organization)
     v_line_orgs uuid[];
@@ -4034,7 +4034,11 @@ DECLARE
     -- added to before a line is judged valid, and a raw call's negative amounts (a line below
     -- -2**40 is not large) would overflow a bigint into an untyped 22003 (review of 62e3ecf)
     v_net numeric;
-    v_org_regs int := 0;  -- of the regular accounts (3a), p_org's
+    -- Of the regular accounts (3a), p_org's: counted once a step follows step 1; NULL when
+    -- 3a ended at step 1 (every one of them is p_org's).
+    v_org_regs int;
+    v_moved int;  -- 3a's write: the regular rows moved
+    v_eff timestamptz;  -- the entry's effective time
     v_closed uuid;
     v_pass_ids uuid[];
     v_pass_orgs uuid[];
@@ -4045,35 +4049,43 @@ DECLARE
     v_large boolean;  -- a line of 2**40 or more: the long way, nothing locked before it
 BEGIN
     -- 1. Who acts: as _check_org. An organization acting for itself sees none of the
-    -- platform's accounts; the platform's proof and the owner may use them.
+    -- platform's accounts (v_platform NULL); the platform's proof and the owner may use them.
     -- Whether a caller with no proof is the owner: payments._owner_role, the owner's test
     -- (as _trusted_caller's), inlined (_trusted_caller, a SQL function with a subquery, is
     -- not: called, it cost ~25 us of every owner's posting, perf, session 29), asked only of
-    -- such a caller.
-    SELECT EXISTS (SELECT FROM payments.organizations o WHERE o.id = p_org),
-           (SELECT o.id FROM payments.organizations o WHERE o.is_platform),
-           v_acting IS NULL AND v_actor IS DISTINCT FROM 'platform'
-           AND NOT payments._owner_role(
-                   (SELECT n.nspowner FROM pg_namespace n WHERE n.nspname = 'payments'))
-      INTO v_known, v_platform, v_untrusted;
-    IF p_org IS NULL OR NOT v_known
-       OR (v_acting IS NOT NULL AND v_acting <> p_org)
-       OR v_untrusted THEN
-        PERFORM payments._fail('organization_not_found', jsonb_build_object('org_id', p_org));
-    END IF;
-    IF v_acting IS NOT NULL THEN
-        v_platform := NULL;
-    END IF;
-    -- The key's rule (idempotency_keys_key_check), which the skipped trigger would judge.
-    IF p_key = '' THEN
+    -- such a caller. The same statement draws the entry's id and counts its lines, and
+    -- starts 3a's state: each PL/pgSQL assignment or condition is an expression compiled
+    -- again in every transaction (a posting is one), a statement's target list is not dearer
+    -- per value (session 39).
+    SELECT p_org IS NULL
+           OR NOT EXISTS (SELECT FROM payments.organizations o WHERE o.id = p_org)
+           -- an organization's proof acting for another
+           OR coalesce(CASE WHEN v_actor <> 'platform' THEN v_actor::uuid <> p_org END, false)
+           -- no proof (or a wrong one), and not the owner
+           OR (v_actor IS NULL
+               AND NOT payments._owner_role(
+                       (SELECT n.nspowner FROM pg_namespace n WHERE n.nspname = 'payments'))),
+           CASE WHEN v_actor IS NULL OR v_actor = 'platform'
+                THEN (SELECT o.id FROM payments.organizations o WHERE o.is_platform) END,
+           uuidv7(), cardinality(p_accounts),
+           -- A line of 2**40 or more goes the long way with no account locked here first (3a
+           -- and 3 are skipped): _post locks the high-volume accounts such lines reach with
+           -- the regular ones, organization by organization in the one order
+           -- (_lock_accounts' p_large); the regular ones locked here first, the platform's
+           -- among them, would come before them (review of 2e5ae69: a deadlock with a hold's
+           -- creation).
+           coalesce(1099511627776 <= ANY (p_amounts), false),
+           0, true, p_org, 1
+      INTO v_refused, v_platform, v_id, v_n, v_large, v_net, v_ok, v_who, v_step;
+    -- The key's rule (idempotency_keys_key_check), which the skipped trigger would judge:
+    -- after the organization's.
+    IF v_refused OR p_key = '' THEN
+        IF v_refused THEN
+            PERFORM payments._fail('organization_not_found',
+                                   jsonb_build_object('org_id', p_org));
+        END IF;
         PERFORM payments._check_violation('idempotency_keys', 'idempotency_keys_key_check');
     END IF;
-    -- A line of 2**40 or more goes the long way with no account locked here first (3a and 3
-    -- are skipped): _post locks the high-volume accounts such lines reach with the regular
-    -- ones, organization by organization in the one order (_lock_accounts' p_large); the
-    -- regular ones locked here first, the platform's among them, would come before them
-    -- (review of 2e5ae69: a deadlock with a hold's creation). One expression, no query.
-    v_large := coalesce(1099511627776 <= ANY (p_amounts), false);
 
     -- 3a. The usual entry: two regular accounts, each on one line, and maybe high-volume
     -- ones (a sale's fee to the platform's revenue), or one regular account and one or more
@@ -4100,20 +4112,14 @@ BEGIN
     -- here, so eight of them cannot overflow) in one currency, each account found once.
     -- The key is not looked up first: its INSERT finds it (a replay locks the accounts,
     -- judges them and then answers from 2). Only once all pass and the key is taken are the
-    -- regular rows moved, by one UPDATE per organization; the key, the entry and its lines are
-    -- plain INSERTs. Whatever does not fit (a guard that holds an account back, another
-    -- number of regular accounts, a high-volume account near its limits, the key already
-    -- there or taken meanwhile, a used reference) moves nothing and is handed to 2 and 3: no
-    -- account is moved and put back, so nothing (a balance monitor's trigger) ever sees a
-    -- movement that did not happen.
-    v_shape := NOT v_large AND v_n BETWEEN 2 AND 8 AND cardinality(p_sides) = v_n
-        AND cardinality(p_amounts) = v_n AND cardinality(p_currencies) = v_n;
-    IF v_shape THEN
-        v_done := 0;
-        v_net := 0;
-        v_ok := true;
-        v_who := p_org;
-        v_step := 1;
+    -- regular rows moved (p_org's by the statement that takes the key, the platform's by one
+    -- of their own); the key, the entry and its lines are plain INSERTs. Whatever does not
+    -- fit (a guard that holds an account back, another number of regular accounts, a
+    -- high-volume account near its limits, the key already there or taken meanwhile, a used
+    -- reference) moves nothing and is handed to 2 and 3: no account is moved and put back,
+    -- so nothing (a balance monitor's trigger) ever sees a movement that did not happen.
+    IF NOT v_large AND v_n BETWEEN 2 AND 8 AND cardinality(p_sides) = v_n
+       AND cardinality(p_amounts) = v_n AND cardinality(p_currencies) = v_n THEN
         LOOP
             IF v_step IN (1, 4) THEN
                 FOR v_row IN
@@ -4132,7 +4138,9 @@ BEGIN
                     v_cr := CASE WHEN p_sides[v_i] = 'credit' THEN p_amounts[v_i] ELSE 0 END;
                     -- The line valid (a positive amount on a side) in the entry's currency,
                     -- and the guards of a regular row on the locked row (_regular_row_takes).
-                    v_ok := v_ok AND v_line_orgs[v_i] IS NULL AND coalesce(
+                    -- (A row is locked by one step only: each step reads only the accounts
+                    -- the steps before it did not find.)
+                    v_ok := v_ok AND coalesce(
                         v_dr + v_cr > 0 AND p_currencies[v_i] = p_currencies[1]
                         AND payments._regular_row_takes(
                                 v_row.currency, v_row.closed, v_row.posted_debits,
@@ -4140,12 +4148,9 @@ BEGIN
                                 v_row.pending_credits, v_row.dm, v_row.cm, p_currencies[v_i],
                                 v_dr, v_cr), false);
                     v_net := v_net + v_dr - v_cr;
+                    v_reg := v_reg || v_row.id;
+                    -- The line's organization and its account's position after it.
                     v_line_orgs[v_i] := v_row.org_id;
-                    v_done := v_done + 1;
-                    v_reg[v_done] := v_row.id;
-                    IF v_who = p_org THEN
-                        v_org_regs := v_org_regs + 1;
-                    END IF;
                     v_vers[v_i] := v_row.version + 1;
                     v_debs[v_i] := CASE WHEN v_ok THEN v_row.posted_debits + v_dr END;
                     v_creds[v_i] := CASE WHEN v_ok THEN v_row.posted_credits + v_cr END;
@@ -4175,13 +4180,15 @@ BEGIN
                     v_hvs := v_hvs || v_row.id;
                 END LOOP;
             END IF;
-            EXIT WHEN NOT v_ok OR v_done + coalesce(cardinality(v_hvs), 0) >= v_n
-                   OR v_step = 4 OR (v_platform IS NULL AND (v_n = 2 OR v_step = 3));
+            EXIT WHEN NOT v_ok
+                   OR coalesce(cardinality(v_reg), 0) + coalesce(cardinality(v_hvs), 0) >= v_n
+                   OR v_step = 4 OR (v_platform IS NULL AND (v_n = 2 OR v_step = 3))
+                   OR (v_step = 1 AND cardinality(v_reg) > 2);
             -- What the later steps probe: the request's accounts less those found (after
             -- step 1 the regular ones, one or two: more is no usual entry, the long way).
             -- Never changed while a step's query runs on it (its scan's keys point into it).
             IF v_step = 1 THEN
-                EXIT WHEN v_done > 2;
+                v_org_regs := coalesce(cardinality(v_reg), 0);
                 v_missing := array_remove(array_remove(p_accounts, v_reg[1]), v_reg[2]);
             ELSE
                 FOREACH v_hv_id IN ARRAY coalesce(v_hvs, '{}'::uuid[]) LOOP
@@ -4198,80 +4205,75 @@ BEGIN
                            ELSE v_step + 1 END;
             v_who := CASE WHEN v_step IN (2, 4) THEN v_platform ELSE p_org END;
         END LOOP;
-        v_regs := v_done;
-        v_ok := v_ok AND v_net = 0 AND (v_regs = 2 OR (v_regs = 1 AND v_n > 2))
-            AND v_regs + coalesce(cardinality(v_hvs), 0) = v_n;
         -- A used reference goes the long way (asked only of an entry naming one: a query).
-        IF v_ok AND p_external_ref IS NOT NULL THEN
-            v_ok := NOT EXISTS (SELECT FROM payments.entries e
-                                 WHERE e.org_id = p_org AND e.external_ref = p_external_ref);
+        IF p_external_ref IS NOT NULL THEN
+            v_ok := v_ok AND NOT EXISTS (SELECT FROM payments.entries e
+                                          WHERE e.org_id = p_org
+                                            AND e.external_ref = p_external_ref);
         END IF;
-        IF v_ok THEN
-            v_at := clock_timestamp();
+        -- Balanced, two regular accounts (or one beside high-volume ones), every account of
+        -- the request found once.
+        IF v_ok AND v_net = 0
+           AND (cardinality(v_reg) = 2 OR (cardinality(v_reg) = 1 AND v_n > 2))
+           AND cardinality(v_reg) + coalesce(cardinality(v_hvs), 0) = v_n THEN
+            -- The key; nothing else when it is there (a replay, a conflict: 2).
             INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status,
                                                    result)
             VALUES (p_org, p_key, 'post_entries', p_hash, 'succeeded',
                     jsonb_build_object('id', v_id))
             ON CONFLICT DO NOTHING;
             IF FOUND THEN
-                -- Every guard held on the locked rows: move them (one or two), in one
-                -- statement (each UPDATE compiles the table's CHECK constraints and triggers'
-                -- WHEN again).
-                -- By organization, as they were locked: the organization's, then the
-                -- platform's when the entry moves one of its regular accounts.
-                v_done := 0;
-                IF v_org_regs > 0 THEN
+                -- Every guard held on the locked rows: move them (one or two), by organization
+                -- as they were locked: the organization's (none when both are the
+                -- platform's), then the platform's when the entry moves one of its regular
+                -- accounts.
+                IF v_org_regs IS DISTINCT FROM 0 THEN
                     UPDATE payments.accounts a
                        SET posted_debits = v_debs[array_position(p_accounts, a.id)],
                            posted_credits = v_creds[array_position(p_accounts, a.id)],
                            version = v_vers[array_position(p_accounts, a.id)]
                      WHERE a.org_id = p_org AND a.id IN (v_reg[1], v_reg[2]);
-                    GET DIAGNOSTICS v_done = ROW_COUNT;
+                    GET DIAGNOSTICS v_moved = ROW_COUNT;
+                ELSE
+                    v_moved := 0;
                 END IF;
-                IF v_org_regs < v_regs THEN
+                -- Not when the platform posts for itself: the statement above moved every
+                -- row then, whichever step read it.
+                IF v_org_regs < cardinality(v_reg) AND v_platform IS DISTINCT FROM p_org THEN
                     UPDATE payments.accounts a
                        SET posted_debits = v_debs[array_position(p_accounts, a.id)],
                            posted_credits = v_creds[array_position(p_accounts, a.id)],
                            version = v_vers[array_position(p_accounts, a.id)]
                      WHERE a.org_id = v_platform AND a.id IN (v_reg[1], v_reg[2]);
                     GET DIAGNOSTICS v_i = ROW_COUNT;
-                    v_done := v_done + v_i;
+                    v_moved := v_moved + v_i;
                 END IF;
-                IF v_done <> v_regs THEN  -- cannot happen: every one locked above
-                    RAISE EXCEPTION 'post_entry: % of % accounts moved', v_done, v_regs;
-                END IF;
+                -- The entry, recorded at the time read once the key is taken; its insert
+                -- answers the posting (status, id, replayed: any other way sets them again).
+                v_at := clock_timestamp();
                 INSERT INTO payments.entries (id, org_id, kind, description, metadata,
                                               effective_at, created_at, external_ref,
                                               idempotency_key)
                 VALUES (v_id, p_org, 'standard', coalesce(p_description, ''),
                         coalesce(p_metadata, '{}'::jsonb), coalesce(p_effective_at, v_at), v_at,
-                        p_external_ref, p_key);
-                IF v_n = 2 THEN
-                    INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id,
-                                                side, amount, currency, effective_at,
-                                                created_at, account_version,
-                                                account_posted_debits, account_posted_credits)
-                    VALUES (v_id, p_org, v_line_orgs[1], p_accounts[1], p_sides[1],
-                            p_amounts[1], p_currencies[1], coalesce(p_effective_at, v_at),
-                            v_at, v_vers[1], v_debs[1], v_creds[1]),
-                           (v_id, p_org, v_line_orgs[2], p_accounts[2], p_sides[2],
-                            p_amounts[2], p_currencies[2], coalesce(p_effective_at, v_at),
-                            v_at, v_vers[2], v_debs[2], v_creds[2]);
-                ELSE
-                    -- In request order; a high-volume account's line without a position
-                    -- (its three arrays' elements NULL: shorter arrays are padded so).
-                    INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id,
-                                                side, amount, currency, effective_at,
-                                                created_at, account_version,
-                                                account_posted_debits, account_posted_credits)
-                    SELECT v_id, p_org, v_line_orgs[i], p_accounts[i], p_sides[i],
-                           p_amounts[i], p_currencies[i], coalesce(p_effective_at, v_at), v_at,
-                           v_vers[i], v_debs[i], v_creds[i]
-                      FROM generate_series(1, v_n) AS i;
-                END IF;
+                        p_external_ref, p_key)
+                RETURNING 'succeeded', entries.id, false, entries.effective_at
+                     INTO status, id, replayed, v_eff;
+                -- In request order; a high-volume account's line without a position (its
+                -- three arrays' elements NULL: shorter arrays are padded so).
+                INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side,
+                                            amount, currency, effective_at, created_at,
+                                            account_version, account_posted_debits,
+                                            account_posted_credits)
+                SELECT v_id, p_org, v_line_orgs[i], p_accounts[i], p_sides[i], p_amounts[i],
+                       p_currencies[i], v_eff, v_at, v_vers[i], v_debs[i], v_creds[i]
+                  FROM generate_series(1, v_n) AS i;
                 GET DIAGNOSTICS v_done = ROW_COUNT;
-                IF v_done <> v_n THEN  -- cannot happen: never leave an entry with some lines
-                    RAISE EXCEPTION 'post_entry: % of % lines inserted', v_done, v_n;
+                IF v_done <> v_n OR v_moved <> cardinality(v_reg) THEN
+                    -- Cannot happen (every row locked, every line judged): never a key, a
+                    -- moved row or an entry without all its lines.
+                    RAISE EXCEPTION 'post_entry: % of % lines inserted, % accounts moved',
+                        v_done, v_n, v_moved;
                 END IF;
                 -- A high-volume account read open above may have been closed while a statement
                 -- since waited (the key's or the reference's holder): judged again, refused
@@ -4300,14 +4302,11 @@ BEGIN
                              ORDER BY array_position(p_accounts, c.id) LIMIT 1;
                         END IF;
                     END IF;
+                    IF v_closed IS NOT NULL THEN
+                        PERFORM payments._fail('account_closed',
+                                               jsonb_build_object('account_id', v_closed));
+                    END IF;
                 END IF;
-                IF v_closed IS NOT NULL THEN
-                    PERFORM payments._fail('account_closed',
-                                           jsonb_build_object('account_id', v_closed));
-                END IF;
-                status := 'succeeded';
-                id := v_id;
-                replayed := false;
                 RETURN;
             END IF;
         END IF;
@@ -4343,7 +4342,7 @@ BEGIN
     v_done := 0;
     v_who := p_org;
     LOOP
-        EXIT WHEN v_large;  -- v_ok stays NULL: the long way
+        EXIT WHEN v_large;  -- step 4 is not taken (it asks NOT v_large): the long way
         WITH l AS (
             SELECT x.account_id, x.side, x.amount, x.currency
               FROM unnest(p_accounts, p_sides, p_amounts, p_currencies)
@@ -4436,7 +4435,8 @@ BEGIN
     -- Only a valid entry (two or more lines, balanced per currency: v_ok) is inserted here,
     -- whatever its accounts are; any other goes the long way, which refuses it, typed.
     v_at := clock_timestamp();
-    IF v_ok IS TRUE AND v_done = v_distinct AND (p_external_ref IS NULL OR NOT EXISTS (
+    IF v_large IS FALSE AND v_ok IS TRUE AND v_done = v_distinct
+       AND (p_external_ref IS NULL OR NOT EXISTS (
             SELECT FROM payments.entries e
              WHERE e.org_id = p_org AND e.external_ref = p_external_ref)) THEN
         INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status,
@@ -5524,6 +5524,20 @@ CREATE TABLE messaging.inbox (
 );
 
 --
+-- Name: inbox_cursors; Type: TABLE; Schema: messaging; Owner: -
+--
+
+CREATE TABLE messaging.inbox_cursors (
+    source text NOT NULL,
+    caught_up_to bigint,
+    walk_from bigint,
+    walk_below bigint,
+    walk_top bigint,
+    read_at timestamp with time zone DEFAULT '-infinity'::timestamp with time zone NOT NULL,
+    CONSTRAINT inbox_cursors_walk CHECK ((((walk_from IS NULL) = (walk_below IS NULL)) AND ((walk_from IS NULL) = (walk_top IS NULL))))
+);
+
+--
 -- Name: inbox_secrets; Type: TABLE; Schema: messaging; Owner: -
 --
 
@@ -6217,6 +6231,13 @@ ALTER TABLE ONLY messaging.endpoint_secrets
 
 ALTER TABLE ONLY messaging.endpoints
     ADD CONSTRAINT endpoints_pkey PRIMARY KEY (id, org_id);
+
+--
+-- Name: inbox_cursors inbox_cursors_pkey; Type: CONSTRAINT; Schema: messaging; Owner: -
+--
+
+ALTER TABLE ONLY messaging.inbox_cursors
+    ADD CONSTRAINT inbox_cursors_pkey PRIMARY KEY (source);
 
 --
 -- Name: inbox inbox_pkey; Type: CONSTRAINT; Schema: messaging; Owner: -
