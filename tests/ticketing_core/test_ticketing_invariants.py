@@ -55,6 +55,7 @@ from hypothesis.stateful import (
 import escrow
 import ticketing_fsm as tk
 from liventix.testing.scratch import Scratch
+from liventix.testing.stripe import CANCELABLE
 from tests.ticketing_core.cancels import run_cancel_tasks
 from tests.ticketing_core.support import (
     Gateway,
@@ -139,7 +140,8 @@ _AGE_ASKS = sa.text("""
        SET cancel_requested_at = cancel_requested_at - CAST(:ago AS interval),
            cancel_refused_at = cancel_refused_at - CAST(:ago AS interval),
            hold_expires_at = hold_expires_at - CAST(:ago AS interval)
-     WHERE cancel_requested_at IS NOT NULL""")
+     WHERE cancel_requested_at IS NOT NULL
+    RETURNING payment_intent_id""")
 
 # Every release by the sweeper's grace (Stripe never answered) was followed by a new ask: a
 # cancel task published for the order in that transaction or after it.
@@ -348,6 +350,16 @@ class TicketingMachine(RuleBasedStateMachine):
         intent = self.gateway.intents[order.checkout.payment_intent_id]
         if canceled and intent.status == "processing":
             return  # Stripe refuses to cancel a debit under way: no such event
+        if canceled and intent.status in CANCELABLE:
+            # Stripe sends `canceled` for an intent it cancelled (the Dashboard, another
+            # integration): cancelled at the stand-in first, so nobody pays it or starts a
+            # debit on it afterwards. Sent for an intent still payable there, a debit started
+            # later had its order released by this event while `processing` (found by
+            # a_debit_under_way_keeps_its_seats: checkout, this event, debit_started,
+            # the_grace_passes unreachable, handle_inbox).
+            self.gateway.account.cancel_payment_intent(
+                intent.id, reason="requested_by_customer", idempotency_key=self._next("cancel")
+            )
         if canceled:
             event = stripe_event("payment_intent.canceled", payment_intent(intent, "canceled"))
         else:
@@ -540,7 +552,10 @@ class TicketingMachine(RuleBasedStateMachine):
                 self._sweep(conn)  # the holds' expiry asked about, answered below
             self.run_the_cancel_tasks()
         with self.engine.begin() as conn:
-            conn.execute(_AGE_ASKS, {"ago": tk.CANCEL_GRACE + timedelta(minutes=1)})
+            aged = conn.execute(_AGE_ASKS, {"ago": tk.CANCEL_GRACE + timedelta(minutes=1)})
+            # Their holds moved into the past, not their charges' moments nor the orders'
+            # making: whether a debit of theirs started in time is no longer the model's.
+            self.debits_in_time.difference_update(aged.scalars())
             due = self._sweep(conn)
         event(f"grace passes ({'answered' if stripe_answers else 'unreachable'}): {min(due, 2)}")
         if stripe_answers:
