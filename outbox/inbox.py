@@ -172,6 +172,20 @@ _DEFERRED = text("""
     RETURNING deferrals
 """)
 
+# A busy service's deferral (not counted): the schedule's next wait, past its last the last
+# again, while the event is younger than :busy_for seconds (`RetryPolicy.busy_for`).
+_DEFERRED_BUSY = text("""
+    UPDATE messaging.inbox
+       SET deferrals = deferrals + 1,
+           next_attempt_at = clock_timestamp() + make_interval(
+               secs => (CAST(:waits AS float8[]))[
+                   least(deferrals + 1, cardinality(CAST(:waits AS float8[])))]),
+           last_error = :error
+     WHERE source = :source AND event_id = :id AND org_id = :org
+       AND received_at > clock_timestamp() - make_interval(secs => :busy_for)
+    RETURNING deferrals
+""")
+
 # The row a step took, locked again in a transaction of its own after that step's
 # transaction failed whole (`fail_rolled_back`), if still as the step took it: pending and
 # not counted since, and due (a one-step event, or a two-step one not yet claimed) or still
@@ -369,8 +383,9 @@ def next_due(conn: Connection) -> InboxEvent | None:
 def _failed(conn: Connection, policy: RetryPolicy, event: InboxEvent, exc: Exception) -> str:
     """Record a failure on the caller's transaction (the handler's work rolled back): a
     transient one within the policy's bound defers the event ("deferred", not an attempt):
-    a busy service's (`outbox.retries.TransientFailure`) by `RetryPolicy.busy_deferral`, a
-    lost race's (`transient_sqlstate`) by `RetryPolicy.deferral`;
+    a busy service's (`outbox.retries.TransientFailure`) by `RetryPolicy.busy_deferral` (past
+    its schedule a minute at a time, for `RetryPolicy.busy_for` from receipt), a lost
+    race's (`transient_sqlstate`) by `RetryPolicy.deferral`;
     a permanent one (`outbox.retries.PermanentFailure`) is an attempt and the last ("dead"),
     any other is an attempt ("retrying", or "dead" after the last)."""
     if permanent(exc):
@@ -382,7 +397,10 @@ def _failed(conn: Connection, policy: RetryPolicy, event: InboxEvent, exc: Excep
         n = len(policy.busy_deferrals)
         waits = [policy.busy_deferral(k, busy.retry_after) for k in range(1, n + 1)]
         error = f"deferred (busy): {type(exc).__name__}: {exc}"[:1000]
-        deferred = conn.execute(_DEFERRED, {**_key(event), "waits": waits, "error": error})
+        deferred = conn.execute(
+            _DEFERRED_BUSY,
+            {**_key(event), "waits": waits, "error": error, "busy_for": policy.busy_for},
+        )
         if deferred.first() is not None:
             return "deferred"
     code = transient_sqlstate(exc)
@@ -392,7 +410,7 @@ def _failed(conn: Connection, policy: RetryPolicy, event: InboxEvent, exc: Excep
         deferred = conn.execute(_DEFERRED, {**_key(event), "waits": waits, "error": error})
         if deferred.first() is not None:
             return "deferred"
-    delay = policy.delay(event.attempts)
+    delay = policy.delay(event.attempts, None if busy is None else busy.retry_after)
     error = f"{type(exc).__name__}: {exc}"[:1000]
     conn.execute(_FAILED, {**_key(event), "delay": delay, "error": error})
     return "dead" if delay is None else "retrying"

@@ -7,8 +7,9 @@ available is the server answering that this try lost a race, nothing wrong with 
 it is tried again soon without counting as an attempt toward the dead letter (within a
 bound: `RetryPolicy.deferral`); which say an outside service is busy (`TransientFailure`,
 tested for with `transient`: Stripe's 429), so an inbox event is deferred a few seconds,
-jittered, at least its Retry-After, not counted either (`RetryPolicy.busy_deferral`, within
-the same bound); and which are permanent (`PermanentFailure`, tested for with `permanent`):
+jittered, at least its Retry-After, not counted either (`RetryPolicy.busy_deferral`: past its
+schedule a minute at a time, for a day from the event's receipt); and which are permanent
+(`PermanentFailure`, tested for with `permanent`):
 no retry can mend them, so an inbox event ends dead at once."""
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ DEFAULT_DEFERRALS: tuple[float, ...] = (0.2, 0.5, 1, 2, 5, 10, 30, 60, 60, 60)
 
 # Waits after the 1st, 2nd, ... deferral of one event for a busy service (`TransientFailure`:
 # Stripe's 429): seconds, growing, so a burst that met a rate limit comes back spread out
-# (jittered by half either way) rather than all at once; the same bound as DEFAULT_DEFERRALS
-# (10 deferrals, ~4 minutes), past it an attempt is counted.
+# (jittered by half either way) rather than all at once. Past the last, the last again (a
+# minute), never counted, for as long as the event is younger than `RetryPolicy.busy_for`
+# (a day): a rate limit ends, and a paid buyer's event counted onto the webhooks' schedule
+# would wait 5 min, 30 min, ... behind it (session 39, Review3's M1). Only an event busy for
+# longer is counted, so a service that never stops answering 429 still ends it dead.
 DEFAULT_BUSY_DEFERRALS: tuple[float, ...] = (1, 2, 4, 8, 15, 30, 60, 60, 60, 60)
 BUSY_JITTER = 0.5
 
@@ -48,7 +52,11 @@ class RetryPolicy:
     """Waits (seconds, jittered) after each transient failure that is not counted."""
     busy_deferrals: Sequence[float] = DEFAULT_BUSY_DEFERRALS
     """Waits (seconds, jittered by `BUSY_JITTER`) after each deferral for a busy service
-    (`TransientFailure`), not counted; their number is that failure's bound."""
+    (`TransientFailure`), not counted; past the last, the last again while the event is
+    younger than `busy_for`."""
+    busy_for: float = 86_400
+    """Seconds since an event was received during which a busy service defers it uncounted;
+    after, its busy failures count as attempts (the schedule's waits)."""
 
     @property
     def max_attempts(self) -> int:
@@ -85,13 +93,13 @@ class RetryPolicy:
         self, deferrals: int, retry_after: float | None = None, rng: random.Random | None = None
     ) -> float | None:
         """Seconds to wait after the `deferrals`-th deferral (1-based) for a busy service,
-        not counted as an attempt: the busy schedule's wait, jittered by half either way (a
-        burst's events come back spread out), at least `retry_after` (bounded by
-        `max_retry_after`); None past the bound (count it as a failed attempt)."""
-        if deferrals < 1 or deferrals > len(self.busy_deferrals):
+        not counted as an attempt: the busy schedule's wait (past its last, the last again),
+        jittered by half either way (a burst's events come back spread out), at least
+        `retry_after` (bounded by `max_retry_after`); None when there is no busy schedule."""
+        if deferrals < 1 or not self.busy_deferrals:
             return None
         r = rng or random
-        wait = float(self.busy_deferrals[deferrals - 1]) * (
+        wait = float(self.busy_deferrals[min(deferrals, len(self.busy_deferrals)) - 1]) * (
             1 + r.uniform(-BUSY_JITTER, BUSY_JITTER)
         )
         if retry_after is not None:
