@@ -131,12 +131,15 @@ class Settings(BaseSettings):
     stripe_max_rps: Annotated[float, Field(ge=0)] | None = _var(
         "LIVENTIX_STRIPE_MAX_RPS",
         None,
-        "this process's budget of calls to Stripe a second (a token bucket every call takes "
+        "a process's budget of calls to Stripe a second (a worker's, the CLI's; `liventix "
+        "serve`'s processes share one: each takes its share) (a token bucket every call takes "
         "from, the library's retries included; a call whose turn is more than the call's "
         "timeout away is refused as Stripe's 429 would be: an inbox event is deferred "
         "seconds); 0: none. Unset: 30 with a live key, 8 with a test key (the usual "
-        "deployment, two workers and the API, stays at 90 of live mode's 100/s per account, "
-        "24 of test mode's 25/s), none with STRIPE_API_BASE set (a stand-in)",
+        "deployment, two workers and the API however many processes it has, stays at 90 of "
+        "live mode's 100/s per account, 24 of test mode's 25/s), none with STRIPE_API_BASE "
+        "set (a stand-in). Not applied to calls through an HTTP(S)_PROXY (the library's own "
+        "client)",
     )
     smtp_host: str = _var("LIVENTIX_SMTP_HOST", "127.0.0.1", "where e-mails are sent")
     smtp_port: Port = _var(

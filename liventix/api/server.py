@@ -39,7 +39,7 @@ import signal
 import socket
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import FrameType
 
 import sqlalchemy as sa
@@ -51,7 +51,7 @@ from liventix.api.app import create_app
 from liventix.api.webhooks import routes as webhook_routes
 from liventix.database import make_engine, make_read_engine, prepare, read_url
 from liventix.settings import Settings
-from liventix.stripe_gateway import StripeGateway, StripeSettings
+from liventix.stripe_gateway import StripeGateway, StripeSettings, default_max_rps
 
 log = logging.getLogger("liventix.serve")
 
@@ -112,7 +112,7 @@ def serve(
     per CPU), that many server processes listen on the port, one socket each."""
     count = default_processes() if processes is None else processes
     url = prepare(settings)
-    stripe = settings.stripe()
+    stripe = _stripe_share(settings.stripe(), count)
     secret = settings.stripe_webhook_secret
     allow = tuple(str(net) for net in settings.webhook_allow)
     key = settings.secret_key
@@ -289,6 +289,18 @@ def _listen_each(host: str, port: int, count: int) -> list[socket.socket]:
             sock.close()
         raise
     return socks
+
+
+def _stripe_share(stripe: StripeSettings, processes: int) -> StripeSettings:
+    """Each process's share of the API's budget of Stripe calls a second: the setting (or
+    the default for the key) is the API's as a whole, as its database connections are, not
+    each process's (one per CPU would multiply it past Stripe's limit)."""
+    rate = stripe.max_rps
+    if rate is None:
+        rate = default_max_rps(stripe.api_key, stripe.api_base)
+    if rate <= 0 or processes <= 1:
+        return replace(stripe, max_rps=rate)
+    return replace(stripe, max_rps=rate / processes)
 
 
 def _pool_share(url: str, processes: int) -> tuple[int, int]:
