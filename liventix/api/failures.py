@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 import sqlalchemy as sa
 import stripe
@@ -37,7 +38,10 @@ from liventix.api.unit_of_work import ApiRuntime, UnitOfWork
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 1
-"""What a 503 for an unavailable Stripe tells the client to wait before retrying."""
+"""What a 503 for an unavailable Stripe tells the client to wait before retrying, unless
+Stripe (its 429's Retry-After) or this process's budget said longer (`StripeBusy.retry_after`,
+up to `MAX_RETRY_AFTER_SECONDS`)."""
+MAX_RETRY_AFTER_SECONDS = 60
 STRIPE_UNAVAILABLE = (
     stripe.APIConnectionError,  # a timeout or a refused connection
     stripe.APIError,  # Stripe's own failure (5xx)
@@ -46,6 +50,15 @@ STRIPE_UNAVAILABLE = (
 # Stripe's 409 for the same key in flight in a concurrent request is an APIError (the library
 # raises IdempotencyError only for a 400: the key first used with other parameters).
 RETRY_SQLSTATES = frozenset({"23505", "40001", "40P01"})
+
+
+def _stripe_retry_after(exc: BaseException) -> int:
+    """Seconds a client should wait before retrying after Stripe was unavailable: what a
+    busy Stripe or the budget said (`StripeBusy.retry_after`), rounded up, else one."""
+    said = getattr(exc, "retry_after", None)
+    if not isinstance(said, int | float) or not math.isfinite(said):
+        return RETRY_AFTER_SECONDS
+    return min(MAX_RETRY_AFTER_SECONDS, max(RETRY_AFTER_SECONDS, math.ceil(said)))
 
 
 def sqlstate(exc: BaseException) -> str | None:
@@ -141,7 +154,7 @@ def _stripe_failed(exc: stripe.StripeError, instance: str | None) -> Response:
             problems.PAYMENT_PROVIDER_UNAVAILABLE,
             "Stripe did not answer; retry with the same Idempotency-Key",
             instance=instance,
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            headers={"Retry-After": str(_stripe_retry_after(exc))},
         )
     log.warning("Stripe failed: %s", exc)
     return problems.problem_response(
