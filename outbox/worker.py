@@ -39,7 +39,10 @@ nothing more of the server's connection slots: the engine needs room for `inbox_
 finishes, the claiming loop and the renewing thread (the CLI sizes it). With 16 prepares per
 worker and Stripe at 250 ms, two workers could not book more than ~100 payments a second
 (16 / ~0.32 s each) however fast the machine: session 39's quiet machine drained a burst at
-158/s with Stripe answering at once and 99/s at 250 ms.
+158/s with Stripe answering at once and 99/s at 250 ms; with 32 and 8, 156/s and 146/s
+(`bench.inbox`, load 1.3-2.3). A worker may hold up to 32 claims while it finishes 8: an idle
+worker beside it finds fewer events due, never a stranded one (the leases are renewed, and a
+killed worker's lapse).
 Events that overlap in one process met the same races before across processes: handlers
 tolerate any order (a refund finished before its payment is retried, NotYetApplicable).
 
