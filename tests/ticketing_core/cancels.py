@@ -65,6 +65,13 @@ def sweep(engine: sa.Engine, gateway: StripeGateway, limit: int = 100) -> int:
     return acted
 
 
+def sweep_alone(engine: sa.Engine, grace: timedelta = tk.CANCEL_GRACE) -> int:
+    """The sweeper's run alone (`expire_holds` with this grace, committed), its cancel tasks
+    left queued; returns what `expire_holds` returned."""
+    with engine.begin() as conn:
+        return tk.expire_holds(conn, grace=grace)
+
+
 _ASKED_AGO = sa.text("""
     UPDATE ticketing.orders
        SET cancel_requested_at = cancel_requested_at - CAST(:ago AS interval),

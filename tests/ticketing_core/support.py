@@ -1,7 +1,8 @@
 """What ticketing's tests share: the application's Stripe gateway on the Stripe stand-in
 (`liventix.testing.stripe`, served on 127.0.0.1: PaymentIntents, refunds, the charge facts
 escrow reads), Stripe-shaped events for the inbox, the organizer's event
-and ticket types, paying an order as the payment handler does, and the checks every test
+and ticket types, a two-seat checkout and a gateway crashing once after Stripe's answer,
+paying an order as the payment handler does, and the checks every test
 makes of the `ticketing` schema against the ledger.
 
 Importable from spawned worker processes: nothing here depends on pytest's fixtures.
@@ -318,6 +319,26 @@ def request(
     """A checkout of `quantities[i]` tickets of the world's type i (zeros left out)."""
     items = [tk.CheckoutItem(t, n) for t, n in zip(world.types, quantities, strict=False) if n]
     return tk.CheckoutRequest(key, world.org, world.event, buyer, items)
+
+
+def checkout_two(engine: sa.Engine, gateway: Gateway, world: World, key: str) -> tk.Checkout:
+    """A checkout of two seats of the world's first type under `key`."""
+    return tk.start_checkout(engine, gateway, request(world, key, (2,)))
+
+
+class CrashAfterStripe(Gateway):
+    """Stripe makes the intent; the checkout crashes before recording it (once)."""
+
+    crashed = False
+
+    def create_payment_intent(
+        self, amount: int, currency: str, metadata: dict[str, str], idempotency_key: str
+    ) -> tk.CreatedIntent:
+        made = super().create_payment_intent(amount, currency, metadata, idempotency_key)
+        if not self.crashed:
+            self.crashed = True
+            raise RuntimeError("crash between Stripe's answer and the record")
+        return made
 
 
 def captured(world: World, checkout: tk.Checkout) -> escrow.CapturedPayment:

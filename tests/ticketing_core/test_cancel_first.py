@@ -12,6 +12,7 @@ the application's own task (`liventix.wiring.cancel_intent_task`); the last test
 sweeper and the task in `liventix worker --once` processes.
 """
 
+# ruff: noqa: F811 (`gateway` and `world` are the imported fixtures, named as parameters)
 from __future__ import annotations
 
 import dataclasses
@@ -32,18 +33,20 @@ import ticketing_fsm as tk
 from liventix.stripe_gateway import StripeGateway, StripeSettings
 from liventix.testing.stripe import StripeObject, StripeStandIn
 from liventix.wiring import TaskPayloadMismatch, cancel_intent_task
-from tests.ticketing_core.cancels import asked_ago, cancel_tasks, run_cancel_tasks
+from tests.ticketing_core.cancels import asked_ago, cancel_tasks, run_cancel_tasks, sweep_alone
+from tests.ticketing_core.fixtures import gateway, world  # noqa: F401 (the fixtures)
 from tests.ticketing_core.support import (
+    CrashAfterStripe,
     Gateway,
     World,
     check_audit_trail,
     check_balanced,
     check_capacity,
     check_paid_in_ledger,
+    checkout_two,
     counters,
     drain,
     messages,
-    open_world,
     payment_intent,
     refund_requests,
     request,
@@ -54,27 +57,6 @@ from tests.ticketing_core.support import (
 )
 from tests.ticketing_core.test_paid_within_hold import _hold_ended, _succeeded
 from ticketing_fsm import store as tk_store
-
-
-@pytest.fixture
-def gateway() -> Gateway:
-    return Gateway()
-
-
-@pytest.fixture
-def world(engine: sa.Engine) -> World:
-    """An organizer's event with one ticket type of 6 seats at 25.00."""
-    with engine.begin() as conn:
-        return open_world(conn, capacities=(6,), prices=(2_500,))
-
-
-def _checkout(engine: sa.Engine, gateway: Gateway, world: World, key: str) -> tk.Checkout:
-    return tk.start_checkout(engine, gateway, request(world, key, (2,)))
-
-
-def _sweep(engine: sa.Engine, grace: timedelta = tk.CANCEL_GRACE) -> int:
-    with engine.begin() as conn:
-        return tk.expire_holds(conn, grace=grace)
 
 
 def _cancels_asked(gateway: Gateway, payment_intent_id: str) -> int:
@@ -150,11 +132,11 @@ def test_a_payment_made_in_time_and_handled_after_the_sweep_issues_the_tickets(
     engine: sa.Engine, gateway: Gateway, world: World
 ) -> None:
     handlers = ticketing_handlers(gateway)
-    checkout = _checkout(engine, gateway, world, "k1")
+    checkout = checkout_two(engine, gateway, world, "k1")
     pi = checkout.payment_intent_id
     gateway.account.succeed(pi)  # the buyer paid within the hold ...
     ended = _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
-    assert _sweep(engine) == 1  # ... and the sweeper got there before the event
+    assert sweep_alone(engine) == 1  # ... and the sweeper got there before the event
     with engine.connect() as conn:
         assert tk.get_order(conn, checkout.order_id).status == "awaiting_payment"
         assert set(statuses(conn, checkout.order_id)) == {"held"}
@@ -177,10 +159,10 @@ def test_the_sweeper_asks_once_and_releases_on_stripes_word(
     engine: sa.Engine, gateway: Gateway, world: World
 ) -> None:
     handlers = ticketing_handlers(gateway)
-    checkout = _checkout(engine, gateway, world, "k1")
+    checkout = checkout_two(engine, gateway, world, "k1")
     _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
-    assert _sweep(engine) == 1
-    assert _sweep(engine) == 0
+    assert sweep_alone(engine) == 1
+    assert sweep_alone(engine) == 0
     with engine.connect() as conn:
         assert len(cancel_tasks(conn, [checkout.order_id])) == 1
     assert run_cancel_tasks(engine, gateway.stripe) == 1
@@ -205,9 +187,9 @@ def test_the_sweeper_asks_once_and_releases_on_stripes_word(
 def test_the_task_is_idempotent_by_its_message_id(
     engine: sa.Engine, gateway: Gateway, world: World
 ) -> None:
-    checkout = _checkout(engine, gateway, world, "k1")
+    checkout = checkout_two(engine, gateway, world, "k1")
     _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
-    _sweep(engine)
+    sweep_alone(engine)
     with engine.connect() as conn:
         ((message_id, payload),) = cancel_tasks(conn, [checkout.order_id])
     run = cancel_intent_task(engine, gateway.stripe)
@@ -223,11 +205,11 @@ def test_the_task_is_idempotent_by_its_message_id(
 def test_a_processing_intent_is_not_cancelled_and_keeps_its_seats(
     engine: sa.Engine, gateway: Gateway, world: World
 ) -> None:
-    checkout = _checkout(engine, gateway, world, "k1")
+    checkout = checkout_two(engine, gateway, world, "k1")
     pi = checkout.payment_intent_id
     gateway.account.processing(pi)  # a bank debit under way
     _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
-    _sweep(engine)
+    sweep_alone(engine)
     run_cancel_tasks(engine, gateway.stripe)
     assert gateway.intents[pi].status == "processing"
     assert _cancels_asked(gateway, pi) == 1
@@ -240,10 +222,10 @@ def test_a_processing_intent_is_not_cancelled_and_keeps_its_seats(
 def test_stripe_unreachable_keeps_the_seats_until_the_grace(
     engine: sa.Engine, gateway: Gateway, world: World
 ) -> None:
-    checkout = _checkout(engine, gateway, world, "k1")
+    checkout = checkout_two(engine, gateway, world, "k1")
     pi = checkout.payment_intent_id
     _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
-    _sweep(engine)
+    sweep_alone(engine)
     with engine.connect() as conn:
         ((message_id, payload),) = cancel_tasks(conn, [checkout.order_id])
     # Nothing listens there: the stripe library's connection error, for the outbox to retry.
@@ -255,12 +237,12 @@ def test_stripe_unreachable_keeps_the_seats_until_the_grace(
     with engine.connect() as conn:
         assert tk.get_order(conn, checkout.order_id).status == "awaiting_payment"
         assert set(statuses(conn, checkout.order_id)) == {"held"}
-    assert _sweep(engine) == 0  # within the grace: still held, not asked again
-    assert _sweep(engine, grace=timedelta(seconds=30)) == 0  # the grace counts from the ask
+    assert sweep_alone(engine) == 0  # within the grace: still held, not asked again
+    assert sweep_alone(engine, grace=timedelta(seconds=30)) == 0  # the grace counts from the ask
     # The grace passed since the ask (here: 30 s, the ask a minute ago): released anyway,
     # and Stripe asked again (a new task, a new key): the first task's retry may come late.
     asked_ago(engine, checkout.order_id, timedelta(minutes=1))
-    assert _sweep(engine, grace=timedelta(seconds=30)) == 1
+    assert sweep_alone(engine, grace=timedelta(seconds=30)) == 1
     assert _end_state(engine, world, checkout) == UNPAID
     with engine.connect() as conn:
         tasks = cancel_tasks(conn, [checkout.order_id])
@@ -278,12 +260,12 @@ def test_an_order_past_the_grace_never_asked_is_asked_first(
 ) -> None:
     """The sweeper down for longer than the grace: the grace counts from the ask, so the
     order is asked about first, keeping its seats, and released on Stripe's answer."""
-    checkout = _checkout(engine, gateway, world, "k1")
+    checkout = checkout_two(engine, gateway, world, "k1")
     _hold_ended(engine, checkout.order_id, tk.CANCEL_GRACE + timedelta(minutes=1))
-    assert _sweep(engine) == 1
+    assert sweep_alone(engine) == 1
     with engine.connect() as conn:
         assert tk.get_order(conn, checkout.order_id).status == "awaiting_payment"
-    assert _sweep(engine) == 0
+    assert sweep_alone(engine) == 0
     assert run_cancel_tasks(engine, gateway.stripe) == 1
     assert gateway.intents[checkout.payment_intent_id].status == "canceled"
     assert _end_state(engine, world, checkout) == UNPAID
@@ -299,15 +281,15 @@ def test_the_grace_keeps_an_order_stripe_said_was_paid(
     event is late by more than the grace (a webhook outage): the grace releases nothing and
     asks nothing, and the event issues the tickets."""
     handlers = ticketing_handlers(gateway)
-    checkout = _checkout(engine, gateway, world, "k1")
+    checkout = checkout_two(engine, gateway, world, "k1")
     gateway.account.succeed(checkout.payment_intent_id)
     ended = _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
-    assert _sweep(engine) == 1
+    assert sweep_alone(engine) == 1
     assert run_cancel_tasks(engine, gateway.stripe) == 1
     with engine.connect() as conn:
         assert tk.cancel_refused(conn, checkout.order_id) == "succeeded"
     asked_ago(engine, checkout.order_id, tk.CANCEL_GRACE * 100)
-    assert _sweep(engine, grace=timedelta(seconds=30)) == 0
+    assert sweep_alone(engine, grace=timedelta(seconds=30)) == 0
     with engine.connect() as conn:
         assert tk.get_order(conn, checkout.order_id).status == "awaiting_payment"
         assert len(cancel_tasks(conn, [checkout.order_id])) == 1
@@ -325,17 +307,17 @@ def test_a_processing_intent_is_asked_again_at_the_grace_and_released_once_cance
     first task's key replays its refusal), the seats held meanwhile; the debit fails (the
     intent back to requires_payment_method), the next ask cancels it and the seats are
     released: the intent is never left payable."""
-    checkout = _checkout(engine, gateway, world, "k1")
+    checkout = checkout_two(engine, gateway, world, "k1")
     pi = checkout.payment_intent_id
     gateway.account.processing(pi)
     _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
-    assert _sweep(engine) == 1
+    assert sweep_alone(engine) == 1
     assert run_cancel_tasks(engine, gateway.stripe) == 1
     with engine.connect() as conn:
         assert tk.cancel_refused(conn, checkout.order_id) == "processing"
     asked_ago(engine, checkout.order_id, timedelta(minutes=1))
-    assert _sweep(engine, grace=timedelta(seconds=30)) == 1  # asked again, still processing
-    assert _sweep(engine, grace=timedelta(seconds=30)) == 0
+    assert sweep_alone(engine, grace=timedelta(seconds=30)) == 1  # asked again, still processing
+    assert sweep_alone(engine, grace=timedelta(seconds=30)) == 0
     assert run_cancel_tasks(engine, gateway.stripe) == 2  # the first replays its refusal
     assert _cancels_asked(gateway, pi) == 3
     with engine.connect() as conn:
@@ -343,14 +325,14 @@ def test_a_processing_intent_is_asked_again_at_the_grace_and_released_once_cance
         assert set(statuses(conn, checkout.order_id)) == {"held"}
     # Not asked again before Stripe answered the latest ask, whatever the grace ...
     asked_ago(engine, checkout.order_id, timedelta(minutes=1))
-    assert _sweep(engine, grace=timedelta(seconds=30)) == 1
-    assert _sweep(engine, grace=timedelta(0)) == 0
+    assert sweep_alone(engine, grace=timedelta(seconds=30)) == 1
+    assert sweep_alone(engine, grace=timedelta(0)) == 0
     asked_ago(engine, checkout.order_id, timedelta(hours=23))
-    assert _sweep(engine, grace=timedelta(seconds=30)) == 0
+    assert sweep_alone(engine, grace=timedelta(seconds=30)) == 0
     # ... unless that ask is a day old unanswered (its task may be dead): a new task.
     asked_ago(engine, checkout.order_id, timedelta(hours=2))
-    assert _sweep(engine, grace=timedelta(seconds=30)) == 1
-    assert _sweep(engine, grace=timedelta(0)) == 0
+    assert sweep_alone(engine, grace=timedelta(seconds=30)) == 1
+    assert sweep_alone(engine, grace=timedelta(0)) == 0
     gateway.account.fail(pi)  # the debit failed
     with engine.connect() as conn:
         *_, (message_id, payload) = cancel_tasks(conn, [checkout.order_id])
@@ -365,9 +347,9 @@ def test_a_refusal_noted_after_a_success_keeps_the_success(
 ) -> None:
     """Two tasks' answers noted out of order (an older view, `processing`, after
     `succeeded`): the order keeps `succeeded`, so the grace never asks it again."""
-    checkout = _checkout(engine, gateway, world, "k1")
+    checkout = checkout_two(engine, gateway, world, "k1")
     _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
-    _sweep(engine)
+    sweep_alone(engine)
     pi = checkout.payment_intent_id
     for status in ("processing", "succeeded", "processing"):
         with engine.begin() as conn:
@@ -384,11 +366,11 @@ def test_a_task_retried_under_its_key_hears_stripes_first_answer(
     """Stripe saves the first answer under an idempotency key, a refusal included (the
     stand-in too): the task's retry hears `processing` again though the debit failed since;
     only a new task (the sweeper's next ask) can cancel."""
-    checkout = _checkout(engine, gateway, world, "k1")
+    checkout = checkout_two(engine, gateway, world, "k1")
     pi = checkout.payment_intent_id
     gateway.account.processing(pi)
     _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
-    _sweep(engine)
+    sweep_alone(engine)
     with engine.connect() as conn:
         ((message_id, payload),) = cancel_tasks(conn, [checkout.order_id])
     run = cancel_intent_task(engine, gateway.stripe)
@@ -405,7 +387,7 @@ def test_a_task_retried_under_its_key_hears_stripes_first_answer(
 def test_the_buyers_cancel_still_releases_at_once(
     engine: sa.Engine, gateway: Gateway, world: World
 ) -> None:
-    checkout = _checkout(engine, gateway, world, "k1")
+    checkout = checkout_two(engine, gateway, world, "k1")
     with engine.begin() as conn:
         tk.cancel_order(conn, world.org, checkout.order_id, cause="buyer")
     with engine.connect() as conn:
@@ -422,10 +404,10 @@ def test_a_cancel_task_for_an_order_nobody_swept_asks_nothing(
 ) -> None:
     """A cancel of an order still awaiting its payment, its hold not swept: not one
     ticketing asked (its message copied from another order's, say)."""
-    checkout = _checkout(engine, gateway, world, "k1")
-    other = _checkout(engine, gateway, world, "k2")
+    checkout = checkout_two(engine, gateway, world, "k1")
+    other = checkout_two(engine, gateway, world, "k2")
     _hold_ended(engine, other.order_id, timedelta(minutes=1))
-    _sweep(engine)
+    sweep_alone(engine)
     with engine.connect() as conn:
         ((message_id, payload),) = cancel_tasks(conn, [other.order_id])
     meta = dict(tk.IntentCancelRequested.model_validate(payload).intent_metadata)
@@ -472,7 +454,7 @@ def _deliver(engine: sa.Engine, gateway: Gateway, event: StripeObject) -> Step:
 
 def _sweep_step(engine: sa.Engine) -> Step:
     def step() -> None:
-        _sweep(engine)
+        sweep_alone(engine)
 
     return step
 
@@ -492,7 +474,7 @@ def test_a_paid_order_ends_alike_in_any_order(
     """The buyer paid (within the hold, or after it, before the cancel reached Stripe); the
     sweep (S), the cancel task (T), the payment's event (E, delivered twice under its id)
     and another delivery of it under another id (F) in every order."""
-    checkout = _checkout(engine, gateway, world, "k1")
+    checkout = checkout_two(engine, gateway, world, "k1")
     gateway.account.succeed(checkout.payment_intent_id)
     ended = _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
     event = _succeeded(gateway, checkout, ended - 30 if paid == "in-time" else ended + 30)
@@ -517,7 +499,7 @@ def test_an_unpaid_order_ends_alike_in_any_order(
     of it (D) in every order. An event handled before the task's own transaction means Stripe
     cancelled the intent already (the task's call happened, its release not yet): the task
     then finds it canceled."""
-    checkout = _checkout(engine, gateway, world, "k1")
+    checkout = checkout_two(engine, gateway, world, "k1")
     pi = checkout.payment_intent_id
     _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
     event = _canceled_event(gateway, checkout)
@@ -619,8 +601,8 @@ def test_the_workers_sweep_and_task_across_processes(
     never paid. `liventix worker --once` processes sweep and run the cancel tasks against
     the stand-in over HTTP: the unpaid one is cancelled at Stripe and released, the paid
     one keeps its seats; its event, handled by the next worker, issues the tickets."""
-    paid = _checkout(engine, gateway, world, "k1")
-    unpaid = _checkout(engine, gateway, world, "k2")
+    paid = checkout_two(engine, gateway, world, "k1")
+    unpaid = checkout_two(engine, gateway, world, "k2")
     gateway.account.succeed(paid.payment_intent_id)
     ended = _hold_ended(engine, paid.order_id, timedelta(minutes=1))
     _hold_ended(engine, unpaid.order_id, timedelta(minutes=1))
@@ -653,7 +635,7 @@ def test_the_workers_grace_setting_releases_what_stripe_never_confirmed(
     """Stripe unreachable from the worker (nothing listens at its address): the cancel task
     fails and the seats stay held; a worker whose grace (`LIVENTIX_CANCEL_GRACE`, seconds)
     has passed since the ask releases them anyway."""
-    checkout = _checkout(engine, gateway, world, "k1")
+    checkout = checkout_two(engine, gateway, world, "k1")
     _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
     unreachable = "http://127.0.0.1:9"
     _worker_once(db_url, unreachable)  # the default grace (30 minutes): held
@@ -675,21 +657,6 @@ def test_the_workers_grace_setting_releases_what_stripe_never_confirmed(
 # -- a checkout retried after the sweep (Review1's M1) --------------------------------------
 
 
-class _CrashAfterStripe(Gateway):
-    """Stripe makes the intent; the checkout crashes before recording it (once)."""
-
-    crashed = False
-
-    def create_payment_intent(
-        self, amount: int, currency: str, metadata: dict[str, str], idempotency_key: str
-    ) -> tk.CreatedIntent:
-        made = super().create_payment_intent(amount, currency, metadata, idempotency_key)
-        if not self.crashed:
-            self.crashed = True
-            raise RuntimeError("crash between Stripe's answer and the record")
-        return made
-
-
 def test_a_checkout_retried_after_the_sweep_asked_is_expired(
     engine: sa.Engine, world: World
 ) -> None:
@@ -697,13 +664,13 @@ def test_a_checkout_retried_after_the_sweep_asked_is_expired(
     asked Stripe to cancel (the task not yet run, the seats held). The retry under the same
     key is told CheckoutExpired (as before cancel-first), whichever record statement runs,
     and the task then cancels the intent (found again by its key) and releases."""
-    crashing = _CrashAfterStripe()
+    crashing = CrashAfterStripe()
     with pytest.raises(RuntimeError):
         tk.start_checkout(engine, crashing, request(world, "k1", (2,)))
     with engine.connect() as conn:
         (order_id,) = conn.execute(sa.text("SELECT id FROM ticketing.orders")).scalars().all()
     _hold_ended(engine, order_id, timedelta(minutes=1))
-    assert _sweep(engine) == 1
+    assert sweep_alone(engine) == 1
     (pi,) = crashing.intents
     secret = crashing.intents[pi].client_secret
     # The record statements, each on the swept order: none records it as a live checkout.
@@ -727,10 +694,10 @@ def test_a_recorded_checkout_replays_after_the_sweep(
 ) -> None:
     """Promise 5: a checkout whose intent was recorded replays its first answer under its
     key, swept or not."""
-    first = _checkout(engine, gateway, world, "k1")
+    first = checkout_two(engine, gateway, world, "k1")
     _hold_ended(engine, first.order_id, timedelta(minutes=1))
-    assert _sweep(engine) == 1
-    again = _checkout(engine, gateway, world, "k1")
+    assert sweep_alone(engine) == 1
+    again = checkout_two(engine, gateway, world, "k1")
     assert again.replayed
     assert (again.order_id, again.payment_intent_id, again.client_secret) == (
         first.order_id,
@@ -745,9 +712,9 @@ def test_the_clis_sweep_reads_the_grace_setting(
     """`liventix tickets expire-holds` (Review1's L2): an order asked about a minute ago and
     never answered is held under the default grace, released (and asked again) under
     `LIVENTIX_CANCEL_GRACE=30`."""
-    checkout = _checkout(engine, gateway, world, "k1")
+    checkout = checkout_two(engine, gateway, world, "k1")
     _hold_ended(engine, checkout.order_id, timedelta(minutes=2))
-    assert _sweep(engine) == 1
+    assert sweep_alone(engine) == 1
     asked_ago(engine, checkout.order_id, timedelta(minutes=1))
     url = gateway.account.url
     assert "swept 0 order(s)" in _liventix(db_url, url, "tickets", "expire-holds")

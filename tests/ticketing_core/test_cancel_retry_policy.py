@@ -14,6 +14,7 @@ database's clock read around the worker's round, then the due time is moved to n
 of sleeping; the outage's clock is the sum of the waits so read.
 """
 
+# ruff: noqa: F811 (`gateway` and `world` are the imported fixtures, named as parameters)
 from __future__ import annotations
 
 import itertools
@@ -31,7 +32,14 @@ from liventix.stripe_gateway import StripeGateway, StripeSettings
 from liventix.wiring import STRIPE_CALL_RETRY, STRIPE_CANCEL_RETRY, wire
 from outbox.message_types import task_for
 from tests.ticketing_core.cancels import CANCEL_TASK, cancel_tasks
-from tests.ticketing_core.support import Gateway, World, open_world, pay, request, statuses
+from tests.ticketing_core.fixtures import gateway, world  # noqa: F401 (the fixtures)
+from tests.ticketing_core.support import (
+    Gateway,
+    World,
+    checkout_two,
+    pay,
+    statuses,
+)
 from tests.ticketing_core.test_paid_within_hold import _hold_ended
 
 CALLS = (
@@ -43,17 +51,6 @@ REFUND_TASK = "stripe.refund.requested"
 
 # Stripe keeps an idempotency key for 24 hours: every retry must be answered under it.
 KEY_KEPT = timedelta(hours=24).total_seconds()
-
-
-@pytest.fixture
-def gateway() -> Gateway:
-    return Gateway()
-
-
-@pytest.fixture
-def world(engine: sa.Engine) -> World:
-    with engine.begin() as conn:
-        return open_world(conn, capacities=(6,), prices=(2_500,))
 
 
 @pytest.fixture
@@ -166,7 +163,7 @@ def test_a_refund_stripe_never_answers_follows_the_call_policy_and_dies_after_it
 ) -> None:
     """A refund asked while Stripe is unreachable: each try's wait is the call policy's
     (2 s, 5 s, 15 s, ... 30 min), and the task is dead after its 45th attempt."""
-    checkout = tk.start_checkout(engine, gateway, request(world, "k1", (2,)))
+    checkout = checkout_two(engine, gateway, world, "k1")
     with engine.begin() as conn:
         pay(conn, world, checkout)
         tk.refund_tickets(conn, world.org, checkout.order_id, None, idempotency_key="r1")
@@ -211,7 +208,7 @@ def test_a_stripe_outage_of_minutes_delays_an_expired_holds_release_by_about_the
     schedule whose waits reach past the grace would have the sweeper release the seats and
     ask Stripe again: a second task)."""
     outage = 6 * 60.0
-    checkout = tk.start_checkout(engine, gateway, request(world, "k1", (2,)))
+    checkout = checkout_two(engine, gateway, world, "k1")
     pi = checkout.payment_intent_id
     _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
     with engine.begin() as conn:

@@ -12,6 +12,7 @@ Against the Stripe stand-in over HTTP (the application's gateway), with the appl
 task; the stand-in makes the debit's charge when it starts (`processing`, at the test's moment).
 """
 
+# ruff: noqa: F811 (`gateway` and `world` are the imported fixtures, named as parameters)
 from __future__ import annotations
 
 import uuid
@@ -24,14 +25,14 @@ import sqlalchemy as sa
 import escrow
 import ticketing_fsm as tk
 from liventix.stripe_gateway import StripeGateway, StripeSettings
-from tests.ticketing_core.cancels import asked_ago, run_cancel_tasks
+from tests.ticketing_core.cancels import asked_ago, run_cancel_tasks, sweep_alone
+from tests.ticketing_core.fixtures import gateway, world  # noqa: F401 (the fixtures)
 from tests.ticketing_core.support import (
     Gateway,
     World,
     captured,
+    checkout_two,
     drain,
-    open_world,
-    request,
     statuses,
     store,
     ticketing_handlers,
@@ -46,27 +47,6 @@ from tests.ticketing_core.test_cancel_first import (
 from tests.ticketing_core.test_paid_within_hold import _hold_ended
 from ticketing_fsm import outcomes
 from ticketing_fsm import store as tk_store
-
-
-@pytest.fixture
-def gateway() -> Gateway:
-    return Gateway()
-
-
-@pytest.fixture
-def world(engine: sa.Engine) -> World:
-    """An organizer's event with one ticket type of 6 seats at 25.00."""
-    with engine.begin() as conn:
-        return open_world(conn, capacities=(6,), prices=(2_500,))
-
-
-def _checkout(engine: sa.Engine, gateway: Gateway, world: World, key: str) -> tk.Checkout:
-    return tk.start_checkout(engine, gateway, request(world, key, (2,)))
-
-
-def _sweep(engine: sa.Engine, grace: timedelta = tk.CANCEL_GRACE) -> int:
-    with engine.begin() as conn:
-        return tk.expire_holds(conn, grace=grace)
 
 
 def _deliver(engine: sa.Engine, gateway: Gateway, event: dict[str, object]) -> None:
@@ -84,17 +64,18 @@ def test_a_debit_started_within_the_hold_and_succeeding_days_after_issues_the_ti
     `processing`, noted, the seats held (asked again at the grace, still so); days later
     the debit succeeds and Stripe's event (created then) arrives: tickets issued, escrow
     credited, nothing refunded."""
-    checkout = _checkout(engine, gateway, world, "k1")
+    checkout = checkout_two(engine, gateway, world, "k1")
     pi = checkout.payment_intent_id
     ended = _hold_ended(engine, checkout.order_id, timedelta(days=3))
     gateway.account.processing(pi, at=ended - 30)  # 1) the debit starts within the hold
-    assert _sweep(engine) == 1  # 2) the sweeper asks ...
+    assert sweep_alone(engine) == 1  # 2) the sweeper asks ...
     assert run_cancel_tasks(engine, gateway.stripe) == 1
     with engine.connect() as conn:
         assert tk.cancel_refused(conn, checkout.order_id) == "processing"  # ... refused, noted
         assert set(statuses(conn, checkout.order_id)) == {"held"}
     asked_ago(engine, checkout.order_id, timedelta(days=2))
-    assert _sweep(engine, grace=timedelta(hours=1)) == 1  # the grace: asked again, not released
+    # the grace: asked again, not released
+    assert sweep_alone(engine, grace=timedelta(hours=1)) == 1
     assert run_cancel_tasks(engine, gateway.stripe) == 2  # the first replays its refusal
     with engine.connect() as conn:
         assert set(statuses(conn, checkout.order_id)) == {"held"}
@@ -116,11 +97,11 @@ def test_a_debit_started_after_the_hold_and_succeeding_later_is_refunded(
     """The debit started 30 s after the hold ended, before the sweeper's ask reached Stripe
     (refused: `processing`); it succeeds a day later: refunded in full, as any payment made
     after the hold."""
-    checkout = _checkout(engine, gateway, world, "k1")
+    checkout = checkout_two(engine, gateway, world, "k1")
     pi = checkout.payment_intent_id
     ended = _hold_ended(engine, checkout.order_id, timedelta(days=1))
     gateway.account.processing(pi, at=ended + 30)
-    assert _sweep(engine) == 1
+    assert sweep_alone(engine) == 1
     assert run_cancel_tasks(engine, gateway.stripe) == 1
     with engine.connect() as conn:
         assert tk.cancel_refused(conn, checkout.order_id) == "processing"
@@ -136,7 +117,7 @@ def test_a_card_paid_after_the_hold_is_refunded_as_before(
     """A card paid after the hold (its charge made then): refunded in full, as before. Also
     when a debit started within the hold failed first: that charge failed, and the card's,
     made after the hold, is the payment's."""
-    checkout = _checkout(engine, gateway, world, "k1")
+    checkout = checkout_two(engine, gateway, world, "k1")
     pi = checkout.payment_intent_id
     ended = _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
     if declined_first:
@@ -154,13 +135,13 @@ def test_a_debit_started_in_time_ends_paid_in_any_order(
     """The debit started within the hold; the sweep (S), the cancel task (T: Stripe refuses,
     `processing` before the debit succeeds, `succeeded` after), the debit's success at Stripe
     (P) and its event handled (E: twice under its id, once under another) in every order."""
-    checkout = _checkout(engine, gateway, world, "k1")
+    checkout = checkout_two(engine, gateway, world, "k1")
     pi = checkout.payment_intent_id
     ended = _hold_ended(engine, checkout.order_id, timedelta(days=2))
     gateway.account.processing(pi, at=ended - 30)
     told: list[dict[str, object]] = []
     steps: dict[str, Callable[[], object]] = {
-        "S": lambda: _sweep(engine),
+        "S": lambda: sweep_alone(engine),
         "T": lambda: run_cancel_tasks(engine, gateway.stripe),
         "P": lambda: told.append(gateway.account.succeed(pi)),
         "E": lambda: _deliver(engine, gateway, told[0]),
@@ -181,7 +162,7 @@ def test_the_long_ways_read_takes_the_earlier_trustworthy_moment(
 ) -> None:
     """`store.orders.paying_order` (the long way's decision): the earlier of the event's and
     the charge's moments, each only if a payment of the order can have it."""
-    checkout = _checkout(engine, gateway, world, "k1")
+    checkout = checkout_two(engine, gateway, world, "k1")
     ended = _hold_ended(engine, checkout.order_id, timedelta(days=1))
     made = ended - int(tk.DEFAULT_HOLD.total_seconds())
     now = ended + 86_400
@@ -215,8 +196,8 @@ def test_the_payments_one_statement_takes_the_charges_moment(
     the connection) pays a debit's order by its charge's moment within the hold, though
     Stripe's event came a day after; without it (or with one before the order was made) the
     order is left to the long way (no row: refunded there)."""
-    warm = [_checkout(engine, gateway, world, f"w{n}") for n in range(2)]
-    checkout = _checkout(engine, gateway, world, "k1")
+    warm = [checkout_two(engine, gateway, world, f"w{n}") for n in range(2)]
+    checkout = checkout_two(engine, gateway, world, "k1")
     ended = _hold_ended(engine, checkout.order_id, timedelta(days=1))
     moment = {"in-time": ended - 30, "none": None, "before-order": ended - 86_400}[charged]
     with engine.connect() as conn:

@@ -6,6 +6,7 @@ or made after the hold, is refunded in full as before; a `created` no payment of
 can have (before the order was made, after the moment it is handled) is not taken.
 """
 
+# ruff: noqa: F811 (`gateway` is the imported fixture, named as a parameter)
 from __future__ import annotations
 
 import uuid
@@ -18,17 +19,18 @@ import escrow
 import ticketing_fsm as tk
 from liventix.testing.stripe import StripeObject
 from tests.ticketing_core.cancels import asked_ago
+from tests.ticketing_core.fixtures import gateway  # noqa: F401 (the fixture)
 from tests.ticketing_core.support import (
     Gateway,
     World,
     captured,
+    checkout_two,
     counters,
     drain,
     messages,
     open_world,
     payment_intent,
     refund_requests,
-    request,
     statuses,
     store,
     stripe_event,
@@ -38,19 +40,10 @@ from ticketing_fsm import store as tk_store
 
 
 @pytest.fixture
-def gateway() -> Gateway:
-    return Gateway()
-
-
-@pytest.fixture
 def world(engine: sa.Engine) -> World:
     """An organizer's event with one ticket type of 5 seats at 25.00."""
     with engine.begin() as conn:
         return open_world(conn, capacities=(5,), prices=(2_500,))
-
-
-def _checkout(engine: sa.Engine, gateway: Gateway, world: World, key: str) -> tk.Checkout:
-    return tk.start_checkout(engine, gateway, request(world, key, (2,)))
 
 
 def _hold_ended(engine: sa.Engine, order_id: uuid.UUID, ago: timedelta) -> int:
@@ -83,7 +76,7 @@ def test_a_payment_made_within_the_hold_and_handled_after_it_issues_the_tickets(
     engine: sa.Engine, gateway: Gateway, world: World
 ) -> None:
     handlers = ticketing_handlers(gateway)
-    checkout = _checkout(engine, gateway, world, "k1")
+    checkout = checkout_two(engine, gateway, world, "k1")
     ended = _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
     # Paid 30 s before the hold ended; the worker gets to it a minute after (a backlog).
     event = _succeeded(gateway, checkout, ended - 30)
@@ -103,7 +96,7 @@ def test_a_payment_made_after_the_hold_is_refunded_even_when_handled_at_once(
     engine: sa.Engine, gateway: Gateway, world: World
 ) -> None:
     handlers = ticketing_handlers(gateway)
-    checkout = _checkout(engine, gateway, world, "k1")
+    checkout = checkout_two(engine, gateway, world, "k1")
     ended = _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
     store(engine, _succeeded(gateway, checkout, ended + 30))
     assert drain(engine, handlers) == ["handled"]
@@ -120,8 +113,8 @@ def test_the_long_way_judges_the_payment_by_when_it_was_made_too(
 ) -> None:
     """`payment_succeeded` (the order by its id: the long way's statements) with the
     payment's time: in time issues, late refunds."""
-    in_time = _checkout(engine, gateway, world, "k1")
-    late = _checkout(engine, gateway, world, "k2")
+    in_time = checkout_two(engine, gateway, world, "k1")
+    late = checkout_two(engine, gateway, world, "k2")
     ended = {c: _hold_ended(engine, c.order_id, timedelta(minutes=1)) for c in (in_time, late)}
     with engine.begin() as conn:
         for cause, checkout, offset, outcome in (
@@ -142,7 +135,7 @@ def test_a_payment_made_in_time_for_seats_already_back_on_sale_is_refunded(
     engine: sa.Engine, gateway: Gateway, world: World
 ) -> None:
     handlers = ticketing_handlers(gateway)
-    checkout = _checkout(engine, gateway, world, "k1")
+    checkout = checkout_two(engine, gateway, world, "k1")
     ended = _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
     # Stripe never answered the cancellation (unreachable): the grace released the seats.
     with engine.begin() as conn:
@@ -166,7 +159,7 @@ def test_the_long_ways_read_judges_the_hold_by_the_payments_time(
 ) -> None:
     """`store.orders.paying_order` (what the long way decides on when the one statement
     paid nothing): expired or not by `paid_at`, now for none or one no payment can have."""
-    checkout = _checkout(engine, gateway, world, "k1")
+    checkout = checkout_two(engine, gateway, world, "k1")
     ended = _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
     with engine.begin() as conn:
         created = conn.execute(
@@ -197,7 +190,7 @@ def test_a_created_no_payment_of_the_order_can_have_is_judged_when_handled(
     """Through the inbox and the payment's one statement: a time before the order was made
     (0, a negative one, an hour before) does not make an expired hold's payment in time."""
     handlers = ticketing_handlers(gateway)
-    checkout = _checkout(engine, gateway, world, "k1")
+    checkout = checkout_two(engine, gateway, world, "k1")
     ended = _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
     at = ended - 7_200 if created == "before" else created
     store(engine, _succeeded(gateway, checkout, int(str(at))))
@@ -211,7 +204,7 @@ def test_a_created_after_the_moment_it_is_handled_is_judged_when_handled(
     """A time in the future (no payment can have it) does not refund a payment handled
     within its hold."""
     handlers = ticketing_handlers(gateway)
-    checkout = _checkout(engine, gateway, world, "k1")
+    checkout = checkout_two(engine, gateway, world, "k1")
     store(engine, _succeeded(gateway, checkout, int(checkout.hold_expires_at.timestamp()) + 86_400))
     assert drain(engine, handlers) == ["handled"]
     assert _order(engine, checkout.order_id).status == "paid"

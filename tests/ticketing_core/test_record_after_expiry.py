@@ -11,6 +11,7 @@ Against the Stripe stand-in over HTTP (the application's gateway), the sweeper's
 application's own (`tests.ticketing_core.cancels.sweep`).
 """
 
+# ruff: noqa: F811 (`world` is the imported fixture, named as a parameter)
 from __future__ import annotations
 
 from datetime import timedelta
@@ -20,31 +21,16 @@ import sqlalchemy as sa
 
 import ticketing_fsm as tk
 from tests.ticketing_core.cancels import sweep
-from tests.ticketing_core.support import Gateway, World, open_world, request, statuses
+from tests.ticketing_core.fixtures import world  # noqa: F401 (the fixture)
+from tests.ticketing_core.support import (
+    CrashAfterStripe,
+    Gateway,
+    World,
+    request,
+    statuses,
+)
 from tests.ticketing_core.test_paid_within_hold import _hold_ended
 from ticketing_fsm import store as tk_store
-
-
-@pytest.fixture
-def world(engine: sa.Engine) -> World:
-    """An organizer's event with one ticket type of 6 seats at 25.00."""
-    with engine.begin() as conn:
-        return open_world(conn, capacities=(6,), prices=(2_500,))
-
-
-class _CrashAfterStripe(Gateway):
-    """Stripe makes the intent; the checkout crashes before recording it (once)."""
-
-    crashed = False
-
-    def create_payment_intent(
-        self, amount: int, currency: str, metadata: dict[str, str], idempotency_key: str
-    ) -> tk.CreatedIntent:
-        made = super().create_payment_intent(amount, currency, metadata, idempotency_key)
-        if not self.crashed:
-            self.crashed = True
-            raise RuntimeError("crash between Stripe's answer and the record")
-        return made
 
 
 def _only_order(engine: sa.Engine) -> sa.Row[tuple[object, ...]]:
@@ -71,7 +57,7 @@ def _released_by_the_sweep(engine: sa.Engine, gateway: Gateway, world: World) ->
 def test_a_retry_after_the_hold_expired_before_the_sweep_is_expired(
     engine: sa.Engine, world: World
 ) -> None:
-    crashing = _CrashAfterStripe()
+    crashing = CrashAfterStripe()
     with pytest.raises(RuntimeError):
         tk.start_checkout(engine, crashing, request(world, "k1", (2,)))
     order_id = _only_order(engine).id

@@ -11,6 +11,7 @@ interrupted by Stripe resumes from the cursor; a malformed item is skipped and c
 worker (`liventix worker --once`, a real process) reads when its interval is due.
 """
 
+# ruff: noqa: F811 (`gateway` and `world` are the imported fixtures, named as parameters)
 from __future__ import annotations
 
 import logging
@@ -38,13 +39,13 @@ from liventix.stripe_catchup import (
 from liventix.stripe_gateway import StripeGateway, StripeSettings
 from liventix.testing.stripe import Recorded, StripeObject
 from tests.ticketing_core.cancels import run_cancel_tasks
+from tests.ticketing_core.fixtures import gateway, world  # noqa: F401 (the fixtures)
 from tests.ticketing_core.support import (
     Gateway,
     World,
+    checkout_two,
     counters,
     drain,
-    open_world,
-    request,
     statuses,
     ticketing_handlers,
 )
@@ -57,24 +58,12 @@ from tests.ticketing_core.test_cancel_first import (
 from tests.ticketing_core.test_paid_within_hold import _hold_ended
 
 
-@pytest.fixture
-def gateway() -> Gateway:
-    return Gateway()
-
-
-@pytest.fixture
-def world(engine: sa.Engine) -> World:
-    """An organizer's event with one ticket type of 6 seats at 25.00."""
-    with engine.begin() as conn:
-        return open_world(conn, capacities=(6,), prices=(2_500,))
-
-
 def _paid_in_time_and_refused(
     engine: sa.Engine, gateway: Gateway, world: World
 ) -> tuple[tk.Checkout, StripeObject]:
     """A checkout paid at Stripe 30 s before its hold ended (a minute ago), swept, the cancel
     refused (succeeded): its `payment_intent.succeeded` (returned) is in Stripe's log only."""
-    checkout = tk.start_checkout(engine, gateway, request(world, "k1", (2,)))
+    checkout = checkout_two(engine, gateway, world, "k1")
     paid = gateway.account.succeed(checkout.payment_intent_id)
     ended = _hold_ended(engine, checkout.order_id, timedelta(minutes=1))
     paid = gateway.account.backdate_event(str(paid["id"]), ended - 30)
@@ -175,7 +164,7 @@ def test_a_refund_whose_events_never_arrive_is_caught_up(
     refund's `refund.updated` and `charge.refunded` are never delivered. The catch-up brings
     them (the payment's event a duplicate) and the worker refunds the order."""
     handlers = ticketing_handlers(gateway)
-    checkout = tk.start_checkout(engine, gateway, request(world, "k1", (2,)))
+    checkout = checkout_two(engine, gateway, world, "k1")
     _deliver(engine, gateway.account.succeed(checkout.payment_intent_id))
     assert drain(engine, handlers) == ["handled"]
     refund = gateway.account.create_refund(
