@@ -93,6 +93,16 @@ def _expired(response: httpx.Response) -> None:
     assert response.json()["type"].endswith("checkout-expired"), response.text
 
 
+def _crashed(client: httpx.Client, body: dict[str, Any], headers: dict[str, str]) -> None:
+    """The first attempt, its gateway crashing after Stripe made the intent: a 5xx, or the
+    connection lost."""
+    try:
+        first = client.post("/v1/checkouts", json=body, headers=headers)
+        assert first.status_code >= 500, first.text
+    except httpx.HTTPError:
+        pass
+
+
 def _swept_and_released(world: World, n: int = 1) -> None:
     """Nothing recorded on the expired orders; the sweeper's cancel finds each one's intent
     by its creation request, and their seats go on Stripe's word."""
@@ -123,11 +133,7 @@ def test_an_api_retry_after_the_hold_expired_before_the_sweep_is_expired(
         monkeypatch.setattr(idempotency, "_MOST_PREPARED_AFTER", 0)
     body, headers = _body(client), {"Idempotency-Key": "exp-1"}
     world.gateway.crash_once = True
-    try:
-        first = client.post("/v1/checkouts", json=body, headers=headers)
-        assert first.status_code >= 500, first.text
-    except httpx.HTTPError:
-        pass
+    _crashed(client, body, headers)
     with world.owner.begin() as conn:
         conn.execute(_HOLD_OVER)
     # retries: the first may take the long way, the later ones the prepared statements
