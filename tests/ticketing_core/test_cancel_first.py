@@ -12,7 +12,6 @@ the application's own task (`liventix.wiring.cancel_intent_task`); the last test
 sweeper and the task in `liventix worker --once` processes.
 """
 
-# ruff: noqa: F811 (`gateway` and `world` are the imported fixtures, named as parameters)
 from __future__ import annotations
 
 import dataclasses
@@ -34,7 +33,6 @@ from liventix.stripe_gateway import StripeGateway, StripeSettings
 from liventix.testing.stripe import StripeObject, StripeStandIn
 from liventix.wiring import TaskPayloadMismatch, cancel_intent_task
 from tests.ticketing_core.cancels import asked_ago, cancel_tasks, run_cancel_tasks, sweep_alone
-from tests.ticketing_core.fixtures import gateway, world  # noqa: F401 (the fixtures)
 from tests.ticketing_core.support import (
     CrashAfterStripe,
     Gateway,

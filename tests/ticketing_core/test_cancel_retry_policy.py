@@ -14,7 +14,6 @@ database's clock read around the worker's round, then the due time is moved to n
 of sleeping; the outage's clock is the sum of the waits so read.
 """
 
-# ruff: noqa: F811 (`gateway` and `world` are the imported fixtures, named as parameters)
 from __future__ import annotations
 
 import itertools
@@ -32,7 +31,6 @@ from liventix.stripe_gateway import StripeGateway, StripeSettings
 from liventix.wiring import STRIPE_CALL_RETRY, STRIPE_CANCEL_RETRY, wire
 from outbox.message_types import task_for
 from tests.ticketing_core.cancels import CANCEL_TASK, cancel_tasks
-from tests.ticketing_core.fixtures import gateway, world  # noqa: F401 (the fixtures)
 from tests.ticketing_core.support import (
     Gateway,
     World,

@@ -12,7 +12,6 @@ Against the Stripe stand-in over HTTP (the application's gateway), with the appl
 task; the stand-in makes the debit's charge when it starts (`processing`, at the test's moment).
 """
 
-# ruff: noqa: F811 (`gateway` and `world` are the imported fixtures, named as parameters)
 from __future__ import annotations
 
 import uuid
@@ -26,7 +25,6 @@ import escrow
 import ticketing_fsm as tk
 from liventix.stripe_gateway import StripeGateway, StripeSettings
 from tests.ticketing_core.cancels import asked_ago, run_cancel_tasks, sweep_alone
-from tests.ticketing_core.fixtures import gateway, world  # noqa: F401 (the fixtures)
 from tests.ticketing_core.support import (
     Gateway,
     World,

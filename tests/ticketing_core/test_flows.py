@@ -4,7 +4,6 @@ inbox with Stripe-shaped events), the hold sweeper and late payments, transfers 
 check-in, refunds, event cancellation, disputes, the audit trail and the diagrams.
 """
 
-# ruff: noqa: F811 (`gateway` is the imported fixture, named as a parameter)
 from __future__ import annotations
 
 import threading
@@ -19,7 +18,6 @@ from statemachine.exceptions import TransitionNotAllowed
 import ticketing_fsm as tk
 from liventix.testing.stripe import StripeObject
 from tests.ticketing_core.cancels import cancel_tasks, run_cancel_tasks, sweep
-from tests.ticketing_core.fixtures import gateway  # noqa: F401 (the fixture)
 from tests.ticketing_core.support import (
     Gateway,
     World,

@@ -6,7 +6,6 @@ or made after the hold, is refunded in full as before; a `created` no payment of
 can have (before the order was made, after the moment it is handled) is not taken.
 """
 
-# ruff: noqa: F811 (`gateway` is the imported fixture, named as a parameter)
 from __future__ import annotations
 
 import uuid
@@ -19,7 +18,6 @@ import escrow
 import ticketing_fsm as tk
 from liventix.testing.stripe import StripeObject
 from tests.ticketing_core.cancels import asked_ago
-from tests.ticketing_core.fixtures import gateway  # noqa: F401 (the fixture)
 from tests.ticketing_core.support import (
     Gateway,
     World,

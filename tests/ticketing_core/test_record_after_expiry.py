@@ -11,7 +11,6 @@ Against the Stripe stand-in over HTTP (the application's gateway), the sweeper's
 application's own (`tests.ticketing_core.cancels.sweep`).
 """
 
-# ruff: noqa: F811 (`world` is the imported fixture, named as a parameter)
 from __future__ import annotations
 
 from datetime import timedelta
@@ -21,7 +20,6 @@ import sqlalchemy as sa
 
 import ticketing_fsm as tk
 from tests.ticketing_core.cancels import sweep
-from tests.ticketing_core.fixtures import world  # noqa: F401 (the fixture)
 from tests.ticketing_core.support import (
     CrashAfterStripe,
     Gateway,

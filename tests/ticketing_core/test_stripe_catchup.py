@@ -11,7 +11,6 @@ interrupted by Stripe resumes from the cursor; a malformed item is skipped and c
 worker (`liventix worker --once`, a real process) reads when its interval is due.
 """
 
-# ruff: noqa: F811 (`gateway` and `world` are the imported fixtures, named as parameters)
 from __future__ import annotations
 
 import logging
@@ -39,7 +38,6 @@ from liventix.stripe_catchup import (
 from liventix.stripe_gateway import StripeGateway, StripeSettings
 from liventix.testing.stripe import Recorded, StripeObject
 from tests.ticketing_core.cancels import run_cancel_tasks
-from tests.ticketing_core.fixtures import gateway, world  # noqa: F401 (the fixtures)
 from tests.ticketing_core.support import (
     Gateway,
     World,
