@@ -229,3 +229,34 @@ def test_a_lost_race_of_the_record_sent_with_the_authentication_is_run_again(
     first, again = gateway.intents  # asked again by the retry, under the same key
     assert done.json()["payment_intent_id"] == first == again
     assert _recorded(gateway.owner, done.json()["order_id"]) == first
+
+
+def test_an_expired_hold_is_not_recorded_with_the_authentication(engine: sa.Engine) -> None:
+    """The hold ran out before the record (Stripe slow, or a retry after expiry, the sweeper
+    not yet by): the statement sent with the authentication records nothing, and the
+    ordinary path answers CheckoutExpired, nothing recorded (Review3's L2, session 39: the
+    statement's hold condition had no test)."""
+    with engine.begin() as conn:
+        world = open_world(conn, capacities=(5,))
+        token = create_key(conn, world.org, description="record").token
+        pending = tk.reserve_checkout(conn, request(world, "api:rt-expired", (1,)))
+        assert isinstance(pending, tk.PendingCheckout)
+        conn.execute(
+            sa.text(
+                "UPDATE ticketing.orders SET hold_expires_at = now() - interval '1 second'"
+                " WHERE id = :id"
+            ),
+            {"id": pending.order_id},
+        )
+    intent = tk.CreatedIntent("pi_expired", "pi_expired_secret")
+    with engine.connect() as conn:
+        answers: list[object] = []
+        principal, _ = keys.authenticate(
+            conn, token, None, then=tk.record_statement(pending, intent), answers=answers
+        )
+        assert principal is not None and principal.org_id == world.org
+        assert len(answers) == 1 and store.recorded_status(answers[0]) is None
+        with pytest.raises(tk.CheckoutExpired):
+            tk.record_payment_intent(conn, pending, intent, sent=answers[0])
+        conn.rollback()
+    assert _recorded(engine, pending.order_id) is None
