@@ -40,8 +40,9 @@ error mixing in `outbox.retries.TransientFailure`: the gateway's for Stripe's 42
 attempt either: the event is deferred seconds, growing, jittered by half, at least the
 service's Retry-After (`RetryPolicy.busy_deferral`), so a burst that met Stripe's rate limit
 comes back spread out in seconds, not on the schedule's minutes. Past the policy's bound a
-transient failure counts as an attempt again, so an event that never stops losing races (or
-a service that stays busy) still ends dead. One met outside the handler's savepoint (the
+transient failure counts as an attempt again, so an event that never stops losing races still
+ends dead (a busy service's past its schedule: the last wait again, for a day from the event's
+receipt, then counted, `RetryPolicy.busy_for`). One met outside the handler's savepoint (the
 relock's `FOR UPDATE`, the outcome's update, COMMIT and the constraint triggers deferred
 to it) rolls the whole transaction back, the outcome with it: the worker records it in a
 transaction of its own (`fail_rolled_back`), under the same bound.
@@ -157,24 +158,13 @@ _FAILED = text("""
      WHERE source = :source AND event_id = :id AND org_id = :org
 """)
 
-# A transient failure within the bound (:waits, one per deferral allowed): due again after
-# the wait for this deferral, not counted; no row once the bound is reached. The wait counts
-# from the failure (clock_timestamp()), not from the transaction's start (now()): a handler
-# that waited out its lock_timeout still waits its deferral.
+# A transient failure's deferral, not counted: due again after the wait for this deferral
+# (:waits, one per deferral of the bound); no row once the bound is reached, unless the event
+# is younger than :unbounded_for seconds (a busy service's, `RetryPolicy.busy_for`; 0 for a
+# lost race), which waits the last again. The wait counts from the failure
+# (clock_timestamp()), not from the transaction's start (now()): a handler that waited out
+# its lock_timeout still waits its deferral.
 _DEFERRED = text("""
-    UPDATE messaging.inbox
-       SET deferrals = deferrals + 1,
-           next_attempt_at = clock_timestamp() + make_interval(
-               secs => (CAST(:waits AS float8[]))[deferrals + 1]),
-           last_error = :error
-     WHERE source = :source AND event_id = :id AND org_id = :org
-       AND deferrals < cardinality(CAST(:waits AS float8[]))
-    RETURNING deferrals
-""")
-
-# A busy service's deferral (not counted): the schedule's next wait, past its last the last
-# again, while the event is younger than :busy_for seconds (`RetryPolicy.busy_for`).
-_DEFERRED_BUSY = text("""
     UPDATE messaging.inbox
        SET deferrals = deferrals + 1,
            next_attempt_at = clock_timestamp() + make_interval(
@@ -182,7 +172,8 @@ _DEFERRED_BUSY = text("""
                    least(deferrals + 1, cardinality(CAST(:waits AS float8[])))]),
            last_error = :error
      WHERE source = :source AND event_id = :id AND org_id = :org
-       AND received_at > clock_timestamp() - make_interval(secs => :busy_for)
+       AND (deferrals < cardinality(CAST(:waits AS float8[]))
+            OR received_at > clock_timestamp() - make_interval(secs => :unbounded_for))
     RETURNING deferrals
 """)
 
@@ -380,6 +371,21 @@ def next_due(conn: Connection) -> InboxEvent | None:
     return None if row is None else _event(row, row.attempts + 1)
 
 
+def _deferred(
+    conn: Connection,
+    event: InboxEvent,
+    waits: list[float | None],
+    exc: Exception,
+    *,
+    why: str,
+    unbounded_for: float,
+) -> bool:
+    """Defer the event, not counted (`_DEFERRED`); False past the bound."""
+    error = f"deferred ({why}): {type(exc).__name__}: {exc}"[:1000]
+    params = {**_key(event), "waits": waits, "error": error, "unbounded_for": unbounded_for}
+    return conn.execute(_DEFERRED, params).first() is not None
+
+
 def _failed(conn: Connection, policy: RetryPolicy, event: InboxEvent, exc: Exception) -> str:
     """Record a failure on the caller's transaction (the handler's work rolled back): a
     transient one within the policy's bound defers the event ("deferred", not an attempt):
@@ -396,19 +402,12 @@ def _failed(conn: Connection, policy: RetryPolicy, event: InboxEvent, exc: Excep
     if busy is not None and policy.busy_deferrals:
         n = len(policy.busy_deferrals)
         waits = [policy.busy_deferral(k, busy.retry_after) for k in range(1, n + 1)]
-        error = f"deferred (busy): {type(exc).__name__}: {exc}"[:1000]
-        deferred = conn.execute(
-            _DEFERRED_BUSY,
-            {**_key(event), "waits": waits, "error": error, "busy_for": policy.busy_for},
-        )
-        if deferred.first() is not None:
+        if _deferred(conn, event, waits, exc, why="busy", unbounded_for=policy.busy_for):
             return "deferred"
     code = transient_sqlstate(exc)
     if code is not None and policy.deferrals:
-        waits = [policy.deferral(n) for n in range(1, len(policy.deferrals) + 1)]
-        error = f"deferred ({code}): {type(exc).__name__}: {exc}"[:1000]
-        deferred = conn.execute(_DEFERRED, {**_key(event), "waits": waits, "error": error})
-        if deferred.first() is not None:
+        waits = [policy.deferral(k) for k in range(1, len(policy.deferrals) + 1)]
+        if _deferred(conn, event, waits, exc, why=code, unbounded_for=0):
             return "deferred"
     delay = policy.delay(event.attempts, None if busy is None else busy.retry_after)
     error = f"{type(exc).__name__}: {exc}"[:1000]

@@ -128,8 +128,8 @@ class TransientFailure:
     """An outside service saying it is busy, try again soon (a mixin for a package's own
     error, as `PermanentFailure` is for "never": the gateway's for Stripe's 429). An inbox
     event whose handler raises one, or raises from one, is deferred (`RetryPolicy.
-    busy_deferral`), not counted as an attempt within the bound. `retry_after` (seconds),
-    when the service said when, is the least wait. Test for it with `transient(exc)`."""
+    busy_deferral`), not counted as an attempt (for `RetryPolicy.busy_for`). `retry_after`
+    (seconds), when the service said when, is the least wait. Test for it with `transient(exc)`."""
 
     retry_after: float | None = None
 
