@@ -322,14 +322,22 @@ def test_a_deadlocked_batch_is_run_again_in_its_turn(
     picks the stream's batch (its deadlock_timeout the shorter, 3 s against 60 s). That
     batch is run again after a pause, as post_batch_now's lost races are; the other batches'
     results stay as they were, in order, and every batch is posted once."""
-    low = open_account(ORG_A, "d-0", "asset")
-    high = next(
-        a for a in (open_account(ORG_A, f"d-{n}", "asset") for n in range(1, 65)) if a > low
-    )
+    # The two accounts in id order whatever ids they were given (a random id could be the
+    # highest of any number opened after it).
+    low, high = sorted((open_account(ORG_A, "d-0", "asset"), open_account(ORG_A, "d-1", "asset")))
     other = open_account(ORG_A, "d-other", "revenue")
     pauses: list[float] = []
-    monkeypatch.setattr(writes, "_sleep", pauses.append)
     locked, release = threading.Event(), threading.Event()
+
+    def pause(seconds: float) -> None:
+        # The pause lets the rival, granted the lower account when the batch was rolled
+        # back, finish before the batch runs again, as the real 10-20 ms pause nearly always
+        # does: unpaused, the retry could take the lower account first (a row lock is taken
+        # again by whoever reaches the row) and deadlock with the rival a second time.
+        pauses.append(seconds)
+        assert release.wait(10)
+
+    monkeypatch.setattr(writes, "_sleep", pause)
     failures: list[BaseException] = []
 
     def rival(pid: int) -> None:
