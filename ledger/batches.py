@@ -16,12 +16,15 @@ whichever door first took it.
 importer's, TigerBeetle's client's): each batch its own unit of work as in `post_batch_now`,
 the fast door's statements sent through libpq's pipeline mode (`pgdriver.Pipeline`) with one
 or two batches in flight, so the client builds the next batch while the server posts the
-current one.
+current one. With `connections=2` it runs two such streams on two connections of an engine's
+pool, each on a thread of its own, the batches handed out in the order given to whichever
+stream asks next and their results yielded in that order (`_streams`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import deque
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
@@ -177,6 +180,7 @@ def post_batches_now(
     batches: Iterable[Batch | Sequence[PostEntry | ReverseEntry]],
     *,
     window: int = 2,
+    connections: int = 1,
 ) -> Generator[list[BatchResult], None, None]:
     """`post_batch_now` for each of `batches` in turn (a `Batch` carries its links; a plain
     sequence of requests stands alone), yielding each batch's results as `post_batch_now`
@@ -212,9 +216,44 @@ def post_batches_now(
     sends nothing about it, so nothing yielded is less durable than `post_batch_now`'s
     result. (A group-commit mode, results released after a barrier transaction, was tried
     in session 39 and taken out: see docs/engine.md, A stream of batches.)
+
+    `connections=2` (1 or 2; `InvalidRequest` otherwise, and for a `Connection` bind: one
+    connection cannot be two): two such streams on two connections of the engine's pool,
+    each pipelined on a thread of its own, so that one backend posts while the other's
+    client builds and the commits of one wait for their flush while the other posts. The
+    batches are handed out in the order given, each to whichever stream asks next (the
+    caller's iterator is read from the streams' threads, one at a time), and their results
+    are yielded in that order: a batch's results wait for those of every batch before it,
+    and the streams take at most `_AHEAD` batches past the oldest not yet yielded (plus what
+    each already holds). Each batch keeps everything above (its own unit of work, committed
+    and durable before its results are yielded; replays by key; a lost race run again). What
+    is given up is the commit order across batches: two batches on different streams commit
+    in either order (a batch depending on an earlier one, on a key it posts or funds it
+    brings, may be judged before it: give such batches to one stream, or link them), wait
+    for each other's row locks on shared accounts, and may deadlock with each other (the
+    long way locks chain by chain), a deadlock the stream runs again as `post_batch_now`
+    does. A batch whose post raises (or the caller's iterator raising) stops the handing
+    out; the other stream finishes the batches it holds before that one, and leaves
+    (reading the rest in flight, committed or not, as closing does); the error is raised at
+    that batch's turn, after the results of every batch before it (an error of the other
+    stream too is added to it as a note). Closing the generator early stops both streams
+    and returns both connections clean (out of pipeline mode, no session setting left); no
+    thread outlives the generator.
     """
     if window not in (1, 2):
         raise InvalidRequest("a stream keeps one or two batches in flight")
+    if connections not in (1, 2):
+        raise InvalidRequest("a stream runs on one or two connections")
+    if connections == 2:
+        if not isinstance(bind, Engine):
+            raise InvalidRequest("two streams need an engine: one connection cannot be two")
+        if pgdriver.has_characteristics(bind):
+            for batch in batches:  # no pipeline there (below): batch by batch
+                requests, links = _unpacked(batch)
+                yield post_batch_now(bind, org_id, requests, links=links)
+            return
+        yield from _streams(bind, org_id, batches, window)
+        return
     if isinstance(bind, Engine):
         if pgdriver.has_characteristics(bind):
             # The pipeline's transactions are the server's implicit ones: no isolation
@@ -266,7 +305,7 @@ def _stream(
     org_id: UUID,
     batches: Iterable[Batch | Sequence[PostEntry | ReverseEntry]],
     window: int,
-) -> Iterator[list[BatchResult]]:
+) -> Generator[list[BatchResult], None, None]:
     """`post_batches_now` on a connection with no transaction open."""
     source = iter(batches)
     queue: deque[_Queued] = deque()  # built, to send (in front: sent once, to send again)
@@ -321,6 +360,173 @@ def _stream(
             item = queue.popleft()  # not for the pipeline, nothing in flight
             pipe.close()
             yield post_batch_now(conn, org_id, item.requests, links=item.links)
+
+
+_AHEAD = 16
+"""Batches the two streams (`_streams`) may hand out past the oldest not yet yielded, beyond
+what a stream already holds: how far one stream runs ahead while the other waits (a lock, a
+slow batch) or the caller does not ask."""
+_THREAD_NAME = "ledger-batch-stream"
+"""The streams' threads' names (with `-0`, `-1`)."""
+
+
+class _Shared:
+    """What the two streams of `_streams` and the caller share, under `cond` (the caller's
+    iterator under `source_lock`, taken before `cond`, never inside it)."""
+
+    def __init__(self, batches: Iterable[Batch | Sequence[PostEntry | ReverseEntry]]) -> None:
+        self.source = iter(batches)
+        self.source_lock = threading.Lock()
+        self.cond = threading.Condition()
+        self.handed = 0  # batches handed out (numbered 0, 1, ...)
+        self.ended = False  # the caller's iterator ended (or raised)
+        self.turn = 0  # the batch whose results the caller gets next
+        self.done: dict[int, list[BatchResult]] = {}
+        self.failures: list[tuple[int, BaseException]] = []  # each at its batch's turn
+        self.stop_at: int | None = None  # a failure's turn: nothing more handed out
+        self.closing = False  # the caller left: both streams stop
+        self.running = 0
+
+    def stopped(self) -> bool:
+        return self.closing or self.stop_at is not None
+
+    def take(self) -> list[BatchResult] | None:
+        """The next batch's results once recorded (None: no batch left), or its turn's
+        failure raised."""
+        with self.cond:
+            while True:
+                turn = self.turn
+                if turn in self.done:
+                    self.turn += 1
+                    self.cond.notify_all()  # a stream waiting to run ahead may go on
+                    return self.done.pop(turn)
+                due = [f for f in self.failures if f[0] <= turn]
+                if due:
+                    raise min(due, key=lambda f: f[0])[1]
+                if self.ended and turn >= self.handed:
+                    return None
+                if not self.running:
+                    raise RuntimeError(f"the streams ended without batch {turn}'s results")
+                self.cond.wait()
+
+    def unraised(self, raised: BaseException | None) -> None:
+        """Once both streams ended: the failures not raised to the caller, never lost; added
+        as notes to what the caller gets (`raised`), or the first of them raised."""
+        rest = [exc for _, exc in self.failures if exc is not raised]
+        if not rest:
+            return
+        if raised is None or isinstance(raised, GeneratorExit):
+            raised = rest.pop(0)
+            for other in rest:
+                raised.add_note(f"the other stream failed too: {other!r}")
+            raise raised
+        for other in rest:
+            raised.add_note(f"the other stream failed too: {other!r}")
+
+    def fail(self, turn: int, exc: BaseException) -> None:
+        """Record a failure at `turn` (under `cond`): nothing more is handed out."""
+        self.failures.append((turn, exc))
+        self.stop_at = turn if self.stop_at is None else min(self.stop_at, turn)
+        self.cond.notify_all()
+
+
+def _streams(
+    engine: Engine,
+    org_id: UUID,
+    batches: Iterable[Batch | Sequence[PostEntry | ReverseEntry]],
+    window: int,
+) -> Iterator[list[BatchResult]]:
+    """`post_batches_now` on two connections of `engine`'s pool, a `_stream` on each, in a
+    thread of its own; results yielded in the order of the batches."""
+    shared = _Shared(batches)
+    conns: list[Connection] = []
+    threads: list[threading.Thread] = []
+    raised: BaseException | None = None
+    try:
+        for _ in range(2):  # taken here: a pool's refusal is the caller's at once
+            conns.append(engine.connect())
+        for n, conn in enumerate(conns):
+            thread = threading.Thread(
+                target=_worker, args=(shared, conn, org_id, window), name=f"{_THREAD_NAME}-{n}"
+            )
+            with shared.cond:
+                shared.running += 1
+            thread.start()
+            threads.append(thread)
+        while (results := shared.take()) is not None:
+            yield results
+    except BaseException as exc:
+        raised = exc
+        raise
+    finally:
+        with shared.cond:
+            shared.closing = True
+            shared.cond.notify_all()
+        for thread in threads:
+            thread.join()
+        for conn in conns:
+            conn.close()
+        shared.unraised(raised)
+
+
+def _worker(shared: _Shared, conn: Connection, org_id: UUID, window: int) -> None:
+    """One of `_streams`' two: a `_stream` on `conn` over the batches it is handed, each
+    one's results recorded under its number; any error recorded at its batch's turn."""
+    mine: deque[int] = deque()  # the numbers of the batches this stream holds, in order
+    try:
+        stream = _stream(conn, org_id, _handed(shared, mine), window)
+        try:
+            for results in stream:
+                with shared.cond:
+                    shared.done[mine.popleft()] = results
+                    shared.cond.notify_all()
+                    stop = shared.stop_at
+                    if shared.closing or (stop is not None and all(n > stop for n in mine)):
+                        break  # what it holds is past the failure: read, not waited for
+        finally:
+            stream.close()  # out of pipeline mode, the session setting reset
+    except BaseException as exc:
+        with shared.cond:
+            shared.fail(mine[0] if mine else shared.handed, exc)
+    finally:
+        with shared.cond:
+            shared.running -= 1
+            shared.cond.notify_all()
+
+
+def _handed(
+    shared: _Shared, mine: deque[int]
+) -> Iterator[Batch | Sequence[PostEntry | ReverseEntry]]:
+    """The batches handed to one stream, in the order given, numbered in `mine`; it ends
+    when the caller's batches do, or once a stream failed or the caller left."""
+    while True:
+        with shared.cond:
+            # A stream holding nothing waits while the others run far ahead of the caller; one
+            # holding a batch never waits here (the caller may be waiting for that batch).
+            while not mine and not shared.stopped() and shared.handed - shared.turn >= _AHEAD:
+                shared.cond.wait()
+            if shared.stopped() or shared.ended:
+                return
+        with shared.source_lock:
+            with shared.cond:
+                if shared.stopped() or shared.ended:
+                    return
+                number = shared.handed
+            try:
+                batch = next(shared.source, None)
+            except BaseException as exc:
+                with shared.cond:
+                    shared.ended = True
+                    shared.fail(number, exc)
+                return
+            with shared.cond:
+                if batch is None:
+                    shared.ended = True
+                    shared.cond.notify_all()
+                    return
+                shared.handed += 1
+                mine.append(number)
+        yield batch
 
 
 def _received(pipe: pgdriver.Pipeline) -> tuple[list[BatchResult] | None, DBAPIError | None]:
