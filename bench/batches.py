@@ -25,6 +25,12 @@ in turn), after every case has run `--warm-up` seconds unmeasured:
   client builds the next batch while the server posts the current one; each batch's commit
   as `post_batch_now`'s; the group-commit cases of session 39, `*_group`, were taken out with
   the mode: their results were not durable);
+- `independent_batch_streams2` (session 40): the independent batches from this one process
+  through `ledger.post_batches_now(engine, ..., connections=2)`: two pipelined streams on two
+  connections of an engine's pool of two (one thread each, the batches handed out in order,
+  the results yielded in order), each batch its own unit of work as `post_batch_now`'s; the
+  commit order across batches is what it gives up (the backends' CPU read from the pool's
+  two connections, the same two for every round);
 - the baseline, `floor_<size>`: the same rows (an idempotency key with a 64-digit
   fingerprint, an entry and its two lines per entry, effective when recorded, the accounts'
   new totals) written by four plain statements into copies of the ledger's tables with the
@@ -38,12 +44,14 @@ building the requests, validating, fingerprinting, encoding, decoding) and of it
 (the server; read from /proc, so only for a local server), WAL bytes and full-page images
 per entry (pg_stat_wal: a round's checkpoint shows there), and the ratios of the batch
 path's server CPU to the floor's. The issue's goals are 15,000 entries/s for both kinds from
-one process: `best_independent` and `best_linked` read the best of the ways with
-`post_batch_now`'s guarantees on one connection, one batch at a time (`*_batch_1`) or
-pipelined (`*_batch_pipelined`), the same two ways `bench.posting`'s keys of the same names
-compare (`best_independent_way`, `best_linked_way` name the one that gave it), and
-`target_independent_15000`, `target_linked_15000` judge them; two connections has its own
-target (`target_independent_batch_2_15000`), as do the other per-case targets of before. The
+one process: `best_independent` and `best_linked` read the best of the one-process ways that
+keep `post_batch_now`'s per-batch guarantees: one batch at a time (`*_batch_1`), pipelined
+(`*_batch_pipelined`) and, for independent batches, two pipelined streams
+(`independent_batch_streams2`, since session 40), the same ways `bench.posting`'s keys of the
+same names compare (`best_independent_way`, `best_linked_way` name the one that gave it), and
+`target_independent_15000`, `target_linked_15000` judge them; two connections batch by batch
+has its own target (`target_independent_batch_2_15000`), as do the other per-case targets of
+before. The
 machine's load average is printed before and after, and kept in the JSON, the last line
 printed.
 """
@@ -69,6 +77,8 @@ import sqlalchemy as sa
 import ledger
 from bench.posting import Book, Results, _analyze, _open_book, _server, per
 from liventix.database import create_database, database_url, drop_database, make_engine, upgrade
+
+Bind = sa.Connection | sa.Engine
 
 GOAL = 15_000
 """Entries per second from one process, for both cases (issue 14)."""
@@ -114,10 +124,10 @@ class Case:
     size: int
     call: Callable[[sa.Connection, uuid.UUID, list[ledger.PostEntry]], None]
     connections: int = 1
-    stream: Callable[[sa.Connection, uuid.UUID, Iterator[list[ledger.PostEntry]]], int] | None = (
-        None
-    )
+    stream: Callable[[Bind, uuid.UUID, Iterator[list[ledger.PostEntry]]], int] | None = None
     """For a stream's case: posts every batch the iterator gives, returns the entries."""
+    pooled: bool = False
+    """The stream's case takes the pooled engine (`_round`'s `pool`), not a connection."""
 
 
 @dataclass(frozen=True)
@@ -176,14 +186,12 @@ def _post(links: bool) -> Callable[[sa.Connection, uuid.UUID, list[ledger.PostEn
 
 
 def _stream(
-    links: bool,
-) -> Callable[[sa.Connection, uuid.UUID, Iterator[list[ledger.PostEntry]]], int]:
-    def stream(
-        conn: sa.Connection, org: uuid.UUID, batches: Iterator[list[ledger.PostEntry]]
-    ) -> int:
+    links: bool, connections: int = 1
+) -> Callable[[Bind, uuid.UUID, Iterator[list[ledger.PostEntry]]], int]:
+    def stream(bind: Bind, org: uuid.UUID, batches: Iterator[list[ledger.PostEntry]]) -> int:
         done = 0
         linked = (ledger.Batch(b, [links] * (len(b) - 1) + [False]) for b in batches)
-        for results in ledger.post_batches_now(conn, org, linked):
+        for results in ledger.post_batches_now(bind, org, linked, connections=connections):
             refused = [r.error for r in results if r.error is not None]
             if refused:
                 raise RuntimeError(f"a batch entry was refused: {refused[0]}")
@@ -194,7 +202,7 @@ def _stream(
 
 
 def _one_of(
-    stream: Callable[[sa.Connection, uuid.UUID, Iterator[list[ledger.PostEntry]]], int],
+    stream: Callable[[Bind, uuid.UUID, Iterator[list[ledger.PostEntry]]], int],
 ) -> Callable[[sa.Connection, uuid.UUID, list[ledger.PostEntry]], None]:
     """A stream's case's single call (its warm-up): a stream of one batch."""
 
@@ -275,17 +283,29 @@ def _round(
     seconds: float,
     rng: random.Random,
     pids: Sequence[int | None],
+    pool: tuple[sa.Engine, Sequence[int | None]] | None = None,
 ) -> Round:
-    """One round of a case on its first `case.connections` connections, one thread each."""
-    used = list(zip(conns, pids, strict=True))[: case.connections]
+    """One round of a case on its first `case.connections` connections, one thread each; a
+    pooled case's, from this thread on `pool`'s engine (its backends' pids beside it)."""
+    binds: list[Bind]
+    if case.pooled:
+        assert pool is not None and case.stream is not None
+        binds, backends = [pool[0]], list(pool[1])
+    else:
+        binds, backends = list(conns[: case.connections]), list(pids[: case.connections])
     run = uuid.uuid4().hex[:8]
-    keys = [_keys(f"{case.name}-{run}-{i}") for i in range(len(used))]
-    rngs = [random.Random(rng.random()) for _ in used]
-    for (conn, _), key, r in zip(used, keys, rngs, strict=True):
-        case.call(conn, book.org, _requests(book, r, key, case.size))  # warm up
-    done = [0] * len(used)
-    wal0, fpi0 = _wal(used[0][0]), _fpi([conn for conn, _ in used])
-    server0 = [_backend_cpu(pid) for _, pid in used]
+    keys = [_keys(f"{case.name}-{run}-{i}") for i in range(len(binds))]
+    rngs = [random.Random(rng.random()) for _ in binds]
+    for bind, key, r in zip(binds, keys, rngs, strict=True):
+        warm = _requests(book, r, key, case.size)
+        if case.pooled and case.stream is not None:
+            case.stream(bind, book.org, iter([warm]))
+        else:
+            assert isinstance(bind, sa.Connection)
+            case.call(bind, book.org, warm)
+    done = [0] * len(binds)
+    wal0, fpi0 = _wal(conns[0]), _fpi(conns, pool)
+    server0 = [_backend_cpu(pid) for pid in backends]
     client0, started = time.process_time(), time.perf_counter()
     deadline = started + seconds
 
@@ -296,21 +316,23 @@ def _round(
                 while time.perf_counter() < deadline:
                     yield _requests(book, rngs[i], keys[i], case.size)
 
-            done[i] += case.stream(used[i][0], book.org, batches())
+            done[i] += case.stream(binds[i], book.org, batches())
             return
+        conn = binds[i]
+        assert isinstance(conn, sa.Connection)
         while time.perf_counter() < deadline:
-            case.call(used[i][0], book.org, _requests(book, rngs[i], keys[i], case.size))
+            case.call(conn, book.org, _requests(book, rngs[i], keys[i], case.size))
             done[i] += case.size
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(1, len(used))]
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(1, len(binds))]
     for thread in threads:
         thread.start()
     work(0)
     for thread in threads:
         thread.join()
     wall, client = time.perf_counter() - started, time.process_time() - client0
-    server1 = [_backend_cpu(pid) for _, pid in used]
-    wal, fpi = _wal(used[0][0]) - wal0, _fpi([conn for conn, _ in used]) - fpi0
+    server1 = [_backend_cpu(pid) for pid in backends]
+    wal, fpi = _wal(conns[0]) - wal0, _fpi(conns, pool) - fpi0
     server: float | None = 0.0
     for before, after in zip(server0, server1, strict=True):
         server = (
@@ -327,12 +349,19 @@ def _wal(conn: sa.Connection) -> int:
     return lsn
 
 
-def _fpi(conns: Sequence[sa.Connection]) -> int:
+def _fpi(
+    conns: Sequence[sa.Connection], pool: tuple[sa.Engine, Sequence[int | None]] | None = None
+) -> int:
     """Full-page images the server has written to the WAL so far (pg_stat_wal: every
-    session's; each connection's pending statistics flushed first)."""
+    session's; each connection's pending statistics flushed first, the pool's two too)."""
     for conn in conns:
         conn.exec_driver_sql("SELECT pg_stat_force_next_flush()")
         conn.rollback()
+    if pool is not None:
+        with pool[0].connect() as one, pool[0].connect() as other:
+            for conn in (one, other):
+                conn.exec_driver_sql("SELECT pg_stat_force_next_flush()")
+                conn.rollback()
     fpi = int(conns[0].exec_driver_sql("SELECT wal_fpi FROM pg_stat_wal").scalar_one())
     conns[0].rollback()
     return fpi
@@ -366,6 +395,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         Case("independent_batch_2", small, _post(False), connections=2),
         Case("independent_batch_pipelined", small, _one_of(_stream(False)), stream=_stream(False)),
         Case("linked_batch_pipelined", large, _one_of(_stream(True)), stream=_stream(True)),
+        Case(
+            "independent_batch_streams2",
+            small,
+            _one_of(_stream(False, 2)),
+            stream=_stream(False, 2),
+            pooled=True,
+        ),
         Case(f"floor_{small}", small, _floor),
         Case(f"floor_{large}", large, _floor),
     ]
@@ -377,6 +413,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             engine = make_engine(url, pool_size=2)
             book = _open_book(engine, args.accounts)
             _copy_tables(engine)
+            # The two streams' pool: its two connections, the same for every round (a
+            # QueuePool keeps both; none past them), so their backends' CPU can be read.
+            streams = make_engine(url, pool_size=2, max_overflow=0)
+            with streams.connect() as one, streams.connect() as other:
+                stream_pids: list[int | None] = []
+                for c in (one, other):
+                    stream_pids.append(
+                        int(c.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+                    )
+                    c.rollback()
+            pool = (streams, stream_pids)
             results.put("load_before", _load(), "load average 1/5/15 min")
             results.put(
                 "batch_path",
@@ -402,13 +449,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                 # whole, so the first case of the first round ran at ~1.5x its steady server
                 # CPU per entry for seconds, whichever case it was (payments_batches.sql).
                 for case in cases:
-                    _round(conns, case, book, seconds=args.warm_up, rng=rng, pids=pids)
+                    _round(conns, case, book, seconds=args.warm_up, rng=rng, pids=pids, pool=pool)
                 for r in range(args.rounds):
                     _analyze(engine)
                     order = cases[r % len(cases) :] + cases[: r % len(cases)]
                     for case in order:
                         rounds[case.name].append(
-                            _round(conns, case, book, seconds=args.seconds, rng=rng, pids=pids)
+                            _round(
+                                conns,
+                                case,
+                                book,
+                                seconds=args.seconds,
+                                rng=rng,
+                                pids=pids,
+                                pool=pool,
+                            )
                         )
             for case in cases:
                 done = rounds[case.name]
@@ -443,6 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ("independent_batch_1", small),
                 ("independent_batch_2", small),
                 ("independent_batch_pipelined", small),
+                ("independent_batch_streams2", small),
                 ("linked_batch_1", large),
                 ("linked_batch_pipelined", large),
             ):
@@ -464,6 +520,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "one connection, pipelined over one batch at a time",
             )
             results.put(
+                "streams2_over_pipelined_independent",
+                per(f["independent_batch_streams2"], f["independent_batch_pipelined"]),
+                "two pipelined streams over one",
+            )
+            results.put(
                 "pipelined_over_1_linked",
                 per(f["linked_batch_pipelined"], f["linked_batch_1"]),
                 "one connection, pipelined over one batch at a time",
@@ -471,16 +532,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             results.put("target_independent_batch_1_15000", f["independent_batch_1"] >= GOAL)
             results.put("target_independent_batch_2_15000", f["independent_batch_2"] >= GOAL)
             results.put("target_linked_batch_1_15000", f["linked_batch_1"] >= GOAL)
-            # The same ways as bench.posting's keys of the same names, each with
-            # post_batch_now's guarantees (two connections: its own target above).
+            results.put(
+                "target_independent_batch_streams2_15000", f["independent_batch_streams2"] >= GOAL
+            )
+            # The same ways as bench.posting's keys of the same names, each from one process
+            # with post_batch_now's per-batch guarantees (two connections batch by batch: its
+            # own target above).
             for kind in ("independent", "linked"):
-                ways = (f"{kind}_batch_1", f"{kind}_batch_pipelined")
+                ways = [f"{kind}_batch_1", f"{kind}_batch_pipelined"]
+                if kind == "independent":
+                    ways.append("independent_batch_streams2")
                 best = max(ways, key=lambda way: f[way] or 0.0)
                 results.put(
-                    f"best_{kind}", f[best], "entries/s, one connection: one at a time or pipelined"
+                    f"best_{kind}",
+                    f[best],
+                    "entries/s, one process: one at a time, pipelined"
+                    + (" or two streams" if kind == "independent" else ""),
                 )
                 results.put(f"best_{kind}_way", best)
                 results.put(f"target_{kind}_15000", (f[best] or 0.0) >= GOAL)
+            streams.dispose()
             engine.dispose()
         finally:
             drop_database(admin, name)

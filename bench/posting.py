@@ -22,11 +22,16 @@ server if set (two databases are created on it and dropped afterwards). Each run
   entries per second from 1 process (`independent_batch_1`, `linked_batch_1`); the same
   batches as one stream on the process's one connection, each batch its own unit of work,
   through `ledger.post_batches_now` (libpq's pipeline mode, two batches in flight: session
-  39) (`independent_batch_pipelined`, `linked_batch_pipelined`); the goals
-  (`target_independent_15000`, `target_linked_15000`) read `best_independent` and
-  `best_linked`: the better of those two ways of each kind, both with `post_batch_now`'s
-  guarantees (`best_independent_way`, `best_linked_way` name the one that gave it; the same
-  two ways `bench.batches`' keys of the same names compare);
+  39) (`independent_batch_pipelined`, `linked_batch_pipelined`); the independent batches
+  from the one process as two pipelined streams on two connections of its pool
+  (`post_batches_now(engine, ..., connections=2)`, session 40: the batches handed out and
+  their results yielded in order, each batch its own unit of work, the commit order across
+  batches given up) (`independent_batch_streams2`); the goals (`target_independent_15000`,
+  `target_linked_15000`) read `best_independent` and `best_linked`: the best of those ways of
+  each kind (one at a time, pipelined, and for independent batches two streams), all from
+  one process with `post_batch_now`'s per-batch guarantees (`best_independent_way`,
+  `best_linked_way` name the one that gave it; the same ways `bench.batches`' keys of the
+  same names compare);
 - single postings each in its own `with engine.begin(): ledger.post_entry(...)`, a unit of
   work that could hold other writes too (three round trips: BEGIN, the call, COMMIT), at 1
   and 16 processes (`tx_N`; `post_N` measured that way until session 26);
@@ -68,6 +73,7 @@ last line printed is one JSON object holding every figure.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import itertools
@@ -117,6 +123,7 @@ Mode = Literal[
     "linked",
     "independent_pipelined",
     "linked_pipelined",
+    "independent_streams2",
     "tx",
 ]
 _DOORS: dict[Mode, str] = {
@@ -127,6 +134,7 @@ _DOORS: dict[Mode, str] = {
     "linked": "linked, post_batch (one chain)",
     "independent_pipelined": "independent, post_batches_now (pipelined, one connection)",
     "linked_pipelined": "linked, post_batches_now (pipelined, one connection, one chain each)",
+    "independent_streams2": "independent, post_batches_now (two pipelined streams, connections=2)",
     "tx": "tx, engine.begin() + post_entry (three round trips)",
 }
 
@@ -149,6 +157,7 @@ PLAN: list[tuple[str, Mode, int]] = [
     ("linked_batch_1", "linked", 1),
     ("independent_batch_pipelined", "independent_pipelined", 1),
     ("linked_batch_pipelined", "linked_pipelined", 1),
+    ("independent_batch_streams2", "independent_streams2", 1),
     ("tx_1", "tx", 1),
     ("tx_16", "tx", 16),
 ]
@@ -249,7 +258,7 @@ def _entry(job: Job, rng: random.Random, key: str) -> ledger.PostEntry:
 
 def client(job: Job) -> Tally:
     """Post as fast as one process can from `job.start_at` for `job.seconds` (a pool task)."""
-    if job.mode in ("independent_pipelined", "linked_pipelined"):
+    if job.mode in ("independent_pipelined", "linked_pipelined", "independent_streams2"):
         return _stream_client(job)
     engine = make_engine(
         job.url,
@@ -310,10 +319,12 @@ def client(job: Job) -> Tally:
 
 def _stream_client(job: Job) -> Tally:
     """`client` for a stream's mode: batches through `ledger.post_batches_now` on one
-    connection, one stream for the window."""
+    connection (or on the two of the process's pool: `independent_streams2`), one stream for
+    the window."""
+    connections = 2 if job.mode == "independent_streams2" else 1
     engine = make_engine(
         job.url,
-        pool_size=1,
+        pool_size=connections,
         max_overflow=0,
         connect_args={"application_name": CLIENT_APPLICATION},
     )
@@ -324,7 +335,7 @@ def _stream_client(job: Job) -> Tally:
     size = job.batch if linked else job.independent
     links = [linked] * (size - 1) + [False]
 
-    def stream(held: sa.Connection, deadline: float | None) -> tuple[int, int]:
+    def stream(held: sa.Connection | sa.Engine, deadline: float | None) -> tuple[int, int]:
         """A stream of batches until `deadline` (None: one batch): entries and batches."""
 
         def batches() -> Iterator[ledger.Batch]:
@@ -334,7 +345,8 @@ def _stream_client(job: Job) -> Tally:
                     return
 
         done = count = 0
-        for results in ledger.post_batches_now(held, job.org, batches()):
+        batches_now = ledger.post_batches_now(held, job.org, batches(), connections=connections)
+        for results in batches_now:
             refused = [r.error for r in results if r.error is not None]
             if refused:
                 raise RuntimeError(f"a batch entry was refused: {refused[0]}")
@@ -343,7 +355,11 @@ def _stream_client(job: Job) -> Tally:
         return done, count
 
     try:
-        with engine.connect() as held:
+        with contextlib.ExitStack() as stack:
+            # Two streams take the engine (two connections of its pool of two, kept open by
+            # the pool from the warm-up to the end: their backends' CPU is read as the
+            # held connection's); one stream a connection.
+            held = engine if connections == 2 else stack.enter_context(engine.connect())
             stream(held, None)  # connect and warm up outside the window
             time.sleep(max(0.0, job.start_at - time.time()))
             deadline = job.start_at + job.seconds
@@ -1246,14 +1262,23 @@ def _targets(runs: dict[str, Run], base: Run, results: Results) -> None:
     for name in ("independent_batch_1", "linked_batch_1"):
         if name in runs:
             results.put(f"target_{name}_15000", runs[name].entries_per_s >= 15_000)
+    if "independent_batch_streams2" in runs:
+        results.put(
+            "target_independent_batch_streams2_15000",
+            runs["independent_batch_streams2"].entries_per_s >= 15_000,
+        )
     for kind in ("independent", "linked"):
-        ways = [w for w in (f"{kind}_batch_1", f"{kind}_batch_pipelined") if w in runs]
+        named = [f"{kind}_batch_1", f"{kind}_batch_pipelined"]
+        if kind == "independent":
+            named.append("independent_batch_streams2")
+        ways = [w for w in named if w in runs]
         if ways:
             best = max(ways, key=lambda way: runs[way].entries_per_s)
             results.put(
                 f"best_{kind}",
                 runs[best].entries_per_s,
-                "entries/s, one connection: one at a time or pipelined",
+                "entries/s, one process: one at a time, pipelined"
+                + (" or two streams" if kind == "independent" else ""),
             )
             results.put(f"best_{kind}_way", best)
             results.put(f"target_{kind}_15000", runs[best].entries_per_s >= 15_000)
