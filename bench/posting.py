@@ -43,7 +43,16 @@ server if set (two databases are created on it and dropped afterwards). Each run
   touch, and `post_16_sealer` with a process calling `ledger.seal` every second (60 times as
   often as the worker's once a minute); the medians of the rounds, `monitors_elsewhere_ratio`
   and `sealer_cost` against the plain rounds, CPU per posting for each (which other load
-  disturbs less than the rates) and the sealer's own CPU. `--only features` runs just these.
+  disturbs less than the rates) and the sealer's own CPU. `--only features` runs just these;
+- after every run of the plan, when it held `post_16` and `hot_16`, both cases again in
+  `--rounds` interleaved rounds of `--round-seconds` (post, hot; hot, post; ...), each segment
+  from the same state (`_settle`), as `bench.hot_spread` runs them (session 40):
+  `hot_over_spread_interleaved` (the median of the rounds' hot / post rates; each round's in
+  `hot_over_spread_rounds`), `hot_over_spread_cpu` (post's CPU per posting / hot's), and each
+  case's medians (`hot_spread_post_rate`, `hot_spread_hot_rate`, their CPU and WAL per
+  posting).
+  `hot_over_spread` itself stays the single pair of `post_16` and `hot_16` above, which at 16
+  clients on 2 cores reads the state each ran in as much as the code (docs/engine.md).
 
 The client processes are spawned once (a pool of 16) and start each run together at an
 agreed time. Before each run the payments tables are analysed (issue 14 asks it), so that
@@ -1174,6 +1183,38 @@ def _sections(value: str) -> str | list[str]:
     return names
 
 
+def _hot_spread_rounds(
+    pool: Pool,
+    engine: sa.Engine,
+    book: Book,
+    url: str,
+    *,
+    server: ServerCpu,
+    args: argparse.Namespace,
+    results: Results,
+) -> None:
+    """After every run of the plan: post_16's and hot_16's cases in interleaved rounds
+    (bench.hot_spread), their figures beside `hot_over_spread`'s single pair."""
+    from bench.hot_spread import interleaved  # noqa: PLC0415 (it imports this module)
+
+    print(
+        f"post_16 and hot_16 in {args.rounds} interleaved rounds of {args.round_seconds:g} s"
+        " (the order alternating, each from the same state: bench.hot_spread)",
+        flush=True,
+    )
+    figures = interleaved(
+        pool,
+        engine,
+        book,
+        url,
+        server=server,
+        rounds=max(1, args.rounds),
+        seconds=max(2.0, args.round_seconds),
+    )
+    for name, value in figures.items():
+        results.put(name, value)
+
+
 def _ratios(runs: dict[str, Run], base: Run, results: Results) -> None:
     """The ratios between the runs that were measured."""
     print("ratios", flush=True)
@@ -1388,6 +1429,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     _report(runs[name], results, base.transactions_per_s)
                     if name == "post_16" and with_features:
                         features(pool, engine, book, url)
+                if "post_16" in runs and "hot_16" in runs:
+                    _hot_spread_rounds(
+                        pool, engine, book, url, server=server, args=args, results=results
+                    )
 
                 _ratios(runs, base, results)
                 _where_time_goes(
