@@ -269,16 +269,6 @@ BEGIN
         v_ids := ARRAY(SELECT encode(substring(v_base FROM 1 FOR 8) || int8send(v_low | i),
                                      'hex')::uuid
                          FROM generate_series(1, v_n) i);
-        -- The keys first, before any account is locked (session 40): they need no account
-        -- and no time, and the accounts' locks are held from their SELECT to the commit, so
-        -- what is written before it is not in the window another batch moving the same
-        -- accounts waits through (two streams from one process: post_batches_now's
-        -- connections=2). A key taken meanwhile by a concurrent request waits for it here
-        -- as it did after the lock, and its unique violation sends the batch the long way.
-        INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status,
-                                               result)
-        SELECT p_org, x.k, 'post_entries', x.h, 'succeeded', jsonb_build_object('id', x.id)
-          FROM unnest(p_keys, p_hashes, v_ids) AS x(k, h, id);
         v_who := p_org;
         LOOP
             -- This organization's regular accounts, locked in id order (the Sort under the
@@ -379,10 +369,18 @@ BEGIN
                      GROUP BY x.id) d
              WHERE a.org_id = v_who AND a.id = d.id AND NOT a.high_volume;
         END LOOP;
-        -- Every guard held on the locked rows: the entries and their lines, recorded at the
-        -- time read now that the accounts are locked (as _post does: an account's lines in
-        -- the order of its versions by time too, which balance_as_of reads).
+        -- Every guard held on the locked rows: the keys, the entries and their lines;
+        -- recorded at the time read now that the accounts are locked (as _post does: an
+        -- account's lines in the order of its versions by time too, which balance_as_of
+        -- reads). The keys come after the locks as in every other door (the one lock order,
+        -- docs/engine.md): inserted before them (tried in session 40), a batch holding a key
+        -- while it waited for an account deadlocked with a post_entry of that key holding
+        -- the account (the key's insert waits for its holder).
         v_at := clock_timestamp();
+        INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status,
+                                               result)
+        SELECT p_org, x.k, 'post_entries', x.h, 'succeeded', jsonb_build_object('id', x.id)
+          FROM unnest(p_keys, p_hashes, v_ids) AS x(k, h, id);
         INSERT INTO payments.entries (id, org_id, kind, description, metadata, effective_at,
                                       created_at, external_ref, idempotency_key)
         SELECT x.id, p_org, 'standard', coalesce(x.description, ''),

@@ -74,3 +74,47 @@ def test_a_two_organization_deadlock_between_batches_reaches_the_caller_at_once(
     assert deadlocks == 1
     (posted,) = [o for o in out.values() if isinstance(o, list)]
     assert len(posted) == 3 and all(r.id is not None and r.error is None for r in posted), posted
+
+
+def test_a_batch_waiting_for_an_account_holds_no_key_a_single_posting_needs(
+    engine: sa.Engine, open_account: OpenAccountFn
+) -> None:
+    """The fast door inserts its keys after its accounts' locks, as every other door does (the
+    one lock order). T2 holds accounts a and b (a posting, its transaction open); T1's batch
+    of keys K and K2 on a and b waits for them; T2 then posts K itself on a and b and
+    commits. No deadlock: T1 finds K taken and answers it as a replay of T2's posting, K2
+    posted. (With the keys inserted before the lock, tried in session 40, T1 held K while it
+    waited: T2's insert of K waited for T1, a deadlock, T1 the victim.)"""
+    a, b = open_account(ORG_A, "ko-a", "asset"), open_account(ORG_A, "ko-b", "revenue")
+    out: dict[str, object] = {}
+
+    def first(conn: sa.Connection) -> None:
+        try:
+            out["t1"] = ledger.post_batch(
+                conn, ORG_A, [transfer("ko-K", a, b, 5), transfer("ko-K2", a, b, 6)]
+            )
+            conn.commit()
+        except DBAPIError as exc:
+            out["t1"] = exc
+            conn.rollback()
+
+    with engine.connect() as t1, engine.connect() as t2:
+        for session in (t1, t2):
+            _deadlock_timeout(session, "100ms")
+        before = _deadlocks(engine, (t1, t2))
+        t2.begin()
+        ledger.post_entry(t2, ORG_A, transfer("ko-first", a, b, 1))
+        pid = _pid(t1)
+        thread = threading.Thread(target=first, args=(t1,))
+        thread.start()
+        try:
+            assert _blocked_or_done(engine, pid, thread)  # T1 waits for T2's accounts
+            ledger.post_entry(t2, ORG_A, transfer("ko-K", a, b, 5))
+            t2.commit()
+        finally:
+            thread.join(120)
+        deadlocks = _deadlocks(engine, (t1, t2)) - before
+    results = out["t1"]
+    assert isinstance(results, list), results
+    assert [(r.replayed, r.error) for r in results] == [(True, None), (False, None)]
+    assert deadlocks == 0
