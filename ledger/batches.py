@@ -23,7 +23,9 @@ stream asks next and their results yielded in that order (`_streams`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import sys
 import threading
 from collections import deque
 from collections.abc import Generator, Iterable, Iterator, Sequence
@@ -218,27 +220,32 @@ def post_batches_now(
     in session 39 and taken out: see docs/engine.md, A stream of batches.)
 
     `connections=2` (1 or 2; `InvalidRequest` otherwise, and for a `Connection` bind: one
-    connection cannot be two): two such streams on two connections of the engine's pool,
-    each pipelined on a thread of its own, so that one backend posts while the other's
-    client builds and the commits of one wait for their flush while the other posts. The
-    batches are handed out in the order given, each to whichever stream asks next (the
-    caller's iterator is read from the streams' threads, one at a time), and their results
-    are yielded in that order: a batch's results wait for those of every batch before it,
-    and the streams take at most `_AHEAD` batches past the oldest not yet yielded (plus what
-    each already holds). Each batch keeps everything above (its own unit of work, committed
-    and durable before its results are yielded; replays by key; a lost race run again). What
-    is given up is the commit order across batches: two batches on different streams commit
-    in either order (a batch depending on an earlier one, on a key it posts or funds it
-    brings, may be judged before it: give such batches to one stream, or link them), wait
-    for each other's row locks on shared accounts, and may deadlock with each other (the
-    long way locks chain by chain), a deadlock the stream runs again as `post_batch_now`
-    does. A batch whose post raises (or the caller's iterator raising) stops the handing
-    out; the other stream finishes the batches it holds before that one, and leaves
-    (reading the rest in flight, committed or not, as closing does); the error is raised at
-    that batch's turn, after the results of every batch before it (an error of the other
-    stream too is added to it as a note). Closing the generator early stops both streams
-    and returns both connections clean (out of pipeline mode, no session setting left); no
-    thread outlives the generator.
+    connection cannot be two): two such streams on two connections of the engine's pool, each
+    pipelined on a thread of its own, so that one backend posts while the other's client builds
+    and the commits of one wait for their flush while the other posts. The batches are handed
+    out in the order given, each to whichever stream asks next (the caller's iterator is read
+    from the streams' threads, one at a time), and their results are yielded in that order: a
+    batch's results wait for those of every batch before it, and the streams take at most
+    `_AHEAD` batches past the oldest not yet yielded (plus what the stream holding that one
+    takes meanwhile, a window and one more): a caller who does not ask leaves the rest of its
+    iterator unread. Each batch keeps everything above (its own unit of work, committed and
+    durable before its results are yielded; replays by key; a lost race run again). What is
+    given up is the commit order across batches: two batches on different streams commit in
+    either order (a batch depending on an earlier one, on a key it posts or funds it brings, may
+    be judged before it: use connections=1, or link them in one batch), wait for each other's
+    row locks on shared accounts, and may deadlock with each other (the long way locks chain by
+    chain), a deadlock the stream runs again as `post_batch_now` does. A batch whose post raises
+    (or the caller's iterator raising) stops the handing out; the other stream finishes the
+    batches it holds before that one, and leaves (reading the rest in flight, committed or not,
+    as closing does); the error is raised at that batch's turn, after the results of every batch
+    before it (an error of the other stream too is added to it as a note). Closing the generator
+    early stops both streams and returns both connections clean (out of pipeline mode, no
+    session setting left; or invalidated, if a cancel below met its reset); no thread outlives
+    the generator. Leaving early (closing, an error raised, Ctrl-C in the caller's thread)
+    cancels the streams' statements in flight (a lock wait ends at once; each batch is committed
+    whole or not at all) before waiting for the threads; a second Ctrl-C while they end leaves
+    them to end on their own, each giving its connection back. The threads are daemon threads: a
+    generator left open does not hold up the interpreter's exit.
     """
     if window not in (1, 2):
         raise InvalidRequest("a stream keeps one or two batches in flight")
@@ -364,15 +371,18 @@ def _stream(
 
 _AHEAD = 16
 """Batches the two streams (`_streams`) may hand out past the oldest not yet yielded, beyond
-what a stream already holds: how far one stream runs ahead while the other waits (a lock, a
-slow batch) or the caller does not ask."""
+what the stream holding that oldest one takes meanwhile: how far one stream runs ahead while
+the other waits (a lock, a slow batch) or the caller does not ask."""
 _THREAD_NAME = "ledger-batch-stream"
 """The streams' threads' names (with `-0`, `-1`)."""
+_CANCELED = "57014"
+"""query_canceled: a statement `_Shared.cancel` stopped."""
 
 
 class _Shared:
     """What the two streams of `_streams` and the caller share, under `cond` (the caller's
-    iterator under `source_lock`, taken before `cond`, never inside it)."""
+    iterator under `source_lock`, taken before `cond`, never inside it; the streams'
+    connections' cancelling under `cancel_lock`, taken alone)."""
 
     def __init__(self, batches: Iterable[Batch | Sequence[PostEntry | ReverseEntry]]) -> None:
         self.source = iter(batches)
@@ -386,9 +396,19 @@ class _Shared:
         self.stop_at: int | None = None  # a failure's turn: nothing more handed out
         self.closing = False  # the caller left: both streams stop
         self.running = 0
+        self.parked = 0  # streams waiting in `_handed` for the caller to take results
+        self.cancel_lock = threading.Lock()
+        self.drivers: dict[int, Any] = {}  # stream number: its driver connection, until released
+        self.cancelled = False  # the caller left early: the streams' statements were cancelled
 
     def stopped(self) -> bool:
         return self.closing or self.stop_at is not None
+
+    def too_far(self, mine: deque[int]) -> bool:
+        """Whether a stream holding `mine` waits before taking another batch (under `cond`):
+        the streams hold `_AHEAD` batches past the oldest not yet yielded, and this stream
+        does not hold that one (the caller may be waiting for it: its stream never waits)."""
+        return self.handed - self.turn >= _AHEAD and not (mine and mine[0] == self.turn)
 
     def take(self) -> list[BatchResult] | None:
         """The next batch's results once recorded (None: no batch left), or its turn's
@@ -409,6 +429,25 @@ class _Shared:
                     raise RuntimeError(f"the streams ended without batch {turn}'s results")
                 self.cond.wait()
 
+    def cancel(self) -> None:
+        """The caller left early: cancel the statement each stream has in flight (a lock
+        wait, a slow batch), so that it ends now; a connection already released is not
+        touched (it may be another caller's by then). Its cancelled statement's error is not
+        a failure (`failed`)."""
+        with self.cond:
+            self.cancelled = True
+        with self.cancel_lock:
+            for driver in self.drivers.values():
+                cancel = getattr(driver, "cancel_safe", None)  # psycopg's, thread-safe
+                if cancel is not None:
+                    with contextlib.suppress(Exception):  # at worst the stream ends as it would
+                        cancel()
+
+    def release(self, number: int) -> None:
+        """Stream `number` is about to give its connection back: no cancel reaches it then."""
+        with self.cancel_lock:
+            self.drivers.pop(number, None)
+
     def unraised(self, raised: BaseException | None) -> None:
         """Once both streams ended: the failures not raised to the caller, never lost; added
         as notes to what the caller gets (`raised`), or the first of them raised."""
@@ -422,6 +461,15 @@ class _Shared:
             raise raised
         for other in rest:
             raised.add_note(f"the other stream failed too: {other!r}")
+
+    def failed(self, mine: deque[int], exc: BaseException) -> None:
+        """A stream's error (under `cond`), recorded at the turn of the oldest batch it holds,
+        or, holding none, at the next number to hand out (a batch being drawn meanwhile is
+        then not handed out: `_handed` looks again); a statement `cancel` stopped is none."""
+        orig = getattr(exc, "orig", exc)
+        if self.cancelled and getattr(orig, "sqlstate", None) == _CANCELED:
+            return
+        self.fail(mine[0] if mine else self.handed, exc)
 
     def fail(self, turn: int, exc: BaseException) -> None:
         """Record a failure at `turn` (under `cond`): nothing more is handed out."""
@@ -437,7 +485,13 @@ def _streams(
     window: int,
 ) -> Iterator[list[BatchResult]]:
     """`post_batches_now` on two connections of `engine`'s pool, a `_stream` on each, in a
-    thread of its own; results yielded in the order of the batches."""
+    thread of its own; results yielded in the order of the batches.
+
+    The threads are daemon threads: a generator left open when the interpreter exits does
+    not keep it waiting (the server then sees both connections close: each batch in flight
+    committed whole or not at all). Leaving early (closing, an error, Ctrl-C) cancels the
+    statements in flight, then waits for both threads; each gives its connection back to the
+    pool as it ends (a second Ctrl-C while they end leaves them to end on their own)."""
     shared = _Shared(batches)
     conns: list[Connection] = []
     threads: list[threading.Thread] = []
@@ -446,12 +500,24 @@ def _streams(
         for _ in range(2):  # taken here: a pool's refusal is the caller's at once
             conns.append(engine.connect())
         for n, conn in enumerate(conns):
+            shared.drivers[n] = conn.connection.driver_connection
+        while conns:
+            n = len(threads)
             thread = threading.Thread(
-                target=_worker, args=(shared, conn, org_id, window), name=f"{_THREAD_NAME}-{n}"
+                target=_worker,
+                args=(shared, n, conns[0], org_id, window),
+                name=f"{_THREAD_NAME}-{n}",
+                daemon=True,
             )
             with shared.cond:
                 shared.running += 1
-            thread.start()
+            try:
+                thread.start()
+            except BaseException:
+                with shared.cond:
+                    shared.running -= 1
+                raise
+            conns.pop(0)  # the thread's now: it gives it back
             threads.append(thread)
         while (results := shared.take()) is not None:
             yield results
@@ -459,19 +525,37 @@ def _streams(
         raised = exc
         raise
     finally:
-        with shared.cond:
-            shared.closing = True
-            shared.cond.notify_all()
+        if not sys.is_finalizing():  # else nothing can be waited for: the threads are stopped
+            _left(shared, threads, conns, raised)
+
+
+def _left(
+    shared: _Shared,
+    threads: list[threading.Thread],
+    conns: list[Connection],
+    raised: BaseException | None,
+) -> None:
+    """`_streams` left (`raised`: how, None at the end of the batches): both streams stopped
+    (their statements in flight cancelled if it left early) and waited for, a connection no
+    thread took given back, the failures not raised to the caller raised or noted."""
+    with shared.cond:
+        shared.closing = True
+        shared.cond.notify_all()
+    try:
+        if raised is not None and threads:
+            shared.cancel()
         for thread in threads:
             thread.join()
-        for conn in conns:
+    finally:
+        for conn in conns:  # taken, no thread started on it
             conn.close()
-        shared.unraised(raised)
+    shared.unraised(raised)
 
 
-def _worker(shared: _Shared, conn: Connection, org_id: UUID, window: int) -> None:
+def _worker(shared: _Shared, number: int, conn: Connection, org_id: UUID, window: int) -> None:
     """One of `_streams`' two: a `_stream` on `conn` over the batches it is handed, each
-    one's results recorded under its number; any error recorded at its batch's turn."""
+    one's results recorded under its number; any error recorded at its batch's turn; `conn`
+    given back to the pool at the end."""
     mine: deque[int] = deque()  # the numbers of the batches this stream holds, in order
     try:
         stream = _stream(conn, org_id, _handed(shared, mine), window)
@@ -487,30 +571,39 @@ def _worker(shared: _Shared, conn: Connection, org_id: UUID, window: int) -> Non
             stream.close()  # out of pipeline mode, the session setting reset
     except BaseException as exc:
         with shared.cond:
-            shared.fail(mine[0] if mine else shared.handed, exc)
+            shared.failed(mine, exc)
     finally:
-        with shared.cond:
-            shared.running -= 1
-            shared.cond.notify_all()
+        try:
+            shared.release(number)
+            conn.close()
+        finally:
+            with shared.cond:
+                shared.running -= 1
+                shared.cond.notify_all()
 
 
 def _handed(
     shared: _Shared, mine: deque[int]
 ) -> Iterator[Batch | Sequence[PostEntry | ReverseEntry]]:
     """The batches handed to one stream, in the order given, numbered in `mine`; it ends
-    when the caller's batches do, or once a stream failed or the caller left."""
+    when the caller's batches do, or once a stream failed or the caller left. It waits while
+    the streams are `_AHEAD` past the caller (`_Shared.too_far`)."""
     while True:
         with shared.cond:
-            # A stream holding nothing waits while the others run far ahead of the caller; one
-            # holding a batch never waits here (the caller may be waiting for that batch).
-            while not mine and not shared.stopped() and shared.handed - shared.turn >= _AHEAD:
-                shared.cond.wait()
+            while not shared.stopped() and not shared.ended and shared.too_far(mine):
+                shared.parked += 1
+                try:
+                    shared.cond.wait()
+                finally:
+                    shared.parked -= 1
             if shared.stopped() or shared.ended:
                 return
         with shared.source_lock:
             with shared.cond:
                 if shared.stopped() or shared.ended:
                     return
+                if shared.too_far(mine):
+                    continue  # the other stream took one meanwhile: wait again
                 number = shared.handed
             try:
                 batch = next(shared.source, None)
@@ -524,6 +617,8 @@ def _handed(
                     shared.ended = True
                     shared.cond.notify_all()
                     return
+                if shared.stopped():
+                    return  # a failure (perhaps at `number`) or the caller left: not handed out
                 shared.handed += 1
                 mine.append(number)
         yield batch

@@ -9,15 +9,27 @@ come in the order given while the streams finish out of it (one stream held up b
 the other committing later batches meanwhile); two streams moving the same accounts lose no
 update; an error is raised at its batch's turn, after the results of the batches before it
 (one of them still waiting when the error came); closing early leaves no thread and both
-pooled connections clean; three connections, or a Connection as the bind, are refused.
+pooled connections clean; three connections, or a Connection as the bind, are refused. And
+how the streams stop and wait: a caller who does not ask leaves its iterator mostly unread
+(`_AHEAD`), never read by both streams at once; Ctrl-C in a process whose stream waits on a
+lock ends it at once; a generator left open does not hold up the interpreter's exit; a stream
+failing with no batch of its own stops a batch the other was drawing; both streams failing,
+the later failure is a note on the error raised.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import signal
+import subprocess
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -143,7 +155,8 @@ def test_a_mixed_stream_on_two_connections_gives_the_one_by_one_results(
     assert statuses[-1] == ["posted"]
     assert isinstance(got[3][1].error, ledger.IdempotencyConflict)
     assert _balances(engine, [cash_p, sales_p]) == _balances(engine, [cash_s, sales_s])
-    assert len(counted) == 2 and sum(counted.values()) == len(stream)
+    assert len(counted) == 2 and all(counted.values())
+    assert sum(counted.values()) == len(stream)
     assert _stream_threads() == []
 
 
@@ -384,4 +397,264 @@ def test_three_connections_or_a_connection_bind_are_refused(
         next(ledger.post_batches_now(conn, ORG_A, source, connections=2))
     assert next(source) is specs[0]
     assert _entries(engine, "n") == {}
+    assert _stream_threads() == []
+
+
+class _Recorded(batches._Shared):
+    """`batches._Shared`, each one made kept in `made` (the test reads the streams' state)."""
+
+    made: list[batches._Shared] = []
+
+    def __init__(self, source: Any) -> None:
+        super().__init__(source)
+        _Recorded.made.append(self)
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> list[batches._Shared]:
+    _Recorded.made = []
+    monkeypatch.setattr(batches, "_Shared", _Recorded)
+    return _Recorded.made
+
+
+class _Source:
+    """The caller's batches, counting the draws and noting any draw made while another was
+    still inside `__next__` (the streams must read the caller's iterator one at a time)."""
+
+    def __init__(self, specs: Sequence[Any]) -> None:
+        self.specs = list(specs)
+        self.drawn = 0
+        self.inside = 0
+        self.overlapped = 0
+
+    def __iter__(self) -> _Source:
+        return self
+
+    def __next__(self) -> Any:
+        self.inside += 1
+        try:
+            if self.inside > 1:
+                self.overlapped += 1
+            self.drawing()
+            time.sleep(0.001)  # a window for the other stream to come in, were it unguarded
+            if self.drawn == len(self.specs):
+                raise StopIteration
+            self.drawn += 1
+            return self.specs[self.drawn - 1]
+        finally:
+            self.inside -= 1
+
+    def drawing(self) -> None:
+        """Called inside each draw."""
+
+
+@pytest.mark.parametrize("window", [1, 2])
+def test_the_streams_run_at_most_ahead_of_a_caller_who_does_not_ask(
+    engine: sa.Engine, open_account: OpenAccountFn, recorded: list[batches._Shared], window: int
+) -> None:
+    """Sixty batches of five; the caller takes one result and then asks nothing: once both
+    streams wait to run ahead, the caller's iterator was read at most `_AHEAD` batches past
+    the one not yet taken plus what each stream holds (window + 1), never drained; closing
+    then commits nothing more than was drawn, and no draw ever overlapped another."""
+    cash, sales = _twins(open_account, "h")
+    source = _Source(
+        [[transfer(f"h-{n}-{i}", cash, sales, 1) for i in range(5)] for n in range(60)]
+    )
+    stream = ledger.post_batches_now(engine, ORG_A, source, window=window, connections=2)
+    first = next(stream)
+    assert [r.status for r in first] == ["posted"] * 5
+    (shared,) = recorded
+    _until(lambda: source.drawn == 60 or getattr(shared, "parked", 0) == 2)
+    drawn = source.drawn
+    stream.close()
+    assert drawn <= 1 + batches._AHEAD + 2 * (window + 1)
+    assert source.drawn == drawn
+    counts = _entries(engine, "h")
+    assert len(counts) <= drawn and set(counts.values()) <= {5}
+    assert source.overlapped == 0
+    assert _stream_threads() == []
+
+
+_CHILD = """
+import json, sys, threading, uuid
+import sqlalchemy as sa
+import ledger
+from ledger import batches
+from tests.ledger_core.conftest import ORG_A, transfer
+
+url, mode = sys.argv[1:3]
+held, aside, cash, sales = map(uuid.UUID, sys.argv[3:])
+engine = sa.create_engine(url, connect_args={"application_name": "streams-" + mode})
+specs = [[transfer("k-0-0", held, aside, 1)]] + [
+    [transfer(f"k-{n}-{i}", cash, sales, 1) for i in range(3)] for n in range(1, 60)
+]
+stream = ledger.post_batches_now(engine, ORG_A, iter(specs), connections=2)
+if mode == "exit":  # one result taken, the generator left open at the interpreter's exit
+    print(json.dumps([r.status for r in next(stream)]), flush=True)
+    sys.exit(0)
+print("started", flush=True)
+try:
+    for results in stream:
+        print("results", flush=True)
+except KeyboardInterrupt:
+    threads = [t for t in threading.enumerate() if t.name.startswith(batches._THREAD_NAME)]
+    print(json.dumps({"threads": len(threads), "checked_out": engine.pool.checkedout()}))
+    sys.exit(3)
+"""
+
+
+def _child(engine: sa.Engine, mode: str, accounts: Sequence[uuid.UUID]) -> subprocess.Popen[str]:
+    root = Path(__file__).resolve().parents[2]
+    url = engine.url.render_as_string(hide_password=False)
+    return subprocess.Popen(
+        [sys.executable, "-c", _CHILD, url, mode, *map(str, accounts)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _backends(conn: sa.Connection, name: str) -> int:
+    return int(
+        conn.execute(
+            sa.text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :n"),
+            {"n": name},
+        ).scalar_one()
+    )
+
+
+def test_ctrl_c_ends_two_streams_blocked_on_a_lock(
+    engine: sa.Engine, open_account: OpenAccountFn
+) -> None:
+    """A process streams sixty batches on two connections, the first waiting for a row lock
+    this test holds, the other stream running ahead meanwhile; SIGINT: the process gets its
+    KeyboardInterrupt and ends (its statements in flight cancelled, both threads gone, both
+    connections back in its pool), nothing of the blocked batch committed, and no backend
+    of the process is left waiting on the lock."""
+    held, aside = open_account(ORG_A, "k-held", "asset"), open_account(ORG_A, "k-aside", "revenue")
+    cash, sales = _twins(open_account, "k")
+    with engine.connect() as holder:
+        holder.execute(
+            sa.text("SELECT 1 FROM payments.accounts WHERE id = :a FOR UPDATE"), {"a": held}
+        )
+        child = _child(engine, "int", [held, aside, cash, sales])
+        try:
+            _until(lambda: sum(1 for b in _entries(engine, "k") if b != "k-0") >= 3, 60)
+            with engine.connect() as watch:
+                _until(lambda: _backends(watch, "streams-int") == 2)
+            child.send_signal(signal.SIGINT)
+            out, err = child.communicate(timeout=60)  # a hang guard, not a measure
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.communicate()
+        assert child.returncode == 3, err
+        assert json.loads(out.splitlines()[-1]) == {"threads": 0, "checked_out": 0}
+        assert "results" not in out  # batch 0 never yielded: nothing after it either
+        _until(lambda: _backends(holder, "streams-int") == 0)
+        holder.rollback()
+    assert "k-0" not in _entries(engine, "k")
+    assert set(_entries(engine, "k").values()) <= {3}
+
+
+def test_a_stream_left_open_does_not_hold_up_the_interpreter_s_exit(
+    engine: sa.Engine, open_account: OpenAccountFn
+) -> None:
+    """A process takes one result of sixty batches and exits, the generator never closed
+    (both streams parked, waiting for the caller to ask): the process ends."""
+    held, aside = open_account(ORG_A, "k-held", "asset"), open_account(ORG_A, "k-aside", "revenue")
+    cash, sales = _twins(open_account, "k")
+    child = _child(engine, "exit", [held, aside, cash, sales])
+    try:
+        out, err = child.communicate(timeout=60)  # a hang guard, not a measure
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert child.returncode == 0, err
+    assert json.loads(out) == ["posted"]
+    counts = _entries(engine, "k")
+    assert "k-0" in counts and set(counts.values()) <= {1, 3}
+
+
+def test_a_stream_failing_with_no_batch_while_the_other_draws_one_stops_that_batch(
+    engine: sa.Engine,
+    open_account: OpenAccountFn,
+    recorded: list[batches._Shared],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Stream 1 fails holding no batch while stream 0 is inside the caller's iterator
+    drawing batch 0: the failure takes number 0 and the batch drawn meanwhile is not handed
+    out: the caller gets the error first, and batch 0 is not posted."""
+    cash, sales = _twins(open_account, "l")
+    specs = [[transfer(f"l-{n}-0", cash, sales, 1)] for n in range(4)]
+
+    class Held(_Source):
+        def drawing(self) -> None:
+            if self.drawn == 0:  # until stream 1 has failed
+                _until(lambda: bool(recorded) and recorded[0].stop_at is not None)
+
+    source = Held(specs)
+    real = batches._stream
+
+    def failing(conn: sa.Connection, *args: Any) -> Iterator[list[ledger.BatchResult]]:
+        if threading.current_thread().name.endswith("-1"):
+            _until(lambda: source.inside == 1)  # stream 0 is drawing
+            raise RuntimeError("stream 1, no batch of its own")
+        yield from real(conn, *args)
+
+    monkeypatch.setattr(batches, "_stream", failing)
+    got = []
+    with pytest.raises(RuntimeError, match="stream 1"):
+        for results in ledger.post_batches_now(engine, ORG_A, source, connections=2):
+            got.append(results)
+    assert got == []
+    assert source.drawn == 1
+    assert _entries(engine, "l") == {}
+    assert _stream_threads() == []
+
+
+def test_both_streams_failing_the_later_failure_is_a_note_on_the_error_raised(
+    engine: sa.Engine, open_account: OpenAccountFn
+) -> None:
+    """Every batch fails on the server (a trigger's error); batch 0 first waits for a row
+    lock, so the other stream fails meanwhile on a later batch: the caller gets batch 0's
+    error, with the other stream's as a note ("the other stream failed too"); nothing
+    written."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql(_BOOM)
+    cash, sales = _twins(open_account, "boom")
+    held, aside = open_account(ORG_A, "b-held", "asset"), open_account(ORG_A, "b-aside", "revenue")
+    specs = [[transfer("boom-0-0", held, aside, 1)]] + [
+        [transfer(f"boom-{n}-0", cash, sales, 1)] for n in range(1, 8)
+    ]
+    failures: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            for _ in ledger.post_batches_now(engine, ORG_A, iter(specs), connections=2):
+                raise AssertionError("no batch posts")
+        except BaseException as exc:  # reported by the test
+            failures.append(exc)
+
+    with engine.connect() as holder:
+        holder.execute(
+            sa.text("SELECT 1 FROM payments.accounts WHERE id = :a FOR UPDATE"), {"a": held}
+        )
+        consumer = threading.Thread(target=consume)
+        consumer.start()
+        _until(lambda: _booms(engine) >= 1)  # the other stream's batch failed
+        assert not failures
+        holder.rollback()
+    consumer.join(60)
+    assert not consumer.is_alive()
+    (error,) = failures
+    assert isinstance(error, sa.exc.DBAPIError)
+    notes = getattr(error, "__notes__", [])
+    assert len(notes) == 1 and notes[0].startswith("the other stream failed too: ")
+    assert "boom" in notes[0]
+    assert _booms(engine) == 2
+    assert _entries(engine, "boom") == {}
     assert _stream_threads() == []
