@@ -13,7 +13,8 @@ pooled connections clean; three connections, or a Connection as the bind, are re
 how the streams stop and wait: a caller who does not ask leaves its iterator mostly unread
 (`_AHEAD`), never read by both streams at once; Ctrl-C in a process whose stream waits on a
 lock ends it at once; a generator left open does not hold up the interpreter's exit; a stream
-failing with no batch of its own stops a batch the other was drawing; both streams failing,
+failing with no batch of its own stops a batch the other was drawing; a stream holding only
+batches past a failure leaves without sending the one it has not sent; both streams failing,
 the later failure is a note on the error raised.
 """
 
@@ -658,3 +659,40 @@ def test_both_streams_failing_the_later_failure_is_a_note_on_the_error_raised(
     assert _booms(engine) == 2
     assert _entries(engine, "boom") == {}
     assert _stream_threads() == []
+
+
+def test_a_stream_holding_only_batches_past_a_failure_leaves_without_sending_them(
+    engine: sa.Engine,
+    open_account: OpenAccountFn,
+    recorded: list[batches._Shared],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Stream 0 posts batch 0 (the caller takes it and then waits), draws batch 1 and fails
+    on it once stream 1 holds batches 2 and 3 in flight and 4 drawn, not sent; stream 1's
+    next result (batch 2) comes after the failure: it records it and leaves, reading batch 3
+    in flight and never sending batch 4. The caller then gets the error at batch 1's turn."""
+    cash, sales = _twins(open_account, "g")
+    source = _Source([[transfer(f"g-{n}-0", cash, sales, 1)] for n in range(8)])
+    real = batches._stream
+
+    def steered(
+        conn: sa.Connection, org_id: uuid.UUID, handed: Iterator[Any], window: int
+    ) -> Iterator[list[ledger.BatchResult]]:
+        if threading.current_thread().name.endswith("-0"):
+            yield ledger.post_batch_now(conn, org_id, next(handed))  # batch 0
+            next(handed)  # batch 1
+            _until(lambda: source.drawn >= 5)  # stream 1 holds 2, 3 and 4
+            raise RuntimeError("stream 0 fails at batch 1")
+        _until(lambda: source.drawn >= 2)
+        for results in real(conn, org_id, handed, window):
+            _until(lambda: recorded[0].stop_at is not None)
+            yield results
+
+    monkeypatch.setattr(batches, "_stream", steered)
+    stream = ledger.post_batches_now(engine, ORG_A, source, window=2, connections=2)
+    assert [r.status for r in next(stream)] == ["posted"]
+    _until(lambda: _stream_threads() == [])  # both left while the caller waits
+    with pytest.raises(RuntimeError, match="stream 0"):
+        next(stream)
+    assert source.drawn == 5
+    assert _entries(engine, "g") == {"g-0": 1, "g-2": 1, "g-3": 1}
