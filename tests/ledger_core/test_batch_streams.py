@@ -30,6 +30,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,37 @@ from tests.ledger_core.test_batch_stream import (
 
 def _stream_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith(batches._THREAD_NAME)]
+
+
+@contextmanager
+def _locked(engine: sa.Engine, account: uuid.UUID) -> Iterator[sa.Connection]:
+    """A connection holding `account`'s row lock (its transaction open) until it leaves."""
+    with engine.connect() as holder:
+        holder.execute(
+            sa.text("SELECT 1 FROM payments.accounts WHERE id = :a FOR UPDATE"), {"a": account}
+        )
+        yield holder
+
+
+class _Caller:
+    """A caller taking a two-stream run's results on a thread of its own (started here)."""
+
+    def __init__(self, engine: sa.Engine, specs: Sequence[list[ledger.PostEntry]]) -> None:
+        self.got: list[list[ledger.BatchResult]] = []
+        self.failures: list[BaseException] = []
+        self.thread = threading.Thread(target=self._take, args=(engine, specs))
+        self.thread.start()
+
+    def _take(self, engine: sa.Engine, specs: Sequence[list[ledger.PostEntry]]) -> None:
+        try:
+            for results in ledger.post_batches_now(engine, ORG_A, iter(specs), connections=2):
+                self.got.append(results)
+        except BaseException as exc:  # reported by the test
+            self.failures.append(exc)
+
+    def join(self) -> None:
+        self.thread.join(60)
+        assert not self.thread.is_alive()
 
 
 @pytest.fixture
@@ -173,29 +205,16 @@ def test_results_come_in_order_while_the_streams_finish_out_of_it(
     specs = [[transfer("o-0-0", held, aside, 1)]] + [
         [transfer(f"o-{n}-{i}", cash, sales, 1) for i in range(3)] for n in range(1, 9)
     ]
-    got: list[list[ledger.BatchResult]] = []
-    failures: list[BaseException] = []
-
-    def consume() -> None:
-        try:
-            for results in ledger.post_batches_now(engine, ORG_A, iter(specs), connections=2):
-                got.append(results)
-        except BaseException as exc:  # reported by the test
-            failures.append(exc)
-
-    with engine.connect() as holder:
-        holder.execute(
-            sa.text("SELECT 1 FROM payments.accounts WHERE id = :a FOR UPDATE"), {"a": held}
-        )
-        consumer = threading.Thread(target=consume)
-        consumer.start()
+    with _locked(engine, held) as holder:
+        caller = _Caller(engine, specs)
         # Later batches committed by the other stream while the first waits for the lock.
         _until(lambda: sum(1 for b in _entries(engine, "o") if b != "o-0") >= 3)
         assert "o-0" not in _entries(engine, "o")
-        assert got == [] and not failures
+        assert caller.got == [] and not caller.failures
         holder.rollback()
-    consumer.join(60)
-    assert not consumer.is_alive() and not failures
+    caller.join()
+    got = caller.got
+    assert not caller.failures
     assert len(got) == len(specs)
     with engine.connect() as conn:
         rows = conn.execute(
@@ -290,33 +309,18 @@ def test_an_error_is_raised_in_its_turn_after_the_batches_before_it(
         [transfer("e-1-0", cash, sales, 1)],
         [transfer("e-2-0", held, aside, 1)],
     ] + [[transfer(f"boom-{n}", cash, sales, 1)] for n in range(3, 13)]
-    got: list[list[ledger.BatchResult]] = []
-    failures: list[BaseException] = []
     checked_out = engine.pool.checkedout()  # type: ignore[attr-defined]
-
-    def consume() -> None:
-        try:
-            for results in ledger.post_batches_now(engine, ORG_A, iter(specs), connections=2):
-                got.append(results)
-        except BaseException as exc:  # reported by the test
-            failures.append(exc)
-
-    with engine.connect() as holder:
-        holder.execute(
-            sa.text("SELECT 1 FROM payments.accounts WHERE id = :a FOR UPDATE"), {"a": held}
-        )
-        consumer = threading.Thread(target=consume)
-        consumer.start()
+    with _locked(engine, held) as holder:
+        caller = _Caller(engine, specs)
         _until(lambda: _booms(engine) >= 1)
         _until(lambda: len(_stream_threads()) == 1)  # the failed stream has left
         assert "e-2" not in _entries(engine, "e")
-        assert len(got) <= 2 and not failures
+        assert len(caller.got) <= 2 and not caller.failures
         holder.rollback()
-    consumer.join(60)
-    assert not consumer.is_alive()
-    assert [[r.status for r in b] for b in got] == [["posted"]] * 3
-    assert len(failures) == 1
-    error = failures[0]
+    caller.join()
+    assert [[r.status for r in b] for b in caller.got] == [["posted"]] * 3
+    assert len(caller.failures) == 1
+    error = caller.failures[0]
     assert isinstance(error, sa.exc.DBAPIError)
     assert getattr(error.orig, "sqlstate", None) == "57014"
     assert _entries(engine, "e") == {"e-0": 1, "e-1": 1, "e-2": 1}
@@ -536,10 +540,7 @@ def test_ctrl_c_ends_two_streams_blocked_on_a_lock(
     of the process is left waiting on the lock."""
     held, aside = open_account(ORG_A, "k-held", "asset"), open_account(ORG_A, "k-aside", "revenue")
     cash, sales = _twins(open_account, "k")
-    with engine.connect() as holder:
-        holder.execute(
-            sa.text("SELECT 1 FROM payments.accounts WHERE id = :a FOR UPDATE"), {"a": held}
-        )
+    with _locked(engine, held) as holder:
         child = _child(engine, "int", [held, aside, cash, sales])
         try:
             _until(lambda: sum(1 for b in _entries(engine, "k") if b != "k-0") >= 3, 60)
@@ -631,27 +632,14 @@ def test_both_streams_failing_the_later_failure_is_a_note_on_the_error_raised(
     specs = [[transfer("boom-0-0", held, aside, 1)]] + [
         [transfer(f"boom-{n}-0", cash, sales, 1)] for n in range(1, 8)
     ]
-    failures: list[BaseException] = []
-
-    def consume() -> None:
-        try:
-            for _ in ledger.post_batches_now(engine, ORG_A, iter(specs), connections=2):
-                raise AssertionError("no batch posts")
-        except BaseException as exc:  # reported by the test
-            failures.append(exc)
-
-    with engine.connect() as holder:
-        holder.execute(
-            sa.text("SELECT 1 FROM payments.accounts WHERE id = :a FOR UPDATE"), {"a": held}
-        )
-        consumer = threading.Thread(target=consume)
-        consumer.start()
+    with _locked(engine, held) as holder:
+        caller = _Caller(engine, specs)
         _until(lambda: _booms(engine) >= 1)  # the other stream's batch failed
-        assert not failures
+        assert not caller.failures
         holder.rollback()
-    consumer.join(60)
-    assert not consumer.is_alive()
-    (error,) = failures
+    caller.join()
+    assert caller.got == []  # no batch posts
+    (error,) = caller.failures
     assert isinstance(error, sa.exc.DBAPIError)
     notes = getattr(error, "__notes__", [])
     assert len(notes) == 1 and notes[0].startswith("the other stream failed too: ")
