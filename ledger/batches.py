@@ -241,11 +241,19 @@ def post_batches_now(
     before it (an error of the other stream too is added to it as a note). Closing the generator
     early stops both streams and returns both connections clean (out of pipeline mode, no
     session setting left; or invalidated, if a cancel below met its reset); no thread outlives
-    the generator. Leaving early (closing, an error raised, Ctrl-C in the caller's thread)
-    cancels the streams' statements in flight (a lock wait ends at once; each batch is committed
-    whole or not at all) before waiting for the threads; a second Ctrl-C while they end leaves
-    them to end on their own, each giving its connection back. The threads are daemon threads: a
-    generator left open does not hold up the interpreter's exit.
+    the generator. A stream inside the caller's iterator when it leaves is waited for until
+    the iterator returns (a source blocked waiting for input holds the close up, and a
+    Ctrl-C's ending with it: no cancel reaches it; on one connection the caller's own thread
+    reads it, and Ctrl-C interrupts it).
+    Leaving early (closing, an error raised, Ctrl-C in the caller's thread) cancels the
+    streams' statements in flight (a lock wait ends at once; each batch is committed whole or
+    not at all), again every half second while a thread lives (a statement it began after a
+    cancel), before waiting for the threads; a second Ctrl-C while they end leaves them to end
+    on their own, each giving its connection back. The batches of the other stream that
+    committed after a failed one (in flight, or run ahead) are named in a note on the error
+    raised: a caller resuming from the failed batch finds them posted (their keys replay).
+    The threads are daemon threads: a generator left open does not hold up the interpreter's
+    exit.
     """
     if window not in (1, 2):
         raise InvalidRequest("a stream keeps one or two batches in flight")
@@ -373,6 +381,12 @@ _AHEAD = 16
 """Batches the two streams (`_streams`) may hand out past the oldest not yet yielded, beyond
 what the stream holding that oldest one takes meanwhile: how far one stream runs ahead while
 the other waits (a lock, a slow batch) or the caller does not ask."""
+_CANCEL_TIMEOUT = 5.0
+"""Seconds a cancel request may take (psycopg's own default is 30): leaving early on a lost
+network waits for it once per stream and per round of `_left`'s joins."""
+_JOIN_STEP = 0.5
+"""Seconds `_left` waits for a thread before cancelling its statement again (a statement it
+started after the last cancel: the long way, a rerun after a lost race)."""
 _THREAD_NAME = "ledger-batch-stream"
 """The streams' threads' names (with `-0`, `-1`)."""
 _CANCELED = "57014"
@@ -400,6 +414,8 @@ class _Shared:
         self.cancel_lock = threading.Lock()
         self.drivers: dict[int, Any] = {}  # stream number: its driver connection, until released
         self.cancelled = False  # the caller left early: the streams' statements were cancelled
+        self.unowned: list[Connection] = []  # taken for a stream whose thread has not claimed it
+        self.unsettled: list[int] = []  # batches a stream held when it left early, unread
 
     def stopped(self) -> bool:
         return self.closing or self.stop_at is not None
@@ -441,7 +457,7 @@ class _Shared:
                 cancel = getattr(driver, "cancel_safe", None)  # psycopg's, thread-safe
                 if cancel is not None:
                     with contextlib.suppress(Exception):  # at worst the stream ends as it would
-                        cancel()
+                        cancel(timeout=_CANCEL_TIMEOUT)
 
     def release(self, number: int) -> None:
         """Stream `number` is about to give its connection back: no cancel reaches it then."""
@@ -461,6 +477,23 @@ class _Shared:
             raise raised
         for other in rest:
             raised.add_note(f"the other stream failed too: {other!r}")
+
+    def committed_after(self, raised: BaseException | None) -> None:
+        """Once both streams ended: if `raised` is a batch's failure, the batches after it
+        that committed all the same (the other stream's, in flight or run ahead) named on it,
+        so that a caller resuming from the failed batch knows they are posted (their keys
+        replay their results)."""
+        turns = [turn for turn, exc in self.failures if exc is raised]
+        if raised is None or not turns:
+            return
+        after = sorted(n for n in self.done if n > turns[0])
+        held = sorted(n for n in self.unsettled if n > turns[0])
+        if after or held:
+            raised.add_note(
+                f"after batch {turns[0]} (batches numbered from 0 in the order given), committed"
+                f" all the same, their results not yielded: {after}; held by a stream when it"
+                f" stopped, committed or not (their keys tell): {held}"
+            )
 
     def failed(self, mine: deque[int], exc: BaseException) -> None:
         """A stream's error (under `cond`), recorded at the turn of the oldest batch it holds,
@@ -493,19 +526,21 @@ def _streams(
     statements in flight, then waits for both threads; each gives its connection back to the
     pool as it ends (a second Ctrl-C while they end leaves them to end on their own)."""
     shared = _Shared(batches)
-    conns: list[Connection] = []
     threads: list[threading.Thread] = []
     raised: BaseException | None = None
     try:
         for _ in range(2):  # taken here: a pool's refusal is the caller's at once
-            conns.append(engine.connect())
+            shared.unowned.append(engine.connect())
+        conns = list(shared.unowned)
         for n, conn in enumerate(conns):
             shared.drivers[n] = conn.connection.driver_connection
-        while conns:
-            n = len(threads)
+        for n, conn in enumerate(conns):
+            # The thread claims its connection (out of `unowned`, under `cond`) as it starts:
+            # whenever the caller is interrupted, a connection is either a thread's, given
+            # back by it, or unowned, given back by `_left`, never both.
             thread = threading.Thread(
                 target=_worker,
-                args=(shared, n, conns[0], org_id, window),
+                args=(shared, n, conn, org_id, window),
                 name=f"{_THREAD_NAME}-{n}",
                 daemon=True,
             )
@@ -517,7 +552,6 @@ def _streams(
                 with shared.cond:
                     shared.running -= 1
                 raise
-            conns.pop(0)  # the thread's now: it gives it back
             threads.append(thread)
         while (results := shared.take()) is not None:
             yield results
@@ -526,36 +560,47 @@ def _streams(
         raise
     finally:
         if not sys.is_finalizing():  # else nothing can be waited for: the threads are stopped
-            _left(shared, threads, conns, raised)
+            _left(shared, threads, raised)
 
 
-def _left(
-    shared: _Shared,
-    threads: list[threading.Thread],
-    conns: list[Connection],
-    raised: BaseException | None,
-) -> None:
+def _left(shared: _Shared, threads: list[threading.Thread], raised: BaseException | None) -> None:
     """`_streams` left (`raised`: how, None at the end of the batches): both streams stopped
-    (their statements in flight cancelled if it left early) and waited for, a connection no
-    thread took given back, the failures not raised to the caller raised or noted."""
+    and waited for (leaving early, their statements in flight cancelled, again every
+    `_JOIN_STEP` while a thread lives: a statement it started after a cancel), a connection
+    no thread claimed given back, the failures not raised to the caller raised or noted, and
+    the batches committed after the failure raised named on it. A thread inside the caller's
+    iterator is waited for until the iterator returns (no cancel reaches it; not waiting
+    would let the caller use its iterator while the thread still reads it); the thread
+    running this is not (the generator finalized on a stream's own thread)."""
     with shared.cond:
         shared.closing = True
         shared.cond.notify_all()
+    me = threading.current_thread()
     try:
-        if raised is not None and threads:
-            shared.cancel()
         for thread in threads:
-            thread.join()
+            while thread is not me and thread.is_alive():
+                if raised is not None:
+                    shared.cancel()
+                thread.join(_JOIN_STEP)
     finally:
-        for conn in conns:  # taken, no thread started on it
+        with shared.cond:
+            unowned, shared.unowned = shared.unowned, []
+        for conn in unowned:  # taken, no thread started on it
             conn.close()
     shared.unraised(raised)
+    shared.committed_after(raised)
 
 
 def _worker(shared: _Shared, number: int, conn: Connection, org_id: UUID, window: int) -> None:
     """One of `_streams`' two: a `_stream` on `conn` over the batches it is handed, each
     one's results recorded under its number; any error recorded at its batch's turn; `conn`
     given back to the pool at the end."""
+    with shared.cond:
+        if conn not in shared.unowned:  # the caller left before this thread began
+            shared.running -= 1
+            shared.cond.notify_all()
+            return  # `_left` gave it back
+        shared.unowned.remove(conn)  # this thread's now: it gives it back (below)
     mine: deque[int] = deque()  # the numbers of the batches this stream holds, in order
     try:
         stream = _stream(conn, org_id, _handed(shared, mine), window)
@@ -566,6 +611,10 @@ def _worker(shared: _Shared, number: int, conn: Connection, org_id: UUID, window
                     shared.cond.notify_all()
                     stop = shared.stop_at
                     if shared.closing or (stop is not None and all(n > stop for n in mine)):
+                        # Left with these in flight (read by the close: committed or not) or
+                        # drawn: named on the error raised (`committed_after`). A stream that
+                        # failed holds none such: those after its failed batch never ran.
+                        shared.unsettled.extend(mine)
                         break  # what it holds is past the failure: read, not waited for
         finally:
             stream.close()  # out of pipeline mode, the session setting reset
