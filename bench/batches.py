@@ -48,8 +48,9 @@ one process: `best_independent` and `best_linked` read the best of the one-proce
 keep `post_batch_now`'s per-batch guarantees: one batch at a time (`*_batch_1`), pipelined
 (`*_batch_pipelined`) and, for independent batches, two connections batch by batch
 (`independent_batch_2`) and two pipelined streams (`independent_batch_streams2`; both since
-session 40), the same ways `bench.posting`'s keys of the same names compare
-(`best_independent_way`, `best_linked_way` name the one that gave it), and
+session 40; `bench.posting` has no two-connections-batch-by-batch case, so its
+`best_independent` compares the other three: the two benches' keys of the same names differ
+by that one way) (`best_independent_way`, `best_linked_way` name the one that gave it), and
 `target_independent_15000`, `target_linked_15000` judge them. `best_independent_one_connection`
 (and its `_way`) is the best of the one-connection ways only, `best_independent`'s meaning
 before session 40, so that figures stay comparable with earlier sessions'. The per-case targets
