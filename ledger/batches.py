@@ -596,11 +596,15 @@ def _worker(shared: _Shared, number: int, conn: Connection, org_id: UUID, window
     one's results recorded under its number; any error recorded at its batch's turn; `conn`
     given back to the pool at the end."""
     with shared.cond:
-        if conn not in shared.unowned:  # the caller left before this thread began
+        claimed = conn in shared.unowned
+        if claimed:
+            shared.unowned.remove(conn)  # this thread's now: it gives it back (below)
+        else:  # the caller left before this thread began: `_left` gave it back
             shared.running -= 1
             shared.cond.notify_all()
-            return  # `_left` gave it back
-        shared.unowned.remove(conn)  # this thread's now: it gives it back (below)
+    if not claimed:
+        shared.release(number)  # no cancel for a connection that is not this stream's
+        return
     mine: deque[int] = deque()  # the numbers of the batches this stream holds, in order
     try:
         stream = _stream(conn, org_id, _handed(shared, mine), window)
