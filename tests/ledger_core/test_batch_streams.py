@@ -482,12 +482,18 @@ def test_the_streams_run_at_most_ahead_of_a_caller_who_does_not_ask(
 
 
 _CHILD = """
-import json, sys, threading, uuid
+import faulthandler, json, signal, sys, threading, uuid
 import sqlalchemy as sa
 import ledger
 from ledger import batches
 from tests.ledger_core.conftest import ORG_A, transfer
 
+# Python's own Ctrl-C, whatever this process inherited: a shell without job control starts
+# a background command (a CI run started with &) with SIGINT ignored, and Python then
+# installs no KeyboardInterrupt handler, so the signal would do nothing.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+# Every thread's stack on SIGUSR1: what the test reports if this process ever hangs.
+faulthandler.register(signal.SIGUSR1, all_threads=True)
 url, mode = sys.argv[1:3]
 held, aside, cash, sales = map(uuid.UUID, sys.argv[3:])
 engine = sa.create_engine(url, connect_args={"application_name": "streams-" + mode})
@@ -548,7 +554,14 @@ def test_ctrl_c_ends_two_streams_blocked_on_a_lock(
             with engine.connect() as watch:
                 _until(lambda: _backends(watch, "streams-int") == 2)
             child.send_signal(signal.SIGINT)
-            out, err = child.communicate(timeout=60)  # a hang guard, not a measure
+            try:
+                out, err = child.communicate(timeout=60)  # a hang guard, not a measure
+            except subprocess.TimeoutExpired:
+                child.send_signal(signal.SIGUSR1)  # its threads' stacks, to its stderr
+                time.sleep(1)
+                child.kill()
+                out, err = child.communicate()
+                raise AssertionError(f"the process did not end after SIGINT:\n{err}") from None
         finally:
             if child.poll() is None:
                 child.kill()
