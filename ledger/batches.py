@@ -384,6 +384,9 @@ the other waits (a lock, a slow batch) or the caller does not ask."""
 _CANCEL_TIMEOUT = 5.0
 """Seconds a cancel request may take (psycopg's own default is 30): leaving early on a lost
 network waits for it once per stream and per round of `_left`'s joins."""
+_WAKE = 0.25
+"""Seconds the caller's thread waits for a batch's results before it looks again (and acts
+on a Ctrl-C delivered to another thread meanwhile)."""
 _JOIN_STEP = 0.5
 """Seconds `_left` waits for a thread before cancelling its statement again (a statement it
 started after the last cancel: the long way, a rerun after a lost race)."""
@@ -443,7 +446,10 @@ class _Shared:
                     return None
                 if not self.running:
                     raise RuntimeError(f"the streams ended without batch {turn}'s results")
-                self.cond.wait()
+                # Never an unbounded wait in the caller's thread: a Ctrl-C the kernel hands
+                # to a stream's thread only sets Python's flag, which the caller's thread
+                # acts on when it next runs (at worst after this timeout).
+                self.cond.wait(_WAKE)
 
     def cancel(self) -> None:
         """The caller left early: cancel the statement each stream has in flight (a lock

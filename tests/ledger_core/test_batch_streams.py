@@ -504,6 +504,12 @@ stream = ledger.post_batches_now(engine, ORG_A, iter(specs), connections=2)
 if mode == "exit":  # one result taken, the generator left open at the interpreter's exit
     print(json.dumps([r.status for r in next(stream)]), flush=True)
     sys.exit(0)
+if mode == "int-thread":  # on a line from the test: SIGINT to a stream's thread, not this one
+    def nudge():
+        sys.stdin.readline()
+        named = [t for t in threading.enumerate() if t.name.startswith(batches._THREAD_NAME)]
+        signal.pthread_kill(named[-1].ident, signal.SIGINT)
+    threading.Thread(target=nudge, daemon=True).start()
 print("started", flush=True)
 try:
     for results in stream:
@@ -522,6 +528,7 @@ def _child(engine: sa.Engine, mode: str, accounts: Sequence[uuid.UUID]) -> subpr
         [sys.executable, "-c", _CHILD, url, mode, *map(str, accounts)],
         cwd=root,
         env={**os.environ, "PYTHONPATH": str(root)},
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -537,23 +544,32 @@ def _backends(conn: sa.Connection, name: str) -> int:
     )
 
 
+@pytest.mark.parametrize("mode", ["int", "int-thread"])
 def test_ctrl_c_ends_two_streams_blocked_on_a_lock(
-    engine: sa.Engine, open_account: OpenAccountFn
+    engine: sa.Engine, open_account: OpenAccountFn, mode: str
 ) -> None:
     """A process streams sixty batches on two connections, the first waiting for a row lock
     this test holds, the other stream running ahead meanwhile; SIGINT: the process gets its
     KeyboardInterrupt and ends (its statements in flight cancelled, both threads gone, both
     connections back in its pool), nothing of the blocked batch committed, and no backend
-    of the process is left waiting on the lock."""
+    of the process is left waiting on the lock. `int-thread`: the SIGINT is sent to one of the
+    streams' threads, as the kernel may hand a process's signal to any thread: Python only
+    notes it there, and the caller's thread, waiting for batch 0, must still act on it (its
+    wait is bounded; an unbounded one slept through it until the hang guard)."""
     held, aside = open_account(ORG_A, "k-held", "asset"), open_account(ORG_A, "k-aside", "revenue")
     cash, sales = _twins(open_account, "k")
     with _locked(engine, held) as holder:
-        child = _child(engine, "int", [held, aside, cash, sales])
+        child = _child(engine, mode, [held, aside, cash, sales])
         try:
             _until(lambda: sum(1 for b in _entries(engine, "k") if b != "k-0") >= 3, 60)
             with engine.connect() as watch:
-                _until(lambda: _backends(watch, "streams-int") == 2)
-            child.send_signal(signal.SIGINT)
+                _until(lambda: _backends(watch, f"streams-{mode}") == 2)
+            if mode == "int":
+                child.send_signal(signal.SIGINT)
+            else:
+                assert child.stdin is not None
+                child.stdin.write("go\n")
+                child.stdin.flush()
             try:
                 out, err = child.communicate(timeout=60)  # a hang guard, not a measure
             except subprocess.TimeoutExpired:
@@ -569,7 +585,7 @@ def test_ctrl_c_ends_two_streams_blocked_on_a_lock(
         assert child.returncode == 3, err
         assert json.loads(out.splitlines()[-1]) == {"threads": 0, "checked_out": 0}
         assert "results" not in out  # batch 0 never yielded: nothing after it either
-        _until(lambda: _backends(holder, "streams-int") == 0)
+        _until(lambda: _backends(holder, f"streams-{mode}") == 0)
         holder.rollback()
     assert "k-0" not in _entries(engine, "k")
     assert set(_entries(engine, "k").values()) <= {3}
