@@ -256,19 +256,6 @@ BEGIN
     END IF;
 
     BEGIN
-        -- The entries' ids: one UUIDv7 for the batch, its last 16 bits replaced by the
-        -- entry's number (1..n, n <= 10000): time-ordered, in request order, unique within
-        -- the batch, and 46 random bits apart from any other batch's in the same
-        -- millisecond (a UUIDv7 of PostgreSQL 18 holds 62 random bits, its 12 bits after
-        -- the millisecond being a finer timestamp; 16 of the 62 are replaced here; a clash
-        -- would be a unique violation: the long way). uuidv7() draws from the strong random
-        -- source on every call (measured: ~6 us an entry).
-        v_base := uuid_send(uuidv7());
-        v_low := ('x' || encode(substring(v_base FROM 9 FOR 8), 'hex'))::bit(64)::bigint
-                 & -65536;
-        v_ids := ARRAY(SELECT encode(substring(v_base FROM 1 FOR 8) || int8send(v_low | i),
-                                     'hex')::uuid
-                         FROM generate_series(1, v_n) i);
         v_who := p_org;
         LOOP
             -- This organization's regular accounts, locked in id order (the Sort under the
@@ -377,6 +364,19 @@ BEGIN
         -- while it waited for an account deadlocked with a post_entry of that key holding
         -- the account (the key's insert waits for its holder).
         v_at := clock_timestamp();
+        -- The entries' ids: one UUIDv7 for the batch, its last 16 bits replaced by the
+        -- entry's number (1..n, n <= 10000): time-ordered, in request order, unique within
+        -- the batch, and 46 random bits apart from any other batch's in the same
+        -- millisecond (a UUIDv7 of PostgreSQL 18 holds 62 random bits, its 12 bits after
+        -- the millisecond being a finer timestamp; 16 of the 62 are replaced here; a clash
+        -- would be a unique violation: the long way). uuidv7() draws from the strong random
+        -- source on every call (measured: ~6 us an entry).
+        v_base := uuid_send(uuidv7());
+        v_low := ('x' || encode(substring(v_base FROM 9 FOR 8), 'hex'))::bit(64)::bigint
+                 & -65536;
+        v_ids := ARRAY(SELECT encode(substring(v_base FROM 1 FOR 8) || int8send(v_low | i),
+                                     'hex')::uuid
+                         FROM generate_series(1, v_n) i);
         INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status,
                                                result)
         SELECT p_org, x.k, 'post_entries', x.h, 'succeeded', jsonb_build_object('id', x.id)
