@@ -11,9 +11,10 @@ passwords included, so callers can hand them to `make_engine` or print them.
 
 Replication (see liventix.replication, docs/replication.md): `DATABASE_URL` may name a primary
 and its standbys at once (`?host=a:5432&host=b:5433&target_session_attrs=read-write`); libpq
-connects to whichever accepts writes. An engine's pool does not ping: the connections a dead
-primary leaves in it fail once, which invalidates the whole pool (SQLAlchemy does so on any
-disconnect), and the next checkout connects to the promoted standby. `LIVENTIX_READ_URL` names
+connects to whichever accepts writes. An engine's pool does not ping: the first connection a
+dead primary left in it fails once, which retires the whole pool (`_ServerLoss`: SQLAlchemy
+does so only for a disconnect its own execution meets, not the driver paths'), and the next
+checkouts connect to the promoted standby. `LIVENTIX_READ_URL` names
 a read replica (`existing_read_url`, `read_url`): reports and the API's lists read there.
 
 Arrays of domains (the cast rule): PostgreSQL describes a column of a domain (ticketing.amount,
@@ -32,12 +33,14 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+import psycopg
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -48,6 +51,7 @@ from sqlalchemy.pool import NullPool
 
 import migrations
 import outbox
+from liventix.retrying import LOST_SQLSTATES
 from liventix.settings import Settings
 from liventix.stripe_events import register_webhook_secret
 
@@ -396,13 +400,61 @@ def head_revision() -> str:
 
 
 def make_engine(url: str, **kwargs: Any) -> sa.Engine:
-    """Return an engine for `url`; keyword arguments override the defaults below."""
+    """Return an engine for `url`; keyword arguments override the defaults below. A
+    connection found lost (the server gone) retires every connection of its pool opened
+    before it (`_ServerLoss`)."""
     options: dict[str, Any] = {"pool_pre_ping": False}
     if "poolclass" not in kwargs:
         # Room for a request handler pool plus a few workers; tests pass their own sizes.
         options.update(pool_size=10, max_overflow=20, pool_timeout=30)
     options.update(kwargs)
-    return sa.create_engine(url, **options)
+    engine = sa.create_engine(url, **options)
+    _ServerLoss().watch(engine)
+    return engine
+
+
+class _ServerLoss:
+    """Retires a pool's connections opened before one of them was found lost.
+
+    SQLAlchemy does so itself when its own execution meets a disconnect (it invalidates the
+    whole pool), but the hot paths run statements on the driver (`pgdriver`, the API's
+    authentication pipeline, the checkout's exchange) and invalidate only the connection
+    they were on. After a failover every other pooled connection still points at the dead
+    primary, and each would fail its next request once (a 503 to a client whose request
+    came after the promotion, as the failover test's replays met). Here, the pool's
+    `invalidate` event notes when a connection was lost to a driver error saying the server
+    went away (no SQLSTATE: a closed socket; class 08; 57P01-57P03), and its `checkout`
+    event refuses a connection opened before that (`DisconnectionError`: the pool opens a
+    new one in its place). A false alarm costs only reconnections. Public pool events only.
+    """
+
+    def __init__(self) -> None:
+        self.lost_at = 0.0
+
+    def watch(self, engine: sa.Engine) -> None:
+        """Listen on `engine`'s pool."""
+        sa.event.listen(engine.pool, "invalidate", self._invalidated)
+        sa.event.listen(engine.pool, "checkout", self._checked_out)
+
+    def _invalidated(self, dbapi_connection: Any, record: Any, exception: Any) -> None:
+        if _says_server_lost(exception):
+            # The pool's own clock (time.time(), as `last_connect_time`).
+            self.lost_at = time.time()
+
+    def _checked_out(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if record.last_connect_time < self.lost_at:
+            raise sa.exc.DisconnectionError("opened before a connection of its pool was lost")
+
+
+def _says_server_lost(exception: object) -> bool:
+    """Whether a driver error says the server went away (not a refusal, not a cancel)."""
+    orig = getattr(exception, "orig", exception)
+    if not isinstance(orig, psycopg.Error):
+        return False
+    code = orig.sqlstate
+    if code is None:
+        return isinstance(orig, psycopg.OperationalError | psycopg.InterfaceError)
+    return code.startswith("08") or code in LOST_SQLSTATES
 
 
 def make_read_engine(url: str, **kwargs: Any) -> sa.Engine:

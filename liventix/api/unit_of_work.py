@@ -66,6 +66,7 @@ from liventix.api import auth, idempotency, keys, problems
 from liventix.api.metrics import Metrics
 from liventix.api.problems import ApiProblem
 from liventix.replication import Lag, replica_lag
+from liventix.retrying import is_lost_connection
 
 log = logging.getLogger(__name__)
 
@@ -167,23 +168,23 @@ class UnitOfWork:
         return self
 
     def _begin(self) -> None:
+        # What `_open` takes for its first round trip, kept for a second opening.
+        then, commits, answers_with = self._then, self._then_commits, self._then_answers
         try:
-            engine = self._engine()
-            if engine is self.runtime.engine:
-                principal, stored = self._open(engine)
-            else:
-                # The key is checked on the primary first (a revocation counts at once,
-                # whatever the replica's lag; the key's use is recorded there), then the
-                # replica's transaction authenticates again: its role and organization bound
-                # the read by row-level security. A key the replica has not replayed yet
-                # reads the primary.
-                principal = self._check_on_primary()
-                stored = None
-                if principal is not None:
-                    replica_principal, stored = self._open(engine, record_use=False)
-                    if replica_principal is None or replica_principal.key_id != principal.key_id:
-                        self._drop_connection()
-                        principal, stored = self._open(self.runtime.engine)
+            try:
+                principal, stored = self._authenticate()
+            except sa.exc.DBAPIError as exc:
+                if commits or not is_lost_connection(exc):
+                    raise
+                # The pooled connection was lost before the request did anything (the
+                # server restarted, a failover): its pool retired every connection opened
+                # before it (liventix.database), so a second opening connects afresh, to
+                # the new primary if there is one. Not when the round trip carried a
+                # COMMIT, whose outcome is unknown: the client retries under its key.
+                log.warning("a pooled connection was lost; opening again: %s", exc)
+                self._drop_connection()
+                self._then, self._then_commits, self._then_answers = then, commits, answers_with
+                principal, stored = self._authenticate()
         except keys.StatementFailed as failed:
             # The handler's own statement (`send_with_opening`), sent with the
             # authentication: its failure is answered as if it had run in the block (a lost
@@ -205,6 +206,25 @@ class UnitOfWork:
             if replayed:
                 self.runtime.metrics.replays.inc()
             raise Answered(response)
+
+    def _authenticate(self) -> tuple[keys.Principal | None, keys.StoredAnswer | None]:
+        """Open the block's transaction where the request reads, authenticated; the key's
+        principal (None: unknown or revoked) and the answer stored under the request's key."""
+        engine = self._engine()
+        if engine is self.runtime.engine:
+            return self._open(engine)
+        # The key is checked on the primary first (a revocation counts at once, whatever
+        # the replica's lag; the key's use is recorded there), then the replica's
+        # transaction authenticates again: its role and organization bound the read by
+        # row-level security. A key the replica has not replayed yet reads the primary.
+        principal = self._check_on_primary()
+        if principal is None:
+            return None, None
+        replica_principal, stored = self._open(engine, record_use=False)
+        if replica_principal is None or replica_principal.key_id != principal.key_id:
+            self._drop_connection()
+            return self._open(self.runtime.engine)
+        return principal, stored
 
     def _open(
         self, engine: sa.Engine, *, record_use: bool = True

@@ -125,17 +125,21 @@ class Clients:
         raise AssertionError(f"{key} not acknowledged in 60 s")
 
     def run(self, n: int) -> None:
-        """Client `n`: BEFORE operations, wait for the failover, AFTER more."""
+        """Client `n`: BEFORE operations; then on without a pause until the standby is
+        promoted (the primary dies under them), and AFTER more."""
         headers = {"Authorization": f"Bearer {self.token}"}
         with httpx.Client(base_url=self.url, headers=headers, timeout=15.0) as client:
-            for i in range(BEFORE + AFTER):
+            i = after = 0
+            while after < AFTER:
                 if i == BEFORE:
                     self.done_before.wait(timeout=120)
-                    # Post on while the primary dies: the next operations meet the failover.
+                if i >= BEFORE and self.promoted.is_set():
+                    after += 1
                 kind = "hold" if i % 2 else "entry"
                 ack = self.op(client, f"c{n}-{i}-{uuid.uuid4().hex[:8]}", kind, 100 + i)
                 with self.lock:
                     self.acks.append(ack)
+                i += 1
 
 
 def _set_up(pair: Pair) -> tuple[str, str]:
@@ -170,6 +174,15 @@ def test_failover_loses_no_acknowledged_posting_and_no_webhook(pair: Pair) -> No
     except BaseException:
         worker.stop()
         raise
+    # A second API process, busy before the kill and idle through the failover: its pool
+    # keeps connections to the dead primary until a request comes.
+    idle_port = free_port()
+    try:
+        idle_api = serve_api(pair, idle_port)
+    except BaseException:
+        api.stop()
+        worker.stop()
+        raise
     try:
         worker.wait_for(": running")
         base = f"http://127.0.0.1:{port}"
@@ -188,6 +201,12 @@ def test_failover_loses_no_acknowledged_posting_and_no_webhook(pair: Pair) -> No
                 headers={"Idempotency-Key": "endpoint"},
             )
             assert hook.status_code == 201, hook.text
+        idle = httpx.Client(
+            base_url=f"http://127.0.0.1:{idle_port}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=15.0,
+        )
+        _busy(idle, accounts[0])
         clients = Clients(base, token, (accounts[0], accounts[1]))
         posting = time.monotonic()
         threads = [threading.Thread(target=clients.run, args=(n,)) for n in range(CLIENTS)]
@@ -197,13 +216,19 @@ def test_failover_loses_no_acknowledged_posting_and_no_webhook(pair: Pair) -> No
         # The clients are posting again: kill the primary under them, as a crash would.
         time.sleep(0.2)
         killed = time.monotonic()
-        replication.stop_server(pair.primary_dir, "immediate")
-        # What `liventix db promote` runs (tests/replication/test_replica.py runs the command).
-        replication.promote(pair.standby_dir)
+        try:
+            replication.stop_server(pair.primary_dir, "immediate")
+            # What `liventix db promote` runs (tests/replication/test_replica.py runs it).
+            replication.promote(pair.standby_dir)
+        finally:
+            clients.promoted.set()
         promoted_after = time.monotonic() - killed
         for thread in threads:
             thread.join(timeout=180)
         assert not any(t.is_alive() for t in threads)
+        # The clients were posting while no primary answered: some attempts failed (the
+        # kill met them), so what follows checks a failover they went through.
+        assert clients.failures, "no attempt failed: the clients did not meet the failover"
 
         acks = clients.acks
         posted = time.monotonic()
@@ -225,6 +250,12 @@ def test_failover_loses_no_acknowledged_posting_and_no_webhook(pair: Pair) -> No
                 again = c.post(ack.path, json=ack.body, headers={"Idempotency-Key": ack.key})
                 assert again.headers.get("Idempotency-Replayed") == "true", again.text
                 assert again.json()["id"] == ack.id
+        # The idle API answers every request after the promotion: the connections its pool
+        # kept from the dead primary are retired at the first one found lost, and that
+        # request opens again on a new connection (liventix.database, the unit of work).
+        for n in range(12):
+            read = idle.get(f"/v1/accounts/{accounts[0]}")
+            assert read.status_code == 200, (n, read.text)
         ids_by_hold: dict[str, set[str]] = defaultdict(set)
         for h in receiver.received():
             assert h.envelope()["type"] == "ledger.hold.created"
@@ -249,8 +280,21 @@ def test_failover_loses_no_acknowledged_posting_and_no_webhook(pair: Pair) -> No
         )
     finally:
         api.stop()
+        idle_api.stop()
         worker.stop()
         receiver.close()
+
+
+def _busy(client: httpx.Client, account: str) -> None:
+    """Eight reads at once, twice: the API's pool opens several connections."""
+    for _ in range(2):
+        threads = [
+            threading.Thread(target=client.get, args=(f"/v1/accounts/{account}",)) for _ in range(8)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
 
 
 def _check_database(url: str, acks: list[Ack]) -> None:

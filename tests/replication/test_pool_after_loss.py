@@ -1,0 +1,165 @@
+"""A pool after its server went away (`liventix.database._ServerLoss`, the API's second opening
+in `liventix.api.unit_of_work`): one connection found lost retires every connection of its
+pool opened before it, and the API opens a request's transaction again on a fresh connection
+when the pooled one it took was lost, so a request arriving after a server's restart or a
+failover never gets a 503 for a connection the pool kept from before.
+
+The loss is real: every backend of the engine's pool is ended with `pg_terminate_backend` (what
+a server shutting down does to its sessions), while the connections sit idle in the pool.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import psycopg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+import ledger
+import pgdriver
+from liventix.api import create_app
+from liventix.database import _says_server_lost, make_engine
+from tests.api.support import PLATFORM, WEBHOOK_SECRET, new_org, uvicorn_thread
+
+POOL = 4
+
+
+def _fill(engine: sa.Engine) -> set[int]:
+    """Open the pool's every connection at once (each runs a statement); their backends."""
+    conns = [engine.connect() for _ in range(POOL)]
+    try:
+        return {int(c.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()) for c in conns}
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+def _terminate(url: str, pids: set[int]) -> None:
+    """End those backends and wait until they are gone."""
+    other = sa.create_engine(url, poolclass=NullPool)
+    try:
+        with other.connect() as conn:
+            for pid in pids:
+                conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                left = conn.execute(
+                    sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:p)"),
+                    {"p": list(pids)},
+                ).scalar_one()
+                if left == 0:
+                    return
+                time.sleep(0.05)
+            raise AssertionError(f"backends {pids} still there")
+    finally:
+        other.dispose()
+
+
+def _pid(engine: sa.Engine) -> int:
+    """One checkout, one statement on the driver's own path (pgdriver, as the hot paths go)."""
+    with engine.connect() as conn:
+        row = pgdriver.first(conn, "SELECT pg_backend_pid()", ())
+        conn.rollback()
+        return int(row[0])
+
+
+def test_one_lost_connection_retires_the_pool_s_older_ones(committing_db_url: str) -> None:
+    engine = make_engine(committing_db_url, pool_size=POOL, max_overflow=0)
+    try:
+        old = _fill(engine)
+        assert len(old) == POOL
+        _terminate(committing_db_url, old)
+        # The first checkout meets a dead connection: the request it served fails once...
+        with pytest.raises(sa.exc.DBAPIError) as lost:
+            _pid(engine)
+        assert lost.value.connection_invalidated
+        # ...and every later checkout gets a live one: the pool's other three connections,
+        # idle since before the loss, were opened again in place (without the pool's
+        # retirement each would fail its own first use).
+        new = [_pid(engine) for _ in range(2 * POOL)]
+        assert not set(new) & old
+    finally:
+        engine.dispose()
+
+
+def test_connections_opened_after_the_loss_are_kept(committing_db_url: str) -> None:
+    engine = make_engine(committing_db_url, pool_size=POOL, max_overflow=0)
+    try:
+        _terminate(committing_db_url, _fill(engine))
+        with pytest.raises(sa.exc.DBAPIError):
+            _pid(engine)
+        # The pool reopened its connections once: later checkouts reuse them (the pool's own
+        # retirement, its DisconnectionError, is not taken for another loss).
+        seen = [_pid(engine) for _ in range(4 * POOL)]
+        assert len(set(seen)) <= POOL, seen
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("error", "lost"),
+    [
+        (psycopg.OperationalError("server closed the connection unexpectedly"), True),
+        (psycopg.errors.AdminShutdown("terminating connection"), True),
+        (psycopg.errors.CrashShutdown("crash"), True),
+        (psycopg.errors.CannotConnectNow("starting up"), True),
+        (psycopg.errors.ConnectionFailure("connection failure"), True),
+        (psycopg.errors.QueryCanceled("canceling statement"), False),
+        (psycopg.errors.ReadOnlySqlTransaction("read-only"), False),
+        (psycopg.errors.UniqueViolation("duplicate"), False),
+        (psycopg.errors.SerializationFailure("could not serialize"), False),
+        (sa.exc.DisconnectionError("opened before"), False),
+        (None, False),
+    ],
+    ids=lambda v: type(v).__name__ if not isinstance(v, bool) else str(v),
+)
+def test_which_errors_say_the_server_went_away(error: object, lost: bool) -> None:
+    assert _says_server_lost(error) is lost
+
+
+@pytest.fixture
+def api(committing_db_url: str) -> Iterator[tuple[str, str, sa.Engine]]:
+    """The API on its own engine (a pool of POOL): its URL, an organization's key, the
+    engine."""
+    engine = make_engine(committing_db_url, pool_size=POOL, max_overflow=0)
+    with engine.begin() as conn:
+        ledger.open_organization(conn, PLATFORM, "Liventix", is_platform=True)
+    _org, key = new_org(engine, "Restart Hall")
+    app = create_app(engine, gateway=None, stripe_webhook_secret=WEBHOOK_SECRET)
+    try:
+        with uvicorn_thread(app) as url:
+            yield url, key, engine
+    finally:
+        engine.dispose()
+
+
+def test_no_request_after_a_restart_meets_a_connection_from_before(
+    api: tuple[str, str, sa.Engine], committing_db_url: str
+) -> None:
+    url, key, engine = api
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+        account = client.post(
+            "/v1/accounts",
+            json={"code": "cash", "type": "asset", "currency": "EUR"},
+            headers={"Idempotency-Key": "open-cash"},
+        )
+        assert account.status_code == 201, account.text
+        # Every connection of the API's pool opened, then idle; then the server ends them.
+        _terminate(committing_db_url, _fill(engine))
+        # Each request, reads and writes alike, is answered: none meets a dead connection
+        # (the first one's lost connection is met in its opening, which opens again).
+        for n in range(2 * POOL):
+            read = client.get(f"/v1/accounts/{account.json()['id']}")
+            assert read.status_code == 200, (n, read.text)
+            wrote = client.post(
+                "/v1/accounts",
+                json={"code": f"bank-{n}", "type": "asset", "currency": "EUR"},
+                headers={"Idempotency-Key": f"open-bank-{uuid.uuid4().hex}"},
+            )
+            assert wrote.status_code == 201, (n, wrote.text)
