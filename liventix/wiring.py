@@ -52,10 +52,11 @@ STRIPE_CANCEL_RETRY = outbox.RetryPolicy(
 jitter's longest)."""
 
 
-class TransferRequestMismatch(Exception):
+class TransferRequestMismatch(Exception, outbox.PermanentFailure):
     """A `stripe.transfer.requested` task's payload is not a transfer escrow asked for under
     its message id (no such request, or another amount, currency, organization or
-    destination): nothing is asked of Stripe."""
+    destination): nothing is asked of Stripe. Permanent: the request and its message were
+    committed together, so no retry finds them agreeing (the delivery is dead at once)."""
 
 
 def recorded_transfer(
@@ -141,11 +142,12 @@ def transfer_reversal_task(engine: sa.Engine, gateway: StripeGateway) -> outbox.
     return run
 
 
-class TaskPayloadMismatch(Exception):
+class TaskPayloadMismatch(Exception, outbox.PermanentFailure):
     """A `stripe.refund.requested` or `stripe.payment_intent.cancel.requested` task's payload
     is not what ticketing recorded (no such refund, another amount, order or PaymentIntent, a
     PaymentIntent another organization's escrow captured, or an order still awaiting its
-    payment): nothing is asked of Stripe."""
+    payment): nothing is asked of Stripe. Permanent: what ticketing recorded and the task's
+    message were committed together, so no retry finds them agreeing (dead at once)."""
 
 
 def _published_for(conn: sa.Connection, message_id: str, org_id: uuid.UUID) -> bool:

@@ -96,6 +96,8 @@ class Outcome:
     error: str | None = None
     retry_after: float | None = None
     gone: bool = False
+    permanent: bool = False
+    """A failure no retry can mend (a task's `PermanentFailure`): dead at once."""
 
 
 def claim(conn: Connection, worker: str, limit: int, lease: timedelta) -> list[Claimed]:

@@ -150,7 +150,8 @@ def transient(exc: BaseException) -> TransientFailure | None:
 class PermanentFailure:
     """A failure no retry can mend (a mixin for a package's own error): an inbox event whose
     handler (its look, prepare or handle) raises one, or raises from one, ends dead at once,
-    its error recorded, without going through the schedule. Not an exception of its own: an
+    its error recorded, without going through the schedule; so does a task's delivery whose
+    task raises one (`outbox.senders.run_task`). Not an exception of its own: an
     error mixes it in beside its package's base (so it is never an API error by itself).
     Being no exception class, it cannot be caught (`except PermanentFailure` raises
     TypeError when an error reaches it): test for it with `permanent(exc)`, on outbox's face,

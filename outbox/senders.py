@@ -18,7 +18,7 @@ from outbox.dispatch import Claimed, Outcome
 from outbox.errors import OutboxError
 from outbox.http_post import PostClient
 from outbox.message_types import task_for
-from outbox.retries import parse_retry_after, transient
+from outbox.retries import parse_retry_after, permanent, transient
 from outbox.signing import headers as webhook_headers
 from outbox.smtp_send import MailClient, Security, SmtpServer
 
@@ -135,12 +135,15 @@ def run_task(delivery: Claimed, again: Callable[[Exception], bool] | None = None
     idempotent by its message id), within the same attempt. The worker's `again` waits and
     answers True for a transient database failure (`outbox.worker`). A busy service's
     failure (`outbox.retries.TransientFailure`) is a failed attempt whose wait is at least
-    its `retry_after`."""
+    its `retry_after`. A failure no retry can mend (`outbox.retries.PermanentFailure`, or
+    raised from one: a payload that is not what was recorded) is marked `permanent`: the
+    delivery is dead at once."""
     started = datetime.now(UTC)
     t0 = time.monotonic()
     task = task_for(delivery.type)
     error: str | None = None
     retry_after: float | None = None
+    lasting = False
     if task is None:
         error = f"no task registered for {delivery.type!r}"
     else:
@@ -155,6 +158,7 @@ def run_task(delivery: Claimed, again: Callable[[Exception], bool] | None = None
                 # the wait the service asked for.
                 busy = transient(exc)
                 retry_after = None if busy is None else busy.retry_after
+                lasting = permanent(exc)
             break
     return Outcome(
         delivery=delivery,
@@ -163,4 +167,5 @@ def run_task(delivery: Claimed, again: Callable[[Exception], bool] | None = None
         succeeded=error is None,
         error=error,
         retry_after=retry_after,
+        permanent=lasting,
     )

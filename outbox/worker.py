@@ -384,7 +384,9 @@ class Worker:
         with self._renewing_leases(batch):
             outcomes = list(self._pool.map(self._send, batch))
         delays = {
-            o.delivery.id: self.retry_for(o.delivery).delay(o.delivery.attempt, o.retry_after)
+            o.delivery.id: None
+            if o.permanent
+            else self.retry_for(o.delivery).delay(o.delivery.attempt, o.retry_after)
             for o in outcomes
             if not o.succeeded
         }

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 import escrow
 import ledger
+import outbox
 from escrow.store import record_transfer_request
 from liventix.stripe_gateway import StripeGateway, StripeSettings
 from liventix.wiring import TransferRequestMismatch, transfer_task
@@ -114,9 +115,11 @@ def test_a_payload_that_disagrees_with_the_request_asks_nothing(
     message_id, payload = asked
     gateway = Recording()
     forged = payload.model_copy(update=change)
-    with pytest.raises(TransferRequestMismatch):
+    with pytest.raises(TransferRequestMismatch) as refused:
         transfer_task(engine, gateway)(str(message_id), forged.model_dump())
     assert gateway.asked == []
+    # No retry can mend it: the worker ends the delivery dead at once.
+    assert outbox.permanent(refused.value)
 
 
 def test_a_transfer_escrow_never_asked_for_asks_nothing(

@@ -135,9 +135,11 @@ def test_another_organizations_record_copied_into_a_message_of_ones_own_asks_not
     else:
         copied = b.cancel[1]
         run = cancel_intent_task(engine, gateway)
-    with pytest.raises(TaskPayloadMismatch):
+    with pytest.raises(TaskPayloadMismatch) as refused:
         run(_forged_by(engine, a.org, copied), copied.model_dump())
     assert gateway.asked == []
+    # No retry can mend it: the worker ends the delivery dead at once.
+    assert outbox.permanent(refused.value)
 
 
 def _forged_refunds(a: Seller, b: Seller) -> list[tk.RefundRequested]:

@@ -37,6 +37,7 @@ from tests.outbox_core.support import (
 
 OWN = "test.task_own_policy"
 PLAIN = "test.task_plain_policy"
+LASTING = "test.task_permanent_failure"
 
 # The task's own waits, far from the worker's (FAST: 0.05 s) so that one cannot pass for
 # the other however slow the machine.
@@ -53,8 +54,24 @@ def _failing(message_id: str, payload: dict[str, Any]) -> None:
     raise RuntimeError("the provider is down")
 
 
+class _Forged(outbox.OutboxError, outbox.PermanentFailure):
+    """A failure no retry mends (as a task's payload that is not what was recorded)."""
+
+
+def _lasting(message_id: str, payload: dict[str, Any]) -> None:
+    with _lock:
+        _runs.append(message_id)
+    if payload["aggregate"].startswith("from-"):
+        try:
+            raise _Forged(message_id)
+        except _Forged as exc:
+            raise RuntimeError("the task's check failed") from exc
+    raise _Forged(message_id)
+
+
 outbox.register_message_type(OWN, Step)
 outbox.register_message_type(PLAIN, Step)
+outbox.register_message_type(LASTING, Step)
 
 
 @pytest.fixture(autouse=True)
@@ -62,6 +79,7 @@ def _registered() -> Iterator[None]:
     """The two tasks as these tests register them, whatever another test did since."""
     outbox.register_task(OWN, _failing, replace=True, retry=OWN_POLICY)
     outbox.register_task(PLAIN, _failing, replace=True)
+    outbox.register_task(LASTING, _lasting, replace=True, retry=OWN_POLICY)
     yield
     outbox.register_task(OWN, _failing, replace=True, retry=OWN_POLICY)
 
@@ -194,6 +212,30 @@ def test_the_policy_is_the_one_registered_at_the_failure(
     assert outbox.task_retry(OWN) is None
     _due_now(engine, plain)
     assert _waited(_round(worker, engine, plain)["task"], 0.5)
+
+
+@pytest.mark.parametrize("aggregate", ["forged", "from-forged"])
+def test_a_task_s_permanent_failure_is_dead_at_its_first_attempt(
+    engine: sa.Engine, make_worker: MakeWorker, aggregate: str
+) -> None:
+    """A task raising a `PermanentFailure` (or an error raised from one) is dead after one
+    attempt, its error recorded, whatever its policy (three attempts here) or the
+    worker's: no retry can mend it (the wiring's payload mismatches are such)."""
+    message_id = _publish(engine, LASTING, f"{aggregate}-{uuid.uuid4().hex[:8]}")
+    worker = make_worker(retry=WORKER_POLICY)
+    assert _round(worker, engine, message_id)["task"] == ("dead", 1, None)
+    _due_now(engine, message_id)
+    assert _round(worker, engine, message_id)["task"] == ("dead", 1, None)
+    with _lock:
+        assert _runs.count(str(message_id)) == 1
+    with engine.connect() as conn:
+        error = conn.execute(
+            sa.text("""SELECT a.error FROM messaging.attempts a
+                         JOIN messaging.deliveries d ON d.id = a.delivery_id
+                        WHERE d.message_id = :m"""),
+            {"m": message_id},
+        ).scalar_one()
+    assert ("_Forged" if aggregate == "forged" else "RuntimeError") in error
 
 
 # -- the pure policy ---------------------------------------------------------------------
