@@ -40,8 +40,10 @@ def _fill(engine: sa.Engine) -> set[int]:
 
 
 def _terminate(url: str, pids: set[int]) -> None:
-    """End those backends and wait until they are gone."""
-    other = sa.create_engine(url, poolclass=NullPool)
+    """End those backends and wait until they are gone (each poll its own transaction:
+    pg_stat_activity is read once per transaction, so one transaction would poll a
+    snapshot taken before they left)."""
+    other = sa.create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     try:
         with other.connect() as conn:
             for pid in pids:
