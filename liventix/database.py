@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import os
 import re
-import time
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -421,28 +421,44 @@ class _ServerLoss:
     authentication pipeline, the checkout's exchange) and invalidate only the connection
     they were on. After a failover every other pooled connection still points at the dead
     primary, and each would fail its next request once (a 503 to a client whose request
-    came after the promotion, as the failover test's replays met). Here, the pool's
-    `invalidate` event notes when a connection was lost to a driver error saying the server
-    went away (no SQLSTATE: a closed socket; class 08; 57P01-57P03), and its `checkout`
-    event refuses a connection opened before that (`DisconnectionError`: the pool opens a
-    new one in its place). A false alarm costs only reconnections. Public pool events only.
-    """
+    came after the promotion, as the failover test's replays met). Here, losses are counted:
+    the pool's `invalidate` event adds one when a connection was lost to a driver error
+    saying the server went away (no SQLSTATE: a closed socket; class 08; 57P01-57P03); each
+    connection is stamped with the count as it begins to connect (the engine's `do_connect`
+    event); the pool's `checkout` event refuses a connection stamped lower
+    (`DisconnectionError`: the pool opens a new one in its place). A connection opened by
+    this very checkout is taken whatever was counted meanwhile, so a checkout is refused
+    at most once (SQLAlchemy gives up after two, with an error that is no DBAPIError). A
+    count, not a time: the wall clock may step back. A false alarm costs reconnections.
+    Public events only."""
+
+    _STAMP = "liventix.losses_before"
+    _FRESH = "liventix.fresh"
 
     def __init__(self) -> None:
-        self.lost_at = 0.0
+        self.losses = 0
+        self._lock = threading.Lock()
 
     def watch(self, engine: sa.Engine) -> None:
-        """Listen on `engine`'s pool."""
+        """Listen on `engine` and its pool."""
+        sa.event.listen(engine, "do_connect", self._connecting)
         sa.event.listen(engine.pool, "invalidate", self._invalidated)
         sa.event.listen(engine.pool, "checkout", self._checked_out)
 
+    def _connecting(self, dialect: Any, record: Any, cargs: Any, cparams: Any) -> None:
+        record.info[self._STAMP] = self.losses
+        record.info[self._FRESH] = True
+
     def _invalidated(self, dbapi_connection: Any, record: Any, exception: Any) -> None:
         if _says_server_lost(exception):
-            # The pool's own clock (time.time(), as `last_connect_time`).
-            self.lost_at = time.time()
+            with self._lock:
+                self.losses += 1
 
     def _checked_out(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
-        if record.last_connect_time < self.lost_at:
+        info = record.info
+        if info.pop(self._FRESH, False):
+            return
+        if info.get(self._STAMP, 0) < self.losses:
             raise sa.exc.DisconnectionError("opened before a connection of its pool was lost")
 
 

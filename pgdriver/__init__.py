@@ -551,10 +551,12 @@ class Pipeline:
             result = pgconn.get_result()
             if result is None:  # the end of one query's results; never two in a row
                 nones += 1
-                if nones > 1 or pgconn.status != pq.ConnStatus.OK:
+                if pgconn.status != pq.ConnStatus.OK:
                     raise psycopg.OperationalError(
-                        pgconn.get_error_message(encoding) or "the pipeline is out of step"
+                        pgconn.get_error_message(encoding) or "the connection failed"
                     )
+                if nones > 1:
+                    raise _OwnError("the pipeline is out of step")
                 continue
             nones = 0
             status = result.status
@@ -589,7 +591,7 @@ class Pipeline:
             return
         try:
             if self._busy:
-                raise psycopg.OperationalError("a pipelined send or read was interrupted")
+                raise _OwnError("a pipelined send or read was interrupted")
             while self._pending:
                 try:
                     self.receive()
@@ -606,7 +608,7 @@ class Pipeline:
         except BaseException as exc:
             if not self._broken:
                 self._broken = True
-                self._conn.invalidate(exc if isinstance(exc, Exception) else None)
+                self._conn.invalidate(_reason(exc))
             if not isinstance(exc, psycopg.OperationalError) or not self._busy:
                 raise
             # An interrupted send or read: the interrupt was raised where it happened.
@@ -614,11 +616,23 @@ class Pipeline:
     def _lost(self, exc: psycopg.Error) -> DBAPIError:
         """The connection failed under a send or read: invalidated; the error to raise."""
         self._broken = True
-        self._conn.invalidate(exc)
+        self._conn.invalidate(_reason(exc))
         return cast(
             DBAPIError,
             DBAPIError.instance(None, None, exc, psycopg.Error, connection_invalidated=True),
         )
+
+
+class _OwnError(psycopg.OperationalError):
+    """An error `Pipeline` raises itself (the exchange interrupted, or out of step), not
+    the server's: the connection it closes is invalidated with no reason, so that nothing
+    watching the pool (liventix.database) takes it for a server gone."""
+
+
+def _reason(exc: BaseException) -> Exception | None:
+    """What a connection closed on `exc` is invalidated with: the error, unless it is an
+    interrupt or the pipeline's own."""
+    return None if isinstance(exc, _OwnError) or not isinstance(exc, Exception) else exc
 
 
 def ran_nothing(error: DBAPIError) -> bool:

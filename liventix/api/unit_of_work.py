@@ -66,7 +66,6 @@ from liventix.api import auth, idempotency, keys, problems
 from liventix.api.metrics import Metrics
 from liventix.api.problems import ApiProblem
 from liventix.replication import Lag, replica_lag
-from liventix.retrying import is_lost_connection
 
 log = logging.getLogger(__name__)
 
@@ -174,13 +173,15 @@ class UnitOfWork:
             try:
                 principal, stored = self._authenticate()
             except sa.exc.DBAPIError as exc:
-                if commits or not is_lost_connection(exc):
+                if commits or not exc.connection_invalidated:
                     raise
                 # The pooled connection was lost before the request did anything (the
                 # server restarted, a failover): its pool retired every connection opened
                 # before it (liventix.database), so a second opening connects afresh, to
-                # the new primary if there is one. Not when the round trip carried a
-                # COMMIT, whose outcome is unknown: the client retries under its key.
+                # the new primary if there is one. Only for a connection the pool gave and
+                # the opening found lost (not a failed connect: no primary yet, answered
+                # at once), and not when the round trip carried a COMMIT, whose outcome is
+                # unknown: the client retries under its key.
                 log.warning("a pooled connection was lost; opening again: %s", exc)
                 self._drop_connection()
                 self._then, self._then_commits, self._then_answers = then, commits, answers_with

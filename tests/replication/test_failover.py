@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
 
 import ledger
 from liventix import replication
@@ -47,6 +48,8 @@ BEFORE = 15
 AFTER = 15
 """Operations each client does once the standby is promoted."""
 PLATFORM = uuid.UUID("00000000-0000-0000-0000-000000000001")
+IDLE_API = "failover-idle-api"
+"""The second API process's application_name (libpq's PGAPPNAME), to count its connections."""
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +181,7 @@ def test_failover_loses_no_acknowledged_posting_and_no_webhook(pair: Pair) -> No
     # keeps connections to the dead primary until a request comes.
     idle_port = free_port()
     try:
-        idle_api = serve_api(pair, idle_port)
+        idle_api = serve_api(pair, idle_port, PGAPPNAME=IDLE_API)
     except BaseException:
         api.stop()
         worker.stop()
@@ -207,6 +210,13 @@ def test_failover_loses_no_acknowledged_posting_and_no_webhook(pair: Pair) -> No
             timeout=15.0,
         )
         _busy(idle, accounts[0])
+        with sa.create_engine(url, poolclass=NullPool).connect() as conn:
+            pooled = conn.execute(
+                sa.text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :a"),
+                {"a": IDLE_API},
+            ).scalar_one()
+        # More than one: the first found lost is not the only one the pool kept.
+        assert pooled >= 2, pooled
         clients = Clients(base, token, (accounts[0], accounts[1]))
         posting = time.monotonic()
         threads = [threading.Thread(target=clients.run, args=(n,)) for n in range(CLIENTS)]
@@ -278,6 +288,7 @@ def test_failover_loses_no_acknowledged_posting_and_no_webhook(pair: Pair) -> No
             f"{promoted_after:.2f} s after the kill; failed attempts: {len(clients.failures)}; "
             f"{phases}"
         )
+        idle.close()
     finally:
         api.stop()
         idle_api.stop()
@@ -286,15 +297,20 @@ def test_failover_loses_no_acknowledged_posting_and_no_webhook(pair: Pair) -> No
 
 
 def _busy(client: httpx.Client, account: str) -> None:
-    """Eight reads at once, twice: the API's pool opens several connections."""
+    """Eight reads at once, twice, each answered: the API's pool opens several
+    connections."""
+    answers: list[int] = []
+
+    def read() -> None:
+        answers.append(client.get(f"/v1/accounts/{account}").status_code)
+
     for _ in range(2):
-        threads = [
-            threading.Thread(target=client.get, args=(f"/v1/accounts/{account}",)) for _ in range(8)
-        ]
+        threads = [threading.Thread(target=read) for _ in range(8)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=60)
+    assert answers == [200] * 16, answers
 
 
 def _check_database(url: str, acks: list[Ack]) -> None:

@@ -103,6 +103,45 @@ def test_connections_opened_after_the_loss_are_kept(committing_db_url: str) -> N
         engine.dispose()
 
 
+def test_a_checkout_is_refused_at_most_once(committing_db_url: str) -> None:
+    """A connection opened by the checkout itself is taken, even when another loss is
+    counted while it connects (SQLAlchemy gives up after a second refusal, with an error
+    that is no DBAPIError: the API would answer it 500)."""
+    engine = make_engine(committing_db_url, pool_size=3, max_overflow=0)
+    try:
+        holder, other = engine.connect(), engine.connect()
+        idle = engine.connect()
+        idle.exec_driver_sql("SELECT 1")
+        idle.close()  # back in the pool, opened before the losses below
+        armed = [True]
+
+        def another_loss(dialect: object, record: object, cargs: object, cparams: object) -> None:
+            if armed[0]:  # while the idle connection's replacement connects
+                armed[0] = False
+                other.invalidate(psycopg.OperationalError("server closed the connection"))
+
+        holder.invalidate(psycopg.OperationalError("server closed the connection"))
+        sa.event.listen(engine, "do_connect", another_loss)
+        with engine.connect() as conn:  # the idle one, refused, then its replacement
+            assert conn.exec_driver_sql("SELECT 1").scalar_one() == 1
+        assert not armed[0], "no second loss was counted during the reconnect"
+        holder.close()
+        other.close()
+    finally:
+        engine.dispose()
+
+
+def test_an_interrupted_pipeline_is_no_server_loss() -> None:
+    """pgdriver's own errors (an interrupted exchange, a pipeline out of step) close the
+    connection with no reason given, so the pool keeps its other connections."""
+    own = pgdriver._OwnError("a pipelined send or read was interrupted")
+    assert _says_server_lost(own)  # on its face, an OperationalError with no SQLSTATE
+    assert pgdriver._reason(own) is None
+    assert pgdriver._reason(KeyboardInterrupt()) is None
+    lost = psycopg.OperationalError("server closed the connection unexpectedly")
+    assert pgdriver._reason(lost) is lost
+
+
 @pytest.mark.parametrize(
     ("error", "lost"),
     [
