@@ -403,6 +403,9 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
     """Return an engine for `url`; keyword arguments override the defaults below. A
     connection found lost (the server gone) retires every connection of its pool opened
     before it (`_ServerLoss`)."""
+    if "creator" in kwargs or "pool" in kwargs:
+        # Every connection must pass the engine's do_connect event (`_ServerLoss`' stamp).
+        raise TypeError("make_engine takes no creator nor pool")
     options: dict[str, Any] = {"pool_pre_ping": False}
     if "poolclass" not in kwargs:
         # Room for a request handler pool plus a few workers; tests pass their own sizes.

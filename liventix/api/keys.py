@@ -643,10 +643,13 @@ def _pipeline(
             results = _pipeline_results(pgconn)
             pgconn.exit_pipeline_mode()
     except BaseException as exc:
-        lost = exc if isinstance(exc, Exception) else None
-        if pgconn.status != pq.ConnStatus.BAD:
+        # The reason given only when libpq found the connection gone: an interruption or
+        # libpq's own refusal closed on purpose is no server loss for the pool
+        # (liventix.database).
+        gone = pgconn.status == pq.ConnStatus.BAD
+        if not gone:
             pgconn.finish()
-        conn.invalidate(lost)
+        conn.invalidate(exc if gone and isinstance(exc, Exception) else None)
         if isinstance(exc, psycopg.Error):
             raise DBAPIError.instance(
                 None, None, exc, psycopg.Error, connection_invalidated=True

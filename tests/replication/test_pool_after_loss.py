@@ -25,13 +25,20 @@ import pgdriver
 from liventix.api import create_app
 from liventix.database import _says_server_lost, make_engine
 from tests.api.support import PLATFORM, WEBHOOK_SECRET, new_org, uvicorn_thread
+from tests.support import free_port
 
 POOL = 4
 
 
-def _fill(engine: sa.Engine) -> set[int]:
+@pytest.fixture
+def unused_port() -> int:
+    """A port on 127.0.0.1 nothing listens on."""
+    return free_port()
+
+
+def _fill(engine: sa.Engine, size: int = POOL) -> set[int]:
     """Open the pool's every connection at once (each runs a statement); their backends."""
-    conns = [engine.connect() for _ in range(POOL)]
+    conns = [engine.connect() for _ in range(size)]
     try:
         return {int(c.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()) for c in conns}
     finally:
@@ -131,15 +138,51 @@ def test_a_checkout_is_refused_at_most_once(committing_db_url: str) -> None:
         engine.dispose()
 
 
-def test_an_interrupted_pipeline_is_no_server_loss() -> None:
-    """pgdriver's own errors (an interrupted exchange, a pipeline out of step) close the
-    connection with no reason given, so the pool keeps its other connections."""
+def test_an_interrupted_pipeline_is_no_server_loss(committing_db_url: str) -> None:
+    """A pipeline interrupted in a send or a read is closed and its connection invalidated
+    (libpq is out of step), with pgdriver's own error: no server loss, so the pool keeps its
+    other connection."""
     own = pgdriver._OwnError("a pipelined send or read was interrupted")
-    assert _says_server_lost(own)  # on its face, an OperationalError with no SQLSTATE
-    assert pgdriver._reason(own) is None
-    assert pgdriver._reason(KeyboardInterrupt()) is None
-    lost = psycopg.OperationalError("server closed the connection unexpectedly")
-    assert pgdriver._reason(lost) is lost
+    assert _says_server_lost(own)  # on its face: an OperationalError with no SQLSTATE
+    engine = make_engine(committing_db_url, pool_size=2, max_overflow=0)
+    try:
+        old = _fill(engine, 2)
+        with engine.connect() as conn:
+            stream = pgdriver.Pipeline(conn, {"one": "SELECT $1::int"})
+            stream.send("one", ["1"])
+            stream._busy = True  # as if interrupted inside a read: out of step with libpq
+            stream.close()  # (the interrupt itself was raised where it happened)
+            assert conn.invalidated
+        # The other connection, opened before, is still the pool's.
+        assert {_pid(engine) for _ in range(4)} & old
+    finally:
+        engine.dispose()
+
+
+def test_a_failed_connect_is_answered_once(unused_port: int) -> None:
+    """No server to connect to (no primary yet): the request is answered 503 after one
+    connect, not opened a second time (that is for a pooled connection found lost)."""
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{unused_port}/none?connect_timeout=3"
+    engine = make_engine(url, pool_size=1, max_overflow=0)
+    connects: list[int] = []
+    sa.event.listen(engine, "do_connect", lambda *args: connects.append(1))
+    app = create_app(engine, gateway=None, stripe_webhook_secret=WEBHOOK_SECRET)
+    connects.clear()  # the app's own try at start-up
+    try:
+        with uvicorn_thread(app) as api:
+            answer = httpx.get(
+                f"{api}/v1/accounts", headers={"Authorization": "Bearer lx_0"}, timeout=30
+            )
+        assert answer.status_code == 503, answer.text
+        assert len(connects) == 1
+    finally:
+        engine.dispose()
+
+
+def test_make_engine_takes_no_creator() -> None:
+    """Every connection must pass the engine's do_connect event (the loss count's stamp)."""
+    with pytest.raises(TypeError):
+        make_engine("postgresql+psycopg://x@127.0.0.1/none", creator=lambda: None)
 
 
 @pytest.mark.parametrize(

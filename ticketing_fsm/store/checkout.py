@@ -502,6 +502,7 @@ def _exchange(
     allowed in pipeline mode"), the pool's reset rollback sending nothing."""
     pgconn = driver.pgconn
     closed: BaseException | None = None
+    gone = False  # libpq found the connection lost (not closed on purpose here)
     with driver.lock:
         try:  # an interruption right after the query went out is one while it runs
             if isinstance(sql, bytes):
@@ -522,12 +523,15 @@ def _exchange(
                     else:
                         _results(pgconn, 5.0)
                 except BaseException:  # no answer, or interrupted again: state unknown
+                    gone = pgconn.status != psycopg.pq.ConnStatus.OK
                     pgconn.finish()
                     closed = interrupted
             if closed is None:
                 raise
     # Out of the driver's lock: SQLAlchemy closes the driver's connection as it invalidates.
-    invalidate(closed if isinstance(closed, Exception) else None)
+    # The reason given only for a lost connection: one closed on purpose is no server loss
+    # for the pool (liventix.database).
+    invalidate(closed if gone and isinstance(closed, Exception) else None)
     raise closed
 
 
