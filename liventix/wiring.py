@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -54,9 +54,31 @@ jitter's longest)."""
 
 class TransferRequestMismatch(Exception, outbox.PermanentFailure):
     """A `stripe.transfer.requested` task's payload is not a transfer escrow asked for under
-    its message id (no such request, or another amount, currency, organization or
-    destination): nothing is asked of Stripe. Permanent: the request and its message were
-    committed together, so no retry finds them agreeing (the delivery is dead at once)."""
+    its message id (no such request, or another escrow, organization, event, amount,
+    currency or charge): nothing is asked of Stripe. Permanent: the request and its message
+    were committed together, so no retry finds them agreeing (the delivery is dead at once).
+    Names the fields that disagree."""
+
+    def __init__(self, message_id: str, fields: Sequence[str] = ()) -> None:
+        self.message_id = message_id
+        self.fields = tuple(fields)
+        detail = f" ({', '.join(self.fields)} differ)" if self.fields else ""
+        super().__init__(f"{message_id}{detail}")
+
+
+class TransferDestinationChanged(Exception):
+    """A `stripe.transfer.requested` task's payload names another destination than the
+    organizer's terms name now (the organizer connected another Stripe account, or one
+    where none was, since the release asked for it): nothing is asked of Stripe. Not
+    permanent: the destination is read from the terms as they are, not recorded with the
+    request, so the task keeps its policy's retries (the terms may be set back) and then
+    ends dead, as before, for an operator to look at."""
+
+    def __init__(self, message_id: str, asked: str | None, now: str | None) -> None:
+        self.message_id = message_id
+        self.asked = asked
+        self.now = now
+        super().__init__(f"{message_id}: asked for {asked!r}, the terms name {now!r}")
 
 
 def recorded_transfer(
@@ -98,7 +120,16 @@ def transfer_task(engine: sa.Engine, gateway: StripeGateway) -> outbox.Task:
         with engine.begin() as conn:
             recorded = recorded_transfer(conn, message_id, request)
         if request != recorded:
-            raise TransferRequestMismatch(message_id)
+            fields = [
+                name
+                for name in escrow.TransferRequested.model_fields
+                if getattr(request, name) != getattr(recorded, name)
+            ]
+            if fields == ["destination"]:
+                raise TransferDestinationChanged(
+                    message_id, request.destination, recorded.destination
+                )
+            raise TransferRequestMismatch(message_id, fields)
         transfer_id, amount = gateway.create_transfer(recorded, idempotency_key=message_id)
         with engine.begin() as conn:
             escrow.transfer_created(
@@ -147,7 +178,14 @@ class TaskPayloadMismatch(Exception, outbox.PermanentFailure):
     is not what ticketing recorded (no such refund, another amount, order or PaymentIntent, a
     PaymentIntent another organization's escrow captured, or an order still awaiting its
     payment): nothing is asked of Stripe. Permanent: what ticketing recorded and the task's
-    message were committed together, so no retry finds them agreeing (dead at once)."""
+    message were committed together, so no retry finds them agreeing (dead at once). Names
+    the fields that disagree, where a recorded request was found."""
+
+    def __init__(self, message_id: str, fields: Sequence[str] = ()) -> None:
+        self.message_id = message_id
+        self.fields = tuple(fields)
+        detail = f" ({', '.join(self.fields)} differ)" if self.fields else ""
+        super().__init__(f"{message_id}{detail}")
 
 
 def _published_for(conn: sa.Connection, message_id: str, org_id: uuid.UUID) -> bool:
@@ -203,7 +241,14 @@ def refund_task(engine: sa.Engine, gateway: StripeGateway) -> outbox.Task:
         with engine.begin() as conn:
             recorded = recorded_refund(conn, message_id, request)
         if request != recorded:
-            raise TaskPayloadMismatch(message_id)
+            raise TaskPayloadMismatch(
+                message_id,
+                [
+                    name
+                    for name in ticketing_fsm.RefundRequested.model_fields
+                    if getattr(request, name) != getattr(recorded, name)
+                ],
+            )
         gateway.create_refund(
             recorded.payment_intent_id,
             recorded.amount,

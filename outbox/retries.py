@@ -10,7 +10,7 @@ tested for with `transient`: Stripe's 429), so an inbox event is deferred a few 
 jittered, at least its Retry-After, not counted either (`RetryPolicy.busy_deferral`: past its
 schedule a minute at a time, for a day from the event's receipt); and which are permanent
 (`PermanentFailure`, tested for with `permanent`):
-no retry can mend them, so an inbox event ends dead at once."""
+no retry can mend them, so an inbox event, or a task's delivery, ends dead at once."""
 
 from __future__ import annotations
 

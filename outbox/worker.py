@@ -8,7 +8,8 @@ the same `webhook-id`. Leases are short (10 s) and a live worker extends them ev
 a lease while it sends (a heartbeat, as pgqueuer and River do), so a killed worker's
 deliveries, and the later messages of their aggregates queued behind them, are taken over
 within about one lease, however long a batch takes to send. A failed delivery waits its
-policy's next wait, or is dead after the policy's last attempt: the worker's
+policy's next wait, or is dead after the policy's last attempt (a task's failure no retry can
+mend, `outbox.retries.PermanentFailure`, at once): the worker's
 (`WorkerSettings.retry`, Svix's schedule) unless it is a task registered with a policy of
 its own (`Worker.retry_for`, looked up by the message's type at each failure; nothing of it
 is stored on the delivery but its attempt count). An inbox event whose handler must

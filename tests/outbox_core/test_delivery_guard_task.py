@@ -17,7 +17,7 @@ import ledger
 import outbox
 from escrow.store import record_transfer_request
 from liventix.stripe_gateway import StripeGateway, StripeSettings
-from liventix.wiring import TransferRequestMismatch, transfer_task
+from liventix.wiring import TransferDestinationChanged, TransferRequestMismatch, transfer_task
 
 ORG = uuid.UUID("00000000-0000-0000-0000-0000000000c1")
 
@@ -103,7 +103,7 @@ def test_the_recorded_transfer_is_asked_as_escrow_recorded_it(
     "change",
     [
         {"amount": 500_000},
-        {"destination": "acct_attacker"},
+        {"destination": "acct_attacker", "amount": 4_000},
         {"currency": "EUR"},
         {"org_id": str(uuid.uuid4())},
         {"source_transaction": "ch_other"},
@@ -120,6 +120,30 @@ def test_a_payload_that_disagrees_with_the_request_asks_nothing(
     assert gateway.asked == []
     # No retry can mend it: the worker ends the delivery dead at once.
     assert outbox.permanent(refused.value)
+    assert set(refused.value.fields) == set(change)
+
+
+def test_a_destination_alone_differing_is_not_permanent(
+    engine: sa.Engine, asked: tuple[uuid.UUID, escrow.TransferRequested]
+) -> None:
+    """The destination is read from the organizer's terms as they are now, not recorded with
+    the request: a payload naming another (forged, or the terms changed since the release
+    asked) asks nothing, and keeps its retries; with the terms as the release read them, the
+    same payload is asked."""
+    message_id, payload = asked
+    gateway = Recording()
+    with engine.begin() as conn:
+        escrow.set_policy(conn, ORG, escrow.Policy(connected_account="acct_new"))
+    with pytest.raises(TransferDestinationChanged) as changed:
+        transfer_task(engine, gateway)(str(message_id), payload.model_dump())
+    assert (changed.value.asked, changed.value.now) == ("acct_organizer", "acct_new")
+    assert not outbox.permanent(changed.value)
+    assert gateway.asked == []
+    with engine.begin() as conn:
+        escrow.set_policy(conn, ORG, escrow.Policy(connected_account="acct_organizer"))
+    with pytest.raises(RuntimeError, match="recorded"):
+        transfer_task(engine, gateway)(str(message_id), payload.model_dump())
+    assert gateway.asked == [payload]
 
 
 def test_a_transfer_escrow_never_asked_for_asks_nothing(
@@ -127,6 +151,7 @@ def test_a_transfer_escrow_never_asked_for_asks_nothing(
 ) -> None:
     _, payload = asked
     gateway = Recording()
-    with pytest.raises(TransferRequestMismatch):
+    with pytest.raises(TransferRequestMismatch) as refused:
         transfer_task(engine, gateway)(str(uuid.uuid4()), payload.model_dump())
     assert gateway.asked == []
+    assert outbox.permanent(refused.value)
