@@ -24,6 +24,7 @@ import ledger
 import pgdriver
 from liventix.api import create_app
 from liventix.database import _says_server_lost, make_engine
+from tests.api.standin_api import standin_api
 from tests.api.support import PLATFORM, WEBHOOK_SECRET, new_org, uvicorn_thread
 from tests.support import free_port
 
@@ -247,3 +248,45 @@ def test_no_request_after_a_restart_meets_a_connection_from_before(
                 headers={"Idempotency-Key": f"open-bank-{uuid.uuid4().hex}"},
             )
             assert wrote.status_code == 201, (n, wrote.text)
+
+
+def _end_sessions(url: str) -> None:
+    """End every other session on the database (an API's whole pool) and wait until gone."""
+    other = sa.create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with other.connect() as conn:
+            pids = set(
+                conn.execute(
+                    sa.text("""SELECT pid FROM pg_stat_activity
+                                WHERE datname = current_database() AND pid <> pg_backend_pid()
+                                  AND backend_type = 'client backend'""")
+                ).scalars()
+            )
+    finally:
+        other.dispose()
+    assert pids, "the API holds no connection"
+    _terminate(url, pids)
+
+
+def test_a_round_trip_carrying_its_commit_is_not_opened_again(
+    pg_server_url: str, template_db: str
+) -> None:
+    """The checkout's hold goes in the authentication's round trip with its COMMIT (the short
+    way): found lost there, its outcome is unknown, so the request is answered 503, not
+    opened again; the client's retry under the same key holds the seats once."""
+    with standin_api(pg_server_url, template_db, capacity=10) as api, api.client() as client:
+        body = {
+            "event_id": api.event,
+            "buyer_email": "ann@example.com",
+            "items": [{"ticket_type_id": api.ticket_type, "quantity": 2}],
+        }
+        warm = client.post("/v1/checkouts", json=body, headers={"Idempotency-Key": "warm"})
+        assert warm.status_code == 201, warm.text
+        _end_sessions(str(api.engine.url.render_as_string(hide_password=False)))
+        first = client.post("/v1/checkouts", json=body, headers={"Idempotency-Key": "lost"})
+        assert first.status_code == 503, first.text
+        again = client.post("/v1/checkouts", json=body, headers={"Idempotency-Key": "lost"})
+        assert again.status_code == 201, again.text
+        event = client.get(f"/v1/events/{api.event}")
+        assert event.status_code == 200, event.text
+        assert event.json()["ticket_types"][0]["held"] == 4
