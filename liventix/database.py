@@ -51,7 +51,7 @@ from sqlalchemy.pool import NullPool
 
 import migrations
 import outbox
-from liventix.retrying import LOST_SQLSTATES
+from liventix.retrying import lost_sqlstate
 from liventix.settings import Settings
 from liventix.stripe_events import register_webhook_secret
 
@@ -473,7 +473,7 @@ def _says_server_lost(exception: object) -> bool:
     code = orig.sqlstate
     if code is None:
         return isinstance(orig, psycopg.OperationalError | psycopg.InterfaceError)
-    return code.startswith("08") or code in LOST_SQLSTATES
+    return lost_sqlstate(code)
 
 
 def make_read_engine(url: str, **kwargs: Any) -> sa.Engine:

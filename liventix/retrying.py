@@ -85,6 +85,12 @@ def sqlstate(exc: BaseException) -> str | None:
     return code
 
 
+def lost_sqlstate(code: str) -> bool:
+    """Whether a SQLSTATE says the server went away or is not taking connections (class 08,
+    `LOST_SQLSTATES`)."""
+    return code.startswith("08") or code in LOST_SQLSTATES
+
+
 def is_lost_connection(exc: BaseException) -> bool:
     """Whether `exc` says the connection (or the server's primary role) was lost, so that
     the work may be run again: a disconnect SQLAlchemy invalidated the pool for, a failed
@@ -92,9 +98,7 @@ def is_lost_connection(exc: BaseException) -> bool:
     if not isinstance(exc, sa.exc.DBAPIError):
         return False
     code = sqlstate(exc)
-    if exc.connection_invalidated or code in LOST_SQLSTATES:
-        return True
-    if code is not None and code.startswith("08"):
+    if exc.connection_invalidated or (code is not None and lost_sqlstate(code)):
         return True
     # psycopg's OperationalError without a SQLSTATE: a failed connect, a closed socket.
     return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) and code is None

@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import stripe
+from pydantic import BaseModel
 
 import escrow
 import ledger
@@ -81,6 +82,15 @@ class TransferDestinationChanged(Exception):
         super().__init__(f"{message_id}: asked for {asked!r}, the terms name {now!r}")
 
 
+def _differing(payload: BaseModel, recorded: BaseModel) -> list[str]:
+    """The fields in which a task's payload and what was recorded (one model) differ."""
+    return [
+        name
+        for name in type(recorded).model_fields
+        if getattr(payload, name) != getattr(recorded, name)
+    ]
+
+
 def recorded_transfer(
     conn: sa.Connection, message_id: str, request: escrow.TransferRequested
 ) -> escrow.TransferRequested:
@@ -120,11 +130,7 @@ def transfer_task(engine: sa.Engine, gateway: StripeGateway) -> outbox.Task:
         with engine.begin() as conn:
             recorded = recorded_transfer(conn, message_id, request)
         if request != recorded:
-            fields = [
-                name
-                for name in escrow.TransferRequested.model_fields
-                if getattr(request, name) != getattr(recorded, name)
-            ]
+            fields = _differing(request, recorded)
             if fields == ["destination"]:
                 raise TransferDestinationChanged(
                     message_id, request.destination, recorded.destination
@@ -241,14 +247,7 @@ def refund_task(engine: sa.Engine, gateway: StripeGateway) -> outbox.Task:
         with engine.begin() as conn:
             recorded = recorded_refund(conn, message_id, request)
         if request != recorded:
-            raise TaskPayloadMismatch(
-                message_id,
-                [
-                    name
-                    for name in ticketing_fsm.RefundRequested.model_fields
-                    if getattr(request, name) != getattr(recorded, name)
-                ],
-            )
+            raise TaskPayloadMismatch(message_id, _differing(request, recorded))
         gateway.create_refund(
             recorded.payment_intent_id,
             recorded.amount,
