@@ -178,6 +178,11 @@ DECLARE
     -- The accounts found, as they were before this batch, and their ids.
     v_accounts payments._batch_account[] := '{}';
     v_found uuid[] := '{}';
+    -- Where the regular accounts locked are (their rows' ctid): the UPDATE finds them there
+    -- (a Tid Scan), not by a descent of the accounts' key per account (session 42: -1.7 % of
+    -- a batch entry's instructions). A row this transaction holds FOR NO KEY UPDATE keeps
+    -- its ctid until this transaction updates it.
+    v_tids tid[] := '{}';
     v_hv_ids uuid[] := '{}';
     v_orgs uuid[];
     v_versions bigint[];
@@ -264,9 +269,10 @@ BEGIN
                        false, a.debits_must_not_exceed_credits,
                        a.credits_must_not_exceed_debits, a.posted_debits, a.posted_credits,
                        a.pending_debits, a.pending_credits, a.version)::payments._batch_account
-                       ORDER BY a.id), '{}')
-              INTO v_accounts
-              FROM (SELECT a.id, a.org_id, a.currency, a.closed,
+                       ORDER BY a.id), '{}'),
+                   v_tids || coalesce(array_agg(a.ctid), '{}')
+              INTO v_accounts, v_tids
+              FROM (SELECT a.ctid, a.id, a.org_id, a.currency, a.closed,
                            a.debits_must_not_exceed_credits, a.credits_must_not_exceed_debits,
                            a.posted_debits, a.posted_credits, a.pending_debits,
                            a.pending_credits, a.version
@@ -354,7 +360,8 @@ BEGIN
                            count(*) AS n
                       FROM unnest(p_accounts, p_sides, p_amounts) AS x(id, side, amount)
                      GROUP BY x.id) d
-             WHERE a.org_id = v_who AND a.id = d.id AND NOT a.high_volume;
+             WHERE a.ctid = ANY (v_tids) AND a.org_id = v_who AND a.id = d.id
+               AND NOT a.high_volume;
         END LOOP;
         -- Every guard held on the locked rows: the keys, the entries and their lines;
         -- recorded at the time read now that the accounts are locked (as _post does: an

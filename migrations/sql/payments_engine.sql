@@ -999,6 +999,11 @@ DECLARE
     -- 3a's arrays start NULL (no initial value: an untyped '{}' was cast by array_in at every
     -- call); an element assigned to a NULL array makes it an array, and a missing element
     -- reads NULL.
+    -- Where 3a's locked rows are (their ctid, in the order locked): the write finds them
+    -- there, not by a second descent of the accounts' key (session 42: -21K instructions a
+    -- two-line posting). A row this transaction holds FOR NO KEY UPDATE keeps its ctid until
+    -- this transaction updates it.
+    v_tids tid[];
     v_reg uuid[];  -- the regular accounts 3a locked, in the order locked: one or two
     -- per line (request order, 3a, by subscript): its account's organization, version and
     -- posted totals after it (NULL on a high-volume account's line but its organization)
@@ -1110,8 +1115,8 @@ BEGIN
         LOOP
             IF v_step IN (1, 4) THEN
                 FOR v_row IN
-                    SELECT a.id, a.org_id, a.currency, a.closed, a.version, a.posted_debits,
-                           a.posted_credits, a.pending_debits, a.pending_credits,
+                    SELECT a.ctid, a.id, a.org_id, a.currency, a.closed, a.version,
+                           a.posted_debits, a.posted_credits, a.pending_debits, a.pending_credits,
                            a.debits_must_not_exceed_credits AS dm,
                            a.credits_must_not_exceed_debits AS cm
                       FROM payments.accounts a
@@ -1136,6 +1141,7 @@ BEGIN
                                 v_dr, v_cr), false);
                     v_net := v_net + v_dr - v_cr;
                     v_reg := v_reg || v_row.id;
+                    v_tids := v_tids || v_row.ctid;
                     -- The line's organization and its account's position after it.
                     v_line_orgs[v_i] := v_row.org_id;
                     v_vers[v_i] := v_row.version + 1;
@@ -1219,7 +1225,7 @@ BEGIN
                        SET posted_debits = v_debs[array_position(p_accounts, a.id)],
                            posted_credits = v_creds[array_position(p_accounts, a.id)],
                            version = v_vers[array_position(p_accounts, a.id)]
-                     WHERE a.org_id = p_org AND a.id IN (v_reg[1], v_reg[2]);
+                     WHERE a.ctid = ANY (v_tids) AND a.org_id = p_org;
                     GET DIAGNOSTICS v_moved = ROW_COUNT;
                 ELSE
                     v_moved := 0;
@@ -1231,7 +1237,7 @@ BEGIN
                        SET posted_debits = v_debs[array_position(p_accounts, a.id)],
                            posted_credits = v_creds[array_position(p_accounts, a.id)],
                            version = v_vers[array_position(p_accounts, a.id)]
-                     WHERE a.org_id = v_platform AND a.id IN (v_reg[1], v_reg[2]);
+                     WHERE a.ctid = ANY (v_tids) AND a.org_id = v_platform;
                     GET DIAGNOSTICS v_i = ROW_COUNT;
                     v_moved := v_moved + v_i;
                 END IF;
@@ -1973,7 +1979,7 @@ SET enable_sort = off AS $$
                        FILTER (WHERE l.side = 'credit') AS credits
               FROM payments.lines l
              WHERE p_effective AND NOT a.high_volume AND l.account_id = p_account
-               AND l.dated
+               AND l.effective_at <> l.created_at
                AND (l.effective_at <= p_at) <> (l.created_at <= p_at)
                AND l.account_version IS NOT NULL) c ON true
       LEFT JOIN LATERAL (
