@@ -131,7 +131,9 @@ class Layout:
 def _like(conn: sa.Connection, schema: str, table: str, *, skip: Sequence[str] = ()) -> None:
     """A copy of payments.<table> in `schema`: its columns, defaults and storage parameters,
     and each of its indexes but those named in `skip` (primary keys and unique constraints as
-    plain unique indexes, which write the same entries); no trigger, no constraint."""
+    plain unique indexes, which write the same entries); no trigger, no constraint but a
+    column's domain (the accounts' balances: payments.account_count, whose check a copy
+    keeps)."""
     options = conn.exec_driver_sql(
         "SELECT coalesce(array_to_string(reloptions, ', '), '') FROM pg_class"
         f" WHERE oid = 'payments.{table}'::regclass"

@@ -1000,7 +1000,7 @@ DECLARE
     -- call); an element assigned to a NULL array makes it an array, and a missing element
     -- reads NULL.
     -- Where 3a's locked rows are (their ctid, in the order locked): the write finds them
-    -- there, not by a second descent of the accounts' key (session 42: -21K instructions a
+    -- there, not by a second descent of the accounts' key (session 42: -18K instructions a
     -- two-line posting). A row this transaction holds FOR NO KEY UPDATE keeps its ctid until
     -- this transaction updates it.
     v_tids tid[];
@@ -1979,7 +1979,7 @@ SET enable_sort = off AS $$
                        FILTER (WHERE l.side = 'credit') AS credits
               FROM payments.lines l
              WHERE p_effective AND NOT a.high_volume AND l.account_id = p_account
-               AND l.effective_at <> l.created_at
+               AND (l.effective_at <> l.created_at) IS TRUE
                AND (l.effective_at <= p_at) <> (l.created_at <= p_at)
                AND l.account_version IS NOT NULL) c ON true
       LEFT JOIN LATERAL (

@@ -4,7 +4,8 @@ They were CHECK constraints, which every INSERT reads from their stored text, pl
 compiles again; the row triggers that judge the rows' references judge them now, and raise
 what the CHECK raised (23514, the constraint's name). The
 engine's fast doors skip those triggers and write rows that keep the rules by construction.
-The accounts' five balance CHECKs are one (accounts_balances_check). Each case is raw SQL by
+The accounts' five balance columns share one rule, the check of their domain
+(payments.account_count, constraint accounts_balances_check). Each case is raw SQL by
 the tables' owner (the superuser) and leaves every table as it was.
 """
 
@@ -252,7 +253,7 @@ def test_the_roll_up_must_give_a_complete_position(engine: sa.Engine, books: Boo
 )
 def test_no_balance_below_zero(engine: sa.Engine, books: Books, column: str) -> None:
     """Inside the engine's rights (payments.writer on), a balance or version below zero is
-    still refused: accounts_balances_check, one CHECK for the five columns."""
+    still refused: accounts_balances_check, the check of the five columns' domain."""
     before = snapshot(engine)
     with engine.connect() as conn, pytest.raises(sa.exc.DBAPIError) as info:
         conn.execute(sa.text("SET LOCAL payments.writer = 'on'"))
