@@ -130,9 +130,10 @@ CREATE TYPE payments._batch_account AS (
 -- (payments.engine_checked).
 --
 -- The accounts, in the doors' one order (docs/engine.md), each statement pinned to one
--- organization (org_id = <one value>: one primary-key probe per account, and one node under
--- Citus): the organization's regular accounts, locked in id order (FOR NO KEY UPDATE over a
--- Sort: the order holds whatever join the planner picks) and read whole, then its
+-- organization (org_id = <one value>: one array scan of an accounts index leading with
+-- (id, org_id) by the batch's ids, and one node under Citus): the organization's regular
+-- accounts, locked in id order (FOR NO KEY UPDATE over a Sort: the order holds whatever
+-- plan the planner picks) and read whole, then its
 -- high-volume ones (read, not locked; only when some account is still missing), then the
 -- platform's regular and high-volume ones (only when some are still missing and the caller
 -- may use them). The lines are judged on the values read (arrays, no second read), and only

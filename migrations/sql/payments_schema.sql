@@ -351,7 +351,8 @@ CREATE INDEX lines_account_dated ON payments.lines (account_id, effective_at)
 -- two-line posting). The statistics of an expression are read for a clause that has it as
 -- an operand (IS TRUE; a bare `<>` of two columns is estimated at 0.995 whatever they say),
 -- so the predicate above and balance_as_of's clause both say IS TRUE (the columns are NOT
--- NULL: the same lines).
+-- NULL: the same lines). A reader must say IS TRUE too: the index serves only a clause that
+-- implies its predicate, which the bare `<>` does not.
 CREATE STATISTICS payments.lines_dated ON ((effective_at <> created_at)) FROM payments.lines;
 -- Large lines of a high-volume account not yet rolled up (the overflow check's hint).
 CREATE INDEX lines_unrolled_large ON payments.lines (account_id)

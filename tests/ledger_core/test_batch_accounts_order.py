@@ -112,7 +112,7 @@ def test_the_platforms_accounts_are_read_in_statements_of_their_own(
     scans = [s for plan in got for s in unpinned(plan, distributed)]
     assert [s for s in scans if s.startswith("payments.accounts")] == []
     # One lock statement per organization (ORDER BY id under FOR NO KEY UPDATE: the rows
-    # reach the lock sorted, whatever the join's plan), the organization's first.
+    # reach the lock sorted, whatever the plan), the organization's first.
     locks = [p for p in got if "FOR NO KEY UPDATE OF a" in p["Query Text"]]
     assert len(locks) == 2
     assert all(any(n["Node Type"] == "LockRows" for n in _walk(p["Plan"])) for p in locks)

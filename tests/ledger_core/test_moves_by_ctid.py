@@ -4,7 +4,10 @@ updated the same accounts and committed, the lock follows the row to its new ver
 door moves that version. Two sessions, for real: one posts on both accounts and holds its
 transaction open, the door waits on it, the holder commits; the door's posting then lands on
 top of the holder's (totals, versions and each line's position exact), for the usual way of
-`post_entry` and for `post_batch_fast` (two entries on the same two accounts)."""
+`post_entry` and for `post_batch_fast` (two entries on the same two accounts). Each case also
+checks that the fast way posted, not the general or long way after it declined (the usual
+way takes its key by one probe of the keys' index and never calls ledger_write, as
+test_post_entry_one_regular reads it; the batch's fast door is watched, `doors`)."""
 
 from __future__ import annotations
 
@@ -16,7 +19,16 @@ import pytest
 import sqlalchemy as sa
 
 import ledger
-from tests.ledger_core.conftest import ORG_A, OpenAccountFn, transfer
+from tests.ledger_core.conftest import ORG_A, Doors, OpenAccountFn, transfer
+
+_KEY_PROBES = (
+    "SELECT coalesce(sum(idx_scan), 0) FROM pg_stat_xact_user_tables"
+    " WHERE relid = 'payments.idempotency_keys'::regclass"
+)
+_LONG_WAY = (
+    "SELECT coalesce(pg_stat_get_xact_function_calls("
+    "'payments.ledger_write(jsonb)'::regprocedure), 0)"
+)
 
 
 def _post(engine: sa.Engine, door: str, cash: uuid.UUID, sales: uuid.UUID) -> object:
@@ -31,10 +43,17 @@ def _post(engine: sa.Engine, door: str, cash: uuid.UUID, sales: uuid.UUID) -> ob
                 )
             refused = [r.error for r in results if r.error is not None]
             return refused[0] if refused else "posted"
-        ledger.post_entry_now(engine, ORG_A, transfer("door-1", cash, sales, 100))
+        with engine.connect() as conn:
+            conn.execute(sa.text("SET LOCAL track_functions = 'pl'"))
+            probes = -int(conn.execute(sa.text(_KEY_PROBES)).scalar_one())
+            calls = -int(conn.execute(sa.text(_LONG_WAY)).scalar_one())
+            ledger.post_entry(conn, ORG_A, transfer("door-1", cash, sales, 100))
+            probes += int(conn.execute(sa.text(_KEY_PROBES)).scalar_one())
+            calls += int(conn.execute(sa.text(_LONG_WAY)).scalar_one())
+            conn.commit()
     except Exception as exc:  # the test reports whatever the door raised
         return exc
-    return "posted"
+    return "posted" if (probes, calls) == (1, 0) else f"another way: {probes} probes, {calls}"
 
 
 def _wait_until_blocked(engine: sa.Engine, holder: int) -> None:
@@ -57,7 +76,7 @@ def _wait_until_blocked(engine: sa.Engine, holder: int) -> None:
 
 @pytest.mark.parametrize("door", ["usual", "batch"])
 def test_the_door_moves_the_version_its_lock_waited_for(
-    engine: sa.Engine, open_account: OpenAccountFn, door: str
+    engine: sa.Engine, open_account: OpenAccountFn, doors: Doors, door: str
 ) -> None:
     cash = open_account(ORG_A, "cash", "asset")
     sales = open_account(ORG_A, "sales", "revenue")
@@ -80,6 +99,8 @@ def test_the_door_moves_the_version_its_lock_waited_for(
     assert not poster.is_alive()
     assert len(outcome) == 1
     assert outcome == ["posted"]
+    if door == "batch":
+        assert doors.taken == [True]  # the fast door posted it, not the long way
     moved = 7 + (120 if door == "batch" else 100)
     entries = 3 if door == "batch" else 2
     with engine.connect() as conn:
