@@ -6,6 +6,7 @@ tier (a role logs in), and the batch's fast door watched (`doors`)."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -156,3 +157,36 @@ class Doors:
 def doors(monkeypatch: pytest.MonkeyPatch) -> Doors:
     """The batch's fast door, watched (`Doors`)."""
     return Doors(monkeypatch)
+
+
+# Which way a posting took, read from the statistics of its transaction (deltas inside it):
+# the usual way of post_entry takes its key by its INSERT alone (one probe of the keys'
+# index), the general way looks it up first (two); the long way is counted by its calls
+# (with track_functions = 'pl').
+KEY_PROBES = (
+    "SELECT coalesce(sum(idx_scan), 0) FROM pg_stat_xact_user_tables"
+    " WHERE relid = 'payments.idempotency_keys'::regclass"
+)
+LONG_WAY_CALLS = (
+    "SELECT coalesce(pg_stat_get_xact_function_calls("
+    "'payments.ledger_write(jsonb)'::regprocedure), 0)"
+)
+
+
+def wait_until_blocked(engine: sa.Engine, holder: int, what: str) -> None:
+    """Until some session waits on the holder's transaction (backend pid `holder`); raises,
+    naming `what` was awaited, if none does within ~20 s."""
+    with engine.connect() as conn:
+        for _ in range(2000):
+            waiting = conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE :holder = ANY (pg_blocking_pids(pid))"
+                ),
+                {"holder": holder},
+            ).scalar_one()
+            if waiting:
+                return
+            conn.rollback()
+            time.sleep(0.01)
+    raise AssertionError(f"nothing waited on {what}")

@@ -10,7 +10,6 @@ first closed account of the request named), nothing written; without the close i
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 
 import pytest
@@ -18,7 +17,13 @@ import sqlalchemy as sa
 
 import ledger
 from ledger.requests import fingerprint
-from tests.ledger_core.conftest import ORG_A, PLATFORM, OpenAccountFn, transfer
+from tests.ledger_core.conftest import (
+    ORG_A,
+    PLATFORM,
+    OpenAccountFn,
+    transfer,
+    wait_until_blocked,
+)
 
 _KEY = "capture-race-key"
 _CAPTURE = sa.text(
@@ -70,24 +75,6 @@ def _capture(conn: sa.Connection, a: dict[str, uuid.UUID]) -> object:
     ).scalar_one()
 
 
-def _wait_until_blocked(engine: sa.Engine, holder: int) -> None:
-    """Until some session waits on the holder's transaction (the writer, on the key)."""
-    with engine.connect() as conn:
-        for _ in range(2000):
-            waiting = conn.execute(
-                sa.text(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE :holder = ANY (pg_blocking_pids(pid))"
-                ),
-                {"holder": holder},
-            ).scalar_one()
-            if waiting:
-                return
-            conn.rollback()
-            time.sleep(0.01)
-    raise AssertionError("the writer never waited on the key's holder")
-
-
 def _written(engine: sa.Engine, a: dict[str, uuid.UUID]) -> tuple[int, int | None]:
     """Lines on the platform's three accounts, and the escrow's version."""
     with engine.connect() as conn:
@@ -121,7 +108,7 @@ def test_a_clearing_account_closed_while_the_key_is_awaited(
         writer = threading.Thread(target=capture)
         writer.start()
         try:
-            _wait_until_blocked(engine, holder)
+            wait_until_blocked(engine, holder, "the key's holder")
             if close:  # the platform closes its clearing account and commits meanwhile
                 with engine.begin() as conn:
                     ledger.close_account(

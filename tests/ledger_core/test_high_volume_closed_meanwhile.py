@@ -8,14 +8,19 @@ moved, and a retry under the key is refused too."""
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 
 import pytest
 import sqlalchemy as sa
 
 import ledger
-from tests.ledger_core.conftest import ORG_A, PLATFORM, OpenAccountFn, transfer
+from tests.ledger_core.conftest import (
+    ORG_A,
+    PLATFORM,
+    OpenAccountFn,
+    transfer,
+    wait_until_blocked,
+)
 
 _KEY = "race-key"
 
@@ -71,24 +76,6 @@ def _post(engine: sa.Engine, door: str, request: ledger.PostEntry) -> object:
         return exc
 
 
-def _wait_until_blocked(engine: sa.Engine, holder: int) -> None:
-    """Until some session waits on the holder's transaction (the posting, on the key)."""
-    with engine.connect() as conn:
-        for _ in range(2000):
-            waiting = conn.execute(
-                sa.text(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE :holder = ANY (pg_blocking_pids(pid))"
-                ),
-                {"holder": holder},
-            ).scalar_one()
-            if waiting:
-                return
-            conn.rollback()
-            time.sleep(0.01)
-    raise AssertionError("the posting never waited on the key's holder")
-
-
 @pytest.mark.parametrize("door", ["usual", "usual_one_regular", "set_based", "long", "batch"])
 def test_a_fee_account_closed_while_the_key_is_awaited(
     engine: sa.Engine, accounts: dict[str, uuid.UUID], door: str
@@ -105,7 +92,7 @@ def test_a_fee_account_closed_while_the_key_is_awaited(
         poster = threading.Thread(target=lambda: outcome.append(_post(engine, door, request)))
         poster.start()
         try:
-            _wait_until_blocked(engine, holder)
+            wait_until_blocked(engine, holder, "the key's holder")
             # The platform closes the fee account and commits while the posting waits.
             with engine.begin() as conn:
                 ledger.close_account(conn, PLATFORM, ledger.CloseAccount("close-fees", a["fees"]))

@@ -12,22 +12,20 @@ test_post_entry_one_regular reads it; the batch's fast door is watched, `doors`)
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 
 import pytest
 import sqlalchemy as sa
 
 import ledger
-from tests.ledger_core.conftest import ORG_A, Doors, OpenAccountFn, transfer
-
-_KEY_PROBES = (
-    "SELECT coalesce(sum(idx_scan), 0) FROM pg_stat_xact_user_tables"
-    " WHERE relid = 'payments.idempotency_keys'::regclass"
-)
-_LONG_WAY = (
-    "SELECT coalesce(pg_stat_get_xact_function_calls("
-    "'payments.ledger_write(jsonb)'::regprocedure), 0)"
+from tests.ledger_core.conftest import (
+    KEY_PROBES,
+    LONG_WAY_CALLS,
+    ORG_A,
+    Doors,
+    OpenAccountFn,
+    transfer,
+    wait_until_blocked,
 )
 
 
@@ -45,33 +43,15 @@ def _post(engine: sa.Engine, door: str, cash: uuid.UUID, sales: uuid.UUID) -> ob
             return refused[0] if refused else "posted"
         with engine.connect() as conn:
             conn.execute(sa.text("SET LOCAL track_functions = 'pl'"))
-            probes = -int(conn.execute(sa.text(_KEY_PROBES)).scalar_one())
-            calls = -int(conn.execute(sa.text(_LONG_WAY)).scalar_one())
+            probes = -int(conn.execute(sa.text(KEY_PROBES)).scalar_one())
+            calls = -int(conn.execute(sa.text(LONG_WAY_CALLS)).scalar_one())
             ledger.post_entry(conn, ORG_A, transfer("door-1", cash, sales, 100))
-            probes += int(conn.execute(sa.text(_KEY_PROBES)).scalar_one())
-            calls += int(conn.execute(sa.text(_LONG_WAY)).scalar_one())
+            probes += int(conn.execute(sa.text(KEY_PROBES)).scalar_one())
+            calls += int(conn.execute(sa.text(LONG_WAY_CALLS)).scalar_one())
             conn.commit()
     except Exception as exc:  # the test reports whatever the door raised
         return exc
     return "posted" if (probes, calls) == (1, 0) else f"another way: {probes} probes, {calls}"
-
-
-def _wait_until_blocked(engine: sa.Engine, holder: int) -> None:
-    """Until some session waits on the holder's transaction (the door, on the row locks)."""
-    with engine.connect() as conn:
-        for _ in range(2000):
-            waiting = conn.execute(
-                sa.text(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE :holder = ANY (pg_blocking_pids(pid))"
-                ),
-                {"holder": holder},
-            ).scalar_one()
-            if waiting:
-                return
-            conn.rollback()
-            time.sleep(0.01)
-    raise AssertionError("the door never waited on the holder")
 
 
 @pytest.mark.parametrize("door", ["usual", "batch"])
@@ -90,7 +70,7 @@ def test_the_door_moves_the_version_its_lock_waited_for(
         poster = threading.Thread(target=lambda: outcome.append(_post(engine, door, cash, sales)))
         poster.start()
         try:
-            _wait_until_blocked(engine, holder)
+            wait_until_blocked(engine, holder, "the holder of the accounts")
         finally:
             holder_conn.commit()
             poster.join(timeout=60)

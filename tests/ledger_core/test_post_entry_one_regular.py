@@ -22,15 +22,13 @@ import sqlalchemy as sa
 
 import ledger
 from ledger import writes
-from tests.ledger_core.conftest import ORG_A, ORG_B, PLATFORM, OpenAccountFn
-
-_KEY_PROBES = (
-    "SELECT coalesce(sum(idx_scan), 0) FROM pg_stat_xact_user_tables"
-    " WHERE relid = 'payments.idempotency_keys'::regclass"
-)
-_LONG_WAY = (
-    "SELECT coalesce(pg_stat_get_xact_function_calls("
-    "'payments.ledger_write(jsonb)'::regprocedure), 0)"
+from tests.ledger_core.conftest import (
+    KEY_PROBES,
+    LONG_WAY_CALLS,
+    ORG_A,
+    ORG_B,
+    PLATFORM,
+    OpenAccountFn,
 )
 
 Door = Callable[[sa.Connection, uuid.UUID, ledger.PostEntry], ledger.WriteResult]
@@ -54,8 +52,8 @@ def post(
         conn.execute(sa.text("SET LOCAL track_functions = 'pl'"))
         # Deltas inside the transaction: the session's counts not yet flushed to the
         # statistics are shown as the transaction's.
-        before = int(conn.execute(sa.text(_KEY_PROBES)).scalar_one())
-        calls = int(conn.execute(sa.text(_LONG_WAY)).scalar_one())
+        before = int(conn.execute(sa.text(KEY_PROBES)).scalar_one())
+        calls = int(conn.execute(sa.text(LONG_WAY_CALLS)).scalar_one())
         try:
             outcome: object = door(conn, ORG_A, request)
         except ledger.InvalidRequest as exc:
@@ -64,8 +62,8 @@ def post(
         except ledger.LedgerError as exc:
             outcome = exc
         try:
-            probes = int(conn.execute(sa.text(_KEY_PROBES)).scalar_one()) - before
-            long_way = int(conn.execute(sa.text(_LONG_WAY)).scalar_one()) - calls
+            probes = int(conn.execute(sa.text(KEY_PROBES)).scalar_one()) - before
+            long_way = int(conn.execute(sa.text(LONG_WAY_CALLS)).scalar_one()) - calls
         except sa.exc.DBAPIError:  # a refusal raised (not recorded) ended the transaction
             conn.rollback()
             return outcome, -1, -1
