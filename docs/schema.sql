@@ -3619,8 +3619,9 @@ BEGIN
                bool_and(coalesce(l.account_id IS NOT NULL AND l.amount > 0
                                  AND l.side IN ('debit', 'credit') AND l.currency IS NOT NULL,
                                  false)) AS fine
-          FROM unnest(p_entry_of, p_accounts, p_sides, p_amounts, p_currencies)
-               AS l(e, account_id, side, amount, currency)
+          FROM (SELECT unnest(p_entry_of) AS e, unnest(p_accounts) AS account_id,
+                       unnest(p_sides) AS side, unnest(p_amounts) AS amount,
+                       unnest(p_currencies) AS currency) AS l
          GROUP BY l.e, l.currency
     ), ent AS (
         SELECT g.e, sum(g.n) AS n, bool_and(coalesce(g.net = 0 AND g.fine, false)) AS ok
@@ -3630,7 +3631,8 @@ BEGIN
                AND NOT coalesce(bool_or(x.k IS NULL OR x.k = '' OR x.h IS NULL), true)
                AND count(x.r) = count(DISTINCT x.r COLLATE "C") AS ok,
                count(x.r) AS refs
-          FROM unnest(p_keys, p_hashes, p_external_refs) AS x(k, h, r)
+          FROM (SELECT unnest(p_keys) AS k, unnest(p_hashes) AS h,
+                       unnest(p_external_refs) AS r) AS x
     )
     SELECT (SELECT count(*) = v_n AND min(ent.e) = 1 AND max(ent.e) = v_n
                    AND bool_and(ent.e IS NOT NULL AND ent.ok AND ent.n >= 2) FROM ent)
@@ -3730,8 +3732,10 @@ BEGIN
                        -- entry not side by side, one of them: judged once more, stricter):
                        -- the account's next line is another entry's, or there is none.
                        lead(x.e) OVER w IS DISTINCT FROM x.e AS last_of_entry
-                  FROM unnest(p_entry_of, p_accounts, p_sides, p_amounts, p_currencies)
-                       WITH ORDINALITY AS x(e, account_id, side, amount, currency, ord)
+                  FROM (SELECT unnest(p_entry_of) AS e, unnest(p_accounts) AS account_id,
+                               unnest(p_sides) AS side, unnest(p_amounts) AS amount,
+                               unnest(p_currencies) AS currency,
+                               generate_series(1, cardinality(p_entry_of)) AS ord) AS x
                   JOIN unnest(v_accounts) a ON a.id = x.account_id
                 WINDOW w AS (PARTITION BY x.account_id ORDER BY x.ord)) r;
         IF v_ok IS NOT TRUE THEN
@@ -3749,7 +3753,8 @@ BEGIN
                            sum(CASE WHEN x.side = 'debit' THEN x.amount ELSE 0 END) AS dr,
                            sum(CASE WHEN x.side = 'credit' THEN x.amount ELSE 0 END) AS cr,
                            count(*) AS n
-                      FROM unnest(p_accounts, p_sides, p_amounts) AS x(id, side, amount)
+                      FROM (SELECT unnest(p_accounts) AS id, unnest(p_sides) AS side,
+                                   unnest(p_amounts) AS amount) AS x
                      GROUP BY x.id) d
              WHERE a.ctid = ANY (v_tids) AND a.org_id = v_who AND a.id = d.id
                AND NOT a.high_volume;
@@ -3786,23 +3791,26 @@ BEGIN
         INSERT INTO payments.idempotency_keys (org_id, key, operation, request_hash, status,
                                                result)
         SELECT p_org, x.k, 'post_entries', x.h, 'succeeded', jsonb_build_object('id', x.id)
-          FROM unnest(p_keys, p_hashes, v_ids) AS x(k, h, id);
+          FROM (SELECT unnest(p_keys) AS k, unnest(p_hashes) AS h, unnest(v_ids) AS id) AS x;
         INSERT INTO payments.entries (id, org_id, kind, description, metadata, effective_at,
                                       created_at, external_ref, idempotency_key)
         SELECT x.id, p_org, 'standard', coalesce(x.description, ''),
                coalesce(x.metadata, '{}'::jsonb), coalesce(x.effective_at, v_at), v_at,
                x.ref, x.k
-          FROM unnest(v_ids, p_descriptions, p_metadata, p_effective_at, p_external_refs,
-                      p_keys) AS x(id, description, metadata, effective_at, ref, k);
+          FROM (SELECT unnest(v_ids) AS id, unnest(p_descriptions) AS description,
+                       unnest(p_metadata) AS metadata, unnest(p_effective_at) AS effective_at,
+                       unnest(p_external_refs) AS ref, unnest(p_keys) AS k) AS x;
         -- v_ids and p_effective_at hold fixed-width elements: a subscript is a direct read.
         INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side, amount,
                                     currency, effective_at, created_at, account_version,
                                     account_posted_debits, account_posted_credits)
         SELECT v_ids[x.e], p_org, x.org_id, x.account_id, x.side, x.amount, x.currency,
                coalesce(p_effective_at[x.e], v_at), v_at, x.version, x.debits, x.credits
-          FROM unnest(p_entry_of, p_accounts, p_sides, p_amounts, p_currencies, v_orgs,
-                      v_versions, v_debits, v_credits)
-               AS x(e, account_id, side, amount, currency, org_id, version, debits, credits);
+          FROM (SELECT unnest(p_entry_of) AS e, unnest(p_accounts) AS account_id,
+                       unnest(p_sides) AS side, unnest(p_amounts) AS amount,
+                       unnest(p_currencies) AS currency, unnest(v_orgs) AS org_id,
+                       unnest(v_versions) AS version, unnest(v_debits) AS debits,
+                       unnest(v_credits) AS credits) AS x;
         GET DIAGNOSTICS v_done = ROW_COUNT;
         -- The backstop (the row triggers are skipped): every line inserted.
         IF v_done IS DISTINCT FROM v_m THEN
@@ -3885,7 +3893,8 @@ BEGIN
                         coalesce(sum(x.m) FILTER (WHERE x.a = p_regular AND x.s = 'credit'), 0)
                             AS cr,
                         sum(CASE WHEN x.s = 'debit' THEN x.m ELSE -(x.m::numeric) END) AS net
-                   FROM unnest(p_accounts, p_sides, p_amounts) AS x(a, s, m)) h
+                   FROM (SELECT unnest(p_accounts) AS a, unnest(p_sides) AS s,
+                                unnest(p_amounts) AS m) AS x) h
      -- The shape: three to eight lines, the arrays of one length, every account on one line
      -- (the regular one and each high-volume one: the same set, as many; the high-volume
      -- ones told apart by the key's gate below, which counts them by account), each line
@@ -3958,7 +3967,8 @@ BEGIN
                CASE WHEN x.a = p_regular THEN v_version END,
                CASE WHEN x.a = p_regular THEN v_debits END,
                CASE WHEN x.a = p_regular THEN v_credits END
-          FROM unnest(p_accounts, p_sides, p_amounts, p_currencies) AS x(a, s, m, c)
+          FROM (SELECT unnest(p_accounts) AS a, unnest(p_sides) AS s, unnest(p_amounts) AS m,
+                       unnest(p_currencies) AS c) AS x
          WHERE EXISTS (SELECT FROM e)
         RETURNING lines.side, lines.amount
     )
@@ -4380,8 +4390,8 @@ BEGIN
         EXIT WHEN v_large;  -- step 4 is not taken (it asks NOT v_large): the long way
         WITH l AS (
             SELECT x.account_id, x.side, x.amount, x.currency
-              FROM unnest(p_accounts, p_sides, p_amounts, p_currencies)
-                   AS x(account_id, side, amount, currency)
+              FROM (SELECT unnest(p_accounts) AS account_id, unnest(p_sides) AS side,
+                           unnest(p_amounts) AS amount, unnest(p_currencies) AS currency) AS x
         ), d AS (
             SELECT l.account_id,
                    count(DISTINCT l.currency) AS currencies, min(l.currency) AS currency,
@@ -4495,8 +4505,8 @@ BEGIN
                                coalesce(sum(x.amount) FILTER (WHERE x.side = 'credit'), 0)
                                    AS credits,
                                count(*) AS n
-                          FROM unnest(p_accounts, p_sides, p_amounts)
-                               AS x(account_id, side, amount)
+                          FROM (SELECT unnest(p_accounts) AS account_id, unnest(p_sides) AS side,
+                                       unnest(p_amounts) AS amount) AS x
                          WHERE x.account_id IN (SELECT r.id FROM unnest(v_ids, v_orgs) r(id, o)
                                                  WHERE r.o = v_who)
                          GROUP BY x.account_id) d
@@ -4521,11 +4531,12 @@ BEGIN
                 RETURNING entries.id, entries.effective_at, entries.created_at
             ), a AS (
                 SELECT r.id, r.org_id, r.version, r.debits, r.credits
-                  FROM unnest(v_ids, v_orgs, v_versions, v_debits, v_credits)
-                       AS r(id, org_id, version, debits, credits)
+                  FROM (SELECT unnest(v_ids) AS id, unnest(v_orgs) AS org_id,
+                               unnest(v_versions) AS version, unnest(v_debits) AS debits,
+                               unnest(v_credits) AS credits) AS r
                 UNION ALL
                 SELECT h.id, h.org_id, NULL, NULL, NULL
-                  FROM unnest(v_hv_ids, v_hv_orgs) AS h(id, org_id)
+                  FROM (SELECT unnest(v_hv_ids) AS id, unnest(v_hv_orgs) AS org_id) AS h
             ), ins AS (
                 INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side,
                                             amount, currency, effective_at, created_at,
@@ -4538,8 +4549,10 @@ BEGIN
                        a.credits
                          + sum(CASE WHEN x.side = 'credit' THEN x.amount ELSE 0 END) OVER w
                   FROM e
-                 CROSS JOIN unnest(p_accounts, p_sides, p_amounts, p_currencies)
-                       WITH ORDINALITY AS x(account_id, side, amount, currency, ord)
+                 CROSS JOIN (SELECT unnest(p_accounts) AS account_id, unnest(p_sides) AS side,
+                                    unnest(p_amounts) AS amount,
+                                    unnest(p_currencies) AS currency,
+                                    generate_series(1, cardinality(p_accounts)) AS ord) AS x
                   JOIN a ON a.id = x.account_id
                 WINDOW w AS (PARTITION BY x.account_id ORDER BY x.ord)
                  ORDER BY x.ord

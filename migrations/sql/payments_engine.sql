@@ -863,6 +863,11 @@ $$;
 -- step 3 and the capture's writer (post_capture_entry)
 ------------------------------------------------------------------------------------------
 
+-- In this section the arrays are zipped in a select list (`SELECT unnest(a) AS x, unnest(b)
+-- AS y`: a ProjectSet), not as `FROM unnest(a, b) AS t(x, y)` (a Function Scan storing each
+-- function's rows in a tuplestore of its own): session 43, -2.5 % of a capture's
+-- instructions, -7.3 % of a batch entry's (payments_batches.sql).
+
 -- Whether a regular account's row takes a line's (or an account's lines') p_debits and
 -- p_credits in an entry of p_entry_currency: the account's currency, open, no overflow of
 -- its posted totals, the overdraft flags counting its pending holds (the single-row UPDATE's
@@ -1338,8 +1343,8 @@ BEGIN
         EXIT WHEN v_large;  -- step 4 is not taken (it asks NOT v_large): the long way
         WITH l AS (
             SELECT x.account_id, x.side, x.amount, x.currency
-              FROM unnest(p_accounts, p_sides, p_amounts, p_currencies)
-                   AS x(account_id, side, amount, currency)
+              FROM (SELECT unnest(p_accounts) AS account_id, unnest(p_sides) AS side,
+                           unnest(p_amounts) AS amount, unnest(p_currencies) AS currency) AS x
         ), d AS (
             SELECT l.account_id,
                    count(DISTINCT l.currency) AS currencies, min(l.currency) AS currency,
@@ -1453,8 +1458,8 @@ BEGIN
                                coalesce(sum(x.amount) FILTER (WHERE x.side = 'credit'), 0)
                                    AS credits,
                                count(*) AS n
-                          FROM unnest(p_accounts, p_sides, p_amounts)
-                               AS x(account_id, side, amount)
+                          FROM (SELECT unnest(p_accounts) AS account_id, unnest(p_sides) AS side,
+                                       unnest(p_amounts) AS amount) AS x
                          WHERE x.account_id IN (SELECT r.id FROM unnest(v_ids, v_orgs) r(id, o)
                                                  WHERE r.o = v_who)
                          GROUP BY x.account_id) d
@@ -1479,11 +1484,12 @@ BEGIN
                 RETURNING entries.id, entries.effective_at, entries.created_at
             ), a AS (
                 SELECT r.id, r.org_id, r.version, r.debits, r.credits
-                  FROM unnest(v_ids, v_orgs, v_versions, v_debits, v_credits)
-                       AS r(id, org_id, version, debits, credits)
+                  FROM (SELECT unnest(v_ids) AS id, unnest(v_orgs) AS org_id,
+                               unnest(v_versions) AS version, unnest(v_debits) AS debits,
+                               unnest(v_credits) AS credits) AS r
                 UNION ALL
                 SELECT h.id, h.org_id, NULL, NULL, NULL
-                  FROM unnest(v_hv_ids, v_hv_orgs) AS h(id, org_id)
+                  FROM (SELECT unnest(v_hv_ids) AS id, unnest(v_hv_orgs) AS org_id) AS h
             ), ins AS (
                 INSERT INTO payments.lines (entry_id, entry_org_id, org_id, account_id, side,
                                             amount, currency, effective_at, created_at,
@@ -1496,8 +1502,10 @@ BEGIN
                        a.credits
                          + sum(CASE WHEN x.side = 'credit' THEN x.amount ELSE 0 END) OVER w
                   FROM e
-                 CROSS JOIN unnest(p_accounts, p_sides, p_amounts, p_currencies)
-                       WITH ORDINALITY AS x(account_id, side, amount, currency, ord)
+                 CROSS JOIN (SELECT unnest(p_accounts) AS account_id, unnest(p_sides) AS side,
+                                    unnest(p_amounts) AS amount,
+                                    unnest(p_currencies) AS currency,
+                                    generate_series(1, cardinality(p_accounts)) AS ord) AS x
                   JOIN a ON a.id = x.account_id
                 WINDOW w AS (PARTITION BY x.account_id ORDER BY x.ord)
                  ORDER BY x.ord
@@ -1662,7 +1670,8 @@ BEGIN
                         coalesce(sum(x.m) FILTER (WHERE x.a = p_regular AND x.s = 'credit'), 0)
                             AS cr,
                         sum(CASE WHEN x.s = 'debit' THEN x.m ELSE -(x.m::numeric) END) AS net
-                   FROM unnest(p_accounts, p_sides, p_amounts) AS x(a, s, m)) h
+                   FROM (SELECT unnest(p_accounts) AS a, unnest(p_sides) AS s,
+                                unnest(p_amounts) AS m) AS x) h
      -- The shape: three to eight lines, the arrays of one length, every account on one line
      -- (the regular one and each high-volume one: the same set, as many; the high-volume
      -- ones told apart by the key's gate below, which counts them by account), each line
@@ -1735,7 +1744,8 @@ BEGIN
                CASE WHEN x.a = p_regular THEN v_version END,
                CASE WHEN x.a = p_regular THEN v_debits END,
                CASE WHEN x.a = p_regular THEN v_credits END
-          FROM unnest(p_accounts, p_sides, p_amounts, p_currencies) AS x(a, s, m, c)
+          FROM (SELECT unnest(p_accounts) AS a, unnest(p_sides) AS s, unnest(p_amounts) AS m,
+                       unnest(p_currencies) AS c) AS x
          WHERE EXISTS (SELECT FROM e)
         RETURNING lines.side, lines.amount
     )
