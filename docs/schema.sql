@@ -3549,6 +3549,7 @@ CREATE FUNCTION payments.post_batch_fast(p_org uuid, p_keys text[], p_hashes tex
     SET "payments.engine_checked" TO 'on'
     SET plan_cache_mode TO 'force_generic_plan'
     SET enable_seqscan TO 'off'
+    SET enable_bitmapscan TO 'off'
     AS $$
 DECLARE
     -- Who acts, asked once (each question computes the actor's proof again).
@@ -3653,8 +3654,8 @@ BEGIN
     BEGIN
         v_who := p_org;
         LOOP
-            -- This organization's regular accounts, locked in id order (the Sort under the
-            -- lock: whatever the plan), as they are before the batch; where they are (ctid)
+            -- This organization's regular accounts, locked in id order (the ORDER BY under
+            -- the lock: whatever the plan), as they are before the batch; where they are (ctid)
             -- and their ids. One scan of the accounts' key by the batch's account ids (an
             -- array scan: the ids sorted, each leaf page read once; session 42: it was a
             -- DISTINCT of the ids joined to one probe per account), and the arrays built
