@@ -1533,6 +1533,7 @@ CREATE TABLE payments.accounts (
     idempotency_key text
 )
 WITH (fillfactor='70');
+ALTER TABLE ONLY payments.accounts ALTER COLUMN org_id SET (n_distinct=-0.015625);
 
 --
 -- Name: _monitored_balance(payments.accounts, text); Type: FUNCTION; Schema: payments; Owner: -
@@ -3550,6 +3551,7 @@ CREATE FUNCTION payments.post_batch_fast(p_org uuid, p_keys text[], p_hashes tex
     SET plan_cache_mode TO 'force_generic_plan'
     SET enable_seqscan TO 'off'
     SET enable_bitmapscan TO 'off'
+    SET enable_nestloop TO 'off'
     AS $$
 DECLARE
     -- Who acts, asked once (each question computes the actor's proof again).
@@ -3687,10 +3689,9 @@ BEGIN
                            ::payments._batch_account), '{}'),
                        v_hv_ids || coalesce(array_agg(a.id), '{}')
                   INTO v_accounts, v_hv_ids
-                  FROM (SELECT DISTINCT x.id FROM unnest(p_accounts) AS x(id)
-                         WHERE x.id <> ALL (v_found)) x
-                  JOIN payments.accounts a ON a.id = x.id AND a.org_id = v_who
-                 WHERE a.high_volume
+                  FROM payments.accounts a
+                 WHERE a.id = ANY (p_accounts) AND a.org_id = v_who AND a.high_volume
+                   AND a.id <> ALL (v_found)
                    AND a.posted_debits < 2305843009213693952
                    AND a.posted_credits < 2305843009213693952
                    -- The overflow hint on the account's own row (no large line of its own

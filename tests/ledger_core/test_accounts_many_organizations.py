@@ -1,0 +1,138 @@
+"""The doors find a big organization's accounts by their ids on a platform of many small
+organizations (session 43, Review1). Their statements run on generic plans, where
+`org_id = <a parameter>` is estimated at the accounts' rows over their organizations: a
+handful on such a platform. Planned on that, the locks and the moves by ctid read the whole
+organization through accounts_org_code_key and filtered it by id (every posting of an
+organization with 20,000 accounts read them all twice), and the batch's UPDATE read the
+batch's sums again for every account it moved. `payments.accounts.org_id`'s n_distinct
+(-1/64: 64 accounts an organization, payments_schema.sql) and the batch door's settings
+(no nested loop) keep both off.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+
+import ledger
+from tests.ledger_core.conftest import ORG_A, PLATFORM, Doors, OpenAccountFn, transfer
+from tests.test_sharding_reads import Plans, _walk
+
+# The accounts' indexes leading with their id (a probe per id), and the one that does not.
+_BY_ID = {"accounts_pkey", "accounts_id_org_currency_key"}
+
+
+def _platform_of_small_organizations(engine: sa.Engine, big: int) -> list[uuid.UUID]:
+    """1,500 organizations of 3 accounts each beside ORG_A's `big` accounts, analysed; ORG_A's
+    account ids."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO payments.organizations (id, name)"
+                " SELECT gen_random_uuid(), 'small-' || n FROM generate_series(1, 1500) n"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO payments.accounts (org_id, code, name, type, currency)"
+                " SELECT o.id, 'a-' || n, 'a', 'asset', 'USD' FROM payments.organizations o"
+                " CROSS JOIN generate_series(1, 3) n WHERE o.name LIKE 'small-%'"
+            )
+        )
+        ids = [
+            uuid.UUID(str(r[0]))
+            for r in conn.execute(
+                sa.text(
+                    "INSERT INTO payments.accounts (org_id, code, name, type, currency)"
+                    " SELECT :org, 'big-' || n, 'big', 'asset', 'USD'"
+                    " FROM generate_series(1, :big) n RETURNING id"
+                ),
+                {"org": ORG_A, "big": big},
+            )
+        ]
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE payments.organizations")
+        conn.exec_driver_sql("ANALYZE payments.accounts")
+    return ids
+
+
+def _accounts_nodes(plans: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """Each scan of payments.accounts in the plans: (node type, index, statement's start)."""
+    return [
+        (node["Node Type"], node.get("Index Name", ""), " ".join(plan["Query Text"].split()[:4]))
+        for plan in plans
+        for node in _walk(plan["Plan"])
+        if node.get("Relation Name") == "accounts" and node["Node Type"] != "ModifyTable"
+    ]
+
+
+def _by_id_or_ctid(nodes: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """The scans among `nodes` that do not find the accounts by their ids or ctids."""
+    return [
+        n
+        for n in nodes
+        if not (
+            n[0] == "Tid Scan" or (n[0] in ("Index Scan", "Index Only Scan") and n[1] in _BY_ID)
+        )
+    ]
+
+
+def test_a_posting_finds_a_big_organizations_accounts_by_their_ids(
+    engine: sa.Engine, orgs: None
+) -> None:
+    """ORG_A with 2,000 accounts among 1,500 organizations of 3: a two-line posting's lock
+    and move read its two accounts by id and by ctid (before: accounts_org_code_key, the
+    organization's 2,000 accounts read and filtered, in both statements)."""
+    ids = _platform_of_small_organizations(engine, 2000)
+    plans = Plans(engine)
+    with plans.record() as got, engine.begin() as conn:
+        result = ledger.post_entry(conn, ORG_A, transfer("big-1", ids[10], ids[1900], 25))
+    assert result.replayed is False
+    nodes = _accounts_nodes(got)
+    assert any("FOR NO KEY UPDATE" in p["Query Text"] for p in got)  # the usual way's lock
+    assert nodes and not _by_id_or_ctid(nodes), nodes
+    assert any(n[0] == "Tid Scan" for n in nodes), nodes  # the move, by ctid
+    with engine.connect() as conn:
+        moved = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM payments.accounts"
+                " WHERE id = ANY (:ids) AND version = 1 AND posted_debits + posted_credits = 25"
+            ),
+            {"ids": [ids[10], ids[1900]]},
+        ).scalar()
+    assert moved == 2
+
+
+def test_a_batch_finds_a_big_organizations_accounts_by_their_ids(
+    engine: sa.Engine, open_account: OpenAccountFn, doors: Doors
+) -> None:
+    """The same platform, a batch of 100 entries over 200 of ORG_A's accounts and one more
+    paying the platform's high-volume fee account: the fast door posts it, its locks and its
+    reads of high-volume accounts (ORG_A's, then the platform's) find the accounts by id, its
+    UPDATE by ctid in a hash join with the batch's sums (before: the organization read
+    whole, and a nested loop reading the sums again for each of the accounts)."""
+    fees = open_account(PLATFORM, "fees", "revenue", high_volume=True)
+    ids = _platform_of_small_organizations(engine, 2000)
+    batch = [transfer(f"b-{i}", ids[2 * i], ids[2 * i + 1], 5) for i in range(100)]
+    batch.append(transfer("b-fee", ids[1000], fees, 3))
+    plans = Plans(engine)
+    with plans.record() as got, engine.begin() as conn:
+        results = ledger.post_batch(conn, ORG_A, batch)
+    assert doors.taken == [True]
+    assert [r.status for r in results] == ["posted"] * 101
+    nodes = _accounts_nodes(got)
+    assert nodes and not _by_id_or_ctid(nodes), nodes
+    # Both organizations' high-volume reads ran (ORG_A's finding none).
+    assert len([n for n in nodes if n[2].startswith("SELECT v_accounts ||")]) == 4, nodes
+    updates = [p for p in got if p["Query Text"].lstrip().startswith("UPDATE payments.accounts")]
+    assert len(updates) == 1
+    kinds = [n["Node Type"] for n in _walk(updates[0]["Plan"])]
+    assert "Nested Loop" not in kinds and "Tid Scan" in kinds, kinds
+    with engine.connect() as conn:
+        moved = conn.execute(
+            sa.text("SELECT count(*) FROM payments.accounts WHERE id = ANY (:ids) AND version = 1"),
+            {"ids": ids[:200]},
+        ).scalar()
+    assert moved == 200
