@@ -4454,8 +4454,9 @@ BEGIN
             SELECT array_agg(h.id), array_agg(h.org_id) INTO v_pass_ids, v_pass_orgs
               FROM (SELECT a.id, a.org_id
                       FROM payments.accounts a
-                      JOIN unnest(p_accounts, p_amounts, p_currencies)
-                           x(account_id, amount, currency) ON a.id = x.account_id
+                      JOIN (SELECT unnest(p_accounts) AS account_id, unnest(p_amounts) AS amount,
+                                   unnest(p_currencies) AS currency) AS x
+                        ON a.id = x.account_id
                      WHERE a.org_id = v_who AND a.id = ANY (p_accounts) AND a.high_volume
                      GROUP BY a.id, a.org_id
                     HAVING bool_and(payments._high_volume_row_takes(
@@ -4509,7 +4510,9 @@ BEGIN
                                count(*) AS n
                           FROM (SELECT unnest(p_accounts) AS account_id, unnest(p_sides) AS side,
                                        unnest(p_amounts) AS amount) AS x
-                         WHERE x.account_id IN (SELECT r.id FROM unnest(v_ids, v_orgs) r(id, o)
+                         WHERE x.account_id IN (SELECT r.id
+                                                  FROM (SELECT unnest(v_ids) AS id,
+                                                               unnest(v_orgs) AS o) AS r
                                                  WHERE r.o = v_who)
                          GROUP BY x.account_id) d
                  WHERE a.org_id = v_who AND a.id = d.account_id;

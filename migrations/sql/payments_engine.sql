@@ -866,7 +866,9 @@ $$;
 -- In this section the arrays are zipped in a select list (`SELECT unnest(a) AS x, unnest(b)
 -- AS y`: a ProjectSet), not as `FROM unnest(a, b) AS t(x, y)` (a Function Scan storing each
 -- function's rows in a tuplestore of its own): session 43, -2.5 % of a capture's
--- instructions, -7.3 % of a batch entry's (payments_batches.sql).
+-- instructions, -7.3 % of a batch entry's (payments_batches.sql). Only the request handed to
+-- the long way (ledger_write's jsonb) keeps the other form: it is built once, off the fast
+-- paths.
 
 -- Whether a regular account's row takes a line's (or an account's lines') p_debits and
 -- p_credits in an entry of p_entry_currency: the account's currency, open, no overflow of
@@ -1405,8 +1407,9 @@ BEGIN
             SELECT array_agg(h.id), array_agg(h.org_id) INTO v_pass_ids, v_pass_orgs
               FROM (SELECT a.id, a.org_id
                       FROM payments.accounts a
-                      JOIN unnest(p_accounts, p_amounts, p_currencies)
-                           x(account_id, amount, currency) ON a.id = x.account_id
+                      JOIN (SELECT unnest(p_accounts) AS account_id, unnest(p_amounts) AS amount,
+                                   unnest(p_currencies) AS currency) AS x
+                        ON a.id = x.account_id
                      WHERE a.org_id = v_who AND a.id = ANY (p_accounts) AND a.high_volume
                      GROUP BY a.id, a.org_id
                     HAVING bool_and(payments._high_volume_row_takes(
@@ -1460,7 +1463,9 @@ BEGIN
                                count(*) AS n
                           FROM (SELECT unnest(p_accounts) AS account_id, unnest(p_sides) AS side,
                                        unnest(p_amounts) AS amount) AS x
-                         WHERE x.account_id IN (SELECT r.id FROM unnest(v_ids, v_orgs) r(id, o)
+                         WHERE x.account_id IN (SELECT r.id
+                                                  FROM (SELECT unnest(v_ids) AS id,
+                                                               unnest(v_orgs) AS o) AS r
                                                  WHERE r.o = v_who)
                          GROUP BY x.account_id) d
                  WHERE a.org_id = v_who AND a.id = d.account_id;
