@@ -3021,6 +3021,7 @@ CREATE TABLE payments.entries (
     idempotency_key text,
     created_xact xid8 DEFAULT pg_current_xact_id() NOT NULL
 );
+ALTER TABLE ONLY payments.entries ALTER COLUMN org_id SET (n_distinct=-0.000244140625);
 
 --
 -- Name: entry_header_hash(payments.entries); Type: FUNCTION; Schema: payments; Owner: -

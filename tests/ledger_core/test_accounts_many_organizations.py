@@ -17,7 +17,9 @@ from typing import Any
 import sqlalchemy as sa
 
 import ledger
+from ledger import listing
 from tests.ledger_core.conftest import ORG_A, PLATFORM, Doors, OpenAccountFn, transfer
+from tests.support import present_key
 from tests.test_sharding_reads import Plans, _walk
 
 # The accounts' indexes leading with their id (a probe per id), and the one that does not.
@@ -157,3 +159,61 @@ def test_a_batch_finds_a_big_organizations_accounts_by_their_ids(
             {"ids": ids[:200]},
         ).scalar()
     assert moved == 200
+
+
+def test_an_organizations_entries_are_read_by_their_ids_among_many_small_organizations(
+    engine: sa.Engine, app_engine: sa.Engine, open_account: OpenAccountFn
+) -> None:
+    """1,000 organizations of one entry each beside ORG_A's 2,000 entries, analysed: ORG_A's
+    role reading 50 of its entries by id (`ledger.get_entries`, the API's read) probes
+    entries_pkey. The tenant policy's `org_id = (SELECT current_org_id())` is estimated as a
+    generic parameter is, at the entries over their organizations; before
+    `payments.entries.org_id`'s n_distinct (-1/4096) that was three rows, and the read took
+    entries_org_created through the whole organization's entries (Review2, session 43)."""
+    cash = open_account(ORG_A, "cash", "asset")
+    sales = open_account(ORG_A, "sales", "revenue")
+    with engine.begin() as conn:
+        small = [
+            (uuid.UUID(str(r[0])), uuid.UUID(str(r[1])), uuid.UUID(str(r[2])))
+            for r in conn.execute(
+                sa.text(
+                    "WITH o AS (INSERT INTO payments.organizations (id, name)"
+                    "  SELECT gen_random_uuid(), 'tiny-' || n FROM generate_series(1, 1000) n"
+                    "  RETURNING id),"
+                    " a AS (INSERT INTO payments.accounts (org_id, code, name, type, currency)"
+                    "  SELECT o.id, c, c, 'asset', 'USD' FROM o CROSS JOIN"
+                    "  (VALUES ('x'), ('y')) v(c) RETURNING org_id, code, id)"
+                    " SELECT x.org_id, x.id, y.id FROM a x JOIN a y"
+                    "  ON y.org_id = x.org_id AND x.code = 'x' AND y.code = 'y'"
+                )
+            )
+        ]
+        for n, (org, x, y) in enumerate(small):
+            ledger.post_entry(conn, org, transfer(f"tiny-{n}", x, y, 1))
+    ids: list[uuid.UUID] = []
+    for part in range(4):
+        with engine.begin() as conn:
+            batch = [transfer(f"big-{part}-{i}", cash, sales, 1) for i in range(500)]
+            ids += [r.id for r in ledger.post_batch(conn, ORG_A, batch) if r.id is not None]
+    assert len(ids) == 2000
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE payments.entries")
+    wanted = ids[700:750]
+    with app_engine.begin() as conn:
+        present_key(conn, ORG_A)
+        entries = ledger.get_entries(conn, wanted)
+        # The same statement's plan (the application's role cannot load auto_explain):
+        # EXPLAIN of get_entries' own text, with the same bound parameter.
+        plan: list[dict[str, Any]] = conn.execute(
+            sa.text("EXPLAIN (FORMAT JSON) " + listing._ENTRIES.text), {"ids": wanted}
+        ).scalar_one()
+    assert [e.id for e in entries] == wanted
+    # The entries' scan (an index scan, or a bitmap scan: its index is on the Bitmap Index
+    # Scan node), by the primary key's ids, never the organization's index.
+    indexes = [
+        node.get("Index Name", node["Node Type"])
+        for node in _walk(plan[0]["Plan"])
+        if node.get("Relation Name") == "entries" or "Index Name" in node
+    ]
+    assert "entries_pkey" in indexes and "entries_org_created" not in indexes, indexes
+    assert "Seq Scan" not in indexes, indexes
