@@ -76,6 +76,22 @@ def open_account(transactions: Transactions, orgs: None) -> OpenAccountFn:
     return _open
 
 
+def bulk_accounts(conn: sa.Connection, org: uuid.UUID, prefix: str, count: int) -> list[uuid.UUID]:
+    """`count` USD asset accounts of `org` coded `<prefix>-1` .. `<prefix>-<count>`, inserted
+    by one statement (the tests of plans on many accounts): their ids, in code order."""
+    return [
+        uuid.UUID(str(r[0]))
+        for r in conn.execute(
+            sa.text(
+                "INSERT INTO payments.accounts (org_id, code, name, type, currency)"
+                " SELECT :org, :prefix || '-' || n, :prefix || '-' || n, 'asset', 'USD'"
+                " FROM generate_series(1, :count) n ORDER BY n RETURNING id"
+            ),
+            {"org": org, "prefix": prefix, "count": count},
+        )
+    ]
+
+
 def transfer(
     key: str, debit: uuid.UUID, credit: uuid.UUID, amount: int, currency: str = "USD", **kw: Any
 ) -> ledger.PostEntry:

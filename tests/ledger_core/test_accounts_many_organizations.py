@@ -18,7 +18,14 @@ import sqlalchemy as sa
 
 import ledger
 from ledger import listing
-from tests.ledger_core.conftest import ORG_A, PLATFORM, Doors, OpenAccountFn, transfer
+from tests.ledger_core.conftest import (
+    ORG_A,
+    PLATFORM,
+    Doors,
+    OpenAccountFn,
+    bulk_accounts,
+    transfer,
+)
 from tests.support import present_key
 from tests.test_sharding_reads import Plans, _walk
 
@@ -43,17 +50,7 @@ def _platform_of_small_organizations(engine: sa.Engine, big: int) -> list[uuid.U
                 " CROSS JOIN generate_series(1, 3) n WHERE o.name LIKE 'small-%'"
             )
         )
-        ids = [
-            uuid.UUID(str(r[0]))
-            for r in conn.execute(
-                sa.text(
-                    "INSERT INTO payments.accounts (org_id, code, name, type, currency)"
-                    " SELECT :org, 'big-' || n, 'big', 'asset', 'USD'"
-                    " FROM generate_series(1, :big) n RETURNING id"
-                ),
-                {"org": ORG_A, "big": big},
-            )
-        ]
+        ids = bulk_accounts(conn, ORG_A, "big", big)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("ANALYZE payments.organizations")
         conn.exec_driver_sql("ANALYZE payments.accounts")

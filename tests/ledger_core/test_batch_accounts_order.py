@@ -14,7 +14,14 @@ from typing import Any
 import sqlalchemy as sa
 
 import ledger
-from tests.ledger_core.conftest import ORG_A, PLATFORM, Doors, OpenAccountFn, transfer
+from tests.ledger_core.conftest import (
+    ORG_A,
+    PLATFORM,
+    Doors,
+    OpenAccountFn,
+    bulk_accounts,
+    transfer,
+)
 from tests.test_sharding_hot_paths import _distributed
 from tests.test_sharding_reads import Plans, _walk, unpinned
 
@@ -153,17 +160,7 @@ def test_the_lock_reads_the_accounts_in_id_order_without_a_sort(
     the rows over in id order), not a bitmap scan of the heap's order and a Sort of every row
     locked, which the planner picks there with bitmap scans allowed (session 43)."""
     with engine.begin() as conn:
-        ids = [
-            uuid.UUID(str(r[0]))
-            for r in conn.execute(
-                sa.text(
-                    "INSERT INTO payments.accounts (org_id, code, name, type, currency)"
-                    " SELECT :org, 'bulk-' || n, 'bulk-' || n, 'asset', 'USD'"
-                    " FROM generate_series(1, 3000) n RETURNING id"
-                ),
-                {"org": ORG_A},
-            )
-        ]
+        ids = bulk_accounts(conn, ORG_A, "bulk", 3000)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("ANALYZE payments.accounts")
     plans = Plans(engine)
