@@ -3575,8 +3575,6 @@ DECLARE
     -- its ctid until this transaction updates it.
     v_tids tid[] := '{}';
     v_hv_ids uuid[] := '{}';
-    -- The batch's accounts not found yet (the high-volume reads probe only these).
-    v_missing uuid[];
     v_orgs uuid[];
     v_versions bigint[];
     v_debits bigint[];
@@ -3686,8 +3684,6 @@ BEGIN
             -- post_entry posts them), while far from the overflow limits (as
             -- _check_positions judges them); only when some account is still missing.
             IF cardinality(v_found) < v_distinct THEN
-                -- A set difference (hashed), not a filter of every id against every id found.
-                v_missing := ARRAY(SELECT unnest(p_accounts) EXCEPT SELECT unnest(v_found));
                 SELECT v_accounts || coalesce(array_agg(ROW(a.id, a.org_id, a.currency, a.closed,
                            true, false, false, a.posted_debits, a.posted_credits,
                            a.pending_debits, a.pending_credits, a.version)
@@ -3695,7 +3691,10 @@ BEGIN
                        v_hv_ids || coalesce(array_agg(a.id), '{}')
                   INTO v_accounts, v_hv_ids
                   FROM payments.accounts a
-                 WHERE a.id = ANY (v_missing) AND a.org_id = v_who AND a.high_volume
+                 -- Only the accounts still missing (a hashed set difference, once: an
+                 -- InitPlan), not the batch's every id probed again and its row fetched.
+                 WHERE a.id = ANY (ARRAY(SELECT unnest(p_accounts) EXCEPT SELECT unnest(v_found)))
+                   AND a.org_id = v_who AND a.high_volume
                    AND a.posted_debits < 2305843009213693952
                    AND a.posted_credits < 2305843009213693952
                    -- The overflow hint on the account's own row (no large line of its own

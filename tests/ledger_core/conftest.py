@@ -78,7 +78,7 @@ def open_account(transactions: Transactions, orgs: None) -> OpenAccountFn:
 
 def bulk_accounts(conn: sa.Connection, org: uuid.UUID, prefix: str, count: int) -> list[uuid.UUID]:
     """`count` USD asset accounts of `org` coded `<prefix>-1` .. `<prefix>-<count>`, inserted
-    by one statement (the tests of plans on many accounts): their ids, in code order."""
+    by one statement (the tests of plans on many accounts): their ids."""
     return [
         uuid.UUID(str(r[0]))
         for r in conn.execute(

@@ -128,23 +128,28 @@ def test_postings_find_a_big_organizations_accounts_by_their_ids(
 def test_a_batch_finds_a_big_organizations_accounts_by_their_ids(
     engine: sa.Engine, open_account: OpenAccountFn, doors: Doors
 ) -> None:
-    """The same platform, a batch of 100 entries over 200 of ORG_A's accounts and one more
-    paying the platform's high-volume fee account: the fast door posts it, its locks and its
+    """The same platform, a batch of 100 entries over 200 of ORG_A's accounts, one more
+    paying the platform's high-volume fee account and one ORG_A's own high-volume account:
+    the fast door posts it, its locks and its
     reads of high-volume accounts (ORG_A's, then the platform's) find the accounts by id, its
     UPDATE by ctid in a hash join with the batch's sums (before: the organization read
     whole, and a nested loop reading the sums again for each of the accounts)."""
     fees = open_account(PLATFORM, "fees", "revenue", high_volume=True)
+    tips = open_account(ORG_A, "tips", "revenue", high_volume=True)
     ids = _platform_of_small_organizations(engine, 2000)
     batch = [transfer(f"b-{i}", ids[2 * i], ids[2 * i + 1], 5) for i in range(100)]
     batch.append(transfer("b-fee", ids[1000], fees, 3))
+    batch.append(transfer("b-tip", ids[1001], tips, 2))
     plans = Plans(engine)
     with plans.record() as got, engine.begin() as conn:
         results = ledger.post_batch(conn, ORG_A, batch)
     assert doors.taken == [True]
-    assert [r.status for r in results] == ["posted"] * 101
+    assert [r.status for r in results] == ["posted"] * 102
     nodes = _accounts_nodes(got)
     assert nodes and not _by_id_or_ctid(nodes), nodes
-    # Both organizations' high-volume reads ran (ORG_A's finding none).
+    # Both organizations' high-volume reads ran (ORG_A's finding its own, the platform's the
+    # fee account): the fast door found every account (a missing one sends the batch the
+    # long way, `doors.taken` above).
     assert len([n for n in nodes if n[2].startswith("SELECT v_accounts ||")]) == 4, nodes
     updates = [p for p in got if p["Query Text"].lstrip().startswith("UPDATE payments.accounts")]
     assert len(updates) == 1
