@@ -483,11 +483,11 @@ ALTER FUNCTION payments.post_batch_fast(uuid, text[], text[], text[], jsonb[], t
 ALTER FUNCTION payments.post_batch_fast(uuid, text[], text[], text[], jsonb[], timestamptz[],
     text[], int[], uuid[], text[], bigint[], text[])
     SET enable_bitmapscan = off;
--- And no nested loop (its one join that could take one is the accounts' UPDATE, by ctid, with
--- the batch's sums per account): planned on an estimate of one row for the Tid Scan (its ten
--- tuples of a generic plan, filtered by the organization), the sums were read again for every
--- row moved: ~20,000 comparisons for a batch of 100 in a big organization among many small
--- ones (~17 ms; session 43). A hash join reads them once.
+-- And no nested loop (its joins: the judge's, of two arrays, and the accounts' UPDATE by ctid
+-- with the batch's sums per account). The UPDATE, planned on an estimate of one row for the
+-- Tid Scan (its ten tuples of a generic plan, filtered by the organization), read the sums
+-- again for every row moved: ~20,000 comparisons for a batch of 100 in a big organization
+-- among many small ones (~17 ms; session 43). A hash join reads them once.
 ALTER FUNCTION payments.post_batch_fast(uuid, text[], text[], text[], jsonb[], timestamptz[],
     text[], int[], uuid[], text[], bigint[], text[])
     SET enable_nestloop = off;
