@@ -212,15 +212,8 @@ def _row(
             _checked(driver, pgconn.prepare(name.encode(), statement.encode()))
             prepared.add(name)
         result = pgconn.exec_prepared(name.encode(), cast(Any, values))
-        failed = (
-            result.error_field(pq.DiagnosticField.SQLSTATE),
-            result.error_field(pq.DiagnosticField.SOURCE_FUNCTION),
-        )
-        if failed[0] == _NO_SUCH_STATEMENT or failed == _RESULT_TYPE_CHANGED:
-            if failed == _RESULT_TYPE_CHANGED:
-                _checked(driver, pgconn.exec_(b'DEALLOCATE "' + name.encode() + b'"'))
-            _checked(driver, pgconn.prepare(name.encode(), statement.encode()))
-            result = pgconn.exec_prepared(name.encode(), cast(Any, values))
+        if result.status == pq.ExecStatus.FATAL_ERROR:  # asked of a failure only
+            result = _prepared_again(driver, name, statement, values, result)
     _checked(driver, result)
     if result.ntuples == 0:
         return None
@@ -228,6 +221,29 @@ def _row(
         None if (value := result.get_value(0, column)) is None else value.decode(encoding)
         for column in range(result.nfields)
     )
+
+
+def _prepared_again(
+    driver: psycopg.Connection[Any],
+    name: str,
+    statement: str,
+    values: list[bytes | None],
+    result: pq.abc.PGresult,
+) -> pq.abc.PGresult:
+    """`_row`'s failed run of its named statement: run again once, prepared anew, if the
+    statement was missing or prepared before its result's columns changed (nothing ran);
+    otherwise the failure as it is."""
+    failed = (
+        result.error_field(pq.DiagnosticField.SQLSTATE),
+        result.error_field(pq.DiagnosticField.SOURCE_FUNCTION),
+    )
+    if failed[0] != _NO_SUCH_STATEMENT and failed != _RESULT_TYPE_CHANGED:
+        return result
+    pgconn = driver.pgconn
+    if failed == _RESULT_TYPE_CHANGED:
+        _checked(driver, pgconn.exec_(b'DEALLOCATE "' + name.encode() + b'"'))
+    _checked(driver, pgconn.prepare(name.encode(), statement.encode()))
+    return pgconn.exec_prepared(name.encode(), cast(Any, values))
 
 
 _BEGINS: dict[tuple[Any, Any, Any], bytes] = {}
