@@ -247,8 +247,14 @@ def per(value: float, count: float) -> float:
 
 
 def _entry(job: Job, rng: random.Random, key: str) -> ledger.PostEntry:
-    debit, credit = rng.sample(job.accounts, 2)
-    amount = rng.randint(100, 10_000)
+    # Two distinct accounts and an amount, uniformly, as `rng.sample(accounts, 2)` and
+    # `rng.randint(100, 10_000)` drew them: three `randrange` draws cost the load generator
+    # ~1.4 us less per posting (session 44), CPU the clients' figures count, not the ledger's.
+    accounts = job.accounts
+    first = rng.randrange(len(accounts))
+    second = rng.randrange(len(accounts) - 1)
+    debit, credit = accounts[first], accounts[second + (second >= first)]
+    amount = rng.randrange(100, 10_001)
     if job.mode != "hot":
         return ledger.PostEntry(
             key,
