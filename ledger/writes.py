@@ -242,14 +242,20 @@ def _post_one(
     status, entry_id, flag, code, details = row
     if status != "failed":
         return WriteResult(id=UUID(entry_id), replayed=flag == "t")
-    raise error_from_code(str(code), {} if details is None else json.loads(details))
+    raise _refused(code, None if details is None else json.loads(details))
 
 
 def _answer(row: tuple[Any, ...]) -> WriteResult:
     status, entry_id, replayed, code, details = row
     if status == "failed":
-        raise error_from_code(code, details)
+        raise _refused(code, details)
     return WriteResult(id=UUID(str(entry_id)), replayed=bool(replayed))
+
+
+def _refused(code: Any, details: Any) -> Exception:
+    """The typed error of a refusal the door answered (its code and details, as stored with
+    the key); details that are not an object (none stored) give the error without them."""
+    return error_from_code(str(code), details if isinstance(details, dict) else {})
 
 
 def _constraint_of(exc: DBAPIError) -> str | None:
