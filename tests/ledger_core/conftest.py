@@ -6,6 +6,7 @@ tier (a role logs in), and the batch's fast door watched (`doors`)."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -206,3 +207,45 @@ def wait_until_blocked(engine: sa.Engine, holder: int, what: str) -> None:
             conn.rollback()
             time.sleep(0.01)
     raise AssertionError(f"nothing waited on {what}")
+
+
+def race_a_holder(
+    engine: sa.Engine,
+    holder_conn: sa.Connection,
+    attempt: Callable[[], object],
+    what: str,
+    *,
+    meanwhile: Callable[[], None] | None = None,
+    commit: bool = True,
+) -> object:
+    """Run `attempt` in a thread of its own while `holder_conn` keeps its transaction open;
+    once some session waits on the holder (`wait_until_blocked`, naming `what`), run
+    `meanwhile`, then end the holder's transaction (commit, or roll back) and close its
+    connection. Returns what `attempt` returned, or the exception it raised."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(attempt())
+        except Exception as exc:  # asserted by the caller, in its thread
+            outcome.append(exc)
+
+    try:
+        holder = int(holder_conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+        thread = threading.Thread(target=run)
+        thread.start()
+        try:
+            wait_until_blocked(engine, holder, what)
+            if meanwhile is not None:
+                meanwhile()
+        finally:
+            if commit:
+                holder_conn.commit()
+            else:
+                holder_conn.rollback()
+            thread.join(timeout=60)
+    finally:
+        holder_conn.close()
+    assert not thread.is_alive(), f"the attempt still waits after {what} ended"
+    assert len(outcome) == 1
+    return outcome[0]

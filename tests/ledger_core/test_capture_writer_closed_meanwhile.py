@@ -9,7 +9,6 @@ first closed account of the request named), nothing written; without the close i
 
 from __future__ import annotations
 
-import threading
 import uuid
 
 import pytest
@@ -21,8 +20,8 @@ from tests.ledger_core.conftest import (
     ORG_A,
     PLATFORM,
     OpenAccountFn,
+    race_a_holder,
     transfer,
-    wait_until_blocked,
 )
 
 _KEY = "capture-race-key"
@@ -90,42 +89,37 @@ def test_a_clearing_account_closed_while_the_key_is_awaited(
     engine: sa.Engine, accounts: dict[str, uuid.UUID], close: bool
 ) -> None:
     a = accounts
-    outcome: list[object] = []
 
-    def capture() -> None:
+    def capture() -> object:
         try:
             with engine.begin() as conn:
-                outcome.append(_capture(conn, a))
+                return _capture(conn, a)
         except sa.exc.DBAPIError as exc:
-            outcome.append(exc)
+            return exc
+
+    def close_clearing() -> None:  # the platform closes its clearing account meanwhile
+        with engine.begin() as conn:
+            ledger.close_account(
+                conn, PLATFORM, ledger.CloseAccount("close-clearing", a["clearing"])
+            )
 
     holder_conn = engine.connect()
-    try:
-        # Session 1 holds the key, uncommitted, with an entry on other accounts (the writer
-        # must wait on the key, not on the escrow's row lock).
-        ledger.post_entry(holder_conn, ORG_A, transfer(_KEY, a["cash2"], a["sales2"], 1))
-        holder = int(holder_conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
-        writer = threading.Thread(target=capture)
-        writer.start()
-        try:
-            wait_until_blocked(engine, holder, "the key's holder")
-            if close:  # the platform closes its clearing account and commits meanwhile
-                with engine.begin() as conn:
-                    ledger.close_account(
-                        conn, PLATFORM, ledger.CloseAccount("close-clearing", a["clearing"])
-                    )
-        finally:
-            holder_conn.rollback()
-            writer.join(timeout=60)
-    finally:
-        holder_conn.close()
-    assert not writer.is_alive()
-    assert len(outcome) == 1
+    # Session 1 holds the key, uncommitted, with an entry on other accounts (the writer
+    # must wait on the key, not on the escrow's row lock).
+    ledger.post_entry(holder_conn, ORG_A, transfer(_KEY, a["cash2"], a["sales2"], 1))
+    result = race_a_holder(
+        engine,
+        holder_conn,
+        capture,
+        "the key's holder",
+        meanwhile=close_clearing if close else None,
+        commit=False,
+    )
     if not close:
-        assert isinstance(outcome[0], uuid.UUID), outcome[0]
+        assert isinstance(result, uuid.UUID), result
         assert _written(engine, a) == (3, 1)
         return
-    error = outcome[0]
+    error = result
     assert isinstance(error, sa.exc.DBAPIError), error
     diag = getattr(error.orig, "diag", None)
     assert getattr(error.orig, "sqlstate", None) == "LX001"

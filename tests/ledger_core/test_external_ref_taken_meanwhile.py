@@ -13,7 +13,6 @@ assertion), the holder commits.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable
 
@@ -22,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 import ledger
-from tests.ledger_core.conftest import ORG_A, OpenAccountFn, transfer, wait_until_blocked
+from tests.ledger_core.conftest import ORG_A, OpenAccountFn, race_a_holder, transfer
 
 _REF = "ch_taken_meanwhile"
 
@@ -52,33 +51,14 @@ def test_a_reference_taken_while_the_posting_waits_is_a_typed_refusal(
     sales2 = open_account(ORG_A, "sales2", "revenue")
     post = _WAYS[way]
     request = transfer(f"late-{uuid.uuid4().hex[:8]}", cash, sales, 7, external_ref=_REF)
-    outcome: list[object] = []
-
-    def attempt() -> None:
-        try:
-            outcome.append(post(engine, request))
-        except Exception as exc:  # the outcome is asserted in the test's thread
-            outcome.append(exc)
-
     holder_conn = engine.connect()
-    try:
-        # Session 1 posts the reference on other accounts and holds it uncommitted.
-        first = ledger.post_entry(
-            holder_conn, ORG_A, transfer("first", cash2, sales2, 5, external_ref=_REF)
-        )
-        holder = int(holder_conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
-        poster = threading.Thread(target=attempt)
-        poster.start()
-        try:
-            wait_until_blocked(engine, holder, "the reference's holder")
-        finally:
-            holder_conn.commit()
-            poster.join(timeout=60)
-    finally:
-        holder_conn.close()
-    assert not poster.is_alive()
-    assert len(outcome) == 1
-    refused = outcome[0]
+    # Session 1 posts the reference on other accounts and holds it uncommitted.
+    first = ledger.post_entry(
+        holder_conn, ORG_A, transfer("first", cash2, sales2, 5, external_ref=_REF)
+    )
+    refused = race_a_holder(
+        engine, holder_conn, lambda: post(engine, request), "the reference's holder"
+    )
     assert isinstance(refused, ledger.DuplicateExternalReference), refused
     assert refused.external_ref == _REF
     assert refused.entry_id is None

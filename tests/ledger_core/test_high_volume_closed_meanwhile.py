@@ -7,7 +7,6 @@ moved, and a retry under the key is refused too."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 
 import pytest
@@ -18,8 +17,8 @@ from tests.ledger_core.conftest import (
     ORG_A,
     PLATFORM,
     OpenAccountFn,
+    race_a_holder,
     transfer,
-    wait_until_blocked,
 )
 
 _KEY = "race-key"
@@ -82,28 +81,24 @@ def test_a_fee_account_closed_while_the_key_is_awaited(
 ) -> None:
     a = accounts
     request = _request(door, a)
-    outcome: list[object] = []
     holder_conn = engine.connect()
-    try:
-        # Session 1 holds the key, uncommitted, with an entry on other accounts (the posting
-        # must wait on the key, not on a regular account's row lock).
-        ledger.post_entry(holder_conn, ORG_A, transfer(_KEY, a["cash2"], a["sales2"], 1))
-        holder = int(holder_conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
-        poster = threading.Thread(target=lambda: outcome.append(_post(engine, door, request)))
-        poster.start()
-        try:
-            wait_until_blocked(engine, holder, "the key's holder")
-            # The platform closes the fee account and commits while the posting waits.
-            with engine.begin() as conn:
-                ledger.close_account(conn, PLATFORM, ledger.CloseAccount("close-fees", a["fees"]))
-        finally:
-            holder_conn.rollback()
-            poster.join(timeout=60)
-    finally:
-        holder_conn.close()
-    assert not poster.is_alive()
-    assert len(outcome) == 1
-    assert isinstance(outcome[0], ledger.AccountClosed), outcome[0]
+    # Session 1 holds the key, uncommitted, with an entry on other accounts (the posting
+    # must wait on the key, not on a regular account's row lock).
+    ledger.post_entry(holder_conn, ORG_A, transfer(_KEY, a["cash2"], a["sales2"], 1))
+
+    def close_fees() -> None:  # the platform closes the fee account while the posting waits
+        with engine.begin() as conn:
+            ledger.close_account(conn, PLATFORM, ledger.CloseAccount("close-fees", a["fees"]))
+
+    outcome = race_a_holder(
+        engine,
+        holder_conn,
+        lambda: _post(engine, door, request),
+        "the key's holder",
+        meanwhile=close_fees,
+        commit=False,
+    )
+    assert isinstance(outcome, ledger.AccountClosed), outcome
     with engine.connect() as conn:
         lines_on_fees = conn.execute(
             sa.text("SELECT count(*) FROM payments.lines WHERE account_id = :a"),

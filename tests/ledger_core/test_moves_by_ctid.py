@@ -11,7 +11,6 @@ test_post_entry_one_regular reads it; the batch's fast door is watched, `doors`)
 
 from __future__ import annotations
 
-import threading
 import uuid
 
 import pytest
@@ -24,8 +23,8 @@ from tests.ledger_core.conftest import (
     ORG_A,
     Doors,
     OpenAccountFn,
+    race_a_holder,
     transfer,
-    wait_until_blocked,
 )
 
 
@@ -60,25 +59,14 @@ def test_the_door_moves_the_version_its_lock_waited_for(
 ) -> None:
     cash = open_account(ORG_A, "cash", "asset")
     sales = open_account(ORG_A, "sales", "revenue")
-    outcome: list[object] = []
     holder_conn = engine.connect()
-    try:
-        # The holder moves both accounts (new row versions, at new ctids) and keeps its
-        # transaction open: the door's lock waits for it.
-        ledger.post_entry(holder_conn, ORG_A, transfer("holder", cash, sales, 7))
-        holder = int(holder_conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
-        poster = threading.Thread(target=lambda: outcome.append(_post(engine, door, cash, sales)))
-        poster.start()
-        try:
-            wait_until_blocked(engine, holder, "the holder of the accounts")
-        finally:
-            holder_conn.commit()
-            poster.join(timeout=60)
-    finally:
-        holder_conn.close()
-    assert not poster.is_alive()
-    assert len(outcome) == 1
-    assert outcome == ["posted"]
+    # The holder moves both accounts (new row versions, at new ctids) and keeps its
+    # transaction open: the door's lock waits for it.
+    ledger.post_entry(holder_conn, ORG_A, transfer("holder", cash, sales, 7))
+    outcome = race_a_holder(
+        engine, holder_conn, lambda: _post(engine, door, cash, sales), "the holder of the accounts"
+    )
+    assert outcome == "posted"
     if door == "batch":
         assert doors.taken == [True]  # the fast door posted it, not the long way
     moved = 7 + (120 if door == "batch" else 100)
