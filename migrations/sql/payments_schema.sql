@@ -91,15 +91,20 @@ CREATE FUNCTION payments.acting_as_platform() RETURNS boolean
 LANGUAGE sql STABLE PARALLEL RESTRICTED AS
 $$ SELECT coalesce(payments.current_actor() = 'platform', false) $$;
 
--- Whether the role in force has the rights of p_owner (the schema's owner: the worker, the
--- CLI, the demo). The role in force counts (SET ROLE liventix_app by the owner is no longer
--- the owner); only a member of a role can set it, so no application role can pass for the
+-- Whether the role in force has the rights of p_owner (the owner: the worker, the CLI, the
+-- demo). The role in force counts (SET ROLE liventix_app by the owner is no longer the
+-- owner); only a member of a role can set it, so no application role can pass for the
 -- owner. The one definition of the owner's test (_trusted_caller, and who acts in
 -- payments.post_entry and payments.post_capture_entry): one expression, no query, no SET,
 -- not SECURITY DEFINER, so the planner inlines it where it is called (a SQL function with a
 -- subquery is not inlined: called, _trusted_caller cost ~25 us of every owner's posting,
--- perf, session 29); the caller passes the owner's id, read by its own subquery.
-CREATE FUNCTION payments._owner_role(p_owner oid) RETURNS boolean
+-- perf, session 29). The caller names the owner: _trusted_caller the schema's, read by its
+-- own subquery; a door (SECURITY DEFINER) its own, `current_user` inside it: the role whose
+-- rights the door lends, so a caller with them could do by itself whatever the door does.
+-- The migrations create every door and its schema as one role (tests/ledger_core/
+-- test_owner_test.py checks it); the door's own owner costs no query (the schema's, read
+-- by every owner's posting, was ~16K instructions of a two-line posting's ~1.24M, session 45).
+CREATE FUNCTION payments._owner_role(p_owner name) RETURNS boolean
 LANGUAGE sql STABLE AS $$
     SELECT pg_catalog.pg_has_role(
         CASE WHEN pg_catalog.current_setting('role') = 'none' THEN session_user::text
@@ -110,7 +115,8 @@ $$;
 -- Whether the caller is the schema's owner (or has its rights).
 CREATE FUNCTION payments._trusted_caller() RETURNS boolean
 LANGUAGE sql STABLE AS $$
-    SELECT payments._owner_role((SELECT nspowner FROM pg_namespace WHERE nspname = 'payments'))
+    SELECT payments._owner_role((SELECT pg_catalog.pg_get_userbyid(n.nspowner)
+                                   FROM pg_catalog.pg_namespace n WHERE n.nspname = 'payments'))
 $$;
 
 CREATE TABLE payments.currencies (
