@@ -59,6 +59,7 @@ from ledger.requests import (
     canonical_json,
     fingerprint,
     plain_post,
+    uuid_text,
 )
 
 _WRITE = "SELECT payments.ledger_write(%s::jsonb)"
@@ -188,7 +189,7 @@ def _post_params(org_id: UUID, request: PostEntry) -> tuple[str | None, ...]:
     (`plain_post`: the same text, about a third of the client CPU), any other's from it."""
     plain = plain_post(request)
     if plain is not None:
-        return (str(org_id), *plain)
+        return (uuid_text(org_id), *plain)
     payload = request.payload()
     lines = payload["lines"]
     return (

@@ -16,8 +16,9 @@ import pytest
 from hypothesis import given, settings
 
 import ledger
+from ledger import requests as requests_module
 from ledger.errors import LedgerError
-from ledger.requests import canonical_json, fingerprint, plain_post
+from ledger.requests import canonical_json, fingerprint, plain_post, uuid_text
 from ledger.writes import _post_params
 from tests.ledger_strategies import ACCOUNTS, balanced_lines, requests, valid_requests
 
@@ -138,3 +139,22 @@ def test_a_refused_entry_raises_its_typed_error(
     assert plain_post(request) is None
     with pytest.raises(error):
         _post_params(ORG, request)
+
+
+def test_an_id_s_text_is_its_own_remembered_or_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`uuid_text` (the ids' text remembered for the fast door's arguments) answers `str` of
+    each id, keeps at most its bound, and leaves another type's text to that type."""
+    monkeypatch.setattr(requests_module, "_UUID_TEXT", {})
+    monkeypatch.setattr(requests_module, "_UUID_TEXT_MAX", 4)
+    ids = [uuid.uuid4() for _ in range(10)]
+    for _ in range(3):
+        assert [uuid_text(i) for i in ids] == [str(i) for i in ids]
+        assert len(requests_module._UUID_TEXT) <= 4
+
+    class Named(uuid.UUID):
+        def __str__(self) -> str:
+            return "named"
+
+    named = Named(int=ids[-1].int)
+    assert uuid_text(ids[-1]) == str(ids[-1])
+    assert (uuid_text(named), uuid_text(ids[-1])) == ("named", str(ids[-1]))
