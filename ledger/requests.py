@@ -407,8 +407,9 @@ _PLAIN_TAIL = '],"metadata":{}}'
 
 # The text of the ids seen lately, by id: `UUID.__str__` is Python (~0.66 us hot, and a
 # posting has three: its organization's and two accounts'), a lookup here ~0.11 us, and the
-# accounts a process posts to recur (session 45). Emptied when full: a bound on the memory,
-# not a policy. A UUID never changes, so its text here is always its own.
+# accounts a process posts to recur (session 45). Emptied when full: a bound on the memory
+# (~7-8 MB per process at the bound, the ids kept alive included), not a policy. A UUID
+# never changes, so its text here is always its own.
 _UUID_TEXT: dict[UUID, str] = {}
 _UUID_TEXT_MAX = 32_768
 

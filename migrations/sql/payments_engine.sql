@@ -1052,10 +1052,10 @@ BEGIN
     -- Whether a caller with no proof is the owner: payments._owner_role, the owner's test
     -- (as _trusted_caller's), inlined (_trusted_caller, a SQL function with a subquery, is
     -- not: called, it cost ~25 us of every owner's posting, perf, session 29), asked only of
-    -- such a caller, of this door's owner (current_user here: no catalog query). The same statement draws the entry's id and counts its lines, and
-    -- starts 3a's state: each PL/pgSQL assignment or condition is an expression compiled
-    -- again in every transaction (a posting is one), a statement's target list is not dearer
-    -- per value (session 39).
+    -- such a caller, of this door's owner (current_user here: no catalog query). The same
+    -- statement draws the entry's id and counts its lines, and starts 3a's state: each
+    -- PL/pgSQL assignment or condition is an expression compiled again in every transaction
+    -- (a posting is one), a statement's target list is not dearer per value (session 39).
     SELECT p_org IS NULL
            OR NOT EXISTS (SELECT FROM payments.organizations o WHERE o.id = p_org)
            -- an organization's proof acting for another

@@ -2,13 +2,14 @@
 role the door runs as (`payments._owner_role(current_user)` inside `payments.post_entry` and
 `payments.post_capture_entry`, SECURITY DEFINER), which is the schema's owner.
 
-- Every SECURITY DEFINER function of the project's schemas is owned by its schema's owner:
-  the doors judge the owner by their own owner (no catalog query, session 45) and
+- Every SECURITY DEFINER function of the database's own schemas is owned by its schema's
+  owner: the doors judge the owner by their own owner (no catalog query, session 45) and
   `_trusted_caller` by the schema's, so the two must be one role.
-- A role that is a member of that owner, with no proof, posts through the fast door as the
-  owner does (the door's test passes it); an application role with no proof is refused
-  (`test_entry_now_failures`), and so is a member of the owner who has SET ROLE to an
-  application role (the role in force counts).
+- A role that is a member of that owner, with no proof, posts through either door as the
+  owner does; an application role with no proof is refused (`test_entry_now_failures`), and
+  so is a member of the owner who has SET ROLE to an application role (the role in force
+  counts), and a login role of `liventix_platform` (as the API's is) calling the capture's
+  writer: its own role is not the owner's, whatever `session_user` is.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ import pytest
 import sqlalchemy as sa
 
 import ledger
+from tests.escrow_core.test_capture_writer import _WRITER, _nothing_written, _warm, _writer_args
 from tests.ledger_core.conftest import ORG_A, OpenAccountFn, role_engine, transfer
-
-_SCHEMAS = ("payments", "escrow", "ticketing", "messaging", "api", "replication")
 
 
 def _owner(engine: sa.Engine) -> str:
@@ -36,9 +36,9 @@ def test_every_door_is_owned_by_its_schemas_owner(engine: sa.Engine) -> None:
             sa.text(
                 "SELECT n.nspname || '.' || p.proname AS name, p.proowner = n.nspowner AS same"
                 " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
-                " WHERE p.prosecdef AND n.nspname = ANY (:schemas)"
-            ),
-            {"schemas": list(_SCHEMAS)},
+                " WHERE p.prosecdef AND n.nspname NOT LIKE 'pg\\_%'"
+                " AND n.nspname <> 'information_schema'"
+            )
         ).all()
     names = {row.name for row in doors}
     assert {"payments.post_entry", "payments.post_capture_entry"} <= names
@@ -75,3 +75,20 @@ def test_a_member_of_the_owner_acting_as_an_application_role_is_refused(
                 ledger.post_entry_now(conn, ORG_A, transfer("member-app-1", cash, sales, 5))
     with engine.connect() as conn:
         assert ledger.balance(conn, cash).posted == 0
+
+
+def test_the_capture_s_writer_takes_the_owner_s_member_not_a_platform_login(
+    engine: sa.Engine, db_url: str
+) -> None:
+    _, payment = _warm(engine)
+    with engine.begin() as conn:
+        args = _writer_args(conn, payment)
+        before = _nothing_written(conn, args)
+    with role_engine(engine, db_url, "liventix_platform") as platform, platform.begin() as conn:
+        assert conn.execute(sa.text(_WRITER), args).scalar_one() is None
+    with engine.connect() as conn:
+        assert _nothing_written(conn, args) == before
+    with role_engine(engine, db_url, _owner(engine)) as member, member.begin() as conn:
+        assert conn.execute(sa.text(_WRITER), args).scalar_one() is not None
+    with engine.connect() as conn:
+        assert _nothing_written(conn, args) != before
